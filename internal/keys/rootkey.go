@@ -1,0 +1,90 @@
+package keys
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// RootKeySize is the size of a root key in bytes (AES-256).
+const RootKeySize = 32
+
+// RootKey encrypts key material and other secrets before they are stored.
+// It is safe for concurrent use. A RootKey with a random nonce per call is
+// good for 2^32 seals, far beyond the number of records a store holds.
+type RootKey struct {
+	aead cipher.AEAD
+}
+
+// NewRootKey returns a RootKey for 32 bytes of key.
+func NewRootKey(key []byte) (*RootKey, error) {
+	if len(key) != RootKeySize {
+		return nil, fmt.Errorf("root key must be %d bytes, got %d", RootKeySize, len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &RootKey{aead: aead}, nil
+}
+
+// GenerateRootKey returns 32 random bytes encoded as the root key file holds
+// them: standard base64 and a newline.
+func GenerateRootKey() []byte {
+	k := make([]byte, RootKeySize)
+	rand.Read(k)
+	return []byte(base64.StdEncoding.EncodeToString(k) + "\n")
+}
+
+// ParseRootKey decodes a root key as written in a file or an environment
+// variable: 32 bytes as base64 (44 characters) or hex (64 characters),
+// surrounding white space ignored.
+func ParseRootKey(text []byte) (*RootKey, error) {
+	s := strings.TrimSpace(string(text))
+	var key []byte
+	var err error
+	switch len(s) {
+	case 64:
+		key, err = hex.DecodeString(s)
+	case 44:
+		key, err = base64.StdEncoding.DecodeString(s)
+	default:
+		return nil, errors.New("root key must be 32 bytes written as base64 (44 characters) or hex (64 characters)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("root key is not valid base64 or hex: %w", err)
+	}
+	return NewRootKey(key)
+}
+
+// Seal encrypts plaintext, binding it to aad (which names the record it is
+// stored in, so that a sealed value moved to another record fails to open).
+// The result is nonce ‖ AES-256-GCM output.
+func (r *RootKey) Seal(aad, plaintext []byte) []byte {
+	ns := r.aead.NonceSize()
+	out := make([]byte, ns, ns+len(plaintext)+r.aead.Overhead())
+	rand.Read(out)
+	return r.aead.Seal(out, out[:ns], plaintext, aad)
+}
+
+// Open reverses Seal. Any failure is ErrInvalidCiphertext.
+func (r *RootKey) Open(aad, sealed []byte) ([]byte, error) {
+	ns := r.aead.NonceSize()
+	if len(sealed) < ns+r.aead.Overhead() {
+		return nil, ErrInvalidCiphertext
+	}
+	pt, err := r.aead.Open(nil, sealed[:ns], sealed[ns:], aad)
+	if err != nil {
+		return nil, ErrInvalidCiphertext
+	}
+	return pt, nil
+}

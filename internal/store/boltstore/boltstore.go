@@ -1,0 +1,115 @@
+// Package boltstore implements store.Store on a single bbolt file: the
+// embedded default for one node.
+//
+// Every Update commits with an fsync before it returns, so an acknowledged
+// change survives kill -9. bbolt allows one writer at a time; readers never
+// block. The file is opened with an exclusive lock, so two servers cannot
+// share one data directory.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openkms/kms/internal/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+var bucket = []byte("kv")
+
+// Store is a store.Store backed by a bbolt file.
+type Store struct {
+	db *bolt.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the bbolt file at path with mode 0600.
+// It fails after a few seconds if another process holds the file.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: the file is locked by another process (is another server running on this data directory?)", path)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucket)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("initialise %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// View implements store.Store.
+func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.View(func(tx *bolt.Tx) error { return fn(txn{b: tx.Bucket(bucket)}) })
+	return mapErr(err)
+}
+
+// Update implements store.Store.
+func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error { return fn(txn{b: tx.Bucket(bucket)}) })
+	return mapErr(err)
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error { return s.db.Close() }
+
+func mapErr(err error) error {
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return store.ErrClosed
+	}
+	return err
+}
+
+type txn struct{ b *bolt.Bucket }
+
+func (t txn) Get(key []byte) ([]byte, error) {
+	v := t.b.Get(key)
+	if v == nil {
+		return nil, store.ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
+
+func (t txn) Put(key, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	return t.b.Put(key, value)
+}
+
+func (t txn) Delete(key []byte) error { return t.b.Delete(key) }
+
+func (t txn) Scan(prefix, after []byte, fn func(k, v []byte) (bool, error)) error {
+	c := t.b.Cursor()
+	var k, v []byte
+	if after != nil && bytes.Compare(after, prefix) >= 0 {
+		k, v = c.Seek(after)
+		if k != nil && bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+	} else {
+		k, v = c.Seek(prefix)
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		more, err := fn(k, v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}

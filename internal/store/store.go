@@ -1,0 +1,67 @@
+// Package store defines the small transactional key-value interface that
+// every durable record of the service goes through.
+//
+// Keys are byte strings ordered lexicographically; values are opaque bytes.
+// Records are grouped by key prefix ("key/", "alias/", ...), and a prefix scan
+// returns them in key order, which is what pagination relies on.
+//
+// Implementations: boltstore (embedded, one file). The contract below is
+// checked for every implementation by the conformance suite in storetest.
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotFound is returned by Tx.Get when the key has no value.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrClosed is returned by View and Update after Close.
+var ErrClosed = errors.New("store: closed")
+
+// Store is a durable, transactional key-value store.
+//
+// View and Update may be called from many goroutines at once. A transaction
+// sees a consistent snapshot; an Update either commits every change it made
+// or none. When Update returns nil the changes are durable: they survive a
+// process kill or a power loss of the machine (within the guarantees of the
+// underlying file system or database).
+type Store interface {
+	// View runs fn in a read-only transaction. fn may be called more than
+	// once if the implementation retries; it must not have side effects
+	// outside the transaction. Writes inside fn fail with an error.
+	View(ctx context.Context, fn func(Tx) error) error
+
+	// Update runs fn in a read-write transaction and commits when fn returns
+	// nil. If fn returns an error the transaction is rolled back and that
+	// error is returned unchanged. fn may be called more than once if the
+	// implementation retries after a conflict; it must not have side effects
+	// outside the transaction.
+	Update(ctx context.Context, fn func(Tx) error) error
+
+	// Close waits for running transactions and releases the store. Calls
+	// after Close fail with ErrClosed.
+	Close() error
+}
+
+// Tx is one transaction. It is valid only inside the function it was passed
+// to and must not be used from another goroutine.
+type Tx interface {
+	// Get returns the value stored under key, or ErrNotFound. The returned
+	// slice is owned by the caller.
+	Get(key []byte) ([]byte, error)
+
+	// Put stores value under key, replacing any previous value. key must
+	// not be empty.
+	Put(key, value []byte) error
+
+	// Delete removes key. Deleting an absent key is not an error.
+	Delete(key []byte) error
+
+	// Scan calls fn for each key that starts with prefix and is strictly
+	// greater than after (after may be nil), in ascending key order, until
+	// fn returns false or an error. The slices passed to fn are valid only
+	// during the call.
+	Scan(prefix, after []byte, fn func(key, value []byte) (bool, error)) error
+}
