@@ -1,0 +1,43 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/openkms/kms/internal/server"
+	"github.com/spf13/cobra"
+)
+
+func serverCommand() *cobra.Command {
+	var o server.Options
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the KMS server",
+		Long: `Run the KMS server.
+
+With --dev it needs nothing else: it creates the data directory, a root key
+file in it, account 111122223333 and an AWS credentials file for that
+account's root, and prints how to point the aws CLI at it.
+
+Without --dev it needs the root key that encrypts all key material at rest:
+--root-key-file FILE, or the KMS_ROOT_KEY environment variable (32 bytes as
+base64 or hex).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.RootKeyText = os.Getenv("KMS_ROOT_KEY")
+			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return server.Run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.Dev, "dev", false, "development mode: generate a root key and root credentials in the data directory")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:8400", "address to listen on (host:port)")
+	f.StringVar(&o.DataDir, "data-dir", "kms-data", "directory holding the key store (and, with --dev, the root key and credentials)")
+	f.StringVar(&o.Region, "region", "us-east-1", "the AWS region this server answers as")
+	f.StringVar(&o.RootKeyFile, "root-key-file", "", "file holding the root key (32 bytes as base64 or hex)")
+	return cmd
+}

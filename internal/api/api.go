@@ -1,0 +1,237 @@
+// Package api implements the AWS JSON 1.1 protocol of AWS KMS over HTTP:
+// POST / with X-Amz-Target: TrentService.<Operation>, a JSON body of the
+// operation's input members, blobs as base64 and timestamps as epoch
+// seconds. It authenticates the caller, hands the decoded request to the
+// service and writes the response or the error as AWS does
+// ({"__type": ..., "message": ...}), with an x-amzn-RequestId on every
+// response. No panic escapes a request.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/service"
+)
+
+// MaxBodyBytes bounds a request body. The largest legitimate KMS request, a
+// 32 KB key policy with every character escaped, is well below it.
+const MaxBodyBytes = 1 << 20
+
+const targetPrefix = "TrentService."
+
+// Authenticator identifies the caller of a request from its headers and
+// body, or fails with an error that wireError can render.
+type Authenticator interface {
+	Authenticate(r *http.Request, body []byte) (identity.Principal, error)
+}
+
+// Handler serves the KMS API and GET /healthz.
+type Handler struct {
+	svc  *service.Service
+	auth Authenticator
+	log  *slog.Logger
+	ops  map[string]opFunc
+}
+
+type opFunc func(ctx context.Context, caller service.Caller, body []byte) (any, error)
+
+// NewHandler returns the HTTP handler for svc.
+func NewHandler(svc *service.Service, auth Authenticator, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &Handler{svc: svc, auth: auth, log: log}
+	h.ops = map[string]opFunc{
+		"CreateKey":                       op(svc.CreateKey),
+		"DescribeKey":                     op(svc.DescribeKey),
+		"ListKeys":                        op(svc.ListKeys),
+		"EnableKey":                       op(svc.EnableKey),
+		"DisableKey":                      op(svc.DisableKey),
+		"ScheduleKeyDeletion":             op(svc.ScheduleKeyDeletion),
+		"CancelKeyDeletion":               op(svc.CancelKeyDeletion),
+		"UpdateKeyDescription":            op(svc.UpdateKeyDescription),
+		"CreateAlias":                     op(svc.CreateAlias),
+		"UpdateAlias":                     op(svc.UpdateAlias),
+		"DeleteAlias":                     op(svc.DeleteAlias),
+		"ListAliases":                     op(svc.ListAliases),
+		"TagResource":                     op(svc.TagResource),
+		"UntagResource":                   op(svc.UntagResource),
+		"ListResourceTags":                op(svc.ListResourceTags),
+		"Encrypt":                         op(svc.Encrypt),
+		"Decrypt":                         op(svc.Decrypt),
+		"ReEncrypt":                       op(svc.ReEncrypt),
+		"GenerateDataKey":                 op(svc.GenerateDataKey),
+		"GenerateDataKeyWithoutPlaintext": op(svc.GenerateDataKeyWithoutPlaintext),
+		"GenerateRandom":                  op(svc.GenerateRandom),
+	}
+	return h
+}
+
+// op adapts a service method to an opFunc: decode the JSON body into its
+// input type, call it, and hand back its output (nil for operations whose
+// response has no members).
+func op[In, Out any](fn func(context.Context, service.Caller, *In) (*Out, error)) opFunc {
+	return func(ctx context.Context, caller service.Caller, body []byte) (any, error) {
+		in := new(In)
+		if err := decodeBody(body, in); err != nil {
+			return nil, err
+		}
+		out, err := fn(ctx, caller, in)
+		if err != nil || out == nil {
+			return nil, err
+		}
+		return out, nil
+	}
+}
+
+func decodeBody(body []byte, v any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil
+	}
+	if body[0] != '{' {
+		return &protocolError{http.StatusBadRequest, "SerializationException", "The request body must be a JSON object."}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &protocolError{http.StatusBadRequest, "SerializationException", serializationMessage(err)}
+	}
+	return nil
+}
+
+func serializationMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("Member '%s' has the wrong type: expected %s, got a JSON %s.", te.Field, te.Type, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("The request body is not valid JSON (offset %d).", se.Offset)
+	}
+	if strings.Contains(err.Error(), "base64") {
+		return "A binary member is not valid base64."
+	}
+	return "The request body could not be read: " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "ok\n")
+		return
+	}
+	reqID := keys.NewID().String()
+	w.Header().Set("x-amzn-RequestId", reqID)
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			h.log.Error("panic serving request", "requestId", reqID, "target", r.Header.Get("X-Amz-Target"), "panic", p)
+			h.writeError(w, reqID, &service.Error{Code: service.CodeInternal})
+		}
+	}()
+	out, err := h.serve(r)
+	if err != nil {
+		h.writeError(w, reqID, err)
+		return
+	}
+	var body []byte
+	if out != nil {
+		if body, err = json.Marshal(out); err != nil {
+			h.writeError(w, reqID, err)
+			return
+		}
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/x-amz-json-1.1")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}
+
+func (h *Handler) serve(r *http.Request) (any, error) {
+	if r.Method != http.MethodPost {
+		return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", "AWS KMS operations are called with POST."}
+	}
+	target := r.Header.Get("X-Amz-Target")
+	name, ok := strings.CutPrefix(target, targetPrefix)
+	fn := h.ops[name]
+	if !ok || fn == nil {
+		if target == "" {
+			return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", "The request has no X-Amz-Target header."}
+		}
+		return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("Unknown operation %q.", target)}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/x-amz-json-1.1" && mt != "application/x-amz-json-1.0" && mt != "application/json") {
+			return nil, &protocolError{http.StatusBadRequest, "SerializationException", fmt.Sprintf("Unsupported Content-Type %q: send application/x-amz-json-1.1.", ct)}
+		}
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.auth.Authenticate(r, body)
+	if err != nil {
+		return nil, err
+	}
+	return fn(r.Context(), service.Caller{AccountID: p.Account, ARN: p.ARN}, body)
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, errTooLarge
+	}
+	n := r.ContentLength
+	if n < 0 {
+		n = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, MaxBodyBytes+1)); err != nil {
+		return nil, &protocolError{http.StatusBadRequest, "SerializationException", "The request body could not be read."}
+	}
+	if buf.Len() > MaxBodyBytes {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+var errTooLarge = &protocolError{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes)}
+
+func (h *Handler) writeError(w http.ResponseWriter, reqID string, err error) {
+	status, typ, msg := wireError(err)
+	if status >= 500 {
+		h.log.Error("request failed", "requestId", reqID, "err", err)
+	}
+	var body []byte
+	if msg == "" {
+		body, _ = json.Marshal(struct {
+			Type string `json:"__type"`
+		}{typ})
+	} else {
+		body, _ = json.Marshal(struct {
+			Type    string `json:"__type"`
+			Message string `json:"message"`
+		}{typ, msg})
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/x-amz-json-1.1")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}

@@ -1,0 +1,235 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/openkms/kms/internal/store"
+)
+
+const maxAliasesPerKey = 50
+
+// checkAliasName validates an alias name as AWS does (reference §4.3).
+func checkAliasName(name string) error {
+	var v violations
+	if v.required("aliasName", name) {
+		v.strLen("aliasName", name, 1, 256)
+	}
+	if err := v.err(); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(name, "alias/") {
+		return newErr(CodeValidation, `Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html`)
+	}
+	v.pattern("aliasName", name, aliasNamePattern)
+	if err := v.err(); err != nil {
+		return err
+	}
+	if len(name) == len("alias/") || strings.Contains(name, ":") {
+		return newErr(CodeValidation, "%s contains invalid characters for an alias", name)
+	}
+	if strings.HasPrefix(name, "alias/aws/") {
+		return &Error{Code: CodeNotAuthorized}
+	}
+	return nil
+}
+
+// aliasTarget resolves CreateAlias/UpdateAlias's TargetKeyId, which must
+// name a key by id or ARN, not an alias.
+func (s *Service) aliasTarget(ctx context.Context, caller Caller, target string) (*liveKey, error) {
+	var v violations
+	if v.required("targetKeyId", target) {
+		v.strLen("targetKeyId", target, 1, 2048)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(target, "alias/") || strings.Contains(target, ":alias/") {
+		return nil, newErr(CodeValidation, "Aliases must refer to keys. Not aliases")
+	}
+	k, err := s.resolve(ctx, caller, target, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if k.rec.State == StatePendingDeletion {
+		return nil, errPendingDeletion(k.arn)
+	}
+	return k, nil
+}
+
+// CreateAlias gives a key a new alias name.
+func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *AliasInput) (*struct{}, error) {
+	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	k, err := s.aliasTarget(ctx, caller, in.TargetKeyID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	err = s.update(ctx, "CreateAlias", func(tx store.Tx) error {
+		if _, err := tx.Get(aliasKey(caller.AccountID, in.AliasName)); err == nil {
+			return newErr(CodeAlreadyExists, "An alias with the name %s already exists", s.aliasARN(caller.AccountID, in.AliasName))
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := s.checkTargetInTx(tx, k); err != nil {
+			return err
+		}
+		n := 0
+		if err := tx.Scan(keyAliasPrefix(k.rec.ID), nil, func(_, _ []byte) (bool, error) { n++; return true, nil }); err != nil {
+			return err
+		}
+		if n >= maxAliasesPerKey {
+			return newErr(CodeLimitExceeded, "The key %s already has the maximum of %d aliases.", k.arn, maxAliasesPerKey)
+		}
+		rec := aliasRecord{V: recordVersion, Name: in.AliasName, KeyID: k.rec.ID, Created: now, Updated: now}
+		if err := putJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+			return err
+		}
+		return tx.Put(keyAliasKey(k.rec.ID, in.AliasName), nil)
+	})
+	s.cache.invalidate("", caller.AccountID, in.AliasName)
+	return nil, err
+}
+
+// checkTargetInTx re-reads an alias target inside the transaction, so that a
+// key scheduled for deletion meanwhile is refused.
+func (s *Service) checkTargetInTx(tx store.Tx, k *liveKey) error {
+	var rec keyRecord
+	if err := getJSON(tx, keyKey(k.rec.ID), &rec); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errKeyDoesNotExist(k.arn)
+		}
+		return err
+	}
+	if rec.State == StatePendingDeletion {
+		return errPendingDeletion(k.arn)
+	}
+	return nil
+}
+
+// UpdateAlias points an existing alias at another key of the same type and
+// usage.
+func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *AliasInput) (*struct{}, error) {
+	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	k, err := s.aliasTarget(ctx, caller, in.TargetKeyID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	err = s.update(ctx, "UpdateAlias", func(tx store.Tx) error {
+		var rec aliasRecord
+		if err := getJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return newErr(CodeNotFound, "Alias %s is not found.", s.aliasARN(caller.AccountID, in.AliasName))
+			}
+			return err
+		}
+		if err := s.checkTargetInTx(tx, k); err != nil {
+			return err
+		}
+		var old keyRecord
+		if err := getJSON(tx, keyKey(rec.KeyID), &old); err == nil {
+			if old.KeyUsage != k.rec.KeyUsage || old.KeySpec != k.rec.KeySpec && (old.KeySpec == symmetricDefault || k.rec.KeySpec == symmetricDefault) {
+				return newErr(CodeValidation, "Alias %s cannot be changed from a CMK with key usage %s to a CMK with key usage %s. The key usage of the current CMK and the new CMK must be the same.", in.AliasName, old.KeyUsage, k.rec.KeyUsage)
+			}
+		}
+		if err := tx.Delete(keyAliasKey(rec.KeyID, in.AliasName)); err != nil {
+			return err
+		}
+		rec.KeyID = k.rec.ID
+		rec.Updated = now
+		if err := putJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+			return err
+		}
+		return tx.Put(keyAliasKey(k.rec.ID, in.AliasName), nil)
+	})
+	s.cache.invalidate("", caller.AccountID, in.AliasName)
+	return nil, err
+}
+
+// DeleteAlias removes an alias; the key is untouched.
+func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *DeleteAliasInput) (*struct{}, error) {
+	if err := checkAliasName(in.AliasName); err != nil {
+		return nil, err
+	}
+	err := s.update(ctx, "DeleteAlias", func(tx store.Tx) error {
+		var rec aliasRecord
+		if err := getJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return newErr(CodeNotFound, "Alias %s is not found.", s.aliasARN(caller.AccountID, in.AliasName))
+			}
+			return err
+		}
+		if err := tx.Delete(keyAliasKey(rec.KeyID, in.AliasName)); err != nil {
+			return err
+		}
+		return tx.Delete(aliasKey(caller.AccountID, in.AliasName))
+	})
+	s.cache.invalidate("", caller.AccountID, in.AliasName)
+	return nil, err
+}
+
+// ListAliases lists the caller's aliases by name, or only those of one key.
+func (s *Service) ListAliases(ctx context.Context, caller Caller, in *ListAliasesInput) (*ListAliasesOutput, error) {
+	var v violations
+	if in.KeyID != nil {
+		v.strLen("keyId", *in.KeyID, 1, 2048)
+	}
+	v.paging(in.Limit, in.Marker)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	after, err := decodeMarker(in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	limit := pageLimit(in.Limit, 50, 100)
+	var onlyKey string
+	if in.KeyID != nil {
+		k, err := s.resolve(ctx, caller, *in.KeyID, idOrARN)
+		if err != nil {
+			return nil, err
+		}
+		onlyKey = k.rec.ID
+	}
+	prefix := aliasPrefix(caller.AccountID)
+	out := &ListAliasesOutput{Aliases: []AliasListEntry{}}
+	err = s.view(ctx, "ListAliases", func(tx store.Tx) error {
+		out.Aliases = out.Aliases[:0]
+		out.Truncated = false
+		var start []byte
+		if after != "" {
+			start = append(append([]byte(nil), prefix...), after...)
+		}
+		return tx.Scan(prefix, start, func(_, val []byte) (bool, error) {
+			var rec aliasRecord
+			if err := unmarshalRecord(val, &rec); err != nil {
+				return false, err
+			}
+			if onlyKey != "" && rec.KeyID != onlyKey {
+				return true, nil
+			}
+			if len(out.Aliases) == limit {
+				out.Truncated = true
+				return false, nil
+			}
+			out.Aliases = append(out.Aliases, AliasListEntry{
+				AliasName: rec.Name, AliasArn: s.aliasARN(caller.AccountID, rec.Name), TargetKeyID: rec.KeyID,
+				CreationDate: Time(rec.Created), LastUpdatedDate: Time(rec.Updated),
+			})
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.Truncated {
+		out.NextMarker = encodeMarker(out.Aliases[len(out.Aliases)-1].AliasName)
+	}
+	return out, nil
+}

@@ -1,0 +1,489 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"time"
+
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
+const (
+	maxPolicyBytes       = 32768
+	symmetricDefault     = "SYMMETRIC_DEFAULT"
+	encryptDecrypt       = "ENCRYPT_DECRYPT"
+	originAWSKMS         = "AWS_KMS"
+	defaultPendingWindow = 30
+)
+
+// defaultPolicy is the key policy AWS gives a key created without one
+// (reference §6.1), in the layout GetKeyPolicy returns.
+func defaultPolicy(account string) string {
+	return `{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "arn:aws:iam::` + account + `:root"
+    },
+    "Action" : "kms:*",
+    "Resource" : "*"
+  } ]
+}`
+}
+
+// CreateKey creates a symmetric encryption key with fresh material.
+func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInput) (*CreateKeyOutput, error) {
+	var v violations
+	v.optStrLen("policy", in.Policy, 1, 131072)
+	v.optStrLen("description", in.Description, 0, 8192)
+	v.enum("keyUsage", in.KeyUsage, keyUsageEnum)
+	v.enum("customerMasterKeySpec", in.CustomerMasterKeySpec, customerMasterKeySpecEnum)
+	v.enum("keySpec", in.KeySpec, keySpecEnum)
+	v.enum("origin", in.Origin, originEnum)
+	v.optStrLen("customKeyStoreId", in.CustomKeyStoreID, 1, 64)
+	v.optStrLen("xksKeyId", in.XksKeyID, 1, 128)
+	v.tags(in.Tags)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if in.KeySpec != "" && in.CustomerMasterKeySpec != "" {
+		return nil, newErr(CodeValidation, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
+	}
+	spec := in.KeySpec
+	if spec == "" {
+		spec = in.CustomerMasterKeySpec
+	}
+	if spec == "" {
+		spec = symmetricDefault
+	}
+	usage := in.KeyUsage
+	if spec != symmetricDefault && usage == "" {
+		return nil, newErr(CodeValidation, "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
+	}
+	if usage == "" {
+		usage = encryptDecrypt
+	}
+	if spec == symmetricDefault && usage != encryptDecrypt {
+		return nil, newErr(CodeValidation, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
+	}
+	if spec != symmetricDefault {
+		return nil, newErr(CodeUnsupportedOperation, "KeySpec %s is not supported by this server; only SYMMETRIC_DEFAULT keys can be created.", spec)
+	}
+	origin := in.Origin
+	if origin == "" {
+		origin = originAWSKMS
+	}
+	if origin != originAWSKMS {
+		return nil, newErr(CodeUnsupportedOperation, "Origin %s is not supported by this server; only AWS_KMS keys can be created.", origin)
+	}
+	if in.CustomKeyStoreID != nil || in.XksKeyID != nil {
+		return nil, newErr(CodeUnsupportedOperation, "Custom key stores are not supported by this server.")
+	}
+	if in.MultiRegion {
+		return nil, newErr(CodeUnsupportedOperation, "Multi-Region keys are not supported by this server.")
+	}
+	policy := defaultPolicy(caller.AccountID)
+	if in.Policy != nil {
+		if err := checkPolicy(*in.Policy); err != nil {
+			return nil, err
+		}
+		policy = *in.Policy
+	}
+	if err := checkTags(nil, in.Tags); err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	id := keys.NewID().String()
+	rec := keyRecord{
+		V: recordVersion, ID: id, Account: caller.AccountID, Created: now,
+		KeySpec: spec, KeyUsage: usage, Origin: origin, State: StateEnabled,
+		Policy: policy, Tags: mergeTags(nil, in.Tags), CurrentVersion: 1,
+	}
+	if in.Description != nil {
+		rec.Description = *in.Description
+	}
+	ver := s.newVersion(id, 1, now)
+	err := s.update(ctx, "CreateKey", func(tx store.Tx) error {
+		if err := putJSON(tx, keyKey(id), &rec); err != nil {
+			return err
+		}
+		if err := putJSON(tx, versionKey(id, 1), ver); err != nil {
+			return err
+		}
+		return tx.Put(acctKeyKey(caller.AccountID, id), nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &CreateKeyOutput{KeyMetadata: s.metadata(&rec, ver.MaterialID)}, nil
+}
+
+// checkPolicy accepts a policy document that is a JSON object within AWS's
+// size and character limits. Evaluating it is the policy engine's job.
+func checkPolicy(p string) error {
+	if len(p) > maxPolicyBytes {
+		return newErr(CodeLimitExceeded, "The key policy document exceeds the maximum size of %d bytes.", maxPolicyBytes)
+	}
+	for _, r := range p {
+		if !(r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0xff)) {
+			return newErr(CodeMalformedPolicyDocument, "The key policy contains a character that is not allowed: %q.", r)
+		}
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(p), &doc); err != nil {
+		return newErr(CodeMalformedPolicyDocument, "The key policy is not a valid JSON object.")
+	}
+	if _, ok := doc["Statement"]; !ok {
+		return newErr(CodeMalformedPolicyDocument, "The key policy has no Statement.")
+	}
+	return nil
+}
+
+func (s *Service) metadata(rec *keyRecord, currentMaterialID string) *KeyMetadata {
+	m := &KeyMetadata{
+		AWSAccountID:          rec.Account,
+		KeyID:                 rec.ID,
+		Arn:                   s.keyARN(rec.Account, rec.ID),
+		CreationDate:          Time(rec.Created),
+		Enabled:               rec.State == StateEnabled,
+		Description:           rec.Description,
+		KeyUsage:              rec.KeyUsage,
+		KeyState:              rec.State,
+		Origin:                rec.Origin,
+		KeyManager:            "CUSTOMER",
+		CustomerMasterKeySpec: rec.KeySpec,
+		KeySpec:               rec.KeySpec,
+		EncryptionAlgorithms:  []string{symmetricDefault},
+		CurrentKeyMaterialID:  currentMaterialID,
+	}
+	if rec.DeletionDate != nil {
+		m.DeletionDate = timePtr(*rec.DeletionDate)
+	}
+	return m
+}
+
+func (k *liveKey) materialID() string {
+	if k.current == nil {
+		return ""
+	}
+	return k.current.materialID
+}
+
+// DescribeKey returns a key's metadata, in any state.
+func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *DescribeKeyInput) (*DescribeKeyOutput, error) {
+	var v violations
+	if v.required("keyId", in.KeyID) {
+		v.strLen("keyId", in.KeyID, 1, 2048)
+	}
+	v.grantTokens(in.GrantTokens)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, anyForm)
+	if err != nil {
+		return nil, err
+	}
+	return &DescribeKeyOutput{KeyMetadata: s.metadata(&k.rec, k.materialID())}, nil
+}
+
+// ListKeys lists the caller's keys in every state, ordered by key id.
+func (s *Service) ListKeys(ctx context.Context, caller Caller, in *ListKeysInput) (*ListKeysOutput, error) {
+	var v violations
+	v.paging(in.Limit, in.Marker)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	after, err := decodeMarker(in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	limit := pageLimit(in.Limit, 100, 1000)
+	prefix := acctKeyPrefix(caller.AccountID)
+	out := &ListKeysOutput{Keys: []KeyListEntry{}}
+	err = s.view(ctx, "ListKeys", func(tx store.Tx) error {
+		out.Keys = out.Keys[:0]
+		out.Truncated = false
+		var start []byte
+		if after != "" {
+			start = append(append([]byte(nil), prefix...), after...)
+		}
+		return tx.Scan(prefix, start, func(k, _ []byte) (bool, error) {
+			if len(out.Keys) == limit {
+				out.Truncated = true
+				return false, nil
+			}
+			id := string(k[len(prefix):])
+			out.Keys = append(out.Keys, KeyListEntry{KeyID: id, KeyArn: s.keyARN(caller.AccountID, id)})
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.Truncated {
+		out.NextMarker = encodeMarker(out.Keys[len(out.Keys)-1].KeyID)
+	}
+	return out, nil
+}
+
+// EnableKey moves a Disabled key to Enabled.
+func (s *Service) EnableKey(ctx context.Context, caller Caller, in *KeyIDInput) (*struct{}, error) {
+	return nil, s.setEnabled(ctx, caller, in, true)
+}
+
+// DisableKey moves an Enabled key to Disabled.
+func (s *Service) DisableKey(ctx context.Context, caller Caller, in *KeyIDInput) (*struct{}, error) {
+	return nil, s.setEnabled(ctx, caller, in, false)
+}
+
+func (s *Service) setEnabled(ctx context.Context, caller Caller, in *KeyIDInput, enable bool) error {
+	if err := checkKeyID(in.KeyID); err != nil {
+		return err
+	}
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "EnableKey/DisableKey", func(_ store.Tx, rec *keyRecord, arn string) error {
+		switch rec.State {
+		case StatePendingDeletion:
+			return errPendingDeletion(arn)
+		case StatePendingImport:
+			return errPendingImport(arn)
+		}
+		if enable {
+			rec.State = StateEnabled
+		} else {
+			rec.State = StateDisabled
+		}
+		return nil
+	})
+	return err
+}
+
+// ScheduleKeyDeletion puts a key in PendingDeletion for 7 to 30 days; when
+// the date passes the key, its material and its aliases are deleted.
+func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *ScheduleKeyDeletionInput) (*ScheduleKeyDeletionOutput, error) {
+	var v violations
+	if v.required("keyId", in.KeyID) {
+		v.strLen("keyId", in.KeyID, 1, 2048)
+	}
+	v.intRange("pendingWindowInDays", in.PendingWindowInDays, 1, 365)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	days := int32(defaultPendingWindow)
+	if in.PendingWindowInDays != nil {
+		days = *in.PendingWindowInDays
+	}
+	if days < 7 || days > 30 {
+		return nil, newErr(CodeValidation, "PendingWindowInDays must be between 7 and 30")
+	}
+	var out ScheduleKeyDeletionOutput
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "ScheduleKeyDeletion", func(tx store.Tx, rec *keyRecord, arn string) error {
+		if rec.State == StatePendingDeletion {
+			return errPendingDeletion(arn)
+		}
+		date := s.clock().Add(time.Duration(days) * 24 * time.Hour)
+		rec.State = StatePendingDeletion
+		rec.DeletionDate = &date
+		rec.PendingWindowInDays = days
+		out = ScheduleKeyDeletionOutput{KeyID: arn, DeletionDate: Time(date), KeyState: StatePendingDeletion, PendingWindowInDays: days}
+		return tx.Put(pendingDeletionKey(rec.ID), nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CancelKeyDeletion takes a key out of PendingDeletion; like AWS, it leaves
+// the key Disabled.
+func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *KeyIDInput) (*CancelKeyDeletionOutput, error) {
+	if err := checkKeyID(in.KeyID); err != nil {
+		return nil, err
+	}
+	rec, err := s.mutateKey(ctx, caller, in.KeyID, "CancelKeyDeletion", func(tx store.Tx, rec *keyRecord, arn string) error {
+		if rec.State != StatePendingDeletion {
+			return newErr(CodeInvalidState, "%s is not pending deletion.", arn)
+		}
+		rec.State = StateDisabled
+		rec.DeletionDate = nil
+		rec.PendingWindowInDays = 0
+		return tx.Delete(pendingDeletionKey(rec.ID))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &CancelKeyDeletionOutput{KeyID: s.keyARN(rec.Account, rec.ID)}, nil
+}
+
+// UpdateKeyDescription replaces a key's description.
+func (s *Service) UpdateKeyDescription(ctx context.Context, caller Caller, in *UpdateKeyDescriptionInput) (*struct{}, error) {
+	var v violations
+	if v.required("keyId", in.KeyID) {
+		v.strLen("keyId", in.KeyID, 1, 2048)
+	}
+	if in.Description == nil {
+		v.add("Value null at 'description' failed to satisfy constraint: Member must not be null")
+	}
+	v.optStrLen("description", in.Description, 0, 8192)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "UpdateKeyDescription", func(_ store.Tx, rec *keyRecord, arn string) error {
+		if rec.State == StatePendingDeletion {
+			return errPendingDeletion(arn)
+		}
+		rec.Description = *in.Description
+		return nil
+	})
+	return nil, err
+}
+
+func checkKeyID(id string) error {
+	var v violations
+	if v.required("keyId", id) {
+		v.strLen("keyId", id, 1, 2048)
+	}
+	return v.err()
+}
+
+// mutateKey applies fn to the current record of the key ident names (a key
+// id or key ARN) in one transaction, then drops the key from the cache.
+func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, op string, fn func(tx store.Tx, rec *keyRecord, arn string) error) (*keyRecord, error) {
+	account, id, _, err := s.parseIdentifier(caller, ident, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	var rec keyRecord
+	err = s.update(ctx, op, func(tx store.Tx) error {
+		rec = keyRecord{}
+		err := getJSON(tx, keyKey(id), &rec)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && rec.Account != account) {
+			return errKeyDoesNotExist(s.keyARN(account, id))
+		}
+		if err != nil {
+			return err
+		}
+		if rec.State == StatePendingDeletion && rec.DeletionDate != nil && !s.now().Before(*rec.DeletionDate) {
+			return errKeyDoesNotExist(s.keyARN(account, id))
+		}
+		if err := fn(tx, &rec, s.keyARN(account, id)); err != nil {
+			return err
+		}
+		return putJSON(tx, keyKey(id), &rec)
+	})
+	s.cache.invalidate(id, "")
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// DeleteExpiredKeys deletes every key whose deletion date has passed, with
+// its material and aliases, and returns how many it deleted. The server
+// calls it periodically; tests call it after moving the clock.
+func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
+	var due []string
+	now := s.now()
+	err := s.view(ctx, "DeleteExpiredKeys", func(tx store.Tx) error {
+		due = due[:0]
+		return tx.Scan(pendingDeletionPrefix, nil, func(k, _ []byte) (bool, error) {
+			id := string(k[len(pendingDeletionPrefix):])
+			var rec keyRecord
+			if err := getJSON(tx, keyKey(id), &rec); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return true, nil
+				}
+				return false, err
+			}
+			if rec.State == StatePendingDeletion && rec.DeletionDate != nil && !now.Before(*rec.DeletionDate) {
+				due = append(due, id)
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, id := range due {
+		if err := s.deleteKey(ctx, id, now); err != nil {
+			return deleted, err
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+func (s *Service) deleteKey(ctx context.Context, id string, now time.Time) error {
+	var account string
+	var aliases []string
+	err := s.update(ctx, "DeleteKey", func(tx store.Tx) error {
+		aliases = aliases[:0]
+		var rec keyRecord
+		if err := getJSON(tx, keyKey(id), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return tx.Delete(pendingDeletionKey(id))
+			}
+			return err
+		}
+		if rec.State != StatePendingDeletion || rec.DeletionDate == nil || now.Before(*rec.DeletionDate) {
+			return nil // cancelled in the meantime
+		}
+		account = rec.Account
+		var doomed [][]byte
+		collect := func(k, _ []byte) (bool, error) { doomed = append(doomed, append([]byte(nil), k...)); return true, nil }
+		if err := tx.Scan(versionPrefix(id), nil, collect); err != nil {
+			return err
+		}
+		n := len(doomed)
+		if err := tx.Scan(keyAliasPrefix(id), nil, collect); err != nil {
+			return err
+		}
+		for _, k := range doomed[n:] {
+			name := string(k[len(keyAliasPrefix(id)):])
+			aliases = append(aliases, name)
+			doomed = append(doomed, aliasKey(account, name))
+		}
+		doomed = append(doomed, keyKey(id), acctKeyKey(account, id), pendingDeletionKey(id))
+		for _, k := range doomed {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.cache.invalidate(id, account, aliases...)
+	if err == nil && account != "" {
+		s.log.Info("key deleted after its waiting period", "keyId", id, "account", account, "aliases", len(aliases))
+	}
+	return err
+}
+
+// pagination markers are opaque to clients: base64url of a version tag and
+// the last item returned.
+func pageLimit(limit *int32, def, max int) int {
+	if limit == nil {
+		return def
+	}
+	return min(int(*limit), max)
+}
+
+var errBadMarker = newErr(CodeInvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged.")
+
+func encodeMarker(last string) string { return base64URL.EncodeToString([]byte("m1:" + last)) }
+
+func decodeMarker(m *string) (string, error) {
+	if m == nil {
+		return "", nil
+	}
+	b, err := base64URL.DecodeString(*m)
+	if err != nil || len(b) < 4 || string(b[:3]) != "m1:" {
+		return "", errBadMarker
+	}
+	return string(b[3:]), nil
+}

@@ -1,0 +1,111 @@
+package service
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
+// Records in the store (docs/storage.md). Every record is JSON with a format
+// version "v"; key material is sealed under the root key with the record's
+// own name as additional data, so a sealed value copied to another record
+// does not open.
+//
+//	key/<key-id>                         keyRecord
+//	keyver/<key-id>/<version, 8 hex>     versionRecord
+//	acctkey/<account>/<key-id>           empty: index of an account's keys
+//	alias/<account>/<alias-name>         aliasRecord
+//	keyalias/<key-id>/<alias-name>       empty: index of a key's aliases
+//	pendingdel/<key-id>                  empty: keys scheduled for deletion
+
+const recordVersion = 1
+
+// Key states.
+const (
+	StateEnabled         = "Enabled"
+	StateDisabled        = "Disabled"
+	StatePendingDeletion = "PendingDeletion"
+	StatePendingImport   = "PendingImport"
+)
+
+type keyRecord struct {
+	V                   int        `json:"v"`
+	ID                  string     `json:"id"`
+	Account             string     `json:"account"`
+	Created             time.Time  `json:"created"`
+	Description         string     `json:"description"`
+	KeySpec             string     `json:"keySpec"`
+	KeyUsage            string     `json:"keyUsage"`
+	Origin              string     `json:"origin"`
+	State               string     `json:"state"`
+	DeletionDate        *time.Time `json:"deletionDate,omitempty"`
+	PendingWindowInDays int32      `json:"pendingWindowInDays,omitempty"`
+	Policy              string     `json:"policy"`
+	Tags                []Tag      `json:"tags,omitempty"`
+	CurrentVersion      uint32     `json:"currentVersion"`
+}
+
+type versionRecord struct {
+	V          int       `json:"v"`
+	Version    uint32    `json:"version"`
+	MaterialID string    `json:"materialId"`
+	Created    time.Time `json:"created"`
+	Sealed     []byte    `json:"sealed"`
+}
+
+type aliasRecord struct {
+	V       int       `json:"v"`
+	Name    string    `json:"name"`
+	KeyID   string    `json:"keyId"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+func keyKey(id string) []byte                { return []byte("key/" + id) }
+func versionPrefix(id string) []byte         { return []byte("keyver/" + id + "/") }
+func versionKey(id string, v uint32) []byte  { return fmt.Appendf(nil, "keyver/%s/%08x", id, v) }
+func acctKeyPrefix(account string) []byte    { return []byte("acctkey/" + account + "/") }
+func acctKeyKey(account, id string) []byte   { return []byte("acctkey/" + account + "/" + id) }
+func aliasPrefix(account string) []byte      { return []byte("alias/" + account + "/") }
+func aliasKey(account, name string) []byte   { return []byte("alias/" + account + "/" + name) }
+func keyAliasPrefix(id string) []byte        { return []byte("keyalias/" + id + "/") }
+func keyAliasKey(id, name string) []byte     { return []byte("keyalias/" + id + "/" + name) }
+func pendingDeletionKey(id string) []byte    { return []byte("pendingdel/" + id) }
+func materialAAD(id string, v uint32) []byte { return versionKey(id, v) }
+
+var pendingDeletionPrefix = []byte("pendingdel/")
+
+func getJSON(tx store.Tx, k []byte, v any) error {
+	b, err := tx.Get(k)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("record %s is corrupt: %w", k, err)
+	}
+	return nil
+}
+
+func putJSON(tx store.Tx, k []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(k, b)
+}
+
+// newVersion generates fresh material for version v of key id and seals it.
+func (s *Service) newVersion(id string, v uint32, now time.Time) *versionRecord {
+	material := keys.GenerateMaterial()
+	defer clear(material)
+	return &versionRecord{
+		V:          recordVersion,
+		Version:    v,
+		MaterialID: randomHex(32),
+		Created:    now,
+		Sealed:     s.root.Seal(materialAAD(id, v), material),
+	}
+}

@@ -1,0 +1,162 @@
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/openkms/kms/internal/store"
+)
+
+var base64URL = base64.RawURLEncoding
+
+const maxTagsPerKey = 50
+
+func (v *violations) tags(tags []Tag) {
+	for i, t := range tags {
+		v.strLen(fmt.Sprintf("tags.%d.member.tagKey", i+1), t.TagKey, 1, 128)
+		v.strLen(fmt.Sprintf("tags.%d.member.tagValue", i+1), t.TagValue, 0, 256)
+	}
+}
+
+// checkTags applies AWS's tag rules to adding tags to a key that has
+// existing ones.
+func checkTags(existing, add []Tag) error {
+	seen := make(map[string]bool, len(add))
+	for _, t := range add {
+		if strings.HasPrefix(strings.ToLower(t.TagKey), tagKeyReserved) {
+			return newErr(CodeTag, "Tags beginning with aws: are reserved")
+		}
+		if seen[t.TagKey] {
+			return newErr(CodeTag, "Duplicate tag keys")
+		}
+		seen[t.TagKey] = true
+	}
+	if len(mergeTags(existing, add)) > maxTagsPerKey {
+		return newErr(CodeTag, "Too many tags")
+	}
+	return nil
+}
+
+// mergeTags returns existing with add applied: new keys appended in order,
+// existing keys given their new value.
+func mergeTags(existing, add []Tag) []Tag {
+	out := append([]Tag(nil), existing...)
+	for _, t := range add {
+		replaced := false
+		for i := range out {
+			if out[i].TagKey == t.TagKey {
+				out[i].TagValue = t.TagValue
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TagResource adds or overwrites tags on a key.
+func (s *Service) TagResource(ctx context.Context, caller Caller, in *TagResourceInput) (*struct{}, error) {
+	var v violations
+	if v.required("keyId", in.KeyID) {
+		v.strLen("keyId", in.KeyID, 1, 2048)
+	}
+	if in.Tags == nil {
+		v.add("Value null at 'tags' failed to satisfy constraint: Member must not be null")
+	}
+	v.tags(in.Tags)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "TagResource", func(_ store.Tx, rec *keyRecord, arn string) error {
+		if rec.State == StatePendingDeletion {
+			return errPendingDeletion(arn)
+		}
+		if err := checkTags(rec.Tags, in.Tags); err != nil {
+			return err
+		}
+		rec.Tags = mergeTags(rec.Tags, in.Tags)
+		return nil
+	})
+	return nil, err
+}
+
+// UntagResource removes tags by key; absent keys are ignored.
+func (s *Service) UntagResource(ctx context.Context, caller Caller, in *UntagResourceInput) (*struct{}, error) {
+	var v violations
+	if v.required("keyId", in.KeyID) {
+		v.strLen("keyId", in.KeyID, 1, 2048)
+	}
+	if in.TagKeys == nil {
+		v.add("Value null at 'tagKeys' failed to satisfy constraint: Member must not be null")
+	}
+	for i, k := range in.TagKeys {
+		v.strLen(fmt.Sprintf("tagKeys.%d.member", i+1), k, 1, 128)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "UntagResource", func(_ store.Tx, rec *keyRecord, arn string) error {
+		if rec.State == StatePendingDeletion {
+			return errPendingDeletion(arn)
+		}
+		for _, k := range in.TagKeys {
+			if strings.HasPrefix(strings.ToLower(k), tagKeyReserved) {
+				return newErr(CodeTag, "Tags beginning with aws: are reserved")
+			}
+		}
+		kept := rec.Tags[:0]
+		for _, t := range rec.Tags {
+			drop := false
+			for _, k := range in.TagKeys {
+				drop = drop || t.TagKey == k
+			}
+			if !drop {
+				kept = append(kept, t)
+			}
+		}
+		rec.Tags = kept
+		return nil
+	})
+	return nil, err
+}
+
+// ListResourceTags lists a key's tags in the order they were added.
+func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *ListResourceTagsInput) (*ListResourceTagsOutput, error) {
+	var v violations
+	if v.required("keyId", in.KeyID) {
+		v.strLen("keyId", in.KeyID, 1, 2048)
+	}
+	v.paging(in.Limit, in.Marker)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	after, err := decodeMarker(in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	start := 0
+	if after != "" {
+		if start, err = strconv.Atoi(after); err != nil || start < 0 {
+			return nil, errBadMarker
+		}
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	tags := k.rec.Tags
+	start = min(start, len(tags))
+	end := min(start+pageLimit(in.Limit, 50, 50), len(tags))
+	out := &ListResourceTagsOutput{Tags: append([]Tag{}, tags[start:end]...)}
+	if end < len(tags) {
+		out.Truncated = true
+		out.NextMarker = encodeMarker(strconv.Itoa(end))
+	}
+	return out, nil
+}

@@ -1,0 +1,270 @@
+package service
+
+import (
+	"strconv"
+	"time"
+)
+
+// The request and response types below carry the AWS KMS API member names
+// (API version 2014-11-01) in their JSON tags so that the protocol layer can
+// decode into them and encode them as they are. Optional inputs whose absence
+// matters are pointers.
+
+// Time is an instant that encodes as AWS JSON protocols encode timestamps:
+// seconds since the epoch, with milliseconds as a fraction.
+type Time time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (t Time) MarshalJSON() ([]byte, error) {
+	ms := time.Time(t).UnixMilli()
+	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', -1, 64), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return err
+	}
+	*t = Time(time.UnixMilli(int64(f * 1000)).UTC())
+	return nil
+}
+
+func timePtr(t time.Time) *Time { v := Time(t); return &v }
+
+// Tag is a key tag.
+type Tag struct {
+	TagKey   string `json:"TagKey"`
+	TagValue string `json:"TagValue"`
+}
+
+// KeyMetadata describes a KMS key (reference §5.1).
+type KeyMetadata struct {
+	AWSAccountID          string   `json:"AWSAccountId"`
+	KeyID                 string   `json:"KeyId"`
+	Arn                   string   `json:"Arn"`
+	CreationDate          Time     `json:"CreationDate"`
+	Enabled               bool     `json:"Enabled"`
+	Description           string   `json:"Description"`
+	KeyUsage              string   `json:"KeyUsage"`
+	KeyState              string   `json:"KeyState"`
+	DeletionDate          *Time    `json:"DeletionDate,omitempty"`
+	Origin                string   `json:"Origin"`
+	KeyManager            string   `json:"KeyManager"`
+	CustomerMasterKeySpec string   `json:"CustomerMasterKeySpec"`
+	KeySpec               string   `json:"KeySpec"`
+	EncryptionAlgorithms  []string `json:"EncryptionAlgorithms,omitempty"`
+	MultiRegion           bool     `json:"MultiRegion"`
+	CurrentKeyMaterialID  string   `json:"CurrentKeyMaterialId,omitempty"`
+}
+
+type CreateKeyInput struct {
+	Policy                         *string `json:"Policy"`
+	Description                    *string `json:"Description"`
+	KeyUsage                       string  `json:"KeyUsage"`
+	CustomerMasterKeySpec          string  `json:"CustomerMasterKeySpec"`
+	KeySpec                        string  `json:"KeySpec"`
+	Origin                         string  `json:"Origin"`
+	CustomKeyStoreID               *string `json:"CustomKeyStoreId"`
+	BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
+	Tags                           []Tag   `json:"Tags"`
+	MultiRegion                    bool    `json:"MultiRegion"`
+	XksKeyID                       *string `json:"XksKeyId"`
+}
+
+type CreateKeyOutput struct {
+	KeyMetadata *KeyMetadata `json:"KeyMetadata"`
+}
+
+type DescribeKeyInput struct {
+	KeyID       string   `json:"KeyId"`
+	GrantTokens []string `json:"GrantTokens"`
+}
+
+type DescribeKeyOutput struct {
+	KeyMetadata *KeyMetadata `json:"KeyMetadata"`
+}
+
+type ListKeysInput struct {
+	Limit  *int32  `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+type KeyListEntry struct {
+	KeyID  string `json:"KeyId"`
+	KeyArn string `json:"KeyArn"`
+}
+
+type ListKeysOutput struct {
+	Keys       []KeyListEntry `json:"Keys"`
+	NextMarker string         `json:"NextMarker,omitempty"`
+	Truncated  bool           `json:"Truncated"`
+}
+
+// KeyIDInput is the input of operations that take only a key id:
+// EnableKey, DisableKey, CancelKeyDeletion.
+type KeyIDInput struct {
+	KeyID string `json:"KeyId"`
+}
+
+type ScheduleKeyDeletionInput struct {
+	KeyID               string `json:"KeyId"`
+	PendingWindowInDays *int32 `json:"PendingWindowInDays"`
+}
+
+type ScheduleKeyDeletionOutput struct {
+	KeyID               string `json:"KeyId"`
+	DeletionDate        Time   `json:"DeletionDate"`
+	KeyState            string `json:"KeyState"`
+	PendingWindowInDays int32  `json:"PendingWindowInDays"`
+}
+
+type CancelKeyDeletionOutput struct {
+	KeyID string `json:"KeyId"`
+}
+
+type UpdateKeyDescriptionInput struct {
+	KeyID       string  `json:"KeyId"`
+	Description *string `json:"Description"`
+}
+
+type AliasInput struct {
+	AliasName   string `json:"AliasName"`
+	TargetKeyID string `json:"TargetKeyId"`
+}
+
+type DeleteAliasInput struct {
+	AliasName string `json:"AliasName"`
+}
+
+type ListAliasesInput struct {
+	KeyID  *string `json:"KeyId"`
+	Limit  *int32  `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+type AliasListEntry struct {
+	AliasName       string `json:"AliasName"`
+	AliasArn        string `json:"AliasArn"`
+	TargetKeyID     string `json:"TargetKeyId"`
+	CreationDate    Time   `json:"CreationDate"`
+	LastUpdatedDate Time   `json:"LastUpdatedDate"`
+}
+
+type ListAliasesOutput struct {
+	Aliases    []AliasListEntry `json:"Aliases"`
+	NextMarker string           `json:"NextMarker,omitempty"`
+	Truncated  bool             `json:"Truncated"`
+}
+
+type TagResourceInput struct {
+	KeyID string `json:"KeyId"`
+	Tags  []Tag  `json:"Tags"`
+}
+
+type UntagResourceInput struct {
+	KeyID   string   `json:"KeyId"`
+	TagKeys []string `json:"TagKeys"`
+}
+
+type ListResourceTagsInput struct {
+	KeyID  string  `json:"KeyId"`
+	Limit  *int32  `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+type ListResourceTagsOutput struct {
+	Tags       []Tag  `json:"Tags"`
+	NextMarker string `json:"NextMarker,omitempty"`
+	Truncated  bool   `json:"Truncated"`
+}
+
+// RecipientInfo is the Nitro Enclaves attestation of a caller. It is decoded
+// only to refuse it: this service has no enclave attestation.
+type RecipientInfo struct {
+	KeyEncryptionAlgorithm string `json:"KeyEncryptionAlgorithm"`
+	AttestationDocument    []byte `json:"AttestationDocument"`
+}
+
+type EncryptInput struct {
+	KeyID               string            `json:"KeyId"`
+	Plaintext           []byte            `json:"Plaintext"`
+	EncryptionContext   map[string]string `json:"EncryptionContext"`
+	GrantTokens         []string          `json:"GrantTokens"`
+	EncryptionAlgorithm string            `json:"EncryptionAlgorithm"`
+	DryRun              bool              `json:"DryRun"`
+}
+
+type EncryptOutput struct {
+	CiphertextBlob      []byte `json:"CiphertextBlob"`
+	KeyID               string `json:"KeyId"`
+	EncryptionAlgorithm string `json:"EncryptionAlgorithm"`
+}
+
+type DecryptInput struct {
+	CiphertextBlob      []byte            `json:"CiphertextBlob"`
+	EncryptionContext   map[string]string `json:"EncryptionContext"`
+	GrantTokens         []string          `json:"GrantTokens"`
+	KeyID               string            `json:"KeyId"`
+	EncryptionAlgorithm string            `json:"EncryptionAlgorithm"`
+	Recipient           *RecipientInfo    `json:"Recipient"`
+	DryRun              bool              `json:"DryRun"`
+	DryRunModifiers     []string          `json:"DryRunModifiers"`
+}
+
+type DecryptOutput struct {
+	KeyID               string `json:"KeyId"`
+	Plaintext           []byte `json:"Plaintext"`
+	EncryptionAlgorithm string `json:"EncryptionAlgorithm"`
+	KeyMaterialID       string `json:"KeyMaterialId,omitempty"`
+}
+
+type ReEncryptInput struct {
+	CiphertextBlob                 []byte            `json:"CiphertextBlob"`
+	SourceEncryptionContext        map[string]string `json:"SourceEncryptionContext"`
+	SourceKeyID                    string            `json:"SourceKeyId"`
+	DestinationKeyID               string            `json:"DestinationKeyId"`
+	DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext"`
+	SourceEncryptionAlgorithm      string            `json:"SourceEncryptionAlgorithm"`
+	DestinationEncryptionAlgorithm string            `json:"DestinationEncryptionAlgorithm"`
+	GrantTokens                    []string          `json:"GrantTokens"`
+	DryRun                         bool              `json:"DryRun"`
+	DryRunModifiers                []string          `json:"DryRunModifiers"`
+}
+
+type ReEncryptOutput struct {
+	CiphertextBlob                 []byte `json:"CiphertextBlob"`
+	SourceKeyID                    string `json:"SourceKeyId"`
+	KeyID                          string `json:"KeyId"`
+	SourceEncryptionAlgorithm      string `json:"SourceEncryptionAlgorithm"`
+	DestinationEncryptionAlgorithm string `json:"DestinationEncryptionAlgorithm"`
+	SourceKeyMaterialID            string `json:"SourceKeyMaterialId,omitempty"`
+	DestinationKeyMaterialID       string `json:"DestinationKeyMaterialId,omitempty"`
+}
+
+type GenerateDataKeyInput struct {
+	KeyID             string            `json:"KeyId"`
+	EncryptionContext map[string]string `json:"EncryptionContext"`
+	NumberOfBytes     *int32            `json:"NumberOfBytes"`
+	KeySpec           string            `json:"KeySpec"`
+	GrantTokens       []string          `json:"GrantTokens"`
+	Recipient         *RecipientInfo    `json:"Recipient"`
+	DryRun            bool              `json:"DryRun"`
+}
+
+type GenerateDataKeyOutput struct {
+	CiphertextBlob []byte `json:"CiphertextBlob"`
+	Plaintext      []byte `json:"Plaintext,omitempty"`
+	KeyID          string `json:"KeyId"`
+	KeyMaterialID  string `json:"KeyMaterialId,omitempty"`
+}
+
+type GenerateRandomInput struct {
+	NumberOfBytes    *int32         `json:"NumberOfBytes"`
+	CustomKeyStoreID *string        `json:"CustomKeyStoreId"`
+	Recipient        *RecipientInfo `json:"Recipient"`
+}
+
+type GenerateRandomOutput struct {
+	Plaintext []byte `json:"Plaintext"`
+}

@@ -1,0 +1,134 @@
+package service
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// violations collects input constraint failures and renders them the way
+// AWS's request validation does (reference §1.3):
+//
+//	1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1
+type violations []string
+
+func (v *violations) add(format string, args ...any) { *v = append(*v, fmt.Sprintf(format, args...)) }
+
+func (v violations) err() error {
+	switch len(v) {
+	case 0:
+		return nil
+	case 1:
+		return newErr(CodeValidation, "1 validation error detected: %s", v[0])
+	default:
+		return newErr(CodeValidation, "%d validation errors detected: %s", len(v), strings.Join(v, "; "))
+	}
+}
+
+// required records a violation if s is empty (the wire sent null or nothing).
+func (v *violations) required(field, s string) bool {
+	if s == "" {
+		v.add("Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+		return false
+	}
+	return true
+}
+
+// strLen checks a string's length; the value is echoed as AWS does.
+func (v *violations) strLen(field, s string, min, max int) {
+	n := len([]rune(s))
+	if n < min {
+		v.add("Value '%s' at '%s' failed to satisfy constraint: Member must have length greater than or equal to %d", s, field, min)
+	} else if n > max {
+		v.add("Value '%s' at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", s, field, max)
+	}
+}
+
+// optStrLen checks the length of an optional string that was given.
+func (v *violations) optStrLen(field string, s *string, min, max int) {
+	if s != nil {
+		v.strLen(field, *s, min, max)
+	}
+}
+
+// blobLen checks a binary or sensitive value's length without echoing it.
+func (v *violations) blobLen(field string, b []byte, min, max int) {
+	if len(b) < min {
+		v.add("Value at '%s' failed to satisfy constraint: Member must have length greater than or equal to %d", field, min)
+	} else if len(b) > max {
+		v.add("Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", field, max)
+	}
+}
+
+func (v *violations) intRange(field string, n *int32, min, max int32) {
+	if n == nil {
+		return
+	}
+	if *n < min {
+		v.add("Value '%d' at '%s' failed to satisfy constraint: Member must have value greater than or equal to %d", *n, field, min)
+	} else if *n > max {
+		v.add("Value '%d' at '%s' failed to satisfy constraint: Member must have value less than or equal to %d", *n, field, max)
+	}
+}
+
+// enum checks that a given (non-empty) value is one of set; the message lists
+// set in the order given, which for AWS's own enums follows AWS's messages.
+func (v *violations) enum(field, s string, set []string) {
+	if s == "" {
+		return
+	}
+	for _, e := range set {
+		if s == e {
+			return
+		}
+	}
+	v.add("Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: [%s]", s, field, strings.Join(set, ", "))
+}
+
+func (v *violations) pattern(field, s string, re *regexp.Regexp) {
+	if s != "" && !re.MatchString(s) {
+		v.add("Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", s, field, re.String())
+	}
+}
+
+func (v *violations) grantTokens(tokens []string) {
+	if len(tokens) > 10 {
+		v.add("Value '%s' at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10", "["+strings.Join(tokens, ", ")+"]")
+	}
+	for i, t := range tokens {
+		v.strLen(fmt.Sprintf("grantTokens.%d.member", i+1), t, 1, 8192)
+	}
+}
+
+func (v *violations) paging(limit *int32, marker *string) {
+	v.intRange("limit", limit, 1, 1000)
+	if marker != nil {
+		v.strLen("marker", *marker, 1, 1024)
+	}
+}
+
+func (v *violations) encryptionContext(field string, ec map[string]string) {
+	for k := range ec {
+		if k == "" {
+			v.add("Value at '%s' failed to satisfy constraint: Map keys must have length greater than or equal to 1", field)
+			return
+		}
+	}
+}
+
+// Enumerations, in the order AWS lists them in its validation messages.
+var (
+	keySpecEnum = []string{"RSA_2048", "ECC_NIST_P384", "ECC_NIST_P256", "ECC_NIST_P521", "HMAC_384", "RSA_3072",
+		"ECC_SECG_P256K1", "RSA_4096", "SYMMETRIC_DEFAULT", "HMAC_256", "HMAC_224", "HMAC_512",
+		"SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519"}
+	customerMasterKeySpecEnum = keySpecEnum[:13]
+	keyUsageEnum              = []string{"ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"}
+	originEnum                = []string{"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}
+	encryptionAlgorithmEnum   = []string{"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"}
+	dataKeySpecEnum           = []string{"AES_256", "AES_128"}
+)
+
+var (
+	aliasNamePattern = regexp.MustCompile(`^[a-zA-Z0-9:/_-]+$`)
+	tagKeyReserved   = "aws:"
+)
