@@ -1,11 +1,7 @@
 package keys
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"sort"
@@ -17,21 +13,18 @@ import (
 //	0      1    format, 0x01
 //	1      16   key id (UUID bytes)
 //	17     4    backing-key version, big-endian
-//	21     16   salt: the per-message key is HKDF-SHA256(backing key, info = label ‖ salt)
-//	37     12   AES-GCM nonce
-//	49     n+16 AES-256-GCM ciphertext and tag
+//	21     24   random XAES-256-GCM nonce
+//	45     n+16 XAES-256-GCM ciphertext and tag
 //
-// The 49-byte header and the encoded encryption context are the additional
+// The 45-byte header and the encoded encryption context are the additional
 // authenticated data, so flipping any bit anywhere fails authentication.
 const (
 	FormatV1     = 0x01
-	headerSize   = 1 + 16 + 4 + saltSize + nonceSize
-	saltSize     = 16
-	nonceSize    = 12
+	headerSize   = 1 + 16 + 4 + nonceSize
+	nonceSize    = 24
 	tagSize      = 16
 	MaterialSize = 32
 	blobOverhead = headerSize + tagSize
-	deriveLabel  = "openkms ciphertext v1 message key"
 )
 
 // BlobOverhead is the number of bytes a blob adds to its plaintext.
@@ -61,13 +54,14 @@ func ParseHeader(blob []byte) (Header, error) {
 // Symmetric is one version of a symmetric backing key: 32 bytes of material
 // that never leave this package once wrapped. It is safe for concurrent use.
 //
-// Each message is sealed under its own key derived from a random 128-bit
-// salt, so one backing key can seal far more than the 2^32 messages a single
-// AES-GCM key with random nonces allows.
+// Messages are sealed with XAES-256-GCM (https://c2sp.org/XAES-256-GCM): a
+// per-message AES-256-GCM key is derived from the backing key and the first
+// half of a random 192-bit nonce, so one backing key can seal about 2^80
+// messages, not the 2^32 that AES-GCM with random 96-bit nonces allows.
 type Symmetric struct {
-	KeyID    ID
-	Version  uint32
-	material []byte
+	KeyID   ID
+	Version uint32
+	x       *xaes
 }
 
 // NewSymmetric wraps 32 bytes of material for key id and version.
@@ -75,7 +69,11 @@ func NewSymmetric(id ID, version uint32, material []byte) (*Symmetric, error) {
 	if len(material) != MaterialSize {
 		return nil, errors.New("keys: symmetric material must be 32 bytes")
 	}
-	return &Symmetric{KeyID: id, Version: version, material: append([]byte(nil), material...)}, nil
+	x, err := newXAES(material)
+	if err != nil {
+		return nil, err
+	}
+	return &Symmetric{KeyID: id, Version: version, x: x}, nil
 }
 
 // GenerateMaterial returns 32 random bytes of backing-key material.
@@ -85,20 +83,6 @@ func GenerateMaterial() []byte {
 	return m
 }
 
-func (s *Symmetric) aead(salt []byte) (cipher.AEAD, error) {
-	info := make([]byte, 0, len(deriveLabel)+saltSize)
-	info = append(append(info, deriveLabel...), salt...)
-	k, err := hkdf.Expand(sha256.New, s.material, string(info), 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(k)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
-}
-
 // Seal encrypts plaintext under this key version, bound to the encryption
 // context ec (nil and empty are the same context), and returns the blob.
 func (s *Symmetric) Seal(plaintext []byte, ec map[string]string) ([]byte, error) {
@@ -106,13 +90,14 @@ func (s *Symmetric) Seal(plaintext []byte, ec map[string]string) ([]byte, error)
 	blob[0] = FormatV1
 	copy(blob[1:17], s.KeyID[:])
 	binary.BigEndian.PutUint32(blob[17:21], s.Version)
-	rand.Read(blob[21:headerSize])
-	aead, err := s.aead(blob[21 : 21+saltSize])
+	nonce := blob[21:headerSize]
+	rand.Read(nonce)
+	aead, err := s.x.aead(nonce)
 	if err != nil {
 		return nil, err
 	}
 	aad := AppendContext(blob[:headerSize:headerSize], ec)
-	return aead.Seal(blob, blob[21+saltSize:headerSize], plaintext, aad), nil
+	return aead.Seal(blob, nonce[12:], plaintext, aad), nil
 }
 
 // Open authenticates and decrypts a blob sealed by Seal under this key
@@ -123,12 +108,13 @@ func (s *Symmetric) Open(blob []byte, ec map[string]string) ([]byte, error) {
 	if err != nil || h.KeyID != s.KeyID || h.Version != s.Version {
 		return nil, ErrInvalidCiphertext
 	}
-	aead, err := s.aead(blob[21 : 21+saltSize])
+	nonce := blob[21:headerSize]
+	aead, err := s.x.aead(nonce)
 	if err != nil {
 		return nil, ErrInvalidCiphertext
 	}
 	aad := AppendContext(blob[:headerSize:headerSize], ec)
-	pt, err := aead.Open(nil, blob[21+saltSize:headerSize], blob[headerSize:], aad)
+	pt, err := aead.Open(nil, nonce[12:], blob[headerSize:], aad)
 	if err != nil {
 		return nil, ErrInvalidCiphertext
 	}

@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/sha256"
+	"crypto/sha3"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -99,8 +98,8 @@ func TestGenerateMaterial(t *testing.T) {
 }
 
 func TestBlobOverhead(t *testing.T) {
-	if keys.BlobOverhead != 65 {
-		t.Fatalf("BlobOverhead = %d, want 65 (49-byte header + 16-byte tag)", keys.BlobOverhead)
+	if keys.BlobOverhead != 61 {
+		t.Fatalf("BlobOverhead = %d, want 61 (45-byte header + 16-byte tag)", keys.BlobOverhead)
 	}
 }
 
@@ -354,11 +353,13 @@ func TestSealIsRandomized(t *testing.T) {
 	if bytes.Equal(a, b) {
 		t.Fatal("two Seals of the same plaintext are identical")
 	}
-	if bytes.Equal(a[21:37], b[21:37]) {
-		t.Fatal("two Seals used the same salt")
+	// Both halves of the 24-byte nonce are random: the first derives the
+	// message key, the second is the AES-GCM nonce.
+	if bytes.Equal(a[21:33], b[21:33]) {
+		t.Fatal("two Seals used the same key-derivation half of the nonce")
 	}
-	if bytes.Equal(a[37:49], b[37:49]) {
-		t.Fatal("two Seals used the same nonce")
+	if bytes.Equal(a[33:45], b[33:45]) {
+		t.Fatal("two Seals used the same AES-GCM half of the nonce")
 	}
 	if !bytes.Equal(a[:21], b[:21]) {
 		t.Fatal("two Seals under one key version wrote different key id or version")
@@ -517,12 +518,132 @@ func TestKnownAnswer(t *testing.T) {
 	expectInvalid(t, "known-answer blob without its context", s, v.blob, nil)
 }
 
+// specXAES returns the AES-256-GCM key and nonce that XAES-256-GCM
+// (https://c2sp.org/XAES-256-GCM) uses for key k and 24-byte nonce n, built
+// from the steps written out in the C2SP document and docs/ciphertext-blob.md
+// rather than from the package's code:
+//
+//	L  = AES-256_k(0^128)
+//	K1 = dbl(L)  (shift left one bit; if the top bit was set, xor 0x87 into the last byte)
+//	M1 = 0x00 0x01 'X' 0x00 ‖ n[:12],  M2 = 0x00 0x02 'X' 0x00 ‖ n[:12]
+//	Kx = AES-256_k(M1 ⊕ K1) ‖ AES-256_k(M2 ⊕ K1),  Nx = n[12:]
+func specXAES(t testing.TB, k, n []byte) (l, k1, kx, nx []byte) {
+	t.Helper()
+	if len(k) != 32 || len(n) != 24 {
+		t.Fatalf("specXAES: %d-byte key, %d-byte nonce", len(k), len(n))
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = make([]byte, 16)
+	block.Encrypt(l, make([]byte, 16))
+
+	hi, lo := binary.BigEndian.Uint64(l[:8]), binary.BigEndian.Uint64(l[8:])
+	carry := hi >> 63
+	hi, lo = hi<<1|lo>>63, lo<<1
+	if carry == 1 {
+		lo ^= 0x87
+	}
+	k1 = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, hi), lo)
+
+	kx = make([]byte, 32)
+	for i, half := range [][]byte{kx[:16], kx[16:]} {
+		m := append([]byte{0x00, byte(i + 1), 'X', 0x00}, n[:12]...)
+		for j := range m {
+			m[j] ^= k1[j]
+		}
+		block.Encrypt(half, m)
+	}
+	return l, k1, kx, n[12:]
+}
+
+// specXAESGCM returns AES-256-GCM under the key specXAES derives, and the
+// 12-byte nonce to use with it.
+func specXAESGCM(t testing.TB, k, n []byte) (cipher.AEAD, []byte) {
+	t.Helper()
+	_, _, kx, nx := specXAES(t, k, n)
+	block, err := aes.NewCipher(kx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gcm, nx
+}
+
+// TestSpecXAESMatchesC2SP checks specXAES, the derivation
+// TestKnownAnswerMatchesSpec relies on, against the intermediate values and
+// ciphertexts published with https://c2sp.org/XAES-256-GCM, and against its
+// accumulated randomized test.
+func TestSpecXAESMatchesC2SP(t *testing.T) {
+	nonce := []byte("ABCDEFGHIJKLMNOPQRSTUVWX")
+	for _, tc := range []struct {
+		key                 byte
+		l, k1, kx, aad, out string
+	}{
+		// MSB(L) = 0.
+		{0x01, "7298caa565031eadc6ce23d23ea66378", "e531954aca063d5b8d9c47a47d4cc6f0",
+			"c8612c9ed53fe43e8e005b828a1631a0bbcb6ab2f46514ec4f439fcfd0fa969b",
+			"", "ce546ef63c9cc60765923609b33a9a1974e96e52daf2fcf7075e2271"},
+		// MSB(L) = 1.
+		{0x03, "91c08762876dccf9ba204a33768fa5fe", "23810ec50edb99f374409466ed1f4b7b",
+			"e9c621d4cdd9b11b00a6427ad7e559aeedd66b3857646677748f8ca796cb3fd8",
+			"c2sp.org/XAES-256-GCM", "986ec1832593df5443a179437fd083bf3fdb41abd740a21f71eb769d"},
+	} {
+		k := bytes.Repeat([]byte{tc.key}, 32)
+		l, k1, kx, nx := specXAES(t, k, nonce)
+		for _, c := range []struct {
+			name    string
+			got     []byte
+			wantHex string
+		}{{"L", l, tc.l}, {"K1", k1, tc.k1}, {"Kx", kx, tc.kx}, {"Nx", nx, "4d4e4f505152535455565758"}} {
+			if got := hex.EncodeToString(c.got); got != c.wantHex {
+				t.Errorf("key %#x: %s = %s, want %s", tc.key, c.name, got, c.wantHex)
+			}
+		}
+		gcm, nx := specXAESGCM(t, k, nonce)
+		if got := hex.EncodeToString(gcm.Seal(nil, nx, []byte("XAES-256-GCM"), []byte(tc.aad))); got != tc.out {
+			t.Errorf("key %#x: ciphertext %s, want %s", tc.key, got, tc.out)
+		}
+	}
+
+	// Accumulated randomized test: key[32], nonce[24], plaintext<0..255>,
+	// aad<0..255> read from SHAKE-128 of the empty string; the ciphertexts
+	// are hashed with a second SHAKE-128.
+	rng, h := sha3.NewSHAKE128(), sha3.NewSHAKE128()
+	read := func(n int) []byte {
+		b := make([]byte, n)
+		rng.Read(b)
+		return b
+	}
+	for i := 0; i < 10000; i++ {
+		k, n := read(32), read(24)
+		pt := read(int(read(1)[0]))
+		aad := read(int(read(1)[0]))
+		gcm, nx := specXAESGCM(t, k, n)
+		ct := gcm.Seal(nil, nx, pt, aad)
+		h.Write(ct)
+	}
+	const want = "e6b9edf2df6cec60c8cbd864e2211b597fb69a529160cd040d56c0c210081939"
+	sum := make([]byte, 32)
+	h.Read(sum)
+	if got := hex.EncodeToString(sum); got != want {
+		t.Errorf("accumulated test over 10000 iterations: %s, want %s", got, want)
+	}
+}
+
 // TestKnownAnswerMatchesSpec decrypts the known-answer blob with an
 // independent implementation of docs/ciphertext-blob.md, built only from the
 // standard library, so the document and the code cannot drift apart.
 func TestKnownAnswerMatchesSpec(t *testing.T) {
 	v := loadVector(t)
 	blob := v.blob
+	if len(blob) != 45+len(v.plaintext)+16 {
+		t.Fatalf("blob is %d bytes for %d of plaintext, want 45 + n + 16", len(blob), len(v.plaintext))
+	}
 	if blob[0] != 0x01 {
 		t.Fatalf("format byte %#x", blob[0])
 	}
@@ -532,20 +653,10 @@ func TestKnownAnswerMatchesSpec(t *testing.T) {
 	if binary.BigEndian.Uint32(blob[17:21]) != v.version {
 		t.Fatalf("version at offset 17: %x", blob[17:21])
 	}
-	header, salt, nonce, sealed := blob[:49], blob[21:37], blob[37:49], blob[49:]
+	header, nonce, sealed := blob[:45], blob[21:45], blob[45:]
 
-	key, err := hkdf.Expand(sha256.New, v.material, "openkms ciphertext v1 message key"+string(salt), 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// XAES-256-GCM under the backing material with the 24-byte nonce.
+	gcm, gcmNonce := specXAESGCM(t, v.material, nonce)
 
 	// AAD: header, then the context: pair count, then per pair sorted by
 	// key, key length, key, value length, value; lengths 4-byte big-endian.
@@ -563,11 +674,30 @@ func TestKnownAnswerMatchesSpec(t *testing.T) {
 		aad = append(aad, v.context[k]...)
 	}
 
-	pt, err := gcm.Open(nil, nonce, sealed, aad)
+	pt, err := gcm.Open(nil, gcmNonce, sealed, aad)
 	if err != nil {
 		t.Fatalf("independent decryption failed: %v", err)
 	}
 	if !bytes.Equal(pt, v.plaintext) {
 		t.Fatalf("independent decryption = %x, want %x", pt, v.plaintext)
+	}
+
+	// Sealing the plaintext afresh the same way reproduces the blob.
+	if again := gcm.Seal(append([]byte(nil), header...), gcmNonce, v.plaintext, aad); !bytes.Equal(again, blob) {
+		t.Fatalf("independent sealing = %x, want %x", again, blob)
+	}
+
+	// The nonce halves have the roles the document gives them: a blob
+	// sealed by the package under a nonce whose first half differs opens
+	// only with the key derived from that half.
+	s := mustSymmetric(t, v.id, v.version, v.material)
+	other := mustSeal(t, s, v.plaintext, v.context)
+	otherGCM, otherNonce := specXAESGCM(t, v.material, other[21:45])
+	otherAAD := append(append([]byte(nil), other[:45]...), aad[45:]...)
+	if pt, err := otherGCM.Open(nil, otherNonce, other[45:], otherAAD); err != nil || !bytes.Equal(pt, v.plaintext) {
+		t.Fatalf("independent decryption of a fresh blob = %x, %v", pt, err)
+	}
+	if _, err := gcm.Open(nil, other[33:45], other[45:], otherAAD); err == nil {
+		t.Fatal("a fresh blob opened under the key derived from another nonce's first half")
 	}
 }
