@@ -30,6 +30,10 @@ base64 or hex).`,
 			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				<-ctx.Done()
+				stop() // a second signal ends the process at once
+			}()
 			return server.Run(ctx, o)
 		},
 	}

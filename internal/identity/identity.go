@@ -41,7 +41,7 @@ type accessKeyRecord struct {
 //
 //	iam/accesskey/<access-key-id>      accessKeyRecord
 //	iam/rootkey/<account>              the account root's first access key id
-func accessKeyKey(id string) []byte   { return []byte("iam/accesskey/" + id) }
+func accessKeyKey(id string) []byte    { return []byte("iam/accesskey/" + id) }
 func rootKeyKey(account string) []byte { return []byte("iam/rootkey/" + account) }
 
 // RootARN is the ARN of an account's root principal.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/openkms/kms/internal/api"
@@ -54,6 +55,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = time.Minute
+	}
+	dir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	o.DataDir = dir
+	if !o.Dev && o.RootKeyFile == "" && o.RootKeyText == "" {
+		return errNoRootKey
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -96,7 +105,7 @@ func Run(ctx context.Context, o Options) error {
 	fmt.Fprintf(o.Stdout, "kms server listening on %s (region %s, data in %s)\n", url, o.Region, o.DataDir)
 	if o.Dev {
 		fmt.Fprintf(o.Stdout, "To use it:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_ENDPOINT_URL=%s AWS_DEFAULT_REGION=%s\n  aws kms create-key\n",
-			creds, url, o.Region)
+			shellQuote(creds), shellQuote(url), shellQuote(o.Region))
 	}
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
@@ -167,6 +176,9 @@ func loadRootKey(o Options) (*keys.RootKey, error) {
 		path := filepath.Join(o.DataDir, "root.key")
 		b, err := os.ReadFile(path)
 		if errors.Is(err, os.ErrNotExist) {
+			if _, err := os.Stat(filepath.Join(o.DataDir, "kms.db")); err == nil {
+				return nil, fmt.Errorf("%s holds a key store but no root.key: pass the root key it was created with (--root-key-file or KMS_ROOT_KEY)", o.DataDir)
+			}
 			b = keys.GenerateRootKey()
 			if err := writeFileSync(path, b, 0o600); err != nil {
 				return nil, fmt.Errorf("create root key: %w", err)
@@ -180,7 +192,19 @@ func loadRootKey(o Options) (*keys.RootKey, error) {
 		}
 		return rk, nil
 	}
-	return nil, errors.New("no root key: pass --root-key-file FILE or set KMS_ROOT_KEY (or run with --dev to generate one in the data directory)")
+	return nil, errNoRootKey
+}
+
+var errNoRootKey = errors.New("no root key: pass --root-key-file FILE or set KMS_ROOT_KEY (or run with --dev to generate one in the data directory)")
+
+// shellQuote quotes s for a POSIX shell if it needs it.
+func shellQuote(s string) string {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-:+=@,", r)) {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
 }
 
 var rootCheckRecord = []byte("meta/rootkey-check")
