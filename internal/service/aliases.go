@@ -77,12 +77,8 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *AliasInput
 		if err := s.checkTargetInTx(tx, k); err != nil {
 			return err
 		}
-		n := 0
-		if err := tx.Scan(keyAliasPrefix(k.rec.ID), nil, func(_, _ []byte) (bool, error) { n++; return true, nil }); err != nil {
+		if err := s.checkAliasLimit(tx, k); err != nil {
 			return err
-		}
-		if n >= maxAliasesPerKey {
-			return newErr(CodeLimitExceeded, "The key %s already has the maximum of %d aliases.", k.arn, maxAliasesPerKey)
 		}
 		rec := aliasRecord{V: recordVersion, Name: in.AliasName, KeyID: k.rec.ID, Created: now, Updated: now}
 		if err := putJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
@@ -110,6 +106,18 @@ func (s *Service) checkTargetInTx(tx store.Tx, k *liveKey) error {
 	return nil
 }
 
+// checkAliasLimit refuses a new alias for a key that has the most it may.
+func (s *Service) checkAliasLimit(tx store.Tx, k *liveKey) error {
+	n := 0
+	if err := tx.Scan(keyAliasPrefix(k.rec.ID), nil, func(_, _ []byte) (bool, error) { n++; return true, nil }); err != nil {
+		return err
+	}
+	if n >= maxAliasesPerKey {
+		return newErr(CodeLimitExceeded, "The key %s already has the maximum of %d aliases.", k.arn, maxAliasesPerKey)
+	}
+	return nil
+}
+
 // UpdateAlias points an existing alias at another key of the same type and
 // usage.
 func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *AliasInput) (*struct{}, error) {
@@ -131,6 +139,11 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *AliasInput
 		}
 		if err := s.checkTargetInTx(tx, k); err != nil {
 			return err
+		}
+		if rec.KeyID != k.rec.ID {
+			if err := s.checkAliasLimit(tx, k); err != nil {
+				return err
+			}
 		}
 		var old keyRecord
 		if err := getJSON(tx, keyKey(rec.KeyID), &old); err == nil {
@@ -213,6 +226,9 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *ListAliase
 			}
 			if onlyKey != "" && rec.KeyID != onlyKey {
 				return true, nil
+			}
+			if gone, err := s.expiredInTx(tx, rec.KeyID); err != nil || gone {
+				return err == nil, err
 			}
 			if len(out.Aliases) == limit {
 				out.Truncated = true

@@ -219,6 +219,9 @@ func (s *Service) ListKeys(ctx context.Context, caller Caller, in *ListKeysInput
 				return false, nil
 			}
 			id := string(k[len(prefix):])
+			if gone, err := s.expiredInTx(tx, id); err != nil || gone {
+				return err == nil, err
+			}
 			out.Keys = append(out.Keys, KeyListEntry{KeyID: id, KeyArn: s.keyARN(caller.AccountID, id)})
 			return true, nil
 		})
@@ -368,7 +371,7 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, op string
 		if err != nil {
 			return err
 		}
-		if rec.State == StatePendingDeletion && rec.DeletionDate != nil && !s.now().Before(*rec.DeletionDate) {
+		if s.expired(&rec) {
 			return errKeyDoesNotExist(s.keyARN(account, id))
 		}
 		if err := fn(tx, &rec, s.keyARN(account, id)); err != nil {
@@ -381,6 +384,25 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, op string
 		return nil, err
 	}
 	return &rec, nil
+}
+
+// expired reports whether a key's deletion date has passed: it is gone for
+// every purpose even before the sweeper removes its records.
+func (s *Service) expired(rec *keyRecord) bool {
+	return rec.State == StatePendingDeletion && rec.DeletionDate != nil && !s.now().Before(*rec.DeletionDate)
+}
+
+// expiredInTx reads a key's record and reports whether it is missing or
+// expired, for lists that must not show such keys.
+func (s *Service) expiredInTx(tx store.Tx, id string) (bool, error) {
+	var rec keyRecord
+	if err := getJSON(tx, keyKey(id), &rec); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return true, nil
+		}
+		return false, err
+	}
+	return s.expired(&rec), nil
 }
 
 // DeleteExpiredKeys deletes every key whose deletion date has passed, with

@@ -50,10 +50,8 @@ func (s *Service) resolve(ctx context.Context, caller Caller, ident string, form
 	return k, nil
 }
 
-// deleted reports whether a key's deletion date has passed.
-func (s *Service) deleted(k *liveKey) bool {
-	return k.rec.State == StatePendingDeletion && k.rec.DeletionDate != nil && !s.now().Before(*k.rec.DeletionDate)
-}
+// deleted reports whether a live key's deletion date has passed.
+func (s *Service) deleted(k *liveKey) bool { return s.expired(&k.rec) }
 
 // parseIdentifier splits a key identifier into the account it names and
 // either a key id or an alias name.
@@ -63,7 +61,7 @@ func (s *Service) parseIdentifier(caller Caller, ident string, forms keyIDForms)
 	case strings.HasPrefix(ident, "arn:"):
 		// arn:<partition>:kms:<region>:<account>:<resource>
 		parts := strings.SplitN(ident, ":", 6)
-		if len(parts) != 6 || parts[2] != "kms" || parts[1] == "" || len(parts[4]) != 12 {
+		if len(parts) != 6 || parts[1] != "aws" || parts[2] != "kms" || len(parts[4]) != 12 {
 			return "", "", "", invalid
 		}
 		if parts[3] != s.region {
@@ -77,11 +75,21 @@ func (s *Service) parseIdentifier(caller Caller, ident string, forms keyIDForms)
 			if !ok {
 				return "", "", "", invalid
 			}
-			return account, kid.String(), "", nil
+			id = kid.String()
 		case strings.HasPrefix(res, "alias/") && forms == anyForm:
-			return account, "", res, nil
+			alias = res
+		default:
+			return "", "", "", invalid
 		}
-		return "", "", "", invalid
+		// Until key policies are evaluated, no account may use another's
+		// keys: such a key is as good as absent.
+		if account != caller.AccountID {
+			if alias != "" {
+				return "", "", "", newErr(CodeNotFound, "Alias %s is not found.", s.aliasARN(account, alias))
+			}
+			return "", "", "", errKeyDoesNotExist(s.keyARN(account, id))
+		}
+		return account, id, alias, nil
 	case strings.HasPrefix(ident, "alias/"):
 		if forms != anyForm {
 			return "", "", "", invalid

@@ -1,0 +1,524 @@
+package api_test
+
+// End-to-end harness: the real api.Handler over a real service and bbolt
+// store, served by httptest and called through the real aws-sdk-go-v2 KMS
+// client (and raw net/http for what the SDK cannot send). Every test gets
+// its own environment, so tests run in parallel without sharing state.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/openkms/kms/internal/api"
+	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
+)
+
+const (
+	e2eAccount = "111122223333"
+	e2eRegion  = "us-east-1"
+)
+
+// e2eStart is where every fake clock starts: a whole number of
+// milliseconds, so times survive the epoch-seconds wire format exactly.
+var e2eStart = time.Date(2030, time.March, 4, 5, 6, 7, 890_000_000, time.UTC)
+
+var (
+	uuidRE  = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	hex64RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// fakeClock is the service's clock; tests move it instead of sleeping.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	return c.t
+}
+
+// kmsEnv is one server and its clients.
+type kmsEnv struct {
+	svc     *service.Service
+	store   store.Store
+	srv     *httptest.Server
+	client  *kms.Client
+	clock   *fakeClock
+	rootKey []byte
+	guard   *leakGuard
+	// storeClosed is set by tests that close the store under the server;
+	// the cleanup then cannot read the key material to look for it.
+	storeClosed bool
+}
+
+func newKMSEnv(t testing.TB) *kmsEnv {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rk := make([]byte, 32)
+	if _, err := rand.Read(rk); err != nil {
+		t.Fatal(err)
+	}
+	root, err := keys.NewRootKey(rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: e2eStart}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Now: clock.Now, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := &leakGuard{next: api.NewHandler(svc, identity.Permissive{Account: e2eAccount}, logger)}
+	srv := httptest.NewServer(guard)
+	t.Cleanup(srv.Close)
+	client := kms.New(kms.Options{
+		Region:           e2eRegion,
+		BaseEndpoint:     aws.String(srv.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIAEXAMPLE", "secret", ""),
+		RetryMaxAttempts: 1,
+		HTTPClient:       srv.Client(),
+	})
+	e := &kmsEnv{svc: svc, store: st, srv: srv, client: client, clock: clock, rootKey: rk, guard: guard}
+	// Registered after the store's Close, so it runs before it.
+	t.Cleanup(func() { e.checkNoLeaks(t) })
+	return e
+}
+
+// clientAs returns an SDK client of a second server over the same service
+// that takes every request as the root of account.
+func (e *kmsEnv) clientAs(t testing.TB, account string) *kms.Client {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(&leakGuard{next: api.NewHandler(e.svc, identity.Permissive{Account: account}, logger)})
+	t.Cleanup(srv.Close)
+	return kms.New(kms.Options{
+		Region:           e2eRegion,
+		BaseEndpoint:     aws.String(srv.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIAEXAMPLE2", "secret", ""),
+		RetryMaxAttempts: 1,
+		HTTPClient:       srv.Client(),
+	})
+}
+
+func (e *kmsEnv) keyARN(id string) string {
+	return "arn:aws:kms:" + e2eRegion + ":" + e2eAccount + ":key/" + id
+}
+
+func (e *kmsEnv) aliasARN(name string) string {
+	return "arn:aws:kms:" + e2eRegion + ":" + e2eAccount + ":" + name
+}
+
+// createKey creates a key through the SDK and returns its metadata.
+func (e *kmsEnv) createKey(t testing.TB, in *kms.CreateKeyInput) *types.KeyMetadata {
+	t.Helper()
+	if in == nil {
+		in = &kms.CreateKeyInput{}
+	}
+	out, err := e.client.CreateKey(context.Background(), in)
+	if err != nil {
+		t.Fatalf("CreateKey: %v", err)
+	}
+	return out.KeyMetadata
+}
+
+// newKey creates a default symmetric key and returns its id.
+func (e *kmsEnv) newKey(t testing.TB) string {
+	t.Helper()
+	return aws.ToString(e.createKey(t, nil).KeyId)
+}
+
+func (e *kmsEnv) createAlias(t testing.TB, name, target string) {
+	t.Helper()
+	if _, err := e.client.CreateAlias(context.Background(), &kms.CreateAliasInput{AliasName: aws.String(name), TargetKeyId: aws.String(target)}); err != nil {
+		t.Fatalf("CreateAlias %s -> %s: %v", name, target, err)
+	}
+}
+
+func (e *kmsEnv) describe(t testing.TB, keyID string) *types.KeyMetadata {
+	t.Helper()
+	out, err := e.client.DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
+	if err != nil {
+		t.Fatalf("DescribeKey %s: %v", keyID, err)
+	}
+	return out.KeyMetadata
+}
+
+func (e *kmsEnv) encrypt(t testing.TB, keyID string, pt []byte, ec map[string]string) *kms.EncryptOutput {
+	t.Helper()
+	out, err := e.client.Encrypt(context.Background(), &kms.EncryptInput{KeyId: aws.String(keyID), Plaintext: pt, EncryptionContext: ec})
+	if err != nil {
+		t.Fatalf("Encrypt with %s: %v", keyID, err)
+	}
+	return out
+}
+
+func (e *kmsEnv) decrypt(t testing.TB, blob []byte, ec map[string]string) *kms.DecryptOutput {
+	t.Helper()
+	out, err := e.client.Decrypt(context.Background(), &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
+	if err != nil {
+		t.Fatalf("Decrypt: %v", err)
+	}
+	return out
+}
+
+func (e *kmsEnv) disable(t testing.TB, keyID string) {
+	t.Helper()
+	if _, err := e.client.DisableKey(context.Background(), &kms.DisableKeyInput{KeyId: aws.String(keyID)}); err != nil {
+		t.Fatalf("DisableKey: %v", err)
+	}
+}
+
+func (e *kmsEnv) scheduleDeletion(t testing.TB, keyID string, days int32) *kms.ScheduleKeyDeletionOutput {
+	t.Helper()
+	out, err := e.client.ScheduleKeyDeletion(context.Background(), &kms.ScheduleKeyDeletionInput{KeyId: aws.String(keyID), PendingWindowInDays: aws.Int32(days)})
+	if err != nil {
+		t.Fatalf("ScheduleKeyDeletion: %v", err)
+	}
+	return out
+}
+
+// listAllAliases pages through ListAliases with the SDK paginator.
+func (e *kmsEnv) listAllAliases(t testing.TB, in *kms.ListAliasesInput) []types.AliasListEntry {
+	t.Helper()
+	if in == nil {
+		in = &kms.ListAliasesInput{}
+	}
+	var all []types.AliasListEntry
+	p := kms.NewListAliasesPaginator(e.client, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("ListAliases: %v", err)
+		}
+		all = append(all, page.Aliases...)
+	}
+	return all
+}
+
+func (e *kmsEnv) listAllKeys(t testing.TB) []types.KeyListEntry {
+	t.Helper()
+	var all []types.KeyListEntry
+	p := kms.NewListKeysPaginator(e.client, &kms.ListKeysInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("ListKeys: %v", err)
+		}
+		all = append(all, page.Keys...)
+	}
+	return all
+}
+
+// ---- errors ----------------------------------------------------------------
+
+// expectAPIError checks that err is the AWS error code with exactly the
+// message msg, sent with HTTP 400 and a request id, and returns it.
+func expectAPIError(t testing.TB, err error, code, msg string) smithy.APIError {
+	t.Helper()
+	ae := expectAPIErrorCode(t, err, code)
+	if ae != nil && ae.ErrorMessage() != msg {
+		t.Errorf("%s message:\n got %q\nwant %q", code, ae.ErrorMessage(), msg)
+	}
+	return ae
+}
+
+// expectAPIErrorPrefix is expectAPIError for messages checked by prefix.
+func expectAPIErrorPrefix(t testing.TB, err error, code, prefix string) smithy.APIError {
+	t.Helper()
+	ae := expectAPIErrorCode(t, err, code)
+	if ae != nil && !strings.HasPrefix(ae.ErrorMessage(), prefix) {
+		t.Errorf("%s message:\n got %q\nwant prefix %q", code, ae.ErrorMessage(), prefix)
+	}
+	return ae
+}
+
+func expectAPIErrorCode(t testing.TB, err error, code string) smithy.APIError {
+	t.Helper()
+	if err == nil {
+		t.Errorf("got success, want %s", code)
+		return nil
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Errorf("got %v (%T), want API error %s", err, err, code)
+		return nil
+	}
+	if ae.ErrorCode() != code {
+		t.Errorf("got %s (%q), want %s", ae.ErrorCode(), ae.ErrorMessage(), code)
+	}
+	if s := httpStatus(err); s != http.StatusBadRequest {
+		t.Errorf("%s: HTTP status %d, want 400", code, s)
+	}
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.ServiceRequestID() == "" {
+		t.Errorf("%s: no x-amzn-RequestId on the error response", code)
+	}
+	return ae
+}
+
+// expectTyped checks that err unwraps to the SDK's typed error T.
+func expectTyped[T error](t testing.TB, err error) T {
+	t.Helper()
+	var target T
+	if !errors.As(err, &target) {
+		t.Errorf("got %v (%T), want %T", err, err, target)
+	}
+	return target
+}
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func requestID(md middleware.Metadata) string {
+	id, _ := awsmiddleware.GetRequestIDMetadata(md)
+	return id
+}
+
+// ---- raw HTTP --------------------------------------------------------------
+
+type rawResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// json decodes the body as a JSON object.
+func (r rawResponse) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response body is not a JSON object: %v: %q", err, r.body)
+	}
+	return m
+}
+
+// rawRequest sends method / with the given headers and body.
+func (e *kmsEnv) rawRequest(t testing.TB, method, path string, hdr map[string]string, body io.Reader) rawResponse {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// rawCall posts body to operation op as an SDK would.
+func (e *kmsEnv) rawCall(t testing.TB, op, body string) rawResponse {
+	t.Helper()
+	return e.rawRequest(t, http.MethodPost, "/", map[string]string{
+		"X-Amz-Target": "TrentService." + op,
+		"Content-Type": "application/x-amz-json-1.1",
+	}, strings.NewReader(body))
+}
+
+// expectRawError checks a raw error response: status, the AWS JSON error
+// shape, Content-Type and request id. msg "-" means the body must have no
+// message member.
+func expectRawError(t testing.TB, r rawResponse, status int, typ, msg string) {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("status %d, want %d (body %q)", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/x-amz-json-1.1" {
+		t.Errorf("Content-Type %q, want application/x-amz-json-1.1", ct)
+	}
+	if r.header.Get("X-Amzn-Requestid") == "" {
+		t.Errorf("no x-amzn-RequestId header")
+	}
+	m := r.json(t)
+	if m["__type"] != typ {
+		t.Errorf("__type %v, want %s (body %q)", m["__type"], typ, r.body)
+	}
+	switch msg {
+	case "-":
+		if _, ok := m["message"]; ok {
+			t.Errorf("error has a message %q, want none", m["message"])
+		}
+	case "":
+		if s, _ := m["message"].(string); s == "" {
+			t.Errorf("error has no message")
+		}
+	default:
+		if m["message"] != msg {
+			t.Errorf("message:\n got %q\nwant %q", m["message"], msg)
+		}
+	}
+}
+
+// ---- secrets never leave ---------------------------------------------------
+
+// leakGuard wraps the handler and keeps every response body so that the
+// environment's cleanup can check that neither the root key nor any key
+// material ever appeared in one.
+type leakGuard struct {
+	next   http.Handler
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+type recordingWriter struct {
+	http.ResponseWriter
+	buf bytes.Buffer
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.buf.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (g *leakGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rw := &recordingWriter{ResponseWriter: w}
+	g.next.ServeHTTP(rw, r)
+	g.mu.Lock()
+	g.bodies = append(g.bodies, rw.buf.Bytes())
+	g.mu.Unlock()
+}
+
+func (g *leakGuard) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.bodies)
+}
+
+// secretForms returns s as raw bytes and in the text encodings a leak would
+// most likely take.
+func secretForms(s []byte) [][]byte {
+	return [][]byte{
+		s,
+		[]byte(base64.StdEncoding.EncodeToString(s)),
+		[]byte(base64.RawStdEncoding.EncodeToString(s)),
+		[]byte(base64.RawURLEncoding.EncodeToString(s)),
+		[]byte(hex.EncodeToString(s)),
+	}
+}
+
+// materials opens every stored key version with the root key.
+func (e *kmsEnv) materials(t testing.TB) [][]byte {
+	t.Helper()
+	root, err := keys.NewRootKey(e.rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	err = e.store.View(context.Background(), func(tx store.Tx) error {
+		return tx.Scan([]byte("keyver/"), nil, func(k, v []byte) (bool, error) {
+			var rec struct {
+				Sealed []byte `json:"sealed"`
+			}
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return false, fmt.Errorf("version record %s: %w", k, err)
+			}
+			m, err := root.Open(k, rec.Sealed)
+			if err != nil {
+				return false, fmt.Errorf("version record %s does not open: %w", k, err)
+			}
+			out = append(out, m)
+			return true, nil
+		})
+	})
+	if err != nil {
+		t.Errorf("reading key material: %v", err)
+	}
+	return out
+}
+
+func (e *kmsEnv) checkNoLeaks(t testing.TB) {
+	t.Helper()
+	secrets := [][]byte{e.rootKey}
+	if !e.storeClosed {
+		secrets = append(secrets, e.materials(t)...)
+	}
+	e.guard.mu.Lock()
+	defer e.guard.mu.Unlock()
+	for i, body := range e.guard.bodies {
+		// Quoted, so that no base64 blob can match by chance.
+		if bytes.Contains(bytes.ToLower(body), []byte(`"sealed`)) {
+			t.Errorf("response %d mentions sealed data: %q", i, body)
+		}
+	secrets:
+		for _, s := range secrets {
+			for _, f := range secretForms(s) {
+				if bytes.Contains(body, f) {
+					t.Errorf("response %d contains secret key bytes: %q", i, body)
+					break secrets
+				}
+			}
+		}
+	}
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func mustRandom(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sameInstant compares times as the wire carries them (milliseconds).
+func sameInstant(a time.Time, b *time.Time) bool {
+	return b != nil && a.Sub(*b).Abs() < time.Millisecond
+}

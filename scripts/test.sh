@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of the project: vet, the unit and end-to-end tests (which
+# build the kms binary and drive it with the aws CLI), and a short fuzzing
+# run of each parser of untrusted bytes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime=${FUZZTIME:-15s}
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+go test -count=1 -race ./...
+
+# Fuzz the parsers of bytes that come from clients or from disk.
+go test -run '^$' -fuzz '^FuzzOpen$' -fuzztime "$fuzztime" ./internal/keys
+go test -run '^$' -fuzz '^FuzzRootKeyOpen$' -fuzztime "$fuzztime" ./internal/keys
+go test -run '^$' -fuzz '^FuzzHandler$' -fuzztime "$fuzztime" ./internal/api
