@@ -39,9 +39,7 @@ func checkAliasName(name string) error {
 // name a key by id or ARN, not an alias.
 func (s *Service) aliasTarget(ctx context.Context, caller Caller, target string) (*liveKey, error) {
 	var v violations
-	if v.required("targetKeyId", target) {
-		v.strLen("targetKeyId", target, 1, 2048)
-	}
+	v.keyID("targetKeyId", target)
 	if err := v.err(); err != nil {
 		return nil, err
 	}

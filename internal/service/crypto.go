@@ -48,9 +48,7 @@ func refuseRecipient(r *RecipientInfo) error {
 // Encrypt seals up to 4096 bytes under the current version of a symmetric key.
 func (s *Service) Encrypt(ctx context.Context, caller Caller, in *EncryptInput) (*EncryptOutput, error) {
 	var v violations
-	if v.required("keyId", in.KeyID) {
-		v.strLen("keyId", in.KeyID, 1, 2048)
-	}
+	v.keyID("keyId", in.KeyID)
 	if in.Plaintext == nil {
 		v.add("Value null at 'plaintext' failed to satisfy constraint: Member must not be null")
 	} else {
@@ -177,9 +175,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	if in.SourceKeyID != "" {
 		v.strLen("sourceKeyId", in.SourceKeyID, 1, 2048)
 	}
-	if v.required("destinationKeyId", in.DestinationKeyID) {
-		v.strLen("destinationKeyId", in.DestinationKeyID, 1, 2048)
-	}
+	v.keyID("destinationKeyId", in.DestinationKeyID)
 	v.encryptionContext("sourceEncryptionContext", in.SourceEncryptionContext)
 	v.encryptionContext("destinationEncryptionContext", in.DestinationEncryptionContext)
 	v.enum("sourceEncryptionAlgorithm", in.SourceEncryptionAlgorithm, encryptionAlgorithmEnum)
@@ -234,9 +230,7 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, caller Ca
 
 func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *GenerateDataKeyInput, withPlaintext bool, op string) (*GenerateDataKeyOutput, error) {
 	var v violations
-	if v.required("keyId", in.KeyID) {
-		v.strLen("keyId", in.KeyID, 1, 2048)
-	}
+	v.keyID("keyId", in.KeyID)
 	v.intRange("numberOfBytes", in.NumberOfBytes, 1, 1024)
 	// AWS answers a bad data key spec with the CreateKey KeySpec list
 	// (reference §1.3); clients compare messages, so this keeps the quirk.

@@ -178,9 +178,7 @@ func (k *liveKey) materialID() string {
 // DescribeKey returns a key's metadata, in any state.
 func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *DescribeKeyInput) (*DescribeKeyOutput, error) {
 	var v violations
-	if v.required("keyId", in.KeyID) {
-		v.strLen("keyId", in.KeyID, 1, 2048)
-	}
+	v.keyID("keyId", in.KeyID)
 	v.grantTokens(in.GrantTokens)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -270,9 +268,7 @@ func (s *Service) setEnabled(ctx context.Context, caller Caller, in *KeyIDInput,
 // the date passes the key, its material and its aliases are deleted.
 func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *ScheduleKeyDeletionInput) (*ScheduleKeyDeletionOutput, error) {
 	var v violations
-	if v.required("keyId", in.KeyID) {
-		v.strLen("keyId", in.KeyID, 1, 2048)
-	}
+	v.keyID("keyId", in.KeyID)
 	v.intRange("pendingWindowInDays", in.PendingWindowInDays, 1, 365)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -326,9 +322,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *KeyI
 // UpdateKeyDescription replaces a key's description.
 func (s *Service) UpdateKeyDescription(ctx context.Context, caller Caller, in *UpdateKeyDescriptionInput) (*struct{}, error) {
 	var v violations
-	if v.required("keyId", in.KeyID) {
-		v.strLen("keyId", in.KeyID, 1, 2048)
-	}
+	v.keyID("keyId", in.KeyID)
 	if in.Description == nil {
 		v.add("Value null at 'description' failed to satisfy constraint: Member must not be null")
 	}
@@ -348,9 +342,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, caller Caller, in *U
 
 func checkKeyID(id string) error {
 	var v violations
-	if v.required("keyId", id) {
-		v.strLen("keyId", id, 1, 2048)
-	}
+	v.keyID("keyId", id)
 	return v.err()
 }
 

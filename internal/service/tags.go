@@ -63,9 +63,7 @@ func mergeTags(existing, add []Tag) []Tag {
 // TagResource adds or overwrites tags on a key.
 func (s *Service) TagResource(ctx context.Context, caller Caller, in *TagResourceInput) (*struct{}, error) {
 	var v violations
-	if v.required("keyId", in.KeyID) {
-		v.strLen("keyId", in.KeyID, 1, 2048)
-	}
+	v.keyID("keyId", in.KeyID)
 	if in.Tags == nil {
 		v.add("Value null at 'tags' failed to satisfy constraint: Member must not be null")
 	}
@@ -89,9 +87,7 @@ func (s *Service) TagResource(ctx context.Context, caller Caller, in *TagResourc
 // UntagResource removes tags by key; absent keys are ignored.
 func (s *Service) UntagResource(ctx context.Context, caller Caller, in *UntagResourceInput) (*struct{}, error) {
 	var v violations
-	if v.required("keyId", in.KeyID) {
-		v.strLen("keyId", in.KeyID, 1, 2048)
-	}
+	v.keyID("keyId", in.KeyID)
 	if in.TagKeys == nil {
 		v.add("Value null at 'tagKeys' failed to satisfy constraint: Member must not be null")
 	}
@@ -129,9 +125,7 @@ func (s *Service) UntagResource(ctx context.Context, caller Caller, in *UntagRes
 // ListResourceTags lists a key's tags in the order they were added.
 func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *ListResourceTagsInput) (*ListResourceTagsOutput, error) {
 	var v violations
-	if v.required("keyId", in.KeyID) {
-		v.strLen("keyId", in.KeyID, 1, 2048)
-	}
+	v.keyID("keyId", in.KeyID)
 	v.paging(in.Limit, in.Marker)
 	if err := v.err(); err != nil {
 		return nil, err

@@ -34,6 +34,13 @@ func (v *violations) required(field, s string) bool {
 	return true
 }
 
+// keyID checks a required key identifier (1 to 2048 characters).
+func (v *violations) keyID(field, s string) {
+	if v.required(field, s) {
+		v.strLen(field, s, 1, 2048)
+	}
+}
+
 // strLen checks a string's length; the value is echoed as AWS does.
 func (v *violations) strLen(field, s string, min, max int) {
 	n := len([]rune(s))
