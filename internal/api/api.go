@@ -75,6 +75,14 @@ func NewHandler(svc *service.Service, auth Authenticator, log *slog.Logger) *Han
 		"GenerateDataKey":                 op(svc.GenerateDataKey),
 		"GenerateDataKeyWithoutPlaintext": op(svc.GenerateDataKeyWithoutPlaintext),
 		"GenerateRandom":                  op(svc.GenerateRandom),
+		"EnableKeyRotation":               op(svc.EnableKeyRotation),
+		"DisableKeyRotation":              op(svc.DisableKeyRotation),
+		"GetKeyRotationStatus":            op(svc.GetKeyRotationStatus),
+		"RotateKeyOnDemand":               op(svc.RotateKeyOnDemand),
+		"ListKeyRotations":                op(svc.ListKeyRotations),
+		"GetParametersForImport":          op(svc.GetParametersForImport),
+		"ImportKeyMaterial":               op(svc.ImportKeyMaterial),
+		"DeleteImportedKeyMaterial":       op(svc.DeleteImportedKeyMaterial),
 	}
 	return h
 }

@@ -154,7 +154,7 @@ func TestE2ECreateKeyOptions(t *testing.T) {
 			"1 validation error detected: Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC…"},
 		{"KeySpec and CustomerMasterKeySpec", &kms.CreateKeyInput{KeySpec: types.KeySpecSymmetricDefault, CustomerMasterKeySpec: types.CustomerMasterKeySpecSymmetricDefault}, "ValidationException",
 			"You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."},
-		{"external origin", &kms.CreateKeyInput{Origin: types.OriginTypeExternal}, "UnsupportedOperationException", ""},
+		{"CloudHSM origin", &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm}, "UnsupportedOperationException", ""},
 		{"multi-Region", &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}, "UnsupportedOperationException", ""},
 		{"description too long", &kms.CreateKeyInput{Description: aws.String(strings.Repeat("d", 8193))}, "ValidationException",
 			"1 validation error detected: Value '" + strings.Repeat("d", 8193) + "' at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192"},

@@ -39,6 +39,10 @@ var wireTypes = map[service.Code]string{
 	service.CodeAccessDenied:            "AccessDeniedException",
 	service.CodeMalformedPolicyDocument: "MalformedPolicyDocumentException",
 	service.CodeInvalidGrantToken:       "InvalidGrantTokenException",
+	service.CodeIncorrectKeyMaterial:    "IncorrectKeyMaterialException",
+	service.CodeInvalidImportToken:      "InvalidImportTokenException",
+	service.CodeExpiredImportToken:      "ExpiredImportTokenException",
+	service.CodeConflict:                "ConflictException",
 }
 
 // wireError is the one place where an error becomes what a client sees: the

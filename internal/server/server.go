@@ -141,8 +141,8 @@ func sweep(ctx context.Context, svc *service.Service, every time.Duration, log *
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if _, err := svc.DeleteExpiredKeys(ctx); err != nil && ctx.Err() == nil {
-			log.Error("deleting keys past their deletion date", "err", err)
+		if err := svc.Maintain(ctx); err != nil && ctx.Err() == nil {
+			log.Error("background maintenance (deletion, rotation, import expiry)", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -146,6 +146,9 @@ func (s *Service) unseal(rec keyRecord, vers []versionRecord) (*liveKey, error) 
 	}
 	k := &liveKey{rec: rec, arn: s.keyARN(rec.Account, rec.ID), versions: make(map[uint32]*liveVersion, len(vers))}
 	for _, vr := range vers {
+		if vr.Sealed == nil {
+			continue // imported material that was deleted or expired
+		}
 		material, err := s.root.Open(materialAAD(rec.ID, vr.Version), vr.Sealed)
 		if err != nil {
 			return nil, errors.New("key material of " + rec.ID + " does not open under the root key")

@@ -10,8 +10,12 @@ import (
 
 // usable checks that a key may perform a cryptographic operation now
 // (reference §4.4).
-func usable(k *liveKey, op string) error {
-	switch k.rec.State {
+func (s *Service) usable(k *liveKey, op string) error {
+	state := k.rec.State
+	if s.materialExpired(&k.rec) && state != StatePendingDeletion {
+		state = StatePendingImport
+	}
+	switch state {
 	case StateEnabled:
 	case StateDisabled:
 		return errDisabled(k.arn)
@@ -64,7 +68,7 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *EncryptInput) 
 	if err != nil {
 		return nil, err
 	}
-	if err := usable(k, "Encrypt"); err != nil {
+	if err := s.usable(k, "Encrypt"); err != nil {
 		return nil, err
 	}
 	if err := checkAlgorithm(k, in.EncryptionAlgorithm); err != nil {
@@ -114,13 +118,21 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 			return nil, nil, nil, errInvalidCiphertext
 		}
 	}
-	if err := usable(k, op); err != nil {
+	if err := s.usable(k, op); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := checkAlgorithm(k, alg); err != nil {
 		return nil, nil, nil, err
 	}
 	ver := k.versions[h.Version]
+	if ver == nil && h.Version > k.rec.CurrentVersion {
+		// A version newer than the cached key: another process rotated
+		// it. Read the key again once.
+		s.cache.invalidate(k.rec.ID, "")
+		if fresh, err := s.loadKey(ctx, k.rec.ID); err == nil && fresh.rec.Account == k.rec.Account {
+			ver = fresh.versions[h.Version]
+		}
+	}
 	if ver == nil {
 		return nil, nil, nil, errInvalidCiphertext
 	}
@@ -188,7 +200,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	if err != nil {
 		return nil, err
 	}
-	if err := usable(dst, "ReEncrypt"); err != nil {
+	if err := s.usable(dst, "ReEncrypt"); err != nil {
 		return nil, err
 	}
 	if err := checkAlgorithm(dst, in.DestinationEncryptionAlgorithm); err != nil {
@@ -256,7 +268,7 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *Genera
 	if err != nil {
 		return nil, err
 	}
-	if err := usable(k, op); err != nil {
+	if err := s.usable(k, op); err != nil {
 		return nil, err
 	}
 	if in.DryRun {

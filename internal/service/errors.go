@@ -32,6 +32,10 @@ const (
 	CodeAccessDenied
 	CodeMalformedPolicyDocument
 	CodeInvalidGrantToken
+	CodeIncorrectKeyMaterial
+	CodeInvalidImportToken
+	CodeExpiredImportToken
+	CodeConflict
 )
 
 // Error is a domain error: a class and the message a client should read.
@@ -73,6 +77,9 @@ var (
 	ErrDryRun                  = &Error{Code: CodeDryRun}
 	ErrNotAuthorized           = &Error{Code: CodeNotAuthorized}
 	ErrMalformedPolicyDocument = &Error{Code: CodeMalformedPolicyDocument}
+	ErrIncorrectKeyMaterial    = &Error{Code: CodeIncorrectKeyMaterial}
+	ErrInvalidImportToken      = &Error{Code: CodeInvalidImportToken}
+	ErrExpiredImportToken      = &Error{Code: CodeExpiredImportToken}
 )
 
 func newErr(c Code, format string, args ...any) *Error {
@@ -104,6 +111,9 @@ func errKeyDoesNotExist(arn string) error {
 	return newErr(CodeNotFound, "Key '%s' does not exist", arn)
 }
 func errInvalidKeyID(id string) error { return newErr(CodeNotFound, "Invalid keyId '%s'", id) }
+func errOrigin(arn, origin string) error {
+	return newErr(CodeUnsupportedOperation, "%s origin is %s which is not valid for this operation.", arn, origin)
+}
 func errKeyUsage(arn, usage, op string) error {
 	return newErr(CodeInvalidKeyUsage, "%s key usage is %s which is not valid for %s.", arn, usage, op)
 }

@@ -79,8 +79,8 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInp
 	if origin == "" {
 		origin = originAWSKMS
 	}
-	if origin != originAWSKMS {
-		return nil, newErr(CodeUnsupportedOperation, "Origin %s is not supported by this server; only AWS_KMS keys can be created.", origin)
+	if origin != originAWSKMS && origin != originExternal {
+		return nil, newErr(CodeUnsupportedOperation, "Origin %s is not supported by this server: custom key stores do not exist here.", origin)
 	}
 	if in.CustomKeyStoreID != nil || in.XksKeyID != nil {
 		return nil, newErr(CodeUnsupportedOperation, "Custom key stores are not supported by this server.")
@@ -108,20 +108,33 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInp
 	if in.Description != nil {
 		rec.Description = *in.Description
 	}
-	ver := s.newVersion(id, 1, now)
+	// An EXTERNAL key has no material until ImportKeyMaterial.
+	var ver *versionRecord
+	if origin == originExternal {
+		rec.State = StatePendingImport
+		rec.CurrentVersion = 0
+	} else {
+		ver = s.newVersion(id, 1, now, "")
+	}
 	err := s.update(ctx, "CreateKey", func(tx store.Tx) error {
 		if err := putJSON(tx, keyKey(id), &rec); err != nil {
 			return err
 		}
-		if err := putJSON(tx, versionKey(id, 1), ver); err != nil {
-			return err
+		if ver != nil {
+			if err := putJSON(tx, versionKey(id, 1), ver); err != nil {
+				return err
+			}
 		}
 		return tx.Put(acctKeyKey(caller.AccountID, id), nil)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &CreateKeyOutput{KeyMetadata: s.metadata(&rec, ver.MaterialID)}, nil
+	materialID := ""
+	if ver != nil {
+		materialID = ver.MaterialID
+	}
+	return &CreateKeyOutput{KeyMetadata: s.metadata(&rec, materialID)}, nil
 }
 
 // checkPolicy accepts a policy document that is a JSON object within AWS's
@@ -145,7 +158,14 @@ func checkPolicy(p string) error {
 	return nil
 }
 
+// metadata describes a key as a client sees it. Imported material past
+// its ValidTo is already gone: the key shows PendingImport.
 func (s *Service) metadata(rec *keyRecord, currentMaterialID string) *KeyMetadata {
+	if s.materialExpired(rec) && (rec.State == StateEnabled || rec.State == StateDisabled) {
+		r := *rec
+		r.State, r.ExpirationModel, r.ValidTo = StatePendingImport, "", nil
+		rec, currentMaterialID = &r, ""
+	}
 	m := &KeyMetadata{
 		AWSAccountID:          rec.Account,
 		KeyID:                 rec.ID,
@@ -164,6 +184,12 @@ func (s *Service) metadata(rec *keyRecord, currentMaterialID string) *KeyMetadat
 	}
 	if rec.DeletionDate != nil {
 		m.DeletionDate = timePtr(*rec.DeletionDate)
+	}
+	if rec.Origin == originExternal {
+		m.ExpirationModel = rec.ExpirationModel
+		if rec.ValidTo != nil {
+			m.ValidTo = timePtr(*rec.ValidTo)
+		}
 	}
 	return m
 }

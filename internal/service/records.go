@@ -20,6 +20,9 @@ import (
 //	alias/<account>/<alias-name>         aliasRecord
 //	keyalias/<key-id>/<alias-name>       empty: index of a key's aliases
 //	pendingdel/<key-id>                  empty: keys scheduled for deletion
+//	rotation/<key-id>                    empty: keys with automatic rotation on
+//	importexpiry/<key-id>                empty: keys whose imported material expires
+//	importtoken/<token id, hex>          importTokenRecord
 
 const recordVersion = 1
 
@@ -45,7 +48,18 @@ type keyRecord struct {
 	PendingWindowInDays int32      `json:"pendingWindowInDays,omitempty"`
 	Policy              string     `json:"policy"`
 	Tags                []Tag      `json:"tags,omitempty"`
-	CurrentVersion      uint32     `json:"currentVersion"`
+	// CurrentVersion is the material version new ciphertexts use; 0 for
+	// an EXTERNAL key that has never had material imported.
+	CurrentVersion uint32 `json:"currentVersion"`
+
+	// Automatic rotation: on when RotationPeriodInDays > 0.
+	RotationPeriodInDays int32      `json:"rotationPeriodInDays,omitempty"`
+	NextRotationDate     *time.Time `json:"nextRotationDate,omitempty"`
+	OnDemandRotations    int        `json:"onDemandRotations,omitempty"`
+
+	// Imported material (origin EXTERNAL).
+	ExpirationModel string     `json:"expirationModel,omitempty"`
+	ValidTo         *time.Time `json:"validTo,omitempty"`
 }
 
 type versionRecord struct {
@@ -53,7 +67,25 @@ type versionRecord struct {
 	Version    uint32    `json:"version"`
 	MaterialID string    `json:"materialId"`
 	Created    time.Time `json:"created"`
-	Sealed     []byte    `json:"sealed"`
+	// RotationType is AUTOMATIC or ON_DEMAND for versions made by a
+	// rotation, empty for a key's first material.
+	RotationType string `json:"rotationType,omitempty"`
+	// Description is the KeyMaterialDescription given on import.
+	Description string `json:"description,omitempty"`
+	// Sealed is the material sealed under the root key; nil once imported
+	// material was deleted or expired (MaterialID stays, so that only the
+	// same material can be imported again).
+	Sealed []byte `json:"sealed,omitempty"`
+}
+
+type importTokenRecord struct {
+	V          int       `json:"v"`
+	KeyID      string    `json:"keyId"`
+	Account    string    `json:"account"`
+	Algorithm  string    `json:"wrappingAlgorithm"`
+	KeySpec    string    `json:"wrappingKeySpec"`
+	ValidTo    time.Time `json:"validTo"`
+	SealedPriv []byte    `json:"sealedPrivateKey"`
 }
 
 type aliasRecord struct {
@@ -74,9 +106,17 @@ func aliasKey(account, name string) []byte   { return []byte("alias/" + account 
 func keyAliasPrefix(id string) []byte        { return []byte("keyalias/" + id + "/") }
 func keyAliasKey(id, name string) []byte     { return []byte("keyalias/" + id + "/" + name) }
 func pendingDeletionKey(id string) []byte    { return []byte("pendingdel/" + id) }
+func rotationKey(id string) []byte           { return []byte("rotation/" + id) }
+func importExpiryKey(id string) []byte       { return []byte("importexpiry/" + id) }
+func importTokenKey(tokenID string) []byte   { return []byte("importtoken/" + tokenID) }
 func materialAAD(id string, v uint32) []byte { return versionKey(id, v) }
 
-var pendingDeletionPrefix = []byte("pendingdel/")
+var (
+	pendingDeletionPrefix = []byte("pendingdel/")
+	rotationPrefix        = []byte("rotation/")
+	importExpiryPrefix    = []byte("importexpiry/")
+	importTokenPrefix     = []byte("importtoken/")
+)
 
 func getJSON(tx store.Tx, k []byte, v any) error {
 	b, err := tx.Get(k)
@@ -98,14 +138,16 @@ func putJSON(tx store.Tx, k []byte, v any) error {
 }
 
 // newVersion generates fresh material for version v of key id and seals it.
-func (s *Service) newVersion(id string, v uint32, now time.Time) *versionRecord {
+// rotationType is "" for a key's first material.
+func (s *Service) newVersion(id string, v uint32, now time.Time, rotationType string) *versionRecord {
 	material := keys.GenerateMaterial()
 	defer clear(material)
 	return &versionRecord{
-		V:          recordVersion,
-		Version:    v,
-		MaterialID: randomHex(32),
-		Created:    now,
-		Sealed:     s.root.Seal(materialAAD(id, v), material),
+		V:            recordVersion,
+		Version:      v,
+		MaterialID:   randomHex(32),
+		Created:      now,
+		RotationType: rotationType,
+		Sealed:       s.root.Seal(materialAAD(id, v), material),
 	}
 }

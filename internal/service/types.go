@@ -56,6 +56,8 @@ type KeyMetadata struct {
 	EncryptionAlgorithms  []string `json:"EncryptionAlgorithms,omitempty"`
 	MultiRegion           bool     `json:"MultiRegion"`
 	CurrentKeyMaterialID  string   `json:"CurrentKeyMaterialId,omitempty"`
+	ExpirationModel       string   `json:"ExpirationModel,omitempty"`
+	ValidTo               *Time    `json:"ValidTo,omitempty"`
 }
 
 type CreateKeyInput struct {
@@ -267,4 +269,85 @@ type GenerateRandomInput struct {
 
 type GenerateRandomOutput struct {
 	Plaintext []byte `json:"Plaintext"`
+}
+
+type EnableKeyRotationInput struct {
+	KeyID                string `json:"KeyId"`
+	RotationPeriodInDays *int32 `json:"RotationPeriodInDays"`
+}
+
+type GetKeyRotationStatusOutput struct {
+	KeyRotationEnabled        bool   `json:"KeyRotationEnabled"`
+	KeyID                     string `json:"KeyId"`
+	RotationPeriodInDays      int32  `json:"RotationPeriodInDays,omitempty"`
+	NextRotationDate          *Time  `json:"NextRotationDate,omitempty"`
+	OnDemandRotationStartDate *Time  `json:"OnDemandRotationStartDate,omitempty"`
+}
+
+type RotateKeyOnDemandOutput struct {
+	KeyID string `json:"KeyId"`
+}
+
+type ListKeyRotationsInput struct {
+	KeyID              string  `json:"KeyId"`
+	IncludeKeyMaterial string  `json:"IncludeKeyMaterial"`
+	Limit              *int32  `json:"Limit"`
+	Marker             *string `json:"Marker"`
+}
+
+type RotationsListEntry struct {
+	KeyID                  string `json:"KeyId"`
+	KeyMaterialID          string `json:"KeyMaterialId,omitempty"`
+	KeyMaterialDescription string `json:"KeyMaterialDescription,omitempty"`
+	ImportState            string `json:"ImportState,omitempty"`
+	KeyMaterialState       string `json:"KeyMaterialState,omitempty"`
+	ExpirationModel        string `json:"ExpirationModel,omitempty"`
+	ValidTo                *Time  `json:"ValidTo,omitempty"`
+	RotationDate           *Time  `json:"RotationDate,omitempty"`
+	RotationType           string `json:"RotationType,omitempty"`
+}
+
+type ListKeyRotationsOutput struct {
+	Rotations  []RotationsListEntry `json:"Rotations"`
+	NextMarker string               `json:"NextMarker,omitempty"`
+	Truncated  bool                 `json:"Truncated"`
+}
+
+type GetParametersForImportInput struct {
+	KeyID             string `json:"KeyId"`
+	WrappingAlgorithm string `json:"WrappingAlgorithm"`
+	WrappingKeySpec   string `json:"WrappingKeySpec"`
+}
+
+type GetParametersForImportOutput struct {
+	KeyID             string `json:"KeyId"`
+	ImportToken       []byte `json:"ImportToken"`
+	PublicKey         []byte `json:"PublicKey"`
+	ParametersValidTo Time   `json:"ParametersValidTo"`
+}
+
+type ImportKeyMaterialInput struct {
+	KeyID                  string  `json:"KeyId"`
+	ImportToken            []byte  `json:"ImportToken"`
+	EncryptedKeyMaterial   []byte  `json:"EncryptedKeyMaterial"`
+	ValidTo                *Time   `json:"ValidTo"`
+	ExpirationModel        string  `json:"ExpirationModel"`
+	ImportType             string  `json:"ImportType"`
+	KeyMaterialDescription *string `json:"KeyMaterialDescription"`
+	KeyMaterialID          string  `json:"KeyMaterialId"`
+}
+
+type ImportKeyMaterialOutput struct {
+	KeyID         string `json:"KeyId"`
+	KeyMaterialID string `json:"KeyMaterialId"`
+}
+
+type DeleteImportedKeyMaterialInput struct {
+	KeyID         string `json:"KeyId"`
+	KeyMaterialID string `json:"KeyMaterialId"`
+}
+
+type DeleteImportedKeyMaterialOutput struct {
+	KeyID         string `json:"KeyId"`
+	KeyMaterialID string `json:"KeyMaterialId"`
 }

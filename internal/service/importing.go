@@ -1,0 +1,389 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"regexp"
+	"time"
+
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
+const (
+	importTokenLifetime   = 24 * time.Hour
+	importTokenFormat     = 0x01
+	importTokenIDSize     = 32
+	expiresModel          = "KEY_MATERIAL_EXPIRES"
+	doesNotExpireModel    = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+	importNewMaterial     = "NEW_KEY_MATERIAL"
+	importExistingMateral = "EXISTING_KEY_MATERIAL"
+	maxValidity           = 365 * day
+)
+
+var (
+	wrappingAlgorithmEnum   = []string{"RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256", "SM2PKE"}
+	wrappingKeySpecEnum     = []string{"RSA_2048", "RSA_3072", "RSA_4096", "SM2"}
+	expirationModelEnum     = []string{expiresModel, doesNotExpireModel}
+	importTypeEnum          = []string{importNewMaterial, importExistingMateral}
+	materialDescriptionRE   = regexp.MustCompile(`^[a-zA-Z0-9:/_\s.-]+$`)
+	wrappingKeyBits         = map[string]int{"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}
+	errInvalidImportToken   = newErr(CodeInvalidImportToken, "The import token is not valid for this KMS key. Use the import token from a GetParametersForImport response for this key.")
+	errExpiredImportToken   = newErr(CodeExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new import token and public key.")
+	errIncorrectKeyMaterial = newErr(CodeIncorrectKeyMaterial, "The key material being imported is not the same as the key material previously imported into this KMS key.")
+)
+
+// materialExpired reports whether a key's imported material has passed its
+// ValidTo: it is unusable from that instant, before the background job
+// deletes it.
+func (s *Service) materialExpired(rec *keyRecord) bool {
+	return rec.ValidTo != nil && !s.now().Before(*rec.ValidTo)
+}
+
+// GetParametersForImport returns a fresh RSA wrapping public key and an
+// import token for an EXTERNAL key, valid for 24 hours.
+func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in *GetParametersForImportInput) (*GetParametersForImportOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	if v.required("wrappingAlgorithm", in.WrappingAlgorithm) {
+		v.enum("wrappingAlgorithm", in.WrappingAlgorithm, wrappingAlgorithmEnum)
+	}
+	if v.required("wrappingKeySpec", in.WrappingKeySpec) {
+		v.enum("wrappingKeySpec", in.WrappingKeySpec, wrappingKeySpecEnum)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if k.rec.Origin != originExternal {
+		return nil, errOrigin(k.arn, k.rec.Origin)
+	}
+	if k.rec.State == StatePendingDeletion {
+		return nil, errPendingDeletion(k.arn)
+	}
+	switch {
+	case in.WrappingAlgorithm == "RSAES_PKCS1_V1_5":
+		return nil, newErr(CodeUnsupportedOperation, "The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported. Use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256.")
+	case in.WrappingAlgorithm == "SM2PKE" || in.WrappingKeySpec == "SM2":
+		return nil, newErr(CodeUnsupportedOperation, "SM2 wrapping is only available in AWS China Regions.")
+	}
+	priv, err := keys.GenerateWrappingKey(wrappingKeyBits[in.WrappingKeySpec])
+	if err != nil {
+		return nil, s.storeErr("GetParametersForImport", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, s.storeErr("GetParametersForImport", err)
+	}
+	defer clear(der)
+	pub, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		return nil, s.storeErr("GetParametersForImport", err)
+	}
+	token := make([]byte, 1+importTokenIDSize)
+	token[0] = importTokenFormat
+	rand.Read(token[1:])
+	tokenID := hex.EncodeToString(token[1:])
+	validTo := s.clock().Add(importTokenLifetime)
+	rec := importTokenRecord{
+		V: recordVersion, KeyID: k.rec.ID, Account: k.rec.Account, Algorithm: in.WrappingAlgorithm,
+		KeySpec: in.WrappingKeySpec, ValidTo: validTo, SealedPriv: s.root.Seal(importTokenKey(tokenID), der),
+	}
+	if err := s.update(ctx, "GetParametersForImport", func(tx store.Tx) error {
+		return putJSON(tx, importTokenKey(tokenID), &rec)
+	}); err != nil {
+		return nil, err
+	}
+	return &GetParametersForImportOutput{KeyID: k.arn, ImportToken: token, PublicKey: pub, ParametersValidTo: Time(validTo)}, nil
+}
+
+// ImportKeyMaterial unwraps key material wrapped under the public key of a
+// GetParametersForImport call and makes it the material of an EXTERNAL
+// key. Importing again must bring the same material, to extend or restore
+// it after deletion or expiry.
+func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *ImportKeyMaterialInput) (*ImportKeyMaterialOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	if in.ImportToken == nil {
+		v.add("Value null at 'importToken' failed to satisfy constraint: Member must not be null")
+	} else {
+		v.blobLen("importToken", in.ImportToken, 1, 6144)
+	}
+	if in.EncryptedKeyMaterial == nil {
+		v.add("Value null at 'encryptedKeyMaterial' failed to satisfy constraint: Member must not be null")
+	} else {
+		v.blobLen("encryptedKeyMaterial", in.EncryptedKeyMaterial, 1, 6144)
+	}
+	v.enum("expirationModel", in.ExpirationModel, expirationModelEnum)
+	v.enum("importType", in.ImportType, importTypeEnum)
+	if d := in.KeyMaterialDescription; d != nil {
+		v.strLen("keyMaterialDescription", *d, 0, 256)
+		v.pattern("keyMaterialDescription", *d, materialDescriptionRE)
+	}
+	if in.KeyMaterialID != "" {
+		v.strLen("keyMaterialId", in.KeyMaterialID, 64, 64)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	model := in.ExpirationModel
+	if model == "" {
+		model = expiresModel
+	}
+	now := s.clock()
+	var validTo *time.Time
+	switch {
+	case model == expiresModel && in.ValidTo == nil:
+		return nil, newErr(CodeValidation, "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES")
+	case model == doesNotExpireModel && in.ValidTo != nil:
+		return nil, newErr(CodeValidation, "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE")
+	case in.ValidTo != nil:
+		t := time.Time(*in.ValidTo).UTC()
+		if !t.After(now) {
+			return nil, newErr(CodeValidation, "The validTo date must be in the future.")
+		}
+		if t.After(now.Add(maxValidity)) {
+			return nil, newErr(CodeValidation, "The validTo date must be no more than 365 days in the future.")
+		}
+		validTo = &t
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if k.rec.Origin != originExternal {
+		return nil, errOrigin(k.arn, k.rec.Origin)
+	}
+	if k.rec.State == StatePendingDeletion {
+		return nil, errPendingDeletion(k.arn)
+	}
+	material, err := s.unwrapImport(ctx, k, in.ImportToken, in.EncryptedKeyMaterial)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(material)
+	if len(material) != keys.MaterialSize {
+		return nil, newErr(CodeIncorrectKeyMaterial, "The key material of a SYMMETRIC_DEFAULT key must be 32 bytes (256 bits); the unwrapped material is %d bytes.", len(material))
+	}
+	kid, _ := keys.ParseID(k.rec.ID)
+	materialID := keys.ImportedMaterialID(kid, material)
+	if in.KeyMaterialID != "" && in.KeyMaterialID != materialID {
+		return nil, errIncorrectKeyMaterial
+	}
+	_, err = s.mutateKey(ctx, caller, k.rec.ID, "ImportKeyMaterial", func(tx store.Tx, rec *keyRecord, arn string) error {
+		if rec.State == StatePendingDeletion {
+			return errPendingDeletion(arn)
+		}
+		vr := versionRecord{V: recordVersion, Version: 1, MaterialID: materialID, Created: now}
+		if rec.CurrentVersion == 0 {
+			if in.ImportType == importExistingMateral {
+				return newErr(CodeValidation, "%s has no key material yet: import it with ImportType NEW_KEY_MATERIAL.", arn)
+			}
+			rec.CurrentVersion = 1
+		} else {
+			if in.ImportType == importNewMaterial {
+				return newErr(CodeUnsupportedOperation, "Importing new key material into %s, which already has key material, is not supported: re-import the same key material.", arn)
+			}
+			if err := getJSON(tx, versionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
+				return err
+			}
+			if subtle.ConstantTimeCompare([]byte(vr.MaterialID), []byte(materialID)) != 1 {
+				return errIncorrectKeyMaterial
+			}
+		}
+		if in.KeyMaterialDescription != nil {
+			vr.Description = *in.KeyMaterialDescription
+		}
+		vr.Sealed = s.root.Seal(materialAAD(rec.ID, vr.Version), material)
+		if err := putJSON(tx, versionKey(rec.ID, vr.Version), &vr); err != nil {
+			return err
+		}
+		if rec.State == StatePendingImport || s.materialExpired(rec) {
+			rec.State = StateEnabled
+		}
+		rec.ExpirationModel = model
+		rec.ValidTo = validTo
+		if validTo != nil {
+			return tx.Put(importExpiryKey(rec.ID), nil)
+		}
+		return tx.Delete(importExpiryKey(rec.ID))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ImportKeyMaterialOutput{KeyID: k.arn, KeyMaterialID: materialID}, nil
+}
+
+// unwrapImport checks an import token against the key and unwraps the
+// material with the token's private key.
+func (s *Service) unwrapImport(ctx context.Context, k *liveKey, token, wrapped []byte) ([]byte, error) {
+	if len(token) != 1+importTokenIDSize || token[0] != importTokenFormat {
+		return nil, errInvalidImportToken
+	}
+	tokenID := hex.EncodeToString(token[1:])
+	var rec importTokenRecord
+	err := s.view(ctx, "ImportKeyMaterial", func(tx store.Tx) error { return getJSON(tx, importTokenKey(tokenID), &rec) })
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errInvalidImportToken
+	}
+	if err != nil {
+		return nil, s.storeErr("ImportKeyMaterial", err)
+	}
+	if rec.KeyID != k.rec.ID || rec.Account != k.rec.Account {
+		return nil, errInvalidImportToken
+	}
+	if !s.now().Before(rec.ValidTo) {
+		return nil, errExpiredImportToken
+	}
+	der, err := s.root.Open(importTokenKey(tokenID), rec.SealedPriv)
+	if err != nil {
+		return nil, s.storeErr("ImportKeyMaterial", errors.New("import token private key does not open under the root key"))
+	}
+	defer clear(der)
+	parsed, err := x509.ParsePKCS8PrivateKey(der)
+	priv, ok := parsed.(*rsa.PrivateKey)
+	if err != nil || !ok {
+		return nil, s.storeErr("ImportKeyMaterial", errors.New("import token private key is corrupt"))
+	}
+	material, err := keys.UnwrapImported(rec.Algorithm, priv, wrapped)
+	if err != nil {
+		return nil, errInvalidCiphertext
+	}
+	return material, nil
+}
+
+// DeleteImportedKeyMaterial deletes an EXTERNAL key's material at once: the
+// key goes to PendingImport and nothing it encrypted decrypts until the
+// same material is imported again.
+func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, in *DeleteImportedKeyMaterialInput) (*DeleteImportedKeyMaterialOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	if in.KeyMaterialID != "" {
+		v.strLen("keyMaterialId", in.KeyMaterialID, 64, 64)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	var materialID string
+	rec, err := s.mutateKey(ctx, caller, in.KeyID, "DeleteImportedKeyMaterial", func(tx store.Tx, rec *keyRecord, arn string) error {
+		if rec.Origin != originExternal {
+			return errOrigin(arn, rec.Origin)
+		}
+		var err error
+		materialID, err = s.forgetMaterial(tx, rec, in.KeyMaterialID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &DeleteImportedKeyMaterialOutput{KeyID: s.keyARN(rec.Account, rec.ID), KeyMaterialID: materialID}, nil
+}
+
+// forgetMaterial deletes the sealed material of an EXTERNAL key (keeping its
+// id, so that only the same material can come back) and moves the key to
+// PendingImport. The caller writes rec.
+func (s *Service) forgetMaterial(tx store.Tx, rec *keyRecord, wantID string) (string, error) {
+	if rec.CurrentVersion == 0 {
+		return "", nil
+	}
+	var vr versionRecord
+	if err := getJSON(tx, versionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
+		return "", err
+	}
+	if wantID != "" && wantID != vr.MaterialID {
+		return "", newErr(CodeNotFound, "Key material %s is not found in %s.", wantID, s.keyARN(rec.Account, rec.ID))
+	}
+	vr.Sealed = nil
+	if err := putJSON(tx, versionKey(rec.ID, vr.Version), &vr); err != nil {
+		return "", err
+	}
+	if rec.State != StatePendingDeletion {
+		rec.State = StatePendingImport
+	}
+	rec.ExpirationModel = ""
+	rec.ValidTo = nil
+	return vr.MaterialID, tx.Delete(importExpiryKey(rec.ID))
+}
+
+// ExpireImportedMaterial deletes imported material whose ValidTo has passed
+// and import tokens a day past their end, and returns how many keys lost
+// their material.
+func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
+	now := s.now()
+	due, err := s.scanIndex(ctx, importExpiryPrefix, func(rec *keyRecord) bool {
+		return rec.ValidTo != nil && !now.Before(*rec.ValidTo)
+	})
+	if err != nil {
+		return 0, err
+	}
+	expired := 0
+	for _, id := range due {
+		done := false
+		err := s.update(ctx, "ExpireImportedMaterial", func(tx store.Tx) error {
+			done = false
+			var rec keyRecord
+			if err := getJSON(tx, keyKey(id), &rec); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return tx.Delete(importExpiryKey(id))
+				}
+				return err
+			}
+			if rec.ValidTo == nil || now.Before(*rec.ValidTo) {
+				return nil
+			}
+			if _, err := s.forgetMaterial(tx, &rec, ""); err != nil {
+				return err
+			}
+			done = true
+			return putJSON(tx, keyKey(id), &rec)
+		})
+		s.cache.invalidate(id, "")
+		if err != nil {
+			return expired, err
+		}
+		if done {
+			expired++
+			s.log.Info("imported key material expired and was deleted", "keyId", id)
+		}
+	}
+	var stale [][]byte
+	err = s.view(ctx, "ExpireImportTokens", func(tx store.Tx) error {
+		stale = stale[:0]
+		return tx.Scan(importTokenPrefix, nil, func(k, v []byte) (bool, error) {
+			var rec importTokenRecord
+			if err := unmarshalRecord(v, &rec); err != nil || now.After(rec.ValidTo.Add(importTokenLifetime)) {
+				stale = append(stale, append([]byte(nil), k...))
+			}
+			return true, nil
+		})
+	})
+	if err != nil || len(stale) == 0 {
+		return expired, err
+	}
+	return expired, s.update(ctx, "ExpireImportTokens", func(tx store.Tx) error {
+		for _, k := range stale {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Maintain runs the background work that time drives: deleting keys past
+// their deletion date, automatic rotation, and expiry of imported material.
+// The server calls it every minute.
+func (s *Service) Maintain(ctx context.Context) error {
+	_, err1 := s.DeleteExpiredKeys(ctx)
+	_, err2 := s.RotateDueKeys(ctx)
+	_, err3 := s.ExpireImportedMaterial(ctx)
+	return errors.Join(err1, err2, err3)
+}

@@ -1,0 +1,311 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/openkms/kms/internal/store"
+)
+
+const (
+	defaultRotationPeriodDays = 365
+	maxOnDemandRotations      = 25
+	rotationAutomatic         = "AUTOMATIC"
+	rotationOnDemand          = "ON_DEMAND"
+	originExternal            = "EXTERNAL"
+)
+
+const day = 24 * time.Hour
+
+// checkRotatable applies AWS's rules for the rotation operations: only
+// symmetric encryption keys of origin AWS_KMS rotate automatically, and a
+// key must be Enabled to change its rotation (reference §4.4, §4.11).
+func checkRotatable(rec *keyRecord, arn string) error {
+	if rec.Origin == originExternal {
+		return errOrigin(arn, rec.Origin)
+	}
+	if rec.KeySpec != symmetricDefault {
+		return newErr(CodeUnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", arn, rec.KeySpec)
+	}
+	switch rec.State {
+	case StateDisabled:
+		return errDisabled(arn)
+	case StatePendingDeletion:
+		return errPendingDeletion(arn)
+	case StatePendingImport:
+		return errPendingImport(arn)
+	}
+	return nil
+}
+
+// EnableKeyRotation turns on automatic rotation every RotationPeriodInDays
+// (90 to 2560, default 365); the first rotation is one period from now.
+func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *EnableKeyRotationInput) (*struct{}, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	v.intRange("rotationPeriodInDays", in.RotationPeriodInDays, 90, 2560)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	period := int32(defaultRotationPeriodDays)
+	if in.RotationPeriodInDays != nil {
+		period = *in.RotationPeriodInDays
+	}
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "EnableKeyRotation", func(tx store.Tx, rec *keyRecord, arn string) error {
+		if err := checkRotatable(rec, arn); err != nil {
+			return err
+		}
+		next := s.clock().Add(time.Duration(period) * day)
+		rec.RotationPeriodInDays = period
+		rec.NextRotationDate = &next
+		return tx.Put(rotationKey(rec.ID), nil)
+	})
+	return nil, err
+}
+
+// DisableKeyRotation turns off automatic rotation.
+func (s *Service) DisableKeyRotation(ctx context.Context, caller Caller, in *KeyIDInput) (*struct{}, error) {
+	if err := checkKeyID(in.KeyID); err != nil {
+		return nil, err
+	}
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "DisableKeyRotation", func(tx store.Tx, rec *keyRecord, arn string) error {
+		if err := checkRotatable(rec, arn); err != nil {
+			return err
+		}
+		rec.RotationPeriodInDays = 0
+		rec.NextRotationDate = nil
+		return tx.Delete(rotationKey(rec.ID))
+	})
+	return nil, err
+}
+
+// GetKeyRotationStatus reports whether automatic rotation is on. A key
+// pending deletion reports false; cancelling the deletion restores it.
+func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *KeyIDInput) (*GetKeyRotationStatusOutput, error) {
+	if err := checkKeyID(in.KeyID); err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if k.rec.Origin == originExternal {
+		return nil, errOrigin(k.arn, k.rec.Origin)
+	}
+	out := &GetKeyRotationStatusOutput{KeyID: k.arn}
+	if k.rec.RotationPeriodInDays > 0 && k.rec.State != StatePendingDeletion {
+		out.KeyRotationEnabled = true
+		out.RotationPeriodInDays = k.rec.RotationPeriodInDays
+		if k.rec.NextRotationDate != nil {
+			out.NextRotationDate = timePtr(*k.rec.NextRotationDate)
+		}
+	}
+	return out, nil
+}
+
+// RotateKeyOnDemand gives a key new material now, at most 25 times per key.
+// It does not move the next automatic rotation.
+func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *KeyIDInput) (*RotateKeyOnDemandOutput, error) {
+	if err := checkKeyID(in.KeyID); err != nil {
+		return nil, err
+	}
+	rec, err := s.mutateKey(ctx, caller, in.KeyID, "RotateKeyOnDemand", func(tx store.Tx, rec *keyRecord, arn string) error {
+		if rec.KeySpec != symmetricDefault {
+			return &Error{Code: CodeUnsupportedOperation}
+		}
+		if rec.Origin == originExternal {
+			if rec.State == StatePendingImport || s.materialExpired(rec) {
+				return errPendingImport(arn)
+			}
+			return newErr(CodeInvalidState, "No available key material pending rotation for the key: %s.", arn)
+		}
+		if err := checkRotatable(rec, arn); err != nil {
+			return err
+		}
+		if rec.OnDemandRotations >= maxOnDemandRotations {
+			return newErr(CodeLimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", arn)
+		}
+		rec.OnDemandRotations++
+		return s.rotate(tx, rec, rotationOnDemand, s.clock())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &RotateKeyOnDemandOutput{KeyID: s.keyARN(rec.Account, rec.ID)}, nil
+}
+
+// rotate adds a new material version to rec and makes it current. The
+// caller writes rec; older versions stay to decrypt older ciphertexts.
+func (s *Service) rotate(tx store.Tx, rec *keyRecord, rotationType string, now time.Time) error {
+	v := rec.CurrentVersion + 1
+	if err := putJSON(tx, versionKey(rec.ID, v), s.newVersion(rec.ID, v, now, rotationType)); err != nil {
+		return err
+	}
+	rec.CurrentVersion = v
+	return nil
+}
+
+// RotateDueKeys rotates every Enabled key whose next automatic rotation date
+// has passed and returns how many it rotated. The server calls it
+// periodically; tests call it after moving the clock. A key that was
+// disabled on its date rotates when it is next found Enabled.
+func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
+	now := s.now()
+	due, err := s.scanIndex(ctx, rotationPrefix, func(rec *keyRecord) bool { return s.rotationDue(rec, now) })
+	if err != nil {
+		return 0, err
+	}
+	rotated := 0
+	for _, id := range due {
+		done := false
+		err := s.update(ctx, "RotateDueKeys", func(tx store.Tx) error {
+			done = false
+			var rec keyRecord
+			if err := getJSON(tx, keyKey(id), &rec); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return tx.Delete(rotationKey(id))
+				}
+				return err
+			}
+			if !s.rotationDue(&rec, now) {
+				return nil
+			}
+			at := s.clock()
+			if err := s.rotate(tx, &rec, rotationAutomatic, at); err != nil {
+				return err
+			}
+			next := at.Add(time.Duration(rec.RotationPeriodInDays) * day)
+			rec.NextRotationDate = &next
+			done = true
+			return putJSON(tx, keyKey(id), &rec)
+		})
+		s.cache.invalidate(id, "")
+		if err != nil {
+			return rotated, err
+		}
+		if done {
+			rotated++
+			s.log.Info("key rotated automatically", "keyId", id)
+		}
+	}
+	return rotated, nil
+}
+
+func (s *Service) rotationDue(rec *keyRecord, now time.Time) bool {
+	return rec.State == StateEnabled && rec.RotationPeriodInDays > 0 && rec.NextRotationDate != nil &&
+		!now.Before(*rec.NextRotationDate)
+}
+
+// scanIndex returns the ids in an index (prefix + key id) whose key record
+// satisfies due.
+func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyRecord) bool) ([]string, error) {
+	var ids []string
+	err := s.view(ctx, "scan "+string(prefix), func(tx store.Tx) error {
+		ids = ids[:0]
+		return tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
+			id := string(k[len(prefix):])
+			var rec keyRecord
+			if err := getJSON(tx, keyKey(id), &rec); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					ids = append(ids, id) // a dangling index entry: let the caller clean it
+					return true, nil
+				}
+				return false, err
+			}
+			if due(&rec) {
+				ids = append(ids, id)
+			}
+			return true, nil
+		})
+	})
+	return ids, err
+}
+
+// ListKeyRotations lists a key's completed rotations, oldest first, or with
+// IncludeKeyMaterial ALL_KEY_MATERIAL every version of its material.
+func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *ListKeyRotationsInput) (*ListKeyRotationsOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	v.enum("includeKeyMaterial", in.IncludeKeyMaterial, []string{"ALL_KEY_MATERIAL", "ROTATIONS_ONLY"})
+	v.paging(in.Limit, in.Marker)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	after, err := decodeMarker(in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	var afterVersion uint64
+	if after != "" {
+		if afterVersion, err = strconv.ParseUint(after, 16, 32); err != nil {
+			return nil, errBadMarker
+		}
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if k.rec.KeySpec != symmetricDefault {
+		return nil, &Error{Code: CodeUnsupportedOperation}
+	}
+	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
+	limit := pageLimit(in.Limit, 100, 1000)
+	out := &ListKeyRotationsOutput{Rotations: []RotationsListEntry{}}
+	var last uint32
+	err = s.view(ctx, "ListKeyRotations", func(tx store.Tx) error {
+		out.Rotations = out.Rotations[:0]
+		out.Truncated = false
+		var start []byte
+		if after != "" {
+			start = versionKey(k.rec.ID, uint32(afterVersion))
+		}
+		return tx.Scan(versionPrefix(k.rec.ID), start, func(_, val []byte) (bool, error) {
+			var vr versionRecord
+			if err := unmarshalRecord(val, &vr); err != nil {
+				return false, err
+			}
+			if !all && vr.RotationType == "" {
+				return true, nil
+			}
+			if len(out.Rotations) == limit {
+				out.Truncated = true
+				return false, nil
+			}
+			out.Rotations = append(out.Rotations, s.rotationEntry(&k.rec, &vr))
+			last = vr.Version
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.Truncated {
+		out.NextMarker = encodeMarker(fmt.Sprintf("%08x", last))
+	}
+	return out, nil
+}
+
+func (s *Service) rotationEntry(rec *keyRecord, vr *versionRecord) RotationsListEntry {
+	e := RotationsListEntry{KeyID: rec.ID, KeyMaterialID: vr.MaterialID, KeyMaterialState: "NON_CURRENT", RotationType: vr.RotationType}
+	if vr.Version == rec.CurrentVersion {
+		e.KeyMaterialState = "CURRENT"
+	}
+	if vr.RotationType != "" {
+		e.RotationDate = timePtr(vr.Created)
+	}
+	if rec.Origin == originExternal {
+		e.KeyMaterialDescription = vr.Description
+		e.ImportState = "PENDING_IMPORT"
+		if vr.Sealed != nil && !s.materialExpired(rec) {
+			e.ImportState = "IMPORTED"
+			e.ExpirationModel = rec.ExpirationModel
+			if rec.ValidTo != nil {
+				e.ValidTo = timePtr(*rec.ValidTo)
+			}
+		}
+	}
+	return e
+}
