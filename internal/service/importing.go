@@ -230,12 +230,15 @@ func (s *Service) unwrapImport(ctx context.Context, k *liveKey, token, wrapped [
 	}
 	tokenID := hex.EncodeToString(token[1:])
 	var rec importTokenRecord
-	err := s.view(ctx, "ImportKeyMaterial", func(tx store.Tx) error { return getJSON(tx, importTokenKey(tokenID), &rec) })
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errInvalidImportToken
-	}
+	err := s.view(ctx, "ImportKeyMaterial", func(tx store.Tx) error {
+		if err := getJSON(tx, importTokenKey(tokenID), &rec); errors.Is(err, store.ErrNotFound) {
+			return errInvalidImportToken
+		} else {
+			return err
+		}
+	})
 	if err != nil {
-		return nil, s.storeErr("ImportKeyMaterial", err)
+		return nil, err
 	}
 	if rec.KeyID != k.rec.ID || rec.Account != k.rec.Account {
 		return nil, errInvalidImportToken

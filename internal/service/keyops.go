@@ -274,7 +274,11 @@ func (s *Service) setEnabled(ctx context.Context, caller Caller, in *KeyIDInput,
 		return err
 	}
 	_, err := s.mutateKey(ctx, caller, in.KeyID, "EnableKey/DisableKey", func(_ store.Tx, rec *keyRecord, arn string) error {
-		switch rec.State {
+		state := rec.State
+		if s.materialExpired(rec) && state != StatePendingDeletion {
+			state = StatePendingImport
+		}
+		switch state {
 		case StatePendingDeletion:
 			return errPendingDeletion(arn)
 		case StatePendingImport:
