@@ -18,3 +18,5 @@ go test -count=1 -race ./...
 go test -run '^$' -fuzz '^FuzzOpen$' -fuzztime "$fuzztime" ./internal/keys
 go test -run '^$' -fuzz '^FuzzRootKeyOpen$' -fuzztime "$fuzztime" ./internal/keys
 go test -run '^$' -fuzz '^FuzzHandler$' -fuzztime "$fuzztime" ./internal/api
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzztime" ./internal/policy
+go test -run '^$' -fuzz '^FuzzParseVerify$' -fuzztime "$fuzztime" ./internal/sigv4

@@ -235,9 +235,10 @@ func TestRefusesWithoutRootKey(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "root.key")
 	noErr(t, os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(raw)+"\n"), 0o600), "write key file")
 	var blob []byte
+	credFile := filepath.Join(t.TempDir(), "credentials")
 
 	t.Run("root-key-file", func(t *testing.T) {
-		s := startServer(t, dir, baseEnv(), "--root-key-file", keyFile)
+		s := startServer(t, dir, baseEnv(), "--root-key-file", keyFile, "--init-credentials", credFile)
 		if strings.Contains(s.stdout.String(), "export") {
 			t.Errorf("a non-dev server printed dev instructions:\n%s", s.stdout)
 		}
@@ -272,7 +273,8 @@ func TestRefusesWithoutRootKey(t *testing.T) {
 			t.Errorf("SIGTERM: exit code %d", code)
 		}
 		// On a fresh data dir too.
-		s2 := startServer(t, filepath.Join(t.TempDir(), "fresh"), baseEnv("KMS_ROOT_KEY="+base64.StdEncoding.EncodeToString(randBytes(t, 32))))
+		s2 := startServer(t, filepath.Join(t.TempDir(), "fresh"), baseEnv("KMS_ROOT_KEY="+base64.StdEncoding.EncodeToString(randBytes(t, 32))),
+			"--init-credentials", filepath.Join(t.TempDir(), "credentials"))
 		_, err = s2.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
 		noErr(t, err, "CreateKey on a fresh dir")
 	})

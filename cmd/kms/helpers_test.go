@@ -219,6 +219,10 @@ type server struct {
 	Region string
 }
 
+// initCreds maps a data directory to the credentials file a server wrote
+// for it with --init-credentials.
+var initCreds sync.Map
+
 var listeningRE = regexp.MustCompile(`kms server listening on (http://\S+) \(region (\S+), data in (.*)\)\n`)
 
 // baseEnv is this process's environment without anything that could steer
@@ -239,6 +243,11 @@ func baseEnv(extra ...string) []string {
 func startServer(t *testing.T, dir string, env []string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dir}, extra...)
+	for i, a := range extra {
+		if a == "--init-credentials" && i+1 < len(extra) {
+			initCreds.Store(dir, extra[i+1])
+		}
+	}
 	s := startServerIn(t, "", env, args...)
 	if s.Dir != dir {
 		t.Errorf("listening line names data dir %q, want %q", s.Dir, dir)
@@ -357,6 +366,8 @@ func (s *server) client(t *testing.T) *kms.Client {
 	id, secret := "AKIAEXAMPLEEXAMPLE00", "not-a-secret-not-a-secret-not-a-secret00"
 	if _, err := os.Stat(filepath.Join(s.Dir, "credentials")); err == nil {
 		id, secret = devCredentials(t, s.Dir)
+	} else if f, ok := initCreds.Load(s.Dir); ok {
+		id, secret = devCredentials(t, filepath.Dir(f.(string)))
 	}
 	return kms.New(kms.Options{
 		Region:           s.Region,

@@ -43,5 +43,6 @@ base64 or hex).`,
 	f.StringVar(&o.DataDir, "data-dir", "kms-data", "directory holding the key store (and, with --dev, the root key and credentials)")
 	f.StringVar(&o.Region, "region", "us-east-1", "the AWS region this server answers as")
 	f.StringVar(&o.RootKeyFile, "root-key-file", "", "file holding the root key (32 bytes as base64 or hex)")
+	f.StringVar(&o.InitCredentials, "init-credentials", "", "on the first start of a new data directory, write the root access key of account 111122223333 to this file (AWS credentials format)")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,28 +32,26 @@ const MaxBodyBytes = 1 << 20
 
 const targetPrefix = "TrentService."
 
-// Authenticator identifies the caller of a request from its headers and
-// body, or fails with an error that wireError can render.
-type Authenticator interface {
-	Authenticate(r *http.Request, body []byte) (identity.Principal, error)
-}
-
-// Handler serves the KMS API and GET /healthz.
+// Handler serves the KMS API, the IAM and STS actions of query.go, and
+// GET /healthz.
 type Handler struct {
-	svc  *service.Service
-	auth Authenticator
-	log  *slog.Logger
-	ops  map[string]opFunc
+	svc   *service.Service
+	dir   *identity.Directory
+	log   *slog.Logger
+	ops   map[string]opFunc
+	query map[string]*queryService
 }
 
 type opFunc func(ctx context.Context, caller service.Caller, body []byte) (any, error)
 
-// NewHandler returns the HTTP handler for svc.
-func NewHandler(svc *service.Service, auth Authenticator, log *slog.Logger) *Handler {
+// NewHandler returns the HTTP handler for svc, authenticating callers
+// against dir.
+func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{svc: svc, auth: auth, log: log}
+	h := &Handler{svc: svc, dir: dir, log: log}
+	h.query = h.queryServices()
 	h.ops = map[string]opFunc{
 		"CreateKey":                       op(svc.CreateKey),
 		"DescribeKey":                     op(svc.DescribeKey),
@@ -83,6 +82,14 @@ func NewHandler(svc *service.Service, auth Authenticator, log *slog.Logger) *Han
 		"GetParametersForImport":          op(svc.GetParametersForImport),
 		"ImportKeyMaterial":               op(svc.ImportKeyMaterial),
 		"DeleteImportedKeyMaterial":       op(svc.DeleteImportedKeyMaterial),
+		"GetKeyPolicy":                    op(svc.GetKeyPolicy),
+		"PutKeyPolicy":                    op(svc.PutKeyPolicy),
+		"ListKeyPolicies":                 op(svc.ListKeyPolicies),
+		"CreateGrant":                     op(svc.CreateGrant),
+		"ListGrants":                      op(svc.ListGrants),
+		"ListRetirableGrants":             op(svc.ListRetirableGrants),
+		"RetireGrant":                     op(svc.RetireGrant),
+		"RevokeGrant":                     op(svc.RevokeGrant),
 	}
 	return h
 }
@@ -152,6 +159,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, reqID, &service.Error{Code: service.CodeInternal})
 		}
 	}()
+	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == "" && isForm(r.Header.Get("Content-Type")) {
+		h.serveQuery(w, r, reqID)
+		return
+	}
 	out, err := h.serve(r)
 	if err != nil {
 		h.writeError(w, reqID, err)
@@ -194,11 +205,11 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.auth.Authenticate(r, body)
+	p, err := h.dir.Authenticate(r.Context(), r, body, "kms")
 	if err != nil {
 		return nil, err
 	}
-	return fn(r.Context(), service.Caller{AccountID: p.Account, ARN: p.ARN}, body)
+	return fn(r.Context(), callerOf(p, r), body)
 }
 
 func readBody(r *http.Request) ([]byte, error) {
@@ -242,4 +253,25 @@ func (h *Handler) writeError(w http.ResponseWriter, reqID string, err error) {
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+func isForm(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/x-www-form-urlencoded"
+}
+
+// callerOf turns an authenticated principal into the service's caller.
+func callerOf(p *identity.Principal, r *http.Request) service.Caller {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return service.Caller{
+		AccountID: p.Account,
+		ARN:       p.ARN,
+		Root:      p.Type == identity.TypeRoot,
+		Principal: p.PolicyPrincipal(),
+		Policies:  p.Policies,
+		SourceIP:  host,
+	}
 }

@@ -9,11 +9,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"io"
 	"log/slog"
 	"net/http"
@@ -85,6 +87,8 @@ type kmsEnv struct {
 	client  *kms.Client
 	clock   *fakeClock
 	rootKey []byte
+	root    *keys.RootKey
+	creds   identity.AccessKey // the account root's access key
 	guard   *leakGuard
 	// storeClosed is set by tests that close the store under the server;
 	// the cleanup then cannot read the key material to look for it.
@@ -113,21 +117,22 @@ func openKMSEnv(t testing.TB, path string, rk []byte, clock *fakeClock) *kmsEnv 
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Now: clock.Now, Logger: logger})
+	// The directory checks signatures against the real clock, the time
+	// the SDK signs with; the service's clock is the fake one.
+	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: e2eRegion, Logger: logger})
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Now: clock.Now, Logger: logger, PrincipalExists: dir.PrincipalExists})
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard := &leakGuard{next: api.NewHandler(svc, identity.Permissive{Account: e2eAccount}, logger)}
+	creds, err := identity.BootstrapRoot(context.Background(), st, root, e2eAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := &leakGuard{next: api.NewHandler(svc, dir, logger)}
 	srv := httptest.NewServer(guard)
 	t.Cleanup(srv.Close)
-	client := kms.New(kms.Options{
-		Region:           e2eRegion,
-		BaseEndpoint:     aws.String(srv.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIAEXAMPLE", "secret", ""),
-		RetryMaxAttempts: 1,
-		HTTPClient:       srv.Client(),
-	})
-	e := &kmsEnv{svc: svc, store: st, path: path, srv: srv, client: client, clock: clock, rootKey: rk, guard: guard}
+	e := &kmsEnv{svc: svc, store: st, path: path, srv: srv, clock: clock, rootKey: rk, guard: guard, root: root, creds: creds}
+	e.client = e.clientWith(creds.ID, creds.Secret, "")
 	// Registered after the store's Close, so it runs before it.
 	t.Cleanup(func() { e.checkNoLeaks(t) })
 	return e
@@ -151,19 +156,25 @@ func (e *kmsEnv) reopen(t testing.TB) *kmsEnv {
 	return next
 }
 
-// clientAs returns an SDK client of a second server over the same service
-// that takes every request as the root of account.
+// clientAs returns an SDK client signed as the root of another account.
 func (e *kmsEnv) clientAs(t testing.TB, account string) *kms.Client {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(&leakGuard{next: api.NewHandler(e.svc, identity.Permissive{Account: account}, logger)})
-	t.Cleanup(srv.Close)
+	creds, err := identity.BootstrapRoot(context.Background(), e.store, e.root, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.clientWith(creds.ID, creds.Secret, "")
+}
+
+// clientWith returns an SDK client of e's server signing with the given
+// credentials.
+func (e *kmsEnv) clientWith(akid, secret, token string) *kms.Client {
 	return kms.New(kms.Options{
 		Region:           e2eRegion,
-		BaseEndpoint:     aws.String(srv.URL),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIAEXAMPLE2", "secret", ""),
+		BaseEndpoint:     aws.String(e.srv.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, token),
 		RetryMaxAttempts: 1,
-		HTTPClient:       srv.Client(),
+		HTTPClient:       e.srv.Client(),
 	})
 }
 
@@ -364,26 +375,54 @@ func (r rawResponse) json(t testing.TB) map[string]any {
 	return m
 }
 
-// rawRequest sends method / with the given headers and body.
+// rawRequest sends method / with the given headers and body, signed with
+// the root's credentials unless hdr has "X-Unsigned".
 func (e *kmsEnv) rawRequest(t testing.TB, method, path string, hdr map[string]string, body io.Reader) rawResponse {
 	t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = io.ReadAll(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
+	unsigned := false
 	for k, v := range hdr {
+		if k == "X-Unsigned" {
+			unsigned = true
+			continue
+		}
 		req.Header.Set(k, v)
+	}
+	switch body.(type) {
+	case nil, *strings.Reader, *bytes.Reader, *bytes.Buffer:
+	default: // a reader of unknown length: keep the request chunked
+		req.ContentLength = -1
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		req.GetBody = nil
+	}
+	if !unsigned {
+		sum := sha256.Sum256(b)
+		err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.creds.ID, SecretAccessKey: e.creds.Secret},
+			req, hex.EncodeToString(sum[:]), "kms", e2eRegion, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	out, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: out}
 }
 
 // rawCall posts body to operation op as an SDK would.

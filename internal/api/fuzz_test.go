@@ -34,7 +34,7 @@ func FuzzHandler(f *testing.F) {
 	root, _ := keys.NewRootKey(k)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, _ := service.New(service.Config{Store: st, RootKey: root, Region: "us-east-1", Logger: log})
-	caller := service.Caller{AccountID: "111122223333"}
+	caller := rootCaller
 	key, err := svc.CreateKey(context.Background(), caller, &service.CreateKeyInput{})
 	if err != nil {
 		f.Fatal(err)
@@ -43,7 +43,11 @@ func FuzzHandler(f *testing.F) {
 	svc.CreateAlias(context.Background(), caller, &service.AliasInput{AliasName: "alias/fuzz", TargetKeyID: id})
 	enc, _ := svc.Encrypt(context.Background(), caller, &service.EncryptInput{KeyID: id, Plaintext: []byte("seed"), EncryptionContext: map[string]string{"a": "b"}})
 	blob, _ := json.Marshal(enc.CiphertextBlob)
-	h := api.NewHandler(svc, identity.Permissive{Account: "111122223333"}, log)
+	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1", Logger: log})
+	if benchCreds, err = identity.BootstrapRoot(context.Background(), st, root, "111122223333"); err != nil {
+		f.Fatal(err)
+	}
+	h := api.NewHandler(svc, dir, log)
 
 	for _, seed := range []struct{ op, body string }{
 		{"Encrypt", `{"KeyId":"` + id + `","Plaintext":"aGVsbG8="}`},
@@ -69,8 +73,7 @@ func FuzzHandler(f *testing.F) {
 			return // keep the fuzzing key usable and the store small
 		}
 		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-		req.Header.Set("X-Amz-Target", "TrentService."+op)
-		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header = signedHeaders(t, op, body)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Header().Get("x-amzn-RequestId") == "" {

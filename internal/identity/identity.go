@@ -1,116 +1,126 @@
-// Package identity keeps the principals that may call the service and their
-// access keys, and tells the protocol layer who a request is from.
+// Package identity keeps the principals that may call the service — accounts
+// and their roots, IAM users with access keys and inline policies, roles and
+// the temporary credentials of assumed-role sessions — and tells the
+// protocol layer who a request is from by checking its AWS Signature
+// Version 4.
 //
-// Limits: only each account's root exists so far, and requests are not yet
-// authenticated: Permissive takes every request, signed or not, as the
-// account root. Access keys are already stored the way SigV4 verification
-// needs them, with the secret sealed under the root key.
+// It implements the subset of IAM (CreateUser, GetUser, ListUsers,
+// DeleteUser, CreateAccessKey, ListAccessKeys, DeleteAccessKey,
+// Put/Get/List/DeleteUserPolicy, CreateRole, GetRole, DeleteRole,
+// Put/Get/List/DeleteRolePolicy) and STS (GetCallerIdentity, AssumeRole)
+// that the AWS CLI needs to administer the service. Secrets are sealed under
+// the root key at rest, compared in constant time and never logged.
+//
+// Limits: no groups, managed policies, permission boundaries, session
+// policies, MFA or federation. Each account is separate; an account exists
+// once its root has an access key (BootstrapRoot).
 package identity
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
+	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/policy"
+	"github.com/openkms/kms/internal/sigv4"
 	"github.com/openkms/kms/internal/store"
 )
 
-// AccessKey is an access key id and its secret.
-type AccessKey struct {
-	ID     string
-	Secret string
+// Principal types, as CloudTrail names them.
+const (
+	TypeRoot        = "Root"
+	TypeIAMUser     = "IAMUser"
+	TypeAssumedRole = "AssumedRole"
+)
+
+// Principal is who a request is from.
+type Principal struct {
+	Type        string // TypeRoot, TypeIAMUser or TypeAssumedRole
+	Account     string // 12-digit account id
+	ARN         string // arn:aws:iam::ACCT:root, ...:user/NAME, arn:aws:sts::ACCT:assumed-role/ROLE/SESSION
+	UserID      string // the account id for the root, AIDA... for a user, AROA...:SESSION for a role session
+	Username    string // IAM users only
+	RoleARN     string // assumed-role sessions only: arn:aws:iam::ACCT:role/NAME
+	AccessKeyID string
+	// Policies are the identity policies that apply: a user's inline
+	// policies, or those of the role a session assumed. None for a root.
+	Policies []*policy.Policy
 }
 
-type accessKeyRecord struct {
-	V       int       `json:"v"`
-	ID      string    `json:"id"`
-	Account string    `json:"account"`
-	ARN     string    `json:"arn"`
-	Created time.Time `json:"created"`
-	Sealed  []byte    `json:"sealedSecret"`
+// PolicyPrincipal is p as the policy engine sees it.
+func (p *Principal) PolicyPrincipal() policy.Principal {
+	return policy.Principal{ARN: p.ARN, Account: p.Account, RoleARN: p.RoleARN, UserID: p.UserID, Username: p.Username}
 }
-
-// Records:
-//
-//	iam/accesskey/<access-key-id>      accessKeyRecord
-//	iam/rootkey/<account>              the account root's first access key id
-func accessKeyKey(id string) []byte    { return []byte("iam/accesskey/" + id) }
-func rootKeyKey(account string) []byte { return []byte("iam/rootkey/" + account) }
 
 // RootARN is the ARN of an account's root principal.
 func RootARN(account string) string { return "arn:aws:iam::" + account + ":root" }
 
-// BootstrapRoot returns the access key of account's root, creating the
-// account's first one if it has none. It is idempotent: a restarted server
-// gets the same key back.
-func BootstrapRoot(ctx context.Context, st store.Store, root *keys.RootKey, account string) (AccessKey, error) {
-	var out AccessKey
-	err := st.Update(ctx, func(tx store.Tx) error {
-		if id, err := tx.Get(rootKeyKey(account)); err == nil {
-			b, err := tx.Get(accessKeyKey(string(id)))
-			if err != nil {
-				return fmt.Errorf("access key %s of the account root: %w", id, err)
-			}
-			var rec accessKeyRecord
-			if err := json.Unmarshal(b, &rec); err != nil {
-				return fmt.Errorf("access key record %s is corrupt: %w", id, err)
-			}
-			secret, err := root.Open(accessKeyKey(rec.ID), rec.Sealed)
-			if err != nil {
-				return errors.New("the stored access key secret does not open under this root key")
-			}
-			out = AccessKey{ID: rec.ID, Secret: string(secret)}
-			return nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		out = newAccessKey()
-		rec := accessKeyRecord{V: 1, ID: out.ID, Account: account, ARN: RootARN(account), Created: time.Now().UTC(),
-			Sealed: root.Seal(accessKeyKey(out.ID), []byte(out.Secret))}
-		b, err := json.Marshal(&rec)
-		if err != nil {
-			return err
-		}
-		if err := tx.Put(accessKeyKey(out.ID), b); err != nil {
-			return err
-		}
-		return tx.Put(rootKeyKey(account), []byte(out.ID))
-	})
-	return out, err
+// Config holds a Directory's dependencies.
+type Config struct {
+	Store   store.Store
+	RootKey *keys.RootKey
+	Region  string           // the region requests must be signed for (IAM is signed for us-east-1 too)
+	Now     func() time.Time // defaults to time.Now
+	Logger  *slog.Logger
 }
 
-// newAccessKey makes an access key in AWS's shape: a 20-character id
-// starting with AKIA and a 40-character secret.
-func newAccessKey() AccessKey {
-	id := make([]byte, 10)
-	rand.Read(id)
-	secret := make([]byte, 30)
-	rand.Read(secret)
-	return AccessKey{
-		ID:     "AKIA" + base32.StdEncoding.EncodeToString(id),
-		Secret: base64.StdEncoding.EncodeToString(secret),
+// Directory is the identity store and authenticator. It is safe for
+// concurrent use.
+type Directory struct {
+	st       store.Store
+	root     *keys.RootKey
+	region   string
+	now      func() time.Time
+	log      *slog.Logger
+	verifier *sigv4.Verifier
+
+	mu    sync.RWMutex
+	gen   uint64
+	creds map[string]*credential // access key id -> verified credential
+}
+
+// New returns a Directory.
+func New(cfg Config) *Directory {
+	d := &Directory{st: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger,
+		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential)}
+	if d.now == nil {
+		d.now = time.Now
 	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	return d
 }
 
-// Principal is who a request is from.
-type Principal struct {
-	Account string // 12-digit account id
-	ARN     string
+// invalidate drops every cached credential: IAM changes are rare, and a
+// change to a user, key, role or policy must be seen by the next request.
+func (d *Directory) invalidate() {
+	d.mu.Lock()
+	d.gen++
+	clear(d.creds)
+	d.mu.Unlock()
 }
 
-// Permissive takes every request as the root of one account.
-type Permissive struct {
-	Account string
+// randomID returns prefix followed by n characters of AWS's id alphabet
+// (uppercase letters and digits 2-7).
+func randomID(prefix string, n int) string {
+	b := make([]byte, (n*5+7)/8)
+	rand.Read(b)
+	return prefix + base32.StdEncoding.EncodeToString(b)[:n]
 }
 
-// Authenticate returns the principal a request is made as.
-func (p Permissive) Authenticate(*http.Request, []byte) (Principal, error) {
-	return Principal{Account: p.Account, ARN: RootARN(p.Account)}, nil
+func userARN(account, path, name string) string {
+	return fmt.Sprintf("arn:aws:iam::%s:user%s%s", account, path, name)
 }
+
+func roleARN(account, path, name string) string {
+	return fmt.Sprintf("arn:aws:iam::%s:role%s%s", account, path, name)
+}
+
+// lower is the storage form of IAM names, which are unique regardless of case.
+func lower(s string) string { return strings.ToLower(s) }

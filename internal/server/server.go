@@ -36,8 +36,11 @@ type Options struct {
 	Dev         bool
 	RootKeyFile string // path of a file holding the root key
 	RootKeyText string // the root key itself (from KMS_ROOT_KEY)
-	Stdout      io.Writer
-	Logger      *slog.Logger
+	// InitCredentials, outside dev mode, is a file to write the account
+	// root's first access key to, on the start that creates it.
+	InitCredentials string
+	Stdout          io.Writer
+	Logger          *slog.Logger
 	// SweepInterval is how often keys past their deletion date are deleted
 	// (default one minute).
 	SweepInterval time.Duration
@@ -56,11 +59,11 @@ func Run(ctx context.Context, o Options) error {
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = time.Minute
 	}
-	dir, err := filepath.Abs(o.DataDir)
+	absDir, err := filepath.Abs(o.DataDir)
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	o.DataDir = dir
+	o.DataDir = absDir
 	if !o.Dev && o.RootKeyFile == "" && o.RootKeyText == "" {
 		return errNoRootKey
 	}
@@ -80,16 +83,22 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	var creds string
-	if o.Dev {
-		if creds, err = writeDevCredentials(ctx, st, root, o.DataDir); err != nil {
+	switch {
+	case o.Dev:
+		if creds, err = writeCredentials(ctx, st, root, filepath.Join(o.DataDir, "credentials"), true); err != nil {
+			return err
+		}
+	case o.InitCredentials != "":
+		if _, err = writeCredentials(ctx, st, root, o.InitCredentials, false); err != nil {
 			return err
 		}
 	}
-	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger})
+	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger})
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger, PrincipalExists: dir.PrincipalExists})
 	if err != nil {
 		return err
 	}
-	handler := api.NewHandler(svc, identity.Permissive{Account: DevAccount}, o.Logger)
+	handler := api.NewHandler(svc, dir, o.Logger)
 
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -112,7 +121,7 @@ func Run(ctx context.Context, o Options) error {
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
-		sweep(sweepCtx, svc, o.SweepInterval, o.Logger)
+		sweep(sweepCtx, svc, dir, o.SweepInterval, o.Logger)
 	}()
 
 	served := make(chan error, 1)
@@ -137,12 +146,15 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-func sweep(ctx context.Context, svc *service.Service, every time.Duration, log *slog.Logger) {
+func sweep(ctx context.Context, svc *service.Service, dir *identity.Directory, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		if err := svc.Maintain(ctx); err != nil && ctx.Err() == nil {
 			log.Error("background maintenance (deletion, rotation, import expiry)", "err", err)
+		}
+		if err := dir.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
+			log.Error("deleting expired role sessions", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -228,14 +240,22 @@ func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey) error
 	})
 }
 
-// writeDevCredentials bootstraps the dev account's root access key and
-// writes it as an AWS shared-credentials file in the data directory.
-func writeDevCredentials(ctx context.Context, st store.Store, root *keys.RootKey, dir string) (string, error) {
+// writeCredentials bootstraps the account root's access key and writes it
+// as an AWS shared-credentials file at path: always in dev mode, and
+// otherwise only on the start that creates the key, so that the secret is
+// handed out once.
+func writeCredentials(ctx context.Context, st store.Store, root *keys.RootKey, path string, always bool) (string, error) {
+	existed := identity.HasRoot(ctx, st, DevAccount)
 	ak, err := identity.BootstrapRoot(ctx, st, root, DevAccount)
 	if err != nil {
-		return "", fmt.Errorf("dev credentials: %w", err)
+		return "", fmt.Errorf("root credentials: %w", err)
 	}
-	path := filepath.Join(dir, "credentials")
+	if existed && !always {
+		return "", nil
+	}
+	if path, err = filepath.Abs(path); err != nil {
+		return "", err
+	}
 	content := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", ak.ID, ak.Secret)
 	if err := writeFileSync(path, []byte(content), 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)

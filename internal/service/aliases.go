@@ -65,6 +65,12 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *AliasInput
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorizeAccount(&caller, "kms:CreateAlias", s.aliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:CreateAlias", k, nil); err != nil {
+		return nil, err
+	}
 	now := s.clock()
 	err = s.update(ctx, "CreateAlias", func(tx store.Tx) error {
 		if _, err := tx.Get(aliasKey(caller.AccountID, in.AliasName)); err == nil {
@@ -126,6 +132,19 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *AliasInput
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorizeAccount(&caller, "kms:UpdateAlias", s.aliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:UpdateAlias", k, nil); err != nil {
+		return nil, err
+	}
+	if oldID, err := s.lookupAlias(ctx, caller.AccountID, in.AliasName); err == nil && oldID != k.rec.ID {
+		if old, err := s.loadKey(ctx, oldID); err == nil {
+			if err := s.authorize(&caller, "kms:UpdateAlias", old, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
 	now := s.clock()
 	err = s.update(ctx, "UpdateAlias", func(tx store.Tx) error {
 		var rec aliasRecord
@@ -168,6 +187,16 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *DeleteAlia
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
+	if err := s.authorizeAccount(&caller, "kms:DeleteAlias", s.aliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+		return nil, err
+	}
+	if id, err := s.lookupAlias(ctx, caller.AccountID, in.AliasName); err == nil {
+		if k, err := s.loadKey(ctx, id); err == nil {
+			if err := s.authorize(&caller, "kms:DeleteAlias", k, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
 	err := s.update(ctx, "DeleteAlias", func(tx store.Tx) error {
 		var rec aliasRecord
 		if err := getJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
@@ -197,6 +226,9 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *ListAliase
 	}
 	after, err := decodeMarker(in.Marker)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeAccount(&caller, "kms:ListAliases", "*", nil); err != nil {
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 50, 100)

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/store"
 )
 
@@ -18,6 +19,8 @@ type liveKey struct {
 	arn      string
 	versions map[uint32]*liveVersion
 	current  *liveVersion
+	policy   *policy.Policy // the parsed key policy
+	grants   []*grantRecord
 }
 
 type liveVersion struct {
@@ -114,17 +117,29 @@ func (s *Service) loadKey(ctx context.Context, id string) (*liveKey, error) {
 	gen := s.cache.generation()
 	var rec keyRecord
 	var vers []versionRecord
+	var grants []*grantRecord
 	err := s.store.View(ctx, func(tx store.Tx) error {
-		vers = vers[:0]
+		vers, grants = vers[:0], grants[:0]
 		if err := getJSON(tx, keyKey(id), &rec); err != nil {
 			return err
 		}
-		return tx.Scan(versionPrefix(id), nil, func(_, v []byte) (bool, error) {
+		err := tx.Scan(versionPrefix(id), nil, func(_, v []byte) (bool, error) {
 			var vr versionRecord
 			if err := unmarshalRecord(v, &vr); err != nil {
 				return false, err
 			}
 			vers = append(vers, vr)
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Scan(grantPrefix(id), nil, func(_, v []byte) (bool, error) {
+			g := new(grantRecord)
+			if err := unmarshalRecord(v, g); err != nil {
+				return false, err
+			}
+			grants = append(grants, g)
 			return true, nil
 		})
 	})
@@ -135,6 +150,7 @@ func (s *Service) loadKey(ctx context.Context, id string) (*liveKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	k.grants = grants
 	s.cache.fillKey(gen, k)
 	return k, nil
 }
@@ -161,6 +177,14 @@ func (s *Service) unseal(rec keyRecord, vers []versionRecord) (*liveKey, error) 
 		k.versions[vr.Version] = &liveVersion{sym: sym, materialID: vr.MaterialID}
 	}
 	k.current = k.versions[rec.CurrentVersion]
+	pol, err := policy.ParseResource(rec.Policy)
+	if err != nil {
+		// Policies are validated before they are stored; one that no
+		// longer parses allows nothing rather than everything.
+		s.log.Error("stored key policy does not parse", "keyId", rec.ID, "err", err)
+	} else {
+		k.policy = pol
+	}
 	return k, nil
 }
 

@@ -35,6 +35,9 @@ func (s *Service) usable(k *liveKey, op string) error {
 	return nil
 }
 
+// symmetricAlgorithm is the kms:EncryptionAlgorithm of symmetric operations.
+var symmetricAlgorithm = map[string]string{"kms:encryptionalgorithm": symmetricDefault}
+
 func checkAlgorithm(k *liveKey, alg string) error {
 	if alg != "" && alg != symmetricDefault {
 		return newErr(CodeInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
@@ -64,8 +67,14 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *EncryptInput) 
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, anyForm)
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:Encrypt", k, &conditions{ec: in.EncryptionContext, alias: alias, extra: symmetricAlgorithm}); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, "Encrypt"); err != nil {
@@ -88,14 +97,15 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *EncryptInput) 
 // checks them against the KeyId the caller gave (if any) and decrypts.
 // A blob that names no key of the caller's is InvalidCiphertextException,
 // the same as any other blob that does not authenticate.
-func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID string, ec map[string]string, alg, op string) ([]byte, *liveKey, *liveVersion, error) {
+func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID string, ec map[string]string, alg, op, action string) ([]byte, *liveKey, *liveVersion, error) {
 	var named *liveKey
+	alias := ""
 	if keyID != "" {
-		k, err := s.resolve(ctx, caller, keyID, anyForm)
+		k, a, err := s.resolveAlias(ctx, caller, keyID, anyForm)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		named = k
+		named, alias = k, a
 	}
 	h, err := keys.ParseHeader(blob)
 	if err != nil {
@@ -117,6 +127,9 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		if k.rec.Account != caller.AccountID || s.deleted(k) {
 			return nil, nil, nil, errInvalidCiphertext
 		}
+	}
+	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: symmetricAlgorithm}); err != nil {
+		return nil, nil, nil, err
 	}
 	if err := s.usable(k, op); err != nil {
 		return nil, nil, nil, err
@@ -163,7 +176,10 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *DecryptInput) 
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
-	pt, k, ver, err := s.open(ctx, caller, in.CiphertextBlob, in.KeyID, in.EncryptionContext, in.EncryptionAlgorithm, "Decrypt")
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	pt, k, ver, err := s.open(ctx, caller, in.CiphertextBlob, in.KeyID, in.EncryptionContext, in.EncryptionAlgorithm, "Decrypt", "kms:Decrypt")
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +212,10 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	dst, err := s.resolve(ctx, caller, in.DestinationKeyID, anyForm)
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	dst, dstAlias, err := s.resolveAlias(ctx, caller, in.DestinationKeyID, anyForm)
 	if err != nil {
 		return nil, err
 	}
@@ -206,8 +225,18 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	if err := checkAlgorithm(dst, in.DestinationEncryptionAlgorithm); err != nil {
 		return nil, err
 	}
-	pt, src, ver, err := s.open(ctx, caller, in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, "ReEncrypt")
+	pt, src, ver, err := s.open(ctx, caller, in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, "ReEncrypt", "kms:ReEncryptFrom")
 	if err != nil {
+		return nil, err
+	}
+	sameKey := "false"
+	if src.rec.ID == dst.rec.ID {
+		sameKey = "true"
+	}
+	toCond := &conditions{ec: in.DestinationEncryptionContext, alias: dstAlias, extra: map[string]string{
+		"kms:encryptionalgorithm": symmetricDefault, "kms:reencryptonsamekey": sameKey}}
+	if err := s.authorize(&caller, "kms:ReEncryptTo", dst, toCond); err != nil {
+		clear(pt)
 		return nil, err
 	}
 	defer clear(pt)
@@ -264,8 +293,14 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *Genera
 	case in.KeySpec == "AES_128":
 		n = 16
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, anyForm)
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:"+op, k, &conditions{ec: in.EncryptionContext, alias: alias, extra: symmetricAlgorithm}); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, op); err != nil {
@@ -304,6 +339,9 @@ func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *Generat
 		return nil, newErr(CodeUnsupportedOperation, "Custom key stores are not supported by this server.")
 	}
 	if err := refuseRecipient(in.Recipient); err != nil {
+		return nil, err
+	}
+	if err := s.authorizeAccount(&caller, "kms:GenerateRandom", "*", nil); err != nil {
 		return nil, err
 	}
 	b := make([]byte, *in.NumberOfBytes)

@@ -36,6 +36,7 @@ const (
 	CodeInvalidImportToken
 	CodeExpiredImportToken
 	CodeConflict
+	CodeInvalidGrantID
 )
 
 // Error is a domain error: a class and the message a client should read.

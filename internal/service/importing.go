@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
@@ -61,6 +62,10 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	}
 	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
 	if err != nil {
+		return nil, err
+	}
+	cond := &conditions{extra: map[string]string{"kms:wrappingalgorithm": in.WrappingAlgorithm, "kms:wrappingkeyspec": in.WrappingKeySpec}}
+	if err := s.authorize(&caller, "kms:GetParametersForImport", k, cond); err != nil {
 		return nil, err
 	}
 	if k.rec.Origin != originExternal {
@@ -159,6 +164,13 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *Impo
 	if err != nil {
 		return nil, err
 	}
+	cond := &conditions{extra: map[string]string{"kms:expirationmodel": model}}
+	if validTo != nil {
+		cond.extra["kms:validto"] = strconv.FormatInt(validTo.Unix(), 10)
+	}
+	if err := s.authorize(&caller, "kms:ImportKeyMaterial", k, cond); err != nil {
+		return nil, err
+	}
 	if k.rec.Origin != originExternal {
 		return nil, errOrigin(k.arn, k.rec.Origin)
 	}
@@ -178,7 +190,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *Impo
 	if in.KeyMaterialID != "" && in.KeyMaterialID != materialID {
 		return nil, errIncorrectKeyMaterial
 	}
-	_, err = s.mutateKey(ctx, caller, k.rec.ID, "ImportKeyMaterial", func(tx store.Tx, rec *keyRecord, arn string) error {
+	_, err = s.mutateKey(ctx, caller, k.rec.ID, "", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
 		if rec.State == StatePendingDeletion {
 			return errPendingDeletion(arn)
 		}
@@ -276,7 +288,7 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, 
 		return nil, err
 	}
 	var materialID string
-	rec, err := s.mutateKey(ctx, caller, in.KeyID, "DeleteImportedKeyMaterial", func(tx store.Tx, rec *keyRecord, arn string) error {
+	rec, err := s.mutateKey(ctx, caller, in.KeyID, "DeleteImportedKeyMaterial", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
 		if rec.Origin != originExternal {
 			return errOrigin(arn, rec.Origin)
 		}

@@ -7,6 +7,8 @@ import (
 
 	"time"
 
+	"strconv"
+
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
@@ -88,9 +90,25 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInp
 	if in.MultiRegion {
 		return nil, newErr(CodeUnsupportedOperation, "Multi-Region keys are not supported by this server.")
 	}
+	bypass := "false"
+	if in.BypassPolicyLockoutSafetyCheck {
+		bypass = "true"
+	}
+	cond := &conditions{tags: in.Tags, extra: map[string]string{
+		"kms:keyspec": spec, "kms:keyusage": usage, "kms:keyorigin": origin, "kms:multiregion": "false",
+		"kms:bypasspolicylockoutsafetycheck": bypass,
+	}}
+	if err := s.authorizeAccount(&caller, "kms:CreateKey", "*", cond); err != nil {
+		return nil, err
+	}
+	if len(in.Tags) > 0 {
+		if err := s.authorizeAccount(&caller, "kms:TagResource", "*", cond); err != nil {
+			return nil, err
+		}
+	}
 	policy := defaultPolicy(caller.AccountID)
 	if in.Policy != nil {
-		if err := checkPolicy(*in.Policy); err != nil {
+		if _, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, "", in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 		policy = *in.Policy
@@ -209,8 +227,14 @@ func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *DescribeKe
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, anyForm)
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:DescribeKey", k, &conditions{alias: alias}); err != nil {
 		return nil, err
 	}
 	return &DescribeKeyOutput{KeyMetadata: s.metadata(&k.rec, k.materialID())}, nil
@@ -225,6 +249,9 @@ func (s *Service) ListKeys(ctx context.Context, caller Caller, in *ListKeysInput
 	}
 	after, err := decodeMarker(in.Marker)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeAccount(&caller, "kms:ListKeys", "*", nil); err != nil {
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 100, 1000)
@@ -273,7 +300,11 @@ func (s *Service) setEnabled(ctx context.Context, caller Caller, in *KeyIDInput,
 	if err := checkKeyID(in.KeyID); err != nil {
 		return err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "EnableKey/DisableKey", func(_ store.Tx, rec *keyRecord, arn string) error {
+	action := "DisableKey"
+	if enable {
+		action = "EnableKey"
+	}
+	_, err := s.mutateKey(ctx, caller, in.KeyID, action, nil, func(_ store.Tx, rec *keyRecord, arn string) error {
 		state := rec.State
 		if s.materialExpired(rec) && state != StatePendingDeletion {
 			state = StatePendingImport
@@ -311,7 +342,8 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *Sc
 		return nil, newErr(CodeValidation, "PendingWindowInDays must be between 7 and 30")
 	}
 	var out ScheduleKeyDeletionOutput
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "ScheduleKeyDeletion", func(tx store.Tx, rec *keyRecord, arn string) error {
+	cond := &conditions{extra: map[string]string{"kms:schedulekeydeletionpendingwindowindays": strconv.Itoa(int(days))}}
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "ScheduleKeyDeletion", cond, func(tx store.Tx, rec *keyRecord, arn string) error {
 		if rec.State == StatePendingDeletion {
 			return errPendingDeletion(arn)
 		}
@@ -334,7 +366,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *KeyI
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
-	rec, err := s.mutateKey(ctx, caller, in.KeyID, "CancelKeyDeletion", func(tx store.Tx, rec *keyRecord, arn string) error {
+	rec, err := s.mutateKey(ctx, caller, in.KeyID, "CancelKeyDeletion", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
 		if rec.State != StatePendingDeletion {
 			return newErr(CodeInvalidState, "%s is not pending deletion.", arn)
 		}
@@ -360,7 +392,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, caller Caller, in *U
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "UpdateKeyDescription", func(_ store.Tx, rec *keyRecord, arn string) error {
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "UpdateKeyDescription", nil, func(_ store.Tx, rec *keyRecord, arn string) error {
 		if rec.State == StatePendingDeletion {
 			return errPendingDeletion(arn)
 		}
@@ -378,25 +410,30 @@ func checkKeyID(id string) error {
 
 // mutateKey applies fn to the current record of the key ident names (a key
 // id or key ARN) in one transaction, then drops the key from the cache.
-func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, op string, fn func(tx store.Tx, rec *keyRecord, arn string) error) (*keyRecord, error) {
-	account, id, _, err := s.parseIdentifier(caller, ident, idOrARN)
+// Unless action is empty, the caller must be authorized for "kms:"+action
+// on the key first.
+func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action string, cond *conditions, fn func(tx store.Tx, rec *keyRecord, arn string) error) (*keyRecord, error) {
+	k, err := s.resolve(ctx, caller, ident, idOrARN)
 	if err != nil {
 		return nil, err
 	}
+	if action != "" {
+		if err := s.authorize(&caller, "kms:"+action, k, cond); err != nil {
+			return nil, err
+		}
+	}
+	id, arn := k.rec.ID, k.arn
 	var rec keyRecord
-	err = s.update(ctx, op, func(tx store.Tx) error {
+	err = s.update(ctx, action, func(tx store.Tx) error {
 		rec = keyRecord{}
 		err := getJSON(tx, keyKey(id), &rec)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && rec.Account != account) {
-			return errKeyDoesNotExist(s.keyARN(account, id))
+		if errors.Is(err, store.ErrNotFound) || (err == nil && s.expired(&rec)) {
+			return errKeyDoesNotExist(arn)
 		}
 		if err != nil {
 			return err
 		}
-		if s.expired(&rec) {
-			return errKeyDoesNotExist(s.keyARN(account, id))
-		}
-		if err := fn(tx, &rec, s.keyARN(account, id)); err != nil {
+		if err := fn(tx, &rec, arn); err != nil {
 			return err
 		}
 		return putJSON(tx, keyKey(id), &rec)
@@ -493,6 +530,21 @@ func (s *Service) deleteKey(ctx context.Context, id string, now time.Time) error
 			aliases = append(aliases, name)
 			doomed = append(doomed, aliasKey(account, name))
 		}
+		err := tx.Scan(grantPrefix(id), nil, func(k, v []byte) (bool, error) {
+			var g grantRecord
+			if err := unmarshalRecord(v, &g); err != nil {
+				return false, err
+			}
+			doomed = append(doomed, append([]byte(nil), k...))
+			if g.Retiring != "" {
+				doomed = append(doomed, retirableKey(g.Retiring, id, g.ID))
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		doomed = append(doomed, rotationKey(id), importExpiryKey(id))
 		doomed = append(doomed, keyKey(id), acctKeyKey(account, id), pendingDeletionKey(id))
 		for _, k := range doomed {
 			if err := tx.Delete(k); err != nil {

@@ -23,6 +23,8 @@ import (
 //	rotation/<key-id>                    empty: keys with automatic rotation on
 //	importexpiry/<key-id>                empty: keys whose imported material expires
 //	importtoken/<token id, hex>          importTokenRecord
+//	grant/<key-id>/<grant-id>            grantRecord
+//	retiregrant/<principal>/<key-id>/<grant-id>  empty: grants by retiring principal
 
 const recordVersion = 1
 
@@ -150,4 +152,24 @@ func (s *Service) newVersion(id string, v uint32, now time.Time, rotationType st
 		RotationType: rotationType,
 		Sealed:       s.root.Seal(materialAAD(id, v), material),
 	}
+}
+
+type grantRecord struct {
+	V           int               `json:"v"`
+	ID          string            `json:"id"`
+	KeyID       string            `json:"keyId"`
+	Account     string            `json:"account"` // the issuing account
+	Name        string            `json:"name,omitempty"`
+	Grantee     string            `json:"grantee"`
+	Retiring    string            `json:"retiring,omitempty"`
+	Operations  []string          `json:"operations"`
+	Constraints *GrantConstraints `json:"constraints,omitempty"`
+	Created     time.Time         `json:"created"`
+}
+
+func grantPrefix(keyID string) []byte         { return []byte("grant/" + keyID + "/") }
+func grantKey(keyID, grantID string) []byte   { return []byte("grant/" + keyID + "/" + grantID) }
+func retirablePrefix(principal string) []byte { return []byte("retiregrant/" + principal + "/") }
+func retirableKey(principal, keyID, grantID string) []byte {
+	return []byte("retiregrant/" + principal + "/" + keyID + "/" + grantID)
 }

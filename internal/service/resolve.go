@@ -27,27 +27,34 @@ const (
 // AWS's messages. A key whose deletion date has passed is already gone,
 // even before the sweeper removes it.
 func (s *Service) resolve(ctx context.Context, caller Caller, ident string, forms keyIDForms) (*liveKey, error) {
+	k, _, err := s.resolveAlias(ctx, caller, ident, forms)
+	return k, err
+}
+
+// resolveAlias is resolve that also returns the alias name the identifier
+// used, if any (for kms:RequestAlias).
+func (s *Service) resolveAlias(ctx context.Context, caller Caller, ident string, forms keyIDForms) (*liveKey, string, error) {
 	account, id, alias, err := s.parseIdentifier(caller, ident, forms)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if alias != "" {
 		id, err = s.lookupAlias(ctx, account, alias)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, newErr(CodeNotFound, "Alias %s is not found.", s.aliasARN(account, alias))
+			return nil, "", newErr(CodeNotFound, "Alias %s is not found.", s.aliasARN(account, alias))
 		}
 		if err != nil {
-			return nil, s.storeErr("resolve alias", err)
+			return nil, "", s.storeErr("resolve alias", err)
 		}
 	}
 	k, err := s.loadKey(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (k.rec.Account != account || s.deleted(k))) {
-		return nil, errKeyDoesNotExist(s.keyARN(account, id))
+		return nil, "", errKeyDoesNotExist(s.keyARN(account, id))
 	}
 	if err != nil {
-		return nil, s.storeErr("load key", err)
+		return nil, "", s.storeErr("load key", err)
 	}
-	return k, nil
+	return k, alias, nil
 }
 
 // deleted reports whether a live key's deletion date has passed.

@@ -54,7 +54,8 @@ func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *Enab
 	if in.RotationPeriodInDays != nil {
 		period = *in.RotationPeriodInDays
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "EnableKeyRotation", func(tx store.Tx, rec *keyRecord, arn string) error {
+	cond := &conditions{extra: map[string]string{"kms:rotationperiodindays": strconv.Itoa(int(period))}}
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "EnableKeyRotation", cond, func(tx store.Tx, rec *keyRecord, arn string) error {
 		if err := checkRotatable(rec, arn); err != nil {
 			return err
 		}
@@ -71,7 +72,7 @@ func (s *Service) DisableKeyRotation(ctx context.Context, caller Caller, in *Key
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "DisableKeyRotation", func(tx store.Tx, rec *keyRecord, arn string) error {
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "DisableKeyRotation", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
 		if err := checkRotatable(rec, arn); err != nil {
 			return err
 		}
@@ -90,6 +91,9 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *K
 	}
 	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:GetKeyRotationStatus", k, nil); err != nil {
 		return nil, err
 	}
 	if k.rec.Origin == originExternal {
@@ -112,7 +116,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *KeyI
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
-	rec, err := s.mutateKey(ctx, caller, in.KeyID, "RotateKeyOnDemand", func(tx store.Tx, rec *keyRecord, arn string) error {
+	rec, err := s.mutateKey(ctx, caller, in.KeyID, "RotateKeyOnDemand", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
 		if rec.KeySpec != symmetricDefault {
 			return &Error{Code: CodeUnsupportedOperation}
 		}
@@ -246,6 +250,9 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *ListK
 	}
 	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:ListKeyRotations", k, nil); err != nil {
 		return nil, err
 	}
 	if k.rec.KeySpec != symmetricDefault {

@@ -11,9 +11,10 @@
 // several processes on one store see each other's changes only after an
 // entry is evicted or the process restarts.
 //
-// Limits: only SYMMETRIC_DEFAULT keys of origin AWS_KMS. Key policies are
-// stored and returned but not yet evaluated: every caller acts as its
-// account's root.
+// Every operation is authorized as AWS KMS does it (authorize.go): key
+// policy, the caller's identity policies, and grants.
+//
+// Limits: only SYMMETRIC_DEFAULT keys (origin AWS_KMS or EXTERNAL).
 package service
 
 import (
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/store"
 )
 
@@ -33,6 +35,10 @@ import (
 type Caller struct {
 	AccountID string // 12-digit account id
 	ARN       string // e.g. arn:aws:iam::111122223333:root
+	Root      bool   // the account's root
+	Principal policy.Principal
+	Policies  []*policy.Policy // identity policies of the principal
+	SourceIP  string
 }
 
 // Config holds the dependencies of a Service.
@@ -46,6 +52,10 @@ type Config struct {
 	// CacheSize bounds the number of keys held decrypted in memory
 	// (default 10000).
 	CacheSize int
+	// PrincipalExists reports whether an IAM user or role ARN names a
+	// principal that exists, for the check that key policies name only
+	// real principals. Nil accepts every well-formed ARN.
+	PrincipalExists func(ctx context.Context, arn string) bool
 }
 
 // Service implements the KMS operations. It is safe for concurrent use.
@@ -57,6 +67,8 @@ type Service struct {
 	log    *slog.Logger
 	random func([]byte) (int, error)
 	cache  *cache
+
+	principalExists func(context.Context, string) bool
 }
 
 // New returns a Service.
@@ -64,7 +76,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.RootKey == nil || cfg.Region == "" {
 		return nil, errors.New("service: Store, RootKey and Region are required")
 	}
-	s := &Service{store: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger, random: cfg.Random}
+	s := &Service{store: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger, random: cfg.Random,
+		principalExists: cfg.PrincipalExists}
 	if s.now == nil {
 		s.now = time.Now
 	}

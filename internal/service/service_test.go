@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
 )
 
-var root = service.Caller{AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:root"}
+var root = service.Caller{AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:root", Root: true,
+	Principal: policy.Principal{ARN: "arn:aws:iam::111122223333:root", Account: "111122223333", UserID: "111122223333"}}
 
 // countingStore counts the transactions that reach the real store.
 type countingStore struct {

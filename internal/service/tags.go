@@ -71,7 +71,7 @@ func (s *Service) TagResource(ctx context.Context, caller Caller, in *TagResourc
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "TagResource", func(_ store.Tx, rec *keyRecord, arn string) error {
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "TagResource", &conditions{tags: in.Tags}, func(_ store.Tx, rec *keyRecord, arn string) error {
 		if rec.State == StatePendingDeletion {
 			return errPendingDeletion(arn)
 		}
@@ -97,7 +97,7 @@ func (s *Service) UntagResource(ctx context.Context, caller Caller, in *UntagRes
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "UntagResource", func(_ store.Tx, rec *keyRecord, arn string) error {
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "UntagResource", &conditions{multi: map[string][]string{"aws:tagkeys": in.TagKeys}}, func(_ store.Tx, rec *keyRecord, arn string) error {
 		if rec.State == StatePendingDeletion {
 			return errPendingDeletion(arn)
 		}
@@ -142,6 +142,9 @@ func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *ListR
 	}
 	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:ListResourceTags", k, nil); err != nil {
 		return nil, err
 	}
 	tags := k.rec.Tags

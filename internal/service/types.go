@@ -351,3 +351,102 @@ type DeleteImportedKeyMaterialOutput struct {
 	KeyID         string `json:"KeyId"`
 	KeyMaterialID string `json:"KeyMaterialId"`
 }
+
+type GrantConstraints struct {
+	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitempty"`
+	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitempty"`
+}
+
+type CreateGrantInput struct {
+	KeyID                    string            `json:"KeyId"`
+	GranteePrincipal         string            `json:"GranteePrincipal"`
+	RetiringPrincipal        string            `json:"RetiringPrincipal"`
+	Operations               []string          `json:"Operations"`
+	Constraints              *GrantConstraints `json:"Constraints"`
+	GrantTokens              []string          `json:"GrantTokens"`
+	Name                     string            `json:"Name"`
+	DryRun                   bool              `json:"DryRun"`
+	GranteeServicePrincipal  string            `json:"GranteeServicePrincipal"`
+	RetiringServicePrincipal string            `json:"RetiringServicePrincipal"`
+}
+
+type CreateGrantOutput struct {
+	GrantToken string `json:"GrantToken"`
+	GrantID    string `json:"GrantId"`
+}
+
+type ListGrantsInput struct {
+	Limit                   *int32  `json:"Limit"`
+	Marker                  *string `json:"Marker"`
+	KeyID                   string  `json:"KeyId"`
+	GrantID                 string  `json:"GrantId"`
+	GranteePrincipal        string  `json:"GranteePrincipal"`
+	GranteeServicePrincipal string  `json:"GranteeServicePrincipal"`
+}
+
+type ListRetirableGrantsInput struct {
+	Limit                    *int32  `json:"Limit"`
+	Marker                   *string `json:"Marker"`
+	RetiringPrincipal        string  `json:"RetiringPrincipal"`
+	RetiringServicePrincipal string  `json:"RetiringServicePrincipal"`
+}
+
+type GrantListEntry struct {
+	KeyID             string            `json:"KeyId"`
+	GrantID           string            `json:"GrantId"`
+	Name              string            `json:"Name,omitempty"`
+	CreationDate      Time              `json:"CreationDate"`
+	GranteePrincipal  string            `json:"GranteePrincipal"`
+	RetiringPrincipal string            `json:"RetiringPrincipal,omitempty"`
+	IssuingAccount    string            `json:"IssuingAccount"`
+	Operations        []string          `json:"Operations"`
+	Constraints       *GrantConstraints `json:"Constraints,omitempty"`
+}
+
+type ListGrantsOutput struct {
+	Grants     []GrantListEntry `json:"Grants"`
+	NextMarker string           `json:"NextMarker,omitempty"`
+	Truncated  bool             `json:"Truncated"`
+}
+
+type RetireGrantInput struct {
+	GrantToken string `json:"GrantToken"`
+	KeyID      string `json:"KeyId"`
+	GrantID    string `json:"GrantId"`
+	DryRun     bool   `json:"DryRun"`
+}
+
+type RevokeGrantInput struct {
+	KeyID   string `json:"KeyId"`
+	GrantID string `json:"GrantId"`
+	DryRun  bool   `json:"DryRun"`
+}
+
+type GetKeyPolicyInput struct {
+	KeyID      string `json:"KeyId"`
+	PolicyName string `json:"PolicyName"`
+}
+
+type GetKeyPolicyOutput struct {
+	Policy     string `json:"Policy"`
+	PolicyName string `json:"PolicyName"`
+}
+
+type PutKeyPolicyInput struct {
+	KeyID                          string  `json:"KeyId"`
+	PolicyName                     string  `json:"PolicyName"`
+	Policy                         *string `json:"Policy"`
+	BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
+}
+
+type ListKeyPoliciesInput struct {
+	KeyID  string  `json:"KeyId"`
+	Limit  *int32  `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+type ListKeyPoliciesOutput struct {
+	PolicyNames []string `json:"PolicyNames"`
+	NextMarker  string   `json:"NextMarker,omitempty"`
+	Truncated   bool     `json:"Truncated"`
+}

@@ -1,0 +1,299 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/openkms/kms/internal/identity"
+)
+
+// The AWS Query protocol of IAM (2010-05-08) and STS (2011-06-15): a
+// form-encoded POST with Action and Version, answered in XML. Only the
+// actions the AWS CLI needs to administer principals are served.
+
+const (
+	iamNamespace = "https://iam.amazonaws.com/doc/2010-05-08/"
+	stsNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
+	isoTime      = "2006-01-02T15:04:05Z"
+)
+
+type queryFunc func(ctx context.Context, p *identity.Principal, form url.Values) (any, error)
+
+type queryService struct {
+	name      string // signing name: iam or sts
+	namespace string
+	actions   map[string]queryFunc
+}
+
+func (h *Handler) queryServices() map[string]*queryService {
+	d := h.dir
+	iam := &queryService{name: "iam", namespace: iamNamespace, actions: map[string]queryFunc{
+		"CreateUser": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			u, err := d.CreateUser(ctx, p, f.Get("UserName"), f.Get("Path"))
+			return wrap(err, struct{ User xmlUser }{xmlUserOf(u)})
+		},
+		"GetUser": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			u, err := d.GetUser(ctx, p, f.Get("UserName"))
+			return wrap(err, struct{ User xmlUser }{xmlUserOf(u)})
+		},
+		"ListUsers": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			us, err := d.ListUsers(ctx, p)
+			out := struct {
+				Users       []xmlUser `xml:"Users>member"`
+				IsTruncated bool
+			}{Users: []xmlUser{}}
+			for _, u := range us {
+				out.Users = append(out.Users, xmlUserOf(u))
+			}
+			return wrap(err, out)
+		},
+		"DeleteUser": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			return nil, d.DeleteUser(ctx, p, f.Get("UserName"))
+		},
+		"CreateAccessKey": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			k, secret, err := d.CreateAccessKey(ctx, p, f.Get("UserName"))
+			if err != nil {
+				return nil, err
+			}
+			return struct {
+				AccessKey xmlAccessKey
+			}{xmlAccessKey{UserName: k.UserName, AccessKeyID: k.ID, Status: k.Status, SecretAccessKey: secret, CreateDate: k.Created.Format(isoTime)}}, nil
+		},
+		"ListAccessKeys": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			ks, err := d.ListAccessKeys(ctx, p, f.Get("UserName"))
+			out := struct {
+				AccessKeyMetadata []xmlAccessKey `xml:"AccessKeyMetadata>member"`
+				IsTruncated       bool
+			}{AccessKeyMetadata: []xmlAccessKey{}}
+			for _, k := range ks {
+				out.AccessKeyMetadata = append(out.AccessKeyMetadata, xmlAccessKey{UserName: k.UserName, AccessKeyID: k.ID, Status: k.Status, CreateDate: k.Created.Format(isoTime)})
+			}
+			return wrap(err, out)
+		},
+		"DeleteAccessKey": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			return nil, d.DeleteAccessKey(ctx, p, f.Get("UserName"), f.Get("AccessKeyId"))
+		},
+		"CreateRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			max, _ := strconv.Atoi(f.Get("MaxSessionDuration"))
+			r, err := d.CreateRole(ctx, p, f.Get("RoleName"), f.Get("Path"), f.Get("AssumeRolePolicyDocument"), f.Get("Description"), int32(max))
+			return wrap(err, struct{ Role xmlRole }{xmlRoleOf(r)})
+		},
+		"GetRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			r, err := d.GetRole(ctx, p, f.Get("RoleName"))
+			return wrap(err, struct{ Role xmlRole }{xmlRoleOf(r)})
+		},
+		"DeleteRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			return nil, d.DeleteRole(ctx, p, f.Get("RoleName"))
+		},
+	}}
+	for _, kind := range []string{"User", "Role"} {
+		owner := kind + "Name"
+		iam.actions["Put"+kind+"Policy"] = func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			return nil, d.PutPolicy(ctx, p, kind, f.Get(owner), f.Get("PolicyName"), f.Get("PolicyDocument"))
+		}
+		iam.actions["Get"+kind+"Policy"] = func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			name, doc, err := d.GetPolicy(ctx, p, kind, f.Get(owner), f.Get("PolicyName"))
+			if err != nil {
+				return nil, err
+			}
+			return xmlPolicy{Owner: xml.Name{Local: owner}, OwnerName: name, PolicyName: f.Get("PolicyName"), PolicyDocument: url.PathEscape(doc)}, nil
+		}
+		iam.actions["List"+kind+"Policies"] = func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			names, err := d.ListPolicies(ctx, p, kind, f.Get(owner))
+			return wrap(err, struct {
+				PolicyNames []string `xml:"PolicyNames>member"`
+				IsTruncated bool
+			}{PolicyNames: append([]string{}, names...)})
+		}
+		iam.actions["Delete"+kind+"Policy"] = func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			return nil, d.DeletePolicy(ctx, p, kind, f.Get(owner), f.Get("PolicyName"))
+		}
+	}
+	sts := &queryService{name: "sts", namespace: stsNamespace, actions: map[string]queryFunc{
+		"GetCallerIdentity": func(_ context.Context, p *identity.Principal, _ url.Values) (any, error) {
+			return struct{ UserId, Account, Arn string }{p.UserID, p.Account, p.ARN}, nil
+		},
+		"AssumeRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			dur, _ := strconv.Atoi(f.Get("DurationSeconds"))
+			c, r, err := d.AssumeRole(ctx, p, f.Get("RoleArn"), f.Get("RoleSessionName"), int32(dur), f.Get("Policy"))
+			if err != nil {
+				return nil, err
+			}
+			return struct {
+				Credentials struct {
+					AccessKeyId, SecretAccessKey, SessionToken, Expiration string
+				}
+				AssumedRoleUser struct{ AssumedRoleId, Arn string }
+			}{
+				Credentials:     struct{ AccessKeyId, SecretAccessKey, SessionToken, Expiration string }{c.AccessKeyID, c.SecretAccessKey, c.SessionToken, c.Expiration.Format(isoTime)},
+				AssumedRoleUser: struct{ AssumedRoleId, Arn string }{r.AssumedRoleID, r.Arn},
+			}, nil
+		},
+	}}
+	out := map[string]*queryService{}
+	for _, svc := range []*queryService{iam, sts} {
+		for a := range svc.actions {
+			out[a] = svc
+		}
+	}
+	return out
+}
+
+// wrap returns out unless err is set.
+func wrap(err error, out any) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+type xmlUser struct {
+	Path       string `xml:",omitempty"`
+	UserName   string `xml:",omitempty"`
+	UserId     string
+	Arn        string
+	CreateDate string
+}
+
+func xmlUserOf(u *identity.User) xmlUser {
+	if u == nil {
+		return xmlUser{}
+	}
+	created := u.Created
+	if created.IsZero() {
+		created = time.Unix(0, 0)
+	}
+	return xmlUser{Path: u.Path, UserName: u.UserName, UserId: u.UserID, Arn: u.Arn, CreateDate: created.UTC().Format(isoTime)}
+}
+
+type xmlAccessKey struct {
+	UserName        string `xml:",omitempty"`
+	AccessKeyID     string `xml:"AccessKeyId"`
+	Status          string
+	SecretAccessKey string `xml:",omitempty"`
+	CreateDate      string
+}
+
+type xmlRole struct {
+	Path                     string
+	RoleName                 string
+	RoleId                   string
+	Arn                      string
+	CreateDate               string
+	AssumeRolePolicyDocument string
+	Description              string `xml:",omitempty"`
+	MaxSessionDuration       int32
+}
+
+func xmlRoleOf(r *identity.Role) xmlRole {
+	if r == nil {
+		return xmlRole{}
+	}
+	return xmlRole{Path: r.Path, RoleName: r.RoleName, RoleId: r.RoleID, Arn: r.Arn, CreateDate: r.Created.Format(isoTime),
+		AssumeRolePolicyDocument: url.PathEscape(r.TrustPolicy), Description: r.Description, MaxSessionDuration: r.MaxSession}
+}
+
+// xmlPolicy is Get{User,Role}PolicyResult: the owner element is UserName
+// or RoleName; the document is URL-encoded, as IAM returns it.
+type xmlPolicy struct {
+	Owner          xml.Name
+	OwnerName      string
+	PolicyName     string
+	PolicyDocument string
+}
+
+func (p xmlPolicy) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if err := e.EncodeToken(start); err != nil {
+		return err
+	}
+	for _, kv := range [][2]string{{p.Owner.Local, p.OwnerName}, {"PolicyName", p.PolicyName}, {"PolicyDocument", p.PolicyDocument}} {
+		if err := e.EncodeElement(kv[1], xml.StartElement{Name: xml.Name{Local: kv[0]}}); err != nil {
+			return err
+		}
+	}
+	return e.EncodeToken(start.End())
+}
+
+// serveQuery handles an IAM or STS request.
+func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID string) {
+	body, err := readBody(r)
+	if err != nil {
+		h.writeQueryError(w, reqID, iamNamespace, err)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		h.writeQueryError(w, reqID, iamNamespace, &queryError{http.StatusBadRequest, "MalformedQueryString", "The request body is not a valid form: " + err.Error()})
+		return
+	}
+	action := form.Get("Action")
+	svc := h.query[action]
+	if svc == nil {
+		h.writeQueryError(w, reqID, iamNamespace, &queryError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))})
+		return
+	}
+	p, err := h.dir.Authenticate(r.Context(), r, body, svc.name)
+	if err != nil {
+		h.writeQueryError(w, reqID, svc.namespace, err)
+		return
+	}
+	out, err := svc.actions[action](r.Context(), p, form)
+	if err != nil {
+		h.writeQueryError(w, reqID, svc.namespace, err)
+		return
+	}
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	fmt.Fprintf(&buf, `<%sResponse xmlns="%s">`, action, svc.namespace)
+	if out != nil {
+		enc := xml.NewEncoder(&buf)
+		if err := enc.EncodeElement(out, xml.StartElement{Name: xml.Name{Local: action + "Result"}}); err != nil {
+			h.writeQueryError(w, reqID, svc.namespace, err)
+			return
+		}
+		enc.Flush()
+	}
+	fmt.Fprintf(&buf, `<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>`, reqID, action)
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+}
+
+type queryError struct {
+	status        int
+	code, message string
+}
+
+func (e *queryError) Error() string { return e.code + ": " + e.message }
+
+func (h *Handler) writeQueryError(w http.ResponseWriter, reqID, namespace string, err error) {
+	status, code, msg := queryWireError(err)
+	if status >= 500 {
+		h.log.Error("request failed", "requestId", reqID, "err", err)
+	}
+	var body struct {
+		XMLName xml.Name `xml:"ErrorResponse"`
+		Xmlns   string   `xml:"xmlns,attr"`
+		Error   struct {
+			Type, Code, Message string
+		}
+		RequestId string
+	}
+	body.Xmlns, body.RequestId = namespace, reqID
+	body.Error.Type, body.Error.Code, body.Error.Message = "Sender", code, msg
+	if status >= 500 {
+		body.Error.Type = "Receiver"
+	}
+	b, _ := xml.Marshal(body)
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}

@@ -1,0 +1,219 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
+const (
+	statusActive      = "Active"
+	statusInactive    = "Inactive"
+	maxKeysPerUser    = 2
+	accessKeyIDLength = 16 // after the four-letter prefix: 20 characters, as AWS's
+)
+
+// AccessKey is an access key id and its secret.
+type AccessKey struct {
+	ID     string
+	Secret string
+}
+
+// AccessKeyInfo describes an access key without its secret.
+type AccessKeyInfo struct {
+	UserName string
+	ID       string
+	Status   string
+	Created  time.Time
+}
+
+func newSecret() string {
+	b := make([]byte, 30)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// BootstrapRoot returns the access key of account's root, creating the
+// account's first one if it has none. It is idempotent: a restarted server
+// gets the same key back.
+func BootstrapRoot(ctx context.Context, st store.Store, root *keys.RootKey, account string) (AccessKey, error) {
+	var out AccessKey
+	err := st.Update(ctx, func(tx store.Tx) error {
+		if id, err := tx.Get(rootKeyKey(account)); err == nil {
+			var rec accessKeyRecord
+			if err := getJSON(tx, accessKeyKey(string(id)), &rec); err != nil {
+				return fmt.Errorf("access key %s of the account root: %w", id, err)
+			}
+			secret, err := root.Open(accessKeyKey(rec.ID), rec.Sealed)
+			if err != nil {
+				return errors.New("the stored access key secret does not open under this root key")
+			}
+			out = AccessKey{ID: rec.ID, Secret: string(secret)}
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		out = AccessKey{ID: randomID("AKIA", accessKeyIDLength), Secret: newSecret()}
+		rec := accessKeyRecord{V: 1, ID: out.ID, Account: account, ARN: RootARN(account), Status: statusActive,
+			Created: time.Now().UTC(), Sealed: root.Seal(accessKeyKey(out.ID), []byte(out.Secret))}
+		if err := putJSON(tx, accessKeyKey(out.ID), &rec); err != nil {
+			return err
+		}
+		return tx.Put(rootKeyKey(account), []byte(out.ID))
+	})
+	return out, err
+}
+
+// HasRoot reports whether account's root already has its bootstrap key.
+func HasRoot(ctx context.Context, st store.Store, account string) bool {
+	found := false
+	st.View(ctx, func(tx store.Tx) error {
+		_, err := tx.Get(rootKeyKey(account))
+		found = err == nil
+		return nil
+	})
+	return found
+}
+
+// CreateAccessKey makes a new access key for a user (at most two each), or
+// with an empty name for the caller itself. The secret is returned once and
+// stored only sealed.
+func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, userName string) (*AccessKeyInfo, string, error) {
+	if userName == "" {
+		switch caller.Type {
+		case TypeIAMUser:
+			userName = caller.Username
+		case TypeAssumedRole:
+			return nil, "", errf(CodeValidation, "Must specify userName when calling with non-User credentials")
+		}
+	}
+	info := &AccessKeyInfo{UserName: userName, ID: randomID("AKIA", accessKeyIDLength), Status: statusActive, Created: d.now().UTC().Truncate(time.Second)}
+	secret := newSecret()
+	rec := accessKeyRecord{V: 1, ID: info.ID, Account: caller.Account, UserName: userName, Status: statusActive,
+		Created: info.Created, Sealed: d.root.Seal(accessKeyKey(info.ID), []byte(secret))}
+	err := d.update(ctx, func(tx store.Tx) error {
+		resource := RootARN(caller.Account)
+		if userName != "" {
+			o, err := d.userOwner(tx, caller.Account, userName)
+			if err != nil {
+				return err
+			}
+			resource, info.UserName, rec.UserName = o.arn, o.name, o.name
+			n, err := count(tx, userKeysPrefix(caller.Account, userName))
+			if err != nil {
+				return err
+			}
+			if n >= maxKeysPerUser {
+				return errf(CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", maxKeysPerUser)
+			}
+			if err := tx.Put(append(userKeysPrefix(caller.Account, userName), info.ID...), nil); err != nil {
+				return err
+			}
+		}
+		if err := authorize(caller, "iam:CreateAccessKey", resource); err != nil {
+			return err
+		}
+		rec.ARN = resource
+		return putJSON(tx, accessKeyKey(info.ID), &rec)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return info, secret, nil
+}
+
+// ListAccessKeys lists a user's access keys (or the caller's own).
+func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userName string) ([]*AccessKeyInfo, error) {
+	if userName == "" && caller.Type == TypeIAMUser {
+		userName = caller.Username
+	}
+	var out []*AccessKeyInfo
+	err := d.view(ctx, func(tx store.Tx) error {
+		out = out[:0]
+		if userName == "" {
+			if err := authorize(caller, "iam:ListAccessKeys", RootARN(caller.Account)); err != nil {
+				return err
+			}
+			id, err := tx.Get(rootKeyKey(caller.Account))
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			var rec accessKeyRecord
+			if err := getJSON(tx, accessKeyKey(string(id)), &rec); err != nil {
+				return err
+			}
+			out = append(out, &AccessKeyInfo{ID: rec.ID, Status: status(rec.Status), Created: rec.Created})
+			return nil
+		}
+		o, err := d.userOwner(tx, caller.Account, userName)
+		if err != nil {
+			return err
+		}
+		if caller.Username != o.name {
+			if err := authorize(caller, "iam:ListAccessKeys", o.arn); err != nil {
+				return err
+			}
+		}
+		prefix := userKeysPrefix(caller.Account, userName)
+		return tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
+			var rec accessKeyRecord
+			if err := getJSON(tx, accessKeyKey(string(k[len(prefix):])), &rec); err != nil {
+				return false, err
+			}
+			out = append(out, &AccessKeyInfo{UserName: o.name, ID: rec.ID, Status: status(rec.Status), Created: rec.Created})
+			return true, nil
+		})
+	})
+	return out, err
+}
+
+func status(s string) string {
+	if s == "" {
+		return statusActive
+	}
+	return s
+}
+
+// DeleteAccessKey deletes an access key; requests signed with it fail from
+// the next one on.
+func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, userName, id string) error {
+	if id == "" {
+		return errf(CodeValidation, "1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
+	}
+	if userName == "" && caller.Type == TypeIAMUser {
+		userName = caller.Username
+	}
+	err := d.update(ctx, func(tx store.Tx) error {
+		var rec accessKeyRecord
+		err := getJSON(tx, accessKeyKey(id), &rec)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.Account != caller.Account || lower(rec.UserName) != lower(userName))) {
+			return errf(CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := authorize(caller, "iam:DeleteAccessKey", rec.ARN); err != nil {
+			return err
+		}
+		if rec.UserName != "" {
+			if err := tx.Delete(append(userKeysPrefix(caller.Account, rec.UserName), id...)); err != nil {
+				return err
+			}
+		} else if cur, err := tx.Get(rootKeyKey(caller.Account)); err == nil && string(cur) == id {
+			if err := tx.Delete(rootKeyKey(caller.Account)); err != nil {
+				return err
+			}
+		}
+		return tx.Delete(accessKeyKey(id))
+	})
+	d.invalidate()
+	return err
+}

@@ -1,0 +1,189 @@
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/openkms/kms/internal/policy"
+	"github.com/openkms/kms/internal/sigv4"
+	"github.com/openkms/kms/internal/store"
+)
+
+// maxSkew is how far a request's signing time may be from the server's
+// clock, as AWS allows.
+const maxSkew = 15 * time.Minute
+
+// credential is an access key ready to verify signatures: its secret and the
+// principal it stands for, cached until any IAM change.
+type credential struct {
+	secret    string
+	principal *Principal
+	tokenHash []byte    // assumed-role sessions
+	expires   time.Time // assumed-role sessions
+}
+
+// Authenticate checks the AWS Signature Version 4 of r (with its body) for
+// service ("kms", "iam" or "sts") and returns who signed it. It fails with
+// AWS's errors: no signature, a malformed one, an unknown access key, an
+// expired session, a signature made for another service or region or more
+// than 15 minutes away from now, or one that does not match.
+func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []byte, service string) (*Principal, error) {
+	a, err := sigv4.Parse(r)
+	if err != nil {
+		var me *sigv4.MalformedError
+		if errors.As(err, &me) {
+			return nil, &Error{Code: CodeIncompleteSignature, Message: me.Message}
+		}
+		return nil, errNoAuth
+	}
+	if a.Service != service {
+		return nil, errf(CodeSignatureDoesNotMatch, "Credential should be scoped to correct service: '%s'. ", service)
+	}
+	if service != "iam" && a.Region != d.region {
+		return nil, errf(CodeSignatureDoesNotMatch, "Credential should be scoped to a valid region. This server serves '%s', not '%s'. ", d.region, a.Region)
+	}
+	now := d.now().UTC()
+	const f = "20060102T150405Z"
+	if a.Time.Before(now.Add(-maxSkew)) {
+		return nil, errf(CodeSignatureDoesNotMatch, "Signature expired: %s is now earlier than %s (%s - 15 min.)",
+			a.Time.Format(f), now.Add(-maxSkew).Format(f), now.Format(f))
+	}
+	if a.Time.After(now.Add(maxSkew)) {
+		return nil, errf(CodeSignatureDoesNotMatch, "Signature not yet current: %s is still later than %s (%s + 15 min.)",
+			a.Time.Format(f), now.Add(maxSkew).Format(f), now.Format(f))
+	}
+	c, err := d.credential(ctx, a.AccessKeyID)
+	if err != nil {
+		return nil, err
+	}
+	if c.tokenHash != nil {
+		sum := sha256.Sum256([]byte(a.SecurityToken))
+		if a.SecurityToken == "" || subtle.ConstantTimeCompare(sum[:], c.tokenHash) != 1 {
+			return nil, errInvalidToken
+		}
+		if !now.Before(c.expires) {
+			return nil, errExpiredToken
+		}
+	}
+	if !d.verifier.Verify(r, body, a, c.secret) {
+		return nil, errBadSignature
+	}
+	return c.principal, nil
+}
+
+// credential returns the cached credential of an access key, loading it on
+// a miss. An unknown or inactive key is errInvalidToken.
+func (d *Directory) credential(ctx context.Context, akid string) (*credential, error) {
+	d.mu.RLock()
+	c, ok := d.creds[akid]
+	gen := d.gen
+	d.mu.RUnlock()
+	if ok {
+		return c, nil
+	}
+	c, err := d.loadCredential(ctx, akid)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if d.gen == gen {
+		if len(d.creds) > 10000 {
+			clear(d.creds)
+		}
+		d.creds[akid] = c
+	}
+	d.mu.Unlock()
+	return c, nil
+}
+
+func (d *Directory) loadCredential(ctx context.Context, akid string) (*credential, error) {
+	var c *credential
+	err := d.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		if len(akid) > 4 && akid[:4] == "ASIA" {
+			c, err = d.loadSession(tx, akid)
+		} else {
+			c, err = d.loadAccessKey(tx, akid)
+		}
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errInvalidToken
+	}
+	if err != nil {
+		if e, ok := AsError(err); ok {
+			return nil, e
+		}
+		d.log.Error("loading credentials", "accessKeyId", akid, "err", err)
+		return nil, err
+	}
+	return c, nil
+}
+
+func (d *Directory) loadAccessKey(tx store.Tx, akid string) (*credential, error) {
+	var rec accessKeyRecord
+	if err := getJSON(tx, accessKeyKey(akid), &rec); err != nil {
+		return nil, err
+	}
+	if rec.Status == statusInactive {
+		return nil, errInvalidToken
+	}
+	secret, err := d.root.Open(accessKeyKey(rec.ID), rec.Sealed)
+	if err != nil {
+		return nil, errors.New("access key secret does not open under the root key")
+	}
+	p := &Principal{Type: TypeRoot, Account: rec.Account, ARN: RootARN(rec.Account), UserID: rec.Account, AccessKeyID: akid}
+	if rec.UserName != "" {
+		var u userRecord
+		if err := getJSON(tx, userKey(rec.Account, rec.UserName), &u); err != nil {
+			return nil, err
+		}
+		p.Type, p.ARN, p.UserID, p.Username = TypeIAMUser, userARN(rec.Account, u.Path, u.Name), u.ID, u.Name
+		if p.Policies, err = loadPolicies(tx, userPolicyPrefix(rec.Account, u.Name)); err != nil {
+			return nil, err
+		}
+	}
+	return &credential{secret: string(secret), principal: p}, nil
+}
+
+func (d *Directory) loadSession(tx store.Tx, akid string) (*credential, error) {
+	var s sessionRecord
+	if err := getJSON(tx, sessionKey(akid), &s); err != nil {
+		return nil, err
+	}
+	var role roleRecord
+	if err := getJSON(tx, roleKey(s.Account, s.RoleName), &role); err != nil {
+		return nil, err // the role was deleted: its sessions end with it
+	}
+	secret, err := d.root.Open(sessionKey(s.ID), s.Sealed)
+	if err != nil {
+		return nil, errors.New("session secret does not open under the root key")
+	}
+	p := &Principal{
+		Type: TypeAssumedRole, Account: s.Account, AccessKeyID: akid,
+		ARN:     "arn:aws:sts::" + s.Account + ":assumed-role/" + role.Name + "/" + s.SessionName,
+		UserID:  role.ID + ":" + s.SessionName,
+		RoleARN: roleARN(s.Account, role.Path, role.Name),
+	}
+	if p.Policies, err = loadPolicies(tx, rolePolicyPrefix(s.Account, role.Name)); err != nil {
+		return nil, err
+	}
+	return &credential{secret: string(secret), principal: p, tokenHash: s.TokenHash, expires: s.Expiration}, nil
+}
+
+func loadPolicies(tx store.Tx, prefix []byte) ([]*policy.Policy, error) {
+	var out []*policy.Policy
+	err := scanJSON(tx, prefix, func(r *policyRecord) error {
+		p, err := policy.ParseIdentity(r.Document)
+		if err != nil {
+			return err
+		}
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,115 @@
+package identity
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/openkms/kms/internal/store"
+)
+
+// Records (docs/storage.md), all JSON with a format version "v". Names of
+// users and roles are stored lowercased: IAM names are unique regardless of
+// case; the record keeps the name as given.
+//
+//	iam/accesskey/<access-key-id>                 accessKeyRecord (secret sealed)
+//	iam/rootkey/<account>                         the root's bootstrap access key id
+//	iam/user/<account>/<name>                     userRecord
+//	iam/userkey/<account>/<name>/<access-key-id>  empty: a user's access keys
+//	iam/userpolicy/<account>/<name>/<policy>      policyRecord
+//	iam/role/<account>/<name>                     roleRecord
+//	iam/rolepolicy/<account>/<name>/<policy>      policyRecord
+//	iam/session/<access-key-id>                   sessionRecord (secret sealed)
+
+type accessKeyRecord struct {
+	V        int       `json:"v"`
+	ID       string    `json:"id"`
+	Account  string    `json:"account"`
+	ARN      string    `json:"arn"`
+	UserName string    `json:"userName,omitempty"` // empty for the root
+	Status   string    `json:"status,omitempty"`   // Active (default) or Inactive
+	Created  time.Time `json:"created"`
+	Sealed   []byte    `json:"sealedSecret"`
+}
+
+type userRecord struct {
+	V       int       `json:"v"`
+	Name    string    `json:"name"`
+	ID      string    `json:"id"`
+	Path    string    `json:"path"`
+	Created time.Time `json:"created"`
+}
+
+type roleRecord struct {
+	V           int       `json:"v"`
+	Name        string    `json:"name"`
+	ID          string    `json:"id"`
+	Path        string    `json:"path"`
+	Created     time.Time `json:"created"`
+	TrustPolicy string    `json:"trustPolicy"`
+	Description string    `json:"description,omitempty"`
+	MaxSession  int32     `json:"maxSessionDuration"`
+}
+
+type policyRecord struct {
+	V        int    `json:"v"`
+	Name     string `json:"name"`
+	Document string `json:"document"`
+}
+
+type sessionRecord struct {
+	V           int       `json:"v"`
+	ID          string    `json:"id"`
+	Account     string    `json:"account"`
+	RoleName    string    `json:"roleName"`
+	SessionName string    `json:"sessionName"`
+	Expiration  time.Time `json:"expiration"`
+	TokenHash   []byte    `json:"tokenHash"`
+	Sealed      []byte    `json:"sealedSecret"`
+}
+
+func accessKeyKey(id string) []byte       { return []byte("iam/accesskey/" + id) }
+func rootKeyKey(account string) []byte    { return []byte("iam/rootkey/" + account) }
+func userKey(account, name string) []byte { return []byte("iam/user/" + account + "/" + lower(name)) }
+func userPrefix(account string) []byte    { return []byte("iam/user/" + account + "/") }
+func userKeysPrefix(account, name string) []byte {
+	return []byte("iam/userkey/" + account + "/" + lower(name) + "/")
+}
+func userPolicyPrefix(account, name string) []byte {
+	return []byte("iam/userpolicy/" + account + "/" + lower(name) + "/")
+}
+func roleKey(account, name string) []byte { return []byte("iam/role/" + account + "/" + lower(name)) }
+func rolePolicyPrefix(account, name string) []byte {
+	return []byte("iam/rolepolicy/" + account + "/" + lower(name) + "/")
+}
+func sessionKey(id string) []byte { return []byte("iam/session/" + id) }
+
+func getJSON(tx store.Tx, k []byte, v any) error {
+	b, err := tx.Get(k)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("record %s is corrupt: %w", k, err)
+	}
+	return nil
+}
+
+func putJSON(tx store.Tx, k []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(k, b)
+}
+
+// scanJSON calls fn with each record under prefix, decoded into a fresh T.
+func scanJSON[T any](tx store.Tx, prefix []byte, fn func(*T) error) error {
+	return tx.Scan(prefix, nil, func(k, v []byte) (bool, error) {
+		t := new(T)
+		if err := json.Unmarshal(v, t); err != nil {
+			return false, fmt.Errorf("record %s is corrupt: %w", k, err)
+		}
+		return true, fn(t)
+	})
+}

@@ -1,0 +1,118 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/openkms/kms/internal/policy"
+	"github.com/openkms/kms/internal/store"
+)
+
+// Role is an IAM role as the IAM API shows it.
+type Role struct {
+	Path        string
+	RoleName    string
+	RoleID      string
+	Arn         string
+	Created     time.Time
+	TrustPolicy string
+	Description string
+	MaxSession  int32
+}
+
+func (r *roleRecord) role(account string) *Role {
+	return &Role{Path: r.Path, RoleName: r.Name, RoleID: r.ID, Arn: roleARN(account, r.Path, r.Name), Created: r.Created,
+		TrustPolicy: r.TrustPolicy, Description: r.Description, MaxSession: r.MaxSession}
+}
+
+func noSuchRole(name string) error {
+	return errf(CodeNoSuchEntity, "The role with name %s cannot be found.", name)
+}
+
+// CreateRole creates a role whose trust policy says who may assume it.
+func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, path, trustPolicy, description string, maxSession int32) (*Role, error) {
+	if err := checkName("roleName", name, 64); err != nil {
+		return nil, err
+	}
+	path, err := checkPath(path)
+	if err != nil {
+		return nil, err
+	}
+	if trustPolicy == "" {
+		return nil, errf(CodeValidation, "1 validation error detected: Value null at 'assumeRolePolicyDocument' failed to satisfy constraint: Member must not be null")
+	}
+	if _, err := policy.ParseResource(trustPolicy); err != nil {
+		return nil, errf(CodeMalformedPolicyDocument, "%s", err.Error())
+	}
+	if maxSession == 0 {
+		maxSession = 3600
+	}
+	if maxSession < 3600 || maxSession > 43200 {
+		return nil, errf(CodeValidation, "1 validation error detected: Value '%d' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200", maxSession)
+	}
+	if err := authorize(caller, "iam:CreateRole", roleARN(caller.Account, path, name)); err != nil {
+		return nil, err
+	}
+	rec := roleRecord{V: 1, Name: name, ID: randomID("AROA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second),
+		TrustPolicy: trustPolicy, Description: description, MaxSession: maxSession}
+	err = d.update(ctx, func(tx store.Tx) error {
+		if _, err := tx.Get(roleKey(caller.Account, name)); err == nil {
+			return errf(CodeEntityAlreadyExists, "Role with name %s already exists.", name)
+		}
+		return putJSON(tx, roleKey(caller.Account, name), &rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rec.role(caller.Account), nil
+}
+
+// GetRole returns a role.
+func (d *Directory) GetRole(ctx context.Context, caller *Principal, name string) (*Role, error) {
+	if err := checkName("roleName", name, 64); err != nil {
+		return nil, err
+	}
+	var rec roleRecord
+	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, roleKey(caller.Account, name), &rec) })
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, noSuchRole(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := rec.role(caller.Account)
+	if err := authorize(caller, "iam:GetRole", r.Arn); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// DeleteRole deletes a role that has no inline policies left; its sessions
+// end at once.
+func (d *Directory) DeleteRole(ctx context.Context, caller *Principal, name string) error {
+	if err := checkName("roleName", name, 64); err != nil {
+		return err
+	}
+	err := d.update(ctx, func(tx store.Tx) error {
+		var rec roleRecord
+		if err := getJSON(tx, roleKey(caller.Account, name), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return noSuchRole(name)
+			}
+			return err
+		}
+		if err := authorize(caller, "iam:DeleteRole", roleARN(caller.Account, rec.Path, rec.Name)); err != nil {
+			return err
+		}
+		if n, err := count(tx, rolePolicyPrefix(caller.Account, name)); err != nil || n > 0 {
+			if err == nil {
+				err = errf(CodeDeleteConflict, "Cannot delete entity, must delete policies first.")
+			}
+			return err
+		}
+		return tx.Delete(roleKey(caller.Account, name))
+	})
+	d.invalidate()
+	return err
+}

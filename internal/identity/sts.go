@@ -1,0 +1,130 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/openkms/kms/internal/policy"
+	"github.com/openkms/kms/internal/store"
+)
+
+// Credentials are temporary credentials of an assumed-role session.
+type Credentials struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
+	Expiration      time.Time
+}
+
+// AssumedRole describes the session AssumeRole started.
+type AssumedRole struct {
+	AssumedRoleID string // AROA...:session
+	Arn           string // arn:aws:sts::ACCT:assumed-role/ROLE/SESSION
+}
+
+var sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+
+// AssumeRole starts a session of the role named by roleArn, if the role's
+// trust policy lets the caller in: directly, or by naming the caller's
+// account when an identity policy of the caller allows sts:AssumeRole.
+func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, sessionName string, durationSeconds int32, sessionPolicy string) (*Credentials, *AssumedRole, error) {
+	if !sessionNamePattern.MatchString(sessionName) {
+		return nil, nil, errf(CodeValidation, "1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", sessionName)
+	}
+	if sessionPolicy != "" {
+		return nil, nil, errf(CodeValidation, "Session policies are not supported by this server.")
+	}
+	account, name, ok := parseRoleARN(roleArn)
+	if !ok {
+		return nil, nil, errf(CodeValidation, "%s is invalid", roleArn)
+	}
+	var role roleRecord
+	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, roleKey(account, name), &role) })
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, denied(caller, "sts:AssumeRole", roleArn)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	arn := roleARN(account, role.Path, role.Name)
+	trust, err := policy.ParseResource(role.TrustPolicy)
+	if err != nil {
+		return nil, nil, err
+	}
+	dec := trust.EvaluateResource(&policy.Request{Principal: caller.PolicyPrincipal(), Action: "sts:AssumeRole", Resource: arn})
+	switch {
+	case dec.Deny || !(dec.Allow || dec.AccountAllow):
+		return nil, nil, denied(caller, "sts:AssumeRole", arn)
+	case dec.AccountAllow && !dec.Allow, caller.Account != account:
+		// The trust policy trusts the account (or the caller is in another
+		// account): the caller's own identity policies must allow it too.
+		if err := authorize(caller, "sts:AssumeRole", arn); err != nil {
+			return nil, nil, denied(caller, "sts:AssumeRole", arn)
+		}
+	}
+	if durationSeconds == 0 {
+		durationSeconds = 3600
+	}
+	if durationSeconds < 900 || durationSeconds > role.MaxSession {
+		return nil, nil, errf(CodeValidation, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+	}
+	now := d.now().UTC().Truncate(time.Second)
+	tok := make([]byte, 96)
+	rand.Read(tok)
+	c := &Credentials{
+		AccessKeyID:     randomID("ASIA", accessKeyIDLength),
+		SecretAccessKey: newSecret(),
+		SessionToken:    base64.StdEncoding.EncodeToString(tok),
+		Expiration:      now.Add(time.Duration(durationSeconds) * time.Second),
+	}
+	sum := sha256.Sum256([]byte(c.SessionToken))
+	rec := sessionRecord{V: 1, ID: c.AccessKeyID, Account: account, RoleName: role.Name, SessionName: sessionName,
+		Expiration: c.Expiration, TokenHash: sum[:], Sealed: d.root.Seal(sessionKey(c.AccessKeyID), []byte(c.SecretAccessKey))}
+	if err := d.update(ctx, func(tx store.Tx) error { return putJSON(tx, sessionKey(c.AccessKeyID), &rec) }); err != nil {
+		return nil, nil, err
+	}
+	return c, &AssumedRole{AssumedRoleID: role.ID + ":" + sessionName, Arn: "arn:aws:sts::" + account + ":assumed-role/" + role.Name + "/" + sessionName}, nil
+}
+
+// parseRoleARN splits arn:aws:iam::ACCT:role/[path/]NAME.
+func parseRoleARN(arn string) (account, name string, ok bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] != "aws" || parts[2] != "iam" || len(parts[4]) != 12 || !strings.HasPrefix(parts[5], "role/") {
+		return "", "", false
+	}
+	res := parts[5]
+	name = res[strings.LastIndexByte(res, '/')+1:]
+	return parts[4], name, name != ""
+}
+
+// DeleteExpiredSessions removes session credentials past their expiry.
+func (d *Directory) DeleteExpiredSessions(ctx context.Context) error {
+	now := d.now()
+	var stale [][]byte
+	err := d.view(ctx, func(tx store.Tx) error {
+		stale = stale[:0]
+		return scanJSON(tx, []byte("iam/session/"), func(s *sessionRecord) error {
+			if !now.Before(s.Expiration) {
+				stale = append(stale, sessionKey(s.ID))
+			}
+			return nil
+		})
+	})
+	if err != nil || len(stale) == 0 {
+		return err
+	}
+	return d.update(ctx, func(tx store.Tx) error {
+		for _, k := range stale {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,354 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/openkms/kms/internal/policy"
+	"github.com/openkms/kms/internal/store"
+)
+
+// User is an IAM user as the IAM API shows it.
+type User struct {
+	Path     string
+	UserName string
+	UserID   string
+	Arn      string
+	Created  time.Time
+}
+
+var (
+	namePattern       = regexp.MustCompile(`^[\w+=,.@-]+$`)
+	pathPattern       = regexp.MustCompile(`^/([\x21-\x7e]*/)?$`)
+	policyNamePattern = regexp.MustCompile(`^[\w+=,.@-]+$`)
+)
+
+const maxPolicyDocBytes = 2048 * 5 // inline policies: 10,240 characters for a user or role
+
+func checkName(field, name string, max int) error {
+	switch {
+	case name == "":
+		return errf(CodeValidation, "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+	case len(name) > max:
+		return errf(CodeValidation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", name, field, max)
+	case !namePattern.MatchString(name):
+		return errf(CodeValidation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+", name, field)
+	}
+	return nil
+}
+
+func checkPath(path string) (string, error) {
+	if path == "" {
+		return "/", nil
+	}
+	if len(path) > 512 || !pathPattern.MatchString(path) {
+		return "", errf(CodeValidation, "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.")
+	}
+	return path, nil
+}
+
+func (u *userRecord) user(account string) *User {
+	return &User{Path: u.Path, UserName: u.Name, UserID: u.ID, Arn: userARN(account, u.Path, u.Name), Created: u.Created}
+}
+
+func noSuchUser(name string) error {
+	return errf(CodeNoSuchEntity, "The user with name %s cannot be found.", name)
+}
+
+// CreateUser creates an IAM user in the caller's account.
+func (d *Directory) CreateUser(ctx context.Context, caller *Principal, name, path string) (*User, error) {
+	if err := checkName("userName", name, 64); err != nil {
+		return nil, err
+	}
+	path, err := checkPath(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := authorize(caller, "iam:CreateUser", userARN(caller.Account, path, name)); err != nil {
+		return nil, err
+	}
+	rec := userRecord{V: 1, Name: name, ID: randomID("AIDA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second)}
+	err = d.update(ctx, func(tx store.Tx) error {
+		if _, err := tx.Get(userKey(caller.Account, name)); err == nil {
+			return errf(CodeEntityAlreadyExists, "User with name %s already exists.", name)
+		}
+		return putJSON(tx, userKey(caller.Account, name), &rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rec.user(caller.Account), nil
+}
+
+// GetUser returns a user, or with an empty name the caller itself (the root
+// shows as a user named after nothing, as AWS does).
+func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string) (*User, error) {
+	if name == "" {
+		switch caller.Type {
+		case TypeRoot:
+			return &User{UserID: caller.Account, Arn: caller.ARN, Created: time.Time{}}, nil
+		case TypeIAMUser:
+			name = caller.Username
+		default:
+			return nil, errf(CodeValidation, "Must specify userName when calling with non-User credentials")
+		}
+	}
+	var rec userRecord
+	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, userKey(caller.Account, name), &rec) })
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, noSuchUser(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	u := rec.user(caller.Account)
+	if name != caller.Username || caller.Type != TypeIAMUser {
+		if err := authorize(caller, "iam:GetUser", u.Arn); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+// ListUsers lists the account's users, ordered by name.
+func (d *Directory) ListUsers(ctx context.Context, caller *Principal) ([]*User, error) {
+	if err := authorize(caller, "iam:ListUsers", "arn:aws:iam::"+caller.Account+":user/"); err != nil {
+		return nil, err
+	}
+	var out []*User
+	err := d.view(ctx, func(tx store.Tx) error {
+		out = out[:0]
+		return scanJSON(tx, userPrefix(caller.Account), func(u *userRecord) error {
+			out = append(out, u.user(caller.Account))
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteUser deletes a user that has no access keys and no policies left.
+func (d *Directory) DeleteUser(ctx context.Context, caller *Principal, name string) error {
+	if err := checkName("userName", name, 64); err != nil {
+		return err
+	}
+	return d.update(ctx, func(tx store.Tx) error {
+		var rec userRecord
+		if err := getJSON(tx, userKey(caller.Account, name), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return noSuchUser(name)
+			}
+			return err
+		}
+		if err := authorize(caller, "iam:DeleteUser", userARN(caller.Account, rec.Path, rec.Name)); err != nil {
+			return err
+		}
+		if n, err := count(tx, userKeysPrefix(caller.Account, name)); err != nil || n > 0 {
+			if err == nil {
+				err = errf(CodeDeleteConflict, "Cannot delete entity, must delete access keys first.")
+			}
+			return err
+		}
+		if n, err := count(tx, userPolicyPrefix(caller.Account, name)); err != nil || n > 0 {
+			if err == nil {
+				err = errf(CodeDeleteConflict, "Cannot delete entity, must delete policies first.")
+			}
+			return err
+		}
+		return tx.Delete(userKey(caller.Account, name))
+	})
+}
+
+func count(tx store.Tx, prefix []byte) (int, error) {
+	n := 0
+	err := tx.Scan(prefix, nil, func(_, _ []byte) (bool, error) { n++; return true, nil })
+	return n, err
+}
+
+// Inline policies of users and roles.
+
+type policyOwner struct {
+	kind     string // "user" or "role"
+	name     string
+	arn      string
+	prefix   []byte
+	notFound error
+}
+
+func (d *Directory) userOwner(tx store.Tx, account, name string) (*policyOwner, error) {
+	var rec userRecord
+	if err := getJSON(tx, userKey(account, name), &rec); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, noSuchUser(name)
+		}
+		return nil, err
+	}
+	return &policyOwner{kind: "User", name: rec.Name, arn: userARN(account, rec.Path, rec.Name), prefix: userPolicyPrefix(account, name)}, nil
+}
+
+func (d *Directory) roleOwner(tx store.Tx, account, name string) (*policyOwner, error) {
+	var rec roleRecord
+	if err := getJSON(tx, roleKey(account, name), &rec); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, noSuchRole(name)
+		}
+		return nil, err
+	}
+	return &policyOwner{kind: "Role", name: rec.Name, arn: roleARN(account, rec.Path, rec.Name), prefix: rolePolicyPrefix(account, name)}, nil
+}
+
+// PutPolicy adds or replaces an inline identity policy of a user ("User")
+// or role ("Role").
+func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owner, policyName, document string) error {
+	field := "userName"
+	if kind == "Role" {
+		field = "roleName"
+	}
+	if err := checkName(field, owner, 64); err != nil {
+		return err
+	}
+	if err := checkName("policyName", policyName, 128); err != nil {
+		return err
+	}
+	if len(document) > maxPolicyDocBytes {
+		return errf(CodeLimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", maxPolicyDocBytes, lowerKind(kind), owner)
+	}
+	if _, err := policy.ParseIdentity(document); err != nil {
+		return errf(CodeMalformedPolicyDocument, "%s", err.Error())
+	}
+	err := d.update(ctx, func(tx store.Tx) error {
+		o, err := d.owner(tx, caller.Account, kind, owner)
+		if err != nil {
+			return err
+		}
+		if err := authorize(caller, "iam:Put"+kind+"Policy", o.arn); err != nil {
+			return err
+		}
+		return putJSON(tx, append(o.prefix, policyName...), &policyRecord{V: 1, Name: policyName, Document: document})
+	})
+	d.invalidate()
+	return err
+}
+
+// GetPolicy returns an inline policy document.
+func (d *Directory) GetPolicy(ctx context.Context, caller *Principal, kind, owner, policyName string) (string, string, error) {
+	var rec policyRecord
+	var ownerName string
+	err := d.view(ctx, func(tx store.Tx) error {
+		o, err := d.owner(tx, caller.Account, kind, owner)
+		if err != nil {
+			return err
+		}
+		ownerName = o.name
+		if err := authorize(caller, "iam:Get"+kind+"Policy", o.arn); err != nil {
+			return err
+		}
+		if err := getJSON(tx, append(o.prefix, policyName...), &rec); errors.Is(err, store.ErrNotFound) {
+			return errf(CodeNoSuchEntity, "The %s policy with name %s cannot be found.", lowerKind(kind), policyName)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+	return ownerName, rec.Document, err
+}
+
+// ListPolicies lists the names of an owner's inline policies.
+func (d *Directory) ListPolicies(ctx context.Context, caller *Principal, kind, owner string) ([]string, error) {
+	var names []string
+	err := d.view(ctx, func(tx store.Tx) error {
+		names = names[:0]
+		o, err := d.owner(tx, caller.Account, kind, owner)
+		if err != nil {
+			return err
+		}
+		if err := authorize(caller, "iam:List"+kind+"Policies", o.arn); err != nil {
+			return err
+		}
+		return scanJSON(tx, o.prefix, func(p *policyRecord) error { names = append(names, p.Name); return nil })
+	})
+	sort.Strings(names)
+	return names, err
+}
+
+// DeletePolicy deletes an inline policy.
+func (d *Directory) DeletePolicy(ctx context.Context, caller *Principal, kind, owner, policyName string) error {
+	err := d.update(ctx, func(tx store.Tx) error {
+		o, err := d.owner(tx, caller.Account, kind, owner)
+		if err != nil {
+			return err
+		}
+		if err := authorize(caller, "iam:Delete"+kind+"Policy", o.arn); err != nil {
+			return err
+		}
+		k := append(o.prefix, policyName...)
+		if _, err := tx.Get(k); errors.Is(err, store.ErrNotFound) {
+			return errf(CodeNoSuchEntity, "The %s policy with name %s cannot be found.", lowerKind(kind), policyName)
+		}
+		return tx.Delete(k)
+	})
+	d.invalidate()
+	return err
+}
+
+func (d *Directory) owner(tx store.Tx, account, kind, name string) (*policyOwner, error) {
+	if kind == "Role" {
+		return d.roleOwner(tx, account, name)
+	}
+	return d.userOwner(tx, account, name)
+}
+
+func lowerKind(kind string) string {
+	if kind == "Role" {
+		return "role"
+	}
+	return "user"
+}
+
+func (d *Directory) view(ctx context.Context, fn func(store.Tx) error) error {
+	return d.st.View(ctx, fn)
+}
+
+func (d *Directory) update(ctx context.Context, fn func(store.Tx) error) error {
+	return d.st.Update(ctx, fn)
+}
+
+// PrincipalExists reports whether arn names an existing IAM user or role
+// (arn:aws:iam::ACCT:user/[path/]NAME or :role/[path/]NAME).
+func (d *Directory) PrincipalExists(ctx context.Context, arn string) bool {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 {
+		return false
+	}
+	account, res := parts[4], parts[5]
+	kind, rest, ok := strings.Cut(res, "/")
+	if !ok {
+		return false
+	}
+	name := rest[strings.LastIndexByte(rest, '/')+1:]
+	path := "/" + strings.TrimSuffix(rest, name)
+	var key []byte
+	switch kind {
+	case "user":
+		key = userKey(account, name)
+	case "role":
+		key = roleKey(account, name)
+	default:
+		return false
+	}
+	found := false
+	d.view(ctx, func(tx store.Tx) error {
+		var rec struct {
+			Name string `json:"name"`
+			Path string `json:"path"`
+		}
+		if err := getJSON(tx, key, &rec); err == nil {
+			found = rec.Name == name && rec.Path == path
+		}
+		return nil
+	})
+	return found
+}

@@ -1,0 +1,293 @@
+package policy
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stmt is a valid key policy statement with one element replaced or added:
+// stmt(`"Effect":"Deny"`) and so on.
+func stmt(fields ...string) string {
+	base := map[string]string{
+		"Effect":    `"Allow"`,
+		"Principal": `{"AWS":"arn:aws:iam::111122223333:root"}`,
+		"Action":    `"kms:*"`,
+		"Resource":  `"*"`,
+	}
+	var extra []string
+	for _, f := range fields {
+		name, val, _ := strings.Cut(f, ":")
+		name = strings.Trim(name, `"`)
+		if _, ok := base[name]; ok {
+			base[name] = val
+			continue
+		}
+		extra = append(extra, f)
+	}
+	var parts []string
+	for _, name := range []string{"Effect", "Principal", "Action", "Resource"} {
+		if base[name] != "-" {
+			parts = append(parts, `"`+name+`":`+base[name])
+		}
+	}
+	return "{" + strings.Join(append(parts, extra...), ",") + "}"
+}
+
+func TestParseErrors(t *testing.T) {
+	deep := `{"Statement":` + strings.Repeat("[", 20) + strings.Repeat("]", 20) + `}`
+	tests := []struct {
+		name string
+		doc  string
+		want string // a substring of the message
+	}{
+		{"not JSON", `{"Statement": [`, "not valid JSON"},
+		{"garbage", `Version: 2012-10-17`, "not valid JSON"},
+		{"trailing data", keyPolicy(stmt()) + `{}`, "not valid JSON"},
+		{"empty", ``, "not valid JSON"},
+		{"array document", `[` + keyPolicy(stmt()) + `]`, "must be a JSON object"},
+		{"string document", `"policy"`, "must be a JSON object"},
+		{"null document", `null`, "must be a JSON object"},
+		{"too deep", deep, "nested too deeply"},
+		{"duplicate member", `{"Statement":[` + stmt() + `],"Statement":[]}`, "duplicate member"},
+		{"duplicate Effect", keyPolicy(`{"Effect":"Allow","Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*"}`), "duplicate member"},
+		{"unknown element", `{"Version":"2012-10-17","Statment":[` + stmt() + `]}`, `unknown element "Statment"`},
+		{"element names are case-sensitive", `{"statement":[` + stmt() + `]}`, "unknown element"},
+		{"bad version", `{"Version":"2012-10-18","Statement":[` + stmt() + `]}`, "Version"},
+		{"numeric version", `{"Version":2012,"Statement":[` + stmt() + `]}`, "Version"},
+		{"numeric id", `{"Id":1,"Statement":[` + stmt() + `]}`, "Id must be a string"},
+		{"no statement", `{"Version":"2012-10-17"}`, "no Statement"},
+		{"empty statement list", `{"Statement":[]}`, "must not be empty"},
+		{"statement string", `{"Statement":"allow all"}`, "Statement must be"},
+		{"statement list of strings", `{"Statement":["allow"]}`, "Statement[0] must be an object"},
+		{"no effect", keyPolicy(stmt(`"Effect":-`)), "Statement[0] has no Effect"},
+		{"lower-case effect", keyPolicy(stmt(`"Effect":"allow"`)), `Effect must be "Allow" or "Deny"`},
+		{"numeric effect", keyPolicy(stmt(`"Effect":1`)), "Effect must be"},
+		{"second statement named", keyPolicy(stmt(), stmt(`"Effect":"Maybe"`)), "Statement[1].Effect"},
+		{"numeric sid", keyPolicy(stmt(`"Sid":7`)), "Sid must be a string"},
+		{"unknown statement element", keyPolicy(stmt(`"Actions":"kms:*"`)), `unknown element "Actions"`},
+		{"principal and not principal", keyPolicy(stmt(`"NotPrincipal":{"AWS":"*"}`)), "both Principal and NotPrincipal"},
+		{"no action", keyPolicy(stmt(`"Action":-`)), "neither Action nor NotAction"},
+		{"action and not action", keyPolicy(stmt(`"NotAction":"kms:Encrypt"`)), "both Action and NotAction"},
+		{"numeric action", keyPolicy(stmt(`"Action":5`)), "Action must be a string or a non-empty array"},
+		{"empty action list", keyPolicy(stmt(`"Action":[]`)), "non-empty array"},
+		{"action list with number", keyPolicy(stmt(`"Action":["kms:Encrypt",5]`)), "non-empty array"},
+		{"action list with null", keyPolicy(stmt(`"Action":[null]`)), "non-empty array"},
+		{"action without service", keyPolicy(stmt(`"Action":"Encrypt"`)), `invalid action "Encrypt"`},
+		{"action without name", keyPolicy(stmt(`"Action":"kms:"`)), "invalid action"},
+		{"action with space", keyPolicy(stmt(`"Action":"kms:Encrypt Decrypt"`)), "invalid action"},
+		{"action with two colons", keyPolicy(stmt(`"Action":"kms:Encrypt:x"`)), "invalid action"},
+		{"empty action", keyPolicy(stmt(`"NotAction":[""]`, `"Action":-`)), "NotAction has an invalid action"},
+		{"resource and not resource", keyPolicy(stmt(`"NotResource":"*"`)), "both Resource and NotResource"},
+		{"empty resource", keyPolicy(stmt(`"Resource":""`)), "empty resource"},
+		{"object resource", keyPolicy(stmt(`"Resource":{"arn":"*"}`)), "Resource must be"},
+
+		{"principal string", keyPolicy(stmt(`"Principal":"arn:aws:iam::111122223333:root"`)), invalidPrincipals},
+		{"principal empty object", keyPolicy(stmt(`"Principal":{}`)), invalidPrincipals},
+		{"principal number", keyPolicy(stmt(`"Principal":5`)), invalidPrincipals},
+		{"principal wildcard ARN", keyPolicy(stmt(`"Principal":{"AWS":"arn:aws:iam::111122223333:user/*"}`)), invalidPrincipals},
+		{"principal not an ARN", keyPolicy(stmt(`"Principal":{"AWS":"alice"}`)), invalidPrincipals},
+		{"principal short account", keyPolicy(stmt(`"Principal":{"AWS":"11112222333"}`)), invalidPrincipals},
+		{"principal of another service", keyPolicy(stmt(`"Principal":{"AWS":"arn:aws:s3:::bucket"}`)), invalidPrincipals},
+		{"principal numeric value", keyPolicy(stmt(`"Principal":{"AWS":111122223333}`)), invalidPrincipals},
+		{"principal empty list", keyPolicy(stmt(`"Principal":{"AWS":[]}`)), invalidPrincipals},
+		{"principal unknown kind", keyPolicy(stmt(`"Principal":{"Group":"admins"}`)), invalidPrincipals},
+		{"principal kind case", keyPolicy(stmt(`"Principal":{"aws":"*"}`)), invalidPrincipals},
+
+		{"condition string", keyPolicy(stmt(`"Condition":"none"`)), "Condition must be an object"},
+		{"condition operator not object", keyPolicy(stmt(`"Condition":{"StringEquals":"x"}`)), `Condition["StringEquals"] must be an object`},
+		{"unknown operator", keyPolicy(stmt(`"Condition":{"StringEqual":{"aws:username":"a"}}`)), `unknown condition operator "StringEqual"`},
+		{"NullIfExists", keyPolicy(stmt(`"Condition":{"NullIfExists":{"aws:username":"true"}}`)), "unknown condition operator"},
+		{"unknown set operator", keyPolicy(stmt(`"Condition":{"ForSomeValues:StringEquals":{"aws:TagKeys":"a"}}`)), "unknown condition operator"},
+		{"IfExists alone", keyPolicy(stmt(`"Condition":{"IfExists":{"aws:username":"a"}}`)), "unknown condition operator"},
+		{"null value", keyPolicy(stmt(`"Condition":{"StringEquals":{"aws:username":null}}`)), `Condition["StringEquals"]["aws:username"] must be a string`},
+		{"nested array value", keyPolicy(stmt(`"Condition":{"StringEquals":{"aws:username":[["a"]]}}`)), "must be a string, number or boolean"},
+		{"object value", keyPolicy(stmt(`"Condition":{"StringEquals":{"aws:username":{"a":"b"}}}`)), "must be a string, number or boolean"},
+		{"empty key", keyPolicy(stmt(`"Condition":{"StringEquals":{"":"a"}}`)), "empty condition key"},
+		{"bad number", keyPolicy(stmt(`"Condition":{"NumericLessThan":{"kms:ScheduleKeyDeletionPendingWindowInDays":"seven"}}`)), `"seven" is not a number`},
+		{"NaN", keyPolicy(stmt(`"Condition":{"NumericEquals":{"k:n":"NaN"}}`)), "is not a number"},
+		{"bad date", keyPolicy(stmt(`"Condition":{"DateLessThan":{"aws:CurrentTime":"tomorrow"}}`)), "is not an ISO 8601 date"},
+		{"bad IP", keyPolicy(stmt(`"Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.300/8"}}`)), "is not an IP address"},
+		{"bad CIDR length", keyPolicy(stmt(`"Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/33"}}`)), "is not an IP address"},
+		{"bad base64", keyPolicy(stmt(`"Condition":{"BinaryEquals":{"k:b":"not base64!"}}`)), "is not base64"},
+		{"bad bool", keyPolicy(stmt(`"Condition":{"Bool":{"kms:GrantIsForAWSResource":"yes"}}`)), "is not a boolean"},
+		{"bad null", keyPolicy(stmt(`"Condition":{"Null":{"kms:EncryptionContextKeys":"maybe"}}`)), `is not "true" or "false"`},
+		{"error names the place", keyPolicy(stmt(), stmt(`"Condition":{"StringEquals":{"aws:username":"a"},"Bool":{"aws:SecureTransport":"1"}}`)),
+			`Statement[1].Condition["Bool"]["aws:SecureTransport"]: "1" is not a boolean.`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse(tt.doc)
+			if p != nil {
+				t.Errorf("returned a policy along with the error")
+			}
+			pe := wantPolicyError(t, err)
+			if !strings.Contains(pe.Message, tt.want) {
+				t.Errorf("message %q does not contain %q", pe.Message, tt.want)
+			}
+			if pe.Error() != pe.Message {
+				t.Errorf("Error() = %q, Message = %q", pe.Error(), pe.Message)
+			}
+		})
+	}
+}
+
+func TestOverlyPermissiveCondition(t *testing.T) {
+	ec := "OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified encryption context or with an unspecified encryption context. To fix, remove ForAllValues."
+	tag := "OverlyPermissiveCondition:RequestTag: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified tag or with an unspecified tag. To fix, remove ForAllValues."
+	tests := []struct {
+		condition string
+		want      string // "" for accepted
+	}{
+		{`{"ForAllValues:StringEquals":{"kms:EncryptionContext:Purpose":"test"}}`, ec},
+		{`{"forallvalues:StringLikeIfExists":{"KMS:encryptioncontext:purpose":"t*"}}`, ec},
+		{`{"ForAllValues:StringEquals":{"aws:RequestTag/Project":"alpha"}}`, tag},
+		// Set operators on multi-valued keys, and ForAnyValue anywhere, are fine.
+		{`{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["AppName"]}}`, ""},
+		{`{"ForAllValues:StringEquals":{"aws:TagKeys":["Project"]}}`, ""},
+		{`{"ForAnyValue:StringEquals":{"kms:EncryptionContext:Purpose":"test"}}`, ""},
+		{`{"StringEquals":{"kms:EncryptionContext:Purpose":"test"}}`, ""},
+	}
+	for _, tt := range tests {
+		_, err := ParseResource(keyPolicy(stmt(`"Condition":` + tt.condition)))
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.condition, err)
+			}
+			continue
+		}
+		if pe := wantPolicyError(t, err); pe.Message != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.condition, pe.Message, tt.want)
+		}
+	}
+}
+
+func TestParseKinds(t *testing.T) {
+	noPrincipal := keyPolicy(`{"Effect":"Allow","Action":"kms:*","Resource":"*"}`)
+	noResource := keyPolicy(`{"Effect":"Allow","Principal":"*","Action":"kms:*"}`)
+	identityNoResource := keyPolicy(`{"Effect":"Allow","Action":"kms:*"}`)
+	tests := []struct {
+		doc              string
+		any, res, ident  bool // parses as Parse, ParseResource, ParseIdentity
+		wantMessageIdent string
+	}{
+		{defaultKeyPolicy, true, true, false, "Principal or NotPrincipal, which an identity-based policy must not have"},
+		{noPrincipal, true, false, true, ""},
+		{noResource, true, true, false, ""},
+		{identityNoResource, true, false, false, "neither Resource nor NotResource"},
+	}
+	for i, tt := range tests {
+		for _, c := range []struct {
+			parse func(string) (*Policy, error)
+			want  bool
+			name  string
+		}{{Parse, tt.any, "Parse"}, {ParseResource, tt.res, "ParseResource"}, {ParseIdentity, tt.ident, "ParseIdentity"}} {
+			p, err := c.parse(tt.doc)
+			if (err == nil) != c.want || (p != nil) != c.want {
+				t.Errorf("case %d %s: policy %v, error %v", i, c.name, p != nil, err)
+			}
+		}
+		if tt.wantMessageIdent != "" {
+			_, err := ParseIdentity(tt.doc)
+			if pe := wantPolicyError(t, err); !strings.Contains(pe.Message, tt.wantMessageIdent) {
+				t.Errorf("case %d: %q", i, pe.Message)
+			}
+		}
+	}
+	_, err := ParseResource(noPrincipal)
+	if pe := wantPolicyError(t, err); !strings.Contains(pe.Message, "Statement[0] has neither Principal nor NotPrincipal") {
+		t.Errorf("ParseResource: %q", pe.Message)
+	}
+}
+
+func TestParseRecordsDocument(t *testing.T) {
+	doc := `{
+	  "Statement": {
+	    "Sid": "With spaces, as key policies allow",
+	    "Effect": "Deny",
+	    "NotPrincipal": {"AWS": ["111122223333", "arn:aws:iam::111122223333:user/ExampleUser"], "Service": "ec2.amazonaws.com"},
+	    "NotAction": ["kms:Decrypt", "kms:Describe*"],
+	    "NotResource": "arn:aws:kms:*:111122223333:key/*",
+	    "Condition": {
+	      "NumericLessThan": {"kms:ScheduleKeyDeletionPendingWindowInDays": 7},
+	      "Bool": {"aws:SecureTransport": [false]},
+	      "ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": ["A", "B"]}
+	    }
+	  }
+	}`
+	p := mustParse(t, ParseResource, doc)
+	if p.Version != "" || p.ID != "" || len(p.Statements) != 1 {
+		t.Fatalf("policy %+v", p)
+	}
+	st := p.Statements[0]
+	want := Statement{
+		Sid:          "With spaces, as key policies allow",
+		Effect:       Deny,
+		NotPrincipal: &Principals{AWS: []string{"111122223333", "arn:aws:iam::111122223333:user/ExampleUser"}, Service: []string{"ec2.amazonaws.com"}},
+		NotAction:    []string{"kms:Decrypt", "kms:Describe*"},
+		NotResource:  []string{"arn:aws:kms:*:111122223333:key/*"},
+		Conditions: []Condition{
+			{Operator: "NumericLessThan", Key: "kms:ScheduleKeyDeletionPendingWindowInDays", Values: []string{"7"}},
+			{Operator: "Bool", Key: "aws:SecureTransport", Values: []string{"false"}},
+			{Operator: "ForAnyValue:StringEquals", Key: "kms:EncryptionContextKeys", Values: []string{"A", "B"}},
+		},
+	}
+	st.c = compiled{}
+	if !reflect.DeepEqual(st, want) {
+		t.Errorf("statement\n got %+v\nwant %+v", st, want)
+	}
+
+	star := mustParse(t, ParseResource, keyPolicy(stmt(`"Principal":"*"`)))
+	if got := star.Statements[0].Principal; got == nil || !got.All || got.AWS != nil {
+		t.Errorf(`"Principal":"*" recorded as %+v`, got)
+	}
+}
+
+// A key policy statement without Resource is accepted and never applies.
+func TestStatementWithoutResourceNeverApplies(t *testing.T) {
+	p := mustParse(t, ParseResource, keyPolicy(
+		`{"Effect":"Allow","Principal":"*","Action":"kms:*"}`,
+		`{"Effect":"Deny","Principal":"*","Action":"kms:*"}`))
+	if got := p.EvaluateResource(req(root, "kms:Encrypt", nil)); got != (Decision{}) {
+		t.Errorf("got %+v", got)
+	}
+}
+
+func TestVersions(t *testing.T) {
+	for _, v := range []string{`"Version":"2012-10-17",`, `"Version":"2008-10-17",`, ``} {
+		doc := `{` + v + `"Statement":` + stmt() + `}`
+		p := mustParse(t, ParseResource, doc)
+		if !p.Allows(req(keyUser, "kms:PutKeyPolicy", nil)) {
+			t.Errorf("%s: does not allow through the account", v)
+		}
+	}
+}
+
+// Documents at the 32 KB limit built to be slow must still parse and
+// evaluate quickly: the matcher has no backtracking, and ${ scanning is
+// linear.
+func TestHostileDocumentsStayFast(t *testing.T) {
+	const size = 32 << 10
+	stars := strings.Repeat("*a", size/4)
+	dollars := strings.Repeat("${", size/4)
+	many := make([]string, 0, 300)
+	for range cap(many) {
+		many = append(many, stmt(`"Principal":"*"`, `"Action":["kms:*x*y*z"]`))
+	}
+	docs := map[string]string{
+		"stars in Resource":   keyPolicy(`{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"` + stars + `"}`),
+		"stars in StringLike": keyPolicy(stmt(`"Condition":{"StringLike":{"k:s":"` + stars + `"}}`)),
+		"unclosed variables":  keyPolicy(stmt(`"Condition":{"StringLike":{"k:s":"` + dollars + `"}}`)),
+		"many statements":     keyPolicy(many...),
+	}
+	long := MapContext{"k:s": {strings.Repeat("a", 2000)}}
+	for name, doc := range docs {
+		start := time.Now()
+		p := mustParse(t, ParseResource, doc)
+		p.EvaluateResource(&Request{Principal: keyUser, Action: "kms:Encrypt", Resource: strings.Repeat("a", 2000), Context: long})
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s (%d bytes): %v", name, len(doc), d)
+		}
+	}
+}

@@ -1,0 +1,441 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
+// Grants let a principal use a key for some operations without a change to
+// the key policy. They take effect at once (no eventual consistency here),
+// so grant tokens are only checked for form.
+
+const (
+	maxGrantsPerKey  = 50000
+	grantTokenFormat = 0x01
+	grantTokenSize   = 1 + 16 + 32 + 16 // format, key id, grant id, random
+)
+
+var (
+	grantOperationEnum = []string{"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo",
+		"Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey", "GenerateDataKeyPair",
+		"GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac", "DeriveSharedSecret"}
+	// symmetricGrantOperations are those a symmetric encryption key supports.
+	symmetricGrantOperations = []string{"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo",
+		"CreateGrant", "RetireGrant", "DescribeKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"}
+	principalPattern = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	grantNamePattern = regexp.MustCompile(`^[a-zA-Z0-9:/_-]+$`)
+	grantIDPattern   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	errBadGrantToken = newErr(CodeInvalidGrantToken, "The grant token is not valid.")
+)
+
+// checkGrantTokens checks the form of the grant tokens a request carries.
+func checkGrantTokens(tokens []string) error {
+	for _, t := range tokens {
+		if _, _, err := parseGrantToken(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newGrantToken(keyID keys.ID, grantID string) string {
+	b := make([]byte, 0, grantTokenSize)
+	b = append(b, grantTokenFormat)
+	b = append(b, keyID[:]...)
+	id, _ := hex.DecodeString(grantID)
+	b = append(b, id...)
+	r := make([]byte, 16)
+	rand.Read(r)
+	return base64.RawURLEncoding.EncodeToString(append(b, r...))
+}
+
+func parseGrantToken(t string) (keyID, grantID string, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil || len(b) != grantTokenSize || b[0] != grantTokenFormat {
+		return "", "", errBadGrantToken
+	}
+	var id keys.ID
+	copy(id[:], b[1:17])
+	return id.String(), hex.EncodeToString(b[17:49]), nil
+}
+
+// grantAllows reports whether a grant on k lets caller perform action.
+func (s *Service) grantAllows(caller *Caller, action string, k *liveKey, cond *conditions) bool {
+	op := strings.TrimPrefix(action, "kms:")
+	for _, g := range k.grants {
+		if g.Grantee != caller.ARN && (caller.Principal.RoleARN == "" || g.Grantee != caller.Principal.RoleARN) {
+			continue
+		}
+		if slices.Contains(g.Operations, op) && constraintsHold(g.Constraints, cond.ec) {
+			return true
+		}
+	}
+	return false
+}
+
+// constraintsHold applies a grant's encryption context constraints: keys
+// match regardless of case, values exactly.
+func constraintsHold(c *GrantConstraints, ec map[string]string) bool {
+	if c == nil {
+		return true
+	}
+	find := func(k string) (string, bool) {
+		for ek, ev := range ec {
+			if strings.EqualFold(ek, k) {
+				return ev, true
+			}
+		}
+		return "", false
+	}
+	if c.EncryptionContextEquals != nil {
+		if len(ec) != len(c.EncryptionContextEquals) {
+			return false
+		}
+		for k, v := range c.EncryptionContextEquals {
+			if got, ok := find(k); !ok || got != v {
+				return false
+			}
+		}
+	}
+	for k, v := range c.EncryptionContextSubset {
+		if got, ok := find(k); !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// CreateGrant lets GranteePrincipal perform Operations on a key.
+func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGrantInput) (*CreateGrantOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	if in.GranteePrincipal != "" {
+		v.strLen("granteePrincipal", in.GranteePrincipal, 1, 256)
+		v.pattern("granteePrincipal", in.GranteePrincipal, principalPattern)
+	}
+	if in.RetiringPrincipal != "" {
+		v.strLen("retiringPrincipal", in.RetiringPrincipal, 1, 256)
+		v.pattern("retiringPrincipal", in.RetiringPrincipal, principalPattern)
+	}
+	if in.Operations == nil {
+		v.add("Value null at 'operations' failed to satisfy constraint: Member must not be null")
+	}
+	for i, op := range in.Operations {
+		v.enum(fmt.Sprintf("operations.%d.member", i+1), op, grantOperationEnum)
+	}
+	if in.Name != "" {
+		v.strLen("name", in.Name, 1, 256)
+		v.pattern("name", in.Name, grantNamePattern)
+	}
+	v.grantTokens(in.GrantTokens)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	switch {
+	case in.GranteeServicePrincipal != "" || in.RetiringServicePrincipal != "":
+		return nil, newErr(CodeUnsupportedOperation, "Grants to AWS service principals are not supported by this server.")
+	case in.GranteePrincipal == "":
+		return nil, newErr(CodeValidation, "You must specify a GranteePrincipal.")
+	case len(in.Operations) == 0:
+		return nil, newErr(CodeValidation, "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	ops := slices.Clone(in.Operations)
+	slices.Sort(ops)
+	ops = slices.Compact(ops)
+	for _, op := range ops {
+		if !slices.Contains(symmetricGrantOperations, op) {
+			return nil, newErr(CodeValidation, "Grant operation %s is not valid for a %s KMS key.", op, k.rec.KeySpec)
+		}
+	}
+	cond := &conditions{extra: map[string]string{
+		"kms:granteeprincipal":      in.GranteePrincipal,
+		"kms:grantisforawsresource": "false",
+	}, multi: map[string][]string{"kms:grantoperations": ops}}
+	if in.RetiringPrincipal != "" {
+		cond.extra["kms:retiringprincipal"] = in.RetiringPrincipal
+	}
+	if c := in.Constraints; c != nil {
+		if c.EncryptionContextEquals != nil {
+			cond.extra["kms:grantconstrainttype"] = "EncryptionContextEquals"
+		} else if c.EncryptionContextSubset != nil {
+			cond.extra["kms:grantconstrainttype"] = "EncryptionContextSubset"
+		}
+	}
+	if err := s.authorize(&caller, "kms:CreateGrant", k, cond); err != nil {
+		return nil, err
+	}
+	switch k.rec.State {
+	case StateDisabled:
+		return nil, errDisabled(k.arn)
+	case StatePendingDeletion:
+		return nil, errPendingDeletion(k.arn)
+	case StatePendingImport:
+		return nil, errPendingImport(k.arn)
+	}
+	if in.DryRun {
+		return nil, errDryRun
+	}
+	kid, _ := keys.ParseID(k.rec.ID)
+	g := grantRecord{V: recordVersion, ID: randomHex(32), KeyID: k.rec.ID, Account: caller.AccountID, Name: in.Name,
+		Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal, Operations: ops, Constraints: in.Constraints, Created: s.clock()}
+	err = s.update(ctx, "CreateGrant", func(tx store.Tx) error {
+		n := 0
+		same := ""
+		err := tx.Scan(grantPrefix(k.rec.ID), nil, func(_, v []byte) (bool, error) {
+			n++
+			var old grantRecord
+			if err := unmarshalRecord(v, &old); err != nil {
+				return false, err
+			}
+			if in.Name != "" && old.Name == in.Name && old.Grantee == g.Grantee && old.Retiring == g.Retiring &&
+				slices.Equal(old.Operations, g.Operations) && fmt.Sprint(old.Constraints) == fmt.Sprint(g.Constraints) {
+				same = old.ID
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		if same != "" {
+			g.ID = same // creating the same named grant again is idempotent
+			return nil
+		}
+		if n >= maxGrantsPerKey {
+			return newErr(CodeLimitExceeded, "The key %s already has the maximum of %d grants.", k.arn, maxGrantsPerKey)
+		}
+		if err := putJSON(tx, grantKey(k.rec.ID, g.ID), &g); err != nil {
+			return err
+		}
+		if g.Retiring != "" {
+			return tx.Put(retirableKey(g.Retiring, k.rec.ID, g.ID), nil)
+		}
+		return nil
+	})
+	s.cache.invalidate(k.rec.ID, "")
+	if err != nil {
+		return nil, err
+	}
+	return &CreateGrantOutput{GrantID: g.ID, GrantToken: newGrantToken(kid, g.ID)}, nil
+}
+
+func (s *Service) grantEntry(g *grantRecord) GrantListEntry {
+	return GrantListEntry{KeyID: s.keyARN(g.Account, g.KeyID), GrantID: g.ID, Name: g.Name, CreationDate: Time(g.Created),
+		GranteePrincipal: g.Grantee, RetiringPrincipal: g.Retiring, IssuingAccount: "arn:aws:iam::" + g.Account + ":root",
+		Operations: g.Operations, Constraints: g.Constraints}
+}
+
+// ListGrants lists the grants of a key, optionally only one grant or one
+// grantee's.
+func (s *Service) ListGrants(ctx context.Context, caller Caller, in *ListGrantsInput) (*ListGrantsOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	v.paging(in.Limit, in.Marker)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if in.GrantID != "" && !grantIDPattern.MatchString(in.GrantID) {
+		return nil, newErr(CodeInvalidGrantID, "Invalid grant ID %s", in.GrantID)
+	}
+	after, err := decodeMarker(in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:ListGrants", k, nil); err != nil {
+		return nil, err
+	}
+	limit := pageLimit(in.Limit, 50, 100)
+	out := &ListGrantsOutput{Grants: []GrantListEntry{}}
+	err = s.view(ctx, "ListGrants", func(tx store.Tx) error {
+		out.Grants, out.Truncated = out.Grants[:0], false
+		var start []byte
+		if after != "" {
+			start = grantKey(k.rec.ID, after)
+		}
+		return tx.Scan(grantPrefix(k.rec.ID), start, func(_, val []byte) (bool, error) {
+			var g grantRecord
+			if err := unmarshalRecord(val, &g); err != nil {
+				return false, err
+			}
+			if (in.GrantID != "" && g.ID != in.GrantID) || (in.GranteePrincipal != "" && g.Grantee != in.GranteePrincipal) {
+				return true, nil
+			}
+			if len(out.Grants) == limit {
+				out.Truncated = true
+				return false, nil
+			}
+			out.Grants = append(out.Grants, s.grantEntry(&g))
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.Truncated {
+		out.NextMarker = encodeMarker(out.Grants[len(out.Grants)-1].GrantID)
+	}
+	return out, nil
+}
+
+// ListRetirableGrants lists, across keys, the grants a principal may retire.
+func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *ListRetirableGrantsInput) (*ListGrantsOutput, error) {
+	var v violations
+	if in.RetiringServicePrincipal == "" && v.required("retiringPrincipal", in.RetiringPrincipal) {
+		v.strLen("retiringPrincipal", in.RetiringPrincipal, 1, 256)
+	}
+	v.paging(in.Limit, in.Marker)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if in.RetiringServicePrincipal != "" {
+		return &ListGrantsOutput{Grants: []GrantListEntry{}}, nil
+	}
+	after, err := decodeMarker(in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeAccount(&caller, "kms:ListRetirableGrants", "*", nil); err != nil {
+		return nil, err
+	}
+	limit := pageLimit(in.Limit, 50, 100)
+	prefix := retirablePrefix(in.RetiringPrincipal)
+	out := &ListGrantsOutput{Grants: []GrantListEntry{}}
+	var last string
+	err = s.view(ctx, "ListRetirableGrants", func(tx store.Tx) error {
+		out.Grants, out.Truncated = out.Grants[:0], false
+		var start []byte
+		if after != "" {
+			start = append(append([]byte(nil), prefix...), after...)
+		}
+		return tx.Scan(prefix, start, func(k, _ []byte) (bool, error) {
+			rest := string(k[len(prefix):])
+			keyID, grantID, _ := strings.Cut(rest, "/")
+			var g grantRecord
+			if err := getJSON(tx, grantKey(keyID, grantID), &g); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return true, nil
+				}
+				return false, err
+			}
+			if g.Account != caller.AccountID {
+				return true, nil
+			}
+			if len(out.Grants) == limit {
+				out.Truncated = true
+				return false, nil
+			}
+			out.Grants = append(out.Grants, s.grantEntry(&g))
+			last = rest
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.Truncated {
+		out.NextMarker = encodeMarker(last)
+	}
+	return out, nil
+}
+
+// RetireGrant deletes a grant, by token or by key and grant id. The retiring
+// principal, a grantee allowed RetireGrant, or the issuing account's root
+// may retire it.
+func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *RetireGrantInput) (*struct{}, error) {
+	keyID, grantID := "", in.GrantID
+	switch {
+	case in.GrantToken != "":
+		var err error
+		if keyID, grantID, err = parseGrantToken(in.GrantToken); err != nil {
+			return nil, err
+		}
+	case in.KeyID != "" && in.GrantID != "":
+		if !grantIDPattern.MatchString(in.GrantID) {
+			return nil, newErr(CodeInvalidGrantID, "Invalid grant ID %s", in.GrantID)
+		}
+		k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+		if err != nil {
+			return nil, err
+		}
+		keyID = k.rec.ID
+	default:
+		return nil, newErr(CodeValidation, "Either GrantToken, or both KeyId and GrantId, must be specified.")
+	}
+	return nil, s.deleteGrant(ctx, keyID, grantID, in.DryRun, func(g *grantRecord) error {
+		grantee := g.Grantee == caller.ARN || g.Grantee == caller.Principal.RoleARN
+		if g.Retiring == caller.ARN || (caller.Principal.RoleARN != "" && g.Retiring == caller.Principal.RoleARN) ||
+			(grantee && slices.Contains(g.Operations, "RetireGrant")) || (caller.Root && caller.AccountID == g.Account) {
+			return nil
+		}
+		return errDenied(&caller, "kms:RetireGrant", s.keyARN(g.Account, g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
+	})
+}
+
+// RevokeGrant deletes a grant; it needs kms:RevokeGrant on the key.
+func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *RevokeGrantInput) (*struct{}, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	if v.required("grantId", in.GrantID) {
+		v.strLen("grantId", in.GrantID, 1, 128)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if !grantIDPattern.MatchString(in.GrantID) {
+		return nil, newErr(CodeInvalidGrantID, "Invalid grant ID %s", in.GrantID)
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:RevokeGrant", k, nil); err != nil {
+		return nil, err
+	}
+	return nil, s.deleteGrant(ctx, k.rec.ID, in.GrantID, in.DryRun, func(*grantRecord) error { return nil })
+}
+
+func (s *Service) deleteGrant(ctx context.Context, keyID, grantID string, dryRun bool, allowed func(*grantRecord) error) error {
+	err := s.update(ctx, "DeleteGrant", func(tx store.Tx) error {
+		var g grantRecord
+		if err := getJSON(tx, grantKey(keyID, grantID), &g); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return newErr(CodeNotFound, "Grant ID %s not found", grantID)
+			}
+			return err
+		}
+		if err := allowed(&g); err != nil {
+			return err
+		}
+		if dryRun {
+			return errDryRun
+		}
+		if g.Retiring != "" {
+			if err := tx.Delete(retirableKey(g.Retiring, keyID, grantID)); err != nil {
+				return err
+			}
+		}
+		return tx.Delete(grantKey(keyID, grantID))
+	})
+	s.cache.invalidate(keyID, "")
+	return err
+}

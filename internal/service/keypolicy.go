@@ -1,0 +1,180 @@
+package service
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/openkms/kms/internal/policy"
+	"github.com/openkms/kms/internal/store"
+)
+
+const defaultPolicyName = "default"
+
+var (
+	policyNamePattern = regexp.MustCompile(`^[\w]+$`)
+	errLockout        = newErr(CodeMalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future.")
+	errBadPrincipals  = newErr(CodeMalformedPolicyDocument, "Policy contains a statement with one or more invalid principals.")
+	accountIDPattern  = regexp.MustCompile(`^\d{12}$`)
+)
+
+// checkPolicyName accepts only the one key policy name AWS KMS has.
+func checkPolicyName(name string) error {
+	var v violations
+	if name != "" {
+		v.strLen("policyName", name, 1, 128)
+		v.pattern("policyName", name, policyNamePattern)
+	}
+	if err := v.err(); err != nil {
+		return err
+	}
+	if name != "" && name != defaultPolicyName {
+		return newErr(CodeNotFound, "No such policy exists")
+	}
+	return nil
+}
+
+// parseKeyPolicy validates a key policy document for key (the key's ARN,
+// or "" for a key being created) as caller would set it: size, syntax, that
+// every named principal exists, and unless bypass, that the caller could
+// change the policy again afterwards.
+func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyARN string, bypass bool) (*policy.Policy, error) {
+	if err := checkPolicy(doc); err != nil {
+		return nil, err
+	}
+	p, err := policy.ParseResource(doc)
+	if err != nil {
+		return nil, newErr(CodeMalformedPolicyDocument, "%s", err.Error())
+	}
+	for _, st := range p.Statements {
+		for _, ps := range []*policy.Principals{st.Principal, st.NotPrincipal} {
+			if ps == nil {
+				continue
+			}
+			for _, a := range ps.AWS {
+				if !s.validPrincipal(ctx, a) {
+					return nil, errBadPrincipals
+				}
+			}
+		}
+	}
+	if bypass {
+		return p, nil
+	}
+	if keyARN == "" {
+		keyARN = s.keyARN(caller.AccountID, "*")
+	}
+	req := &policy.Request{Principal: caller.Principal, Action: "kms:PutKeyPolicy", Resource: keyARN,
+		Context: &conditions{s: s, caller: caller}}
+	d := p.EvaluateResource(req)
+	idAllow := false
+	for _, ip := range caller.Policies {
+		idAllow = idAllow || ip.EvaluateIdentity(req).Allow
+	}
+	if d.Deny || !(d.Allow || (d.AccountAllow && (caller.Root || idAllow))) {
+		return nil, errLockout
+	}
+	return p, nil
+}
+
+// validPrincipal accepts "*", a 12-digit account, an account root ARN, an
+// assumed-role ARN, and a user or role ARN that exists.
+func (s *Service) validPrincipal(ctx context.Context, arn string) bool {
+	switch {
+	case arn == "*" || accountIDPattern.MatchString(arn):
+		return true
+	case !strings.HasPrefix(arn, "arn:aws:"):
+		return false
+	}
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || !accountIDPattern.MatchString(parts[4]) {
+		return false
+	}
+	res := parts[5]
+	switch {
+	case parts[2] == "iam" && res == "root":
+		return true
+	case parts[2] == "sts" && strings.HasPrefix(res, "assumed-role/"):
+		return true
+	case parts[2] == "iam" && (strings.HasPrefix(res, "user/") || strings.HasPrefix(res, "role/")):
+		return s.principalExists == nil || s.principalExists(ctx, arn)
+	}
+	return false
+}
+
+// GetKeyPolicy returns a key's policy document.
+func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *GetKeyPolicyInput) (*GetKeyPolicyOutput, error) {
+	if err := checkKeyID(in.KeyID); err != nil {
+		return nil, err
+	}
+	if err := checkPolicyName(in.PolicyName); err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:GetKeyPolicy", k, nil); err != nil {
+		return nil, err
+	}
+	return &GetKeyPolicyOutput{Policy: k.rec.Policy, PolicyName: defaultPolicyName}, nil
+}
+
+// PutKeyPolicy replaces a key's policy, refusing one that would lock the
+// caller out unless BypassPolicyLockoutSafetyCheck.
+func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *PutKeyPolicyInput) (*struct{}, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	if in.Policy == nil {
+		v.add("Value null at 'policy' failed to satisfy constraint: Member must not be null")
+	} else {
+		v.strLen("policy", *in.Policy, 1, 131072)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkPolicyName(in.PolicyName); err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	bypass := "false"
+	if in.BypassPolicyLockoutSafetyCheck {
+		bypass = "true"
+	}
+	cond := &conditions{extra: map[string]string{"kms:bypasspolicylockoutsafetycheck": bypass}}
+	if err := s.authorize(&caller, "kms:PutKeyPolicy", k, cond); err != nil {
+		return nil, err
+	}
+	if _, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, k.arn, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		return nil, err
+	}
+	_, err = s.mutateKey(ctx, caller, k.rec.ID, "", nil, func(_ store.Tx, rec *keyRecord, _ string) error {
+		rec.Policy = *in.Policy
+		return nil
+	})
+	return nil, err
+}
+
+// ListKeyPolicies lists the key's policy names: always just "default".
+func (s *Service) ListKeyPolicies(ctx context.Context, caller Caller, in *ListKeyPoliciesInput) (*ListKeyPoliciesOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	v.paging(in.Limit, in.Marker)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if _, err := decodeMarker(in.Marker); err != nil {
+		return nil, err
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:ListKeyPolicies", k, nil); err != nil {
+		return nil, err
+	}
+	return &ListKeyPoliciesOutput{PolicyNames: []string{defaultPolicyName}}, nil
+}

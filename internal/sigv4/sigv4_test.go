@@ -1,0 +1,185 @@
+package sigv4_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/openkms/kms/internal/sigv4"
+)
+
+var when = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// signed makes a request the way the AWS SDK for Go signs it.
+func signed(t testing.TB, body string, token string, mutate func(*http.Request)) *http.Request {
+	t.Helper()
+	r, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	r.Header.Set("X-Amz-Target", "TrentService.Encrypt")
+	r.Header.Set("User-Agent", "test/1.0")
+	if mutate != nil {
+		mutate(r)
+	}
+	sum := sha256.Sum256([]byte(body))
+	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "secret", SessionToken: token},
+		r, hex.EncodeToString(sum[:]), "kms", "us-east-1", when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestVerifyAcceptsSDKSignatures(t *testing.T) {
+	v := sigv4.NewVerifier()
+	for _, token := range []string{"", "session-token"} {
+		body := `{"KeyId":"alias/x","Plaintext":"aGk="}`
+		r := signed(t, body, token, nil)
+		a, err := sigv4.Parse(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.AccessKeyID != "AKIAEXAMPLE" || a.Region != "us-east-1" || a.Service != "kms" || !a.Time.Equal(when) || a.SecurityToken != token {
+			t.Fatalf("parsed %+v", a)
+		}
+		if !v.Verify(r, []byte(body), a, "secret") {
+			t.Fatalf("a signature made by the SDK's signer did not verify (token %q)", token)
+		}
+		// The User-Agent is not signed: changing it is harmless.
+		r.Header.Set("User-Agent", "other")
+		if !v.Verify(r, []byte(body), a, "secret") {
+			t.Fatal("an unsigned header changed the verdict")
+		}
+	}
+}
+
+func TestVerifyRejectsTampering(t *testing.T) {
+	body := `{"KeyId":"alias/x","Plaintext":"aGk="}`
+	cases := map[string]func(r *http.Request) (*http.Request, []byte, string){
+		"wrong secret": func(r *http.Request) (*http.Request, []byte, string) { return r, []byte(body), "Secret" },
+		"other body":   func(r *http.Request) (*http.Request, []byte, string) { return r, []byte(body + " "), "secret" },
+		"other target": func(r *http.Request) (*http.Request, []byte, string) {
+			r.Header.Set("X-Amz-Target", "TrentService.Decrypt")
+			return r, []byte(body), "secret"
+		},
+		"other host": func(r *http.Request) (*http.Request, []byte, string) {
+			r.Host = "127.0.0.1:8401"
+			return r, []byte(body), "secret"
+		},
+		"other path": func(r *http.Request) (*http.Request, []byte, string) {
+			r.URL.Path = "/x"
+			return r, []byte(body), "secret"
+		},
+		"signed header removed": func(r *http.Request) (*http.Request, []byte, string) {
+			r.Header.Del("Content-Type")
+			return r, []byte(body), "secret"
+		},
+		"signature changed": func(r *http.Request) (*http.Request, []byte, string) {
+			h := r.Header.Get("Authorization")
+			last := h[len(h)-1]
+			repl := byte('0')
+			if last == '0' {
+				repl = '1'
+			}
+			r.Header.Set("Authorization", h[:len(h)-1]+string(repl))
+			return r, []byte(body), "secret"
+		},
+		"fewer signed headers claimed": func(r *http.Request) (*http.Request, []byte, string) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "content-type;", "", 1))
+			return r, []byte(body), "secret"
+		},
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			r, b, secret := mutate(signed(t, body, "", nil))
+			a, err := sigv4.Parse(r)
+			if err != nil {
+				return // refused at parse: also a rejection
+			}
+			if sigv4.NewVerifier().Verify(r, b, a, secret) {
+				t.Fatal("a tampered request verified")
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	good := signed(t, "{}", "", nil).Header.Get("Authorization")
+	cases := []struct {
+		name, auth, date, want string
+	}{
+		{"missing", "", "20261126T120000Z", ""},
+		{"other algorithm", "AWS4-HMAC-SHA1 Credential=x", "20261126T120000Z", "Unsupported AWS 'algorithm': 'AWS4-HMAC-SHA1'"},
+		{"no credential", "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=ab", "20261126T120000Z", "Authorization header requires 'Credential' parameter."},
+		{"no equal sign", "AWS4-HMAC-SHA256 Credential", "20261126T120000Z", "not a valid key=value pair (missing equal-sign)"},
+		{"bad scope", "AWS4-HMAC-SHA256 Credential=AK/20261126/us-east-1/kms, SignedHeaders=host, Signature=ab", "20261126T120000Z", "Credential should be scoped to a valid region"},
+		{"no date", good, "", "requires existence of either a 'X-Amz-Date' or a 'Date' header"},
+		{"bad date", good, "yesterday", "Date must be in ISO-8601 'basic format'"},
+		{"scope date mismatch", good, "20261127T120000Z", "Date in Credential scope does not match"},
+		{"host not signed", "AWS4-HMAC-SHA256 Credential=AK/20261126/us-east-1/kms/aws4_request, SignedHeaders=x-amz-date, Signature=ab", "20261126T120000Z", "must include the host header"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := http.NewRequest(http.MethodPost, "http://h/", nil)
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			if tc.date != "" {
+				r.Header.Set("X-Amz-Date", tc.date)
+			}
+			_, err := sigv4.Parse(r)
+			if tc.want == "" {
+				if !errors.Is(err, sigv4.ErrMissing) {
+					t.Fatalf("got %v, want ErrMissing", err)
+				}
+				return
+			}
+			var me *sigv4.MalformedError
+			if !errors.As(err, &me) || !strings.Contains(me.Message, tc.want) {
+				t.Fatalf("got %v, want a MalformedError containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParseVerify(f *testing.F) {
+	r := signed(f, "{}", "", nil)
+	f.Add(r.Header.Get("Authorization"), r.Header.Get("X-Amz-Date"), []byte("{}"))
+	f.Add("AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request, SignedHeaders=host;x, Signature=", "20261126T120000Z", []byte(nil))
+	v := sigv4.NewVerifier()
+	f.Fuzz(func(t *testing.T, auth, date string, body []byte) {
+		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", bytes.NewReader(body))
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("X-Amz-Date", date)
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", "TrentService.Encrypt")
+		a, err := sigv4.Parse(req)
+		if err != nil {
+			return
+		}
+		if v.Verify(req, body, a, "secret") && (auth != r.Header.Get("Authorization") || string(body) != "{}") {
+			t.Fatalf("a forged signature verified: %q", auth)
+		}
+	})
+}
+
+func BenchmarkVerify(b *testing.B) {
+	v := sigv4.NewVerifier()
+	body := `{"KeyId":"alias/x","Plaintext":"aGVsbG8gd29ybGQ="}`
+	r := signed(b, body, "", nil)
+	a, _ := sigv4.Parse(r)
+	b.ReportAllocs()
+	for b.Loop() {
+		a, _ = sigv4.Parse(r)
+		if !v.Verify(r, []byte(body), a, "secret") {
+			b.Fatal("did not verify")
+		}
+	}
+}
