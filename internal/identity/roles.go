@@ -42,7 +42,7 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 	if trustPolicy == "" {
 		return nil, errf(CodeValidation, "1 validation error detected: Value null at 'assumeRolePolicyDocument' failed to satisfy constraint: Member must not be null")
 	}
-	if _, err := policy.ParseResource(trustPolicy); err != nil {
+	if _, err := policy.ParseTrust(trustPolicy); err != nil {
 		return nil, errf(CodeMalformedPolicyDocument, "%s", err.Error())
 	}
 	if maxSession == 0 {

@@ -13,6 +13,7 @@ const (
 	kindAny      kind = iota // Parse: grammar only
 	kindResource             // ParseResource: a key policy
 	kindIdentity             // ParseIdentity: an identity policy
+	kindTrust                // ParseTrust: a role's trust policy
 )
 
 // compiled is a statement in the form evaluation uses.
@@ -49,6 +50,10 @@ func ParseResource(doc string) (*Policy, error) { return parse(doc, kindResource
 // a Principal or NotPrincipal, and every statement needs a Resource or
 // NotResource.
 func ParseIdentity(doc string) (*Policy, error) { return parse(doc, kindIdentity) }
+
+// ParseTrust is ParseResource for a role's trust policy, whose statements
+// have no Resource: each applies to the role it is attached to.
+func ParseTrust(doc string) (*Policy, error) { return parse(doc, kindTrust) }
 
 const invalidPrincipals = "Policy contains a statement with one or more invalid principals."
 
@@ -165,6 +170,9 @@ func parseStatement(at string, v *jsonValue, k kind, vars bool) (Statement, erro
 	if err := checkStatement(at, &st, has, k); err != nil {
 		return st, err
 	}
+	if k == kindTrust && !has.resource && !has.notResource {
+		st.Resource, has.resource = []string{"*"}, true
+	}
 	compileStatement(&st, has, vars)
 	return st, nil
 }
@@ -186,7 +194,7 @@ func checkStatement(at string, st *Statement, has elements, k kind) error {
 	}
 	hasPrincipal := st.Principal != nil || st.NotPrincipal != nil
 	switch {
-	case k == kindResource && !hasPrincipal:
+	case (k == kindResource || k == kindTrust) && !hasPrincipal:
 		return fail("%s has neither Principal nor NotPrincipal, which a key policy statement needs.", at)
 	case k == kindIdentity && hasPrincipal:
 		return fail("%s has a Principal or NotPrincipal, which an identity-based policy must not have.", at)

@@ -291,3 +291,22 @@ func TestHostileDocumentsStayFast(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTrust(t *testing.T) {
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"sts:AssumeRole"}]}`
+	p, err := ParseTrust(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := Principal{ARN: "arn:aws:iam::111122223333:user/bob", Account: "111122223333"}
+	d := p.EvaluateResource(&Request{Principal: bob, Action: "sts:AssumeRole", Resource: "arn:aws:iam::111122223333:role/r"})
+	if !d.Allow {
+		t.Fatalf("a trust policy without Resource did not apply to its role: %+v", d)
+	}
+	if rp, _ := ParseResource(doc); rp.EvaluateResource(&Request{Principal: bob, Action: "sts:AssumeRole", Resource: "arn:aws:iam::111122223333:role/r"}).Allow {
+		t.Fatal("a key policy statement without Resource applied")
+	}
+	if _, err := ParseTrust(`{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}`); err == nil {
+		t.Fatal("a trust policy without Principal parsed")
+	}
+}
