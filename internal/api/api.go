@@ -216,11 +216,16 @@ func readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > MaxBodyBytes {
 		return nil, errTooLarge
 	}
-	n := r.ContentLength
-	if n < 0 {
-		n = 512
+	if n := r.ContentLength; n >= 0 {
+		// The usual case: read exactly the announced length, then make sure
+		// nothing follows.
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, &protocolError{http.StatusBadRequest, "SerializationException", "The request body could not be read."}
+		}
+		return b, nil
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	buf := bytes.NewBuffer(make([]byte, 0, 1024))
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, MaxBodyBytes+1)); err != nil {
 		return nil, &protocolError{http.StatusBadRequest, "SerializationException", "The request body could not be read."}
 	}
