@@ -84,24 +84,10 @@ func rolePolicyPrefix(account, name string) []byte {
 }
 func sessionKey(id string) []byte { return []byte("iam/session/" + id) }
 
-func getJSON(tx store.Tx, k []byte, v any) error {
-	b, err := tx.Get(k)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("record %s is corrupt: %w", k, err)
-	}
-	return nil
-}
-
-func putJSON(tx store.Tx, k []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return tx.Put(k, b)
-}
+var (
+	getJSON = store.GetJSON
+	putJSON = store.PutJSON
+)
 
 // scanJSON calls fn with each record under prefix, decoded into a fresh T.
 func scanJSON[T any](tx store.Tx, prefix []byte, fn func(*T) error) error {

@@ -240,42 +240,30 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *ListAliase
 		}
 		onlyKey = k.rec.ID
 	}
-	prefix := aliasPrefix(caller.AccountID)
-	out := &ListAliasesOutput{Aliases: []AliasListEntry{}}
+	out := &ListAliasesOutput{}
 	err = s.view(ctx, "ListAliases", func(tx store.Tx) error {
-		out.Aliases = out.Aliases[:0]
-		out.Truncated = false
-		var start []byte
-		if after != "" {
-			start = append(append([]byte(nil), prefix...), after...)
-		}
-		return tx.Scan(prefix, start, func(_, val []byte) (bool, error) {
+		var err error
+		out.Aliases, out.NextMarker, err = scanPage(tx, aliasPrefix(caller.AccountID), after, limit, func(_ string, val []byte) (AliasListEntry, bool, error) {
 			var rec aliasRecord
 			if err := unmarshalRecord(val, &rec); err != nil {
-				return false, err
+				return AliasListEntry{}, false, err
 			}
 			if onlyKey != "" && rec.KeyID != onlyKey {
-				return true, nil
+				return AliasListEntry{}, false, nil
 			}
 			if gone, err := s.expiredInTx(tx, rec.KeyID); err != nil || gone {
-				return err == nil, err
+				return AliasListEntry{}, false, err
 			}
-			if len(out.Aliases) == limit {
-				out.Truncated = true
-				return false, nil
-			}
-			out.Aliases = append(out.Aliases, AliasListEntry{
+			return AliasListEntry{
 				AliasName: rec.Name, AliasArn: s.aliasARN(caller.AccountID, rec.Name), TargetKeyID: rec.KeyID,
 				CreationDate: Time(rec.Created), LastUpdatedDate: Time(rec.Updated),
-			})
-			return true, nil
+			}, true, nil
 		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if out.Truncated {
-		out.NextMarker = encodeMarker(out.Aliases[len(out.Aliases)-1].AliasName)
-	}
+	out.Truncated = out.NextMarker != ""
 	return out, nil
 }

@@ -265,35 +265,25 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *ListGrantsI
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 50, 100)
-	out := &ListGrantsOutput{Grants: []GrantListEntry{}}
+	out := &ListGrantsOutput{}
 	err = s.view(ctx, "ListGrants", func(tx store.Tx) error {
-		out.Grants, out.Truncated = out.Grants[:0], false
-		var start []byte
-		if after != "" {
-			start = grantKey(k.rec.ID, after)
-		}
-		return tx.Scan(grantPrefix(k.rec.ID), start, func(_, val []byte) (bool, error) {
+		var err error
+		out.Grants, out.NextMarker, err = scanPage(tx, grantPrefix(k.rec.ID), after, limit, func(_ string, val []byte) (GrantListEntry, bool, error) {
 			var g grantRecord
 			if err := unmarshalRecord(val, &g); err != nil {
-				return false, err
+				return GrantListEntry{}, false, err
 			}
 			if (in.GrantID != "" && g.ID != in.GrantID) || (in.GranteePrincipal != "" && g.Grantee != in.GranteePrincipal) {
-				return true, nil
+				return GrantListEntry{}, false, nil
 			}
-			if len(out.Grants) == limit {
-				out.Truncated = true
-				return false, nil
-			}
-			out.Grants = append(out.Grants, s.grantEntry(&g))
-			return true, nil
+			return s.grantEntry(&g), true, nil
 		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if out.Truncated {
-		out.NextMarker = encodeMarker(out.Grants[len(out.Grants)-1].GrantID)
-	}
+	out.Truncated = out.NextMarker != ""
 	return out, nil
 }
 
@@ -318,43 +308,26 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *Li
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 50, 100)
-	prefix := retirablePrefix(in.RetiringPrincipal)
-	out := &ListGrantsOutput{Grants: []GrantListEntry{}}
-	var last string
+	out := &ListGrantsOutput{}
 	err = s.view(ctx, "ListRetirableGrants", func(tx store.Tx) error {
-		out.Grants, out.Truncated = out.Grants[:0], false
-		var start []byte
-		if after != "" {
-			start = append(append([]byte(nil), prefix...), after...)
-		}
-		return tx.Scan(prefix, start, func(k, _ []byte) (bool, error) {
-			rest := string(k[len(prefix):])
+		var err error
+		out.Grants, out.NextMarker, err = scanPage(tx, retirablePrefix(in.RetiringPrincipal), after, limit, func(rest string, _ []byte) (GrantListEntry, bool, error) {
 			keyID, grantID, _ := strings.Cut(rest, "/")
 			var g grantRecord
 			if err := getJSON(tx, grantKey(keyID, grantID), &g); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
-					return true, nil
+					return GrantListEntry{}, false, nil
 				}
-				return false, err
+				return GrantListEntry{}, false, err
 			}
-			if g.Account != caller.AccountID {
-				return true, nil
-			}
-			if len(out.Grants) == limit {
-				out.Truncated = true
-				return false, nil
-			}
-			out.Grants = append(out.Grants, s.grantEntry(&g))
-			last = rest
-			return true, nil
+			return s.grantEntry(&g), g.Account == caller.AccountID, nil
 		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if out.Truncated {
-		out.NextMarker = encodeMarker(last)
-	}
+	out.Truncated = out.NextMarker != ""
 	return out, nil
 }
 

@@ -255,34 +255,19 @@ func (s *Service) ListKeys(ctx context.Context, caller Caller, in *ListKeysInput
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 100, 1000)
-	prefix := acctKeyPrefix(caller.AccountID)
-	out := &ListKeysOutput{Keys: []KeyListEntry{}}
+	out := &ListKeysOutput{}
 	err = s.view(ctx, "ListKeys", func(tx store.Tx) error {
-		out.Keys = out.Keys[:0]
-		out.Truncated = false
-		var start []byte
-		if after != "" {
-			start = append(append([]byte(nil), prefix...), after...)
-		}
-		return tx.Scan(prefix, start, func(k, _ []byte) (bool, error) {
-			if len(out.Keys) == limit {
-				out.Truncated = true
-				return false, nil
-			}
-			id := string(k[len(prefix):])
-			if gone, err := s.expiredInTx(tx, id); err != nil || gone {
-				return err == nil, err
-			}
-			out.Keys = append(out.Keys, KeyListEntry{KeyID: id, KeyArn: s.keyARN(caller.AccountID, id)})
-			return true, nil
+		var err error
+		out.Keys, out.NextMarker, err = scanPage(tx, acctKeyPrefix(caller.AccountID), after, limit, func(id string, _ []byte) (KeyListEntry, bool, error) {
+			gone, err := s.expiredInTx(tx, id)
+			return KeyListEntry{KeyID: id, KeyArn: s.keyARN(caller.AccountID, id)}, !gone, err
 		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if out.Truncated {
-		out.NextMarker = encodeMarker(out.Keys[len(out.Keys)-1].KeyID)
-	}
+	out.Truncated = out.NextMarker != ""
 	return out, nil
 }
 
@@ -558,28 +543,4 @@ func (s *Service) deleteKey(ctx context.Context, id string, now time.Time) error
 		s.log.Info("key deleted after its waiting period", "keyId", id, "account", account, "aliases", len(aliases))
 	}
 	return err
-}
-
-// pagination markers are opaque to clients: base64url of a version tag and
-// the last item returned.
-func pageLimit(limit *int32, def, max int) int {
-	if limit == nil {
-		return def
-	}
-	return min(int(*limit), max)
-}
-
-var errBadMarker = newErr(CodeInvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged.")
-
-func encodeMarker(last string) string { return base64URL.EncodeToString([]byte("m1:" + last)) }
-
-func decodeMarker(m *string) (string, error) {
-	if m == nil {
-		return "", nil
-	}
-	b, err := base64URL.DecodeString(*m)
-	if err != nil || len(b) < 4 || string(b[:3]) != "m1:" {
-		return "", errBadMarker
-	}
-	return string(b[3:]), nil
 }

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -120,24 +119,10 @@ var (
 	importTokenPrefix     = []byte("importtoken/")
 )
 
-func getJSON(tx store.Tx, k []byte, v any) error {
-	b, err := tx.Get(k)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("record %s is corrupt: %w", k, err)
-	}
-	return nil
-}
-
-func putJSON(tx store.Tx, k []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return tx.Put(k, b)
-}
+var (
+	getJSON = store.GetJSON
+	putJSON = store.PutJSON
+)
 
 // newVersion generates fresh material for version v of key id and seals it.
 // rotationType is "" for a key's first material.

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -242,9 +241,8 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *ListK
 	if err != nil {
 		return nil, err
 	}
-	var afterVersion uint64
 	if after != "" {
-		if afterVersion, err = strconv.ParseUint(after, 16, 32); err != nil {
+		if _, err := strconv.ParseUint(after, 16, 32); err != nil || len(after) != 8 {
 			return nil, errBadMarker
 		}
 	}
@@ -260,38 +258,25 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *ListK
 	}
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
 	limit := pageLimit(in.Limit, 100, 1000)
-	out := &ListKeyRotationsOutput{Rotations: []RotationsListEntry{}}
-	var last uint32
+	out := &ListKeyRotationsOutput{}
 	err = s.view(ctx, "ListKeyRotations", func(tx store.Tx) error {
-		out.Rotations = out.Rotations[:0]
-		out.Truncated = false
-		var start []byte
-		if after != "" {
-			start = versionKey(k.rec.ID, uint32(afterVersion))
-		}
-		return tx.Scan(versionPrefix(k.rec.ID), start, func(_, val []byte) (bool, error) {
+		var err error
+		out.Rotations, out.NextMarker, err = scanPage(tx, versionPrefix(k.rec.ID), after, limit, func(_ string, val []byte) (RotationsListEntry, bool, error) {
 			var vr versionRecord
 			if err := unmarshalRecord(val, &vr); err != nil {
-				return false, err
+				return RotationsListEntry{}, false, err
 			}
 			if !all && vr.RotationType == "" {
-				return true, nil
+				return RotationsListEntry{}, false, nil
 			}
-			if len(out.Rotations) == limit {
-				out.Truncated = true
-				return false, nil
-			}
-			out.Rotations = append(out.Rotations, s.rotationEntry(&k.rec, &vr))
-			last = vr.Version
-			return true, nil
+			return s.rotationEntry(&k.rec, &vr), true, nil
 		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if out.Truncated {
-		out.NextMarker = encodeMarker(fmt.Sprintf("%08x", last))
-	}
+	out.Truncated = out.NextMarker != ""
 	return out, nil
 }
 
