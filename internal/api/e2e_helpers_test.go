@@ -31,8 +31,10 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -170,6 +172,29 @@ func (e *kmsEnv) clientAs(t testing.TB, account string) *kms.Client {
 // credentials.
 func (e *kmsEnv) clientWith(akid, secret, token string) *kms.Client {
 	return kms.New(kms.Options{
+		Region:           e2eRegion,
+		BaseEndpoint:     aws.String(e.srv.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, token),
+		RetryMaxAttempts: 1,
+		HTTPClient:       e.srv.Client(),
+	})
+}
+
+// iamClient returns an SDK IAM client of e's server (the AWS Query
+// protocol on the same endpoint) signing with the given credentials.
+func (e *kmsEnv) iamClient(akid, secret, token string) *iam.Client {
+	return iam.New(iam.Options{
+		Region:           e2eRegion,
+		BaseEndpoint:     aws.String(e.srv.URL),
+		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, token),
+		RetryMaxAttempts: 1,
+		HTTPClient:       e.srv.Client(),
+	})
+}
+
+// stsClient is iamClient for STS.
+func (e *kmsEnv) stsClient(akid, secret, token string) *sts.Client {
+	return sts.New(sts.Options{
 		Region:           e2eRegion,
 		BaseEndpoint:     aws.String(e.srv.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, token),

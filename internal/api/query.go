@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openkms/kms/internal/identity"
@@ -102,7 +103,7 @@ func (h *Handler) queryServices() map[string]*queryService {
 			if err != nil {
 				return nil, err
 			}
-			return xmlPolicy{Owner: xml.Name{Local: owner}, OwnerName: name, PolicyName: f.Get("PolicyName"), PolicyDocument: url.PathEscape(doc)}, nil
+			return xmlPolicy{Owner: xml.Name{Local: owner}, OwnerName: name, PolicyName: f.Get("PolicyName"), PolicyDocument: iamEscape(doc)}, nil
 		}
 		iam.actions["List"+kind+"Policies"] = func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			names, err := d.ListPolicies(ctx, p, kind, f.Get(owner))
@@ -196,7 +197,7 @@ func xmlRoleOf(r *identity.Role) xmlRole {
 		return xmlRole{}
 	}
 	return xmlRole{Path: r.Path, RoleName: r.RoleName, RoleId: r.RoleID, Arn: r.Arn, CreateDate: r.Created.Format(isoTime),
-		AssumeRolePolicyDocument: url.PathEscape(r.TrustPolicy), Description: r.Description, MaxSessionDuration: r.MaxSession}
+		AssumeRolePolicyDocument: iamEscape(r.TrustPolicy), Description: r.Description, MaxSessionDuration: r.MaxSession}
 }
 
 // xmlPolicy is Get{User,Role}PolicyResult: the owner element is UserName
@@ -296,4 +297,10 @@ func (h *Handler) writeQueryError(w http.ResponseWriter, reqID, namespace string
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// iamEscape URL-encodes a policy document as IAM returns them: every
+// character but the unreserved ones, spaces as %20.
+func iamEscape(doc string) string {
+	return strings.ReplaceAll(url.QueryEscape(doc), "+", "%20")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
@@ -65,6 +66,9 @@ func BootstrapRoot(ctx context.Context, st store.Store, root *keys.RootKey, acco
 		if err := putJSON(tx, accessKeyKey(out.ID), &rec); err != nil {
 			return err
 		}
+		if err := tx.Put(append(rootKeysPrefix(account), out.ID...), nil); err != nil {
+			return err
+		}
 		return tx.Put(rootKeyKey(account), []byte(out.ID))
 	})
 	return out, err
@@ -99,7 +103,18 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 		Created: info.Created, Sealed: d.root.Seal(accessKeyKey(info.ID), []byte(secret))}
 	err := d.update(ctx, func(tx store.Tx) error {
 		resource := RootARN(caller.Account)
-		if userName != "" {
+		if userName == "" {
+			ids, err := d.rootKeyIDs(tx, caller.Account)
+			if err != nil {
+				return err
+			}
+			if len(ids) >= maxKeysPerUser {
+				return errf(CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", maxKeysPerUser)
+			}
+			if err := tx.Put(append(rootKeysPrefix(caller.Account), info.ID...), nil); err != nil {
+				return err
+			}
+		} else {
 			o, err := d.userOwner(tx, caller.Account, userName)
 			if err != nil {
 				return err
@@ -140,17 +155,17 @@ func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userN
 			if err := authorize(caller, "iam:ListAccessKeys", RootARN(caller.Account)); err != nil {
 				return err
 			}
-			id, err := tx.Get(rootKeyKey(caller.Account))
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			} else if err != nil {
+			ids, err := d.rootKeyIDs(tx, caller.Account)
+			if err != nil {
 				return err
 			}
-			var rec accessKeyRecord
-			if err := getJSON(tx, accessKeyKey(string(id)), &rec); err != nil {
-				return err
+			for _, id := range ids {
+				var rec accessKeyRecord
+				if err := getJSON(tx, accessKeyKey(id), &rec); err != nil {
+					return err
+				}
+				out = append(out, &AccessKeyInfo{ID: rec.ID, Status: status(rec.Status), Created: rec.Created})
 			}
-			out = append(out, &AccessKeyInfo{ID: rec.ID, Status: status(rec.Status), Created: rec.Created})
 			return nil
 		}
 		o, err := d.userOwner(tx, caller.Account, userName)
@@ -207,13 +222,36 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, user
 			if err := tx.Delete(append(userKeysPrefix(caller.Account, rec.UserName), id...)); err != nil {
 				return err
 			}
-		} else if cur, err := tx.Get(rootKeyKey(caller.Account)); err == nil && string(cur) == id {
-			if err := tx.Delete(rootKeyKey(caller.Account)); err != nil {
+		} else {
+			if err := tx.Delete(append(rootKeysPrefix(caller.Account), id...)); err != nil {
 				return err
+			}
+			if cur, err := tx.Get(rootKeyKey(caller.Account)); err == nil && string(cur) == id {
+				if err := tx.Delete(rootKeyKey(caller.Account)); err != nil {
+					return err
+				}
 			}
 		}
 		return tx.Delete(accessKeyKey(id))
 	})
 	d.invalidate()
 	return err
+}
+
+// rootKeyIDs lists the access keys of an account's root: the index, and
+// the bootstrap key of data written before the index existed.
+func (d *Directory) rootKeyIDs(tx store.Tx, account string) ([]string, error) {
+	prefix := rootKeysPrefix(account)
+	var ids []string
+	err := tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
+		ids = append(ids, string(k[len(prefix):]))
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if boot, err := tx.Get(rootKeyKey(account)); err == nil && !slices.Contains(ids, string(boot)) {
+		ids = append(ids, string(boot))
+	}
+	return ids, nil
 }

@@ -44,7 +44,7 @@ func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []by
 		return nil, errf(CodeSignatureDoesNotMatch, "Credential should be scoped to correct service: '%s'. ", service)
 	}
 	if service != "iam" && a.Region != d.region {
-		return nil, errf(CodeSignatureDoesNotMatch, "Credential should be scoped to a valid region. This server serves '%s', not '%s'. ", d.region, a.Region)
+		return nil, errf(CodeSignatureDoesNotMatch, "Credential should be scoped to a valid region. ")
 	}
 	now := d.now().UTC()
 	const f = "20060102T150405Z"
@@ -59,6 +59,9 @@ func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []by
 	c, err := d.credential(ctx, a.AccessKeyID)
 	if err != nil {
 		return nil, err
+	}
+	if c.tokenHash == nil && a.SecurityToken != "" {
+		return nil, errInvalidToken // a session token with long-term credentials
 	}
 	if c.tokenHash != nil {
 		sum := sha256.Sum256([]byte(a.SecurityToken))
@@ -158,6 +161,9 @@ func (d *Directory) loadSession(tx store.Tx, akid string) (*credential, error) {
 	var role roleRecord
 	if err := getJSON(tx, roleKey(s.Account, s.RoleName), &role); err != nil {
 		return nil, err // the role was deleted: its sessions end with it
+	}
+	if role.ID != s.RoleID {
+		return nil, errInvalidToken // the role was deleted and made again
 	}
 	secret, err := d.root.Open(sessionKey(s.ID), s.Sealed)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 //	iam/role/<account>/<name>                     roleRecord
 //	iam/rolepolicy/<account>/<name>/<policy>      policyRecord
 //	iam/session/<access-key-id>                   sessionRecord (secret sealed)
+//	iam/rootkeys/<account>/<access-key-id>        empty: the root's access keys
 
 type accessKeyRecord struct {
 	V        int       `json:"v"`
@@ -62,6 +63,7 @@ type sessionRecord struct {
 	ID          string    `json:"id"`
 	Account     string    `json:"account"`
 	RoleName    string    `json:"roleName"`
+	RoleID      string    `json:"roleId"` // a session ends with its role, even if one of the same name comes back
 	SessionName string    `json:"sessionName"`
 	Expiration  time.Time `json:"expiration"`
 	TokenHash   []byte    `json:"tokenHash"`
@@ -82,7 +84,8 @@ func roleKey(account, name string) []byte { return []byte("iam/role/" + account 
 func rolePolicyPrefix(account, name string) []byte {
 	return []byte("iam/rolepolicy/" + account + "/" + lower(name) + "/")
 }
-func sessionKey(id string) []byte { return []byte("iam/session/" + id) }
+func sessionKey(id string) []byte          { return []byte("iam/session/" + id) }
+func rootKeysPrefix(account string) []byte { return []byte("iam/rootkeys/" + account + "/") }
 
 var (
 	getJSON = store.GetJSON

@@ -84,7 +84,7 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 		Expiration:      now.Add(time.Duration(durationSeconds) * time.Second),
 	}
 	sum := sha256.Sum256([]byte(c.SessionToken))
-	rec := sessionRecord{V: 1, ID: c.AccessKeyID, Account: account, RoleName: role.Name, SessionName: sessionName,
+	rec := sessionRecord{V: 1, ID: c.AccessKeyID, Account: account, RoleName: role.Name, RoleID: role.ID, SessionName: sessionName,
 		Expiration: c.Expiration, TokenHash: sum[:], Sealed: d.root.Seal(sessionKey(c.AccessKeyID), []byte(c.SecretAccessKey))}
 	if err := d.update(ctx, func(tx store.Tx) error { return putJSON(tx, sessionKey(c.AccessKeyID), &rec) }); err != nil {
 		return nil, nil, err

@@ -70,7 +70,7 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *EncryptInput) 
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm)
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 	var named *liveKey
 	alias := ""
 	if keyID != "" {
-		k, a, err := s.resolveAlias(ctx, caller, keyID, anyForm)
+		k, a, err := s.resolveAlias(ctx, caller, keyID, anyForm|formOtherAccount)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -124,7 +124,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		if err != nil {
 			return nil, nil, nil, s.storeErr(op, err)
 		}
-		if k.rec.Account != caller.AccountID || s.deleted(k) {
+		if s.deleted(k) {
 			return nil, nil, nil, errInvalidCiphertext
 		}
 	}
@@ -215,7 +215,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	dst, dstAlias, err := s.resolveAlias(ctx, caller, in.DestinationKeyID, anyForm)
+	dst, dstAlias, err := s.resolveAlias(ctx, caller, in.DestinationKeyID, anyForm|formOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +296,7 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *Genera
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm)
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
 	if err != nil {
 		return nil, err
 	}

@@ -152,7 +152,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGran
 	case len(in.Operations) == 0:
 		return nil, newErr(CodeValidation, "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +257,7 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *ListGrantsI
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +346,7 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *RetireGran
 		if !grantIDPattern.MatchString(in.GrantID) {
 			return nil, newErr(CodeInvalidGrantID, "Invalid grant ID %s", in.GrantID)
 		}
-		k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+		k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
 		if err != nil {
 			return nil, err
 		}
@@ -377,7 +377,7 @@ func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *RevokeGran
 	if !grantIDPattern.MatchString(in.GrantID) {
 		return nil, newErr(CodeInvalidGrantID, "Invalid grant ID %s", in.GrantID)
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
 	if err != nil {
 		return nil, err
 	}

@@ -230,7 +230,7 @@ func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *DescribeKe
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm)
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
 	if err != nil {
 		return nil, err
 	}

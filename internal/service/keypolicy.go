@@ -23,7 +23,7 @@ func checkPolicyName(name string) error {
 	var v violations
 	if name != "" {
 		v.strLen("policyName", name, 1, 128)
-		v.pattern("policyName", name, policyNamePattern)
+		v.patternAs("policyName", name, policyNamePattern, `[\w]+`)
 	}
 	if err := v.err(); err != nil {
 		return err

@@ -18,8 +18,11 @@ var jsonUnmarshal = json.Unmarshal
 type keyIDForms int
 
 const (
-	idOrARN keyIDForms = iota
-	anyForm
+	formAlias        keyIDForms = 1 << iota // alias names and alias ARNs too
+	formOtherAccount                        // ARNs of another account's keys: the operations AWS allows across accounts
+
+	idOrARN keyIDForms = 0
+	anyForm            = formAlias
 )
 
 // resolve finds the key an identifier names, as caller. Malformed
@@ -83,14 +86,14 @@ func (s *Service) parseIdentifier(caller Caller, ident string, forms keyIDForms)
 				return "", "", "", invalid
 			}
 			id = kid.String()
-		case strings.HasPrefix(res, "alias/") && forms == anyForm:
+		case strings.HasPrefix(res, "alias/") && forms&formAlias != 0:
 			alias = res
 		default:
 			return "", "", "", invalid
 		}
-		// Until key policies are evaluated, no account may use another's
-		// keys: such a key is as good as absent.
-		if account != caller.AccountID {
+		// Another account's key may be named only in the operations AWS
+		// allows across accounts; its key policy then decides.
+		if account != caller.AccountID && forms&formOtherAccount == 0 {
 			if alias != "" {
 				return "", "", "", newErr(CodeNotFound, "Alias %s is not found.", s.aliasARN(account, alias))
 			}
@@ -98,7 +101,7 @@ func (s *Service) parseIdentifier(caller Caller, ident string, forms keyIDForms)
 		}
 		return account, id, alias, nil
 	case strings.HasPrefix(ident, "alias/"):
-		if forms != anyForm {
+		if forms&formAlias == 0 {
 			return "", "", "", invalid
 		}
 		return caller.AccountID, "", ident, nil

@@ -88,7 +88,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *K
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
 	if err != nil {
 		return nil, err
 	}

@@ -92,9 +92,16 @@ func (v *violations) enum(field, s string, set []string) {
 	v.add("Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: [%s]", s, field, strings.Join(set, ", "))
 }
 
+// pattern checks s against re, whose text is the API model's pattern.
 func (v *violations) pattern(field, s string, re *regexp.Regexp) {
+	v.patternAs(field, s, re, re.String())
+}
+
+// patternAs is pattern for a model pattern that is not anchored (shown),
+// checked with an anchored re.
+func (v *violations) patternAs(field, s string, re *regexp.Regexp, shown string) {
 	if s != "" && !re.MatchString(s) {
-		v.add("Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", s, field, re.String())
+		v.add("Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", s, field, shown)
 	}
 }
 
