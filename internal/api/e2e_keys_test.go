@@ -143,9 +143,11 @@ func TestE2ECreateKeyOptions(t *testing.T) {
 			"You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."},
 		{"HMAC without KeyUsage", &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256}, "ValidationException",
 			"You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."},
-		{"RSA encryption key", &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt}, "UnsupportedOperationException", ""},
-		{"ECC signing key", &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify}, "UnsupportedOperationException", ""},
-		{"HMAC key", &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac}, "UnsupportedOperationException", ""},
+		{"SM2 key", &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify}, "UnsupportedOperationException", ""},
+		{"ECC key for encryption", &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeEncryptDecrypt}, "ValidationException",
+			"KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec ECC_NIST_P256"},
+		{"HMAC key for signing", &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeSignVerify}, "ValidationException",
+			"KeyUsage SIGN_VERIFY is not compatible with KeySpec HMAC_256"},
 		{"symmetric key for signing", &kms.CreateKeyInput{KeyUsage: types.KeyUsageTypeSignVerify}, "ValidationException",
 			"KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT"},
 		{"unknown KeySpec", &kms.CreateKeyInput{KeySpec: "HMAC_random"}, "ValidationException",
@@ -182,7 +184,7 @@ func TestE2ECreateKeyOptions(t *testing.T) {
 	t.Run("typed errors", func(t *testing.T) {
 		_, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String("not json")})
 		expectTyped[*types.MalformedPolicyDocumentException](t, err)
-		_, err = e.client.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa4096, KeyUsage: types.KeyUsageTypeSignVerify})
+		_, err = e.client.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify})
 		expectTyped[*types.UnsupportedOperationException](t, err)
 		_, err = e.client.CreateKey(ctx, &kms.CreateKeyInput{Tags: nTags(51, "t")})
 		expectTyped[*types.TagException](t, err)

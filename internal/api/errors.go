@@ -45,6 +45,8 @@ var wireTypes = map[service.Code]string{
 	service.CodeExpiredImportToken:      "ExpiredImportTokenException",
 	service.CodeConflict:                "ConflictException",
 	service.CodeInvalidGrantID:          "InvalidGrantIdException",
+	service.CodeInvalidSignature:        "KMSInvalidSignatureException",
+	service.CodeInvalidMac:              "KMSInvalidMacException",
 }
 
 // wireError is the one place where an error becomes what a client sees: the

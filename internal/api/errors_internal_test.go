@@ -11,7 +11,7 @@ import (
 // Every domain error class has an AWS error type, and client errors are 400
 // as real AWS KMS answers them.
 func TestWireErrorCoversEveryCode(t *testing.T) {
-	for c := service.CodeInternal; c <= service.CodeInvalidGrantID; c++ {
+	for c := service.CodeInternal; c <= service.CodeInvalidMac; c++ {
 		status, typ, _ := wireError(&service.Error{Code: c, Message: "m"})
 		if typ == "" {
 			t.Errorf("code %d has no wire type", c)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -23,8 +24,12 @@ type liveKey struct {
 	grants   []*grantRecord
 }
 
+// liveVersion is one version of a key's material, in the form its spec
+// uses: exactly one of sym, asym and mac is set.
 type liveVersion struct {
 	sym        *keys.Symmetric
+	asym       *keys.Asymmetric
+	mac        *keys.HMAC
 	materialID string
 }
 
@@ -169,12 +174,20 @@ func (s *Service) unseal(rec keyRecord, vers []versionRecord) (*liveKey, error) 
 		if err != nil {
 			return nil, errors.New("key material of " + rec.ID + " does not open under the root key")
 		}
-		sym, err := keys.NewSymmetric(id, vr.Version, material)
+		lv := &liveVersion{materialID: vr.MaterialID}
+		switch {
+		case rec.KeySpec == symmetricDefault:
+			lv.sym, err = keys.NewSymmetric(id, vr.Version, material)
+		case isHMAC(rec.KeySpec):
+			lv.mac, err = keys.NewHMAC(rec.KeySpec, material)
+		default:
+			lv.asym, err = keys.ParseAsymmetric(rec.KeySpec, material)
+		}
 		clear(material)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("key material of %s: %w", rec.ID, err)
 		}
-		k.versions[vr.Version] = &liveVersion{sym: sym, materialID: vr.MaterialID}
+		k.versions[vr.Version] = lv
 	}
 	k.current = k.versions[rec.CurrentVersion]
 	pol, err := policy.ParseResource(rec.Policy)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
@@ -10,7 +11,7 @@ import (
 
 // usable checks that a key may perform a cryptographic operation now
 // (reference §4.4).
-func (s *Service) usable(k *liveKey, op string) error {
+func (s *Service) usable(k *liveKey, op, usage string) error {
 	state := k.rec.State
 	if s.materialExpired(&k.rec) && state != StatePendingDeletion {
 		state = StatePendingImport
@@ -26,7 +27,7 @@ func (s *Service) usable(k *liveKey, op string) error {
 	default:
 		return newErr(CodeInvalidState, "%s is %s.", k.arn, k.rec.State)
 	}
-	if k.rec.KeyUsage != encryptDecrypt {
+	if k.rec.KeyUsage != usage {
 		return errKeyUsage(k.arn, k.rec.KeyUsage, op)
 	}
 	if k.current == nil {
@@ -38,11 +39,54 @@ func (s *Service) usable(k *liveKey, op string) error {
 // symmetricAlgorithm is the kms:EncryptionAlgorithm of symmetric operations.
 var symmetricAlgorithm = map[string]string{"kms:encryptionalgorithm": symmetricDefault}
 
+// checkAlgorithm checks an encryption algorithm against the key: the
+// symmetric default (also when none is given) for symmetric keys, one of
+// the RSAES-OAEP algorithms for RSA keys.
 func checkAlgorithm(k *liveKey, alg string) error {
-	if alg != "" && alg != symmetricDefault {
+	if k.rec.KeySpec == symmetricDefault {
+		if alg != "" && alg != symmetricDefault {
+			return newErr(CodeInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+		}
+		return nil
+	}
+	if alg == "" {
+		alg = symmetricDefault
+	}
+	if !slices.Contains(keys.EncryptionAlgorithms(k.rec.KeySpec), alg) {
 		return newErr(CodeInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
 	}
 	return nil
+}
+
+// sealFor encrypts plaintext under key k: our blob format for a symmetric
+// key, RSAES-OAEP output for an RSA key (which takes no encryption
+// context, and at most its algorithm's plaintext size).
+func (s *Service) sealFor(k *liveKey, alg string, plaintext []byte, ec map[string]string, op string) ([]byte, error) {
+	if k.rec.KeySpec == symmetricDefault {
+		blob, err := k.current.sym.Seal(plaintext, ec)
+		if err != nil {
+			return nil, s.storeErr(op, err)
+		}
+		return blob, nil
+	}
+	if len(ec) > 0 {
+		return nil, newErr(CodeValidation, "EncryptionContext is not supported with asymmetric KMS keys.")
+	}
+	if max := k.current.asym.MaxPlaintext(alg); len(plaintext) > max {
+		return nil, newErr(CodeValidation, "Algorithm %s and key spec %s cannot encrypt data larger than %d bytes.", alg, k.rec.KeySpec, max)
+	}
+	ct, err := k.current.asym.Encrypt(alg, plaintext)
+	if err != nil {
+		return nil, s.storeErr(op, err)
+	}
+	return ct, nil
+}
+
+func algOrDefault(alg string) string {
+	if alg == "" {
+		return symmetricDefault
+	}
+	return alg
 }
 
 func refuseRecipient(r *RecipientInfo) error {
@@ -74,10 +118,12 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *EncryptInput) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:Encrypt", k, &conditions{ec: in.EncryptionContext, alias: alias, extra: symmetricAlgorithm}); err != nil {
+	alg := algOrDefault(in.EncryptionAlgorithm)
+	cond := &conditions{ec: in.EncryptionContext, alias: alias, extra: algorithmCondition(alg)}
+	if err := s.authorize(&caller, "kms:Encrypt", k, cond); err != nil {
 		return nil, err
 	}
-	if err := s.usable(k, "Encrypt"); err != nil {
+	if err := s.usable(k, "Encrypt", usageEncrypt); err != nil {
 		return nil, err
 	}
 	if err := checkAlgorithm(k, in.EncryptionAlgorithm); err != nil {
@@ -86,11 +132,11 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *EncryptInput) 
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	blob, err := k.current.sym.Seal(in.Plaintext, in.EncryptionContext)
+	blob, err := s.sealFor(k, alg, in.Plaintext, in.EncryptionContext, "Encrypt")
 	if err != nil {
-		return nil, s.storeErr("Encrypt", err)
+		return nil, err
 	}
-	return &EncryptOutput{CiphertextBlob: blob, KeyID: k.arn, EncryptionAlgorithm: symmetricDefault}, nil
+	return &EncryptOutput{CiphertextBlob: blob, KeyID: k.arn, EncryptionAlgorithm: alg}, nil
 }
 
 // open authenticates a blob: it finds the key and version the blob names,
@@ -106,6 +152,9 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 			return nil, nil, nil, err
 		}
 		named, alias = k, a
+	}
+	if named != nil && isAsymmetric(named.rec.KeySpec) {
+		return s.openAsymmetric(caller, named, alias, blob, ec, alg, op, action)
 	}
 	h, err := keys.ParseHeader(blob)
 	if err != nil {
@@ -128,10 +177,10 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 			return nil, nil, nil, errInvalidCiphertext
 		}
 	}
-	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: symmetricAlgorithm}); err != nil {
+	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: algorithmCondition(algOrDefault(alg))}); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := s.usable(k, op); err != nil {
+	if err := s.usable(k, op, usageEncrypt); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := checkAlgorithm(k, alg); err != nil {
@@ -154,6 +203,37 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		return nil, nil, nil, errInvalidCiphertext
 	}
 	return pt, k, ver, nil
+}
+
+// openAsymmetric decrypts an RSAES-OAEP ciphertext with the RSA key the
+// caller named; such ciphertexts carry no key id, so KeyId and the
+// algorithm are required.
+func (s *Service) openAsymmetric(caller Caller, k *liveKey, alias string, ct []byte, ec map[string]string, alg, op, action string) ([]byte, *liveKey, *liveVersion, error) {
+	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: algorithmCondition(algOrDefault(alg))}); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := s.usable(k, op, usageEncrypt); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := checkAlgorithm(k, alg); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(ec) > 0 {
+		return nil, nil, nil, newErr(CodeValidation, "EncryptionContext is not supported with asymmetric KMS keys.")
+	}
+	pt, err := k.current.asym.Decrypt(alg, ct)
+	if err != nil {
+		return nil, nil, nil, errInvalidCiphertext
+	}
+	return pt, k, k.current, nil
+}
+
+// algorithmCondition is the kms:EncryptionAlgorithm of a request.
+func algorithmCondition(alg string) map[string]string {
+	if alg == symmetricDefault {
+		return symmetricAlgorithm
+	}
+	return map[string]string{"kms:encryptionalgorithm": alg}
 }
 
 // Decrypt opens a blob made by Encrypt, GenerateDataKey or ReEncrypt.
@@ -187,7 +267,11 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *DecryptInput) 
 		clear(pt)
 		return nil, errDryRun
 	}
-	return &DecryptOutput{KeyID: k.arn, Plaintext: pt, EncryptionAlgorithm: symmetricDefault, KeyMaterialID: ver.materialID}, nil
+	out := &DecryptOutput{KeyID: k.arn, Plaintext: pt, EncryptionAlgorithm: algOrDefault(in.EncryptionAlgorithm)}
+	if k.rec.KeySpec == symmetricDefault {
+		out.KeyMaterialID = ver.materialID
+	}
+	return out, nil
 }
 
 // ReEncrypt opens a blob and seals its plaintext under another key (or the
@@ -219,7 +303,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	if err != nil {
 		return nil, err
 	}
-	if err := s.usable(dst, "ReEncrypt"); err != nil {
+	if err := s.usable(dst, "ReEncrypt", usageEncrypt); err != nil {
 		return nil, err
 	}
 	if err := checkAlgorithm(dst, in.DestinationEncryptionAlgorithm); err != nil {
@@ -234,7 +318,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 		sameKey = "true"
 	}
 	toCond := &conditions{ec: in.DestinationEncryptionContext, alias: dstAlias, extra: map[string]string{
-		"kms:encryptionalgorithm": symmetricDefault, "kms:reencryptonsamekey": sameKey}}
+		"kms:encryptionalgorithm": algOrDefault(in.DestinationEncryptionAlgorithm), "kms:reencryptonsamekey": sameKey}}
 	if err := s.authorize(&caller, "kms:ReEncryptTo", dst, toCond); err != nil {
 		clear(pt)
 		return nil, err
@@ -243,15 +327,22 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	blob, err := dst.current.sym.Seal(pt, in.DestinationEncryptionContext)
+	dstAlg := algOrDefault(in.DestinationEncryptionAlgorithm)
+	blob, err := s.sealFor(dst, dstAlg, pt, in.DestinationEncryptionContext, "ReEncrypt")
 	if err != nil {
-		return nil, s.storeErr("ReEncrypt", err)
+		return nil, err
 	}
-	return &ReEncryptOutput{
+	out := &ReEncryptOutput{
 		CiphertextBlob: blob, SourceKeyID: src.arn, KeyID: dst.arn,
-		SourceEncryptionAlgorithm: symmetricDefault, DestinationEncryptionAlgorithm: symmetricDefault,
-		SourceKeyMaterialID: ver.materialID, DestinationKeyMaterialID: dst.current.materialID,
-	}, nil
+		SourceEncryptionAlgorithm: algOrDefault(in.SourceEncryptionAlgorithm), DestinationEncryptionAlgorithm: dstAlg,
+	}
+	if src.rec.KeySpec == symmetricDefault {
+		out.SourceKeyMaterialID = ver.materialID
+	}
+	if dst.rec.KeySpec == symmetricDefault {
+		out.DestinationKeyMaterialID = dst.current.materialID
+	}
+	return out, nil
 }
 
 // GenerateDataKey returns a fresh data key in plaintext and sealed under a
@@ -303,8 +394,11 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *Genera
 	if err := s.authorize(&caller, "kms:"+op, k, &conditions{ec: in.EncryptionContext, alias: alias, extra: symmetricAlgorithm}); err != nil {
 		return nil, err
 	}
-	if err := s.usable(k, op); err != nil {
+	if err := s.usable(k, op, usageEncrypt); err != nil {
 		return nil, err
+	}
+	if k.rec.KeySpec != symmetricDefault {
+		return nil, newErr(CodeInvalidKeyUsage, "%s key spec is %s which is not valid for %s.", k.arn, k.rec.KeySpec, op)
 	}
 	if in.DryRun {
 		return nil, errDryRun

@@ -37,6 +37,8 @@ const (
 	CodeExpiredImportToken
 	CodeConflict
 	CodeInvalidGrantID
+	CodeInvalidSignature
+	CodeInvalidMac
 )
 
 // Error is a domain error: a class and the message a client should read.

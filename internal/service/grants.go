@@ -159,8 +159,9 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGran
 	ops := slices.Clone(in.Operations)
 	slices.Sort(ops)
 	ops = slices.Compact(ops)
+	allowed := grantOperations(k.rec.KeySpec, k.rec.KeyUsage)
 	for _, op := range ops {
-		if !slices.Contains(symmetricGrantOperations, op) {
+		if !slices.Contains(allowed, op) {
 			return nil, newErr(CodeValidation, "Grant operation %s is not valid for a %s KMS key.", op, k.rec.KeySpec)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
@@ -182,8 +183,8 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *Impo
 		return nil, err
 	}
 	defer clear(material)
-	if len(material) != keys.MaterialSize {
-		return nil, newErr(CodeIncorrectKeyMaterial, "The key material of a SYMMETRIC_DEFAULT key must be 32 bytes (256 bits); the unwrapped material is %d bytes.", len(material))
+	if err := checkImportedMaterial(k.rec.KeySpec, material); err != nil {
+		return nil, err
 	}
 	kid, _ := keys.ParseID(k.rec.ID)
 	materialID := keys.ImportedMaterialID(kid, material)
@@ -232,6 +233,30 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *Impo
 		return nil, err
 	}
 	return &ImportKeyMaterialOutput{KeyID: k.arn, KeyMaterialID: materialID}, nil
+}
+
+// checkImportedMaterial checks that unwrapped material is of the key's
+// spec: 32 bytes for a symmetric key, the hash's size for an HMAC key, a
+// DER PKCS#8 private key of the right type and size for an asymmetric key.
+func checkImportedMaterial(spec string, material []byte) error {
+	var err error
+	switch {
+	case spec == symmetricDefault:
+		if len(material) != keys.MaterialSize {
+			return newErr(CodeIncorrectKeyMaterial, "The key material of a SYMMETRIC_DEFAULT key must be 32 bytes (256 bits); the unwrapped material is %d bytes.", len(material))
+		}
+		return nil
+	case isHMAC(spec):
+		_, err = keys.NewHMAC(spec, material)
+	case strings.HasPrefix(spec, "ML_DSA_"):
+		return newErr(CodeUnsupportedOperation, "Importing key material for %s keys is not supported by this server.", spec)
+	default:
+		_, err = keys.ParseAsymmetric(spec, material)
+	}
+	if err != nil {
+		return newErr(CodeIncorrectKeyMaterial, "The imported key material is not valid for key spec %s.", spec)
+	}
+	return nil
 }
 
 // unwrapImport checks an import token against the key and unwraps the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"time"
 
@@ -71,11 +72,11 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInp
 	if usage == "" {
 		usage = encryptDecrypt
 	}
-	if spec == symmetricDefault && usage != encryptDecrypt {
-		return nil, newErr(CodeValidation, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
+	if spec == "SM2" {
+		return nil, newErr(CodeUnsupportedOperation, "KeySpec SM2 is only available in AWS China Regions.")
 	}
-	if spec != symmetricDefault {
-		return nil, newErr(CodeUnsupportedOperation, "KeySpec %s is not supported by this server; only SYMMETRIC_DEFAULT keys can be created.", spec)
+	if !slices.Contains(specUsages[spec], usage) {
+		return nil, newErr(CodeValidation, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
 	}
 	origin := in.Origin
 	if origin == "" {
@@ -132,7 +133,10 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInp
 		rec.State = StatePendingImport
 		rec.CurrentVersion = 0
 	} else {
-		ver = s.newVersion(id, 1, now, "")
+		var err error
+		if ver, err = s.newVersion(id, spec, 1, now, ""); err != nil {
+			return nil, s.storeErr("CreateKey", err)
+		}
 	}
 	err := s.update(ctx, "CreateKey", func(tx store.Tx) error {
 		if err := putJSON(tx, keyKey(id), &rec); err != nil {
@@ -149,7 +153,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInp
 		return nil, err
 	}
 	materialID := ""
-	if ver != nil {
+	if ver != nil && spec == symmetricDefault {
 		materialID = ver.MaterialID
 	}
 	return &CreateKeyOutput{KeyMetadata: s.metadata(&rec, materialID)}, nil
@@ -197,8 +201,11 @@ func (s *Service) metadata(rec *keyRecord, currentMaterialID string) *KeyMetadat
 		KeyManager:            "CUSTOMER",
 		CustomerMasterKeySpec: rec.KeySpec,
 		KeySpec:               rec.KeySpec,
-		EncryptionAlgorithms:  []string{symmetricDefault},
 		CurrentKeyMaterialID:  currentMaterialID,
+	}
+	m.EncryptionAlgorithms, m.SigningAlgorithms, m.MacAlgorithms, m.KeyAgreementAlgorithms = algorithms(rec.KeySpec, rec.KeyUsage)
+	if rec.KeySpec != symmetricDefault {
+		m.CurrentKeyMaterialID = ""
 	}
 	if rec.DeletionDate != nil {
 		m.DeletionDate = timePtr(*rec.DeletionDate)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
 
@@ -124,10 +123,13 @@ var (
 	putJSON = store.PutJSON
 )
 
-// newVersion generates fresh material for version v of key id and seals it.
-// rotationType is "" for a key's first material.
-func (s *Service) newVersion(id string, v uint32, now time.Time, rotationType string) *versionRecord {
-	material := keys.GenerateMaterial()
+// newVersion generates fresh material of spec for version v of key id and
+// seals it. rotationType is "" for a key's first material.
+func (s *Service) newVersion(id, spec string, v uint32, now time.Time, rotationType string) (*versionRecord, error) {
+	material, err := generateMaterial(spec)
+	if err != nil {
+		return nil, err
+	}
 	defer clear(material)
 	return &versionRecord{
 		V:            recordVersion,
@@ -136,7 +138,7 @@ func (s *Service) newVersion(id string, v uint32, now time.Time, rotationType st
 		Created:      now,
 		RotationType: rotationType,
 		Sealed:       s.root.Seal(materialAAD(id, v), material),
-	}
+	}, nil
 }
 
 type grantRecord struct {

@@ -95,6 +95,9 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *K
 	if err := s.authorize(&caller, "kms:GetKeyRotationStatus", k, nil); err != nil {
 		return nil, err
 	}
+	if k.rec.KeySpec != symmetricDefault {
+		return nil, newErr(CodeUnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", k.arn, k.rec.KeySpec)
+	}
 	if k.rec.Origin == originExternal {
 		return nil, errOrigin(k.arn, k.rec.Origin)
 	}
@@ -144,7 +147,11 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *KeyI
 // caller writes rec; older versions stay to decrypt older ciphertexts.
 func (s *Service) rotate(tx store.Tx, rec *keyRecord, rotationType string, now time.Time) error {
 	v := rec.CurrentVersion + 1
-	if err := putJSON(tx, versionKey(rec.ID, v), s.newVersion(rec.ID, v, now, rotationType)); err != nil {
+	ver, err := s.newVersion(rec.ID, rec.KeySpec, v, now, rotationType)
+	if err != nil {
+		return err
+	}
+	if err := putJSON(tx, versionKey(rec.ID, v), ver); err != nil {
 		return err
 	}
 	rec.CurrentVersion = v

@@ -40,24 +40,27 @@ type Tag struct {
 
 // KeyMetadata describes a KMS key (reference §5.1).
 type KeyMetadata struct {
-	AWSAccountID          string   `json:"AWSAccountId"`
-	KeyID                 string   `json:"KeyId"`
-	Arn                   string   `json:"Arn"`
-	CreationDate          Time     `json:"CreationDate"`
-	Enabled               bool     `json:"Enabled"`
-	Description           string   `json:"Description"`
-	KeyUsage              string   `json:"KeyUsage"`
-	KeyState              string   `json:"KeyState"`
-	DeletionDate          *Time    `json:"DeletionDate,omitempty"`
-	Origin                string   `json:"Origin"`
-	KeyManager            string   `json:"KeyManager"`
-	CustomerMasterKeySpec string   `json:"CustomerMasterKeySpec"`
-	KeySpec               string   `json:"KeySpec"`
-	EncryptionAlgorithms  []string `json:"EncryptionAlgorithms,omitempty"`
-	MultiRegion           bool     `json:"MultiRegion"`
-	CurrentKeyMaterialID  string   `json:"CurrentKeyMaterialId,omitempty"`
-	ExpirationModel       string   `json:"ExpirationModel,omitempty"`
-	ValidTo               *Time    `json:"ValidTo,omitempty"`
+	AWSAccountID           string   `json:"AWSAccountId"`
+	KeyID                  string   `json:"KeyId"`
+	Arn                    string   `json:"Arn"`
+	CreationDate           Time     `json:"CreationDate"`
+	Enabled                bool     `json:"Enabled"`
+	Description            string   `json:"Description"`
+	KeyUsage               string   `json:"KeyUsage"`
+	KeyState               string   `json:"KeyState"`
+	DeletionDate           *Time    `json:"DeletionDate,omitempty"`
+	Origin                 string   `json:"Origin"`
+	KeyManager             string   `json:"KeyManager"`
+	CustomerMasterKeySpec  string   `json:"CustomerMasterKeySpec"`
+	KeySpec                string   `json:"KeySpec"`
+	EncryptionAlgorithms   []string `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms      []string `json:"SigningAlgorithms,omitempty"`
+	MacAlgorithms          []string `json:"MacAlgorithms,omitempty"`
+	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
+	MultiRegion            bool     `json:"MultiRegion"`
+	CurrentKeyMaterialID   string   `json:"CurrentKeyMaterialId,omitempty"`
+	ExpirationModel        string   `json:"ExpirationModel,omitempty"`
+	ValidTo                *Time    `json:"ValidTo,omitempty"`
 }
 
 type CreateKeyInput struct {
@@ -449,4 +452,114 @@ type ListKeyPoliciesOutput struct {
 	PolicyNames []string `json:"PolicyNames"`
 	NextMarker  string   `json:"NextMarker,omitempty"`
 	Truncated   bool     `json:"Truncated"`
+}
+
+type SignInput struct {
+	KeyID            string   `json:"KeyId"`
+	Message          []byte   `json:"Message"`
+	MessageType      string   `json:"MessageType"`
+	GrantTokens      []string `json:"GrantTokens"`
+	SigningAlgorithm string   `json:"SigningAlgorithm"`
+	DryRun           bool     `json:"DryRun"`
+}
+
+type SignOutput struct {
+	KeyID            string `json:"KeyId"`
+	Signature        []byte `json:"Signature"`
+	SigningAlgorithm string `json:"SigningAlgorithm"`
+}
+
+type VerifyInput struct {
+	KeyID            string   `json:"KeyId"`
+	Message          []byte   `json:"Message"`
+	MessageType      string   `json:"MessageType"`
+	Signature        []byte   `json:"Signature"`
+	SigningAlgorithm string   `json:"SigningAlgorithm"`
+	GrantTokens      []string `json:"GrantTokens"`
+	DryRun           bool     `json:"DryRun"`
+}
+
+type VerifyOutput struct {
+	KeyID            string `json:"KeyId"`
+	SignatureValid   bool   `json:"SignatureValid"`
+	SigningAlgorithm string `json:"SigningAlgorithm"`
+}
+
+type GetPublicKeyInput struct {
+	KeyID       string   `json:"KeyId"`
+	GrantTokens []string `json:"GrantTokens"`
+}
+
+type GetPublicKeyOutput struct {
+	KeyID                  string   `json:"KeyId"`
+	PublicKey              []byte   `json:"PublicKey"`
+	CustomerMasterKeySpec  string   `json:"CustomerMasterKeySpec"`
+	KeySpec                string   `json:"KeySpec"`
+	KeyUsage               string   `json:"KeyUsage"`
+	EncryptionAlgorithms   []string `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms      []string `json:"SigningAlgorithms,omitempty"`
+	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
+}
+
+type GenerateMacInput struct {
+	Message      []byte   `json:"Message"`
+	KeyID        string   `json:"KeyId"`
+	MacAlgorithm string   `json:"MacAlgorithm"`
+	GrantTokens  []string `json:"GrantTokens"`
+	DryRun       bool     `json:"DryRun"`
+}
+
+type GenerateMacOutput struct {
+	Mac          []byte `json:"Mac"`
+	MacAlgorithm string `json:"MacAlgorithm"`
+	KeyID        string `json:"KeyId"`
+}
+
+type VerifyMacInput struct {
+	Message      []byte   `json:"Message"`
+	KeyID        string   `json:"KeyId"`
+	MacAlgorithm string   `json:"MacAlgorithm"`
+	Mac          []byte   `json:"Mac"`
+	GrantTokens  []string `json:"GrantTokens"`
+	DryRun       bool     `json:"DryRun"`
+}
+
+type VerifyMacOutput struct {
+	KeyID        string `json:"KeyId"`
+	MacValid     bool   `json:"MacValid"`
+	MacAlgorithm string `json:"MacAlgorithm"`
+}
+
+type DeriveSharedSecretInput struct {
+	KeyID                 string         `json:"KeyId"`
+	KeyAgreementAlgorithm string         `json:"KeyAgreementAlgorithm"`
+	PublicKey             []byte         `json:"PublicKey"`
+	GrantTokens           []string       `json:"GrantTokens"`
+	DryRun                bool           `json:"DryRun"`
+	Recipient             *RecipientInfo `json:"Recipient"`
+}
+
+type DeriveSharedSecretOutput struct {
+	KeyID                 string `json:"KeyId"`
+	SharedSecret          []byte `json:"SharedSecret"`
+	KeyAgreementAlgorithm string `json:"KeyAgreementAlgorithm"`
+	KeyOrigin             string `json:"KeyOrigin"`
+}
+
+type GenerateDataKeyPairInput struct {
+	EncryptionContext map[string]string `json:"EncryptionContext"`
+	KeyID             string            `json:"KeyId"`
+	KeyPairSpec       string            `json:"KeyPairSpec"`
+	GrantTokens       []string          `json:"GrantTokens"`
+	Recipient         *RecipientInfo    `json:"Recipient"`
+	DryRun            bool              `json:"DryRun"`
+}
+
+type GenerateDataKeyPairOutput struct {
+	PrivateKeyCiphertextBlob []byte `json:"PrivateKeyCiphertextBlob"`
+	PrivateKeyPlaintext      []byte `json:"PrivateKeyPlaintext,omitempty"`
+	PublicKey                []byte `json:"PublicKey"`
+	KeyID                    string `json:"KeyId"`
+	KeyPairSpec              string `json:"KeyPairSpec"`
+	KeyMaterialID            string `json:"KeyMaterialId,omitempty"`
 }

@@ -1,0 +1,358 @@
+package service
+
+import (
+	"context"
+	"errors"
+
+	"github.com/openkms/kms/internal/keys"
+)
+
+// Asymmetric and HMAC operations: Sign, Verify, GetPublicKey,
+// DeriveSharedSecret, GenerateMac, VerifyMac and the data key pairs. The
+// private half of every key stays in the keys package.
+
+var (
+	signingAlgorithmEnum = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+		"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
+		"ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", "SM2DSA", "ML_DSA_SHAKE_256", "ED25519_SHA_512", "ED25519_PH_SHA_512"}
+	messageTypeEnum  = []string{"RAW", "DIGEST", "EXTERNAL_MU"}
+	macAlgorithmEnum = []string{"HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"}
+	keyPairSpecEnum  = []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
+		"ECC_SECG_P256K1", "SM2", "ECC_NIST_EDWARDS25519"}
+	errInvalidSignature = &Error{Code: CodeInvalidSignature}
+	errInvalidMac       = &Error{Code: CodeInvalidMac}
+)
+
+// signError turns a keys error of Sign or Verify into AWS's.
+func signError(k *liveKey, alg, msgType string, err error) error {
+	switch {
+	case errors.Is(err, keys.ErrInvalidSignature):
+		return errInvalidSignature
+	case errors.Is(err, keys.ErrAlgorithm):
+		return newErr(CodeInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+	case errors.Is(err, keys.ErrDigestLength):
+		return newErr(CodeValidation, "Digest is invalid length for algorithm %s.", alg)
+	case errors.Is(err, keys.ErrMessageType):
+		return newErr(CodeValidation, "MessageType %s is not valid for algorithm %s.", msgType, alg)
+	case errors.Is(err, keys.ErrUnsupported):
+		return newErr(CodeUnsupportedOperation, "MessageType %s is not supported by this server.", msgType)
+	}
+	return err
+}
+
+func (s *Service) signingKey(ctx context.Context, caller Caller, keyID, action, alg, msgType string) (*liveKey, error) {
+	k, alias, err := s.resolveAlias(ctx, caller, keyID, anyForm|formOtherAccount)
+	if err != nil {
+		return nil, err
+	}
+	cond := &conditions{alias: alias, extra: map[string]string{"kms:signingalgorithm": alg, "kms:messagetype": msgType}}
+	if err := s.authorize(&caller, "kms:"+action, k, cond); err != nil {
+		return nil, err
+	}
+	if err := s.usable(k, action, usageSign); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func validateSigning(v *violations, keyID string, msg []byte, msgType, alg string, tokens []string) {
+	v.keyID("keyId", keyID)
+	if msg == nil {
+		v.add("Value null at 'message' failed to satisfy constraint: Member must not be null")
+	} else {
+		v.blobLen("message", msg, 1, 4096)
+	}
+	v.enum("messageType", msgType, messageTypeEnum)
+	if v.required("signingAlgorithm", alg) {
+		v.enum("signingAlgorithm", alg, signingAlgorithmEnum)
+	}
+	v.grantTokens(tokens)
+}
+
+func msgTypeOrRaw(t string) string {
+	if t == "" {
+		return keys.MessageRaw
+	}
+	return t
+}
+
+// Sign signs a message or its digest with an asymmetric SIGN_VERIFY key.
+func (s *Service) Sign(ctx context.Context, caller Caller, in *SignInput) (*SignOutput, error) {
+	var v violations
+	validateSigning(&v, in.KeyID, in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	mt := msgTypeOrRaw(in.MessageType)
+	k, err := s.signingKey(ctx, caller, in.KeyID, "Sign", in.SigningAlgorithm, mt)
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return nil, errDryRun
+	}
+	sig, err := k.current.asym.Sign(in.SigningAlgorithm, mt, in.Message)
+	if err != nil {
+		return nil, signError(k, in.SigningAlgorithm, mt, err)
+	}
+	return &SignOutput{KeyID: k.arn, Signature: sig, SigningAlgorithm: in.SigningAlgorithm}, nil
+}
+
+// Verify checks a signature; one that does not verify is
+// KMSInvalidSignatureException, never SignatureValid false.
+func (s *Service) Verify(ctx context.Context, caller Caller, in *VerifyInput) (*VerifyOutput, error) {
+	var v violations
+	validateSigning(&v, in.KeyID, in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens)
+	if in.Signature == nil {
+		v.add("Value null at 'signature' failed to satisfy constraint: Member must not be null")
+	} else {
+		v.blobLen("signature", in.Signature, 1, 6144)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	mt := msgTypeOrRaw(in.MessageType)
+	k, err := s.signingKey(ctx, caller, in.KeyID, "Verify", in.SigningAlgorithm, mt)
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return nil, errDryRun
+	}
+	if err := k.current.asym.Verify(in.SigningAlgorithm, mt, in.Message, in.Signature); err != nil {
+		return nil, signError(k, in.SigningAlgorithm, mt, err)
+	}
+	return &VerifyOutput{KeyID: k.arn, SignatureValid: true, SigningAlgorithm: in.SigningAlgorithm}, nil
+}
+
+// GetPublicKey returns the public half of an asymmetric key.
+func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *GetPublicKeyInput) (*GetPublicKeyOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	v.grantTokens(in.GrantTokens)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(&caller, "kms:GetPublicKey", k, &conditions{alias: alias}); err != nil {
+		return nil, err
+	}
+	if !isAsymmetric(k.rec.KeySpec) {
+		return nil, newErr(CodeUnsupportedOperation, "%s has key spec %s, which has no public key.", k.arn, k.rec.KeySpec)
+	}
+	if err := s.usable(k, "GetPublicKey", k.rec.KeyUsage); err != nil {
+		return nil, err
+	}
+	out := &GetPublicKeyOutput{KeyID: k.arn, PublicKey: k.current.asym.PublicDER, CustomerMasterKeySpec: k.rec.KeySpec,
+		KeySpec: k.rec.KeySpec, KeyUsage: k.rec.KeyUsage}
+	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = algorithms(k.rec.KeySpec, k.rec.KeyUsage)
+	return out, nil
+}
+
+// DeriveSharedSecret computes an ECDH shared secret between a
+// KEY_AGREEMENT key and a peer's public key.
+func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *DeriveSharedSecretInput) (*DeriveSharedSecretOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	if v.required("keyAgreementAlgorithm", in.KeyAgreementAlgorithm) {
+		v.enum("keyAgreementAlgorithm", in.KeyAgreementAlgorithm, []string{"ECDH"})
+	}
+	if in.PublicKey == nil {
+		v.add("Value null at 'publicKey' failed to satisfy constraint: Member must not be null")
+	} else {
+		v.blobLen("publicKey", in.PublicKey, 1, 8192)
+	}
+	v.grantTokens(in.GrantTokens)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := refuseRecipient(in.Recipient); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
+	if err != nil {
+		return nil, err
+	}
+	cond := &conditions{alias: alias, extra: map[string]string{"kms:keyagreementalgorithm": in.KeyAgreementAlgorithm}}
+	if err := s.authorize(&caller, "kms:DeriveSharedSecret", k, cond); err != nil {
+		return nil, err
+	}
+	if err := s.usable(k, "DeriveSharedSecret", usageKeyAgreement); err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return nil, errDryRun
+	}
+	secret, err := k.current.asym.DeriveSharedSecret(in.PublicKey)
+	if err != nil {
+		return nil, &Error{Code: CodeValidation}
+	}
+	return &DeriveSharedSecretOutput{KeyID: k.arn, SharedSecret: secret, KeyAgreementAlgorithm: "ECDH", KeyOrigin: k.rec.Origin}, nil
+}
+
+// GenerateMac computes an HMAC with a GENERATE_VERIFY_MAC key.
+func (s *Service) GenerateMac(ctx context.Context, caller Caller, in *GenerateMacInput) (*GenerateMacOutput, error) {
+	k, err := s.macKey(ctx, caller, "GenerateMac", in.KeyID, in.Message, in.MacAlgorithm, in.GrantTokens, nil)
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return nil, errDryRun
+	}
+	mac, err := k.current.mac.Mac(in.MacAlgorithm, in.Message)
+	if err != nil {
+		return nil, macError(k, in.MacAlgorithm, err)
+	}
+	return &GenerateMacOutput{Mac: mac, MacAlgorithm: in.MacAlgorithm, KeyID: k.arn}, nil
+}
+
+// VerifyMac checks an HMAC; a mismatch is KMSInvalidMacException.
+func (s *Service) VerifyMac(ctx context.Context, caller Caller, in *VerifyMacInput) (*VerifyMacOutput, error) {
+	k, err := s.macKey(ctx, caller, "VerifyMac", in.KeyID, in.Message, in.MacAlgorithm, in.GrantTokens, in.Mac)
+	if err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return nil, errDryRun
+	}
+	if err := k.current.mac.VerifyMac(in.MacAlgorithm, in.Message, in.Mac); err != nil {
+		return nil, macError(k, in.MacAlgorithm, err)
+	}
+	return &VerifyMacOutput{KeyID: k.arn, MacValid: true, MacAlgorithm: in.MacAlgorithm}, nil
+}
+
+func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, msg []byte, alg string, tokens []string, mac []byte) (*liveKey, error) {
+	var v violations
+	if msg == nil {
+		v.add("Value null at 'message' failed to satisfy constraint: Member must not be null")
+	} else {
+		v.blobLen("message", msg, 1, 4096)
+	}
+	v.keyID("keyId", keyID)
+	if v.required("macAlgorithm", alg) {
+		v.enum("macAlgorithm", alg, macAlgorithmEnum)
+	}
+	if op == "VerifyMac" {
+		if mac == nil {
+			v.add("Value null at 'mac' failed to satisfy constraint: Member must not be null")
+		} else {
+			v.blobLen("mac", mac, 1, 6144)
+		}
+	}
+	v.grantTokens(tokens)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(tokens); err != nil {
+		return nil, err
+	}
+	k, alias, err := s.resolveAlias(ctx, caller, keyID, anyForm|formOtherAccount)
+	if err != nil {
+		return nil, err
+	}
+	cond := &conditions{alias: alias, extra: map[string]string{"kms:macalgorithm": alg}}
+	if err := s.authorize(&caller, "kms:"+op, k, cond); err != nil {
+		return nil, err
+	}
+	if err := s.usable(k, op, usageMAC); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func macError(k *liveKey, alg string, err error) error {
+	switch {
+	case errors.Is(err, keys.ErrAlgorithm):
+		return newErr(CodeInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+	case errors.Is(err, keys.ErrInvalidSignature):
+		return errInvalidMac
+	}
+	return err
+}
+
+// GenerateDataKeyPair returns a fresh key pair: the public key, the private
+// key as PKCS#8 DER in plaintext and encrypted under a symmetric KMS key.
+func (s *Service) GenerateDataKeyPair(ctx context.Context, caller Caller, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
+	if err := refuseRecipient(in.Recipient); err != nil {
+		return nil, err
+	}
+	return s.generateDataKeyPair(ctx, caller, in, true, "GenerateDataKeyPair")
+}
+
+// GenerateDataKeyPairWithoutPlaintext is GenerateDataKeyPair without the
+// plaintext private key.
+func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, caller Caller, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
+	return s.generateDataKeyPair(ctx, caller, in, false, "GenerateDataKeyPairWithoutPlaintext")
+}
+
+func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *GenerateDataKeyPairInput, withPlaintext bool, op string) (*GenerateDataKeyPairOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	if v.required("keyPairSpec", in.KeyPairSpec) {
+		v.enum("keyPairSpec", in.KeyPairSpec, keyPairSpecEnum)
+	}
+	v.encryptionContext("encryptionContext", in.EncryptionContext)
+	v.grantTokens(in.GrantTokens)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(in.GrantTokens); err != nil {
+		return nil, err
+	}
+	if in.KeyPairSpec == "SM2" {
+		return nil, newErr(CodeUnsupportedOperation, "KeyPairSpec SM2 is only available in AWS China Regions.")
+	}
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
+	if err != nil {
+		return nil, err
+	}
+	cond := &conditions{ec: in.EncryptionContext, alias: alias, extra: map[string]string{
+		"kms:encryptionalgorithm": symmetricDefault, "kms:datakeypairspec": in.KeyPairSpec}}
+	if err := s.authorize(&caller, "kms:"+op, k, cond); err != nil {
+		return nil, err
+	}
+	if err := s.usable(k, op, usageEncrypt); err != nil {
+		return nil, err
+	}
+	if k.rec.KeySpec != symmetricDefault {
+		return nil, newErr(CodeInvalidKeyUsage, "%s key spec is %s which is not valid for %s.", k.arn, k.rec.KeySpec, op)
+	}
+	if in.DryRun {
+		return nil, errDryRun
+	}
+	priv, err := keys.GenerateAsymmetric(in.KeyPairSpec)
+	if err != nil {
+		return nil, s.storeErr(op, err)
+	}
+	pair, err := keys.ParseAsymmetric(in.KeyPairSpec, priv)
+	if err != nil {
+		return nil, s.storeErr(op, err)
+	}
+	blob, err := k.current.sym.Seal(priv, in.EncryptionContext)
+	if err != nil {
+		return nil, s.storeErr(op, err)
+	}
+	out := &GenerateDataKeyPairOutput{PrivateKeyCiphertextBlob: blob, PublicKey: pair.PublicDER, KeyID: k.arn,
+		KeyPairSpec: in.KeyPairSpec, KeyMaterialID: k.current.materialID}
+	if withPlaintext {
+		out.PrivateKeyPlaintext = priv
+	} else {
+		clear(priv)
+	}
+	return out, nil
+}
