@@ -12,6 +12,11 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# The official AWS Encryption SDK for JavaScript, for the interoperability
+# tests (they fail in CI, and skip elsewhere, without it).
+if command -v npm >/dev/null; then
+  (cd test/esdk-js && npm install --no-audit --no-fund --silent)
+fi
 go test -count=1 -race ./...
 
 # Fuzz the parsers of bytes that come from clients or from disk.
