@@ -25,3 +25,4 @@ go test -run '^$' -fuzz '^FuzzRootKeyOpen$' -fuzztime "$fuzztime" ./internal/key
 go test -run '^$' -fuzz '^FuzzHandler$' -fuzztime "$fuzztime" ./internal/api
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzztime" ./internal/policy
 go test -run '^$' -fuzz '^FuzzParseVerify$' -fuzztime "$fuzztime" ./internal/sigv4
+go test -run '^$' -fuzz '^FuzzParseHeader$' -fuzztime "$fuzztime" ./esdk

@@ -1,6 +1,8 @@
 // Command kms is a key management service compatible with the AWS KMS API.
 //
 //	kms server --dev    start a development server with a generated root key
+//	kms encrypt         encrypt a file in the AWS Encryption SDK format with a KMS data key
+//	kms decrypt         decrypt one
 package main
 
 import (
@@ -17,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCommand())
+	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kms:", err)
 		os.Exit(1)

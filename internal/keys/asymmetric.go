@@ -85,11 +85,12 @@ type Asymmetric struct {
 	Spec      string
 	PublicDER []byte // DER SubjectPublicKeyInfo
 
-	rsa   *rsa.PrivateKey
-	ec    *ecdsa.PrivateKey
-	ed    ed25519.PrivateKey
-	k1    *secp256k1.PrivateKey
-	mldsa sign.PrivateKey
+	rsa      *rsa.PrivateKey
+	ec       *ecdsa.PrivateKey
+	ed       ed25519.PrivateKey
+	k1       *secp256k1.PrivateKey
+	mldsa    sign.PrivateKey
+	mldsaPub sign.PublicKey // kept: circl recomputes it on every Public()
 }
 
 // GenerateAsymmetric returns fresh private material of a key spec.
@@ -159,7 +160,7 @@ func ParseAsymmetric(spec string, material []byte) (*Asymmetric, error) {
 			return nil, ErrMaterial
 		}
 		p, s := mldsaScheme(spec).DeriveKey(material)
-		a.mldsa = s
+		a.mldsa, a.mldsaPub = s, p
 		raw, err := p.MarshalBinary()
 		if err != nil {
 			return nil, err
@@ -299,7 +300,7 @@ func (a *Asymmetric) Verify(alg, msgType string, msg, sig []byte) error {
 			}
 			return ErrMessageType
 		}
-		ok = mldsaScheme(a.Spec).Verify(a.mldsa.Public().(sign.PublicKey), msg, sig, nil)
+		ok = mldsaScheme(a.Spec).Verify(a.mldsaPub, msg, sig, nil)
 	case a.ed != nil:
 		pub := a.ed.Public().(ed25519.PublicKey)
 		if alg == "ED25519_SHA_512" {

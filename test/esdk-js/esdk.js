@@ -3,7 +3,7 @@
 // JavaScript, asking the KMS endpoint in AWS_ENDPOINT_URL for data keys.
 'use strict'
 const fs = require('fs')
-const { KMSClient } = require('@aws-sdk/client-kms')
+const { KMS } = require('@aws-sdk/client-kms')
 const {
   KmsKeyringNode, buildClient, CommitmentPolicy, AlgorithmSuiteIdentifier,
 } = require('@aws-crypto/client-node')
@@ -13,7 +13,7 @@ const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIR
 async function main () {
   const [mode, inPath, outPath, keyArn, suite, ...pairs] = process.argv.slice(2)
   const endpoint = process.env.AWS_ENDPOINT_URL
-  const clientProvider = (region) => new KMSClient({ region: region || process.env.AWS_REGION || 'us-east-1', endpoint })
+  const clientProvider = (region) => new KMS({ region: region || process.env.AWS_REGION || 'us-east-1', endpoint })
   const data = fs.readFileSync(inPath)
   if (mode === 'encrypt') {
     const keyring = new KmsKeyringNode({ generatorKeyId: keyArn, clientProvider })

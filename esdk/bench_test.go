@@ -1,0 +1,86 @@
+package esdk
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"testing"
+)
+
+const benchSize = 64 << 20
+
+type benchCase struct {
+	suite       Suite
+	frame, conc int
+}
+
+func (c benchCase) name() string {
+	s := "commit"
+	if c.suite.Signed() {
+		s = "commit-ecdsa"
+	}
+	return fmt.Sprintf("%s/frame=%d/conc=%d", s, c.frame, c.conc)
+}
+
+func benchCases() []benchCase {
+	var cs []benchCase
+	for _, suite := range suites {
+		for _, frame := range []int{4096, 65536} {
+			for _, conc := range []int{1, 2} {
+				cs = append(cs, benchCase{suite, frame, conc})
+			}
+		}
+	}
+	return cs
+}
+
+func BenchmarkEncrypt(b *testing.B) {
+	kr := newMemKeyring(1)
+	pt := testPlaintext(benchSize)
+	for _, c := range benchCases() {
+		b.Run(c.name(), func(b *testing.B) {
+			b.SetBytes(benchSize)
+			for b.Loop() {
+				w, err := NewEncrypter(context.Background(), io.Discard, kr, EncryptOptions{Suite: c.suite, FrameLength: c.frame, Concurrency: c.conc})
+				if err != nil {
+					b.Fatal(err)
+				}
+				// Write in 1 MiB pieces, as io.Copy from a file would.
+				for p := pt; len(p) > 0; p = p[1<<20:] {
+					if _, err := w.Write(p[:1<<20]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecrypt(b *testing.B) {
+	kr := newMemKeyring(1)
+	pt := testPlaintext(benchSize)
+	for _, c := range benchCases() {
+		msg := encrypt(b, kr, EncryptOptions{Suite: c.suite, FrameLength: c.frame}, pt)
+		b.Run(c.name(), func(b *testing.B) {
+			b.SetBytes(benchSize)
+			buf := make([]byte, 1<<20)
+			for b.Loop() {
+				r, _, err := NewDecrypter(context.Background(), bytes.NewReader(msg), kr, DecryptOptions{Concurrency: c.conc})
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.CopyBuffer(io.Discard, onlyReader{r}, buf)
+				if err != nil || n != benchSize {
+					b.Fatalf("%d bytes, %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// onlyReader hides any WriterTo, so io.CopyBuffer reads in 1 MiB pieces.
+type onlyReader struct{ io.Reader }

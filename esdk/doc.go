@@ -1,0 +1,73 @@
+// Package esdk encrypts and decrypts streams in the AWS Encryption SDK
+// message format, so that what it encrypts decrypts with the official AWS
+// Encryption SDKs (C, Java, JavaScript, Python, .NET, the aws-encryption-cli)
+// and what they encrypt decrypts here.
+//
+// It implements the AWS Encryption SDK Specification
+// (github.com/awslabs/aws-encryption-sdk-specification): data-format/
+// message-header.md, message-body.md, message-body-aad.md and
+// message-footer.md, framework/algorithm-suites.md and client-apis/
+// encrypt.md and decrypt.md. docs/envelope-format.md documents every byte
+// as this package writes it.
+//
+// # Format
+//
+// A message is a header, a framed body and, for signed suites, a footer.
+// All integers are big-endian.
+//
+//	header (version 2)
+//	  0x02 | uint16 suite | message ID (32 random bytes)
+//	  uint16 n | encryption context (n bytes: uint16 count, then count
+//	      pairs of uint16-length-prefixed UTF-8 key and value, sorted by key)
+//	  uint16 count | count × (uint16 len | provider ID | uint16 len |
+//	      provider info | uint16 len | encrypted data key)
+//	  0x02 (framed) | uint32 frame length | commitment key (32 bytes)
+//	  AES-GCM tag (16 bytes) over all of the above, zero IV, no plaintext
+//	body
+//	  regular frame: uint32 seq | IV | frame length bytes of ciphertext | tag
+//	  final frame:   0xFFFFFFFF | uint32 seq | IV | uint32 n | n bytes | tag
+//	footer (signed suites)
+//	  uint16 n | ECDSA P-384 signature (DER) of SHA-384(header | body)
+//
+// The data key comes from a Keyring (for KMS, one "aws-kms" encrypted data
+// key per KMS key, its provider info the key ARN). HKDF-SHA512, salted with
+// the message ID, derives from it the AES-256-GCM key (info: suite ID,
+// "DERIVEKEY") and the 32-byte commitment key stored in the header (info:
+// "COMMITKEY"), so that a message decrypts under exactly one data key.
+// Frames are numbered from 1; the IV of frame i is eight zero bytes then
+// uint32 i; each frame's AAD binds the message ID, whether it is the final
+// frame, its number and its plaintext length. Reordered, duplicated,
+// dropped, truncated or altered frames fail to decrypt, and so does any
+// byte after the message.
+//
+// # Suites
+//
+// NewEncrypter writes SuiteCommitKey (0x0478, the default) or
+// SuiteCommitKeyECDSAP384 (0x0578), message format version 2, framed. In
+// the signed suite a fresh P-384 key signs each message and its public key
+// travels in the encryption context under "aws-crypto-public-key".
+// NewDecrypter reads those, and with DecryptOptions.AllowNonCommitting also
+// the version 1 suites SuiteHKDFSHA256 (0x0178) and SuiteHKDFSHA384ECDSAP384
+// (0x0378) that the official SDKs wrote before 2.0. It reads no other suite
+// and no non-framed message: the official SDKs have not written either by
+// default since 1.x.
+//
+// # Streaming and its limits
+//
+// Both directions work on a bounded window of frames, sealed or opened in
+// parallel (Concurrency runs of about 64 KiB) and written or returned in
+// order. The decrypter returns plaintext only after the frame that carries
+// it has authenticated. A streamed signed message cannot be known to be
+// signed before its end: the decrypter holds back the plaintext of the last
+// frame (the last non-empty one) until the signature verifies, and returns
+// io.EOF only after it has, but plaintext returned before is authenticated
+// without being known to be signed. A caller that must not act on unsigned
+// data waits for io.EOF, and discards what it read on any error.
+//
+// A message holds at most 2^32 - 1 frames: 16 TiB at the default 4096-byte
+// frame length. The encryption context serializes to at most 65535 bytes,
+// a header to at most MaxHeaderSize.
+//
+// Every authentication failure is the one error ErrAuthentication. Errors
+// are sticky: after one, every call returns it and no more data.
+package esdk

@@ -1,0 +1,331 @@
+package esdk
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"runtime"
+	"strings"
+)
+
+const (
+	// DefaultFrameLength is the frame length of EncryptOptions, and of the
+	// official SDKs.
+	DefaultFrameLength = 4096
+	// MaxFrameLength is the largest EncryptOptions.FrameLength, and the
+	// default DecryptOptions.MaxFrameLength.
+	MaxFrameLength = 64 << 20
+
+	// batchTarget is how much plaintext the pipeline hands a goroutine at
+	// once: small frames are sealed and opened in runs, so that the cost
+	// of a goroutine and a channel is paid per 64 KiB, not per frame.
+	batchTarget = 64 << 10
+)
+
+// EncryptOptions configures NewEncrypter. The zero value is usable.
+type EncryptOptions struct {
+	// Suite is SuiteCommitKey (the default) or SuiteCommitKeyECDSAP384.
+	Suite Suite
+	// FrameLength is the plaintext length of each frame, 1 to
+	// MaxFrameLength; DefaultFrameLength if zero.
+	FrameLength int
+	// EncryptionContext is authenticated with the message and stored in
+	// its header in the clear. No key may start with "aws-crypto-".
+	EncryptionContext map[string]string
+	// Concurrency is how many runs of frames are sealed at once;
+	// runtime.GOMAXPROCS(0) if zero.
+	Concurrency int
+}
+
+// encrypter is the io.WriteCloser that NewEncrypter returns.
+type encrypter struct {
+	w        io.Writer
+	fc       frameCipher
+	frameLen int
+	perBatch int
+	conc     int
+	sig      *signer
+
+	seq      uint32 // sequence number of the next frame
+	pending  []byte // plaintext not yet handed to a batch
+	inflight []*sealBatch
+	free     [][]byte
+
+	err    error // sticky: the first error, returned by every later call
+	closed bool
+}
+
+var errClosed = errors.New("esdk: write to a closed encrypter")
+
+// NewEncrypter writes a message header to w and returns a writer that
+// encrypts what is written to it into the message body. Close writes the
+// final frame and, for a signed suite, the footer; it does not close w.
+//
+// ctx is used only for the keyring's GenerateDataKey call.
+//
+// The writer buffers up to Concurrency runs of about 64 KiB (or one
+// frame, if frames are larger) and writes them to w in order. It is not
+// safe for concurrent use. After any error, every call returns that error.
+func NewEncrypter(ctx context.Context, w io.Writer, kr Keyring, opts EncryptOptions) (io.WriteCloser, error) {
+	suite := opts.Suite
+	if suite == 0 {
+		suite = SuiteCommitKey
+	}
+	if suite != SuiteCommitKey && suite != SuiteCommitKeyECDSAP384 {
+		return nil, fmt.Errorf("esdk: cannot encrypt with %v; use SuiteCommitKey or SuiteCommitKeyECDSAP384", suite)
+	}
+	frameLen := opts.FrameLength
+	if frameLen == 0 {
+		frameLen = DefaultFrameLength
+	}
+	if frameLen < 1 || frameLen > MaxFrameLength {
+		return nil, fmt.Errorf("esdk: frame length %d out of range 1 to %d", frameLen, MaxFrameLength)
+	}
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = runtime.GOMAXPROCS(0)
+	}
+
+	ec := maps.Clone(opts.EncryptionContext)
+	if ec == nil {
+		ec = make(map[string]string)
+	}
+	for k := range ec {
+		if strings.HasPrefix(k, reservedPrefix) {
+			return nil, fmt.Errorf("esdk: encryption context key %q uses the reserved prefix %q", k, reservedPrefix)
+		}
+	}
+	var sig *signer
+	if suite.Signed() {
+		var pub string
+		var err error
+		if sig, pub, err = newSigner(); err != nil {
+			return nil, err
+		}
+		ec[PublicKeyContextKey] = pub
+	}
+	// Fail on an oversized context before asking the keyring for a key.
+	if _, err := serializeContext(ec, nil); err != nil {
+		return nil, err
+	}
+
+	dataKey, edks, err := kr.GenerateDataKey(ctx, suite, maps.Clone(ec))
+	if err != nil {
+		return nil, fmt.Errorf("esdk: keyring: %w", err)
+	}
+	if len(edks) == 0 {
+		return nil, errors.New("esdk: keyring returned no encrypted data keys")
+	}
+	messageID := make([]byte, 32)
+	if _, err := rand.Read(messageID); err != nil {
+		return nil, err
+	}
+	return newEncrypter(w, suite, messageID, dataKey, ec, edks, frameLen, conc, sig)
+}
+
+// newEncrypter writes the header of a message with the given materials and
+// returns the writer of its body. Tests call it with fixed materials.
+func newEncrypter(w io.Writer, suite Suite, messageID, dataKey []byte, ec map[string]string, edks []EncryptedDataKey, frameLen, conc int, sig *signer) (*encrypter, error) {
+	aead, commitKey, err := suite.deriveKeys(dataKey, messageID)
+	if err != nil {
+		return nil, err
+	}
+	h := &Header{
+		Suite:             suite,
+		MessageID:         messageID,
+		EncryptionContext: ec,
+		EncryptedDataKeys: edks,
+		FrameLength:       uint32(frameLen),
+		CommitKey:         commitKey,
+	}
+	header, err := h.marshalBody()
+	if err != nil {
+		return nil, err
+	}
+	// The header tag: AES-GCM of nothing, the header body as AAD, a zero
+	// IV (written out in version 1 headers, which only tests write).
+	var zeroIV [ivSize]byte
+	tag := aead.Seal(nil, zeroIV[:], nil, header)
+	if h.Version() == 1 {
+		header = append(header, zeroIV[:]...)
+	}
+	header = append(header, tag...)
+	if _, err := w.Write(header); err != nil {
+		return nil, err
+	}
+	if sig != nil {
+		sig.hash.Write(header)
+	}
+
+	perBatch := max(1, batchTarget/frameLen)
+	return &encrypter{
+		w:        w,
+		fc:       frameCipher{aead, messageID},
+		frameLen: frameLen,
+		perBatch: perBatch,
+		conc:     conc,
+		sig:      sig,
+		seq:      1,
+		pending:  make([]byte, 0, perBatch*frameLen),
+	}, nil
+}
+
+// Write encrypts p. Plaintext is written out a run of frames at a time, so
+// some of it stays buffered until later writes or Close.
+func (e *encrypter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), cap(e.pending)-len(e.pending))
+		e.pending = append(e.pending, p[:k]...)
+		p, n = p[k:], n+k
+		if len(e.pending) == cap(e.pending) {
+			e.dispatch(false)
+			if e.err != nil {
+				return n, e.err
+			}
+		}
+	}
+	return n, nil
+}
+
+// Close encrypts what is buffered, writes the final frame (empty when the
+// plaintext is a multiple of the frame length, which every version of the
+// official SDKs accepts) and the footer of a signed suite. It does not
+// close the underlying writer. Calling Close again returns the same result.
+func (e *encrypter) Close() error {
+	if e.closed || e.err != nil {
+		if e.err == errClosed {
+			return nil
+		}
+		return e.err
+	}
+	e.closed = true
+	e.dispatch(true)
+	for len(e.inflight) > 0 && e.err == nil {
+		e.writeHead()
+	}
+	if e.err != nil {
+		return e.err
+	}
+	if e.sig != nil {
+		signature, err := e.sig.sign()
+		if err != nil {
+			e.err = err
+			return err
+		}
+		footer := binary.BigEndian.AppendUint16(nil, uint16(len(signature)))
+		if _, err := e.w.Write(append(footer, signature...)); err != nil {
+			e.err = err
+			return err
+		}
+	}
+	e.err = errClosed
+	return nil
+}
+
+// sealBatch is a run of frames sealed together.
+type sealBatch struct {
+	fc       *frameCipher
+	frameLen int
+	firstSeq uint32
+	final    bool
+	plain    []byte
+	out      []byte
+	done     chan struct{}
+}
+
+func (b *sealBatch) run() {
+	var aad []byte
+	seq, p := b.firstSeq, b.plain
+	for len(p) >= b.frameLen {
+		b.out, aad = b.fc.seal(b.out, false, seq, p[:b.frameLen], aad)
+		seq, p = seq+1, p[b.frameLen:]
+	}
+	if b.final {
+		b.out, _ = b.fc.seal(b.out, true, seq, p, aad)
+	}
+	if b.done != nil {
+		close(b.done)
+	}
+}
+
+// dispatch hands the pending plaintext to a batch: all of it as regular
+// frames, or, if final, as regular frames and a final frame of the rest.
+func (e *encrypter) dispatch(final bool) {
+	regular := len(e.pending) / e.frameLen
+	frames := regular
+	if final {
+		frames++
+	}
+	// Regular frames must stay below the final-frame marker; the final
+	// frame may use it, the 2^32 - 1st frame.
+	if uint64(e.seq)+uint64(regular) > maxSequence || uint64(e.seq)+uint64(frames)-1 > maxSequence {
+		e.err = errors.New("esdk: message too long: more than 2^32 - 1 frames")
+		return
+	}
+	b := &sealBatch{
+		fc:       &e.fc,
+		frameLen: e.frameLen,
+		firstSeq: e.seq,
+		final:    final,
+		plain:    e.pending,
+		out:      e.buffer(len(e.pending) + frames*finalFrameOverhead),
+	}
+	e.seq += uint32(regular)
+	e.pending = e.buffer(cap(e.pending))[:0]
+	if e.conc == 1 {
+		b.run()
+		e.inflight = append(e.inflight, b)
+		e.writeHead()
+		return
+	}
+	b.done = make(chan struct{})
+	go b.run()
+	e.inflight = append(e.inflight, b)
+	for len(e.inflight) >= e.conc && e.err == nil {
+		e.writeHead()
+	}
+}
+
+// writeHead waits for the oldest batch and writes it out.
+func (e *encrypter) writeHead() {
+	b := e.inflight[0]
+	e.inflight = e.inflight[1:]
+	if b.done != nil {
+		<-b.done
+	}
+	if _, err := e.w.Write(b.out); err != nil {
+		e.err = err
+		return
+	}
+	if e.sig != nil {
+		e.sig.hash.Write(b.out)
+	}
+	e.recycle(b.plain, b.out)
+}
+
+func (e *encrypter) buffer(size int) []byte {
+	for i, buf := range e.free {
+		if cap(buf) >= size {
+			e.free[i] = e.free[len(e.free)-1]
+			e.free = e.free[:len(e.free)-1]
+			return buf[:0]
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+func (e *encrypter) recycle(bufs ...[]byte) {
+	for _, buf := range bufs {
+		if len(e.free) < 2*e.conc+2 {
+			e.free = append(e.free, buf[:0])
+		}
+	}
+}
