@@ -162,7 +162,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGran
 	allowed := grantOperations(k.rec.KeySpec, k.rec.KeyUsage)
 	for _, op := range ops {
 		if !slices.Contains(allowed, op) {
-			return nil, newErr(CodeValidation, "Grant operation %s is not valid for a %s KMS key.", op, k.rec.KeySpec)
+			return nil, newErr(CodeValidation, "Grant operation %s is not valid for a KMS key with key spec %s.", op, k.rec.KeySpec)
 		}
 	}
 	cond := &conditions{extra: map[string]string{
