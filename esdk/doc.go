@@ -70,4 +70,29 @@
 //
 // Every authentication failure is the one error ErrAuthentication. Errors
 // are sticky: after one, every call returns it and no more data.
+//
+// # Data-key caching
+//
+// By default every message gets a fresh data key: one keyring call (one
+// KMS request) per message. An application that encrypts many small
+// messages can wrap its keyring in a CachingKeyring, which reuses a data
+// key for messages of the same suite and encryption context within the
+// limits of CacheLimits, like the AWS Encryption SDK's caching CMM, and
+// caches decrypted data keys for MaxAge. Encryption uses the cache only
+// when EncryptOptions.MaxPlaintextLength gives the plaintext's length (or
+// a bound on it), so that MaxBytes can be enforced, and only for the
+// unsigned suite SuiteCommitKey:
+//
+//	kr := esdk.NewCachingKeyring(kmskeyring.New(client, keyARN), esdk.CacheLimits{
+//		MaxAge:      5 * time.Minute,
+//		MaxMessages: 1000,
+//		MaxBytes:    100 << 20,
+//	})
+//	w, err := esdk.NewEncrypter(ctx, &buf, kr, esdk.EncryptOptions{
+//		EncryptionContext:  ec,
+//		MaxPlaintextLength: int64(len(msg)),
+//	})
+//
+// Share one CachingKeyring between goroutines (it is safe for concurrent
+// use; its inner keyring must be too) and use it for decryption as well.
 package esdk

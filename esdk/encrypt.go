@@ -39,6 +39,13 @@ type EncryptOptions struct {
 	// Concurrency is how many runs of frames are sealed at once;
 	// runtime.GOMAXPROCS(0) if zero.
 	Concurrency int
+	// MaxPlaintextLength, if positive, bounds the plaintext: a Write that
+	// would take it past this many bytes fails with ErrPlaintextTooLong
+	// and writes nothing. It is the specification's "max plaintext
+	// length", passed to the keyring with the data key request; a
+	// CachingKeyring needs it to count the bytes a cached data key
+	// encrypts, and does not cache without it. Zero means unknown.
+	MaxPlaintextLength int64
 }
 
 // encrypter is the io.WriteCloser that NewEncrypter returns.
@@ -51,6 +58,8 @@ type encrypter struct {
 	sig      *signer
 
 	seq      uint32 // sequence number of the next frame
+	maxPlain int64  // EncryptOptions.MaxPlaintextLength, if positive
+	written  int64  // plaintext accepted by Write
 	pending  []byte // plaintext not yet handed to a batch
 	inflight []*sealBatch
 	free     [][]byte
@@ -60,6 +69,10 @@ type encrypter struct {
 }
 
 var errClosed = errors.New("esdk: write to a closed encrypter")
+
+// ErrPlaintextTooLong is returned by the encrypter's Write when the
+// plaintext would exceed EncryptOptions.MaxPlaintextLength.
+var ErrPlaintextTooLong = errors.New("esdk: plaintext exceeds EncryptOptions.MaxPlaintextLength")
 
 // NewEncrypter writes a message header to w and returns a writer that
 // encrypts what is written to it into the message body. Close writes the
@@ -113,7 +126,7 @@ func NewEncrypter(ctx context.Context, w io.Writer, kr Keyring, opts EncryptOpti
 		return nil, err
 	}
 
-	dataKey, edks, err := kr.GenerateDataKey(ctx, suite, maps.Clone(ec))
+	dataKey, edks, err := kr.GenerateDataKey(withMaxPlaintextLength(ctx, opts.MaxPlaintextLength), suite, maps.Clone(ec))
 	if err != nil {
 		return nil, fmt.Errorf("esdk: keyring: %w", err)
 	}
@@ -124,7 +137,12 @@ func NewEncrypter(ctx context.Context, w io.Writer, kr Keyring, opts EncryptOpti
 	if _, err := rand.Read(messageID); err != nil {
 		return nil, err
 	}
-	return newEncrypter(w, suite, messageID, dataKey, ec, edks, frameLen, conc, sig)
+	e, err := newEncrypter(w, suite, messageID, dataKey, ec, edks, frameLen, conc, sig)
+	if err != nil {
+		return nil, err
+	}
+	e.maxPlain = opts.MaxPlaintextLength
+	return e, nil
 }
 
 // newEncrypter writes the header of a message with the given materials and
@@ -179,6 +197,13 @@ func newEncrypter(w io.Writer, suite Suite, messageID, dataKey []byte, ec map[st
 func (e *encrypter) Write(p []byte) (int, error) {
 	if e.err != nil {
 		return 0, e.err
+	}
+	if e.maxPlain > 0 {
+		if int64(len(p)) > e.maxPlain-e.written {
+			e.err = ErrPlaintextTooLong
+			return 0, e.err
+		}
+		e.written += int64(len(p))
 	}
 	n := 0
 	for len(p) > 0 {
