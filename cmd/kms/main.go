@@ -6,9 +6,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
+	"github.com/openkms/kms/internal/auditcli"
 	"github.com/spf13/cobra"
 )
 
@@ -19,8 +21,11 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand())
+	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand(), auditCommand())
 	if err := root.Execute(); err != nil {
+		if errors.Is(err, auditcli.ErrBroken) {
+			os.Exit(1)
+		}
 		fmt.Fprintln(os.Stderr, "kms:", err)
 		os.Exit(1)
 	}

@@ -20,7 +20,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
@@ -35,11 +37,20 @@ const targetPrefix = "TrentService."
 // Handler serves the KMS API, the IAM and STS actions of query.go, and
 // GET /healthz.
 type Handler struct {
-	svc   *service.Service
-	dir   *identity.Directory
-	log   *slog.Logger
-	ops   map[string]opFunc
-	query map[string]*queryService
+	svc    *service.Service
+	dir    *identity.Directory
+	log    *slog.Logger
+	ops    map[string]opFunc
+	query  map[string]*queryService
+	trail  *audit.Log // nil: no audit trail
+	region string
+	now    func() time.Time
+}
+
+// WithAudit makes h record every call in trail before it answers.
+func (h *Handler) WithAudit(trail *audit.Log, region string) *Handler {
+	h.trail, h.region = trail, region
+	return h
 }
 
 type opFunc func(ctx context.Context, caller service.Caller, body []byte) (any, error)
@@ -50,7 +61,7 @@ func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger)
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{svc: svc, dir: dir, log: log}
+	h := &Handler{svc: svc, dir: dir, log: log, now: time.Now}
 	h.query = h.queryServices()
 	h.ops = map[string]opFunc{
 		"CreateKey":                           op(svc.CreateKey),
@@ -171,17 +182,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveQuery(w, r, reqID)
 		return
 	}
-	out, err := h.serve(r)
+	ci := &callInfo{source: "kms.amazonaws.com"}
+	out, err := h.serve(r, ci)
+	var body []byte
+	if err == nil && out != nil {
+		body, err = json.Marshal(out)
+	}
+	if aerr := h.audit(r, reqID, ci, body, err); aerr != nil {
+		err = aerr
+	}
 	if err != nil {
 		h.writeError(w, reqID, err)
 		return
-	}
-	var body []byte
-	if out != nil {
-		if body, err = json.Marshal(out); err != nil {
-			h.writeError(w, reqID, err)
-			return
-		}
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/x-amz-json-1.1")
@@ -190,12 +202,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
-func (h *Handler) serve(r *http.Request) (any, error) {
+func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	if r.Method != http.MethodPost {
 		return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", "AWS KMS operations are called with POST."}
 	}
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, targetPrefix)
+	ci.op = name
+	if !ok {
+		ci.op = target
+	}
 	fn := h.ops[name]
 	if !ok || fn == nil {
 		if target == "" {
@@ -213,10 +229,12 @@ func (h *Handler) serve(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	ci.body = body
 	p, err := h.dir.Authenticate(r.Context(), r, body, "kms")
 	if err != nil {
 		return nil, err
 	}
+	ci.principal = p
 	return fn(r.Context(), callerOf(p, r), body)
 }
 

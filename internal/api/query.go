@@ -235,17 +235,25 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 	}
 	action := form.Get("Action")
 	svc := h.query[action]
+	ci := &callInfo{source: "iam.amazonaws.com", op: action, form: form}
 	if svc == nil {
-		h.writeQueryError(w, reqID, iamNamespace, &queryError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))})
+		err := &queryError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))}
+		h.answerQueryError(w, r, reqID, ci, iamNamespace, err)
 		return
 	}
+	ci.source = svc.name + ".amazonaws.com"
 	p, err := h.dir.Authenticate(r.Context(), r, body, svc.name)
 	if err != nil {
-		h.writeQueryError(w, reqID, svc.namespace, err)
+		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return
 	}
+	ci.principal = p
 	out, err := svc.actions[action](r.Context(), p, form)
 	if err != nil {
+		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
+		return
+	}
+	if err := h.audit(r, reqID, ci, nil, nil); err != nil {
 		h.writeQueryError(w, reqID, svc.namespace, err)
 		return
 	}
@@ -265,6 +273,14 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf.Bytes())
+}
+
+// answerQueryError records a failed call and answers it.
+func (h *Handler) answerQueryError(w http.ResponseWriter, r *http.Request, reqID string, ci *callInfo, namespace string, err error) {
+	if aerr := h.audit(r, reqID, ci, nil, err); aerr != nil {
+		err = aerr
+	}
+	h.writeQueryError(w, reqID, namespace, err)
 }
 
 type queryError struct {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/openkms/kms/internal/api"
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
@@ -98,7 +99,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	handler := api.NewHandler(svc, dir, o.Logger)
+	trail, err := audit.Open(filepath.Join(o.DataDir, "audit.log"))
+	if err != nil {
+		return fmt.Errorf("audit trail: %w", err)
+	}
+	defer trail.Close()
+	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region)
 
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
