@@ -204,7 +204,9 @@ func (l *Log) commit(batch []*entry, buf *bytes.Buffer) {
 		}
 	}
 	if l.err == nil {
+		l.mu.Lock()
 		l.seq, l.last = seq, last
+		l.mu.Unlock()
 	}
 	for _, e := range batch {
 		e.done <- l.err
@@ -230,6 +232,8 @@ type Problem struct {
 	Line   int // 1-based line number
 	Reason string
 }
+
+func (p *Problem) Error() string { return p.Reason }
 
 // Verify reads a log and reports how many records chain correctly and the
 // first problem, if any.

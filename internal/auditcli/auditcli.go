@@ -6,7 +6,10 @@ package auditcli
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -50,8 +53,60 @@ func Verify(o Options, out io.Writer) error {
 		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", problem.Line, problem.Line, problem.Reason, n)
 		return ErrBroken
 	}
-	fmt.Fprintf(out, "OK: %d records, hash chain intact.\n", n)
+	digests, err := verifyDigests(o.DataDir, f)
+	if err != nil {
+		var p *audit.Problem
+		if errors.As(err, &p) {
+			fmt.Fprintf(out, "BROKEN: %s\n", p.Reason)
+			return ErrBroken
+		}
+		return err
+	}
+	fmt.Fprintf(out, "OK: %d records, hash chain intact; %d signed digests verify.\n", n, digests)
 	return nil
+}
+
+// verifyDigests checks the signed digests beside the log, if any.
+func verifyDigests(dir string, log *os.File) (int, error) {
+	pubPEM, err := os.ReadFile(filepath.Join(dir, "audit.pub"))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	block, _ := pem.Decode(pubPEM)
+	if block == nil {
+		return 0, errors.New("audit.pub is not a PEM public key")
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	pub, ok := k.(ed25519.PublicKey)
+	if err != nil || !ok {
+		return 0, errors.New("audit.pub is not an Ed25519 public key")
+	}
+	dg, err := os.Open(filepath.Join(dir, "audit-digests.log"))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer dg.Close()
+	if _, err := log.Seek(0, 0); err != nil {
+		return 0, err
+	}
+	hashes, records, err := audit.Hashes(log)
+	if err != nil {
+		return 0, err
+	}
+	n, problem, err := audit.VerifyDigests(dg, pub, hashes, records)
+	if err != nil {
+		return n, err
+	}
+	if problem != nil {
+		return n, problem
+	}
+	return n, nil
 }
 
 type filter struct {

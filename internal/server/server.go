@@ -6,6 +6,10 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -104,6 +108,14 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("audit trail: %w", err)
 	}
 	defer trail.Close()
+	digester, err := openDigester(ctx, st, root, o.DataDir)
+	if err != nil {
+		return fmt.Errorf("audit digests: %w", err)
+	}
+	defer func() {
+		digester.Write(trail, time.Now())
+		digester.Close()
+	}()
 	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region)
 
 	ln, err := net.Listen("tcp", o.Listen)
@@ -127,7 +139,7 @@ func Run(ctx context.Context, o Options) error {
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
-		sweep(sweepCtx, svc, dir, o.SweepInterval, o.Logger)
+		sweep(sweepCtx, svc, dir, o.SweepInterval, o.Logger, func() error { return digester.Write(trail, time.Now()) })
 	}()
 
 	served := make(chan error, 1)
@@ -152,10 +164,13 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-func sweep(ctx context.Context, svc *service.Service, dir *identity.Directory, every time.Duration, log *slog.Logger) {
+func sweep(ctx context.Context, svc *service.Service, dir *identity.Directory, every time.Duration, log *slog.Logger, digest func() error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if err := digest(); err != nil {
+			log.Error("writing the audit digest", "err", err)
+		}
 		if err := svc.Maintain(ctx); err != nil && ctx.Err() == nil {
 			log.Error("background maintenance (deletion, rotation, import expiry)", "err", err)
 		}
@@ -296,4 +311,41 @@ func writeFileSync(path string, data []byte, mode os.FileMode) error {
 		d.Close()
 	}
 	return nil
+}
+
+var auditKeyRecord = []byte("meta/audit-signing-key")
+
+// openDigester loads the Ed25519 key that signs audit digests (sealed under
+// the root key in the store; made on first start), writes its public half
+// to DATA_DIR/audit.pub for anyone who checks the trail, and opens the
+// digest file.
+func openDigester(ctx context.Context, st store.Store, root *keys.RootKey, dir string) (*audit.Digester, error) {
+	var seed []byte
+	err := st.Update(ctx, func(tx store.Tx) error {
+		sealed, err := tx.Get(auditKeyRecord)
+		if errors.Is(err, store.ErrNotFound) {
+			seed = make([]byte, ed25519.SeedSize)
+			rand.Read(seed)
+			return tx.Put(auditKeyRecord, root.Seal(auditKeyRecord, seed))
+		}
+		if err != nil {
+			return err
+		}
+		seed, err = root.Open(auditKeyRecord, sealed)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	clear(seed)
+	der, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		return nil, err
+	}
+	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	if err := writeFileSync(filepath.Join(dir, "audit.pub"), pub, 0o644); err != nil {
+		return nil, err
+	}
+	return audit.OpenDigester(filepath.Join(dir, "audit-digests.log"), priv)
 }

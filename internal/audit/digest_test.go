@@ -1,0 +1,79 @@
+package audit_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openkms/kms/internal/audit"
+)
+
+func TestDigestsAnchorTheChain(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := audit.OpenDigester(filepath.Join(dir, "digests.log"), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		for range 4 {
+			if err := l.Append(rec("Encrypt")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Write(l, now.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Write(l, now); err != nil { // nothing new: no digest
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	d.Close()
+	logBytes, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
+	digBytes, _ := os.ReadFile(filepath.Join(dir, "digests.log"))
+	check := func(logB, digB []byte, pk ed25519.PublicKey) (int, *audit.Problem) {
+		t.Helper()
+		hashes, n, err := audit.Hashes(bytes.NewReader(logB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, p, err := audit.VerifyDigests(bytes.NewReader(digB), pk, hashes, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, p
+	}
+	if c, p := check(logBytes, digBytes, pub); c != 3 || p != nil {
+		t.Fatalf("intact trail: %d digests, %+v", c, p)
+	}
+	// The newest records cut off: the chain alone still verifies, the
+	// last digest does not.
+	lines := strings.SplitAfter(string(logBytes), "\n")
+	cut := []byte(strings.Join(lines[:10], ""))
+	if n, p, _ := audit.Verify(bytes.NewReader(cut)); p != nil || n != 10 {
+		t.Fatalf("the cut chain: %d, %+v", n, p)
+	}
+	if _, p := check(cut, digBytes, pub); p == nil || !strings.Contains(p.Reason, "cut off") {
+		t.Fatalf("cut-off records not detected: %+v", p)
+	}
+	// A forged digest, or another key's, does not verify.
+	forged := bytes.Replace(digBytes, []byte(`"sequence":12`), []byte(`"sequence":11`), 1)
+	if _, p := check(logBytes, forged, pub); p == nil {
+		t.Fatal("a forged digest verified")
+	}
+	other, _, _ := ed25519.GenerateKey(rand.Reader)
+	if _, p := check(logBytes, digBytes, other); p == nil {
+		t.Fatal("digests verified under another key")
+	}
+}
