@@ -51,8 +51,8 @@ func (h *Handler) audit(r *http.Request, reqID string, ci *callInfo, respBody []
 		return nil
 	}
 	rec := &audit.Record{
-		EventVersion: "1.11", EventTime: audit.FormatTime(h.now()), EventSource: ci.source, EventName: ci.op,
-		AWSRegion: h.region, SourceIPAddress: sourceIP(r), UserAgent: r.UserAgent(), RequestID: reqID,
+		EventVersion: "1.11", EventTime: audit.FormatTime(h.now()), EventSource: ci.source, EventName: clip(ci.op),
+		AWSRegion: h.region, SourceIPAddress: sourceIP(r), UserAgent: clip(r.UserAgent()), RequestID: reqID,
 		EventID: keys.NewID().String(), EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
 		ResponseElements: json.RawMessage("null"),
 	}
@@ -71,15 +71,24 @@ func (h *Handler) audit(r *http.Request, reqID string, ci *callInfo, respBody []
 			rec.UserIdentity.AccessKeyID = a.AccessKeyID
 		}
 	}
+	// What an unauthenticated caller sent is recorded only when small:
+	// anyone could otherwise fill the trail with large records.
 	rec.RequestParameters = requestParameters(ci)
+	if ci.principal == nil && len(rec.RequestParameters) > maxField {
+		rec.RequestParameters = json.RawMessage("null")
+	}
 	if callErr != nil {
 		_, typ, msg := wireError(callErr)
 		if ci.source != "kms.amazonaws.com" {
 			_, typ, msg = queryWireError(callErr)
 		}
-		rec.ErrorCode, rec.ErrorMessage = typ, msg
+		rec.ErrorCode, rec.ErrorMessage = typ, clip(msg)
 	}
-	if arn := keyARN(ci, respBody); arn != "" {
+	arn := keyARN(ci, respBody)
+	if arn == "" && ci.principal != nil && h.svc != nil {
+		arn = h.resolvedKeyARN(r, ci)
+	}
+	if arn != "" {
 		acct := ""
 		if parts := strings.SplitN(arn, ":", 6); len(parts) == 6 {
 			acct = parts[4]
@@ -165,4 +174,36 @@ func sourceIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// maxField bounds the free-text fields of a record that come from the
+// client (user agent, operation name, messages that quote them).
+const maxField = 1024
+
+func clip(s string) string {
+	if len(s) <= maxField {
+		return s
+	}
+	return s[:maxField] + "...(truncated)"
+}
+
+// resolvedKeyARN asks the service which key the request's KeyId (or
+// TargetKeyId) names, for calls that named it by id or alias and whose
+// answer carries no ARN.
+func (h *Handler) resolvedKeyARN(r *http.Request, ci *callInfo) string {
+	var req struct {
+		KeyID       string `json:"KeyId"`
+		TargetKeyID string `json:"TargetKeyId"`
+	}
+	if len(ci.body) == 0 || json.Unmarshal(ci.body, &req) != nil {
+		return ""
+	}
+	ident := req.KeyID
+	if ident == "" {
+		ident = req.TargetKeyID
+	}
+	if ident == "" {
+		return ""
+	}
+	return h.svc.KeyARN(r.Context(), callerOf(ci.principal, r), ident)
 }

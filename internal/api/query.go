@@ -223,19 +223,20 @@ func (p xmlPolicy) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 
 // serveQuery handles an IAM or STS request.
 func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID string) {
+	ci := &callInfo{source: "iam.amazonaws.com"}
 	body, err := readBody(r)
 	if err != nil {
-		h.writeQueryError(w, reqID, iamNamespace, err)
+		h.answerQueryError(w, r, reqID, ci, iamNamespace, err)
 		return
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		h.writeQueryError(w, reqID, iamNamespace, &queryError{http.StatusBadRequest, "MalformedQueryString", "The request body is not a valid form: " + err.Error()})
+		h.answerQueryError(w, r, reqID, ci, iamNamespace, &queryError{http.StatusBadRequest, "MalformedQueryString", "The request body is not a valid form: " + err.Error()})
 		return
 	}
 	action := form.Get("Action")
 	svc := h.query[action]
-	ci := &callInfo{source: "iam.amazonaws.com", op: action, form: form}
+	ci.op, ci.form = action, form
 	if svc == nil {
 		err := &queryError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))}
 		h.answerQueryError(w, r, reqID, ci, iamNamespace, err)

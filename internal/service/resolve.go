@@ -127,3 +127,14 @@ func isLowerHex(s string) bool {
 	}
 	return true
 }
+
+// KeyARN returns the ARN of the key an identifier names for caller, or ""
+// if it names none. It authorizes nothing: the audit trail uses it to name
+// the key of a call already decided.
+func (s *Service) KeyARN(ctx context.Context, caller Caller, ident string) string {
+	k, _, err := s.resolveAlias(ctx, caller, ident, anyForm|formOtherAccount)
+	if err != nil {
+		return ""
+	}
+	return k.arn
+}

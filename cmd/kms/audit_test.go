@@ -1,0 +1,661 @@
+package main_test
+
+// Black-box tests of the audit trail with the real binary: `kms audit
+// verify` finds an edited, removed or moved record; `kms audit events`
+// prints the records and its filters select the right ones; the trail
+// keeps every acknowledged call across a SIGKILL under load; --follow
+// prints records written after it started.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// auditEvent is the part of a printed record the tests look at.
+type auditEvent struct {
+	EventVersion string `json:"eventVersion"`
+	UserIdentity struct {
+		Type        string `json:"type"`
+		ARN         string `json:"arn"`
+		AccountID   string `json:"accountId"`
+		AccessKeyID string `json:"accessKeyId"`
+	} `json:"userIdentity"`
+	EventTime         string          `json:"eventTime"`
+	EventSource       string          `json:"eventSource"`
+	EventName         string          `json:"eventName"`
+	AWSRegion         string          `json:"awsRegion"`
+	SourceIPAddress   string          `json:"sourceIPAddress"`
+	RequestParameters json.RawMessage `json:"requestParameters"`
+	ErrorCode         string          `json:"errorCode"`
+	RequestID         string          `json:"requestID"`
+	EventID           string          `json:"eventID"`
+	ReadOnly          bool            `json:"readOnly"`
+	Resources         []struct {
+		ARN string `json:"ARN"`
+	} `json:"resources"`
+	Sequence uint64 `json:"sequence"`
+	PrevHash string `json:"previousHash"`
+}
+
+// auditJSON runs `kms audit events --data-dir dir --json args...` and
+// returns the records it printed, checking that each line is one JSON
+// object with the CloudTrail fields.
+func auditJSON(t *testing.T, dir string, args ...string) []auditEvent {
+	t.Helper()
+	code, stdout, stderr := runToExit(t, baseEnv(), append([]string{"audit", "events", "--data-dir", dir, "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("kms audit events --json %v: exit %d\nstderr:\n%s", args, code, stderr)
+	}
+	var out []auditEvent
+	if stdout == "" {
+		return nil
+	}
+	for i, ln := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(ln), &m); err != nil {
+			t.Fatalf("events --json line %d is not a JSON object: %v: %q", i+1, err, ln)
+		}
+		for _, f := range []string{"eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
+			"sourceIPAddress", "userAgent", "requestParameters", "responseElements", "requestID", "eventID", "readOnly",
+			"eventType", "sequence", "previousHash"} {
+			if _, ok := m[f]; !ok {
+				t.Errorf("events --json line %d lacks %q: %s", i+1, f, ln)
+			}
+		}
+		var ev auditEvent
+		if err := json.Unmarshal([]byte(ln), &ev); err != nil {
+			t.Fatalf("events --json line %d: %v", i+1, err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// auditVerify runs `kms audit verify --data-dir dir`.
+func auditVerify(t *testing.T, dir string) (int, string) {
+	t.Helper()
+	code, stdout, stderr := runToExit(t, baseEnv(), "audit", "verify", "--data-dir", dir)
+	return code, stdout + stderr
+}
+
+func okRequestID(md middleware.Metadata) string {
+	id, _ := awsmiddleware.GetRequestIDMetadata(md)
+	return id
+}
+
+func failedRequestID(t *testing.T, err error) string {
+	t.Helper()
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.ServiceRequestID() == "" {
+		t.Fatalf("no request id on %v", err)
+	}
+	return re.ServiceRequestID()
+}
+
+// auditLines reads the log of dir as lines (without their newlines).
+func auditLines(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		t.Fatalf("audit.log does not end with a complete line (%d bytes)", len(b))
+	}
+	return strings.Split(string(b[:len(b)-1]), "\n")
+}
+
+// tamperedCopy writes lines as the audit.log of a new directory that also
+// holds dir's other audit files (public key, digests), and returns it.
+func tamperedCopy(t *testing.T, dir string, lines []string) string {
+	t.Helper()
+	out := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), "audit") && e.Name() != "audit.log" {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(out, e.Name()), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(out, "audit.log"), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var brokenLineRE = regexp.MustCompile(`BROKEN.*\bline (\d+)\b`)
+
+func TestAuditVerifyDetectsTampering(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx := testCtx(t)
+	s := startDev(t, dir)
+	c := s.client(t)
+	ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	for i := range 4 {
+		_, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte(fmt.Sprint("p", i))})
+		noErr(t, err, "Encrypt")
+	}
+	_, err = c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: ck.KeyMetadata.KeyId})
+	noErr(t, err, "DescribeKey")
+	const n = 6
+
+	// Readable while the server runs.
+	if code, out := auditVerify(t, dir); code != 0 || !strings.HasPrefix(out, "OK") || !strings.Contains(out, fmt.Sprintf("%d records", n)) {
+		t.Errorf("verify of a running server's trail: exit %d\n%s", code, out)
+	}
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+	if code, out := auditVerify(t, dir); code != 0 || !strings.HasPrefix(out, "OK") || !strings.Contains(out, fmt.Sprintf("%d records", n)) {
+		t.Fatalf("verify of an intact trail: exit %d, want 0 and OK with %d records\n%s", code, n, out)
+	}
+	lines := auditLines(t, dir)
+	if len(lines) != n {
+		t.Fatalf("audit.log has %d lines, want %d", len(lines), n)
+	}
+	if !strings.Contains(lines[2], `"eventName":"Encrypt"`) {
+		t.Fatalf("line 3 is not the first Encrypt: %s", lines[2])
+	}
+
+	edited := slices.Clone(lines)
+	edited[2] = strings.Replace(edited[2], `"eventName":"Encrypt"`, `"eventName":"Encrypu"`, 1)
+
+	// An edit whose line hash is recomputed: the next record's previousHash
+	// no longer matches.
+	rehashed := slices.Clone(edited)
+	{
+		var ln struct {
+			Hash  string          `json:"hash"`
+			Event json.RawMessage `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(rehashed[2]), &ln); err != nil {
+			t.Fatal(err)
+		}
+		var prev struct {
+			Hash string `json:"hash"`
+		}
+		json.Unmarshal([]byte(lines[1]), &prev)
+		sum := sha256.Sum256(append([]byte(prev.Hash), ln.Event...))
+		rehashed[2] = `{"hash":"` + hex.EncodeToString(sum[:]) + `","event":` + string(ln.Event) + `}`
+	}
+
+	removed := slices.Delete(slices.Clone(lines), 2, 3)
+	swapped := slices.Clone(lines)
+	swapped[2], swapped[3] = swapped[3], swapped[2]
+
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		line  int
+	}{
+		{"one character of an eventName", edited, 3},
+		{"an edited record with its hash recomputed", rehashed, 4},
+		{"a removed record", removed, 3},
+		{"two records swapped", swapped, 3},
+		{"the first record removed", lines[1:], 1},
+	} {
+		d := tamperedCopy(t, dir, tc.lines)
+		code, out := auditVerify(t, d)
+		m := brokenLineRE.FindStringSubmatch(out)
+		if code != 1 || m == nil || m[1] != fmt.Sprint(tc.line) {
+			t.Errorf("%s: exit %d, want 1 with BROKEN naming line %d:\n%s", tc.name, code, tc.line, out)
+		}
+	}
+
+	// The server refuses to start on a damaged trail rather than extending
+	// it.
+	if err := os.WriteFile(filepath.Join(dir, "audit.log"), []byte(strings.Join(swapped, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runToExit(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir)
+	if code == 0 || strings.Contains(stdout, "listening") || !strings.Contains(stderr, "audit") {
+		t.Errorf("server on a damaged trail: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+
+	// Cutting off the newest record is invisible to the chain; the signed
+	// digests (if this build writes them) must catch it.
+	if fi, err := os.Stat(filepath.Join(dir, "audit-digests.log")); err == nil && fi.Size() > 0 {
+		d := tamperedCopy(t, dir, lines[:n-1])
+		if code, out := auditVerify(t, d); code != 1 || !strings.Contains(out, "BROKEN") {
+			t.Errorf("the newest record cut off, with digests present: exit %d, want 1 and BROKEN\n%s", code, out)
+		}
+	} else {
+		t.Logf("no audit-digests.log: truncation of the newest records is not checked")
+	}
+}
+
+// call is one SDK call the filters test made, and what it should match.
+type call struct {
+	reqID     string
+	event     string
+	principal string // userIdentity.arn
+	keyID     string // the key whose ARN the record must carry, if any
+	failed    bool
+	late      bool // after the time boundary
+}
+
+func TestAuditEventsFilters(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx := testCtx(t)
+	s := startDev(t, dir)
+	c := s.client(t)
+	rootARN := "arn:aws:iam::111122223333:root"
+	rootID, rootSecret := devCredentials(t, dir)
+	ic := iam.New(iam.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1})
+	var calls []call
+
+	cu, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("auditor")})
+	noErr(t, err, "CreateUser")
+	calls = append(calls, call{reqID: okRequestID(cu.ResultMetadata), event: "CreateUser", principal: rootARN})
+	pp, err := ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("auditor"), PolicyName: aws.String("kms"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`)})
+	noErr(t, err, "PutUserPolicy")
+	calls = append(calls, call{reqID: okRequestID(pp.ResultMetadata), event: "PutUserPolicy", principal: rootARN})
+	ak, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("auditor")})
+	noErr(t, err, "CreateAccessKey")
+	calls = append(calls, call{reqID: okRequestID(ak.ResultMetadata), event: "CreateAccessKey", principal: rootARN})
+	userARN := "arn:aws:iam::111122223333:user/auditor"
+	uc := kms.New(kms.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(*ak.AccessKey.AccessKeyId, *ak.AccessKey.SecretAccessKey, "")})
+	stranger := kms.New(kms.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAZZZZZZZZZZZZZZZZ", "nope-nope-nope-nope-nope-nope-nope-nope0", "")})
+
+	ck1, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	k1, k1ARN := *ck1.KeyMetadata.KeyId, *ck1.KeyMetadata.Arn
+	calls = append(calls, call{reqID: okRequestID(ck1.ResultMetadata), event: "CreateKey", principal: rootARN, keyID: k1})
+	ck2, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	k2, k2ARN := *ck2.KeyMetadata.KeyId, *ck2.KeyMetadata.Arn
+	calls = append(calls, call{reqID: okRequestID(ck2.ResultMetadata), event: "CreateKey", principal: rootARN, keyID: k2})
+
+	enc := func(cl *kms.Client, principal, key, keyID string, ec map[string]string, late bool) []byte {
+		out, err := cl.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x"), EncryptionContext: ec})
+		noErr(t, err, "Encrypt %s as %s", key, principal)
+		calls = append(calls, call{reqID: okRequestID(out.ResultMetadata), event: "Encrypt", principal: principal, keyID: keyID, late: late})
+		return out.CiphertextBlob
+	}
+	blob := enc(c, rootARN, k1, k1, map[string]string{"a": "b"}, false)
+	enc(c, rootARN, k2ARN, k2, nil, false)
+	enc(uc, userARN, k1ARN, k1, nil, false)
+	dk, err := uc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(k2)})
+	noErr(t, err, "DescribeKey as the user")
+	calls = append(calls, call{reqID: okRequestID(dk.ResultMetadata), event: "DescribeKey", principal: userARN, keyID: k2})
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"a": "c"}})
+	if apiErrorCode(err) != "InvalidCiphertextException" {
+		t.Fatalf("Decrypt with a wrong context: %v", err)
+	}
+	calls = append(calls, call{reqID: failedRequestID(t, err), event: "Decrypt", principal: rootARN, failed: true})
+	_, err = stranger.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(k1)})
+	if apiErrorCode(err) != "UnrecognizedClientException" {
+		t.Fatalf("DescribeKey with an unknown access key: %v", err)
+	}
+	calls = append(calls, call{reqID: failedRequestID(t, err), event: "DescribeKey", failed: true})
+
+	// Cross a whole-second boundary: every record so far is before it,
+	// every record from here on at or after it.
+	boundary := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(boundary) + 20*time.Millisecond)
+
+	dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"a": "b"}})
+	noErr(t, err, "Decrypt")
+	calls = append(calls, call{reqID: okRequestID(dec.ResultMetadata), event: "Decrypt", principal: rootARN, keyID: k1, late: true})
+	dis, err := c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(k1ARN)})
+	noErr(t, err, "DisableKey")
+	calls = append(calls, call{reqID: okRequestID(dis.ResultMetadata), event: "DisableKey", principal: rootARN, keyID: k1, late: true})
+	_, err = uc.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(k1ARN), Plaintext: []byte("x")})
+	if apiErrorCode(err) != "DisabledException" {
+		t.Fatalf("Encrypt on a disabled key: %v", err)
+	}
+	calls = append(calls, call{reqID: failedRequestID(t, err), event: "Encrypt", principal: userARN, keyID: k1, failed: true, late: true})
+	enc(uc, userARN, k2, k2, nil, true)
+
+	// All records, in order, one per call.
+	all := auditJSON(t, dir)
+	if len(all) != len(calls) {
+		t.Fatalf("events --json printed %d records, want %d", len(all), len(calls))
+	}
+	for i, ev := range all {
+		cl := calls[i]
+		if ev.Sequence != uint64(i+1) || ev.RequestID != cl.reqID || ev.EventName != cl.event || ev.UserIdentity.ARN != cl.principal || (ev.ErrorCode != "") != cl.failed {
+			t.Errorf("record %d: seq %d %s %s by %q error %q; want %s %s by %q failed=%v", i+1, ev.Sequence, ev.EventName, ev.RequestID,
+				ev.UserIdentity.ARN, ev.ErrorCode, cl.event, cl.reqID, cl.principal, cl.failed)
+		}
+		if cl.keyID != "" && (len(ev.Resources) == 0 || !strings.HasSuffix(ev.Resources[0].ARN, ":key/"+cl.keyID)) {
+			t.Errorf("record %d (%s): resources %+v, want the key %s", i+1, ev.EventName, ev.Resources, cl.keyID)
+		}
+		tm, err := time.Parse(time.RFC3339, ev.EventTime)
+		if err != nil || tm.Before(boundary) != !cl.late {
+			t.Errorf("record %d (%s): eventTime %s, boundary %s, late=%v", i+1, ev.EventName, ev.EventTime, boundary.Format(time.RFC3339), cl.late)
+		}
+	}
+
+	// Each filter selects exactly the calls it should.
+	selectIDs := func(keep func(call) bool) []string {
+		var ids []string
+		for _, cl := range calls {
+			if keep(cl) {
+				ids = append(ids, cl.reqID)
+			}
+		}
+		return ids
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--event", "Decrypt"}, selectIDs(func(c call) bool { return c.event == "Decrypt" })},
+		{[]string{"--event", "CreateUser"}, selectIDs(func(c call) bool { return c.event == "CreateUser" })},
+		{[]string{"--event", "NoSuchOperation"}, nil},
+		{[]string{"--errors"}, selectIDs(func(c call) bool { return c.failed })},
+		{[]string{"--key", k1}, selectIDs(func(c call) bool { return c.keyID == k1 })},
+		{[]string{"--key", k2ARN}, selectIDs(func(c call) bool { return c.keyID == k2 })},
+		{[]string{"--principal", userARN}, selectIDs(func(c call) bool { return c.principal == userARN })},
+		{[]string{"--principal", rootARN}, selectIDs(func(c call) bool { return c.principal == rootARN })},
+		{[]string{"--since", boundary.Format(time.RFC3339)}, selectIDs(func(c call) bool { return c.late })},
+		{[]string{"--until", boundary.Format(time.RFC3339)}, selectIDs(func(c call) bool { return !c.late })},
+		{[]string{"--since", boundary.Add(-time.Hour).Format(time.RFC3339), "--until", boundary.Add(time.Hour).Format(time.RFC3339)}, selectIDs(func(call) bool { return true })},
+		{[]string{"--event", "Encrypt", "--principal", userARN}, selectIDs(func(c call) bool { return c.event == "Encrypt" && c.principal == userARN })},
+		{[]string{"--key", k1, "--errors"}, selectIDs(func(c call) bool { return c.keyID == k1 && c.failed })},
+		{[]string{"--key", k1, "--since", boundary.Format(time.RFC3339)}, selectIDs(func(c call) bool { return c.keyID == k1 && c.late })},
+	} {
+		var got []string
+		for _, ev := range auditJSON(t, dir, tc.args...) {
+			got = append(got, ev.RequestID)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("events %v: got %d records %v, want %d %v", tc.args, len(got), got, len(tc.want), tc.want)
+		}
+	}
+
+	// A bad time is refused.
+	if code, _, stderr := runToExit(t, baseEnv(), "audit", "events", "--data-dir", dir, "--since", "yesterday"); code == 0 || !strings.Contains(stderr, "--since") {
+		t.Errorf("--since yesterday: exit %d, stderr %q", code, stderr)
+	}
+
+	// The table: a header and one row per record.
+	code, stdout, stderr := runToExit(t, baseEnv(), "audit", "events", "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("events (table): exit %d\n%s", code, stderr)
+	}
+	rows := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if hdr := strings.Fields(rows[0]); !slices.Equal(hdr, []string{"SEQ", "TIME", "EVENT", "PRINCIPAL", "KEY", "SOURCE", "IP", "ERROR"}) {
+		t.Errorf("table header %q", rows[0])
+	}
+	if len(rows) != 1+len(calls) {
+		t.Fatalf("table has %d rows, want %d:\n%s", len(rows)-1, len(calls), stdout)
+	}
+	for i, row := range rows[1:] {
+		f := strings.Fields(row)
+		ev := all[i]
+		if len(f) < 5 || f[0] != fmt.Sprint(i+1) || f[1] != ev.EventTime || f[2] != ev.EventName {
+			t.Errorf("table row %d %q does not show record %d %s %s", i+1, row, i+1, ev.EventTime, ev.EventName)
+			continue
+		}
+		if ev.UserIdentity.ARN != "" && f[3] != ev.UserIdentity.ARN {
+			t.Errorf("table row %d %q: principal %q, want %s", i+1, row, f[3], ev.UserIdentity.ARN)
+		}
+		if ev.ErrorCode != "" && f[len(f)-1] != ev.ErrorCode {
+			t.Errorf("table row %d %q: last column %q, want the error %s", i+1, row, f[len(f)-1], ev.ErrorCode)
+		}
+		if calls[i].keyID != "" && !strings.Contains(row, calls[i].keyID) {
+			t.Errorf("table row %d %q does not show the key %s", i+1, row, calls[i].keyID)
+		}
+		if !strings.Contains(row, "127.0.0.1") {
+			t.Errorf("table row %d %q does not show the source IP", i+1, row)
+		}
+	}
+	if !strings.Contains(stdout, "AKIAZZZZZZZZZZZZZZZZ") {
+		t.Errorf("the table does not name the unknown access key of the failed call:\n%s", stdout)
+	}
+	// Filters apply to the table too.
+	if code, stdout, _ := runToExit(t, baseEnv(), "audit", "events", "--data-dir", dir, "--errors"); code != 0 || strings.Count(stdout, "\n") != 1+len(selectIDs(func(c call) bool { return c.failed })) {
+		t.Errorf("events --errors (table): exit %d\n%s", code, stdout)
+	}
+}
+
+// TestAuditSurvivesSIGKILLUnderLoad: every call the server acknowledged is
+// in the trail after a SIGKILL in the middle of a load, and the restarted
+// server continues the chain.
+func TestAuditSurvivesSIGKILLUnderLoad(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx := testCtx(t)
+	s := startDev(t, dir)
+	c := s.client(t)
+	ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	keyID := ck.KeyMetadata.KeyId
+
+	const workers, each, killAfter = 8, 300, 400
+	var (
+		mu     sync.Mutex
+		acked  []string
+		failed atomic.Int64
+		wg     sync.WaitGroup
+	)
+	reached := make(chan struct{})
+	var once sync.Once
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				out, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: keyID, Plaintext: []byte("under load")})
+				if err != nil {
+					failed.Add(1)
+					return // the server is gone
+				}
+				id := okRequestID(out.ResultMetadata)
+				mu.Lock()
+				acked = append(acked, id)
+				n := len(acked)
+				mu.Unlock()
+				if id == "" {
+					t.Error("a successful call without a request id")
+				}
+				if n >= killAfter {
+					once.Do(func() { close(reached) })
+				}
+			}
+		}()
+	}
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	select {
+	case <-reached:
+	case <-allDone:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the load did not reach the kill point")
+	}
+	s.kill()
+	wg.Wait()
+	mu.Lock()
+	n := len(acked)
+	mu.Unlock()
+	t.Logf("%d calls acknowledged before SIGKILL, %d workers saw the server go", n, failed.Load())
+	if failed.Load() == 0 {
+		t.Logf("every call finished before the kill: the crash did not land mid-load")
+	}
+
+	// A write torn by the crash leaves a partial last line; make sure there
+	// is one, as a record never acknowledged would be.
+	f, err := os.OpenFile(filepath.Join(dir, "audit.log"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"hash":"0123456789abcdef","event":{"eventVersion":"1.11","userIdent`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	s = startDev(t, dir)
+	after, err := s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: keyID, Plaintext: []byte("after the crash")})
+	noErr(t, err, "Encrypt after the restart")
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+
+	if code, out := auditVerify(t, dir); code != 0 || !strings.HasPrefix(out, "OK") {
+		t.Errorf("verify after SIGKILL and restart: exit %d\n%s", code, out)
+	}
+	events := auditJSON(t, dir)
+	logged := map[string]int{}
+	for i, ev := range events {
+		if ev.Sequence != uint64(i+1) {
+			t.Errorf("record %d has sequence %d", i+1, ev.Sequence)
+		}
+		logged[ev.RequestID]++
+	}
+	missing := 0
+	for _, id := range acked {
+		if logged[id] != 1 {
+			missing++
+			if missing <= 5 {
+				t.Errorf("acknowledged request %s appears %d times in the trail", id, logged[id])
+			}
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d acknowledged requests are not in the trail once", missing, n)
+	}
+	if last := events[len(events)-1]; last.RequestID != okRequestID(after.ResultMetadata) {
+		t.Errorf("the last record is %s %s, want the call after the restart", last.EventName, last.RequestID)
+	}
+	if len(events) < n+2 {
+		t.Errorf("%d records for %d acknowledged calls + CreateKey + one after restart", len(events), n)
+	}
+}
+
+// TestAuditEventsFollow: `kms audit events --follow` prints a record
+// written after it started, in JSON and in the table.
+func TestAuditEventsFollow(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx := testCtx(t)
+	s := startDev(t, dir)
+	c := s.client(t)
+	ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	first := okRequestID(ck.ResultMetadata)
+
+	type follower struct {
+		name  string
+		lines chan string
+		done  chan struct{} // closed when the process has exited
+	}
+	fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := func(name string, args ...string) *follower {
+		cmd := exec.CommandContext(fctx, kmsBin, append([]string{"audit", "events", "--data-dir", dir, "--follow"}, args...)...)
+		cmd.Env = baseEnv()
+		cmd.WaitDelay = 2 * time.Second
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout = w
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		f := &follower{name: name, lines: make(chan string, 100), done: make(chan struct{})}
+		go func() {
+			defer r.Close()
+			sc := bufio.NewScanner(r)
+			for sc.Scan() {
+				f.lines <- sc.Text()
+			}
+			close(f.lines)
+		}()
+		go func() {
+			cmd.Wait()
+			close(f.done)
+		}()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-f.done
+			if t.Failed() {
+				t.Logf("%s follower stderr:\n%s", name, stderr.String())
+			}
+		})
+		return f
+	}
+	waitFor := func(f *follower, what string, match func(string) bool) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case ln, ok := <-f.lines:
+				if !ok {
+					t.Fatalf("%s follower exited before printing %s", f.name, what)
+				}
+				if match(ln) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s follower printed no %s within 10s", f.name, what)
+			}
+		}
+	}
+	jf := start("json", "--json")
+	tf := start("table")
+	waitFor(jf, "the existing record", func(ln string) bool { return strings.Contains(ln, first) })
+	waitFor(tf, "the existing record", func(ln string) bool { return strings.HasPrefix(ln, "1 ") && strings.Contains(ln, "CreateKey") })
+
+	out, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("followed")})
+	noErr(t, err, "Encrypt")
+	id := okRequestID(out.ResultMetadata)
+	waitFor(jf, "the new record "+id, func(ln string) bool {
+		var ev auditEvent
+		return json.Unmarshal([]byte(ln), &ev) == nil && ev.RequestID == id && ev.EventName == "Encrypt" && ev.Sequence == 2
+	})
+	waitFor(tf, "the new record's row", func(ln string) bool { return strings.HasPrefix(ln, "2 ") && strings.Contains(ln, "Encrypt") })
+
+	// A follower ends when its context does.
+	cancel()
+	select {
+	case <-jf.done:
+	case <-time.After(5 * time.Second):
+		t.Error("the follower did not end with its context")
+	}
+}

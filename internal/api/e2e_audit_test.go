@@ -1,0 +1,556 @@
+package api_test
+
+// End-to-end tests of the audit trail: the real handler with an audit log
+// in a temp dir, called through the aws-sdk-go-v2 KMS and IAM clients. The
+// trail must hold exactly one CloudTrail-shaped record per call, in order,
+// naming the request id the client saw, and never a plaintext, data key,
+// ciphertext, key material or secret.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/openkms/kms/internal/api"
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/store/boltstore"
+)
+
+// newAuditedEnv is newKMSEnv with an audit trail: it returns the
+// environment and the path of its audit log.
+func newAuditedEnv(t testing.TB) (*kmsEnv, string) {
+	t.Helper()
+	dirPath := t.TempDir()
+	rk := make([]byte, 32)
+	if _, err := rand.Read(rk); err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: e2eStart}
+	st, err := boltstore.Open(filepath.Join(dirPath, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	root, err := keys.NewRootKey(rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: e2eRegion, Logger: logger})
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Now: clock.Now, Logger: logger, PrincipalExists: dir.PrincipalExists})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := identity.BootstrapRoot(context.Background(), st, root, e2eAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dirPath, "audit.log")
+	trail, err := audit.Open(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { trail.Close() })
+	guard := &leakGuard{next: api.NewHandler(svc, dir, logger).WithAudit(trail, e2eRegion)}
+	srv := httptest.NewServer(guard)
+	t.Cleanup(srv.Close)
+	e := &kmsEnv{svc: svc, store: st, path: filepath.Join(dirPath, "kms.db"), srv: srv, clock: clock, rootKey: rk, guard: guard, root: root, creds: creds}
+	e.client = e.clientWith(creds.ID, creds.Secret, "")
+	t.Cleanup(func() { e.checkNoLeaks(t) })
+	return e, logPath
+}
+
+// auditRecords reads every record of the log at path, with the raw event
+// bytes, after checking that the chain verifies.
+func auditRecords(t testing.TB, path string) ([]*audit.Record, []json.RawMessage) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, problem, err := audit.Verify(bytes.NewReader(b))
+	if err != nil || problem != nil {
+		t.Fatalf("audit.Verify: %d records, problem %+v, err %v", n, problem, err)
+	}
+	var recs []*audit.Record
+	var raws []json.RawMessage
+	err = audit.Read(bytes.NewReader(b), func(r *audit.Record, raw json.RawMessage) error {
+		recs = append(recs, r)
+		raws = append(raws, append(json.RawMessage(nil), raw...))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != n {
+		t.Fatalf("Read gave %d records, Verify %d", len(recs), n)
+	}
+	return recs, raws
+}
+
+// errRequestID is the x-amzn-RequestId of a failed SDK call.
+func errRequestID(t testing.TB, err error) string {
+	t.Helper()
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.ServiceRequestID() == "" {
+		t.Fatalf("no request id on error %v", err)
+	}
+	return re.ServiceRequestID()
+}
+
+// errMessage is the message of a failed SDK call.
+func errMessage(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorMessage()
+	}
+	return ""
+}
+
+// wantRecord is what one call must have left in the trail.
+type wantRecord struct {
+	name, source string
+	reqID        string
+	identity     string // "root" or "unknown:<akid>"
+	errorCode    string
+	errorMessage string // the message the client got
+	resource     string // key ARN; "" none; "?<arn>" none or this one
+	readOnly     bool
+	params       map[string]any // members that must be present with these values (JSON-decoded)
+	absent       []string       // members that must not be present
+}
+
+func TestAuditTrailRecordsEveryCall(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	ctx := context.Background()
+	started := time.Now().UTC().Add(-time.Second)
+	var want []wantRecord
+	secrets := map[string][]byte{} // what must never reach the log
+
+	// CreateKey
+	ck, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("audited key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyID := aws.ToString(ck.KeyMetadata.KeyId)
+	keyARN := e.keyARN(keyID)
+	want = append(want, wantRecord{name: "CreateKey", reqID: requestID(ck.ResultMetadata), resource: keyARN,
+		params: map[string]any{"description": "audited key"}})
+
+	// CreateAlias
+	ca, err := e.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/audited"), TargetKeyId: aws.String(keyID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, wantRecord{name: "CreateAlias", reqID: requestID(ca.ResultMetadata), resource: "?" + keyARN,
+		params: map[string]any{"aliasName": "alias/audited", "targetKeyId": keyID}})
+
+	// DescribeKey by alias
+	dk, err := e.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/audited")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, wantRecord{name: "DescribeKey", reqID: requestID(dk.ResultMetadata), resource: keyARN, readOnly: true,
+		params: map[string]any{"keyId": "alias/audited"}})
+
+	// Encrypt with an encryption context
+	pt := []byte("attack at dawn " + hex.EncodeToString(mustRandom(t, 12)))
+	secrets["plaintext"] = pt
+	ec := map[string]string{"purpose": "audit-test", "tenant": "t-42"}
+	enc, err := e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(keyID), Plaintext: pt, EncryptionContext: ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["ciphertext"] = enc.CiphertextBlob
+	want = append(want, wantRecord{name: "Encrypt", reqID: requestID(enc.ResultMetadata), resource: keyARN, readOnly: true,
+		params: map[string]any{"keyId": keyID, "encryptionContext": map[string]any{"purpose": "audit-test", "tenant": "t-42"}},
+		absent: []string{"plaintext", "Plaintext"}})
+
+	// Decrypt
+	dec, err := e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(dec.Plaintext, pt) {
+		t.Fatal("Decrypt returned another plaintext")
+	}
+	want = append(want, wantRecord{name: "Decrypt", reqID: requestID(dec.ResultMetadata), resource: keyARN, readOnly: true,
+		params: map[string]any{"encryptionContext": map[string]any{"purpose": "audit-test", "tenant": "t-42"}},
+		absent: []string{"ciphertextBlob", "CiphertextBlob"}})
+
+	// Decrypt with a wrong context fails
+	_, err = e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: map[string]string{"purpose": "other"}})
+	expectAPIErrorCode(t, err, "InvalidCiphertextException")
+	want = append(want, wantRecord{name: "Decrypt", reqID: errRequestID(t, err), errorCode: "InvalidCiphertextException", errorMessage: errMessage(err), resource: "?" + keyARN, readOnly: true,
+		params: map[string]any{"encryptionContext": map[string]any{"purpose": "other"}}, absent: []string{"ciphertextBlob"}})
+
+	// GenerateDataKey through the alias
+	gdk, err := e.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String("alias/audited"), KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["data key"] = gdk.Plaintext
+	secrets["data key ciphertext"] = gdk.CiphertextBlob
+	want = append(want, wantRecord{name: "GenerateDataKey", reqID: requestID(gdk.ResultMetadata), resource: keyARN, readOnly: true,
+		params: map[string]any{"keyId": "alias/audited", "keySpec": "AES_256"}, absent: []string{"plaintext"}})
+
+	// DisableKey
+	dis, err := e.client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(keyID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, wantRecord{name: "DisableKey", reqID: requestID(dis.ResultMetadata), resource: "?" + keyARN,
+		params: map[string]any{"keyId": keyID}})
+
+	// Encrypt on the disabled key fails
+	pt2 := []byte("second secret " + hex.EncodeToString(mustRandom(t, 12)))
+	secrets["plaintext 2"] = pt2
+	_, err = e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(keyARN), Plaintext: pt2})
+	expectAPIErrorCode(t, err, "DisabledException")
+	want = append(want, wantRecord{name: "Encrypt", reqID: errRequestID(t, err), errorCode: "DisabledException", errorMessage: errMessage(err), resource: keyARN, readOnly: true,
+		params: map[string]any{"keyId": keyARN}, absent: []string{"plaintext"}})
+
+	// An unknown access key fails authentication
+	const strangerKey = "AKIAZZZZZZZZZZZZZZZZ"
+	strangerSecret := "stranger-secret-" + hex.EncodeToString(mustRandom(t, 12))
+	secrets["stranger secret"] = []byte(strangerSecret)
+	_, err = e.clientWith(strangerKey, strangerSecret, "").DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
+	expectAPIErrorCode(t, err, "UnrecognizedClientException")
+	want = append(want, wantRecord{name: "DescribeKey", reqID: errRequestID(t, err), identity: "unknown:" + strangerKey,
+		errorCode: "UnrecognizedClientException", errorMessage: errMessage(err), resource: "?" + keyARN, readOnly: true, params: map[string]any{"keyId": keyID}})
+
+	// IAM: CreateUser and CreateAccessKey (whose secret must not be logged)
+	rootIAM := e.iamClient(e.creds.ID, e.creds.Secret, "")
+	cu, err := rootIAM.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("audit-alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, wantRecord{name: "CreateUser", source: "iam.amazonaws.com", reqID: requestID(cu.ResultMetadata),
+		params: map[string]any{"userName": "audit-alice"}})
+	cak, err := rootIAM.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("audit-alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["new user's secret"] = []byte(aws.ToString(cak.AccessKey.SecretAccessKey))
+	want = append(want, wantRecord{name: "CreateAccessKey", source: "iam.amazonaws.com", reqID: requestID(cak.ResultMetadata),
+		params: map[string]any{"userName": "audit-alice"}, absent: []string{"secretAccessKey"}})
+
+	recs, raws := auditRecords(t, logPath)
+	if len(recs) != len(want) {
+		for i, r := range recs {
+			t.Logf("record %d: %s %s %s", i+1, r.EventSource, r.EventName, r.ErrorCode)
+		}
+		t.Fatalf("%d records, want %d", len(recs), len(want))
+	}
+	eventIDs := map[string]bool{}
+	for i, w := range want {
+		r, raw := recs[i], raws[i]
+		at := func(format string, args ...any) {
+			t.Helper()
+			t.Errorf("record %d (%s): "+format, append([]any{i + 1, w.name}, args...)...)
+		}
+		if r.Sequence != uint64(i+1) {
+			at("sequence %d, want %d", r.Sequence, i+1)
+		}
+		if r.EventName != w.name {
+			at("eventName %q", r.EventName)
+		}
+		source := w.source
+		if source == "" {
+			source = "kms.amazonaws.com"
+		}
+		if r.EventSource != source {
+			at("eventSource %q, want %q", r.EventSource, source)
+		}
+		if w.reqID == "" || r.RequestID != w.reqID {
+			at("requestID %q, the client saw %q", r.RequestID, w.reqID)
+		}
+		if r.ErrorCode != w.errorCode {
+			at("errorCode %q, want %q", r.ErrorCode, w.errorCode)
+		}
+		if r.ErrorMessage != w.errorMessage {
+			at("errorMessage %q, the client got %q", r.ErrorMessage, w.errorMessage)
+		}
+		if r.ReadOnly != w.readOnly {
+			at("readOnly %v, want %v", r.ReadOnly, w.readOnly)
+		}
+		// Who
+		ui := r.UserIdentity
+		if akid, ok := strings.CutPrefix(w.identity, "unknown:"); ok {
+			if ui.Type != "Unknown" || ui.AccessKeyID != akid || ui.ARN != "" || ui.AccountID != "" {
+				at("userIdentity %+v, want Unknown with accessKeyId %s only", ui, akid)
+			}
+			if r.RecipientAccountID != "" {
+				at("recipientAccountId %q for an unauthenticated call", r.RecipientAccountID)
+			}
+		} else {
+			if ui.Type != "Root" || ui.ARN != "arn:aws:iam::"+e2eAccount+":root" || ui.AccountID != e2eAccount || ui.AccessKeyID != e.creds.ID {
+				at("userIdentity %+v, want Root %s with access key %s", ui, e2eAccount, e.creds.ID)
+			}
+			if r.RecipientAccountID != e2eAccount {
+				at("recipientAccountId %q", r.RecipientAccountID)
+			}
+		}
+		// Which key
+		switch {
+		case strings.HasPrefix(w.resource, "?"):
+			if len(r.Resources) > 0 && (r.Resources[0].ARN != w.resource[1:] || r.Resources[0].Type != "AWS::KMS::Key") {
+				at("resources %+v, want none or %s", r.Resources, w.resource[1:])
+			}
+		case w.resource == "":
+			if len(r.Resources) != 0 {
+				at("resources %+v, want none", r.Resources)
+			}
+		default:
+			if len(r.Resources) != 1 || r.Resources[0].ARN != w.resource || r.Resources[0].Type != "AWS::KMS::Key" || r.Resources[0].AccountID != e2eAccount {
+				at("resources %+v, want [%s]", r.Resources, w.resource)
+			}
+		}
+		// The rest of the envelope
+		if r.EventVersion == "" || r.EventType != "AwsApiCall" || r.EventCategory != "Management" || !r.ManagementEvent {
+			at("envelope: eventVersion %q eventType %q eventCategory %q managementEvent %v", r.EventVersion, r.EventType, r.EventCategory, r.ManagementEvent)
+		}
+		if r.AWSRegion != e2eRegion {
+			at("awsRegion %q", r.AWSRegion)
+		}
+		if r.SourceIPAddress != "127.0.0.1" {
+			at("sourceIPAddress %q", r.SourceIPAddress)
+		}
+		if !strings.Contains(r.UserAgent, "aws-sdk-go-v2") {
+			at("userAgent %q", r.UserAgent)
+		}
+		if tm, err := time.Parse(audit.TimeFormat, r.EventTime); err != nil || tm.Before(started) || tm.After(time.Now().Add(time.Second)) {
+			at("eventTime %q (test started %s)", r.EventTime, started.Format(audit.TimeFormat))
+		}
+		if !uuidRE.MatchString(r.EventID) || eventIDs[r.EventID] {
+			at("eventID %q not a fresh UUID", r.EventID)
+		}
+		eventIDs[r.EventID] = true
+		if string(r.ResponseElements) != "null" {
+			at("responseElements %s, want null", r.ResponseElements)
+		}
+		// What was asked
+		var params map[string]any
+		if err := json.Unmarshal(r.RequestParameters, &params); err != nil {
+			at("requestParameters %s: %v", r.RequestParameters, err)
+		}
+		for k, v := range w.params {
+			got, _ := json.Marshal(params[k])
+			exp, _ := json.Marshal(v)
+			if !bytes.Equal(got, exp) {
+				at("requestParameters.%s = %s, want %s (all: %s)", k, got, exp, r.RequestParameters)
+			}
+		}
+		for _, k := range w.absent {
+			if _, ok := params[k]; ok {
+				at("requestParameters has %q: %s", k, r.RequestParameters)
+			}
+		}
+		if bytes.Contains(bytes.ToLower(raw), []byte(`"plaintext"`)) || bytes.Contains(bytes.ToLower(raw), []byte(`"ciphertextblob"`)) {
+			at("the event names a plaintext or ciphertext member: %s", raw)
+		}
+	}
+
+	// The log file is private.
+	if fi, err := os.Stat(logPath); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("audit log mode %v, want no group or other access", fi.Mode().Perm())
+	}
+
+	// No secret, in any usual encoding, anywhere in the file.
+	logBytes, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["root key"] = e.rootKey
+	secrets["root access key secret"] = []byte(e.creds.Secret)
+	for i, m := range e.materials(t) {
+		secrets["key material "+string(rune('0'+i))] = m
+	}
+	for name, s := range secrets {
+		if len(s) == 0 {
+			t.Errorf("secret %q is empty: the test did not capture it", name)
+			continue
+		}
+		forms := append(secretForms(s), []byte(base64.URLEncoding.EncodeToString(s)), []byte(strings.ToUpper(hex.EncodeToString(s))))
+		for _, f := range forms {
+			if bytes.Contains(logBytes, f) {
+				t.Errorf("the audit log contains the %s (as %q)", name, f)
+				break
+			}
+		}
+	}
+}
+
+// A key named by its bare id or an alias is as much "known" as one named
+// by its ARN: CloudTrail records the key's ARN in resources for every
+// call about a key, and `kms audit events --key` depends on it to find
+// who disabled, scheduled for deletion or re-policied a key.
+func TestAuditResourceForKeyNamedByIDOrAlias(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	ctx := context.Background()
+	keyID := e.newKey(t)
+	keyARN := e.keyARN(keyID)
+	e.createAlias(t, "alias/by-name", keyID)
+	if _, err := e.client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(keyID)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String("alias/by-name"), Plaintext: []byte("x")})
+	expectAPIErrorCode(t, err, "DisabledException")
+	if _, err := e.client.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(keyID)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(keyID), PendingWindowInDays: aws.Int32(7)}); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := auditRecords(t, logPath)
+	for _, r := range recs[1:] { // after CreateKey
+		if len(r.Resources) != 1 || r.Resources[0].ARN != keyARN {
+			t.Errorf("record %d %s (errorCode %q, requestParameters %s): resources %+v, want [%s]",
+				r.Sequence, r.EventName, r.ErrorCode, r.RequestParameters, r.Resources, keyARN)
+		}
+	}
+}
+
+// Concurrent calls each get one record; the chain still verifies and the
+// sequence numbers are dense.
+func TestAuditConcurrentCalls(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	keyID := e.newKey(t)
+	const workers, each = 8, 25
+	ids := make(chan string, workers*each)
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				out, err := e.client.Encrypt(context.Background(), &kms.EncryptInput{KeyId: aws.String(keyID), Plaintext: []byte("p")})
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids <- requestID(out.ResultMetadata)
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(ids)
+	recs, _ := auditRecords(t, logPath)
+	if len(recs) != 1+workers*each {
+		t.Fatalf("%d records, want %d", len(recs), 1+workers*each)
+	}
+	logged := map[string]int{}
+	for i, r := range recs {
+		if r.Sequence != uint64(i+1) {
+			t.Errorf("record %d has sequence %d", i+1, r.Sequence)
+		}
+		logged[r.RequestID]++
+	}
+	for id := range ids {
+		if logged[id] != 1 {
+			t.Errorf("request %s appears %d times in the trail", id, logged[id])
+		}
+	}
+}
+
+// A caller that is not even authenticated must not be able to make the
+// server write (and fsync) arbitrarily large records: the trail is written
+// before every answer, so unbounded attacker-chosen fields let anyone fill
+// the disk at wire speed. CloudTrail logs failed authentications without
+// their request parameters and bounds the other fields; here, a record of
+// an unauthenticated call must stay small whatever the request held.
+func TestAuditUnauthenticatedRecordIsBounded(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	big := strings.Repeat("A", 200<<10)
+	for _, tc := range []struct {
+		name   string
+		target string
+		ua     string
+		body   string
+	}{
+		{"huge request member", "TrentService.CreateKey", "probe", `{"Description":"` + big + `","Tags":[{"TagKey":"k","TagValue":"` + big + `"}]}`},
+		{"huge User-Agent", "TrentService.CreateKey", big, `{}`},
+		{"huge X-Amz-Target", "TrentService." + big, "probe", `{}`},
+	} {
+		r := e.rawRequest(t, "POST", "/", map[string]string{"X-Unsigned": "1", "X-Amz-Target": tc.target,
+			"Content-Type": "application/x-amz-json-1.1", "User-Agent": tc.ua}, strings.NewReader(tc.body))
+		if r.status/100 != 4 {
+			t.Errorf("%s: status %d, want a 4xx refusal", tc.name, r.status)
+		}
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+	if len(lines) != 3 {
+		t.Fatalf("%d records for 3 unauthenticated calls", len(lines))
+	}
+	const limit = 16 << 10
+	for i, ln := range lines {
+		if len(ln) > limit {
+			t.Errorf("record %d of an unauthenticated call is %d bytes (limit %d): %.300s...", i+1, len(ln), limit, ln)
+		}
+	}
+}
+
+// docs/audit.md: "Every call the server answers ... is recorded". A form
+// request (IAM/STS) that the server refuses before it has read an Action
+// is answered, so it must be recorded too, as the KMS protocol's early
+// refusals (unknown operation, bad Content-Type, oversized body) are.
+func TestAuditRecordsRefusedFormRequests(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	form := map[string]string{"X-Unsigned": "1", "Content-Type": "application/x-www-form-urlencoded"}
+	var reqIDs []string
+	for _, body := range []string{
+		"Action=CreateUser&UserName=%zz&Version=2010-05-08", // not a valid form
+		"Action=NoSuchAction&Version=2010-05-08",            // an unknown action
+	} {
+		r := e.rawRequest(t, "POST", "/", form, strings.NewReader(body))
+		if r.status/100 != 4 {
+			t.Fatalf("%q: status %d, want 4xx", body, r.status)
+		}
+		reqIDs = append(reqIDs, r.header.Get("X-Amzn-Requestid"))
+	}
+	// And the KMS protocol, for comparison: an unknown operation.
+	r := e.rawCall(t, "NoSuchOperation", `{}`)
+	reqIDs = append(reqIDs, r.header.Get("X-Amzn-Requestid"))
+
+	recs, _ := auditRecords(t, logPath)
+	logged := map[string]bool{}
+	for _, rec := range recs {
+		logged[rec.RequestID] = true
+	}
+	for i, id := range reqIDs {
+		if !logged[id] {
+			t.Errorf("refused request %d (x-amzn-RequestId %s) has no record; the trail has %d records", i+1, id, len(recs))
+		}
+	}
+}
