@@ -2,6 +2,7 @@ package esdk
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -46,10 +47,19 @@ type decrypter struct {
 	inflight []*openBatch
 	free     [][]byte
 
-	out     []byte // authenticated plaintext not yet returned
-	lastOut []byte // the buffer out points into, recycled once drained
-	done    bool   // the message is fully verified; io.EOF after out
-	err     error  // sticky
+	// The message is read from r a run of frames at a time, straight into
+	// the run's buffer; carry is what was read past the end of the last
+	// run, and rerr an error r returned with data, returned once the data
+	// is used up.
+	carry    []byte
+	carryBuf []byte
+	rerr     error
+	pool     workers
+
+	out     [][]byte // authenticated plaintext not yet returned, frame by frame
+	lastOut []byte   // the buffer out points into, recycled once drained
+	done    bool     // the message is fully verified; io.EOF after out
+	err     error    // sticky
 }
 
 // NewDecrypter reads and authenticates the header of the message in r and
@@ -132,6 +142,7 @@ func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOpti
 		conc:     conc,
 		ver:      ver,
 		nextSeq:  1,
+		pool:     workers{n: conc},
 	}
 	if ver != nil {
 		d.sigHash = ver.hash
@@ -148,10 +159,18 @@ func (d *decrypter) Read(p []byte) (int, error) {
 		if d.done {
 			return 0, io.EOF
 		}
-		d.err = d.advance()
+		if d.err = d.advance(); d.err != nil || d.done {
+			d.pool.stop()
+		}
 	}
-	n := copy(p, d.out)
-	d.out = d.out[n:]
+	n := 0
+	for len(d.out) > 0 && n < len(p) {
+		k := copy(p[n:], d.out[0])
+		n += k
+		if d.out[0] = d.out[0][k:]; len(d.out[0]) == 0 {
+			d.out = d.out[1:]
+		}
+	}
 	return n, nil
 }
 
@@ -162,55 +181,55 @@ func (d *decrypter) advance() error {
 		d.recycle(d.lastOut)
 		d.lastOut = nil
 	}
-	for !d.sawFinal && len(d.inflight) < d.conc {
+	for !d.sawFinal && len(d.inflight) < d.depth() {
 		b, err := d.readBatch()
 		if err != nil {
 			return err
 		}
+		b.task.run = b.run
 		if d.conc > 1 {
-			b.done = make(chan struct{})
-			go b.run()
-		} else {
-			b.run()
+			start(&d.pool, d, &b.task)
 		}
 		d.inflight = append(d.inflight, b)
 	}
 	b := d.inflight[0]
+	d.inflight[0] = nil
 	d.inflight = d.inflight[1:]
-	if b.done != nil {
-		<-b.done
-	}
-	d.recycle(b.sealed)
+	b.wait()
 	if !b.ok {
+		d.recycle(b.buf)
 		return ErrAuthentication
 	}
 	if b.final {
 		if err := d.finish(); err != nil {
+			d.recycle(b.buf)
 			return err
 		}
 		d.done = true
 	}
-	d.out, d.lastOut = b.out, b.out
+	d.out, d.lastOut = b.plain, b.buf
 	return nil
 }
 
 // finish reads what follows the final frame: the footer of a signed suite,
 // then nothing.
 func (d *decrypter) finish() error {
+	r := d.tail()
 	if d.ver != nil {
 		var n [2]byte
-		if err := d.readFull(n[:]); err != nil {
-			return err
+		if _, err := io.ReadFull(r, n[:]); err != nil {
+			return readErr(err)
 		}
 		sig := make([]byte, binary.BigEndian.Uint16(n[:]))
-		if err := d.readFull(sig); err != nil {
-			return err
+		if _, err := io.ReadFull(r, sig); err != nil {
+			return readErr(err)
 		}
 		if !d.ver.verify(sig) {
 			return ErrAuthentication
 		}
 	}
-	switch _, err := d.r.Peek(1); {
+	var one [1]byte
+	switch _, err := io.ReadFull(r, one[:]); {
 	case err == nil:
 		return ErrAuthentication // bytes after the end of the message
 	case errors.Is(err, io.EOF):
@@ -220,14 +239,52 @@ func (d *decrypter) finish() error {
 	}
 }
 
-// readFull reads exactly len(p) bytes; the message ending first is an
+// tail reads what follows the runs read so far.
+func (d *decrypter) tail() io.Reader {
+	var rest io.Reader = d.r
+	if d.rerr != nil {
+		rest = &stickyErrReader{d.rerr}
+	}
+	if len(d.carry) == 0 {
+		return rest
+	}
+	carry := d.carry
+	d.carry = nil
+	return io.MultiReader(bytes.NewReader(carry), rest)
+}
+
+type stickyErrReader struct{ err error }
+
+func (r *stickyErrReader) Read([]byte) (int, error) { return 0, r.err }
+
+// readErr is the error of a read of the message: its ending early is an
 // authentication failure, since it means the message was truncated.
-func (d *decrypter) readFull(p []byte) error {
-	if _, err := io.ReadFull(d.r, p); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return ErrAuthentication
+func readErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return ErrAuthentication
+	}
+	return fmt.Errorf("esdk: reading message: %w", err)
+}
+
+// runBuffer is the buffer of one run of frames as read from the message:
+// frames as on the wire, back to back, then possibly the start of what
+// follows them.
+type runBuffer struct {
+	buf []byte // what has been read; cap(buf) is all it may hold
+}
+
+// need makes sure that the first n bytes of the run have been read,
+// reading as much as r returns at once, up to the buffer's capacity.
+func (d *decrypter) need(rb *runBuffer, n int) error {
+	for len(rb.buf) < n {
+		if d.rerr != nil {
+			return readErr(d.rerr)
 		}
-		return fmt.Errorf("esdk: reading message: %w", err)
+		k, err := d.r.Read(rb.buf[len(rb.buf):cap(rb.buf)])
+		rb.buf = rb.buf[:len(rb.buf)+k]
+		if err != nil {
+			d.rerr = err
+		}
 	}
 	return nil
 }
@@ -237,120 +294,124 @@ func (d *decrypter) readFull(p []byte) error {
 // joins it, so that a signed message's last regular frame is held back with
 // it until the signature verifies.
 func (d *decrypter) readBatch() (*openBatch, error) {
-	b := &openBatch{fc: &d.fc, sealed: d.buffer(d.perBatch * (d.frameLen + tagSize))}
+	// Room for perBatch regular frames and an empty final frame, the most
+	// a run holds.
+	size := d.perBatch*(d.frameLen+regularFrameOverhead) + finalFrameOverhead
+	rb := &runBuffer{buf: d.buffer(size)}
+	rb.buf = append(rb.buf, d.carry...)
+	d.carry = nil
+	b := &openBatch{fc: d.fc}
+	pos := 0
 	for {
-		f, err := d.readFrame(b)
+		f, end, err := d.readFrame(rb, pos)
 		if err != nil {
-			d.recycle(b.sealed)
+			d.recycle(rb.buf)
 			return nil, err
 		}
 		b.frames = append(b.frames, f)
+		pos = end
 		if f.final {
 			b.final, d.sawFinal = true, true
 			break
 		}
-		if len(b.frames) >= d.perBatch && !d.emptyFinalFrameNext() {
+		if len(b.frames) >= d.perBatch && !d.emptyFinalFrameNext(rb, pos) {
 			break
 		}
 	}
-	size := 0
-	for _, f := range b.frames {
-		size += len(f.sealed) - tagSize
+	if pos < len(rb.buf) {
+		d.carry = append(d.carryBuf[:0], rb.buf[pos:]...)
+		d.carryBuf = d.carry
 	}
-	b.out = d.buffer(size)
+	b.buf = rb.buf[:pos]
 	return b, nil
 }
 
-// emptyFinalFrameNext reports whether the next frame is an empty final
-// frame, without reading it.
-func (d *decrypter) emptyFinalFrameNext() bool {
-	next, err := d.r.Peek(finalFrameOverhead - tagSize)
-	return err == nil && binary.BigEndian.Uint32(next) == finalFrameMarker &&
-		binary.BigEndian.Uint32(next[len(next)-4:]) == 0
+// emptyFinalFrameNext reports whether the next frame, at pos, is an empty
+// final frame, without consuming it.
+func (d *decrypter) emptyFinalFrameNext(rb *runBuffer, pos int) bool {
+	const n = finalFrameOverhead - tagSize
+	if d.need(rb, pos+n) != nil {
+		return false
+	}
+	next := rb.buf[pos : pos+n]
+	return binary.BigEndian.Uint32(next) == finalFrameMarker &&
+		binary.BigEndian.Uint32(next[n-4:]) == 0
 }
 
-// readFrame reads one frame into b.sealed and checks its place in the
-// sequence. Every byte read goes into the signature hash.
-func (d *decrypter) readFrame(b *openBatch) (rawFrame, error) {
-	var hdr [4 + 4 + ivSize + 4]byte
-	if err := d.readFull(hdr[:4]); err != nil {
-		return rawFrame{}, err
+// readFrame reads the frame at pos of the run and checks its place in the
+// sequence, and returns it and where it ends. Every byte read goes into
+// the signature hash.
+func (d *decrypter) readFrame(rb *runBuffer, pos int) (rawFrame, int, error) {
+	if err := d.need(rb, pos+4); err != nil {
+		return rawFrame{}, 0, err
 	}
-	f := rawFrame{seq: binary.BigEndian.Uint32(hdr[:4])}
-	n, contentLen := 4, d.frameLen
+	f := rawFrame{seq: binary.BigEndian.Uint32(rb.buf[pos:])}
+	h, contentLen := 4+ivSize, d.frameLen
 	if f.seq == finalFrameMarker {
 		f.final = true
-		if err := d.readFull(hdr[4 : 8+ivSize+4]); err != nil {
-			return rawFrame{}, err
+		h = 8 + ivSize + 4
+		if err := d.need(rb, pos+h); err != nil {
+			return rawFrame{}, 0, err
 		}
-		f.seq = binary.BigEndian.Uint32(hdr[4:8])
-		copy(f.iv[:], hdr[8:8+ivSize])
-		contentLen = int(binary.BigEndian.Uint32(hdr[8+ivSize:]))
-		n = 8 + ivSize + 4
+		f.seq = binary.BigEndian.Uint32(rb.buf[pos+4:])
+		copy(f.iv[:], rb.buf[pos+8:])
+		contentLen = int(binary.BigEndian.Uint32(rb.buf[pos+8+ivSize:]))
 		if uint64(contentLen) > uint64(d.frameLen) {
-			return rawFrame{}, ErrAuthentication
+			return rawFrame{}, 0, ErrAuthentication
 		}
 	} else {
-		if err := d.readFull(hdr[4 : 4+ivSize]); err != nil {
-			return rawFrame{}, err
+		if err := d.need(rb, pos+h); err != nil {
+			return rawFrame{}, 0, err
 		}
-		copy(f.iv[:], hdr[4:4+ivSize])
-		n = 4 + ivSize
+		copy(f.iv[:], rb.buf[pos+4:])
 	}
 	if f.seq != d.nextSeq {
-		return rawFrame{}, ErrAuthentication
+		return rawFrame{}, 0, ErrAuthentication
 	}
 	d.nextSeq++
 
-	start := len(b.sealed)
-	b.sealed = growLen(b.sealed, contentLen+tagSize)
-	if err := d.readFull(b.sealed[start:]); err != nil {
-		return rawFrame{}, err
+	end := pos + h + contentLen + tagSize
+	if end > cap(rb.buf) {
+		// Only a final frame in a run of perBatch frames can come to
+		// this, and then fails: its place is for an empty final frame.
+		return rawFrame{}, 0, ErrAuthentication
 	}
-	f.sealed = b.sealed[start:]
+	if err := d.need(rb, end); err != nil {
+		return rawFrame{}, 0, err
+	}
+	f.sealed = rb.buf[pos+h : end]
 	if d.sigHash != nil {
-		d.sigHash.Write(hdr[:n])
-		d.sigHash.Write(f.sealed)
+		d.sigHash.Write(rb.buf[pos:end])
 	}
-	return f, nil
+	return f, end, nil
 }
 
-// growLen extends b by n bytes. A reallocation leaves earlier frames'
-// slices pointing into the old array, which stays valid: they are only
-// read.
-func growLen(b []byte, n int) []byte {
-	if cap(b)-len(b) < n {
-		nb := make([]byte, len(b), 2*cap(b)+n)
-		copy(nb, b)
-		b = nb
-	}
-	return b[:len(b)+n]
-}
-
-// openBatch is a run of frames opened together.
+// openBatch is a run of frames opened together, in place.
 type openBatch struct {
-	fc     *frameCipher
+	task
+	fc     frameCipher
 	frames []rawFrame
 	final  bool
-	sealed []byte
-	out    []byte
+	buf    []byte   // the run as read; frames point into it
+	plain  [][]byte // once opened, each frame's plaintext, in buf
 	ok     bool
-	done   chan struct{}
 }
 
 func (b *openBatch) run() {
 	var aad []byte
-	b.ok = true
+	b.plain = make([][]byte, 0, len(b.frames))
 	for i := range b.frames {
-		var ok bool
-		if b.out, aad, ok = b.fc.open(b.out, &b.frames[i], aad); !ok {
-			b.ok = false
-			break
+		pt, a, ok := b.fc.openInPlace(&b.frames[i], aad)
+		if !ok {
+			b.plain = nil
+			return
+		}
+		aad = a
+		if len(pt) > 0 {
+			b.plain = append(b.plain, pt)
 		}
 	}
-	if b.done != nil {
-		close(b.done)
-	}
+	b.ok = true
 }
 
 func (d *decrypter) buffer(size int) []byte {
@@ -365,7 +426,17 @@ func (d *decrypter) buffer(size int) []byte {
 }
 
 func (d *decrypter) recycle(buf []byte) {
-	if len(d.free) < 2*d.conc+2 {
+	if len(d.free) < d.conc+2 {
 		d.free = append(d.free, buf[:0])
 	}
+}
+
+// depth is how many runs are read ahead: with Concurrency above one, as
+// many again as are opened at once, so that the workers have the next
+// run ready while the caller copies out plaintext and reads the message.
+func (d *decrypter) depth() int {
+	if d.conc == 1 {
+		return 1
+	}
+	return 2*d.conc - 1
 }

@@ -57,11 +57,13 @@ type encrypter struct {
 	conc     int
 	sig      *signer
 
-	seq      uint32 // sequence number of the next frame
-	maxPlain int64  // EncryptOptions.MaxPlaintextLength, if positive
-	written  int64  // plaintext accepted by Write
-	pending  []byte // plaintext not yet handed to a batch
+	seq      uint32     // sequence number of the next frame
+	maxPlain int64      // EncryptOptions.MaxPlaintextLength, if positive
+	written  int64      // plaintext accepted by Write
+	cur      *sealBatch // plaintext not yet handed to a batch, laid out in place
 	inflight []*sealBatch
+	direct   []*sealBatch // batches reading the slice passed to Write
+	pool     workers
 	free     [][]byte
 
 	err    error // sticky: the first error, returned by every later call
@@ -188,12 +190,18 @@ func newEncrypter(w io.Writer, suite Suite, messageID, dataKey []byte, ec map[st
 		conc:     conc,
 		sig:      sig,
 		seq:      1,
-		pending:  make([]byte, 0, perBatch*frameLen),
+		pool:     workers{n: conc},
 	}, nil
 }
 
 // Write encrypts p. Plaintext is written out a run of frames at a time, so
 // some of it stays buffered until later writes or Close.
+//
+// Whole runs of p are sealed straight from p, and Write returns only once
+// they are; the rest is copied into the buffer of the next run, at the
+// place each frame's ciphertext will take, and sealed there in place.
+// With Concurrency above one the last runs of a large p are copied too,
+// so that they are sealed while the caller prepares its next Write.
 func (e *encrypter) Write(p []byte) (int, error) {
 	if e.err != nil {
 		return 0, e.err
@@ -205,17 +213,34 @@ func (e *encrypter) Write(p []byte) (int, error) {
 		}
 		e.written += int64(len(p))
 	}
+	runLen := e.perBatch * e.frameLen
 	n := 0
-	for len(p) > 0 {
-		k := min(len(p), cap(e.pending)-len(e.pending))
-		e.pending = append(e.pending, p[:k]...)
-		p, n = p[k:], n+k
-		if len(e.pending) == cap(e.pending) {
-			e.dispatch(false)
-			if e.err != nil {
-				return n, e.err
-			}
+	for len(p) > 0 && e.err == nil {
+		if (e.cur == nil || e.cur.n == 0) && len(p) >= runLen*e.conc {
+			e.dispatch(e.newBatch(p[:runLen]))
+			p, n = p[runLen:], n+runLen
+			continue
 		}
+		if e.cur == nil {
+			e.cur = e.newBatch(nil)
+		}
+		k := e.cur.fill(p, runLen)
+		p, n = p[k:], n+k
+		if e.cur.n == runLen {
+			b := e.cur
+			e.cur = nil
+			e.dispatch(b)
+		}
+	}
+	// p must not be used after Write returns.
+	for _, b := range e.direct {
+		b.wait()
+		b.src = nil
+	}
+	clear(e.direct)
+	e.direct = e.direct[:0]
+	if e.err != nil {
+		return n, e.err
 	}
 	return n, nil
 }
@@ -232,7 +257,14 @@ func (e *encrypter) Close() error {
 		return e.err
 	}
 	e.closed = true
-	e.dispatch(true)
+	defer e.pool.stop()
+	b := e.cur
+	if b == nil {
+		b = e.newBatch(nil)
+	}
+	e.cur = nil
+	b.final = true
+	e.dispatch(b)
 	for len(e.inflight) > 0 && e.err == nil {
 		e.writeHead()
 	}
@@ -255,77 +287,118 @@ func (e *encrypter) Close() error {
 	return nil
 }
 
-// sealBatch is a run of frames sealed together.
+// sealBatch is a run of frames sealed together, into out: perBatch
+// regular frames, or fewer and a final frame. Its plaintext is src, or if
+// src is nil it has been copied into out at the place of each frame's
+// ciphertext, as if the run were regular frames (room for the 8 more
+// bytes of a final frame's header is made when it is sealed).
 type sealBatch struct {
-	fc       *frameCipher
+	task
+	fc       frameCipher
 	frameLen int
 	firstSeq uint32
 	final    bool
-	plain    []byte
+	n        int // bytes of plaintext
+	src      []byte
 	out      []byte
-	done     chan struct{}
+}
+
+func (e *encrypter) newBatch(src []byte) *sealBatch {
+	b := &sealBatch{
+		fc:       e.fc,
+		frameLen: e.frameLen,
+		firstSeq: e.seq,
+		n:        len(src),
+		src:      src,
+		// A final frame is 8 bytes longer than a regular one.
+		out: e.buffer(e.perBatch*(e.frameLen+regularFrameOverhead) + 8),
+	}
+	b.task.run = b.run
+	return b
+}
+
+// fill copies as much of p as the run, of runLen bytes, has room for
+// into out, and returns how much that was.
+func (b *sealBatch) fill(p []byte, runLen int) int {
+	stride := b.frameLen + regularFrameOverhead
+	room := runLen - b.n
+	total := 0
+	for len(p) > 0 && room > 0 {
+		i, off := b.n/b.frameLen, b.n%b.frameLen
+		at := i*stride + regularFrameOverhead - tagSize + off
+		k := copy(b.out[at:at+min(b.frameLen-off, room)], p)
+		p, b.n, room, total = p[k:], b.n+k, room-k, total+k
+	}
+	return total
 }
 
 func (b *sealBatch) run() {
 	var aad []byte
-	seq, p := b.firstSeq, b.plain
-	for len(p) >= b.frameLen {
-		b.out, aad = b.fc.seal(b.out, false, seq, p[:b.frameLen], aad)
-		seq, p = seq+1, p[b.frameLen:]
+	out := b.out[:cap(b.out)]
+	seq, regular := b.firstSeq, b.n/b.frameLen
+	at := 0
+	for i := range regular {
+		var src []byte
+		if b.src != nil {
+			src = b.src[i*b.frameLen:]
+		}
+		var k int
+		k, aad = b.fc.sealAt(out[at:], false, seq, b.frameLen, src, aad)
+		seq, at = seq+1, at+k
 	}
 	if b.final {
-		b.out, _ = b.fc.seal(b.out, true, seq, p, aad)
+		rest := b.n - regular*b.frameLen
+		var src []byte
+		if b.src != nil {
+			src = b.src[regular*b.frameLen:]
+		} else {
+			// Make room for the final frame's marker and length.
+			h := regularFrameOverhead - tagSize
+			copy(out[at+h+8:at+h+8+rest], out[at+h:at+h+rest])
+		}
+		var k int
+		k, _ = b.fc.sealAt(out[at:], true, seq, rest, src, aad)
+		at += k
 	}
-	if b.done != nil {
-		close(b.done)
-	}
+	b.out = out[:at]
 }
 
-// dispatch hands the pending plaintext to a batch: all of it as regular
-// frames, or, if final, as regular frames and a final frame of the rest.
-func (e *encrypter) dispatch(final bool) {
-	regular := len(e.pending) / e.frameLen
+// dispatch hands a run to be sealed, then writes out runs while
+// Concurrency of them are in flight.
+func (e *encrypter) dispatch(b *sealBatch) {
+	regular := b.n / e.frameLen
 	frames := regular
-	if final {
+	if b.final {
 		frames++
 	}
 	// Regular frames must stay below the final-frame marker; the final
 	// frame may use it, the 2^32 - 1st frame.
 	if uint64(e.seq)+uint64(regular) > maxSequence || uint64(e.seq)+uint64(frames)-1 > maxSequence {
 		e.err = errors.New("esdk: message too long: more than 2^32 - 1 frames")
+		e.recycle(b.out)
 		return
 	}
-	b := &sealBatch{
-		fc:       &e.fc,
-		frameLen: e.frameLen,
-		firstSeq: e.seq,
-		final:    final,
-		plain:    e.pending,
-		out:      e.buffer(len(e.pending) + frames*finalFrameOverhead),
-	}
+	b.firstSeq = e.seq
 	e.seq += uint32(regular)
-	e.pending = e.buffer(cap(e.pending))[:0]
-	if e.conc == 1 {
-		b.run()
-		e.inflight = append(e.inflight, b)
-		e.writeHead()
-		return
+	if b.src != nil {
+		e.direct = append(e.direct, b)
 	}
-	b.done = make(chan struct{})
-	go b.run()
+	if e.conc > 1 {
+		start(&e.pool, e, &b.task)
+	}
 	e.inflight = append(e.inflight, b)
 	for len(e.inflight) >= e.conc && e.err == nil {
 		e.writeHead()
 	}
 }
 
-// writeHead waits for the oldest batch and writes it out.
+// writeHead waits for the oldest batch, sealing it if no goroutine has
+// started to, and writes it out.
 func (e *encrypter) writeHead() {
 	b := e.inflight[0]
+	e.inflight[0] = nil
 	e.inflight = e.inflight[1:]
-	if b.done != nil {
-		<-b.done
-	}
+	b.wait()
 	if _, err := e.w.Write(b.out); err != nil {
 		e.err = err
 		return
@@ -333,7 +406,8 @@ func (e *encrypter) writeHead() {
 	if e.sig != nil {
 		e.sig.hash.Write(b.out)
 	}
-	e.recycle(b.plain, b.out)
+	e.recycle(b.out)
+	b.out = nil
 }
 
 func (e *encrypter) buffer(size int) []byte {
@@ -347,10 +421,8 @@ func (e *encrypter) buffer(size int) []byte {
 	return make([]byte, 0, size)
 }
 
-func (e *encrypter) recycle(bufs ...[]byte) {
-	for _, buf := range bufs {
-		if len(e.free) < 2*e.conc+2 {
-			e.free = append(e.free, buf[:0])
-		}
+func (e *encrypter) recycle(buf []byte) {
+	if len(e.free) < e.conc+2 {
+		e.free = append(e.free, buf[:0])
 	}
 }

@@ -3,6 +3,9 @@ package esdk
 import (
 	"crypto/cipher"
 	"encoding/binary"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // Framed body (spec data-format/message-body.md, message-body-aad.md).
@@ -54,19 +57,32 @@ func (fc *frameCipher) aad(dst []byte, final bool, seq uint32, n int) []byte {
 	return binary.BigEndian.AppendUint64(dst, uint64(n))
 }
 
-// seal appends the serialized frame seq holding plaintext to dst.
-func (fc *frameCipher) seal(dst []byte, final bool, seq uint32, plaintext []byte, aadBuf []byte) ([]byte, []byte) {
+// sealAt writes the frame seq holding n bytes of plaintext at the start of
+// dst, which has room for it, and returns the frame's length. The
+// plaintext is src, or if src is nil already sits in dst where the
+// ciphertext goes (after the sequence number and IV, and for the final
+// frame the length), and is sealed in place.
+func (fc *frameCipher) sealAt(dst []byte, final bool, seq uint32, n int, src []byte, aadBuf []byte) (int, []byte) {
 	iv := frameIV(seq)
+	h := 0
 	if final {
-		dst = binary.BigEndian.AppendUint32(dst, finalFrameMarker)
+		binary.BigEndian.PutUint32(dst, finalFrameMarker)
+		h = 4
 	}
-	dst = binary.BigEndian.AppendUint32(dst, seq)
-	dst = append(dst, iv[:]...)
+	binary.BigEndian.PutUint32(dst[h:], seq)
+	h += 4
+	h += copy(dst[h:], iv[:])
 	if final {
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(plaintext)))
+		binary.BigEndian.PutUint32(dst[h:], uint32(n))
+		h += 4
 	}
-	aadBuf = fc.aad(aadBuf, final, seq, len(plaintext))
-	return fc.aead.Seal(dst, iv[:], plaintext, aadBuf), aadBuf
+	body := dst[h : h+n]
+	if src == nil {
+		src = body
+	}
+	aadBuf = fc.aad(aadBuf, final, seq, n)
+	fc.aead.Seal(body[:0], iv[:], src[:n], aadBuf)
+	return h + n + tagSize, aadBuf
 }
 
 // rawFrame is one frame as read from a message, not yet authenticated.
@@ -74,21 +90,106 @@ type rawFrame struct {
 	final bool
 	seq   uint32
 	iv    [ivSize]byte
-	// sealed is the ciphertext followed by the tag.
+	// sealed is the ciphertext followed by the tag. Opening the frame
+	// replaces its ciphertext with the plaintext.
 	sealed []byte
 }
 
-// open authenticates f and appends its plaintext to dst. It fails if the
-// frame's IV is not the one its sequence number implies.
-func (fc *frameCipher) open(dst []byte, f *rawFrame, aadBuf []byte) ([]byte, []byte, bool) {
+// openInPlace authenticates f and decrypts it over its ciphertext,
+// returning the plaintext. It fails if the frame's IV is not the one its
+// sequence number implies.
+func (fc *frameCipher) openInPlace(f *rawFrame, aadBuf []byte) ([]byte, []byte, bool) {
 	iv := frameIV(f.seq)
 	if iv != f.iv {
-		return dst, aadBuf, false
+		return nil, aadBuf, false
 	}
 	aadBuf = fc.aad(aadBuf, f.final, f.seq, len(f.sealed)-tagSize)
-	out, err := fc.aead.Open(dst, iv[:], f.sealed, aadBuf)
+	out, err := fc.aead.Open(f.sealed[:0], iv[:], f.sealed, aadBuf)
 	if err != nil {
-		return dst, aadBuf, false
+		return nil, aadBuf, false
 	}
 	return out, aadBuf, true
+}
+
+// task is a unit of work of the pipeline: handed to a worker, but run by
+// whoever claims it first, so that a caller waiting for a task that no
+// worker has picked up yet runs it itself instead of idling.
+type task struct {
+	claimed atomic.Bool
+	run     func()
+	done    chan struct{}
+}
+
+// wait returns once t has run: it runs it if nobody has claimed it, or
+// else waits for the worker that has.
+func (t *task) wait() {
+	if t.claimed.CompareAndSwap(false, true) {
+		t.run()
+		if t.done == nil {
+			t.done = closedChan
+		} else {
+			close(t.done)
+		}
+		return
+	}
+	<-t.done
+}
+
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// workers is a message's pool of goroutines that run tasks. They exit when
+// the pool is stopped, or when what owns it is garbage collected.
+type workers struct {
+	n       int
+	jobs    *jobQueue
+	stopped bool
+}
+
+type jobQueue struct {
+	ch   chan *task
+	once sync.Once
+}
+
+func (q *jobQueue) close() { q.once.Do(func() { close(q.ch) }) }
+
+// start hands t to a worker, or leaves it to whoever waits for it. It
+// starts the workers the first time, to stop when owner is collected
+// unless stop comes first.
+func start[T any](w *workers, owner *T, t *task) {
+	if w.stopped {
+		return
+	}
+	if w.jobs == nil {
+		w.jobs = &jobQueue{ch: make(chan *task, 2*w.n+2)}
+		for range w.n {
+			go work(w.jobs.ch)
+		}
+		runtime.AddCleanup(owner, (*jobQueue).close, w.jobs)
+	}
+	t.done = make(chan struct{})
+	select {
+	case w.jobs.ch <- t:
+	default: // the workers are behind
+	}
+}
+
+// stop lets the workers exit once they have run what they were handed.
+func (w *workers) stop() {
+	w.stopped = true
+	if w.jobs != nil {
+		w.jobs.close()
+	}
+}
+
+func work(jobs chan *task) {
+	for t := range jobs {
+		if t.claimed.CompareAndSwap(false, true) {
+			t.run()
+			close(t.done)
+		}
+	}
 }
