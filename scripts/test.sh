@@ -26,3 +26,4 @@ go test -run '^$' -fuzz '^FuzzHandler$' -fuzztime "$fuzztime" ./internal/api
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzztime" ./internal/policy
 go test -run '^$' -fuzz '^FuzzParseVerify$' -fuzztime "$fuzztime" ./internal/sigv4
 go test -run '^$' -fuzz '^FuzzParseHeader$' -fuzztime "$fuzztime" ./esdk
+go test -run '^$' -fuzz '^FuzzAppendString$' -fuzztime "$fuzztime" ./internal/audit

@@ -188,7 +188,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil && out != nil {
 		body, err = json.Marshal(out)
 	}
-	if aerr := h.audit(r, reqID, ci, body, err); aerr != nil {
+	if aerr := h.audit(r, reqID, ci, out, err); aerr != nil {
 		err = aerr
 	}
 	if err != nil {

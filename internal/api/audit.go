@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 
 	"github.com/openkms/kms/internal/audit"
@@ -46,7 +47,7 @@ var readOnlyPrefixes = []string{"Describe", "List", "Get", "Encrypt", "Decrypt",
 
 // audit records a call before it is answered. Without a trail it does
 // nothing. An error means the call must not be acknowledged.
-func (h *Handler) audit(r *http.Request, reqID string, ci *callInfo, respBody []byte, callErr error) error {
+func (h *Handler) audit(r *http.Request, reqID string, ci *callInfo, out any, callErr error) error {
 	if h.trail == nil {
 		return nil
 	}
@@ -84,7 +85,7 @@ func (h *Handler) audit(r *http.Request, reqID string, ci *callInfo, respBody []
 		}
 		rec.ErrorCode, rec.ErrorMessage = typ, clip(msg)
 	}
-	arn := keyARN(ci, respBody)
+	arn := keyARN(ci, out)
 	if arn == "" && ci.principal != nil && h.svc != nil {
 		arn = h.resolvedKeyARN(r, ci)
 	}
@@ -103,34 +104,78 @@ func (h *Handler) audit(r *http.Request, reqID string, ci *callInfo, respBody []
 }
 
 // requestParameters keeps the audited members of a request, named as
-// CloudTrail names them (lower camel case).
+// CloudTrail names them (lower camel case). For a JSON body it decodes only
+// those members (the others, a plaintext among them, are skipped, not
+// copied) and writes them in a fixed order.
 func requestParameters(ci *callInfo) json.RawMessage {
-	out := map[string]any{}
 	if ci.form != nil {
+		out := map[string]any{}
 		for k, v := range ci.form {
 			if auditedParams[k] && len(v) > 0 {
 				out[lowerFirst(k)] = v[0]
 			}
 		}
-	} else if len(ci.body) > 0 {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(ci.body, &m) == nil {
-			for k, v := range m {
-				if auditedParams[k] {
-					out[lowerFirst(k)] = v
-				}
-			}
+		if len(out) == 0 {
+			return json.RawMessage("null")
 		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return json.RawMessage("null")
+		}
+		return b
 	}
-	if len(out) == 0 {
+	if len(ci.body) == 0 {
 		return json.RawMessage("null")
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
+	var p kmsParams
+	if json.Unmarshal(ci.body, &p) != nil {
 		return json.RawMessage("null")
 	}
-	return b
+	v := reflect.ValueOf(&p).Elem()
+	b := make([]byte, 0, 256)
+	for i, f := range kmsParamFields {
+		raw := v.Field(i).Bytes()
+		if len(raw) == 0 {
+			continue
+		}
+		if len(b) == 0 {
+			b = append(b, '{')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, f...)
+		b = append(b, '"', ':')
+		b = append(b, raw...)
+	}
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return append(b, '}')
 }
+
+// kmsParams holds the audited members of a KMS request; its fields are
+// named after auditedParams.
+type kmsParams struct {
+	KeyId, EncryptionContext, EncryptionAlgorithm, KeySpec, NumberOfBytes, KeyUsage, Origin, Description,
+	AliasName, TargetKeyId, Limit, PendingWindowInDays, Tags, TagKeys, GrantTokens, SourceKeyId,
+	DestinationKeyId, SourceEncryptionContext, DestinationEncryptionContext, SourceEncryptionAlgorithm,
+	DestinationEncryptionAlgorithm, RotationPeriodInDays, IncludeKeyMaterial, WrappingAlgorithm,
+	WrappingKeySpec, ExpirationModel, ValidTo, ImportType, KeyMaterialId, PolicyName, Policy,
+	BypassPolicyLockoutSafetyCheck, GranteePrincipal, RetiringPrincipal, Operations, Constraints, Name,
+	GrantId, SigningAlgorithm, MessageType, MacAlgorithm, KeyAgreementAlgorithm, KeyPairSpec, DryRun,
+	MultiRegion json.RawMessage
+}
+
+// kmsParamFields are the CloudTrail names of kmsParams' fields, in order.
+var kmsParamFields = func() []string {
+	t := reflect.TypeOf(kmsParams{})
+	out := make([]string, t.NumField())
+	for i := range out {
+		out[i] = lowerFirst(t.Field(i).Name)
+	}
+	return out
+}()
 
 func lowerFirst(s string) string {
 	if s == "" {
@@ -139,24 +184,21 @@ func lowerFirst(s string) string {
 	return strings.ToLower(s[:1]) + s[1:]
 }
 
-// keyARN finds the key a KMS call was about: the ARN in the response, or
-// the identifier the request gave.
-func keyARN(ci *callInfo, respBody []byte) string {
+// keyARN finds the key a KMS call was about: the ARN in the answer
+// (KeyId, or KeyMetadata.Arn), or the key ARN the request gave.
+func keyARN(ci *callInfo, out any) string {
 	if ci.source != "kms.amazonaws.com" {
 		return ""
 	}
-	var resp struct {
-		KeyID       string `json:"KeyId"`
-		KeyMetadata *struct {
-			Arn string `json:"Arn"`
-		} `json:"KeyMetadata"`
-	}
-	if len(respBody) > 0 && json.Unmarshal(respBody, &resp) == nil {
-		if resp.KeyMetadata != nil && resp.KeyMetadata.Arn != "" {
-			return resp.KeyMetadata.Arn
+	if v := reflect.ValueOf(out); v.Kind() == reflect.Pointer && !v.IsNil() && v.Elem().Kind() == reflect.Struct {
+		e := v.Elem()
+		if f := e.FieldByName("KeyID"); f.Kind() == reflect.String && strings.HasPrefix(f.String(), "arn:") {
+			return f.String()
 		}
-		if strings.HasPrefix(resp.KeyID, "arn:") {
-			return resp.KeyID
+		if f := e.FieldByName("KeyMetadata"); f.Kind() == reflect.Pointer && !f.IsNil() {
+			if a := f.Elem().FieldByName("Arn"); a.Kind() == reflect.String {
+				return a.String()
+			}
 		}
 	}
 	var req struct {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 )
 
 // A log file holds one line per record:
@@ -43,9 +44,25 @@ type Log struct {
 	closed  bool
 	done    chan struct{}
 
-	seq  uint64 // last written
-	last string // hash of the last written record
-	err  error  // sticky write error
+	// The committer encodes and writes batches; the syncer fsyncs what was
+	// written and acknowledges it, so that the next batch is written while
+	// the previous one is being synced.
+	written chan written
+	ev      []byte // scratch for the committer
+	wseq    uint64 // last written (committer only)
+	wlast   string
+	werr    error // sticky write error (committer only)
+
+	seq  uint64 // last durable (under mu)
+	last string // hash of the last durable record (under mu)
+}
+
+// written is a batch on the file, not yet synced.
+type written struct {
+	batch []*entry
+	seq   uint64
+	last  string
+	err   error
 }
 
 type entry struct {
@@ -61,7 +78,7 @@ func Open(path string) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{f: f, wake: make(chan struct{}, 1), done: make(chan struct{}), last: genesis}
+	l := &Log{f: f, wake: make(chan struct{}, 1), done: make(chan struct{}), last: genesis, written: make(chan written, 64)}
 	end, err := l.recover()
 	if err != nil {
 		f.Close()
@@ -75,7 +92,10 @@ func Open(path string) (*Log, error) {
 		f.Close()
 		return nil, err
 	}
-	go l.run()
+	l.wseq, l.wlast = l.seq, l.last
+	synced := make(chan struct{})
+	go l.syncer(synced)
+	go l.run(synced)
 	return l, nil
 }
 
@@ -151,10 +171,14 @@ func (l *Log) Append(rec *Record) error {
 	return <-e.done
 }
 
-// run is the group committer: it writes every pending record, fsyncs once,
-// and acknowledges them all.
-func (l *Log) run() {
-	defer close(l.done)
+// run is the group committer: it encodes and writes every pending record
+// as one batch and hands it to the syncer.
+func (l *Log) run(synced chan struct{}) {
+	defer func() {
+		close(l.written)
+		<-synced
+		close(l.done)
+	}()
 	var buf bytes.Buffer
 	for range l.wake {
 		for {
@@ -169,47 +193,90 @@ func (l *Log) run() {
 				}
 				break
 			}
-			l.commit(batch, &buf)
+			l.write(batch, &buf)
 		}
 	}
 }
 
-func (l *Log) commit(batch []*entry, buf *bytes.Buffer) {
-	if l.err != nil {
+func (l *Log) write(batch []*entry, buf *bytes.Buffer) {
+	if l.werr == nil {
+		buf.Reset()
+		seq, last := l.wseq, l.wlast
 		for _, e := range batch {
-			e.done <- l.err
+			seq++
+			e.rec.Sequence, e.rec.PrevHash = seq, last
+			l.ev = appendRecord(l.ev[:0], e.rec)
+			last = chainHash(last, l.ev)
+			buf.WriteString(`{"hash":"`)
+			buf.WriteString(last)
+			buf.WriteString(`","event":`)
+			buf.Write(l.ev)
+			buf.WriteString("}\n")
 		}
-		return
-	}
-	buf.Reset()
-	seq, last := l.seq, l.last
-	for _, e := range batch {
-		seq++
-		e.rec.Sequence, e.rec.PrevHash = seq, last
-		ev, err := json.Marshal(e.rec)
-		if err != nil {
-			l.err = err
-			break
-		}
-		last = chainHash(last, ev)
-		b, _ := json.Marshal(line{Hash: last, Event: ev})
-		buf.Write(b)
-		buf.WriteByte('\n')
-	}
-	if l.err == nil {
 		if _, err := l.f.Write(buf.Bytes()); err != nil {
-			l.err = err
-		} else if err := l.f.Sync(); err != nil {
-			l.err = err
+			l.werr = err
+		} else {
+			l.wseq, l.wlast = seq, last
 		}
 	}
-	if l.err == nil {
-		l.mu.Lock()
-		l.seq, l.last = seq, last
-		l.mu.Unlock()
-	}
-	for _, e := range batch {
-		e.done <- l.err
+	l.written <- written{batch: batch, seq: l.wseq, last: l.wlast, err: l.werr}
+}
+
+// syncer fsyncs the file once for every batch written meanwhile and
+// acknowledges them: an fsync that starts after a batch was written makes
+// it durable.
+func (l *Log) syncer(synced chan struct{}) {
+	defer close(synced)
+	var serr error // sticky sync error
+	for w := range l.written {
+		ws := []written{w}
+	drain:
+		for {
+			select {
+			case more, ok := <-l.written:
+				if !ok {
+					break drain
+				}
+				ws = append(ws, more)
+			default:
+				break drain
+			}
+		}
+		if serr == nil {
+			// Commit delay: while batches are small, let a few more
+			// arrive so that one fsync acknowledges them all.
+			if n := entries(ws); n < commitBatch {
+				time.Sleep(commitDelay)
+			drain2:
+				for {
+					select {
+					case more, ok := <-l.written:
+						if !ok {
+							break drain2
+						}
+						ws = append(ws, more)
+					default:
+						break drain2
+					}
+				}
+			}
+			serr = l.f.Sync()
+		}
+		last := ws[len(ws)-1]
+		if serr == nil && last.err == nil {
+			l.mu.Lock()
+			l.seq, l.last = last.seq, last.last
+			l.mu.Unlock()
+		}
+		for _, w := range ws {
+			err := w.err
+			if err == nil {
+				err = serr
+			}
+			for _, e := range w.batch {
+				e.done <- err
+			}
+		}
 	}
 }
 
@@ -284,4 +351,17 @@ func Read(r io.Reader, fn func(*Record, json.RawMessage) error) error {
 			return err
 		}
 	}
+}
+
+const (
+	commitBatch = 8
+	commitDelay = 100 * time.Microsecond
+)
+
+func entries(ws []written) int {
+	n := 0
+	for _, w := range ws {
+		n += len(w.batch)
+	}
+	return n
 }
