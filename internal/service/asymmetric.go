@@ -317,20 +317,10 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *Ge
 	if in.KeyPairSpec == "SM2" {
 		return nil, newErr(CodeUnsupportedOperation, "KeyPairSpec SM2 is only available in AWS China Regions.")
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
+	k, err := s.wrappingKey(ctx, caller, in.KeyID, op, &conditions{ec: in.EncryptionContext, extra: map[string]string{
+		"kms:encryptionalgorithm": symmetricDefault, "kms:datakeypairspec": in.KeyPairSpec}})
 	if err != nil {
 		return nil, err
-	}
-	cond := &conditions{ec: in.EncryptionContext, alias: alias, extra: map[string]string{
-		"kms:encryptionalgorithm": symmetricDefault, "kms:datakeypairspec": in.KeyPairSpec}}
-	if err := s.authorize(&caller, "kms:"+op, k, cond); err != nil {
-		return nil, err
-	}
-	if err := s.usable(k, op, usageEncrypt); err != nil {
-		return nil, err
-	}
-	if k.rec.KeySpec != symmetricDefault {
-		return nil, newErr(CodeInvalidKeyUsage, "%s key spec is %s which is not valid for %s.", k.arn, k.rec.KeySpec, op)
 	}
 	if in.DryRun {
 		return nil, errDryRun

@@ -345,6 +345,26 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	return out, nil
 }
 
+// wrappingKey finds, authorizes and checks the symmetric key that a data
+// key or data key pair is to be encrypted under.
+func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op string, cond *conditions) (*liveKey, error) {
+	k, alias, err := s.resolveAlias(ctx, caller, keyID, anyForm|formOtherAccount)
+	if err != nil {
+		return nil, err
+	}
+	cond.alias = alias
+	if err := s.authorize(&caller, "kms:"+op, k, cond); err != nil {
+		return nil, err
+	}
+	if err := s.usable(k, op, usageEncrypt); err != nil {
+		return nil, err
+	}
+	if k.rec.KeySpec != symmetricDefault {
+		return nil, newErr(CodeInvalidKeyUsage, "%s key spec is %s which is not valid for %s.", k.arn, k.rec.KeySpec, op)
+	}
+	return k, nil
+}
+
 // GenerateDataKey returns a fresh data key in plaintext and sealed under a
 // symmetric key.
 func (s *Service) GenerateDataKey(ctx context.Context, caller Caller, in *GenerateDataKeyInput) (*GenerateDataKeyOutput, error) {
@@ -387,18 +407,9 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *Genera
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
+	k, err := s.wrappingKey(ctx, caller, in.KeyID, op, &conditions{ec: in.EncryptionContext, extra: symmetricAlgorithm})
 	if err != nil {
 		return nil, err
-	}
-	if err := s.authorize(&caller, "kms:"+op, k, &conditions{ec: in.EncryptionContext, alias: alias, extra: symmetricAlgorithm}); err != nil {
-		return nil, err
-	}
-	if err := s.usable(k, op, usageEncrypt); err != nil {
-		return nil, err
-	}
-	if k.rec.KeySpec != symmetricDefault {
-		return nil, newErr(CodeInvalidKeyUsage, "%s key spec is %s which is not valid for %s.", k.arn, k.rec.KeySpec, op)
 	}
 	if in.DryRun {
 		return nil, errDryRun
