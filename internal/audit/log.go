@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 )
 
 // A log file holds one line per record:
@@ -229,37 +228,8 @@ func (l *Log) syncer(synced chan struct{}) {
 	defer close(synced)
 	var serr error // sticky sync error
 	for w := range l.written {
-		ws := []written{w}
-	drain:
-		for {
-			select {
-			case more, ok := <-l.written:
-				if !ok {
-					break drain
-				}
-				ws = append(ws, more)
-			default:
-				break drain
-			}
-		}
+		ws := l.drainWritten([]written{w})
 		if serr == nil {
-			// Commit delay: while batches are small, let a few more
-			// arrive so that one fsync acknowledges them all.
-			if n := entries(ws); n < commitBatch {
-				time.Sleep(commitDelay)
-			drain2:
-				for {
-					select {
-					case more, ok := <-l.written:
-						if !ok {
-							break drain2
-						}
-						ws = append(ws, more)
-					default:
-						break drain2
-					}
-				}
-			}
 			serr = l.f.Sync()
 		}
 		last := ws[len(ws)-1]
@@ -276,6 +246,21 @@ func (l *Log) syncer(synced chan struct{}) {
 			for _, e := range w.batch {
 				e.done <- err
 			}
+		}
+	}
+}
+
+// drainWritten adds to ws every batch already waiting to be synced.
+func (l *Log) drainWritten(ws []written) []written {
+	for {
+		select {
+		case more, ok := <-l.written:
+			if !ok {
+				return ws
+			}
+			ws = append(ws, more)
+		default:
+			return ws
 		}
 	}
 }
@@ -351,17 +336,4 @@ func Read(r io.Reader, fn func(*Record, json.RawMessage) error) error {
 			return err
 		}
 	}
-}
-
-const (
-	commitBatch = 8
-	commitDelay = 100 * time.Microsecond
-)
-
-func entries(ws []written) int {
-	n := 0
-	for _, w := range ws {
-		n += len(w.batch)
-	}
-	return n
 }
