@@ -41,6 +41,22 @@ func decrypt(kr Keyring, opts DecryptOptions, msg []byte) ([]byte, *Header, erro
 	return pt, h, err
 }
 
+// decryptBoth decrypts msg twice, through Read and through WriteTo (as
+// io.Copy does), and fails unless both give the same plaintext and both
+// fail or neither.
+func decryptBoth(kr Keyring, opts DecryptOptions, msg []byte) ([]byte, error) {
+	pt, _, err := decrypt(kr, opts, msg)
+	var out bytes.Buffer
+	r, _, err2 := NewDecrypter(context.Background(), bytes.NewReader(msg), kr, opts)
+	if err2 == nil {
+		_, err2 = io.Copy(&out, r)
+	}
+	if (err == nil) != (err2 == nil) || !bytes.Equal(pt, out.Bytes()) {
+		return nil, fmt.Errorf("Read gave %d bytes and %v, WriteTo %d bytes and %v", len(pt), err, out.Len(), err2)
+	}
+	return pt, err
+}
+
 func testPlaintext(n int) []byte {
 	p := make([]byte, n)
 	for i := range p {

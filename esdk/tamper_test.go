@@ -105,7 +105,7 @@ func TestFlipEveryByte(t *testing.T) {
 			for _, mask := range []byte{0x01, 0x80} {
 				bad := bytes.Clone(msg)
 				bad[i] ^= mask
-				if _, _, err := decrypt(kr, allowAll, bad); err == nil {
+				if _, err := decryptBoth(kr, allowAll, bad); err == nil {
 					t.Errorf("%v: flipping byte %d of %d with %#x went unnoticed", suite, i, len(msg), mask)
 				}
 			}
@@ -117,12 +117,12 @@ func TestTruncation(t *testing.T) {
 	kr, msgs := tamperMessages(t)
 	for suite, msg := range msgs {
 		for n := range len(msg) {
-			if _, _, err := decrypt(kr, allowAll, msg[:n]); err == nil {
+			if _, err := decryptBoth(kr, allowAll, msg[:n]); err == nil {
 				t.Errorf("%v: message truncated to %d of %d bytes decrypted", suite, n, len(msg))
 			}
 		}
 		for _, extra := range [][]byte{{0}, msg} {
-			if _, _, err := decrypt(kr, allowAll, append(bytes.Clone(msg), extra...)); !errors.Is(err, ErrAuthentication) {
+			if _, err := decryptBoth(kr, allowAll, append(bytes.Clone(msg), extra...)); !errors.Is(err, ErrAuthentication) {
 				t.Errorf("%v: %d trailing bytes: %v", suite, len(extra), err)
 			}
 		}
@@ -169,7 +169,7 @@ func TestFrameSurgery(t *testing.T) {
 			if suite.Signed() == false && name == "footer dropped" {
 				continue // same as the original
 			}
-			if _, _, err := decrypt(kr, allowAll, bad); err == nil {
+			if _, err := decryptBoth(kr, allowAll, bad); err == nil {
 				t.Errorf("%v: %s: decrypted", suite, name)
 			}
 		}
@@ -233,6 +233,16 @@ func TestSignedHoldsBackLastFrame(t *testing.T) {
 			}
 			if len(got) != tc.released || !bytes.Equal(got, pt[:len(got)]) {
 				t.Errorf("size %d conc %d: released %d bytes before the signature failed, want %d", tc.size, conc, len(got), tc.released)
+			}
+			// The same through WriteTo, as io.Copy to a file does.
+			r, _, err = NewDecrypter(context.Background(), bytes.NewReader(msg), kr, DecryptOptions{Concurrency: conc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			n, err := io.Copy(&out, r)
+			if !errors.Is(err, ErrAuthentication) || n != int64(tc.released) || !bytes.Equal(out.Bytes(), pt[:n]) {
+				t.Errorf("size %d conc %d: WriteTo wrote %d bytes (%v), want %d and an authentication error", tc.size, conc, n, err, tc.released)
 			}
 		}
 	}

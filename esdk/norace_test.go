@@ -1,0 +1,5 @@
+//go:build !race
+
+package esdk
+
+const raceEnabled = false
