@@ -147,4 +147,3 @@ func BenchmarkStream1GiB(b *testing.B) {
 		})
 	}
 }
-

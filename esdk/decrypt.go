@@ -58,8 +58,8 @@ type decrypter struct {
 
 	out     []byte // authenticated plaintext not yet returned
 	lastOut []byte // the buffer out points into, recycled once drained
-	done    bool     // the message is fully verified; io.EOF after out
-	err     error    // sticky
+	done    bool   // the message is fully verified; io.EOF after out
+	err     error  // sticky
 }
 
 // NewDecrypter reads and authenticates the header of the message in r and
@@ -415,7 +415,7 @@ type openBatch struct {
 	fc     frameCipher
 	frames []rawFrame
 	final  bool
-	buf    []byte   // the run as read; frames point into it
+	buf    []byte // the run as read; frames point into it
 	plain  []byte // once opened, the run's plaintext, at the start of buf
 	ok     bool
 }
