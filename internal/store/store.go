@@ -5,8 +5,9 @@
 // Records are grouped by key prefix ("key/", "alias/", ...), and a prefix scan
 // returns them in key order, which is what pagination relies on.
 //
-// Implementations: boltstore (embedded, one file). The contract below is
-// checked for every implementation by the conformance suite in storetest.
+// Implementations: boltstore (embedded, one file) and pgstore (PostgreSQL,
+// shared by the nodes of a cluster). The contract below is checked for
+// every implementation by the conformance suite in storetest.
 package store
 
 import (
@@ -62,6 +63,7 @@ type Tx interface {
 	// Scan calls fn for each key that starts with prefix and is strictly
 	// greater than after (after may be nil), in ascending key order, until
 	// fn returns false or an error. The slices passed to fn are valid only
-	// during the call.
+	// during the call. fn may call Get, but must not Put or Delete: bbolt
+	// does not allow changes during a scan.
 	Scan(prefix, after []byte, fn func(key, value []byte) (bool, error)) error
 }

@@ -134,6 +134,99 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			check("p/", "a", 100, "p/1", "p/10", "p/2", "p/3")
 			check("z/", "", 100)
 		},
+		"ScanPrefixEdges": func(t *testing.T, s store.Store) {
+			keys := []string{"a", "b/1", "\xfe\xff", "\xff", "\xff\xff", "\xff\xff\x01"}
+			mustUpdate(t, s, func(tx store.Tx) error {
+				for _, k := range keys {
+					if err := tx.Put([]byte(k), []byte("v")); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			for _, c := range []struct {
+				prefix, after string
+				want          []string
+			}{
+				{"", "", keys},
+				{"", "b/1", keys[2:]},
+				{"\xff", "", keys[3:]},
+				{"\xff\xff", "", keys[4:]},
+				{"\xff", "\xff\xff", keys[5:]},
+				{"\xfe", "", keys[2:3]},
+				{"\xfe", "\xff", nil},
+				{"a", "b", nil},
+				{"b/", "\xff", nil},
+			} {
+				if got := scanAll(t, s, c.prefix, c.after); fmt.Sprintf("%q", got) != fmt.Sprintf("%q", c.want) {
+					t.Errorf("Scan(%q, after %q) = %q, want %q", c.prefix, c.after, got, c.want)
+				}
+			}
+		},
+		"ScanManyKeys": func(t *testing.T, s store.Store) {
+			// More than one batch of an implementation that reads in batches.
+			const n = 600
+			var want []string
+			mustUpdate(t, s, func(tx store.Tx) error {
+				tx.Put([]byte("m"), nil)
+				tx.Put([]byte("n/1"), nil)
+				for i := range n {
+					k := fmt.Sprintf("m/%04d", i)
+					want = append(want, k)
+					if err := tx.Put([]byte(k), []byte(k)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if got := scanAll(t, s, "m/", ""); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("Scan of %d keys returned %d, first %q", n, len(got), got[:min(3, len(got))])
+			}
+			if got := scanAll(t, s, "m/", "m/0299"); fmt.Sprint(got) != fmt.Sprint(want[300:]) {
+				t.Fatalf("Scan after m/0299 returned %d keys, want %d", len(got), n-300)
+			}
+			calls := 0
+			s.View(ctx, func(tx store.Tx) error {
+				return tx.Scan([]byte("m/"), nil, func(k, v []byte) (bool, error) { calls++; return calls < 300, nil })
+			})
+			if calls != 300 {
+				t.Fatalf("Scan called fn %d times after it returned false at 300", calls)
+			}
+		},
+		"GetInsideScan": func(t *testing.T, s store.Store) {
+			mustUpdate(t, s, func(tx store.Tx) error {
+				for i := range 3 {
+					tx.Put(fmt.Appendf(nil, "g/%d", i), fmt.Appendf(nil, "v%d", i))
+					tx.Put(fmt.Appendf(nil, "h/%d", i), fmt.Appendf(nil, "w%d", i))
+				}
+				return nil
+			})
+			for _, update := range []bool{false, true} {
+				var got []string
+				fn := func(tx store.Tx) error {
+					got = nil
+					return tx.Scan([]byte("g/"), nil, func(k, v []byte) (bool, error) {
+						other, err := tx.Get([]byte("h/" + string(k[2:])))
+						got = append(got, string(v)+string(other))
+						return true, err
+					})
+				}
+				var err error
+				if update {
+					err = s.Update(ctx, fn)
+				} else {
+					err = s.View(ctx, fn)
+				}
+				if err != nil || fmt.Sprint(got) != "[v0w0 v1w1 v2w2]" {
+					t.Fatalf("Get inside Scan (update %v): %v, %v", update, got, err)
+				}
+			}
+		},
+		"EmptyKey": func(t *testing.T, s store.Store) {
+			if err := s.Update(ctx, func(tx store.Tx) error { return tx.Put(nil, []byte("x")) }); err == nil {
+				t.Fatal("Put with an empty key succeeded")
+			}
+		},
 		"ScanStopsOnError": func(t *testing.T, s store.Store) {
 			mustUpdate(t, s, func(tx store.Tx) error {
 				tx.Put([]byte("s/1"), nil)
@@ -224,4 +317,23 @@ func get(t *testing.T, s store.Store, key string) string {
 		t.Fatalf("Get %s: %v", key, err)
 	}
 	return out
+}
+
+func scanAll(t *testing.T, s store.Store, prefix, after string) []string {
+	t.Helper()
+	var a []byte
+	if after != "" {
+		a = []byte(after)
+	}
+	var got []string
+	err := s.View(context.Background(), func(tx store.Tx) error {
+		return tx.Scan([]byte(prefix), a, func(k, _ []byte) (bool, error) {
+			got = append(got, string(k))
+			return true, nil
+		})
+	})
+	if err != nil {
+		t.Fatalf("Scan(%q, after %q): %v", prefix, after, err)
+	}
+	return got
 }

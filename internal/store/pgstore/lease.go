@@ -1,0 +1,138 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/openkms/kms/internal/store"
+)
+
+const (
+	// leaseCheck is how often an idle lease pings its connection, so that a
+	// connection that died silently (a half-open TCP connection) is noticed.
+	leaseCheck = 5 * time.Second
+	// leasePingTimeout bounds that ping and the unlock in Close.
+	leasePingTimeout = 5 * time.Second
+)
+
+// A Lease is the right to do one named piece of work for the whole cluster:
+// while it is held, no other TryLead for the same name on the same database
+// succeeds, in this process or another.
+//
+// It is a session-level PostgreSQL advisory lock held on a connection of its
+// own. PostgreSQL releases the lock when that connection ends, so a Lease
+// is lost when its connection breaks; Lost tells the holder, who must then
+// stop the work. A break is noticed as soon as the socket reports it, or
+// within about 10 seconds by a periodic ping.
+type Lease struct {
+	conn    *pgx.Conn
+	key     int64
+	lost    chan struct{}
+	endLost sync.Once
+	stop    context.CancelFunc
+	checked chan struct{} // closed when check returns
+	closed  sync.Once
+}
+
+// TryLead takes the lease called name if no one holds it, without waiting.
+// ok is false, with a nil error, when another holder has it. Each call
+// opens a connection, kept for as long as the Lease is held.
+func (s *Store) TryLead(ctx context.Context, name string) (lease *Lease, ok bool, err error) {
+	if s.closed.Load() {
+		return nil, false, store.ErrClosed
+	}
+	conn, err := pgx.ConnectConfig(ctx, s.connConfig.Copy())
+	if err != nil {
+		return nil, false, fmt.Errorf("pgstore: lease %q: %w", name, err)
+	}
+	key := leaseKey(name)
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
+		closeConn(conn)
+		if err != nil {
+			return nil, false, fmt.Errorf("pgstore: lease %q: %w", name, err)
+		}
+		return nil, false, nil
+	}
+	checkCtx, stop := context.WithCancel(context.Background())
+	l := &Lease{conn: conn, key: key, lost: make(chan struct{}), stop: stop, checked: make(chan struct{})}
+	go l.check(checkCtx)
+	return l, true, nil
+}
+
+// leaseKey maps a lease name to an advisory lock key.
+func leaseKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("openkms lease\x00" + name))
+	return int64(h.Sum64())
+}
+
+// Lost returns a channel that is closed when the lease has ended: its
+// connection broke, or Close was called.
+func (l *Lease) Lost() <-chan struct{} { return l.lost }
+
+// Close releases the lease and its connection. It may be called more than
+// once, and after the lease was lost.
+func (l *Lease) Close() error {
+	var err error
+	l.closed.Do(func() {
+		l.stop()
+		<-l.checked
+		select {
+		case <-l.lost:
+			// The connection is gone and PostgreSQL has released the lock.
+		default:
+			l.endLost.Do(func() { close(l.lost) })
+			ctx, cancel := context.WithTimeout(context.Background(), leasePingTimeout)
+			defer cancel()
+			var released bool
+			err = l.conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1)`, l.key).Scan(&released)
+			if err == nil && !released {
+				err = errors.New("pgstore: lease was not held at release")
+			}
+		}
+		closeConn(l.conn)
+	})
+	return err
+}
+
+// check waits on the idle connection for it to break, pinging it every
+// leaseCheck, until ctx is done. It closes lost if the connection breaks.
+func (l *Lease) check(ctx context.Context) {
+	defer close(l.checked)
+	for {
+		waitCtx, cancel := context.WithTimeout(ctx, leaseCheck)
+		// Nothing is LISTENed on this connection: the wait returns only
+		// when the connection fails or waitCtx is done.
+		_, err := l.conn.WaitForNotification(waitCtx)
+		timedOut := waitCtx.Err() != nil
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if timedOut {
+			pingCtx, cancel := context.WithTimeout(ctx, leasePingTimeout)
+			err = l.conn.Ping(pingCtx)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+		}
+		if err != nil {
+			l.endLost.Do(func() { close(l.lost) })
+			return
+		}
+	}
+}
+
+// closeConn closes a dedicated connection, politely but without waiting
+// long for a server that does not answer.
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	conn.Close(ctx)
+}

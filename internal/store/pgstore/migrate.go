@@ -1,0 +1,62 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrations[i] takes the schema from version i to version i+1. Append
+// only: a released migration has run on someone's database and must never
+// change.
+var migrations = []string{
+	`CREATE TABLE kms_records (k bytea PRIMARY KEY, v bytea NOT NULL)`,
+}
+
+// migrationLock is the advisory lock key that serialises migrations of one
+// database ("kms_migr").
+const migrationLock int64 = 0x6b6d735f6d696772
+
+// migrate brings the schema to len(migrations), in one transaction, so
+// that a failed migration leaves the database as it was. Nodes that start
+// together queue on the advisory lock; the first migrates, the others find
+// nothing left to do.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	// READ COMMITTED, not a stronger level: each statement must see what the
+	// previous holder of the lock committed, not a snapshot taken before the
+	// lock was granted.
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("pgstore: migrate: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS kms_schema_migrations (
+		version int PRIMARY KEY,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	var version int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM kms_schema_migrations`).Scan(&version); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("pgstore: the database schema is at version %d, newer than this binary knows (%d): upgrade the binary", version, len(migrations))
+	}
+	for v := version + 1; v <= len(migrations); v++ {
+		if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
+			return fmt.Errorf("pgstore: migrate to schema version %d: %w", v, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO kms_schema_migrations (version) VALUES ($1)`, v); err != nil {
+			return fmt.Errorf("pgstore: migrate to schema version %d: %w", v, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,377 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/pgstore"
+	"github.com/openkms/kms/internal/store/pgtest"
+	"github.com/openkms/kms/internal/store/storetest"
+)
+
+// wait bounds every wait for something another goroutine or the server
+// does; the tests never sleep.
+const wait = 20 * time.Second
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.Start(t)) })
+}
+
+func open(t testing.TB, dsn string) *pgstore.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	s, err := pgstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func put(t *testing.T, s store.Store, key, value string) {
+	t.Helper()
+	if err := s.Update(context.Background(), func(tx store.Tx) error { return tx.Put([]byte(key), []byte(value)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, s store.Store, key string) string {
+	t.Helper()
+	var v []byte
+	err := s.View(context.Background(), func(tx store.Tx) (err error) { v, err = tx.Get([]byte(key)); return err })
+	if err != nil {
+		t.Fatalf("Get %s: %v", key, err)
+	}
+	return string(v)
+}
+
+// exec runs sql on the database as an administrator would.
+func exec(t *testing.T, dsn, sql string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tag, err := conn.Exec(ctx, sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return tag.RowsAffected()
+}
+
+func TestStoresShareCommits(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := open(t, dsn), open(t, dsn)
+	put(t, a, "k", "from a")
+	if got := get(t, b, "k"); got != "from a" {
+		t.Fatalf("b sees %q", got)
+	}
+	put(t, b, "k", "from b")
+	if got := get(t, a, "k"); got != "from b" {
+		t.Fatalf("a sees %q", got)
+	}
+}
+
+func TestConcurrentUpdatesAcrossStores(t *testing.T) {
+	dsn := pgtest.Start(t)
+	stores := []*pgstore.Store{open(t, dsn), open(t, dsn)}
+	put(t, stores[0], "n", "0")
+	const workers, each = 6, 20
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	for _, s := range stores {
+		for range workers {
+			wg.Go(func() {
+				for range each {
+					err := s.Update(context.Background(), func(tx store.Tx) error {
+						calls.Add(1)
+						v, err := tx.Get([]byte("n"))
+						if err != nil {
+							return err
+						}
+						var n int
+						fmt.Sscan(string(v), &n)
+						return tx.Put([]byte("n"), fmt.Append(nil, n+1))
+					})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if got, want := get(t, stores[1], "n"), fmt.Sprint(len(stores)*workers*each); got != want {
+		t.Fatalf("counter = %s, want %s", got, want)
+	}
+	t.Logf("%d increments took %d attempts", len(stores)*workers*each, calls.Load())
+}
+
+func TestFunctionErrorUnchanged(t *testing.T) {
+	s := open(t, pgtest.Start(t))
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Get([]byte("missing"))
+		return fmt.Errorf("wrapped: %w", err)
+	})
+	if !errors.Is(err, store.ErrNotFound) || err.Error() != "wrapped: "+store.ErrNotFound.Error() {
+		t.Fatalf("Update returned %v", err)
+	}
+}
+
+// watcher runs Watch on s and passes what fn receives to a channel.
+type watcher struct {
+	events chan []string // sorted keys; nil for "everything"
+	done   chan error
+	cancel context.CancelFunc
+}
+
+func watch(t *testing.T, s *pgstore.Store) *watcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watcher{events: make(chan []string, 100), done: make(chan error, 1), cancel: cancel}
+	go func() {
+		w.done <- s.Watch(ctx, func(keys [][]byte) {
+			var ev []string
+			if keys != nil {
+				ev = []string{}
+				for _, k := range keys {
+					ev = append(ev, string(k))
+				}
+				slices.Sort(ev)
+			}
+			w.events <- ev
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-w.done
+	})
+	return w
+}
+
+func (w *watcher) next(t *testing.T) []string {
+	t.Helper()
+	select {
+	case ev := <-w.events:
+		return ev
+	case err := <-w.done:
+		t.Fatalf("Watch returned %v", err)
+	case <-time.After(wait):
+		t.Fatal("no notification")
+	}
+	return nil
+}
+
+func (w *watcher) expect(t *testing.T, keys ...string) {
+	t.Helper()
+	got := w.next(t)
+	if keys == nil && got != nil || keys != nil && fmt.Sprintf("%q", got) != fmt.Sprintf("%q", keys) {
+		t.Fatalf("notification %q, want %q", got, keys)
+	}
+}
+
+func TestWatch(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := open(t, dsn), open(t, dsn)
+	w := watch(t, b)
+	w.expect(t) // listening
+
+	ctx := context.Background()
+	err := a.Update(ctx, func(tx store.Tx) error {
+		tx.Put([]byte("x"), []byte("1"))
+		tx.Put([]byte("\x00y"), []byte("2"))
+		tx.Put([]byte("x"), []byte("3"))
+		return tx.Delete([]byte("gone"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, "\x00y", "x")
+
+	// Updates that change nothing, or roll back, say nothing: the next
+	// notification is the next change.
+	a.Update(ctx, func(tx store.Tx) error { _, err := tx.Get([]byte("x")); return err })
+	a.Update(ctx, func(tx store.Tx) error { return tx.Delete([]byte("never")) })
+	a.Update(ctx, func(tx store.Tx) error { tx.Put([]byte("rolled back"), nil); return errors.New("no") })
+	put(t, b, "own", "v") // from the watching store itself
+	w.expect(t, "own")
+	a.Update(ctx, func(tx store.Tx) error { return tx.Delete([]byte("x")) })
+	w.expect(t, "x")
+
+	// Too many keys to name.
+	err = a.Update(ctx, func(tx store.Tx) error {
+		for i := range 200 {
+			if err := tx.Put(fmt.Appendf(nil, "many/%040d", i), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t)
+
+	// A broken connection: Watch reconnects and says everything may have
+	// changed, then carries on.
+	n := exec(t, dsn, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN%'`)
+	if n != 1 {
+		t.Fatalf("terminated %d listening connections, want 1", n)
+	}
+	w.expect(t)
+	put(t, a, "after", "v")
+	w.expect(t, "after")
+
+	w.cancel()
+	select {
+	case err := <-w.done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Watch returned %v after cancel", err)
+		}
+		w.done <- err // for the cleanup
+	case <-time.After(wait):
+		t.Fatal("Watch did not return after cancel")
+	}
+}
+
+func TestWatchEndsOnClose(t *testing.T) {
+	s := open(t, pgtest.Start(t))
+	w := watch(t, s)
+	w.expect(t)
+	s.Close()
+	select {
+	case err := <-w.done:
+		if !errors.Is(err, store.ErrClosed) {
+			t.Fatalf("Watch returned %v after Close", err)
+		}
+		w.done <- err
+	case <-time.After(wait):
+		t.Fatal("Watch did not return after Close")
+	}
+}
+
+func TestLease(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx := context.Background()
+	tryLead := func(s *pgstore.Store, name string) *pgstore.Lease {
+		t.Helper()
+		l, ok, err := s.TryLead(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			t.Cleanup(func() { l.Close() })
+		}
+		return l
+	}
+
+	la := tryLead(a, "rotation")
+	if la == nil {
+		t.Fatal("a cannot lead a free lease")
+	}
+	if tryLead(b, "rotation") != nil || tryLead(a, "rotation") != nil {
+		t.Fatal("a second holder leads while a holds the lease")
+	}
+	if tryLead(b, "deletion") == nil {
+		t.Fatal("another name is taken too")
+	}
+	if err := la.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-la.Lost():
+	default:
+		t.Fatal("Lost not closed after Close")
+	}
+	lb := tryLead(b, "rotation")
+	if lb == nil {
+		t.Fatal("b cannot lead after a released the lease")
+	}
+
+	// The server ends b's connection: b learns it lost the lease, and a can
+	// take it.
+	n := exec(t, dsn, `SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	if n != 2 {
+		t.Fatalf("terminated %d lease connections, want 2", n)
+	}
+	select {
+	case <-lb.Lost():
+	case <-time.After(wait):
+		t.Fatal("Lost not closed after the connection ended")
+	}
+	if err := lb.Close(); err != nil {
+		t.Fatalf("Close of a lost lease: %v", err)
+	}
+	if tryLead(a, "rotation") == nil {
+		t.Fatal("a cannot lead after b lost the lease")
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	dsn := pgtest.Start(t)
+	s := open(t, dsn)
+	put(t, s, "k", "v")
+	s.Close()
+	if got := get(t, open(t, dsn), "k"); got != "v" {
+		t.Fatalf("after reopen got %q", got)
+	}
+}
+
+func TestConcurrentOpen(t *testing.T) {
+	dsn := pgtest.Start(t)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() { open(t, dsn) })
+	}
+	wg.Wait()
+	if n := exec(t, dsn, `SELECT * FROM kms_schema_migrations`); n != 1 {
+		t.Fatalf("%d migration records, want 1", n)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	dsn := pgtest.Start(t)
+	open(t, dsn).Close()
+	exec(t, dsn, `INSERT INTO kms_schema_migrations (version) VALUES (999)`)
+	s, err := pgstore.Open(context.Background(), dsn)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open accepted a database migrated by a newer version")
+	}
+	if !strings.Contains(err.Error(), "version 999") {
+		t.Fatalf("unclear error: %v", err)
+	}
+}
+
+func TestUnreachableServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, err := pgstore.Open(ctx, "postgres://kms:s3cret@127.0.0.1:1/kms?sslmode=disable")
+	if err == nil {
+		t.Fatal("Open of a closed port succeeded")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "127.0.0.1") || strings.Contains(msg, "s3cret") {
+		t.Fatalf("error should name the host and not the password: %v", err)
+	}
+	_, err = pgstore.Open(ctx, "postgres://kms:s3cret@127.0.0.1:1/kms?sslmode=nonsense")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("bad DSN: %v", err)
+	}
+}
