@@ -23,10 +23,19 @@ account's root, and prints how to point the aws CLI at it.
 
 Without --dev it needs the root key that encrypts all key material at rest:
 --root-key-file FILE, or the KMS_ROOT_KEY environment variable (32 bytes as
-base64 or hex).`,
+base64 or hex).
+
+With --storage postgres://... (or KMS_STORAGE) the records live in that
+PostgreSQL database instead of the data directory, and any number of nodes
+started with the same database and the same root key form one cluster. The
+root key is never stored in the database. In --dev mode the nodes share
+the root key and credentials through one --data-dir.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.RootKeyText = os.Getenv("KMS_ROOT_KEY")
+			if !cmd.Flags().Changed("storage") {
+				o.Storage = os.Getenv("KMS_STORAGE")
+			}
 			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -43,6 +52,8 @@ base64 or hex).`,
 	f.StringVar(&o.DataDir, "data-dir", "kms-data", "directory holding the key store (and, with --dev, the root key and credentials)")
 	f.StringVar(&o.Region, "region", "us-east-1", "the AWS region this server answers as")
 	f.StringVar(&o.RootKeyFile, "root-key-file", "", "file holding the root key (32 bytes as base64 or hex)")
+	f.StringVar(&o.Storage, "storage", "", "keep records in this PostgreSQL database (postgres://user:password@host:port/db) shared by the nodes of a cluster; env KMS_STORAGE")
+	f.DurationVar(&o.CacheMaxAge, "cache-max-age", server.DefaultCacheMaxAge, "with --storage: how long a node trusts a cached key or credential should a change notification from another node be lost")
 	f.StringVar(&o.InitCredentials, "init-credentials", "", "on the first start of a new data directory, write the root access key of account 111122223333 to this file (AWS credentials format)")
 	return cmd
 }

@@ -24,6 +24,7 @@ type credential struct {
 	principal *Principal
 	tokenHash []byte    // assumed-role sessions
 	expires   time.Time // assumed-role sessions
+	loaded    time.Time // when read from the store, if the cache has a maximum age
 }
 
 // Authenticate checks the AWS Signature Version 4 of r (with its body) for
@@ -85,13 +86,18 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 	c, ok := d.creds[akid]
 	gen := d.gen
 	d.mu.RUnlock()
-	if ok {
+	if ok && (d.maxAge == 0 || d.now().Sub(c.loaded) < d.maxAge) {
 		return c, nil
+	}
+	var start time.Time
+	if d.maxAge > 0 {
+		start = d.now()
 	}
 	c, err := d.loadCredential(ctx, akid)
 	if err != nil {
 		return nil, err
 	}
+	c.loaded = start
 	d.mu.Lock()
 	if d.gen == gen {
 		if len(d.creds) > 10000 {

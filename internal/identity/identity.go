@@ -67,6 +67,11 @@ type Config struct {
 	Region  string           // the region requests must be signed for (IAM is signed for us-east-1 too)
 	Now     func() time.Time // defaults to time.Now
 	Logger  *slog.Logger
+	// CacheMaxAge, if positive, is how long a verified credential is
+	// trusted before it is read again: the bound on staleness when the
+	// store is shared with other processes and a change notification
+	// (Changed) is lost.
+	CacheMaxAge time.Duration
 }
 
 // Directory is the identity store and authenticator. It is safe for
@@ -78,6 +83,7 @@ type Directory struct {
 	now      func() time.Time
 	log      *slog.Logger
 	verifier *sigv4.Verifier
+	maxAge   time.Duration
 
 	mu    sync.RWMutex
 	gen   uint64
@@ -87,7 +93,7 @@ type Directory struct {
 // New returns a Directory.
 func New(cfg Config) *Directory {
 	d := &Directory{st: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger,
-		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential)}
+		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), maxAge: cfg.CacheMaxAge}
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -104,6 +110,22 @@ func (d *Directory) invalidate() {
 	d.gen++
 	clear(d.creds)
 	d.mu.Unlock()
+}
+
+// Changed tells the directory that other processes sharing its store
+// changed the records named (store keys); nil means anything may have
+// changed. Any IAM record drops every cached credential.
+func (d *Directory) Changed(records [][]byte) {
+	if records == nil {
+		d.invalidate()
+		return
+	}
+	for _, r := range records {
+		if strings.HasPrefix(string(r), "iam/") {
+			d.invalidate()
+			return
+		}
+	}
 }
 
 // randomID returns prefix followed by n characters of AWS's id alphabet

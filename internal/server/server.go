@@ -1,7 +1,13 @@
 // Package server assembles a running KMS server from its options: the root
 // key, the data directory and store, the dev bootstrap (account, root
-// credentials file), the HTTP listener, the background deletion sweeper and
+// credentials file), the HTTP listener, the background maintenance and
 // graceful shutdown.
+//
+// With the embedded store a server is a single node. With PostgreSQL
+// (Options.Storage) it is one of any number of identical nodes: each keeps
+// its caches coherent from the store's change notifications (and trusts a
+// cached entry at most Options.CacheMaxAge), and the background work runs
+// on whichever node holds the cluster's maintenance lease.
 package server
 
 import (
@@ -16,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +35,7 @@ import (
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/store/pgstore"
 )
 
 // DevAccount is the account a --dev server creates.
@@ -49,7 +57,18 @@ type Options struct {
 	// SweepInterval is how often keys past their deletion date are deleted
 	// (default one minute).
 	SweepInterval time.Duration
+	// Storage, if set, is the PostgreSQL database (a postgres:// URL) the
+	// node keeps its records in, shared with the other nodes of a cluster;
+	// empty keeps them in DataDir/kms.db.
+	Storage string
+	// CacheMaxAge bounds how long a node trusts a cached key, alias or
+	// credential when it shares its store (default 5 s); changes made on
+	// other nodes normally arrive within milliseconds as notifications.
+	CacheMaxAge time.Duration
 }
+
+// DefaultCacheMaxAge is Options.CacheMaxAge's default.
+const DefaultCacheMaxAge = 5 * time.Second
 
 // Run starts the server and blocks until ctx is done, then shuts down
 // gracefully: in-flight requests finish (for up to 30 seconds) and the store
@@ -79,11 +98,17 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	st, err := boltstore.Open(filepath.Join(o.DataDir, "kms.db"))
+	st, pg, err := openStore(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	var cacheMaxAge time.Duration
+	if pg != nil {
+		if cacheMaxAge = o.CacheMaxAge; cacheMaxAge <= 0 {
+			cacheMaxAge = DefaultCacheMaxAge
+		}
+	}
 	if err := checkRootKey(ctx, st, root); err != nil {
 		return err
 	}
@@ -98,10 +123,26 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger})
-	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger, PrincipalExists: dir.PrincipalExists})
+	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger, CacheMaxAge: cacheMaxAge})
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger,
+		PrincipalExists: dir.PrincipalExists, CacheMaxAge: cacheMaxAge})
 	if err != nil {
 		return err
+	}
+	if pg != nil {
+		watchCtx, stopWatch := context.WithCancel(context.Background())
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			pg.Watch(watchCtx, func(records [][]byte) {
+				svc.Changed(records)
+				dir.Changed(records)
+			})
+		}()
+		defer func() {
+			stopWatch()
+			<-watched
+		}()
 	}
 	trail, err := audit.Open(filepath.Join(o.DataDir, "audit.log"))
 	if err != nil {
@@ -129,6 +170,9 @@ func Run(ctx context.Context, o Options) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
+	if pg != nil {
+		fmt.Fprintf(o.Stdout, "records in PostgreSQL at %s, shared with the other nodes of the cluster\n", describeDSN(o.Storage))
+	}
 	fmt.Fprintf(o.Stdout, "kms server listening on %s (region %s, data in %s)\n", url, o.Region, o.DataDir)
 	if o.Dev {
 		fmt.Fprintf(o.Stdout, "To use it:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_ENDPOINT_URL=%s AWS_DEFAULT_REGION=%s\n  aws kms create-key\n",
@@ -139,7 +183,8 @@ func Run(ctx context.Context, o Options) error {
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
-		sweep(sweepCtx, svc, dir, o.SweepInterval, o.Logger, func() error { return digester.Write(trail, time.Now()) })
+		m := &maintainer{svc: svc, dir: dir, pg: pg, log: o.Logger, digest: func() error { return digester.Write(trail, time.Now()) }}
+		m.run(sweepCtx, o.SweepInterval)
 	}()
 
 	served := make(chan error, 1)
@@ -164,25 +209,111 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-func sweep(ctx context.Context, svc *service.Service, dir *identity.Directory, every time.Duration, log *slog.Logger, digest func() error) {
+// maintainer runs the background work once per interval: the audit digest
+// of this node, and, on the one node that leads, the deletion sweeper,
+// rotation, import expiry and the removal of expired role sessions.
+type maintainer struct {
+	svc    *service.Service
+	dir    *identity.Directory
+	pg     *pgstore.Store // nil: a single node, which always leads
+	lease  *pgstore.Lease
+	log    *slog.Logger
+	digest func() error
+}
+
+func (m *maintainer) run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	defer func() {
+		if m.lease != nil {
+			m.lease.Close()
+		}
+	}()
 	for {
-		if err := digest(); err != nil {
-			log.Error("writing the audit digest", "err", err)
-		}
-		if err := svc.Maintain(ctx); err != nil && ctx.Err() == nil {
-			log.Error("background maintenance (deletion, rotation, import expiry)", "err", err)
-		}
-		if err := dir.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
-			log.Error("deleting expired role sessions", "err", err)
-		}
+		m.tick(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// tick does one round of the background work.
+func (m *maintainer) tick(ctx context.Context) {
+	if m.digest != nil {
+		if err := m.digest(); err != nil {
+			m.log.Error("writing the audit digest", "err", err)
+		}
+	}
+	if !m.leads(ctx) {
+		return
+	}
+	if err := m.svc.Maintain(ctx); err != nil && ctx.Err() == nil {
+		m.log.Error("background maintenance (deletion, rotation, import expiry)", "err", err)
+	}
+	if err := m.dir.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
+		m.log.Error("deleting expired role sessions", "err", err)
+	}
+}
+
+// leads reports whether this node does the cluster's background work now,
+// taking the maintenance lease if no node holds it.
+func (m *maintainer) leads(ctx context.Context) bool {
+	if m.pg == nil {
+		return true
+	}
+	if m.lease != nil {
+		select {
+		case <-m.lease.Lost():
+			m.log.Warn("lost the maintenance lease")
+			m.lease.Close()
+			m.lease = nil
+		default:
+			return true
+		}
+	}
+	lease, ok, err := m.pg.TryLead(ctx, "maintenance")
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Error("taking the maintenance lease", "err", err)
+		}
+		return false
+	}
+	if ok {
+		m.log.Info("this node now runs the cluster's background work")
+		m.lease = lease
+	}
+	return ok
+}
+
+// describeDSN names a database URL's host and database, without its
+// credentials.
+func describeDSN(dsn string) string {
+	u, err := neturl.Parse(dsn)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Host + u.Path
+}
+
+// openStore opens the PostgreSQL database of Options.Storage, or else the
+// embedded store in the data directory.
+func openStore(ctx context.Context, o Options) (store.Store, *pgstore.Store, error) {
+	if o.Storage == "" {
+		st, err := boltstore.Open(filepath.Join(o.DataDir, "kms.db"))
+		return st, nil, err
+	}
+	if !strings.HasPrefix(o.Storage, "postgres://") && !strings.HasPrefix(o.Storage, "postgresql://") {
+		return nil, nil, errors.New("--storage must be a PostgreSQL URL (postgres://user@host:port/database)")
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pg, err := pgstore.Open(openCtx, o.Storage)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pg, pg, nil
 }
 
 // loadRootKey finds the root key: a file, the KMS_ROOT_KEY text, or in dev
@@ -212,8 +343,10 @@ func loadRootKey(o Options) (*keys.RootKey, error) {
 			if _, err := os.Stat(filepath.Join(o.DataDir, "kms.db")); err == nil {
 				return nil, fmt.Errorf("%s holds a key store but no root.key: pass the root key it was created with (--root-key-file or KMS_ROOT_KEY)", o.DataDir)
 			}
-			b = keys.GenerateRootKey()
-			if err := writeFileSync(path, b, 0o600); err != nil {
+			// Nodes of a dev cluster may start together on one data
+			// directory: the first to create the file wins, and the
+			// others read it.
+			if b, err = createOnce(path, keys.GenerateRootKey(), 0o600); err != nil {
 				return nil, fmt.Errorf("create root key: %w", err)
 			}
 		} else if err != nil {
@@ -278,6 +411,9 @@ func writeCredentials(ctx context.Context, st store.Store, root *keys.RootKey, p
 		return "", err
 	}
 	content := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", ak.ID, ak.Secret)
+	if old, err := os.ReadFile(path); err == nil && string(old) == content {
+		return path, nil // another node of the cluster wrote it, or an earlier start
+	}
 	if err := writeFileSync(path, []byte(content), 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
@@ -287,30 +423,63 @@ func writeCredentials(ctx context.Context, st store.Store, root *keys.RootKey, p
 // writeFileSync writes a file through a temporary name and renames it into
 // place after an fsync, so a crash never leaves a half-written file.
 func writeFileSync(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	tmp, err := writeTemp(path, data, mode)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
 	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
+	syncDir(path)
+	return nil
+}
+
+// createOnce creates path holding data unless it exists, atomically (a
+// complete file or none), and returns what the file holds.
+func createOnce(path string, data []byte, mode os.FileMode) ([]byte, error) {
+	tmp, err := writeTemp(path, data, mode)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); errors.Is(err, os.ErrExist) {
+		return os.ReadFile(path)
+	} else if err != nil {
+		return nil, err
+	}
+	syncDir(path)
+	return data, nil
+}
+
+// writeTemp writes data to a new temporary file beside path and fsyncs it.
+func writeTemp(path string, data []byte, mode os.FileMode) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func syncDir(path string) {
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	return nil
 }
 
 var auditKeyRecord = []byte("meta/audit-signing-key")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/policy"
@@ -38,16 +39,32 @@ type liveVersion struct {
 // a reader may load the old state, then the writer commits and invalidates,
 // then the reader inserts what it loaded. The generation counter closes that
 // window: a fill is kept only if no invalidation happened since it began.
+//
+// When the store is shared with other processes, their changes arrive as
+// notifications (Service.Changed); maxAge, if set, bounds how long an entry
+// is trusted should a notification be lost.
 type cache struct {
 	mu      sync.RWMutex
 	gen     uint64
 	max     int
-	keys    map[string]*liveKey
-	aliases map[string]string // account + "/" + alias name -> key id
+	maxAge  time.Duration // 0: entries live until invalidated
+	now     func() time.Time
+	keys    map[string]keyEntry
+	aliases map[string]aliasEntry // account + "/" + alias name
 }
 
-func newCache(max int) *cache {
-	return &cache{max: max, keys: make(map[string]*liveKey), aliases: make(map[string]string)}
+type keyEntry struct {
+	k      *liveKey
+	filled time.Time
+}
+
+type aliasEntry struct {
+	id     string
+	filled time.Time
+}
+
+func newCache(max int, maxAge time.Duration, now func() time.Time) *cache {
+	return &cache{max: max, maxAge: maxAge, now: now, keys: make(map[string]keyEntry), aliases: make(map[string]aliasEntry)}
 }
 
 func (c *cache) generation() uint64 {
@@ -56,21 +73,43 @@ func (c *cache) generation() uint64 {
 	return c.gen
 }
 
+// fresh reports whether an entry filled at t may still be used.
+func (c *cache) fresh(t time.Time) bool {
+	return c.maxAge == 0 || c.now().Sub(t) < c.maxAge
+}
+
 func (c *cache) key(id string) *liveKey {
 	c.mu.RLock()
-	k := c.keys[id]
+	e, ok := c.keys[id]
 	c.mu.RUnlock()
-	return k
+	if !ok || !c.fresh(e.filled) {
+		return nil
+	}
+	return e.k
 }
 
 func (c *cache) alias(account, name string) (string, bool) {
 	c.mu.RLock()
-	id, ok := c.aliases[account+"/"+name]
+	e, ok := c.aliases[account+"/"+name]
 	c.mu.RUnlock()
-	return id, ok
+	if !ok || !c.fresh(e.filled) {
+		return "", false
+	}
+	return e.id, true
 }
 
-func (c *cache) fillKey(gen uint64, k *liveKey) {
+// stamp is the fill time of an entry whose load began at generation gen;
+// the zero time when no entry expires.
+func (c *cache) stamp() time.Time {
+	if c.maxAge == 0 {
+		return time.Time{}
+	}
+	return c.now()
+}
+
+// fillKey caches k, loaded from a snapshot taken after generation gen was
+// read at start.
+func (c *cache) fillKey(gen uint64, start time.Time, k *liveKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
@@ -82,10 +121,10 @@ func (c *cache) fillKey(gen uint64, k *liveKey) {
 			break
 		}
 	}
-	c.keys[k.rec.ID] = k
+	c.keys[k.rec.ID] = keyEntry{k, start}
 }
 
-func (c *cache) fillAlias(gen uint64, account, name, id string) {
+func (c *cache) fillAlias(gen uint64, start time.Time, account, name, id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
@@ -97,7 +136,7 @@ func (c *cache) fillAlias(gen uint64, account, name, id string) {
 			break
 		}
 	}
-	c.aliases[account+"/"+name] = id
+	c.aliases[account+"/"+name] = aliasEntry{id, start}
 }
 
 // invalidate drops a key and any aliases of an account (pass "" for none).
@@ -113,13 +152,45 @@ func (c *cache) invalidate(keyID string, account string, aliasNames ...string) {
 	}
 }
 
+// flush drops every entry.
+func (c *cache) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.keys)
+	clear(c.aliases)
+}
+
+// Changed tells the service that other processes sharing its store changed
+// the records named (store keys); nil means anything may have changed. It
+// drops the cache entries those records feed, so that the next request
+// reads them again.
+func (s *Service) Changed(records [][]byte) {
+	if records == nil {
+		s.cache.flush()
+		return
+	}
+	for _, r := range records {
+		rec := string(r)
+		kind, rest, _ := strings.Cut(rec, "/")
+		switch kind {
+		case "key", "keyver", "grant":
+			id, _, _ := strings.Cut(rest, "/")
+			s.cache.invalidate(id, "")
+		case "alias":
+			account, name, _ := strings.Cut(rest, "/")
+			s.cache.invalidate("", account, name)
+		}
+	}
+}
+
 // loadKey returns the live key with id, from the cache or the store.
 // A key that does not exist is store.ErrNotFound.
 func (s *Service) loadKey(ctx context.Context, id string) (*liveKey, error) {
 	if k := s.cache.key(id); k != nil {
 		return k, nil
 	}
-	gen := s.cache.generation()
+	gen, start := s.cache.generation(), s.cache.stamp()
 	var rec keyRecord
 	var vers []versionRecord
 	var grants []*grantRecord
@@ -156,7 +227,7 @@ func (s *Service) loadKey(ctx context.Context, id string) (*liveKey, error) {
 		return nil, err
 	}
 	k.grants = grants
-	s.cache.fillKey(gen, k)
+	s.cache.fillKey(gen, start, k)
 	return k, nil
 }
 
@@ -206,12 +277,12 @@ func (s *Service) lookupAlias(ctx context.Context, account, name string) (string
 	if id, ok := s.cache.alias(account, name); ok {
 		return id, nil
 	}
-	gen := s.cache.generation()
+	gen, start := s.cache.generation(), s.cache.stamp()
 	var rec aliasRecord
 	if err := s.store.View(ctx, func(tx store.Tx) error { return getJSON(tx, aliasKey(account, name), &rec) }); err != nil {
 		return "", err
 	}
-	s.cache.fillAlias(gen, account, name, rec.KeyID)
+	s.cache.fillAlias(gen, start, account, name, rec.KeyID)
 	return rec.KeyID, nil
 }
 

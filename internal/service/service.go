@@ -8,13 +8,14 @@
 // records are cached in memory, so Encrypt, Decrypt and GenerateDataKey do
 // no storage access once a key is warm; every change made through this
 // Service invalidates the cache entry it affects. The cache is per process:
-// several processes on one store see each other's changes only after an
-// entry is evicted or the process restarts.
+// when several processes share a store, each learns of the others' changes
+// through Changed (fed by the store's change notifications), and
+// Config.CacheMaxAge bounds staleness should one be lost.
 //
 // Every operation is authorized as AWS KMS does it (authorize.go): key
 // policy, the caller's identity policies, and grants.
 //
-// Limits: only SYMMETRIC_DEFAULT keys (origin AWS_KMS or EXTERNAL).
+// Limits: SM2 keys (China Regions only on AWS) are not offered.
 package service
 
 import (
@@ -52,6 +53,12 @@ type Config struct {
 	// CacheSize bounds the number of keys held decrypted in memory
 	// (default 10000).
 	CacheSize int
+	// CacheMaxAge, if positive, is how long a cached key or alias is used
+	// before it is read again: the bound on staleness when the store is
+	// shared with other processes and a change notification (Changed) is
+	// lost. Zero keeps entries until a change through this Service or
+	// Changed drops them.
+	CacheMaxAge time.Duration
 	// PrincipalExists reports whether an IAM user or role ARN names a
 	// principal that exists, for the check that key policies name only
 	// real principals. Nil accepts every well-formed ARN.
@@ -91,7 +98,7 @@ func New(cfg Config) (*Service, error) {
 	if size <= 0 {
 		size = 10000
 	}
-	s.cache = newCache(size)
+	s.cache = newCache(size, cfg.CacheMaxAge, s.now)
 	return s, nil
 }
 

@@ -1,0 +1,331 @@
+package main_test
+
+// Several kms server nodes on one PostgreSQL database, as a cluster is run:
+// the same binary, the same root key (a shared --dev data directory), and
+// records shared through the database.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/openkms/kms/internal/store/pgtest"
+)
+
+// startCluster starts n dev nodes on one fresh database and one data
+// directory (which holds the root key and credentials they share). extra
+// flags go to every node.
+func startCluster(t *testing.T, n int, extra ...string) []*server {
+	t.Helper()
+	dsn := pgtest.Start(t)
+	dir := t.TempDir()
+	nodes := make([]*server, n)
+	// Every node is started before any is waited for: they race to create
+	// the root key, the account and the schema, as a cluster's nodes do.
+	for i := range nodes {
+		args := append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", dsn}, extra...)
+		nodes[i] = &server{proc: startProc(t, baseEnv(), args...)}
+	}
+	for _, s := range nodes {
+		m := s.waitOutput(listeningRE, startTimeout)
+		s.URL, s.Region, s.Dir = m[1], m[2], m[3]
+		waitHealthy(t, s)
+	}
+	return nodes
+}
+
+func TestClusterNodesShareKeys(t *testing.T) {
+	nodes := startCluster(t, 3, "--cache-max-age", "1h")
+	ctx := testCtx(t)
+	a, b, c := nodes[0].client(t), nodes[1].client(t), nodes[2].client(t)
+
+	for _, s := range nodes {
+		if !strings.Contains(s.stdout.String(), "records in PostgreSQL at") {
+			t.Errorf("a node does not say it runs on PostgreSQL:\n%s", s.stdout)
+		}
+	}
+
+	created, err := a.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("made on A")})
+	noErr(t, err, "CreateKey on A")
+	id := created.KeyMetadata.KeyId
+	enc, err := b.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("across nodes")})
+	noErr(t, err, "Encrypt on B")
+	dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	noErr(t, err, "Decrypt on C")
+	if string(dec.Plaintext) != "across nodes" || aws.ToString(dec.KeyId) != aws.ToString(created.KeyMetadata.Arn) {
+		t.Fatalf("C decrypted %q with %s", dec.Plaintext, aws.ToString(dec.KeyId))
+	}
+
+	// B and C have the key cached now. Disabling it on A must reach them
+	// through the database's notifications: the cache age is an hour.
+	_, err = a.DisableKey(ctx, &kms.DisableKeyInput{KeyId: id})
+	noErr(t, err, "DisableKey on A")
+	for _, n := range []*kms.Client{b, c} {
+		waitFor(t, 3*time.Second, "Encrypt refused after DisableKey on another node", func() error {
+			_, err := n.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("x")})
+			if apiErrorCode(err) == "DisabledException" {
+				return nil
+			}
+			return fmt.Errorf("Encrypt: %v", err)
+		})
+	}
+	_, err = c.EnableKey(ctx, &kms.EnableKeyInput{KeyId: id})
+	noErr(t, err, "EnableKey on C")
+	waitFor(t, 3*time.Second, "Encrypt allowed again on A", func() error {
+		_, err := a.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("x")})
+		return err
+	})
+
+	// A key policy change on one node is enforced by the others.
+	_, err = b.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: id, PolicyName: aws.String("default"), Policy: aws.String(`{
+		"Version": "2012-10-17",
+		"Statement": [
+			{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"},
+			{"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:Decrypt", "Resource": "*"}
+		]}`)})
+	noErr(t, err, "PutKeyPolicy on B")
+	waitFor(t, 3*time.Second, "Decrypt denied on A after PutKeyPolicy on B", func() error {
+		_, err := a.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+		if apiErrorCode(err) == "AccessDeniedException" {
+			return nil
+		}
+		return fmt.Errorf("Decrypt: %v", err)
+	})
+
+	// Rotation on one node: the others decrypt with the new version at once,
+	// and still decrypt the old ciphertext.
+	k2, err := b.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey on B")
+	old, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: k2.KeyMetadata.KeyId, Plaintext: []byte("v1")})
+	noErr(t, err, "Encrypt on C")
+	_, err = a.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: k2.KeyMetadata.KeyId})
+	noErr(t, err, "RotateKeyOnDemand on A")
+	newer, err := a.Encrypt(ctx, &kms.EncryptInput{KeyId: k2.KeyMetadata.KeyId, Plaintext: []byte("v2")})
+	noErr(t, err, "Encrypt on A after rotation")
+	for _, n := range []*kms.Client{b, c} {
+		for _, blob := range [][]byte{old.CiphertextBlob, newer.CiphertextBlob} {
+			waitFor(t, 3*time.Second, "decrypt across a rotation", func() error {
+				_, err := n.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob})
+				return err
+			})
+		}
+	}
+}
+
+func TestClusterAccessKeyDeletionReachesEveryNode(t *testing.T) {
+	nodes := startCluster(t, 2, "--cache-max-age", "1h")
+	ctx := testCtx(t)
+	rootID, rootSecret := devCredentials(t, nodes[0].Dir)
+	iamA := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(nodes[0].URL),
+		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1})
+	_, err := iamA.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("alice")})
+	noErr(t, err, "CreateUser")
+	_, err = iamA.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("kms"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`)})
+	noErr(t, err, "PutUserPolicy")
+	ak, err := iamA.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("alice")})
+	noErr(t, err, "CreateAccessKey")
+	alice := kms.New(kms.Options{Region: nodes[1].Region, BaseEndpoint: aws.String(nodes[1].URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), "")})
+	waitFor(t, 3*time.Second, "alice's new key works on B", func() error {
+		_, err := alice.ListKeys(ctx, &kms.ListKeysInput{})
+		return err
+	})
+	_, err = iamA.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: ak.AccessKey.AccessKeyId})
+	noErr(t, err, "DeleteAccessKey on A")
+	waitFor(t, 3*time.Second, "the deleted access key refused on B", func() error {
+		_, err := alice.ListKeys(ctx, &kms.ListKeysInput{})
+		if apiErrorCode(err) == "UnrecognizedClientException" {
+			return nil
+		}
+		return fmt.Errorf("ListKeys: %v", err)
+	})
+}
+
+func TestClusterConcurrentCreateAlias(t *testing.T) {
+	nodes := startCluster(t, 2)
+	ctx := testCtx(t)
+	a, b := nodes[0].client(t), nodes[1].client(t)
+	k1, err := a.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	k2, err := b.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	for round := range 20 {
+		name := fmt.Sprintf("alias/race-%d", round)
+		var wins, exists atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, c := range []*kms.Client{a, b} {
+			key := []*string{k1.KeyMetadata.KeyId, k2.KeyMetadata.KeyId}[i]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(name), TargetKeyId: key})
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case apiErrorCode(err) == "AlreadyExistsException":
+					exists.Add(1)
+				default:
+					t.Errorf("CreateAlias %s: %v", name, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if wins.Load() != 1 || exists.Load() != 1 {
+			t.Fatalf("%s: %d successes and %d AlreadyExistsException, want exactly one of each", name, wins.Load(), exists.Load())
+		}
+		// Both nodes agree on the one target.
+		var targets []string
+		for _, c := range []*kms.Client{a, b} {
+			d, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(name)})
+			noErr(t, err, "DescribeKey %s", name)
+			targets = append(targets, aws.ToString(d.KeyMetadata.KeyId))
+		}
+		if targets[0] != targets[1] {
+			t.Fatalf("%s names %s on A and %s on B", name, targets[0], targets[1])
+		}
+	}
+}
+
+// TestClusterSurvivesKill spreads a load of writes and encryptions over three
+// nodes, kills one with SIGKILL in the middle, and checks that every
+// acknowledged operation is there on the survivors, which keep answering.
+func TestClusterSurvivesKill(t *testing.T) {
+	nodes := startCluster(t, 3)
+	ctx := testCtx(t)
+	clients := []*kms.Client{nodes[0].client(t), nodes[1].client(t), nodes[2].client(t)}
+	shared, err := clients[0].CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+
+	type acked struct {
+		keyID string // a key created, or the key of blob
+		blob  []byte
+		plain []byte
+	}
+	var (
+		mu       sync.Mutex
+		acks     []acked
+		killed   atomic.Bool
+		afterOK  [3]atomic.Int32 // successes per node after the kill
+		survErrs atomic.Int32
+		wg       sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for w := range 6 {
+		node := w % 3
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := clients[node]
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var a acked
+				var err error
+				if i%2 == 0 {
+					var out *kms.CreateKeyOutput
+					out, err = c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String(fmt.Sprintf("w%d-%d", w, i))})
+					if err == nil {
+						a.keyID = aws.ToString(out.KeyMetadata.KeyId)
+					}
+				} else {
+					a.plain = []byte(fmt.Sprintf("worker %d op %d", w, i))
+					var out *kms.EncryptOutput
+					out, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: shared.KeyMetadata.KeyId, Plaintext: a.plain})
+					if err == nil {
+						a.keyID, a.blob = aws.ToString(out.KeyId), out.CiphertextBlob
+					}
+				}
+				wasKilled := killed.Load()
+				if err != nil {
+					if node != 1 && wasKilled {
+						survErrs.Add(1)
+						t.Errorf("node %d failed after node 1 was killed: %v", node, err)
+					}
+					if node == 1 {
+						return // the killed node: connection refused from now on
+					}
+					continue
+				}
+				mu.Lock()
+				acks = append(acks, a)
+				mu.Unlock()
+				if wasKilled {
+					afterOK[node].Add(1)
+				}
+			}
+		}()
+	}
+	waitFor(t, 20*time.Second, "load under way", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(acks) < 60 {
+			return errors.New("fewer than 60 operations acknowledged")
+		}
+		return nil
+	})
+	nodes[1].kill()
+	killed.Store(true)
+	waitFor(t, 20*time.Second, "survivors keep answering", func() error {
+		if afterOK[0].Load() < 10 || afterOK[2].Load() < 10 {
+			return fmt.Errorf("after the kill, %d and %d operations on the survivors", afterOK[0].Load(), afterOK[2].Load())
+		}
+		return nil
+	})
+	close(stop)
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	for i, a := range acks {
+		c := clients[[]int{0, 2}[i%2]]
+		if a.blob == nil {
+			if _, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(a.keyID)}); err != nil {
+				t.Fatalf("acknowledged CreateKey %s is gone: %v", a.keyID, err)
+			}
+			continue
+		}
+		out, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: a.blob})
+		if err != nil || !bytes.Equal(out.Plaintext, a.plain) {
+			t.Fatalf("acknowledged ciphertext does not decrypt: %v", err)
+		}
+	}
+	list, err := clients[0].ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(1000)})
+	noErr(t, err, "ListKeys")
+	t.Logf("%d operations acknowledged, %d keys listed, node 1 killed mid-load", len(acks), len(list.Keys))
+}
+
+// waitFor retries check until it returns nil, failing the test with the last
+// error after timeout. It polls: the condition is reached by another
+// process, with nothing to wait on.
+func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, timeout, err)
+		}
+		<-tick.C
+	}
+}
