@@ -3,6 +3,7 @@
 //	kms server --dev    start a development server with a generated root key
 //	kms encrypt         encrypt a file in the AWS Encryption SDK format with a KMS data key
 //	kms decrypt         decrypt one
+//	kms migrate         copy the key store to another data directory or PostgreSQL database
 package main
 
 import (
@@ -21,7 +22,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand(), auditCommand())
+	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand(), auditCommand(), migrateCommand())
 	if err := root.Execute(); err != nil {
 		if errors.Is(err, auditcli.ErrBroken) {
 			os.Exit(1)

@@ -1,0 +1,281 @@
+// Package migrate copies a key store from one storage to another — the
+// embedded store of a data directory (DIR/kms.db, package boltstore) or a
+// PostgreSQL database (package pgstore) — and verifies the copy. It is
+// `kms migrate`; docs/storage.md ("Moving a key store") describes it for
+// users.
+//
+// Records are copied byte for byte under the same names. A sealed record is
+// bound to its name, not to the store, so the copy opens with the same root
+// key. Run refuses before writing anything unless the root key opens the
+// source's meta/rootkey-check record and the destination holds no record.
+// It copies in key order, one destination transaction per batch, then
+// checks that both sides hold the same number of records with the same
+// SHA-256 over them (Digest), and that sample keys work alike on both
+// sides through the KMS service (CheckKeys).
+//
+// The source must not change meanwhile. A data directory's store is locked
+// while Run has it open, so no server can run on it; the nodes of a
+// PostgreSQL store must be stopped by hand, and a write during the copy
+// makes the verification fail.
+package migrate
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/openkms/kms/internal/store"
+)
+
+var (
+	// ErrWrongRootKey is returned when the root key does not open the
+	// source's root key check record.
+	ErrWrongRootKey = errors.New("the root key is not the one the source was created with")
+	// ErrNotEmpty is returned when the destination already holds records.
+	ErrNotEmpty = errors.New("the destination is not empty")
+	// ErrMismatch is returned when the copy does not verify.
+	ErrMismatch = errors.New("the copy differs from the source")
+)
+
+const (
+	defaultBatchSize = 1000
+	defaultSamples   = 20
+	// progressEvery is how many records pass between progress lines.
+	progressEvery = 100_000
+)
+
+// Options configure Run.
+type Options struct {
+	// From and To are each a data directory or a PostgreSQL URL
+	// (ParseLocation).
+	From, To string
+	// RootKeyFile and RootKeyText (from KMS_ROOT_KEY) give the root key,
+	// as to the server. Without either, Run uses the root.key of the
+	// source's data directory, else the destination's (dev mode).
+	RootKeyFile string
+	RootKeyText string
+	// BatchSize is the number of records per destination transaction
+	// (default 1000).
+	BatchSize int
+	// Samples is how many keys of each kind CheckKeys uses (default 20).
+	Samples int
+	// Out receives progress and the summary (default: discarded).
+	Out io.Writer
+	// Logger receives the services' storage errors (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Report is what a successful Run did.
+type Report struct {
+	Records int      // records copied, and found on both sides
+	Digest  [32]byte // SHA-256 over the records (Digest)
+	Checked Checked
+	// RootKeyCopied and CredentialsCopied are the files Run wrote into the
+	// destination's data directory, or "".
+	RootKeyCopied, CredentialsCopied string
+}
+
+// Run copies the key store at o.From to o.To, verifies the copy, and for a
+// data directory destination copies the dev files (root.key, credentials)
+// that the destination lacks. It writes progress and a summary to o.Out.
+//
+// It refuses with ErrWrongRootKey or ErrNotEmpty, having written nothing.
+// An error after the copy has begun leaves part of the records (or with
+// ErrMismatch all of them) in the destination: empty it before trying
+// again.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = defaultBatchSize
+	}
+	if o.Samples <= 0 {
+		o.Samples = defaultSamples
+	}
+	from, to, root, err := resolve(o)
+	if err != nil {
+		return nil, err
+	}
+	src, dst, err := openStores(ctx, from, to, root)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	defer dst.Close()
+
+	r := &Report{}
+	fmt.Fprintf(o.Out, "Copying the key store from %s to %s\n", from, to)
+	nextProgress := progressEvery
+	r.Records, err = Copy(ctx, src, dst, o.BatchSize, func(n int) {
+		if n >= nextProgress {
+			fmt.Fprintf(o.Out, "  %d records\n", n)
+			nextProgress = (n/progressEvery + 1) * progressEvery
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copy, after %d records: %w (%s now holds part of the key store: empty it before trying again)", r.Records, err, to)
+	}
+	fmt.Fprintf(o.Out, "Copied %d records.\n", r.Records)
+
+	if err := verify(ctx, src, dst, o.BatchSize, r); err != nil {
+		return nil, fmt.Errorf("%w (empty %s before trying again)", err, to)
+	}
+	fmt.Fprintf(o.Out, "Verified: %d records on both sides, SHA-256 %s.\n", r.Records, hex.EncodeToString(r.Digest[:]))
+	r.Checked, err = CheckKeys(ctx, src, dst, root.key, o.Samples, o.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("%w (empty %s before trying again)", err, to)
+	}
+	c := r.Checked
+	fmt.Fprintf(o.Out, "Checked keys on both sides: %d symmetric (encrypt on one, decrypt on the other), %d HMAC (same MAC), %d asymmetric (same public key).\n",
+		c.Encrypt, c.MAC, c.PublicKey)
+	if c.Skipped > 0 {
+		fmt.Fprintf(o.Out, "%d keys were not checked: the source refused to use them as their account's root (key policy, expired material).\n", c.Skipped)
+	}
+
+	if err := copyDevFiles(from, to, root, r); err != nil {
+		return nil, err
+	}
+	printAfterword(o.Out, from, to, root, r)
+	return r, nil
+}
+
+// resolve parses the locations and finds the root key, refusing a
+// destination data directory whose root.key is another key.
+func resolve(o Options) (from, to Location, root *rootKey, err error) {
+	if from, err = ParseLocation(o.From); err != nil {
+		return from, to, nil, fmt.Errorf("--from: %w", err)
+	}
+	if to, err = ParseLocation(o.To); err != nil {
+		return from, to, nil, fmt.Errorf("--to: %w", err)
+	}
+	if from.same(to) {
+		return from, to, nil, errors.New("--from and --to name the same store")
+	}
+	if root, err = loadRootKey(o, from, to); err != nil {
+		return from, to, nil, err
+	}
+	if path := devKeyFile(to.Dir); to.Dir != "" && fileExists(path) {
+		if other, err := readKeyFile(path); err != nil || !sameKey(other, root.key) {
+			return from, to, nil, fmt.Errorf("%s holds another root key than the one that opens the source: remove it, or choose another destination", path)
+		}
+	}
+	return from, to, root, nil
+}
+
+// openStores opens the source, checks the root key on it, and only then
+// opens (creating if need be) the destination and makes sure it is empty.
+func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst store.Store, err error) {
+	if src, err = from.openExisting(ctx); err != nil {
+		return nil, nil, fmt.Errorf("source: %w", err)
+	}
+	if err := checkRootKey(ctx, src, root.key, from); err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	if dst, err = to.create(ctx); err != nil {
+		src.Close()
+		return nil, nil, fmt.Errorf("destination: %w", err)
+	}
+	empty, err := isEmpty(ctx, dst)
+	if err != nil {
+		err = fmt.Errorf("destination: %w", err)
+	} else if !empty {
+		err = fmt.Errorf("%w: %s already holds records; migrate only into an empty database or a new data directory", ErrNotEmpty, to)
+	}
+	if err != nil {
+		src.Close()
+		dst.Close()
+		return nil, nil, err
+	}
+	return src, dst, nil
+}
+
+// verify compares the record counts and digests of src and dst, read
+// again after the copy, so that a write to the source during the copy is
+// found.
+func verify(ctx context.Context, src, dst store.Store, batch int, r *Report) error {
+	n, sum, err := Digest(ctx, src, batch)
+	if err != nil {
+		return fmt.Errorf("verify: read the source: %w", err)
+	}
+	m, got, err := Digest(ctx, dst, batch)
+	if err != nil {
+		return fmt.Errorf("verify: read the destination: %w", err)
+	}
+	if n != m || got != sum {
+		return fmt.Errorf("%w: the source holds %d records (SHA-256 %x), the destination %d (SHA-256 %x); did a server write to the source during the copy?",
+			ErrMismatch, n, sum, m, got)
+	}
+	r.Digest = sum
+	return nil
+}
+
+// copyDevFiles gives a data directory destination the source's root.key
+// (when it is the root key in use) and dev credentials file, unless it has
+// its own.
+func copyDevFiles(from, to Location, root *rootKey, r *Report) error {
+	if from.Dir == "" || to.Dir == "" {
+		return nil
+	}
+	srcKey, dstKey := devKeyFile(from.Dir), devKeyFile(to.Dir)
+	if k, err := readKeyFile(srcKey); err == nil && sameKey(k, root.key) {
+		copied, err := copyNewFile(srcKey, dstKey)
+		if err != nil {
+			return fmt.Errorf("copy the root key: %w", err)
+		}
+		if copied {
+			r.RootKeyCopied = dstKey
+		}
+	}
+	dstCreds := filepath.Join(to.Dir, "credentials")
+	copied, err := copyNewFile(filepath.Join(from.Dir, "credentials"), dstCreds)
+	if err != nil {
+		return fmt.Errorf("copy the credentials file: %w", err)
+	}
+	if copied {
+		r.CredentialsCopied = dstCreds
+	}
+	return nil
+}
+
+// printAfterword tells where the root key, the credentials and the audit
+// trail are now.
+func printAfterword(w io.Writer, from, to Location, root *rootKey, r *Report) {
+	switch {
+	case r.RootKeyCopied != "":
+		fmt.Fprintf(w, "Root key: copied to %s (dev mode).\n", r.RootKeyCopied)
+	case to.Dir != "" && fileExists(devKeyFile(to.Dir)):
+		fmt.Fprintf(w, "Root key: %s holds it.\n", devKeyFile(to.Dir))
+	case root.dev && to.DSN != "":
+		fmt.Fprintf(w, "Root key: servers on %s need the same one: --root-key-file %s (or, in dev mode, --dev --data-dir %s --storage ...).\n",
+			to, root.file, filepath.Dir(root.file))
+	case root.file != "":
+		fmt.Fprintf(w, "Root key: servers on %s need the same one: --root-key-file %s.\n", to, root.file)
+	default:
+		fmt.Fprintf(w, "Root key: servers on %s need the same one (KMS_ROOT_KEY).\n", to)
+	}
+	creds := "existing access keys keep working"
+	if from.Dir != "" && fileExists(filepath.Join(from.Dir, "credentials")) {
+		creds = filepath.Join(from.Dir, "credentials") + " keeps working"
+	}
+	if r.CredentialsCopied != "" {
+		creds = "copied to " + r.CredentialsCopied
+	}
+	fmt.Fprintf(w, "Credentials: access keys are records and moved with them; %s.\n", creds)
+	if from.Dir != "" {
+		fmt.Fprintf(w, "Audit trail: not copied; it stays in %s (kms audit verify --data-dir %s).\n", from.Dir, from.Dir)
+	} else {
+		fmt.Fprintf(w, "Audit trail: not copied; it stays where the servers wrote it (their data directories, or the audit tables of %s).\n", from)
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

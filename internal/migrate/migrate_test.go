@@ -1,0 +1,529 @@
+package migrate_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/migrate"
+	"github.com/openkms/kms/internal/policy"
+	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/store/pgstore"
+	"github.com/openkms/kms/internal/store/pgtest"
+)
+
+const account = "111122223333"
+
+var root = service.Caller{AccountID: account, ARN: identity.RootARN(account), Root: true,
+	Principal: policy.Principal{ARN: identity.RootARN(account), Account: account, UserID: account}}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// sealed is a ciphertext made before a migration and what it decrypts to.
+type sealed struct {
+	blob, plaintext []byte
+	alg             string
+}
+
+// source is a dev data directory with a key store that a service wrote:
+// symmetric keys (one rotated, one disabled), an alias, an RSA key, an
+// HMAC key, the account root's access key, and ciphertexts.
+type source struct {
+	dir     string
+	root    *keys.RootKey
+	records int
+	digest  [32]byte
+
+	symmetric   []string // enabled symmetric key ids
+	disabled    string
+	alias       string // names symmetric[0]
+	rsa, hmac   string
+	rsaPublic   []byte
+	accessKey   identity.AccessKey
+	ciphertexts []sealed
+}
+
+func newSource(t *testing.T) *source {
+	t.Helper()
+	ctx := context.Background()
+	s := &source{dir: filepath.Join(t.TempDir(), "old"), alias: "alias/orders"}
+	if err := os.Mkdir(s.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keyText := keys.GenerateRootKey()
+	writeFile(t, filepath.Join(s.dir, "root.key"), keyText)
+	writeFile(t, filepath.Join(s.dir, "credentials"), []byte("[default]\naws_access_key_id = AKIAEXAMPLE\n"))
+	var err error
+	if s.root, err = keys.ParseRootKey(keyText); err != nil {
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(s.dir, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sealRootCheck(t, st, s.root)
+	if s.accessKey, err = identity.BootstrapRoot(ctx, st, s.root, account); err != nil {
+		t.Fatal(err)
+	}
+	svc := newService(t, st, s.root)
+	create := func(in *service.CreateKeyInput) string {
+		out, err := svc.CreateKey(ctx, root, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.KeyMetadata.KeyID
+	}
+	encrypt := func(id string, alg string) {
+		pt := make([]byte, 40)
+		rand.Read(pt)
+		out, err := svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: id, Plaintext: pt, EncryptionAlgorithm: alg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ciphertexts = append(s.ciphertexts, sealed{out.CiphertextBlob, pt, alg})
+	}
+	for range 3 {
+		s.symmetric = append(s.symmetric, create(&service.CreateKeyInput{}))
+	}
+	encrypt(s.symmetric[0], "")
+	if _, err := svc.RotateKeyOnDemand(ctx, root, &service.KeyIDInput{KeyID: s.symmetric[0]}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range s.symmetric {
+		encrypt(id, "")
+	}
+	if _, err := svc.CreateAlias(ctx, root, &service.AliasInput{AliasName: s.alias, TargetKeyID: s.symmetric[0]}); err != nil {
+		t.Fatal(err)
+	}
+	s.disabled = create(&service.CreateKeyInput{})
+	if _, err := svc.DisableKey(ctx, root, &service.KeyIDInput{KeyID: s.disabled}); err != nil {
+		t.Fatal(err)
+	}
+	s.rsa = create(&service.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
+	encrypt(s.rsa, "RSAES_OAEP_SHA_256")
+	pub, err := svc.GetPublicKey(ctx, root, &service.GetPublicKeyInput{KeyID: s.rsa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rsaPublic = pub.PublicKey
+	s.hmac = create(&service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	if s.records, s.digest, err = migrate.Digest(ctx, st, 100); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// sealRootCheck writes the record a server writes on its first start.
+func sealRootCheck(t *testing.T, st store.Store, root *keys.RootKey) {
+	t.Helper()
+	name := []byte("meta/rootkey-check")
+	err := st.Update(context.Background(), func(tx store.Tx) error {
+		return tx.Put(name, root.Seal(name, []byte("openkms root key check")))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newService(t *testing.T, st store.Store, root *keys.RootKey) *service.Service {
+	t.Helper()
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: "us-east-1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// check makes sure st serves what the source did: every key, the alias,
+// the old ciphertexts, the RSA public key and the root's access key.
+func (s *source) check(t *testing.T, st store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	svc := newService(t, st, s.root)
+	for _, id := range append([]string{s.disabled, s.rsa, s.hmac}, s.symmetric...) {
+		d, err := svc.DescribeKey(ctx, root, &service.DescribeKeyInput{KeyID: id})
+		if err != nil {
+			t.Fatalf("DescribeKey %s: %v", id, err)
+		}
+		want := service.StateEnabled
+		if id == s.disabled {
+			want = service.StateDisabled
+		}
+		if d.KeyMetadata.KeyState != want {
+			t.Errorf("key %s is %s, want %s", id, d.KeyMetadata.KeyState, want)
+		}
+	}
+	d, err := svc.DescribeKey(ctx, root, &service.DescribeKeyInput{KeyID: s.alias})
+	if err != nil {
+		t.Fatalf("DescribeKey %s: %v", s.alias, err)
+	}
+	if d.KeyMetadata.KeyID != s.symmetric[0] {
+		t.Errorf("%s names %s, want %s", s.alias, d.KeyMetadata.KeyID, s.symmetric[0])
+	}
+	for i, c := range s.ciphertexts {
+		in := &service.DecryptInput{CiphertextBlob: c.blob, EncryptionAlgorithm: c.alg}
+		if c.alg != "" {
+			in.KeyID = s.rsa
+		}
+		out, err := svc.Decrypt(ctx, root, in)
+		if err != nil {
+			t.Fatalf("ciphertext %d: Decrypt: %v", i, err)
+		}
+		if !bytes.Equal(out.Plaintext, c.plaintext) {
+			t.Fatalf("ciphertext %d decrypts to something else", i)
+		}
+	}
+	if _, err := svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: s.alias, Plaintext: []byte("x")}); err != nil {
+		t.Errorf("Encrypt with %s: %v", s.alias, err)
+	}
+	pub, err := svc.GetPublicKey(ctx, root, &service.GetPublicKeyInput{KeyID: s.rsa})
+	if err != nil || !bytes.Equal(pub.PublicKey, s.rsaPublic) {
+		t.Errorf("GetPublicKey: the public key differs (%v)", err)
+	}
+	if ak, err := identity.BootstrapRoot(ctx, st, s.root, account); err != nil || ak != s.accessKey {
+		t.Errorf("the account root's access key did not move: got %v (%v)", ak.ID, err)
+	}
+}
+
+// checkReport checks the counts of a migration of s.
+func (s *source) checkReport(t *testing.T, r *migrate.Report) {
+	t.Helper()
+	if r.Records != s.records || r.Digest != s.digest {
+		t.Errorf("report: %d records, digest %x; want %d, %x", r.Records, r.Digest, s.records, s.digest)
+	}
+	want := migrate.Checked{Encrypt: len(s.symmetric), MAC: 1, PublicKey: 1}
+	if r.Checked != want {
+		t.Errorf("report: checked %+v, want %+v", r.Checked, want)
+	}
+}
+
+func openBolt(t *testing.T, dir string) store.Store {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func openPostgres(t *testing.T, dsn string) store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := pgstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func run(t *testing.T, o migrate.Options) (*migrate.Report, string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	o.Out, o.Logger = &out, quiet
+	r, err := migrate.Run(context.Background(), o)
+	return r, out.String(), err
+}
+
+func TestDirectoryToPostgresAndBack(t *testing.T) {
+	s := newSource(t)
+	dsn := pgtest.Start(t)
+	// A batch of 7 makes the copy cross batch boundaries.
+	r, out, err := run(t, migrate.Options{From: s.dir, To: dsn, BatchSize: 7})
+	if err != nil {
+		t.Fatalf("migrate to PostgreSQL: %v\n%s", err, out)
+	}
+	s.checkReport(t, r)
+	if r.RootKeyCopied != "" || r.CredentialsCopied != "" {
+		t.Errorf("copied files into a database: %+v", r)
+	}
+	for _, want := range []string{"Copied " + strconv.Itoa(s.records) + " records.", "--root-key-file " + filepath.Join(s.dir, "root.key"), "stays in " + s.dir} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	pg := openPostgres(t, dsn)
+	s.check(t, pg)
+	pg.Close()
+
+	back := filepath.Join(t.TempDir(), "new")
+	r, out, err = run(t, migrate.Options{From: dsn, To: back, RootKeyFile: filepath.Join(s.dir, "root.key")})
+	if err != nil {
+		t.Fatalf("migrate back into a directory: %v\n%s", err, out)
+	}
+	s.checkReport(t, r)
+	if fi, err := os.Stat(back); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("new data directory: %v, %v; want mode 0700", fi.Mode(), err)
+	}
+	if _, err := os.Stat(filepath.Join(back, "root.key")); err == nil {
+		t.Error("a --root-key-file key was written into the data directory")
+	}
+	s.check(t, openBolt(t, back))
+}
+
+func TestDirectoryToDirectoryCopiesDevFiles(t *testing.T) {
+	s := newSource(t)
+	dst := filepath.Join(t.TempDir(), "a", "new")
+	r, out, err := run(t, migrate.Options{From: s.dir, To: dst})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	s.checkReport(t, r)
+	for _, name := range []string{"root.key", "credentials"} {
+		want, _ := os.ReadFile(filepath.Join(s.dir, name))
+		path := filepath.Join(dst, name)
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: not copied (%v)", path, err)
+			continue
+		}
+		if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+		}
+	}
+	if r.RootKeyCopied != filepath.Join(dst, "root.key") || r.CredentialsCopied != filepath.Join(dst, "credentials") {
+		t.Errorf("report: %+v", r)
+	}
+	if !strings.Contains(out, "Root key: copied to "+filepath.Join(dst, "root.key")) {
+		t.Errorf("summary does not say where the root key is:\n%s", out)
+	}
+	s.check(t, openBolt(t, dst))
+}
+
+// The root key of the destination's data directory serves when the source
+// has none: prepare a new directory with root.key, then migrate into it.
+func TestDestinationRootKey(t *testing.T) {
+	s := newSource(t)
+	src := filepath.Join(t.TempDir(), "src")
+	if _, out, err := run(t, migrate.Options{From: s.dir, To: src}); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	os.Remove(filepath.Join(src, "root.key"))
+	dst := filepath.Join(t.TempDir(), "dst")
+	os.Mkdir(dst, 0o700)
+	keyText, _ := os.ReadFile(filepath.Join(s.dir, "root.key"))
+	writeFile(t, filepath.Join(dst, "root.key"), keyText)
+	r, out, err := run(t, migrate.Options{From: src, To: dst})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	s.checkReport(t, r)
+	if !strings.Contains(out, "Root key: "+filepath.Join(dst, "root.key")+" holds it.") {
+		t.Errorf("summary:\n%s", out)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	s := newSource(t)
+	other := make([]byte, 32)
+	rand.Read(other)
+	otherKey := hex.EncodeToString(other)
+
+	nonEmptyDir := filepath.Join(t.TempDir(), "full")
+	os.Mkdir(nonEmptyDir, 0o700)
+	st, err := boltstore.Open(filepath.Join(nonEmptyDir, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(context.Background(), func(tx store.Tx) error { return tx.Put([]byte("x"), []byte("y")) }); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	otherRootDir := filepath.Join(t.TempDir(), "other-root")
+	os.Mkdir(otherRootDir, 0o700)
+	writeFile(t, filepath.Join(otherRootDir, "root.key"), []byte(otherKey))
+
+	newDir, noSource := filepath.Join(t.TempDir(), "new"), filepath.Join(t.TempDir(), "none")
+	tests := []struct {
+		name    string
+		o       migrate.Options
+		want    error  // errors.Is, or nil to match text
+		text    string // in the error
+		absent  string // a path that must not exist afterwards
+		unmoved string // a data directory whose store must be as it was
+	}{
+		{name: "wrong root key", o: migrate.Options{From: s.dir, To: newDir, RootKeyText: otherKey},
+			want: migrate.ErrWrongRootKey, absent: newDir},
+		{name: "not empty", o: migrate.Options{From: s.dir, To: nonEmptyDir},
+			want: migrate.ErrNotEmpty, unmoved: nonEmptyDir},
+		{name: "another root.key in the destination", o: migrate.Options{From: s.dir, To: otherRootDir},
+			text: "holds another root key", absent: filepath.Join(otherRootDir, "kms.db")},
+		{name: "same store", o: migrate.Options{From: s.dir, To: s.dir + "/."}, text: "same store"},
+		{name: "no source", o: migrate.Options{From: noSource, To: newDir, RootKeyText: otherKey},
+			text: "holds no key store", absent: noSource},
+		{name: "no root key", o: migrate.Options{From: nonEmptyDir, To: newDir}, text: "no root key", absent: newDir},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var before [32]byte
+			if tc.unmoved != "" {
+				before = digestDir(t, tc.unmoved)
+			}
+			_, out, err := run(t, tc.o)
+			switch {
+			case err == nil:
+				t.Fatalf("migrate succeeded:\n%s", out)
+			case tc.want != nil && !errors.Is(err, tc.want):
+				t.Fatalf("error %q, want %q", err, tc.want)
+			case !strings.Contains(err.Error(), tc.text):
+				t.Fatalf("error %q does not say %q", err, tc.text)
+			}
+			if _, err := os.Stat(tc.absent); tc.absent != "" && err == nil {
+				t.Errorf("%s was created", tc.absent)
+			}
+			if tc.unmoved != "" && digestDir(t, tc.unmoved) != before {
+				t.Errorf("%s changed", tc.unmoved)
+			}
+		})
+	}
+	if d := digestDir(t, s.dir); d != s.digest {
+		t.Error("the source changed")
+	}
+}
+
+func digestDir(t *testing.T, dir string) [32]byte {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, sum, err := migrate.Digest(context.Background(), st, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+func TestRefusalsPostgres(t *testing.T) {
+	s := newSource(t)
+	other := make([]byte, 32)
+	rand.Read(other)
+
+	// A wrong root key does not even create the schema.
+	dsn := pgtest.Start(t)
+	_, _, err := run(t, migrate.Options{From: s.dir, To: dsn, RootKeyText: hex.EncodeToString(other)})
+	if !errors.Is(err, migrate.ErrWrongRootKey) {
+		t.Fatalf("wrong root key: %v", err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table *string
+	err = conn.QueryRow(ctx, `SELECT to_regclass('kms_records')::text`).Scan(&table)
+	conn.Close(ctx)
+	if err != nil || table != nil {
+		t.Fatalf("after a refusal the database has kms_records (%v)", err)
+	}
+
+	// A database that holds a key store is not overwritten.
+	if _, out, err := run(t, migrate.Options{From: s.dir, To: dsn}); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	_, _, err = run(t, migrate.Options{From: s.dir, To: dsn})
+	if !errors.Is(err, migrate.ErrNotEmpty) {
+		t.Fatalf("second migration into the same database: %v", err)
+	}
+}
+
+// CheckKeys finds a key whose material does not open on the destination.
+func TestCheckKeysFindsBrokenMaterial(t *testing.T) {
+	s := newSource(t)
+	ctx := context.Background()
+	src := openBolt(t, s.dir)
+	dst, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := migrate.Copy(ctx, src, dst, 5, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := migrate.CheckKeys(ctx, src, dst, s.root, 20, quiet); err != nil || c.Encrypt != len(s.symmetric) {
+		t.Fatalf("CheckKeys on a good copy: %+v, %v", c, err)
+	}
+	// Key 2's material under key 1's name: sealed for another record, it
+	// does not open.
+	err = dst.Update(ctx, func(tx store.Tx) error {
+		v, err := tx.Get([]byte("keyver/" + s.symmetric[2] + "/00000001"))
+		if err != nil {
+			return err
+		}
+		return tx.Put([]byte("keyver/"+s.symmetric[1]+"/00000001"), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migrate.CheckKeys(ctx, src, dst, s.root, 20, quiet); !errors.Is(err, migrate.ErrMismatch) || !strings.Contains(err.Error(), s.symmetric[1]) {
+		t.Fatalf("CheckKeys on a broken copy: %v", err)
+	}
+}
+
+func TestDigest(t *testing.T) {
+	ctx := context.Background()
+	digest := func(records ...string) (int, [32]byte) {
+		st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		err = st.Update(ctx, func(tx store.Tx) error {
+			for i := 0; i < len(records); i += 2 {
+				if err := tx.Put([]byte(records[i]), []byte(records[i+1])); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, sum, err := migrate.Digest(ctx, st, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, sum
+	}
+	n, a := digest("a", "1", "b", "2", "c", "")
+	if n != 3 {
+		t.Errorf("counted %d records, want 3", n)
+	}
+	if _, b := digest("c", "", "b", "2", "a", "1"); a != b {
+		t.Error("the same records written in another order hash differently")
+	}
+	if _, b := digest("a", "1", "b", "2", "c", "x"); a == b {
+		t.Error("a changed value hashes alike")
+	}
+	_, keyLonger := digest("ab", "c")
+	_, valueLonger := digest("a", "bc")
+	if keyLonger == valueLonger {
+		t.Error("moving a byte from key to value hashes alike")
+	}
+}

@@ -1,0 +1,139 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
+// rootCheckRecord is the record a server seals under the root key on its
+// first start (internal/server), so that a wrong key is found at once.
+var rootCheckRecord = []byte("meta/rootkey-check")
+
+// rootKey is the root key Run uses and where it came from.
+type rootKey struct {
+	key *keys.RootKey
+	// file is the file it was read from, "" for KMS_ROOT_KEY.
+	file string
+	// dev reports that file is a data directory's root.key.
+	dev bool
+}
+
+// devKeyFile is where a --dev server keeps its root key.
+func devKeyFile(dir string) string { return filepath.Join(dir, "root.key") }
+
+// loadRootKey finds the root key as the server does: RootKeyFile, else
+// RootKeyText, else (dev mode) the root.key of the source's data directory,
+// else of the destination's.
+func loadRootKey(o Options, from, to Location) (*rootKey, error) {
+	switch {
+	case o.RootKeyFile != "":
+		rk, err := readKeyFile(o.RootKeyFile)
+		return &rootKey{key: rk, file: o.RootKeyFile}, err
+	case o.RootKeyText != "":
+		rk, err := keys.ParseRootKey([]byte(o.RootKeyText))
+		if err != nil {
+			return nil, fmt.Errorf("KMS_ROOT_KEY: %w", err)
+		}
+		return &rootKey{key: rk}, nil
+	}
+	for _, l := range []Location{from, to} {
+		if l.Dir == "" {
+			continue
+		}
+		path := devKeyFile(l.Dir)
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		rk, err := readKeyFile(path)
+		return &rootKey{key: rk, file: path, dev: true}, err
+	}
+	return nil, errors.New("no root key: pass --root-key-file FILE or set KMS_ROOT_KEY (a --dev data directory's root.key is used when there is one)")
+}
+
+func readKeyFile(path string) (*keys.RootKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("root key file: %w", err)
+	}
+	rk, err := keys.ParseRootKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("root key file %s: %w", path, err)
+	}
+	return rk, nil
+}
+
+// sameKey reports whether a and b are the same root key: what one seals,
+// the other opens.
+func sameKey(a, b *keys.RootKey) bool {
+	aad := []byte("kms migrate: same root key?")
+	_, err := b.Open(aad, a.Seal(aad, []byte("x")))
+	return err == nil
+}
+
+// checkRootKey makes sure root opens st's root key check record. Unlike
+// the server's check, it writes nothing: a store without the record is not
+// a key store a server has run on.
+func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, where Location) error {
+	var sealed []byte
+	err := st.View(ctx, func(tx store.Tx) error {
+		var err error
+		sealed, err = tx.Get(rootCheckRecord)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%s holds no key store (no %s record)", where, rootCheckRecord)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", where, err)
+	}
+	if _, err := root.Open(rootCheckRecord, sealed); err != nil {
+		return fmt.Errorf("%w: it does not open the %s record of %s", ErrWrongRootKey, rootCheckRecord, where)
+	}
+	return nil
+}
+
+// copyNewFile copies the file src to dst (mode 0600) unless dst exists,
+// through a temporary name and an fsync, so that a crash leaves no half
+// file. It reports whether it copied.
+func copyNewFile(src, dst string) (bool, error) {
+	data, err := os.ReadFile(src)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return false, nil
+	}
+	tmp := dst + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return false, err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return false, err
+	}
+	if d, err := os.Open(filepath.Dir(dst)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return true, nil
+}
