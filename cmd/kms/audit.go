@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/openkms/kms/internal/auditcli"
 	"github.com/spf13/cobra"
 )
@@ -9,26 +11,30 @@ func auditCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read and check the audit trail"}
 	var o auditcli.Options
 	verify := &cobra.Command{
-		Use:   "verify --data-dir DIR",
-		Short: "Walk the audit trail's hash chain and report the first break (exit code 1 on any)",
+		Use:   "verify (--data-dir DIR | --storage DSN) [--public-key FILE]",
+		Short: "Walk the audit trail's hash chains and digests and report the first break of each (exit code 1 on any)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return auditcli.Verify(o, cmd.OutOrStdout())
+			return auditcli.Verify(cmd.Context(), auditSource(cmd, o), cmd.OutOrStdout())
 		},
 	}
 	events := &cobra.Command{
-		Use:   "events --data-dir DIR [--json] [filters]",
+		Use:   "events (--data-dir DIR | --storage DSN) [--json] [--output FILE] [filters] [--follow]",
 		Short: "List audit records, optionally filtered, as a table or JSON lines",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return auditcli.Events(cmd.Context(), o, cmd.OutOrStdout())
+			return auditcli.Events(cmd.Context(), auditSource(cmd, o), cmd.OutOrStdout())
 		},
 	}
 	for _, c := range []*cobra.Command{verify, events} {
 		c.Flags().StringVar(&o.DataDir, "data-dir", "kms-data", "data directory of a (stopped or running) embedded server")
+		c.Flags().StringVar(&o.Storage, "storage", "", "PostgreSQL DSN of a cluster (default $KMS_STORAGE, unless --data-dir is given)")
+		c.MarkFlagsMutuallyExclusive("data-dir", "storage")
 	}
+	verify.Flags().StringVar(&o.PublicKey, "public-key", "", "PEM file with the key the digests must be signed with (default: the key kept with the trail)")
 	f := events.Flags()
 	f.BoolVar(&o.JSON, "json", false, "one JSON object per line (the CloudTrail-shaped event)")
+	f.StringVar(&o.Output, "output", "", "append the records as JSON lines to this file instead of printing them")
 	f.StringVar(&o.Since, "since", "", "only records at or after this time (RFC 3339)")
 	f.StringVar(&o.Until, "until", "", "only records before this time (RFC 3339)")
 	f.StringVar(&o.Key, "key", "", "only records about this key (id or ARN)")
@@ -38,4 +44,16 @@ func auditCommand() *cobra.Command {
 	f.BoolVar(&o.Follow, "follow", false, "keep printing new records as they are written")
 	cmd.AddCommand(verify, events)
 	return cmd
+}
+
+// auditSource picks the trail: --storage, else --data-dir if given, else
+// $KMS_STORAGE, else the default data directory.
+func auditSource(cmd *cobra.Command, o auditcli.Options) auditcli.Options {
+	switch {
+	case o.Storage != "":
+		o.DataDir = ""
+	case !cmd.Flags().Changed("data-dir") && os.Getenv("KMS_STORAGE") != "":
+		o.Storage, o.DataDir = os.Getenv("KMS_STORAGE"), ""
+	}
+	return o
 }

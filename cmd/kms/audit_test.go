@@ -4,12 +4,15 @@ package main_test
 // verify` finds an edited, removed or moved record; `kms audit events`
 // prints the records and its filters select the right ones; the trail
 // keeps every acknowledged call across a SIGKILL under load; --follow
-// prints records written after it started.
+// prints records written after it started. The same for a cluster's
+// trail in PostgreSQL (--storage), written through the audit package.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -34,6 +37,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/store/pgstore"
+	"github.com/openkms/kms/internal/store/pgtest"
 )
 
 // auditEvent is the part of a printed record the tests look at.
@@ -658,4 +666,191 @@ func TestAuditEventsFollow(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("the follower did not end with its context")
 	}
+}
+
+// auditCluster is a PostgreSQL database holding the audit chains of two
+// nodes, written through the audit package as two servers would.
+type auditCluster struct {
+	dsn   string
+	pool  *pgxpool.Pool
+	nodes []*audit.Log
+	pub   ed25519.PublicKey
+}
+
+func newAuditCluster(t *testing.T) *auditCluster {
+	t.Helper()
+	ctx := testCtx(t)
+	dsn := pgtest.Start(t)
+	st, err := pgstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	c := &auditCluster{dsn: dsn, pool: st.Pool(), pub: pub}
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	for n := range 2 {
+		l, err := audit.OpenPostgres(ctx, c.pool, fmt.Sprint("node", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		d, err := audit.OpenPostgresDigester(ctx, c.pool, l.Chain(), priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			// Node 0 at even seconds, node 1 at odd ones: merged in time
+			// order, the records alternate between the chains.
+			c.append(t, l, fmt.Sprintf("n%d-r%d", n, i+1), start.Add(time.Duration(2*i+n)*time.Second))
+			if i == 3 {
+				noErr(t, d.Write(l, time.Now()), "digest")
+			}
+		}
+		c.nodes = append(c.nodes, l)
+	}
+	return c
+}
+
+func (c *auditCluster) append(t *testing.T, l *audit.Log, requestID string, at time.Time) {
+	t.Helper()
+	r := &audit.Record{EventVersion: "1.11", EventName: "Encrypt", EventTime: audit.FormatTime(at), EventSource: "kms.amazonaws.com",
+		EventType: "AwsApiCall", RequestID: requestID, UserIdentity: audit.UserIdentity{Type: "Root", ARN: "arn:aws:iam::111122223333:root"},
+		RequestParameters: json.RawMessage(`{"keyId":"k"}`), ResponseElements: json.RawMessage("null")}
+	noErr(t, l.Append(r), "append")
+}
+
+func (c *auditCluster) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	_, err := c.pool.Exec(testCtx(t), sql, args...)
+	noErr(t, err, "%s", sql)
+}
+
+// requestIDs returns the requestID of each JSON line.
+func requestIDs(t *testing.T, out string) []string {
+	t.Helper()
+	var ids []string
+	for ln := range strings.Lines(out) {
+		var ev auditEvent
+		if err := json.Unmarshal([]byte(ln), &ev); err != nil {
+			t.Fatalf("not a JSON event: %q", ln)
+		}
+		ids = append(ids, ev.RequestID)
+	}
+	return ids
+}
+
+// TestAuditStorageVerify: `kms audit verify --storage` (or KMS_STORAGE)
+// checks every node's chain and names the chain and record of a break.
+func TestAuditStorageVerify(t *testing.T) {
+	t.Parallel()
+	c := newAuditCluster(t)
+	chain := c.nodes[1].Chain()
+	verify := func(env []string, args ...string) (int, string) {
+		t.Helper()
+		code, stdout, stderr := runToExit(t, env, append([]string{"audit", "verify"}, args...)...)
+		return code, stdout + stderr
+	}
+	if code, out := verify(baseEnv(), "--storage", c.dsn); code != 0 || !strings.Contains(out, "OK: 2 chains, 10 records") || !strings.Contains(out, "2 signed digests verify") {
+		t.Fatalf("verify --storage of an intact trail: exit %d\n%s", code, out)
+	}
+	if code, out := verify(baseEnv("KMS_STORAGE=" + c.dsn)); code != 0 || !strings.Contains(out, "OK: 2 chains") {
+		t.Fatalf("verify with KMS_STORAGE: exit %d\n%s", code, out)
+	}
+	// An explicit --data-dir wins over KMS_STORAGE; both flags together are refused.
+	if code, out := verify(baseEnv("KMS_STORAGE="+c.dsn), "--data-dir", t.TempDir()); code == 0 || !strings.Contains(out, "audit.log") {
+		t.Errorf("--data-dir with KMS_STORAGE set: exit %d\n%s", code, out)
+	}
+	if code, out := verify(baseEnv(), "--data-dir", t.TempDir(), "--storage", c.dsn); code == 0 || !strings.Contains(out, "storage") {
+		t.Errorf("--data-dir and --storage: exit %d\n%s", code, out)
+	}
+	// A pinned key: the right one verifies, another does not.
+	keyFile := filepath.Join(t.TempDir(), "audit.pub")
+	pemKey, _ := audit.MarshalPublicKey(c.pub)
+	noErr(t, os.WriteFile(keyFile, pemKey, 0o600), "write key")
+	if code, out := verify(baseEnv(), "--storage", c.dsn, "--public-key", keyFile); code != 0 {
+		t.Errorf("the right --public-key: exit %d\n%s", code, out)
+	}
+	other, _, _ := ed25519.GenerateKey(rand.Reader)
+	pemKey, _ = audit.MarshalPublicKey(other)
+	noErr(t, os.WriteFile(keyFile, pemKey, 0o600), "write key")
+	if code, out := verify(baseEnv(), "--storage", c.dsn, "--public-key", keyFile); code != 1 || !strings.Contains(out, "signature") {
+		t.Errorf("another --public-key: exit %d\n%s", code, out)
+	}
+
+	rows, _ := c.pool.Query(testCtx(t), `SELECT line FROM kms_audit_records WHERE chain = $1 ORDER BY seq`, chain)
+	orig, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	noErr(t, err, "read the chain")
+	for _, tc := range []struct {
+		name string
+		sql  string
+		want string // in the output
+	}{
+		{"an edited line", `UPDATE kms_audit_records SET line = replace(line, '"Encrypt"', '"Encrypu"') WHERE chain = $1 AND seq = 2`,
+			"chain " + chain + ": BROKEN at record 2: hash does not match"},
+		{"a deleted row", `DELETE FROM kms_audit_records WHERE chain = $1 AND seq = 3`,
+			"chain " + chain + ": BROKEN at record 3: record 3 is missing"},
+		{"two rows' lines swapped", `UPDATE kms_audit_records r SET line = o.line FROM kms_audit_records o
+			WHERE r.chain = $1 AND o.chain = $1 AND ((r.seq = 1 AND o.seq = 2) OR (r.seq = 2 AND o.seq = 1))`,
+			"chain " + chain + ": BROKEN at record 1: sequence 2 where 1 was expected"},
+		{"the newest rows deleted after a digest", `DELETE FROM kms_audit_records WHERE chain = $1 AND seq >= 4`,
+			"chain " + chain + ": BROKEN at the digest of record 4: a digest names record 4, but the chain ends at record 3 (records were cut off)"},
+	} {
+		c.exec(t, tc.sql, chain)
+		code, out := verify(baseEnv(), "--storage", c.dsn)
+		if code != 1 || !strings.Contains(out, tc.want) || !strings.Contains(out, "chain "+c.nodes[0].Chain()+": OK") ||
+			!strings.Contains(out, "BROKEN: 1 of 2 chains do not verify") {
+			t.Errorf("%s: exit %d, want 1 and %q\n%s", tc.name, code, tc.want, out)
+		}
+		c.exec(t, `DELETE FROM kms_audit_records WHERE chain = $1`, chain)
+		c.exec(t, `INSERT INTO kms_audit_records (chain, seq, line)
+			SELECT $1, t.i, t.line FROM unnest($2::text[]) WITH ORDINALITY AS t(line, i)`, chain, orig)
+	}
+	if code, out := verify(baseEnv(), "--storage", c.dsn); code != 0 {
+		t.Errorf("after putting the rows back: exit %d\n%s", code, out)
+	}
+}
+
+// TestAuditStorageEvents: `kms audit events --storage` merges the chains
+// in time order, filters, appends to --output, and --follow prints a
+// record written after it started.
+func TestAuditStorageEvents(t *testing.T) {
+	t.Parallel()
+	c := newAuditCluster(t)
+	var all []string
+	for i := range 5 {
+		all = append(all, fmt.Sprintf("n0-r%d", i+1), fmt.Sprintf("n1-r%d", i+1))
+	}
+	code, stdout, stderr := runToExit(t, baseEnv(), "audit", "events", "--storage", c.dsn, "--json")
+	if got := requestIDs(t, stdout); code != 0 || !slices.Equal(got, all) {
+		t.Fatalf("events --storage --json: exit %d, %v, want %v\n%s", code, got, all, stderr)
+	}
+	code, stdout, stderr = runToExit(t, baseEnv("KMS_STORAGE="+c.dsn), "audit", "events", "--json",
+		"--since", "2026-03-01T10:00:03Z", "--until", "2026-03-01T10:00:06Z")
+	if got := requestIDs(t, stdout); code != 0 || !slices.Equal(got, all[3:6]) {
+		t.Errorf("events with KMS_STORAGE, --since and --until: exit %d, %v, want %v\n%s", code, got, all[3:6], stderr)
+	}
+
+	// --output appends, run after run.
+	file := filepath.Join(t.TempDir(), "trail.jsonl")
+	for range 2 {
+		code, stdout, stderr := runToExit(t, baseEnv(), "audit", "events", "--storage", c.dsn, "--output", file, "--since", "2026-03-01T10:00:08Z")
+		if code != 0 || stdout != "" {
+			t.Fatalf("events --output: exit %d, stdout %q\n%s", code, stdout, stderr)
+		}
+	}
+	b, err := os.ReadFile(file)
+	noErr(t, err, "read --output")
+	if got, want := requestIDs(t, string(b)), append(slices.Clone(all[8:]), all[8:]...); !slices.Equal(got, want) {
+		t.Errorf("--output file holds %v, want %v", got, want)
+	}
+
+	// --follow, in JSON and as a table with the chain column.
+	jf := startProc(t, baseEnv(), "audit", "events", "--storage", c.dsn, "--follow", "--json")
+	tf := startProc(t, baseEnv(), "audit", "events", "--storage", c.dsn, "--follow")
+	jf.waitOutput(regexp.MustCompile(`"requestID":"n1-r5"`), 10*time.Second)
+	tf.waitOutput(regexp.MustCompile(`(?m)^CHAIN\s+SEQ\s+TIME`), 10*time.Second)
+	c.append(t, c.nodes[0], "late", time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	jf.waitOutput(regexp.MustCompile(`"requestID":"late"`), 10*time.Second)
+	tf.waitOutput(regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(c.nodes[0].Chain())+`\s+6\s+2026-03-01T09:00:00Z\s+Encrypt`), 10*time.Second)
 }

@@ -1,19 +1,22 @@
 // Package audit keeps the audit trail: one record per API call, shaped like
 // an AWS CloudTrail event for KMS (who, what, which key, from where, when,
-// and the result), appended to a log file beside the server's data and
-// chained by hash so that an edited, removed or reordered record is
-// detected (docs/audit.md).
+// and the result), chained by hash so that an edited, removed or reordered
+// record is detected, and anchored by signed digests so that cutting off
+// the newest records is detected too (docs/audit.md).
 //
-// A record is durable before Append returns: appends from concurrent
-// requests are committed together with one fsync (group commit), so the
-// trail costs a request about one write and shares one fsync with its
-// neighbours. The log never holds plaintext, ciphertext, key material or
-// secrets; the caller builds records from what may be shown.
+// A Log appends to one chain, kept in a file beside the server's data
+// (Open) or, for a cluster, in PostgreSQL, where each server process
+// appends to a chain of its own (OpenPostgres). Both share the chaining
+// and the group commit: a record is durable before Append returns, and
+// appends from concurrent requests are stored together (one write and one
+// fsync for a file, one INSERT for PostgreSQL), so the trail costs a
+// request a share of one write. The log never holds plaintext, ciphertext,
+// key material or secrets; the caller builds records from what may be
+// shown.
 //
-// Limits: one log per server process (several nodes need a shared store,
-// not implemented here); no periodic signed digests yet, so cutting off
-// the newest records at the end of the file is not detectable by the chain
-// alone.
+// Limits: records after the last digest are protected by the chain only;
+// in PostgreSQL, a whole chain removed with its digests and its row in
+// kms_audit_chains leaves no trace.
 package audit
 
 import (

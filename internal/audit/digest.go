@@ -3,8 +3,10 @@ package audit
 import (
 	"bufio"
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +18,12 @@ import (
 
 // Digests anchor the chain, as CloudTrail's digest files do: from time to
 // time the server signs the sequence number and hash of the newest record
-// with an Ed25519 key and appends the digest to a separate file. A chain
-// alone cannot show that its newest records were cut off; a digest can,
-// back to the last digest: the log must still hold a record with that
-// sequence number and hash. The public key is written beside the log, so
-// anyone can check the digests without the server's secrets.
+// with an Ed25519 key and stores the digest apart from the records (a
+// file, or a table). A chain alone cannot show that its newest records
+// were cut off; a digest can, back to the last digest: the chain must
+// still hold a record with that sequence number and hash. The public key
+// is kept beside the trail, so anyone can check the digests without the
+// server's secrets.
 
 // Digest is one signed statement of the chain's head.
 type Digest struct {
@@ -34,19 +37,29 @@ func (d *Digest) signedBytes() []byte {
 	return []byte("openkms audit digest v1\n" + strconv.FormatUint(d.Sequence, 10) + "\n" + d.Hash + "\n" + d.Time + "\n")
 }
 
-// Head returns the sequence number and hash of the newest record written.
-func (l *Log) Head() (uint64, string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.seq, l.last
+// signatureValid reports whether d is signed by pub.
+func (d *Digest) signatureValid(pub ed25519.PublicKey) bool {
+	sig, err := base64.StdEncoding.DecodeString(d.Signature)
+	return err == nil && ed25519.Verify(pub, d.signedBytes(), sig)
 }
 
-// Digester appends signed digests to a file.
+// A digestSink stores digests: a file (OpenDigester) or PostgreSQL
+// (OpenPostgresDigester).
+type digestSink interface {
+	// write stores the digest of record seq, line being its JSON. It
+	// returns once the digest is durable.
+	write(seq uint64, line []byte) error
+	close() error
+}
+
+// Digester signs the head of a Log and stores the digest. It is safe for
+// concurrent use.
 type Digester struct {
-	mu   sync.Mutex
-	f    *os.File
-	key  ed25519.PrivateKey
-	last uint64
+	mu    sync.Mutex
+	out   digestSink
+	chain string // the chain it signs for; "" for a log file
+	key   ed25519.PrivateKey
+	last  uint64
 }
 
 // OpenDigester opens (creating if needed) the digest file at path.
@@ -55,7 +68,7 @@ func OpenDigester(path string, key ed25519.PrivateKey) (*Digester, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Digester{f: f, key: key}
+	d := &Digester{out: digestFile{f}, key: key}
 	err = readDigests(f, func(dg *Digest) error { d.last = dg.Sequence; return nil })
 	if err != nil {
 		f.Close()
@@ -64,9 +77,12 @@ func OpenDigester(path string, key ed25519.PrivateKey) (*Digester, error) {
 	return d, nil
 }
 
-// Write signs the log's head and appends the digest, unless nothing was
+// Write signs the log's head and stores the digest, unless nothing was
 // logged since the last one.
 func (d *Digester) Write(l *Log, now time.Time) error {
+	if l.Chain() != d.chain {
+		return fmt.Errorf("audit: the digester of chain %q cannot sign chain %q", d.chain, l.Chain())
+	}
 	seq, hash := l.Head()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -79,18 +95,28 @@ func (d *Digester) Write(l *Log, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if _, err := d.f.Write(append(b, '\n')); err != nil {
-		return err
-	}
-	if err := d.f.Sync(); err != nil {
+	if err := d.out.write(seq, b); err != nil {
 		return err
 	}
 	d.last = seq
 	return nil
 }
 
-// Close closes the digest file.
-func (d *Digester) Close() error { return d.f.Close() }
+// Close closes the digest file. It leaves a PostgreSQL pool open: the pool
+// is the caller's.
+func (d *Digester) Close() error { return d.out.close() }
+
+// digestFile appends digests to a file, one line each.
+type digestFile struct{ f *os.File }
+
+func (w digestFile) write(_ uint64, line []byte) error {
+	if _, err := w.f.Write(append(line, '\n')); err != nil {
+		return err
+	}
+	return w.f.Sync()
+}
+
+func (w digestFile) close() error { return w.f.Close() }
 
 func readDigests(r io.Reader, fn func(*Digest) error) error {
 	br := bufio.NewReader(r)
@@ -121,14 +147,13 @@ func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]s
 	var problem *Problem
 	err := readDigests(digests, func(dg *Digest) error {
 		n++
-		sig, err := base64.StdEncoding.DecodeString(dg.Signature)
 		switch {
-		case err != nil || !ed25519.Verify(pub, dg.signedBytes(), sig):
-			problem = &Problem{Line: n, Reason: fmt.Sprintf("digest %d has a signature that does not verify", n)}
+		case !dg.signatureValid(pub):
+			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d has a signature that does not verify", n)}
 		case dg.Sequence > records:
-			problem = &Problem{Line: n, Reason: fmt.Sprintf("digest %d names record %d, but the log ends at record %d (records were cut off)", n, dg.Sequence, records)}
+			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d names record %d, but the log ends at record %d (records were cut off)", n, dg.Sequence, records)}
 		case hashes[dg.Sequence] != dg.Hash:
-			problem = &Problem{Line: n, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence)}
+			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence)}
 		}
 		if problem != nil {
 			return errStop
@@ -143,25 +168,27 @@ func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]s
 
 var errStop = errors.New("stop")
 
-// Hashes reads a log and returns each record's hash by sequence number and
-// the number of records.
-func Hashes(r io.Reader) (map[uint64]string, uint64, error) {
-	out := map[uint64]string{}
-	br := bufio.NewReader(r)
-	var n uint64
-	for {
-		b, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			return out, n, nil
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-		var ln line
-		if err := json.Unmarshal(b, &ln); err != nil {
-			return nil, 0, err
-		}
-		n++
-		out[n] = ln.Hash
+// MarshalPublicKey returns pub as a PEM "PUBLIC KEY" block (PKIX), the
+// form of audit.pub and of kms_audit_keys.
+func MarshalPublicKey(pub ed25519.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
 	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// ParsePublicKey parses an Ed25519 public key in PEM (PKIX), as
+// MarshalPublicKey writes it.
+func ParsePublicKey(b []byte) (ed25519.PublicKey, error) {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("not a PEM public key")
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	pub, ok := k.(ed25519.PublicKey)
+	if err != nil || !ok {
+		return nil, errors.New("not an Ed25519 public key")
+	}
+	return pub, nil
 }

@@ -1,20 +1,18 @@
 // Package auditcli is `kms audit verify` and `kms audit events`: they read
-// the audit trail of an embedded server's data directory (running or
-// stopped; the log is append-only and read without locks).
+// the audit trail (docs/audit.md) from an embedded server's data directory
+// (running or stopped; the log is append-only and read without locks) or
+// from the PostgreSQL database of a cluster, where each server process
+// writes a chain of its own.
 package auditcli
 
 import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,89 +22,93 @@ import (
 
 // Options select the trail and the records.
 type Options struct {
-	DataDir               string
+	DataDir string // an embedded server's data directory
+	Storage string // or the DSN of a cluster's PostgreSQL database
+
+	// PublicKey is a PEM file with the key that must have signed the
+	// digests, instead of the one kept beside the trail.
+	PublicKey string
+
 	JSON                  bool
+	Output                string // append JSON lines to this file instead of printing
 	Since, Until          string
 	Key, Principal, Event string
 	ErrorsOnly, Follow    bool
 	PollInterval          time.Duration // for --follow; default 500 ms
 }
 
-// ErrBroken is returned by Verify when the chain has a break; the command
+// ErrBroken is returned by Verify when a chain has a break; the command
 // exits 1.
 var ErrBroken = errors.New("the audit trail does not verify")
 
-func logPath(dir string) string { return filepath.Join(dir, "audit.log") }
-
-// Verify walks the chain and prints the result.
-func Verify(o Options, out io.Writer) error {
-	f, err := os.Open(logPath(o.DataDir))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	n, problem, err := audit.Verify(f)
-	if err != nil {
-		return err
-	}
-	if problem != nil {
-		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", problem.Line, problem.Line, problem.Reason, n)
-		return ErrBroken
-	}
-	digests, err := verifyDigests(o.DataDir, f)
-	if err != nil {
-		var p *audit.Problem
-		if errors.As(err, &p) {
-			fmt.Fprintf(out, "BROKEN: %s\n", p.Reason)
-			return ErrBroken
+// Verify walks every chain and its digests and prints the result.
+func Verify(ctx context.Context, o Options, out io.Writer) error {
+	var pub ed25519.PublicKey
+	if o.PublicKey != "" {
+		b, err := os.ReadFile(o.PublicKey)
+		if err != nil {
+			return fmt.Errorf("--public-key: %w", err)
 		}
+		if pub, err = audit.ParsePublicKey(b); err != nil {
+			return fmt.Errorf("--public-key %s: %w", o.PublicKey, err)
+		}
+	}
+	src, err := openSource(ctx, o)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "OK: %d records, hash chain intact; %d signed digests verify.\n", n, digests)
-	return nil
+	defer src.close()
+	reports, err := src.verify(ctx, pub)
+	if err != nil {
+		return err
+	}
+	if !src.chains() {
+		return printReport(out, reports[0])
+	}
+	return printChainReports(out, reports)
 }
 
-// verifyDigests checks the signed digests beside the log, if any.
-func verifyDigests(dir string, log *os.File) (int, error) {
-	pubPEM, err := os.ReadFile(filepath.Join(dir, "audit.pub"))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+// printReport prints the report of a data directory's one chain.
+func printReport(out io.Writer, r audit.Report) error {
+	switch p := r.Problem; {
+	case p == nil:
+		fmt.Fprintf(out, "OK: %d records, hash chain intact; %d signed digests verify.\n", r.Records, r.Digests)
+		return nil
+	case p.Digest:
+		fmt.Fprintf(out, "BROKEN: %s\n", p.Reason)
+	default:
+		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", p.Line, p.Line, p.Reason, r.Records)
 	}
-	if err != nil {
-		return 0, err
+	return ErrBroken
+}
+
+// printChainReports prints a line per chain and a summary.
+func printChainReports(out io.Writer, reports []audit.Report) error {
+	var records uint64
+	digests, broken := 0, 0
+	for _, r := range reports {
+		records += r.Records
+		digests += r.Digests
+		switch p := r.Problem; {
+		case p == nil:
+			fmt.Fprintf(out, "chain %s: OK: %d records, hash chain intact; %d signed digests verify.\n", r.Chain, r.Records, r.Digests)
+		case p.Line == 0:
+			fmt.Fprintf(out, "chain %s: BROKEN: %s\n", r.Chain, p.Reason)
+		case p.Digest:
+			fmt.Fprintf(out, "chain %s: BROKEN at the digest of record %d: %s\n", r.Chain, p.Line, p.Reason)
+		default:
+			fmt.Fprintf(out, "chain %s: BROKEN at record %d: %s; %d records before it verify.\n", r.Chain, p.Line, p.Reason, r.Records)
+		}
+		if r.Problem != nil {
+			broken++
+		}
 	}
-	block, _ := pem.Decode(pubPEM)
-	if block == nil {
-		return 0, errors.New("audit.pub is not a PEM public key")
+	if broken > 0 {
+		fmt.Fprintf(out, "BROKEN: %d of %d chains do not verify.\n", broken, len(reports))
+		return ErrBroken
 	}
-	k, err := x509.ParsePKIXPublicKey(block.Bytes)
-	pub, ok := k.(ed25519.PublicKey)
-	if err != nil || !ok {
-		return 0, errors.New("audit.pub is not an Ed25519 public key")
-	}
-	dg, err := os.Open(filepath.Join(dir, "audit-digests.log"))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer dg.Close()
-	if _, err := log.Seek(0, 0); err != nil {
-		return 0, err
-	}
-	hashes, records, err := audit.Hashes(log)
-	if err != nil {
-		return 0, err
-	}
-	n, problem, err := audit.VerifyDigests(dg, pub, hashes, records)
-	if err != nil {
-		return n, err
-	}
-	if problem != nil {
-		return n, problem
-	}
-	return n, nil
+	fmt.Fprintf(out, "OK: %d chains, %d records, hash chains intact; %d signed digests verify.\n", len(reports), records, digests)
+	return nil
 }
 
 type filter struct {
@@ -152,74 +154,106 @@ func (f *filter) keep(r *audit.Record) bool {
 	return true
 }
 
-// Events prints the selected records.
-func Events(ctx context.Context, o Options, out io.Writer) error {
+// Events prints the selected records: as a table, or as JSON lines (the
+// event objects) with o.JSON, or appends JSON lines to o.Output. With
+// o.Follow it keeps reading new records until ctx is done.
+func Events(ctx context.Context, o Options, stdout io.Writer) error {
 	flt, err := newFilter(o)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(logPath(o.DataDir))
+	src, err := openSource(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	var tw *tabwriter.Writer
-	if !o.JSON {
-		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tPRINCIPAL\tKEY\tSOURCE IP\tERROR")
+	defer src.close()
+	out, asJSON := stdout, o.JSON
+	var file *os.File
+	if o.Output != "" {
+		if file, err = os.OpenFile(o.Output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+		defer file.Close()
+		out, asJSON = file, true
 	}
-	print := func(r *audit.Record, raw json.RawMessage) error {
-		if !flt.keep(r) {
-			return nil
-		}
-		if o.JSON {
-			_, err := fmt.Fprintf(out, "%s\n", raw)
-			return err
-		}
-		key := ""
-		if len(r.Resources) > 0 {
-			key = r.Resources[0].ARN[strings.LastIndexByte(r.Resources[0].ARN, '/')+1:]
-		}
-		principal := r.UserIdentity.ARN
-		if principal == "" {
-			principal = "(" + r.UserIdentity.Type + " " + r.UserIdentity.AccessKeyID + ")"
-		}
-		_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Sequence, r.EventTime, r.EventName, principal, key, r.SourceIPAddress, r.ErrorCode)
-		return err
-	}
-	br := bufio.NewReader(f)
+	p := newPrinter(out, asJSON, src.chains())
 	poll := o.PollInterval
 	if poll <= 0 {
 		poll = 500 * time.Millisecond
 	}
-	var partial []byte
 	for {
-		b, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			partial = append(partial, b...)
-			if tw != nil {
-				tw.Flush()
-			}
-			if !o.Follow {
+		err := src.next(ctx, func(r record) error {
+			if !flt.keep(r.rec) {
 				return nil
 			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(poll):
-			}
-			continue
-		}
-		if err != nil {
+			return p.print(r)
+		})
+		if err != nil && !(o.Follow && ctx.Err() != nil) {
 			return err
 		}
-		b = append(partial, b...)
-		partial = nil
-		if err := audit.Read(strings.NewReader(string(b)), print); err != nil {
+		if err := p.flush(); err != nil {
 			return err
 		}
-		if o.Follow && tw != nil {
-			tw.Flush()
+		if !o.Follow || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(poll):
 		}
 	}
+	if file != nil {
+		return file.Close()
+	}
+	return nil
+}
+
+// printer writes records as a table or as JSON lines.
+type printer struct {
+	w      *bufio.Writer
+	tw     *tabwriter.Writer // nil for JSON lines
+	chains bool
+}
+
+func newPrinter(out io.Writer, asJSON, chains bool) *printer {
+	p := &printer{w: bufio.NewWriter(out), chains: chains}
+	if !asJSON {
+		p.tw = tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
+		if chains {
+			fmt.Fprint(p.tw, "CHAIN\t")
+		}
+		fmt.Fprintln(p.tw, "SEQ\tTIME\tEVENT\tPRINCIPAL\tKEY\tSOURCE IP\tERROR")
+	}
+	return p
+}
+
+func (p *printer) print(r record) error {
+	if p.tw == nil {
+		p.w.Write(r.event)
+		return p.w.WriteByte('\n')
+	}
+	rec := r.rec
+	key := ""
+	if len(rec.Resources) > 0 {
+		key = rec.Resources[0].ARN[strings.LastIndexByte(rec.Resources[0].ARN, '/')+1:]
+	}
+	principal := rec.UserIdentity.ARN
+	if principal == "" {
+		principal = "(" + rec.UserIdentity.Type + " " + rec.UserIdentity.AccessKeyID + ")"
+	}
+	if p.chains {
+		fmt.Fprintf(p.tw, "%s\t", r.chain)
+	}
+	_, err := fmt.Fprintf(p.tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", rec.Sequence, rec.EventTime, rec.EventName, principal, key, rec.SourceIPAddress, rec.ErrorCode)
+	return err
+}
+
+// flush writes out what was printed so far.
+func (p *printer) flush() error {
+	if p.tw != nil {
+		if err := p.tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return p.w.Flush()
 }

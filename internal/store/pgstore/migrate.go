@@ -13,7 +13,30 @@ import (
 // change.
 var migrations = []string{
 	`CREATE TABLE kms_records (k bytea PRIMARY KEY, v bytea NOT NULL)`,
+	// The audit trail (internal/audit, docs/audit.md): one hash chain per
+	// server process, its records and signed digests as the JSON lines the
+	// file log writes, and the public key that checks the digests.
+	`CREATE TABLE kms_audit_chains (
+		chain text PRIMARY KEY,
+		started_at timestamptz NOT NULL DEFAULT now(),
+		host text NOT NULL);
+	CREATE TABLE kms_audit_records (
+		chain text NOT NULL,
+		seq bigint NOT NULL,
+		line text NOT NULL,
+		PRIMARY KEY (chain, seq));
+	CREATE TABLE kms_audit_digests (
+		chain text NOT NULL,
+		seq bigint NOT NULL,
+		line text NOT NULL,
+		PRIMARY KEY (chain, seq));
+	CREATE TABLE kms_audit_keys (
+		chain text PRIMARY KEY,
+		public_key text NOT NULL)`,
 }
+
+// SchemaVersion is the version of the schema this binary creates.
+var SchemaVersion = len(migrations)
 
 // migrationLock is the advisory lock key that serialises migrations of one
 // database ("kms_migr").

@@ -88,6 +88,11 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return &Store{pool: pool, connConfig: cfg.ConnConfig, closing: make(chan struct{})}, nil
 }
 
+// Pool returns the Store's connection pool, for packages that keep tables
+// of their own in the same database (the audit trail). It is closed by
+// Close.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
 // View implements store.Store. fn sees one consistent snapshot.
 func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 	_, err := s.attempt(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)

@@ -341,8 +341,9 @@ func TestConcurrentOpen(t *testing.T) {
 		wg.Go(func() { open(t, dsn) })
 	}
 	wg.Wait()
-	if n := exec(t, dsn, `SELECT * FROM kms_schema_migrations`); n != 1 {
-		t.Fatalf("%d migration records, want 1", n)
+	// Each migration recorded once, however many nodes raced to apply it.
+	if n := exec(t, dsn, `SELECT * FROM kms_schema_migrations`); n != int64(pgstore.SchemaVersion) {
+		t.Fatalf("%d migration records, want %d", n, pgstore.SchemaVersion)
 	}
 }
 

@@ -1,0 +1,82 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// A chain is a sequence of lines, one per record:
+//
+//	{"hash":"<hex SHA-256>","event":<the record's JSON>}
+//
+// where hash = SHA-256(previous record's hash as hex ‖ the event's bytes
+// exactly as written), and the event carries its sequence number (from 1)
+// and previousHash. The first record's previousHash is 64 zeros. A log
+// file holds one chain, a line per record; in PostgreSQL each server
+// process writes a chain of its own, a row per line (without the newline).
+
+// genesis is the previous hash of the first record.
+const genesis = "0000000000000000000000000000000000000000000000000000000000000000"
+
+type line struct {
+	Hash  string          `json:"hash"`
+	Event json.RawMessage `json:"event"`
+}
+
+// checkLine verifies one line against the chain so far.
+func checkLine(b []byte, prev string, wantSeq uint64) (string, uint64, error) {
+	var ln line
+	if err := json.Unmarshal(b, &ln); err != nil {
+		return "", 0, fmt.Errorf("not a record line: %v", err)
+	}
+	var ev struct {
+		Sequence uint64 `json:"sequence"`
+		PrevHash string `json:"previousHash"`
+	}
+	if err := json.Unmarshal(ln.Event, &ev); err != nil {
+		return "", 0, fmt.Errorf("event is not JSON: %v", err)
+	}
+	if ev.Sequence != wantSeq {
+		return "", 0, fmt.Errorf("sequence %d where %d was expected (a record was removed or moved)", ev.Sequence, wantSeq)
+	}
+	if ev.PrevHash != prev {
+		return "", 0, errors.New("previousHash does not match the record before (a record was removed, moved or edited)")
+	}
+	if h := chainHash(prev, ln.Event); h != ln.Hash {
+		return "", 0, errors.New("hash does not match the record (it was edited)")
+	}
+	return ln.Hash, ev.Sequence, nil
+}
+
+func chainHash(prev string, event []byte) string {
+	h := sha256.New()
+	h.Write([]byte(prev))
+	h.Write(event)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// appendLine appends the line of the record whose event bytes are ev and
+// whose hash is hash, with its newline.
+func appendLine(b []byte, hash string, ev []byte) []byte {
+	b = append(b, `{"hash":"`...)
+	b = append(b, hash...)
+	b = append(b, `","event":`...)
+	b = append(b, ev...)
+	return append(b, "}\n"...)
+}
+
+// parseLine parses a line into its hash and record, without verifying.
+func parseLine(b []byte) (hash string, rec *Record, event json.RawMessage, err error) {
+	var ln line
+	if err := json.Unmarshal(b, &ln); err != nil {
+		return "", nil, nil, err
+	}
+	rec = new(Record)
+	if err := json.Unmarshal(ln.Event, rec); err != nil {
+		return "", nil, nil, err
+	}
+	return ln.Hash, rec, ln.Event, nil
+}

@@ -1,0 +1,161 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// In PostgreSQL (the tables of pgstore's migration 2), every server
+// process appends to a chain of its own, so that the nodes of a cluster
+// never wait for one another's records:
+//
+//	kms_audit_chains(chain, started_at, host)  one row per chain, written at start
+//	kms_audit_records(chain, seq, line)        a record's line, without its newline
+//	kms_audit_digests(chain, seq, line)        a digest's line; seq is the record it names
+//	kms_audit_keys(chain, public_key)          the PEM key that checks the chain's digests
+//
+// A record's line is byte for byte the line a log file holds, so that one
+// verifier serves both.
+
+// pgTimeout bounds each statement the log and the digester run. A call
+// whose record cannot be committed in this time is refused.
+const pgTimeout = 10 * time.Second
+
+// insertRecords writes a batch as one statement, committed on return.
+const insertRecords = `INSERT INTO kms_audit_records (chain, seq, line)
+	SELECT $1, $2::bigint + t.i - 1, t.line FROM unnest($3::text[]) WITH ORDINALITY AS t(line, i)`
+
+// OpenPostgres starts a new chain for this process in the database of pool
+// (whose schema pgstore.Open has migrated) and returns the log that
+// appends to it. host names the node for people reading the trail; the
+// chain's id is host, a hyphen and 16 random hex digits.
+//
+// Each batch of records is one INSERT in its own transaction: Append
+// returns once it is committed, and every Append of a batch that failed
+// returns the error. The next batch first reads the chain's last record
+// back, so that the log goes on once the database answers again. Close
+// leaves pool open.
+func OpenPostgres(ctx context.Context, pool *pgxpool.Pool, host string) (*Log, error) {
+	var id [8]byte
+	rand.Read(id[:])
+	chain := hex.EncodeToString(id[:])
+	if host != "" {
+		chain = host + "-" + chain
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO kms_audit_chains (chain, host) VALUES ($1, $2)`, chain, host); err != nil {
+		return nil, fmt.Errorf("audit: start a chain in PostgreSQL: %w", err)
+	}
+	return newLog(&pgSink{pool: pool, chain: chain}, chain, 0, genesis), nil
+}
+
+// pgSink is a chain in kms_audit_records.
+type pgSink struct {
+	pool  *pgxpool.Pool
+	chain string
+	rows  []string // scratch for write
+}
+
+func (s *pgSink) write(lines []byte, ends []int, first uint64) error {
+	s.rows = s.rows[:0]
+	start := 0
+	for _, end := range ends {
+		s.rows = append(s.rows, string(lines[start:end-1]))
+		start = end
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, insertRecords, s.chain, int64(first), s.rows); err != nil {
+		return fmt.Errorf("audit: write to PostgreSQL: %w", err)
+	}
+	return nil
+}
+
+// sync has nothing to do: a committed INSERT is durable.
+func (s *pgSink) sync() error { return nil }
+
+// resume reads the chain's last record back. A batch whose COMMIT failed
+// on a broken connection may have been committed all the same; reading the
+// head keeps the chain going after it, and the primary key on (chain, seq)
+// refuses a batch computed from a head that a late commit overtook.
+func (s *pgSink) resume() (uint64, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
+	defer cancel()
+	var seq int64
+	var ln string
+	err := s.pool.QueryRow(ctx, `SELECT seq, line FROM kms_audit_records WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, s.chain).Scan(&seq, &ln)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, genesis, nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("audit: read the chain's head from PostgreSQL: %w", err)
+	}
+	hash, rec, _, err := parseLine([]byte(ln))
+	if err != nil || rec.Sequence != uint64(seq) {
+		return 0, "", fmt.Errorf("audit: the last record of chain %s is damaged (run kms audit verify)", s.chain)
+	}
+	return rec.Sequence, hash, nil
+}
+
+func (s *pgSink) close() error { return nil }
+
+// OpenPostgresDigester returns a Digester that stores the digests of chain
+// (the Log's Chain) in kms_audit_digests, and records key's public half in
+// kms_audit_keys for those who check them. Close leaves pool open.
+func OpenPostgresDigester(ctx context.Context, pool *pgxpool.Pool, chain string, key ed25519.PrivateKey) (*Digester, error) {
+	pub, err := MarshalPublicKey(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO kms_audit_keys (chain, public_key) VALUES ($1, $2) ON CONFLICT (chain) DO NOTHING`, chain, string(pub))
+	if err != nil {
+		return nil, fmt.Errorf("audit: record the digest key in PostgreSQL: %w", err)
+	}
+	var stored string
+	var last int64
+	err = pool.QueryRow(ctx, `SELECT k.public_key, (SELECT coalesce(max(seq), 0) FROM kms_audit_digests WHERE chain = $1)
+		FROM kms_audit_keys k WHERE k.chain = $1`, chain).Scan(&stored, &last)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read the digest key from PostgreSQL: %w", err)
+	}
+	if !bytes.Equal([]byte(stored), pub) {
+		return nil, fmt.Errorf("audit: chain %s already has another digest key", chain)
+	}
+	return &Digester{out: &pgDigests{pool: pool, chain: chain}, chain: chain, key: key, last: uint64(last)}, nil
+}
+
+// pgDigests stores a chain's digests in kms_audit_digests.
+type pgDigests struct {
+	pool  *pgxpool.Pool
+	chain string
+}
+
+func (w *pgDigests) write(seq uint64, line []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
+	defer cancel()
+	_, err := w.pool.Exec(ctx, `INSERT INTO kms_audit_digests (chain, seq, line) VALUES ($1, $2, $3)`, w.chain, int64(seq), string(line))
+	if err != nil {
+		return fmt.Errorf("audit: write a digest to PostgreSQL: %w", err)
+	}
+	return nil
+}
+
+func (w *pgDigests) close() error { return nil }
+
+// parseDigest parses a digest's line.
+func parseDigest(b []byte) (*Digest, error) {
+	var dg Digest
+	if err := json.Unmarshal(b, &dg); err != nil {
+		return nil, err
+	}
+	return &dg, nil
+}

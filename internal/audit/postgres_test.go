@@ -1,0 +1,393 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/store/pgstore"
+	"github.com/openkms/kms/internal/store/pgtest"
+)
+
+// openPool returns the pool of a migrated, empty database.
+func openPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := pgstore.Open(ctx, pgtest.Start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st.Pool()
+}
+
+func openNode(t *testing.T, pool *pgxpool.Pool, host string) *audit.Log {
+	t.Helper()
+	l, err := audit.OpenPostgres(context.Background(), pool, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// appendAll appends n records to l from n goroutines.
+func appendAll(t *testing.T, l *audit.Log, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := l.Append(rec(fmt.Sprint("Op", i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func verifyPG(t *testing.T, pool *pgxpool.Pool, pub ed25519.PublicKey) []audit.Report {
+	t.Helper()
+	reports, err := audit.VerifyPostgres(context.Background(), pool, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reports
+}
+
+// lines returns a chain's rows, in order.
+func lines(t *testing.T, pool *pgxpool.Pool, chain string) []string {
+	t.Helper()
+	rows, _ := pool.Query(context.Background(), `SELECT line FROM kms_audit_records WHERE chain = $1 ORDER BY seq`, chain)
+	ls, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls
+}
+
+func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// Concurrent appends make one gapless chain, whose rows are exactly the
+// lines of a log file.
+func TestPostgresConcurrentAppends(t *testing.T) {
+	pool := openPool(t)
+	l := openNode(t, pool, "node1")
+	if !strings.HasPrefix(l.Chain(), "node1-") || len(l.Chain()) != len("node1-")+16 {
+		t.Fatalf("chain id %q", l.Chain())
+	}
+	appendAll(t, l, 300)
+	if seq, _ := l.Head(); seq != 300 {
+		t.Fatalf("head %d, want 300", seq)
+	}
+	reports := verifyPG(t, pool, nil)
+	if len(reports) != 1 || reports[0].Chain != l.Chain() || reports[0].Records != 300 || reports[0].Problem != nil {
+		t.Fatalf("reports %+v", reports)
+	}
+	file := strings.Join(lines(t, pool, l.Chain()), "\n") + "\n"
+	if n, p, err := audit.Verify(strings.NewReader(file)); n != 300 || p != nil || err != nil {
+		t.Fatalf("the rows as a log file: %d records, %+v, %v", n, p, err)
+	}
+	var host string
+	if err := pool.QueryRow(context.Background(), `SELECT host FROM kms_audit_chains WHERE chain = $1`, l.Chain()).Scan(&host); err != nil || host != "node1" {
+		t.Fatalf("kms_audit_chains: host %q, %v", host, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(rec("late")); err != audit.ErrClosed {
+		t.Fatalf("append after close: %v", err)
+	}
+}
+
+// Two nodes on one database write two chains, each verifiable, each with
+// its digests.
+func TestPostgresTwoNodes(t *testing.T) {
+	pool := openPool(t)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	chains := make([]string, 2)
+	for i := range 2 {
+		l := openNode(t, pool, fmt.Sprint("node", i))
+		d, err := audit.OpenPostgresDigester(ctx, pool, l.Chain(), priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chains[i] = l.Chain()
+		wg.Go(func() {
+			for round := range 3 {
+				appendAll(t, l, 50)
+				if err := d.Write(l, now.Add(time.Duration(round)*time.Minute)); err != nil {
+					t.Error(err)
+				}
+				if err := d.Write(l, now); err != nil { // nothing new: no digest
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, pk := range []ed25519.PublicKey{nil, pub} {
+		reports := verifyPG(t, pool, pk)
+		if len(reports) != 2 {
+			t.Fatalf("%d chains, want 2", len(reports))
+		}
+		for _, r := range reports {
+			if r.Records != 150 || r.Digests != 3 || r.Problem != nil {
+				t.Errorf("chain %s: %+v", r.Chain, r)
+			}
+		}
+	}
+	other, _, _ := ed25519.GenerateKey(rand.Reader)
+	for _, r := range verifyPG(t, pool, other) {
+		if r.Problem == nil || !r.Problem.Digest || !strings.Contains(r.Problem.Reason, "signature") {
+			t.Errorf("chain %s verified under another key: %+v", r.Chain, r)
+		}
+	}
+	// A digester belongs to its chain.
+	d, err := audit.OpenPostgresDigester(ctx, pool, chains[0], priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := openNode(t, pool, "node3")
+	if err := l.Append(rec("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(l, now); err == nil {
+		t.Error("a digester signed another chain")
+	}
+	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
+	if _, err := audit.OpenPostgresDigester(ctx, pool, chains[0], otherPriv); err == nil {
+		t.Error("a second key was accepted for a chain")
+	}
+}
+
+// Every way of tampering with the rows is found, and the report names the
+// chain and the record.
+func TestPostgresTamperingIsDetected(t *testing.T) {
+	pool := openPool(t)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	ctx := context.Background()
+	good := openNode(t, pool, "good")
+	appendAll(t, good, 5)
+	l := openNode(t, pool, "node")
+	d, err := audit.OpenPostgresDigester(ctx, pool, l.Chain(), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, l, 6)
+	if err := d.Write(l, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, l, 2)
+	chain := l.Chain()
+	orig := lines(t, pool, chain)
+	restore := func() {
+		exec(t, pool, `DELETE FROM kms_audit_records WHERE chain = $1`, chain)
+		exec(t, pool, `INSERT INTO kms_audit_records (chain, seq, line)
+			SELECT $1, t.i, t.line FROM unnest($2::text[]) WITH ORDINALITY AS t(line, i)`, chain, orig)
+	}
+	for _, tc := range []struct {
+		name   string
+		sql    string
+		record int    // the record the problem names
+		reason string // part of the reason
+	}{
+		{"an edited line", `UPDATE kms_audit_records SET line = replace(line, '"eventName":"Op', '"eventName":"Xp') WHERE chain = $1 AND seq = 3`, 3, "edited"},
+		{"a deleted row", `DELETE FROM kms_audit_records WHERE chain = $1 AND seq = 4`, 4, "missing"},
+		{"the first row deleted", `DELETE FROM kms_audit_records WHERE chain = $1 AND seq = 1`, 1, "missing"},
+		{"two rows' lines swapped", `UPDATE kms_audit_records r SET line = o.line FROM kms_audit_records o
+			WHERE r.chain = $1 AND o.chain = $1 AND ((r.seq = 2 AND o.seq = 5) OR (r.seq = 5 AND o.seq = 2))`, 2, "sequence"},
+		{"the newest rows deleted after a digest", `DELETE FROM kms_audit_records WHERE chain = $1 AND seq >= 5`, 6, "cut off"},
+		{"a row deleted and the gap closed", `DELETE FROM kms_audit_records WHERE chain = $1 AND seq = 4;
+			UPDATE kms_audit_records SET seq = 4 WHERE chain = $1 AND seq = 5;
+			UPDATE kms_audit_records SET seq = 5 WHERE chain = $1 AND seq = 6;
+			UPDATE kms_audit_records SET seq = 6 WHERE chain = $1 AND seq = 7;
+			UPDATE kms_audit_records SET seq = 7 WHERE chain = $1 AND seq = 8`, 4, "sequence 5 where 4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer restore()
+			for _, stmt := range strings.Split(tc.sql, ";") {
+				exec(t, pool, stmt, chain)
+			}
+			reports := verifyPG(t, pool, nil)
+			if len(reports) != 2 {
+				t.Fatalf("%d reports", len(reports))
+			}
+			for _, r := range reports {
+				switch r.Chain {
+				case good.Chain():
+					if r.Problem != nil || r.Records != 5 {
+						t.Errorf("the untouched chain: %+v", r)
+					}
+				case chain:
+					if r.Problem == nil || r.Problem.Line != tc.record || !strings.Contains(r.Problem.Reason, tc.reason) {
+						t.Errorf("got %+v %+v, want a problem at record %d (%q)", r, r.Problem, tc.record, tc.reason)
+					}
+				default:
+					t.Errorf("unexpected chain %s", r.Chain)
+				}
+			}
+		})
+	}
+	// After restore, the chain verifies again.
+	for _, r := range verifyPG(t, pool, nil) {
+		if r.Problem != nil {
+			t.Errorf("restored chain %s: %+v", r.Chain, r.Problem)
+		}
+	}
+	// Digests tampered with, or their key removed.
+	var digestLine, key string
+	if err := pool.QueryRow(ctx, `SELECT d.line, k.public_key FROM kms_audit_digests d JOIN kms_audit_keys k USING (chain)
+		WHERE chain = $1`, chain).Scan(&digestLine, &key); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, sql, reason string }{
+		{"a digest's sequence number edited", `UPDATE kms_audit_digests SET line = replace(line, '"sequence":6', '"sequence":5') WHERE chain = $1`, "holds a digest"},
+		{"a digest's hash edited", `UPDATE kms_audit_digests SET line = regexp_replace(line, '"hash":"[0-9a-f]', '"hash":"x') WHERE chain = $1`, "signature"},
+		{"the key removed", `DELETE FROM kms_audit_keys WHERE chain = $1`, "no public key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				exec(t, pool, `UPDATE kms_audit_digests SET line = $2 WHERE chain = $1`, chain, digestLine)
+				exec(t, pool, `INSERT INTO kms_audit_keys (chain, public_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, chain, key)
+			}()
+			exec(t, pool, tc.sql, chain)
+			for _, r := range verifyPG(t, pool, nil) {
+				if r.Chain == chain && (r.Problem == nil || !r.Problem.Digest || r.Problem.Line != 6 || !strings.Contains(r.Problem.Reason, tc.reason)) {
+					t.Errorf("got %+v %+v, want a problem with the digest of record 6 (%q)", r, r.Problem, tc.reason)
+				}
+			}
+		})
+	}
+	for _, r := range verifyPG(t, pool, nil) {
+		if r.Problem != nil {
+			t.Errorf("restored chain %s: %+v", r.Chain, r.Problem)
+		}
+	}
+}
+
+// A batch the database refuses fails every Append in it; once the
+// database accepts writes again, the chain goes on without a gap.
+func TestPostgresWriteFailure(t *testing.T) {
+	pool := openPool(t)
+	l := openNode(t, pool, "node")
+	appendAll(t, l, 10)
+	exec(t, pool, `ALTER TABLE kms_audit_records ADD CONSTRAINT refuse CHECK (seq < 0) NOT VALID`)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Go(func() { errs <- l.Append(rec("Refused")) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "refuse") {
+			t.Fatalf("an Append the database refused returned %v", err)
+		}
+	}
+	if seq, _ := l.Head(); seq != 10 {
+		t.Fatalf("head %d after refused appends, want 10", seq)
+	}
+	exec(t, pool, `ALTER TABLE kms_audit_records DROP CONSTRAINT refuse`)
+	r := rec("Accepted")
+	if err := l.Append(r); err != nil || r.Sequence != 11 {
+		t.Fatalf("after the database recovered: seq %d, %v", r.Sequence, err)
+	}
+	appendAll(t, l, 10)
+	if reports := verifyPG(t, pool, nil); len(reports) != 1 || reports[0].Records != 21 || reports[0].Problem != nil {
+		t.Fatalf("%+v", reports)
+	}
+}
+
+// A reader returns every chain's records in time order, then only what
+// was written since.
+func TestPostgresReader(t *testing.T) {
+	pool := openPool(t)
+	a, b := openNode(t, pool, "a"), openNode(t, pool, "b")
+	at := func(l *audit.Log, name, tm string) {
+		r := rec(name)
+		r.EventTime = tm
+		if err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at(a, "A1", "2026-01-01T00:00:02Z")
+	at(b, "B1", "2026-01-01T00:00:01Z")
+	at(a, "A2", "2026-01-01T00:00:01Z") // older than A1: time, not sequence, orders
+	at(b, "B2", "2026-01-01T00:00:03Z")
+	rd := audit.NewPostgresReader(pool)
+	read := func() string {
+		t.Helper()
+		var got []string
+		err := rd.Read(context.Background(), func(chain string, r *audit.Record, event json.RawMessage) error {
+			if !bytes.Contains(event, []byte(r.EventName)) {
+				t.Errorf("event %s does not hold %s", event, r.EventName)
+			}
+			got = append(got, fmt.Sprintf("%s/%d", r.EventName, r.Sequence))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, " ")
+	}
+	// At 00:00:01, chain a's id sorts before b's.
+	want := "A2/2 B1/1 A1/1 B2/2"
+	if a.Chain() > b.Chain() {
+		want = "B1/1 A2/2 A1/1 B2/2"
+	}
+	if got := read(); got != want {
+		t.Fatalf("first read %q, want %q", got, want)
+	}
+	if got := read(); got != "" {
+		t.Fatalf("nothing new, read %q", got)
+	}
+	c := openNode(t, pool, "c")
+	at(c, "C1", "2026-01-01T00:00:00Z")
+	at(a, "A3", "2026-01-01T00:00:05Z")
+	at(a, "A4", "2026-01-01T00:00:04Z")
+	if got := read(); got != "C1/1 A4/4 A3/3" {
+		t.Fatalf("second read %q", got)
+	}
+}
+
+func BenchmarkAppendPostgres(b *testing.B) {
+	ctx := context.Background()
+	st, err := pgstore.Open(ctx, pgtest.Start(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	l, err := audit.OpenPostgres(ctx, st.Pool(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := l.Append(rec("Encrypt")); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,47 @@
+package auditcli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+
+	"github.com/openkms/kms/internal/audit"
+)
+
+// A source is where a trail is read from: the files of a data directory
+// (dirSource) or a PostgreSQL database (pgSource). A running server's API
+// would be a third.
+type source interface {
+	// verify checks every chain the source holds, its digests with pub,
+	// or, if pub is nil, with the key the source keeps (none: digests
+	// unchecked). The error is for a failure to read, not a break.
+	verify(ctx context.Context, pub ed25519.PublicKey) ([]audit.Report, error)
+	// next calls fn with the records written since the previous call (on
+	// the first, all of them), in the source's order.
+	next(ctx context.Context, fn func(record) error) error
+	// chains reports whether the source holds several chains, which the
+	// table then shows in a CHAIN column.
+	chains() bool
+	close() error
+}
+
+// record is one record as a source read it.
+type record struct {
+	chain string // "" in a data directory
+	rec   *audit.Record
+	event json.RawMessage // the event's bytes as stored
+}
+
+// openSource opens the source o names.
+func openSource(ctx context.Context, o Options) (source, error) {
+	switch {
+	case o.Storage != "" && o.DataDir != "":
+		return nil, errors.New("give --data-dir or --storage, not both")
+	case o.Storage != "":
+		return openPostgres(ctx, o.Storage)
+	case o.DataDir != "":
+		return openDir(o.DataDir)
+	}
+	return nil, errors.New("give --data-dir or --storage")
+}
