@@ -6,6 +6,7 @@ package main_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,7 +25,7 @@ import (
 // startCluster starts n dev nodes on one fresh database and one data
 // directory (which holds the root key and credentials they share). extra
 // flags go to every node.
-func startCluster(t *testing.T, n int, extra ...string) []*server {
+func startCluster(t *testing.T, n int, extra ...string) ([]*server, string) {
 	t.Helper()
 	dsn := pgtest.Start(t)
 	dir := t.TempDir()
@@ -40,11 +41,45 @@ func startCluster(t *testing.T, n int, extra ...string) []*server {
 		s.URL, s.Region, s.Dir = m[1], m[2], m[3]
 		waitHealthy(t, s)
 	}
-	return nodes
+	return nodes, dsn
+}
+
+// clusterEvents returns the audit records of every node, from the
+// database, after checking that every chain verifies.
+func clusterEvents(t *testing.T, dsn string) []map[string]any {
+	t.Helper()
+	code, out, errOut := runToExit(t, baseEnv(), "audit", "verify", "--storage", dsn)
+	if code != 0 {
+		t.Fatalf("kms audit verify --storage: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runToExit(t, baseEnv(), "audit", "events", "--storage", dsn, "--json")
+	if code != 0 {
+		t.Fatalf("kms audit events --storage: exit %d\n%s", code, errOut)
+	}
+	var events []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("event line %q: %v", line, err)
+		}
+		events = append(events, ev)
+	}
+	return events
+}
+
+// countEvents counts the successful calls of name in events.
+func countEvents(events []map[string]any, name string) int {
+	n := 0
+	for _, ev := range events {
+		if ev["eventName"] == name && ev["errorCode"] == nil {
+			n++
+		}
+	}
+	return n
 }
 
 func TestClusterNodesShareKeys(t *testing.T) {
-	nodes := startCluster(t, 3, "--cache-max-age", "1h")
+	nodes, dsn := startCluster(t, 3, "--cache-max-age", "1h")
 	ctx := testCtx(t)
 	a, b, c := nodes[0].client(t), nodes[1].client(t), nodes[2].client(t)
 
@@ -119,10 +154,18 @@ func TestClusterNodesShareKeys(t *testing.T) {
 			})
 		}
 	}
+
+	// Every node recorded its calls in its own chain in the database, and
+	// the chains verify.
+	events := clusterEvents(t, dsn)
+	if countEvents(events, "CreateKey") != 2 || countEvents(events, "DisableKey") != 1 || countEvents(events, "PutKeyPolicy") != 1 {
+		t.Fatalf("the trail has %d CreateKey, %d DisableKey and %d PutKeyPolicy records, want 2, 1, 1",
+			countEvents(events, "CreateKey"), countEvents(events, "DisableKey"), countEvents(events, "PutKeyPolicy"))
+	}
 }
 
 func TestClusterAccessKeyDeletionReachesEveryNode(t *testing.T) {
-	nodes := startCluster(t, 2, "--cache-max-age", "1h")
+	nodes, _ := startCluster(t, 2, "--cache-max-age", "1h")
 	ctx := testCtx(t)
 	rootID, rootSecret := devCredentials(t, nodes[0].Dir)
 	iamA := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(nodes[0].URL),
@@ -152,7 +195,7 @@ func TestClusterAccessKeyDeletionReachesEveryNode(t *testing.T) {
 }
 
 func TestClusterConcurrentCreateAlias(t *testing.T) {
-	nodes := startCluster(t, 2)
+	nodes, _ := startCluster(t, 2)
 	ctx := testCtx(t)
 	a, b := nodes[0].client(t), nodes[1].client(t)
 	k1, err := a.CreateKey(ctx, &kms.CreateKeyInput{})
@@ -203,7 +246,7 @@ func TestClusterConcurrentCreateAlias(t *testing.T) {
 // nodes, kills one with SIGKILL in the middle, and checks that every
 // acknowledged operation is there on the survivors, which keep answering.
 func TestClusterSurvivesKill(t *testing.T) {
-	nodes := startCluster(t, 3)
+	nodes, dsn := startCluster(t, 3)
 	ctx := testCtx(t)
 	clients := []*kms.Client{nodes[0].client(t), nodes[1].client(t), nodes[2].client(t)}
 	shared, err := clients[0].CreateKey(ctx, &kms.CreateKeyInput{})
@@ -305,9 +348,24 @@ func TestClusterSurvivesKill(t *testing.T) {
 			t.Fatalf("acknowledged ciphertext does not decrypt: %v", err)
 		}
 	}
-	list, err := clients[0].ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(1000)})
-	noErr(t, err, "ListKeys")
-	t.Logf("%d operations acknowledged, %d keys listed, node 1 killed mid-load", len(acks), len(list.Keys))
+	// Every acknowledged call has its record, the killed node's included,
+	// and every chain verifies.
+	events := clusterEvents(t, dsn)
+	var created, encrypted int
+	for _, a := range acks {
+		if a.blob == nil {
+			created++
+		} else {
+			encrypted++
+		}
+	}
+	if n := countEvents(events, "CreateKey"); n < created+1 {
+		t.Fatalf("%d CreateKey records for %d acknowledged", n, created+1)
+	}
+	if n := countEvents(events, "Encrypt"); n < encrypted {
+		t.Fatalf("%d Encrypt records for %d acknowledged", n, encrypted)
+	}
+	t.Logf("%d operations acknowledged, node 1 killed mid-load, %d audit records", len(acks), len(events))
 }
 
 // waitFor retries check until it returns nil, failing the test with the last

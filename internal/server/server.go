@@ -14,8 +14,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -144,15 +142,11 @@ func Run(ctx context.Context, o Options) error {
 			<-watched
 		}()
 	}
-	trail, err := audit.Open(filepath.Join(o.DataDir, "audit.log"))
+	trail, digester, err := openAudit(ctx, st, pg, root, o)
 	if err != nil {
-		return fmt.Errorf("audit trail: %w", err)
+		return err
 	}
 	defer trail.Close()
-	digester, err := openDigester(ctx, st, root, o.DataDir)
-	if err != nil {
-		return fmt.Errorf("audit digests: %w", err)
-	}
 	defer func() {
 		digester.Write(trail, time.Now())
 		digester.Close()
@@ -484,11 +478,50 @@ func syncDir(path string) {
 
 var auditKeyRecord = []byte("meta/audit-signing-key")
 
-// openDigester loads the Ed25519 key that signs audit digests (sealed under
-// the root key in the store; made on first start), writes its public half
-// to DATA_DIR/audit.pub for anyone who checks the trail, and opens the
-// digest file.
-func openDigester(ctx context.Context, st store.Store, root *keys.RootKey, dir string) (*audit.Digester, error) {
+// openAudit opens the audit trail and its digester: DATA_DIR/audit.log,
+// audit-digests.log and audit.pub for the embedded store; with PostgreSQL, a
+// new chain of this process in the database's audit tables.
+func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *keys.RootKey, o Options) (*audit.Log, *audit.Digester, error) {
+	key, err := auditKey(ctx, st, root)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit signing key: %w", err)
+	}
+	if pg != nil {
+		host, _ := os.Hostname()
+		trail, err := audit.OpenPostgres(ctx, pg.Pool(), host)
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit trail: %w", err)
+		}
+		digester, err := audit.OpenPostgresDigester(ctx, pg.Pool(), trail.Chain(), key)
+		if err != nil {
+			trail.Close()
+			return nil, nil, fmt.Errorf("audit digests: %w", err)
+		}
+		o.Logger.Info("audit trail in PostgreSQL", "chain", trail.Chain())
+		return trail, digester, nil
+	}
+	trail, err := audit.Open(filepath.Join(o.DataDir, "audit.log"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit trail: %w", err)
+	}
+	pub, err := audit.MarshalPublicKey(key.Public().(ed25519.PublicKey))
+	if err == nil {
+		err = writeFileSync(filepath.Join(o.DataDir, "audit.pub"), pub, 0o644)
+	}
+	var digester *audit.Digester
+	if err == nil {
+		digester, err = audit.OpenDigester(filepath.Join(o.DataDir, "audit-digests.log"), key)
+	}
+	if err != nil {
+		trail.Close()
+		return nil, nil, fmt.Errorf("audit digests: %w", err)
+	}
+	return trail, digester, nil
+}
+
+// auditKey loads the Ed25519 key that signs audit digests, sealed under the
+// root key in the store (made on first start; shared by a cluster's nodes).
+func auditKey(ctx context.Context, st store.Store, root *keys.RootKey) (ed25519.PrivateKey, error) {
 	var seed []byte
 	err := st.Update(ctx, func(tx store.Tx) error {
 		sealed, err := tx.Get(auditKeyRecord)
@@ -506,15 +539,7 @@ func openDigester(ctx context.Context, st store.Store, root *keys.RootKey, dir s
 	if err != nil {
 		return nil, err
 	}
-	priv := ed25519.NewKeyFromSeed(seed)
+	key := ed25519.NewKeyFromSeed(seed)
 	clear(seed)
-	der, err := x509.MarshalPKIXPublicKey(priv.Public())
-	if err != nil {
-		return nil, err
-	}
-	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	if err := writeFileSync(filepath.Join(dir, "audit.pub"), pub, 0o644); err != nil {
-		return nil, err
-	}
-	return audit.OpenDigester(filepath.Join(dir, "audit-digests.log"), priv)
+	return key, nil
 }
