@@ -387,3 +387,14 @@ func waitFor(t *testing.T, timeout time.Duration, what string, check func() erro
 		<-tick.C
 	}
 }
+
+// A node with another root key cannot join: it could open none of the
+// cluster's key material.
+func TestClusterRefusesOtherRootKey(t *testing.T) {
+	_, dsn := startCluster(t, 1)
+	code, _, stderr := runToExit(t, baseEnv("KMS_ROOT_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+		"server", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--storage", dsn)
+	if code == 0 || !strings.Contains(stderr, "the root key is not the one this key store was created with") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+}

@@ -369,9 +369,10 @@ func shellQuote(s string) string {
 
 var rootCheckRecord = []byte("meta/rootkey-check")
 
-// checkRootKey makes sure the root key is the one the store was created
-// with, so that a wrong key fails at start with a clear message rather than
-// on the first request.
+// checkRootKey makes sure the root key is the one the store (a data
+// directory's kms.db or a PostgreSQL database) was created with, so that a
+// wrong key fails at start with a clear message rather than on the first
+// request.
 func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey) error {
 	return st.Update(ctx, func(tx store.Tx) error {
 		sealed, err := tx.Get(rootCheckRecord)
@@ -382,7 +383,7 @@ func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey) error
 			return err
 		}
 		if _, err := root.Open(rootCheckRecord, sealed); err != nil {
-			return errors.New("the root key is not the one this data directory was created with")
+			return errors.New("the root key is not the one this key store was created with")
 		}
 		return nil
 	})
