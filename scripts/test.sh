@@ -28,3 +28,4 @@ go test -run '^$' -fuzz '^FuzzParseVerify$' -fuzztime "$fuzztime" ./internal/sig
 go test -run '^$' -fuzz '^FuzzParseHeader$' -fuzztime "$fuzztime" ./esdk
 go test -run '^$' -fuzz '^FuzzAppendString$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzParsePayload$' -fuzztime "$fuzztime" ./internal/store/pgstore
+go test -run '^$' -fuzz '^FuzzScanParams$' -fuzztime "$fuzztime" ./internal/api

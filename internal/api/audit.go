@@ -127,8 +127,17 @@ func requestParameters(ci *callInfo) json.RawMessage {
 	if len(ci.body) == 0 {
 		return json.RawMessage("null")
 	}
+	if b, ok := scanParams(ci.body); ok {
+		return b
+	}
+	return decodeParams(ci.body)
+}
+
+// decodeParams is requestParameters for a body scanParams does not handle:
+// it decodes the audited members with encoding/json.
+func decodeParams(body []byte) json.RawMessage {
 	var p kmsParams
-	if json.Unmarshal(ci.body, &p) != nil {
+	if json.Unmarshal(body, &p) != nil {
 		return json.RawMessage("null")
 	}
 	v := reflect.ValueOf(&p).Elem()
