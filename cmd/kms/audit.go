@@ -11,7 +11,7 @@ func auditCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read and check the audit trail"}
 	var o auditcli.Options
 	verify := &cobra.Command{
-		Use:   "verify (--data-dir DIR | --storage DSN) [--public-key FILE]",
+		Use:   "verify (--data-dir DIR | --storage DSN | --endpoint URL) [--public-key FILE]",
 		Short: "Walk the audit trail's hash chains and digests and report the first break of each (exit code 1 on any)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -19,7 +19,7 @@ func auditCommand() *cobra.Command {
 		},
 	}
 	events := &cobra.Command{
-		Use:   "events (--data-dir DIR | --storage DSN) [--json] [--output FILE] [filters] [--follow]",
+		Use:   "events (--data-dir DIR | --storage DSN | --endpoint URL) [--json] [--output FILE] [filters] [--follow]",
 		Short: "List audit records, optionally filtered, as a table or JSON lines",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -29,7 +29,10 @@ func auditCommand() *cobra.Command {
 	for _, c := range []*cobra.Command{verify, events} {
 		c.Flags().StringVar(&o.DataDir, "data-dir", "kms-data", "data directory of a (stopped or running) embedded server")
 		c.Flags().StringVar(&o.Storage, "storage", "", "PostgreSQL DSN of a cluster (default $KMS_STORAGE, unless --data-dir is given)")
-		c.MarkFlagsMutuallyExclusive("data-dir", "storage")
+		c.Flags().StringVar(&o.Endpoint, "endpoint", "", "URL of a running server: read its trail over the API, with the AWS credentials of the environment")
+		c.Flags().StringVar(&o.Profile, "profile", "", "with --endpoint: the AWS profile to sign with (default: AWS_PROFILE or default)")
+		c.Flags().StringVar(&o.Region, "region", "", "with --endpoint: the region to sign for (default: AWS_REGION, the AWS config, or us-east-1)")
+		c.MarkFlagsMutuallyExclusive("data-dir", "storage", "endpoint")
 	}
 	verify.Flags().StringVar(&o.PublicKey, "public-key", "", "PEM file with the key the digests must be signed with (default: the key kept with the trail)")
 	f := events.Flags()
@@ -46,11 +49,11 @@ func auditCommand() *cobra.Command {
 	return cmd
 }
 
-// auditSource picks the trail: --storage, else --data-dir if given, else
-// $KMS_STORAGE, else the default data directory.
+// auditSource picks the trail: --endpoint, else --storage, else --data-dir
+// if given, else $KMS_STORAGE, else the default data directory.
 func auditSource(cmd *cobra.Command, o auditcli.Options) auditcli.Options {
 	switch {
-	case o.Storage != "":
+	case o.Endpoint != "", o.Storage != "":
 		o.DataDir = ""
 	case !cmd.Flags().Changed("data-dir") && os.Getenv("KMS_STORAGE") != "":
 		o.Storage, o.DataDir = os.Getenv("KMS_STORAGE"), ""

@@ -34,8 +34,8 @@ const MaxBodyBytes = 1 << 20
 
 const targetPrefix = "TrentService."
 
-// Handler serves the KMS API, the IAM and STS actions of query.go, and
-// GET /healthz.
+// Handler serves the KMS API, the audit trail to auditors (trail.go), the
+// IAM and STS actions of query.go, and GET /healthz.
 type Handler struct {
 	svc    *service.Service
 	dir    *identity.Directory
@@ -45,6 +45,9 @@ type Handler struct {
 	trail  *audit.Log // nil: no audit trail
 	region string
 	now    func() time.Time
+
+	// trailReader serves the trail to auditors (trail.go); nil: not served.
+	trailReader TrailReader
 }
 
 // WithAudit makes h record every call in trail before it answers.
@@ -183,7 +186,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ci := &callInfo{source: "kms.amazonaws.com"}
-	out, err := h.serve(r, ci)
+	serve := h.serve
+	if strings.HasPrefix(r.Header.Get("X-Amz-Target"), trailTargetPrefix) {
+		serve = h.serveTrail
+	}
+	out, err := serve(r, ci)
 	var body []byte
 	if err == nil && out != nil {
 		body, err = json.Marshal(out)

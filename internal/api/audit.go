@@ -37,6 +37,8 @@ var auditedParams = map[string]bool{
 	"BypassPolicyLockoutSafetyCheck": true, "GranteePrincipal": true, "RetiringPrincipal": true, "Operations": true,
 	"Constraints": true, "Name": true, "GrantId": true, "SigningAlgorithm": true, "MessageType": true,
 	"MacAlgorithm": true, "KeyAgreementAlgorithm": true, "KeyPairSpec": true, "DryRun": true, "MultiRegion": true,
+	// reading the audit trail
+	"Chain": true, "AfterSequence": true,
 	// IAM and STS
 	"UserName": true, "RoleName": true, "Path": true, "PolicyDocument": true, "AssumeRolePolicyDocument": true,
 	"AccessKeyId": true, "RoleArn": true, "RoleSessionName": true, "DurationSeconds": true, "MaxSessionDuration": true,
@@ -80,7 +82,7 @@ func (h *Handler) audit(r *http.Request, reqID string, ci *callInfo, out any, ca
 	}
 	if callErr != nil {
 		_, typ, msg := wireError(callErr)
-		if ci.source != "kms.amazonaws.com" {
+		if ci.source == "iam.amazonaws.com" || ci.source == "sts.amazonaws.com" {
 			_, typ, msg = queryWireError(callErr)
 		}
 		rec.ErrorCode, rec.ErrorMessage = typ, clip(msg)
@@ -173,7 +175,7 @@ type kmsParams struct {
 	WrappingKeySpec, ExpirationModel, ValidTo, ImportType, KeyMaterialId, PolicyName, Policy,
 	BypassPolicyLockoutSafetyCheck, GranteePrincipal, RetiringPrincipal, Operations, Constraints, Name,
 	GrantId, SigningAlgorithm, MessageType, MacAlgorithm, KeyAgreementAlgorithm, KeyPairSpec, DryRun,
-	MultiRegion json.RawMessage
+	MultiRegion, Chain, AfterSequence json.RawMessage
 }
 
 // kmsParamFields are the CloudTrail names of kmsParams' fields, in order.

@@ -127,7 +127,7 @@ var kmsParamNames = [...]string{
 	"WrappingKeySpec", "ExpirationModel", "ValidTo", "ImportType", "KeyMaterialId", "PolicyName", "Policy",
 	"BypassPolicyLockoutSafetyCheck", "GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name",
 	"GrantId", "SigningAlgorithm", "MessageType", "MacAlgorithm", "KeyAgreementAlgorithm", "KeyPairSpec", "DryRun",
-	"MultiRegion",
+	"MultiRegion", "Chain", "AfterSequence",
 }
 
 var kmsParamIndex = func() map[string]int {

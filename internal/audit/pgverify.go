@@ -18,6 +18,13 @@ type Report struct {
 	Problem *Problem // the first break, or nil
 }
 
+// listChains lists every chain named in any of the four tables, ordered by
+// id.
+const listChains = `SELECT chain FROM (
+	SELECT chain FROM kms_audit_chains UNION SELECT chain FROM kms_audit_records
+	UNION SELECT chain FROM kms_audit_digests UNION SELECT chain FROM kms_audit_keys) c
+	ORDER BY chain COLLATE "C"`
+
 // VerifyPostgres checks every chain in the database of pool, in one
 // snapshot: each chain's records from sequence number 1 without gaps,
 // their hashes, and its digests (each must name a record of the chain by
@@ -32,10 +39,7 @@ func VerifyPostgres(ctx context.Context, pool *pgxpool.Pool, pub ed25519.PublicK
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	rows, _ := tx.Query(ctx, `SELECT chain FROM (
-		SELECT chain FROM kms_audit_chains UNION SELECT chain FROM kms_audit_records
-		UNION SELECT chain FROM kms_audit_digests UNION SELECT chain FROM kms_audit_keys) c
-		ORDER BY chain COLLATE "C"`)
+	rows, _ := tx.Query(ctx, listChains)
 	chains, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("audit: list the chains: %w", err)
@@ -51,79 +55,121 @@ func VerifyPostgres(ctx context.Context, pool *pgxpool.Pool, pub ed25519.PublicK
 	return reports, nil
 }
 
-// storedDigest is a row of kms_audit_digests.
-type storedDigest struct {
+// Row is a row of kms_audit_records or kms_audit_digests: a line (without
+// its newline) and its seq.
+type Row struct {
 	Seq  int64
 	Line []byte
 }
 
 func verifyChain(ctx context.Context, tx pgx.Tx, chain string, pub ed25519.PublicKey) (Report, error) {
-	r := Report{Chain: chain}
+	var key []byte
 	if pub == nil {
-		var key string
-		err := tx.QueryRow(ctx, `SELECT public_key FROM kms_audit_keys WHERE chain = $1`, chain).Scan(&key)
+		var stored string
+		err := tx.QueryRow(ctx, `SELECT public_key FROM kms_audit_keys WHERE chain = $1`, chain).Scan(&stored)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			// Only a problem if the chain has digests; see checkDigest.
 		case err != nil:
-			return r, err
+			return Report{Chain: chain}, err
 		default:
-			if pub, err = ParsePublicKey([]byte(key)); err != nil {
-				r.Problem = &Problem{Digest: true, Reason: "the chain's key in kms_audit_keys is " + err.Error()}
-				return r, nil
-			}
+			key = []byte(stored)
 		}
 	}
 	rows, _ := tx.Query(ctx, `SELECT seq, line FROM kms_audit_digests WHERE chain = $1 ORDER BY seq`, chain)
-	digests, err := pgx.CollectRows(rows, pgx.RowToStructByPos[storedDigest])
+	digests, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Row])
 	if err != nil {
-		return r, err
+		return Report{Chain: chain}, err
 	}
-
-	// Walk the records in order, and check each digest at the record it
-	// names: the first problem in the order of the chain is reported.
-	prev, next := genesis, 0
+	c := NewChainCheck(chain, pub, key, digests)
 	var seq int64
 	var ln []byte
 	rows, _ = tx.Query(ctx, `SELECT seq, line FROM kms_audit_records WHERE chain = $1 ORDER BY seq`, chain)
 	_, err = pgx.ForEachRow(rows, []any{&seq, &ln}, func() error {
-		want := r.Records + 1
-		switch {
-		case seq > int64(want):
-			r.Problem = &Problem{Line: int(want), Reason: fmt.Sprintf("record %d is missing (a row was removed)", want)}
-			return errStop
-		case seq < int64(want):
-			r.Problem = &Problem{Line: int(want), Reason: fmt.Sprintf("a row numbered %d where record %d was expected", seq, want)}
+		if !c.Record(seq, ln) {
 			return errStop
 		}
-		hash, _, err := checkLine(ln, prev, want)
-		if err != nil {
-			r.Problem = &Problem{Line: int(want), Reason: err.Error()}
-			return errStop
-		}
-		for ; next < len(digests) && digests[next].Seq <= seq; next++ {
-			if r.Problem = checkDigest(&digests[next], pub, want, hash); r.Problem != nil {
-				return errStop
-			}
-			r.Digests++
-		}
-		prev, r.Records = hash, want
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
-		return r, err
+		return Report{Chain: chain}, err
 	}
-	if r.Problem == nil && next < len(digests) {
-		d := digests[next]
+	return c.Report(), nil
+}
+
+// A ChainCheck is VerifyPostgres's check of one chain, fed its rows by the
+// caller: VerifyPostgres from the database, `kms audit verify --endpoint`
+// from pages read over the API. It is not safe for concurrent use.
+type ChainCheck struct {
+	r       Report
+	pub     ed25519.PublicKey
+	digests []Row
+	next    int    // the first digest not yet checked
+	prev    string // the hash of the last record that verified
+}
+
+// NewChainCheck starts checking chain, whose digest rows, ordered by seq,
+// are digests. The digests are checked with pub, or if pub is nil with
+// storedKey, the PEM key kept for the chain (nil if none).
+func NewChainCheck(chain string, pub ed25519.PublicKey, storedKey []byte, digests []Row) *ChainCheck {
+	c := &ChainCheck{r: Report{Chain: chain}, pub: pub, digests: digests, prev: genesis}
+	if pub == nil && storedKey != nil {
+		var err error
+		if c.pub, err = ParsePublicKey(storedKey); err != nil {
+			c.r.Problem = &Problem{Digest: true, Reason: "the chain's key in kms_audit_keys is " + err.Error()}
+		}
+	}
+	return c
+}
+
+// Record checks the chain's next record row, rows being fed in order of
+// seq, and each digest that names a record up to it. It reports whether to
+// go on: false once the chain is broken.
+func (c *ChainCheck) Record(seq int64, line []byte) bool {
+	if c.r.Problem != nil {
+		return false
+	}
+	// Each digest is checked at the record it names: the first problem in
+	// the order of the chain is reported.
+	want := c.r.Records + 1
+	switch {
+	case seq > int64(want):
+		c.r.Problem = &Problem{Line: int(want), Reason: fmt.Sprintf("record %d is missing (a row was removed)", want)}
+		return false
+	case seq < int64(want):
+		c.r.Problem = &Problem{Line: int(want), Reason: fmt.Sprintf("a row numbered %d where record %d was expected", seq, want)}
+		return false
+	}
+	hash, _, err := checkLine(line, c.prev, want)
+	if err != nil {
+		c.r.Problem = &Problem{Line: int(want), Reason: err.Error()}
+		return false
+	}
+	for ; c.next < len(c.digests) && c.digests[c.next].Seq <= seq; c.next++ {
+		if c.r.Problem = checkDigest(&c.digests[c.next], c.pub, want, hash); c.r.Problem != nil {
+			return false
+		}
+		c.r.Digests++
+	}
+	c.prev, c.r.Records = hash, want
+	return true
+}
+
+// Report ends the check after the chain's last row and returns what it
+// found.
+func (c *ChainCheck) Report() Report {
+	r := c.r
+	if r.Problem == nil && c.next < len(c.digests) {
+		d := c.digests[c.next]
 		r.Problem = &Problem{Line: int(d.Seq), Digest: true,
 			Reason: fmt.Sprintf("a digest names record %d, but the chain ends at record %d (records were cut off)", d.Seq, r.Records)}
 	}
-	return r, nil
+	return r
 }
 
 // checkDigest checks the stored digest d against record want, whose hash
 // is hash.
-func checkDigest(d *storedDigest, pub ed25519.PublicKey, want uint64, hash string) *Problem {
+func checkDigest(d *Row, pub ed25519.PublicKey, want uint64, hash string) *Problem {
 	p := &Problem{Line: int(d.Seq), Digest: true}
 	dg, err := parseDigest(d.Line)
 	switch {

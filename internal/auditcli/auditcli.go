@@ -1,8 +1,8 @@
 // Package auditcli is `kms audit verify` and `kms audit events`: they read
 // the audit trail (docs/audit.md) from an embedded server's data directory
-// (running or stopped; the log is append-only and read without locks) or
+// (running or stopped; the log is append-only and read without locks),
 // from the PostgreSQL database of a cluster, where each server process
-// writes a chain of its own.
+// writes a chain of its own, or from a running server over its API.
 package auditcli
 
 import (
@@ -25,6 +25,10 @@ type Options struct {
 	DataDir string // an embedded server's data directory
 	Storage string // or the DSN of a cluster's PostgreSQL database
 
+	// Or the URL of a running server, asked with the credentials of the
+	// AWS configuration (of Profile if set) and signed for Region if set.
+	Endpoint, Profile, Region string
+
 	// PublicKey is a PEM file with the key that must have signed the
 	// digests, instead of the one kept beside the trail.
 	PublicKey string
@@ -34,7 +38,7 @@ type Options struct {
 	Since, Until          string
 	Key, Principal, Event string
 	ErrorsOnly, Follow    bool
-	PollInterval          time.Duration // for --follow; default 500 ms
+	PollInterval          time.Duration // for --follow; default 500 ms, 2 s with Endpoint
 }
 
 // ErrBroken is returned by Verify when a chain has a break; the command
@@ -178,7 +182,12 @@ func Events(ctx context.Context, o Options, stdout io.Writer) error {
 	}
 	p := newPrinter(out, asJSON, src.chains())
 	poll := o.PollInterval
-	if poll <= 0 {
+	switch {
+	case poll > 0:
+	case o.Endpoint != "":
+		// Each poll of a server is a call it records.
+		poll = 2 * time.Second
+	default:
 		poll = 500 * time.Millisecond
 	}
 	for {

@@ -10,8 +10,8 @@ import (
 )
 
 // A source is where a trail is read from: the files of a data directory
-// (dirSource) or a PostgreSQL database (pgSource). A running server's API
-// would be a third.
+// (dirSource), a PostgreSQL database (pgSource) or a running server's API
+// (endpointSource).
 type source interface {
 	// verify checks every chain the source holds, its digests with pub,
 	// or, if pub is nil, with the key the source keeps (none: digests
@@ -28,7 +28,7 @@ type source interface {
 
 // record is one record as a source read it.
 type record struct {
-	chain string // "" in a data directory
+	chain string // "" in a data directory (or a server that keeps one)
 	rec   *audit.Record
 	event json.RawMessage // the event's bytes as stored
 }
@@ -38,10 +38,16 @@ func openSource(ctx context.Context, o Options) (source, error) {
 	switch {
 	case o.Storage != "" && o.DataDir != "":
 		return nil, errors.New("give --data-dir or --storage, not both")
+	case o.Endpoint != "" && (o.DataDir != "" || o.Storage != ""):
+		return nil, errors.New("give --endpoint alone, without --data-dir or --storage")
+	case o.Endpoint != "":
+		return openEndpoint(ctx, o)
+	case o.Profile != "" || o.Region != "":
+		return nil, errors.New("--profile and --region go with --endpoint")
 	case o.Storage != "":
 		return openPostgres(ctx, o.Storage)
 	case o.DataDir != "":
 		return openDir(o.DataDir)
 	}
-	return nil, errors.New("give --data-dir or --storage")
+	return nil, errors.New("give --data-dir, --storage or --endpoint")
 }

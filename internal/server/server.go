@@ -151,7 +151,11 @@ func Run(ctx context.Context, o Options) error {
 		digester.Write(trail, time.Now())
 		digester.Close()
 	}()
-	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region)
+	var trailReader api.TrailReader = audit.NewFileTrail(o.DataDir)
+	if pg != nil {
+		trailReader = audit.NewPostgresTrail(pg.Pool())
+	}
+	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader)
 
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {

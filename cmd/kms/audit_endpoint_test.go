@@ -1,0 +1,175 @@
+package main_test
+
+// Black-box tests of `kms audit verify --endpoint` and `kms audit events
+// --endpoint`: the trail of a running server, read over its API with the
+// credentials of the AWS environment, checked and listed as the files or
+// the database would be.
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/openkms/kms/internal/audit"
+)
+
+// endpointEnv is the environment of an audit command that asks s: its dev
+// credentials and region, and no other AWS configuration.
+func endpointEnv(t *testing.T, s *server) []string {
+	t.Helper()
+	return baseEnv("AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(s.Dir, "credentials"), "AWS_REGION="+s.Region,
+		"AWS_CONFIG_FILE="+filepath.Join(t.TempDir(), "no-config"), "AWS_EC2_METADATA_DISABLED=true")
+}
+
+// encryptCalls makes n Encrypt calls on s and returns their request ids.
+func encryptCalls(t *testing.T, s *server, n int) []string {
+	t.Helper()
+	ctx := testCtx(t)
+	c := s.client(t)
+	ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	var ids []string
+	for range n {
+		out, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("audited")})
+		noErr(t, err, "Encrypt")
+		ids = append(ids, okRequestID(out.ResultMetadata))
+	}
+	_, err = c.ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(1)})
+	noErr(t, err, "ListKeys")
+	return ids
+}
+
+var verifiedRE = regexp.MustCompile(`^OK: (\d+) records, hash chain intact; (\d+) signed digests verify\.\n$`)
+
+// verified returns the counts of verify's OK line, or -1s.
+func verified(out string) (records, digests int) {
+	m := verifiedRE.FindStringSubmatch(out)
+	if m == nil {
+		return -1, -1
+	}
+	records, _ = strconv.Atoi(m[1])
+	digests, _ = strconv.Atoi(m[2])
+	return records, digests
+}
+
+func TestAuditEndpointVerifyAndEvents(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startDev(t, dir)
+	encrypts := encryptCalls(t, s, 3)
+	env := endpointEnv(t, s)
+
+	code, out, errOut := runToExit(t, env, "audit", "verify", "--endpoint", s.URL)
+	// At least the calls above: CreateKey, 3 Encrypt, ListKeys.
+	if n, digests := verified(out); code != 0 || n < 5 || digests != 0 {
+		t.Fatalf("verify --endpoint: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runToExit(t, env, "audit", "events", "--endpoint", s.URL, "--json", "--event", "Encrypt")
+	if got := requestIDs(t, out); code != 0 || !slices.Equal(got, encrypts) {
+		t.Fatalf("events --endpoint --json --event Encrypt: exit %d, %v, want %v\n%s", code, got, encrypts, errOut)
+	}
+	// The reads are calls like any other, recorded by the server.
+	code, out, errOut = runToExit(t, env, "audit", "events", "--endpoint", s.URL, "--event", "GetAuditRecords")
+	if code != 0 || !strings.Contains(out, "arn:aws:iam::") || strings.Count(out, "GetAuditRecords") < 2 {
+		t.Errorf("events --endpoint lists no earlier reads: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// After a restart the trail has a digest, checked with the server's
+	// key or a pinned one.
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("server exit %d", code)
+	}
+	s = startDev(t, dir)
+	code, out, errOut = runToExit(t, env, "audit", "verify", "--endpoint", s.URL, "--public-key", filepath.Join(dir, "audit.pub"))
+	if n, digests := verified(out); code != 0 || n < 5 || digests != 1 {
+		t.Fatalf("verify --endpoint --public-key audit.pub after a restart: exit %d\n%s%s", code, out, errOut)
+	}
+	local, _ := auditVerify(t, dir)
+	if local != 0 {
+		t.Errorf("verify --data-dir of the same trail: exit %d", local)
+	}
+	other, _, _ := ed25519.GenerateKey(rand.Reader)
+	pemKey, _ := audit.MarshalPublicKey(other)
+	keyFile := filepath.Join(t.TempDir(), "other.pub")
+	noErr(t, os.WriteFile(keyFile, pemKey, 0o600), "write key")
+	code, out, _ = runToExit(t, env, "audit", "verify", "--endpoint", s.URL, "--public-key", keyFile)
+	if code != 1 || !strings.Contains(out, "BROKEN: digest 1 has a signature that does not verify") {
+		t.Errorf("verify --endpoint with another key: exit %d\n%s", code, out)
+	}
+
+	// Refusals: unknown credentials, and --endpoint with another source.
+	creds := filepath.Join(t.TempDir(), "credentials")
+	noErr(t, os.WriteFile(creds, []byte("[default]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\naws_secret_access_key = not-a-secret\n"), 0o600), "write credentials")
+	code, _, errOut = runToExit(t, append(env, "AWS_SHARED_CREDENTIALS_FILE="+creds), "audit", "verify", "--endpoint", s.URL)
+	if code != 1 || !strings.Contains(errOut, "UnrecognizedClientException") {
+		t.Errorf("verify --endpoint with unknown credentials: exit %d\n%s", code, errOut)
+	}
+	code, _, errOut = runToExit(t, env, "audit", "events", "--endpoint", s.URL, "--data-dir", dir)
+	if code == 0 || !strings.Contains(errOut, "endpoint") {
+		t.Errorf("--endpoint with --data-dir: exit %d\n%s", code, errOut)
+	}
+}
+
+// Over the endpoint of one node, verify covers the chain of every node of
+// a cluster, and finds a record edited in the database.
+func TestAuditEndpointCluster(t *testing.T) {
+	t.Parallel()
+	nodes, dsn := startCluster(t, 2)
+	var encrypts []string
+	for _, s := range nodes {
+		encrypts = append(encrypts, encryptCalls(t, s, 2)...)
+	}
+	env := endpointEnv(t, nodes[0])
+
+	code, local, errOut := runToExit(t, baseEnv(), "audit", "verify", "--storage", dsn)
+	if code != 0 {
+		t.Fatalf("verify --storage: exit %d\n%s%s", code, local, errOut)
+	}
+	chains := regexp.MustCompile(`(?m)^chain (\S+): OK`).FindAllStringSubmatch(local, -1)
+	if len(chains) != 2 {
+		t.Fatalf("verify --storage names %d chains, want 2:\n%s", len(chains), local)
+	}
+	code, out, errOut := runToExit(t, env, "audit", "verify", "--endpoint", nodes[0].URL)
+	if code != 0 || !strings.Contains(out, "OK: 2 chains, ") {
+		t.Fatalf("verify --endpoint: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, c := range chains {
+		if !strings.Contains(out, "chain "+c[1]+": OK: ") {
+			t.Errorf("verify --endpoint does not report chain %s:\n%s", c[1], out)
+		}
+	}
+	code, out, errOut = runToExit(t, env, "audit", "events", "--endpoint", nodes[1].URL, "--json", "--event", "Encrypt")
+	if got := requestIDs(t, out); code != 0 || !slices.Equal(sorted(got), sorted(encrypts)) {
+		t.Errorf("events --endpoint --json --event Encrypt: exit %d, %v, want %v\n%s", code, got, encrypts, errOut)
+	}
+
+	// Edit a record of the first chain while the servers run.
+	ctx := testCtx(t)
+	pool, err := pgxpool.New(ctx, dsn)
+	noErr(t, err, "connect")
+	defer pool.Close()
+	chain := chains[0][1]
+	_, err = pool.Exec(ctx, `UPDATE kms_audit_records SET line = replace(line, '"eventVersion":"1.11"', '"eventVersion":"1.12"') WHERE chain = $1 AND seq = 1`, chain)
+	noErr(t, err, "edit a record")
+	code, out, errOut = runToExit(t, env, "audit", "verify", "--endpoint", nodes[1].URL)
+	if want := "chain " + chain + ": BROKEN at record 1: hash does not match the record (it was edited); 0 records before it verify."; code != 1 ||
+		!strings.Contains(out, want) || !strings.Contains(out, "chain "+chains[1][1]+": OK: ") || !strings.Contains(out, "BROKEN: 1 of 2 chains do not verify.") {
+		t.Errorf("verify --endpoint of an edited trail: exit %d, want 1 and %q\n%s%s", code, want, out, errOut)
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}

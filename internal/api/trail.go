@@ -1,0 +1,234 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/policy"
+)
+
+// The server's audit trail, read over the API (docs/audit.md, "Reading the
+// trail over the API"): AWS JSON 1.1 operations on the KMS endpoint under
+// a target prefix of our own, signed for the service "kms", that hand out
+// the trail as stored — the chains, and page by page each chain's record
+// and digest lines and its public key — so that `kms audit verify
+// --endpoint` runs the checks it runs on the files or the database.
+//
+// The trail is the server's, covering every account, so reading it is for
+// auditors: an account's root, or a principal whose identity policies
+// allow cloudtrail:LookupEvents on "*".
+
+const (
+	trailTargetPrefix = "OpenKMSAudit_20261127."
+	trailSource       = "cloudtrail.amazonaws.com"
+	trailAction       = "cloudtrail:LookupEvents"
+
+	// A page holds at most maxTrailPage lines and, past its first line, at
+	// most maxTrailPageBytes bytes of lines.
+	maxTrailPage      = 1000
+	maxTrailPageBytes = 4 << 20
+)
+
+// A TrailReader reads the stored trail for the audit operations. A
+// record's or digest's position is its line number in a file (from 1) or
+// its seq in PostgreSQL. Implementations are safe for concurrent use and
+// read a trail that is being written: a line still being written is left
+// out. audit.FileTrail and audit.PostgresTrail implement it.
+type TrailReader interface {
+	// Chains lists the chains, ordered by id; a log file's one chain is "".
+	Chains(ctx context.Context) ([]string, error)
+	// Records returns chain's record lines after position after, in order,
+	// at most limit of them and, past the first, at most maxBytes bytes of
+	// lines; more reports whether others follow. A chain the trail does
+	// not hold has none.
+	Records(ctx context.Context, chain string, after int64, limit, maxBytes int) (rows []audit.Row, more bool, err error)
+	// Digests is Records for the chain's signed digests.
+	Digests(ctx context.Context, chain string, after int64, limit, maxBytes int) (rows []audit.Row, more bool, err error)
+	// PublicKey returns the PEM key kept for chain's digests, or nil.
+	PublicKey(ctx context.Context, chain string) ([]byte, error)
+}
+
+var (
+	_ TrailReader = (*audit.FileTrail)(nil)
+	_ TrailReader = (*audit.PostgresTrail)(nil)
+)
+
+// WithTrailReader makes h serve its audit trail, read with r, to callers
+// allowed to read it.
+func (h *Handler) WithTrailReader(r TrailReader) *Handler {
+	h.trailReader = r
+	return h
+}
+
+// trailOp is one audit operation, its caller authorized.
+type trailOp func(ctx context.Context, r TrailReader, body []byte) (any, error)
+
+var trailOps = map[string]trailOp{
+	"ListAuditChains":   listAuditChains,
+	"GetAuditRecords":   getAuditRecords,
+	"GetAuditDigests":   getAuditDigests,
+	"GetAuditPublicKey": getAuditPublicKey,
+}
+
+// serveTrail is serve for the audit operations: the same request checks
+// and authentication, then authorization to read the trail.
+func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
+	ci.source = trailSource
+	target := r.Header.Get("X-Amz-Target")
+	name := strings.TrimPrefix(target, trailTargetPrefix)
+	ci.op = name
+	fn := trailOps[name]
+	switch {
+	case r.Method != http.MethodPost:
+		return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", "AWS KMS operations are called with POST."}
+	case fn == nil:
+		return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("Unknown operation %q.", target)}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/x-amz-json-1.1" && mt != "application/x-amz-json-1.0" && mt != "application/json") {
+			return nil, &protocolError{http.StatusBadRequest, "SerializationException", fmt.Sprintf("Unsupported Content-Type %q: send application/x-amz-json-1.1.", ct)}
+		}
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	ci.body = body
+	p, err := h.dir.Authenticate(r.Context(), r, body, "kms")
+	if err != nil {
+		return nil, err
+	}
+	ci.principal = p
+	if err := authorizeTrail(p); err != nil {
+		return nil, err
+	}
+	if h.trailReader == nil {
+		return nil, &protocolError{http.StatusBadRequest, "UnsupportedOperationException", "This server does not serve its audit trail."}
+	}
+	return fn(r.Context(), h.trailReader, body)
+}
+
+// authorizeTrail lets p read the trail if it is an account's root or its
+// identity policies allow cloudtrail:LookupEvents on "*" and none denies
+// it. The messages are AWS's for an action without resource-level
+// permissions.
+func authorizeTrail(p *identity.Principal) error {
+	if p.Type == identity.TypeRoot {
+		return nil
+	}
+	req := &policy.Request{Principal: p.PolicyPrincipal(), Action: trailAction, Resource: "*"}
+	allowed := false
+	for _, pol := range p.Policies {
+		d := pol.EvaluateIdentity(req)
+		if d.Deny {
+			return trailDenied(p, "with an explicit deny in an identity-based policy")
+		}
+		allowed = allowed || d.Allow
+	}
+	if !allowed {
+		return trailDenied(p, "because no identity-based policy allows the "+trailAction+" action")
+	}
+	return nil
+}
+
+func trailDenied(p *identity.Principal, why string) error {
+	return &identity.Error{Code: identity.CodeAccessDenied,
+		Message: fmt.Sprintf("User: %s is not authorized to perform: %s %s", p.ARN, trailAction, why)}
+}
+
+// trailPageInput is the request of GetAuditRecords and GetAuditDigests.
+type trailPageInput struct {
+	Chain         string
+	AfterSequence int64 // the position of the last line read; 0 for the first page
+	Limit         int   // lines; 0 for the most, maxTrailPage
+}
+
+// trailLine is a stored line, without its newline, and its position.
+type trailLine struct {
+	Sequence int64
+	Line     string
+}
+
+type trailPage func(ctx context.Context, chain string, after int64, limit, maxBytes int) ([]audit.Row, bool, error)
+
+// readPage decodes a page request and reads the page with read.
+func readPage(ctx context.Context, body []byte, read trailPage) ([]trailLine, bool, error) {
+	var in trailPageInput
+	if err := decodeBody(body, &in); err != nil {
+		return nil, false, err
+	}
+	switch {
+	case in.AfterSequence < 0:
+		return nil, false, trailValidation("AfterSequence must be at least 0.")
+	case in.Limit < 0 || in.Limit > maxTrailPage:
+		return nil, false, trailValidation("Limit must be between 1 and %d.", maxTrailPage)
+	case in.Limit == 0:
+		in.Limit = maxTrailPage
+	}
+	rows, more, err := read(ctx, in.Chain, in.AfterSequence, in.Limit, maxTrailPageBytes)
+	if err != nil {
+		return nil, false, err
+	}
+	lines := make([]trailLine, len(rows))
+	for i, r := range rows {
+		lines[i] = trailLine{Sequence: r.Seq, Line: string(r.Line)}
+	}
+	return lines, more, nil
+}
+
+func trailValidation(format string, args ...any) error {
+	return &protocolError{http.StatusBadRequest, "ValidationException", fmt.Sprintf(format, args...)}
+}
+
+func listAuditChains(ctx context.Context, r TrailReader, body []byte) (any, error) {
+	if err := decodeBody(body, &struct{}{}); err != nil {
+		return nil, err
+	}
+	chains, err := r.Chains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &struct{ Chains []string }{append([]string{}, chains...)}, nil
+}
+
+func getAuditRecords(ctx context.Context, r TrailReader, body []byte) (any, error) {
+	lines, more, err := readPage(ctx, body, r.Records)
+	if err != nil {
+		return nil, err
+	}
+	return &struct {
+		Records   []trailLine
+		Truncated bool
+	}{lines, more}, nil
+}
+
+func getAuditDigests(ctx context.Context, r TrailReader, body []byte) (any, error) {
+	lines, more, err := readPage(ctx, body, r.Digests)
+	if err != nil {
+		return nil, err
+	}
+	return &struct {
+		Digests   []trailLine
+		Truncated bool
+	}{lines, more}, nil
+}
+
+func getAuditPublicKey(ctx context.Context, r TrailReader, body []byte) (any, error) {
+	var in struct{ Chain string }
+	if err := decodeBody(body, &in); err != nil {
+		return nil, err
+	}
+	key, err := r.PublicKey(ctx, in.Chain)
+	if err != nil {
+		return nil, err
+	}
+	return &struct {
+		PublicKey string `json:",omitempty"`
+	}{string(key)}, nil
+}

@@ -1,0 +1,256 @@
+package api_test
+
+// End-to-end tests of the audit operations (trail.go): the real handler
+// with an audit log, called with signed requests as `kms audit verify
+// --endpoint` makes them.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/openkms/kms/internal/api"
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/identity"
+)
+
+// newTrailEnv is newAuditedEnv serving its trail; it returns the data
+// directory that holds audit.log.
+func newTrailEnv(t *testing.T) (*kmsEnv, string) {
+	t.Helper()
+	e, logPath := newAuditedEnv(t)
+	dir := filepath.Dir(logPath)
+	e.guard.next.(*api.Handler).WithTrailReader(audit.NewFileTrail(dir))
+	return e, dir
+}
+
+// trailCall posts body to the audit operation op, signed with the given
+// credentials.
+func (e *kmsEnv) trailCall(t testing.TB, creds aws.Credentials, op, body string) rawResponse {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", "OpenKMSAudit_20261127."+op)
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	sum := sha256.Sum256([]byte(body))
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "kms", e2eRegion, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", op, err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: b.Bytes()}
+}
+
+func (e *kmsEnv) rootCreds() aws.Credentials {
+	return aws.Credentials{AccessKeyID: e.creds.ID, SecretAccessKey: e.creds.Secret}
+}
+
+// trailPage is the answer of GetAuditRecords and GetAuditDigests.
+type trailPage struct {
+	Records, Digests []struct {
+		Sequence int64
+		Line     string
+	}
+	Truncated bool
+}
+
+func decodeOK[T any](t testing.TB, r rawResponse) T {
+	t.Helper()
+	var out T
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if err := json.Unmarshal(r.body, &out); err != nil {
+		t.Fatalf("answer %q: %v", r.body, err)
+	}
+	return out
+}
+
+func fileLines(t testing.TB, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// The root reads the chain page by page: every line once, in order, as
+// the file holds it; the chains, digests and key as stored.
+func TestTrailReadByRoot(t *testing.T) {
+	t.Parallel()
+	e, dir := newTrailEnv(t)
+	key := e.newKey(t)
+	for range 5 {
+		e.encrypt(t, key, []byte("x"), nil)
+	}
+	before := len(fileLines(t, filepath.Join(dir, "audit.log")))
+
+	chains := decodeOK[struct{ Chains []string }](t, e.trailCall(t, e.rootCreds(), "ListAuditChains", `{}`))
+	if len(chains.Chains) != 1 || chains.Chains[0] != "" {
+		t.Errorf("ListAuditChains: %q, want the file's one chain %q", chains.Chains, "")
+	}
+	var got []string
+	after, pages := int64(0), 0
+	for {
+		p := decodeOK[trailPage](t, e.trailCall(t, e.rootCreds(), "GetAuditRecords", `{"Chain":"","AfterSequence":`+jsonInt(after)+`,"Limit":2}`))
+		pages++
+		if len(p.Records) > 2 {
+			t.Fatalf("a page of %d records with Limit 2", len(p.Records))
+		}
+		for _, r := range p.Records {
+			if r.Sequence != after+1 {
+				t.Fatalf("record at position %d after %d", r.Sequence, after)
+			}
+			after = r.Sequence
+			got = append(got, r.Line)
+		}
+		if !p.Truncated {
+			break
+		}
+	}
+	// Each page is itself a call, recorded after it is read.
+	lines := fileLines(t, filepath.Join(dir, "audit.log"))
+	if len(got) < before || len(got) >= len(lines) || strings.Join(got, "\n") != strings.Join(lines[:len(got)], "\n") {
+		t.Fatalf("read %d lines in %d pages; the log held %d before and %d after; they must be its first lines", len(got), pages, before, len(lines))
+	}
+	if n, problem, err := audit.Verify(strings.NewReader(strings.Join(got, "\n") + "\n")); n != len(got) || problem != nil || err != nil {
+		t.Errorf("the lines read do not verify: %d, %+v, %v", n, problem, err)
+	}
+
+	// No digests or key yet; then as the files hold them.
+	if p := decodeOK[trailPage](t, e.trailCall(t, e.rootCreds(), "GetAuditDigests", `{}`)); len(p.Digests) != 0 || p.Truncated {
+		t.Errorf("digests of a trail without any: %+v", p)
+	}
+	if k := decodeOK[map[string]any](t, e.trailCall(t, e.rootCreds(), "GetAuditPublicKey", `{"Chain":""}`)); len(k) != 0 {
+		t.Errorf("the key of a trail without audit.pub: %v", k)
+	}
+	digests := []string{`{"sequence":1,"hash":"a"}`, `{"sequence":2,"hash":"b"}`, `{"sequence":3,"hash":"c"}`}
+	os.WriteFile(filepath.Join(dir, "audit-digests.log"), []byte(strings.Join(digests, "\n")+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "audit.pub"), []byte("PEM\n"), 0o600)
+	p := decodeOK[trailPage](t, e.trailCall(t, e.rootCreds(), "GetAuditDigests", `{"AfterSequence":1,"Limit":1}`))
+	if len(p.Digests) != 1 || p.Digests[0].Sequence != 2 || p.Digests[0].Line != digests[1] || !p.Truncated {
+		t.Errorf("digests after 1, one: %+v", p)
+	}
+	if k := decodeOK[struct{ PublicKey string }](t, e.trailCall(t, e.rootCreds(), "GetAuditPublicKey", `{}`)); k.PublicKey != "PEM\n" {
+		t.Errorf("PublicKey %q", k.PublicKey)
+	}
+	if p := decodeOK[trailPage](t, e.trailCall(t, e.rootCreds(), "GetAuditRecords", `{"Chain":"kms-a-0011223344556677"}`)); len(p.Records) != 0 || p.Truncated {
+		t.Errorf("records of a chain the trail does not hold: %+v", p)
+	}
+
+	// The trail covers every account: another account's root reads it too.
+	other, err := identity.BootstrapRoot(context.Background(), e.store, e.root, "444455556666")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = decodeOK[trailPage](t, e.trailCall(t, aws.Credentials{AccessKeyID: other.ID, SecretAccessKey: other.Secret}, "GetAuditRecords", `{}`))
+	if len(p.Records) == 0 || !strings.Contains(p.Records[0].Line, `"accountId":"111122223333"`) {
+		t.Errorf("another account's root reads %d records, want this account's too", len(p.Records))
+	}
+}
+
+func jsonInt(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// Only roots and principals whose identity policies allow
+// cloudtrail:LookupEvents read the trail; every call, refused or not, is
+// recorded.
+func TestTrailAuthorization(t *testing.T) {
+	t.Parallel()
+	e, dir := newTrailEnv(t)
+	const allowed = "arn:aws:iam::111122223333:user/auditor"
+	plain := e.newUser(t, "plain")
+	kmsOnly := e.newUser(t, "kms-only", allowDoc("*", "kms:*"))
+	auditor := e.newUser(t, "auditor", allowDoc("*", "cloudtrail:LookupEvents"))
+	denied := e.newUser(t, "denied", allowDoc("*", "cloudtrail:*"), policyDoc("Deny", "*", "cloudtrail:LookupEvents"))
+	creds := func(u *testUser) aws.Credentials {
+		return aws.Credentials{AccessKeyID: u.akid, SecretAccessKey: u.secret}
+	}
+
+	for _, u := range []*testUser{plain, kmsOnly} {
+		for _, op := range []string{"ListAuditChains", "GetAuditRecords", "GetAuditDigests", "GetAuditPublicKey"} {
+			expectRawError(t, e.trailCall(t, creds(u), op, `{}`), http.StatusBadRequest, "AccessDeniedException",
+				"User: "+userARNOf(u.name)+" is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action")
+		}
+	}
+	expectRawError(t, e.trailCall(t, creds(denied), "GetAuditRecords", `{}`), http.StatusBadRequest, "AccessDeniedException",
+		"User: "+userARNOf("denied")+" is not authorized to perform: cloudtrail:LookupEvents with an explicit deny in an identity-based policy")
+	p := decodeOK[trailPage](t, e.trailCall(t, creds(auditor), "GetAuditRecords", `{}`))
+	if len(p.Records) == 0 {
+		t.Fatal("the auditor read no records")
+	}
+
+	recs, _ := auditRecords(t, filepath.Join(dir, "audit.log"))
+	var refused, read int
+	for _, r := range recs {
+		if r.EventSource != "cloudtrail.amazonaws.com" {
+			continue
+		}
+		if !r.ReadOnly {
+			t.Errorf("%s is not recorded read-only", r.EventName)
+		}
+		switch {
+		case r.UserIdentity.ARN == allowed && r.EventName == "GetAuditRecords" && r.ErrorCode == "":
+			read++
+		case r.ErrorCode == "AccessDeniedException" && strings.HasPrefix(r.ErrorMessage, "User: ") && strings.Contains(r.ErrorMessage, "cloudtrail:LookupEvents"):
+			refused++ // the error type the client got, in JSON 1.1 form
+		default:
+			t.Errorf("unexpected record %s by %s: %s %s", r.EventName, r.UserIdentity.ARN, r.ErrorCode, r.ErrorMessage)
+		}
+	}
+	if read != 1 || refused != 9 {
+		t.Errorf("%d reads and %d refusals recorded, want 1 and 9", read, refused)
+	}
+}
+
+// Requests that are not signed, name no operation of ours or ask for a
+// page out of bounds fail as AWS services fail them.
+func TestTrailRequestErrors(t *testing.T) {
+	t.Parallel()
+	e, _ := newTrailEnv(t)
+	r := e.rawRequest(t, http.MethodPost, "/", map[string]string{"X-Unsigned": "1",
+		"X-Amz-Target": "OpenKMSAudit_20261127.GetAuditRecords", "Content-Type": "application/x-amz-json-1.1"}, strings.NewReader(`{}`))
+	expectRawError(t, r, http.StatusBadRequest, "MissingAuthenticationTokenException", "")
+	bad := e.rootCreds()
+	bad.SecretAccessKey = "wrong" + bad.SecretAccessKey[5:]
+	expectRawError(t, e.trailCall(t, bad, "GetAuditRecords", `{}`), http.StatusBadRequest, "InvalidSignatureException", "")
+	expectRawError(t, e.trailCall(t, e.rootCreds(), "DeleteAuditTrail", `{}`), http.StatusBadRequest, "UnknownOperationException",
+		`Unknown operation "OpenKMSAudit_20261127.DeleteAuditTrail".`)
+	for body, msg := range map[string]string{
+		`{"Limit":1001}`:       "Limit must be between 1 and 1000.",
+		`{"Limit":-1}`:         "Limit must be between 1 and 1000.",
+		`{"AfterSequence":-1}`: "AfterSequence must be at least 0.",
+	} {
+		expectRawError(t, e.trailCall(t, e.rootCreds(), "GetAuditRecords", body), http.StatusBadRequest, "ValidationException", msg)
+	}
+	expectRawError(t, e.trailCall(t, e.rootCreds(), "GetAuditDigests", `{"Chain":7}`), http.StatusBadRequest, "SerializationException", "")
+
+	// A server that does not serve its trail says so, to those who may
+	// read it.
+	plain := newKMSEnv(t)
+	expectRawError(t, plain.trailCall(t, plain.rootCreds(), "ListAuditChains", `{}`), http.StatusBadRequest, "UnsupportedOperationException",
+		"This server does not serve its audit trail.")
+}
