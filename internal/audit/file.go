@@ -8,13 +8,13 @@ import (
 	"os"
 )
 
-// fileSink is a chain in a file, one line per record. Lines are written as
-// a batch arrives and fsynced by sync, so that the next batch is written
-// while the previous one is being fsynced.
+// fileSink is a chain in a file, one line per record: a batch is written,
+// then fsynced.
 type fileSink struct {
 	f *os.File
-	// failed is the first write error. The file may end in part of a
-	// batch after it, so nothing more is written.
+	// failed is the first write or fsync error. The file may end in part
+	// of a batch after it, or have lost what was written, so nothing more
+	// is written.
 	failed error
 }
 
@@ -26,7 +26,13 @@ func (s *fileSink) write(lines []byte, _ []int, _ uint64) error {
 	return nil
 }
 
-func (s *fileSink) sync() error { return s.f.Sync() }
+func (s *fileSink) sync() error {
+	if err := s.f.Sync(); err != nil {
+		s.failed = err
+		return err
+	}
+	return nil
+}
 
 func (s *fileSink) resume() (uint64, string, error) { return 0, "", s.failed }
 

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -9,8 +10,8 @@ import (
 var ErrClosed = errors.New("audit: log closed")
 
 // A sink stores one chain's lines: a file (Open) or PostgreSQL
-// (OpenPostgres). The Log calls write and resume from its committer
-// goroutine and sync from its syncer goroutine, never two writes at once.
+// (OpenPostgres). The Log calls write, sync and resume from the caller
+// leading a commit, one at a time.
 type sink interface {
 	// write stores the lines of records first, first+1, ... after the
 	// chain's last stored record. lines holds them one after the other,
@@ -20,7 +21,7 @@ type sink interface {
 	write(lines []byte, ends []int, first uint64) error
 	// sync makes every line write has stored durable.
 	sync() error
-	// resume is called before the next write after write failed. It
+	// resume is called before the next write after write or sync failed. It
 	// returns the sequence number and hash of the chain's last stored
 	// record, or an error if the sink cannot go on; that error fails the
 	// batch that was to be written.
@@ -31,37 +32,32 @@ type sink interface {
 
 // Log appends records to one chain with group commit. It is safe for
 // concurrent use.
+//
+// There is no writer goroutine: the caller of Append that finds no commit
+// under way leads one. It takes every record pending, writes and syncs them
+// as one batch, acknowledges them, and hands the lead to the first record
+// that arrived meanwhile, whose caller then commits the next batch. So each
+// record waits for at most the commit in progress and its own, and no
+// goroutine wakes but the callers themselves.
 type Log struct {
 	sink  sink
 	chain string
 
 	mu      sync.Mutex
 	pending []*entry
-	wake    chan struct{}
+	leading bool // a caller is committing a batch
 	closed  bool
-	done    chan struct{}
+	idle    sync.Cond // signalled when leading turns false
+	seq     uint64    // last durable
+	last    string    // hash of the last durable record
 
-	// The committer encodes and writes batches; the syncer syncs what was
-	// written and acknowledges it, so that a file's next batch is written
-	// while the previous one is being fsynced.
-	written chan written
-	ev      []byte // scratch for the committer
-	buf     []byte // the batch's lines (committer only)
-	ends    []int  // where each line of buf ends (committer only)
-	wseq    uint64 // last written (committer only)
-	wlast   string
-	werr    error // the last write's error (committer only)
-
-	seq  uint64 // last durable (under mu)
-	last string // hash of the last durable record (under mu)
-}
-
-// written is a batch the sink has stored, not yet synced.
-type written struct {
-	batch []*entry
-	seq   uint64 // the chain's last record after the batch, if err is nil
-	last  string
-	err   error
+	// The leader's state; only the leader touches it.
+	ev    []byte // scratch for one record
+	buf   []byte // the batch's lines
+	ends  []int  // where each line of buf ends
+	wseq  uint64 // last written
+	wlast string
+	werr  error // the last write's error
 }
 
 type entry struct {
@@ -69,17 +65,14 @@ type entry struct {
 	done chan error
 }
 
-// newLog starts the committer and the syncer of a chain whose last stored
-// record is seq with hash last (0 and genesis for an empty chain).
+// errLead, sent to a waiting caller, makes it the next leader.
+var errLead = errors.New("audit: lead the next commit")
+
+// newLog returns a log of a chain whose last stored record is seq with hash
+// last (0 and genesis for an empty chain).
 func newLog(s sink, chain string, seq uint64, last string) *Log {
-	l := &Log{
-		sink: s, chain: chain,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), written: make(chan written, 64),
-		wseq: seq, wlast: last, seq: seq, last: last,
-	}
-	synced := make(chan struct{})
-	go l.syncer(synced)
-	go l.run(synced)
+	l := &Log{sink: s, chain: chain, wseq: seq, wlast: last, seq: seq, last: last}
+	l.idle.L = &l.mu
 	return l
 }
 
@@ -105,115 +98,85 @@ func (l *Log) Append(rec *Record) error {
 		return ErrClosed
 	}
 	l.pending = append(l.pending, e)
-	select { // under the lock, so that Close cannot close wake meanwhile
-	case l.wake <- struct{}{}:
-	default:
+	if l.leading {
+		l.mu.Unlock()
+		if err := <-e.done; err != errLead {
+			return err
+		}
+		l.mu.Lock()
+	} else {
+		l.leading = true
+	}
+	batch := l.pending // e among them
+	l.pending = nil
+	l.mu.Unlock()
+
+	err := l.safeCommit(batch)
+
+	l.mu.Lock()
+	if err == nil {
+		l.seq, l.last = l.wseq, l.wlast
+	}
+	var next *entry
+	if len(l.pending) > 0 {
+		next = l.pending[0]
+	} else {
+		l.leading = false
+		l.idle.Broadcast()
 	}
 	l.mu.Unlock()
-	return <-e.done
+	if next != nil {
+		next.done <- errLead
+	}
+	for _, x := range batch {
+		if x != e {
+			x.done <- err
+		}
+	}
+	return err
 }
 
-// run is the group committer: it encodes and writes every pending record
-// as one batch and hands it to the syncer.
-func (l *Log) run(synced chan struct{}) {
+// safeCommit is commit, with a panic turned into the batch's error: the
+// lead must pass on whatever happens, or every later Append would wait
+// forever.
+func (l *Log) safeCommit(batch []*entry) (err error) {
 	defer func() {
-		close(l.written)
-		<-synced
-		close(l.done)
+		if p := recover(); p != nil {
+			err = fmt.Errorf("audit: committing a batch: %v", p)
+		}
 	}()
-	for range l.wake {
-		for {
-			l.mu.Lock()
-			batch := l.pending
-			l.pending = nil
-			closed := l.closed
-			l.mu.Unlock()
-			if len(batch) == 0 {
-				if closed {
-					return
-				}
-				break
-			}
-			l.write(batch)
-		}
-	}
+	return l.commit(batch)
 }
 
-func (l *Log) write(batch []*entry) {
-	err := l.werr
-	if err != nil {
-		var seq uint64
-		var last string
-		if seq, last, err = l.sink.resume(); err == nil {
-			l.wseq, l.wlast, l.werr = seq, last, nil
+// commit encodes, chains, writes and syncs a batch.
+func (l *Log) commit(batch []*entry) error {
+	if l.werr != nil {
+		seq, last, err := l.sink.resume()
+		if err != nil {
+			return err
 		}
+		l.wseq, l.wlast, l.werr = seq, last, nil
 	}
-	if err == nil {
-		l.buf, l.ends = l.buf[:0], l.ends[:0]
-		seq, last := l.wseq, l.wlast
-		for _, e := range batch {
-			seq++
-			e.rec.Sequence, e.rec.PrevHash = seq, last
-			l.ev = appendRecord(l.ev[:0], e.rec)
-			last = chainHash(last, l.ev)
-			l.buf = appendLine(l.buf, last, l.ev)
-			l.ends = append(l.ends, len(l.buf))
-		}
-		if err = l.sink.write(l.buf, l.ends, l.wseq+1); err != nil {
-			l.werr = err
-		} else {
-			l.wseq, l.wlast = seq, last
-		}
+	l.buf, l.ends = l.buf[:0], l.ends[:0]
+	seq, last := l.wseq, l.wlast
+	for _, e := range batch {
+		seq++
+		e.rec.Sequence, e.rec.PrevHash = seq, last
+		l.ev = appendRecord(l.ev[:0], e.rec)
+		last = chainHash(last, l.ev)
+		l.buf = appendLine(l.buf, last, l.ev)
+		l.ends = append(l.ends, len(l.buf))
 	}
-	l.written <- written{batch: batch, seq: l.wseq, last: l.wlast, err: err}
-}
-
-// syncer syncs the sink once for every batch written meanwhile and
-// acknowledges them: a sync that starts after a batch was written makes it
-// durable.
-func (l *Log) syncer(synced chan struct{}) {
-	defer close(synced)
-	var serr error // sticky sync error
-	for w := range l.written {
-		ws := l.drainWritten([]written{w})
-		if serr == nil {
-			serr = l.sink.sync()
-		}
-		if serr == nil {
-			for i := len(ws) - 1; i >= 0; i-- {
-				if ws[i].err == nil {
-					l.mu.Lock()
-					l.seq, l.last = ws[i].seq, ws[i].last
-					l.mu.Unlock()
-					break
-				}
-			}
-		}
-		for _, w := range ws {
-			err := w.err
-			if err == nil {
-				err = serr
-			}
-			for _, e := range w.batch {
-				e.done <- err
-			}
-		}
+	if err := l.sink.write(l.buf, l.ends, l.wseq+1); err != nil {
+		l.werr = err
+		return err
 	}
-}
-
-// drainWritten adds to ws every batch already waiting to be synced.
-func (l *Log) drainWritten(ws []written) []written {
-	for {
-		select {
-		case more, ok := <-l.written:
-			if !ok {
-				return ws
-			}
-			ws = append(ws, more)
-		default:
-			return ws
-		}
+	l.wseq, l.wlast = seq, last
+	if err := l.sink.sync(); err != nil {
+		l.werr = err // what was written may not be durable: start again from what is
+		return err
 	}
+	return nil
 }
 
 // Close waits for pending appends and closes the log's file. It leaves a
@@ -225,8 +188,9 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
-	close(l.wake)
+	for l.leading {
+		l.idle.Wait()
+	}
 	l.mu.Unlock()
-	<-l.done
 	return l.sink.close()
 }
