@@ -55,7 +55,7 @@
 // # Streaming and its limits
 //
 // Both directions work on a bounded window of frames, sealed or opened in
-// parallel (Concurrency runs of about 64 KiB) and written or returned in
+// parallel (Concurrency runs of about 256 KiB) and written or returned in
 // order. The decrypter returns plaintext only after the frame that carries
 // it has authenticated. A streamed signed message cannot be known to be
 // signed before its end: the decrypter holds back the plaintext of the last

@@ -22,8 +22,9 @@ const (
 
 	// batchTarget is how much plaintext the pipeline hands a goroutine at
 	// once: small frames are sealed and opened in runs, so that the cost
-	// of a goroutine and a channel is paid per 64 KiB, not per frame.
-	batchTarget = 64 << 10
+	// of a goroutine and a channel is paid per 256 KiB, not per frame.
+	// (64 KiB runs left decryption of 4 KiB frames a fifth slower.)
+	batchTarget = 256 << 10
 )
 
 // EncryptOptions configures NewEncrypter. The zero value is usable.
@@ -82,7 +83,7 @@ var ErrPlaintextTooLong = errors.New("esdk: plaintext exceeds EncryptOptions.Max
 //
 // ctx is used only for the keyring's GenerateDataKey call.
 //
-// The writer buffers up to Concurrency runs of about 64 KiB (or one
+// The writer buffers up to Concurrency runs of about 256 KiB (or one
 // frame, if frames are larger) and writes them to w in order. It is not
 // safe for concurrent use. After any error, every call returns that error.
 func NewEncrypter(ctx context.Context, w io.Writer, kr Keyring, opts EncryptOptions) (io.WriteCloser, error) {

@@ -213,7 +213,7 @@ func TestContextAndSuiteMismatch(t *testing.T) {
 // plaintext of the last frame that has any is never returned.
 func TestSignedHoldsBackLastFrame(t *testing.T) {
 	kr := newRawAESKeyring()
-	const frame = 1 << 16 // one frame per run
+	const frame = batchTarget // one frame per run
 	for _, tc := range []struct{ size, released int }{
 		{3*frame + 100, 3 * frame}, // final frame of 100 bytes held back
 		{3 * frame, 2 * frame},     // empty final frame: frame 3 held back with it
