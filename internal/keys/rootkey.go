@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -43,6 +44,24 @@ func GenerateRootKey() []byte {
 	k := make([]byte, RootKeySize)
 	rand.Read(k)
 	return []byte(base64.StdEncoding.EncodeToString(k) + "\n")
+}
+
+// RootCheckRecord names the store record a server seals under its root key
+// on first start, so that a server or tool given another root key finds
+// out at once, before it touches key material.
+var RootCheckRecord = []byte("meta/rootkey-check")
+
+// ReadRootKeyFile reads and parses the root key file at path.
+func ReadRootKeyFile(path string) (*RootKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("root key file: %w", err)
+	}
+	rk, err := ParseRootKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("root key file %s: %w", path, err)
+	}
+	return rk, nil
 }
 
 // ParseRootKey decodes a root key as written in a file or an environment

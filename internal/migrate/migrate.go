@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
 
@@ -161,7 +162,7 @@ func resolve(o Options) (from, to Location, root *rootKey, err error) {
 		return from, to, nil, err
 	}
 	if path := devKeyFile(to.Dir); to.Dir != "" && fileExists(path) {
-		if other, err := readKeyFile(path); err != nil || !sameKey(other, root.key) {
+		if other, err := keys.ReadRootKeyFile(path); err != nil || !sameKey(other, root.key) {
 			return from, to, nil, fmt.Errorf("%s holds another root key than the one that opens the source: remove it, or choose another destination", path)
 		}
 	}
@@ -224,7 +225,7 @@ func copyDevFiles(from, to Location, root *rootKey, r *Report) error {
 		return nil
 	}
 	srcKey, dstKey := devKeyFile(from.Dir), devKeyFile(to.Dir)
-	if k, err := readKeyFile(srcKey); err == nil && sameKey(k, root.key) {
+	if k, err := keys.ReadRootKeyFile(srcKey); err == nil && sameKey(k, root.key) {
 		copied, err := copyNewFile(srcKey, dstKey)
 		if err != nil {
 			return fmt.Errorf("copy the root key: %w", err)

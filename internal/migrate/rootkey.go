@@ -7,13 +7,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/openkms/kms/internal/atomicfile"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
-
-// rootCheckRecord is the record a server seals under the root key on its
-// first start (internal/server), so that a wrong key is found at once.
-var rootCheckRecord = []byte("meta/rootkey-check")
 
 // rootKey is the root key Run uses and where it came from.
 type rootKey struct {
@@ -33,7 +30,7 @@ func devKeyFile(dir string) string { return filepath.Join(dir, "root.key") }
 func loadRootKey(o Options, from, to Location) (*rootKey, error) {
 	switch {
 	case o.RootKeyFile != "":
-		rk, err := readKeyFile(o.RootKeyFile)
+		rk, err := keys.ReadRootKeyFile(o.RootKeyFile)
 		return &rootKey{key: rk, file: o.RootKeyFile}, err
 	case o.RootKeyText != "":
 		rk, err := keys.ParseRootKey([]byte(o.RootKeyText))
@@ -50,22 +47,10 @@ func loadRootKey(o Options, from, to Location) (*rootKey, error) {
 		if _, err := os.Stat(path); err != nil {
 			continue
 		}
-		rk, err := readKeyFile(path)
+		rk, err := keys.ReadRootKeyFile(path)
 		return &rootKey{key: rk, file: path, dev: true}, err
 	}
 	return nil, errors.New("no root key: pass --root-key-file FILE or set KMS_ROOT_KEY (a --dev data directory's root.key is used when there is one)")
-}
-
-func readKeyFile(path string) (*keys.RootKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("root key file: %w", err)
-	}
-	rk, err := keys.ParseRootKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("root key file %s: %w", path, err)
-	}
-	return rk, nil
 }
 
 // sameKey reports whether a and b are the same root key: what one seals,
@@ -83,24 +68,24 @@ func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, where
 	var sealed []byte
 	err := st.View(ctx, func(tx store.Tx) error {
 		var err error
-		sealed, err = tx.Get(rootCheckRecord)
+		sealed, err = tx.Get(keys.RootCheckRecord)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%s holds no key store (no %s record)", where, rootCheckRecord)
+		return fmt.Errorf("%s holds no key store (no %s record)", where, keys.RootCheckRecord)
 	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", where, err)
 	}
-	if _, err := root.Open(rootCheckRecord, sealed); err != nil {
-		return fmt.Errorf("%w: it does not open the %s record of %s", ErrWrongRootKey, rootCheckRecord, where)
+	if _, err := root.Open(keys.RootCheckRecord, sealed); err != nil {
+		return fmt.Errorf("%w: it does not open the %s record of %s", ErrWrongRootKey, keys.RootCheckRecord, where)
 	}
 	return nil
 }
 
 // copyNewFile copies the file src to dst (mode 0600) unless dst exists,
-// through a temporary name and an fsync, so that a crash leaves no half
-// file. It reports whether it copied.
+// whole or not at all. It reports whether it copied; a missing src copies
+// nothing.
 func copyNewFile(src, dst string) (bool, error) {
 	data, err := os.ReadFile(src)
 	if errors.Is(err, os.ErrNotExist) {
@@ -109,31 +94,5 @@ func copyNewFile(src, dst string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := os.Lstat(dst); err == nil {
-		return false, nil
-	}
-	tmp := dst + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return false, err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return false, err
-	}
-	if d, err := os.Open(filepath.Dir(dst)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return true, nil
+	return atomicfile.CreateOnce(dst, data, 0o600)
 }

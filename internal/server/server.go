@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/openkms/kms/internal/api"
+	"github.com/openkms/kms/internal/atomicfile"
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
@@ -319,15 +320,7 @@ func openStore(ctx context.Context, o Options) (store.Store, *pgstore.Store, err
 func loadRootKey(o Options) (*keys.RootKey, error) {
 	switch {
 	case o.RootKeyFile != "":
-		b, err := os.ReadFile(o.RootKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("root key file: %w", err)
-		}
-		rk, err := keys.ParseRootKey(b)
-		if err != nil {
-			return nil, fmt.Errorf("root key file %s: %w", o.RootKeyFile, err)
-		}
-		return rk, nil
+		return keys.ReadRootKeyFile(o.RootKeyFile)
 	case o.RootKeyText != "":
 		rk, err := keys.ParseRootKey([]byte(o.RootKeyText))
 		if err != nil {
@@ -344,8 +337,11 @@ func loadRootKey(o Options) (*keys.RootKey, error) {
 			// Nodes of a dev cluster may start together on one data
 			// directory: the first to create the file wins, and the
 			// others read it.
-			if b, err = createOnce(path, keys.GenerateRootKey(), 0o600); err != nil {
+			if _, err := atomicfile.CreateOnce(path, keys.GenerateRootKey(), 0o600); err != nil {
 				return nil, fmt.Errorf("create root key: %w", err)
+			}
+			if b, err = os.ReadFile(path); err != nil {
+				return nil, fmt.Errorf("root key: %w", err)
 			}
 		} else if err != nil {
 			return nil, fmt.Errorf("root key: %w", err)
@@ -371,22 +367,20 @@ func shellQuote(s string) string {
 	return s
 }
 
-var rootCheckRecord = []byte("meta/rootkey-check")
-
 // checkRootKey makes sure the root key is the one the store (a data
 // directory's kms.db or a PostgreSQL database) was created with, so that a
 // wrong key fails at start with a clear message rather than on the first
 // request.
 func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey) error {
 	return st.Update(ctx, func(tx store.Tx) error {
-		sealed, err := tx.Get(rootCheckRecord)
+		sealed, err := tx.Get(keys.RootCheckRecord)
 		if errors.Is(err, store.ErrNotFound) {
-			return tx.Put(rootCheckRecord, root.Seal(rootCheckRecord, []byte("openkms root key check")))
+			return tx.Put(keys.RootCheckRecord, root.Seal(keys.RootCheckRecord, []byte("openkms root key check")))
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := root.Open(rootCheckRecord, sealed); err != nil {
+		if _, err := root.Open(keys.RootCheckRecord, sealed); err != nil {
 			return errors.New("the root key is not the one this key store was created with")
 		}
 		return nil
@@ -413,72 +407,10 @@ func writeCredentials(ctx context.Context, st store.Store, root *keys.RootKey, p
 	if old, err := os.ReadFile(path); err == nil && string(old) == content {
 		return path, nil // another node of the cluster wrote it, or an earlier start
 	}
-	if err := writeFileSync(path, []byte(content), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(content), 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return path, nil
-}
-
-// writeFileSync writes a file through a temporary name and renames it into
-// place after an fsync, so a crash never leaves a half-written file.
-func writeFileSync(path string, data []byte, mode os.FileMode) error {
-	tmp, err := writeTemp(path, data, mode)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	syncDir(path)
-	return nil
-}
-
-// createOnce creates path holding data unless it exists, atomically (a
-// complete file or none), and returns what the file holds.
-func createOnce(path string, data []byte, mode os.FileMode) ([]byte, error) {
-	tmp, err := writeTemp(path, data, mode)
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); errors.Is(err, os.ErrExist) {
-		return os.ReadFile(path)
-	} else if err != nil {
-		return nil, err
-	}
-	syncDir(path)
-	return data, nil
-}
-
-// writeTemp writes data to a new temporary file beside path and fsyncs it.
-func writeTemp(path string, data []byte, mode os.FileMode) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-func syncDir(path string) {
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 var auditKeyRecord = []byte("meta/audit-signing-key")
@@ -511,7 +443,7 @@ func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *key
 	}
 	pub, err := audit.MarshalPublicKey(key.Public().(ed25519.PublicKey))
 	if err == nil {
-		err = writeFileSync(filepath.Join(o.DataDir, "audit.pub"), pub, 0o644)
+		err = atomicfile.Write(filepath.Join(o.DataDir, "audit.pub"), pub, 0o644)
 	}
 	var digester *audit.Digester
 	if err == nil {

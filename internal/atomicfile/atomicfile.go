@@ -1,0 +1,77 @@
+// Package atomicfile writes small files so that a crash leaves either the
+// whole new content or none of it: through a temporary file beside the
+// target, fsynced before it takes the target's name, and the directory
+// fsynced after.
+//
+// Limits: the whole content is held in memory; meant for keys,
+// credentials and similar files of a few kilobytes.
+package atomicfile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+)
+
+// Write replaces path with data (mode applies to a new file).
+func Write(path string, data []byte, mode os.FileMode) error {
+	tmp, err := writeTemp(path, data, mode)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	syncDir(path)
+	return nil
+}
+
+// CreateOnce creates path holding data unless path exists, and reports
+// whether it did. Of several processes racing to create the same file,
+// exactly one does (the file is linked into place, which fails if it
+// exists); the others find it complete.
+func CreateOnce(path string, data []byte, mode os.FileMode) (bool, error) {
+	tmp, err := writeTemp(path, data, mode)
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); errors.Is(err, os.ErrExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	syncDir(path)
+	return true, nil
+}
+
+// writeTemp writes data to a new temporary file beside path and fsyncs it.
+func writeTemp(path string, data []byte, mode os.FileMode) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func syncDir(path string) {
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}

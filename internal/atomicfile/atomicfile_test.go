@@ -1,0 +1,56 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func TestWriteReplaces(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	for _, content := range []string{"first", "second"} {
+		if err := Write(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(path); string(b) != content {
+			t.Fatalf("file holds %q, want %q", b, content)
+		}
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Fatalf("temporary files left: %v", ents)
+	}
+}
+
+// Of many racing creators, one creates the file and the others find it
+// whole.
+func TestCreateOnceRace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "root.key")
+	var created atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			ok, err := CreateOnce(path, []byte{byte('a' + i)}, 0o600)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				created.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if created.Load() != 1 {
+		t.Fatalf("%d creators succeeded, want 1", created.Load())
+	}
+	if b, _ := os.ReadFile(path); len(b) != 1 {
+		t.Fatalf("file holds %q", b)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Fatalf("temporary files left: %v", ents)
+	}
+}
