@@ -144,7 +144,21 @@ func decodeBody(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		return &protocolError{http.StatusBadRequest, "SerializationException", serializationMessage(err)}
 	}
+	if badText(body) {
+		return badTextError(body)
+	}
 	return nil
+}
+
+// badTextError refuses a body with text that is not Unicode, naming the
+// member that holds it as a validation error does.
+func badTextError(body []byte) error {
+	member := badTextMember(body)
+	if member == "" {
+		return &protocolError{http.StatusBadRequest, "SerializationException", "The request body is not valid UTF-8 text."}
+	}
+	return &protocolError{http.StatusBadRequest, "ValidationException",
+		"1 validation error detected: Value at '" + member + "' failed to satisfy constraint: Member must contain only valid Unicode text (UTF-8, with no unpaired surrogate escapes)"}
 }
 
 func serializationMessage(err error) string {
