@@ -352,8 +352,8 @@ func TestAuthSigningTime(t *testing.T) {
 	t.Parallel()
 	e := newKMSEnv(t)
 	stamp := `\d{8}T\d{6}Z`
-	expired := regexp.MustCompile(`^Signature expired: (` + stamp + `) is now earlier than (` + stamp + `) \((` + stamp + `) - 15 min\.\)$`)
-	early := regexp.MustCompile(`^Signature not yet current: (` + stamp + `) is still later than (` + stamp + `) \((` + stamp + `) \+ 15 min\.\)$`)
+	expired := regexp.MustCompile(`^Signature expired: (` + stamp + `) is now earlier than (` + stamp + `) \((` + stamp + `) - 5 min\.\)$`)
+	early := regexp.MustCompile(`^Signature not yet current: (` + stamp + `) is still later than (` + stamp + `) \((` + stamp + `) \+ 5 min\.\)$`)
 
 	check := func(t *testing.T, offset time.Duration, re *regexp.Regexp, sign int) {
 		s := e.rootSigning()
@@ -377,15 +377,17 @@ func TestAuthSigningTime(t *testing.T) {
 		if now.Before(before) || now.After(after) {
 			t.Errorf("message names server time %s, want between %s and %s", m[3], before, after)
 		}
-		if limit.Sub(now) != time.Duration(sign)*15*time.Minute {
-			t.Errorf("limit %s is not server time %s %+d×15 min", m[2], m[3], sign)
+		if limit.Sub(now) != time.Duration(sign)*5*time.Minute {
+			t.Errorf("limit %s is not server time %s %+d×5 min", m[2], m[3], sign)
 		}
 	}
+	// AWS KMS, as AWS's JSON services do, allows 5 minutes either way.
+	t.Run("6 minutes in the past", func(t *testing.T) { check(t, -6*time.Minute, expired, -1) })
+	t.Run("6 minutes in the future", func(t *testing.T) { check(t, 6*time.Minute, early, 1) })
 	t.Run("20 minutes in the past", func(t *testing.T) { check(t, -20*time.Minute, expired, -1) })
-	t.Run("20 minutes in the future", func(t *testing.T) { check(t, 20*time.Minute, early, 1) })
 	t.Run("a day in the past", func(t *testing.T) { check(t, -24*time.Hour, expired, -1) })
-	t.Run("within 15 minutes", func(t *testing.T) {
-		for _, off := range []time.Duration{-14 * time.Minute, 14 * time.Minute} {
+	t.Run("within 5 minutes", func(t *testing.T) {
+		for _, off := range []time.Duration{-4 * time.Minute, 4 * time.Minute} {
 			s := e.rootSigning()
 			s.at = time.Now().UTC().Add(off)
 			req := e.kmsRequest(t, "ListKeys", `{}`)
@@ -458,15 +460,15 @@ func TestAuthIndependentSigner(t *testing.T) {
 		extra  map[string]string
 		signed []string
 	}{
-		{"minimal headers", body, nil, []string{"x-amz-date", "x-amz-target"}},
+		{"minimal headers", body, nil, []string{"content-type", "x-amz-date", "x-amz-target"}},
 		{"as botocore signs", body, nil, []string{"content-type", "x-amz-date", "x-amz-target"}},
 		{"with content-length", body, nil, []string{"content-length", "content-type", "x-amz-date", "x-amz-target"}},
-		{"header value with inner spaces", body, map[string]string{"X-Custom": "  a   b  "}, []string{"x-amz-date", "x-amz-target", "x-custom"}},
+		{"header value with inner spaces", body, map[string]string{"X-Custom": "  a   b  "}, []string{"content-type", "x-amz-date", "x-amz-target", "x-custom"}},
 		// SigV4 lets a client sign any header it sends; AWS checks the
 		// headers the client listed, whichever they are.
-		{"user-agent signed", body, map[string]string{"User-Agent": "hand-signer/1.0"}, []string{"user-agent", "x-amz-date", "x-amz-target"}},
-		{"x-amzn-trace-id signed", body, map[string]string{"X-Amzn-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793"}, []string{"x-amz-date", "x-amz-target", "x-amzn-trace-id"}},
-		{"content-length 0 signed", "", nil, []string{"content-length", "x-amz-date", "x-amz-target"}},
+		{"user-agent signed", body, map[string]string{"User-Agent": "hand-signer/1.0"}, []string{"content-type", "user-agent", "x-amz-date", "x-amz-target"}},
+		{"x-amzn-trace-id signed", body, map[string]string{"X-Amzn-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793"}, []string{"content-type", "x-amz-date", "x-amz-target", "x-amzn-trace-id"}},
+		{"content-length 0 signed", "", nil, []string{"content-length", "content-type", "x-amz-date", "x-amz-target"}},
 	}
 	n := 0
 	for _, tc := range cases {

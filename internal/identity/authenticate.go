@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/openkms/kms/internal/policy"
@@ -13,9 +14,13 @@ import (
 	"github.com/openkms/kms/internal/store"
 )
 
-// maxSkew is how far a request's signing time may be from the server's
-// clock, as AWS allows.
-const maxSkew = 15 * time.Minute
+// DefaultMaxClockSkew is how far a KMS request's signing time may be from
+// the server's clock: AWS KMS, like AWS's other JSON services, refuses a
+// signature more than 5 minutes off.
+const DefaultMaxClockSkew = 5 * time.Minute
+
+// queryMaxSkew is the window of IAM and STS, which allow 15 minutes.
+const queryMaxSkew = 15 * time.Minute
 
 // credential is an access key ready to verify signatures: its secret and the
 // principal it stands for, cached until any IAM change.
@@ -30,8 +35,10 @@ type credential struct {
 // Authenticate checks the AWS Signature Version 4 of r (with its body) for
 // service ("kms", "iam" or "sts") and returns who signed it. It fails with
 // AWS's errors: no signature, a malformed one, an unknown access key, an
-// expired session, a signature made for another service or region or more
-// than 15 minutes away from now, or one that does not match.
+// expired session, a signature made for another service or region or too
+// far from now (Config.MaxClockSkew for KMS, 15 minutes for IAM and STS),
+// a signature that leaves the operation (X-Amz-Target) or the
+// Content-Type unsigned, or one that does not match.
 func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []byte, service string) (*Principal, error) {
 	a, err := sigv4.Parse(r)
 	if err != nil {
@@ -47,15 +54,22 @@ func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []by
 	if service != "iam" && a.Region != d.region {
 		return nil, errf(CodeSignatureDoesNotMatch, "Credential should be scoped to a valid region. ")
 	}
+	if name := unsignedHeader(r, a); name != "" {
+		return nil, errf(CodeIncompleteSignature, "The request's %s header is not signed: SignedHeaders must include it. SignedHeaders=%s", name, a.SignedHeaders)
+	}
+	maxSkew := d.maxSkew
+	if service != "kms" {
+		maxSkew = queryMaxSkew
+	}
 	now := d.now().UTC()
 	const f = "20060102T150405Z"
 	if a.Time.Before(now.Add(-maxSkew)) {
-		return nil, errf(CodeSignatureDoesNotMatch, "Signature expired: %s is now earlier than %s (%s - 15 min.)",
-			a.Time.Format(f), now.Add(-maxSkew).Format(f), now.Format(f))
+		return nil, errf(CodeSignatureDoesNotMatch, "Signature expired: %s is now earlier than %s (%s - %s.)",
+			a.Time.Format(f), now.Add(-maxSkew).Format(f), now.Format(f), skewText(maxSkew))
 	}
 	if a.Time.After(now.Add(maxSkew)) {
-		return nil, errf(CodeSignatureDoesNotMatch, "Signature not yet current: %s is still later than %s (%s + 15 min.)",
-			a.Time.Format(f), now.Add(maxSkew).Format(f), now.Format(f))
+		return nil, errf(CodeSignatureDoesNotMatch, "Signature not yet current: %s is still later than %s (%s + %s.)",
+			a.Time.Format(f), now.Add(maxSkew).Format(f), now.Format(f), skewText(maxSkew))
 	}
 	c, err := d.credential(ctx, a.AccessKeyID)
 	if err != nil {
@@ -198,4 +212,29 @@ func loadPolicies(tx store.Tx, prefix []byte) ([]*policy.Policy, error) {
 		return nil
 	})
 	return out, err
+}
+
+// mustBeSigned are the headers that, when a request has them, its
+// signature must cover: X-Amz-Target names the operation and Content-Type
+// chooses the protocol, so a signature that leaves either out could be
+// replayed as another call. The AWS SDKs and CLI always sign both.
+var mustBeSigned = [...]string{"x-amz-target", "content-type"}
+
+// unsignedHeader names the first header of mustBeSigned that r has but
+// a's signature does not cover, or "".
+func unsignedHeader(r *http.Request, a *sigv4.Auth) string {
+	for _, name := range mustBeSigned {
+		if _, present := r.Header[http.CanonicalHeaderKey(name)]; present && !a.Signs(name) {
+			return http.CanonicalHeaderKey(name)
+		}
+	}
+	return ""
+}
+
+// skewText writes a clock-skew window as AWS's messages do ("5 min").
+func skewText(d time.Duration) string {
+	if d%time.Minute == 0 {
+		return strconv.FormatInt(int64(d/time.Minute), 10) + " min"
+	}
+	return d.String()
 }

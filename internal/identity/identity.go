@@ -72,6 +72,10 @@ type Config struct {
 	// store is shared with other processes and a change notification
 	// (Changed) is lost.
 	CacheMaxAge time.Duration
+	// MaxClockSkew is how far the signing time of a KMS request may be
+	// from Now (DefaultMaxClockSkew if zero). IAM and STS requests keep
+	// AWS's 15 minutes.
+	MaxClockSkew time.Duration
 }
 
 // Directory is the identity store and authenticator. It is safe for
@@ -84,6 +88,7 @@ type Directory struct {
 	log      *slog.Logger
 	verifier *sigv4.Verifier
 	maxAge   time.Duration
+	maxSkew  time.Duration // of KMS requests
 
 	mu    sync.RWMutex
 	gen   uint64
@@ -93,7 +98,10 @@ type Directory struct {
 // New returns a Directory.
 func New(cfg Config) *Directory {
 	d := &Directory{st: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger,
-		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), maxAge: cfg.CacheMaxAge}
+		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), maxAge: cfg.CacheMaxAge, maxSkew: cfg.MaxClockSkew}
+	if d.maxSkew <= 0 {
+		d.maxSkew = DefaultMaxClockSkew
+	}
 	if d.now == nil {
 		d.now = time.Now
 	}

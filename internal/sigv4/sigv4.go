@@ -116,6 +116,16 @@ func Parse(r *http.Request) (*Auth, error) {
 	return a, nil
 }
 
+// Signs reports whether the signature covers the header name (lower case).
+func (a *Auth) Signs(name string) bool {
+	for h := range strings.SplitSeq(a.SignedHeaders, ";") {
+		if h == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Verifier recomputes signatures. It is safe for concurrent use.
 type Verifier struct {
 	mu   sync.RWMutex
