@@ -48,6 +48,15 @@ type Handler struct {
 
 	// trailReader serves the trail to auditors (trail.go); nil: not served.
 	trailReader TrailReader
+
+	bodies *bodyBudget // memory for bodies being received (body.go)
+}
+
+// WithBodyMemory bounds the bytes of request bodies h holds at once while
+// receiving them (DefaultBodyMemory unless set).
+func (h *Handler) WithBodyMemory(n int64) *Handler {
+	h.bodies = newBodyBudget(n)
+	return h
 }
 
 // WithAudit makes h record every call in trail before it answers.
@@ -64,7 +73,7 @@ func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger)
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{svc: svc, dir: dir, log: log, now: time.Now}
+	h := &Handler{svc: svc, dir: dir, log: log, now: time.Now, bodies: newBodyBudget(DefaultBodyMemory)}
 	h.query = h.queryServices()
 	h.ops = map[string]opFunc{
 		"CreateKey":                           op(svc.CreateKey),
@@ -246,7 +255,8 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 			return nil, &protocolError{http.StatusBadRequest, "SerializationException", fmt.Sprintf("Unsupported Content-Type %q: send application/x-amz-json-1.1.", ct)}
 		}
 	}
-	body, err := readBody(r)
+	body, release, err := h.readBody(r)
+	defer release()
 	if err != nil {
 		return nil, err
 	}
@@ -257,29 +267,6 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	}
 	ci.principal = p
 	return fn(r.Context(), callerOf(p, r), body)
-}
-
-func readBody(r *http.Request) ([]byte, error) {
-	if r.ContentLength > MaxBodyBytes {
-		return nil, errTooLarge
-	}
-	if n := r.ContentLength; n >= 0 {
-		// The usual case: read exactly the announced length, then make sure
-		// nothing follows.
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r.Body, b); err != nil {
-			return nil, &protocolError{http.StatusBadRequest, "SerializationException", "The request body could not be read."}
-		}
-		return b, nil
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, 1024))
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, MaxBodyBytes+1)); err != nil {
-		return nil, &protocolError{http.StatusBadRequest, "SerializationException", "The request body could not be read."}
-	}
-	if buf.Len() > MaxBodyBytes {
-		return nil, errTooLarge
-	}
-	return buf.Bytes(), nil
 }
 
 var errTooLarge = &protocolError{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes)}

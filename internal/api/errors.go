@@ -113,6 +113,9 @@ func queryWireError(err error) (status int, code, message string) {
 		if pe.status == http.StatusRequestEntityTooLarge {
 			return pe.status, "RequestEntityTooLarge", pe.message
 		}
+		if pe == errBodiesBusy {
+			return pe.status, "Throttling", "Rate exceeded"
+		}
 		if pe.status >= 500 {
 			return pe.status, "ServiceFailure", pe.message
 		}

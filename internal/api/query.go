@@ -224,7 +224,8 @@ func (p xmlPolicy) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 // serveQuery handles an IAM or STS request.
 func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID string) {
 	ci := &callInfo{source: "iam.amazonaws.com"}
-	body, err := readBody(r)
+	body, release, err := h.readBody(r)
+	defer release()
 	if err != nil {
 		h.answerQueryError(w, r, reqID, ci, iamNamespace, err)
 		return

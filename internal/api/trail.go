@@ -95,7 +95,8 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 			return nil, &protocolError{http.StatusBadRequest, "SerializationException", fmt.Sprintf("Unsupported Content-Type %q: send application/x-amz-json-1.1.", ct)}
 		}
 	}
-	body, err := readBody(r)
+	body, release, err := h.readBody(r)
+	defer release()
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,24 @@ type Options struct {
 	// credential when it shares its store (default 5 s); changes made on
 	// other nodes normally arrive within milliseconds as notifications.
 	CacheMaxAge time.Duration
+	// ReadTimeout bounds the time a client takes to send a request,
+	// headers and body (DefaultReadTimeout if zero).
+	ReadTimeout time.Duration
+	// MaxClockSkew is how far a KMS request's signing time may be from the
+	// server's clock (DefaultMaxClockSkew if zero).
+	MaxClockSkew time.Duration
+	// BodyMemory bounds the bytes of request bodies being received at once
+	// (api.DefaultBodyMemory if zero).
+	BodyMemory int64
 }
+
+// DefaultReadTimeout is Options.ReadTimeout's default: ample for the
+// largest request (1 MiB) on a slow link, short enough that connections
+// trickling a body in do not pile up.
+const DefaultReadTimeout = 30 * time.Second
+
+// DefaultMaxClockSkew is Options.MaxClockSkew's default, AWS KMS's window.
+const DefaultMaxClockSkew = identity.DefaultMaxClockSkew
 
 // DefaultCacheMaxAge is Options.CacheMaxAge's default.
 const DefaultCacheMaxAge = 5 * time.Second
@@ -81,6 +98,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = time.Minute
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.BodyMemory <= 0 {
+		o.BodyMemory = api.DefaultBodyMemory
 	}
 	absDir, err := filepath.Abs(o.DataDir)
 	if err != nil {
@@ -122,7 +145,8 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger, CacheMaxAge: cacheMaxAge})
+	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger, CacheMaxAge: cacheMaxAge,
+		MaxClockSkew: o.MaxClockSkew})
 	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger,
 		PrincipalExists: dir.PrincipalExists, CacheMaxAge: cacheMaxAge})
 	if err != nil {
@@ -156,7 +180,7 @@ func Run(ctx context.Context, o Options) error {
 	if pg != nil {
 		trailReader = audit.NewPostgresTrail(pg.Pool())
 	}
-	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader)
+	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader).WithBodyMemory(o.BodyMemory)
 
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -165,7 +189,9 @@ func Run(ctx context.Context, o Options) error {
 	url := "http://" + ln.Addr().String()
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, o.ReadTimeout),
+		ReadTimeout:       o.ReadTimeout,
+		MaxHeaderBytes:    64 << 10,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
