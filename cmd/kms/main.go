@@ -4,6 +4,7 @@
 //	kms encrypt         encrypt a file in the AWS Encryption SDK format with a KMS data key
 //	kms decrypt         decrypt one
 //	kms migrate         copy the key store to another data directory or PostgreSQL database
+//	kms version         print the version, commit and Go version
 package main
 
 import (
@@ -22,7 +23,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand(), auditCommand(), migrateCommand())
+	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand(), auditCommand(), migrateCommand(), versionCommand())
 	if err := root.Execute(); err != nil {
 		if errors.Is(err, auditcli.ErrBroken) {
 			os.Exit(1)

@@ -1,17 +1,26 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/openkms/kms/internal/config"
 	"github.com/openkms/kms/internal/server"
 	"github.com/spf13/cobra"
 )
 
 func serverCommand() *cobra.Command {
-	var o server.Options
+	var (
+		o                   server.Options
+		configFile          string
+		printConfig         bool
+		logFormat, logLevel string
+	)
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the KMS server",
@@ -29,33 +38,105 @@ With --storage postgres://... (or KMS_STORAGE) the records live in that
 PostgreSQL database instead of the data directory, and any number of nodes
 started with the same database and the same root key form one cluster. The
 root key is never stored in the database. In --dev mode the nodes share
-the root key and credentials through one --data-dir.`,
+the root key and credentials through one --data-dir.
+
+Every flag can also be set in the environment as KMS_<NAME>, upper case
+with _ for - (KMS_READ_TIMEOUT=10s), or in the YAML file named by --config,
+whose keys are the long flag names (read-timeout: 10s). A flag on the
+command line wins over the environment, which wins over the file.
+--print-config shows what is in effect and where each value came from.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.RootKeyText = os.Getenv("KMS_ROOT_KEY")
-			if !cmd.Flags().Changed("storage") {
-				o.Storage = os.Getenv("KMS_STORAGE")
+			sources, err := config.Apply(cmd.Flags(), configFile, os.Getenv, notConfigurable...)
+			if err != nil {
+				return err
 			}
-			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			if printConfig {
+				config.Print(cmd.OutOrStdout(), cmd.Flags(), sources, notConfigurable...)
+				if os.Getenv("KMS_ROOT_KEY") != "" {
+					fmt.Fprintln(cmd.OutOrStdout(), "# the root key: from KMS_ROOT_KEY (hidden)")
+				}
+				return nil
+			}
+			o.RootKeyText = os.Getenv("KMS_ROOT_KEY")
+			if o.Logger, err = newLogger(os.Stderr, logFormat, logLevel); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() {
 				<-ctx.Done()
 				stop() // a second signal ends the process at once
 			}()
+			o.ReloadTLS = notifyChan(ctx, syscall.SIGHUP)
 			return server.Run(ctx, o)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "read settings from this YAML file (keys are the long flag names); flags and KMS_* environment variables win over it")
+	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration, from flags, environment, file and defaults, and exit")
 	f.BoolVar(&o.Dev, "dev", false, "development mode: generate a root key and root credentials in the data directory")
-	f.StringVar(&o.Listen, "listen", "127.0.0.1:8400", "address to listen on (host:port)")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:8400", "address to listen on (host:port); plain HTTP is refused off loopback without --dev, TLS or --insecure-http")
 	f.StringVar(&o.DataDir, "data-dir", "kms-data", "directory holding the key store (and, with --dev, the root key and credentials)")
 	f.StringVar(&o.Region, "region", "us-east-1", "the AWS region this server answers as")
-	f.StringVar(&o.RootKeyFile, "root-key-file", "", "file holding the root key (32 bytes as base64 or hex)")
-	f.StringVar(&o.Storage, "storage", "", "keep records in this PostgreSQL database (postgres://user:password@host:port/db) shared by the nodes of a cluster; env KMS_STORAGE")
+	f.StringVar(&o.RootKeyFile, "root-key-file", "", "file holding the root key (32 bytes as base64 or hex); or the environment variable KMS_ROOT_KEY holding the key itself")
+	f.StringVar(&o.Storage, "storage", "", "keep records in this PostgreSQL database (postgres://user:password@host:port/db) shared by the nodes of a cluster")
 	f.DurationVar(&o.CacheMaxAge, "cache-max-age", server.DefaultCacheMaxAge, "with --storage: how long a node trusts a cached key or credential should a change notification from another node be lost")
-	f.DurationVar(&o.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "the longest a client may take to send a whole request, headers and body")
-	f.DurationVar(&o.MaxClockSkew, "max-clock-skew", server.DefaultMaxClockSkew, "how far a KMS request's signing time may be from the server's clock (IAM and STS allow 15 minutes, as AWS does)")
 	f.StringVar(&o.InitCredentials, "init-credentials", "", "on the first start of a new data directory, write the root access key of account 111122223333 to this file (AWS credentials format)")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "serve HTTPS with the certificate (and chain) in this PEM file; reloaded on SIGHUP and when it changes")
+	f.StringVar(&o.TLSKey, "tls-key", "", "the PEM file of --tls-cert's private key")
+	f.StringVar(&o.TLSClientCA, "tls-client-ca", "", "require client certificates signed by a CA in this PEM file (mutual TLS, in addition to SigV4)")
+	f.BoolVar(&o.DevTLS, "tls", false, "with --dev: make a local CA and a certificate for localhost in the data directory and serve HTTPS")
+	f.BoolVar(&o.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy)")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.DurationVar(&o.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "the longest a client may take to send a whole request, headers and body")
+	f.DurationVar(&o.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "the longest from the end of a request's headers to the end of its answer")
+	f.DurationVar(&o.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
+	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long the requests in flight may take to finish")
+	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; more wait to be accepted")
+	f.DurationVar(&o.MaxClockSkew, "max-clock-skew", server.DefaultMaxClockSkew, "how far a KMS request's signing time may be from the server's clock (IAM and STS allow 15 minutes, as AWS does)")
 	return cmd
+}
+
+// notConfigurable are the flags of kms server that a file or the
+// environment cannot set.
+var notConfigurable = []string{"config", "print-config", "help"}
+
+// notifyChan delivers once per signal sig until ctx is done.
+func notifyChan(ctx context.Context, sig os.Signal) <-chan struct{} {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, sig)
+	out := make(chan struct{}, 1)
+	go func() {
+		defer signal.Stop(sigs)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sigs:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// newLogger is the server's logger: text or JSON lines on w, from level on.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

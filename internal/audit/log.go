@@ -50,6 +50,7 @@ type Log struct {
 	idle    sync.Cond // signalled when leading turns false
 	seq     uint64    // last durable
 	last    string    // hash of the last durable record
+	failed  error     // the last commit's error: nil once one succeeds
 
 	// The leader's state; only the leader touches it.
 	ev    []byte // scratch for one record
@@ -87,6 +88,15 @@ func (l *Log) Head() (uint64, string) {
 	return l.seq, l.last
 }
 
+// Err returns the error of the last commit, or nil if it succeeded (or
+// none was made): while it is not nil, calls are being refused for want
+// of their records.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed
+}
+
 // Append adds rec to the log and returns once it is durable (written and
 // fsynced, or committed), or the error that kept it from being so. It sets
 // rec's Sequence and PrevHash.
@@ -117,6 +127,7 @@ func (l *Log) Append(rec *Record) error {
 	if err == nil {
 		l.seq, l.last = l.wseq, l.wlast
 	}
+	l.failed = err
 	var next *entry
 	if len(l.pending) > 0 {
 		next = l.pending[0]

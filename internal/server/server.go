@@ -18,8 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	neturl "net/url"
 	"os"
 	"path/filepath"
@@ -73,12 +71,34 @@ type Options struct {
 	// BodyMemory bounds the bytes of request bodies being received at once
 	// (api.DefaultBodyMemory if zero).
 	BodyMemory int64
-}
+	// WriteTimeout bounds the time from the end of a request's headers to
+	// the end of its answer; IdleTimeout, a keep-alive connection's wait
+	// between requests (DefaultWriteTimeout, DefaultIdleTimeout if zero).
+	WriteTimeout, IdleTimeout time.Duration
+	// ShutdownTimeout bounds how long the requests in flight at shutdown
+	// may take to finish (DefaultShutdownTimeout if zero).
+	ShutdownTimeout time.Duration
+	// MaxConnections bounds the open client connections
+	// (DefaultMaxConnections if zero); more wait to be accepted.
+	MaxConnections int
 
-// DefaultReadTimeout is Options.ReadTimeout's default: ample for the
-// largest request (1 MiB) on a slow link, short enough that connections
-// trickling a body in do not pile up.
-const DefaultReadTimeout = 30 * time.Second
+	// TLSCert and TLSKey are the PEM files of the server's certificate (a
+	// chain may follow it) and its private key: with them the server
+	// speaks HTTPS only, TLS 1.2 or later. They are read again on
+	// ReloadTLS and whenever they change.
+	TLSCert, TLSKey string
+	// TLSClientCA, with TLS, is a PEM file of the CAs whose client
+	// certificates are required (in addition to SigV4, not instead).
+	TLSClientCA string
+	// DevTLS, with Dev, makes a local CA and a certificate for localhost in
+	// the data directory (ca.pem, tls.pem, tls-key.pem) and serves HTTPS.
+	DevTLS bool
+	// InsecureHTTP allows plain HTTP on a non-loopback address without Dev
+	// (behind a TLS-terminating proxy).
+	InsecureHTTP bool
+	// ReloadTLS reloads the certificate files whenever it delivers.
+	ReloadTLS <-chan struct{}
+}
 
 // DefaultMaxClockSkew is Options.MaxClockSkew's default, AWS KMS's window.
 const DefaultMaxClockSkew = identity.DefaultMaxClockSkew
@@ -87,8 +107,9 @@ const DefaultMaxClockSkew = identity.DefaultMaxClockSkew
 const DefaultCacheMaxAge = 5 * time.Second
 
 // Run starts the server and blocks until ctx is done, then shuts down
-// gracefully: in-flight requests finish (for up to 30 seconds) and the store
-// is closed.
+// gracefully: it stops accepting connections, lets the requests in flight
+// finish (for up to Options.ShutdownTimeout), writes the audit trail's
+// digest, and closes the trail and the store.
 func Run(ctx context.Context, o Options) error {
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
@@ -104,6 +125,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.BodyMemory <= 0 {
 		o.BodyMemory = api.DefaultBodyMemory
+	}
+	o.WriteTimeout = orDefault(o.WriteTimeout, DefaultWriteTimeout)
+	o.IdleTimeout = orDefault(o.IdleTimeout, DefaultIdleTimeout)
+	o.ShutdownTimeout = orDefault(o.ShutdownTimeout, DefaultShutdownTimeout)
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if err := checkListen(o); err != nil {
+		return err
 	}
 	absDir, err := filepath.Abs(o.DataDir)
 	if err != nil {
@@ -182,26 +212,28 @@ func Run(ctx context.Context, o Options) error {
 	}
 	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader).WithBodyMemory(o.BodyMemory)
 
-	ln, err := net.Listen("tcp", o.Listen)
+	ep, err := openEndpoint(o)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+		return err
 	}
-	url := "http://" + ln.Addr().String()
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: min(10*time.Second, o.ReadTimeout),
-		ReadTimeout:       o.ReadTimeout,
-		MaxHeaderBytes:    64 << 10,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	url := ep.url
+	srv := httpServer(o, withOps(handler, readiness(st, trail)), o.Logger)
+	if ep.reload != nil {
+		stopReload := make(chan struct{})
+		defer close(stopReload)
+		go ep.reload.watch(o.ReloadTLS, tlsReloadCheck, stopReload)
 	}
 	if pg != nil {
 		fmt.Fprintf(o.Stdout, "records in PostgreSQL at %s, shared with the other nodes of the cluster\n", describeDSN(o.Storage))
 	}
 	fmt.Fprintf(o.Stdout, "kms server listening on %s (region %s, data in %s)\n", url, o.Region, o.DataDir)
 	if o.Dev {
-		fmt.Fprintf(o.Stdout, "To use it:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_ENDPOINT_URL=%s AWS_DEFAULT_REGION=%s\n  aws kms create-key\n",
-			shellQuote(creds), shellQuote(url), shellQuote(o.Region))
+		ca := ""
+		if ep.caForCL != "" {
+			ca = " AWS_CA_BUNDLE=" + shellQuote(ep.caForCL)
+		}
+		fmt.Fprintf(o.Stdout, "To use it:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_ENDPOINT_URL=%s AWS_DEFAULT_REGION=%s%s\n  aws kms create-key\n",
+			shellQuote(creds), shellQuote(url), shellQuote(o.Region), ca)
 	}
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
@@ -213,7 +245,7 @@ func Run(ctx context.Context, o Options) error {
 	}()
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(ep.ln) }()
 	select {
 	case err := <-served:
 		stopSweep()
@@ -222,7 +254,7 @@ func Run(ctx context.Context, o Options) error {
 	case <-ctx.Done():
 	}
 	o.Logger.Info("shutting down: waiting for in-flight requests")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	shutCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(shutCtx)
 	stopSweep()
@@ -232,6 +264,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	o.Logger.Info("stopped")
 	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // maintainer runs the background work once per interval: the audit digest

@@ -1,0 +1,137 @@
+package server
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// certReloader serves the certificate in a pair of PEM files and reads
+// them again when told to (SIGHUP) or when either file changes, so a
+// renewed certificate is used by new connections without a restart and
+// without dropping the open ones. A pair that fails to load leaves the
+// previous one in use.
+type certReloader struct {
+	certFile, keyFile string
+	log               *slog.Logger
+
+	mu    sync.RWMutex
+	cert  *tls.Certificate
+	stamp string // the files' sizes and modification times when loaded
+}
+
+func newCertReloader(certFile, keyFile string, log *slog.Logger) (*certReloader, error) {
+	r := &certReloader{certFile: certFile, keyFile: keyFile, log: log}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *certReloader) load() error {
+	stamp := fileStamp(r.certFile) + "|" + fileStamp(r.keyFile)
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return fmt.Errorf("TLS certificate %s and key %s: %w", r.certFile, r.keyFile, err)
+	}
+	r.mu.Lock()
+	r.cert, r.stamp = &cert, stamp
+	r.mu.Unlock()
+	return nil
+}
+
+// reload reads the pair again, keeping the current one if that fails.
+func (r *certReloader) reload() {
+	if err := r.load(); err != nil {
+		r.log.Error("reloading the TLS certificate: keeping the one in use", "err", err)
+		return
+	}
+	r.log.Info("TLS certificate loaded", "cert", r.certFile)
+}
+
+// changed reports whether either file differs from when it was loaded.
+func (r *certReloader) changed() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return fileStamp(r.certFile)+"|"+fileStamp(r.keyFile) != r.stamp
+}
+
+func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.cert, nil
+}
+
+// watch reloads on every value from signals and whenever the files change
+// (checked every interval), until done is closed.
+func (r *certReloader) watch(signals <-chan struct{}, interval time.Duration, done <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-signals:
+			r.reload()
+		case <-t.C:
+			if r.changed() {
+				r.reload()
+			}
+		}
+	}
+}
+
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	return fmt.Sprintf("%d@%d", fi.Size(), fi.ModTime().UnixNano())
+}
+
+// tlsConfig is the server's TLS configuration: TLS 1.2 or later, the
+// reloader's certificate, and with a client CA file, client certificates
+// required and verified against it (in addition to SigV4, not instead).
+func tlsConfig(r *certReloader, clientCAFile string) (*tls.Config, error) {
+	c := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: r.getCertificate,
+	}
+	if clientCAFile != "" {
+		pem, err := os.ReadFile(clientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("TLS client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("TLS client CA %s: no PEM certificate in it", clientCAFile)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}
+
+// errPlainHTTP refuses to serve plain HTTP beyond this machine.
+var errPlainHTTP = errors.New("refusing to serve plain HTTP on a non-loopback address: " +
+	"Encrypt and GenerateDataKey answer with plaintext, so give --tls-cert and --tls-key " +
+	"(or put a TLS proxy in front and pass --insecure-http)")
+
+// isLoopback reports whether a listen address (host:port) only accepts
+// connections from this machine.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
