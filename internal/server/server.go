@@ -244,23 +244,11 @@ func Run(ctx context.Context, o Options) error {
 		m.run(sweepCtx, o.SweepInterval)
 	}()
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ep.ln) }()
-	select {
-	case err := <-served:
-		stopSweep()
-		<-swept
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	o.Logger.Info("shutting down: waiting for in-flight requests")
-	shutCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(shutCtx)
+	err = newDrainer(srv, ep.ln, o.Logger).serve(ctx, o.ShutdownTimeout)
 	stopSweep()
 	<-swept
 	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		return err
 	}
 	o.Logger.Info("stopped")
 	return nil
