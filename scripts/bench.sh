@@ -41,7 +41,7 @@ go build -o "$work/kms" ./cmd/kms
 (cd "$bench_src/loadgen" && go build -o "$work/loadgen" .)
 (cd "$bench_src/baseline" && go build -o "$work/baseline" .)
 
-server_args=(server --dev --listen "127.0.0.1:$kms_port" --data-dir "$work/data")
+server_args=(server --dev --listen "127.0.0.1:$kms_port" --data-dir "$work/data" ${SERVER_ARGS:-})
 if [ -n "${STORAGE:-}" ]; then
   server_args+=(--storage "$STORAGE")
 fi

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/openkms/kms/internal/config"
 	"github.com/openkms/kms/internal/server"
@@ -59,7 +60,10 @@ command line wins over the environment, which wins over the file.
 				return nil
 			}
 			o.RootKeyText = os.Getenv("KMS_ROOT_KEY")
-			if o.Logger, err = newLogger(os.Stderr, logFormat, logLevel); err != nil {
+			o.Version = buildVersion().version
+			logs := server.NewLogBuffer(os.Stderr, 100*time.Millisecond)
+			defer logs.Close()
+			if o.Logger, err = newLogger(logs, logFormat, logLevel); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -95,6 +99,9 @@ command line wins over the environment, which wins over the file.
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long the requests in flight may take to finish")
 	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; more wait to be accepted")
+	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve GET /metrics on this address (host:port, plain HTTP) instead of beside the API")
+	f.Float64Var(&o.RateLimit, "rate-limit", 0, "limit each account to this many KMS calls a second (0: no limit); calls over it get ThrottlingException")
+	f.IntVar(&o.RateBurst, "rate-burst", 100, "with --rate-limit: how many calls an account may make at once above the steady rate")
 	f.DurationVar(&o.MaxClockSkew, "max-clock-skew", server.DefaultMaxClockSkew, "how far a KMS request's signing time may be from the server's clock (IAM and STS allow 15 minutes, as AWS does)")
 	return cmd
 }

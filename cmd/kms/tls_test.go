@@ -160,6 +160,24 @@ func TestDevTLS(t *testing.T) {
 		t.Errorf("the aws CLI without the dev CA: exit %d, stderr %s", code, errb)
 	}
 
+	// kms encrypt and decrypt, with the exports as printed.
+	id, secret := devCredentials(t, dir)
+	env := append(baseEnv(), "AWS_ACCESS_KEY_ID="+id, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_REGION=us-east-1",
+		"AWS_ENDPOINT_URL="+s.URL, "AWS_CA_BUNDLE="+ca, "HOME="+t.TempDir(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	files := t.TempDir()
+	writeFile(t, filepath.Join(files, "plain"), []byte("over https"))
+	for _, args := range [][]string{
+		{"encrypt", "--key", keyID, "-o", filepath.Join(files, "enc"), filepath.Join(files, "plain")},
+		{"decrypt", "-o", filepath.Join(files, "dec"), filepath.Join(files, "enc")},
+	} {
+		if code, _, stderr := runToExit(t, env, args...); code != 0 {
+			t.Fatalf("kms %s over https: exit %d\n%s", args[0], code, stderr)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(files, "dec")); string(got) != "over https" {
+		t.Errorf("kms decrypt over https gave %q", got)
+	}
+
 	// aws-sdk-go-v2 with a CA pool of its own.
 	c := kmsOver(t, s, tlsClient(caPEM, nil))
 	if _, err := c.DescribeKey(testCtx(t), &kms.DescribeKeyInput{KeyId: aws.String(keyID)}); err != nil {

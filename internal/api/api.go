@@ -49,7 +49,9 @@ type Handler struct {
 	// trailReader serves the trail to auditors (trail.go); nil: not served.
 	trailReader TrailReader
 
-	bodies *bodyBudget // memory for bodies being received (body.go)
+	bodies  *bodyBudget    // memory for bodies being received (body.go)
+	observe func(*Request) // nil: calls are not reported (observe.go)
+	limits  *accountLimits // nil: no rate limit (ratelimit.go)
 }
 
 // WithBodyMemory bounds the bytes of request bodies h holds at once while
@@ -195,6 +197,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reqID := keys.NewID().String()
 	w.Header().Set("x-amzn-RequestId", reqID)
+	ci := &callInfo{source: "kms.amazonaws.com"}
+	if h.observe != nil {
+		a := &answerWriter{ResponseWriter: w}
+		w = a
+		defer h.report(a, reqID, ci, time.Now())
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -205,10 +213,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == "" && isForm(r.Header.Get("Content-Type")) {
-		h.serveQuery(w, r, reqID)
+		ci.source = "iam.amazonaws.com"
+		h.serveQuery(w, r, reqID, ci)
 		return
 	}
-	ci := &callInfo{source: "kms.amazonaws.com"}
 	serve := h.serve
 	if strings.HasPrefix(r.Header.Get("X-Amz-Target"), trailTargetPrefix) {
 		serve = h.serveTrail
@@ -266,6 +274,9 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 		return nil, err
 	}
 	ci.principal = p
+	if h.limits != nil && !h.limits.allow(p.Account) {
+		return nil, errThrottled
+	}
 	return fn(r.Context(), callerOf(p, r), body)
 }
 
@@ -273,6 +284,7 @@ var errTooLarge = &protocolError{http.StatusRequestEntityTooLarge, "RequestEntit
 
 func (h *Handler) writeError(w http.ResponseWriter, reqID string, err error) {
 	status, typ, msg := wireError(err)
+	noteCode(w, typ)
 	if status >= 500 {
 		h.log.Error("request failed", "requestId", reqID, "err", err)
 	}

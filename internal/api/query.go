@@ -222,8 +222,7 @@ func (p xmlPolicy) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 }
 
 // serveQuery handles an IAM or STS request.
-func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID string) {
-	ci := &callInfo{source: "iam.amazonaws.com"}
+func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID string, ci *callInfo) {
 	body, release, err := h.readBody(r)
 	defer release()
 	if err != nil {
@@ -294,6 +293,7 @@ func (e *queryError) Error() string { return e.code + ": " + e.message }
 
 func (h *Handler) writeQueryError(w http.ResponseWriter, reqID, namespace string, err error) {
 	status, code, msg := queryWireError(err)
+	noteCode(w, code)
 	if status >= 500 {
 		h.log.Error("request failed", "requestId", reqID, "err", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned by Append after Close.
@@ -42,6 +43,7 @@ type sink interface {
 type Log struct {
 	sink  sink
 	chain string
+	obs   Observer // nil: not measured
 
 	mu      sync.Mutex
 	pending []*entry
@@ -60,6 +62,20 @@ type Log struct {
 	wlast string
 	werr  error // the last write's error
 }
+
+// Observer receives a log's measurements (Log.Observe). Its methods are
+// called on the appending goroutines and must be quick.
+type Observer interface {
+	// Appended reports one Append, from its call to its return.
+	Appended(d time.Duration, err error)
+	// Committed reports one batch of records written and made durable (or
+	// failed), with the time it took.
+	Committed(records int, d time.Duration, err error)
+}
+
+// Observe makes l report its appends and commits to o. Call it before the
+// first Append.
+func (l *Log) Observe(o Observer) { l.obs = o }
 
 type entry struct {
 	rec  *Record
@@ -101,6 +117,16 @@ func (l *Log) Err() error {
 // fsynced, or committed), or the error that kept it from being so. It sets
 // rec's Sequence and PrevHash.
 func (l *Log) Append(rec *Record) error {
+	if l.obs == nil {
+		return l.append(rec)
+	}
+	start := time.Now()
+	err := l.append(rec)
+	l.obs.Appended(time.Since(start), err)
+	return err
+}
+
+func (l *Log) append(rec *Record) error {
 	e := &entry{rec: rec, done: make(chan error, 1)}
 	l.mu.Lock()
 	if l.closed {
@@ -121,7 +147,14 @@ func (l *Log) Append(rec *Record) error {
 	l.pending = nil
 	l.mu.Unlock()
 
+	var start time.Time
+	if l.obs != nil {
+		start = time.Now()
+	}
 	err := l.safeCommit(batch)
+	if l.obs != nil {
+		l.obs.Committed(len(batch), time.Since(start), err)
+	}
 
 	l.mu.Lock()
 	if err == nil {

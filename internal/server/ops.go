@@ -3,23 +3,72 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/metrics"
 	"github.com/openkms/kms/internal/store"
 )
 
 // withOps serves the operator's endpoints beside the API: GET /readyz
-// (ready). Everything else, GET /healthz included, goes to api.
-func withOps(api http.Handler, ready func(context.Context) error) http.Handler {
+// (ready) and, unless nil, GET /metrics. Everything else, GET /healthz
+// included, goes to api.
+func withOps(api http.Handler, ready func(context.Context) error, metrics http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/readyz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			serveReady(w, r, ready)
-			return
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			switch {
+			case r.URL.Path == "/readyz":
+				serveReady(w, r, ready)
+				return
+			case r.URL.Path == "/metrics" && metrics != nil:
+				metrics.ServeHTTP(w, r)
+				return
+			}
 		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// serveMetrics serves GET /metrics on an address of its own, and returns
+// the function that stops it.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	log.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { srv.Close() }, nil
+}
+
+// observer reports each answered call to the metrics, and logs it in one
+// line at info level: its request id, the caller, the operation, the
+// status and AWS error type, and the time it took. Nothing of the
+// request's body or signature is logged.
+func observer(m *metrics.Metrics, log *slog.Logger) func(*api.Request) {
+	return func(r *api.Request) {
+		m.Request(r.Operation, r.Known, r.Code, r.Duration)
+		if !log.Enabled(context.Background(), slog.LevelInfo) {
+			return
+		}
+		op := r.Operation
+		if !r.Known && len(op) > 64 {
+			op = strings.ToValidUTF8(op[:64], "") + "…"
+		}
+		log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+			slog.String("requestId", r.ID), slog.String("principal", r.Principal), slog.String("operation", op),
+			slog.Int("status", r.Status), slog.String("code", r.Code), slog.Duration("duration", r.Duration))
+	}
 }
 
 // readyTimeout bounds the store's answer to a readiness check.

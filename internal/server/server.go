@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	neturl "net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +30,7 @@ import (
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/metrics"
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
@@ -98,6 +100,17 @@ type Options struct {
 	InsecureHTTP bool
 	// ReloadTLS reloads the certificate files whenever it delivers.
 	ReloadTLS <-chan struct{}
+
+	// MetricsListen, if set, serves /metrics on this address (plain HTTP)
+	// instead of beside the API.
+	MetricsListen string
+	// RateLimit, if positive, limits each account to this many KMS calls a
+	// second, in bursts of up to RateBurst; calls over it are refused with
+	// ThrottlingException.
+	RateLimit float64
+	RateBurst int
+	// Version names the server's build in kms_build_info.
+	Version string
 }
 
 // DefaultMaxClockSkew is Options.MaxClockSkew's default, AWS KMS's window.
@@ -155,6 +168,14 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer st.Close()
+	var svc *service.Service
+	m := metrics.New(o.Version, func() (uint64, uint64) {
+		if svc == nil {
+			return 0, 0
+		}
+		return svc.KeyCacheStats()
+	})
+	st = m.Store(st)
 	var cacheMaxAge time.Duration
 	if pg != nil {
 		if cacheMaxAge = o.CacheMaxAge; cacheMaxAge <= 0 {
@@ -177,7 +198,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger, CacheMaxAge: cacheMaxAge,
 		MaxClockSkew: o.MaxClockSkew})
-	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger,
+	svc, err = service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger,
 		PrincipalExists: dir.PrincipalExists, CacheMaxAge: cacheMaxAge})
 	if err != nil {
 		return err
@@ -210,14 +231,25 @@ func Run(ctx context.Context, o Options) error {
 	if pg != nil {
 		trailReader = audit.NewPostgresTrail(pg.Pool())
 	}
-	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader).WithBodyMemory(o.BodyMemory)
+	trail.Observe(m)
+	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader).
+		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger))
 
 	ep, err := openEndpoint(o)
 	if err != nil {
 		return err
 	}
 	url := ep.url
-	srv := httpServer(o, withOps(handler, readiness(st, trail)), o.Logger)
+	var metricsHandler http.Handler = m.Handler()
+	if o.MetricsListen != "" {
+		stopMetrics, err := serveMetrics(o.MetricsListen, metricsHandler, o.Logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		metricsHandler = nil
+	}
+	srv := httpServer(o, withOps(handler, readiness(st, trail), metricsHandler), o.Logger)
 	if ep.reload != nil {
 		stopReload := make(chan struct{})
 		defer close(stopReload)

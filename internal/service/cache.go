@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
@@ -44,6 +45,8 @@ type liveVersion struct {
 // notifications (Service.Changed); maxAge, if set, bounds how long an entry
 // is trusted should a notification be lost.
 type cache struct {
+	hits, misses atomic.Uint64 // of key lookups
+
 	mu      sync.RWMutex
 	gen     uint64
 	max     int
@@ -83,8 +86,10 @@ func (c *cache) key(id string) *liveKey {
 	e, ok := c.keys[id]
 	c.mu.RUnlock()
 	if !ok || !c.fresh(e.filled) {
+		c.misses.Add(1)
 		return nil
 	}
+	c.hits.Add(1)
 	return e.k
 }
 
@@ -291,4 +296,10 @@ func unmarshalRecord(b []byte, v any) error {
 		return errors.New("corrupt record: " + strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
+}
+
+// KeyCacheStats returns how many key lookups the cache answered, and how
+// many it did not (each of those read the store), since the service began.
+func (s *Service) KeyCacheStats() (hits, misses uint64) {
+	return s.cache.hits.Load(), s.cache.misses.Load()
 }

@@ -1,0 +1,394 @@
+package main_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/smithy-go"
+	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// scrape reads url (a /metrics endpoint) with curl, as an operator's
+// scraper would, and parses the Prometheus text format.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	out, err := exec.Command(requireTool(t, "curl"), "-sSf", url).Output()
+	if err != nil {
+		t.Fatalf("curl %s: %v", url, err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(string(out)))
+	if err != nil {
+		t.Fatalf("%s is not the Prometheus text format: %v", url, err)
+	}
+	return families
+}
+
+// metricValue is the value of the counter, gauge or histogram count of
+// name whose labels include labels; -1 if there is none.
+func metricValue(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+	f, ok := fams[name]
+	if !ok {
+		return -1
+	}
+next:
+	for _, m := range f.Metric {
+		for k, v := range labels {
+			found := false
+			for _, lp := range m.Label {
+				if lp.GetName() == k && lp.GetValue() == v {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return -1
+}
+
+// TestMetrics scrapes /metrics before and after real calls: the request
+// counters, the latency histogram, the audit and store timings and the
+// key cache counters move, and an operation the server does not serve is
+// counted as "unknown".
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	metricsAddr := freeAddr(t)
+	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--metrics-listen", metricsAddr)
+	url := "http://" + metricsAddr + "/metrics"
+	before := scrape(t, url)
+	for _, name := range []string{"kms_requests_total", "kms_request_duration_seconds", "kms_audit_append_duration_seconds",
+		"kms_audit_batch_records", "kms_store_duration_seconds", "kms_key_cache_hits_total", "kms_key_cache_misses_total",
+		"kms_build_info", "go_goroutines", "process_resident_memory_bytes"} {
+		if _, ok := before[name]; !ok && !strings.HasPrefix(name, "kms_requests") && !strings.HasPrefix(name, "kms_request_duration") {
+			t.Errorf("metric %s is missing", name)
+		}
+	}
+	if v := metricValue(before, "kms_build_info", map[string]string{"version": "(devel)"}); v != 1 {
+		t.Errorf("kms_build_info{version=\"(devel)\"} = %v", v)
+	}
+
+	c := s.client(t)
+	ctx := testCtx(t)
+	key := aws.ToString(mustCreateKey(t, s))
+	for range 5 {
+		if _, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("m")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/none")})
+	if apiErrorCode(err) != "NotFoundException" {
+		t.Fatalf("DescribeKey of a missing alias: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/", strings.NewReader("{}"))
+	req.Header.Set("X-Amz-Target", "TrentService.NoSuchOperation-"+strings.Repeat("x", 100))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+
+	after := scrape(t, url)
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"kms_requests_total", map[string]string{"operation": "Encrypt", "code": "ok"}, 5},
+		{"kms_requests_total", map[string]string{"operation": "CreateKey", "code": "ok"}, 1},
+		{"kms_requests_total", map[string]string{"operation": "DescribeKey", "code": "NotFoundException"}, 1},
+		{"kms_requests_total", map[string]string{"operation": "unknown", "code": "UnknownOperationException"}, 1},
+		{"kms_request_duration_seconds", map[string]string{"operation": "Encrypt"}, 5},
+	} {
+		if got := metricValue(after, tc.name, tc.labels); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+	for _, name := range []string{"kms_audit_append_duration_seconds", "kms_audit_batch_records", "kms_key_cache_hits_total"} {
+		if metricValue(after, name, nil) <= metricValue(before, name, nil) {
+			t.Errorf("%s did not move after 8 calls: %v then %v", name, metricValue(before, name, nil), metricValue(after, name, nil))
+		}
+	}
+	if metricValue(after, "kms_store_duration_seconds", map[string]string{"kind": "update"}) < 1 {
+		t.Error("kms_store_duration_seconds{kind=update} counts no transaction after CreateKey")
+	}
+	// Metrics on their own address are not also served beside the API.
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Error("/metrics is served on the API address too")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestRequestLogs: one line per call at info level, in JSON with
+// --log-format json, naming the request id, caller, operation, status and
+// duration; and nothing secret in the logs: no plaintext, data key,
+// signature or secret access key.
+func TestRequestLogs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, dir, baseEnv(), "--dev", "--log-format", "json")
+	c := s.client(t)
+	ctx := testCtx(t)
+	key := aws.ToString(mustCreateKey(t, s))
+	plaintext := []byte("log-canary-plaintext-7f3a9c")
+	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: plaintext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, err := c.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(key), KeySpec: types.DataKeySpecAes256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: []byte("not a ciphertext at all, not at all")})
+	if apiErrorCode(err) != "InvalidCiphertextException" {
+		t.Fatalf("Decrypt of garbage: %v", err)
+	}
+	s.stop(os.Interrupt)
+
+	logs := s.stderr.String()
+	var lines []map[string]any
+	for _, ln := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(ln), &m); err != nil {
+			t.Fatalf("a log line is not JSON: %q", ln)
+		}
+		if m["msg"] == "request" {
+			lines = append(lines, m)
+		}
+	}
+	wantOps := []string{"CreateKey", "Encrypt", "GenerateDataKey", "Decrypt", "Decrypt"}
+	if len(lines) != len(wantOps) {
+		t.Fatalf("%d request lines, want %d:\n%s", len(lines), len(wantOps), logs)
+	}
+	for i, m := range lines {
+		if m["operation"] != wantOps[i] || m["level"] != "INFO" || m["principal"] != "arn:aws:iam::111122223333:root" {
+			t.Errorf("line %d: %v", i, m)
+		}
+		if id, _ := m["requestId"].(string); !regexp.MustCompile(`^[0-9a-f-]{36}$`).MatchString(id) {
+			t.Errorf("line %d has no request id: %v", i, m)
+		}
+		if _, ok := m["duration"]; !ok {
+			t.Errorf("line %d has no duration: %v", i, m)
+		}
+	}
+	if lines[4]["status"] != 400.0 || lines[4]["code"] != "InvalidCiphertextException" {
+		t.Errorf("the failed Decrypt logged as %v", lines[4])
+	}
+
+	_, secret := devCredentials(t, dir)
+	secrets := map[string]string{
+		"plaintext":            string(plaintext),
+		"plaintext as base64":  base64.StdEncoding.EncodeToString(plaintext),
+		"data key as base64":   base64.StdEncoding.EncodeToString(dk.Plaintext),
+		"ciphertext as base64": base64.StdEncoding.EncodeToString(enc.CiphertextBlob),
+		"secret access key":    secret,
+		"signature":            "Signature=",
+		"authorization":        "AWS4-HMAC-SHA256",
+	}
+	for what, v := range secrets {
+		if strings.Contains(logs, v) {
+			t.Errorf("the log holds the %s", what)
+		}
+	}
+}
+
+// TestRateLimit: with --rate-limit, an account past its burst gets
+// ThrottlingException (which the SDK retries), and another account is not
+// held back by it.
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--rate-limit", "1", "--rate-burst", "5")
+	c := s.client(t)
+	ctx := testCtx(t)
+	throttled, ok := 0, 0
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.ListKeys(ctx, &kms.ListKeysInput{})
+			mu.Lock()
+			defer mu.Unlock()
+			switch code := apiErrorCode(err); {
+			case err == nil:
+				ok++
+			case code == "ThrottlingException":
+				throttled++
+			default:
+				t.Errorf("ListKeys: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok < 5 || ok > 7 || throttled < 13 {
+		t.Errorf("20 calls at once with a burst of 5 at 1/s: %d answered, %d throttled", ok, throttled)
+	}
+	_, err := c.ListKeys(ctx, &kms.ListKeysInput{})
+	var ae smithy.APIError
+	if apiErrorCode(err) != "ThrottlingException" || !errors.As(err, &ae) ||
+		ae.ErrorMessage() != "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls." {
+		t.Errorf("a throttled call: %v", err)
+	}
+}
+
+// TestConfigFileAndEnvironment: settings come from a YAML file and from
+// KMS_* variables, flags win, --print-config says which came from where,
+// and a wrong file fails the start naming the file, line and key.
+func TestConfigFileAndEnvironment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "kms.yaml")
+	data := filepath.Join(dir, "data")
+	writeFile(t, cfg, []byte("dev: true\ndata-dir: "+data+"\nregion: eu-west-1\nread-timeout: 12s\n"))
+	env := baseEnv("KMS_REGION=ap-south-1", "KMS_IDLE_TIMEOUT=45s")
+
+	code, out, stderr := runToExit(t, env, "server", "--config", cfg, "--print-config", "--read-timeout", "9s")
+	if code != 0 {
+		t.Fatalf("--print-config: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"dev: true  # file", `region: "ap-south-1"  # environment`, "read-timeout: 9s  # flag",
+		"idle-timeout: 45s  # environment", `listen: "127.0.0.1:8400"  # default`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--print-config lacks %q:\n%s", want, out)
+		}
+	}
+
+	s := startServerIn(t, "", env, "server", "--config", cfg, "--listen", "127.0.0.1:0")
+	if s.Region != "ap-south-1" || s.Dir != data {
+		t.Errorf("the server runs in region %s on %s, want ap-south-1 on %s", s.Region, s.Dir, data)
+	}
+
+	writeFile(t, cfg, []byte("dev: true\n\nlisen: 127.0.0.1:0\n"))
+	code, _, stderr = runToExit(t, baseEnv(), "server", "--config", cfg)
+	if code == 0 || !strings.Contains(stderr, cfg+`:3: unknown key "lisen"`) {
+		t.Errorf("an unknown key: exit %d, stderr %q", code, stderr)
+	}
+	writeFile(t, cfg, []byte("dev: true\nmax-connections: lots\n"))
+	code, _, stderr = runToExit(t, baseEnv(), "server", "--config", cfg)
+	if code == 0 || !strings.Contains(stderr, cfg+`:2: key "max-connections"`) {
+		t.Errorf("a wrong type: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestVersion: kms version names the version, the commit and Go's version.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	code, out, _ := runToExit(t, baseEnv(), "version")
+	if code != 0 || !regexp.MustCompile(`^kms \S+ \(commit \S+\) built with go1\.\d+`).MatchString(out) {
+		t.Errorf("kms version: exit %d, %q", code, out)
+	}
+}
+
+// TestReadyz: /readyz answers 200 with the JSON status when the store and
+// the audit trail work.
+func TestReadyz(t *testing.T) {
+	t.Parallel()
+	s := startDev(t, t.TempDir())
+	resp, err := http.Get(s.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != `{"status":"ready"}` {
+		t.Errorf("/readyz: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestFailClosedWhenTheTrailCannotBeWritten: a node on PostgreSQL whose
+// audit records cannot be inserted answers KMS calls with a 5xx, and
+// /readyz says 503 and why; once the table is back, the node goes on.
+func TestFailClosedWhenTheTrailCannotBeWritten(t *testing.T) {
+	t.Parallel()
+	nodes, dsn := startCluster(t, 1)
+	s := nodes[0]
+	c := s.client(t)
+	ctx := testCtx(t)
+	key := mustCreateKey(t, s)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	ready := func() (int, map[string]string) {
+		resp, err := http.Get(s.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]string
+		json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	if code, _ := ready(); code != http.StatusOK {
+		t.Fatalf("/readyz %d before the failure", code)
+	}
+
+	if _, err := conn.Exec(ctx, "ALTER TABLE kms_audit_records RENAME TO kms_audit_records_away"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: key, Plaintext: []byte("x")})
+	var re *awshttp.ResponseError
+	if err == nil || !errors.As(err, &re) || re.HTTPStatusCode() < 500 {
+		t.Fatalf("Encrypt without a writable trail: %v, want a 5xx", err)
+	}
+	code, body := ready()
+	if code != http.StatusServiceUnavailable || body["status"] != "not ready" || body["failing"] != "audit" || body["reason"] == "" {
+		t.Errorf("/readyz with the trail failing: %d %v", code, body)
+	}
+
+	if _, err := conn.Exec(ctx, "ALTER TABLE kms_audit_records_away RENAME TO kms_audit_records"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key, Plaintext: []byte("x")}); err != nil {
+		t.Fatalf("Encrypt once the table is back: %v", err)
+	}
+	if code, body := ready(); code != http.StatusOK {
+		t.Errorf("/readyz once the table is back: %d %v", code, body)
+	}
+}
