@@ -17,26 +17,35 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
 )
+
+// newAccount opens a store in a temp dir, with a new root key, and makes
+// an account whose root's access key it returns.
+func newAccount(t testing.TB) (store.Store, *keys.RootKey, identity.AccessKey) {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	k := make([]byte, 32)
+	rand.Read(k)
+	root, _ := keys.NewRootKey(k)
+	ak, err := identity.BootstrapRoot(context.Background(), st, root, "111122223333")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, root, ak
+}
 
 // TestClockSkew checks the window of signing times against an injected
 // clock: 5 minutes for KMS by default, as configured when set, and 15
 // minutes for IAM and STS whatever the KMS window.
 func TestClockSkew(t *testing.T) {
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	k := make([]byte, 32)
-	rand.Read(k)
-	root, _ := keys.NewRootKey(k)
+	st, root, ak := newAccount(t)
 	ctx := context.Background()
-	ak, err := identity.BootstrapRoot(ctx, st, root, "111122223333")
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 
@@ -89,19 +98,8 @@ func TestClockSkew(t *testing.T) {
 // TestOperationAndContentTypeMustBeSigned: a signature must cover
 // X-Amz-Target and Content-Type whenever the request has them.
 func TestOperationAndContentTypeMustBeSigned(t *testing.T) {
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	k := make([]byte, 32)
-	rand.Read(k)
-	root, _ := keys.NewRootKey(k)
+	st, root, ak := newAccount(t)
 	ctx := context.Background()
-	ak, err := identity.BootstrapRoot(ctx, st, root, "111122223333")
-	if err != nil {
-		t.Fatal(err)
-	}
 	d := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1"})
 	body := []byte(`{}`)
 	for _, tc := range []struct {

@@ -3,39 +3,24 @@ package identity_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/openkms/kms/internal/identity"
-	"github.com/openkms/kms/internal/keys"
-	"github.com/openkms/kms/internal/store/boltstore"
 )
 
 // BenchmarkAuthenticate is what checking the signature of a warm caller
 // adds to every request: parsing the Authorization header, the cached
 // credential lookup, and recomputing the signature.
 func BenchmarkAuthenticate(b *testing.B) {
-	st, err := boltstore.Open(filepath.Join(b.TempDir(), "kms.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	k := make([]byte, 32)
-	rand.Read(k)
-	root, _ := keys.NewRootKey(k)
+	st, root, ak := newAccount(b)
 	ctx := context.Background()
-	ak, err := identity.BootstrapRoot(ctx, st, root, "111122223333")
-	if err != nil {
-		b.Fatal(err)
-	}
 	d := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1"})
 	body := []byte(`{"KeyId":"alias/bench","Plaintext":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","EncryptionContext":{"purpose":"bench"}}`)
 	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", bytes.NewReader(body))
