@@ -28,6 +28,7 @@ type conditions struct {
 	extra  map[string]string   // operation-specific keys, lowercase
 	multi  map[string][]string // operation-specific multi-valued keys
 	tags   []Tag               // aws:RequestTag for CreateKey/TagResource
+	child  *childGrant         // CreateGrant: the grant asked for
 
 	resourceAliases []string
 	aliasesLoaded   bool

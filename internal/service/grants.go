@@ -69,6 +69,18 @@ func parseGrantToken(t string) (keyID, grantID string, err error) {
 	return id.String(), hex.EncodeToString(b[17:49]), nil
 }
 
+// childGrant is the grant a CreateGrant call asks for, which a grant that
+// allows CreateGrant must cover.
+type childGrant struct {
+	operations  []string
+	constraints *GrantConstraints
+}
+
+// contextOperations are the grant operations that take an encryption
+// context: a grant's constraints apply to these alone.
+var contextOperations = []string{"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+	"ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"}
+
 // grantAllows reports whether a grant on k lets caller perform action.
 func (s *Service) grantAllows(caller *Caller, action string, k *liveKey, cond *conditions) bool {
 	op := strings.TrimPrefix(action, "kms:")
@@ -76,11 +88,64 @@ func (s *Service) grantAllows(caller *Caller, action string, k *liveKey, cond *c
 		if g.Grantee != caller.ARN && (caller.Principal.RoleARN == "" || g.Grantee != caller.Principal.RoleARN) {
 			continue
 		}
-		if slices.Contains(g.Operations, op) && constraintsHold(g.Constraints, cond.ec) {
+		if grantCovers(g, op, cond) {
 			return true
 		}
 	}
 	return false
+}
+
+// grantCovers decides one grant, as AWS KMS does: the grant must list the
+// operation; its constraints bind the encryption context of the operations
+// that take one; and a grant that allows CreateGrant allows only grants
+// for a subset of its own operations, with constraints at least as strict
+// as its own, so that a grantee can never hand on more than it holds.
+func grantCovers(g *grantRecord, op string, cond *conditions) bool {
+	if !slices.Contains(g.Operations, op) {
+		return false
+	}
+	switch {
+	case op == "CreateGrant":
+		if cond.child == nil {
+			return false
+		}
+		for _, o := range cond.child.operations {
+			if !slices.Contains(g.Operations, o) {
+				return false
+			}
+		}
+		return atLeastAsStrict(cond.child.constraints, g.Constraints)
+	case slices.Contains(contextOperations, op):
+		return constraintsHold(g.Constraints, cond.ec)
+	}
+	return true
+}
+
+// atLeastAsStrict reports whether every encryption context that child
+// allows is allowed by parent.
+func atLeastAsStrict(child, parent *GrantConstraints) bool {
+	if parent == nil || (parent.EncryptionContextEquals == nil && parent.EncryptionContextSubset == nil) {
+		return true
+	}
+	if child == nil {
+		return false
+	}
+	if parent.EncryptionContextEquals != nil {
+		// Only the very same context satisfies the parent.
+		return child.EncryptionContextEquals != nil && sameContext(child.EncryptionContextEquals, parent.EncryptionContextEquals)
+	}
+	// The parent requires its pairs: the child must require them too.
+	have := child.EncryptionContextEquals
+	if have == nil {
+		have = child.EncryptionContextSubset
+	}
+	return constraintsHold(&GrantConstraints{EncryptionContextSubset: parent.EncryptionContextSubset}, have)
+}
+
+// sameContext compares two contexts as constraints match them: keys
+// without regard to case, values exactly.
+func sameContext(a, b map[string]string) bool {
+	return len(a) == len(b) && constraintsHold(&GrantConstraints{EncryptionContextEquals: b}, a)
 }
 
 // constraintsHold applies a grant's encryption context constraints: keys
@@ -168,7 +233,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGran
 	cond := &conditions{extra: map[string]string{
 		"kms:granteeprincipal":      in.GranteePrincipal,
 		"kms:grantisforawsresource": "false",
-	}, multi: map[string][]string{"kms:grantoperations": ops}}
+	}, multi: map[string][]string{"kms:grantoperations": ops}, child: &childGrant{operations: ops, constraints: in.Constraints}}
 	if in.RetiringPrincipal != "" {
 		cond.extra["kms:retiringprincipal"] = in.RetiringPrincipal
 	}

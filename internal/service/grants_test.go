@@ -1,0 +1,42 @@
+package service
+
+import "testing"
+
+func TestGrantCovers(t *testing.T) {
+	subset := &GrantConstraints{EncryptionContextSubset: map[string]string{"app": "a"}}
+	equals := &GrantConstraints{EncryptionContextEquals: map[string]string{"app": "a"}}
+	child := func(c *GrantConstraints, ops ...string) *conditions {
+		return &conditions{child: &childGrant{operations: ops, constraints: c}}
+	}
+	ec := func(m map[string]string) *conditions { return &conditions{ec: m} }
+	for _, tc := range []struct {
+		name  string
+		g     *grantRecord
+		op    string
+		cond  *conditions
+		allow bool
+	}{
+		{"listed operation", &grantRecord{Operations: []string{"Encrypt"}}, "Encrypt", ec(nil), true},
+		{"unlisted operation", &grantRecord{Operations: []string{"Encrypt"}}, "Decrypt", ec(nil), false},
+		{"constraint met", &grantRecord{Operations: []string{"Decrypt"}, Constraints: subset}, "Decrypt", ec(map[string]string{"app": "a", "x": "y"}), true},
+		{"constraint not met", &grantRecord{Operations: []string{"Decrypt"}, Constraints: subset}, "Decrypt", ec(map[string]string{"app": "b"}), false},
+		{"exact constraint, extra pair", &grantRecord{Operations: []string{"Decrypt"}, Constraints: equals}, "Decrypt", ec(map[string]string{"app": "a", "x": "y"}), false},
+		{"constraints do not bind DescribeKey", &grantRecord{Operations: []string{"DescribeKey"}, Constraints: equals}, "DescribeKey", ec(nil), true},
+		{"constraints do not bind RetireGrant", &grantRecord{Operations: []string{"RetireGrant"}, Constraints: subset}, "RetireGrant", ec(nil), true},
+		{"CreateGrant, subset of operations", &grantRecord{Operations: []string{"CreateGrant", "Encrypt", "Decrypt"}}, "CreateGrant", child(nil, "Decrypt"), true},
+		{"CreateGrant, CreateGrant itself", &grantRecord{Operations: []string{"CreateGrant", "Encrypt"}}, "CreateGrant", child(nil, "CreateGrant", "Encrypt"), true},
+		{"CreateGrant, an operation beyond", &grantRecord{Operations: []string{"CreateGrant", "Encrypt"}}, "CreateGrant", child(nil, "Decrypt"), false},
+		{"CreateGrant, no child known", &grantRecord{Operations: []string{"CreateGrant"}}, "CreateGrant", ec(nil), false},
+		{"CreateGrant, child loses the constraint", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant", child(nil, "Decrypt"), false},
+		{"CreateGrant, child keeps it", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant", child(subset, "Decrypt"), true},
+		{"CreateGrant, child narrows to exact", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant",
+			child(&GrantConstraints{EncryptionContextEquals: map[string]string{"App": "a", "b": "c"}}, "Decrypt"), true},
+		{"CreateGrant, exact parent, subset child", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: equals}, "CreateGrant", child(subset, "Decrypt"), false},
+		{"CreateGrant, exact parent, same child", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: equals}, "CreateGrant", child(equals, "Decrypt"), true},
+		{"CreateGrant, empty constraints parent", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: &GrantConstraints{}}, "CreateGrant", child(nil, "Decrypt"), true},
+	} {
+		if got := grantCovers(tc.g, tc.op, tc.cond); got != tc.allow {
+			t.Errorf("%s: grantCovers = %v, want %v", tc.name, got, tc.allow)
+		}
+	}
+}
