@@ -303,12 +303,6 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	if err != nil {
 		return nil, err
 	}
-	if err := s.usable(dst, "ReEncrypt", usageEncrypt); err != nil {
-		return nil, err
-	}
-	if err := checkAlgorithm(dst, in.DestinationEncryptionAlgorithm); err != nil {
-		return nil, err
-	}
 	pt, src, ver, err := s.open(ctx, caller, in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, "ReEncrypt", "kms:ReEncryptFrom")
 	if err != nil {
 		return nil, err
@@ -319,11 +313,18 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	}
 	toCond := &conditions{ec: in.DestinationEncryptionContext, alias: dstAlias, extra: map[string]string{
 		"kms:encryptionalgorithm": algOrDefault(in.DestinationEncryptionAlgorithm), "kms:reencryptonsamekey": sameKey}}
+	defer clear(pt)
+	// The destination's state and usage are looked at only once the caller
+	// may use it: an unauthorized caller learns nothing about it.
 	if err := s.authorize(&caller, "kms:ReEncryptTo", dst, toCond); err != nil {
-		clear(pt)
 		return nil, err
 	}
-	defer clear(pt)
+	if err := s.usable(dst, "ReEncrypt", usageEncrypt); err != nil {
+		return nil, err
+	}
+	if err := checkAlgorithm(dst, in.DestinationEncryptionAlgorithm); err != nil {
+		return nil, err
+	}
 	if in.DryRun {
 		return nil, errDryRun
 	}

@@ -224,12 +224,6 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGran
 	ops := slices.Clone(in.Operations)
 	slices.Sort(ops)
 	ops = slices.Compact(ops)
-	allowed := grantOperations(k.rec.KeySpec, k.rec.KeyUsage)
-	for _, op := range ops {
-		if !slices.Contains(allowed, op) {
-			return nil, newErr(CodeValidation, "Grant operation %s is not valid for a KMS key with key spec %s.", op, k.rec.KeySpec)
-		}
-	}
 	cond := &conditions{extra: map[string]string{
 		"kms:granteeprincipal":      in.GranteePrincipal,
 		"kms:grantisforawsresource": "false",
@@ -246,6 +240,14 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGran
 	}
 	if err := s.authorize(&caller, "kms:CreateGrant", k, cond); err != nil {
 		return nil, err
+	}
+	// What the key is (its spec) is told only to a caller that may grant
+	// on it.
+	allowed := grantOperations(k.rec.KeySpec, k.rec.KeyUsage)
+	for _, op := range ops {
+		if !slices.Contains(allowed, op) {
+			return nil, newErr(CodeValidation, "Grant operation %s is not valid for a KMS key with key spec %s.", op, k.rec.KeySpec)
+		}
 	}
 	switch k.rec.State {
 	case StateDisabled:
