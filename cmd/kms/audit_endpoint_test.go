@@ -8,6 +8,7 @@ package main_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -172,4 +173,43 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// Anyone can send invalid UTF-8 and lone surrogates in a request, signed
+// or not; the trail must stay valid JSON that verifies the same from the
+// files and over the endpoint. And a verify of a trail with two edits
+// reports both, so that the first does not hide the second.
+func TestAuditInvalidUTF8AndEveryBreak(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startDev(t, dir)
+	encryptCalls(t, s, 2)
+	for _, body := range []string{
+		"{\"KeyId\":\"k\",\"Plaintext\":\"AA==\",\"EncryptionContext\":{\"a\":\"\xff\xfe\"}}",
+		`{"KeyId":"k","Plaintext":"AA==","EncryptionContext":{"a":"\udc00"}}`,
+	} {
+		req, err := http.NewRequest("POST", s.URL+"/", strings.NewReader(body))
+		noErr(t, err, "request")
+		req.Header.Set("X-Amz-Target", "TrentService.Encrypt")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		resp, err := http.DefaultClient.Do(req)
+		noErr(t, err, "unsigned Encrypt")
+		resp.Body.Close()
+	}
+	env := endpointEnv(t, s)
+	code, out, errOut := runToExit(t, env, "audit", "verify", "--endpoint", s.URL)
+	if n, _ := verified(out); code != 0 || n < 6 {
+		t.Fatalf("verify --endpoint after invalid UTF-8: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out := auditVerify(t, dir); code != 0 {
+		t.Fatalf("verify --data-dir after invalid UTF-8: exit %d\n%s", code, out)
+	}
+	lines := auditLines(t, dir)
+	for _, i := range []int{1, 4} {
+		lines[i] = strings.Replace(lines[i], `"eventVersion":"1.11"`, `"eventVersion":"1.12"`, 1)
+	}
+	code, out = auditVerify(t, tamperedCopy(t, dir, lines))
+	if code != 1 || !strings.Contains(out, "BROKEN at record 2 (line 2)") || !strings.Contains(out, "also BROKEN at record 5: hash does not match") {
+		t.Errorf("verify of a trail edited at records 2 and 5: exit %d, want 1 and both breaks\n%s", code, out)
+	}
 }

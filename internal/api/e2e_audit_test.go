@@ -22,6 +22,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -617,4 +618,36 @@ func fileSize(t testing.TB, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// Invalid UTF-8 and lone surrogates from any caller, signed or not, must
+// not reach the trail as such: the record would not read back as written
+// (a JSON string on the wire replaces invalid bytes), and verify over the
+// endpoint would report a break that is not one.
+func TestAuditInvalidUTF8IsCleaned(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	for _, body := range []string{
+		"{\"KeyId\":\"k\",\"Plaintext\":\"AA==\",\"EncryptionContext\":{\"a\":\"\xff\xfe\"}}",
+		`{"KeyId":"k","Plaintext":"AA==","EncryptionContext":{"a":"\ud800"}}`,
+	} {
+		e.rawRequest(t, "POST", "/", map[string]string{"X-Unsigned": "1", "X-Amz-Target": "TrentService.Encrypt",
+			"Content-Type": "application/x-amz-json-1.1"}, strings.NewReader(body))
+		e.rawCall(t, "Encrypt", body)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.Valid(b) || bytes.Contains(b, []byte(`\ud800`)) {
+		t.Fatalf("the trail holds invalid UTF-8 or a lone surrogate:\n%s", b)
+	}
+	recs, _ := auditRecords(t, logPath)
+	if len(recs) != 4 {
+		t.Fatalf("%d records, want 4", len(recs))
+	}
+	for i, r := range recs {
+		if string(r.RequestParameters) != "null" && !bytes.Contains(r.RequestParameters, []byte(`\ufffd`)) {
+			t.Errorf("record %d: parameters %s, want the bad text as U+FFFD", i+1, r.RequestParameters)
+		}
+	}
 }

@@ -143,11 +143,33 @@ func readDigests(r io.Reader, fn func(*Digest) error) error {
 // record each digest names. It returns the number of digests checked and
 // the first problem.
 func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]string, records uint64) (int, *Problem, error) {
-	n := 0
-	var problem *Problem
-	err := readDigests(digests, func(dg *Digest) error {
+	n, _, problems, err := VerifyDigestsAll(digests, pub, hashes, records)
+	if len(problems) > 0 {
+		return n, problems[0], err
+	}
+	return n, nil, err
+}
+
+// VerifyDigestsAll is VerifyDigests reporting every problem: it returns
+// the number of digests read, the number that verify, and the problems.
+func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]string, records uint64) (int, int, []*Problem, error) {
+	n, good := 0, 0
+	var problems []*Problem
+	br := bufio.NewReader(digests)
+	for {
+		b, err := br.ReadBytes('\n')
+		if err == io.EOF {
+			return n, good, problems, nil
+		}
+		if err != nil {
+			return n, good, problems, err
+		}
 		n++
+		var dg Digest
+		var problem *Problem
 		switch {
+		case json.Unmarshal(b, &dg) != nil:
+			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d is not JSON", n)}
 		case !dg.signatureValid(pub):
 			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d has a signature that does not verify", n)}
 		case dg.Sequence > records:
@@ -156,14 +178,11 @@ func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]s
 			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence)}
 		}
 		if problem != nil {
-			return errStop
+			problems = append(problems, problem)
+		} else {
+			good++
 		}
-		return nil
-	})
-	if errors.Is(err, errStop) {
-		err = nil
 	}
-	return n, problem, err
 }
 
 var errStop = errors.New("stop")

@@ -83,7 +83,19 @@ func printReport(out io.Writer, r audit.Report) error {
 	default:
 		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", p.Line, p.Line, p.Reason, r.Records)
 	}
+	printLater(out, "", r.Later)
 	return ErrBroken
+}
+
+// printLater prints the breaks after the first, each on a line.
+func printLater(out io.Writer, prefix string, later []*audit.Problem) {
+	for _, p := range later {
+		if p.Digest {
+			fmt.Fprintf(out, "%salso BROKEN at digest %d: %s\n", prefix, p.Line, p.Reason)
+		} else {
+			fmt.Fprintf(out, "%salso BROKEN at record %d: %s\n", prefix, p.Line, p.Reason)
+		}
+	}
 }
 
 // printChainReports prints a line per chain and a summary.
@@ -104,6 +116,7 @@ func printChainReports(out io.Writer, reports []audit.Report) error {
 			fmt.Fprintf(out, "chain %s: BROKEN at record %d: %s; %d records before it verify.\n", r.Chain, p.Line, p.Reason, r.Records)
 		}
 		if r.Problem != nil {
+			printLater(out, "chain "+r.Chain+": ", r.Later)
 			broken++
 		}
 	}

@@ -43,25 +43,35 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 		return nil, err
 	}
 	defer f.Close()
-	n, problem, err := audit.Verify(f)
+	n, problems, err := audit.VerifyAll(f)
 	if err != nil {
 		return nil, err
 	}
-	r := audit.Report{Records: uint64(n), Problem: problem}
-	if problem == nil {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
-		if r.Digests, r.Problem, err = s.verifyDigests(f, pub); err != nil {
-			return nil, err
+	r := audit.Report{Records: uint64(n)}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	// The digests are checked even on a broken chain: every break is
+	// reported, not only the first.
+	good, dproblems, err := s.verifyDigests(f, pub)
+	if err != nil {
+		return nil, err
+	}
+	r.Digests = good
+	for _, p := range append(problems, dproblems...) {
+		if r.Problem == nil {
+			r.Problem = p
+		} else {
+			r.Later = append(r.Later, p)
 		}
 	}
 	return []audit.Report{r}, nil
 }
 
 // verifyDigests checks the signed digests beside the log, if any, with
-// pub or else with audit.pub.
-func (s *dirSource) verifyDigests(log io.Reader, pub ed25519.PublicKey) (int, *audit.Problem, error) {
+// pub or else with audit.pub, and returns how many verify and every
+// problem.
+func (s *dirSource) verifyDigests(log io.Reader, pub ed25519.PublicKey) (int, []*audit.Problem, error) {
 	if pub == nil {
 		b, err := os.ReadFile(filepath.Join(s.dir, "audit.pub"))
 		if errors.Is(err, os.ErrNotExist) {
@@ -86,7 +96,8 @@ func (s *dirSource) verifyDigests(log io.Reader, pub ed25519.PublicKey) (int, *a
 	if err != nil {
 		return 0, nil, err
 	}
-	return audit.VerifyDigests(dg, pub, hashes, records)
+	_, good, problems, err := audit.VerifyDigestsAll(dg, pub, hashes, records)
+	return good, problems, err
 }
 
 // next reads the log from where the last call stopped, to its last
