@@ -111,6 +111,11 @@ type Options struct {
 	RateBurst int
 	// Version names the server's build in kms_build_info.
 	Version string
+	// AuditorAccounts are the accounts (comma-separated) whose roots, and
+	// whose principals allowed openkms:ReadAllAccountsAuditTrail, read the
+	// audit records of every account over the API; the others read only
+	// their own account's. A dev server's account is one by default.
+	AuditorAccounts string
 }
 
 // DefaultMaxClockSkew is Options.MaxClockSkew's default, AWS KMS's window.
@@ -232,7 +237,11 @@ func Run(ctx context.Context, o Options) error {
 		trailReader = audit.NewPostgresTrail(pg.Pool())
 	}
 	trail.Observe(m)
-	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader).
+	auditors := strings.FieldsFunc(o.AuditorAccounts, func(r rune) bool { return r == ',' || r == ' ' })
+	if o.Dev && len(auditors) == 0 {
+		auditors = []string{DevAccount}
+	}
+	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger))
 
 	ep, err := openEndpoint(o)
