@@ -75,7 +75,7 @@ func TestAuditEndpointVerifyAndEvents(t *testing.T) {
 
 	code, out, errOut := runToExit(t, env, "audit", "verify", "--endpoint", s.URL)
 	// At least the calls above: CreateKey, 3 Encrypt, ListKeys.
-	if n, digests := verified(out); code != 0 || n < 5 || digests != 0 {
+	if n, _ := verified(out); code != 0 || n < 5 {
 		t.Fatalf("verify --endpoint: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = runToExit(t, env, "audit", "events", "--endpoint", s.URL, "--json", "--event", "Encrypt")
@@ -95,7 +95,7 @@ func TestAuditEndpointVerifyAndEvents(t *testing.T) {
 	}
 	s = startDev(t, dir)
 	code, out, errOut = runToExit(t, env, "audit", "verify", "--endpoint", s.URL, "--public-key", filepath.Join(dir, "audit.pub"))
-	if n, digests := verified(out); code != 0 || n < 5 || digests != 1 {
+	if n, digests := verified(out); code != 0 || n < 5 || digests < 1 {
 		t.Fatalf("verify --endpoint --public-key audit.pub after a restart: exit %d\n%s%s", code, out, errOut)
 	}
 	local, _ := auditVerify(t, dir)

@@ -204,7 +204,9 @@ func TestTrailScopedToAccount(t *testing.T) {
 		"Content-Type": "application/x-amz-json-1.1"}, strings.NewReader(`{}`))
 	auditorOfAll := e.newUser(t, "auditor-all", allowDoc("*", "cloudtrail:LookupEvents", "openkms:ReadAllAccountsAuditTrail"))
 	auditorOfA := e.newUser(t, "auditor-a", allowDoc("*", "cloudtrail:LookupEvents"))
-	creds := func(u *testUser) aws.Credentials { return aws.Credentials{AccessKeyID: u.akid, SecretAccessKey: u.secret} }
+	creds := func(u *testUser) aws.Credentials {
+		return aws.Credentials{AccessKeyID: u.akid, SecretAccessKey: u.secret}
+	}
 
 	// seen reads every record c may read and returns what they hold.
 	seen := func(c aws.Credentials) (accounts map[string]bool, unauth bool, all string) {

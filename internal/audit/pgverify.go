@@ -19,6 +19,10 @@ type Report struct {
 	// Later are the breaks after Problem: a check takes up the chain
 	// again after a break, so that one break does not hide others.
 	Later []*Problem
+	// Total is the number of records the chain holds, broken or not.
+	Total uint64
+	// Notes say what could not be checked, without being breaks.
+	Notes []string
 }
 
 // Problems returns every break r found, the first first.
@@ -211,6 +215,7 @@ func (c *ChainCheck) add(p *Problem) { c.r.add(p) }
 // found.
 func (c *ChainCheck) Report() Report {
 	r := c.r
+	r.Total = c.want
 	r.Later = append([]*Problem(nil), r.Later...)
 	for _, d := range c.digests[c.next:] {
 		r.add(&Problem{Line: int(d.Seq), Digest: true,

@@ -250,6 +250,7 @@ func (s *endpointSource) verifyFile(ctx context.Context, pub ed25519.PublicKey) 
 		return nil, err
 	}
 	defer d.close()
+	d.live = true
 	return d.verify(ctx, pub)
 }
 
