@@ -46,22 +46,29 @@ func (s *dirSource) chains() bool { return false }
 func (s *dirSource) close() error { return s.log.Close() }
 
 func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Report, error) {
-	f, err := os.Open(s.log.Name())
+	// A running server appends a record, then a digest naming it, then
+	// the mark naming that digest: reading them in the other order, each
+	// read finds at least what the one before it names.
+	var a anchors
+	a.storeMark, a.storeErr = boltstore.ReadValue(filepath.Join(s.dir, "kms.db"), []byte(audit.MarkRecord), time.Second)
+	a.fileMark, _ = os.ReadFile(filepath.Join(s.dir, audit.MarkFile))
+	var err error
+	a.digests, err = os.ReadFile(filepath.Join(s.dir, "audit-digests.log"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	log, err := os.ReadFile(s.log.Name())
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	n, problems, err := audit.VerifyAll(f)
+	n, problems, err := audit.VerifyAll(bytes.NewReader(log))
 	if err != nil {
 		return nil, err
 	}
 	r := audit.Report{Records: uint64(n)}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
 	// The digests are checked even on a broken chain: every break is
 	// reported, not only the first.
-	if err := s.verifyDigests(f, pub, &r); err != nil {
+	if err := s.verifyDigests(log, &a, pub, &r); err != nil {
 		return nil, err
 	}
 	// Breaks of the chain first, then those of the digests.
@@ -77,6 +84,15 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 	return []audit.Report{r}, nil
 }
 
+// anchors are what a data directory's log is checked against, read
+// before it: the digests and the high-water marks.
+type anchors struct {
+	storeMark []byte // the mark in kms.db
+	storeErr  error  // why there is none
+	fileMark  []byte // audit-head.json, or nil
+	digests   []byte // audit-digests.log, or nil
+}
+
 // newTrailGrace is how old the first record of a running server's log may
 // be without a digest: a server signs its trail's head every few seconds
 // (5 by default) and at shutdown.
@@ -90,8 +106,8 @@ const newTrailGrace = 30 * time.Second
 // and no key, or no digests unless it is new, does not verify: cutting
 // off the newest records together with the digests, or removing the key,
 // must not pass.
-func (s *dirSource) verifyDigests(log io.Reader, pub ed25519.PublicKey, r *audit.Report) error {
-	hashes, records, first, err := logHashes(log)
+func (s *dirSource) verifyDigests(log []byte, a *anchors, pub ed25519.PublicKey, r *audit.Report) error {
+	hashes, records, first, err := logHashes(bytes.NewReader(log))
 	if err != nil {
 		return err
 	}
@@ -114,10 +130,7 @@ func (s *dirSource) verifyDigests(log io.Reader, pub ed25519.PublicKey, r *audit
 			return errors.New("audit.pub is " + err.Error())
 		}
 	}
-	digests, err := os.ReadFile(filepath.Join(s.dir, "audit-digests.log"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
+	digests := a.digests
 	count, good, problems, err := audit.VerifyDigestsAll(bytes.NewReader(digests), pub, hashes, records)
 	if err != nil {
 		return err
@@ -131,7 +144,7 @@ func (s *dirSource) verifyDigests(log io.Reader, pub ed25519.PublicKey, r *audit
 		}
 	}
 	// The high-water mark: the newest digest as the server last wrote it.
-	mark, err := boltstore.ReadValue(filepath.Join(s.dir, "kms.db"), []byte(audit.MarkRecord), time.Second)
+	mark, err := a.storeMark, a.storeErr
 	live := s.live || errors.Is(err, boltstore.ErrLocked)
 	if count == 0 && records > 0 {
 		// A server signs its trail at shutdown and, running, every few
@@ -153,8 +166,8 @@ func (s *dirSource) verifyDigests(log io.Reader, pub ed25519.PublicKey, r *audit
 	default:
 		r.Notes = append(r.Notes, "the high-water mark in kms.db was not checked: "+err.Error())
 	}
-	if mark, err := os.ReadFile(filepath.Join(s.dir, audit.MarkFile)); err == nil {
-		if p := audit.CheckMark(bytes.TrimSpace(mark), pub, hashes, records, newest, audit.MarkFile); p != nil {
+	if a.fileMark != nil {
+		if p := audit.CheckMark(bytes.TrimSpace(a.fileMark), pub, hashes, records, newest, audit.MarkFile); p != nil {
 			r.Later = append(r.Later, p)
 		}
 	}
