@@ -11,7 +11,7 @@ func auditCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read and check the audit trail"}
 	var o auditcli.Options
 	verify := &cobra.Command{
-		Use:   "verify (--data-dir DIR | --storage DSN | --endpoint URL) [--public-key FILE]",
+		Use:   "verify (--data-dir DIR | --storage DSN | --endpoint URL) [--public-key FILE] [--expect-at-least N]",
 		Short: "Walk the audit trail's hash chains and digests and report the first break of each (exit code 1 on any)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -35,6 +35,7 @@ func auditCommand() *cobra.Command {
 		c.MarkFlagsMutuallyExclusive("data-dir", "storage", "endpoint")
 	}
 	verify.Flags().StringVar(&o.PublicKey, "public-key", "", "PEM file with the key the digests must be signed with (default: the key kept with the trail)")
+	verify.Flags().Uint64Var(&o.ExpectAtLeast, "expect-at-least", 0, "fail unless the trail holds at least this many records (a count noted earlier, outside the server)")
 	f := events.Flags()
 	f.BoolVar(&o.JSON, "json", false, "one JSON object per line (the CloudTrail-shaped event)")
 	f.StringVar(&o.Output, "output", "", "append the records as JSON lines to this file instead of printing them")

@@ -854,3 +854,123 @@ func TestAuditStorageEvents(t *testing.T) {
 	jf.waitOutput(regexp.MustCompile(`"requestID":"late"`), 10*time.Second)
 	tf.waitOutput(regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(c.nodes[0].Chain())+`\s+6\s+2026-03-01T09:00:00Z\s+Encrypt`), 10*time.Second)
 }
+
+// copyFile copies src to dst.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	noErr(t, err, "read %s", src)
+	noErr(t, os.WriteFile(dst, b, 0o600), "write %s", dst)
+}
+
+// digestLines reads dir's audit-digests.log as lines.
+func digestLines(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "audit-digests.log"))
+	noErr(t, err, "read audit-digests.log")
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// Cutting off the recent end of the trail must not pass: the newest
+// records with the newest digests, the digests altogether, or the key
+// that checks them. A running server signs its head every few seconds;
+// the newest digest is kept as a high-water mark in the key store and in
+// audit-head.json, and --expect-at-least anchors the count outside.
+func TestAuditVerifyDetectsCutEnd(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx := testCtx(t)
+
+	// A running server writes a digest within seconds of a call, and its
+	// key store is locked: verify says the mark there was not checked.
+	s := startDev(t, dir)
+	_, err := s.client(t).ListKeys(ctx, &kms.ListKeysInput{})
+	noErr(t, err, "ListKeys")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if b, _ := os.ReadFile(filepath.Join(dir, "audit-digests.log")); len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no digest 15 s after a call on a running server")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code, out := auditVerify(t, dir); code != 0 || !strings.Contains(out, "note: the high-water mark in kms.db was not checked") {
+		t.Errorf("verify of a running server's trail: exit %d, want 0 and a note that kms.db was not checked\n%s", code, out)
+	}
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("server exit %d", code)
+	}
+	// More runs, each with calls and a digest at shutdown.
+	for range 4 {
+		s := startDev(t, dir)
+		c := s.client(t)
+		for range 3 {
+			_, err := c.ListKeys(ctx, &kms.ListKeysInput{})
+			noErr(t, err, "ListKeys")
+		}
+		if code := s.stop(syscall.SIGTERM); code != 0 {
+			t.Fatalf("server exit %d", code)
+		}
+	}
+	lines, digests := auditLines(t, dir), digestLines(t, dir)
+	if len(digests) < 5 || len(lines) < 13 {
+		t.Fatalf("%d records and %d digests, want at least 13 and 5", len(lines), len(digests))
+	}
+	n := len(lines)
+	if code, out := auditVerify(t, dir); code != 0 || strings.Contains(out, "note:") {
+		t.Fatalf("verify of the intact trail: exit %d\n%s", code, out)
+	}
+	pub := filepath.Join(t.TempDir(), "audit.pub")
+	copyFile(t, filepath.Join(dir, "audit.pub"), pub)
+
+	// cut is a copy of the trail with its first keep records and the
+	// digests that name them, and, if withStore, the key store.
+	cut := func(keep int, withStore bool, drop ...string) string {
+		d := tamperedCopy(t, dir, lines[:keep])
+		var kept []string
+		for _, ln := range digests {
+			var dg struct{ Sequence int }
+			noErr(t, json.Unmarshal([]byte(ln), &dg), "digest")
+			if dg.Sequence <= keep {
+				kept = append(kept, ln)
+			}
+		}
+		noErr(t, os.WriteFile(filepath.Join(d, "audit-digests.log"), []byte(strings.Join(kept, "\n")+"\n"), 0o600), "write digests")
+		if len(kept) == 0 {
+			os.WriteFile(filepath.Join(d, "audit-digests.log"), nil, 0o600)
+		}
+		if withStore {
+			copyFile(t, filepath.Join(dir, "kms.db"), filepath.Join(d, "kms.db"))
+		}
+		for _, name := range drop {
+			noErr(t, os.Remove(filepath.Join(d, name)), "remove %s", name)
+		}
+		return d
+	}
+	var seq3 struct{ Sequence int }
+	noErr(t, json.Unmarshal([]byte(digests[len(digests)-4]), &seq3), "digest")
+	for _, tc := range []struct {
+		name string
+		dir  string
+		args []string
+		want string
+	}{
+		{"the last three digests and the records after the new last one", cut(seq3.Sequence, true), nil, "high-water mark in kms.db names record"},
+		{"the same, without the key store", cut(seq3.Sequence, false), nil, "high-water mark in audit-head.json names record"},
+		{"the same, without audit-head.json", cut(seq3.Sequence, true, "audit-head.json"), nil, "high-water mark in kms.db names record"},
+		{"audit-digests.log deleted and the log cut to 10 records", cut(10, false, "audit-digests.log", "audit-head.json"), []string{"--public-key", pub}, "no signed digest covers the log"},
+		{"audit.pub deleted", cut(n, true, "audit.pub"), nil, "audit.pub is missing"},
+		{"the last three digests, their records and every mark, anchored outside", cut(seq3.Sequence, false, "audit-head.json"), []string{"--expect-at-least", fmt.Sprint(n)}, fmt.Sprintf("fewer than the %d expected", n)},
+	} {
+		code, stdout, stderr := runToExit(t, baseEnv(), append([]string{"audit", "verify", "--data-dir", tc.dir}, tc.args...)...)
+		if code != 1 || !strings.Contains(stdout, tc.want) {
+			t.Errorf("%s: exit %d, want 1 and %q\n%s%s", tc.name, code, tc.want, stdout, stderr)
+		}
+	}
+	code, stdout, stderr := runToExit(t, baseEnv(), "audit", "verify", "--data-dir", dir, "--expect-at-least", fmt.Sprint(n))
+	if code != 0 {
+		t.Errorf("--expect-at-least the records the trail holds: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

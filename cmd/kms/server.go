@@ -102,6 +102,7 @@ command line wins over the environment, which wins over the file.
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve GET /metrics on this address (host:port, plain HTTP) instead of beside the API")
 	f.Float64Var(&o.RateLimit, "rate-limit", 0, "limit each account to this many KMS calls a second (0: no limit); calls over it get ThrottlingException")
 	f.IntVar(&o.RateBurst, "rate-burst", 100, "with --rate-limit: how many calls an account may make at once above the steady rate")
+	f.StringVar(&o.AuditorAccounts, "auditor-accounts", "", "accounts (comma-separated) whose root, and whose principals allowed openkms:ReadAllAccountsAuditTrail, read every account's audit records over the API (default with --dev: 111122223333)")
 	f.DurationVar(&o.MaxClockSkew, "max-clock-skew", server.DefaultMaxClockSkew, "how far a KMS request's signing time may be from the server's clock (IAM and STS allow 15 minutes, as AWS does)")
 	return cmd
 }

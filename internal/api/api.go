@@ -48,6 +48,8 @@ type Handler struct {
 
 	// trailReader serves the trail to auditors (trail.go); nil: not served.
 	trailReader TrailReader
+	// auditorAccounts may read every account's records (trail.go).
+	auditorAccounts map[string]bool
 
 	bodies  *bodyBudget    // memory for bodies being received (body.go)
 	observe func(*Request) // nil: calls are not reported (observe.go)

@@ -71,13 +71,13 @@ func (h *Handler) audit(r *http.Request, reqID string, ci *callInfo, out any, ca
 	} else {
 		rec.UserIdentity.Type = "Unknown"
 		if a, err := sigv4.Parse(r); err == nil {
-			rec.UserIdentity.AccessKeyID = a.AccessKeyID
+			rec.UserIdentity.AccessKeyID = clipTo(a.AccessKeyID, maxAccessKeyID)
 		}
 	}
 	// What an unauthenticated caller sent is recorded only when small:
 	// anyone could otherwise fill the trail with large records.
 	rec.RequestParameters = requestParameters(ci)
-	if ci.principal == nil && len(rec.RequestParameters) > maxField {
+	if ci.principal == nil && len(rec.RequestParameters) > maxUnauthParams {
 		rec.RequestParameters = json.RawMessage("null")
 	}
 	if callErr != nil {
@@ -114,7 +114,8 @@ func requestParameters(ci *callInfo) json.RawMessage {
 		out := map[string]any{}
 		for k, v := range ci.form {
 			if auditedParams[k] && len(v) > 0 {
-				out[lowerFirst(k)] = v[0]
+				name := lowerFirst(k)
+				out[name] = clipTo(v[0], maxParamString(name))
 			}
 		}
 		if len(out) == 0 {
@@ -157,7 +158,7 @@ func decodeParams(body []byte) json.RawMessage {
 		b = append(b, '"')
 		b = append(b, f...)
 		b = append(b, '"', ':')
-		b = append(b, raw...)
+		b = append(b, audit.CleanJSON(raw, maxParamString(f))...)
 	}
 	if len(b) == 0 {
 		return json.RawMessage("null")
@@ -229,15 +230,45 @@ func sourceIP(r *http.Request) string {
 	return host
 }
 
-// maxField bounds the free-text fields of a record that come from the
-// client (user agent, operation name, messages that quote them).
-const maxField = 1024
+// Every field of a record that comes from the client is bounded, so that
+// no request, signed or not, can make its record large: anyone can reach
+// the trail, and it is written before every answer.
+const (
+	// maxField bounds free-text fields (user agent, operation name,
+	// messages that quote them).
+	maxField = 1024
+	// maxAccessKeyID bounds the access key id of a request that failed
+	// authentication: AWS's are 16 to 128 characters.
+	maxAccessKeyID = 128
+	// maxUnauthParams bounds the request parameters of a request that
+	// failed authentication; larger ones are recorded as null.
+	maxUnauthParams = 1024
+	// maxParamBytes bounds each string in the request parameters, as
+	// written in JSON, but for policies, which maxPolicyBytes bounds as AWS
+	// does a key policy.
+	maxParamBytes  = 2048
+	maxPolicyBytes = 32 << 10
+)
 
-func clip(s string) string {
-	if len(s) <= maxField {
+// maxParamString is the bound on the strings of the request parameter
+// named name.
+func maxParamString(name string) int {
+	switch name {
+	case "policy", "policyDocument", "assumeRolePolicyDocument":
+		return maxPolicyBytes
+	}
+	return maxParamBytes
+}
+
+func clip(s string) string { return clipTo(s, maxField) }
+
+// clipTo cuts s to n bytes, marking the cut. A character cut in two is
+// written as U+FFFD.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	return s[:maxField] + "...(truncated)"
+	return s[:n] + audit.Truncated
 }
 
 // resolvedKeyARN asks the service which key the request's KeyId (or

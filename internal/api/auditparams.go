@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"reflect"
+
+	"github.com/openkms/kms/internal/audit"
 )
 
 // scanParams collects the audited members of a JSON request body in one
@@ -92,7 +94,7 @@ func finishParams(found *[len(kmsParamNames)][]byte, body []byte, i int) (json.R
 		b = append(b, '"')
 		b = append(b, kmsParamFields[f]...)
 		b = append(b, '"', ':')
-		b = append(b, v...)
+		b = append(b, audit.CleanJSON(v, maxParamString(kmsParamFields[f]))...)
 	}
 	if b == nil {
 		return json.RawMessage("null"), true

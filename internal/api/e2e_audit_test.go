@@ -22,6 +22,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -551,6 +552,102 @@ func TestAuditRecordsRefusedFormRequests(t *testing.T) {
 	for i, id := range reqIDs {
 		if !logged[id] {
 			t.Errorf("refused request %d (x-amzn-RequestId %s) has no record; the trail has %d records", i+1, id, len(recs))
+		}
+	}
+}
+
+// An unauthenticated request's access key id comes from its
+// Authorization header, at whatever length the client sent: 2,000
+// requests each with a 60 KB Credential= must not add more than a few
+// KiB each to the trail.
+func TestAuditHugeCredentialIsBounded(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	akid := strings.Repeat("A", 60<<10)
+	auth := "AWS4-HMAC-SHA256 Credential=" + akid + "/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00"
+	before := fileSize(t, logPath)
+	for i := 0; i < n; i++ {
+		r := e.rawRequest(t, "POST", "/", map[string]string{"X-Unsigned": "1", "X-Amz-Target": "TrentService.ListKeys",
+			"Content-Type": "application/x-amz-json-1.1", "Authorization": auth, "X-Amz-Date": "20260101T000000Z"}, strings.NewReader(`{}`))
+		if r.status/100 != 4 {
+			t.Fatalf("status %d, want a 4xx refusal", r.status)
+		}
+	}
+	grown := fileSize(t, logPath) - before
+	t.Logf("%d unsigned requests with a %d-byte Credential added %d bytes to the trail (%d per record)", n, len(akid), grown, grown/int64(n))
+	if per := grown / int64(n); per > 2048 {
+		t.Errorf("%d bytes per record of an unauthenticated call, want at most 2048", per)
+	}
+	recs, _ := auditRecords(t, logPath)
+	if got := recs[len(recs)-1].UserIdentity.AccessKeyID; len(got) > 128+len(audit.Truncated) || !strings.HasPrefix(got, "AAAA") {
+		t.Errorf("recorded access key id %.40q... of %d bytes, want its first 128 bytes", got, len(got))
+	}
+}
+
+// A signed caller's request parameters are bounded too: each string at
+// 2 KiB, a key policy at 32 KiB.
+func TestAuditSignedParamsAreBounded(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	big := strings.Repeat("d", 100<<10)
+	r := e.rawCall(t, "CreateKey", `{"Description":"`+big+`","Tags":[{"TagKey":"k","TagValue":"`+big+`"}]}`)
+	_ = r
+	recs, raws := auditRecords(t, logPath)
+	last := raws[len(raws)-1]
+	if len(last) > 8<<10 {
+		t.Errorf("record of a call with 200 KB of parameters is %d bytes, want under 8 KiB", len(last))
+	}
+	var p struct{ Description string }
+	if err := json.Unmarshal(recs[len(recs)-1].RequestParameters, &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Description) != 2048+len(audit.Truncated) || !strings.HasSuffix(p.Description, audit.Truncated) {
+		t.Errorf("description recorded with %d bytes, want 2048 and the mark of the cut", len(p.Description))
+	}
+}
+
+func fileSize(t testing.TB, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// Invalid UTF-8 and lone surrogates from any caller, signed or not, must
+// not reach the trail as such: the record would not read back as written
+// (a JSON string on the wire replaces invalid bytes), and verify over the
+// endpoint would report a break that is not one.
+func TestAuditInvalidUTF8IsCleaned(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	for _, body := range []string{
+		"{\"KeyId\":\"k\",\"Plaintext\":\"AA==\",\"EncryptionContext\":{\"a\":\"\xff\xfe\"}}",
+		`{"KeyId":"k","Plaintext":"AA==","EncryptionContext":{"a":"\ud800"}}`,
+	} {
+		e.rawRequest(t, "POST", "/", map[string]string{"X-Unsigned": "1", "X-Amz-Target": "TrentService.Encrypt",
+			"Content-Type": "application/x-amz-json-1.1"}, strings.NewReader(body))
+		e.rawCall(t, "Encrypt", body)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.Valid(b) || bytes.Contains(b, []byte(`\ud800`)) {
+		t.Fatalf("the trail holds invalid UTF-8 or a lone surrogate:\n%s", b)
+	}
+	recs, _ := auditRecords(t, logPath)
+	if len(recs) != 4 {
+		t.Fatalf("%d records, want 4", len(recs))
+	}
+	for i, r := range recs {
+		if string(r.RequestParameters) != "null" && !bytes.Contains(r.RequestParameters, []byte(`\ufffd`)) {
+			t.Errorf("record %d: parameters %s, want the bad text as U+FFFD", i+1, r.RequestParameters)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -19,14 +20,18 @@ import (
 // and digest lines and its public key — so that `kms audit verify
 // --endpoint` runs the checks it runs on the files or the database.
 //
-// The trail is the server's, covering every account, so reading it is for
-// auditors: an account's root, or a principal whose identity policies
-// allow cloudtrail:LookupEvents on "*".
+// Reading it is for auditors: an account's root, or a principal whose
+// identity policies allow cloudtrail:LookupEvents on "*". Each sees only
+// its own account's records; the records of every account, and those of
+// calls that no account made, only a principal of an auditor account
+// (WithAuditorAccounts) that is its root or whose identity policies allow
+// openkms:ReadAllAccountsAuditTrail.
 
 const (
 	trailTargetPrefix = "OpenKMSAudit_20261127."
 	trailSource       = "cloudtrail.amazonaws.com"
 	trailAction       = "cloudtrail:LookupEvents"
+	trailAllAction    = "openkms:ReadAllAccountsAuditTrail"
 
 	// A page holds at most maxTrailPage lines and, past its first line, at
 	// most maxTrailPageBytes bytes of lines.
@@ -65,8 +70,50 @@ func (h *Handler) WithTrailReader(r TrailReader) *Handler {
 	return h
 }
 
+// WithAuditorAccounts names the accounts whose principals may be allowed
+// to read the records of every account: their roots, and their IAM users
+// and role sessions whose identity policies allow
+// openkms:ReadAllAccountsAuditTrail. An account cannot grant that to
+// itself, as it can any action in its own identity policies: only the
+// server's operator names these accounts.
+func (h *Handler) WithAuditorAccounts(accounts ...string) *Handler {
+	h.auditorAccounts = map[string]bool{}
+	for _, a := range accounts {
+		h.auditorAccounts[a] = true
+	}
+	return h
+}
+
+// trailScope is which records a reader of the trail may see.
+type trailScope struct {
+	all     bool   // every record
+	account string // or those of this account
+}
+
+// visible reports whether a record line is in the scope: a record whose
+// caller or recipient account is the reader's. A line that is not a
+// record, or a record of a call no account made, only an auditor of all
+// accounts sees.
+func (s trailScope) visible(line []byte) bool {
+	if s.all {
+		return true
+	}
+	var ln struct {
+		Event struct {
+			UserIdentity struct {
+				AccountID string `json:"accountId"`
+			} `json:"userIdentity"`
+			RecipientAccountID string `json:"recipientAccountId"`
+		} `json:"event"`
+	}
+	if json.Unmarshal(line, &ln) != nil {
+		return false
+	}
+	return ln.Event.UserIdentity.AccountID == s.account || ln.Event.RecipientAccountID == s.account
+}
+
 // trailOp is one audit operation, its caller authorized.
-type trailOp func(ctx context.Context, r TrailReader, body []byte) (any, error)
+type trailOp func(ctx context.Context, r TrailReader, scope trailScope, body []byte) (any, error)
 
 var trailOps = map[string]trailOp{
 	"ListAuditChains":   listAuditChains,
@@ -112,7 +159,27 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 	if h.trailReader == nil {
 		return nil, &protocolError{http.StatusBadRequest, "UnsupportedOperationException", "This server does not serve its audit trail."}
 	}
-	return fn(r.Context(), h.trailReader, body)
+	scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && mayReadAllAccounts(p)}
+	return fn(r.Context(), h.trailReader, scope, body)
+}
+
+// mayReadAllAccounts reports whether p, of an auditor account, is its
+// root or has identity policies that allow openkms:ReadAllAccountsAuditTrail
+// on "*" and none that denies it.
+func mayReadAllAccounts(p *identity.Principal) bool {
+	if p.Type == identity.TypeRoot {
+		return true
+	}
+	req := &policy.Request{Principal: p.PolicyPrincipal(), Action: trailAllAction, Resource: "*"}
+	allowed := false
+	for _, pol := range p.Policies {
+		d := pol.EvaluateIdentity(req)
+		if d.Deny {
+			return false
+		}
+		allowed = allowed || d.Allow
+	}
+	return allowed
 }
 
 // authorizeTrail lets p read the trail if it is an account's root or its
@@ -158,8 +225,10 @@ type trailLine struct {
 
 type trailPage func(ctx context.Context, chain string, after int64, limit, maxBytes int) ([]audit.Row, bool, error)
 
-// readPage decodes a page request and reads the page with read.
-func readPage(ctx context.Context, body []byte, read trailPage) ([]trailLine, bool, error) {
+// readPage decodes a page request and reads the page with read, keeping
+// the lines visible in scope. Past lines out of scope it reads on until a
+// page has one or the trail ends, so that a page is empty only at the end.
+func readPage(ctx context.Context, body []byte, scope trailScope, read trailPage) ([]trailLine, bool, error) {
 	var in trailPageInput
 	if err := decodeBody(body, &in); err != nil {
 		return nil, false, err
@@ -172,22 +241,33 @@ func readPage(ctx context.Context, body []byte, read trailPage) ([]trailLine, bo
 	case in.Limit == 0:
 		in.Limit = maxTrailPage
 	}
-	rows, more, err := read(ctx, in.Chain, in.AfterSequence, in.Limit, maxTrailPageBytes)
-	if err != nil {
-		return nil, false, err
+	after := in.AfterSequence
+	for {
+		rows, more, err := read(ctx, in.Chain, after, in.Limit, maxTrailPageBytes)
+		if err != nil {
+			return nil, false, err
+		}
+		lines := make([]trailLine, 0, len(rows))
+		for _, r := range rows {
+			if scope.visible(r.Line) {
+				lines = append(lines, trailLine{Sequence: r.Seq, Line: string(r.Line)})
+			}
+		}
+		if len(lines) > 0 || !more || len(rows) == 0 {
+			return lines, more && len(lines) > 0, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		after = rows[len(rows)-1].Seq
 	}
-	lines := make([]trailLine, len(rows))
-	for i, r := range rows {
-		lines[i] = trailLine{Sequence: r.Seq, Line: string(r.Line)}
-	}
-	return lines, more, nil
 }
 
 func trailValidation(format string, args ...any) error {
 	return &protocolError{http.StatusBadRequest, "ValidationException", fmt.Sprintf(format, args...)}
 }
 
-func listAuditChains(ctx context.Context, r TrailReader, body []byte) (any, error) {
+func listAuditChains(ctx context.Context, r TrailReader, _ trailScope, body []byte) (any, error) {
 	if err := decodeBody(body, &struct{}{}); err != nil {
 		return nil, err
 	}
@@ -198,8 +278,8 @@ func listAuditChains(ctx context.Context, r TrailReader, body []byte) (any, erro
 	return &struct{ Chains []string }{append([]string{}, chains...)}, nil
 }
 
-func getAuditRecords(ctx context.Context, r TrailReader, body []byte) (any, error) {
-	lines, more, err := readPage(ctx, body, r.Records)
+func getAuditRecords(ctx context.Context, r TrailReader, scope trailScope, body []byte) (any, error) {
+	lines, more, err := readPage(ctx, body, scope, r.Records)
 	if err != nil {
 		return nil, err
 	}
@@ -209,8 +289,10 @@ func getAuditRecords(ctx context.Context, r TrailReader, body []byte) (any, erro
 	}{lines, more}, nil
 }
 
-func getAuditDigests(ctx context.Context, r TrailReader, body []byte) (any, error) {
-	lines, more, err := readPage(ctx, body, r.Digests)
+// getAuditDigests hands out every digest: a digest names a record by
+// sequence number and hash only.
+func getAuditDigests(ctx context.Context, r TrailReader, _ trailScope, body []byte) (any, error) {
+	lines, more, err := readPage(ctx, body, trailScope{all: true}, r.Digests)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +302,7 @@ func getAuditDigests(ctx context.Context, r TrailReader, body []byte) (any, erro
 	}{lines, more}, nil
 }
 
-func getAuditPublicKey(ctx context.Context, r TrailReader, body []byte) (any, error) {
+func getAuditPublicKey(ctx context.Context, r TrailReader, _ trailScope, body []byte) (any, error) {
 	var in struct{ Chain string }
 	if err := decodeBody(body, &in); err != nil {
 		return nil, err

@@ -13,12 +13,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/audit"
@@ -159,14 +162,109 @@ func TestTrailReadByRoot(t *testing.T) {
 		t.Errorf("records of a chain the trail does not hold: %+v", p)
 	}
 
-	// The trail covers every account: another account's root reads it too.
+	// The trail covers every account, but another account's root reads
+	// none of this one's records.
 	other, err := identity.BootstrapRoot(context.Background(), e.store, e.root, "444455556666")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p = decodeOK[trailPage](t, e.trailCall(t, aws.Credentials{AccessKeyID: other.ID, SecretAccessKey: other.Secret}, "GetAuditRecords", `{}`))
-	if len(p.Records) == 0 || !strings.Contains(p.Records[0].Line, `"accountId":"111122223333"`) {
-		t.Errorf("another account's root reads %d records, want this account's too", len(p.Records))
+	for _, r := range p.Records {
+		if strings.Contains(r.Line, `"111122223333"`) {
+			t.Errorf("another account's root reads this account's record %d", r.Sequence)
+		}
+	}
+}
+
+// Each account reads only its own records over the API: a root, or a
+// user allowed cloudtrail:LookupEvents, of any account sees the records
+// its account made or received, not another's key policies and encryption
+// contexts. The records of every account, and of calls no account made,
+// only a principal of an auditor account reads: its root, or a user
+// allowed openkms:ReadAllAccountsAuditTrail. Another account cannot grant
+// itself that.
+func TestTrailScopedToAccount(t *testing.T) {
+	t.Parallel()
+	e, _ := newTrailEnv(t)
+	h := e.guard.next.(*api.Handler)
+	ctx := context.Background()
+	a := e.rootCreds()
+	bk, err := identity.BootstrapRoot(ctx, e.store, e.root, "444455556666")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := aws.Credentials{AccessKeyID: bk.ID, SecretAccessKey: bk.Secret}
+	aKey := e.newKey(t)
+	e.encrypt(t, aKey, []byte("a"), map[string]string{"secret-context": "of-account-a"})
+	bClient := e.clientWith(b.AccessKeyID, b.SecretAccessKey, "")
+	if _, err := bClient.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("of-account-b")}); err != nil {
+		t.Fatal(err)
+	}
+	e.rawRequest(t, "POST", "/", map[string]string{"X-Unsigned": "1", "X-Amz-Target": "TrentService.ListKeys",
+		"Content-Type": "application/x-amz-json-1.1"}, strings.NewReader(`{}`))
+	auditorOfAll := e.newUser(t, "auditor-all", allowDoc("*", "cloudtrail:LookupEvents", "openkms:ReadAllAccountsAuditTrail"))
+	auditorOfA := e.newUser(t, "auditor-a", allowDoc("*", "cloudtrail:LookupEvents"))
+	creds := func(u *testUser) aws.Credentials {
+		return aws.Credentials{AccessKeyID: u.akid, SecretAccessKey: u.secret}
+	}
+
+	// seen reads every record c may read and returns what they hold.
+	seen := func(c aws.Credentials) (accounts map[string]bool, unauth bool, all string) {
+		accounts = map[string]bool{}
+		var sb strings.Builder
+		after := int64(0)
+		for {
+			p := decodeOK[trailPage](t, e.trailCall(t, c, "GetAuditRecords", `{"AfterSequence":`+jsonInt(after)+`,"Limit":2}`))
+			for _, r := range p.Records {
+				var ln struct {
+					Event audit.Record `json:"event"`
+				}
+				if err := json.Unmarshal([]byte(r.Line), &ln); err != nil {
+					t.Fatal(err)
+				}
+				accounts[ln.Event.UserIdentity.AccountID] = true
+				accounts[ln.Event.RecipientAccountID] = true
+				if ln.Event.UserIdentity.Type == "Unknown" {
+					unauth = true
+				}
+				sb.WriteString(r.Line)
+				after = r.Sequence
+			}
+			if !p.Truncated {
+				return accounts, unauth, sb.String()
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		creds   aws.Credentials
+		auditor string // the auditor account set on the handler
+		want    []string
+		unauth  bool
+	}{
+		{"root of A", a, "", []string{"111122223333"}, false},
+		{"root of B", b, "", []string{"444455556666"}, false},
+		{"user of A allowed LookupEvents", creds(auditorOfA), "", []string{"111122223333"}, false},
+		{"user of A allowed all, A not an auditor account", creds(auditorOfAll), "", []string{"111122223333"}, false},
+		{"root of B, A the auditor account", b, "111122223333", []string{"444455556666"}, false},
+		{"user of A allowed LookupEvents only, A the auditor account", creds(auditorOfA), "111122223333", []string{"111122223333"}, false},
+		{"user of A allowed all, A the auditor account", creds(auditorOfAll), "111122223333", []string{"111122223333", "444455556666"}, true},
+		{"root of A, A the auditor account", a, "111122223333", []string{"111122223333", "444455556666"}, true},
+	} {
+		h.WithAuditorAccounts(tc.auditor)
+		accounts, unauth, all := seen(tc.creds)
+		delete(accounts, "")
+		var got []string
+		for acct := range accounts {
+			got = append(got, acct)
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") || unauth != tc.unauth {
+			t.Errorf("%s: reads records of accounts %v (unauthenticated: %v), want %v (%v)", tc.name, got, unauth, tc.want, tc.unauth)
+		}
+		if !slices.Contains(tc.want, "111122223333") && strings.Contains(all, "of-account-a") {
+			t.Errorf("%s: reads account A's encryption context", tc.name)
+		}
 	}
 }
 

@@ -14,9 +14,14 @@
 // key material or secrets; the caller builds records from what may be
 // shown.
 //
+// A data directory's newest digest is also kept as a high-water mark
+// (MarkRecord in the key store, MarkFile beside the trail), so that
+// cutting off the newest records together with the newest digests is
+// detected too.
+//
 // Limits: records after the last digest are protected by the chain only;
-// in PostgreSQL, a whole chain removed with its digests and its row in
-// kms_audit_chains leaves no trace.
+// in PostgreSQL there is no high-water mark, and a whole chain removed
+// with its digests and its row in kms_audit_chains leaves no trace.
 package audit
 
 import (

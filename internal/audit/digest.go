@@ -55,11 +55,52 @@ type digestSink interface {
 // Digester signs the head of a Log and stores the digest. It is safe for
 // concurrent use.
 type Digester struct {
-	mu    sync.Mutex
-	out   digestSink
-	chain string // the chain it signs for; "" for a log file
-	key   ed25519.PrivateKey
-	last  uint64
+	mu     sync.Mutex
+	out    digestSink
+	chain  string // the chain it signs for; "" for a log file
+	key    ed25519.PrivateKey
+	last   uint64
+	marked func(line []byte) error // nil: no high-water mark kept
+}
+
+// OnDigest makes d call fn with each digest's line once the digest is
+// stored, for the caller to keep it as the trail's high-water mark apart
+// from the trail (MarkRecord, MarkFile). An error of fn is Write's.
+func (d *Digester) OnDigest(fn func(line []byte) error) { d.marked = fn }
+
+// The high-water mark of a data directory's trail: a copy of its newest
+// digest, signed as every digest is, kept in the key store under
+// MarkRecord and in the data directory as MarkFile. Cutting off the
+// newest records, or the newest digests with them, leaves the mark naming
+// a digest and a record the trail no longer holds.
+const (
+	MarkRecord = "meta/audit-head"
+	MarkFile   = "audit-head.json"
+)
+
+// CheckMark checks a high-water mark (the line of a digest) against a log
+// whose records' hashes by sequence number are given and whose newest
+// digest names record newest (0 if it has none). It returns a problem if
+// the mark is not signed by pub or names what the trail no longer holds.
+func CheckMark(mark []byte, pub ed25519.PublicKey, hashes map[uint64]string, records, newest uint64, where string) *Problem {
+	p := &Problem{Digest: true}
+	var dg Digest
+	switch {
+	case json.Unmarshal(mark, &dg) != nil:
+		p.Reason = fmt.Sprintf("the high-water mark in %s is not a digest", where)
+	case pub == nil || !dg.signatureValid(pub):
+		p.Reason = fmt.Sprintf("the high-water mark in %s has a signature that does not verify", where)
+	case dg.Sequence > records:
+		p.Reason = fmt.Sprintf("the high-water mark in %s names record %d, but the log ends at record %d (records were cut off)", where, dg.Sequence, records)
+	case hashes[dg.Sequence] != dg.Hash:
+		p.Reason = fmt.Sprintf("the high-water mark in %s does not match record %d", where, dg.Sequence)
+	case newest < dg.Sequence:
+		p.Reason = fmt.Sprintf("the high-water mark in %s names a digest of record %d, but the newest digest names record %d (digests were removed)", where, dg.Sequence, newest)
+	default:
+		return nil
+	}
+	p.Line = int(dg.Sequence)
+	return p
 }
 
 // OpenDigester opens (creating if needed) the digest file at path.
@@ -99,7 +140,19 @@ func (d *Digester) Write(l *Log, now time.Time) error {
 		return err
 	}
 	d.last = seq
+	if d.marked != nil {
+		return d.marked(b)
+	}
 	return nil
+}
+
+// ParseDigest parses a digest's line, without verifying it.
+func ParseDigest(b []byte) (*Digest, error) {
+	var dg Digest
+	if err := json.Unmarshal(b, &dg); err != nil {
+		return nil, err
+	}
+	return &dg, nil
 }
 
 // Close closes the digest file. It leaves a PostgreSQL pool open: the pool
@@ -143,11 +196,33 @@ func readDigests(r io.Reader, fn func(*Digest) error) error {
 // record each digest names. It returns the number of digests checked and
 // the first problem.
 func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]string, records uint64) (int, *Problem, error) {
-	n := 0
-	var problem *Problem
-	err := readDigests(digests, func(dg *Digest) error {
+	n, _, problems, err := VerifyDigestsAll(digests, pub, hashes, records)
+	if len(problems) > 0 {
+		return n, problems[0], err
+	}
+	return n, nil, err
+}
+
+// VerifyDigestsAll is VerifyDigests reporting every problem: it returns
+// the number of digests read, the number that verify, and the problems.
+func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]string, records uint64) (int, int, []*Problem, error) {
+	n, good := 0, 0
+	var problems []*Problem
+	br := bufio.NewReader(digests)
+	for {
+		b, err := br.ReadBytes('\n')
+		if err == io.EOF {
+			return n, good, problems, nil
+		}
+		if err != nil {
+			return n, good, problems, err
+		}
 		n++
+		var dg Digest
+		var problem *Problem
 		switch {
+		case json.Unmarshal(b, &dg) != nil:
+			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d is not JSON", n)}
 		case !dg.signatureValid(pub):
 			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d has a signature that does not verify", n)}
 		case dg.Sequence > records:
@@ -156,14 +231,11 @@ func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]s
 			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence)}
 		}
 		if problem != nil {
-			return errStop
+			problems = append(problems, problem)
+		} else {
+			good++
 		}
-		return nil
-	})
-	if errors.Is(err, errStop) {
-		err = nil
 	}
-	return n, problem, err
 }
 
 var errStop = errors.New("stop")

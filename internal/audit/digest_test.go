@@ -77,3 +77,60 @@ func TestDigestsAnchorTheChain(t *testing.T) {
 		t.Fatal("digests verified under another key")
 	}
 }
+
+// The high-water mark is the newest digest as the digester wrote it: it
+// catches the newest records cut off with the newest digests, a forged
+// mark, and digests removed behind it.
+func TestMarkCatchesACutEnd(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := audit.OpenDigester(filepath.Join(dir, "digests.log"), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mark []byte
+	d.OnDigest(func(line []byte) error { mark = append([]byte(nil), line...); return nil })
+	for range 3 {
+		for range 4 {
+			if err := l.Append(rec("Encrypt")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Write(l, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	d.Close()
+	if dg, err := audit.ParseDigest(mark); err != nil || dg.Sequence != 12 {
+		t.Fatalf("mark %s, want the digest of record 12", mark)
+	}
+	logBytes, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
+	lines := strings.SplitAfter(string(logBytes), "\n")
+	hashesOf := func(n int) map[uint64]string {
+		h, _, err := audit.Hashes(strings.NewReader(strings.Join(lines[:n], "")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if p := audit.CheckMark(mark, pub, hashesOf(12), 12, 12, "m"); p != nil {
+		t.Fatalf("intact trail: %+v", p)
+	}
+	// Records 9-12 and the digest of record 12 removed: the digests alone
+	// would verify (the newest names record 8); the mark does not.
+	if p := audit.CheckMark(mark, pub, hashesOf(8), 8, 8, "m"); p == nil || !strings.Contains(p.Reason, "cut off") {
+		t.Fatalf("records and digests cut off: %+v", p)
+	}
+	if p := audit.CheckMark(mark, pub, hashesOf(12), 12, 8, "m"); p == nil || !strings.Contains(p.Reason, "digests were removed") {
+		t.Fatalf("digests removed: %+v", p)
+	}
+	forged := bytes.Replace(mark, []byte(`"sequence":12`), []byte(`"sequence":8`), 1)
+	if p := audit.CheckMark(forged, pub, hashesOf(8), 8, 8, "m"); p == nil || !strings.Contains(p.Reason, "signature") {
+		t.Fatalf("forged mark: %+v", p)
+	}
+}

@@ -9,8 +9,9 @@ import (
 // appendRecord writes r as JSON, the same bytes encoding/json would write
 // for it (fields in declaration order, omitempty honoured), without
 // reflection: the record is encoded on every call's path. RawMessage
-// fields must hold valid, compact JSON; the caller builds them with
-// encoding/json.
+// fields should hold valid, compact JSON; whatever they hold is written
+// cleaned (CleanJSON), so that a record is valid JSON, without invalid
+// UTF-8 or lone surrogates, whatever a client sent.
 func appendRecord(b []byte, r *Record) []byte {
 	b = append(b, `{"eventVersion":`...)
 	b = appendString(b, r.EventVersion)
@@ -93,7 +94,12 @@ func appendRaw(b []byte, raw json.RawMessage) []byte {
 	if len(raw) == 0 {
 		return append(b, "null"...)
 	}
-	return append(b, raw...)
+	start := len(b)
+	b = appendClean(b, raw, 0)
+	if !json.Valid(b[start:]) {
+		return append(b[:start], "null"...)
+	}
+	return b
 }
 
 const hexDigits = "0123456789abcdef"

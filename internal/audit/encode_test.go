@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 )
 
 // appendRecord writes exactly what encoding/json writes.
@@ -42,4 +43,76 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("%q: got %s want %s", s, got, want)
 		}
 	})
+}
+
+// Whatever a client sends, a record is valid JSON in valid UTF-8 without
+// lone surrogates, so that every reader — encoding/json, a JSON string on
+// the wire to `kms audit verify --endpoint` — sees the bytes that were
+// hashed, and the chain verifies.
+func FuzzRecordIsValidJSON(f *testing.F) {
+	f.Add("ua", []byte(`{"encryptionContext":{"k":"\xff\xfe"}}`))
+	f.Add("\xff", []byte(`{"a":"\ud800","b":"\udc00\ud83d\ude00","c":"x\u00"}`))
+	f.Add("", []byte("{\"a\":\"\x01\"}"))
+	f.Add("", []byte(`not json`))
+	f.Fuzz(func(t *testing.T, s string, raw []byte) {
+		r := Record{EventVersion: "1.11", UserAgent: s, UserIdentity: UserIdentity{Type: "Unknown", AccessKeyID: s},
+			RequestParameters: raw, ResponseElements: json.RawMessage("null"), ErrorMessage: s}
+		r.Sequence, r.PrevHash = 1, genesis
+		ev := appendRecord(nil, &r)
+		if !utf8.Valid(ev) || !json.Valid(ev) {
+			t.Fatalf("record is not valid JSON in UTF-8: %q", ev)
+		}
+		if hasLoneSurrogate(ev) {
+			t.Fatalf("record holds a lone surrogate: %q", ev)
+		}
+		ln := appendLine(nil, chainHash(genesis, ev), ev)
+		// As --endpoint receives it: a JSON string, decoded.
+		wire, _ := json.Marshal(string(ln[:len(ln)-1]))
+		var got string
+		if err := json.Unmarshal(wire, &got); err != nil || got != string(ln[:len(ln)-1]) {
+			t.Fatalf("line changed on the wire: %q", ln)
+		}
+		if _, _, err := checkLine([]byte(got), genesis, 1); err != nil {
+			t.Fatalf("line does not verify: %v: %q", err, ln)
+		}
+	})
+}
+
+// hasLoneSurrogate reports whether b holds a \u escape of a surrogate that
+// is not part of a pair.
+func hasLoneSurrogate(b []byte) bool {
+	for i := 0; i+6 <= len(b); i++ {
+		if b[i] == '\\' {
+			if b[i+1] != 'u' {
+				i++
+				continue
+			}
+			r, _ := hex4(b[i:])
+			switch {
+			case r >= 0xd800 && r < 0xdc00:
+				r2, ok := hex4(b[i+6:])
+				if !ok || r2 < 0xdc00 || r2 >= 0xe000 {
+					return true
+				}
+				i += 11
+			case r >= 0xdc00 && r < 0xe000:
+				return true
+			default:
+				i += 5
+			}
+		}
+	}
+	return false
+}
+
+// CleanJSON cuts long strings at the bound and marks the cut.
+func TestCleanJSONBoundsStrings(t *testing.T) {
+	got := CleanJSON([]byte(`{"a":"abcdefgh","b":["\u00e9\u00e9\u00e9"],"c":"ab"}`), 6)
+	want := `{"a":"abcdef...(truncated)","b":["\u00e9...(truncated)"],"c":"ab"}`
+	if string(got) != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+	if got := CleanJSON([]byte("\"\xff\xfe\""), 0); string(got) != `"\ufffd\ufffd"` {
+		t.Fatalf("invalid UTF-8: got %s", got)
+	}
 }

@@ -99,27 +99,67 @@ func (p *Problem) Error() string { return p.Reason }
 // Verify reads a log and reports how many records chain correctly and the
 // first problem, if any.
 func Verify(r io.Reader) (int, *Problem, error) {
+	n, problems, err := VerifyAll(r)
+	if len(problems) > 0 {
+		return n, problems[0], err
+	}
+	return n, nil, err
+}
+
+// VerifyAll is Verify reporting every problem, not only the first: after a
+// break it takes up the chain again from the record that broke it (its
+// own hash and sequence number, when it has them), so that a break does
+// not hide the ones after it. The number is that of the records before
+// the first break.
+func VerifyAll(r io.Reader) (int, []*Problem, error) {
 	br := bufio.NewReader(r)
 	prev := genesis
-	n := 0
+	var problems []*Problem
+	n, lineNo := 0, 0
+	var want uint64 = 1
 	for {
 		b, err := br.ReadBytes('\n')
 		if err == io.EOF {
 			if len(b) > 0 {
-				return n, &Problem{Line: n + 1, Reason: "the last line is incomplete"}, nil
+				problems = append(problems, &Problem{Line: lineNo + 1, Reason: "the last line is incomplete"})
 			}
-			return n, nil, nil
+			return n, problems, nil
 		}
 		if err != nil {
-			return n, nil, err
+			return n, problems, err
 		}
-		hash, _, verr := checkLine(b[:len(b)-1], prev, uint64(n+1))
-		if verr != nil {
-			return n, &Problem{Line: n + 1, Reason: verr.Error()}, nil
+		lineNo++
+		hash, _, verr := checkLine(b[:len(b)-1], prev, want)
+		if verr == nil {
+			prev, want = hash, want+1
+			if len(problems) == 0 {
+				n++
+			}
+			continue
 		}
-		prev = hash
-		n++
+		problems = append(problems, &Problem{Line: lineNo, Reason: verr.Error()})
+		// Take up the chain again after this line.
+		want++
+		if h, seq, ok := lineHead(b[:len(b)-1]); ok {
+			prev, want = h, seq+1
+		}
 	}
+}
+
+// lineHead returns a line's hash and sequence number, without verifying
+// them, if it has them.
+func lineHead(b []byte) (string, uint64, bool) {
+	var ln line
+	if json.Unmarshal(b, &ln) != nil || ln.Hash == "" {
+		return "", 0, false
+	}
+	var ev struct {
+		Sequence uint64 `json:"sequence"`
+	}
+	if json.Unmarshal(ln.Event, &ev) != nil || ev.Sequence == 0 {
+		return "", 0, false
+	}
+	return ln.Hash, ev.Sequence, true
 }
 
 // Read calls fn with every record of a log, in order, without verifying.
@@ -157,10 +197,10 @@ func Hashes(r io.Reader) (map[uint64]string, uint64, error) {
 		if err != nil {
 			return nil, 0, err
 		}
+		// A line that is not a record has no hash: a digest naming it
+		// does not match. VerifyAll reports the line itself.
 		var ln line
-		if err := json.Unmarshal(b, &ln); err != nil {
-			return nil, 0, err
-		}
+		_ = json.Unmarshal(b, &ln)
 		n++
 		out[n] = ln.Hash
 	}

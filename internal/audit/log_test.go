@@ -176,3 +176,47 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	})
 }
+
+// One break must not hide the others: VerifyAll takes up the chain again
+// after each and reports every edited record.
+func TestVerifyAllReportsEveryBreak(t *testing.T) {
+	path := writeLog(t, 8)
+	orig, _ := os.ReadFile(path)
+	lines := strings.SplitAfter(string(orig), "\n")
+	for _, i := range []int{1, 5} {
+		lines[i] = strings.Replace(lines[i], `"eventName":"Op`, `"eventName":"Xp`, 1)
+	}
+	n, problems, err := audit.VerifyAll(strings.NewReader(strings.Join(lines, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || len(problems) != 2 || problems[0].Line != 2 || problems[1].Line != 6 {
+		t.Fatalf("VerifyAll: %d records before the first break, problems %+v; want 1 and breaks at records 2 and 6", n, problems)
+	}
+	if _, p := verify(t, []byte(strings.Join(lines, ""))); p == nil || p.Line != 2 {
+		t.Fatalf("Verify: %+v, want the first break at record 2", p)
+	}
+}
+
+// ChainCheck, the check of a database's chains and of --endpoint, also
+// reports every break.
+func TestChainCheckReportsEveryBreak(t *testing.T) {
+	path := writeLog(t, 8)
+	orig, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSuffix(string(orig), "\n"), "\n")
+	lines[2] = strings.Replace(lines[2], `"eventName":"Op`, `"eventName":"Xp`, 1)
+	c := audit.NewChainCheck("c", nil, nil, nil)
+	for i, ln := range lines {
+		if i == 5 { // a row removed
+			continue
+		}
+		if !c.Record(int64(i+1), []byte(ln)) {
+			t.Fatalf("check stopped at record %d", i+1)
+		}
+	}
+	r := c.Report()
+	ps := r.Problems()
+	if len(ps) != 2 || ps[0].Line != 3 || ps[1].Line != 6 || r.Records != 2 {
+		t.Fatalf("report %+v, problems %+v; want breaks at records 3 and 6 after 2 good records", r, ps)
+	}
+}

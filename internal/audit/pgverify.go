@@ -16,6 +16,30 @@ type Report struct {
 	Records uint64   // records that chain correctly from the first, before Problem
 	Digests int      // signed digests that verify, before Problem
 	Problem *Problem // the first break, or nil
+	// Later are the breaks after Problem: a check takes up the chain
+	// again after a break, so that one break does not hide others.
+	Later []*Problem
+	// Total is the number of records the chain holds, broken or not.
+	Total uint64
+	// Notes say what could not be checked, without being breaks.
+	Notes []string
+}
+
+// Problems returns every break r found, the first first.
+func (r *Report) Problems() []*Problem {
+	if r.Problem == nil {
+		return nil
+	}
+	return append([]*Problem{r.Problem}, r.Later...)
+}
+
+// add records a problem: the first is Problem, the others Later.
+func (r *Report) add(p *Problem) {
+	if r.Problem == nil {
+		r.Problem = p
+	} else {
+		r.Later = append(r.Later, p)
+	}
 }
 
 // listChains lists every chain named in any of the four tables, ordered by
@@ -105,7 +129,8 @@ type ChainCheck struct {
 	pub     ed25519.PublicKey
 	digests []Row
 	next    int    // the first digest not yet checked
-	prev    string // the hash of the last record that verified
+	prev    string // the hash of the last record read
+	want    uint64 // the sequence number of the last record read
 }
 
 // NewChainCheck starts checking chain, whose digest rows, ordered by seq,
@@ -123,46 +148,78 @@ func NewChainCheck(chain string, pub ed25519.PublicKey, storedKey []byte, digest
 }
 
 // Record checks the chain's next record row, rows being fed in order of
-// seq, and each digest that names a record up to it. It reports whether to
-// go on: false once the chain is broken.
+// seq, and each digest that names a record up to it. After a break it
+// takes up the chain again from the row that broke it, so that every
+// break is reported. It reports whether to go on: false only when the
+// chain's key could not be read.
 func (c *ChainCheck) Record(seq int64, line []byte) bool {
-	if c.r.Problem != nil {
+	if c.r.Problem != nil && c.r.Problem.Line == 0 {
 		return false
 	}
-	// Each digest is checked at the record it names: the first problem in
-	// the order of the chain is reported.
-	want := c.r.Records + 1
+	// Each digest is checked at the record it names, so problems come in
+	// the order of the chain.
+	want := c.want + 1
+	broken := false
 	switch {
 	case seq > int64(want):
-		c.r.Problem = &Problem{Line: int(want), Reason: fmt.Sprintf("record %d is missing (a row was removed)", want)}
-		return false
+		c.add(&Problem{Line: int(want), Reason: fmt.Sprintf("record %d is missing (a row was removed)", want)})
+		c.skipDigests(seq)
+		want, broken = uint64(seq), true
 	case seq < int64(want):
-		c.r.Problem = &Problem{Line: int(want), Reason: fmt.Sprintf("a row numbered %d where record %d was expected", seq, want)}
-		return false
+		c.add(&Problem{Line: int(want), Reason: fmt.Sprintf("a row numbered %d where record %d was expected", seq, want)})
+		return true
 	}
 	hash, _, err := checkLine(line, c.prev, want)
+	if err != nil && broken {
+		// The chain is taken up again at this row: it cannot be checked
+		// against the record before it, which is missing.
+		if h, s, ok := lineHead(line); ok && s == want {
+			hash, err = h, nil
+		}
+	}
 	if err != nil {
-		c.r.Problem = &Problem{Line: int(want), Reason: err.Error()}
-		return false
+		if !broken {
+			c.add(&Problem{Line: int(want), Reason: err.Error()})
+		}
+		hash = ""
+		if h, _, ok := lineHead(line); ok {
+			hash = h
+		}
 	}
 	for ; c.next < len(c.digests) && c.digests[c.next].Seq <= seq; c.next++ {
-		if c.r.Problem = checkDigest(&c.digests[c.next], c.pub, want, hash); c.r.Problem != nil {
-			return false
+		if p := checkDigest(&c.digests[c.next], c.pub, want, hash); p != nil {
+			c.add(p)
+			continue
 		}
 		c.r.Digests++
 	}
-	c.prev, c.r.Records = hash, want
+	if c.r.Problem == nil {
+		c.r.Records = want
+	}
+	c.prev, c.want = hash, want
 	return true
 }
+
+// skipDigests reports the digests that name records before seq that the
+// chain does not hold.
+func (c *ChainCheck) skipDigests(seq int64) {
+	for ; c.next < len(c.digests) && c.digests[c.next].Seq < seq; c.next++ {
+		d := c.digests[c.next]
+		c.add(&Problem{Line: int(d.Seq), Digest: true, Reason: fmt.Sprintf("a digest names record %d, which the chain does not hold", d.Seq)})
+	}
+}
+
+func (c *ChainCheck) add(p *Problem) { c.r.add(p) }
 
 // Report ends the check after the chain's last row and returns what it
 // found.
 func (c *ChainCheck) Report() Report {
 	r := c.r
-	if r.Problem == nil && c.next < len(c.digests) {
-		d := c.digests[c.next]
-		r.Problem = &Problem{Line: int(d.Seq), Digest: true,
-			Reason: fmt.Sprintf("a digest names record %d, but the chain ends at record %d (records were cut off)", d.Seq, r.Records)}
+	r.Total = c.want
+	r.Later = append([]*Problem(nil), r.Later...)
+	for _, d := range c.digests[c.next:] {
+		r.add(&Problem{Line: int(d.Seq), Digest: true,
+			Reason: fmt.Sprintf("a digest names record %d, but the chain ends at record %d (records were cut off)", d.Seq, c.want)})
 	}
 	return r
 }

@@ -32,6 +32,10 @@ type Options struct {
 	// PublicKey is a PEM file with the key that must have signed the
 	// digests, instead of the one kept beside the trail.
 	PublicKey string
+	// ExpectAtLeast, if not 0, is how many records the trail must hold at
+	// least (all chains together): a count noted elsewhere, which cutting
+	// off the newest records with their digests and mark cannot fool.
+	ExpectAtLeast uint64
 
 	JSON                  bool
 	Output                string // append JSON lines to this file instead of printing
@@ -66,10 +70,31 @@ func Verify(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !src.chains() {
-		return printReport(out, reports[0])
+	if o.ExpectAtLeast > 0 && len(reports) > 0 {
+		var total uint64
+		for _, r := range reports {
+			total += r.Total
+		}
+		if total < o.ExpectAtLeast {
+			p := &audit.Problem{Digest: true, Reason: fmt.Sprintf("the trail holds %d records, fewer than the %d expected (--expect-at-least): records were cut off", total, o.ExpectAtLeast)}
+			if r := &reports[0]; r.Problem == nil {
+				r.Problem = p
+			} else {
+				r.Later = append(r.Later, p)
+			}
+		}
 	}
-	return printChainReports(out, reports)
+	if !src.chains() {
+		err = printReport(out, reports[0])
+	} else {
+		err = printChainReports(out, reports)
+	}
+	for _, r := range reports {
+		for _, n := range r.Notes {
+			fmt.Fprintf(out, "note: %s\n", n)
+		}
+	}
+	return err
 }
 
 // printReport prints the report of a data directory's one chain.
@@ -83,7 +108,19 @@ func printReport(out io.Writer, r audit.Report) error {
 	default:
 		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", p.Line, p.Line, p.Reason, r.Records)
 	}
+	printLater(out, "", r.Later)
 	return ErrBroken
+}
+
+// printLater prints the breaks after the first, each on a line.
+func printLater(out io.Writer, prefix string, later []*audit.Problem) {
+	for _, p := range later {
+		if p.Digest {
+			fmt.Fprintf(out, "%salso BROKEN at digest %d: %s\n", prefix, p.Line, p.Reason)
+		} else {
+			fmt.Fprintf(out, "%salso BROKEN at record %d: %s\n", prefix, p.Line, p.Reason)
+		}
+	}
 }
 
 // printChainReports prints a line per chain and a summary.
@@ -104,6 +141,7 @@ func printChainReports(out io.Writer, reports []audit.Report) error {
 			fmt.Fprintf(out, "chain %s: BROKEN at record %d: %s; %d records before it verify.\n", r.Chain, p.Line, p.Reason, r.Records)
 		}
 		if r.Problem != nil {
+			printLater(out, "chain "+r.Chain+": ", r.Later)
 			broken++
 		}
 	}

@@ -7,11 +7,15 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
 )
 
 // dirSource is the trail of an embedded server's data directory: one
@@ -23,6 +27,10 @@ type dirSource struct {
 	log     *os.File // read by next
 	br      *bufio.Reader
 	partial []byte // a line the server is still writing
+	// live is set when a server is known to be running on the trail (read
+	// over its API): its newest records may be younger than its first
+	// digest.
+	live bool
 }
 
 func openDir(dir string) (*dirSource, error) {
@@ -38,55 +46,156 @@ func (s *dirSource) chains() bool { return false }
 func (s *dirSource) close() error { return s.log.Close() }
 
 func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Report, error) {
-	f, err := os.Open(s.log.Name())
+	// A running server appends a record, then a digest naming it, then
+	// the mark naming that digest: reading them in the other order, each
+	// read finds at least what the one before it names.
+	var a anchors
+	a.storeMark, a.storeErr = boltstore.ReadValue(filepath.Join(s.dir, "kms.db"), []byte(audit.MarkRecord), time.Second)
+	a.fileMark, _ = os.ReadFile(filepath.Join(s.dir, audit.MarkFile))
+	var err error
+	a.digests, err = os.ReadFile(filepath.Join(s.dir, "audit-digests.log"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	log, err := os.ReadFile(s.log.Name())
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	n, problem, err := audit.Verify(f)
+	n, problems, err := audit.VerifyAll(bytes.NewReader(log))
 	if err != nil {
 		return nil, err
 	}
-	r := audit.Report{Records: uint64(n), Problem: problem}
-	if problem == nil {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
-		if r.Digests, r.Problem, err = s.verifyDigests(f, pub); err != nil {
-			return nil, err
+	r := audit.Report{Records: uint64(n)}
+	// The digests are checked even on a broken chain: every break is
+	// reported, not only the first.
+	if err := s.verifyDigests(log, &a, pub, &r); err != nil {
+		return nil, err
+	}
+	// Breaks of the chain first, then those of the digests.
+	all := append(problems, r.Later...)
+	r.Problem, r.Later = nil, nil
+	for _, p := range all {
+		if r.Problem == nil {
+			r.Problem = p
+		} else {
+			r.Later = append(r.Later, p)
 		}
 	}
 	return []audit.Report{r}, nil
 }
 
-// verifyDigests checks the signed digests beside the log, if any, with
-// pub or else with audit.pub.
-func (s *dirSource) verifyDigests(log io.Reader, pub ed25519.PublicKey) (int, *audit.Problem, error) {
+// anchors are what a data directory's log is checked against, read
+// before it: the digests and the high-water marks.
+type anchors struct {
+	storeMark []byte // the mark in kms.db
+	storeErr  error  // why there is none
+	fileMark  []byte // audit-head.json, or nil
+	digests   []byte // audit-digests.log, or nil
+}
+
+// newTrailGrace is how old the first record of a running server's log may
+// be without a digest: a server signs its trail's head every few seconds
+// (5 by default) and at shutdown.
+const newTrailGrace = 30 * time.Second
+
+// verifyDigests checks the signed digests beside the log with pub or else
+// with audit.pub, and the log and the digests against the trail's
+// high-water mark, kept in the key store and in audit-head.json. It adds
+// to r.Later every problem, r.Digests the digests that verify, r.Total
+// the records, and r.Notes what could not be checked. A log with records
+// and no key, or no digests unless it is new, does not verify: cutting
+// off the newest records together with the digests, or removing the key,
+// must not pass.
+func (s *dirSource) verifyDigests(log []byte, a *anchors, pub ed25519.PublicKey, r *audit.Report) error {
+	hashes, records, first, err := logHashes(bytes.NewReader(log))
+	if err != nil {
+		return err
+	}
+	r.Total = records
+	add := func(reason string) {
+		r.Later = append(r.Later, &audit.Problem{Digest: true, Reason: reason})
+	}
 	if pub == nil {
 		b, err := os.ReadFile(filepath.Join(s.dir, "audit.pub"))
-		if errors.Is(err, os.ErrNotExist) {
-			return 0, nil, nil
-		}
-		if err != nil {
-			return 0, nil, err
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			if records > 0 {
+				add("audit.pub is missing, so the digests cannot be checked (give the key with --public-key)")
+			}
+			return nil
+		case err != nil:
+			return err
 		}
 		if pub, err = audit.ParsePublicKey(b); err != nil {
-			return 0, nil, errors.New("audit.pub is " + err.Error())
+			return errors.New("audit.pub is " + err.Error())
 		}
 	}
-	dg, err := os.Open(filepath.Join(s.dir, "audit-digests.log"))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil, nil
-	}
+	digests := a.digests
+	count, good, problems, err := audit.VerifyDigestsAll(bytes.NewReader(digests), pub, hashes, records)
 	if err != nil {
-		return 0, nil, err
+		return err
 	}
-	defer dg.Close()
-	hashes, records, err := audit.Hashes(log)
+	r.Digests = good
+	r.Later = append(r.Later, problems...)
+	var newest uint64
+	for _, ln := range bytes.Split(digests, []byte("\n")) {
+		if dg, err := audit.ParseDigest(ln); err == nil && dg.Sequence > newest {
+			newest = dg.Sequence
+		}
+	}
+	// The high-water mark: the newest digest as the server last wrote it.
+	mark, err := a.storeMark, a.storeErr
+	live := s.live || errors.Is(err, boltstore.ErrLocked)
+	if count == 0 && records > 0 {
+		// A server signs its trail at shutdown and, running, every few
+		// seconds: only a running server's trail whose first record is
+		// recent may have no digest yet.
+		t, terr := time.Parse(audit.TimeFormat, first)
+		if !live || terr != nil || time.Since(t) > newTrailGrace {
+			add(fmt.Sprintf("no signed digest covers the log, whose first record is from %s: the digests were removed (audit-digests.log is missing or empty), or the server stopped without signing its trail", first))
+		}
+	}
+	switch {
+	case err == nil:
+		if p := audit.CheckMark(mark, pub, hashes, records, newest, "kms.db"); p != nil {
+			r.Later = append(r.Later, p)
+		}
+	case errors.Is(err, boltstore.ErrLocked):
+		r.Notes = append(r.Notes, "the high-water mark in kms.db was not checked: a running server holds the key store (audit-head.json was checked instead, if present)")
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, store.ErrNotFound):
+	default:
+		r.Notes = append(r.Notes, "the high-water mark in kms.db was not checked: "+err.Error())
+	}
+	if a.fileMark != nil {
+		if p := audit.CheckMark(bytes.TrimSpace(a.fileMark), pub, hashes, records, newest, audit.MarkFile); p != nil {
+			r.Later = append(r.Later, p)
+		}
+	}
+	return nil
+}
+
+// logHashes is audit.Hashes, with the eventTime of the log's first record.
+func logHashes(log io.Reader) (map[uint64]string, uint64, string, error) {
+	b, err := io.ReadAll(log)
 	if err != nil {
-		return 0, nil, err
+		return nil, 0, "", err
 	}
-	return audit.VerifyDigests(dg, pub, hashes, records)
+	hashes, records, err := audit.Hashes(bytes.NewReader(b))
+	if err != nil {
+		return nil, 0, "", err
+	}
+	first := ""
+	if i := bytes.IndexByte(b, '\n'); i > 0 {
+		var ln struct {
+			Event struct {
+				EventTime string `json:"eventTime"`
+			} `json:"event"`
+		}
+		if json.Unmarshal(b[:i], &ln) == nil {
+			first = ln.Event.EventTime
+		}
+	}
+	return hashes, records, first, nil
 }
 
 // next reads the log from where the last call stopped, to its last

@@ -250,6 +250,7 @@ func (s *endpointSource) verifyFile(ctx context.Context, pub ed25519.PublicKey) 
 		return nil, err
 	}
 	defer d.close()
+	d.live = true
 	return d.verify(ctx, pub)
 }
 
@@ -295,7 +296,7 @@ func (s *endpointSource) verifyChain(ctx context.Context, chain string, pub ed25
 	c := audit.NewChainCheck(chain, pub, key, digests)
 	_, err = s.pages(ctx, "GetAuditRecords", chain, 0, func(ln trailLine) error {
 		if !c.Record(ln.Sequence, []byte(ln.Line)) {
-			return errBroken
+			return errBroken // the chain's key is unreadable: nothing more to check
 		}
 		return nil
 	})
@@ -305,7 +306,7 @@ func (s *endpointSource) verifyChain(ctx context.Context, chain string, pub ed25
 	return c.Report(), nil
 }
 
-// errBroken ends reading a chain at its first break.
+// errBroken ends reading a chain whose key cannot be read.
 var errBroken = errors.New("the chain is broken")
 
 // next reads every chain's records after the last one read. A log file's

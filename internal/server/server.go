@@ -56,6 +56,10 @@ type Options struct {
 	// SweepInterval is how often keys past their deletion date are deleted
 	// (default one minute).
 	SweepInterval time.Duration
+	// DigestInterval is how often the audit trail's head is signed, when
+	// anything was recorded since (DefaultDigestInterval if zero); and at
+	// shutdown.
+	DigestInterval time.Duration
 	// Storage, if set, is the PostgreSQL database (a postgres:// URL) the
 	// node keeps its records in, shared with the other nodes of a cluster;
 	// empty keeps them in DataDir/kms.db.
@@ -111,10 +115,20 @@ type Options struct {
 	RateBurst int
 	// Version names the server's build in kms_build_info.
 	Version string
+	// AuditorAccounts are the accounts (comma-separated) whose roots, and
+	// whose principals allowed openkms:ReadAllAccountsAuditTrail, read the
+	// audit records of every account over the API; the others read only
+	// their own account's. A dev server's account is one by default.
+	AuditorAccounts string
 }
 
 // DefaultMaxClockSkew is Options.MaxClockSkew's default, AWS KMS's window.
 const DefaultMaxClockSkew = identity.DefaultMaxClockSkew
+
+// DefaultDigestInterval is Options.DigestInterval's default: records
+// newer than the last digest are protected by the chain only, so it is
+// short.
+const DefaultDigestInterval = 5 * time.Second
 
 // DefaultCacheMaxAge is Options.CacheMaxAge's default.
 const DefaultCacheMaxAge = 5 * time.Second
@@ -223,16 +237,54 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer trail.Close()
+	if pg == nil {
+		// The newest digest, kept in the key store and beside the trail,
+		// is the high-water mark kms audit verify checks the trail against.
+		digester.OnDigest(func(line []byte) error {
+			err := st.Update(context.Background(), func(tx store.Tx) error { return tx.Put([]byte(audit.MarkRecord), line) })
+			if err != nil {
+				return err
+			}
+			return atomicfile.Write(filepath.Join(o.DataDir, audit.MarkFile), append(line, '\n'), 0o644)
+		})
+	}
 	defer func() {
-		digester.Write(trail, time.Now())
+		if err := digester.Write(trail, time.Now()); err != nil {
+			o.Logger.Error("writing the audit digest at shutdown", "err", err)
+		}
 		digester.Close()
+	}()
+	digestCtx, stopDigests := context.WithCancel(context.Background())
+	digestsDone := make(chan struct{})
+	go func() {
+		defer close(digestsDone)
+		t := time.NewTicker(orDefault(o.DigestInterval, DefaultDigestInterval))
+		defer t.Stop()
+		for {
+			select {
+			case <-digestCtx.Done():
+				return
+			case <-t.C:
+				if err := digester.Write(trail, time.Now()); err != nil {
+					o.Logger.Error("writing the audit digest", "err", err)
+				}
+			}
+		}
+	}()
+	defer func() {
+		stopDigests()
+		<-digestsDone
 	}()
 	var trailReader api.TrailReader = audit.NewFileTrail(o.DataDir)
 	if pg != nil {
 		trailReader = audit.NewPostgresTrail(pg.Pool())
 	}
 	trail.Observe(m)
-	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader).
+	auditors := strings.FieldsFunc(o.AuditorAccounts, func(r rune) bool { return r == ',' || r == ' ' })
+	if o.Dev && len(auditors) == 0 {
+		auditors = []string{DevAccount}
+	}
+	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger))
 
 	ep, err := openEndpoint(o)
@@ -272,7 +324,7 @@ func Run(ctx context.Context, o Options) error {
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
-		m := &maintainer{svc: svc, dir: dir, pg: pg, log: o.Logger, digest: func() error { return digester.Write(trail, time.Now()) }}
+		m := &maintainer{svc: svc, dir: dir, pg: pg, log: o.Logger}
 		m.run(sweepCtx, o.SweepInterval)
 	}()
 
@@ -293,16 +345,16 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// maintainer runs the background work once per interval: the audit digest
-// of this node, and, on the one node that leads, the deletion sweeper,
-// rotation, import expiry and the removal of expired role sessions.
+// maintainer runs the background work once per interval on the one node
+// that leads: the deletion sweeper, rotation, import expiry and the
+// removal of expired role sessions. (The audit digests have a ticker of
+// their own, in Run.)
 type maintainer struct {
-	svc    *service.Service
-	dir    *identity.Directory
-	pg     *pgstore.Store // nil: a single node, which always leads
-	lease  *pgstore.Lease
-	log    *slog.Logger
-	digest func() error
+	svc   *service.Service
+	dir   *identity.Directory
+	pg    *pgstore.Store // nil: a single node, which always leads
+	lease *pgstore.Lease
+	log   *slog.Logger
 }
 
 func (m *maintainer) run(ctx context.Context, every time.Duration) {
@@ -325,11 +377,6 @@ func (m *maintainer) run(ctx context.Context, every time.Duration) {
 
 // tick does one round of the background work.
 func (m *maintainer) tick(ctx context.Context) {
-	if m.digest != nil {
-		if err := m.digest(); err != nil {
-			m.log.Error("writing the audit digest", "err", err)
-		}
-	}
 	if !m.leads(ctx) {
 		return
 	}

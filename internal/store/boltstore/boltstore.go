@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/openkms/kms/internal/store"
@@ -112,4 +113,38 @@ func (t txn) Scan(prefix, after []byte, fn func(k, v []byte) (bool, error)) erro
 		}
 	}
 	return nil
+}
+
+// ErrLocked is returned by ReadValue when a running server holds the file.
+var ErrLocked = errors.New("the key store is in use by a running server")
+
+// ReadValue reads one record of the bbolt file at path, opened read-only
+// for the time of the read, waiting at most timeout for a server holding
+// the file (ErrLocked). A missing record is store.ErrNotFound.
+func ReadValue(path string, key []byte, timeout time.Duration) ([]byte, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, ErrLocked
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	var out []byte
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		if b == nil {
+			return store.ErrNotFound
+		}
+		v := b.Get(key)
+		if v == nil {
+			return store.ErrNotFound
+		}
+		out = append([]byte(nil), v...)
+		return nil
+	})
+	return out, err
 }
