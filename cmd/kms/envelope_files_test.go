@@ -1,0 +1,215 @@
+package main_test
+
+// kms encrypt and kms decrypt against a --dev server: where the output
+// goes (devices, FIFOs, regular files, symbolic links), what a signal
+// leaves, and which keys --key allows.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+)
+
+// envFixture is a --dev server with a key, and the environment that
+// points the kms commands at it.
+type envFixture struct {
+	s   *server
+	env []string
+	arn string
+	dir string // scratch directory for the test's files
+}
+
+func newEnvFixture(t *testing.T) *envFixture {
+	t.Helper()
+	s := startDev(t, t.TempDir())
+	key, err := s.client(t).CreateKey(testCtx(t), &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	id, secret := devCredentials(t, s.Dir)
+	env := append(baseEnv(), "AWS_ACCESS_KEY_ID="+id, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_REGION=us-east-1",
+		"AWS_ENDPOINT_URL="+s.URL, "HOME="+t.TempDir(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	return &envFixture{s: s, env: env, arn: aws.ToString(key.KeyMetadata.Arn), dir: t.TempDir()}
+}
+
+// run runs kms with args to its end and fails the test unless it exits 0.
+func (f *envFixture) run(t *testing.T, args ...string) {
+	t.Helper()
+	code, _, stderr := runToExit(t, f.env, args...)
+	if code != 0 {
+		t.Fatalf("kms %s: exit %d\n%s", strings.Join(args, " "), code, stderr)
+	}
+}
+
+// sealed writes n random bytes to a file, encrypts it, and returns the
+// plaintext and the ciphertext's file name.
+func (f *envFixture) sealed(t *testing.T, n int) ([]byte, string) {
+	t.Helper()
+	plain := make([]byte, n)
+	rand.Read(plain)
+	p := filepath.Join(f.dir, "plain")
+	noErr(t, os.WriteFile(p, plain, 0o600), "write plaintext")
+	enc := filepath.Join(f.dir, "msg.enc")
+	f.run(t, "encrypt", "--key", f.arn, "-o", enc, p)
+	return plain, enc
+}
+
+// dirNames lists the names in dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	noErr(t, err, "read dir")
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestEnvelopeOutputNotRegular(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	plain, enc := f.sealed(t, 3<<20+17)
+
+	t.Run("dev-null", func(t *testing.T) {
+		f.run(t, "decrypt", "-o", "/dev/null", enc)
+		f.run(t, "encrypt", "--key", f.arn, "-o", "/dev/null", enc)
+		st, err := os.Stat("/dev/null")
+		noErr(t, err, "stat /dev/null")
+		if st.Mode()&os.ModeCharDevice == 0 {
+			t.Fatalf("/dev/null is no longer a character device: %v", st.Mode())
+		}
+		if st.Size() != 0 {
+			t.Fatalf("/dev/null holds %d bytes", st.Size())
+		}
+	})
+
+	t.Run("fifo", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "fifo")
+		noErr(t, syscall.Mkfifo(fifo, 0o600), "mkfifo")
+		reader := exec.Command("cat", fifo)
+		var got bytes.Buffer
+		reader.Stdout = &got
+		noErr(t, reader.Start(), "start cat")
+		f.run(t, "decrypt", "-o", fifo, enc)
+		noErr(t, reader.Wait(), "cat")
+		if !bytes.Equal(got.Bytes(), plain) {
+			t.Fatalf("read %d bytes from the FIFO, want the %d-byte plaintext", got.Len(), len(plain))
+		}
+		st, err := os.Lstat(fifo)
+		noErr(t, err, "lstat fifo")
+		if st.Mode()&os.ModeNamedPipe == 0 {
+			t.Fatalf("the FIFO was replaced: %v", st.Mode())
+		}
+	})
+}
+
+func TestEnvelopeOutputRegular(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	plain, enc := f.sealed(t, 1<<20+5)
+
+	t.Run("existing", func(t *testing.T) {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out")
+		noErr(t, os.WriteFile(out, []byte("old content, longer than nothing"), 0o640), "write")
+		f.run(t, "decrypt", "-o", out, enc)
+		got, err := os.ReadFile(out)
+		noErr(t, err, "read output")
+		if !bytes.Equal(got, plain) {
+			t.Fatalf("output holds %d bytes, want the %d-byte plaintext", len(got), len(plain))
+		}
+		if m := fileMode(t, out); m != 0o640 {
+			t.Errorf("output mode %v, want the old file's 0640", m)
+		}
+		if names := dirNames(t, dir); len(names) != 1 {
+			t.Errorf("directory holds %v, want only out", names)
+		}
+	})
+
+	t.Run("symlink", func(t *testing.T) {
+		dir := t.TempDir()
+		real := filepath.Join(dir, "sub", "real")
+		noErr(t, os.MkdirAll(filepath.Dir(real), 0o700), "mkdir")
+		noErr(t, os.WriteFile(real, []byte("old"), 0o600), "write")
+		link := filepath.Join(dir, "link")
+		noErr(t, os.Symlink("sub/real", link), "symlink")
+		f.run(t, "decrypt", "-o", link, enc)
+		if dest, err := os.Readlink(link); err != nil || dest != "sub/real" {
+			t.Fatalf("the link was replaced: readlink = %q, %v", dest, err)
+		}
+		got, err := os.ReadFile(real)
+		noErr(t, err, "read link target")
+		if !bytes.Equal(got, plain) {
+			t.Fatalf("the link's target holds %d bytes, want the %d-byte plaintext", len(got), len(plain))
+		}
+		if names := dirNames(t, filepath.Dir(real)); len(names) != 1 {
+			t.Errorf("directory holds %v, want only real", names)
+		}
+	})
+
+	t.Run("failure", func(t *testing.T) {
+		dir := t.TempDir()
+		bad := filepath.Join(dir, "bad.enc")
+		msg, err := os.ReadFile(enc)
+		noErr(t, err, "read")
+		msg[len(msg)-100] ^= 1
+		noErr(t, os.WriteFile(bad, msg, 0o600), "write")
+		code, _, stderr := runToExit(t, f.env, "decrypt", "-o", filepath.Join(dir, "out"), bad)
+		if code == 0 {
+			t.Fatal("decrypt of a tampered message exited 0")
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("error is not one line: %q", stderr)
+		}
+		if names := dirNames(t, dir); len(names) != 1 {
+			t.Errorf("directory holds %v, want only bad.enc", names)
+		}
+	})
+}
+
+// TestEnvelopeSignalLeavesNothing stops a decrypt to a file with SIGTERM,
+// SIGINT and SIGHUP while it waits for the rest of a large message on
+// stdin: neither the output nor a temporary file may be left.
+func TestEnvelopeSignalLeavesNothing(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	_, enc := f.sealed(t, 64<<20)
+	msg, err := os.ReadFile(enc)
+	noErr(t, err, "read")
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "k.out")
+			cmd := exec.Command(kmsBin, "decrypt", "-o", out)
+			cmd.Env = f.env
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			stdin, err := cmd.StdinPipe()
+			noErr(t, err, "stdin pipe")
+			noErr(t, cmd.Start(), "start")
+			// Most of the message, so that plaintext has been written
+			// to the temporary file, then wait with the pipe open.
+			if _, err := stdin.Write(msg[:len(msg)*3/4]); err != nil {
+				t.Fatalf("write: %v\n%s", err, stderr.String())
+			}
+			time.Sleep(300 * time.Millisecond)
+			noErr(t, cmd.Process.Signal(sig), "signal")
+			err = cmd.Wait()
+			stdin.Close()
+			if err == nil {
+				t.Fatal("decrypt exited 0 after a signal")
+			}
+			if names := dirNames(t, dir); len(names) != 0 {
+				t.Fatalf("left %v after %v", names, sig)
+			}
+		})
+	}
+}
