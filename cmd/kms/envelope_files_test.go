@@ -213,3 +213,41 @@ func TestEnvelopeSignalLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvelopeDecryptKeyStrict: --key naming another key than the
+// message's, by alias or id, refuses the message.
+func TestEnvelopeDecryptKeyStrict(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	plain, enc := f.sealed(t, 10000)
+	ctx := testCtx(t)
+	c := f.s.client(t)
+	other, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	_, err = c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/B"), TargetKeyId: other.KeyMetadata.KeyId})
+	noErr(t, err, "CreateAlias B")
+	_, err = c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/A"), TargetKeyId: aws.String(f.arn)})
+	noErr(t, err, "CreateAlias A")
+	keyA := f.arn[strings.LastIndex(f.arn, "/")+1:]
+
+	for _, k := range []string{"alias/B", aws.ToString(other.KeyMetadata.KeyId), aws.ToString(other.KeyMetadata.Arn)} {
+		out := filepath.Join(t.TempDir(), "out")
+		code, _, stderr := runToExit(t, f.env, "decrypt", "--key", k, "-o", out, enc)
+		if code == 0 {
+			t.Errorf("decrypt --key %s of a message under another key exited 0", k)
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, k) {
+			t.Errorf("decrypt --key %s: want a one-line error naming the key, got %q", k, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("decrypt --key %s wrote the output", k)
+		}
+	}
+	for _, k := range []string{"alias/A", keyA, f.arn} {
+		out := filepath.Join(t.TempDir(), "out")
+		f.run(t, "decrypt", "--key", k, "-o", out, enc)
+		if got, _ := os.ReadFile(out); !bytes.Equal(got, plain) {
+			t.Errorf("decrypt --key %s: wrong plaintext", k)
+		}
+	}
+}

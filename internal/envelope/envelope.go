@@ -104,7 +104,10 @@ func Encrypt(ctx context.Context, o Options) error {
 	return out.commit(true)
 }
 
-// Decrypt decrypts In to Out. Keys, if given, limit the KMS keys asked.
+// Decrypt decrypts In to Out. Keys, if given, are the only KMS keys
+// asked to decrypt the data key: each is resolved to its key ARN first, so
+// an alias or key id restricts as an ARN does, and a message with no data
+// key under one of them fails.
 func Decrypt(ctx context.Context, o Options) error {
 	c, err := client(ctx, &o)
 	if err != nil {
@@ -115,7 +118,15 @@ func Decrypt(ctx context.Context, o Options) error {
 		return err
 	}
 	defer closeIn()
-	r, _, err := esdk.NewDecrypter(ctx, progress(in, size, o.Progress), kmskeyring.New(c, o.Keys...), esdk.DecryptOptions{Concurrency: o.Concurrency})
+	var kr esdk.Keyring = kmskeyring.New(c)
+	if len(o.Keys) > 0 {
+		arns, err := resolveKeys(ctx, c, o.Keys)
+		if err != nil {
+			return err
+		}
+		kr = strictKeyring{kmskeyring.New(c, arns...), o.Keys, arns}
+	}
+	r, _, err := esdk.NewDecrypter(ctx, progress(in, size, o.Progress), kr, esdk.DecryptOptions{Concurrency: o.Concurrency})
 	if err != nil {
 		return err
 	}
