@@ -95,7 +95,7 @@ func Encrypt(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(w, progress(in, size, o.Progress)); err != nil {
+	if err := readAhead(w, progress(in, size, o.Progress)); err != nil {
 		return err
 	}
 	if err := w.Close(); err != nil {
@@ -143,6 +143,7 @@ func Decrypt(ctx context.Context, o Options) error {
 
 func openIn(o *Options) (io.Reader, int64, func(), error) {
 	if o.In == "" || o.In == "-" {
+		growPipe(o.Stdin)
 		return o.Stdin, -1, func() {}, nil
 	}
 	f, err := os.Open(o.In)

@@ -39,6 +39,7 @@ type output struct {
 // openOut opens the output named by o.Out.
 func openOut(o *Options) (*output, error) {
 	if o.Out == "" || o.Out == "-" {
+		growPipe(o.Stdout)
 		return &output{w: o.Stdout}, nil
 	}
 	st, err := os.Stat(o.Out) // follows symbolic links
@@ -53,6 +54,7 @@ func openOut(o *Options) (*output, error) {
 		if err != nil {
 			return nil, err
 		}
+		growPipe(f)
 		return &output{w: f, f: f, inPlace: true}, nil
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return nil, err
@@ -70,7 +72,7 @@ func openOut(o *Options) (*output, error) {
 		out.stopSig()
 		return nil, err
 	}
-	out.w = out.f
+	out.w = &writeback{f: out.f}
 	return out, nil
 }
 
@@ -228,4 +230,26 @@ func syncDir(path string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// writeback is the temporary file's writer: every writebackStep bytes it
+// asks the kernel to start writing what came before to disk, so that the
+// fsync before the rename waits for the last few megabytes only, not the
+// whole file.
+type writeback struct {
+	f       *os.File
+	n, sent int64
+}
+
+const writebackStep = 8 << 20
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.n += int64(n)
+	if w.n-w.sent >= writebackStep {
+		// Advisory: an error only means the fsync does all the work.
+		unix.SyncFileRange(int(w.f.Fd()), w.sent, w.n-w.sent, unix.SYNC_FILE_RANGE_WRITE)
+		w.sent = w.n
+	}
+	return n, err
 }
