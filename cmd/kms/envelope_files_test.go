@@ -6,10 +6,15 @@ package main_test
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -248,6 +253,88 @@ func TestEnvelopeDecryptKeyStrict(t *testing.T) {
 		f.run(t, "decrypt", "--key", k, "-o", out, enc)
 		if got, _ := os.ReadFile(out); !bytes.Equal(got, plain) {
 			t.Errorf("decrypt --key %s: wrong plaintext", k)
+		}
+	}
+}
+
+// TestEnvelopePipeMemory streams 512 MiB through `kms encrypt | kms
+// decrypt`, two processes joined by a pipe, from a generator to a
+// hasher: the plaintext must come back whole, and neither process may
+// hold more than 64 MiB at its peak, however long the stream.
+// PIPE_TEST_MIB=10240 runs a longer stream by hand.
+func TestEnvelopePipeMemory(t *testing.T) {
+	t.Parallel()
+	size := 512 << 20
+	if s := os.Getenv("PIPE_TEST_MIB"); s != "" {
+		mib, err := strconv.Atoi(s)
+		noErr(t, err, "PIPE_TEST_MIB")
+		size = mib << 20
+	}
+	const maxRSS = 64 << 20
+	start := time.Now()
+	f := newEnvFixture(t)
+
+	enc := exec.Command(kmsBin, "encrypt", "--key", f.arn)
+	dec := exec.Command(kmsBin, "decrypt", "--key", f.arn)
+	enc.Env, dec.Env = f.env, f.env
+	var encErr, decErr bytes.Buffer
+	enc.Stderr, dec.Stderr = &encErr, &decErr
+	pr, pw, err := os.Pipe()
+	noErr(t, err, "pipe")
+	enc.Stdout, dec.Stdin = pw, pr
+	in, err := enc.StdinPipe()
+	noErr(t, err, "stdin pipe")
+	out, err := dec.StdoutPipe()
+	noErr(t, err, "stdout pipe")
+	noErr(t, enc.Start(), "start encrypt")
+	noErr(t, dec.Start(), "start decrypt")
+	pr.Close()
+	pw.Close()
+
+	// The generator: AES-CTR keystream, fast and incompressible.
+	var key [32]byte
+	rand.Read(key[:])
+	block, err := aes.NewCipher(key[:])
+	noErr(t, err, "aes")
+	stream := cipher.NewCTR(block, make([]byte, aes.BlockSize))
+	sent := sha256.New()
+	genErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1<<20)
+		var err error
+		for n := 0; n < size && err == nil; n += len(buf) {
+			stream.XORKeyStream(buf, buf)
+			sent.Write(buf)
+			_, err = in.Write(buf)
+		}
+		if cerr := in.Close(); err == nil {
+			err = cerr
+		}
+		genErr <- err
+	}()
+	got := sha256.New()
+	n, err := io.Copy(got, out)
+	noErr(t, err, "read decrypt's output")
+	noErr(t, <-genErr, "write encrypt's input")
+	if err := enc.Wait(); err != nil {
+		t.Fatalf("kms encrypt: %v\n%s", err, encErr.String())
+	}
+	if err := dec.Wait(); err != nil {
+		t.Fatalf("kms decrypt: %v\n%s", err, decErr.String())
+	}
+	t.Logf("%d MiB in %v", size>>20, time.Since(start).Round(time.Millisecond))
+	if n != int64(size) || !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
+		t.Fatalf("decrypt gave %d bytes with another SHA-256 than the %d sent", n, size)
+	}
+	for name, c := range map[string]*exec.Cmd{"encrypt": enc, "decrypt": dec} {
+		ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage)
+		if !ok {
+			t.Fatalf("no rusage for kms %s", name)
+		}
+		peak := ru.Maxrss << 10 // KiB on Linux
+		t.Logf("kms %s: peak RSS %d MiB", name, peak>>20)
+		if peak > maxRSS {
+			t.Errorf("kms %s: peak RSS %d MiB, want at most %d MiB", name, peak>>20, maxRSS>>20)
 		}
 	}
 }
