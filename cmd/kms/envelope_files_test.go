@@ -96,6 +96,32 @@ func TestEnvelopeOutputNotRegular(t *testing.T) {
 		}
 	})
 
+	t.Run("dev-stdout", func(t *testing.T) {
+		for _, name := range []string{"/dev/stdout", "/proc/self/fd/1"} {
+			code, stdout, stderr := runToExit(t, f.env, "decrypt", "-o", name, enc)
+			if code != 0 || stdout != string(plain) {
+				t.Fatalf("decrypt -o %s: exit %d, %d bytes on stdout, want the %d-byte plaintext\n%s", name, code, len(stdout), len(plain), stderr)
+			}
+		}
+		// Appending through /dev/stdout keeps what the file held.
+		out := filepath.Join(t.TempDir(), "log")
+		noErr(t, os.WriteFile(out, []byte("before\n"), 0o600), "write")
+		lf, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND, 0)
+		noErr(t, err, "open")
+		cmd := exec.Command(kmsBin, "decrypt", "-o", "/dev/stdout", enc)
+		var stderr bytes.Buffer
+		cmd.Env, cmd.Stdout, cmd.Stderr = f.env, lf, &stderr
+		err = cmd.Run()
+		lf.Close()
+		if err != nil {
+			t.Fatalf("decrypt -o /dev/stdout >> log: %v\n%s", err, stderr.String())
+		}
+		got, _ := os.ReadFile(out)
+		if !bytes.Equal(got, append([]byte("before\n"), plain...)) {
+			t.Fatalf("log holds %d bytes, want 7 + %d", len(got), len(plain))
+		}
+	})
+
 	t.Run("fifo", func(t *testing.T) {
 		fifo := filepath.Join(t.TempDir(), "fifo")
 		noErr(t, syscall.Mkfifo(fifo, 0o600), "mkfifo")

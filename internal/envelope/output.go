@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -42,6 +43,19 @@ func openOut(o *Options) (*output, error) {
 		growPipe(o.Stdout)
 		return &output{w: o.Stdout}, nil
 	}
+	if fd, ok := fdName(o.Out); ok {
+		// /dev/stdout and the like name a descriptor this process
+		// already has: write through it, keeping its offset and
+		// O_APPEND, whatever it is open on.
+		// A duplicate shares the open file description.
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Out, err)
+		}
+		f := os.NewFile(uintptr(dup), o.Out)
+		growPipe(f)
+		return &output{w: f, f: f, inPlace: true}, nil
+	}
 	st, err := os.Stat(o.Out) // follows symbolic links
 	switch {
 	case err == nil && !st.Mode().IsRegular():
@@ -74,6 +88,26 @@ func openOut(o *Options) (*output, error) {
 	}
 	out.w = &writeback{f: out.f}
 	return out, nil
+}
+
+// fdName reports whether path names one of this process's file
+// descriptors (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N), and
+// which.
+func fdName(path string) (int, bool) {
+	switch path {
+	case "/dev/stdout":
+		return 1, true
+	case "/dev/stderr":
+		return 2, true
+	}
+	for _, dir := range []string{"/dev/fd/", "/proc/self/fd/", "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/"} {
+		if rest, ok := strings.CutPrefix(path, dir); ok {
+			if n, err := strconv.Atoi(rest); err == nil && n >= 0 {
+				return n, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // resolveLink returns the file that path names once symbolic links are
