@@ -137,12 +137,19 @@ func resolveLink(path string) (string, error) {
 	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
 }
 
+// useTmpfile is false only in tests of the named temporary file.
+var useTmpfile = true
+
 // createTemp opens the temporary file: unnamed (O_TMPFILE) where the
 // file system supports it, so that not even SIGKILL leaves it behind,
 // else named beside the target.
 func (o *output) createTemp() error {
 	dir := filepath.Dir(o.target)
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, uint32(o.mode))
+	if err == nil && !useTmpfile {
+		unix.Close(fd)
+		err = unix.EOPNOTSUPP
+	}
 	if err == nil {
 		o.f = os.NewFile(uintptr(fd), filepath.Join(dir, "(unnamed)"))
 		o.anonymous = true
