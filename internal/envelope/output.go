@@ -26,6 +26,8 @@ type output struct {
 	inPlace bool     // f is the target itself
 	target  string   // the regular file the temporary file becomes
 	mode    os.FileMode
+	// uid and gid of the file replaced, or -1
+	uid, gid int
 
 	// anonymous: f was opened with O_TMPFILE and has no name until
 	// commit links it in; otherwise tmpName is its name.
@@ -77,9 +79,12 @@ func openOut(o *Options) (*output, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &output{target: target, mode: 0o600}
+	out := &output{target: target, mode: 0o600, uid: -1, gid: -1}
 	if st != nil {
 		out.mode = st.Mode().Perm()
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			out.uid, out.gid = int(sys.Uid), int(sys.Gid)
+		}
 	}
 	out.catchSignals()
 	if err := out.createTemp(); err != nil {
@@ -232,6 +237,13 @@ func (o *output) commit(ok bool) error {
 
 // link syncs the temporary file and moves it over the target.
 func (o *output) link() error {
+	if o.uid >= 0 && (o.uid != os.Geteuid() || o.gid != os.Getegid()) {
+		// Keep the replaced file's owner where allowed (root may
+		// give it away; others may only change the group).
+		if err := o.f.Chown(o.uid, o.gid); err != nil && !errors.Is(err, fs.ErrPermission) {
+			return err
+		}
+	}
 	if err := o.f.Chmod(o.mode); err != nil {
 		return err
 	}

@@ -125,3 +125,38 @@ func TestOutputSignal(t *testing.T) {
 		}
 	}
 }
+
+// A replaced file keeps its mode, and its owner where the process may
+// give it (as root).
+func TestOutputKeepsModeAndOwner(t *testing.T) {
+	bothTemps(t, func(t *testing.T) {
+		target := filepath.Join(t.TempDir(), "out")
+		if err := os.WriteFile(target, []byte("old"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(target, 0o640)
+		uid, gid := os.Geteuid(), os.Getegid()
+		if uid == 0 {
+			uid, gid = 1234, 5678
+			if err := os.Chown(target, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o, err := openOut(&Options{Out: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.w.Write([]byte("new"))
+		if err := o.commit(true); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != 0o640 || int(st.Uid) != uid || int(st.Gid) != gid {
+			t.Fatalf("replaced file: mode %v, owner %d:%d; want 0640, %d:%d", fi.Mode().Perm(), st.Uid, st.Gid, uid, gid)
+		}
+	})
+}
