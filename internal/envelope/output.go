@@ -162,7 +162,12 @@ func (o *output) createTemp() error {
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(o.target)+".partial-*")
 	if err != nil {
-		return err
+		// Name the output, not the temporary file.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("%s: %w", o.target, err)
 	}
 	o.mu.Lock()
 	o.f, o.tmpName = f, f.Name()
