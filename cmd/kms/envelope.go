@@ -76,6 +76,6 @@ func decryptCommand() *cobra.Command {
 		},
 	}
 	envelopeFlags(cmd, &o)
-	cmd.Flags().StringArrayVar(&o.Keys, "key", nil, "only ask these KMS keys (key ARNs) to decrypt the data key")
+	cmd.Flags().StringArrayVar(&o.Keys, "key", nil, "only decrypt a message whose data key is under one of these KMS keys (id, ARN, alias name or alias ARN; repeatable)")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/openkms/kms/internal/auditcli"
 	"github.com/spf13/cobra"
@@ -28,7 +29,8 @@ func main() {
 		if errors.Is(err, auditcli.ErrBroken) {
 			os.Exit(1)
 		}
-		fmt.Fprintln(os.Stderr, "kms:", err)
+		// One line, even for joined errors.
+		fmt.Fprintln(os.Stderr, "kms:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(1)
 	}
 }

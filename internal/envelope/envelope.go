@@ -5,11 +5,16 @@
 // and credentials files, AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL, or an
 // explicit endpoint.
 //
-// Output to a file is written to a temporary file beside it and renamed
-// into place only once the whole message has been processed, so a failed
-// decrypt never leaves partial plaintext under the output name. On stdout,
-// what was written before a failure is authenticated plaintext, but the
-// message is incomplete; the command then exits non-zero.
+// Output to a regular file (or through a symbolic link, to the file it
+// points to, keeping the link) goes to a temporary file in the same
+// directory, unnamed (O_TMPFILE) where the file system allows, fsynced and
+// renamed over the target only once the whole message has been processed:
+// a failed decrypt, or one stopped by SIGINT, SIGTERM or SIGHUP (SIGKILL
+// too, where the temporary file is unnamed), leaves no plaintext under any
+// name. Output to anything else (a device such as /dev/null, a FIFO, a
+// socket) is written in place, as is stdout: what was written before a
+// failure is authenticated plaintext, but the message is incomplete, and
+// the command exits non-zero.
 package envelope
 
 import (
@@ -17,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -76,31 +80,34 @@ func Encrypt(ctx context.Context, o Options) error {
 		return err
 	}
 	defer closeIn()
-	out, commit, err := openOut(&o)
+	out, err := openOut(&o)
 	if err != nil {
 		return err
 	}
-	defer commit(false)
+	defer out.commit(false)
 	suite := esdk.SuiteCommitKey
 	if o.Signed {
 		suite = esdk.SuiteCommitKeyECDSAP384
 	}
-	w, err := esdk.NewEncrypter(ctx, out, kmskeyring.New(c, o.Keys...), esdk.EncryptOptions{
+	w, err := esdk.NewEncrypter(ctx, out.w, kmskeyring.New(c, o.Keys...), esdk.EncryptOptions{
 		Suite: suite, FrameLength: o.FrameSize, EncryptionContext: o.Context, Concurrency: o.Concurrency,
 	})
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(w, progress(in, size, o.Progress)); err != nil {
+	if err := readAhead(w, progress(in, size, o.Progress)); err != nil {
 		return err
 	}
 	if err := w.Close(); err != nil {
 		return err
 	}
-	return commit(true)
+	return out.commit(true)
 }
 
-// Decrypt decrypts In to Out. Keys, if given, limit the KMS keys asked.
+// Decrypt decrypts In to Out. Keys, if given, are the only KMS keys
+// asked to decrypt the data key: each is resolved to its key ARN first, so
+// an alias or key id restricts as an ARN does, and a message with no data
+// key under one of them fails.
 func Decrypt(ctx context.Context, o Options) error {
 	c, err := client(ctx, &o)
 	if err != nil {
@@ -111,23 +118,32 @@ func Decrypt(ctx context.Context, o Options) error {
 		return err
 	}
 	defer closeIn()
-	r, _, err := esdk.NewDecrypter(ctx, progress(in, size, o.Progress), kmskeyring.New(c, o.Keys...), esdk.DecryptOptions{Concurrency: o.Concurrency})
+	var kr esdk.Keyring = kmskeyring.New(c)
+	if len(o.Keys) > 0 {
+		arns, err := resolveKeys(ctx, c, o.Keys)
+		if err != nil {
+			return err
+		}
+		kr = strictKeyring{kmskeyring.New(c, arns...), o.Keys, arns}
+	}
+	r, _, err := esdk.NewDecrypter(ctx, progress(in, size, o.Progress), kr, esdk.DecryptOptions{Concurrency: o.Concurrency})
 	if err != nil {
 		return err
 	}
-	out, commit, err := openOut(&o)
+	out, err := openOut(&o)
 	if err != nil {
 		return err
 	}
-	defer commit(false)
-	if _, err := io.Copy(out, r); err != nil {
+	defer out.commit(false)
+	if _, err := io.Copy(out.w, r); err != nil {
 		return err
 	}
-	return commit(true)
+	return out.commit(true)
 }
 
 func openIn(o *Options) (io.Reader, int64, func(), error) {
 	if o.In == "" || o.In == "-" {
+		growPipe(o.Stdin)
 		return o.Stdin, -1, func() {}, nil
 	}
 	f, err := os.Open(o.In)
@@ -139,40 +155,6 @@ func openIn(o *Options) (io.Reader, int64, func(), error) {
 		size = st.Size()
 	}
 	return f, size, func() { f.Close() }, nil
-}
-
-// openOut opens the output; commit(true) makes a file output visible
-// under its name, commit(false) discards it.
-func openOut(o *Options) (io.Writer, func(ok bool) error, error) {
-	if o.Out == "" || o.Out == "-" {
-		return o.Stdout, func(bool) error { return nil }, nil
-	}
-	f, err := os.CreateTemp(filepath.Dir(o.Out), "."+filepath.Base(o.Out)+".partial-*")
-	if err != nil {
-		return nil, nil, err
-	}
-	done := false
-	return f, func(ok bool) error {
-		if done {
-			return nil
-		}
-		done = true
-		if !ok {
-			f.Close()
-			os.Remove(f.Name())
-			return nil
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return err
-		}
-		if err := f.Close(); err != nil {
-			os.Remove(f.Name())
-			return err
-		}
-		return os.Rename(f.Name(), o.Out)
-	}, nil
 }
 
 // progress reports how much of a reader of known size was read, at most a

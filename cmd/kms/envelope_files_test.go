@@ -1,0 +1,416 @@
+package main_test
+
+// kms encrypt and kms decrypt against a --dev server: where the output
+// goes (devices, FIFOs, regular files, symbolic links), what a signal
+// leaves, and which keys --key allows.
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+)
+
+// envFixture is a --dev server with a key, and the environment that
+// points the kms commands at it.
+type envFixture struct {
+	s   *server
+	env []string
+	arn string
+	dir string // scratch directory for the test's files
+}
+
+func newEnvFixture(t *testing.T) *envFixture {
+	t.Helper()
+	s := startDev(t, t.TempDir())
+	key, err := s.client(t).CreateKey(testCtx(t), &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	id, secret := devCredentials(t, s.Dir)
+	env := append(baseEnv(), "AWS_ACCESS_KEY_ID="+id, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_REGION=us-east-1",
+		"AWS_ENDPOINT_URL="+s.URL, "HOME="+t.TempDir(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	return &envFixture{s: s, env: env, arn: aws.ToString(key.KeyMetadata.Arn), dir: t.TempDir()}
+}
+
+// run runs kms with args to its end and fails the test unless it exits 0.
+func (f *envFixture) run(t *testing.T, args ...string) {
+	t.Helper()
+	code, _, stderr := runToExit(t, f.env, args...)
+	if code != 0 {
+		t.Fatalf("kms %s: exit %d\n%s", strings.Join(args, " "), code, stderr)
+	}
+}
+
+// sealed writes n random bytes to a file, encrypts it, and returns the
+// plaintext and the ciphertext's file name.
+func (f *envFixture) sealed(t *testing.T, n int) ([]byte, string) {
+	t.Helper()
+	plain := make([]byte, n)
+	rand.Read(plain)
+	p := filepath.Join(f.dir, "plain")
+	noErr(t, os.WriteFile(p, plain, 0o600), "write plaintext")
+	enc := filepath.Join(f.dir, "msg.enc")
+	f.run(t, "encrypt", "--key", f.arn, "-o", enc, p)
+	return plain, enc
+}
+
+// dirNames lists the names in dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	noErr(t, err, "read dir")
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestEnvelopeOutputNotRegular(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	plain, enc := f.sealed(t, 3<<20+17)
+
+	t.Run("dev-null", func(t *testing.T) {
+		f.run(t, "decrypt", "-o", "/dev/null", enc)
+		f.run(t, "encrypt", "--key", f.arn, "-o", "/dev/null", enc)
+		st, err := os.Stat("/dev/null")
+		noErr(t, err, "stat /dev/null")
+		if st.Mode()&os.ModeCharDevice == 0 {
+			t.Fatalf("/dev/null is no longer a character device: %v", st.Mode())
+		}
+		if st.Size() != 0 {
+			t.Fatalf("/dev/null holds %d bytes", st.Size())
+		}
+	})
+
+	t.Run("dev-stdout", func(t *testing.T) {
+		for _, name := range []string{"/dev/stdout", "/proc/self/fd/1"} {
+			code, stdout, stderr := runToExit(t, f.env, "decrypt", "-o", name, enc)
+			if code != 0 || stdout != string(plain) {
+				t.Fatalf("decrypt -o %s: exit %d, %d bytes on stdout, want the %d-byte plaintext\n%s", name, code, len(stdout), len(plain), stderr)
+			}
+		}
+		// Appending through /dev/stdout keeps what the file held.
+		out := filepath.Join(t.TempDir(), "log")
+		noErr(t, os.WriteFile(out, []byte("before\n"), 0o600), "write")
+		lf, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND, 0)
+		noErr(t, err, "open")
+		cmd := exec.Command(kmsBin, "decrypt", "-o", "/dev/stdout", enc)
+		var stderr bytes.Buffer
+		cmd.Env, cmd.Stdout, cmd.Stderr = f.env, lf, &stderr
+		err = cmd.Run()
+		lf.Close()
+		if err != nil {
+			t.Fatalf("decrypt -o /dev/stdout >> log: %v\n%s", err, stderr.String())
+		}
+		got, _ := os.ReadFile(out)
+		if !bytes.Equal(got, append([]byte("before\n"), plain...)) {
+			t.Fatalf("log holds %d bytes, want 7 + %d", len(got), len(plain))
+		}
+	})
+
+	t.Run("fifo", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "fifo")
+		noErr(t, syscall.Mkfifo(fifo, 0o600), "mkfifo")
+		reader := exec.Command("cat", fifo)
+		var got bytes.Buffer
+		reader.Stdout = &got
+		noErr(t, reader.Start(), "start cat")
+		f.run(t, "decrypt", "-o", fifo, enc)
+		noErr(t, reader.Wait(), "cat")
+		if !bytes.Equal(got.Bytes(), plain) {
+			t.Fatalf("read %d bytes from the FIFO, want the %d-byte plaintext", got.Len(), len(plain))
+		}
+		st, err := os.Lstat(fifo)
+		noErr(t, err, "lstat fifo")
+		if st.Mode()&os.ModeNamedPipe == 0 {
+			t.Fatalf("the FIFO was replaced: %v", st.Mode())
+		}
+	})
+}
+
+func TestEnvelopeOutputRegular(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	plain, enc := f.sealed(t, 1<<20+5)
+
+	t.Run("existing", func(t *testing.T) {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out")
+		noErr(t, os.WriteFile(out, []byte("old content, longer than nothing"), 0o640), "write")
+		f.run(t, "decrypt", "-o", out, enc)
+		got, err := os.ReadFile(out)
+		noErr(t, err, "read output")
+		if !bytes.Equal(got, plain) {
+			t.Fatalf("output holds %d bytes, want the %d-byte plaintext", len(got), len(plain))
+		}
+		if m := fileMode(t, out); m != 0o640 {
+			t.Errorf("output mode %v, want the old file's 0640", m)
+		}
+		if names := dirNames(t, dir); len(names) != 1 {
+			t.Errorf("directory holds %v, want only out", names)
+		}
+	})
+
+	t.Run("symlink", func(t *testing.T) {
+		dir := t.TempDir()
+		real := filepath.Join(dir, "sub", "real")
+		noErr(t, os.MkdirAll(filepath.Dir(real), 0o700), "mkdir")
+		noErr(t, os.WriteFile(real, []byte("old"), 0o600), "write")
+		link := filepath.Join(dir, "link")
+		noErr(t, os.Symlink("sub/real", link), "symlink")
+		f.run(t, "decrypt", "-o", link, enc)
+		if dest, err := os.Readlink(link); err != nil || dest != "sub/real" {
+			t.Fatalf("the link was replaced: readlink = %q, %v", dest, err)
+		}
+		got, err := os.ReadFile(real)
+		noErr(t, err, "read link target")
+		if !bytes.Equal(got, plain) {
+			t.Fatalf("the link's target holds %d bytes, want the %d-byte plaintext", len(got), len(plain))
+		}
+		if names := dirNames(t, filepath.Dir(real)); len(names) != 1 {
+			t.Errorf("directory holds %v, want only real", names)
+		}
+	})
+
+	t.Run("failure", func(t *testing.T) {
+		dir := t.TempDir()
+		bad := filepath.Join(dir, "bad.enc")
+		msg, err := os.ReadFile(enc)
+		noErr(t, err, "read")
+		msg[len(msg)-100] ^= 1
+		noErr(t, os.WriteFile(bad, msg, 0o600), "write")
+		code, _, stderr := runToExit(t, f.env, "decrypt", "-o", filepath.Join(dir, "out"), bad)
+		if code == 0 {
+			t.Fatal("decrypt of a tampered message exited 0")
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("error is not one line: %q", stderr)
+		}
+		if names := dirNames(t, dir); len(names) != 1 {
+			t.Errorf("directory holds %v, want only bad.enc", names)
+		}
+	})
+}
+
+// TestEnvelopeSignalLeavesNothing stops a decrypt to a file with SIGTERM,
+// SIGINT and SIGHUP while it waits for the rest of a large message on
+// stdin: neither the output nor a temporary file may be left.
+func TestEnvelopeSignalLeavesNothing(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	_, enc := f.sealed(t, 64<<20)
+	msg, err := os.ReadFile(enc)
+	noErr(t, err, "read")
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "k.out")
+			cmd := exec.Command(kmsBin, "decrypt", "-o", out)
+			cmd.Env = f.env
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			stdin, err := cmd.StdinPipe()
+			noErr(t, err, "stdin pipe")
+			noErr(t, cmd.Start(), "start")
+			// Most of the message, so that plaintext has been written
+			// to the temporary file, then wait with the pipe open.
+			if _, err := stdin.Write(msg[:len(msg)*3/4]); err != nil {
+				t.Fatalf("write: %v\n%s", err, stderr.String())
+			}
+			time.Sleep(300 * time.Millisecond)
+			noErr(t, cmd.Process.Signal(sig), "signal")
+			err = cmd.Wait()
+			stdin.Close()
+			if err == nil {
+				t.Fatal("decrypt exited 0 after a signal")
+			}
+			if names := dirNames(t, dir); len(names) != 0 {
+				t.Fatalf("left %v after %v", names, sig)
+			}
+		})
+	}
+}
+
+// TestEnvelopeDecryptKeyStrict: --key naming another key than the
+// message's, by alias or id, refuses the message.
+func TestEnvelopeDecryptKeyStrict(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	plain, enc := f.sealed(t, 10000)
+	ctx := testCtx(t)
+	c := f.s.client(t)
+	other, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	_, err = c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/B"), TargetKeyId: other.KeyMetadata.KeyId})
+	noErr(t, err, "CreateAlias B")
+	_, err = c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/A"), TargetKeyId: aws.String(f.arn)})
+	noErr(t, err, "CreateAlias A")
+	keyA := f.arn[strings.LastIndex(f.arn, "/")+1:]
+
+	for _, k := range []string{"alias/B", aws.ToString(other.KeyMetadata.KeyId), aws.ToString(other.KeyMetadata.Arn)} {
+		out := filepath.Join(t.TempDir(), "out")
+		code, _, stderr := runToExit(t, f.env, "decrypt", "--key", k, "-o", out, enc)
+		if code == 0 {
+			t.Errorf("decrypt --key %s of a message under another key exited 0", k)
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, k) {
+			t.Errorf("decrypt --key %s: want a one-line error naming the key, got %q", k, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("decrypt --key %s wrote the output", k)
+		}
+	}
+	for _, k := range []string{"alias/A", keyA, f.arn} {
+		out := filepath.Join(t.TempDir(), "out")
+		f.run(t, "decrypt", "--key", k, "-o", out, enc)
+		if got, _ := os.ReadFile(out); !bytes.Equal(got, plain) {
+			t.Errorf("decrypt --key %s: wrong plaintext", k)
+		}
+	}
+}
+
+// TestEnvelopePipeMemory streams 512 MiB through `kms encrypt | kms
+// decrypt`, two processes joined by a pipe, from a generator to a
+// hasher: the plaintext must come back whole, and neither process may
+// hold more than 64 MiB at its peak (VmHWM, read while they run), however
+// long the stream.
+// PIPE_TEST_MIB=10240 runs a longer stream by hand.
+func TestEnvelopePipeMemory(t *testing.T) {
+	t.Parallel()
+	size := 512 << 20
+	if s := os.Getenv("PIPE_TEST_MIB"); s != "" {
+		mib, err := strconv.Atoi(s)
+		noErr(t, err, "PIPE_TEST_MIB")
+		size = mib << 20
+	}
+	const maxRSS = 64 << 20
+	start := time.Now()
+	f := newEnvFixture(t)
+
+	enc := exec.Command(kmsBin, "encrypt", "--key", f.arn)
+	dec := exec.Command(kmsBin, "decrypt", "--key", f.arn)
+	enc.Env, dec.Env = f.env, f.env
+	var encErr, decErr bytes.Buffer
+	enc.Stderr, dec.Stderr = &encErr, &decErr
+	pr, pw, err := os.Pipe()
+	noErr(t, err, "pipe")
+	enc.Stdout, dec.Stdin = pw, pr
+	in, err := enc.StdinPipe()
+	noErr(t, err, "stdin pipe")
+	out, err := dec.StdoutPipe()
+	noErr(t, err, "stdout pipe")
+	noErr(t, enc.Start(), "start encrypt")
+	noErr(t, dec.Start(), "start decrypt")
+	encHWM, decHWM := watchHWM(enc.Process.Pid), watchHWM(dec.Process.Pid)
+	pr.Close()
+	pw.Close()
+
+	// The generator: AES-CTR keystream, fast and incompressible.
+	var key [32]byte
+	rand.Read(key[:])
+	block, err := aes.NewCipher(key[:])
+	noErr(t, err, "aes")
+	stream := cipher.NewCTR(block, make([]byte, aes.BlockSize))
+	sent := sha256.New()
+	genErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1<<20)
+		var err error
+		for n := 0; n < size && err == nil; n += len(buf) {
+			stream.XORKeyStream(buf, buf)
+			sent.Write(buf)
+			_, err = in.Write(buf)
+		}
+		if cerr := in.Close(); err == nil {
+			err = cerr
+		}
+		genErr <- err
+	}()
+	got := sha256.New()
+	n, err := io.Copy(got, out)
+	encHWM.stop()
+	decHWM.stop()
+	noErr(t, err, "read decrypt's output")
+	noErr(t, <-genErr, "write encrypt's input")
+	if err := enc.Wait(); err != nil {
+		t.Fatalf("kms encrypt: %v\n%s", err, encErr.String())
+	}
+	if err := dec.Wait(); err != nil {
+		t.Fatalf("kms decrypt: %v\n%s", err, decErr.String())
+	}
+	t.Logf("%d MiB in %v", size>>20, time.Since(start).Round(time.Millisecond))
+	if n != int64(size) || !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
+		t.Fatalf("decrypt gave %d bytes with another SHA-256 than the %d sent", n, size)
+	}
+	for name, w := range map[string]*hwmWatch{"encrypt": encHWM, "decrypt": decHWM} {
+		peak := w.stop()
+		t.Logf("kms %s: peak RSS (VmHWM) %d MiB", name, peak>>20)
+		if peak == 0 {
+			t.Errorf("kms %s: VmHWM never read", name)
+		}
+		if peak > maxRSS {
+			t.Errorf("kms %s: peak RSS %d MiB, want at most %d MiB", name, peak>>20, maxRSS>>20)
+		}
+	}
+}
+
+// hwmWatch polls a process's peak resident set size, VmHWM in
+// /proc/PID/status, until stopped. (The rusage of a child cannot serve:
+// Linux carries the parent's peak across fork and exec into it.)
+type hwmWatch struct {
+	done chan struct{}
+	peak chan int64
+	once sync.Once
+	got  int64
+}
+
+func watchHWM(pid int) *hwmWatch {
+	w := &hwmWatch{done: make(chan struct{}), peak: make(chan int64, 1)}
+	go func() {
+		var peak int64
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+				for _, line := range strings.Split(string(b), "\n") {
+					if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+						kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+						peak = max(peak, kb<<10)
+					}
+				}
+			}
+			select {
+			case <-w.done:
+				w.peak <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the polling, after one last read, and returns the peak.
+func (w *hwmWatch) stop() int64 {
+	w.once.Do(func() {
+		close(w.done)
+		w.got = <-w.peak
+	})
+	return w.got
+}

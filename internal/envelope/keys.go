@@ -1,0 +1,65 @@
+package envelope
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/openkms/kms/esdk"
+	"github.com/openkms/kms/esdk/kmskeyring"
+)
+
+// resolveKeys maps each key named to decrypt with (id, ARN, alias name or
+// alias ARN) to its key ARN with DescribeKey, as the AWS Encryption SDKs'
+// strict mode requires: a data key is recognized by the key ARN the
+// message stores with it, so only an ARN can restrict which KMS key is
+// asked to decrypt.
+func resolveKeys(ctx context.Context, c *kms.Client, names []string) ([]string, error) {
+	arns := make([]string, len(names))
+	for i, name := range names {
+		out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &name})
+		if err != nil {
+			return nil, fmt.Errorf("--key %s: %w", name, err)
+		}
+		if out.KeyMetadata == nil || out.KeyMetadata.Arn == nil {
+			return nil, fmt.Errorf("--key %s: DescribeKey returned no key ARN", name)
+		}
+		arns[i] = *out.KeyMetadata.Arn
+	}
+	return arns, nil
+}
+
+// strictKeyring is a kmskeyring over key ARNs that refuses, with an error
+// naming the keys as given, a message none of whose data keys is under
+// one of them.
+type strictKeyring struct {
+	*kmskeyring.Keyring
+	names, arns []string
+}
+
+func (k strictKeyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []esdk.EncryptedDataKey, ec map[string]string) ([]byte, error) {
+	var under []string
+	for _, e := range edks {
+		if e.ProviderID != kmskeyring.ProviderID {
+			continue
+		}
+		for _, arn := range k.arns {
+			if e.ProviderInfo == arn {
+				return k.Keyring.DecryptDataKey(ctx, suite, edks, ec)
+			}
+		}
+		under = append(under, e.ProviderInfo)
+	}
+	named := make([]string, len(k.names))
+	for i := range k.names {
+		named[i] = k.names[i]
+		if k.names[i] != k.arns[i] {
+			named[i] += " (" + k.arns[i] + ")"
+		}
+	}
+	if len(under) == 0 {
+		return nil, fmt.Errorf("the message has no data key encrypted under a KMS key, so none under --key %s", strings.Join(named, ", "))
+	}
+	return nil, fmt.Errorf("the message's data key is encrypted under %s, not under --key %s", strings.Join(under, ", "), strings.Join(named, ", "))
+}

@@ -1,0 +1,162 @@
+package envelope
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Both kinds of temporary file: unnamed (O_TMPFILE) and named.
+func bothTemps(t *testing.T, f func(t *testing.T)) {
+	for _, anon := range []bool{true, false} {
+		name := map[bool]string{true: "unnamed", false: "named"}[anon]
+		t.Run(name, func(t *testing.T) {
+			useTmpfile = anon
+			t.Cleanup(func() { useTmpfile = true })
+			f(t)
+		})
+	}
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n []string
+	for _, e := range ents {
+		n = append(n, e.Name())
+	}
+	return n
+}
+
+func TestOutputCommitAndDiscard(t *testing.T) {
+	bothTemps(t, func(t *testing.T) {
+		dir := t.TempDir()
+		target := filepath.Join(dir, "out")
+		link := filepath.Join(dir, "link")
+		if err := os.Symlink("out", link); err != nil {
+			t.Fatal(err)
+		}
+		// Discarded: nothing appears, the dangling link stays.
+		o, err := openOut(&Options{Out: link})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.w.Write([]byte("partial"))
+		o.commit(false)
+		if n := names(t, dir); len(n) != 1 || n[0] != "link" {
+			t.Fatalf("after a discard the directory holds %v", n)
+		}
+		// Committed through the link: the file it points to appears.
+		o, err = openOut(&Options{Out: link})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.w.Write([]byte("whole"))
+		if err := o.commit(true); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(target); string(got) != "whole" {
+			t.Fatalf("target holds %q", got)
+		}
+		if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Fatalf("the link was replaced: %v %v", fi.Mode(), err)
+		}
+		if n := names(t, dir); len(n) != 2 {
+			t.Fatalf("after a commit the directory holds %v", n)
+		}
+	})
+}
+
+// TestOutputSignal runs itself as a child that writes to a temporary file
+// and waits; SIGTERM, SIGINT and SIGHUP must remove the file and exit
+// non-zero.
+func TestOutputSignal(t *testing.T) {
+	if dir := os.Getenv("OUTPUT_SIGNAL_CHILD"); dir != "" {
+		useTmpfile = os.Getenv("OUTPUT_SIGNAL_UNNAMED") == "1"
+		o, err := openOut(&Options{Out: filepath.Join(dir, "out")})
+		if err != nil {
+			os.Exit(3)
+		}
+		o.w.Write(bytes.Repeat([]byte("plaintext"), 1<<20))
+		os.WriteFile(filepath.Join(dir, "ready"), nil, 0o600)
+		time.Sleep(time.Minute)
+		os.Exit(4)
+	}
+	for _, unnamed := range []string{"1", "0"} {
+		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+			t.Run(sig.String()+"/unnamed="+unnamed, func(t *testing.T) {
+				dir := t.TempDir()
+				cmd := exec.Command(os.Args[0], "-test.run=^TestOutputSignal$")
+				cmd.Env = append(os.Environ(), "OUTPUT_SIGNAL_CHILD="+dir, "OUTPUT_SIGNAL_UNNAMED="+unnamed)
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				ready := filepath.Join(dir, "ready")
+				for i := 0; ; i++ {
+					if _, err := os.Stat(ready); err == nil {
+						break
+					}
+					if i > 1000 {
+						cmd.Process.Kill()
+						t.Fatal("the child did not get ready")
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				os.Remove(ready)
+				if unnamed == "0" && len(names(t, dir)) != 1 {
+					t.Fatalf("want the named temporary file, have %v", names(t, dir))
+				}
+				cmd.Process.Signal(sig)
+				err := cmd.Wait()
+				if code := cmd.ProcessState.ExitCode(); err == nil || code != 128+int(sig) {
+					t.Errorf("exit code %d after %v, want %d", code, sig, 128+int(sig))
+				}
+				if n := names(t, dir); len(n) != 0 {
+					t.Fatalf("left %v after %v", n, sig)
+				}
+			})
+		}
+	}
+}
+
+// A replaced file keeps its mode, and its owner where the process may
+// give it (as root).
+func TestOutputKeepsModeAndOwner(t *testing.T) {
+	bothTemps(t, func(t *testing.T) {
+		target := filepath.Join(t.TempDir(), "out")
+		if err := os.WriteFile(target, []byte("old"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(target, 0o640)
+		uid, gid := os.Geteuid(), os.Getegid()
+		if uid == 0 {
+			uid, gid = 1234, 5678
+			if err := os.Chown(target, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o, err := openOut(&Options{Out: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.w.Write([]byte("new"))
+		if err := o.commit(true); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != 0o640 || int(st.Uid) != uid || int(st.Gid) != gid {
+			t.Fatalf("replaced file: mode %v, owner %d:%d; want 0640, %d:%d", fi.Mode().Perm(), st.Uid, st.Gid, uid, gid)
+		}
+	})
+}
