@@ -170,16 +170,22 @@ func mayReadAllAccounts(p *identity.Principal) bool {
 	if p.Type == identity.TypeRoot {
 		return true
 	}
-	req := &policy.Request{Principal: p.PolicyPrincipal(), Action: trailAllAction, Resource: "*"}
-	allowed := false
+	allowed, denied := identityDecision(p, trailAllAction)
+	return allowed && !denied
+}
+
+// identityDecision evaluates p's identity policies for action on "*":
+// whether one allows it, and whether one denies it.
+func identityDecision(p *identity.Principal, action string) (allowed, denied bool) {
+	req := &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: "*"}
 	for _, pol := range p.Policies {
 		d := pol.EvaluateIdentity(req)
 		if d.Deny {
-			return false
+			return false, true
 		}
 		allowed = allowed || d.Allow
 	}
-	return allowed
+	return allowed, false
 }
 
 // authorizeTrail lets p read the trail if it is an account's root or its
@@ -190,14 +196,9 @@ func authorizeTrail(p *identity.Principal) error {
 	if p.Type == identity.TypeRoot {
 		return nil
 	}
-	req := &policy.Request{Principal: p.PolicyPrincipal(), Action: trailAction, Resource: "*"}
-	allowed := false
-	for _, pol := range p.Policies {
-		d := pol.EvaluateIdentity(req)
-		if d.Deny {
-			return trailDenied(p, "with an explicit deny in an identity-based policy")
-		}
-		allowed = allowed || d.Allow
+	allowed, denied := identityDecision(p, trailAction)
+	if denied {
+		return trailDenied(p, "with an explicit deny in an identity-based policy")
 	}
 	if !allowed {
 		return trailDenied(p, "because no identity-based policy allows the "+trailAction+" action")
