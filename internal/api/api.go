@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/openkms/kms/internal/fault"
 	"io"
 	"log/slog"
 	"mime"
@@ -37,14 +38,14 @@ const targetPrefix = "TrentService."
 // Handler serves the KMS API, the audit trail to auditors (trail.go), the
 // IAM and STS actions of query.go, and GET /healthz.
 type Handler struct {
-	svc    *service.Service
-	dir    *identity.Directory
-	log    *slog.Logger
-	ops    map[string]opFunc
-	query  map[string]*queryService
-	trail  *audit.Log // nil: no audit trail
-	region string
-	now    func() time.Time
+	svc      *service.Service
+	dir      *identity.Directory
+	log      *slog.Logger
+	ops      map[string]opFunc
+	query    map[string]*queryService
+	recorder audit.Recorder // nil: no audit trail
+	region   string
+	now      func() time.Time
 
 	// trailReader serves the trail to auditors (trail.go); nil: not served.
 	trailReader TrailReader
@@ -63,9 +64,9 @@ func (h *Handler) WithBodyMemory(n int64) *Handler {
 	return h
 }
 
-// WithAudit makes h record every call in trail before it answers.
-func (h *Handler) WithAudit(trail *audit.Log, region string) *Handler {
-	h.trail, h.region = trail, region
+// WithAudit makes h record every call with rec before it answers.
+func (h *Handler) WithAudit(rec audit.Recorder, region string) *Handler {
+	h.recorder, h.region = rec, region
 	return h
 }
 
@@ -152,10 +153,10 @@ func decodeBody(body []byte, v any) error {
 		return nil
 	}
 	if body[0] != '{' {
-		return &protocolError{http.StatusBadRequest, "SerializationException", "The request body must be a JSON object."}
+		return errNotJSONObject
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return &protocolError{http.StatusBadRequest, "SerializationException", serializationMessage(err)}
+		return errSerialization(serializationMessage(err))
 	}
 	if badText(body) {
 		return badTextError(body)
@@ -168,10 +169,9 @@ func decodeBody(body []byte, v any) error {
 func badTextError(body []byte) error {
 	member := badTextMember(body)
 	if member == "" {
-		return &protocolError{http.StatusBadRequest, "SerializationException", "The request body is not valid UTF-8 text."}
+		return errNotUTF8
 	}
-	return &protocolError{http.StatusBadRequest, "ValidationException",
-		"1 validation error detected: Value at '" + member + "' failed to satisfy constraint: Member must contain only valid Unicode text (UTF-8, with no unpaired surrogate escapes)"}
+	return errValidation("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must contain only valid Unicode text (UTF-8, with no unpaired surrogate escapes)", member)
 }
 
 func serializationMessage(err error) string {
@@ -199,7 +199,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reqID := keys.NewID().String()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	ci := &callInfo{source: "kms.amazonaws.com"}
+	ci, r := h.newCall(r, reqID)
 	if h.observe != nil {
 		a := &answerWriter{ResponseWriter: w}
 		w = a
@@ -211,11 +211,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(p)
 			}
 			h.log.Error("panic serving request", "requestId", reqID, "target", r.Header.Get("X-Amz-Target"), "panic", p)
-			h.writeError(w, reqID, &service.Error{Code: service.CodeInternal})
+			h.writeError(w, reqID, &fault.Error{Code: fault.Internal})
 		}
 	}()
 	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == "" && isForm(r.Header.Get("Content-Type")) {
-		ci.source = "iam.amazonaws.com"
+		ci.ev.Source = "iam.amazonaws.com"
 		h.serveQuery(w, r, reqID, ci)
 		return
 	}
@@ -228,7 +228,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil && out != nil {
 		body, err = json.Marshal(out)
 	}
-	if aerr := h.audit(r, reqID, ci, out, err); aerr != nil {
+	if aerr := h.audit(r.Context(), r, ci, err); aerr != nil {
 		err = aerr
 	}
 	if err != nil {
@@ -244,25 +244,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	if r.Method != http.MethodPost {
-		return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", "AWS KMS operations are called with POST."}
+		return nil, errNotPost
 	}
 	target := r.Header.Get("X-Amz-Target")
 	name, ok := strings.CutPrefix(target, targetPrefix)
-	ci.op = name
+	ci.ev.Operation = name
 	if !ok {
-		ci.op = target
+		ci.ev.Operation = target
 	}
 	fn := h.ops[name]
 	if !ok || fn == nil {
 		if target == "" {
-			return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", "The request has no X-Amz-Target header."}
+			return nil, errNoTarget
 		}
-		return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("Unknown operation %q.", target)}
+		return nil, errUnknownOperation(target)
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/x-amz-json-1.1" && mt != "application/x-amz-json-1.0" && mt != "application/json") {
-			return nil, &protocolError{http.StatusBadRequest, "SerializationException", fmt.Sprintf("Unsupported Content-Type %q: send application/x-amz-json-1.1.", ct)}
+			return nil, errContentType(ct)
 		}
 	}
 	body, release, err := h.readBody(r)
@@ -270,7 +270,7 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ci.body = body
+	h.jsonParams(ci, body)
 	p, err := h.dir.Authenticate(r.Context(), r, body, "kms")
 	if err != nil {
 		return nil, err
@@ -281,8 +281,6 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	}
 	return fn(r.Context(), callerOf(p, r), body)
 }
-
-var errTooLarge = &protocolError{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes)}
 
 func (h *Handler) writeError(w http.ResponseWriter, reqID string, err error) {
 	status, typ, msg := wireError(err)

@@ -1,8 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
-	"reflect"
+	"strings"
 
 	"github.com/openkms/kms/internal/audit"
 )
@@ -11,14 +12,57 @@ import (
 // pass over its bytes, without decoding it: each top-level member's value
 // is found by skipping over it (a long plaintext is passed with a search
 // for its closing quote), and only the audited ones are kept, as the raw
-// bytes the client sent. The result is what decoding into kmsParams gives
-// (members matched case-insensitively, the last of duplicates kept, written
-// in kmsParamFields order), and ok is false when the body has anything this
+// bytes the client sent. The result is what decodeParams gives (members
+// matched case-insensitively, the last of duplicates kept, written in
+// auditedParams order), and ok is false when the body has anything this
 // scan does not handle as encoding/json would — an escaped or non-ASCII
 // member name, or a value that is not valid JSON — so that the caller
 // decodes it instead.
+// requestParameters keeps the audited members of a JSON request body, named
+// as CloudTrail names them. Members that are not audited, a plaintext among
+// them, are skipped, not copied. Nil: none.
+func requestParameters(body []byte) json.RawMessage {
+	if len(body) == 0 {
+		return nil
+	}
+	if b, ok := scanParams(body); ok {
+		return b
+	}
+	return decodeParams(body)
+}
+
+// decodeParams is requestParameters for a body scanParams does not handle:
+// it walks the top-level members with encoding/json's decoder, which
+// unescapes member names as the operation's own decoding does.
+func decodeParams(body []byte) json.RawMessage {
+	var found [len(auditedParams)][]byte
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil
+		}
+		if f, ok := paramIndex([]byte(name)); ok {
+			found[f] = v
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil
+	}
+	b, _ := writeParams(&found)
+	return b
+}
+
 func scanParams(body []byte) (json.RawMessage, bool) {
-	var found [len(kmsParamNames)][]byte
+	var found [len(auditedParams)][]byte
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return nil, false
@@ -76,10 +120,16 @@ func scanParams(body []byte) (json.RawMessage, bool) {
 
 // finishParams writes the members found, once nothing but space follows
 // the object.
-func finishParams(found *[len(kmsParamNames)][]byte, body []byte, i int) (json.RawMessage, bool) {
+func finishParams(found *[len(auditedParams)][]byte, body []byte, i int) (json.RawMessage, bool) {
 	if skipSpace(body, i) != len(body) {
 		return nil, false
 	}
+	return writeParams(found)
+}
+
+// writeParams writes the members found as one JSON object, each string
+// bounded; nil if none were found.
+func writeParams(found *[len(auditedParams)][]byte) (json.RawMessage, bool) {
 	var b []byte
 	for f, v := range found {
 		if v == nil {
@@ -92,12 +142,12 @@ func finishParams(found *[len(kmsParamNames)][]byte, body []byte, i int) (json.R
 			b = append(b, ',')
 		}
 		b = append(b, '"')
-		b = append(b, kmsParamFields[f]...)
+		b = append(b, paramNames[f]...)
 		b = append(b, '"', ':')
-		b = append(b, audit.CleanJSON(v, maxParamString(kmsParamFields[f]))...)
+		b = append(b, audit.CleanJSON(v, maxParamString(paramNames[f]))...)
 	}
 	if b == nil {
-		return json.RawMessage("null"), true
+		return nil, true
 	}
 	return append(b, '}'), true
 }
@@ -115,13 +165,15 @@ func paramIndex(name []byte) (int, bool) {
 		}
 		lower[i] = c
 	}
-	f, ok := kmsParamIndex[string(lower[:len(name)])]
+	f, ok := paramLookup[string(lower[:len(name)])]
 	return f, ok
 }
 
-// kmsParamNames are kmsParams' field names; kmsParamIndex maps each,
-// lower-cased, to its index.
-var kmsParamNames = [...]string{
+// auditedParams lists the request members that may appear in the trail:
+// identifiers, contexts, algorithms and settings, never plaintext,
+// ciphertext, messages, signatures, key material or secrets. It is the one
+// list both protocols read; records name the members in this order.
+var auditedParams = [...]string{
 	"KeyId", "EncryptionContext", "EncryptionAlgorithm", "KeySpec", "NumberOfBytes", "KeyUsage", "Origin", "Description",
 	"AliasName", "TargetKeyId", "Limit", "PendingWindowInDays", "Tags", "TagKeys", "GrantTokens", "SourceKeyId",
 	"DestinationKeyId", "SourceEncryptionContext", "DestinationEncryptionContext", "SourceEncryptionAlgorithm",
@@ -129,29 +181,39 @@ var kmsParamNames = [...]string{
 	"WrappingKeySpec", "ExpirationModel", "ValidTo", "ImportType", "KeyMaterialId", "PolicyName", "Policy",
 	"BypassPolicyLockoutSafetyCheck", "GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name",
 	"GrantId", "SigningAlgorithm", "MessageType", "MacAlgorithm", "KeyAgreementAlgorithm", "KeyPairSpec", "DryRun",
-	"MultiRegion", "Chain", "AfterSequence",
+	"MultiRegion",
+	// reading the audit trail
+	"Chain", "AfterSequence",
+	// IAM and STS
+	"UserName", "RoleName", "Path", "PolicyDocument", "AssumeRolePolicyDocument",
+	"AccessKeyId", "RoleArn", "RoleSessionName", "DurationSeconds", "MaxSessionDuration",
 }
 
-var kmsParamIndex = func() map[string]int {
-	t := reflect.TypeOf(kmsParams{})
-	if t.NumField() != len(kmsParamNames) {
-		panic("kmsParamNames does not match kmsParams")
+// paramNames are auditedParams as CloudTrail names them (lower camel
+// case); paramLookup maps each audited name, lower-cased, to its index.
+var paramNames, paramLookup = func() ([len(auditedParams)]string, map[string]int) {
+	var names [len(auditedParams)]string
+	m := make(map[string]int, len(auditedParams))
+	for i, n := range auditedParams {
+		names[i] = lowerFirst(n)
+		m[strings.ToLower(n)] = i
 	}
-	m := make(map[string]int, len(kmsParamNames))
-	for i, n := range kmsParamNames {
-		if t.Field(i).Name != n {
-			panic("kmsParamNames does not match kmsParams at " + n)
-		}
-		lower := []byte(n)
-		for j, c := range lower {
-			if 'A' <= c && c <= 'Z' {
-				lower[j] = c + 'a' - 'A'
-			}
-		}
-		m[string(lower)] = i
-	}
-	return m
+	return names, m
 }()
+
+// isAuditedForm reports whether a form field is audited: form names
+// match exactly.
+func isAuditedForm(name string) bool {
+	i, ok := paramIndex([]byte(name))
+	return ok && auditedParams[i] == name
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
 
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {

@@ -30,7 +30,7 @@ func benchEncryptAudited(b *testing.B, parallelism int) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { trail.Close() })
-	var handler http.Handler = h.(*api.Handler).WithAudit(trail, "us-east-1")
+	var handler http.Handler = h.(*api.Handler).WithAudit(audit.NewLogRecorder(trail), "us-east-1")
 	pt := base64.StdEncoding.EncodeToString(make([]byte, 32))
 	payload := []byte(`{"KeyId":"` + keyID + `","Plaintext":"` + pt + `","EncryptionContext":{"purpose":"bench"}}`)
 	hdr := signedHeaders(b, "Encrypt", payload)

@@ -39,11 +39,6 @@ func (b *bodyBudget) give(n int64) { b.inUse.Add(-n) }
 // needs more: it holds any usual KMS request whole.
 const firstRead = 8 << 10
 
-var errBodiesBusy = &protocolError{http.StatusBadRequest, "ThrottlingException",
-	"You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."}
-
-var errBodyUnreadable = &protocolError{http.StatusBadRequest, "SerializationException", "The request body could not be read."}
-
 // readBody reads r's body, at most MaxBodyBytes, within the budget. The
 // caller calls release once it no longer reads the body's bytes.
 func (h *Handler) readBody(r *http.Request) (body []byte, release func(), err error) {

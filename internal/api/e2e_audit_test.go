@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func newAuditedEnv(t testing.TB) (*kmsEnv, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { trail.Close() })
-	guard := &leakGuard{next: api.NewHandler(svc, dir, logger).WithAudit(trail, e2eRegion)}
+	guard := &leakGuard{next: api.NewHandler(svc, dir, logger).WithAudit(audit.NewLogRecorder(trail), e2eRegion)}
 	srv := httptest.NewServer(guard)
 	t.Cleanup(srv.Close)
 	e := &kmsEnv{svc: svc, store: st, path: filepath.Join(dirPath, "kms.db"), srv: srv, clock: clock, rootKey: rk, guard: guard, root: root, creds: creds}
@@ -434,6 +435,69 @@ func TestAuditResourceForKeyNamedByIDOrAlias(t *testing.T) {
 				r.Sequence, r.EventName, r.ErrorCode, r.RequestParameters, r.Resources, keyARN)
 		}
 	}
+}
+
+// A record names the keys the operation itself resolved, and no other: a
+// call refused before it resolved a key names none, even when another
+// identifier form would have named one, and ReEncrypt names both keys.
+func TestAuditNamesOnlyResolvedKeys(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	ctx := context.Background()
+	a, b := e.newKey(t), e.newKey(t)
+	e.createAlias(t, "alias/x", a)
+	ct := e.encrypt(t, a, []byte("secret"), nil).CiphertextBlob
+	first := len(mustRecords(t, logPath))
+
+	// EnableKey takes no alias: refused without resolving one.
+	_, err := e.client.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String("alias/x")})
+	expectAPIErrorCode(t, err, "NotFoundException")
+	// A key id that names no key.
+	_, err = e.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("1234abcd-12ab-34cd-56ef-1234567890ab")})
+	expectAPIErrorCode(t, err, "NotFoundException")
+	// ReEncrypt from a (named by the blob) to b (named by alias-free id).
+	if _, err := e.client.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: ct, DestinationKeyId: aws.String(b)}); err != nil {
+		t.Fatal(err)
+	}
+	// Decrypt names the key of the blob.
+	if _, err := e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct}); err != nil {
+		t.Fatal(err)
+	}
+	// A wrong KeyId on Decrypt: the named key was resolved, the blob's was not used.
+	_, err = e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct, KeyId: aws.String(b)})
+	expectAPIErrorCode(t, err, "IncorrectKeyException")
+
+	recs := mustRecords(t, logPath)[first:]
+	want := []struct {
+		op   string
+		keys []string
+	}{
+		{"EnableKey", nil},
+		{"DescribeKey", nil},
+		{"ReEncrypt", []string{e.keyARN(b), e.keyARN(a)}},
+		{"Decrypt", []string{e.keyARN(a)}},
+		{"Decrypt", []string{e.keyARN(b)}},
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("%d records, want %d", len(recs), len(want))
+	}
+	for i, w := range want {
+		r := recs[i]
+		var got []string
+		for _, res := range r.Resources {
+			got = append(got, res.ARN)
+			if res.AccountID != e2eAccount || res.Type != "AWS::KMS::Key" {
+				t.Errorf("%s: resource %+v", r.EventName, res)
+			}
+		}
+		if r.EventName != w.op || !slices.Equal(got, w.keys) {
+			t.Errorf("record %d: %s names %v, want %s naming %v", i, r.EventName, got, w.op, w.keys)
+		}
+	}
+}
+
+func mustRecords(t testing.TB, path string) []*audit.Record {
+	recs, _ := auditRecords(t, path)
+	return recs
 }
 
 // Concurrent calls each get one record; the chain still verifies and the

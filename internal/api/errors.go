@@ -2,10 +2,10 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
-	"github.com/openkms/kms/internal/identity"
-	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/fault"
 )
 
 // protocolError is a failure of the request itself, found before it
@@ -19,34 +19,40 @@ type protocolError struct {
 func (e *protocolError) Error() string { return e.typ + ": " + e.message }
 
 // wireTypes names the AWS error type of each domain error class.
-var wireTypes = map[service.Code]string{
-	service.CodeInternal:                "KMSInternalException",
-	service.CodeValidation:              "ValidationException",
-	service.CodeNotFound:                "NotFoundException",
-	service.CodeDisabled:                "DisabledException",
-	service.CodeInvalidState:            "KMSInvalidStateException",
-	service.CodeInvalidCiphertext:       "InvalidCiphertextException",
-	service.CodeIncorrectKey:            "IncorrectKeyException",
-	service.CodeInvalidKeyUsage:         "InvalidKeyUsageException",
-	service.CodeAlreadyExists:           "AlreadyExistsException",
-	service.CodeLimitExceeded:           "LimitExceededException",
-	service.CodeUnsupportedOperation:    "UnsupportedOperationException",
-	service.CodeInvalidAliasName:        "InvalidAliasNameException",
-	service.CodeInvalidArn:              "InvalidArnException",
-	service.CodeInvalidMarker:           "InvalidMarkerException",
-	service.CodeTag:                     "TagException",
-	service.CodeDryRun:                  "DryRunOperationException",
-	service.CodeNotAuthorized:           "NotAuthorizedException",
-	service.CodeAccessDenied:            "AccessDeniedException",
-	service.CodeMalformedPolicyDocument: "MalformedPolicyDocumentException",
-	service.CodeInvalidGrantToken:       "InvalidGrantTokenException",
-	service.CodeIncorrectKeyMaterial:    "IncorrectKeyMaterialException",
-	service.CodeInvalidImportToken:      "InvalidImportTokenException",
-	service.CodeExpiredImportToken:      "ExpiredImportTokenException",
-	service.CodeConflict:                "ConflictException",
-	service.CodeInvalidGrantID:          "InvalidGrantIdException",
-	service.CodeInvalidSignature:        "KMSInvalidSignatureException",
-	service.CodeInvalidMac:              "KMSInvalidMacException",
+var wireTypes = map[fault.Code]string{
+	fault.Internal:                "KMSInternalException",
+	fault.Validation:              "ValidationException",
+	fault.NotFound:                "NotFoundException",
+	fault.Disabled:                "DisabledException",
+	fault.InvalidState:            "KMSInvalidStateException",
+	fault.InvalidCiphertext:       "InvalidCiphertextException",
+	fault.IncorrectKey:            "IncorrectKeyException",
+	fault.InvalidKeyUsage:         "InvalidKeyUsageException",
+	fault.AlreadyExists:           "AlreadyExistsException",
+	fault.LimitExceeded:           "LimitExceededException",
+	fault.UnsupportedOperation:    "UnsupportedOperationException",
+	fault.InvalidAliasName:        "InvalidAliasNameException",
+	fault.InvalidArn:              "InvalidArnException",
+	fault.InvalidMarker:           "InvalidMarkerException",
+	fault.Tag:                     "TagException",
+	fault.DryRun:                  "DryRunOperationException",
+	fault.NotAuthorized:           "NotAuthorizedException",
+	fault.AccessDenied:            "AccessDeniedException",
+	fault.MalformedPolicyDocument: "MalformedPolicyDocumentException",
+	fault.InvalidGrantToken:       "InvalidGrantTokenException",
+	fault.IncorrectKeyMaterial:    "IncorrectKeyMaterialException",
+	fault.InvalidImportToken:      "InvalidImportTokenException",
+	fault.ExpiredImportToken:      "ExpiredImportTokenException",
+	fault.Conflict:                "ConflictException",
+	fault.InvalidGrantID:          "InvalidGrantIdException",
+	fault.InvalidSignature:        "KMSInvalidSignatureException",
+	fault.InvalidMac:              "KMSInvalidMacException",
+	// authentication, as AWS JSON services name it
+	fault.MissingAuthenticationToken: "MissingAuthenticationTokenException",
+	fault.IncompleteSignature:        "IncompleteSignatureException",
+	fault.InvalidClientTokenID:       "UnrecognizedClientException",
+	fault.SignatureDoesNotMatch:      "InvalidSignatureException",
+	fault.ExpiredToken:               "ExpiredTokenException",
 }
 
 // wireError is the one place where an error becomes what a client sees: the
@@ -59,47 +65,34 @@ func wireError(err error) (status int, typ, message string) {
 	if errors.As(err, &pe) {
 		return pe.status, pe.typ, pe.message
 	}
-	if ie, ok := identity.AsError(err); ok {
-		if typ, ok := jsonIdentityTypes[ie.Code]; ok {
-			return http.StatusBadRequest, typ, ie.Message
-		}
+	e, ok := fault.As(err)
+	if !ok {
 		return http.StatusInternalServerError, "KMSInternalException", "An internal error occurred. Retry the request."
 	}
-	e := service.AsError(err)
-	typ, ok := wireTypes[e.Code]
-	if !ok || e.Code == service.CodeInternal {
+	typ, known := wireTypes[e.Code]
+	if !known || e.Code == fault.Internal {
 		return http.StatusInternalServerError, "KMSInternalException", "An internal error occurred. Retry the request."
 	}
 	return http.StatusBadRequest, typ, e.Message
 }
 
-// jsonIdentityTypes names authentication failures as AWS JSON services do.
-var jsonIdentityTypes = map[identity.Code]string{
-	identity.CodeMissingAuthenticationToken: "MissingAuthenticationTokenException",
-	identity.CodeIncompleteSignature:        "IncompleteSignatureException",
-	identity.CodeInvalidClientTokenID:       "UnrecognizedClientException",
-	identity.CodeSignatureDoesNotMatch:      "InvalidSignatureException",
-	identity.CodeExpiredToken:               "ExpiredTokenException",
-	identity.CodeAccessDenied:               "AccessDeniedException",
-}
-
 // queryCodes names identity failures as IAM and STS do, with their statuses.
-var queryCodes = map[identity.Code]struct {
+var queryCodes = map[fault.Code]struct {
 	status int
 	code   string
 }{
-	identity.CodeMissingAuthenticationToken: {http.StatusForbidden, "MissingAuthenticationToken"},
-	identity.CodeIncompleteSignature:        {http.StatusBadRequest, "IncompleteSignature"},
-	identity.CodeInvalidClientTokenID:       {http.StatusForbidden, "InvalidClientTokenId"},
-	identity.CodeSignatureDoesNotMatch:      {http.StatusForbidden, "SignatureDoesNotMatch"},
-	identity.CodeExpiredToken:               {http.StatusBadRequest, "ExpiredToken"},
-	identity.CodeAccessDenied:               {http.StatusForbidden, "AccessDenied"},
-	identity.CodeNoSuchEntity:               {http.StatusNotFound, "NoSuchEntity"},
-	identity.CodeEntityAlreadyExists:        {http.StatusConflict, "EntityAlreadyExists"},
-	identity.CodeDeleteConflict:             {http.StatusConflict, "DeleteConflict"},
-	identity.CodeLimitExceeded:              {http.StatusConflict, "LimitExceeded"},
-	identity.CodeMalformedPolicyDocument:    {http.StatusBadRequest, "MalformedPolicyDocument"},
-	identity.CodeValidation:                 {http.StatusBadRequest, "ValidationError"},
+	fault.MissingAuthenticationToken: {http.StatusForbidden, "MissingAuthenticationToken"},
+	fault.IncompleteSignature:        {http.StatusBadRequest, "IncompleteSignature"},
+	fault.InvalidClientTokenID:       {http.StatusForbidden, "InvalidClientTokenId"},
+	fault.SignatureDoesNotMatch:      {http.StatusForbidden, "SignatureDoesNotMatch"},
+	fault.ExpiredToken:               {http.StatusBadRequest, "ExpiredToken"},
+	fault.AccessDenied:               {http.StatusForbidden, "AccessDenied"},
+	fault.NoSuchEntity:               {http.StatusNotFound, "NoSuchEntity"},
+	fault.EntityAlreadyExists:        {http.StatusConflict, "EntityAlreadyExists"},
+	fault.DeleteConflict:             {http.StatusConflict, "DeleteConflict"},
+	fault.LimitExceeded:              {http.StatusConflict, "LimitExceeded"},
+	fault.MalformedPolicyDocument:    {http.StatusBadRequest, "MalformedPolicyDocument"},
+	fault.Validation:                 {http.StatusBadRequest, "ValidationError"},
 }
 
 // queryWireError is wireError for the IAM and STS query protocol.
@@ -121,10 +114,50 @@ func queryWireError(err error) (status int, code, message string) {
 		}
 		return pe.status, "MalformedInput", pe.message
 	}
-	if ie, ok := identity.AsError(err); ok {
+	if ie, ok := fault.As(err); ok {
 		if c, ok := queryCodes[ie.Code]; ok {
 			return c.status, c.code, ie.Message
 		}
 	}
 	return http.StatusInternalServerError, "ServiceFailure", "An internal error occurred. Retry the request."
+}
+
+// The protocol errors: failures of the request itself, found before it
+// reaches the domain.
+var (
+	errNotPost        = &protocolError{http.StatusBadRequest, "UnknownOperationException", "AWS KMS operations are called with POST."}
+	errNoTarget       = &protocolError{http.StatusBadRequest, "UnknownOperationException", "The request has no X-Amz-Target header."}
+	errNotJSONObject  = &protocolError{http.StatusBadRequest, "SerializationException", "The request body must be a JSON object."}
+	errNotUTF8        = &protocolError{http.StatusBadRequest, "SerializationException", "The request body is not valid UTF-8 text."}
+	errBodyUnreadable = &protocolError{http.StatusBadRequest, "SerializationException", "The request body could not be read."}
+	errTooLarge       = &protocolError{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes)}
+	errTrailNotServed = &protocolError{http.StatusBadRequest, "UnsupportedOperationException", "This server does not serve its audit trail."}
+	errAuditFailed    = &protocolError{http.StatusInternalServerError, "KMSInternalException", "An internal error occurred. Retry the request."}
+	errThrottled      = &protocolError{http.StatusBadRequest, "ThrottlingException", "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."}
+	// errBodiesBusy is errThrottled for a server out of memory for bodies.
+	errBodiesBusy = &protocolError{http.StatusBadRequest, "ThrottlingException", "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."}
+)
+
+func errUnknownOperation(target string) error {
+	return &protocolError{http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("Unknown operation %q.", target)}
+}
+
+func errContentType(ct string) error {
+	return &protocolError{http.StatusBadRequest, "SerializationException", fmt.Sprintf("Unsupported Content-Type %q: send application/x-amz-json-1.1.", ct)}
+}
+
+func errSerialization(msg string) error {
+	return &protocolError{http.StatusBadRequest, "SerializationException", msg}
+}
+
+func errValidation(format string, args ...any) error {
+	return &protocolError{http.StatusBadRequest, "ValidationException", fmt.Sprintf(format, args...)}
+}
+
+func errMalformedQuery(err error) error {
+	return &queryError{http.StatusBadRequest, "MalformedQueryString", "The request body is not a valid form: " + err.Error()}
+}
+
+func errInvalidAction(action, version string) error {
+	return &queryError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, version)}
 }

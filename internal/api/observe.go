@@ -52,10 +52,11 @@ func noteCode(w http.ResponseWriter, code string) {
 
 // report hands the observer what is known of a call once it is answered.
 func (h *Handler) report(a *answerWriter, reqID string, ci *callInfo, start time.Time) {
-	req := &Request{ID: reqID, Operation: ci.op, Status: a.status, Code: a.code, Duration: time.Since(start)}
-	_, kms := h.ops[ci.op]
-	_, query := h.query[ci.op]
-	_, trail := trailOps[ci.op]
+	op := ci.ev.Operation
+	req := &Request{ID: reqID, Operation: op, Status: a.status, Code: a.code, Duration: time.Since(start)}
+	_, kms := h.ops[op]
+	_, query := h.query[op]
+	_, trail := trailOps[op]
 	req.Known = kms || query || trail
 	if req.Status == 0 {
 		req.Status = http.StatusOK

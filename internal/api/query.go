@@ -231,18 +231,19 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		h.answerQueryError(w, r, reqID, ci, iamNamespace, &queryError{http.StatusBadRequest, "MalformedQueryString", "The request body is not a valid form: " + err.Error()})
+		h.answerQueryError(w, r, reqID, ci, iamNamespace, errMalformedQuery(err))
 		return
 	}
 	action := form.Get("Action")
 	svc := h.query[action]
-	ci.op, ci.form = action, form
+	ci.ev.Operation = action
+	h.formParams(ci, form)
 	if svc == nil {
-		err := &queryError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, form.Get("Version"))}
+		err := errInvalidAction(action, form.Get("Version"))
 		h.answerQueryError(w, r, reqID, ci, iamNamespace, err)
 		return
 	}
-	ci.source = svc.name + ".amazonaws.com"
+	ci.ev.Source = svc.name + ".amazonaws.com"
 	p, err := h.dir.Authenticate(r.Context(), r, body, svc.name)
 	if err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
@@ -254,7 +255,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return
 	}
-	if err := h.audit(r, reqID, ci, nil, nil); err != nil {
+	if err := h.audit(r.Context(), r, ci, nil); err != nil {
 		h.writeQueryError(w, reqID, svc.namespace, err)
 		return
 	}
@@ -278,7 +279,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 
 // answerQueryError records a failed call and answers it.
 func (h *Handler) answerQueryError(w http.ResponseWriter, r *http.Request, reqID string, ci *callInfo, namespace string, err error) {
-	if aerr := h.audit(r, reqID, ci, nil, err); aerr != nil {
+	if aerr := h.audit(r.Context(), r, ci, err); aerr != nil {
 		err = aerr
 	}
 	h.writeQueryError(w, reqID, namespace, err)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"net/http"
 	"sync"
 
 	"golang.org/x/time/rate"
@@ -47,6 +46,3 @@ func (l *accountLimits) allow(account string) bool {
 	l.mu.Unlock()
 	return lim.Allow()
 }
-
-var errThrottled = &protocolError{http.StatusBadRequest, "ThrottlingException",
-	"You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."}

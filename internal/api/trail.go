@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/openkms/kms/internal/fault"
 	"mime"
 	"net/http"
 	"strings"
@@ -125,21 +126,21 @@ var trailOps = map[string]trailOp{
 // serveTrail is serve for the audit operations: the same request checks
 // and authentication, then authorization to read the trail.
 func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
-	ci.source = trailSource
+	ci.ev.Source = trailSource
 	target := r.Header.Get("X-Amz-Target")
 	name := strings.TrimPrefix(target, trailTargetPrefix)
-	ci.op = name
+	ci.ev.Operation = name
 	fn := trailOps[name]
 	switch {
 	case r.Method != http.MethodPost:
-		return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", "AWS KMS operations are called with POST."}
+		return nil, errNotPost
 	case fn == nil:
-		return nil, &protocolError{http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("Unknown operation %q.", target)}
+		return nil, errUnknownOperation(target)
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/x-amz-json-1.1" && mt != "application/x-amz-json-1.0" && mt != "application/json") {
-			return nil, &protocolError{http.StatusBadRequest, "SerializationException", fmt.Sprintf("Unsupported Content-Type %q: send application/x-amz-json-1.1.", ct)}
+			return nil, errContentType(ct)
 		}
 	}
 	body, release, err := h.readBody(r)
@@ -147,7 +148,7 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ci.body = body
+	h.jsonParams(ci, body)
 	p, err := h.dir.Authenticate(r.Context(), r, body, "kms")
 	if err != nil {
 		return nil, err
@@ -157,7 +158,7 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 		return nil, err
 	}
 	if h.trailReader == nil {
-		return nil, &protocolError{http.StatusBadRequest, "UnsupportedOperationException", "This server does not serve its audit trail."}
+		return nil, errTrailNotServed
 	}
 	scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && mayReadAllAccounts(p)}
 	return fn(r.Context(), h.trailReader, scope, body)
@@ -207,7 +208,7 @@ func authorizeTrail(p *identity.Principal) error {
 }
 
 func trailDenied(p *identity.Principal, why string) error {
-	return &identity.Error{Code: identity.CodeAccessDenied,
+	return &fault.Error{Code: fault.AccessDenied,
 		Message: fmt.Sprintf("User: %s is not authorized to perform: %s %s", p.ARN, trailAction, why)}
 }
 
@@ -264,9 +265,7 @@ func readPage(ctx context.Context, body []byte, scope trailScope, read trailPage
 	}
 }
 
-func trailValidation(format string, args ...any) error {
-	return &protocolError{http.StatusBadRequest, "ValidationException", fmt.Sprintf(format, args...)}
-}
+func trailValidation(format string, args ...any) error { return errValidation(format, args...) }
 
 func listAuditChains(ctx context.Context, r TrailReader, _ trailScope, body []byte) (any, error) {
 	if err := decodeBody(body, &struct{}{}); err != nil {

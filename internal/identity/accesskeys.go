@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/openkms/kms/internal/fault"
 	"slices"
 	"time"
 
@@ -94,7 +95,7 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 		case TypeIAMUser:
 			userName = caller.Username
 		case TypeAssumedRole:
-			return nil, "", errf(CodeValidation, "Must specify userName when calling with non-User credentials")
+			return nil, "", errf(fault.Validation, "Must specify userName when calling with non-User credentials")
 		}
 	}
 	info := &AccessKeyInfo{UserName: userName, ID: randomID("AKIA", accessKeyIDLength), Status: statusActive, Created: d.now().UTC().Truncate(time.Second)}
@@ -109,7 +110,7 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 				return err
 			}
 			if len(ids) >= maxKeysPerUser {
-				return errf(CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", maxKeysPerUser)
+				return errf(fault.LimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", maxKeysPerUser)
 			}
 			if err := tx.Put(append(rootKeysPrefix(caller.Account), info.ID...), nil); err != nil {
 				return err
@@ -125,7 +126,7 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 				return err
 			}
 			if n >= maxKeysPerUser {
-				return errf(CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", maxKeysPerUser)
+				return errf(fault.LimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", maxKeysPerUser)
 			}
 			if err := tx.Put(append(userKeysPrefix(caller.Account, userName), info.ID...), nil); err != nil {
 				return err
@@ -201,7 +202,7 @@ func status(s string) string {
 // the next one on.
 func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, userName, id string) error {
 	if id == "" {
-		return errf(CodeValidation, "1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
+		return errf(fault.Validation, "1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
 	}
 	if userName == "" && caller.Type == TypeIAMUser {
 		userName = caller.Username
@@ -210,7 +211,7 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, user
 		var rec accessKeyRecord
 		err := getJSON(tx, accessKeyKey(id), &rec)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.Account != caller.Account || lower(rec.UserName) != lower(userName))) {
-			return errf(CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+			return errf(fault.NoSuchEntity, "The Access Key with id %s cannot be found.", id)
 		}
 		if err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"net/http"
 	"strconv"
 	"time"
@@ -44,18 +45,18 @@ func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []by
 	if err != nil {
 		var me *sigv4.MalformedError
 		if errors.As(err, &me) {
-			return nil, &Error{Code: CodeIncompleteSignature, Message: me.Message}
+			return nil, &fault.Error{Code: fault.IncompleteSignature, Message: me.Message}
 		}
 		return nil, errNoAuth
 	}
 	if a.Service != service {
-		return nil, errf(CodeSignatureDoesNotMatch, "Credential should be scoped to correct service: '%s'. ", service)
+		return nil, errf(fault.SignatureDoesNotMatch, "Credential should be scoped to correct service: '%s'. ", service)
 	}
 	if service != "iam" && a.Region != d.region {
-		return nil, errf(CodeSignatureDoesNotMatch, "Credential should be scoped to a valid region. ")
+		return nil, errf(fault.SignatureDoesNotMatch, "Credential should be scoped to a valid region. ")
 	}
 	if name := unsignedHeader(r, a); name != "" {
-		return nil, errf(CodeIncompleteSignature, "The request's %s header is not signed: SignedHeaders must include it. SignedHeaders=%s", name, a.SignedHeaders)
+		return nil, errf(fault.IncompleteSignature, "The request's %s header is not signed: SignedHeaders must include it. SignedHeaders=%s", name, a.SignedHeaders)
 	}
 	maxSkew := d.maxSkew
 	if service != "kms" {
@@ -64,11 +65,11 @@ func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []by
 	now := d.now().UTC()
 	const f = "20060102T150405Z"
 	if a.Time.Before(now.Add(-maxSkew)) {
-		return nil, errf(CodeSignatureDoesNotMatch, "Signature expired: %s is now earlier than %s (%s - %s.)",
+		return nil, errf(fault.SignatureDoesNotMatch, "Signature expired: %s is now earlier than %s (%s - %s.)",
 			a.Time.Format(f), now.Add(-maxSkew).Format(f), now.Format(f), skewText(maxSkew))
 	}
 	if a.Time.After(now.Add(maxSkew)) {
-		return nil, errf(CodeSignatureDoesNotMatch, "Signature not yet current: %s is still later than %s (%s + %s.)",
+		return nil, errf(fault.SignatureDoesNotMatch, "Signature not yet current: %s is still later than %s (%s + %s.)",
 			a.Time.Format(f), now.Add(maxSkew).Format(f), now.Format(f), skewText(maxSkew))
 	}
 	c, err := d.credential(ctx, a.AccessKeyID)
@@ -138,7 +139,7 @@ func (d *Directory) loadCredential(ctx context.Context, akid string) (*credentia
 		return nil, errInvalidToken
 	}
 	if err != nil {
-		if e, ok := AsError(err); ok {
+		if e, ok := fault.As(err); ok {
 			return nil, e
 		}
 		d.log.Error("loading credentials", "accessKeyId", akid, "err", err)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/openkms/kms/internal/fault"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -87,8 +88,8 @@ func TestClockSkew(t *testing.T) {
 				}
 				return
 			}
-			e, ok := identity.AsError(err)
-			if !ok || e.Code != identity.CodeSignatureDoesNotMatch || e.Message != tc.wantMsg {
+			e, ok := fault.As(err)
+			if !ok || e.Code != fault.SignatureDoesNotMatch || e.Message != tc.wantMsg {
 				t.Fatalf("got %v, want SignatureDoesNotMatch %q", err, tc.wantMsg)
 			}
 		})
@@ -134,8 +135,8 @@ func TestOperationAndContentTypeMustBeSigned(t *testing.T) {
 				}
 				return
 			}
-			e, ok := identity.AsError(err)
-			if !ok || e.Code != identity.CodeIncompleteSignature || !strings.Contains(e.Message, tc.wantHeader) {
+			e, ok := fault.As(err)
+			if !ok || e.Code != fault.IncompleteSignature || !strings.Contains(e.Message, tc.wantHeader) {
 				t.Fatalf("got %v, want IncompleteSignature naming %s", err, tc.wantHeader)
 			}
 		})

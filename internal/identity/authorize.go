@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/policy"
 )
 
@@ -16,16 +17,16 @@ func authorize(p *Principal, action, resource string) error {
 	for _, pol := range p.Policies {
 		d := pol.EvaluateIdentity(req)
 		if d.Deny {
-			return errf(CodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s with an explicit deny in an identity-based policy", p.ARN, action, resource)
+			return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s with an explicit deny in an identity-based policy", p.ARN, action, resource)
 		}
 		allowed = allowed || d.Allow
 	}
 	if !allowed {
-		return errf(CodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action", p.ARN, action, resource, action)
+		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action", p.ARN, action, resource, action)
 	}
 	return nil
 }
 
 func denied(p *Principal, action, resource string) error {
-	return errf(CodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s", p.ARN, action, resource)
+	return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s", p.ARN, action, resource)
 }

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"time"
 
 	"github.com/openkms/kms/internal/policy"
@@ -27,7 +28,7 @@ func (r *roleRecord) role(account string) *Role {
 }
 
 func noSuchRole(name string) error {
-	return errf(CodeNoSuchEntity, "The role with name %s cannot be found.", name)
+	return errf(fault.NoSuchEntity, "The role with name %s cannot be found.", name)
 }
 
 // CreateRole creates a role whose trust policy says who may assume it.
@@ -40,16 +41,16 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 		return nil, err
 	}
 	if trustPolicy == "" {
-		return nil, errf(CodeValidation, "1 validation error detected: Value null at 'assumeRolePolicyDocument' failed to satisfy constraint: Member must not be null")
+		return nil, errf(fault.Validation, "1 validation error detected: Value null at 'assumeRolePolicyDocument' failed to satisfy constraint: Member must not be null")
 	}
 	if _, err := policy.ParseTrust(trustPolicy); err != nil {
-		return nil, errf(CodeMalformedPolicyDocument, "%s", err.Error())
+		return nil, errf(fault.MalformedPolicyDocument, "%s", err.Error())
 	}
 	if maxSession == 0 {
 		maxSession = 3600
 	}
 	if maxSession < 3600 || maxSession > 43200 {
-		return nil, errf(CodeValidation, "1 validation error detected: Value '%d' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200", maxSession)
+		return nil, errf(fault.Validation, "1 validation error detected: Value '%d' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200", maxSession)
 	}
 	if err := authorize(caller, "iam:CreateRole", roleARN(caller.Account, path, name)); err != nil {
 		return nil, err
@@ -58,7 +59,7 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 		TrustPolicy: trustPolicy, Description: description, MaxSession: maxSession}
 	err = d.update(ctx, func(tx store.Tx) error {
 		if _, err := tx.Get(roleKey(caller.Account, name)); err == nil {
-			return errf(CodeEntityAlreadyExists, "Role with name %s already exists.", name)
+			return errf(fault.EntityAlreadyExists, "Role with name %s already exists.", name)
 		}
 		return putJSON(tx, roleKey(caller.Account, name), &rec)
 	})
@@ -107,7 +108,7 @@ func (d *Directory) DeleteRole(ctx context.Context, caller *Principal, name stri
 		}
 		if n, err := count(tx, rolePolicyPrefix(caller.Account, name)); err != nil || n > 0 {
 			if err == nil {
-				err = errf(CodeDeleteConflict, "Cannot delete entity, must delete policies first.")
+				err = errf(fault.DeleteConflict, "Cannot delete entity, must delete policies first.")
 			}
 			return err
 		}

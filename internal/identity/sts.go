@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"regexp"
 	"strings"
 	"time"
@@ -35,14 +36,14 @@ var sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 // account when an identity policy of the caller allows sts:AssumeRole.
 func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, sessionName string, durationSeconds int32, sessionPolicy string) (*Credentials, *AssumedRole, error) {
 	if !sessionNamePattern.MatchString(sessionName) {
-		return nil, nil, errf(CodeValidation, "1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", sessionName)
+		return nil, nil, errf(fault.Validation, "1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", sessionName)
 	}
 	if sessionPolicy != "" {
-		return nil, nil, errf(CodeValidation, "Session policies are not supported by this server.")
+		return nil, nil, errf(fault.Validation, "Session policies are not supported by this server.")
 	}
 	account, name, ok := parseRoleARN(roleArn)
 	if !ok {
-		return nil, nil, errf(CodeValidation, "%s is invalid", roleArn)
+		return nil, nil, errf(fault.Validation, "%s is invalid", roleArn)
 	}
 	var role roleRecord
 	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, roleKey(account, name), &role) })
@@ -72,7 +73,7 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 		durationSeconds = 3600
 	}
 	if durationSeconds < 900 || durationSeconds > role.MaxSession {
-		return nil, nil, errf(CodeValidation, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+		return nil, nil, errf(fault.Validation, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 	}
 	now := d.now().UTC().Truncate(time.Second)
 	tok := make([]byte, 96)

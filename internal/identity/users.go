@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"regexp"
 	"sort"
 	"strings"
@@ -32,11 +33,11 @@ const maxPolicyDocBytes = 2048 * 5 // inline policies: 10,240 characters for a u
 func checkName(field, name string, max int) error {
 	switch {
 	case name == "":
-		return errf(CodeValidation, "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+		return errf(fault.Validation, "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
 	case len(name) > max:
-		return errf(CodeValidation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", name, field, max)
+		return errf(fault.Validation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", name, field, max)
 	case !namePattern.MatchString(name):
-		return errf(CodeValidation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+", name, field)
+		return errf(fault.Validation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+", name, field)
 	}
 	return nil
 }
@@ -46,7 +47,7 @@ func checkPath(path string) (string, error) {
 		return "/", nil
 	}
 	if len(path) > 512 || !pathPattern.MatchString(path) {
-		return "", errf(CodeValidation, "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.")
+		return "", errf(fault.Validation, "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.")
 	}
 	return path, nil
 }
@@ -56,7 +57,7 @@ func (u *userRecord) user(account string) *User {
 }
 
 func noSuchUser(name string) error {
-	return errf(CodeNoSuchEntity, "The user with name %s cannot be found.", name)
+	return errf(fault.NoSuchEntity, "The user with name %s cannot be found.", name)
 }
 
 // CreateUser creates an IAM user in the caller's account.
@@ -74,7 +75,7 @@ func (d *Directory) CreateUser(ctx context.Context, caller *Principal, name, pat
 	rec := userRecord{V: 1, Name: name, ID: randomID("AIDA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second)}
 	err = d.update(ctx, func(tx store.Tx) error {
 		if _, err := tx.Get(userKey(caller.Account, name)); err == nil {
-			return errf(CodeEntityAlreadyExists, "User with name %s already exists.", name)
+			return errf(fault.EntityAlreadyExists, "User with name %s already exists.", name)
 		}
 		return putJSON(tx, userKey(caller.Account, name), &rec)
 	})
@@ -94,7 +95,7 @@ func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string)
 		case TypeIAMUser:
 			name = caller.Username
 		default:
-			return nil, errf(CodeValidation, "Must specify userName when calling with non-User credentials")
+			return nil, errf(fault.Validation, "Must specify userName when calling with non-User credentials")
 		}
 	}
 	var rec userRecord
@@ -148,13 +149,13 @@ func (d *Directory) DeleteUser(ctx context.Context, caller *Principal, name stri
 		}
 		if n, err := count(tx, userKeysPrefix(caller.Account, name)); err != nil || n > 0 {
 			if err == nil {
-				err = errf(CodeDeleteConflict, "Cannot delete entity, must delete access keys first.")
+				err = errf(fault.DeleteConflict, "Cannot delete entity, must delete access keys first.")
 			}
 			return err
 		}
 		if n, err := count(tx, userPolicyPrefix(caller.Account, name)); err != nil || n > 0 {
 			if err == nil {
-				err = errf(CodeDeleteConflict, "Cannot delete entity, must delete policies first.")
+				err = errf(fault.DeleteConflict, "Cannot delete entity, must delete policies first.")
 			}
 			return err
 		}
@@ -214,10 +215,10 @@ func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owne
 		return err
 	}
 	if len(document) > maxPolicyDocBytes {
-		return errf(CodeLimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", maxPolicyDocBytes, lowerKind(kind), owner)
+		return errf(fault.LimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", maxPolicyDocBytes, lowerKind(kind), owner)
 	}
 	if _, err := policy.ParseIdentity(document); err != nil {
-		return errf(CodeMalformedPolicyDocument, "%s", err.Error())
+		return errf(fault.MalformedPolicyDocument, "%s", err.Error())
 	}
 	err := d.update(ctx, func(tx store.Tx) error {
 		o, err := d.owner(tx, caller.Account, kind, owner)
@@ -247,7 +248,7 @@ func (d *Directory) GetPolicy(ctx context.Context, caller *Principal, kind, owne
 			return err
 		}
 		if err := getJSON(tx, append(o.prefix, policyName...), &rec); errors.Is(err, store.ErrNotFound) {
-			return errf(CodeNoSuchEntity, "The %s policy with name %s cannot be found.", lowerKind(kind), policyName)
+			return errf(fault.NoSuchEntity, "The %s policy with name %s cannot be found.", lowerKind(kind), policyName)
 		} else if err != nil {
 			return err
 		}
@@ -286,7 +287,7 @@ func (d *Directory) DeletePolicy(ctx context.Context, caller *Principal, kind, o
 		}
 		k := append(o.prefix, policyName...)
 		if _, err := tx.Get(k); errors.Is(err, store.ErrNotFound) {
-			return errf(CodeNoSuchEntity, "The %s policy with name %s cannot be found.", lowerKind(kind), policyName)
+			return errf(fault.NoSuchEntity, "The %s policy with name %s cannot be found.", lowerKind(kind), policyName)
 		}
 		return tx.Delete(k)
 	})

@@ -284,7 +284,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Dev && len(auditors) == 0 {
 		auditors = []string{DevAccount}
 	}
-	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(trail, o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
+	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(audit.NewLogRecorder(trail), o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger))
 
 	ep, err := openEndpoint(o)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"strings"
 
 	"github.com/openkms/kms/internal/store"
@@ -20,17 +21,17 @@ func checkAliasName(name string) error {
 		return err
 	}
 	if !strings.HasPrefix(name, "alias/") {
-		return newErr(CodeValidation, `Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html`)
+		return newErr(fault.Validation, `Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html`)
 	}
 	v.pattern("aliasName", name, aliasNamePattern)
 	if err := v.err(); err != nil {
 		return err
 	}
 	if len(name) == len("alias/") || strings.Contains(name, ":") {
-		return newErr(CodeValidation, "%s contains invalid characters for an alias", name)
+		return newErr(fault.Validation, "%s contains invalid characters for an alias", name)
 	}
 	if strings.HasPrefix(name, "alias/aws/") {
-		return &Error{Code: CodeNotAuthorized}
+		return &fault.Error{Code: fault.NotAuthorized}
 	}
 	return nil
 }
@@ -44,7 +45,7 @@ func (s *Service) aliasTarget(ctx context.Context, caller Caller, target string)
 		return nil, err
 	}
 	if strings.HasPrefix(target, "alias/") || strings.Contains(target, ":alias/") {
-		return nil, newErr(CodeValidation, "Aliases must refer to keys. Not aliases")
+		return nil, newErr(fault.Validation, "Aliases must refer to keys. Not aliases")
 	}
 	k, err := s.resolve(ctx, caller, target, idOrARN)
 	if err != nil {
@@ -74,7 +75,7 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *AliasInput
 	now := s.clock()
 	err = s.update(ctx, "CreateAlias", func(tx store.Tx) error {
 		if _, err := tx.Get(aliasKey(caller.AccountID, in.AliasName)); err == nil {
-			return newErr(CodeAlreadyExists, "An alias with the name %s already exists", s.aliasARN(caller.AccountID, in.AliasName))
+			return newErr(fault.AlreadyExists, "An alias with the name %s already exists", s.aliasARN(caller.AccountID, in.AliasName))
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -117,7 +118,7 @@ func (s *Service) checkAliasLimit(tx store.Tx, k *liveKey) error {
 		return err
 	}
 	if n >= maxAliasesPerKey {
-		return newErr(CodeLimitExceeded, "The key %s already has the maximum of %d aliases.", k.arn, maxAliasesPerKey)
+		return newErr(fault.LimitExceeded, "The key %s already has the maximum of %d aliases.", k.arn, maxAliasesPerKey)
 	}
 	return nil
 }
@@ -150,7 +151,7 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *AliasInput
 		var rec aliasRecord
 		if err := getJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return newErr(CodeNotFound, "Alias %s is not found.", s.aliasARN(caller.AccountID, in.AliasName))
+				return newErr(fault.NotFound, "Alias %s is not found.", s.aliasARN(caller.AccountID, in.AliasName))
 			}
 			return err
 		}
@@ -165,7 +166,7 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *AliasInput
 		var old keyRecord
 		if err := getJSON(tx, keyKey(rec.KeyID), &old); err == nil {
 			if old.KeyUsage != k.rec.KeyUsage || old.KeySpec != k.rec.KeySpec && (old.KeySpec == symmetricDefault || k.rec.KeySpec == symmetricDefault) {
-				return newErr(CodeValidation, "Alias %s cannot be changed from a CMK with key usage %s to a CMK with key usage %s. The key usage of the current CMK and the new CMK must be the same.", in.AliasName, old.KeyUsage, k.rec.KeyUsage)
+				return newErr(fault.Validation, "Alias %s cannot be changed from a CMK with key usage %s to a CMK with key usage %s. The key usage of the current CMK and the new CMK must be the same.", in.AliasName, old.KeyUsage, k.rec.KeyUsage)
 			}
 		}
 		if err := tx.Delete(keyAliasKey(rec.KeyID, in.AliasName)); err != nil {
@@ -201,7 +202,7 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *DeleteAlia
 		var rec aliasRecord
 		if err := getJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return newErr(CodeNotFound, "Alias %s is not found.", s.aliasARN(caller.AccountID, in.AliasName))
+				return newErr(fault.NotFound, "Alias %s is not found.", s.aliasARN(caller.AccountID, in.AliasName))
 			}
 			return err
 		}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/keys"
 )
@@ -19,8 +20,8 @@ var (
 	macAlgorithmEnum = []string{"HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"}
 	keyPairSpecEnum  = []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
 		"ECC_SECG_P256K1", "SM2", "ECC_NIST_EDWARDS25519"}
-	errInvalidSignature = &Error{Code: CodeInvalidSignature}
-	errInvalidMac       = &Error{Code: CodeInvalidMac}
+	errInvalidSignature = &fault.Error{Code: fault.InvalidSignature}
+	errInvalidMac       = &fault.Error{Code: fault.InvalidMac}
 )
 
 // signError turns a keys error of Sign or Verify into AWS's.
@@ -29,13 +30,13 @@ func signError(k *liveKey, alg, msgType string, err error) error {
 	case errors.Is(err, keys.ErrInvalidSignature):
 		return errInvalidSignature
 	case errors.Is(err, keys.ErrAlgorithm):
-		return newErr(CodeInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+		return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
 	case errors.Is(err, keys.ErrDigestLength):
-		return newErr(CodeValidation, "Digest is invalid length for algorithm %s.", alg)
+		return newErr(fault.Validation, "Digest is invalid length for algorithm %s.", alg)
 	case errors.Is(err, keys.ErrMessageType):
-		return newErr(CodeValidation, "MessageType %s is not valid for algorithm %s.", msgType, alg)
+		return newErr(fault.Validation, "MessageType %s is not valid for algorithm %s.", msgType, alg)
 	case errors.Is(err, keys.ErrUnsupported):
-		return newErr(CodeUnsupportedOperation, "MessageType %s is not supported by this server.", msgType)
+		return newErr(fault.UnsupportedOperation, "MessageType %s is not supported by this server.", msgType)
 	}
 	return err
 }
@@ -150,7 +151,7 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *GetPublic
 		return nil, err
 	}
 	if !isAsymmetric(k.rec.KeySpec) {
-		return nil, newErr(CodeUnsupportedOperation, "%s has key spec %s, which has no public key.", k.arn, k.rec.KeySpec)
+		return nil, newErr(fault.UnsupportedOperation, "%s has key spec %s, which has no public key.", k.arn, k.rec.KeySpec)
 	}
 	if err := s.usable(k, "GetPublicKey", k.rec.KeyUsage); err != nil {
 		return nil, err
@@ -200,7 +201,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *Der
 	}
 	secret, err := k.current.asym.DeriveSharedSecret(in.PublicKey)
 	if err != nil {
-		return nil, &Error{Code: CodeValidation}
+		return nil, &fault.Error{Code: fault.Validation}
 	}
 	return &DeriveSharedSecretOutput{KeyID: k.arn, SharedSecret: secret, KeyAgreementAlgorithm: "ECDH", KeyOrigin: k.rec.Origin}, nil
 }
@@ -278,7 +279,7 @@ func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, m
 func macError(k *liveKey, alg string, err error) error {
 	switch {
 	case errors.Is(err, keys.ErrAlgorithm):
-		return newErr(CodeInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+		return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
 	case errors.Is(err, keys.ErrInvalidSignature):
 		return errInvalidMac
 	}
@@ -315,7 +316,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *Ge
 		return nil, err
 	}
 	if in.KeyPairSpec == "SM2" {
-		return nil, newErr(CodeUnsupportedOperation, "KeyPairSpec SM2 is only available in AWS China Regions.")
+		return nil, newErr(fault.UnsupportedOperation, "KeyPairSpec SM2 is only available in AWS China Regions.")
 	}
 	k, err := s.wrappingKey(ctx, caller, in.KeyID, op, &conditions{ec: in.EncryptionContext, extra: map[string]string{
 		"kms:encryptionalgorithm": symmetricDefault, "kms:datakeypairspec": in.KeyPairSpec}})

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"github.com/openkms/kms/internal/fault"
 	"strconv"
 	"strings"
 	"time"
@@ -197,5 +198,5 @@ func (s *Service) authorizeAccount(caller *Caller, action, resource string, cond
 }
 
 func errDenied(caller *Caller, action, resource, why string) error {
-	return newErr(CodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s %s", caller.ARN, action, resource, why)
+	return newErr(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s %s", caller.ARN, action, resource, why)
 }

@@ -3,8 +3,10 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"slices"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
@@ -25,13 +27,13 @@ func (s *Service) usable(k *liveKey, op, usage string) error {
 	case StatePendingImport:
 		return errPendingImport(k.arn)
 	default:
-		return newErr(CodeInvalidState, "%s is %s.", k.arn, k.rec.State)
+		return newErr(fault.InvalidState, "%s is %s.", k.arn, k.rec.State)
 	}
 	if k.rec.KeyUsage != usage {
 		return errKeyUsage(k.arn, k.rec.KeyUsage, op)
 	}
 	if k.current == nil {
-		return newErr(CodeInvalidState, "%s has no key material.", k.arn)
+		return newErr(fault.InvalidState, "%s has no key material.", k.arn)
 	}
 	return nil
 }
@@ -45,7 +47,7 @@ var symmetricAlgorithm = map[string]string{"kms:encryptionalgorithm": symmetricD
 func checkAlgorithm(k *liveKey, alg string) error {
 	if k.rec.KeySpec == symmetricDefault {
 		if alg != "" && alg != symmetricDefault {
-			return newErr(CodeInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+			return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
 		}
 		return nil
 	}
@@ -53,7 +55,7 @@ func checkAlgorithm(k *liveKey, alg string) error {
 		alg = symmetricDefault
 	}
 	if !slices.Contains(keys.EncryptionAlgorithms(k.rec.KeySpec), alg) {
-		return newErr(CodeInvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+		return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
 	}
 	return nil
 }
@@ -70,10 +72,10 @@ func (s *Service) sealFor(k *liveKey, alg string, plaintext []byte, ec map[strin
 		return blob, nil
 	}
 	if len(ec) > 0 {
-		return nil, newErr(CodeValidation, "EncryptionContext is not supported with asymmetric KMS keys.")
+		return nil, newErr(fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys.")
 	}
 	if max := k.current.asym.MaxPlaintext(alg); len(plaintext) > max {
-		return nil, newErr(CodeValidation, "Algorithm %s and key spec %s cannot encrypt data larger than %d bytes.", alg, k.rec.KeySpec, max)
+		return nil, newErr(fault.Validation, "Algorithm %s and key spec %s cannot encrypt data larger than %d bytes.", alg, k.rec.KeySpec, max)
 	}
 	ct, err := k.current.asym.Encrypt(alg, plaintext)
 	if err != nil {
@@ -91,7 +93,7 @@ func algOrDefault(alg string) string {
 
 func refuseRecipient(r *RecipientInfo) error {
 	if r != nil {
-		return newErr(CodeUnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server.")
+		return newErr(fault.UnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server.")
 	}
 	return nil
 }
@@ -176,6 +178,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		if s.deleted(k) {
 			return nil, nil, nil, errInvalidCiphertext
 		}
+		audit.FromContext(ctx).AddKey(k.arn)
 	}
 	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: algorithmCondition(algOrDefault(alg))}); err != nil {
 		return nil, nil, nil, err
@@ -219,7 +222,7 @@ func (s *Service) openAsymmetric(caller Caller, k *liveKey, alias string, ct []b
 		return nil, nil, nil, err
 	}
 	if len(ec) > 0 {
-		return nil, nil, nil, newErr(CodeValidation, "EncryptionContext is not supported with asymmetric KMS keys.")
+		return nil, nil, nil, newErr(fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys.")
 	}
 	pt, err := k.current.asym.Decrypt(alg, ct)
 	if err != nil {
@@ -361,7 +364,7 @@ func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op stri
 		return nil, err
 	}
 	if k.rec.KeySpec != symmetricDefault {
-		return nil, newErr(CodeInvalidKeyUsage, "%s key spec is %s which is not valid for %s.", k.arn, k.rec.KeySpec, op)
+		return nil, newErr(fault.InvalidKeyUsage, "%s key spec is %s which is not valid for %s.", k.arn, k.rec.KeySpec, op)
 	}
 	return k, nil
 }
@@ -396,7 +399,7 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *Genera
 		return nil, err
 	}
 	if (in.KeySpec == "") == (in.NumberOfBytes == nil) {
-		return nil, newErr(CodeValidation, "Please specify either number of bytes or key spec.")
+		return nil, newErr(fault.Validation, "Please specify either number of bytes or key spec.")
 	}
 	n := 32
 	switch {
@@ -439,10 +442,10 @@ func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *Generat
 		return nil, err
 	}
 	if in.NumberOfBytes == nil {
-		return nil, newErr(CodeValidation, "NumberOfBytes is required.")
+		return nil, newErr(fault.Validation, "NumberOfBytes is required.")
 	}
 	if in.CustomKeyStoreID != nil {
-		return nil, newErr(CodeUnsupportedOperation, "Custom key stores are not supported by this server.")
+		return nil, newErr(fault.UnsupportedOperation, "Custom key stores are not supported by this server.")
 	}
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err

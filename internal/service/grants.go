@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/openkms/kms/internal/fault"
 	"regexp"
 	"slices"
 	"strings"
@@ -35,7 +36,7 @@ var (
 	principalPattern = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
 	grantNamePattern = regexp.MustCompile(`^[a-zA-Z0-9:/_-]+$`)
 	grantIDPattern   = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	errBadGrantToken = newErr(CodeInvalidGrantToken, "The grant token is not valid.")
+	errBadGrantToken = newErr(fault.InvalidGrantToken, "The grant token is not valid.")
 )
 
 // checkGrantTokens checks the form of the grant tokens a request carries.
@@ -211,11 +212,11 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGran
 	}
 	switch {
 	case in.GranteeServicePrincipal != "" || in.RetiringServicePrincipal != "":
-		return nil, newErr(CodeUnsupportedOperation, "Grants to AWS service principals are not supported by this server.")
+		return nil, newErr(fault.UnsupportedOperation, "Grants to AWS service principals are not supported by this server.")
 	case in.GranteePrincipal == "":
-		return nil, newErr(CodeValidation, "You must specify a GranteePrincipal.")
+		return nil, newErr(fault.Validation, "You must specify a GranteePrincipal.")
 	case len(in.Operations) == 0:
-		return nil, newErr(CodeValidation, "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1")
+		return nil, newErr(fault.Validation, "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	}
 	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
 	if err != nil {
@@ -246,7 +247,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGran
 	allowed := grantOperations(k.rec.KeySpec, k.rec.KeyUsage)
 	for _, op := range ops {
 		if !slices.Contains(allowed, op) {
-			return nil, newErr(CodeValidation, "Grant operation %s is not valid for a KMS key with key spec %s.", op, k.rec.KeySpec)
+			return nil, newErr(fault.Validation, "Grant operation %s is not valid for a KMS key with key spec %s.", op, k.rec.KeySpec)
 		}
 	}
 	switch k.rec.State {
@@ -286,7 +287,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGran
 			return nil
 		}
 		if n >= maxGrantsPerKey {
-			return newErr(CodeLimitExceeded, "The key %s already has the maximum of %d grants.", k.arn, maxGrantsPerKey)
+			return newErr(fault.LimitExceeded, "The key %s already has the maximum of %d grants.", k.arn, maxGrantsPerKey)
 		}
 		if err := putJSON(tx, grantKey(k.rec.ID, g.ID), &g); err != nil {
 			return err
@@ -319,7 +320,7 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *ListGrantsI
 		return nil, err
 	}
 	if in.GrantID != "" && !grantIDPattern.MatchString(in.GrantID) {
-		return nil, newErr(CodeInvalidGrantID, "Invalid grant ID %s", in.GrantID)
+		return nil, newErr(fault.InvalidGrantID, "Invalid grant ID %s", in.GrantID)
 	}
 	after, err := decodeMarker(in.Marker)
 	if err != nil {
@@ -412,7 +413,7 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *RetireGran
 		}
 	case in.KeyID != "" && in.GrantID != "":
 		if !grantIDPattern.MatchString(in.GrantID) {
-			return nil, newErr(CodeInvalidGrantID, "Invalid grant ID %s", in.GrantID)
+			return nil, newErr(fault.InvalidGrantID, "Invalid grant ID %s", in.GrantID)
 		}
 		k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
 		if err != nil {
@@ -420,7 +421,7 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *RetireGran
 		}
 		keyID = k.rec.ID
 	default:
-		return nil, newErr(CodeValidation, "Either GrantToken, or both KeyId and GrantId, must be specified.")
+		return nil, newErr(fault.Validation, "Either GrantToken, or both KeyId and GrantId, must be specified.")
 	}
 	return nil, s.deleteGrant(ctx, keyID, grantID, in.DryRun, func(g *grantRecord) error {
 		grantee := g.Grantee == caller.ARN || g.Grantee == caller.Principal.RoleARN
@@ -443,7 +444,7 @@ func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *RevokeGran
 		return nil, err
 	}
 	if !grantIDPattern.MatchString(in.GrantID) {
-		return nil, newErr(CodeInvalidGrantID, "Invalid grant ID %s", in.GrantID)
+		return nil, newErr(fault.InvalidGrantID, "Invalid grant ID %s", in.GrantID)
 	}
 	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
 	if err != nil {
@@ -460,7 +461,7 @@ func (s *Service) deleteGrant(ctx context.Context, keyID, grantID string, dryRun
 		var g grantRecord
 		if err := getJSON(tx, grantKey(keyID, grantID), &g); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return newErr(CodeNotFound, "Grant ID %s not found", grantID)
+				return newErr(fault.NotFound, "Grant ID %s not found", grantID)
 			}
 			return err
 		}

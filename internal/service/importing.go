@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,9 +36,9 @@ var (
 	importTypeEnum          = []string{importNewMaterial, importExistingMateral}
 	materialDescriptionRE   = regexp.MustCompile(`^[a-zA-Z0-9:/_\s.-]+$`)
 	wrappingKeyBits         = map[string]int{"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}
-	errInvalidImportToken   = newErr(CodeInvalidImportToken, "The import token is not valid for this KMS key. Use the import token from a GetParametersForImport response for this key.")
-	errExpiredImportToken   = newErr(CodeExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new import token and public key.")
-	errIncorrectKeyMaterial = newErr(CodeIncorrectKeyMaterial, "The key material being imported is not the same as the key material previously imported into this KMS key.")
+	errInvalidImportToken   = newErr(fault.InvalidImportToken, "The import token is not valid for this KMS key. Use the import token from a GetParametersForImport response for this key.")
+	errExpiredImportToken   = newErr(fault.ExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new import token and public key.")
+	errIncorrectKeyMaterial = newErr(fault.IncorrectKeyMaterial, "The key material being imported is not the same as the key material previously imported into this KMS key.")
 )
 
 // materialExpired reports whether a key's imported material has passed its
@@ -77,9 +78,9 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	}
 	switch {
 	case in.WrappingAlgorithm == "RSAES_PKCS1_V1_5":
-		return nil, newErr(CodeUnsupportedOperation, "The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported. Use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256.")
+		return nil, newErr(fault.UnsupportedOperation, "The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported. Use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256.")
 	case in.WrappingAlgorithm == "SM2PKE" || in.WrappingKeySpec == "SM2":
-		return nil, newErr(CodeUnsupportedOperation, "SM2 wrapping is only available in AWS China Regions.")
+		return nil, newErr(fault.UnsupportedOperation, "SM2 wrapping is only available in AWS China Regions.")
 	}
 	priv, err := keys.GenerateWrappingKey(wrappingKeyBits[in.WrappingKeySpec])
 	if err != nil {
@@ -148,16 +149,16 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *Impo
 	var validTo *time.Time
 	switch {
 	case model == expiresModel && in.ValidTo == nil:
-		return nil, newErr(CodeValidation, "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES")
+		return nil, newErr(fault.Validation, "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES")
 	case model == doesNotExpireModel && in.ValidTo != nil:
-		return nil, newErr(CodeValidation, "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE")
+		return nil, newErr(fault.Validation, "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE")
 	case in.ValidTo != nil:
 		t := time.Time(*in.ValidTo).UTC()
 		if !t.After(now) {
-			return nil, newErr(CodeValidation, "The validTo date must be in the future.")
+			return nil, newErr(fault.Validation, "The validTo date must be in the future.")
 		}
 		if t.After(now.Add(maxValidity)) {
-			return nil, newErr(CodeValidation, "The validTo date must be no more than 365 days in the future.")
+			return nil, newErr(fault.Validation, "The validTo date must be no more than 365 days in the future.")
 		}
 		validTo = &t
 	}
@@ -198,12 +199,12 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *Impo
 		vr := versionRecord{V: recordVersion, Version: 1, MaterialID: materialID, Created: now}
 		if rec.CurrentVersion == 0 {
 			if in.ImportType == importExistingMateral {
-				return newErr(CodeValidation, "%s has no key material yet: import it with ImportType NEW_KEY_MATERIAL.", arn)
+				return newErr(fault.Validation, "%s has no key material yet: import it with ImportType NEW_KEY_MATERIAL.", arn)
 			}
 			rec.CurrentVersion = 1
 		} else {
 			if in.ImportType == importNewMaterial {
-				return newErr(CodeUnsupportedOperation, "Importing new key material into %s, which already has key material, is not supported: re-import the same key material.", arn)
+				return newErr(fault.UnsupportedOperation, "Importing new key material into %s, which already has key material, is not supported: re-import the same key material.", arn)
 			}
 			if err := getJSON(tx, versionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
 				return err
@@ -243,18 +244,18 @@ func checkImportedMaterial(spec string, material []byte) error {
 	switch {
 	case spec == symmetricDefault:
 		if len(material) != keys.MaterialSize {
-			return newErr(CodeIncorrectKeyMaterial, "The key material of a SYMMETRIC_DEFAULT key must be 32 bytes (256 bits); the unwrapped material is %d bytes.", len(material))
+			return newErr(fault.IncorrectKeyMaterial, "The key material of a SYMMETRIC_DEFAULT key must be 32 bytes (256 bits); the unwrapped material is %d bytes.", len(material))
 		}
 		return nil
 	case isHMAC(spec):
 		_, err = keys.NewHMAC(spec, material)
 	case strings.HasPrefix(spec, "ML_DSA_"):
-		return newErr(CodeUnsupportedOperation, "Importing key material for %s keys is not supported by this server.", spec)
+		return newErr(fault.UnsupportedOperation, "Importing key material for %s keys is not supported by this server.", spec)
 	default:
 		_, err = keys.ParseAsymmetric(spec, material)
 	}
 	if err != nil {
-		return newErr(CodeIncorrectKeyMaterial, "The imported key material is not valid for key spec %s.", spec)
+		return newErr(fault.IncorrectKeyMaterial, "The imported key material is not valid for key spec %s.", spec)
 	}
 	return nil
 }
@@ -339,7 +340,7 @@ func (s *Service) forgetMaterial(tx store.Tx, rec *keyRecord, wantID string) (st
 		return "", err
 	}
 	if wantID != "" && wantID != vr.MaterialID {
-		return "", newErr(CodeNotFound, "Key material %s is not found in %s.", wantID, s.keyARN(rec.Account, rec.ID))
+		return "", newErr(fault.NotFound, "Key material %s is not found in %s.", wantID, s.keyARN(rec.Account, rec.ID))
 	}
 	vr.Sealed = nil
 	if err := putJSON(tx, versionKey(rec.ID, vr.Version), &vr); err != nil {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"slices"
 
 	"time"
 
 	"strconv"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
@@ -56,7 +58,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInp
 		return nil, err
 	}
 	if in.KeySpec != "" && in.CustomerMasterKeySpec != "" {
-		return nil, newErr(CodeValidation, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
+		return nil, newErr(fault.Validation, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.")
 	}
 	spec := in.KeySpec
 	if spec == "" {
@@ -67,29 +69,29 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInp
 	}
 	usage := in.KeyUsage
 	if spec != symmetricDefault && usage == "" {
-		return nil, newErr(CodeValidation, "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
+		return nil, newErr(fault.Validation, "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
 	}
 	if usage == "" {
 		usage = encryptDecrypt
 	}
 	if spec == "SM2" {
-		return nil, newErr(CodeUnsupportedOperation, "KeySpec SM2 is only available in AWS China Regions.")
+		return nil, newErr(fault.UnsupportedOperation, "KeySpec SM2 is only available in AWS China Regions.")
 	}
 	if !slices.Contains(specUsages[spec], usage) {
-		return nil, newErr(CodeValidation, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
+		return nil, newErr(fault.Validation, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
 	}
 	origin := in.Origin
 	if origin == "" {
 		origin = originAWSKMS
 	}
 	if origin != originAWSKMS && origin != originExternal {
-		return nil, newErr(CodeUnsupportedOperation, "Origin %s is not supported by this server: custom key stores do not exist here.", origin)
+		return nil, newErr(fault.UnsupportedOperation, "Origin %s is not supported by this server: custom key stores do not exist here.", origin)
 	}
 	if in.CustomKeyStoreID != nil || in.XksKeyID != nil {
-		return nil, newErr(CodeUnsupportedOperation, "Custom key stores are not supported by this server.")
+		return nil, newErr(fault.UnsupportedOperation, "Custom key stores are not supported by this server.")
 	}
 	if in.MultiRegion {
-		return nil, newErr(CodeUnsupportedOperation, "Multi-Region keys are not supported by this server.")
+		return nil, newErr(fault.UnsupportedOperation, "Multi-Region keys are not supported by this server.")
 	}
 	bypass := "false"
 	if in.BypassPolicyLockoutSafetyCheck {
@@ -156,26 +158,28 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInp
 	if ver != nil && spec == symmetricDefault {
 		materialID = ver.MaterialID
 	}
-	return &CreateKeyOutput{KeyMetadata: s.metadata(&rec, materialID)}, nil
+	md := s.metadata(&rec, materialID)
+	audit.FromContext(ctx).AddKey(md.Arn)
+	return &CreateKeyOutput{KeyMetadata: md}, nil
 }
 
 // checkPolicy accepts a policy document that is a JSON object within AWS's
 // size and character limits. Evaluating it is the policy engine's job.
 func checkPolicy(p string) error {
 	if len(p) > maxPolicyBytes {
-		return newErr(CodeLimitExceeded, "The key policy document exceeds the maximum size of %d bytes.", maxPolicyBytes)
+		return newErr(fault.LimitExceeded, "The key policy document exceeds the maximum size of %d bytes.", maxPolicyBytes)
 	}
 	for _, r := range p {
 		if !(r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0xff)) {
-			return newErr(CodeMalformedPolicyDocument, "The key policy contains a character that is not allowed: %q.", r)
+			return newErr(fault.MalformedPolicyDocument, "The key policy contains a character that is not allowed: %q.", r)
 		}
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(p), &doc); err != nil {
-		return newErr(CodeMalformedPolicyDocument, "The key policy is not a valid JSON object.")
+		return newErr(fault.MalformedPolicyDocument, "The key policy is not a valid JSON object.")
 	}
 	if _, ok := doc["Statement"]; !ok {
-		return newErr(CodeMalformedPolicyDocument, "The key policy has no Statement.")
+		return newErr(fault.MalformedPolicyDocument, "The key policy has no Statement.")
 	}
 	return nil
 }
@@ -331,7 +335,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *Sc
 		days = *in.PendingWindowInDays
 	}
 	if days < 7 || days > 30 {
-		return nil, newErr(CodeValidation, "PendingWindowInDays must be between 7 and 30")
+		return nil, newErr(fault.Validation, "PendingWindowInDays must be between 7 and 30")
 	}
 	var out ScheduleKeyDeletionOutput
 	cond := &conditions{extra: map[string]string{"kms:schedulekeydeletionpendingwindowindays": strconv.Itoa(int(days))}}
@@ -360,7 +364,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *KeyI
 	}
 	rec, err := s.mutateKey(ctx, caller, in.KeyID, "CancelKeyDeletion", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
 		if rec.State != StatePendingDeletion {
-			return newErr(CodeInvalidState, "%s is not pending deletion.", arn)
+			return newErr(fault.InvalidState, "%s is not pending deletion.", arn)
 		}
 		rec.State = StateDisabled
 		rec.DeletionDate = nil

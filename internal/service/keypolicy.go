@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"github.com/openkms/kms/internal/fault"
 	"regexp"
 	"strings"
 
@@ -13,8 +14,8 @@ const defaultPolicyName = "default"
 
 var (
 	policyNamePattern = regexp.MustCompile(`^[\w]+$`)
-	errLockout        = newErr(CodeMalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future.")
-	errBadPrincipals  = newErr(CodeMalformedPolicyDocument, "Policy contains a statement with one or more invalid principals.")
+	errLockout        = newErr(fault.MalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future.")
+	errBadPrincipals  = newErr(fault.MalformedPolicyDocument, "Policy contains a statement with one or more invalid principals.")
 	accountIDPattern  = regexp.MustCompile(`^\d{12}$`)
 )
 
@@ -29,7 +30,7 @@ func checkPolicyName(name string) error {
 		return err
 	}
 	if name != "" && name != defaultPolicyName {
-		return newErr(CodeNotFound, "No such policy exists")
+		return newErr(fault.NotFound, "No such policy exists")
 	}
 	return nil
 }
@@ -44,7 +45,7 @@ func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyAR
 	}
 	p, err := policy.ParseResource(doc)
 	if err != nil {
-		return nil, newErr(CodeMalformedPolicyDocument, "%s", err.Error())
+		return nil, newErr(fault.MalformedPolicyDocument, "%s", err.Error())
 	}
 	for _, st := range p.Statements {
 		for _, ps := range []*policy.Principals{st.Principal, st.NotPrincipal} {

@@ -1,6 +1,9 @@
 package service
 
-import "github.com/openkms/kms/internal/store"
+import (
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/store"
+)
 
 // Listings page through records in key order. A marker is opaque to
 // clients: base64url of a version tag and the key suffix of the last item
@@ -13,7 +16,7 @@ func pageLimit(limit *int32, def, max int) int {
 	return min(int(*limit), max)
 }
 
-var errBadMarker = newErr(CodeInvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged.")
+var errBadMarker = newErr(fault.InvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged.")
 
 func encodeMarker(last string) string { return base64URL.EncodeToString([]byte("m1:" + last)) }
 

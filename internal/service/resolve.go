@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"strings"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
@@ -44,7 +46,7 @@ func (s *Service) resolveAlias(ctx context.Context, caller Caller, ident string,
 	if alias != "" {
 		id, err = s.lookupAlias(ctx, account, alias)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, "", newErr(CodeNotFound, "Alias %s is not found.", s.aliasARN(account, alias))
+			return nil, "", newErr(fault.NotFound, "Alias %s is not found.", s.aliasARN(account, alias))
 		}
 		if err != nil {
 			return nil, "", s.storeErr("resolve alias", err)
@@ -57,6 +59,7 @@ func (s *Service) resolveAlias(ctx context.Context, caller Caller, ident string,
 	if err != nil {
 		return nil, "", s.storeErr("load key", err)
 	}
+	audit.FromContext(ctx).AddKey(k.arn)
 	return k, alias, nil
 }
 
@@ -75,7 +78,7 @@ func (s *Service) parseIdentifier(caller Caller, ident string, forms keyIDForms)
 			return "", "", "", invalid
 		}
 		if parts[3] != s.region {
-			return "", "", "", newErr(CodeNotFound, "Invalid arn %s", parts[3])
+			return "", "", "", newErr(fault.NotFound, "Invalid arn %s", parts[3])
 		}
 		account = parts[4]
 		res := parts[5]
@@ -95,7 +98,7 @@ func (s *Service) parseIdentifier(caller Caller, ident string, forms keyIDForms)
 		// allows across accounts; its key policy then decides.
 		if account != caller.AccountID && forms&formOtherAccount == 0 {
 			if alias != "" {
-				return "", "", "", newErr(CodeNotFound, "Alias %s is not found.", s.aliasARN(account, alias))
+				return "", "", "", newErr(fault.NotFound, "Alias %s is not found.", s.aliasARN(account, alias))
 			}
 			return "", "", "", errKeyDoesNotExist(s.keyARN(account, id))
 		}
@@ -126,15 +129,4 @@ func isLowerHex(s string) bool {
 		}
 	}
 	return true
-}
-
-// KeyARN returns the ARN of the key an identifier names for caller, or ""
-// if it names none. It authorizes nothing: the audit trail uses it to name
-// the key of a call already decided.
-func (s *Service) KeyARN(ctx context.Context, caller Caller, ident string) string {
-	k, _, err := s.resolveAlias(ctx, caller, ident, anyForm|formOtherAccount)
-	if err != nil {
-		return ""
-	}
-	return k.arn
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"strconv"
 	"time"
 
@@ -27,7 +28,7 @@ func checkRotatable(rec *keyRecord, arn string) error {
 		return errOrigin(arn, rec.Origin)
 	}
 	if rec.KeySpec != symmetricDefault {
-		return newErr(CodeUnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", arn, rec.KeySpec)
+		return newErr(fault.UnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", arn, rec.KeySpec)
 	}
 	switch rec.State {
 	case StateDisabled:
@@ -96,7 +97,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *K
 		return nil, err
 	}
 	if k.rec.KeySpec != symmetricDefault {
-		return nil, newErr(CodeUnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", k.arn, k.rec.KeySpec)
+		return nil, newErr(fault.UnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", k.arn, k.rec.KeySpec)
 	}
 	if k.rec.Origin == originExternal {
 		return nil, errOrigin(k.arn, k.rec.Origin)
@@ -120,19 +121,19 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *KeyI
 	}
 	rec, err := s.mutateKey(ctx, caller, in.KeyID, "RotateKeyOnDemand", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
 		if rec.KeySpec != symmetricDefault {
-			return &Error{Code: CodeUnsupportedOperation}
+			return &fault.Error{Code: fault.UnsupportedOperation}
 		}
 		if rec.Origin == originExternal {
 			if rec.State == StatePendingImport || s.materialExpired(rec) {
 				return errPendingImport(arn)
 			}
-			return newErr(CodeInvalidState, "No available key material pending rotation for the key: %s.", arn)
+			return newErr(fault.InvalidState, "No available key material pending rotation for the key: %s.", arn)
 		}
 		if err := checkRotatable(rec, arn); err != nil {
 			return err
 		}
 		if rec.OnDemandRotations >= maxOnDemandRotations {
-			return newErr(CodeLimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", arn)
+			return newErr(fault.LimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", arn)
 		}
 		rec.OnDemandRotations++
 		return s.rotate(tx, rec, rotationOnDemand, s.clock())
@@ -261,7 +262,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *ListK
 		return nil, err
 	}
 	if k.rec.KeySpec != symmetricDefault {
-		return nil, &Error{Code: CodeUnsupportedOperation}
+		return nil, &fault.Error{Code: fault.UnsupportedOperation}
 	}
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
 	limit := pageLimit(in.Limit, 100, 1000)

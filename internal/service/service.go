@@ -4,7 +4,7 @@
 // material never leaves the process.
 //
 // Each method takes the caller and a typed request and returns a typed
-// response or an *Error; it knows nothing of HTTP. Key material and key
+// response or an *fault.Error; it knows nothing of HTTP. Key material and key
 // records are cached in memory, so Encrypt, Decrypt and GenerateDataKey do
 // no storage access once a key is warm; every change made through this
 // Service invalidates the cache entry it affects. The cache is per process:
@@ -24,6 +24,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/openkms/kms/internal/fault"
 	"log/slog"
 	"time"
 
@@ -124,12 +125,12 @@ func randomHex(n int) string {
 // storeErr turns a storage failure into an internal error, logging the cause
 // (which clients never see).
 func (s *Service) storeErr(op string, err error) error {
-	var e *Error
+	var e *fault.Error
 	if errors.As(err, &e) {
 		return e
 	}
 	s.log.Error("storage failure", "op", op, "err", err)
-	return &Error{Code: CodeInternal, Message: "An internal error occurred."}
+	return &fault.Error{Code: fault.Internal, Message: "An internal error occurred."}
 }
 
 func (s *Service) view(ctx context.Context, op string, fn func(store.Tx) error) error {

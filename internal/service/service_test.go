@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
+	"github.com/openkms/kms/internal/fault"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -139,7 +139,7 @@ func TestChangesInvalidateTheCache(t *testing.T) {
 	if _, err := e.svc.DisableKey(ctx, root, &service.KeyIDInput{KeyID: id}); err != nil {
 		t.Fatal(err)
 	}
-	if err := encrypt(id); !errors.Is(err, service.ErrDisabled) {
+	if err := encrypt(id); !fault.Is(err, fault.Disabled) {
 		t.Fatalf("Encrypt right after DisableKey: %v, want DisabledException", err)
 	}
 	if _, err := e.svc.EnableKey(ctx, root, &service.KeyIDInput{KeyID: id}); err != nil {
@@ -151,7 +151,7 @@ func TestChangesInvalidateTheCache(t *testing.T) {
 	if _, err := e.svc.ScheduleKeyDeletion(ctx, root, &service.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: i32(7)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := encrypt(id); !errors.Is(err, service.ErrInvalidState) {
+	if err := encrypt(id); !fault.Is(err, fault.InvalidState) {
 		t.Fatalf("Encrypt right after ScheduleKeyDeletion: %v, want KMSInvalidStateException", err)
 	}
 
@@ -174,7 +174,7 @@ func TestChangesInvalidateTheCache(t *testing.T) {
 	if _, err := e.svc.DeleteAlias(ctx, root, &service.DeleteAliasInput{AliasName: "alias/moving"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := encrypt("alias/moving"); !errors.Is(err, service.ErrNotFound) {
+	if err := encrypt("alias/moving"); !fault.Is(err, fault.NotFound) {
 		t.Fatalf("Encrypt via deleted alias: %v, want NotFoundException", err)
 	}
 }
@@ -208,7 +208,7 @@ func TestConcurrentDisableIsNeverLostInCache(t *testing.T) {
 		close(stop)
 		wg.Wait()
 		_, err := e.svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: id, Plaintext: []byte("x")})
-		if !errors.Is(err, service.ErrDisabled) {
+		if !fault.Is(err, fault.Disabled) {
 			t.Fatalf("round %d: Encrypt after a concurrent DisableKey returned %v", round, err)
 		}
 	}
@@ -238,7 +238,7 @@ func TestDeleteExpiredKeys(t *testing.T) {
 		t.Fatalf("a second before the date: deleted %d, %v", n, err)
 	}
 	e.clock.Advance(time.Second)
-	if _, err := e.svc.DescribeKey(ctx, root, &service.DescribeKeyInput{KeyID: doomed}); !errors.Is(err, service.ErrNotFound) {
+	if _, err := e.svc.DescribeKey(ctx, root, &service.DescribeKeyInput{KeyID: doomed}); !fault.Is(err, fault.NotFound) {
 		t.Fatalf("DescribeKey at the deletion date, before the sweep: %v, want NotFoundException", err)
 	}
 	if n, err := e.svc.DeleteExpiredKeys(ctx); err != nil || n != 1 {
@@ -413,7 +413,7 @@ func TestMaterialIsBoundToItsRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = fresh.Encrypt(ctx, root, &service.EncryptInput{KeyID: a, Plaintext: []byte("x")})
-	if !errors.Is(err, service.ErrInternal) {
+	if !fault.Is(err, fault.Internal) {
 		t.Fatalf("Encrypt with swapped material: %v, want an internal error", err)
 	}
 }

@@ -2,7 +2,7 @@ package service_test
 
 import (
 	"context"
-	"errors"
+	"github.com/openkms/kms/internal/fault"
 	"testing"
 	"time"
 
@@ -44,7 +44,7 @@ func TestSharedStoreStaleness(t *testing.T) {
 				t.Fatalf("within the cache age and without a notification the cached key is used: %v", err)
 			}
 			tc.notify(id)
-			if err := encrypt(id); !errors.Is(err, service.ErrDisabled) {
+			if err := encrypt(id); !fault.Is(err, fault.Disabled) {
 				t.Fatalf("after %s: %v, want the key disabled", tc.name, err)
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/openkms/kms/internal/fault"
 	"strconv"
 	"strings"
 
@@ -27,15 +28,15 @@ func checkTags(existing, add []Tag) error {
 	seen := make(map[string]bool, len(add))
 	for _, t := range add {
 		if strings.HasPrefix(strings.ToLower(t.TagKey), tagKeyReserved) {
-			return newErr(CodeTag, "Tags beginning with aws: are reserved")
+			return newErr(fault.Tag, "Tags beginning with aws: are reserved")
 		}
 		if seen[t.TagKey] {
-			return newErr(CodeTag, "Duplicate tag keys")
+			return newErr(fault.Tag, "Duplicate tag keys")
 		}
 		seen[t.TagKey] = true
 	}
 	if len(mergeTags(existing, add)) > maxTagsPerKey {
-		return newErr(CodeTag, "Too many tags")
+		return newErr(fault.Tag, "Too many tags")
 	}
 	return nil
 }
@@ -103,7 +104,7 @@ func (s *Service) UntagResource(ctx context.Context, caller Caller, in *UntagRes
 		}
 		for _, k := range in.TagKeys {
 			if strings.HasPrefix(strings.ToLower(k), tagKeyReserved) {
-				return newErr(CodeTag, "Tags beginning with aws: are reserved")
+				return newErr(fault.Tag, "Tags beginning with aws: are reserved")
 			}
 		}
 		kept := rec.Tags[:0]

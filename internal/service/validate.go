@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"github.com/openkms/kms/internal/fault"
 	"regexp"
 	"strings"
 )
@@ -19,9 +20,9 @@ func (v violations) err() error {
 	case 0:
 		return nil
 	case 1:
-		return newErr(CodeValidation, "1 validation error detected: %s", v[0])
+		return newErr(fault.Validation, "1 validation error detected: %s", v[0])
 	default:
-		return newErr(CodeValidation, "%d validation errors detected: %s", len(v), strings.Join(v, "; "))
+		return newErr(fault.Validation, "%d validation errors detected: %s", len(v), strings.Join(v, "; "))
 	}
 }
 

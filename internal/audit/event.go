@@ -1,0 +1,163 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openkms/kms/internal/keys"
+)
+
+// Event is the record of one call while the call runs. The protocol layer
+// fills in who called, what they asked and how the call ended; the service
+// adds each key it resolved (AddKey), so that the record names exactly the
+// keys the operation used and no layer resolves a key a second time. A
+// Recorder turns the finished event into a Record.
+type Event struct {
+	Time      time.Time
+	Source    string // eventSource: kms.amazonaws.com, iam.amazonaws.com, ...
+	Operation string
+	Region    string
+	// Identity is the caller; a zero Identity is an unauthenticated caller,
+	// of whom only the access key id it claimed is known.
+	Identity  UserIdentity
+	SourceIP  string
+	UserAgent string
+	RequestID string
+	// Params are the audited request members as a JSON object (nil: none).
+	Params json.RawMessage
+	// ErrorCode and ErrorMessage say how a refused call ended, as the
+	// client was told.
+	ErrorCode, ErrorMessage string
+
+	mu   sync.Mutex
+	keys []string
+}
+
+// AddKey notes that the call used the key with this ARN. It is safe on a
+// nil Event (a call made without a trail) and from several goroutines; a
+// key added twice is named once.
+func (e *Event) AddKey(arn string) {
+	if e == nil || arn == "" {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, k := range e.keys {
+		if k == arn {
+			return
+		}
+	}
+	e.keys = append(e.keys, arn)
+}
+
+// Keys returns the ARNs of the keys the call used, in the order it
+// resolved them.
+func (e *Event) Keys() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.keys...)
+}
+
+type eventKey struct{}
+
+// NewContext returns ctx carrying e, for the layers below the protocol to
+// add to.
+func NewContext(ctx context.Context, e *Event) context.Context {
+	return context.WithValue(ctx, eventKey{}, e)
+}
+
+// FromContext returns the event ctx carries, or nil.
+func FromContext(ctx context.Context) *Event {
+	e, _ := ctx.Value(eventKey{}).(*Event)
+	return e
+}
+
+// A Recorder writes down the event of each call before the call is
+// answered. It has the shape of slog.Handler: the protocol layer and the
+// service emit, the Recorder encodes. An error means the call must not be
+// acknowledged.
+type Recorder interface {
+	Record(ctx context.Context, e *Event) error
+}
+
+// LogRecorder encodes events as CloudTrail-shaped records and appends them
+// to a Log. It bounds every field that comes from a client, so that no
+// request, signed or not, can make its record large: anyone can reach the
+// trail, and it is written before every answer.
+type LogRecorder struct{ log *Log }
+
+// NewLogRecorder returns a Recorder that appends to l.
+func NewLogRecorder(l *Log) *LogRecorder { return &LogRecorder{log: l} }
+
+var _ Recorder = (*LogRecorder)(nil)
+
+// Bounds on what a client can put in a record.
+const (
+	// MaxField bounds free-text fields (user agent, operation name,
+	// messages that quote them).
+	MaxField = 1024
+	// MaxAccessKeyID bounds the access key id of a request that failed
+	// authentication: AWS's are 16 to 128 characters.
+	MaxAccessKeyID = 128
+	// MaxUnauthParams bounds the request parameters of a request that
+	// failed authentication; larger ones are recorded as null.
+	MaxUnauthParams = 1024
+)
+
+// readOnlyPrefixes mark the operations CloudTrail calls read-only.
+var readOnlyPrefixes = []string{"Describe", "List", "Get", "Encrypt", "Decrypt", "ReEncrypt", "Generate", "Sign", "Verify", "Derive"}
+
+// Record encodes e and appends it to the log; it returns once the record
+// is durable.
+func (r *LogRecorder) Record(_ context.Context, e *Event) error {
+	return r.log.Append(e.record())
+}
+
+// record is the Record e becomes.
+func (e *Event) record() *Record {
+	rec := &Record{
+		EventVersion: "1.11", EventTime: FormatTime(e.Time), EventSource: e.Source, EventName: Clip(e.Operation, MaxField),
+		AWSRegion: e.Region, SourceIPAddress: e.SourceIP, UserAgent: Clip(e.UserAgent, MaxField), RequestID: e.RequestID,
+		EventID: keys.NewID().String(), EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
+		RequestParameters: e.Params, ResponseElements: json.RawMessage("null"),
+		ErrorCode: e.ErrorCode, ErrorMessage: Clip(e.ErrorMessage, MaxField),
+	}
+	for _, p := range readOnlyPrefixes {
+		if strings.HasPrefix(e.Operation, p) {
+			rec.ReadOnly = true
+		}
+	}
+	if e.Identity.Type == "" {
+		// What an unauthenticated caller sent is recorded only when
+		// small: anyone could otherwise fill the trail with large records.
+		rec.UserIdentity = UserIdentity{Type: "Unknown", AccessKeyID: Clip(e.Identity.AccessKeyID, MaxAccessKeyID)}
+		if len(rec.RequestParameters) > MaxUnauthParams {
+			rec.RequestParameters = nil
+		}
+	} else {
+		rec.UserIdentity = e.Identity
+		rec.RecipientAccountID = e.Identity.AccountID
+	}
+	if len(rec.RequestParameters) == 0 {
+		rec.RequestParameters = json.RawMessage("null")
+	}
+	for _, arn := range e.Keys() {
+		acct := ""
+		if parts := strings.SplitN(arn, ":", 6); len(parts) == 6 {
+			acct = parts[4]
+		}
+		rec.Resources = append(rec.Resources, Resource{AccountID: acct, Type: "AWS::KMS::Key", ARN: arn})
+	}
+	return rec
+}
+
+// Clip cuts s to n bytes, marking the cut.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + Truncated
+}
