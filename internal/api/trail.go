@@ -3,15 +3,12 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"github.com/openkms/kms/internal/fault"
 	"mime"
 	"net/http"
 	"strings"
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
-	"github.com/openkms/kms/internal/policy"
 )
 
 // The server's audit trail, read over the API (docs/audit.md, "Reading the
@@ -154,62 +151,14 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 		return nil, err
 	}
 	ci.principal = p
-	if err := authorizeTrail(p); err != nil {
+	if err := identity.AuthorizeGlobal(p, trailAction); err != nil {
 		return nil, err
 	}
 	if h.trailReader == nil {
 		return nil, errTrailNotServed
 	}
-	scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && mayReadAllAccounts(p)}
+	scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && identity.AuthorizeGlobal(p, trailAllAction) == nil}
 	return fn(r.Context(), h.trailReader, scope, body)
-}
-
-// mayReadAllAccounts reports whether p, of an auditor account, is its
-// root or has identity policies that allow openkms:ReadAllAccountsAuditTrail
-// on "*" and none that denies it.
-func mayReadAllAccounts(p *identity.Principal) bool {
-	if p.Type == identity.TypeRoot {
-		return true
-	}
-	allowed, denied := identityDecision(p, trailAllAction)
-	return allowed && !denied
-}
-
-// identityDecision evaluates p's identity policies for action on "*":
-// whether one allows it, and whether one denies it.
-func identityDecision(p *identity.Principal, action string) (allowed, denied bool) {
-	req := &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: "*"}
-	for _, pol := range p.Policies {
-		d := pol.EvaluateIdentity(req)
-		if d.Deny {
-			return false, true
-		}
-		allowed = allowed || d.Allow
-	}
-	return allowed, false
-}
-
-// authorizeTrail lets p read the trail if it is an account's root or its
-// identity policies allow cloudtrail:LookupEvents on "*" and none denies
-// it. The messages are AWS's for an action without resource-level
-// permissions.
-func authorizeTrail(p *identity.Principal) error {
-	if p.Type == identity.TypeRoot {
-		return nil
-	}
-	allowed, denied := identityDecision(p, trailAction)
-	if denied {
-		return trailDenied(p, "with an explicit deny in an identity-based policy")
-	}
-	if !allowed {
-		return trailDenied(p, "because no identity-based policy allows the "+trailAction+" action")
-	}
-	return nil
-}
-
-func trailDenied(p *identity.Principal, why string) error {
-	return &fault.Error{Code: fault.AccessDenied,
-		Message: fmt.Sprintf("User: %s is not authorized to perform: %s %s", p.ARN, trailAction, why)}
 }
 
 // trailPageInput is the request of GetAuditRecords and GetAuditDigests.

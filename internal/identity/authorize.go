@@ -12,17 +12,31 @@ func authorize(p *Principal, action, resource string) error {
 	if p.Type == TypeRoot {
 		return nil
 	}
-	req := &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: resource}
-	allowed := false
-	for _, pol := range p.Policies {
-		d := pol.EvaluateIdentity(req)
-		if d.Deny {
-			return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s with an explicit deny in an identity-based policy", p.ARN, action, resource)
-		}
-		allowed = allowed || d.Allow
+	d := policy.EvaluateIdentities(p.Policies, &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: resource})
+	if d.Deny {
+		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s with an explicit deny in an identity-based policy", p.ARN, action, resource)
 	}
-	if !allowed {
+	if !d.Allow {
 		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action", p.ARN, action, resource, action)
+	}
+	return nil
+}
+
+// AuthorizeGlobal decides an action without resource-level permissions
+// (reading the audit trail), by identity policy alone: an account root
+// may; users and role sessions need an identity policy that allows the
+// action on "*" and none that denies it. The messages are AWS's for such
+// actions, which name no resource.
+func AuthorizeGlobal(p *Principal, action string) error {
+	if p.Type == TypeRoot {
+		return nil
+	}
+	d := policy.EvaluateIdentities(p.Policies, &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: "*"})
+	if d.Deny {
+		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s with an explicit deny in an identity-based policy", p.ARN, action)
+	}
+	if !d.Allow {
+		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s because no identity-based policy allows the %s action", p.ARN, action, action)
 	}
 	return nil
 }

@@ -11,6 +11,22 @@ func (p *Policy) EvaluateResource(r *Request) Decision { return p.evaluate(r, tr
 // NotPrincipal element, which only Parse lets through, is still honoured.
 func (p *Policy) EvaluateIdentity(r *Request) Decision { return p.evaluate(r, false) }
 
+// EvaluateIdentities evaluates a principal's identity-based policies
+// together, as AWS does: Deny if any denies (the others are not
+// evaluated), Allow if any allows. This is the one evaluation of a set of
+// identity policies every authorizer uses.
+func EvaluateIdentities(policies []*Policy, r *Request) Decision {
+	var d Decision
+	for _, p := range policies {
+		pd := p.EvaluateIdentity(r)
+		if pd.Deny {
+			return Decision{Deny: true}
+		}
+		d.Allow = d.Allow || pd.Allow
+	}
+	return d
+}
+
 // Allows reports whether p, as a resource-based policy, allows r directly or
 // through the account (AccountAllow) without denying it. Callers use it for
 // the lockout safety check: a new key policy must still let its author put a

@@ -251,3 +251,38 @@ func TestResourcePatterns(t *testing.T) {
 		}
 	}
 }
+
+// A set of identity policies allows when any allows and none denies; one
+// Deny wins whatever its place in the set.
+func TestEvaluateIdentities(t *testing.T) {
+	doc := func(effect, action string) *Policy {
+		p, err := ParseIdentity(`{"Version":"2012-10-17","Statement":[{"Effect":"` + effect + `","Action":"` + action + `","Resource":"*"}]}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	allowAll, allowEncrypt, denyEncrypt := doc("Allow", "kms:*"), doc("Allow", "kms:Encrypt"), doc("Deny", "kms:Encrypt")
+	req := func(action string) *Request {
+		return &Request{Principal: Principal{Account: "111122223333", ARN: "arn:aws:iam::111122223333:user/u"}, Action: action, Resource: "*"}
+	}
+	for _, tc := range []struct {
+		name   string
+		set    []*Policy
+		action string
+		allow  bool
+		deny   bool
+	}{
+		{"none", nil, "kms:Encrypt", false, false},
+		{"one allows", []*Policy{allowEncrypt}, "kms:Encrypt", true, false},
+		{"other action", []*Policy{allowEncrypt}, "kms:Decrypt", false, false},
+		{"deny first", []*Policy{denyEncrypt, allowAll}, "kms:Encrypt", false, true},
+		{"deny last", []*Policy{allowAll, denyEncrypt}, "kms:Encrypt", false, true},
+		{"deny of another action", []*Policy{allowAll, denyEncrypt}, "kms:Decrypt", true, false},
+	} {
+		d := EvaluateIdentities(tc.set, req(tc.action))
+		if d.Allow != tc.allow || d.Deny != tc.deny || d.AccountAllow {
+			t.Errorf("%s: %+v, want allow %v deny %v", tc.name, d, tc.allow, tc.deny)
+		}
+	}
+}

@@ -151,14 +151,11 @@ func (s *Service) authorize(caller *Caller, action string, k *liveKey, cond *con
 	if kd.Deny {
 		return errDenied(caller, action, k.arn, "with an explicit deny in a resource-based policy")
 	}
-	idAllow := false
-	for _, p := range caller.Policies {
-		d := p.EvaluateIdentity(req)
-		if d.Deny {
-			return errDenied(caller, action, k.arn, "with an explicit deny in an identity-based policy")
-		}
-		idAllow = idAllow || d.Allow
+	id := policy.EvaluateIdentities(caller.Policies, req)
+	if id.Deny {
+		return errDenied(caller, action, k.arn, "with an explicit deny in an identity-based policy")
 	}
+	idAllow := id.Allow
 	sameAccount := caller.AccountID == k.rec.Account
 	switch {
 	case kd.Allow && (sameAccount || caller.Root || idAllow):
@@ -183,15 +180,11 @@ func (s *Service) authorizeAccount(caller *Caller, action, resource string, cond
 	}
 	cond.s, cond.caller = s, caller
 	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: resource, Context: cond}
-	allowed := caller.Root
-	for _, p := range caller.Policies {
-		d := p.EvaluateIdentity(req)
-		if d.Deny {
-			return errDenied(caller, action, resource, "with an explicit deny in an identity-based policy")
-		}
-		allowed = allowed || d.Allow
+	id := policy.EvaluateIdentities(caller.Policies, req)
+	if id.Deny {
+		return errDenied(caller, action, resource, "with an explicit deny in an identity-based policy")
 	}
-	if !allowed {
+	if !caller.Root && !id.Allow {
 		return errDenied(caller, action, resource, "because no identity-based policy allows the "+action+" action")
 	}
 	return nil
