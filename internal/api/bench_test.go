@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/openkms/kms/internal/kmsapi"
 	"time"
 
 	"encoding/base64"
@@ -44,7 +45,7 @@ func benchHandler(b *testing.B) (http.Handler, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, err := svc.CreateKey(context.Background(), rootCaller, &service.CreateKeyInput{})
+	out, err := svc.CreateKey(context.Background(), rootCaller, &kmsapi.CreateKeyInput{})
 	if err != nil {
 		b.Fatal(err)
 	}

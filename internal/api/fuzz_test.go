@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/openkms/kms/internal/kmsapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -35,13 +36,13 @@ func FuzzHandler(f *testing.F) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, _ := service.New(service.Config{Store: st, RootKey: root, Region: "us-east-1", Logger: log})
 	caller := rootCaller
-	key, err := svc.CreateKey(context.Background(), caller, &service.CreateKeyInput{})
+	key, err := svc.CreateKey(context.Background(), caller, &kmsapi.CreateKeyInput{})
 	if err != nil {
 		f.Fatal(err)
 	}
 	id := key.KeyMetadata.KeyID
-	svc.CreateAlias(context.Background(), caller, &service.AliasInput{AliasName: "alias/fuzz", TargetKeyID: id})
-	enc, _ := svc.Encrypt(context.Background(), caller, &service.EncryptInput{KeyID: id, Plaintext: []byte("seed"), EncryptionContext: map[string]string{"a": "b"}})
+	svc.CreateAlias(context.Background(), caller, &kmsapi.AliasInput{AliasName: "alias/fuzz", TargetKeyID: id})
+	enc, _ := svc.Encrypt(context.Background(), caller, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("seed"), EncryptionContext: map[string]string{"a": "b"}})
 	blob, _ := json.Marshal(enc.CiphertextBlob)
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1", Logger: log})
 	if benchCreds, err = identity.BootstrapRoot(context.Background(), st, root, "111122223333"); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/openkms/kms/internal/kmsapi"
 	"iter"
 	"log/slog"
 	"strings"
@@ -65,7 +66,7 @@ func CheckKeys(ctx context.Context, src, dst store.Store, root *keys.RootKey, sa
 		}
 		probes++
 		k.caller = rootCaller(refs[i].account)
-		d, err := from.DescribeKey(ctx, k.caller, &service.DescribeKeyInput{KeyID: refs[i].id})
+		d, err := from.DescribeKey(ctx, k.caller, &kmsapi.DescribeKeyInput{KeyID: refs[i].id})
 		if err != nil {
 			c.Skipped++
 			continue
@@ -75,7 +76,7 @@ func CheckKeys(ctx context.Context, src, dst store.Store, root *keys.RootKey, sa
 			continue
 		}
 		var counter *int
-		var check func(*service.KeyMetadata) (bool, error)
+		var check func(*kmsapi.KeyMetadata) (bool, error)
 		switch {
 		case md.KeySpec == "SYMMETRIC_DEFAULT":
 			counter, check = &c.Encrypt, k.encrypt
@@ -164,21 +165,21 @@ type keyChecker struct {
 
 var checkContext = map[string]string{"kms-migrate": "check"}
 
-func (k *keyChecker) encrypt(md *service.KeyMetadata) (bool, error) {
+func (k *keyChecker) encrypt(md *kmsapi.KeyMetadata) (bool, error) {
 	plaintext := make([]byte, 32)
 	rand.Read(plaintext)
 	for _, dir := range []struct {
 		name     string
 		enc, dec *service.Service
 	}{{"source → destination", k.from, k.to}, {"destination → source", k.to, k.from}} {
-		out, err := dir.enc.Encrypt(k.ctx, k.caller, &service.EncryptInput{KeyID: md.KeyID, Plaintext: plaintext, EncryptionContext: checkContext})
+		out, err := dir.enc.Encrypt(k.ctx, k.caller, &kmsapi.EncryptInput{KeyID: md.KeyID, Plaintext: plaintext, EncryptionContext: checkContext})
 		if err != nil {
 			if dir.enc == k.from {
 				return false, nil
 			}
 			return false, mismatch(md, "Encrypt fails on the destination: %v", err)
 		}
-		got, err := dir.dec.Decrypt(k.ctx, k.caller, &service.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: checkContext})
+		got, err := dir.dec.Decrypt(k.ctx, k.caller, &kmsapi.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: checkContext})
 		if err != nil {
 			return false, mismatch(md, "a ciphertext does not decrypt (%s): %v", dir.name, err)
 		}
@@ -189,18 +190,18 @@ func (k *keyChecker) encrypt(md *service.KeyMetadata) (bool, error) {
 	return true, nil
 }
 
-func (k *keyChecker) mac(md *service.KeyMetadata) (bool, error) {
+func (k *keyChecker) mac(md *kmsapi.KeyMetadata) (bool, error) {
 	if len(md.MacAlgorithms) == 0 {
 		return false, nil
 	}
 	msg := make([]byte, 32)
 	rand.Read(msg)
 	alg := md.MacAlgorithms[0]
-	out, err := k.from.GenerateMac(k.ctx, k.caller, &service.GenerateMacInput{KeyID: md.KeyID, Message: msg, MacAlgorithm: alg})
+	out, err := k.from.GenerateMac(k.ctx, k.caller, &kmsapi.GenerateMacInput{KeyID: md.KeyID, Message: msg, MacAlgorithm: alg})
 	if err != nil {
 		return false, nil
 	}
-	v, err := k.to.VerifyMac(k.ctx, k.caller, &service.VerifyMacInput{KeyID: md.KeyID, Message: msg, MacAlgorithm: alg, Mac: out.Mac})
+	v, err := k.to.VerifyMac(k.ctx, k.caller, &kmsapi.VerifyMacInput{KeyID: md.KeyID, Message: msg, MacAlgorithm: alg, Mac: out.Mac})
 	if err != nil {
 		return false, mismatch(md, "a MAC made on the source does not verify on the destination: %v", err)
 	}
@@ -210,8 +211,8 @@ func (k *keyChecker) mac(md *service.KeyMetadata) (bool, error) {
 	return true, nil
 }
 
-func (k *keyChecker) publicKey(md *service.KeyMetadata) (bool, error) {
-	in := &service.GetPublicKeyInput{KeyID: md.KeyID}
+func (k *keyChecker) publicKey(md *kmsapi.KeyMetadata) (bool, error) {
+	in := &kmsapi.GetPublicKeyInput{KeyID: md.KeyID}
 	want, err := k.from.GetPublicKey(k.ctx, k.caller, in)
 	if err != nil {
 		return false, nil
@@ -226,6 +227,6 @@ func (k *keyChecker) publicKey(md *service.KeyMetadata) (bool, error) {
 	return true, nil
 }
 
-func mismatch(md *service.KeyMetadata, format string, args ...any) error {
+func mismatch(md *kmsapi.KeyMetadata, format string, args ...any) error {
 	return fmt.Errorf("%w: key %s: %s", ErrMismatch, md.Arn, fmt.Sprintf(format, args...))
 }

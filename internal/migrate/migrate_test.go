@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"github.com/openkms/kms/internal/kmsapi"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -81,7 +82,7 @@ func newSource(t *testing.T) *source {
 		t.Fatal(err)
 	}
 	svc := newService(t, st, s.root)
-	create := func(in *service.CreateKeyInput) string {
+	create := func(in *kmsapi.CreateKeyInput) string {
 		out, err := svc.CreateKey(ctx, root, in)
 		if err != nil {
 			t.Fatal(err)
@@ -91,37 +92,37 @@ func newSource(t *testing.T) *source {
 	encrypt := func(id string, alg string) {
 		pt := make([]byte, 40)
 		rand.Read(pt)
-		out, err := svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: id, Plaintext: pt, EncryptionAlgorithm: alg})
+		out, err := svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: id, Plaintext: pt, EncryptionAlgorithm: alg})
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.ciphertexts = append(s.ciphertexts, sealed{out.CiphertextBlob, pt, alg})
 	}
 	for range 3 {
-		s.symmetric = append(s.symmetric, create(&service.CreateKeyInput{}))
+		s.symmetric = append(s.symmetric, create(&kmsapi.CreateKeyInput{}))
 	}
 	encrypt(s.symmetric[0], "")
-	if _, err := svc.RotateKeyOnDemand(ctx, root, &service.KeyIDInput{KeyID: s.symmetric[0]}); err != nil {
+	if _, err := svc.RotateKeyOnDemand(ctx, root, &kmsapi.KeyIDInput{KeyID: s.symmetric[0]}); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range s.symmetric {
 		encrypt(id, "")
 	}
-	if _, err := svc.CreateAlias(ctx, root, &service.AliasInput{AliasName: s.alias, TargetKeyID: s.symmetric[0]}); err != nil {
+	if _, err := svc.CreateAlias(ctx, root, &kmsapi.AliasInput{AliasName: s.alias, TargetKeyID: s.symmetric[0]}); err != nil {
 		t.Fatal(err)
 	}
-	s.disabled = create(&service.CreateKeyInput{})
-	if _, err := svc.DisableKey(ctx, root, &service.KeyIDInput{KeyID: s.disabled}); err != nil {
+	s.disabled = create(&kmsapi.CreateKeyInput{})
+	if _, err := svc.DisableKey(ctx, root, &kmsapi.KeyIDInput{KeyID: s.disabled}); err != nil {
 		t.Fatal(err)
 	}
-	s.rsa = create(&service.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
+	s.rsa = create(&kmsapi.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
 	encrypt(s.rsa, "RSAES_OAEP_SHA_256")
-	pub, err := svc.GetPublicKey(ctx, root, &service.GetPublicKeyInput{KeyID: s.rsa})
+	pub, err := svc.GetPublicKey(ctx, root, &kmsapi.GetPublicKeyInput{KeyID: s.rsa})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.rsaPublic = pub.PublicKey
-	s.hmac = create(&service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	s.hmac = create(&kmsapi.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
 	if s.records, s.digest, err = migrate.Digest(ctx, st, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func (s *source) check(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	svc := newService(t, st, s.root)
 	for _, id := range append([]string{s.disabled, s.rsa, s.hmac}, s.symmetric...) {
-		d, err := svc.DescribeKey(ctx, root, &service.DescribeKeyInput{KeyID: id})
+		d, err := svc.DescribeKey(ctx, root, &kmsapi.DescribeKeyInput{KeyID: id})
 		if err != nil {
 			t.Fatalf("DescribeKey %s: %v", id, err)
 		}
@@ -168,7 +169,7 @@ func (s *source) check(t *testing.T, st store.Store) {
 			t.Errorf("key %s is %s, want %s", id, d.KeyMetadata.KeyState, want)
 		}
 	}
-	d, err := svc.DescribeKey(ctx, root, &service.DescribeKeyInput{KeyID: s.alias})
+	d, err := svc.DescribeKey(ctx, root, &kmsapi.DescribeKeyInput{KeyID: s.alias})
 	if err != nil {
 		t.Fatalf("DescribeKey %s: %v", s.alias, err)
 	}
@@ -176,7 +177,7 @@ func (s *source) check(t *testing.T, st store.Store) {
 		t.Errorf("%s names %s, want %s", s.alias, d.KeyMetadata.KeyID, s.symmetric[0])
 	}
 	for i, c := range s.ciphertexts {
-		in := &service.DecryptInput{CiphertextBlob: c.blob, EncryptionAlgorithm: c.alg}
+		in := &kmsapi.DecryptInput{CiphertextBlob: c.blob, EncryptionAlgorithm: c.alg}
 		if c.alg != "" {
 			in.KeyID = s.rsa
 		}
@@ -188,10 +189,10 @@ func (s *source) check(t *testing.T, st store.Store) {
 			t.Fatalf("ciphertext %d decrypts to something else", i)
 		}
 	}
-	if _, err := svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: s.alias, Plaintext: []byte("x")}); err != nil {
+	if _, err := svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: s.alias, Plaintext: []byte("x")}); err != nil {
 		t.Errorf("Encrypt with %s: %v", s.alias, err)
 	}
-	pub, err := svc.GetPublicKey(ctx, root, &service.GetPublicKeyInput{KeyID: s.rsa})
+	pub, err := svc.GetPublicKey(ctx, root, &kmsapi.GetPublicKeyInput{KeyID: s.rsa})
 	if err != nil || !bytes.Equal(pub.PublicKey, s.rsaPublic) {
 		t.Errorf("GetPublicKey: the public key differs (%v)", err)
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"github.com/openkms/kms/internal/kmsapi"
 	"log/slog"
 	"sync"
 	"testing"
@@ -77,13 +78,13 @@ func TestMaintenanceRunsOnOneNode(t *testing.T) {
 	nodes := []*node{newNode(t, dsn, root, clock), newNode(t, dsn, root, clock), newNode(t, dsn, root, clock)}
 	ctx := context.Background()
 
-	created, err := nodes[0].svc.CreateKey(ctx, rootCaller, &service.CreateKeyInput{})
+	created, err := nodes[0].svc.CreateKey(ctx, rootCaller, &kmsapi.CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := created.KeyMetadata.KeyID
 	period := int32(90)
-	if _, err := nodes[1].svc.EnableKeyRotation(ctx, rootCaller, &service.EnableKeyRotationInput{KeyID: id, RotationPeriodInDays: &period}); err != nil {
+	if _, err := nodes[1].svc.EnableKeyRotation(ctx, rootCaller, &kmsapi.EnableKeyRotationInput{KeyID: id, RotationPeriodInDays: &period}); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(91 * 24 * time.Hour)
@@ -108,7 +109,7 @@ func TestMaintenanceRunsOnOneNode(t *testing.T) {
 	if leaders != 1 {
 		t.Fatalf("%d nodes hold the maintenance lease, want 1", leaders)
 	}
-	rotations, err := nodes[2].svc.ListKeyRotations(ctx, rootCaller, &service.ListKeyRotationsInput{KeyID: id})
+	rotations, err := nodes[2].svc.ListKeyRotations(ctx, rootCaller, &kmsapi.ListKeyRotationsInput{KeyID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestMaintenanceRunsOnOneNode(t *testing.T) {
 	if (others[0].m.lease != nil) == (others[1].m.lease != nil) {
 		t.Fatalf("after the leader left, leases held: %v, %v; want exactly one", others[0].m.lease != nil, others[1].m.lease != nil)
 	}
-	rotations, err = others[0].svc.ListKeyRotations(ctx, rootCaller, &service.ListKeyRotationsInput{KeyID: id})
+	rotations, err = others[0].svc.ListKeyRotations(ctx, rootCaller, &kmsapi.ListKeyRotationsInput{KeyID: id})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"strings"
 
 	"github.com/openkms/kms/internal/store"
@@ -58,7 +59,7 @@ func (s *Service) aliasTarget(ctx context.Context, caller Caller, target string)
 }
 
 // CreateAlias gives a key a new alias name.
-func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *AliasInput) (*struct{}, error) {
+func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.AliasInput) (*struct{}, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
@@ -125,7 +126,7 @@ func (s *Service) checkAliasLimit(tx store.Tx, k *liveKey) error {
 
 // UpdateAlias points an existing alias at another key of the same type and
 // usage.
-func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *AliasInput) (*struct{}, error) {
+func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.AliasInput) (*struct{}, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
@@ -184,7 +185,7 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *AliasInput
 }
 
 // DeleteAlias removes an alias; the key is untouched.
-func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *DeleteAliasInput) (*struct{}, error) {
+func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.DeleteAliasInput) (*struct{}, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
@@ -216,7 +217,7 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *DeleteAlia
 }
 
 // ListAliases lists the caller's aliases by name, or only those of one key.
-func (s *Service) ListAliases(ctx context.Context, caller Caller, in *ListAliasesInput) (*ListAliasesOutput, error) {
+func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.ListAliasesInput) (*kmsapi.ListAliasesOutput, error) {
 	var v violations
 	if in.KeyID != nil {
 		v.strLen("keyId", *in.KeyID, 1, 2048)
@@ -241,23 +242,23 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *ListAliase
 		}
 		onlyKey = k.rec.ID
 	}
-	out := &ListAliasesOutput{}
+	out := &kmsapi.ListAliasesOutput{}
 	err = s.view(ctx, "ListAliases", func(tx store.Tx) error {
 		var err error
-		out.Aliases, out.NextMarker, err = scanPage(tx, aliasPrefix(caller.AccountID), after, limit, func(_ string, val []byte) (AliasListEntry, bool, error) {
+		out.Aliases, out.NextMarker, err = scanPage(tx, aliasPrefix(caller.AccountID), after, limit, func(_ string, val []byte) (kmsapi.AliasListEntry, bool, error) {
 			var rec aliasRecord
 			if err := unmarshalRecord(val, &rec); err != nil {
-				return AliasListEntry{}, false, err
+				return kmsapi.AliasListEntry{}, false, err
 			}
 			if onlyKey != "" && rec.KeyID != onlyKey {
-				return AliasListEntry{}, false, nil
+				return kmsapi.AliasListEntry{}, false, nil
 			}
 			if gone, err := s.expiredInTx(tx, rec.KeyID); err != nil || gone {
-				return AliasListEntry{}, false, err
+				return kmsapi.AliasListEntry{}, false, err
 			}
-			return AliasListEntry{
+			return kmsapi.AliasListEntry{
 				AliasName: rec.Name, AliasArn: s.aliasARN(caller.AccountID, rec.Name), TargetKeyID: rec.KeyID,
-				CreationDate: Time(rec.Created), LastUpdatedDate: Time(rec.Updated),
+				CreationDate: kmsapi.Time(rec.Created), LastUpdatedDate: kmsapi.Time(rec.Updated),
 			}, true, nil
 		})
 		return err

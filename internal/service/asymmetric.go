@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/keys"
 )
@@ -78,7 +79,7 @@ func msgTypeOrRaw(t string) string {
 }
 
 // Sign signs a message or its digest with an asymmetric SIGN_VERIFY key.
-func (s *Service) Sign(ctx context.Context, caller Caller, in *SignInput) (*SignOutput, error) {
+func (s *Service) Sign(ctx context.Context, caller Caller, in *kmsapi.SignInput) (*kmsapi.SignOutput, error) {
 	var v violations
 	validateSigning(&v, in.KeyID, in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens)
 	if err := v.err(); err != nil {
@@ -99,12 +100,12 @@ func (s *Service) Sign(ctx context.Context, caller Caller, in *SignInput) (*Sign
 	if err != nil {
 		return nil, signError(k, in.SigningAlgorithm, mt, err)
 	}
-	return &SignOutput{KeyID: k.arn, Signature: sig, SigningAlgorithm: in.SigningAlgorithm}, nil
+	return &kmsapi.SignOutput{KeyID: k.arn, Signature: sig, SigningAlgorithm: in.SigningAlgorithm}, nil
 }
 
 // Verify checks a signature; one that does not verify is
 // KMSInvalidSignatureException, never SignatureValid false.
-func (s *Service) Verify(ctx context.Context, caller Caller, in *VerifyInput) (*VerifyOutput, error) {
+func (s *Service) Verify(ctx context.Context, caller Caller, in *kmsapi.VerifyInput) (*kmsapi.VerifyOutput, error) {
 	var v violations
 	validateSigning(&v, in.KeyID, in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens)
 	if in.Signature == nil {
@@ -129,11 +130,11 @@ func (s *Service) Verify(ctx context.Context, caller Caller, in *VerifyInput) (*
 	if err := k.current.asym.Verify(in.SigningAlgorithm, mt, in.Message, in.Signature); err != nil {
 		return nil, signError(k, in.SigningAlgorithm, mt, err)
 	}
-	return &VerifyOutput{KeyID: k.arn, SignatureValid: true, SigningAlgorithm: in.SigningAlgorithm}, nil
+	return &kmsapi.VerifyOutput{KeyID: k.arn, SignatureValid: true, SigningAlgorithm: in.SigningAlgorithm}, nil
 }
 
 // GetPublicKey returns the public half of an asymmetric key.
-func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *GetPublicKeyInput) (*GetPublicKeyOutput, error) {
+func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *kmsapi.GetPublicKeyInput) (*kmsapi.GetPublicKeyOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	v.grantTokens(in.GrantTokens)
@@ -156,7 +157,7 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *GetPublic
 	if err := s.usable(k, "GetPublicKey", k.rec.KeyUsage); err != nil {
 		return nil, err
 	}
-	out := &GetPublicKeyOutput{KeyID: k.arn, PublicKey: k.current.asym.PublicDER, CustomerMasterKeySpec: k.rec.KeySpec,
+	out := &kmsapi.GetPublicKeyOutput{KeyID: k.arn, PublicKey: k.current.asym.PublicDER, CustomerMasterKeySpec: k.rec.KeySpec,
 		KeySpec: k.rec.KeySpec, KeyUsage: k.rec.KeyUsage}
 	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = algorithms(k.rec.KeySpec, k.rec.KeyUsage)
 	return out, nil
@@ -164,7 +165,7 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *GetPublic
 
 // DeriveSharedSecret computes an ECDH shared secret between a
 // KEY_AGREEMENT key and a peer's public key.
-func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *DeriveSharedSecretInput) (*DeriveSharedSecretOutput, error) {
+func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kmsapi.DeriveSharedSecretInput) (*kmsapi.DeriveSharedSecretOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if v.required("keyAgreementAlgorithm", in.KeyAgreementAlgorithm) {
@@ -203,11 +204,11 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *Der
 	if err != nil {
 		return nil, &fault.Error{Code: fault.Validation}
 	}
-	return &DeriveSharedSecretOutput{KeyID: k.arn, SharedSecret: secret, KeyAgreementAlgorithm: "ECDH", KeyOrigin: k.rec.Origin}, nil
+	return &kmsapi.DeriveSharedSecretOutput{KeyID: k.arn, SharedSecret: secret, KeyAgreementAlgorithm: "ECDH", KeyOrigin: k.rec.Origin}, nil
 }
 
 // GenerateMac computes an HMAC with a GENERATE_VERIFY_MAC key.
-func (s *Service) GenerateMac(ctx context.Context, caller Caller, in *GenerateMacInput) (*GenerateMacOutput, error) {
+func (s *Service) GenerateMac(ctx context.Context, caller Caller, in *kmsapi.GenerateMacInput) (*kmsapi.GenerateMacOutput, error) {
 	k, err := s.macKey(ctx, caller, "GenerateMac", in.KeyID, in.Message, in.MacAlgorithm, in.GrantTokens, nil)
 	if err != nil {
 		return nil, err
@@ -219,11 +220,11 @@ func (s *Service) GenerateMac(ctx context.Context, caller Caller, in *GenerateMa
 	if err != nil {
 		return nil, macError(k, in.MacAlgorithm, err)
 	}
-	return &GenerateMacOutput{Mac: mac, MacAlgorithm: in.MacAlgorithm, KeyID: k.arn}, nil
+	return &kmsapi.GenerateMacOutput{Mac: mac, MacAlgorithm: in.MacAlgorithm, KeyID: k.arn}, nil
 }
 
 // VerifyMac checks an HMAC; a mismatch is KMSInvalidMacException.
-func (s *Service) VerifyMac(ctx context.Context, caller Caller, in *VerifyMacInput) (*VerifyMacOutput, error) {
+func (s *Service) VerifyMac(ctx context.Context, caller Caller, in *kmsapi.VerifyMacInput) (*kmsapi.VerifyMacOutput, error) {
 	k, err := s.macKey(ctx, caller, "VerifyMac", in.KeyID, in.Message, in.MacAlgorithm, in.GrantTokens, in.Mac)
 	if err != nil {
 		return nil, err
@@ -234,7 +235,7 @@ func (s *Service) VerifyMac(ctx context.Context, caller Caller, in *VerifyMacInp
 	if err := k.current.mac.VerifyMac(in.MacAlgorithm, in.Message, in.Mac); err != nil {
 		return nil, macError(k, in.MacAlgorithm, err)
 	}
-	return &VerifyMacOutput{KeyID: k.arn, MacValid: true, MacAlgorithm: in.MacAlgorithm}, nil
+	return &kmsapi.VerifyMacOutput{KeyID: k.arn, MacValid: true, MacAlgorithm: in.MacAlgorithm}, nil
 }
 
 func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, msg []byte, alg string, tokens []string, mac []byte) (*liveKey, error) {
@@ -288,7 +289,7 @@ func macError(k *liveKey, alg string, err error) error {
 
 // GenerateDataKeyPair returns a fresh key pair: the public key, the private
 // key as PKCS#8 DER in plaintext and encrypted under a symmetric KMS key.
-func (s *Service) GenerateDataKeyPair(ctx context.Context, caller Caller, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
+func (s *Service) GenerateDataKeyPair(ctx context.Context, caller Caller, in *kmsapi.GenerateDataKeyPairInput) (*kmsapi.GenerateDataKeyPairOutput, error) {
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
@@ -297,11 +298,11 @@ func (s *Service) GenerateDataKeyPair(ctx context.Context, caller Caller, in *Ge
 
 // GenerateDataKeyPairWithoutPlaintext is GenerateDataKeyPair without the
 // plaintext private key.
-func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, caller Caller, in *GenerateDataKeyPairInput) (*GenerateDataKeyPairOutput, error) {
+func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, caller Caller, in *kmsapi.GenerateDataKeyPairInput) (*kmsapi.GenerateDataKeyPairOutput, error) {
 	return s.generateDataKeyPair(ctx, caller, in, false, "GenerateDataKeyPairWithoutPlaintext")
 }
 
-func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *GenerateDataKeyPairInput, withPlaintext bool, op string) (*GenerateDataKeyPairOutput, error) {
+func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *kmsapi.GenerateDataKeyPairInput, withPlaintext bool, op string) (*kmsapi.GenerateDataKeyPairOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if v.required("keyPairSpec", in.KeyPairSpec) {
@@ -338,7 +339,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *Ge
 	if err != nil {
 		return nil, s.storeErr(op, err)
 	}
-	out := &GenerateDataKeyPairOutput{PrivateKeyCiphertextBlob: blob, PublicKey: pair.PublicDER, KeyID: k.arn,
+	out := &kmsapi.GenerateDataKeyPairOutput{PrivateKeyCiphertextBlob: blob, PublicKey: pair.PublicDER, KeyID: k.arn,
 		KeyPairSpec: in.KeyPairSpec, KeyMaterialID: k.current.materialID}
 	if withPlaintext {
 		out.PrivateKeyPlaintext = priv

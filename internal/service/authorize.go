@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ type conditions struct {
 	alias  string              // the alias name the request used, if any
 	extra  map[string]string   // operation-specific keys, lowercase
 	multi  map[string][]string // operation-specific multi-valued keys
-	tags   []Tag               // aws:RequestTag for CreateKey/TagResource
+	tags   []kmsapi.Tag        // aws:RequestTag for CreateKey/TagResource
 	child  *childGrant         // CreateGrant: the grant asked for
 
 	resourceAliases []string

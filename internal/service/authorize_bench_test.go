@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"github.com/openkms/kms/internal/kmsapi"
 	"path/filepath"
 	"testing"
 
@@ -55,7 +56,7 @@ func BenchmarkAuthorize(b *testing.B) {
 		{"ConsolePolicyKeyUser", ptrTo(consolePolicy), user},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			out, err := s.CreateKey(ctx, rootCaller, &CreateKeyInput{Policy: tc.policy})
+			out, err := s.CreateKey(ctx, rootCaller, &kmsapi.CreateKeyInput{Policy: tc.policy})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"slices"
 
 	"github.com/openkms/kms/internal/audit"
@@ -91,7 +92,7 @@ func algOrDefault(alg string) string {
 	return alg
 }
 
-func refuseRecipient(r *RecipientInfo) error {
+func refuseRecipient(r *kmsapi.RecipientInfo) error {
 	if r != nil {
 		return newErr(fault.UnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server.")
 	}
@@ -99,7 +100,7 @@ func refuseRecipient(r *RecipientInfo) error {
 }
 
 // Encrypt seals up to 4096 bytes under the current version of a symmetric key.
-func (s *Service) Encrypt(ctx context.Context, caller Caller, in *EncryptInput) (*EncryptOutput, error) {
+func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.EncryptInput) (*kmsapi.EncryptOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if in.Plaintext == nil {
@@ -138,7 +139,7 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *EncryptInput) 
 	if err != nil {
 		return nil, err
 	}
-	return &EncryptOutput{CiphertextBlob: blob, KeyID: k.arn, EncryptionAlgorithm: alg}, nil
+	return &kmsapi.EncryptOutput{CiphertextBlob: blob, KeyID: k.arn, EncryptionAlgorithm: alg}, nil
 }
 
 // open authenticates a blob: it finds the key and version the blob names,
@@ -240,7 +241,7 @@ func algorithmCondition(alg string) map[string]string {
 }
 
 // Decrypt opens a blob made by Encrypt, GenerateDataKey or ReEncrypt.
-func (s *Service) Decrypt(ctx context.Context, caller Caller, in *DecryptInput) (*DecryptOutput, error) {
+func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
 	var v violations
 	if in.CiphertextBlob == nil {
 		v.add("Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
@@ -270,7 +271,7 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *DecryptInput) 
 		clear(pt)
 		return nil, errDryRun
 	}
-	out := &DecryptOutput{KeyID: k.arn, Plaintext: pt, EncryptionAlgorithm: algOrDefault(in.EncryptionAlgorithm)}
+	out := &kmsapi.DecryptOutput{KeyID: k.arn, Plaintext: pt, EncryptionAlgorithm: algOrDefault(in.EncryptionAlgorithm)}
 	if k.rec.KeySpec == symmetricDefault {
 		out.KeyMaterialID = ver.materialID
 	}
@@ -280,7 +281,7 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *DecryptInput) 
 // ReEncrypt opens a blob and seals its plaintext under another key (or the
 // newest version of the same key, or another encryption context) without
 // the plaintext leaving the service.
-func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInput) (*ReEncryptOutput, error) {
+func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEncryptInput) (*kmsapi.ReEncryptOutput, error) {
 	var v violations
 	if in.CiphertextBlob == nil {
 		v.add("Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
@@ -336,7 +337,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *ReEncryptInp
 	if err != nil {
 		return nil, err
 	}
-	out := &ReEncryptOutput{
+	out := &kmsapi.ReEncryptOutput{
 		CiphertextBlob: blob, SourceKeyID: src.arn, KeyID: dst.arn,
 		SourceEncryptionAlgorithm: algOrDefault(in.SourceEncryptionAlgorithm), DestinationEncryptionAlgorithm: dstAlg,
 	}
@@ -371,7 +372,7 @@ func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op stri
 
 // GenerateDataKey returns a fresh data key in plaintext and sealed under a
 // symmetric key.
-func (s *Service) GenerateDataKey(ctx context.Context, caller Caller, in *GenerateDataKeyInput) (*GenerateDataKeyOutput, error) {
+func (s *Service) GenerateDataKey(ctx context.Context, caller Caller, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
@@ -380,11 +381,11 @@ func (s *Service) GenerateDataKey(ctx context.Context, caller Caller, in *Genera
 
 // GenerateDataKeyWithoutPlaintext is GenerateDataKey without the plaintext
 // copy of the data key in the response.
-func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, caller Caller, in *GenerateDataKeyInput) (*GenerateDataKeyOutput, error) {
+func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, caller Caller, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
 	return s.generateDataKey(ctx, caller, in, false, "GenerateDataKeyWithoutPlaintext")
 }
 
-func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *GenerateDataKeyInput, withPlaintext bool, op string) (*GenerateDataKeyOutput, error) {
+func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *kmsapi.GenerateDataKeyInput, withPlaintext bool, op string) (*kmsapi.GenerateDataKeyOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	v.intRange("numberOfBytes", in.NumberOfBytes, 1, 1024)
@@ -426,7 +427,7 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *Genera
 	if err != nil {
 		return nil, s.storeErr(op, err)
 	}
-	out := &GenerateDataKeyOutput{CiphertextBlob: blob, KeyID: k.arn, KeyMaterialID: k.current.materialID}
+	out := &kmsapi.GenerateDataKeyOutput{CiphertextBlob: blob, KeyID: k.arn, KeyMaterialID: k.current.materialID}
 	if withPlaintext {
 		out.Plaintext = dataKey
 	}
@@ -434,7 +435,7 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *Genera
 }
 
 // GenerateRandom returns 1 to 1024 random bytes.
-func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *GenerateRandomInput) (*GenerateRandomOutput, error) {
+func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *kmsapi.GenerateRandomInput) (*kmsapi.GenerateRandomOutput, error) {
 	var v violations
 	v.intRange("numberOfBytes", in.NumberOfBytes, 1, 1024)
 	v.optStrLen("customKeyStoreId", in.CustomKeyStoreID, 1, 64)
@@ -457,5 +458,5 @@ func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *Generat
 	if _, err := s.random(b); err != nil {
 		return nil, s.storeErr("GenerateRandom", err)
 	}
-	return &GenerateRandomOutput{Plaintext: b}, nil
+	return &kmsapi.GenerateRandomOutput{Plaintext: b}, nil
 }

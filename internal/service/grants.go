@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"regexp"
 	"slices"
 	"strings"
@@ -74,7 +75,7 @@ func parseGrantToken(t string) (keyID, grantID string, err error) {
 // allows CreateGrant must cover.
 type childGrant struct {
 	operations  []string
-	constraints *GrantConstraints
+	constraints *kmsapi.GrantConstraints
 }
 
 // contextOperations are the grant operations that take an encryption
@@ -124,7 +125,7 @@ func grantCovers(g *grantRecord, op string, cond *conditions) bool {
 
 // atLeastAsStrict reports whether every encryption context that child
 // allows is allowed by parent.
-func atLeastAsStrict(child, parent *GrantConstraints) bool {
+func atLeastAsStrict(child, parent *kmsapi.GrantConstraints) bool {
 	if parent == nil || (parent.EncryptionContextEquals == nil && parent.EncryptionContextSubset == nil) {
 		return true
 	}
@@ -140,18 +141,18 @@ func atLeastAsStrict(child, parent *GrantConstraints) bool {
 	if have == nil {
 		have = child.EncryptionContextSubset
 	}
-	return constraintsHold(&GrantConstraints{EncryptionContextSubset: parent.EncryptionContextSubset}, have)
+	return constraintsHold(&kmsapi.GrantConstraints{EncryptionContextSubset: parent.EncryptionContextSubset}, have)
 }
 
 // sameContext compares two contexts as constraints match them: keys
 // without regard to case, values exactly.
 func sameContext(a, b map[string]string) bool {
-	return len(a) == len(b) && constraintsHold(&GrantConstraints{EncryptionContextEquals: b}, a)
+	return len(a) == len(b) && constraintsHold(&kmsapi.GrantConstraints{EncryptionContextEquals: b}, a)
 }
 
 // constraintsHold applies a grant's encryption context constraints: keys
 // match regardless of case, values exactly.
-func constraintsHold(c *GrantConstraints, ec map[string]string) bool {
+func constraintsHold(c *kmsapi.GrantConstraints, ec map[string]string) bool {
 	if c == nil {
 		return true
 	}
@@ -182,7 +183,7 @@ func constraintsHold(c *GrantConstraints, ec map[string]string) bool {
 }
 
 // CreateGrant lets GranteePrincipal perform Operations on a key.
-func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGrantInput) (*CreateGrantOutput, error) {
+func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.CreateGrantInput) (*kmsapi.CreateGrantOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if in.GranteePrincipal != "" {
@@ -301,18 +302,18 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *CreateGran
 	if err != nil {
 		return nil, err
 	}
-	return &CreateGrantOutput{GrantID: g.ID, GrantToken: newGrantToken(kid, g.ID)}, nil
+	return &kmsapi.CreateGrantOutput{GrantID: g.ID, GrantToken: newGrantToken(kid, g.ID)}, nil
 }
 
-func (s *Service) grantEntry(g *grantRecord) GrantListEntry {
-	return GrantListEntry{KeyID: s.keyARN(g.Account, g.KeyID), GrantID: g.ID, Name: g.Name, CreationDate: Time(g.Created),
+func (s *Service) grantEntry(g *grantRecord) kmsapi.GrantListEntry {
+	return kmsapi.GrantListEntry{KeyID: s.keyARN(g.Account, g.KeyID), GrantID: g.ID, Name: g.Name, CreationDate: kmsapi.Time(g.Created),
 		GranteePrincipal: g.Grantee, RetiringPrincipal: g.Retiring, IssuingAccount: "arn:aws:iam::" + g.Account + ":root",
 		Operations: g.Operations, Constraints: g.Constraints}
 }
 
 // ListGrants lists the grants of a key, optionally only one grant or one
 // grantee's.
-func (s *Service) ListGrants(ctx context.Context, caller Caller, in *ListGrantsInput) (*ListGrantsOutput, error) {
+func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.ListGrantsInput) (*kmsapi.ListGrantsOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	v.paging(in.Limit, in.Marker)
@@ -334,16 +335,16 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *ListGrantsI
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 50, 100)
-	out := &ListGrantsOutput{}
+	out := &kmsapi.ListGrantsOutput{}
 	err = s.view(ctx, "ListGrants", func(tx store.Tx) error {
 		var err error
-		out.Grants, out.NextMarker, err = scanPage(tx, grantPrefix(k.rec.ID), after, limit, func(_ string, val []byte) (GrantListEntry, bool, error) {
+		out.Grants, out.NextMarker, err = scanPage(tx, grantPrefix(k.rec.ID), after, limit, func(_ string, val []byte) (kmsapi.GrantListEntry, bool, error) {
 			var g grantRecord
 			if err := unmarshalRecord(val, &g); err != nil {
-				return GrantListEntry{}, false, err
+				return kmsapi.GrantListEntry{}, false, err
 			}
 			if (in.GrantID != "" && g.ID != in.GrantID) || (in.GranteePrincipal != "" && g.Grantee != in.GranteePrincipal) {
-				return GrantListEntry{}, false, nil
+				return kmsapi.GrantListEntry{}, false, nil
 			}
 			return s.grantEntry(&g), true, nil
 		})
@@ -357,7 +358,7 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *ListGrantsI
 }
 
 // ListRetirableGrants lists, across keys, the grants a principal may retire.
-func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *ListRetirableGrantsInput) (*ListGrantsOutput, error) {
+func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *kmsapi.ListRetirableGrantsInput) (*kmsapi.ListGrantsOutput, error) {
 	var v violations
 	if in.RetiringServicePrincipal == "" && v.required("retiringPrincipal", in.RetiringPrincipal) {
 		v.strLen("retiringPrincipal", in.RetiringPrincipal, 1, 256)
@@ -367,7 +368,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *Li
 		return nil, err
 	}
 	if in.RetiringServicePrincipal != "" {
-		return &ListGrantsOutput{Grants: []GrantListEntry{}}, nil
+		return &kmsapi.ListGrantsOutput{Grants: []kmsapi.GrantListEntry{}}, nil
 	}
 	after, err := decodeMarker(in.Marker)
 	if err != nil {
@@ -377,17 +378,17 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *Li
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 50, 100)
-	out := &ListGrantsOutput{}
+	out := &kmsapi.ListGrantsOutput{}
 	err = s.view(ctx, "ListRetirableGrants", func(tx store.Tx) error {
 		var err error
-		out.Grants, out.NextMarker, err = scanPage(tx, retirablePrefix(in.RetiringPrincipal), after, limit, func(rest string, _ []byte) (GrantListEntry, bool, error) {
+		out.Grants, out.NextMarker, err = scanPage(tx, retirablePrefix(in.RetiringPrincipal), after, limit, func(rest string, _ []byte) (kmsapi.GrantListEntry, bool, error) {
 			keyID, grantID, _ := strings.Cut(rest, "/")
 			var g grantRecord
 			if err := getJSON(tx, grantKey(keyID, grantID), &g); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
-					return GrantListEntry{}, false, nil
+					return kmsapi.GrantListEntry{}, false, nil
 				}
-				return GrantListEntry{}, false, err
+				return kmsapi.GrantListEntry{}, false, err
 			}
 			return s.grantEntry(&g), g.Account == caller.AccountID, nil
 		})
@@ -403,7 +404,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *Li
 // RetireGrant deletes a grant, by token or by key and grant id. The retiring
 // principal, a grantee allowed RetireGrant, or the issuing account's root
 // may retire it.
-func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *RetireGrantInput) (*struct{}, error) {
+func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.RetireGrantInput) (*struct{}, error) {
 	keyID, grantID := "", in.GrantID
 	switch {
 	case in.GrantToken != "":
@@ -434,7 +435,7 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *RetireGran
 }
 
 // RevokeGrant deletes a grant; it needs kms:RevokeGrant on the key.
-func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *RevokeGrantInput) (*struct{}, error) {
+func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *kmsapi.RevokeGrantInput) (*struct{}, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if v.required("grantId", in.GrantID) {

@@ -1,11 +1,15 @@
 package service
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/openkms/kms/internal/kmsapi"
+)
 
 func TestGrantCovers(t *testing.T) {
-	subset := &GrantConstraints{EncryptionContextSubset: map[string]string{"app": "a"}}
-	equals := &GrantConstraints{EncryptionContextEquals: map[string]string{"app": "a"}}
-	child := func(c *GrantConstraints, ops ...string) *conditions {
+	subset := &kmsapi.GrantConstraints{EncryptionContextSubset: map[string]string{"app": "a"}}
+	equals := &kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"app": "a"}}
+	child := func(c *kmsapi.GrantConstraints, ops ...string) *conditions {
 		return &conditions{child: &childGrant{operations: ops, constraints: c}}
 	}
 	ec := func(m map[string]string) *conditions { return &conditions{ec: m} }
@@ -30,10 +34,10 @@ func TestGrantCovers(t *testing.T) {
 		{"CreateGrant, child loses the constraint", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant", child(nil, "Decrypt"), false},
 		{"CreateGrant, child keeps it", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant", child(subset, "Decrypt"), true},
 		{"CreateGrant, child narrows to exact", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant",
-			child(&GrantConstraints{EncryptionContextEquals: map[string]string{"App": "a", "b": "c"}}, "Decrypt"), true},
+			child(&kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"App": "a", "b": "c"}}, "Decrypt"), true},
 		{"CreateGrant, exact parent, subset child", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: equals}, "CreateGrant", child(subset, "Decrypt"), false},
 		{"CreateGrant, exact parent, same child", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: equals}, "CreateGrant", child(equals, "Decrypt"), true},
-		{"CreateGrant, empty constraints parent", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: &GrantConstraints{}}, "CreateGrant", child(nil, "Decrypt"), true},
+		{"CreateGrant, empty constraints parent", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: &kmsapi.GrantConstraints{}}, "CreateGrant", child(nil, "Decrypt"), true},
 	} {
 		if got := grantCovers(tc.g, tc.op, tc.cond); got != tc.allow {
 			t.Errorf("%s: grantCovers = %v, want %v", tc.name, got, tc.allow)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,7 +51,7 @@ func (s *Service) materialExpired(rec *keyRecord) bool {
 
 // GetParametersForImport returns a fresh RSA wrapping public key and an
 // import token for an EXTERNAL key, valid for 24 hours.
-func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in *GetParametersForImportInput) (*GetParametersForImportOutput, error) {
+func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in *kmsapi.GetParametersForImportInput) (*kmsapi.GetParametersForImportOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if v.required("wrappingAlgorithm", in.WrappingAlgorithm) {
@@ -109,14 +110,14 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	}); err != nil {
 		return nil, err
 	}
-	return &GetParametersForImportOutput{KeyID: k.arn, ImportToken: token, PublicKey: pub, ParametersValidTo: Time(validTo)}, nil
+	return &kmsapi.GetParametersForImportOutput{KeyID: k.arn, ImportToken: token, PublicKey: pub, ParametersValidTo: kmsapi.Time(validTo)}, nil
 }
 
 // ImportKeyMaterial unwraps key material wrapped under the public key of a
 // GetParametersForImport call and makes it the material of an EXTERNAL
 // key. Importing again must bring the same material, to extend or restore
 // it after deletion or expiry.
-func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *ImportKeyMaterialInput) (*ImportKeyMaterialOutput, error) {
+func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsapi.ImportKeyMaterialInput) (*kmsapi.ImportKeyMaterialOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if in.ImportToken == nil {
@@ -233,7 +234,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *Impo
 	if err != nil {
 		return nil, err
 	}
-	return &ImportKeyMaterialOutput{KeyID: k.arn, KeyMaterialID: materialID}, nil
+	return &kmsapi.ImportKeyMaterialOutput{KeyID: k.arn, KeyMaterialID: materialID}, nil
 }
 
 // checkImportedMaterial checks that unwrapped material is of the key's
@@ -304,7 +305,7 @@ func (s *Service) unwrapImport(ctx context.Context, k *liveKey, token, wrapped [
 // DeleteImportedKeyMaterial deletes an EXTERNAL key's material at once: the
 // key goes to PendingImport and nothing it encrypted decrypts until the
 // same material is imported again.
-func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, in *DeleteImportedKeyMaterialInput) (*DeleteImportedKeyMaterialOutput, error) {
+func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, in *kmsapi.DeleteImportedKeyMaterialInput) (*kmsapi.DeleteImportedKeyMaterialOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if in.KeyMaterialID != "" {
@@ -325,7 +326,7 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, 
 	if err != nil {
 		return nil, err
 	}
-	return &DeleteImportedKeyMaterialOutput{KeyID: s.keyARN(rec.Account, rec.ID), KeyMaterialID: materialID}, nil
+	return &kmsapi.DeleteImportedKeyMaterialOutput{KeyID: s.keyARN(rec.Account, rec.ID), KeyMaterialID: materialID}, nil
 }
 
 // forgetMaterial deletes the sealed material of an EXTERNAL key (keeping its

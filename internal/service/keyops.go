@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"slices"
 
 	"time"
@@ -43,7 +44,7 @@ func defaultPolicy(account string) string {
 }
 
 // CreateKey creates a symmetric encryption key with fresh material.
-func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInput) (*CreateKeyOutput, error) {
+func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.CreateKeyInput) (*kmsapi.CreateKeyOutput, error) {
 	var v violations
 	v.optStrLen("policy", in.Policy, 1, 131072)
 	v.optStrLen("description", in.Description, 0, 8192)
@@ -160,7 +161,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *CreateKeyInp
 	}
 	md := s.metadata(&rec, materialID)
 	audit.FromContext(ctx).AddKey(md.Arn)
-	return &CreateKeyOutput{KeyMetadata: md}, nil
+	return &kmsapi.CreateKeyOutput{KeyMetadata: md}, nil
 }
 
 // checkPolicy accepts a policy document that is a JSON object within AWS's
@@ -186,17 +187,17 @@ func checkPolicy(p string) error {
 
 // metadata describes a key as a client sees it. Imported material past
 // its ValidTo is already gone: the key shows PendingImport.
-func (s *Service) metadata(rec *keyRecord, currentMaterialID string) *KeyMetadata {
+func (s *Service) metadata(rec *keyRecord, currentMaterialID string) *kmsapi.KeyMetadata {
 	if s.materialExpired(rec) && (rec.State == StateEnabled || rec.State == StateDisabled) {
 		r := *rec
 		r.State, r.ExpirationModel, r.ValidTo = StatePendingImport, "", nil
 		rec, currentMaterialID = &r, ""
 	}
-	m := &KeyMetadata{
+	m := &kmsapi.KeyMetadata{
 		AWSAccountID:          rec.Account,
 		KeyID:                 rec.ID,
 		Arn:                   s.keyARN(rec.Account, rec.ID),
-		CreationDate:          Time(rec.Created),
+		CreationDate:          kmsapi.Time(rec.Created),
 		Enabled:               rec.State == StateEnabled,
 		Description:           rec.Description,
 		KeyUsage:              rec.KeyUsage,
@@ -212,12 +213,12 @@ func (s *Service) metadata(rec *keyRecord, currentMaterialID string) *KeyMetadat
 		m.CurrentKeyMaterialID = ""
 	}
 	if rec.DeletionDate != nil {
-		m.DeletionDate = timePtr(*rec.DeletionDate)
+		m.DeletionDate = kmsapi.NewTime(*rec.DeletionDate)
 	}
 	if rec.Origin == originExternal {
 		m.ExpirationModel = rec.ExpirationModel
 		if rec.ValidTo != nil {
-			m.ValidTo = timePtr(*rec.ValidTo)
+			m.ValidTo = kmsapi.NewTime(*rec.ValidTo)
 		}
 	}
 	return m
@@ -231,7 +232,7 @@ func (k *liveKey) materialID() string {
 }
 
 // DescribeKey returns a key's metadata, in any state.
-func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *DescribeKeyInput) (*DescribeKeyOutput, error) {
+func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	v.grantTokens(in.GrantTokens)
@@ -248,11 +249,11 @@ func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *DescribeKe
 	if err := s.authorize(&caller, "kms:DescribeKey", k, &conditions{alias: alias}); err != nil {
 		return nil, err
 	}
-	return &DescribeKeyOutput{KeyMetadata: s.metadata(&k.rec, k.materialID())}, nil
+	return &kmsapi.DescribeKeyOutput{KeyMetadata: s.metadata(&k.rec, k.materialID())}, nil
 }
 
 // ListKeys lists the caller's keys in every state, ordered by key id.
-func (s *Service) ListKeys(ctx context.Context, caller Caller, in *ListKeysInput) (*ListKeysOutput, error) {
+func (s *Service) ListKeys(ctx context.Context, caller Caller, in *kmsapi.ListKeysInput) (*kmsapi.ListKeysOutput, error) {
 	var v violations
 	v.paging(in.Limit, in.Marker)
 	if err := v.err(); err != nil {
@@ -266,12 +267,12 @@ func (s *Service) ListKeys(ctx context.Context, caller Caller, in *ListKeysInput
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 100, 1000)
-	out := &ListKeysOutput{}
+	out := &kmsapi.ListKeysOutput{}
 	err = s.view(ctx, "ListKeys", func(tx store.Tx) error {
 		var err error
-		out.Keys, out.NextMarker, err = scanPage(tx, acctKeyPrefix(caller.AccountID), after, limit, func(id string, _ []byte) (KeyListEntry, bool, error) {
+		out.Keys, out.NextMarker, err = scanPage(tx, acctKeyPrefix(caller.AccountID), after, limit, func(id string, _ []byte) (kmsapi.KeyListEntry, bool, error) {
 			gone, err := s.expiredInTx(tx, id)
-			return KeyListEntry{KeyID: id, KeyArn: s.keyARN(caller.AccountID, id)}, !gone, err
+			return kmsapi.KeyListEntry{KeyID: id, KeyArn: s.keyARN(caller.AccountID, id)}, !gone, err
 		})
 		return err
 	})
@@ -283,16 +284,16 @@ func (s *Service) ListKeys(ctx context.Context, caller Caller, in *ListKeysInput
 }
 
 // EnableKey moves a Disabled key to Enabled.
-func (s *Service) EnableKey(ctx context.Context, caller Caller, in *KeyIDInput) (*struct{}, error) {
+func (s *Service) EnableKey(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*struct{}, error) {
 	return nil, s.setEnabled(ctx, caller, in, true)
 }
 
 // DisableKey moves an Enabled key to Disabled.
-func (s *Service) DisableKey(ctx context.Context, caller Caller, in *KeyIDInput) (*struct{}, error) {
+func (s *Service) DisableKey(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*struct{}, error) {
 	return nil, s.setEnabled(ctx, caller, in, false)
 }
 
-func (s *Service) setEnabled(ctx context.Context, caller Caller, in *KeyIDInput, enable bool) error {
+func (s *Service) setEnabled(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput, enable bool) error {
 	if err := checkKeyID(in.KeyID); err != nil {
 		return err
 	}
@@ -323,7 +324,7 @@ func (s *Service) setEnabled(ctx context.Context, caller Caller, in *KeyIDInput,
 
 // ScheduleKeyDeletion puts a key in PendingDeletion for 7 to 30 days; when
 // the date passes the key, its material and its aliases are deleted.
-func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *ScheduleKeyDeletionInput) (*ScheduleKeyDeletionOutput, error) {
+func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *kmsapi.ScheduleKeyDeletionInput) (*kmsapi.ScheduleKeyDeletionOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	v.intRange("pendingWindowInDays", in.PendingWindowInDays, 1, 365)
@@ -337,7 +338,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *Sc
 	if days < 7 || days > 30 {
 		return nil, newErr(fault.Validation, "PendingWindowInDays must be between 7 and 30")
 	}
-	var out ScheduleKeyDeletionOutput
+	var out kmsapi.ScheduleKeyDeletionOutput
 	cond := &conditions{extra: map[string]string{"kms:schedulekeydeletionpendingwindowindays": strconv.Itoa(int(days))}}
 	_, err := s.mutateKey(ctx, caller, in.KeyID, "ScheduleKeyDeletion", cond, func(tx store.Tx, rec *keyRecord, arn string) error {
 		if rec.State == StatePendingDeletion {
@@ -347,7 +348,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *Sc
 		rec.State = StatePendingDeletion
 		rec.DeletionDate = &date
 		rec.PendingWindowInDays = days
-		out = ScheduleKeyDeletionOutput{KeyID: arn, DeletionDate: Time(date), KeyState: StatePendingDeletion, PendingWindowInDays: days}
+		out = kmsapi.ScheduleKeyDeletionOutput{KeyID: arn, DeletionDate: kmsapi.Time(date), KeyState: StatePendingDeletion, PendingWindowInDays: days}
 		return tx.Put(pendingDeletionKey(rec.ID), nil)
 	})
 	if err != nil {
@@ -358,7 +359,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *Sc
 
 // CancelKeyDeletion takes a key out of PendingDeletion; like AWS, it leaves
 // the key Disabled.
-func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *KeyIDInput) (*CancelKeyDeletionOutput, error) {
+func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*kmsapi.CancelKeyDeletionOutput, error) {
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
@@ -374,11 +375,11 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *KeyI
 	if err != nil {
 		return nil, err
 	}
-	return &CancelKeyDeletionOutput{KeyID: s.keyARN(rec.Account, rec.ID)}, nil
+	return &kmsapi.CancelKeyDeletionOutput{KeyID: s.keyARN(rec.Account, rec.ID)}, nil
 }
 
 // UpdateKeyDescription replaces a key's description.
-func (s *Service) UpdateKeyDescription(ctx context.Context, caller Caller, in *UpdateKeyDescriptionInput) (*struct{}, error) {
+func (s *Service) UpdateKeyDescription(ctx context.Context, caller Caller, in *kmsapi.UpdateKeyDescriptionInput) (*struct{}, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if in.Description == nil {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"regexp"
 	"strings"
 
@@ -104,7 +105,7 @@ func (s *Service) validPrincipal(ctx context.Context, arn string) bool {
 }
 
 // GetKeyPolicy returns a key's policy document.
-func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *GetKeyPolicyInput) (*GetKeyPolicyOutput, error) {
+func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.GetKeyPolicyInput) (*kmsapi.GetKeyPolicyOutput, error) {
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
@@ -118,12 +119,12 @@ func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *GetKeyPol
 	if err := s.authorize(&caller, "kms:GetKeyPolicy", k, nil); err != nil {
 		return nil, err
 	}
-	return &GetKeyPolicyOutput{Policy: k.rec.Policy, PolicyName: defaultPolicyName}, nil
+	return &kmsapi.GetKeyPolicyOutput{Policy: k.rec.Policy, PolicyName: defaultPolicyName}, nil
 }
 
 // PutKeyPolicy replaces a key's policy, refusing one that would lock the
 // caller out unless BypassPolicyLockoutSafetyCheck.
-func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *PutKeyPolicyInput) (*struct{}, error) {
+func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.PutKeyPolicyInput) (*struct{}, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if in.Policy == nil {
@@ -160,7 +161,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *PutKeyPol
 }
 
 // ListKeyPolicies lists the key's policy names: always just "default".
-func (s *Service) ListKeyPolicies(ctx context.Context, caller Caller, in *ListKeyPoliciesInput) (*ListKeyPoliciesOutput, error) {
+func (s *Service) ListKeyPolicies(ctx context.Context, caller Caller, in *kmsapi.ListKeyPoliciesInput) (*kmsapi.ListKeyPoliciesOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	v.paging(in.Limit, in.Marker)
@@ -177,5 +178,5 @@ func (s *Service) ListKeyPolicies(ctx context.Context, caller Caller, in *ListKe
 	if err := s.authorize(&caller, "kms:ListKeyPolicies", k, nil); err != nil {
 		return nil, err
 	}
-	return &ListKeyPoliciesOutput{PolicyNames: []string{defaultPolicyName}}, nil
+	return &kmsapi.ListKeyPoliciesOutput{PolicyNames: []string{defaultPolicyName}}, nil
 }

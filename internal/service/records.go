@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"github.com/openkms/kms/internal/kmsapi"
 	"time"
 
 	"github.com/openkms/kms/internal/store"
@@ -35,19 +36,19 @@ const (
 )
 
 type keyRecord struct {
-	V                   int        `json:"v"`
-	ID                  string     `json:"id"`
-	Account             string     `json:"account"`
-	Created             time.Time  `json:"created"`
-	Description         string     `json:"description"`
-	KeySpec             string     `json:"keySpec"`
-	KeyUsage            string     `json:"keyUsage"`
-	Origin              string     `json:"origin"`
-	State               string     `json:"state"`
-	DeletionDate        *time.Time `json:"deletionDate,omitempty"`
-	PendingWindowInDays int32      `json:"pendingWindowInDays,omitempty"`
-	Policy              string     `json:"policy"`
-	Tags                []Tag      `json:"tags,omitempty"`
+	V                   int          `json:"v"`
+	ID                  string       `json:"id"`
+	Account             string       `json:"account"`
+	Created             time.Time    `json:"created"`
+	Description         string       `json:"description"`
+	KeySpec             string       `json:"keySpec"`
+	KeyUsage            string       `json:"keyUsage"`
+	Origin              string       `json:"origin"`
+	State               string       `json:"state"`
+	DeletionDate        *time.Time   `json:"deletionDate,omitempty"`
+	PendingWindowInDays int32        `json:"pendingWindowInDays,omitempty"`
+	Policy              string       `json:"policy"`
+	Tags                []kmsapi.Tag `json:"tags,omitempty"`
 	// CurrentVersion is the material version new ciphertexts use; 0 for
 	// an EXTERNAL key that has never had material imported.
 	CurrentVersion uint32 `json:"currentVersion"`
@@ -142,16 +143,16 @@ func (s *Service) newVersion(id, spec string, v uint32, now time.Time, rotationT
 }
 
 type grantRecord struct {
-	V           int               `json:"v"`
-	ID          string            `json:"id"`
-	KeyID       string            `json:"keyId"`
-	Account     string            `json:"account"` // the issuing account
-	Name        string            `json:"name,omitempty"`
-	Grantee     string            `json:"grantee"`
-	Retiring    string            `json:"retiring,omitempty"`
-	Operations  []string          `json:"operations"`
-	Constraints *GrantConstraints `json:"constraints,omitempty"`
-	Created     time.Time         `json:"created"`
+	V           int                      `json:"v"`
+	ID          string                   `json:"id"`
+	KeyID       string                   `json:"keyId"`
+	Account     string                   `json:"account"` // the issuing account
+	Name        string                   `json:"name,omitempty"`
+	Grantee     string                   `json:"grantee"`
+	Retiring    string                   `json:"retiring,omitempty"`
+	Operations  []string                 `json:"operations"`
+	Constraints *kmsapi.GrantConstraints `json:"constraints,omitempty"`
+	Created     time.Time                `json:"created"`
 }
 
 func grantPrefix(keyID string) []byte         { return []byte("grant/" + keyID + "/") }

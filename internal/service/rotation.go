@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"strconv"
 	"time"
 
@@ -43,7 +44,7 @@ func checkRotatable(rec *keyRecord, arn string) error {
 
 // EnableKeyRotation turns on automatic rotation every RotationPeriodInDays
 // (90 to 2560, default 365); the first rotation is one period from now.
-func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *EnableKeyRotationInput) (*struct{}, error) {
+func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *kmsapi.EnableKeyRotationInput) (*struct{}, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	v.intRange("rotationPeriodInDays", in.RotationPeriodInDays, 90, 2560)
@@ -68,7 +69,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *Enab
 }
 
 // DisableKeyRotation turns off automatic rotation.
-func (s *Service) DisableKeyRotation(ctx context.Context, caller Caller, in *KeyIDInput) (*struct{}, error) {
+func (s *Service) DisableKeyRotation(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*struct{}, error) {
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
@@ -85,7 +86,7 @@ func (s *Service) DisableKeyRotation(ctx context.Context, caller Caller, in *Key
 
 // GetKeyRotationStatus reports whether automatic rotation is on. A key
 // pending deletion reports false; cancelling the deletion restores it.
-func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *KeyIDInput) (*GetKeyRotationStatusOutput, error) {
+func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*kmsapi.GetKeyRotationStatusOutput, error) {
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
@@ -102,12 +103,12 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *K
 	if k.rec.Origin == originExternal {
 		return nil, errOrigin(k.arn, k.rec.Origin)
 	}
-	out := &GetKeyRotationStatusOutput{KeyID: k.arn}
+	out := &kmsapi.GetKeyRotationStatusOutput{KeyID: k.arn}
 	if k.rec.RotationPeriodInDays > 0 && k.rec.State != StatePendingDeletion {
 		out.KeyRotationEnabled = true
 		out.RotationPeriodInDays = k.rec.RotationPeriodInDays
 		if k.rec.NextRotationDate != nil {
-			out.NextRotationDate = timePtr(*k.rec.NextRotationDate)
+			out.NextRotationDate = kmsapi.NewTime(*k.rec.NextRotationDate)
 		}
 	}
 	return out, nil
@@ -115,7 +116,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *K
 
 // RotateKeyOnDemand gives a key new material now, at most 25 times per key.
 // It does not move the next automatic rotation.
-func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *KeyIDInput) (*RotateKeyOnDemandOutput, error) {
+func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
@@ -141,7 +142,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *KeyI
 	if err != nil {
 		return nil, err
 	}
-	return &RotateKeyOnDemandOutput{KeyID: s.keyARN(rec.Account, rec.ID)}, nil
+	return &kmsapi.RotateKeyOnDemandOutput{KeyID: s.keyARN(rec.Account, rec.ID)}, nil
 }
 
 // rotate adds a new material version to rec and makes it current. The
@@ -237,7 +238,7 @@ func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyRec
 
 // ListKeyRotations lists a key's completed rotations, oldest first, or with
 // IncludeKeyMaterial ALL_KEY_MATERIAL every version of its material.
-func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *ListKeyRotationsInput) (*ListKeyRotationsOutput, error) {
+func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsapi.ListKeyRotationsInput) (*kmsapi.ListKeyRotationsOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	v.enum("includeKeyMaterial", in.IncludeKeyMaterial, []string{"ALL_KEY_MATERIAL", "ROTATIONS_ONLY"})
@@ -266,16 +267,16 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *ListK
 	}
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
 	limit := pageLimit(in.Limit, 100, 1000)
-	out := &ListKeyRotationsOutput{}
+	out := &kmsapi.ListKeyRotationsOutput{}
 	err = s.view(ctx, "ListKeyRotations", func(tx store.Tx) error {
 		var err error
-		out.Rotations, out.NextMarker, err = scanPage(tx, versionPrefix(k.rec.ID), after, limit, func(_ string, val []byte) (RotationsListEntry, bool, error) {
+		out.Rotations, out.NextMarker, err = scanPage(tx, versionPrefix(k.rec.ID), after, limit, func(_ string, val []byte) (kmsapi.RotationsListEntry, bool, error) {
 			var vr versionRecord
 			if err := unmarshalRecord(val, &vr); err != nil {
-				return RotationsListEntry{}, false, err
+				return kmsapi.RotationsListEntry{}, false, err
 			}
 			if !all && vr.RotationType == "" {
-				return RotationsListEntry{}, false, nil
+				return kmsapi.RotationsListEntry{}, false, nil
 			}
 			return s.rotationEntry(&k.rec, &vr), true, nil
 		})
@@ -288,13 +289,13 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *ListK
 	return out, nil
 }
 
-func (s *Service) rotationEntry(rec *keyRecord, vr *versionRecord) RotationsListEntry {
-	e := RotationsListEntry{KeyID: rec.ID, KeyMaterialID: vr.MaterialID, KeyMaterialState: "NON_CURRENT", RotationType: vr.RotationType}
+func (s *Service) rotationEntry(rec *keyRecord, vr *versionRecord) kmsapi.RotationsListEntry {
+	e := kmsapi.RotationsListEntry{KeyID: rec.ID, KeyMaterialID: vr.MaterialID, KeyMaterialState: "NON_CURRENT", RotationType: vr.RotationType}
 	if vr.Version == rec.CurrentVersion {
 		e.KeyMaterialState = "CURRENT"
 	}
 	if vr.RotationType != "" {
-		e.RotationDate = timePtr(vr.Created)
+		e.RotationDate = kmsapi.NewTime(vr.Created)
 	}
 	if rec.Origin == originExternal {
 		e.KeyMaterialDescription = vr.Description
@@ -303,7 +304,7 @@ func (s *Service) rotationEntry(rec *keyRecord, vr *versionRecord) RotationsList
 			e.ImportState = "IMPORTED"
 			e.ExpirationModel = rec.ExpirationModel
 			if rec.ValidTo != nil {
-				e.ValidTo = timePtr(*rec.ValidTo)
+				e.ValidTo = kmsapi.NewTime(*rec.ValidTo)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -79,7 +80,7 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) createKey(t *testing.T) string {
 	t.Helper()
-	out, err := e.svc.CreateKey(context.Background(), root, &service.CreateKeyInput{})
+	out, err := e.svc.CreateKey(context.Background(), root, &kmsapi.CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,13 +94,13 @@ func TestWarmHotPathDoesNoStorageAccess(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	id := e.createKey(t)
-	if _, err := e.svc.CreateAlias(ctx, root, &service.AliasInput{AliasName: "alias/hot", TargetKeyID: id}); err != nil {
+	if _, err := e.svc.CreateAlias(ctx, root, &kmsapi.AliasInput{AliasName: "alias/hot", TargetKeyID: id}); err != nil {
 		t.Fatal(err)
 	}
 	ec := map[string]string{"a": "b"}
 	var blob []byte
 	for _, ident := range []string{id, "alias/hot"} { // warm key and alias
-		out, err := e.svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: ident, Plaintext: []byte("x"), EncryptionContext: ec})
+		out, err := e.svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: ident, Plaintext: []byte("x"), EncryptionContext: ec})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,13 +108,13 @@ func TestWarmHotPathDoesNoStorageAccess(t *testing.T) {
 	}
 	before := e.st.views.Load() + e.st.updates.Load()
 	for range 50 {
-		if _, err := e.svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: "alias/hot", Plaintext: []byte("x"), EncryptionContext: ec}); err != nil {
+		if _, err := e.svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: "alias/hot", Plaintext: []byte("x"), EncryptionContext: ec}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.Decrypt(ctx, root, &service.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec}); err != nil {
+		if _, err := e.svc.Decrypt(ctx, root, &kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.GenerateDataKey(ctx, root, &service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256"}); err != nil {
+		if _, err := e.svc.GenerateDataKey(ctx, root, &kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,25 +131,25 @@ func TestChangesInvalidateTheCache(t *testing.T) {
 	id := e.createKey(t)
 	other := e.createKey(t)
 	encrypt := func(ident string) error {
-		_, err := e.svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: ident, Plaintext: []byte("x")})
+		_, err := e.svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: ident, Plaintext: []byte("x")})
 		return err
 	}
 	if err := encrypt(id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.DisableKey(ctx, root, &service.KeyIDInput{KeyID: id}); err != nil {
+	if _, err := e.svc.DisableKey(ctx, root, &kmsapi.KeyIDInput{KeyID: id}); err != nil {
 		t.Fatal(err)
 	}
 	if err := encrypt(id); !fault.Is(err, fault.Disabled) {
 		t.Fatalf("Encrypt right after DisableKey: %v, want DisabledException", err)
 	}
-	if _, err := e.svc.EnableKey(ctx, root, &service.KeyIDInput{KeyID: id}); err != nil {
+	if _, err := e.svc.EnableKey(ctx, root, &kmsapi.KeyIDInput{KeyID: id}); err != nil {
 		t.Fatal(err)
 	}
 	if err := encrypt(id); err != nil {
 		t.Fatalf("Encrypt right after EnableKey: %v", err)
 	}
-	if _, err := e.svc.ScheduleKeyDeletion(ctx, root, &service.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: i32(7)}); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(ctx, root, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: i32(7)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := encrypt(id); !fault.Is(err, fault.InvalidState) {
@@ -156,22 +157,22 @@ func TestChangesInvalidateTheCache(t *testing.T) {
 	}
 
 	// An alias moved to another key is followed at once.
-	if _, err := e.svc.CreateAlias(ctx, root, &service.AliasInput{AliasName: "alias/moving", TargetKeyID: other}); err != nil {
+	if _, err := e.svc.CreateAlias(ctx, root, &kmsapi.AliasInput{AliasName: "alias/moving", TargetKeyID: other}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: "alias/moving", Plaintext: []byte("x")})
+	out, err := e.svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: "alias/moving", Plaintext: []byte("x")})
 	if err != nil || !bytes.HasSuffix([]byte(out.KeyID), []byte(other)) {
 		t.Fatalf("Encrypt via alias: %v %v", out, err)
 	}
 	third := e.createKey(t)
-	if _, err := e.svc.UpdateAlias(ctx, root, &service.AliasInput{AliasName: "alias/moving", TargetKeyID: third}); err != nil {
+	if _, err := e.svc.UpdateAlias(ctx, root, &kmsapi.AliasInput{AliasName: "alias/moving", TargetKeyID: third}); err != nil {
 		t.Fatal(err)
 	}
-	out, err = e.svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: "alias/moving", Plaintext: []byte("x")})
+	out, err = e.svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: "alias/moving", Plaintext: []byte("x")})
 	if err != nil || !bytes.HasSuffix([]byte(out.KeyID), []byte(third)) {
 		t.Fatalf("Encrypt via updated alias went to %v (%v), want %s", out, err, third)
 	}
-	if _, err := e.svc.DeleteAlias(ctx, root, &service.DeleteAliasInput{AliasName: "alias/moving"}); err != nil {
+	if _, err := e.svc.DeleteAlias(ctx, root, &kmsapi.DeleteAliasInput{AliasName: "alias/moving"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := encrypt("alias/moving"); !fault.Is(err, fault.NotFound) {
@@ -198,16 +199,16 @@ func TestConcurrentDisableIsNeverLostInCache(t *testing.T) {
 						return
 					default:
 					}
-					e.svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: id, Plaintext: []byte("x")})
+					e.svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("x")})
 				}
 			}()
 		}
-		if _, err := e.svc.DisableKey(ctx, root, &service.KeyIDInput{KeyID: id}); err != nil {
+		if _, err := e.svc.DisableKey(ctx, root, &kmsapi.KeyIDInput{KeyID: id}); err != nil {
 			t.Fatal(err)
 		}
 		close(stop)
 		wg.Wait()
-		_, err := e.svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: id, Plaintext: []byte("x")})
+		_, err := e.svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("x")})
 		if !fault.Is(err, fault.Disabled) {
 			t.Fatalf("round %d: Encrypt after a concurrent DisableKey returned %v", round, err)
 		}
@@ -220,17 +221,17 @@ func TestDeleteExpiredKeys(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	doomed, kept, cancelled := e.createKey(t), e.createKey(t), e.createKey(t)
-	e.svc.CreateAlias(ctx, root, &service.AliasInput{AliasName: "alias/doomed", TargetKeyID: doomed})
-	e.svc.CreateAlias(ctx, root, &service.AliasInput{AliasName: "alias/kept", TargetKeyID: kept})
+	e.svc.CreateAlias(ctx, root, &kmsapi.AliasInput{AliasName: "alias/doomed", TargetKeyID: doomed})
+	e.svc.CreateAlias(ctx, root, &kmsapi.AliasInput{AliasName: "alias/kept", TargetKeyID: kept})
 	for _, id := range []string{doomed, cancelled} {
-		if _, err := e.svc.ScheduleKeyDeletion(ctx, root, &service.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: i32(7)}); err != nil {
+		if _, err := e.svc.ScheduleKeyDeletion(ctx, root, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: i32(7)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.svc.ScheduleKeyDeletion(ctx, root, &service.ScheduleKeyDeletionInput{KeyID: kept, PendingWindowInDays: i32(30)}); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(ctx, root, &kmsapi.ScheduleKeyDeletionInput{KeyID: kept, PendingWindowInDays: i32(30)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.CancelKeyDeletion(ctx, root, &service.KeyIDInput{KeyID: cancelled}); err != nil {
+	if _, err := e.svc.CancelKeyDeletion(ctx, root, &kmsapi.KeyIDInput{KeyID: cancelled}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(7*24*time.Hour - time.Second)
@@ -238,13 +239,13 @@ func TestDeleteExpiredKeys(t *testing.T) {
 		t.Fatalf("a second before the date: deleted %d, %v", n, err)
 	}
 	e.clock.Advance(time.Second)
-	if _, err := e.svc.DescribeKey(ctx, root, &service.DescribeKeyInput{KeyID: doomed}); !fault.Is(err, fault.NotFound) {
+	if _, err := e.svc.DescribeKey(ctx, root, &kmsapi.DescribeKeyInput{KeyID: doomed}); !fault.Is(err, fault.NotFound) {
 		t.Fatalf("DescribeKey at the deletion date, before the sweep: %v, want NotFoundException", err)
 	}
 	if n, err := e.svc.DeleteExpiredKeys(ctx); err != nil || n != 1 {
 		t.Fatalf("at the date: deleted %d, %v; want 1", n, err)
 	}
-	list, err := e.svc.ListKeys(ctx, root, &service.ListKeysInput{})
+	list, err := e.svc.ListKeys(ctx, root, &kmsapi.ListKeysInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func TestDeleteExpiredKeys(t *testing.T) {
 	if len(list.Keys) != 2 {
 		t.Fatalf("%d keys left, want 2", len(list.Keys))
 	}
-	aliases, _ := e.svc.ListAliases(ctx, root, &service.ListAliasesInput{})
+	aliases, _ := e.svc.ListAliases(ctx, root, &kmsapi.ListAliasesInput{})
 	if len(aliases.Aliases) != 1 || aliases.Aliases[0].AliasName != "alias/kept" {
 		t.Fatalf("aliases after deletion: %+v", aliases.Aliases)
 	}
@@ -287,59 +288,59 @@ func TestValidationMessages(t *testing.T) {
 		want string
 	}{
 		{"plaintext too long", func() error {
-			_, err := e.svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: id, Plaintext: make([]byte, 4097)})
+			_, err := e.svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: id, Plaintext: make([]byte, 4097)})
 			return err
 		}, "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096"},
 		{"plaintext empty", func() error {
-			_, err := e.svc.Encrypt(ctx, root, &service.EncryptInput{KeyID: id, Plaintext: []byte{}})
+			_, err := e.svc.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte{}})
 			return err
 		}, "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length greater than or equal to 1"},
 		{"keyId null", func() error {
-			_, err := e.svc.DescribeKey(ctx, root, &service.DescribeKeyInput{})
+			_, err := e.svc.DescribeKey(ctx, root, &kmsapi.DescribeKeyInput{})
 			return err
 		}, "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"},
 		{"two violations", func() error {
-			_, err := e.svc.Encrypt(ctx, root, &service.EncryptInput{Plaintext: make([]byte, 4097)})
+			_, err := e.svc.Encrypt(ctx, root, &kmsapi.EncryptInput{Plaintext: make([]byte, 4097)})
 			return err
 		}, "2 validation errors detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null; Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096"},
 		{"random 0", func() error {
-			_, err := e.svc.GenerateRandom(ctx, root, &service.GenerateRandomInput{NumberOfBytes: i32(0)})
+			_, err := e.svc.GenerateRandom(ctx, root, &kmsapi.GenerateRandomInput{NumberOfBytes: i32(0)})
 			return err
 		}, "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1"},
 		{"random 1025", func() error {
-			_, err := e.svc.GenerateRandom(ctx, root, &service.GenerateRandomInput{NumberOfBytes: i32(1025)})
+			_, err := e.svc.GenerateRandom(ctx, root, &kmsapi.GenerateRandomInput{NumberOfBytes: i32(1025)})
 			return err
 		}, "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"},
 		{"random missing", func() error {
-			_, err := e.svc.GenerateRandom(ctx, root, &service.GenerateRandomInput{})
+			_, err := e.svc.GenerateRandom(ctx, root, &kmsapi.GenerateRandomInput{})
 			return err
 		}, "NumberOfBytes is required."},
 		{"data key spec quirk", func() error {
-			_, err := e.svc.GenerateDataKey(ctx, root, &service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES-256"})
+			_, err := e.svc.GenerateDataKey(ctx, root, &kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES-256"})
 			return err
 		}, "1 validation error detected: Value 'AES-256' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, ECC_NIST_P384, ECC_NIST_P256, ECC_NIST_P521, HMAC_384, RSA_3072, ECC_SECG_P256K1, RSA_4096, SYMMETRIC_DEFAULT, HMAC_256, HMAC_224, HMAC_512, SM2, ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519]"},
 		{"tag key too long", func() error {
-			_, err := e.svc.TagResource(ctx, root, &service.TagResourceInput{KeyID: id, Tags: []service.Tag{{TagKey: string(bytes.Repeat([]byte("a"), 129))}}})
+			_, err := e.svc.TagResource(ctx, root, &kmsapi.TagResourceInput{KeyID: id, Tags: []kmsapi.Tag{{TagKey: string(bytes.Repeat([]byte("a"), 129))}}})
 			return err
 		}, fmt.Sprintf("1 validation error detected: Value '%s' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length less than or equal to 128", bytes.Repeat([]byte("a"), 129))},
 		{"key usage enum", func() error {
-			_, err := e.svc.CreateKey(ctx, root, &service.CreateKeyInput{KeyUsage: "RANDOM"})
+			_, err := e.svc.CreateKey(ctx, root, &kmsapi.CreateKeyInput{KeyUsage: "RANDOM"})
 			return err
 		}, "1 validation error detected: Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"},
 		{"pending window", func() error {
-			_, err := e.svc.ScheduleKeyDeletion(ctx, root, &service.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: i32(6)})
+			_, err := e.svc.ScheduleKeyDeletion(ctx, root, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: i32(6)})
 			return err
 		}, "PendingWindowInDays must be between 7 and 30"},
 		{"malformed key id", func() error {
-			_, err := e.svc.DescribeKey(ctx, root, &service.DescribeKeyInput{KeyID: "134f2428cec14b25a1ae9048164dba47"})
+			_, err := e.svc.DescribeKey(ctx, root, &kmsapi.DescribeKeyInput{KeyID: "134f2428cec14b25a1ae9048164dba47"})
 			return err
 		}, "Invalid keyId '134f2428cec14b25a1ae9048164dba47'"},
 		{"alias as target", func() error {
-			_, err := e.svc.CreateAlias(ctx, root, &service.AliasInput{AliasName: "alias/a", TargetKeyID: "alias/b"})
+			_, err := e.svc.CreateAlias(ctx, root, &kmsapi.AliasInput{AliasName: "alias/a", TargetKeyID: "alias/b"})
 			return err
 		}, "Aliases must refer to keys. Not aliases"},
 		{"alias id form for management op", func() error {
-			_, err := e.svc.DisableKey(ctx, root, &service.KeyIDInput{KeyID: "alias/b"})
+			_, err := e.svc.DisableKey(ctx, root, &kmsapi.KeyIDInput{KeyID: "alias/b"})
 			return err
 		}, "Invalid keyId 'alias/b'"},
 	}
@@ -358,7 +359,7 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	id := e.createKey(t)
-	e.svc.TagResource(ctx, root, &service.TagResourceInput{KeyID: id, Tags: []service.Tag{{TagKey: "a", TagValue: "1"}}})
+	e.svc.TagResource(ctx, root, &kmsapi.TagResourceInput{KeyID: id, Tags: []kmsapi.Tag{{TagKey: "a", TagValue: "1"}}})
 	snapshot := func() map[string]string {
 		m := map[string]string{}
 		e.st.View(ctx, func(tx store.Tx) error {
@@ -367,13 +368,13 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 		return m
 	}
 	before := snapshot()
-	e.svc.TagResource(ctx, root, &service.TagResourceInput{KeyID: id, Tags: []service.Tag{{TagKey: "b", TagValue: "2"}, {TagKey: "aws:x", TagValue: "3"}}})
-	e.svc.CreateAlias(ctx, root, &service.AliasInput{AliasName: "alias/aws/x", TargetKeyID: id})
-	e.svc.ScheduleKeyDeletion(ctx, root, &service.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: i32(3)})
-	e.svc.CreateKey(ctx, root, &service.CreateKeyInput{KeySpec: "SM2", KeyUsage: "SIGN_VERIFY"})
-	e.svc.CreateKey(ctx, root, &service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "SIGN_VERIFY"})
-	e.svc.CreateKey(ctx, root, &service.CreateKeyInput{Policy: ptr("not json")})
-	e.svc.CancelKeyDeletion(ctx, root, &service.KeyIDInput{KeyID: id})
+	e.svc.TagResource(ctx, root, &kmsapi.TagResourceInput{KeyID: id, Tags: []kmsapi.Tag{{TagKey: "b", TagValue: "2"}, {TagKey: "aws:x", TagValue: "3"}}})
+	e.svc.CreateAlias(ctx, root, &kmsapi.AliasInput{AliasName: "alias/aws/x", TargetKeyID: id})
+	e.svc.ScheduleKeyDeletion(ctx, root, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: i32(3)})
+	e.svc.CreateKey(ctx, root, &kmsapi.CreateKeyInput{KeySpec: "SM2", KeyUsage: "SIGN_VERIFY"})
+	e.svc.CreateKey(ctx, root, &kmsapi.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "SIGN_VERIFY"})
+	e.svc.CreateKey(ctx, root, &kmsapi.CreateKeyInput{Policy: ptr("not json")})
+	e.svc.CancelKeyDeletion(ctx, root, &kmsapi.KeyIDInput{KeyID: id})
 	after := snapshot()
 	if fmt.Sprint(before) != fmt.Sprint(after) {
 		t.Fatalf("refused requests changed the store:\nbefore %v\nafter  %v", before, after)
@@ -412,7 +413,7 @@ func TestMaterialIsBoundToItsRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = fresh.Encrypt(ctx, root, &service.EncryptInput{KeyID: a, Plaintext: []byte("x")})
+	_, err = fresh.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: a, Plaintext: []byte("x")})
 	if !fault.Is(err, fault.Internal) {
 		t.Fatalf("Encrypt with swapped material: %v, want an internal error", err)
 	}

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ func TestSharedStoreStaleness(t *testing.T) {
 		t.Fatal(err)
 	}
 	encrypt := func(id string) error {
-		_, err := other.Encrypt(ctx, root, &service.EncryptInput{KeyID: id, Plaintext: []byte("x")})
+		_, err := other.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("x")})
 		return err
 	}
 	for _, tc := range []struct {
@@ -36,7 +37,7 @@ func TestSharedStoreStaleness(t *testing.T) {
 			if err := encrypt(id); err != nil { // warm
 				t.Fatal(err)
 			}
-			if _, err := e.svc.DisableKey(ctx, root, &service.KeyIDInput{KeyID: id}); err != nil {
+			if _, err := e.svc.DisableKey(ctx, root, &kmsapi.KeyIDInput{KeyID: id}); err != nil {
 				t.Fatal(err)
 			}
 			e.clock.Advance(4 * time.Second)
@@ -61,11 +62,11 @@ func TestChangedAliasRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	k1, k2 := e.createKey(t), e.createKey(t)
-	if _, err := e.svc.CreateAlias(ctx, root, &service.AliasInput{AliasName: "alias/moving", TargetKeyID: k1}); err != nil {
+	if _, err := e.svc.CreateAlias(ctx, root, &kmsapi.AliasInput{AliasName: "alias/moving", TargetKeyID: k1}); err != nil {
 		t.Fatal(err)
 	}
 	target := func() string {
-		out, err := other.Encrypt(ctx, root, &service.EncryptInput{KeyID: "alias/moving", Plaintext: []byte("x")})
+		out, err := other.Encrypt(ctx, root, &kmsapi.EncryptInput{KeyID: "alias/moving", Plaintext: []byte("x")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +75,7 @@ func TestChangedAliasRecord(t *testing.T) {
 	if got := target(); got != "arn:aws:kms:us-east-1:111122223333:key/"+k1 {
 		t.Fatalf("alias names %s", got)
 	}
-	if _, err := e.svc.UpdateAlias(ctx, root, &service.AliasInput{AliasName: "alias/moving", TargetKeyID: k2}); err != nil {
+	if _, err := e.svc.UpdateAlias(ctx, root, &kmsapi.AliasInput{AliasName: "alias/moving", TargetKeyID: k2}); err != nil {
 		t.Fatal(err)
 	}
 	if got := target(); got != "arn:aws:kms:us-east-1:111122223333:key/"+k1 {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 	"strconv"
 	"strings"
 
@@ -15,7 +16,7 @@ var base64URL = base64.RawURLEncoding
 
 const maxTagsPerKey = 50
 
-func (v *violations) tags(tags []Tag) {
+func (v *violations) tags(tags []kmsapi.Tag) {
 	for i, t := range tags {
 		v.strLen(fmt.Sprintf("tags.%d.member.tagKey", i+1), t.TagKey, 1, 128)
 		v.strLen(fmt.Sprintf("tags.%d.member.tagValue", i+1), t.TagValue, 0, 256)
@@ -24,7 +25,7 @@ func (v *violations) tags(tags []Tag) {
 
 // checkTags applies AWS's tag rules to adding tags to a key that has
 // existing ones.
-func checkTags(existing, add []Tag) error {
+func checkTags(existing, add []kmsapi.Tag) error {
 	seen := make(map[string]bool, len(add))
 	for _, t := range add {
 		if strings.HasPrefix(strings.ToLower(t.TagKey), tagKeyReserved) {
@@ -43,8 +44,8 @@ func checkTags(existing, add []Tag) error {
 
 // mergeTags returns existing with add applied: new keys appended in order,
 // existing keys given their new value.
-func mergeTags(existing, add []Tag) []Tag {
-	out := append([]Tag(nil), existing...)
+func mergeTags(existing, add []kmsapi.Tag) []kmsapi.Tag {
+	out := append([]kmsapi.Tag(nil), existing...)
 	for _, t := range add {
 		replaced := false
 		for i := range out {
@@ -62,7 +63,7 @@ func mergeTags(existing, add []Tag) []Tag {
 }
 
 // TagResource adds or overwrites tags on a key.
-func (s *Service) TagResource(ctx context.Context, caller Caller, in *TagResourceInput) (*struct{}, error) {
+func (s *Service) TagResource(ctx context.Context, caller Caller, in *kmsapi.TagResourceInput) (*struct{}, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if in.Tags == nil {
@@ -86,7 +87,7 @@ func (s *Service) TagResource(ctx context.Context, caller Caller, in *TagResourc
 }
 
 // UntagResource removes tags by key; absent keys are ignored.
-func (s *Service) UntagResource(ctx context.Context, caller Caller, in *UntagResourceInput) (*struct{}, error) {
+func (s *Service) UntagResource(ctx context.Context, caller Caller, in *kmsapi.UntagResourceInput) (*struct{}, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	if in.TagKeys == nil {
@@ -124,7 +125,7 @@ func (s *Service) UntagResource(ctx context.Context, caller Caller, in *UntagRes
 }
 
 // ListResourceTags lists a key's tags in the order they were added.
-func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *ListResourceTagsInput) (*ListResourceTagsOutput, error) {
+func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *kmsapi.ListResourceTagsInput) (*kmsapi.ListResourceTagsOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
 	v.paging(in.Limit, in.Marker)
@@ -151,7 +152,7 @@ func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *ListR
 	tags := k.rec.Tags
 	start = min(start, len(tags))
 	end := min(start+pageLimit(in.Limit, 50, 50), len(tags))
-	out := &ListResourceTagsOutput{Tags: append([]Tag{}, tags[start:end]...)}
+	out := &kmsapi.ListResourceTagsOutput{Tags: append([]kmsapi.Tag{}, tags[start:end]...)}
 	if end < len(tags) {
 		out.Truncated = true
 		out.NextMarker = encodeMarker(strconv.Itoa(end))

@@ -1,14 +1,15 @@
-package service
+// Package kmsapi holds the request and response types of the AWS KMS
+// operations (API version 2014-11-01). They carry the API's member names in
+// their JSON tags, so that the protocol layer decodes into them and encodes
+// them as they are, and the service reads and fills them; neither knows
+// the other's internals. Optional inputs whose absence matters are
+// pointers.
+package kmsapi
 
 import (
 	"strconv"
 	"time"
 )
-
-// The request and response types below carry the AWS KMS API member names
-// (API version 2014-11-01) in their JSON tags so that the protocol layer can
-// decode into them and encode them as they are. Optional inputs whose absence
-// matters are pointers.
 
 // Time is an instant that encodes as AWS JSON protocols encode timestamps:
 // seconds since the epoch, with milliseconds as a fraction.
@@ -30,7 +31,8 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func timePtr(t time.Time) *Time { v := Time(t); return &v }
+// NewTime returns t as a *Time, for optional timestamps.
+func NewTime(t time.Time) *Time { v := Time(t); return &v }
 
 // Tag is a key tag.
 type Tag struct {
