@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
 	"strings"
 
@@ -166,7 +167,7 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 		}
 		var old keyRecord
 		if err := getJSON(tx, keyKey(rec.KeyID), &old); err == nil {
-			if old.KeyUsage != k.rec.KeyUsage || old.KeySpec != k.rec.KeySpec && (old.KeySpec == symmetricDefault || k.rec.KeySpec == symmetricDefault) {
+			if old.KeyUsage != k.rec.KeyUsage || old.KeySpec != k.rec.KeySpec && (old.KeySpec == keys.SymmetricDefault || k.rec.KeySpec == keys.SymmetricDefault) {
 				return newErr(fault.Validation, "Alias %s cannot be changed from a CMK with key usage %s to a CMK with key usage %s. The key usage of the current CMK and the new CMK must be the same.", in.AliasName, old.KeyUsage, k.rec.KeyUsage)
 			}
 		}

@@ -51,7 +51,7 @@ func (s *Service) signingKey(ctx context.Context, caller Caller, keyID, action, 
 	if err := s.authorize(&caller, "kms:"+action, k, cond); err != nil {
 		return nil, err
 	}
-	if err := s.usable(k, action, usageSign); err != nil {
+	if err := s.usable(k, action, keys.UsageSign); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -151,7 +151,7 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *kmsapi.Ge
 	if err := s.authorize(&caller, "kms:GetPublicKey", k, &conditions{alias: alias}); err != nil {
 		return nil, err
 	}
-	if !isAsymmetric(k.rec.KeySpec) {
+	if !keys.IsAsymmetric(k.rec.KeySpec) {
 		return nil, newErr(fault.UnsupportedOperation, "%s has key spec %s, which has no public key.", k.arn, k.rec.KeySpec)
 	}
 	if err := s.usable(k, "GetPublicKey", k.rec.KeyUsage); err != nil {
@@ -159,7 +159,7 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *kmsapi.Ge
 	}
 	out := &kmsapi.GetPublicKeyOutput{KeyID: k.arn, PublicKey: k.current.asym.PublicDER, CustomerMasterKeySpec: k.rec.KeySpec,
 		KeySpec: k.rec.KeySpec, KeyUsage: k.rec.KeyUsage}
-	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = algorithms(k.rec.KeySpec, k.rec.KeyUsage)
+	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = keys.Algorithms(k.rec.KeySpec, k.rec.KeyUsage)
 	return out, nil
 }
 
@@ -194,7 +194,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kms
 	if err := s.authorize(&caller, "kms:DeriveSharedSecret", k, cond); err != nil {
 		return nil, err
 	}
-	if err := s.usable(k, "DeriveSharedSecret", usageKeyAgreement); err != nil {
+	if err := s.usable(k, "DeriveSharedSecret", keys.UsageKeyAgreement); err != nil {
 		return nil, err
 	}
 	if in.DryRun {
@@ -271,7 +271,7 @@ func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, m
 	if err := s.authorize(&caller, "kms:"+op, k, cond); err != nil {
 		return nil, err
 	}
-	if err := s.usable(k, op, usageMAC); err != nil {
+	if err := s.usable(k, op, keys.UsageMAC); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -320,7 +320,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 		return nil, newErr(fault.UnsupportedOperation, "KeyPairSpec SM2 is only available in AWS China Regions.")
 	}
 	k, err := s.wrappingKey(ctx, caller, in.KeyID, op, &conditions{ec: in.EncryptionContext, extra: map[string]string{
-		"kms:encryptionalgorithm": symmetricDefault, "kms:datakeypairspec": in.KeyPairSpec}})
+		"kms:encryptionalgorithm": keys.SymmetricDefault, "kms:datakeypairspec": in.KeyPairSpec}})
 	if err != nil {
 		return nil, err
 	}

@@ -252,9 +252,9 @@ func (s *Service) unseal(rec keyRecord, vers []versionRecord) (*liveKey, error) 
 		}
 		lv := &liveVersion{materialID: vr.MaterialID}
 		switch {
-		case rec.KeySpec == symmetricDefault:
+		case rec.KeySpec == keys.SymmetricDefault:
 			lv.sym, err = keys.NewSymmetric(id, vr.Version, material)
-		case isHMAC(rec.KeySpec):
+		case keys.IsHMAC(rec.KeySpec):
 			lv.mac, err = keys.NewHMAC(rec.KeySpec, material)
 		default:
 			lv.asym, err = keys.ParseAsymmetric(rec.KeySpec, material)

@@ -40,20 +40,20 @@ func (s *Service) usable(k *liveKey, op, usage string) error {
 }
 
 // symmetricAlgorithm is the kms:EncryptionAlgorithm of symmetric operations.
-var symmetricAlgorithm = map[string]string{"kms:encryptionalgorithm": symmetricDefault}
+var symmetricAlgorithm = map[string]string{"kms:encryptionalgorithm": keys.SymmetricDefault}
 
 // checkAlgorithm checks an encryption algorithm against the key: the
 // symmetric default (also when none is given) for symmetric keys, one of
 // the RSAES-OAEP algorithms for RSA keys.
 func checkAlgorithm(k *liveKey, alg string) error {
-	if k.rec.KeySpec == symmetricDefault {
-		if alg != "" && alg != symmetricDefault {
+	if k.rec.KeySpec == keys.SymmetricDefault {
+		if alg != "" && alg != keys.SymmetricDefault {
 			return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
 		}
 		return nil
 	}
 	if alg == "" {
-		alg = symmetricDefault
+		alg = keys.SymmetricDefault
 	}
 	if !slices.Contains(keys.EncryptionAlgorithms(k.rec.KeySpec), alg) {
 		return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
@@ -65,7 +65,7 @@ func checkAlgorithm(k *liveKey, alg string) error {
 // key, RSAES-OAEP output for an RSA key (which takes no encryption
 // context, and at most its algorithm's plaintext size).
 func (s *Service) sealFor(k *liveKey, alg string, plaintext []byte, ec map[string]string, op string) ([]byte, error) {
-	if k.rec.KeySpec == symmetricDefault {
+	if k.rec.KeySpec == keys.SymmetricDefault {
 		blob, err := k.current.sym.Seal(plaintext, ec)
 		if err != nil {
 			return nil, s.storeErr(op, err)
@@ -87,7 +87,7 @@ func (s *Service) sealFor(k *liveKey, alg string, plaintext []byte, ec map[strin
 
 func algOrDefault(alg string) string {
 	if alg == "" {
-		return symmetricDefault
+		return keys.SymmetricDefault
 	}
 	return alg
 }
@@ -126,7 +126,7 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 	if err := s.authorize(&caller, "kms:Encrypt", k, cond); err != nil {
 		return nil, err
 	}
-	if err := s.usable(k, "Encrypt", usageEncrypt); err != nil {
+	if err := s.usable(k, "Encrypt", keys.UsageEncrypt); err != nil {
 		return nil, err
 	}
 	if err := checkAlgorithm(k, in.EncryptionAlgorithm); err != nil {
@@ -156,7 +156,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		}
 		named, alias = k, a
 	}
-	if named != nil && isAsymmetric(named.rec.KeySpec) {
+	if named != nil && keys.IsAsymmetric(named.rec.KeySpec) {
 		return s.openAsymmetric(caller, named, alias, blob, ec, alg, op, action)
 	}
 	h, err := keys.ParseHeader(blob)
@@ -184,7 +184,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: algorithmCondition(algOrDefault(alg))}); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := s.usable(k, op, usageEncrypt); err != nil {
+	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := checkAlgorithm(k, alg); err != nil {
@@ -216,7 +216,7 @@ func (s *Service) openAsymmetric(caller Caller, k *liveKey, alias string, ct []b
 	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: algorithmCondition(algOrDefault(alg))}); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := s.usable(k, op, usageEncrypt); err != nil {
+	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := checkAlgorithm(k, alg); err != nil {
@@ -234,7 +234,7 @@ func (s *Service) openAsymmetric(caller Caller, k *liveKey, alias string, ct []b
 
 // algorithmCondition is the kms:EncryptionAlgorithm of a request.
 func algorithmCondition(alg string) map[string]string {
-	if alg == symmetricDefault {
+	if alg == keys.SymmetricDefault {
 		return symmetricAlgorithm
 	}
 	return map[string]string{"kms:encryptionalgorithm": alg}
@@ -272,7 +272,7 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 		return nil, errDryRun
 	}
 	out := &kmsapi.DecryptOutput{KeyID: k.arn, Plaintext: pt, EncryptionAlgorithm: algOrDefault(in.EncryptionAlgorithm)}
-	if k.rec.KeySpec == symmetricDefault {
+	if k.rec.KeySpec == keys.SymmetricDefault {
 		out.KeyMaterialID = ver.materialID
 	}
 	return out, nil
@@ -323,7 +323,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	if err := s.authorize(&caller, "kms:ReEncryptTo", dst, toCond); err != nil {
 		return nil, err
 	}
-	if err := s.usable(dst, "ReEncrypt", usageEncrypt); err != nil {
+	if err := s.usable(dst, "ReEncrypt", keys.UsageEncrypt); err != nil {
 		return nil, err
 	}
 	if err := checkAlgorithm(dst, in.DestinationEncryptionAlgorithm); err != nil {
@@ -341,10 +341,10 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 		CiphertextBlob: blob, SourceKeyID: src.arn, KeyID: dst.arn,
 		SourceEncryptionAlgorithm: algOrDefault(in.SourceEncryptionAlgorithm), DestinationEncryptionAlgorithm: dstAlg,
 	}
-	if src.rec.KeySpec == symmetricDefault {
+	if src.rec.KeySpec == keys.SymmetricDefault {
 		out.SourceKeyMaterialID = ver.materialID
 	}
-	if dst.rec.KeySpec == symmetricDefault {
+	if dst.rec.KeySpec == keys.SymmetricDefault {
 		out.DestinationKeyMaterialID = dst.current.materialID
 	}
 	return out, nil
@@ -361,10 +361,10 @@ func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op stri
 	if err := s.authorize(&caller, "kms:"+op, k, cond); err != nil {
 		return nil, err
 	}
-	if err := s.usable(k, op, usageEncrypt); err != nil {
+	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
 		return nil, err
 	}
-	if k.rec.KeySpec != symmetricDefault {
+	if k.rec.KeySpec != keys.SymmetricDefault {
 		return nil, newErr(fault.InvalidKeyUsage, "%s key spec is %s which is not valid for %s.", k.arn, k.rec.KeySpec, op)
 	}
 	return k, nil

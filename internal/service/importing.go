@@ -243,12 +243,12 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 func checkImportedMaterial(spec string, material []byte) error {
 	var err error
 	switch {
-	case spec == symmetricDefault:
+	case spec == keys.SymmetricDefault:
 		if len(material) != keys.MaterialSize {
 			return newErr(fault.IncorrectKeyMaterial, "The key material of a SYMMETRIC_DEFAULT key must be 32 bytes (256 bits); the unwrapped material is %d bytes.", len(material))
 		}
 		return nil
-	case isHMAC(spec):
+	case keys.IsHMAC(spec):
 		_, err = keys.NewHMAC(spec, material)
 	case strings.HasPrefix(spec, "ML_DSA_"):
 		return newErr(fault.UnsupportedOperation, "Importing key material for %s keys is not supported by this server.", spec)

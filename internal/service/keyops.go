@@ -19,8 +19,6 @@ import (
 
 const (
 	maxPolicyBytes       = 32768
-	symmetricDefault     = "SYMMETRIC_DEFAULT"
-	encryptDecrypt       = "ENCRYPT_DECRYPT"
 	originAWSKMS         = "AWS_KMS"
 	defaultPendingWindow = 30
 )
@@ -66,19 +64,19 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		spec = in.CustomerMasterKeySpec
 	}
 	if spec == "" {
-		spec = symmetricDefault
+		spec = keys.SymmetricDefault
 	}
 	usage := in.KeyUsage
-	if spec != symmetricDefault && usage == "" {
+	if spec != keys.SymmetricDefault && usage == "" {
 		return nil, newErr(fault.Validation, "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
 	}
 	if usage == "" {
-		usage = encryptDecrypt
+		usage = keys.UsageEncrypt
 	}
 	if spec == "SM2" {
 		return nil, newErr(fault.UnsupportedOperation, "KeySpec SM2 is only available in AWS China Regions.")
 	}
-	if !slices.Contains(specUsages[spec], usage) {
+	if !slices.Contains(keys.Usages(spec), usage) {
 		return nil, newErr(fault.Validation, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
 	}
 	origin := in.Origin
@@ -156,7 +154,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		return nil, err
 	}
 	materialID := ""
-	if ver != nil && spec == symmetricDefault {
+	if ver != nil && spec == keys.SymmetricDefault {
 		materialID = ver.MaterialID
 	}
 	md := s.metadata(&rec, materialID)
@@ -208,8 +206,8 @@ func (s *Service) metadata(rec *keyRecord, currentMaterialID string) *kmsapi.Key
 		KeySpec:               rec.KeySpec,
 		CurrentKeyMaterialID:  currentMaterialID,
 	}
-	m.EncryptionAlgorithms, m.SigningAlgorithms, m.MacAlgorithms, m.KeyAgreementAlgorithms = algorithms(rec.KeySpec, rec.KeyUsage)
-	if rec.KeySpec != symmetricDefault {
+	m.EncryptionAlgorithms, m.SigningAlgorithms, m.MacAlgorithms, m.KeyAgreementAlgorithms = keys.Algorithms(rec.KeySpec, rec.KeyUsage)
+	if rec.KeySpec != keys.SymmetricDefault {
 		m.CurrentKeyMaterialID = ""
 	}
 	if rec.DeletionDate != nil {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
 	"time"
 
@@ -127,7 +128,7 @@ var (
 // newVersion generates fresh material of spec for version v of key id and
 // seals it. rotationType is "" for a key's first material.
 func (s *Service) newVersion(id, spec string, v uint32, now time.Time, rotationType string) (*versionRecord, error) {
-	material, err := generateMaterial(spec)
+	material, err := keys.Generate(spec)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
 	"strconv"
 	"time"
@@ -28,7 +29,7 @@ func checkRotatable(rec *keyRecord, arn string) error {
 	if rec.Origin == originExternal {
 		return errOrigin(arn, rec.Origin)
 	}
-	if rec.KeySpec != symmetricDefault {
+	if rec.KeySpec != keys.SymmetricDefault {
 		return newErr(fault.UnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", arn, rec.KeySpec)
 	}
 	switch rec.State {
@@ -97,7 +98,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *k
 	if err := s.authorize(&caller, "kms:GetKeyRotationStatus", k, nil); err != nil {
 		return nil, err
 	}
-	if k.rec.KeySpec != symmetricDefault {
+	if k.rec.KeySpec != keys.SymmetricDefault {
 		return nil, newErr(fault.UnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", k.arn, k.rec.KeySpec)
 	}
 	if k.rec.Origin == originExternal {
@@ -121,7 +122,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 		return nil, err
 	}
 	rec, err := s.mutateKey(ctx, caller, in.KeyID, "RotateKeyOnDemand", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
-		if rec.KeySpec != symmetricDefault {
+		if rec.KeySpec != keys.SymmetricDefault {
 			return &fault.Error{Code: fault.UnsupportedOperation}
 		}
 		if rec.Origin == originExternal {
@@ -262,7 +263,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsap
 	if err := s.authorize(&caller, "kms:ListKeyRotations", k, nil); err != nil {
 		return nil, err
 	}
-	if k.rec.KeySpec != symmetricDefault {
+	if k.rec.KeySpec != keys.SymmetricDefault {
 		return nil, &fault.Error{Code: fault.UnsupportedOperation}
 	}
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
