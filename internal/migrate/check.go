@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 	"iter"
 	"log/slog"
@@ -72,7 +73,7 @@ func CheckKeys(ctx context.Context, src, dst store.Store, root *keys.RootKey, sa
 			continue
 		}
 		md := d.KeyMetadata
-		if md.KeyState != service.StateEnabled {
+		if md.KeyState != string(keyrepo.StateEnabled) {
 			continue
 		}
 		var counter *int

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 	"log/slog"
 	"os"
@@ -161,9 +162,9 @@ func (s *source) check(t *testing.T, st store.Store) {
 		if err != nil {
 			t.Fatalf("DescribeKey %s: %v", id, err)
 		}
-		want := service.StateEnabled
+		want := string(keyrepo.StateEnabled)
 		if id == s.disabled {
-			want = service.StateDisabled
+			want = string(keyrepo.StateDisabled)
 		}
 		if d.KeyMetadata.KeyState != want {
 			t.Errorf("key %s is %s, want %s", id, d.KeyMetadata.KeyState, want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
 	"strings"
@@ -40,7 +41,7 @@ func checkAliasName(name string) error {
 
 // aliasTarget resolves CreateAlias/UpdateAlias's TargetKeyId, which must
 // name a key by id or ARN, not an alias.
-func (s *Service) aliasTarget(ctx context.Context, caller Caller, target string) (*liveKey, error) {
+func (s *Service) aliasTarget(ctx context.Context, caller Caller, target string) (*keyrepo.Key, error) {
 	var v violations
 	v.keyID("targetKeyId", target)
 	if err := v.err(); err != nil {
@@ -49,12 +50,12 @@ func (s *Service) aliasTarget(ctx context.Context, caller Caller, target string)
 	if strings.HasPrefix(target, "alias/") || strings.Contains(target, ":alias/") {
 		return nil, newErr(fault.Validation, "Aliases must refer to keys. Not aliases")
 	}
-	k, err := s.resolve(ctx, caller, target, idOrARN)
+	k, err := s.resolve(ctx, caller, target, keyrepo.IDOrARN)
 	if err != nil {
 		return nil, err
 	}
-	if k.rec.State == StatePendingDeletion {
-		return nil, errPendingDeletion(k.arn)
+	if k.Rec.State == keyrepo.StatePendingDeletion {
+		return nil, keyrepo.StatePendingDeletion.Err(k.ARN)
 	}
 	return k, nil
 }
@@ -68,7 +69,7 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeAccount(&caller, "kms:CreateAlias", s.aliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+	if err := s.authorizeAccount(&caller, "kms:CreateAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&caller, "kms:CreateAlias", k, nil); err != nil {
@@ -76,8 +77,8 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	}
 	now := s.clock()
 	err = s.update(ctx, "CreateAlias", func(tx store.Tx) error {
-		if _, err := tx.Get(aliasKey(caller.AccountID, in.AliasName)); err == nil {
-			return newErr(fault.AlreadyExists, "An alias with the name %s already exists", s.aliasARN(caller.AccountID, in.AliasName))
+		if _, err := tx.Get(keyrepo.AliasKey(caller.AccountID, in.AliasName)); err == nil {
+			return newErr(fault.AlreadyExists, "An alias with the name %s already exists", s.repo.AliasARN(caller.AccountID, in.AliasName))
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -87,40 +88,40 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 		if err := s.checkAliasLimit(tx, k); err != nil {
 			return err
 		}
-		rec := aliasRecord{V: recordVersion, Name: in.AliasName, KeyID: k.rec.ID, Created: now, Updated: now}
-		if err := putJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+		rec := keyrepo.AliasRecord{V: keyrepo.RecordVersion, Name: in.AliasName, KeyID: k.Rec.ID, Created: now, Updated: now}
+		if err := putJSON(tx, keyrepo.AliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
 			return err
 		}
-		return tx.Put(keyAliasKey(k.rec.ID, in.AliasName), nil)
+		return tx.Put(keyrepo.KeyAliasKey(k.Rec.ID, in.AliasName), nil)
 	})
-	s.cache.invalidate("", caller.AccountID, in.AliasName)
+	s.repo.Invalidate("", caller.AccountID, in.AliasName)
 	return nil, err
 }
 
 // checkTargetInTx re-reads an alias target inside the transaction, so that a
 // key scheduled for deletion meanwhile is refused.
-func (s *Service) checkTargetInTx(tx store.Tx, k *liveKey) error {
-	var rec keyRecord
-	if err := getJSON(tx, keyKey(k.rec.ID), &rec); err != nil {
+func (s *Service) checkTargetInTx(tx store.Tx, k *keyrepo.Key) error {
+	var rec keyrepo.KeyRecord
+	if err := getJSON(tx, keyrepo.KeyKey(k.Rec.ID), &rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return errKeyDoesNotExist(k.arn)
+			return keyrepo.ErrKeyDoesNotExist(k.ARN)
 		}
 		return err
 	}
-	if rec.State == StatePendingDeletion {
-		return errPendingDeletion(k.arn)
+	if rec.State == keyrepo.StatePendingDeletion {
+		return keyrepo.StatePendingDeletion.Err(k.ARN)
 	}
 	return nil
 }
 
 // checkAliasLimit refuses a new alias for a key that has the most it may.
-func (s *Service) checkAliasLimit(tx store.Tx, k *liveKey) error {
+func (s *Service) checkAliasLimit(tx store.Tx, k *keyrepo.Key) error {
 	n := 0
-	if err := tx.Scan(keyAliasPrefix(k.rec.ID), nil, func(_, _ []byte) (bool, error) { n++; return true, nil }); err != nil {
+	if err := tx.Scan(keyrepo.KeyAliasPrefix(k.Rec.ID), nil, func(_, _ []byte) (bool, error) { n++; return true, nil }); err != nil {
 		return err
 	}
 	if n >= maxAliasesPerKey {
-		return newErr(fault.LimitExceeded, "The key %s already has the maximum of %d aliases.", k.arn, maxAliasesPerKey)
+		return newErr(fault.LimitExceeded, "The key %s already has the maximum of %d aliases.", k.ARN, maxAliasesPerKey)
 	}
 	return nil
 }
@@ -135,14 +136,14 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeAccount(&caller, "kms:UpdateAlias", s.aliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+	if err := s.authorizeAccount(&caller, "kms:UpdateAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&caller, "kms:UpdateAlias", k, nil); err != nil {
 		return nil, err
 	}
-	if oldID, err := s.lookupAlias(ctx, caller.AccountID, in.AliasName); err == nil && oldID != k.rec.ID {
-		if old, err := s.loadKey(ctx, oldID); err == nil {
+	if oldID, err := s.repo.LookupAlias(ctx, caller.AccountID, in.AliasName); err == nil && oldID != k.Rec.ID {
+		if old, err := s.repo.Load(ctx, oldID); err == nil {
 			if err := s.authorize(&caller, "kms:UpdateAlias", old, nil); err != nil {
 				return nil, err
 			}
@@ -150,38 +151,38 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	}
 	now := s.clock()
 	err = s.update(ctx, "UpdateAlias", func(tx store.Tx) error {
-		var rec aliasRecord
-		if err := getJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+		var rec keyrepo.AliasRecord
+		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return newErr(fault.NotFound, "Alias %s is not found.", s.aliasARN(caller.AccountID, in.AliasName))
+				return newErr(fault.NotFound, "Alias %s is not found.", s.repo.AliasARN(caller.AccountID, in.AliasName))
 			}
 			return err
 		}
 		if err := s.checkTargetInTx(tx, k); err != nil {
 			return err
 		}
-		if rec.KeyID != k.rec.ID {
+		if rec.KeyID != k.Rec.ID {
 			if err := s.checkAliasLimit(tx, k); err != nil {
 				return err
 			}
 		}
-		var old keyRecord
-		if err := getJSON(tx, keyKey(rec.KeyID), &old); err == nil {
-			if old.KeyUsage != k.rec.KeyUsage || old.KeySpec != k.rec.KeySpec && (old.KeySpec == keys.SymmetricDefault || k.rec.KeySpec == keys.SymmetricDefault) {
-				return newErr(fault.Validation, "Alias %s cannot be changed from a CMK with key usage %s to a CMK with key usage %s. The key usage of the current CMK and the new CMK must be the same.", in.AliasName, old.KeyUsage, k.rec.KeyUsage)
+		var old keyrepo.KeyRecord
+		if err := getJSON(tx, keyrepo.KeyKey(rec.KeyID), &old); err == nil {
+			if old.KeyUsage != k.Rec.KeyUsage || old.KeySpec != k.Rec.KeySpec && (old.KeySpec == keys.SymmetricDefault || k.Rec.KeySpec == keys.SymmetricDefault) {
+				return newErr(fault.Validation, "Alias %s cannot be changed from a CMK with key usage %s to a CMK with key usage %s. The key usage of the current CMK and the new CMK must be the same.", in.AliasName, old.KeyUsage, k.Rec.KeyUsage)
 			}
 		}
-		if err := tx.Delete(keyAliasKey(rec.KeyID, in.AliasName)); err != nil {
+		if err := tx.Delete(keyrepo.KeyAliasKey(rec.KeyID, in.AliasName)); err != nil {
 			return err
 		}
-		rec.KeyID = k.rec.ID
+		rec.KeyID = k.Rec.ID
 		rec.Updated = now
-		if err := putJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+		if err := putJSON(tx, keyrepo.AliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
 			return err
 		}
-		return tx.Put(keyAliasKey(k.rec.ID, in.AliasName), nil)
+		return tx.Put(keyrepo.KeyAliasKey(k.Rec.ID, in.AliasName), nil)
 	})
-	s.cache.invalidate("", caller.AccountID, in.AliasName)
+	s.repo.Invalidate("", caller.AccountID, in.AliasName)
 	return nil, err
 }
 
@@ -190,30 +191,30 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.Del
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeAccount(&caller, "kms:DeleteAlias", s.aliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+	if err := s.authorizeAccount(&caller, "kms:DeleteAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
-	if id, err := s.lookupAlias(ctx, caller.AccountID, in.AliasName); err == nil {
-		if k, err := s.loadKey(ctx, id); err == nil {
+	if id, err := s.repo.LookupAlias(ctx, caller.AccountID, in.AliasName); err == nil {
+		if k, err := s.repo.Load(ctx, id); err == nil {
 			if err := s.authorize(&caller, "kms:DeleteAlias", k, nil); err != nil {
 				return nil, err
 			}
 		}
 	}
 	err := s.update(ctx, "DeleteAlias", func(tx store.Tx) error {
-		var rec aliasRecord
-		if err := getJSON(tx, aliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+		var rec keyrepo.AliasRecord
+		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return newErr(fault.NotFound, "Alias %s is not found.", s.aliasARN(caller.AccountID, in.AliasName))
+				return newErr(fault.NotFound, "Alias %s is not found.", s.repo.AliasARN(caller.AccountID, in.AliasName))
 			}
 			return err
 		}
-		if err := tx.Delete(keyAliasKey(rec.KeyID, in.AliasName)); err != nil {
+		if err := tx.Delete(keyrepo.KeyAliasKey(rec.KeyID, in.AliasName)); err != nil {
 			return err
 		}
-		return tx.Delete(aliasKey(caller.AccountID, in.AliasName))
+		return tx.Delete(keyrepo.AliasKey(caller.AccountID, in.AliasName))
 	})
-	s.cache.invalidate("", caller.AccountID, in.AliasName)
+	s.repo.Invalidate("", caller.AccountID, in.AliasName)
 	return nil, err
 }
 
@@ -237,18 +238,18 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.Lis
 	limit := pageLimit(in.Limit, 50, 100)
 	var onlyKey string
 	if in.KeyID != nil {
-		k, err := s.resolve(ctx, caller, *in.KeyID, idOrARN)
+		k, err := s.resolve(ctx, caller, *in.KeyID, keyrepo.IDOrARN)
 		if err != nil {
 			return nil, err
 		}
-		onlyKey = k.rec.ID
+		onlyKey = k.Rec.ID
 	}
 	out := &kmsapi.ListAliasesOutput{}
 	err = s.view(ctx, "ListAliases", func(tx store.Tx) error {
 		var err error
-		out.Aliases, out.NextMarker, err = scanPage(tx, aliasPrefix(caller.AccountID), after, limit, func(_ string, val []byte) (kmsapi.AliasListEntry, bool, error) {
-			var rec aliasRecord
-			if err := unmarshalRecord(val, &rec); err != nil {
+		out.Aliases, out.NextMarker, err = scanPage(tx, keyrepo.AliasPrefix(caller.AccountID), after, limit, func(_ string, val []byte) (kmsapi.AliasListEntry, bool, error) {
+			var rec keyrepo.AliasRecord
+			if err := keyrepo.UnmarshalRecord(val, &rec); err != nil {
 				return kmsapi.AliasListEntry{}, false, err
 			}
 			if onlyKey != "" && rec.KeyID != onlyKey {
@@ -258,7 +259,7 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.Lis
 				return kmsapi.AliasListEntry{}, false, err
 			}
 			return kmsapi.AliasListEntry{
-				AliasName: rec.Name, AliasArn: s.aliasARN(caller.AccountID, rec.Name), TargetKeyID: rec.KeyID,
+				AliasName: rec.Name, AliasArn: s.repo.AliasARN(caller.AccountID, rec.Name), TargetKeyID: rec.KeyID,
 				CreationDate: kmsapi.Time(rec.Created), LastUpdatedDate: kmsapi.Time(rec.Updated),
 			}, true, nil
 		})

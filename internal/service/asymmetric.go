@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/keys"
@@ -26,12 +27,12 @@ var (
 )
 
 // signError turns a keys error of Sign or Verify into AWS's.
-func signError(k *liveKey, alg, msgType string, err error) error {
+func signError(k *keyrepo.Key, alg, msgType string, err error) error {
 	switch {
 	case errors.Is(err, keys.ErrInvalidSignature):
 		return errInvalidSignature
 	case errors.Is(err, keys.ErrAlgorithm):
-		return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+		return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.Rec.KeySpec)
 	case errors.Is(err, keys.ErrDigestLength):
 		return newErr(fault.Validation, "Digest is invalid length for algorithm %s.", alg)
 	case errors.Is(err, keys.ErrMessageType):
@@ -42,8 +43,8 @@ func signError(k *liveKey, alg, msgType string, err error) error {
 	return err
 }
 
-func (s *Service) signingKey(ctx context.Context, caller Caller, keyID, action, alg, msgType string) (*liveKey, error) {
-	k, alias, err := s.resolveAlias(ctx, caller, keyID, anyForm|formOtherAccount)
+func (s *Service) signingKey(ctx context.Context, caller Caller, keyID, action, alg, msgType string) (*keyrepo.Key, error) {
+	k, alias, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -96,11 +97,11 @@ func (s *Service) Sign(ctx context.Context, caller Caller, in *kmsapi.SignInput)
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	sig, err := k.current.asym.Sign(in.SigningAlgorithm, mt, in.Message)
+	sig, err := k.Current.Asym.Sign(in.SigningAlgorithm, mt, in.Message)
 	if err != nil {
 		return nil, signError(k, in.SigningAlgorithm, mt, err)
 	}
-	return &kmsapi.SignOutput{KeyID: k.arn, Signature: sig, SigningAlgorithm: in.SigningAlgorithm}, nil
+	return &kmsapi.SignOutput{KeyID: k.ARN, Signature: sig, SigningAlgorithm: in.SigningAlgorithm}, nil
 }
 
 // Verify checks a signature; one that does not verify is
@@ -127,10 +128,10 @@ func (s *Service) Verify(ctx context.Context, caller Caller, in *kmsapi.VerifyIn
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	if err := k.current.asym.Verify(in.SigningAlgorithm, mt, in.Message, in.Signature); err != nil {
+	if err := k.Current.Asym.Verify(in.SigningAlgorithm, mt, in.Message, in.Signature); err != nil {
 		return nil, signError(k, in.SigningAlgorithm, mt, err)
 	}
-	return &kmsapi.VerifyOutput{KeyID: k.arn, SignatureValid: true, SigningAlgorithm: in.SigningAlgorithm}, nil
+	return &kmsapi.VerifyOutput{KeyID: k.ARN, SignatureValid: true, SigningAlgorithm: in.SigningAlgorithm}, nil
 }
 
 // GetPublicKey returns the public half of an asymmetric key.
@@ -144,22 +145,22 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *kmsapi.Ge
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&caller, "kms:GetPublicKey", k, &conditions{alias: alias}); err != nil {
 		return nil, err
 	}
-	if !keys.IsAsymmetric(k.rec.KeySpec) {
-		return nil, newErr(fault.UnsupportedOperation, "%s has key spec %s, which has no public key.", k.arn, k.rec.KeySpec)
+	if !keys.IsAsymmetric(k.Rec.KeySpec) {
+		return nil, newErr(fault.UnsupportedOperation, "%s has key spec %s, which has no public key.", k.ARN, k.Rec.KeySpec)
 	}
-	if err := s.usable(k, "GetPublicKey", k.rec.KeyUsage); err != nil {
+	if err := s.usable(k, "GetPublicKey", k.Rec.KeyUsage); err != nil {
 		return nil, err
 	}
-	out := &kmsapi.GetPublicKeyOutput{KeyID: k.arn, PublicKey: k.current.asym.PublicDER, CustomerMasterKeySpec: k.rec.KeySpec,
-		KeySpec: k.rec.KeySpec, KeyUsage: k.rec.KeyUsage}
-	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = keys.Algorithms(k.rec.KeySpec, k.rec.KeyUsage)
+	out := &kmsapi.GetPublicKeyOutput{KeyID: k.ARN, PublicKey: k.Current.Asym.PublicDER, CustomerMasterKeySpec: k.Rec.KeySpec,
+		KeySpec: k.Rec.KeySpec, KeyUsage: k.Rec.KeyUsage}
+	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = keys.Algorithms(k.Rec.KeySpec, k.Rec.KeyUsage)
 	return out, nil
 }
 
@@ -186,7 +187,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kms
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -200,11 +201,11 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kms
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	secret, err := k.current.asym.DeriveSharedSecret(in.PublicKey)
+	secret, err := k.Current.Asym.DeriveSharedSecret(in.PublicKey)
 	if err != nil {
 		return nil, &fault.Error{Code: fault.Validation}
 	}
-	return &kmsapi.DeriveSharedSecretOutput{KeyID: k.arn, SharedSecret: secret, KeyAgreementAlgorithm: "ECDH", KeyOrigin: k.rec.Origin}, nil
+	return &kmsapi.DeriveSharedSecretOutput{KeyID: k.ARN, SharedSecret: secret, KeyAgreementAlgorithm: "ECDH", KeyOrigin: k.Rec.Origin}, nil
 }
 
 // GenerateMac computes an HMAC with a GENERATE_VERIFY_MAC key.
@@ -216,11 +217,11 @@ func (s *Service) GenerateMac(ctx context.Context, caller Caller, in *kmsapi.Gen
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	mac, err := k.current.mac.Mac(in.MacAlgorithm, in.Message)
+	mac, err := k.Current.MAC.Mac(in.MacAlgorithm, in.Message)
 	if err != nil {
 		return nil, macError(k, in.MacAlgorithm, err)
 	}
-	return &kmsapi.GenerateMacOutput{Mac: mac, MacAlgorithm: in.MacAlgorithm, KeyID: k.arn}, nil
+	return &kmsapi.GenerateMacOutput{Mac: mac, MacAlgorithm: in.MacAlgorithm, KeyID: k.ARN}, nil
 }
 
 // VerifyMac checks an HMAC; a mismatch is KMSInvalidMacException.
@@ -232,13 +233,13 @@ func (s *Service) VerifyMac(ctx context.Context, caller Caller, in *kmsapi.Verif
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	if err := k.current.mac.VerifyMac(in.MacAlgorithm, in.Message, in.Mac); err != nil {
+	if err := k.Current.MAC.VerifyMac(in.MacAlgorithm, in.Message, in.Mac); err != nil {
 		return nil, macError(k, in.MacAlgorithm, err)
 	}
-	return &kmsapi.VerifyMacOutput{KeyID: k.arn, MacValid: true, MacAlgorithm: in.MacAlgorithm}, nil
+	return &kmsapi.VerifyMacOutput{KeyID: k.ARN, MacValid: true, MacAlgorithm: in.MacAlgorithm}, nil
 }
 
-func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, msg []byte, alg string, tokens []string, mac []byte) (*liveKey, error) {
+func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, msg []byte, alg string, tokens []string, mac []byte) (*keyrepo.Key, error) {
 	var v violations
 	if msg == nil {
 		v.add("Value null at 'message' failed to satisfy constraint: Member must not be null")
@@ -263,7 +264,7 @@ func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, m
 	if err := checkGrantTokens(tokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, keyID, anyForm|formOtherAccount)
+	k, alias, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -277,10 +278,10 @@ func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, m
 	return k, nil
 }
 
-func macError(k *liveKey, alg string, err error) error {
+func macError(k *keyrepo.Key, alg string, err error) error {
 	switch {
 	case errors.Is(err, keys.ErrAlgorithm):
-		return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+		return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.Rec.KeySpec)
 	case errors.Is(err, keys.ErrInvalidSignature):
 		return errInvalidMac
 	}
@@ -335,12 +336,12 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	if err != nil {
 		return nil, s.storeErr(op, err)
 	}
-	blob, err := k.current.sym.Seal(priv, in.EncryptionContext)
+	blob, err := k.Current.Sym.Seal(priv, in.EncryptionContext)
 	if err != nil {
 		return nil, s.storeErr(op, err)
 	}
-	out := &kmsapi.GenerateDataKeyPairOutput{PrivateKeyCiphertextBlob: blob, PublicKey: pair.PublicDER, KeyID: k.arn,
-		KeyPairSpec: in.KeyPairSpec, KeyMaterialID: k.current.materialID}
+	out := &kmsapi.GenerateDataKeyPairOutput{PrivateKeyCiphertextBlob: blob, PublicKey: pair.PublicDER, KeyID: k.ARN,
+		KeyPairSpec: in.KeyPairSpec, KeyMaterialID: k.Current.MaterialID}
 	if withPlaintext {
 		out.PrivateKeyPlaintext = priv
 	} else {

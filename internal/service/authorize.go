@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 	"strconv"
 	"strings"
@@ -24,7 +25,7 @@ import (
 type conditions struct {
 	s      *Service
 	caller *Caller
-	k      *liveKey
+	k      *keyrepo.Key
 	ec     map[string]string
 	alias  string              // the alias name the request used, if any
 	extra  map[string]string   // operation-specific keys, lowercase
@@ -91,15 +92,15 @@ func (c *conditions) Values(key string) ([]string, bool) {
 	}
 	switch {
 	case key == "kms:keyspec":
-		return one(c.k.rec.KeySpec)
+		return one(c.k.Rec.KeySpec)
 	case key == "kms:keyusage":
-		return one(c.k.rec.KeyUsage)
+		return one(c.k.Rec.KeyUsage)
 	case key == "kms:keyorigin":
-		return one(c.k.rec.Origin)
+		return one(c.k.Rec.Origin)
 	case key == "kms:multiregion":
 		return []string{"false"}, true
 	case strings.HasPrefix(key, "aws:resourcetag/"):
-		for _, t := range c.k.rec.Tags {
+		for _, t := range c.k.Rec.Tags {
 			if strings.EqualFold(t.TagKey, key[len("aws:resourcetag/"):]) {
 				return []string{t.TagValue}, true
 			}
@@ -108,7 +109,7 @@ func (c *conditions) Values(key string) ([]string, bool) {
 	case key == "kms:resourcealiases":
 		if !c.aliasesLoaded {
 			c.aliasesLoaded = true
-			c.resourceAliases = c.s.keyAliases(context.Background(), c.k.rec.ID)
+			c.resourceAliases = c.s.keyAliases(context.Background(), c.k.Rec.ID)
 		}
 		return c.resourceAliases, len(c.resourceAliases) > 0
 	}
@@ -125,7 +126,7 @@ func one(s string) ([]string, bool) {
 // keyAliases lists the alias names of a key, for kms:ResourceAliases.
 func (s *Service) keyAliases(ctx context.Context, id string) []string {
 	var out []string
-	prefix := keyAliasPrefix(id)
+	prefix := keyrepo.KeyAliasPrefix(id)
 	s.store.View(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		return tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
@@ -139,25 +140,25 @@ func (s *Service) keyAliases(ctx context.Context, id string) []string {
 // authorize decides whether caller may perform action (e.g. "kms:Encrypt")
 // on key k. cond may be nil when the operation has no condition keys of its
 // own.
-func (s *Service) authorize(caller *Caller, action string, k *liveKey, cond *conditions) error {
+func (s *Service) authorize(caller *Caller, action string, k *keyrepo.Key, cond *conditions) error {
 	if cond == nil {
 		cond = &conditions{}
 	}
 	cond.s, cond.caller, cond.k = s, caller, k
-	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: k.arn, Context: cond}
+	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: k.ARN, Context: cond}
 	kd := policy.Decision{}
-	if k.policy != nil {
-		kd = k.policy.EvaluateResource(req)
+	if k.Policy != nil {
+		kd = k.Policy.EvaluateResource(req)
 	}
 	if kd.Deny {
-		return errDenied(caller, action, k.arn, "with an explicit deny in a resource-based policy")
+		return errDenied(caller, action, k.ARN, "with an explicit deny in a resource-based policy")
 	}
 	id := policy.EvaluateIdentities(caller.Policies, req)
 	if id.Deny {
-		return errDenied(caller, action, k.arn, "with an explicit deny in an identity-based policy")
+		return errDenied(caller, action, k.ARN, "with an explicit deny in an identity-based policy")
 	}
 	idAllow := id.Allow
-	sameAccount := caller.AccountID == k.rec.Account
+	sameAccount := caller.AccountID == k.Rec.Account
 	switch {
 	case kd.Allow && (sameAccount || caller.Root || idAllow):
 		return nil
@@ -166,9 +167,9 @@ func (s *Service) authorize(caller *Caller, action string, k *liveKey, cond *con
 	case s.grantAllows(caller, action, k, cond):
 		return nil
 	case kd.AccountAllow || kd.Allow:
-		return errDenied(caller, action, k.arn, "because no identity-based policy allows the "+action+" action")
+		return errDenied(caller, action, k.ARN, "because no identity-based policy allows the "+action+" action")
 	}
-	return errDenied(caller, action, k.arn, "because no resource-based policy allows the "+action+" action")
+	return errDenied(caller, action, k.ARN, "because no resource-based policy allows the "+action+" action")
 }
 
 // authorizeAccount decides an operation that AWS authorizes by identity

@@ -60,7 +60,7 @@ func BenchmarkAuthorize(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			lk, err := s.loadKey(ctx, out.KeyMetadata.KeyID)
+			lk, err := s.repo.Load(ctx, out.KeyMetadata.KeyID)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 	"slices"
 
@@ -14,27 +15,15 @@ import (
 
 // usable checks that a key may perform a cryptographic operation now
 // (reference §4.4).
-func (s *Service) usable(k *liveKey, op, usage string) error {
-	state := k.rec.State
-	if s.materialExpired(&k.rec) && state != StatePendingDeletion {
-		state = StatePendingImport
+func (s *Service) usable(k *keyrepo.Key, op, usage string) error {
+	if err := s.repo.StateOf(&k.Rec).Err(k.ARN); err != nil {
+		return err
 	}
-	switch state {
-	case StateEnabled:
-	case StateDisabled:
-		return errDisabled(k.arn)
-	case StatePendingDeletion:
-		return errPendingDeletion(k.arn)
-	case StatePendingImport:
-		return errPendingImport(k.arn)
-	default:
-		return newErr(fault.InvalidState, "%s is %s.", k.arn, k.rec.State)
+	if k.Rec.KeyUsage != usage {
+		return errKeyUsage(k.ARN, k.Rec.KeyUsage, op)
 	}
-	if k.rec.KeyUsage != usage {
-		return errKeyUsage(k.arn, k.rec.KeyUsage, op)
-	}
-	if k.current == nil {
-		return newErr(fault.InvalidState, "%s has no key material.", k.arn)
+	if k.Current == nil {
+		return newErr(fault.InvalidState, "%s has no key material.", k.ARN)
 	}
 	return nil
 }
@@ -45,18 +34,18 @@ var symmetricAlgorithm = map[string]string{"kms:encryptionalgorithm": keys.Symme
 // checkAlgorithm checks an encryption algorithm against the key: the
 // symmetric default (also when none is given) for symmetric keys, one of
 // the RSAES-OAEP algorithms for RSA keys.
-func checkAlgorithm(k *liveKey, alg string) error {
-	if k.rec.KeySpec == keys.SymmetricDefault {
+func checkAlgorithm(k *keyrepo.Key, alg string) error {
+	if k.Rec.KeySpec == keys.SymmetricDefault {
 		if alg != "" && alg != keys.SymmetricDefault {
-			return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+			return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.Rec.KeySpec)
 		}
 		return nil
 	}
 	if alg == "" {
 		alg = keys.SymmetricDefault
 	}
-	if !slices.Contains(keys.EncryptionAlgorithms(k.rec.KeySpec), alg) {
-		return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.rec.KeySpec)
+	if !slices.Contains(keys.EncryptionAlgorithms(k.Rec.KeySpec), alg) {
+		return newErr(fault.InvalidKeyUsage, "Algorithm %s is incompatible with key spec %s.", alg, k.Rec.KeySpec)
 	}
 	return nil
 }
@@ -64,9 +53,9 @@ func checkAlgorithm(k *liveKey, alg string) error {
 // sealFor encrypts plaintext under key k: our blob format for a symmetric
 // key, RSAES-OAEP output for an RSA key (which takes no encryption
 // context, and at most its algorithm's plaintext size).
-func (s *Service) sealFor(k *liveKey, alg string, plaintext []byte, ec map[string]string, op string) ([]byte, error) {
-	if k.rec.KeySpec == keys.SymmetricDefault {
-		blob, err := k.current.sym.Seal(plaintext, ec)
+func (s *Service) sealFor(k *keyrepo.Key, alg string, plaintext []byte, ec map[string]string, op string) ([]byte, error) {
+	if k.Rec.KeySpec == keys.SymmetricDefault {
+		blob, err := k.Current.Sym.Seal(plaintext, ec)
 		if err != nil {
 			return nil, s.storeErr(op, err)
 		}
@@ -75,10 +64,10 @@ func (s *Service) sealFor(k *liveKey, alg string, plaintext []byte, ec map[strin
 	if len(ec) > 0 {
 		return nil, newErr(fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys.")
 	}
-	if max := k.current.asym.MaxPlaintext(alg); len(plaintext) > max {
-		return nil, newErr(fault.Validation, "Algorithm %s and key spec %s cannot encrypt data larger than %d bytes.", alg, k.rec.KeySpec, max)
+	if max := k.Current.Asym.MaxPlaintext(alg); len(plaintext) > max {
+		return nil, newErr(fault.Validation, "Algorithm %s and key spec %s cannot encrypt data larger than %d bytes.", alg, k.Rec.KeySpec, max)
 	}
-	ct, err := k.current.asym.Encrypt(alg, plaintext)
+	ct, err := k.Current.Asym.Encrypt(alg, plaintext)
 	if err != nil {
 		return nil, s.storeErr(op, err)
 	}
@@ -117,7 +106,7 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -139,24 +128,24 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.EncryptOutput{CiphertextBlob: blob, KeyID: k.arn, EncryptionAlgorithm: alg}, nil
+	return &kmsapi.EncryptOutput{CiphertextBlob: blob, KeyID: k.ARN, EncryptionAlgorithm: alg}, nil
 }
 
 // open authenticates a blob: it finds the key and version the blob names,
 // checks them against the KeyId the caller gave (if any) and decrypts.
 // A blob that names no key of the caller's is InvalidCiphertextException,
 // the same as any other blob that does not authenticate.
-func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID string, ec map[string]string, alg, op, action string) ([]byte, *liveKey, *liveVersion, error) {
-	var named *liveKey
+func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID string, ec map[string]string, alg, op, action string) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
+	var named *keyrepo.Key
 	alias := ""
 	if keyID != "" {
-		k, a, err := s.resolveAlias(ctx, caller, keyID, anyForm|formOtherAccount)
+		k, a, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		named, alias = k, a
 	}
-	if named != nil && keys.IsAsymmetric(named.rec.KeySpec) {
+	if named != nil && keys.IsAsymmetric(named.Rec.KeySpec) {
 		return s.openAsymmetric(caller, named, alias, blob, ec, alg, op, action)
 	}
 	h, err := keys.ParseHeader(blob)
@@ -164,22 +153,22 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		return nil, nil, nil, errInvalidCiphertext
 	}
 	id := h.KeyID.String()
-	if named != nil && named.rec.ID != id {
+	if named != nil && named.Rec.ID != id {
 		return nil, nil, nil, errIncorrectKey
 	}
 	k := named
 	if k == nil {
-		k, err = s.loadKey(ctx, id)
+		k, err = s.repo.Load(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil, nil, errInvalidCiphertext
 		}
 		if err != nil {
 			return nil, nil, nil, s.storeErr(op, err)
 		}
-		if s.deleted(k) {
+		if s.repo.Expired(&k.Rec) {
 			return nil, nil, nil, errInvalidCiphertext
 		}
-		audit.FromContext(ctx).AddKey(k.arn)
+		audit.FromContext(ctx).AddKey(k.ARN)
 	}
 	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: algorithmCondition(algOrDefault(alg))}); err != nil {
 		return nil, nil, nil, err
@@ -190,19 +179,19 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 	if err := checkAlgorithm(k, alg); err != nil {
 		return nil, nil, nil, err
 	}
-	ver := k.versions[h.Version]
-	if ver == nil && h.Version > k.rec.CurrentVersion {
+	ver := k.Versions[h.Version]
+	if ver == nil && h.Version > k.Rec.CurrentVersion {
 		// A version newer than the cached key: another process rotated
 		// it. Read the key again once.
-		s.cache.invalidate(k.rec.ID, "")
-		if fresh, err := s.loadKey(ctx, k.rec.ID); err == nil && fresh.rec.Account == k.rec.Account {
-			ver = fresh.versions[h.Version]
+		s.repo.Invalidate(k.Rec.ID, "")
+		if fresh, err := s.repo.Load(ctx, k.Rec.ID); err == nil && fresh.Rec.Account == k.Rec.Account {
+			ver = fresh.Versions[h.Version]
 		}
 	}
 	if ver == nil {
 		return nil, nil, nil, errInvalidCiphertext
 	}
-	pt, err := ver.sym.Open(blob, ec)
+	pt, err := ver.Sym.Open(blob, ec)
 	if err != nil {
 		return nil, nil, nil, errInvalidCiphertext
 	}
@@ -212,7 +201,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 // openAsymmetric decrypts an RSAES-OAEP ciphertext with the RSA key the
 // caller named; such ciphertexts carry no key id, so KeyId and the
 // algorithm are required.
-func (s *Service) openAsymmetric(caller Caller, k *liveKey, alias string, ct []byte, ec map[string]string, alg, op, action string) ([]byte, *liveKey, *liveVersion, error) {
+func (s *Service) openAsymmetric(caller Caller, k *keyrepo.Key, alias string, ct []byte, ec map[string]string, alg, op, action string) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
 	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: algorithmCondition(algOrDefault(alg))}); err != nil {
 		return nil, nil, nil, err
 	}
@@ -225,11 +214,11 @@ func (s *Service) openAsymmetric(caller Caller, k *liveKey, alias string, ct []b
 	if len(ec) > 0 {
 		return nil, nil, nil, newErr(fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys.")
 	}
-	pt, err := k.current.asym.Decrypt(alg, ct)
+	pt, err := k.Current.Asym.Decrypt(alg, ct)
 	if err != nil {
 		return nil, nil, nil, errInvalidCiphertext
 	}
-	return pt, k, k.current, nil
+	return pt, k, k.Current, nil
 }
 
 // algorithmCondition is the kms:EncryptionAlgorithm of a request.
@@ -271,9 +260,9 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 		clear(pt)
 		return nil, errDryRun
 	}
-	out := &kmsapi.DecryptOutput{KeyID: k.arn, Plaintext: pt, EncryptionAlgorithm: algOrDefault(in.EncryptionAlgorithm)}
-	if k.rec.KeySpec == keys.SymmetricDefault {
-		out.KeyMaterialID = ver.materialID
+	out := &kmsapi.DecryptOutput{KeyID: k.ARN, Plaintext: pt, EncryptionAlgorithm: algOrDefault(in.EncryptionAlgorithm)}
+	if k.Rec.KeySpec == keys.SymmetricDefault {
+		out.KeyMaterialID = ver.MaterialID
 	}
 	return out, nil
 }
@@ -303,7 +292,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	dst, dstAlias, err := s.resolveAlias(ctx, caller, in.DestinationKeyID, anyForm|formOtherAccount)
+	dst, dstAlias, err := s.resolveAlias(ctx, caller, in.DestinationKeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +301,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 		return nil, err
 	}
 	sameKey := "false"
-	if src.rec.ID == dst.rec.ID {
+	if src.Rec.ID == dst.Rec.ID {
 		sameKey = "true"
 	}
 	toCond := &conditions{ec: in.DestinationEncryptionContext, alias: dstAlias, extra: map[string]string{
@@ -338,22 +327,22 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 		return nil, err
 	}
 	out := &kmsapi.ReEncryptOutput{
-		CiphertextBlob: blob, SourceKeyID: src.arn, KeyID: dst.arn,
+		CiphertextBlob: blob, SourceKeyID: src.ARN, KeyID: dst.ARN,
 		SourceEncryptionAlgorithm: algOrDefault(in.SourceEncryptionAlgorithm), DestinationEncryptionAlgorithm: dstAlg,
 	}
-	if src.rec.KeySpec == keys.SymmetricDefault {
-		out.SourceKeyMaterialID = ver.materialID
+	if src.Rec.KeySpec == keys.SymmetricDefault {
+		out.SourceKeyMaterialID = ver.MaterialID
 	}
-	if dst.rec.KeySpec == keys.SymmetricDefault {
-		out.DestinationKeyMaterialID = dst.current.materialID
+	if dst.Rec.KeySpec == keys.SymmetricDefault {
+		out.DestinationKeyMaterialID = dst.Current.MaterialID
 	}
 	return out, nil
 }
 
 // wrappingKey finds, authorizes and checks the symmetric key that a data
 // key or data key pair is to be encrypted under.
-func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op string, cond *conditions) (*liveKey, error) {
-	k, alias, err := s.resolveAlias(ctx, caller, keyID, anyForm|formOtherAccount)
+func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op string, cond *conditions) (*keyrepo.Key, error) {
+	k, alias, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -364,8 +353,8 @@ func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op stri
 	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
 		return nil, err
 	}
-	if k.rec.KeySpec != keys.SymmetricDefault {
-		return nil, newErr(fault.InvalidKeyUsage, "%s key spec is %s which is not valid for %s.", k.arn, k.rec.KeySpec, op)
+	if k.Rec.KeySpec != keys.SymmetricDefault {
+		return nil, newErr(fault.InvalidKeyUsage, "%s key spec is %s which is not valid for %s.", k.ARN, k.Rec.KeySpec, op)
 	}
 	return k, nil
 }
@@ -423,11 +412,11 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *kmsapi
 	if _, err := s.random(dataKey); err != nil {
 		return nil, s.storeErr(op, err)
 	}
-	blob, err := k.current.sym.Seal(dataKey, in.EncryptionContext)
+	blob, err := k.Current.Sym.Seal(dataKey, in.EncryptionContext)
 	if err != nil {
 		return nil, s.storeErr(op, err)
 	}
-	out := &kmsapi.GenerateDataKeyOutput{CiphertextBlob: blob, KeyID: k.arn, KeyMaterialID: k.current.materialID}
+	out := &kmsapi.GenerateDataKeyOutput{CiphertextBlob: blob, KeyID: k.ARN, KeyMaterialID: k.Current.MaterialID}
 	if withPlaintext {
 		out.Plaintext = dataKey
 	}

@@ -10,18 +10,8 @@ func newErr(c fault.Code, format string, args ...any) *fault.Error {
 	return fault.Newf(c, format, args...)
 }
 
-// Messages AWS KMS uses verbatim (reference §4).
-func errDisabled(arn string) error { return newErr(fault.Disabled, "%s is disabled.", arn) }
-func errPendingDeletion(arn string) error {
-	return newErr(fault.InvalidState, "%s is pending deletion.", arn)
-}
-func errPendingImport(arn string) error {
-	return newErr(fault.InvalidState, "%s is pending import.", arn)
-}
-func errKeyDoesNotExist(arn string) error {
-	return newErr(fault.NotFound, "Key '%s' does not exist", arn)
-}
-func errInvalidKeyID(id string) error { return newErr(fault.NotFound, "Invalid keyId '%s'", id) }
+// Messages AWS KMS uses verbatim (reference §4). Those of key states are
+// keyrepo.State.Err, those of unknown keys keyrepo.ErrKeyDoesNotExist.
 func errOrigin(arn, origin string) error {
 	return newErr(fault.UnsupportedOperation, "%s origin is %s which is not valid for this operation.", arn, origin)
 }

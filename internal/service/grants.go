@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 	"regexp"
 	"slices"
@@ -84,9 +85,9 @@ var contextOperations = []string{"Decrypt", "Encrypt", "GenerateDataKey", "Gener
 	"ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"}
 
 // grantAllows reports whether a grant on k lets caller perform action.
-func (s *Service) grantAllows(caller *Caller, action string, k *liveKey, cond *conditions) bool {
+func (s *Service) grantAllows(caller *Caller, action string, k *keyrepo.Key, cond *conditions) bool {
 	op := strings.TrimPrefix(action, "kms:")
-	for _, g := range k.grants {
+	for _, g := range k.Grants {
 		if g.Grantee != caller.ARN && (caller.Principal.RoleARN == "" || g.Grantee != caller.Principal.RoleARN) {
 			continue
 		}
@@ -102,7 +103,7 @@ func (s *Service) grantAllows(caller *Caller, action string, k *liveKey, cond *c
 // that take one; and a grant that allows CreateGrant allows only grants
 // for a subset of its own operations, with constraints at least as strict
 // as its own, so that a grantee can never hand on more than it holds.
-func grantCovers(g *grantRecord, op string, cond *conditions) bool {
+func grantCovers(g *keyrepo.GrantRecord, op string, cond *conditions) bool {
 	if !slices.Contains(g.Operations, op) {
 		return false
 	}
@@ -219,7 +220,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	case len(in.Operations) == 0:
 		return nil, newErr(fault.Validation, "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1")
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -245,33 +246,28 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	}
 	// What the key is (its spec) is told only to a caller that may grant
 	// on it.
-	allowed := grantOperations(k.rec.KeySpec, k.rec.KeyUsage)
+	allowed := grantOperations(k.Rec.KeySpec, k.Rec.KeyUsage)
 	for _, op := range ops {
 		if !slices.Contains(allowed, op) {
-			return nil, newErr(fault.Validation, "Grant operation %s is not valid for a KMS key with key spec %s.", op, k.rec.KeySpec)
+			return nil, newErr(fault.Validation, "Grant operation %s is not valid for a KMS key with key spec %s.", op, k.Rec.KeySpec)
 		}
 	}
-	switch k.rec.State {
-	case StateDisabled:
-		return nil, errDisabled(k.arn)
-	case StatePendingDeletion:
-		return nil, errPendingDeletion(k.arn)
-	case StatePendingImport:
-		return nil, errPendingImport(k.arn)
+	if err := k.Rec.State.Err(k.ARN); err != nil {
+		return nil, err
 	}
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	kid, _ := keys.ParseID(k.rec.ID)
-	g := grantRecord{V: recordVersion, ID: randomHex(32), KeyID: k.rec.ID, Account: caller.AccountID, Name: in.Name,
+	kid, _ := keys.ParseID(k.Rec.ID)
+	g := keyrepo.GrantRecord{V: keyrepo.RecordVersion, ID: randomHex(32), KeyID: k.Rec.ID, Account: caller.AccountID, Name: in.Name,
 		Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal, Operations: ops, Constraints: in.Constraints, Created: s.clock()}
 	err = s.update(ctx, "CreateGrant", func(tx store.Tx) error {
 		n := 0
 		same := ""
-		err := tx.Scan(grantPrefix(k.rec.ID), nil, func(_, v []byte) (bool, error) {
+		err := tx.Scan(keyrepo.GrantPrefix(k.Rec.ID), nil, func(_, v []byte) (bool, error) {
 			n++
-			var old grantRecord
-			if err := unmarshalRecord(v, &old); err != nil {
+			var old keyrepo.GrantRecord
+			if err := keyrepo.UnmarshalRecord(v, &old); err != nil {
 				return false, err
 			}
 			if in.Name != "" && old.Name == in.Name && old.Grantee == g.Grantee && old.Retiring == g.Retiring &&
@@ -288,25 +284,25 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 			return nil
 		}
 		if n >= maxGrantsPerKey {
-			return newErr(fault.LimitExceeded, "The key %s already has the maximum of %d grants.", k.arn, maxGrantsPerKey)
+			return newErr(fault.LimitExceeded, "The key %s already has the maximum of %d grants.", k.ARN, maxGrantsPerKey)
 		}
-		if err := putJSON(tx, grantKey(k.rec.ID, g.ID), &g); err != nil {
+		if err := putJSON(tx, keyrepo.GrantKey(k.Rec.ID, g.ID), &g); err != nil {
 			return err
 		}
 		if g.Retiring != "" {
-			return tx.Put(retirableKey(g.Retiring, k.rec.ID, g.ID), nil)
+			return tx.Put(keyrepo.RetirableKey(g.Retiring, k.Rec.ID, g.ID), nil)
 		}
 		return nil
 	})
-	s.cache.invalidate(k.rec.ID, "")
+	s.repo.Invalidate(k.Rec.ID, "")
 	if err != nil {
 		return nil, err
 	}
 	return &kmsapi.CreateGrantOutput{GrantID: g.ID, GrantToken: newGrantToken(kid, g.ID)}, nil
 }
 
-func (s *Service) grantEntry(g *grantRecord) kmsapi.GrantListEntry {
-	return kmsapi.GrantListEntry{KeyID: s.keyARN(g.Account, g.KeyID), GrantID: g.ID, Name: g.Name, CreationDate: kmsapi.Time(g.Created),
+func (s *Service) grantEntry(g *keyrepo.GrantRecord) kmsapi.GrantListEntry {
+	return kmsapi.GrantListEntry{KeyID: s.repo.KeyARN(g.Account, g.KeyID), GrantID: g.ID, Name: g.Name, CreationDate: kmsapi.Time(g.Created),
 		GranteePrincipal: g.Grantee, RetiringPrincipal: g.Retiring, IssuingAccount: "arn:aws:iam::" + g.Account + ":root",
 		Operations: g.Operations, Constraints: g.Constraints}
 }
@@ -327,7 +323,7 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -338,9 +334,9 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	out := &kmsapi.ListGrantsOutput{}
 	err = s.view(ctx, "ListGrants", func(tx store.Tx) error {
 		var err error
-		out.Grants, out.NextMarker, err = scanPage(tx, grantPrefix(k.rec.ID), after, limit, func(_ string, val []byte) (kmsapi.GrantListEntry, bool, error) {
-			var g grantRecord
-			if err := unmarshalRecord(val, &g); err != nil {
+		out.Grants, out.NextMarker, err = scanPage(tx, keyrepo.GrantPrefix(k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.GrantListEntry, bool, error) {
+			var g keyrepo.GrantRecord
+			if err := keyrepo.UnmarshalRecord(val, &g); err != nil {
 				return kmsapi.GrantListEntry{}, false, err
 			}
 			if (in.GrantID != "" && g.ID != in.GrantID) || (in.GranteePrincipal != "" && g.Grantee != in.GranteePrincipal) {
@@ -381,10 +377,10 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *km
 	out := &kmsapi.ListGrantsOutput{}
 	err = s.view(ctx, "ListRetirableGrants", func(tx store.Tx) error {
 		var err error
-		out.Grants, out.NextMarker, err = scanPage(tx, retirablePrefix(in.RetiringPrincipal), after, limit, func(rest string, _ []byte) (kmsapi.GrantListEntry, bool, error) {
+		out.Grants, out.NextMarker, err = scanPage(tx, keyrepo.RetirablePrefix(in.RetiringPrincipal), after, limit, func(rest string, _ []byte) (kmsapi.GrantListEntry, bool, error) {
 			keyID, grantID, _ := strings.Cut(rest, "/")
-			var g grantRecord
-			if err := getJSON(tx, grantKey(keyID, grantID), &g); err != nil {
+			var g keyrepo.GrantRecord
+			if err := getJSON(tx, keyrepo.GrantKey(keyID, grantID), &g); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return kmsapi.GrantListEntry{}, false, nil
 				}
@@ -416,21 +412,21 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.Ret
 		if !grantIDPattern.MatchString(in.GrantID) {
 			return nil, newErr(fault.InvalidGrantID, "Invalid grant ID %s", in.GrantID)
 		}
-		k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
+		k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount)
 		if err != nil {
 			return nil, err
 		}
-		keyID = k.rec.ID
+		keyID = k.Rec.ID
 	default:
 		return nil, newErr(fault.Validation, "Either GrantToken, or both KeyId and GrantId, must be specified.")
 	}
-	return nil, s.deleteGrant(ctx, keyID, grantID, in.DryRun, func(g *grantRecord) error {
+	return nil, s.deleteGrant(ctx, keyID, grantID, in.DryRun, func(g *keyrepo.GrantRecord) error {
 		grantee := g.Grantee == caller.ARN || g.Grantee == caller.Principal.RoleARN
 		if g.Retiring == caller.ARN || (caller.Principal.RoleARN != "" && g.Retiring == caller.Principal.RoleARN) ||
 			(grantee && slices.Contains(g.Operations, "RetireGrant")) || (caller.Root && caller.AccountID == g.Account) {
 			return nil
 		}
-		return errDenied(&caller, "kms:RetireGrant", s.keyARN(g.Account, g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
+		return errDenied(&caller, "kms:RetireGrant", s.repo.KeyARN(g.Account, g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
 	})
 }
 
@@ -447,20 +443,20 @@ func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *kmsapi.Rev
 	if !grantIDPattern.MatchString(in.GrantID) {
 		return nil, newErr(fault.InvalidGrantID, "Invalid grant ID %s", in.GrantID)
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&caller, "kms:RevokeGrant", k, nil); err != nil {
 		return nil, err
 	}
-	return nil, s.deleteGrant(ctx, k.rec.ID, in.GrantID, in.DryRun, func(*grantRecord) error { return nil })
+	return nil, s.deleteGrant(ctx, k.Rec.ID, in.GrantID, in.DryRun, func(*keyrepo.GrantRecord) error { return nil })
 }
 
-func (s *Service) deleteGrant(ctx context.Context, keyID, grantID string, dryRun bool, allowed func(*grantRecord) error) error {
+func (s *Service) deleteGrant(ctx context.Context, keyID, grantID string, dryRun bool, allowed func(*keyrepo.GrantRecord) error) error {
 	err := s.update(ctx, "DeleteGrant", func(tx store.Tx) error {
-		var g grantRecord
-		if err := getJSON(tx, grantKey(keyID, grantID), &g); err != nil {
+		var g keyrepo.GrantRecord
+		if err := getJSON(tx, keyrepo.GrantKey(keyID, grantID), &g); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return newErr(fault.NotFound, "Grant ID %s not found", grantID)
 			}
@@ -473,12 +469,12 @@ func (s *Service) deleteGrant(ctx context.Context, keyID, grantID string, dryRun
 			return errDryRun
 		}
 		if g.Retiring != "" {
-			if err := tx.Delete(retirableKey(g.Retiring, keyID, grantID)); err != nil {
+			if err := tx.Delete(keyrepo.RetirableKey(g.Retiring, keyID, grantID)); err != nil {
 				return err
 			}
 		}
-		return tx.Delete(grantKey(keyID, grantID))
+		return tx.Delete(keyrepo.GrantKey(keyID, grantID))
 	})
-	s.cache.invalidate(keyID, "")
+	s.repo.Invalidate(keyID, "")
 	return err
 }

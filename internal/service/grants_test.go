@@ -1,6 +1,7 @@
 package service
 
 import (
+	"github.com/openkms/kms/internal/keyrepo"
 	"testing"
 
 	"github.com/openkms/kms/internal/kmsapi"
@@ -15,29 +16,29 @@ func TestGrantCovers(t *testing.T) {
 	ec := func(m map[string]string) *conditions { return &conditions{ec: m} }
 	for _, tc := range []struct {
 		name  string
-		g     *grantRecord
+		g     *keyrepo.GrantRecord
 		op    string
 		cond  *conditions
 		allow bool
 	}{
-		{"listed operation", &grantRecord{Operations: []string{"Encrypt"}}, "Encrypt", ec(nil), true},
-		{"unlisted operation", &grantRecord{Operations: []string{"Encrypt"}}, "Decrypt", ec(nil), false},
-		{"constraint met", &grantRecord{Operations: []string{"Decrypt"}, Constraints: subset}, "Decrypt", ec(map[string]string{"app": "a", "x": "y"}), true},
-		{"constraint not met", &grantRecord{Operations: []string{"Decrypt"}, Constraints: subset}, "Decrypt", ec(map[string]string{"app": "b"}), false},
-		{"exact constraint, extra pair", &grantRecord{Operations: []string{"Decrypt"}, Constraints: equals}, "Decrypt", ec(map[string]string{"app": "a", "x": "y"}), false},
-		{"constraints do not bind DescribeKey", &grantRecord{Operations: []string{"DescribeKey"}, Constraints: equals}, "DescribeKey", ec(nil), true},
-		{"constraints do not bind RetireGrant", &grantRecord{Operations: []string{"RetireGrant"}, Constraints: subset}, "RetireGrant", ec(nil), true},
-		{"CreateGrant, subset of operations", &grantRecord{Operations: []string{"CreateGrant", "Encrypt", "Decrypt"}}, "CreateGrant", child(nil, "Decrypt"), true},
-		{"CreateGrant, CreateGrant itself", &grantRecord{Operations: []string{"CreateGrant", "Encrypt"}}, "CreateGrant", child(nil, "CreateGrant", "Encrypt"), true},
-		{"CreateGrant, an operation beyond", &grantRecord{Operations: []string{"CreateGrant", "Encrypt"}}, "CreateGrant", child(nil, "Decrypt"), false},
-		{"CreateGrant, no child known", &grantRecord{Operations: []string{"CreateGrant"}}, "CreateGrant", ec(nil), false},
-		{"CreateGrant, child loses the constraint", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant", child(nil, "Decrypt"), false},
-		{"CreateGrant, child keeps it", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant", child(subset, "Decrypt"), true},
-		{"CreateGrant, child narrows to exact", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant",
+		{"listed operation", &keyrepo.GrantRecord{Operations: []string{"Encrypt"}}, "Encrypt", ec(nil), true},
+		{"unlisted operation", &keyrepo.GrantRecord{Operations: []string{"Encrypt"}}, "Decrypt", ec(nil), false},
+		{"constraint met", &keyrepo.GrantRecord{Operations: []string{"Decrypt"}, Constraints: subset}, "Decrypt", ec(map[string]string{"app": "a", "x": "y"}), true},
+		{"constraint not met", &keyrepo.GrantRecord{Operations: []string{"Decrypt"}, Constraints: subset}, "Decrypt", ec(map[string]string{"app": "b"}), false},
+		{"exact constraint, extra pair", &keyrepo.GrantRecord{Operations: []string{"Decrypt"}, Constraints: equals}, "Decrypt", ec(map[string]string{"app": "a", "x": "y"}), false},
+		{"constraints do not bind DescribeKey", &keyrepo.GrantRecord{Operations: []string{"DescribeKey"}, Constraints: equals}, "DescribeKey", ec(nil), true},
+		{"constraints do not bind RetireGrant", &keyrepo.GrantRecord{Operations: []string{"RetireGrant"}, Constraints: subset}, "RetireGrant", ec(nil), true},
+		{"CreateGrant, subset of operations", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Encrypt", "Decrypt"}}, "CreateGrant", child(nil, "Decrypt"), true},
+		{"CreateGrant, CreateGrant itself", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Encrypt"}}, "CreateGrant", child(nil, "CreateGrant", "Encrypt"), true},
+		{"CreateGrant, an operation beyond", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Encrypt"}}, "CreateGrant", child(nil, "Decrypt"), false},
+		{"CreateGrant, no child known", &keyrepo.GrantRecord{Operations: []string{"CreateGrant"}}, "CreateGrant", ec(nil), false},
+		{"CreateGrant, child loses the constraint", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant", child(nil, "Decrypt"), false},
+		{"CreateGrant, child keeps it", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant", child(subset, "Decrypt"), true},
+		{"CreateGrant, child narrows to exact", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant",
 			child(&kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"App": "a", "b": "c"}}, "Decrypt"), true},
-		{"CreateGrant, exact parent, subset child", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: equals}, "CreateGrant", child(subset, "Decrypt"), false},
-		{"CreateGrant, exact parent, same child", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: equals}, "CreateGrant", child(equals, "Decrypt"), true},
-		{"CreateGrant, empty constraints parent", &grantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: &kmsapi.GrantConstraints{}}, "CreateGrant", child(nil, "Decrypt"), true},
+		{"CreateGrant, exact parent, subset child", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: equals}, "CreateGrant", child(subset, "Decrypt"), false},
+		{"CreateGrant, exact parent, same child", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: equals}, "CreateGrant", child(equals, "Decrypt"), true},
+		{"CreateGrant, empty constraints parent", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: &kmsapi.GrantConstraints{}}, "CreateGrant", child(nil, "Decrypt"), true},
 	} {
 		if got := grantCovers(tc.g, tc.op, tc.cond); got != tc.allow {
 			t.Errorf("%s: grantCovers = %v, want %v", tc.name, got, tc.allow)

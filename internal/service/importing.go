@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 	"regexp"
 	"strconv"
@@ -42,13 +43,6 @@ var (
 	errIncorrectKeyMaterial = newErr(fault.IncorrectKeyMaterial, "The key material being imported is not the same as the key material previously imported into this KMS key.")
 )
 
-// materialExpired reports whether a key's imported material has passed its
-// ValidTo: it is unusable from that instant, before the background job
-// deletes it.
-func (s *Service) materialExpired(rec *keyRecord) bool {
-	return rec.ValidTo != nil && !s.now().Before(*rec.ValidTo)
-}
-
 // GetParametersForImport returns a fresh RSA wrapping public key and an
 // import token for an EXTERNAL key, valid for 24 hours.
 func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in *kmsapi.GetParametersForImportInput) (*kmsapi.GetParametersForImportOutput, error) {
@@ -63,7 +57,7 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
 	if err != nil {
 		return nil, err
 	}
@@ -71,11 +65,11 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	if err := s.authorize(&caller, "kms:GetParametersForImport", k, cond); err != nil {
 		return nil, err
 	}
-	if k.rec.Origin != originExternal {
-		return nil, errOrigin(k.arn, k.rec.Origin)
+	if k.Rec.Origin != originExternal {
+		return nil, errOrigin(k.ARN, k.Rec.Origin)
 	}
-	if k.rec.State == StatePendingDeletion {
-		return nil, errPendingDeletion(k.arn)
+	if k.Rec.State == keyrepo.StatePendingDeletion {
+		return nil, keyrepo.StatePendingDeletion.Err(k.ARN)
 	}
 	switch {
 	case in.WrappingAlgorithm == "RSAES_PKCS1_V1_5":
@@ -101,16 +95,16 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	rand.Read(token[1:])
 	tokenID := hex.EncodeToString(token[1:])
 	validTo := s.clock().Add(importTokenLifetime)
-	rec := importTokenRecord{
-		V: recordVersion, KeyID: k.rec.ID, Account: k.rec.Account, Algorithm: in.WrappingAlgorithm,
-		KeySpec: in.WrappingKeySpec, ValidTo: validTo, SealedPriv: s.root.Seal(importTokenKey(tokenID), der),
+	rec := keyrepo.ImportTokenRecord{
+		V: keyrepo.RecordVersion, KeyID: k.Rec.ID, Account: k.Rec.Account, Algorithm: in.WrappingAlgorithm,
+		KeySpec: in.WrappingKeySpec, ValidTo: validTo, SealedPriv: s.root.Seal(keyrepo.ImportTokenKey(tokenID), der),
 	}
 	if err := s.update(ctx, "GetParametersForImport", func(tx store.Tx) error {
-		return putJSON(tx, importTokenKey(tokenID), &rec)
+		return putJSON(tx, keyrepo.ImportTokenKey(tokenID), &rec)
 	}); err != nil {
 		return nil, err
 	}
-	return &kmsapi.GetParametersForImportOutput{KeyID: k.arn, ImportToken: token, PublicKey: pub, ParametersValidTo: kmsapi.Time(validTo)}, nil
+	return &kmsapi.GetParametersForImportOutput{KeyID: k.ARN, ImportToken: token, PublicKey: pub, ParametersValidTo: kmsapi.Time(validTo)}, nil
 }
 
 // ImportKeyMaterial unwraps key material wrapped under the public key of a
@@ -163,7 +157,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		}
 		validTo = &t
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
 	if err != nil {
 		return nil, err
 	}
@@ -174,30 +168,30 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 	if err := s.authorize(&caller, "kms:ImportKeyMaterial", k, cond); err != nil {
 		return nil, err
 	}
-	if k.rec.Origin != originExternal {
-		return nil, errOrigin(k.arn, k.rec.Origin)
+	if k.Rec.Origin != originExternal {
+		return nil, errOrigin(k.ARN, k.Rec.Origin)
 	}
-	if k.rec.State == StatePendingDeletion {
-		return nil, errPendingDeletion(k.arn)
+	if k.Rec.State == keyrepo.StatePendingDeletion {
+		return nil, keyrepo.StatePendingDeletion.Err(k.ARN)
 	}
 	material, err := s.unwrapImport(ctx, k, in.ImportToken, in.EncryptedKeyMaterial)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(material)
-	if err := checkImportedMaterial(k.rec.KeySpec, material); err != nil {
+	if err := checkImportedMaterial(k.Rec.KeySpec, material); err != nil {
 		return nil, err
 	}
-	kid, _ := keys.ParseID(k.rec.ID)
+	kid, _ := keys.ParseID(k.Rec.ID)
 	materialID := keys.ImportedMaterialID(kid, material)
 	if in.KeyMaterialID != "" && in.KeyMaterialID != materialID {
 		return nil, errIncorrectKeyMaterial
 	}
-	_, err = s.mutateKey(ctx, caller, k.rec.ID, "", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
-		if rec.State == StatePendingDeletion {
-			return errPendingDeletion(arn)
+	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+		if rec.State == keyrepo.StatePendingDeletion {
+			return keyrepo.StatePendingDeletion.Err(arn)
 		}
-		vr := versionRecord{V: recordVersion, Version: 1, MaterialID: materialID, Created: now}
+		vr := keyrepo.VersionRecord{V: keyrepo.RecordVersion, Version: 1, MaterialID: materialID, Created: now}
 		if rec.CurrentVersion == 0 {
 			if in.ImportType == importExistingMateral {
 				return newErr(fault.Validation, "%s has no key material yet: import it with ImportType NEW_KEY_MATERIAL.", arn)
@@ -207,7 +201,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 			if in.ImportType == importNewMaterial {
 				return newErr(fault.UnsupportedOperation, "Importing new key material into %s, which already has key material, is not supported: re-import the same key material.", arn)
 			}
-			if err := getJSON(tx, versionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
+			if err := getJSON(tx, keyrepo.VersionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
 				return err
 			}
 			if subtle.ConstantTimeCompare([]byte(vr.MaterialID), []byte(materialID)) != 1 {
@@ -217,24 +211,24 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		if in.KeyMaterialDescription != nil {
 			vr.Description = *in.KeyMaterialDescription
 		}
-		vr.Sealed = s.root.Seal(materialAAD(rec.ID, vr.Version), material)
-		if err := putJSON(tx, versionKey(rec.ID, vr.Version), &vr); err != nil {
+		vr.Sealed = s.root.Seal(keyrepo.MaterialAAD(rec.ID, vr.Version), material)
+		if err := putJSON(tx, keyrepo.VersionKey(rec.ID, vr.Version), &vr); err != nil {
 			return err
 		}
-		if rec.State == StatePendingImport || s.materialExpired(rec) {
-			rec.State = StateEnabled
+		if rec.State == keyrepo.StatePendingImport || s.repo.MaterialExpired(rec) {
+			rec.State = keyrepo.StateEnabled
 		}
 		rec.ExpirationModel = model
 		rec.ValidTo = validTo
 		if validTo != nil {
-			return tx.Put(importExpiryKey(rec.ID), nil)
+			return tx.Put(keyrepo.ImportExpiryKey(rec.ID), nil)
 		}
-		return tx.Delete(importExpiryKey(rec.ID))
+		return tx.Delete(keyrepo.ImportExpiryKey(rec.ID))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.ImportKeyMaterialOutput{KeyID: k.arn, KeyMaterialID: materialID}, nil
+	return &kmsapi.ImportKeyMaterialOutput{KeyID: k.ARN, KeyMaterialID: materialID}, nil
 }
 
 // checkImportedMaterial checks that unwrapped material is of the key's
@@ -263,14 +257,14 @@ func checkImportedMaterial(spec string, material []byte) error {
 
 // unwrapImport checks an import token against the key and unwraps the
 // material with the token's private key.
-func (s *Service) unwrapImport(ctx context.Context, k *liveKey, token, wrapped []byte) ([]byte, error) {
+func (s *Service) unwrapImport(ctx context.Context, k *keyrepo.Key, token, wrapped []byte) ([]byte, error) {
 	if len(token) != 1+importTokenIDSize || token[0] != importTokenFormat {
 		return nil, errInvalidImportToken
 	}
 	tokenID := hex.EncodeToString(token[1:])
-	var rec importTokenRecord
+	var rec keyrepo.ImportTokenRecord
 	err := s.view(ctx, "ImportKeyMaterial", func(tx store.Tx) error {
-		if err := getJSON(tx, importTokenKey(tokenID), &rec); errors.Is(err, store.ErrNotFound) {
+		if err := getJSON(tx, keyrepo.ImportTokenKey(tokenID), &rec); errors.Is(err, store.ErrNotFound) {
 			return errInvalidImportToken
 		} else {
 			return err
@@ -279,13 +273,13 @@ func (s *Service) unwrapImport(ctx context.Context, k *liveKey, token, wrapped [
 	if err != nil {
 		return nil, err
 	}
-	if rec.KeyID != k.rec.ID || rec.Account != k.rec.Account {
+	if rec.KeyID != k.Rec.ID || rec.Account != k.Rec.Account {
 		return nil, errInvalidImportToken
 	}
 	if !s.now().Before(rec.ValidTo) {
 		return nil, errExpiredImportToken
 	}
-	der, err := s.root.Open(importTokenKey(tokenID), rec.SealedPriv)
+	der, err := s.root.Open(keyrepo.ImportTokenKey(tokenID), rec.SealedPriv)
 	if err != nil {
 		return nil, s.storeErr("ImportKeyMaterial", errors.New("import token private key does not open under the root key"))
 	}
@@ -315,7 +309,7 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, 
 		return nil, err
 	}
 	var materialID string
-	rec, err := s.mutateKey(ctx, caller, in.KeyID, "DeleteImportedKeyMaterial", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
+	rec, err := s.mutateKey(ctx, caller, in.KeyID, "DeleteImportedKeyMaterial", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if rec.Origin != originExternal {
 			return errOrigin(arn, rec.Origin)
 		}
@@ -326,33 +320,33 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, 
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.DeleteImportedKeyMaterialOutput{KeyID: s.keyARN(rec.Account, rec.ID), KeyMaterialID: materialID}, nil
+	return &kmsapi.DeleteImportedKeyMaterialOutput{KeyID: s.repo.KeyARN(rec.Account, rec.ID), KeyMaterialID: materialID}, nil
 }
 
 // forgetMaterial deletes the sealed material of an EXTERNAL key (keeping its
 // id, so that only the same material can come back) and moves the key to
 // PendingImport. The caller writes rec.
-func (s *Service) forgetMaterial(tx store.Tx, rec *keyRecord, wantID string) (string, error) {
+func (s *Service) forgetMaterial(tx store.Tx, rec *keyrepo.KeyRecord, wantID string) (string, error) {
 	if rec.CurrentVersion == 0 {
 		return "", nil
 	}
-	var vr versionRecord
-	if err := getJSON(tx, versionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
+	var vr keyrepo.VersionRecord
+	if err := getJSON(tx, keyrepo.VersionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
 		return "", err
 	}
 	if wantID != "" && wantID != vr.MaterialID {
-		return "", newErr(fault.NotFound, "Key material %s is not found in %s.", wantID, s.keyARN(rec.Account, rec.ID))
+		return "", newErr(fault.NotFound, "Key material %s is not found in %s.", wantID, s.repo.KeyARN(rec.Account, rec.ID))
 	}
 	vr.Sealed = nil
-	if err := putJSON(tx, versionKey(rec.ID, vr.Version), &vr); err != nil {
+	if err := putJSON(tx, keyrepo.VersionKey(rec.ID, vr.Version), &vr); err != nil {
 		return "", err
 	}
-	if rec.State != StatePendingDeletion {
-		rec.State = StatePendingImport
+	if rec.State != keyrepo.StatePendingDeletion {
+		rec.State = keyrepo.StatePendingImport
 	}
 	rec.ExpirationModel = ""
 	rec.ValidTo = nil
-	return vr.MaterialID, tx.Delete(importExpiryKey(rec.ID))
+	return vr.MaterialID, tx.Delete(keyrepo.ImportExpiryKey(rec.ID))
 }
 
 // ExpireImportedMaterial deletes imported material whose ValidTo has passed
@@ -360,7 +354,7 @@ func (s *Service) forgetMaterial(tx store.Tx, rec *keyRecord, wantID string) (st
 // their material.
 func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 	now := s.now()
-	due, err := s.scanIndex(ctx, importExpiryPrefix, func(rec *keyRecord) bool {
+	due, err := s.scanIndex(ctx, keyrepo.ImportExpiryPrefix, func(rec *keyrepo.KeyRecord) bool {
 		return rec.ValidTo != nil && !now.Before(*rec.ValidTo)
 	})
 	if err != nil {
@@ -371,10 +365,10 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 		done := false
 		err := s.update(ctx, "ExpireImportedMaterial", func(tx store.Tx) error {
 			done = false
-			var rec keyRecord
-			if err := getJSON(tx, keyKey(id), &rec); err != nil {
+			var rec keyrepo.KeyRecord
+			if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
-					return tx.Delete(importExpiryKey(id))
+					return tx.Delete(keyrepo.ImportExpiryKey(id))
 				}
 				return err
 			}
@@ -385,9 +379,9 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 				return err
 			}
 			done = true
-			return putJSON(tx, keyKey(id), &rec)
+			return putJSON(tx, keyrepo.KeyKey(id), &rec)
 		})
-		s.cache.invalidate(id, "")
+		s.repo.Invalidate(id, "")
 		if err != nil {
 			return expired, err
 		}
@@ -399,9 +393,9 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 	var stale [][]byte
 	err = s.view(ctx, "ExpireImportTokens", func(tx store.Tx) error {
 		stale = stale[:0]
-		return tx.Scan(importTokenPrefix, nil, func(k, v []byte) (bool, error) {
-			var rec importTokenRecord
-			if err := unmarshalRecord(v, &rec); err != nil || now.After(rec.ValidTo.Add(importTokenLifetime)) {
+		return tx.Scan(keyrepo.ImportTokenPrefix, nil, func(k, v []byte) (bool, error) {
+			var rec keyrepo.ImportTokenRecord
+			if err := keyrepo.UnmarshalRecord(v, &rec); err != nil || now.After(rec.ValidTo.Add(importTokenLifetime)) {
 				stale = append(stale, append([]byte(nil), k...))
 			}
 			return true, nil

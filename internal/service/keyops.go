@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 	"slices"
 
@@ -120,35 +121,35 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	}
 	now := s.clock()
 	id := keys.NewID().String()
-	rec := keyRecord{
-		V: recordVersion, ID: id, Account: caller.AccountID, Created: now,
-		KeySpec: spec, KeyUsage: usage, Origin: origin, State: StateEnabled,
+	rec := keyrepo.KeyRecord{
+		V: keyrepo.RecordVersion, ID: id, Account: caller.AccountID, Created: now,
+		KeySpec: spec, KeyUsage: usage, Origin: origin, State: keyrepo.StateEnabled,
 		Policy: policy, Tags: mergeTags(nil, in.Tags), CurrentVersion: 1,
 	}
 	if in.Description != nil {
 		rec.Description = *in.Description
 	}
 	// An EXTERNAL key has no material until ImportKeyMaterial.
-	var ver *versionRecord
+	var ver *keyrepo.VersionRecord
 	if origin == originExternal {
-		rec.State = StatePendingImport
+		rec.State = keyrepo.StatePendingImport
 		rec.CurrentVersion = 0
 	} else {
 		var err error
-		if ver, err = s.newVersion(id, spec, 1, now, ""); err != nil {
+		if ver, err = s.repo.NewVersion(id, spec, 1, now, ""); err != nil {
 			return nil, s.storeErr("CreateKey", err)
 		}
 	}
 	err := s.update(ctx, "CreateKey", func(tx store.Tx) error {
-		if err := putJSON(tx, keyKey(id), &rec); err != nil {
+		if err := putJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
 			return err
 		}
 		if ver != nil {
-			if err := putJSON(tx, versionKey(id, 1), ver); err != nil {
+			if err := putJSON(tx, keyrepo.VersionKey(id, 1), ver); err != nil {
 				return err
 			}
 		}
-		return tx.Put(acctKeyKey(caller.AccountID, id), nil)
+		return tx.Put(keyrepo.AcctKeyKey(caller.AccountID, id), nil)
 	})
 	if err != nil {
 		return nil, err
@@ -185,21 +186,21 @@ func checkPolicy(p string) error {
 
 // metadata describes a key as a client sees it. Imported material past
 // its ValidTo is already gone: the key shows PendingImport.
-func (s *Service) metadata(rec *keyRecord, currentMaterialID string) *kmsapi.KeyMetadata {
-	if s.materialExpired(rec) && (rec.State == StateEnabled || rec.State == StateDisabled) {
+func (s *Service) metadata(rec *keyrepo.KeyRecord, currentMaterialID string) *kmsapi.KeyMetadata {
+	if s.repo.StateOf(rec) != rec.State {
 		r := *rec
-		r.State, r.ExpirationModel, r.ValidTo = StatePendingImport, "", nil
+		r.State, r.ExpirationModel, r.ValidTo = keyrepo.StatePendingImport, "", nil
 		rec, currentMaterialID = &r, ""
 	}
 	m := &kmsapi.KeyMetadata{
 		AWSAccountID:          rec.Account,
 		KeyID:                 rec.ID,
-		Arn:                   s.keyARN(rec.Account, rec.ID),
+		Arn:                   s.repo.KeyARN(rec.Account, rec.ID),
 		CreationDate:          kmsapi.Time(rec.Created),
-		Enabled:               rec.State == StateEnabled,
+		Enabled:               rec.State == keyrepo.StateEnabled,
 		Description:           rec.Description,
 		KeyUsage:              rec.KeyUsage,
-		KeyState:              rec.State,
+		KeyState:              string(rec.State),
 		Origin:                rec.Origin,
 		KeyManager:            "CUSTOMER",
 		CustomerMasterKeySpec: rec.KeySpec,
@@ -222,13 +223,6 @@ func (s *Service) metadata(rec *keyRecord, currentMaterialID string) *kmsapi.Key
 	return m
 }
 
-func (k *liveKey) materialID() string {
-	if k.current == nil {
-		return ""
-	}
-	return k.current.materialID
-}
-
 // DescribeKey returns a key's metadata, in any state.
 func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {
 	var v violations
@@ -240,14 +234,14 @@ func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *kmsapi.Des
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, anyForm|formOtherAccount)
+	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&caller, "kms:DescribeKey", k, &conditions{alias: alias}); err != nil {
 		return nil, err
 	}
-	return &kmsapi.DescribeKeyOutput{KeyMetadata: s.metadata(&k.rec, k.materialID())}, nil
+	return &kmsapi.DescribeKeyOutput{KeyMetadata: s.metadata(&k.Rec, k.MaterialID())}, nil
 }
 
 // ListKeys lists the caller's keys in every state, ordered by key id.
@@ -268,9 +262,9 @@ func (s *Service) ListKeys(ctx context.Context, caller Caller, in *kmsapi.ListKe
 	out := &kmsapi.ListKeysOutput{}
 	err = s.view(ctx, "ListKeys", func(tx store.Tx) error {
 		var err error
-		out.Keys, out.NextMarker, err = scanPage(tx, acctKeyPrefix(caller.AccountID), after, limit, func(id string, _ []byte) (kmsapi.KeyListEntry, bool, error) {
+		out.Keys, out.NextMarker, err = scanPage(tx, keyrepo.AcctKeyPrefix(caller.AccountID), after, limit, func(id string, _ []byte) (kmsapi.KeyListEntry, bool, error) {
 			gone, err := s.expiredInTx(tx, id)
-			return kmsapi.KeyListEntry{KeyID: id, KeyArn: s.keyARN(caller.AccountID, id)}, !gone, err
+			return kmsapi.KeyListEntry{KeyID: id, KeyArn: s.repo.KeyARN(caller.AccountID, id)}, !gone, err
 		})
 		return err
 	})
@@ -299,21 +293,15 @@ func (s *Service) setEnabled(ctx context.Context, caller Caller, in *kmsapi.KeyI
 	if enable {
 		action = "EnableKey"
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, action, nil, func(_ store.Tx, rec *keyRecord, arn string) error {
-		state := rec.State
-		if s.materialExpired(rec) && state != StatePendingDeletion {
-			state = StatePendingImport
-		}
-		switch state {
-		case StatePendingDeletion:
-			return errPendingDeletion(arn)
-		case StatePendingImport:
-			return errPendingImport(arn)
+	_, err := s.mutateKey(ctx, caller, in.KeyID, action, nil, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+		// Enabling and disabling move between these two states only.
+		if st := s.repo.StateOf(rec); st != keyrepo.StateEnabled && st != keyrepo.StateDisabled {
+			return st.Err(arn)
 		}
 		if enable {
-			rec.State = StateEnabled
+			rec.State = keyrepo.StateEnabled
 		} else {
-			rec.State = StateDisabled
+			rec.State = keyrepo.StateDisabled
 		}
 		return nil
 	})
@@ -338,16 +326,16 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *km
 	}
 	var out kmsapi.ScheduleKeyDeletionOutput
 	cond := &conditions{extra: map[string]string{"kms:schedulekeydeletionpendingwindowindays": strconv.Itoa(int(days))}}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "ScheduleKeyDeletion", cond, func(tx store.Tx, rec *keyRecord, arn string) error {
-		if rec.State == StatePendingDeletion {
-			return errPendingDeletion(arn)
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "ScheduleKeyDeletion", cond, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+		if rec.State == keyrepo.StatePendingDeletion {
+			return keyrepo.StatePendingDeletion.Err(arn)
 		}
 		date := s.clock().Add(time.Duration(days) * 24 * time.Hour)
-		rec.State = StatePendingDeletion
+		rec.State = keyrepo.StatePendingDeletion
 		rec.DeletionDate = &date
 		rec.PendingWindowInDays = days
-		out = kmsapi.ScheduleKeyDeletionOutput{KeyID: arn, DeletionDate: kmsapi.Time(date), KeyState: StatePendingDeletion, PendingWindowInDays: days}
-		return tx.Put(pendingDeletionKey(rec.ID), nil)
+		out = kmsapi.ScheduleKeyDeletionOutput{KeyID: arn, DeletionDate: kmsapi.Time(date), KeyState: string(keyrepo.StatePendingDeletion), PendingWindowInDays: days}
+		return tx.Put(keyrepo.PendingDeletionKey(rec.ID), nil)
 	})
 	if err != nil {
 		return nil, err
@@ -361,19 +349,19 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *kmsa
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
-	rec, err := s.mutateKey(ctx, caller, in.KeyID, "CancelKeyDeletion", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
-		if rec.State != StatePendingDeletion {
+	rec, err := s.mutateKey(ctx, caller, in.KeyID, "CancelKeyDeletion", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+		if rec.State != keyrepo.StatePendingDeletion {
 			return newErr(fault.InvalidState, "%s is not pending deletion.", arn)
 		}
-		rec.State = StateDisabled
+		rec.State = keyrepo.StateDisabled
 		rec.DeletionDate = nil
 		rec.PendingWindowInDays = 0
-		return tx.Delete(pendingDeletionKey(rec.ID))
+		return tx.Delete(keyrepo.PendingDeletionKey(rec.ID))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.CancelKeyDeletionOutput{KeyID: s.keyARN(rec.Account, rec.ID)}, nil
+	return &kmsapi.CancelKeyDeletionOutput{KeyID: s.repo.KeyARN(rec.Account, rec.ID)}, nil
 }
 
 // UpdateKeyDescription replaces a key's description.
@@ -387,9 +375,9 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, caller Caller, in *k
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "UpdateKeyDescription", nil, func(_ store.Tx, rec *keyRecord, arn string) error {
-		if rec.State == StatePendingDeletion {
-			return errPendingDeletion(arn)
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "UpdateKeyDescription", nil, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+		if rec.State == keyrepo.StatePendingDeletion {
+			return keyrepo.StatePendingDeletion.Err(arn)
 		}
 		rec.Description = *in.Description
 		return nil
@@ -407,8 +395,8 @@ func checkKeyID(id string) error {
 // id or key ARN) in one transaction, then drops the key from the cache.
 // Unless action is empty, the caller must be authorized for "kms:"+action
 // on the key first.
-func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action string, cond *conditions, fn func(tx store.Tx, rec *keyRecord, arn string) error) (*keyRecord, error) {
-	k, err := s.resolve(ctx, caller, ident, idOrARN)
+func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action string, cond *conditions, fn func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error) (*keyrepo.KeyRecord, error) {
+	k, err := s.resolve(ctx, caller, ident, keyrepo.IDOrARN)
 	if err != nil {
 		return nil, err
 	}
@@ -417,13 +405,13 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 			return nil, err
 		}
 	}
-	id, arn := k.rec.ID, k.arn
-	var rec keyRecord
+	id, arn := k.Rec.ID, k.ARN
+	var rec keyrepo.KeyRecord
 	err = s.update(ctx, action, func(tx store.Tx) error {
-		rec = keyRecord{}
-		err := getJSON(tx, keyKey(id), &rec)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && s.expired(&rec)) {
-			return errKeyDoesNotExist(arn)
+		rec = keyrepo.KeyRecord{}
+		err := getJSON(tx, keyrepo.KeyKey(id), &rec)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && s.repo.Expired(&rec)) {
+			return keyrepo.ErrKeyDoesNotExist(arn)
 		}
 		if err != nil {
 			return err
@@ -431,9 +419,9 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 		if err := fn(tx, &rec, arn); err != nil {
 			return err
 		}
-		return putJSON(tx, keyKey(id), &rec)
+		return putJSON(tx, keyrepo.KeyKey(id), &rec)
 	})
-	s.cache.invalidate(id, "")
+	s.repo.Invalidate(id, "")
 	if err != nil {
 		return nil, err
 	}
@@ -442,21 +430,21 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 
 // expired reports whether a key's deletion date has passed: it is gone for
 // every purpose even before the sweeper removes its records.
-func (s *Service) expired(rec *keyRecord) bool {
-	return rec.State == StatePendingDeletion && rec.DeletionDate != nil && !s.now().Before(*rec.DeletionDate)
+func (s *Service) expired(rec *keyrepo.KeyRecord) bool {
+	return rec.State == keyrepo.StatePendingDeletion && rec.DeletionDate != nil && !s.now().Before(*rec.DeletionDate)
 }
 
 // expiredInTx reads a key's record and reports whether it is missing or
 // expired, for lists that must not show such keys.
 func (s *Service) expiredInTx(tx store.Tx, id string) (bool, error) {
-	var rec keyRecord
-	if err := getJSON(tx, keyKey(id), &rec); err != nil {
+	var rec keyrepo.KeyRecord
+	if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return true, nil
 		}
 		return false, err
 	}
-	return s.expired(&rec), nil
+	return s.repo.Expired(&rec), nil
 }
 
 // DeleteExpiredKeys deletes every key whose deletion date has passed, with
@@ -467,16 +455,16 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 	now := s.now()
 	err := s.view(ctx, "DeleteExpiredKeys", func(tx store.Tx) error {
 		due = due[:0]
-		return tx.Scan(pendingDeletionPrefix, nil, func(k, _ []byte) (bool, error) {
-			id := string(k[len(pendingDeletionPrefix):])
-			var rec keyRecord
-			if err := getJSON(tx, keyKey(id), &rec); err != nil {
+		return tx.Scan(keyrepo.PendingDeletionPrefix, nil, func(k, _ []byte) (bool, error) {
+			id := string(k[len(keyrepo.PendingDeletionPrefix):])
+			var rec keyrepo.KeyRecord
+			if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return true, nil
 				}
 				return false, err
 			}
-			if rec.State == StatePendingDeletion && rec.DeletionDate != nil && !now.Before(*rec.DeletionDate) {
+			if rec.State == keyrepo.StatePendingDeletion && rec.DeletionDate != nil && !now.Before(*rec.DeletionDate) {
 				due = append(due, id)
 			}
 			return true, nil
@@ -500,47 +488,47 @@ func (s *Service) deleteKey(ctx context.Context, id string, now time.Time) error
 	var aliases []string
 	err := s.update(ctx, "DeleteKey", func(tx store.Tx) error {
 		aliases = aliases[:0]
-		var rec keyRecord
-		if err := getJSON(tx, keyKey(id), &rec); err != nil {
+		var rec keyrepo.KeyRecord
+		if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return tx.Delete(pendingDeletionKey(id))
+				return tx.Delete(keyrepo.PendingDeletionKey(id))
 			}
 			return err
 		}
-		if rec.State != StatePendingDeletion || rec.DeletionDate == nil || now.Before(*rec.DeletionDate) {
+		if rec.State != keyrepo.StatePendingDeletion || rec.DeletionDate == nil || now.Before(*rec.DeletionDate) {
 			return nil // cancelled in the meantime
 		}
 		account = rec.Account
 		var doomed [][]byte
 		collect := func(k, _ []byte) (bool, error) { doomed = append(doomed, append([]byte(nil), k...)); return true, nil }
-		if err := tx.Scan(versionPrefix(id), nil, collect); err != nil {
+		if err := tx.Scan(keyrepo.VersionPrefix(id), nil, collect); err != nil {
 			return err
 		}
 		n := len(doomed)
-		if err := tx.Scan(keyAliasPrefix(id), nil, collect); err != nil {
+		if err := tx.Scan(keyrepo.KeyAliasPrefix(id), nil, collect); err != nil {
 			return err
 		}
 		for _, k := range doomed[n:] {
-			name := string(k[len(keyAliasPrefix(id)):])
+			name := string(k[len(keyrepo.KeyAliasPrefix(id)):])
 			aliases = append(aliases, name)
-			doomed = append(doomed, aliasKey(account, name))
+			doomed = append(doomed, keyrepo.AliasKey(account, name))
 		}
-		err := tx.Scan(grantPrefix(id), nil, func(k, v []byte) (bool, error) {
-			var g grantRecord
-			if err := unmarshalRecord(v, &g); err != nil {
+		err := tx.Scan(keyrepo.GrantPrefix(id), nil, func(k, v []byte) (bool, error) {
+			var g keyrepo.GrantRecord
+			if err := keyrepo.UnmarshalRecord(v, &g); err != nil {
 				return false, err
 			}
 			doomed = append(doomed, append([]byte(nil), k...))
 			if g.Retiring != "" {
-				doomed = append(doomed, retirableKey(g.Retiring, id, g.ID))
+				doomed = append(doomed, keyrepo.RetirableKey(g.Retiring, id, g.ID))
 			}
 			return true, nil
 		})
 		if err != nil {
 			return err
 		}
-		doomed = append(doomed, rotationKey(id), importExpiryKey(id))
-		doomed = append(doomed, keyKey(id), acctKeyKey(account, id), pendingDeletionKey(id))
+		doomed = append(doomed, keyrepo.RotationKey(id), keyrepo.ImportExpiryKey(id))
+		doomed = append(doomed, keyrepo.KeyKey(id), keyrepo.AcctKeyKey(account, id), keyrepo.PendingDeletionKey(id))
 		for _, k := range doomed {
 			if err := tx.Delete(k); err != nil {
 				return err
@@ -548,7 +536,7 @@ func (s *Service) deleteKey(ctx context.Context, id string, now time.Time) error
 		}
 		return nil
 	})
-	s.cache.invalidate(id, account, aliases...)
+	s.repo.Invalidate(id, account, aliases...)
 	if err == nil && account != "" {
 		s.log.Info("key deleted after its waiting period", "keyId", id, "account", account, "aliases", len(aliases))
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 	"regexp"
 	"strings"
@@ -64,7 +65,7 @@ func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyAR
 		return p, nil
 	}
 	if keyARN == "" {
-		keyARN = s.keyARN(caller.AccountID, "*")
+		keyARN = s.repo.KeyARN(caller.AccountID, "*")
 	}
 	req := &policy.Request{Principal: caller.Principal, Action: "kms:PutKeyPolicy", Resource: keyARN,
 		Context: &conditions{s: s, caller: caller}}
@@ -112,14 +113,14 @@ func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Ge
 	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&caller, "kms:GetKeyPolicy", k, nil); err != nil {
 		return nil, err
 	}
-	return &kmsapi.GetKeyPolicyOutput{Policy: k.rec.Policy, PolicyName: defaultPolicyName}, nil
+	return &kmsapi.GetKeyPolicyOutput{Policy: k.Rec.Policy, PolicyName: defaultPolicyName}, nil
 }
 
 // PutKeyPolicy replaces a key's policy, refusing one that would lock the
@@ -138,7 +139,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +151,10 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 	if err := s.authorize(&caller, "kms:PutKeyPolicy", k, cond); err != nil {
 		return nil, err
 	}
-	if _, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, k.arn, in.BypassPolicyLockoutSafetyCheck); err != nil {
+	if _, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, k.ARN, in.BypassPolicyLockoutSafetyCheck); err != nil {
 		return nil, err
 	}
-	_, err = s.mutateKey(ctx, caller, k.rec.ID, "", nil, func(_ store.Tx, rec *keyRecord, _ string) error {
+	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(_ store.Tx, rec *keyrepo.KeyRecord, _ string) error {
 		rec.Policy = *in.Policy
 		return nil
 	})
@@ -171,7 +172,7 @@ func (s *Service) ListKeyPolicies(ctx context.Context, caller Caller, in *kmsapi
 	if _, err := decodeMarker(in.Marker); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
 	if err != nil {
 		return nil, err
 	}

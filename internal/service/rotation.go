@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
 	"strconv"
@@ -25,7 +26,7 @@ const day = 24 * time.Hour
 // checkRotatable applies AWS's rules for the rotation operations: only
 // symmetric encryption keys of origin AWS_KMS rotate automatically, and a
 // key must be Enabled to change its rotation (reference §4.4, §4.11).
-func checkRotatable(rec *keyRecord, arn string) error {
+func checkRotatable(rec *keyrepo.KeyRecord, arn string) error {
 	if rec.Origin == originExternal {
 		return errOrigin(arn, rec.Origin)
 	}
@@ -33,12 +34,12 @@ func checkRotatable(rec *keyRecord, arn string) error {
 		return newErr(fault.UnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", arn, rec.KeySpec)
 	}
 	switch rec.State {
-	case StateDisabled:
-		return errDisabled(arn)
-	case StatePendingDeletion:
-		return errPendingDeletion(arn)
-	case StatePendingImport:
-		return errPendingImport(arn)
+	case keyrepo.StateDisabled:
+		return keyrepo.StateDisabled.Err(arn)
+	case keyrepo.StatePendingDeletion:
+		return keyrepo.StatePendingDeletion.Err(arn)
+	case keyrepo.StatePendingImport:
+		return keyrepo.StatePendingImport.Err(arn)
 	}
 	return nil
 }
@@ -57,14 +58,14 @@ func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *kmsa
 		period = *in.RotationPeriodInDays
 	}
 	cond := &conditions{extra: map[string]string{"kms:rotationperiodindays": strconv.Itoa(int(period))}}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "EnableKeyRotation", cond, func(tx store.Tx, rec *keyRecord, arn string) error {
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "EnableKeyRotation", cond, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if err := checkRotatable(rec, arn); err != nil {
 			return err
 		}
 		next := s.clock().Add(time.Duration(period) * day)
 		rec.RotationPeriodInDays = period
 		rec.NextRotationDate = &next
-		return tx.Put(rotationKey(rec.ID), nil)
+		return tx.Put(keyrepo.RotationKey(rec.ID), nil)
 	})
 	return nil, err
 }
@@ -74,13 +75,13 @@ func (s *Service) DisableKeyRotation(ctx context.Context, caller Caller, in *kms
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "DisableKeyRotation", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "DisableKeyRotation", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if err := checkRotatable(rec, arn); err != nil {
 			return err
 		}
 		rec.RotationPeriodInDays = 0
 		rec.NextRotationDate = nil
-		return tx.Delete(rotationKey(rec.ID))
+		return tx.Delete(keyrepo.RotationKey(rec.ID))
 	})
 	return nil, err
 }
@@ -91,25 +92,25 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *k
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN|formOtherAccount)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&caller, "kms:GetKeyRotationStatus", k, nil); err != nil {
 		return nil, err
 	}
-	if k.rec.KeySpec != keys.SymmetricDefault {
-		return nil, newErr(fault.UnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", k.arn, k.rec.KeySpec)
+	if k.Rec.KeySpec != keys.SymmetricDefault {
+		return nil, newErr(fault.UnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", k.ARN, k.Rec.KeySpec)
 	}
-	if k.rec.Origin == originExternal {
-		return nil, errOrigin(k.arn, k.rec.Origin)
+	if k.Rec.Origin == originExternal {
+		return nil, errOrigin(k.ARN, k.Rec.Origin)
 	}
-	out := &kmsapi.GetKeyRotationStatusOutput{KeyID: k.arn}
-	if k.rec.RotationPeriodInDays > 0 && k.rec.State != StatePendingDeletion {
+	out := &kmsapi.GetKeyRotationStatusOutput{KeyID: k.ARN}
+	if k.Rec.RotationPeriodInDays > 0 && k.Rec.State != keyrepo.StatePendingDeletion {
 		out.KeyRotationEnabled = true
-		out.RotationPeriodInDays = k.rec.RotationPeriodInDays
-		if k.rec.NextRotationDate != nil {
-			out.NextRotationDate = kmsapi.NewTime(*k.rec.NextRotationDate)
+		out.RotationPeriodInDays = k.Rec.RotationPeriodInDays
+		if k.Rec.NextRotationDate != nil {
+			out.NextRotationDate = kmsapi.NewTime(*k.Rec.NextRotationDate)
 		}
 	}
 	return out, nil
@@ -121,13 +122,13 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
-	rec, err := s.mutateKey(ctx, caller, in.KeyID, "RotateKeyOnDemand", nil, func(tx store.Tx, rec *keyRecord, arn string) error {
+	rec, err := s.mutateKey(ctx, caller, in.KeyID, "RotateKeyOnDemand", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if rec.KeySpec != keys.SymmetricDefault {
 			return &fault.Error{Code: fault.UnsupportedOperation}
 		}
 		if rec.Origin == originExternal {
-			if rec.State == StatePendingImport || s.materialExpired(rec) {
-				return errPendingImport(arn)
+			if rec.State == keyrepo.StatePendingImport || s.repo.MaterialExpired(rec) {
+				return keyrepo.StatePendingImport.Err(arn)
 			}
 			return newErr(fault.InvalidState, "No available key material pending rotation for the key: %s.", arn)
 		}
@@ -143,18 +144,18 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.RotateKeyOnDemandOutput{KeyID: s.keyARN(rec.Account, rec.ID)}, nil
+	return &kmsapi.RotateKeyOnDemandOutput{KeyID: s.repo.KeyARN(rec.Account, rec.ID)}, nil
 }
 
 // rotate adds a new material version to rec and makes it current. The
 // caller writes rec; older versions stay to decrypt older ciphertexts.
-func (s *Service) rotate(tx store.Tx, rec *keyRecord, rotationType string, now time.Time) error {
+func (s *Service) rotate(tx store.Tx, rec *keyrepo.KeyRecord, rotationType string, now time.Time) error {
 	v := rec.CurrentVersion + 1
-	ver, err := s.newVersion(rec.ID, rec.KeySpec, v, now, rotationType)
+	ver, err := s.repo.NewVersion(rec.ID, rec.KeySpec, v, now, rotationType)
 	if err != nil {
 		return err
 	}
-	if err := putJSON(tx, versionKey(rec.ID, v), ver); err != nil {
+	if err := putJSON(tx, keyrepo.VersionKey(rec.ID, v), ver); err != nil {
 		return err
 	}
 	rec.CurrentVersion = v
@@ -167,7 +168,7 @@ func (s *Service) rotate(tx store.Tx, rec *keyRecord, rotationType string, now t
 // disabled on its date rotates when it is next found Enabled.
 func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 	now := s.now()
-	due, err := s.scanIndex(ctx, rotationPrefix, func(rec *keyRecord) bool { return s.rotationDue(rec, now) })
+	due, err := s.scanIndex(ctx, keyrepo.RotationPrefix, func(rec *keyrepo.KeyRecord) bool { return s.rotationDue(rec, now) })
 	if err != nil {
 		return 0, err
 	}
@@ -176,10 +177,10 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 		done := false
 		err := s.update(ctx, "RotateDueKeys", func(tx store.Tx) error {
 			done = false
-			var rec keyRecord
-			if err := getJSON(tx, keyKey(id), &rec); err != nil {
+			var rec keyrepo.KeyRecord
+			if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
-					return tx.Delete(rotationKey(id))
+					return tx.Delete(keyrepo.RotationKey(id))
 				}
 				return err
 			}
@@ -193,9 +194,9 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 			next := at.Add(time.Duration(rec.RotationPeriodInDays) * day)
 			rec.NextRotationDate = &next
 			done = true
-			return putJSON(tx, keyKey(id), &rec)
+			return putJSON(tx, keyrepo.KeyKey(id), &rec)
 		})
-		s.cache.invalidate(id, "")
+		s.repo.Invalidate(id, "")
 		if err != nil {
 			return rotated, err
 		}
@@ -207,21 +208,21 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 	return rotated, nil
 }
 
-func (s *Service) rotationDue(rec *keyRecord, now time.Time) bool {
-	return rec.State == StateEnabled && rec.RotationPeriodInDays > 0 && rec.NextRotationDate != nil &&
+func (s *Service) rotationDue(rec *keyrepo.KeyRecord, now time.Time) bool {
+	return rec.State == keyrepo.StateEnabled && rec.RotationPeriodInDays > 0 && rec.NextRotationDate != nil &&
 		!now.Before(*rec.NextRotationDate)
 }
 
 // scanIndex returns the ids in an index (prefix + key id) whose key record
 // satisfies due.
-func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyRecord) bool) ([]string, error) {
+func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyrepo.KeyRecord) bool) ([]string, error) {
 	var ids []string
 	err := s.view(ctx, "scan "+string(prefix), func(tx store.Tx) error {
 		ids = ids[:0]
 		return tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
 			id := string(k[len(prefix):])
-			var rec keyRecord
-			if err := getJSON(tx, keyKey(id), &rec); err != nil {
+			var rec keyrepo.KeyRecord
+			if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					ids = append(ids, id) // a dangling index entry: let the caller clean it
 					return true, nil
@@ -256,14 +257,14 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsap
 			return nil, errBadMarker
 		}
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&caller, "kms:ListKeyRotations", k, nil); err != nil {
 		return nil, err
 	}
-	if k.rec.KeySpec != keys.SymmetricDefault {
+	if k.Rec.KeySpec != keys.SymmetricDefault {
 		return nil, &fault.Error{Code: fault.UnsupportedOperation}
 	}
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
@@ -271,15 +272,15 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsap
 	out := &kmsapi.ListKeyRotationsOutput{}
 	err = s.view(ctx, "ListKeyRotations", func(tx store.Tx) error {
 		var err error
-		out.Rotations, out.NextMarker, err = scanPage(tx, versionPrefix(k.rec.ID), after, limit, func(_ string, val []byte) (kmsapi.RotationsListEntry, bool, error) {
-			var vr versionRecord
-			if err := unmarshalRecord(val, &vr); err != nil {
+		out.Rotations, out.NextMarker, err = scanPage(tx, keyrepo.VersionPrefix(k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.RotationsListEntry, bool, error) {
+			var vr keyrepo.VersionRecord
+			if err := keyrepo.UnmarshalRecord(val, &vr); err != nil {
 				return kmsapi.RotationsListEntry{}, false, err
 			}
 			if !all && vr.RotationType == "" {
 				return kmsapi.RotationsListEntry{}, false, nil
 			}
-			return s.rotationEntry(&k.rec, &vr), true, nil
+			return s.rotationEntry(&k.Rec, &vr), true, nil
 		})
 		return err
 	})
@@ -290,7 +291,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsap
 	return out, nil
 }
 
-func (s *Service) rotationEntry(rec *keyRecord, vr *versionRecord) kmsapi.RotationsListEntry {
+func (s *Service) rotationEntry(rec *keyrepo.KeyRecord, vr *keyrepo.VersionRecord) kmsapi.RotationsListEntry {
 	e := kmsapi.RotationsListEntry{KeyID: rec.ID, KeyMaterialID: vr.MaterialID, KeyMaterialState: "NON_CURRENT", RotationType: vr.RotationType}
 	if vr.Version == rec.CurrentVersion {
 		e.KeyMaterialState = "CURRENT"
@@ -301,7 +302,7 @@ func (s *Service) rotationEntry(rec *keyRecord, vr *versionRecord) kmsapi.Rotati
 	if rec.Origin == originExternal {
 		e.KeyMaterialDescription = vr.Description
 		e.ImportState = "PENDING_IMPORT"
-		if vr.Sealed != nil && !s.materialExpired(rec) {
+		if vr.Sealed != nil && !s.repo.MaterialExpired(rec) {
 			e.ImportState = "IMPORTED"
 			e.ExpirationModel = rec.ExpirationModel
 			if rec.ValidTo != nil {

@@ -23,8 +23,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"log/slog"
 	"time"
 
@@ -69,12 +70,12 @@ type Config struct {
 // Service implements the KMS operations. It is safe for concurrent use.
 type Service struct {
 	store  store.Store
+	repo   *keyrepo.Repo
 	root   *keys.RootKey
 	region string
 	now    func() time.Time
 	log    *slog.Logger
 	random func([]byte) (int, error)
-	cache  *cache
 
 	principalExists func(context.Context, string) bool
 }
@@ -95,24 +96,45 @@ func New(cfg Config) (*Service, error) {
 	if s.random == nil {
 		s.random = rand.Read
 	}
-	size := cfg.CacheSize
-	if size <= 0 {
-		size = 10000
+	repo, err := keyrepo.New(keyrepo.Config{Store: cfg.Store, RootKey: cfg.RootKey, Region: cfg.Region, Now: s.now, Logger: s.log,
+		CacheSize: cfg.CacheSize, CacheMaxAge: cfg.CacheMaxAge})
+	if err != nil {
+		return nil, err
 	}
-	s.cache = newCache(size, cfg.CacheMaxAge, s.now)
+	s.repo = repo
 	return s, nil
+}
+
+// Changed tells the service that other processes sharing its store changed
+// the records named (store keys); nil means anything may have changed. It
+// drops the cache entries those records feed, so that the next request
+// reads them again.
+func (s *Service) Changed(records [][]byte) { s.repo.Changed(records) }
+
+// KeyCacheStats returns how many key lookups the cache answered, and how
+// many it did not (each of those read the store), since the service began.
+func (s *Service) KeyCacheStats() (hits, misses uint64) { return s.repo.CacheStats() }
+
+// resolve finds the key an identifier names, as caller (keyrepo.Resolve),
+// and notes it in the call's audit event.
+func (s *Service) resolve(ctx context.Context, caller Caller, ident string, forms keyrepo.Forms) (*keyrepo.Key, error) {
+	k, _, err := s.resolveAlias(ctx, caller, ident, forms)
+	return k, err
+}
+
+// resolveAlias is resolve that also returns the alias name the identifier
+// used, if any (for kms:RequestAlias).
+func (s *Service) resolveAlias(ctx context.Context, caller Caller, ident string, forms keyrepo.Forms) (*keyrepo.Key, string, error) {
+	k, alias, err := s.repo.Resolve(ctx, caller.AccountID, ident, forms)
+	if err != nil {
+		return nil, "", s.storeErr("resolve key", err)
+	}
+	audit.FromContext(ctx).AddKey(k.ARN)
+	return k, alias, nil
 }
 
 // Region is the region this service serves.
 func (s *Service) Region() string { return s.region }
-
-func (s *Service) keyARN(account, id string) string {
-	return fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", s.region, account, id)
-}
-
-func (s *Service) aliasARN(account, name string) string {
-	return fmt.Sprintf("arn:aws:kms:%s:%s:%s", s.region, account, name)
-}
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
@@ -146,3 +168,8 @@ func (s *Service) update(ctx context.Context, op string, fn func(store.Tx) error
 	}
 	return nil
 }
+
+var (
+	getJSON = store.GetJSON
+	putJSON = store.PutJSON
+)

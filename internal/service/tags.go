@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 	"strconv"
 	"strings"
@@ -73,9 +74,9 @@ func (s *Service) TagResource(ctx context.Context, caller Caller, in *kmsapi.Tag
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "TagResource", &conditions{tags: in.Tags}, func(_ store.Tx, rec *keyRecord, arn string) error {
-		if rec.State == StatePendingDeletion {
-			return errPendingDeletion(arn)
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "TagResource", &conditions{tags: in.Tags}, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+		if rec.State == keyrepo.StatePendingDeletion {
+			return keyrepo.StatePendingDeletion.Err(arn)
 		}
 		if err := checkTags(rec.Tags, in.Tags); err != nil {
 			return err
@@ -99,9 +100,9 @@ func (s *Service) UntagResource(ctx context.Context, caller Caller, in *kmsapi.U
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "UntagResource", &conditions{multi: map[string][]string{"aws:tagkeys": in.TagKeys}}, func(_ store.Tx, rec *keyRecord, arn string) error {
-		if rec.State == StatePendingDeletion {
-			return errPendingDeletion(arn)
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "UntagResource", &conditions{multi: map[string][]string{"aws:tagkeys": in.TagKeys}}, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+		if rec.State == keyrepo.StatePendingDeletion {
+			return keyrepo.StatePendingDeletion.Err(arn)
 		}
 		for _, k := range in.TagKeys {
 			if strings.HasPrefix(strings.ToLower(k), tagKeyReserved) {
@@ -142,14 +143,14 @@ func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *kmsap
 			return nil, errBadMarker
 		}
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, idOrARN)
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.authorize(&caller, "kms:ListResourceTags", k, nil); err != nil {
 		return nil, err
 	}
-	tags := k.rec.Tags
+	tags := k.Rec.Tags
 	start = min(start, len(tags))
 	end := min(start+pageLimit(in.Limit, 50, 50), len(tags))
 	out := &kmsapi.ListResourceTagsOutput{Tags: append([]kmsapi.Tag{}, tags[start:end]...)}

@@ -1,7 +1,8 @@
-package service
+package keyrepo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,25 +15,34 @@ import (
 	"github.com/openkms/kms/internal/store"
 )
 
-// liveKey is a key as the hot path uses it: an immutable snapshot of its
+// Key is a key as the hot path uses it: an immutable snapshot of its
 // record with every version of its material unsealed. A change to the key
-// replaces the snapshot; it is never modified in place.
-type liveKey struct {
-	rec      keyRecord
-	arn      string
-	versions map[uint32]*liveVersion
-	current  *liveVersion
-	policy   *policy.Policy // the parsed key policy
-	grants   []*grantRecord
+// replaces the snapshot; it is never modified in place, so callers must
+// not modify it either.
+type Key struct {
+	Rec      KeyRecord
+	ARN      string
+	Versions map[uint32]*Version
+	Current  *Version       // nil: no material (an EXTERNAL key before import)
+	Policy   *policy.Policy // the parsed key policy; nil allows nothing
+	Grants   []*GrantRecord
 }
 
-// liveVersion is one version of a key's material, in the form its spec
-// uses: exactly one of sym, asym and mac is set.
-type liveVersion struct {
-	sym        *keys.Symmetric
-	asym       *keys.Asymmetric
-	mac        *keys.HMAC
-	materialID string
+// MaterialID is the id of the key's current material, or "".
+func (k *Key) MaterialID() string {
+	if k.Current == nil {
+		return ""
+	}
+	return k.Current.MaterialID
+}
+
+// Version is one version of a key's material, in the form its spec uses:
+// exactly one of Sym, Asym and MAC is set.
+type Version struct {
+	Sym        *keys.Symmetric
+	Asym       *keys.Asymmetric
+	MAC        *keys.HMAC
+	MaterialID string
 }
 
 // cache holds live keys and alias targets. Entries are filled on a miss and
@@ -42,7 +52,7 @@ type liveVersion struct {
 // window: a fill is kept only if no invalidation happened since it began.
 //
 // When the store is shared with other processes, their changes arrive as
-// notifications (Service.Changed); maxAge, if set, bounds how long an entry
+// notifications (Repo.Changed); maxAge, if set, bounds how long an entry
 // is trusted should a notification be lost.
 type cache struct {
 	hits, misses atomic.Uint64 // of key lookups
@@ -57,7 +67,7 @@ type cache struct {
 }
 
 type keyEntry struct {
-	k      *liveKey
+	k      *Key
 	filled time.Time
 }
 
@@ -81,7 +91,7 @@ func (c *cache) fresh(t time.Time) bool {
 	return c.maxAge == 0 || c.now().Sub(t) < c.maxAge
 }
 
-func (c *cache) key(id string) *liveKey {
+func (c *cache) key(id string) *Key {
 	c.mu.RLock()
 	e, ok := c.keys[id]
 	c.mu.RUnlock()
@@ -114,7 +124,7 @@ func (c *cache) stamp() time.Time {
 
 // fillKey caches k, loaded from a snapshot taken after generation gen was
 // read at start.
-func (c *cache) fillKey(gen uint64, start time.Time, k *liveKey) {
+func (c *cache) fillKey(gen uint64, start time.Time, k *Key) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
@@ -126,7 +136,7 @@ func (c *cache) fillKey(gen uint64, start time.Time, k *liveKey) {
 			break
 		}
 	}
-	c.keys[k.rec.ID] = keyEntry{k, start}
+	c.keys[k.Rec.ID] = keyEntry{k, start}
 }
 
 func (c *cache) fillAlias(gen uint64, start time.Time, account, name, id string) {
@@ -166,47 +176,47 @@ func (c *cache) flush() {
 	clear(c.aliases)
 }
 
-// Changed tells the service that other processes sharing its store changed
+// Changed tells the repository that other processes sharing its store changed
 // the records named (store keys); nil means anything may have changed. It
 // drops the cache entries those records feed, so that the next request
 // reads them again.
-func (s *Service) Changed(records [][]byte) {
+func (r *Repo) Changed(records [][]byte) {
 	if records == nil {
-		s.cache.flush()
+		r.cache.flush()
 		return
 	}
-	for _, r := range records {
-		rec := string(r)
+	for _, name := range records {
+		rec := string(name)
 		kind, rest, _ := strings.Cut(rec, "/")
 		switch kind {
 		case "key", "keyver", "grant":
 			id, _, _ := strings.Cut(rest, "/")
-			s.cache.invalidate(id, "")
+			r.cache.invalidate(id, "")
 		case "alias":
 			account, name, _ := strings.Cut(rest, "/")
-			s.cache.invalidate("", account, name)
+			r.cache.invalidate("", account, name)
 		}
 	}
 }
 
 // loadKey returns the live key with id, from the cache or the store.
 // A key that does not exist is store.ErrNotFound.
-func (s *Service) loadKey(ctx context.Context, id string) (*liveKey, error) {
-	if k := s.cache.key(id); k != nil {
+func (r *Repo) Load(ctx context.Context, id string) (*Key, error) {
+	if k := r.cache.key(id); k != nil {
 		return k, nil
 	}
-	gen, start := s.cache.generation(), s.cache.stamp()
-	var rec keyRecord
-	var vers []versionRecord
-	var grants []*grantRecord
-	err := s.store.View(ctx, func(tx store.Tx) error {
+	gen, start := r.cache.generation(), r.cache.stamp()
+	var rec KeyRecord
+	var vers []VersionRecord
+	var grants []*GrantRecord
+	err := r.store.View(ctx, func(tx store.Tx) error {
 		vers, grants = vers[:0], grants[:0]
-		if err := getJSON(tx, keyKey(id), &rec); err != nil {
+		if err := store.GetJSON(tx, KeyKey(id), &rec); err != nil {
 			return err
 		}
-		err := tx.Scan(versionPrefix(id), nil, func(_, v []byte) (bool, error) {
-			var vr versionRecord
-			if err := unmarshalRecord(v, &vr); err != nil {
+		err := tx.Scan(VersionPrefix(id), nil, func(_, v []byte) (bool, error) {
+			var vr VersionRecord
+			if err := UnmarshalRecord(v, &vr); err != nil {
 				return false, err
 			}
 			vers = append(vers, vr)
@@ -215,9 +225,9 @@ func (s *Service) loadKey(ctx context.Context, id string) (*liveKey, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Scan(grantPrefix(id), nil, func(_, v []byte) (bool, error) {
-			g := new(grantRecord)
-			if err := unmarshalRecord(v, g); err != nil {
+		return tx.Scan(GrantPrefix(id), nil, func(_, v []byte) (bool, error) {
+			g := new(GrantRecord)
+			if err := UnmarshalRecord(v, g); err != nil {
 				return false, err
 			}
 			grants = append(grants, g)
@@ -227,79 +237,79 @@ func (s *Service) loadKey(ctx context.Context, id string) (*liveKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.unseal(rec, vers)
+	k, err := r.unseal(rec, vers)
 	if err != nil {
 		return nil, err
 	}
-	k.grants = grants
-	s.cache.fillKey(gen, start, k)
+	k.Grants = grants
+	r.cache.fillKey(gen, start, k)
 	return k, nil
 }
 
-func (s *Service) unseal(rec keyRecord, vers []versionRecord) (*liveKey, error) {
+func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 	id, ok := keys.ParseID(rec.ID)
 	if !ok {
 		return nil, errors.New("key record with a malformed id " + rec.ID)
 	}
-	k := &liveKey{rec: rec, arn: s.keyARN(rec.Account, rec.ID), versions: make(map[uint32]*liveVersion, len(vers))}
+	k := &Key{Rec: rec, ARN: r.KeyARN(rec.Account, rec.ID), Versions: make(map[uint32]*Version, len(vers))}
 	for _, vr := range vers {
 		if vr.Sealed == nil {
 			continue // imported material that was deleted or expired
 		}
-		material, err := s.root.Open(materialAAD(rec.ID, vr.Version), vr.Sealed)
+		material, err := r.root.Open(MaterialAAD(rec.ID, vr.Version), vr.Sealed)
 		if err != nil {
 			return nil, errors.New("key material of " + rec.ID + " does not open under the root key")
 		}
-		lv := &liveVersion{materialID: vr.MaterialID}
+		lv := &Version{MaterialID: vr.MaterialID}
 		switch {
 		case rec.KeySpec == keys.SymmetricDefault:
-			lv.sym, err = keys.NewSymmetric(id, vr.Version, material)
+			lv.Sym, err = keys.NewSymmetric(id, vr.Version, material)
 		case keys.IsHMAC(rec.KeySpec):
-			lv.mac, err = keys.NewHMAC(rec.KeySpec, material)
+			lv.MAC, err = keys.NewHMAC(rec.KeySpec, material)
 		default:
-			lv.asym, err = keys.ParseAsymmetric(rec.KeySpec, material)
+			lv.Asym, err = keys.ParseAsymmetric(rec.KeySpec, material)
 		}
 		clear(material)
 		if err != nil {
 			return nil, fmt.Errorf("key material of %s: %w", rec.ID, err)
 		}
-		k.versions[vr.Version] = lv
+		k.Versions[vr.Version] = lv
 	}
-	k.current = k.versions[rec.CurrentVersion]
+	k.Current = k.Versions[rec.CurrentVersion]
 	pol, err := policy.ParseResource(rec.Policy)
 	if err != nil {
 		// Policies are validated before they are stored; one that no
 		// longer parses allows nothing rather than everything.
-		s.log.Error("stored key policy does not parse", "keyId", rec.ID, "err", err)
+		r.log.Error("stored key policy does not parse", "keyId", rec.ID, "err", err)
 	} else {
-		k.policy = pol
+		k.Policy = pol
 	}
 	return k, nil
 }
 
 // lookupAlias returns the id of the key an alias names, or store.ErrNotFound.
-func (s *Service) lookupAlias(ctx context.Context, account, name string) (string, error) {
-	if id, ok := s.cache.alias(account, name); ok {
+func (r *Repo) LookupAlias(ctx context.Context, account, name string) (string, error) {
+	if id, ok := r.cache.alias(account, name); ok {
 		return id, nil
 	}
-	gen, start := s.cache.generation(), s.cache.stamp()
-	var rec aliasRecord
-	if err := s.store.View(ctx, func(tx store.Tx) error { return getJSON(tx, aliasKey(account, name), &rec) }); err != nil {
+	gen, start := r.cache.generation(), r.cache.stamp()
+	var rec AliasRecord
+	if err := r.store.View(ctx, func(tx store.Tx) error { return store.GetJSON(tx, AliasKey(account, name), &rec) }); err != nil {
 		return "", err
 	}
-	s.cache.fillAlias(gen, start, account, name, rec.KeyID)
+	r.cache.fillAlias(gen, start, account, name, rec.KeyID)
 	return rec.KeyID, nil
 }
 
-func unmarshalRecord(b []byte, v any) error {
-	if err := jsonUnmarshal(b, v); err != nil {
+func UnmarshalRecord(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
 		return errors.New("corrupt record: " + strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
 }
 
-// KeyCacheStats returns how many key lookups the cache answered, and how
-// many it did not (each of those read the store), since the service began.
-func (s *Service) KeyCacheStats() (hits, misses uint64) {
-	return s.cache.hits.Load(), s.cache.misses.Load()
+// CacheStats returns how many key lookups the cache answered, and how
+// many it did not (each of those read the store), since the repository began.
+func (r *Repo) CacheStats() (hits, misses uint64) {
+	return r.cache.hits.Load(), r.cache.misses.Load()
 }

@@ -1,12 +1,11 @@
-package service
+package keyrepo
 
 import (
 	"fmt"
+	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
 	"time"
-
-	"github.com/openkms/kms/internal/store"
 )
 
 // Records in the store (docs/storage.md). Every record is JSON with a format
@@ -14,29 +13,48 @@ import (
 // own name as additional data, so a sealed value copied to another record
 // does not open.
 //
-//	key/<key-id>                         keyRecord
-//	keyver/<key-id>/<version, 8 hex>     versionRecord
+//	key/<key-id>                         KeyRecord
+//	keyver/<key-id>/<version, 8 hex>     VersionRecord
 //	acctkey/<account>/<key-id>           empty: index of an account's keys
-//	alias/<account>/<alias-name>         aliasRecord
+//	alias/<account>/<alias-name>         AliasRecord
 //	keyalias/<key-id>/<alias-name>       empty: index of a key's aliases
 //	pendingdel/<key-id>                  empty: keys scheduled for deletion
 //	rotation/<key-id>                    empty: keys with automatic rotation on
 //	importexpiry/<key-id>                empty: keys whose imported material expires
-//	importtoken/<token id, hex>          importTokenRecord
-//	grant/<key-id>/<grant-id>            grantRecord
+//	importtoken/<token id, hex>          ImportTokenRecord
+//	grant/<key-id>/<grant-id>            GrantRecord
 //	retiregrant/<principal>/<key-id>/<grant-id>  empty: grants by retiring principal
 
-const recordVersion = 1
+const RecordVersion = 1
+
+// State is a key's state (reference §4.4).
+type State string
 
 // Key states.
 const (
-	StateEnabled         = "Enabled"
-	StateDisabled        = "Disabled"
-	StatePendingDeletion = "PendingDeletion"
-	StatePendingImport   = "PendingImport"
+	StateEnabled         State = "Enabled"
+	StateDisabled        State = "Disabled"
+	StatePendingDeletion State = "PendingDeletion"
+	StatePendingImport   State = "PendingImport"
 )
 
-type keyRecord struct {
+// Err is what an operation that needs an enabled key answers when the key
+// named by arn is in state st, with AWS's messages; nil when enabled.
+func (st State) Err(arn string) error {
+	switch st {
+	case StateEnabled:
+		return nil
+	case StateDisabled:
+		return fault.Newf(fault.Disabled, "%s is disabled.", arn)
+	case StatePendingDeletion:
+		return fault.Newf(fault.InvalidState, "%s is pending deletion.", arn)
+	case StatePendingImport:
+		return fault.Newf(fault.InvalidState, "%s is pending import.", arn)
+	}
+	return fault.Newf(fault.InvalidState, "%s is %s.", arn, string(st))
+}
+
+type KeyRecord struct {
 	V                   int          `json:"v"`
 	ID                  string       `json:"id"`
 	Account             string       `json:"account"`
@@ -45,7 +63,7 @@ type keyRecord struct {
 	KeySpec             string       `json:"keySpec"`
 	KeyUsage            string       `json:"keyUsage"`
 	Origin              string       `json:"origin"`
-	State               string       `json:"state"`
+	State               State        `json:"state"`
 	DeletionDate        *time.Time   `json:"deletionDate,omitempty"`
 	PendingWindowInDays int32        `json:"pendingWindowInDays,omitempty"`
 	Policy              string       `json:"policy"`
@@ -64,7 +82,7 @@ type keyRecord struct {
 	ValidTo         *time.Time `json:"validTo,omitempty"`
 }
 
-type versionRecord struct {
+type VersionRecord struct {
 	V          int       `json:"v"`
 	Version    uint32    `json:"version"`
 	MaterialID string    `json:"materialId"`
@@ -80,7 +98,7 @@ type versionRecord struct {
 	Sealed []byte `json:"sealed,omitempty"`
 }
 
-type importTokenRecord struct {
+type ImportTokenRecord struct {
 	V          int       `json:"v"`
 	KeyID      string    `json:"keyId"`
 	Account    string    `json:"account"`
@@ -90,7 +108,7 @@ type importTokenRecord struct {
 	SealedPriv []byte    `json:"sealedPrivateKey"`
 }
 
-type aliasRecord struct {
+type AliasRecord struct {
 	V       int       `json:"v"`
 	Name    string    `json:"name"`
 	KeyID   string    `json:"keyId"`
@@ -98,52 +116,47 @@ type aliasRecord struct {
 	Updated time.Time `json:"updated"`
 }
 
-func keyKey(id string) []byte                { return []byte("key/" + id) }
-func versionPrefix(id string) []byte         { return []byte("keyver/" + id + "/") }
-func versionKey(id string, v uint32) []byte  { return fmt.Appendf(nil, "keyver/%s/%08x", id, v) }
-func acctKeyPrefix(account string) []byte    { return []byte("acctkey/" + account + "/") }
-func acctKeyKey(account, id string) []byte   { return []byte("acctkey/" + account + "/" + id) }
-func aliasPrefix(account string) []byte      { return []byte("alias/" + account + "/") }
-func aliasKey(account, name string) []byte   { return []byte("alias/" + account + "/" + name) }
-func keyAliasPrefix(id string) []byte        { return []byte("keyalias/" + id + "/") }
-func keyAliasKey(id, name string) []byte     { return []byte("keyalias/" + id + "/" + name) }
-func pendingDeletionKey(id string) []byte    { return []byte("pendingdel/" + id) }
-func rotationKey(id string) []byte           { return []byte("rotation/" + id) }
-func importExpiryKey(id string) []byte       { return []byte("importexpiry/" + id) }
-func importTokenKey(tokenID string) []byte   { return []byte("importtoken/" + tokenID) }
-func materialAAD(id string, v uint32) []byte { return versionKey(id, v) }
+func KeyKey(id string) []byte                { return []byte("key/" + id) }
+func VersionPrefix(id string) []byte         { return []byte("keyver/" + id + "/") }
+func VersionKey(id string, v uint32) []byte  { return fmt.Appendf(nil, "keyver/%s/%08x", id, v) }
+func AcctKeyPrefix(account string) []byte    { return []byte("acctkey/" + account + "/") }
+func AcctKeyKey(account, id string) []byte   { return []byte("acctkey/" + account + "/" + id) }
+func AliasPrefix(account string) []byte      { return []byte("alias/" + account + "/") }
+func AliasKey(account, name string) []byte   { return []byte("alias/" + account + "/" + name) }
+func KeyAliasPrefix(id string) []byte        { return []byte("keyalias/" + id + "/") }
+func KeyAliasKey(id, name string) []byte     { return []byte("keyalias/" + id + "/" + name) }
+func PendingDeletionKey(id string) []byte    { return []byte("pendingdel/" + id) }
+func RotationKey(id string) []byte           { return []byte("rotation/" + id) }
+func ImportExpiryKey(id string) []byte       { return []byte("importexpiry/" + id) }
+func ImportTokenKey(tokenID string) []byte   { return []byte("importtoken/" + tokenID) }
+func MaterialAAD(id string, v uint32) []byte { return VersionKey(id, v) }
 
 var (
-	pendingDeletionPrefix = []byte("pendingdel/")
-	rotationPrefix        = []byte("rotation/")
-	importExpiryPrefix    = []byte("importexpiry/")
-	importTokenPrefix     = []byte("importtoken/")
-)
-
-var (
-	getJSON = store.GetJSON
-	putJSON = store.PutJSON
+	PendingDeletionPrefix = []byte("pendingdel/")
+	RotationPrefix        = []byte("rotation/")
+	ImportExpiryPrefix    = []byte("importexpiry/")
+	ImportTokenPrefix     = []byte("importtoken/")
 )
 
 // newVersion generates fresh material of spec for version v of key id and
 // seals it. rotationType is "" for a key's first material.
-func (s *Service) newVersion(id, spec string, v uint32, now time.Time, rotationType string) (*versionRecord, error) {
+func (r *Repo) NewVersion(id, spec string, v uint32, now time.Time, rotationType string) (*VersionRecord, error) {
 	material, err := keys.Generate(spec)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(material)
-	return &versionRecord{
-		V:            recordVersion,
+	return &VersionRecord{
+		V:            RecordVersion,
 		Version:      v,
 		MaterialID:   randomHex(32),
 		Created:      now,
 		RotationType: rotationType,
-		Sealed:       s.root.Seal(materialAAD(id, v), material),
+		Sealed:       r.root.Seal(MaterialAAD(id, v), material),
 	}, nil
 }
 
-type grantRecord struct {
+type GrantRecord struct {
 	V           int                      `json:"v"`
 	ID          string                   `json:"id"`
 	KeyID       string                   `json:"keyId"`
@@ -156,9 +169,9 @@ type grantRecord struct {
 	Created     time.Time                `json:"created"`
 }
 
-func grantPrefix(keyID string) []byte         { return []byte("grant/" + keyID + "/") }
-func grantKey(keyID, grantID string) []byte   { return []byte("grant/" + keyID + "/" + grantID) }
-func retirablePrefix(principal string) []byte { return []byte("retiregrant/" + principal + "/") }
-func retirableKey(principal, keyID, grantID string) []byte {
+func GrantPrefix(keyID string) []byte         { return []byte("grant/" + keyID + "/") }
+func GrantKey(keyID, grantID string) []byte   { return []byte("grant/" + keyID + "/" + grantID) }
+func RetirablePrefix(principal string) []byte { return []byte("retiregrant/" + principal + "/") }
+func RetirableKey(principal, keyID, grantID string) []byte {
 	return []byte("retiregrant/" + principal + "/" + keyID + "/" + grantID)
 }

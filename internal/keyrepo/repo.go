@@ -1,0 +1,117 @@
+// Package keyrepo is the key repository: the records of keys, their
+// material versions, aliases and grants in the store (records.go), the
+// cache that keeps keys unsealed in memory so that the hot path does no
+// storage access once a key is warm (cache.go), and the resolution of key
+// identifiers — ids, key ARNs, alias names and alias ARNs — to keys
+// (resolve.go). It decides nothing about who may use a key: that is
+// internal/authz's, and what an operation does with it is the service's.
+//
+// Key material is sealed under the root key with the record's own name as
+// additional data; the repository is the one place that seals and opens
+// it. The cache is per process: when several processes share a store, each
+// learns of the others' changes through Changed, and CacheMaxAge bounds
+// staleness should a notification be lost.
+package keyrepo
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
+// Config holds a Repo's dependencies.
+type Config struct {
+	Store   store.Store
+	RootKey *keys.RootKey
+	Region  string           // the region in every ARN
+	Now     func() time.Time // defaults to time.Now
+	Logger  *slog.Logger     // defaults to slog.Default()
+	// CacheSize bounds the number of keys held unsealed (default 10000).
+	CacheSize int
+	// CacheMaxAge, if positive, is how long a cached key or alias is used
+	// before it is read again.
+	CacheMaxAge time.Duration
+}
+
+// Repo is the key repository. It is safe for concurrent use.
+type Repo struct {
+	store  store.Store
+	root   *keys.RootKey
+	region string
+	now    func() time.Time
+	log    *slog.Logger
+	cache  *cache
+}
+
+// New returns a Repo.
+func New(cfg Config) (*Repo, error) {
+	if cfg.Store == nil || cfg.RootKey == nil || cfg.Region == "" {
+		return nil, errors.New("keyrepo: Store, RootKey and Region are required")
+	}
+	r := &Repo{store: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	size := cfg.CacheSize
+	if size <= 0 {
+		size = 10000
+	}
+	r.cache = newCache(size, cfg.CacheMaxAge, r.now)
+	return r, nil
+}
+
+// Region is the region of the repository's keys.
+func (r *Repo) Region() string { return r.region }
+
+// KeyARN is the ARN of key id of account.
+func (r *Repo) KeyARN(account, id string) string {
+	return fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", r.region, account, id)
+}
+
+// AliasARN is the ARN of alias name (alias/...) of account.
+func (r *Repo) AliasARN(account, name string) string {
+	return fmt.Sprintf("arn:aws:kms:%s:%s:%s", r.region, account, name)
+}
+
+// Invalidate drops a key (keyID, "" for none) and aliases of an account
+// from the cache; every change to them calls it once committed.
+func (r *Repo) Invalidate(keyID, account string, aliasNames ...string) {
+	r.cache.invalidate(keyID, account, aliasNames...)
+}
+
+// Expired reports whether a key's deletion date has passed: it is gone for
+// every purpose even before the sweeper removes its records.
+func (r *Repo) Expired(rec *KeyRecord) bool {
+	return rec.State == StatePendingDeletion && rec.DeletionDate != nil && !r.now().Before(*rec.DeletionDate)
+}
+
+// MaterialExpired reports whether a key's imported material has passed its
+// ValidTo: it is unusable from that instant, before the background job
+// deletes it.
+func (r *Repo) MaterialExpired(rec *KeyRecord) bool {
+	return rec.ValidTo != nil && !r.now().Before(*rec.ValidTo)
+}
+
+// StateOf is a key's state as operations see it now: an enabled or
+// disabled key whose imported material has expired is PendingImport.
+func (r *Repo) StateOf(rec *KeyRecord) State {
+	if r.MaterialExpired(rec) && (rec.State == StateEnabled || rec.State == StateDisabled) {
+		return StatePendingImport
+	}
+	return rec.State
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

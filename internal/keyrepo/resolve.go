@@ -1,0 +1,127 @@
+package keyrepo
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
+// Forms says which identifier forms an operation accepts (reference
+// §2.13): management operations take a key id or key ARN; cryptographic
+// operations and DescribeKey also take an alias name or alias ARN.
+type Forms int
+
+const (
+	FormAlias        Forms = 1 << iota // alias names and alias ARNs too
+	FormOtherAccount                   // ARNs of another account's keys: the operations AWS allows across accounts
+
+	IDOrARN Forms = 0
+	AnyForm       = FormAlias
+)
+
+// Resolve finds the key an identifier names for a caller of account,
+// and the alias name the identifier used, if any (for kms:RequestAlias).
+// Malformed identifiers, unknown keys and unknown aliases are NotFound with
+// AWS's messages. A key whose deletion date has passed is already gone,
+// even before the sweeper removes it.
+func (r *Repo) Resolve(ctx context.Context, account, ident string, forms Forms) (*Key, string, error) {
+	acct, id, alias, err := r.parseIdentifier(account, ident, forms)
+	if err != nil {
+		return nil, "", err
+	}
+	if alias != "" {
+		id, err = r.LookupAlias(ctx, acct, alias)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, "", fault.Newf(fault.NotFound, "Alias %s is not found.", r.AliasARN(acct, alias))
+		}
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	k, err := r.Load(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (k.Rec.Account != acct || r.Expired(&k.Rec))) {
+		return nil, "", ErrKeyDoesNotExist(r.KeyARN(acct, id))
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return k, alias, nil
+}
+
+// parseIdentifier splits a key identifier into the account it names and
+// either a key id or an alias name.
+func (r *Repo) parseIdentifier(callerAccount, ident string, forms Forms) (account, id, alias string, err error) {
+	invalid := ErrInvalidKeyID(ident)
+	switch {
+	case strings.HasPrefix(ident, "arn:"):
+		// arn:<partition>:kms:<region>:<account>:<resource>
+		parts := strings.SplitN(ident, ":", 6)
+		if len(parts) != 6 || parts[1] != "aws" || parts[2] != "kms" || len(parts[4]) != 12 {
+			return "", "", "", invalid
+		}
+		if parts[3] != r.region {
+			return "", "", "", fault.Newf(fault.NotFound, "Invalid arn %s", parts[3])
+		}
+		account = parts[4]
+		res := parts[5]
+		switch {
+		case strings.HasPrefix(res, "key/"):
+			kid, ok := keys.ParseID(res[len("key/"):])
+			if !ok {
+				return "", "", "", invalid
+			}
+			id = kid.String()
+		case strings.HasPrefix(res, "alias/") && forms&FormAlias != 0:
+			alias = res
+		default:
+			return "", "", "", invalid
+		}
+		// Another account's key may be named only in the operations AWS
+		// allows across accounts; its key policy then decides.
+		if account != callerAccount && forms&FormOtherAccount == 0 {
+			if alias != "" {
+				return "", "", "", fault.Newf(fault.NotFound, "Alias %s is not found.", r.AliasARN(account, alias))
+			}
+			return "", "", "", ErrKeyDoesNotExist(r.KeyARN(account, id))
+		}
+		return account, id, alias, nil
+	case strings.HasPrefix(ident, "alias/"):
+		if forms&FormAlias == 0 {
+			return "", "", "", invalid
+		}
+		return callerAccount, "", ident, nil
+	default:
+		if strings.HasPrefix(ident, "mrk-") && len(ident) == 36 && isLowerHex(ident[4:]) {
+			// A well-formed multi-Region key id; none exist here.
+			return callerAccount, ident, "", nil
+		}
+		kid, ok := keys.ParseID(ident)
+		if !ok {
+			return "", "", "", invalid
+		}
+		return callerAccount, kid.String(), "", nil
+	}
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrKeyDoesNotExist is AWS's NotFound for a well-formed key that does not
+// exist (or that the caller's account does not own).
+func ErrKeyDoesNotExist(arn string) error {
+	return fault.Newf(fault.NotFound, "Key '%s' does not exist", arn)
+}
+
+// ErrInvalidKeyID is AWS's NotFound for a malformed key identifier.
+func ErrInvalidKeyID(id string) error { return fault.Newf(fault.NotFound, "Invalid keyId '%s'", id) }
