@@ -69,10 +69,10 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeAccount(&caller, "kms:CreateAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+	if err := s.authz.Account(&caller, "kms:CreateAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:CreateAlias", k, nil); err != nil {
+	if err := s.authz.Key(&caller, "kms:CreateAlias", k, nil); err != nil {
 		return nil, err
 	}
 	now := s.clock()
@@ -136,15 +136,15 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeAccount(&caller, "kms:UpdateAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+	if err := s.authz.Account(&caller, "kms:UpdateAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:UpdateAlias", k, nil); err != nil {
+	if err := s.authz.Key(&caller, "kms:UpdateAlias", k, nil); err != nil {
 		return nil, err
 	}
 	if oldID, err := s.repo.LookupAlias(ctx, caller.AccountID, in.AliasName); err == nil && oldID != k.Rec.ID {
 		if old, err := s.repo.Load(ctx, oldID); err == nil {
-			if err := s.authorize(&caller, "kms:UpdateAlias", old, nil); err != nil {
+			if err := s.authz.Key(&caller, "kms:UpdateAlias", old, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -191,12 +191,12 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.Del
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeAccount(&caller, "kms:DeleteAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+	if err := s.authz.Account(&caller, "kms:DeleteAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
 	if id, err := s.repo.LookupAlias(ctx, caller.AccountID, in.AliasName); err == nil {
 		if k, err := s.repo.Load(ctx, id); err == nil {
-			if err := s.authorize(&caller, "kms:DeleteAlias", k, nil); err != nil {
+			if err := s.authz.Key(&caller, "kms:DeleteAlias", k, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -232,7 +232,7 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.Lis
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeAccount(&caller, "kms:ListAliases", "*", nil); err != nil {
+	if err := s.authz.Account(&caller, "kms:ListAliases", "*", nil); err != nil {
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 50, 100)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
@@ -48,8 +49,8 @@ func (s *Service) signingKey(ctx context.Context, caller Caller, keyID, action, 
 	if err != nil {
 		return nil, err
 	}
-	cond := &conditions{alias: alias, extra: map[string]string{"kms:signingalgorithm": alg, "kms:messagetype": msgType}}
-	if err := s.authorize(&caller, "kms:"+action, k, cond); err != nil {
+	cond := &authz.Conditions{Alias: alias, Extra: map[string]string{"kms:signingalgorithm": alg, "kms:messagetype": msgType}}
+	if err := s.authz.Key(&caller, "kms:"+action, k, cond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, action, keys.UsageSign); err != nil {
@@ -149,7 +150,7 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *kmsapi.Ge
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:GetPublicKey", k, &conditions{alias: alias}); err != nil {
+	if err := s.authz.Key(&caller, "kms:GetPublicKey", k, &authz.Conditions{Alias: alias}); err != nil {
 		return nil, err
 	}
 	if !keys.IsAsymmetric(k.Rec.KeySpec) {
@@ -191,8 +192,8 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kms
 	if err != nil {
 		return nil, err
 	}
-	cond := &conditions{alias: alias, extra: map[string]string{"kms:keyagreementalgorithm": in.KeyAgreementAlgorithm}}
-	if err := s.authorize(&caller, "kms:DeriveSharedSecret", k, cond); err != nil {
+	cond := &authz.Conditions{Alias: alias, Extra: map[string]string{"kms:keyagreementalgorithm": in.KeyAgreementAlgorithm}}
+	if err := s.authz.Key(&caller, "kms:DeriveSharedSecret", k, cond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, "DeriveSharedSecret", keys.UsageKeyAgreement); err != nil {
@@ -268,8 +269,8 @@ func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, m
 	if err != nil {
 		return nil, err
 	}
-	cond := &conditions{alias: alias, extra: map[string]string{"kms:macalgorithm": alg}}
-	if err := s.authorize(&caller, "kms:"+op, k, cond); err != nil {
+	cond := &authz.Conditions{Alias: alias, Extra: map[string]string{"kms:macalgorithm": alg}}
+	if err := s.authz.Key(&caller, "kms:"+op, k, cond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, op, keys.UsageMAC); err != nil {
@@ -320,7 +321,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	if in.KeyPairSpec == "SM2" {
 		return nil, newErr(fault.UnsupportedOperation, "KeyPairSpec SM2 is only available in AWS China Regions.")
 	}
-	k, err := s.wrappingKey(ctx, caller, in.KeyID, op, &conditions{ec: in.EncryptionContext, extra: map[string]string{
+	k, err := s.wrappingKey(ctx, caller, in.KeyID, op, &authz.Conditions{EC: in.EncryptionContext, Extra: map[string]string{
 		"kms:encryptionalgorithm": keys.SymmetricDefault, "kms:datakeypairspec": in.KeyPairSpec}})
 	if err != nil {
 		return nil, err

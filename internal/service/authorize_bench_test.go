@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/kmsapi"
 	"path/filepath"
 	"testing"
@@ -67,7 +68,7 @@ func BenchmarkAuthorize(b *testing.B) {
 			ec := map[string]string{"purpose": "bench"}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := s.authorize(&tc.caller, "kms:Encrypt", lk, &conditions{ec: ec, extra: symmetricAlgorithm}); err != nil {
+				if err := s.authz.Key(&tc.caller, "kms:Encrypt", lk, &authz.Conditions{EC: ec, Extra: symmetricAlgorithm}); err != nil {
 					b.Fatal(err)
 				}
 			}

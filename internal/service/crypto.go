@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
@@ -111,8 +112,8 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 		return nil, err
 	}
 	alg := algOrDefault(in.EncryptionAlgorithm)
-	cond := &conditions{ec: in.EncryptionContext, alias: alias, extra: algorithmCondition(alg)}
-	if err := s.authorize(&caller, "kms:Encrypt", k, cond); err != nil {
+	cond := &authz.Conditions{EC: in.EncryptionContext, Alias: alias, Extra: algorithmCondition(alg)}
+	if err := s.authz.Key(&caller, "kms:Encrypt", k, cond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, "Encrypt", keys.UsageEncrypt); err != nil {
@@ -170,7 +171,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		}
 		audit.FromContext(ctx).AddKey(k.ARN)
 	}
-	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: algorithmCondition(algOrDefault(alg))}); err != nil {
+	if err := s.authz.Key(&caller, action, k, &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
@@ -202,7 +203,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 // caller named; such ciphertexts carry no key id, so KeyId and the
 // algorithm are required.
 func (s *Service) openAsymmetric(caller Caller, k *keyrepo.Key, alias string, ct []byte, ec map[string]string, alg, op, action string) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
-	if err := s.authorize(&caller, action, k, &conditions{ec: ec, alias: alias, extra: algorithmCondition(algOrDefault(alg))}); err != nil {
+	if err := s.authz.Key(&caller, action, k, &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
@@ -304,12 +305,12 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	if src.Rec.ID == dst.Rec.ID {
 		sameKey = "true"
 	}
-	toCond := &conditions{ec: in.DestinationEncryptionContext, alias: dstAlias, extra: map[string]string{
+	toCond := &authz.Conditions{EC: in.DestinationEncryptionContext, Alias: dstAlias, Extra: map[string]string{
 		"kms:encryptionalgorithm": algOrDefault(in.DestinationEncryptionAlgorithm), "kms:reencryptonsamekey": sameKey}}
 	defer clear(pt)
 	// The destination's state and usage are looked at only once the caller
 	// may use it: an unauthorized caller learns nothing about it.
-	if err := s.authorize(&caller, "kms:ReEncryptTo", dst, toCond); err != nil {
+	if err := s.authz.Key(&caller, "kms:ReEncryptTo", dst, toCond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(dst, "ReEncrypt", keys.UsageEncrypt); err != nil {
@@ -341,13 +342,13 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 
 // wrappingKey finds, authorizes and checks the symmetric key that a data
 // key or data key pair is to be encrypted under.
-func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op string, cond *conditions) (*keyrepo.Key, error) {
+func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op string, cond *authz.Conditions) (*keyrepo.Key, error) {
 	k, alias, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
 	}
-	cond.alias = alias
-	if err := s.authorize(&caller, "kms:"+op, k, cond); err != nil {
+	cond.Alias = alias
+	if err := s.authz.Key(&caller, "kms:"+op, k, cond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
@@ -401,7 +402,7 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *kmsapi
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, err := s.wrappingKey(ctx, caller, in.KeyID, op, &conditions{ec: in.EncryptionContext, extra: symmetricAlgorithm})
+	k, err := s.wrappingKey(ctx, caller, in.KeyID, op, &authz.Conditions{EC: in.EncryptionContext, Extra: symmetricAlgorithm})
 	if err != nil {
 		return nil, err
 	}
@@ -440,7 +441,7 @@ func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *kmsapi.
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeAccount(&caller, "kms:GenerateRandom", "*", nil); err != nil {
+	if err := s.authz.Account(&caller, "kms:GenerateRandom", "*", nil); err != nil {
 		return nil, err
 	}
 	b := make([]byte, *in.NumberOfBytes)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
@@ -72,117 +73,6 @@ func parseGrantToken(t string) (keyID, grantID string, err error) {
 	return id.String(), hex.EncodeToString(b[17:49]), nil
 }
 
-// childGrant is the grant a CreateGrant call asks for, which a grant that
-// allows CreateGrant must cover.
-type childGrant struct {
-	operations  []string
-	constraints *kmsapi.GrantConstraints
-}
-
-// contextOperations are the grant operations that take an encryption
-// context: a grant's constraints apply to these alone.
-var contextOperations = []string{"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
-	"ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"}
-
-// grantAllows reports whether a grant on k lets caller perform action.
-func (s *Service) grantAllows(caller *Caller, action string, k *keyrepo.Key, cond *conditions) bool {
-	op := strings.TrimPrefix(action, "kms:")
-	for _, g := range k.Grants {
-		if g.Grantee != caller.ARN && (caller.Principal.RoleARN == "" || g.Grantee != caller.Principal.RoleARN) {
-			continue
-		}
-		if grantCovers(g, op, cond) {
-			return true
-		}
-	}
-	return false
-}
-
-// grantCovers decides one grant, as AWS KMS does: the grant must list the
-// operation; its constraints bind the encryption context of the operations
-// that take one; and a grant that allows CreateGrant allows only grants
-// for a subset of its own operations, with constraints at least as strict
-// as its own, so that a grantee can never hand on more than it holds.
-func grantCovers(g *keyrepo.GrantRecord, op string, cond *conditions) bool {
-	if !slices.Contains(g.Operations, op) {
-		return false
-	}
-	switch {
-	case op == "CreateGrant":
-		if cond.child == nil {
-			return false
-		}
-		for _, o := range cond.child.operations {
-			if !slices.Contains(g.Operations, o) {
-				return false
-			}
-		}
-		return atLeastAsStrict(cond.child.constraints, g.Constraints)
-	case slices.Contains(contextOperations, op):
-		return constraintsHold(g.Constraints, cond.ec)
-	}
-	return true
-}
-
-// atLeastAsStrict reports whether every encryption context that child
-// allows is allowed by parent.
-func atLeastAsStrict(child, parent *kmsapi.GrantConstraints) bool {
-	if parent == nil || (parent.EncryptionContextEquals == nil && parent.EncryptionContextSubset == nil) {
-		return true
-	}
-	if child == nil {
-		return false
-	}
-	if parent.EncryptionContextEquals != nil {
-		// Only the very same context satisfies the parent.
-		return child.EncryptionContextEquals != nil && sameContext(child.EncryptionContextEquals, parent.EncryptionContextEquals)
-	}
-	// The parent requires its pairs: the child must require them too.
-	have := child.EncryptionContextEquals
-	if have == nil {
-		have = child.EncryptionContextSubset
-	}
-	return constraintsHold(&kmsapi.GrantConstraints{EncryptionContextSubset: parent.EncryptionContextSubset}, have)
-}
-
-// sameContext compares two contexts as constraints match them: keys
-// without regard to case, values exactly.
-func sameContext(a, b map[string]string) bool {
-	return len(a) == len(b) && constraintsHold(&kmsapi.GrantConstraints{EncryptionContextEquals: b}, a)
-}
-
-// constraintsHold applies a grant's encryption context constraints: keys
-// match regardless of case, values exactly.
-func constraintsHold(c *kmsapi.GrantConstraints, ec map[string]string) bool {
-	if c == nil {
-		return true
-	}
-	find := func(k string) (string, bool) {
-		for ek, ev := range ec {
-			if strings.EqualFold(ek, k) {
-				return ev, true
-			}
-		}
-		return "", false
-	}
-	if c.EncryptionContextEquals != nil {
-		if len(ec) != len(c.EncryptionContextEquals) {
-			return false
-		}
-		for k, v := range c.EncryptionContextEquals {
-			if got, ok := find(k); !ok || got != v {
-				return false
-			}
-		}
-	}
-	for k, v := range c.EncryptionContextSubset {
-		if got, ok := find(k); !ok || got != v {
-			return false
-		}
-	}
-	return true
-}
-
 // CreateGrant lets GranteePrincipal perform Operations on a key.
 func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.CreateGrantInput) (*kmsapi.CreateGrantOutput, error) {
 	var v violations
@@ -227,21 +117,21 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	ops := slices.Clone(in.Operations)
 	slices.Sort(ops)
 	ops = slices.Compact(ops)
-	cond := &conditions{extra: map[string]string{
+	cond := &authz.Conditions{Extra: map[string]string{
 		"kms:granteeprincipal":      in.GranteePrincipal,
 		"kms:grantisforawsresource": "false",
-	}, multi: map[string][]string{"kms:grantoperations": ops}, child: &childGrant{operations: ops, constraints: in.Constraints}}
+	}, Multi: map[string][]string{"kms:grantoperations": ops}, Child: &authz.ChildGrant{Operations: ops, Constraints: in.Constraints}}
 	if in.RetiringPrincipal != "" {
-		cond.extra["kms:retiringprincipal"] = in.RetiringPrincipal
+		cond.Extra["kms:retiringprincipal"] = in.RetiringPrincipal
 	}
 	if c := in.Constraints; c != nil {
 		if c.EncryptionContextEquals != nil {
-			cond.extra["kms:grantconstrainttype"] = "EncryptionContextEquals"
+			cond.Extra["kms:grantconstrainttype"] = "EncryptionContextEquals"
 		} else if c.EncryptionContextSubset != nil {
-			cond.extra["kms:grantconstrainttype"] = "EncryptionContextSubset"
+			cond.Extra["kms:grantconstrainttype"] = "EncryptionContextSubset"
 		}
 	}
-	if err := s.authorize(&caller, "kms:CreateGrant", k, cond); err != nil {
+	if err := s.authz.Key(&caller, "kms:CreateGrant", k, cond); err != nil {
 		return nil, err
 	}
 	// What the key is (its spec) is told only to a caller that may grant
@@ -327,7 +217,7 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:ListGrants", k, nil); err != nil {
+	if err := s.authz.Key(&caller, "kms:ListGrants", k, nil); err != nil {
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 50, 100)
@@ -370,7 +260,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *km
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeAccount(&caller, "kms:ListRetirableGrants", "*", nil); err != nil {
+	if err := s.authz.Account(&caller, "kms:ListRetirableGrants", "*", nil); err != nil {
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 50, 100)
@@ -426,7 +316,7 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.Ret
 			(grantee && slices.Contains(g.Operations, "RetireGrant")) || (caller.Root && caller.AccountID == g.Account) {
 			return nil
 		}
-		return errDenied(&caller, "kms:RetireGrant", s.repo.KeyARN(g.Account, g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
+		return authz.Denied(&caller, "kms:RetireGrant", s.repo.KeyARN(g.Account, g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
 	})
 }
 
@@ -447,7 +337,7 @@ func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *kmsapi.Rev
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:RevokeGrant", k, nil); err != nil {
+	if err := s.authz.Key(&caller, "kms:RevokeGrant", k, nil); err != nil {
 		return nil, err
 	}
 	return nil, s.deleteGrant(ctx, k.Rec.ID, in.GrantID, in.DryRun, func(*keyrepo.GrantRecord) error { return nil })

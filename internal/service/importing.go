@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
@@ -61,8 +62,8 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	if err != nil {
 		return nil, err
 	}
-	cond := &conditions{extra: map[string]string{"kms:wrappingalgorithm": in.WrappingAlgorithm, "kms:wrappingkeyspec": in.WrappingKeySpec}}
-	if err := s.authorize(&caller, "kms:GetParametersForImport", k, cond); err != nil {
+	cond := &authz.Conditions{Extra: map[string]string{"kms:wrappingalgorithm": in.WrappingAlgorithm, "kms:wrappingkeyspec": in.WrappingKeySpec}}
+	if err := s.authz.Key(&caller, "kms:GetParametersForImport", k, cond); err != nil {
 		return nil, err
 	}
 	if k.Rec.Origin != originExternal {
@@ -161,11 +162,11 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 	if err != nil {
 		return nil, err
 	}
-	cond := &conditions{extra: map[string]string{"kms:expirationmodel": model}}
+	cond := &authz.Conditions{Extra: map[string]string{"kms:expirationmodel": model}}
 	if validTo != nil {
-		cond.extra["kms:validto"] = strconv.FormatInt(validTo.Unix(), 10)
+		cond.Extra["kms:validto"] = strconv.FormatInt(validTo.Unix(), 10)
 	}
-	if err := s.authorize(&caller, "kms:ImportKeyMaterial", k, cond); err != nil {
+	if err := s.authz.Key(&caller, "kms:ImportKeyMaterial", k, cond); err != nil {
 		return nil, err
 	}
 	if k.Rec.Origin != originExternal {

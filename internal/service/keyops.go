@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
@@ -97,15 +98,15 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	if in.BypassPolicyLockoutSafetyCheck {
 		bypass = "true"
 	}
-	cond := &conditions{tags: in.Tags, extra: map[string]string{
+	cond := &authz.Conditions{Tags: in.Tags, Extra: map[string]string{
 		"kms:keyspec": spec, "kms:keyusage": usage, "kms:keyorigin": origin, "kms:multiregion": "false",
 		"kms:bypasspolicylockoutsafetycheck": bypass,
 	}}
-	if err := s.authorizeAccount(&caller, "kms:CreateKey", "*", cond); err != nil {
+	if err := s.authz.Account(&caller, "kms:CreateKey", "*", cond); err != nil {
 		return nil, err
 	}
 	if len(in.Tags) > 0 {
-		if err := s.authorizeAccount(&caller, "kms:TagResource", "*", cond); err != nil {
+		if err := s.authz.Account(&caller, "kms:TagResource", "*", cond); err != nil {
 			return nil, err
 		}
 	}
@@ -238,7 +239,7 @@ func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *kmsapi.Des
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:DescribeKey", k, &conditions{alias: alias}); err != nil {
+	if err := s.authz.Key(&caller, "kms:DescribeKey", k, &authz.Conditions{Alias: alias}); err != nil {
 		return nil, err
 	}
 	return &kmsapi.DescribeKeyOutput{KeyMetadata: s.metadata(&k.Rec, k.MaterialID())}, nil
@@ -255,7 +256,7 @@ func (s *Service) ListKeys(ctx context.Context, caller Caller, in *kmsapi.ListKe
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeAccount(&caller, "kms:ListKeys", "*", nil); err != nil {
+	if err := s.authz.Account(&caller, "kms:ListKeys", "*", nil); err != nil {
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 100, 1000)
@@ -325,7 +326,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *km
 		return nil, newErr(fault.Validation, "PendingWindowInDays must be between 7 and 30")
 	}
 	var out kmsapi.ScheduleKeyDeletionOutput
-	cond := &conditions{extra: map[string]string{"kms:schedulekeydeletionpendingwindowindays": strconv.Itoa(int(days))}}
+	cond := &authz.Conditions{Extra: map[string]string{"kms:schedulekeydeletionpendingwindowindays": strconv.Itoa(int(days))}}
 	_, err := s.mutateKey(ctx, caller, in.KeyID, "ScheduleKeyDeletion", cond, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if rec.State == keyrepo.StatePendingDeletion {
 			return keyrepo.StatePendingDeletion.Err(arn)
@@ -395,13 +396,13 @@ func checkKeyID(id string) error {
 // id or key ARN) in one transaction, then drops the key from the cache.
 // Unless action is empty, the caller must be authorized for "kms:"+action
 // on the key first.
-func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action string, cond *conditions, fn func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error) (*keyrepo.KeyRecord, error) {
+func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action string, cond *authz.Conditions, fn func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error) (*keyrepo.KeyRecord, error) {
 	k, err := s.resolve(ctx, caller, ident, keyrepo.IDOrARN)
 	if err != nil {
 		return nil, err
 	}
 	if action != "" {
-		if err := s.authorize(&caller, "kms:"+action, k, cond); err != nil {
+		if err := s.authz.Key(&caller, "kms:"+action, k, cond); err != nil {
 			return nil, err
 		}
 	}

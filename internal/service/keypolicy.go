@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
@@ -67,14 +68,7 @@ func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyAR
 	if keyARN == "" {
 		keyARN = s.repo.KeyARN(caller.AccountID, "*")
 	}
-	req := &policy.Request{Principal: caller.Principal, Action: "kms:PutKeyPolicy", Resource: keyARN,
-		Context: &conditions{s: s, caller: caller}}
-	d := p.EvaluateResource(req)
-	idAllow := false
-	for _, ip := range caller.Policies {
-		idAllow = idAllow || ip.EvaluateIdentity(req).Allow
-	}
-	if d.Deny || !(d.Allow || (d.AccountAllow && (caller.Root || idAllow))) {
+	if !s.authz.MayPutKeyPolicy(caller, p, keyARN) {
 		return nil, errLockout
 	}
 	return p, nil
@@ -117,7 +111,7 @@ func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Ge
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:GetKeyPolicy", k, nil); err != nil {
+	if err := s.authz.Key(&caller, "kms:GetKeyPolicy", k, nil); err != nil {
 		return nil, err
 	}
 	return &kmsapi.GetKeyPolicyOutput{Policy: k.Rec.Policy, PolicyName: defaultPolicyName}, nil
@@ -147,8 +141,8 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 	if in.BypassPolicyLockoutSafetyCheck {
 		bypass = "true"
 	}
-	cond := &conditions{extra: map[string]string{"kms:bypasspolicylockoutsafetycheck": bypass}}
-	if err := s.authorize(&caller, "kms:PutKeyPolicy", k, cond); err != nil {
+	cond := &authz.Conditions{Extra: map[string]string{"kms:bypasspolicylockoutsafetycheck": bypass}}
+	if err := s.authz.Key(&caller, "kms:PutKeyPolicy", k, cond); err != nil {
 		return nil, err
 	}
 	if _, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, k.ARN, in.BypassPolicyLockoutSafetyCheck); err != nil {
@@ -176,7 +170,7 @@ func (s *Service) ListKeyPolicies(ctx context.Context, caller Caller, in *kmsapi
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:ListKeyPolicies", k, nil); err != nil {
+	if err := s.authz.Key(&caller, "kms:ListKeyPolicies", k, nil); err != nil {
 		return nil, err
 	}
 	return &kmsapi.ListKeyPoliciesOutput{PolicyNames: []string{defaultPolicyName}}, nil

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
@@ -57,7 +58,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *kmsa
 	if in.RotationPeriodInDays != nil {
 		period = *in.RotationPeriodInDays
 	}
-	cond := &conditions{extra: map[string]string{"kms:rotationperiodindays": strconv.Itoa(int(period))}}
+	cond := &authz.Conditions{Extra: map[string]string{"kms:rotationperiodindays": strconv.Itoa(int(period))}}
 	_, err := s.mutateKey(ctx, caller, in.KeyID, "EnableKeyRotation", cond, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if err := checkRotatable(rec, arn); err != nil {
 			return err
@@ -96,7 +97,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *k
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:GetKeyRotationStatus", k, nil); err != nil {
+	if err := s.authz.Key(&caller, "kms:GetKeyRotationStatus", k, nil); err != nil {
 		return nil, err
 	}
 	if k.Rec.KeySpec != keys.SymmetricDefault {
@@ -261,7 +262,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsap
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:ListKeyRotations", k, nil); err != nil {
+	if err := s.authz.Key(&caller, "kms:ListKeyRotations", k, nil); err != nil {
 		return nil, err
 	}
 	if k.Rec.KeySpec != keys.SymmetricDefault {

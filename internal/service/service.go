@@ -24,25 +24,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"log/slog"
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
-	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/store"
 )
 
 // Caller is the authenticated principal a request is made as.
-type Caller struct {
-	AccountID string // 12-digit account id
-	ARN       string // e.g. arn:aws:iam::111122223333:root
-	Root      bool   // the account's root
-	Principal policy.Principal
-	Policies  []*policy.Policy // identity policies of the principal
-	SourceIP  string
-}
+type Caller = authz.Caller
 
 // Config holds the dependencies of a Service.
 type Config struct {
@@ -71,6 +64,7 @@ type Config struct {
 type Service struct {
 	store  store.Store
 	repo   *keyrepo.Repo
+	authz  *authz.Authorizer
 	root   *keys.RootKey
 	region string
 	now    func() time.Time
@@ -102,6 +96,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.repo = repo
+	s.authz = authz.New(s.now, s.keyAliases)
 	return s, nil
 }
 

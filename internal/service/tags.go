@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
@@ -74,7 +75,7 @@ func (s *Service) TagResource(ctx context.Context, caller Caller, in *kmsapi.Tag
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "TagResource", &conditions{tags: in.Tags}, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "TagResource", &authz.Conditions{Tags: in.Tags}, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if rec.State == keyrepo.StatePendingDeletion {
 			return keyrepo.StatePendingDeletion.Err(arn)
 		}
@@ -100,7 +101,7 @@ func (s *Service) UntagResource(ctx context.Context, caller Caller, in *kmsapi.U
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, "UntagResource", &conditions{multi: map[string][]string{"aws:tagkeys": in.TagKeys}}, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+	_, err := s.mutateKey(ctx, caller, in.KeyID, "UntagResource", &authz.Conditions{Multi: map[string][]string{"aws:tagkeys": in.TagKeys}}, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if rec.State == keyrepo.StatePendingDeletion {
 			return keyrepo.StatePendingDeletion.Err(arn)
 		}
@@ -147,7 +148,7 @@ func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *kmsap
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(&caller, "kms:ListResourceTags", k, nil); err != nil {
+	if err := s.authz.Key(&caller, "kms:ListResourceTags", k, nil); err != nil {
 		return nil, err
 	}
 	tags := k.Rec.Tags

@@ -1,4 +1,4 @@
-package service
+package authz
 
 import (
 	"github.com/openkms/kms/internal/keyrepo"
@@ -10,15 +10,15 @@ import (
 func TestGrantCovers(t *testing.T) {
 	subset := &kmsapi.GrantConstraints{EncryptionContextSubset: map[string]string{"app": "a"}}
 	equals := &kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"app": "a"}}
-	child := func(c *kmsapi.GrantConstraints, ops ...string) *conditions {
-		return &conditions{child: &childGrant{operations: ops, constraints: c}}
+	child := func(c *kmsapi.GrantConstraints, ops ...string) *Conditions {
+		return &Conditions{Child: &ChildGrant{Operations: ops, Constraints: c}}
 	}
-	ec := func(m map[string]string) *conditions { return &conditions{ec: m} }
+	ec := func(m map[string]string) *Conditions { return &Conditions{EC: m} }
 	for _, tc := range []struct {
 		name  string
 		g     *keyrepo.GrantRecord
 		op    string
-		cond  *conditions
+		cond  *Conditions
 		allow bool
 	}{
 		{"listed operation", &keyrepo.GrantRecord{Operations: []string{"Encrypt"}}, "Encrypt", ec(nil), true},

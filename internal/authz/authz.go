@@ -1,0 +1,117 @@
+// Package authz decides who may do what with a key, as AWS KMS does
+// (reference §8.1): an explicit Deny in the key policy or an identity
+// policy refuses; otherwise the key policy must allow the caller itself, or
+// name the caller's account (which delegates to the account's identity
+// policies: its root is allowed, its users and roles need an identity
+// policy that allows), or a grant on the key must allow the operation,
+// within its constraints. It also holds the key-policy lockout check.
+//
+// It reads keys (keyrepo) and policies (policy) and changes nothing;
+// identity policies are evaluated as a set by policy.EvaluateIdentities,
+// the one evaluator shared with internal/identity.
+package authz
+
+import (
+	"context"
+	"time"
+
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
+	"github.com/openkms/kms/internal/policy"
+)
+
+// Caller is the authenticated principal a request is made as.
+type Caller struct {
+	AccountID string // 12-digit account id
+	ARN       string // e.g. arn:aws:iam::111122223333:root
+	Root      bool   // the account's root
+	Principal policy.Principal
+	Policies  []*policy.Policy // identity policies of the principal
+	SourceIP  string
+}
+
+// Authorizer makes the decisions. It is safe for concurrent use.
+type Authorizer struct {
+	now     func() time.Time
+	aliases func(ctx context.Context, keyID string) []string
+}
+
+// New returns an Authorizer that reads the time from now (for
+// aws:CurrentTime) and a key's alias names from aliases (for
+// kms:ResourceAliases, read only when a policy asks).
+func New(now func() time.Time, aliases func(ctx context.Context, keyID string) []string) *Authorizer {
+	return &Authorizer{now: now, aliases: aliases}
+}
+
+// MayPutKeyPolicy is the lockout safety check: whether policy p, put on
+// the key keyARN, would still let caller put a key policy on it.
+func (a *Authorizer) MayPutKeyPolicy(caller *Caller, p *policy.Policy, keyARN string) bool {
+	req := &policy.Request{Principal: caller.Principal, Action: "kms:PutKeyPolicy", Resource: keyARN,
+		Context: &Conditions{a: a, caller: caller}}
+	d := p.EvaluateResource(req)
+	idAllow := false
+	for _, ip := range caller.Policies {
+		idAllow = idAllow || ip.EvaluateIdentity(req).Allow
+	}
+	return !d.Deny && (d.Allow || (d.AccountAllow && (caller.Root || idAllow)))
+}
+
+// Key decides whether caller may perform action (e.g. "kms:Encrypt")
+// on key k. cond may be nil when the operation has no condition keys of its
+// own.
+func (a *Authorizer) Key(caller *Caller, action string, k *keyrepo.Key, cond *Conditions) error {
+	if cond == nil {
+		cond = &Conditions{}
+	}
+	cond.a, cond.caller, cond.k = a, caller, k
+	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: k.ARN, Context: cond}
+	kd := policy.Decision{}
+	if k.Policy != nil {
+		kd = k.Policy.EvaluateResource(req)
+	}
+	if kd.Deny {
+		return Denied(caller, action, k.ARN, "with an explicit deny in a resource-based policy")
+	}
+	id := policy.EvaluateIdentities(caller.Policies, req)
+	if id.Deny {
+		return Denied(caller, action, k.ARN, "with an explicit deny in an identity-based policy")
+	}
+	idAllow := id.Allow
+	sameAccount := caller.AccountID == k.Rec.Account
+	switch {
+	case kd.Allow && (sameAccount || caller.Root || idAllow):
+		return nil
+	case kd.AccountAllow && (caller.Root || idAllow):
+		return nil
+	case grantAllows(caller, action, k, cond):
+		return nil
+	case kd.AccountAllow || kd.Allow:
+		return Denied(caller, action, k.ARN, "because no identity-based policy allows the "+action+" action")
+	}
+	return Denied(caller, action, k.ARN, "because no resource-based policy allows the "+action+" action")
+}
+
+// Account decides an operation that AWS authorizes by identity
+// policy alone (CreateKey, ListKeys, ListAliases, GenerateRandom, the alias
+// side of alias operations): the root may, users and roles need an
+// identity policy that allows it.
+func (a *Authorizer) Account(caller *Caller, action, resource string, cond *Conditions) error {
+	if cond == nil {
+		cond = &Conditions{}
+	}
+	cond.a, cond.caller = a, caller
+	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: resource, Context: cond}
+	id := policy.EvaluateIdentities(caller.Policies, req)
+	if id.Deny {
+		return Denied(caller, action, resource, "with an explicit deny in an identity-based policy")
+	}
+	if !caller.Root && !id.Allow {
+		return Denied(caller, action, resource, "because no identity-based policy allows the "+action+" action")
+	}
+	return nil
+}
+
+// Denied is AWS's AccessDenied for caller, action and resource, saying why.
+func Denied(caller *Caller, action, resource, why string) error {
+	return fault.Newf(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s %s", caller.ARN, action, resource, why)
+}

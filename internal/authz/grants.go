@@ -1,0 +1,120 @@
+package authz
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/openkms/kms/internal/keyrepo"
+	"github.com/openkms/kms/internal/kmsapi"
+)
+
+// ChildGrant is the grant a CreateGrant call asks for, which a grant that
+// allows CreateGrant must cover.
+type ChildGrant struct {
+	Operations  []string
+	Constraints *kmsapi.GrantConstraints
+}
+
+// contextOperations are the grant operations that take an encryption
+// context: a grant's constraints apply to these alone.
+var contextOperations = []string{"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+	"ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"}
+
+// grantAllows reports whether a grant on k lets caller perform action.
+func grantAllows(caller *Caller, action string, k *keyrepo.Key, cond *Conditions) bool {
+	op := strings.TrimPrefix(action, "kms:")
+	for _, g := range k.Grants {
+		if g.Grantee != caller.ARN && (caller.Principal.RoleARN == "" || g.Grantee != caller.Principal.RoleARN) {
+			continue
+		}
+		if grantCovers(g, op, cond) {
+			return true
+		}
+	}
+	return false
+}
+
+// grantCovers decides one grant, as AWS KMS does: the grant must list the
+// operation; its constraints bind the encryption context of the operations
+// that take one; and a grant that allows CreateGrant allows only grants
+// for a subset of its own operations, with constraints at least as strict
+// as its own, so that a grantee can never hand on more than it holds.
+func grantCovers(g *keyrepo.GrantRecord, op string, cond *Conditions) bool {
+	if !slices.Contains(g.Operations, op) {
+		return false
+	}
+	switch {
+	case op == "CreateGrant":
+		if cond.Child == nil {
+			return false
+		}
+		for _, o := range cond.Child.Operations {
+			if !slices.Contains(g.Operations, o) {
+				return false
+			}
+		}
+		return atLeastAsStrict(cond.Child.Constraints, g.Constraints)
+	case slices.Contains(contextOperations, op):
+		return constraintsHold(g.Constraints, cond.EC)
+	}
+	return true
+}
+
+// atLeastAsStrict reports whether every encryption context that child
+// allows is allowed by parent.
+func atLeastAsStrict(child, parent *kmsapi.GrantConstraints) bool {
+	if parent == nil || (parent.EncryptionContextEquals == nil && parent.EncryptionContextSubset == nil) {
+		return true
+	}
+	if child == nil {
+		return false
+	}
+	if parent.EncryptionContextEquals != nil {
+		// Only the very same context satisfies the parent.
+		return child.EncryptionContextEquals != nil && sameContext(child.EncryptionContextEquals, parent.EncryptionContextEquals)
+	}
+	// The parent requires its pairs: the child must require them too.
+	have := child.EncryptionContextEquals
+	if have == nil {
+		have = child.EncryptionContextSubset
+	}
+	return constraintsHold(&kmsapi.GrantConstraints{EncryptionContextSubset: parent.EncryptionContextSubset}, have)
+}
+
+// sameContext compares two contexts as constraints match them: keys
+// without regard to case, values exactly.
+func sameContext(a, b map[string]string) bool {
+	return len(a) == len(b) && constraintsHold(&kmsapi.GrantConstraints{EncryptionContextEquals: b}, a)
+}
+
+// constraintsHold applies a grant's encryption context constraints: keys
+// match regardless of case, values exactly.
+func constraintsHold(c *kmsapi.GrantConstraints, ec map[string]string) bool {
+	if c == nil {
+		return true
+	}
+	find := func(k string) (string, bool) {
+		for ek, ev := range ec {
+			if strings.EqualFold(ek, k) {
+				return ev, true
+			}
+		}
+		return "", false
+	}
+	if c.EncryptionContextEquals != nil {
+		if len(ec) != len(c.EncryptionContextEquals) {
+			return false
+		}
+		for k, v := range c.EncryptionContextEquals {
+			if got, ok := find(k); !ok || got != v {
+				return false
+			}
+		}
+	}
+	for k, v := range c.EncryptionContextSubset {
+		if got, ok := find(k); !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
