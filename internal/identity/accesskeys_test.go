@@ -297,3 +297,53 @@ func TestRecordsFromBeforeTheRootKeyIndex(t *testing.T) {
 		t.Fatalf("the root's keys are %v, want %v", got, want)
 	}
 }
+
+// TestRoleSessionCannotManageRootKeys: a role session has no access keys
+// of its own, so without a UserName each access-key call is refused as AWS
+// refuses it; none reaches the account root's keys, however broad the
+// role's policies.
+func TestRoleSessionCannotManageRootKeys(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "admin", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.PutPolicy(f.ctx, f.root1, "Role", "admin", "all", allowAll); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "admin"), "s1", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := f.auth(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	const msg = "Must specify userName when calling with non-User credentials"
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"CreateAccessKey", func() error { _, _, err := f.d.CreateAccessKey(f.ctx, session, ""); return err }},
+		{"ListAccessKeys", func() error { _, err := f.d.ListAccessKeys(f.ctx, session, ""); return err }},
+		{"DeleteAccessKey", func() error { return f.d.DeleteAccessKey(f.ctx, session, "", f.rootAK.ID) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantErr(t, tc.call(), identity.CodeValidation, msg)
+			if ids := keyIDs(t, f, ""); !slices.Equal(ids, []string{f.rootAK.ID}) {
+				t.Fatalf("the root's keys are now %v", ids)
+			}
+			f.auth(f.rootAK.ID, f.rootAK.Secret, "")
+		})
+	}
+	// Named, a user's keys are the session's to manage as its policies say.
+	if _, err := f.d.CreateUser(f.ctx, f.root1, "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := f.d.CreateAccessKey(f.ctx, session, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks, err := f.d.ListAccessKeys(f.ctx, session, "alice"); err != nil || len(ks) != 1 {
+		t.Fatalf("ListAccessKeys of alice = %v, %v", ks, err)
+	}
+	if err := f.d.DeleteAccessKey(f.ctx, session, "alice", k.ID); err != nil {
+		t.Fatal(err)
+	}
+}
