@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // countingKeyring wraps a memKeyring, counting calls; safe for concurrent
@@ -39,26 +41,9 @@ func (k *countingKeyring) counts() (gen, dec int) {
 	return k.gen, k.dec
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newTestCache(limits CacheLimits) (*CachingKeyring, *countingKeyring, *fakeClock) {
+func newTestCache(limits CacheLimits) (*CachingKeyring, *countingKeyring, *testsupport.Clock) {
 	inner := &countingKeyring{inner: newMemKeyring(2)}
-	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testsupport.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	c := NewCachingKeyring(inner, limits)
 	c.now = clock.Now
 	return c, inner, clock

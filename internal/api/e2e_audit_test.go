@@ -38,6 +38,7 @@ import (
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // newAuditedEnv is newKMSEnv with an audit trail: it returns the
@@ -49,7 +50,7 @@ func newAuditedEnv(t testing.TB) (*kmsEnv, string) {
 	if _, err := rand.Read(rk); err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{t: e2eStart}
+	clock := testsupport.NewClock(e2eStart)
 	st, err := boltstore.Open(filepath.Join(dirPath, "kms.db"))
 	if err != nil {
 		t.Fatal(err)

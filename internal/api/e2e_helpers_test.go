@@ -45,6 +45,7 @@ import (
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 const (
@@ -61,25 +62,6 @@ var (
 	hex64RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
-// fakeClock is the service's clock; tests move it instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	return c.t
-}
-
 // kmsEnv is one server and its clients.
 type kmsEnv struct {
 	svc     *service.Service
@@ -87,7 +69,7 @@ type kmsEnv struct {
 	path    string // the bbolt file
 	srv     *httptest.Server
 	client  *kms.Client
-	clock   *fakeClock
+	clock   *testsupport.Clock // the service's clock; tests move it instead of sleeping
 	rootKey []byte
 	root    *keys.RootKey
 	creds   identity.AccessKey // the account root's access key
@@ -103,11 +85,11 @@ func newKMSEnv(t testing.TB) *kmsEnv {
 	if _, err := rand.Read(rk); err != nil {
 		t.Fatal(err)
 	}
-	return openKMSEnv(t, filepath.Join(t.TempDir(), "kms.db"), rk, &fakeClock{t: e2eStart})
+	return openKMSEnv(t, filepath.Join(t.TempDir(), "kms.db"), rk, testsupport.NewClock(e2eStart))
 }
 
 // openKMSEnv starts a service, server and client on the bbolt file at path.
-func openKMSEnv(t testing.TB, path string, rk []byte, clock *fakeClock) *kmsEnv {
+func openKMSEnv(t testing.TB, path string, rk []byte, clock *testsupport.Clock) *kmsEnv {
 	t.Helper()
 	st, err := boltstore.Open(path)
 	if err != nil {

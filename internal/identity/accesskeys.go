@@ -90,19 +90,15 @@ func HasRoot(ctx context.Context, st store.Store, account string) bool {
 // with an empty name for the caller itself. The secret is returned once and
 // stored only sealed.
 func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, userName string) (*AccessKeyInfo, string, error) {
-	if userName == "" {
-		switch caller.Type {
-		case TypeIAMUser:
-			userName = caller.Username
-		case TypeAssumedRole:
-			return nil, "", errf(fault.Validation, "Must specify userName when calling with non-User credentials")
-		}
+	userName, err := keyOwner(caller, userName)
+	if err != nil {
+		return nil, "", err
 	}
 	info := &AccessKeyInfo{UserName: userName, ID: randomID("AKIA", accessKeyIDLength), Status: statusActive, Created: d.now().UTC().Truncate(time.Second)}
 	secret := newSecret()
 	rec := accessKeyRecord{V: 1, ID: info.ID, Account: caller.Account, UserName: userName, Status: statusActive,
 		Created: info.Created, Sealed: d.root.Seal(accessKeyKey(info.ID), []byte(secret))}
-	err := d.update(ctx, func(tx store.Tx) error {
+	err = d.update(ctx, func(tx store.Tx) error {
 		resource := RootARN(caller.Account)
 		if userName == "" {
 			ids, err := d.rootKeyIDs(tx, caller.Account)
@@ -146,11 +142,12 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 
 // ListAccessKeys lists a user's access keys (or the caller's own).
 func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userName string) ([]*AccessKeyInfo, error) {
-	if userName == "" && caller.Type == TypeIAMUser {
-		userName = caller.Username
+	userName, err := keyOwner(caller, userName)
+	if err != nil {
+		return nil, err
 	}
 	var out []*AccessKeyInfo
-	err := d.view(ctx, func(tx store.Tx) error {
+	err = d.view(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		if userName == "" {
 			if err := authorize(caller, "iam:ListAccessKeys", RootARN(caller.Account)); err != nil {
@@ -191,6 +188,22 @@ func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userN
 	return out, err
 }
 
+// keyOwner is the user whose access keys a call without a UserName is
+// about: the calling user itself, or "" (the root's keys) for the root. A
+// role session has no keys of its own, and must not reach the root's.
+func keyOwner(caller *Principal, userName string) (string, error) {
+	if userName != "" {
+		return userName, nil
+	}
+	switch caller.Type {
+	case TypeRoot:
+		return "", nil
+	case TypeIAMUser:
+		return caller.Username, nil
+	}
+	return "", errf(fault.Validation, "Must specify userName when calling with non-User credentials")
+}
+
 func status(s string) string {
 	if s == "" {
 		return statusActive
@@ -204,10 +217,11 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, user
 	if id == "" {
 		return errf(fault.Validation, "1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
 	}
-	if userName == "" && caller.Type == TypeIAMUser {
-		userName = caller.Username
+	userName, err := keyOwner(caller, userName)
+	if err != nil {
+		return err
 	}
-	err := d.update(ctx, func(tx store.Tx) error {
+	err = d.update(ctx, func(tx store.Tx) error {
 		var rec accessKeyRecord
 		err := getJSON(tx, accessKeyKey(id), &rec)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.Account != caller.Account || lower(rec.UserName) != lower(userName))) {

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"github.com/openkms/kms/internal/fault"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // newAccount opens a store in a temp dir, with a new root key, and makes
@@ -48,7 +51,7 @@ func TestClockSkew(t *testing.T) {
 	st, root, ak := newAccount(t)
 	ctx := context.Background()
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	clock := testsupport.NewClock(now)
 
 	signed := func(service string, at time.Time) (*http.Request, []byte) {
 		body := []byte(`{}`)
@@ -79,7 +82,7 @@ func TestClockSkew(t *testing.T) {
 		{"sts keeps 15 minutes", 0, "sts", 16 * time.Minute, "Signature not yet current: 20261204T121600Z is still later than 20261204T121500Z (20261204T120000Z + 15 min.)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1", Now: clock, MaxClockSkew: tc.skew})
+			d := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1", Now: clock.Now, MaxClockSkew: tc.skew})
 			req, body := signed(tc.service, now.Add(tc.offset))
 			_, err := d.Authenticate(ctx, req, body, tc.service)
 			if tc.wantMsg == "" {
@@ -139,6 +142,222 @@ func TestOperationAndContentTypeMustBeSigned(t *testing.T) {
 			if !ok || e.Code != fault.IncompleteSignature || !strings.Contains(e.Message, tc.wantHeader) {
 				t.Fatalf("got %v, want IncompleteSignature naming %s", err, tc.wantHeader)
 			}
+		})
+	}
+}
+
+// TestAuthenticateRefusals: each way a request can fail to say who it is
+// from gets AWS's error, and a valid one gets its principal.
+func TestAuthenticateRefusals(t *testing.T) {
+	f := newFixture(t)
+	now := f.clock.Now()
+	form := "Action=ListUsers&Version=2010-05-08"
+	sign := func(service, region, akid, secret string) (*http.Request, []byte) {
+		b := []byte(form)
+		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+		sum := sha256.Sum256(b)
+		if err := v4.NewSigner().SignHTTP(f.ctx, aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret}, req,
+			hex.EncodeToString(sum[:]), service, region, now); err != nil {
+			t.Fatal(err)
+		}
+		return req, b
+	}
+	good := func(service string) func() (*http.Request, []byte) {
+		return func() (*http.Request, []byte) { return sign(service, region, f.rootAK.ID, f.rootAK.Secret) }
+	}
+	const badSignature = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+	for _, tc := range []struct {
+		name    string
+		service string
+		req     func() (*http.Request, []byte)
+		code    fault.Code
+		msg     string
+	}{
+		{"valid, iam", "iam", good("iam"), 0, ""},
+		{"valid, sts", "sts", good("sts"), 0, ""},
+		{"valid, kms", "kms", good("kms"), 0, ""},
+		{"iam signed for another region", "iam", func() (*http.Request, []byte) { return sign("iam", "eu-west-1", f.rootAK.ID, f.rootAK.Secret) }, 0, ""},
+		{"no Authorization header", "iam", func() (*http.Request, []byte) {
+			r, b := good("iam")()
+			r.Header.Del("Authorization")
+			return r, b
+		}, fault.MissingAuthenticationToken, "Missing Authentication Token"},
+		{"another algorithm", "iam", func() (*http.Request, []byte) {
+			r, b := good("iam")()
+			r.Header.Set("Authorization", "Basic YWxpY2U6c2VjcmV0")
+			return r, b
+		}, fault.IncompleteSignature, "Unsupported AWS 'algorithm': 'Basic'"},
+		{"no date", "iam", func() (*http.Request, []byte) {
+			r, b := good("iam")()
+			r.Header.Del("X-Amz-Date")
+			return r, b
+		}, fault.IncompleteSignature, ""},
+		{"signed for another service", "kms", good("iam"), fault.SignatureDoesNotMatch, "Credential should be scoped to correct service: 'kms'. "},
+		{"kms signed for another region", "kms", func() (*http.Request, []byte) { return sign("kms", "eu-west-1", f.rootAK.ID, f.rootAK.Secret) },
+			fault.SignatureDoesNotMatch, "Credential should be scoped to a valid region. "},
+		{"sts signed for another region", "sts", func() (*http.Request, []byte) { return sign("sts", "eu-west-1", f.rootAK.ID, f.rootAK.Secret) },
+			fault.SignatureDoesNotMatch, "Credential should be scoped to a valid region. "},
+		{"an unknown access key", "iam", func() (*http.Request, []byte) { return sign("iam", region, "AKIAAAAAAAAAAAAAAAAA", f.rootAK.Secret) },
+			fault.InvalidClientTokenID, "The security token included in the request is invalid."},
+		{"an unknown session key", "iam", func() (*http.Request, []byte) { return sign("iam", region, "ASIAAAAAAAAAAAAAAAAA", f.rootAK.Secret) },
+			fault.InvalidClientTokenID, "The security token included in the request is invalid."},
+		{"the wrong secret", "iam", func() (*http.Request, []byte) { return sign("iam", region, f.rootAK.ID, f.rootAK.Secret+"x") },
+			fault.SignatureDoesNotMatch, badSignature},
+		{"the body changed after signing", "iam", func() (*http.Request, []byte) {
+			r, _ := good("iam")()
+			return r, []byte("Action=DeleteUser&UserName=alice&Version=2010-05-08")
+		}, fault.SignatureDoesNotMatch, badSignature},
+		{"a header changed after signing", "iam", func() (*http.Request, []byte) {
+			r, b := good("iam")()
+			r.Header.Set("Content-Type", "application/json")
+			return r, b
+		}, fault.SignatureDoesNotMatch, badSignature},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, body := tc.req()
+			p, err := f.d.Authenticate(f.ctx, req, body, tc.service)
+			check(t, err, tc.code, tc.msg)
+			if err == nil && (p.Type != identity.TypeRoot || p.Account != acct || p.AccessKeyID != f.rootAK.ID) {
+				t.Fatalf("authenticated as %+v", p)
+			}
+		})
+	}
+}
+
+// TestAuthenticateStoredState covers credentials whose stored records are
+// not what the API leaves behind: an inactive key, a key whose user is
+// gone, and records that are corrupt or sealed under another root key.
+// These fail without authenticating anyone.
+func TestAuthenticateStoredState(t *testing.T) {
+	f := newFixture(t)
+	f.d = identity.New(identity.Config{Store: f.st, RootKey: f.root, Region: region, Now: f.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	edit := func(key string, fn func(rec map[string]any)) {
+		t.Helper()
+		err := f.st.Update(f.ctx, func(tx store.Tx) error {
+			var rec map[string]any
+			if err := store.GetJSON(tx, []byte(key), &rec); err != nil {
+				return err
+			}
+			fn(rec)
+			return store.PutJSON(tx, []byte(key), rec)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(key, value string) {
+		t.Helper()
+		if err := f.st.Update(f.ctx, func(tx store.Tx) error { return tx.Put([]byte(key), []byte(value)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	_, inactive, inactiveSecret := f.user("inactive", nil)
+	edit("iam/accesskey/"+inactive.ID, func(rec map[string]any) { rec["status"] = "Inactive" })
+	_, orphan, orphanSecret := f.user("orphan", nil)
+	edit("iam/accesskey/"+orphan.ID, func(rec map[string]any) { rec["userName"] = "gone" })
+	_, resealed, resealedSecret := f.user("resealed", nil)
+	edit("iam/accesskey/"+resealed.ID, func(rec map[string]any) { rec["sealedSecret"] = "AAAA" })
+	_, corrupt, corruptSecret := f.user("corrupt", nil)
+	put("iam/accesskey/"+corrupt.ID, "{")
+	_, badPolicy, badPolicySecret := f.user("badpolicy", nil)
+	put("iam/userpolicy/"+acct+"/badpolicy/p", `{"v":1,"name":"p","document":"{"}`)
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	sess, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "s1", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit("iam/session/"+sess.AccessKeyID, func(rec map[string]any) { rec["sealedSecret"] = "AAAA" })
+	f.d.Changed(nil) // the records were changed behind the directory's back
+
+	for _, tc := range []struct {
+		name       string
+		id, secret string
+		token      string
+		code       fault.Code // fault.Internal: not an *fault.Error at all
+		msg        string
+	}{
+		{"an inactive key", inactive.ID, inactiveSecret, "", fault.InvalidClientTokenID, "The security token included in the request is invalid."},
+		{"a key whose user is gone", orphan.ID, orphanSecret, "", fault.InvalidClientTokenID, "The security token included in the request is invalid."},
+		{"a secret sealed under another root key", resealed.ID, resealedSecret, "", fault.Internal, "access key secret does not open under the root key"},
+		{"a corrupt key record", corrupt.ID, corruptSecret, "", fault.Internal, ""},
+		{"a corrupt policy of the user", badPolicy.ID, badPolicySecret, "", fault.Internal, ""},
+		{"a session secret sealed under another root key", sess.AccessKeyID, sess.SecretAccessKey, sess.SessionToken, fault.Internal, "session secret does not open under the root key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := f.authenticate(tc.id, tc.secret, tc.token)
+			if err == nil {
+				t.Fatalf("authenticated as %+v", p)
+			}
+			if tc.code != fault.Internal {
+				wantErr(t, err, tc.code, tc.msg)
+				return
+			}
+			if e, ok := fault.As(err); ok {
+				t.Fatalf("got the client error %v, want an internal one", e)
+			}
+			if tc.msg != "" && err.Error() != tc.msg {
+				t.Fatalf("got %q, want %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+// TestCredentialCache: a credential verified once is cached; another
+// process's change reaches it through Changed, or through CacheMaxAge when
+// that notification is lost.
+func TestCredentialCache(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		maxAge  time.Duration
+		notify  func(d *identity.Directory, keyID string)
+		advance time.Duration
+		stale   bool // the deleted key still authenticates
+	}{
+		{"no notification, no maximum age", 0, nil, time.Hour, true},
+		{"an IAM record changed", 0, func(d *identity.Directory, id string) {
+			d.Changed([][]byte{[]byte("kms/key/x"), []byte("iam/accesskey/" + id)})
+		}, 0, false},
+		{"anything may have changed", 0, func(d *identity.Directory, _ string) { d.Changed(nil) }, 0, false},
+		{"only other records changed", 0, func(d *identity.Directory, _ string) { d.Changed([][]byte{[]byte("kms/key/x"), []byte("audit/y")}) }, 0, true},
+		{"nothing changed", 0, func(d *identity.Directory, _ string) { d.Changed([][]byte{}) }, 0, true},
+		{"within the maximum age", 5 * time.Second, nil, 5*time.Second - time.Nanosecond, true},
+		{"at the maximum age", 5 * time.Second, nil, 5 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			cfg := f.cfg
+			cfg.CacheMaxAge = tc.maxAge
+			d := identity.New(cfg)
+			_, k, secret := f.user("alice", nil)
+			auth := func() error {
+				req, body := f.request("sts", k.ID, secret, "", f.clock.Now(), "Action=GetCallerIdentity&Version=2011-06-15")
+				_, err := d.Authenticate(f.ctx, req, body, "sts")
+				return err
+			}
+			if err := auth(); err != nil {
+				t.Fatal(err)
+			}
+			// Another process sharing the store deletes the key.
+			if err := identity.New(f.cfg).DeleteAccessKey(f.ctx, f.root1, "alice", k.ID); err != nil {
+				t.Fatal(err)
+			}
+			if tc.notify != nil {
+				tc.notify(d, k.ID)
+			}
+			f.clock.Advance(tc.advance)
+			err := auth()
+			if tc.stale {
+				if err != nil {
+					t.Fatalf("the cached credential was dropped: %v", err)
+				}
+				return
+			}
+			wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
 		})
 	}
 }

@@ -29,14 +29,31 @@ type AssumedRole struct {
 	Arn           string // arn:aws:sts::ACCT:assumed-role/ROLE/SESSION
 }
 
-var sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+var sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]*$`)
+
+// checkSessionName refuses a role session name as AWS does, naming the
+// constraint it fails: present, 2 to 64 characters, of IAM's name alphabet.
+func checkSessionName(name string) error {
+	const prefix = "1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: "
+	switch {
+	case name == "":
+		return errf(fault.Validation, "1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null")
+	case len(name) < 2:
+		return errf(fault.Validation, prefix+"Member must have length greater than or equal to 2", name)
+	case len(name) > 64:
+		return errf(fault.Validation, prefix+"Member must have length less than or equal to 64", name)
+	case !sessionNamePattern.MatchString(name):
+		return errf(fault.Validation, prefix+"Member must satisfy regular expression pattern: [\\w+=,.@-]*", name)
+	}
+	return nil
+}
 
 // AssumeRole starts a session of the role named by roleArn, if the role's
 // trust policy lets the caller in: directly, or by naming the caller's
 // account when an identity policy of the caller allows sts:AssumeRole.
 func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, sessionName string, durationSeconds int32, sessionPolicy string) (*Credentials, *AssumedRole, error) {
-	if !sessionNamePattern.MatchString(sessionName) {
-		return nil, nil, errf(fault.Validation, "1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", sessionName)
+	if err := checkSessionName(sessionName); err != nil {
+		return nil, nil, err
 	}
 	if sessionPolicy != "" {
 		return nil, nil, errf(fault.Validation, "Session policies are not supported by this server.")

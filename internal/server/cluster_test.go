@@ -15,22 +15,11 @@ import (
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store/pgstore"
 	"github.com/openkms/kms/internal/store/pgtest"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 var rootCaller = service.Caller{AccountID: DevAccount, ARN: "arn:aws:iam::" + DevAccount + ":root", Root: true,
 	Principal: policy.Principal{ARN: "arn:aws:iam::" + DevAccount + ":root", Account: DevAccount, UserID: DevAccount}}
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // node is one cluster node in this process: its own store connection,
 // service, directory and maintainer, as a kms server process has.
@@ -40,7 +29,7 @@ type node struct {
 	m   *maintainer
 }
 
-func newNode(t *testing.T, dsn string, root *keys.RootKey, clock *testClock) *node {
+func newNode(t *testing.T, dsn string, root *keys.RootKey, clock *testsupport.Clock) *node {
 	t.Helper()
 	ctx := context.Background()
 	pg, err := pgstore.Open(ctx, dsn)
@@ -74,7 +63,7 @@ func TestMaintenanceRunsOnOneNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testsupport.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	nodes := []*node{newNode(t, dsn, root, clock), newNode(t, dsn, root, clock), newNode(t, dsn, root, clock)}
 	ctx := context.Background()
 

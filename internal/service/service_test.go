@@ -18,6 +18,7 @@ import (
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 var root = service.Caller{AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:root", Root: true,
@@ -39,22 +40,10 @@ func (c *countingStore) Update(ctx context.Context, fn func(store.Tx) error) err
 	return c.Store.Update(ctx, fn)
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	svc   *service.Service
 	st    *countingStore
-	clock *clock
+	clock *testsupport.Clock
 	path  string
 	root  *keys.RootKey
 }
@@ -70,7 +59,7 @@ func newEnv(t *testing.T) *env {
 	k := make([]byte, 32)
 	rand.Read(k)
 	rk, _ := keys.NewRootKey(k)
-	e := &env{st: &countingStore{Store: bs}, clock: &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, path: path, root: rk}
+	e := &env{st: &countingStore{Store: bs}, clock: testsupport.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), path: path, root: rk}
 	e.svc, err = service.New(service.Config{Store: e.st, RootKey: rk, Region: "us-east-1", Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,323 @@
+package identity_test
+
+import (
+	"github.com/openkms/kms/internal/fault"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openkms/kms/internal/identity"
+)
+
+var sessionKeyRE = regexp.MustCompile(`^ASIA[A-Z2-7]{16}$`)
+
+func roleARN(account, pathAndName string) string {
+	return "arn:aws:iam::" + account + ":role/" + pathAndName
+}
+
+func TestAssumeRole(t *testing.T) {
+	f := newFixture(t)
+	named, _, _ := f.user("named", nil)
+	allowed, _, _ := f.user("allowed", map[string]string{"assume": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`})
+	nobody, _, _ := f.user("nobody", nil)
+	selfDenied, _, _ := f.user("selfdenied", map[string]string{"all": allowAll, "deny": `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*"}]}`})
+	roles := map[string]string{
+		"account":   trustAccount(acct),
+		"named":     trustPrincipal(named.ARN),
+		"denynamed": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"sts:AssumeRole"},{"Effect":"Deny","Principal":{"AWS":"` + named.ARN + `"},"Action":"sts:AssumeRole"}]}`,
+		"crossacct": trustAccount(other),
+	}
+	ids := map[string]string{}
+	for n, trust := range roles {
+		r, err := f.d.CreateRole(f.ctx, f.root1, n, "/path/", trust, "", 7200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[n] = r.RoleID
+	}
+	const invalidSession = "1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+	for _, tc := range []struct {
+		name    string
+		caller  *identity.Principal
+		arn     string
+		session string
+		dur     int32
+		policy  string
+		code    fault.Code
+		msg     string
+	}{
+		{"the root, a role trusting its account", f.root1, roleARN(acct, "account"), "s-1", 0, "", 0, ""},
+		{"the ARN without the role's path", f.root1, roleARN(acct, "account"), "s-2", 0, "", 0, ""},
+		{"the ARN with the path, in another case", f.root1, roleARN(acct, "path/ACCOUNT"), "s-3", 0, "", 0, ""},
+		{"a user the trust policy names, without identity policy", named, roleARN(acct, "named"), "s-4", 900, "", 0, ""},
+		{"a user an identity policy allows", allowed, roleARN(acct, "account"), "s-5", 7200, "", 0, ""},
+		{"a user no identity policy allows", nobody, roleARN(acct, "account"), "s-6", 0, "", fault.AccessDenied,
+			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::" + acct + ":role/path/account"},
+		{"a user its identity policy denies", selfDenied, roleARN(acct, "account"), "s-7", 0, "", fault.AccessDenied, ""},
+		{"a user the trust policy does not name", allowed, roleARN(acct, "named"), "s-8", 0, "", fault.AccessDenied,
+			"User: arn:aws:iam::" + acct + ":user/allowed is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::" + acct + ":role/path/named"},
+		{"a user the trust policy denies", named, roleARN(acct, "denynamed"), "s-9", 0, "", fault.AccessDenied, ""},
+		{"another account's root, trusted", f.root2, roleARN(acct, "crossacct"), "s-10", 0, "", 0, ""},
+		{"another account's root, not trusted", f.root2, roleARN(acct, "account"), "s-11", 0, "", fault.AccessDenied,
+			"User: arn:aws:iam::" + other + ":root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::" + acct + ":role/path/account"},
+		{"this account's root, a role trusting another", f.root1, roleARN(acct, "crossacct"), "s-12", 0, "", fault.AccessDenied, ""},
+		{"no such role", f.root1, roleARN(acct, "ghost"), "s-13", 0, "", fault.AccessDenied,
+			"User: arn:aws:iam::" + acct + ":root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::" + acct + ":role/ghost"},
+		{"the role in another account", f.root1, roleARN(other, "account"), "s-14", 0, "", fault.AccessDenied, ""},
+		{"a session name too short", f.root1, roleARN(acct, "account"), "s", 0, "", fault.Validation,
+			"1 validation error detected: Value 's' at 'roleSessionName' failed to satisfy constraint: Member must have length greater than or equal to 2"},
+		{"no session name", f.root1, roleARN(acct, "account"), "", 0, "", fault.Validation,
+			"1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null"},
+		{"a session name too long", f.root1, roleARN(acct, "account"), strings.Repeat("s", 65), 0, "", fault.Validation,
+			"1 validation error detected: Value '" + strings.Repeat("s", 65) + "' at 'roleSessionName' failed to satisfy constraint: Member must have length less than or equal to 64"},
+		{"the shortest session name", f.root1, roleARN(acct, "account"), "s2", 0, "", 0, ""},
+		{"the longest session name", f.root1, roleARN(acct, "account"), strings.Repeat("l", 64), 0, "", 0, ""},
+		{"a session name with a slash", f.root1, roleARN(acct, "account"), "a/b", 0, "", fault.Validation, strings.Replace(invalidSession, "%s", "a/b", 1)},
+		{"a session policy", f.root1, roleARN(acct, "account"), "s-15", 0, allowAll, fault.Validation, "Session policies are not supported by this server."},
+		{"a user's ARN", f.root1, "arn:aws:iam::" + acct + ":user/named", "s-16", 0, "", fault.Validation, "arn:aws:iam::" + acct + ":user/named is invalid"},
+		{"a short account", f.root1, "arn:aws:iam::1234:role/account", "s-17", 0, "", fault.Validation, "arn:aws:iam::1234:role/account is invalid"},
+		{"another service", f.root1, "arn:aws:sts::" + acct + ":role/account", "s-18", 0, "", fault.Validation, ""},
+		{"no role name", f.root1, roleARN(acct, ""), "s-19", 0, "", fault.Validation, ""},
+		{"not an ARN", f.root1, "account", "s-20", 0, "", fault.Validation, "account is invalid"},
+		{"a session too short", f.root1, roleARN(acct, "account"), "s-21", 899, "", fault.Validation,
+			"The requested DurationSeconds exceeds the MaxSessionDuration set for this role."},
+		{"a session longer than the role allows", f.root1, roleARN(acct, "account"), "s-22", 7201, "", fault.Validation,
+			"The requested DurationSeconds exceeds the MaxSessionDuration set for this role."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ar, err := f.d.AssumeRole(f.ctx, tc.caller, tc.arn, tc.session, tc.dur, tc.policy)
+			check(t, err, tc.code, tc.msg)
+			if err != nil {
+				return
+			}
+			role := tc.arn[strings.LastIndexByte(tc.arn, '/')+1:]
+			role = strings.ToLower(role)
+			dur := time.Duration(tc.dur) * time.Second
+			if dur == 0 {
+				dur = time.Hour
+			}
+			if !sessionKeyRE.MatchString(c.AccessKeyID) || len(c.SecretAccessKey) != 40 || len(c.SessionToken) != 128 || !c.Expiration.Equal(start.Add(dur)) {
+				t.Fatalf("credentials %+v", c)
+			}
+			wantARN := "arn:aws:sts::" + acct + ":assumed-role/" + role + "/" + tc.session
+			if ar.Arn != wantARN || ar.AssumedRoleID != ids[role]+":"+tc.session {
+				t.Fatalf("assumed role %+v, want %s", ar, wantARN)
+			}
+			p := f.auth(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+			want := identity.Principal{Type: identity.TypeAssumedRole, Account: acct, ARN: wantARN, UserID: ar.AssumedRoleID,
+				RoleARN: roleARN(acct, "path/"+role), AccessKeyID: c.AccessKeyID}
+			if p.Type != want.Type || p.Account != want.Account || p.ARN != want.ARN || p.UserID != want.UserID || p.RoleARN != want.RoleARN ||
+				p.AccessKeyID != want.AccessKeyID || p.Username != "" || len(p.Policies) != 0 {
+				t.Fatalf("the session authenticates as %+v, want %+v", p, want)
+			}
+		})
+	}
+}
+
+// TestSessionCarriesTheRolePolicies: a session may do what its role's
+// identity policies allow, and a change to them applies to the session's
+// next request.
+func TestSessionCarriesTheRolePolicies(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "admin", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "admin"), "work", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := f.auth(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	_, err = f.d.CreateUser(f.ctx, session, "u1", "")
+	wantErr(t, err, fault.AccessDenied, "User: arn:aws:sts::"+acct+":assumed-role/admin/work is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::"+acct+":user/u1 because no identity-based policy allows the iam:CreateUser action")
+
+	if err := f.d.PutPolicy(f.ctx, f.root1, "Role", "admin", "iam", allowIAM); err != nil {
+		t.Fatal(err)
+	}
+	session = f.auth(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	if len(session.Policies) != 1 {
+		t.Fatalf("the session has %d policies, want its role's one", len(session.Policies))
+	}
+	if _, err := f.d.CreateUser(f.ctx, session, "u1", ""); err != nil {
+		t.Fatalf("with the role's policy: %v", err)
+	}
+	if err := f.d.PutPolicy(f.ctx, f.root1, "Role", "admin", "deny", denyIAM); err != nil {
+		t.Fatal(err)
+	}
+	session = f.auth(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	_, err = f.d.CreateUser(f.ctx, session, "u2", "")
+	wantErr(t, err, fault.AccessDenied, "User: arn:aws:sts::"+acct+":assumed-role/admin/work is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::"+acct+":user/u2 with an explicit deny in an identity-based policy")
+}
+
+func TestSessionCredentials(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "s1", 900, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "s2", 900, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name          string
+		secret, token string
+		code          fault.Code
+		msg           string
+	}{
+		{"as issued", c.SecretAccessKey, c.SessionToken, 0, ""},
+		{"without its token", c.SecretAccessKey, "", fault.InvalidClientTokenID, "The security token included in the request is invalid."},
+		{"with another session's token", c.SecretAccessKey, other.SessionToken, fault.InvalidClientTokenID, "The security token included in the request is invalid."},
+		{"with a wrong secret", other.SecretAccessKey, c.SessionToken, fault.SignatureDoesNotMatch,
+			"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.authenticate(c.AccessKeyID, tc.secret, tc.token)
+			check(t, err, tc.code, tc.msg)
+		})
+	}
+	// A session token with long-term credentials is refused.
+	_, err = f.authenticate(f.rootAK.ID, f.rootAK.Secret, c.SessionToken)
+	wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+}
+
+// TestSessionExpiry moves the clock past a session's end: the session is
+// refused from its expiry on, and DeleteExpiredSessions removes it and
+// only it.
+func TestSessionExpiry(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	short, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "short", 900, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "long", 3600, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.auth(short.AccessKeyID, short.SecretAccessKey, short.SessionToken) // cached from here on
+
+	f.clock.Set(short.Expiration.Add(-time.Second))
+	f.auth(short.AccessKeyID, short.SecretAccessKey, short.SessionToken)
+	if err := f.d.DeleteExpiredSessions(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := identity.New(f.cfg) // reads the store, with no cache
+	if _, err := authenticateSession(f, fresh, short); err != nil {
+		t.Fatalf("DeleteExpiredSessions removed a session a second before its end: %v", err)
+	}
+
+	f.clock.Set(short.Expiration)
+	_, err = f.authenticate(short.AccessKeyID, short.SecretAccessKey, short.SessionToken)
+	wantErr(t, err, fault.ExpiredToken, "The security token included in the request is expired")
+	f.auth(long.AccessKeyID, long.SecretAccessKey, long.SessionToken)
+
+	if err := f.d.DeleteExpiredSessions(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh = identity.New(f.cfg)
+	_, err = authenticateSession(f, fresh, short)
+	wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+	if _, err := authenticateSession(f, fresh, long); err != nil {
+		t.Fatalf("DeleteExpiredSessions removed a live session: %v", err)
+	}
+
+	f.clock.Set(long.Expiration.Add(time.Hour))
+	if err := f.d.DeleteExpiredSessions(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = authenticateSession(f, identity.New(f.cfg), long)
+	wantErr(t, err, fault.InvalidClientTokenID, "")
+	if err := f.d.DeleteExpiredSessions(f.ctx); err != nil {
+		t.Fatalf("with nothing to delete: %v", err)
+	}
+}
+
+// authenticateSession has d authenticate an STS request signed now with c.
+func authenticateSession(f *fixture, d *identity.Directory, c *identity.Credentials) (*identity.Principal, error) {
+	r, body := f.request("sts", c.AccessKeyID, c.SecretAccessKey, c.SessionToken, f.clock.Now(), "Action=GetCallerIdentity&Version=2011-06-15")
+	return d.Authenticate(f.ctx, r, body, "sts")
+}
+
+// TestRoleDeletionEndsSessions: a session ends with its role, and a role
+// made again under the same name does not bring it back.
+func TestRoleDeletionEndsSessions(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "s1", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.auth(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	if err := f.d.DeleteRole(f.ctx, f.root1, "r"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.authenticate(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.authenticate(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+}
+
+// TestCallerIdentity checks the principal Authenticate returns for each
+// kind of caller: what GetCallerIdentity reports and authorization reads.
+func TestCallerIdentity(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateUser(f.ctx, f.root1, "Alice", "/team/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.PutPolicy(f.ctx, f.root1, "User", "alice", "p", allowAll); err != nil {
+		t.Fatal(err)
+	}
+	k, secret, err := f.d.CreateAccessKey(f.ctx, f.root1, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := f.d.GetUser(f.ctx, f.root1, "alice")
+	r, err := f.d.CreateRole(f.ctx, f.root1, "Ops", "/svc/", trustAccount(acct), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.d.AssumeRole(f.ctx, f.root1, r.Arn, "deploy", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name                  string
+		id, secret, token     string
+		want                  identity.Principal
+		wantPolicies          int
+		wantPolicyPrincipalID string
+	}{
+		{"root", f.rootAK.ID, f.rootAK.Secret, "", identity.Principal{Type: identity.TypeRoot, Account: acct, ARN: "arn:aws:iam::" + acct + ":root", UserID: acct, AccessKeyID: f.rootAK.ID}, 0, acct},
+		{"user", k.ID, secret, "", identity.Principal{Type: identity.TypeIAMUser, Account: acct, ARN: "arn:aws:iam::" + acct + ":user/team/Alice", UserID: u.UserID, Username: "Alice", AccessKeyID: k.ID}, 1, u.UserID},
+		{"assumed role", c.AccessKeyID, c.SecretAccessKey, c.SessionToken, identity.Principal{Type: identity.TypeAssumedRole, Account: acct, ARN: "arn:aws:sts::" + acct + ":assumed-role/Ops/deploy", UserID: r.RoleID + ":deploy", RoleARN: "arn:aws:iam::" + acct + ":role/svc/Ops", AccessKeyID: c.AccessKeyID}, 0, r.RoleID + ":deploy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := f.auth(tc.id, tc.secret, tc.token)
+			got := *p
+			pols := got.Policies
+			got.Policies = nil
+			if !reflect.DeepEqual(got, tc.want) || len(pols) != tc.wantPolicies {
+				t.Fatalf("got %+v with %d policies, want %+v with %d", p, len(pols), tc.want, tc.wantPolicies)
+			}
+			pp := p.PolicyPrincipal()
+			if pp.ARN != tc.want.ARN || pp.Account != acct || pp.UserID != tc.wantPolicyPrincipalID || pp.RoleARN != tc.want.RoleARN || pp.Username != tc.want.Username {
+				t.Fatalf("as the policy engine sees it: %+v", pp)
+			}
+		})
+	}
+	if got := identity.RootARN(other); got != "arn:aws:iam::"+other+":root" {
+		t.Fatalf("RootARN = %q", got)
+	}
+}
