@@ -3,8 +3,9 @@ package main
 import (
 	"os"
 
-	"github.com/openkms/kms/internal/auditcli"
 	"github.com/spf13/cobra"
+
+	"github.com/openkms/kms/internal/auditcli"
 )
 
 func auditCommand() *cobra.Command {

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"

@@ -39,6 +39,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/store/pgstore"
 	"github.com/openkms/kms/internal/store/pgtest"

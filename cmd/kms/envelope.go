@@ -5,8 +5,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/openkms/kms/internal/envelope"
 	"github.com/spf13/cobra"
+
+	"github.com/openkms/kms/internal/envelope"
 )
 
 func envelopeFlags(cmd *cobra.Command, o *envelope.Options) {

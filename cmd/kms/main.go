@@ -13,8 +13,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/openkms/kms/internal/auditcli"
 	"github.com/spf13/cobra"
+
+	"github.com/openkms/kms/internal/auditcli"
 )
 
 func main() {

@@ -6,8 +6,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/openkms/kms/internal/migrate"
 	"github.com/spf13/cobra"
+
+	"github.com/openkms/kms/internal/migrate"
 )
 
 func migrateCommand() *cobra.Command {

@@ -10,9 +10,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/openkms/kms/internal/config"
 	"github.com/openkms/kms/internal/server"
-	"github.com/spf13/cobra"
 )
 
 func serverCommand() *cobra.Command {

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/openkms/kms/internal/fault"
 	"io"
 	"log/slog"
 	"mime"
@@ -22,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"

@@ -6,19 +6,21 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/openkms/kms/internal/kmsapi"
 	"time"
+
+	"github.com/openkms/kms/internal/kmsapi"
 
 	"encoding/base64"
 	"encoding/json"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/identity"

@@ -5,13 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"github.com/openkms/kms/internal/kmsapi"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+
+	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/identity"

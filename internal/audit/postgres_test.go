@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/store/pgstore"
 	"github.com/openkms/kms/internal/store/pgtest"

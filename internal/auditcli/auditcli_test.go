@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/auditcli"
 	"github.com/openkms/kms/internal/store/pgstore"

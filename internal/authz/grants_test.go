@@ -1,8 +1,9 @@
 package authz
 
 import (
-	"github.com/openkms/kms/internal/keyrepo"
 	"testing"
+
+	"github.com/openkms/kms/internal/keyrepo"
 
 	"github.com/openkms/kms/internal/kmsapi"
 )

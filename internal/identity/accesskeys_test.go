@@ -1,11 +1,12 @@
 package identity_test
 
 import (
-	"github.com/openkms/kms/internal/fault"
 	"regexp"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/store"

@@ -5,10 +5,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"github.com/openkms/kms/internal/fault"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/sigv4"

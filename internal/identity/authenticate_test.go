@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/openkms/kms/internal/fault"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/fault"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"

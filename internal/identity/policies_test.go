@@ -1,10 +1,11 @@
 package identity_test
 
 import (
-	"github.com/openkms/kms/internal/fault"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/identity"
 )

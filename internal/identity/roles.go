@@ -3,8 +3,9 @@ package identity
 import (
 	"context"
 	"errors"
-	"github.com/openkms/kms/internal/fault"
 	"time"
+
+	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/store"

@@ -1,9 +1,10 @@
 package identity_test
 
 import (
-	"github.com/openkms/kms/internal/fault"
 	"strings"
 	"testing"
+
+	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/identity"
 )

@@ -6,10 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"github.com/openkms/kms/internal/fault"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/store"

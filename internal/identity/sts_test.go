@@ -1,12 +1,13 @@
 package identity_test
 
 import (
-	"github.com/openkms/kms/internal/fault"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/identity"
 )

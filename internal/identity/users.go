@@ -3,11 +3,12 @@ package identity
 import (
 	"context"
 	"errors"
-	"github.com/openkms/kms/internal/fault"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/store"

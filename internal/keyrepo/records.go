@@ -2,10 +2,11 @@ package keyrepo
 
 import (
 	"fmt"
+	"time"
+
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
-	"time"
 )
 
 // Records in the store (docs/storage.md). Every record is JSON with a format

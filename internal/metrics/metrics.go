@@ -13,10 +13,11 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/openkms/kms/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/openkms/kms/internal/store"
 )
 
 // Metrics are one server's metrics.

@@ -5,11 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"github.com/openkms/kms/internal/keyrepo"
-	"github.com/openkms/kms/internal/kmsapi"
 	"iter"
 	"log/slog"
 	"strings"
+
+	"github.com/openkms/kms/internal/keyrepo"
+	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"

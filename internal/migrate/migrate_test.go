@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"github.com/openkms/kms/internal/keyrepo"
-	"github.com/openkms/kms/internal/kmsapi"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/keyrepo"
+	"github.com/openkms/kms/internal/kmsapi"
+
 	"github.com/jackc/pgx/v5"
+
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/migrate"

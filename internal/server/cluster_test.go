@@ -3,11 +3,12 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"github.com/openkms/kms/internal/kmsapi"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"

@@ -3,11 +3,12 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
+
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
-	"strings"
 
 	"github.com/openkms/kms/internal/store"
 )

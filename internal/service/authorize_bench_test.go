@@ -3,10 +3,11 @@ package service
 import (
 	"context"
 	"crypto/rand"
-	"github.com/openkms/kms/internal/authz"
-	"github.com/openkms/kms/internal/kmsapi"
 	"path/filepath"
 	"testing"
+
+	"github.com/openkms/kms/internal/authz"
+	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/policy"

@@ -3,11 +3,12 @@ package service
 import (
 	"context"
 	"errors"
+	"slices"
+
 	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
-	"slices"
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/keys"

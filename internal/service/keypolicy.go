@@ -2,12 +2,13 @@ package service
 
 import (
 	"context"
+	"regexp"
+	"strings"
+
 	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
-	"regexp"
-	"strings"
 
 	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/store"

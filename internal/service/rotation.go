@@ -3,13 +3,14 @@ package service
 import (
 	"context"
 	"errors"
+	"strconv"
+	"time"
+
 	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
-	"strconv"
-	"time"
 
 	"github.com/openkms/kms/internal/store"
 )

@@ -23,12 +23,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
+	"time"
+
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
-	"log/slog"
-	"time"
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"

@@ -5,13 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"github.com/openkms/kms/internal/fault"
-	"github.com/openkms/kms/internal/kmsapi"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/policy"

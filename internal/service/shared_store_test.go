@@ -2,10 +2,11 @@ package service_test
 
 import (
 	"context"
-	"github.com/openkms/kms/internal/fault"
-	"github.com/openkms/kms/internal/kmsapi"
 	"testing"
 	"time"
+
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/service"
 )

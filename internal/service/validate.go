@@ -2,9 +2,10 @@ package service
 
 import (
 	"fmt"
-	"github.com/openkms/kms/internal/fault"
 	"regexp"
 	"strings"
+
+	"github.com/openkms/kms/internal/fault"
 )
 
 // violations collects input constraint failures and renders them the way

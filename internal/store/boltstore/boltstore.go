@@ -15,8 +15,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/openkms/kms/internal/store"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/openkms/kms/internal/store"
 )
 
 var bucket = []byte("kv")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/pgstore"
 	"github.com/openkms/kms/internal/store/pgtest"
