@@ -46,12 +46,9 @@ func signError(k *keyrepo.Key, alg, msgType string, err error) error {
 }
 
 func (s *Service) signingKey(ctx context.Context, caller Caller, keyID, action, alg, msgType string) (*keyrepo.Key, error) {
-	k, alias, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
+	cond := &authz.Conditions{Extra: map[string]string{"kms:signingalgorithm": alg, "kms:messagetype": msgType}}
+	k, err := s.useKey(ctx, &caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:"+action, cond)
 	if err != nil {
-		return nil, err
-	}
-	cond := &authz.Conditions{Alias: alias, Extra: map[string]string{"kms:signingalgorithm": alg, "kms:messagetype": msgType}}
-	if err := s.authz.Key(&caller, "kms:"+action, k, cond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, action, keys.UsageSign); err != nil {
@@ -147,11 +144,8 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *kmsapi.Ge
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:GetPublicKey", nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authz.Key(&caller, "kms:GetPublicKey", k, &authz.Conditions{Alias: alias}); err != nil {
 		return nil, err
 	}
 	if !keys.IsAsymmetric(k.Rec.KeySpec) {
@@ -189,12 +183,9 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kms
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
+	cond := &authz.Conditions{Extra: map[string]string{"kms:keyagreementalgorithm": in.KeyAgreementAlgorithm}}
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:DeriveSharedSecret", cond)
 	if err != nil {
-		return nil, err
-	}
-	cond := &authz.Conditions{Alias: alias, Extra: map[string]string{"kms:keyagreementalgorithm": in.KeyAgreementAlgorithm}}
-	if err := s.authz.Key(&caller, "kms:DeriveSharedSecret", k, cond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, "DeriveSharedSecret", keys.UsageKeyAgreement); err != nil {
@@ -266,12 +257,9 @@ func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, m
 	if err := checkGrantTokens(tokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
+	cond := &authz.Conditions{Extra: map[string]string{"kms:macalgorithm": alg}}
+	k, err := s.useKey(ctx, &caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:"+op, cond)
 	if err != nil {
-		return nil, err
-	}
-	cond := &authz.Conditions{Alias: alias, Extra: map[string]string{"kms:macalgorithm": alg}}
-	if err := s.authz.Key(&caller, "kms:"+op, k, cond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, op, keys.UsageMAC); err != nil {

@@ -108,13 +108,10 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
-	if err != nil {
-		return nil, err
-	}
 	alg := algOrDefault(in.EncryptionAlgorithm)
-	cond := &authz.Conditions{EC: in.EncryptionContext, Alias: alias, Extra: algorithmCondition(alg)}
-	if err := s.authz.Key(&caller, "kms:Encrypt", k, cond); err != nil {
+	cond := &authz.Conditions{EC: in.EncryptionContext, Extra: algorithmCondition(alg)}
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:Encrypt", cond)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, "Encrypt", keys.UsageEncrypt); err != nil {
@@ -344,12 +341,8 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 // wrappingKey finds, authorizes and checks the symmetric key that a data
 // key or data key pair is to be encrypted under.
 func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op string, cond *authz.Conditions) (*keyrepo.Key, error) {
-	k, alias, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
+	k, err := s.useKey(ctx, &caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:"+op, cond)
 	if err != nil {
-		return nil, err
-	}
-	cond.Alias = alias
-	if err := s.authz.Key(&caller, "kms:"+op, k, cond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {

@@ -214,11 +214,8 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount)
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount, "kms:ListGrants", nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authz.Key(&caller, "kms:ListGrants", k, nil); err != nil {
 		return nil, err
 	}
 	limit := pageLimit(in.Limit, 50, 100)
@@ -334,11 +331,8 @@ func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *kmsapi.Rev
 	if !grantIDPattern.MatchString(in.GrantID) {
 		return nil, newErr(fault.InvalidGrantID, "Invalid grant ID %s", in.GrantID)
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount)
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount, "kms:RevokeGrant", nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authz.Key(&caller, "kms:RevokeGrant", k, nil); err != nil {
 		return nil, err
 	}
 	return nil, s.deleteGrant(ctx, k.Rec.ID, in.GrantID, in.DryRun, func(*keyrepo.GrantRecord) error { return nil })

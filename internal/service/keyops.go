@@ -236,11 +236,8 @@ func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *kmsapi.Des
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveAlias(ctx, caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:DescribeKey", nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authz.Key(&caller, "kms:DescribeKey", k, &authz.Conditions{Alias: alias}); err != nil {
 		return nil, err
 	}
 	return &kmsapi.DescribeKeyOutput{KeyMetadata: s.metadata(&k.Rec, k.MaterialID())}, nil
@@ -398,14 +395,15 @@ func checkKeyID(id string) error {
 // Unless action is empty, the caller must be authorized for "kms:"+action
 // on the key first.
 func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action string, cond *authz.Conditions, fn func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error) (*keyrepo.KeyRecord, error) {
-	k, err := s.resolve(ctx, caller, ident, keyrepo.IDOrARN)
+	var k *keyrepo.Key
+	var err error
+	if action == "" { // authorized already by the caller of mutateKey
+		k, err = s.resolve(ctx, caller, ident, keyrepo.IDOrARN)
+	} else {
+		k, err = s.useKey(ctx, &caller, ident, keyrepo.IDOrARN, "kms:"+action, cond)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if action != "" {
-		if err := s.authz.Key(&caller, "kms:"+action, k, cond); err != nil {
-			return nil, err
-		}
 	}
 	id, arn := k.Rec.ID, k.ARN
 	var rec keyrepo.KeyRecord

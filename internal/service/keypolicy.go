@@ -108,11 +108,8 @@ func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Ge
 	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:GetKeyPolicy", nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authz.Key(&caller, "kms:GetKeyPolicy", k, nil); err != nil {
 		return nil, err
 	}
 	return &kmsapi.GetKeyPolicyOutput{Policy: k.Rec.Policy, PolicyName: defaultPolicyName}, nil
@@ -167,11 +164,7 @@ func (s *Service) ListKeyPolicies(ctx context.Context, caller Caller, in *kmsapi
 	if _, err := decodeMarker(in.Marker); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authz.Key(&caller, "kms:ListKeyPolicies", k, nil); err != nil {
+	if _, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ListKeyPolicies", nil); err != nil {
 		return nil, err
 	}
 	return &kmsapi.ListKeyPoliciesOutput{PolicyNames: []string{defaultPolicyName}}, nil

@@ -94,11 +94,8 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *k
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount)
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount, "kms:GetKeyRotationStatus", nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authz.Key(&caller, "kms:GetKeyRotationStatus", k, nil); err != nil {
 		return nil, err
 	}
 	if k.Rec.KeySpec != keys.SymmetricDefault {
@@ -259,11 +256,8 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsap
 			return nil, errBadMarker
 		}
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ListKeyRotations", nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authz.Key(&caller, "kms:ListKeyRotations", k, nil); err != nil {
 		return nil, err
 	}
 	if k.Rec.KeySpec != keys.SymmetricDefault {

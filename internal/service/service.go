@@ -165,6 +165,28 @@ func (s *Service) update(ctx context.Context, op string, fn func(store.Tx) error
 	return nil
 }
 
+// useKey is the start every operation on one key shares: resolve the
+// identifier in the forms the operation accepts (noting the key for the
+// audit record), then authorize action on it with the request's
+// conditions, to which it adds the alias the identifier used. The key's
+// state is checked after, by the operation, since what a state allows
+// differs per operation; a caller who may not use the key learns nothing
+// of its state.
+func (s *Service) useKey(ctx context.Context, caller *Caller, ident string, forms keyrepo.Forms, action string, cond *authz.Conditions) (*keyrepo.Key, error) {
+	k, alias, err := s.resolveAlias(ctx, *caller, ident, forms)
+	if err != nil {
+		return nil, err
+	}
+	if cond == nil {
+		cond = &authz.Conditions{}
+	}
+	cond.Alias = alias
+	if err := s.authz.Key(caller, action, k, cond); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
 var (
 	getJSON = store.GetJSON
 	putJSON = store.PutJSON

@@ -145,11 +145,8 @@ func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *kmsap
 			return nil, errBadMarker
 		}
 	}
-	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ListResourceTags", nil)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authz.Key(&caller, "kms:ListResourceTags", k, nil); err != nil {
 		return nil, err
 	}
 	tags := k.Rec.Tags
