@@ -66,6 +66,8 @@ func (f *fixture) newService(cfg service.Config) *service.Service {
 	return s
 }
 
+const day = 24 * time.Hour
+
 func (f *fixture) advance(d time.Duration) { f.now = f.now.Add(d) }
 
 // accountRoot is the root of an account.
