@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -293,7 +292,7 @@ func TestGenerateDataKey(t *testing.T) {
 		})
 	}
 	// A random source that fails is an internal error, never a weak key.
-	broken := f.newService(service.Config{Logger: slog.New(slog.DiscardHandler), Random: func([]byte) (int, error) { return 0, errors.New("entropy exhausted") }})
+	broken := f.newService(service.Config{Random: func([]byte) (int, error) { return 0, errors.New("entropy exhausted") }})
 	_, err := broken.GenerateDataKey(f.ctx, rootA, &service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256"})
 	wantErr(t, err, service.CodeInternal, "An internal error occurred.")
 	_, err = broken.GenerateRandom(f.ctx, rootA, &service.GenerateRandomInput{NumberOfBytes: int32p(8)})

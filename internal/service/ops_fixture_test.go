@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -59,6 +60,9 @@ func (f *fixture) newService(cfg service.Config) *service.Service {
 	f.t.Helper()
 	cfg.Store, cfg.RootKey, cfg.Region = f.st, f.rk, region
 	cfg.Now = func() time.Time { return f.now }
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	s, err := service.New(cfg)
 	if err != nil {
 		f.t.Fatal(err)
