@@ -195,7 +195,8 @@ func TestReEncrypt(t *testing.T) {
 func TestReEncryptAuthorizesEachKey(t *testing.T) {
 	f := newFixture(t)
 	user := iamUser(t, acctA, "mover")
-	both := policyFor(user.ARN, "kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo") // key admin stays the root
+	both := policyFor(user.ARN, "kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo")
+	// Each policy also keeps the account's root a key administrator.
 	withRoot := func(p string) *string {
 		return strp(strings.Replace(p, `"Statement":[`, `"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},`, 1))
 	}

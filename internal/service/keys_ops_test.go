@@ -203,11 +203,6 @@ func TestDescribeKeyIdentifierForms(t *testing.T) {
 	wantErr(t, err, service.CodeAccessDenied, deniedMsg(accountRoot(acctB), "kms:DescribeKey", arn, noResourcePolicy("kms:DescribeKey")))
 }
 
-func (f *fixture) must2(_ any, err error) {
-	f.t.Helper()
-	f.must(err)
-}
-
 // keyInState makes a key of account A in one of the four states.
 func (f *fixture) keyInState(state string) string {
 	f.t.Helper()
@@ -326,7 +321,7 @@ func TestKeyStateMachine(t *testing.T) {
 	for name, row := range table {
 		for i, state := range states {
 			t.Run(name+"/"+state, func(t *testing.T) {
-				f.t = t
+				f.t = t // the fixture is shared: its helpers fail this subtest
 				id := f.keyInState(state)
 				arn := keyARN(acctA, id)
 				before := f.snapshot()

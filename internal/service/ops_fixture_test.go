@@ -153,6 +153,12 @@ func (f *fixture) must(err error) {
 	}
 }
 
+// must2 is must for calls that also return a result.
+func (f *fixture) must2(_ any, err error) {
+	f.t.Helper()
+	f.must(err)
+}
+
 // snapshot is every record in the store, to show that a refused call
 // changed nothing.
 func (f *fixture) snapshot() map[string]string {
