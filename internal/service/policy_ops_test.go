@@ -416,3 +416,122 @@ func TestAssumedRoleSession(t *testing.T) {
 		t.Fatalf("the role's session did not retire the grant: %v", ids)
 	}
 }
+
+// Each operation gives the policy engine its own condition keys: a policy
+// that tests one allows the request that meets it and not the one that
+// does not.
+func TestOperationConditionKeys(t *testing.T) {
+	f := newFixture(t)
+	sym := f.createKey(service.CreateKeyInput{})
+	ecc := f.createKey(service.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
+	mac := f.createKey(service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	external := f.createKey(service.CreateKeyInput{Origin: "EXTERNAL"})
+	type call func(c service.Caller, meets bool) error
+	pick := func(meets bool, yes, no string) string {
+		if meets {
+			return yes
+		}
+		return no
+	}
+	for _, tc := range []struct {
+		action, condition string
+		key               string
+		call              call
+	}{
+		{"kms:CreateGrant", `{"ForAllValues:StringEquals":{"kms:GrantOperations":["Encrypt","Decrypt"]},"StringLike":{"kms:GranteePrincipal":"arn:aws:iam::111122223333:user/app-*"}}`, sym,
+			func(c service.Caller, meets bool) error {
+				_, err := f.svc.CreateGrant(f.ctx, c, &service.CreateGrantInput{KeyID: sym, GranteePrincipal: pick(meets, "arn:aws:iam::111122223333:user/app-1", "arn:aws:iam::111122223333:user/other"),
+					Operations: []string{"Encrypt"}})
+				return err
+			}},
+		{"kms:CreateGrant", `{"ForAllValues:StringEquals":{"kms:GrantOperations":["Encrypt","Decrypt"]}}`, sym,
+			func(c service.Caller, meets bool) error {
+				_, err := f.svc.CreateGrant(f.ctx, c, &service.CreateGrantInput{KeyID: sym, GranteePrincipal: "arn:aws:iam::111122223333:user/g",
+					Operations: []string{"Encrypt", pick(meets, "Decrypt", "GenerateDataKey")}})
+				return err
+			}},
+		{"kms:CreateGrant", `{"StringEquals":{"kms:GrantConstraintType":"EncryptionContextEquals","kms:RetiringPrincipal":"arn:aws:iam::111122223333:user/r"}}`, sym,
+			func(c service.Caller, meets bool) error {
+				in := &service.CreateGrantInput{KeyID: sym, GranteePrincipal: "arn:aws:iam::111122223333:user/g", RetiringPrincipal: "arn:aws:iam::111122223333:user/r",
+					Operations: []string{"Decrypt"}, Constraints: &service.GrantConstraints{EncryptionContextSubset: map[string]string{"a": "b"}}}
+				if meets {
+					in.Constraints = &service.GrantConstraints{EncryptionContextEquals: map[string]string{"a": "b"}}
+				}
+				_, err := f.svc.CreateGrant(f.ctx, c, in)
+				return err
+			}},
+		{"kms:ScheduleKeyDeletion", `{"NumericGreaterThanEquals":{"kms:ScheduleKeyDeletionPendingWindowInDays":"14"}}`, sym,
+			func(c service.Caller, meets bool) error {
+				days := int32(7)
+				if meets {
+					days = 14
+				}
+				_, err := f.svc.ScheduleKeyDeletion(f.ctx, c, &service.ScheduleKeyDeletionInput{KeyID: sym, PendingWindowInDays: &days})
+				if err == nil {
+					f.must2(f.svc.CancelKeyDeletion(f.ctx, rootA, &service.KeyIDInput{KeyID: sym}))
+					f.must2(f.svc.EnableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: sym}))
+				}
+				return err
+			}},
+		{"kms:EnableKeyRotation", `{"NumericLessThanEquals":{"kms:RotationPeriodInDays":"180"}}`, sym,
+			func(c service.Caller, meets bool) error {
+				days := int32(365)
+				if meets {
+					days = 90
+				}
+				_, err := f.svc.EnableKeyRotation(f.ctx, c, &service.EnableKeyRotationInput{KeyID: sym, RotationPeriodInDays: &days})
+				return err
+			}},
+		{"kms:Sign", `{"StringEquals":{"kms:SigningAlgorithm":"ECDSA_SHA_256","kms:MessageType":"DIGEST"}}`, ecc,
+			func(c service.Caller, meets bool) error {
+				in := &service.SignInput{KeyID: ecc, Message: []byte("raw message"), SigningAlgorithm: "ECDSA_SHA_256"}
+				if meets {
+					in.Message, in.MessageType = make([]byte, 32), "DIGEST"
+				}
+				_, err := f.svc.Sign(f.ctx, c, in)
+				return err
+			}},
+		{"kms:GenerateMac", `{"StringEquals":{"kms:MacAlgorithm":"HMAC_SHA_256"}}`, mac,
+			func(c service.Caller, meets bool) error {
+				alg := pick(meets, "HMAC_SHA_256", "HMAC_SHA_512")
+				_, err := f.svc.GenerateMac(f.ctx, c, &service.GenerateMacInput{KeyID: mac, Message: []byte("m"), MacAlgorithm: alg})
+				return err
+			}},
+		{"kms:GenerateDataKeyPair", `{"StringEquals":{"kms:DataKeyPairSpec":"ECC_NIST_P256"}}`, sym,
+			func(c service.Caller, meets bool) error {
+				_, err := f.svc.GenerateDataKeyPair(f.ctx, c, &service.GenerateDataKeyPairInput{KeyID: sym, KeyPairSpec: pick(meets, "ECC_NIST_P256", "ECC_NIST_P384")})
+				return err
+			}},
+		{"kms:GetParametersForImport", `{"StringEquals":{"kms:WrappingAlgorithm":"RSA_AES_KEY_WRAP_SHA_256","kms:WrappingKeySpec":"RSA_2048"}}`, external,
+			func(c service.Caller, meets bool) error {
+				_, err := f.svc.GetParametersForImport(f.ctx, c, &service.GetParametersForImportInput{KeyID: external,
+					WrappingAlgorithm: pick(meets, "RSA_AES_KEY_WRAP_SHA_256", "RSAES_OAEP_SHA_1"), WrappingKeySpec: "RSA_2048"})
+				return err
+			}},
+	} {
+		t.Run(tc.action+" "+tc.condition, func(t *testing.T) {
+			doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"` + tc.action + `","Resource":"*","Condition":` + tc.condition + `}]}`
+			c := iamUser(t, acctA, "conditional", doc)
+			if err := tc.call(c, true); err != nil {
+				t.Fatalf("the request that meets the condition: %v", err)
+			}
+			wantErr(t, tc.call(c, false), service.CodeAccessDenied, deniedMsg(c, tc.action, keyARN(acctA, tc.key), noIdentityPolicy(tc.action)))
+		})
+	}
+}
+
+// AWS's recommended guard on the lockout bypass: an identity policy that
+// denies PutKeyPolicy when the bypass is asked for.
+func TestBypassLockoutGuard(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(service.CreateKeyInput{})
+	c := iamUser(t, acctA, "guarded", allowAll, `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["kms:CreateKey","kms:PutKeyPolicy"],"Resource":"*",
+	  "Condition":{"Bool":{"kms:BypassPolicyLockoutSafetyCheck":"true"}}}]}`)
+	doc := strp(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}]}`)
+	f.must2(f.svc.PutKeyPolicy(f.ctx, c, &service.PutKeyPolicyInput{KeyID: id, Policy: doc}))
+	_, err := f.svc.PutKeyPolicy(f.ctx, c, &service.PutKeyPolicyInput{KeyID: id, Policy: doc, BypassPolicyLockoutSafetyCheck: true})
+	wantErr(t, err, service.CodeAccessDenied, deniedMsg(c, "kms:PutKeyPolicy", keyARN(acctA, id), "with an explicit deny in an identity-based policy"))
+	f.must2(f.svc.CreateKey(f.ctx, c, &service.CreateKeyInput{Policy: doc}))
+	_, err = f.svc.CreateKey(f.ctx, c, &service.CreateKeyInput{Policy: doc, BypassPolicyLockoutSafetyCheck: true})
+	wantErr(t, err, service.CodeAccessDenied, deniedMsg(c, "kms:CreateKey", "*", "with an explicit deny in an identity-based policy"))
+}
