@@ -13,12 +13,13 @@ import (
 	"crypto/x509"
 	"testing"
 
-	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 )
 
 func (f *fixture) publicKey(id string) crypto.PublicKey {
 	f.t.Helper()
-	out, err := f.svc.GetPublicKey(f.ctx, rootA, &service.GetPublicKeyInput{KeyID: id})
+	out, err := f.svc.GetPublicKey(f.ctx, rootA, &kmsapi.GetPublicKeyInput{KeyID: id})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -54,9 +55,9 @@ func TestSignVerify(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.spec+"/"+tc.alg, func(t *testing.T) {
-			id := f.createKey(service.CreateKeyInput{KeySpec: tc.spec, KeyUsage: "SIGN_VERIFY"})
+			id := f.createKey(kmsapi.CreateKeyInput{KeySpec: tc.spec, KeyUsage: "SIGN_VERIFY"})
 			arn := keyARN(acctA, id)
-			out, err := f.svc.Sign(f.ctx, rootA, &service.SignInput{KeyID: id, Message: msg, SigningAlgorithm: tc.alg})
+			out, err := f.svc.Sign(f.ctx, rootA, &kmsapi.SignInput{KeyID: id, Message: msg, SigningAlgorithm: tc.alg})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,52 +67,52 @@ func TestSignVerify(t *testing.T) {
 			if !tc.verify(f.publicKey(id), out.Signature) {
 				t.Fatal("the signature does not verify with the public key")
 			}
-			v, err := f.svc.Verify(f.ctx, rootA, &service.VerifyInput{KeyID: arn, Message: msg, Signature: out.Signature, SigningAlgorithm: tc.alg})
+			v, err := f.svc.Verify(f.ctx, rootA, &kmsapi.VerifyInput{KeyID: arn, Message: msg, Signature: out.Signature, SigningAlgorithm: tc.alg})
 			if err != nil || !v.SignatureValid || v.KeyID != arn || v.SigningAlgorithm != tc.alg {
 				t.Fatalf("Verify = %+v, %v", v, err)
 			}
 			if tc.spec != "ECC_NIST_EDWARDS25519" {
-				_, err = f.svc.Verify(f.ctx, rootA, &service.VerifyInput{KeyID: id, Message: digest[:], MessageType: "DIGEST", Signature: out.Signature, SigningAlgorithm: tc.alg})
+				_, err = f.svc.Verify(f.ctx, rootA, &kmsapi.VerifyInput{KeyID: id, Message: digest[:], MessageType: "DIGEST", Signature: out.Signature, SigningAlgorithm: tc.alg})
 				if err != nil {
 					t.Fatalf("Verify of the digest of a message signed RAW: %v", err)
 				}
 			}
-			_, err = f.svc.Verify(f.ctx, rootA, &service.VerifyInput{KeyID: id, Message: []byte("another message"), Signature: out.Signature, SigningAlgorithm: tc.alg})
-			wantErr(t, err, service.CodeInvalidSignature, "")
+			_, err = f.svc.Verify(f.ctx, rootA, &kmsapi.VerifyInput{KeyID: id, Message: []byte("another message"), Signature: out.Signature, SigningAlgorithm: tc.alg})
+			wantErr(t, err, fault.InvalidSignature, "")
 		})
 	}
 }
 
 func TestSignVerifyRefusals(t *testing.T) {
 	f := newFixture(t)
-	ecc := f.createKey(service.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
-	ed := f.createKey(service.CreateKeyInput{KeySpec: "ECC_NIST_EDWARDS25519", KeyUsage: "SIGN_VERIFY"})
-	sym := f.createKey(service.CreateKeyInput{})
-	sig, err := f.svc.Sign(f.ctx, rootA, &service.SignInput{KeyID: ecc, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"})
+	ecc := f.createKey(kmsapi.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
+	ed := f.createKey(kmsapi.CreateKeyInput{KeySpec: "ECC_NIST_EDWARDS25519", KeyUsage: "SIGN_VERIFY"})
+	sym := f.createKey(kmsapi.CreateKeyInput{})
+	sig, err := f.svc.Sign(f.ctx, rootA, &kmsapi.SignInput{KeyID: ecc, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name string
-		in   service.SignInput
-		code service.Code
+		in   kmsapi.SignInput
+		code fault.Code
 		msg  string
 	}{
-		{"algorithm of another spec", service.SignInput{KeyID: ecc, Message: []byte("m"), SigningAlgorithm: "RSASSA_PSS_SHA_256"}, service.CodeInvalidKeyUsage,
+		{"algorithm of another spec", kmsapi.SignInput{KeyID: ecc, Message: []byte("m"), SigningAlgorithm: "RSASSA_PSS_SHA_256"}, fault.InvalidKeyUsage,
 			"Algorithm RSASSA_PSS_SHA_256 is incompatible with key spec ECC_NIST_P256."},
-		{"digest of the wrong length", service.SignInput{KeyID: ecc, Message: []byte("short"), MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256"}, service.CodeValidation,
+		{"digest of the wrong length", kmsapi.SignInput{KeyID: ecc, Message: []byte("short"), MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256"}, fault.Validation,
 			"Digest is invalid length for algorithm ECDSA_SHA_256."},
-		{"pure Ed25519 of a digest", service.SignInput{KeyID: ed, Message: make([]byte, 64), MessageType: "DIGEST", SigningAlgorithm: "ED25519_SHA_512"}, service.CodeValidation,
+		{"pure Ed25519 of a digest", kmsapi.SignInput{KeyID: ed, Message: make([]byte, 64), MessageType: "DIGEST", SigningAlgorithm: "ED25519_SHA_512"}, fault.Validation,
 			"MessageType DIGEST is not valid for algorithm ED25519_SHA_512."},
-		{"symmetric key", service.SignInput{KeyID: sym, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"}, service.CodeInvalidKeyUsage,
+		{"symmetric key", kmsapi.SignInput{KeyID: sym, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"}, fault.InvalidKeyUsage,
 			keyARN(acctA, sym) + " key usage is ENCRYPT_DECRYPT which is not valid for Sign."},
-		{"no algorithm", service.SignInput{KeyID: ecc, Message: []byte("m")}, service.CodeValidation,
+		{"no algorithm", kmsapi.SignInput{KeyID: ecc, Message: []byte("m")}, fault.Validation,
 			"1 validation error detected: Value null at 'signingAlgorithm' failed to satisfy constraint: Member must not be null"},
-		{"no message", service.SignInput{KeyID: ecc, SigningAlgorithm: "ECDSA_SHA_256"}, service.CodeValidation,
+		{"no message", kmsapi.SignInput{KeyID: ecc, SigningAlgorithm: "ECDSA_SHA_256"}, fault.Validation,
 			"1 validation error detected: Value null at 'message' failed to satisfy constraint: Member must not be null"},
-		{"message type not in the enum", service.SignInput{KeyID: ecc, Message: []byte("m"), MessageType: "HASH", SigningAlgorithm: "ECDSA_SHA_256"}, service.CodeValidation,
+		{"message type not in the enum", kmsapi.SignInput{KeyID: ecc, Message: []byte("m"), MessageType: "HASH", SigningAlgorithm: "ECDSA_SHA_256"}, fault.Validation,
 			"1 validation error detected: Value 'HASH' at 'messageType' failed to satisfy constraint: Member must satisfy enum value set: [RAW, DIGEST, EXTERNAL_MU]"},
-		{"dry run", service.SignInput{KeyID: ecc, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256", DryRun: true}, service.CodeDryRun, dryRunMsg},
+		{"dry run", kmsapi.SignInput{KeyID: ecc, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256", DryRun: true}, fault.DryRun, dryRunMsg},
 	} {
 		t.Run("Sign/"+tc.name, func(t *testing.T) {
 			_, err := f.svc.Sign(f.ctx, rootA, &tc.in)
@@ -120,36 +121,36 @@ func TestSignVerifyRefusals(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		in   service.VerifyInput
-		code service.Code
+		in   kmsapi.VerifyInput
+		code fault.Code
 		msg  string
 	}{
-		{"no signature", service.VerifyInput{KeyID: ecc, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"}, service.CodeValidation,
+		{"no signature", kmsapi.VerifyInput{KeyID: ecc, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"}, fault.Validation,
 			"1 validation error detected: Value null at 'signature' failed to satisfy constraint: Member must not be null"},
-		{"garbage signature", service.VerifyInput{KeyID: ecc, Message: []byte("m"), Signature: []byte("xx"), SigningAlgorithm: "ECDSA_SHA_256"}, service.CodeInvalidSignature, ""},
-		{"digest of the wrong length", service.VerifyInput{KeyID: ecc, Message: []byte("m"), MessageType: "DIGEST", Signature: sig.Signature, SigningAlgorithm: "ECDSA_SHA_256"},
-			service.CodeValidation, "Digest is invalid length for algorithm ECDSA_SHA_256."},
-		{"dry run", service.VerifyInput{KeyID: ecc, Message: []byte("m"), Signature: sig.Signature, SigningAlgorithm: "ECDSA_SHA_256", DryRun: true}, service.CodeDryRun, dryRunMsg},
+		{"garbage signature", kmsapi.VerifyInput{KeyID: ecc, Message: []byte("m"), Signature: []byte("xx"), SigningAlgorithm: "ECDSA_SHA_256"}, fault.InvalidSignature, ""},
+		{"digest of the wrong length", kmsapi.VerifyInput{KeyID: ecc, Message: []byte("m"), MessageType: "DIGEST", Signature: sig.Signature, SigningAlgorithm: "ECDSA_SHA_256"},
+			fault.Validation, "Digest is invalid length for algorithm ECDSA_SHA_256."},
+		{"dry run", kmsapi.VerifyInput{KeyID: ecc, Message: []byte("m"), Signature: sig.Signature, SigningAlgorithm: "ECDSA_SHA_256", DryRun: true}, fault.DryRun, dryRunMsg},
 	} {
 		t.Run("Verify/"+tc.name, func(t *testing.T) {
 			_, err := f.svc.Verify(f.ctx, rootA, &tc.in)
 			wantErr(t, err, tc.code, tc.msg)
 		})
 	}
-	f.must2(f.svc.DisableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: ecc}))
-	_, err = f.svc.Sign(f.ctx, rootA, &service.SignInput{KeyID: ecc, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"})
-	wantErr(t, err, service.CodeDisabled, keyARN(acctA, ecc)+" is disabled.")
-	_, err = f.svc.GetPublicKey(f.ctx, rootA, &service.GetPublicKeyInput{KeyID: ecc})
-	wantErr(t, err, service.CodeDisabled, keyARN(acctA, ecc)+" is disabled.")
+	f.must2(f.svc.DisableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: ecc}))
+	_, err = f.svc.Sign(f.ctx, rootA, &kmsapi.SignInput{KeyID: ecc, Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"})
+	wantErr(t, err, fault.Disabled, keyARN(acctA, ecc)+" is disabled.")
+	_, err = f.svc.GetPublicKey(f.ctx, rootA, &kmsapi.GetPublicKeyInput{KeyID: ecc})
+	wantErr(t, err, fault.Disabled, keyARN(acctA, ecc)+" is disabled.")
 }
 
 func TestGetPublicKey(t *testing.T) {
 	f := newFixture(t)
-	sign := f.createKey(service.CreateKeyInput{KeySpec: "ECC_NIST_P384", KeyUsage: "SIGN_VERIFY"})
-	agree := f.createKey(service.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "KEY_AGREEMENT"})
-	sym := f.createKey(service.CreateKeyInput{})
-	hmac := f.createKey(service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
-	out, err := f.svc.GetPublicKey(f.ctx, rootA, &service.GetPublicKeyInput{KeyID: sign})
+	sign := f.createKey(kmsapi.CreateKeyInput{KeySpec: "ECC_NIST_P384", KeyUsage: "SIGN_VERIFY"})
+	agree := f.createKey(kmsapi.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "KEY_AGREEMENT"})
+	sym := f.createKey(kmsapi.CreateKeyInput{})
+	hmac := f.createKey(kmsapi.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	out, err := f.svc.GetPublicKey(f.ctx, rootA, &kmsapi.GetPublicKeyInput{KeyID: sign})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,14 +161,14 @@ func TestGetPublicKey(t *testing.T) {
 	if pub, ok := f.publicKey(sign).(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P384() {
 		t.Fatal("the public key is not a P-384 key")
 	}
-	out, err = f.svc.GetPublicKey(f.ctx, rootA, &service.GetPublicKeyInput{KeyID: agree})
+	out, err = f.svc.GetPublicKey(f.ctx, rootA, &kmsapi.GetPublicKeyInput{KeyID: agree})
 	if err != nil || len(out.KeyAgreementAlgorithms) != 1 || out.KeyAgreementAlgorithms[0] != "ECDH" || out.SigningAlgorithms != nil {
 		t.Fatalf("GetPublicKey of a key agreement key = %+v, %v", out, err)
 	}
 	for _, id := range []string{sym, hmac} {
 		spec := f.describe(id).KeySpec
-		_, err := f.svc.GetPublicKey(f.ctx, rootA, &service.GetPublicKeyInput{KeyID: id})
-		wantErr(t, err, service.CodeUnsupportedOperation, keyARN(acctA, id)+" has key spec "+spec+", which has no public key.")
+		_, err := f.svc.GetPublicKey(f.ctx, rootA, &kmsapi.GetPublicKeyInput{KeyID: id})
+		wantErr(t, err, fault.UnsupportedOperation, keyARN(acctA, id)+" has key spec "+spec+", which has no public key.")
 	}
 }
 
@@ -175,7 +176,7 @@ func TestGetPublicKey(t *testing.T) {
 // public half.
 func TestDeriveSharedSecret(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "KEY_AGREEMENT"})
+	id := f.createKey(kmsapi.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "KEY_AGREEMENT"})
 	peer, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestDeriveSharedSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := f.svc.DeriveSharedSecret(f.ctx, rootA, &service.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH", PublicKey: peerPub})
+	out, err := f.svc.DeriveSharedSecret(f.ctx, rootA, &kmsapi.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH", PublicKey: peerPub})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,24 +202,24 @@ func TestDeriveSharedSecret(t *testing.T) {
 	}
 	otherCurve, _ := ecdh.P384().GenerateKey(rand.Reader)
 	otherPub, _ := x509.MarshalPKIXPublicKey(otherCurve.PublicKey())
-	signing := f.createKey(service.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
+	signing := f.createKey(kmsapi.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
 	for _, tc := range []struct {
 		name string
-		in   service.DeriveSharedSecretInput
-		code service.Code
+		in   kmsapi.DeriveSharedSecretInput
+		code fault.Code
 		msg  string
 	}{
-		{"garbage public key", service.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH", PublicKey: []byte("garbage")}, service.CodeValidation, ""},
-		{"public key on another curve", service.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH", PublicKey: otherPub}, service.CodeValidation, ""},
-		{"signing key", service.DeriveSharedSecretInput{KeyID: signing, KeyAgreementAlgorithm: "ECDH", PublicKey: peerPub}, service.CodeInvalidKeyUsage,
+		{"garbage public key", kmsapi.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH", PublicKey: []byte("garbage")}, fault.Validation, ""},
+		{"public key on another curve", kmsapi.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH", PublicKey: otherPub}, fault.Validation, ""},
+		{"signing key", kmsapi.DeriveSharedSecretInput{KeyID: signing, KeyAgreementAlgorithm: "ECDH", PublicKey: peerPub}, fault.InvalidKeyUsage,
 			keyARN(acctA, signing) + " key usage is SIGN_VERIFY which is not valid for DeriveSharedSecret."},
-		{"no algorithm", service.DeriveSharedSecretInput{KeyID: id, PublicKey: peerPub}, service.CodeValidation,
+		{"no algorithm", kmsapi.DeriveSharedSecretInput{KeyID: id, PublicKey: peerPub}, fault.Validation,
 			"1 validation error detected: Value null at 'keyAgreementAlgorithm' failed to satisfy constraint: Member must not be null"},
-		{"no public key", service.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH"}, service.CodeValidation,
+		{"no public key", kmsapi.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH"}, fault.Validation,
 			"1 validation error detected: Value null at 'publicKey' failed to satisfy constraint: Member must not be null"},
-		{"recipient", service.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH", PublicKey: peerPub, Recipient: &service.RecipientInfo{}},
-			service.CodeUnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server."},
-		{"dry run", service.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH", PublicKey: peerPub, DryRun: true}, service.CodeDryRun, dryRunMsg},
+		{"recipient", kmsapi.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH", PublicKey: peerPub, Recipient: &kmsapi.RecipientInfo{}},
+			fault.UnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server."},
+		{"dry run", kmsapi.DeriveSharedSecretInput{KeyID: id, KeyAgreementAlgorithm: "ECDH", PublicKey: peerPub, DryRun: true}, fault.DryRun, dryRunMsg},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.svc.DeriveSharedSecret(f.ctx, rootA, &tc.in)
@@ -229,42 +230,42 @@ func TestDeriveSharedSecret(t *testing.T) {
 
 func TestGenerateAndVerifyMac(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
-	other := f.createKey(service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	id := f.createKey(kmsapi.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	other := f.createKey(kmsapi.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
 	arn := keyARN(acctA, id)
 	msg := []byte("authenticate me")
-	out, err := f.svc.GenerateMac(f.ctx, rootA, &service.GenerateMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256"})
+	out, err := f.svc.GenerateMac(f.ctx, rootA, &kmsapi.GenerateMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.KeyID != arn || out.MacAlgorithm != "HMAC_SHA_256" || len(out.Mac) != 32 {
 		t.Fatalf("GenerateMac = %+v", out)
 	}
-	again, err := f.svc.GenerateMac(f.ctx, rootA, &service.GenerateMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256"})
+	again, err := f.svc.GenerateMac(f.ctx, rootA, &kmsapi.GenerateMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256"})
 	if err != nil || !bytes.Equal(again.Mac, out.Mac) {
 		t.Fatalf("an HMAC is deterministic: %x then %x (%v)", out.Mac, again.Mac, err)
 	}
-	v, err := f.svc.VerifyMac(f.ctx, rootA, &service.VerifyMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac})
+	v, err := f.svc.VerifyMac(f.ctx, rootA, &kmsapi.VerifyMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac})
 	if err != nil || !v.MacValid || v.KeyID != arn || v.MacAlgorithm != "HMAC_SHA_256" {
 		t.Fatalf("VerifyMac = %+v, %v", v, err)
 	}
-	sym := f.createKey(service.CreateKeyInput{})
+	sym := f.createKey(kmsapi.CreateKeyInput{})
 	for _, tc := range []struct {
 		name string
-		in   service.VerifyMacInput
-		code service.Code
+		in   kmsapi.VerifyMacInput
+		code fault.Code
 		msg  string
 	}{
-		{"another message", service.VerifyMacInput{KeyID: id, Message: []byte("forged"), MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac}, service.CodeInvalidMac, ""},
-		{"another key", service.VerifyMacInput{KeyID: other, Message: msg, MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac}, service.CodeInvalidMac, ""},
-		{"algorithm of another spec", service.VerifyMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_512", Mac: out.Mac}, service.CodeInvalidKeyUsage,
+		{"another message", kmsapi.VerifyMacInput{KeyID: id, Message: []byte("forged"), MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac}, fault.InvalidMac, ""},
+		{"another key", kmsapi.VerifyMacInput{KeyID: other, Message: msg, MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac}, fault.InvalidMac, ""},
+		{"algorithm of another spec", kmsapi.VerifyMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_512", Mac: out.Mac}, fault.InvalidKeyUsage,
 			"Algorithm HMAC_SHA_512 is incompatible with key spec HMAC_256."},
-		{"no mac", service.VerifyMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256"}, service.CodeValidation,
+		{"no mac", kmsapi.VerifyMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256"}, fault.Validation,
 			"1 validation error detected: Value null at 'mac' failed to satisfy constraint: Member must not be null"},
-		{"symmetric key", service.VerifyMacInput{KeyID: sym, Message: msg, MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac}, service.CodeInvalidKeyUsage,
+		{"symmetric key", kmsapi.VerifyMacInput{KeyID: sym, Message: msg, MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac}, fault.InvalidKeyUsage,
 			keyARN(acctA, sym) + " key usage is ENCRYPT_DECRYPT which is not valid for VerifyMac."},
-		{"malformed key id", service.VerifyMacInput{KeyID: "key_id", Message: msg, MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac}, service.CodeNotFound, "Invalid keyId 'key_id'"},
-		{"dry run", service.VerifyMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac, DryRun: true}, service.CodeDryRun, dryRunMsg},
+		{"malformed key id", kmsapi.VerifyMacInput{KeyID: "key_id", Message: msg, MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac}, fault.NotFound, "Invalid keyId 'key_id'"},
+		{"dry run", kmsapi.VerifyMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256", Mac: out.Mac, DryRun: true}, fault.DryRun, dryRunMsg},
 	} {
 		t.Run("VerifyMac/"+tc.name, func(t *testing.T) {
 			_, err := f.svc.VerifyMac(f.ctx, rootA, &tc.in)
@@ -273,17 +274,17 @@ func TestGenerateAndVerifyMac(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		in   service.GenerateMacInput
-		code service.Code
+		in   kmsapi.GenerateMacInput
+		code fault.Code
 		msg  string
 	}{
-		{"algorithm of another spec", service.GenerateMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_384"}, service.CodeInvalidKeyUsage,
+		{"algorithm of another spec", kmsapi.GenerateMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_384"}, fault.InvalidKeyUsage,
 			"Algorithm HMAC_SHA_384 is incompatible with key spec HMAC_256."},
-		{"no algorithm", service.GenerateMacInput{KeyID: id, Message: msg}, service.CodeValidation,
+		{"no algorithm", kmsapi.GenerateMacInput{KeyID: id, Message: msg}, fault.Validation,
 			"1 validation error detected: Value null at 'macAlgorithm' failed to satisfy constraint: Member must not be null"},
-		{"message too long", service.GenerateMacInput{KeyID: id, Message: make([]byte, 4097), MacAlgorithm: "HMAC_SHA_256"}, service.CodeValidation,
+		{"message too long", kmsapi.GenerateMacInput{KeyID: id, Message: make([]byte, 4097), MacAlgorithm: "HMAC_SHA_256"}, fault.Validation,
 			"1 validation error detected: Value at 'message' failed to satisfy constraint: Member must have length less than or equal to 4096"},
-		{"dry run", service.GenerateMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256", DryRun: true}, service.CodeDryRun, dryRunMsg},
+		{"dry run", kmsapi.GenerateMacInput{KeyID: id, Message: msg, MacAlgorithm: "HMAC_SHA_256", DryRun: true}, fault.DryRun, dryRunMsg},
 	} {
 		t.Run("GenerateMac/"+tc.name, func(t *testing.T) {
 			_, err := f.svc.GenerateMac(f.ctx, rootA, &tc.in)

@@ -11,18 +11,21 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
+
 	"github.com/openkms/kms/internal/service"
 )
 
 func TestEncryptDecryptRoundTrip(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
 	arn := keyARN(acctA, id)
-	f.must2(f.svc.CreateAlias(f.ctx, rootA, &service.AliasInput{AliasName: "alias/data", TargetKeyID: id}))
+	f.must2(f.svc.CreateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/data", TargetKeyID: id}))
 	ec := map[string]string{"purpose": "test", "Tenant": "t1"}
 	material := f.describe(id).CurrentKeyMaterialID
 	for _, ident := range []string{id, arn, "alias/data", "arn:aws:kms:us-east-1:111122223333:alias/data"} {
-		enc, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: ident, Plaintext: []byte("secret"), EncryptionContext: ec})
+		enc, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: ident, Plaintext: []byte("secret"), EncryptionContext: ec})
 		if err != nil {
 			t.Fatalf("Encrypt(%s): %v", ident, err)
 		}
@@ -31,11 +34,11 @@ func TestEncryptDecryptRoundTrip(t *testing.T) {
 		}
 		// Without a KeyId, and with each form of it.
 		for _, keyID := range []string{"", ident} {
-			dec, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ec, KeyID: keyID})
+			dec, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ec, KeyID: keyID})
 			if err != nil {
 				t.Fatalf("Decrypt(KeyId %q): %v", keyID, err)
 			}
-			want := service.DecryptOutput{KeyID: arn, Plaintext: []byte("secret"), EncryptionAlgorithm: "SYMMETRIC_DEFAULT", KeyMaterialID: material}
+			want := kmsapi.DecryptOutput{KeyID: arn, Plaintext: []byte("secret"), EncryptionAlgorithm: "SYMMETRIC_DEFAULT", KeyMaterialID: material}
 			if dec.KeyID != want.KeyID || !bytes.Equal(dec.Plaintext, want.Plaintext) || dec.EncryptionAlgorithm != want.EncryptionAlgorithm || dec.KeyMaterialID != want.KeyMaterialID {
 				t.Fatalf("Decrypt = %+v, want %+v", dec, want)
 			}
@@ -45,10 +48,10 @@ func TestEncryptDecryptRoundTrip(t *testing.T) {
 
 func TestDecryptRefusals(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
-	other := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	other := f.createKey(kmsapi.CreateKeyInput{})
 	ec := map[string]string{"purpose": "test"}
-	enc, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("secret"), EncryptionContext: ec})
+	enc, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("secret"), EncryptionContext: ec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,36 +60,36 @@ func TestDecryptRefusals(t *testing.T) {
 	flipped[len(flipped)-1] ^= 1
 	for _, tc := range []struct {
 		name string
-		in   service.DecryptInput
-		code service.Code
+		in   kmsapi.DecryptInput
+		code fault.Code
 		msg  string
 	}{
-		{"no context", service.DecryptInput{CiphertextBlob: blob}, service.CodeInvalidCiphertext, ""},
-		{"context of another case", service.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"Purpose": "test"}}, service.CodeInvalidCiphertext, ""},
-		{"context with another value", service.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"purpose": "Test"}}, service.CodeInvalidCiphertext, ""},
-		{"a bit flipped", service.DecryptInput{CiphertextBlob: flipped, EncryptionContext: ec}, service.CodeInvalidCiphertext, ""},
-		{"bytes appended", service.DecryptInput{CiphertextBlob: append(bytes.Clone(blob), "bad_data"...), EncryptionContext: ec}, service.CodeInvalidCiphertext, ""},
-		{"header cut", service.DecryptInput{CiphertextBlob: blob[4:], EncryptionContext: ec}, service.CodeInvalidCiphertext, ""},
-		{"garbage", service.DecryptInput{CiphertextBlob: []byte("garbage")}, service.CodeInvalidCiphertext, ""},
-		{"another key named", service.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, KeyID: other}, service.CodeIncorrectKey,
+		{"no context", kmsapi.DecryptInput{CiphertextBlob: blob}, fault.InvalidCiphertext, ""},
+		{"context of another case", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"Purpose": "test"}}, fault.InvalidCiphertext, ""},
+		{"context with another value", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"purpose": "Test"}}, fault.InvalidCiphertext, ""},
+		{"a bit flipped", kmsapi.DecryptInput{CiphertextBlob: flipped, EncryptionContext: ec}, fault.InvalidCiphertext, ""},
+		{"bytes appended", kmsapi.DecryptInput{CiphertextBlob: append(bytes.Clone(blob), "bad_data"...), EncryptionContext: ec}, fault.InvalidCiphertext, ""},
+		{"header cut", kmsapi.DecryptInput{CiphertextBlob: blob[4:], EncryptionContext: ec}, fault.InvalidCiphertext, ""},
+		{"garbage", kmsapi.DecryptInput{CiphertextBlob: []byte("garbage")}, fault.InvalidCiphertext, ""},
+		{"another key named", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, KeyID: other}, fault.IncorrectKey,
 			"The key ID in the request does not identify a CMK that can perform this operation."},
-		{"unknown key named", service.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, KeyID: "alias/none"}, service.CodeNotFound,
+		{"unknown key named", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, KeyID: "alias/none"}, fault.NotFound,
 			"Alias arn:aws:kms:us-east-1:111122223333:alias/none is not found."},
-		{"asymmetric algorithm for a symmetric key", service.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"},
-			service.CodeInvalidKeyUsage, "Algorithm RSAES_OAEP_SHA_256 is incompatible with key spec SYMMETRIC_DEFAULT."},
-		{"no blob", service.DecryptInput{}, service.CodeValidation,
+		{"asymmetric algorithm for a symmetric key", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"},
+			fault.InvalidKeyUsage, "Algorithm RSAES_OAEP_SHA_256 is incompatible with key spec SYMMETRIC_DEFAULT."},
+		{"no blob", kmsapi.DecryptInput{}, fault.Validation,
 			"1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"},
-		{"blob too long", service.DecryptInput{CiphertextBlob: make([]byte, 6145)}, service.CodeValidation,
+		{"blob too long", kmsapi.DecryptInput{CiphertextBlob: make([]byte, 6145)}, fault.Validation,
 			"1 validation error detected: Value at 'ciphertextBlob' failed to satisfy constraint: Member must have length less than or equal to 6144"},
-		{"empty context key", service.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"": "x"}}, service.CodeValidation,
+		{"empty context key", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: map[string]string{"": "x"}}, fault.Validation,
 			"1 validation error detected: Value at 'encryptionContext' failed to satisfy constraint: Map keys must have length greater than or equal to 1"},
-		{"algorithm not in the enum", service.DecryptInput{CiphertextBlob: blob, EncryptionAlgorithm: "AES"}, service.CodeValidation,
+		{"algorithm not in the enum", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionAlgorithm: "AES"}, fault.Validation,
 			"1 validation error detected: Value 'AES' at 'encryptionAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]"},
-		{"recipient", service.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, Recipient: &service.RecipientInfo{KeyEncryptionAlgorithm: "RSAES_OAEP_SHA_256"}},
-			service.CodeUnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server."},
-		{"malformed grant token", service.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, GrantTokens: []string{"not-a-token"}},
-			service.CodeInvalidGrantToken, "The grant token is not valid."},
-		{"dry run", service.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, DryRun: true}, service.CodeDryRun, dryRunMsg},
+		{"recipient", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, Recipient: &kmsapi.RecipientInfo{KeyEncryptionAlgorithm: "RSAES_OAEP_SHA_256"}},
+			fault.UnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server."},
+		{"malformed grant token", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, GrantTokens: []string{"not-a-token"}},
+			fault.InvalidGrantToken, "The grant token is not valid."},
+		{"dry run", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, DryRun: true}, fault.DryRun, dryRunMsg},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.svc.Decrypt(f.ctx, rootA, &tc.in)
@@ -94,34 +97,34 @@ func TestDecryptRefusals(t *testing.T) {
 		})
 	}
 	// Another account cannot decrypt: the blob names no key of its own.
-	_, err = f.svc.Decrypt(f.ctx, accountRoot(acctB), &service.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(accountRoot(acctB), "kms:Decrypt", keyARN(acctA, id), noResourcePolicy("kms:Decrypt")))
+	_, err = f.svc.Decrypt(f.ctx, accountRoot(acctB), &kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(accountRoot(acctB), "kms:Decrypt", keyARN(acctA, id), noResourcePolicy("kms:Decrypt")))
 	// After the key's deletion date its ciphertexts are unreadable.
-	f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &service.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(7)}))
+	f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(7)}))
 	f.advance(7 * day)
-	_, err = f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
-	wantErr(t, err, service.CodeInvalidCiphertext, "")
+	_, err = f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
+	wantErr(t, err, fault.InvalidCiphertext, "")
 }
 
 func TestEncryptRefusals(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
-	signing := f.createKey(service.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	signing := f.createKey(kmsapi.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
 	for _, tc := range []struct {
 		name string
-		in   service.EncryptInput
-		code service.Code
+		in   kmsapi.EncryptInput
+		code fault.Code
 		msg  string
 	}{
-		{"no plaintext", service.EncryptInput{KeyID: id}, service.CodeValidation,
+		{"no plaintext", kmsapi.EncryptInput{KeyID: id}, fault.Validation,
 			"1 validation error detected: Value null at 'plaintext' failed to satisfy constraint: Member must not be null"},
-		{"signing key", service.EncryptInput{KeyID: signing, Plaintext: []byte("p")}, service.CodeInvalidKeyUsage,
+		{"signing key", kmsapi.EncryptInput{KeyID: signing, Plaintext: []byte("p")}, fault.InvalidKeyUsage,
 			keyARN(acctA, signing) + " key usage is SIGN_VERIFY which is not valid for Encrypt."},
-		{"RSA algorithm for a symmetric key", service.EncryptInput{KeyID: id, Plaintext: []byte("p"), EncryptionAlgorithm: "RSAES_OAEP_SHA_1"}, service.CodeInvalidKeyUsage,
+		{"RSA algorithm for a symmetric key", kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p"), EncryptionAlgorithm: "RSAES_OAEP_SHA_1"}, fault.InvalidKeyUsage,
 			"Algorithm RSAES_OAEP_SHA_1 is incompatible with key spec SYMMETRIC_DEFAULT."},
-		{"eleven grant tokens", service.EncryptInput{KeyID: id, Plaintext: []byte("p"), GrantTokens: strings.Split("a,b,c,d,e,f,g,h,i,j,k", ",")}, service.CodeValidation,
+		{"eleven grant tokens", kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p"), GrantTokens: strings.Split("a,b,c,d,e,f,g,h,i,j,k", ",")}, fault.Validation,
 			"1 validation error detected: Value '[a, b, c, d, e, f, g, h, i, j, k]' at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10"},
-		{"dry run", service.EncryptInput{KeyID: id, Plaintext: []byte("p"), DryRun: true}, service.CodeDryRun, dryRunMsg},
+		{"dry run", kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p"), DryRun: true}, fault.DryRun, dryRunMsg},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.svc.Encrypt(f.ctx, rootA, &tc.in)
@@ -132,17 +135,17 @@ func TestEncryptRefusals(t *testing.T) {
 
 func TestReEncrypt(t *testing.T) {
 	f := newFixture(t)
-	src := f.createKey(service.CreateKeyInput{})
-	dst := f.createKey(service.CreateKeyInput{})
-	signing := f.createKey(service.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
-	f.must2(f.svc.CreateAlias(f.ctx, rootA, &service.AliasInput{AliasName: "alias/dst", TargetKeyID: dst}))
+	src := f.createKey(kmsapi.CreateKeyInput{})
+	dst := f.createKey(kmsapi.CreateKeyInput{})
+	signing := f.createKey(kmsapi.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
+	f.must2(f.svc.CreateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/dst", TargetKeyID: dst}))
 	srcEC := map[string]string{"a": "1"}
 	dstEC := map[string]string{"b": "2"}
-	enc, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: src, Plaintext: []byte("moving"), EncryptionContext: srcEC})
+	enc, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: src, Plaintext: []byte("moving"), EncryptionContext: srcEC})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := f.svc.ReEncrypt(f.ctx, rootA, &service.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC,
+	out, err := f.svc.ReEncrypt(f.ctx, rootA, &kmsapi.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC,
 		DestinationKeyID: "alias/dst", DestinationEncryptionContext: dstEC})
 	if err != nil {
 		t.Fatal(err)
@@ -152,32 +155,32 @@ func TestReEncrypt(t *testing.T) {
 		out.DestinationKeyMaterialID != f.describe(dst).CurrentKeyMaterialID {
 		t.Fatalf("ReEncrypt = %+v", out)
 	}
-	dec, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: dstEC})
+	dec, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: dstEC})
 	if err != nil || string(dec.Plaintext) != "moving" || dec.KeyID != keyARN(acctA, dst) {
 		t.Fatalf("Decrypt of the re-encrypted blob: %+v, %v", dec, err)
 	}
-	_, err = f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: srcEC})
-	wantErr(t, err, service.CodeInvalidCiphertext, "")
+	_, err = f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: srcEC})
+	wantErr(t, err, fault.InvalidCiphertext, "")
 
 	for _, tc := range []struct {
 		name string
-		in   service.ReEncryptInput
-		code service.Code
+		in   kmsapi.ReEncryptInput
+		code fault.Code
 		msg  string
 	}{
-		{"wrong source key", service.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, SourceKeyID: dst, DestinationKeyID: dst},
-			service.CodeIncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation."},
-		{"wrong source context", service.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, DestinationKeyID: dst}, service.CodeInvalidCiphertext, ""},
-		{"signing destination", service.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, DestinationKeyID: signing},
-			service.CodeInvalidKeyUsage, keyARN(acctA, signing) + " key usage is SIGN_VERIFY which is not valid for ReEncrypt."},
-		{"unknown destination", service.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, DestinationKeyID: "alias/none"},
-			service.CodeNotFound, "Alias arn:aws:kms:us-east-1:111122223333:alias/none is not found."},
-		{"no destination", service.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob}, service.CodeValidation,
+		{"wrong source key", kmsapi.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, SourceKeyID: dst, DestinationKeyID: dst},
+			fault.IncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation."},
+		{"wrong source context", kmsapi.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, DestinationKeyID: dst}, fault.InvalidCiphertext, ""},
+		{"signing destination", kmsapi.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, DestinationKeyID: signing},
+			fault.InvalidKeyUsage, keyARN(acctA, signing) + " key usage is SIGN_VERIFY which is not valid for ReEncrypt."},
+		{"unknown destination", kmsapi.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, DestinationKeyID: "alias/none"},
+			fault.NotFound, "Alias arn:aws:kms:us-east-1:111122223333:alias/none is not found."},
+		{"no destination", kmsapi.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob}, fault.Validation,
 			"1 validation error detected: Value null at 'destinationKeyId' failed to satisfy constraint: Member must not be null"},
-		{"destination algorithm", service.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, DestinationKeyID: dst, DestinationEncryptionAlgorithm: "RSAES_OAEP_SHA_1"},
-			service.CodeInvalidKeyUsage, "Algorithm RSAES_OAEP_SHA_1 is incompatible with key spec SYMMETRIC_DEFAULT."},
-		{"dry run", service.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, DestinationKeyID: dst, DryRun: true},
-			service.CodeDryRun, dryRunMsg},
+		{"destination algorithm", kmsapi.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, DestinationKeyID: dst, DestinationEncryptionAlgorithm: "RSAES_OAEP_SHA_1"},
+			fault.InvalidKeyUsage, "Algorithm RSAES_OAEP_SHA_1 is incompatible with key spec SYMMETRIC_DEFAULT."},
+		{"dry run", kmsapi.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, DestinationKeyID: dst, DryRun: true},
+			fault.DryRun, dryRunMsg},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.svc.ReEncrypt(f.ctx, rootA, &tc.in)
@@ -185,9 +188,9 @@ func TestReEncrypt(t *testing.T) {
 		})
 	}
 	// A disabled destination is refused after the source was opened.
-	f.must2(f.svc.DisableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: dst}))
-	_, err = f.svc.ReEncrypt(f.ctx, rootA, &service.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, DestinationKeyID: dst})
-	wantErr(t, err, service.CodeDisabled, keyARN(acctA, dst)+" is disabled.")
+	f.must2(f.svc.DisableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: dst}))
+	_, err = f.svc.ReEncrypt(f.ctx, rootA, &kmsapi.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: srcEC, DestinationKeyID: dst})
+	wantErr(t, err, fault.Disabled, keyARN(acctA, dst)+" is disabled.")
 }
 
 // ReEncrypt needs kms:ReEncryptFrom on the source and kms:ReEncryptTo on
@@ -200,33 +203,33 @@ func TestReEncryptAuthorizesEachKey(t *testing.T) {
 	withRoot := func(p string) *string {
 		return strp(strings.Replace(p, `"Statement":[`, `"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},`, 1))
 	}
-	fromOnly := f.createKey(service.CreateKeyInput{Policy: withRoot(policyFor(user.ARN, "kms:Encrypt", "kms:ReEncryptFrom"))})
-	toOnly := f.createKey(service.CreateKeyInput{Policy: withRoot(policyFor(user.ARN, "kms:ReEncryptTo"))})
-	full := f.createKey(service.CreateKeyInput{Policy: withRoot(both)})
+	fromOnly := f.createKey(kmsapi.CreateKeyInput{Policy: withRoot(policyFor(user.ARN, "kms:Encrypt", "kms:ReEncryptFrom"))})
+	toOnly := f.createKey(kmsapi.CreateKeyInput{Policy: withRoot(policyFor(user.ARN, "kms:ReEncryptTo"))})
+	full := f.createKey(kmsapi.CreateKeyInput{Policy: withRoot(both)})
 	blob := func(id string) []byte {
-		out, err := f.svc.Encrypt(f.ctx, user, &service.EncryptInput{KeyID: id, Plaintext: []byte("p")})
+		out, err := f.svc.Encrypt(f.ctx, user, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return out.CiphertextBlob
 	}
-	if _, err := f.svc.ReEncrypt(f.ctx, user, &service.ReEncryptInput{CiphertextBlob: blob(fromOnly), DestinationKeyID: toOnly}); err != nil {
+	if _, err := f.svc.ReEncrypt(f.ctx, user, &kmsapi.ReEncryptInput{CiphertextBlob: blob(fromOnly), DestinationKeyID: toOnly}); err != nil {
 		t.Fatalf("ReEncrypt from a key allowing ReEncryptFrom to one allowing ReEncryptTo: %v", err)
 	}
-	_, err := f.svc.ReEncrypt(f.ctx, user, &service.ReEncryptInput{CiphertextBlob: blob(fromOnly), DestinationKeyID: fromOnly})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(user, "kms:ReEncryptTo", keyARN(acctA, fromOnly), noIdentityPolicy("kms:ReEncryptTo")))
-	_, err = f.svc.ReEncrypt(f.ctx, user, &service.ReEncryptInput{CiphertextBlob: blob(full), DestinationKeyID: full})
+	_, err := f.svc.ReEncrypt(f.ctx, user, &kmsapi.ReEncryptInput{CiphertextBlob: blob(fromOnly), DestinationKeyID: fromOnly})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(user, "kms:ReEncryptTo", keyARN(acctA, fromOnly), noIdentityPolicy("kms:ReEncryptTo")))
+	_, err = f.svc.ReEncrypt(f.ctx, user, &kmsapi.ReEncryptInput{CiphertextBlob: blob(full), DestinationKeyID: full})
 	if err != nil {
 		t.Fatalf("ReEncrypt on the same key: %v", err)
 	}
 	// kms:ReEncryptOnSameKey lets a policy tell the two apart.
-	sameKeyDenied := f.createKey(service.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
+	sameKeyDenied := f.createKey(kmsapi.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
 	 {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
 	 {"Effect":"Allow","Principal":{"AWS":"` + user.ARN + `"},"Action":["kms:Encrypt","kms:ReEncrypt*"],"Resource":"*"},
 	 {"Effect":"Deny","Principal":{"AWS":"` + user.ARN + `"},"Action":"kms:ReEncryptTo","Resource":"*","Condition":{"Bool":{"kms:ReEncryptOnSameKey":"true"}}}]}`)})
-	_, err = f.svc.ReEncrypt(f.ctx, user, &service.ReEncryptInput{CiphertextBlob: blob(sameKeyDenied), DestinationKeyID: sameKeyDenied})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(user, "kms:ReEncryptTo", keyARN(acctA, sameKeyDenied), "with an explicit deny in a resource-based policy"))
-	if _, err := f.svc.ReEncrypt(f.ctx, user, &service.ReEncryptInput{CiphertextBlob: blob(sameKeyDenied), DestinationKeyID: full}); err != nil {
+	_, err = f.svc.ReEncrypt(f.ctx, user, &kmsapi.ReEncryptInput{CiphertextBlob: blob(sameKeyDenied), DestinationKeyID: sameKeyDenied})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(user, "kms:ReEncryptTo", keyARN(acctA, sameKeyDenied), "with an explicit deny in a resource-based policy"))
+	if _, err := f.svc.ReEncrypt(f.ctx, user, &kmsapi.ReEncryptInput{CiphertextBlob: blob(sameKeyDenied), DestinationKeyID: full}); err != nil {
 		t.Fatalf("ReEncrypt to another key: %v", err)
 	}
 }
@@ -235,16 +238,16 @@ func TestGenerateDataKey(t *testing.T) {
 	fixed := bytes.Repeat([]byte{0x5a}, 64)
 	f := newFixture(t)
 	f.svc = f.newService(service.Config{Random: func(b []byte) (int, error) { return copy(b, fixed), nil }})
-	id := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
 	arn := keyARN(acctA, id)
 	ec := map[string]string{"file": "f1"}
 	for _, tc := range []struct {
-		in   service.GenerateDataKeyInput
+		in   kmsapi.GenerateDataKeyInput
 		size int
 	}{
-		{service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256", EncryptionContext: ec}, 32},
-		{service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_128", EncryptionContext: ec}, 16},
-		{service.GenerateDataKeyInput{KeyID: id, NumberOfBytes: int32p(7), EncryptionContext: ec}, 7},
+		{kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256", EncryptionContext: ec}, 32},
+		{kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_128", EncryptionContext: ec}, 16},
+		{kmsapi.GenerateDataKeyInput{KeyID: id, NumberOfBytes: int32p(7), EncryptionContext: ec}, 7},
 	} {
 		out, err := f.svc.GenerateDataKey(f.ctx, rootA, &tc.in)
 		if err != nil {
@@ -253,7 +256,7 @@ func TestGenerateDataKey(t *testing.T) {
 		if out.KeyID != arn || !bytes.Equal(out.Plaintext, fixed[:tc.size]) || out.KeyMaterialID != f.describe(id).CurrentKeyMaterialID {
 			t.Fatalf("GenerateDataKey(%+v) = %+v", tc.in, out)
 		}
-		dec, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: ec})
+		dec, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: ec})
 		if err != nil || !bytes.Equal(dec.Plaintext, out.Plaintext) {
 			t.Fatalf("the data key does not decrypt to its plaintext: %v", err)
 		}
@@ -261,31 +264,31 @@ func TestGenerateDataKey(t *testing.T) {
 		if err != nil || wo.Plaintext != nil {
 			t.Fatalf("GenerateDataKeyWithoutPlaintext = %+v, %v", wo, err)
 		}
-		dec, err = f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: wo.CiphertextBlob, EncryptionContext: ec})
+		dec, err = f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: wo.CiphertextBlob, EncryptionContext: ec})
 		if err != nil || len(dec.Plaintext) != tc.size {
 			t.Fatalf("the data key without plaintext does not decrypt: %v", err)
 		}
 	}
-	rsaKey := f.createKey(service.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
-	hmacKey := f.createKey(service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	rsaKey := f.createKey(kmsapi.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
+	hmacKey := f.createKey(kmsapi.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
 	for _, tc := range []struct {
 		name string
-		in   service.GenerateDataKeyInput
-		code service.Code
+		in   kmsapi.GenerateDataKeyInput
+		code fault.Code
 		msg  string
 	}{
-		{"neither spec nor size", service.GenerateDataKeyInput{KeyID: id}, service.CodeValidation, "Please specify either number of bytes or key spec."},
-		{"both spec and size", service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256", NumberOfBytes: int32p(32)}, service.CodeValidation,
+		{"neither spec nor size", kmsapi.GenerateDataKeyInput{KeyID: id}, fault.Validation, "Please specify either number of bytes or key spec."},
+		{"both spec and size", kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256", NumberOfBytes: int32p(32)}, fault.Validation,
 			"Please specify either number of bytes or key spec."},
-		{"1025 bytes", service.GenerateDataKeyInput{KeyID: id, NumberOfBytes: int32p(1025)}, service.CodeValidation,
+		{"1025 bytes", kmsapi.GenerateDataKeyInput{KeyID: id, NumberOfBytes: int32p(1025)}, fault.Validation,
 			"1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"},
-		{"RSA key", service.GenerateDataKeyInput{KeyID: rsaKey, KeySpec: "AES_256"}, service.CodeInvalidKeyUsage,
+		{"RSA key", kmsapi.GenerateDataKeyInput{KeyID: rsaKey, KeySpec: "AES_256"}, fault.InvalidKeyUsage,
 			keyARN(acctA, rsaKey) + " key spec is RSA_2048 which is not valid for GenerateDataKey."},
-		{"HMAC key", service.GenerateDataKeyInput{KeyID: hmacKey, KeySpec: "AES_256"}, service.CodeInvalidKeyUsage,
+		{"HMAC key", kmsapi.GenerateDataKeyInput{KeyID: hmacKey, KeySpec: "AES_256"}, fault.InvalidKeyUsage,
 			keyARN(acctA, hmacKey) + " key usage is GENERATE_VERIFY_MAC which is not valid for GenerateDataKey."},
-		{"recipient", service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256", Recipient: &service.RecipientInfo{}}, service.CodeUnsupportedOperation,
+		{"recipient", kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256", Recipient: &kmsapi.RecipientInfo{}}, fault.UnsupportedOperation,
 			"Recipient (Nitro Enclaves attestation) is not supported by this server."},
-		{"dry run", service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256", DryRun: true}, service.CodeDryRun, dryRunMsg},
+		{"dry run", kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256", DryRun: true}, fault.DryRun, dryRunMsg},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.svc.GenerateDataKey(f.ctx, rootA, &tc.in)
@@ -294,19 +297,19 @@ func TestGenerateDataKey(t *testing.T) {
 	}
 	// A random source that fails is an internal error, never a weak key.
 	broken := f.newService(service.Config{Random: func([]byte) (int, error) { return 0, errors.New("entropy exhausted") }})
-	_, err := broken.GenerateDataKey(f.ctx, rootA, &service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256"})
-	wantErr(t, err, service.CodeInternal, "An internal error occurred.")
-	_, err = broken.GenerateRandom(f.ctx, rootA, &service.GenerateRandomInput{NumberOfBytes: int32p(8)})
-	wantErr(t, err, service.CodeInternal, "An internal error occurred.")
+	_, err := broken.GenerateDataKey(f.ctx, rootA, &kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256"})
+	wantErr(t, err, fault.Internal, "An internal error occurred.")
+	_, err = broken.GenerateRandom(f.ctx, rootA, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(8)})
+	wantErr(t, err, fault.Internal, "An internal error occurred.")
 }
 
 func TestGenerateDataKeyPair(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
 	ec := map[string]string{"k": "v"}
 	for _, spec := range []string{"ECC_NIST_P256", "ECC_NIST_EDWARDS25519", "RSA_2048"} {
 		t.Run(spec, func(t *testing.T) {
-			out, err := f.svc.GenerateDataKeyPair(f.ctx, rootA, &service.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: spec, EncryptionContext: ec})
+			out, err := f.svc.GenerateDataKeyPair(f.ctx, rootA, &kmsapi.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: spec, EncryptionContext: ec})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -321,26 +324,26 @@ func TestGenerateDataKeyPair(t *testing.T) {
 			if err != nil || !bytes.Equal(pub, out.PublicKey) {
 				t.Fatalf("the public key is not the private key's: %v", err)
 			}
-			dec, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: out.PrivateKeyCiphertextBlob, EncryptionContext: ec})
+			dec, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: out.PrivateKeyCiphertextBlob, EncryptionContext: ec})
 			if err != nil || !bytes.Equal(dec.Plaintext, out.PrivateKeyPlaintext) {
 				t.Fatalf("the sealed private key does not decrypt to the plaintext one: %v", err)
 			}
-			wo, err := f.svc.GenerateDataKeyPairWithoutPlaintext(f.ctx, rootA, &service.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: spec})
+			wo, err := f.svc.GenerateDataKeyPairWithoutPlaintext(f.ctx, rootA, &kmsapi.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: spec})
 			if err != nil || wo.PrivateKeyPlaintext != nil || len(wo.PublicKey) == 0 {
 				t.Fatalf("GenerateDataKeyPairWithoutPlaintext = %+v, %v", wo, err)
 			}
 		})
 	}
 	for _, tc := range []struct {
-		in   service.GenerateDataKeyPairInput
-		code service.Code
+		in   kmsapi.GenerateDataKeyPairInput
+		code fault.Code
 		msg  string
 	}{
-		{service.GenerateDataKeyPairInput{KeyID: id}, service.CodeValidation,
+		{kmsapi.GenerateDataKeyPairInput{KeyID: id}, fault.Validation,
 			"1 validation error detected: Value null at 'keyPairSpec' failed to satisfy constraint: Member must not be null"},
-		{service.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: "SM2"}, service.CodeUnsupportedOperation, "KeyPairSpec SM2 is only available in AWS China Regions."},
-		{service.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: "ECC_NIST_P256", DryRun: true}, service.CodeDryRun, dryRunMsg},
-		{service.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: "ECC_NIST_P256", Recipient: &service.RecipientInfo{}}, service.CodeUnsupportedOperation,
+		{kmsapi.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: "SM2"}, fault.UnsupportedOperation, "KeyPairSpec SM2 is only available in AWS China Regions."},
+		{kmsapi.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: "ECC_NIST_P256", DryRun: true}, fault.DryRun, dryRunMsg},
+		{kmsapi.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: "ECC_NIST_P256", Recipient: &kmsapi.RecipientInfo{}}, fault.UnsupportedOperation,
 			"Recipient (Nitro Enclaves attestation) is not supported by this server."},
 	} {
 		_, err := f.svc.GenerateDataKeyPair(f.ctx, rootA, &tc.in)
@@ -351,20 +354,20 @@ func TestGenerateDataKeyPair(t *testing.T) {
 func TestGenerateRandom(t *testing.T) {
 	f := newFixture(t)
 	for _, n := range []int32{1, 1024} {
-		out, err := f.svc.GenerateRandom(f.ctx, rootA, &service.GenerateRandomInput{NumberOfBytes: int32p(n)})
+		out, err := f.svc.GenerateRandom(f.ctx, rootA, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(n)})
 		if err != nil || len(out.Plaintext) != int(n) {
 			t.Fatalf("GenerateRandom(%d): %d bytes, %v", n, len(out.Plaintext), err)
 		}
 	}
-	_, err := f.svc.GenerateRandom(f.ctx, rootA, &service.GenerateRandomInput{NumberOfBytes: int32p(8), CustomKeyStoreID: strp("cks-1")})
-	wantErr(t, err, service.CodeUnsupportedOperation, "Custom key stores are not supported by this server.")
-	_, err = f.svc.GenerateRandom(f.ctx, rootA, &service.GenerateRandomInput{NumberOfBytes: int32p(8), Recipient: &service.RecipientInfo{}})
-	wantErr(t, err, service.CodeUnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server.")
+	_, err := f.svc.GenerateRandom(f.ctx, rootA, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(8), CustomKeyStoreID: strp("cks-1")})
+	wantErr(t, err, fault.UnsupportedOperation, "Custom key stores are not supported by this server.")
+	_, err = f.svc.GenerateRandom(f.ctx, rootA, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(8), Recipient: &kmsapi.RecipientInfo{}})
+	wantErr(t, err, fault.UnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server.")
 	user := iamUser(t, acctA, "u")
-	_, err = f.svc.GenerateRandom(f.ctx, user, &service.GenerateRandomInput{NumberOfBytes: int32p(8)})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(user, "kms:GenerateRandom", "*", noIdentityPolicy("kms:GenerateRandom")))
+	_, err = f.svc.GenerateRandom(f.ctx, user, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(8)})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(user, "kms:GenerateRandom", "*", noIdentityPolicy("kms:GenerateRandom")))
 	allowed := iamUser(t, acctA, "r", identityAllow("kms:GenerateRandom"))
-	if _, err := f.svc.GenerateRandom(f.ctx, allowed, &service.GenerateRandomInput{NumberOfBytes: int32p(8)}); err != nil {
+	if _, err := f.svc.GenerateRandom(f.ctx, allowed, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(8)}); err != nil {
 		t.Fatalf("GenerateRandom allowed by an identity policy: %v", err)
 	}
 }
@@ -373,9 +376,9 @@ func TestGenerateRandom(t *testing.T) {
 // encrypts with its public key, Decrypt opens.
 func TestAsymmetricEncryption(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
+	id := f.createKey(kmsapi.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
 	arn := keyARN(acctA, id)
-	pk, err := f.svc.GetPublicKey(f.ctx, rootA, &service.GetPublicKeyInput{KeyID: id})
+	pk, err := f.svc.GetPublicKey(f.ctx, rootA, &kmsapi.GetPublicKeyInput{KeyID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,21 +390,21 @@ func TestAsymmetricEncryption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: offline, KeyID: id, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
+	dec, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: offline, KeyID: id, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
 	if err != nil || string(dec.Plaintext) != "offline" || dec.KeyID != arn || dec.KeyMaterialID != "" {
 		t.Fatalf("Decrypt of an offline ciphertext: %+v, %v", dec, err)
 	}
-	enc, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("online"), EncryptionAlgorithm: "RSAES_OAEP_SHA_1"})
+	enc, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("online"), EncryptionAlgorithm: "RSAES_OAEP_SHA_1"})
 	if err != nil || enc.EncryptionAlgorithm != "RSAES_OAEP_SHA_1" {
 		t.Fatalf("Encrypt: %+v, %v", enc, err)
 	}
-	dec, err = f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyID: id, EncryptionAlgorithm: "RSAES_OAEP_SHA_1"})
+	dec, err = f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyID: id, EncryptionAlgorithm: "RSAES_OAEP_SHA_1"})
 	if err != nil || string(dec.Plaintext) != "online" {
 		t.Fatalf("Decrypt: %+v, %v", dec, err)
 	}
 	// Re-encrypt from the RSA key to a symmetric one.
-	sym := f.createKey(service.CreateKeyInput{})
-	re, err := f.svc.ReEncrypt(f.ctx, rootA, &service.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceKeyID: id,
+	sym := f.createKey(kmsapi.CreateKeyInput{})
+	re, err := f.svc.ReEncrypt(f.ctx, rootA, &kmsapi.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceKeyID: id,
 		SourceEncryptionAlgorithm: "RSAES_OAEP_SHA_1", DestinationKeyID: sym})
 	if err != nil || re.SourceKeyMaterialID != "" || re.DestinationKeyMaterialID == "" {
 		t.Fatalf("ReEncrypt from RSA: %+v, %v", re, err)
@@ -409,34 +412,34 @@ func TestAsymmetricEncryption(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		call func() error
-		code service.Code
+		code fault.Code
 		msg  string
 	}{
 		{"symmetric algorithm", func() error {
-			_, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("p")})
+			_, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
 			return err
-		}, service.CodeInvalidKeyUsage, "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048."},
+		}, fault.InvalidKeyUsage, "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048."},
 		{"encryption context", func() error {
-			_, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("p"), EncryptionAlgorithm: "RSAES_OAEP_SHA_256", EncryptionContext: map[string]string{"a": "b"}})
+			_, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p"), EncryptionAlgorithm: "RSAES_OAEP_SHA_256", EncryptionContext: map[string]string{"a": "b"}})
 			return err
-		}, service.CodeValidation, "EncryptionContext is not supported with asymmetric KMS keys."},
+		}, fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys."},
 		{"plaintext too large", func() error {
-			_, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: make([]byte, 191), EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
+			_, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: make([]byte, 191), EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
 			return err
-		}, service.CodeValidation, "Algorithm RSAES_OAEP_SHA_256 and key spec RSA_2048 cannot encrypt data larger than 190 bytes."},
+		}, fault.Validation, "Algorithm RSAES_OAEP_SHA_256 and key spec RSA_2048 cannot encrypt data larger than 190 bytes."},
 		{"decrypt under the other hash", func() error {
-			_, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyID: id, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
+			_, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyID: id, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"})
 			return err
-		}, service.CodeInvalidCiphertext, ""},
+		}, fault.InvalidCiphertext, ""},
 		{"decrypt with a context", func() error {
-			_, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyID: id, EncryptionAlgorithm: "RSAES_OAEP_SHA_1", EncryptionContext: map[string]string{"a": "b"}})
+			_, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyID: id, EncryptionAlgorithm: "RSAES_OAEP_SHA_1", EncryptionContext: map[string]string{"a": "b"}})
 			return err
-		}, service.CodeValidation, "EncryptionContext is not supported with asymmetric KMS keys."},
+		}, fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys."},
 		{"RSA destination with a context", func() error {
-			_, err := f.svc.ReEncrypt(f.ctx, rootA, &service.ReEncryptInput{CiphertextBlob: re.CiphertextBlob, DestinationKeyID: id,
+			_, err := f.svc.ReEncrypt(f.ctx, rootA, &kmsapi.ReEncryptInput{CiphertextBlob: re.CiphertextBlob, DestinationKeyID: id,
 				DestinationEncryptionAlgorithm: "RSAES_OAEP_SHA_256", DestinationEncryptionContext: map[string]string{"a": "b"}})
 			return err
-		}, service.CodeValidation, "EncryptionContext is not supported with asymmetric KMS keys."},
+		}, fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys."},
 	} {
 		t.Run(tc.name, func(t *testing.T) { wantErr(t, tc.call(), tc.code, tc.msg) })
 	}

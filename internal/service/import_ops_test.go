@@ -15,14 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
+
 	"github.com/openkms/kms/internal/keys"
-	"github.com/openkms/kms/internal/service"
 )
 
 // importParams gets a wrapping key and token for key id.
-func (f *fixture) importParams(id, alg string) *service.GetParametersForImportOutput {
+func (f *fixture) importParams(id, alg string) *kmsapi.GetParametersForImportOutput {
 	f.t.Helper()
-	out, err := f.svc.GetParametersForImport(f.ctx, rootA, &service.GetParametersForImportInput{KeyID: id, WrappingAlgorithm: alg, WrappingKeySpec: "RSA_2048"})
+	out, err := f.svc.GetParametersForImport(f.ctx, rootA, &kmsapi.GetParametersForImportInput{KeyID: id, WrappingAlgorithm: alg, WrappingKeySpec: "RSA_2048"})
 	if err != nil {
 		f.t.Fatalf("GetParametersForImport: %v", err)
 	}
@@ -31,7 +33,7 @@ func (f *fixture) importParams(id, alg string) *service.GetParametersForImportOu
 
 // wrap wraps material for import as a customer would, with the public
 // key of a GetParametersForImport response.
-func wrap(t *testing.T, p *service.GetParametersForImportOutput, alg string, material []byte) []byte {
+func wrap(t *testing.T, p *kmsapi.GetParametersForImportOutput, alg string, material []byte) []byte {
 	t.Helper()
 	parsed, err := x509.ParsePKIXPublicKey(p.PublicKey)
 	if err != nil {
@@ -64,7 +66,7 @@ func wrap(t *testing.T, p *service.GetParametersForImportOutput, alg string, mat
 }
 
 // importMaterial imports material into key id, wrapped with a fresh token.
-func (f *fixture) importMaterial(id string, material []byte, in service.ImportKeyMaterialInput) (*service.ImportKeyMaterialOutput, error) {
+func (f *fixture) importMaterial(id string, material []byte, in kmsapi.ImportKeyMaterialInput) (*kmsapi.ImportKeyMaterialOutput, error) {
 	f.t.Helper()
 	p := f.importParams(id, "RSAES_OAEP_SHA_256")
 	in.KeyID, in.ImportToken, in.EncryptedKeyMaterial = id, p.ImportToken, wrap(f.t, p, "RSAES_OAEP_SHA_256", material)
@@ -80,13 +82,13 @@ func materialID(t *testing.T, id string, material []byte) string {
 	return keys.ImportedMaterialID(kid, material)
 }
 
-func validTo(t time.Time) *service.Time { v := service.Time(t); return &v }
+func validTo(t time.Time) *kmsapi.Time { v := kmsapi.Time(t); return &v }
 
 // The life of imported symmetric material: imported, used, deleted, brought
 // back, expired.
 func TestImportedMaterialLifecycle(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{Origin: "EXTERNAL"})
+	id := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL"})
 	arn := keyARN(acctA, id)
 	if m := f.describe(id); m.KeyState != "PendingImport" || m.Enabled || m.CurrentKeyMaterialID != "" || m.ExpirationModel != "" || m.Origin != "EXTERNAL" {
 		t.Fatalf("a new EXTERNAL key: %+v", m)
@@ -101,7 +103,7 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 	material := make([]byte, 32)
 	rand.Read(material)
 	wantID := materialID(t, id, material)
-	out, err := f.svc.ImportKeyMaterial(f.ctx, rootA, &service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken,
+	out, err := f.svc.ImportKeyMaterial(f.ctx, rootA, &kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken,
 		EncryptedKeyMaterial: wrap(t, p, "RSAES_OAEP_SHA_256", material), ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE",
 		KeyMaterialDescription: strp("first import")})
 	if err != nil {
@@ -114,7 +116,7 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 		t.Fatalf("after import: %+v", m)
 	}
 	// What the key encrypts opens with the imported material itself.
-	enc, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("imported"), EncryptionContext: map[string]string{"a": "b"}})
+	enc, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("imported"), EncryptionContext: map[string]string{"a": "b"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,31 +132,31 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 	if len(rot) != 1 || rot[0].ImportState != "IMPORTED" || rot[0].KeyMaterialDescription != "first import" || rot[0].ExpirationModel != "KEY_MATERIAL_DOES_NOT_EXPIRE" {
 		t.Fatalf("material list %+v", rot)
 	}
-	_, err = f.svc.RotateKeyOnDemand(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
-	wantErr(t, err, service.CodeInvalidState, "No available key material pending rotation for the key: "+arn+".")
+	_, err = f.svc.RotateKeyOnDemand(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
+	wantErr(t, err, fault.InvalidState, "No available key material pending rotation for the key: "+arn+".")
 
 	// Deleted material: PendingImport, nothing decrypts.
-	del, err := f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &service.DeleteImportedKeyMaterialInput{KeyID: id})
+	del, err := f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id})
 	if err != nil || del.KeyID != arn || del.KeyMaterialID != wantID {
 		t.Fatalf("DeleteImportedKeyMaterial = %+v, %v", del, err)
 	}
 	if m := f.describe(id); m.KeyState != "PendingImport" || m.Enabled || m.ExpirationModel != "" || m.CurrentKeyMaterialID != "" {
 		t.Fatalf("after deleting the material: %+v", m)
 	}
-	_, err = f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: map[string]string{"a": "b"}})
-	wantErr(t, err, service.CodeInvalidState, arn+" is pending import.")
+	_, err = f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: map[string]string{"a": "b"}})
+	wantErr(t, err, fault.InvalidState, arn+" is pending import.")
 	if rot := f.rotations(id, "ALL_KEY_MATERIAL"); len(rot) != 1 || rot[0].ImportState != "PENDING_IMPORT" || rot[0].KeyMaterialID != wantID {
 		t.Fatalf("material list after deletion %+v", rot)
 	}
-	_, err = f.svc.DisableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
-	wantErr(t, err, service.CodeInvalidState, arn+" is pending import.")
+	_, err = f.svc.DisableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
+	wantErr(t, err, fault.InvalidState, arn+" is pending import.")
 
 	// Only the same material comes back.
 	other := make([]byte, 32)
 	rand.Read(other)
 	before := f.snapshot()
-	_, err = f.importMaterial(id, other, service.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
-	wantErr(t, err, service.CodeIncorrectKeyMaterial, "The key material being imported is not the same as the key material previously imported into this KMS key.")
+	_, err = f.importMaterial(id, other, kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+	wantErr(t, err, fault.IncorrectKeyMaterial, "The key material being imported is not the same as the key material previously imported into this KMS key.")
 	after := f.snapshot()
 	for k := range after {
 		if _, ok := before[k]; !ok && strings.HasPrefix(k, "importtoken/") {
@@ -164,16 +166,16 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 	if !sameRecords(before, after) {
 		t.Fatal("a refused import changed the store")
 	}
-	_, err = f.importMaterial(id, material, service.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: "NEW_KEY_MATERIAL"})
-	wantErr(t, err, service.CodeUnsupportedOperation, "Importing new key material into "+arn+", which already has key material, is not supported: re-import the same key material.")
+	_, err = f.importMaterial(id, material, kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: "NEW_KEY_MATERIAL"})
+	wantErr(t, err, fault.UnsupportedOperation, "Importing new key material into "+arn+", which already has key material, is not supported: re-import the same key material.")
 	expires := f.now.Add(10 * day)
-	if _, err := f.importMaterial(id, material, service.ImportKeyMaterialInput{ValidTo: validTo(expires), ImportType: "EXISTING_KEY_MATERIAL", KeyMaterialID: wantID}); err != nil {
+	if _, err := f.importMaterial(id, material, kmsapi.ImportKeyMaterialInput{ValidTo: validTo(expires), ImportType: "EXISTING_KEY_MATERIAL", KeyMaterialID: wantID}); err != nil {
 		t.Fatalf("re-import of the same material: %v", err)
 	}
 	if m := f.describe(id); m.KeyState != "Enabled" || m.ExpirationModel != "KEY_MATERIAL_EXPIRES" || m.ValidTo == nil || time.Time(*m.ValidTo) != expires {
 		t.Fatalf("after re-import: %+v", m)
 	}
-	if _, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: map[string]string{"a": "b"}}); err != nil {
+	if _, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: map[string]string{"a": "b"}}); err != nil {
 		t.Fatalf("an old ciphertext after the material came back: %v", err)
 	}
 
@@ -186,10 +188,10 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 	if m := f.describe(id); m.KeyState != "PendingImport" || m.ValidTo != nil {
 		t.Fatalf("at ValidTo, before the job: %+v", m)
 	}
-	_, err = f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("p")})
-	wantErr(t, err, service.CodeInvalidState, arn+" is pending import.")
-	_, err = f.svc.EnableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
-	wantErr(t, err, service.CodeInvalidState, arn+" is pending import.")
+	_, err = f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
+	wantErr(t, err, fault.InvalidState, arn+" is pending import.")
+	_, err = f.svc.EnableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
+	wantErr(t, err, fault.InvalidState, arn+" is pending import.")
 	if rot := f.rotations(id, "ALL_KEY_MATERIAL"); rot[0].ImportState != "PENDING_IMPORT" {
 		t.Fatalf("expired material listed as %+v", rot[0])
 	}
@@ -202,7 +204,7 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 	if m := f.describe(id); m.KeyState != "PendingImport" || m.ExpirationModel != "" {
 		t.Fatalf("after the job: %+v", m)
 	}
-	if _, err := f.importMaterial(id, material, service.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"}); err != nil {
+	if _, err := f.importMaterial(id, material, kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"}); err != nil {
 		t.Fatalf("import after expiry: %v", err)
 	}
 	if m := f.describe(id); m.KeyState != "Enabled" {
@@ -212,9 +214,9 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 
 func TestImportRefusals(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{Origin: "EXTERNAL"})
-	other := f.createKey(service.CreateKeyInput{Origin: "EXTERNAL"})
-	native := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL"})
+	other := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL"})
+	native := f.createKey(kmsapi.CreateKeyInput{})
 	arn := keyARN(acctA, id)
 	material := make([]byte, 32)
 	rand.Read(material)
@@ -225,36 +227,36 @@ func TestImportRefusals(t *testing.T) {
 	forever := "KEY_MATERIAL_DOES_NOT_EXPIRE"
 	for _, tc := range []struct {
 		name string
-		in   service.ImportKeyMaterialInput
-		code service.Code
+		in   kmsapi.ImportKeyMaterialInput
+		code fault.Code
 		msg  string
 	}{
-		{"no ValidTo for expiring material", service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped}, service.CodeValidation,
+		{"no ValidTo for expiring material", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped}, fault.Validation,
 			"A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES"},
-		{"ValidTo for material that does not expire", service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever,
-			ValidTo: validTo(f.now.Add(day))}, service.CodeValidation, "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE"},
-		{"ValidTo now", service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ValidTo: validTo(f.now)}, service.CodeValidation,
+		{"ValidTo for material that does not expire", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever,
+			ValidTo: validTo(f.now.Add(day))}, fault.Validation, "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE"},
+		{"ValidTo now", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ValidTo: validTo(f.now)}, fault.Validation,
 			"The validTo date must be in the future."},
-		{"ValidTo beyond a year", service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ValidTo: validTo(f.now.Add(366 * day))}, service.CodeValidation,
+		{"ValidTo beyond a year", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ValidTo: validTo(f.now.Add(366 * day))}, fault.Validation,
 			"The validTo date must be no more than 365 days in the future."},
-		{"token of another key", service.ImportKeyMaterialInput{KeyID: id, ImportToken: po.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever}, service.CodeInvalidImportToken,
+		{"token of another key", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: po.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever}, fault.InvalidImportToken,
 			"The import token is not valid for this KMS key. Use the import token from a GetParametersForImport response for this key."},
-		{"malformed token", service.ImportKeyMaterialInput{KeyID: id, ImportToken: []byte("token"), EncryptedKeyMaterial: wrapped, ExpirationModel: forever}, service.CodeInvalidImportToken,
+		{"malformed token", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: []byte("token"), EncryptedKeyMaterial: wrapped, ExpirationModel: forever}, fault.InvalidImportToken,
 			"The import token is not valid for this KMS key. Use the import token from a GetParametersForImport response for this key."},
-		{"material wrapped for another token", service.ImportKeyMaterialInput{KeyID: other, ImportToken: po.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever},
-			service.CodeInvalidCiphertext, ""},
-		{"16 bytes for a symmetric key", service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: short, ExpirationModel: forever}, service.CodeIncorrectKeyMaterial,
+		{"material wrapped for another token", kmsapi.ImportKeyMaterialInput{KeyID: other, ImportToken: po.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever},
+			fault.InvalidCiphertext, ""},
+		{"16 bytes for a symmetric key", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: short, ExpirationModel: forever}, fault.IncorrectKeyMaterial,
 			"The key material of a SYMMETRIC_DEFAULT key must be 32 bytes (256 bits); the unwrapped material is 16 bytes."},
-		{"existing material into a key without", service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever,
-			ImportType: "EXISTING_KEY_MATERIAL"}, service.CodeValidation, arn + " has no key material yet: import it with ImportType NEW_KEY_MATERIAL."},
-		{"another material id", service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever,
-			KeyMaterialID: materialID(t, other, material)}, service.CodeIncorrectKeyMaterial,
+		{"existing material into a key without", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever,
+			ImportType: "EXISTING_KEY_MATERIAL"}, fault.Validation, arn + " has no key material yet: import it with ImportType NEW_KEY_MATERIAL."},
+		{"another material id", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever,
+			KeyMaterialID: materialID(t, other, material)}, fault.IncorrectKeyMaterial,
 			"The key material being imported is not the same as the key material previously imported into this KMS key."},
-		{"key of origin AWS_KMS", service.ImportKeyMaterialInput{KeyID: native, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever},
-			service.CodeUnsupportedOperation, keyARN(acctA, native) + " origin is AWS_KMS which is not valid for this operation."},
-		{"no token", service.ImportKeyMaterialInput{KeyID: id, EncryptedKeyMaterial: wrapped}, service.CodeValidation,
+		{"key of origin AWS_KMS", kmsapi.ImportKeyMaterialInput{KeyID: native, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever},
+			fault.UnsupportedOperation, keyARN(acctA, native) + " origin is AWS_KMS which is not valid for this operation."},
+		{"no token", kmsapi.ImportKeyMaterialInput{KeyID: id, EncryptedKeyMaterial: wrapped}, fault.Validation,
 			"1 validation error detected: Value null at 'importToken' failed to satisfy constraint: Member must not be null"},
-		{"bad description", service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, KeyMaterialDescription: strp("a;b")}, service.CodeValidation,
+		{"bad description", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, KeyMaterialDescription: strp("a;b")}, fault.Validation,
 			"1 validation error detected: Value 'a;b' at 'keyMaterialDescription' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_\\s.-]+$"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,19 +270,19 @@ func TestImportRefusals(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		in   service.GetParametersForImportInput
-		code service.Code
+		in   kmsapi.GetParametersForImportInput
+		code fault.Code
 		msg  string
 	}{
-		{"PKCS#1 v1.5", service.GetParametersForImportInput{KeyID: id, WrappingAlgorithm: "RSAES_PKCS1_V1_5", WrappingKeySpec: "RSA_2048"}, service.CodeUnsupportedOperation,
+		{"PKCS#1 v1.5", kmsapi.GetParametersForImportInput{KeyID: id, WrappingAlgorithm: "RSAES_PKCS1_V1_5", WrappingKeySpec: "RSA_2048"}, fault.UnsupportedOperation,
 			"The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported. Use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256."},
-		{"SM2", service.GetParametersForImportInput{KeyID: id, WrappingAlgorithm: "SM2PKE", WrappingKeySpec: "SM2"}, service.CodeUnsupportedOperation,
+		{"SM2", kmsapi.GetParametersForImportInput{KeyID: id, WrappingAlgorithm: "SM2PKE", WrappingKeySpec: "SM2"}, fault.UnsupportedOperation,
 			"SM2 wrapping is only available in AWS China Regions."},
-		{"origin AWS_KMS", service.GetParametersForImportInput{KeyID: native, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"}, service.CodeUnsupportedOperation,
+		{"origin AWS_KMS", kmsapi.GetParametersForImportInput{KeyID: native, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"}, fault.UnsupportedOperation,
 			keyARN(acctA, native) + " origin is AWS_KMS which is not valid for this operation."},
-		{"no algorithm", service.GetParametersForImportInput{KeyID: id, WrappingKeySpec: "RSA_2048"}, service.CodeValidation,
+		{"no algorithm", kmsapi.GetParametersForImportInput{KeyID: id, WrappingKeySpec: "RSA_2048"}, fault.Validation,
 			"1 validation error detected: Value null at 'wrappingAlgorithm' failed to satisfy constraint: Member must not be null"},
-		{"key spec not in the enum", service.GetParametersForImportInput{KeyID: id, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_1024"}, service.CodeValidation,
+		{"key spec not in the enum", kmsapi.GetParametersForImportInput{KeyID: id, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_1024"}, fault.Validation,
 			"1 validation error detected: Value 'RSA_1024' at 'wrappingKeySpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, SM2]"},
 	} {
 		t.Run("GetParametersForImport/"+tc.name, func(t *testing.T) {
@@ -288,36 +290,36 @@ func TestImportRefusals(t *testing.T) {
 			wantErr(t, err, tc.code, tc.msg)
 		})
 	}
-	_, err := f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &service.DeleteImportedKeyMaterialInput{KeyID: native})
-	wantErr(t, err, service.CodeUnsupportedOperation, keyARN(acctA, native)+" origin is AWS_KMS which is not valid for this operation.")
+	_, err := f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: native})
+	wantErr(t, err, fault.UnsupportedOperation, keyARN(acctA, native)+" origin is AWS_KMS which is not valid for this operation.")
 	// Deleting material a key does not have changes nothing.
-	if out, err := f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &service.DeleteImportedKeyMaterialInput{KeyID: id}); err != nil || out.KeyMaterialID != "" {
+	if out, err := f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id}); err != nil || out.KeyMaterialID != "" {
 		t.Fatalf("DeleteImportedKeyMaterial of a key without material: %+v, %v", out, err)
 	}
-	if _, err := f.importMaterial(id, material, service.ImportKeyMaterialInput{ExpirationModel: forever}); err != nil {
+	if _, err := f.importMaterial(id, material, kmsapi.ImportKeyMaterialInput{ExpirationModel: forever}); err != nil {
 		t.Fatal(err)
 	}
 	wrongID := materialID(t, other, material)
-	_, err = f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &service.DeleteImportedKeyMaterialInput{KeyID: id, KeyMaterialID: wrongID})
-	wantErr(t, err, service.CodeNotFound, "Key material "+wrongID+" is not found in "+arn+".")
+	_, err = f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id, KeyMaterialID: wrongID})
+	wantErr(t, err, fault.NotFound, "Key material "+wrongID+" is not found in "+arn+".")
 
 	// A token expires after 24 hours, and is forgotten a day later.
 	f.advance(24 * time.Hour)
-	_, err = f.svc.ImportKeyMaterial(f.ctx, rootA, &service.ImportKeyMaterialInput{KeyID: other, ImportToken: po.ImportToken,
+	_, err = f.svc.ImportKeyMaterial(f.ctx, rootA, &kmsapi.ImportKeyMaterialInput{KeyID: other, ImportToken: po.ImportToken,
 		EncryptedKeyMaterial: wrap(t, po, "RSAES_OAEP_SHA_256", material), ExpirationModel: forever})
-	wantErr(t, err, service.CodeExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new import token and public key.")
+	wantErr(t, err, fault.ExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new import token and public key.")
 	f.advance(24*time.Hour + time.Second)
 	if err := f.svc.Maintain(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.svc.ImportKeyMaterial(f.ctx, rootA, &service.ImportKeyMaterialInput{KeyID: other, ImportToken: po.ImportToken,
+	_, err = f.svc.ImportKeyMaterial(f.ctx, rootA, &kmsapi.ImportKeyMaterialInput{KeyID: other, ImportToken: po.ImportToken,
 		EncryptedKeyMaterial: wrap(t, po, "RSAES_OAEP_SHA_256", material), ExpirationModel: forever})
-	wantErr(t, err, service.CodeInvalidImportToken, "The import token is not valid for this KMS key. Use the import token from a GetParametersForImport response for this key.")
+	wantErr(t, err, fault.InvalidImportToken, "The import token is not valid for this KMS key. Use the import token from a GetParametersForImport response for this key.")
 
 	// A key pending deletion takes no material.
-	f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &service.ScheduleKeyDeletionInput{KeyID: other}))
-	_, err = f.svc.GetParametersForImport(f.ctx, rootA, &service.GetParametersForImportInput{KeyID: other, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"})
-	wantErr(t, err, service.CodeInvalidState, keyARN(acctA, other)+" is pending deletion.")
+	f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: other}))
+	_, err = f.svc.GetParametersForImport(f.ctx, rootA, &kmsapi.GetParametersForImportInput{KeyID: other, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"})
+	wantErr(t, err, fault.InvalidState, keyARN(acctA, other)+" is pending deletion.")
 }
 
 // Imported HMAC and asymmetric material is what the key then uses: an HMAC
@@ -327,16 +329,16 @@ func TestImportedHMACAndAsymmetricMaterial(t *testing.T) {
 	f := newFixture(t)
 	for _, alg := range []string{"RSA_AES_KEY_WRAP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", "RSAES_OAEP_SHA_1"} {
 		t.Run("HMAC/"+alg, func(t *testing.T) {
-			id := f.createKey(service.CreateKeyInput{Origin: "EXTERNAL", KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+			id := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL", KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
 			material := make([]byte, 32)
 			rand.Read(material)
 			p := f.importParams(id, alg)
-			_, err := f.svc.ImportKeyMaterial(f.ctx, rootA, &service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken,
+			_, err := f.svc.ImportKeyMaterial(f.ctx, rootA, &kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken,
 				EncryptedKeyMaterial: wrap(t, p, alg, material), ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := f.svc.GenerateMac(f.ctx, rootA, &service.GenerateMacInput{KeyID: id, Message: []byte("msg"), MacAlgorithm: "HMAC_SHA_256"})
+			out, err := f.svc.GenerateMac(f.ctx, rootA, &kmsapi.GenerateMacInput{KeyID: id, Message: []byte("msg"), MacAlgorithm: "HMAC_SHA_256"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -348,7 +350,7 @@ func TestImportedHMACAndAsymmetricMaterial(t *testing.T) {
 		})
 	}
 	t.Run("ECC_NIST_P256", func(t *testing.T) {
-		id := f.createKey(service.CreateKeyInput{Origin: "EXTERNAL", KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
+		id := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL", KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
 		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			t.Fatal(err)
@@ -358,11 +360,11 @@ func TestImportedHMACAndAsymmetricMaterial(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := f.importParams(id, "RSA_AES_KEY_WRAP_SHA_256")
-		if _, err := f.svc.ImportKeyMaterial(f.ctx, rootA, &service.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken,
+		if _, err := f.svc.ImportKeyMaterial(f.ctx, rootA, &kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken,
 			EncryptedKeyMaterial: wrap(t, p, "RSA_AES_KEY_WRAP_SHA_256", der), ValidTo: validTo(f.now.Add(day))}); err != nil {
 			t.Fatal(err)
 		}
-		sig, err := f.svc.Sign(f.ctx, rootA, &service.SignInput{KeyID: id, Message: []byte("msg"), SigningAlgorithm: "ECDSA_SHA_256"})
+		sig, err := f.svc.Sign(f.ctx, rootA, &kmsapi.SignInput{KeyID: id, Message: []byte("msg"), SigningAlgorithm: "ECDSA_SHA_256"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,20 +373,20 @@ func TestImportedHMACAndAsymmetricMaterial(t *testing.T) {
 			t.Fatal("the signature does not verify with the imported key's public half")
 		}
 		f.advance(day)
-		_, err = f.svc.Sign(f.ctx, rootA, &service.SignInput{KeyID: id, Message: []byte("msg"), SigningAlgorithm: "ECDSA_SHA_256"})
-		wantErr(t, err, service.CodeInvalidState, keyARN(acctA, id)+" is pending import.")
+		_, err = f.svc.Sign(f.ctx, rootA, &kmsapi.SignInput{KeyID: id, Message: []byte("msg"), SigningAlgorithm: "ECDSA_SHA_256"})
+		wantErr(t, err, fault.InvalidState, keyARN(acctA, id)+" is pending import.")
 	})
 	t.Run("wrong material for the spec", func(t *testing.T) {
 		for _, tc := range []struct{ spec, usage, msg string }{
 			{"ECC_NIST_P256", "SIGN_VERIFY", "The imported key material is not valid for key spec ECC_NIST_P256."},
 			{"HMAC_256", "GENERATE_VERIFY_MAC", "The imported key material is not valid for key spec HMAC_256."},
 		} {
-			id := f.createKey(service.CreateKeyInput{Origin: "EXTERNAL", KeySpec: tc.spec, KeyUsage: tc.usage})
-			_, err := f.importMaterial(id, []byte("not a key of this spec"), service.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
-			wantErr(t, err, service.CodeIncorrectKeyMaterial, tc.msg)
+			id := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL", KeySpec: tc.spec, KeyUsage: tc.usage})
+			_, err := f.importMaterial(id, []byte("not a key of this spec"), kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+			wantErr(t, err, fault.IncorrectKeyMaterial, tc.msg)
 		}
-		id := f.createKey(service.CreateKeyInput{Origin: "EXTERNAL", KeySpec: "ML_DSA_44", KeyUsage: "SIGN_VERIFY"})
-		_, err := f.importMaterial(id, []byte("seed"), service.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
-		wantErr(t, err, service.CodeUnsupportedOperation, "Importing key material for ML_DSA_44 keys is not supported by this server.")
+		id := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL", KeySpec: "ML_DSA_44", KeyUsage: "SIGN_VERIFY"})
+		_, err := f.importMaterial(id, []byte("seed"), kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+		wantErr(t, err, fault.UnsupportedOperation, "Importing key material for ML_DSA_44 keys is not supported by this server.")
 	})
 }

@@ -7,18 +7,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
+
 	"github.com/openkms/kms/internal/service"
 )
 
 func TestCreateKeyDefaults(t *testing.T) {
 	f := newFixture(t)
-	out, err := f.svc.CreateKey(f.ctx, rootA, &service.CreateKeyInput{})
+	out, err := f.svc.CreateKey(f.ctx, rootA, &kmsapi.CreateKeyInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := out.KeyMetadata
-	want := service.KeyMetadata{
-		AWSAccountID: acctA, KeyID: m.KeyID, Arn: keyARN(acctA, m.KeyID), CreationDate: service.Time(f.now),
+	want := kmsapi.KeyMetadata{
+		AWSAccountID: acctA, KeyID: m.KeyID, Arn: keyARN(acctA, m.KeyID), CreationDate: kmsapi.Time(f.now),
 		Enabled: true, KeyUsage: "ENCRYPT_DECRYPT", KeyState: "Enabled", Origin: "AWS_KMS", KeyManager: "CUSTOMER",
 		CustomerMasterKeySpec: "SYMMETRIC_DEFAULT", KeySpec: "SYMMETRIC_DEFAULT", EncryptionAlgorithms: []string{"SYMMETRIC_DEFAULT"},
 		CurrentKeyMaterialID: m.CurrentKeyMaterialID,
@@ -32,7 +35,7 @@ func TestCreateKeyDefaults(t *testing.T) {
 	if got := f.describe(m.KeyID); fmt.Sprint(*got) != fmt.Sprint(*m) {
 		t.Fatalf("DescribeKey differs from CreateKey:\n%+v\n%+v", *got, *m)
 	}
-	pol, err := f.svc.GetKeyPolicy(f.ctx, rootA, &service.GetKeyPolicyInput{KeyID: m.KeyID})
+	pol, err := f.svc.GetKeyPolicy(f.ctx, rootA, &kmsapi.GetKeyPolicyInput{KeyID: m.KeyID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +63,7 @@ func TestCreateKeySpecsAndUsages(t *testing.T) {
 		name := tc.spec + tc.cmkSpec + "/" + tc.usage
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t)
-			out, err := f.svc.CreateKey(f.ctx, rootA, &service.CreateKeyInput{KeySpec: tc.spec, CustomerMasterKeySpec: tc.cmkSpec, KeyUsage: tc.usage})
+			out, err := f.svc.CreateKey(f.ctx, rootA, &kmsapi.CreateKeyInput{KeySpec: tc.spec, CustomerMasterKeySpec: tc.cmkSpec, KeyUsage: tc.usage})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,52 +89,52 @@ func TestCreateKeySpecsAndUsages(t *testing.T) {
 
 func TestCreateKeyRefusals(t *testing.T) {
 	f := newFixture(t)
-	manyTags := make([]service.Tag, 51)
+	manyTags := make([]kmsapi.Tag, 51)
 	for i := range manyTags {
-		manyTags[i] = service.Tag{TagKey: fmt.Sprintf("k%d", i)}
+		manyTags[i] = kmsapi.Tag{TagKey: fmt.Sprintf("k%d", i)}
 	}
 	creator := iamUser(t, acctA, "creator", identityAllow("kms:CreateKey"))
 	for _, tc := range []struct {
 		name   string
 		caller service.Caller
-		in     service.CreateKeyInput
-		code   service.Code
+		in     kmsapi.CreateKeyInput
+		code   fault.Code
 		msg    string
 	}{
-		{"both specs", rootA, service.CreateKeyInput{KeySpec: "RSA_2048", CustomerMasterKeySpec: "RSA_2048", KeyUsage: "SIGN_VERIFY"}, service.CodeValidation,
+		{"both specs", rootA, kmsapi.CreateKeyInput{KeySpec: "RSA_2048", CustomerMasterKeySpec: "RSA_2048", KeyUsage: "SIGN_VERIFY"}, fault.Validation,
 			"You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."},
-		{"no usage for HMAC", rootA, service.CreateKeyInput{KeySpec: "HMAC_256"}, service.CodeValidation,
+		{"no usage for HMAC", rootA, kmsapi.CreateKeyInput{KeySpec: "HMAC_256"}, fault.Validation,
 			"You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."},
-		{"usage not of spec", rootA, service.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "KEY_AGREEMENT"}, service.CodeValidation,
+		{"usage not of spec", rootA, kmsapi.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "KEY_AGREEMENT"}, fault.Validation,
 			"KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048"},
-		{"symmetric for signing", rootA, service.CreateKeyInput{KeyUsage: "SIGN_VERIFY"}, service.CodeValidation,
+		{"symmetric for signing", rootA, kmsapi.CreateKeyInput{KeyUsage: "SIGN_VERIFY"}, fault.Validation,
 			"KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT"},
-		{"SM2", rootA, service.CreateKeyInput{KeySpec: "SM2", KeyUsage: "SIGN_VERIFY"}, service.CodeUnsupportedOperation,
+		{"SM2", rootA, kmsapi.CreateKeyInput{KeySpec: "SM2", KeyUsage: "SIGN_VERIFY"}, fault.UnsupportedOperation,
 			"KeySpec SM2 is only available in AWS China Regions."},
-		{"CloudHSM origin", rootA, service.CreateKeyInput{Origin: "AWS_CLOUDHSM"}, service.CodeUnsupportedOperation,
+		{"CloudHSM origin", rootA, kmsapi.CreateKeyInput{Origin: "AWS_CLOUDHSM"}, fault.UnsupportedOperation,
 			"Origin AWS_CLOUDHSM is not supported by this server: custom key stores do not exist here."},
-		{"custom key store", rootA, service.CreateKeyInput{CustomKeyStoreID: strp("cks-1234567890abcdef0")}, service.CodeUnsupportedOperation,
+		{"custom key store", rootA, kmsapi.CreateKeyInput{CustomKeyStoreID: strp("cks-1234567890abcdef0")}, fault.UnsupportedOperation,
 			"Custom key stores are not supported by this server."},
-		{"multi-Region", rootA, service.CreateKeyInput{MultiRegion: true}, service.CodeUnsupportedOperation,
+		{"multi-Region", rootA, kmsapi.CreateKeyInput{MultiRegion: true}, fault.UnsupportedOperation,
 			"Multi-Region keys are not supported by this server."},
-		{"reserved tag", rootA, service.CreateKeyInput{Tags: []service.Tag{{TagKey: "AWS:owner", TagValue: "x"}}}, service.CodeTag,
+		{"reserved tag", rootA, kmsapi.CreateKeyInput{Tags: []kmsapi.Tag{{TagKey: "AWS:owner", TagValue: "x"}}}, fault.Tag,
 			"Tags beginning with aws: are reserved"},
-		{"duplicate tag", rootA, service.CreateKeyInput{Tags: []service.Tag{{TagKey: "a"}, {TagKey: "a"}}}, service.CodeTag, "Duplicate tag keys"},
-		{"51 tags", rootA, service.CreateKeyInput{Tags: manyTags}, service.CodeTag, "Too many tags"},
-		{"policy not JSON", rootA, service.CreateKeyInput{Policy: strp("{")}, service.CodeMalformedPolicyDocument, "The key policy is not a valid JSON object."},
-		{"policy without statements", rootA, service.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17"}`)}, service.CodeMalformedPolicyDocument,
+		{"duplicate tag", rootA, kmsapi.CreateKeyInput{Tags: []kmsapi.Tag{{TagKey: "a"}, {TagKey: "a"}}}, fault.Tag, "Duplicate tag keys"},
+		{"51 tags", rootA, kmsapi.CreateKeyInput{Tags: manyTags}, fault.Tag, "Too many tags"},
+		{"policy not JSON", rootA, kmsapi.CreateKeyInput{Policy: strp("{")}, fault.MalformedPolicyDocument, "The key policy is not a valid JSON object."},
+		{"policy without statements", rootA, kmsapi.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17"}`)}, fault.MalformedPolicyDocument,
 			"The key policy has no Statement."},
-		{"policy with a control character", rootA, service.CreateKeyInput{Policy: strp("{\x01}")}, service.CodeMalformedPolicyDocument,
+		{"policy with a control character", rootA, kmsapi.CreateKeyInput{Policy: strp("{\x01}")}, fault.MalformedPolicyDocument,
 			`The key policy contains a character that is not allowed: '\x01'.`},
-		{"policy over 32 KB", rootA, service.CreateKeyInput{Policy: strp(`{"Statement":[],"Sid":"` + strings.Repeat("x", 32768) + `"}`)}, service.CodeLimitExceeded,
+		{"policy over 32 KB", rootA, kmsapi.CreateKeyInput{Policy: strp(`{"Statement":[],"Sid":"` + strings.Repeat("x", 32768) + `"}`)}, fault.LimitExceeded,
 			"The key policy document exceeds the maximum size of 32768 bytes."},
-		{"policy that locks the caller out", rootA, service.CreateKeyInput{Policy: strp(policyFor("arn:aws:iam::111122223333:user/someone-else", "kms:*"))},
-			service.CodeMalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future."},
-		{"description too long", rootA, service.CreateKeyInput{Description: strp(strings.Repeat("d", 8193))}, service.CodeValidation,
+		{"policy that locks the caller out", rootA, kmsapi.CreateKeyInput{Policy: strp(policyFor("arn:aws:iam::111122223333:user/someone-else", "kms:*"))},
+			fault.MalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future."},
+		{"description too long", rootA, kmsapi.CreateKeyInput{Description: strp(strings.Repeat("d", 8193))}, fault.Validation,
 			"1 validation error detected: Value '" + strings.Repeat("d", 8193) + "' at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192"},
-		{"user without CreateKey", iamUser(t, acctA, "nobody"), service.CreateKeyInput{}, service.CodeAccessDenied,
+		{"user without CreateKey", iamUser(t, acctA, "nobody"), kmsapi.CreateKeyInput{}, fault.AccessDenied,
 			deniedMsg(iamUser(t, acctA, "nobody"), "kms:CreateKey", "*", noIdentityPolicy("kms:CreateKey"))},
-		{"user with CreateKey, tags without TagResource", creator, service.CreateKeyInput{Tags: []service.Tag{{TagKey: "team", TagValue: "x"}}}, service.CodeAccessDenied,
+		{"user with CreateKey, tags without TagResource", creator, kmsapi.CreateKeyInput{Tags: []kmsapi.Tag{{TagKey: "team", TagValue: "x"}}}, fault.AccessDenied,
 			deniedMsg(creator, "kms:TagResource", "*", noIdentityPolicy("kms:TagResource"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,10 +148,10 @@ func TestCreateKeyRefusals(t *testing.T) {
 	}
 	// The same user may create a key without tags, and the bypass lets a
 	// policy that would lock the caller out through.
-	if _, err := f.svc.CreateKey(f.ctx, creator, &service.CreateKeyInput{}); err != nil {
+	if _, err := f.svc.CreateKey(f.ctx, creator, &kmsapi.CreateKeyInput{}); err != nil {
 		t.Fatalf("CreateKey as a user allowed kms:CreateKey: %v", err)
 	}
-	if _, err := f.svc.CreateKey(f.ctx, rootA, &service.CreateKeyInput{BypassPolicyLockoutSafetyCheck: true,
+	if _, err := f.svc.CreateKey(f.ctx, rootA, &kmsapi.CreateKeyInput{BypassPolicyLockoutSafetyCheck: true,
 		Policy: strp(policyFor("arn:aws:iam::111122223333:user/someone-else", "kms:*"))}); err != nil {
 		t.Fatalf("CreateKey with the lockout check bypassed: %v", err)
 	}
@@ -161,11 +164,11 @@ func policyFor(principal string, actions ...string) string {
 
 func TestDescribeKeyIdentifierForms(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{Description: strp("described")})
-	f.must2(f.svc.CreateAlias(f.ctx, rootA, &service.AliasInput{AliasName: "alias/app", TargetKeyID: id}))
+	id := f.createKey(kmsapi.CreateKeyInput{Description: strp("described")})
+	f.must2(f.svc.CreateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/app", TargetKeyID: id}))
 	arn := keyARN(acctA, id)
 	for _, ident := range []string{id, arn, "alias/app", "arn:aws:kms:us-east-1:111122223333:alias/app"} {
-		out, err := f.svc.DescribeKey(f.ctx, rootA, &service.DescribeKeyInput{KeyID: ident})
+		out, err := f.svc.DescribeKey(f.ctx, rootA, &kmsapi.DescribeKeyInput{KeyID: ident})
 		if err != nil {
 			t.Fatalf("DescribeKey(%s): %v", ident, err)
 		}
@@ -176,31 +179,31 @@ func TestDescribeKeyIdentifierForms(t *testing.T) {
 	unknown := "0b9a2ef4-1c1d-4a84-9c3f-6a3c4b7e1d2f"
 	for _, tc := range []struct {
 		ident string
-		code  service.Code
+		code  fault.Code
 		msg   string
 	}{
-		{unknown, service.CodeNotFound, "Key '" + keyARN(acctA, unknown) + "' does not exist"},
-		{keyARN(acctA, unknown), service.CodeNotFound, "Key '" + keyARN(acctA, unknown) + "' does not exist"},
-		{"mrk-0123456789abcdef0123456789abcdef", service.CodeNotFound, "Key '" + keyARN(acctA, "mrk-0123456789abcdef0123456789abcdef") + "' does not exist"},
-		{"mrk-fake-key-id", service.CodeNotFound, "Invalid keyId 'mrk-fake-key-id'"},
-		{"fake-key-id", service.CodeNotFound, "Invalid keyId 'fake-key-id'"},
-		{"arn:aws:kms:us-west-2:111122223333:key/" + id, service.CodeNotFound, "Invalid arn us-west-2"},
-		{"arn:aws:kms:us-east-1:111122223333:key/nope", service.CodeNotFound, "Invalid keyId 'arn:aws:kms:us-east-1:111122223333:key/nope'"},
-		{"arn:aws:s3:us-east-1:111122223333:key/" + id, service.CodeNotFound, "Invalid keyId 'arn:aws:s3:us-east-1:111122223333:key/" + id + "'"},
-		{"arn:aws:kms:us-east-1:111122223333:grant/x", service.CodeNotFound, "Invalid keyId 'arn:aws:kms:us-east-1:111122223333:grant/x'"},
-		{"alias/none", service.CodeNotFound, "Alias arn:aws:kms:us-east-1:111122223333:alias/none is not found."},
+		{unknown, fault.NotFound, "Key '" + keyARN(acctA, unknown) + "' does not exist"},
+		{keyARN(acctA, unknown), fault.NotFound, "Key '" + keyARN(acctA, unknown) + "' does not exist"},
+		{"mrk-0123456789abcdef0123456789abcdef", fault.NotFound, "Key '" + keyARN(acctA, "mrk-0123456789abcdef0123456789abcdef") + "' does not exist"},
+		{"mrk-fake-key-id", fault.NotFound, "Invalid keyId 'mrk-fake-key-id'"},
+		{"fake-key-id", fault.NotFound, "Invalid keyId 'fake-key-id'"},
+		{"arn:aws:kms:us-west-2:111122223333:key/" + id, fault.NotFound, "Invalid arn us-west-2"},
+		{"arn:aws:kms:us-east-1:111122223333:key/nope", fault.NotFound, "Invalid keyId 'arn:aws:kms:us-east-1:111122223333:key/nope'"},
+		{"arn:aws:s3:us-east-1:111122223333:key/" + id, fault.NotFound, "Invalid keyId 'arn:aws:s3:us-east-1:111122223333:key/" + id + "'"},
+		{"arn:aws:kms:us-east-1:111122223333:grant/x", fault.NotFound, "Invalid keyId 'arn:aws:kms:us-east-1:111122223333:grant/x'"},
+		{"alias/none", fault.NotFound, "Alias arn:aws:kms:us-east-1:111122223333:alias/none is not found."},
 		// The key exists, but in account A: named under account B's ARN it does not.
-		{keyARN(acctB, id), service.CodeNotFound, "Key '" + keyARN(acctB, id) + "' does not exist"},
+		{keyARN(acctB, id), fault.NotFound, "Key '" + keyARN(acctB, id) + "' does not exist"},
 	} {
-		_, err := f.svc.DescribeKey(f.ctx, rootA, &service.DescribeKeyInput{KeyID: tc.ident})
+		_, err := f.svc.DescribeKey(f.ctx, rootA, &kmsapi.DescribeKeyInput{KeyID: tc.ident})
 		t.Run(tc.ident, func(t *testing.T) { wantErr(t, err, tc.code, tc.msg) })
 	}
 	// Another account's root does not see the key by its bare id.
-	_, err := f.svc.DescribeKey(f.ctx, accountRoot(acctB), &service.DescribeKeyInput{KeyID: id})
-	wantErr(t, err, service.CodeNotFound, "Key '"+keyARN(acctB, id)+"' does not exist")
+	_, err := f.svc.DescribeKey(f.ctx, accountRoot(acctB), &kmsapi.DescribeKeyInput{KeyID: id})
+	wantErr(t, err, fault.NotFound, "Key '"+keyARN(acctB, id)+"' does not exist")
 	// Nor through its ARN, while the key policy names only account A.
-	_, err = f.svc.DescribeKey(f.ctx, accountRoot(acctB), &service.DescribeKeyInput{KeyID: arn})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(accountRoot(acctB), "kms:DescribeKey", arn, noResourcePolicy("kms:DescribeKey")))
+	_, err = f.svc.DescribeKey(f.ctx, accountRoot(acctB), &kmsapi.DescribeKeyInput{KeyID: arn})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(accountRoot(acctB), "kms:DescribeKey", arn, noResourcePolicy("kms:DescribeKey")))
 }
 
 // keyInState makes a key of account A in one of the four states.
@@ -208,17 +211,17 @@ func (f *fixture) keyInState(state string) string {
 	f.t.Helper()
 	switch state {
 	case "Enabled":
-		return f.createKey(service.CreateKeyInput{})
+		return f.createKey(kmsapi.CreateKeyInput{})
 	case "Disabled":
-		id := f.createKey(service.CreateKeyInput{})
-		f.must2(f.svc.DisableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: id}))
+		id := f.createKey(kmsapi.CreateKeyInput{})
+		f.must2(f.svc.DisableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id}))
 		return id
 	case "PendingDeletion":
-		id := f.createKey(service.CreateKeyInput{})
-		f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &service.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(7)}))
+		id := f.createKey(kmsapi.CreateKeyInput{})
+		f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(7)}))
 		return id
 	case "PendingImport":
-		return f.createKey(service.CreateKeyInput{Origin: "EXTERNAL"})
+		return f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL"})
 	}
 	f.t.Fatalf("no state %s", state)
 	return ""
@@ -230,59 +233,59 @@ func TestKeyStateMachine(t *testing.T) {
 	type op func(f *fixture, id string) error
 	ops := map[string]op{
 		"EnableKey": func(f *fixture, id string) error {
-			_, err := f.svc.EnableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
+			_, err := f.svc.EnableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
 			return err
 		},
 		"DisableKey": func(f *fixture, id string) error {
-			_, err := f.svc.DisableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
+			_, err := f.svc.DisableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
 			return err
 		},
 		"ScheduleKeyDeletion": func(f *fixture, id string) error {
-			_, err := f.svc.ScheduleKeyDeletion(f.ctx, rootA, &service.ScheduleKeyDeletionInput{KeyID: id})
+			_, err := f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: id})
 			return err
 		},
 		"CancelKeyDeletion": func(f *fixture, id string) error {
-			_, err := f.svc.CancelKeyDeletion(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
+			_, err := f.svc.CancelKeyDeletion(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
 			return err
 		},
 		"UpdateKeyDescription": func(f *fixture, id string) error {
-			_, err := f.svc.UpdateKeyDescription(f.ctx, rootA, &service.UpdateKeyDescriptionInput{KeyID: id, Description: strp("new")})
+			_, err := f.svc.UpdateKeyDescription(f.ctx, rootA, &kmsapi.UpdateKeyDescriptionInput{KeyID: id, Description: strp("new")})
 			return err
 		},
 		"TagResource": func(f *fixture, id string) error {
-			_, err := f.svc.TagResource(f.ctx, rootA, &service.TagResourceInput{KeyID: id, Tags: []service.Tag{{TagKey: "k", TagValue: "v"}}})
+			_, err := f.svc.TagResource(f.ctx, rootA, &kmsapi.TagResourceInput{KeyID: id, Tags: []kmsapi.Tag{{TagKey: "k", TagValue: "v"}}})
 			return err
 		},
 		"UntagResource": func(f *fixture, id string) error {
-			_, err := f.svc.UntagResource(f.ctx, rootA, &service.UntagResourceInput{KeyID: id, TagKeys: []string{"k"}})
+			_, err := f.svc.UntagResource(f.ctx, rootA, &kmsapi.UntagResourceInput{KeyID: id, TagKeys: []string{"k"}})
 			return err
 		},
 		"CreateAlias": func(f *fixture, id string) error {
-			_, err := f.svc.CreateAlias(f.ctx, rootA, &service.AliasInput{AliasName: "alias/state", TargetKeyID: id})
+			_, err := f.svc.CreateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/state", TargetKeyID: id})
 			return err
 		},
 		"Encrypt": func(f *fixture, id string) error {
-			_, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("p")})
+			_, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
 			return err
 		},
 		"GenerateDataKey": func(f *fixture, id string) error {
-			_, err := f.svc.GenerateDataKey(f.ctx, rootA, &service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_128"})
+			_, err := f.svc.GenerateDataKey(f.ctx, rootA, &kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_128"})
 			return err
 		},
 		"CreateGrant": func(f *fixture, id string) error {
-			_, err := f.svc.CreateGrant(f.ctx, rootA, &service.CreateGrantInput{KeyID: id, GranteePrincipal: "arn:aws:iam::111122223333:user/g", Operations: []string{"Encrypt"}})
+			_, err := f.svc.CreateGrant(f.ctx, rootA, &kmsapi.CreateGrantInput{KeyID: id, GranteePrincipal: "arn:aws:iam::111122223333:user/g", Operations: []string{"Encrypt"}})
 			return err
 		},
 		"EnableKeyRotation": func(f *fixture, id string) error {
-			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &service.EnableKeyRotationInput{KeyID: id})
+			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &kmsapi.EnableKeyRotationInput{KeyID: id})
 			return err
 		},
 		"DescribeKey": func(f *fixture, id string) error {
-			_, err := f.svc.DescribeKey(f.ctx, rootA, &service.DescribeKeyInput{KeyID: id})
+			_, err := f.svc.DescribeKey(f.ctx, rootA, &kmsapi.DescribeKeyInput{KeyID: id})
 			return err
 		},
 		"GetKeyPolicy": func(f *fixture, id string) error {
-			_, err := f.svc.GetKeyPolicy(f.ctx, rootA, &service.GetKeyPolicyInput{KeyID: id})
+			_, err := f.svc.GetKeyPolicy(f.ctx, rootA, &kmsapi.GetKeyPolicyInput{KeyID: id})
 			return err
 		},
 	}
@@ -294,26 +297,26 @@ func TestKeyStateMachine(t *testing.T) {
 		external = "%s origin is EXTERNAL which is not valid for this operation."
 	)
 	type outcome struct {
-		code  service.Code // CodeInternal: succeeds
-		msg   string       // with %s for the key ARN
-		after string       // the state afterwards ("" unchanged)
+		code  fault.Code // CodeInternal: succeeds
+		msg   string     // with %s for the key ARN
+		after string     // the state afterwards ("" unchanged)
 	}
 	ok := func(after string) outcome { return outcome{after: after} }
-	fail := func(code service.Code, msg string) outcome { return outcome{code: code, msg: msg} }
+	fail := func(code fault.Code, msg string) outcome { return outcome{code: code, msg: msg} }
 	states := []string{"Enabled", "Disabled", "PendingDeletion", "PendingImport"}
 	table := map[string][4]outcome{
-		"EnableKey":            {ok("Enabled"), ok("Enabled"), fail(service.CodeInvalidState, pendDel), fail(service.CodeInvalidState, pendImp)},
-		"DisableKey":           {ok("Disabled"), ok("Disabled"), fail(service.CodeInvalidState, pendDel), fail(service.CodeInvalidState, pendImp)},
-		"ScheduleKeyDeletion":  {ok("PendingDeletion"), ok("PendingDeletion"), fail(service.CodeInvalidState, pendDel), ok("PendingDeletion")},
-		"CancelKeyDeletion":    {fail(service.CodeInvalidState, notPend), fail(service.CodeInvalidState, notPend), ok("Disabled"), fail(service.CodeInvalidState, notPend)},
-		"UpdateKeyDescription": {ok(""), ok(""), fail(service.CodeInvalidState, pendDel), ok("")},
-		"TagResource":          {ok(""), ok(""), fail(service.CodeInvalidState, pendDel), ok("")},
-		"UntagResource":        {ok(""), ok(""), fail(service.CodeInvalidState, pendDel), ok("")},
-		"CreateAlias":          {ok(""), ok(""), fail(service.CodeInvalidState, pendDel), ok("")},
-		"Encrypt":              {ok(""), fail(service.CodeDisabled, disabled), fail(service.CodeInvalidState, pendDel), fail(service.CodeInvalidState, pendImp)},
-		"GenerateDataKey":      {ok(""), fail(service.CodeDisabled, disabled), fail(service.CodeInvalidState, pendDel), fail(service.CodeInvalidState, pendImp)},
-		"CreateGrant":          {ok(""), fail(service.CodeDisabled, disabled), fail(service.CodeInvalidState, pendDel), fail(service.CodeInvalidState, pendImp)},
-		"EnableKeyRotation":    {ok(""), fail(service.CodeDisabled, disabled), fail(service.CodeInvalidState, pendDel), fail(service.CodeUnsupportedOperation, external)},
+		"EnableKey":            {ok("Enabled"), ok("Enabled"), fail(fault.InvalidState, pendDel), fail(fault.InvalidState, pendImp)},
+		"DisableKey":           {ok("Disabled"), ok("Disabled"), fail(fault.InvalidState, pendDel), fail(fault.InvalidState, pendImp)},
+		"ScheduleKeyDeletion":  {ok("PendingDeletion"), ok("PendingDeletion"), fail(fault.InvalidState, pendDel), ok("PendingDeletion")},
+		"CancelKeyDeletion":    {fail(fault.InvalidState, notPend), fail(fault.InvalidState, notPend), ok("Disabled"), fail(fault.InvalidState, notPend)},
+		"UpdateKeyDescription": {ok(""), ok(""), fail(fault.InvalidState, pendDel), ok("")},
+		"TagResource":          {ok(""), ok(""), fail(fault.InvalidState, pendDel), ok("")},
+		"UntagResource":        {ok(""), ok(""), fail(fault.InvalidState, pendDel), ok("")},
+		"CreateAlias":          {ok(""), ok(""), fail(fault.InvalidState, pendDel), ok("")},
+		"Encrypt":              {ok(""), fail(fault.Disabled, disabled), fail(fault.InvalidState, pendDel), fail(fault.InvalidState, pendImp)},
+		"GenerateDataKey":      {ok(""), fail(fault.Disabled, disabled), fail(fault.InvalidState, pendDel), fail(fault.InvalidState, pendImp)},
+		"CreateGrant":          {ok(""), fail(fault.Disabled, disabled), fail(fault.InvalidState, pendDel), fail(fault.InvalidState, pendImp)},
+		"EnableKeyRotation":    {ok(""), fail(fault.Disabled, disabled), fail(fault.InvalidState, pendDel), fail(fault.UnsupportedOperation, external)},
 		"DescribeKey":          {ok(""), ok(""), ok(""), ok("")},
 		"GetKeyPolicy":         {ok(""), ok(""), ok(""), ok("")},
 	}
@@ -327,7 +330,7 @@ func TestKeyStateMachine(t *testing.T) {
 				before := f.snapshot()
 				err := ops[name](f, id)
 				want := row[i]
-				if want.code == service.CodeInternal {
+				if want.code == fault.Internal {
 					if err != nil {
 						t.Fatalf("%s on a %s key: %v", name, state, err)
 					}
@@ -345,7 +348,7 @@ func TestKeyStateMachine(t *testing.T) {
 				if m.KeyState != after || m.Enabled != (after == "Enabled") {
 					t.Fatalf("after %s: state %s enabled %v, want %s", name, m.KeyState, m.Enabled, after)
 				}
-				f.svc.DeleteAlias(f.ctx, rootA, &service.DeleteAliasInput{AliasName: "alias/state"})
+				f.svc.DeleteAlias(f.ctx, rootA, &kmsapi.DeleteAliasInput{AliasName: "alias/state"})
 			})
 		}
 	}
@@ -353,13 +356,13 @@ func TestKeyStateMachine(t *testing.T) {
 
 func TestScheduleAndCancelKeyDeletion(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
 	arn := keyARN(acctA, id)
-	out, err := f.svc.ScheduleKeyDeletion(f.ctx, rootA, &service.ScheduleKeyDeletionInput{KeyID: arn})
+	out, err := f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: arn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := service.ScheduleKeyDeletionOutput{KeyID: arn, DeletionDate: service.Time(f.now.Add(30 * 24 * time.Hour)),
+	want := kmsapi.ScheduleKeyDeletionOutput{KeyID: arn, DeletionDate: kmsapi.Time(f.now.Add(30 * 24 * time.Hour)),
 		KeyState: "PendingDeletion", PendingWindowInDays: 30}
 	if *out != want {
 		t.Fatalf("ScheduleKeyDeletion = %+v, want %+v (the default window is 30 days)", *out, want)
@@ -367,7 +370,7 @@ func TestScheduleAndCancelKeyDeletion(t *testing.T) {
 	if m := f.describe(id); m.DeletionDate == nil || *m.DeletionDate != want.DeletionDate {
 		t.Fatalf("DescribeKey DeletionDate %v", m.DeletionDate)
 	}
-	c, err := f.svc.CancelKeyDeletion(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
+	c, err := f.svc.CancelKeyDeletion(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
 	if err != nil || c.KeyID != arn {
 		t.Fatalf("CancelKeyDeletion = %+v, %v", c, err)
 	}
@@ -383,19 +386,19 @@ func TestScheduleAndCancelKeyDeletion(t *testing.T) {
 		{0, "1 validation error detected: Value '0' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value greater than or equal to 1"},
 		{366, "1 validation error detected: Value '366' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value less than or equal to 365"},
 	} {
-		_, err := f.svc.ScheduleKeyDeletion(f.ctx, rootA, &service.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(tc.days)})
-		wantErr(t, err, service.CodeValidation, tc.msg)
+		_, err := f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(tc.days)})
+		wantErr(t, err, fault.Validation, tc.msg)
 	}
 	// A key past its deletion date is gone for every operation, before
 	// the sweeper has removed it.
-	f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &service.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(7)}))
+	f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(7)}))
 	f.advance(7 * 24 * time.Hour)
 	gone := "Key '" + arn + "' does not exist"
-	_, err = f.svc.CancelKeyDeletion(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
-	wantErr(t, err, service.CodeNotFound, gone)
-	_, err = f.svc.GetKeyPolicy(f.ctx, rootA, &service.GetKeyPolicyInput{KeyID: id})
-	wantErr(t, err, service.CodeNotFound, gone)
-	keys, err := f.svc.ListKeys(f.ctx, rootA, &service.ListKeysInput{})
+	_, err = f.svc.CancelKeyDeletion(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
+	wantErr(t, err, fault.NotFound, gone)
+	_, err = f.svc.GetKeyPolicy(f.ctx, rootA, &kmsapi.GetKeyPolicyInput{KeyID: id})
+	wantErr(t, err, fault.NotFound, gone)
+	keys, err := f.svc.ListKeys(f.ctx, rootA, &kmsapi.ListKeysInput{})
 	if err != nil || len(keys.Keys) != 0 {
 		t.Fatalf("ListKeys after the deletion date: %+v, %v", keys, err)
 	}
@@ -403,30 +406,30 @@ func TestScheduleAndCancelKeyDeletion(t *testing.T) {
 
 func TestUpdateKeyDescription(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{Description: strp("old")})
-	f.must2(f.svc.UpdateKeyDescription(f.ctx, rootA, &service.UpdateKeyDescriptionInput{KeyID: id, Description: strp("")}))
+	id := f.createKey(kmsapi.CreateKeyInput{Description: strp("old")})
+	f.must2(f.svc.UpdateKeyDescription(f.ctx, rootA, &kmsapi.UpdateKeyDescriptionInput{KeyID: id, Description: strp("")}))
 	if d := f.describe(id).Description; d != "" {
 		t.Fatalf("description %q after setting it empty", d)
 	}
-	_, err := f.svc.UpdateKeyDescription(f.ctx, rootA, &service.UpdateKeyDescriptionInput{KeyID: id})
-	wantErr(t, err, service.CodeValidation, "1 validation error detected: Value null at 'description' failed to satisfy constraint: Member must not be null")
-	_, err = f.svc.UpdateKeyDescription(f.ctx, rootA, &service.UpdateKeyDescriptionInput{KeyID: "alias/x", Description: strp("d")})
-	wantErr(t, err, service.CodeNotFound, "Invalid keyId 'alias/x'")
+	_, err := f.svc.UpdateKeyDescription(f.ctx, rootA, &kmsapi.UpdateKeyDescriptionInput{KeyID: id})
+	wantErr(t, err, fault.Validation, "1 validation error detected: Value null at 'description' failed to satisfy constraint: Member must not be null")
+	_, err = f.svc.UpdateKeyDescription(f.ctx, rootA, &kmsapi.UpdateKeyDescriptionInput{KeyID: "alias/x", Description: strp("d")})
+	wantErr(t, err, fault.NotFound, "Invalid keyId 'alias/x'")
 }
 
 func TestListKeysPages(t *testing.T) {
 	f := newFixture(t)
 	var ids []string
 	for range 5 {
-		ids = append(ids, f.createKey(service.CreateKeyInput{}))
+		ids = append(ids, f.createKey(kmsapi.CreateKeyInput{}))
 	}
-	f.createKeyAs(accountRoot(acctB), service.CreateKeyInput{}) // another account's
+	f.createKeyAs(accountRoot(acctB), kmsapi.CreateKeyInput{}) // another account's
 	slices.Sort(ids)
 	var got []string
 	var marker *string
 	pages := 0
 	for {
-		out, err := f.svc.ListKeys(f.ctx, rootA, &service.ListKeysInput{Limit: int32p(2), Marker: marker})
+		out, err := f.svc.ListKeys(f.ctx, rootA, &kmsapi.ListKeysInput{Limit: int32p(2), Marker: marker})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -449,18 +452,18 @@ func TestListKeysPages(t *testing.T) {
 		t.Fatalf("listed %v in %d pages, want %v in 3", got, pages, ids)
 	}
 	for _, tc := range []struct {
-		in   service.ListKeysInput
-		code service.Code
+		in   kmsapi.ListKeysInput
+		code fault.Code
 		msg  string
 	}{
-		{service.ListKeysInput{Marker: strp("not a marker")}, service.CodeInvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged."},
-		{service.ListKeysInput{Limit: int32p(0)}, service.CodeValidation, "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"},
-		{service.ListKeysInput{Limit: int32p(1001)}, service.CodeValidation, "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 1000"},
+		{kmsapi.ListKeysInput{Marker: strp("not a marker")}, fault.InvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged."},
+		{kmsapi.ListKeysInput{Limit: int32p(0)}, fault.Validation, "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+		{kmsapi.ListKeysInput{Limit: int32p(1001)}, fault.Validation, "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 1000"},
 	} {
 		_, err := f.svc.ListKeys(f.ctx, rootA, &tc.in)
 		wantErr(t, err, tc.code, tc.msg)
 	}
 	user := iamUser(t, acctA, "lister")
-	_, err := f.svc.ListKeys(f.ctx, user, &service.ListKeysInput{})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(user, "kms:ListKeys", "*", noIdentityPolicy("kms:ListKeys")))
+	_, err := f.svc.ListKeys(f.ctx, user, &kmsapi.ListKeysInput{})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(user, "kms:ListKeys", "*", noIdentityPolicy("kms:ListKeys")))
 }

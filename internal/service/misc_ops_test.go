@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
@@ -34,33 +36,16 @@ func TestNewRequiresItsDependencies(t *testing.T) {
 // with milliseconds as a fraction.
 func TestTimeJSON(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 123e6, time.UTC)
-	b, err := json.Marshal(service.Time(at))
+	b, err := json.Marshal(kmsapi.Time(at))
 	if err != nil || string(b) != "1767225600.123" {
 		t.Fatalf("Marshal = %s, %v", b, err)
 	}
-	var back service.Time
+	var back kmsapi.Time
 	if err := json.Unmarshal(b, &back); err != nil || !time.Time(back).Equal(at) {
 		t.Fatalf("Unmarshal = %v, %v", time.Time(back), err)
 	}
 	if err := json.Unmarshal([]byte(`"yesterday"`), &back); err == nil {
 		t.Fatal("Unmarshal of a string succeeded")
-	}
-}
-
-func TestErrorValues(t *testing.T) {
-	e := &service.Error{Code: service.CodeDisabled}
-	if e.Error() != fmt.Sprintf("kms error %d", service.CodeDisabled) {
-		t.Fatalf("Error() without a message = %q", e.Error())
-	}
-	if !errors.Is(fmt.Errorf("wrapped: %w", &service.Error{Code: service.CodeDisabled, Message: "x"}), service.ErrDisabled) ||
-		errors.Is(e, service.ErrNotFound) {
-		t.Fatal("errors.Is does not match by code")
-	}
-	if got := service.AsError(errors.New("disk on fire")); got.Code != service.CodeInternal || strings.Contains(got.Error(), "disk") {
-		t.Fatalf("AsError of a plain error = %+v", got)
-	}
-	if got := service.AsError(fmt.Errorf("ctx: %w", e)); got != e {
-		t.Fatalf("AsError of a wrapped service error = %+v", got)
 	}
 }
 
@@ -89,8 +74,8 @@ func (s *failingStore) Update(ctx context.Context, fn func(store.Tx) error) erro
 // A storage failure is an internal error whose cause the client never sees.
 func TestStorageFailureIsInternal(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
-	cold := f.createKey(service.CreateKeyInput{}) // never read through the failing store
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	cold := f.createKey(kmsapi.CreateKeyInput{}) // never read through the failing store
 	fs := &failingStore{Store: f.st}
 	var logged strings.Builder
 	s, err := service.New(service.Config{Store: fs, RootKey: f.rk, Region: region, Now: func() time.Time { return f.now },
@@ -100,35 +85,35 @@ func TestStorageFailureIsInternal(t *testing.T) {
 	}
 	fs.failUpdates = true
 	for name, call := range map[string]func() error{
-		"CreateKey": func() error { _, err := s.CreateKey(f.ctx, rootA, &service.CreateKeyInput{}); return err },
+		"CreateKey": func() error { _, err := s.CreateKey(f.ctx, rootA, &kmsapi.CreateKeyInput{}); return err },
 		"DisableKey": func() error {
-			_, err := s.DisableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
+			_, err := s.DisableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
 			return err
 		},
 		"CreateAlias": func() error {
-			_, err := s.CreateAlias(f.ctx, rootA, &service.AliasInput{AliasName: "alias/x", TargetKeyID: id})
+			_, err := s.CreateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/x", TargetKeyID: id})
 			return err
 		},
 	} {
 		err := call()
-		wantErr(t, err, service.CodeInternal, "An internal error occurred.")
+		wantErr(t, err, fault.Internal, "An internal error occurred.")
 		if !strings.Contains(logged.String(), "disk on fire") || !strings.Contains(logged.String(), "op="+name) {
 			t.Fatalf("%s: the cause was not logged: %s", name, logged.String())
 		}
 	}
 	fs.failUpdates, fs.failViews = false, true
-	_, err = s.ListKeys(f.ctx, rootA, &service.ListKeysInput{})
-	wantErr(t, err, service.CodeInternal, "An internal error occurred.")
-	_, err = s.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: cold, Plaintext: []byte("p")})
-	wantErr(t, err, service.CodeInternal, "An internal error occurred.")
+	_, err = s.ListKeys(f.ctx, rootA, &kmsapi.ListKeysInput{})
+	wantErr(t, err, fault.Internal, "An internal error occurred.")
+	_, err = s.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: cold, Plaintext: []byte("p")})
+	wantErr(t, err, fault.Internal, "An internal error occurred.")
 	if err := s.Maintain(f.ctx); err == nil {
 		t.Fatal("Maintain hid a storage failure")
 	}
 	// A corrupt record is an internal error too, not a missing key.
 	f.must(f.st.Update(f.ctx, func(tx store.Tx) error { return tx.Put([]byte("key/"+id), []byte("{not json")) }))
 	fresh := f.newService(service.Config{})
-	_, err = fresh.DescribeKey(f.ctx, rootA, &service.DescribeKeyInput{KeyID: id})
-	wantErr(t, err, service.CodeInternal, "An internal error occurred.")
+	_, err = fresh.DescribeKey(f.ctx, rootA, &kmsapi.DescribeKeyInput{KeyID: id})
+	wantErr(t, err, fault.Internal, "An internal error occurred.")
 }
 
 // The key cache answers repeated lookups without the store, and a tiny
@@ -136,10 +121,10 @@ func TestStorageFailureIsInternal(t *testing.T) {
 func TestKeyCache(t *testing.T) {
 	f := newFixture(t)
 	f.svc = f.newService(service.Config{CacheSize: 1})
-	a, b := f.createKey(service.CreateKeyInput{}), f.createKey(service.CreateKeyInput{})
+	a, b := f.createKey(kmsapi.CreateKeyInput{}), f.createKey(kmsapi.CreateKeyInput{})
 	encrypt := func(id string) {
 		t.Helper()
-		out, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("p")})
+		out, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
 		if err != nil || out.KeyID != keyARN(acctA, id) {
 			t.Fatalf("Encrypt(%s) = %+v, %v", id, out, err)
 		}

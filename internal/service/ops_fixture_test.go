@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
+
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/service"
@@ -123,12 +126,12 @@ func int32p(n int32) *int32 { return &n }
 func strp(s string) *string { return &s }
 
 // createKey creates a key as the root of account A and returns its id.
-func (f *fixture) createKey(in service.CreateKeyInput) string {
+func (f *fixture) createKey(in kmsapi.CreateKeyInput) string {
 	f.t.Helper()
 	return f.createKeyAs(rootA, in)
 }
 
-func (f *fixture) createKeyAs(c service.Caller, in service.CreateKeyInput) string {
+func (f *fixture) createKeyAs(c service.Caller, in kmsapi.CreateKeyInput) string {
 	f.t.Helper()
 	out, err := f.svc.CreateKey(f.ctx, c, &in)
 	if err != nil {
@@ -137,9 +140,9 @@ func (f *fixture) createKeyAs(c service.Caller, in service.CreateKeyInput) strin
 	return out.KeyMetadata.KeyID
 }
 
-func (f *fixture) describe(id string) *service.KeyMetadata {
+func (f *fixture) describe(id string) *kmsapi.KeyMetadata {
 	f.t.Helper()
-	out, err := f.svc.DescribeKey(f.ctx, rootA, &service.DescribeKeyInput{KeyID: id})
+	out, err := f.svc.DescribeKey(f.ctx, rootA, &kmsapi.DescribeKeyInput{KeyID: id})
 	if err != nil {
 		f.t.Fatalf("DescribeKey: %v", err)
 	}
@@ -175,21 +178,21 @@ func (f *fixture) snapshot() map[string]string {
 
 func sameRecords(a, b map[string]string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 
-var codeNames = map[service.Code]string{
-	service.CodeInternal: "Internal", service.CodeValidation: "Validation", service.CodeNotFound: "NotFound",
-	service.CodeDisabled: "Disabled", service.CodeInvalidState: "InvalidState", service.CodeInvalidCiphertext: "InvalidCiphertext",
-	service.CodeIncorrectKey: "IncorrectKey", service.CodeInvalidKeyUsage: "InvalidKeyUsage", service.CodeAlreadyExists: "AlreadyExists",
-	service.CodeLimitExceeded: "LimitExceeded", service.CodeUnsupportedOperation: "UnsupportedOperation",
-	service.CodeInvalidAliasName: "InvalidAliasName", service.CodeInvalidArn: "InvalidArn", service.CodeInvalidMarker: "InvalidMarker",
-	service.CodeTag: "Tag", service.CodeDryRun: "DryRun", service.CodeNotAuthorized: "NotAuthorized",
-	service.CodeAccessDenied: "AccessDenied", service.CodeMalformedPolicyDocument: "MalformedPolicyDocument",
-	service.CodeInvalidGrantToken: "InvalidGrantToken", service.CodeIncorrectKeyMaterial: "IncorrectKeyMaterial",
-	service.CodeInvalidImportToken: "InvalidImportToken", service.CodeExpiredImportToken: "ExpiredImportToken",
-	service.CodeConflict: "Conflict", service.CodeInvalidGrantID: "InvalidGrantID", service.CodeInvalidSignature: "InvalidSignature",
-	service.CodeInvalidMac: "InvalidMac",
+var codeNames = map[fault.Code]string{
+	fault.Internal: "Internal", fault.Validation: "Validation", fault.NotFound: "NotFound",
+	fault.Disabled: "Disabled", fault.InvalidState: "InvalidState", fault.InvalidCiphertext: "InvalidCiphertext",
+	fault.IncorrectKey: "IncorrectKey", fault.InvalidKeyUsage: "InvalidKeyUsage", fault.AlreadyExists: "AlreadyExists",
+	fault.LimitExceeded: "LimitExceeded", fault.UnsupportedOperation: "UnsupportedOperation",
+	fault.InvalidAliasName: "InvalidAliasName", fault.InvalidArn: "InvalidArn", fault.InvalidMarker: "InvalidMarker",
+	fault.Tag: "Tag", fault.DryRun: "DryRun", fault.NotAuthorized: "NotAuthorized",
+	fault.AccessDenied: "AccessDenied", fault.MalformedPolicyDocument: "MalformedPolicyDocument",
+	fault.InvalidGrantToken: "InvalidGrantToken", fault.IncorrectKeyMaterial: "IncorrectKeyMaterial",
+	fault.InvalidImportToken: "InvalidImportToken", fault.ExpiredImportToken: "ExpiredImportToken",
+	fault.Conflict: "Conflict", fault.InvalidGrantID: "InvalidGrantID", fault.InvalidSignature: "InvalidSignature",
+	fault.InvalidMac: "InvalidMac",
 }
 
-func codeName(c service.Code) string {
+func codeName(c fault.Code) string {
 	if n, ok := codeNames[c]; ok {
 		return n
 	}
@@ -198,9 +201,9 @@ func codeName(c service.Code) string {
 
 // wantErr fails unless err is a service error of code whose message is
 // msg; msg "*" accepts any message.
-func wantErr(t *testing.T, err error, code service.Code, msg string) {
+func wantErr(t *testing.T, err error, code fault.Code, msg string) {
 	t.Helper()
-	var e *service.Error
+	var e *fault.Error
 	if !errors.As(err, &e) {
 		t.Fatalf("got %v, want a %s error %q", err, codeName(code), msg)
 	}

@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
+
 	"github.com/openkms/kms/internal/service"
 )
 
@@ -28,9 +31,9 @@ func TestPolicySeparatesAdministratorsFromUsers(t *testing.T) {
 	f := newFixture(t)
 	admin := iamUser(t, acctA, "admin", identityAllow("kms:CreateKey", "kms:CreateAlias"))
 	app := iamUser(t, acctA, "app", identityAllow("kms:CreateAlias"))
-	id := f.createKeyAs(admin, service.CreateKeyInput{Policy: strp(consolePolicy)})
+	id := f.createKeyAs(admin, kmsapi.CreateKeyInput{Policy: strp(consolePolicy)})
 	arn := keyARN(acctA, id)
-	enc, err := f.svc.Encrypt(f.ctx, app, &service.EncryptInput{KeyID: id, Plaintext: []byte("p")})
+	enc, err := f.svc.Encrypt(f.ctx, app, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
 	if err != nil {
 		t.Fatalf("the key user cannot encrypt: %v", err)
 	}
@@ -46,11 +49,11 @@ func TestPolicySeparatesAdministratorsFromUsers(t *testing.T) {
 		}
 	}
 	enable := func(c service.Caller) error {
-		_, err := f.svc.EnableKey(f.ctx, c, &service.KeyIDInput{KeyID: id})
+		_, err := f.svc.EnableKey(f.ctx, c, &kmsapi.KeyIDInput{KeyID: id})
 		return err
 	}
 	cancel := func(c service.Caller) error {
-		_, err := f.svc.CancelKeyDeletion(f.ctx, c, &service.KeyIDInput{KeyID: id})
+		_, err := f.svc.CancelKeyDeletion(f.ctx, c, &kmsapi.KeyIDInput{KeyID: id})
 		return err
 	}
 	for _, tc := range []struct {
@@ -61,55 +64,55 @@ func TestPolicySeparatesAdministratorsFromUsers(t *testing.T) {
 		afterwards call
 	}{
 		{action: "kms:DescribeKey", both: true, call: func(c service.Caller) error {
-			_, err := f.svc.DescribeKey(f.ctx, c, &service.DescribeKeyInput{KeyID: id})
+			_, err := f.svc.DescribeKey(f.ctx, c, &kmsapi.DescribeKeyInput{KeyID: id})
 			return err
 		}},
 		{action: "kms:Encrypt", call: func(c service.Caller) error {
-			_, err := f.svc.Encrypt(f.ctx, c, &service.EncryptInput{KeyID: id, Plaintext: []byte("p")})
+			_, err := f.svc.Encrypt(f.ctx, c, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
 			return err
 		}},
 		{action: "kms:Decrypt", call: func(c service.Caller) error {
-			_, err := f.svc.Decrypt(f.ctx, c, &service.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+			_, err := f.svc.Decrypt(f.ctx, c, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
 			return err
 		}},
 		{action: "kms:GenerateDataKey", call: func(c service.Caller) error {
-			_, err := f.svc.GenerateDataKey(f.ctx, c, &service.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256"})
+			_, err := f.svc.GenerateDataKey(f.ctx, c, &kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES_256"})
 			return err
 		}},
 		{action: "kms:DisableKey", admin: true, afterwards: undo(enable), call: func(c service.Caller) error {
-			_, err := f.svc.DisableKey(f.ctx, c, &service.KeyIDInput{KeyID: id})
+			_, err := f.svc.DisableKey(f.ctx, c, &kmsapi.KeyIDInput{KeyID: id})
 			return err
 		}},
 		{action: "kms:ScheduleKeyDeletion", admin: true, afterwards: undo(cancel, enable), call: func(c service.Caller) error {
-			_, err := f.svc.ScheduleKeyDeletion(f.ctx, c, &service.ScheduleKeyDeletionInput{KeyID: id})
+			_, err := f.svc.ScheduleKeyDeletion(f.ctx, c, &kmsapi.ScheduleKeyDeletionInput{KeyID: id})
 			return err
 		}},
 		{action: "kms:TagResource", admin: true, call: func(c service.Caller) error {
-			_, err := f.svc.TagResource(f.ctx, c, &service.TagResourceInput{KeyID: id, Tags: []service.Tag{{TagKey: "k", TagValue: "v"}}})
+			_, err := f.svc.TagResource(f.ctx, c, &kmsapi.TagResourceInput{KeyID: id, Tags: []kmsapi.Tag{{TagKey: "k", TagValue: "v"}}})
 			return err
 		}},
 		{action: "kms:UpdateKeyDescription", admin: true, call: func(c service.Caller) error {
-			_, err := f.svc.UpdateKeyDescription(f.ctx, c, &service.UpdateKeyDescriptionInput{KeyID: id, Description: strp("d")})
+			_, err := f.svc.UpdateKeyDescription(f.ctx, c, &kmsapi.UpdateKeyDescriptionInput{KeyID: id, Description: strp("d")})
 			return err
 		}},
 		{action: "kms:GetKeyPolicy", admin: true, call: func(c service.Caller) error {
-			_, err := f.svc.GetKeyPolicy(f.ctx, c, &service.GetKeyPolicyInput{KeyID: id})
+			_, err := f.svc.GetKeyPolicy(f.ctx, c, &kmsapi.GetKeyPolicyInput{KeyID: id})
 			return err
 		}},
 		{action: "kms:PutKeyPolicy", admin: true, call: func(c service.Caller) error {
-			_, err := f.svc.PutKeyPolicy(f.ctx, c, &service.PutKeyPolicyInput{KeyID: id, Policy: strp(consolePolicy)})
+			_, err := f.svc.PutKeyPolicy(f.ctx, c, &kmsapi.PutKeyPolicyInput{KeyID: id, Policy: strp(consolePolicy)})
 			return err
 		}},
 		{action: "kms:EnableKeyRotation", admin: true, call: func(c service.Caller) error {
-			_, err := f.svc.EnableKeyRotation(f.ctx, c, &service.EnableKeyRotationInput{KeyID: id})
+			_, err := f.svc.EnableKeyRotation(f.ctx, c, &kmsapi.EnableKeyRotationInput{KeyID: id})
 			return err
 		}},
 		{action: "kms:ListGrants", admin: true, call: func(c service.Caller) error {
-			_, err := f.svc.ListGrants(f.ctx, c, &service.ListGrantsInput{KeyID: id})
+			_, err := f.svc.ListGrants(f.ctx, c, &kmsapi.ListGrantsInput{KeyID: id})
 			return err
 		}},
 		{action: "kms:CreateAlias", admin: true, call: func(c service.Caller) error {
-			_, err := f.svc.CreateAlias(f.ctx, c, &service.AliasInput{AliasName: "alias/" + c.Principal.Username, TargetKeyID: id})
+			_, err := f.svc.CreateAlias(f.ctx, c, &kmsapi.AliasInput{AliasName: "alias/" + c.Principal.Username, TargetKeyID: id})
 			return err
 		}},
 	} {
@@ -127,7 +130,7 @@ func TestPolicySeparatesAdministratorsFromUsers(t *testing.T) {
 					}
 					continue
 				}
-				wantErr(t, err, service.CodeAccessDenied, deniedMsg(c, tc.action, arn, noResourcePolicy(tc.action)))
+				wantErr(t, err, fault.AccessDenied, deniedMsg(c, tc.action, arn, noResourcePolicy(tc.action)))
 				if !sameRecords(before, f.snapshot()) {
 					t.Fatalf("a refused %s changed the store", tc.action)
 				}
@@ -140,10 +143,10 @@ func TestPutKeyPolicy(t *testing.T) {
 	f := newFixture(t)
 	exists := map[string]bool{"arn:aws:iam::111122223333:user/real": true, "arn:aws:iam::111122223333:role/real": true}
 	f.svc = f.newService(service.Config{PrincipalExists: func(_ context.Context, arn string) bool { return exists[arn] }})
-	id := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
 	arn := keyARN(acctA, id)
 	get := func() string {
-		out, err := f.svc.GetKeyPolicy(f.ctx, rootA, &service.GetKeyPolicyInput{KeyID: arn, PolicyName: "default"})
+		out, err := f.svc.GetKeyPolicy(f.ctx, rootA, &kmsapi.GetKeyPolicyInput{KeyID: arn, PolicyName: "default"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,28 +161,28 @@ func TestPutKeyPolicy(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		caller service.Caller
-		in     service.PutKeyPolicyInput
-		code   service.Code
+		in     kmsapi.PutKeyPolicyInput
+		code   fault.Code
 		msg    string
 	}{
-		{"lockout", rootA, service.PutKeyPolicyInput{Policy: strp(policyFor("arn:aws:iam::111122223333:user/real", "kms:*"))}, service.CodeMalformedPolicyDocument,
+		{"lockout", rootA, kmsapi.PutKeyPolicyInput{Policy: strp(policyFor("arn:aws:iam::111122223333:user/real", "kms:*"))}, fault.MalformedPolicyDocument,
 			"The new key policy will not allow you to update the key policy in the future."},
-		{"lockout by an explicit deny", rootA, service.PutKeyPolicyInput{Policy: strp(withAccount(`,{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:PutKeyPolicy","Resource":"*"}`))},
-			service.CodeMalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future."},
-		{"user that does not exist", rootA, service.PutKeyPolicyInput{Policy: strp(withAccount(`,{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/ghost"},"Action":"kms:Encrypt","Resource":"*"}`))},
-			service.CodeMalformedPolicyDocument, "Policy contains a statement with one or more invalid principals."},
-		{"a group is no principal", rootA, service.PutKeyPolicyInput{Policy: strp(withAccount(`,{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:group/admins"},"Action":"kms:Encrypt","Resource":"*"}`))},
-			service.CodeMalformedPolicyDocument, "Policy contains a statement with one or more invalid principals."},
-		{"not an ARN", rootA, service.PutKeyPolicyInput{Policy: strp(withAccount(`,{"Effect":"Allow","Principal":{"AWS":"somebody"},"Action":"kms:Encrypt","Resource":"*"}`))},
-			service.CodeMalformedPolicyDocument, "Policy contains a statement with one or more invalid principals."},
-		{"no policy", rootA, service.PutKeyPolicyInput{}, service.CodeValidation,
+		{"lockout by an explicit deny", rootA, kmsapi.PutKeyPolicyInput{Policy: strp(withAccount(`,{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:PutKeyPolicy","Resource":"*"}`))},
+			fault.MalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future."},
+		{"user that does not exist", rootA, kmsapi.PutKeyPolicyInput{Policy: strp(withAccount(`,{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/ghost"},"Action":"kms:Encrypt","Resource":"*"}`))},
+			fault.MalformedPolicyDocument, "Policy contains a statement with one or more invalid principals."},
+		{"a group is no principal", rootA, kmsapi.PutKeyPolicyInput{Policy: strp(withAccount(`,{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:group/admins"},"Action":"kms:Encrypt","Resource":"*"}`))},
+			fault.MalformedPolicyDocument, "Policy contains a statement with one or more invalid principals."},
+		{"not an ARN", rootA, kmsapi.PutKeyPolicyInput{Policy: strp(withAccount(`,{"Effect":"Allow","Principal":{"AWS":"somebody"},"Action":"kms:Encrypt","Resource":"*"}`))},
+			fault.MalformedPolicyDocument, "Policy contains a statement with one or more invalid principals."},
+		{"no policy", rootA, kmsapi.PutKeyPolicyInput{}, fault.Validation,
 			"1 validation error detected: Value null at 'policy' failed to satisfy constraint: Member must not be null"},
-		{"another policy name", rootA, service.PutKeyPolicyInput{PolicyName: "other", Policy: strp(withAccount(""))}, service.CodeNotFound, "No such policy exists"},
-		{"malformed policy name", rootA, service.PutKeyPolicyInput{PolicyName: "bad-name", Policy: strp(withAccount(""))}, service.CodeValidation,
+		{"another policy name", rootA, kmsapi.PutKeyPolicyInput{PolicyName: "other", Policy: strp(withAccount(""))}, fault.NotFound, "No such policy exists"},
+		{"malformed policy name", rootA, kmsapi.PutKeyPolicyInput{PolicyName: "bad-name", Policy: strp(withAccount(""))}, fault.Validation,
 			"1 validation error detected: Value 'bad-name' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]+"},
-		{"user without permission", user, service.PutKeyPolicyInput{Policy: strp(withAccount(""))}, service.CodeAccessDenied,
+		{"user without permission", user, kmsapi.PutKeyPolicyInput{Policy: strp(withAccount(""))}, fault.AccessDenied,
 			deniedMsg(user, "kms:PutKeyPolicy", arn, noIdentityPolicy("kms:PutKeyPolicy"))},
-		{"explicit deny in an identity policy", denier, service.PutKeyPolicyInput{Policy: strp(withAccount(""))}, service.CodeAccessDenied,
+		{"explicit deny in an identity policy", denier, kmsapi.PutKeyPolicyInput{Policy: strp(withAccount(""))}, fault.AccessDenied,
 			deniedMsg(denier, "kms:PutKeyPolicy", arn, "with an explicit deny in an identity-based policy")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,44 +199,44 @@ func TestPutKeyPolicy(t *testing.T) {
 	// accepted, and the document is kept as given.
 	valid := withAccount(`,{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:user/real","arn:aws:iam::111122223333:role/real",` +
 		`"arn:aws:sts::111122223333:assumed-role/real/session","arn:aws:iam::444455556666:root"]},"Action":"kms:Encrypt","Resource":"*"}`)
-	f.must2(f.svc.PutKeyPolicy(f.ctx, rootA, &service.PutKeyPolicyInput{KeyID: id, Policy: strp(valid)}))
+	f.must2(f.svc.PutKeyPolicy(f.ctx, rootA, &kmsapi.PutKeyPolicyInput{KeyID: id, Policy: strp(valid)}))
 	if got := get(); got != valid {
 		t.Fatalf("GetKeyPolicy = %s, want what was put", got)
 	}
 	// With the check bypassed the caller can lock itself out, and is.
-	f.must2(f.svc.PutKeyPolicy(f.ctx, rootA, &service.PutKeyPolicyInput{KeyID: id, BypassPolicyLockoutSafetyCheck: true,
+	f.must2(f.svc.PutKeyPolicy(f.ctx, rootA, &kmsapi.PutKeyPolicyInput{KeyID: id, BypassPolicyLockoutSafetyCheck: true,
 		Policy: strp(policyFor("arn:aws:iam::111122223333:user/real", "kms:*"))}))
-	_, err := f.svc.GetKeyPolicy(f.ctx, rootA, &service.GetKeyPolicyInput{KeyID: id})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(rootA, "kms:GetKeyPolicy", arn, noResourcePolicy("kms:GetKeyPolicy")))
+	_, err := f.svc.GetKeyPolicy(f.ctx, rootA, &kmsapi.GetKeyPolicyInput{KeyID: id})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(rootA, "kms:GetKeyPolicy", arn, noResourcePolicy("kms:GetKeyPolicy")))
 	real := iamUser(t, acctA, "real")
-	if _, err := f.svc.GetKeyPolicy(f.ctx, real, &service.GetKeyPolicyInput{KeyID: id}); err != nil {
+	if _, err := f.svc.GetKeyPolicy(f.ctx, real, &kmsapi.GetKeyPolicyInput{KeyID: id}); err != nil {
 		t.Fatalf("the principal the policy names: %v", err)
 	}
 }
 
 func TestListKeyPolicies(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
-	out, err := f.svc.ListKeyPolicies(f.ctx, rootA, &service.ListKeyPoliciesInput{KeyID: id})
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	out, err := f.svc.ListKeyPolicies(f.ctx, rootA, &kmsapi.ListKeyPoliciesInput{KeyID: id})
 	if err != nil || len(out.PolicyNames) != 1 || out.PolicyNames[0] != "default" || out.Truncated || out.NextMarker != "" {
 		t.Fatalf("ListKeyPolicies = %+v, %v", out, err)
 	}
-	_, err = f.svc.ListKeyPolicies(f.ctx, rootA, &service.ListKeyPoliciesInput{KeyID: id, Marker: strp("x")})
-	wantErr(t, err, service.CodeInvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged.")
+	_, err = f.svc.ListKeyPolicies(f.ctx, rootA, &kmsapi.ListKeyPoliciesInput{KeyID: id, Marker: strp("x")})
+	wantErr(t, err, fault.InvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged.")
 	user := iamUser(t, acctA, "u")
-	_, err = f.svc.ListKeyPolicies(f.ctx, user, &service.ListKeyPoliciesInput{KeyID: id})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(user, "kms:ListKeyPolicies", keyARN(acctA, id), noIdentityPolicy("kms:ListKeyPolicies")))
-	_, err = f.svc.GetKeyPolicy(f.ctx, rootA, &service.GetKeyPolicyInput{KeyID: id, PolicyName: "other"})
-	wantErr(t, err, service.CodeNotFound, "No such policy exists")
+	_, err = f.svc.ListKeyPolicies(f.ctx, user, &kmsapi.ListKeyPoliciesInput{KeyID: id})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(user, "kms:ListKeyPolicies", keyARN(acctA, id), noIdentityPolicy("kms:ListKeyPolicies")))
+	_, err = f.svc.GetKeyPolicy(f.ctx, rootA, &kmsapi.GetKeyPolicyInput{KeyID: id, PolicyName: "other"})
+	wantErr(t, err, fault.NotFound, "No such policy exists")
 }
 
 // With the default key policy, the account's identity policies decide for
 // its users: what they allow, under their conditions.
 func TestIdentityPolicyConditions(t *testing.T) {
 	f := newFixture(t)
-	tagged := f.createKey(service.CreateKeyInput{Tags: []service.Tag{{TagKey: "team", TagValue: "blue"}}})
-	plain := f.createKey(service.CreateKeyInput{})
-	f.must2(f.svc.CreateAlias(f.ctx, rootA, &service.AliasInput{AliasName: "alias/good", TargetKeyID: tagged}))
+	tagged := f.createKey(kmsapi.CreateKeyInput{Tags: []kmsapi.Tag{{TagKey: "team", TagValue: "blue"}}})
+	plain := f.createKey(kmsapi.CreateKeyInput{})
+	f.must2(f.svc.CreateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/good", TargetKeyID: tagged}))
 	epoch := f.now.Unix()
 	type req struct {
 		ident string
@@ -275,7 +278,7 @@ func TestIdentityPolicyConditions(t *testing.T) {
 			c := iamUser(t, acctA, "c", doc)
 			encrypt := func(r req) error {
 				c.SourceIP = r.ip
-				_, err := f.svc.Encrypt(f.ctx, c, &service.EncryptInput{KeyID: r.ident, Plaintext: []byte("p"), EncryptionContext: r.ec})
+				_, err := f.svc.Encrypt(f.ctx, c, &kmsapi.EncryptInput{KeyID: r.ident, Plaintext: []byte("p"), EncryptionContext: r.ec})
 				return err
 			}
 			for _, r := range tc.allow {
@@ -284,7 +287,7 @@ func TestIdentityPolicyConditions(t *testing.T) {
 				}
 			}
 			for _, r := range tc.deny { // each names its key by id
-				wantErr(t, encrypt(r), service.CodeAccessDenied, deniedMsg(c, "kms:Encrypt", keyARN(acctA, r.ident), noIdentityPolicy("kms:Encrypt")))
+				wantErr(t, encrypt(r), fault.AccessDenied, deniedMsg(c, "kms:Encrypt", keyARN(acctA, r.ident), noIdentityPolicy("kms:Encrypt")))
 			}
 		})
 	}
@@ -294,21 +297,21 @@ func TestIdentityPolicyConditions(t *testing.T) {
 // properties, and with tags also needs kms:TagResource.
 func TestCreateKeyConditions(t *testing.T) {
 	f := newFixture(t)
-	blue := []service.Tag{{TagKey: "team", TagValue: "blue"}}
+	blue := []kmsapi.Tag{{TagKey: "team", TagValue: "blue"}}
 	for _, tc := range []struct {
 		name      string
 		condition string
-		in        service.CreateKeyInput
+		in        kmsapi.CreateKeyInput
 		allow     bool
 	}{
-		{"request tag", `{"StringEquals":{"aws:RequestTag/team":"blue"}}`, service.CreateKeyInput{Tags: blue}, true},
-		{"request tag of another value", `{"StringEquals":{"aws:RequestTag/team":"blue"}}`, service.CreateKeyInput{Tags: []service.Tag{{TagKey: "team", TagValue: "red"}}}, false},
-		{"tag keys", `{"ForAllValues:StringEquals":{"aws:TagKeys":["team"]}}`, service.CreateKeyInput{Tags: blue}, true},
-		{"tag keys beyond", `{"ForAllValues:StringEquals":{"aws:TagKeys":["team"]}}`, service.CreateKeyInput{Tags: append(blue, service.Tag{TagKey: "cost"})}, false},
-		{"effective key spec", `{"StringEquals":{"kms:KeySpec":"SYMMETRIC_DEFAULT","kms:KeyUsage":"ENCRYPT_DECRYPT","kms:KeyOrigin":"AWS_KMS"}}`, service.CreateKeyInput{}, true},
-		{"another key spec", `{"StringEquals":{"kms:KeySpec":"SYMMETRIC_DEFAULT"}}`, service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"}, false},
-		{"no bypass", `{"Bool":{"kms:BypassPolicyLockoutSafetyCheck":"false"}}`, service.CreateKeyInput{}, true},
-		{"bypass", `{"Bool":{"kms:BypassPolicyLockoutSafetyCheck":"false"}}`, service.CreateKeyInput{BypassPolicyLockoutSafetyCheck: true}, false},
+		{"request tag", `{"StringEquals":{"aws:RequestTag/team":"blue"}}`, kmsapi.CreateKeyInput{Tags: blue}, true},
+		{"request tag of another value", `{"StringEquals":{"aws:RequestTag/team":"blue"}}`, kmsapi.CreateKeyInput{Tags: []kmsapi.Tag{{TagKey: "team", TagValue: "red"}}}, false},
+		{"tag keys", `{"ForAllValues:StringEquals":{"aws:TagKeys":["team"]}}`, kmsapi.CreateKeyInput{Tags: blue}, true},
+		{"tag keys beyond", `{"ForAllValues:StringEquals":{"aws:TagKeys":["team"]}}`, kmsapi.CreateKeyInput{Tags: append(blue, kmsapi.Tag{TagKey: "cost"})}, false},
+		{"effective key spec", `{"StringEquals":{"kms:KeySpec":"SYMMETRIC_DEFAULT","kms:KeyUsage":"ENCRYPT_DECRYPT","kms:KeyOrigin":"AWS_KMS"}}`, kmsapi.CreateKeyInput{}, true},
+		{"another key spec", `{"StringEquals":{"kms:KeySpec":"SYMMETRIC_DEFAULT"}}`, kmsapi.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"}, false},
+		{"no bypass", `{"Bool":{"kms:BypassPolicyLockoutSafetyCheck":"false"}}`, kmsapi.CreateKeyInput{}, true},
+		{"bypass", `{"Bool":{"kms:BypassPolicyLockoutSafetyCheck":"false"}}`, kmsapi.CreateKeyInput{BypassPolicyLockoutSafetyCheck: true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := iamUser(t, acctA, "creator", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:CreateKey","kms:TagResource"],"Resource":"*","Condition":`+tc.condition+`}]}`)
@@ -317,7 +320,7 @@ func TestCreateKeyConditions(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			}
 			if !tc.allow {
-				wantErr(t, err, service.CodeAccessDenied, deniedMsg(c, "kms:CreateKey", "*", noIdentityPolicy("kms:CreateKey")))
+				wantErr(t, err, fault.AccessDenied, deniedMsg(c, "kms:CreateKey", "*", noIdentityPolicy("kms:CreateKey")))
 			}
 		})
 	}
@@ -325,35 +328,35 @@ func TestCreateKeyConditions(t *testing.T) {
 
 func TestExplicitDenyWins(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
+	id := f.createKey(kmsapi.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
 	  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
 	  {"Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*","Condition":{"Null":{"kms:EncryptionContext:tenant":"true"}}}]}`)})
 	arn := keyARN(acctA, id)
 	blob := func(ec map[string]string) []byte {
-		out, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("p"), EncryptionContext: ec})
+		out, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p"), EncryptionContext: ec})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return out.CiphertextBlob
 	}
-	_, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: blob(nil)})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(rootA, "kms:Decrypt", arn, "with an explicit deny in a resource-based policy"))
+	_, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob(nil)})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(rootA, "kms:Decrypt", arn, "with an explicit deny in a resource-based policy"))
 	ec := map[string]string{"tenant": "t"}
-	if _, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: blob(ec), EncryptionContext: ec}); err != nil {
+	if _, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob(ec), EncryptionContext: ec}); err != nil {
 		t.Fatalf("Decrypt with the context the deny asks for: %v", err)
 	}
 	// A grant cannot override a deny either.
 	user := iamUser(t, acctA, "granted", allowAll, `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt","Resource":"`+arn+`"}]}`)
-	f.grant(rootA, service.CreateGrantInput{KeyID: id, GranteePrincipal: user.ARN, Operations: []string{"Encrypt"}})
-	_, err = f.svc.Encrypt(f.ctx, user, &service.EncryptInput{KeyID: id, Plaintext: []byte("p")})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(user, "kms:Encrypt", arn, "with an explicit deny in an identity-based policy"))
+	f.grant(rootA, kmsapi.CreateGrantInput{KeyID: id, GranteePrincipal: user.ARN, Operations: []string{"Encrypt"}})
+	_, err = f.svc.Encrypt(f.ctx, user, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(user, "kms:Encrypt", arn, "with an explicit deny in an identity-based policy"))
 }
 
 // A key policy that names another account lets that account's root, and
 // those of its users its identity policies allow, use the key by its ARN.
 func TestCrossAccountKeyPolicy(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
+	id := f.createKey(kmsapi.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
 	  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
 	  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["kms:Encrypt","kms:DescribeKey","kms:CreateGrant"],"Resource":"*"}]}`)})
 	arn := keyARN(acctA, id)
@@ -361,7 +364,7 @@ func TestCrossAccountKeyPolicy(t *testing.T) {
 	allowedB := iamUser(t, acctB, "allowed", allowAll)
 	plainB := iamUser(t, acctB, "plain")
 	encrypt := func(c service.Caller, ident string) error {
-		_, err := f.svc.Encrypt(f.ctx, c, &service.EncryptInput{KeyID: ident, Plaintext: []byte("p")})
+		_, err := f.svc.Encrypt(f.ctx, c, &kmsapi.EncryptInput{KeyID: ident, Plaintext: []byte("p")})
 		return err
 	}
 	for _, c := range []service.Caller{rootB, allowedB} {
@@ -369,26 +372,26 @@ func TestCrossAccountKeyPolicy(t *testing.T) {
 			t.Fatalf("%s: %v", c.ARN, err)
 		}
 	}
-	wantErr(t, encrypt(plainB, arn), service.CodeAccessDenied, deniedMsg(plainB, "kms:Encrypt", arn, noIdentityPolicy("kms:Encrypt")))
-	_, err := f.svc.GenerateDataKey(f.ctx, rootB, &service.GenerateDataKeyInput{KeyID: arn, KeySpec: "AES_256"})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(rootB, "kms:GenerateDataKey", arn, noResourcePolicy("kms:GenerateDataKey")))
-	if _, err := f.svc.CreateGrant(f.ctx, rootB, &service.CreateGrantInput{KeyID: arn, GranteePrincipal: allowedB.ARN, Operations: []string{"Encrypt"}}); err != nil {
+	wantErr(t, encrypt(plainB, arn), fault.AccessDenied, deniedMsg(plainB, "kms:Encrypt", arn, noIdentityPolicy("kms:Encrypt")))
+	_, err := f.svc.GenerateDataKey(f.ctx, rootB, &kmsapi.GenerateDataKeyInput{KeyID: arn, KeySpec: "AES_256"})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(rootB, "kms:GenerateDataKey", arn, noResourcePolicy("kms:GenerateDataKey")))
+	if _, err := f.svc.CreateGrant(f.ctx, rootB, &kmsapi.CreateGrantInput{KeyID: arn, GranteePrincipal: allowedB.ARN, Operations: []string{"Encrypt"}}); err != nil {
 		t.Fatalf("CreateGrant across accounts: %v", err)
 	}
 	// Management operations are not among those AWS allows across accounts.
-	_, err = f.svc.ScheduleKeyDeletion(f.ctx, rootB, &service.ScheduleKeyDeletionInput{KeyID: arn})
-	wantErr(t, err, service.CodeNotFound, "Key '"+arn+"' does not exist")
-	_, err = f.svc.GetKeyPolicy(f.ctx, rootB, &service.GetKeyPolicyInput{KeyID: arn})
-	wantErr(t, err, service.CodeNotFound, "Key '"+arn+"' does not exist")
+	_, err = f.svc.ScheduleKeyDeletion(f.ctx, rootB, &kmsapi.ScheduleKeyDeletionInput{KeyID: arn})
+	wantErr(t, err, fault.NotFound, "Key '"+arn+"' does not exist")
+	_, err = f.svc.GetKeyPolicy(f.ctx, rootB, &kmsapi.GetKeyPolicyInput{KeyID: arn})
+	wantErr(t, err, fault.NotFound, "Key '"+arn+"' does not exist")
 	// As on AWS, the other account may name the key by its alias ARN, but
 	// not by its alias name, which names an alias of its own.
-	f.must2(f.svc.CreateAlias(f.ctx, rootA, &service.AliasInput{AliasName: "alias/shared", TargetKeyID: id}))
+	f.must2(f.svc.CreateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/shared", TargetKeyID: id}))
 	if err := encrypt(rootB, "arn:aws:kms:us-east-1:111122223333:alias/shared"); err != nil {
 		t.Fatalf("Encrypt by alias ARN across accounts: %v", err)
 	}
-	wantErr(t, encrypt(rootB, "alias/shared"), service.CodeNotFound, "Alias arn:aws:kms:us-east-1:444455556666:alias/shared is not found.")
-	_, err = f.svc.DisableKey(f.ctx, rootB, &service.KeyIDInput{KeyID: "arn:aws:kms:us-east-1:111122223333:alias/shared"})
-	wantErr(t, err, service.CodeNotFound, "Invalid keyId 'arn:aws:kms:us-east-1:111122223333:alias/shared'")
+	wantErr(t, encrypt(rootB, "alias/shared"), fault.NotFound, "Alias arn:aws:kms:us-east-1:444455556666:alias/shared is not found.")
+	_, err = f.svc.DisableKey(f.ctx, rootB, &kmsapi.KeyIDInput{KeyID: "arn:aws:kms:us-east-1:111122223333:alias/shared"})
+	wantErr(t, err, fault.NotFound, "Invalid keyId 'arn:aws:kms:us-east-1:111122223333:alias/shared'")
 }
 
 // An assumed-role session is allowed what the key policy or a grant gives
@@ -396,22 +399,22 @@ func TestCrossAccountKeyPolicy(t *testing.T) {
 func TestAssumedRoleSession(t *testing.T) {
 	f := newFixture(t)
 	role := "arn:aws:iam::111122223333:role/deployer"
-	id := f.createKey(service.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
+	id := f.createKey(kmsapi.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
 	  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
 	  {"Effect":"Allow","Principal":{"AWS":"` + role + `"},"Action":"kms:DescribeKey","Resource":"*"}]}`)})
 	session := iamUser(t, acctA, "x")
 	session.ARN = "arn:aws:sts::111122223333:assumed-role/deployer/s1"
 	session.Principal.ARN, session.Principal.RoleARN, session.Principal.Username = session.ARN, role, ""
-	if _, err := f.svc.DescribeKey(f.ctx, session, &service.DescribeKeyInput{KeyID: id}); err != nil {
+	if _, err := f.svc.DescribeKey(f.ctx, session, &kmsapi.DescribeKeyInput{KeyID: id}); err != nil {
 		t.Fatalf("DescribeKey allowed to the role: %v", err)
 	}
-	_, err := f.svc.Encrypt(f.ctx, session, &service.EncryptInput{KeyID: id, Plaintext: []byte("p")})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(session, "kms:Encrypt", keyARN(acctA, id), noIdentityPolicy("kms:Encrypt")))
-	g := f.grant(rootA, service.CreateGrantInput{KeyID: id, GranteePrincipal: role, RetiringPrincipal: role, Operations: []string{"Encrypt"}})
-	if _, err := f.svc.Encrypt(f.ctx, session, &service.EncryptInput{KeyID: id, Plaintext: []byte("p")}); err != nil {
+	_, err := f.svc.Encrypt(f.ctx, session, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(session, "kms:Encrypt", keyARN(acctA, id), noIdentityPolicy("kms:Encrypt")))
+	g := f.grant(rootA, kmsapi.CreateGrantInput{KeyID: id, GranteePrincipal: role, RetiringPrincipal: role, Operations: []string{"Encrypt"}})
+	if _, err := f.svc.Encrypt(f.ctx, session, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")}); err != nil {
 		t.Fatalf("Encrypt granted to the role: %v", err)
 	}
-	f.must2(f.svc.RetireGrant(f.ctx, session, &service.RetireGrantInput{GrantToken: g.GrantToken}))
+	f.must2(f.svc.RetireGrant(f.ctx, session, &kmsapi.RetireGrantInput{GrantToken: g.GrantToken}))
 	if ids := f.grantIDs(id); len(ids) != 0 {
 		t.Fatalf("the role's session did not retire the grant: %v", ids)
 	}
@@ -422,10 +425,10 @@ func TestAssumedRoleSession(t *testing.T) {
 // does not.
 func TestOperationConditionKeys(t *testing.T) {
 	f := newFixture(t)
-	sym := f.createKey(service.CreateKeyInput{})
-	ecc := f.createKey(service.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
-	mac := f.createKey(service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
-	external := f.createKey(service.CreateKeyInput{Origin: "EXTERNAL"})
+	sym := f.createKey(kmsapi.CreateKeyInput{})
+	ecc := f.createKey(kmsapi.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
+	mac := f.createKey(kmsapi.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	external := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL"})
 	type call func(c service.Caller, meets bool) error
 	pick := func(meets bool, yes, no string) string {
 		if meets {
@@ -440,22 +443,22 @@ func TestOperationConditionKeys(t *testing.T) {
 	}{
 		{"kms:CreateGrant", `{"ForAllValues:StringEquals":{"kms:GrantOperations":["Encrypt","Decrypt"]},"StringLike":{"kms:GranteePrincipal":"arn:aws:iam::111122223333:user/app-*"}}`, sym,
 			func(c service.Caller, meets bool) error {
-				_, err := f.svc.CreateGrant(f.ctx, c, &service.CreateGrantInput{KeyID: sym, GranteePrincipal: pick(meets, "arn:aws:iam::111122223333:user/app-1", "arn:aws:iam::111122223333:user/other"),
+				_, err := f.svc.CreateGrant(f.ctx, c, &kmsapi.CreateGrantInput{KeyID: sym, GranteePrincipal: pick(meets, "arn:aws:iam::111122223333:user/app-1", "arn:aws:iam::111122223333:user/other"),
 					Operations: []string{"Encrypt"}})
 				return err
 			}},
 		{"kms:CreateGrant", `{"ForAllValues:StringEquals":{"kms:GrantOperations":["Encrypt","Decrypt"]}}`, sym,
 			func(c service.Caller, meets bool) error {
-				_, err := f.svc.CreateGrant(f.ctx, c, &service.CreateGrantInput{KeyID: sym, GranteePrincipal: "arn:aws:iam::111122223333:user/g",
+				_, err := f.svc.CreateGrant(f.ctx, c, &kmsapi.CreateGrantInput{KeyID: sym, GranteePrincipal: "arn:aws:iam::111122223333:user/g",
 					Operations: []string{"Encrypt", pick(meets, "Decrypt", "GenerateDataKey")}})
 				return err
 			}},
 		{"kms:CreateGrant", `{"StringEquals":{"kms:GrantConstraintType":"EncryptionContextEquals","kms:RetiringPrincipal":"arn:aws:iam::111122223333:user/r"}}`, sym,
 			func(c service.Caller, meets bool) error {
-				in := &service.CreateGrantInput{KeyID: sym, GranteePrincipal: "arn:aws:iam::111122223333:user/g", RetiringPrincipal: "arn:aws:iam::111122223333:user/r",
-					Operations: []string{"Decrypt"}, Constraints: &service.GrantConstraints{EncryptionContextSubset: map[string]string{"a": "b"}}}
+				in := &kmsapi.CreateGrantInput{KeyID: sym, GranteePrincipal: "arn:aws:iam::111122223333:user/g", RetiringPrincipal: "arn:aws:iam::111122223333:user/r",
+					Operations: []string{"Decrypt"}, Constraints: &kmsapi.GrantConstraints{EncryptionContextSubset: map[string]string{"a": "b"}}}
 				if meets {
-					in.Constraints = &service.GrantConstraints{EncryptionContextEquals: map[string]string{"a": "b"}}
+					in.Constraints = &kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"a": "b"}}
 				}
 				_, err := f.svc.CreateGrant(f.ctx, c, in)
 				return err
@@ -466,10 +469,10 @@ func TestOperationConditionKeys(t *testing.T) {
 				if meets {
 					days = 14
 				}
-				_, err := f.svc.ScheduleKeyDeletion(f.ctx, c, &service.ScheduleKeyDeletionInput{KeyID: sym, PendingWindowInDays: &days})
+				_, err := f.svc.ScheduleKeyDeletion(f.ctx, c, &kmsapi.ScheduleKeyDeletionInput{KeyID: sym, PendingWindowInDays: &days})
 				if err == nil {
-					f.must2(f.svc.CancelKeyDeletion(f.ctx, rootA, &service.KeyIDInput{KeyID: sym}))
-					f.must2(f.svc.EnableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: sym}))
+					f.must2(f.svc.CancelKeyDeletion(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: sym}))
+					f.must2(f.svc.EnableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: sym}))
 				}
 				return err
 			}},
@@ -479,12 +482,12 @@ func TestOperationConditionKeys(t *testing.T) {
 				if meets {
 					days = 90
 				}
-				_, err := f.svc.EnableKeyRotation(f.ctx, c, &service.EnableKeyRotationInput{KeyID: sym, RotationPeriodInDays: &days})
+				_, err := f.svc.EnableKeyRotation(f.ctx, c, &kmsapi.EnableKeyRotationInput{KeyID: sym, RotationPeriodInDays: &days})
 				return err
 			}},
 		{"kms:Sign", `{"StringEquals":{"kms:SigningAlgorithm":"ECDSA_SHA_256","kms:MessageType":"DIGEST"}}`, ecc,
 			func(c service.Caller, meets bool) error {
-				in := &service.SignInput{KeyID: ecc, Message: []byte("raw message"), SigningAlgorithm: "ECDSA_SHA_256"}
+				in := &kmsapi.SignInput{KeyID: ecc, Message: []byte("raw message"), SigningAlgorithm: "ECDSA_SHA_256"}
 				if meets {
 					in.Message, in.MessageType = make([]byte, 32), "DIGEST"
 				}
@@ -494,17 +497,17 @@ func TestOperationConditionKeys(t *testing.T) {
 		{"kms:GenerateMac", `{"StringEquals":{"kms:MacAlgorithm":"HMAC_SHA_256"}}`, mac,
 			func(c service.Caller, meets bool) error {
 				alg := pick(meets, "HMAC_SHA_256", "HMAC_SHA_512")
-				_, err := f.svc.GenerateMac(f.ctx, c, &service.GenerateMacInput{KeyID: mac, Message: []byte("m"), MacAlgorithm: alg})
+				_, err := f.svc.GenerateMac(f.ctx, c, &kmsapi.GenerateMacInput{KeyID: mac, Message: []byte("m"), MacAlgorithm: alg})
 				return err
 			}},
 		{"kms:GenerateDataKeyPair", `{"StringEquals":{"kms:DataKeyPairSpec":"ECC_NIST_P256"}}`, sym,
 			func(c service.Caller, meets bool) error {
-				_, err := f.svc.GenerateDataKeyPair(f.ctx, c, &service.GenerateDataKeyPairInput{KeyID: sym, KeyPairSpec: pick(meets, "ECC_NIST_P256", "ECC_NIST_P384")})
+				_, err := f.svc.GenerateDataKeyPair(f.ctx, c, &kmsapi.GenerateDataKeyPairInput{KeyID: sym, KeyPairSpec: pick(meets, "ECC_NIST_P256", "ECC_NIST_P384")})
 				return err
 			}},
 		{"kms:GetParametersForImport", `{"StringEquals":{"kms:WrappingAlgorithm":"RSA_AES_KEY_WRAP_SHA_256","kms:WrappingKeySpec":"RSA_2048"}}`, external,
 			func(c service.Caller, meets bool) error {
-				_, err := f.svc.GetParametersForImport(f.ctx, c, &service.GetParametersForImportInput{KeyID: external,
+				_, err := f.svc.GetParametersForImport(f.ctx, c, &kmsapi.GetParametersForImportInput{KeyID: external,
 					WrappingAlgorithm: pick(meets, "RSA_AES_KEY_WRAP_SHA_256", "RSAES_OAEP_SHA_1"), WrappingKeySpec: "RSA_2048"})
 				return err
 			}},
@@ -515,7 +518,7 @@ func TestOperationConditionKeys(t *testing.T) {
 			if err := tc.call(c, true); err != nil {
 				t.Fatalf("the request that meets the condition: %v", err)
 			}
-			wantErr(t, tc.call(c, false), service.CodeAccessDenied, deniedMsg(c, tc.action, keyARN(acctA, tc.key), noIdentityPolicy(tc.action)))
+			wantErr(t, tc.call(c, false), fault.AccessDenied, deniedMsg(c, tc.action, keyARN(acctA, tc.key), noIdentityPolicy(tc.action)))
 		})
 	}
 }
@@ -524,14 +527,14 @@ func TestOperationConditionKeys(t *testing.T) {
 // denies PutKeyPolicy when the bypass is asked for.
 func TestBypassLockoutGuard(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
 	c := iamUser(t, acctA, "guarded", allowAll, `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["kms:CreateKey","kms:PutKeyPolicy"],"Resource":"*",
 	  "Condition":{"Bool":{"kms:BypassPolicyLockoutSafetyCheck":"true"}}}]}`)
 	doc := strp(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}]}`)
-	f.must2(f.svc.PutKeyPolicy(f.ctx, c, &service.PutKeyPolicyInput{KeyID: id, Policy: doc}))
-	_, err := f.svc.PutKeyPolicy(f.ctx, c, &service.PutKeyPolicyInput{KeyID: id, Policy: doc, BypassPolicyLockoutSafetyCheck: true})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(c, "kms:PutKeyPolicy", keyARN(acctA, id), "with an explicit deny in an identity-based policy"))
-	f.must2(f.svc.CreateKey(f.ctx, c, &service.CreateKeyInput{Policy: doc}))
-	_, err = f.svc.CreateKey(f.ctx, c, &service.CreateKeyInput{Policy: doc, BypassPolicyLockoutSafetyCheck: true})
-	wantErr(t, err, service.CodeAccessDenied, deniedMsg(c, "kms:CreateKey", "*", "with an explicit deny in an identity-based policy"))
+	f.must2(f.svc.PutKeyPolicy(f.ctx, c, &kmsapi.PutKeyPolicyInput{KeyID: id, Policy: doc}))
+	_, err := f.svc.PutKeyPolicy(f.ctx, c, &kmsapi.PutKeyPolicyInput{KeyID: id, Policy: doc, BypassPolicyLockoutSafetyCheck: true})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(c, "kms:PutKeyPolicy", keyARN(acctA, id), "with an explicit deny in an identity-based policy"))
+	f.must2(f.svc.CreateKey(f.ctx, c, &kmsapi.CreateKeyInput{Policy: doc}))
+	_, err = f.svc.CreateKey(f.ctx, c, &kmsapi.CreateKeyInput{Policy: doc, BypassPolicyLockoutSafetyCheck: true})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(c, "kms:CreateKey", "*", "with an explicit deny in an identity-based policy"))
 }

@@ -5,21 +5,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
+
 	"github.com/openkms/kms/internal/service"
 )
 
-func (f *fixture) rotationStatus(id string) *service.GetKeyRotationStatusOutput {
+func (f *fixture) rotationStatus(id string) *kmsapi.GetKeyRotationStatusOutput {
 	f.t.Helper()
-	out, err := f.svc.GetKeyRotationStatus(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
+	out, err := f.svc.GetKeyRotationStatus(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return out
 }
 
-func (f *fixture) rotations(id, include string) []service.RotationsListEntry {
+func (f *fixture) rotations(id, include string) []kmsapi.RotationsListEntry {
 	f.t.Helper()
-	out, err := f.svc.ListKeyRotations(f.ctx, rootA, &service.ListKeyRotationsInput{KeyID: id, IncludeKeyMaterial: include})
+	out, err := f.svc.ListKeyRotations(f.ctx, rootA, &kmsapi.ListKeyRotationsInput{KeyID: id, IncludeKeyMaterial: include})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -30,17 +33,17 @@ func (f *fixture) rotations(id, include string) []service.RotationsListEntry {
 // new material for new ciphertexts, and keeps the old for old ones.
 func TestAutomaticRotation(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
 	arn := keyARN(acctA, id)
 	if st := f.rotationStatus(id); st.KeyRotationEnabled || st.NextRotationDate != nil || st.KeyID != arn {
 		t.Fatalf("a new key's rotation status %+v", st)
 	}
-	old, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("before")})
+	old, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("before")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	firstMaterial := f.describe(id).CurrentKeyMaterialID
-	f.must2(f.svc.EnableKeyRotation(f.ctx, rootA, &service.EnableKeyRotationInput{KeyID: id, RotationPeriodInDays: int32p(90)}))
+	f.must2(f.svc.EnableKeyRotation(f.ctx, rootA, &kmsapi.EnableKeyRotationInput{KeyID: id, RotationPeriodInDays: int32p(90)}))
 	due := f.now.Add(90 * day)
 	st := f.rotationStatus(id)
 	if !st.KeyRotationEnabled || st.RotationPeriodInDays != 90 || st.NextRotationDate == nil || time.Time(*st.NextRotationDate) != due {
@@ -64,15 +67,15 @@ func TestAutomaticRotation(t *testing.T) {
 	if st := f.rotationStatus(id); time.Time(*st.NextRotationDate) != due.Add(90*day) {
 		t.Fatalf("next rotation %v, want one period after the rotation", st.NextRotationDate)
 	}
-	dec, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: old.CiphertextBlob})
+	dec, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: old.CiphertextBlob})
 	if err != nil || string(dec.Plaintext) != "before" || dec.KeyMaterialID != firstMaterial {
 		t.Fatalf("a ciphertext from before the rotation: %+v, %v", dec, err)
 	}
-	enc, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("after")})
+	enc, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("after")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err = f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	dec, err = f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
 	if err != nil || dec.KeyMaterialID != second {
 		t.Fatalf("a new ciphertext uses material %s, want %s (%v)", dec.KeyMaterialID, second, err)
 	}
@@ -89,16 +92,16 @@ func TestAutomaticRotation(t *testing.T) {
 	// A disabled key is not rotated on its date, but when next found
 	// enabled.
 	f.now = due.Add(180 * day)
-	f.must2(f.svc.DisableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: id}))
+	f.must2(f.svc.DisableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id}))
 	if n, err := f.svc.RotateDueKeys(f.ctx); err != nil || n != 0 {
 		t.Fatalf("a disabled key: rotated %d, %v", n, err)
 	}
-	f.must2(f.svc.EnableKey(f.ctx, rootA, &service.KeyIDInput{KeyID: id}))
+	f.must2(f.svc.EnableKey(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id}))
 	if n, err := f.svc.RotateDueKeys(f.ctx); err != nil || n != 1 {
 		t.Fatalf("re-enabled: rotated %d, %v", n, err)
 	}
 	// Disabling rotation stops it.
-	f.must2(f.svc.DisableKeyRotation(f.ctx, rootA, &service.KeyIDInput{KeyID: id}))
+	f.must2(f.svc.DisableKeyRotation(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id}))
 	if st := f.rotationStatus(id); st.KeyRotationEnabled || st.NextRotationDate != nil || st.RotationPeriodInDays != 0 {
 		t.Fatalf("status after DisableKeyRotation %+v", st)
 	}
@@ -114,16 +117,16 @@ func TestAutomaticRotation(t *testing.T) {
 // Pending deletion hides the rotation status; cancelling brings it back.
 func TestRotationStatusWhilePendingDeletion(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
-	f.must2(f.svc.EnableKeyRotation(f.ctx, rootA, &service.EnableKeyRotationInput{KeyID: id}))
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	f.must2(f.svc.EnableKeyRotation(f.ctx, rootA, &kmsapi.EnableKeyRotationInput{KeyID: id}))
 	if st := f.rotationStatus(id); st.RotationPeriodInDays != 365 {
 		t.Fatalf("default period %d, want 365", st.RotationPeriodInDays)
 	}
-	f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &service.ScheduleKeyDeletionInput{KeyID: id}))
+	f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: id}))
 	if st := f.rotationStatus(id); st.KeyRotationEnabled {
 		t.Fatalf("status of a key pending deletion %+v", st)
 	}
-	f.must2(f.svc.CancelKeyDeletion(f.ctx, rootA, &service.KeyIDInput{KeyID: id}))
+	f.must2(f.svc.CancelKeyDeletion(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id}))
 	if st := f.rotationStatus(id); !st.KeyRotationEnabled || st.RotationPeriodInDays != 365 {
 		t.Fatalf("status after the deletion was cancelled %+v", st)
 	}
@@ -131,11 +134,11 @@ func TestRotationStatusWhilePendingDeletion(t *testing.T) {
 
 func TestRotationRefusals(t *testing.T) {
 	f := newFixture(t)
-	rsaKey := f.createKey(service.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
-	hmac := f.createKey(service.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
-	external := f.createKey(service.CreateKeyInput{Origin: "EXTERNAL"})
+	rsaKey := f.createKey(kmsapi.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
+	hmac := f.createKey(kmsapi.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
+	external := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL"})
 	disabled := f.keyInState("Disabled")
-	id := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
 	user := iamUser(t, acctA, "u")
 	symOnly := func(id, spec string) string {
 		return keyARN(acctA, id) + " has key spec " + spec + "; only symmetric encryption keys rotate."
@@ -143,77 +146,77 @@ func TestRotationRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		call func() error
-		code service.Code
+		code fault.Code
 		msg  string
 	}{
 		{"enable on RSA", func() error {
-			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &service.EnableKeyRotationInput{KeyID: rsaKey})
+			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &kmsapi.EnableKeyRotationInput{KeyID: rsaKey})
 			return err
-		}, service.CodeUnsupportedOperation, symOnly(rsaKey, "RSA_2048")},
+		}, fault.UnsupportedOperation, symOnly(rsaKey, "RSA_2048")},
 		{"enable on HMAC", func() error {
-			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &service.EnableKeyRotationInput{KeyID: hmac})
+			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &kmsapi.EnableKeyRotationInput{KeyID: hmac})
 			return err
-		}, service.CodeUnsupportedOperation, symOnly(hmac, "HMAC_256")},
+		}, fault.UnsupportedOperation, symOnly(hmac, "HMAC_256")},
 		{"enable on EXTERNAL", func() error {
-			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &service.EnableKeyRotationInput{KeyID: external})
+			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &kmsapi.EnableKeyRotationInput{KeyID: external})
 			return err
-		}, service.CodeUnsupportedOperation, keyARN(acctA, external) + " origin is EXTERNAL which is not valid for this operation."},
+		}, fault.UnsupportedOperation, keyARN(acctA, external) + " origin is EXTERNAL which is not valid for this operation."},
 		{"enable on disabled", func() error {
-			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &service.EnableKeyRotationInput{KeyID: disabled})
+			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &kmsapi.EnableKeyRotationInput{KeyID: disabled})
 			return err
-		}, service.CodeDisabled, keyARN(acctA, disabled) + " is disabled."},
+		}, fault.Disabled, keyARN(acctA, disabled) + " is disabled."},
 		{"disable on disabled", func() error {
-			_, err := f.svc.DisableKeyRotation(f.ctx, rootA, &service.KeyIDInput{KeyID: disabled})
+			_, err := f.svc.DisableKeyRotation(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: disabled})
 			return err
-		}, service.CodeDisabled, keyARN(acctA, disabled) + " is disabled."},
+		}, fault.Disabled, keyARN(acctA, disabled) + " is disabled."},
 		{"period too short", func() error {
-			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &service.EnableKeyRotationInput{KeyID: id, RotationPeriodInDays: int32p(89)})
+			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &kmsapi.EnableKeyRotationInput{KeyID: id, RotationPeriodInDays: int32p(89)})
 			return err
-		}, service.CodeValidation, "1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90"},
+		}, fault.Validation, "1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value greater than or equal to 90"},
 		{"period too long", func() error {
-			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &service.EnableKeyRotationInput{KeyID: id, RotationPeriodInDays: int32p(2561)})
+			_, err := f.svc.EnableKeyRotation(f.ctx, rootA, &kmsapi.EnableKeyRotationInput{KeyID: id, RotationPeriodInDays: int32p(2561)})
 			return err
-		}, service.CodeValidation, "1 validation error detected: Value '2561' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value less than or equal to 2560"},
+		}, fault.Validation, "1 validation error detected: Value '2561' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value less than or equal to 2560"},
 		{"status of RSA", func() error {
-			_, err := f.svc.GetKeyRotationStatus(f.ctx, rootA, &service.KeyIDInput{KeyID: rsaKey})
+			_, err := f.svc.GetKeyRotationStatus(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: rsaKey})
 			return err
-		}, service.CodeUnsupportedOperation, symOnly(rsaKey, "RSA_2048")},
+		}, fault.UnsupportedOperation, symOnly(rsaKey, "RSA_2048")},
 		{"status of EXTERNAL", func() error {
-			_, err := f.svc.GetKeyRotationStatus(f.ctx, rootA, &service.KeyIDInput{KeyID: external})
+			_, err := f.svc.GetKeyRotationStatus(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: external})
 			return err
-		}, service.CodeUnsupportedOperation, keyARN(acctA, external) + " origin is EXTERNAL which is not valid for this operation."},
+		}, fault.UnsupportedOperation, keyARN(acctA, external) + " origin is EXTERNAL which is not valid for this operation."},
 		{"status by alias", func() error {
-			_, err := f.svc.GetKeyRotationStatus(f.ctx, rootA, &service.KeyIDInput{KeyID: "alias/x"})
+			_, err := f.svc.GetKeyRotationStatus(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: "alias/x"})
 			return err
-		}, service.CodeNotFound, "Invalid keyId 'alias/x'"},
+		}, fault.NotFound, "Invalid keyId 'alias/x'"},
 		{"on demand on RSA", func() error {
-			_, err := f.svc.RotateKeyOnDemand(f.ctx, rootA, &service.KeyIDInput{KeyID: rsaKey})
+			_, err := f.svc.RotateKeyOnDemand(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: rsaKey})
 			return err
-		}, service.CodeUnsupportedOperation, ""},
+		}, fault.UnsupportedOperation, ""},
 		{"on demand on disabled", func() error {
-			_, err := f.svc.RotateKeyOnDemand(f.ctx, rootA, &service.KeyIDInput{KeyID: disabled})
+			_, err := f.svc.RotateKeyOnDemand(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: disabled})
 			return err
-		}, service.CodeDisabled, keyARN(acctA, disabled) + " is disabled."},
+		}, fault.Disabled, keyARN(acctA, disabled) + " is disabled."},
 		{"on demand on EXTERNAL without material", func() error {
-			_, err := f.svc.RotateKeyOnDemand(f.ctx, rootA, &service.KeyIDInput{KeyID: external})
+			_, err := f.svc.RotateKeyOnDemand(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: external})
 			return err
-		}, service.CodeInvalidState, keyARN(acctA, external) + " is pending import."},
+		}, fault.InvalidState, keyARN(acctA, external) + " is pending import."},
 		{"on demand without permission", func() error {
-			_, err := f.svc.RotateKeyOnDemand(f.ctx, user, &service.KeyIDInput{KeyID: id})
+			_, err := f.svc.RotateKeyOnDemand(f.ctx, user, &kmsapi.KeyIDInput{KeyID: id})
 			return err
-		}, service.CodeAccessDenied, deniedMsg(user, "kms:RotateKeyOnDemand", keyARN(acctA, id), noIdentityPolicy("kms:RotateKeyOnDemand"))},
+		}, fault.AccessDenied, deniedMsg(user, "kms:RotateKeyOnDemand", keyARN(acctA, id), noIdentityPolicy("kms:RotateKeyOnDemand"))},
 		{"list rotations of RSA", func() error {
-			_, err := f.svc.ListKeyRotations(f.ctx, rootA, &service.ListKeyRotationsInput{KeyID: rsaKey})
+			_, err := f.svc.ListKeyRotations(f.ctx, rootA, &kmsapi.ListKeyRotationsInput{KeyID: rsaKey})
 			return err
-		}, service.CodeUnsupportedOperation, ""},
+		}, fault.UnsupportedOperation, ""},
 		{"list rotations, marker of another listing", func() error {
-			_, err := f.svc.ListKeyRotations(f.ctx, rootA, &service.ListKeyRotationsInput{KeyID: id, Marker: strp("bTE6eHl6")}) // "m1:xyz"
+			_, err := f.svc.ListKeyRotations(f.ctx, rootA, &kmsapi.ListKeyRotationsInput{KeyID: id, Marker: strp("bTE6eHl6")}) // "m1:xyz"
 			return err
-		}, service.CodeInvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged."},
+		}, fault.InvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged."},
 		{"list rotations, bad include", func() error {
-			_, err := f.svc.ListKeyRotations(f.ctx, rootA, &service.ListKeyRotationsInput{KeyID: id, IncludeKeyMaterial: "SOME"})
+			_, err := f.svc.ListKeyRotations(f.ctx, rootA, &kmsapi.ListKeyRotationsInput{KeyID: id, IncludeKeyMaterial: "SOME"})
 			return err
-		}, service.CodeValidation, "1 validation error detected: Value 'SOME' at 'includeKeyMaterial' failed to satisfy constraint: Member must satisfy enum value set: [ALL_KEY_MATERIAL, ROTATIONS_ONLY]"},
+		}, fault.Validation, "1 validation error detected: Value 'SOME' at 'includeKeyMaterial' failed to satisfy constraint: Member must satisfy enum value set: [ALL_KEY_MATERIAL, ROTATIONS_ONLY]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := f.snapshot()
@@ -229,18 +232,18 @@ func TestRotationRefusals(t *testing.T) {
 // moving the automatic schedule.
 func TestRotateKeyOnDemand(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
 	arn := keyARN(acctA, id)
-	f.must2(f.svc.EnableKeyRotation(f.ctx, rootA, &service.EnableKeyRotationInput{KeyID: id}))
+	f.must2(f.svc.EnableKeyRotation(f.ctx, rootA, &kmsapi.EnableKeyRotationInput{KeyID: id}))
 	next := f.rotationStatus(id).NextRotationDate
-	blob, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("old")})
+	blob, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("old")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	materials := map[string]bool{f.describe(id).CurrentKeyMaterialID: true}
 	for i := range 25 {
 		f.advance(time.Hour)
-		out, err := f.svc.RotateKeyOnDemand(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
+		out, err := f.svc.RotateKeyOnDemand(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
 		if err != nil {
 			t.Fatalf("rotation %d: %v", i+1, err)
 		}
@@ -253,20 +256,20 @@ func TestRotateKeyOnDemand(t *testing.T) {
 		}
 		materials[m] = true
 	}
-	_, err = f.svc.RotateKeyOnDemand(f.ctx, rootA, &service.KeyIDInput{KeyID: id})
-	wantErr(t, err, service.CodeLimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: "+arn)
+	_, err = f.svc.RotateKeyOnDemand(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
+	wantErr(t, err, fault.LimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: "+arn)
 	if st := f.rotationStatus(id); *st.NextRotationDate != *next {
 		t.Fatalf("on-demand rotations moved the next rotation from %v to %v", next, st.NextRotationDate)
 	}
-	dec, err := f.svc.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: blob.CiphertextBlob})
+	dec, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob.CiphertextBlob})
 	if err != nil || !bytes.Equal(dec.Plaintext, []byte("old")) {
 		t.Fatalf("a ciphertext from before 25 rotations: %v", err)
 	}
 	// The rotations page, oldest first.
-	var seen []service.RotationsListEntry
+	var seen []kmsapi.RotationsListEntry
 	var marker *string
 	for {
-		out, err := f.svc.ListKeyRotations(f.ctx, rootA, &service.ListKeyRotationsInput{KeyID: id, Limit: int32p(10), Marker: marker})
+		out, err := f.svc.ListKeyRotations(f.ctx, rootA, &kmsapi.ListKeyRotationsInput{KeyID: id, Limit: int32p(10), Marker: marker})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,17 +296,17 @@ func TestRotateKeyOnDemand(t *testing.T) {
 // decrypts through a service whose cache still holds the old key.
 func TestDecryptAfterRotationElsewhere(t *testing.T) {
 	f := newFixture(t)
-	id := f.createKey(service.CreateKeyInput{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
 	other := f.newService(service.Config{})
-	if _, err := other.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("warm")}); err != nil {
+	if _, err := other.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("warm")}); err != nil {
 		t.Fatal(err)
 	}
-	f.must2(f.svc.RotateKeyOnDemand(f.ctx, rootA, &service.KeyIDInput{KeyID: id}))
-	enc, err := f.svc.Encrypt(f.ctx, rootA, &service.EncryptInput{KeyID: id, Plaintext: []byte("new")})
+	f.must2(f.svc.RotateKeyOnDemand(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id}))
+	enc, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("new")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := other.Decrypt(f.ctx, rootA, &service.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	dec, err := other.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
 	if err != nil || string(dec.Plaintext) != "new" {
 		t.Fatalf("Decrypt through the stale service: %v", err)
 	}
