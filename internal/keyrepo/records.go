@@ -162,12 +162,23 @@ type GrantRecord struct {
 	ID          string                   `json:"id"`
 	KeyID       string                   `json:"keyId"`
 	Account     string                   `json:"account"` // the issuing account
+	// KeyAccount owns the key; empty in grants stored before it was
+	// recorded, which were made in the key's own account.
+	KeyAccount string `json:"keyAccount,omitempty"`
 	Name        string                   `json:"name,omitempty"`
 	Grantee     string                   `json:"grantee"`
 	Retiring    string                   `json:"retiring,omitempty"`
 	Operations  []string                 `json:"operations"`
 	Constraints *kmsapi.GrantConstraints `json:"constraints,omitempty"`
 	Created     time.Time                `json:"created"`
+}
+
+// KeyOwner is the account that owns the grant's key.
+func (g *GrantRecord) KeyOwner() string {
+	if g.KeyAccount != "" {
+		return g.KeyAccount
+	}
+	return g.Account
 }
 
 func GrantPrefix(keyID string) []byte         { return []byte("grant/" + keyID + "/") }

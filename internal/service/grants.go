@@ -150,7 +150,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		return nil, errDryRun
 	}
 	kid, _ := keys.ParseID(k.Rec.ID)
-	g := keyrepo.GrantRecord{V: keyrepo.RecordVersion, ID: randomHex(32), KeyID: k.Rec.ID, Account: caller.AccountID, Name: in.Name,
+	g := keyrepo.GrantRecord{V: keyrepo.RecordVersion, ID: randomHex(32), KeyID: k.Rec.ID, Account: caller.AccountID, KeyAccount: k.Rec.Account, Name: in.Name,
 		Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal, Operations: ops, Constraints: in.Constraints, Created: s.clock()}
 	err = s.update(ctx, "CreateGrant", func(tx store.Tx) error {
 		n := 0
@@ -193,7 +193,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 }
 
 func (s *Service) grantEntry(g *keyrepo.GrantRecord) kmsapi.GrantListEntry {
-	return kmsapi.GrantListEntry{KeyID: s.repo.KeyARN(g.Account, g.KeyID), GrantID: g.ID, Name: g.Name, CreationDate: kmsapi.Time(g.Created),
+	return kmsapi.GrantListEntry{KeyID: s.repo.KeyARN(g.KeyOwner(), g.KeyID), GrantID: g.ID, Name: g.Name, CreationDate: kmsapi.Time(g.Created),
 		GranteePrincipal: g.Grantee, RetiringPrincipal: g.Retiring, IssuingAccount: "arn:aws:iam::" + g.Account + ":root",
 		Operations: g.Operations, Constraints: g.Constraints}
 }
@@ -241,6 +241,15 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	return out, nil
 }
 
+// principalAccount is the account of an IAM principal ARN, or "".
+func principalAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" {
+		return ""
+	}
+	return parts[4]
+}
+
 // ListRetirableGrants lists, across keys, the grants a principal may retire.
 func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *kmsapi.ListRetirableGrantsInput) (*kmsapi.ListGrantsOutput, error) {
 	var v violations
@@ -274,7 +283,10 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *km
 				}
 				return kmsapi.GrantListEntry{}, false, err
 			}
-			return s.grantEntry(&g), g.Account == caller.AccountID, nil
+			// The caller's account's grants, and grants on other
+			// accounts' keys whose retiring principal is the
+			// caller's account's (AWS lists those too).
+			return s.grantEntry(&g), g.Account == caller.AccountID || principalAccount(g.Retiring) == caller.AccountID, nil
 		})
 		return err
 	})
@@ -314,7 +326,7 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.Ret
 			(grantee && slices.Contains(g.Operations, "RetireGrant")) || (caller.Root && caller.AccountID == g.Account) {
 			return nil
 		}
-		return authz.Denied(&caller, "kms:RetireGrant", s.repo.KeyARN(g.Account, g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
+		return authz.Denied(&caller, "kms:RetireGrant", s.repo.KeyARN(g.KeyOwner(), g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
 	})
 }
 

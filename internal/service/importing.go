@@ -325,6 +325,18 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, 
 	return &kmsapi.DeleteImportedKeyMaterialOutput{KeyID: s.repo.KeyARN(rec.Account, rec.ID), KeyMaterialID: materialID}, nil
 }
 
+// hasMaterial reports whether a key's current version holds key material.
+func (s *Service) hasMaterial(tx store.Tx, rec *keyrepo.KeyRecord) (bool, error) {
+	if rec.CurrentVersion == 0 {
+		return false, nil
+	}
+	var vr keyrepo.VersionRecord
+	if err := getJSON(tx, keyrepo.VersionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
+		return false, err
+	}
+	return vr.Sealed != nil, nil
+}
+
 // forgetMaterial deletes the sealed material of an EXTERNAL key (keeping its
 // id, so that only the same material can come back) and moves the key to
 // PendingImport. The caller writes rec.

@@ -352,7 +352,18 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *kmsa
 		if rec.State != keyrepo.StatePendingDeletion {
 			return newErr(fault.InvalidState, "%s is not pending deletion.", arn)
 		}
+		// A key comes back disabled, or pending import if it has no
+		// key material (never imported, or deleted while it waited).
 		rec.State = keyrepo.StateDisabled
+		if rec.Origin == originExternal {
+			has, err := s.hasMaterial(tx, rec)
+			if err != nil {
+				return err
+			}
+			if !has {
+				rec.State = keyrepo.StatePendingImport
+			}
+		}
 		rec.DeletionDate = nil
 		rec.PendingWindowInDays = 0
 		return tx.Delete(keyrepo.PendingDeletionKey(rec.ID))
