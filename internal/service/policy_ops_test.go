@@ -538,3 +538,16 @@ func TestBypassLockoutGuard(t *testing.T) {
 	_, err = f.svc.CreateKey(f.ctx, c, &kmsapi.CreateKeyInput{Policy: doc, BypassPolicyLockoutSafetyCheck: true})
 	wantErr(t, err, fault.AccessDenied, deniedMsg(c, "kms:CreateKey", "*", "with an explicit deny in an identity-based policy"))
 }
+
+// The lockout check judges the caller's later PutKeyPolicy as it would be
+// made, without the bypass: an identity policy that allows PutKeyPolicy
+// only when kms:BypassPolicyLockoutSafetyCheck is false still lets the
+// caller in, so the new key policy is accepted.
+func TestLockoutCheckSeesNoBypass(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	c := iamUser(t, acctA, "careful", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:PutKeyPolicy","Resource":"*",
+	  "Condition":{"Bool":{"kms:BypassPolicyLockoutSafetyCheck":"false"}}}]}`)
+	doc := strp(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}]}`)
+	f.must2(f.svc.PutKeyPolicy(f.ctx, c, &kmsapi.PutKeyPolicyInput{KeyID: id, Policy: doc}))
+}
