@@ -1,4 +1,4 @@
-package api_test
+package e2e_test
 
 // End-to-end tests of the audit trail: the real handler with an audit log
 // in a temp dir, called through the aws-sdk-go-v2 KMS and IAM clients. The

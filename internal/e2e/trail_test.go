@@ -1,4 +1,4 @@
-package api_test
+package e2e_test
 
 // End-to-end tests of the audit operations (trail.go): the real handler
 // with an audit log, called with signed requests as `kms audit verify

@@ -1,4 +1,4 @@
-package api_test
+package e2e_test
 
 // Asymmetric KMS keys end to end (reference §3, §4.6, §4.8, §5.2): RSA,
 // NIST and secp256k1 ECC, Ed25519 and ML-DSA keys through the SDK against

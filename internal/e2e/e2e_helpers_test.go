@@ -1,4 +1,4 @@
-package api_test
+package e2e_test
 
 // End-to-end harness: the real api.Handler over a real service and bbolt
 // store, served by httptest and called through the real aws-sdk-go-v2 KMS

@@ -1,4 +1,4 @@
-package api_test
+package e2e_test
 
 // End-to-end tests of authentication on KMS requests: AWS Signature
 // Version 4 as the real SDK signs it, as a hand-rolled signer signs it, and

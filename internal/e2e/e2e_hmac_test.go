@@ -1,4 +1,4 @@
-package api_test
+package e2e_test
 
 // HMAC KMS keys end to end (reference §3.2, §3.3, §4.8, §4.11, §4.12):
 // GenerateMac and VerifyMac for the four HMAC key specs through the SDK

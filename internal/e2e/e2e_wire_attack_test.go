@@ -1,4 +1,4 @@
-package api_test
+package e2e_test
 
 // End-to-end tests of what a hostile caller can do with the wire itself:
 // replay a signature under another operation, or send text that is not

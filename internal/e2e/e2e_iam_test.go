@@ -1,4 +1,4 @@
-package api_test
+package e2e_test
 
 // End-to-end tests of the IAM and STS subset (AWS Query protocol on the KMS
 // endpoint) through the real aws-sdk-go-v2 iam and sts clients: shapes,
