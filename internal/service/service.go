@@ -1,19 +1,17 @@
-// Package service implements the AWS KMS operations (API version 2014-11-01)
-// as plain Go methods: input validation with AWS's messages, the key state
-// machine, aliases, tags, and symmetric cryptography with keys whose
-// material never leaves the process.
+// Package service implements the AWS KMS operations (API version
+// 2014-11-01) as plain Go methods: input validation with AWS's messages, the
+// key state machine, aliases, tags, grants, rotation, imported material,
+// deletion, and cryptography with keys whose material never leaves the
+// process.
 //
-// Each method takes the caller and a typed request and returns a typed
-// response or an *fault.Error; it knows nothing of HTTP. Key material and key
-// records are cached in memory, so Encrypt, Decrypt and GenerateDataKey do
-// no storage access once a key is warm; every change made through this
-// Service invalidates the cache entry it affects. The cache is per process:
-// when several processes share a store, each learns of the others' changes
-// through Changed (fed by the store's change notifications), and
-// Config.CacheMaxAge bounds staleness should one be lost.
-//
-// Every operation is authorized as AWS KMS does it (authorize.go): key
-// policy, the caller's identity policies, and grants.
+// Each method takes the caller and a typed request (internal/kmsapi) and
+// returns a typed response or a *fault.Error; it knows nothing of HTTP.
+// Keys are found through the key repository (internal/keyrepo), whose
+// cache lets Encrypt, Decrypt and GenerateDataKey do no storage access once
+// a key is warm, and every use of a key is authorized by internal/authz
+// first. Each key an operation resolves is added to the audit event its
+// context carries (internal/audit), so that the record names exactly the
+// keys the operation used.
 //
 // Limits: SM2 keys (China Regions only on AWS) are not offered.
 package service
