@@ -158,13 +158,13 @@ func (r *Repo) NewVersion(id, spec string, v uint32, now time.Time, rotationType
 }
 
 type GrantRecord struct {
-	V           int                      `json:"v"`
-	ID          string                   `json:"id"`
-	KeyID       string                   `json:"keyId"`
-	Account     string                   `json:"account"` // the issuing account
+	V       int    `json:"v"`
+	ID      string `json:"id"`
+	KeyID   string `json:"keyId"`
+	Account string `json:"account"` // the issuing account
 	// KeyAccount owns the key; empty in grants stored before it was
 	// recorded, which were made in the key's own account.
-	KeyAccount string `json:"keyAccount,omitempty"`
+	KeyAccount  string                   `json:"keyAccount,omitempty"`
 	Name        string                   `json:"name,omitempty"`
 	Grantee     string                   `json:"grantee"`
 	Retiring    string                   `json:"retiring,omitempty"`
