@@ -301,6 +301,7 @@ func (r *Repo) LookupAlias(ctx context.Context, account, name string) (string, e
 	return rec.KeyID, nil
 }
 
+// UnmarshalRecord decodes a stored record, naming a corrupt one as such.
 func UnmarshalRecord(b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return errors.New("corrupt record: " + strings.TrimPrefix(err.Error(), "json: "))

@@ -55,6 +55,7 @@ func (st State) Err(arn string) error {
 	return fault.Newf(fault.InvalidState, "%s is %s.", arn, string(st))
 }
 
+// KeyRecord is a key: key/<key-id>.
 type KeyRecord struct {
 	V                   int          `json:"v"`
 	ID                  string       `json:"id"`
@@ -83,6 +84,7 @@ type KeyRecord struct {
 	ValidTo         *time.Time `json:"validTo,omitempty"`
 }
 
+// VersionRecord is one version of a key's material: keyver/<key-id>/<version>.
 type VersionRecord struct {
 	V          int       `json:"v"`
 	Version    uint32    `json:"version"`
@@ -99,6 +101,7 @@ type VersionRecord struct {
 	Sealed []byte `json:"sealed,omitempty"`
 }
 
+// ImportTokenRecord is the private half of an import wrapping key: importtoken/<token id>.
 type ImportTokenRecord struct {
 	V          int       `json:"v"`
 	KeyID      string    `json:"keyId"`
@@ -109,6 +112,7 @@ type ImportTokenRecord struct {
 	SealedPriv []byte    `json:"sealedPrivateKey"`
 }
 
+// AliasRecord is an alias: alias/<account>/<alias-name>.
 type AliasRecord struct {
 	V       int       `json:"v"`
 	Name    string    `json:"name"`
@@ -117,6 +121,8 @@ type AliasRecord struct {
 	Updated time.Time `json:"updated"`
 }
 
+// The names of records and indexes, as the table above lists them; a
+// version's name is also the additional data its sealed material is bound to.
 func KeyKey(id string) []byte                { return []byte("key/" + id) }
 func VersionPrefix(id string) []byte         { return []byte("keyver/" + id + "/") }
 func VersionKey(id string, v uint32) []byte  { return fmt.Appendf(nil, "keyver/%s/%08x", id, v) }
@@ -157,6 +163,7 @@ func (r *Repo) NewVersion(id, spec string, v uint32, now time.Time, rotationType
 	}, nil
 }
 
+// GrantRecord is a grant: grant/<key-id>/<grant-id>.
 type GrantRecord struct {
 	V       int    `json:"v"`
 	ID      string `json:"id"`
@@ -181,6 +188,7 @@ func (g *GrantRecord) KeyOwner() string {
 	return g.Account
 }
 
+// The names of grants and of the index of grants by retiring principal.
 func GrantPrefix(keyID string) []byte         { return []byte("grant/" + keyID + "/") }
 func GrantKey(keyID, grantID string) []byte   { return []byte("grant/" + keyID + "/" + grantID) }
 func RetirablePrefix(principal string) []byte { return []byte("retiregrant/" + principal + "/") }
