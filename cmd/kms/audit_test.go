@@ -462,12 +462,21 @@ func TestAuditEventsFilters(t *testing.T) {
 
 // TestAuditSurvivesSIGKILLUnderLoad: every call the server acknowledged is
 // in the trail after a SIGKILL in the middle of a load, and the restarted
-// server continues the chain.
+// server continues the chain. It holds in the relaxed mode too, whose
+// records are written to the kernel before the answer.
 func TestAuditSurvivesSIGKILLUnderLoad(t *testing.T) {
 	t.Parallel()
+	t.Run("always", func(t *testing.T) { t.Parallel(); auditSurvivesSIGKILL(t) })
+	t.Run("interval", func(t *testing.T) {
+		t.Parallel()
+		auditSurvivesSIGKILL(t, "--audit-sync=interval", "--audit-sync-interval=1s")
+	})
+}
+
+func auditSurvivesSIGKILL(t *testing.T, extra ...string) {
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx := testCtx(t)
-	s := startDev(t, dir)
+	s := startServer(t, dir, baseEnv(), append([]string{"--dev"}, extra...)...)
 	c := s.client(t)
 	ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
 	noErr(t, err, "CreateKey")
@@ -535,7 +544,7 @@ func TestAuditSurvivesSIGKILLUnderLoad(t *testing.T) {
 	}
 	f.Close()
 
-	s = startDev(t, dir)
+	s = startServer(t, dir, baseEnv(), append([]string{"--dev"}, extra...)...)
 	after, err := s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: keyID, Plaintext: []byte("after the crash")})
 	noErr(t, err, "Encrypt after the restart")
 	if code := s.stop(syscall.SIGTERM); code != 0 {

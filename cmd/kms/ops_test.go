@@ -392,3 +392,23 @@ func TestFailClosedWhenTheTrailCannotBeWritten(t *testing.T) {
 		t.Errorf("/readyz once the table is back: %d %v", code, body)
 	}
 }
+
+// --audit-sync takes always or interval, and interval only for a trail in
+// a file; anything else stops the server at start with one clear line.
+func TestAuditSyncModeIsChecked(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--audit-sync=sometimes"}, `--audit-sync is always or interval, not "sometimes"`},
+		{[]string{"--audit-sync=interval", "--storage", "postgres://nobody@127.0.0.1:1/none"}, "--audit-sync=interval is for a trail in a file"},
+	} {
+		dir := filepath.Join(t.TempDir(), "data")
+		p := startProc(t, baseEnv(), append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir}, tc.args...)...)
+		code := p.wait(exitTimeout)
+		if stderr := p.stderr.String(); code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}

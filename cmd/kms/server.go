@@ -98,6 +98,8 @@ command line wins over the environment, which wins over the file.
 	f.DurationVar(&o.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "the longest a client may take to send a whole request, headers and body")
 	f.DurationVar(&o.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "the longest from the end of a request's headers to the end of its answer")
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
+	f.StringVar(&o.AuditSync, "audit-sync", "always", "always: answer a call once its audit record is on stable storage; interval: once written to the OS, fsynced within --audit-sync-interval (a machine crash or power loss may lose the records of that interval; a crash of the server loses none)")
+	f.DurationVar(&o.AuditSyncInterval, "audit-sync-interval", server.DefaultAuditSyncInterval, "with --audit-sync=interval: the longest an acknowledged record waits for its fsync")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long the requests in flight may take to finish")
 	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; more wait to be accepted")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve GET /metrics on this address (host:port, plain HTTP) instead of beside the API")

@@ -6,35 +6,50 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // fileSink is a chain in a file, one line per record: a batch is written,
 // then fsynced.
 type fileSink struct {
 	f *os.File
+
+	mu sync.Mutex
 	// failed is the first write or fsync error. The file may end in part
 	// of a batch after it, or have lost what was written, so nothing more
 	// is written.
 	failed error
 }
 
+func (s *fileSink) fail(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	return err
+}
+
 func (s *fileSink) write(lines []byte, _ []int, _ uint64) error {
 	if _, err := s.f.Write(lines); err != nil {
-		s.failed = err
-		return err
+		return s.fail(err)
 	}
 	return nil
 }
 
+// sync may run beside write (Log.SyncEvery): os.File allows it.
 func (s *fileSink) sync() error {
 	if err := s.f.Sync(); err != nil {
-		s.failed = err
-		return err
+		return s.fail(err)
 	}
 	return nil
 }
 
-func (s *fileSink) resume() (uint64, string, error) { return 0, "", s.failed }
+func (s *fileSink) resume() (uint64, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return 0, "", s.failed
+}
 
 func (s *fileSink) close() error { return s.f.Close() }
 

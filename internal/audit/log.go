@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,6 +62,14 @@ type Log struct {
 	wseq  uint64 // last written
 	wlast string
 	werr  error // the last write's error
+
+	// The relaxed mode (SyncEvery): batches are acknowledged once written,
+	// and a background loop makes them durable.
+	every    time.Duration
+	dirty    atomic.Bool           // written since the last sync
+	syncErr  atomic.Pointer[error] // a background sync failed
+	stopSync chan struct{}
+	synced   chan struct{}
 }
 
 // Observer receives a log's measurements (Log.Observe). Its methods are
@@ -71,6 +80,52 @@ type Observer interface {
 	// Committed reports one batch of records written and made durable (or
 	// failed), with the time it took.
 	Committed(records int, d time.Duration, err error)
+}
+
+// SyncEvery switches l to the relaxed mode a server runs with
+// --audit-sync=interval: a batch is acknowledged once written to the
+// operating system, and an fsync makes it durable at most d later. A
+// record of an answered call then survives the server's crash or SIGKILL
+// (it is in the kernel's page cache), but not a crash of the machine or a
+// power loss in the d before its fsync. A failed background fsync fails
+// every later Append, as a failed write does. Only a log file has the
+// mode: a PostgreSQL commit is durable by itself, and SyncEvery leaves
+// such a log as it is. Call it before the first Append; Close stops it
+// after a last fsync.
+func (l *Log) SyncEvery(d time.Duration) {
+	if _, ok := l.sink.(*fileSink); !ok || d <= 0 {
+		return
+	}
+	l.every, l.stopSync, l.synced = d, make(chan struct{}), make(chan struct{})
+	go l.syncLoop()
+}
+
+func (l *Log) syncLoop() {
+	defer close(l.synced)
+	t := time.NewTicker(l.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stopSync:
+			l.syncDirty()
+			return
+		case <-t.C:
+			l.syncDirty()
+		}
+	}
+}
+
+// syncDirty fsyncs what was written since the last fsync.
+func (l *Log) syncDirty() {
+	if !l.dirty.Swap(false) {
+		return
+	}
+	if err := l.sink.sync(); err != nil {
+		l.syncErr.Store(&err)
+		l.mu.Lock()
+		l.failed = err
+		l.mu.Unlock()
+	}
 }
 
 // Observe makes l report its appends and commits to o. Call it before the
@@ -194,6 +249,9 @@ func (l *Log) safeCommit(batch []*entry) (err error) {
 
 // commit encodes, chains, writes and syncs a batch.
 func (l *Log) commit(batch []*entry) error {
+	if p := l.syncErr.Load(); p != nil && l.werr == nil {
+		l.werr = *p
+	}
 	if l.werr != nil {
 		seq, last, err := l.sink.resume()
 		if err != nil {
@@ -216,6 +274,10 @@ func (l *Log) commit(batch []*entry) error {
 		return err
 	}
 	l.wseq, l.wlast = seq, last
+	if l.every > 0 {
+		l.dirty.Store(true)
+		return nil
+	}
 	if err := l.sink.sync(); err != nil {
 		l.werr = err // what was written may not be durable: start again from what is
 		return err
@@ -236,5 +298,13 @@ func (l *Log) Close() error {
 		l.idle.Wait()
 	}
 	l.mu.Unlock()
+	if l.stopSync != nil {
+		close(l.stopSync)
+		<-l.synced
+		if p := l.syncErr.Load(); p != nil {
+			l.sink.close()
+			return *p
+		}
+	}
 	return l.sink.close()
 }

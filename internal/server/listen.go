@@ -17,6 +17,8 @@ const (
 	DefaultWriteTimeout    = 60 * time.Second // from the end of the request's headers to the end of the answer
 	DefaultIdleTimeout     = 2 * time.Minute  // a keep-alive connection between requests
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultAuditSyncInterval is how often --audit-sync=interval fsyncs.
+	DefaultAuditSyncInterval = 100 * time.Millisecond
 	DefaultMaxConnections  = 4096
 	maxHeaderBytes         = 64 << 10
 	tlsReloadCheck         = 2 * time.Second // how often the certificate files are checked for a change

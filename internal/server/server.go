@@ -81,6 +81,12 @@ type Options struct {
 	// the end of its answer; IdleTimeout, a keep-alive connection's wait
 	// between requests (DefaultWriteTimeout, DefaultIdleTimeout if zero).
 	WriteTimeout, IdleTimeout time.Duration
+	// AuditSync is "always" (the default: a call is answered only once its
+	// record is on stable storage) or "interval" (answered once written to
+	// the operating system, fsynced within AuditSyncInterval; see
+	// audit.Log.SyncEvery for what it may lose).
+	AuditSync         string
+	AuditSyncInterval time.Duration
 	// ShutdownTimeout bounds how long the requests in flight at shutdown
 	// may take to finish (DefaultShutdownTimeout if zero).
 	ShutdownTimeout time.Duration
@@ -161,6 +167,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if err := checkListen(o); err != nil {
 		return err
+	}
+	switch o.AuditSync {
+	case "", "always":
+	case "interval":
+		if o.Storage != "" {
+			return errors.New("--audit-sync=interval is for a trail in a file: with --storage each batch is a PostgreSQL commit")
+		}
+		o.AuditSyncInterval = orDefault(o.AuditSyncInterval, DefaultAuditSyncInterval)
+	default:
+		return fmt.Errorf("--audit-sync is always or interval, not %q", o.AuditSync)
 	}
 	absDir, err := filepath.Abs(o.DataDir)
 	if err != nil {
@@ -572,6 +588,11 @@ func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *key
 	trail, err := audit.Open(filepath.Join(o.DataDir, "audit.log"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit trail: %w", err)
+	}
+	if o.AuditSync == "interval" {
+		trail.SyncEvery(o.AuditSyncInterval)
+		o.Logger.Warn("audit records are acknowledged before they are fsynced: a machine crash or power loss may lose those of the last interval",
+			"interval", o.AuditSyncInterval)
 	}
 	pub, err := audit.MarshalPublicKey(key.Public().(ed25519.PublicKey))
 	if err == nil {
