@@ -19,9 +19,9 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultAuditSyncInterval is how often --audit-sync=interval fsyncs.
 	DefaultAuditSyncInterval = 100 * time.Millisecond
-	DefaultMaxConnections  = 4096
-	maxHeaderBytes         = 64 << 10
-	tlsReloadCheck         = 2 * time.Second // how often the certificate files are checked for a change
+	DefaultMaxConnections    = 4096
+	maxHeaderBytes           = 64 << 10
+	tlsReloadCheck           = 2 * time.Second // how often the certificate files are checked for a change
 )
 
 // endpoint is where the server listens, and how.
