@@ -331,7 +331,9 @@ func TestAuditEventsFilters(t *testing.T) {
 	if apiErrorCode(err) != "InvalidCiphertextException" {
 		t.Fatalf("Decrypt with a wrong context: %v", err)
 	}
-	calls = append(calls, call{reqID: failedRequestID(t, err), event: "Decrypt", principal: rootARN, failed: true})
+	// The key its ciphertext names was found before the ciphertext failed
+	// to authenticate: the record names it.
+	calls = append(calls, call{reqID: failedRequestID(t, err), event: "Decrypt", principal: rootARN, keyID: k1, failed: true})
 	_, err = stranger.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(k1)})
 	if apiErrorCode(err) != "UnrecognizedClientException" {
 		t.Fatalf("DescribeKey with an unknown access key: %v", err)
