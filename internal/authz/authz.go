@@ -44,16 +44,15 @@ func New(now func() time.Time, aliases func(ctx context.Context, keyID string) [
 }
 
 // MayPutKeyPolicy is the lockout safety check: whether policy p, put on
-// the key keyARN, would still let caller put a key policy on it.
+// the key keyARN, would still let caller put a key policy on it. An
+// explicit deny in the caller's identity policies refuses, as it would
+// refuse that later PutKeyPolicy.
 func (a *Authorizer) MayPutKeyPolicy(caller *Caller, p *policy.Policy, keyARN string) bool {
 	req := &policy.Request{Principal: caller.Principal, Action: "kms:PutKeyPolicy", Resource: keyARN,
 		Context: &Conditions{a: a, caller: caller}}
 	d := p.EvaluateResource(req)
-	idAllow := false
-	for _, ip := range caller.Policies {
-		idAllow = idAllow || ip.EvaluateIdentity(req).Allow
-	}
-	return !d.Deny && (d.Allow || (d.AccountAllow && (caller.Root || idAllow)))
+	id := policy.EvaluateIdentities(caller.Policies, req)
+	return !d.Deny && !id.Deny && (d.Allow || (d.AccountAllow && (caller.Root || id.Allow)))
 }
 
 // Key decides whether caller may perform action (e.g. "kms:Encrypt")

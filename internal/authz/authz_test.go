@@ -199,6 +199,8 @@ func TestMayPutKeyPolicy(t *testing.T) {
 		{"user, account delegated, IAM allows everything", user(t, acctA, "alice", identityDoc("Allow", "kms:*")), delegate(acctA), true},
 		{"user, account delegated, IAM silent", user(t, acctA, "alice"), delegate(acctA), false},
 		{"user, account delegated, IAM allows other actions", user(t, acctA, "alice", identityDoc("Allow", "kms:Encrypt")), delegate(acctA), false},
+		{"user, account delegated, IAM allows but denies PutKeyPolicy", user(t, acctA, "alice", identityDoc("Allow", "kms:*"), identityDoc("Deny", "kms:PutKeyPolicy")),
+			delegate(acctA), false},
 		{"user, account delegated, IAM denies another action", user(t, acctA, "alice", identityDoc("Allow", "kms:*"), identityDoc("Deny", "kms:Decrypt")),
 			delegate(acctA), true},
 		{"user named with PutKeyPolicy", user(t, acctA, "alice"), policyDoc(statement("Allow", alice, []string{"kms:PutKeyPolicy"}, "")), true},
