@@ -62,6 +62,10 @@ func (a *Authorizer) Key(caller *Caller, action string, k *keyrepo.Key, cond *Co
 	if cond == nil {
 		cond = &Conditions{}
 	}
+	if cond.k != k {
+		// The aliases remembered are another key's.
+		cond.resourceAliases, cond.aliasesLoaded = nil, false
+	}
 	cond.a, cond.caller, cond.k = a, caller, k
 	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: k.ARN, Context: cond}
 	kd := policy.Decision{}

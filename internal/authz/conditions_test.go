@@ -174,3 +174,29 @@ func TestConditionsInKeyPolicies(t *testing.T) {
 		})
 	}
 }
+
+// One request's Conditions may serve the decisions on several keys (as
+// ReEncrypt decides on two): each key's own aliases are its
+// kms:ResourceAliases.
+func TestConditionsAcrossKeys(t *testing.T) {
+	a, _, src := newAuthorizer()
+	alice := user(t, acctA, "alice")
+	onlyAlias := func(name string) string {
+		return policyDoc(statement("Allow", `"`+alice.ARN+`"`, []string{"kms:ReEncrypt*"},
+			`{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"`+name+`"}}`))
+	}
+	k1 := newKey(t, acctA, onlyAlias("alias/one"))
+	k2 := newKey(t, acctA, onlyAlias("alias/two"))
+	src.names[k1.Rec.ID] = []string{"alias/one"}
+	src.names[k2.Rec.ID] = []string{"alias/two"}
+	cond := &authz.Conditions{}
+	checkDecision(t, a.Key(alice, "kms:ReEncryptFrom", k1, cond), alice, "kms:ReEncryptFrom", k1.ARN, "")
+	checkDecision(t, a.Key(alice, "kms:ReEncryptTo", k2, cond), alice, "kms:ReEncryptTo", k2.ARN, "")
+	if got, _ := cond.Values("kms:resourcealiases"); !slices.Equal(got, []string{"alias/two"}) {
+		t.Fatalf("kms:ResourceAliases = %q after deciding on the second key, want its own", got)
+	}
+	checkDecision(t, a.Key(alice, "kms:ReEncryptTo", k2, cond), alice, "kms:ReEncryptTo", k2.ARN, "")
+	if src.reads != 2 {
+		t.Fatalf("aliases read %d times, want once per key", src.reads)
+	}
+}
