@@ -44,17 +44,16 @@ func New(now func() time.Time, aliases func(ctx context.Context, keyID string) [
 }
 
 // MayPutKeyPolicy is the lockout safety check: whether policy p, put on
-// the key keyARN, would still let caller put a key policy on it.
+// the key keyARN, would still let caller put a key policy on it. An
+// explicit deny in the caller's identity policies refuses, as it would
+// refuse that later PutKeyPolicy.
 func (a *Authorizer) MayPutKeyPolicy(caller *Caller, p *policy.Policy, keyARN string) bool {
 	// The later call is judged as it would be made: without the bypass.
 	req := &policy.Request{Principal: caller.Principal, Action: "kms:PutKeyPolicy", Resource: keyARN,
 		Context: &Conditions{a: a, caller: caller, Extra: map[string]string{"kms:bypasspolicylockoutsafetycheck": "false"}}}
 	d := p.EvaluateResource(req)
-	idAllow := false
-	for _, ip := range caller.Policies {
-		idAllow = idAllow || ip.EvaluateIdentity(req).Allow
-	}
-	return !d.Deny && (d.Allow || (d.AccountAllow && (caller.Root || idAllow)))
+	id := policy.EvaluateIdentities(caller.Policies, req)
+	return !d.Deny && !id.Deny && (d.Allow || (d.AccountAllow && (caller.Root || id.Allow)))
 }
 
 // Key decides whether caller may perform action (e.g. "kms:Encrypt")
@@ -63,6 +62,10 @@ func (a *Authorizer) MayPutKeyPolicy(caller *Caller, p *policy.Policy, keyARN st
 func (a *Authorizer) Key(caller *Caller, action string, k *keyrepo.Key, cond *Conditions) error {
 	if cond == nil {
 		cond = &Conditions{}
+	}
+	if cond.k != k {
+		// The aliases remembered are another key's.
+		cond.resourceAliases, cond.aliasesLoaded = nil, false
 	}
 	cond.a, cond.caller, cond.k = a, caller, k
 	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: k.ARN, Context: cond}

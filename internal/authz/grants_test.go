@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/openkms/kms/internal/keyrepo"
-
 	"github.com/openkms/kms/internal/kmsapi"
 )
 

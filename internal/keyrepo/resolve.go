@@ -70,11 +70,10 @@ func (r *Repo) parseIdentifier(callerAccount, ident string, forms Forms) (accoun
 		res := parts[5]
 		switch {
 		case strings.HasPrefix(res, "key/"):
-			kid, ok := keys.ParseID(res[len("key/"):])
-			if !ok {
+			var ok bool
+			if id, ok = parseKeyID(res[len("key/"):]); !ok {
 				return "", "", "", invalid
 			}
-			id = kid.String()
 		case strings.HasPrefix(res, "alias/") && forms&FormAlias != 0:
 			alias = res
 		default:
@@ -95,16 +94,26 @@ func (r *Repo) parseIdentifier(callerAccount, ident string, forms Forms) (accoun
 		}
 		return callerAccount, "", ident, nil
 	default:
-		if strings.HasPrefix(ident, "mrk-") && len(ident) == 36 && isLowerHex(ident[4:]) {
-			// A well-formed multi-Region key id; none exist here.
-			return callerAccount, ident, "", nil
-		}
-		kid, ok := keys.ParseID(ident)
+		id, ok := parseKeyID(ident)
 		if !ok {
 			return "", "", "", invalid
 		}
-		return callerAccount, kid.String(), "", nil
+		return callerAccount, id, "", nil
 	}
+}
+
+// parseKeyID returns the canonical form of a key id: a UUID in lower case,
+// or a well-formed multi-Region key id, of which none exist here but which
+// is unknown rather than malformed.
+func parseKeyID(s string) (string, bool) {
+	if strings.HasPrefix(s, "mrk-") && len(s) == 36 && isLowerHex(s[4:]) {
+		return s, true
+	}
+	kid, ok := keys.ParseID(s)
+	if !ok {
+		return "", false
+	}
+	return kid.String(), true
 }
 
 func isLowerHex(s string) bool {
