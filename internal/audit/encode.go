@@ -13,6 +13,13 @@ import (
 // cleaned (CleanJSON), so that a record is valid JSON, without invalid
 // UTF-8 or lone surrogates, whatever a client sent.
 func appendRecord(b []byte, r *Record) []byte {
+	return appendRecordTail(appendRecordHead(b, r), r)
+}
+
+// appendRecordHead writes r up to its position in the chain: all of the
+// record but its last two fields, which only the log knows. Each caller of
+// Append encodes its own head, outside the log's serial section.
+func appendRecordHead(b []byte, r *Record) []byte {
 	b = append(b, `{"eventVersion":`...)
 	b = appendString(b, r.EventVersion)
 	b = append(b, `,"userIdentity":{"type":`...)
@@ -72,7 +79,12 @@ func appendRecord(b []byte, r *Record) []byte {
 	b = strconv.AppendBool(b, r.ManagementEvent)
 	b = appendOpt(b, "recipientAccountId", r.RecipientAccountID)
 	b = append(b, `,"eventCategory":`...)
-	b = appendString(b, r.EventCategory)
+	return appendString(b, r.EventCategory)
+}
+
+// appendRecordTail writes the fields that place r in its chain, closing
+// the record appendRecordHead began.
+func appendRecordTail(b []byte, r *Record) []byte {
 	b = append(b, `,"sequence":`...)
 	b = strconv.AppendUint(b, r.Sequence, 10)
 	b = append(b, `,"previousHash":`...)

@@ -134,6 +134,7 @@ func (l *Log) Observe(o Observer) { l.obs = o }
 
 type entry struct {
 	rec  *Record
+	head []byte // rec encoded up to its chain position (appendRecordHead)
 	done chan error
 }
 
@@ -182,7 +183,7 @@ func (l *Log) Append(rec *Record) error {
 }
 
 func (l *Log) append(rec *Record) error {
-	e := &entry{rec: rec, done: make(chan error, 1)}
+	e := &entry{rec: rec, head: appendRecordHead(make([]byte, 0, 1024), rec), done: make(chan error, 1)}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -264,7 +265,7 @@ func (l *Log) commit(batch []*entry) error {
 	for _, e := range batch {
 		seq++
 		e.rec.Sequence, e.rec.PrevHash = seq, last
-		l.ev = appendRecord(l.ev[:0], e.rec)
+		l.ev = appendRecordTail(append(l.ev[:0], e.head...), e.rec)
 		last = chainHash(last, l.ev)
 		l.buf = appendLine(l.buf, last, l.ev)
 		l.ends = append(l.ends, len(l.buf))
