@@ -200,7 +200,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reqID := keys.NewID().String()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	ci, r := h.newCall(r, reqID)
+	ci := h.newCall(r, reqID)
 	if h.observe != nil {
 		a := &answerWriter{ResponseWriter: w}
 		w = a
@@ -280,7 +280,7 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	if h.limits != nil && !h.limits.allow(p.Account) {
 		return nil, errThrottled
 	}
-	return fn(r.Context(), callerOf(p, r), body)
+	return fn(audit.NewContext(r.Context(), ci.ev), callerOf(p, r), body)
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, reqID string, err error) {

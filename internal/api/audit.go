@@ -19,12 +19,12 @@ type callInfo struct {
 	principal *identity.Principal
 }
 
-// newCall starts the record of a call. The event travels in the request's
-// context, so that the service can add the keys it resolves.
-func (h *Handler) newCall(r *http.Request, reqID string) (*callInfo, *http.Request) {
-	ev := &audit.Event{Time: h.now(), Source: "kms.amazonaws.com", Region: h.region,
-		SourceIP: sourceIP(r), UserAgent: r.UserAgent(), RequestID: reqID}
-	return &callInfo{ev: ev}, r.WithContext(audit.NewContext(r.Context(), ev))
+// newCall starts the record of a call. The event travels to the service in
+// the context of its operation (serve), so that it can add the keys it
+// resolves.
+func (h *Handler) newCall(r *http.Request, reqID string) *callInfo {
+	return &callInfo{ev: &audit.Event{Time: h.now(), Source: "kms.amazonaws.com", Region: h.region,
+		SourceIP: sourceIP(r), UserAgent: r.UserAgent(), RequestID: reqID}}
 }
 
 // jsonParams notes the audited members of a JSON request body, when there

@@ -48,6 +48,9 @@ type Log struct {
 
 	mu      sync.Mutex
 	pending []*entry
+	// heads holds the buffers callers encode their records' heads in; a
+	// buffer goes back once its Append has returned, its batch written.
+	heads sync.Pool
 	leading bool // a caller is committing a batch
 	closed  bool
 	idle    sync.Cond // signalled when leading turns false
@@ -183,7 +186,13 @@ func (l *Log) Append(rec *Record) error {
 }
 
 func (l *Log) append(rec *Record) error {
-	e := &entry{rec: rec, head: appendRecordHead(make([]byte, 0, 1024), rec), done: make(chan error, 1)}
+	head, _ := l.heads.Get().(*[]byte)
+	if head == nil {
+		head = new([]byte)
+	}
+	defer l.heads.Put(head)
+	*head = appendRecordHead((*head)[:0], rec)
+	e := &entry{rec: rec, head: *head, done: make(chan error, 1)}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
