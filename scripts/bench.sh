@@ -48,10 +48,10 @@ fi
 (cd "$bench_src/loadgen" && go build -o "$work/loadgen" .)
 (cd "$bench_src/baseline" && go build -o "$work/baseline" .)
 
-# start_kms BIN PORT DIR: a --dev server; prints its key id, access key
-# and secret, once it serves.
+# start_kms BIN PORT DIR VAR: a --dev server, waited for until it serves;
+# sets VAR_key, VAR_ak and VAR_sk to its key id, access key and secret.
 start_kms() {
-  local bin=$1 port=$2 dir=$3
+  local bin=$1 port=$2 dir=$3 var=$4
   local args=(server --dev --listen "127.0.0.1:$port" --data-dir "$dir" ${SERVER_ARGS:-})
   if [ -n "${STORAGE:-}" ]; then
     args+=(--storage "$STORAGE")
@@ -63,19 +63,20 @@ start_kms() {
     sleep 0.1
   done
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$dir.err" >&2; exit 1; }
-  local creds=$dir/credentials ak sk key
-  ak=$(awk -F' *= *' '/aws_access_key_id/{print $2; exit}' "$creds")
-  sk=$(awk -F' *= *' '/aws_secret_access_key/{print $2; exit}' "$creds")
-  key=$(AWS_SHARED_CREDENTIALS_FILE=$creds AWS_DEFAULT_REGION=us-east-1 \
-    aws kms --endpoint-url "http://127.0.0.1:$port" create-key --query KeyMetadata.KeyId --output text)
-  echo "$key $ak $sk"
+  local creds=$dir/credentials
+  printf -v "${var}_ak" '%s' "$(awk -F' *= *' '/aws_access_key_id/{print $2; exit}' "$creds")"
+  printf -v "${var}_sk" '%s' "$(awk -F' *= *' '/aws_secret_access_key/{print $2; exit}' "$creds")"
+  printf -v "${var}_key" '%s' "$(AWS_SHARED_CREDENTIALS_FILE=$creds AWS_DEFAULT_REGION=us-east-1 \
+    aws kms --endpoint-url "http://127.0.0.1:$port" create-key --query KeyMetadata.KeyId --output text)"
 }
 
 "$work/baseline" -listen "127.0.0.1:$base_port" >"$work/baseline.out" 2>&1 &
 pids+=($!)
-read -r key ak sk < <(start_kms "$work/kms" "$kms_port" "$work/data")
+start_kms "$work/kms" "$kms_port" "$work/data" now
+key=$now_key ak=$now_ak sk=$now_sk
 if [ -n "${BEFORE:-}" ]; then
-  read -r bkey bak bsk < <(start_kms "$work/kms-before" "$((kms_port + 2))" "$work/data-before")
+  start_kms "$work/kms-before" "$((kms_port + 2))" "$work/data-before" before
+  bkey=$before_key bak=$before_ak bsk=$before_sk
 fi
 
 # run URL OP C prints loadgen's last line: ops/s=... p50_ms=... p99_ms=... errors=...
