@@ -55,9 +55,9 @@
 // # Streaming and its limits
 //
 // Both directions work on a bounded window of frames, sealed or opened in
-// parallel (Concurrency runs of about 256 KiB) and written or returned in
-// order. The decrypter returns plaintext only after the frame that carries
-// it has authenticated. A streamed signed message cannot be known to be
+// parallel (Concurrency runs of about 1 MiB to encrypt, 256 KiB to
+// decrypt) and written or returned in order. The decrypter returns
+// plaintext only after the frame that carries it has authenticated. A streamed signed message cannot be known to be
 // signed before its end: the decrypter holds back the plaintext of the last
 // frame (the last non-empty one) until the signature verifies, and returns
 // io.EOF only after it has, but plaintext returned before is authenticated

@@ -20,11 +20,18 @@ const (
 	// default DecryptOptions.MaxFrameLength.
 	MaxFrameLength = 64 << 20
 
-	// batchTarget is how much plaintext the pipeline hands a goroutine at
-	// once: small frames are sealed and opened in runs, so that the cost
-	// of a goroutine and a channel is paid per 256 KiB, not per frame.
-	// (64 KiB runs left decryption of 4 KiB frames a fifth slower.)
+	// batchTarget is how much plaintext the decrypter hands a goroutine
+	// at once: small frames are opened in runs, so that the cost of a
+	// goroutine and a channel is paid per 256 KiB, not per frame. (64 KiB
+	// runs left decryption of 4 KiB frames a fifth slower; 1 MiB runs
+	// more than doubled the CPU time of decrypting a 1 GiB file to a
+	// file.)
 	batchTarget = 256 << 10
+	// sealRunTarget is the same for the encrypter, which seals larger
+	// runs: with 1 MiB rather than 256 KiB, encrypting a 1 GiB file took
+	// about a tenth less CPU and time, with four times fewer hand-offs
+	// between goroutines and writes.
+	sealRunTarget = 1 << 20
 )
 
 // EncryptOptions configures NewEncrypter. The zero value is usable.
@@ -83,7 +90,7 @@ var ErrPlaintextTooLong = errors.New("esdk: plaintext exceeds EncryptOptions.Max
 //
 // ctx is used only for the keyring's GenerateDataKey call.
 //
-// The writer buffers up to Concurrency runs of about 256 KiB (or one
+// The writer buffers up to Concurrency runs of about 1 MiB (or one
 // frame, if frames are larger) and writes them to w in order. It is not
 // safe for concurrent use. After any error, every call returns that error.
 func NewEncrypter(ctx context.Context, w io.Writer, kr Keyring, opts EncryptOptions) (io.WriteCloser, error) {
@@ -182,7 +189,7 @@ func newEncrypter(w io.Writer, suite Suite, messageID, dataKey []byte, ec map[st
 		sig.hash.Write(header)
 	}
 
-	perBatch := max(1, batchTarget/frameLen)
+	perBatch := max(1, sealRunTarget/frameLen)
 	return &encrypter{
 		w:        w,
 		fc:       frameCipher{aead, messageID},

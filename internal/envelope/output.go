@@ -32,6 +32,8 @@ type output struct {
 	// anonymous: f was opened with O_TMPFILE and has no name until
 	// commit links it in; otherwise tmpName is its name.
 	anonymous bool
+	// wb is w when f is the temporary file, else nil.
+	wb *writeback
 
 	mu      sync.Mutex
 	tmpName string // the temporary name to remove on failure or signal
@@ -91,7 +93,8 @@ func openOut(o *Options) (*output, error) {
 		out.stopSig()
 		return nil, err
 	}
-	out.w = &writeback{f: out.f}
+	out.wb = &writeback{f: out.f}
+	out.w = out.wb
 	return out, nil
 }
 
@@ -242,6 +245,9 @@ func (o *output) commit(ok bool) error {
 
 // link syncs the temporary file and moves it over the target.
 func (o *output) link() error {
+	if err := o.wb.flush(); err != nil {
+		return err
+	}
 	if o.uid >= 0 && (o.uid != os.Geteuid() || o.gid != os.Getegid()) {
 		// Keep the replaced file's owner where allowed (root may
 		// give it away; others may only change the group).
@@ -294,20 +300,89 @@ func syncDir(path string) {
 // asks the kernel to start writing what came before to disk, so that the
 // fsync before the rename waits for the last few megabytes only, not the
 // whole file.
+//
+// It also keeps each write from ending on a page boundary, holding back
+// the last holdBack bytes of such a write (a copy) to go first in the
+// next one, so that no write but the first starts on a page boundary.
+// Writes of whole runs of plaintext at page-aligned offsets, as kms
+// decrypt made them, cost three to four times the kernel CPU of the same
+// writes starting mid-page (up to 1.4 s against 0.35 s for 1 GiB in
+// 256 KiB writes, on a 2-core VM), presumably because the kernel gives
+// aligned writes large folios, slow to allocate there, where writes
+// starting mid-page get mostly single pages.
 type writeback struct {
 	f       *os.File
-	n, sent int64
+	n, sent int64  // bytes written to f; bytes handed to writeback
+	held    []byte // bytes written to w but not yet to f
+	heldBuf [holdBack]byte
 }
 
-const writebackStep = 8 << 20
+const (
+	writebackStep = 8 << 20
+	// holdBack is odd, so that it never brings a write back to a page
+	// boundary.
+	holdBack = 1001
+)
 
 func (w *writeback) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.n += int64(n)
+	if len(p) == 0 {
+		return 0, nil
+	}
+	k := 0
+	if end := w.n + int64(len(w.held)+len(p)); end%4096 == 0 && len(p) > holdBack {
+		k = holdBack
+	}
+	iov := [][]byte{w.held, p[:len(p)-k]}
+	if len(w.held) == 0 {
+		iov = iov[1:]
+	}
+	if err := w.writev(iov); err != nil {
+		// What was held was written or failed with the rest; the
+		// output is discarded either way.
+		w.held = nil
+		return 0, err
+	}
+	w.held = append(w.heldBuf[:0], p[len(p)-k:]...)
 	if w.n-w.sent >= writebackStep {
 		// Advisory: an error only means the fsync does all the work.
 		unix.SyncFileRange(int(w.f.Fd()), w.sent, w.n-w.sent, unix.SYNC_FILE_RANGE_WRITE)
 		w.sent = w.n
 	}
-	return n, err
+	return len(p), nil
+}
+
+// writev writes all of bufs at w.n.
+func (w *writeback) writev(bufs [][]byte) error {
+	fd := int(w.f.Fd())
+	for len(bufs) > 0 {
+		n, err := unix.Pwritev(fd, bufs, w.n)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "write", Path: w.f.Name(), Err: err}
+		}
+		if n == 0 {
+			return &os.PathError{Op: "write", Path: w.f.Name(), Err: io.ErrShortWrite}
+		}
+		w.n += int64(n)
+		for len(bufs) > 0 && n >= len(bufs[0]) {
+			n -= len(bufs[0])
+			bufs = bufs[1:]
+		}
+		if n > 0 {
+			bufs[0] = bufs[0][n:]
+		}
+	}
+	return nil
+}
+
+// flush writes what Write held back.
+func (w *writeback) flush() error {
+	if w == nil || len(w.held) == 0 {
+		return nil
+	}
+	err := w.writev([][]byte{w.held})
+	w.held = nil
+	return err
 }

@@ -160,3 +160,45 @@ func TestOutputKeepsModeAndOwner(t *testing.T) {
 		}
 	})
 }
+
+// TestOutputWriteSizes writes a regular output in pieces that end on page
+// boundaries and off them, with the caller reusing its buffer after each
+// write, and checks the file holds exactly what was written.
+func TestOutputWriteSizes(t *testing.T) {
+	bothTemps(t, func(t *testing.T) {
+		for _, sizes := range [][]int{
+			{1}, {holdBack}, {holdBack + 1}, {4096}, {4096, 4096, 1},
+			{256 << 10, 256 << 10, 256 << 10}, {4096 - 7, 7, 8192, holdBack, 1 << 20, 3},
+			{writebackStep + 4096, writebackStep}, {0, 4096, 0},
+		} {
+			target := filepath.Join(t.TempDir(), "out")
+			o, err := openOut(&Options{Out: target})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []byte
+			buf := make([]byte, 0, writebackStep+4096)
+			for i, n := range sizes {
+				buf = buf[:n]
+				for j := range buf {
+					buf[j] = byte(i*31 + j*7 + j>>12)
+				}
+				want = append(want, buf...)
+				if k, err := o.w.Write(buf); k != n || err != nil {
+					t.Fatalf("sizes %v: write %d: %d, %v", sizes, i, k, err)
+				}
+				clear(buf) // the caller may reuse its buffer at once
+			}
+			if err := o.commit(true); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("sizes %v: the file holds %d bytes, not the %d written, or differs", sizes, len(got), len(want))
+			}
+		}
+	})
+}
