@@ -63,6 +63,8 @@ start_kms() {
     sleep 0.1
   done
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { cat "$dir.err" >&2; exit 1; }
+  # Another process answering on the port is not ours.
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "bench.sh: kms on port $port exited:" >&2; cat "$dir.err" >&2; exit 1; }
   local creds=$dir/credentials
   printf -v "${var}_ak" '%s' "$(awk -F' *= *' '/aws_access_key_id/{print $2; exit}' "$creds")"
   printf -v "${var}_sk" '%s' "$(awk -F' *= *' '/aws_secret_access_key/{print $2; exit}' "$creds")"
