@@ -12,8 +12,8 @@ import (
 var ErrClosed = errors.New("audit: log closed")
 
 // A sink stores one chain's lines: a file (Open) or PostgreSQL
-// (OpenPostgres). The Log calls write, sync and resume from its writer
-// loop, one at a time (and sync from its sync loop in the relaxed mode).
+// (OpenPostgres). The Log calls write, sync and resume from the caller
+// leading a commit, one at a time.
 type sink interface {
 	// write stores the lines of records first, first+1, ... after the
 	// chain's last stored record. lines holds them one after the other,
@@ -35,12 +35,12 @@ type sink interface {
 // Log appends records to one chain with group commit. It is safe for
 // concurrent use.
 //
-// One writer loop commits: while it writes and syncs a batch, the records
-// that arrive collect in the next one, which it takes as soon as the sync
-// returns; each caller of Append is released when the sync covering its
-// record has returned. Batches grow with the load, and no commit waits for
-// a goroutine to be scheduled to lead it. Each caller encodes its own
-// record before it queues; the loop only chains, writes and syncs.
+// There is no writer goroutine: the caller of Append that finds no commit
+// under way leads one. It takes every record pending, writes and syncs them
+// as one batch, acknowledges them, and hands the lead to the first record
+// that arrived meanwhile, whose caller then commits the next batch. So each
+// record waits for at most the commit in progress and its own, and no
+// goroutine wakes but the callers themselves.
 type Log struct {
 	sink  sink
 	chain string
@@ -48,19 +48,17 @@ type Log struct {
 
 	mu      sync.Mutex
 	pending []*entry
-	spare   []*entry // the last batch's slice, reused for the next pending
-	closed  bool
-	seq     uint64 // last durable
-	last    string // hash of the last durable record
-	failed  error  // the last commit's error: nil once one succeeds
 	// heads holds the buffers callers encode their records' heads in; a
 	// buffer goes back once its Append has returned, its batch written.
 	heads sync.Pool
+	leading bool // a caller is committing a batch
+	closed  bool
+	idle    sync.Cond // signalled when leading turns false
+	seq     uint64    // last durable
+	last    string    // hash of the last durable record
+	failed  error     // the last commit's error: nil once one succeeds
 
-	wake    chan struct{} // a record is pending (buffered: one token)
-	stopped chan struct{} // closed when the writer loop has returned
-
-	// The writer loop's state; only it touches these.
+	// The leader's state; only the leader touches it.
 	ev    []byte // scratch for one record
 	buf   []byte // the batch's lines
 	ends  []int  // where each line of buf ends
@@ -143,12 +141,14 @@ type entry struct {
 	done chan error
 }
 
+// errLead, sent to a waiting caller, makes it the next leader.
+var errLead = errors.New("audit: lead the next commit")
+
 // newLog returns a log of a chain whose last stored record is seq with hash
 // last (0 and genesis for an empty chain).
 func newLog(s sink, chain string, seq uint64, last string) *Log {
-	l := &Log{sink: s, chain: chain, wseq: seq, wlast: last, seq: seq, last: last,
-		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
-	go l.writeLoop()
+	l := &Log{sink: s, chain: chain, wseq: seq, wlast: last, seq: seq, last: last}
+	l.idle.L = &l.mu
 	return l
 }
 
@@ -199,62 +199,54 @@ func (l *Log) append(rec *Record) error {
 		return ErrClosed
 	}
 	l.pending = append(l.pending, e)
+	if l.leading {
+		l.mu.Unlock()
+		if err := <-e.done; err != errLead {
+			return err
+		}
+		l.mu.Lock()
+	} else {
+		l.leading = true
+	}
+	batch := l.pending // e among them
+	l.pending = nil
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default: // the loop is awake already, or will be
-	}
-	return <-e.done
-}
 
-// writeLoop commits batches until the log is closed and nothing is
-// pending.
-func (l *Log) writeLoop() {
-	defer close(l.stopped)
-	for {
-		l.mu.Lock()
-		batch := l.pending
-		if len(batch) > 0 {
-			// Swap in the other buffer: the batch's is the loop's until
-			// the batch is released.
-			l.pending, l.spare = l.spare[:0], nil
-		}
-		closed := l.closed
-		l.mu.Unlock()
-		if len(batch) == 0 {
-			if closed {
-				return
-			}
-			<-l.wake
-			continue
-		}
-
-		var start time.Time
-		if l.obs != nil {
-			start = time.Now()
-		}
-		err := l.safeCommit(batch)
-		if l.obs != nil {
-			l.obs.Committed(len(batch), time.Since(start), err)
-		}
-		l.mu.Lock()
-		if err == nil {
-			l.seq, l.last = l.wseq, l.wlast
-		}
-		l.failed = err
-		l.mu.Unlock()
-		for i, e := range batch {
-			e.done <- err
-			batch[i] = nil
-		}
-		l.mu.Lock()
-		l.spare = batch
-		l.mu.Unlock()
+	var start time.Time
+	if l.obs != nil {
+		start = time.Now()
 	}
+	err := l.safeCommit(batch)
+	if l.obs != nil {
+		l.obs.Committed(len(batch), time.Since(start), err)
+	}
+
+	l.mu.Lock()
+	if err == nil {
+		l.seq, l.last = l.wseq, l.wlast
+	}
+	l.failed = err
+	var next *entry
+	if len(l.pending) > 0 {
+		next = l.pending[0]
+	} else {
+		l.leading = false
+		l.idle.Broadcast()
+	}
+	l.mu.Unlock()
+	if next != nil {
+		next.done <- errLead
+	}
+	for _, x := range batch {
+		if x != e {
+			x.done <- err
+		}
+	}
+	return err
 }
 
 // safeCommit is commit, with a panic turned into the batch's error: the
-// loop must go on whatever happens, or every later Append would wait
+// lead must pass on whatever happens, or every later Append would wait
 // forever.
 func (l *Log) safeCommit(batch []*entry) (err error) {
 	defer func() {
@@ -312,12 +304,10 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
-	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	for l.leading {
+		l.idle.Wait()
 	}
-	<-l.stopped
+	l.mu.Unlock()
 	if l.stopSync != nil {
 		close(l.stopSync)
 		<-l.synced
