@@ -1,10 +1,13 @@
-// Package api implements the AWS JSON 1.1 protocol of AWS KMS over HTTP:
-// POST / with X-Amz-Target: TrentService.<Operation>, a JSON body of the
-// operation's input members, blobs as base64 and timestamps as epoch
-// seconds. It authenticates the caller, hands the decoded request to the
-// service and writes the response or the error as AWS does
-// ({"__type": ..., "message": ...}), with an x-amzn-RequestId on every
-// response. No panic escapes a request.
+// Package api implements the server's two wire protocols over HTTP: the
+// AWS JSON 1.1 protocol of AWS KMS (POST / with X-Amz-Target:
+// TrentService.<Operation>, a JSON body of the operation's input members,
+// blobs as base64 and timestamps as epoch seconds; also the trail-reading
+// operations, trail.go) and the query protocol of IAM and STS (query.go).
+// It authenticates the caller, hands the decoded request to the service
+// (or identity) and writes the response or the error as AWS does, with an
+// x-amzn-RequestId on every response; errors.go is the one place a domain
+// error becomes its wire form. Each call's audit event is started here and
+// recorded before the answer (audit.go). No panic escapes a request.
 package api
 
 import (

@@ -10,9 +10,13 @@
 // and the group commit: a record is durable before Append returns, and
 // appends from concurrent requests are stored together (one write and one
 // fsync for a file, one INSERT for PostgreSQL), so the trail costs a
-// request a share of one write. The log never holds plaintext, ciphertext,
-// key material or secrets; the caller builds records from what may be
-// shown.
+// request a share of one write (SyncEvery relaxes this for a file, on
+// request). The log never holds plaintext, ciphertext, key material or
+// secrets; the caller builds records from what may be shown.
+//
+// A call's record is gathered in an Event while the call runs (event.go):
+// the protocol layer fills in who called and how it ended, the service
+// adds the keys it resolved, and a Recorder encodes it.
 //
 // A data directory's newest digest is also kept as a high-water mark
 // (MarkRecord in the key store, MarkFile beside the trail), so that
