@@ -80,6 +80,28 @@ func (h *Handler) queryServices() map[string]*queryService {
 		"DeleteAccessKey": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			return nil, d.DeleteAccessKey(ctx, p, f.Get("UserName"), f.Get("AccessKeyId"))
 		},
+		"CreateLoginProfile": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			lp, err := d.CreateLoginProfile(ctx, p, f.Get("UserName"), f.Get("Password"), f.Get("PasswordResetRequired") == "true")
+			return wrap(err, struct{ LoginProfile xmlLoginProfile }{xmlLoginProfileOf(lp)})
+		},
+		"GetLoginProfile": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			lp, err := d.GetLoginProfile(ctx, p, f.Get("UserName"))
+			return wrap(err, struct{ LoginProfile xmlLoginProfile }{xmlLoginProfileOf(lp)})
+		},
+		"UpdateLoginProfile": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			var password *string
+			var reset *bool
+			if f.Has("Password") {
+				password = new(f.Get("Password"))
+			}
+			if f.Has("PasswordResetRequired") {
+				reset = new(f.Get("PasswordResetRequired") == "true")
+			}
+			return nil, d.UpdateLoginProfile(ctx, p, f.Get("UserName"), password, reset)
+		},
+		"DeleteLoginProfile": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			return nil, d.DeleteLoginProfile(ctx, p, f.Get("UserName"))
+		},
 		"CreateRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			max, _ := strconv.Atoi(f.Get("MaxSessionDuration"))
 			r, err := d.CreateRole(ctx, p, f.Get("RoleName"), f.Get("Path"), f.Get("AssumeRolePolicyDocument"), f.Get("Description"), int32(max))
@@ -179,6 +201,19 @@ type xmlAccessKey struct {
 	Status          string
 	SecretAccessKey string `xml:",omitempty"`
 	CreateDate      string
+}
+
+type xmlLoginProfile struct {
+	UserName              string
+	CreateDate            string
+	PasswordResetRequired bool
+}
+
+func xmlLoginProfileOf(lp *identity.LoginProfile) xmlLoginProfile {
+	if lp == nil {
+		return xmlLoginProfile{}
+	}
+	return xmlLoginProfile{UserName: lp.UserName, CreateDate: lp.Created.Format(isoTime), PasswordResetRequired: lp.PasswordResetRequired}
 }
 
 type xmlRole struct {
