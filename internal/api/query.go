@@ -111,6 +111,17 @@ func (h *Handler) queryServices() map[string]*queryService {
 			r, err := d.GetRole(ctx, p, f.Get("RoleName"))
 			return wrap(err, struct{ Role xmlRole }{xmlRoleOf(r)})
 		},
+		"ListRoles": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			rs, err := d.ListRoles(ctx, p)
+			out := struct {
+				Roles       []xmlRole `xml:"Roles>member"`
+				IsTruncated bool
+			}{Roles: []xmlRole{}}
+			for _, r := range rs {
+				out.Roles = append(out.Roles, xmlRoleOf(r))
+			}
+			return wrap(err, out)
+		},
 		"DeleteRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			return nil, d.DeleteRole(ctx, p, f.Get("RoleName"))
 		},

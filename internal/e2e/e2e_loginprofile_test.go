@@ -107,3 +107,24 @@ func longPassword() string {
 	}
 	return string(b)
 }
+
+func TestListRoles(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	root := e.rootIAM()
+	for _, name := range []string{"zeta", "Alpha"} {
+		if _, err := root.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trustAccount)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := root.ListRoles(ctx, &iam.ListRolesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Roles) != 2 || aws.ToString(out.Roles[0].RoleName) != "Alpha" || aws.ToString(out.Roles[1].Arn) != roleARNOf("zeta") {
+		t.Fatalf("ListRoles returned %+v", out.Roles)
+	}
+	u := e.newUser(t, "nolist", allowDoc("*", "iam:GetRole"))
+	_, err = u.iam.ListRoles(ctx, &iam.ListRolesInput{})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "")
+}
