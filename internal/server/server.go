@@ -28,6 +28,7 @@ import (
 	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/atomicfile"
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/console"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/metrics"
@@ -317,7 +318,8 @@ func Run(ctx context.Context, o Options) error {
 		defer stopMetrics()
 		metricsHandler = nil
 	}
-	srv := httpServer(o, withOps(handler, readiness(st, trail), metricsHandler), o.Logger)
+	consoleHandler := console.New(console.Config{Backend: handler, Directory: dir, Secure: ep.tls != nil, Logger: o.Logger})
+	srv := httpServer(o, withOps(handler, readiness(st, trail), metricsHandler, consoleHandler), o.Logger)
 	if ep.reload != nil {
 		stopReload := make(chan struct{})
 		defer close(stopReload)
@@ -327,6 +329,7 @@ func Run(ctx context.Context, o Options) error {
 		fmt.Fprintf(o.Stdout, "records in PostgreSQL at %s, shared with the other nodes of the cluster\n", describeDSN(o.Storage))
 	}
 	fmt.Fprintf(o.Stdout, "kms server listening on %s (region %s, data in %s)\n", url, o.Region, o.DataDir)
+	fmt.Fprintf(o.Stdout, "web console at %s%s\n", strings.TrimSuffix(url, "/"), console.Prefix)
 	if o.Dev {
 		ca := ""
 		if ep.caForCL != "" {
@@ -334,6 +337,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		fmt.Fprintf(o.Stdout, "To use it:\n  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_ENDPOINT_URL=%s AWS_DEFAULT_REGION=%s%s\n  aws kms create-key\n",
 			shellQuote(creds), shellQuote(url), shellQuote(o.Region), ca)
+		fmt.Fprintf(o.Stdout, "Sign in to the web console with the access key id and secret in %s\n", creds)
 	}
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
