@@ -469,6 +469,30 @@
         ["Multi-Region", meta.MultiRegion ? "Yes" : "No"]];
       if (meta.DeletionDate) rows.push(["Deletion date", fmtDate(meta.DeletionDate)]);
       panel.append(el("dl", { class: "kv" }, rows.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v || "")])));
+      if (meta.KeyUsage === "ENCRYPT_DECRYPT") panel.append(encryptForm());
+    }
+
+    // encryptForm tries the key: Encrypt as the signed-in principal, which
+    // its key policy and identity policies allow or refuse.
+    function encryptForm() {
+      const box = errorBox();
+      box.id = "encrypt-error";
+      const result = el("pre", { id: "encrypt-result", hidden: true });
+      const [ptW, pt] = field("Plaintext", { tag: "textarea", spellcheck: "false" }, "At most 4096 bytes.");
+      pt.style.minHeight = "60px";
+      return el("section", { "aria-label": "Encrypt" }, el("h2", {}, "Try the key"), ptW, el("div", { class: "actions" },
+        el("button", { type: "button", onclick: async () => {
+          showError(box, null);
+          result.hidden = true;
+          const bytes = new TextEncoder().encode(pt.value);
+          let bin = "";
+          for (const b of bytes) bin += String.fromCharCode(b);
+          try {
+            const out = await kms("Encrypt", { KeyId: meta.KeyId, Plaintext: btoa(bin) });
+            result.textContent = "Ciphertext (base64): " + out.CiphertextBlob;
+            result.hidden = false;
+          } catch (e) { showError(box, e); }
+        } }, "Encrypt")), box, result);
     }
 
     async function policyTab() {
