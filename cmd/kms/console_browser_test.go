@@ -71,17 +71,28 @@ func choice(text string) string { return `//label[contains(normalize-space(), "`
 // by XPath, CSS or text.
 type step = chromedp.Action[chromedp.Void]
 
+// stepTimeout bounds each step, so that a step waiting for something that
+// never comes fails with its own name.
+const stepTimeout = 20 * time.Second
+
 func browse(t *testing.T, ctx context.Context, what string, steps ...step) {
 	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v\npage:\n%s", what, err, pageText(ctx))
+	for i, s := range steps {
+		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		err := chromedp.Do(sctx, s)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s, step %d: %v\npage:\n%s", what, i+1, err, pageText(ctx))
+		}
 	}
 }
 
 // read runs an action that reads a value from the page.
 func read[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, a)
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(sctx, a)
 	if err != nil {
 		t.Fatalf("%s: %v\npage:\n%s", what, err, pageText(ctx))
 	}
@@ -93,6 +104,15 @@ func pageText(ctx context.Context) string {
 	defer cancel()
 	s, _ := chromedp.Run(short, chromedp.Text(chromedp.CSS("main")))
 	return s
+}
+
+// goTo moves the page to another of its views by its fragment: a
+// same-document navigation, which fires no load event to wait for.
+func goTo(fragment string) step {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[string](`location.hash = "`+fragment+`"`)(ctx, tg)
+		return err
+	})
 }
 
 func click(sel string) step          { return chromedp.Click(sel) }
@@ -279,7 +299,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The Audit page shows the calls, the console named as their agent,
 	// and that the chain verifies.
 	browse(t, ctx, "the Audit page",
-		chromedp.Navigate(consoleURL+"#/audit"),
+		goTo("#/audit"),
 		visible(heading("Audit")),
 		chromedp.WaitVisible(chromedp.CSS(`#chain-banner.banner-ok`)),
 	)

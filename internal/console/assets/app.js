@@ -420,7 +420,7 @@
     else actions.append(el("button", { type: "button", class: "danger", onclick: () => scheduleDialog() }, "Schedule key deletion"));
     const dialogSlot = el("div");
     m.append(el("p", {}, el("a", { href: "#/keys" }, "Customer managed keys"), " / ", meta.KeyId),
-      el("h1", {}, title), notice ? el("div", { class: "notice", role: "status" }, notice) : null,
+      el("h1", {}, title), notice ? el("div", { class: "notice", role: "status" }, notice) : "",
       el("p", {}, "Status: ", el("span", { class: "status-" + meta.KeyState, id: "key-state" }, meta.KeyState),
         meta.DeletionDate ? " (deletion on " + fmtDate(meta.DeletionDate) + ")" : ""),
       actions, dialogSlot, err);
@@ -544,7 +544,7 @@
       const on = el("input", { type: "checkbox", id: "rot-on", checked: !!st.KeyRotationEnabled });
       const [perW, period] = field("Rotation period (in days)", { type: "number", min: 90, max: 2560, value: st.RotationPeriodInDays || 365 }, "Between 90 and 2560 days.");
       panel.append(el("label", { class: "inline", for: "rot-on" }, on, "Automatic key rotation"), perW,
-        st.NextRotationDate ? el("p", {}, "Next rotation: " + fmtDate(st.NextRotationDate)) : null,
+        st.NextRotationDate ? el("p", {}, "Next rotation: " + fmtDate(st.NextRotationDate)) : "",
         el("div", { class: "actions" },
           el("button", { type: "button", class: "primary", onclick: async () => {
             showError(box, null);
@@ -618,7 +618,7 @@
     const err = errorBox();
     const banner = el("div", { id: "chain-banner", role: "status" }, "Checking the chain...");
     const f = {};
-    const filters = el("form", { class: "card", role: "search", "aria-label": "Filter events" });
+    const filters = el("form", { class: "card filters", role: "search", "aria-label": "Filter events" });
     for (const [key, label, type] of [["name", "Event name", "text"], ["user", "User", "text"], ["key", "Key", "text"], ["from", "From", "datetime-local"], ["to", "To", "datetime-local"]]) {
       const [w, input] = field(label, { type: type });
       f[key] = input;
