@@ -87,7 +87,11 @@ type Handler struct {
 	log      *slog.Logger
 	static   http.Handler
 	index    []byte
+	checks   chan struct{} // a slot per sign-in check running
 }
+
+// maxConcurrentSignIns bounds the sign-in checks that run at once.
+const maxConcurrentSignIns = 8
 
 // New returns the console's handler, to be mounted at Prefix.
 func New(cfg Config) *Handler {
@@ -113,7 +117,8 @@ func New(cfg Config) *Handler {
 	}
 	return &Handler{backend: cfg.Backend, dir: cfg.Directory, secure: cfg.Secure,
 		sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.AbsoluteTimeout), limiter: newSignInLimiter(cfg.Now),
-		log: cfg.Logger, static: http.StripPrefix(Prefix+"static/", http.FileServerFS(sub)), index: index}
+		log: cfg.Logger, static: http.StripPrefix(Prefix+"static/", http.FileServerFS(sub)), index: index,
+		checks: make(chan struct{}, maxConcurrentSignIns)}
 }
 
 // contentSecurityPolicy allows only the console's own scripts, styles and

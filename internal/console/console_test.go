@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -464,5 +465,43 @@ func TestPagesAndHeaders(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET of an API endpoint: %d", resp.StatusCode)
+	}
+}
+
+func TestRateLimitIgnoresTheCaseOfNames(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, "erin", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "erin", "Correct-Horse-9", false); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	for _, name := range []string{"erin", "Erin", "ERIN", "eRin", "erIN"} {
+		if status, _ := b.signInWithPassword(name, "Wrong-Password-1"); status != http.StatusUnauthorized {
+			t.Fatalf("%s: %d", name, status)
+		}
+	}
+	if status, _ := b.signInWithPassword("ErIn", "Correct-Horse-9"); status != http.StatusTooManyRequests {
+		t.Fatalf("five failures under different cases of one name did not reach its limit: %d", status)
+	}
+}
+
+func TestSigningInAgainEndsTheOldSession(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	u, _ := url.Parse(e.srv.URL)
+	old := b.c.Jar.Cookies(u)
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	stale := e.browser()
+	stale.c.Jar.SetCookies(u, old)
+	stale.csrf = b.csrf
+	if status, _ := stale.post("session", nil); status != http.StatusUnauthorized {
+		t.Fatalf("the session from before signing in again still answers %d", status)
+	}
+	if status, _ := b.post("session", nil); status != http.StatusOK {
+		t.Fatalf("the new session answers %d", status)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/identity"
@@ -36,9 +37,11 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeError(w, http.StatusBadRequest, "SerializationException", "The request body must be a JSON object.")
 		return
 	}
+	// IAM names are unique regardless of case: so is their count of
+	// failures.
 	name := in.AccessKeyID
 	if in.AccessKeyID == "" {
-		name = in.Account + "/" + in.UserName
+		name = in.Account + "/" + strings.ToLower(in.UserName)
 	}
 	addr := clientAddr(r)
 	if !h.limiter.allow(name, addr) {
@@ -48,6 +51,14 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		}
 		return
 	}
+	// Each password check holds 19 MiB for Argon2id: bound how many run
+	// at once, whatever the number of clients.
+	select {
+	case h.checks <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	defer func() { <-h.checks }()
 	var p *identity.Principal
 	var err error
 	if in.AccessKeyID != "" {
@@ -70,6 +81,9 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	h.limiter.succeeded(name)
+	if c, err := r.Cookie(h.cookieName()); err == nil {
+		h.sessions.delete(c.Value) // a session of this browser from before
+	}
 	token, csrf := h.sessions.create(p)
 	http.SetCookie(w, h.cookie(token, 0))
 	writeJSON(w, http.StatusOK, whoami(&session{principal: p, csrf: csrf}))
