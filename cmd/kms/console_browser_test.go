@@ -269,9 +269,30 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("a refused edit changed the policy to\n%s", aws.ToString(got.Policy))
 	}
 
+	// Rotation: enable it with a period, rotate now, see the history.
+	browse(t, ctx, "rotation",
+		click(button("Cancel")), // the policy editor
+		click(`//button[@role="tab"][normalize-space()="Key rotation"]`),
+		click(choice("Automatic key rotation")),
+		chromedp.SetValue(labelled("Rotation period (in days)"), "180"),
+		click(button("Save rotation settings")),
+		visible(`//p[starts-with(normalize-space(), "Next rotation:")]`),
+		click(button("Rotate now")),
+		visible(`//td[normalize-space()="ON_DEMAND"]`),
+	)
+	rot, err := rootKMS.GetKeyRotationStatus(sdk, &kms.GetKeyRotationStatusInput{KeyId: aws.String(keyID)})
+	noErr(t, err, "GetKeyRotationStatus")
+	if !rot.KeyRotationEnabled || aws.ToInt32(rot.RotationPeriodInDays) != 180 {
+		t.Fatalf("rotation after the console: enabled %v, period %v", rot.KeyRotationEnabled, aws.ToInt32(rot.RotationPeriodInDays))
+	}
+	rots, err := rootKMS.ListKeyRotations(sdk, &kms.ListKeyRotationsInput{KeyId: aws.String(keyID)})
+	noErr(t, err, "ListKeyRotations")
+	if len(rots.Rotations) != 1 || rots.Rotations[0].RotationType != types.RotationTypeOnDemand {
+		t.Fatalf("rotations after Rotate now: %+v", rots.Rotations)
+	}
+
 	// Schedule the key's deletion, then cancel it.
 	browse(t, ctx, "schedule deletion",
-		click(button("Cancel")),
 		click(button("Schedule key deletion")),
 		chromedp.SetValue(labelled("Waiting period (in days)"), "7"),
 		typeInto(labelled("To confirm, type delete"), "delete"),
@@ -334,9 +355,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#encrypt-error`)),
 	)
 	encryptError := read(t, ctx, "the encrypt error", chromedp.Text(chromedp.CSS(`#encrypt-error`)))
-	browse(t, ctx, "the administrator disables the key",
+	browse(t, ctx, "the administrator disables and enables the key",
 		click(button("Disable")),
 		visible(`//span[@id="key-state"][normalize-space()="Disabled"]`),
+		click(button("Enable")),
+		visible(`//span[@id="key-state"][normalize-space()="Enabled"]`),
 	)
 	if !strings.Contains(encryptError, "AccessDeniedException") {
 		t.Fatalf("the administrator's encrypt shows %q", encryptError)
@@ -351,6 +374,28 @@ func TestConsoleInBrowser(t *testing.T) {
 	signInError := read(t, ctx, "the sign-in error", chromedp.Text(`//form//div[@role="alert"]`))
 	if !strings.Contains(signInError, "incorrect") {
 		t.Fatalf("a wrong password shows %q", signInError)
+	}
+
+	// The key user may use the key but neither read nor change its policy,
+	// nor disable it.
+	browse(t, ctx, "the key user",
+		chromedp.SetValue(labelled("Password"), password), // the form keeps the other fields
+		click(button("Sign in")),
+		visible(heading("Customer managed keys")),
+		goTo("#/keys/"+keyID),
+		visible(heading(keyID)), // the user may not list aliases
+		typeInto(labelled("Plaintext"), "card 4111"),
+		click(button("Encrypt")),
+		chromedp.WaitVisible(chromedp.CSS(`#encrypt-result`)),
+		click(button("Disable")),
+		visible(`//div[@role="alert"][contains(., "AccessDeniedException")]`),
+		click(`//button[@role="tab"][normalize-space()="Key policy"]`),
+		visible(`//div[@role="tabpanel"]//div[@role="alert"][contains(., "AccessDeniedException")]`),
+	)
+	d, err = rootKMS.DescribeKey(sdk, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
+	noErr(t, err, "DescribeKey")
+	if d.KeyMetadata.KeyState != types.KeyStateEnabled {
+		t.Fatalf("after the key user's attempt to disable it: %s", d.KeyMetadata.KeyState)
 	}
 }
 
