@@ -144,8 +144,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	s := startDev(t, dir)
 	consoleURL := s.URL + "/console/"
-	if !strings.Contains(s.stdout.String(), "web console at "+consoleURL+"\n") {
-		t.Fatalf("--dev does not print the console's URL %s:\n%s", consoleURL, s.stdout)
+	if m := s.waitOutput(regexp.MustCompile(`web console at (\S+)\n`), startTimeout); m[1] != consoleURL {
+		t.Fatalf("--dev prints the console's URL as %s, want %s", m[1], consoleURL)
 	}
 	id, secret := devCredentials(t, dir)
 	sdk := testCtx(t)

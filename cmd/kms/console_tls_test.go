@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -17,8 +18,8 @@ func TestConsoleOverTLS(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := startServer(t, dir, baseEnv(), "--dev", "--tls")
-	if !strings.Contains(s.stdout.String(), "web console at "+s.URL+"/console/\n") {
-		t.Fatalf("no console URL printed:\n%s", s.stdout)
+	if m := s.waitOutput(regexp.MustCompile(`web console at (\S+)\n`), startTimeout); m[1] != s.URL+"/console/" {
+		t.Fatalf("the console's URL is printed as %s, want %s/console/", m[1], s.URL)
 	}
 	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	if err != nil {

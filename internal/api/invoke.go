@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -171,7 +172,8 @@ func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Pr
 // VerifyTrail checks every chain of the trail as `kms audit verify
 // --endpoint` does (the records' hashes and sequence, and the signed
 // digests against each chain's stored key) and returns a report per chain.
-// It reads the whole trail.
+// It reads the whole trail, a log file's into memory. It does not check a
+// log file against its high-water mark, as kms audit verify does.
 func (h *Handler) VerifyTrail(ctx context.Context) ([]audit.Report, error) {
 	if h.trailReader == nil {
 		return nil, errTrailNotServed
@@ -189,6 +191,16 @@ func (h *Handler) VerifyTrail(ctx context.Context) ([]audit.Report, error) {
 		digests, err := readAll(ctx, chain, h.trailReader.Digests)
 		if err != nil {
 			return nil, err
+		}
+		if chain == "" {
+			// A log file: its digests are lines of their own file, which
+			// name records by sequence number.
+			r, err := h.verifyFileChain(ctx, key, digests)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+			continue
 		}
 		check := audit.NewChainCheck(chain, nil, key, digests)
 		var after int64
@@ -227,4 +239,55 @@ func readAll(ctx context.Context, chain string, read trailPage) ([]audit.Row, er
 		}
 		after = rows[len(rows)-1].Seq
 	}
+}
+
+// verifyFileChain checks the log file's records, read after its digests
+// (so that every digest names a record already written), as kms audit
+// verify checks a data directory's.
+func (h *Handler) verifyFileChain(ctx context.Context, key []byte, digests []audit.Row) (audit.Report, error) {
+	records, err := readAll(ctx, "", h.trailReader.Records)
+	if err != nil {
+		return audit.Report{}, err
+	}
+	var log, digestLines []byte
+	for _, r := range records {
+		log = append(append(log, r.Line...), '\n')
+	}
+	for _, d := range digests {
+		digestLines = append(append(digestLines, d.Line...), '\n')
+	}
+	n, problems, err := audit.VerifyAll(bytes.NewReader(log))
+	if err != nil {
+		return audit.Report{}, err
+	}
+	r := audit.Report{Records: uint64(n)}
+	hashes, total, err := audit.Hashes(bytes.NewReader(log))
+	if err != nil {
+		return audit.Report{}, err
+	}
+	r.Total = total
+	switch {
+	case key == nil && total > 0:
+		problems = append(problems, &audit.Problem{Digest: true, Reason: "the trail has no public key to check its digests with"})
+	case key != nil:
+		pub, err := audit.ParsePublicKey(key)
+		if err != nil {
+			problems = append(problems, &audit.Problem{Digest: true, Reason: "the trail's public key is " + err.Error()})
+			break
+		}
+		_, good, dp, err := audit.VerifyDigestsAll(bytes.NewReader(digestLines), pub, hashes, total)
+		if err != nil {
+			return audit.Report{}, err
+		}
+		r.Digests = good
+		problems = append(problems, dp...)
+	}
+	for i, p := range problems {
+		if i == 0 {
+			r.Problem = p
+		} else {
+			r.Later = append(r.Later, p)
+		}
+	}
+	return r, nil
 }

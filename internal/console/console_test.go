@@ -403,6 +403,13 @@ func TestAnotherPrincipalsKey(t *testing.T) {
 			t.Fatalf("refused %s recorded as %+v", op, ev)
 		}
 	}
+	// Nor may she read the trail, or learn whether it verifies.
+	if status, out := alice.post("audit/verify", nil); status != http.StatusBadRequest || out["__type"] != "AccessDeniedException" {
+		t.Fatalf("alice verifies the trail: %d %v", status, out)
+	}
+	if status, out := alice.post("call/trail/GetAuditRecords", map[string]any{}); status != http.StatusBadRequest || out["__type"] != "AccessDeniedException" {
+		t.Fatalf("alice reads the trail: %d %v", status, out)
+	}
 	// Deleting her login profile ends her session.
 	if err := e.dir.DeleteLoginProfile(ctx, e.root, "alice"); err != nil {
 		t.Fatal(err)
