@@ -162,10 +162,19 @@
     const [filterW, filter] = field("Filter keys", { type: "search", placeholder: "Alias, key ID, status, spec..." });
     filterW.className = "grow";
     const tbody = el("tbody");
+    // A principal that may not list keys may still use or manage one
+    // whose id or alias it knows.
+    const [openW, openInput] = field("Open a key by ID or alias", { type: "text", placeholder: "alias/orders" });
+    const open = el("form", { class: "toolbar", hidden: true }, openW, el("button", { type: "submit" }, "Open key"));
+    open.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const v = openInput.value.trim();
+      if (v) location.hash = "#/keys/" + encodeURIComponent(v);
+    });
     m.append(el("h1", {}, "Customer managed keys"),
       el("div", { class: "toolbar" }, filterW,
         el("button", { type: "button", class: "primary", onclick: () => { location.hash = "#/create"; } }, "Create key")),
-      err,
+      err, open,
       el("div", { class: "tablewrap" }, el("table", { class: "responsive", id: "keys-table" },
         el("thead", {}, el("tr", {}, ["Aliases", "Key ID", "Status", "Key spec", "Key usage", "Creation date"].map((h) => el("th", { scope: "col" }, h)))),
         tbody)));
@@ -186,6 +195,7 @@
       rows.sort((a, b) => ((b.meta && b.meta.CreationDate) || 0) - ((a.meta && a.meta.CreationDate) || 0));
     } catch (e) {
       showError(err, e);
+      open.hidden = false;
     }
     const draw = () => {
       const q = filter.value.trim().toLowerCase();
@@ -283,7 +293,7 @@
     const m = setPage("Create key");
     const w = { type: "Symmetric", usage: "ENCRYPT_DECRYPT", spec: "SYMMETRIC_DEFAULT", alias: "", description: "", tags: [], admins: [], users: [], policy: "", edited: false };
     const stepNames = ["Configure key", "Add labels", "Define key administrative permissions", "Define key usage permissions", "Review"];
-    let step = 0;
+    let step = 0, drawnStep = 0;
     const principals = await principalsOfAccount();
     const stepsNav = el("ol", { class: "steps" });
     const body = el("div", { class: "card" });
@@ -303,7 +313,8 @@
 
     function draw() {
       stepsNav.replaceChildren(...stepNames.map((n, i) => el("li", { "aria-current": i === step ? "step" : false }, "Step " + (i + 1) + ": " + n)));
-      body.replaceChildren(el("h2", {}, stepNames[step]));
+      const stepHeading = el("h2", { tabindex: "-1" }, stepNames[step]);
+      body.replaceChildren(stepHeading);
       showError(err, null);
       if (step === 0) {
         const types = el("fieldset", {}, el("legend", {}, "Key type"));
@@ -361,6 +372,10 @@
       else nav.append(el("button", { type: "button", class: "primary", onclick: finish }, "Finish"));
       nav.append(el("button", { type: "button", onclick: () => { location.hash = "#/keys"; } }, "Cancel"));
       body.append(nav);
+      // Moving between steps takes the focus to the new step's heading,
+      // so that keyboard and screen reader users start at its top.
+      if (step !== drawnStep && step !== 1) stepHeading.focus();
+      drawnStep = step;
     }
 
     async function finish(ev) {
