@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
@@ -50,7 +51,30 @@ func (e *CallError) Error() string { return e.Type + ": " + e.Message }
 // trail what the API returns, for IAM the members of the action's result.
 // The call is recorded before Invoke returns; an error is a *CallError.
 func (h *Handler) Invoke(r *http.Request, c Call) (json.RawMessage, error) {
+	out, ce := h.invokeCall(r, c)
+	if ce != nil {
+		return nil, ce
+	}
+	return out, nil
+}
+
+// invokeCall runs, records and, like a signed call, reports c to the
+// metrics and the request log.
+func (h *Handler) invokeCall(r *http.Request, c Call) (json.RawMessage, *CallError) {
+	start := time.Now()
 	ci, r := h.newCall(r, keys.NewID().String())
+	out, ce := h.invokeRecorded(r, ci, c)
+	if h.observe != nil {
+		a := &answerWriter{status: http.StatusOK}
+		if ce != nil {
+			a.status, a.code = ce.Status, ce.Type
+		}
+		h.report(a, ci.ev.RequestID, ci, start)
+	}
+	return out, ce
+}
+
+func (h *Handler) invokeRecorded(r *http.Request, ci *callInfo, c Call) (json.RawMessage, *CallError) {
 	ci.ev.UserAgent = c.UserAgent
 	ci.ev.Operation = c.Operation
 	ci.principal = c.Principal

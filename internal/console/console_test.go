@@ -36,8 +36,9 @@ var start = time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
 
 // recorder keeps the events of the calls, in order.
 type recorder struct {
-	mu     sync.Mutex
-	events []*audit.Event
+	mu       sync.Mutex
+	events   []*audit.Event
+	requests []*api.Request
 }
 
 func (r *recorder) Record(_ context.Context, e *audit.Event) error {
@@ -45,6 +46,13 @@ func (r *recorder) Record(_ context.Context, e *audit.Event) error {
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
 	return nil
+}
+
+// observe keeps what the API reports to the metrics and request log.
+func (r *recorder) observe(req *api.Request) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests = append(r.requests, req)
 }
 
 func (r *recorder) last() *audit.Event {
@@ -92,7 +100,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	h := api.NewHandler(svc, dir, logger).WithAudit(rec, region)
+	h := api.NewHandler(svc, dir, logger).WithAudit(rec, region).WithObserver(rec.observe)
 	clock := testsupport.NewClock(start)
 	c := console.New(console.Config{Backend: h, Directory: dir, Now: clock.Now, Logger: logger})
 	mux := http.NewServeMux()
@@ -510,5 +518,25 @@ func TestSigningInAgainEndsTheOldSession(t *testing.T) {
 	}
 	if status, _ := b.post("session", nil); status != http.StatusOK {
 		t.Fatalf("the new session answers %d", status)
+	}
+}
+
+func TestConsoleCallsAreReportedLikeSignedCalls(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	b.createKey()
+	b.post("call/kms/DescribeKey", map[string]string{"KeyId": "alias/none"})
+	e.rec.mu.Lock()
+	defer e.rec.mu.Unlock()
+	if len(e.rec.requests) != 2 {
+		t.Fatalf("%d calls reported, want 2", len(e.rec.requests))
+	}
+	ok, refused := e.rec.requests[0], e.rec.requests[1]
+	if ok.Operation != "CreateKey" || !ok.Known || ok.Status != http.StatusOK || ok.Code != "ok" || ok.Principal != identity.RootARN(account) {
+		t.Fatalf("CreateKey reported as %+v", ok)
+	}
+	if refused.Operation != "DescribeKey" || refused.Status != http.StatusBadRequest || refused.Code != "NotFoundException" {
+		t.Fatalf("a refused DescribeKey reported as %+v", refused)
 	}
 }
