@@ -400,6 +400,28 @@ func TestConsoleInBrowser(t *testing.T) {
 	if d.KeyMetadata.KeyState != types.KeyStateEnabled {
 		t.Fatalf("after the key user's attempt to disable it: %s", d.KeyMetadata.KeyState)
 	}
+
+	// A user whose password must be reset chooses a new one at sign-in.
+	_, err = rootIAM.CreateUser(sdk, &iam.CreateUserInput{UserName: aws.String("new-hire")})
+	noErr(t, err, "CreateUser")
+	_, err = rootIAM.CreateLoginProfile(sdk, &iam.CreateLoginProfileInput{UserName: aws.String("new-hire"),
+		Password: aws.String("Temporary-Pass-1"), PasswordResetRequired: true})
+	noErr(t, err, "CreateLoginProfile")
+	browse(t, ctx, "a password reset at sign-in",
+		click(button("Sign out")),
+		signInWithPassword(account, "new-hire", "Temporary-Pass-1"),
+		visible(labelled("New password")),
+		typeInto(labelled("New password"), "Chosen-Pass-22"),
+		typeInto(labelled("Confirm new password"), "Chosen-Pass-22"),
+		click(button("Sign in")),
+		visible(heading("Customer managed keys")),
+		visible(`//span[@id="whoami"][contains(., "user/new-hire")]`),
+	)
+	lp, err := rootIAM.GetLoginProfile(sdk, &iam.GetLoginProfileInput{UserName: aws.String("new-hire")})
+	noErr(t, err, "GetLoginProfile")
+	if lp.LoginProfile.PasswordResetRequired {
+		t.Fatal("the reset is still required after the user chose a password")
+	}
 }
 
 // sameJSON reports whether a and b are the same JSON value.

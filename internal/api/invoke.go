@@ -156,6 +156,14 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 	return nil, errUnknownOperation(c.Service + "." + c.Operation)
 }
 
+// IAMError is err as an IAM action would answer it, for a front end that
+// calls the identity layer itself (the console's sign-in).
+func IAMError(err error) *CallError {
+	ce := &CallError{}
+	ce.Status, ce.Type, ce.Message = queryWireError(err)
+	return ce
+}
+
 var errNoPrincipal = &protocolError{http.StatusForbidden, "AccessDeniedException", "The call has no signed-in principal."}
 
 // RecordSignIn records a sign-in to a front end, successful or not, as

@@ -259,6 +259,9 @@ func (d fixedDirectory) SignInWithPassword(context.Context, string, string, stri
 func (d fixedDirectory) SignInWithAccessKey(context.Context, string, string) (*identity.Principal, error) {
 	return d.p, nil
 }
+func (d fixedDirectory) ChangePasswordAtSignIn(context.Context, string, string, string, string) (*identity.Principal, error) {
+	return d.p, nil
+}
 func (d fixedDirectory) Refresh(context.Context, *identity.Principal) (*identity.Principal, error) {
 	return d.p, nil
 }
@@ -538,5 +541,53 @@ func TestConsoleCallsAreReportedLikeSignedCalls(t *testing.T) {
 	}
 	if refused.Operation != "DescribeKey" || refused.Status != http.StatusBadRequest || refused.Code != "NotFoundException" {
 		t.Fatalf("a refused DescribeKey reported as %+v", refused)
+	}
+}
+
+func TestPasswordResetAtSignIn(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, "frank", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "frank", "Temporary-Pass-1", true); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	signIn := func(password, newPassword string) (int, map[string]any) {
+		return b.post("signin", map[string]string{"account": account, "userName": "frank", "password": password, "newPassword": newPassword})
+	}
+	for range 6 { // more than the failure limit: a right password is no failure
+		if status, out := signIn("Temporary-Pass-1", ""); status != http.StatusForbidden || out["__type"] != "PasswordResetRequired" {
+			t.Fatalf("the temporary password: %d %v", status, out)
+		}
+	}
+	if ev := e.rec.last(); ev.Operation != "ConsoleLogin" || ev.ErrorCode != "PasswordResetRequired" {
+		t.Fatalf("recorded as %+v", ev)
+	}
+	if status, _ := b.post("session", nil); status != http.StatusUnauthorized {
+		t.Fatalf("a session exists before the password is changed: %d", status)
+	}
+	if status, out := signIn("Wrong-Pass-1", "Brand-New-Pass-2"); status != http.StatusUnauthorized || out["__type"] != "SignInFailed" {
+		t.Fatalf("a change with the wrong password: %d %v", status, out)
+	}
+	if status, out := signIn("Temporary-Pass-1", "weak"); status != http.StatusBadRequest || out["__type"] != "PasswordPolicyViolation" {
+		t.Fatalf("a weak new password: %d %v", status, out)
+	}
+	if status, out := signIn("Temporary-Pass-1", "Temporary-Pass-1"); status != http.StatusBadRequest || out["__type"] != "PasswordPolicyViolation" {
+		t.Fatalf("the same password again: %d %v", status, out)
+	}
+	if status, out := signIn("Temporary-Pass-1", "Brand-New-Pass-2"); status != http.StatusOK || out["userName"] != "frank" {
+		t.Fatalf("the change: %d %v", status, out)
+	}
+	if lp, err := e.dir.GetLoginProfile(ctx, e.root, "frank"); err != nil || lp.PasswordResetRequired {
+		t.Fatalf("after the change: %+v %v", lp, err)
+	}
+	other := e.browser()
+	if status, _ := other.signInWithPassword("frank", "Temporary-Pass-1"); status != http.StatusUnauthorized {
+		t.Fatalf("the old password after the change: %d", status)
+	}
+	if status, _ := other.signInWithPassword("frank", "Brand-New-Pass-2"); status != http.StatusOK {
+		t.Fatalf("the new password: %d", status)
 	}
 }

@@ -16,6 +16,7 @@ type signInRequest struct {
 	Account         string `json:"account"`
 	UserName        string `json:"userName"`
 	Password        string `json:"password"`
+	NewPassword     string `json:"newPassword"` // when the password must be reset
 	AccessKeyID     string `json:"accessKeyId"`
 	SecretAccessKey string `json:"secretAccessKey"`
 }
@@ -23,6 +24,8 @@ type signInRequest struct {
 var (
 	errSignInFailed = &api.CallError{Status: http.StatusUnauthorized, Type: "SignInFailed",
 		Message: "Your authentication information is incorrect. Please try again."}
+	errPasswordResetRequired = &api.CallError{Status: http.StatusForbidden, Type: "PasswordResetRequired",
+		Message: "Your password must be changed before you sign in. Choose a new password."}
 	errSignInThrottled = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
 		Message: "Too many failed sign-in attempts. Wait a few minutes before trying again."}
 )
@@ -61,10 +64,30 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 	defer func() { <-h.checks }()
 	var p *identity.Principal
 	var err error
-	if in.AccessKeyID != "" {
+	switch {
+	case in.AccessKeyID != "":
 		p, err = h.dir.SignInWithAccessKey(r.Context(), in.AccessKeyID, in.SecretAccessKey)
-	} else {
+	case in.NewPassword != "":
+		p, err = h.dir.ChangePasswordAtSignIn(r.Context(), in.Account, in.UserName, in.Password, in.NewPassword)
+	default:
 		p, err = h.dir.SignInWithPassword(r.Context(), in.Account, in.UserName, in.Password)
+	}
+	if errors.Is(err, identity.ErrPasswordResetRequired) {
+		// The password was right: not a failure to count, but the user
+		// may not sign in until it has chosen another.
+		if h.record(w, r, nil, name, errPasswordResetRequired) {
+			h.fail(w, errPasswordResetRequired)
+		}
+		return
+	}
+	if err != nil && !errors.Is(err, identity.ErrSignInFailed) {
+		if ce := api.IAMError(err); ce.Status < 500 {
+			// The new password was refused (the password policy).
+			if h.record(w, r, nil, name, ce) {
+				h.fail(w, ce)
+			}
+			return
+		}
 	}
 	if errors.Is(err, identity.ErrSignInFailed) {
 		h.limiter.failed(name, addr)

@@ -16,8 +16,16 @@ import (
 // ErrSignInFailed: a sign-in never tells which check failed, nor whether
 // the user exists.
 
-// ErrSignInFailed is the one answer to a failed sign-in.
-var ErrSignInFailed = &fault.Error{Code: fault.AccessDenied, Message: "Failed authentication"}
+// The sign-in's own answers. They are plain sentinels, not *fault.Error
+// values, which match by class: no other refusal may pass for one of them.
+var (
+	// ErrSignInFailed is the one answer to a failed sign-in.
+	ErrSignInFailed = errors.New("failed authentication")
+	// ErrPasswordResetRequired answers a sign-in with the right password
+	// of a login profile whose PasswordResetRequired is set: the user must
+	// choose a new one (ChangePasswordAtSignIn) before it may sign in.
+	ErrPasswordResetRequired = errors.New("password reset required")
+)
 
 // SignInWithPassword returns the IAM user account/userName if password is
 // its login profile's.
@@ -38,7 +46,49 @@ func (d *Directory) SignInWithPassword(ctx context.Context, account, userName, p
 	if !rec.Hash.matches(password) {
 		return nil, ErrSignInFailed
 	}
+	if rec.ResetRequired {
+		return nil, ErrPasswordResetRequired
+	}
 	return d.loadUserPrincipal(ctx, account, rec.UserName)
+}
+
+// ChangePasswordAtSignIn replaces the password of a login profile whose
+// reset is required, given its current password, clears the requirement
+// and signs the user in. The new password must meet the password policy
+// and differ from the old one. No identity policy is needed: the
+// administrator who required the reset allowed it.
+func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string) (*Principal, error) {
+	if _, err := d.SignInWithPassword(ctx, account, userName, oldPassword); !errors.Is(err, ErrPasswordResetRequired) {
+		if err == nil {
+			err = ErrSignInFailed // no reset is required: sign in as usual
+		}
+		return nil, err
+	}
+	if err := checkPassword(userName, newPassword); err != nil {
+		return nil, err
+	}
+	if newPassword == oldPassword {
+		return nil, errf(fault.PasswordPolicyViolation, "Password should not be the same as the previous password")
+	}
+	hash := hashPassword(newPassword)
+	err := d.update(ctx, func(tx store.Tx) error {
+		var rec loginProfileRecord
+		if err := getJSON(tx, loginProfileKey(account, userName), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return ErrSignInFailed
+			}
+			return err
+		}
+		if !rec.ResetRequired {
+			return ErrSignInFailed // changed meanwhile
+		}
+		rec.Hash, rec.ResetRequired = hash, false
+		return putJSON(tx, loginProfileKey(account, userName), &rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.loadUserPrincipal(ctx, account, userName)
 }
 
 // SignInWithAccessKey returns the principal of a long-term access key

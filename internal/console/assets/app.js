@@ -105,7 +105,11 @@
     const [pwW, pw] = field("Password", { type: "password", name: "password", autocomplete: "current-password" });
     const [akW, ak] = field("Access key ID", { type: "text", name: "accessKeyId", autocomplete: "off" });
     const [skW, sk] = field("Secret access key", { type: "password", name: "secretAccessKey", autocomplete: "off" });
-    const userPart = el("div", {}, accW, userW, pwW);
+    const [npW, np] = field("New password", { type: "password", name: "newPassword", autocomplete: "new-password" });
+    const [cpW, cp] = field("Confirm new password", { type: "password", autocomplete: "new-password" });
+    const resetPart = el("div", { hidden: true },
+      el("div", { class: "notice", role: "status" }, "Your password must be changed before you sign in. Choose a new one."), npW, cpW);
+    const userPart = el("div", {}, accW, userW, pwW, resetPart);
     const keyPart = el("div", { hidden: true }, akW, skW);
     const choose = (v) => { mode = v; userPart.hidden = v !== "user"; keyPart.hidden = v !== "key"; };
     const form = el("form", { class: "card signin", novalidate: true },
@@ -122,12 +126,21 @@
       const body = mode === "user"
         ? { account: acc.value.trim(), userName: user.value.trim(), password: pw.value }
         : { accessKeyId: ak.value.trim(), secretAccessKey: sk.value };
+      if (mode === "user" && !resetPart.hidden) {
+        if (np.value !== cp.value) { showError(err, { message: "The new passwords do not match." }); cp.focus(); return; }
+        body.newPassword = np.value;
+      }
       try {
         const me = await post("signin", body);
-        pw.value = ""; sk.value = "";
+        pw.value = ""; sk.value = ""; np.value = ""; cp.value = "";
         signedIn(me);
         if (!location.hash || location.hash === "#/signin") location.hash = "#/keys"; else route();
       } catch (e) {
+        if (e.type === "PasswordResetRequired") {
+          resetPart.hidden = false;
+          np.focus();
+          return;
+        }
         showError(err, e);
       }
     });
