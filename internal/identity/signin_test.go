@@ -118,3 +118,36 @@ func TestLoginProfilePasswordPolicy(t *testing.T) {
 		wantErr(t, err, tc.code, "")
 	}
 }
+
+func TestChangePasswordAtSignIn(t *testing.T) {
+	f := newFixture(t)
+	f.user("gina", nil)
+	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "gina", "Temporary-Pass-1", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Temporary-Pass-1"); !errors.Is(err, identity.ErrPasswordResetRequired) {
+		t.Fatalf("the temporary password: %v", err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Wrong-Pass-1"); !errors.Is(err, identity.ErrSignInFailed) || errors.Is(err, identity.ErrPasswordResetRequired) {
+		t.Fatalf("a wrong password while a reset is required: %v", err)
+	}
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Wrong-Pass-1", "Chosen-Pass-2"); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Fatalf("a change with a wrong password: %v", err)
+	}
+	_, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "short")
+	wantErr(t, err, fault.PasswordPolicyViolation, "Password should have a minimum length of 8")
+	p, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "GINA", "Temporary-Pass-1", "Chosen-Pass-2")
+	if err != nil || p.Username != "gina" {
+		t.Fatalf("the change: %+v %v", p, err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2"); err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+	// No reset is required any more: the change is refused, the password kept.
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Chosen-Pass-2", "Another-Pass-3"); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Fatalf("a change without a required reset: %v", err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2"); err != nil {
+		t.Fatalf("the password after a refused change: %v", err)
+	}
+}
