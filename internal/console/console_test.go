@@ -591,3 +591,26 @@ func TestPasswordResetAtSignIn(t *testing.T) {
 		t.Fatalf("the new password: %d", status)
 	}
 }
+
+// One session used by several requests at once (a page loads a key's
+// details in parallel); run with -race.
+func TestOneSessionConcurrently(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	var wg sync.WaitGroup
+	statuses := make(chan int, 16)
+	for range 16 {
+		wg.Go(func() {
+			status, _ := b.post("call/kms/ListKeys", nil)
+			statuses <- status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusOK {
+			t.Fatalf("a concurrent call answered %d", s)
+		}
+	}
+}

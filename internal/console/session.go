@@ -77,8 +77,8 @@ func (s *sessions) create(p *identity.Principal) (token, csrf string) {
 	return token, csrf
 }
 
-// get returns the live session of token and marks it used. An expired
-// session is removed and not returned.
+// get returns a copy of the live session of token and marks it used. An
+// expired session is removed and not returned.
 func (s *sessions) get(token string) (*session, bool) {
 	if token == "" {
 		return nil, false
@@ -96,7 +96,8 @@ func (s *sessions) get(token string) (*session, bool) {
 		return nil, false
 	}
 	se.lastSeen = now
-	return se, true
+	cp := *se
+	return &cp, true
 }
 
 // update replaces the principal of a live session (after it was read
