@@ -393,8 +393,15 @@
 
     async function finish(ev) {
       const btn = ev.target;
-      btn.disabled = true;
       showError(err, null);
+      // The alias is checked before the key is made, so that a bad one
+      // does not leave a key without it.
+      const alias = w.alias.trim().replace(/^alias\//, "");
+      if (alias && (!/^[a-zA-Z0-9/_-]{1,250}$/.test(alias) || alias.startsWith("aws/"))) {
+        showError(err, { type: "InvalidAliasNameException", message: "The alias may hold only letters, digits, /, _ and -, and may not begin with aws/. Go back to step 2 to change it." });
+        return;
+      }
+      btn.disabled = true;
       try {
         const input = { KeySpec: w.spec, KeyUsage: w.usage, Policy: w.policy };
         if (w.description) input.Description = w.description;
@@ -402,9 +409,9 @@
         if (tags.length) input.Tags = tags;
         const out = await kms("CreateKey", input);
         const id = out.KeyMetadata.KeyId;
-        if (w.alias.trim()) {
+        if (alias) {
           try {
-            await kms("CreateAlias", { AliasName: "alias/" + w.alias.trim().replace(/^alias\//, ""), TargetKeyId: id });
+            await kms("CreateAlias", { AliasName: "alias/" + alias, TargetKeyId: id });
           } catch (e) {
             sessionStorage.setItem("notice", "The key was created, but its alias was not: " + e.type + ": " + e.message);
           }
