@@ -60,3 +60,20 @@ func TestConsoleOverTLS(t *testing.T) {
 		t.Fatalf("the session over https answers %d", resp.StatusCode)
 	}
 }
+
+// TestNoConsole: --no-console serves no console and prints no URL for it.
+func TestNoConsole(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, dir, baseEnv(), "--dev", "--no-console")
+	resp, err := http.Get(s.URL + "/console/")
+	noErr(t, err, "GET /console/")
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || resp.Header.Get("Content-Security-Policy") != "" {
+		t.Fatalf("GET /console/ with --no-console: %d", resp.StatusCode)
+	}
+	s.waitOutput(regexp.MustCompile(`aws kms create-key\n`), startTimeout)
+	if strings.Contains(s.stdout.String(), "console") {
+		t.Fatalf("--no-console still prints the console:\n%s", s.stdout)
+	}
+}
