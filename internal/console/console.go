@@ -153,6 +153,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
+		if strings.HasSuffix(path, "/") {
+			http.NotFound(w, r) // files only, no listings
+			return
+		}
 		hdr.Set("Cache-Control", "no-cache")
 		h.static.ServeHTTP(w, r)
 	case strings.HasPrefix(path, Prefix+"api/"):

@@ -476,6 +476,16 @@ func TestPagesAndHeaders(t *testing.T) {
 			}
 		}
 	}
+	for _, path := range []string{"/console/static/", "/console/static/../console.go", "/console/nothing"} {
+		resp, err := http.Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+	}
 	resp, err := http.Get(e.srv.URL + "/console/api/session")
 	if err != nil {
 		t.Fatal(err)
