@@ -208,7 +208,7 @@ func xmlUserOf(u *identity.User) xmlUser {
 
 type xmlAccessKey struct {
 	UserName        string `xml:",omitempty"`
-	AccessKeyID     string `xml:"AccessKeyId"`
+	AccessKeyID     string `xml:"AccessKeyId" json:"AccessKeyId"`
 	Status          string
 	SecretAccessKey string `xml:",omitempty"`
 	CreateDate      string

@@ -448,6 +448,16 @@ func TestIAMThroughTheConsole(t *testing.T) {
 	if status != http.StatusOK || len(users) != 1 {
 		t.Fatalf("ListUsers: %d %v", status, out)
 	}
+	// The members are named as IAM names them, in JSON as in XML.
+	status, out = b.post("call/iam/CreateAccessKey", map[string]string{"UserName": "carol"})
+	key, _ := out["AccessKey"].(map[string]any)
+	if status != http.StatusOK || !strings.HasPrefix(key["AccessKeyId"].(string), "AKIA") || key["SecretAccessKey"] == "" {
+		t.Fatalf("CreateAccessKey: %d %v", status, out)
+	}
+	_, out = b.post("call/iam/ListAccessKeys", map[string]string{"UserName": "carol"})
+	if keys, _ := out["AccessKeyMetadata"].([]any); len(keys) != 1 || keys[0].(map[string]any)["AccessKeyId"] != key["AccessKeyId"] {
+		t.Fatalf("ListAccessKeys: %v", out)
+	}
 	if status, _ := b.post("call/iam/AssumeRole", map[string]string{}); status != http.StatusBadRequest {
 		t.Fatalf("an STS action through the IAM route: %d", status)
 	}
