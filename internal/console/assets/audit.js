@@ -12,7 +12,7 @@
     const banner = el("div", { id: "chain-banner", role: "status" }, "Checking the chain...");
     const f = {};
     const filters = el("form", { class: "card filters", role: "search", "aria-label": "Filter events" });
-    for (const [key, label, type] of [["name", "Event name", "text"], ["user", "User", "text"], ["key", "Key", "text"], ["from", "From", "datetime-local"], ["to", "To", "datetime-local"]]) {
+    for (const [key, label, type] of [["name", "Event name", "text"], ["user", "User", "text"], ["key", "Key", "text"], ["from", "From (UTC)", "datetime-local"], ["to", "To (UTC)", "datetime-local"]]) {
       const [w, input] = field(label, { type: type });
       f[key] = input;
       filters.append(w);
