@@ -115,6 +115,22 @@ func goTo(fragment string) step {
 	})
 }
 
+// setField sets the value of the control labelled label as a user's
+// input would, with an input event.
+func setField(label, value string) step {
+	js, _ := json.Marshal([]string{label, value})
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`((a) => {
+			const l = [...document.querySelectorAll("label")].find((l) => l.textContent.trim() === a[0]);
+			const e = document.getElementById(l.htmlFor);
+			e.value = a[1];
+			e.dispatchEvent(new Event("input", { bubbles: true }));
+			return true;
+		})(`+string(js)+`)`)(ctx, tg)
+		return err
+	})
+}
+
 func click(sel string) step          { return chromedp.Click(sel) }
 func typeInto(sel, text string) step { return chromedp.SendKeys(sel, text) }
 func visible(sel string) step        { return chromedp.WaitVisible(sel) }
@@ -335,6 +351,18 @@ func TestConsoleInBrowser(t *testing.T) {
 		visible(`//tr[td[normalize-space()="ScheduleKeyDeletion"]]//pre`),
 	)
 	events := read(t, ctx, "the event's JSON", chromedp.Text(`//tr[td[normalize-space()="ScheduleKeyDeletion"]]//pre`))
+	future := time.Now().UTC().Add(time.Hour).Format("2006-01-02T15:04")
+	browse(t, ctx, "the Audit page's other filters",
+		typeInto(labelled("Event name"), "CancelKey"),
+		chromedp.WaitNotPresent(`//td[normalize-space()="ScheduleKeyDeletion"]`),
+		visible(`//td[normalize-space()="CancelKeyDeletion"]`),
+		typeInto(labelled("User"), "user/key-admin"),
+		chromedp.WaitNotPresent(`//td[normalize-space()="CancelKeyDeletion"]`),
+		setField("User", ""),
+		visible(`//td[normalize-space()="CancelKeyDeletion"]`),
+		setField("From (UTC)", future),
+		visible(`//p[normalize-space()="0 matching events, newest first."]`),
+	)
 	if !strings.Contains(banner, "verifies") {
 		t.Fatalf("chain banner: %q", banner)
 	}
