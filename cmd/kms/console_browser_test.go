@@ -264,6 +264,18 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("Encrypt as the key administrator: %v", err)
 	}
 
+	// The description, from the General configuration tab.
+	browse(t, ctx, "update the description",
+		setField("New description", "payments, v2"),
+		click(button("Update description")),
+		visible(`//dd[normalize-space()="payments, v2"]`),
+	)
+	desc, err = rootKMS.DescribeKey(sdk, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
+	noErr(t, err, "DescribeKey")
+	if aws.ToString(desc.KeyMetadata.Description) != "payments, v2" {
+		t.Fatalf("the description is %q", aws.ToString(desc.KeyMetadata.Description))
+	}
+
 	// A policy edit that is not JSON shows AWS's error and changes nothing.
 	browse(t, ctx, "edit the policy with invalid JSON",
 		click(`//button[@role="tab"][normalize-space()="Key policy"]`),

@@ -88,6 +88,8 @@ func TestConsoleScreenshots(t *testing.T) {
 		shot("wizard-review"),
 		click(button("Finish")),
 		visible(heading("alias/payments")),
+		visible(`//dt[normalize-space()="ARN"]`),
+		shot("key-general"),
 		click(`//button[@role="tab"][normalize-space()="Key policy"]`),
 		visible(`//h2[normalize-space()="Key users"]`),
 		shot("key-policy"),

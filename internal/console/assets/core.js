@@ -21,7 +21,7 @@ window.KMS = (function () {
       else if (k in e && typeof v !== "string") e[k] = v;
       else e.setAttribute(k, v === true ? "" : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }

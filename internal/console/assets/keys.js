@@ -33,14 +33,21 @@
       const [keys, aliases] = await Promise.all([listAll("ListKeys", {}, "Keys"), listAll("ListAliases", {}, "Aliases").catch(() => [])]);
       const byKey = {};
       for (const a of aliases) if (a.TargetKeyId) (byKey[a.TargetKeyId] = byKey[a.TargetKeyId] || []).push(a.AliasName);
-      rows = await Promise.all(keys.map(async (k) => {
-        try {
-          const d = (await kms("DescribeKey", { KeyId: k.KeyId })).KeyMetadata;
-          return { id: k.KeyId, aliases: byKey[k.KeyId] || [], meta: d };
-        } catch (e) {
-          return { id: k.KeyId, aliases: byKey[k.KeyId] || [], error: e };
+      // Describe the keys a few at a time, not all at once.
+      rows = new Array(keys.length);
+      let next = 0;
+      const worker = async () => {
+        while (next < keys.length) {
+          const i = next++, k = keys[i];
+          try {
+            const d = (await kms("DescribeKey", { KeyId: k.KeyId })).KeyMetadata;
+            rows[i] = { id: k.KeyId, aliases: byKey[k.KeyId] || [], meta: d };
+          } catch (e) {
+            rows[i] = { id: k.KeyId, aliases: byKey[k.KeyId] || [], error: e };
+          }
         }
-      }));
+      };
+      await Promise.all(Array.from({ length: 6 }, worker));
       rows = rows.filter((r) => !r.meta || r.meta.KeyManager !== "AWS");
       rows.sort((a, b) => ((b.meta && b.meta.CreationDate) || 0) - ((a.meta && a.meta.CreationDate) || 0));
     } catch (e) {
@@ -144,6 +151,12 @@
         ["Multi-Region", meta.MultiRegion ? "Yes" : "No"]];
       if (meta.DeletionDate) rows.push(["Deletion date", fmtDate(meta.DeletionDate)]);
       panel.append(el("dl", { class: "kv" }, rows.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v || "")])));
+      const box = errorBox();
+      const [dW, desc] = field("New description", { type: "text", value: meta.Description || "" });
+      panel.append(el("div", { class: "toolbar" }, dW, el("button", { type: "button", onclick: async () => {
+        showError(box, null);
+        try { await kms("UpdateKeyDescription", { KeyId: meta.KeyId, Description: desc.value }); reload("General configuration"); } catch (e) { showError(box, e); }
+      } }, "Update description")), box);
       if (meta.KeyUsage === "ENCRYPT_DECRYPT") panel.append(encryptForm());
     }
 
