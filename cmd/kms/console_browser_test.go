@@ -276,6 +276,41 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the description is %q", aws.ToString(desc.KeyMetadata.Description))
 	}
 
+	// Aliases and tags, from their tabs.
+	browse(t, ctx, "aliases and tags",
+		click(`//button[@role="tab"][normalize-space()="Aliases"]`),
+		visible(`//li[starts-with(normalize-space(), "alias/payments")]`),
+		typeInto(labelled("New alias"), "payments-v2"),
+		click(button("Create alias")),
+		visible(button("Delete alias/payments-v2")),
+		click(button("Delete alias/payments")),
+		chromedp.WaitNotPresent(button("Delete alias/payments")),
+		click(`//button[@role="tab"][normalize-space()="Tags"]`),
+		visible(`//td[normalize-space()="billing"]`),
+		typeInto(labelled("Tag key"), "env"),
+		typeInto(labelled("Tag value"), "prod"),
+		click(button("Add tag")),
+		visible(`//td[normalize-space()="prod"]`),
+		click(button("Remove team")),
+		chromedp.WaitNotPresent(`//td[normalize-space()="billing"]`),
+	)
+	aliases, err := rootKMS.ListAliases(sdk, &kms.ListAliasesInput{KeyId: aws.String(keyID)})
+	noErr(t, err, "ListAliases")
+	if len(aliases.Aliases) != 1 || aws.ToString(aliases.Aliases[0].AliasName) != "alias/payments-v2" {
+		t.Fatalf("aliases after the tab: %+v", aliases.Aliases)
+	}
+	tags, err = rootKMS.ListResourceTags(sdk, &kms.ListResourceTagsInput{KeyId: aws.String(keyID)})
+	noErr(t, err, "ListResourceTags")
+	if len(tags.Tags) != 1 || aws.ToString(tags.Tags[0].TagKey) != "env" {
+		t.Fatalf("tags after the tab: %+v", tags.Tags)
+	}
+	// Put the alias back as it was: the rest of the test finds the key by it.
+	_, err = rootKMS.DeleteAlias(sdk, &kms.DeleteAliasInput{AliasName: aws.String("alias/payments-v2")})
+	noErr(t, err, "DeleteAlias")
+	_, err = rootKMS.CreateAlias(sdk, &kms.CreateAliasInput{AliasName: aws.String("alias/payments"), TargetKeyId: aws.String(keyID)})
+	noErr(t, err, "CreateAlias")
+	browse(t, ctx, "back to the policy", click(`//button[@role="tab"][normalize-space()="General configuration"]`))
+
 	// A policy edit that is not JSON shows AWS's error and changes nothing.
 	browse(t, ctx, "edit the policy with invalid JSON",
 		click(`//button[@role="tab"][normalize-space()="Key policy"]`),
