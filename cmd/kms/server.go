@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/openkms/kms/internal/config"
+	"github.com/openkms/kms/internal/console"
 	"github.com/openkms/kms/internal/server"
 )
 
@@ -103,6 +104,9 @@ command line wins over the environment, which wins over the file.
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long the requests in flight may take to finish")
 	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; more wait to be accepted")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve GET /metrics on this address (host:port, plain HTTP) instead of beside the API")
+	f.BoolVar(&o.NoConsole, "no-console", false, "do not serve the web console at /console/")
+	f.DurationVar(&o.ConsoleIdleTimeout, "console-idle-timeout", console.DefaultIdleTimeout, "end a web console session after this long without a request")
+	f.DurationVar(&o.ConsoleSessionTimeout, "console-session-timeout", console.DefaultAbsoluteTimeout, "end a web console session this long after sign-in, however it is used")
 	f.Float64Var(&o.RateLimit, "rate-limit", 0, "limit each account to this many KMS calls a second (0: no limit); calls over it get ThrottlingException")
 	f.IntVar(&o.RateBurst, "rate-burst", 100, "with --rate-limit: how many calls an account may make at once above the steady rate")
 	f.StringVar(&o.AuditorAccounts, "auditor-accounts", "", "accounts (comma-separated) whose root, and whose principals allowed openkms:ReadAllAccountsAuditTrail, read every account's audit records over the API (default with --dev: 111122223333)")

@@ -90,6 +90,7 @@ var queryCodes = map[fault.Code]struct {
 	fault.NoSuchEntity:               {http.StatusNotFound, "NoSuchEntity"},
 	fault.EntityAlreadyExists:        {http.StatusConflict, "EntityAlreadyExists"},
 	fault.DeleteConflict:             {http.StatusConflict, "DeleteConflict"},
+	fault.PasswordPolicyViolation:    {http.StatusBadRequest, "PasswordPolicyViolation"},
 	fault.LimitExceeded:              {http.StatusConflict, "LimitExceeded"},
 	fault.MalformedPolicyDocument:    {http.StatusBadRequest, "MalformedPolicyDocument"},
 	fault.Validation:                 {http.StatusBadRequest, "ValidationError"},

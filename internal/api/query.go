@@ -80,6 +80,28 @@ func (h *Handler) queryServices() map[string]*queryService {
 		"DeleteAccessKey": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			return nil, d.DeleteAccessKey(ctx, p, f.Get("UserName"), f.Get("AccessKeyId"))
 		},
+		"CreateLoginProfile": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			lp, err := d.CreateLoginProfile(ctx, p, f.Get("UserName"), f.Get("Password"), f.Get("PasswordResetRequired") == "true")
+			return wrap(err, struct{ LoginProfile xmlLoginProfile }{xmlLoginProfileOf(lp)})
+		},
+		"GetLoginProfile": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			lp, err := d.GetLoginProfile(ctx, p, f.Get("UserName"))
+			return wrap(err, struct{ LoginProfile xmlLoginProfile }{xmlLoginProfileOf(lp)})
+		},
+		"UpdateLoginProfile": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			var password *string
+			var reset *bool
+			if f.Has("Password") {
+				password = new(f.Get("Password"))
+			}
+			if f.Has("PasswordResetRequired") {
+				reset = new(f.Get("PasswordResetRequired") == "true")
+			}
+			return nil, d.UpdateLoginProfile(ctx, p, f.Get("UserName"), password, reset)
+		},
+		"DeleteLoginProfile": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			return nil, d.DeleteLoginProfile(ctx, p, f.Get("UserName"))
+		},
 		"CreateRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			max, _ := strconv.Atoi(f.Get("MaxSessionDuration"))
 			r, err := d.CreateRole(ctx, p, f.Get("RoleName"), f.Get("Path"), f.Get("AssumeRolePolicyDocument"), f.Get("Description"), int32(max))
@@ -88,6 +110,17 @@ func (h *Handler) queryServices() map[string]*queryService {
 		"GetRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			r, err := d.GetRole(ctx, p, f.Get("RoleName"))
 			return wrap(err, struct{ Role xmlRole }{xmlRoleOf(r)})
+		},
+		"ListRoles": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			rs, err := d.ListRoles(ctx, p)
+			out := struct {
+				Roles       []xmlRole `xml:"Roles>member"`
+				IsTruncated bool
+			}{Roles: []xmlRole{}}
+			for _, r := range rs {
+				out.Roles = append(out.Roles, xmlRoleOf(r))
+			}
+			return wrap(err, out)
 		},
 		"DeleteRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			return nil, d.DeleteRole(ctx, p, f.Get("RoleName"))
@@ -175,10 +208,23 @@ func xmlUserOf(u *identity.User) xmlUser {
 
 type xmlAccessKey struct {
 	UserName        string `xml:",omitempty"`
-	AccessKeyID     string `xml:"AccessKeyId"`
+	AccessKeyID     string `xml:"AccessKeyId" json:"AccessKeyId"`
 	Status          string
 	SecretAccessKey string `xml:",omitempty"`
 	CreateDate      string
+}
+
+type xmlLoginProfile struct {
+	UserName              string
+	CreateDate            string
+	PasswordResetRequired bool
+}
+
+func xmlLoginProfileOf(lp *identity.LoginProfile) xmlLoginProfile {
+	if lp == nil {
+		return xmlLoginProfile{}
+	}
+	return xmlLoginProfile{UserName: lp.UserName, CreateDate: lp.Created.Format(isoTime), PasswordResetRequired: lp.PasswordResetRequired}
 }
 
 type xmlRole struct {

@@ -16,6 +16,7 @@ const module = "github.com/openkms/kms/internal/"
 
 // allowed is the table of docs/architecture.md ("Who may import whom").
 var allowed = map[string][]string{
+	"console":  {"api", "identity", "audit"},
 	"api":      {"service", "kmsapi", "identity", "sigv4", "audit", "fault", "keys"},
 	"service":  {"authz", "keyrepo", "kmsapi", "keys", "policy", "store", "audit", "fault"},
 	"authz":    {"keyrepo", "kmsapi", "policy", "fault"},

@@ -55,6 +55,7 @@ const (
 	NoSuchEntity
 	EntityAlreadyExists
 	DeleteConflict
+	PasswordPolicyViolation
 )
 
 // Error is a domain error: a class and the message a client should read.

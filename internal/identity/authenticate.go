@@ -163,16 +163,26 @@ func (d *Directory) loadAccessKey(tx store.Tx, akid string) (*credential, error)
 	}
 	p := &Principal{Type: TypeRoot, Account: rec.Account, ARN: RootARN(rec.Account), UserID: rec.Account, AccessKeyID: akid}
 	if rec.UserName != "" {
-		var u userRecord
-		if err := getJSON(tx, userKey(rec.Account, rec.UserName), &u); err != nil {
+		if p, err = userPrincipal(tx, rec.Account, rec.UserName); err != nil {
 			return nil, err
 		}
-		p.Type, p.ARN, p.UserID, p.Username = TypeIAMUser, userARN(rec.Account, u.Path, u.Name), u.ID, u.Name
-		if p.Policies, err = loadPolicies(tx, userPolicyPrefix(rec.Account, u.Name)); err != nil {
-			return nil, err
-		}
+		p.AccessKeyID = akid
 	}
 	return &credential{secret: string(secret), principal: p}, nil
+}
+
+// userPrincipal is an IAM user as a principal, with its inline policies.
+func userPrincipal(tx store.Tx, account, name string) (*Principal, error) {
+	var u userRecord
+	if err := getJSON(tx, userKey(account, name), &u); err != nil {
+		return nil, err
+	}
+	p := &Principal{Type: TypeIAMUser, Account: account, ARN: userARN(account, u.Path, u.Name), UserID: u.ID, Username: u.Name}
+	var err error
+	if p.Policies, err = loadPolicies(tx, userPolicyPrefix(account, u.Name)); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func (d *Directory) loadSession(tx store.Tx, akid string) (*credential, error) {

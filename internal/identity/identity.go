@@ -5,10 +5,11 @@
 // Version 4.
 //
 // It implements the subset of IAM (CreateUser, GetUser, ListUsers,
-// DeleteUser, CreateAccessKey, ListAccessKeys, DeleteAccessKey,
-// Put/Get/List/DeleteUserPolicy, CreateRole, GetRole, DeleteRole,
-// Put/Get/List/DeleteRolePolicy) and STS (GetCallerIdentity, AssumeRole)
-// that the AWS CLI needs to administer the service. Secrets are sealed under
+// DeleteUser, Create/Get/Update/DeleteLoginProfile, CreateAccessKey,
+// ListAccessKeys, DeleteAccessKey, Put/Get/List/DeleteUserPolicy,
+// CreateRole, GetRole, ListRoles, DeleteRole, Put/Get/List/DeleteRolePolicy)
+// and STS (GetCallerIdentity, AssumeRole) that the AWS CLI needs to
+// administer the service, and the console's sign-in (signin.go). Secrets are sealed under
 // the root key at rest, compared in constant time and never logged.
 //
 // Limits: no groups, managed policies, permission boundaries, session

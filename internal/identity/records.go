@@ -17,6 +17,7 @@ import (
 //	iam/user/<account>/<name>                     userRecord
 //	iam/userkey/<account>/<name>/<access-key-id>  empty: a user's access keys
 //	iam/userpolicy/<account>/<name>/<policy>      policyRecord
+//	iam/loginprofile/<account>/<name>             loginProfileRecord (argon2id hash)
 //	iam/role/<account>/<name>                     roleRecord
 //	iam/rolepolicy/<account>/<name>/<policy>      policyRecord
 //	iam/session/<access-key-id>                   sessionRecord (secret sealed)
@@ -79,6 +80,9 @@ func userKeysPrefix(account, name string) []byte {
 }
 func userPolicyPrefix(account, name string) []byte {
 	return []byte("iam/userpolicy/" + account + "/" + lower(name) + "/")
+}
+func loginProfileKey(account, name string) []byte {
+	return []byte("iam/loginprofile/" + account + "/" + lower(name))
 }
 func roleKey(account, name string) []byte { return []byte("iam/role/" + account + "/" + lower(name)) }
 func rolePolicyPrefix(account, name string) []byte {

@@ -90,6 +90,22 @@ func (d *Directory) GetRole(ctx context.Context, caller *Principal, name string)
 	return r, nil
 }
 
+// ListRoles lists the account's roles, ordered by name.
+func (d *Directory) ListRoles(ctx context.Context, caller *Principal) ([]*Role, error) {
+	if err := authorize(caller, "iam:ListRoles", "arn:aws:iam::"+caller.Account+":role/"); err != nil {
+		return nil, err
+	}
+	var out []*Role
+	err := d.view(ctx, func(tx store.Tx) error {
+		out = out[:0]
+		return scanJSON(tx, []byte("iam/role/"+caller.Account+"/"), func(r *roleRecord) error {
+			out = append(out, r.role(caller.Account))
+			return nil
+		})
+	})
+	return out, err
+}
+
 // DeleteRole deletes a role that has no inline policies left; its sessions
 // end at once.
 func (d *Directory) DeleteRole(ctx context.Context, caller *Principal, name string) error {

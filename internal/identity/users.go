@@ -154,6 +154,9 @@ func (d *Directory) DeleteUser(ctx context.Context, caller *Principal, name stri
 			}
 			return err
 		}
+		if _, err := tx.Get(loginProfileKey(caller.Account, name)); err == nil {
+			return errf(fault.DeleteConflict, "Cannot delete entity, must delete login profile first.")
+		}
 		if n, err := count(tx, userPolicyPrefix(caller.Account, name)); err != nil || n > 0 {
 			if err == nil {
 				err = errf(fault.DeleteConflict, "Cannot delete entity, must delete policies first.")

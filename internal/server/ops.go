@@ -17,10 +17,14 @@ import (
 )
 
 // withOps serves the operator's endpoints beside the API: GET /readyz
-// (ready) and, unless nil, GET /metrics. Everything else, GET /healthz
-// included, goes to api.
-func withOps(api http.Handler, ready func(context.Context) error, metrics http.Handler) http.Handler {
+// (ready), unless nil GET /metrics, and unless nil the web console under
+// /console/. Everything else, GET /healthz included, goes to api.
+func withOps(api http.Handler, ready func(context.Context) error, metrics, console http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if console != nil && (r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, "/console/")) {
+			console.ServeHTTP(w, r)
+			return
+		}
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			switch {
 			case r.URL.Path == "/readyz":

@@ -1,0 +1,70 @@
+package main_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/chromedp/chromedp"
+)
+
+// TestConsoleIAMPage creates a user on the IAM page, gives it a password,
+// an access key (whose secret is shown once) and an inline policy, and
+// checks each through aws-sdk-go-v2.
+func TestConsoleIAMPage(t *testing.T) {
+	ctx := newBrowser(t, 3*time.Minute)
+	dir := t.TempDir()
+	s := startDev(t, dir)
+	id, secret := devCredentials(t, dir)
+	sdk := testCtx(t)
+	rootIAM := iam.New(iam.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), RetryMaxAttempts: 1})
+
+	const doc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:ListKeys","Resource":"*"}]}`
+	browse(t, ctx, "the IAM page",
+		chromedp.Navigate(s.URL+"/console/"),
+		signInWithKey(id, secret),
+		visible(heading("Customer managed keys")),
+		click(`//nav//a[normalize-space()="IAM"]`),
+		visible(heading("IAM")),
+		typeInto(labelled("User name"), "carol"),
+		click(button("Create user")),
+		click(`//summary[normalize-space()="carol"]`),
+		typeInto(labelled("New password for carol"), "Short1"),
+		click(button("Set password")),
+		visible(`//details[summary[normalize-space()="carol"]]//div[@role="alert"][contains(., "PasswordPolicyViolation")]`),
+		chromedp.SetValue(labelled("New password for carol"), "Carol-Password-1"),
+		click(button("Set password")),
+		visible(`//div[@role="status"][normalize-space()="Password set for carol."]`),
+		click(button("Create access key")),
+		chromedp.WaitVisible(chromedp.CSS(`.secret`)),
+		visible(`//details[summary[normalize-space()="carol"]]//li[starts-with(normalize-space(), "AKIA")]`),
+		typeInto(labelled("Policy name (carol)"), "list-keys"),
+		chromedp.SetValue(labelled("Policy document (carol)"), doc),
+		click(button("Put policy")),
+		visible(button("Show list-keys")),
+	)
+	shown := read(t, ctx, "the new secret", chromedp.Text(chromedp.CSS(`.secret`)))
+
+	if _, err := rootIAM.GetLoginProfile(sdk, &iam.GetLoginProfileInput{UserName: aws.String("carol")}); err != nil {
+		t.Fatalf("GetLoginProfile: %v", err)
+	}
+	keys, err := rootIAM.ListAccessKeys(sdk, &iam.ListAccessKeysInput{UserName: aws.String("carol")})
+	noErr(t, err, "ListAccessKeys")
+	if len(keys.AccessKeyMetadata) != 1 || !strings.Contains(shown, aws.ToString(keys.AccessKeyMetadata[0].AccessKeyId)) || !strings.Contains(shown, "shown once") {
+		t.Fatalf("access keys %+v, the page showed %q", keys.AccessKeyMetadata, shown)
+	}
+	p, err := rootIAM.GetUserPolicy(sdk, &iam.GetUserPolicyInput{UserName: aws.String("carol"), PolicyName: aws.String("list-keys")})
+	noErr(t, err, "GetUserPolicy")
+	if !strings.Contains(aws.ToString(p.PolicyDocument), "kms%3AListKeys") && !strings.Contains(aws.ToString(p.PolicyDocument), "kms:ListKeys") {
+		t.Fatalf("the policy is %s", aws.ToString(p.PolicyDocument))
+	}
+	// The secret is not shown again once the page is left.
+	browse(t, ctx, "the IAM page again", goTo("#/keys"), visible(heading("Customer managed keys")), goTo("#/iam"), visible(heading("IAM")))
+	if n := read(t, ctx, "secrets on the page", chromedp.Evaluate[int](`document.querySelectorAll(".secret").length`)); n != 0 {
+		t.Fatalf("%d secrets shown after leaving the page", n)
+	}
+}

@@ -1,0 +1,325 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/keys"
+)
+
+// Invoke serves the calls of another front end of the same server, the
+// web console, which authenticates its principals itself (a session
+// cookie, not a signature). A call goes through the same operation table
+// as a signed request: the same service method, authorization and rate
+// limit, and the same audit record, with the front end's user agent. Its
+// errors are those the API would answer, as a *CallError.
+
+// The services Invoke serves.
+const (
+	ServiceKMS   = "kms"   // the KMS operations; Input is the operation's JSON body
+	ServiceIAM   = "iam"   // the IAM actions of query.go; Input is a JSON object of the form's fields
+	ServiceTrail = "trail" // reading the audit trail (trail.go); Input is the JSON body
+)
+
+// Call is one operation a front end makes for an authenticated principal.
+type Call struct {
+	Principal *identity.Principal
+	UserAgent string // recorded as the call's user agent
+	Service   string // ServiceKMS, ServiceIAM or ServiceTrail
+	Operation string // CreateKey, CreateUser, GetAuditRecords, ...
+	Input     json.RawMessage
+}
+
+// CallError is a refused call as the API would answer it: the HTTP status,
+// the AWS error type (IAM's code for IAM actions) and the message.
+type CallError struct {
+	Status        int
+	Type, Message string
+}
+
+func (e *CallError) Error() string { return e.Type + ": " + e.Message }
+
+// Invoke runs c for a request r of the front end (its address is
+// recorded) and returns the operation's output as JSON: for KMS and the
+// trail what the API returns, for IAM the members of the action's result.
+// The call is recorded before Invoke returns; an error is a *CallError.
+func (h *Handler) Invoke(r *http.Request, c Call) (json.RawMessage, error) {
+	out, ce := h.invokeCall(r, c)
+	if ce != nil {
+		return nil, ce
+	}
+	return out, nil
+}
+
+// invokeCall runs, records and, like a signed call, reports c to the
+// metrics and the request log.
+func (h *Handler) invokeCall(r *http.Request, c Call) (json.RawMessage, *CallError) {
+	start := time.Now()
+	ci, r := h.newCall(r, keys.NewID().String())
+	out, ce := h.invokeRecorded(r, ci, c)
+	if h.observe != nil {
+		a := &answerWriter{status: http.StatusOK}
+		if ce != nil {
+			a.status, a.code = ce.Status, ce.Type
+		}
+		h.report(a, ci.ev.RequestID, ci, start)
+	}
+	return out, ce
+}
+
+func (h *Handler) invokeRecorded(r *http.Request, ci *callInfo, c Call) (json.RawMessage, *CallError) {
+	ci.ev.UserAgent = c.UserAgent
+	ci.ev.Operation = c.Operation
+	ci.principal = c.Principal
+	out, err := h.invoke(r.Context(), r, ci, c)
+	var body []byte
+	if err == nil {
+		if body, err = json.Marshal(out); err != nil {
+			err = errors.New("encoding the output: " + err.Error())
+		}
+	}
+	if aerr := h.audit(r.Context(), r, ci, err); aerr != nil {
+		err = aerr
+	}
+	if err != nil {
+		ce := &CallError{}
+		if ci.ev.Source == "iam.amazonaws.com" {
+			ce.Status, ce.Type, ce.Message = queryWireError(err)
+		} else {
+			ce.Status, ce.Type, ce.Message = wireError(err)
+		}
+		if ce.Status >= 500 {
+			h.log.Error("console call failed", "requestId", ci.ev.RequestID, "operation", c.Operation, "err", err)
+		}
+		return nil, ce
+	}
+	return body, nil
+}
+
+func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c Call) (any, error) {
+	p := c.Principal
+	if p == nil {
+		return nil, errNoPrincipal
+	}
+	if h.limits != nil && !h.limits.allow(p.Account) {
+		return nil, errThrottled
+	}
+	switch c.Service {
+	case ServiceKMS:
+		h.jsonParams(ci, c.Input)
+		fn := h.ops[c.Operation]
+		if fn == nil {
+			return nil, errUnknownOperation(targetPrefix + c.Operation)
+		}
+		return fn(ctx, callerOf(p, r), c.Input)
+	case ServiceIAM:
+		ci.ev.Source = "iam.amazonaws.com"
+		var fields map[string]string
+		if len(c.Input) > 0 {
+			if err := json.Unmarshal(c.Input, &fields); err != nil {
+				return nil, errSerialization("The request body must be a JSON object of strings.")
+			}
+		}
+		form := url.Values{}
+		for k, v := range fields {
+			form.Set(k, v)
+		}
+		h.formParams(ci, form)
+		svc := h.query[c.Operation]
+		if svc == nil || svc.name != "iam" {
+			return nil, errInvalidAction(c.Operation, "2010-05-08")
+		}
+		return svc.actions[c.Operation](ctx, p, form)
+	case ServiceTrail:
+		ci.ev.Source = trailSource
+		h.jsonParams(ci, c.Input)
+		fn := trailOps[c.Operation]
+		if fn == nil {
+			return nil, errUnknownOperation(trailTargetPrefix + c.Operation)
+		}
+		if err := identity.AuthorizeGlobal(p, trailAction); err != nil {
+			return nil, err
+		}
+		if h.trailReader == nil {
+			return nil, errTrailNotServed
+		}
+		scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && identity.AuthorizeGlobal(p, trailAllAction) == nil}
+		return fn(ctx, h.trailReader, scope, c.Input)
+	}
+	return nil, errUnknownOperation(c.Service + "." + c.Operation)
+}
+
+// IAMError is err as an IAM action would answer it, for a front end that
+// calls the identity layer itself (the console's sign-in).
+func IAMError(err error) *CallError {
+	ce := &CallError{}
+	ce.Status, ce.Type, ce.Message = queryWireError(err)
+	return ce
+}
+
+var errNoPrincipal = &protocolError{http.StatusForbidden, "AccessDeniedException", "The call has no signed-in principal."}
+
+// RecordSignIn records a sign-in to a front end, successful or not, as
+// CloudTrail records console sign-ins: the event ConsoleLogin from
+// signin.amazonaws.com, with the principal if one signed in, else only the
+// name that was tried. err is the failure the front end answered, or nil.
+func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Principal, tried string, err error) error {
+	ci, r := h.newCall(r, keys.NewID().String())
+	ci.ev.Source = "signin.amazonaws.com"
+	ci.ev.Operation = "ConsoleLogin"
+	ci.ev.UserAgent = userAgent
+	ci.principal = p
+	if p == nil && tried != "" {
+		ci.ev.Params, _ = json.Marshal(map[string]string{"userName": audit.Clip(tried, maxParamBytes)})
+	}
+	if h.recorder == nil {
+		return nil
+	}
+	ev := ci.ev
+	if p != nil {
+		ev.Identity = audit.UserIdentity{Type: p.Type, PrincipalID: p.UserID, ARN: p.ARN, AccountID: p.Account,
+			AccessKeyID: p.AccessKeyID, UserName: p.Username}
+	}
+	if err != nil {
+		ev.ErrorCode, ev.ErrorMessage = "AccessDenied", "Failed authentication"
+		var ce *CallError
+		if errors.As(err, &ce) {
+			ev.ErrorCode, ev.ErrorMessage = ce.Type, ce.Message
+		}
+	}
+	if rerr := h.recorder.Record(r.Context(), ev); rerr != nil {
+		h.log.Error("audit trail write failed; the sign-in is refused", "requestId", ev.RequestID, "err", rerr)
+		return errAuditFailed
+	}
+	return nil
+}
+
+// VerifyTrail checks every chain of the trail as `kms audit verify
+// --endpoint` does (the records' hashes and sequence, and the signed
+// digests against each chain's stored key) and returns a report per chain.
+// It reads the whole trail, a log file's into memory. It does not check a
+// log file against its high-water mark, as kms audit verify does.
+func (h *Handler) VerifyTrail(ctx context.Context) ([]audit.Report, error) {
+	if h.trailReader == nil {
+		return nil, errTrailNotServed
+	}
+	chains, err := h.trailReader.Chains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []audit.Report
+	for _, chain := range chains {
+		key, err := h.trailReader.PublicKey(ctx, chain)
+		if err != nil {
+			return nil, err
+		}
+		digests, err := readAll(ctx, chain, h.trailReader.Digests)
+		if err != nil {
+			return nil, err
+		}
+		if chain == "" {
+			// A log file: its digests are lines of their own file, which
+			// name records by sequence number.
+			r, err := h.verifyFileChain(ctx, key, digests)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+			continue
+		}
+		check := audit.NewChainCheck(chain, nil, key, digests)
+		var after int64
+		for {
+			rows, more, err := h.trailReader.Records(ctx, chain, after, maxTrailPage, maxTrailPageBytes)
+			if err != nil {
+				return nil, err
+			}
+			goOn := true
+			for _, row := range rows {
+				if goOn = check.Record(row.Seq, row.Line); !goOn {
+					break
+				}
+				after = row.Seq
+			}
+			if !goOn || !more || len(rows) == 0 {
+				break
+			}
+		}
+		out = append(out, check.Report())
+	}
+	return out, nil
+}
+
+func readAll(ctx context.Context, chain string, read trailPage) ([]audit.Row, error) {
+	var all []audit.Row
+	var after int64
+	for {
+		rows, more, err := read(ctx, chain, after, maxTrailPage, maxTrailPageBytes)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
+		if !more || len(rows) == 0 {
+			return all, nil
+		}
+		after = rows[len(rows)-1].Seq
+	}
+}
+
+// verifyFileChain checks the log file's records, read after its digests
+// (so that every digest names a record already written), as kms audit
+// verify checks a data directory's.
+func (h *Handler) verifyFileChain(ctx context.Context, key []byte, digests []audit.Row) (audit.Report, error) {
+	records, err := readAll(ctx, "", h.trailReader.Records)
+	if err != nil {
+		return audit.Report{}, err
+	}
+	var log, digestLines []byte
+	for _, r := range records {
+		log = append(append(log, r.Line...), '\n')
+	}
+	for _, d := range digests {
+		digestLines = append(append(digestLines, d.Line...), '\n')
+	}
+	n, problems, err := audit.VerifyAll(bytes.NewReader(log))
+	if err != nil {
+		return audit.Report{}, err
+	}
+	r := audit.Report{Records: uint64(n)}
+	hashes, total, err := audit.Hashes(bytes.NewReader(log))
+	if err != nil {
+		return audit.Report{}, err
+	}
+	r.Total = total
+	switch {
+	case key == nil && total > 0:
+		problems = append(problems, &audit.Problem{Digest: true, Reason: "the trail has no public key to check its digests with"})
+	case key != nil:
+		pub, err := audit.ParsePublicKey(key)
+		if err != nil {
+			problems = append(problems, &audit.Problem{Digest: true, Reason: "the trail's public key is " + err.Error()})
+			break
+		}
+		_, good, dp, err := audit.VerifyDigestsAll(bytes.NewReader(digestLines), pub, hashes, total)
+		if err != nil {
+			return audit.Report{}, err
+		}
+		r.Digests = good
+		problems = append(problems, dp...)
+	}
+	for i, p := range problems {
+		if i == 0 {
+			r.Problem = p
+		} else {
+			r.Later = append(r.Later, p)
+		}
+	}
+	return r, nil
+}

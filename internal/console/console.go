@@ -1,0 +1,351 @@
+// Package console is the web console served at /console/: plain HTML, CSS
+// and JavaScript embedded in the binary, and small JSON endpoints under
+// /console/api/ that act for the signed-in principal.
+//
+// A principal signs in with an IAM user name and the password of its
+// login profile, or with a long-term access key id and its secret. The
+// session is a random token in an HttpOnly, SameSite=Strict cookie (Secure
+// over https) with idle and absolute timeouts; every request but signing
+// in carries the session's CSRF token in a header; failed sign-ins are
+// rate limited and each is audited. The console holds no authority of its
+// own: every action is a call of the API's operation table
+// (api.Handler.Invoke) as the signed-in principal, so key policies,
+// identity policies and grants decide it as they decide a signed request,
+// and the call is audited with the console as its user agent.
+// docs/console.md describes the security model.
+package console
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/openkms/kms/internal/api"
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/identity"
+)
+
+// UserAgent is the user agent the audit trail records for console calls.
+const UserAgent = "openkms-console/1"
+
+// Prefix is the path the console is served under.
+const Prefix = "/console/"
+
+//go:embed assets
+var assets embed.FS
+
+// Backend runs the console's calls; *api.Handler implements it.
+type Backend interface {
+	Invoke(r *http.Request, c api.Call) (json.RawMessage, error)
+	RecordSignIn(r *http.Request, userAgent string, p *identity.Principal, tried string, err error) error
+	VerifyTrail(ctx context.Context) ([]audit.Report, error)
+}
+
+// Directory signs principals in; *identity.Directory implements it.
+type Directory interface {
+	SignInWithPassword(ctx context.Context, account, userName, password string) (*identity.Principal, error)
+	SignInWithAccessKey(ctx context.Context, accessKeyID, secret string) (*identity.Principal, error)
+	ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string) (*identity.Principal, error)
+	Refresh(ctx context.Context, p *identity.Principal) (*identity.Principal, error)
+}
+
+var (
+	_ Backend   = (*api.Handler)(nil)
+	_ Directory = (*identity.Directory)(nil)
+)
+
+// Config holds a Handler's dependencies.
+type Config struct {
+	Backend   Backend
+	Directory Directory
+	// Secure marks the session cookie Secure: set it when the console is
+	// served over https.
+	Secure bool
+	// Now is the clock of session timeouts and the sign-in rate limit
+	// (time.Now if nil).
+	Now             func() time.Time
+	IdleTimeout     time.Duration // DefaultIdleTimeout if zero
+	AbsoluteTimeout time.Duration // DefaultAbsoluteTimeout if zero
+	Logger          *slog.Logger
+}
+
+// Handler serves the console. It is safe for concurrent use.
+type Handler struct {
+	backend  Backend
+	dir      Directory
+	secure   bool
+	sessions *sessions
+	limiter  *signInLimiter
+	log      *slog.Logger
+	static   http.Handler
+	index    []byte
+	checks   chan struct{} // a slot per sign-in check running
+}
+
+// maxConcurrentSignIns bounds the sign-in checks that run at once.
+const maxConcurrentSignIns = 8
+
+// New returns the console's handler, to be mounted at Prefix.
+func New(cfg Config) *Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.AbsoluteTimeout <= 0 {
+		cfg.AbsoluteTimeout = DefaultAbsoluteTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	sub, err := fs.Sub(assets, "assets")
+	if err != nil {
+		panic(err) // the embedded tree is part of the build
+	}
+	index, err := fs.ReadFile(sub, "index.html")
+	if err != nil {
+		panic(err)
+	}
+	return &Handler{backend: cfg.Backend, dir: cfg.Directory, secure: cfg.Secure,
+		sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.AbsoluteTimeout), limiter: newSignInLimiter(cfg.Now),
+		log: cfg.Logger, static: http.StripPrefix(Prefix+"static/", http.FileServerFS(sub)), index: index,
+		checks: make(chan struct{}, maxConcurrentSignIns)}
+}
+
+// contentSecurityPolicy allows only the console's own scripts, styles and
+// API: no inline script or style, no framing, no other origin.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("X-Frame-Options", "DENY")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
+	path := r.URL.Path
+	switch {
+	case path == strings.TrimSuffix(Prefix, "/"):
+		http.Redirect(w, r, Prefix, http.StatusFound)
+	case path == Prefix || path == Prefix+"index.html":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		hdr.Set("Content-Type", "text/html; charset=utf-8")
+		hdr.Set("Cache-Control", "no-store")
+		w.Write(h.index)
+	case strings.HasPrefix(path, Prefix+"static/"):
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if strings.HasSuffix(path, "/") {
+			http.NotFound(w, r) // files only, no listings
+			return
+		}
+		hdr.Set("Cache-Control", "no-cache")
+		h.static.ServeHTTP(w, r)
+	case strings.HasPrefix(path, Prefix+"api/"):
+		hdr.Set("Cache-Control", "no-store")
+		h.serveAPI(w, r, strings.TrimPrefix(path, Prefix+"api/"))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// maxAPIBody bounds a console request body: a key policy of 32 KB with
+// every character escaped fits.
+const maxAPIBody = 256 << 10
+
+// apiError is the body of a refused console request: AWS's error type
+// and message when the API refused the call.
+type apiError struct {
+	Type    string `json:"__type"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"__type":"InternalError","message":"encoding the answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, status int, typ, msg string) {
+	writeJSON(w, status, apiError{typ, msg})
+}
+
+// Console errors of the request itself.
+var (
+	errNotSignedIn = &api.CallError{Status: http.StatusUnauthorized, Type: "NotSignedIn", Message: "Your session has ended. Sign in again."}
+	errCSRF        = &api.CallError{Status: http.StatusForbidden, Type: "InvalidCsrfToken", Message: "The request did not carry this session's CSRF token. Reload the page."}
+)
+
+func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, route string) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "Console API requests are POST.")
+		return
+	}
+	// A JSON content type cannot be sent cross-origin without a CORS
+	// preflight, which this server never grants; a foreign Origin is
+	// refused outright.
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, "UnsupportedMediaType", "Console API requests are application/json.")
+		return
+	}
+	if !sameOrigin(r) {
+		writeError(w, http.StatusForbidden, "ForeignOrigin", "Console API requests must come from the console's own origin.")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is too large.")
+		return
+	}
+	if route == "signin" {
+		h.signIn(w, r, body)
+		return
+	}
+	token, se, err := h.session(r)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if route == "session" {
+		// How the page learns its CSRF token: readable only by a page of
+		// this origin, and it changes nothing.
+		writeJSON(w, http.StatusOK, whoami(se))
+		return
+	}
+	if !se.validCSRF(r.Header.Get("X-CSRF-Token")) {
+		h.fail(w, errCSRF)
+		return
+	}
+	switch {
+	case route == "signout":
+		h.sessions.delete(token)
+		http.SetCookie(w, h.cookie("", -1))
+		writeJSON(w, http.StatusOK, struct{}{})
+	case route == "audit/verify":
+		h.verifyTrail(w, r, se)
+	case strings.HasPrefix(route, "call/"):
+		service, op, ok := strings.Cut(strings.TrimPrefix(route, "call/"), "/")
+		if !ok || op == "" || strings.Contains(op, "/") {
+			writeError(w, http.StatusNotFound, "NotFound", "No such console endpoint.")
+			return
+		}
+		if t := strings.TrimSpace(string(body)); t == "" || t == "null" {
+			body = []byte("{}")
+		}
+		out, err := h.backend.Invoke(r, api.Call{Principal: se.principal, UserAgent: UserAgent, Service: service, Operation: op, Input: body})
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if string(out) == "null" {
+			out = []byte("{}")
+		}
+		w.Write(out)
+	default:
+		writeError(w, http.StatusNotFound, "NotFound", "No such console endpoint.")
+	}
+}
+
+// session returns the caller's live session, its principal read again so
+// that a changed policy applies at once and a deleted key or user ends it.
+func (h *Handler) session(r *http.Request) (string, *session, error) {
+	c, err := r.Cookie(h.cookieName())
+	if err != nil {
+		return "", nil, errNotSignedIn
+	}
+	se, ok := h.sessions.get(c.Value)
+	if !ok {
+		return "", nil, errNotSignedIn
+	}
+	p, err := h.dir.Refresh(r.Context(), se.principal)
+	if errors.Is(err, identity.ErrSignInFailed) {
+		h.sessions.delete(c.Value)
+		return "", nil, errNotSignedIn
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	h.sessions.update(c.Value, p)
+	se.principal = p
+	return c.Value, se, nil
+}
+
+func (h *Handler) fail(w http.ResponseWriter, err error) {
+	var ce *api.CallError
+	if errors.As(err, &ce) {
+		writeError(w, ce.Status, ce.Type, ce.Message)
+		return
+	}
+	h.log.Error("console request failed", "err", err)
+	writeError(w, http.StatusInternalServerError, "InternalError", "An internal error occurred. Retry the request.")
+}
+
+// whoami is what the page knows of its session.
+func whoami(se *session) any {
+	p := se.principal
+	return struct {
+		ARN       string `json:"arn"`
+		Account   string `json:"account"`
+		Type      string `json:"type"`
+		UserName  string `json:"userName,omitempty"`
+		CSRFToken string `json:"csrfToken"`
+	}{p.ARN, p.Account, p.Type, p.Username, se.csrf}
+}
+
+func (h *Handler) cookieName() string {
+	if h.secure {
+		return "__Host-kms-console"
+	}
+	return "kms-console"
+}
+
+// cookie is the session cookie; maxAge < 0 deletes it. It lives no longer
+// than the browser session: the server's timeouts end it sooner.
+func (h *Handler) cookie(token string, maxAge int) *http.Cookie {
+	c := &http.Cookie{Name: h.cookieName(), Value: token, Path: "/", HttpOnly: true, Secure: h.secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: maxAge}
+	return c
+}
+
+// sameOrigin reports whether r's Origin, if it has one, is the server it
+// was sent to.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return r.Header.Get("Sec-Fetch-Site") == "" || r.Header.Get("Sec-Fetch-Site") == "same-origin"
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

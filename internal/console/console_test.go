@@ -1,0 +1,651 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openkms/kms/internal/api"
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/console"
+	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/testsupport"
+)
+
+const (
+	account = "111122223333"
+	region  = "us-east-1"
+)
+
+var start = time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+
+// recorder keeps the events of the calls, in order.
+type recorder struct {
+	mu       sync.Mutex
+	events   []*audit.Event
+	requests []*api.Request
+}
+
+func (r *recorder) Record(_ context.Context, e *audit.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+// observe keeps what the API reports to the metrics and request log.
+func (r *recorder) observe(req *api.Request) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests = append(r.requests, req)
+}
+
+func (r *recorder) last() *audit.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.events) == 0 {
+		return nil
+	}
+	return r.events[len(r.events)-1]
+}
+
+// env is a console in front of a real API handler, service and directory
+// on a bbolt store, with a fake clock for the console's sessions.
+type env struct {
+	t     *testing.T
+	srv   *httptest.Server
+	clock *testsupport.Clock
+	rec   *recorder
+	dir   *identity.Directory
+	root  *identity.Principal
+	creds identity.AccessKey
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	k := make([]byte, 32)
+	rand.Read(k)
+	root, err := keys.NewRootKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: region, Logger: logger})
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: region, Logger: logger, PrincipalExists: dir.PrincipalExists})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := identity.BootstrapRoot(context.Background(), st, root, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	h := api.NewHandler(svc, dir, logger).WithAudit(rec, region).WithObserver(rec.observe)
+	clock := testsupport.NewClock(start)
+	c := console.New(console.Config{Backend: h, Directory: dir, Now: clock.Now, Logger: logger})
+	mux := http.NewServeMux()
+	mux.Handle("/console/", c)
+	mux.Handle("/", h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	p, err := dir.SignInWithAccessKey(context.Background(), creds.ID, creds.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, srv: srv, clock: clock, rec: rec, dir: dir, root: p, creds: creds}
+}
+
+// browser is a client with its own cookie jar and the CSRF token of its
+// session.
+type browser struct {
+	e    *env
+	c    *http.Client
+	csrf string
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{e: e, c: &http.Client{Jar: jar}}
+}
+
+// post sends a console API request and decodes the answer into a map.
+func (b *browser) post(path string, body any, hdr ...string) (int, map[string]any) {
+	b.e.t.Helper()
+	buf, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, b.e.srv.URL+"/console/api/"+path, bytes.NewReader(buf))
+	req.Header.Set("Content-Type", "application/json")
+	if b.csrf != "" {
+		req.Header.Set("X-CSRF-Token", b.csrf)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]any{}
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (b *browser) signInWithKey(akid, secret string) {
+	b.e.t.Helper()
+	status, out := b.post("signin", map[string]string{"accessKeyId": akid, "secretAccessKey": secret})
+	if status != http.StatusOK {
+		b.e.t.Fatalf("sign-in: %d %v", status, out)
+	}
+	b.csrf, _ = out["csrfToken"].(string)
+}
+
+func (b *browser) signInWithPassword(user, password string) (int, map[string]any) {
+	b.e.t.Helper()
+	status, out := b.post("signin", map[string]string{"account": account, "userName": user, "password": password})
+	if status == http.StatusOK {
+		b.csrf, _ = out["csrfToken"].(string)
+	}
+	return status, out
+}
+
+// createKey creates a key as the root through the console and returns its id.
+func (b *browser) createKey() string {
+	b.e.t.Helper()
+	status, out := b.post("call/kms/CreateKey", map[string]string{"Description": "console test"})
+	if status != http.StatusOK {
+		b.e.t.Fatalf("CreateKey: %d %v", status, out)
+	}
+	return out["KeyMetadata"].(map[string]any)["KeyId"].(string)
+}
+
+func TestSignInAndCallAsTheRoot(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	if ev := e.rec.last(); ev.Operation != "ConsoleLogin" || ev.Source != "signin.amazonaws.com" || ev.ErrorCode != "" ||
+		ev.Identity.ARN != identity.RootARN(account) || ev.UserAgent != console.UserAgent {
+		t.Fatalf("sign-in recorded as %+v", ev)
+	}
+	id := b.createKey()
+	ev := e.rec.last()
+	if ev.Operation != "CreateKey" || ev.UserAgent != console.UserAgent || ev.Identity.ARN != identity.RootARN(account) || len(ev.Keys()) != 1 {
+		t.Fatalf("CreateKey recorded as %+v (keys %v)", ev, ev.Keys())
+	}
+	status, out := b.post("call/kms/DescribeKey", map[string]string{"KeyId": id})
+	if status != http.StatusOK || out["KeyMetadata"].(map[string]any)["KeyState"] != "Enabled" {
+		t.Fatalf("DescribeKey: %d %v", status, out)
+	}
+	status, out = b.post("session", nil)
+	if status != http.StatusOK || out["arn"] != identity.RootARN(account) {
+		t.Fatalf("session: %d %v", status, out)
+	}
+}
+
+func TestSessionCookie(t *testing.T) {
+	e := newEnv(t)
+	buf := `{"accessKeyId":"` + e.creds.ID + `","secretAccessKey":"` + e.creds.Secret + `"}`
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/console/api/signin", strings.NewReader(buf))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cs := resp.Cookies()
+	if len(cs) != 1 {
+		t.Fatalf("%d cookies set", len(cs))
+	}
+	c := cs[0]
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.Path != "/" {
+		t.Fatalf("cookie over http: %+v", c)
+	}
+	if strings.Contains(resp.Header.Get("Set-Cookie"), "Max-Age") || strings.Contains(resp.Header.Get("Set-Cookie"), "Expires") {
+		t.Fatalf("the session cookie outlives the browser session: %s", resp.Header.Get("Set-Cookie"))
+	}
+}
+
+func TestSecureCookieOverHTTPS(t *testing.T) {
+	e := newEnv(t)
+	p := e.root
+	h := console.New(console.Config{Backend: fakeBackend{}, Directory: fixedDirectory{p}, Secure: true})
+	req := httptest.NewRequest(http.MethodPost, "https://kms.example/console/api/signin", strings.NewReader(`{"accessKeyId":"AKIAX","secretAccessKey":"s"}`))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	cs := w.Result().Cookies()
+	if w.Code != http.StatusOK || len(cs) != 1 {
+		t.Fatalf("%d, cookies %v", w.Code, cs)
+	}
+	if c := cs[0]; !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || !strings.HasPrefix(c.Name, "__Host-") {
+		t.Fatalf("cookie over https: %+v", c)
+	}
+}
+
+type fakeBackend struct{}
+
+func (fakeBackend) Invoke(*http.Request, api.Call) (json.RawMessage, error) {
+	return json.RawMessage("{}"), nil
+}
+func (fakeBackend) RecordSignIn(*http.Request, string, *identity.Principal, string, error) error {
+	return nil
+}
+func (fakeBackend) VerifyTrail(context.Context) ([]audit.Report, error) { return nil, nil }
+
+type fixedDirectory struct{ p *identity.Principal }
+
+func (d fixedDirectory) SignInWithPassword(context.Context, string, string, string) (*identity.Principal, error) {
+	return d.p, nil
+}
+func (d fixedDirectory) SignInWithAccessKey(context.Context, string, string) (*identity.Principal, error) {
+	return d.p, nil
+}
+func (d fixedDirectory) ChangePasswordAtSignIn(context.Context, string, string, string, string) (*identity.Principal, error) {
+	return d.p, nil
+}
+func (d fixedDirectory) Refresh(context.Context, *identity.Principal) (*identity.Principal, error) {
+	return d.p, nil
+}
+
+func TestRequestsWithoutASessionOrCSRFTokenAreRefused(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	id := b.createKey()
+	n := len(e.rec.events)
+
+	// No cookie at all.
+	anon := e.browser()
+	anon.csrf = b.csrf
+	if status, out := anon.post("call/kms/DisableKey", map[string]string{"KeyId": id}); status != http.StatusUnauthorized || out["__type"] != "NotSignedIn" {
+		t.Fatalf("without a cookie: %d %v", status, out)
+	}
+	// The cookie but a wrong CSRF token, and none.
+	good := b.csrf
+	for _, tok := range []string{good + "x", ""} {
+		b.csrf = tok
+		if status, out := b.post("call/kms/DisableKey", map[string]string{"KeyId": id}); status != http.StatusForbidden || out["__type"] != "InvalidCsrfToken" {
+			t.Fatalf("with CSRF token %q: %d %v", tok, status, out)
+		}
+	}
+	b.csrf = good
+	// A foreign origin, a form post.
+	if status, _ := b.post("call/kms/DisableKey", map[string]string{"KeyId": id}, "Origin", "https://evil.example"); status != http.StatusForbidden {
+		t.Fatalf("from a foreign origin: %d", status)
+	}
+	if status, _ := b.post("call/kms/DisableKey", map[string]string{"KeyId": id}, "Content-Type", "application/x-www-form-urlencoded"); status != http.StatusUnsupportedMediaType {
+		t.Fatalf("as a form: %d", status)
+	}
+	if len(e.rec.events) != n {
+		t.Fatalf("refused requests reached the API: %d events recorded", len(e.rec.events)-n)
+	}
+	_, out := b.post("call/kms/DescribeKey", map[string]string{"KeyId": id})
+	if st := out["KeyMetadata"].(map[string]any)["KeyState"]; st != "Enabled" {
+		t.Fatalf("the key is %v after refused requests", st)
+	}
+}
+
+func TestSessionsExpire(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	e.clock.Advance(console.DefaultIdleTimeout)
+	if status, out := b.post("call/kms/ListKeys", nil); status != http.StatusUnauthorized || out["__type"] != "NotSignedIn" {
+		t.Fatalf("after the idle timeout: %d %v", status, out)
+	}
+
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	for i := 0; i < 12*2; i++ { // 11 h 36 min
+		e.clock.Advance(29 * time.Minute)
+		b.post("call/kms/ListKeys", nil)
+	}
+	if status, out := b.post("call/kms/ListKeys", nil); status != http.StatusOK {
+		t.Fatalf("a session in use for 11 h 36 min: %d %v", status, out)
+	}
+	e.clock.Advance(25 * time.Minute)
+	if status, _ := b.post("call/kms/ListKeys", nil); status != http.StatusUnauthorized {
+		t.Fatalf("a session used for more than 12 hours still answers %d", status)
+	}
+}
+
+func TestSignOut(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	if status, _ := b.post("signout", nil); status != http.StatusOK {
+		t.Fatalf("signout: %d", status)
+	}
+	if status, _ := b.post("call/kms/ListKeys", nil); status != http.StatusUnauthorized {
+		t.Fatalf("after signing out: %d", status)
+	}
+}
+
+func TestFailedSignInsAreAuditedAndRateLimited(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "alice", "Correct-Horse-9", false); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	for i := 0; i < 5; i++ {
+		status, out := b.signInWithPassword("alice", "wrong-Password-1")
+		if status != http.StatusUnauthorized || out["__type"] != "SignInFailed" {
+			t.Fatalf("attempt %d: %d %v", i, status, out)
+		}
+		ev := e.rec.last()
+		if ev.Operation != "ConsoleLogin" || ev.ErrorCode == "" || ev.Identity.Type != "" || !strings.Contains(string(ev.Params), "alice") {
+			t.Fatalf("failed sign-in recorded as %+v params %s", ev, ev.Params)
+		}
+		if strings.Contains(string(ev.Params), "wrong-Password") {
+			t.Fatal("the password tried is in the trail")
+		}
+	}
+	n := len(e.rec.events)
+	status, out := b.signInWithPassword("alice", "Correct-Horse-9")
+	if status != http.StatusTooManyRequests {
+		t.Fatalf("the right password past the limit: %d %v", status, out)
+	}
+	if len(e.rec.events) != n+1 || e.rec.last().ErrorCode != "Throttling" {
+		t.Fatalf("a throttled sign-in was not recorded: %+v", e.rec.last())
+	}
+	e.clock.Advance(15 * time.Minute)
+	if status, out := b.signInWithPassword("alice", "Correct-Horse-9"); status != http.StatusOK || out["arn"] != "arn:aws:iam::"+account+":user/alice" {
+		t.Fatalf("after the window: %d %v", status, out)
+	}
+	// An unknown user fails the same way as a wrong password.
+	if status, out := e.browser().signInWithPassword("nobody", "Correct-Horse-9"); status != http.StatusUnauthorized || out["__type"] != "SignInFailed" {
+		t.Fatalf("unknown user: %d %v", status, out)
+	}
+}
+
+func TestAnotherPrincipalsKey(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	rootB := e.browser()
+	rootB.signInWithKey(e.creds.ID, e.creds.Secret)
+	id := rootB.createKey()
+	// A key policy that names only bob: the root may still manage it,
+	// alice (no identity policy) may not touch it.
+	for _, u := range []string{"alice", "bob"} {
+		if _, err := e.dir.CreateUser(ctx, e.root, u, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.dir.CreateLoginProfile(ctx, e.root, u, "Correct-Horse-9", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := e.browser()
+	if status, out := alice.signInWithPassword("alice", "Correct-Horse-9"); status != http.StatusOK {
+		t.Fatalf("alice signs in: %d %v", status, out)
+	}
+	for _, op := range []string{"DescribeKey", "DisableKey", "Encrypt"} {
+		in := map[string]string{"KeyId": id}
+		if op == "Encrypt" {
+			in["Plaintext"] = "aGVsbG8="
+		}
+		status, out := alice.post("call/kms/"+op, in)
+		if status != http.StatusBadRequest || out["__type"] != "AccessDeniedException" {
+			t.Fatalf("alice %s on the root's key: %d %v", op, status, out)
+		}
+		ev := e.rec.last()
+		if ev.Operation != op || ev.ErrorCode != "AccessDeniedException" || ev.UserAgent != console.UserAgent || ev.Identity.UserName != "alice" {
+			t.Fatalf("refused %s recorded as %+v", op, ev)
+		}
+	}
+	// Nor may she read the trail, or learn whether it verifies.
+	if status, out := alice.post("audit/verify", nil); status != http.StatusBadRequest || out["__type"] != "AccessDeniedException" {
+		t.Fatalf("alice verifies the trail: %d %v", status, out)
+	}
+	if status, out := alice.post("call/trail/GetAuditRecords", map[string]any{}); status != http.StatusBadRequest || out["__type"] != "AccessDeniedException" {
+		t.Fatalf("alice reads the trail: %d %v", status, out)
+	}
+	// Deleting her login profile ends her session.
+	if err := e.dir.DeleteLoginProfile(ctx, e.root, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := alice.post("call/kms/ListKeys", nil); status != http.StatusUnauthorized {
+		t.Fatalf("after the login profile is deleted: %d", status)
+	}
+}
+
+func TestIAMThroughTheConsole(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	if status, out := b.post("call/iam/CreateUser", map[string]string{"UserName": "carol"}); status != http.StatusOK {
+		t.Fatalf("CreateUser: %d %v", status, out)
+	}
+	if status, out := b.post("call/iam/CreateLoginProfile", map[string]string{"UserName": "carol", "Password": "short"}); status != http.StatusBadRequest || out["__type"] != "PasswordPolicyViolation" {
+		t.Fatalf("a short password: %d %v", status, out)
+	}
+	if ev := e.rec.last(); ev.Source != "iam.amazonaws.com" || strings.Contains(string(ev.Params), "short") {
+		t.Fatalf("CreateLoginProfile recorded as %+v %s", ev, ev.Params)
+	}
+	status, out := b.post("call/iam/ListUsers", nil)
+	users, _ := out["Users"].([]any)
+	if status != http.StatusOK || len(users) != 1 {
+		t.Fatalf("ListUsers: %d %v", status, out)
+	}
+	// The members are named as IAM names them, in JSON as in XML.
+	status, out = b.post("call/iam/CreateAccessKey", map[string]string{"UserName": "carol"})
+	key, _ := out["AccessKey"].(map[string]any)
+	if status != http.StatusOK || !strings.HasPrefix(key["AccessKeyId"].(string), "AKIA") || key["SecretAccessKey"] == "" {
+		t.Fatalf("CreateAccessKey: %d %v", status, out)
+	}
+	_, out = b.post("call/iam/ListAccessKeys", map[string]string{"UserName": "carol"})
+	if keys, _ := out["AccessKeyMetadata"].([]any); len(keys) != 1 || keys[0].(map[string]any)["AccessKeyId"] != key["AccessKeyId"] {
+		t.Fatalf("ListAccessKeys: %v", out)
+	}
+	if status, _ := b.post("call/iam/AssumeRole", map[string]string{}); status != http.StatusBadRequest {
+		t.Fatalf("an STS action through the IAM route: %d", status)
+	}
+}
+
+func TestPagesAndHeaders(t *testing.T) {
+	e := newEnv(t)
+	// The page and every file it names.
+	paths := []string{"/console/"}
+	resp, err := http.Get(e.srv.URL + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range regexp.MustCompile(`(?:src|href)="(static/[^"]+)"`).FindAllStringSubmatch(string(page), -1) {
+		paths = append(paths, "/console/"+m[1])
+	}
+	if len(paths) < 4 {
+		t.Fatalf("the page names %d files", len(paths)-1)
+	}
+	for _, path := range paths {
+		resp, err := http.Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Fatalf("GET %s: Content-Security-Policy %q", path, csp)
+		}
+		if path == "/console/" {
+			page := string(body)
+			if regexp.MustCompile(`<script>|<script [^>]*>[^<]|\son[a-z]+=|style=|<style`).MatchString(page) {
+				t.Fatal("the page has inline script or style")
+			}
+		}
+	}
+	for _, path := range []string{"/console/static/", "/console/static/../console.go", "/console/nothing"} {
+		resp, err := http.Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+	}
+	resp, err = http.Get(e.srv.URL + "/console/api/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET of an API endpoint: %d", resp.StatusCode)
+	}
+}
+
+func TestRateLimitIgnoresTheCaseOfNames(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, "erin", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "erin", "Correct-Horse-9", false); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	for _, name := range []string{"erin", "Erin", "ERIN", "eRin", "erIN"} {
+		if status, _ := b.signInWithPassword(name, "Wrong-Password-1"); status != http.StatusUnauthorized {
+			t.Fatalf("%s: %d", name, status)
+		}
+	}
+	if status, _ := b.signInWithPassword("ErIn", "Correct-Horse-9"); status != http.StatusTooManyRequests {
+		t.Fatalf("five failures under different cases of one name did not reach its limit: %d", status)
+	}
+}
+
+func TestSigningInAgainEndsTheOldSession(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	u, _ := url.Parse(e.srv.URL)
+	old := b.c.Jar.Cookies(u)
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	stale := e.browser()
+	stale.c.Jar.SetCookies(u, old)
+	stale.csrf = b.csrf
+	if status, _ := stale.post("session", nil); status != http.StatusUnauthorized {
+		t.Fatalf("the session from before signing in again still answers %d", status)
+	}
+	if status, _ := b.post("session", nil); status != http.StatusOK {
+		t.Fatalf("the new session answers %d", status)
+	}
+}
+
+func TestConsoleCallsAreReportedLikeSignedCalls(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	b.createKey()
+	b.post("call/kms/DescribeKey", map[string]string{"KeyId": "alias/none"})
+	e.rec.mu.Lock()
+	defer e.rec.mu.Unlock()
+	if len(e.rec.requests) != 2 {
+		t.Fatalf("%d calls reported, want 2", len(e.rec.requests))
+	}
+	ok, refused := e.rec.requests[0], e.rec.requests[1]
+	if ok.Operation != "CreateKey" || !ok.Known || ok.Status != http.StatusOK || ok.Code != "ok" || ok.Principal != identity.RootARN(account) {
+		t.Fatalf("CreateKey reported as %+v", ok)
+	}
+	if refused.Operation != "DescribeKey" || refused.Status != http.StatusBadRequest || refused.Code != "NotFoundException" {
+		t.Fatalf("a refused DescribeKey reported as %+v", refused)
+	}
+}
+
+func TestPasswordResetAtSignIn(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, "frank", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "frank", "Temporary-Pass-1", true); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	signIn := func(password, newPassword string) (int, map[string]any) {
+		return b.post("signin", map[string]string{"account": account, "userName": "frank", "password": password, "newPassword": newPassword})
+	}
+	for range 6 { // more than the failure limit: a right password is no failure
+		if status, out := signIn("Temporary-Pass-1", ""); status != http.StatusForbidden || out["__type"] != "PasswordResetRequired" {
+			t.Fatalf("the temporary password: %d %v", status, out)
+		}
+	}
+	if ev := e.rec.last(); ev.Operation != "ConsoleLogin" || ev.ErrorCode != "PasswordResetRequired" {
+		t.Fatalf("recorded as %+v", ev)
+	}
+	if status, _ := b.post("session", nil); status != http.StatusUnauthorized {
+		t.Fatalf("a session exists before the password is changed: %d", status)
+	}
+	if status, out := signIn("Wrong-Pass-1", "Brand-New-Pass-2"); status != http.StatusUnauthorized || out["__type"] != "SignInFailed" {
+		t.Fatalf("a change with the wrong password: %d %v", status, out)
+	}
+	if status, out := signIn("Temporary-Pass-1", "weak"); status != http.StatusBadRequest || out["__type"] != "PasswordPolicyViolation" {
+		t.Fatalf("a weak new password: %d %v", status, out)
+	}
+	if status, out := signIn("Temporary-Pass-1", "Temporary-Pass-1"); status != http.StatusBadRequest || out["__type"] != "PasswordPolicyViolation" {
+		t.Fatalf("the same password again: %d %v", status, out)
+	}
+	if status, out := signIn("Temporary-Pass-1", "Brand-New-Pass-2"); status != http.StatusOK || out["userName"] != "frank" {
+		t.Fatalf("the change: %d %v", status, out)
+	}
+	if lp, err := e.dir.GetLoginProfile(ctx, e.root, "frank"); err != nil || lp.PasswordResetRequired {
+		t.Fatalf("after the change: %+v %v", lp, err)
+	}
+	other := e.browser()
+	if status, _ := other.signInWithPassword("frank", "Temporary-Pass-1"); status != http.StatusUnauthorized {
+		t.Fatalf("the old password after the change: %d", status)
+	}
+	if status, _ := other.signInWithPassword("frank", "Brand-New-Pass-2"); status != http.StatusOK {
+		t.Fatalf("the new password: %d", status)
+	}
+}
+
+// One session used by several requests at once (a page loads a key's
+// details in parallel); run with -race.
+func TestOneSessionConcurrently(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	var wg sync.WaitGroup
+	statuses := make(chan int, 16)
+	for range 16 {
+		wg.Go(func() {
+			status, _ := b.post("call/kms/ListKeys", nil)
+			statuses <- status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusOK {
+			t.Fatalf("a concurrent call answered %d", s)
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package console
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"sync"
+	"time"
+
+	"github.com/openkms/kms/internal/identity"
+)
+
+// Default session lifetimes: a session ends after IdleTimeout without a
+// request, and AbsoluteTimeout after sign-in whatever its use.
+const (
+	DefaultIdleTimeout     = 30 * time.Minute
+	DefaultAbsoluteTimeout = 12 * time.Hour
+)
+
+// maxSessions bounds the sessions held in memory: past it, signing in
+// drops the expired sessions and then, if need be, the oldest.
+const maxSessions = 10000
+
+// session is a signed-in principal. The cookie holds a random token; the
+// table is keyed by its SHA-256, so that the table alone does not let
+// anyone act as a session.
+type session struct {
+	principal *identity.Principal
+	csrf      string
+	created   time.Time
+	lastSeen  time.Time
+}
+
+// sessions is the table of live sessions, in memory: a restart of the
+// server signs everyone out. It is safe for concurrent use.
+type sessions struct {
+	now      func() time.Time
+	idle     time.Duration
+	absolute time.Duration
+
+	mu sync.Mutex
+	m  map[[32]byte]*session
+}
+
+func newSessions(now func() time.Time, idle, absolute time.Duration) *sessions {
+	return &sessions{now: now, idle: idle, absolute: absolute, m: make(map[[32]byte]*session)}
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// create starts a session for p and returns its cookie token and its
+// CSRF token.
+func (s *sessions) create(p *identity.Principal) (token, csrf string) {
+	token, csrf = randomToken(), randomToken()
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= maxSessions {
+		s.sweepLocked(now)
+	}
+	for len(s.m) >= maxSessions {
+		var oldest [32]byte
+		var at time.Time
+		for k, v := range s.m {
+			if at.IsZero() || v.created.Before(at) {
+				oldest, at = k, v.created
+			}
+		}
+		delete(s.m, oldest)
+	}
+	s.m[sha256.Sum256([]byte(token))] = &session{principal: p, csrf: csrf, created: now, lastSeen: now}
+	return token, csrf
+}
+
+// get returns a copy of the live session of token and marks it used. An
+// expired session is removed and not returned.
+func (s *sessions) get(token string) (*session, bool) {
+	if token == "" {
+		return nil, false
+	}
+	k := sha256.Sum256([]byte(token))
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	se, ok := s.m[k]
+	if !ok {
+		return nil, false
+	}
+	if s.expired(se, now) {
+		delete(s.m, k)
+		return nil, false
+	}
+	se.lastSeen = now
+	cp := *se
+	return &cp, true
+}
+
+// update replaces the principal of a live session (after it was read
+// again from the directory).
+func (s *sessions) update(token string, p *identity.Principal) {
+	k := sha256.Sum256([]byte(token))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if se, ok := s.m[k]; ok {
+		se.principal = p
+	}
+}
+
+func (s *sessions) delete(token string) {
+	k := sha256.Sum256([]byte(token))
+	s.mu.Lock()
+	delete(s.m, k)
+	s.mu.Unlock()
+}
+
+func (s *sessions) expired(se *session, now time.Time) bool {
+	return !now.Before(se.lastSeen.Add(s.idle)) || !now.Before(se.created.Add(s.absolute))
+}
+
+func (s *sessions) sweepLocked(now time.Time) {
+	for k, v := range s.m {
+		if s.expired(v, now) {
+			delete(s.m, k)
+		}
+	}
+}
+
+// validCSRF reports whether got is the session's CSRF token.
+func (se *session) validCSRF(got string) bool {
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(se.csrf)) == 1
+}

@@ -1,0 +1,163 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/openkms/kms/internal/api"
+	"github.com/openkms/kms/internal/identity"
+)
+
+// signInRequest is the body of POST /console/api/signin: an account id,
+// user name and password, or an access key id and secret.
+type signInRequest struct {
+	Account         string `json:"account"`
+	UserName        string `json:"userName"`
+	Password        string `json:"password"`
+	NewPassword     string `json:"newPassword"` // when the password must be reset
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+}
+
+var (
+	errSignInFailed = &api.CallError{Status: http.StatusUnauthorized, Type: "SignInFailed",
+		Message: "Your authentication information is incorrect. Please try again."}
+	errPasswordResetRequired = &api.CallError{Status: http.StatusForbidden, Type: "PasswordResetRequired",
+		Message: "Your password must be changed before you sign in. Choose a new password."}
+	errSignInThrottled = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
+		Message: "Too many failed sign-in attempts. Wait a few minutes before trying again."}
+)
+
+// signIn checks the credentials, starts a session and sets its cookie.
+// Every attempt is recorded in the audit trail; failures count toward the
+// rate limit, and once past it an attempt is refused, and recorded, without
+// checking the credentials.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
+	var in signInRequest
+	if err := json.Unmarshal(body, &in); err != nil {
+		writeError(w, http.StatusBadRequest, "SerializationException", "The request body must be a JSON object.")
+		return
+	}
+	// IAM names are unique regardless of case: so is their count of
+	// failures.
+	name := in.AccessKeyID
+	if in.AccessKeyID == "" {
+		name = in.Account + "/" + strings.ToLower(in.UserName)
+	}
+	addr := clientAddr(r)
+	if !h.limiter.allow(name, addr) {
+		h.limiter.failed(name, addr)
+		if h.record(w, r, nil, name, errSignInThrottled) {
+			h.fail(w, errSignInThrottled)
+		}
+		return
+	}
+	// Each password check holds 19 MiB for Argon2id: bound how many run
+	// at once, whatever the number of clients.
+	select {
+	case h.checks <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	defer func() { <-h.checks }()
+	var p *identity.Principal
+	var err error
+	switch {
+	case in.AccessKeyID != "":
+		p, err = h.dir.SignInWithAccessKey(r.Context(), in.AccessKeyID, in.SecretAccessKey)
+	case in.NewPassword != "":
+		p, err = h.dir.ChangePasswordAtSignIn(r.Context(), in.Account, in.UserName, in.Password, in.NewPassword)
+	default:
+		p, err = h.dir.SignInWithPassword(r.Context(), in.Account, in.UserName, in.Password)
+	}
+	if errors.Is(err, identity.ErrPasswordResetRequired) {
+		// The password was right: not a failure to count, but the user
+		// may not sign in until it has chosen another.
+		if h.record(w, r, nil, name, errPasswordResetRequired) {
+			h.fail(w, errPasswordResetRequired)
+		}
+		return
+	}
+	if err != nil && !errors.Is(err, identity.ErrSignInFailed) {
+		if ce := api.IAMError(err); ce.Status < 500 {
+			// The new password was refused (the password policy).
+			if h.record(w, r, nil, name, ce) {
+				h.fail(w, ce)
+			}
+			return
+		}
+	}
+	if errors.Is(err, identity.ErrSignInFailed) {
+		h.limiter.failed(name, addr)
+		if h.record(w, r, nil, name, errSignInFailed) {
+			h.fail(w, errSignInFailed)
+		}
+		return
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if !h.record(w, r, p, name, nil) {
+		return
+	}
+	h.limiter.succeeded(name)
+	if c, err := r.Cookie(h.cookieName()); err == nil {
+		h.sessions.delete(c.Value) // a session of this browser from before
+	}
+	token, csrf := h.sessions.create(p)
+	http.SetCookie(w, h.cookie(token, 0))
+	writeJSON(w, http.StatusOK, whoami(&session{principal: p, csrf: csrf}))
+}
+
+// record writes the sign-in's audit record; if it cannot be written, it
+// answers the request with the failure and reports false.
+func (h *Handler) record(w http.ResponseWriter, r *http.Request, p *identity.Principal, name string, failure error) bool {
+	tried := name
+	if p != nil {
+		tried = ""
+	}
+	if err := h.backend.RecordSignIn(r, UserAgent, p, tried, failure); err != nil {
+		h.fail(w, err)
+		return false
+	}
+	return true
+}
+
+// verifyTrail answers whether the audit trail's chains verify, for a
+// principal allowed to read the trail.
+func (h *Handler) verifyTrail(w http.ResponseWriter, r *http.Request, se *session) {
+	// Listing the chains is the authorization (cloudtrail:LookupEvents),
+	// and the record of the check.
+	if _, err := h.backend.Invoke(r, api.Call{Principal: se.principal, UserAgent: UserAgent, Service: api.ServiceTrail,
+		Operation: "ListAuditChains", Input: []byte("{}")}); err != nil {
+		h.fail(w, err)
+		return
+	}
+	reports, err := h.backend.VerifyTrail(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	type chain struct {
+		Chain    string   `json:"chain"`
+		Records  uint64   `json:"records"`
+		Digests  int      `json:"digests"`
+		Problems []string `json:"problems,omitempty"`
+	}
+	out := struct {
+		Verified bool    `json:"verified"`
+		Chains   []chain `json:"chains"`
+	}{Verified: true, Chains: []chain{}}
+	for _, rep := range reports {
+		c := chain{Chain: rep.Chain, Records: rep.Total, Digests: rep.Digests}
+		for _, p := range rep.Problems() {
+			c.Problems = append(c.Problems, p.Reason)
+			out.Verified = false
+		}
+		out.Chains = append(out.Chains, c)
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,165 @@
+package identity
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"strings"
+
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/store"
+)
+
+// Signing in to the console: with a user name and the password of its
+// login profile, or with a long-term access key id and its secret (how an
+// account's root signs in). Every failure is the one opaque
+// ErrSignInFailed: a sign-in never tells which check failed, nor whether
+// the user exists.
+
+// The sign-in's own answers. They are plain sentinels, not *fault.Error
+// values, which match by class: no other refusal may pass for one of them.
+var (
+	// ErrSignInFailed is the one answer to a failed sign-in.
+	ErrSignInFailed = errors.New("failed authentication")
+	// ErrPasswordResetRequired answers a sign-in with the right password
+	// of a login profile whose PasswordResetRequired is set: the user must
+	// choose a new one (ChangePasswordAtSignIn) before it may sign in.
+	ErrPasswordResetRequired = errors.New("password reset required")
+)
+
+// SignInWithPassword returns the IAM user account/userName if password is
+// its login profile's.
+func (d *Directory) SignInWithPassword(ctx context.Context, account, userName, password string) (*Principal, error) {
+	var rec loginProfileRecord
+	found := false
+	if checkName("userName", userName, 64) == nil && len(account) == 12 {
+		err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, loginProfileKey(account, userName), &rec) })
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		found = err == nil
+	}
+	if !found {
+		decoyHash.matches(password)
+		return nil, ErrSignInFailed
+	}
+	if !rec.Hash.matches(password) {
+		return nil, ErrSignInFailed
+	}
+	if rec.ResetRequired {
+		return nil, ErrPasswordResetRequired
+	}
+	return d.loadUserPrincipal(ctx, account, rec.UserName)
+}
+
+// ChangePasswordAtSignIn replaces the password of a login profile whose
+// reset is required, given its current password, clears the requirement
+// and signs the user in. The new password must meet the password policy
+// and differ from the old one. No identity policy is needed: the
+// administrator who required the reset allowed it.
+func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string) (*Principal, error) {
+	if _, err := d.SignInWithPassword(ctx, account, userName, oldPassword); !errors.Is(err, ErrPasswordResetRequired) {
+		if err == nil {
+			err = ErrSignInFailed // no reset is required: sign in as usual
+		}
+		return nil, err
+	}
+	if err := checkPassword(userName, newPassword); err != nil {
+		return nil, err
+	}
+	if newPassword == oldPassword {
+		return nil, errf(fault.PasswordPolicyViolation, "Password should not be the same as the previous password")
+	}
+	hash := hashPassword(newPassword)
+	err := d.update(ctx, func(tx store.Tx) error {
+		var rec loginProfileRecord
+		if err := getJSON(tx, loginProfileKey(account, userName), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return ErrSignInFailed
+			}
+			return err
+		}
+		if !rec.ResetRequired {
+			return ErrSignInFailed // changed meanwhile
+		}
+		rec.Hash, rec.ResetRequired = hash, false
+		return putJSON(tx, loginProfileKey(account, userName), &rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.loadUserPrincipal(ctx, account, userName)
+}
+
+// SignInWithAccessKey returns the principal of a long-term access key
+// (a root's or a user's) if secret is its secret. Temporary credentials
+// of role sessions cannot sign in.
+func (d *Directory) SignInWithAccessKey(ctx context.Context, accessKeyID, secret string) (*Principal, error) {
+	if accessKeyID == "" || strings.HasPrefix(accessKeyID, "ASIA") || len(accessKeyID) > 128 {
+		return nil, ErrSignInFailed
+	}
+	c, err := d.credential(ctx, accessKeyID)
+	if err != nil {
+		if e, ok := fault.As(err); ok && e.Code == fault.InvalidClientTokenID {
+			return nil, ErrSignInFailed
+		}
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(c.secret), []byte(secret)) != 1 {
+		return nil, ErrSignInFailed
+	}
+	return c.principal, nil
+}
+
+// Refresh reads again the principal p, which signed in earlier, so that a
+// console session sees changes to its policies and ends when its access
+// key, user or login profile is gone (ErrSignInFailed).
+func (d *Directory) Refresh(ctx context.Context, p *Principal) (*Principal, error) {
+	if p.AccessKeyID != "" {
+		c, err := d.credential(ctx, p.AccessKeyID)
+		if err != nil {
+			if e, ok := fault.As(err); ok && e.Code == fault.InvalidClientTokenID {
+				return nil, ErrSignInFailed
+			}
+			return nil, err
+		}
+		if c.principal.ARN != p.ARN {
+			return nil, ErrSignInFailed
+		}
+		return c.principal, nil
+	}
+	if p.Type != TypeIAMUser {
+		return nil, ErrSignInFailed
+	}
+	err := d.view(ctx, func(tx store.Tx) error {
+		_, err := tx.Get(loginProfileKey(p.Account, p.Username))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrSignInFailed
+	}
+	if err != nil {
+		return nil, err
+	}
+	np, err := d.loadUserPrincipal(ctx, p.Account, p.Username)
+	if err != nil {
+		return nil, err
+	}
+	if np.UserID != p.UserID {
+		return nil, ErrSignInFailed // the user was deleted and made again
+	}
+	return np, nil
+}
+
+func (d *Directory) loadUserPrincipal(ctx context.Context, account, name string) (*Principal, error) {
+	var p *Principal
+	err := d.view(ctx, func(tx store.Tx) error {
+		var err error
+		p, err = userPrincipal(tx, account, name)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrSignInFailed
+	}
+	return p, err
+}

@@ -1,0 +1,153 @@
+package identity_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/identity"
+)
+
+func TestSignInWithPassword(t *testing.T) {
+	f := newFixture(t)
+	alice, _, _ := f.user("alice", map[string]string{"all": allowAll})
+	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "alice", "Correct-Horse-9", false); err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.d.SignInWithPassword(f.ctx, acct, "alice", "Correct-Horse-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ARN != alice.ARN || p.Type != identity.TypeIAMUser || len(p.Policies) != 1 || p.AccessKeyID != "" {
+		t.Fatalf("signed in as %+v", p)
+	}
+	for _, tc := range []struct{ name, account, user, password string }{
+		{"a wrong password", acct, "alice", "Correct-Horse-8"},
+		{"another account", other, "alice", "Correct-Horse-9"},
+		{"no such user", acct, "nobody", "Correct-Horse-9"},
+		{"an empty password", acct, "alice", ""},
+		{"a bad account id", "1", "alice", "Correct-Horse-9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := f.d.SignInWithPassword(f.ctx, tc.account, tc.user, tc.password); !errors.Is(err, identity.ErrSignInFailed) {
+				t.Fatalf("got %v, want ErrSignInFailed", err)
+			}
+		})
+	}
+
+	// A changed password takes effect at once; a session signed in
+	// earlier ends when the profile is deleted.
+	pw := "Battery-Staple-7"
+	if err := f.d.UpdateLoginProfile(f.ctx, f.root1, "alice", &pw, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "alice", "Correct-Horse-9"); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Fatalf("the old password still signs in: %v", err)
+	}
+	if _, err := f.d.Refresh(f.ctx, p); err != nil {
+		t.Fatalf("Refresh with the profile in place: %v", err)
+	}
+	if err := f.d.DeleteLoginProfile(f.ctx, f.root1, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.Refresh(f.ctx, p); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Fatalf("Refresh after the profile is deleted: %v", err)
+	}
+}
+
+func TestSignInWithAccessKey(t *testing.T) {
+	f := newFixture(t)
+	p, err := f.d.SignInWithAccessKey(f.ctx, f.rootAK.ID, f.rootAK.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Type != identity.TypeRoot || p.Account != acct {
+		t.Fatalf("signed in as %+v", p)
+	}
+	bob, k, secret := f.user("bob", nil)
+	for _, tc := range []struct{ name, akid, secret string }{
+		{"a wrong secret", k.ID, secret + "x"},
+		{"an unknown key", "AKIAUNKNOWNUNKNOWN00", secret},
+		{"no key", "", secret},
+		{"a session key", "ASIA" + k.ID[4:], secret},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := f.d.SignInWithAccessKey(f.ctx, tc.akid, tc.secret); !errors.Is(err, identity.ErrSignInFailed) {
+				t.Fatalf("got %v, want ErrSignInFailed", err)
+			}
+		})
+	}
+	bp, err := f.d.SignInWithAccessKey(f.ctx, k.ID, secret)
+	if err != nil || bp.ARN != bob.ARN {
+		t.Fatalf("bob signs in as %+v, %v", bp, err)
+	}
+	if err := f.d.DeleteAccessKey(f.ctx, f.root1, "bob", k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.Refresh(f.ctx, bp); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Fatalf("Refresh after the access key is deleted: %v", err)
+	}
+}
+
+func TestLoginProfilePasswordPolicy(t *testing.T) {
+	f := newFixture(t)
+	f.user("dave", nil)
+	for _, tc := range []struct {
+		password string
+		code     fault.Code
+	}{
+		{"Correct-Horse-9", 0},
+		{"short1A", fault.PasswordPolicyViolation},
+		{"onlylowercaseletters", fault.PasswordPolicyViolation},
+		{"lowercase123", fault.PasswordPolicyViolation},
+		{"lowercase123!", 0},
+		{"DAVE", fault.PasswordPolicyViolation},
+		{"", fault.Validation},
+		{"Tab\x01Control1", fault.Validation},
+	} {
+		_, err := f.d.CreateLoginProfile(f.ctx, f.root1, "dave", tc.password, false)
+		if tc.code == 0 {
+			if err != nil {
+				t.Fatalf("%q refused: %v", tc.password, err)
+			}
+			if err := f.d.DeleteLoginProfile(f.ctx, f.root1, "dave"); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		wantErr(t, err, tc.code, "")
+	}
+}
+
+func TestChangePasswordAtSignIn(t *testing.T) {
+	f := newFixture(t)
+	f.user("gina", nil)
+	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "gina", "Temporary-Pass-1", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Temporary-Pass-1"); !errors.Is(err, identity.ErrPasswordResetRequired) {
+		t.Fatalf("the temporary password: %v", err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Wrong-Pass-1"); !errors.Is(err, identity.ErrSignInFailed) || errors.Is(err, identity.ErrPasswordResetRequired) {
+		t.Fatalf("a wrong password while a reset is required: %v", err)
+	}
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Wrong-Pass-1", "Chosen-Pass-2"); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Fatalf("a change with a wrong password: %v", err)
+	}
+	_, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "short")
+	wantErr(t, err, fault.PasswordPolicyViolation, "Password should have a minimum length of 8")
+	p, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "GINA", "Temporary-Pass-1", "Chosen-Pass-2")
+	if err != nil || p.Username != "gina" {
+		t.Fatalf("the change: %+v %v", p, err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2"); err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+	// No reset is required any more: the change is refused, the password kept.
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Chosen-Pass-2", "Another-Pass-3"); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Fatalf("a change without a required reset: %v", err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2"); err != nil {
+		t.Fatalf("the password after a refused change: %v", err)
+	}
+}
