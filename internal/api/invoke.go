@@ -62,7 +62,7 @@ func (h *Handler) Invoke(r *http.Request, c Call) (json.RawMessage, error) {
 // metrics and the request log.
 func (h *Handler) invokeCall(r *http.Request, c Call) (json.RawMessage, *CallError) {
 	start := time.Now()
-	ci, r := h.newCall(r, keys.NewID().String())
+	ci := h.newCall(r, keys.NewID().String())
 	out, ce := h.invokeRecorded(r, ci, c)
 	if h.observe != nil {
 		a := &answerWriter{status: http.StatusOK}
@@ -118,7 +118,7 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		if fn == nil {
 			return nil, errUnknownOperation(targetPrefix + c.Operation)
 		}
-		return fn(ctx, callerOf(p, r), c.Input)
+		return fn(audit.NewContext(ctx, ci.ev), callerOf(p, r), c.Input)
 	case ServiceIAM:
 		ci.ev.Source = "iam.amazonaws.com"
 		var fields map[string]string
@@ -171,7 +171,7 @@ var errNoPrincipal = &protocolError{http.StatusForbidden, "AccessDeniedException
 // signin.amazonaws.com, with the principal if one signed in, else only the
 // name that was tried. err is the failure the front end answered, or nil.
 func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Principal, tried string, err error) error {
-	ci, r := h.newCall(r, keys.NewID().String())
+	ci := h.newCall(r, keys.NewID().String())
 	ci.ev.Source = "signin.amazonaws.com"
 	ci.ev.Operation = "ConsoleLogin"
 	ci.ev.UserAgent = userAgent
