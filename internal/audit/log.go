@@ -50,7 +50,7 @@ type Log struct {
 	pending []*entry
 	// heads holds the buffers callers encode their records' heads in; a
 	// buffer goes back once its Append has returned, its batch written.
-	heads sync.Pool
+	heads   sync.Pool
 	leading bool // a caller is committing a batch
 	closed  bool
 	idle    sync.Cond // signalled when leading turns false
