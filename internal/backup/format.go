@@ -1,0 +1,180 @@
+// Package backup is `kms backup` and `kms restore`: a snapshot of a key
+// store (every record, still sealed under the root key) and of its audit
+// trail, in one file with a version header and a SHA-256 checksum, and its
+// restore into an empty store. docs/backup.md describes the file format.
+package backup
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Magic opens every backup file; the byte after it is the format version.
+const Magic = "openkms-backup\n"
+
+// Version is the format version this package writes and reads.
+const Version = 1
+
+// Entry kinds.
+const (
+	kindRecord    = 1    // a store record: name and value
+	kindAuditFile = 2    // a file of a data directory's audit trail: name and content
+	kindEnd       = 0xff // followed by the entry count and the checksum
+)
+
+// Limits that keep a hostile file from making the parser allocate much
+// more than the file's own size.
+const (
+	maxNameLen = 4096
+)
+
+// ErrFormat is returned for a file that is not a backup this version
+// reads, is truncated, or fails its checksum.
+var ErrFormat = errors.New("not a valid backup file")
+
+// Record is one store record.
+type Record struct {
+	Key, Value []byte
+}
+
+// File is one file of the audit trail, by its name in the data directory.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// Snapshot is what a backup file holds.
+type Snapshot struct {
+	// Records are the store's records in ascending key order.
+	Records []Record
+	// AuditFiles are the audit trail's files (a data directory's trail).
+	AuditFiles []File
+}
+
+// Marshal encodes s as a backup file:
+//
+//	Magic ‖ version (1 byte)
+//	entries: kind (1 byte) ‖ name length (4 bytes) ‖ name ‖ value length (8 bytes) ‖ value
+//	kindEnd ‖ entry count (8 bytes) ‖ SHA-256 of every byte before it
+//
+// Integers are big-endian.
+func Marshal(s *Snapshot) []byte {
+	var b bytes.Buffer
+	b.WriteString(Magic)
+	b.WriteByte(Version)
+	n := 0
+	for _, r := range s.Records {
+		writeEntry(&b, kindRecord, r.Key, r.Value)
+		n++
+	}
+	for _, f := range s.AuditFiles {
+		writeEntry(&b, kindAuditFile, []byte(f.Name), f.Data)
+		n++
+	}
+	b.WriteByte(kindEnd)
+	b.Write(binary.BigEndian.AppendUint64(nil, uint64(n)))
+	sum := sha256.Sum256(b.Bytes())
+	b.Write(sum[:])
+	return b.Bytes()
+}
+
+func writeEntry(b *bytes.Buffer, kind byte, name, value []byte) {
+	b.WriteByte(kind)
+	b.Write(binary.BigEndian.AppendUint32(nil, uint32(len(name))))
+	b.Write(name)
+	b.Write(binary.BigEndian.AppendUint64(nil, uint64(len(value))))
+	b.Write(value)
+}
+
+// Parse decodes a backup file. It checks the checksum before it reads any
+// entry, and returns no partial value: any defect is ErrFormat. Records
+// must be in strictly ascending key order, and Parse then Marshal gives
+// back data exactly.
+func Parse(data []byte) (*Snapshot, error) {
+	head := len(Magic) + 1
+	if len(data) < head || string(data[:len(Magic)]) != Magic {
+		return nil, fmt.Errorf("%w: no backup header", ErrFormat)
+	}
+	if v := data[len(Magic)]; v != Version {
+		return nil, fmt.Errorf("%w: format version %d, this kms reads version %d", ErrFormat, v, Version)
+	}
+	if len(data) < head+1+8+sha256.Size {
+		return nil, fmt.Errorf("%w: truncated", ErrFormat)
+	}
+	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("%w: checksum mismatch (the file is damaged or truncated)", ErrFormat)
+	}
+	s := &Snapshot{}
+	rest := body[head:]
+	n := uint64(0)
+	for {
+		if len(rest) == 0 {
+			return nil, fmt.Errorf("%w: no end marker", ErrFormat)
+		}
+		kind := rest[0]
+		rest = rest[1:]
+		if kind == kindEnd {
+			if len(rest) != 8 || binary.BigEndian.Uint64(rest) != n {
+				return nil, fmt.Errorf("%w: entry count does not match", ErrFormat)
+			}
+			return s, nil
+		}
+		var name, value []byte
+		var ok bool
+		if name, value, rest, ok = readEntry(rest); !ok {
+			return nil, fmt.Errorf("%w: truncated entry", ErrFormat)
+		}
+		switch kind {
+		case kindRecord:
+			if len(name) == 0 || len(s.AuditFiles) > 0 ||
+				len(s.Records) > 0 && bytes.Compare(s.Records[len(s.Records)-1].Key, name) >= 0 {
+				return nil, fmt.Errorf("%w: records out of order", ErrFormat)
+			}
+			s.Records = append(s.Records, Record{Key: name, Value: value})
+		case kindAuditFile:
+			if !validFileName(string(name)) {
+				return nil, fmt.Errorf("%w: bad audit file name %q", ErrFormat, name)
+			}
+			s.AuditFiles = append(s.AuditFiles, File{Name: string(name), Data: value})
+		default:
+			return nil, fmt.Errorf("%w: unknown entry kind %d", ErrFormat, kind)
+		}
+		n++
+	}
+}
+
+func readEntry(b []byte) (name, value, rest []byte, ok bool) {
+	if len(b) < 4 {
+		return nil, nil, nil, false
+	}
+	nl := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if nl > maxNameLen || uint64(len(b)) < uint64(nl)+8 {
+		return nil, nil, nil, false
+	}
+	name, b = b[:nl], b[nl:]
+	vl := binary.BigEndian.Uint64(b)
+	b = b[8:]
+	if uint64(len(b)) < vl {
+		return nil, nil, nil, false
+	}
+	return name, b[:vl], b[vl:], true
+}
+
+// validFileName accepts a plain file name: no directory, no dot files, so
+// that a restore writes only inside the data directory.
+func validFileName(name string) bool {
+	if name == "" || len(name) > 255 || name[0] == '.' {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
