@@ -41,15 +41,34 @@ func isAuditFile(name string) bool {
 	return strings.HasPrefix(name, "audit") && validFileName(name)
 }
 
-// Take reads a snapshot of the key store at w: every record in one read
-// transaction, and a data directory's audit trail files. A data
-// directory's store is locked while Take reads it, so no server writes to
-// the trail meanwhile and records and trail are of one moment.
+// Take reads a snapshot of the key store at w and its audit trail.
+//
+// A PostgreSQL store's records and audit tables are read in one
+// REPEATABLE READ transaction, while the cluster serves. A data
+// directory's records are read in one read transaction, and its audit
+// trail files after: the store is locked while Take has it open, so no
+// server runs on it and records and trail are of one moment.
 func Take(ctx context.Context, w Where) (*Snapshot, error) {
 	loc, err := w.location()
 	if err != nil {
 		return nil, err
 	}
+	var s *Snapshot
+	if loc.DSN != "" {
+		s, err = takePostgres(ctx, loc.DSN)
+	} else {
+		s, err = takeDataDir(ctx, loc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", loc, err)
+	}
+	if len(s.Records) == 0 {
+		return nil, fmt.Errorf("%s holds no records", loc)
+	}
+	return s, nil
+}
+
+func takeDataDir(ctx context.Context, loc migrate.Location) (*Snapshot, error) {
 	st, err := loc.OpenExisting(ctx)
 	if err != nil {
 		return nil, err
@@ -64,17 +83,10 @@ func Take(ctx context.Context, w Where) (*Snapshot, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", loc, err)
+		return nil, err
 	}
-	if len(s.Records) == 0 {
-		return nil, fmt.Errorf("%s holds no records", loc)
-	}
-	if w.DataDir != "" {
-		if s.AuditFiles, err = readAuditFiles(w.DataDir); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
+	s.AuditFiles, err = readAuditFiles(loc.Dir)
+	return s, err
 }
 
 func readAuditFiles(dir string) ([]File, error) {
@@ -108,8 +120,8 @@ func Write(ctx context.Context, w Where, path string, out io.Writer) error {
 	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Backed up %d records and %d audit trail files to %s (%d bytes).\n",
-		len(s.Records), len(s.AuditFiles), path, len(data))
+	fmt.Fprintf(out, "Backed up %d records, %d audit trail files and %d audit table rows to %s (%d bytes).\n",
+		len(s.Records), len(s.AuditFiles), len(s.AuditRows), path, len(data))
 	fmt.Fprintln(out, "Key material in it is sealed under the root key: keep the root key apart from the backup.")
 	return nil
 }

@@ -8,8 +8,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Magic opens every backup file; the byte after it is the format version.
@@ -22,6 +24,7 @@ const Version = 1
 const (
 	kindRecord    = 1    // a store record: name and value
 	kindAuditFile = 2    // a file of a data directory's audit trail: name and content
+	kindAuditRow  = 3    // a row of a PostgreSQL audit table: table name and the row as JSON
 	kindEnd       = 0xff // followed by the entry count and the checksum
 )
 
@@ -46,12 +49,25 @@ type File struct {
 	Data []byte
 }
 
+// AuditTables are the PostgreSQL audit tables a backup holds rows of, in
+// the order a restore inserts them.
+var AuditTables = []string{"kms_audit_chains", "kms_audit_keys", "kms_audit_records", "kms_audit_digests"}
+
+// Row is one row of a PostgreSQL audit table, as a JSON object of its
+// columns.
+type Row struct {
+	Table string
+	JSON  []byte
+}
+
 // Snapshot is what a backup file holds.
 type Snapshot struct {
 	// Records are the store's records in ascending key order.
 	Records []Record
 	// AuditFiles are the audit trail's files (a data directory's trail).
 	AuditFiles []File
+	// AuditRows are the rows of a PostgreSQL store's audit tables.
+	AuditRows []Row
 }
 
 // Marshal encodes s as a backup file:
@@ -74,6 +90,10 @@ func Marshal(s *Snapshot) []byte {
 		writeEntry(&b, kindAuditFile, []byte(f.Name), f.Data)
 		n++
 	}
+	for _, r := range s.AuditRows {
+		writeEntry(&b, kindAuditRow, []byte(r.Table), r.JSON)
+		n++
+	}
 	b.WriteByte(kindEnd)
 	b.Write(binary.BigEndian.AppendUint64(nil, uint64(n)))
 	sum := sha256.Sum256(b.Bytes())
@@ -90,9 +110,9 @@ func writeEntry(b *bytes.Buffer, kind byte, name, value []byte) {
 }
 
 // Parse decodes a backup file. It checks the checksum before it reads any
-// entry, and returns no partial value: any defect is ErrFormat. Records
-// must be in strictly ascending key order, and Parse then Marshal gives
-// back data exactly.
+// entry, and returns no partial value: any defect is ErrFormat. Entries
+// come by kind (records, audit files, audit rows), records in strictly
+// ascending key order, so that Parse then Marshal gives back data exactly.
 func Parse(data []byte) (*Snapshot, error) {
 	head := len(Magic) + 1
 	if len(data) < head || string(data[:len(Magic)]) != Magic {
@@ -111,6 +131,7 @@ func Parse(data []byte) (*Snapshot, error) {
 	s := &Snapshot{}
 	rest := body[head:]
 	n := uint64(0)
+	last := byte(kindRecord)
 	for {
 		if len(rest) == 0 {
 			return nil, fmt.Errorf("%w: no end marker", ErrFormat)
@@ -128,9 +149,13 @@ func Parse(data []byte) (*Snapshot, error) {
 		if name, value, rest, ok = readEntry(rest); !ok {
 			return nil, fmt.Errorf("%w: truncated entry", ErrFormat)
 		}
+		if kind < last {
+			return nil, fmt.Errorf("%w: entries out of order", ErrFormat)
+		}
+		last = kind
 		switch kind {
 		case kindRecord:
-			if len(name) == 0 || len(s.AuditFiles) > 0 ||
+			if len(name) == 0 ||
 				len(s.Records) > 0 && bytes.Compare(s.Records[len(s.Records)-1].Key, name) >= 0 {
 				return nil, fmt.Errorf("%w: records out of order", ErrFormat)
 			}
@@ -140,6 +165,11 @@ func Parse(data []byte) (*Snapshot, error) {
 				return nil, fmt.Errorf("%w: bad audit file name %q", ErrFormat, name)
 			}
 			s.AuditFiles = append(s.AuditFiles, File{Name: string(name), Data: value})
+		case kindAuditRow:
+			if !slices.Contains(AuditTables, string(name)) || !json.Valid(value) {
+				return nil, fmt.Errorf("%w: bad audit row", ErrFormat)
+			}
+			s.AuditRows = append(s.AuditRows, Row{Table: string(name), JSON: value})
 		default:
 			return nil, fmt.Errorf("%w: unknown entry kind %d", ErrFormat, kind)
 		}

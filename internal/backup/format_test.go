@@ -15,6 +15,7 @@ func sample() *Snapshot {
 			{Key: []byte("rotation/1"), Value: nil},
 		},
 		AuditFiles: []File{{Name: "audit.log", Data: []byte("line\n")}, {Name: "audit.pub", Data: nil}},
+		AuditRows:  []Row{{Table: "kms_audit_chains", JSON: []byte(`{"chain":"c"}`)}},
 	}
 }
 
@@ -24,7 +25,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Records) != 3 || len(s.AuditFiles) != 2 || string(s.Records[1].Key) != "meta/rootkey-check" {
+	if len(s.Records) != 3 || len(s.AuditFiles) != 2 || len(s.AuditRows) != 1 || string(s.Records[1].Key) != "meta/rootkey-check" {
 		t.Fatalf("parsed %+v", s)
 	}
 	if !bytes.Equal(Marshal(s), data) {
@@ -40,6 +41,7 @@ func TestParseRefuses(t *testing.T) {
 	version[len(Magic)] = 2
 	unordered := Marshal(&Snapshot{Records: []Record{{Key: []byte("b")}, {Key: []byte("a")}}})
 	badName := Marshal(&Snapshot{AuditFiles: []File{{Name: "../etc/passwd"}}})
+	badTable := Marshal(&Snapshot{AuditRows: []Row{{Table: "kms_records", JSON: []byte("{}")}}})
 	for name, data := range map[string][]byte{
 		"empty":       nil,
 		"no magic":    []byte("hello"),
@@ -48,6 +50,7 @@ func TestParseRefuses(t *testing.T) {
 		"truncated":   good[:len(good)-1],
 		"unordered":   unordered,
 		"bad name":    badName,
+		"bad table":   badTable,
 		"appended":    append(bytes.Clone(good), 0),
 	} {
 		if s, err := Parse(data); !errors.Is(err, ErrFormat) || s != nil {

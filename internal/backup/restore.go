@@ -49,6 +49,13 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out 
 	if err := refuseAuditFiles(w.DataDir); err != nil {
 		return err
 	}
+	if loc.DSN != "" {
+		if empty, err := postgresAuditEmpty(ctx, loc.DSN); err != nil {
+			return err
+		} else if !empty {
+			return fmt.Errorf("%w: %s already holds an audit trail", ErrNotEmpty, loc)
+		}
+	}
 	st, err := loc.Create(ctx)
 	if err != nil {
 		return err
@@ -82,12 +89,23 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out 
 	if err != nil {
 		return err
 	}
+	if loc.DSN != "" {
+		if err := restorePostgresAudit(ctx, loc.DSN, s.AuditRows); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(out, "Restored %d records into %s; all %d sealed values open with the root key.\n", len(s.Records), loc, sealed)
 	switch {
 	case restored > 0:
 		fmt.Fprintf(out, "Restored %d audit trail files into %s.\n", restored, w.DataDir)
 	case len(s.AuditFiles) > 0:
 		fmt.Fprintf(out, "The backup's %d audit trail files were not restored: give --data-dir to put them in a data directory.\n", len(s.AuditFiles))
+	}
+	switch {
+	case loc.DSN != "" && len(s.AuditRows) > 0:
+		fmt.Fprintf(out, "Restored %d audit table rows into %s.\n", len(s.AuditRows), loc)
+	case len(s.AuditRows) > 0:
+		fmt.Fprintf(out, "The backup's %d audit table rows (a PostgreSQL trail) were not restored: a data directory keeps its trail in files; restore into PostgreSQL to keep them.\n", len(s.AuditRows))
 	}
 	return nil
 }
