@@ -20,7 +20,9 @@ import (
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/rekey"
+	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/store/pgstore"
 )
 
 // fillRotated is fillDev with more sealed values: three keys, each with
@@ -65,10 +67,17 @@ func copyDir(t *testing.T, src, dst string) {
 }
 
 // opensWith reports which of the root keys opens every sealed value of the
-// data directory's store, failing the test if none does.
-func opensWith(t *testing.T, dir string, roots map[string]*keys.RootKey) string {
+// store at where (a data directory or a postgres:// URL), failing the test
+// if none does.
+func opensWith(t *testing.T, where string, roots map[string]*keys.RootKey) string {
 	t.Helper()
-	st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+	var st store.Store
+	var err error
+	if strings.HasPrefix(where, "postgres") {
+		st, err = pgstore.Open(context.Background(), where)
+	} else {
+		st, err = boltstore.Open(filepath.Join(where, "kms.db"))
+	}
 	noErr(t, err, "open the store")
 	defer st.Close()
 	for name, root := range roots {
@@ -76,7 +85,7 @@ func opensWith(t *testing.T, dir string, roots map[string]*keys.RootKey) string 
 			return name
 		}
 	}
-	t.Fatalf("%s opens with neither root key", dir)
+	t.Fatalf("%s opens with neither root key", where)
 	return ""
 }
 
@@ -150,4 +159,53 @@ func TestRootKeyRotate(t *testing.T) {
 	}
 	s := startDev(t, dir)
 	checkDecrypts(t, s.client(t), want)
+}
+
+// TestRootKeyRotatePostgres kills rotations of a PostgreSQL store at
+// seeded points, then runs one to the end and starts a node on the new
+// root key.
+func TestRootKeyRotatePostgres(t *testing.T) {
+	ctx := testCtx(t)
+	nodes, dsn := startCluster(t, 1)
+	s := nodes[0]
+	c := s.client(t)
+	key, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	e := encrypted{plaintext: []byte("before the rotation")}
+	r, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: e.plaintext})
+	noErr(t, err, "Encrypt")
+	e.blob = r.CiphertextBlob
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("the node exited %d on SIGTERM", code)
+	}
+	oldFile := filepath.Join(s.Dir, "root.key")
+	newFile := filepath.Join(t.TempDir(), "new.key")
+	noErr(t, os.WriteFile(newFile, keys.GenerateRootKey(), 0o600), "write the new key")
+	oldKey, err := keys.ReadRootKeyFile(oldFile)
+	noErr(t, err, "old key")
+	newKey, err := keys.ReadRootKeyFile(newFile)
+	noErr(t, err, "new key")
+	roots := map[string]*keys.RootKey{"old": oldKey, "new": newKey}
+	rotate := []string{"root-key", "rotate", "--storage", dsn, "--root-key-file", oldFile, "--new-root-key-file", newFile}
+
+	rng := rand.New(rand.NewPCG(20, 2))
+	for i := range 4 {
+		p := startProc(t, baseEnv(), rotate...)
+		if at := rng.IntN(4); at > 0 {
+			p.waitOutput(regexp.MustCompile(fmt.Sprintf(`(?m)^  rewrapped %d$`, at)), exitTimeout)
+		}
+		p.kill()
+		if got := opensWith(t, dsn, roots); got != "old" {
+			t.Fatalf("iteration %d: killed before its commit, the rotation left a store that opens with the %s key", i, got)
+		}
+	}
+	code, stdout, stderr := runToExit(t, baseEnv(), rotate...)
+	if code != 0 {
+		t.Fatalf("kms root-key rotate --storage: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got := opensWith(t, dsn, roots); got != "new" {
+		t.Fatalf("after the rotation the store opens with the %s key", got)
+	}
+	n := startServer(t, s.Dir, baseEnv(), "--dev", "--storage", dsn, "--root-key-file", newFile)
+	checkDecrypts(t, n.client(t), []encrypted{e})
 }
