@@ -27,9 +27,11 @@ the root key, and the audit trail files of the data directory, with a
 version header and a SHA-256 checksum (docs/backup.md). The root key is not
 in it and is not needed to take it: keep the two apart.
 
-A PostgreSQL store (--storage) is read in one REPEATABLE READ transaction
-while the cluster serves. A data directory's store is locked by a running
-server: stop the server, back up, start it again.`,
+A PostgreSQL store (--storage) and its audit tables are read in one
+REPEATABLE READ transaction while the cluster serves. A data directory's
+store is locked by its running server, so backup asks that server for the
+snapshot through DIR/backup.sock; with no server running, it reads the
+stopped store itself.`,
 		Example: `  kms backup -o kms-2026-01-31.kmsbak --data-dir /var/lib/kms
   kms backup -o kms.kmsbak --storage postgres://kms@db.internal/kms`,
 		Args: cobra.NoArgs,

@@ -6,11 +6,14 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -119,4 +122,66 @@ func TestBackupRestoreDataDir(t *testing.T) {
 	}
 	s := startDev(t, restored)
 	checkDecrypts(t, s.client(t), want)
+}
+
+// TestBackupDataDirUnderLoad backs up a data directory while its server
+// serves a stream of calls: the server hands out the snapshot, which
+// restores into a new data directory whose trail verifies and whose
+// server decrypts every ciphertext made before the backup.
+func TestBackupDataDirUnderLoad(t *testing.T) {
+	ctx := testCtx(t)
+	dir := filepath.Join(t.TempDir(), "live")
+	s := startDev(t, dir)
+	c := s.client(t)
+	key, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	var before []encrypted
+	for i := range 10 {
+		e := encrypted{plaintext: []byte(strings.Repeat("y", i+1))}
+		r, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: e.plaintext})
+		noErr(t, err, "Encrypt")
+		e.blob = r.CiphertextBlob
+		before = append(before, e)
+	}
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var calls atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; loadCtx.Err() == nil; i++ {
+			if i%10 == 0 {
+				c.CreateKey(loadCtx, &kms.CreateKeyInput{})
+			}
+			if _, err := c.Encrypt(loadCtx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: []byte("load")}); err == nil {
+				calls.Add(1)
+			}
+		}
+	}()
+	// Back up only once the load is under way.
+	for calls.Load() < 20 {
+		_, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: key.KeyMetadata.KeyId})
+		noErr(t, err, "DescribeKey")
+	}
+	file := filepath.Join(t.TempDir(), "live.kmsbak")
+	code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", dir)
+	stopLoad()
+	wg.Wait()
+	if code != 0 {
+		t.Fatalf("kms backup --data-dir of a serving server: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	restored := filepath.Join(t.TempDir(), "restored")
+	copyInto(t, filepath.Join(dir, "root.key"), filepath.Join(restored, "root.key"))
+	copyInto(t, filepath.Join(dir, "credentials"), filepath.Join(restored, "credentials"))
+	code, stdout, stderr = runToExit(t, baseEnv(), "restore", "-i", file, "--data-dir", restored)
+	if code != 0 {
+		t.Fatalf("kms restore: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runToExit(t, baseEnv(), "audit", "verify", "--data-dir", restored)
+	if code != 0 {
+		t.Fatalf("kms audit verify on the restored data directory: exit %d\n%s%s", code, stdout, stderr)
+	}
+	r := startDev(t, restored)
+	checkDecrypts(t, r.client(t), before)
 }

@@ -45,9 +45,10 @@ func isAuditFile(name string) bool {
 //
 // A PostgreSQL store's records and audit tables are read in one
 // REPEATABLE READ transaction, while the cluster serves. A data
-// directory's records are read in one read transaction, and its audit
-// trail files after: the store is locked while Take has it open, so no
-// server runs on it and records and trail are of one moment.
+// directory's snapshot comes from its running server through the backup
+// socket (LiveSnapshot); with none running, Take reads the store in one
+// read transaction and the audit files after, holding the store's lock so
+// that no server starts meanwhile.
 func Take(ctx context.Context, w Where) (*Snapshot, error) {
 	loc, err := w.location()
 	if err != nil {
@@ -69,6 +70,9 @@ func Take(ctx context.Context, w Where) (*Snapshot, error) {
 }
 
 func takeDataDir(ctx context.Context, loc migrate.Location) (*Snapshot, error) {
+	if s, ok, err := fromServer(ctx, loc.Dir); ok {
+		return s, err
+	}
 	st, err := loc.OpenExisting(ctx)
 	if err != nil {
 		return nil, err
@@ -85,11 +89,15 @@ func takeDataDir(ctx context.Context, loc migrate.Location) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.AuditFiles, err = readAuditFiles(loc.Dir)
+	s.AuditFiles, err = readAuditFiles(loc.Dir, false)
 	return s, err
 }
 
-func readAuditFiles(dir string) ([]File, error) {
+// readAuditFiles reads the audit trail files of dir in name order, which
+// puts audit-digests.log and audit-head.json before audit.log. With live
+// set, a server may be appending to the logs: the part of a line after the
+// last newline is left out.
+func readAuditFiles(dir string, live bool) ([]File, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -102,6 +110,9 @@ func readAuditFiles(dir string) ([]File, error) {
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
+		}
+		if live && strings.HasSuffix(e.Name(), ".log") {
+			data = data[:bytes.LastIndexByte(data, '\n')+1]
 		}
 		files = append(files, File{Name: e.Name(), Data: data})
 	}
