@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +20,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/openkms/kms/internal/backup"
 )
 
 // encrypted is a ciphertext and what it must decrypt to.
@@ -184,4 +188,45 @@ func TestBackupDataDirUnderLoad(t *testing.T) {
 	}
 	r := startDev(t, restored)
 	checkDecrypts(t, r.client(t), before)
+}
+
+// TestBackupDataDirKilled kills the backup client at once in a seeded half
+// of the runs, then kills the server itself, and backs up the stopped data
+// directory, whose stale backup.sock must not get in the way.
+func TestBackupDataDirKilled(t *testing.T) {
+	ctx := testCtx(t)
+	dir := filepath.Join(t.TempDir(), "d")
+	s := startDev(t, dir)
+	c := s.client(t)
+	key, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	rng := mathrand.New(mathrand.NewPCG(20, 3))
+	out := t.TempDir()
+	for i := range 6 {
+		for range rng.IntN(10) {
+			_, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: []byte("x")})
+			noErr(t, err, "Encrypt")
+		}
+		file := filepath.Join(out, fmt.Sprint("b", i))
+		p := startProc(t, baseEnv(), "backup", "-o", file, "--data-dir", dir)
+		if rng.IntN(2) == 0 {
+			p.cmd.Process.Signal(syscall.SIGKILL)
+		}
+		p.wait(exitTimeout)
+		if data, err := os.ReadFile(file); err == nil {
+			if _, err := backup.Parse(data); err != nil {
+				t.Errorf("run %d: the file left by backup does not parse: %v", i, err)
+			}
+		}
+	}
+	s.kill()
+	if _, err := os.Stat(filepath.Join(dir, backup.SocketName)); err != nil {
+		t.Fatalf("a killed server should leave its socket behind: %v", err)
+	}
+	file := filepath.Join(out, "stopped")
+	code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("kms backup of a killed server's data directory: exit %d\n%s%s", code, stdout, stderr)
+	}
+	startDev(t, dir) // and a server starts again over the stale socket
 }
