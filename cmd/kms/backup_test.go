@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/openkms/kms/internal/backup"
+	"github.com/openkms/kms/internal/store/pgtest"
 )
 
 // encrypted is a ciphertext and what it must decrypt to.
@@ -126,6 +127,31 @@ func TestBackupRestoreDataDir(t *testing.T) {
 	}
 	s := startDev(t, restored)
 	checkDecrypts(t, s.client(t), want)
+
+	t.Run("into PostgreSQL", func(t *testing.T) {
+		dsn := pgtest.Start(t)
+		dir := filepath.Join(t.TempDir(), "node")
+		copyInto(t, rootKey, filepath.Join(dir, "root.key"))
+		copyInto(t, filepath.Join(old, "credentials"), filepath.Join(dir, "credentials"))
+		code, stdout, stderr := runToExit(t, baseEnv(), "restore", "-i", file, "--storage", dsn, "--data-dir", dir)
+		if code != 0 {
+			t.Fatalf("kms restore --storage: exit %d\n%s%s", code, stdout, stderr)
+		}
+		// The data directory's trail came along as files.
+		code, stdout, stderr = runToExit(t, baseEnv(), "audit", "verify", "--data-dir", dir)
+		if code != 0 {
+			t.Fatalf("kms audit verify on the restored files: exit %d\n%s%s", code, stdout, stderr)
+		}
+		n := startServer(t, dir, baseEnv(), "--dev", "--storage", dsn)
+		checkDecrypts(t, n.client(t), want)
+		if code := n.stop(syscall.SIGTERM); code != 0 {
+			t.Fatalf("the node exited %d on SIGTERM", code)
+		}
+		code, stdout, stderr = runToExit(t, baseEnv(), "audit", "verify", "--storage", dsn)
+		if code != 0 {
+			t.Fatalf("kms audit verify --storage on the new cluster trail: exit %d\n%s%s", code, stdout, stderr)
+		}
+	})
 }
 
 // TestBackupDataDirUnderLoad backs up a data directory while its server
