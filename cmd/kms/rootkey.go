@@ -85,7 +85,12 @@ locked while a server runs, so rotate refuses then.`,
 			}
 			defer st.Close()
 			fmt.Fprintf(out, "Rewrapping the sealed records of %s under the new root key.\n", loc)
-			n, err := rekey.Rotate(ctx, st, old, new, func(n int) { fmt.Fprintf(out, "  rewrapped %d\n", n) })
+			n, err := rekey.Rotate(ctx, st, old, new, func(n int) {
+				// Each of the first hundred, then every thousandth.
+				if n <= 100 || n%1000 == 0 {
+					fmt.Fprintf(out, "  rewrapped %d\n", n)
+				}
+			})
 			if err != nil {
 				return err
 			}
