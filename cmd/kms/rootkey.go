@@ -45,8 +45,9 @@ from --new-root-key-file FILE (or --new-root-key, 32 bytes as base64 or hex;
 visible to other users of the machine in the process list).
 
 Offline: stop every server on the store first. A server holds the root key
-in memory and would seal new records under the old one; a data directory is
-locked while a server runs, so rotate refuses then.`,
+in memory and would seal new records under the old one. A data directory is
+locked while its server runs, and a cluster's running node holds the
+maintenance lease: rotate refuses in both cases.`,
 		Example: `  kms root-key rotate --data-dir /var/lib/kms --root-key-file /etc/kms/root.key --new-root-key-file /etc/kms/root.key.new
   kms root-key rotate --storage postgres://kms@db.internal/kms --root-key-file old.key --new-root-key-file new.key`,
 		Args: cobra.NoArgs,
@@ -84,6 +85,11 @@ locked while a server runs, so rotate refuses then.`,
 				return err
 			}
 			defer st.Close()
+			release, err := rekey.Hold(ctx, st)
+			if err != nil {
+				return err
+			}
+			defer release()
 			fmt.Fprintf(out, "Rewrapping the sealed records of %s under the new root key.\n", loc)
 			n, err := rekey.Rotate(ctx, st, old, new, func(n int) {
 				// Each of the first hundred, then every thousandth.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
@@ -175,18 +176,38 @@ func TestRootKeyRotatePostgres(t *testing.T) {
 	r, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: e.plaintext})
 	noErr(t, err, "Encrypt")
 	e.blob = r.CiphertextBlob
-	if code := s.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("the node exited %d on SIGTERM", code)
-	}
 	oldFile := filepath.Join(s.Dir, "root.key")
 	newFile := filepath.Join(t.TempDir(), "new.key")
 	noErr(t, os.WriteFile(newFile, keys.GenerateRootKey(), 0o600), "write the new key")
+	rotate := []string{"root-key", "rotate", "--storage", dsn, "--root-key-file", oldFile, "--new-root-key-file", newFile}
+
+	// While a node serves, rotate refuses.
+	deadline := time.After(startTimeout)
+	for {
+		out, changed := s.stderr.snapshot()
+		if strings.Contains(out, "this node now runs the cluster's background work") {
+			break
+		}
+		select {
+		case <-changed:
+		case <-s.done:
+			t.Fatalf("the node exited\n%s", s.stderr)
+		case <-deadline:
+			t.Fatalf("the node did not take the maintenance lease within %v\n%s", startTimeout, s.stderr)
+		}
+	}
+	code, _, stderr := runToExit(t, baseEnv(), rotate...)
+	if code != 1 || !strings.Contains(stderr, "stop every node first") {
+		t.Fatalf("rotate while a node serves: exit %d\n%s", code, stderr)
+	}
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("the node exited %d on SIGTERM", code)
+	}
 	oldKey, err := keys.ReadRootKeyFile(oldFile)
 	noErr(t, err, "old key")
 	newKey, err := keys.ReadRootKeyFile(newFile)
 	noErr(t, err, "new key")
 	roots := map[string]*keys.RootKey{"old": oldKey, "new": newKey}
-	rotate := []string{"root-key", "rotate", "--storage", dsn, "--root-key-file", oldFile, "--new-root-key-file", newFile}
 
 	rng := rand.New(rand.NewPCG(20, 2))
 	for i := range 4 {
