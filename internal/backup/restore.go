@@ -83,15 +83,15 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out 
 		return fmt.Errorf("write %s: %w", loc, err)
 	}
 	if err := verify(ctx, st, s, root); err != nil {
-		return fmt.Errorf("%s: %w", loc, err)
+		return fmt.Errorf("%s: %w (empty it before trying again)", loc, err)
 	}
 	restored, err := writeAuditFiles(w.DataDir, s.AuditFiles)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (the records are restored; remove them and the audit files before trying again)", err)
 	}
 	if loc.DSN != "" {
 		if err := restorePostgresAudit(ctx, loc.DSN, s.AuditRows); err != nil {
-			return err
+			return fmt.Errorf("%w (the records are restored; empty the database before trying again)", err)
 		}
 	}
 	fmt.Fprintf(out, "Restored %d records into %s; all %d sealed values open with the root key.\n", len(s.Records), loc, sealed)
