@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,10 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
-	"github.com/openkms/kms/internal/atomicfile"
 	"github.com/openkms/kms/internal/migrate"
 	"github.com/openkms/kms/internal/store"
 )
@@ -41,98 +40,137 @@ func isAuditFile(name string) bool {
 	return strings.HasPrefix(name, "audit") && validFileName(name)
 }
 
-// Take reads a snapshot of the key store at w and its audit trail.
+// stream writes a snapshot of the key store at loc and its audit trail to
+// enc, and closes enc.
 //
 // A PostgreSQL store's records and audit tables are read in one
-// REPEATABLE READ transaction, while the cluster serves. A data
-// directory's snapshot comes from its running server through the backup
-// socket (LiveSnapshot); with none running, Take reads the store in one
-// read transaction and the audit files after, holding the store's lock so
-// that no server starts meanwhile.
-func Take(ctx context.Context, w Where) (*Snapshot, error) {
-	loc, err := w.location()
-	if err != nil {
-		return nil, err
-	}
-	var s *Snapshot
+// REPEATABLE READ transaction, while the cluster serves. A data directory
+// that no server runs on is read in one read transaction, and its audit
+// files after, holding the store's lock so that no server starts
+// meanwhile (a running server is asked instead: Write).
+func stream(ctx context.Context, loc migrate.Location, enc *Encoder) error {
 	if loc.DSN != "" {
-		s, err = takePostgres(ctx, loc.DSN)
+		if err := streamPostgres(ctx, loc.DSN, enc); err != nil {
+			return err
+		}
 	} else {
-		s, err = takeDataDir(ctx, loc)
+		st, err := loc.OpenExisting(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := streamStore(ctx, st, enc); err != nil {
+			return err
+		}
+		if err := streamAuditFiles(loc.Dir, false, enc); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", loc, err)
+	if enc.Records == 0 {
+		return fmt.Errorf("%s holds no records", loc)
 	}
-	if len(s.Records) == 0 {
-		return nil, fmt.Errorf("%s holds no records", loc)
-	}
-	return s, nil
+	return enc.Close()
 }
 
-func takeDataDir(ctx context.Context, loc migrate.Location) (*Snapshot, error) {
-	if s, ok, err := fromServer(ctx, loc.Dir); ok {
-		return s, err
-	}
-	st, err := loc.OpenExisting(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	s := &Snapshot{}
-	err = st.View(ctx, func(tx store.Tx) error {
-		s.Records = s.Records[:0]
+// streamStore writes every record of st to enc in one read transaction.
+func streamStore(ctx context.Context, st store.Store, enc *Encoder) error {
+	return st.View(ctx, func(tx store.Tx) error {
+		if enc.Records > 0 {
+			return errors.New("the store asked to retry a read transaction during a backup")
+		}
 		return tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
-			s.Records = append(s.Records, Record{Key: bytes.Clone(k), Value: bytes.Clone(v)})
-			return true, nil
+			return true, enc.Record(k, v)
 		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.AuditFiles, err = readAuditFiles(loc.Dir, false)
-	return s, err
 }
 
-// readAuditFiles reads the audit trail files of dir in name order, which
-// puts audit-digests.log and audit-head.json before audit.log. With live
-// set, a server may be appending to the logs: the part of a line after the
-// last newline is left out.
-func readAuditFiles(dir string, live bool) ([]File, error) {
+// streamAuditFiles writes the audit trail files of dir to enc in name
+// order, which puts audit-digests.log and audit-head.json before
+// audit.log. With live set, a server may be appending to the logs: the
+// part of a line after the last newline is left out.
+func streamAuditFiles(dir string, live bool, enc *Encoder) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var files []File
 	for _, e := range entries {
 		if !e.Type().IsRegular() || !isAuditFile(e.Name()) {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if live && strings.HasSuffix(e.Name(), ".log") {
 			data = data[:bytes.LastIndexByte(data, '\n')+1]
 		}
-		files = append(files, File{Name: e.Name(), Data: data})
+		if err := enc.AuditFile(e.Name(), data); err != nil {
+			return err
+		}
 	}
-	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
-	return files, nil
+	return nil
 }
 
-// Write takes a snapshot of w and writes it to path (mode 0600), whole or
-// not at all, reporting to out.
-func Write(ctx context.Context, w Where, path string, out io.Writer) error {
-	s, err := Take(ctx, w)
+// Write takes a snapshot of w and writes it to path (mode 0600) through a
+// temporary file beside it, renamed into place once complete and synced,
+// and reports to out. A data directory's running server is asked for the
+// snapshot through its backup socket.
+func Write(ctx context.Context, w Where, path string, out io.Writer) (err error) {
+	loc, err := w.location()
 	if err != nil {
 		return err
 	}
-	data := Marshal(s)
-	if err := atomicfile.Write(path, data, 0o600); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	served := false
+	if loc.DSN == "" {
+		if served, err = fromServer(ctx, loc.Dir, bw); err != nil {
+			return err
+		}
+	}
+	if !served {
+		if err := stream(ctx, loc, NewEncoder(bw)); err != nil {
+			return fmt.Errorf("read %s: %w", loc, err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	// Check what was written, read back from the file.
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	c, err := Check(bufio.NewReader(tmp))
+	if err != nil {
+		return fmt.Errorf("the backup written: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
 	fmt.Fprintf(out, "Backed up %d records, %d audit trail files and %d audit table rows to %s (%d bytes).\n",
-		len(s.Records), len(s.AuditFiles), len(s.AuditRows), path, len(data))
+		c.Records, c.AuditFiles, c.AuditRows, path, c.Bytes)
 	fmt.Fprintln(out, "Key material in it is sealed under the root key: keep the root key apart from the backup.")
 	return nil
 }

@@ -79,34 +79,18 @@ type Snapshot struct {
 // Integers are big-endian.
 func Marshal(s *Snapshot) []byte {
 	var b bytes.Buffer
-	b.WriteString(Magic)
-	b.WriteByte(Version)
-	n := 0
+	e := NewEncoder(&b)
 	for _, r := range s.Records {
-		writeEntry(&b, kindRecord, r.Key, r.Value)
-		n++
+		e.Record(r.Key, r.Value)
 	}
 	for _, f := range s.AuditFiles {
-		writeEntry(&b, kindAuditFile, []byte(f.Name), f.Data)
-		n++
+		e.AuditFile(f.Name, f.Data)
 	}
 	for _, r := range s.AuditRows {
-		writeEntry(&b, kindAuditRow, []byte(r.Table), r.JSON)
-		n++
+		e.AuditRow(r.Table, r.JSON)
 	}
-	b.WriteByte(kindEnd)
-	b.Write(binary.BigEndian.AppendUint64(nil, uint64(n)))
-	sum := sha256.Sum256(b.Bytes())
-	b.Write(sum[:])
+	e.Close() // a bytes.Buffer does not fail
 	return b.Bytes()
-}
-
-func writeEntry(b *bytes.Buffer, kind byte, name, value []byte) {
-	b.WriteByte(kind)
-	b.Write(binary.BigEndian.AppendUint32(nil, uint32(len(name))))
-	b.Write(name)
-	b.Write(binary.BigEndian.AppendUint64(nil, uint64(len(value))))
-	b.Write(value)
 }
 
 // Parse decodes a backup file. It checks the checksum before it reads any

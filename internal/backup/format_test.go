@@ -59,6 +59,24 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+func TestCheck(t *testing.T) {
+	data := Marshal(sample())
+	c, err := Check(bytes.NewReader(data))
+	if err != nil || c != (Counts{Records: 3, AuditFiles: 2, AuditRows: 1, Bytes: int64(len(data))}) {
+		t.Fatalf("Check = %+v, %v", c, err)
+	}
+	for i := range data {
+		bad := bytes.Clone(data)
+		bad[i] ^= 1
+		if _, err := Check(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
+			t.Fatalf("Check accepts the file with byte %d flipped", i)
+		}
+	}
+	if _, err := Check(bytes.NewReader(append(bytes.Clone(data), 0))); !errors.Is(err, ErrFormat) {
+		t.Fatal("Check accepts data after the checksum")
+	}
+}
+
 // FuzzParse feeds Parse arbitrary files: it must never panic, and whatever
 // it accepts must marshal back to the same bytes. The checksum would make
 // random inputs fail early, so the fuzzer's input is also tried as a body
@@ -71,6 +89,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, in := range [][]byte{data, withChecksum(data)} {
 			s, err := Parse(in)
+			c, cerr := Check(bytes.NewReader(in))
 			if err != nil {
 				if s != nil {
 					t.Fatal("Parse returned a value with an error")
@@ -79,6 +98,10 @@ func FuzzParse(f *testing.F) {
 			}
 			if !bytes.Equal(Marshal(s), in) {
 				t.Fatalf("Parse then Marshal differs for %x", in)
+			}
+			// Check reads as a stream what Parse reads whole, less strictly.
+			if cerr != nil || c.Records != len(s.Records) || c.AuditFiles != len(s.AuditFiles) || c.AuditRows != len(s.AuditRows) || c.Bytes != int64(len(in)) {
+				t.Fatalf("Parse accepts %x, Check says %+v, %v", in, c, cerr)
 			}
 		}
 	})

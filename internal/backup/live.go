@@ -1,7 +1,7 @@
 package backup
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -21,35 +21,37 @@ import (
 // protection as kms.db itself.
 const SocketName = "backup.sock"
 
-// maxLiveBackup bounds what Take reads from a server's socket.
-const maxLiveBackup = 1 << 34
-
-// LiveSnapshot takes a snapshot of st, the open store of a data directory
-// dir, while a server writes to it: the records in one read transaction,
-// and during it the audit trail files. The files are read after the
-// transaction has begun and the audit log last, so that the trail holds at
-// least every call whose records are in the snapshot and every record its
-// digests sign; a line the server is still writing is left out.
-func LiveSnapshot(ctx context.Context, st store.Store, dir string) (*Snapshot, error) {
-	s := &Snapshot{}
+// LiveSnapshot writes a backup file of st, the open store of a data
+// directory dir, to w while a server writes to it: the records in one read
+// transaction, and during it the audit trail files. The files are read
+// after the transaction has begun and the audit log last, so that the
+// trail holds at least every call whose records are in the snapshot and
+// every record its digests sign; a line the server is still writing is
+// left out.
+func LiveSnapshot(ctx context.Context, st store.Store, dir string, w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	enc := NewEncoder(bw)
 	err := st.View(ctx, func(tx store.Tx) error {
-		s.Records = s.Records[:0]
 		err := tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
-			s.Records = append(s.Records, Record{Key: bytes.Clone(k), Value: bytes.Clone(v)})
-			return true, nil
+			return true, enc.Record(k, v)
 		})
 		if err != nil {
 			return err
 		}
-		s.AuditFiles, err = readAuditFiles(dir, true)
-		return err
+		return streamAuditFiles(dir, true, enc)
 	})
-	return s, err
+	if err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
-// Serve answers each connection on ln with a backup file made by snapshot,
-// until ln is closed.
-func Serve(ln net.Listener, snapshot func() (*Snapshot, error), logf func(msg string, args ...any)) {
+// Serve answers each connection on ln with a backup file written by
+// snapshot, until ln is closed.
+func Serve(ln net.Listener, snapshot func(w io.Writer) error, logf func(msg string, args ...any)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -57,14 +59,9 @@ func Serve(ln net.Listener, snapshot func() (*Snapshot, error), logf func(msg st
 		}
 		go func() {
 			defer c.Close()
-			s, err := snapshot()
-			if err != nil {
+			c.SetWriteDeadline(time.Now().Add(time.Hour))
+			if err := snapshot(c); err != nil {
 				logf("backup snapshot failed", "err", err)
-				return
-			}
-			c.SetWriteDeadline(time.Now().Add(10 * time.Minute))
-			if _, err := c.Write(Marshal(s)); err != nil {
-				logf("backup: writing the snapshot failed", "err", err)
 			}
 		}()
 	}
@@ -90,22 +87,17 @@ func Listen(dir string) (net.Listener, error) {
 }
 
 // fromServer asks the server running on the data directory dir for a
-// snapshot. It reports ok false, with no error, when no server answers on
-// the socket.
-func fromServer(ctx context.Context, dir string) (s *Snapshot, ok bool, err error) {
+// snapshot and copies it to w. It reports false, with no error, when no
+// server answers on the socket.
+func fromServer(ctx context.Context, dir string, w io.Writer) (bool, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", filepath.Join(dir, SocketName))
 	if err != nil {
-		return nil, false, nil
+		return false, nil
 	}
 	defer c.Close()
-	data, err := io.ReadAll(io.LimitReader(c, maxLiveBackup))
-	if err != nil {
-		return nil, true, fmt.Errorf("read the snapshot from the server: %w", err)
+	if _, err := io.Copy(w, c); err != nil {
+		return true, fmt.Errorf("read the snapshot from the server: %w", err)
 	}
-	s, err = Parse(data)
-	if err != nil {
-		return nil, true, fmt.Errorf("the snapshot from the server: %w", err)
-	}
-	return s, true, nil
+	return true, nil
 }

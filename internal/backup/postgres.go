@@ -9,56 +9,43 @@ import (
 	"github.com/openkms/kms/internal/store/pgstore"
 )
 
-// takePostgres reads every record and every audit table row of the
-// PostgreSQL store at dsn in one REPEATABLE READ transaction: one snapshot
-// of the database while the cluster keeps serving, so that the audit trail
-// goes up to exactly the moment of the records.
-func takePostgres(ctx context.Context, dsn string) (*Snapshot, error) {
+// streamPostgres writes every record and every audit table row of the
+// PostgreSQL store at dsn to enc, read in one REPEATABLE READ transaction:
+// one snapshot of the database while the cluster keeps serving, so that
+// the audit trail goes up to exactly the moment of the records.
+func streamPostgres(ctx context.Context, dsn string, enc *Encoder) error {
 	pg, err := pgstore.Open(ctx, dsn)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer pg.Close()
 	tx, err := pg.Pool().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer tx.Rollback(ctx)
-	s := &Snapshot{}
 	rows, err := tx.Query(ctx, `SELECT k, v FROM kms_records ORDER BY k`)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for rows.Next() {
-		var r Record
-		if err := rows.Scan(&r.Key, &r.Value); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		s.Records = append(s.Records, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	var k, v []byte
+	_, err = pgx.ForEachRow(rows, []any{&k, &v}, func() error { return enc.Record(k, v) })
+	if err != nil {
+		return err
 	}
 	for _, table := range AuditTables {
 		// The table names come from AuditTables, never from input.
 		rows, err := tx.Query(ctx, `SELECT row_to_json(t)::text FROM `+table+` t ORDER BY 1`)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", table, err)
+			return fmt.Errorf("read %s: %w", table, err)
 		}
-		for rows.Next() {
-			var j string
-			if err := rows.Scan(&j); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			s.AuditRows = append(s.AuditRows, Row{Table: table, JSON: []byte(j)})
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
+		var j []byte
+		_, err = pgx.ForEachRow(rows, []any{&j}, func() error { return enc.AuditRow(table, j) })
+		if err != nil {
+			return fmt.Errorf("read %s: %w", table, err)
 		}
 	}
-	return s, tx.Commit(ctx)
+	return tx.Commit(ctx)
 }
 
 // postgresAuditEmpty reports whether the audit tables of the database at

@@ -304,13 +304,13 @@ func Run(ctx context.Context, o Options) error {
 			o.Logger.Warn("no backup socket: kms backup --data-dir needs the server stopped", "err", err)
 		} else {
 			defer ln.Close()
-			go backup.Serve(ln, func() (*backup.Snapshot, error) {
+			go backup.Serve(ln, func(w io.Writer) error {
 				// Sign the trail up to now, so that the snapshot's trail
 				// ends in a digest as a stopped server's does.
 				if err := digester.Write(trail, time.Now()); err != nil {
-					return nil, fmt.Errorf("audit digest: %w", err)
+					return fmt.Errorf("audit digest: %w", err)
 				}
-				return backup.LiveSnapshot(context.Background(), st, o.DataDir)
+				return backup.LiveSnapshot(context.Background(), st, o.DataDir, w)
 			}, o.Logger.Error)
 		}
 	}
