@@ -5,12 +5,14 @@
 package backup
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 )
 
@@ -93,90 +95,123 @@ func Marshal(s *Snapshot) []byte {
 	return b.Bytes()
 }
 
-// Parse decodes a backup file. It checks the checksum before it reads any
-// entry, and returns no partial value: any defect is ErrFormat. Entries
-// come by kind (records, audit files, audit rows), records in strictly
-// ascending key order, so that Parse then Marshal gives back data exactly.
+// Parse decodes a backup file. It returns no partial value: any defect,
+// a checksum that does not match included, is ErrFormat. Entries come by
+// kind (records, audit files, audit rows), records in strictly ascending
+// key order, so that Parse then Marshal gives back data exactly.
 func Parse(data []byte) (*Snapshot, error) {
-	head := len(Magic) + 1
-	if len(data) < head || string(data[:len(Magic)]) != Magic {
-		return nil, fmt.Errorf("%w: no backup header", ErrFormat)
-	}
-	if v := data[len(Magic)]; v != Version {
-		return nil, fmt.Errorf("%w: format version %d, this kms reads version %d", ErrFormat, v, Version)
-	}
-	if len(data) < head+1+8+sha256.Size {
-		return nil, fmt.Errorf("%w: truncated", ErrFormat)
-	}
-	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
-	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
-		return nil, fmt.Errorf("%w: checksum mismatch (the file is damaged or truncated)", ErrFormat)
-	}
 	s := &Snapshot{}
-	rest := body[head:]
-	n := uint64(0)
-	last := byte(kindRecord)
-	for {
-		if len(rest) == 0 {
-			return nil, fmt.Errorf("%w: no end marker", ErrFormat)
-		}
-		kind := rest[0]
-		rest = rest[1:]
-		if kind == kindEnd {
-			if len(rest) != 8 || binary.BigEndian.Uint64(rest) != n {
-				return nil, fmt.Errorf("%w: entry count does not match", ErrFormat)
-			}
-			return s, nil
-		}
-		var name, value []byte
-		var ok bool
-		if name, value, rest, ok = readEntry(rest); !ok {
-			return nil, fmt.Errorf("%w: truncated entry", ErrFormat)
-		}
-		if kind < last {
-			return nil, fmt.Errorf("%w: entries out of order", ErrFormat)
-		}
-		last = kind
+	err := Decode(bytes.NewReader(data), int64(len(data)), func(kind byte, name, value []byte) error {
 		switch kind {
 		case kindRecord:
-			if len(name) == 0 ||
-				len(s.Records) > 0 && bytes.Compare(s.Records[len(s.Records)-1].Key, name) >= 0 {
-				return nil, fmt.Errorf("%w: records out of order", ErrFormat)
-			}
 			s.Records = append(s.Records, Record{Key: name, Value: value})
 		case kindAuditFile:
-			if !validFileName(string(name)) {
-				return nil, fmt.Errorf("%w: bad audit file name %q", ErrFormat, name)
-			}
 			s.AuditFiles = append(s.AuditFiles, File{Name: string(name), Data: value})
 		case kindAuditRow:
-			if !slices.Contains(AuditTables, string(name)) || !json.Valid(value) {
-				return nil, fmt.Errorf("%w: bad audit row", ErrFormat)
-			}
 			s.AuditRows = append(s.AuditRows, Row{Table: string(name), JSON: value})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Decode reads a backup file of size bytes from r as a stream and calls fn
+// with each entry (kind is 1 for a record, 2 for an audit file, 3 for an
+// audit row), in the order of the file. It checks everything Parse does,
+// but the checksum only at the end: a caller that must not act on a
+// damaged file decodes it twice, first to check it. An error from fn ends
+// the decoding and is returned unchanged. name and value are new slices
+// for each call; size bounds what a hostile length can make Decode
+// allocate.
+func Decode(r io.Reader, size int64, fn func(kind byte, name, value []byte) error) error {
+	h := sha256.New()
+	br := bufio.NewReader(r)
+	tr := io.TeeReader(br, h)
+	read := func(n uint64) ([]byte, bool) {
+		if n > uint64(size) {
+			return nil, false
+		}
+		b := make([]byte, n)
+		_, err := io.ReadFull(tr, b)
+		return b, err == nil
+	}
+	head, ok := read(uint64(len(Magic) + 1))
+	if !ok || string(head[:len(Magic)]) != Magic {
+		return fmt.Errorf("%w: no backup header", ErrFormat)
+	}
+	if v := head[len(Magic)]; v != Version {
+		return fmt.Errorf("%w: format version %d, this kms reads version %d", ErrFormat, v, Version)
+	}
+	var n uint64
+	last := byte(kindRecord)
+	var lastKey []byte
+	for {
+		kb, ok := read(1)
+		if !ok {
+			return fmt.Errorf("%w: truncated", ErrFormat)
+		}
+		kind := kb[0]
+		if kind == kindEnd {
+			count, ok := read(8)
+			if !ok || binary.BigEndian.Uint64(count) != n {
+				return fmt.Errorf("%w: entry count does not match", ErrFormat)
+			}
+			break
+		}
+		if kind < last {
+			return fmt.Errorf("%w: entries out of order", ErrFormat)
+		}
+		last = kind
+		nl, ok := read(4)
+		if !ok || binary.BigEndian.Uint32(nl) > maxNameLen {
+			return fmt.Errorf("%w: truncated entry", ErrFormat)
+		}
+		name, ok := read(uint64(binary.BigEndian.Uint32(nl)))
+		if !ok {
+			return fmt.Errorf("%w: truncated entry", ErrFormat)
+		}
+		vl, ok := read(8)
+		if !ok {
+			return fmt.Errorf("%w: truncated entry", ErrFormat)
+		}
+		value, ok := read(binary.BigEndian.Uint64(vl))
+		if !ok {
+			return fmt.Errorf("%w: truncated entry", ErrFormat)
+		}
+		switch kind {
+		case kindRecord:
+			if len(name) == 0 || lastKey != nil && bytes.Compare(lastKey, name) >= 0 {
+				return fmt.Errorf("%w: records out of order", ErrFormat)
+			}
+			lastKey = name
+		case kindAuditFile:
+			if !validFileName(string(name)) {
+				return fmt.Errorf("%w: bad audit file name %q", ErrFormat, name)
+			}
+		case kindAuditRow:
+			if !slices.Contains(AuditTables, string(name)) || !json.Valid(value) {
+				return fmt.Errorf("%w: bad audit row", ErrFormat)
+			}
 		default:
-			return nil, fmt.Errorf("%w: unknown entry kind %d", ErrFormat, kind)
+			return fmt.Errorf("%w: unknown entry kind %d", ErrFormat, kind)
+		}
+		if err := fn(kind, name, value); err != nil {
+			return err
 		}
 		n++
 	}
-}
-
-func readEntry(b []byte) (name, value, rest []byte, ok bool) {
-	if len(b) < 4 {
-		return nil, nil, nil, false
+	want := h.Sum(nil)
+	sum := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(br, sum); err != nil || !bytes.Equal(sum, want) {
+		return fmt.Errorf("%w: checksum mismatch (the file is damaged or truncated)", ErrFormat)
 	}
-	nl := binary.BigEndian.Uint32(b)
-	b = b[4:]
-	if nl > maxNameLen || uint64(len(b)) < uint64(nl)+8 {
-		return nil, nil, nil, false
+	if _, err := br.ReadByte(); err != io.EOF {
+		return fmt.Errorf("%w: data after the checksum", ErrFormat)
 	}
-	name, b = b[:nl], b[nl:]
-	vl := binary.BigEndian.Uint64(b)
-	b = b[8:]
-	if uint64(len(b)) < vl {
-		return nil, nil, nil, false
-	}
-	return name, b[:vl], b[vl:], true
+	return nil
 }
 
 // validFileName accepts a plain file name: no directory, no dot files, so

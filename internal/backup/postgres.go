@@ -61,29 +61,12 @@ func postgresAuditEmpty(ctx context.Context, dsn string) (bool, error) {
 	return n == 0, err
 }
 
-// restorePostgresAudit inserts rows into the audit tables of the database
-// at dsn in one transaction, in the order of AuditTables.
-func restorePostgresAudit(ctx context.Context, dsn string, rows []Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	pg, err := pgstore.Open(ctx, dsn)
+// insertAuditRow inserts one row, given as JSON, into table, one of
+// AuditTables (Decode checks the name).
+func insertAuditRow(ctx context.Context, tx pgx.Tx, table string, row []byte) error {
+	_, err := tx.Exec(ctx, `INSERT INTO `+table+` SELECT * FROM json_populate_record(NULL::`+table+`, $1::json)`, string(row))
 	if err != nil {
-		return err
+		return fmt.Errorf("restore %s: %w", table, err)
 	}
-	defer pg.Close()
-	return pgx.BeginFunc(ctx, pg.Pool(), func(tx pgx.Tx) error {
-		for _, table := range AuditTables {
-			for _, r := range rows {
-				if r.Table != table {
-					continue
-				}
-				_, err := tx.Exec(ctx, `INSERT INTO `+table+` SELECT * FROM json_populate_record(NULL::`+table+`, $1::json)`, string(r.JSON))
-				if err != nil {
-					return fmt.Errorf("restore %s: %w", table, err)
-				}
-			}
-		}
-		return nil
-	})
+	return nil
 }

@@ -11,11 +11,14 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/openkms/kms/internal/atomicfile"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/migrate"
 	"github.com/openkms/kms/internal/rekey"
 	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/pgstore"
 )
 
 // ErrNotEmpty is returned when the restore target already holds records or
@@ -24,23 +27,31 @@ var ErrNotEmpty = errors.New("the target is not empty")
 
 // Restore writes the backup file at path into the empty store at w, and
 // a data directory's audit trail files into w.DataDir. Before writing
-// anything it checks the file's checksum and opens every sealed value in
-// it with root; after writing, it reads the store again and checks that it
-// holds exactly the backup's records and that every sealed value opens.
-// The records are written in one transaction: an interrupted restore
-// leaves the store empty.
+// anything it reads the whole file, checking its framing and checksum and
+// opening every sealed value in it with root; after writing, it reads the
+// store again and checks that it holds exactly the backup's records and
+// that every sealed value opens. The records are written in one
+// transaction: an interrupted restore leaves the store empty. The file is
+// read as a stream, once per step, holding one entry at a time in memory.
 func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out io.Writer) error {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	s, err := Parse(data)
+	defer f.Close()
+	decode := func(fn func(kind byte, name, value []byte) error) error {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		return Decode(f, fi.Size(), fn)
+	}
+	want, err := checkSealed(decode, root)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
-	}
-	sealed, err := checkSealed(s, root)
-	if err != nil {
-		return err
 	}
 	loc, err := w.location()
 	if err != nil {
@@ -72,88 +83,143 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out 
 		return fmt.Errorf("%w: %s already holds records; restore only into a new data directory or an empty database", ErrNotEmpty, loc)
 	}
 	err = st.Update(ctx, func(tx store.Tx) error {
-		for _, r := range s.Records {
-			if err := tx.Put(r.Key, r.Value); err != nil {
-				return err
+		return decode(func(kind byte, name, value []byte) error {
+			if kind != kindRecord {
+				return nil
 			}
-		}
-		return nil
+			return tx.Put(name, value)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", loc, err)
 	}
-	if err := verify(ctx, st, s, root); err != nil {
+	if err := verify(ctx, st, want, root); err != nil {
 		return fmt.Errorf("%s: %w (empty it before trying again)", loc, err)
 	}
-	restored, err := writeAuditFiles(w.DataDir, s.AuditFiles)
+	files, rows, err := restoreAudit(ctx, decode, w.DataDir, loc)
 	if err != nil {
-		return fmt.Errorf("%w (the records are restored; remove them and the audit files before trying again)", err)
+		return fmt.Errorf("%w (the records are restored; empty the target before trying again)", err)
 	}
-	if loc.DSN != "" {
-		if err := restorePostgresAudit(ctx, loc.DSN, s.AuditRows); err != nil {
-			return fmt.Errorf("%w (the records are restored; empty the database before trying again)", err)
-		}
-	}
-	fmt.Fprintf(out, "Restored %d records into %s; all %d sealed values open with the root key.\n", len(s.Records), loc, sealed)
+	fmt.Fprintf(out, "Restored %d records into %s; all %d sealed values open with the root key.\n", want.records, loc, want.sealed)
 	switch {
-	case restored > 0:
-		fmt.Fprintf(out, "Restored %d audit trail files into %s.\n", restored, w.DataDir)
-	case len(s.AuditFiles) > 0:
-		fmt.Fprintf(out, "The backup's %d audit trail files were not restored: give --data-dir to put them in a data directory.\n", len(s.AuditFiles))
+	case files > 0 && w.DataDir != "":
+		fmt.Fprintf(out, "Restored %d audit trail files into %s.\n", files, w.DataDir)
+	case files > 0:
+		fmt.Fprintf(out, "The backup's %d audit trail files were not restored: give --data-dir to put them in a data directory.\n", files)
 	}
 	switch {
-	case loc.DSN != "" && len(s.AuditRows) > 0:
-		fmt.Fprintf(out, "Restored %d audit table rows into %s.\n", len(s.AuditRows), loc)
-	case len(s.AuditRows) > 0:
-		fmt.Fprintf(out, "The backup's %d audit table rows (a PostgreSQL trail) were not restored: a data directory keeps its trail in files; restore into PostgreSQL to keep them.\n", len(s.AuditRows))
+	case rows > 0 && loc.DSN != "":
+		fmt.Fprintf(out, "Restored %d audit table rows into %s.\n", rows, loc)
+	case rows > 0:
+		fmt.Fprintf(out, "The backup's %d audit table rows (a PostgreSQL trail) were not restored: a data directory keeps its trail in files; restore into PostgreSQL to keep them.\n", rows)
 	}
 	return nil
 }
 
-// checkSealed opens every sealed value of s with root, and makes sure s is
-// a key store (it holds the root key check record).
-func checkSealed(s *Snapshot, root *keys.RootKey) (int, error) {
-	n, found := 0, false
-	for _, r := range s.Records {
-		found = found || bytes.Equal(r.Key, keys.RootCheckRecord)
-		_, c, err := rekey.Rewrap(r.Key, r.Value, root, nil)
-		if err != nil {
-			return 0, fmt.Errorf("the backup does not open with this root key: %w", err)
-		}
-		n += c
-	}
-	if !found {
-		return 0, fmt.Errorf("%w: it holds no %s record", ErrFormat, keys.RootCheckRecord)
-	}
-	return n, nil
+// contents is what the first reading of a backup found: the number of
+// records and their digest (as migrate.Digest), and of sealed values.
+type contents struct {
+	records, sealed int
+	digest          [sha256.Size]byte
 }
 
-// verify reads st again and compares it with s, record for record (by
-// count and digest), and opens every sealed value in it.
-func verify(ctx context.Context, st store.Store, s *Snapshot, root *keys.RootKey) error {
+// checkSealed reads the whole backup, opens every sealed value in it with
+// root, and makes sure it is a key store (it holds the root key check
+// record).
+func checkSealed(decode func(func(kind byte, name, value []byte) error) error, root *keys.RootKey) (contents, error) {
+	var c contents
+	found := false
+	h := sha256.New()
+	err := decode(func(kind byte, name, value []byte) error {
+		if kind != kindRecord {
+			return nil
+		}
+		found = found || bytes.Equal(name, keys.RootCheckRecord)
+		_, n, err := rekey.Rewrap(name, value, root, nil)
+		if err != nil {
+			return fmt.Errorf("the backup does not open with this root key: %w", err)
+		}
+		c.sealed += n
+		c.records++
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(name))))
+		h.Write(name)
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(value))))
+		h.Write(value)
+		return nil
+	})
+	if err != nil {
+		return c, err
+	}
+	if !found {
+		return c, fmt.Errorf("%w: it holds no %s record", ErrFormat, keys.RootCheckRecord)
+	}
+	h.Sum(c.digest[:0])
+	return c, nil
+}
+
+// verify reads st again and compares it with the backup, record for record
+// (by count and digest), and opens every sealed value in it.
+func verify(ctx context.Context, st store.Store, want contents, root *keys.RootKey) error {
 	n, got, err := migrate.Digest(ctx, st, 1000)
 	if err != nil {
 		return err
 	}
-	if want := digest(s.Records); n != len(s.Records) || got != want {
-		return fmt.Errorf("after the restore the store holds %d records (SHA-256 %x), the backup %d (SHA-256 %x)", n, got, len(s.Records), want)
+	if n != want.records || got != want.digest {
+		return fmt.Errorf("after the restore the store holds %d records (SHA-256 %x), the backup %d (SHA-256 %x)", n, got, want.records, want.digest)
 	}
 	_, err = rekey.Check(ctx, st, root)
 	return err
 }
 
-// digest is migrate.Digest over records held in memory.
-func digest(records []Record) [sha256.Size]byte {
-	h := sha256.New()
-	for _, r := range records {
-		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(r.Key))))
-		h.Write(r.Key)
-		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(r.Value))))
-		h.Write(r.Value)
+// restoreAudit writes the backup's audit files into dir (if not "") and
+// its audit rows into loc's database (if it is one), and reports how many
+// of each the backup holds.
+func restoreAudit(ctx context.Context, decode func(func(kind byte, name, value []byte) error) error, dir string, loc migrate.Location) (files, rows int, err error) {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return 0, 0, err
+		}
 	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum
+	var pgTx pgx.Tx
+	if loc.DSN != "" {
+		pg, err := pgstore.Open(ctx, loc.DSN)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer pg.Close()
+		if pgTx, err = pg.Pool().Begin(ctx); err != nil {
+			return 0, 0, err
+		}
+		defer pgTx.Rollback(ctx)
+	}
+	err = decode(func(kind byte, name, value []byte) error {
+		switch {
+		case kind == kindAuditFile:
+			files++
+			if dir == "" {
+				return nil
+			}
+			created, err := atomicfile.CreateOnce(filepath.Join(dir, string(name)), value, 0o600)
+			if err == nil && !created {
+				err = fmt.Errorf("%w: %s appeared in %s during the restore", ErrNotEmpty, name, dir)
+			}
+			return err
+		case kind == kindAuditRow:
+			rows++
+			if pgTx == nil {
+				return nil
+			}
+			return insertAuditRow(ctx, pgTx, string(name), value)
+		}
+		return nil
+	})
+	if err != nil {
+		return files, rows, err
+	}
+	if pgTx != nil {
+		err = pgTx.Commit(ctx)
+	}
+	return files, rows, err
 }
 
 func refuseAuditFiles(dir string) error {
@@ -173,23 +239,4 @@ func refuseAuditFiles(dir string) error {
 		}
 	}
 	return nil
-}
-
-func writeAuditFiles(dir string, files []File) (int, error) {
-	if dir == "" {
-		return 0, nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return 0, err
-	}
-	for _, f := range files {
-		created, err := atomicfile.CreateOnce(filepath.Join(dir, f.Name), f.Data, 0o600)
-		if err != nil {
-			return 0, err
-		}
-		if !created {
-			return 0, fmt.Errorf("%w: %s appeared in %s during the restore", ErrNotEmpty, f.Name, dir)
-		}
-	}
-	return len(files), nil
 }
