@@ -25,7 +25,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand(), auditCommand(), migrateCommand(), versionCommand())
+	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand(), auditCommand(), migrateCommand(), backupCommand(), restoreCommand(), rootKeyCommand(), versionCommand())
 	if err := root.Execute(); err != nil {
 		if errors.Is(err, auditcli.ErrBroken) {
 			os.Exit(1)

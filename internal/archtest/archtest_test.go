@@ -29,6 +29,8 @@ var allowed = map[string][]string{
 	"keys":     {},
 	"sigv4":    {},
 	"store":    {},
+	"rekey":    {"keys", "store"},
+	"backup":   {"keys", "store", "rekey", "migrate", "atomicfile"},
 }
 
 func TestImportRules(t *testing.T) {

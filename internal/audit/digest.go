@@ -124,9 +124,11 @@ func (d *Digester) Write(l *Log, now time.Time) error {
 	if l.Chain() != d.chain {
 		return fmt.Errorf("audit: the digester of chain %q cannot sign chain %q", d.chain, l.Chain())
 	}
-	seq, hash := l.Head()
+	// The head is read under the lock, so that two writers at once (the
+	// ticker and a backup) cannot sign an older head after a newer one.
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	seq, hash := l.Head()
 	if seq == 0 || seq == d.last {
 		return nil
 	}

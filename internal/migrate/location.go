@@ -101,3 +101,11 @@ func (l Location) openPostgres(ctx context.Context) (store.Store, error) {
 	defer cancel()
 	return pgstore.Open(ctx, l.DSN)
 }
+
+// OpenExisting opens the store at l, which must exist: a data directory
+// without kms.db is an error, not a new store.
+func (l Location) OpenExisting(ctx context.Context) (store.Store, error) { return l.openExisting(ctx) }
+
+// Create opens the store at l, creating the data directory (mode 0700) and
+// its kms.db if needed.
+func (l Location) Create(ctx context.Context) (store.Store, error) { return l.create(ctx) }

@@ -28,6 +28,7 @@ import (
 	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/atomicfile"
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/backup"
 	"github.com/openkms/kms/internal/console"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
@@ -303,6 +304,23 @@ func Run(ctx context.Context, o Options) error {
 		trailReader = audit.NewPostgresTrail(pg.Pool())
 	}
 	trail.Observe(m)
+	if pg == nil {
+		// bbolt locks kms.db against every other process: kms backup
+		// asks this server for its snapshots.
+		if ln, err := backup.Listen(o.DataDir); err != nil {
+			o.Logger.Warn("no backup socket: kms backup --data-dir needs the server stopped", "err", err)
+		} else {
+			defer ln.Close()
+			go backup.Serve(ln, func(w io.Writer) error {
+				// Sign the trail up to now, so that the snapshot's trail
+				// ends in a digest as a stopped server's does.
+				if err := digester.Write(trail, time.Now()); err != nil {
+					return fmt.Errorf("audit digest: %w", err)
+				}
+				return backup.LiveSnapshot(context.Background(), st, o.DataDir, w)
+			}, o.Logger.Error)
+		}
+	}
 	auditors := strings.FieldsFunc(o.AuditorAccounts, func(r rune) bool { return r == ',' || r == ' ' })
 	if o.Dev && len(auditors) == 0 {
 		auditors = []string{DevAccount}

@@ -1,0 +1,256 @@
+package main_test
+
+// `kms root-key rotate` end to end: killed at random points it leaves a
+// store that opens wholly with the old root key or wholly with the new
+// one; run to the end, the old key no longer opens the store and a server
+// on the new key decrypts what was encrypted before.
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/rekey"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/store/pgstore"
+)
+
+// fillRotated is fillDev with more sealed values: three keys, each with
+// two rotations of its material.
+func fillRotated(t *testing.T, dir string) []encrypted {
+	t.Helper()
+	ctx := testCtx(t)
+	s := startDev(t, dir)
+	c := s.client(t)
+	var want []encrypted
+	for i := range 3 {
+		key, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+		noErr(t, err, "CreateKey")
+		for j := range 3 {
+			if j > 0 {
+				_, err := c.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: key.KeyMetadata.KeyId})
+				noErr(t, err, "RotateKeyOnDemand")
+			}
+			e := encrypted{plaintext: fmt.Appendf(nil, "key %d version %d", i, j)}
+			r, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: e.plaintext})
+			noErr(t, err, "Encrypt")
+			e.blob = r.CiphertextBlob
+			want = append(want, e)
+		}
+	}
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("the dev server exited %d on SIGTERM", code)
+	}
+	return want
+}
+
+// copyDir copies the regular files of src into a new directory dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	entries, err := os.ReadDir(src)
+	noErr(t, err, "read %s", src)
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			copyInto(t, filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()))
+		}
+	}
+}
+
+// opensWith reports which of the root keys opens every sealed value of the
+// store at where (a data directory or a postgres:// URL), failing the test
+// if none does.
+func opensWith(t *testing.T, where string, roots map[string]*keys.RootKey) string {
+	t.Helper()
+	var st store.Store
+	var err error
+	if strings.HasPrefix(where, "postgres") {
+		st, err = pgstore.Open(context.Background(), where)
+	} else {
+		st, err = boltstore.Open(filepath.Join(where, "kms.db"))
+	}
+	noErr(t, err, "open the store")
+	defer st.Close()
+	for name, root := range roots {
+		if _, err := rekey.Check(context.Background(), st, root); err == nil {
+			return name
+		}
+	}
+	t.Fatalf("%s opens with neither root key", where)
+	return ""
+}
+
+func TestRootKeyRotate(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "base")
+	want := fillRotated(t, base)
+	oldFile := filepath.Join(t.TempDir(), "old.key")
+	copyInto(t, filepath.Join(base, "root.key"), oldFile)
+	newFile := filepath.Join(t.TempDir(), "new.key")
+	noErr(t, os.WriteFile(newFile, keys.GenerateRootKey(), 0o600), "write the new key")
+	oldKey, err := keys.ReadRootKeyFile(oldFile)
+	noErr(t, err, "old key")
+	newKey, err := keys.ReadRootKeyFile(newFile)
+	noErr(t, err, "new key")
+	roots := map[string]*keys.RootKey{"old": oldKey, "new": newKey}
+
+	// How many sealed values a rotation rewraps.
+	total := func() int {
+		st, err := boltstore.Open(filepath.Join(base, "kms.db"))
+		noErr(t, err, "open")
+		defer st.Close()
+		n, err := rekey.Check(context.Background(), st, oldKey)
+		noErr(t, err, "check")
+		return n
+	}()
+
+	t.Run("killed", func(t *testing.T) {
+		for seed := range uint64(6) {
+			dir := filepath.Join(t.TempDir(), fmt.Sprint("kill", seed))
+			copyDir(t, base, dir)
+			at := rand.New(rand.NewPCG(seed, 20)).IntN(total + 1) // 0: as soon as it runs
+			p := startProc(t, baseEnv(), "root-key", "rotate", "--data-dir", dir, "--root-key-file", oldFile, "--new-root-key-file", newFile)
+			if at > 0 {
+				p.waitOutput(regexp.MustCompile(fmt.Sprintf(`(?m)^  rewrapped %d$`, at)), exitTimeout)
+			}
+			finished := killOrFinished(p)
+			got := opensWith(t, dir, roots)
+			t.Logf("seed %d: killed after %d of %d sealed values (finished first: %v); the store opens with the %s root key", seed, at, total, finished, got)
+			if finished && got != "new" {
+				t.Fatalf("a rotation that exited 0 left a store that opens with the %s key", got)
+			}
+			if got == "new" {
+				continue
+			}
+			// Killed before the commit: running it again completes.
+			code, stdout, stderr := runToExit(t, baseEnv(), "root-key", "rotate", "--data-dir", dir, "--root-key-file", oldFile, "--new-root-key-file", newFile)
+			if code != 0 {
+				t.Fatalf("rotate after the kill: exit %d\n%s%s", code, stdout, stderr)
+			}
+			if got := opensWith(t, dir, roots); got != "new" {
+				t.Fatalf("after a completed rotation the store opens with the %s key", got)
+			}
+		}
+	})
+
+	// Dev mode, run to the end: root.key is replaced, the old key is
+	// refused, and a server decrypts every ciphertext made before.
+	dir := filepath.Join(t.TempDir(), "dev")
+	copyDir(t, base, dir)
+	code, stdout, stderr := runToExit(t, baseEnv(), "root-key", "rotate", "--data-dir", dir, "--new-root-key-file", newFile)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("Rotated: %d sealed values", total)) {
+		t.Fatalf("kms root-key rotate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got := opensWith(t, dir, roots); got != "new" {
+		t.Fatalf("after the rotation the store opens with the %s key", got)
+	}
+	code, _, stderr = runToExit(t, baseEnv(), "root-key", "rotate", "--data-dir", dir, "--root-key-file", oldFile, "--new-root-key-file", newFile)
+	if code != 1 || !strings.Contains(stderr, "old root key does not open") {
+		t.Errorf("a second rotation from the old key: exit %d\n%s", code, stderr)
+	}
+	srv := startProc(t, baseEnv(), "server", "--listen", "127.0.0.1:0", "--data-dir", dir, "--root-key-file", oldFile)
+	if code := srv.wait(exitTimeout); code == 0 || !strings.Contains(srv.stderr.String(), "root key is not the one") {
+		t.Errorf("a server on the old root key: exit %d\n%s", code, srv.stderr)
+	}
+	s := startDev(t, dir)
+	checkDecrypts(t, s.client(t), want)
+}
+
+// TestRootKeyRotatePostgres kills rotations of a PostgreSQL store at
+// seeded points, then runs one to the end and starts a node on the new
+// root key.
+func TestRootKeyRotatePostgres(t *testing.T) {
+	ctx := testCtx(t)
+	nodes, dsn := startCluster(t, 1)
+	s := nodes[0]
+	c := s.client(t)
+	key, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	e := encrypted{plaintext: []byte("before the rotation")}
+	r, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: e.plaintext})
+	noErr(t, err, "Encrypt")
+	e.blob = r.CiphertextBlob
+	oldFile := filepath.Join(s.Dir, "root.key")
+	newFile := filepath.Join(t.TempDir(), "new.key")
+	noErr(t, os.WriteFile(newFile, keys.GenerateRootKey(), 0o600), "write the new key")
+	rotate := []string{"root-key", "rotate", "--storage", dsn, "--root-key-file", oldFile, "--new-root-key-file", newFile}
+
+	// While a node serves, rotate refuses.
+	deadline := time.After(startTimeout)
+	for {
+		out, changed := s.stderr.snapshot()
+		if strings.Contains(out, "this node now runs the cluster's background work") {
+			break
+		}
+		select {
+		case <-changed:
+		case <-s.done:
+			t.Fatalf("the node exited\n%s", s.stderr)
+		case <-deadline:
+			t.Fatalf("the node did not take the maintenance lease within %v\n%s", startTimeout, s.stderr)
+		}
+	}
+	code, _, stderr := runToExit(t, baseEnv(), rotate...)
+	if code != 1 || !strings.Contains(stderr, "stop every node first") {
+		t.Fatalf("rotate while a node serves: exit %d\n%s", code, stderr)
+	}
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("the node exited %d on SIGTERM", code)
+	}
+	oldKey, err := keys.ReadRootKeyFile(oldFile)
+	noErr(t, err, "old key")
+	newKey, err := keys.ReadRootKeyFile(newFile)
+	noErr(t, err, "new key")
+	roots := map[string]*keys.RootKey{"old": oldKey, "new": newKey}
+
+	rng := rand.New(rand.NewPCG(20, 2))
+	for i := range 4 {
+		p := startProc(t, baseEnv(), rotate...)
+		if at := rng.IntN(4); at > 0 {
+			p.waitOutput(regexp.MustCompile(fmt.Sprintf(`(?m)^  rewrapped %d$`, at)), exitTimeout)
+		}
+		finished := killOrFinished(p)
+		switch got := opensWith(t, dsn, roots); {
+		case finished && got != "new":
+			t.Fatalf("iteration %d: a rotation that exited 0 left a store that opens with the %s key", i, got)
+		case got == "new":
+			// It committed before the kill landed: rotate back for the
+			// next iteration.
+			code, stdout, stderr := runToExit(t, baseEnv(), "root-key", "rotate", "--storage", dsn, "--root-key-file", newFile, "--new-root-key-file", oldFile)
+			if code != 0 {
+				t.Fatalf("rotate back: exit %d\n%s%s", code, stdout, stderr)
+			}
+		}
+	}
+	code, stdout, stderr := runToExit(t, baseEnv(), rotate...)
+	if code != 0 {
+		t.Fatalf("kms root-key rotate --storage: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if got := opensWith(t, dsn, roots); got != "new" {
+		t.Fatalf("after the rotation the store opens with the %s key", got)
+	}
+	n := startServer(t, s.Dir, baseEnv(), "--dev", "--storage", dsn, "--root-key-file", newFile)
+	checkDecrypts(t, n.client(t), []encrypted{e})
+}
+
+// killOrFinished sends p SIGKILL and waits for it to end. The work left
+// after the progress line a test waited for may be done before the signal
+// lands: it reports whether p exited 0 on its own.
+func killOrFinished(p *proc) bool {
+	p.t.Helper()
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	code := p.wait(exitTimeout)
+	if code != 0 && code != -1 {
+		p.t.Fatalf("kms exited %d\n%s", code, p.stderr)
+	}
+	return code == 0
+}

@@ -1,0 +1,186 @@
+package backup
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/openkms/kms/internal/migrate"
+	"github.com/openkms/kms/internal/store"
+)
+
+// Where names a key store as the server does: Storage (a PostgreSQL URL)
+// if set, else the data directory's kms.db. DataDir also holds a data
+// directory's audit trail files.
+type Where struct {
+	DataDir string
+	Storage string
+}
+
+func (w Where) location() (migrate.Location, error) {
+	switch {
+	case w.Storage != "":
+		return migrate.ParseLocation(w.Storage)
+	case w.DataDir != "":
+		return migrate.ParseLocation(w.DataDir)
+	}
+	return migrate.Location{}, errors.New("give --data-dir DIR or --storage postgres://...")
+}
+
+// isAuditFile reports whether name, a file of a data directory, belongs to
+// the audit trail (audit.log, audit-digests.log, audit.pub,
+// audit-head.json and any later segment files).
+func isAuditFile(name string) bool {
+	return strings.HasPrefix(name, "audit") && validFileName(name)
+}
+
+// stream writes a snapshot of the key store at loc and its audit trail to
+// enc, and closes enc.
+//
+// A PostgreSQL store's records and audit tables are read in one
+// REPEATABLE READ transaction, while the cluster serves. A data directory
+// that no server runs on is read in one read transaction, and its audit
+// files after, holding the store's lock so that no server starts
+// meanwhile (a running server is asked instead: Write).
+func stream(ctx context.Context, loc migrate.Location, enc *Encoder) error {
+	if loc.DSN != "" {
+		if err := streamPostgres(ctx, loc.DSN, enc); err != nil {
+			return err
+		}
+	} else {
+		st, err := loc.OpenExisting(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := streamStore(ctx, st, enc); err != nil {
+			return err
+		}
+		if err := streamAuditFiles(loc.Dir, false, enc); err != nil {
+			return err
+		}
+	}
+	if enc.Records == 0 {
+		return fmt.Errorf("%s holds no records", loc)
+	}
+	return enc.Close()
+}
+
+// streamStore writes every record of st to enc in one read transaction.
+func streamStore(ctx context.Context, st store.Store, enc *Encoder) error {
+	return st.View(ctx, func(tx store.Tx) error {
+		if enc.Records > 0 {
+			return errors.New("the store asked to retry a read transaction during a backup")
+		}
+		return tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
+			return true, enc.Record(k, v)
+		})
+	})
+}
+
+// streamAuditFiles writes the audit trail files of dir to enc in name
+// order, which puts audit-digests.log and audit-head.json before
+// audit.log. With live set, a server may be appending to the logs: the
+// part of a line after the last newline is left out.
+func streamAuditFiles(dir string, live bool, enc *Encoder) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isAuditFile(e.Name()) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return err
+		}
+		if live && strings.HasSuffix(e.Name(), ".log") {
+			data = data[:bytes.LastIndexByte(data, '\n')+1]
+		}
+		if err := enc.AuditFile(e.Name(), data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Write takes a snapshot of w and writes it to path (mode 0600) through a
+// temporary file beside it, renamed into place once complete and synced,
+// and reports to out. A data directory's running server is asked for the
+// snapshot through its backup socket.
+func Write(ctx context.Context, w Where, path string, out io.Writer) (err error) {
+	loc, err := w.location()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	served := false
+	if loc.DSN == "" {
+		if served, err = fromServer(ctx, loc.Dir, bw); err != nil {
+			return err
+		}
+	}
+	if !served {
+		if err := stream(ctx, loc, NewEncoder(bw)); err != nil {
+			return fmt.Errorf("read %s: %w", loc, err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	// Check what was written, read back from the file.
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	c, err := Check(bufio.NewReader(tmp))
+	if err != nil {
+		return fmt.Errorf("the backup written: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	fmt.Fprintf(out, "Backed up %d records, %d audit trail files and %d audit table rows to %s (%d bytes).\n",
+		c.Records, c.AuditFiles, c.AuditRows, path, c.Bytes)
+	fmt.Fprintln(out, "Key material in it is sealed under the root key: keep the root key apart from the backup.")
+	return nil
+}
+
+// OpenExisting opens the key store at w, which must exist, and names it.
+func OpenExisting(ctx context.Context, w Where) (store.Store, migrate.Location, error) {
+	loc, err := w.location()
+	if err != nil {
+		return nil, loc, err
+	}
+	st, err := loc.OpenExisting(ctx)
+	return st, loc, err
+}

@@ -1,0 +1,229 @@
+// Package backup is `kms backup` and `kms restore`: a snapshot of a key
+// store (every record, still sealed under the root key) and of its audit
+// trail, in one file with a version header and a SHA-256 checksum, and its
+// restore into an empty store. docs/backup.md describes the file format.
+package backup
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// Magic opens every backup file; the byte after it is the format version.
+const Magic = "openkms-backup\n"
+
+// Version is the format version this package writes and reads.
+const Version = 1
+
+// Entry kinds.
+const (
+	kindRecord    = 1    // a store record: name and value
+	kindAuditFile = 2    // a file of a data directory's audit trail: name and content
+	kindAuditRow  = 3    // a row of a PostgreSQL audit table: table name and the row as JSON
+	kindEnd       = 0xff // followed by the entry count and the checksum
+)
+
+// Limits that keep a hostile file from making the parser allocate much
+// more than the file's own size.
+const (
+	maxNameLen = 4096
+)
+
+// ErrFormat is returned for a file that is not a backup this version
+// reads, is truncated, or fails its checksum.
+var ErrFormat = errors.New("not a valid backup file")
+
+// Record is one store record.
+type Record struct {
+	Key, Value []byte
+}
+
+// File is one file of the audit trail, by its name in the data directory.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// AuditTables are the PostgreSQL audit tables a backup holds rows of, in
+// the order a restore inserts them.
+var AuditTables = []string{"kms_audit_chains", "kms_audit_keys", "kms_audit_records", "kms_audit_digests"}
+
+// Row is one row of a PostgreSQL audit table, as a JSON object of its
+// columns.
+type Row struct {
+	Table string
+	JSON  []byte
+}
+
+// Snapshot is what a backup file holds.
+type Snapshot struct {
+	// Records are the store's records in ascending key order.
+	Records []Record
+	// AuditFiles are the audit trail's files (a data directory's trail).
+	AuditFiles []File
+	// AuditRows are the rows of a PostgreSQL store's audit tables.
+	AuditRows []Row
+}
+
+// Marshal encodes s as a backup file:
+//
+//	Magic ‖ version (1 byte)
+//	entries: kind (1 byte) ‖ name length (4 bytes) ‖ name ‖ value length (8 bytes) ‖ value
+//	kindEnd ‖ entry count (8 bytes) ‖ SHA-256 of every byte before it
+//
+// Integers are big-endian.
+func Marshal(s *Snapshot) []byte {
+	var b bytes.Buffer
+	e := NewEncoder(&b)
+	for _, r := range s.Records {
+		e.Record(r.Key, r.Value)
+	}
+	for _, f := range s.AuditFiles {
+		e.AuditFile(f.Name, f.Data)
+	}
+	for _, r := range s.AuditRows {
+		e.AuditRow(r.Table, r.JSON)
+	}
+	e.Close() // a bytes.Buffer does not fail
+	return b.Bytes()
+}
+
+// Parse decodes a backup file. It returns no partial value: any defect,
+// a checksum that does not match included, is ErrFormat. Entries come by
+// kind (records, audit files, audit rows), records in strictly ascending
+// key order, so that Parse then Marshal gives back data exactly.
+func Parse(data []byte) (*Snapshot, error) {
+	s := &Snapshot{}
+	err := Decode(bytes.NewReader(data), int64(len(data)), func(kind byte, name, value []byte) error {
+		switch kind {
+		case kindRecord:
+			s.Records = append(s.Records, Record{Key: name, Value: value})
+		case kindAuditFile:
+			s.AuditFiles = append(s.AuditFiles, File{Name: string(name), Data: value})
+		case kindAuditRow:
+			s.AuditRows = append(s.AuditRows, Row{Table: string(name), JSON: value})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Decode reads a backup file of size bytes from r as a stream and calls fn
+// with each entry (kind is 1 for a record, 2 for an audit file, 3 for an
+// audit row), in the order of the file. It checks everything Parse does,
+// but the checksum only at the end: a caller that must not act on a
+// damaged file decodes it twice, first to check it. An error from fn ends
+// the decoding and is returned unchanged. name and value are new slices
+// for each call; size bounds what a hostile length can make Decode
+// allocate.
+func Decode(r io.Reader, size int64, fn func(kind byte, name, value []byte) error) error {
+	h := sha256.New()
+	br := bufio.NewReader(r)
+	tr := io.TeeReader(br, h)
+	read := func(n uint64) ([]byte, bool) {
+		if n > uint64(size) {
+			return nil, false
+		}
+		b := make([]byte, n)
+		_, err := io.ReadFull(tr, b)
+		return b, err == nil
+	}
+	head, ok := read(uint64(len(Magic) + 1))
+	if !ok || string(head[:len(Magic)]) != Magic {
+		return fmt.Errorf("%w: no backup header", ErrFormat)
+	}
+	if v := head[len(Magic)]; v != Version {
+		return fmt.Errorf("%w: format version %d, this kms reads version %d", ErrFormat, v, Version)
+	}
+	var n uint64
+	last := byte(kindRecord)
+	var lastKey []byte
+	for {
+		kb, ok := read(1)
+		if !ok {
+			return fmt.Errorf("%w: truncated", ErrFormat)
+		}
+		kind := kb[0]
+		if kind == kindEnd {
+			count, ok := read(8)
+			if !ok || binary.BigEndian.Uint64(count) != n {
+				return fmt.Errorf("%w: entry count does not match", ErrFormat)
+			}
+			break
+		}
+		if kind < last {
+			return fmt.Errorf("%w: entries out of order", ErrFormat)
+		}
+		last = kind
+		nl, ok := read(4)
+		if !ok || binary.BigEndian.Uint32(nl) > maxNameLen {
+			return fmt.Errorf("%w: truncated entry", ErrFormat)
+		}
+		name, ok := read(uint64(binary.BigEndian.Uint32(nl)))
+		if !ok {
+			return fmt.Errorf("%w: truncated entry", ErrFormat)
+		}
+		vl, ok := read(8)
+		if !ok {
+			return fmt.Errorf("%w: truncated entry", ErrFormat)
+		}
+		value, ok := read(binary.BigEndian.Uint64(vl))
+		if !ok {
+			return fmt.Errorf("%w: truncated entry", ErrFormat)
+		}
+		switch kind {
+		case kindRecord:
+			if len(name) == 0 || lastKey != nil && bytes.Compare(lastKey, name) >= 0 {
+				return fmt.Errorf("%w: records out of order", ErrFormat)
+			}
+			lastKey = name
+		case kindAuditFile:
+			if !validFileName(string(name)) {
+				return fmt.Errorf("%w: bad audit file name %q", ErrFormat, name)
+			}
+		case kindAuditRow:
+			if !slices.Contains(AuditTables, string(name)) || !json.Valid(value) {
+				return fmt.Errorf("%w: bad audit row", ErrFormat)
+			}
+		default:
+			return fmt.Errorf("%w: unknown entry kind %d", ErrFormat, kind)
+		}
+		if err := fn(kind, name, value); err != nil {
+			return err
+		}
+		n++
+	}
+	want := h.Sum(nil)
+	sum := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(br, sum); err != nil || !bytes.Equal(sum, want) {
+		return fmt.Errorf("%w: checksum mismatch (the file is damaged or truncated)", ErrFormat)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return fmt.Errorf("%w: data after the checksum", ErrFormat)
+	}
+	return nil
+}
+
+// validFileName accepts a plain file name: no directory, no dot files, so
+// that a restore writes only inside the data directory.
+func validFileName(name string) bool {
+	if name == "" || len(name) > 255 || name[0] == '.' {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}

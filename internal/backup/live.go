@@ -1,0 +1,103 @@
+package backup
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/openkms/kms/internal/store"
+)
+
+// SocketName is the Unix socket in a data directory through which a
+// running server hands out snapshots of its store: bbolt locks the file
+// against every other process, so only the server can read it while it
+// serves. The socket has mode 0600 in a directory of mode 0700, the same
+// protection as kms.db itself.
+const SocketName = "backup.sock"
+
+// LiveSnapshot writes a backup file of st, the open store of a data
+// directory dir, to w while a server writes to it: the records in one read
+// transaction, and during it the audit trail files. The files are read
+// after the transaction has begun and the audit log last, so that the
+// trail holds at least every call whose records are in the snapshot and
+// every record its digests sign; a line the server is still writing is
+// left out.
+func LiveSnapshot(ctx context.Context, st store.Store, dir string, w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	enc := NewEncoder(bw)
+	err := st.View(ctx, func(tx store.Tx) error {
+		err := tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
+			return true, enc.Record(k, v)
+		})
+		if err != nil {
+			return err
+		}
+		return streamAuditFiles(dir, true, enc)
+	})
+	if err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// Serve answers each connection on ln with a backup file written by
+// snapshot, until ln is closed.
+func Serve(ln net.Listener, snapshot func(w io.Writer) error, logf func(msg string, args ...any)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			c.SetWriteDeadline(time.Now().Add(time.Hour))
+			if err := snapshot(c); err != nil {
+				logf("backup snapshot failed", "err", err)
+			}
+		}()
+	}
+}
+
+// Listen opens the backup socket of the data directory dir, replacing a
+// stale one left by a killed server (the caller holds the store's lock, so
+// no other server is listening on it).
+func Listen(dir string) (net.Listener, error) {
+	path := filepath.Join(dir, SocketName)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// fromServer asks the server running on the data directory dir for a
+// snapshot and copies it to w. It reports false, with no error, when no
+// server answers on the socket.
+func fromServer(ctx context.Context, dir string, w io.Writer) (bool, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", filepath.Join(dir, SocketName))
+	if err != nil {
+		return false, nil
+	}
+	defer c.Close()
+	if _, err := io.Copy(w, c); err != nil {
+		return true, fmt.Errorf("read the snapshot from the server: %w", err)
+	}
+	return true, nil
+}

@@ -1,0 +1,242 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openkms/kms/internal/atomicfile"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/migrate"
+	"github.com/openkms/kms/internal/rekey"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/pgstore"
+)
+
+// ErrNotEmpty is returned when the restore target already holds records or
+// audit trail files.
+var ErrNotEmpty = errors.New("the target is not empty")
+
+// Restore writes the backup file at path into the empty store at w, and
+// a data directory's audit trail files into w.DataDir. Before writing
+// anything it reads the whole file, checking its framing and checksum and
+// opening every sealed value in it with root; after writing, it reads the
+// store again and checks that it holds exactly the backup's records and
+// that every sealed value opens. The records are written in one
+// transaction: an interrupted restore leaves the store empty. The file is
+// read as a stream, once per step, holding one entry at a time in memory.
+func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	decode := func(fn func(kind byte, name, value []byte) error) error {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		return Decode(f, fi.Size(), fn)
+	}
+	want, err := checkSealed(decode, root)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	loc, err := w.location()
+	if err != nil {
+		return err
+	}
+	if err := refuseAuditFiles(w.DataDir); err != nil {
+		return err
+	}
+	if loc.DSN != "" {
+		if empty, err := postgresAuditEmpty(ctx, loc.DSN); err != nil {
+			return err
+		} else if !empty {
+			return fmt.Errorf("%w: %s already holds an audit trail", ErrNotEmpty, loc)
+		}
+	}
+	st, err := loc.Create(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	empty := true
+	err = st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(nil, nil, func(_, _ []byte) (bool, error) { empty = false; return false, nil })
+	})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", loc, err)
+	}
+	if !empty {
+		return fmt.Errorf("%w: %s already holds records; restore only into a new data directory or an empty database", ErrNotEmpty, loc)
+	}
+	err = st.Update(ctx, func(tx store.Tx) error {
+		return decode(func(kind byte, name, value []byte) error {
+			if kind != kindRecord {
+				return nil
+			}
+			return tx.Put(name, value)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", loc, err)
+	}
+	if err := verify(ctx, st, want, root); err != nil {
+		return fmt.Errorf("%s: %w (empty it before trying again)", loc, err)
+	}
+	files, rows, err := restoreAudit(ctx, decode, w.DataDir, loc)
+	if err != nil {
+		return fmt.Errorf("%w (the records are restored; empty the target before trying again)", err)
+	}
+	fmt.Fprintf(out, "Restored %d records into %s; all %d sealed values open with the root key.\n", want.records, loc, want.sealed)
+	switch {
+	case files > 0 && w.DataDir != "":
+		fmt.Fprintf(out, "Restored %d audit trail files into %s.\n", files, w.DataDir)
+	case files > 0:
+		fmt.Fprintf(out, "The backup's %d audit trail files were not restored: give --data-dir to put them in a data directory.\n", files)
+	}
+	switch {
+	case rows > 0 && loc.DSN != "":
+		fmt.Fprintf(out, "Restored %d audit table rows into %s.\n", rows, loc)
+	case rows > 0:
+		fmt.Fprintf(out, "The backup's %d audit table rows (a PostgreSQL trail) were not restored: a data directory keeps its trail in files; restore into PostgreSQL to keep them.\n", rows)
+	}
+	return nil
+}
+
+// contents is what the first reading of a backup found: the number of
+// records and their digest (as migrate.Digest), and of sealed values.
+type contents struct {
+	records, sealed int
+	digest          [sha256.Size]byte
+}
+
+// checkSealed reads the whole backup, opens every sealed value in it with
+// root, and makes sure it is a key store (it holds the root key check
+// record).
+func checkSealed(decode func(func(kind byte, name, value []byte) error) error, root *keys.RootKey) (contents, error) {
+	var c contents
+	found := false
+	h := sha256.New()
+	err := decode(func(kind byte, name, value []byte) error {
+		if kind != kindRecord {
+			return nil
+		}
+		found = found || bytes.Equal(name, keys.RootCheckRecord)
+		_, n, err := rekey.Rewrap(name, value, root, nil)
+		if err != nil {
+			return fmt.Errorf("the backup does not open with this root key: %w", err)
+		}
+		c.sealed += n
+		c.records++
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(name))))
+		h.Write(name)
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(value))))
+		h.Write(value)
+		return nil
+	})
+	if err != nil {
+		return c, err
+	}
+	if !found {
+		return c, fmt.Errorf("%w: it holds no %s record", ErrFormat, keys.RootCheckRecord)
+	}
+	h.Sum(c.digest[:0])
+	return c, nil
+}
+
+// verify reads st again and compares it with the backup, record for record
+// (by count and digest), and opens every sealed value in it.
+func verify(ctx context.Context, st store.Store, want contents, root *keys.RootKey) error {
+	n, got, err := migrate.Digest(ctx, st, 1000)
+	if err != nil {
+		return err
+	}
+	if n != want.records || got != want.digest {
+		return fmt.Errorf("after the restore the store holds %d records (SHA-256 %x), the backup %d (SHA-256 %x)", n, got, want.records, want.digest)
+	}
+	_, err = rekey.Check(ctx, st, root)
+	return err
+}
+
+// restoreAudit writes the backup's audit files into dir (if not "") and
+// its audit rows into loc's database (if it is one), and reports how many
+// of each the backup holds.
+func restoreAudit(ctx context.Context, decode func(func(kind byte, name, value []byte) error) error, dir string, loc migrate.Location) (files, rows int, err error) {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return 0, 0, err
+		}
+	}
+	var pgTx pgx.Tx
+	if loc.DSN != "" {
+		pg, err := pgstore.Open(ctx, loc.DSN)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer pg.Close()
+		if pgTx, err = pg.Pool().Begin(ctx); err != nil {
+			return 0, 0, err
+		}
+		defer pgTx.Rollback(ctx)
+	}
+	err = decode(func(kind byte, name, value []byte) error {
+		switch {
+		case kind == kindAuditFile:
+			files++
+			if dir == "" {
+				return nil
+			}
+			created, err := atomicfile.CreateOnce(filepath.Join(dir, string(name)), value, 0o600)
+			if err == nil && !created {
+				err = fmt.Errorf("%w: %s appeared in %s during the restore", ErrNotEmpty, name, dir)
+			}
+			return err
+		case kind == kindAuditRow:
+			rows++
+			if pgTx == nil {
+				return nil
+			}
+			return insertAuditRow(ctx, pgTx, string(name), value)
+		}
+		return nil
+	})
+	if err != nil {
+		return files, rows, err
+	}
+	if pgTx != nil {
+		err = pgTx.Commit(ctx)
+	}
+	return files, rows, err
+}
+
+func refuseAuditFiles(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if isAuditFile(e.Name()) {
+			return fmt.Errorf("%w: %s already holds an audit trail (%s)", ErrNotEmpty, dir, e.Name())
+		}
+	}
+	return nil
+}

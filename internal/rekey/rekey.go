@@ -1,0 +1,194 @@
+// Package rekey knows which parts of the store's records are sealed under
+// the root key, opens them all to check a root key (Check), and rewraps
+// them all under another root key in one transaction (Rotate): the work of
+// `kms root-key rotate` and of the verification in `kms restore`.
+//
+// Every sealed value in the store is bound to the name of the record that
+// holds it (the additional data of keys.RootKey.Seal is the record's key).
+// A sealed value is either a whole record (meta/rootkey-check,
+// meta/audit-signing-key) or a field of a JSON record whose name starts with
+// "sealed" (key material versions, import tokens, access keys, STS
+// sessions), holding the sealed bytes as base64.
+package rekey
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/pgstore"
+)
+
+// ErrWrongRootKey is returned when a sealed value does not open with the
+// root key given.
+var ErrWrongRootKey = errors.New("the root key does not open the key store")
+
+// wholeRecords are the records whose whole value is sealed.
+var wholeRecords = map[string]bool{
+	string(keys.RootCheckRecord): true,
+	"meta/audit-signing-key":     true,
+}
+
+// Rewrap returns value, the record named name, with every sealed value in
+// it opened with old and sealed again with new (new nil: only opened, and
+// value returned unchanged). It reports how many sealed values the record
+// holds. A value that does not open is ErrWrongRootKey, naming the record.
+func Rewrap(name, value []byte, old, new *keys.RootKey) ([]byte, int, error) {
+	if wholeRecords[string(name)] {
+		out, err := rewrapOne(name, value, old, new)
+		return out, 1, err
+	}
+	if !bytes.Contains(value, []byte(`"sealed`)) {
+		return value, 0, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(value, &fields); err != nil {
+		return value, 0, nil // not a JSON object: nothing sealed in it
+	}
+	n := 0
+	for f, raw := range fields {
+		if !strings.HasPrefix(f, "sealed") {
+			continue
+		}
+		var sealed []byte
+		if err := json.Unmarshal(raw, &sealed); err != nil {
+			return nil, 0, fmt.Errorf("record %s: field %s: %w", name, f, err)
+		}
+		if len(sealed) == 0 {
+			continue // deleted imported material
+		}
+		out, err := rewrapOne(name, sealed, old, new)
+		if err != nil {
+			return nil, 0, err
+		}
+		n++
+		if new != nil {
+			fields[f], _ = json.Marshal(out)
+		}
+	}
+	if new == nil || n == 0 {
+		return value, n, nil
+	}
+	out, err := json.Marshal(fields)
+	return out, n, err
+}
+
+func rewrapOne(name, sealed []byte, old, new *keys.RootKey) ([]byte, error) {
+	plain, err := old.Open(name, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record %s", ErrWrongRootKey, name)
+	}
+	if new == nil {
+		return sealed, nil
+	}
+	return new.Seal(name, plain), nil
+}
+
+// Opens reports whether root opens the store's root key check record.
+func Opens(ctx context.Context, st store.Store, root *keys.RootKey) (bool, error) {
+	var ok bool
+	err := st.View(ctx, func(tx store.Tx) error {
+		sealed, err := tx.Get(keys.RootCheckRecord)
+		if err != nil {
+			return err
+		}
+		_, err = root.Open(keys.RootCheckRecord, sealed)
+		ok = err == nil
+		return nil
+	})
+	return ok, err
+}
+
+// Check opens every sealed value of st with root in one read transaction
+// and returns how many there are, or ErrWrongRootKey naming the first
+// record that does not open.
+func Check(ctx context.Context, st store.Store, root *keys.RootKey) (int, error) {
+	var n int
+	err := st.View(ctx, func(tx store.Tx) error {
+		n = 0
+		return tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
+			_, c, err := Rewrap(k, v, root, nil)
+			n += c
+			return err == nil, err
+		})
+	})
+	return n, err
+}
+
+// Rotate rewraps every sealed value of st from old to new in one store
+// transaction, so that the store opens either with old (before the commit,
+// or if it never happens) or with new (after), never with neither and
+// never with a mix. progress, if not nil, is called after each record
+// rewrapped, inside the transaction, with the running count of sealed
+// values. It returns that count.
+//
+// It refuses with ErrWrongRootKey when old does not open the store. No
+// server may use st meanwhile: a server holds its root key in memory and
+// would seal new records under old.
+func Rotate(ctx context.Context, st store.Store, old, new *keys.RootKey, progress func(sealed int)) (int, error) {
+	if ok, err := Opens(ctx, st, old); err != nil {
+		return 0, fmt.Errorf("read %s: %w", keys.RootCheckRecord, err)
+	} else if !ok {
+		return 0, fmt.Errorf("%w: the old root key does not open the %s record", ErrWrongRootKey, keys.RootCheckRecord)
+	}
+	var n int
+	err := st.Update(ctx, func(tx store.Tx) error {
+		n = 0
+		type record struct{ k, v []byte }
+		var all []record
+		err := tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
+			all = append(all, record{bytes.Clone(k), bytes.Clone(v)})
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range all {
+			out, c, err := Rewrap(r.k, r.v, old, new)
+			if err != nil {
+				return err
+			}
+			if c == 0 {
+				continue
+			}
+			if err := tx.Put(r.k, out); err != nil {
+				return err
+			}
+			n += c
+			if progress != nil {
+				progress(n)
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// ErrServing is returned by Hold when a server runs on the store.
+var ErrServing = errors.New("a server is running on the key store")
+
+// Hold keeps the servers of a PostgreSQL store from doing their
+// background work until release is called, and refuses with ErrServing
+// when one of them is running: the node that runs the cluster's
+// background work holds the maintenance lease for as long as it runs. A
+// data directory needs no such check (its server locks it); for it Hold
+// does nothing.
+func Hold(ctx context.Context, st store.Store) (release func(), err error) {
+	pg, ok := st.(*pgstore.Store)
+	if !ok {
+		return func() {}, nil
+	}
+	lease, ok, err := pg.TryLead(ctx, "maintenance")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: a node holds the cluster's maintenance lease; stop every node first", ErrServing)
+	}
+	return func() { lease.Close() }, nil
+}

@@ -1,0 +1,117 @@
+package rekey
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/openkms/kms/internal/keyrepo"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
+)
+
+func newKey(t *testing.T) *keys.RootKey {
+	t.Helper()
+	k, err := keys.ParseRootKey(keys.GenerateRootKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// records returns one record of each kind that holds a sealed value, and
+// one that holds none, sealed under root.
+func records(t *testing.T, root *keys.RootKey) map[string][]byte {
+	t.Helper()
+	js := func(v any) []byte {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ver := string(keyrepo.VersionKey("k1", 1))
+	tok := string(keyrepo.ImportTokenKey("t1"))
+	return map[string][]byte{
+		string(keys.RootCheckRecord): root.Seal(keys.RootCheckRecord, []byte("check")),
+		"meta/audit-signing-key":     root.Seal([]byte("meta/audit-signing-key"), []byte("seed")),
+		ver:                          js(keyrepo.VersionRecord{V: 1, Version: 1, Sealed: root.Seal([]byte(ver), []byte("material"))}),
+		"keyver/k2/00000001":         js(keyrepo.VersionRecord{V: 1, Version: 1}), // imported material deleted
+		tok:                          js(keyrepo.ImportTokenRecord{V: 1, KeyID: "k1", SealedPriv: root.Seal([]byte(tok), []byte("der"))}),
+		"iam/accesskey/AKIA1":        js(map[string]any{"v": 1, "id": "AKIA1", "sealedSecret": root.Seal([]byte("iam/accesskey/AKIA1"), []byte("s"))}),
+		"iam/session/ASIA1":          js(map[string]any{"v": 1, "id": "ASIA1", "sealedSecret": root.Seal([]byte("iam/session/ASIA1"), []byte("s"))}),
+		"key/k1":                     js(map[string]any{"v": 1, "description": `a "sealed" key`}),
+		"acctkey/1/k1":               nil,
+	}
+}
+
+func TestRewrap(t *testing.T) {
+	old, new := newKey(t), newKey(t)
+	want := map[string]int{"meta/rootkey-check": 1, "meta/audit-signing-key": 1, "keyver/k1/00000001": 1,
+		"importtoken/t1": 1, "iam/accesskey/AKIA1": 1, "iam/session/ASIA1": 1}
+	for name, value := range records(t, old) {
+		out, n, err := Rewrap([]byte(name), value, old, new)
+		if err != nil || n != want[name] {
+			t.Errorf("%s: Rewrap = %d, %v; want %d sealed values", name, n, err, want[name])
+			continue
+		}
+		if n == 0 {
+			if !bytes.Equal(out, value) {
+				t.Errorf("%s: a record with nothing sealed changed", name)
+			}
+			continue
+		}
+		if _, _, err := Rewrap([]byte(name), out, new, nil); err != nil {
+			t.Errorf("%s: the rewrapped record does not open with the new key: %v", name, err)
+		}
+		if _, _, err := Rewrap([]byte(name), out, old, nil); !errors.Is(err, ErrWrongRootKey) {
+			t.Errorf("%s: the rewrapped record still opens with the old key: %v", name, err)
+		}
+		// A sealed field moved into another record does not open there.
+		if _, _, err := Rewrap([]byte(name+"x"), value, old, nil); !wholeRecords[name] && !errors.Is(err, ErrWrongRootKey) {
+			t.Errorf("%s: a sealed value opened under another record's name: %v", name, err)
+		}
+	}
+}
+
+func TestRotate(t *testing.T) {
+	ctx := context.Background()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	old, new := newKey(t), newKey(t)
+	err = st.Update(ctx, func(tx store.Tx) error {
+		for k, v := range records(t, old) {
+			if err := tx.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Rotate(ctx, st, new, old, nil); !errors.Is(err, ErrWrongRootKey) {
+		t.Fatalf("Rotate from a key that does not open the store: %v", err)
+	}
+	calls := 0
+	n, err := Rotate(ctx, st, old, new, func(int) { calls++ })
+	if err != nil || n != 6 || calls != 6 {
+		t.Fatalf("Rotate = %d, %v after %d progress calls; want 6 sealed values", n, err, calls)
+	}
+	if got, err := Check(ctx, st, new); err != nil || got != 6 {
+		t.Errorf("Check with the new key = %d, %v", got, err)
+	}
+	if _, err := Check(ctx, st, old); !errors.Is(err, ErrWrongRootKey) {
+		t.Errorf("Check with the old key: %v", err)
+	}
+	if ok, err := Opens(ctx, st, old); ok || err != nil {
+		t.Errorf("Opens(old) = %v, %v after the rotation", ok, err)
+	}
+}
