@@ -32,3 +32,4 @@ go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzParsePayload$' -fuzztime "$fuzztime" ./internal/store/pgstore
 go test -run '^$' -fuzz '^FuzzScanParams$' -fuzztime "$fuzztime" ./internal/api
 go test -run '^$' -fuzz '^FuzzBadText$' -fuzztime "$fuzztime" ./internal/api
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzztime" ./internal/backup
