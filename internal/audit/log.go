@@ -13,7 +13,8 @@ var ErrClosed = errors.New("audit: log closed")
 
 // A sink stores one chain's lines: a file (Open) or PostgreSQL
 // (OpenPostgres). The Log calls write, sync and resume from the caller
-// leading a commit, one at a time.
+// leading a commit, one at a time; in the relaxed mode (SyncEvery) its
+// sync loop also calls sync, beside a write, which a file allows.
 type sink interface {
 	// write stores the lines of records first, first+1, ... after the
 	// chain's last stored record. lines holds them one after the other,
