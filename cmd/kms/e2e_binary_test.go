@@ -717,7 +717,7 @@ func TestNoMaterialAtRest(t *testing.T) {
 		t.Errorf("%d keyver/ records for %d keys", len(recs), len(ids))
 	}
 	for _, id := range ids {
-		if !slices.ContainsFunc(recs, func(r sealedRec) bool { return strings.HasPrefix(r.name, "keyver/"+id+"/") }) {
+		if !slices.ContainsFunc(recs, func(r sealedRec) bool { return strings.HasPrefix(r.name, "keyver/us-east-1/"+id+"/") }) {
 			t.Errorf("no keyver/ record for key %s", id)
 		}
 	}

@@ -130,6 +130,8 @@ func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger)
 		"VerifyMac":                           op(svc.VerifyMac),
 		"GenerateDataKeyPair":                 op(svc.GenerateDataKeyPair),
 		"GenerateDataKeyPairWithoutPlaintext": op(svc.GenerateDataKeyPairWithoutPlaintext),
+		"ReplicateKey":                        op(svc.ReplicateKey),
+		"UpdatePrimaryRegion":                 op(svc.UpdatePrimaryRegion),
 	}
 	return h
 }
@@ -275,15 +277,16 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 		return nil, err
 	}
 	h.jsonParams(ci, body)
-	p, err := h.dir.Authenticate(r.Context(), r, body, "kms")
+	p, region, err := h.dir.Authenticate(r.Context(), r, body, "kms")
 	if err != nil {
 		return nil, err
 	}
 	ci.principal = p
+	ci.ev.Region = region
 	if h.limits != nil && !h.limits.allow(p.Account) {
 		return nil, errThrottled
 	}
-	return fn(audit.NewContext(r.Context(), ci.ev), callerOf(p, r), body)
+	return fn(audit.NewContext(r.Context(), ci.ev), callerOf(p, r, region), body)
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, reqID string, err error) {
@@ -315,8 +318,9 @@ func isForm(contentType string) bool {
 	return mt == "application/x-www-form-urlencoded"
 }
 
-// callerOf turns an authenticated principal into the service's caller.
-func callerOf(p *identity.Principal, r *http.Request) service.Caller {
+// callerOf turns an authenticated principal, making a request r in region,
+// into the service's caller.
+func callerOf(p *identity.Principal, r *http.Request, region string) service.Caller {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -328,5 +332,6 @@ func callerOf(p *identity.Principal, r *http.Request) service.Caller {
 		Principal: p.PolicyPrincipal(),
 		Policies:  p.Policies,
 		SourceIP:  host,
+		Region:    region,
 	}
 }

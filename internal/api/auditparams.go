@@ -181,7 +181,7 @@ var auditedParams = [...]string{
 	"WrappingKeySpec", "ExpirationModel", "ValidTo", "ImportType", "KeyMaterialId", "PolicyName", "Policy",
 	"BypassPolicyLockoutSafetyCheck", "GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name",
 	"GrantId", "SigningAlgorithm", "MessageType", "MacAlgorithm", "KeyAgreementAlgorithm", "KeyPairSpec", "DryRun",
-	"MultiRegion",
+	"MultiRegion", "ReplicaRegion", "PrimaryRegion",
 	// reading the audit trail
 	"Chain", "AfterSequence",
 	// IAM and STS

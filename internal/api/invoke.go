@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 )
@@ -35,6 +36,9 @@ type Call struct {
 	Service   string // ServiceKMS, ServiceIAM or ServiceTrail
 	Operation string // CreateKey, CreateUser, GetAuditRecords, ...
 	Input     json.RawMessage
+	// Region is the region of a KMS call; empty means the server's
+	// default region.
+	Region string
 }
 
 // CallError is a refused call as the API would answer it: the HTTP status,
@@ -118,7 +122,15 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		if fn == nil {
 			return nil, errUnknownOperation(targetPrefix + c.Operation)
 		}
-		return fn(audit.NewContext(ctx, ci.ev), callerOf(p, r), c.Input)
+		region := c.Region
+		if region == "" {
+			region = h.region
+		}
+		if region != "" && !h.dir.Serves(region) {
+			return nil, &fault.Error{Code: fault.Validation, Message: "This server does not serve the Region " + region + "."}
+		}
+		ci.ev.Region = region
+		return fn(audit.NewContext(ctx, ci.ev), callerOf(p, r, region), c.Input)
 	case ServiceIAM:
 		ci.ev.Source = "iam.amazonaws.com"
 		var fields map[string]string

@@ -290,12 +290,15 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		return
 	}
 	ci.ev.Source = svc.name + ".amazonaws.com"
-	p, err := h.dir.Authenticate(r.Context(), r, body, svc.name)
+	p, region, err := h.dir.Authenticate(r.Context(), r, body, svc.name)
 	if err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return
 	}
 	ci.principal = p
+	if svc.name == "sts" { // IAM is global; STS answers in the request's region
+		ci.ev.Region = region
+	}
 	out, err := svc.actions[action](r.Context(), p, form)
 	if err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)

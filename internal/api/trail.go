@@ -146,11 +146,12 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 		return nil, err
 	}
 	h.jsonParams(ci, body)
-	p, err := h.dir.Authenticate(r.Context(), r, body, "kms")
+	p, region, err := h.dir.Authenticate(r.Context(), r, body, "kms")
 	if err != nil {
 		return nil, err
 	}
 	ci.principal = p
+	ci.ev.Region = region
 	if err := identity.AuthorizeGlobal(p, trailAction); err != nil {
 		return nil, err
 	}

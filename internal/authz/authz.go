@@ -28,18 +28,21 @@ type Caller struct {
 	Principal policy.Principal
 	Policies  []*policy.Policy // identity policies of the principal
 	SourceIP  string
+	// Region is the region the request was made in (its signature's
+	// credential scope); empty means the service's default region.
+	Region string
 }
 
 // Authorizer makes the decisions. It is safe for concurrent use.
 type Authorizer struct {
 	now     func() time.Time
-	aliases func(ctx context.Context, keyID string) []string
+	aliases func(ctx context.Context, region, keyID string) []string
 }
 
 // New returns an Authorizer that reads the time from now (for
 // aws:CurrentTime) and a key's alias names from aliases (for
 // kms:ResourceAliases, read only when a policy asks).
-func New(now func() time.Time, aliases func(ctx context.Context, keyID string) []string) *Authorizer {
+func New(now func() time.Time, aliases func(ctx context.Context, region, keyID string) []string) *Authorizer {
 	return &Authorizer{now: now, aliases: aliases}
 }
 

@@ -103,7 +103,7 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 	case key == "kms:resourcealiases":
 		if !c.aliasesLoaded {
 			c.aliasesLoaded = true
-			c.resourceAliases = c.a.aliases(context.Background(), c.k.Rec.ID)
+			c.resourceAliases = c.a.aliases(context.Background(), c.k.Rec.Region, c.k.Rec.ID)
 		}
 		return c.resourceAliases, len(c.resourceAliases) > 0
 	}

@@ -34,7 +34,7 @@ type aliasSource struct {
 	reads int
 }
 
-func (s *aliasSource) aliases(_ context.Context, keyID string) []string {
+func (s *aliasSource) aliases(_ context.Context, _, keyID string) []string {
 	s.reads++
 	return s.names[keyID]
 }

@@ -316,7 +316,7 @@ func TestAuthWrongScope(t *testing.T) {
 		{name: "signed for iam", service: "iam", region: e2eRegion, msg: "Credential should be scoped to correct service: 'kms'. "},
 		{name: "signed for sts", service: "sts", region: e2eRegion, msg: "Credential should be scoped to correct service: 'kms'. "},
 		{name: "signed for KMS in uppercase", service: "KMS", region: e2eRegion, msg: "Credential should be scoped to correct service: 'kms'. "},
-		{name: "signed for us-west-2", service: "kms", region: "us-west-2", msgPrefix: "Credential should be scoped to a valid region"},
+		{name: "signed for a region not served", service: "kms", region: "sa-east-1", msgPrefix: "Credential should be scoped to a valid region"},
 		{name: "signed for iam in us-west-2", service: "iam", region: "us-west-2", msgPrefix: "Credential should be scoped to correct service: 'kms'."},
 	}
 	for _, tc := range cases {
@@ -336,7 +336,7 @@ func TestAuthWrongScope(t *testing.T) {
 	}
 	t.Run("SDK client of another region", func(t *testing.T) {
 		c := kms.New(kms.Options{
-			Region:           "us-west-2",
+			Region:           "sa-east-1",
 			BaseEndpoint:     aws.String(e.srv.URL),
 			Credentials:      credentials.NewStaticCredentialsProvider(e.creds.ID, e.creds.Secret, ""),
 			RetryMaxAttempts: 1,

@@ -52,6 +52,9 @@ import (
 const (
 	e2eAccount = "111122223333"
 	e2eRegion  = "us-east-1"
+	// e2eRegion2 and e2eRegion3 are other regions the test server serves.
+	e2eRegion2 = "eu-west-1"
+	e2eRegion3 = "ap-southeast-2"
 )
 
 // e2eStart is where every fake clock starts: a whole number of
@@ -104,8 +107,8 @@ func openKMSEnv(t testing.TB, path string, rk []byte, clock *testsupport.Clock) 
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The directory checks signatures against the real clock, the time
 	// the SDK signs with; the service's clock is the fake one.
-	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: e2eRegion, Logger: logger})
-	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Now: clock.Now, Logger: logger, PrincipalExists: dir.PrincipalExists})
+	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Logger: logger})
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger, PrincipalExists: dir.PrincipalExists})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,11 +154,20 @@ func (e *kmsEnv) clientAs(t testing.TB, account string) *kms.Client {
 	return e.clientWith(creds.ID, creds.Secret, "")
 }
 
+// e2eRegions are the regions the test server serves.
+var e2eRegions = []string{e2eRegion, e2eRegion2, e2eRegion3, "us-west-2"}
+
 // clientWith returns an SDK client of e's server signing with the given
 // credentials.
 func (e *kmsEnv) clientWith(akid, secret, token string) *kms.Client {
+	return e.clientIn(e2eRegion, akid, secret, token)
+}
+
+// clientIn returns an SDK client of e's server for region, signing with
+// the given credentials.
+func (e *kmsEnv) clientIn(region, akid, secret, token string) *kms.Client {
 	return kms.New(kms.Options{
-		Region:           e2eRegion,
+		Region:           region,
 		BaseEndpoint:     aws.String(e.srv.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, token),
 		RetryMaxAttempts: 1,

@@ -157,7 +157,6 @@ func TestE2ECreateKeyOptions(t *testing.T) {
 		{"KeySpec and CustomerMasterKeySpec", &kms.CreateKeyInput{KeySpec: types.KeySpecSymmetricDefault, CustomerMasterKeySpec: types.CustomerMasterKeySpecSymmetricDefault}, "ValidationException",
 			"You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."},
 		{"CloudHSM origin", &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm}, "UnsupportedOperationException", ""},
-		{"multi-Region", &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}, "UnsupportedOperationException", ""},
 		{"description too long", &kms.CreateKeyInput{Description: aws.String(strings.Repeat("d", 8193))}, "ValidationException",
 			"1 validation error detected: Value '" + strings.Repeat("d", 8193) + "' at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192"},
 		{"reserved tag", &kms.CreateKeyInput{Tags: []types.Tag{{TagKey: aws.String("aws:owner"), TagValue: aws.String("x")}}}, "TagException",

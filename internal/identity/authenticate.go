@@ -35,25 +35,43 @@ type credential struct {
 }
 
 // Authenticate checks the AWS Signature Version 4 of r (with its body) for
-// service ("kms", "iam" or "sts") and returns who signed it. It fails with
+// service ("kms", "iam" or "sts") and returns who signed it, and the
+// region of the request: the region of the signature's credential scope. It fails with
 // AWS's errors: no signature, a malformed one, an unknown access key, an
 // expired session, a signature made for another service or region or too
 // far from now (Config.MaxClockSkew for KMS, 15 minutes for IAM and STS),
 // a signature that leaves the operation (X-Amz-Target) or the
 // Content-Type unsigned, or one that does not match.
-func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []byte, service string) (*Principal, error) {
+func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []byte, service string) (*Principal, string, error) {
 	a, err := sigv4.Parse(r)
 	if err != nil {
 		var me *sigv4.MalformedError
 		if errors.As(err, &me) {
-			return nil, &fault.Error{Code: fault.IncompleteSignature, Message: me.Message}
+			return nil, "", &fault.Error{Code: fault.IncompleteSignature, Message: me.Message}
 		}
-		return nil, errNoAuth
+		return nil, "", errNoAuth
 	}
+	p, err := d.authenticate(ctx, r, body, service, a)
+	if err != nil {
+		return nil, "", err
+	}
+	return p, a.Region, nil
+}
+
+// Serves reports whether region is one a KMS or STS request may be
+// signed for.
+func (d *Directory) Serves(region string) bool {
+	if d.regions == nil {
+		return region == d.region
+	}
+	return d.regions[region]
+}
+
+func (d *Directory) authenticate(ctx context.Context, r *http.Request, body []byte, service string, a *sigv4.Auth) (*Principal, error) {
 	if a.Service != service {
 		return nil, errf(fault.SignatureDoesNotMatch, "Credential should be scoped to correct service: '%s'. ", service)
 	}
-	if service != "iam" && a.Region != d.region {
+	if service != "iam" && !d.Serves(a.Region) {
 		return nil, errf(fault.SignatureDoesNotMatch, "Credential should be scoped to a valid region. ")
 	}
 	if name := unsignedHeader(r, a); name != "" {

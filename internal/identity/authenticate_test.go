@@ -86,7 +86,7 @@ func TestClockSkew(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1", Now: clock.Now, MaxClockSkew: tc.skew})
 			req, body := signed(tc.service, now.Add(tc.offset))
-			_, err := d.Authenticate(ctx, req, body, tc.service)
+			_, _, err := d.Authenticate(ctx, req, body, tc.service)
 			if tc.wantMsg == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -133,7 +133,7 @@ func TestOperationAndContentTypeMustBeSigned(t *testing.T) {
 			if tc.addAfter != "" {
 				req.Header.Set(tc.addAfter, values[tc.addAfter])
 			}
-			_, err := d.Authenticate(ctx, req, body, "kms")
+			_, _, err := d.Authenticate(ctx, req, body, "kms")
 			if tc.wantHeader == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -218,7 +218,7 @@ func TestAuthenticateRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, body := tc.req()
-			p, err := f.d.Authenticate(f.ctx, req, body, tc.service)
+			p, _, err := f.d.Authenticate(f.ctx, req, body, tc.service)
 			check(t, err, tc.code, tc.msg)
 			if err == nil && (p.Type != identity.TypeRoot || p.Account != acct || p.AccessKeyID != f.rootAK.ID) {
 				t.Fatalf("authenticated as %+v", p)
@@ -338,7 +338,7 @@ func TestCredentialCache(t *testing.T) {
 			_, k, secret := f.user("alice", nil)
 			auth := func() error {
 				req, body := f.request("sts", k.ID, secret, "", f.clock.Now(), "Action=GetCallerIdentity&Version=2011-06-15")
-				_, err := d.Authenticate(f.ctx, req, body, "sts")
+				_, _, err := d.Authenticate(f.ctx, req, body, "sts")
 				return err
 			}
 			if err := auth(); err != nil {

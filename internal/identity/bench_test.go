@@ -32,12 +32,12 @@ func BenchmarkAuthenticate(b *testing.B) {
 		hex.EncodeToString(sum[:]), "kms", "us-east-1", time.Now()); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := d.Authenticate(ctx, req, body, "kms"); err != nil {
+	if _, _, err := d.Authenticate(ctx, req, body, "kms"); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := d.Authenticate(ctx, req, body, "kms"); err != nil {
+		if _, _, err := d.Authenticate(ctx, req, body, "kms"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -112,7 +112,8 @@ func (f *fixture) request(service, akid, secret, token string, at time.Time, bod
 // what Authenticate makes of it.
 func (f *fixture) authenticate(akid, secret, token string) (*identity.Principal, error) {
 	req, body := f.request("sts", akid, secret, token, f.clock.Now(), "Action=GetCallerIdentity&Version=2011-06-15")
-	return f.d.Authenticate(f.ctx, req, body, "sts")
+	p, _, err := f.d.Authenticate(f.ctx, req, body, "sts")
+	return p, err
 }
 
 // auth is authenticate that must succeed.

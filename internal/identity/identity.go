@@ -65,7 +65,10 @@ func RootARN(account string) string { return "arn:aws:iam::" + account + ":root"
 type Config struct {
 	Store   store.Store
 	RootKey *keys.RootKey
-	Region  string           // the region requests must be signed for (IAM is signed for us-east-1 too)
+	Region  string // the default region (IAM is signed for us-east-1 whatever the region)
+	// Regions are the regions a KMS or STS request may be signed for;
+	// empty means Region only.
+	Regions []string
 	Now     func() time.Time // defaults to time.Now
 	Logger  *slog.Logger
 	// CacheMaxAge, if positive, is how long a verified credential is
@@ -85,6 +88,7 @@ type Directory struct {
 	st       store.Store
 	root     *keys.RootKey
 	region   string
+	regions  map[string]bool
 	now      func() time.Time
 	log      *slog.Logger
 	verifier *sigv4.Verifier
@@ -108,6 +112,12 @@ func New(cfg Config) *Directory {
 	}
 	if d.log == nil {
 		d.log = slog.Default()
+	}
+	if len(cfg.Regions) > 0 {
+		d.regions = make(map[string]bool, len(cfg.Regions))
+		for _, r := range cfg.Regions {
+			d.regions[r] = true
+		}
 	}
 	return d
 }

@@ -243,7 +243,8 @@ func TestSessionExpiry(t *testing.T) {
 // authenticateSession has d authenticate an STS request signed now with c.
 func authenticateSession(f *fixture, d *identity.Directory, c *identity.Credentials) (*identity.Principal, error) {
 	r, body := f.request("sts", c.AccessKeyID, c.SecretAccessKey, c.SessionToken, f.clock.Now(), "Action=GetCallerIdentity&Version=2011-06-15")
-	return d.Authenticate(f.ctx, r, body, "sts")
+	p, _, err := d.Authenticate(f.ctx, r, body, "sts")
+	return p, err
 }
 
 // TestRoleDeletionEndsSessions: a session ends with its role, and a role

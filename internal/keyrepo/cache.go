@@ -62,8 +62,8 @@ type cache struct {
 	max     int
 	maxAge  time.Duration // 0: entries live until invalidated
 	now     func() time.Time
-	keys    map[string]keyEntry
-	aliases map[string]aliasEntry // account + "/" + alias name
+	keys    map[string]keyEntry   // region + "/" + key id
+	aliases map[string]aliasEntry // account + "/" + region + "/" + alias name
 }
 
 type keyEntry struct {
@@ -91,9 +91,9 @@ func (c *cache) fresh(t time.Time) bool {
 	return c.maxAge == 0 || c.now().Sub(t) < c.maxAge
 }
 
-func (c *cache) key(id string) *Key {
+func (c *cache) key(ref string) *Key {
 	c.mu.RLock()
-	e, ok := c.keys[id]
+	e, ok := c.keys[ref]
 	c.mu.RUnlock()
 	if !ok || !c.fresh(e.filled) {
 		c.misses.Add(1)
@@ -103,9 +103,9 @@ func (c *cache) key(id string) *Key {
 	return e.k
 }
 
-func (c *cache) alias(account, name string) (string, bool) {
+func (c *cache) alias(ref string) (string, bool) {
 	c.mu.RLock()
-	e, ok := c.aliases[account+"/"+name]
+	e, ok := c.aliases[ref]
 	c.mu.RUnlock()
 	if !ok || !c.fresh(e.filled) {
 		return "", false
@@ -136,10 +136,10 @@ func (c *cache) fillKey(gen uint64, start time.Time, k *Key) {
 			break
 		}
 	}
-	c.keys[k.Rec.ID] = keyEntry{k, start}
+	c.keys[k.Rec.Region+"/"+k.Rec.ID] = keyEntry{k, start}
 }
 
-func (c *cache) fillAlias(gen uint64, start time.Time, account, name, id string) {
+func (c *cache) fillAlias(gen uint64, start time.Time, ref, id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
@@ -151,19 +151,20 @@ func (c *cache) fillAlias(gen uint64, start time.Time, account, name, id string)
 			break
 		}
 	}
-	c.aliases[account+"/"+name] = aliasEntry{id, start}
+	c.aliases[ref] = aliasEntry{id, start}
 }
 
-// invalidate drops a key and any aliases of an account (pass "" for none).
-func (c *cache) invalidate(keyID string, account string, aliasNames ...string) {
+// invalidate drops a key (its region + "/" + id; "" for none) and
+// aliases (account + "/" + region + "/" + name).
+func (c *cache) invalidate(keyRef string, aliasRefs ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	if keyID != "" {
-		delete(c.keys, keyID)
+	if keyRef != "" {
+		delete(c.keys, keyRef)
 	}
-	for _, n := range aliasNames {
-		delete(c.aliases, account+"/"+n)
+	for _, a := range aliasRefs {
+		delete(c.aliases, a)
 	}
 }
 
@@ -189,20 +190,20 @@ func (r *Repo) Changed(records [][]byte) {
 		rec := string(name)
 		kind, rest, _ := strings.Cut(rec, "/")
 		switch kind {
-		case "key", "keyver", "grant":
+		case "key", "keyver", "grant": // <kind>/<region>/<key-id>[/...]
+			region, rest, _ := strings.Cut(rest, "/")
 			id, _, _ := strings.Cut(rest, "/")
-			r.cache.invalidate(id, "")
-		case "alias":
-			account, name, _ := strings.Cut(rest, "/")
-			r.cache.invalidate("", account, name)
+			r.cache.invalidate(region + "/" + id)
+		case "alias": // alias/<account>/<region>/<alias-name>
+			r.cache.invalidate("", rest)
 		}
 	}
 }
 
-// loadKey returns the live key with id, from the cache or the store.
-// A key that does not exist is store.ErrNotFound.
-func (r *Repo) Load(ctx context.Context, id string) (*Key, error) {
-	if k := r.cache.key(id); k != nil {
+// Load returns the live key with id in region, from the cache or the
+// store. A key that does not exist is store.ErrNotFound.
+func (r *Repo) Load(ctx context.Context, region, id string) (*Key, error) {
+	if k := r.cache.key(region + "/" + id); k != nil {
 		return k, nil
 	}
 	gen, start := r.cache.generation(), r.cache.stamp()
@@ -211,10 +212,10 @@ func (r *Repo) Load(ctx context.Context, id string) (*Key, error) {
 	var grants []*GrantRecord
 	err := r.store.View(ctx, func(tx store.Tx) error {
 		vers, grants = vers[:0], grants[:0]
-		if err := store.GetJSON(tx, KeyKey(id), &rec); err != nil {
+		if err := store.GetJSON(tx, KeyKey(region, id), &rec); err != nil {
 			return err
 		}
-		err := tx.Scan(VersionPrefix(id), nil, func(_, v []byte) (bool, error) {
+		err := tx.Scan(VersionPrefix(region, id), nil, func(_, v []byte) (bool, error) {
 			var vr VersionRecord
 			if err := UnmarshalRecord(v, &vr); err != nil {
 				return false, err
@@ -225,7 +226,7 @@ func (r *Repo) Load(ctx context.Context, id string) (*Key, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Scan(GrantPrefix(id), nil, func(_, v []byte) (bool, error) {
+		return tx.Scan(GrantPrefix(region, id), nil, func(_, v []byte) (bool, error) {
 			g := new(GrantRecord)
 			if err := UnmarshalRecord(v, g); err != nil {
 				return false, err
@@ -251,12 +252,12 @@ func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 	if !ok {
 		return nil, errors.New("key record with a malformed id " + rec.ID)
 	}
-	k := &Key{Rec: rec, ARN: r.KeyARN(rec.Account, rec.ID), Versions: make(map[uint32]*Version, len(vers))}
+	k := &Key{Rec: rec, ARN: KeyARN(rec.Region, rec.Account, rec.ID), Versions: make(map[uint32]*Version, len(vers))}
 	for _, vr := range vers {
 		if vr.Sealed == nil {
 			continue // imported material that was deleted or expired
 		}
-		material, err := r.root.Open(MaterialAAD(rec.ID, vr.Version), vr.Sealed)
+		material, err := r.root.Open(MaterialAAD(rec.Region, rec.ID, vr.Version), vr.Sealed)
 		if err != nil {
 			return nil, errors.New("key material of " + rec.ID + " does not open under the root key")
 		}
@@ -287,17 +288,19 @@ func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 	return k, nil
 }
 
-// lookupAlias returns the id of the key an alias names, or store.ErrNotFound.
-func (r *Repo) LookupAlias(ctx context.Context, account, name string) (string, error) {
-	if id, ok := r.cache.alias(account, name); ok {
+// LookupAlias returns the id of the key an alias of account in region
+// names, or store.ErrNotFound.
+func (r *Repo) LookupAlias(ctx context.Context, account, region, name string) (string, error) {
+	ref := account + "/" + region + "/" + name
+	if id, ok := r.cache.alias(ref); ok {
 		return id, nil
 	}
 	gen, start := r.cache.generation(), r.cache.stamp()
 	var rec AliasRecord
-	if err := r.store.View(ctx, func(tx store.Tx) error { return store.GetJSON(tx, AliasKey(account, name), &rec) }); err != nil {
+	if err := r.store.View(ctx, func(tx store.Tx) error { return store.GetJSON(tx, AliasKey(account, region, name), &rec) }); err != nil {
 		return "", err
 	}
-	r.cache.fillAlias(gen, start, account, name, rec.KeyID)
+	r.cache.fillAlias(gen, start, ref, rec.KeyID)
 	return rec.KeyID, nil
 }
 

@@ -18,18 +18,18 @@ func TestCacheStats(t *testing.T) {
 		hits, misses         uint64
 		sameAsFirst, wantErr bool
 	}{
-		{"first load reads the store", func() (*keyrepo.Key, error) { return f.repo.Load(f.ctx, k.ID) }, 0, 1, false, false},
-		{"second load is a hit", func() (*keyrepo.Key, error) { return f.repo.Load(f.ctx, k.ID) }, 1, 1, true, false},
+		{"first load reads the store", func() (*keyrepo.Key, error) { return f.repo.Load(f.ctx, region, k.ID) }, 0, 1, false, false},
+		{"second load is a hit", func() (*keyrepo.Key, error) { return f.repo.Load(f.ctx, region, k.ID) }, 1, 1, true, false},
 		{"resolving by id uses the cache", func() (*keyrepo.Key, error) {
-			k, _, err := f.repo.Resolve(f.ctx, acctA, k.ID, keyrepo.IDOrARN)
+			k, _, err := f.repo.Resolve(f.ctx, acctA, region, k.ID, keyrepo.IDOrARN)
 			return k, err
 		}, 2, 1, true, false},
 		{"after Invalidate the store is read again", func() (*keyrepo.Key, error) {
-			f.repo.Invalidate(k.ID, "")
-			return f.repo.Load(f.ctx, k.ID)
+			f.repo.Invalidate(region, k.ID, "")
+			return f.repo.Load(f.ctx, region, k.ID)
 		}, 2, 2, false, false},
-		{"an unknown key is a miss", func() (*keyrepo.Key, error) { return f.repo.Load(f.ctx, keys.NewID().String()) }, 2, 3, false, true},
-		{"and is not cached", func() (*keyrepo.Key, error) { return f.repo.Load(f.ctx, keys.NewID().String()) }, 2, 4, false, true},
+		{"an unknown key is a miss", func() (*keyrepo.Key, error) { return f.repo.Load(f.ctx, region, keys.NewID().String()) }, 2, 3, false, true},
+		{"and is not cached", func() (*keyrepo.Key, error) { return f.repo.Load(f.ctx, region, keys.NewID().String()) }, 2, 4, false, true},
 	} {
 		got, err := step.do()
 		if (err != nil) != step.wantErr {
@@ -55,24 +55,24 @@ func TestCacheDropsWhatChanged(t *testing.T) {
 		keyDropped, aliasDropped bool
 	}{
 		{"nothing", func(*keyrepo.Repo, string) {}, false, false},
-		{"Invalidate the key", func(r *keyrepo.Repo, id string) { r.Invalidate(id, "") }, true, false},
-		{"Invalidate another key", func(r *keyrepo.Repo, _ string) { r.Invalidate(keys.NewID().String(), "") }, false, false},
-		{"Invalidate the alias", func(r *keyrepo.Repo, _ string) { r.Invalidate("", acctA, "alias/app") }, false, true},
-		{"Invalidate the key and the alias", func(r *keyrepo.Repo, id string) { r.Invalidate(id, acctA, "alias/other", "alias/app") }, true, true},
-		{"Invalidate the same alias name in another account", func(r *keyrepo.Repo, _ string) { r.Invalidate("", acctB, "alias/app") }, false, false},
+		{"Invalidate the key", func(r *keyrepo.Repo, id string) { r.Invalidate(region, id, "") }, true, false},
+		{"Invalidate another key", func(r *keyrepo.Repo, _ string) { r.Invalidate(region, keys.NewID().String(), "") }, false, false},
+		{"Invalidate the alias", func(r *keyrepo.Repo, _ string) { r.Invalidate(region, "", acctA, "alias/app") }, false, true},
+		{"Invalidate the key and the alias", func(r *keyrepo.Repo, id string) { r.Invalidate(region, id, acctA, "alias/other", "alias/app") }, true, true},
+		{"Invalidate the same alias name in another account", func(r *keyrepo.Repo, _ string) { r.Invalidate(region, "", acctB, "alias/app") }, false, false},
 		{"Changed: anything", func(r *keyrepo.Repo, _ string) { r.Changed(nil) }, true, true},
 		{"Changed: no records", func(r *keyrepo.Repo, _ string) { r.Changed([][]byte{}) }, false, false},
-		{"Changed: the key record", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.KeyKey(id)}) }, true, false},
-		{"Changed: a version record", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.VersionKey(id, 2)}) }, true, false},
-		{"Changed: a grant record", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.GrantKey(id, "g")}) }, true, false},
-		{"Changed: the alias record", func(r *keyrepo.Repo, _ string) { r.Changed([][]byte{keyrepo.AliasKey(acctA, "alias/app")}) }, false, true},
+		{"Changed: the key record", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.KeyKey(region, id)}) }, true, false},
+		{"Changed: a version record", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.VersionKey(region, id, 2)}) }, true, false},
+		{"Changed: a grant record", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.GrantKey(region, id, "g")}) }, true, false},
+		{"Changed: the alias record", func(r *keyrepo.Repo, _ string) { r.Changed([][]byte{keyrepo.AliasKey(acctA, region, "alias/app")}) }, false, true},
 		{"Changed: both", func(r *keyrepo.Repo, id string) {
-			r.Changed([][]byte{keyrepo.AliasKey(acctA, "alias/app"), keyrepo.KeyKey(id)})
+			r.Changed([][]byte{keyrepo.AliasKey(acctA, region, "alias/app"), keyrepo.KeyKey(region, id)})
 		}, true, true},
-		{"Changed: the alias of another account", func(r *keyrepo.Repo, _ string) { r.Changed([][]byte{keyrepo.AliasKey(acctB, "alias/app")}) }, false, false},
-		{"Changed: another key", func(r *keyrepo.Repo, _ string) { r.Changed([][]byte{keyrepo.KeyKey(keys.NewID().String())}) }, false, false},
+		{"Changed: the alias of another account", func(r *keyrepo.Repo, _ string) { r.Changed([][]byte{keyrepo.AliasKey(acctB, region, "alias/app")}) }, false, false},
+		{"Changed: another key", func(r *keyrepo.Repo, _ string) { r.Changed([][]byte{keyrepo.KeyKey(region, keys.NewID().String())}) }, false, false},
 		{"Changed: index records only", func(r *keyrepo.Repo, id string) {
-			r.Changed([][]byte{keyrepo.KeyAliasKey(id, "alias/app"), keyrepo.PendingDeletionKey(id), keyrepo.AcctKeyKey(acctA, id)})
+			r.Changed([][]byte{keyrepo.KeyAliasKey(region, id, "alias/app"), keyrepo.PendingDeletionKey(region, id), keyrepo.AcctKeyKey(acctA, region, id)})
 		}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestCacheFillRacesInvalidate(t *testing.T) {
 	// transaction and its fill.
 	f.st.afterView = func() {
 		f.describe(k, "changed")
-		f.repo.Invalidate(k.ID, "")
+		f.repo.Invalidate(region, k.ID, "")
 	}
 	if got := f.description(f.repo, k.ID); got != "" {
 		t.Fatalf("the racing load read %q, want the state before the change", got)
@@ -210,7 +210,7 @@ func TestCacheFillRacesInvalidate(t *testing.T) {
 
 	f.st.afterView = func() {
 		f.putAlias(acctA, "alias/app", k2.ID)
-		f.repo.Invalidate("", acctA, "alias/app")
+		f.repo.Invalidate(region, "", acctA, "alias/app")
 	}
 	if got := f.aliasTarget(f.repo, acctA, "alias/app"); got != k.ID {
 		t.Fatalf("the racing lookup read %s, want the target before the change", got)
@@ -230,14 +230,14 @@ func TestChangedAcrossRepos(t *testing.T) {
 	f.description(other, k.ID)
 
 	f.describe(k, "by other")
-	other.Invalidate(k.ID, "")
+	other.Invalidate(region, k.ID, "")
 	if got := f.description(other, k.ID); got != "by other" {
 		t.Fatalf("the writer's repository reads %q", got)
 	}
 	if got := f.description(f.repo, k.ID); got != "" {
 		t.Fatalf("the other repository saw the change before being told: %q", got)
 	}
-	f.repo.Changed([][]byte{keyrepo.KeyKey(k.ID)})
+	f.repo.Changed([][]byte{keyrepo.KeyKey(region, k.ID)})
 	if got := f.description(f.repo, k.ID); got != "by other" {
 		t.Fatalf("after Changed the repository reads %q", got)
 	}

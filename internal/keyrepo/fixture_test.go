@@ -116,13 +116,13 @@ func rootPolicy(account string) string {
 // of material, after mods have changed its record, and returns the record.
 func (f *fixture) newKey(account, spec string, mods ...func(*keyrepo.KeyRecord)) keyrepo.KeyRecord {
 	f.t.Helper()
-	rec := keyrepo.KeyRecord{V: keyrepo.RecordVersion, ID: keys.NewID().String(), Account: account, Created: f.clock.Now(),
+	rec := keyrepo.KeyRecord{V: keyrepo.RecordVersion, ID: keys.NewID().String(), Region: region, Account: account, Created: f.clock.Now(),
 		KeySpec: spec, KeyUsage: keys.Usages(spec)[0], Origin: "AWS_KMS", State: keyrepo.StateEnabled,
 		Policy: rootPolicy(account), CurrentVersion: 1}
 	for _, m := range mods {
 		m(&rec)
 	}
-	f.put(keyrepo.KeyKey(rec.ID), &rec)
+	f.put(keyrepo.KeyKey(region, rec.ID), &rec)
 	if rec.CurrentVersion > 0 {
 		f.addVersion(rec, rec.CurrentVersion)
 	}
@@ -132,17 +132,18 @@ func (f *fixture) newKey(account, spec string, mods ...func(*keyrepo.KeyRecord))
 // addVersion seals fresh material as version v of rec.
 func (f *fixture) addVersion(rec keyrepo.KeyRecord, v uint32) *keyrepo.VersionRecord {
 	f.t.Helper()
-	vr, err := f.repo.NewVersion(rec.ID, rec.KeySpec, v, f.clock.Now(), "")
+	vrs, err := f.repo.NewVersion([]string{region}, rec.ID, rec.KeySpec, v, f.clock.Now(), "")
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.put(keyrepo.VersionKey(rec.ID, v), vr)
+	vr := vrs[0]
+	f.put(keyrepo.VersionKey(region, rec.ID, v), vr)
 	return vr
 }
 
 func (f *fixture) putAlias(account, name, keyID string) {
 	f.t.Helper()
-	f.put(keyrepo.AliasKey(account, name), &keyrepo.AliasRecord{V: keyrepo.RecordVersion, Name: name, KeyID: keyID,
+	f.put(keyrepo.AliasKey(account, region, name), &keyrepo.AliasRecord{V: keyrepo.RecordVersion, Name: name, KeyID: keyID,
 		Created: f.clock.Now(), Updated: f.clock.Now()})
 }
 
@@ -151,14 +152,14 @@ func (f *fixture) putAlias(account, name, keyID string) {
 func (f *fixture) describe(rec keyrepo.KeyRecord, desc string) {
 	f.t.Helper()
 	rec.Description = desc
-	f.put(keyrepo.KeyKey(rec.ID), &rec)
+	f.put(keyrepo.KeyKey(region, rec.ID), &rec)
 }
 
 // description loads key id through the repository and returns its
 // description.
 func (f *fixture) description(r *keyrepo.Repo, id string) string {
 	f.t.Helper()
-	k, err := r.Load(f.ctx, id)
+	k, err := r.Load(f.ctx, region, id)
 	if err != nil {
 		f.t.Fatalf("Load(%s): %v", id, err)
 	}
@@ -167,7 +168,7 @@ func (f *fixture) description(r *keyrepo.Repo, id string) string {
 
 func (f *fixture) aliasTarget(r *keyrepo.Repo, account, name string) string {
 	f.t.Helper()
-	id, err := r.LookupAlias(f.ctx, account, name)
+	id, err := r.LookupAlias(f.ctx, account, region, name)
 	if err != nil {
 		f.t.Fatalf("LookupAlias(%s, %s): %v", account, name, err)
 	}

@@ -26,7 +26,7 @@ func TestLoadUnsealsEachSpec(t *testing.T) {
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
 			rec := f.newKey(acctA, tc.spec)
-			v1, err := f.repo.Load(f.ctx, rec.ID)
+			v1, err := f.repo.Load(f.ctx, region, rec.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,14 +56,14 @@ func TestLoadVersionsAndGrants(t *testing.T) {
 	rec := f.newKey(acctA, keys.SymmetricDefault)
 	v2 := f.addVersion(rec, 2)
 	rec.CurrentVersion = 2
-	f.put(keyrepo.KeyKey(rec.ID), &rec)
+	f.put(keyrepo.KeyKey(region, rec.ID), &rec)
 	g := &keyrepo.GrantRecord{V: 1, ID: "g1", KeyID: rec.ID, Account: acctA, Grantee: "arn:aws:iam::" + acctA + ":user/u",
 		Operations: []string{"Decrypt"}, Constraints: &kmsapi.GrantConstraints{EncryptionContextSubset: map[string]string{"a": "b"}}}
-	f.put(keyrepo.GrantKey(rec.ID, g.ID), g)
+	f.put(keyrepo.GrantKey(region, rec.ID, g.ID), g)
 	// Another key's grant, whose id extends this one's, is not this key's.
-	f.put(keyrepo.GrantKey(rec.ID+"x", "g2"), &keyrepo.GrantRecord{V: 1, ID: "g2"})
+	f.put(keyrepo.GrantKey(region, rec.ID+"x", "g2"), &keyrepo.GrantRecord{V: 1, ID: "g2"})
 
-	k, err := f.repo.Load(f.ctx, rec.ID)
+	k, err := f.repo.Load(f.ctx, region, rec.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestLoadWithoutMaterial(t *testing.T) {
 		{"EXTERNAL key before import", func(*fixture, keyrepo.KeyRecord) {}},
 		{"imported material deleted", func(f *fixture, rec keyrepo.KeyRecord) {
 			// The version stays, without its sealed material.
-			f.put(keyrepo.VersionKey(rec.ID, 1), &keyrepo.VersionRecord{V: 1, Version: 1, MaterialID: "m"})
+			f.put(keyrepo.VersionKey(region, rec.ID, 1), &keyrepo.VersionRecord{V: 1, Version: 1, MaterialID: "m"})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,7 +106,7 @@ func TestLoadWithoutMaterial(t *testing.T) {
 				r.Origin, r.CurrentVersion, r.State = "EXTERNAL", 0, keyrepo.StatePendingImport
 			})
 			tc.mod(f, rec)
-			k, err := f.repo.Load(f.ctx, rec.ID)
+			k, err := f.repo.Load(f.ctx, region, rec.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestLoadWithoutMaterial(t *testing.T) {
 func TestLoadPolicyThatDoesNotParse(t *testing.T) {
 	f := newFixture(t, keyrepo.Config{})
 	rec := f.newKey(acctA, keys.SymmetricDefault, func(r *keyrepo.KeyRecord) { r.Policy = `{"Statement":` })
-	k, err := f.repo.Load(f.ctx, rec.ID)
+	k, err := f.repo.Load(f.ctx, region, rec.ID)
 	if err != nil {
 		t.Fatalf("a key whose stored policy does not parse must still load: %v", err)
 	}
@@ -139,45 +139,45 @@ func TestLoadRefusesBadRecords(t *testing.T) {
 		wantErr string // the error contains this, with <id> for the key id
 	}{
 		{"key record not JSON", func(f *fixture, rec keyrepo.KeyRecord) {
-			f.putRaw(keyrepo.KeyKey(rec.ID), []byte("{"))
-		}, "record key/<id> is corrupt"},
+			f.putRaw(keyrepo.KeyKey(region, rec.ID), []byte("{"))
+		}, "record key/us-east-1/<id> is corrupt"},
 		{"version record not JSON", func(f *fixture, rec keyrepo.KeyRecord) {
-			f.putRaw(keyrepo.VersionKey(rec.ID, 1), []byte("nope"))
+			f.putRaw(keyrepo.VersionKey(region, rec.ID, 1), []byte("nope"))
 		}, "corrupt record: invalid character"},
 		{"version record of the wrong shape", func(f *fixture, rec keyrepo.KeyRecord) {
-			f.putRaw(keyrepo.VersionKey(rec.ID, 1), []byte(`{"version":"one"}`))
+			f.putRaw(keyrepo.VersionKey(region, rec.ID, 1), []byte(`{"version":"one"}`))
 		}, "corrupt record: cannot unmarshal string"},
 		{"grant record not JSON", func(f *fixture, rec keyrepo.KeyRecord) {
-			f.putRaw(keyrepo.GrantKey(rec.ID, "g"), []byte("["))
+			f.putRaw(keyrepo.GrantKey(region, rec.ID, "g"), []byte("["))
 		}, "corrupt record: unexpected end of JSON input"},
 		{"malformed id in the record", func(f *fixture, rec keyrepo.KeyRecord) {
 			stored := rec
 			stored.ID = "not-an-id"
-			f.put(keyrepo.KeyKey(rec.ID), &stored)
+			f.put(keyrepo.KeyKey(region, rec.ID), &stored)
 		}, "key record with a malformed id not-an-id"},
 		{"material sealed under another root key", func(f *fixture, rec keyrepo.KeyRecord) {
 			other := newRootKey(f.t)
 			vr := &keyrepo.VersionRecord{V: 1, Version: 1, MaterialID: "m",
-				Sealed: other.Seal(keyrepo.MaterialAAD(rec.ID, 1), keys.GenerateMaterial())}
-			f.put(keyrepo.VersionKey(rec.ID, 1), vr)
+				Sealed: other.Seal(keyrepo.MaterialAAD(region, rec.ID, 1), keys.GenerateMaterial())}
+			f.put(keyrepo.VersionKey(region, rec.ID, 1), vr)
 		}, "key material of <id> does not open under the root key"},
 		{"material copied from another version", func(f *fixture, rec keyrepo.KeyRecord) {
 			vr := f.addVersion(rec, 2)
 			vr.Version = 1
-			f.put(keyrepo.VersionKey(rec.ID, 1), vr)
+			f.put(keyrepo.VersionKey(region, rec.ID, 1), vr)
 		}, "key material of <id> does not open under the root key"},
 		{"material copied from another key", func(f *fixture, rec keyrepo.KeyRecord) {
 			other := f.newKey(acctA, keys.SymmetricDefault)
 			var vr keyrepo.VersionRecord
-			if err := f.st.View(f.ctx, func(tx store.Tx) error { return store.GetJSON(tx, keyrepo.VersionKey(other.ID, 1), &vr) }); err != nil {
+			if err := f.st.View(f.ctx, func(tx store.Tx) error { return store.GetJSON(tx, keyrepo.VersionKey(region, other.ID, 1), &vr) }); err != nil {
 				f.t.Fatal(err)
 			}
-			f.put(keyrepo.VersionKey(rec.ID, 1), &vr)
+			f.put(keyrepo.VersionKey(region, rec.ID, 1), &vr)
 		}, "key material of <id> does not open under the root key"},
 		{"material of the wrong size for the spec", func(f *fixture, rec keyrepo.KeyRecord) {
 			vr := &keyrepo.VersionRecord{V: 1, Version: 1, MaterialID: "m",
-				Sealed: f.rk.Seal(keyrepo.MaterialAAD(rec.ID, 1), make([]byte, 16))}
-			f.put(keyrepo.VersionKey(rec.ID, 1), vr)
+				Sealed: f.rk.Seal(keyrepo.MaterialAAD(region, rec.ID, 1), make([]byte, 16))}
+			f.put(keyrepo.VersionKey(region, rec.ID, 1), vr)
 		}, "key material of <id>: keys: symmetric material must be 32 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,7 +185,7 @@ func TestLoadRefusesBadRecords(t *testing.T) {
 			rec := f.newKey(acctA, keys.SymmetricDefault)
 			tc.spoil(f, rec)
 			want := strings.ReplaceAll(tc.wantErr, "<id>", rec.ID)
-			k, err := f.repo.Load(f.ctx, rec.ID)
+			k, err := f.repo.Load(f.ctx, region, rec.ID)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("Load = %v, %v; want an error containing %q", k, err, want)
 			}
@@ -193,7 +193,7 @@ func TestLoadRefusesBadRecords(t *testing.T) {
 				t.Fatalf("a damaged key reads as missing: %v", err)
 			}
 			// Resolve hands the failure on rather than calling the key unknown.
-			_, _, err = f.repo.Resolve(f.ctx, acctA, rec.ID, keyrepo.IDOrARN)
+			_, _, err = f.repo.Resolve(f.ctx, acctA, region, rec.ID, keyrepo.IDOrARN)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("Resolve = %v; want an error containing %q", err, want)
 			}
@@ -203,18 +203,18 @@ func TestLoadRefusesBadRecords(t *testing.T) {
 
 func TestLookupAliasRefusesCorruptRecord(t *testing.T) {
 	f := newFixture(t, keyrepo.Config{})
-	f.putRaw(keyrepo.AliasKey(acctA, "alias/x"), []byte("{"))
-	if _, err := f.repo.LookupAlias(f.ctx, acctA, "alias/x"); err == nil || !strings.Contains(err.Error(), "is corrupt") {
+	f.putRaw(keyrepo.AliasKey(acctA, region, "alias/x"), []byte("{"))
+	if _, err := f.repo.LookupAlias(f.ctx, acctA, region, "alias/x"); err == nil || !strings.Contains(err.Error(), "is corrupt") {
 		t.Fatalf("LookupAlias = %v, want a corrupt record error", err)
 	}
-	_, _, err := f.repo.Resolve(f.ctx, acctA, "alias/x", keyrepo.AnyForm)
+	_, _, err := f.repo.Resolve(f.ctx, acctA, region, "alias/x", keyrepo.AnyForm)
 	if err == nil || !strings.Contains(err.Error(), "is corrupt") {
 		t.Fatalf("Resolve = %v, want a corrupt record error", err)
 	}
-	if _, err := f.repo.LookupAlias(f.ctx, acctA, "alias/none"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := f.repo.LookupAlias(f.ctx, acctA, region, "alias/none"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("LookupAlias of an unknown alias = %v, want store.ErrNotFound", err)
 	}
-	if _, err := f.repo.Load(f.ctx, keys.NewID().String()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := f.repo.Load(f.ctx, region, keys.NewID().String()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Load of an unknown key = %v, want store.ErrNotFound", err)
 	}
 }
@@ -251,10 +251,11 @@ func TestNewVersion(t *testing.T) {
 		{"HMAC_512", "", 1},
 		{"ECC_NIST_P256", "", 1},
 	} {
-		vr, err := f.repo.NewVersion(id, tc.spec, tc.v, start, tc.rotation)
+		vrs, err := f.repo.NewVersion([]string{region}, id, tc.spec, tc.v, start, tc.rotation)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.spec, err)
 		}
+		vr := vrs[0]
 		if vr.V != keyrepo.RecordVersion || vr.Version != tc.v || !vr.Created.Equal(start) || vr.RotationType != tc.rotation {
 			t.Errorf("%s: record %+v", tc.spec, vr)
 		}
@@ -262,18 +263,18 @@ func TestNewVersion(t *testing.T) {
 			t.Errorf("%s: material id %q is not 32 fresh random bytes in hex", tc.spec, vr.MaterialID)
 		}
 		seen[vr.MaterialID] = true
-		material, err := f.rk.Open(keyrepo.MaterialAAD(id, tc.v), vr.Sealed)
+		material, err := f.rk.Open(keyrepo.MaterialAAD(region, id, tc.v), vr.Sealed)
 		if err != nil || len(material) == 0 {
 			t.Errorf("%s: sealed material does not open under the root key with its record name: %v", tc.spec, err)
 		}
-		if _, err := f.rk.Open(keyrepo.MaterialAAD(id, tc.v+1), vr.Sealed); err == nil {
+		if _, err := f.rk.Open(keyrepo.MaterialAAD(region, id, tc.v+1), vr.Sealed); err == nil {
 			t.Errorf("%s: sealed material opens under another record's name", tc.spec)
 		}
 		if bytes.Contains(vr.Sealed, material) {
 			t.Errorf("%s: the material is in the sealed value in the clear", tc.spec)
 		}
 	}
-	if _, err := f.repo.NewVersion(id, "NO_SUCH_SPEC", 1, start, ""); err == nil {
+	if _, err := f.repo.NewVersion([]string{region}, id, "NO_SUCH_SPEC", 1, start, ""); err == nil {
 		t.Error("NewVersion of an unknown spec succeeded")
 	}
 }
@@ -283,24 +284,24 @@ func TestRecordNames(t *testing.T) {
 		got  []byte
 		want string
 	}{
-		{keyrepo.KeyKey("k"), "key/k"},
-		{keyrepo.VersionPrefix("k"), "keyver/k/"},
-		{keyrepo.VersionKey("k", 26), "keyver/k/0000001a"},
-		{keyrepo.MaterialAAD("k", 26), "keyver/k/0000001a"},
-		{keyrepo.AcctKeyPrefix(acctA), "acctkey/111122223333/"},
-		{keyrepo.AcctKeyKey(acctA, "k"), "acctkey/111122223333/k"},
-		{keyrepo.AliasPrefix(acctA), "alias/111122223333/"},
-		{keyrepo.AliasKey(acctA, "alias/a"), "alias/111122223333/alias/a"},
-		{keyrepo.KeyAliasPrefix("k"), "keyalias/k/"},
-		{keyrepo.KeyAliasKey("k", "alias/a"), "keyalias/k/alias/a"},
-		{keyrepo.PendingDeletionKey("k"), "pendingdel/k"},
-		{keyrepo.RotationKey("k"), "rotation/k"},
-		{keyrepo.ImportExpiryKey("k"), "importexpiry/k"},
+		{keyrepo.KeyKey(region, "k"), "key/us-east-1/k"},
+		{keyrepo.VersionPrefix(region, "k"), "keyver/us-east-1/k/"},
+		{keyrepo.VersionKey(region, "k", 26), "keyver/us-east-1/k/0000001a"},
+		{keyrepo.MaterialAAD(region, "k", 26), "keyver/us-east-1/k/0000001a"},
+		{keyrepo.AcctKeyPrefix(acctA, region), "acctkey/111122223333/us-east-1/"},
+		{keyrepo.AcctKeyKey(acctA, region, "k"), "acctkey/111122223333/us-east-1/k"},
+		{keyrepo.AliasPrefix(acctA, region), "alias/111122223333/us-east-1/"},
+		{keyrepo.AliasKey(acctA, region, "alias/a"), "alias/111122223333/us-east-1/alias/a"},
+		{keyrepo.KeyAliasPrefix(region, "k"), "keyalias/us-east-1/k/"},
+		{keyrepo.KeyAliasKey(region, "k", "alias/a"), "keyalias/us-east-1/k/alias/a"},
+		{keyrepo.PendingDeletionKey(region, "k"), "pendingdel/us-east-1/k"},
+		{keyrepo.RotationKey(region, "k"), "rotation/us-east-1/k"},
+		{keyrepo.ImportExpiryKey(region, "k"), "importexpiry/us-east-1/k"},
 		{keyrepo.ImportTokenKey("ab"), "importtoken/ab"},
-		{keyrepo.GrantPrefix("k"), "grant/k/"},
-		{keyrepo.GrantKey("k", "g"), "grant/k/g"},
-		{keyrepo.RetirablePrefix("p"), "retiregrant/p/"},
-		{keyrepo.RetirableKey("p", "k", "g"), "retiregrant/p/k/g"},
+		{keyrepo.GrantPrefix(region, "k"), "grant/us-east-1/k/"},
+		{keyrepo.GrantKey(region, "k", "g"), "grant/us-east-1/k/g"},
+		{keyrepo.RetirablePrefix("p", region), "retiregrant/p/us-east-1/"},
+		{keyrepo.RetirableKey("p", region, "k", "g"), "retiregrant/p/us-east-1/k/g"},
 		{keyrepo.PendingDeletionPrefix, "pendingdel/"},
 		{keyrepo.RotationPrefix, "rotation/"},
 		{keyrepo.ImportExpiryPrefix, "importexpiry/"},
@@ -311,7 +312,7 @@ func TestRecordNames(t *testing.T) {
 		}
 	}
 	// Versions sort by number, as a prefix scan returns them.
-	if bytes.Compare(keyrepo.VersionKey("k", 9), keyrepo.VersionKey("k", 10)) >= 0 {
+	if bytes.Compare(keyrepo.VersionKey(region, "k", 9), keyrepo.VersionKey(region, "k", 10)) >= 0 {
 		t.Error("version 9 does not sort before version 10")
 	}
 }

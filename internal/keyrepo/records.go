@@ -1,7 +1,9 @@
 package keyrepo
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/openkms/kms/internal/fault"
@@ -14,17 +16,18 @@ import (
 // own name as additional data, so a sealed value copied to another record
 // does not open.
 //
-//	key/<key-id>                         KeyRecord
-//	keyver/<key-id>/<version, 8 hex>     VersionRecord
-//	acctkey/<account>/<key-id>           empty: index of an account's keys
-//	alias/<account>/<alias-name>         AliasRecord
-//	keyalias/<key-id>/<alias-name>       empty: index of a key's aliases
-//	pendingdel/<key-id>                  empty: keys scheduled for deletion
-//	rotation/<key-id>                    empty: keys with automatic rotation on
-//	importexpiry/<key-id>                empty: keys whose imported material expires
-//	importtoken/<token id, hex>          ImportTokenRecord
-//	grant/<key-id>/<grant-id>            GrantRecord
-//	retiregrant/<principal>/<key-id>/<grant-id>  empty: grants by retiring principal
+//	key/<region>/<key-id>                         KeyRecord
+//	keyver/<region>/<key-id>/<version, 8 hex>     VersionRecord
+//	acctkey/<account>/<region>/<key-id>           empty: index of an account's keys
+//	alias/<account>/<region>/<alias-name>         AliasRecord
+//	keyalias/<region>/<key-id>/<alias-name>       empty: index of a key's aliases
+//	pendingdel/<region>/<key-id>                  empty: keys scheduled for deletion
+//	rotation/<region>/<key-id>                    empty: keys with automatic rotation on
+//	importexpiry/<region>/<key-id>                empty: keys whose imported material expires
+//	importtoken/<token id, hex>                   ImportTokenRecord
+//	grant/<region>/<key-id>/<grant-id>            GrantRecord
+//	retiregrant/<principal>/<region>/<key-id>/<grant-id>  empty: grants by retiring principal
+//	meta/key-layout                               "regions": the names above carry the region
 
 const RecordVersion = 1
 
@@ -37,6 +40,9 @@ const (
 	StateDisabled        State = "Disabled"
 	StatePendingDeletion State = "PendingDeletion"
 	StatePendingImport   State = "PendingImport"
+	// StatePendingReplicaDeletion is a multi-Region primary key scheduled
+	// for deletion that waits for its replicas to be deleted first.
+	StatePendingReplicaDeletion State = "PendingReplicaDeletion"
 )
 
 // Err is what an operation that needs an enabled key answers when the key
@@ -51,6 +57,8 @@ func (st State) Err(arn string) error {
 		return fault.Newf(fault.InvalidState, "%s is pending deletion.", arn)
 	case StatePendingImport:
 		return fault.Newf(fault.InvalidState, "%s is pending import.", arn)
+	case StatePendingReplicaDeletion:
+		return fault.Newf(fault.InvalidState, "%s is pending replica deletion.", arn)
 	}
 	return fault.Newf(fault.InvalidState, "%s is %s.", arn, string(st))
 }
@@ -59,6 +67,7 @@ func (st State) Err(arn string) error {
 type KeyRecord struct {
 	V                   int          `json:"v"`
 	ID                  string       `json:"id"`
+	Region              string       `json:"region"`
 	Account             string       `json:"account"`
 	Created             time.Time    `json:"created"`
 	Description         string       `json:"description"`
@@ -82,6 +91,21 @@ type KeyRecord struct {
 	// Imported material (origin EXTERNAL).
 	ExpirationModel string     `json:"expirationModel,omitempty"`
 	ValidTo         *time.Time `json:"validTo,omitempty"`
+
+	// Multi-Region keys (ids mrk-...): the primary's region and the
+	// replicas' regions, the same in the record of every region the key is
+	// in and changed in all of them in one transaction.
+	MultiRegion    bool     `json:"multiRegion,omitempty"`
+	PrimaryRegion  string   `json:"primaryRegion,omitempty"`
+	ReplicaRegions []string `json:"replicaRegions,omitempty"`
+}
+
+// IsPrimary reports whether the record is a multi-Region key's primary.
+func (rec *KeyRecord) IsPrimary() bool { return rec.MultiRegion && rec.PrimaryRegion == rec.Region }
+
+// Regions are every region a multi-Region key is in, the primary's first.
+func (rec *KeyRecord) Regions() []string {
+	return append([]string{rec.PrimaryRegion}, rec.ReplicaRegions...)
 }
 
 // VersionRecord is one version of a key's material: keyver/<key-id>/<version>.
@@ -105,6 +129,7 @@ type VersionRecord struct {
 type ImportTokenRecord struct {
 	V          int       `json:"v"`
 	KeyID      string    `json:"keyId"`
+	Region     string    `json:"region"`
 	Account    string    `json:"account"`
 	Algorithm  string    `json:"wrappingAlgorithm"`
 	KeySpec    string    `json:"wrappingKeySpec"`
@@ -121,22 +146,44 @@ type AliasRecord struct {
 	Updated time.Time `json:"updated"`
 }
 
-// The names of records and indexes, as the table above lists them; a
-// version's name is also the additional data its sealed material is bound to.
-func KeyKey(id string) []byte                { return []byte("key/" + id) }
-func VersionPrefix(id string) []byte         { return []byte("keyver/" + id + "/") }
-func VersionKey(id string, v uint32) []byte  { return fmt.Appendf(nil, "keyver/%s/%08x", id, v) }
-func AcctKeyPrefix(account string) []byte    { return []byte("acctkey/" + account + "/") }
-func AcctKeyKey(account, id string) []byte   { return []byte("acctkey/" + account + "/" + id) }
-func AliasPrefix(account string) []byte      { return []byte("alias/" + account + "/") }
-func AliasKey(account, name string) []byte   { return []byte("alias/" + account + "/" + name) }
-func KeyAliasPrefix(id string) []byte        { return []byte("keyalias/" + id + "/") }
-func KeyAliasKey(id, name string) []byte     { return []byte("keyalias/" + id + "/" + name) }
-func PendingDeletionKey(id string) []byte    { return []byte("pendingdel/" + id) }
-func RotationKey(id string) []byte           { return []byte("rotation/" + id) }
-func ImportExpiryKey(id string) []byte       { return []byte("importexpiry/" + id) }
-func ImportTokenKey(tokenID string) []byte   { return []byte("importtoken/" + tokenID) }
-func MaterialAAD(id string, v uint32) []byte { return VersionKey(id, v) }
+// The names of records and indexes, as the table above lists them. Keys,
+// aliases, grants and their indexes belong to a region: the region is part
+// of each name, so that a multi-Region key's replicas (the same key id in
+// several regions) are separate records. A version's name is also the
+// additional data its sealed material is bound to.
+func KeyKey(region, id string) []byte        { return []byte("key/" + region + "/" + id) }
+func VersionPrefix(region, id string) []byte { return []byte("keyver/" + region + "/" + id + "/") }
+func VersionKey(region, id string, v uint32) []byte {
+	return fmt.Appendf(nil, "keyver/%s/%s/%08x", region, id, v)
+}
+func AcctKeyPrefix(account, region string) []byte {
+	return []byte("acctkey/" + account + "/" + region + "/")
+}
+func AcctKeyKey(account, region, id string) []byte {
+	return []byte("acctkey/" + account + "/" + region + "/" + id)
+}
+func AliasPrefix(account, region string) []byte {
+	return []byte("alias/" + account + "/" + region + "/")
+}
+func AliasKey(account, region, name string) []byte {
+	return []byte("alias/" + account + "/" + region + "/" + name)
+}
+func KeyAliasPrefix(region, id string) []byte { return []byte("keyalias/" + region + "/" + id + "/") }
+func KeyAliasKey(region, id, name string) []byte {
+	return []byte("keyalias/" + region + "/" + id + "/" + name)
+}
+func PendingDeletionKey(region, id string) []byte    { return []byte("pendingdel/" + region + "/" + id) }
+func RotationKey(region, id string) []byte           { return []byte("rotation/" + region + "/" + id) }
+func ImportExpiryKey(region, id string) []byte       { return []byte("importexpiry/" + region + "/" + id) }
+func ImportTokenKey(tokenID string) []byte           { return []byte("importtoken/" + tokenID) }
+func MaterialAAD(region, id string, v uint32) []byte { return VersionKey(region, id, v) }
+
+// SplitRegionID splits the "<region>/<key-id>" that follows an index's
+// prefix (pendingdel/, rotation/, importexpiry/).
+func SplitRegionID(rest string) (region, id string, ok bool) {
+	region, id, ok = strings.Cut(rest, "/")
+	return region, id, ok && region != "" && id != "" && !strings.Contains(id, "/")
+}
 
 var (
 	PendingDeletionPrefix = []byte("pendingdel/")
@@ -145,22 +192,48 @@ var (
 	ImportTokenPrefix     = []byte("importtoken/")
 )
 
-// newVersion generates fresh material of spec for version v of key id and
-// seals it. rotationType is "" for a key's first material.
-func (r *Repo) NewVersion(id, spec string, v uint32, now time.Time, rotationType string) (*VersionRecord, error) {
+// NewVersion generates fresh material of spec for version v of key id and
+// seals it for each of regions: one record per region, since a
+// multi-Region key has the same material in each of its regions, sealed
+// for each record's own name. rotationType is "" for a key's first
+// material.
+func (r *Repo) NewVersion(regions []string, id, spec string, v uint32, now time.Time, rotationType string) ([]*VersionRecord, error) {
 	material, err := keys.Generate(spec)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(material)
-	return &VersionRecord{
+	vr := VersionRecord{
 		V:            RecordVersion,
 		Version:      v,
 		MaterialID:   randomHex(32),
 		Created:      now,
 		RotationType: rotationType,
-		Sealed:       r.root.Seal(MaterialAAD(id, v), material),
-	}, nil
+	}
+	out := make([]*VersionRecord, len(regions))
+	for i, region := range regions {
+		c := vr
+		c.Sealed = r.root.Seal(MaterialAAD(region, id, v), material)
+		out[i] = &c
+	}
+	return out, nil
+}
+
+// Reseal returns a copy of vr, a version of key id in region from, sealed
+// for the same version in region to; a version without material is copied
+// as it is. It is how a replica gets its primary's material.
+func (r *Repo) Reseal(vr *VersionRecord, id, from, to string) (*VersionRecord, error) {
+	c := *vr
+	if vr.Sealed == nil {
+		return &c, nil
+	}
+	material, err := r.root.Open(MaterialAAD(from, id, vr.Version), vr.Sealed)
+	if err != nil {
+		return nil, errors.New("key material of " + id + " does not open under the root key")
+	}
+	defer clear(material)
+	c.Sealed = r.root.Seal(MaterialAAD(to, id, vr.Version), material)
+	return &c, nil
 }
 
 // GrantRecord is a grant: grant/<key-id>/<grant-id>.
@@ -168,6 +241,7 @@ type GrantRecord struct {
 	V       int    `json:"v"`
 	ID      string `json:"id"`
 	KeyID   string `json:"keyId"`
+	Region  string `json:"region"`  // the key's region
 	Account string `json:"account"` // the issuing account
 	// KeyAccount owns the key; empty in grants stored before it was
 	// recorded, which were made in the key's own account.
@@ -189,9 +263,13 @@ func (g *GrantRecord) KeyOwner() string {
 }
 
 // The names of grants and of the index of grants by retiring principal.
-func GrantPrefix(keyID string) []byte         { return []byte("grant/" + keyID + "/") }
-func GrantKey(keyID, grantID string) []byte   { return []byte("grant/" + keyID + "/" + grantID) }
-func RetirablePrefix(principal string) []byte { return []byte("retiregrant/" + principal + "/") }
-func RetirableKey(principal, keyID, grantID string) []byte {
-	return []byte("retiregrant/" + principal + "/" + keyID + "/" + grantID)
+func GrantPrefix(region, keyID string) []byte { return []byte("grant/" + region + "/" + keyID + "/") }
+func GrantKey(region, keyID, grantID string) []byte {
+	return []byte("grant/" + region + "/" + keyID + "/" + grantID)
+}
+func RetirablePrefix(principal, region string) []byte {
+	return []byte("retiregrant/" + principal + "/" + region + "/")
+}
+func RetirableKey(principal, region, keyID, grantID string) []byte {
+	return []byte("retiregrant/" + principal + "/" + region + "/" + keyID + "/" + grantID)
 }

@@ -17,7 +17,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -29,7 +28,7 @@ import (
 type Config struct {
 	Store   store.Store
 	RootKey *keys.RootKey
-	Region  string           // the region in every ARN
+	Region  string           // the default region: of records stored before keys had regions
 	Now     func() time.Time // defaults to time.Now
 	Logger  *slog.Logger     // defaults to slog.Default()
 	// CacheSize bounds the number of keys held unsealed (default 10000).
@@ -69,23 +68,33 @@ func New(cfg Config) (*Repo, error) {
 	return r, nil
 }
 
-// Region is the region of the repository's keys.
+// Region is the default region: the one records stored before keys had
+// regions were moved to.
 func (r *Repo) Region() string { return r.region }
 
-// KeyARN is the ARN of key id of account.
-func (r *Repo) KeyARN(account, id string) string {
-	return fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", r.region, account, id)
+// KeyARN is the ARN of key id of account in region.
+func KeyARN(region, account, id string) string {
+	return "arn:aws:kms:" + region + ":" + account + ":key/" + id
 }
 
-// AliasARN is the ARN of alias name (alias/...) of account.
-func (r *Repo) AliasARN(account, name string) string {
-	return fmt.Sprintf("arn:aws:kms:%s:%s:%s", r.region, account, name)
+// AliasARN is the ARN of alias name (alias/...) of account in region.
+func AliasARN(region, account, name string) string {
+	return "arn:aws:kms:" + region + ":" + account + ":" + name
 }
 
-// Invalidate drops a key (keyID, "" for none) and aliases of an account
-// from the cache; every change to them calls it once committed.
-func (r *Repo) Invalidate(keyID, account string, aliasNames ...string) {
-	r.cache.invalidate(keyID, account, aliasNames...)
+// Invalidate drops a key (keyID, "" for none) in region and aliases of an
+// account in region from the cache; every change to them calls it once
+// committed.
+func (r *Repo) Invalidate(region, keyID, account string, aliasNames ...string) {
+	ref := ""
+	if keyID != "" {
+		ref = region + "/" + keyID
+	}
+	refs := make([]string, len(aliasNames))
+	for i, n := range aliasNames {
+		refs[i] = account + "/" + region + "/" + n
+	}
+	r.cache.invalidate(ref, refs...)
 }
 
 // Expired reports whether a key's deletion date has passed: it is gone for

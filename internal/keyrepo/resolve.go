@@ -23,28 +23,29 @@ const (
 	AnyForm       = FormAlias
 )
 
-// Resolve finds the key an identifier names for a caller of account,
-// and the alias name the identifier used, if any (for kms:RequestAlias).
+// Resolve finds the key an identifier names for a caller of account in
+// region, and the alias name the identifier used, if any (for
+// kms:RequestAlias). Keys and aliases of other regions do not exist for it.
 // Malformed identifiers, unknown keys and unknown aliases are NotFound with
 // AWS's messages. A key whose deletion date has passed is already gone,
 // even before the sweeper removes it.
-func (r *Repo) Resolve(ctx context.Context, account, ident string, forms Forms) (*Key, string, error) {
-	acct, id, alias, err := r.parseIdentifier(account, ident, forms)
+func (r *Repo) Resolve(ctx context.Context, account, region, ident string, forms Forms) (*Key, string, error) {
+	acct, id, alias, err := parseIdentifier(account, region, ident, forms)
 	if err != nil {
 		return nil, "", err
 	}
 	if alias != "" {
-		id, err = r.LookupAlias(ctx, acct, alias)
+		id, err = r.LookupAlias(ctx, acct, region, alias)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, "", fault.Newf(fault.NotFound, "Alias %s is not found.", r.AliasARN(acct, alias))
+			return nil, "", fault.Newf(fault.NotFound, "Alias %s is not found.", AliasARN(region, acct, alias))
 		}
 		if err != nil {
 			return nil, "", err
 		}
 	}
-	k, err := r.Load(ctx, id)
+	k, err := r.Load(ctx, region, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (k.Rec.Account != acct || r.Expired(&k.Rec))) {
-		return nil, "", ErrKeyDoesNotExist(r.KeyARN(acct, id))
+		return nil, "", ErrKeyDoesNotExist(KeyARN(region, acct, id))
 	}
 	if err != nil {
 		return nil, "", err
@@ -53,8 +54,9 @@ func (r *Repo) Resolve(ctx context.Context, account, ident string, forms Forms) 
 }
 
 // parseIdentifier splits a key identifier into the account it names and
-// either a key id or an alias name.
-func (r *Repo) parseIdentifier(callerAccount, ident string, forms Forms) (account, id, alias string, err error) {
+// either a key id or an alias name. An ARN of another region than the
+// request's is NotFound, as AWS answers it.
+func parseIdentifier(callerAccount, region, ident string, forms Forms) (account, id, alias string, err error) {
 	invalid := ErrInvalidKeyID(ident)
 	switch {
 	case strings.HasPrefix(ident, "arn:"):
@@ -63,7 +65,7 @@ func (r *Repo) parseIdentifier(callerAccount, ident string, forms Forms) (accoun
 		if len(parts) != 6 || parts[1] != "aws" || parts[2] != "kms" || len(parts[4]) != 12 {
 			return "", "", "", invalid
 		}
-		if parts[3] != r.region {
+		if parts[3] != region {
 			return "", "", "", fault.Newf(fault.NotFound, "Invalid arn %s", parts[3])
 		}
 		account = parts[4]
@@ -83,9 +85,9 @@ func (r *Repo) parseIdentifier(callerAccount, ident string, forms Forms) (accoun
 		// allows across accounts; its key policy then decides.
 		if account != callerAccount && forms&FormOtherAccount == 0 {
 			if alias != "" {
-				return "", "", "", fault.Newf(fault.NotFound, "Alias %s is not found.", r.AliasARN(account, alias))
+				return "", "", "", fault.Newf(fault.NotFound, "Alias %s is not found.", AliasARN(region, account, alias))
 			}
-			return "", "", "", ErrKeyDoesNotExist(r.KeyARN(account, id))
+			return "", "", "", ErrKeyDoesNotExist(KeyARN(region, account, id))
 		}
 		return account, id, alias, nil
 	case strings.HasPrefix(ident, "alias/"):
@@ -103,17 +105,15 @@ func (r *Repo) parseIdentifier(callerAccount, ident string, forms Forms) (accoun
 }
 
 // parseKeyID returns the canonical form of a key id: a UUID in lower case,
-// or a well-formed multi-Region key id, of which none exist here but which
-// is unknown rather than malformed.
+// or a multi-Region key id (mrk- and 32 lower-case hex digits).
 func parseKeyID(s string) (string, bool) {
 	if strings.HasPrefix(s, "mrk-") && len(s) == 36 && isLowerHex(s[4:]) {
 		return s, true
 	}
-	kid, ok := keys.ParseID(s)
-	if !ok {
+	if _, ok := keys.ParseID(s); !ok || strings.HasPrefix(s, "mrk-") {
 		return "", false
 	}
-	return kid.String(), true
+	return strings.ToLower(s), true
 }
 
 func isLowerHex(s string) bool {

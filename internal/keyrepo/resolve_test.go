@@ -80,7 +80,7 @@ func TestResolve(t *testing.T) {
 		{"key whose deletion date has come", kDue.ID, keyrepo.AnyForm, "", "", "Key '" + keyARN(acctA, kDue.ID) + "' does not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			k, alias, err := f.repo.Resolve(f.ctx, acctA, tc.ident, tc.forms)
+			k, alias, err := f.repo.Resolve(f.ctx, acctA, region, tc.ident, tc.forms)
 			if tc.wantErr != "" {
 				if err == nil {
 					t.Fatalf("Resolve(%q) = key %s, want NotFound %q", tc.ident, k.Rec.ID, tc.wantErr)
@@ -111,11 +111,11 @@ func TestResolveDeletionDateComes(t *testing.T) {
 	k := f.newKey(acctA, keys.SymmetricDefault, func(r *keyrepo.KeyRecord) {
 		r.State, r.DeletionDate = keyrepo.StatePendingDeletion, &date
 	})
-	if _, _, err := f.repo.Resolve(f.ctx, acctA, k.ID, keyrepo.IDOrARN); err != nil {
+	if _, _, err := f.repo.Resolve(f.ctx, acctA, region, k.ID, keyrepo.IDOrARN); err != nil {
 		t.Fatalf("before the deletion date: %v", err)
 	}
 	f.clock.Set(date)
-	_, _, err := f.repo.Resolve(f.ctx, acctA, k.ID, keyrepo.IDOrARN)
+	_, _, err := f.repo.Resolve(f.ctx, acctA, region, k.ID, keyrepo.IDOrARN)
 	if want := "Key '" + keyARN(acctA, k.ID) + "' does not exist"; !fault.Is(err, fault.NotFound) || err == nil || err.Error() != want {
 		t.Fatalf("at the deletion date (key cached): %v, want NotFound %q", err, want)
 	}
@@ -126,10 +126,10 @@ func TestRepoNames(t *testing.T) {
 	if got := f.repo.Region(); got != region {
 		t.Errorf("Region() = %q, want %q", got, region)
 	}
-	if got, want := f.repo.KeyARN(acctB, "k"), "arn:aws:kms:us-east-1:444455556666:key/k"; got != want {
+	if got, want := keyrepo.KeyARN(region, acctB, "k"), "arn:aws:kms:us-east-1:444455556666:key/k"; got != want {
 		t.Errorf("KeyARN = %q, want %q", got, want)
 	}
-	if got, want := f.repo.AliasARN(acctB, "alias/a"), "arn:aws:kms:us-east-1:444455556666:alias/a"; got != want {
+	if got, want := keyrepo.AliasARN(region, acctB, "alias/a"), "arn:aws:kms:us-east-1:444455556666:alias/a"; got != want {
 		t.Errorf("AliasARN = %q, want %q", got, want)
 	}
 	for _, tc := range []struct {
@@ -170,7 +170,7 @@ func TestNewRequires(t *testing.T) {
 	}
 	k := f.newKey(acctA, keys.SymmetricDefault)
 	for range 2 {
-		if _, err := r.Load(f.ctx, k.ID); err != nil {
+		if _, err := r.Load(f.ctx, region, k.ID); err != nil {
 			t.Fatal(err)
 		}
 	}

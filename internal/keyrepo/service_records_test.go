@@ -53,7 +53,7 @@ func TestRecordsWrittenByTheService(t *testing.T) {
 	}
 
 	for spec, id := range created {
-		k, alias, err := f.repo.Resolve(f.ctx, acctA, keyARN(acctA, id), keyrepo.AnyForm)
+		k, alias, err := f.repo.Resolve(f.ctx, acctA, region, keyARN(acctA, id), keyrepo.AnyForm)
 		if err != nil || alias != "" {
 			t.Fatalf("%s: Resolve = %v, %q", spec, err, alias)
 		}
@@ -61,7 +61,7 @@ func TestRecordsWrittenByTheService(t *testing.T) {
 			t.Fatalf("%s: read key %+v", spec, k.Rec)
 		}
 	}
-	k, alias, err := f.repo.Resolve(f.ctx, acctA, "alias/app", keyrepo.AnyForm)
+	k, alias, err := f.repo.Resolve(f.ctx, acctA, region, "alias/app", keyrepo.AnyForm)
 	if err != nil || alias != "alias/app" || k.Rec.ID != sym {
 		t.Fatalf("Resolve(alias/app) = %v, %q, %v; want %s", k, alias, err, sym)
 	}
@@ -86,8 +86,8 @@ func TestRecordsWrittenByTheService(t *testing.T) {
 	if _, err := svc.ScheduleKeyDeletion(f.ctx, caller, &kmsapi.ScheduleKeyDeletionInput{KeyID: sym, PendingWindowInDays: &window}); err != nil {
 		t.Fatal(err)
 	}
-	f.repo.Changed([][]byte{keyrepo.KeyKey(sym)})
-	k, _, err = f.repo.Resolve(f.ctx, acctA, sym, keyrepo.IDOrARN)
+	f.repo.Changed([][]byte{keyrepo.KeyKey(region, sym)})
+	k, _, err = f.repo.Resolve(f.ctx, acctA, region, sym, keyrepo.IDOrARN)
 	if err != nil || f.repo.StateOf(&k.Rec) != keyrepo.StatePendingDeletion || k.Rec.DeletionDate == nil {
 		t.Fatalf("after ScheduleKeyDeletion: %v, %+v", err, k)
 	}
@@ -95,7 +95,7 @@ func TestRecordsWrittenByTheService(t *testing.T) {
 	if f.clock.Now().Sub(start) < 7*24*time.Hour {
 		t.Fatalf("deletion date %v is inside the window", k.Rec.DeletionDate)
 	}
-	if _, _, err := f.repo.Resolve(f.ctx, acctA, "alias/app", keyrepo.AnyForm); err == nil || err.Error() != "Key '"+keyARN(acctA, sym)+"' does not exist" {
+	if _, _, err := f.repo.Resolve(f.ctx, acctA, region, "alias/app", keyrepo.AnyForm); err == nil || err.Error() != "Key '"+keyARN(acctA, sym)+"' does not exist" {
 		t.Fatalf("after the deletion date: %v", err)
 	}
 }

@@ -40,8 +40,35 @@ func TestIDStringCanonical(t *testing.T) {
 	if got, want := id.String(), "01234567-89ab-cdef-fedc-ba9876543210"; got != want {
 		t.Fatalf("String() = %q, want %q", got, want)
 	}
-	if got, want := (keys.ID{}).String(), "00000000-0000-0000-0000-000000000000"; got != want {
-		t.Fatalf("zero ID String() = %q, want %q", got, want)
+}
+
+// A multi-Region key id is told from a UUID by its 16 bytes alone (a
+// ciphertext blob holds nothing else), and both forms round-trip.
+func TestMultiRegionID(t *testing.T) {
+	mrk := regexp.MustCompile(`^mrk-[0-9a-f]{12}0[0-9a-f]{19}$`)
+	for i := 0; i < 100; i++ {
+		id := keys.NewMultiRegionID()
+		s := id.String()
+		if !id.MultiRegion() || !mrk.MatchString(s) {
+			t.Fatalf("NewMultiRegionID().String() = %q", s)
+		}
+		back, ok := keys.ParseID(s)
+		if !ok || back != id {
+			t.Fatalf("ParseID(%q) = %v, %v", s, back, ok)
+		}
+		if keys.NewID().MultiRegion() {
+			t.Fatal("a UUID key id reads as multi-Region")
+		}
+	}
+	for _, bad := range []string{
+		"mrk-0123456789ab4def0123456789abcdef", // a UUID's version 4 where 0 must be
+		"mrk-0123456789AB0DEF0123456789ABCDEF", // upper case
+		"mrk-0123456789ab0def0123456789abcde",  // short
+		"mrk-0123456789ab0def0123456789abcdeg", // not hex
+	} {
+		if _, ok := keys.ParseID(bad); ok {
+			t.Errorf("ParseID(%q) succeeded", bad)
+		}
 	}
 }
 

@@ -60,9 +60,47 @@ type KeyMetadata struct {
 	MacAlgorithms          []string `json:"MacAlgorithms,omitempty"`
 	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
 	MultiRegion            bool     `json:"MultiRegion"`
-	CurrentKeyMaterialID   string   `json:"CurrentKeyMaterialId,omitempty"`
-	ExpirationModel        string   `json:"ExpirationModel,omitempty"`
-	ValidTo                *Time    `json:"ValidTo,omitempty"`
+	// MultiRegionConfiguration is set for multi-Region keys only.
+	MultiRegionConfiguration *MultiRegionConfiguration `json:"MultiRegionConfiguration,omitempty"`
+	// PendingDeletionWindowInDays is set for a multi-Region primary key
+	// waiting for its replicas to be deleted (PendingReplicaDeletion).
+	PendingDeletionWindowInDays int32  `json:"PendingDeletionWindowInDays,omitempty"`
+	CurrentKeyMaterialID        string `json:"CurrentKeyMaterialId,omitempty"`
+	ExpirationModel             string `json:"ExpirationModel,omitempty"`
+	ValidTo                     *Time  `json:"ValidTo,omitempty"`
+}
+
+// MultiRegionConfiguration lists a multi-Region key's primary and replicas.
+type MultiRegionConfiguration struct {
+	MultiRegionKeyType string           `json:"MultiRegionKeyType"` // PRIMARY or REPLICA
+	PrimaryKey         *MultiRegionKey  `json:"PrimaryKey"`
+	ReplicaKeys        []MultiRegionKey `json:"ReplicaKeys"`
+}
+
+// MultiRegionKey is one key of a multi-Region key.
+type MultiRegionKey struct {
+	Arn    string `json:"Arn"`
+	Region string `json:"Region"`
+}
+
+type ReplicateKeyInput struct {
+	KeyID                          string  `json:"KeyId"`
+	ReplicaRegion                  string  `json:"ReplicaRegion"`
+	Policy                         *string `json:"Policy"`
+	BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
+	Description                    *string `json:"Description"`
+	Tags                           []Tag   `json:"Tags"`
+}
+
+type ReplicateKeyOutput struct {
+	ReplicaKeyMetadata *KeyMetadata `json:"ReplicaKeyMetadata"`
+	ReplicaPolicy      string       `json:"ReplicaPolicy"`
+	ReplicaTags        []Tag        `json:"ReplicaTags"`
+}
+
+type UpdatePrimaryRegionInput struct {
+	KeyID         string `json:"KeyId"`
+	PrimaryRegion string `json:"PrimaryRegion"`
 }
 
 type CreateKeyInput struct {
@@ -121,7 +159,7 @@ type ScheduleKeyDeletionInput struct {
 
 type ScheduleKeyDeletionOutput struct {
 	KeyID               string `json:"KeyId"`
-	DeletionDate        Time   `json:"DeletionDate"`
+	DeletionDate        *Time  `json:"DeletionDate,omitempty"` // none while a primary waits for its replicas
 	KeyState            string `json:"KeyState"`
 	PendingWindowInDays int32  `json:"PendingWindowInDays"`
 }

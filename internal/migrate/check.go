@@ -19,8 +19,8 @@ import (
 	"github.com/openkms/kms/internal/store"
 )
 
-// checkRegion is the region of the two services CheckKeys runs. Any will
-// do: both use the same one, and the records name no region.
+// checkRegion is the default region of the two services CheckKeys runs;
+// each key is used in its own region.
 const checkRegion = "us-east-1"
 
 // probesPerSample bounds the keys CheckKeys looks at, so that a store of
@@ -68,6 +68,7 @@ func CheckKeys(ctx context.Context, src, dst store.Store, root *keys.RootKey, sa
 		}
 		probes++
 		k.caller = rootCaller(refs[i].account)
+		k.caller.Region = refs[i].region
 		d, err := from.DescribeKey(ctx, k.caller, &kmsapi.DescribeKeyInput{KeyID: refs[i].id})
 		if err != nil {
 			c.Skipped++
@@ -103,10 +104,13 @@ func CheckKeys(ctx context.Context, src, dst store.Store, root *keys.RootKey, sa
 	return c, nil
 }
 
-// keyRef names a key: the account that owns it and its id.
-type keyRef struct{ account, id string }
+// keyRef names a key: the account that owns it, its region and its id.
+type keyRef struct{ account, region, id string }
 
-// listKeys reads the index of every account's keys, acctkey/<account>/<id>.
+// listKeys reads the index of every account's keys,
+// acctkey/<account>/<region>/<id>. (A store written before keys had
+// regions is moved into its region by the first server that opens it;
+// until then its keys are not listed here.)
 func listKeys(ctx context.Context, st store.Store) ([]keyRef, error) {
 	prefix := []byte("acctkey/")
 	var refs []keyRef
@@ -117,9 +121,9 @@ func listKeys(ctx context.Context, st store.Store) ([]keyRef, error) {
 			return refs, err
 		}
 		for _, r := range page {
-			account, id, ok := strings.Cut(string(r.key[len(prefix):]), "/")
-			if ok {
-				refs = append(refs, keyRef{account, id})
+			parts := strings.Split(string(r.key[len(prefix):]), "/")
+			if len(parts) == 3 {
+				refs = append(refs, keyRef{parts[0], parts[1], parts[2]})
 			}
 		}
 		after = page[len(page)-1].key

@@ -476,11 +476,11 @@ func TestCheckKeysFindsBrokenMaterial(t *testing.T) {
 	// Key 2's material under key 1's name: sealed for another record, it
 	// does not open.
 	err = dst.Update(ctx, func(tx store.Tx) error {
-		v, err := tx.Get([]byte("keyver/" + s.symmetric[2] + "/00000001"))
+		v, err := tx.Get([]byte("keyver/us-east-1/" + s.symmetric[2] + "/00000001"))
 		if err != nil {
 			return err
 		}
-		return tx.Put([]byte("keyver/"+s.symmetric[1]+"/00000001"), v)
+		return tx.Put([]byte("keyver/us-east-1/"+s.symmetric[1]+"/00000001"), v)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -34,24 +34,24 @@ func records(t *testing.T, root *keys.RootKey) map[string][]byte {
 		}
 		return b
 	}
-	ver := string(keyrepo.VersionKey("k1", 1))
+	ver := string(keyrepo.VersionKey("us-east-1", "k1", 1))
 	tok := string(keyrepo.ImportTokenKey("t1"))
 	return map[string][]byte{
-		string(keys.RootCheckRecord): root.Seal(keys.RootCheckRecord, []byte("check")),
-		"meta/audit-signing-key":     root.Seal([]byte("meta/audit-signing-key"), []byte("seed")),
-		ver:                          js(keyrepo.VersionRecord{V: 1, Version: 1, Sealed: root.Seal([]byte(ver), []byte("material"))}),
-		"keyver/k2/00000001":         js(keyrepo.VersionRecord{V: 1, Version: 1}), // imported material deleted
-		tok:                          js(keyrepo.ImportTokenRecord{V: 1, KeyID: "k1", SealedPriv: root.Seal([]byte(tok), []byte("der"))}),
-		"iam/accesskey/AKIA1":        js(map[string]any{"v": 1, "id": "AKIA1", "sealedSecret": root.Seal([]byte("iam/accesskey/AKIA1"), []byte("s"))}),
-		"iam/session/ASIA1":          js(map[string]any{"v": 1, "id": "ASIA1", "sealedSecret": root.Seal([]byte("iam/session/ASIA1"), []byte("s"))}),
-		"key/k1":                     js(map[string]any{"v": 1, "description": `a "sealed" key`}),
-		"acctkey/1/k1":               nil,
+		string(keys.RootCheckRecord):   root.Seal(keys.RootCheckRecord, []byte("check")),
+		"meta/audit-signing-key":       root.Seal([]byte("meta/audit-signing-key"), []byte("seed")),
+		ver:                            js(keyrepo.VersionRecord{V: 1, Version: 1, Sealed: root.Seal([]byte(ver), []byte("material"))}),
+		"keyver/us-east-1/k2/00000001": js(keyrepo.VersionRecord{V: 1, Version: 1}), // imported material deleted
+		tok:                            js(keyrepo.ImportTokenRecord{V: 1, KeyID: "k1", SealedPriv: root.Seal([]byte(tok), []byte("der"))}),
+		"iam/accesskey/AKIA1":          js(map[string]any{"v": 1, "id": "AKIA1", "sealedSecret": root.Seal([]byte("iam/accesskey/AKIA1"), []byte("s"))}),
+		"iam/session/ASIA1":            js(map[string]any{"v": 1, "id": "ASIA1", "sealedSecret": root.Seal([]byte("iam/session/ASIA1"), []byte("s"))}),
+		"key/us-east-1/k1":             js(map[string]any{"v": 1, "description": `a "sealed" key`}),
+		"acctkey/1/us-east-1/k1":       nil,
 	}
 }
 
 func TestRewrap(t *testing.T) {
 	old, new := newKey(t), newKey(t)
-	want := map[string]int{"meta/rootkey-check": 1, "meta/audit-signing-key": 1, "keyver/k1/00000001": 1,
+	want := map[string]int{"meta/rootkey-check": 1, "meta/audit-signing-key": 1, "keyver/us-east-1/k1/00000001": 1,
 		"importtoken/t1": 1, "iam/accesskey/AKIA1": 1, "iam/session/ASIA1": 1}
 	for name, value := range records(t, old) {
 		out, n, err := Rewrap([]byte(name), value, old, new)

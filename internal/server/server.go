@@ -31,6 +31,7 @@ import (
 	"github.com/openkms/kms/internal/backup"
 	"github.com/openkms/kms/internal/console"
 	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/metrics"
 	"github.com/openkms/kms/internal/service"
@@ -46,7 +47,8 @@ const DevAccount = "111122223333"
 type Options struct {
 	Listen      string // host:port; port 0 picks a free one
 	DataDir     string
-	Region      string
+	Region      string // the default region: of the console and of records stored before keys had regions
+	Regions     string // the regions served, comma-separated; empty: PublicRegions
 	Dev         bool
 	RootKeyFile string // path of a file holding the root key
 	RootKeyText string // the root key itself (from KMS_ROOT_KEY)
@@ -223,6 +225,15 @@ func Run(ctx context.Context, o Options) error {
 	if err := checkRootKey(ctx, st, root); err != nil {
 		return err
 	}
+	regions, err := ParseRegions(o.Regions, o.Region)
+	if err != nil {
+		return err
+	}
+	if n, err := keyrepo.MigrateRegions(ctx, st, root, o.Region); err != nil {
+		return fmt.Errorf("moving the key records into region %s: %w", o.Region, err)
+	} else if n > 0 {
+		o.Logger.Info("key records moved into their region", "region", o.Region, "records", n)
+	}
 	var creds string
 	switch {
 	case o.Dev:
@@ -234,9 +245,9 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger, CacheMaxAge: cacheMaxAge,
+	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger, CacheMaxAge: cacheMaxAge,
 		MaxClockSkew: o.MaxClockSkew})
-	svc, err = service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Logger: o.Logger,
+	svc, err = service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger,
 		PrincipalExists: dir.PrincipalExists, CacheMaxAge: cacheMaxAge})
 	if err != nil {
 		return err

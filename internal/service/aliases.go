@@ -70,7 +70,7 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authz.Account(&caller, "kms:CreateAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+	if err := s.authz.Account(&caller, "kms:CreateAlias", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
 	if err := s.authz.Key(&caller, "kms:CreateAlias", k, nil); err != nil {
@@ -78,8 +78,8 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	}
 	now := s.clock()
 	err = s.update(ctx, "CreateAlias", func(tx store.Tx) error {
-		if _, err := tx.Get(keyrepo.AliasKey(caller.AccountID, in.AliasName)); err == nil {
-			return newErr(fault.AlreadyExists, "An alias with the name %s already exists", s.repo.AliasARN(caller.AccountID, in.AliasName))
+		if _, err := tx.Get(keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName)); err == nil {
+			return newErr(fault.AlreadyExists, "An alias with the name %s already exists", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName))
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -90,12 +90,12 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 			return err
 		}
 		rec := keyrepo.AliasRecord{V: keyrepo.RecordVersion, Name: in.AliasName, KeyID: k.Rec.ID, Created: now, Updated: now}
-		if err := putJSON(tx, keyrepo.AliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+		if err := putJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &rec); err != nil {
 			return err
 		}
-		return tx.Put(keyrepo.KeyAliasKey(k.Rec.ID, in.AliasName), nil)
+		return tx.Put(keyrepo.KeyAliasKey(k.Rec.Region, k.Rec.ID, in.AliasName), nil)
 	})
-	s.repo.Invalidate("", caller.AccountID, in.AliasName)
+	s.repo.Invalidate(s.regionOf(caller), "", caller.AccountID, in.AliasName)
 	return nil, err
 }
 
@@ -103,7 +103,7 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 // key scheduled for deletion meanwhile is refused.
 func (s *Service) checkTargetInTx(tx store.Tx, k *keyrepo.Key) error {
 	var rec keyrepo.KeyRecord
-	if err := getJSON(tx, keyrepo.KeyKey(k.Rec.ID), &rec); err != nil {
+	if err := getJSON(tx, keyrepo.KeyKey(k.Rec.Region, k.Rec.ID), &rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return keyrepo.ErrKeyDoesNotExist(k.ARN)
 		}
@@ -118,7 +118,7 @@ func (s *Service) checkTargetInTx(tx store.Tx, k *keyrepo.Key) error {
 // checkAliasLimit refuses a new alias for a key that has the most it may.
 func (s *Service) checkAliasLimit(tx store.Tx, k *keyrepo.Key) error {
 	n := 0
-	if err := tx.Scan(keyrepo.KeyAliasPrefix(k.Rec.ID), nil, func(_, _ []byte) (bool, error) { n++; return true, nil }); err != nil {
+	if err := tx.Scan(keyrepo.KeyAliasPrefix(k.Rec.Region, k.Rec.ID), nil, func(_, _ []byte) (bool, error) { n++; return true, nil }); err != nil {
 		return err
 	}
 	if n >= maxAliasesPerKey {
@@ -137,14 +137,14 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authz.Account(&caller, "kms:UpdateAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+	if err := s.authz.Account(&caller, "kms:UpdateAlias", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
 	if err := s.authz.Key(&caller, "kms:UpdateAlias", k, nil); err != nil {
 		return nil, err
 	}
-	if oldID, err := s.repo.LookupAlias(ctx, caller.AccountID, in.AliasName); err == nil && oldID != k.Rec.ID {
-		if old, err := s.repo.Load(ctx, oldID); err == nil {
+	if oldID, err := s.repo.LookupAlias(ctx, caller.AccountID, s.regionOf(caller), in.AliasName); err == nil && oldID != k.Rec.ID {
+		if old, err := s.repo.Load(ctx, s.regionOf(caller), oldID); err == nil {
 			if err := s.authz.Key(&caller, "kms:UpdateAlias", old, nil); err != nil {
 				return nil, err
 			}
@@ -153,9 +153,9 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	now := s.clock()
 	err = s.update(ctx, "UpdateAlias", func(tx store.Tx) error {
 		var rec keyrepo.AliasRecord
-		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return newErr(fault.NotFound, "Alias %s is not found.", s.repo.AliasARN(caller.AccountID, in.AliasName))
+				return newErr(fault.NotFound, "Alias %s is not found.", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName))
 			}
 			return err
 		}
@@ -168,22 +168,22 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 			}
 		}
 		var old keyrepo.KeyRecord
-		if err := getJSON(tx, keyrepo.KeyKey(rec.KeyID), &old); err == nil {
+		if err := getJSON(tx, keyrepo.KeyKey(s.regionOf(caller), rec.KeyID), &old); err == nil {
 			if old.KeyUsage != k.Rec.KeyUsage || old.KeySpec != k.Rec.KeySpec && (old.KeySpec == keys.SymmetricDefault || k.Rec.KeySpec == keys.SymmetricDefault) {
 				return newErr(fault.Validation, "Alias %s cannot be changed from a CMK with key usage %s to a CMK with key usage %s. The key usage of the current CMK and the new CMK must be the same.", in.AliasName, old.KeyUsage, k.Rec.KeyUsage)
 			}
 		}
-		if err := tx.Delete(keyrepo.KeyAliasKey(rec.KeyID, in.AliasName)); err != nil {
+		if err := tx.Delete(keyrepo.KeyAliasKey(s.regionOf(caller), rec.KeyID, in.AliasName)); err != nil {
 			return err
 		}
 		rec.KeyID = k.Rec.ID
 		rec.Updated = now
-		if err := putJSON(tx, keyrepo.AliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+		if err := putJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &rec); err != nil {
 			return err
 		}
-		return tx.Put(keyrepo.KeyAliasKey(k.Rec.ID, in.AliasName), nil)
+		return tx.Put(keyrepo.KeyAliasKey(k.Rec.Region, k.Rec.ID, in.AliasName), nil)
 	})
-	s.repo.Invalidate("", caller.AccountID, in.AliasName)
+	s.repo.Invalidate(s.regionOf(caller), "", caller.AccountID, in.AliasName)
 	return nil, err
 }
 
@@ -192,11 +192,11 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.Del
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
-	if err := s.authz.Account(&caller, "kms:DeleteAlias", s.repo.AliasARN(caller.AccountID, in.AliasName), nil); err != nil {
+	if err := s.authz.Account(&caller, "kms:DeleteAlias", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
-	if id, err := s.repo.LookupAlias(ctx, caller.AccountID, in.AliasName); err == nil {
-		if k, err := s.repo.Load(ctx, id); err == nil {
+	if id, err := s.repo.LookupAlias(ctx, caller.AccountID, s.regionOf(caller), in.AliasName); err == nil {
+		if k, err := s.repo.Load(ctx, s.regionOf(caller), id); err == nil {
 			if err := s.authz.Key(&caller, "kms:DeleteAlias", k, nil); err != nil {
 				return nil, err
 			}
@@ -204,18 +204,18 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.Del
 	}
 	err := s.update(ctx, "DeleteAlias", func(tx store.Tx) error {
 		var rec keyrepo.AliasRecord
-		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, in.AliasName), &rec); err != nil {
+		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return newErr(fault.NotFound, "Alias %s is not found.", s.repo.AliasARN(caller.AccountID, in.AliasName))
+				return newErr(fault.NotFound, "Alias %s is not found.", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName))
 			}
 			return err
 		}
-		if err := tx.Delete(keyrepo.KeyAliasKey(rec.KeyID, in.AliasName)); err != nil {
+		if err := tx.Delete(keyrepo.KeyAliasKey(s.regionOf(caller), rec.KeyID, in.AliasName)); err != nil {
 			return err
 		}
-		return tx.Delete(keyrepo.AliasKey(caller.AccountID, in.AliasName))
+		return tx.Delete(keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName))
 	})
-	s.repo.Invalidate("", caller.AccountID, in.AliasName)
+	s.repo.Invalidate(s.regionOf(caller), "", caller.AccountID, in.AliasName)
 	return nil, err
 }
 
@@ -248,7 +248,7 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.Lis
 	out := &kmsapi.ListAliasesOutput{}
 	err = s.view(ctx, "ListAliases", func(tx store.Tx) error {
 		var err error
-		out.Aliases, out.NextMarker, err = scanPage(tx, keyrepo.AliasPrefix(caller.AccountID), after, limit, func(_ string, val []byte) (kmsapi.AliasListEntry, bool, error) {
+		out.Aliases, out.NextMarker, err = scanPage(tx, keyrepo.AliasPrefix(caller.AccountID, s.regionOf(caller)), after, limit, func(_ string, val []byte) (kmsapi.AliasListEntry, bool, error) {
 			var rec keyrepo.AliasRecord
 			if err := keyrepo.UnmarshalRecord(val, &rec); err != nil {
 				return kmsapi.AliasListEntry{}, false, err
@@ -256,11 +256,11 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.Lis
 			if onlyKey != "" && rec.KeyID != onlyKey {
 				return kmsapi.AliasListEntry{}, false, nil
 			}
-			if gone, err := s.expiredInTx(tx, rec.KeyID); err != nil || gone {
+			if gone, err := s.expiredInTx(tx, s.regionOf(caller), rec.KeyID); err != nil || gone {
 				return kmsapi.AliasListEntry{}, false, err
 			}
 			return kmsapi.AliasListEntry{
-				AliasName: rec.Name, AliasArn: s.repo.AliasARN(caller.AccountID, rec.Name), TargetKeyID: rec.KeyID,
+				AliasName: rec.Name, AliasArn: keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, rec.Name), TargetKeyID: rec.KeyID,
 				CreationDate: kmsapi.Time(rec.Created), LastUpdatedDate: kmsapi.Time(rec.Updated),
 			}, true, nil
 		})

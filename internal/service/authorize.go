@@ -11,9 +11,9 @@ import (
 // lazily from the store.
 
 // keyAliases lists the alias names of a key, for kms:ResourceAliases.
-func (s *Service) keyAliases(ctx context.Context, id string) []string {
+func (s *Service) keyAliases(ctx context.Context, region, id string) []string {
 	var out []string
-	prefix := keyrepo.KeyAliasPrefix(id)
+	prefix := keyrepo.KeyAliasPrefix(region, id)
 	s.store.View(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		return tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {

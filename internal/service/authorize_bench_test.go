@@ -62,7 +62,7 @@ func BenchmarkAuthorize(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			lk, err := s.repo.Load(ctx, out.KeyMetadata.KeyID)
+			lk, err := s.repo.Load(ctx, s.Region(), out.KeyMetadata.KeyID)
 			if err != nil {
 				b.Fatal(err)
 			}

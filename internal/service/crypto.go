@@ -157,7 +157,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 	}
 	k := named
 	if k == nil {
-		k, err = s.repo.Load(ctx, id)
+		k, err = s.repo.Load(ctx, s.regionOf(caller), id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil, nil, errInvalidCiphertext
 		}
@@ -182,8 +182,8 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 	if ver == nil && h.Version > k.Rec.CurrentVersion {
 		// A version newer than the cached key: another process rotated
 		// it. Read the key again once.
-		s.repo.Invalidate(k.Rec.ID, "")
-		if fresh, err := s.repo.Load(ctx, k.Rec.ID); err == nil && fresh.Rec.Account == k.Rec.Account {
+		s.repo.Invalidate(k.Rec.Region, k.Rec.ID, "")
+		if fresh, err := s.repo.Load(ctx, k.Rec.Region, k.Rec.ID); err == nil && fresh.Rec.Account == k.Rec.Account {
 			ver = fresh.Versions[h.Version]
 		}
 	}

@@ -150,12 +150,12 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		return nil, errDryRun
 	}
 	kid, _ := keys.ParseID(k.Rec.ID)
-	g := keyrepo.GrantRecord{V: keyrepo.RecordVersion, ID: randomHex(32), KeyID: k.Rec.ID, Account: caller.AccountID, KeyAccount: k.Rec.Account, Name: in.Name,
+	g := keyrepo.GrantRecord{V: keyrepo.RecordVersion, ID: randomHex(32), KeyID: k.Rec.ID, Region: k.Rec.Region, Account: caller.AccountID, KeyAccount: k.Rec.Account, Name: in.Name,
 		Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal, Operations: ops, Constraints: in.Constraints, Created: s.clock()}
 	err = s.update(ctx, "CreateGrant", func(tx store.Tx) error {
 		n := 0
 		same := ""
-		err := tx.Scan(keyrepo.GrantPrefix(k.Rec.ID), nil, func(_, v []byte) (bool, error) {
+		err := tx.Scan(keyrepo.GrantPrefix(k.Rec.Region, k.Rec.ID), nil, func(_, v []byte) (bool, error) {
 			n++
 			var old keyrepo.GrantRecord
 			if err := keyrepo.UnmarshalRecord(v, &old); err != nil {
@@ -177,15 +177,15 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		if n >= maxGrantsPerKey {
 			return newErr(fault.LimitExceeded, "The key %s already has the maximum of %d grants.", k.ARN, maxGrantsPerKey)
 		}
-		if err := putJSON(tx, keyrepo.GrantKey(k.Rec.ID, g.ID), &g); err != nil {
+		if err := putJSON(tx, keyrepo.GrantKey(k.Rec.Region, k.Rec.ID, g.ID), &g); err != nil {
 			return err
 		}
 		if g.Retiring != "" {
-			return tx.Put(keyrepo.RetirableKey(g.Retiring, k.Rec.ID, g.ID), nil)
+			return tx.Put(keyrepo.RetirableKey(g.Retiring, k.Rec.Region, k.Rec.ID, g.ID), nil)
 		}
 		return nil
 	})
-	s.repo.Invalidate(k.Rec.ID, "")
+	s.repo.Invalidate(k.Rec.Region, k.Rec.ID, "")
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 }
 
 func (s *Service) grantEntry(g *keyrepo.GrantRecord) kmsapi.GrantListEntry {
-	return kmsapi.GrantListEntry{KeyID: s.repo.KeyARN(g.KeyOwner(), g.KeyID), GrantID: g.ID, Name: g.Name, CreationDate: kmsapi.Time(g.Created),
+	return kmsapi.GrantListEntry{KeyID: keyrepo.KeyARN(g.Region, g.KeyOwner(), g.KeyID), GrantID: g.ID, Name: g.Name, CreationDate: kmsapi.Time(g.Created),
 		GranteePrincipal: g.Grantee, RetiringPrincipal: g.Retiring, IssuingAccount: "arn:aws:iam::" + g.Account + ":root",
 		Operations: g.Operations, Constraints: g.Constraints}
 }
@@ -222,7 +222,7 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	out := &kmsapi.ListGrantsOutput{}
 	err = s.view(ctx, "ListGrants", func(tx store.Tx) error {
 		var err error
-		out.Grants, out.NextMarker, err = scanPage(tx, keyrepo.GrantPrefix(k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.GrantListEntry, bool, error) {
+		out.Grants, out.NextMarker, err = scanPage(tx, keyrepo.GrantPrefix(k.Rec.Region, k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.GrantListEntry, bool, error) {
 			var g keyrepo.GrantRecord
 			if err := keyrepo.UnmarshalRecord(val, &g); err != nil {
 				return kmsapi.GrantListEntry{}, false, err
@@ -274,10 +274,10 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *km
 	out := &kmsapi.ListGrantsOutput{}
 	err = s.view(ctx, "ListRetirableGrants", func(tx store.Tx) error {
 		var err error
-		out.Grants, out.NextMarker, err = scanPage(tx, keyrepo.RetirablePrefix(in.RetiringPrincipal), after, limit, func(rest string, _ []byte) (kmsapi.GrantListEntry, bool, error) {
+		out.Grants, out.NextMarker, err = scanPage(tx, keyrepo.RetirablePrefix(in.RetiringPrincipal, s.regionOf(caller)), after, limit, func(rest string, _ []byte) (kmsapi.GrantListEntry, bool, error) {
 			keyID, grantID, _ := strings.Cut(rest, "/")
 			var g keyrepo.GrantRecord
-			if err := getJSON(tx, keyrepo.GrantKey(keyID, grantID), &g); err != nil {
+			if err := getJSON(tx, keyrepo.GrantKey(s.regionOf(caller), keyID, grantID), &g); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return kmsapi.GrantListEntry{}, false, nil
 				}
@@ -320,13 +320,13 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.Ret
 	default:
 		return nil, newErr(fault.Validation, "Either GrantToken, or both KeyId and GrantId, must be specified.")
 	}
-	return nil, s.deleteGrant(ctx, keyID, grantID, in.DryRun, func(g *keyrepo.GrantRecord) error {
+	return nil, s.deleteGrant(ctx, s.regionOf(caller), keyID, grantID, in.DryRun, func(g *keyrepo.GrantRecord) error {
 		grantee := g.Grantee == caller.ARN || g.Grantee == caller.Principal.RoleARN
 		if g.Retiring == caller.ARN || (caller.Principal.RoleARN != "" && g.Retiring == caller.Principal.RoleARN) ||
 			(grantee && slices.Contains(g.Operations, "RetireGrant")) || (caller.Root && caller.AccountID == g.Account) {
 			return nil
 		}
-		return authz.Denied(&caller, "kms:RetireGrant", s.repo.KeyARN(g.KeyOwner(), g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
+		return authz.Denied(&caller, "kms:RetireGrant", keyrepo.KeyARN(g.Region, g.KeyOwner(), g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
 	})
 }
 
@@ -347,13 +347,13 @@ func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *kmsapi.Rev
 	if err != nil {
 		return nil, err
 	}
-	return nil, s.deleteGrant(ctx, k.Rec.ID, in.GrantID, in.DryRun, func(*keyrepo.GrantRecord) error { return nil })
+	return nil, s.deleteGrant(ctx, k.Rec.Region, k.Rec.ID, in.GrantID, in.DryRun, func(*keyrepo.GrantRecord) error { return nil })
 }
 
-func (s *Service) deleteGrant(ctx context.Context, keyID, grantID string, dryRun bool, allowed func(*keyrepo.GrantRecord) error) error {
+func (s *Service) deleteGrant(ctx context.Context, region, keyID, grantID string, dryRun bool, allowed func(*keyrepo.GrantRecord) error) error {
 	err := s.update(ctx, "DeleteGrant", func(tx store.Tx) error {
 		var g keyrepo.GrantRecord
-		if err := getJSON(tx, keyrepo.GrantKey(keyID, grantID), &g); err != nil {
+		if err := getJSON(tx, keyrepo.GrantKey(region, keyID, grantID), &g); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return newErr(fault.NotFound, "Grant ID %s not found", grantID)
 			}
@@ -366,12 +366,12 @@ func (s *Service) deleteGrant(ctx context.Context, keyID, grantID string, dryRun
 			return errDryRun
 		}
 		if g.Retiring != "" {
-			if err := tx.Delete(keyrepo.RetirableKey(g.Retiring, keyID, grantID)); err != nil {
+			if err := tx.Delete(keyrepo.RetirableKey(g.Retiring, region, keyID, grantID)); err != nil {
 				return err
 			}
 		}
-		return tx.Delete(keyrepo.GrantKey(keyID, grantID))
+		return tx.Delete(keyrepo.GrantKey(region, keyID, grantID))
 	})
-	s.repo.Invalidate(keyID, "")
+	s.repo.Invalidate(region, keyID, "")
 	return err
 }

@@ -98,7 +98,7 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	tokenID := hex.EncodeToString(token[1:])
 	validTo := s.clock().Add(importTokenLifetime)
 	rec := keyrepo.ImportTokenRecord{
-		V: keyrepo.RecordVersion, KeyID: k.Rec.ID, Account: k.Rec.Account, Algorithm: in.WrappingAlgorithm,
+		V: keyrepo.RecordVersion, KeyID: k.Rec.ID, Region: k.Rec.Region, Account: k.Rec.Account, Algorithm: in.WrappingAlgorithm,
 		KeySpec: in.WrappingKeySpec, ValidTo: validTo, SealedPriv: s.root.Seal(keyrepo.ImportTokenKey(tokenID), der),
 	}
 	if err := s.update(ctx, "GetParametersForImport", func(tx store.Tx) error {
@@ -203,7 +203,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 			if in.ImportType == importNewMaterial {
 				return newErr(fault.UnsupportedOperation, "Importing new key material into %s, which already has key material, is not supported: re-import the same key material.", arn)
 			}
-			if err := getJSON(tx, keyrepo.VersionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
+			if err := getJSON(tx, keyrepo.VersionKey(rec.Region, rec.ID, rec.CurrentVersion), &vr); err != nil {
 				return err
 			}
 			if subtle.ConstantTimeCompare([]byte(vr.MaterialID), []byte(materialID)) != 1 {
@@ -213,8 +213,8 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		if in.KeyMaterialDescription != nil {
 			vr.Description = *in.KeyMaterialDescription
 		}
-		vr.Sealed = s.root.Seal(keyrepo.MaterialAAD(rec.ID, vr.Version), material)
-		if err := putJSON(tx, keyrepo.VersionKey(rec.ID, vr.Version), &vr); err != nil {
+		vr.Sealed = s.root.Seal(keyrepo.MaterialAAD(rec.Region, rec.ID, vr.Version), material)
+		if err := putJSON(tx, keyrepo.VersionKey(rec.Region, rec.ID, vr.Version), &vr); err != nil {
 			return err
 		}
 		if rec.State == keyrepo.StatePendingImport || s.repo.MaterialExpired(rec) {
@@ -223,9 +223,9 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		rec.ExpirationModel = model
 		rec.ValidTo = validTo
 		if validTo != nil {
-			return tx.Put(keyrepo.ImportExpiryKey(rec.ID), nil)
+			return tx.Put(keyrepo.ImportExpiryKey(rec.Region, rec.ID), nil)
 		}
-		return tx.Delete(keyrepo.ImportExpiryKey(rec.ID))
+		return tx.Delete(keyrepo.ImportExpiryKey(rec.Region, rec.ID))
 	})
 	if err != nil {
 		return nil, err
@@ -275,7 +275,7 @@ func (s *Service) unwrapImport(ctx context.Context, k *keyrepo.Key, token, wrapp
 	if err != nil {
 		return nil, err
 	}
-	if rec.KeyID != k.Rec.ID || rec.Account != k.Rec.Account {
+	if rec.KeyID != k.Rec.ID || rec.Region != k.Rec.Region || rec.Account != k.Rec.Account {
 		return nil, errInvalidImportToken
 	}
 	if !s.now().Before(rec.ValidTo) {
@@ -322,7 +322,7 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, 
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.DeleteImportedKeyMaterialOutput{KeyID: s.repo.KeyARN(rec.Account, rec.ID), KeyMaterialID: materialID}, nil
+	return &kmsapi.DeleteImportedKeyMaterialOutput{KeyID: keyrepo.KeyARN(rec.Region, rec.Account, rec.ID), KeyMaterialID: materialID}, nil
 }
 
 // hasMaterial reports whether a key's current version holds key material.
@@ -331,7 +331,7 @@ func (s *Service) hasMaterial(tx store.Tx, rec *keyrepo.KeyRecord) (bool, error)
 		return false, nil
 	}
 	var vr keyrepo.VersionRecord
-	if err := getJSON(tx, keyrepo.VersionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
+	if err := getJSON(tx, keyrepo.VersionKey(rec.Region, rec.ID, rec.CurrentVersion), &vr); err != nil {
 		return false, err
 	}
 	return vr.Sealed != nil, nil
@@ -345,14 +345,14 @@ func (s *Service) forgetMaterial(tx store.Tx, rec *keyrepo.KeyRecord, wantID str
 		return "", nil
 	}
 	var vr keyrepo.VersionRecord
-	if err := getJSON(tx, keyrepo.VersionKey(rec.ID, rec.CurrentVersion), &vr); err != nil {
+	if err := getJSON(tx, keyrepo.VersionKey(rec.Region, rec.ID, rec.CurrentVersion), &vr); err != nil {
 		return "", err
 	}
 	if wantID != "" && wantID != vr.MaterialID {
-		return "", newErr(fault.NotFound, "Key material %s is not found in %s.", wantID, s.repo.KeyARN(rec.Account, rec.ID))
+		return "", newErr(fault.NotFound, "Key material %s is not found in %s.", wantID, keyrepo.KeyARN(rec.Region, rec.Account, rec.ID))
 	}
 	vr.Sealed = nil
-	if err := putJSON(tx, keyrepo.VersionKey(rec.ID, vr.Version), &vr); err != nil {
+	if err := putJSON(tx, keyrepo.VersionKey(rec.Region, rec.ID, vr.Version), &vr); err != nil {
 		return "", err
 	}
 	if rec.State != keyrepo.StatePendingDeletion {
@@ -360,7 +360,7 @@ func (s *Service) forgetMaterial(tx store.Tx, rec *keyrepo.KeyRecord, wantID str
 	}
 	rec.ExpirationModel = ""
 	rec.ValidTo = nil
-	return vr.MaterialID, tx.Delete(keyrepo.ImportExpiryKey(rec.ID))
+	return vr.MaterialID, tx.Delete(keyrepo.ImportExpiryKey(rec.Region, rec.ID))
 }
 
 // ExpireImportedMaterial deletes imported material whose ValidTo has passed
@@ -375,14 +375,15 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	expired := 0
-	for _, id := range due {
+	for _, ref := range due {
+		region, id := ref.region, ref.id
 		done := false
 		err := s.update(ctx, "ExpireImportedMaterial", func(tx store.Tx) error {
 			done = false
 			var rec keyrepo.KeyRecord
-			if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
+			if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
-					return tx.Delete(keyrepo.ImportExpiryKey(id))
+					return tx.Delete(keyrepo.ImportExpiryKey(region, id))
 				}
 				return err
 			}
@@ -393,9 +394,9 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 				return err
 			}
 			done = true
-			return putJSON(tx, keyrepo.KeyKey(id), &rec)
+			return putJSON(tx, keyrepo.KeyKey(region, id), &rec)
 		})
-		s.repo.Invalidate(id, "")
+		s.repo.Invalidate(region, id, "")
 		if err != nil {
 			return expired, err
 		}

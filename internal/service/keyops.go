@@ -92,15 +92,16 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	if in.CustomKeyStoreID != nil || in.XksKeyID != nil {
 		return nil, newErr(fault.UnsupportedOperation, "Custom key stores are not supported by this server.")
 	}
+	multi := "false"
 	if in.MultiRegion {
-		return nil, newErr(fault.UnsupportedOperation, "Multi-Region keys are not supported by this server.")
+		multi = "true"
 	}
 	bypass := "false"
 	if in.BypassPolicyLockoutSafetyCheck {
 		bypass = "true"
 	}
 	cond := &authz.Conditions{Tags: in.Tags, Extra: map[string]string{
-		"kms:keyspec": spec, "kms:keyusage": usage, "kms:keyorigin": origin, "kms:multiregion": "false",
+		"kms:keyspec": spec, "kms:keyusage": usage, "kms:keyorigin": origin, "kms:multiregion": multi,
 		"kms:bypasspolicylockoutsafetycheck": bypass,
 	}}
 	if err := s.authz.Account(&caller, "kms:CreateKey", "*", cond); err != nil {
@@ -122,11 +123,19 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		return nil, err
 	}
 	now := s.clock()
-	id := keys.NewID().String()
+	region := s.regionOf(caller)
+	kid := keys.NewID()
+	if in.MultiRegion {
+		kid = keys.NewMultiRegionID()
+	}
+	id := kid.String()
 	rec := keyrepo.KeyRecord{
-		V: keyrepo.RecordVersion, ID: id, Account: caller.AccountID, Created: now,
+		V: keyrepo.RecordVersion, ID: id, Region: region, Account: caller.AccountID, Created: now,
 		KeySpec: spec, KeyUsage: usage, Origin: origin, State: keyrepo.StateEnabled,
 		Policy: policy, Tags: mergeTags(nil, in.Tags), CurrentVersion: 1,
+	}
+	if in.MultiRegion {
+		rec.MultiRegion, rec.PrimaryRegion = true, region
 	}
 	if in.Description != nil {
 		rec.Description = *in.Description
@@ -137,21 +146,22 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		rec.State = keyrepo.StatePendingImport
 		rec.CurrentVersion = 0
 	} else {
-		var err error
-		if ver, err = s.repo.NewVersion(id, spec, 1, now, ""); err != nil {
+		vers, err := s.repo.NewVersion([]string{region}, id, spec, 1, now, "")
+		if err != nil {
 			return nil, s.storeErr("CreateKey", err)
 		}
+		ver = vers[0]
 	}
 	err := s.update(ctx, "CreateKey", func(tx store.Tx) error {
-		if err := putJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
+		if err := putJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 			return err
 		}
 		if ver != nil {
-			if err := putJSON(tx, keyrepo.VersionKey(id, 1), ver); err != nil {
+			if err := putJSON(tx, keyrepo.VersionKey(region, id, 1), ver); err != nil {
 				return err
 			}
 		}
-		return tx.Put(keyrepo.AcctKeyKey(caller.AccountID, id), nil)
+		return tx.Put(keyrepo.AcctKeyKey(caller.AccountID, region, id), nil)
 	})
 	if err != nil {
 		return nil, err
@@ -197,7 +207,7 @@ func (s *Service) metadata(rec *keyrepo.KeyRecord, currentMaterialID string) *km
 	m := &kmsapi.KeyMetadata{
 		AWSAccountID:          rec.Account,
 		KeyID:                 rec.ID,
-		Arn:                   s.repo.KeyARN(rec.Account, rec.ID),
+		Arn:                   keyrepo.KeyARN(rec.Region, rec.Account, rec.ID),
 		CreationDate:          kmsapi.Time(rec.Created),
 		Enabled:               rec.State == keyrepo.StateEnabled,
 		Description:           rec.Description,
@@ -221,6 +231,24 @@ func (s *Service) metadata(rec *keyrepo.KeyRecord, currentMaterialID string) *km
 		if rec.ValidTo != nil {
 			m.ValidTo = kmsapi.NewTime(*rec.ValidTo)
 		}
+	}
+	if rec.MultiRegion {
+		m.MultiRegion = true
+		cfg := &kmsapi.MultiRegionConfiguration{
+			MultiRegionKeyType: "REPLICA",
+			PrimaryKey:         &kmsapi.MultiRegionKey{Arn: keyrepo.KeyARN(rec.PrimaryRegion, rec.Account, rec.ID), Region: rec.PrimaryRegion},
+			ReplicaKeys:        []kmsapi.MultiRegionKey{},
+		}
+		if rec.IsPrimary() {
+			cfg.MultiRegionKeyType = "PRIMARY"
+		}
+		for _, r := range rec.ReplicaRegions {
+			cfg.ReplicaKeys = append(cfg.ReplicaKeys, kmsapi.MultiRegionKey{Arn: keyrepo.KeyARN(r, rec.Account, rec.ID), Region: r})
+		}
+		m.MultiRegionConfiguration = cfg
+	}
+	if rec.State == keyrepo.StatePendingReplicaDeletion {
+		m.PendingDeletionWindowInDays = rec.PendingWindowInDays
 	}
 	return m
 }
@@ -261,9 +289,9 @@ func (s *Service) ListKeys(ctx context.Context, caller Caller, in *kmsapi.ListKe
 	out := &kmsapi.ListKeysOutput{}
 	err = s.view(ctx, "ListKeys", func(tx store.Tx) error {
 		var err error
-		out.Keys, out.NextMarker, err = scanPage(tx, keyrepo.AcctKeyPrefix(caller.AccountID), after, limit, func(id string, _ []byte) (kmsapi.KeyListEntry, bool, error) {
-			gone, err := s.expiredInTx(tx, id)
-			return kmsapi.KeyListEntry{KeyID: id, KeyArn: s.repo.KeyARN(caller.AccountID, id)}, !gone, err
+		out.Keys, out.NextMarker, err = scanPage(tx, keyrepo.AcctKeyPrefix(caller.AccountID, s.regionOf(caller)), after, limit, func(id string, _ []byte) (kmsapi.KeyListEntry, bool, error) {
+			gone, err := s.expiredInTx(tx, s.regionOf(caller), id)
+			return kmsapi.KeyListEntry{KeyID: id, KeyArn: keyrepo.KeyARN(s.regionOf(caller), caller.AccountID, id)}, !gone, err
 		})
 		return err
 	})
@@ -326,15 +354,22 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *km
 	var out kmsapi.ScheduleKeyDeletionOutput
 	cond := &authz.Conditions{Extra: map[string]string{"kms:schedulekeydeletionpendingwindowindays": strconv.Itoa(int(days))}}
 	_, err := s.mutateKey(ctx, caller, in.KeyID, "ScheduleKeyDeletion", cond, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
-		if rec.State == keyrepo.StatePendingDeletion {
-			return keyrepo.StatePendingDeletion.Err(arn)
+		if rec.State == keyrepo.StatePendingDeletion || rec.State == keyrepo.StatePendingReplicaDeletion {
+			return rec.State.Err(arn)
+		}
+		rec.PendingWindowInDays = days
+		if rec.IsPrimary() && len(rec.ReplicaRegions) > 0 {
+			// A primary outlives its replicas: its waiting period
+			// starts when the last of them is deleted.
+			rec.State = keyrepo.StatePendingReplicaDeletion
+			out = kmsapi.ScheduleKeyDeletionOutput{KeyID: arn, KeyState: string(rec.State), PendingWindowInDays: days}
+			return nil
 		}
 		date := s.clock().Add(time.Duration(days) * 24 * time.Hour)
 		rec.State = keyrepo.StatePendingDeletion
 		rec.DeletionDate = &date
-		rec.PendingWindowInDays = days
-		out = kmsapi.ScheduleKeyDeletionOutput{KeyID: arn, DeletionDate: kmsapi.Time(date), KeyState: string(keyrepo.StatePendingDeletion), PendingWindowInDays: days}
-		return tx.Put(keyrepo.PendingDeletionKey(rec.ID), nil)
+		out = kmsapi.ScheduleKeyDeletionOutput{KeyID: arn, DeletionDate: kmsapi.NewTime(date), KeyState: string(keyrepo.StatePendingDeletion), PendingWindowInDays: days}
+		return tx.Put(keyrepo.PendingDeletionKey(rec.Region, rec.ID), nil)
 	})
 	if err != nil {
 		return nil, err
@@ -349,7 +384,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *kmsa
 		return nil, err
 	}
 	rec, err := s.mutateKey(ctx, caller, in.KeyID, "CancelKeyDeletion", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
-		if rec.State != keyrepo.StatePendingDeletion {
+		if rec.State != keyrepo.StatePendingDeletion && rec.State != keyrepo.StatePendingReplicaDeletion {
 			return newErr(fault.InvalidState, "%s is not pending deletion.", arn)
 		}
 		// A key comes back disabled, or pending import if it has no
@@ -366,12 +401,12 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *kmsa
 		}
 		rec.DeletionDate = nil
 		rec.PendingWindowInDays = 0
-		return tx.Delete(keyrepo.PendingDeletionKey(rec.ID))
+		return tx.Delete(keyrepo.PendingDeletionKey(rec.Region, rec.ID))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.CancelKeyDeletionOutput{KeyID: s.repo.KeyARN(rec.Account, rec.ID)}, nil
+	return &kmsapi.CancelKeyDeletionOutput{KeyID: keyrepo.KeyARN(rec.Region, rec.Account, rec.ID)}, nil
 }
 
 // UpdateKeyDescription replaces a key's description.
@@ -416,11 +451,11 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 	if err != nil {
 		return nil, err
 	}
-	id, arn := k.Rec.ID, k.ARN
+	region, id, arn := k.Rec.Region, k.Rec.ID, k.ARN
 	var rec keyrepo.KeyRecord
 	err = s.update(ctx, action, func(tx store.Tx) error {
 		rec = keyrepo.KeyRecord{}
-		err := getJSON(tx, keyrepo.KeyKey(id), &rec)
+		err := getJSON(tx, keyrepo.KeyKey(region, id), &rec)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && s.repo.Expired(&rec)) {
 			return keyrepo.ErrKeyDoesNotExist(arn)
 		}
@@ -430,13 +465,25 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 		if err := fn(tx, &rec, arn); err != nil {
 			return err
 		}
-		return putJSON(tx, keyrepo.KeyKey(id), &rec)
+		return putJSON(tx, keyrepo.KeyKey(region, id), &rec)
 	})
-	s.repo.Invalidate(id, "")
+	s.invalidateKey(&k.Rec)
 	if err != nil {
 		return nil, err
 	}
 	return &rec, nil
+}
+
+// invalidateKey drops a key from the cache once a change to it is
+// committed: every region of a multi-Region key, since a change to the
+// primary may change its replicas.
+func (s *Service) invalidateKey(rec *keyrepo.KeyRecord) {
+	s.repo.Invalidate(rec.Region, rec.ID, "")
+	if rec.MultiRegion {
+		for _, r := range rec.Regions() {
+			s.repo.Invalidate(r, rec.ID, "")
+		}
+	}
 }
 
 // expired reports whether a key's deletion date has passed: it is gone for
@@ -447,9 +494,9 @@ func (s *Service) expired(rec *keyrepo.KeyRecord) bool {
 
 // expiredInTx reads a key's record and reports whether it is missing or
 // expired, for lists that must not show such keys.
-func (s *Service) expiredInTx(tx store.Tx, id string) (bool, error) {
+func (s *Service) expiredInTx(tx store.Tx, region, id string) (bool, error) {
 	var rec keyrepo.KeyRecord
-	if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
+	if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return true, nil
 		}
@@ -462,47 +509,39 @@ func (s *Service) expiredInTx(tx store.Tx, id string) (bool, error) {
 // its material and aliases, and returns how many it deleted. The server
 // calls it periodically; tests call it after moving the clock.
 func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
-	var due []string
 	now := s.now()
-	err := s.view(ctx, "DeleteExpiredKeys", func(tx store.Tx) error {
-		due = due[:0]
-		return tx.Scan(keyrepo.PendingDeletionPrefix, nil, func(k, _ []byte) (bool, error) {
-			id := string(k[len(keyrepo.PendingDeletionPrefix):])
-			var rec keyrepo.KeyRecord
-			if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					return true, nil
-				}
-				return false, err
-			}
-			if rec.State == keyrepo.StatePendingDeletion && rec.DeletionDate != nil && !now.Before(*rec.DeletionDate) {
-				due = append(due, id)
-			}
-			return true, nil
-		})
+	due, err := s.scanIndex(ctx, keyrepo.PendingDeletionPrefix, func(rec *keyrepo.KeyRecord) bool {
+		return rec.State == keyrepo.StatePendingDeletion && rec.DeletionDate != nil && !now.Before(*rec.DeletionDate)
 	})
 	if err != nil {
 		return 0, err
 	}
 	deleted := 0
-	for _, id := range due {
-		if err := s.deleteKey(ctx, id, now); err != nil {
+	for _, ref := range due {
+		done, err := s.deleteKey(ctx, ref.region, ref.id, now)
+		if err != nil {
 			return deleted, err
 		}
-		deleted++
+		if done {
+			deleted++
+		}
 	}
 	return deleted, nil
 }
 
-func (s *Service) deleteKey(ctx context.Context, id string, now time.Time) error {
+// deleteKey deletes a key of region whose deletion date has passed, with
+// its material, aliases and grants. A multi-Region key's other regions
+// forget it in the same transaction; a primary that waited for its last
+// replica starts its own waiting period then.
+func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Time) (bool, error) {
 	var account string
-	var aliases []string
+	var aliases, others []string
 	err := s.update(ctx, "DeleteKey", func(tx store.Tx) error {
-		aliases = aliases[:0]
+		account, aliases, others = "", aliases[:0], others[:0]
 		var rec keyrepo.KeyRecord
-		if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
+		if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return tx.Delete(keyrepo.PendingDeletionKey(id))
+				return tx.Delete(keyrepo.PendingDeletionKey(region, id))
 			}
 			return err
 		}
@@ -512,44 +551,79 @@ func (s *Service) deleteKey(ctx context.Context, id string, now time.Time) error
 		account = rec.Account
 		var doomed [][]byte
 		collect := func(k, _ []byte) (bool, error) { doomed = append(doomed, append([]byte(nil), k...)); return true, nil }
-		if err := tx.Scan(keyrepo.VersionPrefix(id), nil, collect); err != nil {
+		if err := tx.Scan(keyrepo.VersionPrefix(region, id), nil, collect); err != nil {
 			return err
 		}
 		n := len(doomed)
-		if err := tx.Scan(keyrepo.KeyAliasPrefix(id), nil, collect); err != nil {
+		if err := tx.Scan(keyrepo.KeyAliasPrefix(region, id), nil, collect); err != nil {
 			return err
 		}
 		for _, k := range doomed[n:] {
-			name := string(k[len(keyrepo.KeyAliasPrefix(id)):])
+			name := string(k[len(keyrepo.KeyAliasPrefix(region, id)):])
 			aliases = append(aliases, name)
-			doomed = append(doomed, keyrepo.AliasKey(account, name))
+			doomed = append(doomed, keyrepo.AliasKey(account, region, name))
 		}
-		err := tx.Scan(keyrepo.GrantPrefix(id), nil, func(k, v []byte) (bool, error) {
+		err := tx.Scan(keyrepo.GrantPrefix(region, id), nil, func(k, v []byte) (bool, error) {
 			var g keyrepo.GrantRecord
 			if err := keyrepo.UnmarshalRecord(v, &g); err != nil {
 				return false, err
 			}
 			doomed = append(doomed, append([]byte(nil), k...))
 			if g.Retiring != "" {
-				doomed = append(doomed, keyrepo.RetirableKey(g.Retiring, id, g.ID))
+				doomed = append(doomed, keyrepo.RetirableKey(g.Retiring, region, id, g.ID))
 			}
 			return true, nil
 		})
 		if err != nil {
 			return err
 		}
-		doomed = append(doomed, keyrepo.RotationKey(id), keyrepo.ImportExpiryKey(id))
-		doomed = append(doomed, keyrepo.KeyKey(id), keyrepo.AcctKeyKey(account, id), keyrepo.PendingDeletionKey(id))
+		doomed = append(doomed, keyrepo.RotationKey(region, id), keyrepo.ImportExpiryKey(region, id))
+		doomed = append(doomed, keyrepo.KeyKey(region, id), keyrepo.AcctKeyKey(account, region, id), keyrepo.PendingDeletionKey(region, id))
 		for _, k := range doomed {
 			if err := tx.Delete(k); err != nil {
 				return err
 			}
 		}
+		if rec.MultiRegion {
+			others = slices.DeleteFunc(rec.Regions(), func(r string) bool { return r == region })
+			return s.forgetReplica(tx, &rec, others, now)
+		}
 		return nil
 	})
-	s.repo.Invalidate(id, account, aliases...)
-	if err == nil && account != "" {
-		s.log.Info("key deleted after its waiting period", "keyId", id, "account", account, "aliases", len(aliases))
+	s.repo.Invalidate(region, id, account, aliases...)
+	for _, r := range others {
+		s.repo.Invalidate(r, id, "")
 	}
-	return err
+	if err == nil && account != "" {
+		s.log.Info("key deleted after its waiting period", "keyId", id, "region", region, "account", account, "aliases", len(aliases))
+	}
+	return err == nil && account != "", err
+}
+
+// forgetReplica removes a deleted multi-Region key's region from the
+// records of its other regions. A primary that waited for its replicas
+// (PendingReplicaDeletion) and has none left is then scheduled for
+// deletion after its own waiting period.
+func (s *Service) forgetReplica(tx store.Tx, gone *keyrepo.KeyRecord, others []string, now time.Time) error {
+	for _, r := range others {
+		var rec keyrepo.KeyRecord
+		if err := getJSON(tx, keyrepo.KeyKey(r, gone.ID), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			return err
+		}
+		rec.ReplicaRegions = slices.DeleteFunc(rec.ReplicaRegions, func(x string) bool { return x == gone.Region })
+		if rec.State == keyrepo.StatePendingReplicaDeletion && len(rec.ReplicaRegions) == 0 {
+			date := now.UTC().Truncate(time.Millisecond).Add(time.Duration(rec.PendingWindowInDays) * 24 * time.Hour)
+			rec.State, rec.DeletionDate = keyrepo.StatePendingDeletion, &date
+			if err := tx.Put(keyrepo.PendingDeletionKey(r, rec.ID), nil); err != nil {
+				return err
+			}
+		}
+		if err := putJSON(tx, keyrepo.KeyKey(r, rec.ID), &rec); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -67,7 +67,7 @@ func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyAR
 		return p, nil
 	}
 	if keyARN == "" {
-		keyARN = s.repo.KeyARN(caller.AccountID, "*")
+		keyARN = keyrepo.KeyARN(s.regionOf(*caller), caller.AccountID, "*")
 	}
 	if !s.authz.MayPutKeyPolicy(caller, p, keyARN) {
 		return nil, errLockout

@@ -110,7 +110,7 @@ func TestStorageFailureIsInternal(t *testing.T) {
 		t.Fatal("Maintain hid a storage failure")
 	}
 	// A corrupt record is an internal error too, not a missing key.
-	f.must(f.st.Update(f.ctx, func(tx store.Tx) error { return tx.Put([]byte("key/"+id), []byte("{not json")) }))
+	f.must(f.st.Update(f.ctx, func(tx store.Tx) error { return tx.Put([]byte("key/us-east-1/"+id), []byte("{not json")) }))
 	fresh := f.newService(service.Config{})
 	_, err = fresh.DescribeKey(f.ctx, rootA, &kmsapi.DescribeKeyInput{KeyID: id})
 	wantErr(t, err, fault.Internal, "An internal error occurred.")

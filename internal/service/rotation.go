@@ -29,6 +29,9 @@ const day = 24 * time.Hour
 // symmetric encryption keys of origin AWS_KMS rotate automatically, and a
 // key must be Enabled to change its rotation (reference §4.4, §4.11).
 func checkRotatable(rec *keyrepo.KeyRecord, arn string) error {
+	if err := checkPrimary(rec, arn); err != nil {
+		return err
+	}
 	if rec.Origin == originExternal {
 		return errOrigin(arn, rec.Origin)
 	}
@@ -67,7 +70,10 @@ func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *kmsa
 		next := s.clock().Add(time.Duration(period) * day)
 		rec.RotationPeriodInDays = period
 		rec.NextRotationDate = &next
-		return tx.Put(keyrepo.RotationKey(rec.ID), nil)
+		if err := s.syncReplicas(tx, rec); err != nil {
+			return err
+		}
+		return tx.Put(keyrepo.RotationKey(rec.Region, rec.ID), nil)
 	})
 	return nil, err
 }
@@ -83,7 +89,10 @@ func (s *Service) DisableKeyRotation(ctx context.Context, caller Caller, in *kms
 		}
 		rec.RotationPeriodInDays = 0
 		rec.NextRotationDate = nil
-		return tx.Delete(keyrepo.RotationKey(rec.ID))
+		if err := s.syncReplicas(tx, rec); err != nil {
+			return err
+		}
+		return tx.Delete(keyrepo.RotationKey(rec.Region, rec.ID))
 	})
 	return nil, err
 }
@@ -125,6 +134,9 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 		if rec.KeySpec != keys.SymmetricDefault {
 			return &fault.Error{Code: fault.UnsupportedOperation}
 		}
+		if err := checkPrimary(rec, arn); err != nil {
+			return err
+		}
 		if rec.Origin == originExternal {
 			if rec.State == keyrepo.StatePendingImport || s.repo.MaterialExpired(rec) {
 				return keyrepo.StatePendingImport.Err(arn)
@@ -143,21 +155,65 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.RotateKeyOnDemandOutput{KeyID: s.repo.KeyARN(rec.Account, rec.ID)}, nil
+	return &kmsapi.RotateKeyOnDemandOutput{KeyID: keyrepo.KeyARN(rec.Region, rec.Account, rec.ID)}, nil
 }
 
 // rotate adds a new material version to rec and makes it current. The
-// caller writes rec; older versions stay to decrypt older ciphertexts.
+// caller writes rec; older versions stay to decrypt older ciphertexts. A
+// multi-Region primary rotates every replica with it, in the same
+// transaction.
 func (s *Service) rotate(tx store.Tx, rec *keyrepo.KeyRecord, rotationType string, now time.Time) error {
 	v := rec.CurrentVersion + 1
-	ver, err := s.repo.NewVersion(rec.ID, rec.KeySpec, v, now, rotationType)
+	regions := []string{rec.Region}
+	if rec.IsPrimary() {
+		regions = rec.Regions()
+	}
+	vers, err := s.repo.NewVersion(regions, rec.ID, rec.KeySpec, v, now, rotationType)
 	if err != nil {
 		return err
 	}
-	if err := putJSON(tx, keyrepo.VersionKey(rec.ID, v), ver); err != nil {
-		return err
+	for i, r := range regions {
+		if err := putJSON(tx, keyrepo.VersionKey(r, rec.ID, v), vers[i]); err != nil {
+			return err
+		}
 	}
 	rec.CurrentVersion = v
+	return s.syncReplicas(tx, rec)
+}
+
+// checkPrimary refuses an operation that only a multi-Region key's
+// primary may take (the shared properties: rotation, replication).
+func checkPrimary(rec *keyrepo.KeyRecord, arn string) error {
+	if rec.MultiRegion && !rec.IsPrimary() {
+		return newErr(fault.UnsupportedOperation, "%s is not a multi-region primary key.", arn)
+	}
+	return nil
+}
+
+// syncReplicas copies the properties a multi-Region primary shares with
+// its replicas (its current material version and its automatic rotation)
+// to their records, in the caller's transaction. It does nothing for
+// other keys.
+func (s *Service) syncReplicas(tx store.Tx, primary *keyrepo.KeyRecord) error {
+	if !primary.IsPrimary() {
+		return nil
+	}
+	for _, r := range primary.ReplicaRegions {
+		var rec keyrepo.KeyRecord
+		if err := getJSON(tx, keyrepo.KeyKey(r, primary.ID), &rec); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			return err
+		}
+		rec.CurrentVersion = primary.CurrentVersion
+		rec.RotationPeriodInDays = primary.RotationPeriodInDays
+		rec.NextRotationDate = primary.NextRotationDate
+		rec.OnDemandRotations = primary.OnDemandRotations
+		if err := putJSON(tx, keyrepo.KeyKey(r, rec.ID), &rec); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -172,14 +228,16 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rotated := 0
-	for _, id := range due {
+	for _, ref := range due {
+		region, id := ref.region, ref.id
 		done := false
+		var rec keyrepo.KeyRecord
 		err := s.update(ctx, "RotateDueKeys", func(tx store.Tx) error {
 			done = false
-			var rec keyrepo.KeyRecord
-			if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
+			rec = keyrepo.KeyRecord{}
+			if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
-					return tx.Delete(keyrepo.RotationKey(id))
+					return tx.Delete(keyrepo.RotationKey(region, id))
 				}
 				return err
 			}
@@ -192,10 +250,16 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 			}
 			next := at.Add(time.Duration(rec.RotationPeriodInDays) * day)
 			rec.NextRotationDate = &next
+			if err := s.syncReplicas(tx, &rec); err != nil {
+				return err
+			}
 			done = true
-			return putJSON(tx, keyrepo.KeyKey(id), &rec)
+			return putJSON(tx, keyrepo.KeyKey(region, id), &rec)
 		})
-		s.repo.Invalidate(id, "")
+		s.repo.Invalidate(region, id, "")
+		if done {
+			s.invalidateKey(&rec)
+		}
 		if err != nil {
 			return rotated, err
 		}
@@ -212,24 +276,30 @@ func (s *Service) rotationDue(rec *keyrepo.KeyRecord, now time.Time) bool {
 		!now.Before(*rec.NextRotationDate)
 }
 
-// scanIndex returns the ids in an index (prefix + key id) whose key record
-// satisfies due.
-func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyrepo.KeyRecord) bool) ([]string, error) {
-	var ids []string
+// keyRef names a key in a region.
+type keyRef struct{ region, id string }
+
+// scanIndex returns the keys in an index (prefix + region/key id) whose key
+// record satisfies due.
+func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyrepo.KeyRecord) bool) ([]keyRef, error) {
+	var ids []keyRef
 	err := s.view(ctx, "scan "+string(prefix), func(tx store.Tx) error {
 		ids = ids[:0]
 		return tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
-			id := string(k[len(prefix):])
+			region, id, ok := keyrepo.SplitRegionID(string(k[len(prefix):]))
+			if !ok {
+				return false, errors.New("malformed index entry " + string(k))
+			}
 			var rec keyrepo.KeyRecord
-			if err := getJSON(tx, keyrepo.KeyKey(id), &rec); err != nil {
+			if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
-					ids = append(ids, id) // a dangling index entry: let the caller clean it
+					ids = append(ids, keyRef{region, id}) // a dangling index entry: let the caller clean it
 					return true, nil
 				}
 				return false, err
 			}
 			if due(&rec) {
-				ids = append(ids, id)
+				ids = append(ids, keyRef{region, id})
 			}
 			return true, nil
 		})
@@ -268,7 +338,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsap
 	out := &kmsapi.ListKeyRotationsOutput{}
 	err = s.view(ctx, "ListKeyRotations", func(tx store.Tx) error {
 		var err error
-		out.Rotations, out.NextMarker, err = scanPage(tx, keyrepo.VersionPrefix(k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.RotationsListEntry, bool, error) {
+		out.Rotations, out.NextMarker, err = scanPage(tx, keyrepo.VersionPrefix(k.Rec.Region, k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.RotationsListEntry, bool, error) {
 			var vr keyrepo.VersionRecord
 			if err := keyrepo.UnmarshalRecord(val, &vr); err != nil {
 				return kmsapi.RotationsListEntry{}, false, err

@@ -40,7 +40,10 @@ type Caller = authz.Caller
 type Config struct {
 	Store   store.Store
 	RootKey *keys.RootKey
-	Region  string                      // e.g. us-east-1
+	Region  string // the default region, e.g. us-east-1
+	// Regions are the regions served (replicas may be made in them);
+	// empty means any.
+	Regions []string
 	Now     func() time.Time            // defaults to time.Now
 	Logger  *slog.Logger                // defaults to slog.Default()
 	Random  func(b []byte) (int, error) // defaults to crypto/rand.Read; used for GenerateRandom and data keys
@@ -61,14 +64,15 @@ type Config struct {
 
 // Service implements the KMS operations. It is safe for concurrent use.
 type Service struct {
-	store  store.Store
-	repo   *keyrepo.Repo
-	authz  *authz.Authorizer
-	root   *keys.RootKey
-	region string
-	now    func() time.Time
-	log    *slog.Logger
-	random func([]byte) (int, error)
+	store   store.Store
+	repo    *keyrepo.Repo
+	authz   *authz.Authorizer
+	root    *keys.RootKey
+	region  string
+	regions map[string]bool // nil: any
+	now     func() time.Time
+	log     *slog.Logger
+	random  func([]byte) (int, error)
 
 	principalExists func(context.Context, string) bool
 }
@@ -88,6 +92,12 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.random == nil {
 		s.random = rand.Read
+	}
+	if len(cfg.Regions) > 0 {
+		s.regions = make(map[string]bool, len(cfg.Regions))
+		for _, r := range cfg.Regions {
+			s.regions[r] = true
+		}
 	}
 	repo, err := keyrepo.New(keyrepo.Config{Store: cfg.Store, RootKey: cfg.RootKey, Region: cfg.Region, Now: s.now, Logger: s.log,
 		CacheSize: cfg.CacheSize, CacheMaxAge: cfg.CacheMaxAge})
@@ -119,7 +129,7 @@ func (s *Service) resolve(ctx context.Context, caller Caller, ident string, form
 // resolveAlias is resolve that also returns the alias name the identifier
 // used, if any (for kms:RequestAlias).
 func (s *Service) resolveAlias(ctx context.Context, caller Caller, ident string, forms keyrepo.Forms) (*keyrepo.Key, string, error) {
-	k, alias, err := s.repo.Resolve(ctx, caller.AccountID, ident, forms)
+	k, alias, err := s.repo.Resolve(ctx, caller.AccountID, s.regionOf(caller), ident, forms)
 	if err != nil {
 		return nil, "", s.storeErr("resolve key", err)
 	}
@@ -127,8 +137,20 @@ func (s *Service) resolveAlias(ctx context.Context, caller Caller, ident string,
 	return k, alias, nil
 }
 
-// Region is the region this service serves.
+// Region is the default region: of requests that name none, and of the
+// records stored before keys had regions.
 func (s *Service) Region() string { return s.region }
+
+// Serves reports whether region is one the service serves.
+func (s *Service) Serves(region string) bool { return s.regions == nil || s.regions[region] }
+
+// regionOf is the region of a request.
+func (s *Service) regionOf(c Caller) string {
+	if c.Region != "" {
+		return c.Region
+	}
+	return s.region
+}
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 

@@ -381,8 +381,8 @@ func TestMaterialIsBoundToItsRecord(t *testing.T) {
 	// Swap the sealed material of the two keys in the store: both must
 	// then fail to load rather than encrypt under the wrong material.
 	err := e.st.Update(ctx, func(tx store.Tx) error {
-		ka := []byte("keyver/" + a + "/00000001")
-		kb := []byte("keyver/" + b + "/00000001")
+		ka := []byte("keyver/us-east-1/" + a + "/00000001")
+		kb := []byte("keyver/us-east-1/" + b + "/00000001")
 		va, err := tx.Get(ka)
 		if err != nil {
 			return err

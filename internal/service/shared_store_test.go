@@ -30,7 +30,7 @@ func TestSharedStoreStaleness(t *testing.T) {
 		notify func(id string)
 	}{
 		{"max age", func(string) { e.clock.Advance(5 * time.Second) }},
-		{"notification of the key", func(id string) { other.Changed([][]byte{[]byte("key/" + id)}) }},
+		{"notification of the key", func(id string) { other.Changed([][]byte{[]byte("key/us-east-1/" + id)}) }},
 		{"notification of everything", func(string) { other.Changed(nil) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,7 +82,7 @@ func TestChangedAliasRecord(t *testing.T) {
 	if got := target(); got != "arn:aws:kms:us-east-1:111122223333:key/"+k1 {
 		t.Fatalf("without a notification (and no max age) the cached alias is used, got %s", got)
 	}
-	other.Changed([][]byte{[]byte("alias/111122223333/alias/moving")})
+	other.Changed([][]byte{[]byte("alias/111122223333/us-east-1/alias/moving")})
 	if got := target(); got != "arn:aws:kms:us-east-1:111122223333:key/"+k2 {
 		t.Fatalf("after the alias record changed, alias names %s, want %s", got, k2)
 	}

@@ -1,0 +1,290 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"slices"
+
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/authz"
+	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
+	"github.com/openkms/kms/internal/kmsapi"
+	"github.com/openkms/kms/internal/store"
+)
+
+// Multi-Region keys. A multi-Region key is one key id (mrk-...) with a
+// record in each region it is in: the primary's and each replica's. The
+// records share the key material (each region's versions are the same
+// material, sealed for that region's record names), the key spec, usage
+// and origin, and automatic rotation; each has its own key policy,
+// description, tags, aliases, grants and state. Every change to a shared
+// property is written to every region's record in one store transaction,
+// so a replica never sees its primary half rotated. Since every region is
+// in the one store, replication is synchronous: a replica is Enabled (or,
+// for imported material, PendingImport) when ReplicateKey returns, never
+// Creating.
+
+// regionPattern is the form of ReplicaRegion and PrimaryRegion.
+var regionPattern = regexp.MustCompile(`^([a-z]+-){2,3}\d+$`)
+
+// ReplicateKey creates a replica of a multi-Region primary key in another
+// region: the same key id and material, with its own key policy,
+// description and tags.
+func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.ReplicateKeyInput) (*kmsapi.ReplicateKeyOutput, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	if v.required("replicaRegion", in.ReplicaRegion) {
+		v.strLen("replicaRegion", in.ReplicaRegion, 1, 32)
+		v.pattern("replicaRegion", in.ReplicaRegion, regionPattern)
+	}
+	v.optStrLen("policy", in.Policy, 1, 131072)
+	v.optStrLen("description", in.Description, 0, 8192)
+	v.tags(in.Tags)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	to := in.ReplicaRegion
+	cond := &authz.Conditions{Extra: map[string]string{"kms:replicaregion": to}}
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ReplicateKey", cond)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkReplicable(k); err != nil {
+		return nil, err
+	}
+	if to == k.Rec.Region {
+		return nil, newErr(fault.Validation, "The replica Region %s must differ from the primary key's Region.", to)
+	}
+	if !s.Serves(to) {
+		return nil, newErr(fault.UnsupportedOperation, "This server does not serve the Region %s.", to)
+	}
+	// The replica is created in its own Region, by the same caller: it
+	// needs kms:CreateKey (and kms:TagResource for tags) there.
+	inReplica := caller
+	inReplica.Region = to
+	createCond := &authz.Conditions{Tags: in.Tags, Extra: map[string]string{
+		"kms:keyspec": k.Rec.KeySpec, "kms:keyusage": k.Rec.KeyUsage, "kms:keyorigin": k.Rec.Origin,
+		"kms:multiregion": "true", "kms:multiregionkeytype": "REPLICA",
+	}}
+	if err := s.authz.Account(&inReplica, "kms:CreateKey", "*", createCond); err != nil {
+		return nil, err
+	}
+	if len(in.Tags) > 0 {
+		if err := s.authz.Account(&inReplica, "kms:TagResource", "*", createCond); err != nil {
+			return nil, err
+		}
+	}
+	arn := keyrepo.KeyARN(to, k.Rec.Account, k.Rec.ID)
+	policy := defaultPolicy(k.Rec.Account)
+	if in.Policy != nil {
+		if _, err := s.parseKeyPolicy(ctx, &inReplica, *in.Policy, arn, in.BypassPolicyLockoutSafetyCheck); err != nil {
+			return nil, err
+		}
+		policy = *in.Policy
+	}
+	if err := checkTags(nil, in.Tags); err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	var replica keyrepo.KeyRecord
+	err = s.update(ctx, "ReplicateKey", func(tx store.Tx) error {
+		var primary keyrepo.KeyRecord
+		if err := getJSON(tx, keyrepo.KeyKey(k.Rec.Region, k.Rec.ID), &primary); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return keyrepo.ErrKeyDoesNotExist(k.ARN)
+			}
+			return err
+		}
+		pk := *k
+		pk.Rec = primary
+		if err := s.checkReplicable(&pk); err != nil {
+			return err
+		}
+		if _, err := tx.Get(keyrepo.KeyKey(to, primary.ID)); err == nil {
+			return newErr(fault.AlreadyExists, "The multi-Region key %s already has a replica in %s: %s", k.ARN, to, arn)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		replica = keyrepo.KeyRecord{
+			V: keyrepo.RecordVersion, ID: primary.ID, Region: to, Account: primary.Account, Created: now,
+			KeySpec: primary.KeySpec, KeyUsage: primary.KeyUsage, Origin: primary.Origin, State: keyrepo.StateEnabled,
+			Policy: policy, Tags: mergeTags(nil, in.Tags), CurrentVersion: primary.CurrentVersion,
+			RotationPeriodInDays: primary.RotationPeriodInDays, NextRotationDate: primary.NextRotationDate,
+			OnDemandRotations: primary.OnDemandRotations,
+			MultiRegion:       true, PrimaryRegion: primary.Region, ReplicaRegions: append(slices.Clone(primary.ReplicaRegions), to),
+		}
+		if in.Description != nil {
+			replica.Description = *in.Description
+		}
+		// The material: a copy of each version, sealed for the replica.
+		// Imported material is not copied: it is imported into each
+		// replica, and must be the same (its key material id says so).
+		var vers []keyrepo.VersionRecord
+		err := tx.Scan(keyrepo.VersionPrefix(primary.Region, primary.ID), nil, func(_, val []byte) (bool, error) {
+			var vr keyrepo.VersionRecord
+			if err := keyrepo.UnmarshalRecord(val, &vr); err != nil {
+				return false, err
+			}
+			vers = append(vers, vr)
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range vers {
+			vr := &vers[i]
+			if primary.Origin == originExternal {
+				vr.Sealed = nil
+			}
+			c, err := s.repo.Reseal(vr, primary.ID, primary.Region, to)
+			if err != nil {
+				return err
+			}
+			if err := putJSON(tx, keyrepo.VersionKey(to, primary.ID, vr.Version), c); err != nil {
+				return err
+			}
+		}
+		if primary.Origin == originExternal {
+			replica.State = keyrepo.StatePendingImport
+		}
+		if err := putJSON(tx, keyrepo.KeyKey(to, replica.ID), &replica); err != nil {
+			return err
+		}
+		if err := tx.Put(keyrepo.AcctKeyKey(replica.Account, to, replica.ID), nil); err != nil {
+			return err
+		}
+		// Every other region of the key learns of the new replica.
+		for _, r := range primary.Regions() {
+			var rec keyrepo.KeyRecord
+			if err := getJSON(tx, keyrepo.KeyKey(r, primary.ID), &rec); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				return err
+			}
+			rec.ReplicaRegions = append(rec.ReplicaRegions, to)
+			if err := putJSON(tx, keyrepo.KeyKey(r, rec.ID), &rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.invalidateKey(&replica)
+	s.invalidateKey(&k.Rec)
+	if err != nil {
+		return nil, err
+	}
+	audit.FromContext(ctx).AddKey(arn)
+	tags := replica.Tags
+	if tags == nil {
+		tags = []kmsapi.Tag{}
+	}
+	return &kmsapi.ReplicateKeyOutput{ReplicaKeyMetadata: s.metadata(&replica, ""), ReplicaPolicy: replica.Policy, ReplicaTags: tags}, nil
+}
+
+// checkReplicable refuses to replicate a key that is not a multi-Region
+// primary, or that is not Enabled.
+func (s *Service) checkReplicable(k *keyrepo.Key) error {
+	if !k.Rec.MultiRegion {
+		return newErr(fault.UnsupportedOperation, "%s is not a multi-region key.", k.ARN)
+	}
+	if err := checkPrimary(&k.Rec, k.ARN); err != nil {
+		return err
+	}
+	return s.repo.StateOf(&k.Rec).Err(k.ARN)
+}
+
+// UpdatePrimaryRegion makes the replica in another region the primary of
+// a multi-Region key, and the primary a replica. It is called in the
+// primary's region.
+func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *kmsapi.UpdatePrimaryRegionInput) (*struct{}, error) {
+	var v violations
+	v.keyID("keyId", in.KeyID)
+	if v.required("primaryRegion", in.PrimaryRegion) {
+		v.strLen("primaryRegion", in.PrimaryRegion, 1, 32)
+		v.pattern("primaryRegion", in.PrimaryRegion, regionPattern)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	to := in.PrimaryRegion
+	cond := &authz.Conditions{Extra: map[string]string{"kms:primaryregion": to}}
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:UpdatePrimaryRegion", cond)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkReplicable(k); err != nil {
+		return nil, err
+	}
+	if to == k.Rec.Region {
+		return nil, newErr(fault.Validation, "The key %s is already the primary key in %s.", k.ARN, to)
+	}
+	// The new primary must allow UpdatePrimaryRegion too: AWS authorizes
+	// the call against both keys.
+	target, err := s.repo.Load(ctx, to, k.Rec.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && s.repo.Expired(&target.Rec)) {
+		return nil, keyrepo.ErrKeyDoesNotExist(keyrepo.KeyARN(to, k.Rec.Account, k.Rec.ID))
+	}
+	if err != nil {
+		return nil, s.storeErr("UpdatePrimaryRegion", err)
+	}
+	inTarget := caller
+	inTarget.Region = to
+	if err := s.authz.Key(&inTarget, "kms:UpdatePrimaryRegion", target, cond); err != nil {
+		return nil, err
+	}
+	var regions []string
+	err = s.update(ctx, "UpdatePrimaryRegion", func(tx store.Tx) error {
+		var primary, next keyrepo.KeyRecord
+		if err := getJSON(tx, keyrepo.KeyKey(k.Rec.Region, k.Rec.ID), &primary); err != nil {
+			return err
+		}
+		if !primary.IsPrimary() {
+			return newErr(fault.UnsupportedOperation, "%s is not a multi-region primary key.", k.ARN)
+		}
+		targetARN := keyrepo.KeyARN(to, primary.Account, primary.ID)
+		if err := getJSON(tx, keyrepo.KeyKey(to, primary.ID), &next); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return keyrepo.ErrKeyDoesNotExist(targetARN)
+			}
+			return err
+		}
+		if st := s.repo.StateOf(&next); st == keyrepo.StatePendingDeletion || st == keyrepo.StatePendingImport {
+			return st.Err(targetARN)
+		}
+		regions = primary.Regions()
+		replicas := append([]string{primary.Region}, slices.DeleteFunc(slices.Clone(primary.ReplicaRegions), func(r string) bool { return r == to })...)
+		for _, r := range regions {
+			var rec keyrepo.KeyRecord
+			if err := getJSON(tx, keyrepo.KeyKey(r, primary.ID), &rec); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				return err
+			}
+			rec.PrimaryRegion, rec.ReplicaRegions = to, slices.Clone(replicas)
+			if err := putJSON(tx, keyrepo.KeyKey(r, rec.ID), &rec); err != nil {
+				return err
+			}
+		}
+		// Automatic rotation is driven from the primary.
+		if primary.RotationPeriodInDays > 0 {
+			if err := tx.Delete(keyrepo.RotationKey(primary.Region, primary.ID)); err != nil {
+				return err
+			}
+			return tx.Put(keyrepo.RotationKey(to, primary.ID), nil)
+		}
+		return nil
+	})
+	for _, r := range regions {
+		s.repo.Invalidate(r, k.Rec.ID, "")
+	}
+	s.invalidateKey(&k.Rec)
+	if err != nil {
+		return nil, err
+	}
+	audit.FromContext(ctx).AddKey(target.ARN)
+	return nil, nil
+}
