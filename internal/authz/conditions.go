@@ -92,7 +92,15 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 	case key == "kms:keyorigin":
 		return one(c.k.Rec.Origin)
 	case key == "kms:multiregion":
-		return []string{"false"}, true
+		return []string{strconv.FormatBool(c.k.Rec.MultiRegion)}, true
+	case key == "kms:multiregionkeytype":
+		switch {
+		case !c.k.Rec.MultiRegion:
+			return nil, false
+		case c.k.Rec.IsPrimary():
+			return []string{"PRIMARY"}, true
+		}
+		return []string{"REPLICA"}, true
 	case strings.HasPrefix(key, "aws:resourcetag/"):
 		for _, t := range c.k.Rec.Tags {
 			if strings.EqualFold(t.TagKey, key[len("aws:resourcetag/"):]) {

@@ -200,3 +200,33 @@ func TestConditionsAcrossKeys(t *testing.T) {
 		t.Fatalf("aliases read %d times, want once per key", src.reads)
 	}
 }
+
+// kms:MultiRegion and kms:MultiRegionKeyType describe the key decided on:
+// a primary, a replica, or a single-Region key (which has no key type).
+func TestConditionValuesMultiRegion(t *testing.T) {
+	a, _, _ := newAuthorizer()
+	for _, tc := range []struct {
+		name            string
+		multi           bool
+		region, primary string
+		wantMulti       string
+		wantType        []string
+	}{
+		{"single-Region", false, "us-east-1", "", "false", nil},
+		{"primary", true, "us-east-1", "us-east-1", "true", []string{"PRIMARY"}},
+		{"replica", true, "eu-west-1", "us-east-1", "true", []string{"REPLICA"}},
+	} {
+		k := newKey(t, acctA, delegate(acctA))
+		k.Rec.MultiRegion, k.Rec.Region, k.Rec.PrimaryRegion = tc.multi, tc.region, tc.primary
+		cond := &authz.Conditions{}
+		if err := a.Key(root(acctA), "kms:DescribeKey", k, cond); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := cond.Values("kms:multiregion"); !ok || !slices.Equal(got, []string{tc.wantMulti}) {
+			t.Errorf("%s: kms:MultiRegion = %q, %v", tc.name, got, ok)
+		}
+		if got, ok := cond.Values("kms:multiregionkeytype"); ok != (tc.wantType != nil) || !slices.Equal(got, tc.wantType) {
+			t.Errorf("%s: kms:MultiRegionKeyType = %q, %v; want %q", tc.name, got, ok, tc.wantType)
+		}
+	}
+}
