@@ -399,3 +399,106 @@ func TestClusterRefusesOtherRootKey(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// clientIn is s's client for another region.
+func (s *server) clientIn(t *testing.T, region string) *kms.Client {
+	t.Helper()
+	return kms.New(s.client(t).Options(), func(o *kms.Options) { o.Region = region })
+}
+
+// A multi-Region key in a cluster, with a different node serving each
+// region: what one node changes in one region, the nodes serving the
+// other regions see at once, through the database's notifications (the
+// cache age is an hour).
+func TestClusterMultiRegion(t *testing.T) {
+	nodes, dsn := startCluster(t, 3, "--cache-max-age", "1h")
+	ctx := testCtx(t)
+	us, eu, ap := nodes[0].clientIn(t, "us-east-1"), nodes[1].clientIn(t, "eu-west-1"), nodes[2].clientIn(t, "ap-southeast-2")
+
+	created, err := us.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
+	noErr(t, err, "CreateKey on the us-east-1 node")
+	id := created.KeyMetadata.KeyId
+	for _, r := range []string{"eu-west-1", "ap-southeast-2"} {
+		_, err := us.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: id, ReplicaRegion: aws.String(r)})
+		noErr(t, err, "ReplicateKey to %s", r)
+	}
+	enc, err := us.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("global")})
+	noErr(t, err, "Encrypt in us-east-1")
+	for name, c := range map[string]*kms.Client{"eu-west-1": eu, "ap-southeast-2": ap} {
+		dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+		noErr(t, err, "Decrypt in %s", name)
+		if string(dec.Plaintext) != "global" || !strings.Contains(aws.ToString(dec.KeyId), ":"+name+":") {
+			t.Fatalf("%s decrypted %q with %s", name, dec.Plaintext, aws.ToString(dec.KeyId))
+		}
+	}
+
+	// A rotation on the us-east-1 node reaches the replicas the other
+	// nodes have cached.
+	before, err := eu.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: id})
+	noErr(t, err, "DescribeKey in eu-west-1")
+	_, err = us.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: id})
+	noErr(t, err, "RotateKeyOnDemand in us-east-1")
+	after, err := us.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: id})
+	noErr(t, err, "DescribeKey in us-east-1")
+	if aws.ToString(after.KeyMetadata.CurrentKeyMaterialId) == aws.ToString(before.KeyMetadata.CurrentKeyMaterialId) {
+		t.Fatal("the rotation did not change the material")
+	}
+	for name, c := range map[string]*kms.Client{"eu-west-1": eu, "ap-southeast-2": ap} {
+		waitFor(t, 3*time.Second, name+" sees the rotation", func() error {
+			d, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: id})
+			if err != nil {
+				return err
+			}
+			if got := aws.ToString(d.KeyMetadata.CurrentKeyMaterialId); got != aws.ToString(after.KeyMetadata.CurrentKeyMaterialId) {
+				return fmt.Errorf("material %s", got)
+			}
+			return nil
+		})
+	}
+	rotated, err := eu.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("after")})
+	noErr(t, err, "Encrypt in eu-west-1 after the rotation")
+	if _, err := us.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: rotated.CiphertextBlob}); err != nil {
+		t.Fatalf("us-east-1 decrypts eu-west-1's ciphertext of the new material: %v", err)
+	}
+
+	// The primary moves to eu-west-1, as the eu-west-1 node then sees.
+	_, err = us.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: id, PrimaryRegion: aws.String("eu-west-1")})
+	noErr(t, err, "UpdatePrimaryRegion")
+	waitFor(t, 3*time.Second, "eu-west-1 is the primary", func() error {
+		d, err := eu.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: id})
+		if err != nil {
+			return err
+		}
+		if typ := d.KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType; typ != "PRIMARY" {
+			return fmt.Errorf("eu-west-1 is %s", typ)
+		}
+		return nil
+	})
+
+	// Deleting the primary waits for its replicas.
+	out, err := eu.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: id, PendingWindowInDays: aws.Int32(7)})
+	noErr(t, err, "ScheduleKeyDeletion of the primary")
+	if out.KeyState != "PendingReplicaDeletion" || out.DeletionDate != nil {
+		t.Fatalf("ScheduleKeyDeletion of a primary with replicas: %s, %v", out.KeyState, out.DeletionDate)
+	}
+
+	// A single-Region key of us-east-1 does not exist for the other nodes'
+	// regions.
+	single, err := us.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	_, err = ap.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: single.KeyMetadata.KeyId})
+	if apiErrorCode(err) != "NotFoundException" {
+		t.Fatalf("ap-southeast-2 DescribeKey of a us-east-1 key: %v", err)
+	}
+
+	events := clusterEvents(t, dsn)
+	regions := map[string]bool{}
+	for _, ev := range events {
+		if ev["eventName"] == "Decrypt" {
+			regions[fmt.Sprint(ev["awsRegion"])] = true
+		}
+	}
+	if !regions["eu-west-1"] || !regions["ap-southeast-2"] || !regions["us-east-1"] {
+		t.Errorf("Decrypt records in regions %v, want us-east-1, eu-west-1 and ap-southeast-2", regions)
+	}
+}
