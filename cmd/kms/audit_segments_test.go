@@ -244,3 +244,26 @@ func TestAuditExport(t *testing.T) {
 		t.Errorf("export --no-verify: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestAuditStorageRemovedChain: `kms audit verify --storage` detects a
+// node's chain removed whole, with its registry entry or without, once a
+// later node has signed a digest.
+func TestAuditStorageRemovedChain(t *testing.T) {
+	t.Parallel()
+	for _, withEntry := range []bool{false, true} {
+		c := newAuditCluster(t)
+		chain := c.nodes[0].Chain()
+		for _, table := range []string{"kms_audit_records", "kms_audit_digests", "kms_audit_keys", "kms_audit_chains"} {
+			c.exec(t, `DELETE FROM `+table+` WHERE chain = $1`, chain)
+		}
+		want := "chain " + chain + ": BROKEN: the chain is entry 1 of the chain registry, but its row in kms_audit_chains is gone"
+		if withEntry {
+			c.exec(t, `DELETE FROM kms_audit_registry WHERE chain = $1`, chain)
+			want = "chain (registry): BROKEN: the chain registry's entry 1 is missing"
+		}
+		code, stdout, stderr := runToExit(t, baseEnv(), "audit", "verify", "--storage", c.dsn)
+		if code != 1 || !strings.Contains(stdout, want) {
+			t.Errorf("a chain removed (registry entry removed too: %v): exit %d, want 1 and %q\n%s%s", withEntry, code, want, stdout, stderr)
+		}
+	}
+}
