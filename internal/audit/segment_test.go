@@ -277,3 +277,28 @@ func TestSegmentsRelaxedRoll(t *testing.T) {
 		t.Fatalf("verify: %d records, %v", n, problems)
 	}
 }
+
+// BenchmarkAppendSegments is BenchmarkAppend on a data directory's trail:
+// with the default segment size (no roll: the cost of the size check) and
+// with 1 MiB segments (a roll, two fsyncs more, every few thousand
+// records).
+func BenchmarkAppendSegments(b *testing.B) {
+	for _, size := range []int64{audit.DefaultSegmentBytes, 1 << 20} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			l, err := audit.OpenDir(b.TempDir(), size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := l.Append(rec("Encrypt")); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
