@@ -67,6 +67,7 @@ func (t *FileTrail) Records(_ context.Context, chain string, after int64, limit,
 	}
 	var base int64 // lines in the segments before
 	var rows []Row
+	size := 0 // bytes of rows' lines
 	for i, seg := range segs {
 		x := t.segment(seg.Name())
 		last := i == len(segs)-1
@@ -80,17 +81,19 @@ func (t *FileTrail) Records(_ context.Context, chain string, after int64, limit,
 				continue
 			}
 		}
-		size := 0
-		for _, r := range rows {
-			size += len(r.Line)
-		}
-		page, more, err := x.lines.page(seg.Path, max(after-base, 0), limit-len(rows), maxBytes-size)
+		page, more, err := x.lines.page(seg.Path, max(after-base, 0), limit-len(rows), maxBytes)
 		if err != nil {
 			return nil, false, err
 		}
 		for _, r := range page {
+			// Past the first line, the page keeps to maxBytes across
+			// segments too.
+			if len(rows) > 0 && size+len(r.Line) > maxBytes {
+				return rows, true, nil
+			}
 			r.Seq += base
 			rows = append(rows, r)
+			size += len(r.Line)
 		}
 		if more || len(rows) == limit {
 			return rows, more || !last, nil
