@@ -50,7 +50,9 @@ func auditCommand() *cobra.Command {
 		c.Flags().StringVar(&o.Region, "region", "", "with --endpoint: the region to sign for (default: AWS_REGION, the AWS config, or us-east-1)")
 		c.MarkFlagsMutuallyExclusive("data-dir", "storage", "endpoint")
 	}
-	export.Flags().Lookup("endpoint").Hidden = true
+	for _, name := range []string{"endpoint", "profile", "region"} {
+		export.Flags().Lookup(name).Hidden = true // export reads files or a database
+	}
 	verify.Flags().StringVar(&o.PublicKey, "public-key", "", "PEM file with the key the digests must be signed with (default: the key kept with the trail)")
 	verify.Flags().BoolVar(&o.Archive, "archive", false, "the --data-dir is an archive of the trail's first segments: digests of later records are left to the trail that holds them")
 	verify.Flags().Uint64Var(&o.ExpectAtLeast, "expect-at-least", 0, "fail unless the trail holds at least this many records (a count noted earlier, outside the server)")

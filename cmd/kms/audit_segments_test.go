@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -265,5 +266,31 @@ func TestAuditStorageRemovedChain(t *testing.T) {
 		if code != 1 || !strings.Contains(stdout, want) {
 			t.Errorf("a chain removed (registry entry removed too: %v): exit %d, want 1 and %q\n%s%s", withEntry, code, want, stdout, stderr)
 		}
+	}
+}
+
+// TestAuditStorageExport: export --storage writes the records of every
+// chain in the range, in time order.
+func TestAuditStorageExport(t *testing.T) {
+	t.Parallel()
+	c := newAuditCluster(t)
+	// The records are at 10:00:00 + 0..9 s, node 0 at even seconds.
+	code, stdout, stderr := runToExit(t, baseEnv(), "audit", "export", "--storage", c.dsn,
+		"--since", "2026-03-01T10:00:03Z", "--until", "2026-03-01T10:00:07Z")
+	if code != 0 {
+		t.Fatalf("export --storage: exit %d\n%s", code, stderr)
+	}
+	if got, want := requestIDs(t, stdout), []string{"n1-r2", "n0-r3", "n1-r3", "n0-r4"}; !slices.Equal(got, want) {
+		t.Errorf("export --storage: %v, want %v", got, want)
+	}
+	code, stdout, stderr = runToExit(t, baseEnv(), "audit", "export", "--storage", c.dsn, "--format", "cloudtrail",
+		"--since", "2026-03-01T10:00:08Z", "--until", "2026-03-01T11:00:00Z")
+	var ct struct {
+		Records []struct {
+			RequestID string `json:"requestID"`
+		}
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &ct) != nil || len(ct.Records) != 2 || ct.Records[0].RequestID != "n0-r5" || ct.Records[1].RequestID != "n1-r5" {
+		t.Errorf("export --storage --format cloudtrail: exit %d, %+v\n%s%s", code, ct, stdout, stderr)
 	}
 }
