@@ -1,8 +1,10 @@
-// Package auditcli is `kms audit verify` and `kms audit events`: they read
-// the audit trail (docs/audit.md) from an embedded server's data directory
-// (running or stopped; the log is append-only and read without locks),
-// from the PostgreSQL database of a cluster, where each server process
-// writes a chain of its own, or from a running server over its API.
+// Package auditcli is `kms audit verify`, `kms audit events` and `kms
+// audit export`: they read the audit trail (docs/audit.md) from an
+// embedded server's data directory (running or stopped; its segments are
+// append-only and read without locks, and archived segments are read from
+// the directories given), from the PostgreSQL database of a cluster,
+// where each server process writes a chain of its own, or, but for
+// export, from a running server over its API.
 package auditcli
 
 import (
