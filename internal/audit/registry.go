@@ -103,31 +103,17 @@ func readRegistry(ctx context.Context, tx pgx.Tx) (*registry, error) {
 	var chain, ln string
 	_, err := pgx.ForEachRow(rows, []any{&seq, &chain, &ln}, func() error {
 		want := r.last + 1
-		var l registryLine
-		var e registryEntry
-		var reason string
-		switch {
-		case json.Unmarshal([]byte(ln), &l) != nil || json.Unmarshal(l.Entry, &e) != nil:
-			reason = "is not a registry entry"
-		case uint64(seq) != want || e.Sequence != want:
-			reason = fmt.Sprintf("is numbered %d where %d was expected (a chain's entry was removed)", e.Sequence, want)
-		case e.Chain != chain:
-			reason = fmt.Sprintf("names chain %q in a row of chain %q", e.Chain, chain)
-		case e.PrevHash != prev:
-			reason = "does not follow the entry before (an entry was removed, moved or edited)"
-		case chainHash(prev, l.Entry) != l.Hash:
-			reason = "does not match its hash (it was edited)"
-		}
+		hash, reason := checkRegistryRow(seq, chain, []byte(ln), want, prev)
 		if reason != "" && !broken {
 			msg := fmt.Sprintf("the chain registry's entry %d (chain %s) %s", want, chain, reason)
-			if uint64(seq) > want {
+			if seq > int64(want) {
 				msg = fmt.Sprintf("the chain registry's entry %d is missing (a chain's entry was removed): entry %d (chain %s) follows entry %d", want, seq, chain, want-1)
 			}
 			r.problems = append(r.problems, &Problem{Reason: msg})
 			broken = true
 		}
-		prev, r.last = l.Hash, uint64(seq)
-		r.hashes[uint64(seq)] = l.Hash
+		prev, r.last = hash, uint64(seq)
+		r.hashes[uint64(seq)] = hash
 		r.chains[chain] = int(seq)
 		return nil
 	})
@@ -135,6 +121,29 @@ func readRegistry(ctx context.Context, tx pgx.Tx) (*registry, error) {
 		return nil, fmt.Errorf("read the chain registry: %w", err)
 	}
 	return r, nil
+}
+
+// checkRegistryRow checks the registry row (seq, chain, line), expected
+// to be entry want after an entry whose hash is prev. It returns the
+// row's hash as stored ("" if it has none) and why it does not verify, or
+// "".
+func checkRegistryRow(seq int64, chain string, line []byte, want uint64, prev string) (string, string) {
+	var l registryLine
+	var e registryEntry
+	if json.Unmarshal(line, &l) != nil || json.Unmarshal(l.Entry, &e) != nil {
+		return l.Hash, "is not a registry entry"
+	}
+	switch {
+	case seq < 0 || uint64(seq) != want || e.Sequence != want:
+		return l.Hash, fmt.Sprintf("is numbered %d where %d was expected (a chain's entry was removed)", e.Sequence, want)
+	case e.Chain != chain:
+		return l.Hash, fmt.Sprintf("names chain %q in a row of chain %q", e.Chain, chain)
+	case e.PrevHash != prev:
+		return l.Hash, "does not follow the entry before (an entry was removed, moved or edited)"
+	case chainHash(prev, l.Entry) != l.Hash:
+		return l.Hash, "does not match its hash (it was edited)"
+	}
+	return l.Hash, ""
 }
 
 // checkDigestRegistry checks what the digest d, which verified, says of
