@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/backup"
 	"github.com/openkms/kms/internal/store/pgtest"
 )
@@ -158,10 +159,17 @@ func TestBackupRestoreDataDir(t *testing.T) {
 // serves a stream of calls: the server hands out the snapshot, which
 // restores into a new data directory whose trail verifies and whose
 // server decrypts every ciphertext made before the backup.
+// With tiny audit segments, the server rolls its trail during the backup
+// too.
 func TestBackupDataDirUnderLoad(t *testing.T) {
+	t.Run("one segment", func(t *testing.T) { backupDataDirUnderLoad(t) })
+	t.Run("segments", func(t *testing.T) { backupDataDirUnderLoad(t, "--audit-segment-bytes=4096") })
+}
+
+func backupDataDirUnderLoad(t *testing.T, extra ...string) {
 	ctx := testCtx(t)
 	dir := filepath.Join(t.TempDir(), "live")
-	s := startDev(t, dir)
+	s := startServer(t, dir, baseEnv(), append([]string{"--dev"}, extra...)...)
 	c := s.client(t)
 	key, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
 	noErr(t, err, "CreateKey")
@@ -211,6 +219,9 @@ func TestBackupDataDirUnderLoad(t *testing.T) {
 	code, stdout, stderr = runToExit(t, baseEnv(), "audit", "verify", "--data-dir", restored)
 	if code != 0 {
 		t.Fatalf("kms audit verify on the restored data directory: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if segs, _ := audit.Segments(restored); len(extra) > 0 && len(segs) < 2 {
+		t.Errorf("the restored trail has %d segments, want those of the server", len(segs))
 	}
 	r := startDev(t, restored)
 	checkDecrypts(t, r.client(t), before)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/config"
 	"github.com/openkms/kms/internal/console"
 	"github.com/openkms/kms/internal/server"
@@ -102,6 +103,7 @@ command line wins over the environment, which wins over the file.
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
 	f.StringVar(&o.AuditSync, "audit-sync", "always", "always: answer a call once its audit record is on stable storage; interval: once written to the OS, fsynced within --audit-sync-interval (a machine crash or power loss may lose the records of that interval; a crash of the server loses none)")
 	f.DurationVar(&o.AuditSyncInterval, "audit-sync-interval", server.DefaultAuditSyncInterval, "with --audit-sync=interval: the longest an acknowledged record waits for its fsync")
+	f.Int64Var(&o.AuditSegmentBytes, "audit-segment-bytes", audit.DefaultSegmentBytes, "roll the audit trail of the data directory to a new segment file (audit-000002.log, ...) when the active one would grow past this many bytes")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long the requests in flight may take to finish")
 	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; more wait to be accepted")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve GET /metrics on this address (host:port, plain HTTP) instead of beside the API")

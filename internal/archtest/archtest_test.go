@@ -30,7 +30,7 @@ var allowed = map[string][]string{
 	"sigv4":    {},
 	"store":    {},
 	"rekey":    {"keys", "store"},
-	"backup":   {"keys", "store", "rekey", "migrate", "atomicfile"},
+	"backup":   {"keys", "store", "rekey", "migrate", "atomicfile", "audit"},
 }
 
 func TestImportRules(t *testing.T) {

@@ -23,9 +23,15 @@
 // cutting off the newest records together with the newest digests is
 // detected too.
 //
+// A data directory's trail is cut into numbered segment files
+// (segment.go); a cluster's chains are listed in a hash-chained registry
+// whose head every digest signs (registry.go), so that a chain removed
+// whole is detected.
+//
 // Limits: records after the last digest are protected by the chain only;
-// in PostgreSQL there is no high-water mark, and a whole chain removed
-// with its digests and its row in kms_audit_chains leaves no trace.
+// in PostgreSQL there is no high-water mark, and the newest chain removed
+// with its registry entry before any other chain signed a digest leaves
+// no trace.
 package audit
 
 import (

@@ -25,16 +25,27 @@ import (
 // is kept beside the trail, so anyone can check the digests without the
 // server's secrets.
 
-// Digest is one signed statement of the chain's head.
+// Digest is one signed statement of the chain's head. A digest of a chain
+// in PostgreSQL also names the head of the chain registry as it was when
+// signed (registry.go): its number of entries and the last one's hash.
 type Digest struct {
-	Sequence  uint64 `json:"sequence"`
-	Hash      string `json:"hash"`
-	Time      string `json:"time"`
-	Signature string `json:"signature"` // base64 Ed25519 over signedBytes
+	Sequence   uint64 `json:"sequence"`
+	Hash       string `json:"hash"`
+	Time       string `json:"time"`
+	Chains     uint64 `json:"chains,omitempty"`
+	ChainsHash string `json:"chainsHash,omitempty"`
+	Signature  string `json:"signature"` // base64 Ed25519 over signedBytes
 }
 
+// signedBytes is what the signature covers: version 1 without the
+// registry's head, version 2 with it, so that stripping the head from a
+// digest breaks its signature.
 func (d *Digest) signedBytes() []byte {
-	return []byte("openkms audit digest v1\n" + strconv.FormatUint(d.Sequence, 10) + "\n" + d.Hash + "\n" + d.Time + "\n")
+	head := strconv.FormatUint(d.Sequence, 10) + "\n" + d.Hash + "\n" + d.Time + "\n"
+	if d.Chains == 0 && d.ChainsHash == "" {
+		return []byte("openkms audit digest v1\n" + head)
+	}
+	return []byte("openkms audit digest v2\n" + head + strconv.FormatUint(d.Chains, 10) + "\n" + d.ChainsHash + "\n")
 }
 
 // signatureValid reports whether d is signed by pub.
@@ -61,6 +72,9 @@ type Digester struct {
 	key    ed25519.PrivateKey
 	last   uint64
 	marked func(line []byte) error // nil: no high-water mark kept
+	// registry returns the chain registry's head, for a chain in
+	// PostgreSQL; nil for a log file.
+	registry func() (uint64, string, error)
 }
 
 // OnDigest makes d call fn with each digest's line once the digest is
@@ -133,6 +147,12 @@ func (d *Digester) Write(l *Log, now time.Time) error {
 		return nil
 	}
 	dg := Digest{Sequence: seq, Hash: hash, Time: FormatTime(now)}
+	if d.registry != nil {
+		var err error
+		if dg.Chains, dg.ChainsHash, err = d.registry(); err != nil {
+			return err
+		}
+	}
 	dg.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(d.key, dg.signedBytes()))
 	b, err := json.Marshal(&dg)
 	if err != nil {

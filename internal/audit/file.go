@@ -6,15 +6,25 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
 // fileSink is a chain in a file, one line per record: a batch is written,
-// then fsynced.
+// then fsynced. A data directory's sink (OpenDir) rolls to a new segment
+// file when a batch would take the active one past max bytes.
 type fileSink struct {
-	f *os.File
+	// f is the active segment. Only write changes it, under mu, and only
+	// write and sync use it: sync, which may run beside write, holds mu
+	// for reading while it fsyncs.
+	f    *os.File
+	size int64 // bytes in f
 
-	mu sync.Mutex
+	dir string // "": a single file that never rolls
+	n   int    // the number of the active segment
+	max int64
+
+	mu sync.RWMutex
 	// failed is the first write or fsync error. The file may end in part
 	// of a batch after it, or have lost what was written, so nothing more
 	// is written.
@@ -31,15 +41,55 @@ func (s *fileSink) fail(err error) error {
 }
 
 func (s *fileSink) write(lines []byte, _ []int, _ uint64) error {
-	if _, err := s.f.Write(lines); err != nil {
+	if s.dir != "" && s.size > 0 && s.size+int64(len(lines)) > s.max {
+		if err := s.roll(); err != nil {
+			return s.fail(fmt.Errorf("audit: start segment %d: %w", s.n+1, err))
+		}
+	}
+	n, err := s.f.Write(lines)
+	s.size += int64(n)
+	if err != nil {
 		return s.fail(err)
 	}
 	return nil
 }
 
-// sync may run beside write (Log.SyncEvery): os.File allows it.
-func (s *fileSink) sync() error {
+// roll closes the active segment and starts the next. The old one is
+// fsynced, and the new one created, fsynced and named in its fsynced
+// directory, before any record goes into it: a crash at any point leaves
+// every acknowledged record in place and a chain that continues in the
+// next segment, or an empty last segment that Open continues.
+func (s *fileSink) roll() error {
 	if err := s.f.Sync(); err != nil {
+		return err
+	}
+	next := filepath.Join(s.dir, SegmentName(s.n+1))
+	f, err := os.OpenFile(next, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return err
+	}
+	s.mu.Lock()
+	old := s.f
+	s.f, s.size, s.n = f, 0, s.n+1
+	s.mu.Unlock()
+	return old.Close()
+}
+
+// sync may run beside write (Log.SyncEvery): os.File allows it, and mu
+// keeps roll from closing the file under it.
+func (s *fileSink) sync() error {
+	s.mu.RLock()
+	err := s.f.Sync()
+	s.mu.RUnlock()
+	if err != nil {
 		return s.fail(err)
 	}
 	return nil
@@ -53,35 +103,148 @@ func (s *fileSink) resume() (uint64, string, error) {
 
 func (s *fileSink) close() error { return s.f.Close() }
 
-// Open opens (creating if needed) the log at path and continues its chain.
-// A last line cut short by a crash (a record never acknowledged) is
-// removed; anything else that does not verify is an error.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Open opens (creating if needed) the log at path and continues its chain,
+// in that one file. A last line cut short by a crash (a record never
+// acknowledged) is removed; anything else that does not verify is an
+// error.
 func Open(path string) (*Log, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	seq, last, end, err := recoverFile(f)
+	seq, last, end, err := recoverFile(f, genesis, 0)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	if err := f.Truncate(end); err != nil {
+	if err := continueAt(f, end); err != nil {
+		return nil, err
+	}
+	return newLog(&fileSink{f: f, size: end}, "", seq, last), nil
+}
+
+// OpenDir opens the trail of the data directory dir (creating its first
+// segment, audit.log, if it has none) and continues its chain in its last
+// segment, rolling to a new segment when a batch would take the active
+// one past maxBytes (0: DefaultSegmentBytes). It checks only the last
+// segment, and its link to the one before: a last line cut short by a
+// crash is removed, anything else that does not verify is an error.
+// Segments moved away (archived) before the last are not needed.
+func OpenDir(dir string, maxBytes int64) (*Log, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultSegmentBytes
+	}
+	segs, err := Segments(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 0 {
+		segs = []Segment{{N: 1, Path: filepath.Join(dir, FirstSegment)}}
+	}
+	active := segs[len(segs)-1]
+	// The head of the segment before, to continue from if the active one
+	// is empty (a crash right after a roll) and to check its link.
+	prevSeq, prevHash := uint64(0), genesis
+	var prevFound bool
+	if len(segs) > 1 {
+		p := segs[len(segs)-2]
+		if p.N != active.N-1 {
+			return nil, fmt.Errorf("audit log: segment %d is missing before %s (run kms audit verify)", active.N-1, active.Name())
+		}
+		pf, err := os.Open(p.Path)
+		if err != nil {
+			return nil, err
+		}
+		prevSeq, prevHash, _, err = recoverFile(pf, "", 0)
+		pf.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Name(), err)
+		}
+		prevFound = true
+	}
+	f, err := os.OpenFile(active.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	start, startSeq := genesis, uint64(0)
+	if active.N > 1 {
+		start, startSeq = "", 0 // taken from the segment's first record
+	}
+	seq, last, end, err := recoverFile(f, start, startSeq)
+	if err == nil && prevFound && end > 0 {
+		err = checkLink(f, prevSeq, prevHash)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", active.Name(), err)
+	}
+	if end == 0 && active.N > 1 {
+		if !prevFound {
+			f.Close()
+			return nil, fmt.Errorf("audit log: %s is empty and the segment before it is missing", active.Name())
+		}
+		seq, last = prevSeq, prevHash
+	}
+	if err := continueAt(f, end); err != nil {
+		return nil, err
+	}
+	if err := syncDir(dir); err != nil {
 		f.Close()
 		return nil, err
+	}
+	return newLog(&fileSink{f: f, size: end, dir: dir, n: active.N, max: maxBytes}, "", seq, last), nil
+}
+
+// continueAt cuts f after its last complete record, at end, and positions
+// it there; on error it closes f.
+func continueAt(f *os.File, end int64) error {
+	if err := f.Truncate(end); err != nil {
+		f.Close()
+		return err
 	}
 	if _, err := f.Seek(end, io.SeekStart); err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
-	return newLog(&fileSink{f: f}, "", seq, last), nil
+	return nil
 }
 
-// recoverFile reads the chain to its end and returns its last record and
-// the offset after it.
-func recoverFile(f *os.File) (seq uint64, last string, end int64, err error) {
+// checkLink checks that the first record of the segment f chains to
+// record seq, whose hash is hash.
+func checkLink(f *os.File, seq uint64, hash string) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	b, err := bufio.NewReader(f).ReadBytes('\n')
+	if err != nil {
+		return err
+	}
+	if _, _, err := checkLine(b[:len(b)-1], hash, seq+1); err != nil {
+		return fmt.Errorf("audit log is damaged: its first record does not follow the segment before: %w (run kms audit verify)", err)
+	}
+	return nil
+}
+
+// recoverFile reads a segment of a chain to its end and returns its last
+// record and the offset after it. The segment's first record follows
+// record seq, whose hash is prev; if prev is "", the first record is taken
+// as it says it follows (its link is checked elsewhere).
+func recoverFile(f *os.File, prev string, seq uint64) (uint64, string, int64, error) {
 	r := bufio.NewReader(f)
-	last = genesis
+	last := prev
+	var end int64
 	for {
 		b, err := r.ReadBytes('\n')
 		if err == io.EOF {
@@ -89,6 +252,17 @@ func recoverFile(f *os.File) (seq uint64, last string, end int64, err error) {
 		}
 		if err != nil {
 			return 0, "", 0, err
+		}
+		if last == "" {
+			var ev struct {
+				Sequence uint64 `json:"sequence"`
+				PrevHash string `json:"previousHash"`
+			}
+			var ln line
+			if json.Unmarshal(b, &ln) != nil || json.Unmarshal(ln.Event, &ev) != nil || ev.Sequence == 0 {
+				return 0, "", 0, fmt.Errorf("audit log is damaged at its first line: not a record (run kms audit verify)")
+			}
+			last, seq = ev.PrevHash, ev.Sequence-1
 		}
 		hash, s, verr := checkLine(b[:len(b)-1], last, seq+1)
 		if verr != nil {

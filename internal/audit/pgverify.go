@@ -63,21 +63,67 @@ func VerifyPostgres(ctx context.Context, pool *pgxpool.Pool, pub ed25519.PublicK
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	rows, _ := tx.Query(ctx, listChains)
+	var hasRegistry bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('kms_audit_registry') IS NOT NULL`).Scan(&hasRegistry); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	list := listChains
+	reg := &registry{hashes: map[uint64]string{}, chains: map[string]int{}}
+	if hasRegistry {
+		list = listRegisteredChains
+		if reg, err = readRegistry(ctx, tx); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+	}
+	rows, _ := tx.Query(ctx, list)
 	chains, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("audit: list the chains: %w", err)
 	}
-	reports := make([]Report, 0, len(chains))
+	rows, _ = tx.Query(ctx, `SELECT chain FROM kms_audit_chains`)
+	startedRows, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("audit: list the chains: %w", err)
+	}
+	started := map[string]bool{}
+	for _, c := range startedRows {
+		started[c] = true
+	}
+	reports := make([]Report, 0, len(chains)+1)
+	if len(reg.problems) > 0 {
+		r := Report{Chain: RegistryReport, Total: reg.last}
+		for _, p := range reg.problems {
+			r.add(p)
+		}
+		reports = append(reports, r)
+	}
 	for _, chain := range chains {
-		r, err := verifyChain(ctx, tx, chain, pub)
+		r, err := verifyChain(ctx, tx, chain, pub, reg)
 		if err != nil {
 			return nil, fmt.Errorf("audit: chain %s: %w", chain, err)
+		}
+		n, registered := reg.chains[chain]
+		switch {
+		case registered && !started[chain]:
+			r.add(&Problem{Reason: fmt.Sprintf("the chain is entry %d of the chain registry, but its row in kms_audit_chains is gone (the chain was removed)", n)})
+		case !registered && hasRegistry:
+			r.Notes = append(r.Notes, fmt.Sprintf("chain %s is not in the chain registry: it was started before the registry existed (schema version 3), or its entry was removed", chain))
 		}
 		reports = append(reports, r)
 	}
 	return reports, nil
 }
+
+// RegistryReport is the Chain of the report on the chain registry itself,
+// which VerifyPostgres returns first when the registry does not verify.
+const RegistryReport = "(registry)"
+
+// listRegisteredChains is listChains with the chains of the registry.
+const listRegisteredChains = `SELECT chain FROM (
+	SELECT chain FROM kms_audit_chains UNION SELECT chain FROM kms_audit_records
+	UNION SELECT chain FROM kms_audit_digests UNION SELECT chain FROM kms_audit_keys
+	UNION SELECT chain FROM kms_audit_registry) c
+	ORDER BY chain COLLATE "C"`
 
 // Row is a row of kms_audit_records or kms_audit_digests: a line (without
 // its newline) and its seq.
@@ -86,7 +132,7 @@ type Row struct {
 	Line []byte
 }
 
-func verifyChain(ctx context.Context, tx pgx.Tx, chain string, pub ed25519.PublicKey) (Report, error) {
+func verifyChain(ctx context.Context, tx pgx.Tx, chain string, pub ed25519.PublicKey, reg *registry) (Report, error) {
 	var key []byte
 	if pub == nil {
 		var stored string
@@ -118,7 +164,16 @@ func verifyChain(ctx context.Context, tx pgx.Tx, chain string, pub ed25519.Publi
 	if err != nil && !errors.Is(err, errStop) {
 		return Report{Chain: chain}, err
 	}
-	return c.Report(), nil
+	r := c.Report()
+	// What the chain's signed digests say of the registry.
+	for _, d := range digests {
+		if dg, err := parseDigest(d.Line); err == nil && c.pub != nil && dg.signatureValid(c.pub) {
+			if p := reg.checkDigestRegistry(dg); p != nil {
+				r.add(p)
+			}
+		}
+	}
+	return r, nil
 }
 
 // A ChainCheck is VerifyPostgres's check of one chain, fed its rows by the

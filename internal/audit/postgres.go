@@ -36,8 +36,9 @@ const insertRecords = `INSERT INTO kms_audit_records (chain, seq, line)
 	SELECT $1, $2::bigint + t.i - 1, t.line FROM unnest($3::text[]) WITH ORDINALITY AS t(line, i)`
 
 // OpenPostgres starts a new chain for this process in the database of pool
-// (whose schema pgstore.Open has migrated) and returns the log that
-// appends to it. host names the node for people reading the trail; the
+// (whose schema pgstore.Open has migrated), registers it in the chain
+// registry in the same transaction, and returns the log that appends to
+// it. host names the node for people reading the trail; the
 // chain's id is host, a hyphen and 16 random hex digits.
 //
 // Each batch of records is one INSERT in its own transaction: Append
@@ -52,7 +53,13 @@ func OpenPostgres(ctx context.Context, pool *pgxpool.Pool, host string) (*Log, e
 	if host != "" {
 		chain = host + "-" + chain
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO kms_audit_chains (chain, host) VALUES ($1, $2)`, chain, host); err != nil {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO kms_audit_chains (chain, host) VALUES ($1, $2)`, chain, host); err != nil {
+			return err
+		}
+		return register(ctx, tx, chain)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("audit: start a chain in PostgreSQL: %w", err)
 	}
 	return newLog(&pgSink{pool: pool, chain: chain}, chain, 0, genesis), nil
@@ -130,7 +137,16 @@ func OpenPostgresDigester(ctx context.Context, pool *pgxpool.Pool, chain string,
 	if !bytes.Equal([]byte(stored), pub) {
 		return nil, fmt.Errorf("audit: chain %s already has another digest key", chain)
 	}
-	return &Digester{out: &pgDigests{pool: pool, chain: chain}, chain: chain, key: key, last: uint64(last)}, nil
+	registry := func() (uint64, string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
+		defer cancel()
+		seq, hash, err := registryHead(ctx, pool)
+		if err != nil {
+			return 0, "", fmt.Errorf("audit: %w", err)
+		}
+		return seq, hash, nil
+	}
+	return &Digester{out: &pgDigests{pool: pool, chain: chain}, chain: chain, key: key, last: uint64(last), registry: registry}, nil
 }
 
 // pgDigests stores a chain's digests in kms_audit_digests.

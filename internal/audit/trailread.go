@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,17 +25,29 @@ import (
 // written is left out.
 
 // FileTrail reads the trail an embedded server keeps in its data
-// directory: one chain, named "", in audit.log, its digests in
-// audit-digests.log and their key in audit.pub. It is safe for concurrent
-// use.
+// directory: one chain, named "", in its segment files (audit.log,
+// audit-000002.log, ...), its digests in audit-digests.log and their key
+// in audit.pub. A record's position counts the lines of the segments the
+// directory holds, one after the other. It is safe for concurrent use.
 type FileTrail struct {
-	dir              string
-	records, digests lineIndex
+	dir     string
+	digests lineIndex
+
+	mu       sync.Mutex
+	segments map[string]*segmentIndex // by file name
+}
+
+// segmentIndex is what FileTrail knows of a segment: its line index and,
+// once a later segment exists (it is closed), its number of lines.
+type segmentIndex struct {
+	lines  lineIndex
+	closed bool
+	count  int64
 }
 
 // NewFileTrail returns the reader of the trail in the data directory dir.
 func NewFileTrail(dir string) *FileTrail {
-	return &FileTrail{dir: dir}
+	return &FileTrail{dir: dir, segments: map[string]*segmentIndex{}}
 }
 
 // Chains returns the one chain of a log file, "".
@@ -48,7 +61,80 @@ func (t *FileTrail) Records(_ context.Context, chain string, after int64, limit,
 	if chain != "" {
 		return nil, false, nil
 	}
-	return t.records.page(filepath.Join(t.dir, "audit.log"), after, limit, maxBytes)
+	segs, err := Segments(t.dir)
+	if err != nil {
+		return nil, false, err
+	}
+	var base int64 // lines in the segments before
+	var rows []Row
+	size := 0 // bytes of rows' lines
+	for i, seg := range segs {
+		x := t.segment(seg.Name())
+		last := i == len(segs)-1
+		if !last {
+			count, err := x.lineCount(seg.Path)
+			if err != nil {
+				return nil, false, err
+			}
+			if base+count <= after {
+				base += count
+				continue
+			}
+		}
+		page, more, err := x.lines.page(seg.Path, max(after-base, 0), limit-len(rows), maxBytes)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, r := range page {
+			// Past the first line, the page keeps to maxBytes across
+			// segments too.
+			if len(rows) > 0 && size+len(r.Line) > maxBytes {
+				return rows, true, nil
+			}
+			r.Seq += base
+			rows = append(rows, r)
+			size += len(r.Line)
+		}
+		if more || len(rows) == limit {
+			return rows, more || !last, nil
+		}
+		if !last {
+			base += x.count
+		}
+	}
+	return rows, false, nil
+}
+
+// segment returns the index of the segment named name.
+func (t *FileTrail) segment(name string) *segmentIndex {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	x := t.segments[name]
+	if x == nil {
+		x = new(segmentIndex)
+		t.segments[name] = x
+	}
+	return x
+}
+
+// lineCount returns the number of complete lines of a closed segment,
+// counted once.
+func (x *segmentIndex) lineCount(path string) (int64, error) {
+	x.lines.mu.Lock()
+	closed, count := x.closed, x.count
+	x.lines.mu.Unlock()
+	if closed {
+		return count, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	count = int64(bytes.Count(b, []byte("\n")))
+	x.lines.mu.Lock()
+	x.closed, x.count = true, count
+	x.lines.mu.Unlock()
+	return count, nil
 }
 
 // Digests is Records for audit-digests.log.

@@ -50,6 +50,25 @@ var trailBackends = []trailBackend{
 		}
 		return l, d, audit.NewFileTrail(dir), ""
 	}},
+	// A data directory's trail in segments of 2 KiB: a few records each.
+	{"segments", func(t *testing.T, key ed25519.PrivateKey) (*audit.Log, *audit.Digester, trailReader, string) {
+		dir := t.TempDir()
+		l, err := audit.OpenDir(dir, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		d, err := audit.OpenDigester(filepath.Join(dir, "audit-digests.log"), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		pub, _ := audit.MarshalPublicKey(key.Public().(ed25519.PublicKey))
+		if err := os.WriteFile(filepath.Join(dir, "audit.pub"), pub, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return l, d, audit.NewFileTrail(dir), ""
+	}},
 	{"postgres", func(t *testing.T, key ed25519.PrivateKey) (*audit.Log, *audit.Digester, trailReader, string) {
 		pool := openPool(t)
 		l := openNode(t, pool, "node")

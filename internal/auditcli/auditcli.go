@@ -1,8 +1,10 @@
-// Package auditcli is `kms audit verify` and `kms audit events`: they read
-// the audit trail (docs/audit.md) from an embedded server's data directory
-// (running or stopped; the log is append-only and read without locks),
-// from the PostgreSQL database of a cluster, where each server process
-// writes a chain of its own, or from a running server over its API.
+// Package auditcli is `kms audit verify`, `kms audit events` and `kms
+// audit export`: they read the audit trail (docs/audit.md) from an
+// embedded server's data directory (running or stopped; its segments are
+// append-only and read without locks, and archived segments are read from
+// the directories given), from the PostgreSQL database of a cluster,
+// where each server process writes a chain of its own, or, but for
+// export, from a running server over its API.
 package auditcli
 
 import (
@@ -23,6 +25,12 @@ import (
 // Options select the trail and the records.
 type Options struct {
 	DataDir string // an embedded server's data directory
+	// ArchiveDirs hold segments of DataDir's trail moved out of it, read
+	// with those it still holds as one trail.
+	ArchiveDirs []string
+	// Archive says DataDir is an archive: a copy of a trail's first
+	// segments, whose later records are elsewhere.
+	Archive bool
 	Storage string // or the DSN of a cluster's PostgreSQL database
 
 	// Or the URL of a running server, asked with the credentials of the
@@ -103,7 +111,7 @@ func printReport(out io.Writer, r audit.Report) error {
 	case p == nil:
 		fmt.Fprintf(out, "OK: %d records, hash chain intact; %d signed digests verify.\n", r.Records, r.Digests)
 		return nil
-	case p.Digest:
+	case p.Digest || p.Line == 0:
 		fmt.Fprintf(out, "BROKEN: %s\n", p.Reason)
 	default:
 		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", p.Line, p.Line, p.Reason, r.Records)
@@ -115,7 +123,9 @@ func printReport(out io.Writer, r audit.Report) error {
 // printLater prints the breaks after the first, each on a line.
 func printLater(out io.Writer, prefix string, later []*audit.Problem) {
 	for _, p := range later {
-		if p.Digest {
+		if p.Line == 0 {
+			fmt.Fprintf(out, "%salso BROKEN: %s\n", prefix, p.Reason)
+		} else if p.Digest {
 			fmt.Fprintf(out, "%salso BROKEN at digest %d: %s\n", prefix, p.Line, p.Reason)
 		} else {
 			fmt.Fprintf(out, "%salso BROKEN at record %d: %s\n", prefix, p.Line, p.Reason)

@@ -19,31 +19,42 @@ import (
 )
 
 // dirSource is the trail of an embedded server's data directory: one
-// chain in audit.log, its digests in audit-digests.log and their public
-// key in audit.pub. The files are append-only and read without locks, so
-// the server may be running.
+// chain in its segment files (audit.log, audit-000002.log, ...), its
+// digests in audit-digests.log and their public key in audit.pub. The
+// files are append-only and read without locks, so the server may be
+// running. Segments moved to archive directories are read from there.
 type dirSource struct {
-	dir     string
-	log     *os.File // read by next
-	br      *bufio.Reader
-	partial []byte // a line the server is still writing
+	dir      string
+	archives []string // directories holding archived segments
+	// archive is set when dir is itself an archive: a copy of the trail's
+	// first segments, whose later records are elsewhere.
+	archive bool
+	reader  *audit.SegmentReader // read by next
 	// live is set when a server is known to be running on the trail (read
 	// over its API): its newest records may be younger than its first
 	// digest.
 	live bool
 }
 
-func openDir(dir string) (*dirSource, error) {
-	f, err := os.Open(filepath.Join(dir, "audit.log"))
+func openDir(dir string, archives []string, archive bool) (*dirSource, error) {
+	segs, err := audit.MergeSegments(append([]string{dir}, archives...)...)
 	if err != nil {
 		return nil, err
 	}
-	return &dirSource{dir: dir, log: f, br: bufio.NewReader(f)}, nil
+	if len(segs) == 0 {
+		return nil, fmt.Errorf("open %s: no audit trail (no segment file such as %s)", filepath.Join(dir, audit.FirstSegment), audit.FirstSegment)
+	}
+	return &dirSource{dir: dir, archives: archives, archive: archive}, nil
 }
 
 func (s *dirSource) chains() bool { return false }
 
-func (s *dirSource) close() error { return s.log.Close() }
+func (s *dirSource) close() error {
+	if s.reader != nil {
+		return s.reader.Close()
+	}
+	return nil
+}
 
 func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Report, error) {
 	// A running server appends a record, then a digest naming it, then
@@ -57,7 +68,11 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	log, err := os.ReadFile(s.log.Name())
+	segs, err := audit.MergeSegments(append([]string{s.dir}, s.archives...)...)
+	if err != nil {
+		return nil, err
+	}
+	log, starts, err := audit.ReadSegments(segs)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +80,15 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 	if err != nil {
 		return nil, err
 	}
+	if len(segs) > 1 || len(segs) == 1 && segs[0].N > 1 {
+		for _, p := range problems {
+			if p.Line > 0 && !p.Digest {
+				name, line := audit.Locate(segs, starts, p.Line)
+				p.Reason += fmt.Sprintf(" (%s, line %d)", name, line)
+			}
+		}
+	}
+	problems = append(audit.SegmentGaps(segs), problems...)
 	r := audit.Report{Records: uint64(n)}
 	// The digests are checked even on a broken chain: every break is
 	// reported, not only the first.
@@ -131,6 +155,24 @@ func (s *dirSource) verifyDigests(log []byte, a *anchors, pub ed25519.PublicKey,
 		}
 	}
 	digests := a.digests
+	later := 0 // digests of records after an archive's last
+	if s.archive {
+		// An archive holds the trail's first segments: digests of later
+		// records are checked with the trail that holds them.
+		var kept [][]byte
+		for _, ln := range bytes.SplitAfter(digests, []byte("\n")) {
+			if dg, err := audit.ParseDigest(bytes.TrimSpace(ln)); err == nil && dg.Sequence > records {
+				later++
+				continue
+			}
+			kept = append(kept, ln)
+		}
+		digests = bytes.Join(kept, nil)
+		if later > 0 {
+			r.Notes = append(r.Notes, fmt.Sprintf("%d signed digests name records after the archive's last (record %d): they are checked with the trail that holds those records", later, records))
+		}
+		a.storeMark, a.storeErr, a.fileMark = nil, os.ErrNotExist, nil
+	}
 	count, good, problems, err := audit.VerifyDigestsAll(bytes.NewReader(digests), pub, hashes, records)
 	if err != nil {
 		return err
@@ -146,7 +188,7 @@ func (s *dirSource) verifyDigests(log []byte, a *anchors, pub ed25519.PublicKey,
 	// The high-water mark: the newest digest as the server last wrote it.
 	mark, err := a.storeMark, a.storeErr
 	live := s.live || errors.Is(err, boltstore.ErrLocked)
-	if count == 0 && records > 0 {
+	if count == 0 && records > 0 && later == 0 {
 		// A server signs its trail at shutdown and, running, every few
 		// seconds: only a running server's trail whose first record is
 		// recent may have no digest yet.
@@ -198,25 +240,41 @@ func logHashes(log io.Reader) (map[uint64]string, uint64, string, error) {
 	return hashes, records, first, nil
 }
 
-// next reads the log from where the last call stopped, to its last
-// complete line.
+// next reads the segments from where the last call stopped, to the last
+// complete line. The archived segments come first, once.
 func (s *dirSource) next(_ context.Context, fn func(record) error) error {
-	for {
-		b, err := s.br.ReadBytes('\n')
-		if err == io.EOF {
-			s.partial = append(s.partial, b...)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		b = append(s.partial, b...)
-		s.partial = nil
-		err = audit.Read(bytes.NewReader(b), func(r *audit.Record, event json.RawMessage) error {
+	each := func(b []byte) error {
+		return audit.Read(bytes.NewReader(append(b, '\n')), func(r *audit.Record, event json.RawMessage) error {
 			return fn(record{rec: r, event: event})
 		})
+	}
+	if s.reader == nil {
+		// Archived segments that the data directory no longer holds.
+		own, err := audit.Segments(s.dir)
 		if err != nil {
 			return err
 		}
+		segs, err := audit.MergeSegments(append([]string{s.dir}, s.archives...)...)
+		if err != nil {
+			return err
+		}
+		for _, seg := range segs {
+			if len(own) > 0 && seg.N >= own[0].N {
+				break
+			}
+			f, err := os.Open(seg.Path)
+			if err != nil {
+				return err
+			}
+			err = audit.Read(bufio.NewReader(f), func(r *audit.Record, event json.RawMessage) error {
+				return fn(record{rec: r, event: event})
+			})
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		s.reader = audit.NewSegmentReader(s.dir)
 	}
+	return s.reader.Next(each)
 }

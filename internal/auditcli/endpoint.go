@@ -246,7 +246,7 @@ func (s *endpointSource) verifyFile(ctx context.Context, pub ed25519.PublicKey) 
 	if err := s.copyLines(ctx, "GetAuditRecords", filepath.Join(dir, "audit.log")); err != nil {
 		return nil, err
 	}
-	d, err := openDir(dir)
+	d, err := openDir(dir, nil, false)
 	if err != nil {
 		return nil, err
 	}

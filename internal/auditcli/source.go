@@ -42,12 +42,14 @@ func openSource(ctx context.Context, o Options) (source, error) {
 		return nil, errors.New("give --endpoint alone, without --data-dir or --storage")
 	case o.Endpoint != "":
 		return openEndpoint(ctx, o)
+	case (len(o.ArchiveDirs) > 0 || o.Archive) && o.DataDir == "":
+		return nil, errors.New("--archive-dir and --archive go with --data-dir")
 	case o.Profile != "" || o.Region != "":
 		return nil, errors.New("--profile and --region go with --endpoint")
 	case o.Storage != "":
 		return openPostgres(ctx, o.Storage)
 	case o.DataDir != "":
-		return openDir(o.DataDir)
+		return openDir(o.DataDir, o.ArchiveDirs, o.Archive)
 	}
 	return nil, errors.New("give --data-dir, --storage or --endpoint")
 }

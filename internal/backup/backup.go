@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/migrate"
 	"github.com/openkms/kms/internal/store"
 )
@@ -84,10 +85,12 @@ func streamStore(ctx context.Context, st store.Store, enc *Encoder) error {
 	})
 }
 
-// streamAuditFiles writes the audit trail files of dir to enc in name
-// order, which puts audit-digests.log and audit-head.json before
-// audit.log. With live set, a server may be appending to the logs: the
-// part of a line after the last newline is left out.
+// streamAuditFiles writes the audit trail files of dir to enc: first
+// the others in name order (audit-digests.log and audit-head.json among
+// them), then the log's segments in their order, read after, so that the
+// segments hold every record the digests name. With live set, a server
+// may be appending to the logs: the part of a line after the last newline
+// is left out.
 func streamAuditFiles(dir string, live bool, enc *Encoder) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -97,18 +100,36 @@ func streamAuditFiles(dir string, live bool, enc *Encoder) error {
 		if !e.Type().IsRegular() || !isAuditFile(e.Name()) {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
+		if _, seg := audit.ParseSegmentName(e.Name()); seg {
+			continue
+		}
+		if err := streamAuditFile(dir, e.Name(), live, enc); err != nil {
 			return err
 		}
-		if live && strings.HasSuffix(e.Name(), ".log") {
-			data = data[:bytes.LastIndexByte(data, '\n')+1]
-		}
-		if err := enc.AuditFile(e.Name(), data); err != nil {
+	}
+	// Listed after the digests were read: a segment started since is
+	// read too.
+	segs, err := audit.Segments(dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range segs {
+		if err := streamAuditFile(dir, s.Name(), live, enc); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func streamAuditFile(dir, name string, live bool, enc *Encoder) error {
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	if live && strings.HasSuffix(name, ".log") {
+		data = data[:bytes.LastIndexByte(data, '\n')+1]
+	}
+	return enc.AuditFile(name, data)
 }
 
 // Write takes a snapshot of w and writes it to path (mode 0600) through a

@@ -53,7 +53,7 @@ type File struct {
 
 // AuditTables are the PostgreSQL audit tables a backup holds rows of, in
 // the order a restore inserts them.
-var AuditTables = []string{"kms_audit_chains", "kms_audit_keys", "kms_audit_records", "kms_audit_digests"}
+var AuditTables = []string{"kms_audit_chains", "kms_audit_keys", "kms_audit_records", "kms_audit_digests", "kms_audit_registry"}
 
 // Row is one row of a PostgreSQL audit table, as a JSON object of its
 // columns.

@@ -91,6 +91,9 @@ type Options struct {
 	// audit.Log.SyncEvery for what it may lose).
 	AuditSync         string
 	AuditSyncInterval time.Duration
+	// AuditSegmentBytes is the size past which a data directory's trail
+	// rolls to a new segment file (audit.DefaultSegmentBytes if zero).
+	AuditSegmentBytes int64
 	// ShutdownTimeout bounds how long the requests in flight at shutdown
 	// may take to finish (DefaultShutdownTimeout if zero).
 	ShutdownTimeout time.Duration
@@ -187,6 +190,9 @@ func Run(ctx context.Context, o Options) error {
 		o.AuditSyncInterval = orDefault(o.AuditSyncInterval, DefaultAuditSyncInterval)
 	default:
 		return fmt.Errorf("--audit-sync is always or interval, not %q", o.AuditSync)
+	}
+	if o.AuditSegmentBytes < 0 {
+		return fmt.Errorf("--audit-segment-bytes must be positive, not %d", o.AuditSegmentBytes)
 	}
 	absDir, err := filepath.Abs(o.DataDir)
 	if err != nil {
@@ -612,9 +618,10 @@ func writeCredentials(ctx context.Context, st store.Store, root *keys.RootKey, p
 
 var auditKeyRecord = []byte("meta/audit-signing-key")
 
-// openAudit opens the audit trail and its digester: DATA_DIR/audit.log,
-// audit-digests.log and audit.pub for the embedded store; with PostgreSQL, a
-// new chain of this process in the database's audit tables.
+// openAudit opens the audit trail and its digester: the segments of
+// DATA_DIR (audit.log, audit-000002.log, ...), audit-digests.log and
+// audit.pub for the embedded store; with PostgreSQL, a new chain of this
+// process in the database's audit tables.
 func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *keys.RootKey, o Options) (*audit.Log, *audit.Digester, error) {
 	key, err := auditKey(ctx, st, root)
 	if err != nil {
@@ -634,7 +641,7 @@ func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *key
 		o.Logger.Info("audit trail in PostgreSQL", "chain", trail.Chain())
 		return trail, digester, nil
 	}
-	trail, err := audit.Open(filepath.Join(o.DataDir, "audit.log"))
+	trail, err := audit.OpenDir(o.DataDir, o.AuditSegmentBytes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit trail: %w", err)
 	}

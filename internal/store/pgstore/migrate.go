@@ -33,6 +33,13 @@ var migrations = []string{
 	CREATE TABLE kms_audit_keys (
 		chain text PRIMARY KEY,
 		public_key text NOT NULL)`,
+	// The registry of audit chains: a hash chain of their starts, whose
+	// head the signed digests name, so that a chain removed whole is
+	// detected (internal/audit/registry.go).
+	`CREATE TABLE kms_audit_registry (
+		seq bigint PRIMARY KEY,
+		chain text NOT NULL UNIQUE,
+		line text NOT NULL)`,
 }
 
 // SchemaVersion is the version of the schema this binary creates.

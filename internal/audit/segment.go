@@ -1,0 +1,255 @@
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// A data directory's trail is one chain cut into numbered segment files
+// (docs/audit.md, "Segments"): segment 1 is audit.log, the name the trail
+// always had, and segment n > 1 is audit-NNNNNN.log (n in at least six
+// digits, without a sign). The first record of segment n+1 chains to the
+// last record of segment n; no record is split across segments. A log
+// rolls to a new segment when the batch it is about to write would take
+// the active segment past its size limit, so a segment exceeds the limit
+// only when a single batch does.
+
+// FirstSegment is the name of segment 1.
+const FirstSegment = "audit.log"
+
+// DefaultSegmentBytes is the size past which a data directory's trail
+// rolls to a new segment unless told otherwise.
+const DefaultSegmentBytes = 256 << 20
+
+// SegmentName returns the file name of segment n (n >= 1).
+func SegmentName(n int) string {
+	if n <= 1 {
+		return FirstSegment
+	}
+	return fmt.Sprintf("audit-%06d.log", n)
+}
+
+// ParseSegmentName returns the number of the segment whose file name is
+// name, and false if name is not a segment's: exactly the names
+// SegmentName returns.
+func ParseSegmentName(name string) (int, bool) {
+	if name == FirstSegment {
+		return 1, true
+	}
+	digits, ok := strings.CutPrefix(name, "audit-")
+	if !ok {
+		return 0, false
+	}
+	if digits, ok = strings.CutSuffix(digits, ".log"); !ok || len(digits) < 6 || len(digits) > 9 {
+		return 0, false
+	}
+	for _, c := range []byte(digits) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 2 || SegmentName(n) != name {
+		return 0, false
+	}
+	return n, true
+}
+
+// Segment is one segment file of a trail.
+type Segment struct {
+	N    int    // its number, from 1
+	Path string // the file
+}
+
+// Name returns the segment's file name.
+func (s Segment) Name() string { return filepath.Base(s.Path) }
+
+// Segments lists the segment files in dir, ordered by number. A missing
+// directory holds none.
+func Segments(dir string) ([]Segment, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var segs []Segment
+	for _, e := range entries {
+		if n, ok := ParseSegmentName(e.Name()); ok && e.Type().IsRegular() {
+			segs = append(segs, Segment{N: n, Path: filepath.Join(dir, e.Name())})
+		}
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].N < segs[j].N })
+	return segs, nil
+}
+
+// MergeSegments lists the segments of several directories (a data
+// directory and the archives its older segments were moved to), ordered
+// by number. A segment in more than one of them must have the same bytes
+// in each, else it is an error.
+func MergeSegments(dirs ...string) ([]Segment, error) {
+	byN := map[int]Segment{}
+	for _, dir := range dirs {
+		segs, err := Segments(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range segs {
+			if prev, ok := byN[s.N]; ok {
+				a, err1 := os.ReadFile(prev.Path)
+				b, err2 := os.ReadFile(s.Path)
+				if err := errors.Join(err1, err2); err != nil {
+					return nil, err
+				}
+				if !bytes.Equal(a, b) {
+					return nil, fmt.Errorf("%s and %s differ", prev.Path, s.Path)
+				}
+				continue
+			}
+			byN[s.N] = s
+		}
+	}
+	out := make([]Segment, 0, len(byN))
+	for _, s := range byN {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].N < out[j].N })
+	return out, nil
+}
+
+// SegmentGaps returns a problem for each segment missing before or
+// between segs (ordered by number): the trail starts at segment 1 and
+// numbers its segments without gaps.
+func SegmentGaps(segs []Segment) []*Problem {
+	var problems []*Problem
+	want := 1
+	for _, s := range segs {
+		for ; want < s.N; want++ {
+			problems = append(problems, &Problem{Reason: fmt.Sprintf("segment %d (%s) is missing: it was removed, or archived elsewhere (give its directory with --archive-dir)", want, SegmentName(want))})
+		}
+		want = s.N + 1
+	}
+	return problems
+}
+
+// ReadSegments returns the bytes of segs one after the other, as one log,
+// and where each segment's lines start: starts[i] is the number of lines
+// before segs[i].
+func ReadSegments(segs []Segment) (log []byte, starts []int, err error) {
+	starts = make([]int, len(segs))
+	for i, s := range segs {
+		starts[i] = bytes.Count(log, []byte("\n"))
+		b, err := os.ReadFile(s.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(b) > 0 && b[len(b)-1] != '\n' && i < len(segs)-1 {
+			// A segment is closed with its last line complete: a line
+			// cut short here would merge with the next segment's first.
+			b = append(b, '\n')
+		}
+		log = append(log, b...)
+	}
+	return log, starts, nil
+}
+
+// Locate returns the segment and the line in it of line n (from 1) of the
+// log ReadSegments returned, for a message.
+func Locate(segs []Segment, starts []int, n int) (string, int) {
+	i := sort.Search(len(starts), func(i int) bool { return starts[i] >= n }) - 1
+	if i < 0 {
+		return "", n
+	}
+	return segs[i].Name(), n - starts[i]
+}
+
+// SegmentReader reads the complete lines of a trail's segments in order,
+// from where the last Next stopped, following the trail as it grows and
+// rolls. It is not safe for concurrent use.
+type SegmentReader struct {
+	dir     string
+	cur     int // the number of the segment being read; 0 before the first
+	f       *os.File
+	partial []byte // a line the server is still writing
+	buf     []byte
+}
+
+// NewSegmentReader returns a reader of the segments in dir.
+func NewSegmentReader(dir string) *SegmentReader { return &SegmentReader{dir: dir} }
+
+// Next calls fn with each complete line (without its newline) written
+// since the last call, across segments.
+func (r *SegmentReader) Next(fn func(line []byte) error) error {
+	for {
+		if r.f == nil {
+			segs, err := Segments(r.dir)
+			if err != nil {
+				return err
+			}
+			i := sort.Search(len(segs), func(i int) bool { return segs[i].N > r.cur })
+			if i == len(segs) {
+				return nil
+			}
+			if r.f, err = os.Open(segs[i].Path); err != nil {
+				return err
+			}
+			r.cur = segs[i].N
+		}
+		if r.buf == nil {
+			r.buf = make([]byte, 64<<10)
+		}
+		for {
+			n, err := r.f.Read(r.buf)
+			data := r.buf[:n]
+			for len(data) > 0 {
+				i := bytes.IndexByte(data, '\n')
+				if i < 0 {
+					r.partial = append(r.partial, data...)
+					break
+				}
+				line := data[:i]
+				if len(r.partial) > 0 {
+					line = append(r.partial, line...)
+					r.partial = r.partial[:0]
+				}
+				if err := fn(line); err != nil {
+					return err
+				}
+				data = data[i+1:]
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+		// At the end of this segment: go on to the next if there is one
+		// and this one ended with a complete line.
+		segs, err := Segments(r.dir)
+		if err != nil {
+			return err
+		}
+		if len(r.partial) > 0 || len(segs) == 0 || segs[len(segs)-1].N <= r.cur {
+			return nil
+		}
+		r.f.Close()
+		r.f = nil
+	}
+}
+
+// Close closes the segment being read.
+func (r *SegmentReader) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	return r.f.Close()
+}

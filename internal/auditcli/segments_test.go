@@ -1,0 +1,214 @@
+package auditcli_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/auditcli"
+)
+
+// segmentedDir writes n records, a minute apart from start, to a data
+// directory's trail in segments of 1 KiB, with a digest after each
+// record and audit.pub, and returns the directory.
+func segmentedDir(t *testing.T, n int, start time.Time) string {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := audit.OpenDir(dir, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	d, err := audit.OpenDigester(filepath.Join(dir, "audit-digests.log"), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		at := start.Add(time.Duration(i) * time.Minute)
+		appendTo(t, l, event(fmt.Sprint("Op", i), audit.FormatTime(at), alice, key1, ""))
+		if err := d.Write(l, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	d.Close()
+	b, _ := audit.MarshalPublicKey(pub)
+	if err := os.WriteFile(filepath.Join(dir, "audit.pub"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func verifyOut(t *testing.T, o auditcli.Options) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := auditcli.Verify(context.Background(), o, &out)
+	if err != nil && !errors.Is(err, auditcli.ErrBroken) {
+		t.Fatal(err)
+	}
+	return out.String(), err
+}
+
+func TestVerifySegments(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
+	setup := func(t *testing.T) (string, []audit.Segment) {
+		dir := segmentedDir(t, 40, start)
+		segs, _ := audit.Segments(dir)
+		if len(segs) < 4 {
+			t.Fatalf("%d segments, want at least 4", len(segs))
+		}
+		return dir, segs
+	}
+	t.Run("intact", func(t *testing.T) {
+		dir, _ := setup(t)
+		if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err != nil || !strings.HasPrefix(out, "OK: 40 records") {
+			t.Fatalf("verify: %v\n%s", err, out)
+		}
+	})
+	for _, c := range []struct {
+		name   string
+		tamper func(segs []audit.Segment)
+		want   string
+	}{
+		{"first removed", func(segs []audit.Segment) { os.Remove(segs[0].Path) }, "segment 1 (audit.log) is missing"},
+		{"middle removed", func(segs []audit.Segment) { os.Remove(segs[1].Path) }, "segment 2 (audit-000002.log) is missing"},
+		{"last removed", func(segs []audit.Segment) { os.Remove(segs[len(segs)-1].Path) }, "records were cut off"},
+		{"reordered", func(segs []audit.Segment) {
+			a, _ := os.ReadFile(segs[1].Path)
+			b, _ := os.ReadFile(segs[2].Path)
+			os.WriteFile(segs[1].Path, b, 0o600)
+			os.WriteFile(segs[2].Path, a, 0o600)
+		}, "(audit-000002.log, line 1)"},
+		{"edited", func(segs []audit.Segment) {
+			b, _ := os.ReadFile(segs[2].Path)
+			os.WriteFile(segs[2].Path, bytes.Replace(b, []byte(`"Op`), []byte(`"Xp`), 1), 0o600)
+		}, "it was edited) (audit-000003.log, line 1)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir, segs := setup(t)
+			c.tamper(segs)
+			out, err := verifyOut(t, auditcli.Options{DataDir: dir})
+			if err == nil || !strings.Contains(out, c.want) {
+				t.Fatalf("verify: %v\n%s\nwant %q", err, out, c.want)
+			}
+		})
+	}
+}
+
+// Segments moved to an archive are verified there, and with the data
+// directory as one trail.
+func TestVerifyArchive(t *testing.T) {
+	dir := segmentedDir(t, 40, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+	segs, _ := audit.Segments(dir)
+	archive := t.TempDir()
+	for _, name := range []string{"audit.pub", "audit-digests.log"} {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		os.WriteFile(filepath.Join(archive, name), b, 0o600)
+	}
+	for _, s := range segs[:len(segs)-1] {
+		b, _ := os.ReadFile(s.Path)
+		os.WriteFile(filepath.Join(archive, s.Name()), b, 0o600)
+		os.Remove(s.Path)
+	}
+	if out, err := verifyOut(t, auditcli.Options{DataDir: archive, Archive: true}); err != nil || !strings.HasPrefix(out, "OK:") {
+		t.Fatalf("verify the archive: %v\n%s", err, out)
+	}
+	if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err == nil || !strings.Contains(out, "segment 1 (audit.log) is missing") {
+		t.Fatalf("verify without the archive: %v\n%s", err, out)
+	}
+	if out, err := verifyOut(t, auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}}); err != nil || !strings.HasPrefix(out, "OK: 40 records") {
+		t.Fatalf("verify with the archive: %v\n%s", err, out)
+	}
+	// Removing the archive's last segment is found with the data directory.
+	as, _ := audit.Segments(archive)
+	removed := countLines(t, as[len(as)-1].Path)
+	os.Remove(as[len(as)-1].Path)
+	if out, err := verifyOut(t, auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}}); err == nil || !strings.Contains(out, "is missing") {
+		t.Fatalf("verify with a cut archive: %v\n%s", err, out)
+	}
+	// Events read the archived segments first.
+	var out bytes.Buffer
+	if err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}, JSON: true}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 40-removed {
+		t.Fatalf("events with the archive: %d lines", n)
+	}
+}
+
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	b, _ := os.ReadFile(path)
+	return bytes.Count(b, []byte("\n"))
+}
+
+func TestExport(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	dir := segmentedDir(t, 30, start)
+	since, until := start.Add(5*time.Minute).Format(time.RFC3339), start.Add(12*time.Minute).Format(time.RFC3339)
+	export := func(format string, o auditcli.Options) (string, error) {
+		var out bytes.Buffer
+		o.DataDir, o.Since, o.Until = dir, since, until
+		err := auditcli.Export(context.Background(), o, auditcli.ExportOptions{Format: format}, &out)
+		return out.String(), err
+	}
+	out, err := export("jsonl", auditcli.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 7 {
+		t.Fatalf("jsonl: %d events, want 7 (minutes 5 to 11)", len(lines))
+	}
+	for i, ln := range lines {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(ln), &r); err != nil || r.EventName != fmt.Sprint("Op", i+5) {
+			t.Fatalf("jsonl line %d: %v %q", i, err, ln)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "ct.json")
+	if _, err := export("cloudtrail", auditcli.Options{Output: path}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	var file struct {
+		Records []map[string]any
+	}
+	if err := json.Unmarshal(b, &file); err != nil || len(file.Records) != 7 {
+		t.Fatalf("cloudtrail: %v, %d records\n%s", err, len(file.Records), b)
+	}
+	r := file.Records[0]
+	for k, want := range map[string]any{"eventVersion": "1.08", "eventName": "Op5", "eventSource": "kms.amazonaws.com",
+		"eventType": "AwsApiCall", "managementEvent": true, "eventCategory": "Management", "eventTime": "2026-01-02T03:05:00Z"} {
+		if r[k] != want {
+			t.Errorf("%s = %v, want %v", k, r[k], want)
+		}
+	}
+	if res := r["resources"].([]any)[0].(map[string]any); res["ARN"] != key1 || res["type"] != "AWS::KMS::Key" {
+		t.Errorf("resources %v", r["resources"])
+	}
+	if _, ok := r["sequence"]; ok {
+		t.Errorf("the chain's fields are CloudTrail fields: %v", r)
+	}
+	// A broken trail is not exported, unless asked.
+	segs, _ := audit.Segments(dir)
+	os.Remove(segs[1].Path)
+	if _, err := export("jsonl", auditcli.Options{}); !errors.Is(err, auditcli.ErrExportBroken) {
+		t.Fatalf("export of a broken trail: %v", err)
+	}
+	var out2 bytes.Buffer
+	err = auditcli.Export(context.Background(), auditcli.Options{DataDir: dir, Since: since, Until: until}, auditcli.ExportOptions{NoVerify: true}, &out2)
+	if err != nil {
+		t.Fatalf("--no-verify: %v", err)
+	}
+}
