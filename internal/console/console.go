@@ -76,6 +76,11 @@ type Config struct {
 	IdleTimeout     time.Duration // DefaultIdleTimeout if zero
 	AbsoluteTimeout time.Duration // DefaultAbsoluteTimeout if zero
 	Logger          *slog.Logger
+	// Regions are the regions the page offers for KMS calls, and Region
+	// the one it starts in; a call names its region in the X-KMS-Region
+	// header (none: the server's default).
+	Regions []string
+	Region  string
 }
 
 // Handler serves the console. It is safe for concurrent use.
@@ -89,6 +94,8 @@ type Handler struct {
 	static   http.Handler
 	index    []byte
 	checks   chan struct{} // a slot per sign-in check running
+	regions  []string
+	region   string
 }
 
 // maxConcurrentSignIns bounds the sign-in checks that run at once.
@@ -119,7 +126,7 @@ func New(cfg Config) *Handler {
 	return &Handler{backend: cfg.Backend, dir: cfg.Directory, secure: cfg.Secure,
 		sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.AbsoluteTimeout), limiter: newSignInLimiter(cfg.Now),
 		log: cfg.Logger, static: http.StripPrefix(Prefix+"static/", http.FileServerFS(sub)), index: index,
-		checks: make(chan struct{}, maxConcurrentSignIns)}
+		checks: make(chan struct{}, maxConcurrentSignIns), regions: cfg.Regions, region: cfg.Region}
 }
 
 // contentSecurityPolicy allows only the console's own scripts, styles and
@@ -232,7 +239,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, route string)
 	if route == "session" {
 		// How the page learns its CSRF token: readable only by a page of
 		// this origin, and it changes nothing.
-		writeJSON(w, http.StatusOK, whoami(se))
+		writeJSON(w, http.StatusOK, h.whoami(se))
 		return
 	}
 	if !se.validCSRF(r.Header.Get("X-CSRF-Token")) {
@@ -255,7 +262,11 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, route string)
 		if t := strings.TrimSpace(string(body)); t == "" || t == "null" {
 			body = []byte("{}")
 		}
-		out, err := h.backend.Invoke(r, api.Call{Principal: se.principal, UserAgent: UserAgent, Service: service, Operation: op, Input: body})
+		c := api.Call{Principal: se.principal, UserAgent: UserAgent, Service: service, Operation: op, Input: body}
+		if service == api.ServiceKMS {
+			c.Region = r.Header.Get("X-KMS-Region") // the API refuses a region it does not serve
+		}
+		out, err := h.backend.Invoke(r, c)
 		if err != nil {
 			h.fail(w, err)
 			return
@@ -305,15 +316,17 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 }
 
 // whoami is what the page knows of its session.
-func whoami(se *session) any {
+func (h *Handler) whoami(se *session) any {
 	p := se.principal
 	return struct {
-		ARN       string `json:"arn"`
-		Account   string `json:"account"`
-		Type      string `json:"type"`
-		UserName  string `json:"userName,omitempty"`
-		CSRFToken string `json:"csrfToken"`
-	}{p.ARN, p.Account, p.Type, p.Username, se.csrf}
+		ARN       string   `json:"arn"`
+		Account   string   `json:"account"`
+		Type      string   `json:"type"`
+		UserName  string   `json:"userName,omitempty"`
+		CSRFToken string   `json:"csrfToken"`
+		Regions   []string `json:"regions,omitempty"`
+		Region    string   `json:"region,omitempty"`
+	}{p.ARN, p.Account, p.Type, p.Username, se.csrf, h.regions, h.region}
 }
 
 func (h *Handler) cookieName() string {

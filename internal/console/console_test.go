@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -647,5 +648,26 @@ func TestOneSessionConcurrently(t *testing.T) {
 		if s != http.StatusOK {
 			t.Fatalf("a concurrent call answered %d", s)
 		}
+	}
+}
+
+// A KMS call names its region in the X-KMS-Region header; the API refuses
+// a region the server does not serve, and changes nothing.
+func TestCallRegionHeader(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	status, out := b.post("call/kms/CreateKey", map[string]string{}, "X-KMS-Region", "eu-west-1")
+	if status != http.StatusBadRequest || out["__type"] != "ValidationException" || out["message"] != "This server does not serve the Region eu-west-1." {
+		t.Fatalf("CreateKey in a region not served: %d %v", status, out)
+	}
+	status, out = b.post("call/kms/ListKeys", map[string]string{}, "X-KMS-Region", region)
+	if keys, _ := out["Keys"].([]any); status != http.StatusOK || len(keys) != 0 {
+		t.Fatalf("the refused CreateKey made a key: %d %v", status, out)
+	}
+	status, out = b.post("call/kms/CreateKey", map[string]string{}, "X-KMS-Region", region)
+	md, _ := out["KeyMetadata"].(map[string]any)
+	if status != http.StatusOK || !strings.HasPrefix(fmt.Sprint(md["Arn"]), "arn:aws:kms:"+region+":") {
+		t.Fatalf("CreateKey in %s: %d %v", region, status, out)
 	}
 }

@@ -109,7 +109,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	token, csrf := h.sessions.create(p)
 	http.SetCookie(w, h.cookie(token, 0))
-	writeJSON(w, http.StatusOK, whoami(&session{principal: p, csrf: csrf}))
+	writeJSON(w, http.StatusOK, h.whoami(&session{principal: p, csrf: csrf}))
 }
 
 // record writes the sign-in's audit record; if it cannot be written, it

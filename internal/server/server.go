@@ -363,7 +363,7 @@ func Run(ctx context.Context, o Options) error {
 	if !o.NoConsole {
 		// --insecure-http is for a TLS-terminating proxy in front: the
 		// browser is on https, and the cookie must say so.
-		consoleHandler = console.New(console.Config{Backend: handler, Directory: dir, Secure: ep.tls != nil || o.InsecureHTTP, Logger: o.Logger,
+		consoleHandler = console.New(console.Config{Backend: handler, Directory: dir, Regions: regions, Region: o.Region, Secure: ep.tls != nil || o.InsecureHTTP, Logger: o.Logger,
 			IdleTimeout: o.ConsoleIdleTimeout, AbsoluteTimeout: o.ConsoleSessionTimeout})
 	}
 	srv := httpServer(o, withOps(handler, readiness(st, trail), metricsHandler, consoleHandler), o.Logger)

@@ -23,6 +23,11 @@
 
   window.addEventListener("hashchange", route);
   document.addEventListener("DOMContentLoaded", async () => {
+    document.getElementById("region").addEventListener("change", (ev) => {
+      state.region = ev.target.value;
+      sessionStorage.setItem("kms-region", state.region);
+      if (location.hash.startsWith("#/keys/")) location.hash = "#/keys"; else route();
+    });
     document.getElementById("signout").addEventListener("click", async () => {
       try { await post("signout", {}); } catch (e) { /* signed out anyway */ }
       state.me = null; state.csrf = "";

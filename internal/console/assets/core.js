@@ -7,7 +7,8 @@
 // core.js: what every page shares, as window.KMS: the session's state,
 // building the DOM, labelled fields, errors, and the console's API.
 window.KMS = (function () {
-  const state = { me: null, csrf: "" };
+  // region: the region of the KMS calls, chosen in the header.
+  const state = { me: null, csrf: "", region: "" };
   const main = () => document.getElementById("main");
 
   // el builds an element: el("button", {type: "button", onclick: f}, "text", child...)
@@ -55,10 +56,12 @@ window.KMS = (function () {
   }
 
   async function post(path, body) {
+    const headers = { "Content-Type": "application/json", "X-CSRF-Token": state.csrf };
+    if (path.startsWith("call/kms/") && state.region) headers["X-KMS-Region"] = state.region;
     const res = await fetch("api/" + path, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf },
+      headers,
       body: JSON.stringify(body || {}),
     });
     let data = {};

@@ -9,6 +9,7 @@
   function renderSignIn(notice) {
     document.getElementById("nav").hidden = true;
     document.getElementById("signout").hidden = true;
+    document.getElementById("region-label").hidden = true;
     document.getElementById("whoami").textContent = "";
     const m = setPage("Sign in");
     const err = errorBox();
@@ -67,6 +68,15 @@
     document.getElementById("nav").hidden = false;
     document.getElementById("signout").hidden = false;
     document.getElementById("whoami").textContent = "Signed in as " + me.arn;
+    // The region of the KMS calls: the one last chosen in this tab, or
+    // the server's default. Keys, aliases and grants are per region.
+    const regions = me.regions || [];
+    const saved = sessionStorage.getItem("kms-region");
+    state.region = regions.includes(saved) ? saved : (me.region || "");
+    const sel = document.getElementById("region");
+    sel.replaceChildren(...regions.map((r) => el("option", { value: r }, r)));
+    sel.value = state.region;
+    document.getElementById("region-label").hidden = regions.length === 0;
   }
 
   Object.assign(K, { renderSignIn, signedIn });
