@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/ThalesGroup/crypto11"
 	"github.com/miekg/pkcs11"
@@ -16,8 +17,10 @@ import (
 
 // Key is an AES-256 key inside a token. It is safe for concurrent use.
 type Key struct {
-	ctx  *crypto11.Context
-	aead cipher.AEAD
+	ctx       *crypto11.Context
+	aead      cipher.AEAD
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open logs into the token of u through the PKCS#11 module at module
@@ -111,7 +114,7 @@ func login(module string, u URI, pin string) (*crypto11.Context, error) {
 	if _, err := os.Stat(module); err != nil {
 		return nil, fmt.Errorf("PKCS#11 module %s: %s", module, reason(err))
 	}
-	ctx, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: u.Token, Pin: pin})
+	ctx, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: u.Token, Pin: pin, GCMIVLength: 12})
 	if err != nil {
 		msg := err.Error()
 		switch {
@@ -178,10 +181,13 @@ func (k *Key) Open(aad, sealed []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// Close logs out and releases the module.
+// Close logs out and releases the module. Calls after the first do
+// nothing (crypto11 panics on a second close).
 func (k *Key) Close() error {
-	if k.ctx == nil {
-		return nil
-	}
-	return k.ctx.Close()
+	k.closeOnce.Do(func() {
+		if k.ctx != nil {
+			k.closeErr = k.ctx.Close()
+		}
+	})
+	return k.closeErr
 }
