@@ -2,16 +2,18 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openkms/kms/internal/backup"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/rootkey"
 )
 
 func backupCommand() *cobra.Command {
@@ -51,7 +53,8 @@ stopped store itself.`,
 
 func restoreCommand() *cobra.Command {
 	var w backup.Where
-	var in, rootKeyFile string
+	var in string
+	var rk rootKeyOptions
 	cmd := &cobra.Command{
 		Use:   "restore -i FILE (--data-dir DIR | --storage URL)",
 		Short: "Restore a backup into an empty key store, and verify it",
@@ -59,7 +62,8 @@ func restoreCommand() *cobra.Command {
 
 restore refuses a target that holds records or an audit trail, and a file
 whose checksum fails. Before writing anything it opens every sealed value of
-the backup with the root key (--root-key-file FILE or KMS_ROOT_KEY, else
+the backup with the root key (--root-key-file FILE or KMS_ROOT_KEY, or
+--root-key pkcs11:... with --pkcs11-module for a root key in an HSM, else
 the root.key of the target data directory); after writing it reads the
 store again and checks it holds exactly the backup's records. The records
 are written in one transaction. The audit trail files go into --data-dir.`,
@@ -67,10 +71,20 @@ are written in one transaction. The audit trail files go into --data-dir.`,
   kms restore -i kms.kmsbak --storage postgres://kms@db.internal/kms --root-key-file /etc/kms/root.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			root, err := rootKeyFlags(rootKeyFile, os.Getenv("KMS_ROOT_KEY"), w.DataDir)
+			src, err := rk.load(w.DataDir)
 			if err != nil {
 				return err
 			}
+			defer src.Close()
+			wrapped, err := backup.ReadRecord(in, keys.WrappedRootRecord)
+			if err != nil {
+				return err
+			}
+			root, err := src.Unwrap(wrapped)
+			if err != nil {
+				return err
+			}
+			src.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return backup.Restore(ctx, in, w, root, cmd.OutOrStdout())
@@ -80,28 +94,56 @@ are written in one transaction. The audit trail files go into --data-dir.`,
 	f.StringVarP(&in, "input", "i", "", "the backup file to restore")
 	f.StringVar(&w.DataDir, "data-dir", "", "the data directory: its store (unless --storage) and audit trail")
 	f.StringVar(&w.Storage, "storage", "", "a postgres:// URL of an empty database")
-	f.StringVar(&rootKeyFile, "root-key-file", "", "file holding the root key (32 bytes as base64 or hex)")
+	rk.flags(f, "")
 	cmd.MarkFlagRequired("input")
 	return cmd
 }
 
-// rootKeyFlags reads the root key as the server does: from file, else
-// text (KMS_ROOT_KEY), else the root.key of the data directory dir.
-func rootKeyFlags(file, text, dir string) (*keys.RootKey, error) {
-	switch {
-	case file != "":
-		return keys.ReadRootKeyFile(file)
-	case text != "":
-		rk, err := keys.ParseRootKey([]byte(text))
-		if err != nil {
-			return nil, fmt.Errorf("KMS_ROOT_KEY: %w", err)
-		}
-		return rk, nil
-	case dir != "":
-		path := filepath.Join(dir, "root.key")
-		if _, err := os.Stat(path); err == nil {
-			return keys.ReadRootKeyFile(path)
+// rootKeyOptions are the flags that give a command the store's root key,
+// as to the server: --root-key-file, --root-key (else KMS_ROOT_KEY) and
+// --pkcs11-module.
+type rootKeyOptions struct {
+	file, value, module string
+}
+
+// flags adds the options to f, their names prefixed with prefix ("new-").
+func (o *rootKeyOptions) flags(f *pflag.FlagSet, prefix string) {
+	what := "the root key"
+	if prefix != "" {
+		what = "the " + strings.TrimSuffix(prefix, "-") + " root key"
+	}
+	f.StringVar(&o.file, prefix+"root-key-file", "", "file holding "+what+" (32 bytes as base64 or hex)")
+	f.StringVar(&o.value, prefix+"root-key", "", what+" in an HSM as a PKCS#11 URI (pkcs11:token=NAME;object=LABEL), or the key itself (32 bytes as base64 or hex)")
+	if prefix == "" {
+		f.StringVar(&o.module, "pkcs11-module", "", "the PKCS#11 module (shared library) of a pkcs11: root key's token")
+	}
+}
+
+// spec is where the root key comes from: the flags, else KMS_ROOT_KEY
+// (when env is true), else the root.key of the data directory dir.
+func (o *rootKeyOptions) spec(dir string, env bool) rootkey.Spec {
+	s := rootkey.Spec{File: o.file, Value: o.value, ValueName: "--root-key", Module: o.module, Getenv: os.Getenv}
+	if s.Value == "" && env {
+		s.Value, s.ValueName = os.Getenv("KMS_ROOT_KEY"), "KMS_ROOT_KEY"
+	}
+	if !s.Given() && dir != "" {
+		if path := filepath.Join(dir, "root.key"); fileExists(path) {
+			s.File = path
 		}
 	}
-	return nil, errors.New("no root key: pass --root-key-file FILE or set KMS_ROOT_KEY")
+	return s
+}
+
+// load reads the root key of spec(dir, true).
+func (o *rootKeyOptions) load(dir string) (*rootkey.Source, error) {
+	s := o.spec(dir, true)
+	if !s.Given() {
+		return nil, errors.New("no root key: pass --root-key-file FILE, set KMS_ROOT_KEY, or pass --root-key pkcs11:token=NAME;object=LABEL")
+	}
+	return rootkey.Load(s)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
