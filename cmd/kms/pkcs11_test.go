@@ -156,7 +156,7 @@ func noRootSecretIn(t *testing.T, dir string) {
 // TestPKCS11RootKey: a key made by kms root-key init in a SoftHSM token;
 // a server on it serves, restarts and decrypts what it encrypted; the
 // data directory holds the store's root key only wrapped; a backup
-// restores with the token's key.
+// restores, and a migration opens, with the token's key.
 func TestPKCS11RootKey(t *testing.T) {
 	t.Parallel()
 	h := requireSoftHSM(t)
@@ -224,6 +224,18 @@ func TestPKCS11RootKey(t *testing.T) {
 	}
 	initCreds.Store(restored, creds)
 	s = startServer(t, restored, env, "--root-key", uri, "--pkcs11-module", h.module)
+	checkDecrypts(t, s.client(t), []encrypted{e})
+	stopServer(t, s)
+
+	// kms migrate copies the wrapped record with the others: the copy
+	// opens with the same token key.
+	moved := filepath.Join(t.TempDir(), "moved")
+	code, stdout, stderr = runToExit(t, env, "migrate", "--from", dir, "--to", moved, "--root-key", uri, "--pkcs11-module", h.module)
+	if code != 0 || !strings.Contains(stdout, "need --root-key "+uri) {
+		t.Fatalf("kms migrate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	initCreds.Store(moved, creds)
+	s = startServer(t, moved, env, "--root-key", uri, "--pkcs11-module", h.module)
 	checkDecrypts(t, s.client(t), []encrypted{e})
 }
 
