@@ -21,6 +21,7 @@ import (
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/store/pgtest"
 )
 
 // softHSM is a private SoftHSM token directory for one test.
@@ -385,5 +386,37 @@ func TestPKCS11RootKeyRotate(t *testing.T) {
 		"--new-root-key-file", fileKey)
 	if code == 0 || !strings.Contains(stderr, "is not kept in a PKCS#11 token") {
 		t.Errorf("a rotation from the old token key: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestPKCS11Cluster: the nodes of a PostgreSQL store share the wrapped
+// root key that the first one created: each unwraps the same key with the
+// token, so what one encrypts the others decrypt. The nodes start one
+// after the other: SoftHSM's file store does not bear processes that open
+// it at the same instant (one of them may find no token), which a
+// network HSM does.
+func TestPKCS11Cluster(t *testing.T) {
+	t.Parallel()
+	h := requireSoftHSM(t)
+	h.initToken(t, "kms", hsmPIN)
+	uri := "pkcs11:token=kms;object=root"
+	env := h.env("KMS_PKCS11_PIN=" + hsmPIN)
+	code, _, stderr := runToExit(t, env, "root-key", "init", "--root-key", uri, "--pkcs11-module", h.module)
+	if code != 0 {
+		t.Fatalf("kms root-key init: exit %d\n%s", code, stderr)
+	}
+	dsn := pgtest.Start(t)
+	dir := t.TempDir()
+	nodes := make([]*server, 3)
+	for i := range nodes {
+		nodes[i] = startServerIn(t, "", env, "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", dsn,
+			"--root-key", uri, "--pkcs11-module", h.module)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "root.key")); err == nil {
+		t.Errorf("the dev nodes wrote a root.key though the root key is in the token")
+	}
+	e := encryptOne(t, nodes[0], "across the cluster")
+	for _, s := range nodes[1:] {
+		checkDecrypts(t, s.client(t), []encrypted{e})
 	}
 }
