@@ -380,6 +380,24 @@ func TestPKCS11RootKeyRotate(t *testing.T) {
 	checkDecrypts(t, s.client(t), want)
 	stopServer(t, s)
 
+	// A dev data directory's root.key moves into the token: rotate
+	// removes it, and a dev server needs --root-key from then on.
+	devDir := filepath.Join(t.TempDir(), "dev")
+	s = startServer(t, devDir, env, "--dev")
+	devWant := []encrypted{encryptOne(t, s, "under the dev root.key")}
+	stopServer(t, s)
+	code, stdout, stderr = runToExit(t, env, "root-key", "rotate", "--data-dir", devDir, "--new-root-key", uri, "--pkcs11-module", h.module)
+	if code != 0 || !strings.Contains(stdout, "Removed") {
+		t.Fatalf("rotate dev → pkcs11: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(devDir, "root.key")); err == nil {
+		t.Errorf("root.key is still in the dev data directory")
+	}
+	refused(t, devDir, "no root.key", "--dev")
+	s = startServer(t, devDir, env, "--dev", "--root-key", uri, "--pkcs11-module", h.module)
+	checkDecrypts(t, s.client(t), devWant)
+	stopServer(t, s)
+
 	// A rotation from the token's key, which no longer opens the store,
 	// refuses and changes nothing.
 	code, _, stderr = runToExit(t, env, "root-key", "rotate", "--data-dir", dir, "--root-key", uri, "--pkcs11-module", h.module,

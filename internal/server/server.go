@@ -536,7 +536,7 @@ func loadRootKey(o Options) (*rootkey.Source, error) {
 		b, err := os.ReadFile(path)
 		if errors.Is(err, os.ErrNotExist) {
 			if _, err := os.Stat(filepath.Join(o.DataDir, "kms.db")); err == nil {
-				return nil, fmt.Errorf("%s holds a key store but no root.key: pass the root key it was created with (--root-key-file or KMS_ROOT_KEY)", o.DataDir)
+				return nil, fmt.Errorf("%s holds a key store but no root.key: pass the root key it was created with (--root-key-file, KMS_ROOT_KEY or --root-key pkcs11:...)", o.DataDir)
 			}
 			// Nodes of a dev cluster may start together on one data
 			// directory: the first to create the file wins, and the
