@@ -1,19 +1,14 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/openkms/kms/internal/backup"
 	"github.com/openkms/kms/internal/keys"
-	"github.com/openkms/kms/internal/rootkey"
 )
 
 func backupCommand() *cobra.Command {
@@ -97,53 +92,4 @@ are written in one transaction. The audit trail files go into --data-dir.`,
 	rk.flags(f, "")
 	cmd.MarkFlagRequired("input")
 	return cmd
-}
-
-// rootKeyOptions are the flags that give a command the store's root key,
-// as to the server: --root-key-file, --root-key (else KMS_ROOT_KEY) and
-// --pkcs11-module.
-type rootKeyOptions struct {
-	file, value, module string
-}
-
-// flags adds the options to f, their names prefixed with prefix ("new-").
-func (o *rootKeyOptions) flags(f *pflag.FlagSet, prefix string) {
-	what := "the root key"
-	if prefix != "" {
-		what = "the " + strings.TrimSuffix(prefix, "-") + " root key"
-	}
-	f.StringVar(&o.file, prefix+"root-key-file", "", "file holding "+what+" (32 bytes as base64 or hex)")
-	f.StringVar(&o.value, prefix+"root-key", "", what+" in an HSM as a PKCS#11 URI (pkcs11:token=NAME;object=LABEL), or the key itself (32 bytes as base64 or hex)")
-	if prefix == "" {
-		f.StringVar(&o.module, "pkcs11-module", "", "the PKCS#11 module (shared library) of a pkcs11: root key's token")
-	}
-}
-
-// spec is where the root key comes from: the flags, else KMS_ROOT_KEY
-// (when env is true), else the root.key of the data directory dir.
-func (o *rootKeyOptions) spec(dir string, env bool) rootkey.Spec {
-	s := rootkey.Spec{File: o.file, Value: o.value, ValueName: "--root-key", Module: o.module, Getenv: os.Getenv}
-	if s.Value == "" && env {
-		s.Value, s.ValueName = os.Getenv("KMS_ROOT_KEY"), "KMS_ROOT_KEY"
-	}
-	if !s.Given() && dir != "" {
-		if path := filepath.Join(dir, "root.key"); fileExists(path) {
-			s.File = path
-		}
-	}
-	return s
-}
-
-// load reads the root key of spec(dir, true).
-func (o *rootKeyOptions) load(dir string) (*rootkey.Source, error) {
-	s := o.spec(dir, true)
-	if !s.Given() {
-		return nil, errors.New("no root key: pass --root-key-file FILE, set KMS_ROOT_KEY, or pass --root-key pkcs11:token=NAME;object=LABEL")
-	}
-	return rootkey.Load(s)
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
