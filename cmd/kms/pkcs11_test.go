@@ -317,7 +317,8 @@ func TestPKCS11RefusesToStart(t *testing.T) {
 }
 
 // TestPKCS11RootKeyRotate moves a store's root key from a file into the
-// token and back to another file, each a kms root-key rotate: after each,
+// token, to another key in it, and back to another file, each a kms
+// root-key rotate: after each,
 // the old root key no longer opens the store and a server on the new one
 // decrypts what was encrypted before.
 func TestPKCS11RootKeyRotate(t *testing.T) {
@@ -363,10 +364,26 @@ func TestPKCS11RootKeyRotate(t *testing.T) {
 	want = append(want, encryptOne(t, s, "under the token's key"))
 	stopServer(t, s)
 
+	// PKCS#11 → another key in the token.
+	uri2 := "pkcs11:token=kms;object=root2"
+	code, _, stderr = runToExit(t, env, "root-key", "init", "--root-key", uri2, "--pkcs11-module", h.module)
+	if code != 0 {
+		t.Fatalf("kms root-key init: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr = runToExit(t, env, "root-key", "rotate", "--data-dir", dir, "--root-key", uri, "--new-root-key", uri2,
+		"--pkcs11-module", h.module)
+	if code != 0 || !strings.Contains(stdout, "wrapped by root key "+uri2) {
+		t.Fatalf("rotate pkcs11 → pkcs11: exit %d\n%s%s", code, stdout, stderr)
+	}
+	refused(t, dir, "not the one", "--root-key", uri, "--pkcs11-module", h.module)
+	s = startServer(t, dir, env, "--root-key", uri2, "--pkcs11-module", h.module)
+	checkDecrypts(t, s.client(t), want)
+	stopServer(t, s)
+
 	// PKCS#11 → another file.
 	newKey := filepath.Join(t.TempDir(), "new.key")
 	writeFile(t, newKey, keys.GenerateRootKey())
-	code, stdout, stderr = runToExit(t, env, "root-key", "rotate", "--data-dir", dir, "--root-key", uri, "--pkcs11-module", h.module,
+	code, stdout, stderr = runToExit(t, env, "root-key", "rotate", "--data-dir", dir, "--root-key", uri2, "--pkcs11-module", h.module,
 		"--new-root-key-file", newKey)
 	if code != 0 || !strings.Contains(stdout, "open with the new root key only") {
 		t.Fatalf("rotate pkcs11 → file: exit %d\n%s%s", code, stdout, stderr)
