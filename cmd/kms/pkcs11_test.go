@@ -318,9 +318,8 @@ func TestPKCS11RefusesToStart(t *testing.T) {
 
 // TestPKCS11RootKeyRotate moves a store's root key from a file into the
 // token, to another key in it, and back to another file, each a kms
-// root-key rotate: after each,
-// the old root key no longer opens the store and a server on the new one
-// decrypts what was encrypted before.
+// root-key rotate: after each, the old root key no longer opens the store
+// and a server on the new one decrypts what was encrypted before.
 func TestPKCS11RootKeyRotate(t *testing.T) {
 	t.Parallel()
 	h := requireSoftHSM(t)
