@@ -35,3 +35,4 @@ go test -run '^$' -fuzz '^FuzzParsePayload$' -fuzztime "$fuzztime" ./internal/st
 go test -run '^$' -fuzz '^FuzzScanParams$' -fuzztime "$fuzztime" ./internal/api
 go test -run '^$' -fuzz '^FuzzBadText$' -fuzztime "$fuzztime" ./internal/api
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzztime" ./internal/backup
+go test -run '^$' -fuzz '^FuzzParsePKCS11URI$' -fuzztime "$fuzztime" ./internal/hsm

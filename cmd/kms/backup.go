@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -51,7 +48,8 @@ stopped store itself.`,
 
 func restoreCommand() *cobra.Command {
 	var w backup.Where
-	var in, rootKeyFile string
+	var in string
+	var rk rootKeyOptions
 	cmd := &cobra.Command{
 		Use:   "restore -i FILE (--data-dir DIR | --storage URL)",
 		Short: "Restore a backup into an empty key store, and verify it",
@@ -59,7 +57,8 @@ func restoreCommand() *cobra.Command {
 
 restore refuses a target that holds records or an audit trail, and a file
 whose checksum fails. Before writing anything it opens every sealed value of
-the backup with the root key (--root-key-file FILE or KMS_ROOT_KEY, else
+the backup with the root key (--root-key-file FILE or KMS_ROOT_KEY, or
+--root-key pkcs11:... with --pkcs11-module for a root key in an HSM, else
 the root.key of the target data directory); after writing it reads the
 store again and checks it holds exactly the backup's records. The records
 are written in one transaction. The audit trail files go into --data-dir.`,
@@ -67,10 +66,20 @@ are written in one transaction. The audit trail files go into --data-dir.`,
   kms restore -i kms.kmsbak --storage postgres://kms@db.internal/kms --root-key-file /etc/kms/root.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			root, err := rootKeyFlags(rootKeyFile, os.Getenv("KMS_ROOT_KEY"), w.DataDir)
+			src, err := rk.load(w.DataDir)
 			if err != nil {
 				return err
 			}
+			defer src.Close()
+			wrapped, err := backup.ReadRecord(in, keys.WrappedRootRecord)
+			if err != nil {
+				return err
+			}
+			root, err := src.Unwrap(wrapped)
+			if err != nil {
+				return err
+			}
+			src.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return backup.Restore(ctx, in, w, root, cmd.OutOrStdout())
@@ -80,28 +89,7 @@ are written in one transaction. The audit trail files go into --data-dir.`,
 	f.StringVarP(&in, "input", "i", "", "the backup file to restore")
 	f.StringVar(&w.DataDir, "data-dir", "", "the data directory: its store (unless --storage) and audit trail")
 	f.StringVar(&w.Storage, "storage", "", "a postgres:// URL of an empty database")
-	f.StringVar(&rootKeyFile, "root-key-file", "", "file holding the root key (32 bytes as base64 or hex)")
+	rk.flags(f, "")
 	cmd.MarkFlagRequired("input")
 	return cmd
-}
-
-// rootKeyFlags reads the root key as the server does: from file, else
-// text (KMS_ROOT_KEY), else the root.key of the data directory dir.
-func rootKeyFlags(file, text, dir string) (*keys.RootKey, error) {
-	switch {
-	case file != "":
-		return keys.ReadRootKeyFile(file)
-	case text != "":
-		rk, err := keys.ParseRootKey([]byte(text))
-		if err != nil {
-			return nil, fmt.Errorf("KMS_ROOT_KEY: %w", err)
-		}
-		return rk, nil
-	case dir != "":
-		path := filepath.Join(dir, "root.key")
-		if _, err := os.Stat(path); err == nil {
-			return keys.ReadRootKeyFile(path)
-		}
-	}
-	return nil, errors.New("no root key: pass --root-key-file FILE or set KMS_ROOT_KEY")
 }

@@ -16,9 +16,9 @@ func chooseRegion(region string) step {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := chromedp.Evaluate[bool](`(() => {
 			const s = document.getElementById("region");
-			s.value = "` + region + `";
+			s.value = "`+region+`";
 			s.dispatchEvent(new Event("change", { bubbles: true }));
-			return s.value === "` + region + `";
+			return s.value === "`+region+`";
 		})()`)(ctx, tg)
 		return err
 	})

@@ -23,9 +23,12 @@ PostgreSQL URL (postgres://... or postgresql://...). DST must be empty: a
 new or empty data directory (created with mode 0700), or a database without
 key store records.
 
-The root key comes from --root-key-file FILE or KMS_ROOT_KEY, else from the
-root.key of SRC's (or DST's) data directory (--dev). It must open SRC, or
-nothing is written.
+The root key comes from --root-key-file FILE or KMS_ROOT_KEY (or --root-key:
+the key itself, or a PKCS#11 URI with --pkcs11-module for a root key in an
+HSM), else from the root.key of SRC's (or DST's) data directory (--dev). It
+must open SRC, or nothing is written. A root key in an HSM wraps the
+store's own root key in a record that is copied with the others: servers
+on DST use the same token key.
 
 No server may run on SRC. A data directory is locked while a server has it
 open, so migrate refuses then. Stop every node of a PostgreSQL SRC first:
@@ -41,7 +44,10 @@ none. The audit trail is not part of the key store and stays where it is.`,
   kms migrate --from kms-data --to kms-data-copy   # dev: root.key and credentials come along`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.RootKeyText = os.Getenv("KMS_ROOT_KEY")
+			if o.RootKeyText == "" {
+				o.RootKeyText = os.Getenv("KMS_ROOT_KEY")
+			}
+			o.Getenv = os.Getenv
 			o.Out = cmd.OutOrStdout()
 			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -54,6 +60,8 @@ none. The audit trail is not part of the key store and stays where it is.`,
 	f.StringVar(&o.From, "from", "", "the key store to copy: a data directory or a postgres:// URL")
 	f.StringVar(&o.To, "to", "", "where to copy it: a new or empty data directory, or a postgres:// URL of an empty database")
 	f.StringVar(&o.RootKeyFile, "root-key-file", "", "file holding the root key (32 bytes as base64 or hex)")
+	f.StringVar(&o.RootKeyText, "root-key", "", "the root key in an HSM as a PKCS#11 URI (pkcs11:token=NAME;object=LABEL), or the key itself (32 bytes as base64 or hex); else KMS_ROOT_KEY")
+	f.StringVar(&o.PKCS11Module, "pkcs11-module", "", "the PKCS#11 module (shared library) of a pkcs11: root key's token")
 	cmd.MarkFlagRequired("from")
 	cmd.MarkFlagRequired("to")
 	return cmd

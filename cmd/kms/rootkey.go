@@ -6,14 +6,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openkms/kms/internal/atomicfile"
 	"github.com/openkms/kms/internal/backup"
+	"github.com/openkms/kms/internal/hsm"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/rekey"
+	"github.com/openkms/kms/internal/rootkey"
 )
 
 func rootKeyCommand() *cobra.Command {
@@ -22,15 +26,15 @@ func rootKeyCommand() *cobra.Command {
 		Short: "Root key ceremonies",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(rootKeyRotateCommand())
+	cmd.AddCommand(rootKeyInitCommand(), rootKeyRotateCommand())
 	return cmd
 }
 
 func rootKeyRotateCommand() *cobra.Command {
 	var w backup.Where
-	var oldFile, newFile, newText string
+	var old, new rootKeyOptions
 	cmd := &cobra.Command{
-		Use:   "rotate (--data-dir DIR | --storage URL) --new-root-key-file FILE",
+		Use:   "rotate (--data-dir DIR | --storage URL) (--new-root-key-file FILE | --new-root-key pkcs11:...)",
 		Short: "Rewrap every sealed record of the key store under a new root key",
 		Long: `Rewrap every value sealed under the root key — key material, import
 tokens, access key secrets, the audit signing key, the root key check — under
@@ -39,45 +43,64 @@ opens with the old root key or with the new one, never with neither.
 Afterwards the old root key no longer opens the store.
 
 The old root key comes as for the server: --root-key-file FILE, else
-KMS_ROOT_KEY, else the data directory's root.key (--dev), which is then
-replaced by the new key once the rotation has committed. The new one comes
-from --new-root-key-file FILE (or --new-root-key, 32 bytes as base64 or hex;
-visible to other users of the machine in the process list).
+--root-key (a PKCS#11 URI, or the key itself), else KMS_ROOT_KEY, else the
+data directory's root.key (--dev), which is then replaced by the new key
+once the rotation has committed. The new one comes from
+--new-root-key-file FILE, or --new-root-key: 32 bytes as base64 or hex
+(visible to other users of the machine in the process list), or a PKCS#11
+URI of a key in an HSM (kms root-key init makes one). Moving the root key
+into an HSM or out of it is such a rotation: to a key in a token, the
+records are rewrapped under a new random root key that the token's key
+wraps (the store's meta/rootkey-wrapped record); out of it, that record is
+removed. --pkcs11-module names the module of either token.
 
 Offline: stop every server on the store first. A server holds the root key
 in memory and would seal new records under the old one. A data directory is
 locked while its server runs, and a cluster's running node holds the
 maintenance lease: rotate refuses in both cases.`,
 		Example: `  kms root-key rotate --data-dir /var/lib/kms --root-key-file /etc/kms/root.key --new-root-key-file /etc/kms/root.key.new
-  kms root-key rotate --storage postgres://kms@db.internal/kms --root-key-file old.key --new-root-key-file new.key`,
+  kms root-key rotate --storage postgres://kms@db.internal/kms --root-key-file old.key --new-root-key-file new.key
+  KMS_PKCS11_PIN=... kms root-key rotate --data-dir /var/lib/kms --root-key-file /etc/kms/root.key \
+      --new-root-key 'pkcs11:token=kms;object=kms-root' --pkcs11-module /usr/lib/softhsm/libsofthsm2.so`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
+			oldSpec := old.spec(w.DataDir, true)
 			devFile := ""
-			if oldFile == "" && os.Getenv("KMS_ROOT_KEY") == "" && w.DataDir != "" {
-				devFile = filepath.Join(w.DataDir, "root.key")
+			if w.DataDir != "" && oldSpec.File == filepath.Join(w.DataDir, "root.key") && old.file == "" {
+				devFile = oldSpec.File
 			}
-			old, err := rootKeyFlags(oldFile, os.Getenv("KMS_ROOT_KEY"), w.DataDir)
+			if !oldSpec.Given() {
+				return errors.New("no root key: pass --root-key-file FILE, set KMS_ROOT_KEY, or pass --root-key pkcs11:token=NAME;object=LABEL")
+			}
+			new.module = old.module
+			newSpec := new.spec("", false)
+			newSpec.ValueName = "--new-root-key"
+			var newKeyText []byte
+			switch {
+			case new.file != "" && new.value != "":
+				return errors.New("give --new-root-key-file or --new-root-key, not both")
+			case new.file != "":
+				b, err := os.ReadFile(new.file)
+				if err != nil {
+					return fmt.Errorf("new root key file: %w", err)
+				}
+				newKeyText = b
+			case new.value != "" && !hsm.IsURI(new.value):
+				newKeyText = []byte(new.value + "\n")
+			case new.value == "":
+				return errors.New("no new root key: pass --new-root-key-file FILE or --new-root-key pkcs11:...")
+			}
+			oldSrc, err := rootkey.Load(oldSpec)
 			if err != nil {
 				return err
 			}
-			var newKeyText []byte
-			switch {
-			case newFile != "" && newText != "":
-				return errors.New("give --new-root-key-file or --new-root-key, not both")
-			case newFile != "":
-				if newKeyText, err = os.ReadFile(newFile); err != nil {
-					return fmt.Errorf("new root key file: %w", err)
-				}
-			case newText != "":
-				newKeyText = []byte(newText + "\n")
-			default:
-				return errors.New("no new root key: pass --new-root-key-file FILE")
-			}
-			new, err := keys.ParseRootKey(newKeyText)
+			defer oldSrc.Close()
+			newSrc, err := rootkey.Load(newSpec)
 			if err != nil {
 				return fmt.Errorf("new root key: %w", err)
 			}
+			defer newSrc.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			st, loc, err := backup.OpenExisting(ctx, w)
@@ -90,8 +113,16 @@ maintenance lease: rotate refuses in both cases.`,
 				return err
 			}
 			defer release()
+			oldRoot, err := oldSrc.Root(ctx, st, false)
+			if err != nil {
+				return err
+			}
+			newRoot, wrapped, err := newSrc.Fresh()
+			if err != nil {
+				return err
+			}
 			fmt.Fprintf(out, "Rewrapping the sealed records of %s under the new root key.\n", loc)
-			n, err := rekey.Rotate(ctx, st, old, new, func(n int) {
+			n, err := rekey.RotateWrapped(ctx, st, oldRoot, newRoot, wrapped, func(n int) {
 				// Each of the first hundred, then every thousandth.
 				if n <= 100 || n%1000 == 0 {
 					fmt.Fprintf(out, "  rewrapped %d\n", n)
@@ -100,12 +131,23 @@ maintenance lease: rotate refuses in both cases.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "Rotated: %d sealed values now open with the new root key only.\n", n)
-			if devFile != "" {
+			if newSrc.InToken() {
+				fmt.Fprintf(out, "Rotated: %d sealed values now open with a new root key, wrapped by %s only.\n", n, newSrc)
+			} else {
+				fmt.Fprintf(out, "Rotated: %d sealed values now open with the new root key only.\n", n)
+			}
+			switch {
+			case devFile == "":
+			case newKeyText != nil:
 				if err := atomicfile.Write(devFile, newKeyText, 0o600); err != nil {
 					return fmt.Errorf("the store is rotated, but replacing %s failed: %w; put the new root key there by hand", devFile, err)
 				}
 				fmt.Fprintf(out, "Replaced %s with the new root key.\n", devFile)
+			default:
+				if err := os.Remove(devFile); err != nil {
+					return fmt.Errorf("the store is rotated, but removing the old root key %s failed: %w", devFile, err)
+				}
+				fmt.Fprintf(out, "Removed %s: it no longer opens the store.\n", devFile)
 			}
 			return nil
 		},
@@ -113,8 +155,120 @@ maintenance lease: rotate refuses in both cases.`,
 	f := cmd.Flags()
 	f.StringVar(&w.DataDir, "data-dir", "", "the data directory (its kms.db, unless --storage)")
 	f.StringVar(&w.Storage, "storage", "", "a postgres:// URL of the key store")
-	f.StringVar(&oldFile, "root-key-file", "", "file holding the current root key")
-	f.StringVar(&newFile, "new-root-key-file", "", "file holding the new root key (32 bytes as base64 or hex)")
-	f.StringVar(&newText, "new-root-key", "", "the new root key itself (32 bytes as base64 or hex)")
+	old.flags(f, "")
+	new.flags(f, "new-")
 	return cmd
+}
+
+func rootKeyInitCommand() *cobra.Command {
+	var file, value, module string
+	cmd := &cobra.Command{
+		Use:   "init (--root-key pkcs11:token=NAME;object=LABEL --pkcs11-module PATH | --root-key-file FILE)",
+		Short: "Make a new root key: an AES key in an HSM, or a key file",
+		Long: `Make a new root key.
+
+With --root-key pkcs11:token=NAME;object=LABEL (an RFC 7512 PKCS#11 URI) and
+--pkcs11-module PATH, generate an AES-256 key labelled LABEL inside the token
+labelled NAME: kept on the token, sensitive and not extractable, so that it
+never leaves it. The PIN comes from the URI's pin-source=file:/path (or
+pin-value), else KMS_PKCS11_PIN. init refuses if the token already holds a
+key with that label. A key made by other tools works as well, found by its
+label (pkcs11-tool --keygen --key-type AES:32 --label LABEL --sensitive).
+
+With --root-key-file FILE, write 32 random bytes as base64 to FILE (mode
+0600), refusing if it exists.
+
+Then start the server with the same --root-key (or --root-key-file): on the
+first start of a new store, a server with a key in a token generates the
+store's root key in memory and keeps it only wrapped by the token's key.
+To move an existing store into the token, use kms root-key rotate.`,
+		Example: `  softhsm2-util --init-token --free --label kms --so-pin 5678 --pin 1234
+  KMS_PKCS11_PIN=1234 kms root-key init --root-key 'pkcs11:token=kms;object=kms-root' --pkcs11-module /usr/lib/softhsm/libsofthsm2.so
+  kms root-key init --root-key-file /etc/kms/root.key`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			switch {
+			case (file == "") == (value == ""):
+				return errors.New("give --root-key pkcs11:... or --root-key-file FILE")
+			case file != "":
+				created, err := atomicfile.CreateOnce(file, keys.GenerateRootKey(), 0o600)
+				if err != nil {
+					return err
+				}
+				if !created {
+					return fmt.Errorf("%s exists: init writes only a new file", file)
+				}
+				fmt.Fprintf(out, "Wrote a new root key to %s.\n", file)
+				return nil
+			}
+			u, err := hsm.ParseURI(value)
+			if err != nil {
+				return fmt.Errorf("--root-key: %w", err)
+			}
+			pin, err := u.PIN(os.Getenv)
+			if err != nil {
+				return fmt.Errorf("root key %s: %w", u.Redacted(), err)
+			}
+			if err := hsm.Create(module, u, pin); err != nil {
+				return fmt.Errorf("root key %s: %w", u.Redacted(), err)
+			}
+			fmt.Fprintf(out, "Created a non-extractable AES-256 key labelled %q in token %q.\n", u.Object, u.Token)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&value, "root-key", "", "the key to make, as a PKCS#11 URI: pkcs11:token=NAME;object=LABEL")
+	f.StringVar(&module, "pkcs11-module", "", "the PKCS#11 module (shared library) of the token")
+	f.StringVar(&file, "root-key-file", "", "write a new root key to this file instead")
+	return cmd
+}
+
+// rootKeyOptions are the flags that give a command the store's root key,
+// as to the server: --root-key-file, --root-key (else KMS_ROOT_KEY) and
+// --pkcs11-module.
+type rootKeyOptions struct {
+	file, value, module string
+}
+
+// flags adds the options to f, their names prefixed with prefix ("new-").
+func (o *rootKeyOptions) flags(f *pflag.FlagSet, prefix string) {
+	what := "the root key"
+	if prefix != "" {
+		what = "the " + strings.TrimSuffix(prefix, "-") + " root key"
+	}
+	f.StringVar(&o.file, prefix+"root-key-file", "", "file holding "+what+" (32 bytes as base64 or hex)")
+	f.StringVar(&o.value, prefix+"root-key", "", what+" in an HSM as a PKCS#11 URI (pkcs11:token=NAME;object=LABEL), or the key itself (32 bytes as base64 or hex)")
+	if prefix == "" {
+		f.StringVar(&o.module, "pkcs11-module", "", "the PKCS#11 module (shared library) of a pkcs11: root key's token")
+	}
+}
+
+// spec is where the root key comes from: the flags, else KMS_ROOT_KEY
+// (when env is true), else the root.key of the data directory dir.
+func (o *rootKeyOptions) spec(dir string, env bool) rootkey.Spec {
+	s := rootkey.Spec{File: o.file, Value: o.value, ValueName: "--root-key", Module: o.module, Getenv: os.Getenv}
+	if s.Value == "" && env {
+		s.Value, s.ValueName = os.Getenv("KMS_ROOT_KEY"), "KMS_ROOT_KEY"
+	}
+	if !s.Given() && dir != "" {
+		if path := filepath.Join(dir, "root.key"); fileExists(path) {
+			s.File = path
+		}
+	}
+	return s
+}
+
+// load reads the root key of spec(dir, true).
+func (o *rootKeyOptions) load(dir string) (*rootkey.Source, error) {
+	s := o.spec(dir, true)
+	if !s.Given() {
+		return nil, errors.New("no root key: pass --root-key-file FILE, set KMS_ROOT_KEY, or pass --root-key pkcs11:token=NAME;object=LABEL")
+	}
+	return rootkey.Load(s)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

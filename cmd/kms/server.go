@@ -15,6 +15,7 @@ import (
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/config"
 	"github.com/openkms/kms/internal/console"
+	"github.com/openkms/kms/internal/hsm"
 	"github.com/openkms/kms/internal/server"
 )
 
@@ -36,7 +37,10 @@ account's root, and prints how to point the aws CLI at it.
 
 Without --dev it needs the root key that encrypts all key material at rest:
 --root-key-file FILE, or the KMS_ROOT_KEY environment variable (32 bytes as
-base64 or hex).
+base64 or hex), or a key in an HSM: --root-key pkcs11:token=NAME;object=LABEL
+with --pkcs11-module PATH and the token's PIN in KMS_PKCS11_PIN (or in the
+file of the URI's pin-source=file:/path). The token's key wraps the store's
+root key, kept in the store; the server asks the token once, at start.
 
 With --storage postgres://... (or KMS_STORAGE) the records live in that
 PostgreSQL database instead of the data directory, and any number of nodes
@@ -56,13 +60,12 @@ command line wins over the environment, which wins over the file.
 				return err
 			}
 			if printConfig {
-				config.Print(cmd.OutOrStdout(), cmd.Flags(), sources, notConfigurable...)
-				if os.Getenv("KMS_ROOT_KEY") != "" {
-					fmt.Fprintln(cmd.OutOrStdout(), "# the root key: from KMS_ROOT_KEY (hidden)")
-				}
+				config.Print(cmd.OutOrStdout(), cmd.Flags(), sources, append(notConfigurable, "root-key")...)
+				printRootKey(cmd.OutOrStdout(), o.RootKeyText, sources["root-key"])
 				return nil
 			}
-			o.RootKeyText = os.Getenv("KMS_ROOT_KEY")
+			o.RootKeyFrom = rootKeyFrom(sources["root-key"])
+			o.Getenv = os.Getenv
 			o.Version = buildVersion().version
 			logs := server.NewLogBuffer(os.Stderr, 100*time.Millisecond)
 			defer logs.Close()
@@ -88,6 +91,8 @@ command line wins over the environment, which wins over the file.
 	f.StringVar(&o.Region, "region", "us-east-1", "the default region: the web console's, and the one keys stored before regions existed belong to")
 	f.StringVar(&o.Regions, "regions", "", "the regions this server answers for, comma-separated (default: every public AWS region); a request's region is its signature's")
 	f.StringVar(&o.RootKeyFile, "root-key-file", "", "file holding the root key (32 bytes as base64 or hex); or the environment variable KMS_ROOT_KEY holding the key itself")
+	f.StringVar(&o.RootKeyText, "root-key", "", "the root key in an HSM, as a PKCS#11 URI (pkcs11:token=NAME;object=LABEL; PIN in KMS_PKCS11_PIN or ?pin-source=file:/path), or the key itself (32 bytes as base64 or hex; better in KMS_ROOT_KEY, which sets this flag)")
+	f.StringVar(&o.PKCS11Module, "pkcs11-module", "", "the PKCS#11 module (shared library) of the --root-key token, e.g. /usr/lib/softhsm/libsofthsm2.so")
 	f.StringVar(&o.Storage, "storage", "", "keep records in this PostgreSQL database (postgres://user:password@host:port/db) shared by the nodes of a cluster")
 	f.DurationVar(&o.CacheMaxAge, "cache-max-age", server.DefaultCacheMaxAge, "with --storage: how long a node trusts a cached key or credential should a change notification from another node be lost")
 	f.StringVar(&o.InitCredentials, "init-credentials", "", "on the first start of a new data directory, write the root access key of account 111122223333 to this file (AWS credentials format)")
@@ -115,6 +120,34 @@ command line wins over the environment, which wins over the file.
 	f.StringVar(&o.AuditorAccounts, "auditor-accounts", "", "accounts (comma-separated) whose root, and whose principals allowed openkms:ReadAllAccountsAuditTrail, read every account's audit records over the API (default with --dev: 111122223333)")
 	f.DurationVar(&o.MaxClockSkew, "max-clock-skew", server.DefaultMaxClockSkew, "how far a KMS request's signing time may be from the server's clock (IAM and STS allow 15 minutes, as AWS does)")
 	return cmd
+}
+
+// printRootKey adds the root key to --print-config: a PKCS#11 URI without
+// its pin-value, never a key.
+func printRootKey(w io.Writer, value string, from config.Source) {
+	switch {
+	case value == "":
+	case hsm.IsURI(value):
+		if u, err := hsm.ParseURI(value); err == nil {
+			value = u.Redacted()
+		} else {
+			value = "(not a valid PKCS#11 URI)"
+		}
+		fmt.Fprintf(w, "root-key: %q  # %s\n", value, from)
+	default:
+		fmt.Fprintf(w, "# the root key: from %s (hidden)\n", rootKeyFrom(from))
+	}
+}
+
+// rootKeyFrom names where --root-key came from, in messages.
+func rootKeyFrom(from config.Source) string {
+	switch from {
+	case config.FromFlag:
+		return "--root-key"
+	case config.FromFile:
+		return "root-key in the --config file"
+	}
+	return "KMS_ROOT_KEY"
 }
 
 // notConfigurable are the flags of kms server that a file or the

@@ -30,6 +30,8 @@ var allowed = map[string][]string{
 	"sigv4":    {},
 	"store":    {},
 	"rekey":    {"keys", "store"},
+	"hsm":      {},
+	"rootkey":  {"hsm", "keys", "store"},
 	"backup":   {"keys", "store", "rekey", "migrate", "atomicfile", "audit"},
 }
 

@@ -240,3 +240,29 @@ func refuseAuditFiles(dir string) error {
 	}
 	return nil
 }
+
+// ReadRecord returns the value of the record name in the backup file at
+// path, or nil when it holds none: how a restore finds the wrapped root
+// key (keys.WrappedRootRecord) of a store whose root key is in a token.
+func ReadRecord(path string, name []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	var found []byte
+	err = Decode(f, fi.Size(), func(kind byte, n, value []byte) error {
+		if kind == kindRecord && bytes.Equal(n, name) {
+			found = bytes.Clone(value)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return found, nil
+}

@@ -149,8 +149,9 @@ func contains(list []string, s string) bool {
 
 // Print writes the effective value of every flag of fs, except those in
 // skip, as YAML that --config reads back, each with a comment naming its
-// source. Passwords in URLs are masked (no flag holds another secret: the
-// root key itself is only read from KMS_ROOT_KEY or a file).
+// source. Passwords in URLs are masked. A flag that may hold another
+// secret (kms server's --root-key) must be in skip, and printed by the
+// caller with the secret masked.
 func Print(w io.Writer, fs *pflag.FlagSet, sources map[string]Source, skip ...string) {
 	var names []string
 	fs.VisitAll(func(f *pflag.Flag) {

@@ -51,6 +51,13 @@ func GenerateRootKey() []byte {
 // out at once, before it touches key material.
 var RootCheckRecord = []byte("meta/rootkey-check")
 
+// WrappedRootRecord names the store record that holds the store's root
+// key sealed by a key in a PKCS#11 token, when the root key is kept there
+// (internal/rootkey). A store whose root key comes from a file has none.
+// It is not sealed under the root key, and a rotation replaces or
+// removes it with the records it rewraps.
+var WrappedRootRecord = []byte("meta/rootkey-wrapped")
+
 // ReadRootKeyFile reads and parses the root key file at path.
 func ReadRootKeyFile(path string) (*RootKey, error) {
 	b, err := os.ReadFile(path)

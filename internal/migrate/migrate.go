@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
@@ -60,6 +61,11 @@ type Options struct {
 	// source's data directory, else the destination's (dev mode).
 	RootKeyFile string
 	RootKeyText string
+	// PKCS11Module reaches the token of a RootKeyText that is a PKCS#11
+	// URI; Getenv reads its PIN (KMS_PKCS11_PIN) when the URI does not
+	// say where it is.
+	PKCS11Module string
+	Getenv       func(string) string
 	// BatchSize is the number of records per destination transaction
 	// (default 1000).
 	BatchSize int
@@ -102,6 +108,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	from, to, root, err := resolve(o)
 	if err != nil {
 		return nil, err
+	}
+	if root.token != nil {
+		defer root.token.Close()
 	}
 	src, dst, err := openStores(ctx, from, to, root)
 	if err != nil {
@@ -162,7 +171,7 @@ func resolve(o Options) (from, to Location, root *rootKey, err error) {
 		return from, to, nil, err
 	}
 	if path := devKeyFile(to.Dir); to.Dir != "" && fileExists(path) {
-		if other, err := keys.ReadRootKeyFile(path); err != nil || !sameKey(other, root.key) {
+		if other, err := keys.ReadRootKeyFile(path); err != nil || root.key == nil || !sameKey(other, root.key) {
 			return from, to, nil, fmt.Errorf("%s holds another root key than the one that opens the source: remove it, or choose another destination", path)
 		}
 	}
@@ -174,6 +183,13 @@ func resolve(o Options) (from, to Location, root *rootKey, err error) {
 func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst store.Store, err error) {
 	if src, err = from.openExisting(ctx); err != nil {
 		return nil, nil, fmt.Errorf("source: %w", err)
+	}
+	if root.token != nil {
+		// The store's root key is wrapped by the token's key: unwrap it.
+		if root.key, err = root.token.Root(ctx, src, false); err != nil {
+			src.Close()
+			return nil, nil, err
+		}
 	}
 	if err := checkRootKey(ctx, src, root.key, from); err != nil {
 		src.Close()
@@ -256,6 +272,9 @@ func printAfterword(w io.Writer, from, to Location, root *rootKey, r *Report) {
 	case root.dev && to.DSN != "":
 		fmt.Fprintf(w, "Root key: servers on %s need the same one: --root-key-file %s (or, in dev mode, --dev --data-dir %s --storage ...).\n",
 			to, root.file, filepath.Dir(root.file))
+	case root.token != nil:
+		fmt.Fprintf(w, "Root key: the copy's root key is wrapped by the same key in the token: servers on %s need --root-key %s.\n",
+			to, strings.TrimPrefix(root.token.String(), "root key "))
 	case root.file != "":
 		fmt.Fprintf(w, "Root key: servers on %s need the same one: --root-key-file %s.\n", to, root.file)
 	default:

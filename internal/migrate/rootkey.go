@@ -8,13 +8,18 @@ import (
 	"path/filepath"
 
 	"github.com/openkms/kms/internal/atomicfile"
+	"github.com/openkms/kms/internal/hsm"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/rootkey"
 	"github.com/openkms/kms/internal/store"
 )
 
 // rootKey is the root key Run uses and where it came from.
 type rootKey struct {
+	// key is nil for a key in a token until the source is open.
 	key *keys.RootKey
+	// token is a key in a token that wraps the source's root key.
+	token *rootkey.Source
 	// file is the file it was read from, "" for KMS_ROOT_KEY.
 	file string
 	// dev reports that file is a data directory's root.key.
@@ -25,13 +30,20 @@ type rootKey struct {
 func devKeyFile(dir string) string { return filepath.Join(dir, "root.key") }
 
 // loadRootKey finds the root key as the server does: RootKeyFile, else
-// RootKeyText, else (dev mode) the root.key of the source's data directory,
+// RootKeyText (a key, or a PKCS#11 URI: logged into, unwrapping nothing
+// yet), else (dev mode) the root.key of the source's data directory,
 // else of the destination's.
 func loadRootKey(o Options, from, to Location) (*rootKey, error) {
 	switch {
 	case o.RootKeyFile != "":
 		rk, err := keys.ReadRootKeyFile(o.RootKeyFile)
 		return &rootKey{key: rk, file: o.RootKeyFile}, err
+	case hsm.IsURI(o.RootKeyText):
+		src, err := rootkey.Load(rootkey.Spec{Value: o.RootKeyText, ValueName: "KMS_ROOT_KEY", Module: o.PKCS11Module, Getenv: o.Getenv})
+		if err != nil {
+			return nil, err
+		}
+		return &rootKey{token: src}, nil
 	case o.RootKeyText != "":
 		rk, err := keys.ParseRootKey([]byte(o.RootKeyText))
 		if err != nil {

@@ -8,7 +8,10 @@
 // A sealed value is either a whole record (meta/rootkey-check,
 // meta/audit-signing-key) or a field of a JSON record whose name starts with
 // "sealed" (key material versions, import tokens, access keys, STS
-// sessions), holding the sealed bytes as base64.
+// sessions), holding the sealed bytes as base64. The record
+// meta/rootkey-wrapped (keys.WrappedRootRecord) is not sealed under the
+// root key but holds it, wrapped by a key in a PKCS#11 token: a rotation
+// writes or removes it in its transaction.
 package rekey
 
 import (
@@ -130,7 +133,17 @@ func Check(ctx context.Context, st store.Store, root *keys.RootKey) (int, error)
 // It refuses with ErrWrongRootKey when old does not open the store. No
 // server may use st meanwhile: a server holds its root key in memory and
 // would seal new records under old.
+//
+// The store's keys.WrappedRootRecord, if any, is removed in the same
+// transaction: new is not kept in a token (RotateWrapped is for that).
 func Rotate(ctx context.Context, st store.Store, old, new *keys.RootKey, progress func(sealed int)) (int, error) {
+	return RotateWrapped(ctx, st, old, new, nil, progress)
+}
+
+// RotateWrapped is Rotate to a root key new kept in a PKCS#11 token:
+// wrapped, new sealed by the token's key, becomes the store's
+// keys.WrappedRootRecord in the same transaction (nil removes the record).
+func RotateWrapped(ctx context.Context, st store.Store, old, new *keys.RootKey, wrapped []byte, progress func(sealed int)) (int, error) {
 	if ok, err := Opens(ctx, st, old); err != nil {
 		return 0, fmt.Errorf("read %s: %w", keys.RootCheckRecord, err)
 	} else if !ok {
@@ -164,7 +177,10 @@ func Rotate(ctx context.Context, st store.Store, old, new *keys.RootKey, progres
 				progress(n)
 			}
 		}
-		return nil
+		if wrapped == nil {
+			return tx.Delete(keys.WrappedRootRecord)
+		}
+		return tx.Put(keys.WrappedRootRecord, wrapped)
 	})
 	return n, err
 }

@@ -115,3 +115,48 @@ func TestRotate(t *testing.T) {
 		t.Errorf("Opens(old) = %v, %v after the rotation", ok, err)
 	}
 }
+
+// TestRotateWrapped: a rotation to a key kept in a token writes its
+// wrapped form in the same transaction; a rotation to a key in hand
+// removes it.
+func TestRotateWrapped(t *testing.T) {
+	ctx := context.Background()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, b, c := newKey(t), newKey(t), newKey(t)
+	err = st.Update(ctx, func(tx store.Tx) error {
+		return tx.Put(keys.RootCheckRecord, a.Seal(keys.RootCheckRecord, []byte("check")))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped := func() []byte {
+		var v []byte
+		st.View(ctx, func(tx store.Tx) error {
+			got, err := tx.Get(keys.WrappedRootRecord)
+			if err == nil {
+				v = bytes.Clone(got)
+			}
+			return nil
+		})
+		return v
+	}
+	if _, err := RotateWrapped(ctx, st, a, b, []byte("b, wrapped"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(wrapped()); got != "b, wrapped" {
+		t.Errorf("after a rotation into a token the record holds %q", got)
+	}
+	if n, err := Check(ctx, st, b); err != nil || n != 1 {
+		t.Errorf("Check(b) = %d, %v: the wrapped record is not a sealed value", n, err)
+	}
+	if _, err := Rotate(ctx, st, b, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := wrapped(); got != nil {
+		t.Errorf("after a rotation out of the token the record still holds %q", got)
+	}
+}

@@ -34,6 +34,7 @@ import (
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/metrics"
+	"github.com/openkms/kms/internal/rootkey"
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
@@ -51,7 +52,16 @@ type Options struct {
 	Regions     string // the regions served, comma-separated; empty: PublicRegions
 	Dev         bool
 	RootKeyFile string // path of a file holding the root key
-	RootKeyText string // the root key itself (from KMS_ROOT_KEY)
+	RootKeyText string // the root key itself, or a PKCS#11 URI (--root-key, KMS_ROOT_KEY)
+	// RootKeyFrom names where RootKeyText came from, in messages
+	// (default KMS_ROOT_KEY).
+	RootKeyFrom string
+	// PKCS11Module is the PKCS#11 module (a shared library) that reaches
+	// the token of a RootKeyText that is a PKCS#11 URI.
+	PKCS11Module string
+	// Getenv reads the token's PIN (KMS_PKCS11_PIN) when the URI does not
+	// say where it is; nil reads nothing.
+	Getenv func(string) string
 	// InitCredentials, outside dev mode, is a file to write the account
 	// root's first access key to, on the start that creates it.
 	InitCredentials string
@@ -205,15 +215,23 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	root, err := loadRootKey(o)
+	src, err := loadRootKey(o)
 	if err != nil {
 		return err
 	}
 	st, pg, err := openStore(ctx, o)
 	if err != nil {
+		src.Close()
 		return err
 	}
 	defer st.Close()
+	// A token's key is needed once, to unwrap the store's root key: log
+	// out of it at once.
+	root, err := src.Root(ctx, st, true)
+	src.Close()
+	if err != nil {
+		return err
+	}
 	var svc *service.Service
 	m := metrics.New(o.Version, func() (uint64, uint64) {
 		if svc == nil {
@@ -518,24 +536,24 @@ func openStore(ctx context.Context, o Options) (store.Store, *pgstore.Store, err
 	return pg, pg, nil
 }
 
-// loadRootKey finds the root key: a file, the KMS_ROOT_KEY text, or in dev
-// mode DataDir/root.key, generated on first start.
-func loadRootKey(o Options) (*keys.RootKey, error) {
+// loadRootKey finds the root key: a file, the KMS_ROOT_KEY text or a
+// PKCS#11 URI (logging into its token), or in dev mode DataDir/root.key,
+// generated on first start.
+func loadRootKey(o Options) (*rootkey.Source, error) {
 	switch {
-	case o.RootKeyFile != "":
-		return keys.ReadRootKeyFile(o.RootKeyFile)
-	case o.RootKeyText != "":
-		rk, err := keys.ParseRootKey([]byte(o.RootKeyText))
-		if err != nil {
-			return nil, fmt.Errorf("KMS_ROOT_KEY: %w", err)
+	case o.RootKeyFile != "" || o.RootKeyText != "":
+		from := o.RootKeyFrom
+		if from == "" {
+			from = "KMS_ROOT_KEY"
 		}
-		return rk, nil
+		return rootkey.Load(rootkey.Spec{File: o.RootKeyFile, Value: o.RootKeyText, ValueName: from,
+			Module: o.PKCS11Module, Getenv: o.Getenv})
 	case o.Dev:
 		path := filepath.Join(o.DataDir, "root.key")
 		b, err := os.ReadFile(path)
 		if errors.Is(err, os.ErrNotExist) {
 			if _, err := os.Stat(filepath.Join(o.DataDir, "kms.db")); err == nil {
-				return nil, fmt.Errorf("%s holds a key store but no root.key: pass the root key it was created with (--root-key-file or KMS_ROOT_KEY)", o.DataDir)
+				return nil, fmt.Errorf("%s holds a key store but no root.key: pass the root key it was created with (--root-key-file, KMS_ROOT_KEY or --root-key pkcs11:...)", o.DataDir)
 			}
 			// Nodes of a dev cluster may start together on one data
 			// directory: the first to create the file wins, and the
@@ -553,12 +571,12 @@ func loadRootKey(o Options) (*keys.RootKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("root key %s: %w", path, err)
 		}
-		return rk, nil
+		return rootkey.FromKey(rk, "root key "+path), nil
 	}
 	return nil, errNoRootKey
 }
 
-var errNoRootKey = errors.New("no root key: pass --root-key-file FILE or set KMS_ROOT_KEY (or run with --dev to generate one in the data directory)")
+var errNoRootKey = errors.New("no root key: pass --root-key-file FILE, set KMS_ROOT_KEY, or pass --root-key pkcs11:token=NAME;object=LABEL (or run with --dev to generate one in the data directory)")
 
 // shellQuote quotes s for a POSIX shell if it needs it.
 func shellQuote(s string) string {

@@ -1,0 +1,209 @@
+package rootkey
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/openkms/kms/internal/hsm"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
+)
+
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func put(t *testing.T, st store.Store, name, value []byte) {
+	t.Helper()
+	if err := st.Update(context.Background(), func(tx store.Tx) error { return tx.Put(name, value) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, st store.Store, name []byte) []byte {
+	t.Helper()
+	var v []byte
+	st.View(context.Background(), func(tx store.Tx) error {
+		if b, err := tx.Get(name); err == nil {
+			v = bytes.Clone(b)
+		}
+		return nil
+	})
+	return v
+}
+
+// same reports whether a and b are the same root key.
+func same(a, b *keys.RootKey) bool {
+	aad := []byte("probe")
+	pt, err := b.Open(aad, a.Seal(aad, []byte("x")))
+	return err == nil && string(pt) == "x"
+}
+
+func TestKeyInHand(t *testing.T) {
+	ctx := context.Background()
+	key, err := keys.ParseRootKey(keys.GenerateRootKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := FromKey(key, "test key")
+	st := openStore(t)
+	root, err := src.Root(ctx, st, true)
+	if err != nil || root != key {
+		t.Fatalf("Root = %v, %v; want the key itself", root, err)
+	}
+	if get(t, st, keys.WrappedRootRecord) != nil {
+		t.Errorf("a key in hand wrote a %s record", keys.WrappedRootRecord)
+	}
+	if r, w, err := src.Fresh(); r != key || w != nil || err != nil {
+		t.Errorf("Fresh = %v, %x, %v; want the key and no record", r, w, err)
+	}
+	put(t, st, keys.WrappedRootRecord, []byte{1, 2, 3})
+	if _, err := src.Root(ctx, st, true); err == nil || !strings.Contains(err.Error(), "kept in a PKCS#11 token") {
+		t.Errorf("Root on a store whose root key is wrapped: %v", err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "root.key")
+	text := keys.GenerateRootKey()
+	if err := os.WriteFile(file, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Load(Spec{File: file, Value: "ignored"})
+	if err != nil || a.InToken() {
+		t.Fatalf("Load(file) = %v, %v", a, err)
+	}
+	b, err := Load(Spec{Value: string(text), ValueName: "KMS_ROOT_KEY"})
+	if err != nil || !same(a.key, b.key) || b.String() != "KMS_ROOT_KEY" {
+		t.Fatalf("Load(text) = %v, %v", b, err)
+	}
+	for _, s := range []Spec{{}, {Value: "short", ValueName: "KMS_ROOT_KEY"}, {Value: "pkcs11:token=a", ValueName: "--root-key"},
+		{Value: "pkcs11:token=a;object=b", ValueName: "--root-key"}} {
+		if src, err := Load(s); err == nil {
+			t.Errorf("Load(%+v) = %v; want an error", s, src)
+		}
+	}
+}
+
+// softHSM sets up a SoftHSM token labelled "kms" (PIN 1234) in a
+// temporary directory and returns its module. Without softhsm2 the test
+// fails in CI (CI set) and is skipped elsewhere.
+func softHSM(t *testing.T) string {
+	t.Helper()
+	module := "/usr/lib/softhsm/libsofthsm2.so"
+	_, err := exec.LookPath("softhsm2-util")
+	if err == nil {
+		_, err = os.Stat(module)
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("SoftHSM (Debian softhsm2) is needed for this test: %v", err)
+		}
+		t.Skipf("no SoftHSM: %v", err)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "softhsm2.conf")
+	if err := os.Mkdir(filepath.Join(dir, "tokens"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nlog.level = ERROR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SOFTHSM2_CONF", conf)
+	out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "kms", "--so-pin", "5678", "--pin", "1234").CombinedOutput()
+	if err != nil {
+		t.Fatalf("softhsm2-util: %v\n%s", err, out)
+	}
+	return module
+}
+
+func TestPKCS11Source(t *testing.T) {
+	ctx := context.Background()
+	module := softHSM(t)
+	for _, label := range []string{"root", "other"} {
+		u, _ := hsm.ParseURI("pkcs11:token=kms;object=" + label)
+		if err := hsm.Create(module, u, "1234"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func(label string) *Source {
+		t.Helper()
+		src, err := Load(Spec{Value: "pkcs11:token=kms;object=" + label + "?pin-value=1234", Module: module})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { src.Close() })
+		if !src.InToken() || strings.Contains(src.String(), "1234") {
+			t.Fatalf("Source %q", src)
+		}
+		return src
+	}
+	src := load("root")
+	st := openStore(t)
+	if _, err := src.Root(ctx, st, false); err == nil {
+		t.Error("Root without create on an empty store succeeded")
+	}
+	if get(t, st, keys.WrappedRootRecord) != nil {
+		t.Error("Root without create wrote a record")
+	}
+	root, err := src.Root(ctx, st, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped := get(t, st, keys.WrappedRootRecord)
+	if len(wrapped) != 1+12+keys.RootKeySize+16 || wrapped[0] != wrappedVersion {
+		t.Fatalf("%s = %x", keys.WrappedRootRecord, wrapped)
+	}
+	again, err := load("root").Root(ctx, st, true)
+	if err != nil || !same(root, again) {
+		t.Fatalf("a second Root = %v, %v; want the same key", again, err)
+	}
+	if !bytes.Equal(get(t, st, keys.WrappedRootRecord), wrapped) {
+		t.Error("a second Root rewrote the record")
+	}
+	// The record opens with that token key only, and only unaltered.
+	if _, err := load("other").Root(ctx, st, true); err == nil || !strings.Contains(err.Error(), "not the one") {
+		t.Errorf("Root with another token key: %v", err)
+	}
+	for i := range wrapped {
+		bad := bytes.Clone(wrapped)
+		bad[i] ^= 0x40
+		if k, err := src.Unwrap(bad); err == nil {
+			t.Fatalf("Unwrap with byte %d altered = %v", i, k)
+		}
+	}
+	if _, err := src.Unwrap(nil); err == nil {
+		t.Error("Unwrap(nil) with a token key succeeded")
+	}
+	// A store made with a key in hand is refused.
+	other := openStore(t)
+	put(t, other, keys.RootCheckRecord, []byte("sealed"))
+	if _, err := src.Root(ctx, other, true); err == nil || !strings.Contains(err.Error(), "not kept in a PKCS#11 token") {
+		t.Errorf("Root on a store made with a file key: %v", err)
+	}
+	if get(t, other, keys.WrappedRootRecord) != nil {
+		t.Error("Root on a store made with a file key wrote a record")
+	}
+	// Fresh keys differ and each unwraps from its record.
+	k1, w1, err1 := src.Fresh()
+	k2, w2, err2 := src.Fresh()
+	if err1 != nil || err2 != nil || same(k1, k2) || bytes.Equal(w1, w2) {
+		t.Fatalf("Fresh twice: %v, %v", err1, err2)
+	}
+	if k, err := src.Unwrap(w2); err != nil || !same(k, k2) {
+		t.Errorf("Unwrap(Fresh) = %v, %v", k, err)
+	}
+}
