@@ -21,6 +21,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -130,8 +131,25 @@ func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger)
 		"VerifyMac":                           op(svc.VerifyMac),
 		"GenerateDataKeyPair":                 op(svc.GenerateDataKeyPair),
 		"GenerateDataKeyPairWithoutPlaintext": op(svc.GenerateDataKeyPairWithoutPlaintext),
+		"CreateCustomKeyStore":                op(svc.CreateCustomKeyStore),
+		"ConnectCustomKeyStore":               op(svc.ConnectCustomKeyStore),
+		"DisconnectCustomKeyStore":            op(svc.DisconnectCustomKeyStore),
+		"DeleteCustomKeyStore":                op(svc.DeleteCustomKeyStore),
+		"UpdateCustomKeyStore":                op(svc.UpdateCustomKeyStore),
+		"DescribeCustomKeyStores":             op(svc.DescribeCustomKeyStores),
 	}
 	return h
+}
+
+// Operations lists the KMS operations h serves (by their X-Amz-Target
+// names without the TrentService prefix), sorted.
+func (h *Handler) Operations() []string {
+	names := make([]string, 0, len(h.ops))
+	for name := range h.ops {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // op adapts a service method to an opFunc: decode the JSON body into its

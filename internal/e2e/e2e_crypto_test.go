@@ -625,7 +625,7 @@ func TestE2EGenerateRandom(t *testing.T) {
 		t.Errorf("Plaintext %q is not 12 bytes of base64", p)
 	}
 	_, err = e.client.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(8), CustomKeyStoreId: aws.String("cks-1234567890abcdef0")})
-	expectAPIErrorCode(t, err, "UnsupportedOperationException")
+	expectAPIErrorCode(t, err, "CustomKeyStoreNotFoundException")
 }
 
 func TestE2ERequestIDs(t *testing.T) {

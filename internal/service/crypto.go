@@ -430,7 +430,7 @@ func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *kmsapi.
 		return nil, newErr(fault.Validation, "NumberOfBytes is required.")
 	}
 	if in.CustomKeyStoreID != nil {
-		return nil, newErr(fault.UnsupportedOperation, "Custom key stores are not supported by this server.")
+		return nil, errCustomKeyStoreNotFound(*in.CustomKeyStoreID)
 	}
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err

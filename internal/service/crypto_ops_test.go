@@ -360,7 +360,7 @@ func TestGenerateRandom(t *testing.T) {
 		}
 	}
 	_, err := f.svc.GenerateRandom(f.ctx, rootA, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(8), CustomKeyStoreID: strp("cks-1")})
-	wantErr(t, err, fault.UnsupportedOperation, "Custom key stores are not supported by this server.")
+	wantErr(t, err, fault.CustomKeyStoreNotFound, "Custom key store cks-1 does not exist in this account: this server does not support custom key stores.")
 	_, err = f.svc.GenerateRandom(f.ctx, rootA, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(8), Recipient: &kmsapi.RecipientInfo{}})
 	wantErr(t, err, fault.UnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server.")
 	user := iamUser(t, acctA, "u")
