@@ -131,6 +131,7 @@ func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger)
 		"VerifyMac":                           op(svc.VerifyMac),
 		"GenerateDataKeyPair":                 op(svc.GenerateDataKeyPair),
 		"GenerateDataKeyPairWithoutPlaintext": op(svc.GenerateDataKeyPairWithoutPlaintext),
+		"GetKeyLastUsage":                     op(svc.GetKeyLastUsage),
 		"CreateCustomKeyStore":                op(svc.CreateCustomKeyStore),
 		"ConnectCustomKeyStore":               op(svc.ConnectCustomKeyStore),
 		"DisconnectCustomKeyStore":            op(svc.DisconnectCustomKeyStore),

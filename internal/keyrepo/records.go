@@ -82,6 +82,23 @@ type KeyRecord struct {
 	// Imported material (origin EXTERNAL).
 	ExpirationModel string     `json:"expirationModel,omitempty"`
 	ValidTo         *time.Time `json:"validTo,omitempty"`
+
+	// LastUsage is the newest successful cryptographic use of the key
+	// written so far (GetKeyLastUsage); uses since the last flush are held
+	// in memory only. UsageTrackedSince is when uses of the key began to
+	// be recorded: its creation, or for keys made before usage was
+	// tracked, the start of the first server that recorded one.
+	LastUsage         *LastUsage `json:"lastUsage,omitempty"`
+	UsageTrackedSince *time.Time `json:"usageTrackedSince,omitempty"`
+}
+
+// LastUsage is one successful cryptographic use of a key: the operation,
+// when, and the eventID and request id of its audit record.
+type LastUsage struct {
+	Operation string    `json:"operation"`
+	Time      time.Time `json:"time"`
+	EventID   string    `json:"eventId,omitempty"`
+	RequestID string    `json:"requestId,omitempty"`
 }
 
 // VersionRecord is one version of a key's material: keyver/<key-id>/<version>.

@@ -127,6 +127,7 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 	if err != nil {
 		return nil, err
 	}
+	s.noteUse(ctx, k.Rec.ID, "Encrypt")
 	return &kmsapi.EncryptOutput{CiphertextBlob: blob, KeyID: k.ARN, EncryptionAlgorithm: alg}, nil
 }
 
@@ -263,6 +264,7 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 	if k.Rec.KeySpec == keys.SymmetricDefault {
 		out.KeyMaterialID = ver.MaterialID
 	}
+	s.noteUse(ctx, k.Rec.ID, "Decrypt")
 	return out, nil
 }
 
@@ -335,6 +337,8 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	if dst.Rec.KeySpec == keys.SymmetricDefault {
 		out.DestinationKeyMaterialID = dst.Current.MaterialID
 	}
+	s.noteUse(ctx, src.Rec.ID, "ReEncrypt")
+	s.noteUse(ctx, dst.Rec.ID, "ReEncrypt")
 	return out, nil
 }
 
@@ -415,6 +419,7 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *kmsapi
 	if withPlaintext {
 		out.Plaintext = dataKey
 	}
+	s.noteUse(ctx, k.Rec.ID, op)
 	return out, nil
 }
 

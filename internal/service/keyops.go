@@ -129,7 +129,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	rec := keyrepo.KeyRecord{
 		V: keyrepo.RecordVersion, ID: id, Account: caller.AccountID, Created: now,
 		KeySpec: spec, KeyUsage: usage, Origin: origin, State: keyrepo.StateEnabled,
-		Policy: policy, Tags: mergeTags(nil, in.Tags), CurrentVersion: 1,
+		Policy: policy, Tags: mergeTags(nil, in.Tags), CurrentVersion: 1, UsageTrackedSince: &now,
 	}
 	if in.Description != nil {
 		rec.Description = *in.Description

@@ -71,6 +71,8 @@ type Service struct {
 	random func([]byte) (int, error)
 
 	principalExists func(context.Context, string) bool
+
+	usage *usageTracker // key uses not yet written (lastusage.go)
 }
 
 // New returns a Service.
@@ -89,6 +91,7 @@ func New(cfg Config) (*Service, error) {
 	if s.random == nil {
 		s.random = rand.Read
 	}
+	s.usage = newUsageTracker(s.clock())
 	repo, err := keyrepo.New(keyrepo.Config{Store: cfg.Store, RootKey: cfg.RootKey, Region: cfg.Region, Now: s.now, Logger: s.log,
 		CacheSize: cfg.CacheSize, CacheMaxAge: cfg.CacheMaxAge})
 	if err != nil {
