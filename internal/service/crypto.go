@@ -133,14 +133,21 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 
 // open authenticates a blob: it finds the key and version the blob names,
 // checks them against the KeyId the caller gave (if any) and decrypts.
-// A blob that names no key of the caller's is InvalidCiphertextException,
-// the same as any other blob that does not authenticate.
+// A KeyId that names no key is AccessDeniedException with AWS's message
+// (errCiphertextKey): Decrypt does not tell a missing key from one the
+// caller may not use. A blob that names no key of the caller's is
+// InvalidCiphertextException, the same as any other blob that does not
+// authenticate: a flipped bit in the blob's key id must not read as a
+// permission problem.
 func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID string, ec map[string]string, alg, op, action string) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
 	var named *keyrepo.Key
 	alias := ""
 	if keyID != "" {
 		k, a, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 		if err != nil {
+			if keyMissing(err) {
+				return nil, nil, nil, errCiphertextKey
+			}
 			return nil, nil, nil, err
 		}
 		named, alias = k, a
