@@ -79,9 +79,15 @@ type KeyRecord struct {
 	NextRotationDate     *time.Time `json:"nextRotationDate,omitempty"`
 	OnDemandRotations    int        `json:"onDemandRotations,omitempty"`
 
-	// Imported material (origin EXTERNAL).
+	// Imported material (origin EXTERNAL). ExpirationModel and ValidTo
+	// sum up the materials permanently associated with the key (every
+	// version but one pending rotation): ValidTo is the earliest expiry
+	// among them, when the key becomes unusable. PendingValidTo is the
+	// expiry of material imported for on-demand rotation and not rotated
+	// to yet. Each version also has its own (VersionRecord).
 	ExpirationModel string     `json:"expirationModel,omitempty"`
 	ValidTo         *time.Time `json:"validTo,omitempty"`
+	PendingValidTo  *time.Time `json:"pendingValidTo,omitempty"`
 
 	// LastUsage is the newest successful cryptographic use of the key
 	// written so far (GetKeyLastUsage); uses since the last flush are held
@@ -116,6 +122,17 @@ type VersionRecord struct {
 	// material was deleted or expired (MaterialID stays, so that only the
 	// same material can be imported again).
 	Sealed []byte `json:"sealed,omitempty"`
+
+	// Imported material only. PendingRotation marks material imported
+	// with ImportType NEW_KEY_MATERIAL that RotateKeyOnDemand has not made
+	// current yet: it is not part of the key (nothing is encrypted or
+	// decrypted with it) and may be deleted outright. Its version is the
+	// key's current version plus one. ExpirationModel and ValidTo are this
+	// material's expiry; empty in versions written before each material
+	// had its own, whose expiry is then the key record's.
+	PendingRotation bool       `json:"pendingRotation,omitempty"`
+	ExpirationModel string     `json:"expirationModel,omitempty"`
+	ValidTo         *time.Time `json:"validTo,omitempty"`
 }
 
 // ImportTokenRecord is the private half of an import wrapping key: importtoken/<token id>.
