@@ -14,7 +14,7 @@ import (
 // as AWS does for an account with none, after authorization, and never
 // UnknownOperationException.
 func TestE2ECustomKeyStores(t *testing.T) {
-	e := newKMSEnv(t)
+	e, logPath := newAuditedEnv(t)
 	ctx := context.Background()
 
 	out, err := e.client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{})
@@ -74,4 +74,18 @@ func TestE2ECustomKeyStores(t *testing.T) {
 	expectAPIErrorCode(t, err, "AccessDeniedException")
 	_, err = u.kms.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: id})
 	expectAPIErrorCode(t, err, "AccessDeniedException")
+
+	// The trail names the store, never its password or proxy secret.
+	_, raws := auditRecords(t, logPath)
+	named := false
+	for _, raw := range raws {
+		s := string(raw)
+		if strings.Contains(s, "kmsPswd1") || strings.Contains(s, "secret-secret") {
+			t.Errorf("an audit record holds a custom key store secret: %s", s)
+		}
+		named = named || strings.Contains(s, `"customKeyStoreId":"cks-1234567890abcdef0"`)
+	}
+	if !named {
+		t.Error("no audit record names the custom key store id")
+	}
 }
