@@ -21,6 +21,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -132,8 +133,26 @@ func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger)
 		"GenerateDataKeyPairWithoutPlaintext": op(svc.GenerateDataKeyPairWithoutPlaintext),
 		"ReplicateKey":                        op(svc.ReplicateKey),
 		"UpdatePrimaryRegion":                 op(svc.UpdatePrimaryRegion),
+		"GetKeyLastUsage":                     op(svc.GetKeyLastUsage),
+		"CreateCustomKeyStore":                op(svc.CreateCustomKeyStore),
+		"ConnectCustomKeyStore":               op(svc.ConnectCustomKeyStore),
+		"DisconnectCustomKeyStore":            op(svc.DisconnectCustomKeyStore),
+		"DeleteCustomKeyStore":                op(svc.DeleteCustomKeyStore),
+		"UpdateCustomKeyStore":                op(svc.UpdateCustomKeyStore),
+		"DescribeCustomKeyStores":             op(svc.DescribeCustomKeyStores),
 	}
 	return h
+}
+
+// Operations lists the KMS operations h serves (by their X-Amz-Target
+// names without the TrentService prefix), sorted.
+func (h *Handler) Operations() []string {
+	names := make([]string, 0, len(h.ops))
+	for name := range h.ops {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // op adapts a service method to an opFunc: decode the JSON body into its

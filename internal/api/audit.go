@@ -9,6 +9,7 @@ import (
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/sigv4"
 )
 
@@ -24,7 +25,7 @@ type callInfo struct {
 // resolves.
 func (h *Handler) newCall(r *http.Request, reqID string) *callInfo {
 	return &callInfo{ev: &audit.Event{Time: h.now(), Source: "kms.amazonaws.com", Region: h.region,
-		SourceIP: sourceIP(r), UserAgent: r.UserAgent(), RequestID: reqID}}
+		SourceIP: sourceIP(r), UserAgent: r.UserAgent(), RequestID: reqID, EventID: keys.NewID().String()}}
 }
 
 // jsonParams notes the audited members of a JSON request body, when there

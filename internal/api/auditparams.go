@@ -182,6 +182,9 @@ var auditedParams = [...]string{
 	"BypassPolicyLockoutSafetyCheck", "GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name",
 	"GrantId", "SigningAlgorithm", "MessageType", "MacAlgorithm", "KeyAgreementAlgorithm", "KeyPairSpec", "DryRun",
 	"MultiRegion", "ReplicaRegion", "PrimaryRegion",
+	// custom key stores (their password and proxy credential are secrets)
+	"CustomKeyStoreId", "CustomKeyStoreName", "NewCustomKeyStoreName", "CustomKeyStoreType", "CloudHsmClusterId",
+	"XksProxyUriEndpoint", "XksProxyUriPath", "XksProxyConnectivity", "XksKeyId",
 	// reading the audit trail
 	"Chain", "AfterSequence",
 	// IAM and STS

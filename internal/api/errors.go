@@ -47,6 +47,9 @@ var wireTypes = map[fault.Code]string{
 	fault.InvalidGrantID:          "InvalidGrantIdException",
 	fault.InvalidSignature:        "KMSInvalidSignatureException",
 	fault.InvalidMac:              "KMSInvalidMacException",
+	fault.CustomKeyStoreNotFound:  "CustomKeyStoreNotFoundException",
+	fault.CloudHsmClusterNotFound: "CloudHsmClusterNotFoundException",
+	fault.XksProxyUriUnreachable:  "XksProxyUriUnreachableException",
 	// authentication, as AWS JSON services name it
 	fault.MissingAuthenticationToken: "MissingAuthenticationTokenException",
 	fault.IncompleteSignature:        "IncompleteSignatureException",

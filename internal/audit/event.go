@@ -26,6 +26,10 @@ type Event struct {
 	SourceIP  string
 	UserAgent string
 	RequestID string
+	// EventID is the record's eventID, chosen when the call starts so
+	// that the service can name the record (GetKeyLastUsage reports it);
+	// empty: one is made when the record is written.
+	EventID string
 	// Params are the audited request members as a JSON object (nil: none).
 	Params json.RawMessage
 	// ErrorCode and ErrorMessage say how a refused call ended, as the
@@ -118,10 +122,14 @@ func (r *LogRecorder) Record(_ context.Context, e *Event) error {
 
 // record is the Record e becomes.
 func (e *Event) record() *Record {
+	id := e.EventID
+	if id == "" {
+		id = keys.NewID().String()
+	}
 	rec := &Record{
 		EventVersion: "1.11", EventTime: FormatTime(e.Time), EventSource: e.Source, EventName: Clip(e.Operation, MaxField),
 		AWSRegion: e.Region, SourceIPAddress: e.SourceIP, UserAgent: Clip(e.UserAgent, MaxField), RequestID: e.RequestID,
-		EventID: keys.NewID().String(), EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
+		EventID: id, EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
 		RequestParameters: e.Params, ResponseElements: json.RawMessage("null"),
 		ErrorCode: e.ErrorCode, ErrorMessage: Clip(e.ErrorMessage, MaxField),
 	}

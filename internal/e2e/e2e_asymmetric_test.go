@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha3"
 	"crypto/sha512"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -946,8 +947,45 @@ func TestE2EAsymSignMLDSA(t *testing.T) {
 			expectAPIErrorCode(t, err, "ValidationException")
 			_, err = e.client.Sign(context.Background(), &kms.SignInput{KeyId: aws.String(id), Message: []byte("x"), SigningAlgorithm: "ED25519_SHA_512"})
 			expectAPIErrorCode(t, err, "InvalidKeyUsageException")
+
+			// EXTERNAL_MU: a μ of the wrong size is a validation error; a
+			// well-formed μ is refused, since the ML-DSA implementation
+			// cannot sign a precomputed one (README).
+			mu := externalMu(t, pub, []byte("an ML-DSA message"))
+			for _, bad := range [][]byte{mu[:32], append(bytes.Clone(mu), 0)} {
+				_, err = e.client.Sign(context.Background(), &kms.SignInput{KeyId: aws.String(id), Message: bad, MessageType: types.MessageTypeExternalMu, SigningAlgorithm: "ML_DSA_SHAKE_256"})
+				expectAPIError(t, err, "ValidationException", "Digest is invalid length for algorithm ML_DSA_SHAKE_256.")
+			}
+			_, err = e.client.Sign(context.Background(), &kms.SignInput{KeyId: aws.String(id), Message: mu, MessageType: types.MessageTypeExternalMu, SigningAlgorithm: "ML_DSA_SHAKE_256"})
+			expectAPIError(t, err, "UnsupportedOperationException", "MessageType EXTERNAL_MU is not supported by this server.")
+			_, err = e.client.Verify(context.Background(), &kms.VerifyInput{KeyId: aws.String(id), Message: mu, MessageType: types.MessageTypeExternalMu,
+				Signature: make([]byte, scheme.SignatureSize()), SigningAlgorithm: "ML_DSA_SHAKE_256"})
+			expectAPIError(t, err, "UnsupportedOperationException", "MessageType EXTERNAL_MU is not supported by this server.")
 		})
 	}
+	// EXTERNAL_MU is for ML-DSA keys only.
+	ec := e.asCreate(t, types.KeySpecEccNistP256, asSignVerify)
+	_, err := e.client.Sign(context.Background(), &kms.SignInput{KeyId: aws.String(ec), Message: make([]byte, 64), MessageType: types.MessageTypeExternalMu, SigningAlgorithm: "ECDSA_SHA_256"})
+	expectAPIError(t, err, "ValidationException", "MessageType EXTERNAL_MU is not valid for algorithm ECDSA_SHA_256.")
+}
+
+// externalMu computes μ = SHAKE256(tr || 0x00 || 0x00 || msg, 64) with
+// tr = SHAKE256(pk, 64): the message representative of FIPS 204 section
+// 6.2 for an empty context, as a caller of EXTERNAL_MU computes it.
+func externalMu(t testing.TB, pub sign.PublicKey, msg []byte) []byte {
+	t.Helper()
+	raw, err := pub.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := sha3.SumSHAKE256(raw, 64)
+	h := sha3.NewSHAKE256()
+	h.Write(tr)
+	h.Write([]byte{0, 0})
+	h.Write(msg)
+	mu := make([]byte, 64)
+	h.Read(mu)
+	return mu
 }
 
 // The Verify API's answers and Sign's refusals (reference §4.8).

@@ -558,7 +558,7 @@ func (e *kmsEnv) assumeKMSRole(t testing.TB, name, session string) *sts.AssumeRo
 	if _, err := root.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String("kms"), PolicyDocument: aws.String(allowKMS)}); err != nil {
 		t.Fatalf("PutRolePolicy: %v", err)
 	}
-	out, err := e.rootSTS().AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf(name)), RoleSessionName: aws.String(session)})
+	out, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf(name)), RoleSessionName: aws.String(session)})
 	if err != nil {
 		t.Fatalf("AssumeRole: %v", err)
 	}
@@ -629,7 +629,7 @@ func TestAuthAssumedRoleCredentials(t *testing.T) {
 // assumeAgain starts another session of a role that trusts the account.
 func (e *kmsEnv) assumeAgain(t testing.TB, role string) *ststypes.Credentials {
 	t.Helper()
-	out, err := e.rootSTS().AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf(role)), RoleSessionName: aws.String("other")})
+	out, err := e.assumerSTS(t).AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf(role)), RoleSessionName: aws.String("other")})
 	if err != nil {
 		t.Fatalf("AssumeRole: %v", err)
 	}

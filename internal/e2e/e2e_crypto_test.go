@@ -144,9 +144,18 @@ func TestE2EDecryptWithWrongKey(t *testing.T) {
 		expectAPIError(t, err, "IncorrectKeyException", incorrectKeyMsg)
 		expectTyped[*types.IncorrectKeyException](t, err)
 	}
+	// A KeyId that names no key is refused as AWS refuses it: Decrypt
+	// does not tell a missing key from one the caller may not use.
 	unknown := "0b7a4d2e-5c1f-4e3a-9d8b-7f6e5d4c3b2a"
-	_, err := e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, KeyId: aws.String(unknown)})
-	expectAPIError(t, err, "NotFoundException", "Key '"+e.keyARN(unknown)+"' does not exist")
+	for _, missing := range []string{unknown, e.keyARN(unknown)} {
+		_, err := e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, KeyId: aws.String(missing)})
+		expectAPIError(t, err, "AccessDeniedException", "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.")
+		_, err = e.client.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob, SourceKeyId: aws.String(missing), DestinationKeyId: aws.String(a)})
+		expectAPIError(t, err, "AccessDeniedException", "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.")
+	}
+	// A malformed KeyId is still NotFoundException.
+	_, err := e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, KeyId: aws.String("not-a-key")})
+	expectAPIError(t, err, "NotFoundException", "Invalid keyId 'not-a-key'")
 }
 
 func TestE2EEncryptionContext(t *testing.T) {
@@ -625,7 +634,7 @@ func TestE2EGenerateRandom(t *testing.T) {
 		t.Errorf("Plaintext %q is not 12 bytes of base64", p)
 	}
 	_, err = e.client.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(8), CustomKeyStoreId: aws.String("cks-1234567890abcdef0")})
-	expectAPIErrorCode(t, err, "UnsupportedOperationException")
+	expectAPIErrorCode(t, err, "CustomKeyStoreNotFoundException")
 }
 
 func TestE2ERequestIDs(t *testing.T) {
@@ -708,4 +717,21 @@ func TestE2ENoSecretsInResponses(t *testing.T) {
 	if e.guard.count() < 15 {
 		t.Errorf("only %d responses recorded", e.guard.count())
 	}
+}
+
+// ReEncrypt checks that the source key is the ciphertext's before it looks
+// at the destination key's usage: a wrong SourceKeyId is
+// IncorrectKeyException even when the destination could not encrypt.
+func TestE2EReEncryptChecksSourceBeforeDestinationUsage(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	a, b := e.newKey(t), e.newKey(t)
+	signing := e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify})
+	blob := e.encrypt(t, a, []byte("for a"), nil).CiphertextBlob
+	_, err := e.client.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob, SourceKeyId: aws.String(b), DestinationKeyId: signing.KeyId})
+	expectAPIError(t, err, "IncorrectKeyException", incorrectKeyMsg)
+	// With the right source, the destination's usage is what is wrong.
+	_, err = e.client.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob, SourceKeyId: aws.String(a), DestinationKeyId: signing.KeyId})
+	expectAPIError(t, err, "InvalidKeyUsageException", *signing.Arn+" key usage is SIGN_VERIFY which is not valid for ReEncrypt.")
 }

@@ -81,6 +81,10 @@ type kmsEnv struct {
 	// storeClosed is set by tests that close the store under the server;
 	// the cleanup then cannot read the key material to look for it.
 	storeClosed bool
+
+	assumerOnce sync.Once
+	assumer     *testUser // made by assumerSTS
+
 }
 
 func newKMSEnv(t testing.TB) *kmsEnv {

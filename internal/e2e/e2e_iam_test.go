@@ -62,6 +62,16 @@ func policyDoc(effect, resource string, actions ...string) string {
 func (e *kmsEnv) rootIAM() *iam.Client { return e.iamClient(e.creds.ID, e.creds.Secret, "") }
 func (e *kmsEnv) rootSTS() *sts.Client { return e.stsClient(e.creds.ID, e.creds.Secret, "") }
 
+// assumerSTS is the STS client of a user allowed everything, made once per
+// environment: tests assume roles as it, since an account's root may not.
+func (e *kmsEnv) assumerSTS(t testing.TB) *sts.Client {
+	t.Helper()
+	e.assumerOnce.Do(func() {
+		e.assumer = e.newUser(t, "role-assumer", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)
+	})
+	return e.assumer.sts
+}
+
 // testUser is an IAM user with one access key and clients signing with it.
 type testUser struct {
 	name, akid, secret string
@@ -338,7 +348,7 @@ func TestIAMGetUserWithoutName(t *testing.T) {
 
 	// A role session has no user to show.
 	e.createRole(t, "viewer", trustAccount)
-	as, err := e.rootSTS().AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("viewer")), RoleSessionName: aws.String("s1")})
+	as, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("viewer")), RoleSessionName: aws.String("s1")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -804,7 +814,7 @@ func TestSTSAssumeRoleTrustingTheAccount(t *testing.T) {
 	for _, tc := range []struct {
 		who    string
 		client *sts.Client
-	}{{"root", e.rootSTS()}, {"alice", alice.sts}, {"walt", wild.sts}} {
+	}{{"assumer", e.assumerSTS(t)}, {"alice", alice.sts}, {"walt", wild.sts}} {
 		out, err := tc.client.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(arn), RoleSessionName: aws.String(tc.who + "-session")})
 		if err != nil {
 			t.Errorf("AssumeRole as %s: %v", tc.who, err)
@@ -830,6 +840,9 @@ func TestSTSAssumeRoleTrustingTheAccount(t *testing.T) {
 	}{
 		{"bob", bob.sts, "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: sts:AssumeRole on resource: " + arn},
 		{"dan", denied.sts, "User: arn:aws:iam::111122223333:user/dan is not authorized to perform: sts:AssumeRole on resource: " + arn},
+		// The trust policy trusts the account, but its root may not
+		// assume roles at all, as on AWS.
+		{"root", e.rootSTS(), "Roles may not be assumed by root accounts."},
 	} {
 		_, err := tc.client.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(arn), RoleSessionName: aws.String("session")})
 		expectIAMError(t, err, http.StatusForbidden, "AccessDenied", tc.msg)
@@ -837,8 +850,8 @@ func TestSTSAssumeRoleTrustingTheAccount(t *testing.T) {
 
 	// A role that does not exist is refused like one that does not trust
 	// the caller.
-	_, err := e.rootSTS().AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("ghost")), RoleSessionName: aws.String("session")})
-	expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "User: arn:aws:iam::111122223333:root is not authorized to perform: sts:AssumeRole on resource: "+roleARNOf("ghost"))
+	_, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("ghost")), RoleSessionName: aws.String("session")})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "User: arn:aws:iam::111122223333:user/role-assumer is not authorized to perform: sts:AssumeRole on resource: "+roleARNOf("ghost"))
 
 	// Malformed requests.
 	for _, tc := range []struct{ arn, session string }{
@@ -848,7 +861,7 @@ func TestSTSAssumeRoleTrustingTheAccount(t *testing.T) {
 		{"not-an-arn", "session"},
 		{"arn:aws:iam::111122223333:user/alice", "session"},
 	} {
-		_, err := e.rootSTS().AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(tc.arn), RoleSessionName: aws.String(tc.session)})
+		_, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(tc.arn), RoleSessionName: aws.String(tc.session)})
 		expectIAMError(t, err, http.StatusBadRequest, "ValidationError", "")
 	}
 }
@@ -877,13 +890,13 @@ func TestSTSAssumeRoleTrustingAUser(t *testing.T) {
 	for _, tc := range []struct {
 		who    string
 		client *sts.Client
-		arn    string
+		msg    string
 	}{
-		{"bob", bob.sts, userARNOf("bob")},
-		{"root", e.rootSTS(), "arn:aws:iam::111122223333:root"},
+		{"bob", bob.sts, "User: " + userARNOf("bob") + " is not authorized to perform: sts:AssumeRole on resource: " + arn},
+		{"root", e.rootSTS(), "Roles may not be assumed by root accounts."},
 	} {
 		_, err := tc.client.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(arn), RoleSessionName: aws.String("session")})
-		expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "User: "+tc.arn+" is not authorized to perform: sts:AssumeRole on resource: "+arn)
+		expectIAMError(t, err, http.StatusForbidden, "AccessDenied", tc.msg)
 	}
 	// A session of the role cannot assume it again: the trust policy
 	// names alice, not the role.
@@ -901,7 +914,7 @@ func TestSTSAssumeRoleDuration(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.createRole(t, "short", trustAccount)
-	client := e.rootSTS()
+	client := e.assumerSTS(t)
 	for _, tc := range []struct {
 		role string
 		dur  *int32
@@ -946,7 +959,7 @@ func TestSTSGetCallerIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	role := e.createRole(t, "reader", trustAccount)
-	as, err := e.rootSTS().AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("reader")), RoleSessionName: aws.String("nightly")})
+	as, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("reader")), RoleSessionName: aws.String("nightly")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1073,7 +1086,7 @@ func TestIAMAuthorizationOfRoleSessions(t *testing.T) {
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	e.createRole(t, "admin", trustAccount)
-	as, err := e.rootSTS().AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("admin")), RoleSessionName: aws.String("ops")})
+	as, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("admin")), RoleSessionName: aws.String("ops")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1134,7 +1147,7 @@ func TestIAMErrorsOnTheWire(t *testing.T) {
 		{"missing name", "iam", "Action=CreateUser&Version=2010-05-08", true, 400, iamNS, "ValidationError",
 			"1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null"},
 		{"STS AccessDenied", "sts", "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fnone&RoleSessionName=s1", true, 403, stsNS, "AccessDenied",
-			"User: arn:aws:iam::111122223333:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::111122223333:role/none"},
+			"Roles may not be assumed by root accounts."},
 		{"unsigned", "iam", "Action=ListUsers&Version=2010-05-08", false, 403, iamNS, "MissingAuthenticationToken", ""},
 		{"IAM action signed for sts", "sts", "Action=ListUsers&Version=2010-05-08", true, 403, iamNS, "SignatureDoesNotMatch", "Credential should be scoped to correct service: 'iam'. "},
 		{"STS action signed for iam", "iam", "Action=GetCallerIdentity&Version=2011-06-15", true, 403, stsNS, "SignatureDoesNotMatch", "Credential should be scoped to correct service: 'sts'. "},

@@ -115,7 +115,7 @@ func (e *kmsEnv) kpRoleSession(t testing.TB, role, session string) (string, kpPr
 	if want := "arn:aws:iam::" + e2eAccount + ":role/" + role; roleARN != want {
 		t.Fatalf("role ARN %q, want %q", roleARN, want)
 	}
-	out, err := e.kpSTS().AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(session)})
+	out, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(session)})
 	if err != nil {
 		t.Fatalf("sts AssumeRole %s: %v", roleARN, err)
 	}

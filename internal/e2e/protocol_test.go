@@ -38,7 +38,7 @@ func TestProtocolErrors(t *testing.T) {
 	}{
 		{name: "unknown operation", target: "TrentService.Frobnicate", body: `{}`, status: 400, typ: "UnknownOperationException",
 			msg: `Unknown operation "TrentService.Frobnicate".`},
-		{name: "operation not served yet", target: "TrentService.CreateCustomKeyStore", body: `{}`, status: 400, typ: "UnknownOperationException"},
+		{name: "operation AWS does not have", target: "TrentService.CreateKeyStore", body: `{}`, status: 400, typ: "UnknownOperationException"},
 		{name: "wrong target prefix", target: "DynamoDB_20120810.ListTables", body: `{}`, status: 400, typ: "UnknownOperationException"},
 		{name: "operation without prefix", target: "Encrypt", body: `{}`, status: 400, typ: "UnknownOperationException"},
 		{name: "target prefix only", target: "TrentService.", body: `{}`, status: 400, typ: "UnknownOperationException"},

@@ -43,6 +43,9 @@ const (
 	InvalidGrantID
 	InvalidSignature
 	InvalidMac
+	CustomKeyStoreNotFound
+	CloudHsmClusterNotFound
+	XksProxyUriUnreachable
 
 	// Authentication (SigV4, access keys, session tokens).
 	MissingAuthenticationToken

@@ -47,7 +47,7 @@ func TestCreateAccessKey(t *testing.T) {
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := f.d.AssumeRole(f.ctx, f.root1, "arn:aws:iam::"+acct+":role/r", "s1", 0, "")
+	c, _, err := f.d.AssumeRole(f.ctx, f.assumer(), "arn:aws:iam::"+acct+":role/r", "s1", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestRoleSessionCannotManageRootKeys(t *testing.T) {
 	if err := f.d.PutPolicy(f.ctx, f.root1, "Role", "admin", "all", allowAll); err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "admin"), "s1", 0, "")
+	c, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "admin"), "s1", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}

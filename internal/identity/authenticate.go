@@ -39,7 +39,8 @@ type credential struct {
 // region of the request: the region of the signature's credential scope. It fails with
 // AWS's errors: no signature, a malformed one, an unknown access key, an
 // expired session, a signature made for another service or region or too
-// far from now (Config.MaxClockSkew for KMS, 15 minutes for IAM and STS),
+// far from now (Config.MaxClockSkew for KMS, 15 minutes for IAM and STS;
+// a presigned request, from its X-Amz-Date until X-Amz-Expires later),
 // a signature that leaves the operation (X-Amz-Target) or the
 // Content-Type unsigned, or one that does not match.
 func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []byte, service string) (*Principal, string, error) {
@@ -83,7 +84,15 @@ func (d *Directory) authenticate(ctx context.Context, r *http.Request, body []by
 	}
 	now := d.now().UTC()
 	const f = "20060102T150405Z"
-	if a.Time.Before(now.Add(-maxSkew)) {
+	if a.Presigned {
+		// A presigned request is good from its X-Amz-Date (give or take
+		// the skew) until X-Amz-Expires after it, and may be sent more than
+		// once within that time, as on AWS.
+		if end := a.Time.Add(a.Expires); !now.Before(end) {
+			return nil, errf(fault.SignatureDoesNotMatch, "Signature expired: the presigned request was valid until %s; it is now %s.",
+				end.Format(f), now.Format(f))
+		}
+	} else if a.Time.Before(now.Add(-maxSkew)) {
 		return nil, errf(fault.SignatureDoesNotMatch, "Signature expired: %s is now earlier than %s (%s - %s.)",
 			a.Time.Format(f), now.Add(-maxSkew).Format(f), now.Format(f), skewText(maxSkew))
 	}

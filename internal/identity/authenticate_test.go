@@ -269,7 +269,7 @@ func TestAuthenticateStoredState(t *testing.T) {
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	sess, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "s1", 0, "")
+	sess, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "r"), "s1", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}

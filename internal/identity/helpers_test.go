@@ -64,6 +64,8 @@ type fixture struct {
 	root1  *identity.Principal // the root of acct, as Authenticate returns it
 	root2  *identity.Principal // the root of other
 	cfg    identity.Config
+
+	assumerP *identity.Principal // made by assumer
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -130,15 +132,31 @@ func (f *fixture) auth(akid, secret, token string) *identity.Principal {
 // policies given (name -> document), and returns it as it authenticates.
 func (f *fixture) user(name string, policies map[string]string) (*identity.Principal, *identity.AccessKeyInfo, string) {
 	f.t.Helper()
-	if _, err := f.d.CreateUser(f.ctx, f.root1, name, ""); err != nil {
+	return f.userOf(f.root1, name, policies)
+}
+
+// assumer is a user of acct whose identity policy allows everything: the
+// principal tests assume roles as, since an account's root may not.
+func (f *fixture) assumer() *identity.Principal {
+	f.t.Helper()
+	if f.assumerP == nil {
+		f.assumerP, _, _ = f.user("role-assumer", map[string]string{"all": allowAll})
+	}
+	return f.assumerP
+}
+
+// userOf is user in the account of root.
+func (f *fixture) userOf(root *identity.Principal, name string, policies map[string]string) (*identity.Principal, *identity.AccessKeyInfo, string) {
+	f.t.Helper()
+	if _, err := f.d.CreateUser(f.ctx, root, name, ""); err != nil {
 		f.t.Fatal(err)
 	}
 	for pn, doc := range policies {
-		if err := f.d.PutPolicy(f.ctx, f.root1, "User", name, pn, doc); err != nil {
+		if err := f.d.PutPolicy(f.ctx, root, "User", name, pn, doc); err != nil {
 			f.t.Fatal(err)
 		}
 	}
-	k, secret, err := f.d.CreateAccessKey(f.ctx, f.root1, name)
+	k, secret, err := f.d.CreateAccessKey(f.ctx, root, name)
 	if err != nil {
 		f.t.Fatal(err)
 	}

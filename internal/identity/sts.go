@@ -51,7 +51,8 @@ func checkSessionName(name string) error {
 
 // AssumeRole starts a session of the role named by roleArn, if the role's
 // trust policy lets the caller in: directly, or by naming the caller's
-// account when an identity policy of the caller allows sts:AssumeRole.
+// account when an identity policy of the caller allows sts:AssumeRole. An
+// account's root may not assume roles, as on AWS.
 func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, sessionName string, durationSeconds int32, sessionPolicy string) (*Credentials, *AssumedRole, error) {
 	if err := checkSessionName(sessionName); err != nil {
 		return nil, nil, err
@@ -62,6 +63,10 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	account, name, ok := parseRoleARN(roleArn)
 	if !ok {
 		return nil, nil, errf(fault.Validation, "%s is invalid", roleArn)
+	}
+	if caller.Type == TypeRoot {
+		// AWS refuses this whatever the role's trust policy says.
+		return nil, nil, errf(fault.AccessDenied, "Roles may not be assumed by root accounts.")
 	}
 	var role roleRecord
 	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, roleKey(account, name), &role) })

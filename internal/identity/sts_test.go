@@ -23,6 +23,8 @@ func TestAssumeRole(t *testing.T) {
 	named, _, _ := f.user("named", nil)
 	allowed, _, _ := f.user("allowed", map[string]string{"assume": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`})
 	nobody, _, _ := f.user("nobody", nil)
+	otherAdmin, _, _ := f.userOf(f.root2, "otheradmin", map[string]string{"all": allowAll})
+	assumer := f.assumer()
 	selfDenied, _, _ := f.user("selfdenied", map[string]string{"all": allowAll, "deny": `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*"}]}`})
 	roles := map[string]string{
 		"account":   trustAccount(acct),
@@ -49,9 +51,10 @@ func TestAssumeRole(t *testing.T) {
 		code    fault.Code
 		msg     string
 	}{
-		{"the root, a role trusting its account", f.root1, roleARN(acct, "account"), "s-1", 0, "", 0, ""},
-		{"the ARN without the role's path", f.root1, roleARN(acct, "account"), "s-2", 0, "", 0, ""},
-		{"the ARN with the path, in another case", f.root1, roleARN(acct, "path/ACCOUNT"), "s-3", 0, "", 0, ""},
+		{"the root, a role trusting its account", f.root1, roleARN(acct, "account"), "s-1", 0, "", fault.AccessDenied, "Roles may not be assumed by root accounts."},
+		{"a user allowed everything, a role trusting its account", assumer, roleARN(acct, "account"), "s-1", 0, "", 0, ""},
+		{"the ARN without the role's path", assumer, roleARN(acct, "account"), "s-2", 0, "", 0, ""},
+		{"the ARN with the path, in another case", assumer, roleARN(acct, "path/ACCOUNT"), "s-3", 0, "", 0, ""},
 		{"a user the trust policy names, without identity policy", named, roleARN(acct, "named"), "s-4", 900, "", 0, ""},
 		{"a user an identity policy allows", allowed, roleARN(acct, "account"), "s-5", 7200, "", 0, ""},
 		{"a user no identity policy allows", nobody, roleARN(acct, "account"), "s-6", 0, "", fault.AccessDenied,
@@ -60,31 +63,32 @@ func TestAssumeRole(t *testing.T) {
 		{"a user the trust policy does not name", allowed, roleARN(acct, "named"), "s-8", 0, "", fault.AccessDenied,
 			"User: arn:aws:iam::" + acct + ":user/allowed is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::" + acct + ":role/path/named"},
 		{"a user the trust policy denies", named, roleARN(acct, "denynamed"), "s-9", 0, "", fault.AccessDenied, ""},
-		{"another account's root, trusted", f.root2, roleARN(acct, "crossacct"), "s-10", 0, "", 0, ""},
-		{"another account's root, not trusted", f.root2, roleARN(acct, "account"), "s-11", 0, "", fault.AccessDenied,
-			"User: arn:aws:iam::" + other + ":root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::" + acct + ":role/path/account"},
-		{"this account's root, a role trusting another", f.root1, roleARN(acct, "crossacct"), "s-12", 0, "", fault.AccessDenied, ""},
-		{"no such role", f.root1, roleARN(acct, "ghost"), "s-13", 0, "", fault.AccessDenied,
-			"User: arn:aws:iam::" + acct + ":root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::" + acct + ":role/ghost"},
-		{"the role in another account", f.root1, roleARN(other, "account"), "s-14", 0, "", fault.AccessDenied, ""},
-		{"a session name too short", f.root1, roleARN(acct, "account"), "s", 0, "", fault.Validation,
+		{"another account's user, trusted", otherAdmin, roleARN(acct, "crossacct"), "s-10", 0, "", 0, ""},
+		{"another account's root, trusted", f.root2, roleARN(acct, "crossacct"), "s-10b", 0, "", fault.AccessDenied, "Roles may not be assumed by root accounts."},
+		{"another account's user, not trusted", otherAdmin, roleARN(acct, "account"), "s-11", 0, "", fault.AccessDenied,
+			"User: arn:aws:iam::" + other + ":user/otheradmin is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::" + acct + ":role/path/account"},
+		{"a user of this account, a role trusting another", assumer, roleARN(acct, "crossacct"), "s-12", 0, "", fault.AccessDenied, ""},
+		{"no such role", assumer, roleARN(acct, "ghost"), "s-13", 0, "", fault.AccessDenied,
+			"User: arn:aws:iam::" + acct + ":user/role-assumer is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::" + acct + ":role/ghost"},
+		{"the role in another account", assumer, roleARN(other, "account"), "s-14", 0, "", fault.AccessDenied, ""},
+		{"a session name too short", assumer, roleARN(acct, "account"), "s", 0, "", fault.Validation,
 			"1 validation error detected: Value 's' at 'roleSessionName' failed to satisfy constraint: Member must have length greater than or equal to 2"},
-		{"no session name", f.root1, roleARN(acct, "account"), "", 0, "", fault.Validation,
+		{"no session name", assumer, roleARN(acct, "account"), "", 0, "", fault.Validation,
 			"1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null"},
-		{"a session name too long", f.root1, roleARN(acct, "account"), strings.Repeat("s", 65), 0, "", fault.Validation,
+		{"a session name too long", assumer, roleARN(acct, "account"), strings.Repeat("s", 65), 0, "", fault.Validation,
 			"1 validation error detected: Value '" + strings.Repeat("s", 65) + "' at 'roleSessionName' failed to satisfy constraint: Member must have length less than or equal to 64"},
-		{"the shortest session name", f.root1, roleARN(acct, "account"), "s2", 0, "", 0, ""},
-		{"the longest session name", f.root1, roleARN(acct, "account"), strings.Repeat("l", 64), 0, "", 0, ""},
-		{"a session name with a slash", f.root1, roleARN(acct, "account"), "a/b", 0, "", fault.Validation, strings.Replace(invalidSession, "%s", "a/b", 1)},
-		{"a session policy", f.root1, roleARN(acct, "account"), "s-15", 0, allowAll, fault.Validation, "Session policies are not supported by this server."},
-		{"a user's ARN", f.root1, "arn:aws:iam::" + acct + ":user/named", "s-16", 0, "", fault.Validation, "arn:aws:iam::" + acct + ":user/named is invalid"},
-		{"a short account", f.root1, "arn:aws:iam::1234:role/account", "s-17", 0, "", fault.Validation, "arn:aws:iam::1234:role/account is invalid"},
-		{"another service", f.root1, "arn:aws:sts::" + acct + ":role/account", "s-18", 0, "", fault.Validation, ""},
-		{"no role name", f.root1, roleARN(acct, ""), "s-19", 0, "", fault.Validation, ""},
-		{"not an ARN", f.root1, "account", "s-20", 0, "", fault.Validation, "account is invalid"},
-		{"a session too short", f.root1, roleARN(acct, "account"), "s-21", 899, "", fault.Validation,
+		{"the shortest session name", assumer, roleARN(acct, "account"), "s2", 0, "", 0, ""},
+		{"the longest session name", assumer, roleARN(acct, "account"), strings.Repeat("l", 64), 0, "", 0, ""},
+		{"a session name with a slash", assumer, roleARN(acct, "account"), "a/b", 0, "", fault.Validation, strings.Replace(invalidSession, "%s", "a/b", 1)},
+		{"a session policy", assumer, roleARN(acct, "account"), "s-15", 0, allowAll, fault.Validation, "Session policies are not supported by this server."},
+		{"a user's ARN", assumer, "arn:aws:iam::" + acct + ":user/named", "s-16", 0, "", fault.Validation, "arn:aws:iam::" + acct + ":user/named is invalid"},
+		{"a short account", assumer, "arn:aws:iam::1234:role/account", "s-17", 0, "", fault.Validation, "arn:aws:iam::1234:role/account is invalid"},
+		{"another service", assumer, "arn:aws:sts::" + acct + ":role/account", "s-18", 0, "", fault.Validation, ""},
+		{"no role name", assumer, roleARN(acct, ""), "s-19", 0, "", fault.Validation, ""},
+		{"not an ARN", assumer, "account", "s-20", 0, "", fault.Validation, "account is invalid"},
+		{"a session too short", assumer, roleARN(acct, "account"), "s-21", 899, "", fault.Validation,
 			"The requested DurationSeconds exceeds the MaxSessionDuration set for this role."},
-		{"a session longer than the role allows", f.root1, roleARN(acct, "account"), "s-22", 7201, "", fault.Validation,
+		{"a session longer than the role allows", assumer, roleARN(acct, "account"), "s-22", 7201, "", fault.Validation,
 			"The requested DurationSeconds exceeds the MaxSessionDuration set for this role."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,7 +129,7 @@ func TestSessionCarriesTheRolePolicies(t *testing.T) {
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "admin", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "admin"), "work", 0, "")
+	c, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "admin"), "work", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,11 +160,11 @@ func TestSessionCredentials(t *testing.T) {
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "s1", 900, "")
+	c, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "r"), "s1", 900, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "s2", 900, "")
+	other, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "r"), "s2", 900, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +198,11 @@ func TestSessionExpiry(t *testing.T) {
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	short, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "short", 900, "")
+	short, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "r"), "short", 900, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	long, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "long", 3600, "")
+	long, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "r"), "long", 3600, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +258,7 @@ func TestRoleDeletionEndsSessions(t *testing.T) {
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := f.d.AssumeRole(f.ctx, f.root1, roleARN(acct, "r"), "s1", 0, "")
+	c, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "r"), "s1", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +294,7 @@ func TestCallerIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := f.d.AssumeRole(f.ctx, f.root1, r.Arn, "deploy", 0, "")
+	c, _, err := f.d.AssumeRole(f.ctx, f.assumer(), r.Arn, "deploy", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}

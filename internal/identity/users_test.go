@@ -130,7 +130,7 @@ func TestGetUser(t *testing.T) {
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := f.d.AssumeRole(f.ctx, f.root1, "arn:aws:iam::"+acct+":role/r", "s1", 0, "")
+	c, _, err := f.d.AssumeRole(f.ctx, f.assumer(), "arn:aws:iam::"+acct+":role/r", "s1", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -254,8 +254,8 @@ func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 	}
 	k := &Key{Rec: rec, ARN: KeyARN(rec.Region, rec.Account, rec.ID), Versions: make(map[uint32]*Version, len(vers))}
 	for _, vr := range vers {
-		if vr.Sealed == nil {
-			continue // imported material that was deleted or expired
+		if vr.Sealed == nil || vr.PendingRotation {
+			continue // imported material that was deleted or expired, or is not the key's yet
 		}
 		material, err := r.root.Open(MaterialAAD(rec.Region, rec.ID, vr.Version), vr.Sealed)
 		if err != nil {

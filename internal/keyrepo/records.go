@@ -88,9 +88,15 @@ type KeyRecord struct {
 	NextRotationDate     *time.Time `json:"nextRotationDate,omitempty"`
 	OnDemandRotations    int        `json:"onDemandRotations,omitempty"`
 
-	// Imported material (origin EXTERNAL).
+	// Imported material (origin EXTERNAL). ExpirationModel and ValidTo
+	// sum up the materials permanently associated with the key (every
+	// version but one pending rotation): ValidTo is the earliest expiry
+	// among them, when the key becomes unusable. PendingValidTo is the
+	// expiry of material imported for on-demand rotation and not rotated
+	// to yet. Each version also has its own (VersionRecord).
 	ExpirationModel string     `json:"expirationModel,omitempty"`
 	ValidTo         *time.Time `json:"validTo,omitempty"`
+	PendingValidTo  *time.Time `json:"pendingValidTo,omitempty"`
 
 	// Multi-Region keys (ids mrk-...): the primary's region and the
 	// replicas' regions, the same in the record of every region the key is
@@ -98,6 +104,14 @@ type KeyRecord struct {
 	MultiRegion    bool     `json:"multiRegion,omitempty"`
 	PrimaryRegion  string   `json:"primaryRegion,omitempty"`
 	ReplicaRegions []string `json:"replicaRegions,omitempty"`
+
+	// LastUsage is the newest successful cryptographic use of the key
+	// written so far (GetKeyLastUsage); uses since the last flush are held
+	// in memory only. UsageTrackedSince is when uses of the key began to
+	// be recorded: its creation, or for keys made before usage was
+	// tracked, the start of the first server that recorded one.
+	LastUsage         *LastUsage `json:"lastUsage,omitempty"`
+	UsageTrackedSince *time.Time `json:"usageTrackedSince,omitempty"`
 }
 
 // IsPrimary reports whether the record is a multi-Region key's primary.
@@ -108,7 +122,16 @@ func (rec *KeyRecord) Regions() []string {
 	return append([]string{rec.PrimaryRegion}, rec.ReplicaRegions...)
 }
 
-// VersionRecord is one version of a key's material: keyver/<key-id>/<version>.
+// LastUsage is one successful cryptographic use of a key: the operation,
+// when, and the eventID and request id of its audit record.
+type LastUsage struct {
+	Operation string    `json:"operation"`
+	Time      time.Time `json:"time"`
+	EventID   string    `json:"eventId,omitempty"`
+	RequestID string    `json:"requestId,omitempty"`
+}
+
+// VersionRecord is one version of a key's material: keyver/<region>/<key-id>/<version>.
 type VersionRecord struct {
 	V          int       `json:"v"`
 	Version    uint32    `json:"version"`
@@ -123,6 +146,17 @@ type VersionRecord struct {
 	// material was deleted or expired (MaterialID stays, so that only the
 	// same material can be imported again).
 	Sealed []byte `json:"sealed,omitempty"`
+
+	// Imported material only. PendingRotation marks material imported
+	// with ImportType NEW_KEY_MATERIAL that RotateKeyOnDemand has not made
+	// current yet: it is not part of the key (nothing is encrypted or
+	// decrypted with it) and may be deleted outright. Its version is the
+	// key's current version plus one. ExpirationModel and ValidTo are this
+	// material's expiry; empty in versions written before each material
+	// had its own, whose expiry is then the key record's.
+	PendingRotation bool       `json:"pendingRotation,omitempty"`
+	ExpirationModel string     `json:"expirationModel,omitempty"`
+	ValidTo         *time.Time `json:"validTo,omitempty"`
 }
 
 // ImportTokenRecord is the private half of an import wrapping key: importtoken/<token id>.

@@ -230,6 +230,25 @@ func digestOf(alg, msgType string, msg []byte) (crypto.Hash, []byte, error) {
 	return 0, nil, ErrMessageType
 }
 
+// externalMuSize is the size of μ, the message representative of FIPS 204
+// section 6.2 that an EXTERNAL_MU message is.
+const externalMuSize = 64
+
+// externalMuErr is the answer to an ML-DSA message that is not RAW. A
+// precomputed μ (EXTERNAL_MU) of the right size is ErrUnsupported: the
+// ML-DSA implementation used (circl) computes μ itself and has no way to
+// sign or verify a given one, and Go's own (crypto/internal/fips140/mldsa)
+// is not importable.
+func externalMuErr(msgType string, msg []byte) error {
+	switch {
+	case msgType != MessageExternalMu:
+		return ErrMessageType
+	case len(msg) != externalMuSize:
+		return ErrDigestLength
+	}
+	return ErrUnsupported
+}
+
 func (a *Asymmetric) allows(alg string) bool {
 	for _, s := range SigningAlgorithms(a.Spec) {
 		if s == alg {
@@ -247,10 +266,7 @@ func (a *Asymmetric) Sign(alg, msgType string, msg []byte) ([]byte, error) {
 	switch {
 	case a.mldsa != nil:
 		if msgType != MessageRaw {
-			if msgType == MessageExternalMu {
-				return nil, ErrUnsupported
-			}
-			return nil, ErrMessageType
+			return nil, externalMuErr(msgType, msg)
 		}
 		return mldsaScheme(a.Spec).Sign(a.mldsa, msg, nil), nil
 	case a.ed != nil:
@@ -295,10 +311,7 @@ func (a *Asymmetric) Verify(alg, msgType string, msg, sig []byte) error {
 	switch {
 	case a.mldsa != nil:
 		if msgType != MessageRaw {
-			if msgType == MessageExternalMu {
-				return ErrUnsupported
-			}
-			return ErrMessageType
+			return externalMuErr(msgType, msg)
 		}
 		ok = mldsaScheme(a.Spec).Verify(a.mldsaPub, msg, sig, nil)
 	case a.ed != nil:

@@ -603,3 +603,18 @@ type GenerateDataKeyPairOutput struct {
 	KeyPairSpec              string `json:"KeyPairSpec"`
 	KeyMaterialID            string `json:"KeyMaterialId,omitempty"`
 }
+
+type GetKeyLastUsageOutput struct {
+	KeyID             string        `json:"KeyId"`
+	KeyLastUsage      *KeyLastUsage `json:"KeyLastUsage,omitempty"`
+	TrackingStartDate *Time         `json:"TrackingStartDate,omitempty"`
+	KeyCreationDate   *Time         `json:"KeyCreationDate,omitempty"`
+}
+
+// KeyLastUsage is the last successful cryptographic use of a key.
+type KeyLastUsage struct {
+	Operation         string `json:"Operation,omitempty"`
+	Timestamp         *Time  `json:"Timestamp,omitempty"`
+	CloudTrailEventID string `json:"CloudTrailEventId,omitempty"`
+	KmsRequestID      string `json:"KmsRequestId,omitempty"`
+}

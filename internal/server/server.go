@@ -74,6 +74,11 @@ type Options struct {
 	// anything was recorded since (DefaultDigestInterval if zero); and at
 	// shutdown.
 	DigestInterval time.Duration
+	// UsageFlushInterval is how often each node writes the key uses it
+	// noted in memory into the key records (GetKeyLastUsage), and at
+	// shutdown (DefaultUsageFlushInterval if zero). A crash loses at most
+	// the uses of one interval.
+	UsageFlushInterval time.Duration
 	// Storage, if set, is the PostgreSQL database (a postgres:// URL) the
 	// node keeps its records in, shared with the other nodes of a cluster;
 	// empty keeps them in DataDir/kms.db.
@@ -417,9 +422,16 @@ func Run(ctx context.Context, o Options) error {
 		m.run(sweepCtx, o.SweepInterval)
 	}()
 
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		flushKeyUsage(sweepCtx, svc, orDefault(o.UsageFlushInterval, DefaultUsageFlushInterval), o.Logger)
+	}()
+
 	err = newDrainer(srv, ep.ln, o.Logger).serve(ctx, o.ShutdownTimeout)
 	stopSweep()
 	<-swept
+	<-flushed
 	if err != nil {
 		return err
 	}
@@ -432,6 +444,29 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// DefaultUsageFlushInterval is how often key uses are written by default.
+const DefaultUsageFlushInterval = 10 * time.Second
+
+// flushKeyUsage writes the key uses svc noted every interval, and once
+// more when ctx ends (after the last request was answered), on every node.
+func flushKeyUsage(ctx context.Context, svc *service.Service, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := svc.FlushKeyUsage(context.Background()); err != nil {
+				log.Error("writing key last usage at shutdown", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := svc.FlushKeyUsage(ctx); err != nil && ctx.Err() == nil {
+				log.Error("writing key last usage", "err", err)
+			}
+		}
+	}
 }
 
 // maintainer runs the background work once per interval on the one node

@@ -100,6 +100,7 @@ func (s *Service) Sign(ctx context.Context, caller Caller, in *kmsapi.SignInput)
 	if err != nil {
 		return nil, signError(k, in.SigningAlgorithm, mt, err)
 	}
+	s.noteUse(ctx, &k.Rec, "Sign")
 	return &kmsapi.SignOutput{KeyID: k.ARN, Signature: sig, SigningAlgorithm: in.SigningAlgorithm}, nil
 }
 
@@ -130,6 +131,7 @@ func (s *Service) Verify(ctx context.Context, caller Caller, in *kmsapi.VerifyIn
 	if err := k.Current.Asym.Verify(in.SigningAlgorithm, mt, in.Message, in.Signature); err != nil {
 		return nil, signError(k, in.SigningAlgorithm, mt, err)
 	}
+	s.noteUse(ctx, &k.Rec, "Verify")
 	return &kmsapi.VerifyOutput{KeyID: k.ARN, SignatureValid: true, SigningAlgorithm: in.SigningAlgorithm}, nil
 }
 
@@ -198,6 +200,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kms
 	if err != nil {
 		return nil, &fault.Error{Code: fault.Validation}
 	}
+	s.noteUse(ctx, &k.Rec, "DeriveSharedSecret")
 	return &kmsapi.DeriveSharedSecretOutput{KeyID: k.ARN, SharedSecret: secret, KeyAgreementAlgorithm: "ECDH", KeyOrigin: k.Rec.Origin}, nil
 }
 
@@ -214,6 +217,7 @@ func (s *Service) GenerateMac(ctx context.Context, caller Caller, in *kmsapi.Gen
 	if err != nil {
 		return nil, macError(k, in.MacAlgorithm, err)
 	}
+	s.noteUse(ctx, &k.Rec, "GenerateMac")
 	return &kmsapi.GenerateMacOutput{Mac: mac, MacAlgorithm: in.MacAlgorithm, KeyID: k.ARN}, nil
 }
 
@@ -229,6 +233,7 @@ func (s *Service) VerifyMac(ctx context.Context, caller Caller, in *kmsapi.Verif
 	if err := k.Current.MAC.VerifyMac(in.MacAlgorithm, in.Message, in.Mac); err != nil {
 		return nil, macError(k, in.MacAlgorithm, err)
 	}
+	s.noteUse(ctx, &k.Rec, "VerifyMac")
 	return &kmsapi.VerifyMacOutput{KeyID: k.ARN, MacValid: true, MacAlgorithm: in.MacAlgorithm}, nil
 }
 
@@ -337,5 +342,6 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	} else {
 		clear(priv)
 	}
+	s.noteUse(ctx, &k.Rec, op)
 	return out, nil
 }

@@ -127,19 +127,27 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 	if err != nil {
 		return nil, err
 	}
+	s.noteUse(ctx, &k.Rec, "Encrypt")
 	return &kmsapi.EncryptOutput{CiphertextBlob: blob, KeyID: k.ARN, EncryptionAlgorithm: alg}, nil
 }
 
 // open authenticates a blob: it finds the key and version the blob names,
 // checks them against the KeyId the caller gave (if any) and decrypts.
-// A blob that names no key of the caller's is InvalidCiphertextException,
-// the same as any other blob that does not authenticate.
+// A KeyId that names no key is AccessDeniedException with AWS's message
+// (errCiphertextKey): Decrypt does not tell a missing key from one the
+// caller may not use. A blob that names no key of the caller's is
+// InvalidCiphertextException, the same as any other blob that does not
+// authenticate: a flipped bit in the blob's key id must not read as a
+// permission problem.
 func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID string, ec map[string]string, alg, op, action string) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
 	var named *keyrepo.Key
 	alias := ""
 	if keyID != "" {
 		k, a, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 		if err != nil {
+			if keyMissing(err) {
+				return nil, nil, nil, errCiphertextKey
+			}
 			return nil, nil, nil, err
 		}
 		named, alias = k, a
@@ -263,6 +271,7 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 	if k.Rec.KeySpec == keys.SymmetricDefault {
 		out.KeyMaterialID = ver.MaterialID
 	}
+	s.noteUse(ctx, &k.Rec, "Decrypt")
 	return out, nil
 }
 
@@ -335,6 +344,8 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	if dst.Rec.KeySpec == keys.SymmetricDefault {
 		out.DestinationKeyMaterialID = dst.Current.MaterialID
 	}
+	s.noteUse(ctx, &src.Rec, "ReEncrypt")
+	s.noteUse(ctx, &dst.Rec, "ReEncrypt")
 	return out, nil
 }
 
@@ -415,6 +426,7 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *kmsapi
 	if withPlaintext {
 		out.Plaintext = dataKey
 	}
+	s.noteUse(ctx, &k.Rec, op)
 	return out, nil
 }
 
@@ -430,7 +442,7 @@ func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *kmsapi.
 		return nil, newErr(fault.Validation, "NumberOfBytes is required.")
 	}
 	if in.CustomKeyStoreID != nil {
-		return nil, newErr(fault.UnsupportedOperation, "Custom key stores are not supported by this server.")
+		return nil, errCustomKeyStoreNotFound(*in.CustomKeyStoreID)
 	}
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err

@@ -73,6 +73,8 @@ func TestDecryptRefusals(t *testing.T) {
 		{"garbage", kmsapi.DecryptInput{CiphertextBlob: []byte("garbage")}, fault.InvalidCiphertext, ""},
 		{"another key named", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, KeyID: other}, fault.IncorrectKey,
 			"The key ID in the request does not identify a CMK that can perform this operation."},
+		{"key that does not exist named", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, KeyID: "0b7a4d2e-5c1f-4e3a-9d8b-7f6e5d4c3b2a"}, fault.AccessDenied,
+			"The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access."},
 		{"unknown key named", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, KeyID: "alias/none"}, fault.NotFound,
 			"Alias arn:aws:kms:us-east-1:111122223333:alias/none is not found."},
 		{"asymmetric algorithm for a symmetric key", kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"},
@@ -360,7 +362,7 @@ func TestGenerateRandom(t *testing.T) {
 		}
 	}
 	_, err := f.svc.GenerateRandom(f.ctx, rootA, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(8), CustomKeyStoreID: strp("cks-1")})
-	wantErr(t, err, fault.UnsupportedOperation, "Custom key stores are not supported by this server.")
+	wantErr(t, err, fault.CustomKeyStoreNotFound, "Custom key store cks-1 does not exist in this account: this server does not support custom key stores.")
 	_, err = f.svc.GenerateRandom(f.ctx, rootA, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(8), Recipient: &kmsapi.RecipientInfo{}})
 	wantErr(t, err, fault.UnsupportedOperation, "Recipient (Nitro Enclaves attestation) is not supported by this server.")
 	user := iamUser(t, acctA, "u")

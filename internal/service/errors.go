@@ -1,6 +1,10 @@
 package service
 
-import "github.com/openkms/kms/internal/fault"
+import (
+	"strings"
+
+	"github.com/openkms/kms/internal/fault"
+)
 
 // Failures are *fault.Error values (the one domain error type, shared with
 // identity); the protocol layer maps each class to the wire. The helpers
@@ -23,4 +27,15 @@ var (
 	errInvalidCiphertext = &fault.Error{Code: fault.InvalidCiphertext}
 	errIncorrectKey      = newErr(fault.IncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.")
 	errDryRun            = newErr(fault.DryRun, "The request would have succeeded, but the DryRun option is set.")
+	// errCiphertextKey is what Decrypt and ReEncrypt answer when the KeyId
+	// (or SourceKeyId) names a key that does not exist (reference §4.6).
+	errCiphertextKey = newErr(fault.AccessDenied, "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.")
 )
+
+// keyMissing reports whether err is keyrepo's answer for a well-formed key
+// id or key ARN that names no key (keyrepo.ErrKeyDoesNotExist), as opposed
+// to a malformed identifier or an unknown alias.
+func keyMissing(err error) bool {
+	e, ok := fault.As(err)
+	return ok && e.Code == fault.NotFound && strings.HasPrefix(e.Message, "Key '")
+}

@@ -167,7 +167,7 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 		t.Fatal("a refused import changed the store")
 	}
 	_, err = f.importMaterial(id, material, kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: "NEW_KEY_MATERIAL"})
-	wantErr(t, err, fault.UnsupportedOperation, "Importing new key material into "+arn+", which already has key material, is not supported: re-import the same key material.")
+	wantErr(t, err, fault.Validation, "This key material is already associated with "+arn+" as key material "+wantID+": import it with ImportType EXISTING_KEY_MATERIAL.")
 	expires := f.now.Add(10 * day)
 	if _, err := f.importMaterial(id, material, kmsapi.ImportKeyMaterialInput{ValidTo: validTo(expires), ImportType: "EXISTING_KEY_MATERIAL", KeyMaterialID: wantID}); err != nil {
 		t.Fatalf("re-import of the same material: %v", err)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -189,48 +189,73 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 	if in.KeyMaterialID != "" && in.KeyMaterialID != materialID {
 		return nil, errIncorrectKeyMaterial
 	}
+	if in.KeyMaterialID != "" && in.ImportType == importNewMaterial {
+		return nil, newErr(fault.Validation, "A key material ID cannot be specified when ImportType is NEW_KEY_MATERIAL.")
+	}
 	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if rec.State == keyrepo.StatePendingDeletion {
 			return keyrepo.StatePendingDeletion.Err(arn)
 		}
-		vr := keyrepo.VersionRecord{V: keyrepo.RecordVersion, Version: 1, MaterialID: materialID, Created: now}
-		if rec.CurrentVersion == 0 {
-			if in.ImportType == importExistingMateral {
-				return newErr(fault.Validation, "%s has no key material yet: import it with ImportType NEW_KEY_MATERIAL.", arn)
-			}
-			rec.CurrentVersion = 1
-		} else {
-			if in.ImportType == importNewMaterial {
-				return newErr(fault.UnsupportedOperation, "Importing new key material into %s, which already has key material, is not supported: re-import the same key material.", arn)
-			}
-			if err := getJSON(tx, keyrepo.VersionKey(rec.Region, rec.ID, rec.CurrentVersion), &vr); err != nil {
-				return err
-			}
-			if subtle.ConstantTimeCompare([]byte(vr.MaterialID), []byte(materialID)) != 1 {
-				return errIncorrectKeyMaterial
-			}
+		vers, err := materials(tx, rec)
+		if err != nil {
+			return err
+		}
+		vr, err := importTarget(rec, arn, vers, in.ImportType, materialID, now)
+		if err != nil {
+			return err
+		}
+		if vr.Version > rec.CurrentVersion && !vr.PendingRotation {
+			rec.CurrentVersion = vr.Version // the key's first material
+		}
+		if vr.MaterialID == "" {
+			vr.MaterialID = materialID
+			vers = append(vers, vr)
 		}
 		if in.KeyMaterialDescription != nil {
 			vr.Description = *in.KeyMaterialDescription
 		}
 		vr.Sealed = s.root.Seal(keyrepo.MaterialAAD(rec.Region, rec.ID, vr.Version), material)
-		if err := putJSON(tx, keyrepo.VersionKey(rec.Region, rec.ID, vr.Version), &vr); err != nil {
-			return err
-		}
-		if rec.State == keyrepo.StatePendingImport || s.repo.MaterialExpired(rec) {
-			rec.State = keyrepo.StateEnabled
-		}
-		rec.ExpirationModel = model
-		rec.ValidTo = validTo
-		if validTo != nil {
-			return tx.Put(keyrepo.ImportExpiryKey(rec.Region, rec.ID), nil)
-		}
-		return tx.Delete(keyrepo.ImportExpiryKey(rec.Region, rec.ID))
+		vr.ExpirationModel, vr.ValidTo = model, validTo
+		return settleMaterials(tx, rec, vers, now)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &kmsapi.ImportKeyMaterialOutput{KeyID: k.ARN, KeyMaterialID: materialID}, nil
+}
+
+// importTarget is the version an import of the material with materialID
+// goes to: an existing version for EXISTING_KEY_MATERIAL (the default once
+// the key has material), which must already hold that material; a new one
+// (MaterialID empty) for NEW_KEY_MATERIAL: the key's first material, or on
+// a symmetric key with material, one pending rotation.
+func importTarget(rec *keyrepo.KeyRecord, arn string, vers []*keyrepo.VersionRecord, importType, materialID string, now time.Time) (*keyrepo.VersionRecord, error) {
+	if importType == "" {
+		importType = importExistingMateral
+		if rec.CurrentVersion == 0 {
+			importType = importNewMaterial
+		}
+	}
+	existing := materialByID(vers, materialID)
+	switch {
+	case importType == importExistingMateral && rec.CurrentVersion == 0:
+		return nil, newErr(fault.Validation, "%s has no key material yet: import it with ImportType NEW_KEY_MATERIAL.", arn)
+	case importType == importExistingMateral:
+		if existing == nil {
+			return nil, errIncorrectKeyMaterial
+		}
+		return existing, nil
+	case rec.CurrentVersion == 0:
+		return &keyrepo.VersionRecord{V: keyrepo.RecordVersion, Version: 1, Created: now}, nil
+	case rec.KeySpec != keys.SymmetricDefault:
+		return nil, newErr(fault.UnsupportedOperation, "%s has key spec %s: only symmetric encryption keys take new key material. Re-import the same key material with ImportType EXISTING_KEY_MATERIAL.", arn, rec.KeySpec)
+	case existing != nil:
+		return nil, newErr(fault.Validation, "This key material is already associated with %s as key material %s: import it with ImportType EXISTING_KEY_MATERIAL.", arn, existing.MaterialID)
+	}
+	if p := pendingMaterial(vers); p != nil {
+		return nil, newErr(fault.InvalidState, "%s already has key material %s pending rotation: rotate to it with RotateKeyOnDemand, or delete it with DeleteImportedKeyMaterial before importing other new key material.", arn, p.MaterialID)
+	}
+	return &keyrepo.VersionRecord{V: keyrepo.RecordVersion, Version: rec.CurrentVersion + 1, Created: now, PendingRotation: true}, nil
 }
 
 // checkImportedMaterial checks that unwrapped material is of the key's
@@ -298,9 +323,12 @@ func (s *Service) unwrapImport(ctx context.Context, k *keyrepo.Key, token, wrapp
 	return material, nil
 }
 
-// DeleteImportedKeyMaterial deletes an EXTERNAL key's material at once: the
-// key goes to PendingImport and nothing it encrypted decrypts until the
-// same material is imported again.
+// DeleteImportedKeyMaterial deletes imported material of an EXTERNAL key
+// at once: the key's current material, or the one KeyMaterialId names.
+// Without a material of its own the key goes to PendingImport and nothing
+// it encrypted decrypts until the same material is imported again.
+// Material pending rotation is not the key's yet: deleting it leaves the
+// key as it is, and forgets the material altogether.
 func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, in *kmsapi.DeleteImportedKeyMaterialInput) (*kmsapi.DeleteImportedKeyMaterialOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
@@ -316,7 +344,7 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, 
 			return errOrigin(arn, rec.Origin)
 		}
 		var err error
-		materialID, err = s.forgetMaterial(tx, rec, in.KeyMaterialID)
+		materialID, err = s.deleteMaterial(tx, rec, arn, in.KeyMaterialID)
 		return err
 	})
 	if err != nil {
@@ -325,52 +353,59 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, 
 	return &kmsapi.DeleteImportedKeyMaterialOutput{KeyID: keyrepo.KeyARN(rec.Region, rec.Account, rec.ID), KeyMaterialID: materialID}, nil
 }
 
-// hasMaterial reports whether a key's current version holds key material.
-func (s *Service) hasMaterial(tx store.Tx, rec *keyrepo.KeyRecord) (bool, error) {
+// deleteMaterial deletes the material with id (the current one if id is
+// empty) of an EXTERNAL key and settles the key; the caller writes rec.
+func (s *Service) deleteMaterial(tx store.Tx, rec *keyrepo.KeyRecord, arn, id string) (string, error) {
 	if rec.CurrentVersion == 0 {
-		return false, nil
-	}
-	var vr keyrepo.VersionRecord
-	if err := getJSON(tx, keyrepo.VersionKey(rec.Region, rec.ID, rec.CurrentVersion), &vr); err != nil {
-		return false, err
-	}
-	return vr.Sealed != nil, nil
-}
-
-// forgetMaterial deletes the sealed material of an EXTERNAL key (keeping its
-// id, so that only the same material can come back) and moves the key to
-// PendingImport. The caller writes rec.
-func (s *Service) forgetMaterial(tx store.Tx, rec *keyrepo.KeyRecord, wantID string) (string, error) {
-	if rec.CurrentVersion == 0 {
+		if id != "" {
+			return "", newErr(fault.NotFound, "Key material %s is not found in %s.", id, arn)
+		}
 		return "", nil
 	}
-	var vr keyrepo.VersionRecord
-	if err := getJSON(tx, keyrepo.VersionKey(rec.Region, rec.ID, rec.CurrentVersion), &vr); err != nil {
+	vers, err := materials(tx, rec)
+	if err != nil {
 		return "", err
 	}
-	if wantID != "" && wantID != vr.MaterialID {
-		return "", newErr(fault.NotFound, "Key material %s is not found in %s.", wantID, keyrepo.KeyARN(rec.Region, rec.Account, rec.ID))
+	var vr *keyrepo.VersionRecord
+	if id == "" {
+		for _, x := range vers {
+			if x.Version == rec.CurrentVersion {
+				vr = x
+			}
+		}
+	} else {
+		vr = materialByID(vers, id)
 	}
-	vr.Sealed = nil
-	if err := putJSON(tx, keyrepo.VersionKey(rec.Region, rec.ID, vr.Version), &vr); err != nil {
-		return "", err
+	if vr == nil {
+		return "", newErr(fault.NotFound, "Key material %s is not found in %s.", id, arn)
 	}
-	if rec.State != keyrepo.StatePendingDeletion {
-		rec.State = keyrepo.StatePendingImport
+	if vr.PendingRotation {
+		vers = slices.DeleteFunc(vers, func(x *keyrepo.VersionRecord) bool { return x == vr })
+		if err := tx.Delete(keyrepo.VersionKey(rec.Region, rec.ID, vr.Version)); err != nil {
+			return "", err
+		}
+	} else {
+		forget(vr)
 	}
-	rec.ExpirationModel = ""
-	rec.ValidTo = nil
-	return vr.MaterialID, tx.Delete(keyrepo.ImportExpiryKey(rec.Region, rec.ID))
+	return vr.MaterialID, settleMaterials(tx, rec, vers, s.clock())
+}
+
+// hasMaterial reports whether every material permanently associated with
+// an EXTERNAL key is imported.
+func (s *Service) hasMaterial(tx store.Tx, rec *keyrepo.KeyRecord) (bool, error) {
+	vers, err := materials(tx, rec)
+	if err != nil {
+		return false, err
+	}
+	return complete(rec, vers, s.now()), nil
 }
 
 // ExpireImportedMaterial deletes imported material whose ValidTo has passed
-// and import tokens a day past their end, and returns how many keys lost
-// their material.
+// (each material of a key by its own ValidTo) and import tokens a day past
+// their end, and returns how many keys lost material.
 func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 	now := s.now()
-	due, err := s.scanIndex(ctx, keyrepo.ImportExpiryPrefix, func(rec *keyrepo.KeyRecord) bool {
-		return rec.ValidTo != nil && !now.Before(*rec.ValidTo)
-	})
+	due, err := s.scanIndex(ctx, keyrepo.ImportExpiryPrefix, func(rec *keyrepo.KeyRecord) bool { return expiryDue(rec, now) })
 	if err != nil {
 		return 0, err
 	}
@@ -387,10 +422,19 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 				}
 				return err
 			}
-			if rec.ValidTo == nil || now.Before(*rec.ValidTo) {
+			if !expiryDue(&rec, now) {
 				return nil
 			}
-			if _, err := s.forgetMaterial(tx, &rec, ""); err != nil {
+			vers, err := materials(tx, &rec)
+			if err != nil {
+				return err
+			}
+			for _, vr := range vers {
+				if vr.Sealed != nil && vr.ValidTo != nil && !now.Before(*vr.ValidTo) {
+					forget(vr)
+				}
+			}
+			if err := settleMaterials(tx, &rec, vers, now); err != nil {
 				return err
 			}
 			done = true

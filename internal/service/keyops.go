@@ -82,6 +82,9 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	if !slices.Contains(keys.Usages(spec), usage) {
 		return nil, newErr(fault.Validation, "KeyUsage %s is not compatible with KeySpec %s", usage, spec)
 	}
+	if in.CustomKeyStoreID != nil {
+		return nil, errCustomKeyStoreNotFound(*in.CustomKeyStoreID)
+	}
 	origin := in.Origin
 	if origin == "" {
 		origin = originAWSKMS
@@ -89,8 +92,8 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	if origin != originAWSKMS && origin != originExternal {
 		return nil, newErr(fault.UnsupportedOperation, "Origin %s is not supported by this server: custom key stores do not exist here.", origin)
 	}
-	if in.CustomKeyStoreID != nil || in.XksKeyID != nil {
-		return nil, newErr(fault.UnsupportedOperation, "Custom key stores are not supported by this server.")
+	if in.XksKeyID != nil {
+		return nil, newErr(fault.UnsupportedOperation, "XksKeyId is only valid with a CustomKeyStoreId; custom key stores are not supported by this server.")
 	}
 	multi := "false"
 	if in.MultiRegion {
@@ -132,7 +135,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	rec := keyrepo.KeyRecord{
 		V: keyrepo.RecordVersion, ID: id, Region: region, Account: caller.AccountID, Created: now,
 		KeySpec: spec, KeyUsage: usage, Origin: origin, State: keyrepo.StateEnabled,
-		Policy: policy, Tags: mergeTags(nil, in.Tags), CurrentVersion: 1,
+		Policy: policy, Tags: mergeTags(nil, in.Tags), CurrentVersion: 1, UsageTrackedSince: &now,
 	}
 	if in.MultiRegion {
 		rec.MultiRegion, rec.PrimaryRegion = true, region

@@ -125,7 +125,9 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *k
 }
 
 // RotateKeyOnDemand gives a key new material now, at most 25 times per key.
-// It does not move the next automatic rotation.
+// It does not move the next automatic rotation. A symmetric key with
+// imported material rotates to the material imported for it with
+// ImportType NEW_KEY_MATERIAL (rotateImported).
 func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
@@ -138,10 +140,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 			return err
 		}
 		if rec.Origin == originExternal {
-			if rec.State == keyrepo.StatePendingImport || s.repo.MaterialExpired(rec) {
-				return keyrepo.StatePendingImport.Err(arn)
-			}
-			return newErr(fault.InvalidState, "No available key material pending rotation for the key: %s.", arn)
+			return s.rotateImported(tx, rec, arn)
 		}
 		if err := checkRotatable(rec, arn); err != nil {
 			return err
@@ -156,6 +155,33 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 		return nil, err
 	}
 	return &kmsapi.RotateKeyOnDemandOutput{KeyID: keyrepo.KeyARN(rec.Region, rec.Account, rec.ID)}, nil
+}
+
+// rotateImported makes the material pending rotation of an EXTERNAL key its
+// current material. The caller writes rec.
+func (s *Service) rotateImported(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+	switch {
+	case rec.State == keyrepo.StatePendingImport || s.repo.MaterialExpired(rec):
+		return keyrepo.StatePendingImport.Err(arn)
+	case rec.State != keyrepo.StateEnabled:
+		return rec.State.Err(arn)
+	}
+	vers, err := materials(tx, rec)
+	if err != nil {
+		return err
+	}
+	now := s.clock()
+	next := pendingMaterial(vers)
+	if next == nil || !imported(next, now) {
+		return newErr(fault.InvalidState, "No available key material pending rotation for the key: %s.", arn)
+	}
+	if rec.OnDemandRotations >= maxOnDemandRotations {
+		return newErr(fault.LimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", arn)
+	}
+	rec.OnDemandRotations++
+	next.PendingRotation, next.RotationType, next.Created = false, rotationOnDemand, now
+	rec.CurrentVersion = next.Version
+	return settleMaterials(tx, rec, vers, now)
 }
 
 // rotate adds a new material version to rec and makes it current. The
@@ -365,14 +391,20 @@ func (s *Service) rotationEntry(rec *keyrepo.KeyRecord, vr *keyrepo.VersionRecor
 	if vr.RotationType != "" {
 		e.RotationDate = kmsapi.NewTime(vr.Created)
 	}
+	if vr.PendingRotation {
+		e.KeyMaterialState = "PENDING_ROTATION"
+	}
+	if vr.ExpirationModel == "" && vr.Sealed != nil && vr.Version == rec.CurrentVersion {
+		vr.ExpirationModel, vr.ValidTo = rec.ExpirationModel, rec.ValidTo // written before materials had their own
+	}
 	if rec.Origin == originExternal {
 		e.KeyMaterialDescription = vr.Description
 		e.ImportState = "PENDING_IMPORT"
-		if vr.Sealed != nil && !s.repo.MaterialExpired(rec) {
+		if imported(vr, s.now()) {
 			e.ImportState = "IMPORTED"
-			e.ExpirationModel = rec.ExpirationModel
-			if rec.ValidTo != nil {
-				e.ValidTo = kmsapi.NewTime(*rec.ValidTo)
+			e.ExpirationModel = vr.ExpirationModel
+			if vr.ValidTo != nil {
+				e.ValidTo = kmsapi.NewTime(*vr.ValidTo)
 			}
 		}
 	}

@@ -75,6 +75,8 @@ type Service struct {
 	random  func([]byte) (int, error)
 
 	principalExists func(context.Context, string) bool
+
+	usage *usageTracker // key uses not yet written (lastusage.go)
 }
 
 // New returns a Service.
@@ -99,6 +101,7 @@ func New(cfg Config) (*Service, error) {
 			s.regions[r] = true
 		}
 	}
+	s.usage = newUsageTracker(s.clock())
 	repo, err := keyrepo.New(keyrepo.Config{Store: cfg.Store, RootKey: cfg.RootKey, Region: cfg.Region, Now: s.now, Logger: s.log,
 		CacheSize: cfg.CacheSize, CacheMaxAge: cfg.CacheMaxAge})
 	if err != nil {

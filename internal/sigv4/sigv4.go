@@ -1,14 +1,18 @@
 // Package sigv4 checks AWS Signature Version 4 on requests a server
-// receives (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html),
-// for the Authorization header form that the AWS CLI and SDKs send.
+// receives (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html):
+// the Authorization header form that the AWS CLI and SDKs send, and the
+// query-string form of presigned requests (X-Amz-Algorithm,
+// X-Amz-Credential, X-Amz-Date, X-Amz-Expires, X-Amz-SignedHeaders,
+// X-Amz-Signature; the common parameters of the AWS KMS API reference).
 //
-// It parses the header, builds the canonical request over exactly the
-// headers the client signed, and compares the signature it computes with
-// the client's in constant time. Derived signing keys are cached per access
-// key and day, so a verification costs two SHA-256 hashes and one HMAC.
-// The tests check it against aws-sdk-go-v2's signer.
+// It parses the header or the query, builds the canonical request over
+// exactly the headers the client signed, and compares the signature it
+// computes with the client's in constant time. Derived signing keys are
+// cached per access key and day, so a verification costs two SHA-256
+// hashes and one HMAC. The tests check it against aws-sdk-go-v2's signer.
 //
-// Limits: presigned URLs (signature in the query string), chunked
+// A presigned request's payload is always signed: UNSIGNED-PAYLOAD is not
+// accepted, since a KMS request's body is its parameters. Limits: chunked
 // (streaming) payload signatures and SigV4a are not accepted.
 package sigv4
 
@@ -53,12 +57,24 @@ type Auth struct {
 	Signature     string // hex
 	Time          time.Time
 	SecurityToken string // X-Amz-Security-Token, for temporary credentials
+	// Presigned is set for a signature in the query string, which is
+	// valid for Expires from Time (X-Amz-Expires).
+	Presigned bool
+	Expires   time.Duration
 }
 
-// Parse reads the Authorization header and the request time.
+// MaxExpires bounds X-Amz-Expires: a presigned request is valid for at most
+// seven days, as on AWS.
+const MaxExpires = 7 * 24 * time.Hour
+
+// Parse reads the Authorization header and the request time, or without
+// that header the signature in the query string (ParsePresigned).
 func Parse(r *http.Request) (*Auth, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		if r.URL.Query().Has("X-Amz-Algorithm") {
+			return parsePresigned(r.URL.Query())
+		}
 		return nil, ErrMissing
 	}
 	rest, ok := strings.CutPrefix(h, algorithm+" ")
@@ -116,6 +132,43 @@ func Parse(r *http.Request) (*Auth, error) {
 	return a, nil
 }
 
+// parsePresigned reads a signature from the query string.
+func parsePresigned(q url.Values) (*Auth, error) {
+	if alg := q.Get("X-Amz-Algorithm"); alg != algorithm {
+		return nil, &MalformedError{"Unsupported AWS 'algorithm': '" + alg + "'"}
+	}
+	for _, k := range []string{"X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"} {
+		if q.Get(k) == "" {
+			return nil, &MalformedError{"AWS query-string parameters must include '" + k + "'. Re-examine the query-string parameters."}
+		}
+	}
+	a := &Auth{Presigned: true, SignedHeaders: q.Get("X-Amz-SignedHeaders"), Signature: q.Get("X-Amz-Signature"), SecurityToken: q.Get("X-Amz-Security-Token")}
+	credential := q.Get("X-Amz-Credential")
+	scope := strings.Split(credential, "/")
+	if len(scope) != 5 || scope[4] != "aws4_request" || scope[0] == "" {
+		return nil, &MalformedError{"Credential should be scoped to a valid region, not '" + credential + "'. "}
+	}
+	a.AccessKeyID, a.Date, a.Region, a.Service = scope[0], scope[1], scope[2], scope[3]
+	amz := q.Get("X-Amz-Date")
+	t, err := time.Parse(amzDateFmt, amz)
+	if err != nil {
+		return nil, &MalformedError{"Date must be in ISO-8601 'basic format'. Got '" + amz + "'. See http://en.wikipedia.org/wiki/ISO_8601"}
+	}
+	a.Time = t
+	if a.Date != t.Format("20060102") {
+		return nil, &MalformedError{"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '" + a.Date + "' != '" + t.Format("20060102") + "', from '" + amz + "'."}
+	}
+	secs, err := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64)
+	if err != nil || secs < 1 || secs > int64(MaxExpires/time.Second) {
+		return nil, &MalformedError{"X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got '" + q.Get("X-Amz-Expires") + "'."}
+	}
+	a.Expires = time.Duration(secs) * time.Second
+	if !strings.Contains(";"+a.SignedHeaders+";", ";host;") {
+		return nil, &MalformedError{"Signed headers must include the host header. SignedHeaders=" + a.SignedHeaders}
+	}
+	return a, nil
+}
+
 // Signs reports whether the signature covers the header name (lower case).
 func (a *Auth) Signs(name string) bool {
 	for h := range strings.SplitSeq(a.SignedHeaders, ";") {
@@ -164,7 +217,11 @@ func (v *Verifier) Verify(r *http.Request, body []byte, a *Auth, secret string) 
 	cr = append(cr, '\n')
 	cr = append(cr, canonicalURI(r.URL)...)
 	cr = append(cr, '\n')
-	cr = appendCanonicalQuery(cr, r.URL.Query())
+	q := r.URL.Query()
+	if a.Presigned {
+		q.Del("X-Amz-Signature") // the one parameter the signature cannot cover
+	}
+	cr = appendCanonicalQuery(cr, q)
 	cr = append(cr, '\n')
 	for name := range strings.SplitSeq(a.SignedHeaders, ";") {
 		if name == "" || strings.ToLower(name) != name {

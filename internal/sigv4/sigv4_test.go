@@ -262,3 +262,88 @@ func bufioReader(t *testing.T, r *http.Request) *bufio.Reader {
 	}
 	return bufio.NewReader(&buf)
 }
+
+// presignedReq makes a request signed in its query string the way the AWS
+// SDK for Go presigns one, valid for expires.
+func presignedReq(t testing.TB, body, token string, expires string, hoist bool) *http.Request {
+	t.Helper()
+	r, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:8400/?X-Amz-Expires="+expires, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	r.Header.Set("X-Amz-Target", "TrentService.Encrypt")
+	sum := sha256.Sum256([]byte(body))
+	uri, hdr, err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableHeaderHoisting = !hoist }).PresignHTTP(context.Background(),
+		aws.Credentials{AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "secret", SessionToken: token}, r, hex.EncodeToString(sum[:]), "kms", "us-east-1", when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := http.NewRequest(http.MethodPost, uri, strings.NewReader(body))
+	for k, v := range hdr {
+		if k != "Host" {
+			out.Header[k] = v
+		}
+	}
+	return out
+}
+
+func TestVerifyAcceptsSDKPresignedRequests(t *testing.T) {
+	v := sigv4.NewVerifier()
+	body := `{"KeyId":"alias/x","Plaintext":"aGk="}`
+	for _, hoist := range []bool{false, true} {
+		for _, token := range []string{"", "session-token"} {
+			r := presignedReq(t, body, token, "300", hoist)
+			a, err := sigv4.Parse(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !a.Presigned || a.Expires != 5*time.Minute || a.AccessKeyID != "AKIAEXAMPLE" || !a.Time.Equal(when) || a.SecurityToken != token {
+				t.Fatalf("parsed %+v", a)
+			}
+			if !v.Verify(r, []byte(body), a, "secret") {
+				t.Fatalf("a presigned request made by the SDK did not verify (hoist %v, token %q)", hoist, token)
+			}
+			if v.Verify(r, []byte(body+" "), a, "secret") {
+				t.Fatal("a presigned request verified with another body")
+			}
+			q := r.URL.Query()
+			q.Set("X-Amz-Expires", "3000")
+			r.URL.RawQuery = q.Encode()
+			if a, err := sigv4.Parse(r); err != nil || v.Verify(r, []byte(body), a, "secret") {
+				t.Fatalf("a presigned request verified with a longer X-Amz-Expires (%v)", err)
+			}
+		}
+	}
+}
+
+func TestParsePresignedRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name, expires, drop, msg string
+	}{
+		{"no expiry", "", "X-Amz-Expires", "AWS query-string parameters must include 'X-Amz-Expires'. Re-examine the query-string parameters."},
+		{"no signature", "60", "X-Amz-Signature", "AWS query-string parameters must include 'X-Amz-Signature'. Re-examine the query-string parameters."},
+		{"no credential", "60", "X-Amz-Credential", "AWS query-string parameters must include 'X-Amz-Credential'. Re-examine the query-string parameters."},
+		{"zero", "0", "", "X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got '0'."},
+		{"over a week", "604801", "", "X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got '604801'."},
+		{"not a number", "soon", "", "X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got 'soon'."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expires := tc.expires
+			if expires == "" {
+				expires = "60"
+			}
+			r := presignedReq(t, "{}", "", expires, false)
+			q := r.URL.Query()
+			if tc.drop != "" {
+				q.Del(tc.drop)
+			}
+			if tc.expires == "" {
+				q.Del("X-Amz-Expires")
+			}
+			r.URL.RawQuery = q.Encode()
+			_, err := sigv4.Parse(r)
+			var me *sigv4.MalformedError
+			if !errors.As(err, &me) || me.Message != tc.msg {
+				t.Fatalf("Parse: %v, want %q", err, tc.msg)
+			}
+		})
+	}
+}
