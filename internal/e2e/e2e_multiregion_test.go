@@ -425,3 +425,33 @@ func importInto(t *testing.T, c *kms.Client, id string, material []byte) {
 		t.Fatalf("ImportKeyMaterial %s: %v", id, err)
 	}
 }
+
+// New imported material for a multi-Region key, and on-demand rotation to
+// it, are refused, and change nothing.
+func TestE2EMultiRegionNewImportedMaterialRefused(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	us := e.regions()[e2eRegion]
+	out, err := us.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true), Origin: types.OriginTypeExternal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(out.KeyMetadata.KeyId)
+	importInto(t, us, id, mustRandom(t, 32))
+	before := aws.ToString(describeIn(t, us, id).CurrentKeyMaterialId)
+	msg := "New key material for the multi-Region key " + arnIn(e2eRegion, id) + " is not supported by this server: re-import its current key material."
+	p, err := us.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: aws.String(id),
+		WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = us.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: p.ImportToken,
+		EncryptedKeyMaterial: wrapForImport(t, types.AlgorithmSpecRsaesOaepSha256, p.PublicKey, mustRandom(t, 32)),
+		ExpirationModel:      notExpiring, ImportType: types.ImportTypeNewKeyMaterial})
+	expectAPIError(t, err, "UnsupportedOperationException", msg)
+	_, err = us.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(id)})
+	expectAPIError(t, err, "UnsupportedOperationException", msg)
+	if after := aws.ToString(describeIn(t, us, id).CurrentKeyMaterialId); after != before {
+		t.Fatalf("the material changed from %s to %s", before, after)
+	}
+}

@@ -196,6 +196,9 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		if rec.State == keyrepo.StatePendingDeletion {
 			return keyrepo.StatePendingDeletion.Err(arn)
 		}
+		if rec.MultiRegion && rec.CurrentVersion != 0 && in.ImportType == importNewMaterial {
+			return errMultiRegionNewMaterial(arn)
+		}
 		vers, err := materials(tx, rec)
 		if err != nil {
 			return err

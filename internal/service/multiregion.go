@@ -288,3 +288,12 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *km
 	audit.FromContext(ctx).AddKey(target.ARN)
 	return nil, nil
 }
+
+// errMultiRegionNewMaterial refuses new imported material, and on-demand
+// rotation to it, for a multi-Region key: AWS imports it into the primary
+// and each replica before the primary rotates every region to it
+// (PENDING_MULTI_REGION_IMPORT_AND_ROTATION), which this server does not
+// do yet. Re-importing a multi-Region key's material works.
+func errMultiRegionNewMaterial(arn string) error {
+	return newErr(fault.UnsupportedOperation, "New key material for the multi-Region key %s is not supported by this server: re-import its current key material.", arn)
+}

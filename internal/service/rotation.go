@@ -140,6 +140,9 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 			return err
 		}
 		if rec.Origin == originExternal {
+			if rec.MultiRegion {
+				return errMultiRegionNewMaterial(arn)
+			}
 			return s.rotateImported(tx, rec, arn)
 		}
 		if err := checkRotatable(rec, arn); err != nil {
