@@ -62,8 +62,8 @@ type cache struct {
 	max     int
 	maxAge  time.Duration // 0: entries live until invalidated
 	now     func() time.Time
-	keys    map[string]keyEntry   // region + "/" + key id
-	aliases map[string]aliasEntry // account + "/" + region + "/" + alias name
+	keys    map[keyRef]keyEntry
+	aliases map[aliasRef]aliasEntry
 }
 
 type keyEntry struct {
@@ -77,7 +77,7 @@ type aliasEntry struct {
 }
 
 func newCache(max int, maxAge time.Duration, now func() time.Time) *cache {
-	return &cache{max: max, maxAge: maxAge, now: now, keys: make(map[string]keyEntry), aliases: make(map[string]aliasEntry)}
+	return &cache{max: max, maxAge: maxAge, now: now, keys: make(map[keyRef]keyEntry), aliases: make(map[aliasRef]aliasEntry)}
 }
 
 func (c *cache) generation() uint64 {
@@ -91,7 +91,12 @@ func (c *cache) fresh(t time.Time) bool {
 	return c.maxAge == 0 || c.now().Sub(t) < c.maxAge
 }
 
-func (c *cache) key(ref string) *Key {
+// keyRef names a key in the cache, aliasRef an alias: structs, so that a
+// lookup on the hot path builds no string.
+type keyRef struct{ region, id string }
+type aliasRef struct{ account, region, name string }
+
+func (c *cache) key(ref keyRef) *Key {
 	c.mu.RLock()
 	e, ok := c.keys[ref]
 	c.mu.RUnlock()
@@ -103,7 +108,7 @@ func (c *cache) key(ref string) *Key {
 	return e.k
 }
 
-func (c *cache) alias(ref string) (string, bool) {
+func (c *cache) alias(ref aliasRef) (string, bool) {
 	c.mu.RLock()
 	e, ok := c.aliases[ref]
 	c.mu.RUnlock()
@@ -136,10 +141,10 @@ func (c *cache) fillKey(gen uint64, start time.Time, k *Key) {
 			break
 		}
 	}
-	c.keys[k.Rec.Region+"/"+k.Rec.ID] = keyEntry{k, start}
+	c.keys[keyRef{k.Rec.Region, k.Rec.ID}] = keyEntry{k, start}
 }
 
-func (c *cache) fillAlias(gen uint64, start time.Time, ref, id string) {
+func (c *cache) fillAlias(gen uint64, start time.Time, ref aliasRef, id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
@@ -154,14 +159,13 @@ func (c *cache) fillAlias(gen uint64, start time.Time, ref, id string) {
 	c.aliases[ref] = aliasEntry{id, start}
 }
 
-// invalidate drops a key (its region + "/" + id; "" for none) and
-// aliases (account + "/" + region + "/" + name).
-func (c *cache) invalidate(keyRef string, aliasRefs ...string) {
+// invalidate drops a key (none if its id is empty) and aliases.
+func (c *cache) invalidate(key keyRef, aliasRefs ...aliasRef) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	if keyRef != "" {
-		delete(c.keys, keyRef)
+	if key.id != "" {
+		delete(c.keys, key)
 	}
 	for _, a := range aliasRefs {
 		delete(c.aliases, a)
@@ -193,9 +197,11 @@ func (r *Repo) Changed(records [][]byte) {
 		case "key", "keyver", "grant": // <kind>/<region>/<key-id>[/...]
 			region, rest, _ := strings.Cut(rest, "/")
 			id, _, _ := strings.Cut(rest, "/")
-			r.cache.invalidate(region + "/" + id)
+			r.cache.invalidate(keyRef{region, id})
 		case "alias": // alias/<account>/<region>/<alias-name>
-			r.cache.invalidate("", rest)
+			account, rest, _ := strings.Cut(rest, "/")
+			region, name, _ := strings.Cut(rest, "/")
+			r.cache.invalidate(keyRef{}, aliasRef{account, region, name})
 		}
 	}
 }
@@ -203,7 +209,7 @@ func (r *Repo) Changed(records [][]byte) {
 // Load returns the live key with id in region, from the cache or the
 // store. A key that does not exist is store.ErrNotFound.
 func (r *Repo) Load(ctx context.Context, region, id string) (*Key, error) {
-	if k := r.cache.key(region + "/" + id); k != nil {
+	if k := r.cache.key(keyRef{region, id}); k != nil {
 		return k, nil
 	}
 	gen, start := r.cache.generation(), r.cache.stamp()
@@ -291,7 +297,7 @@ func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 // LookupAlias returns the id of the key an alias of account in region
 // names, or store.ErrNotFound.
 func (r *Repo) LookupAlias(ctx context.Context, account, region, name string) (string, error) {
-	ref := account + "/" + region + "/" + name
+	ref := aliasRef{account, region, name}
 	if id, ok := r.cache.alias(ref); ok {
 		return id, nil
 	}

@@ -86,15 +86,11 @@ func AliasARN(region, account, name string) string {
 // account in region from the cache; every change to them calls it once
 // committed.
 func (r *Repo) Invalidate(region, keyID, account string, aliasNames ...string) {
-	ref := ""
-	if keyID != "" {
-		ref = region + "/" + keyID
-	}
-	refs := make([]string, len(aliasNames))
+	refs := make([]aliasRef, len(aliasNames))
 	for i, n := range aliasNames {
-		refs[i] = account + "/" + region + "/" + n
+		refs[i] = aliasRef{account, region, n}
 	}
-	r.cache.invalidate(ref, refs...)
+	r.cache.invalidate(keyRef{region, keyID}, refs...)
 }
 
 // Expired reports whether a key's deletion date has passed: it is gone for
