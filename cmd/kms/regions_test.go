@@ -1,15 +1,9 @@
 package main_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRegionsWalkthroughScript runs scripts/regions-walkthrough.sh, the
@@ -19,42 +13,11 @@ import (
 func TestRegionsWalkthroughScript(t *testing.T) {
 	t.Parallel()
 	requireAWS(t)
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "regions-walkthrough.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Fatalf("bash is needed to run %s: %v", script, err)
-	}
 	s := startDev(t, t.TempDir())
-	home := t.TempDir()
-	config := filepath.Join(home, "config")
-	if err := os.WriteFile(config, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := baseEnv(
-		"HOME="+home,
-		"AWS_CONFIG_FILE="+config,
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(s.Dir, "credentials"),
-		"AWS_ENDPOINT_URL="+s.URL,
-		"AWS_DEFAULT_REGION=us-east-1",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"TMPDIR="+t.TempDir(),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bash, script, s.URL)
-	cmd.Env, cmd.Dir = env, t.TempDir()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bash %s: %v\n%s", script, err, out.String())
-	}
-	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	output, _ := runScript(t, s, "regions-walkthrough.sh")
+	lines := strings.Split(strings.TrimRight(output, "\n"), "\n")
 	if last := lines[len(lines)-1]; last != "regions walkthrough passed" {
-		t.Fatalf("last line is %q\n%s", last, out.String())
+		t.Fatalf("last line is %q\n%s", last, output)
 	}
 
 	// The trail: every call in the region its signature named.

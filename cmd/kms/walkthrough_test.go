@@ -21,50 +21,8 @@ import (
 func TestWalkthroughScript(t *testing.T) {
 	t.Parallel()
 	awsBin := requireAWS(t)
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "walkthrough.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(script); err != nil {
-		t.Fatalf("the walkthrough script: %v", err)
-	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Fatalf("bash is needed to run %s: %v", script, err)
-	}
-
 	s := startDev(t, t.TempDir())
-	home := t.TempDir()
-	config := filepath.Join(home, "config")
-	if err := os.WriteFile(config, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := baseEnv(
-		"HOME="+home,
-		"AWS_CONFIG_FILE="+config,
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(s.Dir, "credentials"),
-		"AWS_ENDPOINT_URL="+s.URL,
-		"AWS_DEFAULT_REGION=us-east-1",
-		"AWS_PAGER=",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"TMPDIR="+t.TempDir(),
-	)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bash, script)
-	cmd.Env, cmd.Dir = env, t.TempDir()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	err = cmd.Run()
-	elapsed := time.Since(start)
-	output := out.String()
-	if err != nil {
-		t.Fatalf("bash %s: %v after %v\n%s", script, err, elapsed.Round(time.Millisecond), output)
-	}
-	t.Logf("walkthrough took %v", elapsed.Round(time.Millisecond))
+	output, env := runScript(t, s, "walkthrough.sh")
 
 	lines := strings.Split(strings.TrimRight(output, "\n"), "\n")
 	if last := lines[len(lines)-1]; last != "walkthrough passed" {
@@ -99,4 +57,53 @@ func TestWalkthroughScript(t *testing.T) {
 	if strings.TrimSpace(string(got)) != "" {
 		t.Errorf("aws iam list-users after the walkthrough: %q, want none", got)
 	}
+}
+
+// runScript runs scripts/NAME with bash against the dev server s, as a
+// user would: the aws CLI configured by the environment alone, with the
+// dev credentials file and a home of its own. It fails the test if the
+// script fails, and returns what it printed and the environment it had.
+func runScript(t *testing.T, s *server, name string) (output string, env []string) {
+	t.Helper()
+	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(script); err != nil {
+		t.Fatalf("the script: %v", err)
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatalf("bash is needed to run %s: %v", script, err)
+	}
+	home := t.TempDir()
+	config := filepath.Join(home, "config")
+	if err := os.WriteFile(config, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = baseEnv(
+		"HOME="+home,
+		"AWS_CONFIG_FILE="+config,
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(s.Dir, "credentials"),
+		"AWS_ENDPOINT_URL="+s.URL,
+		"AWS_DEFAULT_REGION=us-east-1",
+		"AWS_PAGER=",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"TMPDIR="+t.TempDir(),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bash, script)
+	cmd.Env, cmd.Dir = env, t.TempDir()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err = cmd.Run()
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("bash %s: %v after %v\n%s", script, err, elapsed.Round(time.Millisecond), out.String())
+	}
+	t.Logf("%s took %v", name, elapsed.Round(time.Millisecond))
+	return out.String(), env
 }
