@@ -455,3 +455,50 @@ func TestE2EMultiRegionNewImportedMaterialRefused(t *testing.T) {
 		t.Fatalf("the material changed from %s to %s", before, after)
 	}
 }
+
+// What one region hands out does not work in another region of the same
+// multi-Region key: an import token, or a grant token.
+func TestE2EMultiRegionTokensStayInTheirRegion(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	c := e.regions()
+	us, eu := c[e2eRegion], c[e2eRegion2]
+	out, err := us.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true), Origin: types.OriginTypeExternal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(out.KeyMetadata.KeyId)
+	material := mustRandom(t, 32)
+	importInto(t, us, id, material)
+	if _, err := us.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion2)}); err != nil {
+		t.Fatal(err)
+	}
+	// An import token of the primary's region, used for the replica.
+	p, err := us.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: aws.String(id),
+		WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = eu.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: p.ImportToken,
+		EncryptedKeyMaterial: wrapForImport(t, types.AlgorithmSpecRsaesOaepSha256, p.PublicKey, material), ExpirationModel: notExpiring})
+	expectAPIErrorCode(t, err, "InvalidImportTokenException")
+	if m := describeIn(t, eu, id); m.KeyState != types.KeyStatePendingImport {
+		t.Fatalf("the replica is %s after a refused import", m.KeyState)
+	}
+
+	// A grant token of the primary gives nothing on the replica.
+	importInto(t, eu, id, material)
+	user := e.newUser(t, "grantee")
+	g, err := us.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(id), GranteePrincipal: aws.String("arn:aws:iam::" + e2eAccount + ":user/grantee"),
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inUS := e.clientIn(e2eRegion, user.akid, user.secret, "")
+	inEU := e.clientIn(e2eRegion2, user.akid, user.secret, "")
+	if _, err := inUS.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("x"), GrantTokens: []string{aws.ToString(g.GrantToken)}}); err != nil {
+		t.Fatalf("the grantee in the grant's region: %v", err)
+	}
+	_, err = inEU.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(arnIn(e2eRegion2, id)), Plaintext: []byte("x"), GrantTokens: []string{aws.ToString(g.GrantToken)}})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+}
