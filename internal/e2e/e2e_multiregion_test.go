@@ -502,3 +502,52 @@ func TestE2EMultiRegionTokensStayInTheirRegion(t *testing.T) {
 	_, err = inEU.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(arnIn(e2eRegion2, id)), Plaintext: []byte("x"), GrantTokens: []string{aws.ToString(g.GrantToken)}})
 	expectAPIErrorCode(t, err, "AccessDeniedException")
 }
+
+// Multi-Region signing and HMAC keys: a signature or MAC made in one
+// region verifies in another, and the replica's public key is the
+// primary's.
+func TestE2EMultiRegionSigningAndMACKeys(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	c := e.regions()
+	us, ap := c[e2eRegion], c[e2eRegion3]
+	msg := []byte("shipment 7")
+
+	sig, err := us.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true), KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, err := us.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true), KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*types.KeyMetadata{sig.KeyMetadata, mac.KeyMetadata} {
+		if _, err := us.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: k.KeyId, ReplicaRegion: aws.String(e2eRegion3)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signed, err := us.Sign(ctx, &kms.SignInput{KeyId: sig.KeyMetadata.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := ap.Verify(ctx, &kms.VerifyInput{KeyId: sig.KeyMetadata.KeyId, Message: msg, Signature: signed.Signature, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	if err != nil || !v.SignatureValid {
+		t.Fatalf("Verify in the replica's region: %+v, %v", v, err)
+	}
+	pubUS, err := us.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: sig.KeyMetadata.KeyId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubAP, err := ap.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: sig.KeyMetadata.KeyId})
+	if err != nil || !bytes.Equal(pubUS.PublicKey, pubAP.PublicKey) {
+		t.Fatalf("the replica's public key differs from the primary's: %v", err)
+	}
+	tag, err := ap.GenerateMac(ctx, &kms.GenerateMacInput{KeyId: mac.KeyMetadata.KeyId, Message: msg, MacAlgorithm: types.MacAlgorithmSpecHmacSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := us.VerifyMac(ctx, &kms.VerifyMacInput{KeyId: mac.KeyMetadata.KeyId, Message: msg, Mac: tag.Mac, MacAlgorithm: types.MacAlgorithmSpecHmacSha256})
+	if err != nil || !vm.MacValid {
+		t.Fatalf("VerifyMac in the primary's region of a MAC made in the replica's: %+v, %v", vm, err)
+	}
+}
