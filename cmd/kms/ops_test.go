@@ -412,3 +412,34 @@ func TestAuditSyncModeIsChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestPprofListen: --pprof-listen serves Go's runtime profiles on its own
+// address, a CPU profile among them, and nothing of them beside the API.
+func TestPprofListen(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--pprof-listen", addr)
+	get := func(url string) (int, []byte) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, b
+	}
+	if code, body := get("http://" + addr + "/debug/pprof/"); code != http.StatusOK || !strings.Contains(string(body), "goroutine") {
+		t.Fatalf("/debug/pprof/: %d %.200s", code, body)
+	}
+	code, body := get("http://" + addr + "/debug/pprof/profile?seconds=1")
+	if code != http.StatusOK || len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b {
+		t.Fatalf("CPU profile: %d, %d bytes, not gzip", code, len(body))
+	}
+	if code, _ := get(s.URL + "/debug/pprof/"); code == http.StatusOK {
+		t.Error("/debug/pprof/ is served on the API address")
+	}
+}

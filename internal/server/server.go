@@ -136,6 +136,9 @@ type Options struct {
 	// MetricsListen, if set, serves /metrics on this address (plain HTTP)
 	// instead of beside the API.
 	MetricsListen string
+	// PprofListen, if set, serves Go's runtime profiles under
+	// /debug/pprof/ on this address (plain HTTP), for diagnosis.
+	PprofListen string
 	// NoConsole turns the web console at /console/ off.
 	NoConsole bool
 	// ConsoleIdleTimeout and ConsoleSessionTimeout end a console session
@@ -381,6 +384,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer stopMetrics()
 		metricsHandler = nil
+	}
+	if o.PprofListen != "" {
+		stopPprof, err := servePprof(o.PprofListen, o.Logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 	var consoleHandler http.Handler
 	if !o.NoConsole {
