@@ -257,14 +257,14 @@ func loadPolicies(tx store.Tx, prefix []byte) ([]*policy.Policy, error) {
 // signature must cover: X-Amz-Target names the operation and Content-Type
 // chooses the protocol, so a signature that leaves either out could be
 // replayed as another call. The AWS SDKs and CLI always sign both.
-var mustBeSigned = [...]string{"x-amz-target", "content-type"}
+var mustBeSigned = [...]struct{ name, canonical string }{{"x-amz-target", "X-Amz-Target"}, {"content-type", "Content-Type"}}
 
 // unsignedHeader names the first header of mustBeSigned that r has but
 // a's signature does not cover, or "".
 func unsignedHeader(r *http.Request, a *sigv4.Auth) string {
-	for _, name := range mustBeSigned {
-		if _, present := r.Header[http.CanonicalHeaderKey(name)]; present && !a.Signs(name) {
-			return http.CanonicalHeaderKey(name)
+	for _, h := range mustBeSigned {
+		if _, present := r.Header[h.canonical]; present && !a.Signs(h.name) {
+			return h.canonical
 		}
 	}
 	return ""

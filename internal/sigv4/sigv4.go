@@ -83,11 +83,10 @@ func Parse(r *http.Request) (*Auth, error) {
 		return nil, &MalformedError{"Unsupported AWS 'algorithm': '" + alg + "'"}
 	}
 	a := &Auth{}
-	var missing []string
-	fields := map[string]*string{"Credential": nil, "SignedHeaders": &a.SignedHeaders, "Signature": &a.Signature}
 	var credential string
-	fields["Credential"] = &credential
-	for _, part := range strings.Split(rest, ",") {
+	for rest != "" {
+		var part string
+		part, rest, _ = strings.Cut(rest, ",")
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
@@ -96,13 +95,19 @@ func Parse(r *http.Request) (*Auth, error) {
 		if !ok {
 			return nil, &MalformedError{"'" + part + "' not a valid key=value pair (missing equal-sign) in Authorization header: '" + h + "'."}
 		}
-		if p, known := fields[k]; known {
-			*p = v
+		switch k {
+		case "Credential":
+			credential = v
+		case "SignedHeaders":
+			a.SignedHeaders = v
+		case "Signature":
+			a.Signature = v
 		}
 	}
-	for _, k := range []string{"Credential", "Signature", "SignedHeaders"} {
-		if *fields[k] == "" {
-			missing = append(missing, "Authorization header requires '"+k+"' parameter.")
+	var missing []string
+	for _, f := range [...]struct{ name, value string }{{"Credential", credential}, {"Signature", a.Signature}, {"SignedHeaders", a.SignedHeaders}} {
+		if f.value == "" {
+			missing = append(missing, "Authorization header requires '"+f.name+"' parameter.")
 		}
 	}
 	amz := r.Header.Get("X-Amz-Date")
@@ -112,24 +117,50 @@ func Parse(r *http.Request) (*Auth, error) {
 	if len(missing) > 0 {
 		return nil, &MalformedError{strings.Join(missing, " ") + " Authorization=" + h}
 	}
-	scope := strings.Split(credential, "/")
-	if len(scope) != 5 || scope[4] != "aws4_request" || scope[0] == "" {
-		return nil, &MalformedError{"Credential should be scoped to a valid region, not '" + credential + "'. "}
+	if err := a.setScope(credential); err != nil {
+		return nil, err
 	}
-	a.AccessKeyID, a.Date, a.Region, a.Service = scope[0], scope[1], scope[2], scope[3]
-	t, err := time.Parse(amzDateFmt, amz)
-	if err != nil {
-		return nil, &MalformedError{"Date must be in ISO-8601 'basic format'. Got '" + amz + "'. See http://en.wikipedia.org/wiki/ISO_8601"}
+	if err := a.setTime(amz); err != nil {
+		return nil, err
 	}
-	a.Time = t
-	if a.Date != t.Format("20060102") {
-		return nil, &MalformedError{"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '" + a.Date + "' != '" + t.Format("20060102") + "', from '" + amz + "'."}
-	}
-	if !strings.Contains(";"+a.SignedHeaders+";", ";host;") {
+	if !a.Signs("host") {
 		return nil, &MalformedError{"Signed headers must include the host header. SignedHeaders=" + a.SignedHeaders}
 	}
 	a.SecurityToken = r.Header.Get("X-Amz-Security-Token")
 	return a, nil
+}
+
+// setScope reads a credential, access-key-id/yyyymmdd/region/service/aws4_request.
+func (a *Auth) setScope(credential string) error {
+	var scope [5]string
+	rest := credential
+	for i := range scope {
+		var ok bool
+		scope[i], rest, ok = strings.Cut(rest, "/")
+		if ok != (i < len(scope)-1) {
+			return &MalformedError{"Credential should be scoped to a valid region, not '" + credential + "'. "}
+		}
+	}
+	if scope[4] != "aws4_request" || scope[0] == "" {
+		return &MalformedError{"Credential should be scoped to a valid region, not '" + credential + "'. "}
+	}
+	a.AccessKeyID, a.Date, a.Region, a.Service = scope[0], scope[1], scope[2], scope[3]
+	return nil
+}
+
+// setTime reads the signing time (X-Amz-Date), which must fall on the
+// credential scope's day.
+func (a *Auth) setTime(amz string) error {
+	t, err := time.Parse(amzDateFmt, amz)
+	if err != nil {
+		return &MalformedError{"Date must be in ISO-8601 'basic format'. Got '" + amz + "'. See http://en.wikipedia.org/wiki/ISO_8601"}
+	}
+	a.Time = t
+	// The layout parsed is yyyymmddThhmmssZ, digits for digits.
+	if day := amz[:8]; a.Date != day {
+		return &MalformedError{"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '" + a.Date + "' != '" + day + "', from '" + amz + "'."}
+	}
+	return nil
 }
 
 // parsePresigned reads a signature from the query string.
@@ -143,27 +174,18 @@ func parsePresigned(q url.Values) (*Auth, error) {
 		}
 	}
 	a := &Auth{Presigned: true, SignedHeaders: q.Get("X-Amz-SignedHeaders"), Signature: q.Get("X-Amz-Signature"), SecurityToken: q.Get("X-Amz-Security-Token")}
-	credential := q.Get("X-Amz-Credential")
-	scope := strings.Split(credential, "/")
-	if len(scope) != 5 || scope[4] != "aws4_request" || scope[0] == "" {
-		return nil, &MalformedError{"Credential should be scoped to a valid region, not '" + credential + "'. "}
+	if err := a.setScope(q.Get("X-Amz-Credential")); err != nil {
+		return nil, err
 	}
-	a.AccessKeyID, a.Date, a.Region, a.Service = scope[0], scope[1], scope[2], scope[3]
-	amz := q.Get("X-Amz-Date")
-	t, err := time.Parse(amzDateFmt, amz)
-	if err != nil {
-		return nil, &MalformedError{"Date must be in ISO-8601 'basic format'. Got '" + amz + "'. See http://en.wikipedia.org/wiki/ISO_8601"}
-	}
-	a.Time = t
-	if a.Date != t.Format("20060102") {
-		return nil, &MalformedError{"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '" + a.Date + "' != '" + t.Format("20060102") + "', from '" + amz + "'."}
+	if err := a.setTime(q.Get("X-Amz-Date")); err != nil {
+		return nil, err
 	}
 	secs, err := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64)
 	if err != nil || secs < 1 || secs > int64(MaxExpires/time.Second) {
 		return nil, &MalformedError{"X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got '" + q.Get("X-Amz-Expires") + "'."}
 	}
 	a.Expires = time.Duration(secs) * time.Second
-	if !strings.Contains(";"+a.SignedHeaders+";", ";host;") {
+	if !a.Signs("host") {
 		return nil, &MalformedError{"Signed headers must include the host header. SignedHeaders=" + a.SignedHeaders}
 	}
 	return a, nil
@@ -182,17 +204,24 @@ func (a *Auth) Signs(name string) bool {
 // Verifier recomputes signatures. It is safe for concurrent use.
 type Verifier struct {
 	mu   sync.RWMutex
-	keys map[string]derivedKey // access key id/date/region/service -> signing key
+	keys map[scope]derivedKey
 }
 
+// scope is a credential scope: the signing key is derived from it and the
+// secret.
+type scope struct{ accessKeyID, date, region, service string }
+
+// derivedKey is a scope's signing key, kept as HMAC-SHA256's two padded
+// key blocks (RFC 2104) so that a signature costs two SHA-256 sums and no
+// allocation.
 type derivedKey struct {
-	secret string // the secret the key was derived from
-	key    []byte
+	secret     string // the secret the key was derived from
+	ipad, opad [sha256.BlockSize]byte
 }
 
 // NewVerifier returns a Verifier.
 func NewVerifier() *Verifier {
-	return &Verifier{keys: make(map[string]derivedKey)}
+	return &Verifier{keys: make(map[scope]derivedKey)}
 }
 
 // Verify reports whether a's signature is the one secret makes over r and
@@ -212,16 +241,18 @@ func (v *Verifier) Verify(r *http.Request, body []byte, a *Auth, secret string) 
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != string(hexPayload[:]) {
 		return false
 	}
-	cr := make([]byte, 0, 512)
+	cr := make([]byte, 0, 1024)
 	cr = append(cr, r.Method...)
 	cr = append(cr, '\n')
-	cr = append(cr, canonicalURI(r.URL)...)
+	cr = appendCanonicalURI(cr, r.URL)
 	cr = append(cr, '\n')
-	q := r.URL.Query()
-	if a.Presigned {
-		q.Del("X-Amz-Signature") // the one parameter the signature cannot cover
+	if r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		if a.Presigned {
+			q.Del("X-Amz-Signature") // the one parameter the signature cannot cover
+		}
+		cr = appendCanonicalQuery(cr, q)
 	}
-	cr = appendCanonicalQuery(cr, q)
 	cr = append(cr, '\n')
 	for name := range strings.SplitSeq(a.SignedHeaders, ";") {
 		if name == "" || strings.ToLower(name) != name {
@@ -238,7 +269,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte, a *Auth, secret string) 
 			}
 			cr = strconv.AppendInt(cr, r.ContentLength, 10)
 		default:
-			vals := r.Header.Values(name)
+			vals := r.Header[canonicalKey(name)]
 			if len(vals) == 0 {
 				return false // signed a header that is not there
 			}
@@ -255,48 +286,103 @@ func (v *Verifier) Verify(r *http.Request, body []byte, a *Auth, secret string) 
 	cr = append(cr, a.SignedHeaders...)
 	cr = append(cr, '\n')
 	cr = append(cr, hexPayload[:]...)
-
 	crHash := sha256.Sum256(cr)
-	sts := make([]byte, 0, 128)
-	sts = append(sts, algorithm+"\n"...)
-	sts = a.Time.UTC().AppendFormat(sts, amzDateFmt)
-	sts = append(sts, '\n')
-	sts = append(sts, a.Date+"/"+a.Region+"/"+a.Service+"/aws4_request\n"...)
-	sts = hex.AppendEncode(sts, crHash[:])
 
-	mac := hmac.New(sha256.New, v.signingKey(a, secret))
-	mac.Write(sts)
-	var want [64]byte
-	hex.Encode(want[:], mac.Sum(nil))
-	return subtle.ConstantTimeCompare(want[:], []byte(a.Signature)) == 1
+	// HMAC(k, sts) = H(k^opad || H(k^ipad || sts)).
+	k := v.signingKey(a, secret)
+	inner := make([]byte, 0, 512)
+	inner = append(inner, k.ipad[:]...)
+	inner = append(inner, algorithm+"\n"...)
+	inner = a.Time.UTC().AppendFormat(inner, amzDateFmt)
+	inner = append(inner, '\n')
+	inner = appendScope(inner, a)
+	inner = append(inner, '\n')
+	inner = hex.AppendEncode(inner, crHash[:])
+	innerSum := sha256.Sum256(inner)
+	var outer [sha256.BlockSize + sha256.Size]byte
+	copy(outer[:], k.opad[:])
+	copy(outer[sha256.BlockSize:], innerSum[:])
+	mac := sha256.Sum256(outer[:])
+
+	if len(a.Signature) != 2*sha256.Size {
+		return false
+	}
+	var want, got [2 * sha256.Size]byte
+	hex.Encode(want[:], mac[:])
+	copy(got[:], a.Signature)
+	return subtle.ConstantTimeCompare(want[:], got[:]) == 1
+}
+
+// appendScope appends a's credential scope without the access key:
+// yyyymmdd/region/service/aws4_request.
+func appendScope(dst []byte, a *Auth) []byte {
+	dst = append(dst, a.Date...)
+	dst = append(dst, '/')
+	dst = append(dst, a.Region...)
+	dst = append(dst, '/')
+	dst = append(dst, a.Service...)
+	return append(dst, "/aws4_request"...)
 }
 
 // signingKey derives (and caches) the key of a credential scope.
-func (v *Verifier) signingKey(a *Auth, secret string) []byte {
-	id := a.AccessKeyID + "/" + a.Date + "/" + a.Region + "/" + a.Service
+func (v *Verifier) signingKey(a *Auth, secret string) derivedKey {
+	id := scope{a.AccessKeyID, a.Date, a.Region, a.Service}
 	v.mu.RLock()
 	dk, ok := v.keys[id]
 	v.mu.RUnlock()
 	if ok && dk.secret == secret {
-		return dk.key
+		return dk
 	}
 	k := hmacSHA256([]byte("AWS4"+secret), a.Date)
 	k = hmacSHA256(k, a.Region)
 	k = hmacSHA256(k, a.Service)
 	k = hmacSHA256(k, "aws4_request")
+	dk = derivedKey{secret: secret}
+	copy(dk.ipad[:], k) // 32 bytes: shorter than a block, so used as is
+	copy(dk.opad[:], k)
+	for i := range dk.ipad {
+		dk.ipad[i] ^= 0x36
+		dk.opad[i] ^= 0x5c
+	}
 	v.mu.Lock()
 	if len(v.keys) >= 10000 {
 		clear(v.keys)
 	}
-	v.keys[id] = derivedKey{secret: secret, key: k}
+	v.keys[id] = dk
 	v.mu.Unlock()
-	return k
+	return dk
 }
 
 func hmacSHA256(key []byte, msg string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(msg))
 	return m.Sum(nil)
+}
+
+// canonicalKey is http.CanonicalHeaderKey(name) for a lower-case name,
+// without an allocation for the headers the SDKs sign.
+func canonicalKey(name string) string {
+	switch name {
+	case "content-type":
+		return "Content-Type"
+	case "x-amz-date":
+		return "X-Amz-Date"
+	case "x-amz-target":
+		return "X-Amz-Target"
+	case "x-amz-content-sha256":
+		return "X-Amz-Content-Sha256"
+	case "x-amz-security-token":
+		return "X-Amz-Security-Token"
+	case "x-amz-user-agent":
+		return "X-Amz-User-Agent"
+	case "amz-sdk-invocation-id":
+		return "Amz-Sdk-Invocation-Id"
+	case "amz-sdk-request":
+		return "Amz-Sdk-Request"
+	case "x-amz-api-version":
+		return "X-Amz-Api-Version"
+	}
+	return http.CanonicalHeaderKey(name)
 }
 
 // appendTrimmed appends a header value as SigV4 canonical headers have
@@ -320,14 +406,15 @@ func appendTrimmed(dst []byte, s string) []byte {
 	return dst
 }
 
-// canonicalURI is the path as AWS services other than S3 sign it: the
-// escaped path, escaped once more (smithy's EscapePath, as the SDK does).
-func canonicalURI(u *url.URL) string {
+// appendCanonicalURI appends the path as AWS services other than S3 sign
+// it: the escaped path, escaped once more (smithy's EscapePath, as the SDK
+// does). "/", every KMS request's path, is its own escape.
+func appendCanonicalURI(dst []byte, u *url.URL) []byte {
 	p := u.EscapedPath()
-	if p == "" {
-		p = "/"
+	if p == "" || p == "/" {
+		return append(dst, '/')
 	}
-	return httpbinding.EscapePath(p, false)
+	return append(dst, httpbinding.EscapePath(p, false)...)
 }
 
 // appendCanonicalQuery appends the query parameters URI-encoded, then
