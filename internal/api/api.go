@@ -223,7 +223,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reqID := keys.NewID().String()
-	w.Header().Set("x-amzn-RequestId", reqID)
+	w.Header()["X-Amzn-Requestid"] = []string{reqID} // x-amzn-RequestId, as Set would store it
 	ci := h.newCall(r, reqID)
 	if h.observe != nil {
 		a := &answerWriter{ResponseWriter: w}

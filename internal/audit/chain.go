@@ -51,11 +51,23 @@ func checkLine(b []byte, prev string, wantSeq uint64) (string, uint64, error) {
 	return ln.Hash, ev.Sequence, nil
 }
 
+// chainHash is a record's hash: hex SHA-256 of the previous record's hash
+// (hex) followed by the record's event bytes.
 func chainHash(prev string, event []byte) string {
 	h := sha256.New()
 	h.Write([]byte(prev))
 	h.Write(event)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// hashLinked is chainHash(prev, event) for a buffer that holds prev
+// followed by event, hashed in one sum with nothing allocated but the
+// result.
+func hashLinked(prevAndEvent []byte) string {
+	sum := sha256.Sum256(prevAndEvent)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // appendLine appends the line of the record whose event bytes are ev and

@@ -116,3 +116,27 @@ func TestCleanJSONBoundsStrings(t *testing.T) {
 		t.Fatalf("invalid UTF-8: got %s", got)
 	}
 }
+
+func TestARNAccount(t *testing.T) {
+	for arn, want := range map[string]string{
+		"arn:aws:kms:us-east-1:111122223333:key/1234":  "111122223333",
+		"arn:aws:kms:us-east-1:111122223333:alias/a:b": "111122223333",
+		"arn:aws:kms:us-east-1:111122223333":           "",
+		"arn:aws:kms":                                  "",
+		"":                                             "",
+	} {
+		if got := arnAccount(arn); got != want {
+			t.Errorf("arnAccount(%q) = %q, want %q", arn, got, want)
+		}
+	}
+}
+
+// The commit hashes the previous hash and the event in one buffer; it must
+// be the chain's hash that verification recomputes.
+func TestHashLinkedIsChainHash(t *testing.T) {
+	prev := chainHash("", []byte(`{"a":1}`))
+	ev := []byte(`{"eventVersion":"1.11","sequence":2}`)
+	if got, want := hashLinked(append([]byte(prev), ev...)), chainHash(prev, ev); got != want {
+		t.Fatalf("hashLinked = %s, chainHash = %s", got, want)
+	}
+}

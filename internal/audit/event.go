@@ -153,13 +153,26 @@ func (e *Event) record() *Record {
 		rec.RequestParameters = json.RawMessage("null")
 	}
 	for _, arn := range e.Keys() {
-		acct := ""
-		if parts := strings.SplitN(arn, ":", 6); len(parts) == 6 {
-			acct = parts[4]
-		}
-		rec.Resources = append(rec.Resources, Resource{AccountID: acct, Type: "AWS::KMS::Key", ARN: arn})
+		rec.Resources = append(rec.Resources, Resource{AccountID: arnAccount(arn), Type: "AWS::KMS::Key", ARN: arn})
 	}
 	return rec
+}
+
+// arnAccount is the account field of arn:partition:service:region:account:resource,
+// or "" if arn has not that many fields.
+func arnAccount(arn string) string {
+	rest := arn
+	for range 4 {
+		var ok bool
+		if _, rest, ok = strings.Cut(rest, ":"); !ok {
+			return ""
+		}
+	}
+	acct, _, ok := strings.Cut(rest, ":")
+	if !ok {
+		return ""
+	}
+	return acct
 }
 
 // Clip cuts s to n bytes, marking the cut.

@@ -275,9 +275,11 @@ func (l *Log) commit(batch []*entry) error {
 	for _, e := range batch {
 		seq++
 		e.rec.Sequence, e.rec.PrevHash = seq, last
-		l.ev = appendRecordTail(append(l.ev[:0], e.head...), e.rec)
-		last = chainHash(last, l.ev)
-		l.buf = appendLine(l.buf, last, l.ev)
+		// l.ev holds the previous hash, then the record's event.
+		l.ev = appendRecordTail(append(append(l.ev[:0], last...), e.head...), e.rec)
+		ev := l.ev[len(last):]
+		last = hashLinked(l.ev)
+		l.buf = appendLine(l.buf, last, ev)
 		l.ends = append(l.ends, len(l.buf))
 	}
 	if err := l.sink.write(l.buf, l.ends, l.wseq+1); err != nil {

@@ -57,13 +57,12 @@ func (r *Repo) Resolve(ctx context.Context, account, region, ident string, forms
 // either a key id or an alias name. An ARN of another region than the
 // request's is NotFound, as AWS answers it.
 func parseIdentifier(callerAccount, region, ident string, forms Forms) (account, id, alias string, err error) {
-	invalid := ErrInvalidKeyID(ident)
 	switch {
 	case strings.HasPrefix(ident, "arn:"):
 		// arn:<partition>:kms:<region>:<account>:<resource>
 		parts := strings.SplitN(ident, ":", 6)
 		if len(parts) != 6 || parts[1] != "aws" || parts[2] != "kms" || len(parts[4]) != 12 {
-			return "", "", "", invalid
+			return "", "", "", ErrInvalidKeyID(ident)
 		}
 		if parts[3] != region {
 			return "", "", "", fault.Newf(fault.NotFound, "Invalid arn %s", parts[3])
@@ -74,12 +73,12 @@ func parseIdentifier(callerAccount, region, ident string, forms Forms) (account,
 		case strings.HasPrefix(res, "key/"):
 			var ok bool
 			if id, ok = parseKeyID(res[len("key/"):]); !ok {
-				return "", "", "", invalid
+				return "", "", "", ErrInvalidKeyID(ident)
 			}
 		case strings.HasPrefix(res, "alias/") && forms&FormAlias != 0:
 			alias = res
 		default:
-			return "", "", "", invalid
+			return "", "", "", ErrInvalidKeyID(ident)
 		}
 		// Another account's key may be named only in the operations AWS
 		// allows across accounts; its key policy then decides.
@@ -92,13 +91,13 @@ func parseIdentifier(callerAccount, region, ident string, forms Forms) (account,
 		return account, id, alias, nil
 	case strings.HasPrefix(ident, "alias/"):
 		if forms&FormAlias == 0 {
-			return "", "", "", invalid
+			return "", "", "", ErrInvalidKeyID(ident)
 		}
 		return callerAccount, "", ident, nil
 	default:
 		id, ok := parseKeyID(ident)
 		if !ok {
-			return "", "", "", invalid
+			return "", "", "", ErrInvalidKeyID(ident)
 		}
 		return callerAccount, id, "", nil
 	}

@@ -94,9 +94,12 @@ func observer(m *metrics.Metrics, log *slog.Logger) func(*api.Request) {
 		if !r.Known && len(op) > 64 {
 			op = strings.ToValidUTF8(op[:64], "") + "…"
 		}
-		log.LogAttrs(context.Background(), slog.LevelInfo, "request",
-			slog.String("requestId", r.ID), slog.String("principal", r.Principal), slog.String("operation", op),
+		// A record made here, not by log.LogAttrs, carries no source
+		// position: finding the caller's cost a tenth of the line.
+		rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+		rec.AddAttrs(slog.String("requestId", r.ID), slog.String("principal", r.Principal), slog.String("operation", op),
 			slog.Int("status", r.Status), slog.String("code", r.Code), slog.Duration("duration", r.Duration))
+		_ = log.Handler().Handle(context.Background(), rec)
 	}
 }
 
