@@ -414,7 +414,8 @@ func TestAuditSyncModeIsChecked(t *testing.T) {
 }
 
 // TestPprofListen: --pprof-listen serves Go's runtime profiles on its own
-// address, a CPU profile among them, and nothing of them beside the API.
+// loopback address, a CPU profile among them, and nothing of them beside
+// the API; not the command line, and not on another address.
 func TestPprofListen(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
@@ -441,5 +442,14 @@ func TestPprofListen(t *testing.T) {
 	}
 	if code, _ := get(s.URL + "/debug/pprof/"); code == http.StatusOK {
 		t.Error("/debug/pprof/ is served on the API address")
+	}
+	// The command line may hold --root-key: it is not served.
+	if code, body := get("http://" + addr + "/debug/pprof/cmdline"); code == http.StatusOK {
+		t.Errorf("/debug/pprof/cmdline is served: %.200s", body)
+	}
+	// Profiles are for an operator on the machine: another address is refused.
+	code, _, stderr := runToExit(t, baseEnv(), "server", "--dev", "--listen", freeAddr(t), "--data-dir", t.TempDir(), "--pprof-listen", "0.0.0.0:0")
+	if code == 0 || !strings.Contains(stderr, "refusing to serve profiles on a non-loopback address") {
+		t.Errorf("--pprof-listen 0.0.0.0:0: exit %d, stderr %q", code, stderr)
 	}
 }

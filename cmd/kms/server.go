@@ -112,7 +112,7 @@ command line wins over the environment, which wins over the file.
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long the requests in flight may take to finish")
 	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; more wait to be accepted")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve GET /metrics on this address (host:port, plain HTTP) instead of beside the API")
-	f.StringVar(&o.PprofListen, "pprof-listen", "", "serve Go's runtime profiles (/debug/pprof/) on this address (host:port, plain HTTP; keep it on loopback), to diagnose the server")
+	f.StringVar(&o.PprofListen, "pprof-listen", "", "serve Go's runtime profiles (/debug/pprof/) on this address (a loopback host:port, plain HTTP), to diagnose the server")
 	f.BoolVar(&o.NoConsole, "no-console", false, "do not serve the web console at /console/")
 	f.DurationVar(&o.ConsoleIdleTimeout, "console-idle-timeout", console.DefaultIdleTimeout, "end a web console session after this long without a request")
 	f.DurationVar(&o.ConsoleSessionTimeout, "console-session-timeout", console.DefaultAbsoluteTimeout, "end a web console session this long after sign-in, however it is used")

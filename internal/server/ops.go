@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -58,21 +59,24 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), e
 
 // servePprof serves Go's runtime profiles (net/http/pprof, under
 // /debug/pprof/) on an address of its own, and returns the function that
-// stops it. The profiles show no key material, but they do show the
-// program's internals and cost CPU while taken: the address is meant to be
-// a loopback one, reached by an operator diagnosing the server.
+// stops it. The profiles hold no key material, but they show the
+// program's internals, and a CPU profile or trace costs CPU while it runs
+// (for its ?seconds=, 30 by default): only a loopback address is accepted,
+// for an operator on the machine or through a tunnel. The command line is
+// not served: --root-key may carry a key.
 func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	if !isLoopback(addr) {
+		return nil, errors.New("refusing to serve profiles on a non-loopback address: --pprof-listen shows the server's internals; use 127.0.0.1 and a tunnel")
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("pprof: listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	// A CPU profile or trace runs for its ?seconds= (30 by default).
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go srv.Serve(ln)

@@ -137,7 +137,7 @@ type Options struct {
 	// instead of beside the API.
 	MetricsListen string
 	// PprofListen, if set, serves Go's runtime profiles under
-	// /debug/pprof/ on this address (plain HTTP), for diagnosis.
+	// /debug/pprof/ on this loopback address (plain HTTP), for diagnosis.
 	PprofListen string
 	// NoConsole turns the web console at /console/ off.
 	NoConsole bool
