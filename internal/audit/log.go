@@ -235,13 +235,16 @@ func (l *Log) append(rec *Record) error {
 		l.idle.Broadcast()
 	}
 	l.mu.Unlock()
-	if next != nil {
-		next.done <- errLead
-	}
+	// The next leader is woken last: the most recently readied goroutine
+	// runs next on this P, so the next commit starts as soon as this caller
+	// parks, not behind the batch's callers writing their answers.
 	for _, x := range batch {
 		if x != e {
 			x.done <- err
 		}
+	}
+	if next != nil {
+		next.done <- errLead
 	}
 	return err
 }
