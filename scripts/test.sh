@@ -29,6 +29,7 @@ go test -run '^$' -fuzz '^FuzzParseHeader$' -fuzztime "$fuzztime" ./esdk
 go test -run '^$' -fuzz '^FuzzAppendString$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzRecordIsValidJSON$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$fuzztime" ./internal/audit
+go test -run '^$' -fuzz '^FuzzCheckLine$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzParseSegmentName$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzRegistryRow$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzParsePayload$' -fuzztime "$fuzztime" ./internal/store/pgstore

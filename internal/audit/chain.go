@@ -26,29 +26,81 @@ type line struct {
 	Event json.RawMessage `json:"event"`
 }
 
-// checkLine verifies one line against the chain so far.
+// checkLine verifies one line against the chain so far. A line framed as
+// appendLine frames it is checked without decoding the line itself, which
+// gives the same result as checkLineJSON at half the cost; any other line
+// goes to checkLineJSON.
 func checkLine(b []byte, prev string, wantSeq uint64) (string, uint64, error) {
+	hash, event, ok := splitLine(b)
+	if !ok {
+		return checkLineJSON(b, prev, wantSeq)
+	}
+	var ev chainFields
+	if json.Unmarshal(event, &ev) != nil {
+		return checkLineJSON(b, prev, wantSeq) // for its error
+	}
+	return checkEvent(hash, event, ev, prev, wantSeq)
+}
+
+// checkLineJSON is checkLine for a line of any JSON form.
+func checkLineJSON(b []byte, prev string, wantSeq uint64) (string, uint64, error) {
 	var ln line
 	if err := json.Unmarshal(b, &ln); err != nil {
 		return "", 0, fmt.Errorf("not a record line: %v", err)
 	}
-	var ev struct {
-		Sequence uint64 `json:"sequence"`
-		PrevHash string `json:"previousHash"`
-	}
+	var ev chainFields
 	if err := json.Unmarshal(ln.Event, &ev); err != nil {
 		return "", 0, fmt.Errorf("event is not JSON: %v", err)
 	}
+	return checkEvent([]byte(ln.Hash), ln.Event, ev, prev, wantSeq)
+}
+
+// chainFields are the fields of an event that place it in its chain.
+type chainFields struct {
+	Sequence uint64 `json:"sequence"`
+	PrevHash string `json:"previousHash"`
+}
+
+func checkEvent(hash, event []byte, ev chainFields, prev string, wantSeq uint64) (string, uint64, error) {
 	if ev.Sequence != wantSeq {
 		return "", 0, fmt.Errorf("sequence %d where %d was expected (a record was removed or moved)", ev.Sequence, wantSeq)
 	}
 	if ev.PrevHash != prev {
 		return "", 0, errors.New("previousHash does not match the record before (a record was removed, moved or edited)")
 	}
-	if h := chainHash(prev, ln.Event); h != ln.Hash {
+	h := sha256.New()
+	h.Write([]byte(prev))
+	h.Write(event)
+	var sum [sha256.Size]byte
+	var hexSum [2 * sha256.Size]byte
+	hex.Encode(hexSum[:], h.Sum(sum[:0]))
+	if string(hexSum[:]) != string(hash) {
 		return "", 0, errors.New("hash does not match the record (it was edited)")
 	}
-	return ln.Hash, ev.Sequence, nil
+	return string(hexSum[:]), ev.Sequence, nil
+}
+
+// splitLine returns the hash and the event of a line framed exactly as
+// appendLine frames it, with a hash of 64 lower-case hex digits. For such
+// a line whose event is valid JSON, decoding the line as JSON gives the
+// same hash and the same event bytes. ok is false for any other line.
+func splitLine(b []byte) (hash, event []byte, ok bool) {
+	const head, mid = `{"hash":"`, `","event":`
+	const n = len(head) + 2*sha256.Size + len(mid)
+	if len(b) <= n || string(b[:len(head)]) != head || string(b[n-len(mid):n]) != mid || b[len(b)-1] != '}' {
+		return nil, nil, false
+	}
+	hash = b[len(head) : n-len(mid)]
+	for _, c := range hash {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return nil, nil, false
+		}
+	}
+	event = b[n : len(b)-1]
+	if len(event) < 2 || event[0] != '{' || event[len(event)-1] != '}' {
+		return nil, nil, false // JSON would not count the space around it
+	}
+	return hash, event, true
 }
 
 // chainHash is a record's hash: hex SHA-256 of the previous record's hash
