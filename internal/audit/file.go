@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -139,8 +141,9 @@ func Open(path string) (*Log, error) {
 // segment, audit.log, if it has none) and continues its chain in its last
 // segment, rolling to a new segment when a batch would take the active
 // one past maxBytes (0: DefaultSegmentBytes). It checks only the last
-// segment, and its link to the one before: a last line cut short by a
-// crash is removed, anything else that does not verify is an error.
+// segment, and its link to the last record of the one before (of which it
+// reads only that record): a last line cut short by a crash is removed,
+// anything else that does not verify is an error.
 // Segments moved away (archived) before the last are not needed.
 func OpenDir(dir string, maxBytes int64) (*Log, error) {
 	if maxBytes <= 0 {
@@ -167,7 +170,7 @@ func OpenDir(dir string, maxBytes int64) (*Log, error) {
 		if err != nil {
 			return nil, err
 		}
-		prevSeq, prevHash, _, err = recoverFile(pf, "", 0)
+		prevSeq, prevHash, err = lastRecord(pf)
 		pf.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Name(), err)
@@ -219,6 +222,46 @@ func continueAt(f *os.File, end int64) error {
 		return err
 	}
 	return nil
+}
+
+// lastRecord returns the sequence number and hash of the last record of
+// a segment before the active one, reading only its last line: the log
+// wrote the records before it after the chain it took up on opening, and
+// kms audit verify checks them all. A segment is closed only after whole
+// batches, so it must end in a complete line, whose own hash must verify.
+func lastRecord(f *os.File) (uint64, string, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, "", err
+	}
+	size := fi.Size()
+	if size == 0 {
+		return 0, "", errors.New("audit log is damaged: the segment is empty (run kms audit verify)")
+	}
+	for window := min(size, 64<<10); ; window = min(size, 4*window) {
+		buf := make([]byte, window)
+		if _, err := f.ReadAt(buf, size-window); err != nil {
+			return 0, "", err
+		}
+		if buf[len(buf)-1] != '\n' {
+			return 0, "", errors.New("audit log is damaged: the segment's last line is incomplete (run kms audit verify)")
+		}
+		i := bytes.LastIndexByte(buf[:len(buf)-1], '\n')
+		if i < 0 && window < size {
+			continue // a line longer than the window
+		}
+		b := buf[i+1 : len(buf)-1]
+		var ln line
+		var ev chainFields
+		if json.Unmarshal(b, &ln) != nil || json.Unmarshal(ln.Event, &ev) != nil {
+			return 0, "", errors.New("audit log is damaged at its last line: not a record (run kms audit verify)")
+		}
+		hash, seq, err := checkLine(b, ev.PrevHash, ev.Sequence)
+		if err != nil {
+			return 0, "", fmt.Errorf("audit log is damaged at its last record: %w (run kms audit verify)", err)
+		}
+		return seq, hash, nil
+	}
 }
 
 // checkLink checks that the first record of the segment f chains to

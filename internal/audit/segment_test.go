@@ -166,6 +166,26 @@ func TestSegmentTampering(t *testing.T) {
 			t.Fatalf("problems %v", problems)
 		}
 	})
+	t.Run("last record before the last segment edited", func(t *testing.T) {
+		dir, segs := setup(t)
+		p := segs[len(segs)-2]
+		b, _ := os.ReadFile(p.Path)
+		at := bytes.LastIndex(b, []byte(`"Op`))
+		b[at+1] = 'X'
+		os.WriteFile(p.Path, b, 0o600)
+		if _, err := audit.OpenDir(dir, 1024); err == nil || !strings.Contains(err.Error(), p.Name()+": audit log is damaged at its last record") {
+			t.Fatalf("open after an edit of the last record of %s: %v", p.Name(), err)
+		}
+	})
+	t.Run("segment before the last cut short", func(t *testing.T) {
+		dir, segs := setup(t)
+		p := segs[len(segs)-2]
+		b, _ := os.ReadFile(p.Path)
+		os.WriteFile(p.Path, b[:len(b)-10], 0o600)
+		if _, err := audit.OpenDir(dir, 1024); err == nil || !strings.Contains(err.Error(), "last line is incomplete") {
+			t.Fatalf("open after %s was cut short: %v", p.Name(), err)
+		}
+	})
 	t.Run("last replaced", func(t *testing.T) {
 		dir, segs := setup(t)
 		last := segs[len(segs)-1]
@@ -175,6 +195,37 @@ func TestSegmentTampering(t *testing.T) {
 			t.Fatalf("open over a replaced last segment: %v", err)
 		}
 	})
+}
+
+// The last record of the segment before the active one is read from the
+// end of its file, however long its line.
+func TestSegmentLongLastRecord(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.OpenDir(dir, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := rec("Long")
+	long.RequestParameters = json.RawMessage(`{"policy":"` + strings.Repeat("x", 300<<10) + `"}`)
+	for _, r := range []*audit.Record{rec("A"), long} {
+		if err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The long record fills segment 2; the next record starts segment 3,
+	// and the next open goes on in it after the long record.
+	writeSegments(t, dir, 1, 1024)
+	writeSegments(t, dir, 1, 1024)
+	if n, problems := verifyDir(t, dir); n != 4 || problems != nil {
+		t.Fatalf("verify: %d records, %v", n, problems)
+	}
+	segs, _ := audit.Segments(dir)
+	if fi, err := os.Stat(segs[1].Path); err != nil || fi.Size() < 300<<10 {
+		t.Fatalf("the long record is not alone in segment 2: %v %v", fi, err)
+	}
 }
 
 func TestSegmentNames(t *testing.T) {
@@ -300,5 +351,60 @@ func BenchmarkAppendSegments(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// serverRecord is a record the size and shape of a served Encrypt's.
+func serverRecord() *audit.Record {
+	const key = "arn:aws:kms:us-east-1:111122223333:key/269b50c7-f325-4738-9b3a-b43b2cb55a7a"
+	return &audit.Record{EventVersion: "1.11",
+		UserIdentity: audit.UserIdentity{Type: "Root", PrincipalID: "111122223333", ARN: "arn:aws:iam::111122223333:root",
+			AccountID: "111122223333", AccessKeyID: "AKIAYPGWQG2BNJBXTW5Q"},
+		EventTime: "2026-12-04T16:37:27Z", EventSource: "kms.amazonaws.com", EventName: "Encrypt", AWSRegion: "us-east-1",
+		SourceIPAddress: "127.0.0.1", UserAgent: "aws-sdk-go-v2/1.36.3 os/linux lang/go#1.26 md/GOOS#linux api/kms#1.38.1",
+		RequestParameters: json.RawMessage(`{"keyId":"269b50c7-f325-4738-9b3a-b43b2cb55a7a","encryptionAlgorithm":"SYMMETRIC_DEFAULT"}`),
+		ResponseElements:  json.RawMessage("null"), RequestID: "eeb5fc86-e8c9-4627-ade8-f4e4c13af48a",
+		EventID: "69a1732a-bfea-4e38-a5e2-d6336888f969", ReadOnly: true,
+		Resources: []audit.Resource{{AccountID: "111122223333", Type: "AWS::KMS::Key", ARN: key}},
+		EventType: "AwsApiCall", ManagementEvent: true, RecipientAccountID: "111122223333", EventCategory: "Management"}
+}
+
+// BenchmarkOpenDir is a server's start on a trail of two full 8 MiB
+// segments and a third half full: the time to take up the chain again.
+// It scales with the segment size (256 MiB by default).
+func BenchmarkOpenDir(b *testing.B) {
+	dir := b.TempDir()
+	const max = 8 << 20
+	l, err := audit.OpenDir(dir, max)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.SyncEvery(time.Hour)
+	for full := false; !full; {
+		for range 1000 {
+			if err := l.Append(serverRecord()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		segs, err := audit.Segments(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fi, err := os.Stat(segs[len(segs)-1].Path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		full = len(segs) == 3 && fi.Size() >= max/2
+	}
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		l, err := audit.OpenDir(dir, max)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.Close()
 	}
 }
