@@ -68,16 +68,11 @@ func checkEvent(hash, event []byte, ev chainFields, prev string, wantSeq uint64)
 	if ev.PrevHash != prev {
 		return "", 0, errors.New("previousHash does not match the record before (a record was removed, moved or edited)")
 	}
-	h := sha256.New()
-	h.Write([]byte(prev))
-	h.Write(event)
-	var sum [sha256.Size]byte
-	var hexSum [2 * sha256.Size]byte
-	hex.Encode(hexSum[:], h.Sum(sum[:0]))
-	if string(hexSum[:]) != string(hash) {
+	h := chainHash(prev, event)
+	if h != string(hash) {
 		return "", 0, errors.New("hash does not match the record (it was edited)")
 	}
-	return string(hexSum[:]), ev.Sequence, nil
+	return h, ev.Sequence, nil
 }
 
 // splitLine returns the hash and the event of a line framed exactly as
