@@ -216,7 +216,7 @@ func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Pr
 // VerifyTrail checks every chain of the trail as `kms audit verify
 // --endpoint` does (the records' hashes and sequence, and the signed
 // digests against each chain's stored key) and returns a report per chain.
-// It reads the whole trail, a log file's into memory. It does not check a
+// It reads the whole trail, page by page. It does not check a
 // log file against its high-water mark, as kms audit verify does.
 func (h *Handler) VerifyTrail(ctx context.Context) ([]audit.Report, error) {
 	if h.trailReader == nil {
@@ -287,28 +287,35 @@ func readAll(ctx context.Context, chain string, read trailPage) ([]audit.Row, er
 
 // verifyFileChain checks the log file's records, read after its digests
 // (so that every digest names a record already written), as kms audit
-// verify checks a data directory's.
+// verify checks a data directory's. The records are checked page by page,
+// keeping the hashes of only those the digests name.
 func (h *Handler) verifyFileChain(ctx context.Context, key []byte, digests []audit.Row) (audit.Report, error) {
-	records, err := readAll(ctx, "", h.trailReader.Records)
-	if err != nil {
-		return audit.Report{}, err
-	}
-	var log, digestLines []byte
-	for _, r := range records {
-		log = append(append(log, r.Line...), '\n')
-	}
+	var digestLines []byte
+	named := map[uint64]bool{}
 	for _, d := range digests {
 		digestLines = append(append(digestLines, d.Line...), '\n')
+		if dg, err := audit.ParseDigest(d.Line); err == nil {
+			named[dg.Sequence] = true
+		}
 	}
-	n, problems, err := audit.VerifyAll(bytes.NewReader(log))
-	if err != nil {
-		return audit.Report{}, err
+	check := audit.NewLogCheck(named)
+	var after int64
+	for {
+		rows, more, err := h.trailReader.Records(ctx, "", after, maxTrailPage, maxTrailPageBytes)
+		if err != nil {
+			return audit.Report{}, err
+		}
+		for _, row := range rows {
+			check.Line(row.Line)
+			after = row.Seq
+		}
+		if !more || len(rows) == 0 {
+			break
+		}
 	}
-	r := audit.Report{Records: uint64(n)}
-	hashes, total, err := audit.Hashes(bytes.NewReader(log))
-	if err != nil {
-		return audit.Report{}, err
-	}
+	problems := check.Problems()
+	r := audit.Report{Records: uint64(check.Verified())}
+	hashes, total := check.Hashes(), check.Lines()
 	r.Total = total
 	switch {
 	case key == nil && total > 0:

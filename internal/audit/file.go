@@ -344,38 +344,9 @@ func Verify(r io.Reader) (int, *Problem, error) {
 // not hide the ones after it. The number is that of the records before
 // the first break.
 func VerifyAll(r io.Reader) (int, []*Problem, error) {
-	br := bufio.NewReader(r)
-	prev := genesis
-	var problems []*Problem
-	n, lineNo := 0, 0
-	var want uint64 = 1
-	for {
-		b, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			if len(b) > 0 {
-				problems = append(problems, &Problem{Line: lineNo + 1, Reason: "the last line is incomplete"})
-			}
-			return n, problems, nil
-		}
-		if err != nil {
-			return n, problems, err
-		}
-		lineNo++
-		hash, _, verr := checkLine(b[:len(b)-1], prev, want)
-		if verr == nil {
-			prev, want = hash, want+1
-			if len(problems) == 0 {
-				n++
-			}
-			continue
-		}
-		problems = append(problems, &Problem{Line: lineNo, Reason: verr.Error()})
-		// Take up the chain again after this line.
-		want++
-		if h, seq, ok := lineHead(b[:len(b)-1]); ok {
-			prev, want = h, seq+1
-		}
-	}
+	c := NewLogCheck(nil)
+	err := c.Read(r)
+	return c.Verified(), c.Problems(), err
 }
 
 // lineHead returns a line's hash and sequence number, without verifying
@@ -412,28 +383,5 @@ func Read(r io.Reader, fn func(*Record, json.RawMessage) error) error {
 		if err := fn(rec, event); err != nil {
 			return err
 		}
-	}
-}
-
-// Hashes reads a log and returns each record's hash by sequence number and
-// the number of records.
-func Hashes(r io.Reader) (map[uint64]string, uint64, error) {
-	out := map[uint64]string{}
-	br := bufio.NewReader(r)
-	var n uint64
-	for {
-		b, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			return out, n, nil
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-		// A line that is not a record has no hash: a digest naming it
-		// does not match. VerifyAll reports the line itself.
-		var ln line
-		_ = json.Unmarshal(b, &ln)
-		n++
-		out[n] = ln.Hash
 	}
 }

@@ -104,12 +104,11 @@ func MergeSegments(dirs ...string) ([]Segment, error) {
 		}
 		for _, s := range segs {
 			if prev, ok := byN[s.N]; ok {
-				a, err1 := os.ReadFile(prev.Path)
-				b, err2 := os.ReadFile(s.Path)
-				if err := errors.Join(err1, err2); err != nil {
+				same, err := sameBytes(prev.Path, s.Path)
+				if err != nil {
 					return nil, err
 				}
-				if !bytes.Equal(a, b) {
+				if !same {
 					return nil, fmt.Errorf("%s and %s differ", prev.Path, s.Path)
 				}
 				continue
@@ -123,6 +122,39 @@ func MergeSegments(dirs ...string) ([]Segment, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].N < out[j].N })
 	return out, nil
+}
+
+// sameBytes reports whether the files at a and b hold the same bytes,
+// comparing them piece by piece.
+func sameBytes(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 256<<10), make([]byte, 256<<10)
+	for {
+		na, erra := io.ReadFull(fa, ba)
+		nb, errb := io.ReadFull(fb, bb)
+		if !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		endA := erra == io.EOF || erra == io.ErrUnexpectedEOF
+		endB := errb == io.EOF || errb == io.ErrUnexpectedEOF
+		switch {
+		case erra != nil && !endA:
+			return false, erra
+		case errb != nil && !endB:
+			return false, errb
+		case endA || endB:
+			return endA == endB, nil
+		}
+	}
 }
 
 // SegmentGaps returns a problem for each segment missing before or
@@ -140,29 +172,8 @@ func SegmentGaps(segs []Segment) []*Problem {
 	return problems
 }
 
-// ReadSegments returns the bytes of segs one after the other, as one log,
-// and where each segment's lines start: starts[i] is the number of lines
-// before segs[i].
-func ReadSegments(segs []Segment) (log []byte, starts []int, err error) {
-	starts = make([]int, len(segs))
-	for i, s := range segs {
-		starts[i] = bytes.Count(log, []byte("\n"))
-		b, err := os.ReadFile(s.Path)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(b) > 0 && b[len(b)-1] != '\n' && i < len(segs)-1 {
-			// A segment is closed with its last line complete: a line
-			// cut short here would merge with the next segment's first.
-			b = append(b, '\n')
-		}
-		log = append(log, b...)
-	}
-	return log, starts, nil
-}
-
 // Locate returns the segment and the line in it of line n (from 1) of the
-// log ReadSegments returned, for a message.
+// log CheckSegments checked, for a message.
 func Locate(segs []Segment, starts []int, n int) (string, int) {
 	i := sort.Search(len(starts), func(i int) bool { return starts[i] >= n }) - 1
 	if i < 0 {

@@ -47,15 +47,11 @@ func verifyDir(t *testing.T, dir string) (int, []*audit.Problem) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, _, err := audit.ReadSegments(segs)
-	if err != nil {
+	c := audit.NewLogCheck(nil)
+	if _, err := audit.CheckSegments(segs, c); err != nil {
 		t.Fatal(err)
 	}
-	n, problems, err := audit.VerifyAll(bytes.NewReader(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, append(audit.SegmentGaps(segs), problems...)
+	return c.Verified(), append(audit.SegmentGaps(segs), c.Problems()...)
 }
 
 func TestSegmentsRollAndChain(t *testing.T) {
@@ -406,5 +402,45 @@ func BenchmarkOpenDir(b *testing.B) {
 			b.Fatal(err)
 		}
 		l.Close()
+	}
+}
+
+// TestMergeSegmentsCopies checks that a segment in two directories (a data
+// directory and an archive) is one segment only if the copies are the
+// same bytes, whatever their size.
+func TestMergeSegmentsCopies(t *testing.T) {
+	for _, size := range []int{0, 100, 512 << 10, 600 << 10} {
+		body := make([]byte, size)
+		for i := range body {
+			body[i] = byte(i * 7)
+		}
+		for _, c := range []struct {
+			name string
+			copy []byte
+			same bool
+		}{
+			{"same", body, true},
+			{"one byte more", append(bytes.Clone(body), 'x'), false},
+			{"last byte changed", func() []byte {
+				b := bytes.Clone(body)
+				if len(b) > 0 {
+					b[len(b)-1]++
+				} else {
+					b = []byte{1}
+				}
+				return b
+			}(), false},
+		} {
+			a, b := t.TempDir(), t.TempDir()
+			os.WriteFile(filepath.Join(a, audit.FirstSegment), body, 0o600)
+			os.WriteFile(filepath.Join(b, audit.FirstSegment), c.copy, 0o600)
+			segs, err := audit.MergeSegments(a, b)
+			if c.same && (err != nil || len(segs) != 1) {
+				t.Fatalf("%d bytes, %s: %v, %v; want one segment", size, c.name, segs, err)
+			}
+			if !c.same && (err == nil || !strings.Contains(err.Error(), "differ")) {
+				t.Fatalf("%d bytes, %s: %v, want an error that the copies differ", size, c.name, err)
+			}
+		}
 	}
 }

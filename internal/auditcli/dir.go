@@ -72,14 +72,14 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 	if err != nil {
 		return nil, err
 	}
-	log, starts, err := audit.ReadSegments(segs)
+	// The log is checked as it is read, keeping the hashes of only the
+	// records that the digests and the marks name.
+	check := audit.NewLogCheck(a.named())
+	starts, err := audit.CheckSegments(segs, check)
 	if err != nil {
 		return nil, err
 	}
-	n, problems, err := audit.VerifyAll(bytes.NewReader(log))
-	if err != nil {
-		return nil, err
-	}
+	n, problems := check.Verified(), check.Problems()
 	if len(segs) > 1 || len(segs) == 1 && segs[0].N > 1 {
 		for _, p := range problems {
 			if p.Line > 0 && !p.Digest {
@@ -92,7 +92,11 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 	r := audit.Report{Records: uint64(n)}
 	// The digests are checked even on a broken chain: every break is
 	// reported, not only the first.
-	if err := s.verifyDigests(log, &a, pub, &r); err != nil {
+	first, err := firstEventTime(segs[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := s.verifyDigests(check, first, &a, pub, &r); err != nil {
 		return nil, err
 	}
 	// Breaks of the chain first, then those of the digests.
@@ -117,6 +121,24 @@ type anchors struct {
 	digests   []byte // audit-digests.log, or nil
 }
 
+// named returns the numbers of the records the digests and the marks
+// name, whose hashes are checked against theirs. A line that is not a
+// digest names none: it is reported when the digests are checked.
+func (a *anchors) named() map[uint64]bool {
+	named := map[uint64]bool{}
+	add := func(ln []byte) {
+		if dg, err := audit.ParseDigest(bytes.TrimSpace(ln)); err == nil {
+			named[dg.Sequence] = true
+		}
+	}
+	for ln := range bytes.SplitSeq(a.digests, []byte("\n")) {
+		add(ln)
+	}
+	add(a.storeMark)
+	add(a.fileMark)
+	return named
+}
+
 // newTrailGrace is how old the first record of a running server's log may
 // be without a digest: a server signs its trail's head every few seconds
 // (5 by default) and at shutdown.
@@ -124,17 +146,15 @@ const newTrailGrace = 30 * time.Second
 
 // verifyDigests checks the signed digests beside the log with pub or else
 // with audit.pub, and the log and the digests against the trail's
-// high-water mark, kept in the key store and in audit-head.json. It adds
-// to r.Later every problem, r.Digests the digests that verify, r.Total
+// high-water mark, kept in the key store and in audit-head.json. check is the
+// log's, and first the eventTime of its first record. It adds to r.Later
+// every problem, r.Digests the digests that verify, r.Total
 // the records, and r.Notes what could not be checked. A log with records
 // and no key, or no digests unless it is new, does not verify: cutting
 // off the newest records together with the digests, or removing the key,
 // must not pass.
-func (s *dirSource) verifyDigests(log []byte, a *anchors, pub ed25519.PublicKey, r *audit.Report) error {
-	hashes, records, first, err := logHashes(bytes.NewReader(log))
-	if err != nil {
-		return err
-	}
+func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchors, pub ed25519.PublicKey, r *audit.Report) error {
+	hashes, records := check.Hashes(), check.Lines()
 	r.Total = records
 	add := func(reason string) {
 		r.Later = append(r.Later, &audit.Problem{Digest: true, Reason: reason})
@@ -216,28 +236,27 @@ func (s *dirSource) verifyDigests(log []byte, a *anchors, pub ed25519.PublicKey,
 	return nil
 }
 
-// logHashes is audit.Hashes, with the eventTime of the log's first record.
-func logHashes(log io.Reader) (map[uint64]string, uint64, string, error) {
-	b, err := io.ReadAll(log)
+// firstEventTime returns the eventTime of the first record of seg, the
+// first segment of a log, or "" if it has none.
+func firstEventTime(seg audit.Segment) (string, error) {
+	f, err := os.Open(seg.Path)
 	if err != nil {
-		return nil, 0, "", err
+		return "", err
 	}
-	hashes, records, err := audit.Hashes(bytes.NewReader(b))
-	if err != nil {
-		return nil, 0, "", err
+	defer f.Close()
+	b, err := bufio.NewReader(f).ReadBytes('\n')
+	if err != nil && err != io.EOF {
+		return "", err
 	}
-	first := ""
-	if i := bytes.IndexByte(b, '\n'); i > 0 {
-		var ln struct {
-			Event struct {
-				EventTime string `json:"eventTime"`
-			} `json:"event"`
-		}
-		if json.Unmarshal(b[:i], &ln) == nil {
-			first = ln.Event.EventTime
-		}
+	var ln struct {
+		Event struct {
+			EventTime string `json:"eventTime"`
+		} `json:"event"`
 	}
-	return hashes, records, first, nil
+	if json.Unmarshal(b, &ln) != nil {
+		return "", nil
+	}
+	return ln.Event.EventTime, nil
 }
 
 // next reads the segments from where the last call stopped, to the last

@@ -1,0 +1,138 @@
+package audit
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+)
+
+// LogCheck checks a log file's chain line by line, as it is read, and
+// keeps only what the checks after it need: the problems, the counts, and
+// the claimed hashes of the lines it was asked to keep (those that signed
+// digests and high-water marks name). A trail of any size is checked in
+// memory bounded by its longest line and its digests, not by its records.
+//
+// It is VerifyAll and Hashes in one pass: Verified and Problems are
+// VerifyAll's, Lines and Hashes are Hashes's for the kept lines.
+type LogCheck struct {
+	prev     string
+	want     uint64 // the sequence number the next record must carry
+	lines    uint64 // complete lines so far
+	verified int    // records before the first break
+	problems []*Problem
+	keep     map[uint64]bool
+	hashes   map[uint64]string
+}
+
+// NewLogCheck returns a check that keeps the hashes of the lines whose
+// numbers (from 1) keep holds.
+func NewLogCheck(keep map[uint64]bool) *LogCheck {
+	return &LogCheck{prev: genesis, want: 1, keep: keep, hashes: map[uint64]string{}}
+}
+
+// Line checks the next complete line of the log, b, without its newline.
+// It does not keep b.
+func (c *LogCheck) Line(b []byte) {
+	c.lines++
+	if c.keep[c.lines] {
+		// A line that is not a record has no hash: a digest naming it
+		// does not match.
+		var ln line
+		_ = json.Unmarshal(b, &ln)
+		c.hashes[c.lines] = ln.Hash
+	}
+	hash, _, err := checkLine(b, c.prev, c.want)
+	if err == nil {
+		c.prev, c.want = hash, c.want+1
+		if len(c.problems) == 0 {
+			c.verified++
+		}
+		return
+	}
+	c.problems = append(c.problems, &Problem{Line: int(c.lines), Reason: err.Error()})
+	// Take up the chain again after this line.
+	c.want++
+	if h, seq, ok := lineHead(b); ok {
+		c.prev, c.want = h, seq+1
+	}
+}
+
+// Incomplete notes that the log ends, after the lines given, with a line
+// cut short.
+func (c *LogCheck) Incomplete() {
+	c.problems = append(c.problems, &Problem{Line: int(c.lines) + 1, Reason: "the last line is incomplete"})
+}
+
+// Verified is the number of records that chain correctly from the first,
+// before the first problem.
+func (c *LogCheck) Verified() int { return c.verified }
+
+// Problems are the breaks found, in the order of the log.
+func (c *LogCheck) Problems() []*Problem { return c.problems }
+
+// Lines is the number of complete lines checked.
+func (c *LogCheck) Lines() uint64 { return c.lines }
+
+// Hashes are the hashes the kept lines claim, by line number: "" for a
+// kept line that is not a record. A kept number past the last line is
+// absent.
+func (c *LogCheck) Hashes() map[uint64]string { return c.hashes }
+
+// Read checks every line of r, a log or the rest of one; a last line
+// without its newline is noted incomplete.
+func (c *LogCheck) Read(r io.Reader) error { return c.readLines(r, false) }
+
+// readLines checks every line of r. A last line without its newline is
+// checked as complete if complete is set (a segment before the last,
+// which the trail closed with a complete line), else noted incomplete.
+func (c *LogCheck) readLines(r io.Reader, complete bool) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var long []byte // the start of a line longer than br's buffer
+	for {
+		b, err := br.ReadSlice('\n')
+		if len(long) > 0 && err != bufio.ErrBufferFull {
+			b, long = append(long, b...), long[:0]
+		}
+		switch err {
+		case nil:
+			c.Line(b[:len(b)-1])
+		case bufio.ErrBufferFull:
+			long = append(long, b...)
+		case io.EOF:
+			if len(b) > 0 {
+				if complete {
+					c.Line(b)
+				} else {
+					c.Incomplete()
+				}
+			}
+			return nil
+		default:
+			return err
+		}
+	}
+}
+
+// CheckSegments checks segs (ordered by number) with c as one log, the
+// lines of each after those of the one before, and returns where each
+// segment's lines start: starts[i] is the number of lines before segs[i],
+// for Locate. A segment is read as a stream, not into memory.
+func CheckSegments(segs []Segment, c *LogCheck) (starts []int, err error) {
+	starts = make([]int, len(segs))
+	for i, s := range segs {
+		starts[i] = int(c.lines)
+		f, err := os.Open(s.Path)
+		if err != nil {
+			return nil, err
+		}
+		// A segment is closed with its last line complete: a line cut
+		// short there would merge with the next segment's first.
+		err = c.readLines(f, i < len(segs)-1)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return starts, nil
+}

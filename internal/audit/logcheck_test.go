@@ -1,0 +1,162 @@
+package audit_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/openkms/kms/internal/audit"
+)
+
+// lineHashes returns the hash every line of log claims, by line number
+// ("" for a line that is not a record), and the number of lines.
+func lineHashes(t testing.TB, log []byte) (map[uint64]string, uint64) {
+	t.Helper()
+	keep := map[uint64]bool{}
+	for i := range bytes.Count(log, []byte("\n")) {
+		keep[uint64(i+1)] = true
+	}
+	c := audit.NewLogCheck(keep)
+	if err := c.Read(bytes.NewReader(log)); err != nil {
+		t.Fatal(err)
+	}
+	return c.Hashes(), c.Lines()
+}
+
+// chainLine is the line of record seq after a record hashed prev, as the
+// documented chain frames it, with pad in the event; and its hash.
+func chainLine(prev string, seq int, pad string) (string, string) {
+	ev := fmt.Sprintf(`{"sequence":%d,"previousHash":"%s","pad":"%s"}`, seq, prev, pad)
+	sum := sha256.Sum256([]byte(prev + ev))
+	hash := hex.EncodeToString(sum[:])
+	return fmt.Sprintf(`{"hash":"%s","event":%s}`+"\n", hash, ev), hash
+}
+
+// TestLogCheckKeepsOnlyWhatItIsAsked checks that the hashes kept are the
+// lines' own, that no other line's is, and that the chain is checked as
+// VerifyAll checks it.
+func TestLogCheckKeepsOnlyWhatItIsAsked(t *testing.T) {
+	log, err := os.ReadFile(writeLog(t, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(log), "\n")
+	lines[6] = "not a record\n" // line 7
+	log = []byte(strings.Join(lines, ""))
+	c := audit.NewLogCheck(map[uint64]bool{3: true, 7: true, 20: true, 25: true})
+	if err := c.Read(bytes.NewReader(log)); err != nil {
+		t.Fatal(err)
+	}
+	var third struct{ Hash string }
+	if err := json.Unmarshal([]byte(lines[2]), &third); err != nil {
+		t.Fatal(err)
+	}
+	got := c.Hashes()
+	if len(got) != 3 || got[3] != third.Hash || got[7] != "" || got[20] == "" {
+		t.Fatalf("kept hashes %v, want lines 3 (%s), 7 (empty) and 20 only", got, third.Hash)
+	}
+	n, problems, err := audit.VerifyAll(bytes.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Verified() != n || !reflect.DeepEqual(c.Problems(), problems) || c.Lines() != 20 || n != 6 {
+		t.Fatalf("check: %d verified, %d lines, %v; VerifyAll: %d, %v", c.Verified(), c.Lines(), c.Problems(), n, problems)
+	}
+}
+
+// TestLogCheckLongLine checks lines longer than the read buffer: they are
+// checked whole, and the lines after them keep their numbers.
+func TestLogCheckLongLine(t *testing.T) {
+	l1, h1 := chainLine(strings.Repeat("0", 64), 1, "a")
+	l2, h2 := chainLine(h1, 2, strings.Repeat("x", 3<<20))
+	l3, h3 := chainLine(h2, 3, "c")
+	log := l1 + l2 + l3 + strings.Repeat("y", 2<<20) + "\n" + l3
+	c := audit.NewLogCheck(map[uint64]bool{2: true, 3: true})
+	if err := c.Read(strings.NewReader(log)); err != nil {
+		t.Fatal(err)
+	}
+	if c.Verified() != 3 || c.Lines() != 5 || c.Hashes()[2] != h2 || c.Hashes()[3] != h3 {
+		t.Fatalf("%d verified of %d lines, kept %v; want 3 of 5 and the hashes of lines 2 and 3", c.Verified(), c.Lines(), c.Hashes())
+	}
+	p := c.Problems()
+	if len(p) != 2 || p[0].Line != 4 || p[1].Line != 5 {
+		t.Fatalf("problems %+v, want lines 4 (not a record) and 5 (sequence)", p)
+	}
+}
+
+// TestCheckSegmentsAsOneLog checks a trail's segments against VerifyAll of
+// their concatenation: a segment before the last that lost its newline
+// ends with a complete line, the last one's cut line is incomplete, and
+// the problems are found at the same lines, located in their segment.
+func TestCheckSegmentsAsOneLog(t *testing.T) {
+	dir := t.TempDir()
+	writeSegments(t, dir, 60, 2048)
+	segs, err := audit.Segments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) < 4 {
+		t.Fatalf("%d segments, want 4 or more", len(segs))
+	}
+	edit := func(s audit.Segment, fn func([]byte) []byte) {
+		b, err := os.ReadFile(s.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(s.Path, fn(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An edited record in the second segment, the first segment's last
+	// newline gone, and the last segment cut in its last line.
+	edit(segs[1], func(b []byte) []byte { return bytes.Replace(b, []byte(`"Op`), []byte(`"Xp`), 1) })
+	edit(segs[0], func(b []byte) []byte { return b[:len(b)-1] })
+	last := segs[len(segs)-1]
+	edit(last, func(b []byte) []byte { return b[:len(b)-10] })
+
+	var log []byte
+	var starts []int
+	for i, s := range segs {
+		starts = append(starts, bytes.Count(log, []byte("\n")))
+		b, _ := os.ReadFile(s.Path)
+		if i < len(segs)-1 && b[len(b)-1] != '\n' {
+			b = append(b, '\n')
+		}
+		log = append(log, b...)
+	}
+	n, want, err := audit.VerifyAll(bytes.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := audit.NewLogCheck(nil)
+	gotStarts, err := audit.CheckSegments(segs, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Verified() != n || !reflect.DeepEqual(c.Problems(), want) || !reflect.DeepEqual(gotStarts, starts) {
+		t.Fatalf("CheckSegments: %d verified, %+v, starts %v; VerifyAll: %d, %+v, starts %v", c.Verified(), c.Problems(), gotStarts, n, want, starts)
+	}
+	p := c.Problems()
+	if len(p) != 2 || !strings.Contains(p[1].Reason, "incomplete") {
+		t.Fatalf("problems %+v, want the edit and the incomplete last line", p)
+	}
+	if name, _ := audit.Locate(segs, gotStarts, p[0].Line); name != segs[1].Name() {
+		t.Fatalf("the edit is located in %s, want %s", name, segs[1].Name())
+	}
+	if name, _ := audit.Locate(segs, gotStarts, p[1].Line); name != last.Name() {
+		t.Fatalf("the cut line is located in %s, want %s", name, last.Name())
+	}
+	if err := os.Remove(filepath.Join(dir, segs[2].Name())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.CheckSegments(segs, audit.NewLogCheck(nil)); err == nil {
+		t.Fatal("a segment gone while checked: no error")
+	}
+}
