@@ -126,15 +126,36 @@ func (x *segmentIndex) lineCount(path string) (int64, error) {
 	if closed {
 		return count, nil
 	}
-	b, err := os.ReadFile(path)
+	count, err := countLines(path)
 	if err != nil {
 		return 0, err
 	}
-	count = int64(bytes.Count(b, []byte("\n")))
 	x.lines.mu.Lock()
 	x.closed, x.count = true, count
 	x.lines.mu.Unlock()
 	return count, nil
+}
+
+// countLines counts the newlines of the file at path, reading it in
+// pieces: a segment is too large to hold in memory to count.
+func countLines(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n int64
+	buf := make([]byte, 256<<10)
+	for {
+		k, err := f.Read(buf)
+		n += int64(bytes.Count(buf[:k], []byte("\n")))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 }
 
 // Digests is Records for audit-digests.log.
