@@ -117,19 +117,51 @@ func CheckMark(mark []byte, pub ed25519.PublicKey, hashes map[uint64]string, rec
 	return p
 }
 
-// OpenDigester opens (creating if needed) the digest file at path.
+// OpenDigester opens (creating if needed) the digest file at path. It
+// reads only the last digest, to go on from it; kms audit verify checks
+// them all. A last line cut short (a machine crash while it was written)
+// was never acknowledged and is cut off, so that the next digest starts a
+// line of its own.
 func OpenDigester(path string, key ed25519.PrivateKey) (*Digester, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	d := &Digester{out: digestFile{f}, key: key}
-	err = readDigests(f, func(dg *Digest) error { d.last = dg.Sequence; return nil })
+	last, err := lastDigest(f)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return d, nil
+	return &Digester{out: digestFile{f}, key: key, last: last}, nil
+}
+
+// lastDigest returns the record the last digest of f names (0 if it has
+// none), after cutting off an incomplete last line.
+func lastDigest(f *os.File) (uint64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	b, end, err := lastLine(f, fi.Size())
+	if err != nil {
+		return 0, err
+	}
+	if end != fi.Size() {
+		if err := f.Truncate(end); err != nil {
+			return 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, err
+		}
+	}
+	if end == 0 {
+		return 0, nil
+	}
+	var dg Digest
+	if err := json.Unmarshal(b, &dg); err != nil {
+		return 0, fmt.Errorf("digest file: the last digest is damaged: %w (run kms audit verify)", err)
+	}
+	return dg.Sequence, nil
 }
 
 // Write signs the log's head and stores the digest, unless nothing was
@@ -192,26 +224,6 @@ func (w digestFile) write(_ uint64, line []byte) error {
 }
 
 func (w digestFile) close() error { return w.f.Close() }
-
-func readDigests(r io.Reader, fn func(*Digest) error) error {
-	br := bufio.NewReader(r)
-	for {
-		b, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			return nil // a partial last digest was never complete
-		}
-		if err != nil {
-			return err
-		}
-		var dg Digest
-		if err := json.Unmarshal(b, &dg); err != nil {
-			return fmt.Errorf("digest file: %w", err)
-		}
-		if err := fn(&dg); err != nil {
-			return err
-		}
-	}
-}
 
 // VerifyDigests checks every digest's signature with pub and that the log
 // (whose records' hashes by sequence number are given) still holds the

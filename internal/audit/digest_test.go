@@ -128,3 +128,99 @@ func TestMarkCatchesACutEnd(t *testing.T) {
 		t.Fatalf("forged mark: %+v", p)
 	}
 }
+
+// TestDigestFileCutShort is a machine crash in the middle of writing a
+// digest: the cut digest was never acknowledged, and the digests written
+// after it must verify and let the server start again.
+func TestDigestFileCutShort(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	path := filepath.Join(dir, "digests.log")
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	write := func(n int) {
+		t.Helper()
+		d, err := audit.OpenDigester(path, priv)
+		if err != nil {
+			t.Fatalf("open the digests: %v", err)
+		}
+		for range n {
+			if err := l.Append(rec("Encrypt")); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Write(l, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(2)
+	b, _ := os.ReadFile(path)
+	whole := bytes.Count(b, []byte("\n"))
+	// Half of a third digest reached the disk.
+	third := bytes.SplitAfter(b, []byte("\n"))[1]
+	if err := os.WriteFile(path, append(b, third[:len(third)/2]...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write(2)
+	write(1)
+	b, _ = os.ReadFile(path)
+	if n := bytes.Count(b, []byte("\n")); n != whole+3 || b[len(b)-1] != '\n' {
+		t.Fatalf("%d digest lines, want %d, and a complete last one:\n%s", n, whole+3, b)
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
+	hashes, records := lineHashes(t, log)
+	if c, p, err := audit.VerifyDigests(bytes.NewReader(b), pub, hashes, records); c != whole+3 || p != nil || err != nil {
+		t.Fatalf("the digests: %d, %+v, %v", c, p, err)
+	}
+}
+
+// TestOpenDigesterGoesOnFromTheLast checks that opening reads the last
+// digest only: a damaged one before it is left to kms audit verify, and a
+// damaged last one stops the opening.
+func TestOpenDigesterGoesOnFromTheLast(t *testing.T) {
+	dir := t.TempDir()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	path := filepath.Join(dir, "digests.log")
+	d, err := audit.OpenDigester(path, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		l.Append(rec("Encrypt"))
+		if err := d.Write(l, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	b, _ := os.ReadFile(path)
+	b[0] = '!'
+	os.WriteFile(path, b, 0o600)
+	if d, err = audit.OpenDigester(path, priv); err != nil {
+		t.Fatalf("a damaged first digest: %v", err)
+	}
+	// Nothing was logged since the last digest: no new one.
+	if err := d.Write(l, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, b) {
+		t.Fatalf("a digest of record 3 written again:\n%s", after)
+	}
+	b[len(b)-2] = '!'
+	os.WriteFile(path, b, 0o600)
+	if _, err := audit.OpenDigester(path, priv); err == nil || !strings.Contains(err.Error(), "last digest is damaged") {
+		t.Fatalf("a damaged last digest: %v", err)
+	}
+}

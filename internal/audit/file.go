@@ -234,34 +234,48 @@ func lastRecord(f *os.File) (uint64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	size := fi.Size()
-	if size == 0 {
+	if fi.Size() == 0 {
 		return 0, "", errors.New("audit log is damaged: the segment is empty (run kms audit verify)")
 	}
-	for window := min(size, 64<<10); ; window = min(size, 4*window) {
+	b, end, err := lastLine(f, fi.Size())
+	if err != nil {
+		return 0, "", err
+	}
+	if end != fi.Size() {
+		return 0, "", errors.New("audit log is damaged: the segment's last line is incomplete (run kms audit verify)")
+	}
+	var ln line
+	var ev chainFields
+	if json.Unmarshal(b, &ln) != nil || json.Unmarshal(ln.Event, &ev) != nil {
+		return 0, "", errors.New("audit log is damaged at its last line: not a record (run kms audit verify)")
+	}
+	hash, seq, err := checkLine(b, ev.PrevHash, ev.Sequence)
+	if err != nil {
+		return 0, "", fmt.Errorf("audit log is damaged at its last record: %w (run kms audit verify)", err)
+	}
+	return seq, hash, nil
+}
+
+// lastLine returns the last complete line of the first size bytes of f,
+// without its newline, and the offset just after that newline; nil and 0
+// if there is none. It reads from the end, as little as the line needs.
+func lastLine(f *os.File, size int64) ([]byte, int64, error) {
+	for window := min(size, 64<<10); window > 0; window = min(size, 4*window) {
 		buf := make([]byte, window)
 		if _, err := f.ReadAt(buf, size-window); err != nil {
-			return 0, "", err
+			return nil, 0, err
 		}
-		if buf[len(buf)-1] != '\n' {
-			return 0, "", errors.New("audit log is damaged: the segment's last line is incomplete (run kms audit verify)")
-		}
-		i := bytes.LastIndexByte(buf[:len(buf)-1], '\n')
+		j := bytes.LastIndexByte(buf, '\n')
+		i := bytes.LastIndexByte(buf[:max(j, 0)], '\n')
 		if i < 0 && window < size {
-			continue // a line longer than the window
+			continue // the line, or what follows it, is longer than the window
 		}
-		b := buf[i+1 : len(buf)-1]
-		var ln line
-		var ev chainFields
-		if json.Unmarshal(b, &ln) != nil || json.Unmarshal(ln.Event, &ev) != nil {
-			return 0, "", errors.New("audit log is damaged at its last line: not a record (run kms audit verify)")
+		if j < 0 {
+			return nil, 0, nil
 		}
-		hash, seq, err := checkLine(b, ev.PrevHash, ev.Sequence)
-		if err != nil {
-			return 0, "", fmt.Errorf("audit log is damaged at its last record: %w (run kms audit verify)", err)
-		}
-		return seq, hash, nil
+		return buf[i+1 : j], size - window + int64(j) + 1, nil
 	}
+	return nil, 0, nil
 }
 
 // checkLink checks that the first record of the segment f chains to
