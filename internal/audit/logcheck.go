@@ -23,6 +23,7 @@ type LogCheck struct {
 	problems []*Problem
 	keep     map[uint64]bool
 	hashes   map[uint64]string
+	cut      bool // the log ends with an incomplete line
 }
 
 // NewLogCheck returns a check that keeps the hashes of the lines whose
@@ -61,8 +62,14 @@ func (c *LogCheck) Line(b []byte) {
 // Incomplete notes that the log ends, after the lines given, with a line
 // cut short.
 func (c *LogCheck) Incomplete() {
+	c.cut = true
 	c.problems = append(c.problems, &Problem{Line: int(c.lines) + 1, Reason: "the last line is incomplete"})
 }
+
+// EndsIncomplete reports whether the log ends with a line cut short,
+// which is then the last of Problems. A server that is running may be
+// writing that line.
+func (c *LogCheck) EndsIncomplete() bool { return c.cut }
 
 // Verified is the number of records that chain correctly from the first,
 // before the first problem.

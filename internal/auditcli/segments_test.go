@@ -16,6 +16,7 @@ import (
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/auditcli"
+	"github.com/openkms/kms/internal/store/boltstore"
 )
 
 // segmentedDir writes n records, a minute apart from start, to a data
@@ -210,5 +211,31 @@ func TestExport(t *testing.T) {
 	err = auditcli.Export(context.Background(), auditcli.Options{DataDir: dir, Since: since, Until: until}, auditcli.ExportOptions{NoVerify: true}, &out2)
 	if err != nil {
 		t.Fatalf("--no-verify: %v", err)
+	}
+}
+
+// A running server writes its newest lines as verify reads them: a last
+// line seen in part is noted, not a break, while the server holds its key
+// store; once it is stopped, the same cut line is a break.
+func TestVerifyLineBeingWritten(t *testing.T) {
+	dir := segmentedDir(t, 40, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+	segs, _ := audit.Segments(dir)
+	last := segs[len(segs)-1]
+	b, _ := os.ReadFile(last.Path)
+	// The last record was written whole, then seen in part: its digest
+	// names it, so only the newest line is cut here, after a new one.
+	extra := bytes.SplitAfter(b, []byte("\n"))[0]
+	os.WriteFile(last.Path, append(b, extra[:len(extra)/2]...), 0o600)
+	st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := verifyOut(t, auditcli.Options{DataDir: dir})
+	if err != nil || !strings.HasPrefix(out, "OK: 40 records") || !strings.Contains(out, "the running server is writing it") {
+		t.Fatalf("verify while the server runs: %v\n%s", err, out)
+	}
+	st.Close()
+	if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err == nil || !strings.Contains(out, "the last line is incomplete") {
+		t.Fatalf("verify of a stopped server's cut line: %v\n%s", err, out)
 	}
 }
