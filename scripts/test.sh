@@ -30,6 +30,7 @@ go test -run '^$' -fuzz '^FuzzAppendString$' -fuzztime "$fuzztime" ./internal/au
 go test -run '^$' -fuzz '^FuzzRecordIsValidJSON$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzCheckLine$' -fuzztime "$fuzztime" ./internal/audit
+go test -run '^$' -fuzz '^FuzzEventFields$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzParseSegmentName$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzRegistryRow$' -fuzztime "$fuzztime" ./internal/audit
 go test -run '^$' -fuzz '^FuzzParsePayload$' -fuzztime "$fuzztime" ./internal/store/pgstore

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // A chain is a sequence of lines, one per record:
@@ -35,11 +36,132 @@ func checkLine(b []byte, prev string, wantSeq uint64) (string, uint64, error) {
 	if !ok {
 		return checkLineJSON(b, prev, wantSeq)
 	}
-	var ev chainFields
-	if json.Unmarshal(event, &ev) != nil {
+	ev, ok := eventFields(event)
+	if !ok && json.Unmarshal(event, &ev) != nil {
 		return checkLineJSON(b, prev, wantSeq) // for its error
 	}
 	return checkEvent(hash, event, ev, prev, wantSeq)
+}
+
+// eventFields returns the chain fields of an event as json.Unmarshal into
+// chainFields returns them, without decoding the rest of the event: the
+// event must be a valid JSON object whose member names are plain ASCII
+// (no escape), whose last sequence (names match without regard to case,
+// and the last wins) is an integer written as digits alone, and whose
+// last previousHash is a string of plain ASCII. ok is false for any other
+// event, which is left to json.Unmarshal.
+func eventFields(event []byte) (ev chainFields, ok bool) {
+	if len(event) == 0 || event[0] != '{' || !json.Valid(event) {
+		return ev, false
+	}
+	i := 1
+	for {
+		i = skipSpace(event, i)
+		if event[i] == '}' {
+			return ev, true
+		}
+		// A name: a string, then a colon.
+		end := i + 1
+		for event[end] != '"' {
+			if event[end] == '\\' || event[end] >= 0x80 {
+				return ev, false
+			}
+			end++
+		}
+		name := event[i+1 : end]
+		i = skipSpace(event, end+1) + 1 // past the colon
+		i = skipSpace(event, i)
+		j := skipValue(event, i)
+		value := event[i:j]
+		switch {
+		case asciiEqualFold(name, "sequence"):
+			n, err := strconv.ParseUint(string(value), 10, 64)
+			if err != nil || value[0] < '0' || value[0] > '9' {
+				return ev, false // not digits alone (null, a string, a sign) or too large
+			}
+			ev.Sequence = n
+		case asciiEqualFold(name, "previousHash"):
+			if value[0] != '"' {
+				return ev, false
+			}
+			for _, c := range value {
+				if c == '\\' || c >= 0x80 {
+					return ev, false
+				}
+			}
+			ev.PrevHash = string(value[1 : len(value)-1])
+		}
+		i = skipSpace(event, j)
+		if event[i] == ',' {
+			i++
+		}
+	}
+}
+
+// skipSpace returns the index of the first byte of b from i on that is
+// not JSON white space.
+func skipSpace(b []byte, i int) int {
+	for b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r' {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just after the JSON value that starts at
+// b[i], in b that json.Valid accepted.
+func skipValue(b []byte, i int) int {
+	depth, inString := 0, false
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return i // the end of the enclosing object
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return i // the end of a number, true, false or null
+		}
+	}
+	return i
+}
+
+// asciiEqualFold reports whether the ASCII name equals want, ignoring the
+// case of letters, as encoding/json matches an ASCII member name to a
+// field.
+func asciiEqualFold(name []byte, want string) bool {
+	if len(name) != len(want) {
+		return false
+	}
+	for i := range name {
+		a, b := name[i], want[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
 
 // checkLineJSON is checkLine for a line of any JSON form.

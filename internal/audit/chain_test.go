@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 )
 
@@ -46,6 +47,49 @@ func FuzzCheckLine(f *testing.F) {
 			t.Fatalf("%q:\ncheckLine     %q %d %v\ncheckLineJSON %q %d %v", b, hash, n, err, wantHash, wantN, wantErr)
 		}
 	})
+}
+
+// FuzzEventFields holds eventFields to json.Unmarshal: for any bytes it
+// takes, the same sequence number and previous hash.
+func FuzzEventFields(f *testing.F) {
+	r := &Record{EventVersion: "1.11", EventName: "Encrypt", RequestParameters: []byte(`{"keyId":"k","a":[1,{"b":"}"}]}`), ResponseElements: []byte("null")}
+	ev := appendRecord(nil, r)
+	f.Add(ev)
+	for _, edit := range [][2]string{
+		{`"sequence":`, `"sequence":7,"Sequence":`},
+		{`"sequence":`, `"SEQUENCE":null,"sequence":`},
+		{`"previousHash":"`, `"previousHash":"\u0030`},
+		{`"previousHash":`, `"previoushash":1,"previousHash":`},
+		{`"previousHash":`, `"PreviousHash" : "x" , "previousHash":`},
+		{`"eventName"`, `"eventNam\u0065"`},
+		{`"eventName"`, `"ſequence"`},
+	} {
+		f.Add(bytes.Replace(ev, []byte(edit[0]), []byte(edit[1]), 1))
+	}
+	f.Add([]byte(`{"sequence":18446744073709551616}`))
+	f.Add([]byte(`{"sequence":-1}`))
+	f.Add([]byte(`{"sequence":1e2,"previousHash":"a"}`))
+	f.Add([]byte(` {"sequence":1} `))
+	f.Fuzz(func(t *testing.T, event []byte) {
+		got, ok := eventFields(event)
+		if !ok {
+			return
+		}
+		var want chainFields
+		if err := json.Unmarshal(event, &want); err != nil || got != want {
+			t.Fatalf("%q: eventFields %+v, json.Unmarshal %+v, %v", event, got, want, err)
+		}
+	})
+}
+
+// eventFields takes the events the log writes.
+func TestEventFields(t *testing.T) {
+	r := &Record{EventVersion: "1.11", EventName: "Encrypt", RequestParameters: []byte(`{"keyId":"k"}`), ResponseElements: []byte("null")}
+	r.Sequence, r.PrevHash = 42, chainHash(genesis, []byte("x"))
+	got, ok := eventFields(appendRecord(nil, r))
+	if !ok || got.Sequence != 42 || got.PrevHash != r.PrevHash {
+		t.Fatalf("eventFields of a written event: %+v, %v", got, ok)
+	}
 }
 
 // The shortcut takes the lines the log writes, and verifies them.

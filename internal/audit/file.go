@@ -299,17 +299,9 @@ func checkLink(f *os.File, seq uint64, hash string) error {
 // record seq, whose hash is prev; if prev is "", the first record is taken
 // as it says it follows (its link is checked elsewhere).
 func recoverFile(f *os.File, prev string, seq uint64) (uint64, string, int64, error) {
-	r := bufio.NewReader(f)
 	last := prev
 	var end int64
-	for {
-		b, err := r.ReadBytes('\n')
-		if err == io.EOF {
-			return seq, last, end, nil // a partial last line is dropped
-		}
-		if err != nil {
-			return 0, "", 0, err
-		}
+	_, err := eachLine(f, func(b []byte) error {
 		if last == "" {
 			var ev struct {
 				Sequence uint64 `json:"sequence"`
@@ -317,17 +309,22 @@ func recoverFile(f *os.File, prev string, seq uint64) (uint64, string, int64, er
 			}
 			var ln line
 			if json.Unmarshal(b, &ln) != nil || json.Unmarshal(ln.Event, &ev) != nil || ev.Sequence == 0 {
-				return 0, "", 0, fmt.Errorf("audit log is damaged at its first line: not a record (run kms audit verify)")
+				return fmt.Errorf("audit log is damaged at its first line: not a record (run kms audit verify)")
 			}
 			last, seq = ev.PrevHash, ev.Sequence-1
 		}
-		hash, s, verr := checkLine(b[:len(b)-1], last, seq+1)
+		hash, s, verr := checkLine(b, last, seq+1)
 		if verr != nil {
-			return 0, "", 0, fmt.Errorf("audit log is damaged at record %d: %w (run kms audit verify)", seq+1, verr)
+			return fmt.Errorf("audit log is damaged at record %d: %w (run kms audit verify)", seq+1, verr)
 		}
 		last, seq = hash, s
-		end += int64(len(b))
+		end += int64(len(b)) + 1
+		return nil
+	})
+	if err != nil {
+		return 0, "", 0, err
 	}
+	return seq, last, end, nil // a partial last line is dropped
 }
 
 // Problem is the first break of a chain or of its digests.

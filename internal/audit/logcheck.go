@@ -94,6 +94,22 @@ func (c *LogCheck) Read(r io.Reader) error { return c.readLines(r, false) }
 // checked as complete if complete is set (a segment before the last,
 // which the trail closed with a complete line), else noted incomplete.
 func (c *LogCheck) readLines(r io.Reader, complete bool) error {
+	rest, err := eachLine(r, func(b []byte) error { c.Line(b); return nil })
+	if err != nil || len(rest) == 0 {
+		return err
+	}
+	if complete {
+		c.Line(rest)
+	} else {
+		c.Incomplete()
+	}
+	return nil
+}
+
+// eachLine calls fn with every complete line of r, without its newline,
+// and returns the bytes after the last newline. fn must not keep the
+// line; an error of fn stops the reading and is returned.
+func eachLine(r io.Reader, fn func([]byte) error) ([]byte, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	var long []byte // the start of a line longer than br's buffer
 	for {
@@ -103,20 +119,15 @@ func (c *LogCheck) readLines(r io.Reader, complete bool) error {
 		}
 		switch err {
 		case nil:
-			c.Line(b[:len(b)-1])
+			if err := fn(b[:len(b)-1]); err != nil {
+				return nil, err
+			}
 		case bufio.ErrBufferFull:
 			long = append(long, b...)
 		case io.EOF:
-			if len(b) > 0 {
-				if complete {
-					c.Line(b)
-				} else {
-					c.Incomplete()
-				}
-			}
-			return nil
+			return b, nil
 		default:
-			return err
+			return nil, err
 		}
 	}
 }
