@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -249,8 +250,29 @@ func appendLine(b []byte, hash string, ev []byte) []byte {
 	return append(b, "}\n"...)
 }
 
-// parseLine parses a line into its hash and record, without verifying.
+// ParseLine parses a line of a chain, with or without its newline, into
+// its record and the record's event bytes, without verifying them. The
+// event does not share b's memory.
+func ParseLine(b []byte) (*Record, json.RawMessage, error) {
+	_, rec, event, err := parseLine(b)
+	return rec, event, err
+}
+
+// parseLine parses a line into its hash and record, without verifying. A
+// line framed as appendLine frames it is split without decoding the frame
+// (splitLine), which gives what decoding it would.
 func parseLine(b []byte) (hash string, rec *Record, event json.RawMessage, err error) {
+	if h, ev, ok := splitLine(bytes.TrimSuffix(b, []byte("\n"))); ok {
+		rec = new(Record)
+		if json.Unmarshal(ev, rec) == nil {
+			return string(h), rec, bytes.Clone(ev), nil
+		}
+	}
+	return parseLineJSON(b)
+}
+
+// parseLineJSON is parseLine for a line of any JSON form.
+func parseLineJSON(b []byte) (hash string, rec *Record, event json.RawMessage, err error) {
 	var ln line
 	if err := json.Unmarshal(b, &ln); err != nil {
 		return "", nil, nil, err

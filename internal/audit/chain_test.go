@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -16,7 +17,7 @@ func chainLine(r *Record, seq uint64, prev string) []byte {
 
 // FuzzCheckLine holds checkLine's shortcut for the lines the log writes
 // to the full JSON decoding: for any bytes, the same hash, sequence
-// number and error.
+// number and error; and parseLine's, the same hash, record and event.
 func FuzzCheckLine(f *testing.F) {
 	r := &Record{EventVersion: "1.11", EventName: "Encrypt", RequestParameters: []byte(`{"keyId":"k"}`), ResponseElements: []byte("null")}
 	first := chainLine(r, 1, genesis)
@@ -45,6 +46,15 @@ func FuzzCheckLine(f *testing.F) {
 		wantHash, wantN, wantErr := checkLineJSON(b, prev, seq)
 		if hash != wantHash || n != wantN || (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
 			t.Fatalf("%q:\ncheckLine     %q %d %v\ncheckLineJSON %q %d %v", b, hash, n, err, wantHash, wantN, wantErr)
+		}
+		// And parseLine's shortcut to parseLineJSON, with the newline or
+		// without.
+		for _, ln := range [][]byte{b, append(bytes.Clone(b), '\n')} {
+			h, rec, ev, err := parseLine(ln)
+			wh, wrec, wev, werr := parseLineJSON(ln)
+			if h != wh || !reflect.DeepEqual(rec, wrec) || !bytes.Equal(ev, wev) || (err == nil) != (werr == nil) {
+				t.Fatalf("%q:\nparseLine     %q %+v %q %v\nparseLineJSON %q %+v %q %v", ln, h, rec, ev, err, wh, wrec, wev, werr)
+			}
 		}
 	})
 }

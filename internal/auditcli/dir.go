@@ -270,9 +270,11 @@ func firstEventTime(seg audit.Segment) (string, error) {
 // complete line. The archived segments come first, once.
 func (s *dirSource) next(_ context.Context, fn func(record) error) error {
 	each := func(b []byte) error {
-		return audit.Read(bytes.NewReader(append(b, '\n')), func(r *audit.Record, event json.RawMessage) error {
-			return fn(record{rec: r, event: event})
-		})
+		rec, event, err := audit.ParseLine(b)
+		if err != nil {
+			return err
+		}
+		return fn(record{rec: rec, event: event})
 	}
 	if s.reader == nil {
 		// Archived segments that the data directory no longer holds.
