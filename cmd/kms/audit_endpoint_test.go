@@ -271,3 +271,37 @@ func TestAuditEndpointAccountsAreSeparate(t *testing.T) {
 		t.Errorf("verify --endpoint as the auditor account's root: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// verify --endpoint checks a log file's records as it reads them: a
+// record edited in an older segment, which a server's start does not
+// read, is found over the endpoint as from the files, and the records
+// after it are still checked.
+func TestAuditEndpointFindsAnEditedSegment(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, dir, baseEnv(), "--dev", "--audit-segment-bytes", "4096")
+	encryptCalls(t, s, 30)
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("server exit %d", code)
+	}
+	segs, err := audit.Segments(dir)
+	noErr(t, err, "list the segments")
+	if len(segs) < 4 {
+		t.Fatalf("%d segments, want 4 or more", len(segs))
+	}
+	b, err := os.ReadFile(segs[0].Path)
+	noErr(t, err, "read audit.log")
+	lines := strings.SplitAfter(string(b), "\n")
+	lines[1] = strings.Replace(lines[1], `"eventVersion":"1.11"`, `"eventVersion":"1.12"`, 1)
+	noErr(t, os.WriteFile(segs[0].Path, []byte(strings.Join(lines, "")), 0o600), "edit record 2")
+
+	s = startServer(t, dir, baseEnv(), "--dev", "--audit-segment-bytes", "4096")
+	code, out, errOut := runToExit(t, endpointEnv(t, s), "audit", "verify", "--endpoint", s.URL)
+	if code != 1 || !strings.Contains(out, "BROKEN at record 2 (line 2): hash does not match the record (it was edited)") ||
+		!strings.Contains(out, "1 records before it verify") || strings.Contains(out, "also BROKEN") {
+		t.Fatalf("verify --endpoint of a trail edited at record 2: exit %d, want 1 and that break alone\n%s%s", code, out, errOut)
+	}
+	if code, out := auditVerify(t, dir); code != 1 || !strings.Contains(out, "BROKEN at record 2 (line 2): hash does not match the record (it was edited) (audit.log, line 2)") {
+		t.Fatalf("verify --data-dir of the same trail: exit %d\n%s", code, out)
+	}
+}

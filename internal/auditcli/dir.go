@@ -57,15 +57,8 @@ func (s *dirSource) close() error {
 }
 
 func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Report, error) {
-	// A running server appends a record, then a digest naming it, then
-	// the mark naming that digest: reading them in the other order, each
-	// read finds at least what the one before it names.
-	var a anchors
-	a.storeMark, a.storeErr = boltstore.ReadValue(filepath.Join(s.dir, "kms.db"), []byte(audit.MarkRecord), time.Second)
-	a.fileMark, _ = os.ReadFile(filepath.Join(s.dir, audit.MarkFile))
-	var err error
-	a.digests, err = os.ReadFile(filepath.Join(s.dir, "audit-digests.log"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	a, err := s.readAnchors()
+	if err != nil {
 		return nil, err
 	}
 	segs, err := audit.MergeSegments(append([]string{s.dir}, s.archives...)...)
@@ -79,7 +72,7 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 	if err != nil {
 		return nil, err
 	}
-	n, problems := check.Verified(), check.Problems()
+	problems := check.Problems()
 	var notes []string
 	if check.EndsIncomplete() && (s.live || errors.Is(a.storeErr, boltstore.ErrLocked)) {
 		// A running server writes a batch of lines with one write, which
@@ -96,14 +89,37 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 		}
 	}
 	problems = append(audit.SegmentGaps(segs), problems...)
-	r := audit.Report{Records: uint64(n), Notes: notes}
-	// The digests are checked even on a broken chain: every break is
-	// reported, not only the first.
 	first, err := firstEventTime(segs[0])
 	if err != nil {
 		return nil, err
 	}
-	if err := s.verifyDigests(check, first, &a, pub, &r); err != nil {
+	return s.report(check, problems, notes, first, a, pub)
+}
+
+// readAnchors reads the digests and the high-water marks, before the log.
+// A running server appends a record, then a digest naming it, then the
+// mark naming that digest: reading them in the other order, each read
+// finds at least what the one before it names.
+func (s *dirSource) readAnchors() (*anchors, error) {
+	var a anchors
+	a.storeMark, a.storeErr = boltstore.ReadValue(filepath.Join(s.dir, "kms.db"), []byte(audit.MarkRecord), time.Second)
+	a.fileMark, _ = os.ReadFile(filepath.Join(s.dir, audit.MarkFile))
+	var err error
+	a.digests, err = os.ReadFile(filepath.Join(s.dir, "audit-digests.log"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// report is the report on a log that check checked, with the problems
+// and notes found in it, and first the eventTime of its first record: the
+// digests and the marks are checked against it.
+func (s *dirSource) report(check *audit.LogCheck, problems []*audit.Problem, notes []string, first string, a *anchors, pub ed25519.PublicKey) ([]audit.Report, error) {
+	r := audit.Report{Records: uint64(check.Verified()), Notes: notes}
+	// The digests are checked even on a broken chain: every break is
+	// reported, not only the first.
+	if err := s.verifyDigests(check, first, a, pub, &r); err != nil {
 		return nil, err
 	}
 	// Breaks of the chain first, then those of the digests.
@@ -255,15 +271,21 @@ func firstEventTime(seg audit.Segment) (string, error) {
 	if err != nil && err != io.EOF {
 		return "", err
 	}
+	return eventTime(b), nil
+}
+
+// eventTime returns the eventTime of the record on line b, or "" if b is
+// not a record.
+func eventTime(b []byte) string {
 	var ln struct {
 		Event struct {
 			EventTime string `json:"eventTime"`
 		} `json:"event"`
 	}
 	if json.Unmarshal(b, &ln) != nil {
-		return "", nil
+		return ""
 	}
-	return ln.Event.EventTime, nil
+	return ln.Event.EventTime
 }
 
 // next reads the segments from where the last call stopped, to the last

@@ -221,8 +221,10 @@ func (s *endpointSource) verify(ctx context.Context, pub ed25519.PublicKey) ([]a
 	return reports, nil
 }
 
-// verifyFile copies the server's log, digests and key into the files of a
-// temporary data directory and checks that as --data-dir does.
+// verifyFile copies the server's digests and key into the files of a
+// temporary data directory, then checks its log as it reads it, page by
+// page, as --data-dir checks a data directory: nothing of the log is kept
+// but what the checks need.
 func (s *endpointSource) verifyFile(ctx context.Context, pub ed25519.PublicKey) ([]audit.Report, error) {
 	dir, err := os.MkdirTemp("", "kms-audit-")
 	if err != nil {
@@ -243,16 +245,28 @@ func (s *endpointSource) verifyFile(ctx context.Context, pub ed25519.PublicKey) 
 	if err := s.copyLines(ctx, "GetAuditDigests", filepath.Join(dir, "audit-digests.log")); err != nil {
 		return nil, err
 	}
-	if err := s.copyLines(ctx, "GetAuditRecords", filepath.Join(dir, "audit.log")); err != nil {
-		return nil, err
-	}
-	d, err := openDir(dir, nil, false)
+	d := &dirSource{dir: dir, live: true}
+	a, err := d.readAnchors()
 	if err != nil {
 		return nil, err
 	}
-	defer d.close()
-	d.live = true
-	return d.verify(ctx, pub)
+	check := audit.NewLogCheck(a.named())
+	first := ""
+	_, err = s.pages(ctx, "GetAuditRecords", "", 0, func(ln trailLine) error {
+		if check.Lines() == 0 {
+			first = eventTime([]byte(ln.Line))
+		}
+		// As the line would be read from a file: a newline in it ends
+		// a line.
+		for part := range strings.SplitSeq(ln.Line, "\n") {
+			check.Line([]byte(part))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.report(check, check.Problems(), nil, first, a, pub)
 }
 
 // copyLines writes the lines of the file chain that op reads to path.
