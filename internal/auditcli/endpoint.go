@@ -52,6 +52,11 @@ type endpointSource struct {
 	file bool             // the server's trail is one log file, the chain ""
 	list []string         // the chains listed when the source was opened
 	read map[string]int64 // for next: chain → position of the last record read
+
+	// answer holds call's answer, reused from call to call: a page of
+	// records is megabytes, and growing a new buffer for each cost more
+	// than decoding it.
+	answer bytes.Buffer
 }
 
 // openEndpoint loads the AWS configuration (AWS_PROFILE, AWS_REGION, the
@@ -100,7 +105,7 @@ func (s *endpointSource) close() error {
 }
 
 // call signs and posts in to the audit operation op and decodes the
-// answer into out.
+// answer into out. It is not safe for concurrent use.
 func (s *endpointSource) call(ctx context.Context, op string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
@@ -126,7 +131,9 @@ func (s *endpointSource) call(ctx context.Context, op string, in, out any) error
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	s.answer.Reset()
+	_, err = s.answer.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes+1))
+	b := s.answer.Bytes()
 	switch {
 	case err != nil:
 		return fmt.Errorf("%s: %w", op, err)
