@@ -216,8 +216,8 @@ func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Pr
 // VerifyTrail checks every chain of the trail as `kms audit verify
 // --endpoint` does (the records' hashes and sequence, and the signed
 // digests against each chain's stored key) and returns a report per chain.
-// It reads the whole trail, page by page. It does not check a
-// log file against its high-water mark, as kms audit verify does.
+// It reads the whole trail, page by page. It does not check a log file
+// against its high-water mark, as kms audit verify does.
 func (h *Handler) VerifyTrail(ctx context.Context) ([]audit.Report, error) {
 	if h.trailReader == nil {
 		return nil, errTrailNotServed

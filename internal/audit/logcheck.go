@@ -13,8 +13,8 @@ import (
 // digests and high-water marks name). A trail of any size is checked in
 // memory bounded by its longest line and its digests, not by its records.
 //
-// It is VerifyAll and Hashes in one pass: Verified and Problems are
-// VerifyAll's, Lines and Hashes are Hashes's for the kept lines.
+// Verified and Problems are what VerifyAll returns for the same log
+// (VerifyAll is built on it).
 type LogCheck struct {
 	prev     string
 	want     uint64 // the sequence number the next record must carry

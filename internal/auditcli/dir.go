@@ -169,13 +169,13 @@ const newTrailGrace = 30 * time.Second
 
 // verifyDigests checks the signed digests beside the log with pub or else
 // with audit.pub, and the log and the digests against the trail's
-// high-water mark, kept in the key store and in audit-head.json. check is the
-// log's, and first the eventTime of its first record. It adds to r.Later
-// every problem, r.Digests the digests that verify, r.Total
-// the records, and r.Notes what could not be checked. A log with records
-// and no key, or no digests unless it is new, does not verify: cutting
-// off the newest records together with the digests, or removing the key,
-// must not pass.
+// high-water mark, kept in the key store and in audit-head.json. check is
+// the log's, and first the eventTime of its first record. It adds to
+// r.Later every problem, r.Digests the digests that verify, r.Total the
+// records, and r.Notes what could not be checked. A log with records and
+// no key, or no digests unless it is new, does not verify: cutting off
+// the newest records together with the digests, or removing the key, must
+// not pass.
 func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchors, pub ed25519.PublicKey, r *audit.Report) error {
 	hashes, records := check.Hashes(), check.Lines()
 	r.Total = records
