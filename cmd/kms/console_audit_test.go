@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -107,5 +108,18 @@ func TestConsoleAuditBanner(t *testing.T) {
 	cc.post("audit/verify", nil, &v)
 	if v.Verified || len(v.Chains) != 1 || len(v.Chains[0].Problems) == 0 {
 		t.Fatalf("an edited record passes: %+v", v)
+	}
+
+	// And a digest whose signature was changed.
+	path = filepath.Join(dir, "audit-digests.log")
+	digests, err := os.ReadFile(path)
+	noErr(t, err, "read the digests")
+	i = bytes.Index(digests, []byte(`"signature":"`)) + len(`"signature":"`)
+	digests[i] ^= 0x01
+	noErr(t, os.WriteFile(path, digests, 0o600), "edit a digest")
+	v = verifyAnswer{}
+	cc.post("audit/verify", nil, &v)
+	if len(v.Chains) != 1 || !strings.Contains(strings.Join(v.Chains[0].Problems, "\n"), "digest 1 has a signature that does not verify") {
+		t.Fatalf("an edited digest passes: %+v", v)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"time"
@@ -232,19 +234,19 @@ func (h *Handler) VerifyTrail(ctx context.Context) ([]audit.Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		digests, err := readAll(ctx, chain, h.trailReader.Digests)
-		if err != nil {
-			return nil, err
-		}
 		if chain == "" {
 			// A log file: its digests are lines of their own file, which
 			// name records by sequence number.
-			r, err := h.verifyFileChain(ctx, key, digests)
+			r, err := h.verifyFileChain(ctx, key)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, r)
 			continue
+		}
+		digests, err := readAll(ctx, chain, h.trailReader.Digests)
+		if err != nil {
+			return nil, err
 		}
 		check := audit.NewChainCheck(chain, nil, key, digests)
 		var after int64
@@ -285,33 +287,52 @@ func readAll(ctx context.Context, chain string, read trailPage) ([]audit.Row, er
 	}
 }
 
+// eachRow calls fn with each line that read pages, in order, from the
+// first to the one at position upTo, and returns the position of the last.
+func eachRow(ctx context.Context, chain string, read trailPage, upTo int64, fn func(audit.Row) error) (int64, error) {
+	var after int64
+	for {
+		rows, more, err := read(ctx, chain, after, maxTrailPage, maxTrailPageBytes)
+		if err != nil {
+			return after, err
+		}
+		for _, r := range rows {
+			if r.Seq > upTo {
+				return after, nil
+			}
+			if err := fn(r); err != nil {
+				return after, err
+			}
+			after = r.Seq
+		}
+		if !more || len(rows) == 0 {
+			return after, nil
+		}
+	}
+}
+
 // verifyFileChain checks the log file's records, read after its digests
 // (so that every digest names a record already written), as kms audit
 // verify checks a data directory's. The records are checked page by page,
-// keeping the hashes of only those the digests name.
-func (h *Handler) verifyFileChain(ctx context.Context, key []byte, digests []audit.Row) (audit.Report, error) {
-	var digestLines []byte
+// keeping the hashes of only those the digests name; the digests are read
+// twice, page by page, so that none is held but the page being read.
+func (h *Handler) verifyFileChain(ctx context.Context, key []byte) (audit.Report, error) {
 	named := map[uint64]bool{}
-	for _, d := range digests {
-		digestLines = append(append(digestLines, d.Line...), '\n')
+	lastDigest, err := eachRow(ctx, "", h.trailReader.Digests, math.MaxInt64, func(d audit.Row) error {
 		if dg, err := audit.ParseDigest(d.Line); err == nil {
 			named[dg.Sequence] = true
 		}
+		return nil
+	})
+	if err != nil {
+		return audit.Report{}, err
 	}
 	check := audit.NewLogCheck(named)
-	var after int64
-	for {
-		rows, more, err := h.trailReader.Records(ctx, "", after, maxTrailPage, maxTrailPageBytes)
-		if err != nil {
-			return audit.Report{}, err
-		}
-		for _, row := range rows {
-			check.Line(row.Line)
-			after = row.Seq
-		}
-		if !more || len(rows) == 0 {
-			break
-		}
+	if _, err := eachRow(ctx, "", h.trailReader.Records, math.MaxInt64, func(row audit.Row) error {
+		check.Line(row.Line)
+		return nil
+	}); err != nil {
+		return audit.Report{}, err
 	}
 	problems := check.Problems()
 	r := audit.Report{Records: uint64(check.Verified())}
@@ -326,7 +347,17 @@ func (h *Handler) verifyFileChain(ctx context.Context, key []byte, digests []aud
 			problems = append(problems, &audit.Problem{Digest: true, Reason: "the trail's public key is " + err.Error()})
 			break
 		}
-		_, good, dp, err := audit.VerifyDigestsAll(bytes.NewReader(digestLines), pub, hashes, total)
+		// The digests read before the records, and no later one.
+		digests, w := io.Pipe()
+		go func() {
+			_, err := eachRow(ctx, "", h.trailReader.Digests, lastDigest, func(d audit.Row) error {
+				_, err := w.Write(append(bytes.Clone(d.Line), '\n'))
+				return err
+			})
+			w.CloseWithError(err)
+		}()
+		_, good, dp, err := audit.VerifyDigestsAll(digests, pub, hashes, total)
+		digests.Close()
 		if err != nil {
 			return audit.Report{}, err
 		}

@@ -61,6 +61,7 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 	if err != nil {
 		return nil, err
 	}
+	defer a.close()
 	segs, err := audit.MergeSegments(append([]string{s.dir}, s.archives...)...)
 	if err != nil {
 		return nil, err
@@ -104,11 +105,20 @@ func (s *dirSource) readAnchors() (*anchors, error) {
 	var a anchors
 	a.storeMark, a.storeErr = boltstore.ReadValue(filepath.Join(s.dir, "kms.db"), []byte(audit.MarkRecord), time.Second)
 	a.fileMark, _ = os.ReadFile(filepath.Join(s.dir, audit.MarkFile))
-	var err error
-	a.digests, err = os.ReadFile(filepath.Join(s.dir, "audit-digests.log"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	f, err := os.Open(filepath.Join(s.dir, "audit-digests.log"))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return &a, nil
+	case err != nil:
 		return nil, err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	a.digests = io.NewSectionReader(f, 0, fi.Size())
+	a.digestFile = f
 	return &a, nil
 }
 
@@ -141,7 +151,50 @@ type anchors struct {
 	storeMark []byte // the mark in kms.db
 	storeErr  error  // why there is none
 	fileMark  []byte // audit-head.json, or nil
-	digests   []byte // audit-digests.log, or nil
+	// digests are the bytes audit-digests.log held when it was read
+	// first, read from the file as needed: the digests of a long-lived
+	// trail are too many to hold.
+	digests    *io.SectionReader // nil if there is no digest file
+	digestFile *os.File
+}
+
+func (a *anchors) close() {
+	if a.digestFile != nil {
+		a.digestFile.Close()
+	}
+}
+
+// digestLines reads the lines of the digests that keep accepts. keep sees
+// each line once, with its newline if it has one.
+func (a *anchors) digestLines(keep func(line []byte) bool) io.Reader {
+	if a.digests == nil {
+		return bytes.NewReader(nil)
+	}
+	return &keptLines{br: bufio.NewReader(io.NewSectionReader(a.digests, 0, a.digests.Size())), keep: keep}
+}
+
+// keptLines reads the lines of br that keep accepts.
+type keptLines struct {
+	br   *bufio.Reader
+	keep func([]byte) bool
+	line []byte // the rest of the line being read
+	err  error  // br's, once it is at its end
+}
+
+func (k *keptLines) Read(p []byte) (int, error) {
+	for len(k.line) == 0 {
+		if k.err != nil {
+			return 0, k.err
+		}
+		var b []byte
+		b, k.err = k.br.ReadBytes('\n')
+		if len(b) > 0 && k.keep(b) {
+			k.line = b
+		}
+	}
+	n := copy(p, k.line)
+	k.line = k.line[n:]
+	return n, nil
 }
 
 // named returns the numbers of the records the digests and the marks
@@ -154,9 +207,8 @@ func (a *anchors) named() map[uint64]bool {
 			named[dg.Sequence] = true
 		}
 	}
-	for ln := range bytes.SplitSeq(a.digests, []byte("\n")) {
-		add(ln)
-	}
+	// A read error here comes again when the digests are checked.
+	_, _ = io.Copy(io.Discard, a.digestLines(func(ln []byte) bool { add(ln); return false }))
 	add(a.storeMark)
 	add(a.fileMark)
 	return named
@@ -197,37 +249,32 @@ func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchor
 			return errors.New("audit.pub is " + err.Error())
 		}
 	}
-	digests := a.digests
 	later := 0 // digests of records after an archive's last
-	if s.archive {
+	var newest uint64
+	digests := a.digestLines(func(ln []byte) bool {
 		// An archive holds the trail's first segments: digests of later
 		// records are checked with the trail that holds them.
-		var kept [][]byte
-		for _, ln := range bytes.SplitAfter(digests, []byte("\n")) {
-			if dg, err := audit.ParseDigest(bytes.TrimSpace(ln)); err == nil && dg.Sequence > records {
-				later++
-				continue
-			}
-			kept = append(kept, ln)
+		if dg, err := audit.ParseDigest(bytes.TrimSpace(ln)); s.archive && err == nil && dg.Sequence > records {
+			later++
+			return false
 		}
-		digests = bytes.Join(kept, nil)
+		if dg, err := audit.ParseDigest(ln); err == nil && dg.Sequence > newest {
+			newest = dg.Sequence
+		}
+		return true
+	})
+	count, good, problems, err := audit.VerifyDigestsAll(digests, pub, hashes, records)
+	if err != nil {
+		return err
+	}
+	if s.archive {
 		if later > 0 {
 			r.Notes = append(r.Notes, fmt.Sprintf("%d signed digests name records after the archive's last (record %d): they are checked with the trail that holds those records", later, records))
 		}
 		a.storeMark, a.storeErr, a.fileMark = nil, os.ErrNotExist, nil
 	}
-	count, good, problems, err := audit.VerifyDigestsAll(bytes.NewReader(digests), pub, hashes, records)
-	if err != nil {
-		return err
-	}
 	r.Digests = good
 	r.Later = append(r.Later, problems...)
-	var newest uint64
-	for _, ln := range bytes.Split(digests, []byte("\n")) {
-		if dg, err := audit.ParseDigest(ln); err == nil && dg.Sequence > newest {
-			newest = dg.Sequence
-		}
-	}
 	// The high-water mark: the newest digest as the server last wrote it.
 	mark, err := a.storeMark, a.storeErr
 	live := s.live || errors.Is(err, boltstore.ErrLocked)

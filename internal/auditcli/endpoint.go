@@ -257,6 +257,7 @@ func (s *endpointSource) verifyFile(ctx context.Context, pub ed25519.PublicKey) 
 	if err != nil {
 		return nil, err
 	}
+	defer a.close()
 	check := audit.NewLogCheck(a.named())
 	first := ""
 	_, err = s.pages(ctx, "GetAuditRecords", "", 0, func(ln trailLine) error {
