@@ -121,15 +121,44 @@ func streamAuditFiles(dir string, live bool, enc *Encoder) error {
 	return nil
 }
 
+// streamAuditFile copies an audit file into the backup as it reads it:
+// the bytes it holds when opened, or with live set, of a log, up to its
+// last newline.
 func streamAuditFile(dir, name string, live bool, enc *Encoder) error {
-	data, err := os.ReadFile(filepath.Join(dir, name))
+	f, err := os.Open(filepath.Join(dir, name))
 	if err != nil {
 		return err
 	}
-	if live && strings.HasSuffix(name, ".log") {
-		data = data[:bytes.LastIndexByte(data, '\n')+1]
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
 	}
-	return enc.AuditFile(name, data)
+	n := fi.Size()
+	if live && strings.HasSuffix(name, ".log") {
+		if n, err = completeLines(f, n); err != nil {
+			return err
+		}
+	}
+	return enc.AuditFileFrom(name, io.NewSectionReader(f, 0, n), n)
+}
+
+// completeLines returns the length of the first size bytes of f up to and
+// with their last newline, reading back from the end.
+func completeLines(f *os.File, size int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		b := buf[:end-start]
+		if _, err := f.ReadAt(b, start); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
 }
 
 // Write takes a snapshot of w and writes it to path (mode 0600) through a

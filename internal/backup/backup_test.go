@@ -1,0 +1,52 @@
+package backup
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A log a server is appending to is copied up to its last newline, read
+// back from the end however long its last line; other files whole.
+func TestStreamAuditFilesLive(t *testing.T) {
+	long := strings.Repeat("x", 200<<10)
+	for _, c := range []struct{ log, want string }{
+		{"", ""},
+		{"cut", ""},
+		{"r1\n", "r1\n"},
+		{"r1\nr2\ncut", "r1\nr2\n"},
+		{"r1\n" + long, "r1\n"},
+		{long + "\n" + long, long + "\n"},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "audit.log"), []byte(c.log), 0o600)
+		os.WriteFile(filepath.Join(dir, "audit-digests.log"), []byte("d1\nd2-cut"), 0o600)
+		for _, live := range []bool{true, false} {
+			var out bytes.Buffer
+			enc := NewEncoder(&out)
+			if err := streamAuditFiles(dir, live, enc); err != nil {
+				t.Fatal(err)
+			}
+			if err := enc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Parse(out.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, f := range s.AuditFiles {
+				got[f.Name] = string(f.Data)
+			}
+			want := map[string]string{"audit-digests.log": "d1\nd2-cut", "audit.log": c.log}
+			if live {
+				want = map[string]string{"audit-digests.log": "d1\n", "audit.log": c.want}
+			}
+			if len(got) != 2 || got["audit.log"] != want["audit.log"] || got["audit-digests.log"] != want["audit-digests.log"] {
+				t.Fatalf("log of %d bytes, live %v: got %.40q, want %.40q", len(c.log), live, got, want)
+			}
+		}
+	}
+}
