@@ -171,6 +171,25 @@ func TestAuditEndpointCluster(t *testing.T) {
 		!strings.Contains(out, want) || !strings.Contains(out, "chain "+chains[1][1]+": OK: ") || !strings.Contains(out, "BROKEN: 1 of 2 chains do not verify.") {
 		t.Errorf("verify --endpoint of an edited trail: exit %d, want 1 and %q\n%s%s", code, want, out, errOut)
 	}
+	// The console's verify, which the server runs itself, finds it too.
+	id, secret := devCredentials(t, nodes[0].Dir)
+	cc := signInConsole(t, nodes[1], id, secret)
+	var v verifyAnswer
+	if status := cc.post("audit/verify", nil, &v); status != http.StatusOK {
+		t.Fatalf("audit/verify: %d", status)
+	}
+	var broken, intact int
+	for _, c := range v.Chains {
+		switch {
+		case len(c.Problems) == 1 && strings.Contains(c.Problems[0], "hash does not match the record (it was edited)"):
+			broken++
+		case len(c.Problems) == 0 && c.Records >= 2:
+			intact++
+		}
+	}
+	if v.Verified || broken != 1 || intact != 1 {
+		t.Errorf("the console's verify of an edited cluster trail: %+v, want one chain broken and one intact", v)
+	}
 }
 
 func sorted(s []string) []string {

@@ -249,42 +249,31 @@ func (h *Handler) VerifyTrail(ctx context.Context) ([]audit.Report, error) {
 			return nil, err
 		}
 		check := audit.NewChainCheck(chain, nil, key, digests)
-		var after int64
-		for {
-			rows, more, err := h.trailReader.Records(ctx, chain, after, maxTrailPage, maxTrailPageBytes)
-			if err != nil {
-				return nil, err
+		_, err = eachRow(ctx, chain, h.trailReader.Records, math.MaxInt64, func(row audit.Row) error {
+			if !check.Record(row.Seq, row.Line) {
+				return errChainChecked
 			}
-			goOn := true
-			for _, row := range rows {
-				if goOn = check.Record(row.Seq, row.Line); !goOn {
-					break
-				}
-				after = row.Seq
-			}
-			if !goOn || !more || len(rows) == 0 {
-				break
-			}
+			return nil
+		})
+		if err != nil && err != errChainChecked {
+			return nil, err
 		}
 		out = append(out, check.Report())
 	}
 	return out, nil
 }
 
+// errChainChecked stops the reading of a chain whose check needs no more.
+var errChainChecked = errors.New("the chain's check needs no more records")
+
+// readAll returns every line that read pages.
 func readAll(ctx context.Context, chain string, read trailPage) ([]audit.Row, error) {
 	var all []audit.Row
-	var after int64
-	for {
-		rows, more, err := read(ctx, chain, after, maxTrailPage, maxTrailPageBytes)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, rows...)
-		if !more || len(rows) == 0 {
-			return all, nil
-		}
-		after = rows[len(rows)-1].Seq
-	}
+	_, err := eachRow(ctx, chain, read, math.MaxInt64, func(r audit.Row) error {
+		all = append(all, r)
+		return nil
+	})
+	return all, err
 }
 
 // eachRow calls fn with each line that read pages, in order, from the

@@ -41,8 +41,16 @@ func (e *Encoder) write(parts ...[]byte) error {
 }
 
 func (e *Encoder) entry(kind byte, name, value []byte) error {
+	if err := e.head(kind, name, int64(len(value))); err != nil {
+		return err
+	}
+	return e.write(value)
+}
+
+// head writes an entry's kind, its name and the length n of its value.
+func (e *Encoder) head(kind byte, name []byte, n int64) error {
 	return e.write([]byte{kind}, binary.BigEndian.AppendUint32(nil, uint32(len(name))), name,
-		binary.BigEndian.AppendUint64(nil, uint64(len(value))), value)
+		binary.BigEndian.AppendUint64(nil, uint64(n)))
 }
 
 // Record writes a store record.
@@ -62,8 +70,7 @@ func (e *Encoder) AuditFile(name string, data []byte) error {
 // long-lived trail are too large to hold.
 func (e *Encoder) AuditFileFrom(name string, r io.Reader, n int64) error {
 	e.AuditFiles++
-	if err := e.write([]byte{kindAuditFile}, binary.BigEndian.AppendUint32(nil, uint32(len(name))), []byte(name),
-		binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+	if err := e.head(kindAuditFile, []byte(name), n); err != nil {
 		return err
 	}
 	if _, err := io.CopyN(e.w, r, n); err != nil {
