@@ -85,8 +85,8 @@ func TestMetrics(t *testing.T) {
 	url := "http://" + metricsAddr + "/metrics"
 	before := scrape(t, url)
 	for _, name := range []string{"kms_requests_total", "kms_request_duration_seconds", "kms_audit_append_duration_seconds",
-		"kms_audit_batch_records", "kms_store_duration_seconds", "kms_key_cache_hits_total", "kms_key_cache_misses_total",
-		"kms_build_info", "go_goroutines", "process_resident_memory_bytes"} {
+		"kms_audit_batch_records", "kms_audit_commit_duration_seconds", "kms_store_duration_seconds", "kms_key_cache_hits_total",
+		"kms_key_cache_misses_total", "kms_build_info", "go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := before[name]; !ok && !strings.HasPrefix(name, "kms_requests") && !strings.HasPrefix(name, "kms_request_duration") {
 			t.Errorf("metric %s is missing", name)
 		}
@@ -130,7 +130,8 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
-	for _, name := range []string{"kms_audit_append_duration_seconds", "kms_audit_batch_records", "kms_key_cache_hits_total"} {
+	for _, name := range []string{"kms_audit_append_duration_seconds", "kms_audit_batch_records", "kms_audit_commit_duration_seconds",
+		"kms_key_cache_hits_total"} {
 		if metricValue(after, name, nil) <= metricValue(before, name, nil) {
 			t.Errorf("%s did not move after 8 calls: %v then %v", name, metricValue(before, name, nil), metricValue(after, name, nil))
 		}

@@ -27,6 +27,7 @@ type Metrics struct {
 	duration     *prometheus.HistogramVec
 	auditAppend  prometheus.Histogram
 	auditBatch   prometheus.Histogram
+	auditCommit  prometheus.Histogram
 	auditFailed  prometheus.Counter
 	storeSeconds *prometheus.HistogramVec
 }
@@ -56,6 +57,11 @@ func New(version string, cacheStats func() (hits, misses uint64)) *Metrics {
 			Help:    "Records made durable together by one commit of the audit trail (group commit).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
+		auditCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kms_audit_commit_duration_seconds",
+			Help:    "Time of one commit of the audit trail: writing a batch and syncing it (or its database transaction).",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
 		auditFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kms_audit_commit_failures_total",
 			Help: "Commits of the audit trail that failed; every call in them was refused.",
@@ -79,7 +85,7 @@ func New(version string, cacheStats func() (hits, misses uint64)) *Metrics {
 		Name: "kms_key_cache_misses_total",
 		Help: "Key lookups that read the store.",
 	}, func() float64 { _, mi := cacheStats(); return float64(mi) })
-	reg.MustRegister(m.requests, m.duration, m.auditAppend, m.auditBatch, m.auditFailed, m.storeSeconds,
+	reg.MustRegister(m.requests, m.duration, m.auditAppend, m.auditBatch, m.auditCommit, m.auditFailed, m.storeSeconds,
 		buildInfo, hits, misses,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -104,8 +110,9 @@ func (m *Metrics) Request(operation string, known bool, code string, d time.Dura
 func (m *Metrics) Appended(d time.Duration, _ error) { m.auditAppend.Observe(d.Seconds()) }
 
 // Committed implements audit.Observer.
-func (m *Metrics) Committed(records int, _ time.Duration, err error) {
+func (m *Metrics) Committed(records int, d time.Duration, err error) {
 	m.auditBatch.Observe(float64(records))
+	m.auditCommit.Observe(d.Seconds())
 	if err != nil {
 		m.auditFailed.Inc()
 	}
