@@ -16,16 +16,19 @@ import (
 // callInfo is what the protocol layer learns about a call as it serves it:
 // the audit event it fills in, and the principal once authenticated.
 type callInfo struct {
-	ev        *audit.Event
+	ev        *audit.Event // &event
 	principal *identity.Principal
+	event     audit.Event // in the same allocation as the callInfo
 }
 
 // newCall starts the record of a call. The event travels to the service in
 // the context of its operation (serve), so that it can add the keys it
 // resolves.
 func (h *Handler) newCall(r *http.Request, reqID string) *callInfo {
-	return &callInfo{ev: &audit.Event{Time: h.now(), Source: "kms.amazonaws.com", Region: h.region,
+	ci := &callInfo{event: audit.Event{Time: h.now(), Source: "kms.amazonaws.com", Region: h.region,
 		SourceIP: sourceIP(r), UserAgent: r.UserAgent(), RequestID: reqID, EventID: keys.NewID().String()}}
+	ci.ev = &ci.event
+	return ci
 }
 
 // jsonParams notes the audited members of a JSON request body, when there

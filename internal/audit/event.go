@@ -120,6 +120,10 @@ func (r *LogRecorder) Record(_ context.Context, e *Event) error {
 	return r.log.Append(e.record())
 }
 
+// jsonNull is the JSON null of a record's empty members, shared by every
+// record: nothing writes into a record's raw members.
+var jsonNull = json.RawMessage("null")
+
 // record is the Record e becomes.
 func (e *Event) record() *Record {
 	id := e.EventID
@@ -130,7 +134,7 @@ func (e *Event) record() *Record {
 		EventVersion: "1.11", EventTime: FormatTime(e.Time), EventSource: e.Source, EventName: Clip(e.Operation, MaxField),
 		AWSRegion: e.Region, SourceIPAddress: e.SourceIP, UserAgent: Clip(e.UserAgent, MaxField), RequestID: e.RequestID,
 		EventID: id, EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
-		RequestParameters: e.Params, ResponseElements: json.RawMessage("null"),
+		RequestParameters: e.Params, ResponseElements: jsonNull,
 		ErrorCode: e.ErrorCode, ErrorMessage: Clip(e.ErrorMessage, MaxField),
 	}
 	for _, p := range readOnlyPrefixes {
@@ -150,11 +154,16 @@ func (e *Event) record() *Record {
 		rec.RecipientAccountID = e.Identity.AccountID
 	}
 	if len(rec.RequestParameters) == 0 {
-		rec.RequestParameters = json.RawMessage("null")
+		rec.RequestParameters = jsonNull
 	}
-	for _, arn := range e.Keys() {
+	e.mu.Lock()
+	if len(e.keys) > 0 {
+		rec.Resources = make([]Resource, 0, len(e.keys))
+	}
+	for _, arn := range e.keys {
 		rec.Resources = append(rec.Resources, Resource{AccountID: arnAccount(arn), Type: "AWS::KMS::Key", ARN: arn})
 	}
+	e.mu.Unlock()
 	return rec
 }
 

@@ -47,11 +47,15 @@ type Log struct {
 	chain string
 	obs   Observer // nil: not measured
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// pending are the records waiting for the next commit. The leader
+	// copies them into a batch and empties pending, keeping its capacity.
 	pending []*entry
-	// heads holds the buffers callers encode their records' heads in; a
-	// buffer goes back once its Append has returned, its batch written.
-	heads   sync.Pool
+	// entries holds the entries of finished appends, with their head
+	// buffers and channels, and batches the slices leaders copied
+	// pending into: a steady load allocates neither.
+	entries sync.Pool
+	batches sync.Pool
 	leading bool // a caller is committing a batch
 	closed  bool
 	idle    sync.Cond // signalled when leading turns false
@@ -187,13 +191,18 @@ func (l *Log) Append(rec *Record) error {
 }
 
 func (l *Log) append(rec *Record) error {
-	head, _ := l.heads.Get().(*[]byte)
-	if head == nil {
-		head = new([]byte)
+	// An entry goes back to the pool once its Append is over: by then its
+	// channel is empty, for each caller receives exactly once (its batch's
+	// result, or the lead) or, leading from the start, never.
+	e, _ := l.entries.Get().(*entry)
+	if e == nil {
+		e = &entry{done: make(chan error, 1)}
 	}
-	defer l.heads.Put(head)
-	*head = appendRecordHead((*head)[:0], rec)
-	e := &entry{rec: rec, head: *head, done: make(chan error, 1)}
+	defer func() {
+		e.rec = nil
+		l.entries.Put(e)
+	}()
+	e.rec, e.head = rec, appendRecordHead(e.head[:0], rec)
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -209,8 +218,13 @@ func (l *Log) append(rec *Record) error {
 	} else {
 		l.leading = true
 	}
-	batch := l.pending // e among them
-	l.pending = nil
+	bp, _ := l.batches.Get().(*[]*entry)
+	if bp == nil {
+		bp = new([]*entry)
+	}
+	batch := append((*bp)[:0], l.pending...) // e among them
+	clear(l.pending)
+	l.pending = l.pending[:0]
 	l.mu.Unlock()
 
 	var start time.Time
@@ -246,6 +260,9 @@ func (l *Log) append(rec *Record) error {
 	if next != nil {
 		next.done <- errLead
 	}
+	clear(batch)
+	*bp = batch[:0]
+	l.batches.Put(bp)
 	return err
 }
 
