@@ -3,19 +3,22 @@
 // target, fsynced before it takes the target's name, and the directory
 // fsynced after.
 //
-// Limits: the whole content is held in memory; meant for keys,
-// credentials and similar files of a few kilobytes.
+// Limits: Write and CreateOnce take the whole content in memory, which
+// suits keys, credentials and similar files of a few kilobytes;
+// CreateOnceFrom copies it from a reader, for files of any size.
 package atomicfile
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 )
 
 // Write replaces path with data (mode applies to a new file).
 func Write(path string, data []byte, mode os.FileMode) error {
-	tmp, err := writeTemp(path, data, mode)
+	tmp, err := writeTemp(path, bytes.NewReader(data), mode)
 	if err != nil {
 		return err
 	}
@@ -32,7 +35,13 @@ func Write(path string, data []byte, mode os.FileMode) error {
 // exactly one does (the file is linked into place, which fails if it
 // exists); the others find it complete.
 func CreateOnce(path string, data []byte, mode os.FileMode) (bool, error) {
-	tmp, err := writeTemp(path, data, mode)
+	return CreateOnceFrom(path, bytes.NewReader(data), mode)
+}
+
+// CreateOnceFrom is CreateOnce with the content read from r to its end. An
+// error reading r leaves no file behind.
+func CreateOnceFrom(path string, r io.Reader, mode os.FileMode) (bool, error) {
+	tmp, err := writeTemp(path, r, mode)
 	if err != nil {
 		return false, err
 	}
@@ -46,13 +55,14 @@ func CreateOnce(path string, data []byte, mode os.FileMode) (bool, error) {
 	return true, nil
 }
 
-// writeTemp writes data to a new temporary file beside path and fsyncs it.
-func writeTemp(path string, data []byte, mode os.FileMode) (string, error) {
+// writeTemp writes what r holds to a new temporary file beside path and
+// fsyncs it.
+func writeTemp(path string, r io.Reader, mode os.FileMode) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return "", err
 	}
-	_, err = f.Write(data)
+	_, err = io.Copy(f, r)
 	if err == nil {
 		err = f.Chmod(mode)
 	}

@@ -1,11 +1,15 @@
 package atomicfile
 
 import (
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 )
 
 func TestWriteReplaces(t *testing.T) {
@@ -52,5 +56,26 @@ func TestCreateOnceRace(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
 		t.Fatalf("temporary files left: %v", ents)
+	}
+}
+
+// A reader that fails part way leaves neither the file nor a temporary
+// one; a whole reader's content is all there.
+func TestCreateOnceFromReader(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	cut := io.MultiReader(strings.NewReader("a line\n"), iotest.ErrReader(io.ErrUnexpectedEOF))
+	if ok, err := CreateOnceFrom(path, cut, 0o600); ok || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("CreateOnceFrom of a failing reader = %v, %v", ok, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("files left after a failed read: %v", ents)
+	}
+	big := strings.Repeat("0123456789abcdef", 1<<16) // larger than one copy buffer
+	if ok, err := CreateOnceFrom(path, strings.NewReader(big), 0o600); !ok || err != nil {
+		t.Fatalf("CreateOnceFrom = %v, %v", ok, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != big {
+		t.Fatalf("file holds %d bytes, want %d", len(b), len(big))
 	}
 }

@@ -125,10 +125,43 @@ func Parse(data []byte) (*Snapshot, error) {
 // damaged file decodes it twice, first to check it. An error from fn ends
 // the decoding and is returned unchanged. name and value are new slices
 // for each call; size bounds what a hostile length can make Decode
-// allocate.
+// allocate. An audit file's whole content is in memory at the call: Scan
+// streams it instead.
 func Decode(r io.Reader, size int64, fn func(kind byte, name, value []byte) error) error {
+	return Scan(r, size, func(e *Entry) error {
+		value := e.Value
+		if e.Kind == kindAuditFile {
+			value = make([]byte, e.Size)
+			if _, err := io.ReadFull(e.File, value); err != nil {
+				return fmt.Errorf("%w: truncated entry", ErrFormat)
+			}
+		}
+		return fn(e.Kind, e.Name, value)
+	})
+}
+
+// Entry is one entry of a backup file as Scan hands it over.
+type Entry struct {
+	Kind byte   // 1 a record, 2 an audit file, 3 an audit row
+	Name []byte // the record's key, the file's name or the row's table
+	// Value is a record's value or an audit row's JSON; nil for a file.
+	Value []byte
+	// File reads an audit file's content, Size bytes, from the backup as
+	// it goes: it fails with io.ErrUnexpectedEOF on a backup cut short
+	// within them. Scan skips what the callback leaves unread.
+	File io.Reader
+	Size int64 // the length of the value or file
+}
+
+// Scan reads a backup file of size bytes from r as a stream and calls fn
+// with each entry, in the order of the file, checking what Decode checks.
+// It holds one record or audit row in memory at a time, and no audit
+// file: their content passes through e.File. An error from fn ends the
+// scan and is returned unchanged. The checksum is checked only at the end,
+// so a callback may have acted on an entry of a damaged file (see Decode).
+func Scan(r io.Reader, size int64, fn func(e *Entry) error) error {
 	h := sha256.New()
-	br := bufio.NewReader(r)
+	br := bufio.NewReaderSize(r, 64<<10)
 	tr := io.TeeReader(br, h)
 	read := func(n uint64) ([]byte, bool) {
 		if n > uint64(size) {
@@ -177,9 +210,20 @@ func Decode(r io.Reader, size int64, fn func(kind byte, name, value []byte) erro
 		if !ok {
 			return fmt.Errorf("%w: truncated entry", ErrFormat)
 		}
-		value, ok := read(binary.BigEndian.Uint64(vl))
-		if !ok {
+		vn := binary.BigEndian.Uint64(vl)
+		if vn > uint64(size) {
 			return fmt.Errorf("%w: truncated entry", ErrFormat)
+		}
+		e := &Entry{Kind: kind, Name: name, Size: int64(vn)}
+		var file *exactReader
+		switch kind {
+		case kindRecord, kindAuditRow:
+			if e.Value, ok = read(vn); !ok {
+				return fmt.Errorf("%w: truncated entry", ErrFormat)
+			}
+		case kindAuditFile:
+			file = &exactReader{r: tr, left: e.Size}
+			e.File = file
 		}
 		switch kind {
 		case kindRecord:
@@ -192,14 +236,19 @@ func Decode(r io.Reader, size int64, fn func(kind byte, name, value []byte) erro
 				return fmt.Errorf("%w: bad audit file name %q", ErrFormat, name)
 			}
 		case kindAuditRow:
-			if !slices.Contains(AuditTables, string(name)) || !json.Valid(value) {
+			if !slices.Contains(AuditTables, string(name)) || !json.Valid(e.Value) {
 				return fmt.Errorf("%w: bad audit row", ErrFormat)
 			}
 		default:
 			return fmt.Errorf("%w: unknown entry kind %d", ErrFormat, kind)
 		}
-		if err := fn(kind, name, value); err != nil {
+		if err := fn(e); err != nil {
 			return err
+		}
+		if file != nil {
+			if _, err := io.Copy(io.Discard, file); err != nil {
+				return fmt.Errorf("%w: truncated entry", ErrFormat)
+			}
 		}
 		n++
 	}
@@ -212,6 +261,30 @@ func Decode(r io.Reader, size int64, fn func(kind byte, name, value []byte) erro
 		return fmt.Errorf("%w: data after the checksum", ErrFormat)
 	}
 	return nil
+}
+
+// exactReader reads the next left bytes of r, and fails with
+// io.ErrUnexpectedEOF if r ends before them.
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (x *exactReader) Read(p []byte) (int, error) {
+	if x.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > x.left {
+		p = p[:x.left]
+	}
+	n, err := x.r.Read(p)
+	x.left -= int64(n)
+	if err == io.EOF && x.left > 0 {
+		err = io.ErrUnexpectedEOF
+	} else if err == io.EOF {
+		err = nil
+	}
+	return n, err
 }
 
 // validFileName accepts a plain file name: no directory, no dot files, so

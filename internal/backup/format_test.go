@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"testing"
 )
 
@@ -90,6 +91,10 @@ func FuzzParse(f *testing.F) {
 		for _, in := range [][]byte{data, withChecksum(data)} {
 			s, err := Parse(in)
 			c, cerr := Check(bytes.NewReader(in))
+			heads, serr := scanHeads(in)
+			if (serr == nil) != (err == nil) {
+				t.Fatalf("Parse says %v, Scan reading files in part says %v, for %x", err, serr, in)
+			}
 			if err != nil {
 				if s != nil {
 					t.Fatal("Parse returned a value with an error")
@@ -98,6 +103,11 @@ func FuzzParse(f *testing.F) {
 			}
 			if !bytes.Equal(Marshal(s), in) {
 				t.Fatalf("Parse then Marshal differs for %x", in)
+			}
+			for i, f := range s.AuditFiles {
+				if !bytes.HasPrefix(f.Data, heads[i]) {
+					t.Fatalf("Scan read %q of audit file %s, which holds %q", heads[i], f.Name, f.Data)
+				}
 			}
 			// Check reads as a stream what Parse reads whole, less strictly.
 			if cerr != nil || c.Records != len(s.Records) || c.AuditFiles != len(s.AuditFiles) || c.AuditRows != len(s.AuditRows) || c.Bytes != int64(len(in)) {
@@ -110,4 +120,42 @@ func FuzzParse(f *testing.F) {
 func withChecksum(body []byte) []byte {
 	sum := sha256.Sum256(body)
 	return append(bytes.Clone(body), sum[:]...)
+}
+
+// scanHeads scans a backup, reading no more than the first 3 bytes of
+// each audit file, and returns what it read of each.
+func scanHeads(data []byte) ([][]byte, error) {
+	var heads [][]byte
+	err := Scan(bytes.NewReader(data), int64(len(data)), func(e *Entry) error {
+		if e.Kind != kindAuditFile {
+			return nil
+		}
+		head := make([]byte, min(e.Size, 3))
+		if _, err := io.ReadFull(e.File, head); err != nil {
+			return err
+		}
+		heads = append(heads, head)
+		return nil
+	})
+	return heads, err
+}
+
+// An audit file cut short reads as io.ErrUnexpectedEOF through Entry.File,
+// so that a restore copying it never takes a part for the whole: the
+// backup file may have shrunk since its size was taken.
+func TestScanCutFile(t *testing.T) {
+	data := Marshal(&Snapshot{AuditFiles: []File{{Name: "audit.log", Data: bytes.Repeat([]byte("x"), 100<<10)}}})
+	cut := data[:len(data)/2]
+	err := Scan(bytes.NewReader(cut), int64(len(data)), func(e *Entry) error {
+		_, err := io.Copy(io.Discard, e.File)
+		return err
+	})
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("copying a cut audit file: %v, want io.ErrUnexpectedEOF", err)
+	}
+	// Left unread, the same file is still found cut.
+	err = Scan(bytes.NewReader(cut), int64(len(data)), func(*Entry) error { return nil })
+	if !errors.Is(err, ErrFormat) {
+		t.Fatalf("skipping a cut audit file: %v, want ErrFormat", err)
+	}
 }

@@ -32,14 +32,15 @@ var ErrNotEmpty = errors.New("the target is not empty")
 // store again and checks that it holds exactly the backup's records and
 // that every sealed value opens. The records are written in one
 // transaction: an interrupted restore leaves the store empty. The file is
-// read as a stream, once per step, holding one entry at a time in memory.
+// read as a stream, once per step, holding one record or audit row at a
+// time in memory; audit files are copied from it to disk (Scan).
 func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	decode := func(fn func(kind byte, name, value []byte) error) error {
+	scan := func(fn func(e *Entry) error) error {
 		fi, err := f.Stat()
 		if err != nil {
 			return err
@@ -47,9 +48,9 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out 
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		return Decode(f, fi.Size(), fn)
+		return Scan(f, fi.Size(), fn)
 	}
-	want, err := checkSealed(decode, root)
+	want, err := checkSealed(scan, root)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -83,11 +84,11 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out 
 		return fmt.Errorf("%w: %s already holds records; restore only into a new data directory or an empty database", ErrNotEmpty, loc)
 	}
 	err = st.Update(ctx, func(tx store.Tx) error {
-		return decode(func(kind byte, name, value []byte) error {
-			if kind != kindRecord {
+		return scan(func(e *Entry) error {
+			if e.Kind != kindRecord {
 				return nil
 			}
-			return tx.Put(name, value)
+			return tx.Put(e.Name, e.Value)
 		})
 	})
 	if err != nil {
@@ -96,7 +97,7 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out 
 	if err := verify(ctx, st, want, root); err != nil {
 		return fmt.Errorf("%s: %w (empty it before trying again)", loc, err)
 	}
-	files, rows, err := restoreAudit(ctx, decode, w.DataDir, loc)
+	files, rows, err := restoreAudit(ctx, scan, w.DataDir, loc)
 	if err != nil {
 		return fmt.Errorf("%w (the records are restored; empty the target before trying again)", err)
 	}
@@ -126,14 +127,15 @@ type contents struct {
 // checkSealed reads the whole backup, opens every sealed value in it with
 // root, and makes sure it is a key store (it holds the root key check
 // record).
-func checkSealed(decode func(func(kind byte, name, value []byte) error) error, root *keys.RootKey) (contents, error) {
+func checkSealed(scan func(func(e *Entry) error) error, root *keys.RootKey) (contents, error) {
 	var c contents
 	found := false
 	h := sha256.New()
-	err := decode(func(kind byte, name, value []byte) error {
-		if kind != kindRecord {
+	err := scan(func(e *Entry) error {
+		if e.Kind != kindRecord {
 			return nil
 		}
+		name, value := e.Name, e.Value
 		found = found || bytes.Equal(name, keys.RootCheckRecord)
 		_, n, err := rekey.Rewrap(name, value, root, nil)
 		if err != nil {
@@ -174,7 +176,7 @@ func verify(ctx context.Context, st store.Store, want contents, root *keys.RootK
 // restoreAudit writes the backup's audit files into dir (if not "") and
 // its audit rows into loc's database (if it is one), and reports how many
 // of each the backup holds.
-func restoreAudit(ctx context.Context, decode func(func(kind byte, name, value []byte) error) error, dir string, loc migrate.Location) (files, rows int, err error) {
+func restoreAudit(ctx context.Context, scan func(func(e *Entry) error) error, dir string, loc migrate.Location) (files, rows int, err error) {
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return 0, 0, err
@@ -192,24 +194,27 @@ func restoreAudit(ctx context.Context, decode func(func(kind byte, name, value [
 		}
 		defer pgTx.Rollback(ctx)
 	}
-	err = decode(func(kind byte, name, value []byte) error {
+	err = scan(func(e *Entry) error {
 		switch {
-		case kind == kindAuditFile:
+		case e.Kind == kindAuditFile:
 			files++
 			if dir == "" {
 				return nil
 			}
-			created, err := atomicfile.CreateOnce(filepath.Join(dir, string(name)), value, 0o600)
+			created, err := atomicfile.CreateOnceFrom(filepath.Join(dir, string(e.Name)), e.File, 0o600)
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = fmt.Errorf("%w: truncated entry", ErrFormat)
+			}
 			if err == nil && !created {
-				err = fmt.Errorf("%w: %s appeared in %s during the restore", ErrNotEmpty, name, dir)
+				err = fmt.Errorf("%w: %s appeared in %s during the restore", ErrNotEmpty, e.Name, dir)
 			}
 			return err
-		case kind == kindAuditRow:
+		case e.Kind == kindAuditRow:
 			rows++
 			if pgTx == nil {
 				return nil
 			}
-			return insertAuditRow(ctx, pgTx, string(name), value)
+			return insertAuditRow(ctx, pgTx, string(e.Name), e.Value)
 		}
 		return nil
 	})
@@ -255,9 +260,9 @@ func ReadRecord(path string, name []byte) ([]byte, error) {
 		return nil, err
 	}
 	var found []byte
-	err = Decode(f, fi.Size(), func(kind byte, n, value []byte) error {
-		if kind == kindRecord && bytes.Equal(n, name) {
-			found = bytes.Clone(value)
+	err = Scan(f, fi.Size(), func(e *Entry) error {
+		if e.Kind == kindRecord && bytes.Equal(e.Name, name) {
+			found = e.Value
 		}
 		return nil
 	})
