@@ -306,10 +306,10 @@ func eachRow(ctx context.Context, chain string, read trailPage, upTo int64, fn f
 // keeping the hashes of only those the digests name; the digests are read
 // twice, page by page, so that none is held but the page being read.
 func (h *Handler) verifyFileChain(ctx context.Context, key []byte) (audit.Report, error) {
-	named := map[uint64]bool{}
+	named := &audit.Named{}
 	lastDigest, err := eachRow(ctx, "", h.trailReader.Digests, math.MaxInt64, func(d audit.Row) error {
 		if dg, err := audit.ParseDigest(d.Line); err == nil {
-			named[dg.Sequence] = true
+			named.Add(dg.Sequence)
 		}
 		return nil
 	})

@@ -94,8 +94,8 @@ func TestBackendConformance(t *testing.T) {
 				t.Fatalf("the chain: %d records, %+v, %v", n, p, err)
 			}
 			hashes, n := lineHashes(t, []byte(lines))
-			if seq, hash := l.Head(); seq != 150 || hash != hashes[150] {
-				t.Fatalf("head %d %s, want 150 %s", seq, hash, hashes[150])
+			if seq, hash := l.Head(); seq != 150 || hash != hashes.Hash(150) {
+				t.Fatalf("head %d %s, want 150 %s", seq, hash, hashes.Hash(150))
 			}
 			if c, p, err := audit.VerifyDigests(strings.NewReader(digests), pub, hashes, n); c != 2 || p != nil || err != nil {
 				t.Fatalf("the digests: %d, %+v, %v", c, p, err)

@@ -96,7 +96,7 @@ const (
 // whose records' hashes by sequence number are given and whose newest
 // digest names record newest (0 if it has none). It returns a problem if
 // the mark is not signed by pub or names what the trail no longer holds.
-func CheckMark(mark []byte, pub ed25519.PublicKey, hashes map[uint64]string, records, newest uint64, where string) *Problem {
+func CheckMark(mark []byte, pub ed25519.PublicKey, hashes *Named, records, newest uint64, where string) *Problem {
 	p := &Problem{Digest: true}
 	var dg Digest
 	switch {
@@ -106,7 +106,7 @@ func CheckMark(mark []byte, pub ed25519.PublicKey, hashes map[uint64]string, rec
 		p.Reason = fmt.Sprintf("the high-water mark in %s has a signature that does not verify", where)
 	case dg.Sequence > records:
 		p.Reason = fmt.Sprintf("the high-water mark in %s names record %d, but the log ends at record %d (records were cut off)", where, dg.Sequence, records)
-	case hashes[dg.Sequence] != dg.Hash:
+	case !hashes.claimsHash(dg.Sequence, dg.Hash):
 		p.Reason = fmt.Sprintf("the high-water mark in %s does not match record %d", where, dg.Sequence)
 	case newest < dg.Sequence:
 		p.Reason = fmt.Sprintf("the high-water mark in %s names a digest of record %d, but the newest digest names record %d (digests were removed)", where, dg.Sequence, newest)
@@ -229,7 +229,7 @@ func (w digestFile) close() error { return w.f.Close() }
 // (whose records' hashes by sequence number are given) still holds the
 // record each digest names. It returns the number of digests checked and
 // the first problem.
-func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]string, records uint64) (int, *Problem, error) {
+func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes *Named, records uint64) (int, *Problem, error) {
 	n, _, problems, err := VerifyDigestsAll(digests, pub, hashes, records)
 	if len(problems) > 0 {
 		return n, problems[0], err
@@ -239,7 +239,7 @@ func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]s
 
 // VerifyDigestsAll is VerifyDigests reporting every problem: it returns
 // the number of digests read, the number that verify, and the problems.
-func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes map[uint64]string, records uint64) (int, int, []*Problem, error) {
+func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes *Named, records uint64) (int, int, []*Problem, error) {
 	n, good := 0, 0
 	var problems []*Problem
 	br := bufio.NewReader(digests)
@@ -261,7 +261,7 @@ func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes map[uint6
 			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d has a signature that does not verify", n)}
 		case dg.Sequence > records:
 			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d names record %d, but the log ends at record %d (records were cut off)", n, dg.Sequence, records)}
-		case hashes[dg.Sequence] != dg.Hash:
+		case !hashes.claimsHash(dg.Sequence, dg.Hash):
 			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence)}
 		}
 		if problem != nil {

@@ -108,7 +108,7 @@ func TestMarkCatchesACutEnd(t *testing.T) {
 	}
 	logBytes, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
 	lines := strings.SplitAfter(string(logBytes), "\n")
-	hashesOf := func(n int) map[uint64]string {
+	hashesOf := func(n int) *audit.Named {
 		h, _ := lineHashes(t, []byte(strings.Join(lines[:n], "")))
 		return h
 	}

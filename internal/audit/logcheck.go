@@ -11,7 +11,8 @@ import (
 // keeps only what the checks after it need: the problems, the counts, and
 // the claimed hashes of the lines it was asked to keep (those that signed
 // digests and high-water marks name). A trail of any size is checked in
-// memory bounded by its longest line and its digests, not by its records.
+// memory bounded by its longest line and its digests (Named), not by its
+// records.
 //
 // Verified and Problems are what VerifyAll returns for the same log
 // (VerifyAll is built on it).
@@ -21,27 +22,35 @@ type LogCheck struct {
 	lines    uint64 // complete lines so far
 	verified int    // records before the first break
 	problems []*Problem
-	keep     map[uint64]bool
-	hashes   map[uint64]string
+	named    *Named
+	next     int  // the first of named.seqs not before the next line
 	cut      bool // the log ends with an incomplete line
 }
 
-// NewLogCheck returns a check that keeps the hashes of the lines whose
-// numbers (from 1) keep holds.
-func NewLogCheck(keep map[uint64]bool) *LogCheck {
-	return &LogCheck{prev: genesis, want: 1, keep: keep, hashes: map[uint64]string{}}
+// NewLogCheck returns a check that keeps the hashes the lines in named
+// claim, in named (nil: none).
+func NewLogCheck(named *Named) *LogCheck {
+	if named == nil {
+		named = &Named{}
+	}
+	named.prepare()
+	return &LogCheck{prev: genesis, want: 1, named: named}
 }
 
 // Line checks the next complete line of the log, b, without its newline.
 // It does not keep b.
 func (c *LogCheck) Line(b []byte) {
 	c.lines++
-	if c.keep[c.lines] {
+	seqs := c.named.seqs
+	for c.next < len(seqs) && seqs[c.next] < c.lines {
+		c.next++
+	}
+	if c.next < len(seqs) && seqs[c.next] == c.lines {
 		// A line that is not a record has no hash: a digest naming it
 		// does not match.
 		var ln line
 		_ = json.Unmarshal(b, &ln)
-		c.hashes[c.lines] = ln.Hash
+		c.named.note(c.next, ln.Hash)
 	}
 	hash, _, err := checkLine(b, c.prev, c.want)
 	if err == nil {
@@ -81,10 +90,9 @@ func (c *LogCheck) Problems() []*Problem { return c.problems }
 // Lines is the number of complete lines checked.
 func (c *LogCheck) Lines() uint64 { return c.lines }
 
-// Hashes are the hashes the kept lines claim, by line number: "" for a
-// kept line that is not a record. A kept number past the last line is
-// absent.
-func (c *LogCheck) Hashes() map[uint64]string { return c.hashes }
+// Hashes are the hashes the kept lines claim (Named.Hash), as far as the
+// lines checked so far go.
+func (c *LogCheck) Hashes() *Named { return c.named }
 
 // Read checks every line of r, a log or the rest of one; a last line
 // without its newline is noted incomplete.

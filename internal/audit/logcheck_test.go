@@ -17,11 +17,11 @@ import (
 
 // lineHashes returns the hash every line of log claims, by line number
 // ("" for a line that is not a record), and the number of lines.
-func lineHashes(t testing.TB, log []byte) (map[uint64]string, uint64) {
+func lineHashes(t testing.TB, log []byte) (*audit.Named, uint64) {
 	t.Helper()
-	keep := map[uint64]bool{}
+	keep := &audit.Named{}
 	for i := range bytes.Count(log, []byte("\n")) {
-		keep[uint64(i+1)] = true
+		keep.Add(uint64(i + 1))
 	}
 	c := audit.NewLogCheck(keep)
 	if err := c.Read(bytes.NewReader(log)); err != nil {
@@ -50,7 +50,11 @@ func TestLogCheckKeepsOnlyWhatItIsAsked(t *testing.T) {
 	lines := strings.SplitAfter(string(log), "\n")
 	lines[6] = "not a record\n" // line 7
 	log = []byte(strings.Join(lines, ""))
-	c := audit.NewLogCheck(map[uint64]bool{3: true, 7: true, 20: true, 25: true})
+	keep := &audit.Named{}
+	for _, n := range []uint64{25, 7, 3, 20, 3} { // in any order, more than once
+		keep.Add(n)
+	}
+	c := audit.NewLogCheck(keep)
 	if err := c.Read(bytes.NewReader(log)); err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +63,9 @@ func TestLogCheckKeepsOnlyWhatItIsAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := c.Hashes()
-	if len(got) != 3 || got[3] != third.Hash || got[7] != "" || got[20] == "" {
-		t.Fatalf("kept hashes %v, want lines 3 (%s), 7 (empty) and 20 only", got, third.Hash)
+	if got.Hash(3) != third.Hash || got.Hash(7) != "" || got.Hash(20) == "" || got.Hash(4) != "" || got.Hash(25) != "" {
+		t.Fatalf("kept hashes %q %q %q %q %q, want those of lines 3 (%s), 7 (empty) and 20 only",
+			got.Hash(3), got.Hash(7), got.Hash(20), got.Hash(4), got.Hash(25), third.Hash)
 	}
 	n, problems, err := audit.VerifyAll(bytes.NewReader(log))
 	if err != nil {
@@ -78,12 +83,16 @@ func TestLogCheckLongLine(t *testing.T) {
 	l2, h2 := chainLine(h1, 2, strings.Repeat("x", 3<<20))
 	l3, h3 := chainLine(h2, 3, "c")
 	log := l1 + l2 + l3 + strings.Repeat("y", 2<<20) + "\n" + l3
-	c := audit.NewLogCheck(map[uint64]bool{2: true, 3: true})
+	keep := &audit.Named{}
+	keep.Add(2)
+	keep.Add(3)
+	c := audit.NewLogCheck(keep)
 	if err := c.Read(strings.NewReader(log)); err != nil {
 		t.Fatal(err)
 	}
-	if c.Verified() != 3 || c.Lines() != 5 || c.Hashes()[2] != h2 || c.Hashes()[3] != h3 {
-		t.Fatalf("%d verified of %d lines, kept %v; want 3 of 5 and the hashes of lines 2 and 3", c.Verified(), c.Lines(), c.Hashes())
+	if c.Verified() != 3 || c.Lines() != 5 || c.Hashes().Hash(2) != h2 || c.Hashes().Hash(3) != h3 {
+		t.Fatalf("%d verified of %d lines, kept %q and %q; want 3 of 5 and the hashes of lines 2 and 3",
+			c.Verified(), c.Lines(), c.Hashes().Hash(2), c.Hashes().Hash(3))
 	}
 	p := c.Problems()
 	if len(p) != 2 || p[0].Line != 4 || p[1].Line != 5 {

@@ -200,11 +200,11 @@ func (k *keptLines) Read(p []byte) (int, error) {
 // named returns the numbers of the records the digests and the marks
 // name, whose hashes are checked against theirs. A line that is not a
 // digest names none: it is reported when the digests are checked.
-func (a *anchors) named() map[uint64]bool {
-	named := map[uint64]bool{}
+func (a *anchors) named() *audit.Named {
+	named := &audit.Named{}
 	add := func(ln []byte) {
 		if dg, err := audit.ParseDigest(bytes.TrimSpace(ln)); err == nil {
-			named[dg.Sequence] = true
+			named.Add(dg.Sequence)
 		}
 	}
 	// A read error here comes again when the digests are checked.
