@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -239,37 +240,87 @@ func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes *Named, reco
 
 // VerifyDigestsAll is VerifyDigests reporting every problem: it returns
 // the number of digests read, the number that verify, and the problems.
+// The signatures, most of the work, are checked on every core: the
+// digests are read in batches, whose lines are decoded and checked in
+// parallel and then judged in order.
 func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes *Named, records uint64) (int, int, []*Problem, error) {
 	n, good := 0, 0
 	var problems []*Problem
 	br := bufio.NewReader(digests)
+	const batch = 1024
+	lines := make([][]byte, 0, batch)
+	checked := make([]checkedDigest, batch)
+	workers := runtime.GOMAXPROCS(0)
 	for {
-		b, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			return n, good, problems, nil
+		lines = lines[:0]
+		var err error
+		for len(lines) < batch {
+			var b []byte
+			if b, err = br.ReadBytes('\n'); err != nil {
+				break // a last line without its newline is not read
+			}
+			lines = append(lines, b)
 		}
-		if err != nil {
+		checkDigests(lines, checked, pub, workers)
+		for i := range lines {
+			n++
+			dg, problem := &checked[i].dg, (*Problem)(nil)
+			switch {
+			case !checked[i].json:
+				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d is not JSON", n)}
+			case !checked[i].signed:
+				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d has a signature that does not verify", n)}
+			case dg.Sequence > records:
+				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d names record %d, but the log ends at record %d (records were cut off)", n, dg.Sequence, records)}
+			case !hashes.claimsHash(dg.Sequence, dg.Hash):
+				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence)}
+			}
+			if problem != nil {
+				problems = append(problems, problem)
+			} else {
+				good++
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return n, good, problems, nil
+		case err != nil:
 			return n, good, problems, err
 		}
-		n++
-		var dg Digest
-		var problem *Problem
-		switch {
-		case json.Unmarshal(b, &dg) != nil:
-			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d is not JSON", n)}
-		case !dg.signatureValid(pub):
-			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d has a signature that does not verify", n)}
-		case dg.Sequence > records:
-			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d names record %d, but the log ends at record %d (records were cut off)", n, dg.Sequence, records)}
-		case !hashes.claimsHash(dg.Sequence, dg.Hash):
-			problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence)}
-		}
-		if problem != nil {
-			problems = append(problems, problem)
-		} else {
-			good++
-		}
 	}
+}
+
+// checkedDigest is a digest line decoded, and whether its signature
+// verifies.
+type checkedDigest struct {
+	dg     Digest
+	json   bool // the line is a JSON digest
+	signed bool // and its signature verifies
+}
+
+// checkDigests decodes lines into out and checks their signatures with
+// pub, spread over workers goroutines.
+func checkDigests(lines [][]byte, out []checkedDigest, pub ed25519.PublicKey, workers int) {
+	check := func(i int) {
+		c := &out[i]
+		*c = checkedDigest{}
+		c.json = json.Unmarshal(lines[i], &c.dg) == nil
+		c.signed = c.json && c.dg.signatureValid(pub)
+	}
+	per := (len(lines) + workers - 1) / max(workers, 1)
+	if workers <= 1 || len(lines) < 2*workers {
+		per = len(lines)
+	}
+	var wg sync.WaitGroup
+	for start := 0; start < len(lines); start += per {
+		end := min(start+per, len(lines))
+		wg.Go(func() {
+			for i := start; i < end; i++ {
+				check(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 var errStop = errors.New("stop")

@@ -224,3 +224,60 @@ func TestOpenDigesterGoesOnFromTheLast(t *testing.T) {
 		t.Fatalf("a damaged last digest: %v", err)
 	}
 }
+
+// TestVerifyDigestsInBatches checks more digests than one batch holds,
+// checked on every core: each is judged at its own line, in order.
+func TestVerifyDigestsInBatches(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SyncEvery(time.Hour) // the digests are what is tested
+	d, err := audit.OpenDigester(filepath.Join(dir, "digests.log"), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2600
+	for i := range n {
+		if err := l.Append(rec("Encrypt")); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Write(l, time.Date(2026, 11, 26, 12, 0, i, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	d.Close()
+	logBytes, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
+	digests := strings.SplitAfter(string(must(os.ReadFile(filepath.Join(dir, "digests.log")))), "\n")
+	hashes, records := lineHashes(t, logBytes)
+	count, good, problems, err := audit.VerifyDigestsAll(strings.NewReader(strings.Join(digests, "")), pub, hashes, records)
+	if err != nil || count != n || good != n || len(problems) != 0 {
+		t.Fatalf("intact: %d digests, %d good, %v, %v", count, good, problems, err)
+	}
+	// A record replaced in the first batch, a signature broken in the
+	// second, a line that is not JSON in the third.
+	lines := strings.SplitAfter(string(logBytes), "\n")
+	lines[100] = lines[101]
+	hashes, _ = lineHashes(t, []byte(strings.Join(lines, "")))
+	digests[1499] = strings.Replace(digests[1499], `"signature":"`, `"signature":"AAAA`, 1)
+	digests[2099] = "{\n"
+	count, good, problems, err = audit.VerifyDigestsAll(strings.NewReader(strings.Join(digests, "")), pub, hashes, records)
+	if err != nil || count != n || good != n-3 || len(problems) != 3 {
+		t.Fatalf("damaged: %d digests, %d good, %d problems, %v", count, good, len(problems), err)
+	}
+	for i, want := range []string{"digest 101 does not match record 101", "digest 1500 has a signature", "digest 2100 is not JSON"} {
+		if !strings.Contains(problems[i].Reason, want) || problems[i].Line != []int{101, 1500, 2100}[i] {
+			t.Errorf("problem %d: line %d %q, want %q", i, problems[i].Line, problems[i].Reason, want)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
