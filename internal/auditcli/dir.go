@@ -252,13 +252,15 @@ func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchor
 	later := 0 // digests of records after an archive's last
 	var newest uint64
 	digests := a.digestLines(func(ln []byte) bool {
-		// An archive holds the trail's first segments: digests of later
-		// records are checked with the trail that holds them.
-		if dg, err := audit.ParseDigest(bytes.TrimSpace(ln)); s.archive && err == nil && dg.Sequence > records {
+		dg, err := audit.ParseDigest(bytes.TrimSpace(ln))
+		switch {
+		case err != nil:
+		case s.archive && dg.Sequence > records:
+			// An archive holds the trail's first segments: digests of
+			// later records are checked with the trail that holds them.
 			later++
 			return false
-		}
-		if dg, err := audit.ParseDigest(ln); err == nil && dg.Sequence > newest {
+		case dg.Sequence > newest:
 			newest = dg.Sequence
 		}
 		return true
