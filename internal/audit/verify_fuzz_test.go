@@ -11,14 +11,29 @@ import (
 )
 
 // FuzzVerify feeds the log readers what a disk, a database or an attacker
-// could hold: they must not panic, whatever the bytes.
+// could hold: they must not panic, whatever the bytes. The hashes a log
+// check keeps for named lines must be those the lines claim, as
+// json.Unmarshal reads them.
 func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`{"hash":"00","event":{"sequence":1,"previousHash":"0000000000000000000000000000000000000000000000000000000000000000"}}` + "\n"))
 	f.Add([]byte("{\"hash\":\"\",\"event\":{}}\n{\n"))
+	f.Add([]byte(`{"hash":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}` + "\n" +
+		`{"hash":"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"}` + "\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		audit.Verify(bytes.NewReader(b))
 		audit.Read(bytes.NewReader(b), func(*audit.Record, json.RawMessage) error { return nil })
-		lineHashes(t, b)
+		named, _ := lineHashes(t, b)
+		lines := bytes.Split(b, []byte("\n"))
+		for i, ln := range lines[:len(lines)-1] { // the last is not a complete line
+			var want struct {
+				Hash  string          `json:"hash"`
+				Event json.RawMessage `json:"event"`
+			}
+			_ = json.Unmarshal(ln, &want)
+			if got := named.Hash(uint64(i + 1)); got != want.Hash {
+				t.Fatalf("line %d claims %q, the check kept %q", i+1, want.Hash, got)
+			}
+		}
 	})
 }
 
