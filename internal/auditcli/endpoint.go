@@ -170,22 +170,54 @@ type trailLine struct {
 
 // pages calls fn with each line of chain's records (op GetAuditRecords)
 // or digests (GetAuditDigests) after position after, page by page, and
-// returns the position of the last line.
+// returns the position of the last line. The next page is asked for and
+// decoded while fn goes through the lines of this one: the server, the
+// decoding and the checks run side by side.
 func (s *endpointSource) pages(ctx context.Context, op, chain string, after int64, fn func(trailLine) error) (int64, error) {
-	for {
-		var out struct {
-			Records, Digests []trailLine
-			Truncated        bool
+	type page struct {
+		lines []trailLine
+		more  bool
+		err   error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	next := make(chan page, 1)
+	go func() {
+		defer close(next)
+		at := after
+		for {
+			var out struct {
+				Records, Digests []trailLine
+				Truncated        bool
+			}
+			in := struct {
+				Chain         string
+				AfterSequence int64
+			}{chain, at}
+			err := s.call(ctx, op, in, &out)
+			p := page{lines: append(out.Records, out.Digests...), err: err}
+			p.more = err == nil && out.Truncated && len(p.lines) > 0
+			select {
+			case next <- p:
+			case <-ctx.Done():
+				return
+			}
+			if !p.more {
+				return
+			}
+			at = p.lines[len(p.lines)-1].Sequence
 		}
-		in := struct {
-			Chain         string
-			AfterSequence int64
-		}{chain, after}
-		if err := s.call(ctx, op, in, &out); err != nil {
-			return after, err
+	}()
+	// The pager is done with s (its answer buffer) before pages returns.
+	defer func() {
+		cancel()
+		for range next {
 		}
-		lines := append(out.Records, out.Digests...)
-		for _, ln := range lines {
+	}()
+	for p := range next {
+		if p.err != nil {
+			return after, p.err
+		}
+		for _, ln := range p.lines {
 			if ln.Sequence <= after {
 				return after, fmt.Errorf("%s: position %d after %d: the server's pages are out of order", op, ln.Sequence, after)
 			}
@@ -194,10 +226,11 @@ func (s *endpointSource) pages(ctx context.Context, op, chain string, after int6
 				return after, err
 			}
 		}
-		if !out.Truncated || len(lines) == 0 {
-			return after, nil
+		if !p.more {
+			break
 		}
 	}
+	return after, nil
 }
 
 // publicKey returns the PEM key the server keeps for chain's digests, or
