@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 )
 
@@ -297,12 +299,44 @@ func checkLink(f *os.File, seq uint64, hash string) error {
 // recoverFile reads a segment of a chain to its end and returns its last
 // record and the offset after it. The segment's first record follows
 // record seq, whose hash is prev; if prev is "", the first record is taken
-// as it says it follows (its link is checked elsewhere).
+// as it says it follows (its link is checked elsewhere). A large segment
+// is checked in pieces on every core (recoverPieces).
 func recoverFile(f *os.File, prev string, seq uint64) (uint64, string, int64, error) {
-	last := prev
-	var end int64
-	_, err := eachLine(f, func(b []byte) error {
-		if last == "" {
+	return recoverFileIn(f, prev, seq, runtime.GOMAXPROCS(0), 8<<20)
+}
+
+// recoverFileIn is recoverFile in up to workers pieces when the segment
+// holds at least minBytes.
+func recoverFileIn(f *os.File, prev string, seq uint64, workers int, minBytes int64) (uint64, string, int64, error) {
+	if fi, err := f.Stat(); err == nil && workers > 1 && fi.Size() >= minBytes {
+		if s, h, end, ok := recoverPieces(f, fi.Size(), prev, seq, workers); ok {
+			return s, h, end, nil
+		}
+		// A break anywhere, or pieces that do not link: the whole segment
+		// again, in order, for the error it gives.
+	}
+	r := recoverLines(io.NewSectionReader(f, 0, math.MaxInt64), prev, seq)
+	return r.seq, r.last, r.end, r.err
+}
+
+// recovered is what recoverLines found in a piece of a segment.
+type recovered struct {
+	seq   uint64 // the last record's sequence number
+	last  string // and its hash
+	end   int64  // the offset after it, from the piece's start
+	lines int    // complete lines
+	// The link the piece's first record claims, when it was read with
+	// prev "": the hash and sequence number of the record before it.
+	firstPrev string
+	firstSeq  uint64
+	err       error
+}
+
+// recoverLines checks the complete lines of r as recoverFile does.
+func recoverLines(r io.Reader, prev string, seq uint64) recovered {
+	out := recovered{seq: seq, last: prev}
+	_, err := eachLine(r, func(b []byte) error {
+		if out.last == "" {
 			var ev struct {
 				Sequence uint64 `json:"sequence"`
 				PrevHash string `json:"previousHash"`
@@ -311,20 +345,92 @@ func recoverFile(f *os.File, prev string, seq uint64) (uint64, string, int64, er
 			if json.Unmarshal(b, &ln) != nil || json.Unmarshal(ln.Event, &ev) != nil || ev.Sequence == 0 {
 				return fmt.Errorf("audit log is damaged at its first line: not a record (run kms audit verify)")
 			}
-			last, seq = ev.PrevHash, ev.Sequence-1
+			out.last, out.seq = ev.PrevHash, ev.Sequence-1
+			out.firstPrev, out.firstSeq = out.last, out.seq
 		}
-		hash, s, verr := checkLine(b, last, seq+1)
+		hash, s, verr := checkLine(b, out.last, out.seq+1)
 		if verr != nil {
-			return fmt.Errorf("audit log is damaged at record %d: %w (run kms audit verify)", seq+1, verr)
+			return fmt.Errorf("audit log is damaged at record %d: %w (run kms audit verify)", out.seq+1, verr)
 		}
-		last, seq = hash, s
-		end += int64(len(b)) + 1
+		out.last, out.seq = hash, s
+		out.end += int64(len(b)) + 1
+		out.lines++
 		return nil
 	})
 	if err != nil {
-		return 0, "", 0, err
+		return recovered{err: err}
 	}
-	return seq, last, end, nil // a partial last line is dropped
+	return out // a partial last line is dropped
+}
+
+// recoverPieces checks a segment of size bytes in up to workers pieces at
+// once, each starting after a newline and taking its chain from its first
+// line, then checks that each piece's first record follows the last of
+// the piece before. It reports false on any break, which the caller then
+// finds by reading the segment in order.
+func recoverPieces(f *os.File, size int64, prev string, seq uint64, workers int) (uint64, string, int64, bool) {
+	starts := pieceStarts(f, size, workers)
+	parts := make([]recovered, len(starts))
+	var wg sync.WaitGroup
+	for i := range starts {
+		end := size
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		wg.Go(func() {
+			p, s := "", uint64(0) // taken from the piece's first line
+			if i == 0 {
+				p, s = prev, seq
+			}
+			parts[i] = recoverLines(io.NewSectionReader(f, starts[i], end-starts[i]), p, s)
+		})
+	}
+	wg.Wait()
+	for i, p := range parts {
+		if p.err != nil {
+			return 0, "", 0, false
+		}
+		last := i == len(parts)-1
+		if !last && (p.lines == 0 || starts[i]+p.end != starts[i+1]) {
+			return 0, "", 0, false // a piece before the last ends in a whole line
+		}
+		if i > 0 && p.lines > 0 && (p.firstPrev != parts[i-1].last || p.firstSeq != parts[i-1].seq) {
+			return 0, "", 0, false
+		}
+		if last && p.lines == 0 && i > 0 {
+			// Nothing whole after the piece before: a line cut short.
+			return parts[i-1].seq, parts[i-1].last, starts[i], true
+		}
+	}
+	p := parts[len(parts)-1]
+	return p.seq, p.last, starts[len(parts)-1] + p.end, true
+}
+
+// pieceStarts returns where the pieces of a segment of size bytes start:
+// 0, then for each further piece the offset after the first newline past
+// its even share of the segment, in increasing order.
+func pieceStarts(f *os.File, size int64, workers int) []int64 {
+	starts := []int64{0}
+	buf := make([]byte, 64<<10)
+	for i := 1; i < workers; i++ {
+		at := max(size*int64(i)/int64(workers), starts[len(starts)-1])
+		for at < size {
+			n, err := f.ReadAt(buf, at)
+			if j := bytes.IndexByte(buf[:n], '\n'); j >= 0 {
+				at += int64(j) + 1
+				break
+			}
+			at += int64(n)
+			if err != nil {
+				at = size
+			}
+		}
+		if at >= size || at <= starts[len(starts)-1] {
+			break
+		}
+		starts = append(starts, at)
+	}
+	return starts
 }
 
 // Problem is the first break of a chain or of its digests.
