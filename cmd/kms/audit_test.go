@@ -468,18 +468,50 @@ func TestAuditEventsFilters(t *testing.T) {
 // records are written to the kernel before the answer.
 func TestAuditSurvivesSIGKILLUnderLoad(t *testing.T) {
 	t.Parallel()
-	t.Run("always", func(t *testing.T) { t.Parallel(); auditSurvivesSIGKILL(t) })
+	t.Run("always", func(t *testing.T) { t.Parallel(); auditSurvivesSIGKILL(t, 0) })
 	t.Run("interval", func(t *testing.T) {
 		t.Parallel()
-		auditSurvivesSIGKILL(t, "--audit-sync=interval", "--audit-sync-interval=1s")
+		auditSurvivesSIGKILL(t, 0, "--audit-sync=interval", "--audit-sync-interval=1s")
 	})
 	// Tiny segments: the kill may land in a roll.
-	t.Run("segments", func(t *testing.T) { t.Parallel(); auditSurvivesSIGKILL(t, "--audit-segment-bytes=4096") })
+	t.Run("segments", func(t *testing.T) { t.Parallel(); auditSurvivesSIGKILL(t, 0, "--audit-segment-bytes=4096") })
+	// An active segment past the 8 MiB from which a start checks it in
+	// pieces, one per core, the last one ending in the torn line.
+	t.Run("large segment", func(t *testing.T) { t.Parallel(); auditSurvivesSIGKILL(t, 9<<20) })
 }
 
-func auditSurvivesSIGKILL(t *testing.T, extra ...string) {
+// prefillTrail writes records into the trail of the data directory dir
+// until its active segment holds at least n bytes, as a server would have.
+func prefillTrail(t *testing.T, dir string, n int64) {
+	t.Helper()
+	noErr(t, os.MkdirAll(dir, 0o700), "make the data directory")
+	l, err := audit.OpenDir(dir, 0)
+	noErr(t, err, "open the trail")
+	l.SyncEvery(time.Hour) // Close syncs it
+	for i := 0; ; i++ {
+		if i%1000 == 0 {
+			segs, err := audit.Segments(dir)
+			noErr(t, err, "segments")
+			if fi, err := os.Stat(segs[len(segs)-1].Path); err == nil && fi.Size() >= n {
+				break
+			}
+		}
+		err := l.Append(&audit.Record{EventVersion: "1.11", EventTime: audit.FormatTime(time.Now()), EventSource: "kms.amazonaws.com",
+			EventName: "Encrypt", UserIdentity: audit.UserIdentity{Type: "Root"}, RequestID: fmt.Sprintf("prefill-%d", i),
+			EventID: fmt.Sprintf("prefill-%d", i), EventType: "AwsApiCall", EventCategory: "Management"})
+		noErr(t, err, "append")
+	}
+	noErr(t, l.Close(), "close the trail")
+}
+
+// auditSurvivesSIGKILL runs the load on a server started with extra, its
+// trail first filled to prefill bytes (0: none).
+func auditSurvivesSIGKILL(t *testing.T, prefill int64, extra ...string) {
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx := testCtx(t)
+	if prefill > 0 {
+		prefillTrail(t, dir, prefill)
+	}
 	s := startServer(t, dir, baseEnv(), append([]string{"--dev"}, extra...)...)
 	c := s.client(t)
 	ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
