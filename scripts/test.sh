@@ -58,3 +58,4 @@ fuzz FuzzScanParams ./internal/api
 fuzz FuzzBadText ./internal/api
 fuzz FuzzParse ./internal/backup
 fuzz FuzzParsePKCS11URI ./internal/hsm
+fuzz FuzzDecodePage ./internal/auditcli

@@ -107,28 +107,42 @@ func (s *endpointSource) close() error {
 // call signs and posts in to the audit operation op and decodes the
 // answer into out. It is not safe for concurrent use.
 func (s *endpointSource) call(ctx context.Context, op string, in, out any) error {
-	body, err := json.Marshal(in)
+	b, err := s.post(ctx, op, in)
 	if err != nil {
 		return err
 	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s: the answer is not what was expected: %w", op, err)
+	}
+	return nil
+}
+
+// post signs and posts in to the audit operation op and returns the
+// answer of a call that succeeded. The answer is valid until the next
+// post: it is not safe for concurrent use.
+func (s *endpointSource) post(ctx context.Context, op string, in any) ([]byte, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", trailTargetPrefix+op)
 	req.Header.Set("User-Agent", "kms-audit")
 	creds, err := s.creds.Retrieve(ctx)
 	if err != nil {
-		return fmt.Errorf("AWS credentials: %w", err)
+		return nil, fmt.Errorf("AWS credentials: %w", err)
 	}
 	sum := sha256.Sum256(body)
 	if err := s.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), trailSigningName, s.region, time.Now()); err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	defer resp.Body.Close()
 	s.answer.Reset()
@@ -136,23 +150,20 @@ func (s *endpointSource) call(ctx context.Context, op string, in, out any) error
 	b := s.answer.Bytes()
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	case len(b) > maxResponseBytes:
-		return fmt.Errorf("%s: the answer exceeds %d bytes", op, maxResponseBytes)
+		return nil, fmt.Errorf("%s: the answer exceeds %d bytes", op, maxResponseBytes)
 	case resp.StatusCode != http.StatusOK:
 		var e struct {
 			Type    string `json:"__type"`
 			Message string `json:"message"`
 		}
 		if json.Unmarshal(b, &e) != nil || e.Type == "" {
-			return fmt.Errorf("%s: HTTP %s", op, resp.Status)
+			return nil, fmt.Errorf("%s: HTTP %s", op, resp.Status)
 		}
-		return fmt.Errorf("%s: %s: %s", op, e.Type[strings.LastIndexByte(e.Type, '#')+1:], e.Message)
+		return nil, fmt.Errorf("%s: %s: %s", op, e.Type[strings.LastIndexByte(e.Type, '#')+1:], e.Message)
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s: the answer is not what was expected: %w", op, err)
-	}
-	return nil
+	return b, nil
 }
 
 func (s *endpointSource) chainList(ctx context.Context) ([]string, error) {
@@ -185,17 +196,20 @@ func (s *endpointSource) pages(ctx context.Context, op, chain string, after int6
 		defer close(next)
 		at := after
 		for {
-			var out struct {
-				Records, Digests []trailLine
-				Truncated        bool
-			}
 			in := struct {
 				Chain         string
 				AfterSequence int64
 			}{chain, at}
-			err := s.call(ctx, op, in, &out)
-			p := page{lines: append(out.Records, out.Digests...), err: err}
-			p.more = err == nil && out.Truncated && len(p.lines) > 0
+			var p page
+			b, err := s.post(ctx, op, in)
+			if err == nil {
+				var more bool
+				if p.lines, more, err = decodePage(b); err != nil {
+					err = fmt.Errorf("%s: the answer is not what was expected: %w", op, err)
+				}
+				p.more = err == nil && more && len(p.lines) > 0
+			}
+			p.err = err
 			select {
 			case next <- p:
 			case <-ctx.Done():
