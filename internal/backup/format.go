@@ -232,7 +232,7 @@ func Scan(r io.Reader, size int64, fn func(e *Entry) error) error {
 			}
 			lastKey = name
 		case kindAuditFile:
-			if !validFileName(string(name)) {
+			if !isAuditFile(string(name)) {
 				return fmt.Errorf("%w: bad audit file name %q", ErrFormat, name)
 			}
 		case kindAuditRow:

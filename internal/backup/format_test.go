@@ -42,6 +42,10 @@ func TestParseRefuses(t *testing.T) {
 	version[len(Magic)] = 2
 	unordered := Marshal(&Snapshot{Records: []Record{{Key: []byte("b")}, {Key: []byte("a")}}})
 	badName := Marshal(&Snapshot{AuditFiles: []File{{Name: "../etc/passwd"}}})
+	// Plain names, but not the trail's: restore would plant them in the
+	// data directory.
+	rootKey := Marshal(&Snapshot{AuditFiles: []File{{Name: "root.key"}}})
+	credentials := Marshal(&Snapshot{AuditFiles: []File{{Name: "credentials"}}})
 	badTable := Marshal(&Snapshot{AuditRows: []Row{{Table: "kms_records", JSON: []byte("{}")}}})
 	for name, data := range map[string][]byte{
 		"empty":       nil,
@@ -51,6 +55,8 @@ func TestParseRefuses(t *testing.T) {
 		"truncated":   good[:len(good)-1],
 		"unordered":   unordered,
 		"bad name":    badName,
+		"root.key":    rootKey,
+		"credentials": credentials,
 		"bad table":   badTable,
 		"appended":    append(bytes.Clone(good), 0),
 	} {
