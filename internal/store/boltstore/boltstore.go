@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,22 +32,54 @@ var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the bbolt file at path with mode 0600.
 // It fails after a few seconds if another process holds the file.
+//
+// It reads every page of the store once (guarded), so that a damaged
+// file (cut short, or overwritten in part) is refused here with its name
+// instead of crashing the server later: bbolt maps the file into memory,
+// and reading past the end of a file cut short is a fault, not an error.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second})
+	var db *bolt.DB
+	err := guarded(path, func() error {
+		var err error
+		if db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second}); err != nil {
+			return err
+		}
+		if err := db.Update(func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucketIfNotExists(bucket)
+			return err
+		}); err != nil {
+			return fmt.Errorf("initialise %s: %w", path, err)
+		}
+		return db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucket).Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			}
+			return nil
+		})
+	})
 	if err != nil {
+		if db != nil {
+			guarded(path, db.Close)
+		}
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: the file is locked by another process (is another server running on this data directory?)", path)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucket)
-		return err
-	}); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("initialise %s: %w", path, err)
-	}
 	return &Store{db: db}, nil
+}
+
+// guarded runs fn, which reads the bbolt file at path, and turns a panic
+// or a memory fault in it into an error: bbolt panics on pages it cannot
+// read, and faults on pages past the end of a file cut short.
+func guarded(path string, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s is damaged (%v): restore the data directory from a backup (kms restore)", path, p)
+		}
+	}()
+	return fn()
 }
 
 // View implements store.Store.
@@ -126,26 +159,32 @@ func ReadValue(path string, key []byte, timeout time.Duration) ([]byte, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+	var db *bolt.DB
+	err := guarded(path, func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+		return err
+	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, ErrLocked
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	defer db.Close()
+	defer guarded(path, db.Close)
 	var out []byte
-	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		if b == nil {
-			return store.ErrNotFound
-		}
-		v := b.Get(key)
-		if v == nil {
-			return store.ErrNotFound
-		}
-		out = append([]byte(nil), v...)
-		return nil
+	err = guarded(path, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucket)
+			if b == nil {
+				return store.ErrNotFound
+			}
+			v := b.Get(key)
+			if v == nil {
+				return store.ErrNotFound
+			}
+			out = append([]byte(nil), v...)
+			return nil
+		})
 	})
 	return out, err
 }
