@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -510,6 +511,9 @@ func auditSurvivesSIGKILL(t *testing.T, prefill int64, extra ...string) {
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx := testCtx(t)
 	if prefill > 0 {
+		// A server makes the key store first: one refuses to start a new
+		// store beside a trail.
+		stopServer(t, startServer(t, dir, baseEnv(), append([]string{"--dev"}, extra...)...))
 		prefillTrail(t, dir, prefill)
 	}
 	s := startServer(t, dir, baseEnv(), append([]string{"--dev"}, extra...)...)
@@ -1026,4 +1030,113 @@ func TestAuditVerifyDetectsCutEnd(t *testing.T) {
 	if code != 0 {
 		t.Errorf("--expect-at-least the records the trail holds: exit %d\n%s%s", code, stdout, stderr)
 	}
+}
+
+// TestServerRefusesCutTrail starts the server on data directories whose
+// trail was cut, or whose key store was lost, while it was stopped. Each
+// start must be refused with the reason, and leave the evidence as it
+// was: a server that went on would sign a new digest over the cut and
+// overwrite the high-water mark, and verify would then find the trail
+// intact.
+func TestServerRefusesCutTrail(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx := testCtx(t)
+	for range 3 {
+		s := startDev(t, dir)
+		for range 3 {
+			_, err := s.client(t).ListKeys(ctx, &kms.ListKeysInput{})
+			noErr(t, err, "ListKeys")
+		}
+		if code := s.stop(syscall.SIGTERM); code != 0 {
+			t.Fatalf("server exit %d", code)
+		}
+	}
+	lines, digests := auditLines(t, dir), digestLines(t, dir)
+	if len(digests) < 3 {
+		t.Fatalf("%d digests, want at least 3", len(digests))
+	}
+	var second struct{ Sequence int }
+	noErr(t, json.Unmarshal([]byte(digests[1]), &second), "digest")
+
+	// copyDir is dir with its audit.log and audit-digests.log replaced, if
+	// given, and the named files removed.
+	copyDir := func(log, dgs []string, remove ...string) string {
+		d := filepath.Join(t.TempDir(), "data")
+		noErr(t, os.Mkdir(d, 0o700), "mkdir")
+		entries, err := os.ReadDir(dir)
+		noErr(t, err, "read dir")
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				copyFile(t, filepath.Join(dir, e.Name()), filepath.Join(d, e.Name()))
+			}
+		}
+		if log != nil {
+			noErr(t, os.WriteFile(filepath.Join(d, "audit.log"), []byte(strings.Join(log, "\n")+"\n"), 0o600), "write log")
+		}
+		if dgs != nil {
+			noErr(t, os.WriteFile(filepath.Join(d, "audit-digests.log"), []byte(strings.Join(dgs, "\n")+"\n"), 0o600), "write digests")
+		}
+		for _, name := range remove {
+			noErr(t, os.Remove(filepath.Join(d, name)), "remove %s", name)
+		}
+		return d
+	}
+	noNewline := copyDir(nil, nil)
+	whole, err := os.ReadFile(filepath.Join(noNewline, "audit.log"))
+	noErr(t, err, "read log")
+	noErr(t, os.WriteFile(filepath.Join(noNewline, "audit.log"), whole[:len(whole)-1], 0o600), "write log")
+	emptyStore := copyDir(nil, nil)
+	noErr(t, os.WriteFile(filepath.Join(emptyStore, "kms.db"), nil, 0o600), "empty kms.db")
+	otherPub := copyDir(nil, nil)
+	other := filepath.Join(t.TempDir(), "other")
+	s := startDev(t, other)
+	s.stop(syscall.SIGTERM)
+	copyFile(t, filepath.Join(other, "audit.pub"), filepath.Join(otherPub, "audit.pub"))
+
+	for _, tc := range []struct {
+		name, dir, want string
+	}{
+		{"records and digests after the second digest cut, audit-head.json removed",
+			copyDir(lines[:second.Sequence], digests[:2], "audit-head.json"), "high-water mark in the key store names record"},
+		{"the same, records only",
+			copyDir(lines[:second.Sequence], nil), "high-water mark in the key store names record"},
+		{"the last record replaced by another",
+			copyDir(append(slices.Clone(lines[:len(lines)-1]), lines[len(lines)-2]), nil), "audit trail"},
+		{"the newest digests removed", copyDir(nil, digests[:1]), "newest digest in audit-digests.log names record"},
+		{"the last newline removed", noNewline, "high-water mark in the key store names record"},
+		{"kms.db deleted", copyDir(nil, nil, "kms.db"), "new, empty key store"},
+		{"kms.db emptied", emptyStore, "new, empty key store"},
+		{"audit.pub of another server", otherPub, "holds another signing key"},
+	} {
+		before := snapshotDir(t, tc.dir)
+		code, stdout, stderr := runToExit(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", tc.dir)
+		if code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: server exit %d, want a refusal saying %q\n%s%s", tc.name, code, tc.want, stdout, stderr)
+		}
+		if after := snapshotDir(t, tc.dir); !maps.Equal(before, after) {
+			t.Errorf("%s: the refused start changed the data directory", tc.name)
+		}
+	}
+	// The intact trail still starts.
+	s = startDev(t, copyDir(nil, nil))
+	s.stop(syscall.SIGTERM)
+}
+
+// snapshotDir returns the content of each file in dir but kms.db, which
+// bbolt rewrites on open, by name.
+func snapshotDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	noErr(t, err, "read dir")
+	files := map[string]string{}
+	for _, e := range entries {
+		if e.Name() == "kms.db" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		noErr(t, err, "read %s", e.Name())
+		files[e.Name()] = string(b)
+	}
+	return files
 }

@@ -179,6 +179,9 @@ func (d *Digester) Write(l *Log, now time.Time) error {
 	if seq == 0 || seq == d.last {
 		return nil
 	}
+	if err := l.durable(); err != nil {
+		return err
+	}
 	dg := Digest{Sequence: seq, Hash: hash, Time: FormatTime(now)}
 	if d.registry != nil {
 		var err error

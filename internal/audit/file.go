@@ -148,6 +148,14 @@ func Open(path string) (*Log, error) {
 // anything else that does not verify is an error.
 // Segments moved away (archived) before the last are not needed.
 func OpenDir(dir string, maxBytes int64) (*Log, error) {
+	return OpenDirChecked(dir, maxBytes, nil)
+}
+
+// OpenDirChecked is OpenDir calling check, if not nil, with the sequence
+// number and hash of the trail's last record once it is found and before
+// anything is written: an error of check is OpenDirChecked's, and leaves
+// the trail as it was, a last line cut short included.
+func OpenDirChecked(dir string, maxBytes int64, check func(seq uint64, hash string) error) (*Log, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultSegmentBytes
 	}
@@ -201,6 +209,12 @@ func OpenDir(dir string, maxBytes int64) (*Log, error) {
 			return nil, fmt.Errorf("audit log: %s is empty and the segment before it is missing", active.Name())
 		}
 		seq, last = prevSeq, prevHash
+	}
+	if check != nil {
+		if err := check(seq, last); err != nil {
+			f.Close()
+			return nil, err
+		}
 	}
 	if err := continueAt(f, end); err != nil {
 		return nil, err

@@ -74,6 +74,7 @@ type Log struct {
 	// The relaxed mode (SyncEvery): batches are acknowledged once written,
 	// and a background loop makes them durable.
 	every    time.Duration
+	syncMu   sync.Mutex            // held by a background sync
 	dirty    atomic.Bool           // written since the last sync
 	syncErr  atomic.Pointer[error] // a background sync failed
 	stopSync chan struct{}
@@ -125,6 +126,8 @@ func (l *Log) syncLoop() {
 
 // syncDirty fsyncs what was written since the last fsync.
 func (l *Log) syncDirty() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
 	if !l.dirty.Swap(false) {
 		return
 	}
@@ -134,6 +137,21 @@ func (l *Log) syncDirty() {
 		l.failed = err
 		l.mu.Unlock()
 	}
+}
+
+// durable makes every record acknowledged so far durable: in the relaxed
+// mode, it fsyncs (or waits for the fsync under way). A digest signs only
+// durable records, so that a machine crash cannot take a record that a
+// digest or the high-water mark names.
+func (l *Log) durable() error {
+	if l.every <= 0 {
+		return nil
+	}
+	l.syncDirty()
+	if p := l.syncErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Observe makes l report its appends and commits to o. Call it before the

@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
@@ -148,6 +149,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		fmt.Fprintf(o.Out, "%d keys were not checked: the source refused to use them as their account's root (key policy, expired material).\n", c.Skipped)
 	}
 
+	// The audit trail does not move, and neither does its high-water mark:
+	// a server on the destination starts a trail of its own, which the
+	// source's mark would have it refuse as cut off.
+	if err := dst.Update(ctx, func(tx store.Tx) error { return tx.Delete([]byte(audit.MarkRecord)) }); err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
+	}
 	if err := copyDevFiles(from, to, root, r); err != nil {
 		return nil, err
 	}

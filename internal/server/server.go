@@ -11,6 +11,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -254,7 +255,11 @@ func Run(ctx context.Context, o Options) error {
 			cacheMaxAge = DefaultCacheMaxAge
 		}
 	}
-	if err := checkRootKey(ctx, st, root); err != nil {
+	trailDir := o.DataDir // the trail a new key store must not meet
+	if pg != nil {
+		trailDir = ""
+	}
+	if err := checkRootKey(ctx, st, root, trailDir); err != nil {
 		return err
 	}
 	regions, err := ParseRegions(o.Regions, o.Region)
@@ -637,10 +642,13 @@ func shellQuote(s string) string {
 // directory's kms.db or a PostgreSQL database) was created with, so that a
 // wrong key fails at start with a clear message rather than on the first
 // request.
-func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey) error {
+func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, trailDir string) error {
 	return st.Update(ctx, func(tx store.Tx) error {
 		sealed, err := tx.Get(keys.RootCheckRecord)
 		if errors.Is(err, store.ErrNotFound) {
+			if err := checkNoTrail(trailDir); err != nil {
+				return err
+			}
 			return tx.Put(keys.RootCheckRecord, root.Seal(keys.RootCheckRecord, []byte("openkms root key check")))
 		}
 		if err != nil {
@@ -651,6 +659,68 @@ func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey) error
 		}
 		return nil
 	})
+}
+
+// checkNoTrail refuses to make a new key store beside an audit trail
+// (dir; "" for none): the store the trail was written with is missing or
+// was emptied, and a new one would sign on with a new audit key,
+// replacing audit.pub, while the keys the trail speaks of are gone.
+func checkNoTrail(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	segs, err := audit.Segments(dir)
+	if err != nil {
+		return err
+	}
+	held := ""
+	for _, s := range segs {
+		if fi, err := os.Stat(s.Path); err == nil && fi.Size() > 0 {
+			held = s.Name()
+			break
+		}
+	}
+	for _, name := range []string{"audit.pub", "audit-digests.log", audit.MarkFile} {
+		if held == "" {
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				held = name
+			}
+		}
+	}
+	if held == "" {
+		return nil
+	}
+	return fmt.Errorf("kms.db is a new, empty key store, but %s holds an audit trail (%s): the key store it was written with is missing or was emptied. Restore the data directory from a backup (kms restore), or move the audit files out of it to start afresh", dir, held)
+}
+
+// writeAuditPub writes the trail's public key to path, refusing to replace
+// another key there: the digests already written verify only with it.
+func writeAuditPub(path string, pub []byte) error {
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return atomicfile.Write(path, pub, 0o644)
+	case err != nil:
+		return err
+	case bytes.Equal(bytes.TrimSpace(old), bytes.TrimSpace(pub)):
+		return nil
+	}
+	return fmt.Errorf("%s holds another signing key than the key store's: the trail's digests were signed with a key this store does not hold (the key store was replaced?). Restore the data directory from a backup, or move the audit files out of it to start afresh", path)
+}
+
+// storedMark returns the file trail's high-water mark kept in the key
+// store (audit.MarkRecord), or nil if no digest was signed yet.
+func storedMark(ctx context.Context, st store.Store) ([]byte, error) {
+	var mark []byte
+	err := st.View(ctx, func(tx store.Tx) error {
+		var err error
+		mark, err = tx.Get([]byte(audit.MarkRecord))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return mark, err
 }
 
 // writeCredentials bootstraps the account root's access key and writes it
@@ -704,7 +774,18 @@ func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *key
 		o.Logger.Info("audit trail in PostgreSQL", "chain", trail.Chain())
 		return trail, digester, nil
 	}
-	trail, err := audit.OpenDir(o.DataDir, o.AuditSegmentBytes)
+	mark, err := storedMark(ctx, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	digestsPath := filepath.Join(o.DataDir, "audit-digests.log")
+	pubKey := key.Public().(ed25519.PublicKey)
+	trail, err := audit.OpenDirChecked(o.DataDir, o.AuditSegmentBytes, func(seq uint64, hash string) error {
+		if mark == nil {
+			return nil // no digest signed yet
+		}
+		return audit.CheckResume(o.DataDir, seq, hash, mark, pubKey, digestsPath)
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit trail: %w", err)
 	}
@@ -713,13 +794,13 @@ func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *key
 		o.Logger.Warn("audit records are acknowledged before they are fsynced: a machine crash or power loss may lose those of the last interval",
 			"interval", o.AuditSyncInterval)
 	}
-	pub, err := audit.MarshalPublicKey(key.Public().(ed25519.PublicKey))
+	pub, err := audit.MarshalPublicKey(pubKey)
 	if err == nil {
-		err = atomicfile.Write(filepath.Join(o.DataDir, "audit.pub"), pub, 0o644)
+		err = writeAuditPub(filepath.Join(o.DataDir, "audit.pub"), pub)
 	}
 	var digester *audit.Digester
 	if err == nil {
-		digester, err = audit.OpenDigester(filepath.Join(o.DataDir, "audit-digests.log"), key)
+		digester, err = audit.OpenDigester(digestsPath, key)
 	}
 	if err != nil {
 		trail.Close()
