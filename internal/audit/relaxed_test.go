@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -86,3 +88,40 @@ func (nopSink) write([]byte, []int, uint64) error { return nil }
 func (nopSink) sync() error                       { return nil }
 func (nopSink) resume() (uint64, string, error)   { return 0, genesis, nil }
 func (nopSink) close() error                      { return nil }
+
+// In the relaxed mode a digest signs only records already fsynced, so that
+// a machine crash never takes a record a digest (or the high-water mark,
+// its copy) names; and a digest is refused once the fsync failed.
+func TestSyncEveryDigestSignsDurableRecords(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SyncEvery(time.Hour)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	d, err := OpenDigester(filepath.Join(dir, "digests.log"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := l.Append(relaxedRecord("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(l, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if l.dirty.Load() {
+		t.Fatal("a digest signed a record not yet fsynced")
+	}
+	if err := l.Append(relaxedRecord("b")); err != nil {
+		t.Fatal(err)
+	}
+	l.sink.(*fileSink).f.Close() // the disk goes away under the log
+	if err := d.Write(l, time.Unix(1, 0)); err == nil {
+		t.Fatal("a digest signed a record its fsync failed to keep")
+	}
+	if d.last != 1 {
+		t.Fatalf("the newest digest names record %d, want 1", d.last)
+	}
+}
