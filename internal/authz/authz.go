@@ -70,7 +70,7 @@ func (a *Authorizer) Key(caller *Caller, action string, k *keyrepo.Key, cond *Co
 		// The aliases remembered are another key's.
 		cond.resourceAliases, cond.aliasesLoaded = nil, false
 	}
-	cond.a, cond.caller, cond.k = a, caller, k
+	cond.a, cond.caller, cond.k, cond.ambiguous = a, caller, k, false
 	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: k.ARN, Context: cond}
 	kd := policy.Decision{}
 	if k.Policy != nil {
@@ -82,6 +82,9 @@ func (a *Authorizer) Key(caller *Caller, action string, k *keyrepo.Key, cond *Co
 	id := policy.EvaluateIdentities(caller.Policies, req)
 	if id.Deny {
 		return Denied(caller, action, k.ARN, "with an explicit deny in an identity-based policy")
+	}
+	if cond.ambiguous {
+		return Denied(caller, action, k.ARN, ambiguousWhy)
 	}
 	idAllow := id.Allow
 	sameAccount := caller.AccountID == k.Rec.Account
@@ -106,17 +109,24 @@ func (a *Authorizer) Account(caller *Caller, action, resource string, cond *Cond
 	if cond == nil {
 		cond = &Conditions{}
 	}
-	cond.a, cond.caller = a, caller
+	cond.a, cond.caller, cond.ambiguous = a, caller, false
 	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: resource, Context: cond}
 	id := policy.EvaluateIdentities(caller.Policies, req)
 	if id.Deny {
 		return Denied(caller, action, resource, "with an explicit deny in an identity-based policy")
+	}
+	if cond.ambiguous {
+		return Denied(caller, action, resource, ambiguousWhy)
 	}
 	if !caller.Root && !id.Allow {
 		return Denied(caller, action, resource, "because no identity-based policy allows the "+action+" action")
 	}
 	return nil
 }
+
+// ambiguousWhy explains a denial because a policy condition named an
+// encryption context key or tag the request holds in two cases.
+const ambiguousWhy = "because a policy condition names an encryption context key or tag that the request holds more than once, in different cases"
 
 // Denied is AWS's AccessDenied for caller, action and resource, saying why.
 func Denied(caller *Caller, action, resource, why string) error {

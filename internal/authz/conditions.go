@@ -29,6 +29,28 @@ type Conditions struct {
 
 	resourceAliases []string
 	aliasesLoaded   bool
+
+	// ambiguous is set when a policy named a key of the encryption context
+	// or a tag that the request (or key) holds twice, in two cases: AWS
+	// matches those names without regard to case, so the condition has no
+	// one value, and the decision is a denial (Authorizer.Key, Account).
+	ambiguous bool
+}
+
+// lookupFold returns the value of the entry of keys/values whose key is
+// want without regard to case; more than one makes c ambiguous.
+func (c *Conditions) lookupFold(want string, n int, entry func(i int) (string, string)) ([]string, bool) {
+	var out []string
+	for i := 0; i < n; i++ {
+		if k, v := entry(i); strings.EqualFold(k, want) {
+			if out != nil {
+				c.ambiguous = true
+				return out, true
+			}
+			out = []string{v}
+		}
+	}
+	return out, out != nil
 }
 
 // Values implements policy.Context.
@@ -42,12 +64,16 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 	switch {
 	case strings.HasPrefix(key, "kms:encryptioncontext:"):
 		want := key[len("kms:encryptioncontext:"):]
+		var out []string
 		for k, v := range c.EC {
 			if strings.EqualFold(k, want) {
-				return []string{v}, true
+				if out != nil {
+					c.ambiguous = true
+				}
+				out = []string{v}
 			}
 		}
-		return nil, false
+		return out, out != nil
 	case key == "kms:encryptioncontextkeys":
 		if len(c.EC) == 0 {
 			return nil, false
@@ -74,12 +100,7 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 		}
 		return out, true
 	case strings.HasPrefix(key, "aws:requesttag/"):
-		for _, t := range c.Tags {
-			if strings.EqualFold(t.TagKey, key[len("aws:requesttag/"):]) {
-				return []string{t.TagValue}, true
-			}
-		}
-		return nil, false
+		return c.lookupFold(key[len("aws:requesttag/"):], len(c.Tags), func(i int) (string, string) { return c.Tags[i].TagKey, c.Tags[i].TagValue })
 	}
 	if c.k == nil {
 		return nil, false
@@ -102,12 +123,8 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 		}
 		return []string{"REPLICA"}, true
 	case strings.HasPrefix(key, "aws:resourcetag/"):
-		for _, t := range c.k.Rec.Tags {
-			if strings.EqualFold(t.TagKey, key[len("aws:resourcetag/"):]) {
-				return []string{t.TagValue}, true
-			}
-		}
-		return nil, false
+		tags := c.k.Rec.Tags
+		return c.lookupFold(key[len("aws:resourcetag/"):], len(tags), func(i int) (string, string) { return tags[i].TagKey, tags[i].TagValue })
 	case key == "kms:resourcealiases":
 		if !c.aliasesLoaded {
 			c.aliasesLoaded = true

@@ -230,3 +230,45 @@ func TestConditionValuesMultiRegion(t *testing.T) {
 		}
 	}
 }
+
+// A context that holds a key twice, in two cases, gives a condition on
+// that key no one value: AWS matches the name without regard to case. The
+// decision was whichever pair map iteration met first, so a caller could
+// retry until a forbidden context passed an Allow or slipped past a Deny.
+// It is now always a denial; a grant constraint on such a key never holds.
+func TestAmbiguousContextKeyIsDenied(t *testing.T) {
+	a, _, _ := newAuthorizer()
+	alice := user(t, acctA, "alice")
+	aliceP := `"` + alice.ARN + `"`
+	twice := map[string]string{"tenant": "alice", "Tenant": "mallory", "TENANT": "mallory", "TEnant": "mallory", "tENANT": "mallory"}
+	allow := newKey(t, acctA, policyDoc(statement("Allow", aliceP, []string{"kms:Encrypt"}, `{"StringEquals":{"kms:EncryptionContext:tenant":"mallory"}}`)))
+	deny := newKey(t, acctA, policyDoc(statement("Allow", aliceP, []string{"kms:Decrypt"}, ""),
+		statement("Deny", `"*"`, []string{"kms:Decrypt"}, `{"StringEquals":{"kms:EncryptionContext:tenant":"alice"}}`)))
+	grantOnly := newKey(t, acctA, delegate(acctA), grant(alice.ARN,
+		&kmsapi.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": "mallory"}}, "Encrypt"))
+	for range 50 { // map order varies from run to run
+		if err := a.Key(alice, "kms:Encrypt", allow, &authz.Conditions{EC: twice}); err == nil {
+			t.Fatal("an Allow on tenant=mallory passed a context that also holds tenant=alice")
+		}
+		if err := a.Key(alice, "kms:Decrypt", deny, &authz.Conditions{EC: twice}); err == nil {
+			t.Fatal("a Deny on tenant=alice was slipped past with a second tenant key")
+		}
+		if err := a.Key(alice, "kms:Encrypt", grantOnly, &authz.Conditions{EC: twice}); err == nil {
+			t.Fatal("a grant constrained to tenant=mallory passed a context that also holds tenant=alice")
+		}
+	}
+	// One key per name still decides as before, whatever its case.
+	for _, ec := range []map[string]string{{"Tenant": "mallory"}, {"tenant": "mallory", "other": "x"}} {
+		if err := a.Key(alice, "kms:Encrypt", allow, &authz.Conditions{EC: ec}); err != nil {
+			t.Errorf("%v: %v", ec, err)
+		}
+		if err := a.Key(alice, "kms:Encrypt", grantOnly, &authz.Conditions{EC: ec}); err != nil {
+			t.Errorf("grant, %v: %v", ec, err)
+		}
+	}
+	// A policy that names no context key is not affected.
+	open := newKey(t, acctA, policyDoc(statement("Allow", aliceP, []string{"kms:Encrypt"}, "")))
+	if err := a.Key(alice, "kms:Encrypt", open, &authz.Conditions{EC: twice}); err != nil {
+		t.Errorf("no condition on the context: %v", err)
+	}
+}

@@ -93,13 +93,16 @@ func constraintsHold(c *kmsapi.GrantConstraints, ec map[string]string) bool {
 	if c == nil {
 		return true
 	}
+	// A constraint key the context holds in two cases has no one value:
+	// the constraint does not hold.
 	find := func(k string) (string, bool) {
+		v, n := "", 0
 		for ek, ev := range ec {
 			if strings.EqualFold(ek, k) {
-				return ev, true
+				v, n = ev, n+1
 			}
 		}
-		return "", false
+		return v, n == 1
 	}
 	if c.EncryptionContextEquals != nil {
 		if len(ec) != len(c.EncryptionContextEquals) {
