@@ -51,14 +51,17 @@ func (s *Service) aliasTarget(ctx context.Context, caller Caller, target string)
 	if strings.HasPrefix(target, "alias/") || strings.Contains(target, ":alias/") {
 		return nil, newErr(fault.Validation, "Aliases must refer to keys. Not aliases")
 	}
-	k, err := s.resolve(ctx, caller, target, keyrepo.IDOrARN)
-	if err != nil {
-		return nil, err
-	}
+	return s.resolve(ctx, caller, target, keyrepo.IDOrARN)
+}
+
+// aliasTargetUsable refuses a target pending deletion. It is called once
+// the caller is authorized on the target: before, the state would tell a
+// caller without permission what it is.
+func aliasTargetUsable(k *keyrepo.Key) error {
 	if k.Rec.State == keyrepo.StatePendingDeletion {
-		return nil, keyrepo.StatePendingDeletion.Err(k.ARN)
+		return keyrepo.StatePendingDeletion.Err(k.ARN)
 	}
-	return k, nil
+	return nil
 }
 
 // CreateAlias gives a key a new alias name.
@@ -74,6 +77,9 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 		return nil, err
 	}
 	if err := s.authz.Key(&caller, "kms:CreateAlias", k, nil); err != nil {
+		return nil, err
+	}
+	if err := aliasTargetUsable(k); err != nil {
 		return nil, err
 	}
 	now := s.clock()
@@ -141,6 +147,9 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 		return nil, err
 	}
 	if err := s.authz.Key(&caller, "kms:UpdateAlias", k, nil); err != nil {
+		return nil, err
+	}
+	if err := aliasTargetUsable(k); err != nil {
 		return nil, err
 	}
 	if oldID, err := s.repo.LookupAlias(ctx, caller.AccountID, s.regionOf(caller), in.AliasName); err == nil && oldID != k.Rec.ID {

@@ -152,8 +152,17 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		}
 		named, alias = k, a
 	}
-	if named != nil && keys.IsAsymmetric(named.Rec.KeySpec) {
-		return s.openAsymmetric(caller, named, alias, blob, ec, alg, op, action)
+	cond := &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}
+	if named != nil {
+		// A named key is authorized before it or the blob is looked at: a
+		// caller who may not use it learns nothing of its type, nor
+		// whether the blob is under it.
+		if err := s.authz.Key(&caller, action, named, cond); err != nil {
+			return nil, nil, nil, err
+		}
+		if keys.IsAsymmetric(named.Rec.KeySpec) {
+			return s.openAsymmetric(caller, named, alias, blob, ec, alg, op, action)
+		}
 	}
 	h, err := keys.ParseHeader(blob)
 	if err != nil {
@@ -176,9 +185,9 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 			return nil, nil, nil, errInvalidCiphertext
 		}
 		audit.FromContext(ctx).AddKey(k.ARN)
-	}
-	if err := s.authz.Key(&caller, action, k, &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}); err != nil {
-		return nil, nil, nil, err
+		if err := s.authz.Key(&caller, action, k, cond); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
 		return nil, nil, nil, err

@@ -101,6 +101,24 @@ func TestDecryptRefusals(t *testing.T) {
 	// Another account cannot decrypt: the blob names no key of its own.
 	_, err = f.svc.Decrypt(f.ctx, accountRoot(acctB), &kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
 	wantErr(t, err, fault.AccessDenied, deniedMsg(accountRoot(acctB), "kms:Decrypt", keyARN(acctA, id), noResourcePolicy("kms:Decrypt")))
+	// Naming a key it may not use, it learns nothing of the key (its type,
+	// or whether the blob is under it) beyond AccessDeniedException.
+	rsa := f.createKey(kmsapi.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
+	bOut, err := f.svc.Encrypt(f.ctx, accountRoot(acctB), &kmsapi.EncryptInput{
+		KeyID: f.createKeyAs(accountRoot(acctB), kmsapi.CreateKeyInput{}), Plaintext: []byte("b")})
+	f.must(err)
+	otherBlob := bOut.CiphertextBlob
+	for name, in := range map[string]kmsapi.DecryptInput{
+		"symmetric key, junk blob":      {CiphertextBlob: []byte("garbagegarbagegarbage"), KeyID: keyARN(acctA, id)},
+		"asymmetric key, junk blob":     {CiphertextBlob: []byte("garbagegarbagegarbage"), KeyID: keyARN(acctA, rsa), EncryptionAlgorithm: "RSAES_OAEP_SHA_256"},
+		"symmetric key, its own blob":   {CiphertextBlob: otherBlob, KeyID: keyARN(acctA, id)},
+		"symmetric key, the right blob": {CiphertextBlob: blob, EncryptionContext: ec, KeyID: keyARN(acctA, id)},
+	} {
+		_, err := f.svc.Decrypt(f.ctx, accountRoot(acctB), &in)
+		if fault.CodeOf(err) != fault.AccessDenied {
+			t.Errorf("another account, %s: %v, want AccessDeniedException", name, err)
+		}
+	}
 	// After the key's deletion date its ciphertexts are unreadable.
 	f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(7)}))
 	f.advance(7 * day)
