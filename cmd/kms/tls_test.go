@@ -149,7 +149,12 @@ func TestDevTLS(t *testing.T) {
 	// The aws CLI, with AWS_CA_BUNDLE as the server printed it.
 	a := newAWSCLI(t, requireAWS(t), s)
 	a.env = append(a.env, "AWS_CA_BUNDLE="+ca)
-	keyID := strings.TrimSpace(string(a.ok("create-key", "--query", "KeyMetadata.KeyId", "--output", "text")))
+	keyID, account, _ := strings.Cut(strings.TrimSpace(string(a.ok("create-key", "--query", "KeyMetadata.[KeyId,AWSAccountId]", "--output", "text"))), "\t")
+	// The common policy that denies every call not made over TLS lets
+	// these calls in: aws:SecureTransport is true over https.
+	a.ok("put-key-policy", "--key-id", keyID, "--policy-name", "default", "--policy", `{"Version":"2012-10-17","Statement":[
+	  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+account+`:root"},"Action":"kms:*","Resource":"*"},
+	  {"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`)
 	ct := a.blob("CiphertextBlob", "encrypt", "--key-id", keyID, "--plaintext", "aGVsbG8=")
 	if len(ct) == 0 {
 		t.Fatal("no ciphertext over https")

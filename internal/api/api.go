@@ -60,6 +60,18 @@ type Handler struct {
 	bodies  *bodyBudget    // memory for bodies being received (body.go)
 	observe func(*Request) // nil: calls are not reported (observe.go)
 	limits  *accountLimits // nil: no rate limit (ratelimit.go)
+
+	// tlsInFront: requests that reach h in plain HTTP came over TLS to a
+	// proxy in front (WithTLSInFront).
+	tlsInFront bool
+}
+
+// WithTLSInFront declares that h is served behind a TLS-terminating proxy,
+// so that aws:SecureTransport is true for requests that reach it in plain
+// HTTP. Requests h receives over TLS itself are secure either way.
+func (h *Handler) WithTLSInFront(on bool) *Handler {
+	h.tlsInFront = on
+	return h
 }
 
 // WithBodyMemory bounds the bytes of request bodies h holds at once while
@@ -305,7 +317,7 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	if h.limits != nil && !h.limits.allow(p.Account) {
 		return nil, errThrottled
 	}
-	return fn(audit.NewContext(r.Context(), ci.ev), callerOf(p, r, region), body)
+	return fn(audit.NewContext(r.Context(), ci.ev), h.callerOf(p, r, region), body)
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, reqID string, err error) {
@@ -339,7 +351,7 @@ func isForm(contentType string) bool {
 
 // callerOf turns an authenticated principal, making a request r in region,
 // into the service's caller.
-func callerOf(p *identity.Principal, r *http.Request, region string) service.Caller {
+func (h *Handler) callerOf(p *identity.Principal, r *http.Request, region string) service.Caller {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -352,5 +364,7 @@ func callerOf(p *identity.Principal, r *http.Request, region string) service.Cal
 		Policies:  p.Policies,
 		SourceIP:  host,
 		Region:    region,
+
+		SecureTransport: r.TLS != nil || h.tlsInFront,
 	}
 }

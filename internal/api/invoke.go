@@ -132,7 +132,7 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 			return nil, &fault.Error{Code: fault.Validation, Message: "This server does not serve the Region " + region + "."}
 		}
 		ci.ev.Region = region
-		return fn(audit.NewContext(ctx, ci.ev), callerOf(p, r, region), c.Input)
+		return fn(audit.NewContext(ctx, ci.ev), h.callerOf(p, r, region), c.Input)
 	case ServiceIAM:
 		ci.ev.Source = "iam.amazonaws.com"
 		var fields map[string]string

@@ -28,6 +28,9 @@ type Caller struct {
 	Principal policy.Principal
 	Policies  []*policy.Policy // identity policies of the principal
 	SourceIP  string
+	// SecureTransport is whether the request came over TLS (or through
+	// a TLS-terminating proxy the operator declared): aws:SecureTransport.
+	SecureTransport bool
 	// Region is the region the request was made in (its signature's
 	// credential scope); empty means the service's default region.
 	Region string

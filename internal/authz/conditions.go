@@ -92,7 +92,7 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 	case key == "aws:epochtime":
 		return []string{strconv.FormatInt(c.a.now().Unix(), 10)}, true
 	case key == "aws:securetransport":
-		return []string{"false"}, true
+		return []string{strconv.FormatBool(c.caller.SecureTransport)}, true
 	case key == "aws:tagkeys" && c.Tags != nil:
 		out := make([]string, len(c.Tags))
 		for i, t := range c.Tags {

@@ -374,7 +374,8 @@ func Run(ctx context.Context, o Options) error {
 		auditors = []string{DevAccount}
 	}
 	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(audit.NewLogRecorder(trail), o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
-		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger))
+		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger)).
+		WithTLSInFront(o.InsecureHTTP)
 
 	ep, err := openEndpoint(o)
 	if err != nil {
