@@ -24,7 +24,7 @@ var contextOperations = []string{"Decrypt", "Encrypt", "GenerateDataKey", "Gener
 func grantAllows(caller *Caller, action string, k *keyrepo.Key, cond *Conditions) bool {
 	op := strings.TrimPrefix(action, "kms:")
 	for _, g := range k.Grants {
-		if g.Grantee != caller.ARN && (caller.Principal.RoleARN == "" || g.Grantee != caller.Principal.RoleARN) {
+		if !g.IsGrantee(&caller.Principal) {
 			continue
 		}
 		if grantCovers(g, op, cond) {

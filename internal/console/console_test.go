@@ -93,7 +93,7 @@ func newEnv(t *testing.T) *env {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: region, Logger: logger})
-	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: region, Logger: logger, PrincipalExists: dir.PrincipalExists})
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: region, Logger: logger, PrincipalID: dir.PrincipalID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func newAuditedEnv(t testing.TB) (*kmsEnv, string) {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: e2eRegion, Logger: logger})
-	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Now: clock.Now, Logger: logger, PrincipalExists: dir.PrincipalExists})
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func openKMSEnv(t testing.TB, path string, rk []byte, clock *testsupport.Clock) 
 	// The directory checks signatures against the real clock, the time
 	// the SDK signs with; the service's clock is the fake one.
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Logger: logger})
-	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger, PrincipalExists: dir.PrincipalExists})
+	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +142,13 @@ func (e *kmsEnv) reopen(t testing.TB) *kmsEnv {
 		t.Fatal(err)
 	}
 	next := openKMSEnv(t, e.path, e.rootKey, e.clock)
+	if a := e.assumer; a != nil {
+		// The user that assumes roles is in the store: sign for it anew.
+		next.assumerOnce.Do(func() {
+			next.assumer = &testUser{name: a.name, akid: a.akid, secret: a.secret, iam: next.iamClient(a.akid, a.secret, ""),
+				sts: next.stsClient(a.akid, a.secret, ""), kms: next.clientWith(a.akid, a.secret, "")}
+		})
+	}
 	e.guard.mu.Lock()
 	next.guard.bodies = append(next.guard.bodies, e.guard.bodies...)
 	e.guard.mu.Unlock()

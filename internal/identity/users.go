@@ -321,17 +321,20 @@ func (d *Directory) update(ctx context.Context, fn func(store.Tx) error) error {
 	return d.st.Update(ctx, fn)
 }
 
-// PrincipalExists reports whether arn names an existing IAM user or role
-// (arn:aws:iam::ACCT:user/[path/]NAME or :role/[path/]NAME).
-func (d *Directory) PrincipalExists(ctx context.Context, arn string) bool {
+// PrincipalID returns the unique id (AIDA... for a user, AROA... for a
+// role) of the existing IAM user or role that arn names
+// (arn:aws:iam::ACCT:user/[path/]NAME or :role/[path/]NAME), and whether
+// there is one. A user or role deleted and made again under the same name
+// has another id.
+func (d *Directory) PrincipalID(ctx context.Context, arn string) (string, bool) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 {
-		return false
+		return "", false
 	}
 	account, res := parts[4], parts[5]
 	kind, rest, ok := strings.Cut(res, "/")
 	if !ok {
-		return false
+		return "", false
 	}
 	name := rest[strings.LastIndexByte(rest, '/')+1:]
 	path := "/" + strings.TrimSuffix(rest, name)
@@ -342,18 +345,19 @@ func (d *Directory) PrincipalExists(ctx context.Context, arn string) bool {
 	case "role":
 		key = roleKey(account, name)
 	default:
-		return false
+		return "", false
 	}
-	found := false
+	id := ""
 	d.view(ctx, func(tx store.Tx) error {
 		var rec struct {
 			Name string `json:"name"`
+			ID   string `json:"id"`
 			Path string `json:"path"`
 		}
-		if err := getJSON(tx, key, &rec); err == nil {
-			found = rec.Name == name && rec.Path == path
+		if err := getJSON(tx, key, &rec); err == nil && rec.Name == name && rec.Path == path {
+			id = rec.ID
 		}
 		return nil
 	})
-	return found
+	return id, id != ""
 }

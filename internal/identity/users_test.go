@@ -225,12 +225,13 @@ func TestDeleteUser(t *testing.T) {
 	}
 }
 
-func TestPrincipalExists(t *testing.T) {
+func TestPrincipalID(t *testing.T) {
 	f := newFixture(t)
 	if _, err := f.d.CreateUser(f.ctx, f.root1, "Alice", "/team/"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.d.CreateUser(f.ctx, f.root1, "bob", ""); err != nil {
+	bob, err := f.d.CreateUser(f.ctx, f.root1, "bob", "")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "Ops", "", trustAccount(acct), "", 0); err != nil {
@@ -253,8 +254,22 @@ func TestPrincipalExists(t *testing.T) {
 		"bob": false,
 		"":    false,
 	} {
-		if got := f.d.PrincipalExists(f.ctx, arn); got != want {
-			t.Errorf("PrincipalExists(%q) = %v, want %v", arn, got, want)
+		if _, got := f.d.PrincipalID(f.ctx, arn); got != want {
+			t.Errorf("PrincipalID(%q) found %v, want %v", arn, got, want)
 		}
+	}
+	if id, _ := f.d.PrincipalID(f.ctx, "arn:aws:iam::"+acct+":user/bob"); id != bob.UserID || !strings.HasPrefix(id, "AIDA") {
+		t.Errorf("PrincipalID(bob) = %q, want %q", id, bob.UserID)
+	}
+	// Made again under the same name, bob is another principal.
+	if err := f.d.DeleteUser(f.ctx, f.root1, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.d.CreateUser(f.ctx, f.root1, "bob", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := f.d.PrincipalID(f.ctx, "arn:aws:iam::"+acct+":user/bob"); id != again.UserID || id == bob.UserID {
+		t.Errorf("PrincipalID(bob made again) = %q, want a new id %q (old %q)", id, again.UserID, bob.UserID)
 	}
 }

@@ -289,6 +289,9 @@ func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 		// longer parses allows nothing rather than everything.
 		r.log.Error("stored key policy does not parse", "keyId", rec.ID, "err", err)
 	} else {
+		if rec.PolicyPrincipalIDs != nil {
+			pol.Bind(rec.PolicyPrincipalIDs)
+		}
 		k.Policy = pol
 	}
 	return k, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
+	"github.com/openkms/kms/internal/policy"
 )
 
 // Records in the store (docs/storage.md). Every record is JSON with a format
@@ -65,20 +66,25 @@ func (st State) Err(arn string) error {
 
 // KeyRecord is a key: key/<key-id>.
 type KeyRecord struct {
-	V                   int          `json:"v"`
-	ID                  string       `json:"id"`
-	Region              string       `json:"region"`
-	Account             string       `json:"account"`
-	Created             time.Time    `json:"created"`
-	Description         string       `json:"description"`
-	KeySpec             string       `json:"keySpec"`
-	KeyUsage            string       `json:"keyUsage"`
-	Origin              string       `json:"origin"`
-	State               State        `json:"state"`
-	DeletionDate        *time.Time   `json:"deletionDate,omitempty"`
-	PendingWindowInDays int32        `json:"pendingWindowInDays,omitempty"`
-	Policy              string       `json:"policy"`
-	Tags                []kmsapi.Tag `json:"tags,omitempty"`
+	V                   int        `json:"v"`
+	ID                  string     `json:"id"`
+	Region              string     `json:"region"`
+	Account             string     `json:"account"`
+	Created             time.Time  `json:"created"`
+	Description         string     `json:"description"`
+	KeySpec             string     `json:"keySpec"`
+	KeyUsage            string     `json:"keyUsage"`
+	Origin              string     `json:"origin"`
+	State               State      `json:"state"`
+	DeletionDate        *time.Time `json:"deletionDate,omitempty"`
+	PendingWindowInDays int32      `json:"pendingWindowInDays,omitempty"`
+	Policy              string     `json:"policy"`
+	// PolicyPrincipalIDs binds the IAM users and roles Policy names to
+	// the unique ids they had when it was stored (policy.Policy.Bind):
+	// ARN -> AIDA.../AROA.... Nil for a policy that names none, and for
+	// policies stored before bindings were kept, which match by ARN.
+	PolicyPrincipalIDs map[string]string `json:"policyPrincipalIds,omitempty"`
+	Tags               []kmsapi.Tag      `json:"tags,omitempty"`
 	// CurrentVersion is the material version new ciphertexts use; 0 for
 	// an EXTERNAL key that has never had material imported.
 	CurrentVersion uint32 `json:"currentVersion"`
@@ -279,13 +285,46 @@ type GrantRecord struct {
 	Account string `json:"account"` // the issuing account
 	// KeyAccount owns the key; empty in grants stored before it was
 	// recorded, which were made in the key's own account.
-	KeyAccount  string                   `json:"keyAccount,omitempty"`
-	Name        string                   `json:"name,omitempty"`
-	Grantee     string                   `json:"grantee"`
-	Retiring    string                   `json:"retiring,omitempty"`
+	KeyAccount string `json:"keyAccount,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Grantee    string `json:"grantee"`
+	Retiring   string `json:"retiring,omitempty"`
+	// Bound grants (all made since unique ids were recorded) hold the
+	// unique ids of a grantee or retiring principal that is an IAM user
+	// or role, as it was when the grant was made; empty when none existed.
+	// Such a principal is then named only with that id, so a user or role
+	// deleted and made again under the same name does not inherit the
+	// grant. Grants stored before match by ARN alone.
+	Bound       bool                     `json:"bound,omitempty"`
+	GranteeID   string                   `json:"granteeId,omitempty"`
+	RetiringID  string                   `json:"retiringId,omitempty"`
 	Operations  []string                 `json:"operations"`
 	Constraints *kmsapi.GrantConstraints `json:"constraints,omitempty"`
 	Created     time.Time                `json:"created"`
+}
+
+// IsGrantee reports whether p is g's grantee principal, directly or
+// through the role of its session.
+func (g *GrantRecord) IsGrantee(p *policy.Principal) bool {
+	return g.names(g.Grantee, g.GranteeID, p)
+}
+
+// IsRetiring reports whether p is g's retiring principal, directly or
+// through the role of its session.
+func (g *GrantRecord) IsRetiring(p *policy.Principal) bool {
+	return g.names(g.Retiring, g.RetiringID, p)
+}
+
+func (g *GrantRecord) names(arn, id string, p *policy.Principal) bool {
+	switch {
+	case arn == "":
+		return false
+	case arn == p.ARN:
+		return !g.Bound || !policy.IsUserOrRole(arn) || (id != "" && id == p.UserID)
+	case p.RoleARN != "" && arn == p.RoleARN:
+		return !g.Bound || (id != "" && id == policy.RoleID(p.UserID))
+	}
+	return false
 }
 
 // KeyOwner is the account that owns the grant's key.

@@ -52,7 +52,7 @@ func (p *Policy) evaluate(r *Request, resource bool) Decision {
 		}
 		direct, account := true, false
 		if c.hasPrincipal || resource {
-			direct, account = c.principalMatch(&r.Principal)
+			direct, account = c.principalMatch(&r.Principal, p)
 			if !direct && !account {
 				continue
 			}
@@ -79,14 +79,14 @@ func (p *Policy) evaluate(r *Request, resource bool) Decision {
 // principalMatch reports whether the statement applies to p, directly or
 // through p's account. A statement with no principal element applies to no
 // one.
-func (c *compiled) principalMatch(p *Principal) (direct, account bool) {
+func (c *compiled) principalMatch(p *Principal, pol *Policy) (direct, account bool) {
 	switch {
 	case !c.hasPrincipal:
 		return false, false
 	case c.notPrincipal:
-		return !c.principals.excludes(p), false
+		return !c.principals.excludes(p, pol), false
 	}
-	return c.principals.match(p)
+	return c.principals.match(p, pol)
 }
 
 func (c *compiled) conditionsHold(r *Request) bool {

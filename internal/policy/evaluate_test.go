@@ -286,3 +286,52 @@ func TestEvaluateIdentities(t *testing.T) {
 		}
 	}
 }
+
+// TestBind: a bound policy names a user or role with the unique id it had
+// when the policy was stored; one made again under the same name (another
+// id) is not named, in Principal or in NotPrincipal. Unbound policies and
+// other kinds of principal match by ARN.
+func TestBind(t *testing.T) {
+	doc := keyPolicy(
+		`{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:user/ExampleUser","arn:aws:iam::111122223333:role/ExampleRole"]},"Action":"kms:Encrypt","Resource":"*"}`,
+		`{"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::111122223333:user/ExampleUser","111122223333"]},"Action":"kms:Decrypt","Resource":"*"}`)
+	session := userSession
+	session.UserID = "AROAROLE:app"
+	roleID := RoleID(session.UserID)
+	remade := keyUser
+	remade.UserID = "AIDAREMADE"
+	remadeSession := session
+	remadeSession.UserID = "AROAREMADE:app"
+	unknown := keyUser
+	unknown.UserID = ""
+
+	bound := mustParse(t, ParseResource, doc)
+	bound.Bind(map[string]string{"arn:aws:iam::111122223333:user/ExampleUser": keyUser.UserID, "arn:aws:iam::111122223333:role/ExampleRole": roleID})
+	unbound := mustParse(t, ParseResource, doc)
+	half := mustParse(t, ParseResource, doc)
+	half.Bind(map[string]string{"arn:aws:iam::111122223333:user/ExampleUser": keyUser.UserID})
+
+	tests := []struct {
+		name          string
+		p             *Policy
+		who           Principal
+		allow, denied bool // Encrypt allowed; Decrypt denied
+	}{
+		{"bound, the user", bound, keyUser, true, false},
+		{"bound, the user made again", bound, remade, false, true},
+		{"bound, a caller without an id", bound, unknown, false, true},
+		{"bound, a session of the role", bound, session, true, true},
+		{"bound, a session of the role made again", bound, remadeSession, false, true},
+		{"unbound, the user made again", unbound, remade, true, false},
+		{"unbound, a session of the role made again", unbound, remadeSession, true, true},
+		{"bound without the role, a session of it", half, session, false, true},
+	}
+	for _, tt := range tests {
+		if got := tt.p.EvaluateResource(req(tt.who, "kms:Encrypt", nil)).Allow; got != tt.allow {
+			t.Errorf("%s: Encrypt allowed %v, want %v", tt.name, got, tt.allow)
+		}
+		if got := tt.p.EvaluateResource(req(tt.who, "kms:Decrypt", nil)).Deny; got != tt.denied {
+			t.Errorf("%s: Decrypt denied %v, want %v", tt.name, got, tt.denied)
+		}
+	}
+}

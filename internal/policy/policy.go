@@ -57,6 +57,22 @@ type Policy struct {
 	Version    string // "2012-10-17", "2008-10-17" or "" when absent
 	ID         string
 	Statements []Statement
+
+	// ids, once bound, ties the IAM users and roles the policy names to
+	// the ones that existed when it was stored (Bind).
+	ids   map[string]string
+	bound bool
+}
+
+// Bind ties the IAM users and roles that p names to the ones that existed
+// when it was stored: ids maps each user or role ARN to that principal's
+// unique id (AIDA..., AROA...). A bound policy's user or role ARN then
+// matches only a caller with that id, so a user or role deleted and made
+// again under the same name does not inherit what the policy gave the old
+// one; an ARN missing from ids matches no one. A policy never bound
+// matches users and roles by ARN alone. Bind before sharing p.
+func (p *Policy) Bind(ids map[string]string) {
+	p.ids, p.bound = ids, true
 }
 
 // Statement is one statement as written. Its exported fields describe the

@@ -84,8 +84,9 @@ func contains(list []string, s string) bool {
 
 // match reports whether the set names p directly (its ARN, the role of its
 // session, "*", or, for the account root itself, its account) and whether it
-// names p's account.
-func (ps *principalSet) match(p *Principal) (direct, account bool) {
+// names p's account. A user or role ARN of a bound policy names p only if
+// p's unique id is the one it was bound to.
+func (ps *principalSet) match(p *Principal, pol *Policy) (direct, account bool) {
 	if ps.all {
 		return true, false
 	}
@@ -95,10 +96,10 @@ func (ps *principalSet) match(p *Principal) (direct, account bool) {
 			direct = true
 		}
 	}
-	if p.ARN != "" && contains(ps.arns, p.ARN) {
+	if p.ARN != "" && contains(ps.arns, p.ARN) && pol.holds(p.ARN, p.UserID) {
 		direct = true
 	}
-	if p.RoleARN != "" && contains(ps.arns, p.RoleARN) {
+	if p.RoleARN != "" && contains(ps.arns, p.RoleARN) && pol.holds(p.RoleARN, RoleID(p.UserID)) {
 		direct = true
 	}
 	return direct, account
@@ -108,7 +109,7 @@ func (ps *principalSet) match(p *Principal) (direct, account bool) {
 // caller as the chain account, then role, then session (or account, then
 // user), and a NotPrincipal statement applies to the caller unless every
 // link is listed: naming a user without its account does not exempt it.
-func (ps *principalSet) excludes(p *Principal) bool {
+func (ps *principalSet) excludes(p *Principal, pol *Policy) bool {
 	if ps.all {
 		return true
 	}
@@ -118,10 +119,37 @@ func (ps *principalSet) excludes(p *Principal) bool {
 	if isRoot(p) {
 		return true
 	}
-	if p.RoleARN != "" && !contains(ps.arns, p.RoleARN) {
+	if p.RoleARN != "" && !(contains(ps.arns, p.RoleARN) && pol.holds(p.RoleARN, RoleID(p.UserID))) {
 		return false
 	}
-	return p.ARN != "" && contains(ps.arns, p.ARN)
+	return p.ARN != "" && contains(ps.arns, p.ARN) && pol.holds(p.ARN, p.UserID)
+}
+
+// holds reports whether a caller with unique id may be the principal arn
+// names in pol: always for an unbound policy or an ARN that is not an IAM
+// user's or role's, else only for the id arn was bound to.
+func (pol *Policy) holds(arn, id string) bool {
+	if pol == nil || !pol.bound || !IsUserOrRole(arn) {
+		return true
+	}
+	want, ok := pol.ids[arn]
+	return ok && id != "" && want == id
+}
+
+// RoleID is the role's unique id in a role session's aws:userid
+// (AROA...:SESSION).
+func RoleID(userID string) string {
+	id, _, _ := strings.Cut(userID, ":")
+	return id
+}
+
+// IsUserOrRole reports whether arn names an IAM user or role
+// (arn:PARTITION:iam::ACCOUNT:user/... or :role/...), the principals a
+// stored policy binds to their unique ids.
+func IsUserOrRole(arn string) bool {
+	parts := strings.SplitN(arn, ":", 6)
+	return len(parts) == 6 && parts[0] == "arn" && parts[2] == "iam" &&
+		(strings.HasPrefix(parts[5], "user/") || strings.HasPrefix(parts[5], "role/"))
 }
 
 func isRoot(p *Principal) bool {

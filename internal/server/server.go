@@ -285,7 +285,7 @@ func Run(ctx context.Context, o Options) error {
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger, CacheMaxAge: cacheMaxAge,
 		MaxClockSkew: o.MaxClockSkew})
 	svc, err = service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger,
-		PrincipalExists: dir.PrincipalExists, CacheMaxAge: cacheMaxAge})
+		PrincipalID: dir.PrincipalID, CacheMaxAge: cacheMaxAge})
 	if err != nil {
 		return err
 	}

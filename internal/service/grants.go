@@ -15,6 +15,7 @@ import (
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
+	"github.com/openkms/kms/internal/policy"
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
@@ -72,6 +73,16 @@ func parseGrantToken(t string) (keyID, grantID string, err error) {
 	var id keys.ID
 	copy(id[:], b[1:17])
 	return id.String(), hex.EncodeToString(b[17:49]), nil
+}
+
+// uniqueID is the unique id of the IAM user or role arn names, or "" if it
+// names none that exists (or another kind of principal).
+func (s *Service) uniqueID(ctx context.Context, arn string) string {
+	if !policy.IsUserOrRole(arn) {
+		return ""
+	}
+	id, _ := s.principalID(ctx, arn)
+	return id
 }
 
 // CreateGrant lets GranteePrincipal perform Operations on a key.
@@ -152,6 +163,11 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	kid, _ := keys.ParseID(k.Rec.ID)
 	g := keyrepo.GrantRecord{V: keyrepo.RecordVersion, ID: randomHex(32), KeyID: k.Rec.ID, Region: k.Rec.Region, Account: caller.AccountID, KeyAccount: k.Rec.Account, Name: in.Name,
 		Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal, Operations: ops, Constraints: in.Constraints, Created: s.clock()}
+	if s.principalID != nil {
+		g.Bound = true
+		g.GranteeID = s.uniqueID(ctx, g.Grantee)
+		g.RetiringID = s.uniqueID(ctx, g.Retiring)
+	}
 	err = s.update(ctx, "CreateGrant", func(tx store.Tx) error {
 		n := 0
 		same := ""
@@ -162,6 +178,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 				return false, err
 			}
 			if in.Name != "" && old.Name == in.Name && old.Grantee == g.Grantee && old.Retiring == g.Retiring &&
+				old.Bound == g.Bound && old.GranteeID == g.GranteeID && old.RetiringID == g.RetiringID &&
 				slices.Equal(old.Operations, g.Operations) && fmt.Sprint(old.Constraints) == fmt.Sprint(g.Constraints) {
 				same = old.ID
 			}
@@ -321,9 +338,8 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.Ret
 		return nil, newErr(fault.Validation, "Either GrantToken, or both KeyId and GrantId, must be specified.")
 	}
 	return nil, s.deleteGrant(ctx, s.regionOf(caller), keyID, grantID, in.DryRun, func(g *keyrepo.GrantRecord) error {
-		grantee := g.Grantee == caller.ARN || g.Grantee == caller.Principal.RoleARN
-		if g.Retiring == caller.ARN || (caller.Principal.RoleARN != "" && g.Retiring == caller.Principal.RoleARN) ||
-			(grantee && slices.Contains(g.Operations, "RetireGrant")) || (caller.Root && caller.AccountID == g.Account) {
+		if g.IsRetiring(&caller.Principal) || (g.IsGrantee(&caller.Principal) && slices.Contains(g.Operations, "RetireGrant")) ||
+			(caller.Root && caller.AccountID == g.Account) {
 			return nil
 		}
 		return authz.Denied(&caller, "kms:RetireGrant", keyrepo.KeyARN(g.Region, g.KeyOwner(), g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")

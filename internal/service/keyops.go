@@ -116,8 +116,10 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		}
 	}
 	policy := defaultPolicy(caller.AccountID)
+	var policyIDs map[string]string
 	if in.Policy != nil {
-		if _, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, "", in.BypassPolicyLockoutSafetyCheck); err != nil {
+		var err error
+		if _, policyIDs, err = s.parseKeyPolicy(ctx, &caller, *in.Policy, "", in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 		policy = *in.Policy
@@ -135,7 +137,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	rec := keyrepo.KeyRecord{
 		V: keyrepo.RecordVersion, ID: id, Region: region, Account: caller.AccountID, Created: now,
 		KeySpec: spec, KeyUsage: usage, Origin: origin, State: keyrepo.StateEnabled,
-		Policy: policy, Tags: mergeTags(nil, in.Tags), CurrentVersion: 1, UsageTrackedSince: &now,
+		Policy: policy, PolicyPrincipalIDs: policyIDs, Tags: mergeTags(nil, in.Tags), CurrentVersion: 1, UsageTrackedSince: &now,
 	}
 	if in.MultiRegion {
 		rec.MultiRegion, rec.PrimaryRegion = true, region

@@ -42,62 +42,79 @@ func checkPolicyName(name string) error {
 // parseKeyPolicy validates a key policy document for key (the key's ARN,
 // or "" for a key being created) as caller would set it: size, syntax, that
 // every named principal exists, and unless bypass, that the caller could
-// change the policy again afterwards.
-func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyARN string, bypass bool) (*policy.Policy, error) {
+// change the policy again afterwards. It returns the unique ids of the
+// users and roles the policy names, to be stored with it
+// (KeyRecord.PolicyPrincipalIDs).
+func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyARN string, bypass bool) (*policy.Policy, map[string]string, error) {
 	if err := checkPolicy(doc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, err := policy.ParseResource(doc)
 	if err != nil {
-		return nil, newErr(fault.MalformedPolicyDocument, "%s", err.Error())
+		return nil, nil, newErr(fault.MalformedPolicyDocument, "%s", err.Error())
 	}
+	var ids map[string]string
 	for _, st := range p.Statements {
 		for _, ps := range []*policy.Principals{st.Principal, st.NotPrincipal} {
 			if ps == nil {
 				continue
 			}
 			for _, a := range ps.AWS {
-				if !s.validPrincipal(ctx, a) {
-					return nil, errBadPrincipals
+				id, ok := s.validPrincipal(ctx, a)
+				if !ok {
+					return nil, nil, errBadPrincipals
+				}
+				if id != "" {
+					if ids == nil {
+						ids = make(map[string]string)
+					}
+					ids[a] = id
 				}
 			}
 		}
 	}
+	if ids != nil {
+		p.Bind(ids)
+	}
 	if bypass {
-		return p, nil
+		return p, ids, nil
 	}
 	if keyARN == "" {
 		keyARN = keyrepo.KeyARN(s.regionOf(*caller), caller.AccountID, "*")
 	}
 	if !s.authz.MayPutKeyPolicy(caller, p, keyARN) {
-		return nil, errLockout
+		return nil, nil, errLockout
 	}
-	return p, nil
+	return p, ids, nil
 }
 
 // validPrincipal accepts "*", a 12-digit account, an account root ARN, an
-// assumed-role ARN, and a user or role ARN that exists.
-func (s *Service) validPrincipal(ctx context.Context, arn string) bool {
+// assumed-role ARN, and a user or role ARN that exists, whose unique id it
+// returns.
+func (s *Service) validPrincipal(ctx context.Context, arn string) (id string, ok bool) {
 	switch {
 	case arn == "*" || accountIDPattern.MatchString(arn):
-		return true
+		return "", true
 	case !strings.HasPrefix(arn, "arn:aws:"):
-		return false
+		return "", false
 	}
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || !accountIDPattern.MatchString(parts[4]) {
-		return false
+		return "", false
 	}
 	res := parts[5]
 	switch {
 	case parts[2] == "iam" && res == "root":
-		return true
+		return "", true
 	case parts[2] == "sts" && strings.HasPrefix(res, "assumed-role/"):
-		return true
+		return "", true
 	case parts[2] == "iam" && (strings.HasPrefix(res, "user/") || strings.HasPrefix(res, "role/")):
-		return s.principalExists == nil || s.principalExists(ctx, arn)
+		if s.principalID == nil {
+			return "", true
+		}
+		return s.principalID(ctx, arn)
 	}
-	return false
+	return "", false
 }
 
 // GetKeyPolicy returns a key's policy document.
@@ -143,11 +160,12 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 	if err := s.authz.Key(&caller, "kms:PutKeyPolicy", k, cond); err != nil {
 		return nil, err
 	}
-	if _, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, k.ARN, in.BypassPolicyLockoutSafetyCheck); err != nil {
+	_, ids, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, k.ARN, in.BypassPolicyLockoutSafetyCheck)
+	if err != nil {
 		return nil, err
 	}
 	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(_ store.Tx, rec *keyrepo.KeyRecord, _ string) error {
-		rec.Policy = *in.Policy
+		rec.Policy, rec.PolicyPrincipalIDs = *in.Policy, ids
 		return nil
 	})
 	return nil, err

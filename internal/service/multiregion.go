@@ -78,8 +78,10 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 	}
 	arn := keyrepo.KeyARN(to, k.Rec.Account, k.Rec.ID)
 	policy := defaultPolicy(k.Rec.Account)
+	var policyIDs map[string]string
 	if in.Policy != nil {
-		if _, err := s.parseKeyPolicy(ctx, &inReplica, *in.Policy, arn, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		var err error
+		if _, policyIDs, err = s.parseKeyPolicy(ctx, &inReplica, *in.Policy, arn, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 		policy = *in.Policy
@@ -110,7 +112,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 		replica = keyrepo.KeyRecord{
 			V: keyrepo.RecordVersion, ID: primary.ID, Region: to, Account: primary.Account, Created: now,
 			KeySpec: primary.KeySpec, KeyUsage: primary.KeyUsage, Origin: primary.Origin, State: keyrepo.StateEnabled,
-			Policy: policy, Tags: mergeTags(nil, in.Tags), CurrentVersion: primary.CurrentVersion,
+			Policy: policy, PolicyPrincipalIDs: policyIDs, Tags: mergeTags(nil, in.Tags), CurrentVersion: primary.CurrentVersion,
 			RotationPeriodInDays: primary.RotationPeriodInDays, NextRotationDate: primary.NextRotationDate,
 			OnDemandRotations: primary.OnDemandRotations,
 			MultiRegion:       true, PrimaryRegion: primary.Region, ReplicaRegions: append(slices.Clone(primary.ReplicaRegions), to),

@@ -141,8 +141,8 @@ func TestPolicySeparatesAdministratorsFromUsers(t *testing.T) {
 
 func TestPutKeyPolicy(t *testing.T) {
 	f := newFixture(t)
-	exists := map[string]bool{"arn:aws:iam::111122223333:user/real": true, "arn:aws:iam::111122223333:role/real": true}
-	f.svc = f.newService(service.Config{PrincipalExists: func(_ context.Context, arn string) bool { return exists[arn] }})
+	exists := map[string]string{"arn:aws:iam::111122223333:user/real": "AIDAreal", "arn:aws:iam::111122223333:role/real": "AROAREAL"}
+	f.svc = f.newService(service.Config{PrincipalID: func(_ context.Context, arn string) (string, bool) { id, ok := exists[arn]; return id, ok }})
 	id := f.createKey(kmsapi.CreateKeyInput{})
 	arn := keyARN(acctA, id)
 	get := func() string {
@@ -212,6 +212,12 @@ func TestPutKeyPolicy(t *testing.T) {
 	if _, err := f.svc.GetKeyPolicy(f.ctx, real, &kmsapi.GetKeyPolicyInput{KeyID: id}); err != nil {
 		t.Fatalf("the principal the policy names: %v", err)
 	}
+	// A user of the same name made after the policy was put is another
+	// principal: the policy does not name it.
+	again := iamUser(t, acctA, "real")
+	again.Principal.UserID = "AIDAREMADE"
+	_, err = f.svc.GetKeyPolicy(f.ctx, again, &kmsapi.GetKeyPolicyInput{KeyID: id})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(again, "kms:GetKeyPolicy", arn, noResourcePolicy("kms:GetKeyPolicy")))
 }
 
 func TestListKeyPolicies(t *testing.T) {

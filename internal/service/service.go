@@ -56,10 +56,11 @@ type Config struct {
 	// lost. Zero keeps entries until a change through this Service or
 	// Changed drops them.
 	CacheMaxAge time.Duration
-	// PrincipalExists reports whether an IAM user or role ARN names a
-	// principal that exists, for the check that key policies name only
-	// real principals. Nil accepts every well-formed ARN.
-	PrincipalExists func(ctx context.Context, arn string) bool
+	// PrincipalID returns the unique id of the IAM user or role an ARN
+	// names, and whether it exists: key policies may name only real
+	// principals, and are bound to their ids (policy.Policy.Bind). Nil
+	// accepts every well-formed ARN and binds nothing.
+	PrincipalID func(ctx context.Context, arn string) (string, bool)
 }
 
 // Service implements the KMS operations. It is safe for concurrent use.
@@ -74,7 +75,7 @@ type Service struct {
 	log     *slog.Logger
 	random  func([]byte) (int, error)
 
-	principalExists func(context.Context, string) bool
+	principalID func(context.Context, string) (string, bool)
 
 	usage *usageTracker // key uses not yet written (lastusage.go)
 }
@@ -85,7 +86,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("service: Store, RootKey and Region are required")
 	}
 	s := &Service{store: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger, random: cfg.Random,
-		principalExists: cfg.PrincipalExists}
+		principalID: cfg.PrincipalID}
 	if s.now == nil {
 		s.now = time.Now
 	}

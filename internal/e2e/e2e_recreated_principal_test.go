@@ -1,0 +1,98 @@
+package e2e_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+)
+
+// TestE2ERecreatedPrincipalInheritsNothing: key policies and grants name an
+// IAM user or role as it was when they were stored (its unique id, as AWS
+// does). A user or role deleted and made again under the same name is
+// another principal: it gets nothing the old one was given, until a policy
+// or grant names it anew.
+func TestE2ERecreatedPrincipalInheritsNothing(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	root := e.kpIAM()
+	key := e.newKey(t)
+	keyARN := e.keyARN(key)
+
+	alice := e.kpUser(t, "alice", "")
+	roleARN, session := e.kpRoleSession(t, "ops", "s1")
+	e.kpPutKeyPolicy(t, e.client, key, kpDoc(kpRootStmt(),
+		kpKeyStmt("Allow", []string{alice.arn, roleARN}, "kms:Encrypt", "kms:DescribeKey")), false)
+	grant := func(grantee, name string) string {
+		t.Helper()
+		out, err := e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(key), GranteePrincipal: aws.String(grantee),
+			RetiringPrincipal: aws.String(grantee), Name: aws.String(name), Operations: []types.GrantOperation{types.GrantOperationDecrypt}})
+		if err != nil {
+			t.Fatalf("CreateGrant to %s: %v", grantee, err)
+		}
+		return aws.ToString(out.GrantId)
+	}
+	aliceGrant := grant(alice.arn, "for-alice")
+	grant(roleARN, "for-ops")
+
+	ct := e.encrypt(t, key, []byte("secret"), nil).CiphertextBlob
+	for _, p := range []kpPrincipal{alice, session} {
+		if _, err := p.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")}); err != nil {
+			t.Fatalf("%s, named by the key policy: %v", p.name, err)
+		}
+		if _, err := p.kms.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct}); err != nil {
+			t.Fatalf("%s, holding a grant: %v", p.name, err)
+		}
+	}
+
+	// Delete both and make them again under the same names.
+	keys, err := root.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys.AccessKeyMetadata {
+		if _, err := root.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: k.AccessKeyId}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := root.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("alice")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("ops")}); err != nil {
+		t.Fatal(err)
+	}
+	// A restart: the bindings are read back from the store.
+	e = e.reopen(t)
+	root = e.kpIAM()
+	newAlice := e.kpUser(t, "alice", "")
+	_, newSession := e.kpRoleSession(t, "ops", "s2")
+
+	for _, p := range []kpPrincipal{newAlice, newSession} {
+		_, err := p.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})
+		kpDenied(t, err, p.arn, "kms:Encrypt", keyARN, kpNoIdentity("kms:Encrypt"))
+		_, err = p.kms.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct})
+		kpDenied(t, err, p.arn, "kms:Decrypt", keyARN, kpNoIdentity("kms:Decrypt"))
+	}
+	// Nor may the new alice retire the old alice's grant.
+	_, err = newAlice.kms.RetireGrant(ctx, &kms.RetireGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(aliceGrant)})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+
+	// The same named grant asked for again is a new grant, for the new
+	// alice; and a policy put again names the new principals.
+	if again := grant(alice.arn, "for-alice"); again == aliceGrant {
+		t.Errorf("CreateGrant for the new alice returned the old alice's grant %s", again)
+	}
+	if _, err := newAlice.kms.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct}); err != nil {
+		t.Fatalf("the new alice with a grant of her own: %v", err)
+	}
+	e.kpPutKeyPolicy(t, e.client, key, kpDoc(kpRootStmt(),
+		kpKeyStmt("Allow", []string{alice.arn, roleARN}, "kms:Encrypt", "kms:DescribeKey")), false)
+	for _, p := range []kpPrincipal{newAlice, newSession} {
+		if _, err := p.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")}); err != nil {
+			t.Fatalf("%s, named by the policy put again: %v", p.name, err)
+		}
+	}
+}
