@@ -101,6 +101,7 @@ command line wins over the environment, which wins over the file.
 	f.StringVar(&o.TLSClientCA, "tls-client-ca", "", "require client certificates signed by a CA in this PEM file (mutual TLS, in addition to SigV4)")
 	f.BoolVar(&o.DevTLS, "tls", false, "with --dev: make a local CA and a certificate for localhost in the data directory and serve HTTPS")
 	f.BoolVar(&o.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy)")
+	f.StringVar(&o.TrustedProxies, "trusted-proxies", "", "addresses and CIDR prefixes (comma-separated) of proxies in front: a request from one is taken to come from the client its X-Forwarded-For names (audit trail, aws:SourceIp, console sign-in limits)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.DurationVar(&o.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "the longest a client may take to send a whole request, headers and body")

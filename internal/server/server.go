@@ -131,6 +131,9 @@ type Options struct {
 	// InsecureHTTP allows plain HTTP on a non-loopback address without Dev
 	// (behind a TLS-terminating proxy).
 	InsecureHTTP bool
+	// TrustedProxies are the addresses and CIDR prefixes (comma-separated)
+	// of proxies whose X-Forwarded-For names the client (fromProxies).
+	TrustedProxies string
 	// ReloadTLS reloads the certificate files whenever it delivers.
 	ReloadTLS <-chan struct{}
 
@@ -198,6 +201,10 @@ func Run(ctx context.Context, o Options) error {
 		o.MaxConnections = DefaultMaxConnections
 	}
 	if err := checkListen(o); err != nil {
+		return err
+	}
+	proxies, err := parseTrustedProxies(o.TrustedProxies)
+	if err != nil {
 		return err
 	}
 	switch o.AuditSync {
@@ -405,7 +412,7 @@ func Run(ctx context.Context, o Options) error {
 		consoleHandler = console.New(console.Config{Backend: handler, Directory: dir, Regions: regions, Region: o.Region, Secure: ep.tls != nil || o.InsecureHTTP, Logger: o.Logger,
 			IdleTimeout: o.ConsoleIdleTimeout, AbsoluteTimeout: o.ConsoleSessionTimeout})
 	}
-	srv := httpServer(o, withOps(handler, readiness(st, trail), metricsHandler, consoleHandler), o.Logger)
+	srv := httpServer(o, fromProxies(withOps(handler, readiness(st, trail), metricsHandler, consoleHandler), proxies), o.Logger)
 	if ep.reload != nil {
 		stopReload := make(chan struct{})
 		defer close(stopReload)
