@@ -66,6 +66,15 @@ type Handler struct {
 	tlsInFront bool
 }
 
+type viaTLSProxyKey struct{}
+
+// ViaTLSProxy returns r marked as having reached its proxy over TLS, so
+// that aws:SecureTransport is true for it: for the server's front, which
+// knows which proxies to believe.
+func ViaTLSProxy(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), viaTLSProxyKey{}, true))
+}
+
 // WithTLSInFront declares that h is served behind a TLS-terminating proxy,
 // so that aws:SecureTransport is true for requests that reach it in plain
 // HTTP. Requests h receives over TLS itself are secure either way.
@@ -365,6 +374,6 @@ func (h *Handler) callerOf(p *identity.Principal, r *http.Request, region string
 		SourceIP:  host,
 		Region:    region,
 
-		SecureTransport: r.TLS != nil || h.tlsInFront,
+		SecureTransport: r.TLS != nil || h.tlsInFront || r.Context().Value(viaTLSProxyKey{}) != nil,
 	}
 }

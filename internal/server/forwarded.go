@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/openkms/kms/internal/api"
 )
 
 // parseTrustedProxies reads --trusted-proxies: addresses and CIDR prefixes,
@@ -33,27 +35,46 @@ func parseTrustedProxies(s string) ([]netip.Prefix, error) {
 // sign-in limits see the client, not the proxy. A request from any other
 // peer keeps its own address whatever headers it sends; so does one whose
 // X-Forwarded-For holds something that is not an address where the client
-// would be. With no trusted proxies, next is returned as it is.
-func fromProxies(next http.Handler, trusted []netip.Prefix) http.Handler {
+// would be.
+//
+// A request from a trusted proxy whose last X-Forwarded-Proto is "https"
+// reached the proxy over TLS (api.ViaTLSProxy); so does one without the
+// header when tlsInFront (--insecure-http) says every proxy in front
+// speaks TLS. With no trusted proxies, next is returned as it is.
+func fromProxies(next http.Handler, trusted []netip.Prefix, tlsInFront bool) http.Handler {
 	if len(trusted) == 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if client, ok := forwardedClient(r, trusted); ok {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil || !isTrusted(peer.Addr(), trusted) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if client, ok := forwardedClient(r.Header.Values("X-Forwarded-For"), trusted); ok {
 			r.RemoteAddr = net.JoinHostPort(client.String(), "0")
+		}
+		switch proto := lastHop(r.Header.Values("X-Forwarded-Proto")); {
+		case strings.EqualFold(proto, "https"), proto == "" && tlsInFront:
+			r = api.ViaTLSProxy(r)
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// forwardedClient returns the client address that the trusted proxy r
-// comes from names, if r comes from one and names one.
-func forwardedClient(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil || !isTrusted(peer.Addr(), trusted) {
-		return netip.Addr{}, false
+// lastHop is the right-most entry of a header's comma-separated values:
+// the one the nearest proxy wrote.
+func lastHop(values []string) string {
+	if len(values) == 0 {
+		return ""
 	}
-	hops := r.Header.Values("X-Forwarded-For")
+	v := values[len(values)-1]
+	return strings.TrimSpace(v[strings.LastIndexByte(v, ',')+1:])
+}
+
+// forwardedClient returns the client address that the X-Forwarded-For
+// values hops, from a trusted proxy, name, if they name one.
+func forwardedClient(hops []string, trusted []netip.Prefix) (netip.Addr, bool) {
 	var client netip.Addr
 	for i := len(hops) - 1; i >= 0; i-- {
 		list := hops[i]

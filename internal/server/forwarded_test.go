@@ -31,7 +31,7 @@ func TestForwardedClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var got string
-		h := fromProxies(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.RemoteAddr }), trusted)
+		h := fromProxies(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.RemoteAddr }), trusted, false)
 		r := httptest.NewRequest("POST", "/", nil)
 		r.RemoteAddr = tt.peer
 		for _, v := range tt.xff {

@@ -382,7 +382,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(audit.NewLogRecorder(trail), o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger)).
-		WithTLSInFront(o.InsecureHTTP)
+		WithTLSInFront(o.InsecureHTTP && len(proxies) == 0)
 
 	ep, err := openEndpoint(o)
 	if err != nil {
@@ -412,7 +412,7 @@ func Run(ctx context.Context, o Options) error {
 		consoleHandler = console.New(console.Config{Backend: handler, Directory: dir, Regions: regions, Region: o.Region, Secure: ep.tls != nil || o.InsecureHTTP, Logger: o.Logger,
 			IdleTimeout: o.ConsoleIdleTimeout, AbsoluteTimeout: o.ConsoleSessionTimeout})
 	}
-	srv := httpServer(o, fromProxies(withOps(handler, readiness(st, trail), metricsHandler, consoleHandler), proxies), o.Logger)
+	srv := httpServer(o, fromProxies(withOps(handler, readiness(st, trail), metricsHandler, consoleHandler), proxies, o.InsecureHTTP), o.Logger)
 	if ep.reload != nil {
 		stopReload := make(chan struct{})
 		defer close(stopReload)
