@@ -671,3 +671,48 @@ func TestCallRegionHeader(t *testing.T) {
 		t.Fatalf("CreateKey in %s: %d %v", region, status, out)
 	}
 }
+
+// TestSimultaneousSignInsAreRateLimited: guesses sent at once are limited
+// as guesses sent one after another are: no more than the limit are
+// checked, and the right password among the rest does not get in.
+func TestSimultaneousSignInsAreRateLimited(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, "dave", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "dave", "Correct-Horse-9", false); err != nil {
+		t.Fatal(err)
+	}
+	const n, perName = 40, 5 // the limit for one user name
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		password := "wrong-Password-1"
+		if i == n-1 {
+			password = "Correct-Horse-9"
+		}
+		body, _ := json.Marshal(map[string]string{"account": account, "userName": "dave", "password": password})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/console/api/signin", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	count := map[int]int{}
+	for _, s := range statuses {
+		count[s]++
+	}
+	if count[http.StatusUnauthorized]+count[http.StatusOK] > perName || count[http.StatusTooManyRequests] < n-perName {
+		t.Fatalf("%d simultaneous sign-ins answered %v: more than %d were checked", n, count, perName)
+	}
+}

@@ -1,14 +1,18 @@
 package console
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
 
 // Limits on failed sign-ins: within signInWindow, at most
 // maxFailuresPerName failures for one user name or access key id, and
-// maxFailuresPerAddress from one client address. Past either, sign-in is
+// maxFailuresPerAddress from one client address (an IPv6 client counts by
+// its /64, which one host commonly holds whole). Past either, sign-in is
 // refused without checking the password until the window has moved on.
+// An attempt being checked counts as a failure until it ends, so that
+// attempts sent at once cannot all pass the limit before any has failed.
 const (
 	signInWindow          = 15 * time.Minute
 	maxFailuresPerName    = 5
@@ -21,59 +25,117 @@ const (
 type signInLimiter struct {
 	now func() time.Time
 
-	mu       sync.Mutex
-	failures map[string][]time.Time // "name:..." or "addr:..." -> times of failures in the window
+	mu      sync.Mutex
+	entries map[string]*attempts // "name:..." or "addr:..."
+}
+
+// attempts are one name's or address's failures within the window, oldest
+// first (no more than its limit: only whether it is reached matters), and
+// its attempts being checked.
+type attempts struct {
+	failures []time.Time
+	pending  int
 }
 
 func newSignInLimiter(now func() time.Time) *signInLimiter {
-	return &signInLimiter{now: now, failures: make(map[string][]time.Time)}
+	return &signInLimiter{now: now, entries: make(map[string]*attempts)}
 }
 
-// allow reports whether a sign-in for name from addr may be tried.
-func (l *signInLimiter) allow(name, addr string) bool {
+// begin reports whether a sign-in for name from addr may be tried and, if
+// so, counts it as being checked until end is called.
+func (l *signInLimiter) begin(name, addr string) bool {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.recent("name:"+name, now)) < maxFailuresPerName && len(l.recent("addr:"+addr, now)) < maxFailuresPerAddress
+	n, a := l.entry(nameKey(name), now), l.entry(addrKey(addr), now)
+	if len(n.failures)+n.pending >= maxFailuresPerName || len(a.failures)+a.pending >= maxFailuresPerAddress {
+		return false
+	}
+	n.pending++
+	a.pending++
+	return true
 }
 
-// failed counts a failed sign-in for name from addr.
-func (l *signInLimiter) failed(name, addr string) {
+// end ends an attempt that begin allowed: a failure counts toward both
+// limits; a success forgets the name's failures (its owner knows the
+// password); an attempt that was neither (it was not checked, or the
+// check could not be made) leaves them as they were.
+func (l *signInLimiter) end(name, addr string, failed, succeeded bool) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.failures) >= maxLimiterEntries {
-		for k := range l.failures {
-			if len(l.recent(k, now)) == 0 {
-				delete(l.failures, k)
+	n, a := l.entry(nameKey(name), now), l.entry(addrKey(addr), now)
+	n.pending--
+	a.pending--
+	switch {
+	case failed:
+		n.add(now, maxFailuresPerName)
+		a.add(now, maxFailuresPerAddress)
+	case succeeded:
+		n.failures = nil
+	}
+	l.drop(nameKey(name), n)
+	l.drop(addrKey(addr), a)
+}
+
+// refused counts an attempt that begin refused as a failure, so that
+// trying on keeps the limit reached.
+func (l *signInLimiter) refused(name, addr string) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entry(nameKey(name), now).add(now, maxFailuresPerName)
+	l.entry(addrKey(addr), now).add(now, maxFailuresPerAddress)
+}
+
+func (t *attempts) add(now time.Time, limit int) {
+	t.failures = append(t.failures, now)
+	if len(t.failures) > limit {
+		t.failures = append(t.failures[:0], t.failures[len(t.failures)-limit:]...)
+	}
+}
+
+// entry returns the attempts of key, their failures within the window,
+// making it if need be. A full table first sheds the entries with nothing
+// left to count.
+func (l *signInLimiter) entry(key string, now time.Time) *attempts {
+	t := l.entries[key]
+	if t == nil {
+		if len(l.entries) >= maxLimiterEntries {
+			for k, old := range l.entries {
+				old.expire(now)
+				l.drop(k, old)
 			}
 		}
+		t = &attempts{}
+		l.entries[key] = t
 	}
-	for _, k := range []string{"name:" + name, "addr:" + addr} {
-		l.failures[k] = append(l.recent(k, now), now)
-	}
+	t.expire(now)
+	return t
 }
 
-// succeeded forgets the failures of name: its owner knows the password.
-func (l *signInLimiter) succeeded(name string) {
-	l.mu.Lock()
-	delete(l.failures, "name:"+name)
-	l.mu.Unlock()
-}
-
-// recent returns the failures of key within the window, dropping older
-// ones.
-func (l *signInLimiter) recent(key string, now time.Time) []time.Time {
-	ts := l.failures[key]
+func (t *attempts) expire(now time.Time) {
 	i := 0
-	for i < len(ts) && !now.Before(ts[i].Add(signInWindow)) {
+	for i < len(t.failures) && !now.Before(t.failures[i].Add(signInWindow)) {
 		i++
 	}
-	if i == len(ts) {
-		delete(l.failures, key)
-		return nil
+	t.failures = t.failures[i:]
+}
+
+// drop forgets key if t has nothing left to count.
+func (l *signInLimiter) drop(key string, t *attempts) {
+	if len(t.failures) == 0 && t.pending == 0 {
+		delete(l.entries, key)
 	}
-	ts = ts[i:]
-	l.failures[key] = ts
-	return ts
+}
+
+func nameKey(name string) string { return "name:" + name }
+
+// addrKey counts an IPv6 client by its /64.
+func addrKey(addr string) string {
+	if a, err := netip.ParseAddr(addr); err == nil && a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return "addr:" + p.String()
+	}
+	return "addr:" + addr
 }

@@ -1,6 +1,10 @@
 package console
 
 import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,42 +102,113 @@ func TestSessionTableIsBounded(t *testing.T) {
 func TestSignInLimiter(t *testing.T) {
 	clock := testsupport.NewClock(start)
 	l := newSignInLimiter(clock.Now)
-	for i := 0; i < maxFailuresPerName; i++ {
-		if !l.allow("alice", "10.0.0.1") {
-			t.Fatalf("refused after %d failures", i)
+	try := func(name, addr string) bool {
+		if !l.begin(name, addr) {
+			return false
 		}
-		l.failed("alice", "10.0.0.1")
+		l.end(name, addr, false, false)
+		return true
 	}
-	if l.allow("alice", "10.0.0.1") {
+	fail := func(name, addr string) {
+		t.Helper()
+		if !l.begin(name, addr) {
+			t.Fatalf("%s from %s refused", name, addr)
+		}
+		l.end(name, addr, true, false)
+	}
+	for i := 0; i < maxFailuresPerName; i++ {
+		fail("alice", "10.0.0.1")
+	}
+	if try("alice", "10.0.0.1") {
 		t.Fatal("allowed past the limit for a name")
 	}
-	if l.allow("alice", "10.0.0.2") {
+	if try("alice", "10.0.0.2") {
 		t.Fatal("the limit for a name was escaped by changing address")
 	}
-	if !l.allow("bob", "10.0.0.1") {
+	if !try("bob", "10.0.0.1") {
 		t.Fatal("another name from the same address is refused below the address limit")
 	}
 	clock.Advance(signInWindow - time.Second)
-	if l.allow("alice", "10.0.0.1") {
+	if try("alice", "10.0.0.1") {
 		t.Fatal("allowed before the window has passed")
 	}
 	clock.Advance(time.Second)
-	if !l.allow("alice", "10.0.0.1") {
+	if !try("alice", "10.0.0.1") {
 		t.Fatal("still refused once the window has passed")
 	}
 
 	// One address trying many names.
 	for i := 0; i < maxFailuresPerAddress; i++ {
-		l.failed(string(rune('a'+i%26))+"-user", "10.9.9.9")
+		fail(fmt.Sprintf("user-%d", i), "10.9.9.9")
 	}
-	if l.allow("fresh-name", "10.9.9.9") {
+	if try("fresh-name", "10.9.9.9") {
 		t.Fatal("allowed past the limit for an address")
 	}
+	// An IPv6 client counts by its /64.
+	for i := 0; i < maxFailuresPerAddress; i++ {
+		fail(fmt.Sprintf("v6-%d", i), fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	if try("fresh-name", "2001:db8:1:2:ffff::9") {
+		t.Fatal("an IPv6 client escaped the address limit by changing its interface id")
+	}
+	if !try("fresh-name", "2001:db8:1:3::1") {
+		t.Fatal("another /64 is refused")
+	}
 
-	// A success forgets the name's failures.
-	l.failed("carol", "10.0.0.3")
-	l.succeeded("carol")
-	if got := len(l.recent("name:carol", clock.Now())); got != 0 {
-		t.Fatalf("%d failures remembered after a success", got)
+	// A success forgets the name's failures; an attempt that was neither
+	// keeps them.
+	fail("carol", "10.0.0.3")
+	l.begin("carol", "10.0.0.3")
+	l.end("carol", "10.0.0.3", false, false)
+	if got := len(l.entries[nameKey("carol")].failures); got != 1 {
+		t.Fatalf("%d failures after an attempt that was neither, want 1", got)
+	}
+	l.begin("carol", "10.0.0.3")
+	l.end("carol", "10.0.0.3", false, true)
+	if e := l.entries[nameKey("carol")]; e != nil {
+		t.Fatalf("%d failures remembered after a success", len(e.failures))
+	}
+
+	// Refused attempts keep the limit reached, in bounded memory.
+	for i := 0; i < 1000; i++ {
+		if l.begin("alice", "10.0.0.1") {
+			l.end("alice", "10.0.0.1", true, false)
+		} else {
+			l.refused("alice", "10.0.0.1")
+		}
+	}
+	if n := len(l.entries[nameKey("alice")].failures); n != maxFailuresPerName {
+		t.Fatalf("%d failures kept for a name, want at most %d", n, maxFailuresPerName)
+	}
+}
+
+// TestSignInLimiterCountsAttemptsInFlight: attempts begun at once, before
+// any has failed, count against the limit.
+func TestSignInLimiterCountsAttemptsInFlight(t *testing.T) {
+	l := newSignInLimiter(testsupport.NewClock(start).Now)
+	var wg sync.WaitGroup
+	var allowed atomic.Int32
+	release := make(chan struct{})
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if l.begin("dave", "10.0.0.5") {
+				allowed.Add(1)
+				<-release
+				l.end("dave", "10.0.0.5", true, false)
+			}
+		}()
+	}
+	for allowed.Load() < maxFailuresPerName {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	if n := allowed.Load(); n != maxFailuresPerName {
+		t.Fatalf("%d of 200 simultaneous attempts were checked, want %d", n, maxFailuresPerName)
+	}
+	if l.begin("dave", "10.0.0.6") {
+		t.Fatal("allowed after the limit was reached in flight")
 	}
 }

@@ -47,13 +47,15 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		name = in.Account + "/" + strings.ToLower(in.UserName)
 	}
 	addr := clientAddr(r)
-	if !h.limiter.allow(name, addr) {
-		h.limiter.failed(name, addr)
+	if !h.limiter.begin(name, addr) {
+		h.limiter.refused(name, addr)
 		if h.record(w, r, nil, name, errSignInThrottled) {
 			h.fail(w, errSignInThrottled)
 		}
 		return
 	}
+	failed, succeeded := false, false
+	defer func() { h.limiter.end(name, addr, failed, succeeded) }()
 	// Each password check holds 19 MiB for Argon2id: bound how many run
 	// at once, whatever the number of clients.
 	select {
@@ -90,7 +92,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		}
 	}
 	if errors.Is(err, identity.ErrSignInFailed) {
-		h.limiter.failed(name, addr)
+		failed = true
 		if h.record(w, r, nil, name, errSignInFailed) {
 			h.fail(w, errSignInFailed)
 		}
@@ -103,7 +105,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 	if !h.record(w, r, p, name, nil) {
 		return
 	}
-	h.limiter.succeeded(name)
+	succeeded = true
 	if c, err := r.Cookie(h.cookieName()); err == nil {
 		h.sessions.delete(c.Value) // a session of this browser from before
 	}
