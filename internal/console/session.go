@@ -19,8 +19,14 @@ const (
 )
 
 // maxSessions bounds the sessions held in memory: past it, signing in
-// drops the expired sessions and then, if need be, the oldest.
-const maxSessions = 10000
+// drops the expired sessions and, if all are live, is refused. Each
+// principal (a role counting once for all its sessions) holds at most
+// maxSessionsPerPrincipal: past that, its own oldest is ended. So no
+// principal can sign another out by signing in many times.
+const (
+	maxSessions             = 10000
+	maxSessionsPerPrincipal = 10
+)
 
 // session is a signed-in principal. The cookie holds a random token; the
 // table is keyed by its SHA-256, so that the table alone does not let
@@ -54,27 +60,47 @@ func randomToken() string {
 }
 
 // create starts a session for p and returns its cookie token and its
-// CSRF token.
-func (s *sessions) create(p *identity.Principal) (token, csrf string) {
+// CSRF token; ok is false if the table is full of live sessions.
+func (s *sessions) create(p *identity.Principal) (token, csrf string, ok bool) {
 	token, csrf = randomToken(), randomToken()
 	now := s.now()
+	who := sessionOwner(p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) >= maxSessions {
 		s.sweepLocked(now)
 	}
-	for len(s.m) >= maxSessions {
+	for {
+		n := 0
 		var oldest [32]byte
 		var at time.Time
 		for k, v := range s.m {
-			if at.IsZero() || v.created.Before(at) {
-				oldest, at = k, v.created
+			if sessionOwner(v.principal) == who {
+				n++
+				if at.IsZero() || v.created.Before(at) {
+					oldest, at = k, v.created
+				}
 			}
+		}
+		if n < maxSessionsPerPrincipal {
+			break
 		}
 		delete(s.m, oldest)
 	}
+	if len(s.m) >= maxSessions {
+		return "", "", false
+	}
 	s.m[sha256.Sum256([]byte(token))] = &session{principal: p, csrf: csrf, created: now, lastSeen: now}
-	return token, csrf
+	return token, csrf, true
+}
+
+// sessionOwner is who a session counts against: the role of a role
+// session (whatever its session name), else the principal.
+func sessionOwner(p *identity.Principal) string {
+	if p.RoleARN != "" {
+		return p.RoleARN
+	}
+	return p.ARN
 }
 
 // get returns a copy of the live session of token and marks it used. An

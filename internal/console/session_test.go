@@ -17,7 +17,7 @@ var start = time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
 func TestSessionIdleTimeout(t *testing.T) {
 	clock := testsupport.NewClock(start)
 	s := newSessions(clock.Now, 30*time.Minute, 12*time.Hour)
-	token, _ := s.create(&identity.Principal{ARN: "arn:aws:iam::111122223333:root"})
+	token, _, _ := s.create(&identity.Principal{ARN: "arn:aws:iam::111122223333:root"})
 	clock.Advance(29 * time.Minute)
 	if _, ok := s.get(token); !ok {
 		t.Fatal("a session used 29 minutes after sign-in has ended")
@@ -41,7 +41,7 @@ func TestSessionIdleTimeout(t *testing.T) {
 func TestSessionAbsoluteTimeout(t *testing.T) {
 	clock := testsupport.NewClock(start)
 	s := newSessions(clock.Now, 30*time.Minute, 12*time.Hour)
-	token, _ := s.create(&identity.Principal{})
+	token, _, _ := s.create(&identity.Principal{})
 	for elapsed := time.Duration(0); elapsed < 12*time.Hour-10*time.Minute; elapsed += 10 * time.Minute {
 		clock.Advance(10 * time.Minute)
 		if _, ok := s.get(token); !ok {
@@ -57,8 +57,8 @@ func TestSessionAbsoluteTimeout(t *testing.T) {
 func TestSessionTokens(t *testing.T) {
 	clock := testsupport.NewClock(start)
 	s := newSessions(clock.Now, time.Hour, time.Hour)
-	t1, c1 := s.create(&identity.Principal{ARN: "a"})
-	t2, c2 := s.create(&identity.Principal{ARN: "b"})
+	t1, c1, _ := s.create(&identity.Principal{ARN: "a"})
+	t2, c2, _ := s.create(&identity.Principal{ARN: "b"})
 	if t1 == t2 || c1 == c2 || t1 == c1 || len(t1) < 40 {
 		t.Fatalf("tokens are not distinct random values: %q %q %q %q", t1, t2, c1, c2)
 	}
@@ -86,16 +86,54 @@ func TestSessionTokens(t *testing.T) {
 func TestSessionTableIsBounded(t *testing.T) {
 	clock := testsupport.NewClock(start)
 	s := newSessions(clock.Now, time.Hour, time.Hour)
-	first, _ := s.create(&identity.Principal{})
-	for i := 0; i < maxSessions; i++ {
+	victim, _, _ := s.create(&identity.Principal{ARN: "arn:aws:iam::111122223333:root"})
+
+	// One principal signing in again and again ends only its own oldest
+	// sessions.
+	mallory := &identity.Principal{ARN: "arn:aws:iam::111122223333:user/mallory"}
+	var hers []string
+	for i := 0; i < 3*maxSessions; i++ {
 		clock.Advance(time.Millisecond)
-		s.create(&identity.Principal{})
+		tok, _, ok := s.create(mallory)
+		if !ok {
+			t.Fatalf("sign-in %d refused", i)
+		}
+		hers = append(hers, tok)
 	}
-	if len(s.m) != maxSessions {
-		t.Fatalf("%d sessions held, want at most %d", len(s.m), maxSessions)
+	if n := len(s.m); n != 1+maxSessionsPerPrincipal {
+		t.Fatalf("%d sessions held, want %d", n, 1+maxSessionsPerPrincipal)
 	}
-	if _, ok := s.get(first); ok {
-		t.Fatal("the oldest session survived the table filling up")
+	if _, ok := s.get(victim); !ok {
+		t.Fatal("another principal's sign-ins ended the victim's session")
+	}
+	if _, ok := s.get(hers[len(hers)-maxSessionsPerPrincipal]); !ok {
+		t.Fatal("the principal's newest sessions did not survive")
+	}
+	if _, ok := s.get(hers[len(hers)-maxSessionsPerPrincipal-1]); ok {
+		t.Fatal("the principal holds more than its share")
+	}
+	// The sessions of a role count once, whatever their session names.
+	for i := 0; i < 2*maxSessionsPerPrincipal; i++ {
+		s.create(&identity.Principal{ARN: fmt.Sprintf("arn:aws:sts::111122223333:assumed-role/r/s%d", i), RoleARN: "arn:aws:iam::111122223333:role/r"})
+	}
+	if n := len(s.m); n != 1+2*maxSessionsPerPrincipal {
+		t.Fatalf("%d sessions held after a role's, want %d", n, 1+2*maxSessionsPerPrincipal)
+	}
+
+	// A table full of live sessions refuses new ones rather than ending
+	// them; expired ones make room.
+	for i := len(s.m); i < maxSessions; i++ {
+		s.create(&identity.Principal{ARN: fmt.Sprintf("arn:aws:iam::111122223333:user/u%d", i)})
+	}
+	if _, _, ok := s.create(&identity.Principal{ARN: "arn:aws:iam::111122223333:user/late"}); ok {
+		t.Fatal("a full table took another session")
+	}
+	if _, ok := s.get(victim); !ok {
+		t.Fatal("a full table ended a live session")
+	}
+	clock.Advance(time.Hour)
+	if _, _, ok := s.create(&identity.Principal{ARN: "arn:aws:iam::111122223333:user/late"}); !ok || len(s.m) != 1 {
+		t.Fatalf("expired sessions did not make room: ok %v, %d held", ok, len(s.m))
 	}
 }
 

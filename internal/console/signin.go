@@ -26,6 +26,8 @@ var (
 		Message: "Your authentication information is incorrect. Please try again."}
 	errPasswordResetRequired = &api.CallError{Status: http.StatusForbidden, Type: "PasswordResetRequired",
 		Message: "Your password must be changed before you sign in. Choose a new password."}
+	errTooManySessions = &api.CallError{Status: http.StatusServiceUnavailable, Type: "ServiceUnavailable",
+		Message: "The console has as many sessions as it can hold. Try again later."}
 	errSignInThrottled = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
 		Message: "Too many failed sign-in attempts. Wait a few minutes before trying again."}
 )
@@ -102,14 +104,21 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		h.fail(w, err)
 		return
 	}
-	if !h.record(w, r, p, name, nil) {
-		return
-	}
 	succeeded = true
 	if c, err := r.Cookie(h.cookieName()); err == nil {
 		h.sessions.delete(c.Value) // a session of this browser from before
 	}
-	token, csrf := h.sessions.create(p)
+	token, csrf, ok := h.sessions.create(p)
+	if !ok {
+		if h.record(w, r, nil, name, errTooManySessions) {
+			h.fail(w, errTooManySessions)
+		}
+		return
+	}
+	if !h.record(w, r, p, name, nil) {
+		h.sessions.delete(token)
+		return
+	}
 	http.SetCookie(w, h.cookie(token, 0))
 	writeJSON(w, http.StatusOK, h.whoami(&session{principal: p, csrf: csrf}))
 }
