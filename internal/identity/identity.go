@@ -51,6 +51,10 @@ type Principal struct {
 	// Policies are the identity policies that apply: a user's inline
 	// policies, or those of the role a session assumed. None for a root.
 	Policies []*policy.Policy
+
+	// passwordSalt, for a user signed in to the console with a password,
+	// is that password's salt (Refresh).
+	passwordSalt string
 }
 
 // PolicyPrincipal is p as the policy engine sees it.

@@ -49,7 +49,19 @@ func (d *Directory) SignInWithPassword(ctx context.Context, account, userName, p
 	if rec.ResetRequired {
 		return nil, ErrPasswordResetRequired
 	}
-	return d.loadUserPrincipal(ctx, account, rec.UserName)
+	return d.signedInWith(ctx, account, rec.UserName, &rec)
+}
+
+// signedInWith is the user that signed in with the password of login
+// profile rec, marked with the password's salt: Refresh ends the session
+// once the password is another (a new salt) or must be reset.
+func (d *Directory) signedInWith(ctx context.Context, account, userName string, rec *loginProfileRecord) (*Principal, error) {
+	p, err := d.loadUserPrincipal(ctx, account, userName)
+	if err != nil {
+		return nil, err
+	}
+	p.passwordSalt = string(rec.Hash.Salt)
+	return p, nil
 }
 
 // ChangePasswordAtSignIn replaces the password of a login profile whose
@@ -88,7 +100,7 @@ func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userNam
 	if err != nil {
 		return nil, err
 	}
-	return d.loadUserPrincipal(ctx, account, userName)
+	return d.signedInWith(ctx, account, userName, &loginProfileRecord{Hash: hash})
 }
 
 // SignInWithAccessKey returns the principal of a long-term access key
@@ -113,7 +125,8 @@ func (d *Directory) SignInWithAccessKey(ctx context.Context, accessKeyID, secret
 
 // Refresh reads again the principal p, which signed in earlier, so that a
 // console session sees changes to its policies and ends when its access
-// key, user or login profile is gone (ErrSignInFailed).
+// key, user or login profile is gone, or, for a password sign-in, when
+// the password was changed or must be reset (ErrSignInFailed).
 func (d *Directory) Refresh(ctx context.Context, p *Principal) (*Principal, error) {
 	if p.AccessKeyID != "" {
 		c, err := d.credential(ctx, p.AccessKeyID)
@@ -131,17 +144,18 @@ func (d *Directory) Refresh(ctx context.Context, p *Principal) (*Principal, erro
 	if p.Type != TypeIAMUser {
 		return nil, ErrSignInFailed
 	}
-	err := d.view(ctx, func(tx store.Tx) error {
-		_, err := tx.Get(loginProfileKey(p.Account, p.Username))
-		return err
-	})
+	var rec loginProfileRecord
+	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, loginProfileKey(p.Account, p.Username), &rec) })
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrSignInFailed
 	}
 	if err != nil {
 		return nil, err
 	}
-	np, err := d.loadUserPrincipal(ctx, p.Account, p.Username)
+	if rec.ResetRequired || string(rec.Hash.Salt) != p.passwordSalt {
+		return nil, ErrSignInFailed // the password was changed, or must be
+	}
+	np, err := d.signedInWith(ctx, p.Account, p.Username, &rec)
 	if err != nil {
 		return nil, err
 	}

@@ -35,8 +35,12 @@ func TestSignInWithPassword(t *testing.T) {
 		})
 	}
 
-	// A changed password takes effect at once; a session signed in
-	// earlier ends when the profile is deleted.
+	// A changed password takes effect at once, and ends the sessions
+	// signed in with the old one; so does requiring a reset; so does
+	// deleting the profile.
+	if _, err := f.d.Refresh(f.ctx, p); err != nil {
+		t.Fatalf("Refresh with the profile unchanged: %v", err)
+	}
 	pw := "Battery-Staple-7"
 	if err := f.d.UpdateLoginProfile(f.ctx, f.root1, "alice", &pw, nil); err != nil {
 		t.Fatal(err)
@@ -44,13 +48,30 @@ func TestSignInWithPassword(t *testing.T) {
 	if _, err := f.d.SignInWithPassword(f.ctx, acct, "alice", "Correct-Horse-9"); !errors.Is(err, identity.ErrSignInFailed) {
 		t.Fatalf("the old password still signs in: %v", err)
 	}
-	if _, err := f.d.Refresh(f.ctx, p); err != nil {
-		t.Fatalf("Refresh with the profile in place: %v", err)
+	if _, err := f.d.Refresh(f.ctx, p); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Fatalf("Refresh of a session of the old password: %v", err)
+	}
+	p2, err := f.d.SignInWithPassword(f.ctx, acct, "alice", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2, err = f.d.Refresh(f.ctx, p2); err != nil {
+		t.Fatalf("Refresh of a session of the new password: %v", err)
+	}
+	if _, err := f.d.Refresh(f.ctx, p2); err != nil {
+		t.Fatalf("Refresh of a refreshed session: %v", err)
+	}
+	reset := true
+	if err := f.d.UpdateLoginProfile(f.ctx, f.root1, "alice", nil, &reset); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.Refresh(f.ctx, p2); !errors.Is(err, identity.ErrSignInFailed) {
+		t.Fatalf("Refresh once a reset is required: %v", err)
 	}
 	if err := f.d.DeleteLoginProfile(f.ctx, f.root1, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.d.Refresh(f.ctx, p); !errors.Is(err, identity.ErrSignInFailed) {
+	if _, err := f.d.Refresh(f.ctx, p2); !errors.Is(err, identity.ErrSignInFailed) {
 		t.Fatalf("Refresh after the profile is deleted: %v", err)
 	}
 }
