@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -81,6 +82,11 @@ type Config struct {
 	// header (none: the server's default).
 	Regions []string
 	Region  string
+	// LoopbackOnly, for a server that listens on a loopback address only,
+	// refuses requests whose Host is not a loopback name or address: a
+	// page of another site whose name was made to resolve to 127.0.0.1
+	// (DNS rebinding) cannot reach the console as a page of its own site.
+	LoopbackOnly bool
 }
 
 // Handler serves the console. It is safe for concurrent use.
@@ -96,6 +102,7 @@ type Handler struct {
 	checks   chan struct{} // a slot per sign-in check running
 	regions  []string
 	region   string
+	loopback bool
 }
 
 // maxConcurrentSignIns bounds the sign-in checks that run at once.
@@ -126,7 +133,7 @@ func New(cfg Config) *Handler {
 	return &Handler{backend: cfg.Backend, dir: cfg.Directory, secure: cfg.Secure,
 		sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.AbsoluteTimeout), limiter: newSignInLimiter(cfg.Now),
 		log: cfg.Logger, static: http.StripPrefix(Prefix+"static/", http.FileServerFS(sub)), index: index,
-		checks: make(chan struct{}, maxConcurrentSignIns), regions: cfg.Regions, region: cfg.Region}
+		checks: make(chan struct{}, maxConcurrentSignIns), regions: cfg.Regions, region: cfg.Region, loopback: cfg.LoopbackOnly}
 }
 
 // contentSecurityPolicy allows only the console's own scripts, styles and
@@ -142,6 +149,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Frame-Options", "DENY")
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if h.loopback && !loopbackHost(r.Host) {
+		http.Error(w, "the console answers only to a loopback host name", http.StatusMisdirectedRequest)
+		return
+	}
 	path := r.URL.Path
 	switch {
 	case path == strings.TrimSuffix(Prefix, "/"):
@@ -342,6 +353,20 @@ func (h *Handler) cookie(token string, maxAge int) *http.Cookie {
 	c := &http.Cookie{Name: h.cookieName(), Value: token, Path: "/", HttpOnly: true, Secure: h.secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: maxAge}
 	return c
+}
+
+// loopbackHost reports whether host (a Host header, perhaps with a port)
+// names this machine: localhost, *.localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // sameOrigin reports whether r's Origin, if it has one, is the server it

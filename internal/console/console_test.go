@@ -716,3 +716,46 @@ func TestSimultaneousSignInsAreRateLimited(t *testing.T) {
 		t.Fatalf("%d simultaneous sign-ins answered %v: more than %d were checked", n, count, perName)
 	}
 }
+
+// TestLoopbackConsoleRefusesOtherHostNames: a console on loopback answers
+// only to loopback names, so a page whose name was rebound to 127.0.0.1
+// cannot use it as a page of its own site.
+func TestLoopbackConsoleRefusesOtherHostNames(t *testing.T) {
+	e := newEnv(t)
+	h := console.New(console.Config{Backend: fakeBackend{}, Directory: fixedDirectory{e.root}, LoopbackOnly: true})
+	open := console.New(console.Config{Backend: fakeBackend{}, Directory: fixedDirectory{e.root}})
+	for host, want := range map[string]int{
+		"127.0.0.1:8400":        http.StatusOK,
+		"localhost:8400":        http.StatusOK,
+		"LOCALHOST.":            http.StatusOK,
+		"app.localhost:8400":    http.StatusOK,
+		"[::1]:8400":            http.StatusOK,
+		"127.9.9.9":             http.StatusOK,
+		"rebind.example:8400":   http.StatusMisdirectedRequest,
+		"localhost.example.com": http.StatusMisdirectedRequest,
+		"10.0.0.1:8400":         http.StatusMisdirectedRequest,
+		"":                      http.StatusMisdirectedRequest,
+	} {
+		for _, path := range []string{"/console/", "/console/api/signin"} {
+			method, body := http.MethodGet, ""
+			if strings.HasSuffix(path, "signin") {
+				method, body = http.MethodPost, `{"accessKeyId":"AKIAX","secretAccessKey":"s"}`
+			}
+			req := httptest.NewRequest(method, "http://x"+path, strings.NewReader(body))
+			req.Host = host
+			req.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != want {
+				t.Errorf("%s %s with Host %q: %d, want %d", method, path, host, w.Code, want)
+			}
+			if host == "rebind.example:8400" {
+				w := httptest.NewRecorder()
+				open.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					t.Errorf("without LoopbackOnly, Host %q: %d", host, w.Code)
+				}
+			}
+		}
+	}
+}

@@ -410,7 +410,8 @@ func Run(ctx context.Context, o Options) error {
 		// --insecure-http is for a TLS-terminating proxy in front: the
 		// browser is on https, and the cookie must say so.
 		consoleHandler = console.New(console.Config{Backend: handler, Directory: dir, Regions: regions, Region: o.Region, Secure: ep.tls != nil || o.InsecureHTTP, Logger: o.Logger,
-			IdleTimeout: o.ConsoleIdleTimeout, AbsoluteTimeout: o.ConsoleSessionTimeout})
+			LoopbackOnly: isLoopback(o.Listen) && len(proxies) == 0,
+			IdleTimeout:  o.ConsoleIdleTimeout, AbsoluteTimeout: o.ConsoleSessionTimeout})
 	}
 	srv := httpServer(o, fromProxies(withOps(handler, readiness(st, trail), metricsHandler, consoleHandler), proxies, o.InsecureHTTP), o.Logger)
 	if ep.reload != nil {
