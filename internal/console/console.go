@@ -100,9 +100,11 @@ type Handler struct {
 	static   http.Handler
 	index    []byte
 	checks   chan struct{} // a slot per sign-in check running
-	regions  []string
-	region   string
-	loopback bool
+	// verifying holds the one trail verification that may run at once.
+	verifying chan struct{}
+	regions   []string
+	region    string
+	loopback  bool
 }
 
 // maxConcurrentSignIns bounds the sign-in checks that run at once.
@@ -133,7 +135,7 @@ func New(cfg Config) *Handler {
 	return &Handler{backend: cfg.Backend, dir: cfg.Directory, secure: cfg.Secure,
 		sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.AbsoluteTimeout), limiter: newSignInLimiter(cfg.Now),
 		log: cfg.Logger, static: http.StripPrefix(Prefix+"static/", http.FileServerFS(sub)), index: index,
-		checks: make(chan struct{}, maxConcurrentSignIns), regions: cfg.Regions, region: cfg.Region, loopback: cfg.LoopbackOnly}
+		checks: make(chan struct{}, maxConcurrentSignIns), verifying: make(chan struct{}, 1), regions: cfg.Regions, region: cfg.Region, loopback: cfg.LoopbackOnly}
 }
 
 // contentSecurityPolicy allows only the console's own scripts, styles and

@@ -759,3 +759,63 @@ func TestLoopbackConsoleRefusesOtherHostNames(t *testing.T) {
 		}
 	}
 }
+
+// blockingBackend's trail verification waits until released.
+type blockingBackend struct {
+	fakeBackend
+	started, release chan struct{}
+}
+
+func (b blockingBackend) VerifyTrail(context.Context) ([]audit.Report, error) {
+	b.started <- struct{}{}
+	<-b.release
+	return nil, nil
+}
+
+// TestOneTrailVerificationAtATime: a verification reads the whole trail,
+// so a second request while one runs is refused rather than queued.
+func TestOneTrailVerificationAtATime(t *testing.T) {
+	e := newEnv(t)
+	b := blockingBackend{started: make(chan struct{}), release: make(chan struct{})}
+	h := console.New(console.Config{Backend: b, Directory: fixedDirectory{e.root}})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	post := func(path, body, csrf string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/console/api/"+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-CSRF-Token", csrf)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, nil
+		}
+		defer resp.Body.Close()
+		out := map[string]any{}
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	status, out := post("signin", `{"accessKeyId":"AKIAX","secretAccessKey":"s"}`, "")
+	csrf, _ := out["csrfToken"].(string)
+	if status != http.StatusOK || csrf == "" {
+		t.Fatalf("sign-in: %d %v", status, out)
+	}
+	first := make(chan int)
+	go func() {
+		s, _ := post("audit/verify", "{}", csrf)
+		first <- s
+	}()
+	<-b.started
+	if status, out := post("audit/verify", "{}", csrf); status != http.StatusTooManyRequests || out["__type"] != "Throttling" {
+		t.Errorf("a second verification while one runs: %d %v", status, out)
+	}
+	close(b.release)
+	if s := <-first; s != http.StatusOK {
+		t.Errorf("the first verification: %d", s)
+	}
+	go func() { <-b.started }()
+	if status, out := post("audit/verify", "{}", csrf); status != http.StatusOK {
+		t.Errorf("a verification after the first ended: %d %v", status, out)
+	}
+}

@@ -28,6 +28,8 @@ var (
 		Message: "Your password must be changed before you sign in. Choose a new password."}
 	errTooManySessions = &api.CallError{Status: http.StatusServiceUnavailable, Type: "ServiceUnavailable",
 		Message: "The console has as many sessions as it can hold. Try again later."}
+	errVerifyBusy = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
+		Message: "The audit trail is being verified for another request. Try again when it is done."}
 	errSignInThrottled = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
 		Message: "Too many failed sign-in attempts. Wait a few minutes before trying again."}
 )
@@ -145,6 +147,14 @@ func (h *Handler) verifyTrail(w http.ResponseWriter, r *http.Request, se *sessio
 	if _, err := h.backend.Invoke(r, api.Call{Principal: se.principal, UserAgent: UserAgent, Service: api.ServiceTrail,
 		Operation: "ListAuditChains", Input: []byte("{}")}); err != nil {
 		h.fail(w, err)
+		return
+	}
+	// A check reads the whole trail: one at a time, whoever asks.
+	select {
+	case h.verifying <- struct{}{}:
+		defer func() { <-h.verifying }()
+	default:
+		h.fail(w, errVerifyBusy)
 		return
 	}
 	reports, err := h.backend.VerifyTrail(r.Context())
