@@ -97,6 +97,11 @@ func (d *drainer) serve(ctx context.Context, timeout time.Duration) error {
 	shutCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	err := d.srv.Shutdown(shutCtx)
+	if errors.Is(err, net.ErrClosed) {
+		// Serve had not yet noticed the close above, so Shutdown closed
+		// the listener again; the connections were still waited for.
+		err = nil
+	}
 	if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) && !errors.Is(serr, net.ErrClosed) {
 		err = errors.Join(err, serr)
 	}
