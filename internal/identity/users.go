@@ -325,16 +325,17 @@ func (d *Directory) update(ctx context.Context, fn func(store.Tx) error) error {
 // role) of the existing IAM user or role that arn names
 // (arn:aws:iam::ACCT:user/[path/]NAME or :role/[path/]NAME), and whether
 // there is one. A user or role deleted and made again under the same name
-// has another id.
-func (d *Directory) PrincipalID(ctx context.Context, arn string) (string, bool) {
+// has another id. An ARN that names none gives "" and no error; the error
+// is the store's.
+func (d *Directory) PrincipalID(ctx context.Context, arn string) (string, error) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 {
-		return "", false
+		return "", nil
 	}
 	account, res := parts[4], parts[5]
 	kind, rest, ok := strings.Cut(res, "/")
 	if !ok {
-		return "", false
+		return "", nil
 	}
 	name := rest[strings.LastIndexByte(rest, '/')+1:]
 	path := "/" + strings.TrimSuffix(rest, name)
@@ -345,19 +346,23 @@ func (d *Directory) PrincipalID(ctx context.Context, arn string) (string, bool) 
 	case "role":
 		key = roleKey(account, name)
 	default:
-		return "", false
+		return "", nil
 	}
 	id := ""
-	d.view(ctx, func(tx store.Tx) error {
+	err := d.view(ctx, func(tx store.Tx) error {
 		var rec struct {
 			Name string `json:"name"`
 			ID   string `json:"id"`
 			Path string `json:"path"`
 		}
-		if err := getJSON(tx, key, &rec); err == nil && rec.Name == name && rec.Path == path {
+		err := getJSON(tx, key, &rec)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err == nil && rec.Name == name && rec.Path == path {
 			id = rec.ID
 		}
-		return nil
+		return err
 	})
-	return id, id != ""
+	return id, err
 }

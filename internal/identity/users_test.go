@@ -254,8 +254,8 @@ func TestPrincipalID(t *testing.T) {
 		"bob": false,
 		"":    false,
 	} {
-		if _, got := f.d.PrincipalID(f.ctx, arn); got != want {
-			t.Errorf("PrincipalID(%q) found %v, want %v", arn, got, want)
+		if id, err := f.d.PrincipalID(f.ctx, arn); err != nil || (id != "") != want {
+			t.Errorf("PrincipalID(%q) = %q, %v; want found %v", arn, id, err, want)
 		}
 	}
 	if id, _ := f.d.PrincipalID(f.ctx, "arn:aws:iam::"+acct+":user/bob"); id != bob.UserID || !strings.HasPrefix(id, "AIDA") {

@@ -77,12 +77,11 @@ func parseGrantToken(t string) (keyID, grantID string, err error) {
 
 // uniqueID is the unique id of the IAM user or role arn names, or "" if it
 // names none that exists (or another kind of principal).
-func (s *Service) uniqueID(ctx context.Context, arn string) string {
+func (s *Service) uniqueID(ctx context.Context, arn string) (string, error) {
 	if !policy.IsUserOrRole(arn) {
-		return ""
+		return "", nil
 	}
-	id, _ := s.principalID(ctx, arn)
-	return id
+	return s.principalID(ctx, arn)
 }
 
 // CreateGrant lets GranteePrincipal perform Operations on a key.
@@ -165,8 +164,12 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal, Operations: ops, Constraints: in.Constraints, Created: s.clock()}
 	if s.principalID != nil {
 		g.Bound = true
-		g.GranteeID = s.uniqueID(ctx, g.Grantee)
-		g.RetiringID = s.uniqueID(ctx, g.Retiring)
+		if g.GranteeID, err = s.uniqueID(ctx, g.Grantee); err != nil {
+			return nil, err
+		}
+		if g.RetiringID, err = s.uniqueID(ctx, g.Retiring); err != nil {
+			return nil, err
+		}
 	}
 	err = s.update(ctx, "CreateGrant", func(tx store.Tx) error {
 		n := 0

@@ -60,7 +60,10 @@ func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyAR
 				continue
 			}
 			for _, a := range ps.AWS {
-				id, ok := s.validPrincipal(ctx, a)
+				id, ok, err := s.validPrincipal(ctx, a)
+				if err != nil {
+					return nil, nil, err
+				}
 				if !ok {
 					return nil, nil, errBadPrincipals
 				}
@@ -90,31 +93,32 @@ func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyAR
 
 // validPrincipal accepts "*", a 12-digit account, an account root ARN, an
 // assumed-role ARN, and a user or role ARN that exists, whose unique id it
-// returns.
-func (s *Service) validPrincipal(ctx context.Context, arn string) (id string, ok bool) {
+// returns; err is the store's.
+func (s *Service) validPrincipal(ctx context.Context, arn string) (id string, ok bool, err error) {
 	switch {
 	case arn == "*" || accountIDPattern.MatchString(arn):
-		return "", true
+		return "", true, nil
 	case !strings.HasPrefix(arn, "arn:aws:"):
-		return "", false
+		return "", false, nil
 	}
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || !accountIDPattern.MatchString(parts[4]) {
-		return "", false
+		return "", false, nil
 	}
 	res := parts[5]
 	switch {
 	case parts[2] == "iam" && res == "root":
-		return "", true
+		return "", true, nil
 	case parts[2] == "sts" && strings.HasPrefix(res, "assumed-role/"):
-		return "", true
+		return "", true, nil
 	case parts[2] == "iam" && (strings.HasPrefix(res, "user/") || strings.HasPrefix(res, "role/")):
 		if s.principalID == nil {
-			return "", true
+			return "", true, nil
 		}
-		return s.principalID(ctx, arn)
+		id, err := s.principalID(ctx, arn)
+		return id, id != "", err
 	}
-	return "", false
+	return "", false, nil
 }
 
 // GetKeyPolicy returns a key's policy document.

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 
@@ -142,7 +143,7 @@ func TestPolicySeparatesAdministratorsFromUsers(t *testing.T) {
 func TestPutKeyPolicy(t *testing.T) {
 	f := newFixture(t)
 	exists := map[string]string{"arn:aws:iam::111122223333:user/real": "AIDAreal", "arn:aws:iam::111122223333:role/real": "AROAREAL"}
-	f.svc = f.newService(service.Config{PrincipalID: func(_ context.Context, arn string) (string, bool) { id, ok := exists[arn]; return id, ok }})
+	f.svc = f.newService(service.Config{PrincipalID: func(_ context.Context, arn string) (string, error) { return exists[arn], nil }})
 	id := f.createKey(kmsapi.CreateKeyInput{})
 	arn := keyARN(acctA, id)
 	get := func() string {
@@ -556,4 +557,33 @@ func TestLockoutCheckSeesNoBypass(t *testing.T) {
 	  "Condition":{"Bool":{"kms:BypassPolicyLockoutSafetyCheck":"false"}}}]}`)
 	doc := strp(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"}]}`)
 	f.must2(f.svc.PutKeyPolicy(f.ctx, c, &kmsapi.PutKeyPolicyInput{KeyID: id, Policy: doc}))
+}
+
+// TestPrincipalLookupFailure: when the directory cannot be read, a key
+// policy or grant that names a user is refused, not stored unbound (which
+// would name no one, or anyone of that name).
+func TestPrincipalLookupFailure(t *testing.T) {
+	f := newFixture(t)
+	user := "arn:aws:iam::111122223333:user/real"
+	f.svc = f.newService(service.Config{PrincipalID: func(context.Context, string) (string, error) { return "", errors.New("directory unreadable") }})
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	before, err := f.svc.GetKeyPolicy(f.ctx, rootA, &kmsapi.GetKeyPolicyInput{KeyID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"},` +
+		`{"Effect":"Allow","Principal":{"AWS":"` + user + `"},"Action":"kms:Encrypt","Resource":"*"}]}`
+	if _, err := f.svc.PutKeyPolicy(f.ctx, rootA, &kmsapi.PutKeyPolicyInput{KeyID: id, Policy: strp(doc)}); err == nil {
+		t.Fatal("PutKeyPolicy succeeded without reading the principal")
+	}
+	if after, _ := f.svc.GetKeyPolicy(f.ctx, rootA, &kmsapi.GetKeyPolicyInput{KeyID: id}); after.Policy != before.Policy {
+		t.Fatal("a refused PutKeyPolicy changed the policy")
+	}
+	if _, err := f.svc.CreateGrant(f.ctx, rootA, &kmsapi.CreateGrantInput{KeyID: id, GranteePrincipal: user, Operations: []string{"Encrypt"}}); err == nil {
+		t.Fatal("CreateGrant succeeded without reading the grantee")
+	}
+	out, err := f.svc.ListGrants(f.ctx, rootA, &kmsapi.ListGrantsInput{KeyID: id})
+	if err != nil || len(out.Grants) != 0 {
+		t.Fatalf("grants after a refused CreateGrant: %v %v", out, err)
+	}
 }

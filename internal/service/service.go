@@ -57,10 +57,10 @@ type Config struct {
 	// Changed drops them.
 	CacheMaxAge time.Duration
 	// PrincipalID returns the unique id of the IAM user or role an ARN
-	// names, and whether it exists: key policies may name only real
+	// names, or "" if none exists: key policies may name only real
 	// principals, and are bound to their ids (policy.Policy.Bind). Nil
 	// accepts every well-formed ARN and binds nothing.
-	PrincipalID func(ctx context.Context, arn string) (string, bool)
+	PrincipalID func(ctx context.Context, arn string) (string, error)
 }
 
 // Service implements the KMS operations. It is safe for concurrent use.
@@ -75,7 +75,7 @@ type Service struct {
 	log     *slog.Logger
 	random  func([]byte) (int, error)
 
-	principalID func(context.Context, string) (string, bool)
+	principalID func(context.Context, string) (string, error)
 
 	usage *usageTracker // key uses not yet written (lastusage.go)
 }
