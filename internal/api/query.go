@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/identity"
 )
 
@@ -103,8 +104,11 @@ func (h *Handler) queryServices() map[string]*queryService {
 			return nil, d.DeleteLoginProfile(ctx, p, f.Get("UserName"))
 		},
 		"CreateRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
-			max, _ := strconv.Atoi(f.Get("MaxSessionDuration"))
-			r, err := d.CreateRole(ctx, p, f.Get("RoleName"), f.Get("Path"), f.Get("AssumeRolePolicyDocument"), f.Get("Description"), int32(max))
+			max, err := intParam(f, "MaxSessionDuration")
+			if err != nil {
+				return nil, err
+			}
+			r, err := d.CreateRole(ctx, p, f.Get("RoleName"), f.Get("Path"), f.Get("AssumeRolePolicyDocument"), f.Get("Description"), max)
 			return wrap(err, struct{ Role xmlRole }{xmlRoleOf(r)})
 		},
 		"GetRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
@@ -154,8 +158,11 @@ func (h *Handler) queryServices() map[string]*queryService {
 			return struct{ UserId, Account, Arn string }{p.UserID, p.Account, p.ARN}, nil
 		},
 		"AssumeRole": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
-			dur, _ := strconv.Atoi(f.Get("DurationSeconds"))
-			c, r, err := d.AssumeRole(ctx, p, f.Get("RoleArn"), f.Get("RoleSessionName"), int32(dur), f.Get("Policy"))
+			dur, err := intParam(f, "DurationSeconds")
+			if err != nil {
+				return nil, err
+			}
+			c, r, err := d.AssumeRole(ctx, p, f.Get("RoleArn"), f.Get("RoleSessionName"), dur, f.Get("Policy"))
 			if err != nil {
 				return nil, err
 			}
@@ -180,6 +187,23 @@ func (h *Handler) queryServices() map[string]*queryService {
 }
 
 // wrap returns out unless err is set.
+// intParam reads an optional integer parameter, 0 when absent. A value
+// that is not a 32-bit integer is refused rather than read as 0 or
+// wrapped, so that "abc" never means the default and 2^32+900 never
+// means 900.
+func intParam(f url.Values, name string) (int32, error) {
+	s := f.Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		field := strings.ToLower(name[:1]) + name[1:]
+		return 0, fault.Newf(fault.Validation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must be a 32-bit integer", s, field)
+	}
+	return int32(n), nil
+}
+
 func wrap(err error, out any) (any, error) {
 	if err != nil {
 		return nil, err

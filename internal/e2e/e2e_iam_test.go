@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -932,9 +933,12 @@ func TestSTSAssumeRoleDuration(t *testing.T) {
 		start := time.Now().Truncate(time.Second)
 		out, err := client.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf(tc.role)), RoleSessionName: aws.String("session"), DurationSeconds: tc.dur})
 		if tc.want == 0 {
-			msg := "" // outside 900..43200: a Coral range message on AWS
-			if d := aws.ToInt32(tc.dur); d >= 900 && d <= 43200 {
-				msg = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+			msg := "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+			switch d := aws.ToInt32(tc.dur); {
+			case d < 900:
+				msg = "1 validation error detected: Value '" + strconv.Itoa(int(d)) + "' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"
+			case d > 43200:
+				msg = "1 validation error detected: Value '" + strconv.Itoa(int(d)) + "' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 43200"
 			}
 			expectIAMError(t, err, http.StatusBadRequest, "ValidationError", msg)
 			continue
@@ -946,6 +950,40 @@ func TestSTSAssumeRoleDuration(t *testing.T) {
 		if exp := out.Credentials.Expiration; exp == nil || exp.Sub(start) < tc.want || exp.Sub(start) > tc.want+2*time.Second {
 			t.Errorf("AssumeRole %s for %v: expires %v (started %v)", tc.role, tc.want, exp, start)
 		}
+	}
+}
+
+// TestSTSRoleChainingLastsAnHour: a role session that assumes another
+// role gets an hour at most, as on AWS, however long the role allows.
+func TestSTSRoleChainingLastsAnHour(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	root := e.rootIAM()
+	for _, name := range []string{"hop", "long"} {
+		if _, err := root.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trustAccount), MaxSessionDuration: aws.Int32(7200)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := root.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("hop"), PolicyName: aws.String("assume"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("hop")), RoleSessionName: aws.String("one"), DurationSeconds: aws.Int32(7200)})
+	if err != nil {
+		t.Fatalf("a user for the role's two hours: %v", err)
+	}
+	c := first.Credentials
+	session := e.stsClient(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
+	_, err = session.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("long")), RoleSessionName: aws.String("two"), DurationSeconds: aws.Int32(3601)})
+	expectIAMError(t, err, http.StatusBadRequest, "ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")
+	start := time.Now().Truncate(time.Second)
+	out, err := session.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("long")), RoleSessionName: aws.String("two")})
+	if err != nil {
+		t.Fatalf("chaining for the default hour: %v", err)
+	}
+	if exp := aws.ToTime(out.Credentials.Expiration); exp.Sub(start) < time.Hour || exp.Sub(start) > time.Hour+2*time.Second {
+		t.Errorf("a chained session expires %v after it began, want an hour", exp.Sub(start))
 	}
 }
 
@@ -1152,6 +1190,13 @@ func TestIAMErrorsOnTheWire(t *testing.T) {
 		{"IAM action signed for sts", "sts", "Action=ListUsers&Version=2010-05-08", true, 403, iamNS, "SignatureDoesNotMatch", "Credential should be scoped to correct service: 'iam'. "},
 		{"STS action signed for iam", "iam", "Action=GetCallerIdentity&Version=2011-06-15", true, 403, stsNS, "SignatureDoesNotMatch", "Credential should be scoped to correct service: 'sts'. "},
 		{"unknown action", "iam", "Action=CreateGroup&Version=2010-05-08&GroupName=g", true, 400, iamNS, "InvalidAction", ""},
+		{"DurationSeconds not a number", "sts", "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fnone&RoleSessionName=s1&DurationSeconds=abc", true, 400, stsNS, "ValidationError",
+			"1 validation error detected: Value 'abc' at 'durationSeconds' failed to satisfy constraint: Member must be a 32-bit integer"},
+		{"DurationSeconds past 32 bits", "sts", "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fnone&RoleSessionName=s1&DurationSeconds=4294968196", true, 400, stsNS, "ValidationError",
+			"1 validation error detected: Value '4294968196' at 'durationSeconds' failed to satisfy constraint: Member must be a 32-bit integer"},
+		{"MaxSessionDuration not a number", "iam", "Action=CreateRole&Version=2010-05-08&RoleName=wrapped&AssumeRolePolicyDocument=" + url.QueryEscape(trustAccount) + "&MaxSessionDuration=1h", true, 400, iamNS, "ValidationError",
+			"1 validation error detected: Value '1h' at 'maxSessionDuration' failed to satisfy constraint: Member must be a 32-bit integer"},
+		{"MaxSessionDuration past 32 bits", "iam", "Action=CreateRole&Version=2010-05-08&RoleName=wrapped&AssumeRolePolicyDocument=" + url.QueryEscape(trustAccount) + "&MaxSessionDuration=4294971296", true, 400, iamNS, "ValidationError", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := query(t, tc.service, tc.body, tc.sign)
@@ -1178,6 +1223,10 @@ func TestIAMErrorsOnTheWire(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a refused MaxSessionDuration makes no role", func(t *testing.T) {
+		_, err := e.rootIAM().GetRole(context.Background(), &iam.GetRoleInput{RoleName: aws.String("wrapped")})
+		expectIAMError(t, err, http.StatusNotFound, "NoSuchEntity", "")
+	})
 	t.Run("success", func(t *testing.T) {
 		r := query(t, "sts", "Action=GetCallerIdentity&Version=2011-06-15", true)
 		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/xml") {

@@ -52,10 +52,18 @@ func checkSessionName(name string) error {
 // AssumeRole starts a session of the role named by roleArn, if the role's
 // trust policy lets the caller in: directly, or by naming the caller's
 // account when an identity policy of the caller allows sts:AssumeRole. An
-// account's root may not assume roles, as on AWS.
+// account's root may not assume roles, as on AWS. A session lasts
+// durationSeconds (an hour when 0), at most the role's MaxSessionDuration,
+// and at most an hour when the caller is itself a role session.
 func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, sessionName string, durationSeconds int32, sessionPolicy string) (*Credentials, *AssumedRole, error) {
 	if err := checkSessionName(sessionName); err != nil {
 		return nil, nil, err
+	}
+	if durationSeconds != 0 && durationSeconds < 900 {
+		return nil, nil, errf(fault.Validation, "1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900", durationSeconds)
+	}
+	if durationSeconds > 43200 {
+		return nil, nil, errf(fault.Validation, "1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 43200", durationSeconds)
 	}
 	if sessionPolicy != "" {
 		return nil, nil, errf(fault.Validation, "Session policies are not supported by this server.")
@@ -95,7 +103,13 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	if durationSeconds == 0 {
 		durationSeconds = 3600
 	}
-	if durationSeconds < 900 || durationSeconds > role.MaxSession {
+	if caller.Type == TypeAssumedRole && durationSeconds > 3600 {
+		// Role chaining: a session may start another of at most an hour,
+		// whatever the role allows, so that no session outlives its
+		// source by more than that.
+		return nil, nil, errf(fault.Validation, "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")
+	}
+	if durationSeconds > role.MaxSession {
 		return nil, nil, errf(fault.Validation, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 	}
 	now := d.now().UTC().Truncate(time.Second)

@@ -87,7 +87,11 @@ func TestAssumeRole(t *testing.T) {
 		{"no role name", assumer, roleARN(acct, ""), "s-19", 0, "", fault.Validation, ""},
 		{"not an ARN", assumer, "account", "s-20", 0, "", fault.Validation, "account is invalid"},
 		{"a session too short", assumer, roleARN(acct, "account"), "s-21", 899, "", fault.Validation,
-			"The requested DurationSeconds exceeds the MaxSessionDuration set for this role."},
+			"1 validation error detected: Value '899' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"},
+		{"a negative session", assumer, roleARN(acct, "account"), "s-21b", -1, "", fault.Validation,
+			"1 validation error detected: Value '-1' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"},
+		{"a session longer than any role allows", assumer, roleARN(acct, "account"), "s-21c", 43201, "", fault.Validation,
+			"1 validation error detected: Value '43201' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 43200"},
 		{"a session longer than the role allows", assumer, roleARN(acct, "account"), "s-22", 7201, "", fault.Validation,
 			"The requested DurationSeconds exceeds the MaxSessionDuration set for this role."},
 	} {
@@ -153,6 +157,49 @@ func TestSessionCarriesTheRolePolicies(t *testing.T) {
 	session = f.auth(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
 	_, err = f.d.CreateUser(f.ctx, session, "u2", "")
 	wantErr(t, err, fault.AccessDenied, "User: arn:aws:sts::"+acct+":assumed-role/admin/work is not authorized to perform: iam:CreateUser on resource: arn:aws:iam::"+acct+":user/u2 with an explicit deny in an identity-based policy")
+}
+
+// TestRoleChainingLastsAnHour: a role session may assume another role,
+// for an hour at most, whatever the second role allows a user.
+func TestRoleChainingLastsAnHour(t *testing.T) {
+	f := newFixture(t)
+	for _, r := range []struct {
+		name string
+		max  int32
+	}{{"first", 3600}, {"second", 7200}} {
+		if _, err := f.d.CreateRole(f.ctx, f.root1, r.name, "", trustAccount(acct), "", r.max); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.d.PutPolicy(f.ctx, f.root1, "Role", "first", "assume", allowIAM); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "first"), "one", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := f.auth(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	const chained = "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+	for _, tc := range []struct {
+		dur  int32
+		want time.Duration // 0: refused with chained
+	}{{0, time.Hour}, {900, 15 * time.Minute}, {3600, time.Hour}, {3601, 0}, {7200, 0}} {
+		c2, _, err := f.d.AssumeRole(f.ctx, session, roleARN(acct, "second"), "two", tc.dur, "")
+		if tc.want == 0 {
+			wantErr(t, err, fault.Validation, chained)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("chaining for %ds: %v", tc.dur, err)
+		}
+		if !c2.Expiration.Equal(start.Add(tc.want)) {
+			t.Errorf("chaining for %ds: expires %v, want %v", tc.dur, c2.Expiration, start.Add(tc.want))
+		}
+	}
+	// A user is held only to the role's own limit.
+	if _, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "second"), "two", 7200, ""); err != nil {
+		t.Fatalf("a user for the role's two hours: %v", err)
+	}
 }
 
 func TestSessionCredentials(t *testing.T) {
