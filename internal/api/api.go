@@ -57,9 +57,12 @@ type Handler struct {
 	// auditorAccounts may read every account's records (trail.go).
 	auditorAccounts map[string]bool
 
-	bodies  *bodyBudget    // memory for bodies being received (body.go)
-	observe func(*Request) // nil: calls are not reported (observe.go)
-	limits  *accountLimits // nil: no rate limit (ratelimit.go)
+	bodies *bodyBudget // memory for bodies being received (body.go)
+	// precheck checks a request's signature as far as it can without its
+	// body, before a large body is received (Directory.Precheck).
+	precheck func(*http.Request) (string, error)
+	observe  func(*Request) // nil: calls are not reported (observe.go)
+	limits   *accountLimits // nil: no rate limit (ratelimit.go)
 
 	// tlsInFront: requests that reach h in plain HTTP came over TLS to a
 	// proxy in front (WithTLSInFront).
@@ -105,6 +108,7 @@ func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger)
 		log = slog.Default()
 	}
 	h := &Handler{svc: svc, dir: dir, log: log, now: time.Now, bodies: newBodyBudget(DefaultBodyMemory)}
+	h.precheck = func(r *http.Request) (string, error) { return dir.Precheck(r.Context(), r) }
 	h.query = h.queryServices()
 	h.ops = map[string]opFunc{
 		"CreateKey":                           op(svc.CreateKey),

@@ -3,8 +3,10 @@ package api
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
 )
 
@@ -16,6 +18,9 @@ func bodyRequest(length int64) (*http.Request, *io.PipeWriter) {
 	r.ContentLength = length
 	return r, pw
 }
+
+// anyKey passes every request's precheck as signed by one key.
+func anyKey(*http.Request) (string, error) { return "AKIDONE", nil }
 
 type bodyResult struct {
 	body    []byte
@@ -33,18 +38,26 @@ func readAsync(h *Handler, r *http.Request) chan bodyResult {
 }
 
 func TestReadBodyGrowsAsBytesArrive(t *testing.T) {
-	const budget = 64 << 10
-	h := &Handler{bodies: newBodyBudget(budget)}
+	const budget = 256 << 10 // a quarter for each of four keys
+	var keys atomic.Int32
+	h := &Handler{bodies: newBodyBudget(budget), precheck: func(*http.Request) (string, error) {
+		return fmt.Sprint("AKID", keys.Add(1)), nil
+	}}
 
-	// A client announces 1 MiB and sends 40 KiB: the server holds a buffer
+	// Clients announce 1 MiB and send 40 KiB: the server holds a buffer
 	// for what came, not for what was announced.
-	slow, slowW := bodyRequest(1 << 20)
-	slowDone := readAsync(h, slow)
-	if _, err := slowW.Write(make([]byte, 40<<10)); err != nil {
-		t.Fatal(err)
-	}
-	if got := h.bodies.inUse.Load(); got != 64<<10 {
-		t.Errorf("after 40 KiB of an announced 1 MiB, %d bytes are held, want 65536", got)
+	var slowDone []chan bodyResult
+	var slowW []*io.PipeWriter
+	for i := range 4 {
+		slow, w := bodyRequest(1 << 20)
+		slowDone = append(slowDone, readAsync(h, slow))
+		slowW = append(slowW, w)
+		if _, err := w.Write(make([]byte, 40<<10)); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.bodies.inUse.Load(); got != int64(i+1)*64<<10 {
+			t.Errorf("after 40 KiB of an announced 1 MiB from %d clients, %d bytes are held, want %d", i+1, got, (i+1)*64<<10)
+		}
 	}
 
 	// The budget is spent: the next body, however small, is refused at
@@ -57,14 +70,16 @@ func TestReadBodyGrowsAsBytesArrive(t *testing.T) {
 	}
 	res.release()
 
-	// The slow client gives up: its memory returns to the budget, and the
-	// next body is read.
-	slowW.CloseWithError(errors.New("connection reset"))
-	res = <-slowDone
-	if res.err != errBodyUnreadable {
-		t.Fatalf("a body cut short: %v, want SerializationException", res.err)
+	// The slow clients give up: their memory returns to the budget, and
+	// the next body is read.
+	for i, w := range slowW {
+		w.CloseWithError(errors.New("connection reset"))
+		res = <-slowDone[i]
+		if res.err != errBodyUnreadable {
+			t.Fatalf("a body cut short: %v, want SerializationException", res.err)
+		}
+		res.release()
 	}
-	res.release()
 	if got := h.bodies.inUse.Load(); got != 0 {
 		t.Fatalf("%d bytes held after every body was released", got)
 	}
@@ -81,7 +96,7 @@ func TestReadBodyGrowsAsBytesArrive(t *testing.T) {
 }
 
 func TestReadBodyLengths(t *testing.T) {
-	h := &Handler{bodies: newBodyBudget(DefaultBodyMemory)}
+	h := &Handler{bodies: newBodyBudget(DefaultBodyMemory), precheck: anyKey}
 	for _, tc := range []struct {
 		name     string
 		announce int64 // -1: chunked
@@ -115,5 +130,112 @@ func TestReadBodyLengths(t *testing.T) {
 	}
 	if got := h.bodies.inUse.Load(); got != 0 {
 		t.Fatalf("%d bytes held after every release", got)
+	}
+}
+
+// A body grows past firstRead only for a request whose signature passes
+// the precheck: anyone else holds firstRead at most, and is refused with
+// the precheck's error before the rest arrives.
+func TestReadBodyPrecheckBeforeGrowing(t *testing.T) {
+	errNoOne := errors.New("no such access key")
+	var checked []string
+	h := &Handler{bodies: newBodyBudget(DefaultBodyMemory), precheck: func(r *http.Request) (string, error) {
+		checked = append(checked, r.Header.Get("Authorization"))
+		if r.Header.Get("Authorization") == "" {
+			return "", errNoOne
+		}
+		return "AKIDONE", nil
+	}}
+
+	// A small body is read whole with no precheck: the signature is
+	// checked with the body, as before.
+	small, sw := bodyRequest(firstRead)
+	go func() { sw.Write(make([]byte, firstRead)); sw.Close() }()
+	res := <-readAsync(h, small)
+	if res.err != nil || len(checked) != 0 {
+		t.Fatalf("a body of firstRead bytes: %v, prechecked %d times", res.err, len(checked))
+	}
+	res.release()
+
+	// An unsigned body of 1 MiB is refused once its first 8 KiB are in,
+	// while the client has sent little more.
+	big, w := bodyRequest(1 << 20)
+	done := readAsync(h, big)
+	go w.Write(make([]byte, 1<<20))
+	res = <-done
+	if res.err != errNoOne {
+		t.Fatalf("an unsigned 1 MiB body: %v, want the precheck's error", res.err)
+	}
+	if got := h.bodies.inUse.Load(); got != firstRead {
+		t.Errorf("an unsigned body held %d bytes when refused, want %d", got, firstRead)
+	}
+	res.release()
+	w.CloseWithError(errors.New("gone"))
+
+	// A signed one is read whole, prechecked once.
+	checked = nil
+	big, bw := bodyRequest(1 << 20)
+	big.Header.Set("Authorization", "AWS4-HMAC-SHA256 ...")
+	go func() { bw.Write(make([]byte, 1<<20)); bw.Close() }()
+	res = <-readAsync(h, big)
+	if res.err != nil || len(res.body) != 1<<20 || len(checked) != 1 {
+		t.Fatalf("a signed 1 MiB body: %d bytes, %v, prechecked %d times", len(res.body), res.err, len(checked))
+	}
+	res.release()
+	if got := h.bodies.inUse.Load(); got != 0 {
+		t.Fatalf("%d bytes held after every release", got)
+	}
+}
+
+// No access key may hold more than its share of the budget: one key's
+// slow bodies leave room for the others'.
+func TestReadBodyKeyShare(t *testing.T) {
+	const budget = 4 << 20
+	h := &Handler{bodies: newBodyBudget(budget), precheck: func(r *http.Request) (string, error) {
+		return r.Header.Get("Authorization"), nil
+	}}
+	start := func(key string) (chan bodyResult, *io.PipeWriter) {
+		r, w := bodyRequest(MaxBodyBytes)
+		r.Header.Set("Authorization", key)
+		done := readAsync(h, r)
+		if _, err := w.Write(make([]byte, MaxBodyBytes/2+1)); err != nil { // the buffer grows to 1 MiB
+			t.Fatal(err)
+		}
+		return done, w
+	}
+	// Key A's first slow body holds its whole share (1 MiB of 4 MiB).
+	aDone, aW := start("A")
+	if got := h.bodies.byKey["A"]; got != MaxBodyBytes-firstRead {
+		t.Fatalf("key A holds %d bytes past the first read, want %d", got, MaxBodyBytes-firstRead)
+	}
+	// Its next is refused as soon as it needs more than its first read.
+	r, w := bodyRequest(MaxBodyBytes)
+	r.Header.Set("Authorization", "A")
+	done := readAsync(h, r)
+	go w.Write(make([]byte, MaxBodyBytes))
+	if res := <-done; res.err != errBodiesBusy {
+		t.Fatalf("key A past its share: %v, want ThrottlingException", res.err)
+	} else {
+		res.release()
+	}
+	w.CloseWithError(errors.New("gone"))
+	// Key B is read whole.
+	r, w = bodyRequest(MaxBodyBytes)
+	r.Header.Set("Authorization", "B")
+	go func() { w.Write(make([]byte, MaxBodyBytes)); w.Close() }()
+	res := <-readAsync(h, r)
+	if res.err != nil {
+		t.Fatalf("key B while A holds its share: %v", res.err)
+	}
+	res.release()
+	// Key A's body completes and is released: the share returns.
+	go func() { aW.Write(make([]byte, MaxBodyBytes/2-1)); aW.Close() }()
+	if res := <-aDone; res.err != nil || len(res.body) != MaxBodyBytes {
+		t.Fatalf("key A's slow body: %d bytes, %v", len(res.body), res.err)
+	} else {
+		res.release()
+	}
+	if got := h.bodies.inUse.Load(); got != 0 || len(h.bodies.byKey) != 0 {
+		t.Fatalf("%d bytes held (%v by key) after every release", got, h.bodies.byKey)
 	}
 }

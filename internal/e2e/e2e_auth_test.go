@@ -6,12 +6,14 @@ package e2e_test
 // checked to have changed nothing.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"sort"
@@ -714,5 +716,54 @@ func TestAuthRefusedIAMChangesNothing(t *testing.T) {
 	}
 	if len(users.Users) != 0 {
 		t.Errorf("refused CreateUser calls created %d users", len(users.Users))
+	}
+}
+
+// A large body from a caller with no valid access key is refused once its
+// first kilobytes are in, without waiting for (or holding memory for) the
+// rest: a stalled upload of 1 MiB gets its answer at once.
+func TestAuthLargeBodyOfNoOneRefusedEarly(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	now := time.Now().UTC()
+	for _, tc := range []struct {
+		name, auth, typ, msg string
+		status               int
+	}{
+		{"unsigned", "", "MissingAuthenticationTokenException", "Missing Authentication Token", http.StatusBadRequest},
+		{"an unknown access key", "AWS4-HMAC-SHA256 Credential=" + randomAKID(t) + "/" + now.Format("20060102") + "/" + e2eRegion +
+			"/kms/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + strings.Repeat("0", 64),
+			"UnrecognizedClientException", msgInvalidToken, http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			hdr := "POST / HTTP/1.1\r\nHost: " + host + "\r\nX-Amz-Target: TrentService.Encrypt\r\nContent-Type: application/x-amz-json-1.1\r\n" +
+				"X-Amz-Date: " + now.Format(amzDateFormat) + "\r\nContent-Length: " + strconv.Itoa(1<<20) + "\r\n"
+			if tc.auth != "" {
+				hdr += "Authorization: " + tc.auth + "\r\n"
+			}
+			if _, err := io.WriteString(conn, hdr+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.Write(bytes.Repeat([]byte(" "), 64<<10)); err != nil { // of the 1 MiB announced
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(time.Minute)) // a bound on a broken server, not a measure
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer while the body is incomplete: %v", err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expectRawError(t, rawResponse{status: resp.StatusCode, header: resp.Header, body: b}, tc.status, tc.typ, tc.msg)
+		})
 	}
 }

@@ -44,19 +44,28 @@ type credential struct {
 // a signature that leaves the operation (X-Amz-Target) or the
 // Content-Type unsigned, or one that does not match.
 func (d *Directory) Authenticate(ctx context.Context, r *http.Request, body []byte, service string) (*Principal, string, error) {
-	a, err := sigv4.Parse(r)
+	a, err := parseAuth(r)
 	if err != nil {
-		var me *sigv4.MalformedError
-		if errors.As(err, &me) {
-			return nil, "", &fault.Error{Code: fault.IncompleteSignature, Message: me.Message}
-		}
-		return nil, "", errNoAuth
+		return nil, "", err
 	}
 	p, err := d.authenticate(ctx, r, body, service, a)
 	if err != nil {
 		return nil, "", err
 	}
 	return p, a.Region, nil
+}
+
+// parseAuth reads r's signature, or says with AWS's error why it cannot.
+func parseAuth(r *http.Request) (*sigv4.Auth, error) {
+	a, err := sigv4.Parse(r)
+	if err != nil {
+		var me *sigv4.MalformedError
+		if errors.As(err, &me) {
+			return nil, &fault.Error{Code: fault.IncompleteSignature, Message: me.Message}
+		}
+		return nil, errNoAuth
+	}
+	return a, nil
 }
 
 // Serves reports whether region is one a KMS or STS request may be
@@ -78,8 +87,42 @@ func (d *Directory) authenticate(ctx context.Context, r *http.Request, body []by
 	if name := unsignedHeader(r, a); name != "" {
 		return nil, errf(fault.IncompleteSignature, "The request's %s header is not signed: SignedHeaders must include it. SignedHeaders=%s", name, a.SignedHeaders)
 	}
+	c, err := d.current(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	if !d.verifier.Verify(r, body, a, c.secret) {
+		return nil, errBadSignature
+	}
+	return c.principal, nil
+}
+
+// Precheck checks what can be checked of r's signature before its body
+// is read: that it parses, that its signing time is current, and that its
+// access key (with its session token) is one the directory knows, active
+// and unexpired. It returns that access key id, so that a server may
+// refuse to receive a large body from a caller who is no one and charge
+// the memory of the body to the key. It proves nothing of the secret (an
+// access key id is no secret): Authenticate, with the body, still decides
+// who signed the request.
+func (d *Directory) Precheck(ctx context.Context, r *http.Request) (string, error) {
+	a, err := parseAuth(r)
+	if err != nil {
+		return "", err
+	}
+	if _, err := d.current(ctx, a); err != nil {
+		return "", err
+	}
+	return a.AccessKeyID, nil
+}
+
+// current checks what a signature says of its own time and of its caller:
+// that it is within the skew of the scope's service (or within a presigned
+// request's life), and that its access key and session token are valid
+// now. It returns the credential to verify the signature with.
+func (d *Directory) current(ctx context.Context, a *sigv4.Auth) (*credential, error) {
 	maxSkew := d.maxSkew
-	if service != "kms" {
+	if a.Service != "kms" {
 		maxSkew = queryMaxSkew
 	}
 	now := d.now().UTC()
@@ -116,10 +159,7 @@ func (d *Directory) authenticate(ctx context.Context, r *http.Request, body []by
 			return nil, errExpiredToken
 		}
 	}
-	if !d.verifier.Verify(r, body, a, c.secret) {
-		return nil, errBadSignature
-	}
-	return c.principal, nil
+	return c, nil
 }
 
 // credential returns the cached credential of an access key, loading it on
