@@ -111,7 +111,7 @@ command line wins over the environment, which wins over the file.
 	f.DurationVar(&o.AuditSyncInterval, "audit-sync-interval", server.DefaultAuditSyncInterval, "with --audit-sync=interval: the longest an acknowledged record waits for its fsync")
 	f.Int64Var(&o.AuditSegmentBytes, "audit-segment-bytes", audit.DefaultSegmentBytes, "roll the audit trail of the data directory to a new segment file (audit-000002.log, ...) when the active one would grow past this many bytes")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long the requests in flight may take to finish")
-	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; more wait to be accepted")
+	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; at the limit the longest idle makes room, or a newcomer waits")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve GET /metrics on this address (host:port, plain HTTP) instead of beside the API")
 	f.StringVar(&o.PprofListen, "pprof-listen", "", "serve Go's runtime profiles (/debug/pprof/) on this address (a loopback host:port, plain HTTP), to diagnose the server")
 	f.BoolVar(&o.NoConsole, "no-console", false, "do not serve the web console at /console/")

@@ -46,7 +46,14 @@ func newDrainer(srv *http.Server, ln net.Listener, log *slog.Logger) *drainer {
 		}
 		next.ServeHTTP(w, r)
 	})
-	srv.ConnState = d.track
+	if prev := srv.ConnState; prev != nil {
+		srv.ConnState = func(c net.Conn, s http.ConnState) {
+			d.track(c, s)
+			prev(c, s)
+		}
+	} else {
+		srv.ConnState = d.track
+	}
 	return d
 }
 

@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"golang.org/x/net/netutil"
 )
 
 // Limits of the HTTP server; the defaults of the Options that set them.
@@ -27,6 +25,7 @@ const (
 // endpoint is where the server listens, and how.
 type endpoint struct {
 	ln      net.Listener
+	limit   *connLimiter // under ln; its server reports connection states to limit.track
 	url     string
 	tls     *tls.Config   // nil: plain HTTP
 	reload  *certReloader // nil: no certificate files to watch
@@ -57,7 +56,8 @@ func checkListen(o Options) error {
 
 // openEndpoint listens on o.Listen, with TLS if configured (making the dev
 // certificate first with DevTLS), and at most o.MaxConnections open
-// connections: past that, new ones wait in the kernel's queue.
+// connections: past that, the longest idle makes room, or new ones wait in
+// the kernel's queue (connLimiter).
 func openEndpoint(o Options) (*endpoint, error) {
 	ep := &endpoint{}
 	certFile, keyFile := o.TLSCert, o.TLSKey
@@ -82,7 +82,8 @@ func openEndpoint(o Options) (*endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
-	ep.ln = netutil.LimitListener(ln, o.MaxConnections)
+	ep.limit = newConnLimiter(ln, o.MaxConnections, time.Now)
+	ep.ln = ep.limit
 	scheme := "http"
 	if ep.tls != nil {
 		ep.ln = tls.NewListener(ep.ln, ep.tls)

@@ -114,7 +114,8 @@ type Options struct {
 	// may take to finish (DefaultShutdownTimeout if zero).
 	ShutdownTimeout time.Duration
 	// MaxConnections bounds the open client connections
-	// (DefaultMaxConnections if zero); more wait to be accepted.
+	// (DefaultMaxConnections if zero); at the limit the longest idle
+	// makes room for a newcomer (connLimiter).
 	MaxConnections int
 
 	// TLSCert and TLSKey are the PEM files of the server's certificate (a
@@ -414,6 +415,7 @@ func Run(ctx context.Context, o Options) error {
 			IdleTimeout:  o.ConsoleIdleTimeout, AbsoluteTimeout: o.ConsoleSessionTimeout})
 	}
 	srv := httpServer(o, fromProxies(withOps(handler, readiness(st, trail), metricsHandler, consoleHandler), proxies, o.InsecureHTTP), o.Logger)
+	srv.ConnState = ep.limit.track
 	if ep.reload != nil {
 		stopReload := make(chan struct{})
 		defer close(stopReload)

@@ -1,0 +1,150 @@
+package server
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// limitedServer serves handler over TCP with at most max connections,
+// kept alive for an hour between requests, and returns its address.
+func limitedServer(t *testing.T, max int, handler http.HandlerFunc) string {
+	addr, _ := limitedServerWith(t, max, handler, nil)
+	return addr
+}
+
+func limitedServerWith(t *testing.T, max int, handler http.HandlerFunc, blocked func()) (string, *connLimiter) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tick atomic.Int64
+	base := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	l := newConnLimiter(ln, max, func() time.Time { return base.Add(time.Duration(tick.Add(1)) * time.Millisecond) })
+	l.blocked = blocked
+	srv := &http.Server{Handler: handler, IdleTimeout: time.Hour, ReadHeaderTimeout: time.Hour, ConnState: l.track}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), l
+}
+
+// client is a raw keep-alive connection to the server.
+type client struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *client {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(time.Minute)) // a bound on a broken limiter, not a measure
+	return &client{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+// do sends a request and reads its answer; an error means the server
+// closed the connection.
+func (c *client) do(path string) (string, error) {
+	if _, err := io.WriteString(c.conn, "GET "+path+" HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func echo(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) }
+
+// At the limit, a newcomer takes the place of the connection idle longest;
+// the others are kept.
+func TestConnLimiterClosesTheLongestIdle(t *testing.T) {
+	addr := limitedServer(t, 2, echo)
+	first, second := dial(t, addr), dial(t, addr)
+	for _, c := range []*client{first, second} {
+		if got, err := c.do("/a"); err != nil || got != "/a" {
+			t.Fatalf("first request: %q, %v", got, err)
+		}
+	}
+	third := dial(t, addr)
+	if got, err := third.do("/b"); err != nil || got != "/b" {
+		t.Fatalf("a newcomer while two connections idle: %q, %v", got, err)
+	}
+	if _, err := first.do("/c"); err == nil {
+		t.Error("the connection idle longest is still served: no room was made")
+	}
+	if got, err := second.do("/c"); err != nil || got != "/c" {
+		t.Errorf("the connection idle since later was closed: %q, %v", got, err)
+	}
+}
+
+// A connection that has not finished sending its headers makes room too.
+func TestConnLimiterClosesAnUnfinishedRequest(t *testing.T) {
+	addr := limitedServer(t, 1, echo)
+	slow := dial(t, addr)
+	if _, err := io.WriteString(slow.conn, "GET /slow HTTP/1.1\r\nHost: te"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dial(t, addr).do("/b"); err != nil || got != "/b" {
+		t.Fatalf("a newcomer while the only place is held by half a header: %q, %v", got, err)
+	}
+	if _, err := slow.r.ReadByte(); err == nil {
+		t.Error("the half-sent request's connection is still open")
+	}
+}
+
+// A connection whose request is being served is never closed: the
+// newcomer waits for it.
+func TestConnLimiterWaitsForRequestsInFlight(t *testing.T) {
+	started, release, blocked := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var released atomic.Bool
+	addr, _ := limitedServerWith(t, 1, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/busy" {
+			close(started)
+			<-release
+			released.Store(true)
+		} else if !released.Load() {
+			http.Error(w, "served while the only place was busy", http.StatusInternalServerError)
+			return
+		}
+		echo(w, r)
+	}, func() { close(blocked) })
+	busy := dial(t, addr)
+	busyDone := make(chan error, 1)
+	go func() {
+		got, err := busy.do("/busy")
+		if err == nil && got != "/busy" {
+			err = io.ErrUnexpectedEOF
+		}
+		busyDone <- err
+	}()
+	<-started
+	waiting := make(chan string, 1)
+	go func() {
+		got, err := dial(t, addr).do("/next")
+		if err != nil {
+			got = err.Error()
+		}
+		waiting <- got
+	}()
+	<-blocked // the newcomer found no connection to close, and waits
+	close(release)
+	if err := <-busyDone; err != nil {
+		t.Fatalf("the request in flight was cut: %v", err)
+	}
+	if got := <-waiting; got != "/next" {
+		t.Fatalf("the newcomer: %q", got)
+	}
+}
