@@ -186,7 +186,6 @@ func (h *Handler) queryServices() map[string]*queryService {
 	return out
 }
 
-// wrap returns out unless err is set.
 // intParam reads an optional integer parameter, 0 when absent. A value
 // that is not a 32-bit integer is refused rather than read as 0 or
 // wrapped, so that "abc" never means the default and 2^32+900 never
@@ -204,6 +203,7 @@ func intParam(f url.Values, name string) (int32, error) {
 	return int32(n), nil
 }
 
+// wrap returns out unless err is set.
 func wrap(err error, out any) (any, error) {
 	if err != nil {
 		return nil, err
