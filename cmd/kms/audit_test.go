@@ -44,6 +44,7 @@ import (
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/store/pgstore"
 	"github.com/openkms/kms/internal/store/pgtest"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // auditEvent is the part of a printed record the tests look at.
@@ -288,7 +289,7 @@ func TestAuditEventsFilters(t *testing.T) {
 	rootARN := "arn:aws:iam::111122223333:root"
 	rootID, rootSecret := devCredentials(t, dir)
 	ic := iam.New(iam.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL),
-		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
 	var calls []call
 
 	cu, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("auditor")})
@@ -303,9 +304,9 @@ func TestAuditEventsFilters(t *testing.T) {
 	calls = append(calls, call{reqID: okRequestID(ak.ResultMetadata), event: "CreateAccessKey", principal: rootARN})
 	userARN := "arn:aws:iam::111122223333:user/auditor"
 	uc := kms.New(kms.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider(*ak.AccessKey.AccessKeyId, *ak.AccessKey.SecretAccessKey, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(*ak.AccessKey.AccessKeyId, *ak.AccessKey.SecretAccessKey, ""), HTTPClient: testsupport.SDKHTTPClient(nil)})
 	stranger := kms.New(kms.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIAZZZZZZZZZZZZZZZZ", "nope-nope-nope-nope-nope-nope-nope-nope0", "")})
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAZZZZZZZZZZZZZZZZ", "nope-nope-nope-nope-nope-nope-nope-nope0", ""), HTTPClient: testsupport.SDKHTTPClient(nil)})
 
 	ck1, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
 	noErr(t, err, "CreateKey")

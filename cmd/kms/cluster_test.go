@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/openkms/kms/internal/store/pgtest"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // startCluster starts n dev nodes on one fresh database and one data
@@ -170,7 +171,7 @@ func TestClusterAccessKeyDeletionReachesEveryNode(t *testing.T) {
 	ctx := testCtx(t)
 	rootID, rootSecret := devCredentials(t, nodes[0].Dir)
 	iamA := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(nodes[0].URL),
-		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
 	_, err := iamA.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("alice")})
 	noErr(t, err, "CreateUser")
 	_, err = iamA.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("kms"),
@@ -179,7 +180,7 @@ func TestClusterAccessKeyDeletionReachesEveryNode(t *testing.T) {
 	ak, err := iamA.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("alice")})
 	noErr(t, err, "CreateAccessKey")
 	alice := kms.New(kms.Options{Region: nodes[1].Region, BaseEndpoint: aws.String(nodes[1].URL), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), "")})
+		Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), ""), HTTPClient: testsupport.SDKHTTPClient(nil)})
 	waitFor(t, 3*time.Second, "alice's new key works on B", func() error {
 		_, err := alice.ListKeys(ctx, &kms.ListKeysInput{})
 		return err

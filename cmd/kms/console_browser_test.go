@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/chromedp/chromedp"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // browserPath finds Chromium or Chrome.
@@ -167,7 +169,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	sdk := testCtx(t)
 	rootKMS := s.client(t)
 	rootIAM := iam.New(iam.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL),
-		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
 	caller, err := rootIAM.GetUser(sdk, &iam.GetUserInput{})
 	noErr(t, err, "GetUser")
 	account := strings.Split(aws.ToString(caller.User.Arn), ":")[4]
@@ -192,7 +194,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	noErr(t, err, "CreateAccessKey")
 	clientOf := func(k *iam.CreateAccessKeyOutput) *kms.Client {
 		return kms.New(kms.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
-			Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(k.AccessKey.AccessKeyId), aws.ToString(k.AccessKey.SecretAccessKey), "")})
+			Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(k.AccessKey.AccessKeyId), aws.ToString(k.AccessKey.SecretAccessKey), ""), HTTPClient: testsupport.SDKHTTPClient(nil)})
 	}
 
 	// Sign in as the root and create a key through the wizard.

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/chromedp/chromedp"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // TestConsoleIAMPage creates a user on the IAM page, gives it a password,
@@ -21,7 +23,7 @@ func TestConsoleIAMPage(t *testing.T) {
 	id, secret := devCredentials(t, dir)
 	sdk := testCtx(t)
 	rootIAM := iam.New(iam.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL),
-		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
 
 	const doc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:ListKeys","Resource":"*"}]}`
 	browse(t, ctx, "the IAM page",

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/chromedp/chromedp"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // TestConsoleScreenshots writes screenshots of the console's main screens
@@ -35,7 +37,7 @@ func TestConsoleScreenshots(t *testing.T) {
 	sdk := testCtx(t)
 	rootKMS := s.client(t)
 	rootIAM := iam.New(iam.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL),
-		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
 	for _, name := range []string{"alice-admin", "bob-app"} {
 		_, err := rootIAM.CreateUser(sdk, &iam.CreateUserInput{UserName: aws.String(name)})
 		noErr(t, err, "CreateUser")

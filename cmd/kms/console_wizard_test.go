@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/chromedp/chromedp"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // TestConsoleWizardKeyTypes makes an HMAC key and an asymmetric signing
@@ -25,7 +27,7 @@ func TestConsoleWizardKeyTypes(t *testing.T) {
 	sdk := testCtx(t)
 	rootKMS := s.client(t)
 	rootIAM := iam.New(iam.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL),
-		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
 	role, err := rootIAM.CreateRole(sdk, &iam.CreateRoleInput{RoleName: aws.String("signer"),
 		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}`)})
 	noErr(t, err, "CreateRole")

@@ -27,6 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // kmsBin is the binary under test, built by TestMain.
@@ -379,6 +381,7 @@ func (s *server) client(t *testing.T) *kms.Client {
 		BaseEndpoint:     aws.String(s.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider(id, secret, ""),
 		RetryMaxAttempts: 1,
+		HTTPClient:       testsupport.SDKHTTPClient(nil),
 	})
 }
 

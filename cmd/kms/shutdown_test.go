@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // TestGracefulShutdownUnderLoad sends SIGTERM to a server under load: it
@@ -44,7 +46,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			c := kms.New(kms.Options{
 				Region: s.Region, BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
 				Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""),
-				HTTPClient:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}},
+				HTTPClient:  testsupport.SDKHTTPClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}),
 			})
 			for n := 0; ; n++ {
 				select {

@@ -25,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // testCA is a CA made for one test, which signs server and client
@@ -101,7 +103,7 @@ func tlsClient(caPEM []byte, cert *tls.Certificate) *http.Client {
 func kmsOver(t *testing.T, s *server, hc *http.Client) *kms.Client {
 	id, secret := devCredentials(t, s.Dir)
 	return kms.New(kms.Options{
-		Region: s.Region, BaseEndpoint: aws.String(s.URL), HTTPClient: hc, RetryMaxAttempts: 1,
+		Region: s.Region, BaseEndpoint: aws.String(s.URL), HTTPClient: testsupport.SDKHTTPClient(hc), RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""),
 	})
 }

@@ -29,6 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 const (
@@ -342,7 +344,7 @@ func TestAuthWrongScope(t *testing.T) {
 			BaseEndpoint:     aws.String(e.srv.URL),
 			Credentials:      credentials.NewStaticCredentialsProvider(e.creds.ID, e.creds.Secret, ""),
 			RetryMaxAttempts: 1,
-			HTTPClient:       e.srv.Client(),
+			HTTPClient:       testsupport.SDKHTTPClient(e.srv.Client()),
 		})
 		_, err := c.CreateKey(context.Background(), &kms.CreateKeyInput{})
 		expectAPIErrorPrefix(t, err, "InvalidSignatureException", "Credential should be scoped to a valid region")

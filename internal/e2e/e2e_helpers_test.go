@@ -182,7 +182,7 @@ func (e *kmsEnv) clientIn(region, akid, secret, token string) *kms.Client {
 		BaseEndpoint:     aws.String(e.srv.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, token),
 		RetryMaxAttempts: 1,
-		HTTPClient:       e.srv.Client(),
+		HTTPClient:       testsupport.SDKHTTPClient(e.srv.Client()),
 	})
 }
 
@@ -194,7 +194,7 @@ func (e *kmsEnv) iamClient(akid, secret, token string) *iam.Client {
 		BaseEndpoint:     aws.String(e.srv.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, token),
 		RetryMaxAttempts: 1,
-		HTTPClient:       e.srv.Client(),
+		HTTPClient:       testsupport.SDKHTTPClient(e.srv.Client()),
 	})
 }
 
@@ -205,7 +205,7 @@ func (e *kmsEnv) stsClient(akid, secret, token string) *sts.Client {
 		BaseEndpoint:     aws.String(e.srv.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider(akid, secret, token),
 		RetryMaxAttempts: 1,
-		HTTPClient:       e.srv.Client(),
+		HTTPClient:       testsupport.SDKHTTPClient(e.srv.Client()),
 	})
 }
 

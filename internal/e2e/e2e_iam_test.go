@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 var (
@@ -1257,7 +1259,7 @@ func TestIAMErrorsOnTheWire(t *testing.T) {
 		expectIAMError(t, err, http.StatusForbidden, "InvalidClientTokenId", msgInvalidToken)
 		// IAM is global: a client of any region reaches it.
 		other := iam.New(iam.Options{Region: "eu-west-1", BaseEndpoint: aws.String(e.srv.URL), Credentials: e.rootIAM().Options().Credentials,
-			RetryMaxAttempts: 1, HTTPClient: e.srv.Client()})
+			RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(e.srv.Client())})
 		if _, err := other.ListUsers(ctx, &iam.ListUsersInput{}); err != nil {
 			t.Errorf("IAM signed for eu-west-1: %v", err)
 		}

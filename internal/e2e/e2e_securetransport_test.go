@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/openkms/kms/internal/api"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // TestE2ESecureTransport: aws:SecureTransport is true for a request that
@@ -27,7 +28,7 @@ func TestE2ESecureTransport(t *testing.T) {
 	   "Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`, false)
 
 	over := func(srv *httptest.Server) *kms.Client {
-		return kms.New(kms.Options{Region: e2eRegion, BaseEndpoint: aws.String(srv.URL), HTTPClient: srv.Client(), RetryMaxAttempts: 1,
+		return kms.New(kms.Options{Region: e2eRegion, BaseEndpoint: aws.String(srv.URL), HTTPClient: testsupport.SDKHTTPClient(srv.Client()), RetryMaxAttempts: 1,
 			Credentials: credentials.NewStaticCredentialsProvider(e.creds.ID, e.creds.Secret, "")})
 	}
 	tlsSrv := httptest.NewTLSServer(e.guard)

@@ -1,8 +1,10 @@
 // Package testsupport holds what the tests of several packages share; it
 // is for tests only and no production code imports it.
 //
-// It holds one fake clock, Clock, which tests hand to the code under test
-// in place of time.Now and move forward instead of sleeping.
+// It holds a fake clock, Clock, which tests hand to the code under test
+// in place of time.Now and move forward instead of sleeping, and
+// SDKHTTPClient, the HTTP client the tests' aws-sdk-go-v2 clients send
+// through.
 package testsupport
 
 import (
