@@ -162,34 +162,61 @@ func (d *Directory) current(ctx context.Context, a *sigv4.Auth) (*credential, er
 	return c, nil
 }
 
+// cacheLimit bounds each of the credential caches: past it, the cache is
+// emptied and fills again from the store.
+const cacheLimit = 10000
+
 // credential returns the cached credential of an access key, loading it on
-// a miss. An unknown or inactive key is errInvalidToken.
+// a miss. An unknown or inactive key is errInvalidToken, and is
+// remembered as such like a credential, so that a caller repeating an
+// unknown key does not cost a store read each time. Unknown keys have a
+// cache of their own: a flood of made-up keys empties only that one.
 func (d *Directory) credential(ctx context.Context, akid string) (*credential, error) {
 	d.mu.RLock()
 	c, ok := d.creds[akid]
+	missed, unknown := d.misses[akid]
 	gen := d.gen
 	d.mu.RUnlock()
-	if ok && (d.maxAge == 0 || d.now().Sub(c.loaded) < d.maxAge) {
+	if ok && d.fresh(c.loaded) {
 		return c, nil
+	}
+	if unknown && d.fresh(missed) {
+		return nil, errInvalidToken
 	}
 	var start time.Time
 	if d.maxAge > 0 {
 		start = d.now()
 	}
 	c, err := d.loadCredential(ctx, akid)
+	if err == errInvalidToken {
+		d.mu.Lock()
+		if d.gen == gen {
+			if len(d.misses) >= cacheLimit {
+				clear(d.misses)
+			}
+			d.misses[akid] = start
+		}
+		d.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
 	c.loaded = start
 	d.mu.Lock()
 	if d.gen == gen {
-		if len(d.creds) > 10000 {
+		if len(d.creds) >= cacheLimit {
 			clear(d.creds)
 		}
 		d.creds[akid] = c
 	}
 	d.mu.Unlock()
 	return c, nil
+}
+
+// fresh reports whether what was read from the store at loaded may still
+// be used: always, unless the cache has a maximum age.
+func (d *Directory) fresh(loaded time.Time) bool {
+	return d.maxAge == 0 || d.now().Sub(loaded) < d.maxAge
 }
 
 func (d *Directory) loadCredential(ctx context.Context, akid string) (*credential, error) {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -360,6 +361,99 @@ func TestCredentialCache(t *testing.T) {
 				return
 			}
 			wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+		})
+	}
+}
+
+// TestUnknownKeyCached: an access key found unknown is remembered, so a
+// caller repeating it costs no store read; a flood of made-up keys does
+// not push the known ones out of the cache.
+func TestUnknownKeyCached(t *testing.T) {
+	f := newFixture(t)
+	_, k, secret := f.user("alice", nil)
+	f.auth(k.ID, secret, "")
+	const unknown = "AKIAUNKNOWNUNKNOWN22"
+	_, err := f.authenticate(unknown, "whatever", "")
+	wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+	for i := range 10050 {
+		_, err := f.authenticate(fmt.Sprintf("AKIAFLOOD%011d", i), "whatever", "")
+		wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+	}
+	_, err = f.authenticate(unknown, "whatever", "")
+	wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+
+	// With the store closed, only what is cached can be answered.
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p := f.auth(k.ID, secret, ""); p.Username != "alice" {
+		t.Errorf("alice's key authenticates as %+v", p)
+	}
+	_, err = f.authenticate(unknown, "whatever", "")
+	wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+	_, err = f.authenticate("AKIANEVERSEENBEFORE2", "whatever", "")
+	if _, ok := fault.As(err); ok || err == nil {
+		t.Fatalf("a key never seen, with the store closed: %v; want the store's error", err)
+	}
+}
+
+// TestUnknownKeyCacheDropped: a key found unknown that then appears (a
+// restore, another node's write) is accepted once an IAM change is
+// notified, or once the cache's maximum age has passed.
+func TestUnknownKeyCacheDropped(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		maxAge  time.Duration
+		notify  func(d *identity.Directory, keyID string)
+		advance time.Duration
+		stale   bool // the key is still refused
+	}{
+		{"no notification, no maximum age", 0, nil, time.Hour, true},
+		{"an IAM record changed", 0, func(d *identity.Directory, id string) { d.Changed([][]byte{[]byte("iam/accesskey/" + id)}) }, 0, false},
+		{"only other records changed", 0, func(d *identity.Directory, _ string) { d.Changed([][]byte{[]byte("kms/key/x")}) }, 0, true},
+		{"within the maximum age", 5 * time.Second, nil, 5*time.Second - time.Nanosecond, true},
+		{"at the maximum age", 5 * time.Second, nil, 5 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			cfg := f.cfg
+			cfg.CacheMaxAge = tc.maxAge
+			d := identity.New(cfg)
+			_, k, secret := f.user("alice", nil)
+			key := []byte("iam/accesskey/" + k.ID)
+			var rec []byte
+			err := f.st.Update(f.ctx, func(tx store.Tx) error {
+				var err error
+				if rec, err = tx.Get(key); err != nil {
+					return err
+				}
+				return tx.Delete(key)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth := func() error {
+				req, body := f.request("sts", k.ID, secret, "", f.clock.Now(), "Action=GetCallerIdentity&Version=2011-06-15")
+				_, _, err := d.Authenticate(f.ctx, req, body, "sts")
+				return err
+			}
+			wantErr(t, auth(), fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+			// The record comes back, written by another process.
+			if err := f.st.Update(f.ctx, func(tx store.Tx) error { return tx.Put(key, rec) }); err != nil {
+				t.Fatal(err)
+			}
+			if tc.notify != nil {
+				tc.notify(d, k.ID)
+			}
+			f.clock.Advance(tc.advance)
+			err = auth()
+			if tc.stale {
+				wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+				return
+			}
+			if err != nil {
+				t.Fatalf("the key is back, but: %v", err)
+			}
 		})
 	}
 }

@@ -99,15 +99,16 @@ type Directory struct {
 	maxAge   time.Duration
 	maxSkew  time.Duration // of KMS requests
 
-	mu    sync.RWMutex
-	gen   uint64
-	creds map[string]*credential // access key id -> verified credential
+	mu     sync.RWMutex
+	gen    uint64
+	creds  map[string]*credential // access key id -> verified credential
+	misses map[string]time.Time   // access key id -> when found unknown or inactive
 }
 
 // New returns a Directory.
 func New(cfg Config) *Directory {
 	d := &Directory{st: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger,
-		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), maxAge: cfg.CacheMaxAge, maxSkew: cfg.MaxClockSkew}
+		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), misses: make(map[string]time.Time), maxAge: cfg.CacheMaxAge, maxSkew: cfg.MaxClockSkew}
 	if d.maxSkew <= 0 {
 		d.maxSkew = DefaultMaxClockSkew
 	}
@@ -132,6 +133,7 @@ func (d *Directory) invalidate() {
 	d.mu.Lock()
 	d.gen++
 	clear(d.creds)
+	clear(d.misses)
 	d.mu.Unlock()
 }
 
