@@ -17,13 +17,18 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/jackc/pgx/v5"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // scrape reads url (a /metrics endpoint) with curl, as an operator's
@@ -274,6 +279,35 @@ func TestRateLimit(t *testing.T) {
 	if apiErrorCode(err) != "ThrottlingException" || !errors.As(err, &ae) ||
 		ae.ErrorMessage() != "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls." {
 		t.Errorf("a throttled call: %v", err)
+	}
+
+	// STS and IAM have buckets of their own: the account's KMS calls did
+	// not use them up, and theirs do not go unlimited.
+	id, secret := devCredentials(t, s.Dir)
+	creds := credentials.NewStaticCredentialsProvider(id, secret, "")
+	st := sts.New(sts.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL), Credentials: creds, RetryMaxAttempts: 1,
+		HTTPClient: testsupport.SDKHTTPClient(nil)})
+	im := iam.New(iam.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL), Credentials: creds, RetryMaxAttempts: 1,
+		HTTPClient: testsupport.SDKHTTPClient(nil)})
+	for name, call := range map[string]func() error{
+		"GetCallerIdentity": func() error { _, err := st.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); return err },
+		"ListUsers":         func() error { _, err := im.ListUsers(ctx, &iam.ListUsersInput{}); return err },
+	} {
+		ok, throttled := 0, 0
+		for range 12 {
+			err := call()
+			switch {
+			case err == nil:
+				ok++
+			case errors.As(err, &ae) && ae.ErrorCode() == "Throttling" && ae.ErrorMessage() == "Rate exceeded":
+				throttled++
+			default:
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		if ok < 5 || throttled == 0 {
+			t.Errorf("%s, 12 calls with a burst of 5 at 1/s: %d answered, %d throttled", name, ok, throttled)
+		}
 	}
 }
 

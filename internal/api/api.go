@@ -327,7 +327,7 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	}
 	ci.principal = p
 	ci.ev.Region = region
-	if h.limits != nil && !h.limits.allow(p.Account) {
+	if !h.limits.allow(ServiceKMS, p.Account) {
 		return nil, errThrottled
 	}
 	return fn(audit.NewContext(r.Context(), ci.ev), h.callerOf(p, r, region), body)

@@ -110,7 +110,7 @@ func queryWireError(err error) (status int, code, message string) {
 		if pe.status == http.StatusRequestEntityTooLarge {
 			return pe.status, "RequestEntityTooLarge", pe.message
 		}
-		if pe == errBodiesBusy {
+		if pe == errBodiesBusy || pe == errThrottled {
 			return pe.status, "Throttling", "Rate exceeded"
 		}
 		if pe.status >= 500 {

@@ -114,7 +114,7 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 	if p == nil {
 		return nil, errNoPrincipal
 	}
-	if h.limits != nil && !h.limits.allow(p.Account) {
+	if c.Service != ServiceTrail && !h.limits.allow(c.Service, p.Account) {
 		return nil, errThrottled
 	}
 	switch c.Service {

@@ -320,6 +320,10 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		return
 	}
 	ci.principal = p
+	if !h.limits.allow(svc.name, p.Account) {
+		h.answerQueryError(w, r, reqID, ci, svc.namespace, errThrottled)
+		return
+	}
 	if svc.name == "sts" { // IAM is global; STS answers in the request's region
 		ci.ev.Region = region
 	}

@@ -150,9 +150,10 @@ type Options struct {
 	// after so long without a request and so long after sign-in
 	// (console.DefaultIdleTimeout and DefaultAbsoluteTimeout if zero).
 	ConsoleIdleTimeout, ConsoleSessionTimeout time.Duration
-	// RateLimit, if positive, limits each account to this many KMS calls a
-	// second, in bursts of up to RateBurst; calls over it are refused with
-	// ThrottlingException.
+	// RateLimit, if positive, limits each account to this many calls a
+	// second in each of KMS, IAM and STS, in bursts of up to RateBurst;
+	// calls over it are refused with ThrottlingException (Throttling in IAM
+	// and STS).
 	RateLimit float64
 	RateBurst int
 	// Version names the server's build in kms_build_info.
