@@ -30,8 +30,8 @@ type connLimiter struct {
 	done  chan struct{} // closed with the listener
 	now   func() time.Time
 	// blocked, if set, is called when a newcomer finds no room to make
-	// and waits (for tests).
-	blocked func()
+	// and waits; wentIdle, when a connection has gone idle (for tests).
+	blocked, wentIdle func()
 
 	mu    sync.Mutex
 	conns map[*limitedConn]struct{}
@@ -115,7 +115,6 @@ func (l *connLimiter) track(c net.Conn, s http.ConnState) {
 		return
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	switch s {
 	case http.StateActive:
 		lc.waiting = false
@@ -125,6 +124,10 @@ func (l *connLimiter) track(c net.Conn, s http.ConnState) {
 		case l.idled <- struct{}{}:
 		default:
 		}
+	}
+	l.mu.Unlock()
+	if s == http.StateIdle && l.wentIdle != nil {
+		l.wentIdle()
 	}
 }
 

@@ -13,11 +13,12 @@ import (
 // limitedServer serves handler over TCP with at most max connections,
 // kept alive for an hour between requests, and returns its address.
 func limitedServer(t *testing.T, max int, handler http.HandlerFunc) string {
-	addr, _ := limitedServerWith(t, max, handler, nil)
-	return addr
+	return limitedServerWith(t, max, handler, nil)
 }
 
-func limitedServerWith(t *testing.T, max int, handler http.HandlerFunc, blocked func()) (string, *connLimiter) {
+// limitedServerWith is limitedServer with setup run on the limiter before
+// it serves (to set its test hooks).
+func limitedServerWith(t *testing.T, max int, handler http.HandlerFunc, setup func(*connLimiter)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -26,11 +27,13 @@ func limitedServerWith(t *testing.T, max int, handler http.HandlerFunc, blocked 
 	var tick atomic.Int64
 	base := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
 	l := newConnLimiter(ln, max, func() time.Time { return base.Add(time.Duration(tick.Add(1)) * time.Millisecond) })
-	l.blocked = blocked
+	if setup != nil {
+		setup(l)
+	}
 	srv := &http.Server{Handler: handler, IdleTimeout: time.Hour, ReadHeaderTimeout: time.Hour, ConnState: l.track}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String(), l
+	return ln.Addr().String()
 }
 
 // client is a raw keep-alive connection to the server.
@@ -71,12 +74,16 @@ func echo(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path
 // At the limit, a newcomer takes the place of the connection idle longest;
 // the others are kept.
 func TestConnLimiterClosesTheLongestIdle(t *testing.T) {
-	addr := limitedServer(t, 2, echo)
+	idle := make(chan struct{}, 2)
+	addr := limitedServerWith(t, 2, echo, func(l *connLimiter) { l.wentIdle = func() { idle <- struct{}{} } })
 	first, second := dial(t, addr), dial(t, addr)
 	for _, c := range []*client{first, second} {
 		if got, err := c.do("/a"); err != nil || got != "/a" {
 			t.Fatalf("first request: %q, %v", got, err)
 		}
+		// The server marks the connection idle after the client has its
+		// answer: wait, so that first has been idle longer.
+		<-idle
 	}
 	third := dial(t, addr)
 	if got, err := third.do("/b"); err != nil || got != "/b" {
@@ -110,7 +117,7 @@ func TestConnLimiterClosesAnUnfinishedRequest(t *testing.T) {
 func TestConnLimiterWaitsForRequestsInFlight(t *testing.T) {
 	started, release, blocked := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var released atomic.Bool
-	addr, _ := limitedServerWith(t, 1, func(w http.ResponseWriter, r *http.Request) {
+	addr := limitedServerWith(t, 1, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/busy" {
 			close(started)
 			<-release
@@ -120,7 +127,7 @@ func TestConnLimiterWaitsForRequestsInFlight(t *testing.T) {
 			return
 		}
 		echo(w, r)
-	}, func() { close(blocked) })
+	}, func(l *connLimiter) { l.blocked = func() { close(blocked) } })
 	busy := dial(t, addr)
 	busyDone := make(chan error, 1)
 	go func() {
