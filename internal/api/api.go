@@ -51,6 +51,7 @@ type Handler struct {
 	recorder audit.Recorder // nil: no audit trail
 	region   string
 	now      func() time.Time
+	anon     *anonBudget // which unauthenticated calls are recorded (anonaudit.go)
 
 	// trailReader serves the trail to auditors (trail.go); nil: not served.
 	trailReader TrailReader
@@ -108,6 +109,7 @@ func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger)
 		log = slog.Default()
 	}
 	h := &Handler{svc: svc, dir: dir, log: log, now: time.Now, bodies: newBodyBudget(DefaultBodyMemory)}
+	h.anon = newAnonBudget(func() time.Time { return h.now() }, anonPerSource, anonSourceBurst, anonAll, anonAllBurst)
 	h.precheck = func(r *http.Request) (string, error) { return dir.Precheck(r.Context(), r) }
 	h.query = h.queryServices()
 	h.ops = map[string]opFunc{

@@ -56,6 +56,8 @@ func (h *Handler) audit(ctx context.Context, r *http.Request, ci *callInfo, call
 	if p := ci.principal; p != nil {
 		ev.Identity = audit.UserIdentity{Type: p.Type, PrincipalID: p.UserID, ARN: p.ARN, AccountID: p.Account,
 			AccessKeyID: p.AccessKeyID, UserName: p.Username}
+	} else if callErr != nil && !h.admitAnonymous(ci) {
+		return nil
 	} else if a, err := sigv4.Parse(r); err == nil {
 		ev.Identity = audit.UserIdentity{AccessKeyID: a.AccessKeyID}
 	}
@@ -71,6 +73,15 @@ func (h *Handler) audit(ctx context.Context, r *http.Request, ci *callInfo, call
 		return errAuditFailed
 	}
 	return nil
+}
+
+// admitAnonymous decides whether the call, refused before its caller was
+// known, is recorded (anonBudget): if so it notes on its event how many
+// such calls went unrecorded before it.
+func (h *Handler) admitAnonymous(ci *callInfo) bool {
+	ok, skipped := h.anon.admit(ci.ev.SourceIP)
+	ci.ev.UnrecordedBefore = skipped
+	return ok
 }
 
 // formParameters keeps the audited members of a form, named as CloudTrail

@@ -32,7 +32,7 @@ import (
 
 // benchHandler returns the real handler over a bbolt store and the id of a
 // fresh symmetric key.
-func benchHandler(b *testing.B) (http.Handler, string) {
+func benchHandler(b testing.TB) (http.Handler, string) {
 	b.Helper()
 	st, err := boltstore.Open(filepath.Join(b.TempDir(), "kms.db"))
 	if err != nil {

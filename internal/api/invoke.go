@@ -196,6 +196,9 @@ func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Pr
 	if h.recorder == nil {
 		return nil
 	}
+	if p == nil && err != nil && !h.admitAnonymous(ci) {
+		return nil
+	}
 	ev := ci.ev
 	if p != nil {
 		ev.Identity = audit.UserIdentity{Type: p.Type, PrincipalID: p.UserID, ARN: p.ARN, AccountID: p.Account,

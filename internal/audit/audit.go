@@ -41,26 +41,30 @@ import (
 
 // Record is one call, in CloudTrail's shape.
 type Record struct {
-	EventVersion       string          `json:"eventVersion"`
-	UserIdentity       UserIdentity    `json:"userIdentity"`
-	EventTime          string          `json:"eventTime"`
-	EventSource        string          `json:"eventSource"`
-	EventName          string          `json:"eventName"`
-	AWSRegion          string          `json:"awsRegion"`
-	SourceIPAddress    string          `json:"sourceIPAddress"`
-	UserAgent          string          `json:"userAgent"`
-	RequestParameters  json.RawMessage `json:"requestParameters"`
-	ResponseElements   json.RawMessage `json:"responseElements"`
-	ErrorCode          string          `json:"errorCode,omitempty"`
-	ErrorMessage       string          `json:"errorMessage,omitempty"`
-	RequestID          string          `json:"requestID"`
-	EventID            string          `json:"eventID"`
-	ReadOnly           bool            `json:"readOnly"`
-	Resources          []Resource      `json:"resources,omitempty"`
-	EventType          string          `json:"eventType"`
-	ManagementEvent    bool            `json:"managementEvent"`
-	RecipientAccountID string          `json:"recipientAccountId,omitempty"`
-	EventCategory      string          `json:"eventCategory"`
+	EventVersion      string          `json:"eventVersion"`
+	UserIdentity      UserIdentity    `json:"userIdentity"`
+	EventTime         string          `json:"eventTime"`
+	EventSource       string          `json:"eventSource"`
+	EventName         string          `json:"eventName"`
+	AWSRegion         string          `json:"awsRegion"`
+	SourceIPAddress   string          `json:"sourceIPAddress"`
+	UserAgent         string          `json:"userAgent"`
+	RequestParameters json.RawMessage `json:"requestParameters"`
+	ResponseElements  json.RawMessage `json:"responseElements"`
+	ErrorCode         string          `json:"errorCode,omitempty"`
+	ErrorMessage      string          `json:"errorMessage,omitempty"`
+	// UnrecordedBefore, on the record of a call refused before its caller
+	// was known, counts such calls left unrecorded (over their budget)
+	// since the previous record of one.
+	UnrecordedBefore   uint64     `json:"unrecordedBefore,omitempty"`
+	RequestID          string     `json:"requestID"`
+	EventID            string     `json:"eventID"`
+	ReadOnly           bool       `json:"readOnly"`
+	Resources          []Resource `json:"resources,omitempty"`
+	EventType          string     `json:"eventType"`
+	ManagementEvent    bool       `json:"managementEvent"`
+	RecipientAccountID string     `json:"recipientAccountId,omitempty"`
+	EventCategory      string     `json:"eventCategory"`
 
 	// Position in the chain, set by the log.
 	Sequence uint64 `json:"sequence"`

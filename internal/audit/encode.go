@@ -47,6 +47,10 @@ func appendRecordHead(b []byte, r *Record) []byte {
 	b = appendRaw(b, r.ResponseElements)
 	b = appendOpt(b, "errorCode", r.ErrorCode)
 	b = appendOpt(b, "errorMessage", r.ErrorMessage)
+	if r.UnrecordedBefore > 0 {
+		b = append(b, `,"unrecordedBefore":`...)
+		b = strconv.AppendUint(b, r.UnrecordedBefore, 10)
+	}
 	b = append(b, `,"requestID":`...)
 	b = appendString(b, r.RequestID)
 	b = append(b, `,"eventID":`...)

@@ -18,6 +18,8 @@ func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
 			ErrorCode: "X", ErrorMessage: "m", RequestID: "r", EventID: "e", ReadOnly: true,
 			Resources: []Resource{{AccountID: "1", Type: "AWS::KMS::Key", ARN: "arn"}, {Type: "T", ARN: "a2"}},
 			EventType: "AwsApiCall", ManagementEvent: true, RecipientAccountID: "1", EventCategory: "Management", Sequence: 42, PrevHash: "00"},
+		{EventVersion: "1.11", UserIdentity: UserIdentity{Type: "Unknown"}, ErrorCode: "IncompleteSignatureException", ErrorMessage: "m",
+			UnrecordedBefore: 18446744073709551615, Sequence: 7, PrevHash: "00"},
 	}
 	for i, r := range cases {
 		if r.RequestParameters == nil {

@@ -35,6 +35,9 @@ type Event struct {
 	// ErrorCode and ErrorMessage say how a refused call ended, as the
 	// client was told.
 	ErrorCode, ErrorMessage string
+	// UnrecordedBefore is Record.UnrecordedBefore: set by the caller on
+	// the record of an unauthenticated call.
+	UnrecordedBefore uint64
 
 	mu   sync.Mutex
 	keys []string
@@ -136,6 +139,9 @@ func (e *Event) record() *Record {
 		EventID: id, EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
 		RequestParameters: e.Params, ResponseElements: jsonNull,
 		ErrorCode: e.ErrorCode, ErrorMessage: Clip(e.ErrorMessage, MaxField),
+	}
+	if e.Identity.Type == "" {
+		rec.UnrecordedBefore = e.UnrecordedBefore
 	}
 	for _, p := range readOnlyPrefixes {
 		if strings.HasPrefix(e.Operation, p) {

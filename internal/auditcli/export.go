@@ -160,9 +160,10 @@ const CloudTrailEventVersion = "1.08"
 // CloudTrailEvent maps a record to CloudTrail's event fields.
 func CloudTrailEvent(r *audit.Record) *CloudTrailRecord {
 	extra, _ := json.Marshal(struct {
-		Sequence     uint64 `json:"sequence"`
-		PreviousHash string `json:"previousHash"`
-	}{r.Sequence, r.PrevHash})
+		Sequence         uint64 `json:"sequence"`
+		PreviousHash     string `json:"previousHash"`
+		UnrecordedBefore uint64 `json:"unrecordedBefore,omitempty"`
+	}{r.Sequence, r.PrevHash, r.UnrecordedBefore})
 	return &CloudTrailRecord{
 		EventVersion:        CloudTrailEventVersion,
 		UserIdentity:        r.UserIdentity,

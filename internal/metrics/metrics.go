@@ -91,6 +91,15 @@ func New(version string, cacheStats func() (hits, misses uint64)) *Metrics {
 	return m
 }
 
+// UnrecordedCalls exports count, the calls refused before their caller was
+// known that were left out of the audit trail over their budget.
+func (m *Metrics) UnrecordedCalls(count func() uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "kms_audit_unrecorded_calls_total",
+		Help: "Calls refused before their caller was known (bad or no signature, unknown key, failed sign-in) left out of the audit trail, over the budget of such records.",
+	}, func() float64 { return float64(count()) }))
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
