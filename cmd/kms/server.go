@@ -112,6 +112,7 @@ command line wins over the environment, which wins over the file.
 	f.Int64Var(&o.AuditSegmentBytes, "audit-segment-bytes", audit.DefaultSegmentBytes, "roll the audit trail of the data directory to a new segment file (audit-000002.log, ...) when the active one would grow past this many bytes")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long the requests in flight may take to finish")
 	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; at the limit the longest idle makes room, or a newcomer waits")
+	f.IntVar(&o.MaxConnectionsPerSource, "max-connections-per-source", 0, "the most connections of one client address (an IPv6 /64), trusted proxies and loopback excepted; at it the address's longest idle makes room, or its newcomer is closed (0: a quarter of --max-connections; -1: no limit)")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve GET /metrics on this address (host:port, plain HTTP) instead of beside the API")
 	f.StringVar(&o.PprofListen, "pprof-listen", "", "serve Go's runtime profiles (/debug/pprof/) on this address (a loopback host:port, plain HTTP), to diagnose the server")
 	f.BoolVar(&o.NoConsole, "no-console", false, "do not serve the web console at /console/")

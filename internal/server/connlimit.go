@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -22,6 +23,12 @@ import (
 // once its request's headers are in; one whose request was about to
 // arrive is, at worst, reset, which SDKs retry.
 //
+// With a limit per source (limitSources), one client address (an IPv6
+// one by its /64) holds at most that many of the places: its newcomer
+// takes the place of its own longest-waiting connection, or, when every
+// one of them has a request under way, is closed at once. So a single
+// host holding connections open with slow requests cannot take them all.
+//
 // The http.Server that serves it must report connection states to track.
 type connLimiter struct {
 	net.Listener
@@ -33,32 +40,93 @@ type connLimiter struct {
 	// and waits; wentIdle, when a connection has gone idle (for tests).
 	blocked, wentIdle func()
 
-	mu    sync.Mutex
-	conns map[*limitedConn]struct{}
-	once  sync.Once
+	perSource int            // 0: no limit per source
+	exempt    []netip.Prefix // sources without one (proxies in front)
+
+	mu       sync.Mutex
+	conns    map[*limitedConn]struct{}
+	bySource map[string]int // open connections of each limited source
+	once     sync.Once
 }
 
 func newConnLimiter(ln net.Listener, max int, now func() time.Time) *connLimiter {
 	return &connLimiter{Listener: ln, slots: make(chan struct{}, max), idled: make(chan struct{}, 1), done: make(chan struct{}), now: now,
-		conns: map[*limitedConn]struct{}{}}
+		conns: map[*limitedConn]struct{}{}, bySource: map[string]int{}}
+}
+
+// limitSources limits each client address to n connections (none if
+// n <= 0), but for those in exempt. It must be called before Accept.
+func (l *connLimiter) limitSources(n int, exempt []netip.Prefix) {
+	l.perSource, l.exempt = n, exempt
 }
 
 // Accept takes the next connection from the kernel, then finds it a
 // place: a free one, or one it makes, or the first to come free.
 func (l *connLimiter) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		src := l.source(c.RemoteAddr())
+		if src != "" && !l.roomFor(src) {
+			c.Close() // every connection of its source is serving a request
+			continue
+		}
+		if !l.acquire() {
+			c.Close()
+			return nil, net.ErrClosed
+		}
+		lc := &limitedConn{Conn: c, l: l, waiting: true, since: l.now(), source: src}
+		l.mu.Lock()
+		l.conns[lc] = struct{}{}
+		if src != "" {
+			l.bySource[src]++
+		}
+		l.mu.Unlock()
+		return lc, nil
+	}
+}
+
+// source is the name of the budget of connections from addr: the address,
+// or its /64 for IPv6; "" if it has none.
+func (l *connLimiter) source(addr net.Addr) string {
+	if l.perSource <= 0 {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(addr.String())
 	if err != nil {
-		return nil, err
+		return ""
 	}
-	if !l.acquire() {
-		c.Close()
-		return nil, net.ErrClosed
+	a := ap.Addr().Unmap()
+	for _, p := range l.exempt {
+		if p.Contains(a) {
+			return ""
+		}
 	}
-	lc := &limitedConn{Conn: c, l: l, waiting: true, since: l.now()}
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+// roomFor makes room for a newcomer from src if src has all its places:
+// it closes the longest-waiting of src's connections. It reports false if
+// each of them has a request under way.
+func (l *connLimiter) roomFor(src string) bool {
 	l.mu.Lock()
-	l.conns[lc] = struct{}{}
+	if l.bySource[src] < l.perSource {
+		l.mu.Unlock()
+		return true
+	}
+	c := l.longestWaitingLocked(src)
 	l.mu.Unlock()
-	return lc, nil
+	if c == nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 func (l *connLimiter) acquire() bool {
@@ -68,7 +136,7 @@ func (l *connLimiter) acquire() bool {
 			return true
 		default:
 		}
-		if c := l.longestWaiting(); c != nil {
+		if c := l.longestWaiting(""); c != nil {
 			c.Close()
 		} else if l.blocked != nil {
 			l.blocked()
@@ -83,14 +151,19 @@ func (l *connLimiter) acquire() bool {
 	}
 }
 
-// longestWaiting is the open connection that has waited longest with no
-// request under way, or nil if every one is serving a request.
-func (l *connLimiter) longestWaiting() *limitedConn {
+// longestWaiting is the open connection (of source src, or any if src is
+// "") that has waited longest with no request under way, or nil if every
+// one is serving a request.
+func (l *connLimiter) longestWaiting(src string) *limitedConn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.longestWaitingLocked(src)
+}
+
+func (l *connLimiter) longestWaitingLocked(src string) *limitedConn {
 	var oldest *limitedConn
 	for c := range l.conns {
-		if c.waiting && (oldest == nil || c.since.Before(oldest.since)) {
+		if c.waiting && (src == "" || c.source == src) && (oldest == nil || c.since.Before(oldest.since)) {
 			oldest = c
 		}
 	}
@@ -135,9 +208,10 @@ func (l *connLimiter) track(c net.Conn, s http.ConnState) {
 // it is closed.
 type limitedConn struct {
 	net.Conn
-	l     *connLimiter
-	once  sync.Once
-	since time.Time // guarded by l.mu, as is waiting
+	l      *connLimiter
+	once   sync.Once
+	source string    // its budget in l.bySource, if any
+	since  time.Time // guarded by l.mu, as is waiting
 	// waiting: no request is under way: the connection is idle between
 	// requests, or its first request's headers are not yet in.
 	waiting bool
@@ -148,6 +222,11 @@ func (c *limitedConn) Close() error {
 	c.once.Do(func() {
 		c.l.mu.Lock()
 		delete(c.l.conns, c)
+		if c.source != "" {
+			if c.l.bySource[c.source]--; c.l.bySource[c.source] <= 0 {
+				delete(c.l.bySource, c.source)
+			}
+		}
 		c.l.mu.Unlock()
 		<-c.l.slots
 	})

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -153,5 +154,93 @@ func TestConnLimiterWaitsForRequestsInFlight(t *testing.T) {
 	}
 	if got := <-waiting; got != "/next" {
 		t.Fatalf("the newcomer: %q", got)
+	}
+}
+
+// dialFrom is dial from the local address ip (any of 127/8 on loopback).
+func dialFrom(t *testing.T, addr, ip string) *client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(time.Minute))
+	return &client{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+// One address holds at most its share of the places: its newcomer takes
+// the place of its own longest idle connection, not another address's.
+func TestConnLimiterPerSourceClosesItsOwnIdle(t *testing.T) {
+	idle := make(chan struct{}, 3)
+	addr := limitedServerWith(t, 3, echo, func(l *connLimiter) {
+		l.limitSources(2, nil)
+		l.wentIdle = func() { idle <- struct{}{} }
+	})
+	other := dialFrom(t, addr, "127.0.0.2")
+	a1, a2 := dialFrom(t, addr, "127.0.0.1"), dialFrom(t, addr, "127.0.0.1")
+	for _, c := range []*client{other, a1, a2} {
+		if got, err := c.do("/a"); err != nil || got != "/a" {
+			t.Fatalf("first request: %q, %v", got, err)
+		}
+		<-idle
+	}
+	// other has been idle longest, but a3's address has its two places.
+	if got, err := dialFrom(t, addr, "127.0.0.1").do("/b"); err != nil || got != "/b" {
+		t.Fatalf("a third connection from one address: %q, %v", got, err)
+	}
+	if _, err := a1.do("/c"); err == nil {
+		t.Error("the address's longest idle connection is still served")
+	}
+	for _, c := range []*client{a2, other} {
+		if got, err := c.do("/c"); err != nil || got != "/c" {
+			t.Errorf("a connection that was not the address's longest idle was closed: %q, %v", got, err)
+		}
+	}
+}
+
+// When every connection of an address is serving a request, its newcomer
+// is closed at once, while other addresses still get in; a trusted proxy
+// has no such limit.
+func TestConnLimiterPerSourceRefusesWhenAllBusy(t *testing.T) {
+	for _, exempt := range []bool{false, true} {
+		release := make(chan struct{})
+		started := make(chan struct{}, 2)
+		addr := limitedServerWith(t, 4, func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/busy" {
+				started <- struct{}{}
+				<-release
+			}
+			echo(w, r)
+		}, func(l *connLimiter) {
+			var proxies []netip.Prefix
+			if exempt {
+				proxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+			}
+			l.limitSources(2, proxies)
+		})
+		done := make(chan error, 2)
+		for range 2 {
+			c := dialFrom(t, addr, "127.0.0.1")
+			go func() { _, err := c.do("/busy"); done <- err }()
+			<-started
+		}
+		got, err := dialFrom(t, addr, "127.0.0.1").do("/b")
+		if exempt && (err != nil || got != "/b") {
+			t.Errorf("a trusted proxy's third connection: %q, %v", got, err)
+		}
+		if !exempt && err == nil {
+			t.Errorf("a third connection of an address whose two are busy was served: %q", got)
+		}
+		if got, err := dialFrom(t, addr, "127.0.0.2").do("/b"); err != nil || got != "/b" {
+			t.Errorf("another address, while the first has its places busy: %q, %v", got, err)
+		}
+		close(release)
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("a busy request: %v", err)
+			}
+		}
 	}
 }

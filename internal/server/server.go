@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	neturl "net/url"
 	"os"
 	"path/filepath"
@@ -117,6 +118,12 @@ type Options struct {
 	// (DefaultMaxConnections if zero); at the limit the longest idle
 	// makes room for a newcomer (connLimiter).
 	MaxConnections int
+	// MaxConnectionsPerSource bounds the connections of one client
+	// address (an IPv6 /64): a quarter of MaxConnections if zero, no bound
+	// if negative. Trusted proxies and loopback clients have none, nor
+	// has anyone with InsecureHTTP and no TrustedProxies (every
+	// connection then comes from the proxy in front).
+	MaxConnectionsPerSource int
 
 	// TLSCert and TLSKey are the PEM files of the server's certificate (a
 	// chain may follow it) and its private key: with them the server
@@ -390,6 +397,15 @@ func Run(ctx context.Context, o Options) error {
 	ep, err := openEndpoint(o)
 	if err != nil {
 		return err
+	}
+	if perSource := o.MaxConnectionsPerSource; !(o.InsecureHTTP && len(proxies) == 0) {
+		if perSource == 0 {
+			perSource = max(o.MaxConnections/4, 1)
+		}
+		// Loopback clients are one host, which any local user could
+		// spread over 127/8 anyway: no limit for them, as for proxies.
+		exempt := append([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, proxies...)
+		ep.limit.limitSources(perSource, exempt)
 	}
 	url := ep.url
 	var metricsHandler http.Handler = m.Handler()
