@@ -189,28 +189,29 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 	}
 	c, err := d.loadCredential(ctx, akid)
 	if err == errInvalidToken {
-		d.mu.Lock()
-		if d.gen == gen {
-			if len(d.misses) >= cacheLimit {
-				clear(d.misses)
-			}
-			d.misses[akid] = start
-		}
-		d.mu.Unlock()
+		remember(d, gen, d.misses, akid, start)
 	}
 	if err != nil {
 		return nil, err
 	}
 	c.loaded = start
-	d.mu.Lock()
-	if d.gen == gen {
-		if len(d.creds) >= cacheLimit {
-			clear(d.creds)
-		}
-		d.creds[akid] = c
-	}
-	d.mu.Unlock()
+	remember(d, gen, d.creds, akid, c)
 	return c, nil
+}
+
+// remember caches v under akid in m, one of d's caches, unless an IAM
+// change came since gen was read (what was read may be stale); a full
+// cache is emptied first.
+func remember[V any](d *Directory, gen uint64, m map[string]V, akid string, v V) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gen != gen {
+		return
+	}
+	if len(m) >= cacheLimit {
+		clear(m)
+	}
+	m[akid] = v
 }
 
 // fresh reports whether what was read from the store at loaded may still
