@@ -96,3 +96,62 @@ func TestE2ERecreatedPrincipalInheritsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EKeyPolicyShowsDeletedPrincipalsByID: once a user or role a key
+// policy names is deleted, GetKeyPolicy shows its unique id in place of
+// its ARN, as AWS does, and still does when one of the same name is made
+// again; the rest of the document is as it was put. Such a policy cannot
+// be put back as it is.
+func TestE2EKeyPolicyShowsDeletedPrincipalsByID(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	root := e.kpIAM()
+	key := e.newKey(t)
+	u, err := root.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + kpRootARN + `"},"Action":"sts:AssumeRole"}]}`
+	r, err := root.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("ops"), AssumeRolePolicyDocument: aws.String(trust)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	userARN, roleARN := aws.ToString(u.User.Arn), aws.ToString(r.Role.Arn)
+	stmt := kpKeyStmt("Allow", []string{userARN, roleARN}, "kms:Encrypt")
+	stmt["Condition"] = map[string]any{"StringNotEquals": map[string]string{"aws:PrincipalArn": userARN}}
+	doc := kpDoc(kpRootStmt(), stmt)
+	e.kpPutKeyPolicy(t, e.client, key, doc, false)
+	get := func() string {
+		t.Helper()
+		out, err := e.client.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.Policy)
+	}
+	if got := get(); got != doc {
+		t.Fatalf("GetKeyPolicy while both exist:\n%s\nwant the policy as put:\n%s", got, doc)
+	}
+
+	if _, err := root.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("alice")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("ops")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("alice")}); err != nil {
+		t.Fatal(err)
+	}
+	shownStmt := kpKeyStmt("Allow", []string{aws.ToString(u.User.UserId), aws.ToString(r.Role.RoleId)}, "kms:Encrypt")
+	shownStmt["Condition"] = stmt["Condition"] // a Condition naming the ARN keeps it
+	want := kpDoc(kpRootStmt(), shownStmt)
+	got := get()
+	if got != want {
+		t.Fatalf("GetKeyPolicy after the user (made again) and the role were deleted:\n%s\nwant\n%s", got, want)
+	}
+	_, err = e.client.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(got)})
+	expectAPIError(t, err, "MalformedPolicyDocumentException", "Policy contains a statement with one or more invalid principals.")
+	if after := get(); after != want {
+		t.Errorf("a refused PutKeyPolicy changed the policy:\n%s", after)
+	}
+}

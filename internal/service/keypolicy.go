@@ -133,7 +133,36 @@ func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Ge
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.GetKeyPolicyOutput{Policy: k.Rec.Policy, PolicyName: defaultPolicyName}, nil
+	doc, err := s.showPolicy(ctx, k.Rec.Policy, k.Rec.PolicyPrincipalIDs)
+	if err != nil {
+		return nil, err
+	}
+	return &kmsapi.GetKeyPolicyOutput{Policy: doc, PolicyName: defaultPolicyName}, nil
+}
+
+// showPolicy is a key policy as GetKeyPolicy shows it: each user or role
+// it names that has been deleted since (or deleted and made again) shows
+// as the unique id the policy was bound to, as on AWS. Such a principal
+// matches no one, and a policy naming a bare id cannot be put back:
+// whoever edits the policy sees what to remove.
+func (s *Service) showPolicy(ctx context.Context, doc string, ids map[string]string) (string, error) {
+	if len(ids) == 0 || s.principalID == nil {
+		return doc, nil
+	}
+	var gone map[string]string
+	for arn, id := range ids {
+		now, err := s.principalID(ctx, arn)
+		if err != nil {
+			return "", err
+		}
+		if now != id {
+			if gone == nil {
+				gone = make(map[string]string)
+			}
+			gone[arn] = id
+		}
+	}
+	return policy.RenamePrincipals(doc, gone), nil
 }
 
 // PutKeyPolicy replaces a key's policy, refusing one that would lock the
