@@ -155,6 +155,41 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestUnsignedFloodIsNotAllRecorded: a burst of unsigned calls against the
+// built server is refused call by call, but only its budget of records
+// reaches the trail; kms_audit_unrecorded_calls_total counts the rest, and
+// together they account for every call.
+func TestUnsignedFloodIsNotAllRecorded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	metricsAddr := freeAddr(t)
+	s := startServer(t, dir, baseEnv(), "--dev", "--metrics-listen", metricsAddr)
+	const calls = 150
+	for range calls {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/", strings.NewReader(`{"KeyId":"alias/x"}`))
+		req.Header.Set("X-Amz-Target", "TrentService.DescribeKey")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("an unsigned call: status %d", resp.StatusCode)
+		}
+	}
+	unrecorded := metricValue(scrape(t, "http://"+metricsAddr+"/metrics"), "kms_audit_unrecorded_calls_total", nil)
+	trail, err := os.ReadFile(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := strings.Count(string(trail), `"type":"Unknown"`)
+	// A burst of 100 records, and 10 more each second the loop took.
+	if recorded < 100 || recorded+int(unrecorded) != calls || unrecorded < 20 {
+		t.Errorf("%d unsigned calls: %d recorded, %v counted unrecorded", calls, recorded, unrecorded)
+	}
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
