@@ -89,7 +89,7 @@ func sourceKey(ip string) string {
 	if err != nil {
 		return ip
 	}
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	if a.Is4() {
 		return a.String()
 	}

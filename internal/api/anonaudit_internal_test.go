@@ -40,3 +40,17 @@ func TestAnonBudget(t *testing.T) {
 		t.Errorf("unrecorded %d, want 5", got)
 	}
 }
+
+func TestSourceKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":            "192.0.2.1",
+		"::ffff:192.0.2.1":     "192.0.2.1",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"fe80::1%eth0":         "fe80::/64",
+		"not an address":       "not an address",
+	} {
+		if got := sourceKey(in); got != want {
+			t.Errorf("sourceKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -98,7 +98,7 @@ func (l *connLimiter) source(addr net.Addr) string {
 	if err != nil {
 		return ""
 	}
-	a := ap.Addr().Unmap()
+	a := ap.Addr().Unmap().WithZone("")
 	for _, p := range l.exempt {
 		if p.Contains(a) {
 			return ""

@@ -244,3 +244,23 @@ func TestConnLimiterPerSourceRefusesWhenAllBusy(t *testing.T) {
 		}
 	}
 }
+
+func TestConnLimiterSource(t *testing.T) {
+	l := newConnLimiter(nil, 1, time.Now)
+	l.limitSources(1, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	for in, want := range map[string]string{
+		"192.0.2.1:80":          "192.0.2.1",
+		"[::ffff:192.0.2.1]:80": "192.0.2.1",
+		"[2001:db8:1:2::9]:80":  "2001:db8:1:2::/64",
+		"[fe80::1%eth0]:80":     "fe80::/64",
+		"10.1.2.3:80":           "", // exempt
+	} {
+		addr, err := net.ResolveTCPAddr("tcp", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := l.source(addr); got != want {
+			t.Errorf("source(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
