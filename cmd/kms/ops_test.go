@@ -164,7 +164,7 @@ func TestUnsignedFloodIsNotAllRecorded(t *testing.T) {
 	dir := t.TempDir()
 	metricsAddr := freeAddr(t)
 	s := startServer(t, dir, baseEnv(), "--dev", "--metrics-listen", metricsAddr)
-	const calls = 150
+	const calls = 400 // the budget refills 10 a second: 300 more than the burst leave room for a slow machine
 	for range calls {
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/", strings.NewReader(`{"KeyId":"alias/x"}`))
 		req.Header.Set("X-Amz-Target", "TrentService.DescribeKey")
@@ -185,7 +185,7 @@ func TestUnsignedFloodIsNotAllRecorded(t *testing.T) {
 	}
 	recorded := strings.Count(string(trail), `"type":"Unknown"`)
 	// A burst of 100 records, and 10 more each second the loop took.
-	if recorded < 100 || recorded+int(unrecorded) != calls || unrecorded < 20 {
+	if recorded < 100 || recorded+int(unrecorded) != calls || unrecorded < 1 {
 		t.Errorf("%d unsigned calls: %d recorded, %v counted unrecorded", calls, recorded, unrecorded)
 	}
 }
