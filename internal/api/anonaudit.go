@@ -16,7 +16,8 @@ import (
 // its /64, which one holder can spread its calls over) has a budget, and
 // all sources together another. A call over budget is refused just the
 // same, but not recorded; the next record of such a call says how many
-// were left out (unrecordedBefore), and Request.Unrecorded reports each.
+// were left out (unrecordedBefore), and Handler.UnrecordedCalls counts
+// them all.
 // Calls whose caller is known are always recorded.
 type anonBudget struct {
 	now         func() time.Time

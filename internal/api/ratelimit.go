@@ -12,9 +12,9 @@ import (
 // their service's), so that an account busy assuming roles is not held
 // back in KMS. Reading the trail (kms audit --endpoint, the console's
 // trail page) is not limited: an auditor's verification must not fail
-// half way. Calls over
-// it are refused before the operation runs (ThrottlingException in KMS,
-// Throttling in IAM and STS); they are still recorded in the audit trail.
+// half way. Calls over the limit are refused before the operation runs
+// (ThrottlingException in KMS, Throttling in IAM and STS); they are still
+// recorded in the audit trail.
 type accountLimits struct {
 	rate  rate.Limit
 	burst int
