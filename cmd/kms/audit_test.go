@@ -135,6 +135,11 @@ func auditLines(t *testing.T, dir string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A running server's active segment ends in zeros it writes its
+	// next records over (docs/audit.md, "Segments").
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
 	if len(b) == 0 || b[len(b)-1] != '\n' {
 		t.Fatalf("audit.log does not end with a complete line (%d bytes)", len(b))
 	}

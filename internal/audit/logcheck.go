@@ -100,8 +100,13 @@ func (c *LogCheck) Read(r io.Reader) error { return c.readLines(r, false) }
 
 // readLines checks every line of r. A last line without its newline is
 // checked as complete if complete is set (a segment before the last,
-// which the trail closed with a complete line), else noted incomplete.
+// which the trail closed with a complete line and without zeros after
+// it), else noted incomplete; then r ends at its first zero byte
+// (SegmentData).
 func (c *LogCheck) readLines(r io.Reader, complete bool) error {
+	if !complete {
+		r = SegmentData(r)
+	}
 	rest, err := eachLine(r, func(b []byte) error { c.Line(b); return nil })
 	if err != nil || len(rest) == 0 {
 		return err

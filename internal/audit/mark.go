@@ -110,7 +110,7 @@ func segmentRecordHash(s Segment, seq uint64) (string, bool, error) {
 		return "", false, err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
+	br := bufio.NewReaderSize(SegmentData(f), 1<<20)
 	damaged := func(what string) error {
 		return fmt.Errorf("%s is damaged: %s (run kms audit verify)", s.Name(), what)
 	}

@@ -182,6 +182,53 @@ func Locate(segs []Segment, starts []int, n int) (string, int) {
 	return segs[i].Name(), n - starts[i]
 }
 
+// SegmentData returns a reader of r, a segment's bytes, that ends at its
+// first zero byte. The server writes zeros ahead of its records in the
+// active segment (docs/audit.md, "Segments"), and a crash can leave them
+// there until the next start cuts them: no record holds a zero byte, so
+// the records end where the zeros start. A closed segment has none.
+func SegmentData(r io.Reader) io.Reader { return &segmentData{r: r} }
+
+// SegmentDataLength returns the number of bytes of the segment f before
+// its first zero byte, reading it whole.
+func SegmentDataLength(f io.ReaderAt) (int64, error) {
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		n, err := f.ReadAt(buf, off)
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+			return off + int64(i), nil
+		}
+		off += int64(n)
+		if err == io.EOF {
+			return off, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+type segmentData struct {
+	r   io.Reader
+	end bool
+}
+
+func (d *segmentData) Read(p []byte) (int, error) {
+	if d.end {
+		return 0, io.EOF
+	}
+	n, err := d.r.Read(p)
+	if i := bytes.IndexByte(p[:n], 0); i >= 0 {
+		d.end = true
+		if i == 0 {
+			return 0, io.EOF
+		}
+		return i, nil
+	}
+	return n, err
+}
+
 // SegmentReader reads the complete lines of a trail's segments in order,
 // from where the last Next stopped, following the trail as it grows and
 // rolls. It is not safe for concurrent use.
@@ -189,6 +236,8 @@ type SegmentReader struct {
 	dir     string
 	cur     int // the number of the segment being read; 0 before the first
 	f       *os.File
+	off     int64  // where the next read of f starts
+	closed  bool   // a later segment was seen: f grows no more
 	partial []byte // a line the server is still writing
 	buf     []byte
 }
@@ -197,7 +246,9 @@ type SegmentReader struct {
 func NewSegmentReader(dir string) *SegmentReader { return &SegmentReader{dir: dir} }
 
 // Next calls fn with each complete line (without its newline) written
-// since the last call, across segments.
+// since the last call, across segments. It reads the active segment up
+// to the zeros ahead of its records, and reads on from there next time:
+// the server writes its next records over them.
 func (r *SegmentReader) Next(fn func(line []byte) error) error {
 	for {
 		if r.f == nil {
@@ -212,14 +263,19 @@ func (r *SegmentReader) Next(fn func(line []byte) error) error {
 			if r.f, err = os.Open(segs[i].Path); err != nil {
 				return err
 			}
-			r.cur = segs[i].N
+			r.cur, r.off, r.closed = segs[i].N, 0, false
 		}
 		if r.buf == nil {
 			r.buf = make([]byte, 64<<10)
 		}
-		for {
-			n, err := r.f.Read(r.buf)
+		zeros := false
+		for !zeros {
+			n, err := r.f.ReadAt(r.buf, r.off)
 			data := r.buf[:n]
+			if i := bytes.IndexByte(data, 0); i >= 0 {
+				data, zeros = data[:i], true
+			}
+			r.off += int64(len(data))
 			for len(data) > 0 {
 				i := bytes.IndexByte(data, '\n')
 				if i < 0 {
@@ -243,13 +299,25 @@ func (r *SegmentReader) Next(fn func(line []byte) error) error {
 				return err
 			}
 		}
+		if zeros {
+			return nil // the active segment, to be read on from r.off
+		}
 		// At the end of this segment: go on to the next if there is one
-		// and this one ended with a complete line.
+		// and this one ended with a complete line. Records may have gone
+		// into this one after the read above and before the next was
+		// started, so it is read once more after the next is seen.
 		segs, err := Segments(r.dir)
 		if err != nil {
 			return err
 		}
-		if len(r.partial) > 0 || len(segs) == 0 || segs[len(segs)-1].N <= r.cur {
+		if len(segs) == 0 || segs[len(segs)-1].N <= r.cur {
+			return nil
+		}
+		if !r.closed {
+			r.closed = true
+			continue
+		}
+		if len(r.partial) > 0 {
 			return nil
 		}
 		r.f.Close()

@@ -204,7 +204,7 @@ func (x *lineIndex) page(path string, after int64, limit, maxBytes int) ([]Row, 
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return nil, false, err
 	}
-	br := bufio.NewReader(f)
+	br := bufio.NewReader(SegmentData(f))
 	var rows []Row
 	size := 0
 	for {

@@ -316,7 +316,7 @@ func firstEventTime(seg audit.Segment) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	b, err := bufio.NewReader(f).ReadBytes('\n')
+	b, err := bufio.NewReader(audit.SegmentData(f)).ReadBytes('\n')
 	if err != nil && err != io.EOF {
 		return "", err
 	}

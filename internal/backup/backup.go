@@ -122,8 +122,9 @@ func streamAuditFiles(dir string, live bool, enc *Encoder) error {
 }
 
 // streamAuditFile copies an audit file into the backup as it reads it:
-// the bytes it holds when opened, or with live set, of a log, up to its
-// last newline.
+// the bytes it holds when opened, of a trail segment only those before
+// the zeros the server writes ahead of its records (audit.SegmentData),
+// and with live set, of a log, up to its last newline.
 func streamAuditFile(dir, name string, live bool, enc *Encoder) error {
 	f, err := os.Open(filepath.Join(dir, name))
 	if err != nil {
@@ -135,6 +136,11 @@ func streamAuditFile(dir, name string, live bool, enc *Encoder) error {
 		return err
 	}
 	n := fi.Size()
+	if _, seg := audit.ParseSegmentName(name); seg {
+		if n, err = audit.SegmentDataLength(f); err != nil {
+			return err
+		}
+	}
 	if live && strings.HasSuffix(name, ".log") {
 		if n, err = completeLines(f, n); err != nil {
 			return err

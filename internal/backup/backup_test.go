@@ -9,16 +9,24 @@ import (
 )
 
 // A log a server is appending to is copied up to its last newline, read
-// back from the end however long its last line; other files whole.
+// back from the end however long its last line; other files whole. A
+// segment is copied only up to the zeros the server writes ahead of its
+// records, whether or not its server runs, even where a record the
+// server is writing shows past them.
 func TestStreamAuditFilesLive(t *testing.T) {
 	long := strings.Repeat("x", 200<<10)
-	for _, c := range []struct{ log, want string }{
-		{"", ""},
-		{"cut", ""},
-		{"r1\n", "r1\n"},
-		{"r1\nr2\ncut", "r1\nr2\n"},
-		{"r1\n" + long, "r1\n"},
-		{long + "\n" + long, long + "\n"},
+	zeros := strings.Repeat("\x00", 3<<20)
+	for _, c := range []struct{ log, want, stopped string }{
+		{"", "", ""},
+		{"cut", "", "cut"},
+		{"r1\n", "r1\n", "r1\n"},
+		{"r1\nr2\ncut", "r1\nr2\n", "r1\nr2\ncut"},
+		{"r1\n" + long, "r1\n", "r1\n" + long},
+		{long + "\n" + long, long + "\n", long + "\n" + long},
+		{zeros, "", ""},
+		{"r1\n" + zeros, "r1\n", "r1\n"},
+		{"r1\nr2\ncut" + zeros, "r1\nr2\n", "r1\nr2\ncut"},
+		{"r1\n" + zeros + "r2\n" + zeros, "r1\n", "r1\n"},
 	} {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "audit.log"), []byte(c.log), 0o600)
@@ -40,7 +48,7 @@ func TestStreamAuditFilesLive(t *testing.T) {
 			for _, f := range s.AuditFiles {
 				got[f.Name] = string(f.Data)
 			}
-			want := map[string]string{"audit-digests.log": "d1\nd2-cut", "audit.log": c.log}
+			want := map[string]string{"audit-digests.log": "d1\nd2-cut", "audit.log": c.stopped}
 			if live {
 				want = map[string]string{"audit-digests.log": "d1\n", "audit.log": c.want}
 			}

@@ -704,7 +704,7 @@ func checkNoTrail(dir string) error {
 	}
 	held := ""
 	for _, s := range segs {
-		if fi, err := os.Stat(s.Path); err == nil && fi.Size() > 0 {
+		if holdsRecords(s.Path) {
 			held = s.Name()
 			break
 		}
@@ -720,6 +720,19 @@ func checkNoTrail(dir string) error {
 		return nil
 	}
 	return fmt.Errorf("kms.db is a new, empty key store, but %s holds an audit trail (%s): the key store it was written with is missing or was emptied. Restore the data directory from a backup (kms restore), or move the audit files out of it to start afresh", dir, held)
+}
+
+// holdsRecords reports whether the segment at path has a byte before the
+// zeros the server writes ahead of its records.
+func holdsRecords(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	n, _ := f.Read(b)
+	return n == 1 && b[0] != 0
 }
 
 // writeAuditPub writes the trail's public key to path, refusing to replace

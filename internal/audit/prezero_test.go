@@ -1,0 +1,277 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func zeroRec(name string) *Record {
+	return &Record{EventVersion: "1.11", EventName: name, EventSource: "kms.amazonaws.com", EventType: "AwsApiCall",
+		RequestParameters: json.RawMessage(`{"keyId":"k"}`), ResponseElements: json.RawMessage("null")}
+}
+
+// appendN appends n records to l, eight at a time.
+func appendN(t *testing.T, l *Log, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := l.Append(zeroRec(fmt.Sprint("Op", i))); err != nil {
+				t.Error(err)
+			}
+		})
+		if i%8 == 7 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+}
+
+// waitZeros waits for the zeros l's sink is writing ahead of its records.
+func waitZeros(l *Log) {
+	s := l.sink.(*fileSink)
+	s.zeroing.Lock()
+	s.zeroing.Unlock()
+}
+
+// checkTrail verifies dir's segments as one log, and that no segment but
+// the last holds a zero byte.
+func checkTrail(t *testing.T, dir string, want int) {
+	t.Helper()
+	segs, err := Segments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range segs[:len(segs)-1] {
+		if b, _ := os.ReadFile(s.Path); bytes.IndexByte(b, 0) >= 0 || b[len(b)-1] != '\n' {
+			t.Fatalf("%s, a closed segment, holds zeros or ends in part of a line", s.Name())
+		}
+	}
+	c := NewLogCheck(nil)
+	if _, err := CheckSegments(segs, c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Verified() != want || c.Problems() != nil || c.EndsIncomplete() {
+		t.Fatalf("verify: %d records (want %d), problems %v, incomplete %v", c.Verified(), want, c.Problems(), c.EndsIncomplete())
+	}
+}
+
+// The active segment holds zeros after its records while the log is
+// open, which readers take as its end; closing cuts them.
+func TestPrezeroedSegment(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 20)
+	waitZeros(l)
+	path := filepath.Join(dir, FirstSegment)
+	b, _ := os.ReadFile(path)
+	end := bytes.IndexByte(b, 0)
+	if end < 0 || len(b)-end < zeroChunk/2 || bytes.Count(b[:end], []byte("\n")) != 20 || b[end-1] != '\n' {
+		t.Fatalf("segment of %d bytes, zeros from %d: want 20 records, then zeros", len(b), end)
+	}
+	if len(bytes.Trim(b[end:], "\x00")) != 0 {
+		t.Fatal("bytes other than zeros after the records")
+	}
+	f, _ := os.Open(path)
+	n, err := SegmentDataLength(f)
+	f.Close()
+	if err != nil || n != int64(end) {
+		t.Fatalf("SegmentDataLength = %d, %v; want %d", n, err, end)
+	}
+	checkTrail(t, dir, 20)
+
+	appendN(t, l, 5)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(path)
+	if bytes.IndexByte(b, 0) >= 0 || bytes.Count(b, []byte("\n")) != 25 || b[len(b)-1] != '\n' {
+		t.Fatalf("closed segment of %d bytes: want its 25 records and nothing after", len(b))
+	}
+	checkTrail(t, dir, 25)
+}
+
+// A crash leaves the zeros: the next open continues the chain at the first
+// of them, and drops what follows it, which after a power loss can be
+// part of a batch never acknowledged.
+func TestPrezeroedCrash(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 12)
+	waitZeros(l)
+	crashed, _ := os.ReadFile(filepath.Join(dir, FirstSegment)) // as SIGKILL leaves it
+	end := bytes.IndexByte(crashed, 0)
+	if end < 0 {
+		t.Fatal("no zeros after the records")
+	}
+
+	for _, c := range []struct {
+		name  string
+		after []byte // written 8 KiB past the records
+	}{
+		{"killed", nil},
+		{"power loss", []byte(`{"hash":"00","event":{"sequence":14}}` + "\n")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := t.TempDir()
+			b := bytes.Clone(crashed)
+			copy(b[end+8192:], c.after)
+			if err := os.WriteFile(filepath.Join(d, FirstSegment), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			l, err := OpenDir(d, 64<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, l, 3)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := os.ReadFile(filepath.Join(d, FirstSegment))
+			if bytes.IndexByte(got, 0) >= 0 || bytes.Contains(got, []byte(`"hash":"00"`)) || !bytes.HasPrefix(got, crashed[:end]) {
+				t.Fatalf("after reopening: %d bytes, zeros or the stray line kept, or records lost", len(got))
+			}
+			checkTrail(t, d, 15)
+		})
+	}
+}
+
+// Rolls cut each segment to its records while the log goes on in the
+// next; small segments zero a quarter of their size ahead.
+func TestPrezeroedRolls(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 100)
+	waitZeros(l)
+	if segs, _ := Segments(dir); len(segs) < 3 {
+		t.Fatalf("%d segments, want several", len(segs))
+	}
+	checkTrail(t, dir, 100)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, 100)
+}
+
+// A SegmentReader stops at the zeros and reads the records written over
+// them next time, each once.
+func TestSegmentReaderZeros(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r := NewSegmentReader(dir)
+	defer r.Close()
+	var seqs []uint64
+	read := func() {
+		t.Helper()
+		err := r.Next(func(b []byte) error {
+			_, rec, _, err := parseLine(append(b, '\n'))
+			if err != nil {
+				return err
+			}
+			seqs = append(seqs, rec.Sequence)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 30 {
+		if err := l.Append(zeroRec(fmt.Sprint("Op", i))); err != nil {
+			t.Fatal(err)
+		}
+		waitZeros(l)
+		if i%7 == 0 {
+			read()
+		}
+	}
+	read()
+	if len(seqs) != 30 {
+		t.Fatalf("read %d records, want 30", len(seqs))
+	}
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("read %v, want 1..30 in order", seqs)
+		}
+	}
+}
+
+// Pages of the trail end at the zeros, and the records written over them
+// come in the next page, numbered on.
+func TestFileTrailZeros(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	trail := NewFileTrail(dir)
+	var after int64
+	for round := range 3 {
+		appendN(t, l, 5)
+		waitZeros(l)
+		rows, more, err := trail.Records(context.Background(), "", after, 100, 1<<20)
+		if err != nil || more || len(rows) != 5 {
+			t.Fatalf("round %d: %d rows, more %v, %v; want 5", round, len(rows), more, err)
+		}
+		for i, r := range rows {
+			if r.Seq != after+int64(i)+1 || bytes.IndexByte(r.Line, 0) >= 0 {
+				t.Fatalf("round %d: row %d is line %d (%.20q)", round, i, r.Seq, r.Line)
+			}
+			if _, rec, _, err := parseLine(append(r.Line, '\n')); err != nil || rec.Sequence != uint64(r.Seq) {
+				t.Fatalf("round %d: line %d is not record %d: %v", round, r.Seq, r.Seq, err)
+			}
+		}
+		after += 5
+	}
+}
+
+// Zeros that cannot be written (a full disk) cost only speed: records are
+// appended past them, and the zeros are tried once more per segment.
+func TestPrezeroFailure(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := l.sink.(*fileSink)
+	var tries atomic.Int32
+	s.zeroing.Lock() // the first chunk is written; the next ones fail
+	s.zeros = func(*os.File, int64, int64) error {
+		tries.Add(1)
+		return errors.New("no space left on device")
+	}
+	s.zeroing.Unlock()
+	appendN(t, l, 400)
+	waitZeros(l)
+	segs, _ := Segments(dir)
+	if len(segs) < 2 || tries.Load() != int32(len(segs)) {
+		t.Fatalf("%d segments, %d tries to write zeros: want one per segment", len(segs), tries.Load())
+	}
+	checkTrail(t, dir, 400)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, 400)
+}
