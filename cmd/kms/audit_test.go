@@ -580,7 +580,8 @@ func auditSurvivesSIGKILL(t *testing.T, prefill int64, extra ...string) {
 	}
 
 	// A write torn by the crash leaves a partial last line; make sure there
-	// is one, as a record never acknowledged would be.
+	// is one, as a record never acknowledged would be: right after the
+	// records, over the zeros the server writes ahead of them.
 	segs, err := audit.Segments(dir)
 	if err != nil || len(segs) == 0 {
 		t.Fatalf("segments: %v %v", segs, err)
@@ -588,11 +589,16 @@ func auditSurvivesSIGKILL(t *testing.T, prefill int64, extra ...string) {
 	if slices.Contains(extra, "--audit-segment-bytes=4096") && len(segs) < 10 {
 		t.Errorf("%d segments of 4 KiB for %d calls, want many", len(segs), n)
 	}
-	f, err := os.OpenFile(segs[len(segs)-1].Path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(segs[len(segs)-1].Path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteString(`{"hash":"0123456789abcdef","event":{"eventVersion":"1.11","userIdent`); err != nil {
+	end, err := audit.SegmentDataLength(f)
+	noErr(t, err, "find the end of the records")
+	if fi, err := f.Stat(); err != nil || fi.Size() == end && !slices.Contains(extra, "--audit-segment-bytes=4096") {
+		t.Errorf("the killed server's segment holds no zeros after its %d bytes of records (%v)", end, err)
+	}
+	if _, err := f.WriteAt([]byte(`{"hash":"0123456789abcdef","event":{"eventVersion":"1.11","userIdent`), end); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
