@@ -52,6 +52,7 @@ fuzz FuzzVerify ./internal/audit
 fuzz FuzzCheckLine ./internal/audit
 fuzz FuzzEventFields ./internal/audit
 fuzz FuzzParseSegmentName ./internal/audit
+fuzz FuzzSegmentData ./internal/audit
 fuzz FuzzRegistryRow ./internal/audit
 fuzz FuzzParsePayload ./internal/store/pgstore
 fuzz FuzzScanParams ./internal/api

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 )
 
 func zeroRec(name string) *Record {
@@ -274,4 +276,34 @@ func TestPrezeroFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTrail(t, dir, 400)
+}
+
+// SegmentData ends any bytes at their first zero byte, however they are
+// read, and SegmentDataLength agrees.
+func FuzzSegmentData(f *testing.F) {
+	f.Add([]byte("{\"hash\":\"ab\"}\n\x00\x00\x00"), uint8(3))
+	f.Add([]byte("r1\nr2\ncut\x00\x00r3\n"), uint8(1))
+	f.Add([]byte("\x00"), uint8(0))
+	f.Add([]byte("no zeros\n"), uint8(7))
+	f.Fuzz(func(t *testing.T, b []byte, step uint8) {
+		want := b
+		if i := bytes.IndexByte(b, 0); i >= 0 {
+			want = b[:i]
+		}
+		var r io.Reader = bytes.NewReader(b)
+		switch step % 3 {
+		case 1:
+			r = iotest.OneByteReader(r)
+		case 2:
+			r = iotest.HalfReader(r)
+		}
+		got, err := io.ReadAll(SegmentData(r))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("SegmentData read %q, %v; want %q", got, err, want)
+		}
+		n, err := SegmentDataLength(bytes.NewReader(b))
+		if err != nil || n != int64(len(want)) {
+			t.Fatalf("SegmentDataLength = %d, %v; want %d", n, err, len(want))
+		}
+	})
 }

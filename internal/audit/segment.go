@@ -192,7 +192,7 @@ func SegmentData(r io.Reader) io.Reader { return &segmentData{r: r} }
 // SegmentDataLength returns the number of bytes of the segment f before
 // its first zero byte, reading it whole.
 func SegmentDataLength(f io.ReaderAt) (int64, error) {
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, 128<<10)
 	var off int64
 	for {
 		n, err := f.ReadAt(buf, off)
