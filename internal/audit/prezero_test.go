@@ -307,3 +307,38 @@ func FuzzSegmentData(f *testing.F) {
 		}
 	})
 }
+
+// Records that go into a segment after the reader reached its end, and
+// before the server rolled to the next, are read before the next.
+func TestSegmentReaderRollAfterEnd(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 3)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(filepath.Join(dir, FirstSegment))
+	lines := bytes.SplitAfter(first, []byte("\n"))
+	// Segment 1 holds records 1 and 2 when the reader reaches its end;
+	// record 3 and segment 2 come before it looks for the next.
+	os.WriteFile(filepath.Join(dir, FirstSegment), bytes.Join(lines[:2], nil), 0o600)
+	r := NewSegmentReader(dir)
+	defer r.Close()
+	r.atEnd = func() {
+		r.atEnd = nil
+		f, _ := os.OpenFile(filepath.Join(dir, FirstSegment), os.O_WRONLY|os.O_APPEND, 0)
+		f.Write(lines[2])
+		f.Close()
+		os.WriteFile(filepath.Join(dir, SegmentName(2)), nil, 0o600)
+	}
+	var n int
+	if err := r.Next(func([]byte) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("read %d records, want the 3 of segment 1", n)
+	}
+}

@@ -240,6 +240,9 @@ type SegmentReader struct {
 	closed  bool   // a later segment was seen: f grows no more
 	partial []byte // a line the server is still writing
 	buf     []byte
+	// atEnd, if set (by a test), is called when a read of the segment
+	// reaches its end, before the reader looks for the next.
+	atEnd func()
 }
 
 // NewSegmentReader returns a reader of the segments in dir.
@@ -301,6 +304,9 @@ func (r *SegmentReader) Next(fn func(line []byte) error) error {
 		}
 		if zeros {
 			return nil // the active segment, to be read on from r.off
+		}
+		if r.atEnd != nil {
+			r.atEnd()
 		}
 		// At the end of this segment: go on to the next if there is one
 		// and this one ended with a complete line. Records may have gone
