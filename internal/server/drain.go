@@ -66,12 +66,31 @@ func (d *drainer) track(_ net.Conn, s http.ConnState) {
 	case http.StateClosed, http.StateHijacked:
 		d.open--
 		if d.open == 0 && d.draining.Load() {
-			select {
-			case <-d.empty:
-			default:
-				close(d.empty)
-			}
+			d.closeEmpty()
 		}
+	}
+}
+
+// startDraining makes the handler close each connection after its
+// request, and d.empty closed once no connection is open (at once if none
+// is).
+func (d *drainer) startDraining() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.draining.Store(true)
+	if d.open == 0 {
+		d.closeEmpty()
+	}
+}
+
+// closeEmpty closes d.empty unless it is closed: a connection closing as
+// the drain starts may have seen draining set and closed it already.
+// Call it with mu held.
+func (d *drainer) closeEmpty() {
+	select {
+	case <-d.empty:
+	default:
+		close(d.empty)
 	}
 }
 
@@ -88,13 +107,8 @@ func (d *drainer) serve(ctx context.Context, timeout time.Duration) error {
 	}
 	d.log.Info("shutting down: no new connections; finishing the requests in flight", "timeout", timeout)
 	deadline := time.Now().Add(timeout)
-	d.draining.Store(true)
+	d.startDraining()
 	d.ln.Close() // new connections are refused; the open ones go on
-	d.mu.Lock()
-	if d.open == 0 {
-		close(d.empty)
-	}
-	d.mu.Unlock()
 	wait := time.NewTimer(min(drainWait, timeout))
 	select {
 	case <-d.empty:

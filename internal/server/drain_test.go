@@ -47,3 +47,39 @@ func TestDrainShutdownAfterOwnListenerClose(t *testing.T) {
 		t.Fatalf("serve after a shutdown: %v", err)
 	}
 }
+
+// The last connection can close as the drain starts, after draining is
+// set: it then closes d.empty itself, and starting the drain must not
+// close it again (a shutdown once panicked so).
+func TestDrainLastConnectionClosesAsDrainStarts(t *testing.T) {
+	d := newDrainer(&http.Server{Handler: http.NotFoundHandler()}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d.track(nil, http.StateNew)
+	d.draining.Store(true) // as startDraining does, just before the close below
+	d.track(nil, http.StateClosed)
+	d.startDraining()
+	select {
+	case <-d.empty:
+	default:
+		t.Fatal("no connection is open, but the drain waits for one")
+	}
+}
+
+// With connections open, the drain waits until the last one closes.
+func TestDrainWaitsForTheLastConnection(t *testing.T) {
+	d := newDrainer(&http.Server{Handler: http.NotFoundHandler()}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d.track(nil, http.StateNew)
+	d.track(nil, http.StateNew)
+	d.startDraining()
+	d.track(nil, http.StateClosed)
+	select {
+	case <-d.empty:
+		t.Fatal("the drain ended with a connection still open")
+	default:
+	}
+	d.track(nil, http.StateClosed)
+	select {
+	case <-d.empty:
+	default:
+		t.Fatal("the last connection closed, but the drain still waits")
+	}
+}
