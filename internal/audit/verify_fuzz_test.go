@@ -13,17 +13,23 @@ import (
 // FuzzVerify feeds the log readers what a disk, a database or an attacker
 // could hold: they must not panic, whatever the bytes. The hashes a log
 // check keeps for named lines must be those the lines claim, as
-// json.Unmarshal reads them.
+// json.Unmarshal reads them, up to the first zero byte, where a segment's
+// records end (SegmentData); no line after it is read.
 func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`{"hash":"00","event":{"sequence":1,"previousHash":"0000000000000000000000000000000000000000000000000000000000000000"}}` + "\n"))
 	f.Add([]byte("{\"hash\":\"\",\"event\":{}}\n{\n"))
 	f.Add([]byte(`{"hash":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}` + "\n" +
 		`{"hash":"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"}` + "\n"))
+	f.Add([]byte("{\"hash\":\"1\"}\n\x00\n{\"hash\":\"0\"}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		audit.Verify(bytes.NewReader(b))
 		audit.Read(bytes.NewReader(b), func(*audit.Record, json.RawMessage) error { return nil })
 		named, _ := lineHashes(t, b)
-		lines := bytes.Split(b, []byte("\n"))
+		data := b
+		if z := bytes.IndexByte(b, 0); z >= 0 {
+			data = b[:z]
+		}
+		lines := bytes.Split(data, []byte("\n"))
 		for i, ln := range lines[:len(lines)-1] { // the last is not a complete line
 			var want struct {
 				Hash  string          `json:"hash"`
@@ -32,6 +38,11 @@ func FuzzVerify(f *testing.F) {
 			_ = json.Unmarshal(ln, &want)
 			if got := named.Hash(uint64(i + 1)); got != want.Hash {
 				t.Fatalf("line %d claims %q, the check kept %q", i+1, want.Hash, got)
+			}
+		}
+		for i := len(lines) - 1; i < bytes.Count(b, []byte("\n")); i++ {
+			if got := named.Hash(uint64(i + 1)); got != "" {
+				t.Fatalf("line %d, after the first zero byte, kept %q", i+1, got)
 			}
 		}
 	})
