@@ -231,7 +231,8 @@ func (d *segmentData) Read(p []byte) (int, error) {
 
 // SegmentReader reads the complete lines of a trail's segments in order,
 // from where the last Next stopped, following the trail as it grows and
-// rolls. It is not safe for concurrent use.
+// rolls, and across a restart of a server that was killed mid-line. It is
+// not safe for concurrent use.
 type SegmentReader struct {
 	dir     string
 	cur     int // the number of the segment being read; 0 before the first
@@ -270,6 +271,9 @@ func (r *SegmentReader) Next(fn func(line []byte) error) error {
 		}
 		if r.buf == nil {
 			r.buf = make([]byte, 64<<10)
+		}
+		if err := r.recheckPartial(); err != nil {
+			return err
 		}
 		zeros := false
 		for !zeros {
@@ -329,6 +333,31 @@ func (r *SegmentReader) Next(fn func(line []byte) error) error {
 		r.f.Close()
 		r.f = nil
 	}
+}
+
+// recheckPartial makes sure the start of a line read before is still in
+// the segment. A server killed while writing that line leaves it torn;
+// the next start cuts it and writes its next records where it was. The
+// reader then drops what it kept and reads the line again from its
+// start.
+func (r *SegmentReader) recheckPartial() error {
+	if len(r.partial) == 0 {
+		return nil
+	}
+	start := r.off - int64(len(r.partial))
+	now := r.buf
+	if len(now) < len(r.partial) {
+		now = make([]byte, len(r.partial))
+	}
+	now = now[:len(r.partial)]
+	n, err := r.f.ReadAt(now, start)
+	if err != nil && err != io.EOF {
+		return err
+	}
+	if !bytes.Equal(now[:n], r.partial) {
+		r.partial, r.off = r.partial[:0], start
+	}
+	return nil
 }
 
 // Close closes the segment being read.
