@@ -50,6 +50,7 @@ type fileSink struct {
 	prezero bool
 	zeroErr atomic.Pointer[error]                  // an extension failed: none until the next segment
 	zeros   func(f *os.File, from, to int64) error // writeZeros, or a test's
+	obs     atomic.Pointer[Observer]               // told of a failed extension (Log.Observe)
 
 	mu sync.RWMutex
 	// failed is the first write or fsync error. The file may end in part
@@ -134,6 +135,9 @@ func (s *fileSink) zeroAhead() {
 		defer s.zeroing.Unlock()
 		if err := s.zeros(f, from, to); err != nil {
 			s.zeroErr.Store(&err)
+			if o := s.obs.Load(); o != nil {
+				(*o).ZerosFailed(err)
+			}
 			return
 		}
 		s.zeroed.Store(to)

@@ -89,6 +89,11 @@ type Observer interface {
 	// Committed reports one batch of records written and made durable (or
 	// failed), with the time it took.
 	Committed(records int, d time.Duration, err error)
+	// ZerosFailed reports zeros that could not be written ahead of the
+	// active segment's records (a full disk, say): its records are then
+	// appended, each commit also syncing the file's size, until the next
+	// segment tries again. It is called on a background goroutine.
+	ZerosFailed(err error)
 }
 
 // SyncEvery switches l to the relaxed mode a server runs with
@@ -156,7 +161,12 @@ func (l *Log) durable() error {
 
 // Observe makes l report its appends and commits to o. Call it before the
 // first Append.
-func (l *Log) Observe(o Observer) { l.obs = o }
+func (l *Log) Observe(o Observer) {
+	l.obs = o
+	if s, ok := l.sink.(*fileSink); ok {
+		s.obs.Store(&o)
+	}
+}
 
 type entry struct {
 	rec  *Record

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func zeroRec(name string) *Record {
@@ -265,11 +266,16 @@ func TestPrezeroFailure(t *testing.T) {
 		return errors.New("no space left on device")
 	}
 	s.zeroing.Unlock()
+	obs := &zeroObserver{}
+	l.Observe(obs)
 	appendN(t, l, 400)
 	waitZeros(l)
 	segs, _ := Segments(dir)
 	if len(segs) < 2 || tries.Load() != int32(len(segs)) {
 		t.Fatalf("%d segments, %d tries to write zeros: want one per segment", len(segs), tries.Load())
+	}
+	if got := obs.failed.Load(); got != tries.Load() {
+		t.Fatalf("%d failures reported to the observer, %d tries failed", got, tries.Load())
 	}
 	checkTrail(t, dir, 400)
 	if err := l.Close(); err != nil {
@@ -277,6 +283,13 @@ func TestPrezeroFailure(t *testing.T) {
 	}
 	checkTrail(t, dir, 400)
 }
+
+// zeroObserver counts the failures to write zeros it is told of.
+type zeroObserver struct{ failed atomic.Int32 }
+
+func (*zeroObserver) Appended(time.Duration, error)       {}
+func (*zeroObserver) Committed(int, time.Duration, error) {}
+func (o *zeroObserver) ZerosFailed(error)                 { o.failed.Add(1) }
 
 // SegmentData ends any bytes at their first zero byte, however they are
 // read, and SegmentDataLength agrees.

@@ -29,6 +29,7 @@ type Metrics struct {
 	auditBatch   prometheus.Histogram
 	auditCommit  prometheus.Histogram
 	auditFailed  prometheus.Counter
+	auditZeros   prometheus.Counter
 	storeSeconds *prometheus.HistogramVec
 }
 
@@ -66,6 +67,10 @@ func New(version string, cacheStats func() (hits, misses uint64)) *Metrics {
 			Name: "kms_audit_commit_failures_total",
 			Help: "Commits of the audit trail that failed; every call in them was refused.",
 		}),
+		auditZeros: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kms_audit_prezero_failures_total",
+			Help: "Zeros that could not be written ahead of the audit trail's records (a full disk?): the segment's commits are then slower, until the next.",
+		}),
 		storeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kms_store_duration_seconds",
 			Help:    "Time of the key store's transactions, by kind (view or update).",
@@ -85,7 +90,7 @@ func New(version string, cacheStats func() (hits, misses uint64)) *Metrics {
 		Name: "kms_key_cache_misses_total",
 		Help: "Key lookups that read the store.",
 	}, func() float64 { _, mi := cacheStats(); return float64(mi) })
-	reg.MustRegister(m.requests, m.duration, m.auditAppend, m.auditBatch, m.auditCommit, m.auditFailed, m.storeSeconds,
+	reg.MustRegister(m.requests, m.duration, m.auditAppend, m.auditBatch, m.auditCommit, m.auditFailed, m.auditZeros, m.storeSeconds,
 		buildInfo, hits, misses,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -126,6 +131,9 @@ func (m *Metrics) Committed(records int, d time.Duration, err error) {
 		m.auditFailed.Inc()
 	}
 }
+
+// ZerosFailed implements audit.Observer.
+func (m *Metrics) ZerosFailed(error) { m.auditZeros.Inc() }
 
 // Store returns st with the time of each transaction measured.
 func (m *Metrics) Store(st store.Store) store.Store {

@@ -367,7 +367,7 @@ func Run(ctx context.Context, o Options) error {
 	if pg != nil {
 		trailReader = audit.NewPostgresTrail(pg.Pool())
 	}
-	trail.Observe(m)
+	trail.Observe(trailObserver{Metrics: m, log: o.Logger})
 	if pg == nil {
 		// bbolt locks kms.db against every other process: kms backup
 		// asks this server for its snapshots.
@@ -874,4 +874,16 @@ func auditKey(ctx context.Context, st store.Store, root *keys.RootKey) (ed25519.
 	key := ed25519.NewKeyFromSeed(seed)
 	clear(seed)
 	return key, nil
+}
+
+// trailObserver measures the audit trail, and logs what an operator
+// should know of it.
+type trailObserver struct {
+	*metrics.Metrics
+	log *slog.Logger
+}
+
+func (o trailObserver) ZerosFailed(err error) {
+	o.Metrics.ZerosFailed(err)
+	o.log.Warn("audit trail: no zeros could be written ahead of the records; commits are slower until the next segment", "err", err)
 }
