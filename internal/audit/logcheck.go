@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 )
@@ -51,6 +52,11 @@ func (c *LogCheck) Line(b []byte) {
 		var ln line
 		_ = json.Unmarshal(b, &ln)
 		c.named.note(c.next, ln.Hash)
+	}
+	if len(b) > maxLine {
+		c.problems = append(c.problems, &Problem{Line: int(c.lines), Reason: fmt.Sprintf("not a record: the line is longer than %d MiB", maxLine>>20)})
+		c.want++
+		return
 	}
 	hash, _, err := checkLine(b, c.prev, c.want)
 	if err == nil {
@@ -119,30 +125,56 @@ func (c *LogCheck) readLines(r io.Reader, complete bool) error {
 	return nil
 }
 
+// maxLine bounds the lines a reader of the trail holds in memory. The
+// server's records are far shorter: a request body is at most 1 MiB, and
+// a record holds its parameters (escaped, at most 6 bytes a byte) and a
+// few short fields. A longer line can only be damage or an edit.
+const maxLine = 64 << 20
+
 // eachLine calls fn with every complete line of r, without its newline,
-// and returns the bytes after the last newline. fn must not keep the
-// line; an error of fn stops the reading and is returned.
+// and returns the bytes after the last newline. A line longer than
+// maxLine is given as its first maxLine+1 bytes: no record is that long.
+// fn must not keep the line; an error of fn stops the reading and is
+// returned.
 func eachLine(r io.Reader, fn func([]byte) error) ([]byte, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	var long []byte // the start of a line longer than br's buffer
 	for {
 		b, err := br.ReadSlice('\n')
-		if len(long) > 0 && err != bufio.ErrBufferFull {
-			b, long = append(long, b...), long[:0]
+		if err == bufio.ErrBufferFull {
+			long = appendCapped(long, b)
+			continue
 		}
-		switch err {
-		case nil:
-			if err := fn(b[:len(b)-1]); err != nil {
-				return nil, err
-			}
-		case bufio.ErrBufferFull:
-			long = append(long, b...)
-		case io.EOF:
+		cut := false
+		if len(long) > 0 {
+			long = appendCapped(long, b)
+			cut = err == nil && long[len(long)-1] != '\n'
+			b, long = long, long[:0]
+		}
+		switch {
+		case err == io.EOF:
 			return b, nil
-		default:
+		case err != nil:
+			return nil, err
+		case !cut:
+			b = b[:len(b)-1]
+		}
+		if err := fn(b); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// appendCapped appends b to the part of a line in long, up to maxLine+1
+// bytes, doubling long's capacity as it grows.
+func appendCapped(long, b []byte) []byte {
+	b = b[:min(len(b), maxLine+1-len(long))]
+	if len(long)+len(b) > cap(long) {
+		grown := make([]byte, len(long), min(max(2*cap(long), len(long)+len(b)), maxLine+1))
+		copy(grown, long)
+		long = grown
+	}
+	return append(long, b...)
 }
 
 // CheckSegments checks segs (ordered by number) with c as one log, the

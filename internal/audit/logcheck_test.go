@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -98,6 +100,44 @@ func TestLogCheckLongLine(t *testing.T) {
 	if len(p) != 2 || p[0].Line != 4 || p[1].Line != 5 {
 		t.Fatalf("problems %+v, want lines 4 (not a record) and 5 (sequence)", p)
 	}
+}
+
+// A line far longer than any record (an edit of the trail) is reported
+// without being held whole: verifying it takes memory bounded by the
+// longest line a record can have, and the lines after it are checked.
+func TestLogCheckOverlongLine(t *testing.T) {
+	l1, h1 := chainLine(strings.Repeat("0", 64), 1, "a")
+	l3, _ := chainLine(h1, 3, "b") // the chain taken up after the long line
+	const huge = 300 << 20
+	log := io.MultiReader(strings.NewReader(l1+`{"hash":"`),
+		io.LimitReader(repeatReader('y'), huge), strings.NewReader("\n"+l3+`{"hash":"`),
+		io.LimitReader(repeatReader('z'), huge))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c := audit.NewLogCheck(nil)
+	if err := c.Read(log); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 200<<20 {
+		t.Errorf("verifying took %d MiB", alloc>>20)
+	}
+	p := c.Problems()
+	if c.Verified() != 1 || c.Lines() != 3 || len(p) != 2 ||
+		p[0].Line != 2 || !strings.Contains(p[0].Reason, "longer than 64 MiB") ||
+		p[1].Line != 4 || p[1].Reason != "the last line is incomplete" {
+		t.Fatalf("%d verified of %d lines, problems %+v", c.Verified(), c.Lines(), p)
+	}
+}
+
+// repeatReader reads as an endless run of its byte.
+type repeatReader byte
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
 }
 
 // TestCheckSegmentsAsOneLog checks a trail's segments against VerifyAll of
