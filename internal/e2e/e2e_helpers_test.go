@@ -134,12 +134,19 @@ func openKMSEnv(t testing.TB, path string, rk []byte, clock *testsupport.Clock) 
 // returns a new environment (service, server, client, empty caches) on the
 // same file, root key and clock. The new environment's leak check also
 // covers every response e sent.
-func (e *kmsEnv) reopen(t testing.TB) *kmsEnv {
+func (e *kmsEnv) reopen(t testing.TB) *kmsEnv { t.Helper(); return e.reopenEdited(t, nil) }
+
+// reopenEdited is reopen that first runs edit, unless nil, on the closed
+// store's file: a store as another build left it.
+func (e *kmsEnv) reopenEdited(t testing.TB, edit func(path string)) *kmsEnv {
 	t.Helper()
 	e.srv.Close()
 	e.storeClosed = true
 	if err := e.store.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(e.path)
 	}
 	next := openKMSEnv(t, e.path, e.rootKey, e.clock)
 	if a := e.assumer; a != nil {

@@ -115,7 +115,14 @@ func (e *kmsEnv) kpRoleSession(t testing.TB, role, session string) (string, kpPr
 	if want := "arn:aws:iam::" + e2eAccount + ":role/" + role; roleARN != want {
 		t.Fatalf("role ARN %q, want %q", roleARN, want)
 	}
-	out, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(session)})
+	return roleARN, e.kpSession(t, role, session)
+}
+
+// kpSession starts a session of an existing role as the root.
+func (e *kmsEnv) kpSession(t testing.TB, role, session string) kpPrincipal {
+	t.Helper()
+	roleARN := "arn:aws:iam::" + e2eAccount + ":role/" + role
+	out, err := e.assumerSTS(t).AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(session)})
 	if err != nil {
 		t.Fatalf("sts AssumeRole %s: %v", roleARN, err)
 	}
@@ -124,7 +131,7 @@ func (e *kmsEnv) kpRoleSession(t testing.TB, role, session string) (string, kpPr
 		t.Fatalf("session ARN %q, want %q", got, sessionARN)
 	}
 	c := out.Credentials
-	return roleARN, kpPrincipal{name: session, arn: sessionARN,
+	return kpPrincipal{name: session, arn: sessionARN,
 		kms: e.clientWith(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))}
 }
 

@@ -1,13 +1,18 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
 )
 
 // TestE2ERecreatedPrincipalInheritsNothing: key policies and grants name an
@@ -49,18 +54,7 @@ func TestE2ERecreatedPrincipalInheritsNothing(t *testing.T) {
 	}
 
 	// Delete both and make them again under the same names.
-	keys, err := root.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("alice")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys.AccessKeyMetadata {
-		if _, err := root.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: k.AccessKeyId}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := root.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("alice")}); err != nil {
-		t.Fatal(err)
-	}
+	deleteUser(t, root, "alice")
 	if _, err := root.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("ops")}); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +71,7 @@ func TestE2ERecreatedPrincipalInheritsNothing(t *testing.T) {
 		kpDenied(t, err, p.arn, "kms:Decrypt", keyARN, kpNoIdentity("kms:Decrypt"))
 	}
 	// Nor may the new alice retire the old alice's grant.
-	_, err = newAlice.kms.RetireGrant(ctx, &kms.RetireGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(aliceGrant)})
+	_, err := newAlice.kms.RetireGrant(ctx, &kms.RetireGrantInput{KeyId: aws.String(keyARN), GrantId: aws.String(aliceGrant)})
 	expectAPIErrorCode(t, err, "AccessDeniedException")
 
 	// The same named grant asked for again is a new grant, for the new
@@ -153,5 +147,154 @@ func TestE2EKeyPolicyShowsDeletedPrincipalsByID(t *testing.T) {
 	expectAPIError(t, err, "MalformedPolicyDocumentException", "Policy contains a statement with one or more invalid principals.")
 	if after := get(); after != want {
 		t.Errorf("a refused PutKeyPolicy changed the policy:\n%s", after)
+	}
+}
+
+// TestE2EUnboundRecordsAreBoundAtStart: key policies and grants stored
+// before they were bound to unique ids (by an earlier build: no
+// policyPrincipalIds, no bound flag) matched users and roles by ARN alone.
+// A start binds them to the users and roles of those names that exist
+// then, so they keep working for them, and a user or role deleted and
+// made again afterwards inherits nothing; an ARN naming no one then is
+// bound to no one, and GetKeyPolicy still shows it as written.
+func TestE2EUnboundRecordsAreBoundAtStart(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	root := e.kpIAM()
+	key := e.newKey(t)
+	keyARN := e.keyARN(key)
+	alice := e.kpUser(t, "alice", "")
+	roleARN, session := e.kpRoleSession(t, "ops", "s1")
+	carol := e.kpUser(t, "carol", "")
+	doc := kpDoc(kpRootStmt(), kpKeyStmt("Allow", []string{alice.arn, roleARN, carol.arn}, "kms:Encrypt", "kms:DescribeKey"))
+	e.kpPutKeyPolicy(t, e.client, key, doc, false)
+	for _, grantee := range []string{alice.arn, roleARN, carol.arn} {
+		if _, err := e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(key), GranteePrincipal: aws.String(grantee),
+			Operations: []types.GrantOperation{types.GrantOperationDecrypt}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ct := e.encrypt(t, key, []byte("secret"), nil).CiphertextBlob
+	deleteUser(t, root, "carol")
+	// The store as the earlier build left it; carol is gone by then.
+	e = e.reopenEdited(t, unbindAll(t))
+	root = e.kpIAM()
+	// Alice and the role's sessions keep what the records gave them.
+	alice = e.kpAccessKey(t, "alice")
+	session = e.kpSession(t, "ops", "s1")
+	for _, p := range []kpPrincipal{alice, session} {
+		if _, err := p.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")}); err != nil {
+			t.Fatalf("%s, named by the key policy, after the start that bound it: %v", p.name, err)
+		}
+		if _, err := p.kms.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct}); err != nil {
+			t.Fatalf("%s, holding a grant, after the start that bound it: %v", p.name, err)
+		}
+	}
+	u, err := root.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := root.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("ops")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceID, roleID := aws.ToString(u.User.UserId), aws.ToString(r.Role.RoleId)
+
+	deleteUser(t, root, "alice")
+	if _, err := root.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("ops")}); err != nil {
+		t.Fatal(err)
+	}
+	newAlice := e.kpUser(t, "alice", "")
+	_, newSession := e.kpRoleSession(t, "ops", "s2")
+	newCarol := e.kpUser(t, "carol", "")
+	for _, p := range []kpPrincipal{newAlice, newSession, newCarol} {
+		_, err := p.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})
+		kpDenied(t, err, p.arn, "kms:Encrypt", keyARN, kpNoIdentity("kms:Encrypt"))
+		_, err = p.kms.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct})
+		kpDenied(t, err, p.arn, "kms:Decrypt", keyARN, kpNoIdentity("kms:Decrypt"))
+	}
+	out, err := e.client.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kpDoc(kpRootStmt(), kpKeyStmt("Allow", []string{aliceID, roleID, carol.arn}, "kms:Encrypt", "kms:DescribeKey"))
+	if got := aws.ToString(out.Policy); got != want {
+		t.Fatalf("GetKeyPolicy:\n%s\nwant alice and the role by their old ids, carol (no one when bound) as written:\n%s", got, want)
+	}
+}
+
+// kpAccessKey returns an existing user with a new access key.
+func (e *kmsEnv) kpAccessKey(t testing.TB, name string) kpPrincipal {
+	t.Helper()
+	k, err := e.kpIAM().CreateAccessKey(context.Background(), &iam.CreateAccessKeyInput{UserName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("iam CreateAccessKey %s: %v", name, err)
+	}
+	return kpPrincipal{name: name, arn: "arn:aws:iam::" + e2eAccount + ":user/" + name,
+		kms: e.clientWith(aws.ToString(k.AccessKey.AccessKeyId), aws.ToString(k.AccessKey.SecretAccessKey), "")}
+}
+
+// deleteUser deletes a user and its access keys.
+func deleteUser(t testing.TB, root *iam.Client, name string) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := root.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys.AccessKeyMetadata {
+		if _, err := root.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(name), AccessKeyId: k.AccessKeyId}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := root.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unbindAll returns an edit of a closed store that takes out every key
+// record's principal ids and every grant's, as records were stored before
+// bindings were kept.
+func unbindAll(t *testing.T) func(path string) {
+	return func(path string) {
+		t.Helper()
+		st, err := boltstore.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		n := 0
+		err = st.Update(context.Background(), func(tx store.Tx) error {
+			for prefix, fields := range map[string][]string{"key/": {"policyPrincipalIds"}, "grant/": {"bound", "granteeId", "retiringId"}} {
+				var recs [][2][]byte
+				err := tx.Scan([]byte(prefix), nil, func(k, v []byte) (bool, error) {
+					var m map[string]json.RawMessage
+					if err := json.Unmarshal(v, &m); err != nil {
+						return false, err
+					}
+					for _, f := range fields {
+						if _, ok := m[f]; ok {
+							delete(m, f)
+							n++
+						}
+					}
+					b, err := json.Marshal(m)
+					recs = append(recs, [2][]byte{bytes.Clone(k), b})
+					return true, err
+				})
+				if err != nil {
+					return err
+				}
+				for _, r := range recs {
+					if err := tx.Put(r[0], r[1]); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil || n < 4 {
+			t.Fatalf("unbinding the store: %d fields taken out, %v", n, err)
+		}
 	}
 }

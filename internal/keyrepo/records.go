@@ -81,8 +81,9 @@ type KeyRecord struct {
 	Policy              string     `json:"policy"`
 	// PolicyPrincipalIDs binds the IAM users and roles Policy names to
 	// the unique ids they had when it was stored (policy.Policy.Bind):
-	// ARN -> AIDA.../AROA.... Nil for a policy that names none, and for
-	// policies stored before bindings were kept, which match by ARN.
+	// ARN -> AIDA.../AROA..., or "" for one that named no one when a
+	// start bound a policy stored without ids (service.bindStored). Nil
+	// for a policy that names none.
 	PolicyPrincipalIDs map[string]string `json:"policyPrincipalIds,omitempty"`
 	Tags               []kmsapi.Tag      `json:"tags,omitempty"`
 	// CurrentVersion is the material version new ciphertexts use; 0 for
@@ -294,7 +295,8 @@ type GrantRecord struct {
 	// or role, as it was when the grant was made; empty when none existed.
 	// Such a principal is then named only with that id, so a user or role
 	// deleted and made again under the same name does not inherit the
-	// grant. Grants stored before match by ARN alone.
+	// grant. Grants stored before are bound when a service starts
+	// (service.bindStored).
 	Bound       bool                     `json:"bound,omitempty"`
 	GranteeID   string                   `json:"granteeId,omitempty"`
 	RetiringID  string                   `json:"retiringId,omitempty"`

@@ -151,6 +151,9 @@ func (s *Service) showPolicy(ctx context.Context, doc string, ids map[string]str
 	}
 	var gone map[string]string
 	for arn, id := range ids {
+		if id == "" {
+			continue // bound to no one when bound at a start (bindStored)
+		}
 		now, err := s.principalID(ctx, arn)
 		if err != nil {
 			return "", err

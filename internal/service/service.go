@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -110,6 +111,14 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.repo = repo
 	s.authz = authz.New(s.now, s.keyAliases)
+	keysBound, grantsBound, err := s.bindStored(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("service: binding stored key policies and grants to the principals they name: %w", err)
+	}
+	if keysBound+grantsBound > 0 {
+		s.log.Info("stored key policies and grants bound to the unique ids of the users and roles they name",
+			"keyPolicies", keysBound, "grants", grantsBound)
+	}
 	return s, nil
 }
 
