@@ -254,10 +254,14 @@ func (v *Verifier) Verify(r *http.Request, body []byte, a *Auth, secret string) 
 		cr = appendCanonicalQuery(cr, q)
 	}
 	cr = append(cr, '\n')
+	prev := ""
 	for name := range strings.SplitSeq(a.SignedHeaders, ";") {
-		if name == "" || strings.ToLower(name) != name {
+		// AWS builds the canonical headers sorted, each once: a list in
+		// another order, or with a name twice, cannot match its signature.
+		if name == "" || strings.ToLower(name) != name || name <= prev {
 			return false
 		}
+		prev = name
 		cr = append(cr, name...)
 		cr = append(cr, ':')
 		switch name {

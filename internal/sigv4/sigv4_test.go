@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -345,5 +346,66 @@ func TestParsePresignedRefusals(t *testing.T) {
 				t.Fatalf("Parse: %v, want %q", err, tc.msg)
 			}
 		})
+	}
+}
+
+// handSigned signs a request as a client that builds the canonical
+// headers in the order of its own list, names, and sends that list as
+// SignedHeaders.
+func handSigned(body string, names []string) *http.Request {
+	r, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	r.Header.Set("X-Amz-Target", "TrentService.Encrypt")
+	r.Header.Set("X-Amz-Date", when.Format("20060102T150405Z"))
+	hmacOf := func(key []byte, s string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(s))
+		return m.Sum(nil)
+	}
+	payload := sha256.Sum256([]byte(body))
+	cr := "POST\n/\n\n"
+	for _, n := range names {
+		v := r.Header.Get(n)
+		if n == "host" {
+			v = r.Host
+		}
+		cr += n + ":" + v + "\n"
+	}
+	signedHeaders := strings.Join(names, ";")
+	cr += "\n" + signedHeaders + "\n" + hex.EncodeToString(payload[:])
+	crHash := sha256.Sum256([]byte(cr))
+	scope := when.Format("20060102") + "/us-east-1/kms/aws4_request"
+	sts := "AWS4-HMAC-SHA256\n" + when.Format("20060102T150405Z") + "\n" + scope + "\n" + hex.EncodeToString(crHash[:])
+	k := hmacOf([]byte("AWS4secret"), when.Format("20060102"))
+	for _, part := range []string{"us-east-1", "kms", "aws4_request"} {
+		k = hmacOf(k, part)
+	}
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/"+scope+", SignedHeaders="+signedHeaders+
+		", Signature="+hex.EncodeToString(hmacOf(k, sts)))
+	return r
+}
+
+// SignedHeaders must be sorted, each name once, as AWS builds the
+// canonical request: a signature over another order, which AWS refuses,
+// is refused here too.
+func TestVerifyRefusesUnsortedSignedHeaders(t *testing.T) {
+	body := `{"KeyId":"alias/x","Plaintext":"aGk="}`
+	for _, c := range []struct {
+		names []string
+		ok    bool
+	}{
+		{[]string{"content-type", "host", "x-amz-date", "x-amz-target"}, true},
+		{[]string{"host", "content-type", "x-amz-date", "x-amz-target"}, false},
+		{[]string{"content-type", "host", "x-amz-target", "x-amz-date"}, false},
+		{[]string{"content-type", "host", "host", "x-amz-date", "x-amz-target"}, false},
+	} {
+		r := handSigned(body, c.names)
+		a, err := sigv4.Parse(r)
+		if err != nil {
+			t.Fatalf("%v: %v", c.names, err)
+		}
+		if got := sigv4.NewVerifier().Verify(r, []byte(body), a, "secret"); got != c.ok {
+			t.Errorf("SignedHeaders=%s verified %v, want %v", strings.Join(c.names, ";"), got, c.ok)
+		}
 	}
 }
