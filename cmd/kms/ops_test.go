@@ -11,8 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -179,6 +181,9 @@ func TestUnsignedFloodIsNotAllRecorded(t *testing.T) {
 		}
 	}
 	unrecorded := metricValue(scrape(t, "http://"+metricsAddr+"/metrics"), "kms_audit_unrecorded_calls_total", nil)
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("kms server exited %d", code)
+	}
 	trail, err := os.ReadFile(filepath.Join(dir, "audit.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +192,20 @@ func TestUnsignedFloodIsNotAllRecorded(t *testing.T) {
 	// A burst of 100 records, and 10 more each second the loop took.
 	if recorded < 100 || recorded+int(unrecorded) != calls || unrecorded < 1 {
 		t.Errorf("%d unsigned calls: %d recorded, %v counted unrecorded", calls, recorded, unrecorded)
+	}
+	// Every unrecorded call is counted by the record after it, or, after
+	// the last record, in the log when the server stops.
+	counted := 0
+	for _, m := range regexp.MustCompile(`"unrecordedBefore":(\d+)`).FindAllStringSubmatch(string(trail), -1) {
+		n, _ := strconv.Atoi(m[1])
+		counted += n
+	}
+	logged := 0
+	if m := regexp.MustCompile(`msg="unauthenticated calls over the audit record budget[^"]*" calls=(\d+)`).FindStringSubmatch(s.stderr.String()); m != nil {
+		logged, _ = strconv.Atoi(m[1])
+	}
+	if counted+logged != int(unrecorded) {
+		t.Errorf("%v calls unrecorded: %d counted by records, %d logged at the stop", unrecorded, counted, logged)
 	}
 }
 

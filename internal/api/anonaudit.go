@@ -108,6 +108,20 @@ func (b *anonBudget) unrecorded() uint64 {
 	return b.total
 }
 
+// pending is the number of calls left unrecorded since the last record
+// of such a call: the count the next one will carry.
+func (b *anonBudget) pending() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.skipped
+}
+
+// UnrecordedSinceLastRecord is the number of calls refused before their
+// caller was known, left unrecorded over their budget, since the last such
+// call that was recorded: no record says so yet. The server logs it when
+// it stops.
+func (h *Handler) UnrecordedSinceLastRecord() uint64 { return h.anon.pending() }
+
 // UnrecordedCalls is the number of calls refused before their caller was
 // known that were left unrecorded, over their budget (anonBudget), since
 // h was made.

@@ -473,6 +473,11 @@ func Run(ctx context.Context, o Options) error {
 	}()
 
 	err = newDrainer(srv, ep.ln, o.Logger).serve(ctx, o.ShutdownTimeout)
+	if n := handler.UnrecordedSinceLastRecord(); n > 0 {
+		// The trail counts such calls on the next one it records; there
+		// is none after this.
+		o.Logger.Warn("unauthenticated calls over the audit record budget since the last one recorded were not recorded", "calls", n)
+	}
 	stopSweep()
 	<-swept
 	<-flushed
