@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/openkms/kms/internal/keyrepo"
@@ -23,7 +22,8 @@ import (
 //
 // It runs when a service starts, before it serves: records bound already
 // are passed over with a byte search, so a later start only reads the
-// records once. A record that changes between the read and the write
+// records once. A record that does not decode is logged and left as it
+// is, for the operations that read it to report. A record that changes between the read and the write
 // (another server of a cluster binding it, or a new policy put) is left
 // as the other writer left it. It returns how many key records and grants
 // it bound.
@@ -44,7 +44,9 @@ func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, e
 			}
 			var rec keyrepo.KeyRecord
 			if err := keyrepo.UnmarshalRecord(v, &rec); err != nil {
-				return false, fmt.Errorf("%s: %w", k, err)
+				// Left as it is: using the key reports it.
+				s.log.Error("stored key record left unbound", "record", string(k), "err", err)
+				return true, nil
 			}
 			if arns := policyUsersAndRoles(rec.Policy); rec.PolicyPrincipalIDs == nil && len(arns) > 0 {
 				keyRecs = append(keyRecs, found{bytes.Clone(k), arns})
@@ -60,7 +62,8 @@ func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, e
 			}
 			var g keyrepo.GrantRecord
 			if err := keyrepo.UnmarshalRecord(v, &g); err != nil {
-				return false, fmt.Errorf("%s: %w", k, err)
+				s.log.Error("stored grant left unbound", "record", string(k), "err", err)
+				return true, nil
 			}
 			if !g.Bound {
 				grantRecs = append(grantRecs, found{bytes.Clone(k), []string{g.Grantee, g.Retiring}})
