@@ -53,6 +53,7 @@ fuzz FuzzCheckLine ./internal/audit
 fuzz FuzzEventFields ./internal/audit
 fuzz FuzzParseSegmentName ./internal/audit
 fuzz FuzzSegmentData ./internal/audit
+fuzz FuzzSegmentReader ./internal/audit
 fuzz FuzzRegistryRow ./internal/audit
 fuzz FuzzParsePayload ./internal/store/pgstore
 fuzz FuzzScanParams ./internal/api
