@@ -8,24 +8,28 @@ import (
 	"testing"
 )
 
-// FuzzSegmentReader drives a segment as a server does, in the order ops
-// gives, with a reader following it: complete lines appended, a line
-// written in part and then finished, or cut by a crash and the restart
-// that writes new lines where it began, with zeros after the records or
-// none. Whenever it reads, the reader must have given exactly the
-// segment's complete lines so far, in order: each once, none joined to
-// another, none a line that was cut.
+// FuzzSegmentReader drives a trail's segments as a server does, in the
+// order ops gives, with a reader following them: complete lines appended,
+// a line written in part and then finished, or cut by a crash and the
+// restart that writes new lines where it began, a roll to the next
+// segment, with zeros after the records of the active one or none.
+// Whenever it reads, the reader must have given exactly the complete
+// lines so far, in order: each once, none joined to another, none a line
+// that was cut.
 func FuzzSegmentReader(f *testing.F) {
 	f.Add([]byte{0, 4, 1, 4, 3, 0, 4}, true)
 	f.Add([]byte{1, 4, 1, 4, 2, 4, 0, 1, 3, 1, 2, 4}, false)
 	f.Add([]byte{0, 0, 4, 1, 1, 4, 3, 1, 4, 2, 4}, true)
+	f.Add([]byte{0, 4, 5, 4, 0, 5, 0, 4, 1, 5, 2, 5, 4}, true)
 	f.Fuzz(func(t *testing.T, ops []byte, zeros bool) {
 		if len(ops) > 200 {
 			ops = ops[:200]
 		}
 		dir := t.TempDir()
 		seg := filepath.Join(dir, FirstSegment)
-		var data []byte // the segment's records and any line in progress
+		var closed []byte // the lines of the segments before the active one
+		var data []byte   // the active segment's records and any line in progress
+		n := 1
 		write := func() {
 			b := data
 			if zeros {
@@ -43,7 +47,7 @@ func FuzzSegmentReader(f *testing.F) {
 			if err := r.Next(func(b []byte) error { got = append(got, string(b)); return nil }); err != nil {
 				t.Fatal(err)
 			}
-			complete := data[:bytes.LastIndexByte(data, '\n')+1]
+			complete := append(bytes.Clone(closed), data[:bytes.LastIndexByte(data, '\n')+1]...)
 			want := bytes.Split(complete, []byte("\n"))
 			want = want[:len(want)-1]
 			if len(got) != len(want) {
@@ -56,7 +60,7 @@ func FuzzSegmentReader(f *testing.F) {
 			}
 		}
 		for i, op := range ops {
-			switch op % 5 {
+			switch op % 6 {
 			case 0: // a batch of one complete line
 				data = fmt.Appendf(data, "{\"line\":%d}\n", i)
 			case 1: // part of a line, the rest to come
@@ -70,6 +74,16 @@ func FuzzSegmentReader(f *testing.F) {
 			case 4:
 				check()
 				continue
+			case 5: // a roll, between batches: the segment cut to its records
+				if len(data) > 0 && data[len(data)-1] != '\n' {
+					continue
+				}
+				if err := os.WriteFile(seg, data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				closed, data = append(closed, data...), nil
+				n++
+				seg = filepath.Join(dir, SegmentName(n))
 			}
 			write()
 		}
