@@ -20,13 +20,13 @@ import (
 // meant for; an ARN that names no one now is bound to no one (shown as
 // written by GetKeyPolicy and ListGrants, and matching no caller).
 //
-// It runs when a service starts, before it serves: records bound already
-// are passed over with a byte search, so a later start only reads the
-// records once. A record that does not decode is logged and left as it
-// is, for the operations that read it to report. A record that changes between the read and the write
-// (another server of a cluster binding it, or a new policy put) is left
-// as the other writer left it. It returns how many key records and grants
-// it bound.
+// It runs when a service starts, before it serves. A record bound already
+// is passed over with a byte search, so a later start reads each record
+// once without decoding it. A record that does not decode is logged and
+// left as it is, for the operations that read it to report. A record that
+// changes between the read and the write (another server of a cluster
+// binding it, or a new policy put) is left as the other writer left it.
+// It returns how many key records and grants it bound.
 func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, err error) {
 	if s.principalID == nil {
 		return 0, 0, nil // nothing to bind to
