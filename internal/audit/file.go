@@ -130,10 +130,10 @@ func (s *fileSink) zeroAhead() {
 		s.zeroing.Unlock()
 		return
 	}
-	f := s.f
+	name := s.f.Name()
 	go func() {
 		defer s.zeroing.Unlock()
-		if err := s.zeros(f, from, to); err != nil {
+		if err := s.extend(name, from, to); err != nil {
 			s.zeroErr.Store(&err)
 			if o := s.obs.Load(); o != nil {
 				(*o).ZerosFailed(err)
@@ -142,6 +142,24 @@ func (s *fileSink) zeroAhead() {
 		}
 		s.zeroed.Store(to)
 	}()
+}
+
+// extend writes the zeros from offset from to offset to of the segment at
+// path through a descriptor of its own. A write error of a file is
+// reported once to each of its open file descriptions (errseq): the
+// fdatasync of the zeros, run beside those of the records, must not take
+// the report of a failed write of records from the fdatasync that
+// acknowledges them.
+func (s *fileSink) extend(path string, from, to int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = s.zeros(f, from, to)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // writeZeros writes zeros to f from offset from to offset to, and makes

@@ -410,3 +410,36 @@ func TestSegmentReaderTornLineRewritten(t *testing.T) {
 		}
 	}
 }
+
+// The zeros are written and fsynced through a descriptor of their own, so
+// that their fdatasync cannot take a write error's report from the one
+// that acknowledges records (fileSink.extend).
+func TestPrezeroOwnDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := l.sink.(*fileSink)
+	var shared, extensions atomic.Int32
+	s.zeroing.Lock()
+	s.zeros = func(f *os.File, from, to int64) error {
+		extensions.Add(1)
+		s.mu.RLock()
+		if f == s.f {
+			shared.Add(1)
+		}
+		s.mu.RUnlock()
+		return writeZeros(f, from, to)
+	}
+	s.zeroing.Unlock()
+	appendN(t, l, 400)
+	waitZeros(l)
+	if extensions.Load() == 0 || shared.Load() != 0 {
+		t.Fatalf("%d of %d extensions wrote the zeros through the records' descriptor", shared.Load(), extensions.Load())
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, 400)
+}
