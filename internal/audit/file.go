@@ -682,22 +682,19 @@ func lineHead(b []byte) (string, uint64, bool) {
 }
 
 // Read calls fn with every record of a log, in order, without verifying.
+// A line that is not a record stops it with an error, as one longer than
+// any record (maxLine) does before it is read whole; bytes after the last
+// newline are not read.
 func Read(r io.Reader, fn func(*Record, json.RawMessage) error) error {
-	br := bufio.NewReader(r)
-	for {
-		b, err := br.ReadBytes('\n')
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
+	_, err := eachLineIn(bufio.NewReader(r), func(b []byte) error {
+		if len(b) > maxLine {
+			return errLongLine
 		}
 		_, rec, event, err := parseLine(b)
 		if err != nil {
 			return err
 		}
-		if err := fn(rec, event); err != nil {
-			return err
-		}
-	}
+		return fn(rec, event)
+	})
+	return err
 }

@@ -54,7 +54,7 @@ func (c *LogCheck) Line(b []byte) {
 		c.named.note(c.next, ln.Hash)
 	}
 	if len(b) > maxLine {
-		c.problems = append(c.problems, &Problem{Line: int(c.lines), Reason: fmt.Sprintf("not a record: the line is longer than %d MiB", maxLine>>20)})
+		c.problems = append(c.problems, &Problem{Line: int(c.lines), Reason: errLongLine.Error()})
 		c.want++
 		return
 	}
@@ -131,13 +131,20 @@ func (c *LogCheck) readLines(r io.Reader, complete bool) error {
 // few short fields. A longer line can only be damage or an edit.
 const maxLine = 64 << 20
 
+// errLongLine is the problem of a line longer than maxLine.
+var errLongLine = fmt.Errorf("not a record: the line is longer than %d MiB", maxLine>>20)
+
 // eachLine calls fn with every complete line of r, without its newline,
 // and returns the bytes after the last newline. A line longer than
 // maxLine is given as its first maxLine+1 bytes: no record is that long.
 // fn must not keep the line; an error of fn stops the reading and is
 // returned.
 func eachLine(r io.Reader, fn func([]byte) error) ([]byte, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	return eachLineIn(bufio.NewReaderSize(r, 1<<20), fn)
+}
+
+// eachLineIn is eachLine reading through br.
+func eachLineIn(br *bufio.Reader, fn func([]byte) error) ([]byte, error) {
 	var long []byte // the start of a line longer than br's buffer
 	for {
 		b, err := br.ReadSlice('\n')

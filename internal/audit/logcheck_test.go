@@ -209,3 +209,25 @@ func TestCheckSegmentsAsOneLog(t *testing.T) {
 		t.Fatal("a segment gone while checked: no error")
 	}
 }
+
+// Read, which export uses for archived segments, stops at a line longer
+// than any record before holding it whole, with the records before it
+// read.
+func TestReadOverlongLine(t *testing.T) {
+	l1, h1 := chainLine(strings.Repeat("0", 64), 1, "a")
+	l2, _ := chainLine(h1, 2, "b")
+	const huge = 300 << 20
+	log := io.MultiReader(strings.NewReader(l1+`{"hash":"`),
+		io.LimitReader(repeatReader('y'), huge), strings.NewReader("\n"+l2))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var read int
+	err := audit.Read(log, func(*audit.Record, json.RawMessage) error { read++; return nil })
+	runtime.ReadMemStats(&after)
+	if read != 1 || err == nil || !strings.Contains(err.Error(), "longer than 64 MiB") {
+		t.Fatalf("read %d records, then %v; want 1, then the line's length", read, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 200<<20 {
+		t.Errorf("reading took %d MiB", alloc>>20)
+	}
+}

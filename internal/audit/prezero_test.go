@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -442,4 +443,45 @@ func TestPrezeroOwnDescriptor(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTrail(t, dir, 400)
+}
+
+// A SegmentReader (export --follow) holds at most maxLine bytes of a line:
+// a longer one, which only damage or an edit makes, stops it with an
+// error, each time it is read, after the lines before it.
+func TestSegmentReaderOverlongLine(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 3)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, FirstSegment), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte{'x'}, 1<<20)
+	for range maxLine>>20 + 1 {
+		if _, err := f.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	r := NewSegmentReader(dir)
+	defer r.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for try := range 2 {
+		lines := 0
+		err := r.Next(func([]byte) error { lines++; return nil })
+		if want := 3 * (1 - try); lines != want || !errors.Is(err, errLongLine) {
+			t.Fatalf("read %d lines, then %v; want %d, then the line's length", lines, err, want)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 3*maxLine {
+		t.Errorf("reading took %d MiB", alloc>>20)
+	}
 }

@@ -231,8 +231,9 @@ func (d *segmentData) Read(p []byte) (int, error) {
 
 // SegmentReader reads the complete lines of a trail's segments in order,
 // from where the last Next stopped, following the trail as it grows and
-// rolls, and across a restart of a server that was killed mid-line. It is
-// not safe for concurrent use.
+// rolls, and across a restart of a server that was killed mid-line. It
+// holds at most maxLine bytes of a line: a longer one, which only damage
+// or an edit makes, is an error. It is not safe for concurrent use.
 type SegmentReader struct {
 	dir     string
 	cur     int // the number of the segment being read; 0 before the first
@@ -285,8 +286,15 @@ func (r *SegmentReader) Next(fn func(line []byte) error) error {
 			r.off += int64(len(data))
 			for len(data) > 0 {
 				i := bytes.IndexByte(data, '\n')
+				n := i // the bytes of the line in data
 				if i < 0 {
-					r.partial = append(r.partial, data...)
+					n = len(data)
+				}
+				if len(r.partial)+n > maxLine {
+					return r.longLine(len(data))
+				}
+				if i < 0 {
+					r.partial = appendCapped(r.partial, data)
 					break
 				}
 				line := data[:i]
@@ -333,6 +341,15 @@ func (r *SegmentReader) Next(fn func(line []byte) error) error {
 		r.f.Close()
 		r.f = nil
 	}
+}
+
+// longLine stops the reading at a line longer than any record, of which
+// the reader has kept the start (partial) and has left unread bytes of
+// the segment read: a later Next reads the line again, and stops again.
+func (r *SegmentReader) longLine(unread int) error {
+	start := r.off - int64(unread) - int64(len(r.partial))
+	r.off, r.partial = start, r.partial[:0]
+	return fmt.Errorf("%s, line at byte %d: %w", SegmentName(r.cur), start, errLongLine)
 }
 
 // recheckPartial makes sure the start of a line read before is still in
