@@ -105,6 +105,9 @@ func TestE2EPresignedRequests(t *testing.T) {
 			q.Del("X-Amz-Signature")
 			r.URL.RawQuery = q.Encode()
 		},
+		// The valid request with a second signature added, which the
+		// signature cannot cover.
+		"X-Amz-Signature twice": func(r *http.Request) { r.URL.RawQuery += "&X-Amz-Signature=00" },
 	} {
 		r := e.presigned(t, "Encrypt", body, now, 5*time.Minute)
 		mutate(r)

@@ -70,6 +70,9 @@ const MaxExpires = 7 * 24 * time.Hour
 // Parse reads the Authorization header and the request time, or without
 // that header the signature in the query string (ParsePresigned).
 func Parse(r *http.Request) (*Auth, error) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return nil, &MalformedError{"The request has more than one Authorization header."}
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		if r.URL.Query().Has("X-Amz-Algorithm") {
@@ -84,6 +87,7 @@ func Parse(r *http.Request) (*Auth, error) {
 	}
 	a := &Auth{}
 	var credential string
+	seen := 0 // a bit for each of the three parameters read
 	for rest != "" {
 		var part string
 		part, rest, _ = strings.Cut(rest, ",")
@@ -95,14 +99,21 @@ func Parse(r *http.Request) (*Auth, error) {
 		if !ok {
 			return nil, &MalformedError{"'" + part + "' not a valid key=value pair (missing equal-sign) in Authorization header: '" + h + "'."}
 		}
+		bit := 0
 		switch k {
 		case "Credential":
-			credential = v
+			credential, bit = v, 1
 		case "SignedHeaders":
-			a.SignedHeaders = v
+			a.SignedHeaders, bit = v, 2
 		case "Signature":
-			a.Signature = v
+			a.Signature, bit = v, 4
 		}
+		// The header is not signed: one that names a parameter twice could
+		// carry anything beside the value that verifies.
+		if seen&bit != 0 {
+			return nil, &MalformedError{"Authorization header has the '" + k + "' parameter more than once: '" + h + "'."}
+		}
+		seen |= bit
 	}
 	var missing []string
 	for _, f := range [...]struct{ name, value string }{{"Credential", credential}, {"Signature", a.Signature}, {"SignedHeaders", a.SignedHeaders}} {
@@ -167,6 +178,14 @@ func (a *Auth) setTime(amz string) error {
 func parsePresigned(q url.Values) (*Auth, error) {
 	if alg := q.Get("X-Amz-Algorithm"); alg != algorithm {
 		return nil, &MalformedError{"Unsupported AWS 'algorithm': '" + alg + "'"}
+	}
+	// Each is read once: X-Amz-Signature, which the signature cannot
+	// cover, could otherwise be added to a presigned request and leave it
+	// valid.
+	for _, k := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token"} {
+		if len(q[k]) > 1 {
+			return nil, &MalformedError{"AWS query-string parameter '" + k + "' is given more than once. Re-examine the query-string parameters."}
+		}
 	}
 	for _, k := range []string{"X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"} {
 		if q.Get(k) == "" {

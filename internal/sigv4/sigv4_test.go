@@ -129,6 +129,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad date", good, "yesterday", "Date must be in ISO-8601 'basic format'"},
 		{"scope date mismatch", good, "20261127T120000Z", "Date in Credential scope does not match"},
 		{"host not signed", "AWS4-HMAC-SHA256 Credential=AK/20261126/us-east-1/kms/aws4_request, SignedHeaders=x-amz-date, Signature=ab", "20261126T120000Z", "must include the host header"},
+		{"signature twice", good + ", Signature=00", "20261126T120000Z", "Authorization header has the 'Signature' parameter more than once"},
+		{"credential twice", strings.Replace(good, "Credential=", "Credential=AK/20261126/us-east-1/kms/aws4_request, Credential=", 1), "20261126T120000Z", "Authorization header has the 'Credential' parameter more than once"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,13 +320,16 @@ func TestVerifyAcceptsSDKPresignedRequests(t *testing.T) {
 func TestParsePresignedRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name, expires, drop, msg string
+		twice                    string // a parameter given a second time
 	}{
-		{"no expiry", "", "X-Amz-Expires", "AWS query-string parameters must include 'X-Amz-Expires'. Re-examine the query-string parameters."},
-		{"no signature", "60", "X-Amz-Signature", "AWS query-string parameters must include 'X-Amz-Signature'. Re-examine the query-string parameters."},
-		{"no credential", "60", "X-Amz-Credential", "AWS query-string parameters must include 'X-Amz-Credential'. Re-examine the query-string parameters."},
-		{"zero", "0", "", "X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got '0'."},
-		{"over a week", "604801", "", "X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got '604801'."},
-		{"not a number", "soon", "", "X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got 'soon'."},
+		{name: "signature twice", expires: "60", twice: "X-Amz-Signature", msg: "AWS query-string parameter 'X-Amz-Signature' is given more than once. Re-examine the query-string parameters."},
+		{name: "credential twice", expires: "60", twice: "X-Amz-Credential", msg: "AWS query-string parameter 'X-Amz-Credential' is given more than once. Re-examine the query-string parameters."},
+		{"no expiry", "", "X-Amz-Expires", "AWS query-string parameters must include 'X-Amz-Expires'. Re-examine the query-string parameters.", ""},
+		{"no signature", "60", "X-Amz-Signature", "AWS query-string parameters must include 'X-Amz-Signature'. Re-examine the query-string parameters.", ""},
+		{"no credential", "60", "X-Amz-Credential", "AWS query-string parameters must include 'X-Amz-Credential'. Re-examine the query-string parameters.", ""},
+		{"zero", "0", "", "X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got '0'.", ""},
+		{"over a week", "604801", "", "X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got '604801'.", ""},
+		{"not a number", "soon", "", "X-Amz-Expires must be a whole number of seconds from 1 to 604800 (seven days); got 'soon'.", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			expires := tc.expires
@@ -338,6 +343,9 @@ func TestParsePresignedRefusals(t *testing.T) {
 			}
 			if tc.expires == "" {
 				q.Del("X-Amz-Expires")
+			}
+			if tc.twice != "" {
+				q.Add(tc.twice, q.Get(tc.twice))
 			}
 			r.URL.RawQuery = q.Encode()
 			_, err := sigv4.Parse(r)
@@ -388,6 +396,17 @@ func handSigned(body string, names []string) *http.Request {
 // SignedHeaders must be sorted, each name once, as AWS builds the
 // canonical request: a signature over another order, which AWS refuses,
 // is refused here too.
+// Two Authorization headers are refused, whichever holds the signature.
+func TestParseRefusesTwoAuthorizationHeaders(t *testing.T) {
+	r := signed(t, "{}", "", nil)
+	r.Header.Add("Authorization", r.Header.Get("Authorization"))
+	_, err := sigv4.Parse(r)
+	var me *sigv4.MalformedError
+	if !errors.As(err, &me) || me.Message != "The request has more than one Authorization header." {
+		t.Fatalf("Parse: %v", err)
+	}
+}
+
 func TestVerifyRefusesUnsortedSignedHeaders(t *testing.T) {
 	body := `{"KeyId":"alias/x","Plaintext":"aGk="}`
 	for _, c := range []struct {
