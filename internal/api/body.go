@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 )
@@ -26,20 +27,26 @@ const DefaultBodyMemory = 64 << 20
 //     check that needs no body (Directory.Precheck): a caller with no
 //     valid access key holds at most firstRead per connection, and the
 //     connection limit bounds those (4096 × 8 KiB is half the default).
-//   - What a body holds past firstRead is charged to its access key too,
-//     and no key may hold more than a quarter of the budget at once.
+//   - What a body holds past firstRead is charged to its access key and to
+//     its caller's address too (bodySource), and neither may hold more
+//     than a quarter of the budget at once: access key ids are not
+//     secret, and one host with four of them would otherwise hold it all.
 type bodyBudget struct {
 	max   int64
 	inUse atomic.Int64
 
-	mu    sync.Mutex
-	byKey map[string]int64 // bytes past firstRead held per access key
+	mu       sync.Mutex
+	byKey    map[string]int64 // bytes past firstRead held per access key
+	bySource map[string]int64 // and per caller's address
 }
 
-// keyShare is the part of the budget one access key's bodies may hold.
+// keyShare is the part of the budget one access key's bodies, or one
+// address's, may hold.
 const keyShare = 4
 
-func newBodyBudget(max int64) *bodyBudget { return &bodyBudget{max: max, byKey: map[string]int64{}} }
+func newBodyBudget(max int64) *bodyBudget {
+	return &bodyBudget{max: max, byKey: map[string]int64{}, bySource: map[string]int64{}}
+}
 
 func (b *bodyBudget) take(n int64) bool {
 	if b.inUse.Add(n) > b.max {
@@ -51,24 +58,55 @@ func (b *bodyBudget) take(n int64) bool {
 
 func (b *bodyBudget) give(n int64) { b.inUse.Add(-n) }
 
-// takeFor takes n bytes for a body signed with the access key akid.
-func (b *bodyBudget) takeFor(akid string, n int64) bool {
+// takeFor takes n bytes for a body signed with the access key akid and
+// sent from src ("": an address without a share, bodySource).
+func (b *bodyBudget) takeFor(akid, src string, n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.byKey[akid]+n > b.max/keyShare || !b.take(n) {
+	share := b.max / keyShare
+	if b.byKey[akid]+n > share || (src != "" && b.bySource[src]+n > share) || !b.take(n) {
 		return false
 	}
 	b.byKey[akid] += n
+	if src != "" {
+		b.bySource[src] += n
+	}
 	return true
 }
 
-func (b *bodyBudget) giveFor(akid string, n int64) {
+func (b *bodyBudget) giveFor(akid, src string, n int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.byKey[akid] -= n; b.byKey[akid] <= 0 {
 		delete(b.byKey, akid)
 	}
+	if src != "" {
+		if b.bySource[src] -= n; b.bySource[src] <= 0 {
+			delete(b.bySource, src)
+		}
+	}
 	b.give(n)
+}
+
+// bodySource names the share of the body budget of r's caller: its
+// address (the client's, behind a trusted proxy), or its /64 for IPv6,
+// where one host may hold a whole prefix. Loopback callers have none,
+// as they have no connection limit: a local proxy the server was not
+// told to trust would make every caller one.
+func bodySource(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	a := ap.Addr().Unmap().WithZone("")
+	switch {
+	case a.IsLoopback():
+		return ""
+	case a.Is4():
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // firstRead is the size of a body buffer before the body has shown it
@@ -82,10 +120,10 @@ const firstRead = 8 << 10
 // the body's bytes.
 func (h *Handler) readBody(r *http.Request) (body []byte, release func(), err error) {
 	var held, keyHeld int64 // held: the whole buffer; keyHeld: its part past firstRead
-	var akid string
+	var akid, src string
 	release = func() {
 		if keyHeld > 0 {
-			h.bodies.giveFor(akid, keyHeld)
+			h.bodies.giveFor(akid, src, keyHeld)
 		}
 		h.bodies.give(held - keyHeld)
 		held, keyHeld = 0, 0
@@ -117,8 +155,9 @@ func (h *Handler) readBody(r *http.Request) (body []byte, release func(), err er
 					if akid, err = h.precheck(r); err != nil {
 						return nil, release, err
 					}
+					src = bodySource(r)
 				}
-				if !h.bodies.takeFor(akid, size-held) {
+				if !h.bodies.takeFor(akid, src, size-held) {
 					return nil, release, errBodiesBusy
 				}
 				keyHeld += size - held

@@ -239,3 +239,70 @@ func TestReadBodyKeyShare(t *testing.T) {
 		t.Fatalf("%d bytes held (%v by key) after every release", got, h.bodies.byKey)
 	}
 }
+
+// No address may hold more than its share of the budget either, whatever
+// access keys its bodies are signed with (their ids are not secret); an
+// IPv6 /64 is one address, and loopback callers have no share.
+func TestReadBodySourceShare(t *testing.T) {
+	const budget = 4 << 20
+	h := &Handler{bodies: newBodyBudget(budget), precheck: func(r *http.Request) (string, error) {
+		return r.Header.Get("Authorization"), nil
+	}}
+	// start sends the first half of a 1 MiB body signed with key from
+	// addr, which then holds its share (1 MiB of 4 MiB) until finish.
+	start := func(key, addr string) (finish func()) {
+		t.Helper()
+		r, w := bodyRequest(MaxBodyBytes)
+		r.Header.Set("Authorization", key)
+		r.RemoteAddr = addr
+		done := readAsync(h, r)
+		if _, err := w.Write(make([]byte, MaxBodyBytes/2+1)); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			t.Helper()
+			go func() { w.Write(make([]byte, MaxBodyBytes/2-1)); w.Close() }()
+			if res := <-done; res.err != nil {
+				t.Fatalf("key %s from %s: %v", key, addr, res.err)
+			} else {
+				res.release()
+			}
+		}
+	}
+	// whole reports the error of a 1 MiB body sent at once.
+	whole := func(key, addr string) error {
+		r, w := bodyRequest(MaxBodyBytes)
+		r.Header.Set("Authorization", key)
+		r.RemoteAddr = addr
+		done := readAsync(h, r)
+		go func() { w.Write(make([]byte, MaxBodyBytes)); w.Close() }()
+		res := <-done
+		res.release()
+		w.CloseWithError(errors.New("gone"))
+		return res.err
+	}
+	for _, tc := range []struct{ holder, other, elsewhere string }{
+		{"192.0.2.1:4000", "192.0.2.1:4001", "192.0.2.2:4000"},
+		{"[2001:db8::1]:4000", "[2001:db8::ffff]:4000", "[2001:db8:0:1::1]:4000"},
+	} {
+		finish := start("A", tc.holder)
+		if err := whole("B", tc.other); err != errBodiesBusy {
+			t.Fatalf("key B from %s while key A from %s holds the share: %v, want ThrottlingException", tc.other, tc.holder, err)
+		}
+		if err := whole("B", tc.elsewhere); err != nil {
+			t.Fatalf("key B from %s: %v", tc.elsewhere, err)
+		}
+		finish()
+		if err := whole("B", tc.other); err != nil {
+			t.Fatalf("key B from %s once A's body is read: %v", tc.other, err)
+		}
+	}
+	finish := start("A", "127.0.0.1:4000")
+	if err := whole("B", "127.0.0.1:4001"); err != nil {
+		t.Fatalf("key B from loopback beside key A's body: %v", err)
+	}
+	finish()
+	if got := h.bodies.inUse.Load(); got != 0 || len(h.bodies.byKey)+len(h.bodies.bySource) != 0 {
+		t.Fatalf("%d bytes held (%v by key, %v by address) after every release", got, h.bodies.byKey, h.bodies.bySource)
+	}
+}
