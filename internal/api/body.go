@@ -109,6 +109,10 @@ func bodySource(r *http.Request) string {
 	return p.String()
 }
 
+// BodyBytes is the number of bytes of request bodies being received, held
+// in memory within the bound WithBodyMemory sets.
+func (h *Handler) BodyBytes() int64 { return h.bodies.inUse.Load() }
+
 // firstRead is the size of a body buffer before the body has shown it
 // needs more: it holds any usual KMS request whole.
 const firstRead = 8 << 10

@@ -105,6 +105,14 @@ func (m *Metrics) UnrecordedCalls(count func() uint64) {
 	}, func() float64 { return float64(count()) }))
 }
 
+// BodyBytes exports held, the bytes of request bodies being received.
+func (m *Metrics) BodyBytes(held func() int64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kms_request_body_bytes",
+		Help: "Bytes of request bodies being received, held in memory before their signatures can be checked; at the bound (64 MiB) new requests are throttled.",
+	}, func() float64 { return float64(held()) }))
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

@@ -393,6 +393,7 @@ func Run(ctx context.Context, o Options) error {
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger)).
 		WithTLSInFront(o.InsecureHTTP && len(proxies) == 0)
 	m.UnrecordedCalls(handler.UnrecordedCalls)
+	m.BodyBytes(handler.BodyBytes)
 
 	ep, err := openEndpoint(o)
 	if err != nil {
