@@ -2,9 +2,11 @@ package main_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -12,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // TestUnfinishedBodies is the slow-body attack on the built server: many
@@ -104,4 +111,106 @@ func peakRSS(t *testing.T, pid int) int64 {
 	}
 	t.Fatal("no VmHWM in /proc status")
 	return 0
+}
+
+// TestSlowBodiesShareByAddress is the slow-body attack with valid access
+// key ids, which are not secret, on the built server behind a trusted
+// proxy: one client address holding bodies signed with two keys takes
+// its share of the body memory, and a body from it signed with a third
+// key is throttled, while the same body from another address is read
+// (and refused for its made-up signature).
+func TestSlowBodiesShareByAddress(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	metricsAddr := freeAddr(t)
+	s := startServer(t, dir, baseEnv(), "--dev", "--trusted-proxies", "127.0.0.1", "--read-timeout", "30s", "--metrics-listen", metricsAddr)
+	addr := strings.TrimPrefix(s.URL, "http://")
+	ctx := testCtx(t)
+	rootID, rootSecret := devCredentials(t, dir)
+	ic := iam.New(iam.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), HTTPClient: testsupport.SDKHTTPClient(nil)})
+	keys := []string{rootID}
+	for _, name := range []string{"u1", "u2"} {
+		_, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)})
+		noErr(t, err, "CreateUser")
+		ak, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
+		noErr(t, err, "CreateAccessKey")
+		keys = append(keys, aws.ToString(ak.AccessKey.AccessKeyId))
+	}
+	const body = 1 << 20
+	// head is a request with a 1 MiB body from client, through the proxy,
+	// with a signature that passes every check made before the body is
+	// read: the key is known and the time current.
+	head := func(akid, client string) string {
+		now := time.Now().UTC()
+		return fmt.Sprintf("POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: TrentService.Encrypt\r\nContent-Type: application/x-amz-json-1.1\r\n"+
+			"X-Amz-Date: %s\r\nAuthorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/kms/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=%s\r\n"+
+			"X-Forwarded-For: %s\r\nContent-Length: %d\r\n\r\n",
+			addr, now.Format("20060102T150405Z"), akid, now.Format("20060102"), s.Region, strings.Repeat("0", 64), client, body)
+	}
+	// Eight bodies for each of the first two keys from 198.51.100.7, each
+	// sent past half its length: the server holds 1 MiB for each, 16 MiB
+	// of the default 64 MiB, its share for one address.
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for _, akid := range keys[:2] {
+		for range 8 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+			c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			if _, err := io.WriteString(c, head(akid, "198.51.100.7")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write(make([]byte, body/2+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// send sends a whole body signed with the third key from client and
+	// returns the error type of the answer.
+	send := func(client string) string {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		go func() {
+			io.WriteString(c, head(keys[2], client))
+			c.Write(make([]byte, body)) // fails if the answer came first: fine
+		}()
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Type string `json:"__type"`
+		}
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out.Type
+	}
+	// The server reads the held bodies as they arrive: wait until it
+	// holds all 16 MiB (a body sent before could take part of the share,
+	// and have one of them throttled).
+	deadline := time.Now().Add(15 * time.Second)
+	for metricValue(scrape(t, "http://"+metricsAddr+"/metrics"), "kms_request_body_bytes", nil) < 16<<20 {
+		if time.Now().After(deadline) {
+			t.Fatal("the server never held the 16 bodies sent past half their length (kms_request_body_bytes)")
+		}
+	}
+	if got := send("198.51.100.7"); got != "ThrottlingException" {
+		t.Fatalf("a body from the address holding its share, signed with another key: %s, want ThrottlingException", got)
+	}
+	if got := send("198.51.100.8"); got != "InvalidSignatureException" {
+		t.Fatalf("the same body from another address: %s, want it read and refused with InvalidSignatureException", got)
+	}
 }
