@@ -61,3 +61,4 @@ fuzz FuzzBadText ./internal/api
 fuzz FuzzParse ./internal/backup
 fuzz FuzzParsePKCS11URI ./internal/hsm
 fuzz FuzzDecodePage ./internal/auditcli
+fuzz FuzzForwardedClient ./internal/server

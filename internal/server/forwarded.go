@@ -91,7 +91,9 @@ func forwardedClient(hops []string, trusted []netip.Prefix) (netip.Addr, bool) {
 				// trustworthy past this point.
 				return client, client.IsValid()
 			}
-			client = a.Unmap()
+			// A zone names an interface of the proxy, not the client, and
+			// would carry any text the header holds into the trail.
+			client = a.Unmap().WithZone("")
 			if !isTrusted(client, trusted) {
 				return client, true
 			}
