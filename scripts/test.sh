@@ -46,6 +46,7 @@ fuzz FuzzHandler ./internal/api
 fuzz FuzzParse ./internal/policy
 fuzz FuzzParseVerify ./internal/sigv4
 fuzz FuzzParseHeader ./esdk
+fuzz FuzzDecrypt ./esdk
 fuzz FuzzAppendString ./internal/audit
 fuzz FuzzRecordIsValidJSON ./internal/audit
 fuzz FuzzVerify ./internal/audit
