@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -483,5 +484,40 @@ func TestSegmentReaderOverlongLine(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 3*maxLine {
 		t.Errorf("reading took %d MiB", alloc>>20)
+	}
+}
+
+// A segment before the last that ends in part of a line (only damage or
+// an edit makes one: a segment is cut to its records before the next is
+// started) stops a SegmentReader with an error, after its complete lines,
+// rather than ending the reading there as if the trail ended.
+func TestSegmentReaderDamagedClosedSegment(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 16<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 100)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := Segments(dir)
+	if err != nil || len(segs) < 2 {
+		t.Fatalf("%d segments, %v: want at least 2", len(segs), err)
+	}
+	first, _ := os.ReadFile(segs[0].Path)
+	whole := bytes.Count(first, []byte("\n"))
+	if whole < 3 {
+		t.Fatalf("%s holds %d lines: want a few", segs[0].Name(), whole)
+	}
+	if err := os.WriteFile(segs[0].Path, first[:len(first)-10], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := NewSegmentReader(dir)
+	defer r.Close()
+	lines := 0
+	err = r.Next(func([]byte) error { lines++; return nil })
+	if lines != whole-1 || err == nil || !strings.Contains(err.Error(), segs[0].Name()+" ends in part of a line") {
+		t.Fatalf("read %d lines, then %v; want the %d complete lines of %s, then the damage", lines, err, whole-1, segs[0].Name())
 	}
 }

@@ -336,7 +336,9 @@ func (r *SegmentReader) Next(fn func(line []byte) error) error {
 			continue
 		}
 		if len(r.partial) > 0 {
-			return nil
+			// A segment is cut to its records before the next one is
+			// started: this one was damaged or edited since.
+			return fmt.Errorf("%s ends in part of a line, and a later segment has begun: the trail is damaged (kms audit verify finds where)", SegmentName(r.cur))
 		}
 		r.f.Close()
 		r.f = nil
