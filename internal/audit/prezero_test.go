@@ -23,6 +23,20 @@ func zeroRec(name string) *Record {
 		RequestParameters: json.RawMessage(`{"keyId":"k"}`), ResponseElements: json.RawMessage("null")}
 }
 
+// writeTrail writes a trail of n records to dir, in segments of at most
+// maxBytes, and closes it.
+func writeTrail(t *testing.T, dir string, maxBytes int64, n int) {
+	t.Helper()
+	l, err := OpenDir(dir, maxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, n)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // appendN appends n records to l, eight at a time.
 func appendN(t *testing.T, l *Log, n int) {
 	t.Helper()
@@ -327,14 +341,7 @@ func FuzzSegmentData(f *testing.F) {
 // before the server rolled to the next, are read before the next.
 func TestSegmentReaderRollAfterEnd(t *testing.T) {
 	dir := t.TempDir()
-	l, err := OpenDir(dir, 64<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendN(t, l, 3)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeTrail(t, dir, 64<<20, 3)
 	first, _ := os.ReadFile(filepath.Join(dir, FirstSegment))
 	lines := bytes.SplitAfter(first, []byte("\n"))
 	// Segment 1 holds records 1 and 2 when the reader reaches its end;
@@ -364,14 +371,7 @@ func TestSegmentReaderRollAfterEnd(t *testing.T) {
 func TestSegmentReaderTornLineRewritten(t *testing.T) {
 	dir := t.TempDir()
 	seg := filepath.Join(dir, FirstSegment)
-	l, err := OpenDir(dir, 64<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendN(t, l, 3)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeTrail(t, dir, 64<<20, 3)
 	intact, _ := os.ReadFile(seg)
 	// The server killed while writing record 4: the first part of a line
 	// like its others, and zeros after it.
@@ -391,7 +391,8 @@ func TestSegmentReaderTornLineRewritten(t *testing.T) {
 		t.Fatalf("read %d lines before the restart, want 3", len(got))
 	}
 	// The restart cuts the torn line; records 4 and 5 go where it was.
-	if l, err = OpenDir(dir, 64<<20); err != nil {
+	l, err := OpenDir(dir, 64<<20)
+	if err != nil {
 		t.Fatal(err)
 	}
 	appendN(t, l, 2)
@@ -451,14 +452,7 @@ func TestPrezeroOwnDescriptor(t *testing.T) {
 // error, each time it is read, after the lines before it.
 func TestSegmentReaderOverlongLine(t *testing.T) {
 	dir := t.TempDir()
-	l, err := OpenDir(dir, 1<<30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendN(t, l, 3)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeTrail(t, dir, 1<<30, 3)
 	f, err := os.OpenFile(filepath.Join(dir, FirstSegment), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -493,14 +487,7 @@ func TestSegmentReaderOverlongLine(t *testing.T) {
 // rather than ending the reading there as if the trail ended.
 func TestSegmentReaderDamagedClosedSegment(t *testing.T) {
 	dir := t.TempDir()
-	l, err := OpenDir(dir, 16<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendN(t, l, 100)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeTrail(t, dir, 16<<10, 100)
 	segs, err := Segments(dir)
 	if err != nil || len(segs) < 2 {
 		t.Fatalf("%d segments, %v: want at least 2", len(segs), err)
