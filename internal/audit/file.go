@@ -684,9 +684,34 @@ func lineHead(b []byte) (string, uint64, bool) {
 // Read calls fn with every record of a log, in order, without verifying.
 // A line that is not a record stops it with an error, as one longer than
 // any record (maxLine) does before it is read whole; bytes after the last
-// newline are not read.
+// newline are not read (a server may be writing them).
 func Read(r io.Reader, fn func(*Record, json.RawMessage) error) error {
-	_, err := eachLineIn(bufio.NewReader(r), func(b []byte) error {
+	_, err := readRecords(r, fn)
+	return err
+}
+
+// ReadClosed is Read for a closed segment (one before the active
+// segment, or archived): a segment is cut to its records before the
+// next one is started, so bytes after its last newline mean it was
+// damaged or edited since. They stop it with an error, after fn has had
+// the records before them.
+func ReadClosed(path string, fn func(*Record, json.RawMessage) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rest, err := readRecords(f, fn)
+	if err == nil && len(rest) > 0 {
+		err = errDamagedSegment(filepath.Base(path))
+	}
+	return err
+}
+
+// readRecords calls fn with every record of r and returns the bytes
+// after its last newline.
+func readRecords(r io.Reader, fn func(*Record, json.RawMessage) error) ([]byte, error) {
+	return eachLineIn(bufio.NewReader(r), func(b []byte) error {
 		if len(b) > maxLine {
 			return errLongLine
 		}
@@ -696,5 +721,4 @@ func Read(r io.Reader, fn func(*Record, json.RawMessage) error) error {
 		}
 		return fn(rec, event)
 	})
-	return err
 }

@@ -338,7 +338,7 @@ func (r *SegmentReader) Next(fn func(line []byte) error) error {
 		if len(r.partial) > 0 {
 			// A segment is cut to its records before the next one is
 			// started: this one was damaged or edited since.
-			return fmt.Errorf("%s ends in part of a line, and a later segment has begun: the trail is damaged (kms audit verify finds where)", SegmentName(r.cur))
+			return errDamagedSegment(SegmentName(r.cur))
 		}
 		r.f.Close()
 		r.f = nil
@@ -385,4 +385,11 @@ func (r *SegmentReader) Close() error {
 		return nil
 	}
 	return r.f.Close()
+}
+
+// errDamagedSegment is the error of a closed segment that ends in part
+// of a line. A segment is cut to its records before the next one is
+// started, so it was damaged or edited since.
+func errDamagedSegment(name string) error {
+	return fmt.Errorf("%s ends in part of a line, and a later segment has begun: the trail is damaged (kms audit verify finds where)", name)
 }

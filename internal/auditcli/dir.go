@@ -361,14 +361,9 @@ func (s *dirSource) next(_ context.Context, fn func(record) error) error {
 			if len(own) > 0 && seg.N >= own[0].N {
 				break
 			}
-			f, err := os.Open(seg.Path)
-			if err != nil {
-				return err
-			}
-			err = audit.Read(bufio.NewReader(f), func(r *audit.Record, event json.RawMessage) error {
+			err := audit.ReadClosed(seg.Path, func(r *audit.Record, event json.RawMessage) error {
 				return fn(record{rec: r, event: event})
 			})
-			f.Close()
 			if err != nil {
 				return err
 			}

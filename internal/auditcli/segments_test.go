@@ -145,6 +145,19 @@ func TestVerifyArchive(t *testing.T) {
 	if n := strings.Count(out.String(), "\n"); n != 40-removed {
 		t.Fatalf("events with the archive: %d lines", n)
 	}
+	// An archived segment that ends in part of a line was damaged since
+	// it was closed: events stops there instead of leaving out the rest.
+	first := as[0]
+	b, _ := os.ReadFile(first.Path)
+	os.WriteFile(first.Path, b[:len(b)-10], 0o600)
+	out.Reset()
+	err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}, JSON: true}, &out)
+	if err == nil || !strings.Contains(err.Error(), "audit.log ends in part of a line") {
+		t.Fatalf("events with a damaged archived segment: %v", err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != countLines(t, first.Path) {
+		t.Fatalf("events with a damaged archived segment: %d lines before the error, want the %d complete ones", n, countLines(t, first.Path))
+	}
 }
 
 func countLines(t *testing.T, path string) int {
