@@ -245,6 +245,85 @@ func TestE2EMultiRegionKey(t *testing.T) {
 	}
 	_, err = eu.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(id), Plaintext: pt})
 	expectAPIError(t, err, "KMSInvalidStateException", arnIn(e2eRegion2, id)+" is pending replica deletion.")
+	// What a key pending deletion refuses, the waiting primary refuses
+	// too (reference §4.4: one column for both states).
+	other, err := eu.CreateKey(ctx, &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eu.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/moving"), TargetKeyId: other.KeyMetadata.KeyId}); err != nil {
+		t.Fatal(err)
+	}
+	keyID := aws.String(id)
+	rotsBefore, err := eu.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: keyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() error{
+		"TagResource": func() error {
+			_, err := eu.TagResource(ctx, &kms.TagResourceInput{KeyId: keyID, Tags: []types.Tag{{TagKey: aws.String("a"), TagValue: aws.String("b")}}})
+			return err
+		},
+		"UntagResource": func() error {
+			_, err := eu.UntagResource(ctx, &kms.UntagResourceInput{KeyId: keyID, TagKeys: []string{"a"}})
+			return err
+		},
+		"UpdateKeyDescription": func() error {
+			_, err := eu.UpdateKeyDescription(ctx, &kms.UpdateKeyDescriptionInput{KeyId: keyID, Description: aws.String("x")})
+			return err
+		},
+		"CreateAlias": func() error {
+			_, err := eu.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/waiting"), TargetKeyId: keyID})
+			return err
+		},
+		"UpdateAlias": func() error {
+			_, err := eu.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: aws.String("alias/moving"), TargetKeyId: keyID})
+			return err
+		},
+		"EnableKeyRotation": func() error {
+			_, err := eu.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: keyID})
+			return err
+		},
+		"DisableKeyRotation": func() error {
+			_, err := eu.DisableKeyRotation(ctx, &kms.DisableKeyRotationInput{KeyId: keyID})
+			return err
+		},
+		"RotateKeyOnDemand": func() error {
+			_, err := eu.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: keyID})
+			return err
+		},
+	} {
+		t.Run("waiting primary refuses "+name, func(t *testing.T) {
+			expectAPIError(t, call(), "KMSInvalidStateException", arnIn(e2eRegion2, id)+" is pending replica deletion.")
+		})
+	}
+	if st, err := eu.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: keyID}); err != nil || st.KeyRotationEnabled || st.NextRotationDate != nil {
+		t.Fatalf("GetKeyRotationStatus of the waiting primary: %+v, %v; want rotation off while deletion is pending", st, err)
+	}
+	if rots, err := eu.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: keyID}); err != nil || len(rots.Rotations) != len(rotsBefore.Rotations) {
+		t.Fatalf("the waiting primary lists %d rotations, %v; want the %d made before", len(rots.Rotations), err, len(rotsBefore.Rotations))
+	}
+	if d := describeIn(t, eu, id); aws.ToString(d.Description) == "x" {
+		t.Fatal("UpdateKeyDescription changed the waiting primary")
+	}
+	tagsNow, err := eu.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: keyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range tagsNow.Tags {
+		if aws.ToString(tag.TagKey) == "a" {
+			t.Fatal("TagResource changed the waiting primary")
+		}
+	}
+	al, err := eu.ListAliases(ctx, &kms.ListAliasesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range al.Aliases {
+		if name := aws.ToString(a.AliasName); name == "alias/waiting" || name == "alias/moving" && aws.ToString(a.TargetKeyId) != aws.ToString(other.KeyMetadata.KeyId) {
+			t.Fatalf("an alias was pointed at the waiting primary: %s", name)
+		}
+	}
 	for _, cl := range []*kms.Client{us, ap, west} {
 		if _, err := cl.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)}); err != nil {
 			t.Fatal(err)

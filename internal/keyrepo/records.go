@@ -46,6 +46,13 @@ const (
 	StatePendingReplicaDeletion State = "PendingReplicaDeletion"
 )
 
+// PendingDeletion reports whether st is either state of a key scheduled
+// for deletion: its own, or a primary's waiting for its replicas. The
+// operations that refuse one refuse both (reference §4.4).
+func (st State) PendingDeletion() bool {
+	return st == StatePendingDeletion || st == StatePendingReplicaDeletion
+}
+
 // Err is what an operation that needs an enabled key answers when the key
 // named by arn is in state st, with AWS's messages; nil when enabled.
 func (st State) Err(arn string) error {

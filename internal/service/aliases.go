@@ -58,8 +58,8 @@ func (s *Service) aliasTarget(ctx context.Context, caller Caller, target string)
 // the caller is authorized on the target: before, the state would tell a
 // caller without permission what it is.
 func aliasTargetUsable(k *keyrepo.Key) error {
-	if k.Rec.State == keyrepo.StatePendingDeletion {
-		return keyrepo.StatePendingDeletion.Err(k.ARN)
+	if k.Rec.State.PendingDeletion() {
+		return k.Rec.State.Err(k.ARN)
 	}
 	return nil
 }
@@ -115,8 +115,8 @@ func (s *Service) checkTargetInTx(tx store.Tx, k *keyrepo.Key) error {
 		}
 		return err
 	}
-	if rec.State == keyrepo.StatePendingDeletion {
-		return keyrepo.StatePendingDeletion.Err(k.ARN)
+	if rec.State.PendingDeletion() {
+		return rec.State.Err(k.ARN)
 	}
 	return nil
 }

@@ -70,8 +70,8 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	if k.Rec.Origin != originExternal {
 		return nil, errOrigin(k.ARN, k.Rec.Origin)
 	}
-	if k.Rec.State == keyrepo.StatePendingDeletion {
-		return nil, keyrepo.StatePendingDeletion.Err(k.ARN)
+	if k.Rec.State.PendingDeletion() {
+		return nil, k.Rec.State.Err(k.ARN)
 	}
 	switch {
 	case in.WrappingAlgorithm == "RSAES_PKCS1_V1_5":
@@ -173,8 +173,8 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 	if k.Rec.Origin != originExternal {
 		return nil, errOrigin(k.ARN, k.Rec.Origin)
 	}
-	if k.Rec.State == keyrepo.StatePendingDeletion {
-		return nil, keyrepo.StatePendingDeletion.Err(k.ARN)
+	if k.Rec.State.PendingDeletion() {
+		return nil, k.Rec.State.Err(k.ARN)
 	}
 	material, err := s.unwrapImport(ctx, k, in.ImportToken, in.EncryptedKeyMaterial)
 	if err != nil {
@@ -193,8 +193,8 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		return nil, newErr(fault.Validation, "A key material ID cannot be specified when ImportType is NEW_KEY_MATERIAL.")
 	}
 	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
-		if rec.State == keyrepo.StatePendingDeletion {
-			return keyrepo.StatePendingDeletion.Err(arn)
+		if rec.State.PendingDeletion() {
+			return rec.State.Err(arn)
 		}
 		if rec.MultiRegion && rec.CurrentVersion != 0 && in.ImportType == importNewMaterial {
 			return errMultiRegionNewMaterial(arn)

@@ -426,8 +426,8 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, caller Caller, in *k
 		return nil, err
 	}
 	_, err := s.mutateKey(ctx, caller, in.KeyID, "UpdateKeyDescription", nil, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
-		if rec.State == keyrepo.StatePendingDeletion {
-			return keyrepo.StatePendingDeletion.Err(arn)
+		if rec.State.PendingDeletion() {
+			return rec.State.Err(arn)
 		}
 		rec.Description = *in.Description
 		return nil

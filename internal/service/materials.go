@@ -107,7 +107,7 @@ func settleMaterials(tx store.Tx, rec *keyrepo.KeyRecord, vers []*keyrepo.Versio
 		}
 	}
 	switch ok := complete(rec, vers, now); {
-	case rec.State == keyrepo.StatePendingDeletion:
+	case rec.State.PendingDeletion():
 	case !ok:
 		rec.State = keyrepo.StatePendingImport
 	case rec.State == keyrepo.StatePendingImport:

@@ -38,15 +38,10 @@ func checkRotatable(rec *keyrepo.KeyRecord, arn string) error {
 	if rec.KeySpec != keys.SymmetricDefault {
 		return newErr(fault.UnsupportedOperation, "%s has key spec %s; only symmetric encryption keys rotate.", arn, rec.KeySpec)
 	}
-	switch rec.State {
-	case keyrepo.StateDisabled:
-		return keyrepo.StateDisabled.Err(arn)
-	case keyrepo.StatePendingDeletion:
-		return keyrepo.StatePendingDeletion.Err(arn)
-	case keyrepo.StatePendingImport:
-		return keyrepo.StatePendingImport.Err(arn)
+	if rec.State == keyrepo.StateEnabled {
+		return nil
 	}
-	return nil
+	return rec.State.Err(arn)
 }
 
 // EnableKeyRotation turns on automatic rotation every RotationPeriodInDays
@@ -114,7 +109,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *k
 		return nil, errOrigin(k.ARN, k.Rec.Origin)
 	}
 	out := &kmsapi.GetKeyRotationStatusOutput{KeyID: k.ARN}
-	if k.Rec.RotationPeriodInDays > 0 && k.Rec.State != keyrepo.StatePendingDeletion {
+	if k.Rec.RotationPeriodInDays > 0 && !k.Rec.State.PendingDeletion() {
 		out.KeyRotationEnabled = true
 		out.RotationPeriodInDays = k.Rec.RotationPeriodInDays
 		if k.Rec.NextRotationDate != nil {

@@ -77,8 +77,8 @@ func (s *Service) TagResource(ctx context.Context, caller Caller, in *kmsapi.Tag
 		return nil, err
 	}
 	_, err := s.mutateKey(ctx, caller, in.KeyID, "TagResource", &authz.Conditions{Tags: in.Tags}, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
-		if rec.State == keyrepo.StatePendingDeletion {
-			return keyrepo.StatePendingDeletion.Err(arn)
+		if rec.State.PendingDeletion() {
+			return rec.State.Err(arn)
 		}
 		if err := checkTags(rec.Tags, in.Tags); err != nil {
 			return err
@@ -103,8 +103,8 @@ func (s *Service) UntagResource(ctx context.Context, caller Caller, in *kmsapi.U
 		return nil, err
 	}
 	_, err := s.mutateKey(ctx, caller, in.KeyID, "UntagResource", &authz.Conditions{Multi: map[string][]string{"aws:tagkeys": in.TagKeys}}, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
-		if rec.State == keyrepo.StatePendingDeletion {
-			return keyrepo.StatePendingDeletion.Err(arn)
+		if rec.State.PendingDeletion() {
+			return rec.State.Err(arn)
 		}
 		for _, k := range in.TagKeys {
 			if strings.HasPrefix(strings.ToLower(k), tagKeyReserved) {
