@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -411,8 +412,40 @@ func TestE2EGrantValidation(t *testing.T) {
 		"UnsupportedOperationException")
 	expectAPIErrorCode(t, create(&kms.CreateGrantInput{KeyId: aws.String(e.keyARN("0f0e0d0c-0b0a-4909-8807-060504030201")), GranteePrincipal: grantee,
 		Operations: grOps(types.GrantOperationEncrypt)}), "NotFoundException")
+	// Constraints: at most 8 pairs, each value at most 384 characters;
+	// the limits themselves are accepted.
+	nine, eight := map[string]string{}, map[string]string{}
+	for i := range 9 {
+		nine[fmt.Sprint("k", i)] = "v"
+		if i < 8 {
+			eight[fmt.Sprint("k", i)] = "v"
+		}
+	}
+	encrypt := grOps(types.GrantOperationEncrypt)
+	for _, tc := range []struct {
+		c   types.GrantConstraints
+		msg string
+	}{
+		{types.GrantConstraints{EncryptionContextEquals: nine},
+			"1 validation error detected: Value at 'constraints.encryptionContextEquals' failed to satisfy constraint: Member must have length less than or equal to 8"},
+		{types.GrantConstraints{EncryptionContextSubset: map[string]string{"k": strings.Repeat("é", 385)}},
+			"1 validation error detected: Value at 'constraints.encryptionContextSubset' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 384]"},
+	} {
+		expectAPIError(t, create(&kms.CreateGrantInput{GranteePrincipal: grantee, Operations: encrypt, Constraints: &tc.c}), "ValidationException", tc.msg)
+	}
 	if n := len(grList(t, e.client, &kms.ListGrantsInput{KeyId: aws.String(k)})); n != 0 {
 		t.Errorf("%d grants after refused CreateGrant calls", n)
+	}
+	for _, c := range []types.GrantConstraints{
+		{EncryptionContextEquals: eight},
+		{EncryptionContextSubset: map[string]string{"k": strings.Repeat("é", 384)}},
+	} {
+		grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: grantee, Operations: encrypt, Constraints: &c})
+	}
+	for _, g := range grList(t, e.client, &kms.ListGrantsInput{KeyId: aws.String(k)}) {
+		if _, err := e.client.RevokeGrant(ctx, &kms.RevokeGrantInput{KeyId: aws.String(k), GrantId: g.GrantId}); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// Grant ids.

@@ -107,6 +107,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		v.pattern("name", in.Name, grantNamePattern)
 	}
 	v.grantTokens(in.GrantTokens)
+	v.grantConstraints(in.Constraints)
 	if err := v.err(); err != nil {
 		return nil, err
 	}

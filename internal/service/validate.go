@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/kmsapi"
 )
 
 // violations collects input constraint failures and renders them the way
@@ -128,6 +130,33 @@ func (v *violations) encryptionContext(field string, ec map[string]string) {
 		if k == "" {
 			v.add("Value at '%s' failed to satisfy constraint: Map keys must have length greater than or equal to 1", field)
 			return
+		}
+	}
+}
+
+// grantConstraints applies the limits AWS documents for a grant's
+// encryption-context constraints: each of at most 8 pairs, each value at
+// most 384 characters.
+func (v *violations) grantConstraints(c *kmsapi.GrantConstraints) {
+	if c == nil {
+		return
+	}
+	for _, m := range []struct {
+		field string
+		ec    map[string]string
+	}{
+		{"constraints.encryptionContextEquals", c.EncryptionContextEquals},
+		{"constraints.encryptionContextSubset", c.EncryptionContextSubset},
+	} {
+		v.encryptionContext(m.field, m.ec)
+		if len(m.ec) > 8 {
+			v.add("Value at '%s' failed to satisfy constraint: Member must have length less than or equal to 8", m.field)
+		}
+		for _, val := range m.ec {
+			if utf8.RuneCountInString(val) > 384 {
+				v.add("Value at '%s' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 384]", m.field)
+				break
+			}
 		}
 	}
 }
