@@ -204,6 +204,9 @@ func TestAWSCLI(t *testing.T) {
 			len(dec.Plaintext), bytes.Equal(dec.Plaintext, secret), dec.KeyId, dec.EncryptionAlgorithm, k1.Arn)
 	}
 	a.fails([]string{"InvalidCiphertextException"}, "decrypt", "--ciphertext-blob", ctxFile)
+	// A dry run that tests the permission to decrypt, without a ciphertext.
+	a.fails([]string{"DryRunOperationException", "The request would have succeeded, but the DryRun option is set."},
+		"decrypt", "--key-id", alias, "--dry-run", "--dry-run-modifiers", "IGNORE_CIPHERTEXT")
 
 	// re-encrypt to the second key, then decrypt.
 	var re struct {

@@ -404,6 +404,62 @@ func TestE2EDryRun(t *testing.T) {
 	expectAPIError(t, ops["Decrypt"](other), "IncorrectKeyException", incorrectKeyMsg)
 }
 
+// A dry run with DryRunModifiers IGNORE_CIPHERTEXT tests the caller's
+// permission on the key named, without a ciphertext.
+func TestE2EDryRunIgnoreCiphertext(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	id, dst := e.newKey(t), e.newKey(t)
+	e.createAlias(t, "alias/dry", id)
+	yes := aws.Bool(true)
+	ignore := []types.DryRunModifierType{types.DryRunModifierTypeIgnoreCiphertext}
+	decrypt := func(c *kms.Client, in kms.DecryptInput) error {
+		_, err := c.Decrypt(ctx, &in)
+		return err
+	}
+	reEncrypt := func(c *kms.Client, in kms.ReEncryptInput) error {
+		_, err := c.ReEncrypt(ctx, &in)
+		return err
+	}
+	for name, err := range map[string]error{
+		"Decrypt without a blob":           decrypt(e.client, kms.DecryptInput{KeyId: aws.String(id), DryRun: yes, DryRunModifiers: ignore}),
+		"Decrypt through an alias":         decrypt(e.client, kms.DecryptInput{KeyId: aws.String("alias/dry"), DryRun: yes, DryRunModifiers: ignore}),
+		"Decrypt with a blob that is none": decrypt(e.client, kms.DecryptInput{KeyId: aws.String(id), CiphertextBlob: []byte("garbage"), DryRun: yes, DryRunModifiers: ignore}),
+		"ReEncrypt without a blob":         reEncrypt(e.client, kms.ReEncryptInput{SourceKeyId: aws.String(id), DestinationKeyId: aws.String(dst), DryRun: yes, DryRunModifiers: ignore}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			expectAPIError(t, err, "DryRunOperationException", dryRunMsg)
+		})
+	}
+	// Without the modifier, or without DryRun, the blob is required and
+	// read; the modifier needs the key named.
+	expectAPIError(t, decrypt(e.client, kms.DecryptInput{KeyId: aws.String(id), DryRunModifiers: ignore}), "ValidationException",
+		"1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
+	expectAPIError(t, decrypt(e.client, kms.DecryptInput{KeyId: aws.String(id), CiphertextBlob: []byte("garbage"), DryRun: yes}), "InvalidCiphertextException", "")
+	expectAPIError(t, decrypt(e.client, kms.DecryptInput{DryRun: yes, DryRunModifiers: ignore}), "ValidationException",
+		"1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null")
+	expectAPIError(t, reEncrypt(e.client, kms.ReEncryptInput{DestinationKeyId: aws.String(dst), DryRun: yes, DryRunModifiers: ignore}), "ValidationException",
+		"1 validation error detected: Value null at 'sourceKeyId' failed to satisfy constraint: Member must not be null")
+	expectAPIError(t, decrypt(e.client, kms.DecryptInput{KeyId: aws.String(id), CiphertextBlob: []byte("garbage"), DryRun: yes, DryRunModifiers: []types.DryRunModifierType{"BOGUS"}}), "ValidationException",
+		"1 validation error detected: Value 'BOGUS' at 'dryRunModifiers.1.member' failed to satisfy constraint: Member must satisfy enum value set: [IGNORE_CIPHERTEXT]")
+
+	// The permission is what is tested: a user IAM does not allow to
+	// decrypt is refused, one it allows gets the dry run's answer.
+	gina := e.kpUser(t, "gina", "")
+	kpDenied(t, decrypt(gina.kms, kms.DecryptInput{KeyId: aws.String(e.keyARN(id)), DryRun: yes, DryRunModifiers: ignore}),
+		gina.arn, "kms:Decrypt", e.keyARN(id), kpNoIdentity("kms:Decrypt"))
+	kpDenied(t, reEncrypt(gina.kms, kms.ReEncryptInput{SourceKeyId: aws.String(e.keyARN(id)), DestinationKeyId: aws.String(e.keyARN(dst)), DryRun: yes, DryRunModifiers: ignore}),
+		gina.arn, "kms:ReEncryptFrom", e.keyARN(id), kpNoIdentity("kms:ReEncryptFrom"))
+	e.kpPutUserPolicy(t, "gina", "decrypt", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}`)
+	expectAPIError(t, decrypt(gina.kms, kms.DecryptInput{KeyId: aws.String(e.keyARN(id)), DryRun: yes, DryRunModifiers: ignore}), "DryRunOperationException", dryRunMsg)
+
+	// A dry run that would fail on the key reports that.
+	e.disable(t, id)
+	expectAPIError(t, decrypt(e.client, kms.DecryptInput{KeyId: aws.String(id), DryRun: yes, DryRunModifiers: ignore}), "DisabledException", e.keyARN(id)+" is disabled.")
+	expectAPIError(t, reEncrypt(e.client, kms.ReEncryptInput{SourceKeyId: aws.String(dst), DestinationKeyId: aws.String(id), DryRun: yes, DryRunModifiers: ignore}), "DisabledException", e.keyARN(id)+" is disabled.")
+}
+
 func TestE2EReEncrypt(t *testing.T) {
 	t.Parallel()
 	e := newKMSEnv(t)

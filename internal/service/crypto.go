@@ -214,6 +214,30 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 	return pt, k, ver, nil
 }
 
+// dryRunOpen is open for a dry run that ignores the ciphertext
+// (DryRunModifiers IGNORE_CIPHERTEXT), which tests a caller's permissions
+// without a blob: the key named is authorized and checked as open does
+// (state, usage, algorithm), and no blob is read.
+func (s *Service) dryRunOpen(ctx context.Context, caller Caller, keyID string, ec map[string]string, alg, op, action string) (*keyrepo.Key, error) {
+	k, alias, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authz.Key(&caller, action, k, &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}); err != nil {
+		return nil, err
+	}
+	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
+		return nil, err
+	}
+	if err := checkAlgorithm(k, alg); err != nil {
+		return nil, err
+	}
+	if len(ec) > 0 && keys.IsAsymmetric(k.Rec.KeySpec) {
+		return nil, newErr(fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys.")
+	}
+	return k, nil
+}
+
 // openAsymmetric decrypts an RSAES-OAEP ciphertext with the RSA key the
 // caller named; such ciphertexts carry no key id, so KeyId and the
 // algorithm are required.
@@ -248,13 +272,12 @@ func algorithmCondition(alg string) map[string]string {
 // Decrypt opens a blob made by Encrypt, GenerateDataKey or ReEncrypt.
 func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
 	var v violations
-	if in.CiphertextBlob == nil {
-		v.add("Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
-	} else {
-		v.blobLen("ciphertextBlob", in.CiphertextBlob, 1, 6144)
-	}
+	ignoreCT := v.dryRunModifiers(in.DryRun, in.DryRunModifiers)
+	v.ciphertext(in.CiphertextBlob, ignoreCT)
 	if in.KeyID != "" {
 		v.strLen("keyId", in.KeyID, 1, 2048)
+	} else if ignoreCT {
+		v.add("Value null at 'keyId' failed to satisfy constraint: Member must not be null")
 	}
 	v.encryptionContext("encryptionContext", in.EncryptionContext)
 	v.grantTokens(in.GrantTokens)
@@ -268,7 +291,15 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
-	pt, k, ver, err := s.open(ctx, caller, in.CiphertextBlob, in.KeyID, in.EncryptionContext, in.EncryptionAlgorithm, "Decrypt", "kms:Decrypt")
+	var pt []byte
+	var k *keyrepo.Key
+	var ver *keyrepo.Version
+	var err error
+	if ignoreCT {
+		k, err = s.dryRunOpen(ctx, caller, in.KeyID, in.EncryptionContext, in.EncryptionAlgorithm, "Decrypt", "kms:Decrypt")
+	} else {
+		pt, k, ver, err = s.open(ctx, caller, in.CiphertextBlob, in.KeyID, in.EncryptionContext, in.EncryptionAlgorithm, "Decrypt", "kms:Decrypt")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -289,13 +320,12 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 // the plaintext leaving the service.
 func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEncryptInput) (*kmsapi.ReEncryptOutput, error) {
 	var v violations
-	if in.CiphertextBlob == nil {
-		v.add("Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
-	} else {
-		v.blobLen("ciphertextBlob", in.CiphertextBlob, 1, 6144)
-	}
+	ignoreCT := v.dryRunModifiers(in.DryRun, in.DryRunModifiers)
+	v.ciphertext(in.CiphertextBlob, ignoreCT)
 	if in.SourceKeyID != "" {
 		v.strLen("sourceKeyId", in.SourceKeyID, 1, 2048)
+	} else if ignoreCT {
+		v.add("Value null at 'sourceKeyId' failed to satisfy constraint: Member must not be null")
 	}
 	v.keyID("destinationKeyId", in.DestinationKeyID)
 	v.encryptionContext("sourceEncryptionContext", in.SourceEncryptionContext)
@@ -313,7 +343,14 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	if err != nil {
 		return nil, err
 	}
-	pt, src, ver, err := s.open(ctx, caller, in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, "ReEncrypt", "kms:ReEncryptFrom")
+	var pt []byte
+	var src *keyrepo.Key
+	var ver *keyrepo.Version
+	if ignoreCT {
+		src, err = s.dryRunOpen(ctx, caller, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, "ReEncrypt", "kms:ReEncryptFrom")
+	} else {
+		pt, src, ver, err = s.open(ctx, caller, in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, "ReEncrypt", "kms:ReEncryptFrom")
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -134,6 +134,27 @@ func (v *violations) encryptionContext(field string, ec map[string]string) {
 	}
 }
 
+// dryRunModifiers checks the DryRunModifiers of Decrypt and ReEncrypt and
+// reports whether the call is a dry run that ignores the ciphertext.
+func (v *violations) dryRunModifiers(dryRun bool, mods []string) (ignoreCiphertext bool) {
+	for i, m := range mods {
+		v.enum(fmt.Sprintf("dryRunModifiers.%d.member", i+1), m, dryRunModifierEnum)
+		ignoreCiphertext = ignoreCiphertext || m == "IGNORE_CIPHERTEXT"
+	}
+	return dryRun && ignoreCiphertext
+}
+
+// ciphertext checks the CiphertextBlob of Decrypt and ReEncrypt, which
+// only a dry run that ignores it may leave out.
+func (v *violations) ciphertext(blob []byte, optional bool) {
+	switch {
+	case blob != nil:
+		v.blobLen("ciphertextBlob", blob, 1, 6144)
+	case !optional:
+		v.add("Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
+	}
+}
+
 // grantConstraints applies the limits AWS documents for a grant's
 // encryption-context constraints: each of at most 8 pairs, each value at
 // most 384 characters.
@@ -171,6 +192,7 @@ var (
 	originEnum                = []string{"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}
 	encryptionAlgorithmEnum   = []string{"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"}
 	dataKeySpecEnum           = []string{"AES_256", "AES_128"}
+	dryRunModifierEnum        = []string{"IGNORE_CIPHERTEXT"}
 )
 
 var (
