@@ -178,8 +178,11 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 		}
 		var old keyrepo.KeyRecord
 		if err := getJSON(tx, keyrepo.KeyKey(s.regionOf(caller), rec.KeyID), &old); err == nil {
-			if old.KeyUsage != k.Rec.KeyUsage || old.KeySpec != k.Rec.KeySpec && (old.KeySpec == keys.SymmetricDefault || k.Rec.KeySpec == keys.SymmetricDefault) {
+			if old.KeyUsage != k.Rec.KeyUsage {
 				return newErr(fault.Validation, "Alias %s cannot be changed from a CMK with key usage %s to a CMK with key usage %s. The key usage of the current CMK and the new CMK must be the same.", in.AliasName, old.KeyUsage, k.Rec.KeyUsage)
+			}
+			if old.KeySpec != k.Rec.KeySpec && (old.KeySpec == keys.SymmetricDefault || k.Rec.KeySpec == keys.SymmetricDefault) {
+				return newErr(fault.Validation, "Alias %s cannot be changed from a CMK with key spec %s to a CMK with key spec %s. The key type (symmetric or asymmetric) of the current CMK and the new CMK must be the same.", in.AliasName, old.KeySpec, k.Rec.KeySpec)
 			}
 		}
 		if err := tx.Delete(keyrepo.KeyAliasKey(s.regionOf(caller), rec.KeyID, in.AliasName)); err != nil {

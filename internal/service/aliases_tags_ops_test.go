@@ -79,6 +79,7 @@ func TestAliasRefusals(t *testing.T) {
 	hmac256 := f.createKey(kmsapi.CreateKeyInput{KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"})
 	hmac512 := f.createKey(kmsapi.CreateKeyInput{KeySpec: "HMAC_512", KeyUsage: "GENERATE_VERIFY_MAC"})
 	ecc := f.createKey(kmsapi.CreateKeyInput{KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"})
+	rsaEncrypt := f.createKey(kmsapi.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
 	doomed := f.keyInState("PendingDeletion")
 	f.must2(f.svc.CreateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/taken", TargetKeyID: id}))
 	f.must2(f.svc.CreateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/signer", TargetKeyID: rsaKey}))
@@ -121,6 +122,8 @@ func TestAliasRefusals(t *testing.T) {
 			deniedMsg(keyOnly, "kms:CreateAlias", keyARN(acctA, id), noIdentityPolicy("kms:CreateAlias"))},
 		{"symmetric to asymmetric", "UpdateAlias", rootA, kmsapi.AliasInput{AliasName: "alias/taken", TargetKeyID: rsaKey}, fault.Validation,
 			"Alias alias/taken cannot be changed from a CMK with key usage ENCRYPT_DECRYPT to a CMK with key usage SIGN_VERIFY. The key usage of the current CMK and the new CMK must be the same."},
+		{"symmetric to asymmetric of the same usage", "UpdateAlias", rootA, kmsapi.AliasInput{AliasName: "alias/taken", TargetKeyID: rsaEncrypt}, fault.Validation,
+			"Alias alias/taken cannot be changed from a CMK with key spec SYMMETRIC_DEFAULT to a CMK with key spec RSA_2048. The key type (symmetric or asymmetric) of the current CMK and the new CMK must be the same."},
 		{"HMAC to symmetric", "UpdateAlias", rootA, kmsapi.AliasInput{AliasName: "alias/mac", TargetKeyID: id}, fault.Validation,
 			"Alias alias/mac cannot be changed from a CMK with key usage GENERATE_VERIFY_MAC to a CMK with key usage ENCRYPT_DECRYPT. The key usage of the current CMK and the new CMK must be the same."},
 		{"to a key pending deletion", "UpdateAlias", rootA, kmsapi.AliasInput{AliasName: "alias/taken", TargetKeyID: doomed}, fault.InvalidState, keyARN(acctA, doomed) + " is pending deletion."},
