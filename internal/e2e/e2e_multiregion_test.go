@@ -100,6 +100,10 @@ func TestE2EMultiRegionKey(t *testing.T) {
 		aws.ToString(rm.Description) != "eu copy" || rm.MultiRegionConfiguration.MultiRegionKeyType != types.MultiRegionKeyTypeReplica {
 		t.Fatalf("ReplicaKeyMetadata %+v", rm)
 	}
+	if got, want := aws.ToString(rm.CurrentKeyMaterialId), aws.ToString(describeIn(t, eu, id).CurrentKeyMaterialId); got == "" || got != want ||
+		got != aws.ToString(created.KeyMetadata.CurrentKeyMaterialId) {
+		t.Fatalf("ReplicaKeyMetadata.CurrentKeyMaterialId %q; DescribeKey of the replica says %q, of the primary %q", got, want, aws.ToString(created.KeyMetadata.CurrentKeyMaterialId))
+	}
 	if !strings.Contains(aws.ToString(rep.ReplicaPolicy), ":root") || len(rep.ReplicaTags) != 1 {
 		t.Fatalf("ReplicaPolicy %q, ReplicaTags %+v", aws.ToString(rep.ReplicaPolicy), rep.ReplicaTags)
 	}

@@ -91,6 +91,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 	}
 	now := s.clock()
 	var replica keyrepo.KeyRecord
+	var materialID string // the replica's current material, as DescribeKey shows it
 	err = s.update(ctx, "ReplicateKey", func(tx store.Tx) error {
 		var primary keyrepo.KeyRecord
 		if err := getJSON(tx, keyrepo.KeyKey(k.Rec.Region, k.Rec.ID), &primary); err != nil {
@@ -135,10 +136,14 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 		if err != nil {
 			return err
 		}
+		materialID = ""
 		for i := range vers {
 			vr := &vers[i]
 			if primary.Origin == originExternal {
 				vr.Sealed = nil
+			}
+			if vr.Version == replica.CurrentVersion && vr.Sealed != nil && !vr.PendingRotation {
+				materialID = vr.MaterialID
 			}
 			c, err := s.repo.Reseal(vr, primary.ID, primary.Region, to)
 			if err != nil {
@@ -183,7 +188,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 	if tags == nil {
 		tags = []kmsapi.Tag{}
 	}
-	return &kmsapi.ReplicateKeyOutput{ReplicaKeyMetadata: s.metadata(&replica, ""), ReplicaPolicy: replica.Policy, ReplicaTags: tags}, nil
+	return &kmsapi.ReplicateKeyOutput{ReplicaKeyMetadata: s.metadata(&replica, materialID), ReplicaPolicy: replica.Policy, ReplicaTags: tags}, nil
 }
 
 // checkReplicable refuses to replicate a key that is not a multi-Region
