@@ -1,6 +1,8 @@
 package console
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"sync"
 	"time"
@@ -13,11 +15,18 @@ import (
 // refused without checking the password until the window has moved on.
 // An attempt being checked counts as a failure until it ends, so that
 // attempts sent at once cannot all pass the limit before any has failed.
+//
+// The limiter holds at most maxLimiterEntries names and addresses, each
+// under a key of bounded length whatever name a client sends. A table
+// full of entries still counting refuses sign-ins of names and addresses
+// it does not hold, rather than forget the failures of others, and is
+// swept at most once per limiterSweepInterval.
 const (
 	signInWindow          = 15 * time.Minute
 	maxFailuresPerName    = 5
 	maxFailuresPerAddress = 20
 	maxLimiterEntries     = 100000
+	limiterSweepInterval  = time.Second
 )
 
 // signInLimiter counts failed sign-ins by name and by client address. It
@@ -26,7 +35,8 @@ type signInLimiter struct {
 	now func() time.Time
 
 	mu      sync.Mutex
-	entries map[string]*attempts // "name:..." or "addr:..."
+	entries map[string]*attempts // "name:...", "name#<sha-256>" or "addr:..."
+	swept   time.Time            // when a full table was last swept
 }
 
 // attempts are one name's or address's failures within the window, oldest
@@ -42,18 +52,36 @@ func newSignInLimiter(now func() time.Time) *signInLimiter {
 }
 
 // begin reports whether a sign-in for name from addr may be tried and, if
-// so, counts it as being checked until end is called.
+// so, counts it as being checked until end is called. A refused attempt
+// adds no entry.
 func (l *signInLimiter) begin(name, addr string) bool {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n, a := l.entry(nameKey(name), now), l.entry(addrKey(addr), now)
-	if len(n.failures)+n.pending >= maxFailuresPerName || len(a.failures)+a.pending >= maxFailuresPerAddress {
+	nk, ak := nameKey(name), addrKey(addr)
+	if l.count(nk, now) >= maxFailuresPerName || l.count(ak, now) >= maxFailuresPerAddress {
+		return false
+	}
+	n, a := l.entry(nk, now), l.entry(ak, now)
+	if n == nil || a == nil { // the table is full
+		if n != nil {
+			l.drop(nk, n)
+		}
 		return false
 	}
 	n.pending++
 	a.pending++
 	return true
+}
+
+// count is the failures and checks under way of key within the window.
+func (l *signInLimiter) count(key string, now time.Time) int {
+	t := l.entries[key]
+	if t == nil {
+		return 0
+	}
+	t.expire(now)
+	return len(t.failures) + t.pending
 }
 
 // end ends an attempt that begin allowed: a failure counts toward both
@@ -78,14 +106,22 @@ func (l *signInLimiter) end(name, addr string, failed, succeeded bool) {
 	l.drop(addrKey(addr), a)
 }
 
-// refused counts an attempt that begin refused as a failure, so that
-// trying on keeps the limit reached.
+// refused counts an attempt that begin refused as a failure of the name
+// and the address that have failures counted, so that trying on keeps the
+// limit reached. It adds no entry: a throttled client trying new names
+// does not grow the table.
 func (l *signInLimiter) refused(name, addr string) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.entry(nameKey(name), now).add(now, maxFailuresPerName)
-	l.entry(addrKey(addr), now).add(now, maxFailuresPerAddress)
+	if t := l.entries[nameKey(name)]; t != nil {
+		t.expire(now)
+		t.add(now, maxFailuresPerName)
+	}
+	if t := l.entries[addrKey(addr)]; t != nil {
+		t.expire(now)
+		t.add(now, maxFailuresPerAddress)
+	}
 }
 
 func (t *attempts) add(now time.Time, limit int) {
@@ -96,21 +132,29 @@ func (t *attempts) add(now time.Time, limit int) {
 }
 
 // entry returns the attempts of key, their failures within the window,
-// making it if need be. A full table first sheds the entries with nothing
-// left to count.
+// making it if need be; nil if the table is full. A full table first sheds
+// the entries with nothing left to count, if it was not swept within
+// limiterSweepInterval.
 func (l *signInLimiter) entry(key string, now time.Time) *attempts {
-	t := l.entries[key]
-	if t == nil {
-		if len(l.entries) >= maxLimiterEntries {
-			for k, old := range l.entries {
-				old.expire(now)
-				l.drop(k, old)
-			}
-		}
-		t = &attempts{}
-		l.entries[key] = t
+	if t := l.entries[key]; t != nil {
+		t.expire(now)
+		return t
 	}
-	t.expire(now)
+	if len(l.entries) >= maxLimiterEntries {
+		if now.Sub(l.swept) < limiterSweepInterval {
+			return nil
+		}
+		l.swept = now
+		for k, old := range l.entries {
+			old.expire(now)
+			l.drop(k, old)
+		}
+		if len(l.entries) >= maxLimiterEntries {
+			return nil
+		}
+	}
+	t := &attempts{}
+	l.entries[key] = t
 	return t
 }
 
@@ -129,7 +173,18 @@ func (l *signInLimiter) drop(key string, t *attempts) {
 	}
 }
 
-func nameKey(name string) string { return "name:" + name }
+// maxNameKey bounds the names kept as they are: longer than any IAM
+// name or access key id, which a sign-in names; a longer one is kept by
+// its SHA-256, so that a client cannot make the table hold its bytes.
+const maxNameKey = 256
+
+func nameKey(name string) string {
+	if len(name) > maxNameKey {
+		sum := sha256.Sum256([]byte(name))
+		return "name#" + hex.EncodeToString(sum[:])
+	}
+	return "name:" + name
+}
 
 // addrKey counts an IPv6 client by its /64.
 func addrKey(addr string) string {
