@@ -8,7 +8,10 @@
 // A sealed value is either a whole record (meta/rootkey-check,
 // meta/audit-signing-key) or a field of a JSON record whose name starts with
 // "sealed" (key material versions, import tokens, access keys, STS
-// sessions), holding the sealed bytes as base64. The record
+// sessions), holding the sealed bytes as base64. Field names are matched
+// as the server's decoding (encoding/json) matches them: unescaped, in any
+// case, so that a record edited to hold a second, case-changed sealed
+// field is checked in every one of them. The record
 // meta/rootkey-wrapped (keys.WrappedRootRecord) is not sealed under the
 // root key but holds it, wrapped by a key in a PKCS#11 token: a rotation
 // writes or removes it in its transaction.
@@ -46,7 +49,9 @@ func Rewrap(name, value []byte, old, new *keys.RootKey) ([]byte, int, error) {
 		out, err := rewrapOne(name, value, old, new)
 		return out, 1, err
 	}
-	if !bytes.Contains(value, []byte(`"sealed`)) {
+	// Only a record without "ealed" in any case, escapes or non-ASCII
+	// bytes surely has no sealed field: the others are decoded.
+	if !bytes.Contains(bytes.ToLower(value), []byte("ealed")) && bytes.IndexByte(value, '\\') < 0 && !hasNonASCII(value) {
 		return value, 0, nil
 	}
 	var fields map[string]json.RawMessage
@@ -55,7 +60,7 @@ func Rewrap(name, value []byte, old, new *keys.RootKey) ([]byte, int, error) {
 	}
 	n := 0
 	for f, raw := range fields {
-		if !strings.HasPrefix(f, "sealed") {
+		if !sealedField(f) {
 			continue
 		}
 		var sealed []byte
@@ -79,6 +84,32 @@ func Rewrap(name, value []byte, old, new *keys.RootKey) ([]byte, int, error) {
 	}
 	out, err := json.Marshal(fields)
 	return out, n, err
+}
+
+// sealedField reports whether a field's name starts with "sealed" as
+// encoding/json folds case (strings.EqualFold, rune by rune: "ſ" is an s).
+func sealedField(name string) bool {
+	const prefix = "sealed"
+	i := 0
+	for _, r := range name {
+		if i == len(prefix) {
+			break
+		}
+		if !strings.EqualFold(string(r), prefix[i:i+1]) {
+			return false
+		}
+		i++
+	}
+	return i == len(prefix)
+}
+
+func hasNonASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 func rewrapOne(name, sealed []byte, old, new *keys.RootKey) ([]byte, error) {

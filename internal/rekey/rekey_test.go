@@ -49,6 +49,36 @@ func records(t *testing.T, root *keys.RootKey) map[string][]byte {
 	}
 }
 
+// A record edited to hold a second sealed field that the server's
+// decoding would take (another case, an escaped or folded name, a repeated
+// name) is checked in that field too: a value that does not open there is
+// refused, where a check of the first field alone passed it.
+func TestRewrapChecksEverySealedSpelling(t *testing.T) {
+	root := newKey(t)
+	name := []byte("keyver/us-east-1/k1/00000001")
+	badBytes := []byte("not sealed under the root key")
+	enc := func(b []byte) string { out, _ := json.Marshal(b); return string(out) }
+	good, bad := enc(root.Seal(name, []byte("material"))), enc(badBytes)
+	for _, tc := range []string{
+		`{"v":1,"sealed":` + good + `,"Sealed":` + bad + `}`,
+		`{"v":1,"sealed":` + good + `,"SEALED":` + bad + `}`,
+		`{"v":1,"sealed":` + good + `,"\u0053ealed":` + bad + `}`,
+		`{"v":1,"sealed":` + good + `,"ſealed":` + bad + `}`,
+		`{"v":1,"sealed":` + good + `,"sealed":` + bad + `}`,
+	} {
+		var rec keyrepo.VersionRecord
+		if err := json.Unmarshal([]byte(tc), &rec); err != nil || !bytes.Equal(rec.Sealed, badBytes) {
+			t.Fatalf("%s: the server's decoding takes %q, %v; want the second field", tc, rec.Sealed, err)
+		}
+		if _, _, err := Rewrap(name, []byte(tc), root, nil); !errors.Is(err, ErrWrongRootKey) {
+			t.Errorf("%s: Rewrap = %v; want the second sealed field refused", tc, err)
+		}
+	}
+	if _, n, err := Rewrap(name, []byte(`{"v":1,"sealed":`+good+`}`), root, nil); err != nil || n != 1 {
+		t.Fatalf("the record as the server writes it: %d, %v", n, err)
+	}
+}
+
 func TestRewrap(t *testing.T) {
 	old, new := newKey(t), newKey(t)
 	want := map[string]int{"meta/rootkey-check": 1, "meta/audit-signing-key": 1, "keyver/us-east-1/k1/00000001": 1,
