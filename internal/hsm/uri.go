@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -52,25 +53,38 @@ func ParseURI(s string) (URI, error) {
 	path, query, _ := strings.Cut(rest, "?")
 	var u URI
 	seen := make(map[string]bool)
-	set := func(part, sep string, fn func(name, value string) error) error {
+	// The query may hold the PIN, and a PIN holding '&' or '=' splits
+	// into what look like attributes: an error about the query quotes no
+	// text of it but the names of the attributes it supports.
+	set := func(part, sep string, secret bool, fn func(name, value string) error) error {
 		if part == "" {
 			return nil
 		}
+		shown := func(name string) string { return attrName(name, secret) }
 		for _, attr := range strings.Split(part, sep) {
 			rawName, rawValue, ok := strings.Cut(attr, "=")
 			if !ok {
+				if secret {
+					return errors.New("a query attribute has no value (want name=value; write '&' in a PIN as %26)")
+				}
 				return fmt.Errorf("attribute %q has no value (want name=value)", attr)
 			}
 			name, err := unescape(rawName)
 			if err != nil {
+				if secret {
+					return errors.New("a query attribute's name is not percent-encoded as a PKCS#11 URI must be")
+				}
 				return err
 			}
 			value, err := unescape(rawValue)
 			if err != nil {
+				if secret {
+					return fmt.Errorf("attribute %s: the value is not percent-encoded as a PKCS#11 URI must be (white space, '%%' and bytes outside ASCII are written %%XX)", shown(name))
+				}
 				return fmt.Errorf("attribute %s: %w", name, err)
 			}
 			if seen[name] {
-				return fmt.Errorf("attribute %s is given twice", name)
+				return fmt.Errorf("attribute %s is given twice", shown(name))
 			}
 			seen[name] = true
 			if err := fn(name, value); err != nil {
@@ -79,7 +93,7 @@ func ParseURI(s string) (URI, error) {
 		}
 		return nil
 	}
-	err := set(path, ";", func(name, value string) error {
+	err := set(path, ";", false, func(name, value string) error {
 		switch name {
 		case "token":
 			u.Token = value
@@ -95,7 +109,7 @@ func ParseURI(s string) (URI, error) {
 		return nil
 	})
 	if err == nil {
-		err = set(query, "&", func(name, value string) error {
+		err = set(query, "&", true, func(name, value string) error {
 			switch name {
 			case "pin-source":
 				u.PINSource = value
@@ -104,7 +118,7 @@ func ParseURI(s string) (URI, error) {
 			case "module-path":
 				u.ModulePath = value
 			default:
-				return fmt.Errorf("query attribute %q is not supported (pin-source, pin-value and module-path are)", name)
+				return fmt.Errorf("query attribute %s is not supported (pin-source, pin-value and module-path are)", attrName(name, true))
 			}
 			return nil
 		})
@@ -122,6 +136,15 @@ func ParseURI(s string) (URI, error) {
 		return URI{}, err
 	}
 	return u, nil
+}
+
+// attrName is an attribute's name as an error shows it: quoted, unless it
+// is in the query (secret) and not one of the attributes it supports.
+func attrName(name string, secret bool) string {
+	if secret && name != "pin-source" && name != "pin-value" && name != "module-path" {
+		return "(not shown: the query may hold the PIN; write '&' and '=' in a PIN as %26 and %3D)"
+	}
+	return strconv.Quote(name)
 }
 
 // String returns u as a PKCS#11 URI that ParseURI reads back as u, with
