@@ -63,7 +63,7 @@ func stream(ctx context.Context, loc migrate.Location, enc *Encoder) error {
 		if err := streamStore(ctx, st, enc); err != nil {
 			return err
 		}
-		if err := streamAuditFiles(loc.Dir, false, enc); err != nil {
+		if err := streamAuditFiles(ctx, loc.Dir, false, enc); err != nil {
 			return err
 		}
 	}
@@ -80,6 +80,9 @@ func streamStore(ctx context.Context, st store.Store, enc *Encoder) error {
 			return errors.New("the store asked to retry a read transaction during a backup")
 		}
 		return tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
 			return true, enc.Record(k, v)
 		})
 	})
@@ -91,7 +94,7 @@ func streamStore(ctx context.Context, st store.Store, enc *Encoder) error {
 // segments hold every record the digests name. With live set, a server
 // may be appending to the logs: the part of a line after the last newline
 // is left out.
-func streamAuditFiles(dir string, live bool, enc *Encoder) error {
+func streamAuditFiles(ctx context.Context, dir string, live bool, enc *Encoder) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -103,7 +106,7 @@ func streamAuditFiles(dir string, live bool, enc *Encoder) error {
 		if _, seg := audit.ParseSegmentName(e.Name()); seg {
 			continue
 		}
-		if err := streamAuditFile(dir, e.Name(), live, enc); err != nil {
+		if err := streamAuditFile(ctx, dir, e.Name(), live, enc); err != nil {
 			return err
 		}
 	}
@@ -114,7 +117,7 @@ func streamAuditFiles(dir string, live bool, enc *Encoder) error {
 		return err
 	}
 	for _, s := range segs {
-		if err := streamAuditFile(dir, s.Name(), live, enc); err != nil {
+		if err := streamAuditFile(ctx, dir, s.Name(), live, enc); err != nil {
 			return err
 		}
 	}
@@ -125,7 +128,7 @@ func streamAuditFiles(dir string, live bool, enc *Encoder) error {
 // the bytes it holds when opened, of a trail segment only those before
 // the zeros the server writes ahead of its records (audit.SegmentData),
 // and with live set, of a log, up to its last newline.
-func streamAuditFile(dir, name string, live bool, enc *Encoder) error {
+func streamAuditFile(ctx context.Context, dir, name string, live bool, enc *Encoder) error {
 	f, err := os.Open(filepath.Join(dir, name))
 	if err != nil {
 		return err
@@ -146,7 +149,21 @@ func streamAuditFile(dir, name string, live bool, enc *Encoder) error {
 			return err
 		}
 	}
-	return enc.AuditFileFrom(name, io.NewSectionReader(f, 0, n), n)
+	return enc.AuditFileFrom(name, ctxReader{ctx, io.NewSectionReader(f, 0, n)}, n)
+}
+
+// ctxReader reads from r until ctx is done: an interrupted backup stops
+// in the middle of a file of any size.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // completeLines returns the length of the first size bytes of f up to and

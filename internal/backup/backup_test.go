@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,7 @@ func TestStreamAuditFilesLive(t *testing.T) {
 		for _, live := range []bool{true, false} {
 			var out bytes.Buffer
 			enc := NewEncoder(&out)
-			if err := streamAuditFiles(dir, live, enc); err != nil {
+			if err := streamAuditFiles(context.Background(), dir, live, enc); err != nil {
 				t.Fatal(err)
 			}
 			if err := enc.Close(); err != nil {

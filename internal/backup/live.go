@@ -23,24 +23,49 @@ const SocketName = "backup.sock"
 
 // LiveSnapshot writes a backup file of st, the open store of a data
 // directory dir, to w while a server writes to it: the records in one read
-// transaction, and during it the audit trail files. The files are read
-// after the transaction has begun and the audit log last, so that the
-// trail holds at least every call whose records are in the snapshot and
-// every record its digests sign; a line the server is still writing is
-// left out.
+// transaction, then the audit trail files. The files are read after the
+// transaction has begun and the audit log last, so that the trail holds at
+// least every call whose records are in the snapshot and every record its
+// digests sign; a line the server is still writing is left out. The
+// transaction ends before w is written to (the records wait in a file in
+// dir, unlinked), so that a slow reader holds no lock of the store.
 func LiveSnapshot(ctx context.Context, st store.Store, dir string, w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 1<<20)
-	enc := NewEncoder(bw)
-	err := st.View(ctx, func(tx store.Tx) error {
-		err := tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
+	// The records go first to a file of their own, unlinked at once, and
+	// reach w after the read transaction has ended: a client that reads
+	// slowly, or not at all, must not hold the store, whose writers wait
+	// for every read transaction when the file grows.
+	spool, err := os.CreateTemp(dir, ".backup-spool-*")
+	if err != nil {
+		return err
+	}
+	os.Remove(spool.Name())
+	defer spool.Close()
+	sb := bufio.NewWriterSize(spool, 1<<20)
+	out := &switchWriter{w: sb}
+	enc := NewEncoder(out)
+	err = st.View(ctx, func(tx store.Tx) error {
+		if enc.Records > 0 {
+			return errors.New("the store asked to retry a read transaction during a backup")
+		}
+		return tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
 			return true, enc.Record(k, v)
 		})
-		if err != nil {
-			return err
-		}
-		return streamAuditFiles(dir, true, enc)
 	})
 	if err != nil {
+		return err
+	}
+	if err := sb.Flush(); err != nil {
+		return err
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if _, err := io.Copy(bw, spool); err != nil {
+		return err
+	}
+	out.w = bw
+	if err := streamAuditFiles(ctx, dir, true, enc); err != nil {
 		return err
 	}
 	if err := enc.Close(); err != nil {
@@ -48,6 +73,11 @@ func LiveSnapshot(ctx context.Context, st store.Store, dir string, w io.Writer) 
 	}
 	return bw.Flush()
 }
+
+// switchWriter writes to w, which may be changed between writes.
+type switchWriter struct{ w io.Writer }
+
+func (s *switchWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
 
 // Serve answers each connection on ln with a backup file written by
 // snapshot, until ln is closed.
@@ -96,8 +126,13 @@ func fromServer(ctx context.Context, dir string, w io.Writer) (bool, error) {
 		return false, nil
 	}
 	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	if _, err := io.Copy(w, c); err != nil {
+		if ctx.Err() != nil {
+			return true, ctx.Err()
+		}
 		return true, fmt.Errorf("read the snapshot from the server: %w", err)
 	}
-	return true, nil
+	return true, ctx.Err()
 }
