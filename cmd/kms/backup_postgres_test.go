@@ -90,6 +90,33 @@ func TestBackupPostgresUnderLoad(t *testing.T) {
 		checkDecrypts(t, r.client(t), before)
 	})
 
+	// A restore that fails after the records were written (here: an
+	// audit row the database refuses, a chain given twice) removes them:
+	// the database is left empty, and a restore of the whole backup into
+	// it then succeeds.
+	t.Run("a failed restore is undone", func(t *testing.T) {
+		bad := *snap
+		bad.AuditRows = append([]backup.Row{bad.AuditRows[0]}, bad.AuditRows...)
+		if bad.AuditRows[0].Table != "kms_audit_chains" {
+			t.Fatalf("the first audit row is of %s", bad.AuditRows[0].Table)
+		}
+		badFile := filepath.Join(t.TempDir(), "bad.kmsbak")
+		noErr(t, os.WriteFile(badFile, backup.Marshal(&bad), 0o600), "write the edited backup")
+		dsn3 := pgtest.Start(t)
+		code, stdout, stderr := runToExit(t, baseEnv(), "restore", "-i", badFile, "--storage", dsn3, "--root-key-file", rootKey)
+		if code != 1 || !strings.Contains(stderr, "what was restored is removed") {
+			t.Fatalf("kms restore of a backup whose audit rows fail: exit %d\n%s%s", code, stdout, stderr)
+		}
+		code, stdout, stderr = runToExit(t, baseEnv(), "restore", "-i", file, "--storage", dsn3, "--root-key-file", rootKey)
+		if code != 0 {
+			t.Fatalf("kms restore after a failed one: exit %d\n%s%s", code, stdout, stderr)
+		}
+		code, stdout, stderr = runToExit(t, baseEnv(), "audit", "verify", "--storage", dsn3)
+		if code != 0 {
+			t.Fatalf("kms audit verify after a failed restore and a whole one: exit %d\n%s%s", code, stdout, stderr)
+		}
+	})
+
 	t.Run("into a data directory", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "restored")
 		copyInto(t, rootKey, filepath.Join(dir, "root.key"))

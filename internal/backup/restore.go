@@ -31,7 +31,9 @@ var ErrNotEmpty = errors.New("the target is not empty")
 // opening every sealed value in it with root; after writing, it reads the
 // store again and checks that it holds exactly the backup's records and
 // that every sealed value opens. The records are written in one
-// transaction: an interrupted restore leaves the store empty. The file is
+// transaction, and the audit rows in another: a restore that fails or is
+// interrupted after the records were written removes them, and the audit
+// files it wrote, so that the target is left as empty as it was. The file is
 // read as a stream, once per step, holding one record or audit row at a
 // time in memory; audit files are copied from it to disk (Scan).
 func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out io.Writer) error {
@@ -83,6 +85,7 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out 
 	if !empty {
 		return fmt.Errorf("%w: %s already holds records; restore only into a new data directory or an empty database", ErrNotEmpty, loc)
 	}
+	var written []string // the audit files this restore wrote
 	err = st.Update(ctx, func(tx store.Tx) error {
 		return scan(func(e *Entry) error {
 			if e.Kind != kindRecord {
@@ -91,15 +94,21 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out 
 			return tx.Put(e.Name, e.Value)
 		})
 	})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", loc, err)
+	if err == nil {
+		if err = verify(ctx, st, want, root); err != nil {
+			err = fmt.Errorf("%s: %w", loc, err)
+		}
 	}
-	if err := verify(ctx, st, want, root); err != nil {
-		return fmt.Errorf("%s: %w (empty it before trying again)", loc, err)
+	var files, rows int
+	if err == nil {
+		files, rows, err = restoreAudit(ctx, scan, w.DataDir, loc, &written)
 	}
-	files, rows, err := restoreAudit(ctx, scan, w.DataDir, loc)
 	if err != nil {
-		return fmt.Errorf("%w (the records are restored; empty the target before trying again)", err)
+		// The target held nothing: what it holds now is this restore's.
+		if uerr := undo(context.WithoutCancel(ctx), st, w.DataDir, written); uerr != nil {
+			return fmt.Errorf("%w (removing what was restored failed too: %v; empty the target before trying again)", err, uerr)
+		}
+		return fmt.Errorf("%w (what was restored is removed: %s is empty)", err, loc)
 	}
 	fmt.Fprintf(out, "Restored %d records into %s; all %d sealed values open with the root key.\n", want.records, loc, want.sealed)
 	switch {
@@ -131,7 +140,14 @@ func checkSealed(scan func(func(e *Entry) error) error, root *keys.RootKey) (con
 	var c contents
 	found := false
 	h := sha256.New()
+	files := make(map[string]bool)
 	err := scan(func(e *Entry) error {
+		if e.Kind == kindAuditFile {
+			if files[string(e.Name)] {
+				return fmt.Errorf("%w: the audit file %s is in it twice", ErrFormat, e.Name)
+			}
+			files[string(e.Name)] = true
+		}
 		if e.Kind != kindRecord {
 			return nil
 		}
@@ -176,7 +192,7 @@ func verify(ctx context.Context, st store.Store, want contents, root *keys.RootK
 // restoreAudit writes the backup's audit files into dir (if not "") and
 // its audit rows into loc's database (if it is one), and reports how many
 // of each the backup holds.
-func restoreAudit(ctx context.Context, scan func(func(e *Entry) error) error, dir string, loc migrate.Location) (files, rows int, err error) {
+func restoreAudit(ctx context.Context, scan func(func(e *Entry) error) error, dir string, loc migrate.Location, written *[]string) (files, rows int, err error) {
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return 0, 0, err
@@ -202,6 +218,9 @@ func restoreAudit(ctx context.Context, scan func(func(e *Entry) error) error, di
 				return nil
 			}
 			created, err := atomicfile.CreateOnceFrom(filepath.Join(dir, string(e.Name)), e.File, 0o600)
+			if created {
+				*written = append(*written, string(e.Name))
+			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				err = fmt.Errorf("%w: truncated entry", ErrFormat)
 			}
@@ -225,6 +244,34 @@ func restoreAudit(ctx context.Context, scan func(func(e *Entry) error) error, di
 		err = pgTx.Commit(ctx)
 	}
 	return files, rows, err
+}
+
+// undo removes every record of st and the audit files named in written
+// from dir: what a failed restore wrote into a target that was empty.
+func undo(ctx context.Context, st store.Store, dir string, written []string) error {
+	var errs []error
+	for _, name := range written {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	err := st.Update(ctx, func(tx store.Tx) error {
+		var names [][]byte
+		err := tx.Scan(nil, nil, func(k, _ []byte) (bool, error) {
+			names = append(names, bytes.Clone(k))
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range names {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return errors.Join(append(errs, err)...)
 }
 
 func refuseAuditFiles(dir string) error {
