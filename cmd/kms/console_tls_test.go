@@ -77,3 +77,47 @@ func TestNoConsole(t *testing.T) {
 		t.Fatalf("--no-console still prints the console:\n%s", s.stdout)
 	}
 }
+
+// TestConsoleBehindTLSProxy: behind a trusted proxy that says the browser
+// came over https, the session cookie is Secure and __Host- prefixed, as
+// over the server's own TLS, so that the browser never sends it to an
+// http:// address of the same host; a request the proxy says came over
+// plain http gets the plain cookie.
+func TestConsoleBehindTLSProxy(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, dir, baseEnv(), "--dev", "--trusted-proxies", "127.0.0.1")
+	id, secret := devCredentials(t, dir)
+	signIn := func(proto string) *http.Cookie {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/console/api/signin",
+			strings.NewReader(`{"accessKeyId":"`+id+`","secretAccessKey":"`+secret+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		req.Header.Set("X-Forwarded-Proto", proto)
+		resp, err := http.DefaultClient.Do(req)
+		noErr(t, err, "sign in")
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 1 {
+			t.Fatalf("sign-in through the proxy (%s): %d, cookies %v", proto, resp.StatusCode, resp.Cookies())
+		}
+		return resp.Cookies()[0]
+	}
+	ck := signIn("https")
+	if !ck.Secure || !ck.HttpOnly || ck.Name != "__Host-kms-console" || ck.Path != "/" || ck.Domain != "" {
+		t.Fatalf("the session cookie behind a TLS proxy: %+v", ck)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/console/api/session", strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.AddCookie(ck)
+	resp, err := http.DefaultClient.Do(req)
+	noErr(t, err, "session")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the session behind a TLS proxy answers %d", resp.StatusCode)
+	}
+	if ck := signIn("http"); ck.Secure || ck.Name != "kms-console" {
+		t.Fatalf("the session cookie of a plain http request through the proxy: %+v", ck)
+	}
+}

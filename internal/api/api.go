@@ -79,6 +79,12 @@ func ViaTLSProxy(r *http.Request) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), viaTLSProxyKey{}, true))
 }
 
+// ReachedOverTLS reports whether the client sent r over TLS: to this
+// server, or to a trusted proxy that said so (ViaTLSProxy).
+func ReachedOverTLS(r *http.Request) bool {
+	return r.TLS != nil || r.Context().Value(viaTLSProxyKey{}) != nil
+}
+
 // WithTLSInFront declares that h is served behind a TLS-terminating proxy,
 // so that aws:SecureTransport is true for requests that reach it in plain
 // HTTP. Requests h receives over TLS itself are secure either way.

@@ -262,7 +262,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, route string)
 	switch {
 	case route == "signout":
 		h.sessions.delete(token)
-		http.SetCookie(w, h.cookie("", -1))
+		http.SetCookie(w, h.cookie(r, "", -1))
 		writeJSON(w, http.StatusOK, struct{}{})
 	case route == "audit/verify":
 		h.verifyTrail(w, r, se)
@@ -297,7 +297,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, route string)
 // session returns the caller's live session, its principal read again so
 // that a changed policy applies at once and a deleted key or user ends it.
 func (h *Handler) session(r *http.Request) (string, *session, error) {
-	c, err := r.Cookie(h.cookieName())
+	c, err := r.Cookie(h.cookieName(r))
 	if err != nil {
 		return "", nil, errNotSignedIn
 	}
@@ -342,17 +342,29 @@ func (h *Handler) whoami(se *session) any {
 	}{p.ARN, p.Account, p.Type, p.Username, se.csrf, h.regions, h.region}
 }
 
-func (h *Handler) cookieName() string {
-	if h.secure {
+// secureFor reports whether the browser sent r over https: the console
+// is served so (Config.Secure), or r came over TLS, to this server or to
+// a trusted proxy that said so.
+func (h *Handler) secureFor(r *http.Request) bool {
+	return h.secure || api.ReachedOverTLS(r)
+}
+
+// cookieName is the session cookie's name for r: over https, with the
+// __Host- prefix, which a browser accepts only Secure, without Domain and
+// for Path=/, so that no other host can set it.
+func (h *Handler) cookieName(r *http.Request) string {
+	if h.secureFor(r) {
 		return "__Host-kms-console"
 	}
 	return "kms-console"
 }
 
-// cookie is the session cookie; maxAge < 0 deletes it. It lives no longer
-// than the browser session: the server's timeouts end it sooner.
-func (h *Handler) cookie(token string, maxAge int) *http.Cookie {
-	c := &http.Cookie{Name: h.cookieName(), Value: token, Path: "/", HttpOnly: true, Secure: h.secure,
+// cookie is the session cookie for r; maxAge < 0 deletes it. It lives no
+// longer than the browser session: the server's timeouts end it sooner.
+// Over https it is Secure, so that the browser never sends it in the
+// clear, to an http:// address of the same host.
+func (h *Handler) cookie(r *http.Request, token string, maxAge int) *http.Cookie {
+	c := &http.Cookie{Name: h.cookieName(r), Value: token, Path: "/", HttpOnly: true, Secure: h.secureFor(r),
 		SameSite: http.SameSiteStrictMode, MaxAge: maxAge}
 	return c
 }

@@ -107,7 +107,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	succeeded = true
-	if c, err := r.Cookie(h.cookieName()); err == nil {
+	if c, err := r.Cookie(h.cookieName(r)); err == nil {
 		h.sessions.delete(c.Value) // a session of this browser from before
 	}
 	token, csrf, ok := h.sessions.create(p)
@@ -121,7 +121,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		h.sessions.delete(token)
 		return
 	}
-	http.SetCookie(w, h.cookie(token, 0))
+	http.SetCookie(w, h.cookie(r, token, 0))
 	writeJSON(w, http.StatusOK, h.whoami(&session{principal: p, csrf: csrf}))
 }
 
