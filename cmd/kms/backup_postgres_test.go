@@ -54,7 +54,12 @@ func TestBackupPostgresUnderLoad(t *testing.T) {
 		}
 	}()
 	file := filepath.Join(t.TempDir(), "pg.kmsbak")
-	code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--storage", dsn)
+	rootKey := filepath.Join(s.Dir, "root.key")
+	// The root key authenticates the backup: without it there is none.
+	if code, _, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--storage", dsn); code != 1 || !strings.Contains(stderr, "no root key") {
+		t.Fatalf("kms backup --storage without the root key: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--storage", dsn, "--root-key-file", rootKey)
 	stopLoad()
 	wg.Wait()
 	if code != 0 {
@@ -67,7 +72,6 @@ func TestBackupPostgresUnderLoad(t *testing.T) {
 	if len(snap.AuditRows) == 0 {
 		t.Fatal("the backup holds no audit rows")
 	}
-	rootKey := filepath.Join(s.Dir, "root.key")
 
 	t.Run("into PostgreSQL", func(t *testing.T) {
 		dsn2 := pgtest.Start(t)
@@ -103,7 +107,20 @@ func TestBackupPostgresUnderLoad(t *testing.T) {
 		badFile := filepath.Join(t.TempDir(), "bad.kmsbak")
 		noErr(t, os.WriteFile(badFile, backup.Marshal(&bad), 0o600), "write the edited backup")
 		dsn3 := pgtest.Start(t)
+		// Edited, the backup no longer matches its tag: refused whole.
 		code, stdout, stderr := runToExit(t, baseEnv(), "restore", "-i", badFile, "--storage", dsn3, "--root-key-file", rootKey)
+		if code != 1 || !strings.Contains(stderr, "authentication tag does not match") {
+			t.Fatalf("kms restore of an edited backup: exit %d\n%s%s", code, stdout, stderr)
+		}
+		// As format version 1, taken only when told to, it is restored
+		// until the audit rows fail.
+		bad.Tag = nil
+		noErr(t, os.WriteFile(badFile, backup.Marshal(&bad), 0o600), "write the edited backup")
+		code, stdout, stderr = runToExit(t, baseEnv(), "restore", "-i", badFile, "--storage", dsn3, "--root-key-file", rootKey)
+		if code != 1 || !strings.Contains(stderr, "--allow-unauthenticated") {
+			t.Fatalf("kms restore of a version 1 backup: exit %d\n%s%s", code, stdout, stderr)
+		}
+		code, stdout, stderr = runToExit(t, baseEnv(), "restore", "-i", badFile, "--storage", dsn3, "--root-key-file", rootKey, "--allow-unauthenticated")
 		if code != 1 || !strings.Contains(stderr, "what was restored is removed") {
 			t.Fatalf("kms restore of a backup whose audit rows fail: exit %d\n%s%s", code, stdout, stderr)
 		}
@@ -147,7 +164,7 @@ func TestBackupKilled(t *testing.T) {
 			noErr(t, err, "Encrypt")
 		}
 		file := filepath.Join(t.TempDir(), fmt.Sprint("b", i))
-		p := startProc(t, baseEnv(), "backup", "-o", file, "--storage", dsn)
+		p := startProc(t, baseEnv(), "backup", "-o", file, "--storage", dsn, "--root-key-file", filepath.Join(nodes[0].Dir, "root.key"))
 		if rng.IntN(2) == 0 {
 			p.cmd.Process.Signal(syscall.SIGKILL)
 		}

@@ -111,6 +111,22 @@ func TestBackupRestoreDataDir(t *testing.T) {
 		if code != 1 || !strings.Contains(stderr, "not empty") {
 			t.Errorf("a restore over the source: exit %d\n%s", code, stderr)
 		}
+		// A record added to the backup, its checksum made again: the tag,
+		// which only the root key makes, no longer matches.
+		data, err = os.ReadFile(file)
+		noErr(t, err, "read the backup")
+		snap, err := backup.Parse(data)
+		noErr(t, err, "parse the backup")
+		snap.Records = append(snap.Records, backup.Record{Key: []byte("zzzz/forged"), Value: []byte("{}")})
+		forged := filepath.Join(t.TempDir(), "forged")
+		noErr(t, os.WriteFile(forged, backup.Marshal(snap), 0o600), "write")
+		code, _, stderr = runToExit(t, baseEnv(), "restore", "-i", forged, "--data-dir", dir, "--root-key-file", rootKey)
+		if code != 1 || !strings.Contains(stderr, "authentication tag does not match") {
+			t.Errorf("an edited backup: exit %d\n%s", code, stderr)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("a refused restore created %s", dir)
+		}
 	})
 
 	// A dev data directory: the root key and credentials go beside the

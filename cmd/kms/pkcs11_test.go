@@ -205,10 +205,11 @@ func TestPKCS11RootKey(t *testing.T) {
 		t.Errorf("--print-config: exit %d\n%s", code, stdout)
 	}
 
-	// A backup restores into a new data directory with the token's key,
+	// A backup, taken with the server stopped and so authenticated with
+	// the token's key, restores into a new data directory with that key,
 	// and not with a key file.
 	file := filepath.Join(t.TempDir(), "kms.kmsbak")
-	code, stdout, stderr = runToExit(t, env, "backup", "-o", file, "--data-dir", dir)
+	code, stdout, stderr = runToExit(t, env, "backup", "-o", file, "--data-dir", dir, "--root-key", uri, "--pkcs11-module", h.module)
 	if code != 0 {
 		t.Fatalf("kms backup: exit %d\n%s%s", code, stdout, stderr)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/migrate"
 	"github.com/openkms/kms/internal/store"
 )
@@ -42,24 +43,29 @@ func isAuditFile(name string) bool {
 }
 
 // stream writes a snapshot of the key store at loc and its audit trail to
-// enc, and closes enc.
+// w, authenticated under the store's root key (rootFor).
 //
 // A PostgreSQL store's records and audit tables are read in one
 // REPEATABLE READ transaction, while the cluster serves. A data directory
 // that no server runs on is read in one read transaction, and its audit
 // files after, holding the store's lock so that no server starts
 // meanwhile (a running server is asked instead: Write).
-func stream(ctx context.Context, loc migrate.Location, enc *Encoder) error {
+func stream(ctx context.Context, loc migrate.Location, w io.Writer, rootFor RootFor) error {
+	st, err := loc.OpenExisting(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	root, err := rootFor(ctx, st)
+	if err != nil {
+		return err
+	}
+	enc := NewEncoder(w, root.BackupKey())
 	if loc.DSN != "" {
 		if err := streamPostgres(ctx, loc.DSN, enc); err != nil {
 			return err
 		}
 	} else {
-		st, err := loc.OpenExisting(ctx)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
 		if err := streamStore(ctx, st, enc); err != nil {
 			return err
 		}
@@ -72,6 +78,10 @@ func stream(ctx context.Context, loc migrate.Location, enc *Encoder) error {
 	}
 	return enc.Close()
 }
+
+// RootFor returns the root key of the key store st, which authenticates
+// a backup of it (keys.RootKey.BackupKey).
+type RootFor func(ctx context.Context, st store.Store) (*keys.RootKey, error)
 
 // streamStore writes every record of st to enc in one read transaction.
 func streamStore(ctx context.Context, st store.Store, enc *Encoder) error {
@@ -187,8 +197,9 @@ func completeLines(f *os.File, size int64) (int64, error) {
 // Write takes a snapshot of w and writes it to path (mode 0600) through a
 // temporary file beside it, renamed into place once complete and synced,
 // and reports to out. A data directory's running server is asked for the
-// snapshot through its backup socket.
-func Write(ctx context.Context, w Where, path string, out io.Writer) (err error) {
+// snapshot through its backup socket, and authenticates it; otherwise
+// rootFor gives the store's root key to authenticate it with.
+func Write(ctx context.Context, w Where, path string, rootFor RootFor, out io.Writer) (err error) {
 	loc, err := w.location()
 	if err != nil {
 		return err
@@ -214,7 +225,7 @@ func Write(ctx context.Context, w Where, path string, out io.Writer) (err error)
 		}
 	}
 	if !served {
-		if err := stream(ctx, loc, NewEncoder(bw)); err != nil {
+		if err := stream(ctx, loc, bw, rootFor); err != nil {
 			return fmt.Errorf("read %s: %w", loc, err)
 		}
 	}

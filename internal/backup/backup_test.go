@@ -34,7 +34,7 @@ func TestStreamAuditFilesLive(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "audit-digests.log"), []byte("d1\nd2-cut"), 0o600)
 		for _, live := range []bool{true, false} {
 			var out bytes.Buffer
-			enc := NewEncoder(&out)
+			enc := NewEncoder(&out, nil)
 			if err := streamAuditFiles(context.Background(), dir, live, enc); err != nil {
 				t.Fatal(err)
 			}

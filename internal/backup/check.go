@@ -16,8 +16,10 @@ type Counts struct {
 
 // Check reads a backup file from r as a stream, without holding its
 // entries in memory, and checks its header, the framing of its entries,
-// the entry count and the checksum. It does not check what Parse checks
-// of the entries themselves (their order, file names, JSON).
+// the entry count and the checksum, and that a version 2 file has its tag
+// (which only a restore, with the root key, can check). It does not check
+// what Parse checks of the entries themselves (their order, file names,
+// JSON).
 func Check(r io.Reader) (Counts, error) {
 	var c Counts
 	h := sha256.New()
@@ -27,8 +29,9 @@ func Check(r io.Reader) (Counts, error) {
 	if _, err := io.ReadFull(tr, head); err != nil || string(head[:len(Magic)]) != Magic {
 		return c, fmt.Errorf("%w: no backup header", ErrFormat)
 	}
-	if head[len(Magic)] != Version {
-		return c, fmt.Errorf("%w: format version %d, this kms reads version %d", ErrFormat, head[len(Magic)], Version)
+	version := head[len(Magic)]
+	if version != Version && version != VersionUnauthenticated {
+		return c, fmt.Errorf("%w: format version %d, this kms reads versions %d and %d", ErrFormat, version, VersionUnauthenticated, Version)
 	}
 	var n uint64
 	var buf [8]byte
@@ -79,6 +82,11 @@ func Check(r io.Reader) (Counts, error) {
 	var sum [sha256.Size]byte
 	if _, err := io.ReadFull(cr, sum[:]); err != nil || !bytes.Equal(sum[:], want) {
 		return c, fmt.Errorf("%w: checksum mismatch (the file is damaged or truncated)", ErrFormat)
+	}
+	if version == Version {
+		if _, err := io.ReadFull(cr, sum[:]); err != nil {
+			return c, fmt.Errorf("%w: no authentication tag after the checksum (the file is truncated)", ErrFormat)
+		}
 	}
 	if k, _ := cr.Read(buf[:1]); k != 0 {
 		return c, fmt.Errorf("%w: data after the checksum", ErrFormat)

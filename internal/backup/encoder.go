@@ -17,16 +17,27 @@ type Encoder struct {
 	w   io.Writer
 	h   hash.Hash
 	err error
+	key []byte // makes the tag of a version 2 file
+	tag []byte // the tag to write as it is (Marshal)
 	// Counts are the entries written so far, by kind.
 	Records, AuditFiles, AuditRows int
 }
 
-// NewEncoder writes the header to w and returns an Encoder for the
-// entries.
-func NewEncoder(w io.Writer) *Encoder {
-	e := &Encoder{h: sha256.New()}
+// NewEncoder returns an Encoder that writes a backup file to w: with key
+// (a root key's BackupKey), version 2, authenticated under it; without,
+// version 1, which a restore refuses unless told to take it.
+func NewEncoder(w io.Writer, key []byte) *Encoder { return newEncoder(w, key, nil) }
+
+// newEncoder is NewEncoder that may be given the tag to write instead of
+// a key to make it with.
+func newEncoder(w io.Writer, key, tag []byte) *Encoder {
+	e := &Encoder{h: sha256.New(), key: key, tag: tag}
 	e.w = io.MultiWriter(w, e.h)
-	e.write([]byte(Magic), []byte{Version})
+	v := byte(VersionUnauthenticated)
+	if key != nil || tag != nil {
+		v = Version
+	}
+	e.write([]byte(Magic), []byte{v})
 	return e
 }
 
@@ -85,8 +96,8 @@ func (e *Encoder) AuditRow(table string, json []byte) error {
 	return e.entry(kindAuditRow, []byte(table), json)
 }
 
-// Close writes the end marker, the entry count and the checksum. It does
-// not close the underlying Writer.
+// Close writes the end marker, the entry count, the checksum and, in a
+// version 2 file, the tag. It does not close the underlying Writer.
 func (e *Encoder) Close() error {
 	n := uint64(e.Records + e.AuditFiles + e.AuditRows)
 	if err := e.write([]byte{kindEnd}, binary.BigEndian.AppendUint64(nil, n)); err != nil {
@@ -94,5 +105,12 @@ func (e *Encoder) Close() error {
 	}
 	sum := e.h.Sum(nil)
 	_, e.err = e.w.Write(sum) // hashing the checksum too does no harm: the hash is done
+	if e.err == nil && (e.key != nil || e.tag != nil) {
+		tag := e.tag
+		if tag == nil {
+			tag = tagFor(e.key, sum)
+		}
+		_, e.err = e.w.Write(tag)
+	}
 	return e.err
 }

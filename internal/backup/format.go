@@ -1,12 +1,15 @@
 // Package backup is `kms backup` and `kms restore`: a snapshot of a key
 // store (every record, still sealed under the root key) and of its audit
-// trail, in one file with a version header and a SHA-256 checksum, and its
-// restore into an empty store. docs/backup.md describes the file format.
+// trail, in one file with a version header, a SHA-256 checksum and an
+// authentication tag under a key derived from the root key, and its
+// restore into an empty store, which checks the tag before it writes
+// anything. docs/backup.md describes the file format.
 package backup
 
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -19,8 +22,31 @@ import (
 // Magic opens every backup file; the byte after it is the format version.
 const Magic = "openkms-backup\n"
 
-// Version is the format version this package writes and reads.
-const Version = 1
+// Format versions. Version 2 is version 1 with an authentication tag
+// after the checksum: HMAC-SHA-256, under the root key's BackupKey, of
+// authLabel and the checksum. Backups are written as version 2; a
+// restore refuses version 1, which anyone can make, unless told to take
+// it (RestoreOptions.AllowUnauthenticated).
+const (
+	VersionUnauthenticated = 1
+	Version                = 2
+)
+
+// authLabel starts what a version 2 file's tag is computed over.
+const authLabel = "openkms backup v2\n"
+
+// ErrUnauthenticated is returned for a version 1 file where an
+// authenticated one is required.
+var ErrUnauthenticated = errors.New("the backup is not authenticated (format version 1: anyone can write one)")
+
+// tagFor is the authentication tag of a version 2 file whose checksum is
+// sum, under key.
+func tagFor(key, sum []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(authLabel))
+	m.Write(sum)
+	return m.Sum(nil)
+}
 
 // Entry kinds.
 const (
@@ -70,6 +96,8 @@ type Snapshot struct {
 	AuditFiles []File
 	// AuditRows are the rows of a PostgreSQL store's audit tables.
 	AuditRows []Row
+	// Tag is a version 2 file's authentication tag; nil for version 1.
+	Tag []byte
 }
 
 // Marshal encodes s as a backup file:
@@ -77,11 +105,23 @@ type Snapshot struct {
 //	Magic ‖ version (1 byte)
 //	entries: kind (1 byte) ‖ name length (4 bytes) ‖ name ‖ value length (8 bytes) ‖ value
 //	kindEnd ‖ entry count (8 bytes) ‖ SHA-256 of every byte before it
+//	version 2 only: the authentication tag (32 bytes)
 //
-// Integers are big-endian.
+// Integers are big-endian. With s.Tag it writes version 2 with that tag
+// (as Parse read it), without it version 1: Authenticate makes a new tag.
 func Marshal(s *Snapshot) []byte {
+	return marshal(s, newEncoder)
+}
+
+// MarshalAuthenticated is Marshal that writes version 2, with a new tag
+// made with key (a root key's BackupKey).
+func MarshalAuthenticated(s *Snapshot, key []byte) []byte {
+	return marshal(s, func(w io.Writer, _, _ []byte) *Encoder { return NewEncoder(w, key) })
+}
+
+func marshal(s *Snapshot, encoder func(w io.Writer, key, tag []byte) *Encoder) []byte {
 	var b bytes.Buffer
-	e := NewEncoder(&b)
+	e := encoder(&b, nil, s.Tag)
 	for _, r := range s.Records {
 		e.Record(r.Key, r.Value)
 	}
@@ -101,7 +141,7 @@ func Marshal(s *Snapshot) []byte {
 // key order, so that Parse then Marshal gives back data exactly.
 func Parse(data []byte) (*Snapshot, error) {
 	s := &Snapshot{}
-	err := Decode(bytes.NewReader(data), int64(len(data)), func(kind byte, name, value []byte) error {
+	err := decode(bytes.NewReader(data), int64(len(data)), &s.Tag, func(kind byte, name, value []byte) error {
 		switch kind {
 		case kindRecord:
 			s.Records = append(s.Records, Record{Key: name, Value: value})
@@ -128,7 +168,11 @@ func Parse(data []byte) (*Snapshot, error) {
 // allocate. An audit file's whole content is in memory at the call: Scan
 // streams it instead.
 func Decode(r io.Reader, size int64, fn func(kind byte, name, value []byte) error) error {
-	return Scan(r, size, func(e *Entry) error {
+	return decode(r, size, nil, fn)
+}
+
+func decode(r io.Reader, size int64, tag *[]byte, fn func(kind byte, name, value []byte) error) error {
+	return scan(r, size, scanOptions{tag: tag}, func(e *Entry) error {
 		value := e.Value
 		if e.Kind == kindAuditFile {
 			value = make([]byte, e.Size)
@@ -159,7 +203,28 @@ type Entry struct {
 // file: their content passes through e.File. An error from fn ends the
 // scan and is returned unchanged. The checksum is checked only at the end,
 // so a callback may have acted on an entry of a damaged file (see Decode).
+// A version 2 file's tag is read but not checked: ScanAuthenticated
+// checks it.
 func Scan(r io.Reader, size int64, fn func(e *Entry) error) error {
+	return scan(r, size, scanOptions{}, fn)
+}
+
+// ScanAuthenticated is Scan that also checks, at the end, that the file
+// is version 2 and its tag was made with key (a root key's BackupKey):
+// a version 1 file is ErrUnauthenticated, unless allowUnauthenticated;
+// another tag is ErrFormat.
+func ScanAuthenticated(r io.Reader, size int64, key []byte, allowUnauthenticated bool, fn func(e *Entry) error) error {
+	return scan(r, size, scanOptions{key: key, allowV1: allowUnauthenticated, authenticate: true}, fn)
+}
+
+type scanOptions struct {
+	tag          *[]byte // where to put a version 2 file's tag
+	authenticate bool    // check the tag with key
+	key          []byte
+	allowV1      bool // with authenticate, take a version 1 file
+}
+
+func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) error {
 	h := sha256.New()
 	br := bufio.NewReaderSize(r, 64<<10)
 	tr := io.TeeReader(br, h)
@@ -175,8 +240,9 @@ func Scan(r io.Reader, size int64, fn func(e *Entry) error) error {
 	if !ok || string(head[:len(Magic)]) != Magic {
 		return fmt.Errorf("%w: no backup header", ErrFormat)
 	}
-	if v := head[len(Magic)]; v != Version {
-		return fmt.Errorf("%w: format version %d, this kms reads version %d", ErrFormat, v, Version)
+	version := head[len(Magic)]
+	if version != Version && version != VersionUnauthenticated {
+		return fmt.Errorf("%w: format version %d, this kms reads versions %d and %d", ErrFormat, version, VersionUnauthenticated, Version)
 	}
 	var n uint64
 	last := byte(kindRecord)
@@ -257,8 +323,25 @@ func Scan(r io.Reader, size int64, fn func(e *Entry) error) error {
 	if _, err := io.ReadFull(br, sum); err != nil || !bytes.Equal(sum, want) {
 		return fmt.Errorf("%w: checksum mismatch (the file is damaged or truncated)", ErrFormat)
 	}
+	var tag []byte
+	if version == Version {
+		tag = make([]byte, sha256.Size)
+		if _, err := io.ReadFull(br, tag); err != nil {
+			return fmt.Errorf("%w: no authentication tag after the checksum (the file is truncated)", ErrFormat)
+		}
+	}
 	if _, err := br.ReadByte(); err != io.EOF {
 		return fmt.Errorf("%w: data after the checksum", ErrFormat)
+	}
+	switch {
+	case !o.authenticate:
+	case tag == nil && !o.allowV1:
+		return ErrUnauthenticated
+	case tag != nil && !hmac.Equal(tag, tagFor(o.key, sum)):
+		return fmt.Errorf("%w: its authentication tag does not match: it was not written under this root key, or was changed since", ErrFormat)
+	}
+	if o.tag != nil {
+		*o.tag = tag
 	}
 	return nil
 }

@@ -91,6 +91,7 @@ func TestCheck(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	good := Marshal(sample())
 	f.Add(good)
+	f.Add(MarshalAuthenticated(sample(), bytes.Repeat([]byte{7}, 32)))
 	f.Add(good[:len(good)-32])
 	f.Add([]byte(Magic + "\x01\xff"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
 
@@ -28,8 +29,9 @@ const SocketName = "backup.sock"
 // least every call whose records are in the snapshot and every record its
 // digests sign; a line the server is still writing is left out. The
 // transaction ends before w is written to (the records wait in a file in
-// dir, unlinked), so that a slow reader holds no lock of the store.
-func LiveSnapshot(ctx context.Context, st store.Store, dir string, w io.Writer) error {
+// dir, unlinked), so that a slow reader holds no lock of the store. The
+// file is authenticated under root, the store's root key.
+func LiveSnapshot(ctx context.Context, st store.Store, root *keys.RootKey, dir string, w io.Writer) error {
 	// The records go first to a file of their own, unlinked at once, and
 	// reach w after the read transaction has ended: a client that reads
 	// slowly, or not at all, must not hold the store, whose writers wait
@@ -42,7 +44,7 @@ func LiveSnapshot(ctx context.Context, st store.Store, dir string, w io.Writer) 
 	defer spool.Close()
 	sb := bufio.NewWriterSize(spool, 1<<20)
 	out := &switchWriter{w: sb}
-	enc := NewEncoder(out)
+	enc := NewEncoder(out, root.BackupKey())
 	err = st.View(ctx, func(tx store.Tx) error {
 		if enc.Records > 0 {
 			return errors.New("the store asked to retry a read transaction during a backup")

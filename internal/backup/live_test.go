@@ -61,7 +61,7 @@ func TestLiveSnapshotHoldsNoTransactionWhileWriting(t *testing.T) {
 	w := &blockedWriter{started: make(chan struct{}), release: make(chan struct{})}
 	started := w.started
 	done := make(chan error, 1)
-	go func() { done <- LiveSnapshot(context.Background(), st, dir, w) }()
+	go func() { done <- LiveSnapshot(context.Background(), st, testRoot(t), dir, w) }()
 	<-started
 	closed := make(chan error, 1)
 	go func() { closed <- st.Close() }()
@@ -112,7 +112,7 @@ func TestWriteStopsWhenInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := filepath.Join(t.TempDir(), "kms.kmsbak")
 	done := make(chan error, 1)
-	go func() { done <- Write(ctx, Where{DataDir: dir}, out, new(bytes.Buffer)) }()
+	go func() { done <- Write(ctx, Where{DataDir: dir}, out, nil, new(bytes.Buffer)) }()
 	<-accepted
 	cancel()
 	select {
@@ -136,7 +136,7 @@ func TestStreamAuditFileStopsWhenInterrupted(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := streamAuditFiles(ctx, dir, false, NewEncoder(new(bytes.Buffer)))
+	err := streamAuditFiles(ctx, dir, false, NewEncoder(new(bytes.Buffer), nil))
 	if err == nil || !strings.Contains(err.Error(), context.Canceled.Error()) {
 		t.Fatalf("streamAuditFiles with a canceled context = %v", err)
 	}

@@ -27,8 +27,10 @@ var ErrNotEmpty = errors.New("the target is not empty")
 
 // Restore writes the backup file at path into the empty store at w, and
 // a data directory's audit trail files into w.DataDir. Before writing
-// anything it reads the whole file, checking its framing and checksum and
-// opening every sealed value in it with root; after writing, it reads the
+// anything it reads the whole file, checking its framing, its checksum and
+// its authentication tag under root (a version 1 file, which has none,
+// only with opts.AllowUnauthenticated), and opening every sealed value in
+// it with root; after writing, it reads the
 // store again and checks that it holds exactly the backup's records and
 // that every sealed value opens. The records are written in one
 // transaction, and the audit rows in another: a restore that fails or is
@@ -36,23 +38,33 @@ var ErrNotEmpty = errors.New("the target is not empty")
 // files it wrote, so that the target is left as empty as it was. The file is
 // read as a stream, once per step, holding one record or audit row at a
 // time in memory; audit files are copied from it to disk (Scan).
-func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out io.Writer) error {
+func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, opts RestoreOptions, out io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	scan := func(fn func(e *Entry) error) error {
-		fi, err := f.Stat()
-		if err != nil {
-			return err
+	scanWith := func(scan func(r io.Reader, size int64, fn func(e *Entry) error) error) func(fn func(e *Entry) error) error {
+		return func(fn func(e *Entry) error) error {
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			return scan(f, fi.Size(), fn)
 		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		return Scan(f, fi.Size(), fn)
 	}
-	want, err := checkSealed(scan, root)
+	scan := scanWith(Scan)
+	// The first reading checks the tag too: nothing is written from a
+	// file that was not written under this root key, or was changed since.
+	want, err := checkSealed(scanWith(func(r io.Reader, size int64, fn func(e *Entry) error) error {
+		return ScanAuthenticated(r, size, root.BackupKey(), opts.AllowUnauthenticated, fn)
+	}), root)
+	if errors.Is(err, ErrUnauthenticated) {
+		return fmt.Errorf("%s: %w; restore it only if you know where it has been, with --allow-unauthenticated", path, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -124,6 +136,14 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, out 
 		fmt.Fprintf(out, "The backup's %d audit table rows (a PostgreSQL trail) were not restored: a data directory keeps its trail in files; restore into PostgreSQL to keep them.\n", rows)
 	}
 	return nil
+}
+
+// RestoreOptions are the choices of a restore.
+type RestoreOptions struct {
+	// AllowUnauthenticated takes a version 1 file, which has no
+	// authentication tag: whoever could write it could have changed the
+	// policies, grants and access keys in it.
+	AllowUnauthenticated bool
 }
 
 // contents is what the first reading of a backup found: the number of

@@ -3,7 +3,9 @@ package keys
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -19,7 +21,8 @@ const RootKeySize = 32
 // It is safe for concurrent use. A RootKey with a random nonce per call is
 // good for 2^32 seals, far beyond the number of records a store holds.
 type RootKey struct {
-	aead cipher.AEAD
+	aead      cipher.AEAD
+	backupKey []byte
 }
 
 // NewRootKey returns a RootKey for 32 bytes of key.
@@ -35,8 +38,16 @@ func NewRootKey(key []byte) (*RootKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RootKey{aead: aead}, nil
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("openkms backup authentication key v1"))
+	return &RootKey{aead: aead, backupKey: mac.Sum(nil)}, nil
 }
+
+// BackupKey is the key that authenticates backup files of a store under
+// this root key (internal/backup): derived from the root key with
+// HMAC-SHA-256 and a label of its own, so that it opens nothing and no
+// one without the root key can make it.
+func (r *RootKey) BackupKey() []byte { return r.backupKey }
 
 // GenerateRootKey returns 32 random bytes encoded as the root key file holds
 // them: standard base64 and a newline.

@@ -381,7 +381,7 @@ func Run(ctx context.Context, o Options) error {
 				if err := digester.Write(trail, time.Now()); err != nil {
 					return fmt.Errorf("audit digest: %w", err)
 				}
-				return backup.LiveSnapshot(context.Background(), st, o.DataDir, w)
+				return backup.LiveSnapshot(context.Background(), st, root, o.DataDir, w)
 			}, o.Logger.Error)
 		}
 	}
