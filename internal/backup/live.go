@@ -125,7 +125,7 @@ func fromServer(ctx context.Context, dir string, w io.Writer) (bool, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", filepath.Join(dir, SocketName))
 	if err != nil {
-		return false, nil
+		return false, ctx.Err() // interrupted, or no server: nil
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
