@@ -1265,3 +1265,47 @@ func TestIAMErrorsOnTheWire(t *testing.T) {
 		}
 	})
 }
+
+// A role's trust policy may name only users and roles that exist, and is
+// bound to them: one deleted and made again under the same name is not
+// trusted. An explicit deny in the caller's own policies refuses
+// AssumeRole whoever the trust policy names.
+func TestIAMTrustPolicyBoundToPrincipals(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	root := e.rootIAM()
+	trustFor := func(arn string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + arn + `"},"Action":"sts:AssumeRole"}]}`
+	}
+	_, err := root.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("admin-role"), AssumeRolePolicyDocument: aws.String(trustFor(userARNOf("bob")))})
+	expectIAMError(t, err, http.StatusBadRequest, "MalformedPolicyDocument", `Invalid principal in policy: "AWS":"`+userARNOf("bob")+`"`)
+	if _, err := root.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("admin-role")}); err == nil {
+		t.Fatal("the refused CreateRole made the role")
+	}
+
+	carol := e.newUser(t, "carol")
+	e.createRole(t, "ops", trustFor(userARNOf("carol")))
+	assume := func(u *testUser) error {
+		_, err := u.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("ops")), RoleSessionName: aws.String("s1")})
+		return err
+	}
+	if err := assume(carol); err != nil {
+		t.Fatalf("carol, trusted by name, assumes ops: %v", err)
+	}
+	if _, err := root.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("carol"), AccessKeyId: aws.String(carol.akid)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("carol")}); err != nil {
+		t.Fatal(err)
+	}
+	again := e.newUser(t, "carol")
+	expectIAMError(t, assume(again), http.StatusForbidden, "AccessDenied",
+		"User: "+userARNOf("carol")+" is not authorized to perform: sts:AssumeRole on resource: "+roleARNOf("ops"))
+
+	dave := e.newUser(t, "dave", `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*"}]}`)
+	e.createRole(t, "r1", trustFor(userARNOf("dave")))
+	_, err = dave.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("r1")), RoleSessionName: aws.String("s1")})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied",
+		"User: "+userARNOf("dave")+" is not authorized to perform: sts:AssumeRole on resource: "+roleARNOf("r1"))
+}

@@ -49,8 +49,15 @@ type roleRecord struct {
 	Path        string    `json:"path"`
 	Created     time.Time `json:"created"`
 	TrustPolicy string    `json:"trustPolicy"`
-	Description string    `json:"description,omitempty"`
-	MaxSession  int32     `json:"maxSessionDuration"`
+	// TrustIDs binds the IAM users and roles TrustPolicy names to the
+	// unique ids they had when it was set (policy.Policy.Bind), so that
+	// one deleted and made again under the same name is not trusted;
+	// TrustBound says it was (a role stored before trust policies were
+	// bound has neither, and its trust policy matches by ARN).
+	TrustIDs    map[string]string `json:"trustPrincipalIds,omitempty"`
+	TrustBound  bool              `json:"trustBound,omitempty"`
+	Description string            `json:"description,omitempty"`
+	MaxSession  int32             `json:"maxSessionDuration"`
 }
 
 type policyRecord struct {

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -44,8 +45,13 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 	if trustPolicy == "" {
 		return nil, errf(fault.Validation, "1 validation error detected: Value null at 'assumeRolePolicyDocument' failed to satisfy constraint: Member must not be null")
 	}
-	if _, err := policy.ParseTrust(trustPolicy); err != nil {
+	trust, err := policy.ParseTrust(trustPolicy)
+	if err != nil {
 		return nil, errf(fault.MalformedPolicyDocument, "%s", err.Error())
+	}
+	trustIDs, err := d.trustPrincipalIDs(ctx, trust)
+	if err != nil {
+		return nil, err
 	}
 	if maxSession == 0 {
 		maxSession = 3600
@@ -57,7 +63,7 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 		return nil, err
 	}
 	rec := roleRecord{V: 1, Name: name, ID: randomID("AROA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second),
-		TrustPolicy: trustPolicy, Description: description, MaxSession: maxSession}
+		TrustPolicy: trustPolicy, TrustIDs: trustIDs, TrustBound: true, Description: description, MaxSession: maxSession}
 	err = d.update(ctx, func(tx store.Tx) error {
 		if _, err := tx.Get(roleKey(caller.Account, name)); err == nil {
 			return errf(fault.EntityAlreadyExists, "Role with name %s already exists.", name)
@@ -68,6 +74,110 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 		return nil, err
 	}
 	return rec.role(caller.Account), nil
+}
+
+// trustPrincipalIDs checks that every IAM user and role a trust policy
+// names exists, as IAM does ("Invalid principal in policy"), and returns
+// their unique ids, to bind the policy to (roleRecord.TrustIDs).
+func (d *Directory) trustPrincipalIDs(ctx context.Context, trust *policy.Policy) (map[string]string, error) {
+	return d.bindTrust(ctx, trust, true)
+}
+
+// bindTrust returns the unique ids of the IAM users and roles trust
+// names; one that does not exist is an error when strict, else bound to
+// no one ("").
+func (d *Directory) bindTrust(ctx context.Context, trust *policy.Policy, strict bool) (map[string]string, error) {
+	var ids map[string]string
+	for _, st := range trust.Statements {
+		for _, ps := range []*policy.Principals{st.Principal, st.NotPrincipal} {
+			if ps == nil {
+				continue
+			}
+			for _, arn := range ps.AWS {
+				if !policy.IsUserOrRole(arn) {
+					continue
+				}
+				id, err := d.PrincipalID(ctx, arn)
+				if err != nil {
+					return nil, err
+				}
+				if id == "" && strict {
+					return nil, errf(fault.MalformedPolicyDocument, "Invalid principal in policy: \"AWS\":\"%s\"", arn)
+				}
+				if ids == nil {
+					ids = make(map[string]string)
+				}
+				ids[arn] = id
+			}
+		}
+	}
+	return ids, nil
+}
+
+// BindStoredTrust binds the trust policies of roles stored before trust
+// policies were bound (roleRecord.TrustBound unset) to the users and roles
+// of the names they give that exist now, and one that names no one to no
+// one: a best guess, made once, at the first start of a build that binds,
+// so that a user or role deleted and made again later is not trusted. It
+// returns how many roles it bound. A record that does not decode is
+// logged and left as it is.
+func (d *Directory) BindStoredTrust(ctx context.Context) (int, error) {
+	var names [][]byte
+	err := d.view(ctx, func(tx store.Tx) error {
+		names = nil
+		return tx.Scan([]byte("iam/role/"), nil, func(k, v []byte) (bool, error) {
+			if !bytes.Contains(v, []byte(`"trustBound":true`)) {
+				names = append(names, bytes.Clone(k))
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	bound := 0
+	for _, k := range names {
+		var rec roleRecord
+		err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, k, &rec) })
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			d.log.Error("stored role left unbound", "record", string(k), "err", err)
+			continue
+		}
+		if rec.TrustBound {
+			continue
+		}
+		trust, err := policy.ParseTrust(rec.TrustPolicy)
+		if err != nil {
+			d.log.Error("stored role left unbound", "record", string(k), "err", err)
+			continue
+		}
+		ids, err := d.bindTrust(ctx, trust, false)
+		if err != nil {
+			return bound, err
+		}
+		err = d.update(ctx, func(tx store.Tx) error {
+			var now roleRecord
+			if err := getJSON(tx, k, &now); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return nil
+				}
+				return err
+			}
+			if now.TrustBound || now.TrustPolicy != rec.TrustPolicy {
+				return nil
+			}
+			now.TrustIDs, now.TrustBound = ids, true
+			return putJSON(tx, k, &now)
+		})
+		if err != nil {
+			return bound, err
+		}
+		bound++
+	}
+	return bound, nil
 }
 
 // GetRole returns a role.

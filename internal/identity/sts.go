@@ -89,9 +89,16 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	if err != nil {
 		return nil, nil, err
 	}
-	dec := trust.EvaluateResource(&policy.Request{Principal: caller.PolicyPrincipal(), Action: "sts:AssumeRole", Resource: arn})
+	if role.TrustBound {
+		trust.Bind(role.TrustIDs)
+	}
+	req := &policy.Request{Principal: caller.PolicyPrincipal(), Action: "sts:AssumeRole", Resource: arn}
+	dec := trust.EvaluateResource(req)
+	// An explicit deny in the caller's own identity policies refuses,
+	// whoever the trust policy names.
+	own := policy.EvaluateIdentities(caller.Policies, req)
 	switch {
-	case dec.Deny || !(dec.Allow || dec.AccountAllow):
+	case dec.Deny || own.Deny || !(dec.Allow || dec.AccountAllow):
 		return nil, nil, denied(caller, "sts:AssumeRole", arn)
 	case dec.AccountAllow && !dec.Allow, caller.Account != account:
 		// The trust policy trusts the account (or the caller is in another

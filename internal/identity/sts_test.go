@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"encoding/json"
 	"reflect"
 	"regexp"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/store"
 )
 
 var sessionKeyRE = regexp.MustCompile(`^ASIA[A-Z2-7]{16}$`)
@@ -373,4 +375,41 @@ func TestCallerIdentity(t *testing.T) {
 	if got := identity.RootARN(other); got != "arn:aws:iam::"+other+":root" {
 		t.Fatalf("RootARN = %q", got)
 	}
+}
+
+// A role stored before trust policies were bound is bound at start to the
+// users its trust policy names that exist then: one deleted and made again
+// later, or one that did not exist, is not trusted.
+func TestBindStoredTrust(t *testing.T) {
+	f := newFixture(t)
+	keep, keepKey, _ := f.user("keep", nil)
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["` + keep.ARN + `","arn:aws:iam::` + acct + `:user/ghost"]},"Action":"sts:AssumeRole"}]}`
+	rec, _ := json.Marshal(map[string]any{"v": 1, "name": "legacy", "id": "AROAEXAMPLELEGACY1", "path": "/", "created": start,
+		"trustPolicy": trust, "maxSessionDuration": 3600})
+	if err := f.st.Update(f.ctx, func(tx store.Tx) error { return tx.Put([]byte("iam/role/"+acct+"/legacy"), rec) }); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.d.BindStoredTrust(f.ctx); err != nil || n != 1 {
+		t.Fatalf("BindStoredTrust = %d, %v; want the legacy role", n, err)
+	}
+	if n, err := f.d.BindStoredTrust(f.ctx); err != nil || n != 0 {
+		t.Fatalf("BindStoredTrust again = %d, %v; want nothing left to bind", n, err)
+	}
+	assume := func(p *identity.Principal) error {
+		_, _, err := f.d.AssumeRole(f.ctx, p, roleARN(acct, "legacy"), "s1", 0, "")
+		return err
+	}
+	if err := assume(keep); err != nil {
+		t.Fatalf("keep, trusted when bound: %v", err)
+	}
+	ghost, _, _ := f.user("ghost", nil)
+	wantErr(t, assume(ghost), fault.AccessDenied, "")
+	if err := f.d.DeleteAccessKey(f.ctx, f.root1, "keep", keepKey.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.DeleteUser(f.ctx, f.root1, "keep"); err != nil {
+		t.Fatal(err)
+	}
+	again, _, _ := f.user("keep", nil)
+	wantErr(t, assume(again), fault.AccessDenied, "")
 }

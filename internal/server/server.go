@@ -300,6 +300,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger, CacheMaxAge: cacheMaxAge,
 		MaxClockSkew: o.MaxClockSkew})
+	if n, err := dir.BindStoredTrust(ctx); err != nil {
+		return fmt.Errorf("binding stored role trust policies to the principals they name: %w", err)
+	} else if n > 0 {
+		o.Logger.Info("stored role trust policies bound to the unique ids of the users and roles they name", "roles", n)
+	}
 	svc, err = service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger,
 		PrincipalID: dir.PrincipalID, CacheMaxAge: cacheMaxAge})
 	if err != nil {
