@@ -373,19 +373,26 @@ func isForm(contentType string) bool {
 // callerOf turns an authenticated principal, making a request r in region,
 // into the service's caller.
 func (h *Handler) callerOf(p *identity.Principal, r *http.Request, region string) service.Caller {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
+	ri := h.requestInfo(r)
 	return service.Caller{
 		AccountID: p.Account,
 		ARN:       p.ARN,
 		Root:      p.Type == identity.TypeRoot,
 		Principal: p.PolicyPrincipal(),
 		Policies:  p.Policies,
-		SourceIP:  host,
+		SourceIP:  ri.SourceIP,
 		Region:    region,
 
-		SecureTransport: r.TLS != nil || h.tlsInFront || r.Context().Value(viaTLSProxyKey{}) != nil,
+		SecureTransport: ri.SecureTransport,
 	}
+}
+
+// requestInfo is what policies' global condition keys see of r: the
+// client's address and whether it came over TLS.
+func (h *Handler) requestInfo(r *http.Request) identity.RequestInfo {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return identity.RequestInfo{SourceIP: host, SecureTransport: r.TLS != nil || h.tlsInFront || r.Context().Value(viaTLSProxyKey{}) != nil}
 }

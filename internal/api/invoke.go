@@ -114,6 +114,7 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 	if p == nil {
 		return nil, errNoPrincipal
 	}
+	ctx = identity.WithRequest(ctx, h.requestInfo(r))
 	if c.Service != ServiceTrail && !h.limits.allow(c.Service, p.Account) {
 		return nil, errThrottled
 	}
@@ -158,13 +159,13 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		if fn == nil {
 			return nil, errUnknownOperation(trailTargetPrefix + c.Operation)
 		}
-		if err := identity.AuthorizeGlobal(p, trailAction); err != nil {
+		if err := identity.AuthorizeGlobal(ctx, p, trailAction); err != nil {
 			return nil, err
 		}
 		if h.trailReader == nil {
 			return nil, errTrailNotServed
 		}
-		scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && identity.AuthorizeGlobal(p, trailAllAction) == nil}
+		scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && identity.AuthorizeGlobal(ctx, p, trailAllAction) == nil}
 		return fn(ctx, h.trailReader, scope, c.Input)
 	}
 	return nil, errUnknownOperation(c.Service + "." + c.Operation)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -1308,4 +1309,43 @@ func TestIAMTrustPolicyBoundToPrincipals(t *testing.T) {
 	_, err = dave.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("r1")), RoleSessionName: aws.String("s1")})
 	expectIAMError(t, err, http.StatusForbidden, "AccessDenied",
 		"User: "+userARNOf("dave")+" is not authorized to perform: sts:AssumeRole on resource: "+roleARNOf("r1"))
+}
+
+// IAM and STS decisions see the request's global condition keys, as KMS
+// decisions do: a deny on aws:SecureTransport, aws:SourceIp or
+// aws:CurrentTime in an identity policy or a trust policy refuses IAM
+// calls and AssumeRole (this server is reached over plain HTTP from
+// loopback).
+func TestIAMConditionsSeeTheRequest(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	for i, cond := range []string{
+		`{"Bool":{"aws:SecureTransport":"false"}}`,
+		`{"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}}`,
+		`{"DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}`,
+		`{"NumericGreaterThan":{"aws:EpochTime":"1"}}`,
+	} {
+		name := fmt.Sprintf("u%d", i)
+		doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"*","Resource":"*","Condition":` + cond + `}]}`
+		u := e.newUser(t, name, doc)
+		_, err := u.iam.ListUsers(ctx, &iam.ListUsersInput{})
+		expectIAMError(t, err, http.StatusForbidden, "AccessDenied",
+			"User: "+userARNOf(name)+" is not authorized to perform: iam:ListUsers on resource: arn:aws:iam::"+e2eAccount+":user/ with an explicit deny in an identity-based policy")
+		_, err = u.iam.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String("all"),
+			PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)})
+		expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "")
+		e.createRole(t, "r-"+name, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"`+userARNOf(name)+`"},"Action":"sts:AssumeRole"}]}`)
+		_, err = u.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("r-" + name)), RoleSessionName: aws.String("s1")})
+		expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "")
+	}
+	// A trust policy's deny sees the request too.
+	u := e.newUser(t, "plain", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)
+	e.createRole(t, "tls-only", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"`+userARNOf("plain")+`"},"Action":"sts:AssumeRole"},`+
+		`{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRole","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`)
+	_, err := u.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("tls-only")), RoleSessionName: aws.String("s1")})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "")
+	if _, err := u.iam.ListUsers(ctx, &iam.ListUsersInput{}); err != nil {
+		t.Fatalf("a user without the denies lists users: %v", err)
+	}
 }

@@ -1,18 +1,21 @@
 package identity
 
 import (
+	"context"
+
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/policy"
 )
 
 // authorize decides an IAM or STS call on resource: an account root may do
 // anything in its account; users and role sessions need an identity policy
-// that allows the action and none that denies it.
-func authorize(p *Principal, action, resource string) error {
+// that allows the action and none that denies it. Conditions see the
+// request ctx carries (WithRequest).
+func authorize(ctx context.Context, p *Principal, action, resource string) error {
 	if p.Type == TypeRoot {
 		return nil
 	}
-	d := policy.EvaluateIdentities(p.Policies, &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: resource})
+	d := policy.EvaluateIdentities(p.Policies, &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: resource, Context: contextOf(ctx)})
 	if d.Deny {
 		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s with an explicit deny in an identity-based policy", p.ARN, action, resource)
 	}
@@ -27,11 +30,11 @@ func authorize(p *Principal, action, resource string) error {
 // may; users and role sessions need an identity policy that allows the
 // action on "*" and none that denies it. The messages are AWS's for such
 // actions, which name no resource.
-func AuthorizeGlobal(p *Principal, action string) error {
+func AuthorizeGlobal(ctx context.Context, p *Principal, action string) error {
 	if p.Type == TypeRoot {
 		return nil
 	}
-	d := policy.EvaluateIdentities(p.Policies, &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: "*"})
+	d := policy.EvaluateIdentities(p.Policies, &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: "*", Context: contextOf(ctx)})
 	if d.Deny {
 		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s with an explicit deny in an identity-based policy", p.ARN, action)
 	}

@@ -122,7 +122,7 @@ func noSuchLoginProfile(name string) error {
 // loginProfileOwner resolves the user a login-profile call is about (the
 // caller itself when name is empty and the caller is an IAM user) and
 // authorizes action on it.
-func (d *Directory) loginProfileOwner(tx store.Tx, caller *Principal, name, action string) (*userRecord, error) {
+func (d *Directory) loginProfileOwner(ctx context.Context, tx store.Tx, caller *Principal, name, action string) (*userRecord, error) {
 	if name == "" {
 		if caller.Type != TypeIAMUser {
 			return nil, errf(fault.Validation, "Must specify userName when calling with non-User credentials")
@@ -139,7 +139,7 @@ func (d *Directory) loginProfileOwner(tx store.Tx, caller *Principal, name, acti
 		}
 		return nil, err
 	}
-	if err := authorize(caller, action, userARN(caller.Account, u.Path, u.Name)); err != nil {
+	if err := authorize(ctx, caller, action, userARN(caller.Account, u.Path, u.Name)); err != nil {
 		return nil, err
 	}
 	return &u, nil
@@ -155,7 +155,7 @@ func (d *Directory) CreateLoginProfile(ctx context.Context, caller *Principal, u
 	}
 	rec := loginProfileRecord{V: 1, Created: d.now().UTC().Truncate(time.Second), ResetRequired: resetRequired, Hash: hashPassword(password)}
 	err := d.update(ctx, func(tx store.Tx) error {
-		u, err := d.loginProfileOwner(tx, caller, userName, "iam:CreateLoginProfile")
+		u, err := d.loginProfileOwner(ctx, tx, caller, userName, "iam:CreateLoginProfile")
 		if err != nil {
 			return err
 		}
@@ -176,7 +176,7 @@ func (d *Directory) CreateLoginProfile(ctx context.Context, caller *Principal, u
 func (d *Directory) GetLoginProfile(ctx context.Context, caller *Principal, userName string) (*LoginProfile, error) {
 	var rec loginProfileRecord
 	err := d.view(ctx, func(tx store.Tx) error {
-		u, err := d.loginProfileOwner(tx, caller, userName, "iam:GetLoginProfile")
+		u, err := d.loginProfileOwner(ctx, tx, caller, userName, "iam:GetLoginProfile")
 		if err != nil {
 			return err
 		}
@@ -209,7 +209,7 @@ func (d *Directory) UpdateLoginProfile(ctx context.Context, caller *Principal, u
 		hash = &h
 	}
 	return d.update(ctx, func(tx store.Tx) error {
-		u, err := d.loginProfileOwner(tx, caller, userName, "iam:UpdateLoginProfile")
+		u, err := d.loginProfileOwner(ctx, tx, caller, userName, "iam:UpdateLoginProfile")
 		if err != nil {
 			return err
 		}
@@ -236,7 +236,7 @@ func (d *Directory) DeleteLoginProfile(ctx context.Context, caller *Principal, u
 		return err
 	}
 	return d.update(ctx, func(tx store.Tx) error {
-		u, err := d.loginProfileOwner(tx, caller, userName, "iam:DeleteLoginProfile")
+		u, err := d.loginProfileOwner(ctx, tx, caller, userName, "iam:DeleteLoginProfile")
 		if err != nil {
 			return err
 		}

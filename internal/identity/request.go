@@ -1,0 +1,58 @@
+package identity
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/openkms/kms/internal/policy"
+)
+
+// RequestInfo is what IAM and STS decisions know of the request they
+// decide, for the global condition keys of policies: aws:SourceIp,
+// aws:SecureTransport, and with the time of the decision aws:CurrentTime
+// and aws:EpochTime (the same keys KMS decisions have).
+type RequestInfo struct {
+	SourceIP        string
+	SecureTransport bool
+}
+
+type requestInfoKey struct{}
+
+// WithRequest returns ctx carrying ri, for the IAM and STS calls made
+// with it.
+func WithRequest(ctx context.Context, ri RequestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, ri)
+}
+
+// requestContext is the policy context of a call: the request's keys when
+// ctx carries them (WithRequest), the time's always.
+type requestContext struct {
+	ri    RequestInfo
+	known bool
+	now   time.Time
+}
+
+func contextOf(ctx context.Context) policy.Context {
+	ri, ok := ctx.Value(requestInfoKey{}).(RequestInfo)
+	return requestContext{ri: ri, known: ok, now: time.Now().UTC()}
+}
+
+// Values implements policy.Context.
+func (c requestContext) Values(key string) ([]string, bool) {
+	switch key {
+	case "aws:currenttime":
+		return []string{c.now.Format(time.RFC3339)}, true
+	case "aws:epochtime":
+		return []string{strconv.FormatInt(c.now.Unix(), 10)}, true
+	case "aws:sourceip":
+		if c.known && c.ri.SourceIP != "" {
+			return []string{c.ri.SourceIP}, true
+		}
+	case "aws:securetransport":
+		if c.known {
+			return []string{strconv.FormatBool(c.ri.SecureTransport)}, true
+		}
+	}
+	return nil, false
+}
