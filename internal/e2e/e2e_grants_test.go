@@ -578,3 +578,42 @@ func TestE2EGrantKeyStates(t *testing.T) {
 		t.Errorf("grant on the kept key: %v", err)
 	}
 }
+
+// An encryption-context constraint is refused on a key whose operations
+// take no encryption context (it would be ignored, and the grant allow
+// more than it says), and for CreateGrant a policy's
+// kms:EncryptionContext:* keys are the constraint's context.
+func TestE2EGrantConstraintContext(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	gina := e.kpUser(t, "gina", "")
+	signer := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify}).KeyId)
+	mac := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac}).KeyId)
+	only := &types.GrantConstraints{EncryptionContextSubset: map[string]string{"purpose": "only-this"}}
+	for key, spec := range map[string]struct {
+		id string
+		op types.GrantOperation
+	}{"ECC_NIST_P256": {signer, types.GrantOperationSign}, "HMAC_256": {mac, types.GrantOperationGenerateMac}} {
+		_, err := e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(spec.id), GranteePrincipal: aws.String(gina.arn),
+			Operations: grOps(spec.op), Constraints: only})
+		expectAPIError(t, err, "ValidationException",
+			"Encryption context grant constraints are not valid for a KMS key with key spec "+key+": its operations take no encryption context.")
+		if n := len(grList(t, e.client, &kms.ListGrantsInput{KeyId: aws.String(spec.id)})); n != 0 {
+			t.Errorf("%s: %d grants after the refusal", key, n)
+		}
+	}
+
+	k := e.newKey(t)
+	e.kpPutKeyPolicy(t, e.client, k, kpDoc(kpRootStmt(),
+		kpDeny("*", "kms:CreateGrant").with(map[string]any{"StringEquals": map[string]string{"kms:EncryptionContext:stage": "Restricted"}})), false)
+	grant := func(c map[string]string) error {
+		_, err := e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(gina.arn),
+			Operations: grOps(types.GrantOperationDecrypt), Constraints: &types.GrantConstraints{EncryptionContextSubset: c}})
+		return err
+	}
+	kpDeniedAny(t, grant(map[string]string{"stage": "Restricted"}), kpRootARN, "kms:CreateGrant", e.keyARN(k))
+	if err := grant(map[string]string{"stage": "Open"}); err != nil {
+		t.Fatalf("a grant the deny does not match: %v", err)
+	}
+}

@@ -136,11 +136,15 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	if in.RetiringPrincipal != "" {
 		cond.Extra["kms:retiringprincipal"] = in.RetiringPrincipal
 	}
+	// For CreateGrant, kms:EncryptionContext:* and kms:EncryptionContextKeys
+	// are the encryption context of the grant's constraint.
 	if c := in.Constraints; c != nil {
 		if c.EncryptionContextEquals != nil {
 			cond.Extra["kms:grantconstrainttype"] = "EncryptionContextEquals"
+			cond.EC = c.EncryptionContextEquals
 		} else if c.EncryptionContextSubset != nil {
 			cond.Extra["kms:grantconstrainttype"] = "EncryptionContextSubset"
+			cond.EC = c.EncryptionContextSubset
 		}
 	}
 	if err := s.authz.Key(&caller, "kms:CreateGrant", k, cond); err != nil {
@@ -153,6 +157,11 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		if !slices.Contains(allowed, op) {
 			return nil, newErr(fault.Validation, "Grant operation %s is not valid for a KMS key with key spec %s.", op, k.Rec.KeySpec)
 		}
+	}
+	// The operations of other keys take no encryption context: a
+	// constraint would be ignored, and the grant allow more than it says.
+	if c := in.Constraints; c != nil && (c.EncryptionContextEquals != nil || c.EncryptionContextSubset != nil) && k.Rec.KeySpec != keys.SymmetricDefault {
+		return nil, newErr(fault.Validation, "Encryption context grant constraints are not valid for a KMS key with key spec %s: its operations take no encryption context.", k.Rec.KeySpec)
 	}
 	if err := k.Rec.State.Err(k.ARN); err != nil {
 		return nil, err
