@@ -97,14 +97,17 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	// An explicit deny in the caller's own identity policies refuses,
 	// whoever the trust policy names.
 	own := policy.EvaluateIdentities(caller.Policies, req)
+	// A refusal names the role as the caller did, as one for a role that
+	// does not exist does: it tells no one what roles an account has, nor
+	// their paths.
 	switch {
 	case dec.Deny || own.Deny || !(dec.Allow || dec.AccountAllow):
-		return nil, nil, denied(caller, "sts:AssumeRole", arn)
+		return nil, nil, denied(caller, "sts:AssumeRole", roleArn)
 	case dec.AccountAllow && !dec.Allow, caller.Account != account:
 		// The trust policy trusts the account (or the caller is in another
 		// account): the caller's own identity policies must allow it too.
 		if err := authorize(ctx, caller, "sts:AssumeRole", arn); err != nil {
-			return nil, nil, denied(caller, "sts:AssumeRole", arn)
+			return nil, nil, denied(caller, "sts:AssumeRole", roleArn)
 		}
 	}
 	if durationSeconds == 0 {

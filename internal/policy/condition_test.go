@@ -259,6 +259,9 @@ func TestKMSConditionKeys(t *testing.T) {
 		{"PrincipalType user", `{"StringEquals":{"aws:PrincipalType":"User"}}`, keyUser, nil, true},
 		{"PrincipalType session", `{"StringEquals":{"aws:PrincipalType":"AssumedRole"}}`, userSession, nil, true},
 		{"PrincipalType root", `{"StringEquals":{"aws:PrincipalType":"Account"}}`, root, nil, true},
+		// A user's path may hold what looks like another kind of principal.
+		{"PrincipalType of a user whose path says assumed-role", `{"StringEquals":{"aws:PrincipalType":"User"}}`,
+			Principal{ARN: "arn:aws:iam::111122223333:user/x:assumed-role/eve", Account: account, Username: "eve", UserID: "AIDAEVE"}, nil, true},
 		{"SourceIp", `{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}`, keyUser, MapContext{"aws:sourceip": {"192.0.2.10"}}, true},
 		{"GrantIsForAWSResource", `{"Bool":{"kms:GrantIsForAWSResource":"true"}}`, keyUser, MapContext{"kms:grantisforawsresource": {"true"}}, true},
 	}

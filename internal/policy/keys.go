@@ -60,17 +60,26 @@ func principalKey(p *Principal, key string) (value string, handled bool) {
 	return "", false
 }
 
+// principalType is aws:PrincipalType, read from the caller's ARN by its
+// fields (arn:PARTITION:SERVICE::ACCOUNT:RESOURCE), not by a search of
+// its text: a user's path may hold ":assumed-role/".
 func principalType(p *Principal) string {
-	switch {
-	case p.ARN == "":
+	if p.ARN == "" {
 		return ""
-	case isRoot(p):
+	}
+	if isRoot(p) {
 		return "Account"
-	case strings.Contains(p.ARN, ":assumed-role/"):
+	}
+	parts := strings.SplitN(p.ARN, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return ""
+	}
+	switch service, res := parts[2], parts[5]; {
+	case service == "sts" && strings.HasPrefix(res, "assumed-role/"):
 		return "AssumedRole"
-	case strings.Contains(p.ARN, ":federated-user/"):
+	case service == "sts" && strings.HasPrefix(res, "federated-user/"):
 		return "FederatedUser"
-	case strings.Contains(p.ARN, ":user/"):
+	case service == "iam" && strings.HasPrefix(res, "user/"):
 		return "User"
 	}
 	return ""

@@ -194,6 +194,10 @@ func checkStatement(at string, st *Statement, has elements, k kind) error {
 	}
 	hasPrincipal := st.Principal != nil || st.NotPrincipal != nil
 	switch {
+	case k == kindTrust && st.NotPrincipal != nil:
+		// IAM: a role trust policy cannot use NotPrincipal, whose Allow
+		// would let in every principal of every account but those named.
+		return fail("%s has prohibited field NotPrincipal: a role trust policy names whom it trusts with Principal.", at)
 	case (k == kindResource || k == kindTrust) && !hasPrincipal:
 		return fail("%s has neither Principal nor NotPrincipal, which a key policy statement needs.", at)
 	case k == kindIdentity && hasPrincipal:

@@ -309,4 +309,12 @@ func TestParseTrust(t *testing.T) {
 	if _, err := ParseTrust(`{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}`); err == nil {
 		t.Fatal("a trust policy without Principal parsed")
 	}
+	// NotPrincipal, which in an Allow would trust every principal of every
+	// account but those named, has no place in a trust policy.
+	for _, effect := range []string{"Allow", "Deny"} {
+		_, err := ParseTrust(`{"Statement":[{"Effect":"` + effect + `","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"sts:AssumeRole"}]}`)
+		if err == nil || !strings.Contains(err.Error(), "prohibited field NotPrincipal") {
+			t.Fatalf("a trust policy with NotPrincipal (%s): %v", effect, err)
+		}
+	}
 }
