@@ -80,7 +80,8 @@ type decrypter struct {
 // Every failure after the header is read is ErrAuthentication, or an
 // error from r; the reader then returns it on every call, and no more data.
 // Memory use is bounded by about 3 × Concurrency runs of 256 KiB, or of one
-// frame if frames are larger.
+// frame if frames are larger, and by 16 MiB of runs read ahead (at least
+// one run) whatever the concurrency.
 func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOptions) (io.Reader, *Header, error) {
 	maxFrame := opts.MaxFrameLength
 	if maxFrame <= 0 {
@@ -455,13 +456,21 @@ func (d *decrypter) recycle(buf []byte) {
 	}
 }
 
+// readAheadBytes bounds the runs read ahead, whatever the frame length
+// the message sets and however many workers decrypt: a run holds at least
+// one whole frame, and a sender's 64 MiB frames times three runs per
+// worker would hold gigabytes on a large machine.
+const readAheadBytes = 16 << 20
+
 // depth is how many runs are read ahead: with Concurrency above one,
 // three per worker, so that the workers always have the next runs ready
 // while the caller reads the message and hands out plaintext (with two,
-// the workers idled and 4 KiB frames decrypted a fifth slower).
+// the workers idled and 4 KiB frames decrypted a fifth slower); no more
+// than fit in readAheadBytes, and at least one.
 func (d *decrypter) depth() int {
 	if d.conc == 1 {
 		return 1
 	}
-	return 3 * d.conc
+	run := max(batchTarget, d.frameLen)
+	return max(1, min(3*d.conc, readAheadBytes/run))
 }

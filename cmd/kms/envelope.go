@@ -41,6 +41,9 @@ func encryptCommand() *cobra.Command {
 				if !ok || k == "" {
 					return fmt.Errorf("--context %q: want key=value", p)
 				}
+				if old, dup := o.Context[k]; dup {
+					return fmt.Errorf("--context %s=%s and %s=%s: a key of the encryption context may have one value", k, old, k, v)
+				}
 				o.Context[k] = v
 			}
 			o.Stdin, o.Stdout = cmd.InOrStdin(), cmd.OutOrStdout()
@@ -78,5 +81,6 @@ func decryptCommand() *cobra.Command {
 	}
 	envelopeFlags(cmd, &o)
 	cmd.Flags().StringArrayVar(&o.Keys, "key", nil, "only decrypt a message whose data key is under one of these KMS keys (id, ARN, alias name or alias ARN; repeatable)")
+	cmd.Flags().IntVar(&o.MaxEncryptedDataKeys, "max-encrypted-data-keys", 10, "refuse a message with more encrypted data keys, before any is sent to KMS (each is a KMS call; 0: no limit)")
 	return cmd
 }

@@ -188,6 +188,26 @@ func TestEnvelopeOutputRegular(t *testing.T) {
 		}
 	})
 
+	// A relative link reached through a linked directory: its ".." climbs
+	// from the directory it is really in, as the kernel reads it.
+	t.Run("symlink through a linked directory", func(t *testing.T) {
+		dir := t.TempDir()
+		noErr(t, os.MkdirAll(filepath.Join(dir, "real", "sub"), 0o700), "mkdir")
+		noErr(t, os.Symlink("real/sub", filepath.Join(dir, "alias")), "symlink")
+		target := filepath.Join(dir, "real", "target")
+		noErr(t, os.WriteFile(target, []byte("old"), 0o600), "write")
+		noErr(t, os.Symlink("../target", filepath.Join(dir, "real", "sub", "out")), "symlink")
+		f.run(t, "decrypt", "-o", filepath.Join(dir, "alias", "out"), enc)
+		got, err := os.ReadFile(target)
+		noErr(t, err, "read link target")
+		if !bytes.Equal(got, plain) {
+			t.Fatalf("the file the link names holds %q, want the plaintext", got[:min(len(got), 16)])
+		}
+		if _, err := os.Lstat(filepath.Join(dir, "target")); err == nil {
+			t.Fatal("the output went to dir/target, which the link does not name")
+		}
+	})
+
 	t.Run("failure", func(t *testing.T) {
 		dir := t.TempDir()
 		bad := filepath.Join(dir, "bad.enc")
@@ -413,4 +433,39 @@ func (w *hwmWatch) stop() int64 {
 		w.got = <-w.peak
 	})
 	return w.got
+}
+
+// TestEnvelopeDecryptLimitsDataKeys: a message with more encrypted data
+// keys than --max-encrypted-data-keys (10 by default) is refused before
+// any is sent to KMS, each being a KMS call an unauthenticated file could
+// make in the user's name; a higher limit reads it.
+func TestEnvelopeDecryptLimitsDataKeys(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	dir := t.TempDir()
+	plainFile := filepath.Join(dir, "plain")
+	noErr(t, os.WriteFile(plainFile, []byte("eleven keys"), 0o600), "write")
+	args := []string{"encrypt", "-o", filepath.Join(dir, "msg.enc")}
+	for range 11 {
+		args = append(args, "--key", f.arn)
+	}
+	f.run(t, append(args, plainFile)...)
+	out := filepath.Join(dir, "out")
+	code, _, stderr := runToExit(t, f.env, "decrypt", "-o", out, filepath.Join(dir, "msg.enc"))
+	if code == 0 || !strings.Contains(stderr, "too many encrypted data keys: 11, at most 10") || !strings.Contains(stderr, "--max-encrypted-data-keys") {
+		t.Fatalf("decrypt of a message with 11 data keys: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("the refused decrypt wrote the output")
+	}
+	f.run(t, "decrypt", "--max-encrypted-data-keys", "11", "-o", out, filepath.Join(dir, "msg.enc"))
+	if got, _ := os.ReadFile(out); string(got) != "eleven keys" {
+		t.Fatalf("decrypt with the limit raised: %q", got)
+	}
+	// A key of the encryption context given twice is refused, not
+	// silently given its last value.
+	code, _, stderr = runToExit(t, f.env, "encrypt", "--key", f.arn, "--context", "purpose=prod", "--context", "purpose=test", "-o", filepath.Join(dir, "dup.enc"), plainFile)
+	if code == 0 || !strings.Contains(stderr, "--context purpose=prod and purpose=test") {
+		t.Fatalf("encrypt with a context key twice: exit %d\n%s", code, stderr)
+	}
 }

@@ -80,11 +80,13 @@ func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []e
 			EncryptionAlgorithm: types.EncryptionAlgorithmSpecSymmetricDefault,
 		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("Decrypt under %s: %w", e.ProviderInfo, err))
+			// %q: the header is not yet authenticated, and its text goes
+			// to a terminal.
+			errs = append(errs, fmt.Errorf("Decrypt under %q: %w", e.ProviderInfo, err))
 			continue
 		}
 		if len(out.Plaintext) != 32 {
-			errs = append(errs, fmt.Errorf("Decrypt under %s returned a %d-byte data key", e.ProviderInfo, len(out.Plaintext)))
+			errs = append(errs, fmt.Errorf("Decrypt under %q returned a %d-byte data key", e.ProviderInfo, len(out.Plaintext)))
 			continue
 		}
 		return out.Plaintext, nil

@@ -19,6 +19,7 @@ package envelope
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,6 +45,9 @@ type Options struct {
 	Stdin       io.Reader
 	Stdout      io.Writer
 	Concurrency int
+	// MaxEncryptedDataKeys refuses (decrypt) a message with more
+	// encrypted data keys, before any is sent to KMS; 0: no limit.
+	MaxEncryptedDataKeys int
 }
 
 // client builds the KMS client of the AWS configuration.
@@ -126,7 +130,10 @@ func Decrypt(ctx context.Context, o Options) error {
 		}
 		kr = strictKeyring{kmskeyring.New(c, arns...), o.Keys, arns}
 	}
-	r, _, err := esdk.NewDecrypter(ctx, progress(in, size, o.Progress), kr, esdk.DecryptOptions{Concurrency: o.Concurrency})
+	r, _, err := esdk.NewDecrypter(ctx, progress(in, size, o.Progress), kr, esdk.DecryptOptions{Concurrency: o.Concurrency, MaxEncryptedDataKeys: o.MaxEncryptedDataKeys})
+	if errors.Is(err, esdk.ErrTooManyEncryptedDataKeys) {
+		return fmt.Errorf("%w (--max-encrypted-data-keys; none was sent to KMS)", err)
+	}
 	if err != nil {
 		return err
 	}

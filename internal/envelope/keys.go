@@ -3,6 +3,7 @@ package envelope
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -49,7 +50,9 @@ func (k strictKeyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edk
 				return k.Keyring.DecryptDataKey(ctx, suite, edks, ec)
 			}
 		}
-		under = append(under, e.ProviderInfo)
+		// Quoted: the header is not yet authenticated, and its text
+		// goes to a terminal.
+		under = append(under, strconv.Quote(e.ProviderInfo))
 	}
 	named := make([]string, len(k.names))
 	for i := range k.names {

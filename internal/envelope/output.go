@@ -38,6 +38,7 @@ type output struct {
 	mu      sync.Mutex
 	tmpName string // the temporary name to remove on failure or signal
 	done    bool
+	written bool // committed whole under the target's name
 	stopSig func()
 }
 
@@ -138,7 +139,14 @@ func resolveLink(path string) (string, error) {
 			return "", err
 		}
 		if !filepath.IsAbs(dest) {
-			dest = filepath.Join(filepath.Dir(path), dest)
+			// The kernel resolves a relative target from the directory
+			// the link is really in: a ".." in it climbs from there, not
+			// from a symbolic link to that directory in path.
+			dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+			if err != nil {
+				return "", err
+			}
+			dest = filepath.Join(dir, dest)
 		}
 		path = dest
 	}
@@ -188,6 +196,13 @@ func (o *output) catchSignals() {
 		select {
 		case sig := <-ch:
 			o.mu.Lock() // waits out a commit in progress, and holds it off
+			if o.written {
+				// The commit the signal waited for finished: the output
+				// is whole, and the command ends as it would have.
+				fmt.Fprintf(os.Stderr, "kms: %v: output %s was written in full before it\n", sig, o.target)
+				o.mu.Unlock()
+				return
+			}
 			if !o.done && o.tmpName != "" {
 				os.Remove(o.tmpName)
 			}
@@ -240,6 +255,7 @@ func (o *output) commit(ok bool) error {
 		return err
 	}
 	syncDir(o.target)
+	o.written = true
 	return nil
 }
 
