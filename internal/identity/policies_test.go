@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -99,6 +100,30 @@ func TestPutPolicy(t *testing.T) {
 	}
 	_, err = f.d.ListUsers(f.ctx, f.auth(ak.ID, secret, ""))
 	wantErr(t, err, fault.AccessDenied, "User: arn:aws:iam::"+acct+":user/p/alice is not authorized to perform: iam:ListUsers on resource: arn:aws:iam::"+acct+":user/ with an explicit deny in an identity-based policy")
+}
+
+// TestPolicySizeIsPerOwner: the size limit holds for all of an owner's
+// inline policies together, so that no one gives a user or role an
+// unbounded number of them to read and evaluate on each request; a
+// policy replaced counts once.
+func TestPolicySizeIsPerOwner(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateUser(f.ctx, f.root1, "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"` + strings.Repeat("a", 3000) + `"}]}`
+	for i := range 3 {
+		if err := f.d.PutPolicy(f.ctx, f.root1, "User", "alice", fmt.Sprint("p", i), doc); err != nil {
+			t.Fatalf("policy %d of %d bytes: %v", i, len(doc), err)
+		}
+	}
+	if err := f.d.PutPolicy(f.ctx, f.root1, "User", "alice", "p2", doc); err != nil {
+		t.Fatalf("a policy replaced by one of its size: %v", err)
+	}
+	wantErr(t, f.d.PutPolicy(f.ctx, f.root1, "User", "alice", "p3", doc), fault.LimitExceeded, "Maximum policy size of 10240 bytes exceeded for user alice")
+	if names := policyNames(t, f, "User", "alice"); len(names) != 3 {
+		t.Fatalf("policies %v after the refusal", names)
+	}
 }
 
 // TestPolicyChangeAppliesAtOnce: a user's next request sees a policy put
