@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,6 +248,36 @@ func TestWatch(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("Watch did not return after cancel")
 	}
+}
+
+// A notification connection that goes silent (its server process
+// stopped, as a half-open TCP connection would be) is noticed: Watch
+// pings it, gives it up, connects again and says everything may have
+// changed, then carries on.
+func TestWatchNoticesASilentConnection(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := open(t, dsn), open(t, dsn)
+	w := watch(t, b)
+	w.expect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var pid int
+	err = conn.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	w.expect(t) // connected again: everything may have changed
+	put(t, a, "after", "v")
+	w.expect(t, "after")
 }
 
 func TestWatchEndsOnClose(t *testing.T) {

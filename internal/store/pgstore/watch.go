@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/openkms/kms/internal/store"
 )
@@ -127,21 +128,48 @@ func (s *Store) Watch(ctx context.Context, fn func(keys [][]byte)) error {
 // listen connects, listens and passes notifications to fn until the
 // connection breaks or ctx is done. It reports whether it got as far as
 // listening.
+//
+// A connection that goes silent (a half-open TCP connection, a server
+// process stopped) would leave the caches trusting their entries until
+// their maximum age on every read, with nothing logged: after
+// listenCheck without a notification the connection is pinged, and one
+// that does not answer within listenCheck is given up and made again
+// (which empties the caches, fn(nil)).
 func (s *Store) listen(ctx context.Context, fn func(keys [][]byte)) (listened bool) {
-	conn, err := pgx.ConnectConfig(ctx, s.connConfig.Copy())
+	cctx, cancel := context.WithTimeout(ctx, 2*listenCheck)
+	conn, err := pgx.ConnectConfig(cctx, s.connConfig.Copy())
+	if err == nil {
+		_, err = conn.Exec(cctx, fmt.Sprintf("LISTEN %s", notifyChannel))
+		if err != nil {
+			closeConn(conn)
+		}
+	}
+	cancel()
 	if err != nil {
 		return false
 	}
 	defer closeConn(conn)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("LISTEN %s", notifyChannel)); err != nil {
-		return false
-	}
 	fn(nil)
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		wctx, cancel := context.WithTimeout(ctx, listenCheck)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err == nil {
+			fn(parsePayload(n.Payload))
+			continue
+		}
+		if ctx.Err() != nil || !pgconn.Timeout(err) {
+			return true
+		}
+		pctx, cancel := context.WithTimeout(ctx, listenCheck)
+		err = conn.Ping(pctx)
+		cancel()
 		if err != nil {
 			return true
 		}
-		fn(parsePayload(n.Payload))
 	}
 }
+
+// listenCheck is how long the notification connection may be silent
+// before it is pinged, and how long a ping or a connection may take.
+const listenCheck = 5 * time.Second
