@@ -329,7 +329,11 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 		return nil, err
 	}
 	h.jsonParams(ci, body)
-	p, region, err := h.dir.Authenticate(r.Context(), r, body, "kms")
+	ctx := r.Context()
+	if !cachedOps[name] {
+		ctx = service.WithoutCache(identity.WithoutCache(ctx))
+	}
+	p, region, err := h.dir.Authenticate(ctx, r, body, "kms")
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +342,24 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	if !h.limits.allow(ServiceKMS, p.Account) {
 		return nil, errThrottled
 	}
-	return fn(audit.NewContext(r.Context(), ci.ev), h.callerOf(p, r, region), body)
+	return fn(audit.NewContext(ctx, ci.ev), h.callerOf(p, r, region), body)
+}
+
+// cachedOps are the operations that may be decided from the caches of
+// callers and keys: the cryptographic operations and the reads. In a
+// cluster a node's caches lag a change made on another node by at most
+// their maximum age when notifications are lost (docs/cluster.md). Every
+// other operation changes something that would outlast that lag (a
+// policy, a grant, an alias, a key's state), so its caller and keys are
+// read from the store: a caller whose access was just revoked elsewhere
+// cannot use the lag to give it back.
+var cachedOps = map[string]bool{
+	"Encrypt": true, "Decrypt": true, "ReEncrypt": true, "GenerateDataKey": true, "GenerateDataKeyWithoutPlaintext": true,
+	"GenerateDataKeyPair": true, "GenerateDataKeyPairWithoutPlaintext": true, "GenerateRandom": true,
+	"Sign": true, "Verify": true, "GenerateMac": true, "VerifyMac": true, "GetPublicKey": true, "DeriveSharedSecret": true,
+	"DescribeKey": true, "ListKeys": true, "ListAliases": true, "ListGrants": true, "ListRetirableGrants": true,
+	"ListKeyPolicies": true, "ListResourceTags": true, "ListKeyRotations": true, "GetKeyPolicy": true,
+	"GetKeyRotationStatus": true, "GetKeyLastUsage": true, "DescribeCustomKeyStores": true,
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, reqID string, err error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/service"
 )
 
 // Invoke serves the calls of another front end of the same server, the
@@ -133,6 +134,9 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 			return nil, &fault.Error{Code: fault.Validation, Message: "This server does not serve the Region " + region + "."}
 		}
 		ci.ev.Region = region
+		if !cachedOps[c.Operation] {
+			ctx = service.WithoutCache(ctx)
+		}
 		return fn(audit.NewContext(ctx, ci.ev), h.callerOf(p, r, region), c.Input)
 	case ServiceIAM:
 		ci.ev.Source = "iam.amazonaws.com"

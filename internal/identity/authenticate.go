@@ -177,6 +177,9 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 	missed, unknown := d.misses[akid]
 	gen := d.gen
 	d.mu.RUnlock()
+	if uncached(ctx) {
+		ok, unknown = false, false
+	}
 	if ok && d.fresh(c.loaded) {
 		return c, nil
 	}

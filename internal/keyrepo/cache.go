@@ -209,8 +209,10 @@ func (r *Repo) Changed(records [][]byte) {
 // Load returns the live key with id in region, from the cache or the
 // store. A key that does not exist is store.ErrNotFound.
 func (r *Repo) Load(ctx context.Context, region, id string) (*Key, error) {
-	if k := r.cache.key(keyRef{region, id}); k != nil {
-		return k, nil
+	if !Uncached(ctx) {
+		if k := r.cache.key(keyRef{region, id}); k != nil {
+			return k, nil
+		}
 	}
 	gen, start := r.cache.generation(), r.cache.stamp()
 	var rec KeyRecord

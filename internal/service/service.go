@@ -224,3 +224,8 @@ var (
 	getJSON = store.GetJSON
 	putJSON = store.PutJSON
 )
+
+// WithoutCache returns ctx marking a call whose keys, their policies,
+// grants and aliases are read from the store rather than the cache: a call
+// that changes something, authorized against what is stored now.
+func WithoutCache(ctx context.Context) context.Context { return keyrepo.WithoutCache(ctx) }
