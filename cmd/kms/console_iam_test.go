@@ -32,6 +32,9 @@ func TestConsoleIAMPage(t *testing.T) {
 		visible(heading("Customer managed keys")),
 		click(`//nav//a[normalize-space()="IAM"]`),
 		visible(heading("IAM")),
+		// The page is drawn once its lists have loaded: typing before that
+		// could go to a field about to be replaced (CI once created "c").
+		visible(`//p[normalize-space()="No roles."]`),
 		typeInto(labelled("User name"), "carol"),
 		click(button("Create user")),
 		click(`//summary[normalize-space()="carol"]`),
