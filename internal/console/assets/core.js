@@ -85,15 +85,19 @@ window.KMS = (function () {
     return isNaN(d) ? String(v) : d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
   }
 
+  // setPage starts a page: it empties main and returns a new container for
+  // the page's content. A page still loading when the next one is opened
+  // goes on writing into its own container, no longer in main, rather
+  // than into the page now shown.
   function setPage(title) {
     document.title = title + " - OpenKMS console";
-    const m = main();
-    m.replaceChildren();
+    const page = el("div", { class: "page" });
+    main().replaceChildren(page);
     for (const a of document.querySelectorAll("#nav a")) {
       const here = location.hash.startsWith(a.getAttribute("href"));
       if (here) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
     }
-    return m;
+    return page;
   }
 
   async function listAll(op, input, member) {
