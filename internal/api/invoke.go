@@ -163,13 +163,13 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		if fn == nil {
 			return nil, errUnknownOperation(trailTargetPrefix + c.Operation)
 		}
-		if err := identity.AuthorizeGlobal(ctx, p, trailAction); err != nil {
+		if err := h.dir.AuthorizeGlobal(ctx, p, trailAction); err != nil {
 			return nil, err
 		}
 		if h.trailReader == nil {
 			return nil, errTrailNotServed
 		}
-		scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && identity.AuthorizeGlobal(ctx, p, trailAllAction) == nil}
+		scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && h.dir.AuthorizeGlobal(ctx, p, trailAllAction) == nil}
 		return fn(ctx, h.trailReader, scope, c.Input)
 	}
 	return nil, errUnknownOperation(c.Service + "." + c.Operation)

@@ -153,13 +153,13 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 	ci.principal = p
 	ci.ev.Region = region
 	actx := identity.WithRequest(r.Context(), h.requestInfo(r))
-	if err := identity.AuthorizeGlobal(actx, p, trailAction); err != nil {
+	if err := h.dir.AuthorizeGlobal(actx, p, trailAction); err != nil {
 		return nil, err
 	}
 	if h.trailReader == nil {
 		return nil, errTrailNotServed
 	}
-	scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && identity.AuthorizeGlobal(actx, p, trailAllAction) == nil}
+	scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && h.dir.AuthorizeGlobal(actx, p, trailAllAction) == nil}
 	return fn(r.Context(), h.trailReader, scope, body)
 }
 

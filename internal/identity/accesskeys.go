@@ -129,7 +129,7 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 				return err
 			}
 		}
-		if err := authorize(ctx, caller, "iam:CreateAccessKey", resource); err != nil {
+		if err := d.authorize(ctx, caller, "iam:CreateAccessKey", resource); err != nil {
 			return err
 		}
 		rec.ARN = resource
@@ -151,7 +151,7 @@ func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userN
 	err = d.view(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		if userName == "" {
-			if err := authorize(ctx, caller, "iam:ListAccessKeys", RootARN(caller.Account)); err != nil {
+			if err := d.authorize(ctx, caller, "iam:ListAccessKeys", RootARN(caller.Account)); err != nil {
 				return err
 			}
 			ids, err := d.rootKeyIDs(tx, caller.Account)
@@ -172,7 +172,7 @@ func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userN
 			return err
 		}
 		if caller.Username != o.name {
-			if err := authorize(ctx, caller, "iam:ListAccessKeys", o.arn); err != nil {
+			if err := d.authorize(ctx, caller, "iam:ListAccessKeys", o.arn); err != nil {
 				return err
 			}
 		}
@@ -231,7 +231,7 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, user
 		if err != nil {
 			return err
 		}
-		if err := authorize(ctx, caller, "iam:DeleteAccessKey", rec.ARN); err != nil {
+		if err := d.authorize(ctx, caller, "iam:DeleteAccessKey", rec.ARN); err != nil {
 			return err
 		}
 		if rec.UserName != "" {

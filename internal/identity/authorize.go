@@ -11,15 +11,15 @@ import (
 // anything in its account; users and role sessions need an identity policy
 // that allows the action and none that denies it. Conditions see the
 // request ctx carries (WithRequest).
-func authorize(ctx context.Context, p *Principal, action, resource string) error {
+func (d *Directory) authorize(ctx context.Context, p *Principal, action, resource string) error {
 	if p.Type == TypeRoot {
 		return nil
 	}
-	d := policy.EvaluateIdentities(p.Policies, &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: resource, Context: contextOf(ctx)})
-	if d.Deny {
+	dec := policy.EvaluateIdentities(p.Policies, &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: resource, Context: d.contextOf(ctx)})
+	if dec.Deny {
 		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s with an explicit deny in an identity-based policy", p.ARN, action, resource)
 	}
-	if !d.Allow {
+	if !dec.Allow {
 		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action", p.ARN, action, resource, action)
 	}
 	return nil
@@ -30,15 +30,15 @@ func authorize(ctx context.Context, p *Principal, action, resource string) error
 // may; users and role sessions need an identity policy that allows the
 // action on "*" and none that denies it. The messages are AWS's for such
 // actions, which name no resource.
-func AuthorizeGlobal(ctx context.Context, p *Principal, action string) error {
+func (d *Directory) AuthorizeGlobal(ctx context.Context, p *Principal, action string) error {
 	if p.Type == TypeRoot {
 		return nil
 	}
-	d := policy.EvaluateIdentities(p.Policies, &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: "*", Context: contextOf(ctx)})
-	if d.Deny {
+	dec := policy.EvaluateIdentities(p.Policies, &policy.Request{Principal: p.PolicyPrincipal(), Action: action, Resource: "*", Context: d.contextOf(ctx)})
+	if dec.Deny {
 		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s with an explicit deny in an identity-based policy", p.ARN, action)
 	}
-	if !d.Allow {
+	if !dec.Allow {
 		return errf(fault.AccessDenied, "User: %s is not authorized to perform: %s because no identity-based policy allows the %s action", p.ARN, action, action)
 	}
 	return nil

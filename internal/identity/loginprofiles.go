@@ -139,7 +139,7 @@ func (d *Directory) loginProfileOwner(ctx context.Context, tx store.Tx, caller *
 		}
 		return nil, err
 	}
-	if err := authorize(ctx, caller, action, userARN(caller.Account, u.Path, u.Name)); err != nil {
+	if err := d.authorize(ctx, caller, action, userARN(caller.Account, u.Path, u.Name)); err != nil {
 		return nil, err
 	}
 	return &u, nil

@@ -26,16 +26,17 @@ func WithRequest(ctx context.Context, ri RequestInfo) context.Context {
 }
 
 // requestContext is the policy context of a call: the request's keys when
-// ctx carries them (WithRequest), the time's always.
+// ctx carries them (WithRequest), the time's (the directory's clock)
+// always.
 type requestContext struct {
 	ri    RequestInfo
 	known bool
 	now   time.Time
 }
 
-func contextOf(ctx context.Context) policy.Context {
+func (d *Directory) contextOf(ctx context.Context) policy.Context {
 	ri, ok := ctx.Value(requestInfoKey{}).(RequestInfo)
-	return requestContext{ri: ri, known: ok, now: time.Now().UTC()}
+	return requestContext{ri: ri, known: ok, now: d.now().UTC()}
 }
 
 // Values implements policy.Context.

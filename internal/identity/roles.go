@@ -59,7 +59,7 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 	if maxSession < 3600 || maxSession > 43200 {
 		return nil, errf(fault.Validation, "1 validation error detected: Value '%d' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200", maxSession)
 	}
-	if err := authorize(ctx, caller, "iam:CreateRole", roleARN(caller.Account, path, name)); err != nil {
+	if err := d.authorize(ctx, caller, "iam:CreateRole", roleARN(caller.Account, path, name)); err != nil {
 		return nil, err
 	}
 	rec := roleRecord{V: 1, Name: name, ID: randomID("AROA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second),
@@ -194,7 +194,7 @@ func (d *Directory) GetRole(ctx context.Context, caller *Principal, name string)
 		return nil, err
 	}
 	r := rec.role(caller.Account)
-	if err := authorize(ctx, caller, "iam:GetRole", r.Arn); err != nil {
+	if err := d.authorize(ctx, caller, "iam:GetRole", r.Arn); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -202,7 +202,7 @@ func (d *Directory) GetRole(ctx context.Context, caller *Principal, name string)
 
 // ListRoles lists the account's roles, ordered by name.
 func (d *Directory) ListRoles(ctx context.Context, caller *Principal) ([]*Role, error) {
-	if err := authorize(ctx, caller, "iam:ListRoles", "arn:aws:iam::"+caller.Account+":role/"); err != nil {
+	if err := d.authorize(ctx, caller, "iam:ListRoles", "arn:aws:iam::"+caller.Account+":role/"); err != nil {
 		return nil, err
 	}
 	var out []*Role
@@ -230,7 +230,7 @@ func (d *Directory) DeleteRole(ctx context.Context, caller *Principal, name stri
 			}
 			return err
 		}
-		if err := authorize(ctx, caller, "iam:DeleteRole", roleARN(caller.Account, rec.Path, rec.Name)); err != nil {
+		if err := d.authorize(ctx, caller, "iam:DeleteRole", roleARN(caller.Account, rec.Path, rec.Name)); err != nil {
 			return err
 		}
 		if n, err := count(tx, rolePolicyPrefix(caller.Account, name)); err != nil || n > 0 {

@@ -92,7 +92,7 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	if role.TrustBound {
 		trust.Bind(role.TrustIDs)
 	}
-	req := &policy.Request{Principal: caller.PolicyPrincipal(), Action: "sts:AssumeRole", Resource: arn, Context: contextOf(ctx)}
+	req := &policy.Request{Principal: caller.PolicyPrincipal(), Action: "sts:AssumeRole", Resource: arn, Context: d.contextOf(ctx)}
 	dec := trust.EvaluateResource(req)
 	// An explicit deny in the caller's own identity policies refuses,
 	// whoever the trust policy names.
@@ -106,7 +106,7 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	case dec.AccountAllow && !dec.Allow, caller.Account != account:
 		// The trust policy trusts the account (or the caller is in another
 		// account): the caller's own identity policies must allow it too.
-		if err := authorize(ctx, caller, "sts:AssumeRole", arn); err != nil {
+		if err := d.authorize(ctx, caller, "sts:AssumeRole", arn); err != nil {
 			return nil, nil, denied(caller, "sts:AssumeRole", roleArn)
 		}
 	}

@@ -73,7 +73,7 @@ func (d *Directory) CreateUser(ctx context.Context, caller *Principal, name, pat
 	if err != nil {
 		return nil, err
 	}
-	if err := authorize(ctx, caller, "iam:CreateUser", userARN(caller.Account, path, name)); err != nil {
+	if err := d.authorize(ctx, caller, "iam:CreateUser", userARN(caller.Account, path, name)); err != nil {
 		return nil, err
 	}
 	rec := userRecord{V: 1, Name: name, ID: randomID("AIDA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second)}
@@ -112,7 +112,7 @@ func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string)
 	}
 	u := rec.user(caller.Account)
 	if name != caller.Username || caller.Type != TypeIAMUser {
-		if err := authorize(ctx, caller, "iam:GetUser", u.Arn); err != nil {
+		if err := d.authorize(ctx, caller, "iam:GetUser", u.Arn); err != nil {
 			return nil, err
 		}
 	}
@@ -121,7 +121,7 @@ func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string)
 
 // ListUsers lists the account's users, ordered by name.
 func (d *Directory) ListUsers(ctx context.Context, caller *Principal) ([]*User, error) {
-	if err := authorize(ctx, caller, "iam:ListUsers", "arn:aws:iam::"+caller.Account+":user/"); err != nil {
+	if err := d.authorize(ctx, caller, "iam:ListUsers", "arn:aws:iam::"+caller.Account+":user/"); err != nil {
 		return nil, err
 	}
 	var out []*User
@@ -148,7 +148,7 @@ func (d *Directory) DeleteUser(ctx context.Context, caller *Principal, name stri
 			}
 			return err
 		}
-		if err := authorize(ctx, caller, "iam:DeleteUser", userARN(caller.Account, rec.Path, rec.Name)); err != nil {
+		if err := d.authorize(ctx, caller, "iam:DeleteUser", userARN(caller.Account, rec.Path, rec.Name)); err != nil {
 			return err
 		}
 		if n, err := count(tx, userKeysPrefix(caller.Account, name)); err != nil || n > 0 {
@@ -232,7 +232,7 @@ func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owne
 		if err != nil {
 			return err
 		}
-		if err := authorize(ctx, caller, "iam:Put"+kind+"Policy", o.arn); err != nil {
+		if err := d.authorize(ctx, caller, "iam:Put"+kind+"Policy", o.arn); err != nil {
 			return err
 		}
 		// The limit is on all of an owner's inline policies together, as
@@ -266,7 +266,7 @@ func (d *Directory) GetPolicy(ctx context.Context, caller *Principal, kind, owne
 			return err
 		}
 		ownerName = o.name
-		if err := authorize(ctx, caller, "iam:Get"+kind+"Policy", o.arn); err != nil {
+		if err := d.authorize(ctx, caller, "iam:Get"+kind+"Policy", o.arn); err != nil {
 			return err
 		}
 		if err := getJSON(tx, append(o.prefix, policyName...), &rec); errors.Is(err, store.ErrNotFound) {
@@ -288,7 +288,7 @@ func (d *Directory) ListPolicies(ctx context.Context, caller *Principal, kind, o
 		if err != nil {
 			return err
 		}
-		if err := authorize(ctx, caller, "iam:List"+kind+"Policies", o.arn); err != nil {
+		if err := d.authorize(ctx, caller, "iam:List"+kind+"Policies", o.arn); err != nil {
 			return err
 		}
 		return scanJSON(tx, o.prefix, func(p *policyRecord) error { names = append(names, p.Name); return nil })
@@ -304,7 +304,7 @@ func (d *Directory) DeletePolicy(ctx context.Context, caller *Principal, kind, o
 		if err != nil {
 			return err
 		}
-		if err := authorize(ctx, caller, "iam:Delete"+kind+"Policy", o.arn); err != nil {
+		if err := d.authorize(ctx, caller, "iam:Delete"+kind+"Policy", o.arn); err != nil {
 			return err
 		}
 		k := append(o.prefix, policyName...)

@@ -223,36 +223,37 @@ func (s *Service) dryRunOpen(ctx context.Context, caller Caller, keyID string, e
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authz.Key(&caller, action, k, &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}); err != nil {
+	if err := s.mayOpen(caller, k, alias, ec, alg, op, action); err != nil {
 		return nil, err
-	}
-	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
-		return nil, err
-	}
-	if err := checkAlgorithm(k, alg); err != nil {
-		return nil, err
-	}
-	if len(ec) > 0 && keys.IsAsymmetric(k.Rec.KeySpec) {
-		return nil, newErr(fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys.")
 	}
 	return k, nil
+}
+
+// mayOpen authorizes caller to open a blob under the key named, and
+// checks the key can: its state and usage, the algorithm, and that an
+// asymmetric key is given no encryption context.
+func (s *Service) mayOpen(caller Caller, k *keyrepo.Key, alias string, ec map[string]string, alg, op, action string) error {
+	if err := s.authz.Key(&caller, action, k, &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}); err != nil {
+		return err
+	}
+	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
+		return err
+	}
+	if err := checkAlgorithm(k, alg); err != nil {
+		return err
+	}
+	if len(ec) > 0 && keys.IsAsymmetric(k.Rec.KeySpec) {
+		return newErr(fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys.")
+	}
+	return nil
 }
 
 // openAsymmetric decrypts an RSAES-OAEP ciphertext with the RSA key the
 // caller named; such ciphertexts carry no key id, so KeyId and the
 // algorithm are required.
 func (s *Service) openAsymmetric(caller Caller, k *keyrepo.Key, alias string, ct []byte, ec map[string]string, alg, op, action string) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
-	if err := s.authz.Key(&caller, action, k, &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}); err != nil {
+	if err := s.mayOpen(caller, k, alias, ec, alg, op, action); err != nil {
 		return nil, nil, nil, err
-	}
-	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
-		return nil, nil, nil, err
-	}
-	if err := checkAlgorithm(k, alg); err != nil {
-		return nil, nil, nil, err
-	}
-	if len(ec) > 0 {
-		return nil, nil, nil, newErr(fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys.")
 	}
 	pt, err := k.Current.Asym.Decrypt(alg, ct)
 	if err != nil {
