@@ -310,6 +310,27 @@ heading "As $user: administering the key is refused"
 expect_denied user kms disable-key --key-id "$key"
 expect_denied user kms put-key-policy --key-id "$key" --policy-name default --policy "file://policy.json"
 
+# ---------------------------------------------------------------- root
+
+heading "As the account root: turn $user's access key off, then on again"
+user_key=$(ok root iam list-access-keys --user-name "$user" --query 'AccessKeyMetadata[0].AccessKeyId' --output text)
+ok root iam update-access-key --user-name "$user" --access-key-id "$user_key" --status Inactive >/dev/null
+status=$(ok root iam list-access-keys --user-name "$user" --query 'AccessKeyMetadata[0].Status' --output text)
+expect "$status" Inactive "status of $user_key"
+show user kms decrypt --ciphertext-blob "fileb://secret.enc"
+rc=0
+as user kms decrypt --ciphertext-blob "fileb://secret.enc" >"$tmp/stdout" 2>"$tmp/stderr" || rc=$?
+((rc != 0)) || fail "a request signed with an inactive access key succeeded"
+grep -q UnrecognizedClientException "$tmp/stderr" || {
+	cat "$tmp/stderr" >&2
+	fail "a request signed with an inactive access key failed (exit $rc), but not with UnrecognizedClientException"
+}
+say "   refused: $(grep -m1 UnrecognizedClientException "$tmp/stderr" | sed 's/^[[:space:]]*//')"
+ok root iam update-access-key --user-name "$user" --access-key-id "$user_key" --status Active >/dev/null
+ok user kms decrypt --ciphertext-blob "fileb://secret.enc" --query Plaintext --output text | base64 -d >"$tmp/secret.out"
+cmp -s "$tmp/secret.bin" "$tmp/secret.out" || fail "decrypt with the reactivated key did not give back the bytes"
+say "   active again: the same secret signs, and the ciphertext decrypts"
+
 # ---------------------------------------------------------------- manager
 
 heading "As $manager: schedule the key's deletion"

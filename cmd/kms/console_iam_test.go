@@ -14,8 +14,8 @@ import (
 )
 
 // TestConsoleIAMPage creates a user on the IAM page, gives it a password,
-// an access key (whose secret is shown once) and an inline policy, and
-// checks each through aws-sdk-go-v2.
+// an access key (whose secret is shown once, and which it deactivates) and
+// an inline policy, and checks each through aws-sdk-go-v2.
 func TestConsoleIAMPage(t *testing.T) {
 	ctx := newBrowser(t, 3*time.Minute)
 	dir := t.TempDir()
@@ -46,7 +46,10 @@ func TestConsoleIAMPage(t *testing.T) {
 		visible(`//div[@role="status"][normalize-space()="Password set for carol."]`),
 		click(button("Create access key")),
 		chromedp.WaitVisible(chromedp.CSS(`.secret`)),
-		visible(`//details[summary[normalize-space()="carol"]]//li[starts-with(normalize-space(), "AKIA")]`),
+		visible(`//details[summary[normalize-space()="carol"]]//li[starts-with(normalize-space(), "AKIA")][contains(., "(Active)")]`),
+		click(`//details[summary[normalize-space()="carol"]]//button[starts-with(normalize-space(), "Deactivate AKIA")]`),
+		visible(`//details[summary[normalize-space()="carol"]]//li[starts-with(normalize-space(), "AKIA")][contains(., "(Inactive)")]`),
+		visible(`//details[summary[normalize-space()="carol"]]//button[starts-with(normalize-space(), "Activate AKIA")]`),
 		typeInto(labelled("Policy name (carol)"), "list-keys"),
 		chromedp.SetValue(labelled("Policy document (carol)"), doc),
 		click(button("Put policy")),
@@ -59,7 +62,8 @@ func TestConsoleIAMPage(t *testing.T) {
 	}
 	keys, err := rootIAM.ListAccessKeys(sdk, &iam.ListAccessKeysInput{UserName: aws.String("carol")})
 	noErr(t, err, "ListAccessKeys")
-	if len(keys.AccessKeyMetadata) != 1 || !strings.Contains(shown, aws.ToString(keys.AccessKeyMetadata[0].AccessKeyId)) || !strings.Contains(shown, "shown once") {
+	if len(keys.AccessKeyMetadata) != 1 || !strings.Contains(shown, aws.ToString(keys.AccessKeyMetadata[0].AccessKeyId)) || !strings.Contains(shown, "shown once") ||
+		keys.AccessKeyMetadata[0].Status != "Inactive" {
 		t.Fatalf("access keys %+v, the page showed %q", keys.AccessKeyMetadata, shown)
 	}
 	p, err := rootIAM.GetUserPolicy(sdk, &iam.GetUserPolicyInput{UserName: aws.String("carol"), PolicyName: aws.String("list-keys")})

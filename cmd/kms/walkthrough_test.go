@@ -36,6 +36,11 @@ func TestWalkthroughScript(t *testing.T) {
 		}
 	}
 
+	// The user's access key, made inactive, was refused as an unknown one.
+	if want := "refused: An error occurred (UnrecognizedClientException) when calling the Decrypt operation"; !strings.Contains(output, want) {
+		t.Errorf("output lacks %q\n%s", want, output)
+	}
+
 	// What it leaves behind: its key pending deletion, no IAM users.
 	c := s.client(t)
 	keys, err := c.ListKeys(testCtx(t), &kms.ListKeysInput{})

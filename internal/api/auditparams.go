@@ -189,7 +189,7 @@ var auditedParams = [...]string{
 	"Chain", "AfterSequence",
 	// IAM and STS
 	"UserName", "RoleName", "Path", "PolicyDocument", "AssumeRolePolicyDocument",
-	"AccessKeyId", "RoleArn", "RoleSessionName", "DurationSeconds", "MaxSessionDuration",
+	"AccessKeyId", "Status", "RoleArn", "RoleSessionName", "DurationSeconds", "MaxSessionDuration",
 }
 
 // paramNames are auditedParams as CloudTrail names them (lower camel

@@ -81,6 +81,9 @@ func (h *Handler) queryServices() map[string]*queryService {
 		"DeleteAccessKey": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			return nil, d.DeleteAccessKey(ctx, p, f.Get("UserName"), f.Get("AccessKeyId"))
 		},
+		"UpdateAccessKey": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
+			return nil, d.UpdateAccessKey(ctx, p, f.Get("UserName"), f.Get("AccessKeyId"), f.Get("Status"))
+		},
 		"CreateLoginProfile": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			lp, err := d.CreateLoginProfile(ctx, p, f.Get("UserName"), f.Get("Password"), f.Get("PasswordResetRequired") == "true")
 			return wrap(err, struct{ LoginProfile xmlLoginProfile }{xmlLoginProfileOf(lp)})

@@ -259,6 +259,13 @@ func TestAuditTrailRecordsEveryCall(t *testing.T) {
 	secrets["new user's secret"] = []byte(aws.ToString(cak.AccessKey.SecretAccessKey))
 	want = append(want, wantRecord{name: "CreateAccessKey", source: "iam.amazonaws.com", reqID: requestID(cak.ResultMetadata),
 		params: map[string]any{"userName": "audit-alice"}, absent: []string{"secretAccessKey"}})
+	uak, err := rootIAM.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("audit-alice"),
+		AccessKeyId: cak.AccessKey.AccessKeyId, Status: "Inactive"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, wantRecord{name: "UpdateAccessKey", source: "iam.amazonaws.com", reqID: requestID(uak.ResultMetadata),
+		params: map[string]any{"userName": "audit-alice", "accessKeyId": aws.ToString(cak.AccessKey.AccessKeyId), "status": "Inactive"}})
 
 	recs, raws := auditRecords(t, logPath)
 	if len(recs) != len(want) {

@@ -1349,3 +1349,86 @@ func TestIAMConditionsSeeTheRequest(t *testing.T) {
 		t.Fatalf("a user without the denies lists users: %v", err)
 	}
 }
+
+// UpdateAccessKey turns a key off and on again: an inactive key signs
+// nothing (KMS, IAM or STS), still counts toward the user's two, and
+// becomes usable again with the same secret when made Active. Refused
+// calls change nothing.
+func TestIAMUpdateAccessKey(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	root := e.rootIAM()
+	gina := e.newUser(t, "gina", allowDoc("*", "kms:ListKeys"))
+	other := e.newUser(t, "hal")
+	status := func() iamtypes.StatusType {
+		t.Helper()
+		out, err := root.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("gina")})
+		if err != nil || len(out.AccessKeyMetadata) != 1 {
+			t.Fatalf("ListAccessKeys gina: %+v %v", out, err)
+		}
+		return out.AccessKeyMetadata[0].Status
+	}
+	works := func() bool {
+		t.Helper()
+		_, kerr := gina.kms.ListKeys(ctx, &kms.ListKeysInput{})
+		_, serr := gina.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if (kerr == nil) != (serr == nil) {
+			t.Fatalf("KMS and STS disagree on gina's key: %v / %v", kerr, serr)
+		}
+		if kerr != nil {
+			expectAPIError(t, kerr, "UnrecognizedClientException", msgInvalidToken)
+			expectIAMError(t, serr, http.StatusForbidden, "InvalidClientTokenId", msgInvalidToken)
+		}
+		return kerr == nil
+	}
+	if !works() {
+		t.Fatal("a new key does not work")
+	}
+
+	// Refusals, each leaving the key Active.
+	_, err := gina.iam.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{AccessKeyId: aws.String(gina.akid), Status: iamtypes.StatusTypeInactive})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied",
+		"User: arn:aws:iam::111122223333:user/gina is not authorized to perform: iam:UpdateAccessKey on resource: arn:aws:iam::111122223333:user/gina because no identity-based policy allows the iam:UpdateAccessKey action")
+	_, err = root.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("gina"), AccessKeyId: aws.String(gina.akid), Status: "Paused"})
+	expectIAMError(t, err, http.StatusBadRequest, "ValidationError",
+		"1 validation error detected: Value 'Paused' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]")
+	_, err = root.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("hal"), AccessKeyId: aws.String(gina.akid), Status: iamtypes.StatusTypeInactive})
+	expectIAMError(t, err, http.StatusNotFound, "NoSuchEntity", "The Access Key with id "+gina.akid+" cannot be found.")
+	_, err = other.iam.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{AccessKeyId: aws.String(gina.akid), Status: iamtypes.StatusTypeInactive})
+	expectIAMError(t, err, http.StatusNotFound, "NoSuchEntity", "The Access Key with id "+gina.akid+" cannot be found.")
+	bogus := randomAKID(t)
+	_, err = root.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("gina"), AccessKeyId: aws.String(bogus), Status: iamtypes.StatusTypeInactive})
+	expectIAMError(t, err, http.StatusNotFound, "NoSuchEntity", "The Access Key with id "+bogus+" cannot be found.")
+	if status() != iamtypes.StatusTypeActive || !works() {
+		t.Fatal("a refused UpdateAccessKey changed the key")
+	}
+
+	// Inactive: listed so, refused everywhere, still one of the two.
+	if _, err := root.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("gina"), AccessKeyId: aws.String(gina.akid), Status: iamtypes.StatusTypeInactive}); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(); s != iamtypes.StatusTypeInactive {
+		t.Fatalf("status after deactivating: %s", s)
+	}
+	if works() {
+		t.Fatal("an inactive key still signs requests")
+	}
+	_, err = gina.iam.ListAccessKeys(ctx, &iam.ListAccessKeysInput{})
+	expectIAMError(t, err, http.StatusForbidden, "InvalidClientTokenId", msgInvalidToken)
+	if _, err := root.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("gina")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = root.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("gina")})
+	expectIAMError(t, err, http.StatusConflict, "LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: 2")
+
+	// Active again, with the same secret; setting the same status twice is fine.
+	for range 2 {
+		if _, err := root.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("gina"), AccessKeyId: aws.String(gina.akid), Status: iamtypes.StatusTypeActive}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !works() {
+		t.Fatal("a reactivated key does not work")
+	}
+}

@@ -223,11 +223,7 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, user
 		return err
 	}
 	err = d.update(ctx, func(tx store.Tx) error {
-		var rec accessKeyRecord
-		err := getJSON(tx, accessKeyKey(id), &rec)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.Account != caller.Account || lower(rec.UserName) != lower(userName))) {
-			return errf(fault.NoSuchEntity, "The Access Key with id %s cannot be found.", id)
-		}
+		rec, err := ownedAccessKey(tx, caller.Account, userName, id)
 		if err != nil {
 			return err
 		}
@@ -252,6 +248,58 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, user
 	})
 	d.invalidate()
 	return err
+}
+
+// UpdateAccessKey makes an access key Active or Inactive. A request signed
+// with an inactive key is refused as one with an unknown key, and so is a
+// console session signed in with it, from the next request on; making it
+// Active again restores both. The key's secret does not change.
+func (d *Directory) UpdateAccessKey(ctx context.Context, caller *Principal, userName, id, newStatus string) error {
+	if id == "" {
+		return errf(fault.Validation, "1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
+	}
+	switch newStatus {
+	case statusActive, statusInactive:
+	case "":
+		return errf(fault.Validation, "1 validation error detected: Value null at 'status' failed to satisfy constraint: Member must not be null")
+	default:
+		return errf(fault.Validation, "1 validation error detected: Value '%s' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]", newStatus)
+	}
+	userName, err := keyOwner(caller, userName)
+	if err != nil {
+		return err
+	}
+	err = d.update(ctx, func(tx store.Tx) error {
+		rec, err := ownedAccessKey(tx, caller.Account, userName, id)
+		if err != nil {
+			return err
+		}
+		if err := d.authorize(ctx, caller, "iam:UpdateAccessKey", rec.ARN); err != nil {
+			return err
+		}
+		if status(rec.Status) == newStatus {
+			return nil
+		}
+		rec.Status = newStatus
+		return putJSON(tx, accessKeyKey(id), rec)
+	})
+	d.invalidate()
+	return err
+}
+
+// ownedAccessKey reads access key id of userName ("" for the root) in
+// account. A key of another user or account is not found, as one that does
+// not exist: the caller learns nothing of others' key ids.
+func ownedAccessKey(tx store.Tx, account, userName, id string) (*accessKeyRecord, error) {
+	var rec accessKeyRecord
+	err := getJSON(tx, accessKeyKey(id), &rec)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.Account != account || lower(rec.UserName) != lower(userName))) {
+		return nil, errf(fault.NoSuchEntity, "The Access Key with id %s cannot be found.", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
 }
 
 // rootKeyIDs lists the access keys of an account's root: the index, and

@@ -6,7 +6,8 @@
 //
 // It implements the subset of IAM (CreateUser, GetUser, ListUsers,
 // DeleteUser, Create/Get/Update/DeleteLoginProfile, CreateAccessKey,
-// ListAccessKeys, DeleteAccessKey, Put/Get/List/DeleteUserPolicy,
+// ListAccessKeys, UpdateAccessKey, DeleteAccessKey,
+// Put/Get/List/DeleteUserPolicy,
 // CreateRole, GetRole, ListRoles, DeleteRole, Put/Get/List/DeleteRolePolicy)
 // and STS (GetCallerIdentity, AssumeRole) that the AWS CLI needs to
 // administer the service, and the console's sign-in (signin.go). Secrets are sealed under

@@ -38,9 +38,16 @@
       keys.replaceChildren();
       try {
         const ks = (await iam("ListAccessKeys", { UserName: u.UserName })).AccessKeyMetadata || [];
-        for (const k of ks) keys.append(el("li", {}, k.AccessKeyId + " (" + k.Status + ") ", el("button", { type: "button", onclick: async () => {
-          try { await iam("DeleteAccessKey", { UserName: u.UserName, AccessKeyId: k.AccessKeyId }); load(); } catch (e) { showError(box, e); }
-        } }, "Delete " + k.AccessKeyId)));
+        for (const k of ks) {
+          const next = k.Status === "Active" ? "Inactive" : "Active";
+          keys.append(el("li", {}, k.AccessKeyId + " (" + k.Status + ") ",
+            el("button", { type: "button", onclick: async () => {
+              try { await iam("UpdateAccessKey", { UserName: u.UserName, AccessKeyId: k.AccessKeyId, Status: next }); load(); } catch (e) { showError(box, e); }
+            } }, (next === "Active" ? "Activate " : "Deactivate ") + k.AccessKeyId),
+            el("button", { type: "button", onclick: async () => {
+              try { await iam("DeleteAccessKey", { UserName: u.UserName, AccessKeyId: k.AccessKeyId }); load(); } catch (e) { showError(box, e); }
+            } }, "Delete " + k.AccessKeyId)));
+        }
         if (!ks.length) keys.append(el("li", { class: "muted" }, "No access keys."));
       } catch (e) { showError(box, e); }
     };
