@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
@@ -19,7 +21,8 @@ import (
 // running server hands out snapshots of its store: bbolt locks the file
 // against every other process, so only the server can read it while it
 // serves. The socket has mode 0600 in a directory of mode 0700, the same
-// protection as kms.db itself.
+// protection as kms.db itself, and the server answers only processes of
+// its own user and root (Serve).
 const SocketName = "backup.sock"
 
 // LiveSnapshot writes a backup file of st, the open store of a data
@@ -82,12 +85,29 @@ type switchWriter struct{ w io.Writer }
 func (s *switchWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
 
 // Serve answers each connection on ln with a backup file written by
-// snapshot, until ln is closed.
+// snapshot, until ln is closed. Only a process of the server's own user,
+// or of root, is answered: the socket's mode says so too, but it is set
+// just after the socket is made, and a directory shared with others (a
+// data directory made by hand with mode 0755) would leave a moment in
+// which anyone could connect.
 func Serve(ln net.Listener, snapshot func(w io.Writer) error, logf func(msg string, args ...any)) {
+	euid := uint32(os.Geteuid())
+	serve(ln, snapshot, logf, func(uid uint32) bool { return uid == euid || uid == 0 })
+}
+
+// serve is Serve, answering a connection only if allow says yes to the
+// user id of the process at its other end.
+func serve(ln net.Listener, snapshot func(w io.Writer) error, logf func(msg string, args ...any), allow func(uid uint32) bool) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
+		}
+		uid, err := peerUID(c)
+		if err != nil || !allow(uid) {
+			logf("backup socket: refused a connection", "uid", uid, "err", err)
+			c.Close()
+			continue
 		}
 		go func() {
 			defer c.Close()
@@ -137,4 +157,28 @@ func fromServer(ctx context.Context, dir string, w io.Writer) (bool, error) {
 		return true, fmt.Errorf("read the snapshot from the server: %w", err)
 	}
 	return true, ctx.Err()
+}
+
+// peerUID is the user id of the process that connected c, a Unix socket
+// connection, as the kernel saw it at connect (SO_PEERCRED).
+func peerUID(c net.Conn) (uint32, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return 0, fmt.Errorf("a %T, not a Unix socket connection", c)
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if credErr != nil {
+		return 0, credErr
+	}
+	return cred.Uid, nil
 }

@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,5 +142,55 @@ func TestStreamAuditFileStopsWhenInterrupted(t *testing.T) {
 	err := streamAuditFiles(ctx, dir, false, NewEncoder(new(bytes.Buffer), nil))
 	if err == nil || !strings.Contains(err.Error(), context.Canceled.Error()) {
 		t.Fatalf("streamAuditFiles with a canceled context = %v", err)
+	}
+}
+
+// The backup socket answers only the users Serve allows, by the user id
+// the kernel reports for the connecting process: a refused client reads
+// nothing, an allowed one the whole snapshot.
+func TestServeChecksThePeersUser(t *testing.T) {
+	dir, err := os.MkdirTemp("", "sock") // short: a socket path has ~107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ln, err := Listen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var seen atomic.Int64
+	seen.Store(-1)
+	var admit atomic.Bool
+	logged := make(chan string, 4)
+	go serve(ln, func(w io.Writer) error { _, err := io.WriteString(w, "the snapshot"); return err },
+		func(msg string, _ ...any) { logged <- msg },
+		func(uid uint32) bool { seen.Store(int64(uid)); return admit.Load() })
+	read := func() string {
+		t.Helper()
+		c, err := net.Dial("unix", filepath.Join(dir, SocketName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := read(); got != "" {
+		t.Fatalf("a refused client read %q", got)
+	}
+	if msg := <-logged; !strings.Contains(msg, "refused") {
+		t.Fatalf("logged %q", msg)
+	}
+	if got := seen.Load(); got != int64(os.Geteuid()) {
+		t.Fatalf("the peer's user id was read as %d, want %d", got, os.Geteuid())
+	}
+	admit.Store(true)
+	if got := read(); got != "the snapshot" {
+		t.Fatalf("an allowed client read %q", got)
 	}
 }
