@@ -635,6 +635,13 @@ func TestE2EKeyPolicyLockoutAndValidation(t *testing.T) {
 		expectAPIError(t, put(e.client, doc, false), "MalformedPolicyDocumentException", kpMsgBadPrinc)
 		expectAPIError(t, put(e.client, doc, true), "MalformedPolicyDocumentException", kpMsgBadPrinc)
 	}
+	// NotPrincipal only with Deny: an Allow with it would let everyone but
+	// those named in directly, alice too, since her account is not named.
+	notAlice := kpDoc(kpRootStmt(), kpStmt{"Effect": "Allow", "NotPrincipal": map[string]any{"AWS": alice.arn}, "Action": "kms:*", "Resource": "*"})
+	for _, bypass := range []bool{false, true} {
+		expectAPIError(t, put(e.client, notAlice, bypass), "MalformedPolicyDocumentException",
+			"Statement[1] has NotPrincipal with Effect Allow: NotPrincipal may be used only with Deny.")
+	}
 	// Syntax.
 	for _, doc := range []string{`{"Version":"2012-10-17","Statement":[`, `not json`, `[]`,
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Perhaps","Principal":{"AWS":"` + kpRootARN + `"},"Action":"kms:*","Resource":"*"}]}`} {

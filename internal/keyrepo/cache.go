@@ -285,7 +285,7 @@ func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 		k.Versions[vr.Version] = lv
 	}
 	k.Current = k.Versions[rec.CurrentVersion]
-	pol, err := policy.ParseResource(rec.Policy)
+	pol, err := policy.ParseStoredResource(rec.Policy)
 	if err != nil {
 		// Policies are validated before they are stored; one that no
 		// longer parses allows nothing rather than everything.

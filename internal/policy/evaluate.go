@@ -2,7 +2,8 @@ package policy
 
 // EvaluateResource evaluates p as a resource-based policy (a key policy):
 // a statement applies only to the principals its Principal names, or to
-// those its NotPrincipal leaves out; a statement with neither applies to
+// those its NotPrincipal leaves out (for a Deny; an Allow with
+// NotPrincipal applies to no one); a statement with neither applies to
 // no one.
 func (p *Policy) EvaluateResource(r *Request) Decision { return p.evaluate(r, true) }
 
@@ -82,6 +83,10 @@ func (p *Policy) evaluate(r *Request, resource bool) Decision {
 func (c *compiled) principalMatch(p *Principal, pol *Policy) (direct, account bool) {
 	switch {
 	case !c.hasPrincipal:
+		return false, false
+	case c.notPrincipal && !c.deny:
+		// An Allow with NotPrincipal, which ParseResource refuses, in a
+		// policy stored before it did: it lets no one in.
 		return false, false
 	case c.notPrincipal:
 		return !c.principals.excludes(p, pol), false

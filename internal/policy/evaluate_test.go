@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestActionWildcards(t *testing.T) {
 	tests := []struct {
@@ -136,14 +139,20 @@ func TestNotPrincipal(t *testing.T) {
 		}
 	}
 
-	// NotPrincipal with Allow allows everyone not listed, directly.
-	p := mustParse(t, ParseResource, keyPolicy(
-		`{"Effect":"Allow","NotPrincipal":{"AWS":["arn:aws:iam::111122223333:user/Mallory","111122223333"]},"Action":"kms:Encrypt","Resource":"*"}`))
-	if d := p.EvaluateResource(req(outsider, "kms:Encrypt", nil)); d != (Decision{Allow: true}) {
-		t.Errorf("outsider: %+v", d)
+	// NotPrincipal with Allow is refused as a key policy (IAM allows it
+	// only with Deny). One stored before that, read back, lets no one in:
+	// not the outsider, not the user it names without its account.
+	doc := keyPolicy(
+		`{"Effect":"Allow","NotPrincipal":{"AWS":["arn:aws:iam::111122223333:user/Mallory"]},"Action":"kms:Encrypt","Resource":"*"}`)
+	if _, err := ParseResource(doc); err == nil || !strings.Contains(err.Error(), "NotPrincipal may be used only with Deny") {
+		t.Errorf("ParseResource of an Allow with NotPrincipal: %v", err)
 	}
-	if d := p.EvaluateResource(req(stranger, "kms:Encrypt", nil)); d != (Decision{}) {
-		t.Errorf("listed: %+v", d)
+	p := mustParse(t, ParseStoredResource, doc)
+	mallory := Principal{ARN: "arn:aws:iam::111122223333:user/Mallory", Account: account}
+	for _, who := range []Principal{outsider, keyUser, mallory} {
+		if d := p.EvaluateResource(req(who, "kms:Encrypt", nil)); d.Deny || d.Allow || d.AccountAllow {
+			t.Errorf("%s: %+v", who.ARN, d)
+		}
 	}
 }
 

@@ -46,6 +46,13 @@ func Parse(doc string) (*Policy, error) { return parse(doc, kindAny) }
 // statement needs a Principal or NotPrincipal.
 func ParseResource(doc string) (*Policy, error) { return parse(doc, kindResource) }
 
+// ParseStoredResource is ParseResource for a key policy read back from the
+// store, which ParseResource accepted when it was set: it takes what an
+// earlier version accepted too (an Allow with NotPrincipal, which
+// evaluation applies to no one), so that a rule added since does not leave
+// a stored key without its policy.
+func ParseStoredResource(doc string) (*Policy, error) { return parse(doc, kindAny) }
+
 // ParseIdentity is Parse for an identity-based policy: no statement may have
 // a Principal or NotPrincipal, and every statement needs a Resource or
 // NotResource.
@@ -198,6 +205,12 @@ func checkStatement(at string, st *Statement, has elements, k kind) error {
 		// IAM: a role trust policy cannot use NotPrincipal, whose Allow
 		// would let in every principal of every account but those named.
 		return fail("%s has prohibited field NotPrincipal: a role trust policy names whom it trusts with Principal.", at)
+	case k == kindResource && st.NotPrincipal != nil && st.Effect != Deny:
+		// IAM: NotPrincipal is for Deny only. An Allow with it would let
+		// in, directly and without an identity policy, every principal
+		// of every account but those named; even a user named is let in
+		// unless its account is named too.
+		return fail("%s has NotPrincipal with Effect Allow: NotPrincipal may be used only with Deny.", at)
 	case (k == kindResource || k == kindTrust) && !hasPrincipal:
 		return fail("%s has neither Principal nor NotPrincipal, which a key policy statement needs.", at)
 	case k == kindIdentity && hasPrincipal:

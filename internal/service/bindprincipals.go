@@ -157,7 +157,7 @@ func namesUserOrRole(v []byte) bool {
 // policyUsersAndRoles returns the IAM user and role ARNs a stored key
 // policy names as principals, each once; none if it does not parse.
 func policyUsersAndRoles(doc string) []string {
-	p, err := policy.ParseResource(doc)
+	p, err := policy.ParseStoredResource(doc)
 	if err != nil {
 		return nil
 	}
