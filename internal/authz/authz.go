@@ -50,16 +50,19 @@ func New(now func() time.Time, aliases func(ctx context.Context, region, keyID s
 }
 
 // MayPutKeyPolicy is the lockout safety check: whether policy p, put on
-// the key keyARN, would still let caller put a key policy on it. An
-// explicit deny in the caller's identity policies refuses, as it would
-// refuse that later PutKeyPolicy.
-func (a *Authorizer) MayPutKeyPolicy(caller *Caller, p *policy.Policy, keyARN string) bool {
+// key k, would still let caller put a key policy on it. k is the key as it
+// will be (for a key being created, a stand-in with its spec, usage,
+// origin, tags, region and id), so that conditions on the key's own keys
+// (kms:KeySpec, aws:ResourceTag/...) are judged as the later call will
+// judge them. An explicit deny in the caller's identity policies refuses,
+// as it would refuse that later PutKeyPolicy.
+func (a *Authorizer) MayPutKeyPolicy(caller *Caller, p *policy.Policy, k *keyrepo.Key) bool {
 	// The later call is judged as it would be made: without the bypass.
-	req := &policy.Request{Principal: caller.Principal, Action: "kms:PutKeyPolicy", Resource: keyARN,
-		Context: &Conditions{a: a, caller: caller, Extra: map[string]string{"kms:bypasspolicylockoutsafetycheck": "false"}}}
+	cond := &Conditions{a: a, caller: caller, k: k, Extra: map[string]string{"kms:bypasspolicylockoutsafetycheck": "false"}}
+	req := &policy.Request{Principal: caller.Principal, Action: "kms:PutKeyPolicy", Resource: k.ARN, Context: cond}
 	d := p.EvaluateResource(req)
 	id := policy.EvaluateIdentities(caller.Policies, req)
-	return !d.Deny && !id.Deny && (d.Allow || (d.AccountAllow && (caller.Root || id.Allow)))
+	return !d.Deny && !id.Deny && !cond.ambiguous && (d.Allow || (d.AccountAllow && (caller.Root || id.Allow)))
 }
 
 // Key decides whether caller may perform action (e.g. "kms:Encrypt")

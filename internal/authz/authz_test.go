@@ -185,8 +185,12 @@ func TestAccount(t *testing.T) {
 
 func TestMayPutKeyPolicy(t *testing.T) {
 	a, _, _ := newAuthorizer()
-	const keyARN = "arn:aws:kms:us-east-1:111122223333:key/k"
+	k := newKey(t, acctA, "") // a symmetric key tagged Team=blue
 	alice := `"` + userARN(acctA, "alice") + `"`
+	rootAll := statement("Allow", `"arn:aws:iam::111122223333:root"`, []string{"kms:*"}, "")
+	denyPutIf := func(cond string) string {
+		return policyDoc(rootAll, statement("Deny", `"*"`, []string{"kms:PutKeyPolicy"}, cond))
+	}
 	allowPut := identityDoc("Allow", "kms:PutKeyPolicy")
 	for _, tc := range []struct {
 		name   string
@@ -214,9 +218,17 @@ func TestMayPutKeyPolicy(t *testing.T) {
 			policyDoc(statement("Allow", `"arn:aws:iam::111122223333:root"`, []string{"kms:*"}, `{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}`)), true},
 		{"allow conditioned on another address", &authz.Caller{AccountID: acctA, ARN: root(acctA).ARN, Root: true, Principal: root(acctA).Principal, SourceIP: "192.0.2.1"},
 			policyDoc(statement("Allow", `"arn:aws:iam::111122223333:root"`, []string{"kms:*"}, `{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}`)), false},
+		// Conditions on the key itself are judged on the key: a deny that
+		// will match its later PutKeyPolicy refuses now.
+		{"deny on the key's spec", root(acctA), denyPutIf(`{"StringEquals":{"kms:KeySpec":"SYMMETRIC_DEFAULT"}}`), false},
+		{"deny on another spec", root(acctA), denyPutIf(`{"StringEquals":{"kms:KeySpec":"RSA_2048"}}`), true},
+		{"deny on the key's tag", root(acctA), denyPutIf(`{"StringEquals":{"aws:ResourceTag/Team":"blue"}}`), false},
+		{"deny on the key's origin", root(acctA), denyPutIf(`{"StringEquals":{"kms:KeyOrigin":"AWS_KMS"}}`), false},
+		{"deny on the key's usage", root(acctA), denyPutIf(`{"StringEquals":{"kms:KeyUsage":"ENCRYPT_DECRYPT"}}`), false},
+		{"deny on being multi-Region", root(acctA), denyPutIf(`{"Bool":{"kms:MultiRegion":"false"}}`), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := a.MayPutKeyPolicy(tc.caller, keyPolicy(t, tc.doc), keyARN); got != tc.may {
+			if got := a.MayPutKeyPolicy(tc.caller, keyPolicy(t, tc.doc), k); got != tc.may {
 				t.Fatalf("MayPutKeyPolicy = %v, want %v", got, tc.may)
 			}
 		})

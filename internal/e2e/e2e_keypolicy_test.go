@@ -616,8 +616,13 @@ func TestE2EKeyPolicyLockoutAndValidation(t *testing.T) {
 		"root without Put":       kpDoc(kpAllow(kpRootARN, "kms:Encrypt", "kms:Decrypt", "kms:GetKeyPolicy")),
 		"root denied Put":        kpDoc(kpRootStmt(), kpDeny(kpRootARN, "kms:PutKeyPolicy")),
 		"root denied everything": kpDoc(kpRootStmt(), kpDeny("*", "kms:*")),
+		// Conditions on the key itself match the later PutKeyPolicy too.
+		"denied Put on this key's spec": kpDoc(kpRootStmt(), kpDeny("*", "kms:PutKeyPolicy").with(map[string]any{"StringEquals": map[string]any{"kms:KeySpec": "SYMMETRIC_DEFAULT"}})),
+		"denied Put on its origin":      kpDoc(kpRootStmt(), kpDeny("*", "kms:PutKeyPolicy").with(map[string]any{"StringEquals": map[string]any{"kms:KeyOrigin": "AWS_KMS"}})),
 	} {
 		expectAPIError(t, put(e.client, doc, false), "MalformedPolicyDocumentException", kpMsgLockout)
+		_, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String(doc)})
+		expectAPIError(t, err, "MalformedPolicyDocumentException", kpMsgLockout)
 		if t.Failed() {
 			t.Logf("policy %q", name)
 		}

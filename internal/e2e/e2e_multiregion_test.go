@@ -634,3 +634,48 @@ func TestE2EMultiRegionSigningAndMACKeys(t *testing.T) {
 		t.Fatalf("VerifyMac in the primary's region of a MAC made in the replica's: %+v, %v", vm, err)
 	}
 }
+
+// The condition keys of creating and replicating a multi-Region key: a
+// primary is created with kms:MultiRegionKeyType PRIMARY, and AWS's
+// guardrail against the lockout bypass (deny kms:CreateKey and
+// kms:PutKeyPolicy when kms:BypassPolicyLockoutSafetyCheck is true) holds
+// for ReplicateKey too, whose replica is a key created in its Region.
+func TestE2EMultiRegionCreateConditions(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+
+	primaryOnly := e.kpUser(t, "pat", kpDoc(kpIdentity("Allow", []string{"*"}, "kms:CreateKey").with(
+		map[string]any{"StringEquals": map[string]any{"kms:MultiRegionKeyType": "PRIMARY"}})))
+	if _, err := primaryOnly.kms.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}); err != nil {
+		t.Errorf("CreateKey of a multi-Region primary allowed by kms:MultiRegionKeyType: %v", err)
+	}
+	_, err := primaryOnly.kms.CreateKey(ctx, &kms.CreateKeyInput{})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+
+	guarded := e.kpUser(t, "mallory", kpDoc(
+		kpIdentity("Allow", []string{"*"}, "kms:*"),
+		kpIdentity("Deny", []string{"*"}, "kms:CreateKey", "kms:PutKeyPolicy").with(
+			map[string]any{"Bool": map[string]any{"kms:BypassPolicyLockoutSafetyCheck": "true"}})))
+	out, err := guarded.kms.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(out.KeyMetadata.KeyId)
+	onlyMallory := kpDoc(kpAllow(guarded.arn, "kms:Decrypt"))
+	_, err = guarded.kms.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion2),
+		Policy: aws.String(onlyMallory), BypassPolicyLockoutSafetyCheck: true})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	if _, err := e.regions()[e2eRegion2].DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)}); err == nil {
+		t.Fatal("a refused ReplicateKey made the replica")
+	}
+	// Without the bypass, the lockout check refuses the same policy, and
+	// a policy the account can manage is accepted.
+	_, err = guarded.kms.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion2),
+		Policy: aws.String(onlyMallory)})
+	expectAPIError(t, err, "MalformedPolicyDocumentException", kpMsgLockout)
+	if _, err := guarded.kms.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion2),
+		Policy: aws.String(kpDoc(kpRootStmt()))}); err != nil {
+		t.Fatalf("ReplicateKey with a policy the account manages: %v", err)
+	}
+}

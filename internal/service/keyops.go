@@ -107,6 +107,9 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		"kms:keyspec": spec, "kms:keyusage": usage, "kms:keyorigin": origin, "kms:multiregion": multi,
 		"kms:bypasspolicylockoutsafetycheck": bypass,
 	}}
+	if in.MultiRegion {
+		cond.Extra["kms:multiregionkeytype"] = "PRIMARY"
+	}
 	if err := s.authz.Account(&caller, "kms:CreateKey", "*", cond); err != nil {
 		return nil, err
 	}
@@ -114,18 +117,6 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		if err := s.authz.Account(&caller, "kms:TagResource", "*", cond); err != nil {
 			return nil, err
 		}
-	}
-	policy := defaultPolicy(caller.AccountID)
-	var policyIDs map[string]string
-	if in.Policy != nil {
-		var err error
-		if _, policyIDs, err = s.parseKeyPolicy(ctx, &caller, *in.Policy, "", in.BypassPolicyLockoutSafetyCheck); err != nil {
-			return nil, err
-		}
-		policy = *in.Policy
-	}
-	if err := checkTags(nil, in.Tags); err != nil {
-		return nil, err
 	}
 	now := s.clock()
 	region := s.regionOf(caller)
@@ -137,10 +128,22 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	rec := keyrepo.KeyRecord{
 		V: keyrepo.RecordVersion, ID: id, Region: region, Account: caller.AccountID, Created: now,
 		KeySpec: spec, KeyUsage: usage, Origin: origin, State: keyrepo.StateEnabled,
-		Policy: policy, PolicyPrincipalIDs: policyIDs, Tags: mergeTags(nil, in.Tags), CurrentVersion: 1, UsageTrackedSince: &now,
+		Policy: defaultPolicy(caller.AccountID), Tags: mergeTags(nil, in.Tags), CurrentVersion: 1, UsageTrackedSince: &now,
 	}
 	if in.MultiRegion {
 		rec.MultiRegion, rec.PrimaryRegion = true, region
+	}
+	if in.Policy != nil {
+		// The lockout check judges the policy on the key as it will be.
+		stand := &keyrepo.Key{Rec: rec, ARN: keyrepo.KeyARN(region, caller.AccountID, id)}
+		var err error
+		if _, rec.PolicyPrincipalIDs, err = s.parseKeyPolicy(ctx, &caller, *in.Policy, stand, in.BypassPolicyLockoutSafetyCheck); err != nil {
+			return nil, err
+		}
+		rec.Policy = *in.Policy
+	}
+	if err := checkTags(nil, in.Tags); err != nil {
+		return nil, err
 	}
 	if in.Description != nil {
 		rec.Description = *in.Description

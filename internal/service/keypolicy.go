@@ -39,13 +39,14 @@ func checkPolicyName(name string) error {
 	return nil
 }
 
-// parseKeyPolicy validates a key policy document for key (the key's ARN,
-// or "" for a key being created) as caller would set it: size, syntax, that
+// parseKeyPolicy validates a key policy document for key k (for a key
+// being created or replicated, a stand-in: its record as it will be
+// stored, and its ARN) as caller would set it: size, syntax, that
 // every named principal exists, and unless bypass, that the caller could
 // change the policy again afterwards. It returns the unique ids of the
 // users and roles the policy names, to be stored with it
 // (KeyRecord.PolicyPrincipalIDs).
-func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyARN string, bypass bool) (*policy.Policy, map[string]string, error) {
+func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc string, k *keyrepo.Key, bypass bool) (*policy.Policy, map[string]string, error) {
 	if err := checkPolicy(doc); err != nil {
 		return nil, nil, err
 	}
@@ -82,10 +83,7 @@ func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc, keyAR
 	if bypass {
 		return p, ids, nil
 	}
-	if keyARN == "" {
-		keyARN = keyrepo.KeyARN(s.regionOf(*caller), caller.AccountID, "*")
-	}
-	if !s.authz.MayPutKeyPolicy(caller, p, keyARN) {
+	if !s.authz.MayPutKeyPolicy(caller, p, k) {
 		return nil, nil, errLockout
 	}
 	return p, ids, nil
@@ -196,7 +194,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 	if err := s.authz.Key(&caller, "kms:PutKeyPolicy", k, cond); err != nil {
 		return nil, err
 	}
-	_, ids, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, k.ARN, in.BypassPolicyLockoutSafetyCheck)
+	_, ids, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, k, in.BypassPolicyLockoutSafetyCheck)
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,11 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 		return nil, err
 	}
 	to := in.ReplicaRegion
-	cond := &authz.Conditions{Extra: map[string]string{"kms:replicaregion": to}}
+	bypass := "false"
+	if in.BypassPolicyLockoutSafetyCheck {
+		bypass = "true"
+	}
+	cond := &authz.Conditions{Extra: map[string]string{"kms:replicaregion": to, "kms:bypasspolicylockoutsafetycheck": bypass}}
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ReplicateKey", cond)
 	if err != nil {
 		return nil, err
@@ -67,6 +71,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 	createCond := &authz.Conditions{Tags: in.Tags, Extra: map[string]string{
 		"kms:keyspec": k.Rec.KeySpec, "kms:keyusage": k.Rec.KeyUsage, "kms:keyorigin": k.Rec.Origin,
 		"kms:multiregion": "true", "kms:multiregionkeytype": "REPLICA",
+		"kms:bypasspolicylockoutsafetycheck": bypass,
 	}}
 	if err := s.authz.Account(&inReplica, "kms:CreateKey", "*", createCond); err != nil {
 		return nil, err
@@ -81,7 +86,11 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 	var policyIDs map[string]string
 	if in.Policy != nil {
 		var err error
-		if _, policyIDs, err = s.parseKeyPolicy(ctx, &inReplica, *in.Policy, arn, in.BypassPolicyLockoutSafetyCheck); err != nil {
+		// The lockout check judges the policy on the replica as it will be.
+		stand := &keyrepo.Key{ARN: arn, Rec: keyrepo.KeyRecord{ID: k.Rec.ID, Region: to, Account: k.Rec.Account,
+			KeySpec: k.Rec.KeySpec, KeyUsage: k.Rec.KeyUsage, Origin: k.Rec.Origin, Tags: mergeTags(nil, in.Tags),
+			MultiRegion: true, PrimaryRegion: k.Rec.Region}}
+		if _, policyIDs, err = s.parseKeyPolicy(ctx, &inReplica, *in.Policy, stand, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 		policy = *in.Policy
