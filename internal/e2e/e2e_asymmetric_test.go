@@ -1564,6 +1564,8 @@ func TestE2EAsymImportedMaterial(t *testing.T) {
 	p256PKCS8, _ := x509.MarshalPKCS8PrivateKey(p256Local)
 	p384Local, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	p384PKCS8, _ := x509.MarshalPKCS8PrivateKey(p384Local)
+	p521Local, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	p521PKCS8, _ := x509.MarshalPKCS8PrivateKey(p521Local)
 	_, edLocal, _ := ed25519.GenerateKey(rand.Reader)
 	edPKCS8, _ := x509.MarshalPKCS8PrivateKey(edLocal)
 
@@ -1707,6 +1709,7 @@ func TestE2EAsymImportedMaterial(t *testing.T) {
 		want := asOpenSSLPublicOf(t, openssl, dir, material)
 		id := e.asCreateExternal(t, types.KeySpecEccNistEdwards25519, asSignVerify)
 		wrong(t, id, p256PKCS8)
+		wrong(t, id, p521PKCS8) // once taken, and signed with as ECDSA
 		out, err := importOpenSSL(t, id, material)
 		imported(t, id, out, err)
 		if got := e.asPublicKey(t, id, types.KeySpecEccNistEdwards25519, asSignVerify); !bytes.Equal(got, want) {

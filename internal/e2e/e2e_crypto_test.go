@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/openkms/kms/internal/keys"
 )
 
 // Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext) and
@@ -790,4 +792,45 @@ func TestE2EReEncryptChecksSourceBeforeDestinationUsage(t *testing.T) {
 	// With the right source, the destination's usage is what is wrong.
 	_, err = e.client.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob, SourceKeyId: aws.String(a), DestinationKeyId: signing.KeyId})
 	expectAPIError(t, err, "InvalidKeyUsageException", *signing.Arn+" key usage is SIGN_VERIFY which is not valid for ReEncrypt.")
+}
+
+// A blob in the symmetric format whose header names an RSA or HMAC key,
+// sent without a KeyId, is refused as a ciphertext that does not
+// authenticate (it once reached a nil symmetric key and answered 500).
+func TestE2EHeaderNamingANonSymmetricKey(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	for _, spec := range []struct {
+		spec  types.KeySpec
+		usage types.KeyUsageType
+		alg   types.EncryptionAlgorithmSpec
+	}{
+		{types.KeySpecRsa2048, types.KeyUsageTypeEncryptDecrypt, types.EncryptionAlgorithmSpecRsaesOaepSha256},
+		{types.KeySpecRsa2048, types.KeyUsageTypeEncryptDecrypt, ""},
+	} {
+		out, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: spec.spec, KeyUsage: spec.usage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := aws.ToString(out.KeyMetadata.KeyId)
+		kid, ok := keys.ParseID(id)
+		if !ok {
+			t.Fatalf("key id %q", id)
+		}
+		blob := make([]byte, keys.BlobOverhead+8)
+		blob[0] = keys.FormatV1
+		copy(blob[1:17], kid[:])
+		blob[20] = 1
+		_, err = e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob, EncryptionAlgorithm: spec.alg})
+		if spec.alg == "" {
+			// Without the algorithm the default (symmetric) one is
+			// checked against the key first.
+			expectAPIErrorCode(t, err, "InvalidKeyUsageException")
+			continue
+		}
+		expectAPIError(t, err, "InvalidCiphertextException", "")
+		_, err = e.client.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob, SourceEncryptionAlgorithm: spec.alg, DestinationKeyId: aws.String(e.newKey(t))})
+		expectAPIError(t, err, "InvalidCiphertextException", "")
+	}
 }

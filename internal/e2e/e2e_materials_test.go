@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"regexp"
 	"testing"
 	"time"
 
@@ -48,6 +49,15 @@ func TestE2EImportedKeyMaterialsRotateOnDemand(t *testing.T) {
 		t.Fatalf("new KeyMaterialId %q (first %q)", secondID, firstID)
 	}
 	e.expectImported(t, id, firstID, notExpiring, nil)
+	// One new material pending at a time, refused with AWS's message.
+	_, err = e.importAs(t, id, mustRandom(t, 32), types.ImportTypeNewKeyMaterial, "")
+	if api := expectAPIErrorCode(t, err, "KMSInvalidStateException"); api != nil {
+		re := regexp.MustCompile(`^New key material \(id: [0-9a-f]{64}\) cannot be imported into KMS key ` + regexp.QuoteMeta(arn) +
+			`, because another key material \(id: ` + secondID + `\) is pending rotation\.$`)
+		if !re.MatchString(api.ErrorMessage()) {
+			t.Errorf("refusal of a second pending material: %q", api.ErrorMessage())
+		}
+	}
 	all, err := e.client.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: aws.String(id), IncludeKeyMaterial: types.IncludeKeyMaterialAllKeyMaterial})
 	if err != nil {
 		t.Fatal(err)

@@ -129,14 +129,17 @@ func GenerateAsymmetric(spec string) ([]byte, error) {
 	return nil, fmt.Errorf("%w: key spec %s", ErrUnsupported, spec)
 }
 
+// nistCurve is the curve of an ECC_NIST_P* spec, nil for any other.
 func nistCurve(spec string) elliptic.Curve {
 	switch spec {
 	case "ECC_NIST_P256":
 		return elliptic.P256()
 	case "ECC_NIST_P384":
 		return elliptic.P384()
+	case "ECC_NIST_P521":
+		return elliptic.P521()
 	}
-	return elliptic.P521()
+	return nil
 }
 
 func mldsaScheme(spec string) sign.Scheme {
@@ -187,7 +190,7 @@ func ParseAsymmetric(spec string, material []byte) (*Asymmetric, error) {
 		}
 		a.rsa, pub = k, &k.PublicKey
 	case *ecdsa.PrivateKey:
-		if spec[:min(len(spec), 8)] != "ECC_NIST" || k.Curve != nistCurve(spec) {
+		if c := nistCurve(spec); c == nil || k.Curve != c {
 			return nil, ErrMaterial
 		}
 		a.ec, pub = k, &k.PublicKey

@@ -125,10 +125,24 @@ func TestECDHAgreesBothWays(t *testing.T) {
 }
 
 func TestParseAsymmetricRejectsOtherSpecs(t *testing.T) {
-	m, _ := keys.GenerateAsymmetric("ECC_NIST_P256")
-	for _, spec := range []string{"ECC_NIST_P384", "RSA_2048", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"} {
-		if _, err := keys.ParseAsymmetric(spec, m); !errors.Is(err, keys.ErrMaterial) {
-			t.Errorf("P-256 material accepted as %s: %v", spec, err)
+	// Each spec's material is refused as every other spec: P-521 material
+	// was once accepted as ECC_NIST_EDWARDS25519, and signed as ECDSA.
+	specs := []string{"RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"}
+	for _, from := range specs {
+		m, err := keys.GenerateAsymmetric(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.ParseAsymmetric(from, m); err != nil {
+			t.Errorf("%s material refused as itself: %v", from, err)
+		}
+		for _, as := range specs {
+			if as == from {
+				continue
+			}
+			if _, err := keys.ParseAsymmetric(as, m); !errors.Is(err, keys.ErrMaterial) {
+				t.Errorf("%s material accepted as %s: %v", from, as, err)
+			}
 		}
 	}
 }

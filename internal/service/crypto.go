@@ -195,16 +195,27 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 	if err := checkAlgorithm(k, alg); err != nil {
 		return nil, nil, nil, err
 	}
+	if k.Rec.KeySpec != keys.SymmetricDefault {
+		// The header names an RSA key: its ciphertexts have no header,
+		// so this blob is not one of them.
+		return nil, nil, nil, errInvalidCiphertext
+	}
 	ver := k.Versions[h.Version]
 	if ver == nil && h.Version > k.Rec.CurrentVersion {
 		// A version newer than the cached key: another process rotated
-		// it. Read the key again once.
+		// it. Read the key again once, and judge it as it is now.
 		s.repo.Invalidate(k.Rec.Region, k.Rec.ID, "")
-		if fresh, err := s.repo.Load(ctx, k.Rec.Region, k.Rec.ID); err == nil && fresh.Rec.Account == k.Rec.Account {
-			ver = fresh.Versions[h.Version]
+		if fresh, err := s.repo.Load(ctx, k.Rec.Region, k.Rec.ID); err == nil && fresh.Rec.Account == k.Rec.Account && fresh.Versions[h.Version] != nil {
+			if err := s.authz.Key(&caller, action, fresh, cond); err != nil {
+				return nil, nil, nil, err
+			}
+			if err := s.usable(fresh, op, keys.UsageEncrypt); err != nil {
+				return nil, nil, nil, err
+			}
+			k, ver = fresh, fresh.Versions[h.Version]
 		}
 	}
-	if ver == nil {
+	if ver == nil || ver.Sym == nil {
 		return nil, nil, nil, errInvalidCiphertext
 	}
 	pt, err := ver.Sym.Open(blob, ec)

@@ -256,7 +256,7 @@ func importTarget(rec *keyrepo.KeyRecord, arn string, vers []*keyrepo.VersionRec
 		return nil, newErr(fault.Validation, "This key material is already associated with %s as key material %s: import it with ImportType EXISTING_KEY_MATERIAL.", arn, existing.MaterialID)
 	}
 	if p := pendingMaterial(vers); p != nil {
-		return nil, newErr(fault.InvalidState, "%s already has key material %s pending rotation: rotate to it with RotateKeyOnDemand, or delete it with DeleteImportedKeyMaterial before importing other new key material.", arn, p.MaterialID)
+		return nil, newErr(fault.InvalidState, "New key material (id: %s) cannot be imported into KMS key %s, because another key material (id: %s) is pending rotation.", materialID, arn, p.MaterialID)
 	}
 	return &keyrepo.VersionRecord{V: keyrepo.RecordVersion, Version: rec.CurrentVersion + 1, Created: now, PendingRotation: true}, nil
 }

@@ -56,7 +56,7 @@ func TestImportedKeyMaterials(t *testing.T) {
 	}
 	// One pending material at a time; the same material is not new.
 	_, err = f.importMaterial(id, third, kmsapi.ImportKeyMaterialInput{ImportType: "NEW_KEY_MATERIAL", ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
-	wantErr(t, err, fault.InvalidState, arn+" already has key material "+secondID+" pending rotation: rotate to it with RotateKeyOnDemand, or delete it with DeleteImportedKeyMaterial before importing other new key material.")
+	wantErr(t, err, fault.InvalidState, "New key material (id: "+thirdID+") cannot be imported into KMS key "+arn+", because another key material (id: "+secondID+") is pending rotation.")
 	_, err = f.importMaterial(id, first, kmsapi.ImportKeyMaterialInput{ImportType: "NEW_KEY_MATERIAL", ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
 	wantErr(t, err, fault.Validation, "This key material is already associated with "+arn+" as key material "+firstID+": import it with ImportType EXISTING_KEY_MATERIAL.")
 	_, err = f.importMaterial(id, third, kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
