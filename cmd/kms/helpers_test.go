@@ -194,16 +194,27 @@ func (p *proc) stop(sig os.Signal) int {
 // passes.
 func (p *proc) waitOutput(re *regexp.Regexp, timeout time.Duration) []string {
 	p.t.Helper()
+	return p.waitFor(p.stdout, re, timeout)
+}
+
+// waitLog is waitOutput for the process's log, on stderr.
+func (p *proc) waitLog(re *regexp.Regexp, timeout time.Duration) []string {
+	p.t.Helper()
+	return p.waitFor(p.stderr, re, timeout)
+}
+
+func (p *proc) waitFor(buf *lineBuf, re *regexp.Regexp, timeout time.Duration) []string {
+	p.t.Helper()
 	deadline := time.After(timeout)
 	for {
-		out, changed := p.stdout.snapshot()
+		out, changed := buf.snapshot()
 		if m := re.FindStringSubmatch(out); m != nil {
 			return m
 		}
 		select {
 		case <-changed:
 		case <-p.done:
-			out = p.stdout.String()
+			out = buf.String()
 			if m := re.FindStringSubmatch(out); m != nil {
 				return m
 			}

@@ -172,15 +172,39 @@ func Print(w io.Writer, fs *pflag.FlagSet, sources map[string]Source, skip ...st
 	}
 }
 
-// MaskURL hides the password of a URL with user information; anything
-// else is returned as it is.
+// MaskURL hides the passwords of a URL: that of its user information, and
+// the password and sslpassword query parameters PostgreSQL's drivers also
+// take. A value with "://" that does not parse as a URL is hidden whole;
+// anything else is returned as it is.
 func MaskURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
+		if strings.Contains(s, "://") {
+			return "xxxxx"
+		}
 		return s
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	masked := false
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User, masked = url.UserPassword(u.User.Username(), "xxxxx"), true
+		}
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery, masked = "xxxxx", true
+		}
+		for name := range q {
+			if n := strings.ToLower(name); n == "password" || n == "sslpassword" {
+				q.Set(name, "xxxxx")
+				masked = true
+				u.RawQuery = q.Encode()
+			}
+		}
+	}
+	if !masked {
+		return s
 	}
 	return u.String()
 }

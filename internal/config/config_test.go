@@ -156,3 +156,27 @@ func stripComments(s string) string {
 	}
 	return b.String()
 }
+
+// MaskURL hides every password a PostgreSQL URL can carry, and nothing
+// else.
+func TestMaskURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://kms:hunter2@db:5432/kms":                            "postgres://kms:xxxxx@db:5432/kms",
+		"postgres://kms@db/kms?sslmode=disable&password=hunter2":        "postgres://kms@db/kms?password=xxxxx&sslmode=disable",
+		"postgres://kms@db/kms?PASSWORD=hunter2":                        "postgres://kms@db/kms?PASSWORD=xxxxx",
+		"postgres://kms@db/kms?sslpassword=hunter2&sslmode=verify-full": "postgres://kms@db/kms?sslmode=verify-full&sslpassword=xxxxx",
+		"postgres://kms@db/kms?password=hunter2;x=%zz":                  "postgres://kms@db/kms?xxxxx",
+		"postgres://kms:hun%zzter2@db/kms":                              "xxxxx",
+		"postgres://kms@db/kms?sslmode=disable":                         "postgres://kms@db/kms?sslmode=disable",
+		"127.0.0.1:8400":                                                "127.0.0.1:8400",
+		"/var/lib/kms":                                                  "/var/lib/kms",
+	} {
+		got := MaskURL(in)
+		if got != want {
+			t.Errorf("MaskURL(%q) = %q, want %q", in, got, want)
+		}
+		if strings.Contains(got, "hunter2") || strings.Contains(got, "hun%zzter2") {
+			t.Errorf("MaskURL(%q) shows the password: %q", in, got)
+		}
+	}
+}

@@ -112,8 +112,21 @@ const readyTimeout = 2 * time.Second
 
 // readiness is the check behind /readyz: the store answers a read, and the
 // audit trail's last commit succeeded (a node that cannot record calls
-// refuses them, so it is not ready).
-func readiness(st store.Store, trail *audit.Log) func(context.Context) error {
+// refuses them, so it is not ready). Why a part fails goes to log only:
+// /readyz answers anyone, and the error can name the database's host and
+// user or the data directory's paths.
+func readiness(st store.Store, trail *audit.Log, log *slog.Logger) func(context.Context) error {
+	check := readinessOf(st, trail)
+	return func(ctx context.Context) error {
+		err := check(ctx)
+		if nr, ok := err.(*notReady); ok {
+			log.Warn("not ready", "failing", nr.part, "err", nr.err)
+		}
+		return err
+	}
+}
+
+func readinessOf(st store.Store, trail *audit.Log) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 		defer cancel()
@@ -144,13 +157,12 @@ func serveReady(w http.ResponseWriter, r *http.Request, ready func(context.Conte
 	type answer struct {
 		Status string `json:"status"`
 		Part   string `json:"failing,omitempty"`
-		Reason string `json:"reason,omitempty"`
 	}
 	a, code := answer{Status: "ready"}, http.StatusOK
 	if err := ready(r.Context()); err != nil {
-		a, code = answer{Status: "not ready", Reason: err.Error()}, http.StatusServiceUnavailable
+		a, code = answer{Status: "not ready"}, http.StatusServiceUnavailable
 		if nr, ok := err.(*notReady); ok {
-			a.Part, a.Reason = nr.part, nr.err.Error()
+			a.Part = nr.part
 		}
 	}
 	b, _ := json.Marshal(a)

@@ -438,7 +438,7 @@ func Run(ctx context.Context, o Options) error {
 			LoopbackOnly: isLoopback(o.Listen) && len(proxies) == 0,
 			IdleTimeout:  o.ConsoleIdleTimeout, AbsoluteTimeout: o.ConsoleSessionTimeout})
 	}
-	srv := httpServer(o, fromProxies(withOps(handler, readiness(st, trail), metricsHandler, consoleHandler), proxies, o.InsecureHTTP), o.Logger)
+	srv := httpServer(o, fromProxies(withOps(handler, readiness(st, trail, o.Logger), metricsHandler, consoleHandler), proxies, o.InsecureHTTP), o.Logger)
 	srv.ConnState = ep.limit.track
 	if ep.reload != nil {
 		stopReload := make(chan struct{})
