@@ -472,15 +472,42 @@ func TestFailClosedWhenTheTrailCannotBeWritten(t *testing.T) {
 	}
 	// Why is in the log, for the operator, not in the answer.
 	s.waitLog(regexp.MustCompile(`msg="not ready" failing=audit .*kms_audit_records`), startTimeout)
+	// A call that would change something is refused before it begins:
+	// answered or not, its change would outlast the missing record.
+	_, err = c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/while-failing"), TargetKeyId: key})
+	if err == nil || !errors.As(err, &re) || re.HTTPStatusCode() < 500 {
+		t.Fatalf("CreateAlias without a writable trail: %v, want a 5xx", err)
+	}
 
 	if _, err := conn.Exec(ctx, "ALTER TABLE kms_audit_records_away RENAME TO kms_audit_records"); err != nil {
 		t.Fatal(err)
+	}
+	// The first call after is refused before it begins, and its record
+	// (the refusal) is what shows the trail writes again; the next one
+	// goes through, as an SDK's retry of the 500 would.
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: key, Plaintext: []byte("x")})
+	if err == nil || !errors.As(err, &re) || re.HTTPStatusCode() < 500 {
+		t.Fatalf("the first Encrypt once the table is back: %v, want a 5xx", err)
 	}
 	if _, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key, Plaintext: []byte("x")}); err != nil {
 		t.Fatalf("Encrypt once the table is back: %v", err)
 	}
 	if code, body := ready(); code != http.StatusOK {
 		t.Errorf("/readyz once the table is back: %d %v", code, body)
+	}
+	aliases, err := c.ListAliases(ctx, &kms.ListAliasesInput{KeyId: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(aliases.Aliases) != 0 {
+		t.Errorf("a call refused for want of its record made %s", aws.ToString(aliases.Aliases[0].AliasName))
+	}
+	var refused int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM kms_audit_records WHERE line LIKE '%"eventName":"Encrypt"%' AND line LIKE '%"errorCode":"KMSInternalException"%'`).Scan(&refused); err != nil {
+		t.Fatal(err)
+	}
+	if refused != 1 {
+		t.Errorf("%d refusals of Encrypt recorded, want the one made once the table was back", refused)
 	}
 }
 

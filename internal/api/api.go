@@ -269,6 +269,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(p)
 			}
 			h.log.Error("panic serving request", "requestId", reqID, "target", r.Header.Get("X-Amz-Target"), "panic", p)
+			// The call may have changed something before it failed: it
+			// is recorded, as any other answer is.
+			h.audit(r.Context(), r, ci, &fault.Error{Code: fault.Internal})
 			h.writeError(w, reqID, &fault.Error{Code: fault.Internal})
 		}
 	}()
@@ -341,6 +344,9 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	ci.ev.Region = region
 	if !h.limits.allow(ServiceKMS, p.Account) {
 		return nil, errThrottled
+	}
+	if err := h.trailDown(ci.ev.RequestID); err != nil {
+		return nil, err
 	}
 	return fn(audit.NewContext(ctx, ci.ev), h.callerOf(p, r, region), body)
 }

@@ -75,6 +75,21 @@ func (h *Handler) audit(ctx context.Context, r *http.Request, ci *callInfo, call
 	return nil
 }
 
+// trailDown refuses a call before it begins while its record could not be
+// written (audit.Recorder.Err): the call would change things, answered or
+// not, that the trail would never show. The refusal itself is offered to
+// the trail, as every answer is.
+func (h *Handler) trailDown(reqID string) error {
+	if h.recorder == nil {
+		return nil
+	}
+	if err := h.recorder.Err(); err != nil {
+		h.log.Error("audit trail failing; the call is refused before it begins", "requestId", reqID, "err", err)
+		return errAuditFailed
+	}
+	return nil
+}
+
 // admitAnonymous decides whether the call, refused before its caller was
 // known, is recorded (anonBudget): if so it notes on its event how many
 // such calls went unrecorded before it.

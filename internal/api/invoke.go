@@ -119,6 +119,9 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 	if c.Service != ServiceTrail && !h.limits.allow(c.Service, p.Account) {
 		return nil, errThrottled
 	}
+	if err := h.trailDown(ci.ev.RequestID); err != nil {
+		return nil, err
+	}
 	switch c.Service {
 	case ServiceKMS:
 		h.jsonParams(ci, c.Input)

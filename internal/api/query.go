@@ -332,6 +332,10 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 	if svc.name == "sts" { // IAM is global; STS answers in the request's region
 		ci.ev.Region = region
 	}
+	if err := h.trailDown(reqID); err != nil {
+		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
+		return
+	}
 	out, err := svc.actions[action](identity.WithRequest(r.Context(), h.requestInfo(r)), p, form)
 	if err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)

@@ -88,6 +88,12 @@ func FromContext(ctx context.Context) *Event {
 // acknowledged.
 type Recorder interface {
 	Record(ctx context.Context, e *Event) error
+	// Err returns the error that keeps records from being written now,
+	// or nil. A call is not begun while it is not nil: what it changed
+	// would stay changed without its record. The refusal is still
+	// offered to Record, whose success (a trail in PostgreSQL that
+	// accepts rows again) clears it.
+	Err() error
 }
 
 // LogRecorder encodes events as CloudTrail-shaped records and appends them
@@ -116,6 +122,9 @@ const (
 
 // readOnlyPrefixes mark the operations CloudTrail calls read-only.
 var readOnlyPrefixes = []string{"Describe", "List", "Get", "Encrypt", "Decrypt", "ReEncrypt", "Generate", "Sign", "Verify", "Derive"}
+
+// Err is the error of the log's last commit (Log.Err).
+func (r *LogRecorder) Err() error { return r.log.Err() }
 
 // Record encodes e and appends it to the log; it returns once the record
 // is durable.

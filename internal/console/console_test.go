@@ -43,6 +43,8 @@ type recorder struct {
 	requests []*api.Request
 }
 
+func (r *recorder) Err() error { return nil }
+
 func (r *recorder) Record(_ context.Context, e *audit.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
