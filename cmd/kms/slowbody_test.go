@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -212,5 +213,55 @@ func TestSlowBodiesShareByAddress(t *testing.T) {
 	}
 	if got := send("198.51.100.8"); got != "InvalidSignatureException" {
 		t.Fatalf("the same body from another address: %s, want it read and refused with InvalidSignatureException", got)
+	}
+}
+
+// TestUnknownCallersCannotHoldTheConnections: every connection the server
+// takes (--max-connections) holds an unsigned request whose body never
+// finishes. The read timeout is long, but a body from a caller the server
+// cannot know is given only a few seconds: each is answered with who it
+// is (no one) and closed, and a signed call gets through, long before the
+// read timeout would have freed a place.
+func TestUnknownCallersCannotHoldTheConnections(t *testing.T) {
+	t.Parallel()
+	const places = 16
+	metricsAddr := freeAddr(t)
+	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--max-connections", strconv.Itoa(places), "--read-timeout", "10m", "--metrics-listen", metricsAddr)
+	addr := strings.TrimPrefix(s.URL, "http://")
+	var conns []net.Conn
+	for range places {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// Headers and the first byte of an 8,000-byte body; nothing more.
+		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: 8000\r\n\r\n{", addr)
+		conns = append(conns, c)
+	}
+	// Once the server reads all their bodies, every place is taken by a
+	// request under way (one still sending its headers could be evicted).
+	deadline := time.Now().Add(time.Minute)
+	for metricValue(scrape(t, "http://"+metricsAddr+"/metrics"), "kms_request_body_bytes", nil) < places*8000 {
+		if time.Now().After(deadline) {
+			t.Fatal("the server never read the held bodies (kms_request_body_bytes)")
+		}
+	}
+	ctx, cancel := context.WithTimeout(testCtx(t), 2*time.Minute)
+	defer cancel()
+	if _, err := s.client(t).ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
+		t.Fatalf("ListKeys while unknown callers held every connection: %v", err)
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !resp.Close || !strings.Contains(string(b), "MissingAuthenticationTokenException") {
+			t.Errorf("connection %d: %d (close %v) %s, want 400 MissingAuthenticationTokenException and the connection closed", i, resp.StatusCode, resp.Close, b)
+		}
 	}
 }

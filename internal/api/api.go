@@ -59,6 +59,9 @@ type Handler struct {
 	auditorAccounts map[string]bool
 
 	bodies *bodyBudget // memory for bodies being received (body.go)
+	// readTimeout is the server's read timeout (WithReadTimeout); zero:
+	// bodies are read within whatever deadline the connection has.
+	readTimeout time.Duration
 	// precheck checks a request's signature as far as it can without its
 	// body, before a large body is received (Directory.Precheck).
 	precheck func(*http.Request) (string, error)
@@ -90,6 +93,17 @@ func ReachedOverTLS(r *http.Request) bool {
 // HTTP. Requests h receives over TLS itself are secure either way.
 func (h *Handler) WithTLSInFront(on bool) *Handler {
 	h.tlsInFront = on
+	return h
+}
+
+// WithReadTimeout tells h the server's bound on the time a client takes
+// to send a request (http.Server.ReadTimeout). h then gives a body whose
+// caller it cannot know yet (Directory.Precheck refuses it) only
+// unknownBodyTime to arrive, and closes its connection after answering,
+// so that callers who are no one cannot hold the server's connections
+// for the whole read timeout with bodies they never finish.
+func (h *Handler) WithReadTimeout(d time.Duration) *Handler {
+	h.readTimeout = d
 	return h
 }
 
@@ -263,6 +277,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = a
 		defer h.report(a, reqID, ci, time.Now())
 	}
+	ci.w = w
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -326,7 +341,7 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 			return nil, errContentType(ct)
 		}
 	}
-	body, release, err := h.readBody(r)
+	body, release, err := h.readBody(r, ci.w)
 	defer release()
 	if err != nil {
 		return nil, err

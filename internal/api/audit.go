@@ -18,7 +18,8 @@ import (
 type callInfo struct {
 	ev        *audit.Event // &event
 	principal *identity.Principal
-	event     audit.Event // in the same allocation as the callInfo
+	w         http.ResponseWriter // the answer's, for deadlines of the connection; nil for console calls
+	event     audit.Event         // in the same allocation as the callInfo
 }
 
 // newCall starts the record of a call. The event travels to the service in

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultBodyMemory is how many bytes of request bodies a Handler holds
@@ -117,12 +118,18 @@ func (h *Handler) BodyBytes() int64 { return h.bodies.inUse.Load() }
 // needs more: it holds any usual KMS request whole.
 const firstRead = 8 << 10
 
+// unknownBodyTime is how long a body whose caller Directory.Precheck
+// refuses may take to arrive (WithReadTimeout).
+const unknownBodyTime = 5 * time.Second
+
 // readBody reads r's body, at most MaxBodyBytes, within the budget. A body
 // longer than firstRead is received further only if h.precheck passes: it
 // returns the access key the rest is charged to, or the error that
-// refuses the request. The caller calls release once it no longer reads
-// the body's bytes.
-func (h *Handler) readBody(r *http.Request) (body []byte, release func(), err error) {
+// refuses the request. With w and a read timeout (WithReadTimeout), a body
+// that has not arrived by its first read must come within
+// unknownBodyTime unless its caller passes h.precheck. The caller calls
+// release once it no longer reads the body's bytes.
+func (h *Handler) readBody(r *http.Request, w http.ResponseWriter) (body []byte, release func(), err error) {
 	var held, keyHeld int64 // held: the whole buffer; keyHeld: its part past firstRead
 	var akid, src string
 	release = func() {
@@ -138,6 +145,17 @@ func (h *Handler) readBody(r *http.Request) (body []byte, release func(), err er
 	limit := int64(MaxBodyBytes + 1) // one more, to see a body that is too long
 	if r.ContentLength >= 0 {
 		limit = r.ContentLength
+	}
+	// The first read gets unknownBodyTime: a usual body is already there.
+	// One that is not waits longer only for a caller the directory knows.
+	var rc *http.ResponseController
+	var started time.Time
+	var prechecked bool
+	var precheckErr error
+	if w != nil && h.readTimeout > 0 && r.ContentLength != 0 {
+		started = time.Now()
+		rc = http.NewResponseController(w)
+		rc.SetReadDeadline(started.Add(min(unknownBodyTime, h.readTimeout)))
 	}
 	var buf []byte
 	for {
@@ -155,6 +173,9 @@ func (h *Handler) readBody(r *http.Request) (body []byte, release func(), err er
 				}
 				held = size
 			} else {
+				if precheckErr != nil {
+					return nil, release, precheckErr
+				}
 				if akid == "" {
 					if akid, err = h.precheck(r); err != nil {
 						return nil, release, err
@@ -171,8 +192,23 @@ func (h *Handler) readBody(r *http.Request) (body []byte, release func(), err er
 			copy(grown, buf)
 			buf = grown
 		}
+		if rc != nil && len(buf) > 0 && !prechecked {
+			// More is to come after the first read: wait for it only
+			// for a caller the directory knows.
+			prechecked = true
+			if akid, precheckErr = h.precheck(r); precheckErr == nil {
+				src = bodySource(r)
+				rc.SetReadDeadline(started.Add(h.readTimeout))
+			} else {
+				akid = ""
+				w.Header().Set("Connection", "close")
+			}
+		}
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if err != nil && !errors.Is(err, io.EOF) && precheckErr != nil {
+			return nil, release, precheckErr // its time ran out: it is refused for who sent it
+		}
 		if errors.Is(err, io.EOF) {
 			if r.ContentLength >= 0 && int64(len(buf)) < r.ContentLength {
 				return nil, release, errBodyUnreadable

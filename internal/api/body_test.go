@@ -31,7 +31,7 @@ type bodyResult struct {
 func readAsync(h *Handler, r *http.Request) chan bodyResult {
 	done := make(chan bodyResult, 1)
 	go func() {
-		b, release, err := h.readBody(r)
+		b, release, err := h.readBody(r, nil)
 		done <- bodyResult{b, release, err}
 	}()
 	return done
@@ -118,7 +118,7 @@ func TestReadBodyLengths(t *testing.T) {
 				w.Write(bytes.Repeat([]byte("a"), tc.send))
 				w.Close()
 			}()
-			b, release, err := h.readBody(r)
+			b, release, err := h.readBody(r, nil)
 			defer release()
 			if err != tc.want {
 				t.Fatalf("err %v, want %v", err, tc.want)

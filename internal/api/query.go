@@ -296,7 +296,7 @@ func (p xmlPolicy) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 
 // serveQuery handles an IAM or STS request.
 func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID string, ci *callInfo) {
-	body, release, err := h.readBody(r)
+	body, release, err := h.readBody(r, w)
 	defer release()
 	if err != nil {
 		h.answerQueryError(w, r, reqID, ci, iamNamespace, err)

@@ -140,7 +140,7 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 			return nil, errContentType(ct)
 		}
 	}
-	body, release, err := h.readBody(r)
+	body, release, err := h.readBody(r, ci.w)
 	defer release()
 	if err != nil {
 		return nil, err

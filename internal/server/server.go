@@ -396,7 +396,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(audit.NewLogRecorder(trail), o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger)).
-		WithTLSInFront(o.InsecureHTTP && len(proxies) == 0)
+		WithTLSInFront(o.InsecureHTTP && len(proxies) == 0).WithReadTimeout(o.ReadTimeout)
 	m.UnrecordedCalls(handler.UnrecordedCalls)
 	m.BodyBytes(handler.BodyBytes)
 
