@@ -75,8 +75,12 @@ func Parse(r *http.Request) (*Auth, error) {
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		if r.URL.Query().Has("X-Amz-Algorithm") {
-			return parsePresigned(r.URL.Query())
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil && strings.Contains(r.URL.RawQuery, "X-Amz-") {
+			return nil, &MalformedError{"The query string is malformed: " + err.Error() + ". Re-examine the query-string parameters."}
+		}
+		if q.Has("X-Amz-Algorithm") {
+			return parsePresigned(q)
 		}
 		return nil, ErrMissing
 	}
@@ -266,7 +270,12 @@ func (v *Verifier) Verify(r *http.Request, body []byte, a *Auth, secret string) 
 	cr = appendCanonicalURI(cr, r.URL)
 	cr = append(cr, '\n')
 	if r.URL.RawQuery != "" {
-		q := r.URL.Query()
+		// The whole query is signed: a pair url.Query would drop (a bad
+		// escape, a ';') is bytes the signature does not cover.
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return false
+		}
 		if a.Presigned {
 			q.Del("X-Amz-Signature") // the one parameter the signature cannot cover
 		}
