@@ -21,6 +21,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -249,7 +250,7 @@ func badTextError(body []byte) error {
 func serializationMessage(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("Member '%s' has the wrong type: expected %s, got a JSON %s.", te.Field, te.Type, te.Value)
+		return fmt.Sprintf("Member '%s' has the wrong type: expected %s, got a JSON %s.", te.Field, wireType(te.Type), te.Value)
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
@@ -259,6 +260,35 @@ func serializationMessage(err error) string {
 		return "A binary member is not valid base64."
 	}
 	return "The request body could not be read: " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// wireType names a member's type as the API's model does (a list, a
+// structure...), not as Go spells it.
+func wireType(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a blob (base64 string)"
+		}
+		return "a list"
+	case reflect.Map:
+		return "a map"
+	case reflect.Struct:
+		return "a structure"
+	case reflect.Pointer:
+		return wireType(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a value"
 }
 
 // ServeHTTP implements http.Handler.
