@@ -69,8 +69,11 @@ func TestRegionsMigrateOldDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = st.Update(t.Context(), func(tx store.Tx) error {
-		if err := tx.Delete([]byte("meta/key-layout")); err != nil {
-			return err
+		// Nor had stores then their material bound to their keys.
+		for _, mark := range []string{"meta/key-layout", "meta/material-binding"} {
+			if err := tx.Delete([]byte(mark)); err != nil {
+				return err
+			}
 		}
 		for k, v := range old {
 			if err := tx.Put([]byte(k), v); err != nil {
@@ -90,6 +93,9 @@ func TestRegionsMigrateOldDataDir(t *testing.T) {
 	waitFor(t, 3*time.Second, "the log of the move", func() error { // the log is written in batches
 		if !strings.Contains(s.stderr.String(), "key records moved into their region") {
 			return fmt.Errorf("the server does not say it moved the records:\n%s", s.stderr.String())
+		}
+		if !strings.Contains(s.stderr.String(), `msg="key material bound to its keys' spec, usage and origin" versions=1`) {
+			return fmt.Errorf("the server does not say it bound the key's material:\n%s", s.stderr.String())
 		}
 		return nil
 	})

@@ -576,7 +576,16 @@ func (e *kmsEnv) materials(t testing.TB) [][]byte {
 			if err != nil {
 				return false, fmt.Errorf("version record %s does not open: %w", k, err)
 			}
-			out = append(out, m)
+			// The material follows the header that binds it to its key's
+			// spec, usage and origin (keyrepo/material.go).
+			rest, ok := bytes.CutPrefix(m, []byte("openkms-material-v1\x00"))
+			for i := 0; ok && i < 3; i++ {
+				_, rest, ok = bytes.Cut(rest, []byte{0})
+			}
+			if !ok {
+				return false, fmt.Errorf("version record %s is not bound to its key's attributes", k)
+			}
+			out = append(out, rest)
 			return true, nil
 		})
 	})

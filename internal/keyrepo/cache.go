@@ -265,9 +265,9 @@ func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 		if vr.Sealed == nil || vr.PendingRotation {
 			continue // imported material that was deleted or expired, or is not the key's yet
 		}
-		material, err := r.root.Open(MaterialAAD(rec.Region, rec.ID, vr.Version), vr.Sealed)
+		material, err := openMaterial(r.root, &rec, rec.Region, vr.Version, vr.Sealed)
 		if err != nil {
-			return nil, errors.New("key material of " + rec.ID + " does not open under the root key")
+			return nil, err
 		}
 		lv := &Version{MaterialID: vr.MaterialID}
 		switch {

@@ -132,7 +132,7 @@ func (f *fixture) newKey(account, spec string, mods ...func(*keyrepo.KeyRecord))
 // addVersion seals fresh material as version v of rec.
 func (f *fixture) addVersion(rec keyrepo.KeyRecord, v uint32) *keyrepo.VersionRecord {
 	f.t.Helper()
-	vrs, err := f.repo.NewVersion([]string{region}, rec.ID, rec.KeySpec, v, f.clock.Now(), "")
+	vrs, err := f.repo.NewVersion([]string{region}, &rec, v, f.clock.Now(), "")
 	if err != nil {
 		f.t.Fatal(err)
 	}

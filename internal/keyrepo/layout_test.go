@@ -93,8 +93,12 @@ func TestMigrateRegions(t *testing.T) {
 		}
 	}
 
-	// The key works in its region, through its alias too, and its
+	// The key works in its region, through its alias too (once its
+	// material is bound, as a server's start does next), and its
 	// material is the same, sealed for the new name only.
+	if n, err := keyrepo.BindMaterials(f.ctx, f.st, f.rk); err != nil || n != 1 {
+		t.Fatalf("BindMaterials after the migration = %d, %v; want 1", n, err)
+	}
 	k, alias, err := f.repo.Resolve(f.ctx, acctA, into, "alias/old", keyrepo.AnyForm)
 	if err != nil || k.Rec.ID != id || alias != "alias/old" || k.Rec.Description != "old" {
 		t.Fatalf("Resolve after the migration = %+v, %q, %v", k, alias, err)

@@ -176,9 +176,31 @@ func TestLoadRefusesBadRecords(t *testing.T) {
 		}, "key material of <id> does not open under the root key"},
 		{"material of the wrong size for the spec", func(f *fixture, rec keyrepo.KeyRecord) {
 			vr := &keyrepo.VersionRecord{V: 1, Version: 1, MaterialID: "m",
-				Sealed: f.rk.Seal(keyrepo.MaterialAAD(region, rec.ID, 1), make([]byte, 16))}
+				Sealed: f.repo.SealMaterial(&rec, region, 1, make([]byte, 16))}
 			f.put(keyrepo.VersionKey(region, rec.ID, 1), vr)
 		}, "key material of <id>: keys: symmetric material must be 32 bytes"},
+		// The key's spec, usage and origin are in the clear in its record,
+		// and bound into its sealed material: changed in the store, the
+		// material no longer loads (an origin made EXTERNAL would open
+		// the import path to the service's own key).
+		{"origin changed in the record", func(f *fixture, rec keyrepo.KeyRecord) {
+			rec.Origin = "EXTERNAL"
+			f.put(keyrepo.KeyKey(region, rec.ID), &rec)
+		}, "key material of <id> is not bound to the key's spec, usage and origin"},
+		{"spec changed in the record", func(f *fixture, rec keyrepo.KeyRecord) {
+			rec.KeySpec = "HMAC_256"
+			rec.KeyUsage = "GENERATE_VERIFY_MAC"
+			f.put(keyrepo.KeyKey(region, rec.ID), &rec)
+		}, "key material of <id> is not bound to the key's spec, usage and origin"},
+		{"usage changed in the record", func(f *fixture, rec keyrepo.KeyRecord) {
+			rec.KeyUsage = "GENERATE_VERIFY_MAC"
+			f.put(keyrepo.KeyKey(region, rec.ID), &rec)
+		}, "key material of <id> is not bound to the key's spec, usage and origin"},
+		{"material sealed without its binding", func(f *fixture, rec keyrepo.KeyRecord) {
+			vr := &keyrepo.VersionRecord{V: 1, Version: 1, MaterialID: "m",
+				Sealed: f.rk.Seal(keyrepo.MaterialAAD(region, rec.ID, 1), keys.GenerateMaterial())}
+			f.put(keyrepo.VersionKey(region, rec.ID, 1), vr)
+		}, "key material of <id> is not bound to the key's spec, usage and origin"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, keyrepo.Config{})
@@ -251,7 +273,7 @@ func TestNewVersion(t *testing.T) {
 		{"HMAC_512", "", 1},
 		{"ECC_NIST_P256", "", 1},
 	} {
-		vrs, err := f.repo.NewVersion([]string{region}, id, tc.spec, tc.v, start, tc.rotation)
+		vrs, err := f.repo.NewVersion([]string{region}, &keyrepo.KeyRecord{ID: id, KeySpec: tc.spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS"}, tc.v, start, tc.rotation)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.spec, err)
 		}
@@ -274,7 +296,7 @@ func TestNewVersion(t *testing.T) {
 			t.Errorf("%s: the material is in the sealed value in the clear", tc.spec)
 		}
 	}
-	if _, err := f.repo.NewVersion([]string{region}, id, "NO_SUCH_SPEC", 1, start, ""); err == nil {
+	if _, err := f.repo.NewVersion([]string{region}, &keyrepo.KeyRecord{ID: id, KeySpec: "NO_SUCH_SPEC"}, 1, start, ""); err == nil {
 		t.Error("NewVersion of an unknown spec succeeded")
 	}
 }

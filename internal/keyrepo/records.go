@@ -1,7 +1,6 @@
 package keyrepo
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -240,13 +239,13 @@ var (
 	ImportTokenPrefix     = []byte("importtoken/")
 )
 
-// NewVersion generates fresh material of spec for version v of key id and
-// seals it for each of regions: one record per region, since a
-// multi-Region key has the same material in each of its regions, sealed
-// for each record's own name. rotationType is "" for a key's first
-// material.
-func (r *Repo) NewVersion(regions []string, id, spec string, v uint32, now time.Time, rotationType string) ([]*VersionRecord, error) {
-	material, err := keys.Generate(spec)
+// NewVersion generates fresh material of rec's spec for version v of the
+// key rec describes and seals it for each of regions, bound to rec's
+// attributes: one record per region, since a multi-Region key has the
+// same material in each of its regions, sealed for each record's own
+// name. rotationType is "" for a key's first material.
+func (r *Repo) NewVersion(regions []string, rec *KeyRecord, v uint32, now time.Time, rotationType string) ([]*VersionRecord, error) {
+	material, err := keys.Generate(rec.KeySpec)
 	if err != nil {
 		return nil, err
 	}
@@ -261,26 +260,26 @@ func (r *Repo) NewVersion(regions []string, id, spec string, v uint32, now time.
 	out := make([]*VersionRecord, len(regions))
 	for i, region := range regions {
 		c := vr
-		c.Sealed = r.root.Seal(MaterialAAD(region, id, v), material)
+		c.Sealed = r.SealMaterial(rec, region, v, material)
 		out[i] = &c
 	}
 	return out, nil
 }
 
-// Reseal returns a copy of vr, a version of key id in region from, sealed
-// for the same version in region to; a version without material is copied
-// as it is. It is how a replica gets its primary's material.
-func (r *Repo) Reseal(vr *VersionRecord, id, from, to string) (*VersionRecord, error) {
+// Reseal returns a copy of vr, a version of the key rec describes (in
+// rec's region), sealed for the same version in region to; a version
+// without material is copied as it is. It is how a replica gets its
+// primary's material, bound to the same attributes.
+func (r *Repo) Reseal(rec *KeyRecord, vr *VersionRecord, to string) (*VersionRecord, error) {
 	c := *vr
 	if vr.Sealed == nil {
 		return &c, nil
 	}
-	material, err := r.root.Open(MaterialAAD(from, id, vr.Version), vr.Sealed)
+	material, err := openMaterial(r.root, rec, rec.Region, vr.Version, vr.Sealed)
 	if err != nil {
-		return nil, errors.New("key material of " + id + " does not open under the root key")
+		return nil, err
 	}
-	defer clear(material)
-	c.Sealed = r.root.Seal(MaterialAAD(to, id, vr.Version), material)
+	c.Sealed = r.SealMaterial(rec, to, vr.Version, material)
 	return &c, nil
 }
 

@@ -287,6 +287,11 @@ func Run(ctx context.Context, o Options) error {
 	} else if n > 0 {
 		o.Logger.Info("key records moved into their region", "region", o.Region, "records", n)
 	}
+	if n, err := keyrepo.BindMaterials(ctx, st, root); err != nil {
+		return fmt.Errorf("binding key material to its keys' spec, usage and origin: %w", err)
+	} else if n > 0 {
+		o.Logger.Info("key material bound to its keys' spec, usage and origin", "versions", n)
+	}
 	var creds string
 	switch {
 	case o.Dev:

@@ -217,7 +217,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		if in.KeyMaterialDescription != nil {
 			vr.Description = *in.KeyMaterialDescription
 		}
-		vr.Sealed = s.root.Seal(keyrepo.MaterialAAD(rec.Region, rec.ID, vr.Version), material)
+		vr.Sealed = s.repo.SealMaterial(rec, rec.Region, vr.Version, material)
 		vr.ExpirationModel, vr.ValidTo = model, validTo
 		return settleMaterials(tx, rec, vers, now)
 	})

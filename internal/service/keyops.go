@@ -154,7 +154,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		rec.State = keyrepo.StatePendingImport
 		rec.CurrentVersion = 0
 	} else {
-		vers, err := s.repo.NewVersion([]string{region}, id, spec, 1, now, "")
+		vers, err := s.repo.NewVersion([]string{region}, &rec, 1, now, "")
 		if err != nil {
 			return nil, s.storeErr("CreateKey", err)
 		}

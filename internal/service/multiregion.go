@@ -154,7 +154,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 			if vr.Version == replica.CurrentVersion && vr.Sealed != nil && !vr.PendingRotation {
 				materialID = vr.MaterialID
 			}
-			c, err := s.repo.Reseal(vr, primary.ID, primary.Region, to)
+			c, err := s.repo.Reseal(&primary, vr, to)
 			if err != nil {
 				return err
 			}

@@ -192,7 +192,7 @@ func (s *Service) rotate(tx store.Tx, rec *keyrepo.KeyRecord, rotationType strin
 	if rec.IsPrimary() {
 		regions = rec.Regions()
 	}
-	vers, err := s.repo.NewVersion(regions, rec.ID, rec.KeySpec, v, now, rotationType)
+	vers, err := s.repo.NewVersion(regions, rec, v, now, rotationType)
 	if err != nil {
 		return err
 	}
