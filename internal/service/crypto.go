@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
@@ -201,7 +203,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		return nil, nil, nil, errInvalidCiphertext
 	}
 	ver := k.Versions[h.Version]
-	if ver == nil && h.Version > k.Rec.CurrentVersion {
+	if ver == nil && h.Version > k.Rec.CurrentVersion && s.reloads.allow(k.Rec.Region+"/"+k.Rec.ID, s.clock()) {
 		// A version newer than the cached key: another process rotated
 		// it. Read the key again once, and judge it as it is now.
 		s.repo.Invalidate(k.Rec.Region, k.Rec.ID, "")
@@ -513,4 +515,42 @@ func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *kmsapi.
 		return nil, s.storeErr("GenerateRandom", err)
 	}
 	return &kmsapi.GenerateRandomOutput{Plaintext: b}, nil
+}
+
+// reloadLimit bounds how often a blob naming a version newer than the
+// cached key makes the key be read again: once a second per key. Such a
+// blob is what another node's rotation makes before this node hears of it,
+// but anyone allowed to decrypt with a key can also make one up, and each
+// reload reads the store, opens every version and drops the cache's
+// fills under way.
+type reloadLimit struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// reloadLimitKeys bounds the keys reloadLimit remembers; past it, keys
+// reloaded within the last second keep their place and others wait.
+const reloadLimitKeys = 4096
+
+func (l *reloadLimit) allow(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[key]; ok && now.Sub(t) < time.Second && !now.Before(t) {
+		return false
+	}
+	if l.last == nil {
+		l.last = make(map[string]time.Time)
+	}
+	if len(l.last) >= reloadLimitKeys {
+		for k, t := range l.last {
+			if now.Sub(t) >= time.Second || now.Before(t) {
+				delete(l.last, k)
+			}
+		}
+		if len(l.last) >= reloadLimitKeys {
+			return false
+		}
+	}
+	l.last[key] = now
+	return true
 }

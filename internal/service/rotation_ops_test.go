@@ -311,3 +311,47 @@ func TestDecryptAfterRotationElsewhere(t *testing.T) {
 		t.Fatalf("Decrypt through the stale service: %v", err)
 	}
 }
+
+// A blob naming a version newer than the cached key reads the key again
+// at most once a second: anyone allowed to decrypt can make one up, and
+// each reload reads the store and opens every version of the key.
+func TestStaleVersionReloadsAreBounded(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	enc, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := bytes.Clone(enc.CiphertextBlob)
+	forged[20] = 9 // version 9 of a key at version 1
+	reloads := func() uint64 { _, misses := f.svc.KeyCacheStats(); return misses }
+	try := func() {
+		t.Helper()
+		_, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: forged})
+		wantErr(t, err, fault.InvalidCiphertext, "")
+	}
+	try()
+	first := reloads()
+	for range 50 {
+		try()
+	}
+	if got := reloads(); got != first {
+		t.Fatalf("50 more forged blobs within a second read the key %d more times, want none", got-first)
+	}
+	f.now = f.now.Add(time.Second)
+	try()
+	if got := reloads(); got != first+1 {
+		t.Fatalf("a second later a forged blob read the key %d times, want once", got-first)
+	}
+	// A real rotation elsewhere still reaches the cache in time.
+	other := f.newService(service.Config{})
+	f.must2(other.RotateKeyOnDemand(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id}))
+	f.now = f.now.Add(time.Second)
+	enc2, err := other.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("rotated")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: enc2.CiphertextBlob}); err != nil || string(dec.Plaintext) != "rotated" {
+		t.Fatalf("Decrypt of the new version: %v", err)
+	}
+}

@@ -79,6 +79,8 @@ type Service struct {
 	principalID func(context.Context, string) (string, error)
 
 	usage *usageTracker // key uses not yet written (lastusage.go)
+
+	reloads reloadLimit // reloads of a key a blob of a newer version asks for (crypto.go)
 }
 
 // New returns a Service.
