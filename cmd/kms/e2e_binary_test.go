@@ -253,6 +253,17 @@ func TestRefusesWithoutRootKey(t *testing.T) {
 		enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("under a file key")})
 		noErr(t, err, "Encrypt")
 		blob = enc.CiphertextBlob
+		if strings.Contains(s.stderr.String(), "the root key file can be read by other users") {
+			t.Errorf("a server warned of a root key file of mode 0600:\n%s", s.stderr)
+		}
+		if code := s.stop(syscall.SIGTERM); code != 0 {
+			t.Errorf("SIGTERM: exit code %d", code)
+		}
+		// The same file readable by others serves too, with a warning.
+		noErr(t, os.Chmod(keyFile, 0o644), "chmod")
+		defer os.Chmod(keyFile, 0o600)
+		s = startServer(t, dir, baseEnv(), "--root-key-file", keyFile)
+		s.waitLog(regexp.MustCompile(`the root key file can be read by other users than its owner: chmod 600 it" file=\S+ mode=0644`), startTimeout)
 		if code := s.stop(syscall.SIGTERM); code != 0 {
 			t.Errorf("SIGTERM: exit code %d", code)
 		}

@@ -244,6 +244,13 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if o.RootKeyFile != "" {
+		// Refusing would stop a Kubernetes secret mounted with its
+		// default mode 0644; the operator is told instead.
+		if fi, err := os.Stat(o.RootKeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			o.Logger.Warn("the root key file can be read by other users than its owner: chmod 600 it", "file", o.RootKeyFile, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+		}
+	}
 	st, pg, err := openStore(ctx, o)
 	if err != nil {
 		src.Close()
