@@ -40,6 +40,10 @@ func TestBackupPostgresUnderLoad(t *testing.T) {
 		before = append(before, encrypt(i))
 	}
 
+	// The chain signed, as the node does within seconds: restored without
+	// a digest, it would not verify.
+	waitSigned(t, dsn)
+
 	// Load: one client encrypts and creates keys until the backup is done.
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -255,11 +255,12 @@ func (h *Handler) VerifyTrail(ctx context.Context) ([]audit.Report, error) {
 			out = append(out, r)
 			continue
 		}
+		read := time.Now() // the digests read are at least those written by then
 		digests, err := readAll(ctx, chain, h.trailReader.Digests)
 		if err != nil {
 			return nil, err
 		}
-		check := audit.NewChainCheck(chain, nil, key, digests)
+		check := audit.NewChainCheck(chain, nil, key, digests, read)
 		_, err = eachRow(ctx, chain, h.trailReader.Records, math.MaxInt64, func(row audit.Row) error {
 			if !check.Record(row.Seq, row.Line) {
 				return errChainChecked

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openkms/kms/internal/audit"
 )
@@ -205,7 +206,7 @@ func TestChainCheckReportsEveryBreak(t *testing.T) {
 	orig, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSuffix(string(orig), "\n"), "\n")
 	lines[2] = strings.Replace(lines[2], `"eventName":"Op`, `"eventName":"Xp`, 1)
-	c := audit.NewChainCheck("c", nil, nil, nil)
+	c := audit.NewChainCheck("c", nil, nil, nil, time.Now())
 	for i, ln := range lines {
 		if i == 5 { // a row removed
 			continue
@@ -216,7 +217,8 @@ func TestChainCheckReportsEveryBreak(t *testing.T) {
 	}
 	r := c.Report()
 	ps := r.Problems()
-	if len(ps) != 2 || ps[0].Line != 3 || ps[1].Line != 6 || r.Records != 2 {
-		t.Fatalf("report %+v, problems %+v; want breaks at records 3 and 6 after 2 good records", r, ps)
+	// And the chain, whose records have no time, has no digest.
+	if len(ps) != 3 || ps[0].Line != 3 || ps[1].Line != 6 || r.Records != 2 || !strings.Contains(ps[2].Reason, "no signed digest covers the chain") {
+		t.Fatalf("report %+v, problems %+v; want breaks at records 3 and 6 after 2 good records, and no digest", r, ps)
 	}
 }

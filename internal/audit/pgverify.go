@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -54,10 +55,19 @@ const listChains = `SELECT chain FROM (
 // their hashes, and its digests (each must name a record of the chain by
 // sequence number and hash, and carry a valid signature). Digests are
 // checked with pub, or if pub is nil with the key kms_audit_keys holds for
-// the chain, which is only as trustworthy as the database. Records after a
-// chain's last digest are protected by the chain only. It returns a report
-// per chain, ordered by chain id; the error is for a failure to read.
-func VerifyPostgres(ctx context.Context, pool *pgxpool.Pool, pub ed25519.PublicKey) ([]Report, error) {
+// the chain, which is only as trustworthy as the database. A chain with
+// records and no digest is broken unless its first record is within
+// ChainDigestGrace of now(), read as the snapshot is taken (time.Now if
+// now is nil). Records after a chain's last digest are protected by the
+// chain only. It returns a report per chain, ordered by chain id; the
+// error is for a failure to read.
+func VerifyPostgres(ctx context.Context, pool *pgxpool.Pool, pub ed25519.PublicKey, now func() time.Time) ([]Report, error) {
+	if now == nil {
+		now = time.Now
+	}
+	// Read before the snapshot: the digests it holds are at least those
+	// written by then.
+	read := now()
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -98,7 +108,7 @@ func VerifyPostgres(ctx context.Context, pool *pgxpool.Pool, pub ed25519.PublicK
 		reports = append(reports, r)
 	}
 	for _, chain := range chains {
-		r, err := verifyChain(ctx, tx, chain, pub, reg)
+		r, err := verifyChain(ctx, tx, chain, pub, reg, read)
 		if err != nil {
 			return nil, fmt.Errorf("audit: chain %s: %w", chain, err)
 		}
@@ -132,7 +142,7 @@ type Row struct {
 	Line []byte
 }
 
-func verifyChain(ctx context.Context, tx pgx.Tx, chain string, pub ed25519.PublicKey, reg *registry) (Report, error) {
+func verifyChain(ctx context.Context, tx pgx.Tx, chain string, pub ed25519.PublicKey, reg *registry, read time.Time) (Report, error) {
 	var key []byte
 	if pub == nil {
 		var stored string
@@ -151,7 +161,7 @@ func verifyChain(ctx context.Context, tx pgx.Tx, chain string, pub ed25519.Publi
 	if err != nil {
 		return Report{Chain: chain}, err
 	}
-	c := NewChainCheck(chain, pub, key, digests)
+	c := NewChainCheck(chain, pub, key, digests, read)
 	var seq int64
 	var ln []byte
 	rows, _ = tx.Query(ctx, `SELECT seq, line FROM kms_audit_records WHERE chain = $1 ORDER BY seq`, chain)
@@ -176,6 +186,17 @@ func verifyChain(ctx context.Context, tx pgx.Tx, chain string, pub ed25519.Publi
 	return r, nil
 }
 
+// DigestInterval is how often a server signs its trail's head when
+// anything was recorded since; it signs at shutdown too.
+const DigestInterval = 5 * time.Second
+
+// ChainDigestGrace is how old the first record of a chain in PostgreSQL
+// may be while no digest covers the chain: its server signs it within
+// DigestInterval, and twice that leaves room for the commit and for the
+// clocks of the server and the verifier. A first record dated further
+// than this ahead of the verifier's clock does not count as new either.
+const ChainDigestGrace = 2 * DigestInterval
+
 // A ChainCheck is VerifyPostgres's check of one chain, fed its rows by the
 // caller: VerifyPostgres from the database, `kms audit verify --endpoint`
 // from pages read over the API. It is not safe for concurrent use.
@@ -183,16 +204,22 @@ type ChainCheck struct {
 	r       Report
 	pub     ed25519.PublicKey
 	digests []Row
-	next    int    // the first digest not yet checked
-	prev    string // the hash of the last record read
-	want    uint64 // the sequence number of the last record read
+	read    time.Time // when the digests were read, or before
+	next    int       // the first digest not yet checked
+	prev    string    // the hash of the last record read
+	want    uint64    // the sequence number of the last record read
+	first   string    // the eventTime of the first record read
 }
 
 // NewChainCheck starts checking chain, whose digest rows, ordered by seq,
-// are digests. The digests are checked with pub, or if pub is nil with
-// storedKey, the PEM key kept for the chain (nil if none).
-func NewChainCheck(chain string, pub ed25519.PublicKey, storedKey []byte, digests []Row) *ChainCheck {
-	c := &ChainCheck{r: Report{Chain: chain}, pub: pub, digests: digests, prev: genesis}
+// are digests, read at the time read or after it. The digests are
+// checked with pub, or if pub is nil with storedKey, the PEM key kept for
+// the chain (nil if none). A chain with records and no digest is broken
+// unless its first record is within ChainDigestGrace of read: its server
+// signs it within seconds, and removing a chain's digests must not let it
+// be cut back or rewritten unseen.
+func NewChainCheck(chain string, pub ed25519.PublicKey, storedKey []byte, digests []Row, read time.Time) *ChainCheck {
+	c := &ChainCheck{r: Report{Chain: chain}, pub: pub, digests: digests, read: read, prev: genesis}
 	if pub == nil && storedKey != nil {
 		var err error
 		if c.pub, err = ParsePublicKey(storedKey); err != nil {
@@ -210,6 +237,11 @@ func NewChainCheck(chain string, pub ed25519.PublicKey, storedKey []byte, digest
 func (c *ChainCheck) Record(seq int64, line []byte) bool {
 	if c.r.Problem != nil && c.r.Problem.Line == 0 {
 		return false
+	}
+	if c.want == 0 {
+		if _, rec, _, err := parseLine(line); err == nil {
+			c.first = rec.EventTime
+		}
 	}
 	// Each digest is checked at the record it names, so problems come in
 	// the order of the chain.
@@ -276,7 +308,21 @@ func (c *ChainCheck) Report() Report {
 		r.add(&Problem{Line: int(d.Seq), Digest: true,
 			Reason: fmt.Sprintf("a digest names record %d, but the chain ends at record %d (records were cut off)", d.Seq, c.want)})
 	}
+	if len(c.digests) == 0 && c.want > 0 && !c.isNew() {
+		first := c.first
+		if first == "" {
+			first = "an unknown time"
+		}
+		r.add(&Problem{Digest: true, Reason: fmt.Sprintf("no signed digest covers the chain, whose first record is from %s: its digests were removed, or its server stopped without signing any (killed within seconds of its first record)", first)})
+	}
 	return r
+}
+
+// isNew reports whether the chain's first record is recent enough, when
+// its digests were read, to have no digest yet.
+func (c *ChainCheck) isNew() bool {
+	t, err := time.Parse(TimeFormat, c.first)
+	return err == nil && !t.Before(c.read.Add(-ChainDigestGrace)) && !t.After(c.read.Add(ChainDigestGrace))
 }
 
 // checkDigest checks the stored digest d against record want, whose hash

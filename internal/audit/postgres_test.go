@@ -5,8 +5,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -43,13 +46,20 @@ func openNode(t *testing.T, pool *pgxpool.Pool, host string) *audit.Log {
 	return l
 }
 
+// recordTime is the eventTime of the records appendAll writes; verifyPG
+// checks the chains a second later, so that a chain with no digest yet is
+// one its server has not had the time to sign.
+var recordTime = time.Date(2026, 11, 26, 11, 0, 0, 0, time.UTC)
+
 // appendAll appends n records to l from n goroutines.
 func appendAll(t *testing.T, l *audit.Log, n int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			if err := l.Append(rec(fmt.Sprint("Op", i))); err != nil {
+			r := rec(fmt.Sprint("Op", i))
+			r.EventTime = audit.FormatTime(recordTime)
+			if err := l.Append(r); err != nil {
 				t.Error(err)
 			}
 		})
@@ -59,7 +69,13 @@ func appendAll(t *testing.T, l *audit.Log, n int) {
 
 func verifyPG(t *testing.T, pool *pgxpool.Pool, pub ed25519.PublicKey) []audit.Report {
 	t.Helper()
-	reports, err := audit.VerifyPostgres(context.Background(), pool, pub)
+	return verifyPGAt(t, pool, pub, recordTime.Add(time.Second))
+}
+
+// verifyPGAt is verifyPG on a clock that reads now.
+func verifyPGAt(t *testing.T, pool *pgxpool.Pool, pub ed25519.PublicKey, now time.Time) []audit.Report {
+	t.Helper()
+	reports, err := audit.VerifyPostgres(context.Background(), pool, pub, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,6 +298,143 @@ func TestPostgresTamperingIsDetected(t *testing.T) {
 		if r.Problem != nil {
 			t.Errorf("restored chain %s: %+v", r.Chain, r.Problem)
 		}
+	}
+}
+
+// rechain rewrites the rows of chain from record from on, each event
+// edited by edit, with their hashes and previousHash recomputed: what
+// someone who can write the table, but has not the signing key, can do.
+func rechain(t *testing.T, pool *pgxpool.Pool, chain string, from int, edit func(seq int, event string) string) {
+	t.Helper()
+	ls := lines(t, pool, chain)
+	prev := strings.Repeat("0", 64)
+	for i, ln := range ls {
+		seq := i + 1
+		var row struct {
+			Hash  string          `json:"hash"`
+			Event json.RawMessage `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(ln), &row); err != nil {
+			t.Fatal(err)
+		}
+		if seq < from {
+			prev = row.Hash
+			continue
+		}
+		event := edit(seq, string(row.Event))
+		event = regexp.MustCompile(`"previousHash":"[0-9a-f]*"`).ReplaceAllString(event, `"previousHash":"`+prev+`"`)
+		sum := sha256.Sum256([]byte(prev + event))
+		prev = hex.EncodeToString(sum[:])
+		exec(t, pool, `UPDATE kms_audit_records SET line = $2 WHERE chain = $1 AND seq = $3`,
+			chain, `{"hash":"`+prev+`","event":`+event+`}`, seq)
+	}
+}
+
+// A chain whose digests were all removed, then cut back and rewritten
+// with its hashes recomputed, does not verify, even though its hash chain
+// is intact: no digest covers it, and its first record is older than a
+// server takes to sign one.
+func TestPostgresChainWithoutDigests(t *testing.T) {
+	pool := openPool(t)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	ctx := context.Background()
+	l := openNode(t, pool, "node")
+	d, err := audit.OpenPostgresDigester(ctx, pool, l.Chain(), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	for i := range 40 {
+		r := rec(fmt.Sprint("Op", i+1))
+		r.EventTime = audit.FormatTime(start.Add(time.Duration(i) * time.Second))
+		if err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+		if i == 19 || i == 39 {
+			if err := d.Write(l, start.Add(time.Duration(i)*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	later := start.Add(time.Hour)
+	if rs := verifyPGAt(t, pool, pub, later); len(rs) != 1 || rs[0].Problem != nil || rs[0].Records != 40 || rs[0].Digests != 2 {
+		t.Fatalf("the intact chain: %+v", rs)
+	}
+	chain := l.Chain()
+	exec(t, pool, `DELETE FROM kms_audit_digests WHERE chain = $1`, chain)
+	exec(t, pool, `DELETE FROM kms_audit_records WHERE chain = $1 AND seq > 10`, chain)
+	rechain(t, pool, chain, 5, func(seq int, event string) string {
+		if seq == 5 {
+			return strings.Replace(event, `"eventName":"Op5"`, `"eventName":"Forged"`, 1)
+		}
+		return event
+	})
+	if file := strings.Join(lines(t, pool, chain), "\n") + "\n"; !strings.Contains(file, "Forged") {
+		t.Fatal("record 5 was not rewritten")
+	} else if n, p, err := audit.Verify(strings.NewReader(file)); n != 10 || p != nil || err != nil {
+		t.Fatalf("the rewritten chain's hashes: %d records, %+v, %v", n, p, err)
+	}
+	for _, key := range []ed25519.PublicKey{pub, nil} {
+		rs := verifyPGAt(t, pool, key, later)
+		if len(rs) != 1 || rs[0].Records != 10 {
+			t.Fatalf("reports %+v", rs)
+		}
+		ps := rs[0].Problems()
+		want := "no signed digest covers the chain, whose first record is from 2026-11-26T09:00:00Z"
+		if len(ps) != 1 || !ps[0].Digest || !strings.Contains(ps[0].Reason, want) {
+			t.Errorf("key %v: problems %+v, want one: %q", key != nil, ps, want)
+		}
+	}
+}
+
+// A chain whose first record is younger than a server takes to sign it
+// has no digest yet, and is not broken for it; older, or dated ahead of
+// the verifier's clock by as much, it is. Once it has a digest, records
+// after it are protected by the chain only, as in a data directory.
+func TestPostgresNewChainWithoutDigest(t *testing.T) {
+	pool := openPool(t)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	l := openNode(t, pool, "node")
+	start := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		r := rec(fmt.Sprint("Op", i+1))
+		r.EventTime = audit.FormatTime(start.Add(time.Duration(i) * time.Second))
+		if err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		at     time.Time
+		broken bool
+	}{
+		{start.Add(3 * time.Second), false},
+		{start.Add(audit.ChainDigestGrace), false},
+		{start.Add(-time.Second), false}, // the server's clock a second ahead
+		{start.Add(audit.ChainDigestGrace + time.Second), true},
+		{start.Add(24 * time.Hour), true},
+		{start.Add(-audit.ChainDigestGrace - time.Second), true},
+	} {
+		rs := verifyPGAt(t, pool, pub, tc.at)
+		if len(rs) != 1 || rs[0].Records != 3 {
+			t.Fatalf("reports %+v", rs)
+		}
+		p := rs[0].Problem
+		if broken := p != nil && strings.Contains(p.Reason, "no signed digest covers the chain"); broken != tc.broken || len(rs[0].Problems()) > 1 || p != nil && !broken {
+			t.Errorf("checked %v after the first record: problems %+v, want broken %v", tc.at.Sub(start), rs[0].Problems(), tc.broken)
+		}
+	}
+	d, err := audit.OpenPostgresDigester(context.Background(), pool, l.Chain(), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(l, start.Add(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(rec("After")); err != nil {
+		t.Fatal(err)
+	}
+	if rs := verifyPGAt(t, pool, pub, start.Add(24*time.Hour)); len(rs) != 1 || rs[0].Problem != nil || rs[0].Records != 4 || rs[0].Digests != 1 {
+		t.Errorf("a chain with a digest and a record after it: %+v", rs)
 	}
 }
 

@@ -356,6 +356,7 @@ func (s *endpointSource) verifyChain(ctx context.Context, chain string, pub ed25
 		}
 	}
 	var digests []audit.Row
+	read := time.Now() // the digests read are at least those written by then
 	_, err := s.pages(ctx, "GetAuditDigests", chain, 0, func(ln trailLine) error {
 		digests = append(digests, audit.Row{Seq: ln.Sequence, Line: []byte(ln.Line)})
 		return nil
@@ -363,7 +364,7 @@ func (s *endpointSource) verifyChain(ctx context.Context, chain string, pub ed25
 	if err != nil {
 		return audit.Report{}, err
 	}
-	c := audit.NewChainCheck(chain, pub, key, digests)
+	c := audit.NewChainCheck(chain, pub, key, digests, read)
 	_, err = s.pages(ctx, "GetAuditRecords", chain, 0, func(ln trailLine) error {
 		if !c.Record(ln.Sequence, []byte(ln.Line)) {
 			return errBroken // the chain's key is unreadable: nothing more to check

@@ -60,7 +60,7 @@ func (s *pgSource) close() error {
 }
 
 func (s *pgSource) verify(ctx context.Context, pub ed25519.PublicKey) ([]audit.Report, error) {
-	return audit.VerifyPostgres(ctx, s.pool, pub)
+	return audit.VerifyPostgres(ctx, s.pool, pub, time.Now)
 }
 
 func (s *pgSource) next(ctx context.Context, fn func(record) error) error {

@@ -177,8 +177,9 @@ const DefaultMaxClockSkew = identity.DefaultMaxClockSkew
 
 // DefaultDigestInterval is Options.DigestInterval's default: records
 // newer than the last digest are protected by the chain only, so it is
-// short.
-const DefaultDigestInterval = 5 * time.Second
+// short. kms audit verify expects a chain in PostgreSQL to have a digest
+// within audit.ChainDigestGrace of its first record.
+const DefaultDigestInterval = audit.DigestInterval
 
 // DefaultCacheMaxAge is Options.CacheMaxAge's default.
 const DefaultCacheMaxAge = 5 * time.Second
