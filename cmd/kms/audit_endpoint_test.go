@@ -99,7 +99,7 @@ func TestAuditEndpointVerifyAndEvents(t *testing.T) {
 	if n, digests := verified(out); code != 0 || n < 5 || digests < 1 {
 		t.Fatalf("verify --endpoint --public-key audit.pub after a restart: exit %d\n%s%s", code, out, errOut)
 	}
-	local, _ := auditVerify(t, dir)
+	local, _ := auditVerifyLive(t, dir)
 	if local != 0 {
 		t.Errorf("verify --data-dir of the same trail: exit %d", local)
 	}
@@ -224,7 +224,7 @@ func TestAuditInvalidUTF8AndEveryBreak(t *testing.T) {
 	if n, _ := verified(out); code != 0 || n < 6 {
 		t.Fatalf("verify --endpoint after invalid UTF-8: exit %d\n%s%s", code, out, errOut)
 	}
-	if code, out := auditVerify(t, dir); code != 0 {
+	if code, out := auditVerifyLive(t, dir); code != 0 {
 		t.Fatalf("verify --data-dir after invalid UTF-8: exit %d\n%s", code, out)
 	}
 	lines := auditLines(t, dir)
@@ -320,7 +320,7 @@ func TestAuditEndpointFindsAnEditedSegment(t *testing.T) {
 		!strings.Contains(out, "1 records before it verify") || strings.Contains(out, "also BROKEN") {
 		t.Fatalf("verify --endpoint of a trail edited at record 2: exit %d, want 1 and that break alone\n%s%s", code, out, errOut)
 	}
-	if code, out := auditVerify(t, dir); code != 1 || !strings.Contains(out, "BROKEN at record 2 (line 2): hash does not match the record (it was edited) (audit.log, line 2)") {
+	if code, out := auditVerifyLive(t, dir); code != 1 || !strings.Contains(out, "BROKEN at record 2 (line 2): hash does not match the record (it was edited) (audit.log, line 2)") {
 		t.Fatalf("verify --data-dir of the same trail: exit %d\n%s", code, out)
 	}
 }

@@ -114,6 +114,14 @@ func auditVerify(t *testing.T, dir string) (int, string) {
 	return code, stdout + stderr
 }
 
+// auditVerifyLive runs `kms audit verify --data-dir dir --live`, for the
+// trail of a server running on dir.
+func auditVerifyLive(t *testing.T, dir string) (int, string) {
+	t.Helper()
+	code, stdout, stderr := runToExit(t, baseEnv(), "audit", "verify", "--data-dir", dir, "--live")
+	return code, stdout + stderr
+}
+
 func okRequestID(md middleware.Metadata) string {
 	id, _ := awsmiddleware.GetRequestIDMetadata(md)
 	return id
@@ -191,7 +199,7 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 	const n = 6
 
 	// Readable while the server runs.
-	if code, out := auditVerify(t, dir); code != 0 || !strings.HasPrefix(out, "OK") || !strings.Contains(out, fmt.Sprintf("%d records", n)) {
+	if code, out := auditVerifyLive(t, dir); code != 0 || !strings.HasPrefix(out, "OK") || !strings.Contains(out, fmt.Sprintf("%d records", n)) {
 		t.Errorf("verify of a running server's trail: exit %d\n%s", code, out)
 	}
 	if code := s.stop(syscall.SIGTERM); code != 0 {
@@ -951,7 +959,8 @@ func TestAuditVerifyDetectsCutEnd(t *testing.T) {
 	ctx := testCtx(t)
 
 	// A running server writes a digest within seconds of a call, and its
-	// key store is locked: verify says the mark there was not checked.
+	// key store is locked: verify --live says the mark there was not
+	// checked; without --live, that it could not be, and fails.
 	s := startDev(t, dir)
 	_, err := s.client(t).ListKeys(ctx, &kms.ListKeysInput{})
 	noErr(t, err, "ListKeys")
@@ -965,8 +974,11 @@ func TestAuditVerifyDetectsCutEnd(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if code, out := auditVerify(t, dir); code != 0 || !strings.Contains(out, "note: the high-water mark in kms.db was not checked") {
-		t.Errorf("verify of a running server's trail: exit %d, want 0 and a note that kms.db was not checked\n%s", code, out)
+	if code, out := auditVerifyLive(t, dir); code != 0 || !strings.Contains(out, "note: the high-water mark in kms.db was not checked") {
+		t.Errorf("verify --live of a running server's trail: exit %d, want 0 and a note that kms.db was not checked\n%s", code, out)
+	}
+	if code, out := auditVerify(t, dir); code != 1 || !strings.Contains(out, "BROKEN: the high-water mark in kms.db could not be checked: kms.db is locked") {
+		t.Errorf("verify of a running server's trail without --live: exit %d, want 1 and that kms.db could not be checked\n%s", code, out)
 	}
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("server exit %d", code)

@@ -31,6 +31,11 @@ type Options struct {
 	// Archive says DataDir is an archive: a copy of a trail's first
 	// segments, whose later records are elsewhere.
 	Archive bool
+	// Live says a server runs on DataDir: its kms.db, found locked, is
+	// then taken to be held by that server, and the high-water mark there
+	// is left unchecked (a note says so). Without it, a locked kms.db
+	// fails verification, as anyone who can open the file can lock it.
+	Live    bool
 	Storage string // or the DSN of a cluster's PostgreSQL database
 
 	// Or the URL of a running server, asked with the credentials of the

@@ -34,9 +34,14 @@ type dirSource struct {
 	// over its API): its newest records may be younger than its first
 	// digest.
 	live bool
+	// running is set when the operator says a server runs on the data
+	// directory (--live): a kms.db found locked is then taken to be held
+	// by it, and its mark is left unchecked. Without it, a locked kms.db
+	// is a failure: anyone who can open the file can lock it.
+	running bool
 }
 
-func openDir(dir string, archives []string, archive bool) (*dirSource, error) {
+func openDir(dir string, archives []string, archive, running bool) (*dirSource, error) {
 	segs, err := audit.MergeSegments(append([]string{dir}, archives...)...)
 	if err != nil {
 		return nil, err
@@ -44,7 +49,7 @@ func openDir(dir string, archives []string, archive bool) (*dirSource, error) {
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("open %s: no audit trail (no segment file such as %s)", filepath.Join(dir, audit.FirstSegment), audit.FirstSegment)
 	}
-	return &dirSource{dir: dir, archives: archives, archive: archive}, nil
+	return &dirSource{dir: dir, archives: archives, archive: archive, running: running}, nil
 }
 
 func (s *dirSource) chains() bool { return false }
@@ -75,7 +80,7 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 	}
 	problems := check.Problems()
 	var notes []string
-	if check.EndsIncomplete() && (s.live || errors.Is(a.storeErr, boltstore.ErrLocked)) {
+	if check.EndsIncomplete() && s.serverRunning(a) {
 		// A running server writes a batch of lines with one write, which
 		// a read at that moment may see in part.
 		problems = problems[:len(problems)-1]
@@ -95,6 +100,12 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 		return nil, err
 	}
 	return s.report(check, problems, notes, first, a, pub)
+}
+
+// serverRunning reports whether a server is taken to be running on the
+// trail: read over its API, or a kms.db found locked with --live.
+func (s *dirSource) serverRunning(a *anchors) bool {
+	return s.live || s.running && errors.Is(a.storeErr, boltstore.ErrLocked)
 }
 
 // readAnchors reads the digests and the high-water marks, before the log.
@@ -227,7 +238,8 @@ const newTrailGrace = 30 * time.Second
 // records, and r.Notes what could not be checked. A log with records and
 // no key, or no digests unless it is new, does not verify: cutting off
 // the newest records together with the digests, or removing the key, must
-// not pass.
+// not pass. Nor does one whose kms.db is locked, unless s.running: a lock
+// anyone can take must not switch off the check of the mark there.
 func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchors, pub ed25519.PublicKey, r *audit.Report) error {
 	hashes, records := check.Hashes(), check.Lines()
 	r.Total = records
@@ -279,7 +291,7 @@ func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchor
 	r.Later = append(r.Later, problems...)
 	// The high-water mark: the newest digest as the server last wrote it.
 	mark, err := a.storeMark, a.storeErr
-	live := s.live || errors.Is(err, boltstore.ErrLocked)
+	live := s.serverRunning(a)
 	if count == 0 && records > 0 && later == 0 {
 		// A server signs its trail at shutdown and, running, every few
 		// seconds: only a running server's trail whose first record is
@@ -294,8 +306,12 @@ func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchor
 		if p := audit.CheckMark(mark, pub, hashes, records, newest, "kms.db"); p != nil {
 			r.Later = append(r.Later, p)
 		}
+	case errors.Is(err, boltstore.ErrLocked) && s.running:
+		r.Notes = append(r.Notes, "the high-water mark in kms.db was not checked: a running server holds the key store (--live; audit-head.json was checked instead, if present)")
 	case errors.Is(err, boltstore.ErrLocked):
-		r.Notes = append(r.Notes, "the high-water mark in kms.db was not checked: a running server holds the key store (audit-head.json was checked instead, if present)")
+		// A lock is no proof of a server: anyone who can open kms.db can
+		// take one, to have a trail cut back to an older digest pass.
+		add("the high-water mark in kms.db could not be checked: kms.db is locked, by a server running on the data directory or by another process (if a server runs on it, give --live to verify without that mark)")
 	case errors.Is(err, os.ErrNotExist), errors.Is(err, store.ErrNotFound):
 	default:
 		r.Notes = append(r.Notes, "the high-water mark in kms.db was not checked: "+err.Error())

@@ -8,14 +8,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/auditcli"
+	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
 )
 
@@ -243,12 +247,131 @@ func TestVerifyLineBeingWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := verifyOut(t, auditcli.Options{DataDir: dir})
+	out, err := verifyOut(t, auditcli.Options{DataDir: dir, Live: true})
 	if err != nil || !strings.HasPrefix(out, "OK: 40 records") || !strings.Contains(out, "the running server is writing it") {
-		t.Fatalf("verify while the server runs: %v\n%s", err, out)
+		t.Fatalf("verify --live while the server runs: %v\n%s", err, out)
+	}
+	// Without --live, a locked key store is no proof of a server.
+	if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err == nil || !strings.Contains(out, "the last line is incomplete") ||
+		!strings.Contains(out, "the high-water mark in kms.db could not be checked") {
+		t.Fatalf("verify without --live while the server runs: %v\n%s", err, out)
 	}
 	st.Close()
 	if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err == nil || !strings.Contains(out, "the last line is incomplete") {
 		t.Fatalf("verify of a stopped server's cut line: %v\n%s", err, out)
+	}
+}
+
+// stoppedDir writes n records to a data directory as a stopped server
+// leaves it, each signed, the newest digest kept as the high-water mark in
+// kms.db and audit-head.json, and returns it with the digest lines, the
+// i-th naming record i+1.
+func stoppedDir(t *testing.T, n int) (string, [][]byte) {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := audit.OpenDir(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	d, err := audit.OpenDigester(filepath.Join(dir, "audit-digests.log"), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var digests [][]byte
+	d.OnDigest(func(line []byte) error {
+		digests = append(digests, bytes.Clone(line))
+		return nil
+	})
+	start := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
+	for i := range n {
+		at := start.Add(time.Duration(i) * time.Minute)
+		appendTo(t, l, event(fmt.Sprint("Op", i), audit.FormatTime(at), alice, key1, ""))
+		if err := d.Write(l, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	d.Close()
+	b, _ := audit.MarshalPublicKey(pub)
+	mark := digests[len(digests)-1]
+	st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(context.Background(), func(tx store.Tx) error { return tx.Put([]byte(audit.MarkRecord), mark) })
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string][]byte{"audit.pub": b, audit.MarkFile: append(bytes.Clone(mark), '\n')} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, digests
+}
+
+// A stopped server's trail cut back to an older digest, with its digests
+// file and audit-head.json to match, is found by the mark in kms.db; a
+// lock taken on kms.db by any process must not switch that check off:
+// without --live, a locked kms.db fails verification.
+func TestVerifyLockedStoreIsNotAServer(t *testing.T) {
+	dir, digests := stoppedDir(t, 40)
+	if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err != nil || !strings.HasPrefix(out, "OK: 40 records") || strings.Contains(out, "note:") {
+		t.Fatalf("verify of the intact trail: %v\n%s", err, out)
+	}
+	// Cut back to record 25 and its digest.
+	const keep = 25
+	log := filepath.Join(dir, audit.FirstSegment)
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	cut := map[string][]byte{
+		audit.FirstSegment:  bytes.Join(lines[:keep], nil),
+		"audit-digests.log": append(bytes.Join(digests[:keep], []byte("\n")), '\n'),
+		audit.MarkFile:      append(bytes.Clone(digests[keep-1]), '\n'),
+	}
+	for name, content := range cut {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "the high-water mark in kms.db names record 40, but the log ends at record 25 (records were cut off)"
+	if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err == nil || !strings.Contains(out, want) {
+		t.Fatalf("verify of the cut trail: %v\n%s\nwant %q", err, out, want)
+	}
+	// --live does not switch the check off while the store can be read.
+	if out, err := verifyOut(t, auditcli.Options{DataDir: dir, Live: true}); err == nil || !strings.Contains(out, want) {
+		t.Fatalf("verify --live of the cut trail, kms.db not locked: %v\n%s\nwant %q", err, out, want)
+	}
+
+	f, err := os.Open(filepath.Join(dir, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	out, err := verifyOut(t, auditcli.Options{DataDir: dir})
+	if !errors.Is(err, auditcli.ErrBroken) || !strings.HasPrefix(out, "BROKEN: the high-water mark in kms.db could not be checked: kms.db is locked") ||
+		!strings.Contains(out, "--live") || strings.Contains(out, "note:") {
+		t.Fatalf("verify of the cut trail, kms.db locked: %v\n%s", err, out)
+	}
+	// Told that a server runs, verify leaves the mark to it, and says so.
+	out, err = verifyOut(t, auditcli.Options{DataDir: dir, Live: true})
+	if err != nil || !strings.Contains(out, "note: the high-water mark in kms.db was not checked") {
+		t.Fatalf("verify --live, kms.db locked: %v\n%s", err, out)
+	}
+	if err := auditcli.Export(context.Background(), auditcli.Options{DataDir: dir}, auditcli.ExportOptions{}, io.Discard); !errors.Is(err, auditcli.ErrExportBroken) {
+		t.Errorf("export, kms.db locked: %v, want %v", err, auditcli.ErrExportBroken)
+	}
+	if err := auditcli.Verify(context.Background(), auditcli.Options{Storage: "postgres://h/db", Live: true}, io.Discard); err == nil || !strings.Contains(err.Error(), "--live goes with --data-dir") {
+		t.Errorf("--live with --storage: %v", err)
 	}
 }

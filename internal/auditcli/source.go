@@ -38,6 +38,8 @@ func openSource(ctx context.Context, o Options) (source, error) {
 	switch {
 	case o.Storage != "" && o.DataDir != "":
 		return nil, errors.New("give --data-dir or --storage, not both")
+	case o.Live && (o.Endpoint != "" || o.Storage != ""):
+		return nil, errors.New("--live goes with --data-dir")
 	case o.Endpoint != "" && (o.DataDir != "" || o.Storage != ""):
 		return nil, errors.New("give --endpoint alone, without --data-dir or --storage")
 	case o.Endpoint != "":
@@ -49,7 +51,7 @@ func openSource(ctx context.Context, o Options) (source, error) {
 	case o.Storage != "":
 		return openPostgres(ctx, o.Storage)
 	case o.DataDir != "":
-		return openDir(o.DataDir, o.ArchiveDirs, o.Archive)
+		return openDir(o.DataDir, o.ArchiveDirs, o.Archive, o.Live)
 	}
 	return nil, errors.New("give --data-dir, --storage or --endpoint")
 }
