@@ -15,9 +15,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openkms/kms/internal/audit"
 )
@@ -211,8 +213,9 @@ func (f *filter) keep(r *audit.Record) bool {
 	return true
 }
 
-// Events prints the selected records: as a table, or as JSON lines (the
-// event objects) with o.JSON, or appends JSON lines to o.Output. With
+// Events prints the selected records: as a table (each field escaped as
+// cell escapes it), or as JSON lines (the event objects, as stored) with
+// o.JSON, or appends JSON lines to o.Output. With
 // o.Follow it keeps reading new records until ctx is done.
 func Events(ctx context.Context, o Options, stdout io.Writer) error {
 	flt, err := newFilter(o)
@@ -299,15 +302,35 @@ func (p *printer) print(r record) error {
 	if len(rec.Resources) > 0 {
 		key = rec.Resources[0].ARN[strings.LastIndexByte(rec.Resources[0].ARN, '/')+1:]
 	}
-	principal := rec.UserIdentity.ARN
+	principal := cell(rec.UserIdentity.ARN)
 	if principal == "" {
-		principal = "(" + rec.UserIdentity.Type + " " + rec.UserIdentity.AccessKeyID + ")"
+		principal = "(" + cell(rec.UserIdentity.Type) + " " + cell(rec.UserIdentity.AccessKeyID) + ")"
 	}
 	if p.chains {
-		fmt.Fprintf(p.tw, "%s\t", r.chain)
+		fmt.Fprintf(p.tw, "%s\t", cell(r.chain))
 	}
-	_, err := fmt.Fprintf(p.tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", rec.Sequence, rec.EventTime, rec.EventName, principal, key, rec.SourceIPAddress, rec.ErrorCode)
+	_, err := fmt.Fprintf(p.tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", rec.Sequence, cell(rec.EventTime), cell(rec.EventName), principal, cell(key), cell(rec.SourceIPAddress), cell(rec.ErrorCode))
 	return err
+}
+
+// cell returns a field of a record as the table prints it: as it is, or,
+// if it holds invalid UTF-8 or a rune that is not printable — a C0 or C1
+// control character, DEL, a bidirectional or other format character
+// (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, ...) — quoted with those
+// escaped, as strconv.Quote does. Whoever calls the server writes some
+// fields (the event name of an unauthenticated IAM or STS call is its
+// Action as given): none may start a row or a column of its own, move
+// the cursor, colour the terminal or reorder the text around it.
+func cell(s string) string {
+	if !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // flush writes out what was printed so far.

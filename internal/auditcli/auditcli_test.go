@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -312,5 +313,61 @@ func TestSourceChoice(t *testing.T) {
 	err := auditcli.Events(ctx, auditcli.Options{Storage: "postgres://kms:s3cret@127.0.0.1:1/kms?connect_timeout=5"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1") || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("an unreachable database: %v", err)
+	}
+}
+
+// The table escapes what a caller can write into a field: a control
+// character, an escape sequence or a bidirectional override prints as an
+// escape, quoted, so that a record prints as one row of its own columns
+// and leaves the terminal as it was. JSON lines are the events as stored.
+func TestEventsTableEscapesFields(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := "Decrypt\x1b[31m\n9\t2026-03-01T10:00:09Z\tScheduleKeyDeletion\t" + alice
+	bad := event(forged, "2026-03-01T10:00:01Z", "", key1, "AccessDeniedException")
+	bad.UserIdentity = audit.UserIdentity{Type: "Unknown", AccessKeyID: "AKIA\u202eEDCBA\u2066\u200f\x7f\u0085"}
+	bad.SourceIPAddress = "198.51.100.7\r\x1b]0;title\a"
+	appendTo(t, l, event("CreateKey", "2026-03-01T10:00:00Z", alice, key1, ""), bad, event("Encrypt", "2026-03-01T10:00:02Z", bob, key1, ""))
+	l.Close()
+
+	var out bytes.Buffer
+	if err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir}, &out); err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	if strings.ContainsAny(table, "\x1b\r\t\a\x7f\u0085\u202e\u2066\u200f") {
+		t.Errorf("the table holds a control or bidirectional character:\n%q", table)
+	}
+	rows := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
+	if len(rows) != 4 {
+		t.Fatalf("%d rows, want a header and 3:\n%s", len(rows), table)
+	}
+	for _, want := range []string{
+		strconv.Quote(forged),
+		`(Unknown "AKIA\u202eEDCBA\u2066\u200f\x7f\u0085")`,
+		`"198.51.100.7\r\x1b]0;title\a"`,
+	} {
+		if !strings.Contains(rows[2], want) {
+			t.Errorf("row of the record %s lacks %s", rows[2], want)
+		}
+	}
+	if got, want := strings.Fields(rows[1]), []string{"1", "2026-03-01T10:00:00Z", "CreateKey", alice, "k1"}; !slices.Equal(got, want) {
+		t.Errorf("row 1: %q, want %q", got, want)
+	}
+	if got, want := strings.Fields(rows[3]), []string{"3", "2026-03-01T10:00:02Z", "Encrypt", bob, "k1"}; !slices.Equal(got, want) {
+		t.Errorf("row 3: %q, want %q", got, want)
+	}
+
+	out.Reset()
+	if err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, JSON: true, Event: forged}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var got audit.Record
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got.EventName != forged || got.SourceIPAddress != bad.SourceIPAddress ||
+		!strings.Contains(out.String(), `\u001b[31m\n`) || strings.Count(out.String(), "\n") != 1 {
+		t.Errorf("--json: %v, %q", err, out.String())
 	}
 }
