@@ -313,7 +313,7 @@ func (c *ChainCheck) Report() Report {
 		if first == "" {
 			first = "an unknown time"
 		}
-		r.add(&Problem{Digest: true, Reason: fmt.Sprintf("no signed digest covers the chain, whose first record is from %s: its digests were removed, or its server stopped without signing any (killed within seconds of its first record)", first)})
+		r.add(&Problem{Digest: true, Reason: fmt.Sprintf("no signed digest covers the chain, whose first record is from %s: its digests were removed, or its server stopped without signing any (killed just after its first record)", first)})
 	}
 	return r
 }

@@ -364,7 +364,12 @@ func Run(ctx context.Context, o Options) error {
 	digestsDone := make(chan struct{})
 	go func() {
 		defer close(digestsDone)
-		t := time.NewTicker(orDefault(o.DigestInterval, DefaultDigestInterval))
+		// Until the trail's first record is signed, look every 100 ms: a
+		// chain with records and no digest does not verify, and a node
+		// killed before its first digest would leave one (docs/audit.md).
+		interval := orDefault(o.DigestInterval, DefaultDigestInterval)
+		first := min(100*time.Millisecond, interval)
+		t := time.NewTicker(first)
 		defer t.Stop()
 		for {
 			select {
@@ -373,6 +378,11 @@ func Run(ctx context.Context, o Options) error {
 			case <-t.C:
 				if err := digester.Write(trail, time.Now()); err != nil {
 					o.Logger.Error("writing the audit digest", "err", err)
+				} else if first != interval {
+					if seq, _ := trail.Head(); seq > 0 {
+						first = interval
+						t.Reset(interval)
+					}
 				}
 			}
 		}
