@@ -101,22 +101,24 @@ func (h *Handler) admitAnonymous(ci *callInfo) bool {
 }
 
 // formParameters keeps the audited members of a form, named as CloudTrail
-// names them (lower camel case).
+// names them (lower camel case), in auditedParams order and bounded as
+// those of a JSON body are.
 func formParameters(form url.Values) json.RawMessage {
-	out := map[string]any{}
+	var found [len(auditedParams)][]byte
 	for k, v := range form {
-		if isAuditedForm(k) && len(v) > 0 {
-			name := lowerFirst(k)
-			out[name] = audit.Clip(v[0], maxParamString(name))
+		if !isAuditedForm(k) || len(v) == 0 {
+			continue
 		}
+		f, _ := paramIndex([]byte(k))
+		s := v[0]
+		// A string is cut at its bound as written in JSON, which is never
+		// shorter than the string: past the bound, the rest is not read.
+		if n := maxParamString(paramNames[f]) + 1; len(s) > n {
+			s = s[:n]
+		}
+		found[f], _ = json.Marshal(s)
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return nil
-	}
+	b, _ := writeParams(&found)
 	return b
 }
 
@@ -130,10 +132,14 @@ func sourceIP(r *http.Request) string {
 
 // Bounds on the request parameters of a record: each string, as written in
 // JSON, but for policies, which maxPolicyBytes bounds as AWS does a key
-// policy.
+// policy; the elements kept of each array (AWS takes at most 50 tags, and
+// fewer grant tokens and grant operations); and the whole object, as
+// written, so that no request body, however made, gives a large record.
 const (
 	maxParamBytes  = 2048
 	maxPolicyBytes = 32 << 10
+	maxParamItems  = 50
+	maxParamsBytes = 64 << 10
 )
 
 // maxParamString is the bound on the strings of the request parameter

@@ -127,14 +127,18 @@ func finishParams(found *[len(auditedParams)][]byte, body []byte, i int) (json.R
 	return writeParams(found)
 }
 
-// writeParams writes the members found as one JSON object, each string
-// bounded; nil if none were found.
+// writeParams writes the members found as one JSON object of at most
+// maxParamsBytes, each string and array bounded (audit.AppendBounded); a
+// member that would take the object past maxParamsBytes is written as the
+// string audit.Truncated, or left out if even that would. Nil if none
+// were found.
 func writeParams(found *[len(auditedParams)][]byte) (json.RawMessage, bool) {
 	var b []byte
 	for f, v := range found {
 		if v == nil {
 			continue
 		}
+		mark := len(b)
 		if b == nil {
 			b = make([]byte, 0, 256)
 			b = append(b, '{')
@@ -144,7 +148,20 @@ func writeParams(found *[len(auditedParams)][]byte) (json.RawMessage, bool) {
 		b = append(b, '"')
 		b = append(b, paramNames[f]...)
 		b = append(b, '"', ':')
-		b = append(b, audit.CleanJSON(v, maxParamString(paramNames[f]))...)
+		room := maxParamsBytes - len(b) - len("}")
+		if room > 0 {
+			var ok bool
+			if b, ok = audit.AppendBounded(b, v, maxParamString(paramNames[f]), maxParamItems, room); ok {
+				continue
+			}
+		}
+		if room >= len(audit.Truncated)+2 {
+			b = append(b, '"')
+			b = append(b, audit.Truncated...)
+			b = append(b, '"')
+		} else if b = b[:mark]; mark == 0 {
+			b = nil
+		}
 	}
 	if b == nil {
 		return nil, true

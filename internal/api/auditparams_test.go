@@ -3,8 +3,11 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/openkms/kms/internal/audit"
 )
 
 // FuzzScanParams checks the one-pass scan of audited members against
@@ -30,6 +33,9 @@ func FuzzScanParams(f *testing.F) {
 		if got != nil && !json.Valid(got) {
 			t.Fatalf("scanParams(%q) = %q, not JSON", body, got)
 		}
+		if len(got) > maxParamsBytes {
+			t.Fatalf("scanParams(%q) gives %d bytes, over %d", body, len(got), maxParamsBytes)
+		}
 		if !json.Valid(body) {
 			return
 		}
@@ -46,6 +52,34 @@ func TestScanParamsSkipsPlaintext(t *testing.T) {
 	got, ok := scanParams(body)
 	if !ok || string(got) != `{"keyId":"alias/k"}` {
 		t.Fatalf("got %s, %v", got, ok)
+	}
+}
+
+// A form's parameters are bounded as a JSON body's: each string as
+// written, the whole at maxParamsBytes, whatever the form holds.
+func TestFormParametersBounded(t *testing.T) {
+	form := url.Values{}
+	for _, name := range auditedParams {
+		form.Set(name, strings.Repeat("\xff<", 1<<14))
+	}
+	got := formParameters(form)
+	if !json.Valid(got) || len(got) > maxParamsBytes {
+		t.Fatalf("%d bytes of parameters, want valid JSON of at most %d", len(got), maxParamsBytes)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(got, &m); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(m["keyId"], audit.Truncated) || m["keyId"] == audit.Truncated {
+		t.Errorf("keyId %.40q..., want its start and the mark of the cut", m["keyId"])
+	}
+	if m["maxSessionDuration"] != audit.Truncated && m["maxSessionDuration"] != "" {
+		t.Errorf("the last member %.40q..., want it marked or left out", m["maxSessionDuration"])
+	}
+
+	small := url.Values{"UserName": {"alice"}, "Path": {"/ops/"}, "Action": {"CreateUser"}}
+	if got := string(formParameters(small)); got != `{"userName":"alice","path":"/ops/"}` {
+		t.Errorf("parameters %s", got)
 	}
 }
 

@@ -2,6 +2,8 @@ package audit
 
 import (
 	"encoding/json"
+	"math"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -136,4 +138,115 @@ func hex4(s []byte) (rune, bool) {
 		r = r<<4 | rune(c)
 	}
 	return r, true
+}
+
+// MoreItems is the string that ends an array cut short by AppendBounded:
+// "...(N more)", N the elements left out.
+func MoreItems(n int) string { return "...(" + strconv.Itoa(n) + " more)" }
+
+// AppendBounded appends raw, a JSON value taken from a client, to b
+// cleaned as CleanJSON cleans it with maxString, and bounded as a whole:
+// without space outside strings; each array, when maxItems > 0, cut to
+// its first maxItems elements followed by one string, MoreItems, naming
+// how many were left out; and, when maxBytes > 0, at most maxBytes bytes
+// of it. A value that would pass maxBytes is not appended (b is returned
+// as it was) and ok is false. If raw is not valid JSON, null is appended.
+// The work done is bounded by raw's length, whatever maxBytes.
+func AppendBounded(b, raw []byte, maxString, maxItems, maxBytes int) (_ []byte, ok bool) {
+	start := len(b)
+	if maxBytes <= 0 {
+		maxBytes = math.MaxInt
+	}
+	// For each array or object open at i: the elements of an array
+	// begun so far, or -1 for an object. Kept only when arrays are cut.
+	var opened [16]int
+	open := opened[:0]
+	for i := 0; i < len(raw); {
+		if len(b)-start > maxBytes {
+			return b[:start], false
+		}
+		c := raw[i]
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			i++
+			continue
+		case '"':
+			b, i = appendCleanString(b, raw, i, maxString)
+			continue
+		case '[', '{':
+			if maxItems > 0 {
+				n := -1
+				if c == '[' {
+					n = 0
+					j := i + 1
+					for j < len(raw) && (raw[j] == ' ' || raw[j] == '\t' || raw[j] == '\n' || raw[j] == '\r') {
+						j++
+					}
+					if j < len(raw) && raw[j] != ']' {
+						n = 1
+					}
+				}
+				open = append(open, n)
+			}
+		case ']', '}':
+			if len(open) > 0 {
+				open = open[:len(open)-1]
+			}
+		case ',':
+			if n := len(open); n > 0 && open[n-1] >= 0 {
+				if open[n-1] >= maxItems {
+					left, end := countElements(raw, i+1)
+					b = append(b, ',')
+					b = appendString(b, MoreItems(left))
+					b = append(b, ']')
+					open = open[:n-1]
+					i = end
+					continue
+				}
+				open[n-1]++
+			}
+		}
+		b = append(b, c)
+		i++
+	}
+	if !json.Valid(b[start:]) {
+		b = append(b[:start], "null"...)
+	}
+	if len(b)-start > maxBytes {
+		return b[:start], false
+	}
+	return b, true
+}
+
+// countElements counts the elements of an array from raw[i], the start
+// of one of them, to the array's end, and returns the count and where the
+// array ends (after its ']'), or len(raw) if it does not.
+func countElements(raw []byte, i int) (n, end int) {
+	n = 1
+	depth := 0
+	for i < len(raw) {
+		switch raw[i] {
+		case '"':
+			i++
+			for i < len(raw) && raw[i] != '"' {
+				if raw[i] == '\\' {
+					i++
+				}
+				i++
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			if depth == 0 {
+				return n, i + 1
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				n++
+			}
+		}
+		i++
+	}
+	return n, len(raw)
 }

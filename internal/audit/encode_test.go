@@ -142,3 +142,30 @@ func TestHashLinkedIsChainHash(t *testing.T) {
 		t.Fatalf("hashLinked = %s, chainHash = %s", got, want)
 	}
 }
+
+// AppendBounded cuts arrays to their first elements, saying how many it
+// left out, drops space outside strings, and appends nothing past its
+// bound.
+func TestAppendBounded(t *testing.T) {
+	for _, tc := range []struct {
+		raw                       string
+		maxString, items, maxSize int
+		want                      string
+		ok                        bool
+	}{
+		{`{"a": [1, 2, 3, 4], "b": [ ], "c":[[1,2,3],{"d":[5,"],",6]}]}`, 0, 2, 0,
+			`{"a":[1,2,"...(2 more)"],"b":[],"c":[[1,2,"...(1 more)"],{"d":[5,"],","...(1 more)"]}]}`, true},
+		{`[[1],{"a":[2]},[3,4],"x"]`, 0, 2, 0, `[[1],{"a":[2]},"...(2 more)"]`, true},
+		{`["a b", "c"]`, 0, 2, 0, `["a b","c"]`, true},
+		{"[\"\xff\xff\",\"x\"]", 0, 1, 0, `["\ufffd\ufffd","...(1 more)"]`, true},
+		{`["abcdefgh"]`, 4, 0, 0, `["abcd...(truncated)"]`, true},
+		{`["abcdefgh"]`, 0, 0, 12, `["abcdefgh"]`, true},
+		{`["abcdefgh"]`, 0, 0, 11, ``, false},
+		{`[1,`, 0, 5, 0, `null`, true},
+	} {
+		got, ok := AppendBounded([]byte("x"), []byte(tc.raw), tc.maxString, tc.items, tc.maxSize)
+		if string(got) != "x"+tc.want || ok != tc.ok {
+			t.Errorf("AppendBounded(%q, %d, %d, %d) = %q, %v; want %q, %v", tc.raw, tc.maxString, tc.items, tc.maxSize, got, ok, "x"+tc.want, tc.ok)
+		}
+	}
+}

@@ -16,10 +16,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -677,6 +679,92 @@ func TestAuditSignedParamsAreBounded(t *testing.T) {
 	}
 	if len(p.Description) != 2048+len(audit.Truncated) || !strings.HasSuffix(p.Description, audit.Truncated) {
 		t.Errorf("description recorded with %d bytes, want 2048 and the mark of the cut", len(p.Description))
+	}
+}
+
+// A body near the 1 MiB limit, refused by validation, gives a record of at
+// most 64 KiB of parameters whatever it holds: an array keeps its first 50
+// elements and says how many it left out, a member too large for what is
+// left is marked in its place, and invalid UTF-8 (six bytes each as
+// written) does not multiply the size. An ordinary call's parameters are
+// as they were.
+func TestAuditParamsBoundedAsAWhole(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	key := e.newKey(t)
+	ctx := context.Background()
+	grantee := "arn:aws:iam::" + e2eAccount + ":root"
+	if _, err := e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(key), GranteePrincipal: aws.String(grantee),
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt, types.GrantOperationDecrypt}}); err != nil {
+		t.Fatal(err)
+	}
+	e.encrypt(t, key, []byte("x"), map[string]string{"purpose": "<test> & more"})
+
+	token := `"` + strings.Repeat("\xff", 60) + `"`
+	var sb strings.Builder
+	sb.WriteString(`{"KeyId":"` + key + `","GrantTokens":[`)
+	n := 0
+	for sb.Len()+len(token)+3 < api.MaxBodyBytes {
+		if n > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(token)
+		n++
+	}
+	sb.WriteString(`]}`)
+	tokensBody := sb.String()
+	expectRawError(t, e.rawCall(t, "DescribeKey", tokensBody), http.StatusBadRequest, "ValidationException", "")
+
+	sb.Reset()
+	sb.WriteString(`{"KeyId":"` + key + `","Plaintext":"AA==","EncryptionContext":{`)
+	for i := 0; sb.Len() < api.MaxBodyBytes-200; i++ {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(`"k` + strconv.Itoa(i) + `":` + token)
+	}
+	sb.WriteString(`}}`)
+	contextBody := sb.String()
+	e.rawCall(t, "Encrypt", contextBody)
+
+	recs, raws := auditRecords(t, logPath)
+	if len(recs) < 4 {
+		t.Fatalf("%d records", len(recs))
+	}
+	recs, raws = recs[len(recs)-4:], raws[len(raws)-4:]
+
+	// The ordinary calls.
+	if got, want := string(recs[0].RequestParameters), `{"keyId":"`+key+`","granteePrincipal":"`+grantee+`","operations":["Encrypt","Decrypt"]}`; got != want {
+		t.Errorf("CreateGrant parameters %s, want %s", got, want)
+	}
+	if got, want := string(recs[1].RequestParameters), `{"keyId":"`+key+`","encryptionContext":{"purpose":"<test> & more"}}`; got != want {
+		t.Errorf("Encrypt parameters %s, want %s", got, want)
+	}
+
+	// The grant tokens: the first 50, each as sent (invalid bytes as
+	// U+FFFD), then how many were left out.
+	t.Logf("a %d-byte body of %d grant tokens: a %d-byte record", len(tokensBody), n, len(raws[2]))
+	if recs[2].ErrorCode != "ValidationException" || len(recs[2].RequestParameters) > 64<<10 || len(raws[2]) > 66<<10 {
+		t.Errorf("record of %s (%s): %d bytes of parameters in %d bytes, want at most 64 KiB", recs[2].EventName, recs[2].ErrorCode, len(recs[2].RequestParameters), len(raws[2]))
+	}
+	var p struct {
+		KeyID       string   `json:"keyId"`
+		GrantTokens []string `json:"grantTokens"`
+	}
+	if err := json.Unmarshal(recs[2].RequestParameters, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.KeyID != key || len(p.GrantTokens) != 51 || p.GrantTokens[50] != audit.MoreItems(n-50) || p.GrantTokens[0] != strings.Repeat("\ufffd", 60) {
+		t.Errorf("keyId %q, %d grant tokens recorded, the first %q, the last %.40q; want %q, 51, 60 U+FFFD, %q",
+			p.KeyID, len(p.GrantTokens), p.GrantTokens[0], p.GrantTokens[len(p.GrantTokens)-1], key, audit.MoreItems(n-50))
+	}
+
+	// An encryption context of 1 MiB: too large to keep, marked.
+	t.Logf("a %d-byte body with an encryption context: a %d-byte record", len(contextBody), len(raws[3]))
+	if len(raws[3]) > 66<<10 {
+		t.Errorf("record of %s: %d bytes, want at most 66 KiB", recs[3].EventName, len(raws[3]))
+	}
+	if got, want := string(recs[3].RequestParameters), `{"keyId":"`+key+`","encryptionContext":"`+audit.Truncated+`"}`; got != want {
+		t.Errorf("parameters %.300s, want %s", got, want)
 	}
 }
 
