@@ -35,6 +35,11 @@ const (
 	// most maxTrailPageBytes bytes of lines.
 	maxTrailPage      = 1000
 	maxTrailPageBytes = 4 << 20
+	// A call reads at most maxTrailScan lines of the trail, shown to its
+	// caller or not, and past the first at most maxTrailPageBytes bytes of
+	// them: a reader who may see few records does not make one call read
+	// the whole trail.
+	maxTrailScan = 10 * maxTrailPage
 )
 
 // A TrailReader reads the stored trail for the audit operations. A
@@ -179,40 +184,57 @@ type trailLine struct {
 type trailPage func(ctx context.Context, chain string, after int64, limit, maxBytes int) ([]audit.Row, bool, error)
 
 // readPage decodes a page request and reads the page with read, keeping
-// the lines visible in scope. Past lines out of scope it reads on until a
-// page has one or the trail ends, so that a page is empty only at the end.
-func readPage(ctx context.Context, body []byte, scope trailScope, read trailPage) ([]trailLine, bool, error) {
+// the lines visible in scope, at most Limit of them. Past lines out of
+// scope it reads on, in batches of maxTrailPage lines, until it has Limit
+// lines, the trail ends or it has read maxTrailScan lines or
+// maxTrailPageBytes bytes: so a page may be empty and still be truncated.
+// It returns the lines, whether lines follow the last one read, and that
+// one's position.
+func readPage(ctx context.Context, body []byte, scope trailScope, read trailPage) (lines []trailLine, more bool, last int64, err error) {
 	var in trailPageInput
 	if err := decodeBody(body, &in); err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	switch {
 	case in.AfterSequence < 0:
-		return nil, false, trailValidation("AfterSequence must be at least 0.")
+		return nil, false, 0, trailValidation("AfterSequence must be at least 0.")
 	case in.Limit < 0 || in.Limit > maxTrailPage:
-		return nil, false, trailValidation("Limit must be between 1 and %d.", maxTrailPage)
+		return nil, false, 0, trailValidation("Limit must be between 1 and %d.", maxTrailPage)
 	case in.Limit == 0:
 		in.Limit = maxTrailPage
 	}
-	after := in.AfterSequence
+	lines, last = []trailLine{}, in.AfterSequence
+	scanned, size := 0, 0 // lines read, and their bytes
+	batch := in.Limit     // the first batch may be the page; the next, the most
 	for {
-		rows, more, err := read(ctx, in.Chain, after, in.Limit, maxTrailPageBytes)
+		rows, more, err := read(ctx, in.Chain, last, min(batch, maxTrailScan-scanned), max(maxTrailPageBytes-size, 0))
 		if err != nil {
-			return nil, false, err
+			return nil, false, 0, err
 		}
-		lines := make([]trailLine, 0, len(rows))
-		for _, r := range rows {
+		for i, r := range rows {
+			if scanned > 0 && size+len(r.Line) > maxTrailPageBytes {
+				return lines, true, last, nil
+			}
+			scanned++
+			size += len(r.Line)
+			last = r.Seq
 			if scope.visible(r.Line) {
 				lines = append(lines, trailLine{Sequence: r.Seq, Line: string(r.Line)})
+				if len(lines) == in.Limit {
+					return lines, more || i < len(rows)-1, last, nil
+				}
 			}
 		}
-		if len(lines) > 0 || !more || len(rows) == 0 {
-			return lines, more && len(lines) > 0, nil
+		if !more || len(rows) == 0 {
+			return lines, false, last, nil
+		}
+		if scanned >= maxTrailScan {
+			return lines, true, last, nil
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, false, err
+			return nil, false, 0, err
 		}
-		after = rows[len(rows)-1].Seq
+		batch = maxTrailPage
 	}
 }
 
@@ -230,27 +252,29 @@ func listAuditChains(ctx context.Context, r TrailReader, _ trailScope, body []by
 }
 
 func getAuditRecords(ctx context.Context, r TrailReader, scope trailScope, body []byte) (any, error) {
-	lines, more, err := readPage(ctx, body, scope, r.Records)
+	lines, more, last, err := readPage(ctx, body, scope, r.Records)
 	if err != nil {
 		return nil, err
 	}
 	return &struct {
-		Records   []trailLine
-		Truncated bool
-	}{lines, more}, nil
+		Records      []trailLine
+		Truncated    bool
+		LastSequence int64
+	}{lines, more, last}, nil
 }
 
 // getAuditDigests hands out every digest: a digest names a record by
 // sequence number and hash only.
 func getAuditDigests(ctx context.Context, r TrailReader, _ trailScope, body []byte) (any, error) {
-	lines, more, err := readPage(ctx, body, trailScope{all: true}, r.Digests)
+	lines, more, last, err := readPage(ctx, body, trailScope{all: true}, r.Digests)
 	if err != nil {
 		return nil, err
 	}
 	return &struct {
-		Digests   []trailLine
-		Truncated bool
-	}{lines, more}, nil
+		Digests      []trailLine
+		Truncated    bool
+		LastSequence int64
+	}{lines, more, last}, nil
 }
 
 func getAuditPublicKey(ctx context.Context, r TrailReader, _ trailScope, body []byte) (any, error) {

@@ -181,13 +181,18 @@ type trailLine struct {
 
 // pages calls fn with each line of chain's records (op GetAuditRecords)
 // or digests (GetAuditDigests) after position after, page by page, and
-// returns the position of the last line. The next page is asked for and
-// decoded while fn goes through the lines of this one: the server, the
-// decoding and the checks run side by side.
+// returns the position of the last line the server read: past the lines
+// it handed out, those it read and left out (another account's records),
+// so that the next call starts after them. A page may be empty and still
+// be followed by others: the server reads a bounded number of lines per
+// call. The next page is asked for and decoded while fn goes through the
+// lines of this one: the server, the decoding and the checks run side by
+// side.
 func (s *endpointSource) pages(ctx context.Context, op, chain string, after int64, fn func(trailLine) error) (int64, error) {
 	type page struct {
 		lines []trailLine
 		more  bool
+		last  int64 // the position to ask for the next page after
 		err   error
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -204,10 +209,14 @@ func (s *endpointSource) pages(ctx context.Context, op, chain string, after int6
 			b, err := s.post(ctx, op, in)
 			if err == nil {
 				var more bool
-				if p.lines, more, err = decodePage(b); err != nil {
+				if p.lines, more, p.last, err = decodePage(b); err != nil {
 					err = fmt.Errorf("%s: the answer is not what was expected: %w", op, err)
 				}
-				p.more = err == nil && more && len(p.lines) > 0
+				p.last = max(p.last, lastSequence(p.lines), at)
+				if err == nil && more && p.last == at {
+					err = fmt.Errorf("%s: a page after position %d that is truncated and goes no further", op, at)
+				}
+				p.more = err == nil && more
 			}
 			p.err = err
 			select {
@@ -218,7 +227,7 @@ func (s *endpointSource) pages(ctx context.Context, op, chain string, after int6
 			if !p.more {
 				return
 			}
-			at = p.lines[len(p.lines)-1].Sequence
+			at = p.last
 		}
 	}()
 	// The pager is done with s (its answer buffer) before pages returns.
@@ -240,6 +249,7 @@ func (s *endpointSource) pages(ctx context.Context, op, chain string, after int6
 				return after, err
 			}
 		}
+		after = max(after, p.last)
 		if !p.more {
 			break
 		}

@@ -7,7 +7,9 @@ import (
 )
 
 // decodePage reads an answer of GetAuditRecords or GetAuditDigests: its
-// lines, and whether more follow (Truncated).
+// lines, whether more follow (Truncated), and the position to ask for the
+// next page after (LastSequence: the last line the server read, shown or
+// not; from a server that does not send it, the last line's).
 //
 // A page is megabytes of escaped text, which encoding/json reads at about
 // 60 MB/s: it checks the whole answer, then scans it again to decode it,
@@ -16,53 +18,73 @@ import (
 // digests then Truncated) in one pass, and hands anything else, including
 // text it would have to repair, to json.Unmarshal. So its answer is always
 // json.Unmarshal's; FuzzDecodePage holds it to that.
-func decodePage(b []byte) ([]trailLine, bool, error) {
-	if lines, more, ok := fastPage(b); ok {
-		return lines, more, nil
+func decodePage(b []byte) ([]trailLine, bool, int64, error) {
+	if lines, more, last, ok := fastPage(b); ok {
+		return lines, more, last, nil
 	}
 	var out struct {
 		Records, Digests []trailLine
 		Truncated        bool
+		LastSequence     *int64
 	}
 	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
-	return append(out.Records, out.Digests...), out.Truncated, nil
+	lines := append(out.Records, out.Digests...)
+	if out.LastSequence != nil {
+		return lines, out.Truncated, *out.LastSequence, nil
+	}
+	return lines, out.Truncated, lastSequence(lines), nil
+}
+
+// lastSequence is the position of the last of lines, or 0.
+func lastSequence(lines []trailLine) int64 {
+	if len(lines) == 0 {
+		return 0
+	}
+	return lines[len(lines)-1].Sequence
 }
 
 // fastPage decodes b if it has the server's form, and reports whether it
 // had.
-func fastPage(b []byte) (lines []trailLine, more, ok bool) {
+func fastPage(b []byte) (lines []trailLine, more bool, last int64, ok bool) {
 	p := pageParser{b: b}
 	if !p.lit(`{"Records":`) && !p.lit(`{"Digests":`) {
-		return nil, false, false
+		return nil, false, 0, false
 	}
 	if !p.lit("null") {
 		if !p.lit("[") {
-			return nil, false, false
+			return nil, false, 0, false
 		}
 		for !p.lit("]") {
 			if len(lines) > 0 && !p.lit(",") {
-				return nil, false, false
+				return nil, false, 0, false
 			}
 			var ln trailLine
 			if !p.lit(`{"Sequence":`) || !p.int(&ln.Sequence) || !p.lit(`,"Line":`) || !p.str(&ln.Line) || !p.lit("}") {
-				return nil, false, false
+				return nil, false, 0, false
 			}
 			lines = append(lines, ln)
 		}
 	}
 	switch {
-	case p.lit(`,"Truncated":true}`):
+	case p.lit(`,"Truncated":true`):
 		more = true
-	case p.lit(`,"Truncated":false}`):
+	case p.lit(`,"Truncated":false`):
 	default:
-		return nil, false, false
+		return nil, false, 0, false
+	}
+	last = lastSequence(lines)
+	if p.lit(`,"LastSequence":`) && !p.int(&last) {
+		return nil, false, 0, false
+	}
+	if !p.lit("}") {
+		return nil, false, 0, false
 	}
 	for len(p.b) > 0 && (p.b[0] == ' ' || p.b[0] == '\t' || p.b[0] == '\n' || p.b[0] == '\r') {
 		p.b = p.b[1:] // json.Encoder ends with a newline
 	}
-	return lines, more, len(p.b) == 0
+	return lines, more, last, len(p.b) == 0
 }
 
 // pageParser consumes b from the front.

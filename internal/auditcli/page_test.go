@@ -8,13 +8,19 @@ import (
 )
 
 // unmarshalPage is the reading decodePage must always agree with.
-func unmarshalPage(b []byte) ([]trailLine, bool, error) {
+func unmarshalPage(b []byte) ([]trailLine, bool, int64, error) {
 	var out struct {
 		Records, Digests []trailLine
 		Truncated        bool
+		LastSequence     *int64
 	}
 	err := json.Unmarshal(b, &out)
-	return append(out.Records, out.Digests...), out.Truncated, err
+	lines := append(out.Records, out.Digests...)
+	last := lastSequence(lines)
+	if out.LastSequence != nil {
+		last = *out.LastSequence
+	}
+	return lines, out.Truncated, last, err
 }
 
 // pageLines are lines whose escaping a page must carry exactly.
@@ -38,32 +44,41 @@ func TestDecodePageReadsTheServersForm(t *testing.T) {
 	}
 	lines = append(lines, trailLine{Sequence: 1<<63 - 1, Line: "last"})
 	type records struct {
+		Records      []trailLine
+		Truncated    bool
+		LastSequence int64
+	}
+	type digests struct {
+		Digests      []trailLine
+		Truncated    bool
+		LastSequence int64
+	}
+	type older struct { // a server's before LastSequence
 		Records   []trailLine
 		Truncated bool
 	}
-	type digests struct {
-		Digests   []trailLine
-		Truncated bool
-	}
 	for name, v := range map[string]any{
-		"records, more":     records{lines, true},
-		"records, the last": records{lines[:2], false},
-		"digests":           digests{lines, true},
-		"empty":             records{[]trailLine{}, false},
-		"none":              records{nil, false},
+		"records, more":        records{lines, true, 1<<63 - 1},
+		"records, the last":    records{lines[:2], false, 2000},
+		"digests":              digests{lines, true, 1<<63 - 1},
+		"empty":                records{[]trailLine{}, false, 0},
+		"none":                 records{nil, false, 0},
+		"none, more":           records{[]trailLine{}, true, 12345},
+		"no LastSequence":      older{lines[:3], true},
+		"no LastSequence, end": older{nil, false},
 	} {
 		b, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, more, ok := fastPage(b)
+		got, more, last, ok := fastPage(b)
 		if !ok {
 			t.Errorf("%s: %s is not read in one pass", name, b)
 			continue
 		}
-		want, wantMore, err := unmarshalPage(b)
-		if err != nil || more != wantMore || !slices.Equal(got, want) {
-			t.Errorf("%s: read %v, %v; json.Unmarshal %v, %v, %v", name, got, more, want, wantMore, err)
+		want, wantMore, wantLast, err := unmarshalPage(b)
+		if err != nil || more != wantMore || last != wantLast || !slices.Equal(got, want) {
+			t.Errorf("%s: read %v, %v, %d; json.Unmarshal %v, %v, %d, %v", name, got, more, last, want, wantMore, wantLast, err)
 		}
 	}
 }
@@ -94,10 +109,10 @@ func TestDecodePageHandsOnTheRest(t *testing.T) {
 		{page: `{"Records":[{"Sequence":12,"Line":"f"}],"Truncated":false`, bad: true},
 		{page: `{"Records":[{"Sequence":13,"Line":"f"}`, bad: true},
 	} {
-		if _, _, ok := fastPage([]byte(tc.page)); ok {
+		if _, _, _, ok := fastPage([]byte(tc.page)); ok {
 			t.Errorf("%s: read in one pass; json.Unmarshal should have read it", tc.page)
 		}
-		lines, more, err := decodePage([]byte(tc.page))
+		lines, more, _, err := decodePage([]byte(tc.page))
 		switch {
 		case tc.bad:
 			if err == nil {
@@ -121,14 +136,16 @@ func FuzzDecodePage(f *testing.F) {
 	}
 	f.Add([]byte(`{"Digests":[{"Sequence":-3,"Line":"\u00e9\ud83d\ude00"}],"Truncated":false}` + "\n"))
 	f.Add([]byte(`{"Records":null,"Truncated":true}`))
+	f.Add([]byte(`{"Records":[],"Truncated":true,"LastSequence":10000}`))
+	f.Add([]byte(`{"Records":[{"Sequence":3,"Line":"x"}],"Truncated":false,"LastSequence":-1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, more, err := decodePage(b)
-		want, wantMore, wantErr := unmarshalPage(b)
+		got, more, last, err := decodePage(b)
+		want, wantMore, wantLast, wantErr := unmarshalPage(b)
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("%q: error %v; json.Unmarshal's %v", b, err, wantErr)
 		}
-		if err == nil && (more != wantMore || !slices.Equal(got, want)) {
-			t.Fatalf("%q: read %+v, %v; json.Unmarshal %+v, %v", b, got, more, want, wantMore)
+		if err == nil && (more != wantMore || last != wantLast || !slices.Equal(got, want)) {
+			t.Fatalf("%q: read %+v, %v, %d; json.Unmarshal %+v, %v, %d", b, got, more, last, want, wantMore, wantLast)
 		}
 	})
 }

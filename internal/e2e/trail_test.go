@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/auditcli"
 	"github.com/openkms/kms/internal/identity"
 )
 
@@ -351,4 +353,127 @@ func TestTrailRequestErrors(t *testing.T) {
 	plain := newKMSEnv(t)
 	expectRawError(t, plain.trailCall(t, plain.rootCreds(), "ListAuditChains", `{}`), http.StatusBadRequest, "UnsupportedOperationException",
 		"This server does not serve its audit trail.")
+}
+
+// countingTrail is a trail whose record lines read are counted.
+type countingTrail struct {
+	*audit.FileTrail
+	mu           sync.Mutex
+	lines, bytes int
+}
+
+func (c *countingTrail) Records(ctx context.Context, chain string, after int64, limit, maxBytes int) ([]audit.Row, bool, error) {
+	rows, more, err := c.FileTrail.Records(ctx, chain, after, limit, maxBytes)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lines += len(rows)
+	for _, r := range rows {
+		c.bytes += len(r.Line)
+	}
+	return rows, more, err
+}
+
+// take returns the lines and bytes read since the last take.
+func (c *countingTrail) take() (lines, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lines, bytes = c.lines, c.bytes
+	c.lines, c.bytes = 0, 0
+	return lines, bytes
+}
+
+// writeTrailLines writes a data directory whose audit.log holds n records
+// of account other, each padded to about size bytes, and then one of
+// account acct; it returns the directory.
+func writeTrailLines(t *testing.T, n, size int, other, acct string) string {
+	t.Helper()
+	dir := t.TempDir()
+	var b bytes.Buffer
+	line := func(account, desc string) {
+		b.WriteString(`{"hash":"` + strings.Repeat("0", 64) + `","event":{"eventVersion":"1.11","userIdentity":{"type":"Root","accountId":"` + account +
+			`"},"eventTime":"2026-03-01T10:00:00Z","eventName":"CreateKey","requestParameters":{"description":"` + desc + `"},"recipientAccountId":"` + account + `"}}` + "\n")
+	}
+	pad := strings.Repeat("p", max(size-300, 0))
+	for range n {
+		line(other, pad)
+	}
+	line(acct, "the one "+acct+" may see")
+	if err := os.WriteFile(filepath.Join(dir, "audit.log"), b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// A reader who may see few of the records does not make one call read
+// the whole trail: a call reads at most 10,000 lines and 4 MiB of them,
+// and says where it stopped (LastSequence), even on a page with no
+// records, so that the next call goes on from there. Paging so reaches
+// the record the reader may see; kms audit events --endpoint does too.
+func TestTrailScanIsBounded(t *testing.T) {
+	e, _ := newTrailEnv(t)
+	h := e.guard.next.(*api.Handler)
+	const other = "444455556666"
+	for _, tc := range []struct {
+		name       string
+		n, size    int
+		firstLast  int64 // the LastSequence of the first page
+		maxLines   int
+		maxBytes   int
+		wantPages  int
+		lineBudget bool
+	}{
+		{name: "small lines", n: 25000, size: 300, firstLast: 10000, maxLines: 10000, wantPages: 3},
+		{name: "large lines", n: 3000, size: 3000, maxLines: 10000, maxBytes: 4<<20 + 4000, wantPages: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeTrailLines(t, tc.n, tc.size, other, e2eAccount)
+			ct := &countingTrail{FileTrail: audit.NewFileTrail(dir)}
+			h.WithTrailReader(ct)
+			var found []string
+			after, pages := int64(0), 0
+			for {
+				ct.take()
+				p := decodeOK[struct {
+					Records      []struct{ Sequence int64 }
+					Truncated    bool
+					LastSequence int64
+				}](t, e.trailCall(t, e.rootCreds(), "GetAuditRecords", `{"AfterSequence":`+jsonInt(after)+`,"Limit":1}`))
+				pages++
+				lines, size := ct.take()
+				if lines > tc.maxLines || (tc.maxBytes > 0 && size > tc.maxBytes) {
+					t.Fatalf("page %d read %d lines, %d bytes; want at most %d lines, %d bytes", pages, lines, size, tc.maxLines, tc.maxBytes)
+				}
+				if pages == 1 && (len(p.Records) != 0 || !p.Truncated || (tc.firstLast != 0 && p.LastSequence != tc.firstLast)) {
+					t.Fatalf("the first page: %d records, truncated %v, LastSequence %d; want none, true, %d", len(p.Records), p.Truncated, p.LastSequence, tc.firstLast)
+				}
+				if p.LastSequence <= after && p.Truncated {
+					t.Fatalf("page %d: LastSequence %d after %d", pages, p.LastSequence, after)
+				}
+				for _, r := range p.Records {
+					found = append(found, jsonInt(r.Sequence))
+				}
+				after = p.LastSequence
+				if !p.Truncated || pages > 10 {
+					break
+				}
+			}
+			if want := jsonInt(int64(tc.n + 1)); strings.Join(found, ",") != want || pages != tc.wantPages || after != int64(tc.n+1) {
+				t.Errorf("found records %v in %d pages, ending at %d; want [%s] in %d pages", found, pages, after, want, tc.wantPages)
+			}
+
+			// kms audit events --endpoint goes on past empty pages.
+			t.Setenv("AWS_ACCESS_KEY_ID", e.creds.ID)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", e.creds.Secret)
+			t.Setenv("AWS_REGION", e2eRegion)
+			t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+			t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+			var out bytes.Buffer
+			if err := auditcli.Events(context.Background(), auditcli.Options{Endpoint: e.srv.URL, JSON: true}, &out); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(out.String()); strings.Count(got, "\n") != 0 || !strings.Contains(got, "the one "+e2eAccount+" may see") {
+				t.Errorf("kms audit events --endpoint printed %.300q, want the one record", got)
+			}
+		})
+	}
 }
