@@ -116,7 +116,13 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		return nil, errNoPrincipal
 	}
 	ctx = identity.WithRequest(ctx, h.requestInfo(r))
-	if c.Service != ServiceTrail && !h.limits.allow(c.Service, p.Account) {
+	switch c.Service { // the source first, so that a throttled call's record names it
+	case ServiceIAM:
+		ci.ev.Source = "iam.amazonaws.com"
+	case ServiceTrail:
+		ci.ev.Source = trailSource
+	}
+	if !h.limits.allow(c.Service, p.Account) {
 		return nil, errThrottled
 	}
 	if err := h.trailDown(ci.ev.RequestID); err != nil {
@@ -142,7 +148,6 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		}
 		return fn(audit.NewContext(ctx, ci.ev), h.callerOf(p, r, region), c.Input)
 	case ServiceIAM:
-		ci.ev.Source = "iam.amazonaws.com"
 		var fields map[string]string
 		if len(c.Input) > 0 {
 			if err := json.Unmarshal(c.Input, &fields); err != nil {
@@ -160,7 +165,6 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		}
 		return svc.actions[c.Operation](ctx, p, form)
 	case ServiceTrail:
-		ci.ev.Source = trailSource
 		h.jsonParams(ci, c.Input)
 		fn := trailOps[c.Operation]
 		if fn == nil {

@@ -8,13 +8,13 @@ import (
 
 // accountLimits throttles each account's calls to a steady rate with a
 // burst, as AWS's per-account request quotas do: one bucket for each
-// account in each service (KMS, IAM and STS; the console's calls count in
-// their service's), so that an account busy assuming roles is not held
-// back in KMS. Reading the trail (kms audit --endpoint, the console's
-// trail page) is not limited: an auditor's verification must not fail
-// half way. Calls over the limit are refused before the operation runs
-// (ThrottlingException in KMS, Throttling in IAM and STS); they are still
-// recorded in the audit trail.
+// account in each service (KMS, IAM, STS and reading the audit trail; the
+// console's calls count in their service's), so that an account busy
+// assuming roles, or an auditor reading the trail page by page, is not
+// held back in KMS. Calls over the limit are refused before the operation
+// runs (ThrottlingException in KMS and the trail, Throttling in IAM and
+// STS); they are still recorded in the audit trail. kms audit --endpoint
+// waits and asks again when throttled, as SDKs do.
 type accountLimits struct {
 	rate  rate.Limit
 	burst int

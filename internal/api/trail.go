@@ -157,6 +157,9 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 	}
 	ci.principal = p
 	ci.ev.Region = region
+	if !h.limits.allow(ServiceTrail, p.Account) {
+		return nil, errThrottled
+	}
 	actx := identity.WithRequest(r.Context(), h.requestInfo(r))
 	if err := h.dir.AuthorizeGlobal(actx, p, trailAction); err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -118,31 +119,59 @@ func (s *endpointSource) call(ctx context.Context, op string, in, out any) error
 }
 
 // post signs and posts in to the audit operation op and returns the
-// answer of a call that succeeded. The answer is valid until the next
-// post: it is not safe for concurrent use.
+// answer of a call that succeeded. A call the server throttles (its
+// per-account rate limit) is made again after a wait, as SDKs do, up to
+// maxThrottled times. The answer is valid until the next post: it is not
+// safe for concurrent use.
 func (s *endpointSource) post(ctx context.Context, op string, in any) ([]byte, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 0; ; attempt++ {
+		b, throttled, err := s.postOnce(ctx, op, body)
+		if !throttled || attempt == maxThrottled {
+			return b, err
+		}
+		// Full jitter, as the AWS SDKs wait: a random time up to a bound
+		// that doubles with each attempt.
+		wait := time.Duration(rand.Int64N(int64(min(throttleWait<<attempt, maxThrottleWait)) + 1))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: %w", op, ctx.Err())
+		}
+	}
+}
+
+// A throttled call is made again up to maxThrottled times, after a wait
+// of up to throttleWait, doubled each time up to maxThrottleWait.
+var (
+	maxThrottled    = 10
+	throttleWait    = 200 * time.Millisecond
+	maxThrottleWait = 10 * time.Second
+)
+
+// postOnce is one try of post; throttled reports a ThrottlingException.
+func (s *endpointSource) postOnce(ctx context.Context, op string, body []byte) (_ []byte, throttled bool, _ error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", trailTargetPrefix+op)
 	req.Header.Set("User-Agent", "kms-audit")
 	creds, err := s.creds.Retrieve(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("AWS credentials: %w", err)
+		return nil, false, fmt.Errorf("AWS credentials: %w", err)
 	}
 	sum := sha256.Sum256(body)
 	if err := s.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), trailSigningName, s.region, time.Now()); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, false, fmt.Errorf("%s: %w", op, err)
 	}
 	defer resp.Body.Close()
 	s.answer.Reset()
@@ -150,20 +179,21 @@ func (s *endpointSource) post(ctx context.Context, op string, in any) ([]byte, e
 	b := s.answer.Bytes()
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, false, fmt.Errorf("%s: %w", op, err)
 	case len(b) > maxResponseBytes:
-		return nil, fmt.Errorf("%s: the answer exceeds %d bytes", op, maxResponseBytes)
+		return nil, false, fmt.Errorf("%s: the answer exceeds %d bytes", op, maxResponseBytes)
 	case resp.StatusCode != http.StatusOK:
 		var e struct {
 			Type    string `json:"__type"`
 			Message string `json:"message"`
 		}
 		if json.Unmarshal(b, &e) != nil || e.Type == "" {
-			return nil, fmt.Errorf("%s: HTTP %s", op, resp.Status)
+			return nil, false, fmt.Errorf("%s: HTTP %s", op, resp.Status)
 		}
-		return nil, fmt.Errorf("%s: %s: %s", op, e.Type[strings.LastIndexByte(e.Type, '#')+1:], e.Message)
+		typ := e.Type[strings.LastIndexByte(e.Type, '#')+1:]
+		return nil, typ == "ThrottlingException", fmt.Errorf("%s: %s: %s", op, typ, e.Message)
 	}
-	return b, nil
+	return b, false, nil
 }
 
 func (s *endpointSource) chainList(ctx context.Context) ([]string, error) {

@@ -30,6 +30,9 @@ type fakeTrail struct {
 	keys    map[string]string
 	deny    bool
 	calls   []string
+	// throttle is how many calls are answered ThrottlingException before
+	// the others are served.
+	throttle int
 }
 
 func (f *fakeTrail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -41,6 +44,12 @@ func (f *fakeTrail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.t.Errorf("request %q signed %q", r.Header.Get("X-Amz-Target"), auth)
 	}
 	f.calls = append(f.calls, op)
+	if f.throttle > 0 {
+		f.throttle--
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"__type":"ThrottlingException","message":"You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."}`)
+		return
+	}
 	if f.deny {
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprint(w, `{"__type":"AccessDeniedException","message":"User: arn:aws:iam::111122223333:user/u is not authorized to perform: cloudtrail:LookupEvents"}`)
@@ -234,5 +243,35 @@ func TestEndpointErrors(t *testing.T) {
 	}
 	if _, err := openSource(context.Background(), Options{Endpoint: "http://h", DataDir: "d"}); err == nil {
 		t.Error("--endpoint with --data-dir: no error")
+	}
+}
+
+// A call the server throttles is made again after a wait; one throttled
+// past the retries fails with the server's words.
+func TestEndpointThrottled(t *testing.T) {
+	defer func(w time.Duration) { throttleWait = w }(throttleWait)
+	throttleWait = time.Millisecond
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	a, da := chainOf(t, priv, "2026-03-01T10:00:00Z", "2026-03-01T10:00:02Z", "2026-03-01T10:00:04Z")
+	pemKey, _ := audit.MarshalPublicKey(pub)
+	f := &fakeTrail{
+		records: map[string][]audit.Row{"node-a": a}, digests: map[string][]audit.Row{"node-a": da},
+		keys: map[string]string{"node-a": string(pemKey)}, throttle: maxThrottled,
+	}
+	o := Options{Endpoint: startFake(t, f)}
+	var out bytes.Buffer
+	if err := Verify(context.Background(), o, &out); err != nil {
+		t.Fatalf("Verify: %v\n%s", err, &out)
+	}
+	if !strings.HasPrefix(out.String(), "chain node-a: OK: 3 records") || len(f.calls) < maxThrottled+1 {
+		t.Errorf("Verify after %d throttled calls (%d in all): %s", maxThrottled, len(f.calls), &out)
+	}
+
+	f.mu.Lock()
+	f.throttle = maxThrottled + 1
+	f.mu.Unlock()
+	err := Verify(context.Background(), o, new(bytes.Buffer))
+	if want := "ListAuditChains: ThrottlingException: You have exceeded the rate"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Verify throttled past the retries: %v, want %q...", err, want)
 	}
 }

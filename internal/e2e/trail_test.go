@@ -10,7 +10,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -475,5 +477,57 @@ func TestTrailScanIsBounded(t *testing.T) {
 				t.Errorf("kms audit events --endpoint printed %.300q, want the one record", got)
 			}
 		})
+	}
+}
+
+// Reading the trail is rate limited per account as other calls are, in a
+// bucket of its own: an account past its limit is refused with
+// ThrottlingException, signed or through the console, and the refusal is
+// recorded; another account, and the same account's KMS calls, are not
+// held back.
+func TestTrailCallsAreRateLimited(t *testing.T) {
+	t.Parallel()
+	e, dir := newTrailEnv(t)
+	h := e.guard.next.(*api.Handler)
+	other, err := identity.BootstrapRoot(context.Background(), e.store, e.root, "444455556666")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.WithRateLimit(0.001, 3) // no token comes back during the test
+	const throttled = "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
+	for i, op := range []string{"ListAuditChains", "GetAuditRecords", "GetAuditDigests"} {
+		if r := e.trailCall(t, e.rootCreds(), op, `{}`); r.status != http.StatusOK {
+			t.Fatalf("call %d within the burst: status %d: %s", i+1, r.status, r.body)
+		}
+	}
+	expectRawError(t, e.trailCall(t, e.rootCreds(), "GetAuditRecords", `{}`), http.StatusBadRequest, "ThrottlingException", throttled)
+	expectRawError(t, e.trailCall(t, e.rootCreds(), "GetAuditPublicKey", `{}`), http.StatusBadRequest, "ThrottlingException", throttled)
+
+	// Through the console, the same bucket.
+	req := httptest.NewRequest(http.MethodPost, "/console/api/audit", nil)
+	root := &identity.Principal{Type: identity.TypeRoot, Account: e2eAccount, ARN: identity.RootARN(e2eAccount), UserID: e2eAccount}
+	_, err = h.Invoke(req, api.Call{Principal: root, UserAgent: "openkms-console/1", Service: api.ServiceTrail, Operation: "ListAuditChains", Input: json.RawMessage(`{}`)})
+	var ce *api.CallError
+	if !errors.As(err, &ce) || ce.Type != "ThrottlingException" {
+		t.Errorf("a console trail call past the limit: %v, want ThrottlingException", err)
+	}
+
+	// Another account, and this account's KMS calls, go on.
+	if r := e.trailCall(t, aws.Credentials{AccessKeyID: other.ID, SecretAccessKey: other.Secret}, "ListAuditChains", `{}`); r.status != http.StatusOK {
+		t.Errorf("another account's trail call: status %d: %s", r.status, r.body)
+	}
+	if _, err := e.client.ListKeys(context.Background(), &kms.ListKeysInput{}); err != nil {
+		t.Errorf("a KMS call of the account whose trail reading is throttled: %v", err)
+	}
+
+	recs, _ := auditRecords(t, filepath.Join(dir, "audit.log"))
+	n := 0
+	for _, r := range recs {
+		if r.EventSource == "cloudtrail.amazonaws.com" && r.ErrorCode == "ThrottlingException" && r.UserIdentity.AccountID == e2eAccount {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d throttled trail calls recorded, want 3", n)
 	}
 }

@@ -158,9 +158,9 @@ type Options struct {
 	// (console.DefaultIdleTimeout and DefaultAbsoluteTimeout if zero).
 	ConsoleIdleTimeout, ConsoleSessionTimeout time.Duration
 	// RateLimit, if positive, limits each account to this many calls a
-	// second in each of KMS, IAM and STS, in bursts of up to RateBurst;
-	// calls over it are refused with ThrottlingException (Throttling in IAM
-	// and STS).
+	// second in each of KMS, IAM, STS and reading the audit trail, in
+	// bursts of up to RateBurst; calls over it are refused with
+	// ThrottlingException (Throttling in IAM and STS).
 	RateLimit float64
 	RateBurst int
 	// Version names the server's build in kms_build_info.
