@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/openkms/kms/internal/audit"
@@ -195,7 +196,9 @@ var errNoPrincipal = &protocolError{http.StatusForbidden, "AccessDeniedException
 // RecordSignIn records a sign-in to a front end, successful or not, as
 // CloudTrail records console sign-ins: the event ConsoleLogin from
 // signin.amazonaws.com, with the principal if one signed in, else only the
-// name that was tried. err is the failure the front end answered, or nil.
+// name that was tried (signInName): an access key id, or an account id and
+// user name as "111122223333/alice". err is the failure the front end
+// answered, or nil.
 func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Principal, tried string, err error) error {
 	ci := h.newCall(r, keys.NewID().String())
 	ci.ev.Source = "signin.amazonaws.com"
@@ -203,7 +206,7 @@ func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Pr
 	ci.ev.UserAgent = userAgent
 	ci.principal = p
 	if p == nil && tried != "" {
-		ci.ev.Params, _ = json.Marshal(map[string]string{"userName": audit.Clip(tried, maxParamBytes)})
+		ci.ev.Params, _ = json.Marshal(map[string]string{"userName": signInName(tried)})
 	}
 	if h.recorder == nil {
 		return nil
@@ -228,6 +231,67 @@ func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Pr
 		return errAuditFailed
 	}
 	return nil
+}
+
+// hiddenName is what CloudTrail records for a sign-in name that is not a
+// user's.
+const hiddenName = "HIDDEN_DUE_TO_SECURITY_REASONS"
+
+// signInName is the name a sign-in tried, as its record keeps it: only
+// if it has the shape of a name the sign-in form asks for, an access key
+// id (AKIA or ASIA and 16 upper-case letters or digits) or a 12-digit
+// account id, a slash and an IAM user name. Anything else, a secret typed
+// or pasted into the wrong field among it, is recorded as hiddenName.
+func signInName(tried string) string {
+	if isAccessKeyID(tried) {
+		return tried
+	}
+	account, user, ok := strings.Cut(tried, "/")
+	if ok && isAccountID(account) && isUserName(user) {
+		return tried
+	}
+	return hiddenName
+}
+
+func isAccessKeyID(s string) bool {
+	if len(s) != 20 || (s[:4] != "AKIA" && s[:4] != "ASIA") {
+		return false
+	}
+	for _, c := range []byte(s[4:]) {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isUserName reports whether s is a valid IAM user name: 1 to 64 letters,
+// digits and characters of +=,.@_-.
+func isUserName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("+=,.@_-", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // VerifyTrail checks every chain of the trail as `kms audit verify

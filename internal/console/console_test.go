@@ -384,6 +384,50 @@ func TestFailedSignInsAreAuditedAndRateLimited(t *testing.T) {
 	}
 }
 
+// A failed sign-in records the name tried only when it has the shape of
+// one the form asks for, an access key id or an account id and user name;
+// anything else, such as a secret access key pasted into the access key
+// id field, is recorded as CloudTrail records it,
+// HIDDEN_DUE_TO_SECURITY_REASONS.
+func TestFailedSignInNamesAreRecordedOnlyWhenNames(t *testing.T) {
+	e := newEnv(t)
+	const hidden = "HIDDEN_DUE_TO_SECURITY_REASONS"
+	secret := e.creds.Secret
+	for _, tc := range []struct {
+		form map[string]string
+		want string
+	}{
+		{map[string]string{"accessKeyId": secret, "secretAccessKey": "x"}, hidden},
+		{map[string]string{"accessKeyId": "akia" + strings.ToLower(e.creds.ID[4:]), "secretAccessKey": "x"}, hidden},
+		{map[string]string{"accessKeyId": e.creds.ID + "X", "secretAccessKey": "x"}, hidden},
+		{map[string]string{"accessKeyId": "AKIA0123456789ABCDEF", "secretAccessKey": secret}, "AKIA0123456789ABCDEF"},
+		{map[string]string{"accessKeyId": "ASIA0123456789ABCDEF", "secretAccessKey": secret}, "ASIA0123456789ABCDEF"},
+		{map[string]string{"account": account, "userName": "Alice.B@example+ops=1,x_y-z", "password": "wrong-Password-1"}, account + "/alice.b@example+ops=1,x_y-z"},
+		{map[string]string{"account": account, "userName": "Tr0ub4dor&3 horse", "password": "x"}, hidden},
+		{map[string]string{"account": account, "userName": strings.Repeat("a", 65), "password": "x"}, hidden},
+		{map[string]string{"account": "Correct-Horse-9", "userName": "alice", "password": "x"}, hidden},
+		{map[string]string{"account": "11112222333", "userName": "alice", "password": "x"}, hidden},
+		{map[string]string{"account": account, "userName": "", "password": "x"}, hidden},
+		{map[string]string{"account": account, "userName": "a/b", "password": "x"}, hidden},
+	} {
+		status, out := e.browser().post("signin", tc.form)
+		if status != http.StatusUnauthorized {
+			t.Fatalf("%v: %d %v", tc.form, status, out)
+		}
+		ev := e.rec.last()
+		var p map[string]string
+		if err := json.Unmarshal(ev.Params, &p); err != nil || ev.Operation != "ConsoleLogin" || ev.ErrorCode != "SignInFailed" {
+			t.Fatalf("%v: recorded %s %s with parameters %s (%v)", tc.form, ev.Operation, ev.ErrorCode, ev.Params, err)
+		}
+		if len(p) != 1 || p["userName"] != tc.want {
+			t.Errorf("%v: parameters %s, want userName %q", tc.form, ev.Params, tc.want)
+		}
+		if strings.Contains(string(ev.Params), secret) {
+			t.Errorf("%v: the secret access key is in the trail", tc.form)
+		}
+	}
+}
+
 func TestAnotherPrincipalsKey(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
