@@ -115,7 +115,9 @@ func segmentRecordHash(s Segment, seq uint64) (string, bool, error) {
 		return fmt.Errorf("%s is damaged: %s (run kms audit verify)", s.Name(), what)
 	}
 	line, err := readLine(br)
-	if err == io.EOF {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		// No complete record: the segment a crash left with its first
+		// line cut short, which the start cuts off after this check.
 		return "", false, nil
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,22 @@ func TestCheckResume(t *testing.T) {
 	other[len(other)-5] ^= 1
 	refused("a mark not signed", check(other, seq, hash), "not a digest signed")
 	refused("a mark signed by another key", audit.CheckResume(dir, seq, hash, marks[29], ed25519.PublicKey(make([]byte, 32)), digests), "not a digest signed")
+
+	// A crash in the first write to a new segment leaves it with its first
+	// line cut short, not cut off yet when the start checks the mark: the
+	// mark's record is looked for in the segments before it.
+	torn := filepath.Join(dir, fmt.Sprintf("audit-%06d.log", segs[len(segs)-1].N+1))
+	if err := os.WriteFile(torn, []byte(`{"eventVersion":"1.08","sequence":31,"prevHa`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 15, 29} {
+		if err := check(marks[n-1], seq, hash); err != nil {
+			t.Errorf("mark of record %d with a new segment's first line cut short: %v", n, err)
+		}
+	}
+	if err := os.Remove(torn); err != nil {
+		t.Fatal(err)
+	}
 
 	// Records 1 to 30 are in segments 1 to n: edit a record's claimed hash
 	// in the second segment, whose records the start does not check.
