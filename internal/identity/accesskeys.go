@@ -215,21 +215,7 @@ func status(s string) string {
 // DeleteAccessKey deletes an access key; requests signed with it fail from
 // the next one on.
 func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, userName, id string) error {
-	if id == "" {
-		return errf(fault.Validation, "1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
-	}
-	userName, err := keyOwner(caller, userName)
-	if err != nil {
-		return err
-	}
-	err = d.update(ctx, func(tx store.Tx) error {
-		rec, err := ownedAccessKey(tx, caller.Account, userName, id)
-		if err != nil {
-			return err
-		}
-		if err := d.authorize(ctx, caller, "iam:DeleteAccessKey", rec.ARN); err != nil {
-			return err
-		}
+	return d.changeAccessKey(ctx, caller, userName, id, "iam:DeleteAccessKey", func(tx store.Tx, rec *accessKeyRecord) error {
 		if rec.UserName != "" {
 			if err := tx.Delete(append(userKeysPrefix(caller.Account, rec.UserName), id...)); err != nil {
 				return err
@@ -246,8 +232,6 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, user
 		}
 		return tx.Delete(accessKeyKey(id))
 	})
-	d.invalidate()
-	return err
 }
 
 // UpdateAccessKey makes an access key Active or Inactive. A request signed
@@ -255,15 +239,28 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, user
 // console session signed in with it, from the next request on; making it
 // Active again restores both. The key's secret does not change.
 func (d *Directory) UpdateAccessKey(ctx context.Context, caller *Principal, userName, id, newStatus string) error {
-	if id == "" {
-		return errf(fault.Validation, "1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
-	}
 	switch newStatus {
 	case statusActive, statusInactive:
 	case "":
 		return errf(fault.Validation, "1 validation error detected: Value null at 'status' failed to satisfy constraint: Member must not be null")
 	default:
 		return errf(fault.Validation, "1 validation error detected: Value '%s' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]", newStatus)
+	}
+	return d.changeAccessKey(ctx, caller, userName, id, "iam:UpdateAccessKey", func(tx store.Tx, rec *accessKeyRecord) error {
+		if status(rec.Status) == newStatus {
+			return nil
+		}
+		rec.Status = newStatus
+		return putJSON(tx, accessKeyKey(id), rec)
+	})
+}
+
+// changeAccessKey runs change on access key id of userName (the caller's
+// own keys without one) in one transaction, once caller may perform
+// action on the key's owner, and drops every cached credential after.
+func (d *Directory) changeAccessKey(ctx context.Context, caller *Principal, userName, id, action string, change func(store.Tx, *accessKeyRecord) error) error {
+	if id == "" {
+		return errf(fault.Validation, "1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
 	}
 	userName, err := keyOwner(caller, userName)
 	if err != nil {
@@ -274,14 +271,10 @@ func (d *Directory) UpdateAccessKey(ctx context.Context, caller *Principal, user
 		if err != nil {
 			return err
 		}
-		if err := d.authorize(ctx, caller, "iam:UpdateAccessKey", rec.ARN); err != nil {
+		if err := d.authorize(ctx, caller, action, rec.ARN); err != nil {
 			return err
 		}
-		if status(rec.Status) == newStatus {
-			return nil
-		}
-		rec.Status = newStatus
-		return putJSON(tx, accessKeyKey(id), rec)
+		return change(tx, rec)
 	})
 	d.invalidate()
 	return err
