@@ -62,6 +62,7 @@ type Log struct {
 	seq     uint64    // last durable
 	last    string    // hash of the last durable record
 	failed  error     // the last commit's error: nil once one succeeds
+	failing atomic.Bool // failed != nil, read without mu by Err on every call
 
 	// The leader's state; only the leader touches it.
 	ev    []byte // scratch for one record
@@ -140,6 +141,7 @@ func (l *Log) syncDirty() {
 		l.syncErr.Store(&err)
 		l.mu.Lock()
 		l.failed = err
+		l.failing.Store(true)
 		l.mu.Unlock()
 	}
 }
@@ -200,6 +202,9 @@ func (l *Log) Head() (uint64, string) {
 // none was made): while it is not nil, calls are being refused for want
 // of their records.
 func (l *Log) Err() error {
+	if !l.failing.Load() {
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.failed
@@ -269,6 +274,7 @@ func (l *Log) append(rec *Record) error {
 		l.seq, l.last = l.wseq, l.wlast
 	}
 	l.failed = err
+	l.failing.Store(err != nil)
 	var next *entry
 	if len(l.pending) > 0 {
 		next = l.pending[0]
