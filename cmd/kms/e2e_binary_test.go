@@ -736,9 +736,16 @@ func TestNoMaterialAtRest(t *testing.T) {
 		if !bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString(r.sealed))) {
 			t.Errorf("%s: its sealed value is not in the raw file: is this the right file?", r.name)
 		}
-		material, err := root.Open([]byte(r.name), r.sealed)
+		plain, err := root.Open([]byte(r.name), r.sealed)
 		if err != nil {
 			t.Errorf("%s: does not open under the root key with its name as AAD: %v", r.name, err)
+			continue
+		}
+		// The material follows its binding to the key's spec, usage and
+		// origin (docs/storage.md).
+		material, ok := bytes.CutPrefix(plain, []byte("openkms-material-v1\x00SYMMETRIC_DEFAULT\x00ENCRYPT_DECRYPT\x00AWS_KMS\x00"))
+		if !ok {
+			t.Errorf("%s: the sealed value does not begin with its key's binding: %q", r.name, plain[:min(len(plain), 64)])
 			continue
 		}
 		if len(material) != 32 {
