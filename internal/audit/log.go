@@ -58,10 +58,10 @@ type Log struct {
 	batches sync.Pool
 	leading bool // a caller is committing a batch
 	closed  bool
-	idle    sync.Cond // signalled when leading turns false
-	seq     uint64    // last durable
-	last    string    // hash of the last durable record
-	failed  error     // the last commit's error: nil once one succeeds
+	idle    sync.Cond   // signalled when leading turns false
+	seq     uint64      // last durable
+	last    string      // hash of the last durable record
+	failed  error       // the last commit's error: nil once one succeeds
 	failing atomic.Bool // failed != nil, read without mu by Err on every call
 
 	// The leader's state; only the leader touches it.
