@@ -19,6 +19,9 @@ import (
 // change. The IAM helpers (kpUser, kpRoleSession, kpDenied...) are in
 // e2e_keypolicy_test.go.
 
+// grOtherAccount is an account other than the tests' own.
+const grOtherAccount = "444455556666"
+
 const grDryRunMsg = "The request would have succeeded, but the DryRun option is set."
 
 func grOps(ops ...types.GrantOperation) []types.GrantOperation { return ops }
@@ -615,5 +618,64 @@ func TestE2EGrantConstraintContext(t *testing.T) {
 	kpDeniedAny(t, grant(map[string]string{"stage": "Restricted"}), kpRootARN, "kms:CreateGrant", e.keyARN(k))
 	if err := grant(map[string]string{"stage": "Open"}); err != nil {
 		t.Fatalf("a grant the deny does not match: %v", err)
+	}
+}
+
+// What a grant's maker asked for is what the grant holds: an empty
+// EncryptionContextEquals allows only calls without a context (it was
+// stored as no constraint at all, which a key policy allowing only
+// constrained grants let through), a SourceArn constraint this server
+// cannot honour is refused rather than dropped, and the same Name in
+// another account makes another grant.
+func TestE2EGrantConstraintsHeldAsAsked(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	gina := e.kpUser(t, "gina", "")
+	k := e.newKey(t)
+	e.kpPutKeyPolicy(t, e.client, k, kpDoc(kpRootStmt(),
+		kpAllow(gina.arn, "kms:CreateGrant").with(map[string]any{"StringEquals": map[string]string{"kms:GrantConstraintType": "EncryptionContextEquals"}}),
+		kpAllow("arn:aws:iam::"+grOtherAccount+":root", "kms:CreateGrant", "kms:ListGrants")), false)
+
+	_, err := gina.kms.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(gina.arn),
+		Operations: grOps(types.GrantOperationDecrypt)})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	if _, err := gina.kms.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(gina.arn),
+		Operations: grOps(types.GrantOperationDecrypt), Constraints: &types.GrantConstraints{EncryptionContextEquals: map[string]string{}}}); err != nil {
+		t.Fatal(err)
+	}
+	withContext := e.encrypt(t, k, []byte("for the victim"), map[string]string{"tenant": "victim"}).CiphertextBlob
+	_, err = gina.kms.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: withContext, EncryptionContext: map[string]string{"tenant": "victim"}})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	without := e.encrypt(t, k, []byte("no context"), nil).CiphertextBlob
+	if _, err := gina.kms.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: without}); err != nil {
+		t.Errorf("Decrypt without a context under an empty EncryptionContextEquals: %v", err)
+	}
+	gs := grList(t, e.client, &kms.ListGrantsInput{KeyId: aws.String(k)})
+	if len(gs) != 1 || gs[0].Constraints == nil || gs[0].Constraints.EncryptionContextEquals == nil || len(gs[0].Constraints.EncryptionContextEquals) != 0 {
+		t.Errorf("ListGrants shows %+v, want the one grant with an empty EncryptionContextEquals", gs)
+	}
+
+	_, err = e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(gina.arn),
+		Operations: grOps(types.GrantOperationDecrypt), Constraints: &types.GrantConstraints{SourceArn: aws.String("arn:aws:s3:::bucket")}})
+	expectAPIErrorCode(t, err, "UnsupportedOperationException")
+	if n := len(grList(t, e.client, &kms.ListGrantsInput{KeyId: aws.String(k)})); n != 1 {
+		t.Errorf("%d grants after the refused SourceArn grant, want 1", n)
+	}
+
+	// The same named grant from two accounts is two grants.
+	named := func(c *kms.Client) string {
+		t.Helper()
+		id, _ := grCreate(t, c, &kms.CreateGrantInput{KeyId: aws.String(e.keyARN(k)), GranteePrincipal: aws.String(gina.arn),
+			Operations: grOps(types.GrantOperationEncrypt), Name: aws.String("shared")})
+		return id
+	}
+	mine := named(e.client)
+	theirs := named(e.clientAs(t, grOtherAccount))
+	if mine == theirs {
+		t.Errorf("a grant of the same Name from another account returned this account's grant %s", mine)
+	}
+	if again := named(e.client); again != mine {
+		t.Errorf("the same named grant again from its own account: %s, want %s", again, mine)
 	}
 }

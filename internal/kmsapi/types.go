@@ -395,9 +395,16 @@ type DeleteImportedKeyMaterialOutput struct {
 	KeyMaterialID string `json:"KeyMaterialId"`
 }
 
+// GrantConstraints are a grant's constraints. An empty map is a
+// constraint (EncryptionContextEquals {} allows only calls without an
+// encryption context), kept apart from an absent one on the wire and in
+// the store (omitzero, not omitempty).
 type GrantConstraints struct {
-	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitempty"`
-	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitempty"`
+	EncryptionContextSubset map[string]string `json:"EncryptionContextSubset,omitzero"`
+	EncryptionContextEquals map[string]string `json:"EncryptionContextEquals,omitzero"`
+	// SourceArn is accepted on the wire only to be refused: no AWS
+	// service calls this server on a resource's behalf.
+	SourceArn *string `json:"SourceArn,omitzero"`
 }
 
 type CreateGrantInput struct {

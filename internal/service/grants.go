@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -117,6 +118,10 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	switch {
 	case in.GranteeServicePrincipal != "" || in.RetiringServicePrincipal != "":
 		return nil, newErr(fault.UnsupportedOperation, "Grants to AWS service principals are not supported by this server.")
+	case in.Constraints != nil && in.Constraints.SourceArn != nil:
+		// Dropped, it would leave a grant with no constraint where its
+		// maker asked for one.
+		return nil, newErr(fault.UnsupportedOperation, "SourceArn grant constraints are not supported by this server: no AWS service calls it on a resource's behalf.")
 	case in.GranteePrincipal == "":
 		return nil, newErr(fault.Validation, "You must specify a GranteePrincipal.")
 	case len(in.Operations) == 0:
@@ -182,6 +187,18 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		}
 	}
 	err = s.update(ctx, "CreateGrant", func(tx store.Tx) error {
+		// The key as it is now: a ScheduleKeyDeletion or DisableKey
+		// committed since it was read refuses the grant.
+		var cur keyrepo.KeyRecord
+		if err := getJSON(tx, keyrepo.KeyKey(k.Rec.Region, k.Rec.ID), &cur); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return keyrepo.ErrKeyDoesNotExist(k.ARN)
+			}
+			return err
+		}
+		if err := cur.State.Err(k.ARN); err != nil {
+			return err
+		}
 		n := 0
 		same := ""
 		err := tx.Scan(keyrepo.GrantPrefix(k.Rec.Region, k.Rec.ID), nil, func(_, v []byte) (bool, error) {
@@ -190,9 +207,9 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 			if err := keyrepo.UnmarshalRecord(v, &old); err != nil {
 				return false, err
 			}
-			if in.Name != "" && old.Name == in.Name && old.Grantee == g.Grantee && old.Retiring == g.Retiring &&
+			if in.Name != "" && old.Name == in.Name && old.Account == g.Account && old.Grantee == g.Grantee && old.Retiring == g.Retiring &&
 				old.Bound == g.Bound && old.GranteeID == g.GranteeID && old.RetiringID == g.RetiringID &&
-				slices.Equal(old.Operations, g.Operations) && fmt.Sprint(old.Constraints) == fmt.Sprint(g.Constraints) {
+				slices.Equal(old.Operations, g.Operations) && sameConstraints(old.Constraints, g.Constraints) {
 				same = old.ID
 			}
 			return true, nil
@@ -220,6 +237,16 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		return nil, err
 	}
 	return &kmsapi.CreateGrantOutput{GrantID: g.ID, GrantToken: newGrantToken(kid, g.ID)}, nil
+}
+
+// sameConstraints reports whether two grants' constraints are the same,
+// an absent map apart from an empty one.
+func sameConstraints(a, b *kmsapi.GrantConstraints) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	same := func(x, y map[string]string) bool { return (x == nil) == (y == nil) && maps.Equal(x, y) }
+	return same(a.EncryptionContextEquals, b.EncryptionContextEquals) && same(a.EncryptionContextSubset, b.EncryptionContextSubset)
 }
 
 func (s *Service) grantEntry(g *keyrepo.GrantRecord) kmsapi.GrantListEntry {
