@@ -50,6 +50,16 @@ func (l Location) String() string {
 	if err != nil {
 		return "the PostgreSQL database (unparsable URL)"
 	}
+	// The password may also be in the query (password=, sslpassword=).
+	q := u.Query()
+	for name := range q {
+		if n := strings.ToLower(name); n == "password" || n == "sslpassword" {
+			q.Set(name, "xxxxx")
+		}
+	}
+	if len(q) > 0 {
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
 

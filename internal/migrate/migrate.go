@@ -33,6 +33,7 @@ import (
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/pgstore"
 )
 
 var (
@@ -202,6 +203,12 @@ func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst
 		src.Close()
 		return nil, nil, err
 	}
+	// The trail does not move: a destination that holds one already
+	// would have servers go on with another's trail.
+	if name := dirTrail(to.Dir); name != "" {
+		src.Close()
+		return nil, nil, fmt.Errorf("%w: %s already holds an audit trail (%s); migrate only into an empty database or a new data directory", ErrNotEmpty, to, name)
+	}
 	if dst, err = to.create(ctx); err != nil {
 		src.Close()
 		return nil, nil, fmt.Errorf("destination: %w", err)
@@ -211,6 +218,13 @@ func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst
 		err = fmt.Errorf("destination: %w", err)
 	} else if !empty {
 		err = fmt.Errorf("%w: %s already holds records; migrate only into an empty database or a new data directory", ErrNotEmpty, to)
+	} else if pg, ok := dst.(*pgstore.Store); ok {
+		var chains int
+		if err = pg.Pool().QueryRow(ctx, `SELECT count(*) FROM kms_audit_chains`).Scan(&chains); err != nil {
+			err = fmt.Errorf("destination: %w", err)
+		} else if chains > 0 {
+			err = fmt.Errorf("%w: %s already holds an audit trail (%d chains); migrate only into an empty database or a new data directory", ErrNotEmpty, to, chains)
+		}
 	}
 	if err != nil {
 		src.Close()
@@ -305,4 +319,21 @@ func printAfterword(w io.Writer, from, to Location, root *rootKey, r *Report) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// dirTrail names a file of an audit trail in dir (a segment, the digests,
+// the public key, the head), or "" if it holds none.
+func dirTrail(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	if segs, err := audit.Segments(dir); err == nil && len(segs) > 0 {
+		return segs[0].Name()
+	}
+	for _, name := range []string{"audit.pub", "audit-digests.log", audit.MarkFile} {
+		if fileExists(filepath.Join(dir, name)) {
+			return name
+		}
+	}
+	return ""
 }

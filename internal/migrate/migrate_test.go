@@ -18,6 +18,7 @@ import (
 	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
@@ -362,6 +363,12 @@ func TestRefusals(t *testing.T) {
 	os.Mkdir(otherRootDir, 0o700)
 	writeFile(t, filepath.Join(otherRootDir, "root.key"), []byte(otherKey))
 
+	// A directory with another's audit trail and no key store: the trail
+	// does not move, and servers would go on with that one.
+	trailDir := filepath.Join(t.TempDir(), "trail")
+	os.Mkdir(trailDir, 0o700)
+	writeFile(t, filepath.Join(trailDir, "audit-digests.log"), []byte("{}\n"))
+
 	newDir, noSource := filepath.Join(t.TempDir(), "new"), filepath.Join(t.TempDir(), "none")
 	tests := []struct {
 		name    string
@@ -375,6 +382,8 @@ func TestRefusals(t *testing.T) {
 			want: migrate.ErrWrongRootKey, absent: newDir},
 		{name: "not empty", o: migrate.Options{From: s.dir, To: nonEmptyDir},
 			want: migrate.ErrNotEmpty, unmoved: nonEmptyDir},
+		{name: "another audit trail in the destination", o: migrate.Options{From: s.dir, To: trailDir},
+			want: migrate.ErrNotEmpty, text: "already holds an audit trail (audit-digests.log)", absent: filepath.Join(trailDir, "kms.db")},
 		{name: "another root.key in the destination", o: migrate.Options{From: s.dir, To: otherRootDir},
 			text: "holds another root key", absent: filepath.Join(otherRootDir, "kms.db")},
 		{name: "same store", o: migrate.Options{From: s.dir, To: s.dir + "/."}, text: "same store"},
@@ -445,6 +454,19 @@ func TestRefusalsPostgres(t *testing.T) {
 	conn.Close(ctx)
 	if err != nil || table != nil {
 		t.Fatalf("after a refusal the database has kms_records (%v)", err)
+	}
+
+	// A database that holds another's audit trail and no key store.
+	trailDSN := pgtest.Start(t)
+	pgst := openPostgres(t, trailDSN)
+	if _, err := pgst.(interface{ Pool() *pgxpool.Pool }).Pool().Exec(ctx,
+		`INSERT INTO kms_audit_chains (chain, host) VALUES ('other-0123456789abcdef', 'other')`); err != nil {
+		t.Fatal(err)
+	}
+	pgst.Close()
+	_, _, err = run(t, migrate.Options{From: s.dir, To: trailDSN})
+	if !errors.Is(err, migrate.ErrNotEmpty) || !strings.Contains(err.Error(), "already holds an audit trail (1 chains)") {
+		t.Fatalf("migration into a database holding an audit trail: %v", err)
 	}
 
 	// A database that holds a key store is not overwritten.
@@ -529,5 +551,23 @@ func TestDigest(t *testing.T) {
 	_, valueLonger := digest("a", "bc")
 	if keyLonger == valueLonger {
 		t.Error("moving a byte from key to value hashes alike")
+	}
+}
+
+// A location names a database without its password, wherever the URL
+// holds it.
+func TestLocationHidesPasswords(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://kms:s3cret@db:5432/kms",
+		"postgres://kms@db/kms?password=s3cret&sslmode=disable",
+		"postgres://kms@db/kms?sslmode=verify-full&SSLPASSWORD=s3cret",
+	} {
+		loc, err := migrate.ParseLocation(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := loc.String(); strings.Contains(s, "s3cret") || !strings.Contains(s, "db") {
+			t.Errorf("%q names itself %q", dsn, s)
+		}
 	}
 }
