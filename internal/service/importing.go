@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -413,6 +414,7 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	expired := 0
+	var errs []error
 	for _, ref := range due {
 		region, id := ref.region, ref.id
 		done := false
@@ -445,7 +447,14 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 		})
 		s.repo.Invalidate(region, id, "")
 		if err != nil {
-			return expired, err
+			// One key whose material cannot expire must not keep the
+			// others' past their ValidTo.
+			if ctx.Err() != nil {
+				return expired, err
+			}
+			s.log.Error("expiring imported key material", "keyId", id, "region", region, "err", err)
+			errs = append(errs, fmt.Errorf("key %s in %s: %w", id, region, err))
+			continue
 		}
 		if done {
 			expired++
@@ -464,9 +473,9 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 		})
 	})
 	if err != nil || len(stale) == 0 {
-		return expired, err
+		return expired, errors.Join(append(errs, err)...)
 	}
-	return expired, s.update(ctx, "ExpireImportTokens", func(tx store.Tx) error {
+	err = s.update(ctx, "ExpireImportTokens", func(tx store.Tx) error {
 		for _, k := range stale {
 			if err := tx.Delete(k); err != nil {
 				return err
@@ -474,6 +483,7 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 		}
 		return nil
 	})
+	return expired, errors.Join(append(errs, err)...)
 }
 
 // Maintain runs the background work that time drives: deleting keys past

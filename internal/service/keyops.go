@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/openkms/kms/internal/authz"
@@ -525,16 +526,24 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	deleted := 0
+	var errs []error
 	for _, ref := range due {
 		done, err := s.deleteKey(ctx, ref.region, ref.id, now)
 		if err != nil {
-			return deleted, err
+			// One key that cannot be deleted must not keep the others
+			// (and their material) past their date.
+			if ctx.Err() != nil {
+				return deleted, err
+			}
+			s.log.Error("deleting a key past its deletion date", "keyId", ref.id, "region", ref.region, "err", err)
+			errs = append(errs, fmt.Errorf("key %s in %s: %w", ref.id, ref.region, err))
+			continue
 		}
 		if done {
 			deleted++
 		}
 	}
-	return deleted, nil
+	return deleted, errors.Join(errs...)
 }
 
 // deleteKey deletes a key of region whose deletion date has passed, with

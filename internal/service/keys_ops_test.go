@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,7 +9,9 @@ import (
 	"time"
 
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
+	"github.com/openkms/kms/internal/store"
 
 	"github.com/openkms/kms/internal/service"
 )
@@ -463,4 +466,37 @@ func TestListKeysPages(t *testing.T) {
 	user := iamUser(t, acctA, "lister")
 	_, err := f.svc.ListKeys(f.ctx, user, &kmsapi.ListKeysInput{})
 	wantErr(t, err, fault.AccessDenied, deniedMsg(user, "kms:ListKeys", "*", noIdentityPolicy("kms:ListKeys")))
+}
+
+// One key the sweeper cannot delete (here a damaged grant record) does
+// not keep the others, and their material, past their deletion date: the
+// others are deleted, and the error names the key that was not.
+func TestDeleteExpiredKeysGoesPastABadKey(t *testing.T) {
+	f := newFixture(t)
+	var ids []string
+	for range 4 {
+		id := f.createKey(kmsapi.CreateKeyInput{})
+		f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(7)}))
+		ids = append(ids, id)
+	}
+	bad := ids[1]
+	if err := f.st.Update(f.ctx, func(tx store.Tx) error {
+		return tx.Put(keyrepo.GrantKey("us-east-1", bad, "damaged"), []byte("{"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(7 * day)
+	n, err := f.svc.DeleteExpiredKeys(f.ctx)
+	if n != 3 || err == nil || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("DeleteExpiredKeys = %d, %v; want 3 deleted and an error naming %s", n, err, bad)
+	}
+	for _, id := range ids {
+		err := f.st.View(f.ctx, func(tx store.Tx) error {
+			_, err := tx.Get(keyrepo.KeyKey("us-east-1", id))
+			return err
+		})
+		if deleted := errors.Is(err, store.ErrNotFound); deleted == (id == bad) {
+			t.Errorf("key %s: its record read %v (the bad key is %s)", id, err, bad)
+		}
+	}
 }

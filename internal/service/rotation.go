@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -252,6 +253,7 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	rotated := 0
+	var errs []error
 	for _, ref := range due {
 		region, id := ref.region, ref.id
 		done := false
@@ -285,14 +287,20 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 			s.invalidateKey(&rec)
 		}
 		if err != nil {
-			return rotated, err
+			// One key that cannot rotate must not keep the others from it.
+			if ctx.Err() != nil {
+				return rotated, err
+			}
+			s.log.Error("rotating a key automatically", "keyId", id, "region", region, "err", err)
+			errs = append(errs, fmt.Errorf("key %s in %s: %w", id, region, err))
+			continue
 		}
 		if done {
 			rotated++
 			s.log.Info("key rotated automatically", "keyId", id)
 		}
 	}
-	return rotated, nil
+	return rotated, errors.Join(errs...)
 }
 
 func (s *Service) rotationDue(rec *keyrepo.KeyRecord, now time.Time) bool {
