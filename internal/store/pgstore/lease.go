@@ -19,7 +19,20 @@ const (
 	leaseCheck = 5 * time.Second
 	// leasePingTimeout bounds that ping and the unlock in Close.
 	leasePingTimeout = 5 * time.Second
+	// leaseIdleTimeout is how long PostgreSQL keeps a lease's connection
+	// (and so its lock) that nothing was sent on: a holder that stops
+	// (SIGSTOP, a machine that froze or lost power or its network) stops
+	// pinging, and its lease goes to another node after this, not after
+	// the kernel's TCP keepalive (two hours by default).
+	leaseIdleTimeout = 3 * leaseCheck
 )
+
+// leaseSession is sent on a lease's connection once it holds the lock:
+// the server ends the session when it has been idle leaseIdleTimeout
+// (PostgreSQL 14 and later), and probes a silent client's TCP connection
+// within about 25 s.
+var leaseSession = fmt.Sprintf(`SET idle_session_timeout = %d; SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3`,
+	leaseIdleTimeout.Milliseconds())
 
 // A Lease is the right to do one named piece of work for the whole cluster:
 // while it is held, no other TryLead for the same name on the same database
@@ -59,6 +72,10 @@ func (s *Store) TryLead(ctx context.Context, name string) (lease *Lease, ok bool
 		}
 		return nil, false, nil
 	}
+	// On a server older than PostgreSQL 14 (no idle_session_timeout) this
+	// fails and changes nothing: the lease holds, but a holder that stops
+	// keeps it until its connection breaks.
+	conn.Exec(ctx, leaseSession)
 	checkCtx, stop := context.WithCancel(context.Background())
 	l := &Lease{conn: conn, key: key, lost: make(chan struct{}), stop: stop, checked: make(chan struct{})}
 	go l.check(checkCtx)

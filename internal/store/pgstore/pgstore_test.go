@@ -1,9 +1,12 @@
 package pgstore_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	osexec "os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -407,4 +410,73 @@ func TestUnreachableServer(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("bad DSN: %v", err)
 	}
+}
+
+// TestLeaseOfAStoppedHolder: a holder that stops (SIGSTOP: as a machine
+// that froze, or lost its network) stops pinging its lease's connection,
+// and the server ends that session after it has been idle 15 s: another
+// node takes the lease then, not after the kernel's TCP keepalive (hours).
+func TestLeaseOfAStoppedHolder(t *testing.T) {
+	if dsn := os.Getenv("KMS_TEST_LEASE_HOLDER"); dsn != "" {
+		holdLeaseForever(t, dsn)
+		return
+	}
+	dsn := pgtest.Start(t)
+	holder := osexec.Command(os.Args[0], "-test.run=^TestLeaseOfAStoppedHolder$")
+	holder.Env = append(os.Environ(), "KMS_TEST_LEASE_HOLDER="+dsn)
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder.Stderr = os.Stderr
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "held\n" {
+		t.Fatalf("the holder said %q, %v", line, err)
+	}
+	b := open(t, dsn)
+	ctx := context.Background()
+	if _, ok, err := b.TryLead(ctx, "rotation"); err != nil || ok {
+		t.Fatalf("TryLead while the holder runs = %v, %v", ok, err)
+	}
+	if err := holder.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the lock itself, as a blocking lock on a connection of
+	// the test's: it is granted once the server ends the holder's session.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := conn.Exec(waitCtx, `SELECT pg_advisory_lock($1)`, pgstore.LeaseKey("rotation")); err != nil {
+		t.Fatalf("the lease of a stopped holder was not released within a minute: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, pgstore.LeaseKey("rotation")); err != nil {
+		t.Fatal(err)
+	}
+	l, ok, err := b.TryLead(ctx, "rotation")
+	if err != nil || !ok {
+		t.Fatalf("TryLead after the stopped holder's session ended = %v, %v", ok, err)
+	}
+	l.Close()
+}
+
+// holdLeaseForever takes the lease "rotation" in the database dsn, says
+// so on stdout and waits to be killed.
+func holdLeaseForever(t *testing.T, dsn string) {
+	s, err := pgstore.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.TryLead(context.Background(), "rotation"); err != nil || !ok {
+		t.Fatalf("TryLead = %v, %v", ok, err)
+	}
+	fmt.Println("held")
+	select {}
 }
