@@ -56,8 +56,9 @@ removed. --pkcs11-module names the module of either token.
 
 Offline: stop every server on the store first. A server holds the root key
 in memory and would seal new records under the old one. A data directory is
-locked while its server runs, and a cluster's running node holds the
-maintenance lease: rotate refuses in both cases.`,
+locked while its server runs, and every running node of a cluster shares
+its serving lease: rotate refuses in both cases, and nodes do not start
+while it works.`,
 		Example: `  kms root-key rotate --data-dir /var/lib/kms --root-key-file /etc/kms/root.key --new-root-key-file /etc/kms/root.key.new
   kms root-key rotate --storage postgres://kms@db.internal/kms --root-key-file old.key --new-root-key-file new.key
   KMS_PKCS11_PIN=... kms root-key rotate --data-dir /var/lib/kms --root-key-file /etc/kms/root.key \

@@ -114,12 +114,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if root.token != nil {
 		defer root.token.Close()
 	}
-	src, dst, err := openStores(ctx, from, to, root)
+	src, dst, release, err := openStores(ctx, from, to, root)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
 	defer dst.Close()
+	defer release()
 
 	r := &Report{}
 	fmt.Fprintf(o.Out, "Copying the key store from %s to %s\n", from, to)
@@ -186,32 +187,52 @@ func resolve(o Options) (from, to Location, root *rootKey, err error) {
 	return from, to, root, nil
 }
 
-// openStores opens the source, checks the root key on it, and only then
-// opens (creating if need be) the destination and makes sure it is empty.
-func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst store.Store, err error) {
+// openStores opens the source, checks the root key on it and that no
+// server runs on it, and only then opens (creating if need be) the
+// destination and makes sure it is empty. release lets servers start on
+// a PostgreSQL source again; on error everything is closed and released.
+func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst store.Store, release func(), err error) {
 	if src, err = from.openExisting(ctx); err != nil {
-		return nil, nil, fmt.Errorf("source: %w", err)
+		return nil, nil, nil, fmt.Errorf("source: %w", err)
+	}
+	release = func() {}
+	defer func() {
+		if err != nil {
+			release()
+			src.Close()
+			if dst != nil {
+				dst.Close()
+			}
+			src, dst, release = nil, nil, nil
+		}
+	}()
+	if pg, ok := src.(*pgstore.Store); ok {
+		// A PostgreSQL source is not locked as a data directory is: a
+		// node writing to it during the copy would have its write left
+		// behind. Refuse while one runs, and keep nodes from starting.
+		if release, err = pg.HoldStopped(ctx); err != nil {
+			release = func() {}
+			return src, nil, release, fmt.Errorf("source: %w", err)
+		}
 	}
 	if root.token != nil {
 		// The store's root key is wrapped by the token's key: unwrap it.
 		if root.key, err = root.token.Root(ctx, src, false); err != nil {
-			src.Close()
-			return nil, nil, err
+			return src, nil, release, err
 		}
 	}
-	if err := checkRootKey(ctx, src, root.key, from); err != nil {
-		src.Close()
-		return nil, nil, err
+	if err = checkRootKey(ctx, src, root.key, from); err != nil {
+		return src, nil, release, err
 	}
 	// The trail does not move: a destination that holds one already
 	// would have servers go on with another's trail.
 	if name := dirTrail(to.Dir); name != "" {
-		src.Close()
-		return nil, nil, fmt.Errorf("%w: %s already holds an audit trail (%s); migrate only into an empty database or a new data directory", ErrNotEmpty, to, name)
+		err = fmt.Errorf("%w: %s already holds an audit trail (%s); migrate only into an empty database or a new data directory", ErrNotEmpty, to, name)
+		return src, nil, release, err
 	}
 	if dst, err = to.create(ctx); err != nil {
-		src.Close()
-		return nil, nil, fmt.Errorf("destination: %w", err)
+		dst = nil
+		return src, nil, release, fmt.Errorf("destination: %w", err)
 	}
 	empty, err := isEmpty(ctx, dst)
 	if err != nil {
@@ -226,12 +247,7 @@ func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst
 			err = fmt.Errorf("%w: %s already holds an audit trail (%d chains); migrate only into an empty database or a new data directory", ErrNotEmpty, to, chains)
 		}
 	}
-	if err != nil {
-		src.Close()
-		dst.Close()
-		return nil, nil, err
-	}
-	return src, dst, nil
+	return src, dst, release, err
 }
 
 // verify compares the record counts and digests of src and dst, read

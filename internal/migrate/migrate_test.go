@@ -477,6 +477,26 @@ func TestRefusalsPostgres(t *testing.T) {
 	if !errors.Is(err, migrate.ErrNotEmpty) {
 		t.Fatalf("second migration into the same database: %v", err)
 	}
+
+	// From a database a node serves: refused, and nothing is created.
+	node := openPostgres(t, dsn).(*pgstore.Store)
+	lease, ok, err := node.TryShare(ctx, pgstore.ServingLease)
+	if err != nil || !ok {
+		t.Fatalf("TryShare = %v, %v", ok, err)
+	}
+	into := filepath.Join(t.TempDir(), "copy")
+	rootText := string(readFileBytes(t, filepath.Join(s.dir, "root.key")))
+	_, _, err = run(t, migrate.Options{From: dsn, To: into, RootKeyText: rootText})
+	if !errors.Is(err, pgstore.ErrServing) {
+		t.Fatalf("migration from a database a node serves: %v", err)
+	}
+	if _, err := os.Stat(into); err == nil {
+		t.Errorf("the refused migration created %s", into)
+	}
+	lease.Close()
+	if _, out, err := run(t, migrate.Options{From: dsn, To: into, RootKeyText: rootText}); err != nil {
+		t.Fatalf("migration once the node stopped: %v\n%s", err, out)
+	}
 }
 
 // CheckKeys finds a key whose material does not open on the destination.
@@ -570,4 +590,13 @@ func TestLocationHidesPasswords(t *testing.T) {
 			t.Errorf("%q names itself %q", dsn, s)
 		}
 	}
+}
+
+func readFileBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

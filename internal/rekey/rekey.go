@@ -217,25 +217,16 @@ func RotateWrapped(ctx context.Context, st store.Store, old, new *keys.RootKey, 
 }
 
 // ErrServing is returned by Hold when a server runs on the store.
-var ErrServing = errors.New("a server is running on the key store")
+var ErrServing = pgstore.ErrServing
 
-// Hold keeps the servers of a PostgreSQL store from doing their
-// background work until release is called, and refuses with ErrServing
-// when one of them is running: the node that runs the cluster's
-// background work holds the maintenance lease for as long as it runs. A
-// data directory needs no such check (its server locks it); for it Hold
-// does nothing.
+// Hold keeps the servers of a PostgreSQL store from starting until
+// release is called, and refuses with ErrServing when one of them is
+// running (pgstore.Store.HoldStopped). A data directory needs no such
+// check (its server locks it); for it Hold does nothing.
 func Hold(ctx context.Context, st store.Store) (release func(), err error) {
 	pg, ok := st.(*pgstore.Store)
 	if !ok {
 		return func() {}, nil
 	}
-	lease, ok, err := pg.TryLead(ctx, "maintenance")
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: a node holds the cluster's maintenance lease; stop every node first", ErrServing)
-	}
-	return func() { lease.Close() }, nil
+	return pg.HoldStopped(ctx)
 }

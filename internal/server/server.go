@@ -258,6 +258,17 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer st.Close()
+	if pg != nil {
+		// Every node shares the "serving" lease for as long as it runs:
+		// kms root-key rotate and kms migrate lead it, and so refuse to
+		// run beside a node (and a node refuses to start beside them).
+		stop, err := shareServing(ctx, pg, o.Logger)
+		if err != nil {
+			src.Close()
+			return err
+		}
+		defer stop()
+	}
 	// A token's key is needed once, to unwrap the store's root key: log
 	// out of it at once.
 	root, err := src.Root(ctx, st, true)
@@ -920,4 +931,43 @@ type trailObserver struct {
 func (o trailObserver) ZerosFailed(err error) {
 	o.Metrics.ZerosFailed(err)
 	o.log.Warn("audit trail: no zeros could be written ahead of the records; commits are slower until the next segment", "err", err)
+}
+
+// shareServing takes the serving lease shared, and takes it again if its
+// connection breaks, until stop is called.
+func shareServing(ctx context.Context, pg *pgstore.Store, log *slog.Logger) (stop func(), err error) {
+	lease, ok, err := pg.TryShare(ctx, pgstore.ServingLease)
+	if err != nil {
+		return nil, fmt.Errorf("the cluster's serving lease: %w", err)
+	}
+	if !ok {
+		return nil, errors.New("the key store is held by kms root-key rotate or kms migrate: start the node once it has finished")
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				lease.Close()
+				return
+			case <-lease.Lost():
+			}
+			log.Warn("the cluster's serving lease was lost with its connection; taking it again")
+			for {
+				l, ok, err := pg.TryShare(context.Background(), pgstore.ServingLease)
+				if err == nil && ok {
+					lease = l
+					break
+				}
+				select {
+				case <-done:
+					return
+				case <-time.After(5 * time.Second):
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }, nil
 }

@@ -46,6 +46,7 @@ var leaseSession = fmt.Sprintf(`SET idle_session_timeout = %d; SET tcp_keepalive
 type Lease struct {
 	conn    *pgx.Conn
 	key     int64
+	unlock  string // the statement that releases the lock
 	lost    chan struct{}
 	endLost sync.Once
 	stop    context.CancelFunc
@@ -57,6 +58,19 @@ type Lease struct {
 // ok is false, with a nil error, when another holder has it. Each call
 // opens a connection, kept for as long as the Lease is held.
 func (s *Store) TryLead(ctx context.Context, name string) (lease *Lease, ok bool, err error) {
+	return s.tryLease(ctx, name, false)
+}
+
+// TryShare takes the lease called name shared, without waiting: any number
+// of holders may share it, and while one does, TryLead of the same name
+// fails (and while TryLead holds it, TryShare fails). A serving node
+// shares the lease "serving"; what must not run beside a serving node
+// (kms root-key rotate, kms migrate from the database) leads it.
+func (s *Store) TryShare(ctx context.Context, name string) (lease *Lease, ok bool, err error) {
+	return s.tryLease(ctx, name, true)
+}
+
+func (s *Store) tryLease(ctx context.Context, name string, shared bool) (lease *Lease, ok bool, err error) {
 	if s.closed.Load() {
 		return nil, false, store.ErrClosed
 	}
@@ -65,7 +79,11 @@ func (s *Store) TryLead(ctx context.Context, name string) (lease *Lease, ok bool
 		return nil, false, fmt.Errorf("pgstore: lease %q: %w", name, err)
 	}
 	key := leaseKey(name)
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil || !ok {
+	lock, unlock := `SELECT pg_try_advisory_lock($1)`, `SELECT pg_advisory_unlock($1)`
+	if shared {
+		lock, unlock = `SELECT pg_try_advisory_lock_shared($1)`, `SELECT pg_advisory_unlock_shared($1)`
+	}
+	if err := conn.QueryRow(ctx, lock, key).Scan(&ok); err != nil || !ok {
 		closeConn(conn)
 		if err != nil {
 			return nil, false, fmt.Errorf("pgstore: lease %q: %w", name, err)
@@ -77,9 +95,41 @@ func (s *Store) TryLead(ctx context.Context, name string) (lease *Lease, ok bool
 	// keeps it until its connection breaks.
 	conn.Exec(ctx, leaseSession)
 	checkCtx, stop := context.WithCancel(context.Background())
-	l := &Lease{conn: conn, key: key, lost: make(chan struct{}), stop: stop, checked: make(chan struct{})}
+	l := &Lease{conn: conn, key: key, unlock: unlock, lost: make(chan struct{}), stop: stop, checked: make(chan struct{})}
 	go l.check(checkCtx)
 	return l, true, nil
+}
+
+// ServingLease is the lease every server shares (TryShare) for as long as
+// it runs on the store.
+const ServingLease = "serving"
+
+// ErrServing is returned by HoldStopped when a server runs on the store.
+var ErrServing = errors.New("a server is running on the key store")
+
+// HoldStopped keeps servers from starting on the store until release is
+// called, and refuses with ErrServing while one runs: it leads the
+// serving lease every running server shares, and the maintenance lease
+// (which a server of a version before the serving lease holds while it
+// leads). For what must not run beside a server: a root key rotation, a
+// migration from the store.
+func (s *Store) HoldStopped(ctx context.Context) (release func(), err error) {
+	serving, ok, err := s.TryLead(ctx, ServingLease)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: a node shares the cluster's serving lease; stop every node first", ErrServing)
+	}
+	maint, ok, err := s.TryLead(ctx, "maintenance")
+	if err != nil || !ok {
+		serving.Close()
+		if err == nil {
+			err = fmt.Errorf("%w: a node holds the cluster's maintenance lease; stop every node first", ErrServing)
+		}
+		return nil, err
+	}
+	return func() { maint.Close(); serving.Close() }, nil
 }
 
 // leaseKey maps a lease name to an advisory lock key.
@@ -108,7 +158,7 @@ func (l *Lease) Close() error {
 			ctx, cancel := context.WithTimeout(context.Background(), leasePingTimeout)
 			defer cancel()
 			var released bool
-			err = l.conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1)`, l.key).Scan(&released)
+			err = l.conn.QueryRow(ctx, l.unlock, l.key).Scan(&released)
 			if err == nil && !released {
 				err = errors.New("pgstore: lease was not held at release")
 			}

@@ -480,3 +480,43 @@ func holdLeaseForever(t *testing.T, dsn string) {
 	fmt.Println("held")
 	select {}
 }
+
+// TestServingLease: any number of nodes share the serving lease, and
+// while one does, HoldStopped (what kms root-key rotate and kms migrate
+// take) refuses; while it is held, a node cannot share the lease.
+func TestServingLease(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b, tool := open(t, dsn), open(t, dsn), open(t, dsn)
+	ctx := context.Background()
+	var shares []*pgstore.Lease
+	for _, s := range []*pgstore.Store{a, b} {
+		l, ok, err := s.TryShare(ctx, pgstore.ServingLease)
+		if err != nil || !ok {
+			t.Fatalf("TryShare = %v, %v", ok, err)
+		}
+		shares = append(shares, l)
+	}
+	if _, err := tool.HoldStopped(ctx); !errors.Is(err, pgstore.ErrServing) {
+		t.Fatalf("HoldStopped while two nodes serve: %v", err)
+	}
+	// The first node stops (it led the background work, say): the other
+	// still serves.
+	shares[0].Close()
+	if _, err := tool.HoldStopped(ctx); !errors.Is(err, pgstore.ErrServing) {
+		t.Fatalf("HoldStopped while one node serves: %v", err)
+	}
+	shares[1].Close()
+	release, err := tool.HoldStopped(ctx)
+	if err != nil {
+		t.Fatalf("HoldStopped with no node serving: %v", err)
+	}
+	if _, ok, err := a.TryShare(ctx, pgstore.ServingLease); err != nil || ok {
+		t.Fatalf("a node shares the serving lease while it is held: %v, %v", ok, err)
+	}
+	release()
+	l, ok, err := a.TryShare(ctx, pgstore.ServingLease)
+	if err != nil || !ok {
+		t.Fatalf("TryShare after the release = %v, %v", ok, err)
+	}
+	l.Close()
+}
