@@ -65,10 +65,19 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 		return fmt.Errorf("pgstore: migrate: lock: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS kms_schema_migrations (
+	// CREATE TABLE IF NOT EXISTS needs the right to create in the schema
+	// even when the table is there: a node whose role may only read and
+	// write the tables must start on a schema that is up to date.
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('kms_schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	if !exists {
+		if _, err := tx.Exec(ctx, `CREATE TABLE kms_schema_migrations (
 		version int PRIMARY KEY,
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("pgstore: migrate: %w", err)
+			return fmt.Errorf("pgstore: migrate: %w", err)
+		}
 	}
 	var version int
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM kms_schema_migrations`).Scan(&version); err != nil {

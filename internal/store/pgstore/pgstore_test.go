@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	osexec "os/exec"
 	"slices"
@@ -519,4 +520,30 @@ func TestServingLease(t *testing.T) {
 		t.Fatalf("TryShare after the release = %v, %v", ok, err)
 	}
 	l.Close()
+}
+
+// TestOpenWithLeastPrivilege: a node whose role may only read and write
+// the tables (no CREATE in the schema) opens a database whose schema is
+// up to date, and serves.
+func TestOpenWithLeastPrivilege(t *testing.T) {
+	dsn := pgtest.Start(t)
+	open(t, dsn).Close() // the schema, made by a role that may
+	exec(t, dsn, `CREATE ROLE kms_app LOGIN`)
+	exec(t, dsn, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
+	exec(t, dsn, `GRANT USAGE ON SCHEMA public TO kms_app`)
+	exec(t, dsn, `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO kms_app`)
+	app := dsn + " user=kms_app"
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.User = url.User("kms_app")
+		app = u.String()
+	}
+	s, err := pgstore.Open(context.Background(), app)
+	if err != nil {
+		t.Fatalf("Open as a role without CREATE: %v", err)
+	}
+	defer s.Close()
+	put(t, s, "k", "v")
+	if got := get(t, s, "k"); got != "v" {
+		t.Fatalf("got %q", got)
+	}
 }
