@@ -152,7 +152,9 @@ func BindMaterials(ctx context.Context, st store.Store, root *keys.RootKey) (int
 					}
 					continue
 				}
-				ver.vr.Sealed = root.Seal(MaterialAAD(rec.Region, rec.ID, ver.vr.Version), bound(rec, plain))
+				withBinding := bound(rec, plain)
+				ver.vr.Sealed = root.Seal(MaterialAAD(rec.Region, rec.ID, ver.vr.Version), withBinding)
+				clear(withBinding)
 				clear(plain)
 				b, err := json.Marshal(&ver.vr)
 				if err != nil {

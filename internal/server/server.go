@@ -945,6 +945,9 @@ func shareServing(ctx context.Context, pg *pgstore.Store, log *slog.Logger) (sto
 	}
 	done := make(chan struct{})
 	stopped := make(chan struct{})
+	// Taking the lease again waits on the database, which may not answer:
+	// stop must not wait for it.
+	retryCtx, cancelRetry := context.WithCancel(context.Background())
 	go func() {
 		defer close(stopped)
 		for {
@@ -956,7 +959,7 @@ func shareServing(ctx context.Context, pg *pgstore.Store, log *slog.Logger) (sto
 			}
 			log.Warn("the cluster's serving lease was lost with its connection; taking it again")
 			for {
-				l, ok, err := pg.TryShare(context.Background(), pgstore.ServingLease)
+				l, ok, err := pg.TryShare(retryCtx, pgstore.ServingLease)
 				if err == nil && ok {
 					lease = l
 					break
@@ -969,5 +972,5 @@ func shareServing(ctx context.Context, pg *pgstore.Store, log *slog.Logger) (sto
 			}
 		}
 	}()
-	return func() { close(done); <-stopped }, nil
+	return func() { close(done); cancelRetry(); <-stopped }, nil
 }
