@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -170,6 +171,24 @@ func (c *cache) invalidate(key keyRef, aliasRefs ...aliasRef) {
 	for _, a := range aliasRefs {
 		delete(c.aliases, a)
 	}
+}
+
+// patchGrants replaces the grants of a cached key (none if it is not
+// cached) by what edit makes of a copy of them, keeping the rest of the
+// entry: its material stays warm. Like invalidate it advances the
+// generation, so that a fill that read the grants before the change does
+// not land.
+func (c *cache) patchGrants(ref keyRef, edit func([]*GrantRecord) []*GrantRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	e, ok := c.keys[ref]
+	if !ok {
+		return
+	}
+	k := *e.k
+	k.Grants = edit(slices.Clone(e.k.Grants))
+	c.keys[ref] = keyEntry{&k, e.filled}
 }
 
 // flush drops every entry.

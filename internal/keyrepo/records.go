@@ -1,6 +1,7 @@
 package keyrepo
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ import (
 //	importtoken/<token id, hex>                   ImportTokenRecord
 //	grant/<region>/<key-id>/<grant-id>            GrantRecord
 //	retiregrant/<principal>/<region>/<key-id>/<grant-id>  empty: grants by retiring principal
+//	grantcount/<region>/<key-id>                  decimal: how many grants the key has
+//	grantname/<region>/<key-id>/<account>/<name, hex>/<grant-id>  empty: a key's named grants
 //	meta/key-layout                               "regions": the names above carry the region
 
 const RecordVersion = 1
@@ -348,6 +351,30 @@ func GrantPrefix(region, keyID string) []byte { return []byte("grant/" + region 
 func GrantKey(region, keyID, grantID string) []byte {
 	return []byte("grant/" + region + "/" + keyID + "/" + grantID)
 }
+
+// GrantCountKey holds the number of grant records of a key, and that its
+// grantname index is complete: a key whose grants were stored before it
+// has neither until its next CreateGrant counts them.
+func GrantCountKey(region, keyID string) []byte {
+	return []byte("grantcount/" + region + "/" + keyID)
+}
+
+// GrantNamesPrefix is the start of every name index record of a key.
+func GrantNamesPrefix(region, keyID string) []byte {
+	return []byte("grantname/" + region + "/" + keyID + "/")
+}
+
+// GrantNamePrefix is the start of the index records of a key's grants of
+// one name made by account. The name is hex: grant names may hold "/".
+func GrantNamePrefix(region, keyID, account, name string) []byte {
+	return []byte("grantname/" + region + "/" + keyID + "/" + account + "/" + hex.EncodeToString([]byte(name)) + "/")
+}
+
+// GrantNameKey indexes a named grant by its name.
+func GrantNameKey(region, keyID, account, name, grantID string) []byte {
+	return append(GrantNamePrefix(region, keyID, account, name), grantID...)
+}
+
 func RetirablePrefix(principal, region string) []byte {
 	return []byte("retiregrant/" + principal + "/" + region + "/")
 }

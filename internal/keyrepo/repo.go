@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
@@ -91,6 +92,24 @@ func (r *Repo) Invalidate(region, keyID, account string, aliasNames ...string) {
 		refs[i] = aliasRef{account, region, n}
 	}
 	r.cache.invalidate(keyRef{region, keyID}, refs...)
+}
+
+// GrantAdded tells the repository that g was committed: a cached key gains
+// it instead of being read again with all its grants. Call it only after
+// the commit, and before the grant's id is told to anyone.
+func (r *Repo) GrantAdded(g *GrantRecord) {
+	g = new(*g) // the caller's stays its own
+	r.cache.patchGrants(keyRef{g.Region, g.KeyID}, func(gs []*GrantRecord) []*GrantRecord {
+		gs = slices.DeleteFunc(gs, func(o *GrantRecord) bool { return o.ID == g.ID }) // a fill after the commit has it
+		return append(gs, g)
+	})
+}
+
+// GrantRemoved tells the repository that a key's grant was deleted.
+func (r *Repo) GrantRemoved(region, keyID, grantID string) {
+	r.cache.patchGrants(keyRef{region, keyID}, func(gs []*GrantRecord) []*GrantRecord {
+		return slices.DeleteFunc(gs, func(o *GrantRecord) bool { return o.ID == grantID })
+	})
 }
 
 // Expired reports whether a key's deletion date has passed: it is gone for

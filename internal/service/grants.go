@@ -186,7 +186,9 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 			return nil, err
 		}
 	}
+	created := false
 	err = s.update(ctx, "CreateGrant", func(tx store.Tx) error {
+		created = false
 		// The key as it is now: a ScheduleKeyDeletion or DisableKey
 		// committed since it was read refuses the grant.
 		var cur keyrepo.KeyRecord
@@ -199,23 +201,24 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		if err := cur.State.Err(k.ARN); err != nil {
 			return err
 		}
-		n := 0
-		same := ""
-		err := tx.Scan(keyrepo.GrantPrefix(k.Rec.Region, k.Rec.ID), nil, func(_, v []byte) (bool, error) {
-			n++
-			var old keyrepo.GrantRecord
-			if err := keyrepo.UnmarshalRecord(v, &old); err != nil {
-				return false, err
-			}
-			if in.Name != "" && old.Name == in.Name && old.Account == g.Account && old.Grantee == g.Grantee && old.Retiring == g.Retiring &&
-				old.Bound == g.Bound && old.GranteeID == g.GranteeID && old.RetiringID == g.RetiringID &&
-				slices.Equal(old.Operations, g.Operations) && sameConstraints(old.Constraints, g.Constraints) {
-				same = old.ID
-			}
-			return true, nil
-		})
+		n, err := keyrepo.GrantCount(tx, k.Rec.Region, k.Rec.ID)
 		if err != nil {
 			return err
+		}
+		same := ""
+		if in.Name != "" {
+			err := keyrepo.NamedGrants(tx, k.Rec.Region, k.Rec.ID, g.Account, in.Name, func(old *keyrepo.GrantRecord) bool {
+				if old.Grantee == g.Grantee && old.Retiring == g.Retiring &&
+					old.Bound == g.Bound && old.GranteeID == g.GranteeID && old.RetiringID == g.RetiringID &&
+					slices.Equal(old.Operations, g.Operations) && sameConstraints(old.Constraints, g.Constraints) {
+					same = old.ID
+					return false
+				}
+				return true
+			})
+			if err != nil {
+				return err
+			}
 		}
 		if same != "" {
 			g.ID = same // creating the same named grant again is idempotent
@@ -224,17 +227,15 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		if n >= maxGrantsPerKey {
 			return newErr(fault.LimitExceeded, "The key %s already has the maximum of %d grants.", k.ARN, maxGrantsPerKey)
 		}
-		if err := putJSON(tx, keyrepo.GrantKey(k.Rec.Region, k.Rec.ID, g.ID), &g); err != nil {
-			return err
-		}
-		if g.Retiring != "" {
-			return tx.Put(keyrepo.RetirableKey(g.Retiring, k.Rec.Region, k.Rec.ID, g.ID), nil)
-		}
-		return nil
+		created = true
+		return keyrepo.PutGrant(tx, &g)
 	})
-	s.repo.Invalidate(k.Rec.Region, k.Rec.ID, "")
-	if err != nil {
+	switch {
+	case err != nil:
+		s.repo.Invalidate(k.Rec.Region, k.Rec.ID, "")
 		return nil, err
+	case created:
+		s.repo.GrantAdded(&g)
 	}
 	return &kmsapi.CreateGrantOutput{GrantID: g.ID, GrantToken: newGrantToken(kid, g.ID)}, nil
 }
@@ -421,13 +422,13 @@ func (s *Service) deleteGrant(ctx context.Context, region, keyID, grantID string
 		if dryRun {
 			return errDryRun
 		}
-		if g.Retiring != "" {
-			if err := tx.Delete(keyrepo.RetirableKey(g.Retiring, region, keyID, grantID)); err != nil {
-				return err
-			}
-		}
-		return tx.Delete(keyrepo.GrantKey(region, keyID, grantID))
+		g.ID = grantID
+		return keyrepo.DeleteGrant(tx, region, keyID, &g)
 	})
-	s.repo.Invalidate(region, keyID, "")
-	return err
+	if err != nil {
+		s.repo.Invalidate(region, keyID, "")
+		return err
+	}
+	s.repo.GrantRemoved(region, keyID, grantID)
+	return nil
 }

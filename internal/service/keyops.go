@@ -594,6 +594,10 @@ func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Tim
 		if err != nil {
 			return err
 		}
+		if err := tx.Scan(keyrepo.GrantNamesPrefix(region, id), nil, collect); err != nil {
+			return err
+		}
+		doomed = append(doomed, keyrepo.GrantCountKey(region, id))
 		doomed = append(doomed, keyrepo.RotationKey(region, id), keyrepo.ImportExpiryKey(region, id))
 		doomed = append(doomed, keyrepo.KeyKey(region, id), keyrepo.AcctKeyKey(account, region, id), keyrepo.PendingDeletionKey(region, id))
 		for _, k := range doomed {
