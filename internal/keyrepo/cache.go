@@ -322,7 +322,7 @@ func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 // names, or store.ErrNotFound.
 func (r *Repo) LookupAlias(ctx context.Context, account, region, name string) (string, error) {
 	ref := aliasRef{account, region, name}
-	if id, ok := r.cache.alias(ref); ok {
+	if id, ok := r.cache.alias(ref); ok && !Uncached(ctx) {
 		return id, nil
 	}
 	gen, start := r.cache.generation(), r.cache.stamp()

@@ -133,6 +133,37 @@ func (s *Service) checkAliasLimit(tx store.Tx, k *keyrepo.Key) error {
 	return nil
 }
 
+// errAliasMoved is returned by a change of an alias whose target changed
+// after the caller was authorized against it.
+var errAliasMoved = newErr(fault.Internal, "The alias changed while the request was processed. Try the request again.")
+
+// authorizeAliasTarget authorizes caller for action on the key an alias
+// points at now, read from the store, and returns that key's id; "" when
+// the alias does not exist, or points at the key newTarget (authorized
+// already). The change's transaction must find the alias pointing at the
+// same key, or fail with errAliasMoved: otherwise a concurrent UpdateAlias
+// could move the alias to a key the caller was never authorized for.
+func (s *Service) authorizeAliasTarget(ctx context.Context, caller *Caller, action, name, newTarget string) (string, error) {
+	ctx = keyrepo.WithoutCache(ctx)
+	id, err := s.repo.LookupAlias(ctx, caller.AccountID, s.regionOf(*caller), name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	case id == newTarget:
+		return id, nil
+	}
+	k, err := s.repo.Load(ctx, s.regionOf(*caller), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return id, nil // an alias left pointing at no key: nothing to authorize
+	case err != nil:
+		return "", err
+	}
+	return id, s.authz.Key(caller, action, k, nil)
+}
+
 // UpdateAlias points an existing alias at another key of the same type and
 // usage.
 func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.AliasInput) (*struct{}, error) {
@@ -152,12 +183,9 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	if err := aliasTargetUsable(k); err != nil {
 		return nil, err
 	}
-	if oldID, err := s.repo.LookupAlias(ctx, caller.AccountID, s.regionOf(caller), in.AliasName); err == nil && oldID != k.Rec.ID {
-		if old, err := s.repo.Load(ctx, s.regionOf(caller), oldID); err == nil {
-			if err := s.authz.Key(&caller, "kms:UpdateAlias", old, nil); err != nil {
-				return nil, err
-			}
-		}
+	oldID, err := s.authorizeAliasTarget(ctx, &caller, "kms:UpdateAlias", in.AliasName, k.Rec.ID)
+	if err != nil {
+		return nil, err
 	}
 	now := s.clock()
 	err = s.update(ctx, "UpdateAlias", func(tx store.Tx) error {
@@ -167,6 +195,9 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 				return newErr(fault.NotFound, "Alias %s is not found.", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName))
 			}
 			return err
+		}
+		if rec.KeyID != oldID {
+			return errAliasMoved
 		}
 		if err := s.checkTargetInTx(tx, k); err != nil {
 			return err
@@ -207,20 +238,20 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.Del
 	if err := s.authz.Account(&caller, "kms:DeleteAlias", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
-	if id, err := s.repo.LookupAlias(ctx, caller.AccountID, s.regionOf(caller), in.AliasName); err == nil {
-		if k, err := s.repo.Load(ctx, s.regionOf(caller), id); err == nil {
-			if err := s.authz.Key(&caller, "kms:DeleteAlias", k, nil); err != nil {
-				return nil, err
-			}
-		}
+	oldID, err := s.authorizeAliasTarget(ctx, &caller, "kms:DeleteAlias", in.AliasName, "")
+	if err != nil {
+		return nil, err
 	}
-	err := s.update(ctx, "DeleteAlias", func(tx store.Tx) error {
+	err = s.update(ctx, "DeleteAlias", func(tx store.Tx) error {
 		var rec keyrepo.AliasRecord
 		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return newErr(fault.NotFound, "Alias %s is not found.", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName))
 			}
 			return err
+		}
+		if rec.KeyID != oldID {
+			return errAliasMoved
 		}
 		if err := tx.Delete(keyrepo.KeyAliasKey(s.regionOf(caller), rec.KeyID, in.AliasName)); err != nil {
 			return err

@@ -1,13 +1,16 @@
 package service_test
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/kmsapi"
+	"github.com/openkms/kms/internal/store"
 
 	"github.com/openkms/kms/internal/service"
 )
@@ -313,4 +316,88 @@ func TestTags(t *testing.T) {
 	_, err = f.svc.UntagResource(f.ctx, tagger, &kmsapi.UntagResourceInput{KeyID: id, TagKeys: []string{"a"}})
 	wantErr(t, err, fault.AccessDenied, deniedMsg(tagger, "kms:UntagResource", keyARN(acctA, id), noIdentityPolicy("kms:UntagResource")))
 	f.must2(f.svc.UntagResource(f.ctx, tagger, &kmsapi.UntagResourceInput{KeyID: id, TagKeys: []string{"team"}}))
+}
+
+// beforeUpdateStore runs a function once, just before the next write
+// transaction: after a call was authorized, before it commits.
+type beforeUpdateStore struct {
+	store.Store
+	before func()
+}
+
+func (s *beforeUpdateStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if f := s.before; f != nil {
+		s.before = nil
+		f()
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+// Changing or deleting an alias is authorized against the key it points
+// at in the store when the change commits: not against a target cached
+// before another node moved it, nor one that moved while the call was
+// authorized.
+func TestAliasChangeAuthorizedAgainstItsCurrentTarget(t *testing.T) {
+	f := newFixture(t)
+	open := f.createKey(kmsapi.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
+	  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+	  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/mover"},"Action":["kms:UpdateAlias","kms:DeleteAlias","kms:Encrypt"],"Resource":"*"}]}`)})
+	closed := f.createKey(kmsapi.CreateKeyInput{})
+	mover := iamUser(t, acctA, "mover", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:UpdateAlias","kms:DeleteAlias"],"Resource":"arn:aws:kms:us-east-1:111122223333:alias/*"}]}`)
+	f.must2(f.svc.CreateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/app", TargetKeyID: open}))
+	moveTo := func(id string) {
+		t.Helper()
+		f.must2(f.svc.UpdateAlias(f.ctx, rootA, &kmsapi.AliasInput{AliasName: "alias/app", TargetKeyID: id}))
+	}
+	target := func() string {
+		t.Helper()
+		out, err := f.svc.DescribeKey(f.ctx, rootA, &kmsapi.DescribeKeyInput{KeyID: "alias/app"})
+		if err != nil {
+			t.Fatalf("alias/app: %v", err)
+		}
+		return out.KeyMetadata.KeyID
+	}
+
+	// Another node's cache still has the alias on the open key.
+	node := f.newService(service.Config{})
+	if _, err := node.Encrypt(f.ctx, mover, &kmsapi.EncryptInput{KeyID: "alias/app", Plaintext: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	moveTo(closed)
+	_, err := node.DeleteAlias(f.ctx, mover, &kmsapi.DeleteAliasInput{AliasName: "alias/app"})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(mover, "kms:DeleteAlias", keyARN(acctA, closed), noIdentityPolicy("kms:DeleteAlias")))
+	_, err = node.UpdateAlias(f.ctx, mover, &kmsapi.AliasInput{AliasName: "alias/app", TargetKeyID: open})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(mover, "kms:UpdateAlias", keyARN(acctA, closed), noIdentityPolicy("kms:UpdateAlias")))
+	if got := target(); got != closed {
+		t.Fatalf("alias/app points at %s after refused changes, want %s", got, closed)
+	}
+
+	// The alias moves between the caller's authorization and its commit.
+	for _, call := range []struct {
+		name string
+		do   func(*service.Service) error
+	}{
+		{"DeleteAlias", func(s *service.Service) error {
+			_, err := s.DeleteAlias(f.ctx, mover, &kmsapi.DeleteAliasInput{AliasName: "alias/app"})
+			return err
+		}},
+		{"UpdateAlias", func(s *service.Service) error {
+			_, err := s.UpdateAlias(f.ctx, mover, &kmsapi.AliasInput{AliasName: "alias/app", TargetKeyID: open})
+			return err
+		}},
+	} {
+		moveTo(open)
+		svc, err := service.New(service.Config{Store: &beforeUpdateStore{Store: f.st, before: func() { moveTo(closed) }},
+			RootKey: f.rk, Region: region, Now: func() time.Time { return f.now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = call.do(svc)
+		if fault.CodeOf(err) != fault.Internal || !strings.Contains(err.Error(), "The alias changed while the request was processed") {
+			t.Fatalf("%s while the alias moved: %v, want the alias-changed error", call.name, err)
+		}
+		if got := target(); got != closed {
+			t.Fatalf("%s while the alias moved: alias/app points at %s, want %s", call.name, got, closed)
+		}
+	}
 }
