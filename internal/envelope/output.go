@@ -1,6 +1,8 @@
 package envelope
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +26,9 @@ type output struct {
 	w       io.Writer
 	f       *os.File // the file written, or nil for stdout
 	inPlace bool     // f is the target itself
-	target  string   // the regular file the temporary file becomes
+	target  string   // the regular file the temporary file becomes, for messages
+	dir     int      // the target's directory, open; -1 when none
+	base    string   // the target's name in dir
 	mode    os.FileMode
 	// uid and gid of the file replaced, or -1
 	uid, gid int
@@ -62,8 +66,7 @@ func openOut(o *Options) (*output, error) {
 		return &output{w: f, f: f, inPlace: true}, nil
 	}
 	st, err := os.Stat(o.Out) // follows symbolic links
-	switch {
-	case err == nil && !st.Mode().IsRegular():
+	if err == nil && !st.Mode().IsRegular() {
 		if st.IsDir() {
 			return nil, fmt.Errorf("%s is a directory", o.Out)
 		}
@@ -73,30 +76,116 @@ func openOut(o *Options) (*output, error) {
 		if err != nil {
 			return nil, err
 		}
+		if fi, err := f.Stat(); err != nil || fi.Mode().IsRegular() {
+			f.Close()
+			return nil, fmt.Errorf("%s changed while it was opened", o.Out)
+		}
 		growPipe(f)
 		return &output{w: f, f: f, inPlace: true}, nil
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return nil, err
 	}
-	target, err := resolveLink(o.Out)
+	out, err := openTarget(o.Out)
 	if err != nil {
 		return nil, err
-	}
-	out := &output{target: target, mode: 0o600, uid: -1, gid: -1}
-	if st != nil {
-		out.mode = st.Mode().Perm()
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			out.uid, out.gid = int(sys.Uid), int(sys.Gid)
-		}
 	}
 	out.catchSignals()
 	if err := out.createTemp(); err != nil {
 		out.stopSig()
+		unix.Close(out.dir)
 		return nil, err
 	}
 	out.wb = &writeback{f: out.f}
 	out.w = out.wb
 	return out, nil
+}
+
+// openTarget opens the directory of the regular file path names, once
+// symbolic links are followed, and reads what it finds there under that
+// name, so that every later step (the temporary file, the rename) works
+// in that directory, relative to its descriptor, whatever becomes of the
+// path meanwhile. A link is followed by the kernel, and then the file it
+// reached must be the one found in the directory: a link swapped in or
+// out between the two is refused, not followed by hand.
+//
+// In a directory anyone may write with the sticky bit (/tmp), it follows
+// no link and replaces no file that belongs to someone other than the
+// caller or the directory's owner, as Linux's protected_symlinks and
+// protected_regular would: another user's link could point anywhere, and
+// another user's file would keep its owner and mode and so be theirs to
+// read. A link to a file that does not exist is refused, as cp refuses it.
+func openTarget(path string) (*output, error) {
+	var via *unix.Stat_t // what the last link followed reached
+	for range 40 {
+		dirPath, base := filepath.Split(path)
+		if dirPath == "" {
+			dirPath = "."
+		}
+		if base == "" || base == "." || base == ".." {
+			return nil, fmt.Errorf("%s is a directory", path)
+		}
+		dir, err := unix.Open(dirPath, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: dirPath, Err: err}
+		}
+		var dst, st unix.Stat_t
+		if err := unix.Fstat(dir, &dst); err != nil {
+			unix.Close(dir)
+			return nil, &fs.PathError{Op: "stat", Path: dirPath, Err: err}
+		}
+		shared := dst.Mode&unix.S_ISVTX != 0 && dst.Mode&0o002 != 0
+		foreign := func(uid uint32) bool { return uid != uint32(os.Geteuid()) && uid != dst.Uid }
+		out := &output{target: path, dir: dir, base: base, mode: 0o600, uid: -1, gid: -1}
+		fail := func(err error) (*output, error) { unix.Close(dir); return nil, err }
+		err = unix.Fstatat(dir, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+		switch {
+		case errors.Is(err, unix.ENOENT):
+			if via != nil {
+				return fail(fmt.Errorf("%s changed while it was opened", path))
+			}
+			return out, nil
+		case err != nil:
+			return fail(&fs.PathError{Op: "stat", Path: path, Err: err})
+		case st.Mode&unix.S_IFMT == unix.S_IFREG:
+			if via != nil && (via.Dev != st.Dev || via.Ino != st.Ino) {
+				return fail(fmt.Errorf("%s changed while it was opened", path))
+			}
+			if shared && foreign(st.Uid) {
+				return fail(fmt.Errorf("%s belongs to another user in a directory others may write: not replacing it", path))
+			}
+			out.mode = os.FileMode(st.Mode & 0o777)
+			out.uid, out.gid = int(st.Uid), int(st.Gid)
+			return out, nil
+		case st.Mode&unix.S_IFMT != unix.S_IFLNK:
+			return fail(fmt.Errorf("%s changed while it was opened", path))
+		case shared && foreign(st.Uid):
+			return fail(fmt.Errorf("%s is another user's symbolic link in a directory others may write: not following it", path))
+		}
+		// A link: let the kernel follow it, then go to where it led.
+		fd, err := unix.Openat(dir, base, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) {
+			return fail(fmt.Errorf("%s is a symbolic link to a file that does not exist: not writing through it", path))
+		}
+		if err != nil {
+			return fail(&fs.PathError{Op: "open", Path: path, Err: err})
+		}
+		var fst unix.Stat_t
+		err = unix.Fstat(fd, &fst)
+		real, rerr := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		unix.Close(fd)
+		unix.Close(dir)
+		switch {
+		case err != nil:
+			return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+		case rerr != nil:
+			return nil, rerr
+		case fst.Mode&unix.S_IFMT != unix.S_IFREG:
+			return nil, fmt.Errorf("%s changed while it was opened", path)
+		}
+		via, path = &fst, real
+		if testHookFollowed != nil {
+			testHookFollowed(path)
+		}
+	}
+	return nil, fmt.Errorf("%s: too many levels of symbolic links", path)
 }
 
 // fdName reports whether path names one of this process's file
@@ -119,39 +208,9 @@ func fdName(path string) (int, bool) {
 	return 0, false
 }
 
-// resolveLink returns the file that path names once symbolic links are
-// followed, even if that file does not exist yet, so that a link keeps
-// pointing at the file written.
-func resolveLink(path string) (string, error) {
-	for range 40 {
-		fi, err := os.Lstat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return path, nil
-		}
-		if err != nil {
-			return "", err
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			return path, nil
-		}
-		dest, err := os.Readlink(path)
-		if err != nil {
-			return "", err
-		}
-		if !filepath.IsAbs(dest) {
-			// The kernel resolves a relative target from the directory
-			// the link is really in: a ".." in it climbs from there, not
-			// from a symbolic link to that directory in path.
-			dir, err := filepath.EvalSymlinks(filepath.Dir(path))
-			if err != nil {
-				return "", err
-			}
-			dest = filepath.Join(dir, dest)
-		}
-		path = dest
-	}
-	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
-}
+// testHookFollowed, set only in tests, runs after a link was followed to
+// path and before path is looked up in its directory.
+var testHookFollowed func(path string)
 
 // useTmpfile is false only in tests of the named temporary file.
 var useTmpfile = true
@@ -160,30 +219,43 @@ var useTmpfile = true
 // file system supports it, so that not even SIGKILL leaves it behind,
 // else named beside the target.
 func (o *output) createTemp() error {
-	dir := filepath.Dir(o.target)
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, uint32(o.mode))
+	fd, err := unix.Openat(o.dir, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, uint32(o.mode))
 	if err == nil && !useTmpfile {
 		unix.Close(fd)
 		err = unix.EOPNOTSUPP
 	}
 	if err == nil {
-		o.f = os.NewFile(uintptr(fd), filepath.Join(dir, "(unnamed)"))
+		o.f = os.NewFile(uintptr(fd), o.target+" (unnamed)")
 		o.anonymous = true
 		return nil
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(o.target)+".partial-*")
-	if err != nil {
-		// Name the output, not the temporary file.
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
+	for i := 0; ; i++ {
+		name := fmt.Sprintf(".%s.partial-%s", o.base, randomSuffix())
+		fd, err = unix.Openat(o.dir, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			o.mu.Lock()
+			o.f, o.tmpName = os.NewFile(uintptr(fd), name), name
+			o.mu.Unlock()
+			return nil
 		}
-		return fmt.Errorf("%s: %w", o.target, err)
+		if !errors.Is(err, unix.EEXIST) || i > 100 {
+			return fmt.Errorf("%s: %w", o.target, err) // the output's name, not the temporary file's
+		}
 	}
-	o.mu.Lock()
-	o.f, o.tmpName = f, f.Name()
-	o.mu.Unlock()
-	return nil
+}
+
+func randomSuffix() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// removeTemp removes the named temporary file, if there is one.
+func (o *output) removeTemp() {
+	if o.tmpName != "" {
+		unix.Unlinkat(o.dir, o.tmpName, 0)
+		o.tmpName = ""
+	}
 }
 
 // catchSignals removes the temporary file and exits on SIGINT, SIGTERM
@@ -203,8 +275,8 @@ func (o *output) catchSignals() {
 				o.mu.Unlock()
 				return
 			}
-			if !o.done && o.tmpName != "" {
-				os.Remove(o.tmpName)
+			if !o.done {
+				o.removeTemp()
 			}
 			fmt.Fprintf(os.Stderr, "kms: %v: output %s not written\n", sig, o.target)
 			n := 1
@@ -240,21 +312,20 @@ func (o *output) commit(ok bool) error {
 	if o.inPlace {
 		return o.f.Close()
 	}
+	defer unix.Close(o.dir)
 	err := errors.New("discarded")
 	if ok {
 		err = o.link()
 	}
 	if err != nil {
 		o.f.Close()
-		if o.tmpName != "" {
-			os.Remove(o.tmpName)
-		}
+		o.removeTemp()
 		if !ok {
 			return nil
 		}
 		return err
 	}
-	syncDir(o.target)
+	unix.Fsync(o.dir)
 	o.written = true
 	return nil
 }
@@ -281,11 +352,9 @@ func (o *output) link() error {
 		// Give the file a temporary name, then rename it over the
 		// target: linkat cannot replace an existing file.
 		proc := "/proc/self/fd/" + strconv.Itoa(int(o.f.Fd()))
-		dir, base := filepath.Dir(o.target), filepath.Base(o.target)
-		var err error
 		for i := 0; ; i++ {
-			name := filepath.Join(dir, fmt.Sprintf(".%s.partial-%d-%d", base, os.Getpid(), i))
-			err = unix.Linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, name, unix.AT_SYMLINK_FOLLOW)
+			name := fmt.Sprintf(".%s.partial-%s", o.base, randomSuffix())
+			err := unix.Linkat(unix.AT_FDCWD, proc, o.dir, name, unix.AT_SYMLINK_FOLLOW)
 			if err == nil {
 				o.tmpName = name
 				break
@@ -298,18 +367,11 @@ func (o *output) link() error {
 	if err := o.f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(o.tmpName, o.target); err != nil {
-		return err
+	if err := unix.Renameat(o.dir, o.tmpName, o.dir, o.base); err != nil {
+		return &fs.PathError{Op: "rename", Path: o.target, Err: err}
 	}
 	o.tmpName = ""
 	return nil
-}
-
-func syncDir(path string) {
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // writeback is the temporary file's writer: every writebackStep bytes it

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,17 +44,27 @@ func TestOutputCommitAndDiscard(t *testing.T) {
 		if err := os.Symlink("out", link); err != nil {
 			t.Fatal(err)
 		}
-		// Discarded: nothing appears, the dangling link stays.
+		// A link to nothing is not written through.
+		if _, err := openOut(&Options{Out: link}); err == nil || !strings.Contains(err.Error(), "symbolic link to a file that does not exist") {
+			t.Fatalf("openOut through a dangling link: %v", err)
+		}
+		if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Discarded: the target and the link stay as they were.
 		o, err := openOut(&Options{Out: link})
 		if err != nil {
 			t.Fatal(err)
 		}
 		o.w.Write([]byte("partial"))
 		o.commit(false)
-		if n := names(t, dir); len(n) != 1 || n[0] != "link" {
+		if n := names(t, dir); len(n) != 2 {
 			t.Fatalf("after a discard the directory holds %v", n)
 		}
-		// Committed through the link: the file it points to appears.
+		if got, _ := os.ReadFile(target); string(got) != "old" {
+			t.Fatalf("after a discard the target holds %q", got)
+		}
+		// Committed through the link: the file it points to is replaced.
 		o, err = openOut(&Options{Out: link})
 		if err != nil {
 			t.Fatal(err)
@@ -72,6 +83,89 @@ func TestOutputCommitAndDiscard(t *testing.T) {
 			t.Fatalf("after a commit the directory holds %v", n)
 		}
 	})
+}
+
+// A file a link led to that is replaced before it is opened in its
+// directory is not written: the output goes where the kernel followed the
+// link, or nowhere.
+func TestOutputRefusesAFileSwappedAfterTheLink(t *testing.T) {
+	dir := t.TempDir()
+	target, other := filepath.Join(dir, "out"), filepath.Join(dir, "other")
+	for _, f := range []string{target, other} {
+		if err := os.WriteFile(f, []byte("old"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("out", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	testHookFollowed = func(string) { os.Rename(other, target) }
+	t.Cleanup(func() { testHookFollowed = nil })
+	if _, err := openOut(&Options{Out: filepath.Join(dir, "link")}); err == nil || !strings.Contains(err.Error(), "changed while it was opened") {
+		t.Fatalf("openOut after the file was swapped: %v", err)
+	}
+}
+
+// In a directory anyone may write with the sticky bit, another user's
+// link is not followed and another user's file is not replaced; the
+// caller's own, and the directory owner's, are.
+func TestOutputInASharedDirectory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making another user's files needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, os.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
+	const other = 1234
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("root's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	theirs := filepath.Join(dir, "theirs")
+	if err := os.WriteFile(theirs, []byte("planted"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(theirs, 0o666)
+	if err := os.Chown(theirs, other, other); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(link, other, other); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{link, "another user's symbolic link"},
+		{theirs, "belongs to another user"},
+	} {
+		if _, err := openOut(&Options{Out: c.path}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("openOut(%s): %v, want an error saying %q", filepath.Base(c.path), err, c.want)
+		}
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "root's" {
+		t.Fatalf("the link's target was written: %q", got)
+	}
+	// The caller's own link and file are written.
+	if err := os.Lchown(link, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	o, err := openOut(&Options{Out: link})
+	if err != nil {
+		t.Fatalf("openOut through the caller's own link: %v", err)
+	}
+	o.w.Write([]byte("new"))
+	if err := o.commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "new" {
+		t.Fatalf("through the caller's own link the target holds %q", got)
+	}
 }
 
 // TestOutputSignal runs itself as a child that writes to a temporary file
