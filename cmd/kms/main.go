@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -30,8 +32,29 @@ func main() {
 		if errors.Is(err, auditcli.ErrBroken) {
 			os.Exit(1)
 		}
-		// One line, even for joined errors.
-		fmt.Fprintln(os.Stderr, "kms:", strings.ReplaceAll(err.Error(), "\n", "; "))
+		fmt.Fprintln(os.Stderr, "kms:", oneLine(err.Error()))
 		os.Exit(1)
 	}
+}
+
+// oneLine returns an error message as one line of plain text: the lines
+// of joined errors separated by "; ", and every other rune a terminal
+// could act on (control, bidirectional and other format characters, and
+// bytes that are not UTF-8) escaped as Go escapes it. Messages quote what
+// came from outside (a key ARN read from a file, a server's words).
+func oneLine(msg string) string {
+	msg = strings.ReplaceAll(msg, "\n", "; ")
+	var b strings.Builder
+	for i, r := range msg {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(msg[i:], "\uFFFD"):
+			fmt.Fprintf(&b, "\\x%02x", msg[i])
+		case strconv.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }
