@@ -79,9 +79,11 @@ type decrypter struct {
 //
 // Every failure after the header is read is ErrAuthentication, or an
 // error from r; the reader then returns it on every call, and no more data.
-// Memory use is bounded by about 3 × Concurrency runs of 256 KiB, or of one
-// frame if frames are larger, and by 16 MiB of runs read ahead (at least
-// one run) whatever the concurrency.
+// Memory use is bounded by about 3 × Concurrency runs of 256 KiB of
+// plaintext in at most 4096 frames, or of one frame if frames are larger,
+// and by 16 MiB of runs read ahead (at least one run) whatever the
+// concurrency, counted as they sit in memory: frames as on the wire, 32
+// bytes more each, and a record of each.
 func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOptions) (io.Reader, *Header, error) {
 	maxFrame := opts.MaxFrameLength
 	if maxFrame <= 0 {
@@ -139,7 +141,7 @@ func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOpti
 		r:        br,
 		fc:       frameCipher{aead, h.MessageID},
 		frameLen: int(h.FrameLength),
-		perBatch: max(1, batchTarget/int(h.FrameLength)),
+		perBatch: runFrames(int(h.FrameLength)),
 		conc:     conc,
 		ver:      ver,
 		nextSeq:  1,
@@ -324,7 +326,7 @@ func (d *decrypter) readBatch() (*openBatch, error) {
 	rb := &runBuffer{buf: d.buffer(size)}
 	rb.buf = append(rb.buf, d.carry...)
 	d.carry = nil
-	b := &openBatch{fc: d.fc}
+	b := &openBatch{fc: d.fc, frames: make([]rawFrame, 0, d.perBatch+1)}
 	pos := 0
 	for {
 		f, end, err := d.readFrame(rb, pos)
@@ -462,15 +464,33 @@ func (d *decrypter) recycle(buf []byte) {
 // worker would hold gigabytes on a large machine.
 const readAheadBytes = 16 << 20
 
+// frameRecordSize is the memory a run keeps for each of its frames besides
+// the frame's bytes: the size of a rawFrame on 64-bit platforms (checked by
+// the tests), and less on others.
+const frameRecordSize = 48
+
+// runFrames is how many regular frames of frameLen bytes a run of the
+// decrypter holds: batchTarget bytes of plaintext, at most maxRunFrames
+// frames, and at least one. With their overhead and records, a run is at
+// most 576 KiB in memory (frames of 64 bytes), or one frame and 80 bytes.
+func runFrames(frameLen int) int {
+	return max(1, min(batchTarget/frameLen, maxRunFrames))
+}
+
+// runBytes is the most memory a run holds: perBatch regular frames and an
+// empty final frame, as on the wire, and a record of each.
+func (d *decrypter) runBytes() int {
+	return d.perBatch*(d.frameLen+regularFrameOverhead+frameRecordSize) + finalFrameOverhead + frameRecordSize
+}
+
 // depth is how many runs are read ahead: with Concurrency above one,
 // three per worker, so that the workers always have the next runs ready
 // while the caller reads the message and hands out plaintext (with two,
 // the workers idled and 4 KiB frames decrypted a fifth slower); no more
-// than fit in readAheadBytes, and at least one.
+// than fit in readAheadBytes, counted by runBytes, and at least one.
 func (d *decrypter) depth() int {
 	if d.conc == 1 {
 		return 1
 	}
-	run := max(batchTarget, d.frameLen)
-	return max(1, min(3*d.conc, readAheadBytes/run))
+	return max(1, min(3*d.conc, readAheadBytes/d.runBytes()))
 }

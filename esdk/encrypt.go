@@ -32,6 +32,18 @@ const (
 	// about a tenth less CPU and time, with four times fewer hand-offs
 	// between goroutines and writes.
 	sealRunTarget = 1 << 20
+	// maxRunFrames caps the frames of a run, of either: each frame takes
+	// 32 more bytes on the wire (sequence number, IV, tag) and, in the
+	// decrypter, a record of it, which for frames of a few bytes outweigh
+	// the plaintext. A run of 1-byte frames of batchTarget bytes of
+	// plaintext held 8 MiB on the wire and 12 MiB of records, and a
+	// message of them, which anyone who can make a header the victim
+	// decrypts can forge, had the decrypter read gigabytes ahead before
+	// any tag failed. Frames of 256 bytes or more (64 in the decrypter)
+	// are not capped, so runs of the usual sizes keep a length that is a
+	// power of two, which lets the encrypter seal writes of 1 MiB straight
+	// from the caller's slice.
+	maxRunFrames = 4096
 )
 
 // EncryptOptions configures NewEncrypter. The zero value is usable.
@@ -189,17 +201,24 @@ func newEncrypter(w io.Writer, suite Suite, messageID, dataKey []byte, ec map[st
 		sig.hash.Write(header)
 	}
 
-	perBatch := max(1, sealRunTarget/frameLen)
 	return &encrypter{
 		w:        w,
 		fc:       frameCipher{aead, messageID},
 		frameLen: frameLen,
-		perBatch: perBatch,
+		perBatch: sealFrames(frameLen),
 		conc:     conc,
 		sig:      sig,
 		seq:      1,
 		pool:     workers{n: conc},
 	}, nil
+}
+
+// sealFrames is how many frames of frameLen bytes a run of the encrypter
+// holds: sealRunTarget bytes of plaintext, at most maxRunFrames frames,
+// and at least one; so a run is at most 1.125 MiB on the wire, or one
+// frame.
+func sealFrames(frameLen int) int {
+	return max(1, min(sealRunTarget/frameLen, maxRunFrames))
 }
 
 // Write encrypts p. Plaintext is written out a run of frames at a time, so

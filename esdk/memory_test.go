@@ -3,10 +3,13 @@ package esdk
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"testing"
+	"unsafe"
 )
 
 // TestConstantMemory streams a message much larger than any buffer the
@@ -110,4 +113,131 @@ func (w *checkingWriter) Write(p []byte) (int, error) {
 	}
 	w.off += len(p)
 	return len(p), nil
+}
+
+// TestSmallFramesMemory checks that the runs a decrypter reads ahead are
+// bounded by what they hold, not by their plaintext: a frame of one byte
+// is 33 on the wire and a record in memory, and a message of such frames,
+// forged by anyone who can make a header the victim can decrypt, must not
+// make the decrypter hold hundreds of MiB before the first tag fails.
+func TestSmallFramesMemory(t *testing.T) {
+	const (
+		conc   = 16
+		frames = 1 << 20
+		limit  = readAheadBytes + 8<<20 // live heap growth while reading
+	)
+	if size := unsafe.Sizeof(rawFrame{}); size > frameRecordSize {
+		t.Fatalf("a rawFrame is %d bytes, more than frameRecordSize", size)
+	}
+	kr := newMemKeyring(1)
+	empty := encrypt(t, kr, EncryptOptions{FrameLength: 1, Concurrency: 1}, nil)
+	header := empty[:len(empty)-finalFrameOverhead]
+
+	t.Run("forged", func(t *testing.T) {
+		// Regular frames in sequence, with the right IVs, whose tags are
+		// garbage, and no final frame.
+		src := &heapSampler{r: io.MultiReader(bytes.NewReader(header), &forgedFrames{left: frames})}
+		src.start()
+		r, _, err := NewDecrypter(context.Background(), src, kr, DecryptOptions{Concurrency: conc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, r); n != 0 || !errors.Is(err, ErrAuthentication) {
+			t.Fatalf("decrypted %d bytes, %v", n, err)
+		}
+		t.Logf("read %d KiB, live heap grew by at most %d KiB", src.n>>10, src.peak>>10)
+		if src.peak > limit {
+			t.Errorf("live heap grew by %d MiB reading frames of 1 byte, want at most %d MiB", src.peak>>20, limit>>20)
+		}
+	})
+
+	t.Run("genuine", func(t *testing.T) {
+		size := frames
+		if raceEnabled {
+			size = frames / 4
+		}
+		pt := testPlaintext(size)
+		msg := encrypt(t, kr, EncryptOptions{FrameLength: 1, Concurrency: conc}, pt)
+		src := &heapSampler{r: bytes.NewReader(msg)}
+		src.start()
+		r, _, err := NewDecrypter(context.Background(), src, kr, DecryptOptions{Concurrency: conc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		out.Grow(size)
+		src.start() // after the buffer it decrypts into
+		if _, err := io.Copy(&out, r); err != nil || !bytes.Equal(out.Bytes(), pt) {
+			t.Fatalf("decrypted %d bytes (%v), want %d", out.Len(), err, size)
+		}
+		t.Logf("live heap grew by at most %d KiB", src.peak>>10)
+		if src.peak > limit {
+			t.Errorf("live heap grew by %d MiB decrypting frames of 1 byte, want at most %d MiB", src.peak>>20, limit>>20)
+		}
+	})
+}
+
+// forgedFrames yields left regular frames of one byte, numbered from 1,
+// with the IVs their numbers imply and tags of zeros.
+type forgedFrames struct {
+	seq, left int
+	pending   []byte
+}
+
+func (f *forgedFrames) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(f.pending) == 0 {
+			if f.left == 0 {
+				break
+			}
+			f.left--
+			f.seq++
+			frame := make([]byte, regularFrameOverhead+1)
+			binary.BigEndian.PutUint32(frame, uint32(f.seq))
+			iv := frameIV(uint32(f.seq))
+			copy(frame[4:], iv[:])
+			f.pending = frame
+		}
+		k := copy(p[n:], f.pending)
+		f.pending = f.pending[k:]
+		n += k
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// heapSampler reads from r and, every 256 KiB read, collects garbage and
+// records how far the live heap has grown since start.
+type heapSampler struct {
+	r       io.Reader
+	n, next int
+	base    uint64
+	peak    uint64
+}
+
+func (s *heapSampler) start() {
+	s.base = liveHeap()
+	s.peak = 0
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func (s *heapSampler) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += n
+	if s.n >= s.next {
+		s.next = s.n + 256<<10
+		if h := liveHeap(); h > s.base {
+			s.peak = max(s.peak, h-s.base)
+		}
+	}
+	return n, err
 }
