@@ -99,8 +99,14 @@ func (a *Authorizer) Key(caller *Caller, action string, k *keyrepo.Key, cond *Co
 		return nil
 	case kd.AccountAllow && (caller.Root || idAllow):
 		return nil
-	case grantAllows(caller, action, k, cond):
+	}
+	switch ok, err := grantAllows(caller, action, k, cond); {
+	case err != nil:
+		return err
+	case ok:
 		return nil
+	}
+	switch {
 	case kd.AccountAllow || kd.Allow:
 		return Denied(caller, action, k.ARN, "because no identity-based policy allows the "+action+" action")
 	}

@@ -21,17 +21,20 @@ var contextOperations = []string{"Decrypt", "Encrypt", "GenerateDataKey", "Gener
 	"ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"}
 
 // grantAllows reports whether a grant on k lets caller perform action.
-func grantAllows(caller *Caller, action string, k *keyrepo.Key, cond *Conditions) bool {
+// It fails only if the grants of a key read from the store for this call
+// cannot be read.
+func grantAllows(caller *Caller, action string, k *keyrepo.Key, cond *Conditions) (bool, error) {
 	op := strings.TrimPrefix(action, "kms:")
-	for _, g := range k.Grants {
-		if !g.IsGrantee(&caller.Principal) {
-			continue
-		}
-		if grantCovers(g, op, cond) {
-			return true
+	grants, err := k.GranteeGrants(caller.Principal.ARN, caller.Principal.RoleARN)
+	if err != nil {
+		return false, err
+	}
+	for _, g := range grants {
+		if g.IsGrantee(&caller.Principal) && grantCovers(g, op, cond) {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // grantCovers decides one grant, as AWS KMS does: the grant must list the

@@ -1,6 +1,7 @@
 package keyrepo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,7 +27,49 @@ type Key struct {
 	Versions map[uint32]*Version
 	Current  *Version       // nil: no material (an EXTERNAL key before import)
 	Policy   *policy.Policy // the parsed key policy; nil allows nothing
-	Grants   []*GrantRecord
+	// Grants are all the key's grants, in a key from the cache; nil in a
+	// key read WithoutCache, which reads only the grants a call asks for
+	// (GranteeGrants) instead of every one of possibly 50,000.
+	Grants []*GrantRecord
+
+	byGrantee  map[string][]*GrantRecord                   // Grants by grantee ARN
+	readGrants func(arns []string) ([]*GrantRecord, error) // set in a key read WithoutCache
+}
+
+// GranteeGrants returns the key's grants whose grantee is named by one of
+// arns (a caller's ARN and its session's role; empty ones are skipped).
+// Whether such a grant names that caller (its unique id) is for the caller
+// to check: GrantRecord.IsGrantee.
+func (k *Key) GranteeGrants(arns ...string) ([]*GrantRecord, error) {
+	arns = slices.DeleteFunc(slices.Clone(arns), func(a string) bool { return a == "" })
+	switch {
+	case len(arns) == 0:
+		return nil, nil
+	case k.readGrants != nil:
+		return k.readGrants(arns)
+	case k.byGrantee == nil: // a key put together by hand: a stand-in, a test's
+		var out []*GrantRecord
+		for _, g := range k.Grants {
+			if slices.Contains(arns, g.Grantee) {
+				out = append(out, g)
+			}
+		}
+		return out, nil
+	}
+	var out []*GrantRecord
+	for _, a := range arns {
+		out = append(out, k.byGrantee[a]...)
+	}
+	return out, nil
+}
+
+// indexGrants sets k's grants and their index by grantee.
+func (k *Key) indexGrants(grants []*GrantRecord) {
+	k.Grants = grants
+	k.byGrantee = make(map[string][]*GrantRecord)
+	for _, g := range grants {
+		k.byGrantee[g.Grantee] = append(k.byGrantee[g.Grantee], g)
+	}
 }
 
 // MaterialID is the id of the key's current material, or "".
@@ -187,7 +230,7 @@ func (c *cache) patchGrants(ref keyRef, edit func([]*GrantRecord) []*GrantRecord
 		return
 	}
 	k := *e.k
-	k.Grants = edit(slices.Clone(e.k.Grants))
+	k.indexGrants(edit(slices.Clone(e.k.Grants)))
 	c.keys[ref] = keyEntry{&k, e.filled}
 }
 
@@ -228,7 +271,8 @@ func (r *Repo) Changed(records [][]byte) {
 // Load returns the live key with id in region, from the cache or the
 // store. A key that does not exist is store.ErrNotFound.
 func (r *Repo) Load(ctx context.Context, region, id string) (*Key, error) {
-	if !Uncached(ctx) {
+	uncached := Uncached(ctx)
+	if !uncached {
 		if k := r.cache.key(keyRef{region, id}); k != nil {
 			return k, nil
 		}
@@ -250,7 +294,7 @@ func (r *Repo) Load(ctx context.Context, region, id string) (*Key, error) {
 			vers = append(vers, vr)
 			return true, nil
 		})
-		if err != nil {
+		if err != nil || uncached {
 			return err
 		}
 		return tx.Scan(GrantPrefix(region, id), nil, func(_, v []byte) (bool, error) {
@@ -269,9 +313,43 @@ func (r *Repo) Load(ctx context.Context, region, id string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	k.Grants = grants
+	if uncached {
+		// Read as the call needs them, from the store as it is then; a
+		// key without its grants is not cached.
+		k.readGrants = func(arns []string) ([]*GrantRecord, error) { return r.granteeGrants(ctx, region, id, arns) }
+		return k, nil
+	}
+	k.indexGrants(grants)
 	r.cache.fillKey(gen, start, k)
 	return k, nil
+}
+
+// granteeGrants reads the grants of a key whose grantee is one of arns.
+// Only records that hold one of those names as JSON writes it are
+// decoded; every grant record is written by encoding/json.
+func (r *Repo) granteeGrants(ctx context.Context, region, id string, arns []string) ([]*GrantRecord, error) {
+	names := make([][]byte, len(arns))
+	for i, a := range arns {
+		names[i], _ = json.Marshal(a)
+	}
+	var out []*GrantRecord
+	err := r.store.View(ctx, func(tx store.Tx) error {
+		out = out[:0]
+		return tx.Scan(GrantPrefix(region, id), nil, func(_, v []byte) (bool, error) {
+			if !slices.ContainsFunc(names, func(n []byte) bool { return bytes.Contains(v, n) }) {
+				return true, nil
+			}
+			g := new(GrantRecord)
+			if err := UnmarshalRecord(v, g); err != nil {
+				return false, err
+			}
+			if slices.Contains(arns, g.Grantee) {
+				out = append(out, g)
+			}
+			return true, nil
+		})
+	})
+	return out, err
 }
 
 func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {

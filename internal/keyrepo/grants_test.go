@@ -160,3 +160,73 @@ func TestCachePatchesGrants(t *testing.T) {
 	f.repo.GrantRemoved(region, k.ID, g.ID)
 	f.repo.GrantAdded(f.grant(f.newKey(acctA, keys.SymmetricDefault), "b2", "")) // a key not cached is not loaded
 }
+
+func grantIDs(gs []*keyrepo.GrantRecord) []string {
+	ids := make([]string, len(gs))
+	for i, g := range gs {
+		ids[i] = g.ID
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// A key read WithoutCache reads only the grants a call asks for, from the
+// store as it is when asked, and is not cached; a cached key finds them
+// by grantee.
+func TestGranteeGrants(t *testing.T) {
+	f := newFixture(t, keyrepo.Config{})
+	k := f.newKey(acctA, keys.SymmetricDefault)
+	app, role := "arn:aws:iam::"+acctA+":user/app", "arn:aws:iam::"+acctA+":role/worker"
+	mine, theirs, roles := f.grant(k, "a1", ""), f.grant(k, "b2", ""), f.grant(k, "c3", "")
+	theirs.Grantee, theirs.Retiring = "arn:aws:iam::"+acctA+":user/other", app // names app, but not as grantee
+	roles.Grantee = role
+	f.update(func(tx store.Tx) error {
+		for _, g := range []*keyrepo.GrantRecord{mine, theirs, roles} {
+			if err := keyrepo.PutGrant(tx, g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	cached, err := f.repo.Load(f.ctx, region, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := f.repo.Load(keyrepo.WithoutCache(f.ctx), region, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Grants != nil {
+		t.Fatalf("a key read WithoutCache read all %d grants", len(fresh.Grants))
+	}
+	later := f.grant(k, "d4", "")
+	f.update(func(tx store.Tx) error { return keyrepo.PutGrant(tx, later) })
+	for _, c := range []struct {
+		name string
+		k    *keyrepo.Key
+		arns []string
+		want []string
+	}{
+		{"cached, the user", cached, []string{app, ""}, []string{"a1"}},
+		{"cached, the user and its role", cached, []string{app, role}, []string{"a1", "c3"}},
+		{"cached, nobody", cached, []string{"", ""}, []string{}},
+		{"from the store, the user, as stored now", fresh, []string{app}, []string{"a1", "d4"}},
+		{"from the store, the role", fresh, []string{"", role}, []string{"c3"}},
+	} {
+		gs, err := c.k.GranteeGrants(c.arns...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := grantIDs(gs); !slices.Equal(got, c.want) {
+			t.Errorf("%s: grants %v, want %v", c.name, got, c.want)
+		}
+	}
+	if again, _ := f.repo.Load(f.ctx, region, k.ID); again != cached {
+		t.Fatal("a key read WithoutCache replaced the cached one")
+	}
+	f.st.Close()
+	if _, err := fresh.GranteeGrants(app); err == nil {
+		t.Fatal("GranteeGrants on a closed store did not fail")
+	}
+}
