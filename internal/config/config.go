@@ -7,15 +7,16 @@
 //	read-timeout: 30s             a key of the file named by --config
 //
 // A flag given on the command line wins over the environment, which wins
-// over the file, which wins over the flag's default. The file is a YAML
-// mapping of long flag names to scalars; an unknown key, a value that is
-// not a scalar, or a value the flag cannot parse fails with the file, line
-// and key named. Unknown KMS_ variables are ignored (other tools use the
-// prefix too).
+// over the file, which wins over the flag's default. The file is one YAML
+// document, a mapping of long flag names to scalars; a second document
+// ("---"), an unknown key, a value that is not a scalar, or a value the
+// flag cannot parse fails with the file, line and key named. Unknown KMS_
+// variables are ignored (other tools use the prefix too).
 package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -111,8 +112,19 @@ func readFile(path string) (map[string]fileValue, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return out, nil
 	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return out, nil // only comments
+	} else if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	// Only the first document would be read: the settings after a "---"
+	// would be dropped without a word, a security setting among them.
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		return nil, fmt.Errorf("%s:%d: the file holds more than one YAML document (a \"---\" line starts another): put every setting in one mapping", path, next.Line)
+	} else if !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %v", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if len(doc.Content) == 0 {

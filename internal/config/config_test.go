@@ -86,6 +86,11 @@ func TestFileErrors(t *testing.T) {
 		{"twice", "dev: true\ndev: false\n", `:2: key "dev" is given twice`},
 		{"not a mapping", "- listen\n", `:1: the file must be a mapping`},
 		{"not YAML", "listen: [\n", `line`},
+		// A second document would be dropped, and the settings in it
+		// (--tls-client-ca, say) with it.
+		{"two documents", "dev: true\n---\nlisten: a:1\n", `:2: the file holds more than one YAML document`},
+		{"an empty second document", "---\ndev: true\n---\n", `more than one YAML document`},
+		{"a bad second document", "dev: true\n---\nlisten: [\n", `line`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, tc.text)
