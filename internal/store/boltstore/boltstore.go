@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,7 +32,8 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the bbolt file at path with mode 0600.
-// It fails after a few seconds if another process holds the file.
+// It fails after a few seconds if another process holds the file, and at
+// once if path is a symbolic link.
 //
 // It reads every page of the store once (guarded), so that a damaged
 // file (cut short, or overwritten in part) is refused here with its name
@@ -41,7 +43,7 @@ func Open(path string) (*Store, error) {
 	var db *bolt.DB
 	err := guarded(path, func() error {
 		var err error
-		if db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second}); err != nil {
+		if db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second, OpenFile: openNoFollow}); err != nil {
 			return err
 		}
 		if err := db.Update(func(tx *bolt.Tx) error {
@@ -67,6 +69,17 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// openNoFollow opens the store's file as os.OpenFile does, but refuses a
+// symbolic link: a link in a data directory could send the keys to a file
+// someone else reads, or make the store one they wrote.
+func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW, perm)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, errors.New("it is a symbolic link: the key store must be the file itself")
+	}
+	return f, err
 }
 
 // guarded runs fn, which reads the bbolt file at path, and turns a panic
@@ -161,7 +174,7 @@ func ReadValue(path string, key []byte, timeout time.Duration) ([]byte, error) {
 	}
 	var db *bolt.DB
 	err := guarded(path, func() (err error) {
-		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout, OpenFile: openNoFollow})
 		return err
 	})
 	if errors.Is(err, bolt.ErrTimeout) {

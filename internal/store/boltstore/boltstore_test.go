@@ -2,8 +2,11 @@ package boltstore_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
@@ -55,5 +58,46 @@ func TestSecondOpenIsRefused(t *testing.T) {
 	if s2, err := boltstore.Open(path); err == nil {
 		s2.Close()
 		t.Fatal("a second Open of a locked file succeeded")
+	}
+}
+
+// A symbolic link is refused, whether it points at a store, at an empty
+// file or at nothing: it could make the store a file someone else reads.
+func TestOpenRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.db")
+	s, err := boltstore.Open(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	for _, target := range []string{real, empty, missing} {
+		link := filepath.Join(t.TempDir(), "kms.db")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := boltstore.Open(link); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("Open of a link to %s: %v, want a refusal naming a symbolic link", filepath.Base(target), err)
+		}
+		if target == missing {
+			continue // ReadValue finds no file behind a dangling link
+		}
+		if _, err := boltstore.ReadValue(link, []byte("k"), time.Second); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("ReadValue of a link to %s: %v, want a refusal naming a symbolic link", filepath.Base(target), err)
+		}
+	}
+	if fi, err := os.Stat(empty); err != nil || fi.Size() != 0 {
+		t.Errorf("the file linked to was written: %v, %v", fi, err)
+	}
+	if _, err := os.Lstat(missing); err == nil {
+		t.Error("a file was made where the link pointed")
 	}
 }
