@@ -238,8 +238,14 @@ func Run(ctx context.Context, o Options) error {
 	if !o.Dev && o.RootKeyFile == "" && o.RootKeyText == "" {
 		return errNoRootKey
 	}
-	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	if err := prepareDataDir(o.DataDir); err != nil {
+		return err
+	}
+	if o.Storage == "" {
+		// Before a dev root key is made beside it.
+		if err := checkStoreFile(filepath.Join(o.DataDir, "kms.db")); err != nil {
+			return err
+		}
 	}
 	src, err := loadRootKey(o)
 	if err != nil {
@@ -674,7 +680,7 @@ func loadRootKey(o Options) (*rootkey.Source, error) {
 			Module: o.PKCS11Module, Getenv: o.Getenv})
 	case o.Dev:
 		path := filepath.Join(o.DataDir, "root.key")
-		b, err := os.ReadFile(path)
+		b, err := readSecretFile(path)
 		if errors.Is(err, os.ErrNotExist) {
 			if _, err := os.Stat(filepath.Join(o.DataDir, "kms.db")); err == nil {
 				return nil, fmt.Errorf("%s holds a key store but no root.key: pass the root key it was created with (--root-key-file, KMS_ROOT_KEY or --root-key pkcs11:...)", o.DataDir)
@@ -685,7 +691,7 @@ func loadRootKey(o Options) (*rootkey.Source, error) {
 			if _, err := atomicfile.CreateOnce(path, keys.GenerateRootKey(), 0o600); err != nil {
 				return nil, fmt.Errorf("create root key: %w", err)
 			}
-			if b, err = os.ReadFile(path); err != nil {
+			if b, err = readSecretFile(path); err != nil {
 				return nil, fmt.Errorf("root key: %w", err)
 			}
 		} else if err != nil {
