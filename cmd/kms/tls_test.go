@@ -350,6 +350,18 @@ func TestMutualTLS(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("an unsigned request with a client certificate: %d, want 400", resp.StatusCode)
 	}
+
+	// The CA file is read again on SIGHUP: a CA taken out of it is refused
+	// by new connections, the one put in its place accepted.
+	writeFile(t, filepath.Join(dir, "client-ca.pem"), otherCA.pem)
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "a certificate of the new client CA", func() error {
+		_, err := kmsOver(t, s, tlsClient(serverCA.pem, pair(otherCA))).ListKeys(testCtx(t), &kms.ListKeysInput{})
+		return err
+	})
+	if _, err := kmsOver(t, s, tlsClient(serverCA.pem, pair(clientCA))).ListKeys(testCtx(t), &kms.ListKeysInput{}); err == nil {
+		t.Error("a certificate of the CA taken out of the file still connects")
+	}
 }
 
 // TestPlainHTTPOffLoopback: without --dev, plain HTTP is refused on any

@@ -69,14 +69,11 @@ func openEndpoint(o Options) (*endpoint, error) {
 		certFile, keyFile, ep.caForCL = cert, key, ca
 	}
 	if certFile != "" {
-		r, err := newCertReloader(certFile, keyFile, o.Logger)
+		r, err := newCertReloader(certFile, keyFile, o.TLSClientCA, o.Logger)
 		if err != nil {
 			return nil, err
 		}
-		if ep.tls, err = tlsConfig(r, o.TLSClientCA); err != nil {
-			return nil, err
-		}
-		ep.reload = r
+		ep.tls, ep.reload = tlsConfig(r), r
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {

@@ -12,36 +12,58 @@ import (
 	"time"
 )
 
-// certReloader serves the certificate in a pair of PEM files and reads
-// them again when told to (SIGHUP) or when either file changes, so a
-// renewed certificate is used by new connections without a restart and
-// without dropping the open ones. A pair that fails to load leaves the
-// previous one in use.
+// certReloader serves the certificate in a pair of PEM files, and the
+// client CAs in a third when there is one, and reads them again when told
+// to (SIGHUP) or when any of the files changes, so a renewed certificate,
+// or a CA taken out of the file, applies to new connections without a
+// restart and without dropping the open ones. Files that fail to load
+// leave the previous ones in use.
 type certReloader struct {
 	certFile, keyFile string
+	clientCAFile      string // "" when clients are not asked for certificates
 	log               *slog.Logger
 
-	mu    sync.RWMutex
-	cert  *tls.Certificate
-	stamp string // the files' sizes and modification times when loaded
+	mu        sync.RWMutex
+	cert      *tls.Certificate
+	clientCAs *x509.CertPool
+	stamp     string // the files' sizes and modification times when loaded
 }
 
-func newCertReloader(certFile, keyFile string, log *slog.Logger) (*certReloader, error) {
-	r := &certReloader{certFile: certFile, keyFile: keyFile, log: log}
+func newCertReloader(certFile, keyFile, clientCAFile string, log *slog.Logger) (*certReloader, error) {
+	r := &certReloader{certFile: certFile, keyFile: keyFile, clientCAFile: clientCAFile, log: log}
 	if err := r.load(); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
+func (r *certReloader) stampNow() string {
+	s := fileStamp(r.certFile) + "|" + fileStamp(r.keyFile)
+	if r.clientCAFile != "" {
+		s += "|" + fileStamp(r.clientCAFile)
+	}
+	return s
+}
+
 func (r *certReloader) load() error {
-	stamp := fileStamp(r.certFile) + "|" + fileStamp(r.keyFile)
+	stamp := r.stampNow()
 	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
 	if err != nil {
 		return fmt.Errorf("TLS certificate %s and key %s: %w", r.certFile, r.keyFile, err)
 	}
+	var pool *x509.CertPool
+	if r.clientCAFile != "" {
+		pem, err := os.ReadFile(r.clientCAFile)
+		if err != nil {
+			return fmt.Errorf("TLS client CA: %w", err)
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("TLS client CA %s: no PEM certificate in it", r.clientCAFile)
+		}
+	}
 	r.mu.Lock()
-	r.cert, r.stamp = &cert, stamp
+	r.cert, r.clientCAs, r.stamp = &cert, pool, stamp
 	r.mu.Unlock()
 	return nil
 }
@@ -52,14 +74,14 @@ func (r *certReloader) reload() {
 		r.log.Error("reloading the TLS certificate: keeping the one in use", "err", err)
 		return
 	}
-	r.log.Info("TLS certificate loaded", "cert", r.certFile)
+	r.log.Info("TLS certificate loaded", "cert", r.certFile, "clientCA", r.clientCAFile)
 }
 
 // changed reports whether either file differs from when it was loaded.
 func (r *certReloader) changed() bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return fileStamp(r.certFile)+"|"+fileStamp(r.keyFile) != r.stamp
+	return r.stampNow() != r.stamp
 }
 
 func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -96,25 +118,29 @@ func fileStamp(path string) string {
 }
 
 // tlsConfig is the server's TLS configuration: TLS 1.2 or later, the
-// reloader's certificate, and with a client CA file, client certificates
-// required and verified against it (in addition to SigV4, not instead).
-func tlsConfig(r *certReloader, clientCAFile string) (*tls.Config, error) {
+// reloader's certificate, and when the reloader has client CAs, client
+// certificates required and verified against those it holds at each
+// handshake (in addition to SigV4, not instead).
+func tlsConfig(r *certReloader) *tls.Config {
 	c := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: r.getCertificate,
 	}
-	if clientCAFile != "" {
-		pem, err := os.ReadFile(clientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("TLS client CA: %w", err)
+	if r.clientCAFile != "" {
+		r.mu.RLock()
+		c.ClientCAs = r.clientCAs
+		r.mu.RUnlock()
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+		c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			cc := c.Clone()
+			cc.GetConfigForClient = nil
+			r.mu.RLock()
+			cc.ClientCAs = r.clientCAs
+			r.mu.RUnlock()
+			return cc, nil
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("TLS client CA %s: no PEM certificate in it", clientCAFile)
-		}
-		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
-	return c, nil
+	return c
 }
 
 // errPlainHTTP refuses to serve plain HTTP beyond this machine.
