@@ -15,8 +15,9 @@ type Counts struct {
 }
 
 // Check reads a backup file from r as a stream, without holding its
-// entries in memory, and checks its header, the framing of its entries,
-// the entry count and the checksum, and that a version 2 file has its tag
+// entries in memory, and checks its header, the framing of its entries
+// (a record or an audit row no longer than a restore takes), the entry
+// count and the checksum, and that a version 2 file has its tag
 // (which only a restore, with the root key, can check). It does not check
 // what Parse checks of the entries themselves (their order, file names,
 // JSON).
@@ -60,6 +61,9 @@ func Check(r io.Reader) (Counts, error) {
 			return c, fmt.Errorf("%w: truncated entry", ErrFormat)
 		}
 		vl := binary.BigEndian.Uint64(buf[:8])
+		if err := checkValueLen(kind, vl); err != nil {
+			return c, err
+		}
 		if vl > 1<<62 {
 			return c, fmt.Errorf("%w: value too long", ErrFormat)
 		}

@@ -57,10 +57,29 @@ const (
 )
 
 // Limits that keep a hostile file from making the parser allocate much
-// more than the file's own size.
+// more than the file's own size. A record's value and an audit row are
+// held whole, and before the tag at the end of the file can tell whether
+// the file is genuine, so their length is bounded too, not by the file's
+// size: a sparse file claims gigabytes at no cost. The bound is far above
+// what any holds: a store record is at most a few hundred KiB (a key
+// record: its 32 KiB policy, escaped in JSON, its description and 50
+// tags), an audit row one line of the trail, whose request parameters the
+// server cuts to 64 KiB (internal/api/audit.go). An audit file is not
+// held (Scan streams it) and has no such bound.
 const (
-	maxNameLen = 4096
+	maxNameLen  = 4096
+	maxValueLen = 16 << 20
 )
+
+// checkValueLen refuses a value of n bytes in an entry of kind that holds
+// its value whole (a record or an audit row) and is longer than
+// maxValueLen.
+func checkValueLen(kind byte, n uint64) error {
+	if (kind == kindRecord || kind == kindAuditRow) && n > maxValueLen {
+		return fmt.Errorf("%w: an entry of %d bytes, too long for a record or an audit row (at most %d)", ErrFormat, n, maxValueLen)
+	}
+	return nil
+}
 
 // ErrFormat is returned for a file that is not a backup this version
 // reads, is truncated, or fails its checksum.
@@ -199,9 +218,10 @@ type Entry struct {
 
 // Scan reads a backup file of size bytes from r as a stream and calls fn
 // with each entry, in the order of the file, checking what Decode checks.
-// It holds one record or audit row in memory at a time, and no audit
-// file: their content passes through e.File. An error from fn ends the
-// scan and is returned unchanged. The checksum is checked only at the end,
+// It holds one record or audit row in memory at a time (at most 16 MiB:
+// a longer one is refused before it is read), and no audit file: their
+// content passes through e.File. An error from fn ends the scan and is
+// returned unchanged. The checksum is checked only at the end,
 // so a callback may have acted on an entry of a damaged file (see Decode).
 // A version 2 file's tag is read but not checked: ScanAuthenticated
 // checks it.
@@ -277,6 +297,9 @@ func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) error
 			return fmt.Errorf("%w: truncated entry", ErrFormat)
 		}
 		vn := binary.BigEndian.Uint64(vl)
+		if err := checkValueLen(kind, vn); err != nil {
+			return err
+		}
 		if vn > uint64(size) {
 			return fmt.Errorf("%w: truncated entry", ErrFormat)
 		}

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -164,5 +166,49 @@ func TestScanCutFile(t *testing.T) {
 	err = Scan(bytes.NewReader(cut), int64(len(data)), func(*Entry) error { return nil })
 	if !errors.Is(err, ErrFormat) {
 		t.Fatalf("skipping a cut audit file: %v, want ErrFormat", err)
+	}
+}
+
+// zeros reads as a sparse file does: zero bytes, without end.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// A record or audit row that claims more bytes than any holds is refused
+// as soon as its length is read, before its value is read or room made
+// for it: the tag that tells a forged file comes only at the end, and a
+// sparse file claims gigabytes for nothing.
+func TestScanRefusesAHugeValue(t *testing.T) {
+	const claimed = 256 << 20
+	for _, kind := range []byte{kindRecord, kindAuditRow} {
+		var head bytes.Buffer
+		e := NewEncoder(&head, nil)
+		name := "key/1"
+		if kind == kindAuditRow {
+			name = AuditTables[0]
+		}
+		if err := e.head(kind, []byte(name), claimed); err != nil {
+			t.Fatal(err)
+		}
+		body := &countingReader{r: io.MultiReader(bytes.NewReader(head.Bytes()), zeros{})}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := Scan(body, 4<<30, func(*Entry) error { return errors.New("called back with the entry") })
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "too long") {
+			t.Errorf("kind %d: Scan = %v, want ErrFormat saying the entry is too long", kind, err)
+		}
+		if body.n > 1<<20 {
+			t.Errorf("kind %d: Scan read %d bytes of a file whose first entry claims %d", kind, body.n, claimed)
+		}
+		if a := after.TotalAlloc - before.TotalAlloc; a > 4<<20 {
+			t.Errorf("kind %d: Scan allocated %d bytes before refusing the file", kind, a)
+		}
+		if _, err := Check(io.MultiReader(bytes.NewReader(head.Bytes()), io.LimitReader(zeros{}, claimed))); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "too long") {
+			t.Errorf("kind %d: Check = %v, want ErrFormat saying the entry is too long", kind, err)
+		}
 	}
 }
