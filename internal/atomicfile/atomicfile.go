@@ -5,7 +5,7 @@
 //
 // Limits: Write and CreateOnce take the whole content in memory, which
 // suits keys, credentials and similar files of a few kilobytes;
-// CreateOnceFrom copies it from a reader, for files of any size.
+// CreateOnceFrom and Stage copy it from a reader, for files of any size.
 package atomicfile
 
 import (
@@ -41,18 +41,50 @@ func CreateOnce(path string, data []byte, mode os.FileMode) (bool, error) {
 // CreateOnceFrom is CreateOnce with the content read from r to its end. An
 // error reading r leaves no file behind.
 func CreateOnceFrom(path string, r io.Reader, mode os.FileMode) (bool, error) {
-	tmp, err := writeTemp(path, r, mode)
+	s, err := Stage(path, r, mode)
 	if err != nil {
 		return false, err
 	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); errors.Is(err, os.ErrExist) {
+	return s.Link()
+}
+
+// Staged is a file written whole under a temporary name beside its path,
+// which takes the path only when Link is called: for a caller that learns
+// whether the content may be used only after it has copied it, as a
+// restore does, whose backup's tag comes at the end.
+type Staged struct {
+	path, tmp string
+}
+
+// Stage writes what r holds to a new temporary file beside path (a dot
+// file, which a crash may leave behind), fsynced. An error reading r
+// leaves no file behind.
+func Stage(path string, r io.Reader, mode os.FileMode) (*Staged, error) {
+	tmp, err := writeTemp(path, r, mode)
+	if err != nil {
+		return nil, err
+	}
+	return &Staged{path: path, tmp: tmp}, nil
+}
+
+// Link gives the staged file its path unless the path exists, as
+// CreateOnce does, and reports whether it did. The temporary name is
+// removed either way.
+func (s *Staged) Link() (bool, error) {
+	defer s.Remove()
+	if err := os.Link(s.tmp, s.path); errors.Is(err, os.ErrExist) {
 		return false, nil
 	} else if err != nil {
 		return false, err
 	}
-	syncDir(path)
+	syncDir(s.path)
 	return true, nil
+}
+
+// Remove removes the temporary name: after Link, the path keeps the
+// file; without, the file is gone.
+func (s *Staged) Remove() {
+	os.Remove(s.tmp)
 }
 
 // writeTemp writes what r holds to a new temporary file beside path and

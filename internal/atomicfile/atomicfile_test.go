@@ -79,3 +79,44 @@ func TestCreateOnceFromReader(t *testing.T) {
 		t.Fatalf("file holds %d bytes, want %d", len(b), len(big))
 	}
 }
+
+// A staged file has no name but its temporary one until Link; removed
+// instead, it leaves nothing.
+func TestStage(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	kept, err := Stage(path, strings.NewReader("kept\n"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := Stage(filepath.Join(dir, "audit.pub"), strings.NewReader("dropped\n"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			t.Fatalf("staging made %s", e.Name())
+		}
+	}
+	dropped.Remove()
+	if ok, err := kept.Link(); !ok || err != nil {
+		t.Fatalf("Link = %v, %v", ok, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != "audit.log" {
+		t.Fatalf("after Link and Remove the directory holds %v", ents)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "kept\n" {
+		t.Fatalf("audit.log holds %q", b)
+	}
+	again, err := Stage(path, strings.NewReader("again\n"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := again.Link(); ok || err != nil {
+		t.Fatalf("Link over an existing file = %v, %v", ok, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "kept\n" {
+		t.Fatalf("audit.log holds %q", b)
+	}
+}

@@ -160,7 +160,7 @@ func marshal(s *Snapshot, encoder func(w io.Writer, key, tag []byte) *Encoder) [
 // key order, so that Parse then Marshal gives back data exactly.
 func Parse(data []byte) (*Snapshot, error) {
 	s := &Snapshot{}
-	err := decode(bytes.NewReader(data), int64(len(data)), &s.Tag, func(kind byte, name, value []byte) error {
+	found, err := decode(bytes.NewReader(data), int64(len(data)), func(kind byte, name, value []byte) error {
 		switch kind {
 		case kindRecord:
 			s.Records = append(s.Records, Record{Key: name, Value: value})
@@ -174,6 +174,7 @@ func Parse(data []byte) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.Tag = found.tag
 	return s, nil
 }
 
@@ -187,11 +188,12 @@ func Parse(data []byte) (*Snapshot, error) {
 // allocate. An audit file's whole content is in memory at the call: Scan
 // streams it instead.
 func Decode(r io.Reader, size int64, fn func(kind byte, name, value []byte) error) error {
-	return decode(r, size, nil, fn)
+	_, err := decode(r, size, fn)
+	return err
 }
 
-func decode(r io.Reader, size int64, tag *[]byte, fn func(kind byte, name, value []byte) error) error {
-	return scan(r, size, scanOptions{tag: tag}, func(e *Entry) error {
+func decode(r io.Reader, size int64, fn func(kind byte, name, value []byte) error) (found, error) {
+	return scan(r, size, scanOptions{}, func(e *Entry) error {
 		value := e.Value
 		if e.Kind == kindAuditFile {
 			value = make([]byte, e.Size)
@@ -226,7 +228,8 @@ type Entry struct {
 // A version 2 file's tag is read but not checked: ScanAuthenticated
 // checks it.
 func Scan(r io.Reader, size int64, fn func(e *Entry) error) error {
-	return scan(r, size, scanOptions{}, fn)
+	_, err := scan(r, size, scanOptions{}, fn)
+	return err
 }
 
 // ScanAuthenticated is Scan that also checks, at the end, that the file
@@ -234,17 +237,27 @@ func Scan(r io.Reader, size int64, fn func(e *Entry) error) error {
 // a version 1 file is ErrUnauthenticated, unless allowUnauthenticated;
 // another tag is ErrFormat.
 func ScanAuthenticated(r io.Reader, size int64, key []byte, allowUnauthenticated bool, fn func(e *Entry) error) error {
-	return scan(r, size, scanOptions{key: key, allowV1: allowUnauthenticated, authenticate: true}, fn)
+	_, err := scan(r, size, scanOptions{key: key, allowV1: allowUnauthenticated, authenticate: true}, fn)
+	return err
 }
 
 type scanOptions struct {
-	tag          *[]byte // where to put a version 2 file's tag
-	authenticate bool    // check the tag with key
+	authenticate bool // check the tag with key
 	key          []byte
 	allowV1      bool // with authenticate, take a version 1 file
+	// sum, if set, is the checksum the file must have: the one an earlier
+	// reading of it authenticated. A file changed since, even into
+	// another with a good tag, is refused.
+	sum []byte
 }
 
-func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) error {
+// found is what scan found in a file besides its entries.
+type found struct {
+	sum []byte // the checksum
+	tag []byte // a version 2 file's tag; nil for version 1
+}
+
+func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) (found, error) {
 	h := sha256.New()
 	br := bufio.NewReaderSize(r, 64<<10)
 	tr := io.TeeReader(br, h)
@@ -258,11 +271,11 @@ func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) error
 	}
 	head, ok := read(uint64(len(Magic) + 1))
 	if !ok || string(head[:len(Magic)]) != Magic {
-		return fmt.Errorf("%w: no backup header", ErrFormat)
+		return found{}, fmt.Errorf("%w: no backup header", ErrFormat)
 	}
 	version := head[len(Magic)]
 	if version != Version && version != VersionUnauthenticated {
-		return fmt.Errorf("%w: format version %d, this kms reads versions %d and %d", ErrFormat, version, VersionUnauthenticated, Version)
+		return found{}, fmt.Errorf("%w: format version %d, this kms reads versions %d and %d", ErrFormat, version, VersionUnauthenticated, Version)
 	}
 	var n uint64
 	last := byte(kindRecord)
@@ -270,45 +283,45 @@ func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) error
 	for {
 		kb, ok := read(1)
 		if !ok {
-			return fmt.Errorf("%w: truncated", ErrFormat)
+			return found{}, fmt.Errorf("%w: truncated", ErrFormat)
 		}
 		kind := kb[0]
 		if kind == kindEnd {
 			count, ok := read(8)
 			if !ok || binary.BigEndian.Uint64(count) != n {
-				return fmt.Errorf("%w: entry count does not match", ErrFormat)
+				return found{}, fmt.Errorf("%w: entry count does not match", ErrFormat)
 			}
 			break
 		}
 		if kind < last {
-			return fmt.Errorf("%w: entries out of order", ErrFormat)
+			return found{}, fmt.Errorf("%w: entries out of order", ErrFormat)
 		}
 		last = kind
 		nl, ok := read(4)
 		if !ok || binary.BigEndian.Uint32(nl) > maxNameLen {
-			return fmt.Errorf("%w: truncated entry", ErrFormat)
+			return found{}, fmt.Errorf("%w: truncated entry", ErrFormat)
 		}
 		name, ok := read(uint64(binary.BigEndian.Uint32(nl)))
 		if !ok {
-			return fmt.Errorf("%w: truncated entry", ErrFormat)
+			return found{}, fmt.Errorf("%w: truncated entry", ErrFormat)
 		}
 		vl, ok := read(8)
 		if !ok {
-			return fmt.Errorf("%w: truncated entry", ErrFormat)
+			return found{}, fmt.Errorf("%w: truncated entry", ErrFormat)
 		}
 		vn := binary.BigEndian.Uint64(vl)
 		if err := checkValueLen(kind, vn); err != nil {
-			return err
+			return found{}, err
 		}
 		if vn > uint64(size) {
-			return fmt.Errorf("%w: truncated entry", ErrFormat)
+			return found{}, fmt.Errorf("%w: truncated entry", ErrFormat)
 		}
 		e := &Entry{Kind: kind, Name: name, Size: int64(vn)}
 		var file *exactReader
 		switch kind {
 		case kindRecord, kindAuditRow:
 			if e.Value, ok = read(vn); !ok {
-				return fmt.Errorf("%w: truncated entry", ErrFormat)
+				return found{}, fmt.Errorf("%w: truncated entry", ErrFormat)
 			}
 		case kindAuditFile:
 			file = &exactReader{r: tr, left: e.Size}
@@ -317,26 +330,26 @@ func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) error
 		switch kind {
 		case kindRecord:
 			if len(name) == 0 || lastKey != nil && bytes.Compare(lastKey, name) >= 0 {
-				return fmt.Errorf("%w: records out of order", ErrFormat)
+				return found{}, fmt.Errorf("%w: records out of order", ErrFormat)
 			}
 			lastKey = name
 		case kindAuditFile:
 			if !isAuditFile(string(name)) {
-				return fmt.Errorf("%w: bad audit file name %q", ErrFormat, name)
+				return found{}, fmt.Errorf("%w: bad audit file name %q", ErrFormat, name)
 			}
 		case kindAuditRow:
 			if !slices.Contains(AuditTables, string(name)) || !json.Valid(e.Value) {
-				return fmt.Errorf("%w: bad audit row", ErrFormat)
+				return found{}, fmt.Errorf("%w: bad audit row", ErrFormat)
 			}
 		default:
-			return fmt.Errorf("%w: unknown entry kind %d", ErrFormat, kind)
+			return found{}, fmt.Errorf("%w: unknown entry kind %d", ErrFormat, kind)
 		}
 		if err := fn(e); err != nil {
-			return err
+			return found{}, err
 		}
 		if file != nil {
 			if _, err := io.Copy(io.Discard, file); err != nil {
-				return fmt.Errorf("%w: truncated entry", ErrFormat)
+				return found{}, fmt.Errorf("%w: truncated entry", ErrFormat)
 			}
 		}
 		n++
@@ -344,29 +357,28 @@ func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) error
 	want := h.Sum(nil)
 	sum := make([]byte, sha256.Size)
 	if _, err := io.ReadFull(br, sum); err != nil || !bytes.Equal(sum, want) {
-		return fmt.Errorf("%w: checksum mismatch (the file is damaged or truncated)", ErrFormat)
+		return found{}, fmt.Errorf("%w: checksum mismatch (the file is damaged or truncated)", ErrFormat)
 	}
 	var tag []byte
 	if version == Version {
 		tag = make([]byte, sha256.Size)
 		if _, err := io.ReadFull(br, tag); err != nil {
-			return fmt.Errorf("%w: no authentication tag after the checksum (the file is truncated)", ErrFormat)
+			return found{}, fmt.Errorf("%w: no authentication tag after the checksum (the file is truncated)", ErrFormat)
 		}
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
-		return fmt.Errorf("%w: data after the checksum", ErrFormat)
+		return found{}, fmt.Errorf("%w: data after the checksum", ErrFormat)
 	}
 	switch {
+	case o.sum != nil && !bytes.Equal(sum, o.sum):
+		return found{}, fmt.Errorf("%w: the file changed since it was first read and authenticated", ErrFormat)
 	case !o.authenticate:
 	case tag == nil && !o.allowV1:
-		return ErrUnauthenticated
+		return found{}, ErrUnauthenticated
 	case tag != nil && !hmac.Equal(tag, tagFor(o.key, sum)):
-		return fmt.Errorf("%w: its authentication tag does not match: it was not written under this root key, or was changed since", ErrFormat)
+		return found{}, fmt.Errorf("%w: its authentication tag does not match: it was not written under this root key, or was changed since", ErrFormat)
 	}
-	if o.tag != nil {
-		*o.tag = tag
-	}
-	return nil
+	return found{sum: sum, tag: tag}, nil
 }
 
 // exactReader reads the next left bytes of r, and fails with

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -37,31 +38,32 @@ var ErrNotEmpty = errors.New("the target is not empty")
 // interrupted after the records were written removes them, and the audit
 // files it wrote, so that the target is left as empty as it was. The file is
 // read as a stream, once per step, holding one record or audit row at a
-// time in memory; audit files are copied from it to disk (Scan).
+// time in memory; audit files are copied from it to disk (Scan). Every
+// reading is authenticated, and must find the file the first one did
+// (readings).
 func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, opts RestoreOptions, out io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	scanWith := func(scan func(r io.Reader, size int64, fn func(e *Entry) error) error) func(fn func(e *Entry) error) error {
-		return func(fn func(e *Entry) error) error {
-			fi, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			if _, err := f.Seek(0, io.SeekStart); err != nil {
-				return err
-			}
-			return scan(f, fi.Size(), fn)
-		}
-	}
-	scan := scanWith(Scan)
-	// The first reading checks the tag too: nothing is written from a
-	// file that was not written under this root key, or was changed since.
-	want, err := checkSealed(scanWith(func(r io.Reader, size int64, fn func(e *Entry) error) error {
-		return ScanAuthenticated(r, size, root.BackupKey(), opts.AllowUnauthenticated, fn)
-	}), root)
+	return restoreFrom(ctx, path, f, w, root, opts, out)
+}
+
+// backupFile is the open backup file a restore reads, once per step.
+type backupFile interface {
+	io.ReadSeeker
+	Stat() (fs.FileInfo, error)
+}
+
+// restoreFrom is Restore reading the backup file from f, named path in
+// what it reports.
+func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *keys.RootKey, opts RestoreOptions, out io.Writer) error {
+	scan := (&readings{f: f, key: root.BackupKey(), allowV1: opts.AllowUnauthenticated}).scan
+	// The first reading checks the tag before anything is written: nothing
+	// is written from a file that was not written under this root key, or
+	// was changed since.
+	want, err := checkSealed(scan, root)
 	if errors.Is(err, ErrUnauthenticated) {
 		return fmt.Errorf("%s: %w; restore it only if you know where it has been, with --allow-unauthenticated", path, err)
 	}
@@ -136,6 +138,45 @@ func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, opts
 		fmt.Fprintf(out, "The backup's %d audit table rows (a PostgreSQL trail) were not restored: a data directory keeps its trail in files; restore into PostgreSQL to keep them.\n", rows)
 	}
 	return nil
+}
+
+// readings reads a backup file once per step of a restore, from its
+// start. The file is not held, in memory or copied: a backup is as large
+// as the audit trail, gigabytes. So someone who can write the file (a
+// shared mount) could rewrite it in place between two readings, or
+// during one, and a check made by the first reading alone would let the
+// others write what it never checked: an audit file or row that is not
+// re-checked afterwards as the records are (verify). Every reading
+// therefore checks the tag, and must find the checksum the first reading
+// authenticated: what a step wrote is then, byte for byte, what the first
+// reading checked (the checksum is SHA-256 of every byte read), or the
+// step fails at the end of its reading, before it commits its records,
+// commits its audit rows or gives its audit files their names. Checking
+// that the file kept its size and modification time would trust what
+// the file's writer sets; a private copy would need the backup's size
+// again in disk space.
+type readings struct {
+	f       backupFile
+	key     []byte // the root key's BackupKey
+	allowV1 bool   // take a version 1 file, which has no tag
+	sum     []byte // the checksum the first reading authenticated
+}
+
+// scan reads the whole file, as ScanAuthenticated does, calling fn with
+// each entry.
+func (r *readings) scan(fn func(e *Entry) error) error {
+	fi, err := r.f.Stat()
+	if err != nil {
+		return err
+	}
+	if _, err := r.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	found, err := scan(r.f, fi.Size(), scanOptions{authenticate: true, key: r.key, allowV1: r.allowV1, sum: r.sum}, fn)
+	if err == nil && r.sum == nil {
+		r.sum = found.sum
+	}
+	return err
 }
 
 // RestoreOptions are the choices of a restore.
@@ -230,6 +271,19 @@ func restoreAudit(ctx context.Context, scan func(func(e *Entry) error) error, di
 		}
 		defer pgTx.Rollback(ctx)
 	}
+	// The files wait under temporary names until the reading has ended
+	// and found the file authenticated: until then no audit file holds
+	// what the tag has not vouched for, even if the restore is killed.
+	type stagedFile struct {
+		name string
+		file *atomicfile.Staged
+	}
+	var staged []stagedFile
+	defer func() {
+		for _, s := range staged {
+			s.file.Remove()
+		}
+	}()
 	err = scan(func(e *Entry) error {
 		switch {
 		case e.Kind == kindAuditFile:
@@ -237,15 +291,12 @@ func restoreAudit(ctx context.Context, scan func(func(e *Entry) error) error, di
 			if dir == "" {
 				return nil
 			}
-			created, err := atomicfile.CreateOnceFrom(filepath.Join(dir, string(e.Name)), e.File, 0o600)
-			if created {
-				*written = append(*written, string(e.Name))
-			}
+			s, err := atomicfile.Stage(filepath.Join(dir, string(e.Name)), e.File, 0o600)
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				err = fmt.Errorf("%w: truncated entry", ErrFormat)
 			}
-			if err == nil && !created {
-				err = fmt.Errorf("%w: %s appeared in %s during the restore", ErrNotEmpty, e.Name, dir)
+			if err == nil {
+				staged = append(staged, stagedFile{string(e.Name), s})
 			}
 			return err
 		case e.Kind == kindAuditRow:
@@ -259,6 +310,18 @@ func restoreAudit(ctx context.Context, scan func(func(e *Entry) error) error, di
 	})
 	if err != nil {
 		return files, rows, err
+	}
+	for _, s := range staged {
+		created, err := s.file.Link()
+		if created {
+			*written = append(*written, s.name)
+		}
+		if err == nil && !created {
+			err = fmt.Errorf("%w: %s appeared in %s during the restore", ErrNotEmpty, s.name, dir)
+		}
+		if err != nil {
+			return files, rows, err
+		}
 	}
 	if pgTx != nil {
 		err = pgTx.Commit(ctx)

@@ -5,12 +5,16 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
 )
 
 // A backup that names an audit file twice is refused before anything is
@@ -105,5 +109,152 @@ func TestRestoreAuthenticates(t *testing.T) {
 	}
 	if _, err := restore(t, Marshal(&Snapshot{Records: snap.Records}), RestoreOptions{AllowUnauthenticated: true}); err != nil {
 		t.Fatalf("a version 1 backup with --allow-unauthenticated: %v", err)
+	}
+}
+
+// rewrittenFile is a backup file that is rewritten in place, through its
+// path, when it is rewound for the reading numbered at (1 the first), as
+// someone else who can write it might do while a restore reads it. With
+// atEnd, it calls atEnd when a reading reaches the end of the file.
+type rewrittenFile struct {
+	*os.File
+	at      int
+	data    []byte
+	rewinds int
+	atEnd   func(reading int)
+}
+
+func (f *rewrittenFile) Read(p []byte) (int, error) {
+	n, err := f.File.Read(p)
+	if err == io.EOF && f.atEnd != nil {
+		f.atEnd(f.rewinds)
+	}
+	return n, err
+}
+
+func (f *rewrittenFile) Seek(offset int64, whence int) (int64, error) {
+	if offset == 0 && whence == io.SeekStart {
+		f.rewinds++
+		if f.rewinds == f.at {
+			if err := os.WriteFile(f.Name(), f.data, 0o600); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return f.File.Seek(offset, whence)
+}
+
+// A restore reads its backup once per step, and the file may change
+// between the readings: the one that checks the tag and the ones that
+// write. Whatever a later reading finds other than what the first one
+// authenticated (an edit whose checksum was made again, or another
+// backup with a good tag of its own) fails the restore, and no record or
+// audit file of it is left in the target.
+func TestRestoreRefusesAFileChangedBetweenReadings(t *testing.T) {
+	root := testRoot(t)
+	check := root.Seal(keys.RootCheckRecord, []byte("check"))
+	snap := func(log string) *Snapshot {
+		return &Snapshot{
+			Records:    []Record{{Key: keys.RootCheckRecord, Value: check}},
+			AuditFiles: []File{{Name: "audit.log", Data: []byte(log)}},
+		}
+	}
+	good := MarshalAuthenticated(snap("genuine\n"), root.BackupKey())
+	edited, err := Parse(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited.AuditFiles[0].Data = []byte("forged\n")
+	for name, forged := range map[string][]byte{
+		"edited, its checksum made again":     Marshal(edited),
+		"another backup under the same key":   MarshalAuthenticated(snap("forged\n"), root.BackupKey()),
+		"the same bytes written again (good)": good,
+	} {
+		for _, at := range []int{2, 3} {
+			t.Run(fmt.Sprintf("%s before reading %d", name, at), func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "b.kmsbak")
+				if err := os.WriteFile(path, good, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				f, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				rf := &rewrittenFile{File: f, at: at, data: forged}
+				dir := filepath.Join(t.TempDir(), "restored")
+				err = restoreFrom(context.Background(), path, rf, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer))
+				if rf.rewinds < at {
+					t.Fatalf("the restore read the file %d times, not %d", rf.rewinds, at)
+				}
+				log, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
+				if bytes.Equal(forged, good) {
+					if err != nil || string(log) != "genuine\n" {
+						t.Fatalf("Restore = %v, audit.log %q", err, log)
+					}
+					return
+				}
+				if !errors.Is(err, ErrFormat) {
+					t.Fatalf("Restore = %v, want ErrFormat; audit.log %q", err, log)
+				}
+				left, _ := os.ReadDir(dir)
+				for _, e := range left {
+					if e.Name() != "kms.db" {
+						t.Errorf("the failed restore left %s in the target", e.Name())
+					}
+				}
+				st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				st.View(context.Background(), func(tx store.Tx) error {
+					return tx.Scan(nil, nil, func(k, _ []byte) (bool, error) {
+						t.Errorf("the failed restore left the record %s in the target", k)
+						return true, nil
+					})
+				})
+			})
+		}
+	}
+}
+
+// The audit files of a backup take their names only once the reading
+// that copied them has reached the end of the file and checked its tag:
+// a restore killed before then leaves no audit file holding what the tag
+// has not vouched for.
+func TestRestoreNamesAuditFilesOnceAuthenticated(t *testing.T) {
+	root := testRoot(t)
+	snap := &Snapshot{
+		Records: []Record{{Key: keys.RootCheckRecord, Value: root.Seal(keys.RootCheckRecord, []byte("check"))}},
+		// More than one read of the file's buffer, so that the end of the
+		// file is read after the audit file was copied.
+		AuditFiles: []File{{Name: "audit.log", Data: bytes.Repeat([]byte("a line\n"), 64<<10)}},
+	}
+	path := filepath.Join(t.TempDir(), "b.kmsbak")
+	if err := os.WriteFile(path, MarshalAuthenticated(snap, root.BackupKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dir := filepath.Join(t.TempDir(), "restored")
+	ends := 0
+	rf := &rewrittenFile{File: f, atEnd: func(int) {
+		ends++
+		if _, err := os.Stat(filepath.Join(dir, "audit.log")); err == nil {
+			t.Errorf("audit.log has its name at the end of reading %d, before the tag is checked", ends)
+		}
+	}}
+	if err := restoreFrom(context.Background(), path, rf, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer)); err != nil {
+		t.Fatal(err)
+	}
+	if ends != 3 {
+		t.Fatalf("the restore reached the end of the file %d times, want 3", ends)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "audit.log")); !bytes.Equal(b, snap.AuditFiles[0].Data) {
+		t.Fatalf("audit.log holds %d bytes, want %d", len(b), len(snap.AuditFiles[0].Data))
 	}
 }
