@@ -26,10 +26,12 @@ func backupCommand() *cobra.Command {
 
 The snapshot holds every record as stored, key material still sealed under
 the root key, and the audit trail files of the data directory, with a
-version header, a SHA-256 checksum and an authentication tag made with a
-key derived from the root key (docs/backup.md), which a restore checks:
-whoever changes the file cannot make its tag again. The root key is not in
-it: keep the two apart.
+version header, the time of the snapshot, a SHA-256 checksum and an
+authentication tag made with a key derived from the root key
+(docs/backup.md), which a restore checks: whoever changes the file cannot
+make its tag again. But an older backup has as good a tag: keep backups
+where no one can replace them. The root key is not in it: keep the two
+apart.
 
 A PostgreSQL store (--storage) and its audit tables are read in one
 REPEATABLE READ transaction while the cluster serves; the root key is
@@ -96,7 +98,11 @@ the backup with the root key (--root-key-file FILE or KMS_ROOT_KEY, or
 --root-key pkcs11:... with --pkcs11-module for a root key in an HSM, else
 the root.key of the target data directory); after writing it reads the
 store again and checks it holds exactly the backup's records. The records
-are written in one transaction. The audit trail files go into --data-dir.`,
+are written in one transaction. The audit trail files go into --data-dir.
+
+It prints when the backup was taken, before it writes anything: an older
+backup of the same store has as good a tag, and restores as well, bringing
+back what was deleted or revoked since. Check that it is the one you mean.`,
 		Example: `  kms restore -i kms.kmsbak --data-dir /var/lib/kms-restored --root-key-file /etc/kms/root.key
   kms restore -i kms.kmsbak --storage postgres://kms@db.internal/kms --root-key-file /etc/kms/root.key`,
 		Args: cobra.NoArgs,

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
@@ -63,7 +64,9 @@ func TestBackupPostgresUnderLoad(t *testing.T) {
 	if code, _, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--storage", dsn); code != 1 || !strings.Contains(stderr, "no root key") {
 		t.Fatalf("kms backup --storage without the root key: exit %d\n%s", code, stderr)
 	}
+	began := time.Now()
 	code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--storage", dsn, "--root-key-file", rootKey)
+	ended := time.Now()
 	stopLoad()
 	wg.Wait()
 	if code != 0 {
@@ -83,6 +86,7 @@ func TestBackupPostgresUnderLoad(t *testing.T) {
 		if code != 0 || !strings.Contains(stdout, "audit table rows into") {
 			t.Fatalf("kms restore --storage: exit %d\n%s%s", code, stdout, stderr)
 		}
+		checkTaken(t, stdout, began, ended)
 		code, stdout, stderr = runToExit(t, baseEnv(), "audit", "verify", "--storage", dsn2)
 		if code != 0 {
 			t.Fatalf("kms audit verify on the restored database: exit %d\n%s%s", code, stdout, stderr)

@@ -13,11 +13,13 @@ import (
 	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
@@ -77,11 +79,30 @@ func copyInto(t *testing.T, src, dst string) {
 	noErr(t, os.WriteFile(dst, b, 0o600), "write %s", dst)
 }
 
+// checkTaken checks that a restore's output says when its backup was
+// taken, and that it was taken between before and after: a backup
+// replaced by an older one of the same store restores too, and the time
+// is how the operator sees it.
+func checkTaken(t *testing.T, stdout string, before, after time.Time) {
+	t.Helper()
+	m := regexp.MustCompile(`The backup was taken at (\S+) `).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("kms restore does not say when the backup was taken:\n%s", stdout)
+	}
+	taken, err := time.Parse(time.RFC3339, m[1])
+	noErr(t, err, "parse the time the restore reports")
+	if taken.Before(before.Truncate(time.Second)) || taken.After(after) {
+		t.Fatalf("the backup was taken at %s, says restore; kms backup ran from %s to %s", taken, before, after)
+	}
+}
+
 func TestBackupRestoreDataDir(t *testing.T) {
 	old := filepath.Join(t.TempDir(), "old")
 	want := fillDev(t, old, 5)
 	file := filepath.Join(t.TempDir(), "kms.kmsbak")
+	began := time.Now()
 	code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", old)
+	ended := time.Now()
 	if code != 0 || !strings.Contains(stdout, "Backed up") {
 		t.Fatalf("kms backup: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -138,6 +159,7 @@ func TestBackupRestoreDataDir(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "sealed values open with the root key") {
 		t.Fatalf("kms restore: exit %d\n%s%s", code, stdout, stderr)
 	}
+	checkTaken(t, stdout, began, ended)
 	code, stdout, stderr = runToExit(t, baseEnv(), "audit", "verify", "--data-dir", restored)
 	if code != 0 {
 		t.Fatalf("kms audit verify on the restored data directory: exit %d\n%s%s", code, stdout, stderr)
@@ -218,7 +240,9 @@ func backupDataDirUnderLoad(t *testing.T, extra ...string) {
 		noErr(t, err, "DescribeKey")
 	}
 	file := filepath.Join(t.TempDir(), "live.kmsbak")
+	began := time.Now()
 	code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", dir)
+	ended := time.Now()
 	stopLoad()
 	wg.Wait()
 	if code != 0 {
@@ -232,6 +256,7 @@ func backupDataDirUnderLoad(t *testing.T, extra ...string) {
 	if code != 0 {
 		t.Fatalf("kms restore: exit %d\n%s%s", code, stdout, stderr)
 	}
+	checkTaken(t, stdout, began, ended)
 	code, stdout, stderr = runToExit(t, baseEnv(), "audit", "verify", "--data-dir", restored)
 	if code != 0 {
 		t.Fatalf("kms audit verify on the restored data directory: exit %d\n%s%s", code, stdout, stderr)

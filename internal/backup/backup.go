@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/keys"
@@ -60,7 +61,9 @@ func stream(ctx context.Context, loc migrate.Location, w io.Writer, rootFor Root
 	if err != nil {
 		return err
 	}
-	enc := NewEncoder(w, root.BackupKey())
+	// Taken before the read transaction begins: the snapshot holds at
+	// least every change made before the time it records.
+	enc := NewEncoder(w, root.BackupKey(), time.Now())
 	if loc.DSN != "" {
 		if err := streamPostgres(ctx, loc.DSN, enc); err != nil {
 			return err
@@ -253,8 +256,12 @@ func Write(ctx context.Context, w Where, path string, rootFor RootFor, out io.Wr
 		d.Sync()
 		d.Close()
 	}
-	fmt.Fprintf(out, "Backed up %d records, %d audit trail files and %d audit table rows to %s (%d bytes).\n",
-		c.Records, c.AuditFiles, c.AuditRows, path, c.Bytes)
+	taken := "" // a server of an older version writes no time
+	if !c.Created.IsZero() {
+		taken = ", a snapshot taken at " + c.Created.Format(time.RFC3339)
+	}
+	fmt.Fprintf(out, "Backed up %d records, %d audit trail files and %d audit table rows to %s (%d bytes)%s.\n",
+		c.Records, c.AuditFiles, c.AuditRows, path, c.Bytes, taken)
 	fmt.Fprintln(out, "Key material in it is sealed under the root key: keep the root key apart from the backup.")
 	return nil
 }

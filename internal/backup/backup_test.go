@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A log a server is appending to is copied up to its last newline, read
@@ -34,7 +35,7 @@ func TestStreamAuditFilesLive(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "audit-digests.log"), []byte("d1\nd2-cut"), 0o600)
 		for _, live := range []bool{true, false} {
 			var out bytes.Buffer
-			enc := NewEncoder(&out, nil)
+			enc := NewEncoder(&out, nil, time.Time{})
 			if err := streamAuditFiles(context.Background(), dir, live, enc); err != nil {
 				t.Fatal(err)
 			}

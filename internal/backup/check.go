@@ -6,18 +6,21 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Counts are what Check found in a backup file.
 type Counts struct {
 	Records, AuditFiles, AuditRows int
 	Bytes                          int64
+	// Created is when the snapshot was taken (version 3); zero before.
+	Created time.Time
 }
 
 // Check reads a backup file from r as a stream, without holding its
 // entries in memory, and checks its header, the framing of its entries
 // (a record or an audit row no longer than a restore takes), the entry
-// count and the checksum, and that a version 2 file has its tag
+// count and the checksum, and that a version 2 or 3 file has its tag
 // (which only a restore, with the root key, can check). It does not check
 // what Parse checks of the entries themselves (their order, file names,
 // JSON).
@@ -31,11 +34,17 @@ func Check(r io.Reader) (Counts, error) {
 		return c, fmt.Errorf("%w: no backup header", ErrFormat)
 	}
 	version := head[len(Magic)]
-	if version != Version && version != VersionUnauthenticated {
-		return c, fmt.Errorf("%w: format version %d, this kms reads versions %d and %d", ErrFormat, version, VersionUnauthenticated, Version)
+	if version < VersionUnauthenticated || version > Version {
+		return c, fmt.Errorf("%w: format version %d, this kms reads versions %d to %d", ErrFormat, version, VersionUnauthenticated, Version)
 	}
 	var n uint64
 	var buf [8]byte
+	if version >= Version {
+		if _, err := io.ReadFull(tr, buf[:8]); err != nil {
+			return c, fmt.Errorf("%w: truncated", ErrFormat)
+		}
+		c.Created = time.Unix(0, int64(binary.BigEndian.Uint64(buf[:]))).UTC()
+	}
 	for {
 		if _, err := io.ReadFull(tr, buf[:1]); err != nil {
 			return c, fmt.Errorf("%w: truncated", ErrFormat)
@@ -87,7 +96,7 @@ func Check(r io.Reader) (Counts, error) {
 	if _, err := io.ReadFull(cr, sum[:]); err != nil || !bytes.Equal(sum[:], want) {
 		return c, fmt.Errorf("%w: checksum mismatch (the file is damaged or truncated)", ErrFormat)
 	}
-	if version == Version {
+	if version >= VersionUndated {
 		if _, err := io.ReadFull(cr, sum[:]); err != nil {
 			return c, fmt.Errorf("%w: no authentication tag after the checksum (the file is truncated)", ErrFormat)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"time"
 )
 
 // Encoder writes a backup file entry by entry, so that a snapshot goes to
@@ -17,27 +18,34 @@ type Encoder struct {
 	w   io.Writer
 	h   hash.Hash
 	err error
-	key []byte // makes the tag of a version 2 file
+	key []byte // makes the tag of a version 2 or 3 file
 	tag []byte // the tag to write as it is (Marshal)
 	// Counts are the entries written so far, by kind.
 	Records, AuditFiles, AuditRows int
 }
 
 // NewEncoder returns an Encoder that writes a backup file to w: with key
-// (a root key's BackupKey), version 2, authenticated under it; without,
-// version 1, which a restore refuses unless told to take it.
-func NewEncoder(w io.Writer, key []byte) *Encoder { return newEncoder(w, key, nil) }
+// (a root key's BackupKey), version 3, authenticated under it and saying
+// that the snapshot was taken at created (a file as an older kms wrote
+// it, version 2, if created is zero); without key, version 1, which a
+// restore refuses unless told to take it.
+func NewEncoder(w io.Writer, key []byte, created time.Time) *Encoder {
+	return newEncoder(w, key, nil, created)
+}
 
 // newEncoder is NewEncoder that may be given the tag to write instead of
 // a key to make it with.
-func newEncoder(w io.Writer, key, tag []byte) *Encoder {
+func newEncoder(w io.Writer, key, tag []byte, created time.Time) *Encoder {
 	e := &Encoder{h: sha256.New(), key: key, tag: tag}
 	e.w = io.MultiWriter(w, e.h)
-	v := byte(VersionUnauthenticated)
-	if key != nil || tag != nil {
-		v = Version
+	switch {
+	case key == nil && tag == nil:
+		e.write([]byte(Magic), []byte{VersionUnauthenticated})
+	case created.IsZero():
+		e.write([]byte(Magic), []byte{VersionUndated})
+	default:
+		e.write([]byte(Magic), []byte{Version}, binary.BigEndian.AppendUint64(nil, uint64(created.UnixNano())))
 	}
-	e.write([]byte(Magic), []byte{v})
 	return e
 }
 
@@ -97,7 +105,7 @@ func (e *Encoder) AuditRow(table string, json []byte) error {
 }
 
 // Close writes the end marker, the entry count, the checksum and, in a
-// version 2 file, the tag. It does not close the underlying Writer.
+// version 2 or 3 file, the tag. It does not close the underlying Writer.
 func (e *Encoder) Close() error {
 	n := uint64(e.Records + e.AuditFiles + e.AuditRows)
 	if err := e.write([]byte{kindEnd}, binary.BigEndian.AppendUint64(nil, n)); err != nil {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 )
 
 // Magic opens every backup file; the byte after it is the format version.
@@ -24,23 +25,30 @@ const Magic = "openkms-backup\n"
 
 // Format versions. Version 2 is version 1 with an authentication tag
 // after the checksum: HMAC-SHA-256, under the root key's BackupKey, of
-// authLabel and the checksum. Backups are written as version 2; a
-// restore refuses version 1, which anyone can make, unless told to take
-// it (RestoreOptions.AllowUnauthenticated).
+// authLabel and the checksum. Version 3 is version 2 with the time the
+// snapshot was taken after the version byte, under the checksum and so
+// under the tag: a backup can be replaced by an older one of the same
+// store, whose tag is as good, and a restore shows the time so that the
+// operator can see that. Backups are written as version 3; a restore
+// reads versions 2 and 3, and refuses version 1, which anyone can make,
+// unless told to take it (RestoreOptions.AllowUnauthenticated).
 const (
 	VersionUnauthenticated = 1
-	Version                = 2
+	VersionUndated         = 2
+	Version                = 3
 )
 
-// authLabel starts what a version 2 file's tag is computed over.
+// authLabel starts what the tag of a version 2 or 3 file is computed
+// over. The two need no labels of their own: the version byte is under
+// the checksum the tag covers.
 const authLabel = "openkms backup v2\n"
 
 // ErrUnauthenticated is returned for a version 1 file where an
 // authenticated one is required.
 var ErrUnauthenticated = errors.New("the backup is not authenticated (format version 1: anyone can write one)")
 
-// tagFor is the authentication tag of a version 2 file whose checksum is
-// sum, under key.
+// tagFor is the authentication tag of a version 2 or 3 file whose
+// checksum is sum, under key.
 func tagFor(key, sum []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(authLabel))
@@ -115,32 +123,39 @@ type Snapshot struct {
 	AuditFiles []File
 	// AuditRows are the rows of a PostgreSQL store's audit tables.
 	AuditRows []Row
-	// Tag is a version 2 file's authentication tag; nil for version 1.
+	// Created is when the snapshot was taken, by the clock of what took
+	// it (version 3); zero in an older file.
+	Created time.Time
+	// Tag is the authentication tag of a version 2 or 3 file; nil for
+	// version 1.
 	Tag []byte
 }
 
 // Marshal encodes s as a backup file:
 //
 //	Magic ‖ version (1 byte)
+//	version 3 only: when the snapshot was taken (8 bytes: Unix time in nanoseconds)
 //	entries: kind (1 byte) ‖ name length (4 bytes) ‖ name ‖ value length (8 bytes) ‖ value
 //	kindEnd ‖ entry count (8 bytes) ‖ SHA-256 of every byte before it
-//	version 2 only: the authentication tag (32 bytes)
+//	version 2 and 3 only: the authentication tag (32 bytes)
 //
-// Integers are big-endian. With s.Tag it writes version 2 with that tag
-// (as Parse read it), without it version 1: Authenticate makes a new tag.
+// Integers are big-endian. With s.Tag it writes that tag (as Parse read
+// it), in version 3 if s.Created is set (a time from 1678 to 2262), else
+// version 2; without s.Tag, version 1. MarshalAuthenticated makes a new
+// tag.
 func Marshal(s *Snapshot) []byte {
 	return marshal(s, newEncoder)
 }
 
-// MarshalAuthenticated is Marshal that writes version 2, with a new tag
-// made with key (a root key's BackupKey).
+// MarshalAuthenticated is Marshal that writes a new tag made with key (a
+// root key's BackupKey): version 3 if s.Created is set, else version 2.
 func MarshalAuthenticated(s *Snapshot, key []byte) []byte {
-	return marshal(s, func(w io.Writer, _, _ []byte) *Encoder { return NewEncoder(w, key) })
+	return marshal(s, func(w io.Writer, _, _ []byte, created time.Time) *Encoder { return NewEncoder(w, key, created) })
 }
 
-func marshal(s *Snapshot, encoder func(w io.Writer, key, tag []byte) *Encoder) []byte {
+func marshal(s *Snapshot, encoder func(w io.Writer, key, tag []byte, created time.Time) *Encoder) []byte {
 	var b bytes.Buffer
-	e := encoder(&b, nil, s.Tag)
+	e := encoder(&b, nil, s.Tag, s.Created)
 	for _, r := range s.Records {
 		e.Record(r.Key, r.Value)
 	}
@@ -174,7 +189,7 @@ func Parse(data []byte) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Tag = found.tag
+	s.Created, s.Tag = found.created, found.tag
 	return s, nil
 }
 
@@ -225,15 +240,15 @@ type Entry struct {
 // content passes through e.File. An error from fn ends the scan and is
 // returned unchanged. The checksum is checked only at the end,
 // so a callback may have acted on an entry of a damaged file (see Decode).
-// A version 2 file's tag is read but not checked: ScanAuthenticated
-// checks it.
+// The tag of a version 2 or 3 file is read but not checked:
+// ScanAuthenticated checks it.
 func Scan(r io.Reader, size int64, fn func(e *Entry) error) error {
 	_, err := scan(r, size, scanOptions{}, fn)
 	return err
 }
 
 // ScanAuthenticated is Scan that also checks, at the end, that the file
-// is version 2 and its tag was made with key (a root key's BackupKey):
+// is version 2 or 3 and its tag was made with key (a root key's BackupKey):
 // a version 1 file is ErrUnauthenticated, unless allowUnauthenticated;
 // another tag is ErrFormat.
 func ScanAuthenticated(r io.Reader, size int64, key []byte, allowUnauthenticated bool, fn func(e *Entry) error) error {
@@ -253,8 +268,10 @@ type scanOptions struct {
 
 // found is what scan found in a file besides its entries.
 type found struct {
-	sum []byte // the checksum
-	tag []byte // a version 2 file's tag; nil for version 1
+	version byte
+	created time.Time // when the snapshot was taken (version 3); zero before
+	sum     []byte    // the checksum
+	tag     []byte    // the tag of a version 2 or 3 file; nil for version 1
 }
 
 func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) (found, error) {
@@ -274,8 +291,16 @@ func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) (foun
 		return found{}, fmt.Errorf("%w: no backup header", ErrFormat)
 	}
 	version := head[len(Magic)]
-	if version != Version && version != VersionUnauthenticated {
-		return found{}, fmt.Errorf("%w: format version %d, this kms reads versions %d and %d", ErrFormat, version, VersionUnauthenticated, Version)
+	if version < VersionUnauthenticated || version > Version {
+		return found{}, fmt.Errorf("%w: format version %d, this kms reads versions %d to %d", ErrFormat, version, VersionUnauthenticated, Version)
+	}
+	var created time.Time
+	if version >= Version {
+		b, ok := read(8)
+		if !ok {
+			return found{}, fmt.Errorf("%w: truncated", ErrFormat)
+		}
+		created = time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC()
 	}
 	var n uint64
 	last := byte(kindRecord)
@@ -360,7 +385,7 @@ func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) (foun
 		return found{}, fmt.Errorf("%w: checksum mismatch (the file is damaged or truncated)", ErrFormat)
 	}
 	var tag []byte
-	if version == Version {
+	if version >= VersionUndated {
 		tag = make([]byte, sha256.Size)
 		if _, err := io.ReadFull(br, tag); err != nil {
 			return found{}, fmt.Errorf("%w: no authentication tag after the checksum (the file is truncated)", ErrFormat)
@@ -378,7 +403,7 @@ func scan(r io.Reader, size int64, o scanOptions, fn func(e *Entry) error) (foun
 	case tag != nil && !hmac.Equal(tag, tagFor(o.key, sum)):
 		return found{}, fmt.Errorf("%w: its authentication tag does not match: it was not written under this root key, or was changed since", ErrFormat)
 	}
-	return found{sum: sum, tag: tag}, nil
+	return found{version: version, created: created, sum: sum, tag: tag}, nil
 }
 
 // exactReader reads the next left bytes of r, and fails with

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func sample() *Snapshot {
@@ -36,12 +37,50 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// Version 3 records when the snapshot was taken, under the checksum;
+// versions 1 and 2 do not, and still parse. Each marshals back to the
+// same bytes.
+func TestVersions(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	created := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	dated := sample()
+	dated.Created = created
+	for _, c := range []struct {
+		data    []byte
+		version byte
+		created time.Time
+	}{
+		{Marshal(sample()), VersionUnauthenticated, time.Time{}},
+		{MarshalAuthenticated(sample(), key), VersionUndated, time.Time{}},
+		{MarshalAuthenticated(dated, key), Version, created},
+	} {
+		if v := c.data[len(Magic)]; v != c.version {
+			t.Fatalf("written as version %d, want %d", v, c.version)
+		}
+		s, err := Parse(c.data)
+		if err != nil {
+			t.Fatalf("version %d: %v", c.version, err)
+		}
+		if !s.Created.Equal(c.created) || (s.Tag == nil) != (c.version == VersionUnauthenticated) {
+			t.Fatalf("version %d: parsed the time %v and the tag %x", c.version, s.Created, s.Tag)
+		}
+		if !bytes.Equal(Marshal(s), c.data) {
+			t.Fatalf("version %d: Parse then Marshal changed the bytes", c.version)
+		}
+		if got, err := Check(bytes.NewReader(c.data)); err != nil || !got.Created.Equal(c.created) {
+			t.Fatalf("version %d: Check = %+v, %v", c.version, got, err)
+		}
+	}
+}
+
 func TestParseRefuses(t *testing.T) {
 	good := Marshal(sample())
 	flipped := bytes.Clone(good)
 	flipped[len(Magic)+10] ^= 0x40
 	version := bytes.Clone(good)
 	version[len(Magic)] = 2
+	unknown := bytes.Clone(good)
+	unknown[len(Magic)] = Version + 1
 	unordered := Marshal(&Snapshot{Records: []Record{{Key: []byte("b")}, {Key: []byte("a")}}})
 	badName := Marshal(&Snapshot{AuditFiles: []File{{Name: "../etc/passwd"}}})
 	// Plain names, but not the trail's: restore would plant them in the
@@ -53,6 +92,7 @@ func TestParseRefuses(t *testing.T) {
 		"empty":       nil,
 		"no magic":    []byte("hello"),
 		"version":     version,
+		"unknown":     unknown,
 		"bit flipped": flipped,
 		"truncated":   good[:len(good)-1],
 		"unordered":   unordered,
@@ -94,6 +134,9 @@ func FuzzParse(f *testing.F) {
 	good := Marshal(sample())
 	f.Add(good)
 	f.Add(MarshalAuthenticated(sample(), bytes.Repeat([]byte{7}, 32)))
+	dated := sample()
+	dated.Created = time.Unix(1767225600, 0)
+	f.Add(MarshalAuthenticated(dated, bytes.Repeat([]byte{7}, 32)))
 	f.Add(good[:len(good)-32])
 	f.Add([]byte(Magic + "\x01\xff"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -185,7 +228,7 @@ func TestScanRefusesAHugeValue(t *testing.T) {
 	const claimed = 256 << 20
 	for _, kind := range []byte{kindRecord, kindAuditRow} {
 		var head bytes.Buffer
-		e := NewEncoder(&head, nil)
+		e := NewEncoder(&head, nil, time.Time{})
 		name := "key/1"
 		if kind == kindAuditRow {
 			name = AuditTables[0]

@@ -47,7 +47,9 @@ func LiveSnapshot(ctx context.Context, st store.Store, root *keys.RootKey, dir s
 	defer spool.Close()
 	sb := bufio.NewWriterSize(spool, 1<<20)
 	out := &switchWriter{w: sb}
-	enc := NewEncoder(out, root.BackupKey())
+	// Taken before the read transaction begins: the snapshot holds at
+	// least every change made before the time it records.
+	enc := NewEncoder(out, root.BackupKey(), time.Now())
 	err = st.View(ctx, func(tx store.Tx) error {
 		if enc.Records > 0 {
 			return errors.New("the store asked to retry a read transaction during a backup")

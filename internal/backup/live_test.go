@@ -139,7 +139,7 @@ func TestStreamAuditFileStopsWhenInterrupted(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := streamAuditFiles(ctx, dir, false, NewEncoder(new(bytes.Buffer), nil))
+	err := streamAuditFiles(ctx, dir, false, NewEncoder(new(bytes.Buffer), nil, time.Time{}))
 	if err == nil || !strings.Contains(err.Error(), context.Canceled.Error()) {
 		t.Fatalf("streamAuditFiles with a canceled context = %v", err)
 	}

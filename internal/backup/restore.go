@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,7 +41,8 @@ var ErrNotEmpty = errors.New("the target is not empty")
 // read as a stream, once per step, holding one record or audit row at a
 // time in memory; audit files are copied from it to disk (Scan). Every
 // reading is authenticated, and must find the file the first one did
-// (readings).
+// (readings). Before writing, it reports to out when the snapshot was
+// taken (taken).
 func Restore(ctx context.Context, path string, w Where, root *keys.RootKey, opts RestoreOptions, out io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -59,7 +61,8 @@ type backupFile interface {
 // restoreFrom is Restore reading the backup file from f, named path in
 // what it reports.
 func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *keys.RootKey, opts RestoreOptions, out io.Writer) error {
-	scan := (&readings{f: f, key: root.BackupKey(), allowV1: opts.AllowUnauthenticated}).scan
+	file := &readings{f: f, key: root.BackupKey(), allowV1: opts.AllowUnauthenticated}
+	scan := file.scan
 	// The first reading checks the tag before anything is written: nothing
 	// is written from a file that was not written under this root key, or
 	// was changed since.
@@ -70,6 +73,7 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	fmt.Fprintln(out, taken(*file.first, time.Now()))
 	loc, err := w.location()
 	if err != nil {
 		return err
@@ -159,7 +163,7 @@ type readings struct {
 	f       backupFile
 	key     []byte // the root key's BackupKey
 	allowV1 bool   // take a version 1 file, which has no tag
-	sum     []byte // the checksum the first reading authenticated
+	first   *found // what the first reading authenticated
 }
 
 // scan reads the whole file, as ScanAuthenticated does, calling fn with
@@ -172,11 +176,48 @@ func (r *readings) scan(fn func(e *Entry) error) error {
 	if _, err := r.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	found, err := scan(r.f, fi.Size(), scanOptions{authenticate: true, key: r.key, allowV1: r.allowV1, sum: r.sum}, fn)
-	if err == nil && r.sum == nil {
-		r.sum = found.sum
+	o := scanOptions{authenticate: true, key: r.key, allowV1: r.allowV1}
+	if r.first != nil {
+		o.sum = r.first.sum
+	}
+	found, err := scan(r.f, fi.Size(), o, fn)
+	if err == nil && r.first == nil {
+		r.first = &found
 	}
 	return err
+}
+
+// taken says when the backup was taken, as a restore reports it before it
+// writes anything. An older backup of the same store has as good a tag
+// as the latest (a restore cannot tell that another one was taken since,
+// and its target is empty, with no time of its own to compare), so
+// whoever can replace a backup can have deleted keys, revoked access keys
+// and retired grants come back: the time, under the tag, is what lets the
+// operator see that the backup is not the one meant.
+func taken(f found, now time.Time) string {
+	if f.created.IsZero() {
+		return fmt.Sprintf("The backup does not say when it was taken (format version %d): make sure it is the one you mean to restore.", f.version)
+	}
+	ago := func(n time.Duration, unit string) string {
+		if n != 1 {
+			unit += "s"
+		}
+		return fmt.Sprintf("%d %s ago", n, unit)
+	}
+	var when string
+	switch d := now.Sub(f.created); {
+	case d < 0:
+		when = "later than this machine's clock"
+	case d < time.Minute:
+		when = "less than a minute ago"
+	case d < time.Hour:
+		when = ago(d/time.Minute, "minute")
+	case d < 48*time.Hour:
+		when = ago(d/time.Hour, "hour")
+	default:
+		when = ago(d/(24*time.Hour), "day")
+	}
+	return fmt.Sprintf("The backup was taken at %s (%s): make sure it is the one you mean to restore.", f.created.Format(time.RFC3339), when)
 }
 
 // RestoreOptions are the choices of a restore.

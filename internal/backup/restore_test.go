@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
@@ -86,6 +87,14 @@ func TestRestoreAuthenticates(t *testing.T) {
 		t.Fatalf("Parse: %v, tag %x", err, edited.Tag)
 	}
 	edited.Records[0].Value = []byte(`{"v":1,"id":"AKIAEXAMPLE","account":"111122223333"}`) // alice's key made the root's
+	// An old backup made to look new, its checksum made again.
+	dated := *snap
+	dated.Created = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	redated, err := Parse(MarshalAuthenticated(&dated, root.BackupKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	redated.Created = redated.Created.AddDate(1, 0, 0)
 	for name, tc := range map[string]struct {
 		data []byte
 		opts RestoreOptions
@@ -96,6 +105,7 @@ func TestRestoreAuthenticates(t *testing.T) {
 		"edited, made version 1":          {Marshal(&Snapshot{Records: edited.Records}), RestoreOptions{}, "--allow-unauthenticated"},
 		"its tag cut off":                 {good[:len(good)-32], RestoreOptions{}, "no authentication tag"},
 		"under another root key":          {MarshalAuthenticated(snap, testRoot(t).BackupKey()), RestoreOptions{}, "authentication tag does not match"},
+		"its time changed":                {Marshal(redated), RestoreOptions{}, "authentication tag does not match"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir, err := restore(t, tc.data, tc.opts)
@@ -256,5 +266,54 @@ func TestRestoreNamesAuditFilesOnceAuthenticated(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "audit.log")); !bytes.Equal(b, snap.AuditFiles[0].Data) {
 		t.Fatalf("audit.log holds %d bytes, want %d", len(b), len(snap.AuditFiles[0].Data))
+	}
+}
+
+// A restore says, before it writes anything, when the snapshot was taken:
+// an older backup of the same store has as good a tag as the latest, and
+// the time, which the tag covers, is how the operator sees which one it
+// is. A backup of format version 2, which records no time, still
+// restores, and the restore says that it cannot tell.
+func TestRestoreSaysWhenTheBackupWasTaken(t *testing.T) {
+	root := testRoot(t)
+	snap := &Snapshot{Records: []Record{{Key: keys.RootCheckRecord, Value: root.Seal(keys.RootCheckRecord, []byte("check"))}}}
+	restore := func(t *testing.T, data []byte) string {
+		t.Helper()
+		file := filepath.Join(t.TempDir(), "b.kmsbak")
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := Restore(context.Background(), file, Where{DataDir: filepath.Join(t.TempDir(), "restored")}, root, RestoreOptions{}, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	dated := *snap
+	dated.Created = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if out := restore(t, MarshalAuthenticated(&dated, root.BackupKey())); !strings.HasPrefix(out, "The backup was taken at 2026-01-02T03:04:05Z (") {
+		t.Errorf("restoring a backup of version 3, it says:\n%s", out)
+	}
+	if out := restore(t, MarshalAuthenticated(snap, root.BackupKey())); !strings.HasPrefix(out, "The backup does not say when it was taken (format version 2)") {
+		t.Errorf("restoring a backup of version 2, it says:\n%s", out)
+	}
+}
+
+func TestTaken(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		ago  time.Duration
+		want string
+	}{
+		{-time.Hour, "2026-03-01T13:00:00Z (later than this machine's clock)"},
+		{30 * time.Second, "2026-03-01T11:59:30Z (less than a minute ago)"},
+		{90 * time.Second, "2026-03-01T11:58:30Z (1 minute ago)"},
+		{47 * time.Hour, "2026-02-27T13:00:00Z (47 hours ago)"},
+		{50 * 24 * time.Hour, "2026-01-10T12:00:00Z (50 days ago)"},
+	} {
+		got := taken(found{version: Version, created: now.Add(-c.ago)}, now)
+		if !strings.Contains(got, "taken at "+c.want+":") {
+			t.Errorf("%v ago: %q", c.ago, got)
+		}
 	}
 }
