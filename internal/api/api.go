@@ -50,9 +50,12 @@ type Handler struct {
 	ops      map[string]opFunc
 	query    map[string]*queryService
 	recorder audit.Recorder // nil: no audit trail
-	region   string
-	now      func() time.Time
-	anon     *anonBudget // which unauthenticated calls are recorded (anonaudit.go)
+	// serving says why this node may not serve now (nil: it may); nil
+	// when nothing can stop it.
+	serving func() error
+	region  string
+	now     func() time.Time
+	anon    *anonBudget // which unauthenticated calls are recorded (anonaudit.go)
 
 	// trailReader serves the trail to auditors (trail.go); nil: not served.
 	trailReader TrailReader
@@ -112,6 +115,13 @@ func (h *Handler) WithReadTimeout(d time.Duration) *Handler {
 // receiving them (DefaultBodyMemory unless set).
 func (h *Handler) WithBodyMemory(n int64) *Handler {
 	h.bodies = newBodyBudget(n)
+	return h
+}
+
+// WithServing makes h refuse every call before it begins while serving
+// returns an error: for a node of a cluster that lost its place in it.
+func (h *Handler) WithServing(serving func() error) *Handler {
+	h.serving = serving
 	return h
 }
 

@@ -78,9 +78,16 @@ func (h *Handler) audit(ctx context.Context, r *http.Request, ci *callInfo, call
 
 // trailDown refuses a call before it begins while its record could not be
 // written (audit.Recorder.Err): the call would change things, answered or
-// not, that the trail would never show. The refusal itself is offered to
-// the trail, as every answer is.
+// not, that the trail would never show; and while the node may not serve
+// (WithServing). The refusal itself is offered to the trail, as every
+// answer is.
 func (h *Handler) trailDown(reqID string) error {
+	if h.serving != nil {
+		if err := h.serving(); err != nil {
+			h.log.Error("the node may not serve now; the call is refused before it begins", "requestId", reqID, "err", err)
+			return errNotServing
+		}
+	}
 	if h.recorder == nil {
 		return nil
 	}

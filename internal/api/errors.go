@@ -137,7 +137,10 @@ var (
 	errTooLarge       = &protocolError{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes)}
 	errTrailNotServed = &protocolError{http.StatusBadRequest, "UnsupportedOperationException", "This server does not serve its audit trail."}
 	errAuditFailed    = &protocolError{http.StatusInternalServerError, "KMSInternalException", "An internal error occurred. Retry the request."}
-	errThrottled      = &protocolError{http.StatusBadRequest, "ThrottlingException", "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."}
+	// errNotServing answers as AWS does when a host fails: the SDKs retry
+	// it, and a load balancer watching /readyz has moved on.
+	errNotServing = &protocolError{http.StatusInternalServerError, "KMSInternalException", "An internal error occurred. Retry the request."}
+	errThrottled  = &protocolError{http.StatusBadRequest, "ThrottlingException", "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."}
 	// errBodiesBusy is errThrottled for a server out of memory for bodies.
 	errBodiesBusy = &protocolError{http.StatusBadRequest, "ThrottlingException", "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."}
 )

@@ -110,13 +110,14 @@ func observer(m *metrics.Metrics, log *slog.Logger) func(*api.Request) {
 // readyTimeout bounds the store's answer to a readiness check.
 const readyTimeout = 2 * time.Second
 
-// readiness is the check behind /readyz: the store answers a read, and the
-// audit trail's last commit succeeded (a node that cannot record calls
+// readiness is the check behind /readyz: a node of a cluster holds its
+// share of the serving lease, the store answers a read, and the audit
+// trail's last commit succeeded (a node that cannot record calls
 // refuses them, so it is not ready). Why a part fails goes to log only:
 // /readyz answers anyone, and the error can name the database's host and
 // user or the data directory's paths.
-func readiness(st store.Store, trail *audit.Log, log *slog.Logger) func(context.Context) error {
-	check := readinessOf(st, trail)
+func readiness(st store.Store, trail *audit.Log, serving *servingState, log *slog.Logger) func(context.Context) error {
+	check := readinessOf(st, trail, serving)
 	return func(ctx context.Context) error {
 		err := check(ctx)
 		if nr, ok := err.(*notReady); ok {
@@ -126,8 +127,11 @@ func readiness(st store.Store, trail *audit.Log, log *slog.Logger) func(context.
 	}
 }
 
-func readinessOf(st store.Store, trail *audit.Log) func(context.Context) error {
+func readinessOf(st store.Store, trail *audit.Log, serving *servingState) func(context.Context) error {
 	return func(ctx context.Context) error {
+		if err := serving.err(); err != nil {
+			return &notReady{"cluster", err}
+		}
 		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 		defer cancel()
 		if err := st.View(ctx, func(tx store.Tx) error {

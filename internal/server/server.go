@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/openkms/kms/internal/api"
@@ -264,11 +265,13 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer st.Close()
+	var serving *servingState // nil: not a node of a cluster
 	if pg != nil {
 		// Every node shares the "serving" lease for as long as it runs:
 		// kms root-key rotate and kms migrate lead it, and so refuse to
 		// run beside a node (and a node refuses to start beside them).
-		stop, err := shareServing(ctx, pg, o.Logger)
+		serving = new(servingState)
+		stop, err := shareServing(ctx, pg, serving, o.Logger)
 		if err != nil {
 			src.Close()
 			return err
@@ -437,6 +440,9 @@ func Run(ctx context.Context, o Options) error {
 	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(audit.NewLogRecorder(trail), o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger)).
 		WithTLSInFront(o.InsecureHTTP && len(proxies) == 0).WithReadTimeout(o.ReadTimeout)
+	if serving != nil {
+		handler.WithServing(serving.err)
+	}
 	m.UnrecordedCalls(handler.UnrecordedCalls)
 	m.BodyBytes(handler.BodyBytes)
 
@@ -478,7 +484,7 @@ func Run(ctx context.Context, o Options) error {
 			LoopbackOnly: isLoopback(o.Listen) && len(proxies) == 0,
 			IdleTimeout:  o.ConsoleIdleTimeout, AbsoluteTimeout: o.ConsoleSessionTimeout})
 	}
-	srv := httpServer(o, fromProxies(withOps(handler, readiness(st, trail, o.Logger), metricsHandler, consoleHandler), proxies, o.InsecureHTTP), o.Logger)
+	srv := httpServer(o, fromProxies(withOps(handler, readiness(st, trail, serving, o.Logger), metricsHandler, consoleHandler), proxies, o.InsecureHTTP), o.Logger)
 	srv.ConnState = ep.limit.track
 	if ep.reload != nil {
 		stopReload := make(chan struct{})
@@ -939,9 +945,28 @@ func (o trailObserver) ZerosFailed(err error) {
 	o.log.Warn("audit trail: no zeros could be written ahead of the records; commits are slower until the next segment", "err", err)
 }
 
+// servingState is whether a node of a cluster holds its share of the
+// serving lease. While it does not (its connection broke and it is taken
+// again), the node refuses every call and is not ready: a kms root-key
+// rotate or kms migrate that took the lease meanwhile must not run beside
+// a node still sealing records under the old root key.
+type servingState struct{ lost atomic.Bool }
+
+var errServingLost = errors.New("the cluster's serving lease was lost with its connection: calls are refused until it is taken again")
+
+// err is nil while the node holds its share of the lease; nil on a nil
+// state (not a node of a cluster).
+func (s *servingState) err() error {
+	if s != nil && s.lost.Load() {
+		return errServingLost
+	}
+	return nil
+}
+
 // shareServing takes the serving lease shared, and takes it again if its
-// connection breaks, until stop is called.
-func shareServing(ctx context.Context, pg *pgstore.Store, log *slog.Logger) (stop func(), err error) {
+// connection breaks, until stop is called; state says meanwhile whether
+// it is held.
+func shareServing(ctx context.Context, pg *pgstore.Store, state *servingState, log *slog.Logger) (stop func(), err error) {
 	lease, ok, err := pg.TryShare(ctx, pgstore.ServingLease)
 	if err != nil {
 		return nil, fmt.Errorf("the cluster's serving lease: %w", err)
@@ -963,12 +988,16 @@ func shareServing(ctx context.Context, pg *pgstore.Store, log *slog.Logger) (sto
 				return
 			case <-lease.Lost():
 			}
-			log.Warn("the cluster's serving lease was lost with its connection; taking it again")
+			state.lost.Store(true)
+			log.Error("the cluster's serving lease was lost with its connection; calls are refused while it is taken again")
 			for {
 				l, ok, err := pg.TryShare(retryCtx, pgstore.ServingLease)
 				if err == nil && ok {
 					lease = l
 					break
+				}
+				if err == nil {
+					log.Error("the key store is held by kms root-key rotate or kms migrate: this node refuses calls; restart it once they have finished")
 				}
 				select {
 				case <-done:
@@ -976,6 +1005,8 @@ func shareServing(ctx context.Context, pg *pgstore.Store, log *slog.Logger) (sto
 				case <-time.After(5 * time.Second):
 				}
 			}
+			state.lost.Store(false)
+			log.Info("the cluster's serving lease is held again; serving")
 		}
 	}()
 	return func() { close(done); cancelRetry(); <-stopped }, nil
