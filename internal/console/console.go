@@ -296,6 +296,11 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, route string)
 
 // session returns the caller's live session, its principal read again so
 // that a changed policy applies at once and a deleted key or user ends it.
+// It is read from the store, not the directory's cache: in a cluster the
+// cache may lag a change made on another node, and a session whose access
+// was just revoked there must not use that lag to make a change that
+// outlives it (a new access key, a policy). Console traffic is light
+// enough to read it every time.
 func (h *Handler) session(r *http.Request) (string, *session, error) {
 	c, err := r.Cookie(h.cookieName(r))
 	if err != nil {
@@ -305,7 +310,7 @@ func (h *Handler) session(r *http.Request) (string, *session, error) {
 	if !ok {
 		return "", nil, errNotSignedIn
 	}
-	p, err := h.dir.Refresh(r.Context(), se.principal)
+	p, err := h.dir.Refresh(identity.WithoutCache(r.Context()), se.principal)
 	if errors.Is(err, identity.ErrSignInFailed) {
 		h.sessions.delete(c.Value)
 		return "", nil, errNotSignedIn

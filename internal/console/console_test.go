@@ -76,11 +76,15 @@ type env struct {
 	clock *testsupport.Clock
 	rec   *recorder
 	dir   *identity.Directory
-	root  *identity.Principal
-	creds identity.AccessKey
+	// dirCfg is dir's configuration: another node's directory on the
+	// same store is identity.New(dirCfg).
+	dirCfg identity.Config
+	root   *identity.Principal
+	creds  identity.AccessKey
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the console; opts change the directory's configuration.
+func newEnv(t *testing.T, opts ...func(*identity.Config)) *env {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
 	if err != nil {
@@ -94,7 +98,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: region, Logger: logger})
+	dirCfg := identity.Config{Store: st, RootKey: root, Region: region, Logger: logger}
+	for _, o := range opts {
+		o(&dirCfg)
+	}
+	dir := identity.New(dirCfg)
 	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: region, Logger: logger, PrincipalID: dir.PrincipalID})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +124,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: srv, clock: clock, rec: rec, dir: dir, root: p, creds: creds}
+	return &env{t: t, srv: srv, clock: clock, rec: rec, dir: dir, dirCfg: dirCfg, root: p, creds: creds}
 }
 
 // browser is a client with its own cookie jar and the CSRF token of its
@@ -475,6 +483,61 @@ func TestAnotherPrincipalsKey(t *testing.T) {
 	}
 	if status, _ := alice.post("call/kms/ListKeys", nil); status != http.StatusUnauthorized {
 		t.Fatalf("after the login profile is deleted: %d", status)
+	}
+}
+
+// TestRevokedOnAnotherNode: a session's principal is read from the store,
+// not from a cache that may lag another node's change. Once its access
+// key is deleted there, or its identity policy, the session can make no
+// change that outlives it, such as a new access key, though its node has
+// not been told and its cache is young.
+func TestRevokedOnAnotherNode(t *testing.T) {
+	e := newEnv(t, func(c *identity.Config) { c.CacheMaxAge = time.Hour })
+	ctx := context.Background()
+	other := identity.New(e.dirCfg) // another node on the same store
+	const admin = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}`
+	signIn := func(user string) *browser {
+		t.Helper()
+		if _, err := e.dir.CreateUser(ctx, e.root, user, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.dir.PutPolicy(ctx, e.root, "User", user, "admin", admin); err != nil {
+			t.Fatal(err)
+		}
+		k, secret, err := e.dir.CreateAccessKey(ctx, e.root, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := e.browser()
+		b.signInWithKey(k.ID, secret)
+		// The session works, and its node has cached its credential.
+		if status, out := b.post("call/iam/ListAccessKeys", nil); status != http.StatusOK {
+			t.Fatalf("%s lists its keys: %d %v", user, status, out)
+		}
+		return b
+	}
+
+	alice := signIn("alice")
+	keys, err := other.ListAccessKeys(ctx, e.root, "alice")
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("alice's keys: %v %v", keys, err)
+	}
+	if err := other.DeleteAccessKey(ctx, e.root, "alice", keys[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := alice.post("call/iam/CreateAccessKey", nil); status != http.StatusUnauthorized || out["__type"] != "NotSignedIn" {
+		t.Fatalf("CreateAccessKey after alice's key was deleted on another node: %d %v", status, out)
+	}
+
+	bob := signIn("bob")
+	if err := other.DeletePolicy(ctx, e.root, "User", "bob", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := bob.post("call/iam/CreateAccessKey", nil); status != http.StatusForbidden || out["__type"] != "AccessDenied" {
+		t.Fatalf("CreateAccessKey after bob's policy was deleted on another node: %d %v", status, out)
+	}
+	if keys, err := other.ListAccessKeys(ctx, e.root, "bob"); err != nil || len(keys) != 1 {
+		t.Fatalf("bob's keys: %v %v", keys, err)
 	}
 }
 
