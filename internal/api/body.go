@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -130,6 +131,38 @@ const unknownBodyTime = 5 * time.Second
 // unknownBodyTime unless its caller passes h.precheck. The caller calls
 // release once it no longer reads the body's bytes.
 func (h *Handler) readBody(r *http.Request, w http.ResponseWriter) (body []byte, release func(), err error) {
+	return h.readBodyOf(r, w, MaxBodyBytes, h.precheck)
+}
+
+// ReadBody reads the body of a request to another front end of the same
+// server (the web console), at most maxBytes bytes, as the body of a signed
+// request is read: within the same memory (WithBodyMemory) and time
+// (WithReadTimeout). who stands for the signature's precheck: it names the
+// caller the front end has authenticated, to whose share the body's bytes
+// past the first 8 KiB are charged, or returns the error that refuses a
+// caller it does not know once its body needs more than those 8 KiB or
+// has not arrived within unknownBodyTime. The errors are *CallError, who's
+// as it returned them. The caller calls release once it no longer reads
+// the body's bytes.
+func (h *Handler) ReadBody(w http.ResponseWriter, r *http.Request, maxBytes int64, who func(*http.Request) (string, error)) (body []byte, release func(), err error) {
+	body, release, err = h.readBodyOf(r, w, maxBytes, who)
+	if err == nil {
+		return body, release, nil
+	}
+	ce := &CallError{}
+	switch {
+	case errors.As(err, &ce):
+	case err == errTooLarge:
+		ce = &CallError{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", fmt.Sprintf("The request body exceeds %d bytes.", maxBytes)}
+	default:
+		ce.Status, ce.Type, ce.Message = wireError(err)
+	}
+	return nil, release, ce
+}
+
+// readBodyOf is readBody for bodies of at most maxBytes bytes, with precheck
+// in place of h.precheck.
+func (h *Handler) readBodyOf(r *http.Request, w http.ResponseWriter, maxBytes int64, precheck func(*http.Request) (string, error)) (body []byte, release func(), err error) {
 	var held, keyHeld int64 // held: the whole buffer; keyHeld: its part past firstRead
 	var akid, src string
 	release = func() {
@@ -139,10 +172,10 @@ func (h *Handler) readBody(r *http.Request, w http.ResponseWriter) (body []byte,
 		h.bodies.give(held - keyHeld)
 		held, keyHeld = 0, 0
 	}
-	if r.ContentLength > MaxBodyBytes {
+	if r.ContentLength > maxBytes {
 		return nil, release, errTooLarge
 	}
-	limit := int64(MaxBodyBytes + 1) // one more, to see a body that is too long
+	limit := maxBytes + 1 // one more, to see a body that is too long
 	if r.ContentLength >= 0 {
 		limit = r.ContentLength
 	}
@@ -177,7 +210,7 @@ func (h *Handler) readBody(r *http.Request, w http.ResponseWriter) (body []byte,
 					return nil, release, precheckErr
 				}
 				if akid == "" {
-					if akid, err = h.precheck(r); err != nil {
+					if akid, err = precheck(r); err != nil {
 						return nil, release, err
 					}
 					src = bodySource(r)
@@ -196,7 +229,7 @@ func (h *Handler) readBody(r *http.Request, w http.ResponseWriter) (body []byte,
 			// More is to come after the first read: wait for it only
 			// for a caller the directory knows.
 			prechecked = true
-			if akid, precheckErr = h.precheck(r); precheckErr == nil {
+			if akid, precheckErr = precheck(r); precheckErr == nil {
 				src = bodySource(r)
 				rc.SetReadDeadline(started.Add(h.readTimeout))
 			} else {
@@ -223,7 +256,7 @@ func (h *Handler) readBody(r *http.Request, w http.ResponseWriter) (body []byte,
 			return nil, release, errBodyUnreadable
 		}
 	}
-	if len(buf) > MaxBodyBytes {
+	if int64(len(buf)) > maxBytes {
 		return nil, release, errTooLarge
 	}
 	return buf, release, nil

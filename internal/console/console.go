@@ -20,7 +20,6 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -46,6 +45,7 @@ var assets embed.FS
 
 // Backend runs the console's calls; *api.Handler implements it.
 type Backend interface {
+	ReadBody(w http.ResponseWriter, r *http.Request, maxBytes int64, who func(*http.Request) (string, error)) (body []byte, release func(), err error)
 	Invoke(r *http.Request, c api.Call) (json.RawMessage, error)
 	RecordSignIn(r *http.Request, userAgent string, p *identity.Principal, tried string, err error) error
 	VerifyTrail(ctx context.Context) ([]audit.Report, error)
@@ -187,9 +187,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// maxAPIBody bounds a console request body: a key policy of 32 KB with
-// every character escaped fits.
+// maxAPIBody bounds the body of a request of a session: a key policy of
+// 32 KB with every character escaped fits. A request without a session,
+// signing in included, is read as the API reads one whose caller it does
+// not know (Backend.ReadBody): at most 8 KiB, which hold any sign-in,
+// within the few seconds such a body has to arrive.
 const maxAPIBody = 256 << 10
+
+// maxSignInBody bounds a sign-in's body.
+const maxSignInBody = 8 << 10
 
 // apiError is the body of a refused console request: AWS's error type
 // and message when the API refused the call.
@@ -235,18 +241,35 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, route string)
 		writeError(w, http.StatusForbidden, "ForeignOrigin", "Console API requests must come from the console's own origin.")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is too large.")
-		return
-	}
+	// The session first: a request without one has its body read only as
+	// far as an unknown caller's (Backend.ReadBody).
 	if route == "signin" {
+		body, release, err := h.backend.ReadBody(w, r, maxSignInBody, refuseUnknown(errSignInBody))
+		defer release()
+		if err != nil {
+			h.failUnread(w, err)
+			return
+		}
 		h.signIn(w, r, body)
 		return
 	}
 	token, se, err := h.session(r)
 	if err != nil {
+		// Read what an unknown caller may send, so that the connection is
+		// held no longer than for one of the API's.
+		_, release, rerr := h.backend.ReadBody(w, r, maxAPIBody, refuseUnknown(errNotSignedIn))
+		release()
+		if rerr != nil {
+			h.failUnread(w, err)
+			return
+		}
 		h.fail(w, err)
+		return
+	}
+	body, release, err := h.backend.ReadBody(w, r, maxAPIBody, func(*http.Request) (string, error) { return bodyOwner(se.principal), nil })
+	defer release()
+	if err != nil {
+		h.failUnread(w, err)
 		return
 	}
 	if route == "session" {
@@ -294,6 +317,22 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, route string)
 	}
 }
 
+// refuseUnknown is the Backend.ReadBody check of a caller without a
+// session: it refuses it with err.
+func refuseUnknown(err error) func(*http.Request) (string, error) {
+	return func(*http.Request) (string, error) { return "", err }
+}
+
+// bodyOwner is the share of the memory for request bodies a session's
+// bodies are charged to: that of the access key it signed in with, which
+// its signed calls share, else its principal's.
+func bodyOwner(p *identity.Principal) string {
+	if p.AccessKeyID != "" {
+		return p.AccessKeyID
+	}
+	return p.ARN
+}
+
 // session returns the caller's live session, its principal read again so
 // that a changed policy applies at once and a deleted key or user ends it.
 // It is read from the store, not the directory's cache: in a cluster the
@@ -321,6 +360,13 @@ func (h *Handler) session(r *http.Request) (string, *session, error) {
 	h.sessions.update(c.Value, p)
 	se.principal = p
 	return c.Value, se, nil
+}
+
+// failUnread answers a request whose body could not be read whole: its
+// connection is closed, rather than read on to the body's end.
+func (h *Handler) failUnread(w http.ResponseWriter, err error) {
+	w.Header().Set("Connection", "close")
+	h.fail(w, err)
 }
 
 func (h *Handler) fail(w http.ResponseWriter, err error) {

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -75,6 +77,7 @@ type env struct {
 	srv   *httptest.Server
 	clock *testsupport.Clock
 	rec   *recorder
+	api   *api.Handler
 	dir   *identity.Directory
 	// dirCfg is dir's configuration: another node's directory on the
 	// same store is identity.New(dirCfg).
@@ -124,7 +127,7 @@ func newEnv(t *testing.T, opts ...func(*identity.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: srv, clock: clock, rec: rec, dir: dir, dirCfg: dirCfg, root: p, creds: creds}
+	return &env{t: t, srv: srv, clock: clock, rec: rec, api: h, dir: dir, dirCfg: dirCfg, root: p, creds: creds}
 }
 
 // browser is a client with its own cookie jar and the CSRF token of its
@@ -254,6 +257,11 @@ func TestSecureCookieOverHTTPS(t *testing.T) {
 }
 
 type fakeBackend struct{}
+
+func (fakeBackend) ReadBody(w http.ResponseWriter, r *http.Request, maxBytes int64, _ func(*http.Request) (string, error)) ([]byte, func(), error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
+	return b, func() {}, err
+}
 
 func (fakeBackend) Invoke(*http.Request, api.Call) (json.RawMessage, error) {
 	return json.RawMessage("{}"), nil
@@ -539,6 +547,113 @@ func TestRevokedOnAnotherNode(t *testing.T) {
 	if keys, err := other.ListAccessKeys(ctx, e.root, "bob"); err != nil || len(keys) != 1 {
 		t.Fatalf("bob's keys: %v %v", keys, err)
 	}
+}
+
+// sendPart sends the headers of a console API request and the first
+// bytes of its body.
+func (e *env) sendPart(path, header string, body []byte) net.Conn {
+	e.t.Helper()
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "POST /console/api/%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%s\r\n", path, e.srv.Listener.Addr(), header)
+	if _, err := conn.Write(body); err != nil {
+		e.t.Fatal(err)
+	}
+	return conn
+}
+
+// answer reads the answer to the request sent on conn: an error if none
+// comes within 10 s.
+func answer(conn net.Conn) (*http.Response, error) {
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return nil, err
+	}
+	io.ReadAll(resp.Body)
+	return resp, nil
+}
+
+// TestRequestBodies: a request without a session, signing in included, is
+// read as the API reads an unknown caller's: it is refused once its body
+// needs more than 8 KiB, before the rest has arrived. A session's body may
+// be larger, within the API's memory for bodies.
+func TestRequestBodies(t *testing.T) {
+	e := newEnv(t)
+	chunk := func(n int) []byte { return fmt.Appendf(nil, "%x\r\n%s\r\n", n, bytes.Repeat([]byte(" "), n)) }
+	for _, tc := range []struct {
+		name, path, header string
+		body               []byte
+		status             int
+	}{
+		{"a sign-in announcing 256 KiB", "signin", "Content-Length: 262144\r\n", []byte("{"), http.StatusRequestEntityTooLarge},
+		{"a sign-in of 9 KiB, chunked", "signin", "Transfer-Encoding: chunked\r\n", chunk(9 << 10), http.StatusRequestEntityTooLarge},
+		{"a call announcing 256 KiB", "call/kms/ListKeys", "Content-Length: 262144\r\n", bytes.Repeat([]byte(" "), 9<<10), http.StatusUnauthorized},
+		{"a call of 9 KiB, chunked", "call/kms/ListKeys", "Transfer-Encoding: chunked\r\n", chunk(9 << 10), http.StatusUnauthorized},
+	} {
+		resp, err := answer(e.sendPart(tc.path, tc.header, tc.body))
+		if err != nil {
+			t.Fatalf("%s: no answer before the rest of the body: %v", tc.name, err)
+		}
+		if resp.StatusCode != tc.status {
+			t.Fatalf("%s: %d, want %d", tc.name, resp.StatusCode, tc.status)
+		}
+	}
+
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	id := b.createKey()
+	desc := strings.Repeat("d", 20<<10)
+	if status, out := b.post("call/kms/UpdateKeyDescription", map[string]string{"KeyId": id, "Description": desc}); status == http.StatusRequestEntityTooLarge {
+		t.Fatalf("a session's body of 20 KiB: %d %v", status, out)
+	}
+
+	// It is held within the API's memory for bodies being received, and
+	// given back when its client goes.
+	u, _ := url.Parse(e.srv.URL)
+	cookies := ""
+	for _, c := range b.c.Jar.Cookies(u) {
+		cookies += c.Name + "=" + c.Value
+	}
+	conn := e.sendPart("call/kms/ListKeys", "Content-Length: 102400\r\nCookie: "+cookies+"\r\nX-CSRF-Token: "+b.csrf+"\r\n",
+		bytes.Repeat([]byte(" "), 40<<10))
+	held := func(want func(int64) bool) int64 {
+		t.Helper()
+		for range 500 {
+			if n := e.api.BodyBytes(); want(n) {
+				return n
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("bodies being received hold %d bytes", e.api.BodyBytes())
+		return 0
+	}
+	held(func(n int64) bool { return n >= 40<<10 })
+	conn.Close()
+	held(func(n int64) bool { return n == 0 })
+}
+
+// TestSlowBodiesWithoutASession: a request without a session whose body
+// does not arrive at once is refused, and its connection closed, once the
+// time an unknown caller's body has is up.
+func TestSlowBodiesWithoutASession(t *testing.T) {
+	e := newEnv(t)
+	e.api.WithReadTimeout(200 * time.Millisecond) // below the 5 s for an unknown caller
+	for _, path := range []string{"signin", "call/kms/ListKeys"} {
+		resp, err := answer(e.sendPart(path, "Content-Length: 200\r\n", bytes.Repeat([]byte(" "), 100)))
+		if err != nil {
+			t.Fatalf("%s: a slow body was not cut off: %v", path, err)
+		}
+		if resp.StatusCode < 400 || !resp.Close {
+			t.Fatalf("%s: a slow body: %d, connection closed %v", path, resp.StatusCode, resp.Close)
+		}
+	}
+	// A sign-in that arrives at once signs in.
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
 }
 
 func TestIAMThroughTheConsole(t *testing.T) {

@@ -30,6 +30,8 @@ var (
 		Message: "The console has as many sessions as it can hold. Try again later."}
 	errVerifyBusy = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
 		Message: "The audit trail is being verified for another request. Try again when it is done."}
+	errSignInBody = &api.CallError{Status: http.StatusRequestEntityTooLarge, Type: "RequestEntityTooLargeException",
+		Message: "A sign-in request must be at most 8 KiB and arrive at once."}
 	errSignInThrottled = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
 		Message: "Too many failed sign-in attempts. Wait a few minutes before trying again."}
 )
