@@ -334,9 +334,64 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("a refused edit changed the policy to\n%s", aws.ToString(got.Policy))
 	}
 
+	// A policy under the console's Sids that grants more than its lists
+	// name is shown as JSON: here the use of the key to anyone.
+	const (
+		sidRoot  = "Enable IAM User Permissions"
+		sidAdmin = "Allow access for Key Administrators"
+		sidUse   = "Allow use of the key"
+		sidGrant = "Allow attachment of persistent resources"
+	)
+	widened := changePolicy(t, policy, inStatement(sidUse, func(st map[string]any) { st["Principal"] = "*" }))
+	_, err = rootKMS.PutKeyPolicy(sdk, &kms.PutKeyPolicyInput{KeyId: aws.String(keyID), PolicyName: aws.String("default"), Policy: aws.String(widened)})
+	noErr(t, err, "PutKeyPolicy")
+	browse(t, ctx, "a policy that grants more than its lists",
+		click(button("Cancel")), // the policy editor
+		click(`//button[@role="tab"][normalize-space()="Key policy"]`),
+		visible(`//div[@role="tabpanel"]//p[contains(., "not in the console's form")]`),
+		visible(`//div[@role="tabpanel"]//pre[contains(., '"Principal":"*"')]`),
+		chromedp.WaitNotPresent(`//h2[normalize-space()="Key administrators"]`),
+		chromedp.WaitNotPresent(`//h2[normalize-space()="Key users"]`),
+	)
+	// So is every other change the lists would not show, while the policy
+	// the wizard wrote is shown as lists.
+	for _, tc := range []struct {
+		what   string
+		change func(doc map[string]any)
+	}{
+		{"a Deny", inStatement(sidAdmin, func(st map[string]any) { st["Effect"] = "Deny" })},
+		{"an AWS principal of *", inStatement(sidUse, func(st map[string]any) { st["Principal"] = map[string]any{"AWS": "*"} })},
+		{"an account id", inStatement(sidUse, func(st map[string]any) { st["Principal"] = map[string]any{"AWS": "999999999999"} })},
+		{"another account's root", inStatement(sidRoot, func(st map[string]any) { st["Principal"] = map[string]any{"AWS": "arn:aws:iam::999999999999:root"} })},
+		{"every action for the users", inStatement(sidUse, func(st map[string]any) { st["Action"] = "kms:*" })},
+		{"a NotAction", inStatement(sidUse, func(st map[string]any) { delete(st, "Action"); st["NotAction"] = "kms:Encrypt" })},
+		{"a condition", inStatement(sidUse, func(st map[string]any) {
+			st["Condition"] = map[string]any{"Bool": map[string]any{"aws:SecureTransport": "true"}}
+		})},
+		{"grants for another principal", inStatement(sidGrant, func(st map[string]any) { st["Principal"] = map[string]any{"AWS": userARN["key-admin"]} })},
+		{"grants for any resource", inStatement(sidGrant, func(st map[string]any) { delete(st, "Condition") })},
+		{"a statement of another Sid", inStatement(sidUse, func(st map[string]any) { st["Sid"] = "Allow more" })},
+		{"a Sid twice", func(doc map[string]any) {
+			doc["Statement"] = append(doc["Statement"].([]any), map[string]any{"Sid": sidUse, "Effect": "Allow",
+				"Principal": map[string]any{"AWS": userARN["key-admin"]}, "Action": "kms:Decrypt", "Resource": "*"})
+		}},
+		{"the console's own policy", nil},
+	} {
+		doc := policy
+		if tc.change != nil {
+			doc = changePolicy(t, policy, tc.change)
+		}
+		js, _ := json.Marshal([]string{doc, account})
+		lists := read(t, ctx, tc.what, chromedp.Evaluate[bool](`((a) => window.KMS.policyLists(a[0], a[1], "ENCRYPT_DECRYPT") !== null)(`+string(js)+`)`))
+		if want := tc.change == nil; lists != want {
+			t.Errorf("%s: shown as lists %v, want %v", tc.what, lists, want)
+		}
+	}
+	_, err = rootKMS.PutKeyPolicy(sdk, &kms.PutKeyPolicyInput{KeyId: aws.String(keyID), PolicyName: aws.String("default"), Policy: aws.String(policy)})
+	noErr(t, err, "PutKeyPolicy")
+
 	// Rotation: enable it with a period, rotate now, see the history.
 	browse(t, ctx, "rotation",
-		click(button("Cancel")), // the policy editor
 		click(`//button[@role="tab"][normalize-space()="Key rotation"]`),
 		click(choice("Automatic key rotation")),
 		chromedp.SetValue(labelled("Rotation period (in days)"), "180"),
@@ -510,6 +565,33 @@ func sameJSON(a, b string) bool {
 	xb, _ := json.Marshal(x)
 	yb, _ := json.Marshal(y)
 	return string(xb) == string(yb)
+}
+
+// changePolicy returns the JSON policy with change made to it.
+func changePolicy(t *testing.T, policy string, change func(doc map[string]any)) string {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
+		t.Fatalf("policy: %v", err)
+	}
+	change(doc)
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// inStatement is the change to a policy of change to its statements of
+// the Sid sid.
+func inStatement(sid string, change func(st map[string]any)) func(doc map[string]any) {
+	return func(doc map[string]any) {
+		for _, st := range doc["Statement"].([]any) {
+			if st := st.(map[string]any); st["Sid"] == sid {
+				change(st)
+			}
+		}
+	}
 }
 
 // checkConsolePolicy checks a console-style key policy: the root may

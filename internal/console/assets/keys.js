@@ -190,7 +190,7 @@
       try { text = (await kms("GetKeyPolicy", { KeyId: meta.KeyId, PolicyName: "default" })).Policy; } catch (e) { showError(box, e); return; }
       const view = (asJSON) => {
         panel.replaceChildren();
-        const lists = K.policyLists(text);
+        const lists = K.policyLists(text, meta.AWSAccountId, meta.KeyUsage);
         if (!asJSON) {
           if (lists) {
             const list = (title, arns) => [el("h2", {}, title), arns.length ? el("ul", { "aria-label": title }, arns.map((a) => el("li", {}, a))) : el("p", { class: "muted" }, "None.")];

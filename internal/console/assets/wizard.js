@@ -13,6 +13,7 @@
   const SID_ADMIN = "Allow access for Key Administrators";
   const SID_USE = "Allow use of the key";
   const SID_GRANT = "Allow attachment of persistent resources";
+  const grantActions = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"];
 
   function useActions(usage) {
     switch (usage) {
@@ -33,23 +34,54 @@
     if (users.length) {
       st.push({ Sid: SID_USE, Effect: "Allow", Principal: { AWS: users }, Action: useActions(usage), Resource: "*" });
       if (symmetric) {
-        st.push({ Sid: SID_GRANT, Effect: "Allow", Principal: { AWS: users }, Action: ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+        st.push({ Sid: SID_GRANT, Effect: "Allow", Principal: { AWS: users }, Action: grantActions,
           Resource: "*", Condition: { Bool: { "kms:GrantIsForAWSResource": "true" } } });
       }
     }
     return JSON.stringify({ Id: "key-consolepolicy-3", Version: "2012-10-17", Statement: st }, null, 2);
   }
 
-  // policyLists reads administrators and users back from a console-style
-  // policy, or returns null for a policy of another shape.
-  function policyLists(text) {
+  // policyLists reads administrators and users back from a policy exactly
+  // of the console's form (consolePolicy) for a key of account with that
+  // usage, or returns null for any other policy. The lists show no more
+  // than who the statements name: a policy that grants anything else (a
+  // statement of another Sid, a Deny, a Principal of "*", an account or
+  // another account's root, other actions, a condition) must be read as
+  // JSON.
+  function policyLists(text, account, usage) {
     let doc;
     try { doc = JSON.parse(text); } catch (e) { return null; }
-    const sts = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
-    const principals = (s) => { const a = s && s.Principal && s.Principal.AWS; return a ? (Array.isArray(a) ? a : [a]) : []; };
-    const find = (sid) => sts.find((s) => s && s.Sid === sid);
-    if (!find(SID_ROOT) && !find(SID_ADMIN) && !find(SID_USE)) return null;
-    return { admins: principals(find(SID_ADMIN)), users: principals(find(SID_USE)) };
+    const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+    const only = (o, names) => isObject(o) && Object.keys(o).every((k) => names.includes(k));
+    // strings is a string or a non-empty array of strings as an array, else null.
+    const strings = (v) => typeof v === "string" ? [v] : Array.isArray(v) && v.length && v.every((x) => typeof x === "string") ? v : null;
+    const sameSet = (a, b) => a !== null && new Set(a).size === new Set(b).size && a.every((x) => b.includes(x));
+    // A user's or role's ARN, or the unique id that replaces it once the
+    // user or role is deleted.
+    const principal = /^(arn:aws:iam::[0-9]{12}:(root|user\/[^*?\s]+|role\/[^*?\s]+)|(AIDA|AROA)[A-Z0-9]+)$/;
+    if (!only(doc, ["Version", "Id", "Statement"])) return null;
+    const bySid = {};
+    for (const s of Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement]) {
+      if (!only(s, ["Sid", "Effect", "Principal", "Action", "Resource", "Condition"])) return null;
+      if (![SID_ROOT, SID_ADMIN, SID_USE, SID_GRANT].includes(s.Sid) || bySid[s.Sid]) return null;
+      if (s.Effect !== "Allow" || !only(s.Principal, ["AWS"]) || !sameSet(strings(s.Resource), ["*"])) return null;
+      const who = strings(s.Principal.AWS);
+      if (!who || !who.every((a) => principal.test(a))) return null;
+      if (s.Condition !== undefined && s.Sid !== SID_GRANT) return null;
+      bySid[s.Sid] = { who: [...new Set(who)], actions: strings(s.Action), condition: s.Condition };
+    }
+    const root = bySid[SID_ROOT], admin = bySid[SID_ADMIN], use = bySid[SID_USE], grant = bySid[SID_GRANT];
+    if (!root || !sameSet(root.who, ["arn:aws:iam::" + account + ":root"]) || !sameSet(root.actions, ["kms:*"])) return null;
+    if (admin && !sameSet(admin.actions, adminActions)) return null;
+    if (use && !sameSet(use.actions, useActions(usage))) return null;
+    if (grant) {
+      // Only for the key users, and only for grants to AWS services.
+      const c = grant.condition;
+      const forAWS = only(c, ["Bool"]) && only(c.Bool, ["kms:GrantIsForAWSResource"]) &&
+        (c.Bool["kms:GrantIsForAWSResource"] === true || sameSet(strings(c.Bool["kms:GrantIsForAWSResource"]), ["true"]));
+      if (!use || !sameSet(grant.who, use.who) || !sameSet(grant.actions, grantActions) || !forAWS) return null;
+    }
+    return { admins: admin ? admin.who : [], users: use ? use.who : [] };
   }
 
   async function principalsOfAccount() {
