@@ -363,9 +363,11 @@ func (h *Handler) session(r *http.Request) (string, *session, error) {
 }
 
 // failUnread answers a request whose body could not be read whole: its
-// connection is closed, rather than read on to the body's end.
+// connection is closed once the answer is sent, rather than read on to
+// the body's end.
 func (h *Handler) failUnread(w http.ResponseWriter, err error) {
 	w.Header().Set("Connection", "close")
+	http.NewResponseController(w).SetReadDeadline(time.Now())
 	h.fail(w, err)
 }
 
