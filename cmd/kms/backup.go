@@ -45,6 +45,11 @@ the directory's root.key.`,
   kms backup -o kms.kmsbak --storage postgres://kms@db.internal/kms`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A running server snapshots its store without the root key
+			// given here, but two given are refused all the same.
+			if err := rk.spec(w.DataDir, true).Check(); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			rootFor := func(ctx context.Context, st store.Store) (*keys.RootKey, error) {

@@ -358,6 +358,81 @@ func TestRefusesWithoutRootKey(t *testing.T) {
 	})
 }
 
+// TestRefusesTwoRootKeys: a root key file and a --root-key (a key in a
+// token, or the key itself), from flags, the environment or the --config
+// file, are two root keys. Every command that takes one refuses them with
+// one line naming both, before it creates, opens or logs into anything:
+// were one to win, a new store would be made under a key not meant.
+func TestRefusesTwoRootKeys(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	keyFile := filepath.Join(tmp, "root.key")
+	writeFile(t, keyFile, keys.GenerateRootKey())
+	newKeyFile := filepath.Join(tmp, "new.key")
+	writeFile(t, newKeyFile, keys.GenerateRootKey())
+	hexKey := hex.EncodeToString(randBytes(t, 32))
+	// A module that does not exist: the refusal comes before any token.
+	uri := "pkcs11:token=kms;object=kms-root"
+	module := filepath.Join(tmp, "libnone.so")
+	cfg := filepath.Join(tmp, "kms.yaml")
+	writeFile(t, cfg, []byte("root-key-file: "+keyFile+"\n"))
+	data := filepath.Join(tmp, "data")
+	server := []string{"server", "--listen", "127.0.0.1:0", "--data-dir", data, "--pkcs11-module", module}
+
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want []string
+	}{
+		{"server flags", nil, append(server, "--root-key-file", keyFile, "--root-key", uri),
+			[]string{"--root-key-file", "--root-key"}},
+		{"server flag and KMS_ROOT_KEY", []string{"KMS_ROOT_KEY=" + uri}, append(server, "--root-key-file", keyFile),
+			[]string{"--root-key-file", "KMS_ROOT_KEY"}},
+		{"server KMS_ROOT_KEY_FILE and flag", []string{"KMS_ROOT_KEY_FILE=" + keyFile}, append(server, "--root-key", uri),
+			[]string{"KMS_ROOT_KEY_FILE", "--root-key"}},
+		{"server config file and KMS_ROOT_KEY", []string{"KMS_ROOT_KEY=" + hexKey}, append(server, "--config", cfg),
+			[]string{"root-key-file in the --config file", "KMS_ROOT_KEY"}},
+		{"dev server", []string{"KMS_ROOT_KEY=" + uri}, append(server, "--dev", "--root-key-file", keyFile),
+			[]string{"--root-key-file", "KMS_ROOT_KEY"}},
+		{"backup", []string{"KMS_ROOT_KEY=" + hexKey}, []string{"backup", "-o", filepath.Join(tmp, "kms.kmsbak"), "--data-dir", data, "--root-key-file", keyFile},
+			[]string{"--root-key-file", "KMS_ROOT_KEY"}},
+		{"restore", nil, []string{"restore", "-i", filepath.Join(tmp, "kms.kmsbak"), "--data-dir", data, "--root-key-file", keyFile, "--root-key", uri, "--pkcs11-module", module},
+			[]string{"--root-key-file", "--root-key"}},
+		{"root-key rotate", []string{"KMS_ROOT_KEY=" + uri}, []string{"root-key", "rotate", "--data-dir", data, "--root-key-file", keyFile, "--new-root-key-file", newKeyFile, "--pkcs11-module", module},
+			[]string{"--root-key-file", "KMS_ROOT_KEY"}},
+		{"migrate", nil, []string{"migrate", "--from", data, "--to", filepath.Join(tmp, "copy"), "--root-key-file", keyFile, "--root-key", uri, "--pkcs11-module", module},
+			[]string{"--root-key-file", "--root-key"}},
+		{"migrate and KMS_ROOT_KEY", []string{"KMS_ROOT_KEY=" + hexKey}, []string{"migrate", "--from", data, "--to", filepath.Join(tmp, "copy"), "--root-key-file", keyFile},
+			[]string{"--root-key-file", "KMS_ROOT_KEY"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runToExit(t, baseEnv(tc.env...), tc.args...)
+			if code == 0 {
+				t.Fatalf("exit 0 with two root keys; stdout:\n%s", stdout)
+			}
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.Contains(stderr, "two root keys") {
+				t.Errorf("stderr should be one line saying two root keys are given:\n%s", stderr)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(stderr, "by "+want+" ") && !strings.Contains(stderr, "by "+want+":") {
+					t.Errorf("stderr does not name %s:\n%s", want, stderr)
+				}
+			}
+			if strings.Contains(stdout, "listening") {
+				t.Errorf("stdout:\n%s", stdout)
+			}
+			for _, d := range []string{data, filepath.Join(tmp, "copy")} {
+				if _, err := os.Stat(d); err == nil {
+					t.Errorf("created %s though it refused", d)
+				}
+			}
+		})
+	}
+}
+
 // sealedMsg is a ciphertext and what it must decrypt to.
 type sealedMsg struct {
 	keyID     string // the key's id

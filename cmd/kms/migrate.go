@@ -44,8 +44,9 @@ none. The audit trail is not part of the key store and stays where it is.`,
   kms migrate --from kms-data --to kms-data-copy   # dev: root.key and credentials come along`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.RootKeyFrom = "--root-key"
 			if o.RootKeyText == "" {
-				o.RootKeyText = os.Getenv("KMS_ROOT_KEY")
+				o.RootKeyText, o.RootKeyFrom = os.Getenv("KMS_ROOT_KEY"), "KMS_ROOT_KEY"
 			}
 			o.Getenv = os.Getenv
 			o.Out = cmd.OutOrStdout()

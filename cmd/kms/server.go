@@ -64,7 +64,8 @@ command line wins over the environment, which wins over the file.
 				printRootKey(cmd.OutOrStdout(), o.RootKeyText, sources["root-key"])
 				return nil
 			}
-			o.RootKeyFrom = rootKeyFrom(sources["root-key"])
+			o.RootKeyFileFrom = settingFrom("root-key-file", sources["root-key-file"])
+			o.RootKeyFrom = settingFrom("root-key", sources["root-key"])
 			o.Getenv = os.Getenv
 			o.Version = buildVersion().version
 			logs := server.NewLogBuffer(os.Stderr, 100*time.Millisecond)
@@ -138,19 +139,21 @@ func printRootKey(w io.Writer, value string, from config.Source) {
 		}
 		fmt.Fprintf(w, "root-key: %q  # %s\n", value, from)
 	default:
-		fmt.Fprintf(w, "# the root key: from %s (hidden)\n", rootKeyFrom(from))
+		fmt.Fprintf(w, "# the root key: from %s (hidden)\n", settingFrom("root-key", from))
 	}
 }
 
-// rootKeyFrom names where --root-key came from, in messages.
-func rootKeyFrom(from config.Source) string {
+// settingFrom names where the setting name of kms server came from, in
+// messages: its flag, its key in the --config file, or its environment
+// variable.
+func settingFrom(name string, from config.Source) string {
 	switch from {
 	case config.FromFlag:
-		return "--root-key"
+		return "--" + name
 	case config.FromFile:
-		return "root-key in the --config file"
+		return name + " in the --config file"
 	}
-	return "KMS_ROOT_KEY"
+	return config.EnvName(name)
 }
 
 // notConfigurable are the flags of kms server that a file or the

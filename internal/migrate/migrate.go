@@ -59,10 +59,13 @@ type Options struct {
 	// (ParseLocation).
 	From, To string
 	// RootKeyFile and RootKeyText (from KMS_ROOT_KEY) give the root key,
-	// as to the server. Without either, Run uses the root.key of the
-	// source's data directory, else the destination's (dev mode).
+	// as to the server; Run refuses both. Without either, Run uses the
+	// root.key of the source's data directory, else the destination's
+	// (dev mode). RootKeyFrom names where RootKeyText came from, in
+	// messages (default KMS_ROOT_KEY).
 	RootKeyFile string
 	RootKeyText string
+	RootKeyFrom string
 	// PKCS11Module reaches the token of a RootKeyText that is a PKCS#11
 	// URI; Getenv reads its PIN (KMS_PKCS11_PIN) when the URI does not
 	// say where it is.

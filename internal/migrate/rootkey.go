@@ -29,17 +29,25 @@ type rootKey struct {
 // devKeyFile is where a --dev server keeps its root key.
 func devKeyFile(dir string) string { return filepath.Join(dir, "root.key") }
 
-// loadRootKey finds the root key as the server does: RootKeyFile, else
+// loadRootKey finds the root key as the server does: RootKeyFile or
 // RootKeyText (a key, or a PKCS#11 URI: logged into, unwrapping nothing
-// yet), else (dev mode) the root.key of the source's data directory,
-// else of the destination's.
+// yet), refusing both, else (dev mode) the root.key of the source's data
+// directory, else of the destination's.
 func loadRootKey(o Options, from, to Location) (*rootKey, error) {
+	name := o.RootKeyFrom
+	if name == "" {
+		name = "KMS_ROOT_KEY"
+	}
+	spec := rootkey.Spec{File: o.RootKeyFile, Value: o.RootKeyText, ValueName: name, Module: o.PKCS11Module, Getenv: o.Getenv}
+	if err := spec.Check(); err != nil {
+		return nil, err
+	}
 	switch {
 	case o.RootKeyFile != "":
 		rk, err := keys.ReadRootKeyFile(o.RootKeyFile)
 		return &rootKey{key: rk, file: o.RootKeyFile}, err
 	case hsm.IsURI(o.RootKeyText):
-		src, err := rootkey.Load(rootkey.Spec{Value: o.RootKeyText, ValueName: "KMS_ROOT_KEY", Module: o.PKCS11Module, Getenv: o.Getenv})
+		src, err := rootkey.Load(spec)
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +55,7 @@ func loadRootKey(o Options, from, to Location) (*rootKey, error) {
 	case o.RootKeyText != "":
 		rk, err := keys.ParseRootKey([]byte(o.RootKeyText))
 		if err != nil {
-			return nil, fmt.Errorf("KMS_ROOT_KEY: %w", err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		return &rootKey{key: rk}, nil
 	}

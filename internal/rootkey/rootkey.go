@@ -5,8 +5,8 @@
 // A root key comes from a file (--root-key-file), from the key itself
 // (--root-key or KMS_ROOT_KEY: 32 bytes as base64 or hex), or from an
 // AES-256 key inside a token named by an RFC 7512 PKCS#11 URI
-// (--root-key pkcs11:token=NAME;object=LABEL, internal/hsm). A file or
-// text key seals the store's records itself. A token's key never sees
+// (--root-key pkcs11:token=NAME;object=LABEL, internal/hsm); a command
+// given more than one refuses to guess. A file or text key seals the store's records itself. A token's key never sees
 // them: the records are sealed under a random 32-byte root key held in
 // memory, and the token's key seals only that key, in the store record
 // keys.WrappedRootRecord:
@@ -34,10 +34,13 @@ import (
 const wrappedVersion = 1
 
 // Spec says where a root key comes from, as a command's flags give it.
+// It names one key: File or Value, not both (Check).
 type Spec struct {
-	// File is a file holding the key (--root-key-file); it wins over
-	// Value.
+	// File is a file holding the key (--root-key-file).
 	File string
+	// FileName names where File came from in messages
+	// ("KMS_ROOT_KEY_FILE"); default "--root-key-file".
+	FileName string
 	// Value is a PKCS#11 URI, or the key itself as base64 or hex.
 	Value string
 	// ValueName names where Value came from in messages ("KMS_ROOT_KEY",
@@ -53,6 +56,24 @@ type Spec struct {
 // Given reports whether s names a root key at all.
 func (s Spec) Given() bool { return s.File != "" || s.Value != "" }
 
+// Check refuses a Spec that names two root keys, a file and a value,
+// naming where each came from. Neither may silently win: a new store
+// would be created under the one that does, a key file where a key in a
+// token was meant, and only that key would ever open it.
+func (s Spec) Check() error {
+	if s.File == "" || s.Value == "" {
+		return nil
+	}
+	file, value := s.FileName, s.ValueName
+	if file == "" {
+		file = "--root-key-file"
+	}
+	if value == "" {
+		value = "--root-key"
+	}
+	return fmt.Errorf("two root keys are given, by %s and by %s: give only one", file, value)
+}
+
 // Source is a root key as given: a key in hand, or a key in a token.
 type Source struct {
 	name  string // how it was given, for messages
@@ -66,8 +87,12 @@ func FromKey(key *keys.RootKey, name string) *Source {
 }
 
 // Load reads the root key of s, logging into the token for a PKCS#11 URI.
-// Its error is one line that names the key and says what is wrong.
+// Its error is one line that names the key and says what is wrong. A Spec
+// that names two keys is refused (Check).
 func Load(s Spec) (*Source, error) {
+	if err := s.Check(); err != nil {
+		return nil, err
+	}
 	switch {
 	case s.File != "":
 		key, err := keys.ReadRootKeyFile(s.File)

@@ -82,7 +82,7 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(file, text, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, err := Load(Spec{File: file, Value: "ignored"})
+	a, err := Load(Spec{File: file})
 	if err != nil || a.InToken() {
 		t.Fatalf("Load(file) = %v, %v", a, err)
 	}
@@ -94,6 +94,36 @@ func TestLoad(t *testing.T) {
 		{Value: "pkcs11:token=a;object=b", ValueName: "--root-key"}} {
 		if src, err := Load(s); err == nil {
 			t.Errorf("Load(%+v) = %v; want an error", s, src)
+		}
+	}
+}
+
+// A file and a value are two root keys: neither wins, and the error names
+// where each came from.
+func TestLoadRefusesTwoKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "root.key")
+	if err := os.WriteFile(file, keys.GenerateRootKey(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		spec Spec
+		want []string
+	}{
+		{Spec{File: file, Value: "pkcs11:token=kms;object=root"}, []string{"--root-key-file", "--root-key"}},
+		{Spec{File: file, FileName: "KMS_ROOT_KEY_FILE", Value: string(keys.GenerateRootKey()), ValueName: "KMS_ROOT_KEY"},
+			[]string{"KMS_ROOT_KEY_FILE", "KMS_ROOT_KEY"}},
+	}
+	for _, tc := range tests {
+		src, err := Load(tc.spec)
+		if err == nil {
+			src.Close()
+			t.Errorf("Load(%+v) = %v; want an error", tc.spec, src)
+			continue
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(err.Error(), "by "+want) {
+				t.Errorf("Load(%+v): %v; want it to name %s", tc.spec, err, want)
+			}
 		}
 	}
 }

@@ -56,9 +56,11 @@ type Options struct {
 	Dev         bool
 	RootKeyFile string // path of a file holding the root key
 	RootKeyText string // the root key itself, or a PKCS#11 URI (--root-key, KMS_ROOT_KEY)
-	// RootKeyFrom names where RootKeyText came from, in messages
-	// (default KMS_ROOT_KEY).
-	RootKeyFrom string
+	// RootKeyFileFrom and RootKeyFrom name where RootKeyFile and
+	// RootKeyText came from, in messages (default --root-key-file and
+	// KMS_ROOT_KEY). Given both, the server refuses to start.
+	RootKeyFileFrom string
+	RootKeyFrom     string
 	// PKCS11Module is the PKCS#11 module (a shared library) that reaches
 	// the token of a RootKeyText that is a PKCS#11 URI.
 	PKCS11Module string
@@ -238,6 +240,9 @@ func Run(ctx context.Context, o Options) error {
 	o.DataDir = absDir
 	if !o.Dev && o.RootKeyFile == "" && o.RootKeyText == "" {
 		return errNoRootKey
+	}
+	if err := rootKeySpec(o).Check(); err != nil {
+		return err
 	}
 	if err := prepareDataDir(o.DataDir); err != nil {
 		return err
@@ -672,18 +677,23 @@ func openStore(ctx context.Context, o Options) (store.Store, *pgstore.Store, err
 	return pg, pg, nil
 }
 
+// rootKeySpec is the root key the options give, other than dev mode's.
+func rootKeySpec(o Options) rootkey.Spec {
+	from := o.RootKeyFrom
+	if from == "" {
+		from = "KMS_ROOT_KEY"
+	}
+	return rootkey.Spec{File: o.RootKeyFile, FileName: o.RootKeyFileFrom, Value: o.RootKeyText, ValueName: from,
+		Module: o.PKCS11Module, Getenv: o.Getenv}
+}
+
 // loadRootKey finds the root key: a file, the KMS_ROOT_KEY text or a
 // PKCS#11 URI (logging into its token), or in dev mode DataDir/root.key,
-// generated on first start.
+// generated on first start. It refuses a file and a text both given.
 func loadRootKey(o Options) (*rootkey.Source, error) {
 	switch {
 	case o.RootKeyFile != "" || o.RootKeyText != "":
-		from := o.RootKeyFrom
-		if from == "" {
-			from = "KMS_ROOT_KEY"
-		}
-		return rootkey.Load(rootkey.Spec{File: o.RootKeyFile, Value: o.RootKeyText, ValueName: from,
-			Module: o.PKCS11Module, Getenv: o.Getenv})
+		return rootkey.Load(rootKeySpec(o))
 	case o.Dev:
 		path := filepath.Join(o.DataDir, "root.key")
 		b, err := readSecretFile(path)
