@@ -42,10 +42,10 @@ a new root key, in one store transaction: killed at any point, the store
 opens with the old root key or with the new one, never with neither.
 Afterwards the old root key no longer opens the store.
 
-The old root key comes as for the server: --root-key-file FILE, else
---root-key (a PKCS#11 URI, or the key itself), else KMS_ROOT_KEY, else the
-data directory's root.key (--dev), which is then replaced by the new key
-once the rotation has committed. The new one comes from
+The old root key comes as for the server: --root-key-file FILE or
+--root-key (a PKCS#11 URI, or the key itself; else KMS_ROOT_KEY), not both,
+else the data directory's root.key (--dev), which is then replaced by the
+new key once the rotation has committed. The new one comes from
 --new-root-key-file FILE, or --new-root-key: 32 bytes as base64 or hex
 (visible to other users of the machine in the process list), or a PKCS#11
 URI of a key in an HSM (kms root-key init makes one). Moving the root key
@@ -226,8 +226,8 @@ To move an existing store into the token, use kms root-key rotate.`,
 }
 
 // rootKeyOptions are the flags that give a command the store's root key,
-// as to the server: --root-key-file, --root-key (else KMS_ROOT_KEY) and
-// --pkcs11-module.
+// as to the server: --root-key-file or --root-key (else KMS_ROOT_KEY), not
+// both, and --pkcs11-module.
 type rootKeyOptions struct {
 	file, value, module string
 }
@@ -246,7 +246,8 @@ func (o *rootKeyOptions) flags(f *pflag.FlagSet, prefix string) {
 }
 
 // spec is where the root key comes from: the flags, else KMS_ROOT_KEY
-// (when env is true), else the root.key of the data directory dir.
+// (when env is true) for --root-key, else the root.key of the data
+// directory dir. rootkey.Load refuses a spec with a file and a value.
 func (o *rootKeyOptions) spec(dir string, env bool) rootkey.Spec {
 	s := rootkey.Spec{File: o.file, Value: o.value, ValueName: "--root-key", Module: o.module, Getenv: os.Getenv}
 	if s.Value == "" && env {

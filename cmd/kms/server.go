@@ -35,12 +35,14 @@ With --dev it needs nothing else: it creates the data directory, a root key
 file in it, account 111122223333 and an AWS credentials file for that
 account's root, and prints how to point the aws CLI at it.
 
-Without --dev it needs the root key that encrypts all key material at rest:
---root-key-file FILE, or the KMS_ROOT_KEY environment variable (32 bytes as
-base64 or hex), or a key in an HSM: --root-key pkcs11:token=NAME;object=LABEL
-with --pkcs11-module PATH and the token's PIN in KMS_PKCS11_PIN (or in the
-file of the URI's pin-source=file:/path). The token's key wraps the store's
-root key, kept in the store; the server asks the token once, at start.
+Without --dev it needs the root key that encrypts all key material at rest,
+one of: --root-key-file FILE, or the KMS_ROOT_KEY environment variable (32
+bytes as base64 or hex), or a key in an HSM: --root-key
+pkcs11:token=NAME;object=LABEL with --pkcs11-module PATH and the token's PIN
+in KMS_PKCS11_PIN (or in the file of the URI's pin-source=file:/path). Given
+a key file and --root-key (or KMS_ROOT_KEY) it refuses to start. The token's
+key wraps the store's root key, kept in the store; the server asks the
+token once, at start.
 
 With --storage postgres://... (or KMS_STORAGE) the records live in that
 PostgreSQL database instead of the data directory, and any number of nodes
