@@ -455,3 +455,37 @@ func TestPKCS11Cluster(t *testing.T) {
 		checkDecrypts(t, s.client(t), []encrypted{e})
 	}
 }
+
+// TestPKCS11URIHidesThePIN: a PIN typed into the path of the URI, after an
+// '&' or a ';' meant as '?', or a value the parser refuses, is in no error
+// and not in --print-config. No token is needed: the URI is refused first.
+func TestPKCS11URIHidesThePIN(t *testing.T) {
+	t.Parallel()
+	const pin = "S3cretPIN"
+	module := filepath.Join(t.TempDir(), "libnone.so")
+	keyFile := filepath.Join(t.TempDir(), "new.key")
+	writeFile(t, keyFile, keys.GenerateRootKey())
+	for _, tc := range []struct{ uri, want string }{
+		{"pkcs11:token=kms;object=kms-root&pin-value=" + pin, "%26"},
+		{"pkcs11:token=kms;object=kms-root&pin-value=" + pin + "%zz", "%26"},
+		{"pkcs11:token=kms;object=kms-root;pin-value=" + pin, "pin-value is a query attribute"},
+		{"pkcs11:token=kms;object=" + pin + "%zz", "bad percent-encoding"},
+	} {
+		code, stdout, stderr := runToExit(t, baseEnv("KMS_ROOT_KEY="+tc.uri), "server", "--print-config")
+		if code != 0 || strings.Contains(stdout+stderr, pin) || !strings.Contains(stdout, `root-key: "(not a valid PKCS#11 URI)"  # environment`) {
+			t.Errorf("--print-config with KMS_ROOT_KEY=%s: exit %d\n%s%s", tc.uri, code, stdout, stderr)
+		}
+		dir := t.TempDir()
+		for _, args := range [][]string{
+			{"server", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--root-key", tc.uri, "--pkcs11-module", module},
+			{"restore", "-i", filepath.Join(dir, "kms.kmsbak"), "--data-dir", filepath.Join(dir, "restored"), "--root-key", tc.uri, "--pkcs11-module", module},
+			{"root-key", "rotate", "--data-dir", dir, "--root-key-file", keyFile, "--new-root-key", tc.uri, "--pkcs11-module", module},
+			{"root-key", "init", "--root-key", tc.uri, "--pkcs11-module", module},
+		} {
+			code, stdout, stderr := runToExit(t, baseEnv(), args...)
+			if code == 0 || strings.Contains(stdout+stderr, pin) || !strings.Contains(stderr, tc.want) {
+				t.Errorf("kms %s: exit %d, want an error saying %q without the PIN\n%s%s", strings.Join(args, " "), code, tc.want, stdout, stderr)
+			}
+		}
+	}
+}

@@ -45,6 +45,11 @@ func IsURI(s string) bool {
 // attributes (id, serial, slot-id, ...) would select objects this parser
 // does not tell apart, and an attribute ignored could name another key
 // than the one meant. On error the URI returned is the zero value.
+//
+// The path may not hold an unencoded '&', which RFC 7512 allows there
+// (%26 is read), nor the query's attributes: "object=LABEL&pin-value=PIN",
+// '&' typed for '?', would otherwise make the PIN part of the key's label,
+// shown wherever the URI is. No error quotes an attribute's value.
 func ParseURI(s string) (URI, error) {
 	if !IsURI(s) {
 		return URI{}, fmt.Errorf("a PKCS#11 URI starts with %q", Scheme)
@@ -61,27 +66,34 @@ func ParseURI(s string) (URI, error) {
 			return nil
 		}
 		shown := func(name string) string { return attrName(name, secret) }
-		for _, attr := range strings.Split(part, sep) {
+		allowed := pathAvail
+		if secret {
+			allowed = queryAvail
+		}
+		for i, attr := range strings.Split(part, sep) {
 			rawName, rawValue, ok := strings.Cut(attr, "=")
 			if !ok {
 				if secret {
 					return errors.New("a query attribute has no value (want name=value; write '&' in a PIN as %26)")
 				}
-				return fmt.Errorf("attribute %q has no value (want name=value)", attr)
+				return fmt.Errorf("path attribute %d has no value (want name=value, separated by ';')", i+1)
 			}
-			name, err := unescape(rawName)
+			name, err := unescape(rawName, allowed)
 			if err != nil {
 				if secret {
 					return errors.New("a query attribute's name is not percent-encoded as a PKCS#11 URI must be")
 				}
-				return err
+				return fmt.Errorf("the name of path attribute %d: %w", i+1, err)
 			}
-			value, err := unescape(rawValue)
+			if !secret && (name == "pin-value" || name == "pin-source" || name == "module-path") {
+				return fmt.Errorf("%s is a query attribute: write it after '?' (pkcs11:token=...;object=...?%s=...)", name, name)
+			}
+			value, err := unescape(rawValue, allowed)
+			if errors.Is(err, errAmpersand) {
+				return fmt.Errorf("attribute %s: '&' is written %%26 in the path of a PKCS#11 URI (its query, which may hold the PIN, starts with '?', not '&')", shown(name))
+			}
 			if err != nil {
-				if secret {
-					return fmt.Errorf("attribute %s: the value is not percent-encoded as a PKCS#11 URI must be (white space, '%%' and bytes outside ASCII are written %%XX)", shown(name))
-				}
-				return fmt.Errorf("attribute %s: %w", name, err)
+				return fmt.Errorf("attribute %s: %w", shown(name), err)
 			}
 			if seen[name] {
 				return fmt.Errorf("attribute %s is given twice", shown(name))
@@ -101,7 +113,7 @@ func ParseURI(s string) (URI, error) {
 			u.Object = value
 		case "type":
 			if value != "secret-key" {
-				return fmt.Errorf("type=%s: the root key is a secret key (type=secret-key)", value)
+				return errors.New(`attribute "type": the root key is a secret key (type=secret-key)`)
 			}
 		default:
 			return fmt.Errorf("path attribute %q is not supported (name the key by token and object)", name)
@@ -191,7 +203,8 @@ func (u URI) PIN(getenv func(string) string) (string, error) {
 			path = p
 		}
 		if !strings.HasPrefix(path, "/") {
-			return "", fmt.Errorf("pin-source %q: want file:/absolute/path", u.PINSource)
+			// Not quoted: it may be the PIN, put in the wrong attribute.
+			return "", errors.New("pin-source: want file:/absolute/path, the file holding the PIN")
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -209,12 +222,16 @@ func (u URI) PIN(getenv func(string) string) (string, error) {
 const PINEnv = "KMS_PKCS11_PIN"
 
 // The characters RFC 7512 allows unencoded besides the unreserved ones
-// (ALPHA / DIGIT / "-" / "." / "_" / "~"): pk11-res-avail, plus "&" in the
-// path and "/", "?", "|" in the query.
+// (ALPHA / DIGIT / "-" / "." / "_" / "~"): pk11-res-avail, plus "/", "?",
+// "|" in the query. The RFC allows "&" in the path too; this parser
+// does not (ParseURI), and String writes it %26. pathAvail and queryAvail
+// are what ParseURI reads unencoded: "/" and "|" in the path as well.
 const (
 	resAvail     = ":[]@!$'()*+,="
-	pathAllowed  = resAvail + "&"
+	pathAllowed  = resAvail
 	queryAllowed = resAvail + "/?|"
+	pathAvail    = resAvail + "/|"
+	queryAvail   = resAvail + "&/?|"
 )
 
 func unreserved(c byte) bool {
@@ -234,23 +251,34 @@ func escape(s, allowed string) string {
 	return b.String()
 }
 
+// The errors of unescape. They show nothing of the text: it may be, or
+// hold, the PIN.
+var (
+	errBadEscape  = errors.New("bad percent-encoding: '%' must be followed by two hex digits (write '%' itself as %25)")
+	errMustEncode = errors.New("white space, most punctuation and bytes outside ASCII must be percent-encoded (%XX) in a PKCS#11 URI")
+	errAmpersand  = errors.New("'&' must be percent-encoded (%26) here")
+)
+
 // unescape decodes percent-encoding, refusing a malformed escape and a
-// byte that must have been encoded.
-func unescape(s string) (string, error) {
+// byte that must have been encoded: any but the unreserved ones and those
+// in allowed.
+func unescape(s, allowed string) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '%':
 			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-				return "", fmt.Errorf("bad percent-encoding in %q", s)
+				return "", errBadEscape
 			}
 			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
 			i += 2
-		case unreserved(c) || strings.IndexByte(resAvail+"&/?|", c) >= 0:
+		case unreserved(c) || strings.IndexByte(allowed, c) >= 0:
 			b.WriteByte(c)
+		case c == '&':
+			return "", errAmpersand
 		default:
-			return "", fmt.Errorf("%q must be percent-encoded (%%%02X) in a PKCS#11 URI", c, c)
+			return "", errMustEncode
 		}
 	}
 	return b.String(), nil

@@ -17,7 +17,8 @@ func TestParseURI(t *testing.T) {
 		{"pkcs11:token=kms;object=root;type=secret-key", URI{Token: "kms", Object: "root"}},
 		{"pkcs11:token=My%20Token;object=root%3Bkey", URI{Token: "My Token", Object: "root;key"}},
 		{"pkcs11:token=a%2fb;object=%e2%82%ac", URI{Token: "a/b", Object: "€"}},
-		{"pkcs11:token=a&b;object=x=y", URI{Token: "a&b", Object: "x=y"}},
+		{"pkcs11:token=a%26b;object=x=y", URI{Token: "a&b", Object: "x=y"}},
+		{"pkcs11:token=a/b;object=c|d", URI{Token: "a/b", Object: "c|d"}},
 		{"pkcs11:token=kms;object=root?pin-source=file:/etc/kms/pin", URI{Token: "kms", Object: "root", PINSource: "file:/etc/kms/pin"}},
 		{"pkcs11:token=kms;object=root?pin-value=1234&module-path=/usr/lib/softhsm/libsofthsm2.so",
 			URI{Token: "kms", Object: "root", PINValue: "1234", ModulePath: "/usr/lib/softhsm/libsofthsm2.so"}},
@@ -64,6 +65,11 @@ func TestParseURIRejects(t *testing.T) {
 		{"pkcs11:token=a;object=b\n", "percent-encoded"},
 		{"pkcs11:token=a;object=€", "percent-encoded"},
 		{"pkcs11:token=a;object=b#frag", "percent-encoded"},
+		{"pkcs11:token=a&b;object=c", "%26"},
+		{"pkcs11:token=kms;object=root&pin-value=1234", "%26"},
+		{"pkcs11:token=kms;object=root;pin-value=1234", "query attribute"},
+		{"pkcs11:token=kms;object=root;pin-source=file:/etc/kms/pin", "query attribute"},
+		{"pkcs11:token=kms;object=root;module-path=/lib/x.so", "query attribute"},
 	}
 	for _, tc := range tests {
 		got, err := ParseURI(tc.in)
@@ -102,12 +108,48 @@ func TestParseURIErrorsHideThePIN(t *testing.T) {
 	}
 }
 
+// Nor does an error about the path show a value: a PIN typed there, after
+// an '&' or a ';' meant as '?', stays out of the logs too.
+func TestParseURIErrorsHidePathValues(t *testing.T) {
+	for _, in := range []string{
+		"pkcs11:token=kms;object=kms-root&pin-value=S3cretPIN",
+		"pkcs11:token=kms;object=kms-root&pin-value=S3cret%zz",
+		"pkcs11:token=kms;object=kms-root&pin-value=S3cret PIN",
+		"pkcs11:token=kms;object=kms-root;pin-value=S3cretPIN",
+		"pkcs11:token=kms;object=kms-root;pin-value=S3cret%zz",
+		"pkcs11:token=kms;object=S3cret%zz",
+		"pkcs11:token=kms;object=S3cret PIN",
+		"pkcs11:token=S3cret€;object=root",
+		"pkcs11:token=kms;object=root;S3cretPIN",
+		"pkcs11:token=kms;object=root;type=S3cretPIN",
+	} {
+		_, err := ParseURI(in)
+		if err == nil {
+			t.Errorf("ParseURI(%q) accepted it", in)
+			continue
+		}
+		if strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("ParseURI(%q): the error shows a value: %v", in, err)
+		}
+	}
+	u, err := ParseURI("pkcs11:token=kms;object=root?pin-source=S3cretPIN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.PIN(func(string) string { return "" }); err == nil || strings.Contains(err.Error(), "S3cret") {
+		t.Errorf("PIN() with pin-source=S3cretPIN: %v", err)
+	}
+}
+
 func TestURIRedacted(t *testing.T) {
 	u := URI{Token: "kms", Object: "root", PINValue: "1234"}
 	if r := u.Redacted(); strings.Contains(r, "1234") || r != "pkcs11:token=kms;object=root?pin-value=xxxxx" {
 		t.Errorf("Redacted() = %q", r)
 	}
 	if r := (URI{Token: "a b", Object: "c"}).Redacted(); r != "pkcs11:token=a%20b;object=c" {
+		t.Errorf("Redacted() = %q", r)
+	}
+	if r := (URI{Token: "a&b", Object: "c"}).Redacted(); r != "pkcs11:token=a%26b;object=c" {
 		t.Errorf("Redacted() = %q", r)
 	}
 }
