@@ -387,6 +387,17 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 		}
 	}
 
+	// The database password is masked, in a URL or a key/value string.
+	for storage, want := range map[string]string{
+		"postgres://kms:hunter2@db/kms":     `storage: "postgres://kms:xxxxx@db/kms"  # environment`,
+		"host=db user=kms password=hunter2": `storage: "host=db user=kms password=xxxxx"  # environment`,
+	} {
+		code, out, stderr := runToExit(t, baseEnv("KMS_STORAGE="+storage), "server", "--print-config")
+		if code != 0 || strings.Contains(out, "hunter2") || !strings.Contains(out, want) {
+			t.Errorf("--print-config with KMS_STORAGE=%s: exit %d, want %s\n%s%s", storage, code, want, out, stderr)
+		}
+	}
+
 	s := startServerIn(t, "", env, "server", "--config", cfg, "--listen", "127.0.0.1:0")
 	if s.Region != "ap-south-1" || s.Dir != data {
 		t.Errorf("the server runs in region %s on %s, want ap-south-1 on %s", s.Region, s.Dir, data)

@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -161,7 +162,7 @@ func contains(list []string, s string) bool {
 
 // Print writes the effective value of every flag of fs, except those in
 // skip, as YAML that --config reads back, each with a comment naming its
-// source. Passwords in URLs are masked. A flag that may hold another
+// source. Passwords in URLs and connection strings are masked (MaskURL). A flag that may hold another
 // secret (kms server's --root-key) must be in skip, and printed by the
 // caller with the secret masked.
 func Print(w io.Writer, fs *pflag.FlagSet, sources map[string]Source, skip ...string) {
@@ -186,9 +187,17 @@ func Print(w io.Writer, fs *pflag.FlagSet, sources map[string]Source, skip ...st
 
 // MaskURL hides the passwords of a URL: that of its user information, and
 // the password and sslpassword query parameters PostgreSQL's drivers also
-// take. A value with "://" that does not parse as a URL is hidden whole;
-// anything else is returned as it is.
+// take. A value with "://" that does not parse as a URL is hidden whole.
+// Without "://", the password and sslpassword of a PostgreSQL key/value
+// connection string ("host=db user=kms password=secret") are hidden, or
+// the whole value if it has a "password=" but does not parse as one.
+// Anything else is returned as it is.
 func MaskURL(s string) string {
+	if !strings.Contains(s, "://") {
+		if m := maskConnString(s); m != s {
+			return m
+		}
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		if strings.Contains(s, "://") {
@@ -219,4 +228,83 @@ func MaskURL(s string) string {
 		return s
 	}
 	return u.String()
+}
+
+// hasPassword matches what may start a connection string's password or
+// sslpassword setting, even one written wrong ("password secret").
+var hasPassword = regexp.MustCompile(`(?i)password[\s=]`)
+
+// maskConnString hides the values of the password and sslpassword
+// settings (any case) of a PostgreSQL key/value connection string, read
+// as libpq reads one: keyword = value pairs apart by white space, a value
+// either single-quoted or up to the next white space, a backslash
+// escaping the next byte in either. The rest is kept as written. A string that does not
+// parse so but matches hasPassword is hidden whole; one without either
+// setting is returned as it is.
+func maskConnString(s string) string {
+	space := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+	var b strings.Builder
+	masked := false
+	for i := 0; ; {
+		for i < len(s) && space(s[i]) {
+			b.WriteByte(s[i])
+			i++
+		}
+		if i == len(s) {
+			break
+		}
+		start := i
+		for i < len(s) && s[i] != '=' && !space(s[i]) {
+			i++
+		}
+		keyword := s[start:i]
+		for i < len(s) && space(s[i]) {
+			i++
+		}
+		if keyword == "" || i == len(s) || s[i] != '=' {
+			return maskWhole(s)
+		}
+		i++
+		for i < len(s) && space(s[i]) {
+			i++
+		}
+		b.WriteString(s[start:i])
+		value := i
+		if i < len(s) && s[i] == '\'' {
+			for i++; i < len(s) && s[i] != '\''; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(s) {
+				return maskWhole(s)
+			}
+			i++
+		} else {
+			for ; i < len(s) && !space(s[i]); i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+			i = min(i, len(s))
+		}
+		if k := strings.ToLower(keyword); k == "password" || k == "sslpassword" {
+			b.WriteString("xxxxx")
+			masked = true
+		} else {
+			b.WriteString(s[value:i])
+		}
+	}
+	if !masked {
+		return s
+	}
+	return b.String()
+}
+
+// maskWhole hides s if it may hold a password.
+func maskWhole(s string) string {
+	if hasPassword.MatchString(s) {
+		return "xxxxx"
+	}
+	return s
 }

@@ -175,6 +175,19 @@ func TestMaskURL(t *testing.T) {
 		"postgres://kms@db/kms?sslmode=disable":                         "postgres://kms@db/kms?sslmode=disable",
 		"127.0.0.1:8400":                                                "127.0.0.1:8400",
 		"/var/lib/kms":                                                  "/var/lib/kms",
+		// Key/value connection strings, as libpq reads them.
+		"host=db user=kms password=hunter2":               "host=db user=kms password=xxxxx",
+		"password=hunter2 host=db":                        "password=xxxxx host=db",
+		"host=db  password = 'hunter2 \\' x'\tdbname=kms": "host=db  password = xxxxx\tdbname=kms",
+		"host=db password=hun\\ ter2 dbname=kms":          "host=db password=xxxxx dbname=kms",
+		"host=db PASSWORD=hunter2 sslpassword=hunter2":    "host=db PASSWORD=xxxxx sslpassword=xxxxx",
+		"host=db password='hunter2":                       "xxxxx",
+		"host=db password":                                "host=db password",
+		"host=db user=kms password hunter2":               "xxxxx",
+		"host=db junk password=hunter2":                   "xxxxx",
+		"host=db user=kms sslmode=verify-full":            "host=db user=kms sslmode=verify-full",
+		"/etc/kms/password.pem":                           "/etc/kms/password.pem",
+		"10.0.0.0/8,192.168.1.1":                          "10.0.0.0/8,192.168.1.1",
 	} {
 		got := MaskURL(in)
 		if got != want {
