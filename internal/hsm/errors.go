@@ -7,5 +7,6 @@ import "errors"
 var ErrNoCgo = errors.New("this kms binary was built without cgo and cannot load a PKCS#11 module")
 
 // ErrOpen is returned by Key.Open for a sealed value that does not open
-// with the key (another key, other additional data, or altered bytes).
+// with the key (another key, other additional data, or altered bytes);
+// never when the token refuses or fails to decrypt.
 var ErrOpen = errors.New("the value does not open with the key in the token")

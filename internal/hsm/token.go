@@ -3,11 +3,13 @@
 package hsm
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -130,8 +132,7 @@ func login(module string, u URI, pin string) (*crypto11.Context, error) {
 
 // reason is err in a few words: a PKCS#11 return value by its meaning.
 func reason(err error) string {
-	var p pkcs11.Error
-	if errors.As(err, &p) {
+	if p := returnValue(err); p != pkcs11.CKR_OK {
 		switch p {
 		case pkcs11.CKR_PIN_INCORRECT, pkcs11.CKR_PIN_LEN_RANGE:
 			return "PIN incorrect"
@@ -143,6 +144,8 @@ func reason(err error) string {
 			return "token not present"
 		case pkcs11.CKR_USER_PIN_NOT_INITIALIZED:
 			return "the token's user PIN is not initialized"
+		case pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED:
+			return "the key's attributes do not allow it (CKA_ENCRYPT or CKA_DECRYPT is false: CKR_KEY_FUNCTION_NOT_PERMITTED)"
 		}
 		return strings.TrimPrefix(p.Error(), "pkcs11: ")
 	}
@@ -153,13 +156,38 @@ func reason(err error) string {
 	return err.Error()
 }
 
+// returnValue is the PKCS#11 return value that err reports, CKR_OK if
+// none. crypto11 puts some into the text of its errors ("C_Decrypt:
+// pkcs11: 0x40: CKR_ENCRYPTED_DATA_INVALID") rather than wrapping them:
+// those are read back from the text.
+func returnValue(err error) pkcs11.Error {
+	var p pkcs11.Error
+	if errors.As(err, &p) {
+		return p
+	}
+	_, rest, ok := strings.Cut(err.Error(), "pkcs11: 0x")
+	if !ok {
+		return pkcs11.CKR_OK
+	}
+	hex, _, _ := strings.Cut(rest, ":")
+	v, perr := strconv.ParseUint(hex, 16, 32)
+	if perr != nil {
+		return pkcs11.CKR_OK
+	}
+	return pkcs11.Error(v)
+}
+
 // Seal encrypts plaintext in the token with AES-256-GCM, binding it to
 // aad, and returns nonce ‖ ciphertext ‖ tag.
 func (k *Key) Seal(aad, plaintext []byte) (sealed []byte, err error) {
 	// crypto11's AEAD panics when the token fails.
 	defer func() {
 		if r := recover(); r != nil {
-			sealed, err = nil, fmt.Errorf("the token failed to encrypt: %v", r)
+			why := fmt.Sprint(r)
+			if e, ok := r.(error); ok {
+				why = reason(e)
+			}
+			sealed, err = nil, fmt.Errorf("the token failed to encrypt: %s", why)
 		}
 	}()
 	ns := k.aead.NonceSize()
@@ -168,17 +196,47 @@ func (k *Key) Seal(aad, plaintext []byte) (sealed []byte, err error) {
 	return k.aead.Seal(nonce, nonce, plaintext, aad), nil
 }
 
-// Open reverses Seal. Any failure of authentication is ErrOpen.
+// Open reverses Seal. A value that does not open with the key (another
+// key, other additional data, altered or cut bytes) is ErrOpen: the token
+// answered CKR_ENCRYPTED_DATA_INVALID or CKR_ENCRYPTED_DATA_LEN_RANGE, or
+// CKR_GENERAL_ERROR or CKR_FUNCTION_FAILED while the key still opens what
+// it seals. Any other failure (the key may not decrypt, a device, session
+// or login error) is an error that names it, never ErrOpen, which callers
+// report as the wrong key.
 func (k *Key) Open(aad, sealed []byte) ([]byte, error) {
 	ns := k.aead.NonceSize()
 	if len(sealed) < ns+k.aead.Overhead() {
 		return nil, ErrOpen
 	}
 	pt, err := k.aead.Open(nil, sealed[:ns], sealed[ns:], aad)
-	if err != nil {
-		return nil, ErrOpen
+	if err == nil {
+		return pt, nil
 	}
-	return pt, nil
+	switch returnValue(err) {
+	case pkcs11.CKR_ENCRYPTED_DATA_INVALID, pkcs11.CKR_ENCRYPTED_DATA_LEN_RANGE:
+		return nil, ErrOpen
+	case pkcs11.CKR_GENERAL_ERROR, pkcs11.CKR_FUNCTION_FAILED:
+		// SoftHSM answers a GCM tag that does not verify with
+		// CKR_GENERAL_ERROR, as it would a failure of its own, and
+		// other tokens may: a key that still seals and opens a probe
+		// tells the two apart.
+		if k.works() {
+			return nil, ErrOpen
+		}
+	}
+	return nil, fmt.Errorf("the token failed to decrypt: %s", reason(err))
+}
+
+// works reports whether the key seals a probe and opens it again.
+func (k *Key) works() bool {
+	probe := []byte("kms root key probe")
+	sealed, err := k.Seal(probe, probe)
+	if err != nil {
+		return false
+	}
+	ns := k.aead.NonceSize()
+	pt, err := k.aead.Open(nil, sealed[:ns], sealed[ns:], probe)
+	return err == nil && bytes.Equal(pt, probe)
 }
 
 // Close logs out and releases the module. Calls after the first do

@@ -203,7 +203,7 @@ func (s *Source) Unwrap(wrapped []byte) (*keys.RootKey, error) {
 		return nil, fmt.Errorf("%s: the root key is not the one this key store was created with (the key in the token does not open its %s record)", s.name, keys.WrappedRootRecord)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.name, err)
+		return nil, fmt.Errorf("%s: open the %s record: %w", s.name, keys.WrappedRootRecord, err)
 	}
 	return keys.NewRootKey(raw)
 }

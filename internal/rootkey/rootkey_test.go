@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ThalesGroup/crypto11"
+
 	"github.com/openkms/kms/internal/hsm"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
@@ -235,5 +237,45 @@ func TestPKCS11Source(t *testing.T) {
 	}
 	if k, err := src.Unwrap(w2); err != nil || !same(k, k2) {
 		t.Errorf("Unwrap(Fresh) = %v, %v", k, err)
+	}
+}
+
+// noDecryptKey makes an AES key labelled label in the token of module
+// that may encrypt but not decrypt (CKA_DECRYPT false), as other tools
+// can make one.
+func noDecryptKey(t *testing.T, module, label string) {
+	t.Helper()
+	ctx, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: "kms", Pin: "1234"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	attrs, err := crypto11.NewAttributeSetWithIDAndLabel([]byte(label), []byte(label))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs.Set(crypto11.CkaDecrypt, false)
+	if _, err := ctx.GenerateSecretKeyWithAttributes(attrs, 256, crypto11.CipherAES); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A token that refuses to unwrap the store's root key is not reported as
+// the wrong root key: the error says why the token refused.
+func TestPKCS11KeyThatMayNotDecrypt(t *testing.T) {
+	module := softHSM(t)
+	noDecryptKey(t, module, "no-decrypt")
+	src, err := Load(Spec{Value: "pkcs11:token=kms;object=no-decrypt?pin-value=1234", Module: module})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	sealed, err := src.token.Seal(wrappedAAD(), keys.GenerateRootKey()[:keys.RootKeySize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Unwrap(append([]byte{wrappedVersion}, sealed...))
+	if err == nil || strings.Contains(err.Error(), "not the one") || !strings.Contains(err.Error(), "CKA_DECRYPT") {
+		t.Errorf("Unwrap with a key that may not decrypt: %v; want the token's refusal, not the wrong key", err)
 	}
 }
