@@ -20,6 +20,7 @@
 package rootkey
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -211,7 +212,9 @@ func (s *Source) Unwrap(wrapped []byte) (*keys.RootKey, error) {
 // Fresh returns a root key for a store to be sealed under from now on (by
 // a rotation, or a new store), and the value of its keys.WrappedRootRecord:
 // for a key in hand, the key itself and nil (no record); for a key in a
-// token, a new random key and its wrapped form.
+// token, a new random key and its wrapped form, once the token has
+// unwrapped that again: a record it cannot open would lock every record
+// sealed under the key out for good.
 func (s *Source) Fresh() (*keys.RootKey, []byte, error) {
 	if s.token == nil {
 		return s.key, nil, nil
@@ -226,7 +229,15 @@ func (s *Source) Fresh() (*keys.RootKey, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", s.name, err)
 	}
+	back, err := s.token.Open(wrappedAAD(), sealed)
+	if err == nil && !bytes.Equal(back, raw) {
+		err = errors.New("it unwraps as another value")
+	}
+	clear(back)
 	clear(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: the token does not unwrap the root key it has just wrapped: %w", s.name, err)
+	}
 	return root, append([]byte{wrappedVersion}, sealed...), nil
 }
 

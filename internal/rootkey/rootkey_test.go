@@ -279,3 +279,26 @@ func TestPKCS11KeyThatMayNotDecrypt(t *testing.T) {
 		t.Errorf("Unwrap with a key that may not decrypt: %v; want the token's refusal, not the wrong key", err)
 	}
 }
+
+// A token key that wraps the store's root key but cannot unwrap it again
+// is refused before the record is written: the store would never open.
+func TestPKCS11FreshUnwrapsWhatItWrapped(t *testing.T) {
+	ctx := context.Background()
+	module := softHSM(t)
+	noDecryptKey(t, module, "no-decrypt")
+	src, err := Load(Spec{Value: "pkcs11:token=kms;object=no-decrypt?pin-value=1234", Module: module})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, _, err := src.Fresh(); err == nil || !strings.Contains(err.Error(), "does not unwrap") {
+		t.Errorf("Fresh: %v; want an error", err)
+	}
+	st := openStore(t)
+	if _, err := src.Root(ctx, st, true); err == nil || !strings.Contains(err.Error(), "CKA_DECRYPT") {
+		t.Errorf("Root on a new store: %v; want the token's refusal", err)
+	}
+	if get(t, st, keys.WrappedRootRecord) != nil {
+		t.Errorf("Root wrote a %s record the token cannot open", keys.WrappedRootRecord)
+	}
+}
