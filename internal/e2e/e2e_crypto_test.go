@@ -246,6 +246,13 @@ func TestE2ECiphertextTampering(t *testing.T) {
 		for i := range len(blob) * 8 {
 			b := bytes.Clone(blob)
 			b[i/8] ^= 1 << (i % 8)
+			if i/8 >= 1 && i/8 <= 16 {
+				// The header's key id now names a key that does not
+				// exist: AWS's answer for that.
+				_, err := e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: b, EncryptionContext: ec})
+				expectAPIError(t, err, "AccessDeniedException", ciphertextKeyMsg)
+				continue
+			}
 			decryptFails(t, "flip of bit "+strconv.Itoa(i), b)
 		}
 	})

@@ -635,3 +635,7 @@ func mustRandom(t testing.TB, n int) []byte {
 func sameInstant(a time.Time, b *time.Time) bool {
 	return b != nil && a.Sub(*b).Abs() < time.Millisecond
 }
+
+// ciphertextKeyMsg is AWS's answer to a Decrypt whose key does not exist
+// here, or may not be used by a caller of another account.
+const ciphertextKeyMsg = "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access."

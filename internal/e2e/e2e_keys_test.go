@@ -546,7 +546,7 @@ func TestE2EDeletionSweeper(t *testing.T) {
 	_, err = e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(doomed), Plaintext: []byte("x")})
 	expectAPIError(t, err, "NotFoundException", notExist)
 	_, err = e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob})
-	expectAPIErrorCode(t, err, "InvalidCiphertextException")
+	expectAPIError(t, err, "AccessDeniedException", ciphertextKeyMsg)
 
 	n, err := e.svc.DeleteExpiredKeys(ctx)
 	if err != nil || n != 1 {
@@ -558,7 +558,7 @@ func TestE2EDeletionSweeper(t *testing.T) {
 	_, err = e.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/doomed-1")})
 	expectAPIError(t, err, "NotFoundException", "Alias "+e.aliasARN("alias/doomed-1")+" is not found.")
 	_, err = e.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob})
-	expectAPIErrorCode(t, err, "InvalidCiphertextException")
+	expectAPIError(t, err, "AccessDeniedException", ciphertextKeyMsg)
 
 	var names []string
 	for _, a := range e.listAllAliases(t, nil) {

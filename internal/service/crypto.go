@@ -137,10 +137,11 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 // checks them against the KeyId the caller gave (if any) and decrypts.
 // A KeyId that names no key is AccessDeniedException with AWS's message
 // (errCiphertextKey): Decrypt does not tell a missing key from one the
-// caller may not use. A blob that names no key of the caller's is
-// InvalidCiphertextException, the same as any other blob that does not
-// authenticate: a flipped bit in the blob's key id must not read as a
-// permission problem.
+// caller may not use. So is a blob whose header names a key that does not
+// exist here, or another account's key the caller may not use: the answer
+// names neither the key's ARN nor its account, which anyone could
+// otherwise learn of any key id by sending a made-up header. A caller of
+// the key's own account is told why it was denied.
 func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID string, ec map[string]string, alg, op, action string) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
 	var named *keyrepo.Key
 	alias := ""
@@ -178,17 +179,17 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 	if k == nil {
 		k, err = s.repo.Load(ctx, s.regionOf(caller), id)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, nil, errInvalidCiphertext
+			return nil, nil, nil, errCiphertextKey
 		}
 		if err != nil {
 			return nil, nil, nil, s.storeErr(op, err)
 		}
 		if s.repo.Expired(&k.Rec) {
-			return nil, nil, nil, errInvalidCiphertext
+			return nil, nil, nil, errCiphertextKey
 		}
 		audit.FromContext(ctx).AddKey(k.ARN)
 		if err := s.authz.Key(&caller, action, k, cond); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, headerKeyDenied(err, &caller, k)
 		}
 	}
 	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
@@ -209,6 +210,9 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		s.repo.Invalidate(k.Rec.Region, k.Rec.ID, "")
 		if fresh, err := s.repo.Load(ctx, k.Rec.Region, k.Rec.ID); err == nil && fresh.Rec.Account == k.Rec.Account && fresh.Versions[h.Version] != nil {
 			if err := s.authz.Key(&caller, action, fresh, cond); err != nil {
+				if named == nil {
+					err = headerKeyDenied(err, &caller, fresh)
+				}
 				return nil, nil, nil, err
 			}
 			if err := s.usable(fresh, op, keys.UsageEncrypt); err != nil {
@@ -225,6 +229,17 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		return nil, nil, nil, errInvalidCiphertext
 	}
 	return pt, k, ver, nil
+}
+
+// headerKeyDenied is the answer to a caller the key a blob's header named
+// is denied to: for a caller of another account, AWS's words for a key
+// that does not exist (errCiphertextKey), not the denial naming the key's
+// ARN and so its account. Other errors pass.
+func headerKeyDenied(err error, caller *Caller, k *keyrepo.Key) error {
+	if fault.Is(err, fault.AccessDenied) && caller.AccountID != k.Rec.Account {
+		return errCiphertextKey
+	}
+	return err
 }
 
 // dryRunOpen is open for a dry run that ignores the ciphertext

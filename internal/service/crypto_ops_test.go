@@ -8,10 +8,12 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/service"
@@ -98,9 +100,16 @@ func TestDecryptRefusals(t *testing.T) {
 			wantErr(t, err, tc.code, tc.msg)
 		})
 	}
-	// Another account cannot decrypt: the blob names no key of its own.
+	// Another account cannot decrypt: the blob names no key of its own,
+	// and the answer names neither the key nor its account.
 	_, err = f.svc.Decrypt(f.ctx, accountRoot(acctB), &kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
-	wantErr(t, err, fault.AccessDenied, deniedMsg(accountRoot(acctB), "kms:Decrypt", keyARN(acctA, id), noResourcePolicy("kms:Decrypt")))
+	wantErr(t, err, fault.AccessDenied, ciphertextKeyMsg)
+	// Nor does one whose header names no key at all: the two read alike.
+	noKey := slices.Clone(blob)
+	unknown := keys.NewID()
+	copy(noKey[1:17], unknown[:])
+	_, err = f.svc.Decrypt(f.ctx, accountRoot(acctB), &kmsapi.DecryptInput{CiphertextBlob: noKey, EncryptionContext: ec})
+	wantErr(t, err, fault.AccessDenied, ciphertextKeyMsg)
 	// Naming a key it may not use, it learns nothing of the key (its type,
 	// or whether the blob is under it) beyond AccessDeniedException.
 	rsa := f.createKey(kmsapi.CreateKeyInput{KeySpec: "RSA_2048", KeyUsage: "ENCRYPT_DECRYPT"})
@@ -119,11 +128,12 @@ func TestDecryptRefusals(t *testing.T) {
 			t.Errorf("another account, %s: %v, want AccessDeniedException", name, err)
 		}
 	}
-	// After the key's deletion date its ciphertexts are unreadable.
+	// After the key's deletion date its ciphertexts are unreadable: the
+	// key is gone, as one that never was.
 	f.must2(f.svc.ScheduleKeyDeletion(f.ctx, rootA, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: int32p(7)}))
 	f.advance(7 * day)
 	_, err = f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
-	wantErr(t, err, fault.InvalidCiphertext, "")
+	wantErr(t, err, fault.AccessDenied, ciphertextKeyMsg)
 }
 
 func TestEncryptRefusals(t *testing.T) {

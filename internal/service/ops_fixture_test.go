@@ -226,3 +226,7 @@ func noIdentityPolicy(action string) string {
 }
 
 const dryRunMsg = "The request would have succeeded, but the DryRun option is set."
+
+// ciphertextKeyMsg is AWS's answer to a Decrypt whose key does not exist
+// here or may not be used by the caller.
+const ciphertextKeyMsg = "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access."

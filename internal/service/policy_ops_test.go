@@ -73,7 +73,7 @@ func TestPolicySeparatesAdministratorsFromUsers(t *testing.T) {
 			return err
 		}},
 		{action: "kms:Decrypt", call: func(c service.Caller) error {
-			_, err := f.svc.Decrypt(f.ctx, c, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+			_, err := f.svc.Decrypt(f.ctx, c, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyID: id})
 			return err
 		}},
 		{action: "kms:GenerateDataKey", call: func(c service.Caller) error {
@@ -346,7 +346,11 @@ func TestExplicitDenyWins(t *testing.T) {
 		}
 		return out.CiphertextBlob
 	}
-	_, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob(nil)})
+	_, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob(nil), KeyID: id})
+	wantErr(t, err, fault.AccessDenied, deniedMsg(rootA, "kms:Decrypt", arn, "with an explicit deny in a resource-based policy"))
+	// Without KeyId, the key is the blob's: a caller of its account is
+	// told why too.
+	_, err = f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob(nil)})
 	wantErr(t, err, fault.AccessDenied, deniedMsg(rootA, "kms:Decrypt", arn, "with an explicit deny in a resource-based policy"))
 	ec := map[string]string{"tenant": "t"}
 	if _, err := f.svc.Decrypt(f.ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob(ec), EncryptionContext: ec}); err != nil {
