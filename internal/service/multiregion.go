@@ -260,6 +260,12 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *km
 		if !primary.IsPrimary() {
 			return newErr(fault.UnsupportedOperation, "%s is not a multi-region primary key.", k.ARN)
 		}
+		// The primary as it is now: a ScheduleKeyDeletion committed since
+		// it was read would otherwise leave a replica waiting for its
+		// replicas' deletion, which no one ever deletes.
+		if err := s.repo.StateOf(&primary).Err(k.ARN); err != nil {
+			return err
+		}
 		targetARN := keyrepo.KeyARN(to, primary.Account, primary.ID)
 		if err := getJSON(tx, keyrepo.KeyKey(to, primary.ID), &next); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
