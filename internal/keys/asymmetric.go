@@ -206,18 +206,24 @@ func ParseAsymmetric(spec string, material []byte) (*Asymmetric, error) {
 	return a, err
 }
 
-// digestOf hashes a RAW message, or checks a DIGEST's length, for alg.
-func digestOf(alg, msgType string, msg []byte) (crypto.Hash, []byte, error) {
-	var h crypto.Hash
+// hashOf is the hash of an RSA or ECDSA signing algorithm.
+func hashOf(alg string) (crypto.Hash, error) {
 	switch alg[len(alg)-3:] {
 	case "256":
-		h = crypto.SHA256
+		return crypto.SHA256, nil
 	case "384":
-		h = crypto.SHA384
+		return crypto.SHA384, nil
 	case "512":
-		h = crypto.SHA512
-	default:
-		return 0, nil, ErrAlgorithm
+		return crypto.SHA512, nil
+	}
+	return 0, ErrAlgorithm
+}
+
+// digestOf hashes a RAW message, or checks a DIGEST's length, for alg.
+func digestOf(alg, msgType string, msg []byte) (crypto.Hash, []byte, error) {
+	h, err := hashOf(alg)
+	if err != nil {
+		return 0, nil, err
 	}
 	switch msgType {
 	case MessageRaw:
@@ -261,30 +267,62 @@ func (a *Asymmetric) allows(alg string) bool {
 	return false
 }
 
-// Sign signs msg (RAW: the message itself; DIGEST: its hash) with alg.
-func (a *Asymmetric) Sign(alg, msgType string, msg []byte) ([]byte, error) {
+// CheckMessage returns the error Sign and Verify give alg, msgType and
+// msg before they use the key: ErrAlgorithm for an algorithm of another
+// key spec, ErrMessageType, ErrDigestLength, or ErrUnsupported for an
+// ML-DSA EXTERNAL_MU. It is how a dry run learns whether they would fail.
+func (a *Asymmetric) CheckMessage(alg, msgType string, msg []byte) error {
 	if !a.allows(alg) {
-		return nil, ErrAlgorithm
+		return ErrAlgorithm
 	}
 	switch {
 	case a.mldsa != nil:
 		if msgType != MessageRaw {
-			return nil, externalMuErr(msgType, msg)
+			return externalMuErr(msgType, msg)
 		}
-		return mldsaScheme(a.Spec).Sign(a.mldsa, msg, nil), nil
+		return nil
 	case a.ed != nil:
 		if alg == "ED25519_SHA_512" {
 			if msgType != MessageRaw {
-				return nil, ErrMessageType
+				return ErrMessageType
 			}
-			return ed25519.Sign(a.ed, msg), nil
+			return nil
 		}
 		if msgType != MessageDigest {
-			return nil, ErrMessageType
+			return ErrMessageType
 		}
 		if len(msg) != sha512.Size {
-			return nil, ErrDigestLength
+			return ErrDigestLength
 		}
+		return nil
+	}
+	h, err := hashOf(alg)
+	if err != nil {
+		return err
+	}
+	switch msgType {
+	case MessageRaw:
+		return nil
+	case MessageDigest:
+		if len(msg) != h.Size() {
+			return ErrDigestLength
+		}
+		return nil
+	}
+	return ErrMessageType
+}
+
+// Sign signs msg (RAW: the message itself; DIGEST: its hash) with alg.
+func (a *Asymmetric) Sign(alg, msgType string, msg []byte) ([]byte, error) {
+	if err := a.CheckMessage(alg, msgType, msg); err != nil {
+		return nil, err
+	}
+	switch {
+	case a.mldsa != nil:
+		return mldsaScheme(a.Spec).Sign(a.mldsa, msg, nil), nil
+	case a.ed != nil && alg == "ED25519_SHA_512":
+		return ed25519.Sign(a.ed, msg), nil
+	case a.ed != nil:
 		return a.ed.Sign(nil, msg, &ed25519.Options{Hash: crypto.SHA512})
 	}
 	h, digest, err := digestOf(alg, msgType, msg)
@@ -307,32 +345,17 @@ func (a *Asymmetric) Sign(alg, msgType string, msg []byte) ([]byte, error) {
 // Verify checks a signature made with alg over msg; a signature that does
 // not verify is ErrInvalidSignature.
 func (a *Asymmetric) Verify(alg, msgType string, msg, sig []byte) error {
-	if !a.allows(alg) {
-		return ErrAlgorithm
+	if err := a.CheckMessage(alg, msgType, msg); err != nil {
+		return err
 	}
 	ok := false
 	switch {
 	case a.mldsa != nil:
-		if msgType != MessageRaw {
-			return externalMuErr(msgType, msg)
-		}
 		ok = mldsaScheme(a.Spec).Verify(a.mldsaPub, msg, sig, nil)
+	case a.ed != nil && alg == "ED25519_SHA_512":
+		ok = ed25519.Verify(a.ed.Public().(ed25519.PublicKey), msg, sig)
 	case a.ed != nil:
-		pub := a.ed.Public().(ed25519.PublicKey)
-		if alg == "ED25519_SHA_512" {
-			if msgType != MessageRaw {
-				return ErrMessageType
-			}
-			ok = ed25519.Verify(pub, msg, sig)
-		} else {
-			if msgType != MessageDigest {
-				return ErrMessageType
-			}
-			if len(msg) != sha512.Size {
-				return ErrDigestLength
-			}
-			ok = ed25519.VerifyWithOptions(pub, msg, sig, &ed25519.Options{Hash: crypto.SHA512}) == nil
-		}
+		ok = ed25519.VerifyWithOptions(a.ed.Public().(ed25519.PublicKey), msg, sig, &ed25519.Options{Hash: crypto.SHA512}) == nil
 	default:
 		h, digest, err := digestOf(alg, msgType, msg)
 		if err != nil {

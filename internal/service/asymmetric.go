@@ -45,7 +45,10 @@ func signError(k *keyrepo.Key, alg, msgType string, err error) error {
 	return err
 }
 
-func (s *Service) signingKey(ctx context.Context, caller Caller, keyID, action, alg, msgType string) (*keyrepo.Key, error) {
+// signingKey finds, authorizes and checks the key of a Sign or Verify,
+// and checks the algorithm and message against it: everything but the
+// signing or verifying, so that a dry run fails where the call would.
+func (s *Service) signingKey(ctx context.Context, caller Caller, keyID, action, alg, msgType string, msg []byte) (*keyrepo.Key, error) {
 	cond := &authz.Conditions{Extra: map[string]string{"kms:signingalgorithm": alg, "kms:messagetype": msgType}}
 	k, err := s.useKey(ctx, &caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:"+action, cond)
 	if err != nil {
@@ -53,6 +56,9 @@ func (s *Service) signingKey(ctx context.Context, caller Caller, keyID, action, 
 	}
 	if err := s.usable(k, action, keys.UsageSign); err != nil {
 		return nil, err
+	}
+	if err := k.Current.Asym.CheckMessage(alg, msgType, msg); err != nil {
+		return nil, signError(k, alg, msgType, err)
 	}
 	return k, nil
 }
@@ -89,7 +95,7 @@ func (s *Service) Sign(ctx context.Context, caller Caller, in *kmsapi.SignInput)
 		return nil, err
 	}
 	mt := msgTypeOrRaw(in.MessageType)
-	k, err := s.signingKey(ctx, caller, in.KeyID, "Sign", in.SigningAlgorithm, mt)
+	k, err := s.signingKey(ctx, caller, in.KeyID, "Sign", in.SigningAlgorithm, mt, in.Message)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +127,7 @@ func (s *Service) Verify(ctx context.Context, caller Caller, in *kmsapi.VerifyIn
 		return nil, err
 	}
 	mt := msgTypeOrRaw(in.MessageType)
-	k, err := s.signingKey(ctx, caller, in.KeyID, "Verify", in.SigningAlgorithm, mt)
+	k, err := s.signingKey(ctx, caller, in.KeyID, "Verify", in.SigningAlgorithm, mt, in.Message)
 	if err != nil {
 		return nil, err
 	}
