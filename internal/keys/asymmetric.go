@@ -2,6 +2,7 @@ package keys
 
 import (
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -423,9 +424,9 @@ func (a *Asymmetric) Decrypt(alg string, ciphertext []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// DeriveSharedSecret computes raw ECDH (the X coordinate) with the peer's
-// DER SubjectPublicKeyInfo, which must be on the key's curve.
-func (a *Asymmetric) DeriveSharedSecret(peerDER []byte) ([]byte, error) {
+// peerKey reads the peer's DER SubjectPublicKeyInfo of a
+// DeriveSharedSecret, which must be on the key's curve.
+func (a *Asymmetric) peerKey(peerDER []byte) (*ecdh.PublicKey, error) {
 	if a.ec == nil {
 		return nil, ErrAlgorithm
 	}
@@ -440,6 +441,23 @@ func (a *Asymmetric) DeriveSharedSecret(peerDER []byte) ([]byte, error) {
 	pe, err := peer.ECDH()
 	if err != nil {
 		return nil, ErrPublicKey
+	}
+	return pe, nil
+}
+
+// CheckPeerKey returns the error DeriveSharedSecret gives peerDER before it
+// uses the private key: how a dry run learns whether it would fail.
+func (a *Asymmetric) CheckPeerKey(peerDER []byte) error {
+	_, err := a.peerKey(peerDER)
+	return err
+}
+
+// DeriveSharedSecret computes raw ECDH (the X coordinate) with the peer's
+// DER SubjectPublicKeyInfo, which must be on the key's curve.
+func (a *Asymmetric) DeriveSharedSecret(peerDER []byte) ([]byte, error) {
+	pe, err := a.peerKey(peerDER)
+	if err != nil {
+		return nil, err
 	}
 	me, err := a.ec.ECDH()
 	if err != nil {

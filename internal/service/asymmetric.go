@@ -199,6 +199,11 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kms
 	if err := s.usable(k, "DeriveSharedSecret", keys.UsageKeyAgreement); err != nil {
 		return nil, err
 	}
+	// A public key that is not one, or not on the key's curve, is refused
+	// before a dry run is answered: AWS's answer is an empty message.
+	if err := k.Current.Asym.CheckPeerKey(in.PublicKey); err != nil {
+		return nil, &fault.Error{Code: fault.Validation}
+	}
 	if in.DryRun {
 		return nil, errDryRun
 	}
