@@ -47,12 +47,21 @@ func NewHMAC(spec string, material []byte) (*HMAC, error) {
 	return &HMAC{Spec: spec, key: append([]byte(nil), material...)}, nil
 }
 
+// CheckAlgorithm returns the error Mac and VerifyMac give alg before they
+// use the key: ErrAlgorithm for any but the key's.
+func (h *HMAC) CheckAlgorithm(alg string) error {
+	if alg != hmacSpecs[h.Spec].alg {
+		return ErrAlgorithm
+	}
+	return nil
+}
+
 // Mac computes the MAC of msg with alg, which must be the key's.
 func (h *HMAC) Mac(alg string, msg []byte) ([]byte, error) {
-	s := hmacSpecs[h.Spec]
-	if alg != s.alg {
-		return nil, ErrAlgorithm
+	if err := h.CheckAlgorithm(alg); err != nil {
+		return nil, err
 	}
+	s := hmacSpecs[h.Spec]
 	m := hmac.New(s.hash, h.key)
 	m.Write(msg)
 	return m.Sum(nil), nil

@@ -281,6 +281,11 @@ func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, m
 	if err := s.usable(k, op, keys.UsageMAC); err != nil {
 		return nil, err
 	}
+	// Checked here, not only by the MAC itself, so that a dry run fails
+	// where the call would.
+	if err := k.Current.MAC.CheckAlgorithm(alg); err != nil {
+		return nil, macError(k, alg, err)
+	}
 	return k, nil
 }
 
