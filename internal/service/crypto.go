@@ -54,9 +54,24 @@ func checkAlgorithm(k *keyrepo.Key, alg string) error {
 	return nil
 }
 
+// checkSeal checks what sealFor would refuse: an RSA key takes no
+// encryption context, and at most its algorithm's plaintext size. Encrypt
+// and ReEncrypt call it before they answer a dry run.
+func checkSeal(k *keyrepo.Key, alg string, plaintext []byte, ec map[string]string) error {
+	if k.Rec.KeySpec == keys.SymmetricDefault {
+		return nil
+	}
+	if len(ec) > 0 {
+		return newErr(fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys.")
+	}
+	if max := k.Current.Asym.MaxPlaintext(alg); len(plaintext) > max {
+		return newErr(fault.Validation, "Algorithm %s and key spec %s cannot encrypt data larger than %d bytes.", alg, k.Rec.KeySpec, max)
+	}
+	return nil
+}
+
 // sealFor encrypts plaintext under key k: our blob format for a symmetric
-// key, RSAES-OAEP output for an RSA key (which takes no encryption
-// context, and at most its algorithm's plaintext size).
+// key, RSAES-OAEP output for an RSA key (see checkSeal).
 func (s *Service) sealFor(k *keyrepo.Key, alg string, plaintext []byte, ec map[string]string, op string) ([]byte, error) {
 	if k.Rec.KeySpec == keys.SymmetricDefault {
 		blob, err := k.Current.Sym.Seal(plaintext, ec)
@@ -65,11 +80,8 @@ func (s *Service) sealFor(k *keyrepo.Key, alg string, plaintext []byte, ec map[s
 		}
 		return blob, nil
 	}
-	if len(ec) > 0 {
-		return nil, newErr(fault.Validation, "EncryptionContext is not supported with asymmetric KMS keys.")
-	}
-	if max := k.Current.Asym.MaxPlaintext(alg); len(plaintext) > max {
-		return nil, newErr(fault.Validation, "Algorithm %s and key spec %s cannot encrypt data larger than %d bytes.", alg, k.Rec.KeySpec, max)
+	if err := checkSeal(k, alg, plaintext, ec); err != nil {
+		return nil, err
 	}
 	ct, err := k.Current.Asym.Encrypt(alg, plaintext)
 	if err != nil {
@@ -120,6 +132,9 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 		return nil, err
 	}
 	if err := checkAlgorithm(k, in.EncryptionAlgorithm); err != nil {
+		return nil, err
+	}
+	if err := checkSeal(k, alg, in.Plaintext, in.EncryptionContext); err != nil {
 		return nil, err
 	}
 	if in.DryRun {
@@ -401,10 +416,15 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	if err := checkAlgorithm(dst, in.DestinationEncryptionAlgorithm); err != nil {
 		return nil, err
 	}
+	// A dry run that ignores the ciphertext has no plaintext to measure:
+	// only the encryption context is checked.
+	dstAlg := algOrDefault(in.DestinationEncryptionAlgorithm)
+	if err := checkSeal(dst, dstAlg, pt, in.DestinationEncryptionContext); err != nil {
+		return nil, err
+	}
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	dstAlg := algOrDefault(in.DestinationEncryptionAlgorithm)
 	blob, err := s.sealFor(dst, dstAlg, pt, in.DestinationEncryptionContext, "ReEncrypt")
 	if err != nil {
 		return nil, err
