@@ -152,6 +152,74 @@ func TestE2EDryRunEveryOperation(t *testing.T) {
 	}
 }
 
+// A request with DryRun that would fail is answered with its own error,
+// not DryRunOperationException, over the wire as directly.
+func TestE2EDryRunOfAFailingRequest(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	rsaSign := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify}).KeyId)
+	rsaEnc := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt}).KeyId)
+	ecc := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify}).KeyId)
+	mac := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac}).KeyId)
+	agree := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement}).KeyId)
+	for _, tc := range []struct {
+		name      string
+		call      func(dry *bool) error
+		code, msg string
+	}{
+		{"Sign, algorithm of another spec", func(dry *bool) error {
+			_, err := e.client.Sign(ctx, &kms.SignInput{KeyId: aws.String(rsaSign), Message: []byte("m"), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256, DryRun: dry})
+			return err
+		}, "InvalidKeyUsageException", "Algorithm ECDSA_SHA_256 is incompatible with key spec RSA_2048."},
+		{"Sign, digest of the wrong length", func(dry *bool) error {
+			_, err := e.client.Sign(ctx, &kms.SignInput{KeyId: aws.String(ecc), Message: []byte("m"), MessageType: types.MessageTypeDigest,
+				SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256, DryRun: dry})
+			return err
+		}, "ValidationException", "Digest is invalid length for algorithm ECDSA_SHA_256."},
+		{"GenerateMac, algorithm of another spec", func(dry *bool) error {
+			_, err := e.client.GenerateMac(ctx, &kms.GenerateMacInput{KeyId: aws.String(mac), Message: []byte("m"), MacAlgorithm: types.MacAlgorithmSpecHmacSha512, DryRun: dry})
+			return err
+		}, "InvalidKeyUsageException", "Algorithm HMAC_SHA_512 is incompatible with key spec HMAC_256."},
+		{"DeriveSharedSecret, garbage public key", func(dry *bool) error {
+			_, err := e.client.DeriveSharedSecret(ctx, &kms.DeriveSharedSecretInput{KeyId: aws.String(agree), KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh,
+				PublicKey: []byte("garbage"), DryRun: dry})
+			return err
+		}, "ValidationException", ""},
+		{"Encrypt, too large for RSA", func(dry *bool) error {
+			_, err := e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(rsaEnc), Plaintext: make([]byte, 1000),
+				EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256, DryRun: dry})
+			return err
+		}, "ValidationException", "Algorithm RSAES_OAEP_SHA_256 and key spec RSA_2048 cannot encrypt data larger than 190 bytes."},
+		{"Encrypt, context with RSA", func(dry *bool) error {
+			_, err := e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(rsaEnc), Plaintext: []byte("p"), EncryptionContext: map[string]string{"a": "b"},
+				EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256, DryRun: dry})
+			return err
+		}, "ValidationException", "EncryptionContext is not supported with asymmetric KMS keys."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// An empty message reaches the SDK as "UnknownError": the two
+			// answers are compared with each other, and with msg if any.
+			want := expectAPIErrorCode(t, tc.call(nil), tc.code)
+			got := expectAPIErrorCode(t, tc.call(aws.Bool(true)), tc.code)
+			if want == nil || got == nil {
+				return
+			}
+			if tc.msg != "" && want.ErrorMessage() != tc.msg {
+				t.Errorf("without DryRun: %q, want %q", want.ErrorMessage(), tc.msg)
+			}
+			if got.ErrorMessage() != want.ErrorMessage() {
+				t.Errorf("with DryRun: %q, want %q as without", got.ErrorMessage(), want.ErrorMessage())
+			}
+		})
+	}
+	// The same keys, asked what they can do, still answer a dry run.
+	_, err := e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(rsaEnc), Plaintext: make([]byte, 190),
+		EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256, DryRun: aws.Bool(true)})
+	expectAPIError(t, err, "DryRunOperationException", dryRunMessage)
+	_, err = e.client.Sign(ctx, &kms.SignInput{KeyId: aws.String(rsaSign), Message: []byte("m"), SigningAlgorithm: types.SigningAlgorithmSpecRsassaPssSha256, DryRun: aws.Bool(true)})
+	expectAPIError(t, err, "DryRunOperationException", dryRunMessage)
+}
+
 // storeRecords is every record of st.
 func storeRecords(t testing.TB, st store.Store) map[string]string {
 	t.Helper()
