@@ -63,13 +63,23 @@ func TestE2EGrantLimitCountsStoredGrants(t *testing.T) {
 	other := &kms.CreateGrantInput{KeyId: aws.String(id), GranteePrincipal: aws.String(grantee), Operations: grOps(types.GrantOperationEncrypt)}
 	last, _ := grCreate(t, e.client, other)
 	_, err := e.client.CreateGrant(ctx, other)
-	expectAPIError(t, err, "LimitExceededException", fmt.Sprintf("The key %s already has the maximum of 50000 grants.", e.keyARN(id)))
+	full := fmt.Sprintf("The key %s already has the maximum of 50000 grants.", e.keyARN(id))
+	expectAPIError(t, err, "LimitExceededException", full)
 	expectTyped[*types.LimitExceededException](t, err)
+	// A dry run is judged as the call would be.
+	dry := *other
+	dry.DryRun = aws.Bool(true)
+	_, err = e.client.CreateGrant(ctx, &dry)
+	expectAPIError(t, err, "LimitExceededException", full)
 
 	if _, err := e.client.RevokeGrant(ctx, &kms.RevokeGrantInput{KeyId: aws.String(id), GrantId: aws.String(last)}); err != nil {
 		t.Fatalf("RevokeGrant: %v", err)
 	}
-	grCreate(t, e.client, other)
+	_, err = e.client.CreateGrant(ctx, &dry)
+	expectAPIError(t, err, "DryRunOperationException", "The request would have succeeded, but the DryRun option is set.")
+	grCreate(t, e.client, other) // the dry run took no place
+	_, err = e.client.CreateGrant(ctx, other)
+	expectAPIError(t, err, "LimitExceededException", full)
 }
 
 // A grant takes effect, and stops, at once on a key whose material the

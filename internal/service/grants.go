@@ -171,9 +171,6 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	if err := k.Rec.State.Err(k.ARN); err != nil {
 		return nil, err
 	}
-	if in.DryRun {
-		return nil, errDryRun
-	}
 	kid, _ := keys.ParseID(k.Rec.ID)
 	g := keyrepo.GrantRecord{V: keyrepo.RecordVersion, ID: randomHex(32), KeyID: k.Rec.ID, Region: k.Rec.Region, Account: caller.AccountID, KeyAccount: k.Rec.Account, Name: in.Name,
 		Grantee: in.GranteePrincipal, Retiring: in.RetiringPrincipal, Operations: ops, Constraints: in.Constraints, Created: s.clock()}
@@ -220,12 +217,18 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 				return err
 			}
 		}
-		if same != "" {
+		switch {
+		case same != "" && in.DryRun:
+			return errDryRun
+		case same != "":
 			g.ID = same // creating the same named grant again is idempotent
 			return nil
-		}
-		if n >= maxGrantsPerKey {
+		case n >= maxGrantsPerKey:
 			return newErr(fault.LimitExceeded, "The key %s already has the maximum of %d grants.", k.ARN, maxGrantsPerKey)
+		case in.DryRun:
+			// Judged as the call would be, in its transaction, which
+			// this error rolls back.
+			return errDryRun
 		}
 		created = true
 		return keyrepo.PutGrant(tx, &g)
