@@ -42,16 +42,56 @@ func newSecret() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// BootstrapRoot returns the access key of account's root, creating the
-// account's first one if it has none. It is idempotent: a restarted server
-// gets the same key back.
+// BootstrapRoot returns an access key of account's root, initialising the
+// account on its first call (InitAccount).
 func BootstrapRoot(ctx context.Context, st store.Store, root *keys.RootKey, account string) (AccessKey, error) {
+	ak, _, err := InitAccount(ctx, st, root, account)
+	return ak, err
+}
+
+// ErrNoRootKey is InitAccount's error for an initialised account whose
+// root has no active access key left.
+var ErrNoRootKey = errors.New("the account root has no active access key")
+
+// InitAccount initialises account once: its first call makes the root's
+// first access key and records that the account exists, in one
+// transaction, and returns the key with created true. Once an account is
+// initialised no call makes a key again, so that a root that deleted its
+// first key does not get another (nor a third) at the next start: it
+// returns the first key while it exists, else the root's oldest active
+// one, with created false, or ErrNoRootKey if there is none.
+//
+// An account stored before the record existed is initialised if it has
+// any IAM record (its root's first key, other root keys, users, roles):
+// the record is written for it then.
+func InitAccount(ctx context.Context, st store.Store, root *keys.RootKey, account string) (AccessKey, bool, error) {
 	var out AccessKey
+	created, noKey := false, false
 	err := st.Update(ctx, func(tx store.Tx) error {
-		if id, err := tx.Get(rootKeyKey(account)); err == nil {
-			var rec accessKeyRecord
-			if err := getJSON(tx, accessKeyKey(string(id)), &rec); err != nil {
-				return fmt.Errorf("access key %s of the account root: %w", id, err)
+		out, created, noKey = AccessKey{}, false, false
+		_, err := tx.Get(accountKey(account))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		initialised := err == nil
+		if !initialised {
+			if initialised, err = storedAccount(tx, account); err != nil {
+				return err
+			}
+			if initialised {
+				if err := putJSON(tx, accountKey(account), &accountRecord{V: 1, Created: time.Now().UTC()}); err != nil {
+					return err
+				}
+			}
+		}
+		if initialised {
+			rec, err := rootCredentialRecord(tx, account)
+			if errors.Is(err, ErrNoRootKey) {
+				noKey = true // and keep the account record of an older store
+				return nil
+			}
+			if err != nil {
+				return err
 			}
 			secret, err := root.Open(accessKeyKey(rec.ID), rec.Sealed)
 			if err != nil {
@@ -59,32 +99,80 @@ func BootstrapRoot(ctx context.Context, st store.Store, root *keys.RootKey, acco
 			}
 			out = AccessKey{ID: rec.ID, Secret: string(secret)}
 			return nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
 		}
-		out = AccessKey{ID: randomID("AKIA", accessKeyIDLength), Secret: newSecret()}
+		now := time.Now().UTC()
+		out, created = AccessKey{ID: randomID("AKIA", accessKeyIDLength), Secret: newSecret()}, true
 		rec := accessKeyRecord{V: 1, ID: out.ID, Account: account, ARN: RootARN(account), Status: statusActive,
-			Created: time.Now().UTC(), Sealed: root.Seal(accessKeyKey(out.ID), []byte(out.Secret))}
+			Created: now, Sealed: root.Seal(accessKeyKey(out.ID), []byte(out.Secret))}
 		if err := putJSON(tx, accessKeyKey(out.ID), &rec); err != nil {
 			return err
 		}
 		if err := tx.Put(append(rootKeysPrefix(account), out.ID...), nil); err != nil {
 			return err
 		}
-		return tx.Put(rootKeyKey(account), []byte(out.ID))
+		if err := tx.Put(rootKeyKey(account), []byte(out.ID)); err != nil {
+			return err
+		}
+		return putJSON(tx, accountKey(account), &accountRecord{V: 1, Created: now})
 	})
-	return out, err
+	if err == nil && noKey {
+		err = ErrNoRootKey
+	}
+	if err != nil {
+		return AccessKey{}, false, err
+	}
+	return out, created, nil
 }
 
-// HasRoot reports whether account's root already has its bootstrap key.
-func HasRoot(ctx context.Context, st store.Store, account string) bool {
+// storedAccount reports whether account has IAM records from before the
+// account record existed.
+func storedAccount(tx store.Tx, account string) (bool, error) {
+	if _, err := tx.Get(rootKeyKey(account)); err == nil {
+		return true, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	for _, prefix := range [][]byte{rootKeysPrefix(account), userPrefix(account), rolePrefix(account)} {
+		if n, err := count(tx, prefix); err != nil || n > 0 {
+			return n > 0, err
+		}
+	}
 	found := false
-	st.View(ctx, func(tx store.Tx) error {
-		_, err := tx.Get(rootKeyKey(account))
-		found = err == nil
+	err := scanJSON(tx, []byte("iam/accesskey/"), func(rec *accessKeyRecord) error {
+		found = found || rec.Account == account
 		return nil
 	})
-	return found
+	return found, err
+}
+
+// rootCredentialRecord is the access key of account's root that stands
+// for it: its first key while it exists, else its oldest active one.
+func rootCredentialRecord(tx store.Tx, account string) (*accessKeyRecord, error) {
+	ids, err := rootKeyIDs(tx, account)
+	if err != nil {
+		return nil, err
+	}
+	first, _ := tx.Get(rootKeyKey(account))
+	var best *accessKeyRecord
+	for _, id := range ids {
+		var rec accessKeyRecord
+		if err := getJSON(tx, accessKeyKey(id), &rec); err != nil {
+			return nil, fmt.Errorf("access key %s of the account root: %w", id, err)
+		}
+		if status(rec.Status) != statusActive {
+			continue
+		}
+		if id == string(first) {
+			return &rec, nil
+		}
+		if best == nil || rec.Created.Before(best.Created) || (rec.Created.Equal(best.Created) && rec.ID < best.ID) {
+			best = &rec
+		}
+	}
+	if best == nil {
+		return nil, ErrNoRootKey
+	}
+	return best, nil
 }
 
 // CreateAccessKey makes a new access key for a user (at most two each), or
@@ -102,7 +190,7 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 	err = d.update(ctx, func(tx store.Tx) error {
 		resource := RootARN(caller.Account)
 		if userName == "" {
-			ids, err := d.rootKeyIDs(tx, caller.Account)
+			ids, err := rootKeyIDs(tx, caller.Account)
 			if err != nil {
 				return err
 			}
@@ -154,7 +242,7 @@ func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userN
 			if err := d.authorize(ctx, caller, "iam:ListAccessKeys", RootARN(caller.Account)); err != nil {
 				return err
 			}
-			ids, err := d.rootKeyIDs(tx, caller.Account)
+			ids, err := rootKeyIDs(tx, caller.Account)
 			if err != nil {
 				return err
 			}
@@ -297,7 +385,7 @@ func ownedAccessKey(tx store.Tx, account, userName, id string) (*accessKeyRecord
 
 // rootKeyIDs lists the access keys of an account's root: the index, and
 // the bootstrap key of data written before the index existed.
-func (d *Directory) rootKeyIDs(tx store.Tx, account string) ([]string, error) {
+func rootKeyIDs(tx store.Tx, account string) ([]string, error) {
 	prefix := rootKeysPrefix(account)
 	var ids []string
 	err := tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {

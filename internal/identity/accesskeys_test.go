@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"errors"
 	"regexp"
 	"slices"
 	"testing"
@@ -233,33 +234,96 @@ func TestDeleteAccessKey(t *testing.T) {
 	}
 }
 
-// TestDeleteRootBootstrapKey: deleting the root's bootstrap key leaves the
-// account without one, and BootstrapRoot then makes a new one.
+// TestDeleteRootBootstrapKey: deleting the root's first key never makes
+// InitAccount give it another: it returns the root's other key, or
+// ErrNoRootKey when it has none.
 func TestDeleteRootBootstrapKey(t *testing.T) {
 	f := newFixture(t)
-	if !identity.HasRoot(f.ctx, f.st, acct) {
-		t.Fatal("no root after bootstrap")
+	second, secondSecret, err := f.d.CreateAccessKey(f.ctx, f.root1, "")
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := f.d.DeleteAccessKey(f.ctx, f.root1, "", f.rootAK.ID); err != nil {
 		t.Fatal(err)
 	}
-	if identity.HasRoot(f.ctx, f.st, acct) {
-		t.Fatal("HasRoot after its key was deleted")
-	}
-	if !identity.HasRoot(f.ctx, f.st, other) {
-		t.Fatal("the other account lost its root")
-	}
-	_, err := f.authenticate(f.rootAK.ID, f.rootAK.Secret, "")
+	_, err = f.authenticate(f.rootAK.ID, f.rootAK.Secret, "")
 	wantErr(t, err, fault.InvalidClientTokenID, "")
-	ak, err := identity.BootstrapRoot(f.ctx, f.st, f.root, acct)
-	if err != nil || ak.ID == f.rootAK.ID {
-		t.Fatalf("bootstrap again gave %v, %v", ak.ID, err)
+	ak, created, err := identity.InitAccount(f.ctx, f.st, f.root, acct)
+	if err != nil || created || ak != (identity.AccessKey{ID: second.ID, Secret: secondSecret}) {
+		t.Fatalf("InitAccount after the first key was deleted = %v, %v, %v; want the second key %s, not created", ak.ID, created, err, second.ID)
 	}
-	if p := f.auth(ak.ID, ak.Secret, ""); p.Type != identity.TypeRoot || p.ARN != "arn:aws:iam::"+acct+":root" || p.UserID != acct {
-		t.Fatalf("the new root key authenticates as %+v", p)
+	if err := f.d.DeleteAccessKey(f.ctx, f.root1, "", second.ID); err != nil {
+		t.Fatal(err)
 	}
-	if ids := keyIDs(t, f, ""); !slices.Equal(ids, []string{ak.ID}) {
-		t.Fatalf("the root's keys are %v, want only %s", ids, ak.ID)
+	if _, _, err := identity.InitAccount(f.ctx, f.st, f.root, acct); !errors.Is(err, identity.ErrNoRootKey) {
+		t.Fatalf("InitAccount for a root without keys: %v, want ErrNoRootKey", err)
+	}
+	if ids := keyIDs(t, f, ""); len(ids) != 0 {
+		t.Fatalf("the root's keys are %v, want none", ids)
+	}
+	if ak, created, err := identity.InitAccount(f.ctx, f.st, f.root, other); err != nil || created || ak.ID == "" {
+		t.Fatalf("the other account: %v, %v, %v", ak.ID, created, err)
+	}
+}
+
+// TestInitAccountOfAnOlderStore: a store written before the account
+// record existed is initialised if its account has IAM records, even with
+// its root's first key gone, and gets the record then.
+func TestInitAccountOfAnOlderStore(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepare func(*fixture) error
+		deleted func(*fixture) []string // records the older store lacks
+	}{
+		{"first key kept", nil, func(*fixture) []string { return nil }},
+		{"first key deleted, another kept", func(f *fixture) error {
+			_, _, err := f.d.CreateAccessKey(f.ctx, f.root1, "")
+			return err
+		}, func(f *fixture) []string {
+			return []string{"iam/rootkey/" + acct, "iam/rootkeys/" + acct + "/" + f.rootAK.ID, "iam/accesskey/" + f.rootAK.ID}
+		}},
+		{"users only", func(f *fixture) error {
+			_, err := f.d.CreateUser(f.ctx, f.root1, "alice", "")
+			return err
+		}, func(f *fixture) []string {
+			return []string{"iam/rootkey/" + acct, "iam/rootkeys/" + acct + "/" + f.rootAK.ID, "iam/accesskey/" + f.rootAK.ID}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.prepare != nil {
+				if err := tc.prepare(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := f.st.Update(f.ctx, func(tx store.Tx) error {
+				for _, k := range append(tc.deleted(f), "iam/account/"+acct) {
+					if err := tx.Delete([]byte(k)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.d.Changed(nil)
+			before := keyIDs(t, f, "")
+			_, created, err := identity.InitAccount(f.ctx, f.st, f.root, acct)
+			if created || (err != nil && !errors.Is(err, identity.ErrNoRootKey)) {
+				t.Fatalf("InitAccount = created %v, %v", created, err)
+			}
+			if after := keyIDs(t, f, ""); !slices.Equal(after, before) {
+				t.Fatalf("the root's keys went from %v to %v", before, after)
+			}
+			err = f.st.View(f.ctx, func(tx store.Tx) error {
+				_, err := tx.Get([]byte("iam/account/" + acct))
+				return err
+			})
+			if err != nil {
+				t.Fatalf("the account record was not written: %v", err)
+			}
+		})
 	}
 }
 

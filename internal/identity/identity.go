@@ -15,7 +15,8 @@
 //
 // Limits: no groups, managed policies, permission boundaries, session
 // policies, MFA or federation. Each account is separate; an account exists
-// once its root has an access key (BootstrapRoot).
+// once it is initialised (InitAccount), which gives its root its first
+// access key, once.
 package identity
 
 import (

@@ -12,6 +12,7 @@ import (
 // users and roles are stored lowercased: IAM names are unique regardless of
 // case; the record keeps the name as given.
 //
+//	iam/account/<account>                         accountRecord: the account was initialised
 //	iam/accesskey/<access-key-id>                 accessKeyRecord (secret sealed)
 //	iam/rootkey/<account>                         the root's bootstrap access key id
 //	iam/user/<account>/<name>                     userRecord
@@ -22,6 +23,13 @@ import (
 //	iam/rolepolicy/<account>/<name>/<policy>      policyRecord
 //	iam/session/<access-key-id>                   sessionRecord (secret sealed)
 //	iam/rootkeys/<account>/<access-key-id>        empty: the root's access keys
+
+// accountRecord says that an account was initialised (InitAccount): its
+// root was given its first access key, and is never given one again.
+type accountRecord struct {
+	V       int       `json:"v"`
+	Created time.Time `json:"created"`
+}
 
 type accessKeyRecord struct {
 	V        int       `json:"v"`
@@ -78,6 +86,7 @@ type sessionRecord struct {
 	Sealed      []byte    `json:"sealedSecret"`
 }
 
+func accountKey(account string) []byte    { return []byte("iam/account/" + account) }
 func accessKeyKey(id string) []byte       { return []byte("iam/accesskey/" + id) }
 func rootKeyKey(account string) []byte    { return []byte("iam/rootkey/" + account) }
 func userKey(account, name string) []byte { return []byte("iam/user/" + account + "/" + lower(name)) }
@@ -92,6 +101,7 @@ func loginProfileKey(account, name string) []byte {
 	return []byte("iam/loginprofile/" + account + "/" + lower(name))
 }
 func roleKey(account, name string) []byte { return []byte("iam/role/" + account + "/" + lower(name)) }
+func rolePrefix(account string) []byte    { return []byte("iam/role/" + account + "/") }
 func rolePolicyPrefix(account, name string) []byte {
 	return []byte("iam/rolepolicy/" + account + "/" + lower(name) + "/")
 }

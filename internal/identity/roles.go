@@ -208,7 +208,7 @@ func (d *Directory) ListRoles(ctx context.Context, caller *Principal) ([]*Role, 
 	var out []*Role
 	err := d.view(ctx, func(tx store.Tx) error {
 		out = out[:0]
-		return scanJSON(tx, []byte("iam/role/"+caller.Account+"/"), func(r *roleRecord) error {
+		return scanJSON(tx, rolePrefix(caller.Account), func(r *roleRecord) error {
 			out = append(out, r.role(caller.Account))
 			return nil
 		})

@@ -68,7 +68,8 @@ type Options struct {
 	// say where it is; nil reads nothing.
 	Getenv func(string) string
 	// InitCredentials, outside dev mode, is a file to write the account
-	// root's first access key to, on the start that creates it.
+	// root's first access key to, on the start that initialises the
+	// account, and never again.
 	InitCredentials string
 	Stdout          io.Writer
 	Logger          *slog.Logger
@@ -328,11 +329,11 @@ func Run(ctx context.Context, o Options) error {
 	var creds string
 	switch {
 	case o.Dev:
-		if creds, err = writeCredentials(ctx, st, root, filepath.Join(o.DataDir, "credentials"), true); err != nil {
+		if creds, err = writeCredentials(ctx, st, root, filepath.Join(o.DataDir, "credentials"), true, o.Logger); err != nil {
 			return err
 		}
 	case o.InitCredentials != "":
-		if _, err = writeCredentials(ctx, st, root, o.InitCredentials, false); err != nil {
+		if _, err = writeCredentials(ctx, st, root, o.InitCredentials, false, o.Logger); err != nil {
 			return err
 		}
 	}
@@ -503,7 +504,9 @@ func Run(ctx context.Context, o Options) error {
 	if !o.NoConsole {
 		fmt.Fprintf(o.Stdout, "web console at %s%s\n", strings.TrimSuffix(url, "/"), console.Prefix)
 	}
-	if o.Dev {
+	if o.Dev && creds == "" {
+		fmt.Fprintf(o.Stdout, "The account root has no active access key left: no credentials were written\n")
+	} else if o.Dev {
 		ca := ""
 		if ep.caForCL != "" {
 			ca = " AWS_CA_BUNDLE=" + shellQuote(ep.caForCL)
@@ -832,17 +835,27 @@ func storedMark(ctx context.Context, st store.Store) ([]byte, error) {
 	return mark, err
 }
 
-// writeCredentials bootstraps the account root's access key and writes it
-// as an AWS shared-credentials file at path: always in dev mode, and
-// otherwise only on the start that creates the key, so that the secret is
-// handed out once.
-func writeCredentials(ctx context.Context, st store.Store, root *keys.RootKey, path string, always bool) (string, error) {
-	existed := identity.HasRoot(ctx, st, DevAccount)
-	ak, err := identity.BootstrapRoot(ctx, st, root, DevAccount)
+// writeCredentials initialises the account (identity.InitAccount) and
+// writes its root's access key as an AWS shared-credentials file at path:
+// outside dev mode only on the start that initialises the account, so
+// that the secret is handed out once, whatever becomes of the key later;
+// in dev mode (always) at every start, with the key InitAccount returns
+// (the first key, or the root's oldest active one once the first is
+// deleted). A dev root without an active key is logged and writes no
+// file: no key is made for it again.
+func writeCredentials(ctx context.Context, st store.Store, root *keys.RootKey, path string, always bool, log *slog.Logger) (string, error) {
+	ak, created, err := identity.InitAccount(ctx, st, root, DevAccount)
+	if errors.Is(err, identity.ErrNoRootKey) && always {
+		log.Warn("the account root has no active access key: none written", "file", path, "account", DevAccount)
+		return "", nil
+	}
+	if errors.Is(err, identity.ErrNoRootKey) {
+		return "", nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("root credentials: %w", err)
 	}
-	if existed && !always {
+	if !created && !always {
 		return "", nil
 	}
 	if path, err = filepath.Abs(path); err != nil {
