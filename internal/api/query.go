@@ -189,6 +189,54 @@ func (h *Handler) queryServices() map[string]*queryService {
 	return out
 }
 
+// unsupportedParams are the parameters of IAM and STS actions that would
+// restrict or bind what a session or an entity may do, and that this
+// server does not implement, with the message each is refused with: a
+// caller must never believe it got a restriction it did not get (a
+// session narrowed by PolicyArns with the role's full rights, a user
+// under a permissions boundary that binds nothing). Policy, an inline
+// session policy, is refused by identity.AssumeRole.
+var unsupportedParams = map[string][]struct{ name, message string }{
+	"AssumeRole": {
+		{"PolicyArns", "Session policies are not supported by this server."},
+		{"Tags", "Session tags are not supported by this server."},
+		{"TransitiveTagKeys", "Session tags are not supported by this server."},
+		{"ExternalId", "External ids are not supported by this server."},
+		{"SerialNumber", "MFA is not supported by this server."},
+		{"TokenCode", "MFA is not supported by this server."},
+		{"SourceIdentity", "Source identities are not supported by this server."},
+		{"ProvidedContexts", "Context assertions are not supported by this server."},
+	},
+	"CreateUser": {
+		{"PermissionsBoundary", "Permissions boundaries are not supported by this server."},
+		{"Tags", "Tags on users and roles are not supported by this server."},
+	},
+	"CreateRole": {
+		{"PermissionsBoundary", "Permissions boundaries are not supported by this server."},
+		{"Tags", "Tags on users and roles are not supported by this server."},
+	},
+}
+
+// refuseUnsupported refuses a call of action that gives one of its
+// unsupportedParams: the parameter itself, or a member of a list or
+// structure of that name (PolicyArns.member.1.arn), with a value. An
+// empty value (an empty list, as the SDKs send one) gives nothing.
+func refuseUnsupported(action string, form url.Values) error {
+	for _, p := range unsupportedParams[action] {
+		for k, vs := range form {
+			if k != p.name && !strings.HasPrefix(k, p.name+".") {
+				continue
+			}
+			for _, v := range vs {
+				if v != "" {
+					return fault.Newf(fault.Validation, "%s", p.message)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // intParam reads an optional integer parameter, 0 when absent. A value
 // that is not a 32-bit integer is refused rather than read as 0 or
 // wrapped, so that "abc" never means the default and 2^32+900 never
@@ -333,6 +381,10 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		ci.ev.Region = region
 	}
 	if err := h.trailDown(reqID); err != nil {
+		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
+		return
+	}
+	if err := refuseUnsupported(action, form); err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return
 	}
