@@ -333,10 +333,20 @@ func TestIAMGetUserWithoutName(t *testing.T) {
 		t.Errorf("GetUser as the root = %+v", me.User)
 	}
 
-	// A user may read itself without any policy (AWS asks for
-	// iam:GetUser on the user's own ARN; this server lets a user see
-	// itself).
+	// A user reading itself needs iam:GetUser on its own ARN, as on AWS,
+	// and an explicit deny keeps a quarantined user from itself too.
 	u := e.newUser(t, "carol")
+	_, err = u.iam.GetUser(ctx, &iam.GetUserInput{})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied",
+		"User: arn:aws:iam::111122223333:user/carol is not authorized to perform: iam:GetUser on resource: arn:aws:iam::111122223333:user/carol because no identity-based policy allows the iam:GetUser action")
+	q := e.newUser(t, "quarantined", allowDoc("*", "*"), policyDoc("Deny", "*", "iam:*"))
+	_, err = q.iam.GetUser(ctx, &iam.GetUserInput{})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied",
+		"User: arn:aws:iam::111122223333:user/quarantined is not authorized to perform: iam:GetUser on resource: arn:aws:iam::111122223333:user/quarantined with an explicit deny in an identity-based policy")
+	_, err = q.iam.ListAccessKeys(ctx, &iam.ListAccessKeysInput{})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied",
+		"User: arn:aws:iam::111122223333:user/quarantined is not authorized to perform: iam:ListAccessKeys on resource: arn:aws:iam::111122223333:user/quarantined with an explicit deny in an identity-based policy")
+	e.putUserPolicy(t, "carol", "self", allowDoc("arn:aws:iam::*:user/${aws:username}", "iam:GetUser"))
 	me, err = u.iam.GetUser(ctx, &iam.GetUserInput{})
 	if err != nil {
 		t.Fatalf("GetUser as a user: %v", err)
@@ -456,8 +466,14 @@ func TestIAMAccessKeys(t *testing.T) {
 	if strings.Join(ids, ",") != strings.Join(want, ",") {
 		t.Errorf("ListAccessKeys ids %v, want %v", ids, want)
 	}
-	// The user lists its own keys too.
-	own, err := e.iamClient(aws.ToString(keys[0].AccessKeyId), aws.ToString(keys[0].SecretAccessKey), "").ListAccessKeys(ctx, &iam.ListAccessKeysInput{})
+	// The user lists its own keys too, once a policy allows it: as on
+	// AWS, its own keys need iam:ListAccessKeys like another's.
+	frank := e.iamClient(aws.ToString(keys[0].AccessKeyId), aws.ToString(keys[0].SecretAccessKey), "")
+	_, err = frank.ListAccessKeys(ctx, &iam.ListAccessKeysInput{})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied",
+		"User: "+userARNOf("frank")+" is not authorized to perform: iam:ListAccessKeys on resource: "+userARNOf("frank")+" because no identity-based policy allows the iam:ListAccessKeys action")
+	e.putUserPolicy(t, "frank", "own-keys", allowDoc("arn:aws:iam::*:user/${aws:username}", "iam:ListAccessKeys"))
+	own, err := frank.ListAccessKeys(ctx, &iam.ListAccessKeysInput{})
 	if err != nil || len(own.AccessKeyMetadata) != 2 {
 		t.Errorf("ListAccessKeys as frank: %v %v", own, err)
 	}

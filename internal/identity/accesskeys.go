@@ -229,7 +229,8 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 	return info, secret, nil
 }
 
-// ListAccessKeys lists a user's access keys (or the caller's own).
+// ListAccessKeys lists a user's access keys (or the caller's own), if the
+// caller may iam:ListAccessKeys on their owner, itself included.
 func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userName string) ([]*AccessKeyInfo, error) {
 	userName, err := keyOwner(caller, userName)
 	if err != nil {
@@ -259,10 +260,9 @@ func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userN
 		if err != nil {
 			return err
 		}
-		if caller.Username != o.name {
-			if err := d.authorize(ctx, caller, "iam:ListAccessKeys", o.arn); err != nil {
-				return err
-			}
+		// One's own keys need iam:ListAccessKeys too, as on AWS.
+		if err := d.authorize(ctx, caller, "iam:ListAccessKeys", o.arn); err != nil {
+			return err
 		}
 		prefix := userKeysPrefix(caller.Account, userName)
 		return tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {

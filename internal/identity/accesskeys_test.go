@@ -115,6 +115,7 @@ func TestListAccessKeys(t *testing.T) {
 	f := newFixture(t)
 	alice, aliceKey, _ := f.user("alice", nil)
 	bob, bobKey, _ := f.user("Bob", map[string]string{"list": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListAccessKeys","Resource":"*"}]}`})
+	quarantined, _, _ := f.user("q", map[string]string{"all": allowAll, "quarantine": denyIAM})
 	f.clock.Advance(time.Second)
 	second, _, err := f.d.CreateAccessKey(f.ctx, f.root1, "alice")
 	if err != nil {
@@ -130,8 +131,12 @@ func TestListAccessKeys(t *testing.T) {
 	}{
 		{"the root, its own", f.root1, "", 0, "", []string{f.rootAK.ID}},
 		{"the root, a user's", f.root1, "alice", 0, "", []string{aliceKey.ID, second.ID}},
-		{"a user, its own by no name, needs no policy", alice, "", 0, "", []string{aliceKey.ID, second.ID}},
-		{"a user, its own by name", alice, "alice", 0, "", []string{aliceKey.ID, second.ID}},
+		{"a user without a policy, its own by no name", alice, "", fault.AccessDenied,
+			"User: arn:aws:iam::" + acct + ":user/alice is not authorized to perform: iam:ListAccessKeys on resource: arn:aws:iam::" + acct + ":user/alice because no identity-based policy allows the iam:ListAccessKeys action", nil},
+		{"a user without a policy, its own by name", alice, "alice", fault.AccessDenied, "", nil},
+		{"a user allowed to, its own by no name", bob, "", 0, "", []string{bobKey.ID}},
+		{"a quarantined user, its own", quarantined, "", fault.AccessDenied,
+			"User: arn:aws:iam::" + acct + ":user/q is not authorized to perform: iam:ListAccessKeys on resource: arn:aws:iam::" + acct + ":user/q with an explicit deny in an identity-based policy", nil},
 		{"a user, another's", alice, "bob", fault.AccessDenied,
 			"User: arn:aws:iam::" + acct + ":user/alice is not authorized to perform: iam:ListAccessKeys on resource: arn:aws:iam::" + acct + ":user/Bob because no identity-based policy allows the iam:ListAccessKeys action", nil},
 		{"a user allowed to, another's", bob, "alice", 0, "", []string{aliceKey.ID, second.ID}},

@@ -90,7 +90,8 @@ func (d *Directory) CreateUser(ctx context.Context, caller *Principal, name, pat
 }
 
 // GetUser returns a user, or with an empty name the caller itself (the root
-// shows as a user named after nothing, as AWS does).
+// shows as a user named after nothing, as AWS does). Reading oneself
+// needs iam:GetUser like reading another.
 func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string) (*User, error) {
 	if name == "" {
 		switch caller.Type {
@@ -111,10 +112,10 @@ func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string)
 		return nil, err
 	}
 	u := rec.user(caller.Account)
-	if name != caller.Username || caller.Type != TypeIAMUser {
-		if err := d.authorize(ctx, caller, "iam:GetUser", u.Arn); err != nil {
-			return nil, err
-		}
+	// A user reading itself needs iam:GetUser on its own ARN too, as on
+	// AWS: an explicit deny of iam:* shuts it out of itself as well.
+	if err := d.authorize(ctx, caller, "iam:GetUser", u.Arn); err != nil {
+		return nil, err
 	}
 	return u, nil
 }

@@ -127,6 +127,8 @@ func TestGetUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin, _, _ := f.user("admin", map[string]string{"all": allowIAM})
+	self, _, _ := f.user("self", map[string]string{"self": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"arn:aws:iam::*:user/${aws:username}"}]}`})
+	quarantined, _, _ := f.user("q", map[string]string{"all": allowAll, "quarantine": denyIAM})
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +146,13 @@ func TestGetUser(t *testing.T) {
 		wantARN  string
 		wantName string
 	}{
-		{"a user itself, by no name", alice, "", 0, "", "arn:aws:iam::" + acct + ":user/alice", "alice"},
-		{"a user itself, by name, needs no policy", alice, "alice", 0, "", "arn:aws:iam::" + acct + ":user/alice", "alice"},
+		{"a user itself, by no name", self, "", 0, "", "arn:aws:iam::" + acct + ":user/self", "self"},
+		{"a user itself, by name", self, "SELF", 0, "", "arn:aws:iam::" + acct + ":user/self", "self"},
+		{"a user itself, without a policy", alice, "", fault.AccessDenied,
+			"User: arn:aws:iam::" + acct + ":user/alice is not authorized to perform: iam:GetUser on resource: arn:aws:iam::" + acct + ":user/alice because no identity-based policy allows the iam:GetUser action", "", ""},
+		{"a user itself, by name, without a policy", alice, "alice", fault.AccessDenied, "", "", ""},
+		{"a quarantined user itself", quarantined, "", fault.AccessDenied,
+			"User: arn:aws:iam::" + acct + ":user/q is not authorized to perform: iam:GetUser on resource: arn:aws:iam::" + acct + ":user/q with an explicit deny in an identity-based policy", "", ""},
 		{"the root itself", f.root1, "", 0, "", "arn:aws:iam::" + acct + ":root", ""},
 		{"the root, a user", f.root1, "bob", 0, "", "arn:aws:iam::" + acct + ":user/p/bob", "bob"},
 		{"a user allowed to, another", admin, "bob", 0, "", "arn:aws:iam::" + acct + ":user/p/bob", "bob"},
