@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 
@@ -277,12 +278,13 @@ func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userN
 	return out, err
 }
 
-// keyOwner is the user whose access keys a call without a UserName is
-// about: the calling user itself, or "" (the root's keys) for the root. A
-// role session has no keys of its own, and must not reach the root's.
+// keyOwner is the user whose access keys a call is about: userName,
+// checked, or for a call without one the calling user itself, or "" (the
+// root's keys) for the root. A role session has no keys of its own, and
+// must not reach the root's.
 func keyOwner(caller *Principal, userName string) (string, error) {
 	if userName != "" {
-		return userName, nil
+		return userName, checkName("userName", userName, maxExistingUserName)
 	}
 	switch caller.Type {
 	case TypeRoot:
@@ -291,6 +293,25 @@ func keyOwner(caller *Principal, userName string) (string, error) {
 		return caller.Username, nil
 	}
 	return "", errf(fault.Validation, "Must specify userName when calling with non-User credentials")
+}
+
+var accessKeyIDPattern = regexp.MustCompile(`^\w+$`)
+
+// checkAccessKeyID refuses an access key id as IAM does: present, 16 to
+// 128 characters of [\w].
+func checkAccessKeyID(id string) error {
+	const prefix = "1 validation error detected: Value '%s' at 'accessKeyId' failed to satisfy constraint: "
+	switch {
+	case id == "":
+		return errf(fault.Validation, "1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
+	case len(id) < 16:
+		return errf(fault.Validation, prefix+"Member must have length greater than or equal to 16", id)
+	case len(id) > 128:
+		return errf(fault.Validation, prefix+"Member must have length less than or equal to 128", id)
+	case !accessKeyIDPattern.MatchString(id):
+		return errf(fault.Validation, prefix+"Member must satisfy regular expression pattern: [\\w]+", id)
+	}
+	return nil
 }
 
 func status(s string) string {
@@ -347,8 +368,8 @@ func (d *Directory) UpdateAccessKey(ctx context.Context, caller *Principal, user
 // own keys without one) in one transaction, once caller may perform
 // action on the key's owner, and drops every cached credential after.
 func (d *Directory) changeAccessKey(ctx context.Context, caller *Principal, userName, id, action string, change func(store.Tx, *accessKeyRecord) error) error {
-	if id == "" {
-		return errf(fault.Validation, "1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
+	if err := checkAccessKeyID(id); err != nil {
+		return err
 	}
 	userName, err := keyOwner(caller, userName)
 	if err != nil {

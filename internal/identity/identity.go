@@ -171,5 +171,17 @@ func roleARN(account, path, name string) string {
 	return fmt.Sprintf("arn:aws:iam::%s:role%s%s", account, path, name)
 }
 
-// lower is the storage form of IAM names, which are unique regardless of case.
-func lower(s string) string { return strings.ToLower(s) }
+// lower is the storage form of IAM names, which are unique regardless of
+// case. It folds ASCII letters only: the names are ASCII (namePattern),
+// and Unicode folding would make another string the same name
+// (strings.ToLower maps the Kelvin sign U+212A to k, so "\u212Aate" would
+// reach kate's records).
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

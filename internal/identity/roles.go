@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"regexp"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/openkms/kms/internal/fault"
 
@@ -29,6 +32,43 @@ func (r *roleRecord) role(account string) *Role {
 		TrustPolicy: r.TrustPolicy, Description: r.Description, MaxSession: r.MaxSession}
 }
 
+// IAM's bounds on a role: its trust policy holds at most 2,048
+// characters, whitespace not counted (the ACLSizePerRole quota's
+// default), and its description at most 1,000 characters of Latin-1 text
+// without control characters but tab and newlines.
+const (
+	maxTrustPolicyChars = 2048
+	maxDescriptionChars = 1000
+)
+
+var descriptionPattern = regexp.MustCompile(`^[\x{9}\x{A}\x{D}\x{20}-\x{7E}\x{A1}-\x{FF}]*$`)
+
+// checkDescription refuses a role description as IAM does. The message
+// does not quote the value, which may be long: it is recorded in the
+// audit trail.
+func checkDescription(s string) error {
+	const prefix = "1 validation error detected: Value at 'description' failed to satisfy constraint: "
+	switch {
+	case utf8.RuneCountInString(s) > maxDescriptionChars:
+		return errf(fault.Validation, prefix+"Member must have length less than or equal to %d", maxDescriptionChars)
+	case !descriptionPattern.MatchString(s):
+		return errf(fault.Validation, prefix+"Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]*")
+	}
+	return nil
+}
+
+// policySize is the size of a policy document as IAM's quotas count it:
+// its characters but whitespace.
+func policySize(doc string) int {
+	n := 0
+	for _, r := range doc {
+		if !unicode.IsSpace(r) {
+			n++
+		}
+	}
+	return n
+}
+
 func noSuchRole(name string) error {
 	return errf(fault.NoSuchEntity, "The role with name %s cannot be found.", name)
 }
@@ -44,6 +84,12 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 	}
 	if trustPolicy == "" {
 		return nil, errf(fault.Validation, "1 validation error detected: Value null at 'assumeRolePolicyDocument' failed to satisfy constraint: Member must not be null")
+	}
+	if err := checkDescription(description); err != nil {
+		return nil, err
+	}
+	if policySize(trustPolicy) > maxTrustPolicyChars {
+		return nil, errf(fault.LimitExceeded, "Cannot exceed quota for ACLSizePerRole: %d", maxTrustPolicyChars)
 	}
 	trust, err := policy.ParseTrust(trustPolicy)
 	if err != nil {

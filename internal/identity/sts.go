@@ -148,7 +148,7 @@ func parseRoleARN(arn string) (account, name string, ok bool) {
 	}
 	res := parts[5]
 	name = res[strings.LastIndexByte(res, '/')+1:]
-	return parts[4], name, name != ""
+	return parts[4], name, namePattern.MatchString(name)
 }
 
 // DeleteExpiredSessions removes session credentials past their expiry.

@@ -34,6 +34,14 @@ var (
 // 2,048; this server allows a user as much as a role).
 const maxPolicyDocBytes = 2048 * 5
 
+// maxExistingUserName is IAM's bound on a UserName that names an existing
+// user (GetUser, DeleteUser, the access key and user policy calls): 128,
+// though CreateUser takes no more than 64.
+const maxExistingUserName = 128
+
+// checkName refuses a name from a request as IAM does, naming the
+// constraint it fails: present, at most max characters, of IAM's name
+// alphabet (ASCII letters and digits and _+=,.@-).
 func checkName(field, name string, max int) error {
 	switch {
 	case name == "":
@@ -102,6 +110,8 @@ func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string)
 		default:
 			return nil, errf(fault.Validation, "Must specify userName when calling with non-User credentials")
 		}
+	} else if err := checkName("userName", name, maxExistingUserName); err != nil {
+		return nil, err
 	}
 	var rec userRecord
 	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, userKey(caller.Account, name), &rec) })
@@ -138,7 +148,7 @@ func (d *Directory) ListUsers(ctx context.Context, caller *Principal) ([]*User, 
 
 // DeleteUser deletes a user that has no access keys and no policies left.
 func (d *Directory) DeleteUser(ctx context.Context, caller *Principal, name string) error {
-	if err := checkName("userName", name, 64); err != nil {
+	if err := checkName("userName", name, maxExistingUserName); err != nil {
 		return err
 	}
 	return d.update(ctx, func(tx store.Tx) error {
@@ -209,17 +219,26 @@ func (d *Directory) roleOwner(tx store.Tx, account, name string) (*policyOwner, 
 	return &policyOwner{kind: "Role", name: rec.Name, arn: roleARN(account, rec.Path, rec.Name), prefix: rolePolicyPrefix(account, name)}, nil
 }
 
+// checkPolicyNames checks the owner's name of a policy call of kind and,
+// unless the call names no policy (List), the policy's.
+func checkPolicyNames(kind, owner, policyName string, named bool) error {
+	max := maxExistingUserName
+	if kind == "Role" {
+		max = 64
+	}
+	if err := checkName(lowerKind(kind)+"Name", owner, max); err != nil {
+		return err
+	}
+	if !named {
+		return nil
+	}
+	return checkName("policyName", policyName, 128)
+}
+
 // PutPolicy adds or replaces an inline identity policy of a user ("User")
 // or role ("Role").
 func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owner, policyName, document string) error {
-	field := "userName"
-	if kind == "Role" {
-		field = "roleName"
-	}
-	if err := checkName(field, owner, 64); err != nil {
-		return err
-	}
-	if err := checkName("policyName", policyName, 128); err != nil {
+	if err := checkPolicyNames(kind, owner, policyName, true); err != nil {
 		return err
 	}
 	if len(document) > maxPolicyDocBytes {
@@ -259,6 +278,9 @@ func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owne
 
 // GetPolicy returns an inline policy document.
 func (d *Directory) GetPolicy(ctx context.Context, caller *Principal, kind, owner, policyName string) (string, string, error) {
+	if err := checkPolicyNames(kind, owner, policyName, true); err != nil {
+		return "", "", err
+	}
 	var rec policyRecord
 	var ownerName string
 	err := d.view(ctx, func(tx store.Tx) error {
@@ -282,6 +304,9 @@ func (d *Directory) GetPolicy(ctx context.Context, caller *Principal, kind, owne
 
 // ListPolicies lists the names of an owner's inline policies.
 func (d *Directory) ListPolicies(ctx context.Context, caller *Principal, kind, owner string) ([]string, error) {
+	if err := checkPolicyNames(kind, owner, "", false); err != nil {
+		return nil, err
+	}
 	var names []string
 	err := d.view(ctx, func(tx store.Tx) error {
 		names = names[:0]
@@ -300,6 +325,9 @@ func (d *Directory) ListPolicies(ctx context.Context, caller *Principal, kind, o
 
 // DeletePolicy deletes an inline policy.
 func (d *Directory) DeletePolicy(ctx context.Context, caller *Principal, kind, owner, policyName string) error {
+	if err := checkPolicyNames(kind, owner, policyName, true); err != nil {
+		return err
+	}
 	err := d.update(ctx, func(tx store.Tx) error {
 		o, err := d.owner(tx, caller.Account, kind, owner)
 		if err != nil {
