@@ -301,9 +301,10 @@ func (d *Directory) loadSession(tx store.Tx, akid string) (*credential, error) {
 	}
 	p := &Principal{
 		Type: TypeAssumedRole, Account: s.Account, AccessKeyID: akid,
-		ARN:     "arn:aws:sts::" + s.Account + ":assumed-role/" + role.Name + "/" + s.SessionName,
-		UserID:  role.ID + ":" + s.SessionName,
-		RoleARN: roleARN(s.Account, role.Path, role.Name),
+		ARN:           "arn:aws:sts::" + s.Account + ":assumed-role/" + role.Name + "/" + s.SessionName,
+		UserID:        role.ID + ":" + s.SessionName,
+		RoleARN:       roleARN(s.Account, role.Path, role.Name),
+		SessionIssued: s.issued(), SessionExpires: s.Expiration,
 	}
 	if p.Policies, err = loadPolicies(tx, rolePolicyPrefix(s.Account, role.Name)); err != nil {
 		return nil, err

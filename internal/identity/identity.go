@@ -53,6 +53,10 @@ type Principal struct {
 	// Policies are the identity policies that apply: a user's inline
 	// policies, or those of the role a session assumed. None for a root.
 	Policies []*policy.Policy
+	// SessionIssued and SessionExpires are, for an assumed-role session,
+	// when its credentials were issued (aws:TokenIssueTime) and when they
+	// expire. Zero otherwise.
+	SessionIssued, SessionExpires time.Time
 
 	// passwordSalt, for a user signed in to the console with a password,
 	// is that password's salt (Refresh).
@@ -61,7 +65,11 @@ type Principal struct {
 
 // PolicyPrincipal is p as the policy engine sees it.
 func (p *Principal) PolicyPrincipal() policy.Principal {
-	return policy.Principal{ARN: p.ARN, Account: p.Account, RoleARN: p.RoleARN, UserID: p.UserID, Username: p.Username}
+	pp := policy.Principal{ARN: p.ARN, Account: p.Account, RoleARN: p.RoleARN, UserID: p.UserID, Username: p.Username}
+	if !p.SessionIssued.IsZero() {
+		pp.TokenIssueTime = p.SessionIssued.UTC().Format(time.RFC3339)
+	}
+	return pp
 }
 
 // RootARN is the ARN of an account's root principal.

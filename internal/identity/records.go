@@ -75,15 +75,33 @@ type policyRecord struct {
 }
 
 type sessionRecord struct {
-	V           int       `json:"v"`
-	ID          string    `json:"id"`
-	Account     string    `json:"account"`
-	RoleName    string    `json:"roleName"`
-	RoleID      string    `json:"roleId"` // a session ends with its role, even if one of the same name comes back
-	SessionName string    `json:"sessionName"`
-	Expiration  time.Time `json:"expiration"`
-	TokenHash   []byte    `json:"tokenHash"`
-	Sealed      []byte    `json:"sealedSecret"`
+	V           int    `json:"v"`
+	ID          string `json:"id"`
+	Account     string `json:"account"`
+	RoleName    string `json:"roleName"`
+	RoleID      string `json:"roleId"` // a session ends with its role, even if one of the same name comes back
+	SessionName string `json:"sessionName"`
+	// Issued is when the session began (aws:TokenIssueTime); zero in a
+	// record stored before it was kept (issued returns a bound then).
+	Issued     time.Time `json:"issued,omitzero"`
+	Expiration time.Time `json:"expiration"`
+	TokenHash  []byte    `json:"tokenHash"`
+	Sealed     []byte    `json:"sealedSecret"`
+}
+
+// maxSessionLife is the longest a session lasts: AWS's 12 hours, the
+// largest MaxSessionDuration of a role.
+const maxSessionLife = 12 * time.Hour
+
+// issued is when s began: Issued, or for a record stored before it was
+// kept the earliest it can have begun, so that a policy that refuses
+// sessions issued before a time (revoking them) refuses such a session
+// too.
+func (s *sessionRecord) issued() time.Time {
+	if !s.Issued.IsZero() {
+		return s.Issued
+	}
+	return s.Expiration.Add(-maxSessionLife)
 }
 
 func accountKey(account string) []byte    { return []byte("iam/account/" + account) }

@@ -54,7 +54,8 @@ func checkSessionName(name string) error {
 // account when an identity policy of the caller allows sts:AssumeRole. An
 // account's root may not assume roles, as on AWS. A session lasts
 // durationSeconds (an hour when 0), at most the role's MaxSessionDuration,
-// and at most an hour when the caller is itself a role session.
+// and at most an hour when the caller is itself a role session, ending no
+// later than the caller's session then.
 func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, sessionName string, durationSeconds int32, sessionPolicy string) (*Credentials, *AssumedRole, error) {
 	if err := checkSessionName(sessionName); err != nil {
 		return nil, nil, err
@@ -115,25 +116,32 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	}
 	if caller.Type == TypeAssumedRole && durationSeconds > 3600 {
 		// Role chaining: a session may start another of at most an hour,
-		// whatever the role allows, so that no session outlives its
-		// source by more than that.
+		// whatever the role allows, as on AWS.
 		return nil, nil, errf(fault.Validation, "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")
 	}
 	if durationSeconds > role.MaxSession {
 		return nil, nil, errf(fault.Validation, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 	}
 	now := d.now().UTC().Truncate(time.Second)
+	expiration := now.Add(time.Duration(durationSeconds) * time.Second)
+	if caller.Type == TypeAssumedRole && expiration.After(caller.SessionExpires) {
+		// A chained session ends with the session that started it: else
+		// a session could renew itself, an hour at a time, forever after
+		// the access key it came from was deleted. So no session outlives
+		// the first of its chain, which long-term credentials started.
+		expiration = caller.SessionExpires
+	}
 	tok := make([]byte, 96)
 	rand.Read(tok)
 	c := &Credentials{
 		AccessKeyID:     randomID("ASIA", accessKeyIDLength),
 		SecretAccessKey: newSecret(),
 		SessionToken:    base64.StdEncoding.EncodeToString(tok),
-		Expiration:      now.Add(time.Duration(durationSeconds) * time.Second),
+		Expiration:      expiration,
 	}
 	sum := sha256.Sum256([]byte(c.SessionToken))
 	rec := sessionRecord{V: 1, ID: c.AccessKeyID, Account: account, RoleName: role.Name, RoleID: role.ID, SessionName: sessionName,
-		Expiration: c.Expiration, TokenHash: sum[:], Sealed: d.root.Seal(sessionKey(c.AccessKeyID), []byte(c.SecretAccessKey))}
+		Issued: now, Expiration: c.Expiration, TokenHash: sum[:], Sealed: d.root.Seal(sessionKey(c.AccessKeyID), []byte(c.SecretAccessKey))}
 	if err := d.update(ctx, func(tx store.Tx) error { return putJSON(tx, sessionKey(c.AccessKeyID), &rec) }); err != nil {
 		return nil, nil, err
 	}

@@ -208,6 +208,111 @@ func TestRoleChainingLastsAnHour(t *testing.T) {
 	}
 }
 
+// TestChainedSessionEndsWithItsSource: a session started by a session
+// ends no later than it, so that a chain cannot renew itself past the
+// session its long-term credentials started, nor after their key is
+// deleted.
+func TestChainedSessionEndsWithItsSource(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "hop", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.PutPolicy(f.ctx, f.root1, "Role", "hop", "assume", allowIAM); err != nil {
+		t.Fatal(err)
+	}
+	user, key, _ := f.user("source", map[string]string{"all": allowAll})
+	c, _, err := f.d.AssumeRole(f.ctx, user, roleARN(acct, "hop"), "s0", 900, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := start.Add(15 * time.Minute)
+	if err := f.d.DeleteAccessKey(f.ctx, f.root1, "source", key.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		f.clock.Advance(4 * time.Minute)
+		session := f.auth(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+		if !session.SessionExpires.Equal(c.Expiration) {
+			t.Fatalf("the session's principal expires %v, want %v", session.SessionExpires, c.Expiration)
+		}
+		if c, _, err = f.d.AssumeRole(f.ctx, session, roleARN(acct, "hop"), "s"+string(rune('1'+i)), 0, ""); err != nil {
+			t.Fatal(err)
+		}
+		if !c.Expiration.Equal(end) {
+			t.Fatalf("hop %d expires %v, want %v, the end of the first session", i+1, c.Expiration, end)
+		}
+	}
+	f.clock.Advance(4 * time.Minute)
+	_, err = f.authenticate(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	wantErr(t, err, fault.ExpiredToken, "")
+}
+
+// TestTokenIssueTime: a session's requests carry aws:TokenIssueTime, the
+// time it was issued, so that AWS's way of revoking sessions (deny when
+// aws:TokenIssueTime is before a time) refuses the sessions issued before
+// that time and not those after, nor long-term credentials.
+func TestTokenIssueTime(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.PutPolicy(f.ctx, f.root1, "Role", "r", "iam", allowIAM); err != nil {
+		t.Fatal(err)
+	}
+	_, key, secret := f.user("u", map[string]string{"all": allowAll})
+	old, _, err := f.d.AssumeRole(f.ctx, f.auth(key.ID, secret, ""), roleARN(acct, "r"), "old", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	revoked := start.Add(time.Minute).Format(time.RFC3339)
+	revoke := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"` + revoked + `"}}}]}`
+	if err := f.d.PutPolicy(f.ctx, f.root1, "Role", "r", "revoke", revoke); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.PutPolicy(f.ctx, f.root1, "User", "u", "revoke", revoke); err != nil {
+		t.Fatal(err)
+	}
+	user := f.auth(key.ID, secret, "")
+	fresh, _, err := f.d.AssumeRole(f.ctx, user, roleARN(acct, "r"), "new", 0, "")
+	if err != nil {
+		t.Fatalf("long-term credentials are not sessions, and not revoked: %v", err)
+	}
+	oldP := f.auth(old.AccessKeyID, old.SecretAccessKey, old.SessionToken)
+	if got := oldP.PolicyPrincipal().TokenIssueTime; got != start.Format(time.RFC3339) {
+		t.Errorf("aws:TokenIssueTime of the old session is %q, want %s", got, start.Format(time.RFC3339))
+	}
+	_, err = f.d.ListUsers(f.ctx, oldP)
+	wantErr(t, err, fault.AccessDenied, "User: arn:aws:sts::"+acct+":assumed-role/r/old is not authorized to perform: iam:ListUsers on resource: arn:aws:iam::"+acct+":user/ with an explicit deny in an identity-based policy")
+	if _, err := f.d.ListUsers(f.ctx, f.auth(fresh.AccessKeyID, fresh.SecretAccessKey, fresh.SessionToken)); err != nil {
+		t.Errorf("a session issued after the revocation: %v", err)
+	}
+	if got := user.PolicyPrincipal().TokenIssueTime; got != "" {
+		t.Errorf("long-term credentials have aws:TokenIssueTime %q", got)
+	}
+
+	// A session stored before its issue time was kept is taken to have
+	// begun as early as it can have: 12 hours before its expiry.
+	err = f.st.Update(f.ctx, func(tx store.Tx) error {
+		var rec map[string]any
+		if err := store.GetJSON(tx, []byte("iam/session/"+fresh.AccessKeyID), &rec); err != nil {
+			return err
+		}
+		delete(rec, "issued")
+		return store.PutJSON(tx, []byte("iam/session/"+fresh.AccessKeyID), rec)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.d.Changed(nil)
+	stored := f.auth(fresh.AccessKeyID, fresh.SecretAccessKey, fresh.SessionToken)
+	if want := fresh.Expiration.Add(-12 * time.Hour); !stored.SessionIssued.Equal(want) {
+		t.Errorf("a stored session without its issue time was issued %v, want %v", stored.SessionIssued, want)
+	}
+	_, err = f.d.ListUsers(f.ctx, stored)
+	wantErr(t, err, fault.AccessDenied, "")
+}
+
 func TestSessionCredentials(t *testing.T) {
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
@@ -360,7 +465,8 @@ func TestCallerIdentity(t *testing.T) {
 	}{
 		{"root", f.rootAK.ID, f.rootAK.Secret, "", identity.Principal{Type: identity.TypeRoot, Account: acct, ARN: "arn:aws:iam::" + acct + ":root", UserID: acct, AccessKeyID: f.rootAK.ID}, 0, acct},
 		{"user", k.ID, secret, "", identity.Principal{Type: identity.TypeIAMUser, Account: acct, ARN: "arn:aws:iam::" + acct + ":user/team/Alice", UserID: u.UserID, Username: "Alice", AccessKeyID: k.ID}, 1, u.UserID},
-		{"assumed role", c.AccessKeyID, c.SecretAccessKey, c.SessionToken, identity.Principal{Type: identity.TypeAssumedRole, Account: acct, ARN: "arn:aws:sts::" + acct + ":assumed-role/Ops/deploy", UserID: r.RoleID + ":deploy", RoleARN: "arn:aws:iam::" + acct + ":role/svc/Ops", AccessKeyID: c.AccessKeyID}, 0, r.RoleID + ":deploy"},
+		{"assumed role", c.AccessKeyID, c.SecretAccessKey, c.SessionToken, identity.Principal{Type: identity.TypeAssumedRole, Account: acct, ARN: "arn:aws:sts::" + acct + ":assumed-role/Ops/deploy", UserID: r.RoleID + ":deploy", RoleARN: "arn:aws:iam::" + acct + ":role/svc/Ops", AccessKeyID: c.AccessKeyID,
+			SessionIssued: start, SessionExpires: start.Add(time.Hour)}, 0, r.RoleID + ":deploy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := f.auth(tc.id, tc.secret, tc.token)

@@ -262,6 +262,15 @@ func TestKMSConditionKeys(t *testing.T) {
 		// A user's path may hold what looks like another kind of principal.
 		{"PrincipalType of a user whose path says assumed-role", `{"StringEquals":{"aws:PrincipalType":"User"}}`,
 			Principal{ARN: "arn:aws:iam::111122223333:user/x:assumed-role/eve", Account: account, Username: "eve", UserID: "AIDAEVE"}, nil, true},
+		// aws:TokenIssueTime: present for temporary credentials only, as
+		// the time they were issued; revoking sessions issued before a
+		// time denies with DateLessThan.
+		{"TokenIssueTime before", `{"DateLessThan":{"aws:TokenIssueTime":"2026-12-04T12:00:00Z"}}`,
+			Principal{ARN: userSession.ARN, Account: account, RoleARN: userSession.RoleARN, TokenIssueTime: "2026-12-04T11:59:59Z"}, nil, true},
+		{"TokenIssueTime after", `{"DateLessThan":{"aws:TokenIssueTime":"2026-12-04T12:00:00Z"}}`,
+			Principal{ARN: userSession.ARN, Account: account, RoleARN: userSession.RoleARN, TokenIssueTime: "2026-12-04T12:00:00Z"}, nil, false},
+		{"TokenIssueTime absent for long-term credentials", `{"DateLessThan":{"aws:TokenIssueTime":"2026-12-04T12:00:00Z"}}`, keyUser, nil, false},
+		{"TokenIssueTime not from context", `{"Null":{"aws:TokenIssueTime":"true"}}`, keyUser, MapContext{"aws:tokenissuetime": {"2026-12-04T11:59:59Z"}}, true},
 		{"SourceIp", `{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}`, keyUser, MapContext{"aws:sourceip": {"192.0.2.10"}}, true},
 		{"GrantIsForAWSResource", `{"Bool":{"kms:GrantIsForAWSResource":"true"}}`, keyUser, MapContext{"kms:grantisforawsresource": {"true"}}, true},
 	}

@@ -56,6 +56,8 @@ func principalKey(p *Principal, key string) (value string, handled bool) {
 		return p.Username, true
 	case "aws:principaltype":
 		return principalType(p), true
+	case "aws:tokenissuetime":
+		return p.TokenIssueTime, true
 	}
 	return "", false
 }

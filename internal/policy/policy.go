@@ -133,6 +133,9 @@ type Principal struct {
 	UserID string
 	// Username is aws:username, set for IAM users only.
 	Username string
+	// TokenIssueTime is aws:TokenIssueTime, when the caller's temporary
+	// credentials were issued (RFC 3339, UTC); empty for long-term ones.
+	TokenIssueTime string
 }
 
 // Context supplies the condition key values of a request. The engine asks
@@ -145,7 +148,7 @@ type Principal struct {
 //
 // These keys come from Request.Principal and are never asked of Context:
 // aws:principalarn, aws:principalaccount, aws:principaltype, aws:userid,
-// aws:username and kms:calleraccount.
+// aws:username, aws:tokenissuetime and kms:calleraccount.
 type Context interface {
 	Values(lowerKey string) (values []string, ok bool)
 }
