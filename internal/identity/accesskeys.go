@@ -191,6 +191,9 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 	err = d.update(ctx, func(tx store.Tx) error {
 		resource := RootARN(caller.Account)
 		if userName == "" {
+			if err := d.authorize(ctx, caller, "iam:CreateAccessKey", resource); err != nil {
+				return err
+			}
 			ids, err := rootKeyIDs(tx, caller.Account)
 			if err != nil {
 				return err
@@ -202,7 +205,7 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 				return err
 			}
 		} else {
-			o, err := d.userOwner(tx, caller.Account, userName)
+			o, err := d.named(ctx, tx, caller, "User", userName, "iam:CreateAccessKey")
 			if err != nil {
 				return err
 			}
@@ -217,9 +220,6 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 			if err := tx.Put(append(userKeysPrefix(caller.Account, userName), info.ID...), nil); err != nil {
 				return err
 			}
-		}
-		if err := d.authorize(ctx, caller, "iam:CreateAccessKey", resource); err != nil {
-			return err
 		}
 		rec.ARN = resource
 		return putJSON(tx, accessKeyKey(info.ID), &rec)
@@ -257,12 +257,9 @@ func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userN
 			}
 			return nil
 		}
-		o, err := d.userOwner(tx, caller.Account, userName)
-		if err != nil {
-			return err
-		}
 		// One's own keys need iam:ListAccessKeys too, as on AWS.
-		if err := d.authorize(ctx, caller, "iam:ListAccessKeys", o.arn); err != nil {
+		o, err := d.named(ctx, tx, caller, "User", userName, "iam:ListAccessKeys")
+		if err != nil {
 			return err
 		}
 		prefix := userKeysPrefix(caller.Account, userName)
@@ -366,7 +363,9 @@ func (d *Directory) UpdateAccessKey(ctx context.Context, caller *Principal, user
 
 // changeAccessKey runs change on access key id of userName (the caller's
 // own keys without one) in one transaction, once caller may perform
-// action on the key's owner, and drops every cached credential after.
+// action on the key's owner, and drops every cached credential after. The
+// decision is on the owner as it is now, not as it was when the key was
+// made (its path may differ).
 func (d *Directory) changeAccessKey(ctx context.Context, caller *Principal, userName, id, action string, change func(store.Tx, *accessKeyRecord) error) error {
 	if err := checkAccessKeyID(id); err != nil {
 		return err
@@ -376,11 +375,17 @@ func (d *Directory) changeAccessKey(ctx context.Context, caller *Principal, user
 		return err
 	}
 	err = d.update(ctx, func(tx store.Tx) error {
-		rec, err := ownedAccessKey(tx, caller.Account, userName, id)
-		if err != nil {
+		// The caller must be allowed on the key's owner before it learns
+		// anything of the key, or of the owner.
+		if userName == "" {
+			if err := d.authorize(ctx, caller, action, RootARN(caller.Account)); err != nil {
+				return err
+			}
+		} else if _, err := d.named(ctx, tx, caller, "User", userName, action); err != nil {
 			return err
 		}
-		if err := d.authorize(ctx, caller, action, rec.ARN); err != nil {
+		rec, err := ownedAccessKey(tx, caller.Account, userName, id)
+		if err != nil {
 			return err
 		}
 		return change(tx, rec)

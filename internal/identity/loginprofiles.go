@@ -133,14 +133,20 @@ func (d *Directory) loginProfileOwner(ctx context.Context, tx store.Tx, caller *
 		return nil, err
 	}
 	var u userRecord
-	if err := getJSON(tx, userKey(caller.Account, name), &u); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, noSuchUser(name)
-		}
+	err := getJSON(tx, userKey(caller.Account, name), &u)
+	missing := errors.Is(err, store.ErrNotFound)
+	if err != nil && !missing {
 		return nil, err
 	}
-	if err := d.authorize(ctx, caller, action, userARN(caller.Account, u.Path, u.Name)); err != nil {
+	arn := ""
+	if !missing {
+		arn = userARN(caller.Account, u.Path, u.Name)
+	}
+	if err := d.authorizeNamed(ctx, caller, action, "user", name, arn); err != nil {
 		return nil, err
+	}
+	if missing {
+		return nil, noSuchUser(name)
 	}
 	return &u, nil
 }

@@ -60,10 +60,10 @@ func TestPutPolicy(t *testing.T) {
 		{"no such role", f.root1, "Role", "ghost", "p", allowAll, fault.NoSuchEntity, "The role with name ghost cannot be found."},
 		{"another account's user", f.root2, "User", "alice", "p", allowAll, fault.NoSuchEntity, ""},
 		{"not allowed", nobody, "User", "alice", "p", allowAll, fault.AccessDenied,
-			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:PutUserPolicy on resource: arn:aws:iam::" + acct + ":user/p/alice because no identity-based policy allows the iam:PutUserPolicy action"},
+			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:PutUserPolicy on resource: user alice because no identity-based policy allows the iam:PutUserPolicy action"},
 		{"not allowed, on itself", nobody, "User", "nobody", "p", allowAll, fault.AccessDenied, ""},
 		{"not allowed, a role's", nobody, "Role", "ops", "p", allowAll, fault.AccessDenied,
-			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:PutRolePolicy on resource: arn:aws:iam::" + acct + ":role/ops because no identity-based policy allows the iam:PutRolePolicy action"},
+			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:PutRolePolicy on resource: role ops because no identity-based policy allows the iam:PutRolePolicy action"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			exists := tc.owner == "alice" || tc.owner == "ALICE" || tc.owner == "ops" || tc.owner == "nobody"
@@ -188,7 +188,7 @@ func TestGetListDeletePolicy(t *testing.T) {
 			{"no such user", f.root1, "User", "ghost", "mid", fault.NoSuchEntity, "The user with name ghost cannot be found.", "", ""},
 			{"no such role", f.root1, "Role", "ghost", "mid", fault.NoSuchEntity, "The role with name ghost cannot be found.", "", ""},
 			{"not allowed", nobody, "Role", "ops", "r1", fault.AccessDenied,
-				"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:GetRolePolicy on resource: arn:aws:iam::" + acct + ":role/svc/Ops because no identity-based policy allows the iam:GetRolePolicy action", "", ""},
+				"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:GetRolePolicy on resource: role ops because no identity-based policy allows the iam:GetRolePolicy action", "", ""},
 			{"another account", f.root2, "User", "alice", "mid", fault.NoSuchEntity, "", "", ""},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -203,7 +203,7 @@ func TestGetListDeletePolicy(t *testing.T) {
 
 	t.Run("list", func(t *testing.T) {
 		_, err := f.d.ListPolicies(f.ctx, nobody, "User", "alice")
-		wantErr(t, err, fault.AccessDenied, "User: arn:aws:iam::"+acct+":user/nobody is not authorized to perform: iam:ListUserPolicies on resource: arn:aws:iam::"+acct+":user/alice because no identity-based policy allows the iam:ListUserPolicies action")
+		wantErr(t, err, fault.AccessDenied, "User: arn:aws:iam::"+acct+":user/nobody is not authorized to perform: iam:ListUserPolicies on resource: user alice because no identity-based policy allows the iam:ListUserPolicies action")
 		_, err = f.d.ListPolicies(f.ctx, f.root1, "Role", "ghost")
 		wantErr(t, err, fault.NoSuchEntity, "The role with name ghost cannot be found.")
 		if names, err := f.d.ListPolicies(f.ctx, f.root1, "User", "nobody"); err != nil || len(names) != 0 {
@@ -220,7 +220,7 @@ func TestGetListDeletePolicy(t *testing.T) {
 			msg                 string
 		}{
 			{"not allowed", nobody, "User", "alice", "mid", fault.AccessDenied,
-				"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:DeleteUserPolicy on resource: arn:aws:iam::" + acct + ":user/alice because no identity-based policy allows the iam:DeleteUserPolicy action"},
+				"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:DeleteUserPolicy on resource: user alice because no identity-based policy allows the iam:DeleteUserPolicy action"},
 			{"no such policy", f.root1, "User", "alice", "r1", fault.NoSuchEntity, "The user policy with name r1 cannot be found."},
 			{"no such role policy", f.root1, "Role", "ops", "mid", fault.NoSuchEntity, "The role policy with name mid cannot be found."},
 			{"no such user", f.root1, "User", "ghost", "mid", fault.NoSuchEntity, "The user with name ghost cannot be found."},

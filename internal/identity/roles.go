@@ -233,15 +233,21 @@ func (d *Directory) GetRole(ctx context.Context, caller *Principal, name string)
 	}
 	var rec roleRecord
 	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, roleKey(caller.Account, name), &rec) })
-	if errors.Is(err, store.ErrNotFound) {
+	missing := errors.Is(err, store.ErrNotFound)
+	if err != nil && !missing {
+		return nil, err
+	}
+	var r *Role
+	arn := ""
+	if !missing {
+		r = rec.role(caller.Account)
+		arn = r.Arn
+	}
+	if err := d.authorizeNamed(ctx, caller, "iam:GetRole", "role", name, arn); err != nil {
+		return nil, err
+	}
+	if missing {
 		return nil, noSuchRole(name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	r := rec.role(caller.Account)
-	if err := d.authorize(ctx, caller, "iam:GetRole", r.Arn); err != nil {
-		return nil, err
 	}
 	return r, nil
 }
@@ -269,14 +275,7 @@ func (d *Directory) DeleteRole(ctx context.Context, caller *Principal, name stri
 		return err
 	}
 	err := d.update(ctx, func(tx store.Tx) error {
-		var rec roleRecord
-		if err := getJSON(tx, roleKey(caller.Account, name), &rec); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return noSuchRole(name)
-			}
-			return err
-		}
-		if err := d.authorize(ctx, caller, "iam:DeleteRole", roleARN(caller.Account, rec.Path, rec.Name)); err != nil {
+		if _, err := d.named(ctx, tx, caller, "Role", name, "iam:DeleteRole"); err != nil {
 			return err
 		}
 		if n, err := count(tx, rolePolicyPrefix(caller.Account, name)); err != nil || n > 0 {

@@ -93,7 +93,7 @@ func TestGetRole(t *testing.T) {
 		{"the root", f.root1, "r", 0, ""},
 		{"a user allowed to", reader, "R", 0, ""},
 		{"a user not allowed to", nobody, "r", fault.AccessDenied,
-			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:GetRole on resource: arn:aws:iam::" + acct + ":role/p/r because no identity-based policy allows the iam:GetRole action"},
+			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:GetRole on resource: role r because no identity-based policy allows the iam:GetRole action"},
 		{"no name", f.root1, "", fault.Validation, "1 validation error detected: Value null at 'roleName' failed to satisfy constraint: Member must not be null"},
 		{"no such role", f.root1, "ghost", fault.NoSuchEntity, "The role with name ghost cannot be found."},
 		{"another account's", f.root2, "r", fault.NoSuchEntity, "The role with name r cannot be found."},
@@ -131,7 +131,7 @@ func TestDeleteRole(t *testing.T) {
 		{"from another account", f.root2, "plain", fault.NoSuchEntity, "The role with name plain cannot be found."},
 		{"with a policy", f.root1, "withpolicy", fault.DeleteConflict, "Cannot delete entity, must delete policies first."},
 		{"not allowed", nobody, "plain", fault.AccessDenied,
-			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:DeleteRole on resource: arn:aws:iam::" + acct + ":role/plain because no identity-based policy allows the iam:DeleteRole action"},
+			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:DeleteRole on resource: role plain because no identity-based policy allows the iam:DeleteRole action"},
 		{"in another case", f.root1, "PLAIN", 0, ""},
 		{"again", f.root1, "plain", fault.NoSuchEntity, "The role with name plain cannot be found."},
 	} {

@@ -115,17 +115,23 @@ func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string)
 	}
 	var rec userRecord
 	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, userKey(caller.Account, name), &rec) })
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, noSuchUser(name)
-	}
-	if err != nil {
+	missing := errors.Is(err, store.ErrNotFound)
+	if err != nil && !missing {
 		return nil, err
 	}
-	u := rec.user(caller.Account)
+	var u *User
+	arn := ""
+	if !missing {
+		u = rec.user(caller.Account)
+		arn = u.Arn
+	}
 	// A user reading itself needs iam:GetUser on its own ARN too, as on
 	// AWS: an explicit deny of iam:* shuts it out of itself as well.
-	if err := d.authorize(ctx, caller, "iam:GetUser", u.Arn); err != nil {
+	if err := d.authorizeNamed(ctx, caller, "iam:GetUser", "user", name, arn); err != nil {
 		return nil, err
+	}
+	if missing {
+		return nil, noSuchUser(name)
 	}
 	return u, nil
 }
@@ -152,14 +158,7 @@ func (d *Directory) DeleteUser(ctx context.Context, caller *Principal, name stri
 		return err
 	}
 	return d.update(ctx, func(tx store.Tx) error {
-		var rec userRecord
-		if err := getJSON(tx, userKey(caller.Account, name), &rec); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return noSuchUser(name)
-			}
-			return err
-		}
-		if err := d.authorize(ctx, caller, "iam:DeleteUser", userARN(caller.Account, rec.Path, rec.Name)); err != nil {
+		if _, err := d.named(ctx, tx, caller, "User", name, "iam:DeleteUser"); err != nil {
 			return err
 		}
 		if n, err := count(tx, userKeysPrefix(caller.Account, name)); err != nil || n > 0 {
@@ -248,11 +247,8 @@ func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owne
 		return errf(fault.MalformedPolicyDocument, "%s", err.Error())
 	}
 	err := d.update(ctx, func(tx store.Tx) error {
-		o, err := d.owner(tx, caller.Account, kind, owner)
+		o, err := d.named(ctx, tx, caller, kind, owner, "iam:Put"+kind+"Policy")
 		if err != nil {
-			return err
-		}
-		if err := d.authorize(ctx, caller, "iam:Put"+kind+"Policy", o.arn); err != nil {
 			return err
 		}
 		// The limit is on all of an owner's inline policies together, as
@@ -284,14 +280,11 @@ func (d *Directory) GetPolicy(ctx context.Context, caller *Principal, kind, owne
 	var rec policyRecord
 	var ownerName string
 	err := d.view(ctx, func(tx store.Tx) error {
-		o, err := d.owner(tx, caller.Account, kind, owner)
+		o, err := d.named(ctx, tx, caller, kind, owner, "iam:Get"+kind+"Policy")
 		if err != nil {
 			return err
 		}
 		ownerName = o.name
-		if err := d.authorize(ctx, caller, "iam:Get"+kind+"Policy", o.arn); err != nil {
-			return err
-		}
 		if err := getJSON(tx, append(o.prefix, policyName...), &rec); errors.Is(err, store.ErrNotFound) {
 			return errf(fault.NoSuchEntity, "The %s policy with name %s cannot be found.", lowerKind(kind), policyName)
 		} else if err != nil {
@@ -310,11 +303,8 @@ func (d *Directory) ListPolicies(ctx context.Context, caller *Principal, kind, o
 	var names []string
 	err := d.view(ctx, func(tx store.Tx) error {
 		names = names[:0]
-		o, err := d.owner(tx, caller.Account, kind, owner)
+		o, err := d.named(ctx, tx, caller, kind, owner, "iam:List"+kind+"Policies")
 		if err != nil {
-			return err
-		}
-		if err := d.authorize(ctx, caller, "iam:List"+kind+"Policies", o.arn); err != nil {
 			return err
 		}
 		return scanJSON(tx, o.prefix, func(p *policyRecord) error { names = append(names, p.Name); return nil })
@@ -329,11 +319,8 @@ func (d *Directory) DeletePolicy(ctx context.Context, caller *Principal, kind, o
 		return err
 	}
 	err := d.update(ctx, func(tx store.Tx) error {
-		o, err := d.owner(tx, caller.Account, kind, owner)
+		o, err := d.named(ctx, tx, caller, kind, owner, "iam:Delete"+kind+"Policy")
 		if err != nil {
-			return err
-		}
-		if err := d.authorize(ctx, caller, "iam:Delete"+kind+"Policy", o.arn); err != nil {
 			return err
 		}
 		k := append(o.prefix, policyName...)
@@ -344,6 +331,25 @@ func (d *Directory) DeletePolicy(ctx context.Context, caller *Principal, kind, o
 	})
 	d.invalidate()
 	return err
+}
+
+// named returns the user ("User") or role ("Role") a request names, once
+// caller may perform action on it: whether it exists is told only to a
+// caller who may (authorizeNamed).
+func (d *Directory) named(ctx context.Context, tx store.Tx, caller *Principal, kind, name, action string) (*policyOwner, error) {
+	o, err := d.owner(tx, caller.Account, kind, name)
+	missing := errors.Is(err, &fault.Error{Code: fault.NoSuchEntity})
+	if err != nil && !missing {
+		return nil, err
+	}
+	arn := ""
+	if o != nil {
+		arn = o.arn
+	}
+	if err := d.authorizeNamed(ctx, caller, action, lowerKind(kind), name, arn); err != nil {
+		return nil, err
+	}
+	return o, err
 }
 
 func (d *Directory) owner(tx store.Tx, account, kind, name string) (*policyOwner, error) {

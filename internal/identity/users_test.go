@@ -149,15 +149,15 @@ func TestGetUser(t *testing.T) {
 		{"a user itself, by no name", self, "", 0, "", "arn:aws:iam::" + acct + ":user/self", "self"},
 		{"a user itself, by name", self, "SELF", 0, "", "arn:aws:iam::" + acct + ":user/self", "self"},
 		{"a user itself, without a policy", alice, "", fault.AccessDenied,
-			"User: arn:aws:iam::" + acct + ":user/alice is not authorized to perform: iam:GetUser on resource: arn:aws:iam::" + acct + ":user/alice because no identity-based policy allows the iam:GetUser action", "", ""},
+			"User: arn:aws:iam::" + acct + ":user/alice is not authorized to perform: iam:GetUser on resource: user alice because no identity-based policy allows the iam:GetUser action", "", ""},
 		{"a user itself, by name, without a policy", alice, "alice", fault.AccessDenied, "", "", ""},
 		{"a quarantined user itself", quarantined, "", fault.AccessDenied,
-			"User: arn:aws:iam::" + acct + ":user/q is not authorized to perform: iam:GetUser on resource: arn:aws:iam::" + acct + ":user/q with an explicit deny in an identity-based policy", "", ""},
+			"User: arn:aws:iam::" + acct + ":user/q is not authorized to perform: iam:GetUser on resource: user q with an explicit deny in an identity-based policy", "", ""},
 		{"the root itself", f.root1, "", 0, "", "arn:aws:iam::" + acct + ":root", ""},
 		{"the root, a user", f.root1, "bob", 0, "", "arn:aws:iam::" + acct + ":user/p/bob", "bob"},
 		{"a user allowed to, another", admin, "bob", 0, "", "arn:aws:iam::" + acct + ":user/p/bob", "bob"},
 		{"a user, another", alice, "bob", fault.AccessDenied,
-			"User: arn:aws:iam::" + acct + ":user/alice is not authorized to perform: iam:GetUser on resource: arn:aws:iam::" + acct + ":user/p/bob because no identity-based policy allows the iam:GetUser action", "", ""},
+			"User: arn:aws:iam::" + acct + ":user/alice is not authorized to perform: iam:GetUser on resource: user bob because no identity-based policy allows the iam:GetUser action", "", ""},
 		{"no such user", f.root1, "nobody", fault.NoSuchEntity, "The user with name nobody cannot be found.", "", ""},
 		{"another account's user", f.root2, "bob", fault.NoSuchEntity, "The user with name bob cannot be found.", "", ""},
 		{"a role session, by no name", session, "", fault.Validation, "Must specify userName when calling with non-User credentials", "", ""},
@@ -201,7 +201,7 @@ func TestDeleteUser(t *testing.T) {
 		{"with an access key", f.root1, "withkey", fault.DeleteConflict, "Cannot delete entity, must delete access keys first."},
 		{"with a policy", f.root1, "withpolicy", fault.DeleteConflict, "Cannot delete entity, must delete policies first."},
 		{"not allowed", nobody, "Plain", fault.AccessDenied,
-			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:DeleteUser on resource: arn:aws:iam::" + acct + ":user/x/Plain because no identity-based policy allows the iam:DeleteUser action"},
+			"User: arn:aws:iam::" + acct + ":user/nobody is not authorized to perform: iam:DeleteUser on resource: user Plain because no identity-based policy allows the iam:DeleteUser action"},
 		{"in another case", f.root1, "plain", 0, ""},
 		{"again", f.root1, "plain", fault.NoSuchEntity, "The user with name plain cannot be found."},
 	} {
@@ -278,5 +278,94 @@ func TestPrincipalID(t *testing.T) {
 	}
 	if id, _ := f.d.PrincipalID(f.ctx, "arn:aws:iam::"+acct+":user/bob"); id != again.UserID || id == bob.UserID {
 		t.Errorf("PrincipalID(bob made again) = %q, want a new id %q (old %q)", id, again.UserID, bob.UserID)
+	}
+}
+
+// TestNamedEntitiesTellNothingToTheUnauthorized: a caller who may not act
+// on a user or role learns nothing of it, not even whether it exists:
+// every call on one by name is refused alike for one that exists (with
+// any path) and one that does not, naming it as AWS does ("user NAME").
+// A caller allowed by a Resource with a path is decided on the entity's
+// real ARN, and on the ARN without a path for a name that names no one.
+func TestNamedEntitiesTellNothingToTheUnauthorized(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateUser(f.ctx, f.root1, "bob", "/team/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.PutPolicy(f.ctx, f.root1, "User", "bob", "p", allowAll); err != nil {
+		t.Fatal(err)
+	}
+	bobKey, _, err := f.d.CreateAccessKey(f.ctx, f.root1, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "bob", "Correct-Horse-9", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "ops", "/svc/", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.PutPolicy(f.ctx, f.root1, "Role", "ops", "p", allowAll); err != nil {
+		t.Fatal(err)
+	}
+	nobody, _, _ := f.user("nobody", map[string]string{"kms": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`})
+	team, _, _ := f.user("team-admin", map[string]string{"team": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":["arn:aws:iam::` + acct + `:user/team/*","arn:aws:iam::` + acct + `:role/svc/*"]}]}`})
+	anyone, _, _ := f.user("any-admin", map[string]string{"all": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":["arn:aws:iam::` + acct + `:user/*","arn:aws:iam::` + acct + `:role/*"]}]}`})
+	calls := []struct {
+		action, kind string
+		call         func(p *identity.Principal, name string) error
+	}{
+		{"iam:GetUser", "user", func(p *identity.Principal, n string) error { _, err := f.d.GetUser(f.ctx, p, n); return err }},
+		{"iam:DeleteUser", "user", func(p *identity.Principal, n string) error { return f.d.DeleteUser(f.ctx, p, n) }},
+		{"iam:GetUserPolicy", "user", func(p *identity.Principal, n string) error {
+			_, _, err := f.d.GetPolicy(f.ctx, p, "User", n, "p")
+			return err
+		}},
+		{"iam:ListUserPolicies", "user", func(p *identity.Principal, n string) error {
+			_, err := f.d.ListPolicies(f.ctx, p, "User", n)
+			return err
+		}},
+		{"iam:DeleteUserPolicy", "user", func(p *identity.Principal, n string) error { return f.d.DeletePolicy(f.ctx, p, "User", n, "nope") }},
+		{"iam:PutUserPolicy", "user", func(p *identity.Principal, n string) error { return f.d.PutPolicy(f.ctx, p, "User", n, "q", allowAll) }},
+		{"iam:CreateAccessKey", "user", func(p *identity.Principal, n string) error { _, _, err := f.d.CreateAccessKey(f.ctx, p, n); return err }},
+		{"iam:ListAccessKeys", "user", func(p *identity.Principal, n string) error { _, err := f.d.ListAccessKeys(f.ctx, p, n); return err }},
+		{"iam:DeleteAccessKey", "user", func(p *identity.Principal, n string) error {
+			return f.d.DeleteAccessKey(f.ctx, p, n, "AKIANOSUCHKEY0000000")
+		}},
+		{"iam:UpdateAccessKey", "user", func(p *identity.Principal, n string) error {
+			return f.d.UpdateAccessKey(f.ctx, p, n, bobKey.ID, "Active")
+		}},
+		{"iam:GetLoginProfile", "user", func(p *identity.Principal, n string) error { _, err := f.d.GetLoginProfile(f.ctx, p, n); return err }},
+		{"iam:DeleteLoginProfile", "user", func(p *identity.Principal, n string) error { return f.d.DeleteLoginProfile(f.ctx, p, n) }},
+		{"iam:GetRole", "role", func(p *identity.Principal, n string) error { _, err := f.d.GetRole(f.ctx, p, n); return err }},
+		{"iam:DeleteRole", "role", func(p *identity.Principal, n string) error { return f.d.DeleteRole(f.ctx, p, n) }},
+		{"iam:GetRolePolicy", "role", func(p *identity.Principal, n string) error {
+			_, _, err := f.d.GetPolicy(f.ctx, p, "Role", n, "p")
+			return err
+		}},
+		{"iam:ListRolePolicies", "role", func(p *identity.Principal, n string) error {
+			_, err := f.d.ListPolicies(f.ctx, p, "Role", n)
+			return err
+		}},
+		{"iam:DeleteRolePolicy", "role", func(p *identity.Principal, n string) error { return f.d.DeletePolicy(f.ctx, p, "Role", n, "nope") }},
+	}
+	existing := map[string]string{"user": "bob", "role": "ops"}
+	for _, c := range calls {
+		t.Run(c.action, func(t *testing.T) {
+			for _, name := range []string{existing[c.kind], strings.ToUpper(existing[c.kind]), "ghost"} {
+				err := c.call(nobody, name)
+				wantErr(t, err, fault.AccessDenied, "User: arn:aws:iam::"+acct+":user/nobody is not authorized to perform: "+c.action+
+					" on resource: "+c.kind+" "+name+" because no identity-based policy allows the "+c.action+" action")
+			}
+			// Allowed on the path: the one there, but not a name that names
+			// no one, which has no path.
+			wantErr(t, c.call(team, "ghost"), fault.AccessDenied, "User: arn:aws:iam::"+acct+":user/team-admin is not authorized to perform: "+c.action+
+				" on resource: "+c.kind+" ghost because no identity-based policy allows the "+c.action+" action")
+			if err := c.call(team, existing[c.kind]); err != nil && fault.CodeOf(err) == fault.AccessDenied {
+				t.Errorf("allowed by its path: %v", err)
+			}
+			// Allowed on every name: told what does not exist.
+			wantErr(t, c.call(anyone, "ghost"), fault.NoSuchEntity, "")
+		})
 	}
 }
