@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
@@ -55,8 +56,7 @@ func (h *Handler) audit(ctx context.Context, r *http.Request, ci *callInfo, call
 	}
 	ev := ci.ev
 	if p := ci.principal; p != nil {
-		ev.Identity = audit.UserIdentity{Type: p.Type, PrincipalID: p.UserID, ARN: p.ARN, AccountID: p.Account,
-			AccessKeyID: p.AccessKeyID, UserName: p.Username}
+		ev.Identity = recordedIdentity(p)
 	} else if callErr != nil && !h.admitAnonymous(ci) {
 		return nil
 	} else if a, err := sigv4.Parse(r); err == nil {
@@ -157,4 +157,21 @@ func maxParamString(name string) int {
 		return maxPolicyBytes
 	}
 	return maxParamBytes
+}
+
+// recordedIdentity is how a call's record names its caller. A role
+// session's record also names the role that issued it (CloudTrail's
+// sessionContext); its Principal's UserID is ROLEID:SESSION.
+func recordedIdentity(p *identity.Principal) audit.UserIdentity {
+	u := audit.UserIdentity{Type: p.Type, PrincipalID: p.UserID, ARN: p.ARN, AccountID: p.Account,
+		AccessKeyID: p.AccessKeyID, UserName: p.Username}
+	if p.Type == identity.TypeAssumedRole && p.RoleARN != "" {
+		roleID, _, _ := strings.Cut(p.UserID, ":")
+		u.SessionContext = &audit.SessionContext{
+			SessionIssuer: audit.SessionIssuer{Type: "Role", PrincipalID: roleID, ARN: p.RoleARN, AccountID: p.Account,
+				UserName: p.RoleARN[strings.LastIndexByte(p.RoleARN, '/')+1:]},
+			Attributes: audit.SessionAttributes{CreationDate: audit.FormatTime(p.SessionIssued), MFAAuthenticated: "false"},
+		}
+	}
+	return u
 }

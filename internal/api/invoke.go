@@ -216,8 +216,7 @@ func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Pr
 	}
 	ev := ci.ev
 	if p != nil {
-		ev.Identity = audit.UserIdentity{Type: p.Type, PrincipalID: p.UserID, ARN: p.ARN, AccountID: p.Account,
-			AccessKeyID: p.AccessKeyID, UserName: p.Username}
+		ev.Identity = recordedIdentity(p)
 	}
 	if err != nil {
 		ev.ErrorCode, ev.ErrorMessage = "AccessDenied", "Failed authentication"

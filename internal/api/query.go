@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/identity"
 )
@@ -169,6 +171,7 @@ func (h *Handler) queryServices() map[string]*queryService {
 			if err != nil {
 				return nil, err
 			}
+			audit.FromContext(ctx).SetResponse(assumeRoleElements(c, r))
 			return struct {
 				Credentials struct {
 					AccessKeyId, SecretAccessKey, SessionToken, Expiration string
@@ -187,6 +190,26 @@ func (h *Handler) queryServices() map[string]*queryService {
 		}
 	}
 	return out
+}
+
+// assumeRoleElements is the responseElements of an AssumeRole record, as
+// CloudTrail's but without the session token: the session's access key
+// id ties every call the session makes to this record, and so to whoever
+// started it, and the trail holds no part of a credential that signs.
+func assumeRoleElements(c *identity.Credentials, r *identity.AssumedRole) json.RawMessage {
+	type credentials struct {
+		AccessKeyID string `json:"accessKeyId"`
+		Expiration  string `json:"expiration"`
+	}
+	type assumedRoleUser struct {
+		AssumedRoleID string `json:"assumedRoleId"`
+		ARN           string `json:"arn"`
+	}
+	b, _ := json.Marshal(struct {
+		Credentials     credentials     `json:"credentials"`
+		AssumedRoleUser assumedRoleUser `json:"assumedRoleUser"`
+	}{credentials{c.AccessKeyID, audit.FormatTime(c.Expiration)}, assumedRoleUser{r.AssumedRoleID, r.Arn}})
+	return b
 }
 
 // unsupportedParams are the parameters of IAM and STS actions that would
@@ -388,7 +411,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return
 	}
-	out, err := svc.actions[action](identity.WithRequest(r.Context(), h.requestInfo(r)), p, form)
+	out, err := svc.actions[action](audit.NewContext(identity.WithRequest(r.Context(), h.requestInfo(r)), ci.ev), p, form)
 	if err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return

@@ -79,6 +79,32 @@ type UserIdentity struct {
 	AccountID   string `json:"accountId,omitempty"`
 	AccessKeyID string `json:"accessKeyId,omitempty"`
 	UserName    string `json:"userName,omitempty"`
+	// SessionContext, for a role session, names the role that issued
+	// it. Who started the session is in the record of the AssumeRole
+	// call whose responseElements name the session's access key id.
+	SessionContext *SessionContext `json:"sessionContext,omitempty"`
+}
+
+// SessionContext is CloudTrail's sessionContext of a role session.
+type SessionContext struct {
+	SessionIssuer SessionIssuer     `json:"sessionIssuer"`
+	Attributes    SessionAttributes `json:"attributes"`
+}
+
+// SessionIssuer is the role a session is of.
+type SessionIssuer struct {
+	Type        string `json:"type"`        // Role
+	PrincipalID string `json:"principalId"` // the role's id, AROA...
+	ARN         string `json:"arn"`         // arn:aws:iam::ACCT:role/[path/]NAME
+	AccountID   string `json:"accountId"`
+	UserName    string `json:"userName"` // the role's name
+}
+
+// SessionAttributes say when a session was issued (CloudTrail's time
+// format) and whether with MFA ("false": this server has no MFA).
+type SessionAttributes struct {
+	CreationDate     string `json:"creationDate"`
+	MFAAuthenticated string `json:"mfaAuthenticated"`
 }
 
 // Resource is a key the call was about.

@@ -20,6 +20,11 @@ func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
 			EventType: "AwsApiCall", ManagementEvent: true, RecipientAccountID: "1", EventCategory: "Management", Sequence: 42, PrevHash: "00"},
 		{EventVersion: "1.11", UserIdentity: UserIdentity{Type: "Unknown"}, ErrorCode: "IncompleteSignatureException", ErrorMessage: "m",
 			UnrecordedBefore: 18446744073709551615, Sequence: 7, PrevHash: "00"},
+		{EventVersion: "1.11", UserIdentity: UserIdentity{Type: "AssumedRole", PrincipalID: "AROAX:s\"", ARN: "arn:aws:sts::1:assumed-role/r/s",
+			AccountID: "1", AccessKeyID: "ASIA", SessionContext: &SessionContext{
+				SessionIssuer: SessionIssuer{Type: "Role", PrincipalID: "AROAX", ARN: "arn:aws:iam::1:role/p/r", AccountID: "1", UserName: "r<"},
+				Attributes:    SessionAttributes{CreationDate: "2026-01-01T00:00:00Z", MFAAuthenticated: "false"}}},
+			ResponseElements: json.RawMessage(`{"credentials":{"accessKeyId":"ASIA"}}`), RequestParameters: json.RawMessage("null"), Sequence: 8, PrevHash: "00"},
 	}
 	for i, r := range cases {
 		if r.RequestParameters == nil {

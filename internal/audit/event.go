@@ -39,8 +39,21 @@ type Event struct {
 	// the record of an unauthenticated call.
 	UnrecordedBefore uint64
 
-	mu   sync.Mutex
-	keys []string
+	mu       sync.Mutex
+	keys     []string
+	response json.RawMessage
+}
+
+// SetResponse sets the record's responseElements: a JSON object the
+// server built from what it answered, holding no secret. Safe on a nil
+// Event.
+func (e *Event) SetResponse(v json.RawMessage) {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	e.response = v
+	e.mu.Unlock()
 }
 
 // AddKey notes that the call used the key with this ARN. It is safe on a
@@ -172,6 +185,9 @@ func (e *Event) record() *Record {
 		rec.RequestParameters = jsonNull
 	}
 	e.mu.Lock()
+	if len(e.response) > 0 && e.Identity.Type != "" {
+		rec.ResponseElements = e.response
+	}
 	if len(e.keys) > 0 {
 		rec.Resources = make([]Resource, 0, len(e.keys))
 	}
