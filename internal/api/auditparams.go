@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/openkms/kms/internal/audit"
 )
@@ -169,20 +171,35 @@ func writeParams(found *[len(auditedParams)][]byte) (json.RawMessage, bool) {
 	return append(b, '}'), true
 }
 
-// paramIndex finds an audited member by its name, ignoring ASCII case as
-// encoding/json does.
+// paramIndex finds an audited member by its name, folding case as
+// encoding/json does when it matches a member to a field: ASCII case, and
+// also the characters Unicode folds into ASCII letters (the Kelvin sign K
+// and the long s), so that no spelling the operation decodes as an
+// audited member goes unrecorded.
 func paramIndex(name []byte) (int, bool) {
-	if len(name) > 40 {
-		return 0, false
-	}
 	var lower [40]byte
-	for i, c := range name {
+	n := 0
+	for i := 0; i < len(name); n++ {
+		if n == len(lower) {
+			return 0, false // longer than any audited name
+		}
+		c := name[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(name[i:])
+			f := unicode.ToUpper(unicode.ToLower(r)) // encoding/json's foldName
+			if f >= utf8.RuneSelf {
+				return 0, false // audited names are ASCII
+			}
+			c, i = byte(f), i+size
+		} else {
+			i++
+		}
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		lower[i] = c
+		lower[n] = c
 	}
-	f, ok := paramLookup[string(lower[:len(name)])]
+	f, ok := paramLookup[string(lower[:n])]
 	return f, ok
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -93,6 +94,51 @@ func BenchmarkRequestParameters(b *testing.B) {
 	b.Run("decode", func(b *testing.B) {
 		for b.Loop() {
 			decodeParams(body)
+		}
+	})
+}
+
+// auditedStruct has a field for each audited member, as an operation's
+// input struct has: encoding/json matches member names to it as it does
+// to the operations'.
+var auditedStruct = func() reflect.Type {
+	fields := make([]reflect.StructField, len(auditedParams))
+	for i, n := range auditedParams {
+		fields[i] = reflect.StructField{Name: n, Type: reflect.TypeFor[json.RawMessage]()}
+	}
+	return reflect.StructOf(fields)
+}()
+
+// FuzzParamsNameWhatIsDecoded: a record names every audited member the
+// operation decodes, however the client spelled its name (ASCII case, the
+// Kelvin sign for K, the long s for S, escaped), and no other.
+func FuzzParamsNameWhatIsDecoded(f *testing.F) {
+	for _, s := range []string{
+		`{"\u212aeyId":"alias/hidden","Plaintext":"aGk="}`,
+		"{\"\xe2\x84\xaaeyId\":\"alias/hidden\"}",
+		`{"Tag\u017f":[{"TagKey":"a","TagValue":"b"}],"Alia\u017fName":"alias/x"}`,
+		`{"keyid":"a","KEYID":"b","KeyId":null}`,
+		`{"K\u0065yId":"escaped"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		v := reflect.New(auditedStruct)
+		if json.Unmarshal(body, v.Interface()) != nil {
+			return
+		}
+		params := requestParameters(body)
+		var recorded map[string]json.RawMessage
+		if params != nil {
+			if err := json.Unmarshal(params, &recorded); err != nil {
+				t.Fatalf("requestParameters(%q) = %q: %v", body, params, err)
+			}
+		}
+		for i, name := range paramNames {
+			decoded := v.Elem().Field(i).Interface().(json.RawMessage) != nil
+			if _, ok := recorded[name]; ok != decoded {
+				t.Fatalf("body %q: %s decoded %v, recorded %v (%s)", body, auditedParams[i], decoded, ok, params)
+			}
 		}
 	})
 }

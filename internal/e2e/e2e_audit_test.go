@@ -811,3 +811,49 @@ func TestAuditInvalidUTF8IsCleaned(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditRecordsMembersHoweverSpelled: a member name the operation
+// decodes as KeyId (encoding/json folds the Kelvin sign to K, the long s
+// to S) is recorded as keyId, so that a caller cannot keep what it asked
+// for out of requestParameters by its spelling.
+func TestAuditRecordsMembersHoweverSpelled(t *testing.T) {
+	t.Parallel()
+	e, logPath := newAuditedEnv(t)
+	id := e.newKey(t)
+	for _, body := range []string{
+		`{"\u212aeyId":"` + id + `"}`,
+		"{\"\xe2\x84\xaaeyId\":\"" + id + "\"}",
+		`{"keyid":"` + id + `"}`,
+	} {
+		if r := e.rawCall(t, "DescribeKey", body); r.status != http.StatusOK {
+			t.Fatalf("DescribeKey %s: %d %s", body, r.status, r.body)
+		}
+	}
+	if r := e.rawCall(t, "TagResource", `{"KeyId":"`+id+`","Tag\u017f":[{"TagKey":"k","TagValue":"v"}]}`); r.status != http.StatusOK {
+		t.Fatalf("TagResource: %d %s", r.status, r.body)
+	}
+	recs, _ := auditRecords(t, logPath)
+	n := 0
+	for _, r := range recs {
+		var p struct {
+			KeyID string            `json:"keyId"`
+			Tags  []json.RawMessage `json:"tags"`
+		}
+		json.Unmarshal(r.RequestParameters, &p)
+		switch r.EventName {
+		case "DescribeKey":
+			n++
+			if p.KeyID != id {
+				t.Errorf("DescribeKey record's requestParameters %s, want keyId %s", r.RequestParameters, id)
+			}
+		case "TagResource":
+			n++
+			if len(p.Tags) != 1 {
+				t.Errorf("TagResource record's requestParameters %s, want its tag", r.RequestParameters)
+			}
+		}
+	}
+	if n != 4 {
+		t.Fatalf("%d records of the 4 calls", n)
+	}
+}
