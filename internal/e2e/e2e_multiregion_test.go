@@ -409,6 +409,24 @@ func TestE2EMultiRegionRefusals(t *testing.T) {
 	_, err = us.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: aws.String(single), PrimaryRegion: aws.String(e2eRegion2)})
 	expectAPIError(t, err, "UnsupportedOperationException", arnIn(e2eRegion, single)+" is not a multi-region key.")
 	checkConfig(t, eu, e2eRegion2, mrk, e2eRegion, e2eRegion2)
+
+	// Both keys must be Enabled: a disabled replica does not become the
+	// primary, nor does a disabled primary hand over.
+	if _, err := eu.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(mrk)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = us.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: aws.String(mrk), PrimaryRegion: aws.String(e2eRegion2)})
+	expectAPIError(t, err, "DisabledException", arnIn(e2eRegion2, mrk)+" is disabled.")
+	checkConfig(t, us, e2eRegion, mrk, e2eRegion, e2eRegion2)
+	if _, err := eu.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(mrk)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := us.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(mrk)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = us.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: aws.String(mrk), PrimaryRegion: aws.String(e2eRegion2)})
+	expectAPIError(t, err, "DisabledException", arnIn(e2eRegion, mrk)+" is disabled.")
+	checkConfig(t, eu, e2eRegion2, mrk, e2eRegion, e2eRegion2)
 }
 
 // A single-Region key exists in its own region only, by id or ARN, and

@@ -273,8 +273,11 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *km
 			}
 			return err
 		}
-		if st := s.repo.StateOf(&next); st == keyrepo.StatePendingDeletion || st == keyrepo.StatePendingImport {
-			return st.Err(targetARN)
+		// Both keys must be Enabled when the update starts, as on AWS: a
+		// disabled replica would otherwise become a primary no one
+		// enabled, and could be replicated while disabled.
+		if err := s.repo.StateOf(&next).Err(targetARN); err != nil {
+			return err
 		}
 		regions = primary.Regions()
 		replicas := append([]string{primary.Region}, slices.DeleteFunc(slices.Clone(primary.ReplicaRegions), func(r string) bool { return r == to })...)
