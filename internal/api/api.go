@@ -327,7 +327,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// The call may have changed something before it failed: it
 			// is recorded, as any other answer is.
 			h.audit(r.Context(), r, ci, &fault.Error{Code: fault.Internal})
-			h.writeError(w, reqID, &fault.Error{Code: fault.Internal})
+			// Answered in the protocol of the call, so that its SDK
+			// reads an internal error it may retry.
+			switch ci.ev.Source {
+			case "iam.amazonaws.com":
+				h.writeQueryError(w, reqID, iamNamespace, &fault.Error{Code: fault.Internal})
+			case "sts.amazonaws.com":
+				h.writeQueryError(w, reqID, stsNamespace, &fault.Error{Code: fault.Internal})
+			default:
+				h.writeError(w, reqID, &fault.Error{Code: fault.Internal})
+			}
 		}
 	}()
 	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == "" && isForm(r.Header.Get("Content-Type")) {

@@ -39,6 +39,7 @@ import (
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
 	"github.com/openkms/kms/internal/testsupport"
 )
@@ -46,6 +47,13 @@ import (
 // newAuditedEnv is newKMSEnv with an audit trail: it returns the
 // environment and the path of its audit log.
 func newAuditedEnv(t testing.TB) (*kmsEnv, string) {
+	t.Helper()
+	return newAuditedEnvWith(t, nil)
+}
+
+// newAuditedEnvWith is newAuditedEnv whose service and directory use the
+// store wrap returns for the real one (nil: the real one).
+func newAuditedEnvWith(t testing.TB, wrap func(store.Store) store.Store) (*kmsEnv, string) {
 	t.Helper()
 	dirPath := t.TempDir()
 	rk := make([]byte, 32)
@@ -62,9 +70,13 @@ func newAuditedEnv(t testing.TB) (*kmsEnv, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var served store.Store = st
+	if wrap != nil {
+		served = wrap(st)
+	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: e2eRegion, Logger: logger})
-	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID})
+	dir := identity.New(identity.Config{Store: served, RootKey: root, Region: e2eRegion, Logger: logger})
+	svc, err := service.New(service.Config{Store: served, RootKey: root, Region: e2eRegion, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID})
 	if err != nil {
 		t.Fatal(err)
 	}
