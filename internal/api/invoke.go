@@ -86,7 +86,7 @@ func (h *Handler) invokeRecorded(r *http.Request, ci *callInfo, c Call) (json.Ra
 	ci.ev.UserAgent = c.UserAgent
 	ci.ev.Operation = c.Operation
 	ci.principal = c.Principal
-	out, err := h.invoke(r.Context(), r, ci, c)
+	out, err := h.invokeGuarded(r, ci, c)
 	var body []byte
 	if err == nil {
 		if body, err = json.Marshal(out); err != nil {
@@ -109,6 +109,22 @@ func (h *Handler) invokeRecorded(r *http.Request, ci *callInfo, c Call) (json.Ra
 		return nil, ce
 	}
 	return body, nil
+}
+
+// invokeGuarded is invoke with a panic turned into an internal error, so
+// that the call is recorded and answered as ServeHTTP does a signed
+// call's.
+func (h *Handler) invokeGuarded(r *http.Request, ci *callInfo, c Call) (out any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			h.log.Error("panic serving a console call", "requestId", ci.ev.RequestID, "operation", c.Operation, "panic", p)
+			out, err = nil, &fault.Error{Code: fault.Internal}
+		}
+	}()
+	return h.invoke(r.Context(), r, ci, c)
 }
 
 func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c Call) (any, error) {
