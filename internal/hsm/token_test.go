@@ -8,14 +8,12 @@ import (
 	"crypto/cipher"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ThalesGroup/crypto11"
 	"github.com/miekg/pkcs11"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // failingAEAD is AES-GCM whose first Open fails with first, and whose
@@ -85,43 +83,11 @@ func TestOpenTellsTheWrongKeyFromAFailingToken(t *testing.T) {
 	}
 }
 
-// softHSM sets up a SoftHSM token labelled "kms" (PIN 1234) in a
-// temporary directory and returns its module. Without softhsm2 the test
-// fails in CI (CI set) and is skipped elsewhere.
-func softHSM(t *testing.T) string {
-	t.Helper()
-	module := "/usr/lib/softhsm/libsofthsm2.so"
-	_, err := exec.LookPath("softhsm2-util")
-	if err == nil {
-		_, err = os.Stat(module)
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("SoftHSM (Debian softhsm2) is needed for this test: %v", err)
-		}
-		t.Skipf("no SoftHSM: %v", err)
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "softhsm2.conf")
-	if err := os.Mkdir(filepath.Join(dir, "tokens"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nlog.level = ERROR\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOFTHSM2_CONF", conf)
-	out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "kms", "--so-pin", "5678", "--pin", "1234").CombinedOutput()
-	if err != nil {
-		t.Fatalf("softhsm2-util: %v\n%s", err, out)
-	}
-	return module
-}
-
 // With SoftHSM: an altered value, other additional data or another key
 // is ErrOpen (SoftHSM says CKR_GENERAL_ERROR for a tag that does not
 // verify); a key that may not decrypt, and a key logged out, are not.
 func TestOpenSoftHSM(t *testing.T) {
-	module := softHSM(t)
+	module := testsupport.SoftHSM(t)
 	for _, label := range []string{"root", "other"} {
 		if err := Create(module, URI{Token: "kms", Object: label}, "1234"); err != nil {
 			t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 func openStore(t *testing.T) store.Store {
@@ -130,41 +130,9 @@ func TestLoadRefusesTwoKeys(t *testing.T) {
 	}
 }
 
-// softHSM sets up a SoftHSM token labelled "kms" (PIN 1234) in a
-// temporary directory and returns its module. Without softhsm2 the test
-// fails in CI (CI set) and is skipped elsewhere.
-func softHSM(t *testing.T) string {
-	t.Helper()
-	module := "/usr/lib/softhsm/libsofthsm2.so"
-	_, err := exec.LookPath("softhsm2-util")
-	if err == nil {
-		_, err = os.Stat(module)
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("SoftHSM (Debian softhsm2) is needed for this test: %v", err)
-		}
-		t.Skipf("no SoftHSM: %v", err)
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "softhsm2.conf")
-	if err := os.Mkdir(filepath.Join(dir, "tokens"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nlog.level = ERROR\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOFTHSM2_CONF", conf)
-	out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "kms", "--so-pin", "5678", "--pin", "1234").CombinedOutput()
-	if err != nil {
-		t.Fatalf("softhsm2-util: %v\n%s", err, out)
-	}
-	return module
-}
-
 func TestPKCS11Source(t *testing.T) {
 	ctx := context.Background()
-	module := softHSM(t)
+	module := testsupport.SoftHSM(t)
 	for _, label := range []string{"root", "other"} {
 		u, _ := hsm.ParseURI("pkcs11:token=kms;object=" + label)
 		if err := hsm.Create(module, u, "1234"); err != nil {
@@ -263,7 +231,7 @@ func noDecryptKey(t *testing.T, module, label string) {
 // A token that refuses to unwrap the store's root key is not reported as
 // the wrong root key: the error says why the token refused.
 func TestPKCS11KeyThatMayNotDecrypt(t *testing.T) {
-	module := softHSM(t)
+	module := testsupport.SoftHSM(t)
 	noDecryptKey(t, module, "no-decrypt")
 	src, err := Load(Spec{Value: "pkcs11:token=kms;object=no-decrypt?pin-value=1234", Module: module})
 	if err != nil {
@@ -284,7 +252,7 @@ func TestPKCS11KeyThatMayNotDecrypt(t *testing.T) {
 // is refused before the record is written: the store would never open.
 func TestPKCS11FreshUnwrapsWhatItWrapped(t *testing.T) {
 	ctx := context.Background()
-	module := softHSM(t)
+	module := testsupport.SoftHSM(t)
 	noDecryptKey(t, module, "no-decrypt")
 	src, err := Load(Spec{Value: "pkcs11:token=kms;object=no-decrypt?pin-value=1234", Module: module})
 	if err != nil {
