@@ -45,19 +45,20 @@ func TestReadmeCommands(t *testing.T) {
 	// end a block), in the README's order.
 	var script strings.Builder
 	script.WriteString(readmeRunner)
-	for _, step := range []struct{ first, glue string }{
+	for _, step := range []struct{ first, before, after string }{
 		{first: `key=$(aws kms create-key --description "orders service"`},
 		{first: `printf 'card 4111-1111' > secret.txt`},
 		{first: `aws kms decrypt --key-id alias/orders --dry-run`},
 		{first: `other_key=$(aws kms create-key`},
 		{first: `aws kms generate-data-key --key-id alias/orders`},
+		{first: `go build -o bin/kms ./cmd/kms`, before: readmeFilesSetup},
 		{first: `aws kms disable-key --key-id "$key"`},
 		{first: `aws kms enable-key-rotation --key-id "$key"`},
 		{first: `ext=$(aws kms create-key --origin EXTERNAL`},
 		{first: `aws kms get-key-last-usage --key-id "$key"`},
 		{first: `printf 'hello' > msg.txt`},
 		{first: `key=$(aws kms create-key --region us-east-1 --multi-region`},
-		{first: `aws iam create-user --user-name myKeyManager`, glue: readmeTeamSetup},
+		{first: `aws iam create-user --user-name myKeyManager`, after: readmeTeamSetup},
 		{first: `key=$(aws kms create-key --policy file://policy.json`},
 		{first: `team() {`},
 		{first: `aws iam list-access-keys --user-name myKeyUser`},
@@ -76,15 +77,17 @@ func TestReadmeCommands(t *testing.T) {
 		if block == nil {
 			t.Fatalf("README.md has no example block starting with %q", step.first)
 		}
+		script.WriteString(step.before)
 		for _, c := range readmeCommands(block) {
-			if c.placeholder || strings.HasPrefix(c.text, "aws sts assume-role") {
+			if c.placeholder || strings.HasPrefix(c.text, "aws sts assume-role") || strings.HasPrefix(c.text, "go build") {
 				// assume-role is for an IAM user the README leaves the
-				// reader to set up: the account root is refused.
+				// reader to set up: the account root is refused. The
+				// binary under test stands in for the one go build makes.
 				continue
 			}
 			fmt.Fprintf(&script, "{\n%s\n} >\"$out\" 2>\"$err\"\ncheck $? %s %s\n", c.text, shellQuote(c.wantErr), shellQuote(c.text))
 		}
-		script.WriteString(step.glue)
+		script.WriteString(step.after)
 	}
 	script.WriteString("printf 'README commands passed\\n'\n")
 
@@ -106,6 +109,7 @@ func TestReadmeCommands(t *testing.T) {
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	env = append(env, "README_KMS_BIN="+kmsBin)
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Env, cmd.Dir = env, t.TempDir()
 	var out bytes.Buffer
@@ -145,6 +149,13 @@ check() {
 		exit 1
 	fi
 }
+`
+
+// readmeFilesSetup gives the README's kms encrypt and decrypt examples
+// the binary it builds and the files they read.
+const readmeFilesSetup = `mkdir -p bin data && ln -s "$README_KMS_BIN" bin/kms
+head -c 100000 /dev/urandom >data/random.bin
+tar cf backup.tar data
 `
 
 // readmeTeamSetup does what the README describes in prose between its
