@@ -248,3 +248,40 @@ func TestRootKeyOpenRejects(t *testing.T) {
 		}
 	})
 }
+
+// FuzzParseRootKey reads arbitrary root key files: it never panics, and a
+// key it accepts is one whose base64 or hex spelling reads back as the
+// same key (it seals what the first opens).
+func FuzzParseRootKey(f *testing.F) {
+	k := bytes.Repeat([]byte{0x42}, 32)
+	f.Add([]byte(hex.EncodeToString(k)))
+	f.Add([]byte(base64.StdEncoding.EncodeToString(k) + "\n"))
+	f.Add([]byte(" " + strings.ToUpper(hex.EncodeToString(k)) + "\r\n"))
+	f.Add([]byte(base64.StdEncoding.EncodeToString(k[:31]) + "=="))
+	f.Add([]byte(strings.Repeat("z", 64)))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		rk, err := keys.ParseRootKey(text)
+		if err != nil {
+			if rk != nil {
+				t.Fatal("a key with an error")
+			}
+			return
+		}
+		s := strings.TrimSpace(string(text))
+		raw, derr := hex.DecodeString(s)
+		if len(s) == 44 {
+			raw, derr = base64.StdEncoding.DecodeString(s)
+		}
+		if derr != nil || len(raw) != 32 {
+			t.Fatalf("accepted %q, which is not 32 bytes in base64 or hex", text)
+		}
+		again, err := keys.NewRootKey(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed := rk.Seal([]byte("aad"), []byte("x"))
+		if pt, err := again.Open([]byte("aad"), sealed); err != nil || string(pt) != "x" {
+			t.Fatalf("%q reads as another key than its bytes", text)
+		}
+	})
+}
