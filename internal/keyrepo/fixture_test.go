@@ -28,7 +28,7 @@ const (
 var start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	st    *hookStore
 	rk    *keys.RootKey
@@ -54,7 +54,7 @@ func (h *hookStore) View(ctx context.Context, fn func(store.Tx) error) error {
 	return err
 }
 
-func newRootKey(t *testing.T) *keys.RootKey {
+func newRootKey(t testing.TB) *keys.RootKey {
 	t.Helper()
 	rk, err := keys.ParseRootKey(keys.GenerateRootKey())
 	if err != nil {
@@ -65,7 +65,7 @@ func newRootKey(t *testing.T) *keys.RootKey {
 
 // newFixture opens a fresh store and a Repo over it with cfg's cache
 // settings.
-func newFixture(t *testing.T, cfg keyrepo.Config) *fixture {
+func newFixture(t testing.TB, cfg keyrepo.Config) *fixture {
 	t.Helper()
 	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
 	if err != nil {
