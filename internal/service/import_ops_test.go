@@ -33,7 +33,7 @@ func (f *fixture) importParams(id, alg string) *kmsapi.GetParametersForImportOut
 
 // wrap wraps material for import as a customer would, with the public
 // key of a GetParametersForImport response.
-func wrap(t *testing.T, p *kmsapi.GetParametersForImportOutput, alg string, material []byte) []byte {
+func wrap(t testing.TB, p *kmsapi.GetParametersForImportOutput, alg string, material []byte) []byte {
 	t.Helper()
 	parsed, err := x509.ParsePKIXPublicKey(p.PublicKey)
 	if err != nil {

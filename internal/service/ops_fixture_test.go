@@ -31,7 +31,7 @@ const (
 )
 
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 	svc *service.Service
 	st  store.Store
@@ -39,7 +39,7 @@ type fixture struct {
 	now time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	bs, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
 	if err != nil {
