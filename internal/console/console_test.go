@@ -74,7 +74,7 @@ func (r *recorder) last() *audit.Event {
 // env is a console in front of a real API handler, service and directory
 // on a bbolt store, with a fake clock for the console's sessions.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	clock *testsupport.Clock
 	rec   *recorder
@@ -88,7 +88,7 @@ type env struct {
 }
 
 // newEnv starts the console; opts change the directory's configuration.
-func newEnv(t *testing.T, opts ...func(*identity.Config)) *env {
+func newEnv(t testing.TB, opts ...func(*identity.Config)) *env {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
 	if err != nil {
