@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fuzztime=${FUZZTIME:-10s}
+# The later fuzz targets run briefly, to keep the whole run short; plain
+# go test above already ran their seed corpora.
+brieftime=${BRIEF_FUZZTIME:-2s}
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
@@ -19,21 +22,22 @@ if command -v npm >/dev/null; then
 fi
 go test -count=1 -race ./...
 
-# fuzz TARGET PACKAGE fuzzes TARGET for $fuzztime. Go 1.26's fuzzing
-# coordinator can fail a run with a bare "context deadline exceeded" when
-# -fuzztime ends while a worker is busy (go.dev/issue/75804, fixed in Go
-# 1.27): such a run, which wrote no failing input, is run once more. Any
-# other failure, and a second one, fails.
+# fuzz TARGET PACKAGE [TIME] fuzzes TARGET for TIME (default $fuzztime).
+# Go 1.26's fuzzing coordinator can fail a run with a bare "context
+# deadline exceeded" when -fuzztime ends while a worker is busy
+# (go.dev/issue/75804, fixed in Go 1.27): such a run, which wrote no
+# failing input, is run once more. Any other failure, and a second one,
+# fails.
 fuzz() {
-  local out
-  if out=$(go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" "$2" 2>&1); then
+  local out time=${3:-$fuzztime}
+  if out=$(go test -run '^$' -fuzz "^$1\$" -fuzztime "$time" "$2" 2>&1); then
     echo "$out"
     return 0
   fi
   echo "$out"
   if grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
     echo "fuzz $1: stopped by Go's fuzzing deadline race, not by an input; running it again"
-    go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" "$2"
+    go test -run '^$' -fuzz "^$1\$" -fuzztime "$time" "$2"
     return
   fi
   return 1
@@ -63,3 +67,9 @@ fuzz FuzzParse ./internal/backup
 fuzz FuzzParsePKCS11URI ./internal/hsm
 fuzz FuzzDecodePage ./internal/auditcli
 fuzz FuzzForwardedClient ./internal/server
+fuzz FuzzQueryHandler ./internal/api "$brieftime"
+fuzz FuzzConsoleAPI ./internal/console "$brieftime"
+fuzz FuzzParsePresigned ./internal/sigv4 "$brieftime"
+fuzz FuzzParseAsymmetric ./internal/keys "$brieftime"
+fuzz FuzzPeerKey ./internal/keys "$brieftime"
+fuzz FuzzResolve ./internal/keyrepo "$brieftime"
