@@ -31,7 +31,8 @@ import (
 	"github.com/openkms/kms/internal/store/boltstore"
 )
 
-// FuzzHandler sends arbitrary operations and bodies to the real handler:
+// FuzzHandler sends arbitrary operations and bodies to the real handler,
+// seeded with every operation it serves:
 // whatever arrives, the answer is a well-formed AWS JSON response, a 200
 // with a JSON object or empty body, or an error with a __type, and never a
 // panic or a 5xx.
@@ -56,6 +57,12 @@ func FuzzHandler(f *testing.F) {
 		{"Encrypt", `{"Plaintext":12}`},
 	} {
 		f.Add(seed.op, []byte(seed.body))
+	}
+	// Every operation the handler serves, each with its own decoding of
+	// the body: with nothing, and with the fuzzing key.
+	for _, op := range h.Operations() {
+		f.Add(op, []byte(`{}`))
+		f.Add(op, []byte(`{"KeyId":"`+id+`","Limit":1}`))
 	}
 	f.Fuzz(func(t *testing.T, op string, body []byte) {
 		if op == "CreateKey" || op == "ScheduleKeyDeletion" || op == "DisableKey" {
