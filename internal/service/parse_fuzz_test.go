@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/kmsapi"
 )
 
@@ -178,6 +180,66 @@ func FuzzGrantTokens(f *testing.F) {
 		}
 		if code := fault.CodeOf(err); code != fault.InvalidGrantToken && code != fault.Validation {
 			t.Fatalf("tokens %q: %v (%s), want InvalidGrantToken", tokens, err, codeName(code))
+		}
+	})
+}
+
+// FuzzImportKeyMaterial imports arbitrary import tokens and wrapped key
+// material into EXTERNAL keys of each kind. Whatever a client sends, the
+// call is refused with one of ImportKeyMaterial's own errors and changes
+// nothing, or imports material of the key's spec: never a panic or an
+// internal error.
+func FuzzImportKeyMaterial(f *testing.F) {
+	fx := newFixture(f)
+	p256, err := keys.GenerateAsymmetric("ECC_NIST_P256")
+	if err != nil {
+		f.Fatal(err)
+	}
+	targets := []struct {
+		in       kmsapi.CreateKeyInput
+		material []byte
+	}{
+		{kmsapi.CreateKeyInput{Origin: "EXTERNAL"}, bytes.Repeat([]byte{1}, 32)},
+		{kmsapi.CreateKeyInput{Origin: "EXTERNAL", KeySpec: "HMAC_256", KeyUsage: "GENERATE_VERIFY_MAC"}, bytes.Repeat([]byte{2}, 32)},
+		{kmsapi.CreateKeyInput{Origin: "EXTERNAL", KeySpec: "ECC_NIST_P256", KeyUsage: "SIGN_VERIFY"}, p256},
+	}
+	// Tokens are stored records, which each fuzzing process makes for
+	// itself: an input uses its key's token of this process (sameToken),
+	// or its own bytes.
+	ids := make([]string, len(targets))
+	tokens := make([][]byte, len(targets))
+	for i, tg := range targets {
+		ids[i] = fx.createKey(tg.in)
+		for _, alg := range []string{"RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_256"} {
+			p := fx.importParams(ids[i], alg)
+			tokens[i] = p.ImportToken
+			f.Add(uint8(i), true, p.ImportToken, wrap(f, p, alg, tg.material))
+			f.Add(uint8(i), true, p.ImportToken, wrap(f, p, alg, tg.material[:len(tg.material)-1]))
+			f.Add(uint8(i+1), false, p.ImportToken, wrap(f, p, alg, tg.material)) // another key's token
+		}
+	}
+	f.Add(uint8(0), false, []byte{1}, []byte{})
+	f.Add(uint8(0), false, make([]byte, 33), make([]byte, 256))
+	allowed := []fault.Code{fault.InvalidImportToken, fault.ExpiredImportToken, fault.InvalidCiphertext,
+		fault.IncorrectKeyMaterial, fault.Validation, fault.UnsupportedOperation}
+	f.Fuzz(func(t *testing.T, which uint8, sameToken bool, token, wrapped []byte) {
+		fx.t = t
+		i := int(which) % len(ids)
+		id := ids[i]
+		if sameToken {
+			token = tokens[i] // the key's own RSA_AES_KEY_WRAP_SHA_256 token
+		}
+		before := fx.snapshot()
+		_, err := fx.svc.ImportKeyMaterial(fx.ctx, rootA, &kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: token,
+			EncryptedKeyMaterial: wrapped, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+		if err == nil {
+			return
+		}
+		if code := fault.CodeOf(err); !slices.Contains(allowed, code) {
+			t.Fatalf("ImportKeyMaterial refused with %v (%s)", err, codeName(code))
+		}
+		if !sameRecords(before, fx.snapshot()) {
+			t.Fatalf("a refused import (%v) changed the store", err)
 		}
 	})
 }
