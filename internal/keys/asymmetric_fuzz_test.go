@@ -5,8 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,4 +122,99 @@ func FuzzPeerKey(f *testing.F) {
 			t.Fatalf("secret of %d bytes, want %d, the same each time", len(secret), size)
 		}
 	})
+}
+
+// FuzzVerifySignature verifies arbitrary signatures, as the Verify
+// operation does with what a client sends, with a key of each signing
+// spec and each of its algorithms. It never panics; it fails with one of
+// Verify's own errors; and whatever verifies is a signature over the
+// message or digest that was signed (for Ed25519 and ML-DSA, which are
+// not malleable, that very signature).
+func FuzzVerifySignature(f *testing.F) {
+	type signer struct {
+		key  *keys.Asymmetric
+		algs []string
+	}
+	var signers []signer
+	msg := []byte("the message")
+	for _, spec := range []string{"RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519", "ML_DSA_44"} {
+		m, err := keys.GenerateAsymmetric(spec)
+		if err != nil {
+			f.Fatal(err)
+		}
+		a, err := keys.ParseAsymmetric(spec, m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		signers = append(signers, signer{a, keys.SigningAlgorithms(spec)})
+	}
+	// What was signed with each signer and algorithm: the message, or
+	// for an algorithm that signs only digests (ED25519_PH_SHA_512) its
+	// SHA-512.
+	type seed struct {
+		digest   bool
+		msg, sig []byte
+	}
+	signed := map[string]seed{}
+	for i, s := range signers {
+		for j, alg := range s.algs {
+			sd := seed{msg: msg}
+			sig, err := s.key.Sign(alg, keys.MessageRaw, msg)
+			if errors.Is(err, keys.ErrMessageType) {
+				sum := sha512.Sum512(msg)
+				sd = seed{digest: true, msg: sum[:]}
+				sig, err = s.key.Sign(alg, keys.MessageDigest, sd.msg)
+			}
+			if err != nil {
+				f.Fatalf("%s %s: %v", s.key.Spec, alg, err)
+			}
+			sd.sig = sig
+			signed[fmt.Sprint(i, j)] = sd
+			f.Add(uint8(i), uint8(j), sd.digest, sd.msg, sig)
+			f.Add(uint8(i), uint8(j), sd.digest, sd.msg, sig[:len(sig)-1])
+			f.Add(uint8(i), uint8(j+1), sd.digest, sd.msg, sig)
+			f.Add(uint8(i), uint8(j), !sd.digest, sd.msg, sig)
+		}
+	}
+	allowed := []error{keys.ErrInvalidSignature, keys.ErrDigestLength, keys.ErrMessageType, keys.ErrAlgorithm, keys.ErrUnsupported}
+	f.Fuzz(func(t *testing.T, which, algIndex uint8, digest bool, m, sig []byte) {
+		s := signers[int(which)%len(signers)]
+		j := int(algIndex) % len(s.algs)
+		alg, msgType := s.algs[j], keys.MessageRaw
+		if digest {
+			msgType = keys.MessageDigest
+		}
+		err := s.key.Verify(alg, msgType, m, sig)
+		if err != nil {
+			if !slices.ContainsFunc(allowed, func(e error) bool { return errors.Is(err, e) }) {
+				t.Fatalf("%s %s: error %v", s.key.Spec, alg, err)
+			}
+			return
+		}
+		sd := signed[fmt.Sprint(int(which)%len(signers), j)]
+		sameMessage := digest == sd.digest && bytes.Equal(m, sd.msg)
+		// A RAW signature of RSA or ECDSA is one over the message's hash.
+		sameDigest := digest && !sd.digest && bytes.Equal(m, hashFor(alg, sd.msg))
+		if !sameMessage && !sameDigest {
+			t.Fatalf("%s %s: a signature over %x (%s) verified, but only %x was signed", s.key.Spec, alg, m, msgType, sd.msg)
+		}
+		strict := s.key.Spec == "ECC_NIST_EDWARDS25519" || strings.HasPrefix(s.key.Spec, "ML_DSA_")
+		if strict && !bytes.Equal(sig, sd.sig) {
+			t.Fatalf("%s %s: a second signature over the message verified: %x", s.key.Spec, alg, sig)
+		}
+	})
+}
+
+// hashFor is msg hashed as an RSA or ECDSA signing algorithm alg does.
+func hashFor(alg string, msg []byte) []byte {
+	switch {
+	case strings.HasSuffix(alg, "256"):
+		h := sha256.Sum256(msg)
+		return h[:]
+	case strings.HasSuffix(alg, "384"):
+		h := sha512.Sum384(msg)
+		return h[:]
+	}
+	h := sha512.Sum512(msg)
+	return h[:]
 }
