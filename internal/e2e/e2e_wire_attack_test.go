@@ -131,3 +131,54 @@ func TestEncryptionContextMustBeUnicode(t *testing.T) {
 	signWith(t, req, body, e.rootSigning())
 	expectRawError(t, e.send(t, req), http.StatusBadRequest, "ValidationException", want)
 }
+
+// encoding/json reads a member given twice into what it decoded the first
+// time: maps gain the second's pairs, structures keep what the second
+// leaves out. A ciphertext would be bound to a context, a grant
+// constrained, a key tagged, by more than the trail (which keeps a
+// member's last value) shows. Such a body is refused and changes nothing;
+// a repeated string or number is still read as its last value.
+func TestRepeatedMembersRefused(t *testing.T) {
+	t.Parallel()
+	e, logPath := newAuditedEnv(t)
+	id := e.newKey(t)
+	key := `"KeyId":"` + id + `"`
+	for _, c := range []struct{ op, body, member string }{
+		{"Encrypt", `{` + key + `,"Plaintext":"AAAA","EncryptionContext":{"a":"1"},"EncryptionContext":{"b":"2"}}`, "EncryptionContext"},
+		{"Encrypt", `{` + key + `,"Plaintext":"AAAA","EncryptionContext":{"a":"1"},"encryptioncontext":{"b":"2"}}`, "encryptioncontext"},
+		{"TagResource", `{` + key + `,"Tags":[{"TagKey":"a","TagValue":"v"}],"Tags":[{"TagKey":"b"}]}`, "Tags"},
+		{"TagResource", `{` + key + `,"Tags":[{"TagKey":"a","TagValue":"v"}],"Tag\u017f":[{"TagKey":"b"}]}`, "Tag\u017f"},
+		{"CreateGrant", `{` + key + `,"GranteePrincipal":"arn:aws:iam::` + e2eAccount + `:root","Operations":["Decrypt"],` +
+			`"Constraints":{"EncryptionContextSubset":{"a":"1"}},"Constraints":{"EncryptionContextSubset":{"b":"2"}}}`, "Constraints"},
+	} {
+		r := e.rawCall(t, c.op, c.body)
+		expectRawError(t, r, http.StatusBadRequest, "SerializationException", "The request body has the member '"+c.member+"' more than once.")
+	}
+	// A context key in two cases is two keys, as on AWS.
+	if r := e.rawCall(t, "Encrypt", `{`+key+`,"Plaintext":"AAAA","EncryptionContext":{"a":"1","A":"2"}}`); r.status != http.StatusOK {
+		t.Fatalf("Encrypt with keys a and A: %d %s", r.status, r.body)
+	}
+
+	ctx := context.Background()
+	tags, err := e.client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(id)})
+	if err != nil || len(tags.Tags) != 0 {
+		t.Errorf("tags %+v (%v), want none", tags, err)
+	}
+	grants, err := e.client.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(id)})
+	if err != nil || len(grants.Grants) != 0 {
+		t.Errorf("grants %+v (%v), want none", grants, err)
+	}
+	if md := e.describe(t, id); md.KeyState != types.KeyStateEnabled {
+		t.Errorf("key state %s, want Enabled", md.KeyState)
+	}
+	recs, _ := auditRecords(t, logPath)
+	refused := 0
+	for _, r := range recs {
+		if r.ErrorCode == "SerializationException" {
+			refused++
+		}
+	}
+	if refused != 5 {
+		t.Errorf("%d refusals in the trail, want 5", refused)
+	}
+}

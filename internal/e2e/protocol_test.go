@@ -341,7 +341,9 @@ func TestProtocolInternalError(t *testing.T) {
 func TestProtocolJSONDetails(t *testing.T) {
 	t.Parallel()
 	e := newKMSEnv(t)
-	// Duplicate members: the last one wins, as with most JSON parsers.
+	// A repeated number or string: the last one wins, as with most JSON
+	// parsers (a repeated map or structure is refused:
+	// TestRepeatedMembersRefused).
 	r := e.rawCall(t, "GenerateRandom", `{"NumberOfBytes":1025,"NumberOfBytes":3}`)
 	if r.status != 200 {
 		t.Errorf("duplicate member: %d %s", r.status, r.body)
