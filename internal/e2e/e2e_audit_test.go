@@ -869,3 +869,56 @@ func TestAuditRecordsMembersHoweverSpelled(t *testing.T) {
 		t.Fatalf("%d records of the 4 calls", n)
 	}
 }
+
+// RetireGrant retires the grant of its token. A KeyId and GrantId sent
+// beside the token, which the trail records, must name that grant:
+// otherwise the record would show one grant retired while another was.
+// A grant retired by its token names its key in the record's resources.
+func TestAuditRetireGrantNamesTheGrantRetired(t *testing.T) {
+	t.Parallel()
+	e, logPath := newAuditedEnv(t)
+	ctx := context.Background()
+	k1, k2 := e.newKey(t), e.newKey(t)
+	grantee := "arn:aws:iam::" + e2eAccount + ":root"
+	g1, tok1 := grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(k1), GranteePrincipal: aws.String(grantee), Operations: grOps(types.GrantOperationEncrypt)})
+	g2, _ := grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(k2), GranteePrincipal: aws.String(grantee), Operations: grOps(types.GrantOperationEncrypt)})
+
+	const msg = "The KeyId and GrantId must name the grant of the GrantToken, or be left out."
+	for _, in := range []*kms.RetireGrantInput{
+		{GrantToken: aws.String(tok1), KeyId: aws.String(k2), GrantId: aws.String(g2)},
+		{GrantToken: aws.String(tok1), GrantId: aws.String(g2)},
+		{GrantToken: aws.String(tok1), KeyId: aws.String(e.keyARN(k2)), GrantId: aws.String(g1)},
+	} {
+		_, err := e.client.RetireGrant(ctx, in)
+		expectAPIError(t, err, "ValidationException", msg)
+	}
+	for _, k := range []string{k1, k2} {
+		out, err := e.client.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(k)})
+		if err != nil || len(out.Grants) != 1 {
+			t.Fatalf("grants of %s after refused retirements: %+v (%v), want 1", k, out, err)
+		}
+	}
+
+	if _, err := e.client.RetireGrant(ctx, &kms.RetireGrantInput{GrantToken: aws.String(tok1), KeyId: aws.String(k1), GrantId: aws.String(g1)}); err != nil {
+		t.Fatalf("RetireGrant with its own key and id: %v", err)
+	}
+	_, tok3 := grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(k2), GranteePrincipal: aws.String(grantee), Operations: grOps(types.GrantOperationDecrypt)})
+	if _, err := e.client.RetireGrant(ctx, &kms.RetireGrantInput{GrantToken: aws.String(tok3)}); err != nil {
+		t.Fatalf("RetireGrant by token alone: %v", err)
+	}
+	recs, _ := auditRecords(t, logPath)
+	var retired []*audit.Record
+	for _, r := range recs {
+		if r.EventName == "RetireGrant" && r.ErrorCode == "" {
+			retired = append(retired, r)
+		}
+	}
+	if len(retired) != 2 {
+		t.Fatalf("%d successful RetireGrant records, want 2", len(retired))
+	}
+	for i, want := range []string{e.keyARN(k1), e.keyARN(k2)} {
+		if res := retired[i].Resources; len(res) != 1 || res[0].ARN != want {
+			t.Errorf("RetireGrant %d: resources %+v, want %s", i+1, res, want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
@@ -369,6 +370,9 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.Ret
 		if keyID, grantID, err = parseGrantToken(in.GrantToken); err != nil {
 			return nil, err
 		}
+		if err := s.sameGrant(ctx, caller, in, keyID, grantID); err != nil {
+			return nil, err
+		}
 	case in.KeyID != "" && in.GrantID != "":
 		if !grantIDPattern.MatchString(in.GrantID) {
 			return nil, newErr(fault.InvalidGrantID, "Invalid grant ID %s", in.GrantID)
@@ -388,6 +392,28 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.Ret
 		}
 		return authz.Denied(&caller, "kms:RetireGrant", keyrepo.KeyARN(g.Region, g.KeyOwner(), g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
 	})
+}
+
+// sameGrant refuses a RetireGrant whose KeyId or GrantId, given beside
+// its token, names another grant than the token: the token decides which
+// grant is retired, while the trail records the KeyId and GrantId, so the
+// record would name a grant the call left alone.
+func (s *Service) sameGrant(ctx context.Context, caller Caller, in *kmsapi.RetireGrantInput, keyID, grantID string) error {
+	errOther := newErr(fault.Validation, "The KeyId and GrantId must name the grant of the GrantToken, or be left out.")
+	if in.GrantID != "" && in.GrantID != grantID {
+		return errOther
+	}
+	if in.KeyID == "" {
+		return nil
+	}
+	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount)
+	if err != nil {
+		return err
+	}
+	if k.Rec.ID != keyID {
+		return errOther
+	}
+	return nil
 }
 
 // RevokeGrant deletes a grant; it needs kms:RevokeGrant on the key.
@@ -419,6 +445,8 @@ func (s *Service) deleteGrant(ctx context.Context, region, keyID, grantID string
 			}
 			return err
 		}
+		// A grant retired by its token names its key only here.
+		audit.FromContext(ctx).AddKey(keyrepo.KeyARN(region, g.KeyOwner(), keyID))
 		if err := allowed(&g); err != nil {
 			return err
 		}
