@@ -10,36 +10,40 @@ import (
 )
 
 // repeatedMember names the first member of a JSON body that decoding it
-// into a value of type t would merge with an earlier one of the same
-// name, or "" if there is none.
+// into a value of type t would not simply replace when it comes again,
+// or "" if there is none.
 //
 // encoding/json does not start afresh when a member comes again: a map
 // is added to, and a structure (in a list too) is decoded over the one
-// before, keeping what the second leaves out. So
+// before, keeping what the second leaves out; and null leaves a string,
+// number or boolean as it was. So
 // {"EncryptionContext":{"a":"1"},"EncryptionContext":{"b":"2"}} would bind
-// a ciphertext to both pairs, while the trail, which keeps a member's last
-// value, shows one. Such a body is refused. A repeated string, number or
-// list of them is left as before: the last one is decoded and recorded.
-// The members of a structure are matched as encoding/json matches them to
+// a ciphertext to both pairs, and {"BypassPolicyLockoutSafetyCheck":true,
+// "BypassPolicyLockoutSafetyCheck":null} bypass the check, while the
+// trail, which keeps a member's last value, shows otherwise. Such a body
+// is refused. A repeated string, number, boolean or list of them, none
+// null, is left as before: the last one is decoded and recorded. The
+// members of a structure are matched as encoding/json matches them to
 // fields (folding case), a map's keys exactly. body must be valid JSON.
 func repeatedMember(body []byte, t reflect.Type) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	name, _ := repeatedIn(dec, t)
+	name, _, _ := repeatedIn(dec, t)
 	return name
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
 // repeatedIn reads one value from dec, to be decoded into a t (nil: a
-// value that is skipped), and names a member it repeats.
-func repeatedIn(dec *json.Decoder, t reflect.Type) (string, error) {
+// value that is skipped), names a member it repeats, and says whether
+// the value is null.
+func repeatedIn(dec *json.Decoder, t reflect.Type) (name string, null bool, err error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	d, ok := tok.(json.Delim)
 	if !ok {
-		return "", nil // a scalar
+		return "", tok == nil, nil // a scalar
 	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -53,51 +57,60 @@ func repeatedIn(dec *json.Decoder, t reflect.Type) (string, error) {
 			elem = t.Elem()
 		}
 		for dec.More() {
-			if name, err := repeatedIn(dec, elem); name != "" || err != nil {
-				return name, err
+			if name, _, err := repeatedIn(dec, elem); name != "" || err != nil {
+				return name, false, err
 			}
 		}
 		_, err := dec.Token()
-		return "", err
+		return "", false, err
 	}
+	// Each member seen, by field index or map key, and whether it was null.
 	var seenFields map[int]bool
 	var seenKeys map[string]bool
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
-		name, _ := tok.(string)
+		member, _ := tok.(string)
+		field := -1
 		var vt reflect.Type
 		switch {
 		case t == nil:
 		case t.Kind() == reflect.Struct:
-			if i := fieldOf(t, name); i >= 0 {
-				if seenFields[i] && merges(t.Field(i).Type) {
-					return name, nil
-				}
-				if seenFields == nil {
-					seenFields = make(map[int]bool)
-				}
-				seenFields[i] = true
-				vt = t.Field(i).Type
+			if field = fieldOf(t, member); field >= 0 {
+				vt = t.Field(field).Type
 			}
 		case t.Kind() == reflect.Map:
-			if seenKeys[name] && merges(t.Elem()) {
-				return name, nil
+			vt = t.Elem()
+		}
+		name, null, err := repeatedIn(dec, vt)
+		if name != "" || err != nil {
+			return name, false, err
+		}
+		switch {
+		case field >= 0:
+			wasNull, seen := seenFields[field]
+			if seen && (null || wasNull || merges(vt)) {
+				return member, false, nil
+			}
+			if seenFields == nil {
+				seenFields = make(map[int]bool)
+			}
+			seenFields[field] = null
+		case vt != nil: // a map's entry
+			wasNull, seen := seenKeys[member]
+			if seen && (null || wasNull || merges(vt)) {
+				return member, false, nil
 			}
 			if seenKeys == nil {
 				seenKeys = make(map[string]bool)
 			}
-			seenKeys[name] = true
-			vt = t.Elem()
-		}
-		if name, err := repeatedIn(dec, vt); name != "" || err != nil {
-			return name, err
+			seenKeys[member] = null
 		}
 	}
 	_, err = dec.Token()
-	return "", err
+	return "", false, err
 }
 
 // merges reports whether encoding/json decodes a value of type t over

@@ -136,8 +136,10 @@ func TestEncryptionContextMustBeUnicode(t *testing.T) {
 // time: maps gain the second's pairs, structures keep what the second
 // leaves out. A ciphertext would be bound to a context, a grant
 // constrained, a key tagged, by more than the trail (which keeps a
-// member's last value) shows. Such a body is refused and changes nothing;
-// a repeated string or number is still read as its last value.
+// member's last value) shows; and a null after a value left the value in
+// place (a lockout check bypassed that the trail records as null). Such a
+// body is refused and changes nothing; a repeated string or number, none
+// null, is still read as its last value.
 func TestRepeatedMembersRefused(t *testing.T) {
 	t.Parallel()
 	e, logPath := newAuditedEnv(t)
@@ -148,6 +150,9 @@ func TestRepeatedMembersRefused(t *testing.T) {
 		{"Encrypt", `{` + key + `,"Plaintext":"AAAA","EncryptionContext":{"a":"1"},"encryptioncontext":{"b":"2"}}`, "encryptioncontext"},
 		{"TagResource", `{` + key + `,"Tags":[{"TagKey":"a","TagValue":"v"}],"Tags":[{"TagKey":"b"}]}`, "Tags"},
 		{"TagResource", `{` + key + `,"Tags":[{"TagKey":"a","TagValue":"v"}],"Tag\u017f":[{"TagKey":"b"}]}`, "Tag\u017f"},
+		{"PutKeyPolicy", `{` + key + `,"Policy":"{}","BypassPolicyLockoutSafetyCheck":true,"BypassPolicyLockoutSafetyCheck":null}`, "BypassPolicyLockoutSafetyCheck"},
+		{"DisableKey", `{"KeyId":null,` + key + `}`, "KeyId"},
+		{"Encrypt", `{` + key + `,"Plaintext":"AAAA","EncryptionContext":{"a":"1","a":null}}`, "a"},
 		{"CreateGrant", `{` + key + `,"GranteePrincipal":"arn:aws:iam::` + e2eAccount + `:root","Operations":["Decrypt"],` +
 			`"Constraints":{"EncryptionContextSubset":{"a":"1"}},"Constraints":{"EncryptionContextSubset":{"b":"2"}}}`, "Constraints"},
 	} {
@@ -178,7 +183,7 @@ func TestRepeatedMembersRefused(t *testing.T) {
 			refused++
 		}
 	}
-	if refused != 5 {
-		t.Errorf("%d refusals in the trail, want 5", refused)
+	if refused != 8 {
+		t.Errorf("%d refusals in the trail, want 8", refused)
 	}
 }
