@@ -47,7 +47,7 @@ type Handler struct {
 	svc      *service.Service
 	dir      *identity.Directory
 	log      *slog.Logger
-	ops      map[string]opFunc
+	ops      map[string]operation
 	query    map[string]*queryService
 	recorder audit.Recorder // nil: no audit trail
 	// serving says why this node may not serve now (nil: it may); nil
@@ -133,6 +133,15 @@ func (h *Handler) WithAudit(rec audit.Recorder, region string) *Handler {
 
 type opFunc func(ctx context.Context, caller service.Caller, body []byte) (any, error)
 
+// operation is a KMS operation as the protocol serves it: run decodes its
+// body and calls the service; params are the audited members its input
+// has, the only ones its record names (a member it does not read, such
+// as DryRun sent to an operation without it, is not in the record).
+type operation struct {
+	run    opFunc
+	params *paramSet
+}
+
 // NewHandler returns the HTTP handler for svc, authenticating callers
 // against dir.
 func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger) *Handler {
@@ -143,7 +152,7 @@ func NewHandler(svc *service.Service, dir *identity.Directory, log *slog.Logger)
 	h.anon = newAnonBudget(func() time.Time { return h.now() }, anonPerSource, anonSourceBurst, anonAll, anonAllBurst)
 	h.precheck = func(r *http.Request) (string, error) { return dir.Precheck(r.Context(), r) }
 	h.query = h.queryServices()
-	h.ops = map[string]opFunc{
+	h.ops = map[string]operation{
 		"CreateKey":                           op(svc.CreateKey),
 		"DescribeKey":                         op(svc.DescribeKey),
 		"ListKeys":                            op(svc.ListKeys),
@@ -213,11 +222,11 @@ func (h *Handler) Operations() []string {
 	return names
 }
 
-// op adapts a service method to an opFunc: decode the JSON body into its
-// input type, call it, and hand back its output (nil for operations whose
-// response has no members).
-func op[In, Out any](fn func(context.Context, service.Caller, *In) (*Out, error)) opFunc {
-	return func(ctx context.Context, caller service.Caller, body []byte) (any, error) {
+// op adapts a service method to an operation: decode the JSON body into
+// its input type, call it, and hand back its output (nil for operations
+// whose response has no members).
+func op[In, Out any](fn func(context.Context, service.Caller, *In) (*Out, error)) operation {
+	run := func(ctx context.Context, caller service.Caller, body []byte) (any, error) {
 		in := new(In)
 		if err := decodeBody(body, in); err != nil {
 			return nil, err
@@ -228,6 +237,7 @@ func op[In, Out any](fn func(context.Context, service.Caller, *In) (*Out, error)
 		}
 		return out, nil
 	}
+	return operation{run: run, params: paramsOf(reflect.TypeFor[In]())}
 }
 
 func decodeBody(body []byte, v any) error {
@@ -380,8 +390,8 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	if !ok {
 		ci.ev.Operation = target
 	}
-	fn := h.ops[name]
-	if !ok || fn == nil {
+	o := h.ops[name]
+	if !ok || o.run == nil {
 		if target == "" {
 			return nil, errNoTarget
 		}
@@ -398,7 +408,7 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.jsonParams(ci, body)
+	h.jsonParams(ci, body, o.params)
 	ctx := r.Context()
 	if !cachedOps[name] {
 		ctx = service.WithoutCache(identity.WithoutCache(ctx))
@@ -415,7 +425,7 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	if err := h.trailDown(ci.ev.RequestID); err != nil {
 		return nil, err
 	}
-	return fn(audit.NewContext(ctx, ci.ev), h.callerOf(p, r, region), body)
+	return o.run(audit.NewContext(ctx, ci.ev), h.callerOf(p, r, region), body)
 }
 
 // cachedOps are the operations that may be decided from the caches of

@@ -33,11 +33,12 @@ func (h *Handler) newCall(r *http.Request, reqID string) *callInfo {
 	return ci
 }
 
-// jsonParams notes the audited members of a JSON request body, when there
-// is a trail to write them to.
-func (h *Handler) jsonParams(ci *callInfo, body []byte) {
+// jsonParams notes the audited members of a JSON request body that the
+// operation's input has (has; nil: any), when there is a trail to write
+// them to.
+func (h *Handler) jsonParams(ci *callInfo, body []byte, has *paramSet) {
 	if h.recorder != nil {
-		ci.ev.Params = requestParameters(body)
+		ci.ev.Params = requestParameters(body, has)
 	}
 }
 

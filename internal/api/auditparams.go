@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -20,23 +21,45 @@ import (
 // scan does not handle as encoding/json would — an escaped or non-ASCII
 // member name, or a value that is not valid JSON — so that the caller
 // decodes it instead.
-// requestParameters keeps the audited members of a JSON request body, named
-// as CloudTrail names them. Members that are not audited, a plaintext among
-// them, are skipped, not copied. Nil: none.
-func requestParameters(body []byte) json.RawMessage {
+// requestParameters keeps the audited members of a JSON request body that
+// are in has (nil: all), named as CloudTrail names them. Members that are
+// not audited, a plaintext among them, are skipped, not copied. Nil: none.
+func requestParameters(body []byte, has *paramSet) json.RawMessage {
 	if len(body) == 0 {
 		return nil
 	}
-	if b, ok := scanParams(body); ok {
-		return b
+	b, ok := scanParams(body, has)
+	if !ok {
+		b = decodeParams(body, has)
 	}
-	return decodeParams(body)
+	return b
 }
+
+// paramSet says which audited members (by their index in auditedParams)
+// an operation's input has.
+type paramSet [len(auditedParams)]bool
+
+// paramsOf is the set of audited members a request of type t has: those
+// encoding/json would decode into one of its fields.
+func paramsOf(t reflect.Type) *paramSet {
+	var s paramSet
+	for i, name := range auditedParams {
+		s[i] = fieldOf(t, name) >= 0
+	}
+	return &s
+}
+
+// trailParams are the audited members of the trail-reading operations.
+var trailParams = paramsOf(reflect.TypeFor[trailPageInput]())
+
+// keep reports whether the audited member f is recorded for an input
+// with the members has (nil: any).
+func (has *paramSet) keep(f int) bool { return has == nil || has[f] }
 
 // decodeParams is requestParameters for a body scanParams does not handle:
 // it walks the top-level members with encoding/json's decoder, which
 // unescapes member names as the operation's own decoding does.
-func decodeParams(body []byte) json.RawMessage {
+func decodeParams(body []byte, has *paramSet) json.RawMessage {
 	var found [len(auditedParams)][]byte
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -52,7 +75,7 @@ func decodeParams(body []byte) json.RawMessage {
 		if err := dec.Decode(&v); err != nil {
 			return nil
 		}
-		if f, ok := paramIndex([]byte(name)); ok {
+		if f, ok := paramIndex([]byte(name)); ok && has.keep(f) {
 			found[f] = v
 		}
 	}
@@ -63,7 +86,7 @@ func decodeParams(body []byte) json.RawMessage {
 	return b
 }
 
-func scanParams(body []byte) (json.RawMessage, bool) {
+func scanParams(body []byte, has *paramSet) (json.RawMessage, bool) {
 	var found [len(auditedParams)][]byte
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
@@ -98,7 +121,7 @@ func scanParams(body []byte) (json.RawMessage, bool) {
 		if i = skipValue(body, i); i < 0 {
 			return nil, false
 		}
-		if f, ok := paramIndex(name); ok {
+		if f, ok := paramIndex(name); ok && has.keep(f) {
 			v := body[vstart:i]
 			if !json.Valid(v) {
 				return nil, false

@@ -27,7 +27,7 @@ func FuzzScanParams(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		got, ok := scanParams(body)
+		got, ok := scanParams(body, nil)
 		if !ok {
 			return
 		}
@@ -40,7 +40,7 @@ func FuzzScanParams(f *testing.F) {
 		if !json.Valid(body) {
 			return
 		}
-		if want := decodeParams(body); !bytes.Equal(got, want) {
+		if want := decodeParams(body, nil); !bytes.Equal(got, want) {
 			t.Fatalf("scanParams(%q)\n = %s\nwant %s", body, got, want)
 		}
 	})
@@ -50,7 +50,7 @@ func FuzzScanParams(f *testing.F) {
 func TestScanParamsSkipsPlaintext(t *testing.T) {
 	secret := strings.Repeat("c2VjcmV0", 1<<14)
 	body := []byte(`{"Plaintext":"` + secret + `","KeyId":"alias/k","CiphertextBlob":"` + secret + `"}`)
-	got, ok := scanParams(body)
+	got, ok := scanParams(body, nil)
 	if !ok || string(got) != `{"keyId":"alias/k"}` {
 		t.Fatalf("got %s, %v", got, ok)
 	}
@@ -88,12 +88,12 @@ func BenchmarkRequestParameters(b *testing.B) {
 	body := []byte(`{"KeyId":"1234abcd-12ab-34cd-56ef-1234567890ab","Plaintext":"` + strings.Repeat("A", 44) + `","EncryptionContext":{"purpose":"bench"}}`)
 	b.Run("scan", func(b *testing.B) {
 		for b.Loop() {
-			scanParams(body)
+			scanParams(body, nil)
 		}
 	})
 	b.Run("decode", func(b *testing.B) {
 		for b.Loop() {
-			decodeParams(body)
+			decodeParams(body, nil)
 		}
 	})
 }
@@ -127,7 +127,7 @@ func FuzzParamsNameWhatIsDecoded(f *testing.F) {
 		if json.Unmarshal(body, v.Interface()) != nil {
 			return
 		}
-		params := requestParameters(body)
+		params := requestParameters(body, nil)
 		var recorded map[string]json.RawMessage
 		if params != nil {
 			if err := json.Unmarshal(params, &recorded); err != nil {

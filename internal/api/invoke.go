@@ -147,9 +147,9 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 	}
 	switch c.Service {
 	case ServiceKMS:
-		h.jsonParams(ci, c.Input)
-		fn := h.ops[c.Operation]
-		if fn == nil {
+		o := h.ops[c.Operation]
+		h.jsonParams(ci, c.Input, o.params)
+		if o.run == nil {
 			return nil, errUnknownOperation(targetPrefix + c.Operation)
 		}
 		region := c.Region
@@ -163,7 +163,7 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		if !cachedOps[c.Operation] {
 			ctx = service.WithoutCache(ctx)
 		}
-		return fn(audit.NewContext(ctx, ci.ev), h.callerOf(p, r, region), c.Input)
+		return o.run(audit.NewContext(ctx, ci.ev), h.callerOf(p, r, region), c.Input)
 	case ServiceIAM:
 		var fields map[string]string
 		if len(c.Input) > 0 {
@@ -182,7 +182,7 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		}
 		return svc.actions[c.Operation](ctx, p, form)
 	case ServiceTrail:
-		h.jsonParams(ci, c.Input)
+		h.jsonParams(ci, c.Input, trailParams)
 		fn := trailOps[c.Operation]
 		if fn == nil {
 			return nil, errUnknownOperation(trailTargetPrefix + c.Operation)

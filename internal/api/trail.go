@@ -150,7 +150,7 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.jsonParams(ci, body)
+	h.jsonParams(ci, body, trailParams)
 	p, region, err := h.dir.Authenticate(r.Context(), r, body, "kms")
 	if err != nil {
 		return nil, err

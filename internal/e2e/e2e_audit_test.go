@@ -922,3 +922,46 @@ func TestAuditRetireGrantNamesTheGrantRetired(t *testing.T) {
 		}
 	}
 }
+
+// A record names only the members its operation reads: DryRun sent to
+// an operation without a dry run (DisableKey, ScheduleKeyDeletion) must
+// not show a key disabled or scheduled for deletion as a dry run, nor a
+// KeyId sent to CreateKey an existing key as touched.
+func TestAuditRecordsOnlyWhatTheOperationReads(t *testing.T) {
+	t.Parallel()
+	e, logPath := newAuditedEnv(t)
+	id, victim := e.newKey(t), e.newKey(t)
+	for _, c := range []struct{ op, body string }{
+		{"DisableKey", `{"KeyId":"` + id + `","DryRun":true}`},
+		{"ScheduleKeyDeletion", `{"KeyId":"` + id + `","PendingWindowInDays":7,"dryrun":true}`},
+		{"CreateKey", `{"Description":"d","KeyId":"` + victim + `"}`},
+		{"Encrypt", `{"KeyId":"` + victim + `","Plaintext":"AAAA","DryRun":true}`},
+	} {
+		if r := e.rawCall(t, c.op, c.body); r.status != http.StatusOK && !(c.op == "Encrypt" && r.status == http.StatusBadRequest) {
+			t.Fatalf("%s: %d %s", c.op, r.status, r.body)
+		}
+	}
+	if md := e.describe(t, id); md.KeyState != types.KeyStatePendingDeletion {
+		t.Fatalf("key state %s: the calls were not dry runs", md.KeyState)
+	}
+	recs, _ := auditRecords(t, logPath)
+	want := map[string]string{
+		"DisableKey":          `{"keyId":"` + id + `"}`,
+		"ScheduleKeyDeletion": `{"keyId":"` + id + `","pendingWindowInDays":7}`,
+		"CreateKey":           `{"description":"d"}`,
+		"Encrypt":             `{"keyId":"` + victim + `","dryRun":true}`,
+	}
+	for _, r := range recs {
+		w, ok := want[r.EventName]
+		if !ok || (r.EventName == "CreateKey" && !strings.Contains(string(r.RequestParameters), "description")) {
+			continue
+		}
+		delete(want, r.EventName)
+		if string(r.RequestParameters) != w {
+			t.Errorf("%s record's requestParameters %s, want %s", r.EventName, r.RequestParameters, w)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("no record of %v", want)
+	}
+}
