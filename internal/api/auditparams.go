@@ -238,7 +238,7 @@ var auditedParams = [...]string{
 	"WrappingKeySpec", "ExpirationModel", "ValidTo", "ImportType", "KeyMaterialId", "PolicyName", "Policy",
 	"BypassPolicyLockoutSafetyCheck", "GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name",
 	"GrantId", "SigningAlgorithm", "MessageType", "MacAlgorithm", "KeyAgreementAlgorithm", "KeyPairSpec", "DryRun",
-	"MultiRegion", "ReplicaRegion", "PrimaryRegion",
+	"MultiRegion", "ReplicaRegion", "PrimaryRegion", "CustomerMasterKeySpec", "DryRunModifiers", "KeyMaterialDescription",
 	// custom key stores (their password and proxy credential are secrets)
 	"CustomKeyStoreId", "CustomKeyStoreName", "NewCustomKeyStoreName", "CustomKeyStoreType", "CloudHsmClusterId",
 	"XksProxyUriEndpoint", "XksProxyUriPath", "XksProxyConnectivity", "XksKeyId",

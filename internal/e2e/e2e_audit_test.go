@@ -965,3 +965,33 @@ func TestAuditRecordsOnlyWhatTheOperationReads(t *testing.T) {
 		t.Errorf("no record of %v", want)
 	}
 }
+
+// The settings that decide what a call does are in its record: the key
+// spec of a CreateKey given by the deprecated CustomerMasterKeySpec, the
+// dry-run modifiers of a Decrypt.
+func TestAuditRecordsEverySetting(t *testing.T) {
+	t.Parallel()
+	e, logPath := newAuditedEnv(t)
+	ctx := context.Background()
+	_, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{CustomerMasterKeySpec: types.CustomerMasterKeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.newKey(t)
+	_, err = e.client.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(id), DryRun: aws.Bool(true),
+		DryRunModifiers: []types.DryRunModifierType{types.DryRunModifierTypeIgnoreCiphertext}})
+	expectAPIErrorCode(t, err, "DryRunOperationException")
+	recs, _ := auditRecords(t, logPath)
+	want := map[string]string{
+		"CreateKey": `"customerMasterKeySpec":"RSA_2048"`,
+		"Decrypt":   `"dryRunModifiers":["IGNORE_CIPHERTEXT"]`,
+	}
+	for _, r := range recs {
+		if w, ok := want[r.EventName]; ok && strings.Contains(string(r.RequestParameters), w) {
+			delete(want, r.EventName)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("no record with %v", want)
+	}
+}
