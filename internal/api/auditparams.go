@@ -246,7 +246,7 @@ var auditedParams = [...]string{
 	"Chain", "AfterSequence",
 	// IAM and STS
 	"UserName", "RoleName", "Path", "PolicyDocument", "AssumeRolePolicyDocument",
-	"AccessKeyId", "Status", "RoleArn", "RoleSessionName", "DurationSeconds", "MaxSessionDuration",
+	"AccessKeyId", "Status", "RoleArn", "RoleSessionName", "DurationSeconds", "MaxSessionDuration", "PasswordResetRequired",
 }
 
 // paramNames are auditedParams as CloudTrail names them (lower camel

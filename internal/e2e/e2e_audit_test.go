@@ -968,12 +968,21 @@ func TestAuditRecordsOnlyWhatTheOperationReads(t *testing.T) {
 
 // The settings that decide what a call does are in its record: the key
 // spec of a CreateKey given by the deprecated CustomerMasterKeySpec, the
-// dry-run modifiers of a Decrypt.
+// dry-run modifiers of a Decrypt, whether a login profile's password must
+// be reset.
 func TestAuditRecordsEverySetting(t *testing.T) {
 	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	ctx := context.Background()
 	_, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{CustomerMasterKeySpec: types.CustomerMasterKeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := e.rootIAM()
+	if _, err := root.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("alice")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = root.CreateLoginProfile(ctx, &iam.CreateLoginProfileInput{UserName: aws.String("alice"), Password: aws.String("Alice-Pass-1234"), PasswordResetRequired: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -985,6 +994,8 @@ func TestAuditRecordsEverySetting(t *testing.T) {
 	want := map[string]string{
 		"CreateKey": `"customerMasterKeySpec":"RSA_2048"`,
 		"Decrypt":   `"dryRunModifiers":["IGNORE_CIPHERTEXT"]`,
+		// whether the new password must be changed at its first use
+		"CreateLoginProfile": `"passwordResetRequired":"true"`,
 	}
 	for _, r := range recs {
 		if w, ok := want[r.EventName]; ok && strings.Contains(string(r.RequestParameters), w) {
