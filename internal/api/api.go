@@ -254,10 +254,7 @@ func decodeBody(body []byte, v any) error {
 	if badText(body) {
 		return badTextError(body)
 	}
-	if name := repeatedMember(body, reflect.TypeOf(v)); name != "" {
-		return errSerialization(fmt.Sprintf("The request body has the member '%s' more than once.", shortName(name)))
-	}
-	return nil
+	return checkMembers(body, reflect.TypeOf(v))
 }
 
 // badTextError refuses a body with text that is not Unicode, naming the

@@ -44,7 +44,8 @@ type paramSet [len(auditedParams)]bool
 func paramsOf(t reflect.Type) *paramSet {
 	var s paramSet
 	for i, name := range auditedParams {
-		s[i] = fieldOf(t, name) >= 0
+		f, _ := fieldOf(t, name)
+		s[i] = f >= 0
 	}
 	return &s
 }

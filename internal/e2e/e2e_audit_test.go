@@ -1006,3 +1006,37 @@ func TestAuditRecordsEverySetting(t *testing.T) {
 		t.Errorf("no record with %v", want)
 	}
 }
+
+// A member within a structure must be spelled exactly: the operation
+// would read "Tag\u212aey" (a Kelvin sign for the K) as TagKey, and tag
+// the key, while the record keeps the tag as sent, where a reader of the
+// trail finds no TagKey. Top-level members may still be spelled in any
+// case: their records name them canonically.
+func TestAuditNestedMembersSpelledExactly(t *testing.T) {
+	t.Parallel()
+	e, _ := newAuditedEnv(t)
+	id := e.newKey(t)
+	for _, c := range []struct{ op, body, member string }{
+		{"TagResource", `{"KeyId":"` + id + `","Tags":[{"Tag\u212aey":"team","TagValue":"red"}]}`, "Tag\u212aey"},
+		{"TagResource", `{"KeyId":"` + id + `","Tags":[{"tagkey":"team","TagValue":"red"}]}`, "tagkey"},
+		{"CreateKey", `{"Tags":[{"TagKey":"team","tagValue":"red"}]}`, "tagValue"},
+		{"CreateGrant", `{"KeyId":"` + id + `","GranteePrincipal":"arn:aws:iam::` + e2eAccount + `:root","Operations":["Decrypt"],` +
+			`"Constraints":{"EncryptionContextSub\u017fet":{"a":"1"}}}`, "EncryptionContextSub\u017fet"},
+	} {
+		r := e.rawCall(t, c.op, c.body)
+		expectRawError(t, r, http.StatusBadRequest, "SerializationException",
+			"The request body has the member '"+c.member+"' within a structure: such members must be spelled exactly.")
+	}
+	ctx := context.Background()
+	tags, err := e.client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(id)})
+	if err != nil || len(tags.Tags) != 0 {
+		t.Errorf("tags %+v (%v), want none", tags, err)
+	}
+	grants, err := e.client.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(id)})
+	if err != nil || len(grants.Grants) != 0 {
+		t.Errorf("grants %+v (%v), want none", grants, err)
+	}
+	if r := e.rawCall(t, "TagResource", `{"keyid":"`+id+`","tags":[{"TagKey":"team","TagValue":"red"}]}`); r.status != http.StatusOK {
+		t.Errorf("top-level members in lower case: %d %s", r.status, r.body)
+	}
+}

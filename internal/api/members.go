@@ -3,47 +3,73 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// repeatedMember names the first member of a JSON body that decoding it
-// into a value of type t would not simply replace when it comes again,
-// or "" if there is none.
+// checkMembers refuses a JSON body, already decoded into a value of type
+// t, whose members the operation would read otherwise than its audit
+// record shows them. body must be valid JSON.
 //
-// encoding/json does not start afresh when a member comes again: a map
-// is added to, and a structure (in a list too) is decoded over the one
-// before, keeping what the second leaves out; and null leaves a string,
+// A member that comes again: encoding/json does not start afresh, but
+// adds to a map, decodes a structure (in a list too) over the one before,
+// keeping what the second leaves out, and lets null leave a string,
 // number or boolean as it was. So
 // {"EncryptionContext":{"a":"1"},"EncryptionContext":{"b":"2"}} would bind
 // a ciphertext to both pairs, and {"BypassPolicyLockoutSafetyCheck":true,
 // "BypassPolicyLockoutSafetyCheck":null} bypass the check, while the
-// trail, which keeps a member's last value, shows otherwise. Such a body
-// is refused. A repeated string, number, boolean or list of them, none
-// null, is left as before: the last one is decoded and recorded. The
-// members of a structure are matched as encoding/json matches them to
-// fields (folding case), a map's keys exactly. body must be valid JSON.
-func repeatedMember(body []byte, t reflect.Type) string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	name, _, _ := repeatedIn(dec, t)
-	return name
+// trail, which keeps a member's last value, shows otherwise. A repeated
+// string, number, boolean or list of them, none null, is left as before:
+// the last one is decoded and recorded.
+//
+// A member within a structure (a tag, grant constraints) spelled other
+// than exactly: encoding/json matches it by folding case, so that
+// "Tag\u212aey" (a Kelvin sign for the K) tags a key, while the record
+// keeps the member as sent, where a reader of the trail looking for
+// TagKey finds none. (Top-level members are recorded under their
+// canonical names: requestParameters.)
+//
+// The members of a structure are matched as encoding/json matches them
+// to fields, a map's keys exactly.
+func checkMembers(body []byte, t reflect.Type) error {
+	w := memberWalk{dec: json.NewDecoder(bytes.NewReader(body))}
+	if _, err := w.value(t, 0); err != errMemberFound {
+		return nil
+	}
+	name := shortName(w.member)
+	if w.spelled {
+		return errSerialization(fmt.Sprintf("The request body has the member '%s' within a structure: such members must be spelled exactly.", name))
+	}
+	return errSerialization(fmt.Sprintf("The request body has the member '%s' more than once.", name))
 }
 
-var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+var (
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	errMemberFound  = errors.New("a member to refuse")
+)
 
-// repeatedIn reads one value from dec, to be decoded into a t (nil: a
-// value that is skipped), names a member it repeats, and says whether
-// the value is null.
-func repeatedIn(dec *json.Decoder, t reflect.Type) (name string, null bool, err error) {
-	tok, err := dec.Token()
+// memberWalk walks a JSON body against the type it decodes into, and
+// stops at the first member to refuse.
+type memberWalk struct {
+	dec     *json.Decoder
+	member  string // the member refused
+	spelled bool   // refused for its spelling, not for coming again
+}
+
+// value reads one value, to be decoded into a t (nil: a value that is
+// skipped) at depth (0: the body), and says whether it is null.
+func (w *memberWalk) value(t reflect.Type, depth int) (null bool, err error) {
+	tok, err := w.dec.Token()
 	if err != nil {
-		return "", false, err
+		return false, err
 	}
 	d, ok := tok.(json.Delim)
 	if !ok {
-		return "", tok == nil, nil // a scalar
+		return tok == nil, nil // a scalar
 	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -56,43 +82,48 @@ func repeatedIn(dec *json.Decoder, t reflect.Type) (name string, null bool, err 
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
-		for dec.More() {
-			if name, _, err := repeatedIn(dec, elem); name != "" || err != nil {
-				return name, false, err
+		for w.dec.More() {
+			if _, err := w.value(elem, depth+1); err != nil {
+				return false, err
 			}
 		}
-		_, err := dec.Token()
-		return "", false, err
+		_, err := w.dec.Token()
+		return false, err
 	}
 	// Each member seen, by field index or map key, and whether it was null.
 	var seenFields map[int]bool
 	var seenKeys map[string]bool
-	for dec.More() {
-		tok, err := dec.Token()
+	for w.dec.More() {
+		tok, err := w.dec.Token()
 		if err != nil {
-			return "", false, err
+			return false, err
 		}
 		member, _ := tok.(string)
-		field := -1
+		field, exact := -1, false
 		var vt reflect.Type
 		switch {
 		case t == nil:
 		case t.Kind() == reflect.Struct:
-			if field = fieldOf(t, member); field >= 0 {
+			if field, exact = fieldOf(t, member); field >= 0 {
 				vt = t.Field(field).Type
 			}
 		case t.Kind() == reflect.Map:
 			vt = t.Elem()
 		}
-		name, null, err := repeatedIn(dec, vt)
-		if name != "" || err != nil {
-			return name, false, err
+		if field >= 0 && !exact && depth > 0 {
+			w.member, w.spelled = member, true
+			return false, errMemberFound
+		}
+		null, err := w.value(vt, depth+1)
+		if err != nil {
+			return false, err
 		}
 		switch {
 		case field >= 0:
 			wasNull, seen := seenFields[field]
 			if seen && (null || wasNull || merges(vt)) {
-				return member, false, nil
+				w.member = member
+				return false, errMemberFound
 			}
 			if seenFields == nil {
 				seenFields = make(map[int]bool)
@@ -101,7 +132,8 @@ func repeatedIn(dec *json.Decoder, t reflect.Type) (name string, null bool, err 
 		case vt != nil: // a map's entry
 			wasNull, seen := seenKeys[member]
 			if seen && (null || wasNull || merges(vt)) {
-				return member, false, nil
+				w.member = member
+				return false, errMemberFound
 			}
 			if seenKeys == nil {
 				seenKeys = make(map[string]bool)
@@ -109,8 +141,8 @@ func repeatedIn(dec *json.Decoder, t reflect.Type) (name string, null bool, err 
 			seenKeys[member] = null
 		}
 	}
-	_, err = dec.Token()
-	return "", false, err
+	_, err = w.dec.Token()
+	return false, err
 }
 
 // merges reports whether encoding/json decodes a value of type t over
@@ -133,9 +165,9 @@ func merges(t reflect.Type) bool {
 }
 
 // fieldOf is the index of the field of struct t that encoding/json
-// decodes a member name into, or -1: the field of that exact name, else
-// one whose name folds to the same.
-func fieldOf(t reflect.Type, name string) int {
+// decodes a member name into, or -1: the field of that exact name
+// (exact), else one whose name folds to the same.
+func fieldOf(t reflect.Type, name string) (index int, exact bool) {
 	folded := -1
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -152,13 +184,13 @@ func fieldOf(t reflect.Type, name string) int {
 			}
 		}
 		if n == name {
-			return i
+			return i, true
 		}
 		if folded < 0 && foldName(n) == foldName(name) {
 			folded = i
 		}
 	}
-	return folded
+	return folded, false
 }
 
 // foldName folds a member name as encoding/json does to match it to a
