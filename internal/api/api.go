@@ -319,6 +319,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 		return
 	}
+	r = joinRepeated(r)
 	reqID := keys.NewID().String()
 	w.Header()["X-Amzn-Requestid"] = []string{reqID} // x-amzn-RequestId, as Set would store it
 	ci := h.newCall(r, reqID)
@@ -376,6 +377,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
 }
+
+// joinRepeated returns r with each of X-Amz-Target and Content-Type, if
+// given more than once, as one value: its values joined by commas, which
+// is what a signature covers (SigV4's canonical headers). Read otherwise,
+// by its first value, two X-Amz-Target headers would name one operation
+// to this server and another to anything in front of it that reads the
+// last, or the whole, under the same signature. Joined, they name no
+// operation.
+func joinRepeated(r *http.Request) *http.Request {
+	joined := false
+	for _, name := range joinedHeaders {
+		if vs := r.Header[name]; len(vs) > 1 {
+			if !joined {
+				r, joined = r.Clone(r.Context()), true // a handler leaves its request as it was
+			}
+			r.Header[name] = []string{strings.Join(vs, ",")}
+		}
+	}
+	return r
+}
+
+var joinedHeaders = [...]string{"X-Amz-Target", "Content-Type"}
 
 func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	if r.Method != http.MethodPost {

@@ -56,6 +56,22 @@ func TestAuthOperationMustBeSigned(t *testing.T) {
 		req.Header.Set("X-Amz-Target", "TrentService.DisableKey")
 		expectRawError(t, e.send(t, req), http.StatusBadRequest, "InvalidSignatureException", msgBadSignature)
 	})
+	t.Run("two targets, both signed", func(t *testing.T) {
+		// The signature covers both, joined by a comma: read as the first,
+		// they would name one operation here and another to a proxy in
+		// front that reads the last. Joined, they name none.
+		req := e.kmsRequest(t, "DisableKey", body)
+		req.Header.Add("X-Amz-Target", "TrentService.DescribeKey")
+		signWith(t, req, body, e.rootSigning())
+		expectRawError(t, e.send(t, req), http.StatusBadRequest, "UnknownOperationException",
+			`Unknown operation "TrentService.DisableKey,TrentService.DescribeKey".`)
+	})
+	t.Run("two content types, both signed", func(t *testing.T) {
+		req := e.kmsRequest(t, "DisableKey", body)
+		req.Header.Add("Content-Type", "application/x-amz-json-1.0")
+		signWith(t, req, body, e.rootSigning())
+		expectRawError(t, e.send(t, req), http.StatusBadRequest, "SerializationException", "")
+	})
 	out, err := e.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
 	if err != nil {
 		t.Fatal(err)
