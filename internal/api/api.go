@@ -226,9 +226,10 @@ func (h *Handler) Operations() []string {
 // its input type, call it, and hand back its output (nil for operations
 // whose response has no members).
 func op[In, Out any](fn func(context.Context, service.Caller, *In) (*Out, error)) operation {
+	structs := structMembers(reflect.TypeFor[In]())
 	run := func(ctx context.Context, caller service.Caller, body []byte) (any, error) {
 		in := new(In)
-		if err := decodeBody(body, in); err != nil {
+		if err := decodeInto(body, in, structs); err != nil {
 			return nil, err
 		}
 		out, err := fn(ctx, caller, in)
@@ -240,7 +241,16 @@ func op[In, Out any](fn func(context.Context, service.Caller, *In) (*Out, error)
 	return operation{run: run, params: paramsOf(reflect.TypeFor[In]())}
 }
 
+// decodeBody decodes a JSON request body into v, a pointer to the
+// operation's input, refusing what the operation would read otherwise
+// than its record shows (checkMembers).
 func decodeBody(body []byte, v any) error {
+	return decodeInto(body, v, structMembers(reflect.TypeOf(v)))
+}
+
+// decodeInto is decodeBody for an input type whose structMembers are
+// known.
+func decodeInto(body []byte, v any, structs []string) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil
@@ -254,7 +264,7 @@ func decodeBody(body []byte, v any) error {
 	if badText(body) {
 		return badTextError(body)
 	}
-	return checkMembers(body, reflect.TypeOf(v))
+	return checkMembers(body, reflect.TypeOf(v), structs)
 }
 
 // badTextError refuses a body with text that is not Unicode, naming the

@@ -35,7 +35,20 @@ import (
 //
 // The members of a structure are matched as encoding/json matches them
 // to fields, a map's keys exactly.
-func checkMembers(body []byte, t reflect.Type) error {
+//
+// structs are t's members whose values hold structures (structMembers(t)).
+// A body in which no object names a member twice, even folding case, and
+// that gives none of those needs no walk: it is checked in one pass over
+// its bytes, without allocating, as every call on the hot path is.
+func checkMembers(body []byte, t reflect.Type, structs []string) error {
+	if distinctMembers(body, structs) {
+		return nil
+	}
+	return walkMembers(body, t)
+}
+
+// walkMembers is checkMembers by a walk of body's tokens against t.
+func walkMembers(body []byte, t reflect.Type) error {
 	w := memberWalk{dec: json.NewDecoder(bytes.NewReader(body))}
 	if _, err := w.value(t, 0); err != errMemberFound {
 		return nil
@@ -223,4 +236,182 @@ func shortName(s string) string {
 		i--
 	}
 	return s[:i] + "..."
+}
+
+// structMembers lists, in lower case, the members of t, a structure or a
+// pointer to one, whose values hold a structure (in a field, a list or a
+// map), whose members' spelling checkMembers checks. A type that decodes
+// itself holds none.
+func structMembers(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" || !holdsStruct(f.Type, 0) {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, strings.ToLower(name))
+	}
+	return names
+}
+
+// holdsStruct reports whether a value of type t is or holds a structure
+// that encoding/json decodes member by member.
+func holdsStruct(t reflect.Type, depth int) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case depth > 8:
+		return true // deeper than any input: let the walk decide
+	case reflect.PointerTo(t).Implements(unmarshalerType):
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Interface:
+		return true
+	case reflect.Slice, reflect.Array, reflect.Map:
+		return holdsStruct(t.Elem(), depth+1)
+	}
+	return false
+}
+
+// maxFastMembers and maxFastDepth bound what distinctMembers looks at.
+const (
+	maxFastMembers = 32
+	maxFastDepth   = 16
+)
+
+// distinctMembers reports whether body, valid JSON, is an object in which
+// no object names a member twice, even with ASCII case folded, every name
+// being ASCII without escapes, and that has none of the members structs
+// (lower case) at its top level: then encoding/json matches no member to
+// another, however it folds names, and decodes no structure below the
+// top. False also when it cannot tell (a name with an escape or beyond
+// ASCII, an object of many members, deep nesting), for the walk to
+// decide.
+func distinctMembers(body []byte, structs []string) bool {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return false
+	}
+	i, ok := distinctValue(body, i, 0, structs)
+	return ok && skipSpace(body, i) == len(body)
+}
+
+// distinctValue checks the value at b[i] for distinctMembers and returns
+// the index after it; structs applies at depth 0.
+func distinctValue(b []byte, i, depth int, structs []string) (int, bool) {
+	if i >= len(b) || depth > maxFastDepth {
+		return i, false
+	}
+	switch b[i] {
+	case '{':
+		var names [maxFastMembers][]byte
+		n := 0
+		if i = skipSpace(b, i+1); i < len(b) && b[i] == '}' {
+			return i + 1, true
+		}
+		for {
+			if i >= len(b) || b[i] != '"' || n == len(names) {
+				return i, false
+			}
+			end := i + 1
+			for end < len(b) && b[end] != '"' {
+				if c := b[end]; c == '\\' || c >= utf8.RuneSelf {
+					return i, false
+				}
+				end++
+			}
+			if end >= len(b) {
+				return i, false
+			}
+			name := b[i+1 : end]
+			for _, prev := range names[:n] {
+				if asciiEqualFold(prev, name) {
+					return i, false
+				}
+			}
+			if depth == 0 {
+				for _, sm := range structs {
+					if asciiEqualFold(name, []byte(sm)) {
+						return i, false
+					}
+				}
+			}
+			names[n] = name
+			n++
+			if i = skipSpace(b, end+1); i >= len(b) || b[i] != ':' {
+				return i, false
+			}
+			var ok bool
+			if i, ok = distinctValue(b, skipSpace(b, i+1), depth+1, nil); !ok {
+				return i, false
+			}
+			if i = skipSpace(b, i); i >= len(b) {
+				return i, false
+			}
+			switch b[i] {
+			case ',':
+				i = skipSpace(b, i+1)
+			case '}':
+				return i + 1, true
+			default:
+				return i, false
+			}
+		}
+	case '[':
+		if i = skipSpace(b, i+1); i < len(b) && b[i] == ']' {
+			return i + 1, true
+		}
+		for {
+			var ok bool
+			if i, ok = distinctValue(b, i, depth+1, nil); !ok {
+				return i, false
+			}
+			if i = skipSpace(b, i); i >= len(b) {
+				return i, false
+			}
+			switch b[i] {
+			case ',':
+				i = skipSpace(b, i+1)
+			case ']':
+				return i + 1, true
+			default:
+				return i, false
+			}
+		}
+	}
+	j := skipValue(b, i)
+	return j, j >= 0
+}
+
+// asciiEqualFold reports whether a and b, ASCII, are equal but for the
+// case of their letters.
+func asciiEqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
