@@ -180,6 +180,12 @@ func ParseAsymmetric(spec string, material []byte) (*Asymmetric, error) {
 		a.PublicDER, err = marshalSPKI(oidECPublicKey, oidSecp256k1, k.PubKey().SerializeUncompressed())
 		return a, err
 	}
+	if len(material) > maxPKCS8Size(spec) {
+		// Refused before it is parsed: checking an RSA key costs time
+		// that grows with the square of its size, whatever bounds the
+		// caller put on the material.
+		return nil, ErrMaterial
+	}
 	parsed, err := x509.ParsePKCS8PrivateKey(material)
 	if err != nil {
 		return nil, ErrMaterial
@@ -205,6 +211,18 @@ func ParseAsymmetric(spec string, material []byte) (*Asymmetric, error) {
 	}
 	a.PublicDER, err = x509.MarshalPKIXPublicKey(pub)
 	return a, err
+}
+
+// maxPKCS8Size bounds the PKCS#8 encoding of a private key of spec: for
+// RSA_N, six numbers of N bits at most (the modulus, both exponents, and
+// the primes and CRT values at half size each) with room for the
+// encoding's headers; 1 KiB for an elliptic-curve key.
+func maxPKCS8Size(spec string) int {
+	var bits int
+	if _, err := fmt.Sscanf(spec, "RSA_%d", &bits); err == nil && bits > 0 && bits <= 4096 {
+		return bits/8*6 + 256
+	}
+	return 1024
 }
 
 // hashOf is the hash of an RSA or ECDSA signing algorithm.

@@ -2,10 +2,13 @@ package keys_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"encoding/asn1"
 	"errors"
+	"math/big"
 	"testing"
 
 	"github.com/openkms/kms/internal/keys"
@@ -144,5 +147,76 @@ func TestParseAsymmetricRejectsOtherSpecs(t *testing.T) {
 				t.Errorf("%s material accepted as %s: %v", from, as, err)
 			}
 		}
+	}
+}
+
+// TestParseAsymmetricBoundsRSAMaterial: material larger than its spec's
+// keys can be is refused before it is parsed. Parsing checks an RSA key
+// at a cost that grows with the square of its size (0.6 s for a crafted
+// 131,072-bit key); ImportKeyMaterial's 6,144-byte bound on what it
+// unwraps keeps imports far below that, and this keeps ParseAsymmetric
+// safe without it. Every RSA spec's own keys still fit.
+func TestParseAsymmetricBoundsRSAMaterial(t *testing.T) {
+	for _, spec := range []string{"RSA_2048", "RSA_3072", "RSA_4096"} {
+		m, err := keys.GenerateAsymmetric(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.ParseAsymmetric(spec, m); err != nil {
+			t.Errorf("%s material refused: %v", spec, err)
+		}
+	}
+	huge := craftedRSA(t, 32768)
+	for _, spec := range []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P521"} {
+		if _, err := keys.ParseAsymmetric(spec, huge); !errors.Is(err, keys.ErrMaterial) {
+			t.Errorf("a %d-byte RSA key accepted as %s: %v", len(huge), spec, err)
+		}
+	}
+}
+
+// craftedRSA is the PKCS#8 encoding of a private key of about bits bits
+// that Go's parser accepts, made of random odd factors rather than
+// primes, as an attacker would make one too large to make honestly.
+func craftedRSA(t *testing.T, bits int) []byte {
+	t.Helper()
+	one, e := big.NewInt(1), big.NewInt(65537)
+	for {
+		half := new(big.Int).Lsh(one, uint(bits/2))
+		p, _ := rand.Int(rand.Reader, half)
+		q, _ := rand.Int(rand.Reader, half)
+		p.SetBit(p, bits/2-1, 1).SetBit(p, 0, 1)
+		q.SetBit(q, bits/2-1, 1).SetBit(q, 0, 1)
+		pm, qm := new(big.Int).Sub(p, one), new(big.Int).Sub(q, one)
+		lambda := new(big.Int).Div(new(big.Int).Mul(pm, qm), new(big.Int).GCD(nil, nil, pm, qm))
+		d := new(big.Int).ModInverse(e, lambda)
+		qinv := new(big.Int).ModInverse(q, p)
+		if d == nil || qinv == nil {
+			continue
+		}
+		inner, err := asn1.Marshal(struct {
+			Version                   int
+			N, E, D, P, Q, Dp, Dq, Qi *big.Int
+		}{0, new(big.Int).Mul(p, q), e, d, p, q, new(big.Int).Mod(d, pm), new(big.Int).Mod(d, qm), qinv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := asn1.Marshal(struct {
+			Version int
+			Algo    struct {
+				Algorithm  asn1.ObjectIdentifier
+				Parameters asn1.RawValue
+			}
+			PrivateKey []byte
+		}{Algo: struct {
+			Algorithm  asn1.ObjectIdentifier
+			Parameters asn1.RawValue
+		}{asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}, asn1.NullRawValue}, PrivateKey: inner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x509.ParsePKCS8PrivateKey(der); err != nil {
+			t.Fatalf("the crafted key does not parse: %v", err)
+		}
+		return der
 	}
 }
