@@ -16,6 +16,7 @@ import (
 	"github.com/openkms/kms/internal/config"
 	"github.com/openkms/kms/internal/console"
 	"github.com/openkms/kms/internal/hsm"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/server"
 )
 
@@ -113,6 +114,7 @@ command line wins over the environment, which wins over the file.
 	f.StringVar(&o.AuditSync, "audit-sync", "always", "always: answer a call once its audit record is on stable storage; interval: once written to the OS, fsynced within --audit-sync-interval (a machine crash or power loss may lose the records of that interval; a crash of the server loses none)")
 	f.DurationVar(&o.AuditSyncInterval, "audit-sync-interval", server.DefaultAuditSyncInterval, "with --audit-sync=interval: the longest an acknowledged record waits for its fsync")
 	f.Int64Var(&o.AuditSegmentBytes, "audit-segment-bytes", audit.DefaultSegmentBytes, "roll the audit trail of the data directory to a new segment file (audit-000002.log, ...) when the active one would grow past this many bytes")
+	f.IntVar(&o.KeyQuota, "key-quota", keyrepo.DefaultKeyQuota, "how many keys an account may have in a region, in every state but deleted (AWS's quota); CreateKey and ReplicateKey past it get LimitExceededException")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long the requests in flight may take to finish")
 	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; at the limit the longest idle makes room, or a newcomer waits")
 	f.IntVar(&o.MaxConnectionsPerSource, "max-connections-per-source", 0, "the most connections of one client address (an IPv6 /64), trusted proxies and loopback excepted; at it the address's longest idle makes room, or its newcomer is closed (0: a quarter of --max-connections; -1: no limit)")

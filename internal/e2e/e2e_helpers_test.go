@@ -99,6 +99,13 @@ func newKMSEnv(t testing.TB) *kmsEnv {
 // openKMSEnv starts a service, server and client on the bbolt file at path.
 func openKMSEnv(t testing.TB, path string, rk []byte, clock *testsupport.Clock) *kmsEnv {
 	t.Helper()
+	return openKMSEnvWith(t, path, rk, clock, nil)
+}
+
+// openKMSEnvWith is openKMSEnv with the service's configuration changed by
+// configure (nil: as it is).
+func openKMSEnvWith(t testing.TB, path string, rk []byte, clock *testsupport.Clock, configure func(*service.Config)) *kmsEnv {
+	t.Helper()
 	st, err := boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +119,11 @@ func openKMSEnv(t testing.TB, path string, rk []byte, clock *testsupport.Clock) 
 	// The directory checks signatures against the real clock, the time
 	// the SDK signs with; the service's clock is the fake one.
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Logger: logger})
-	svc, err := service.New(service.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID})
+	cfg := service.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID}
+	if configure != nil {
+		configure(&cfg)
+	}
+	svc, err := service.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +151,13 @@ func (e *kmsEnv) reopen(t testing.TB) *kmsEnv { t.Helper(); return e.reopenEdite
 // store's file: a store as another build left it.
 func (e *kmsEnv) reopenEdited(t testing.TB, edit func(path string)) *kmsEnv {
 	t.Helper()
+	return e.reopenEditedWith(t, edit, nil)
+}
+
+// reopenEditedWith is reopenEdited whose new service's configuration is
+// changed by configure (nil: as it is).
+func (e *kmsEnv) reopenEditedWith(t testing.TB, edit func(path string), configure func(*service.Config)) *kmsEnv {
+	t.Helper()
 	e.srv.Close()
 	e.storeClosed = true
 	if err := e.store.Close(); err != nil {
@@ -148,7 +166,7 @@ func (e *kmsEnv) reopenEdited(t testing.TB, edit func(path string)) *kmsEnv {
 	if edit != nil {
 		edit(e.path)
 	}
-	next := openKMSEnv(t, e.path, e.rootKey, e.clock)
+	next := openKMSEnvWith(t, e.path, e.rootKey, e.clock, configure)
 	if a := e.assumer; a != nil {
 		// The user that assumes roles is in the store: sign for it anew.
 		next.assumerOnce.Do(func() {
@@ -160,6 +178,20 @@ func (e *kmsEnv) reopenEdited(t testing.TB, edit func(path string)) *kmsEnv {
 	next.guard.bodies = append(next.guard.bodies, e.guard.bodies...)
 	e.guard.mu.Unlock()
 	return next
+}
+
+// editStore runs fn in a transaction on the bbolt file at path, which no
+// server has open: a store as another build, or a damaged disk, left it.
+func editStore(t testing.TB, path string, fn func(store.Tx) error) {
+	t.Helper()
+	st, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Update(context.Background(), fn); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // clientAs returns an SDK client signed as the root of another account.

@@ -20,6 +20,7 @@ import (
 //	key/<region>/<key-id>                         KeyRecord
 //	keyver/<region>/<key-id>/<version, 8 hex>     VersionRecord
 //	acctkey/<account>/<region>/<key-id>           empty: index of an account's keys
+//	keycount/<account>/<region>                   decimal: how many keys the account has there
 //	alias/<account>/<region>/<alias-name>         AliasRecord
 //	keyalias/<region>/<key-id>/<alias-name>       empty: index of a key's aliases
 //	pendingdel/<region>/<key-id>                  empty: keys scheduled for deletion
@@ -211,6 +212,9 @@ func AcctKeyPrefix(account, region string) []byte {
 }
 func AcctKeyKey(account, region, id string) []byte {
 	return []byte("acctkey/" + account + "/" + region + "/" + id)
+}
+func KeyCountKey(account, region string) []byte {
+	return []byte("keycount/" + account + "/" + region)
 }
 func AliasPrefix(account, region string) []byte {
 	return []byte("alias/" + account + "/" + region + "/")

@@ -118,6 +118,9 @@ type Options struct {
 	// ShutdownTimeout bounds how long the requests in flight at shutdown
 	// may take to finish (DefaultShutdownTimeout if zero).
 	ShutdownTimeout time.Duration
+	// KeyQuota is how many keys an account may have in a region
+	// (keyrepo.DefaultKeyQuota if zero).
+	KeyQuota int
 	// MaxConnections bounds the open client connections
 	// (DefaultMaxConnections if zero); at the limit the longest idle
 	// makes room for a newcomer (connLimiter).
@@ -230,6 +233,9 @@ func Run(ctx context.Context, o Options) error {
 		o.AuditSyncInterval = orDefault(o.AuditSyncInterval, DefaultAuditSyncInterval)
 	default:
 		return fmt.Errorf("--audit-sync is always or interval, not %q", o.AuditSync)
+	}
+	if o.KeyQuota < 0 {
+		return fmt.Errorf("--key-quota must be positive, not %d", o.KeyQuota)
 	}
 	if o.AuditSegmentBytes < 0 {
 		return fmt.Errorf("--audit-segment-bytes must be positive, not %d", o.AuditSegmentBytes)
@@ -345,7 +351,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Logger.Info("stored role trust policies bound to the unique ids of the users and roles they name", "roles", n)
 	}
 	svc, err = service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger,
-		PrincipalID: dir.PrincipalID, CacheMaxAge: cacheMaxAge})
+		PrincipalID: dir.PrincipalID, CacheMaxAge: cacheMaxAge, KeyQuota: o.KeyQuota})
 	if err != nil {
 		return err
 	}

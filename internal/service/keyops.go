@@ -170,7 +170,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 				return err
 			}
 		}
-		return tx.Put(keyrepo.AcctKeyKey(caller.AccountID, region, id), nil)
+		return keyrepo.AddAccountKey(tx, caller.AccountID, region, id, s.keyQuota)
 	})
 	if err != nil {
 		return nil, err
@@ -599,7 +599,10 @@ func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Tim
 		}
 		doomed = append(doomed, keyrepo.GrantCountKey(region, id))
 		doomed = append(doomed, keyrepo.RotationKey(region, id), keyrepo.ImportExpiryKey(region, id))
-		doomed = append(doomed, keyrepo.KeyKey(region, id), keyrepo.AcctKeyKey(account, region, id), keyrepo.PendingDeletionKey(region, id))
+		doomed = append(doomed, keyrepo.KeyKey(region, id), keyrepo.PendingDeletionKey(region, id))
+		if err := keyrepo.RemoveAccountKey(tx, account, region, id); err != nil {
+			return err
+		}
 		for _, k := range doomed {
 			if err := tx.Delete(k); err != nil {
 				return err

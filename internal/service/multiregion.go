@@ -168,7 +168,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 		if err := putJSON(tx, keyrepo.KeyKey(to, replica.ID), &replica); err != nil {
 			return err
 		}
-		if err := tx.Put(keyrepo.AcctKeyKey(replica.Account, to, replica.ID), nil); err != nil {
+		if err := keyrepo.AddAccountKey(tx, replica.Account, to, replica.ID, s.keyQuota); err != nil {
 			return err
 		}
 		// Every other region of the key learns of the new replica.

@@ -62,6 +62,9 @@ type Config struct {
 	// principals, and are bound to their ids (policy.Policy.Bind). Nil
 	// accepts every well-formed ARN and binds nothing.
 	PrincipalID func(ctx context.Context, arn string) (string, error)
+	// KeyQuota is how many keys an account may have in a region
+	// (keyrepo.DefaultKeyQuota if zero, as on AWS).
+	KeyQuota int
 }
 
 // Service implements the KMS operations. It is safe for concurrent use.
@@ -77,6 +80,7 @@ type Service struct {
 	random  func([]byte) (int, error)
 
 	principalID func(context.Context, string) (string, error)
+	keyQuota    int
 
 	usage *usageTracker // key uses not yet written (lastusage.go)
 
@@ -89,7 +93,10 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("service: Store, RootKey and Region are required")
 	}
 	s := &Service{store: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger, random: cfg.Random,
-		principalID: cfg.PrincipalID}
+		principalID: cfg.PrincipalID, keyQuota: cfg.KeyQuota}
+	if s.keyQuota <= 0 {
+		s.keyQuota = keyrepo.DefaultKeyQuota
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
