@@ -14,7 +14,6 @@ import (
 
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/store"
-	"github.com/openkms/kms/internal/store/boltstore"
 )
 
 // Whoever can write the store cannot turn a key the service made into one
@@ -34,12 +33,7 @@ func TestE2EKeyAttributesChangedInTheStore(t *testing.T) {
 			ctx := context.Background()
 			id := e.newKey(t)
 			e = e.reopenEdited(t, func(path string) {
-				st, err := boltstore.Open(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer st.Close()
-				err = st.Update(ctx, func(tx store.Tx) error {
+				editStore(t, path, func(tx store.Tx) error {
 					name := keyrepo.KeyKey(e2eRegion, id)
 					v, err := tx.Get(name)
 					if err != nil {
@@ -53,9 +47,6 @@ func TestE2EKeyAttributesChangedInTheStore(t *testing.T) {
 					b, _ := json.Marshal(m)
 					return tx.Put(name, b)
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
 			})
 			internal := func(op string, err error) {
 				t.Helper()
