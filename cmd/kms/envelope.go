@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/openkms/kms/esdk"
 	"github.com/openkms/kms/internal/envelope"
 )
 
@@ -45,6 +46,11 @@ func encryptCommand() *cobra.Command {
 					return fmt.Errorf("--context %s=%s and %s=%s: a key of the encryption context may have one value", k, old, k, v)
 				}
 				o.Context[k] = v
+			}
+			if o.FrameSize < 1 || o.FrameSize > esdk.MaxFrameLength {
+				// The library reads 0 as its default; on the command
+				// line it is a mistake, and says so.
+				return fmt.Errorf("--frame-size %d: a frame is 1 byte to %d bytes (64 MiB)", o.FrameSize, esdk.MaxFrameLength)
 			}
 			o.Stdin, o.Stdout = cmd.InOrStdin(), cmd.OutOrStdout()
 			if isTerminal(os.Stderr) {

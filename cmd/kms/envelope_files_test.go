@@ -468,4 +468,16 @@ func TestEnvelopeDecryptLimitsDataKeys(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "--context purpose=prod and purpose=test") {
 		t.Fatalf("encrypt with a context key twice: exit %d\n%s", code, stderr)
 	}
+	// A frame size out of range is refused, 0 included, which the
+	// library would read as its default.
+	for _, size := range []string{"0", "-1", "67108865"} {
+		out := filepath.Join(dir, "frame.enc")
+		code, _, stderr = runToExit(t, f.env, "encrypt", "--key", f.arn, "--frame-size", size, "-o", out, plainFile)
+		if code == 0 || !strings.Contains(stderr, "--frame-size "+size+": a frame is 1 byte to 67108864 bytes") {
+			t.Fatalf("encrypt --frame-size %s: exit %d\n%s", size, code, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("encrypt --frame-size %s wrote the output", size)
+		}
+	}
 }
