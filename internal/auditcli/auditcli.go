@@ -127,8 +127,18 @@ func printReport(out io.Writer, r audit.Report) error {
 	return ErrBroken
 }
 
-// printLater prints the breaks after the first, each on a line.
+// maxLater is how many breaks after the first are printed: one missing
+// segment breaks every digest after it, and the first break is the one
+// to act on.
+const maxLater = 10
+
+// printLater prints the breaks after the first, each on a line, at most
+// maxLater of them and then how many more there are.
 func printLater(out io.Writer, prefix string, later []*audit.Problem) {
+	if len(later) > maxLater {
+		defer fmt.Fprintf(out, "%s... and %d more breaks after these.\n", prefix, len(later)-maxLater)
+		later = later[:maxLater]
+	}
 	for _, p := range later {
 		if p.Line == 0 {
 			fmt.Fprintf(out, "%salso BROKEN: %s\n", prefix, p.Reason)

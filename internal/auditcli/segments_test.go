@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -128,8 +129,14 @@ func TestVerifyArchive(t *testing.T) {
 	if out, err := verifyOut(t, auditcli.Options{DataDir: archive, Archive: true}); err != nil || !strings.HasPrefix(out, "OK:") {
 		t.Fatalf("verify the archive: %v\n%s", err, out)
 	}
-	if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err == nil || !strings.Contains(out, "segment 1 (audit.log) is missing") {
+	out, err := verifyOut(t, auditcli.Options{DataDir: dir})
+	if err == nil || !strings.Contains(out, "segment 1 (audit.log) is missing") {
 		t.Fatalf("verify without the archive: %v\n%s", err, out)
+	}
+	// The first break is the one to act on: the digests it breaks after
+	// it are counted, not each printed.
+	if n := strings.Count(out, "also BROKEN"); n != 10 || !regexp.MustCompile(`\.\.\. and \d+ more breaks after these\.\n`).MatchString(out) {
+		t.Fatalf("verify without the archive printed %d follow-on breaks, want 10 and a count of the rest:\n%s", n, out)
 	}
 	if out, err := verifyOut(t, auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}}); err != nil || !strings.HasPrefix(out, "OK: 40 records") {
 		t.Fatalf("verify with the archive: %v\n%s", err, out)
@@ -142,11 +149,11 @@ func TestVerifyArchive(t *testing.T) {
 		t.Fatalf("verify with a cut archive: %v\n%s", err, out)
 	}
 	// Events read the archived segments first.
-	var out bytes.Buffer
-	if err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}, JSON: true}, &out); err != nil {
+	var events bytes.Buffer
+	if err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}, JSON: true}, &events); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(out.String(), "\n"); n != 40-removed {
+	if n := strings.Count(events.String(), "\n"); n != 40-removed {
 		t.Fatalf("events with the archive: %d lines", n)
 	}
 	// An archived segment that ends in part of a line was damaged since
@@ -154,12 +161,12 @@ func TestVerifyArchive(t *testing.T) {
 	first := as[0]
 	b, _ := os.ReadFile(first.Path)
 	os.WriteFile(first.Path, b[:len(b)-10], 0o600)
-	out.Reset()
-	err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}, JSON: true}, &out)
+	events.Reset()
+	err = auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}, JSON: true}, &events)
 	if err == nil || !strings.Contains(err.Error(), "audit.log ends in part of a line") {
 		t.Fatalf("events with a damaged archived segment: %v", err)
 	}
-	if n := strings.Count(out.String(), "\n"); n != countLines(t, first.Path) {
+	if n := strings.Count(events.String(), "\n"); n != countLines(t, first.Path) {
 		t.Fatalf("events with a damaged archived segment: %d lines before the error, want the %d complete ones", n, countLines(t, first.Path))
 	}
 }
