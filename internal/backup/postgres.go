@@ -48,19 +48,6 @@ func streamPostgres(ctx context.Context, dsn string, enc *Encoder) error {
 	return tx.Commit(ctx)
 }
 
-// postgresAuditEmpty reports whether the audit tables of the database at
-// dsn hold no chain.
-func postgresAuditEmpty(ctx context.Context, dsn string) (bool, error) {
-	pg, err := pgstore.Open(ctx, dsn)
-	if err != nil {
-		return false, err
-	}
-	defer pg.Close()
-	var n int
-	err = pg.Pool().QueryRow(ctx, `SELECT count(*) FROM kms_audit_chains`).Scan(&n)
-	return n == 0, err
-}
-
 // insertAuditRow inserts one row, given as JSON, into table, one of
 // AuditTables (Decode checks the name).
 func insertAuditRow(ctx context.Context, tx pgx.Tx, table string, row []byte) error {

@@ -78,15 +78,10 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 	if err != nil {
 		return err
 	}
-	if err := refuseAuditFiles(w.DataDir); err != nil {
+	if name, err := migrate.ExistingTrail(ctx, migrate.Location{Dir: w.DataDir, DSN: loc.DSN}); err != nil {
 		return err
-	}
-	if loc.DSN != "" {
-		if empty, err := postgresAuditEmpty(ctx, loc.DSN); err != nil {
-			return err
-		} else if !empty {
-			return fmt.Errorf("%w: %s already holds an audit trail", ErrNotEmpty, loc)
-		}
+	} else if name != "" {
+		return fmt.Errorf("%w: %s already holds an audit trail (%s)", ErrNotEmpty, loc, name)
 	}
 	st, err := loc.Create(ctx)
 	if err != nil {
@@ -396,25 +391,6 @@ func undo(ctx context.Context, st store.Store, dir string, written []string) err
 		return nil
 	})
 	return errors.Join(append(errs, err)...)
-}
-
-func refuseAuditFiles(dir string) error {
-	if dir == "" {
-		return nil
-	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if isAuditFile(e.Name()) {
-			return fmt.Errorf("%w: %s already holds an audit trail (%s)", ErrNotEmpty, dir, e.Name())
-		}
-	}
-	return nil
 }
 
 // ReadRecord returns the value of the record name in the backup file at

@@ -317,3 +317,28 @@ func TestTaken(t *testing.T) {
 		}
 	}
 }
+
+// A restore does not go into a data directory that holds an audit trail,
+// whichever of its files is there: servers started on the restored store
+// would go on with another store's trail. Nothing is written.
+func TestRestoreRefusesADirectoryWithATrail(t *testing.T) {
+	root := testRoot(t)
+	snap := &Snapshot{Records: []Record{{Key: keys.RootCheckRecord, Value: root.Seal(keys.RootCheckRecord, []byte("check"))}}}
+	file := filepath.Join(t.TempDir(), "b.kmsbak")
+	if err := os.WriteFile(file, MarshalAuthenticated(snap, root.BackupKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"audit.log", "audit-000002.log", "audit-digests.log", "audit.pub", "audit-head.json"} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := Restore(context.Background(), file, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer))
+		if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "already holds an audit trail ("+filepath.Join(dir, name)+")") {
+			t.Errorf("restore into a directory holding %s: %v", name, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "kms.db")); err == nil {
+			t.Errorf("the refused restore into a directory holding %s made kms.db", name)
+		}
+	}
+}

@@ -119,3 +119,39 @@ func (l Location) OpenExisting(ctx context.Context) (store.Store, error) { retur
 // Create opens the store at l, creating the data directory (mode 0700) and
 // its kms.db if needed.
 func (l Location) Create(ctx context.Context) (store.Store, error) { return l.create(ctx) }
+
+// ExistingTrail names the audit trail already at l, or is "" when there
+// is none: the path of a file of a data directory's trail (any name that
+// begins with "audit": segments, digests, the public key, the high-water
+// mark), or how many chains a database holds. Restores and migrations refuse such a destination
+// alike: the servers started on the store they write would go on with
+// another store's trail.
+func ExistingTrail(ctx context.Context, l Location) (string, error) {
+	if l.Dir != "" {
+		entries, err := os.ReadDir(l.Dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "audit") {
+				return filepath.Join(l.Dir, e.Name()), nil
+			}
+		}
+	}
+	if l.DSN == "" {
+		return "", nil
+	}
+	pg, err := pgstore.Open(ctx, l.DSN)
+	if err != nil {
+		return "", err
+	}
+	defer pg.Close()
+	var chains int
+	if err := pg.Pool().QueryRow(ctx, `SELECT count(*) FROM kms_audit_chains`).Scan(&chains); err != nil {
+		return "", err
+	}
+	if chains > 0 {
+		return fmt.Sprintf("%d chains", chains), nil
+	}
+	return "", nil
+}

@@ -229,7 +229,9 @@ func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst
 	}
 	// The trail does not move: a destination that holds one already
 	// would have servers go on with another's trail.
-	if name := dirTrail(to.Dir); name != "" {
+	if name, terr := ExistingTrail(ctx, to); terr != nil {
+		return src, nil, release, fmt.Errorf("destination: %w", terr)
+	} else if name != "" {
 		err = fmt.Errorf("%w: %s already holds an audit trail (%s); migrate only into an empty database or a new data directory", ErrNotEmpty, to, name)
 		return src, nil, release, err
 	}
@@ -242,13 +244,6 @@ func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst
 		err = fmt.Errorf("destination: %w", err)
 	} else if !empty {
 		err = fmt.Errorf("%w: %s already holds records; migrate only into an empty database or a new data directory", ErrNotEmpty, to)
-	} else if pg, ok := dst.(*pgstore.Store); ok {
-		var chains int
-		if err = pg.Pool().QueryRow(ctx, `SELECT count(*) FROM kms_audit_chains`).Scan(&chains); err != nil {
-			err = fmt.Errorf("destination: %w", err)
-		} else if chains > 0 {
-			err = fmt.Errorf("%w: %s already holds an audit trail (%d chains); migrate only into an empty database or a new data directory", ErrNotEmpty, to, chains)
-		}
 	}
 	return src, dst, release, err
 }
@@ -338,21 +333,4 @@ func printAfterword(w io.Writer, from, to Location, root *rootKey, r *Report) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
-}
-
-// dirTrail names a file of an audit trail in dir (a segment, the digests,
-// the public key, the head), or "" if it holds none.
-func dirTrail(dir string) string {
-	if dir == "" {
-		return ""
-	}
-	if segs, err := audit.Segments(dir); err == nil && len(segs) > 0 {
-		return segs[0].Name()
-	}
-	for _, name := range []string{"audit.pub", "audit-digests.log", audit.MarkFile} {
-		if fileExists(filepath.Join(dir, name)) {
-			return name
-		}
-	}
-	return ""
 }

@@ -383,7 +383,7 @@ func TestRefusals(t *testing.T) {
 		{name: "not empty", o: migrate.Options{From: s.dir, To: nonEmptyDir},
 			want: migrate.ErrNotEmpty, unmoved: nonEmptyDir},
 		{name: "another audit trail in the destination", o: migrate.Options{From: s.dir, To: trailDir},
-			want: migrate.ErrNotEmpty, text: "already holds an audit trail (audit-digests.log)", absent: filepath.Join(trailDir, "kms.db")},
+			want: migrate.ErrNotEmpty, text: "already holds an audit trail (" + filepath.Join(trailDir, "audit-digests.log") + ")", absent: filepath.Join(trailDir, "kms.db")},
 		{name: "another root.key in the destination", o: migrate.Options{From: s.dir, To: otherRootDir},
 			text: "holds another root key", absent: filepath.Join(otherRootDir, "kms.db")},
 		{name: "same store", o: migrate.Options{From: s.dir, To: s.dir + "/."}, text: "same store"},
