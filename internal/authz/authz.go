@@ -39,14 +39,17 @@ type Caller struct {
 // Authorizer makes the decisions. It is safe for concurrent use.
 type Authorizer struct {
 	now     func() time.Time
+	region  string
 	aliases func(ctx context.Context, region, keyID string) []string
 }
 
 // New returns an Authorizer that reads the time from now (for
 // aws:CurrentTime) and a key's alias names from aliases (for
-// kms:ResourceAliases, read only when a policy asks).
-func New(now func() time.Time, aliases func(ctx context.Context, region, keyID string) []string) *Authorizer {
-	return &Authorizer{now: now, aliases: aliases}
+// kms:ResourceAliases, read only when a policy asks). region is the
+// service's default region: aws:RequestedRegion of a caller that names
+// none.
+func New(now func() time.Time, region string, aliases func(ctx context.Context, region, keyID string) []string) *Authorizer {
+	return &Authorizer{now: now, region: region, aliases: aliases}
 }
 
 // MayPutKeyPolicy is the lockout safety check: whether policy p, put on

@@ -87,6 +87,14 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 		return one(c.Alias)
 	case key == "aws:sourceip":
 		return one(c.caller.SourceIP)
+	case key == "aws:requestedregion":
+		// The region the call is authorized in: for ReplicateKey's
+		// kms:CreateKey, and UpdatePrimaryRegion's check of the new
+		// primary, the other region's.
+		if c.caller.Region != "" {
+			return one(c.caller.Region)
+		}
+		return one(c.a.region)
 	case key == "aws:currenttime":
 		return []string{c.a.now().UTC().Format(time.RFC3339)}, true
 	case key == "aws:epochtime":

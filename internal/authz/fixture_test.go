@@ -42,7 +42,7 @@ func (s *aliasSource) aliases(_ context.Context, _, keyID string) []string {
 func newAuthorizer() (*authz.Authorizer, *testsupport.Clock, *aliasSource) {
 	clock := testsupport.NewClock(start)
 	src := &aliasSource{names: map[string][]string{}}
-	return authz.New(clock.Now, src.aliases), clock, src
+	return authz.New(clock.Now, "us-east-1", src.aliases), clock, src
 }
 
 func identityPolicies(t *testing.T, docs []string) []*policy.Policy {

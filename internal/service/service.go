@@ -119,7 +119,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.repo = repo
-	s.authz = authz.New(s.now, s.keyAliases)
+	s.authz = authz.New(s.now, s.region, s.keyAliases)
 	keysBound, grantsBound, err := s.bindStored(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("service: binding stored key policies and grants to the principals they name: %w", err)

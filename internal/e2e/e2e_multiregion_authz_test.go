@@ -1,0 +1,65 @@
+package e2e_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+)
+
+// aws:RequestedRegion is the region a KMS call is made in: AWS's way of
+// keeping a principal to some regions. A principal denied eu-west-1 does
+// nothing there to a multi-Region key's replica, nor makes one there with
+// ReplicateKey (the replica is a key created in eu-west-1), nor moves the
+// primary there; what it may do in us-east-1 it still does.
+func TestE2EMultiRegionRequestedRegion(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	c := e.regions()
+	us, eu := c[e2eRegion], c[e2eRegion2]
+	notInEU := e.newUser(t, "not-in-eu", kpDoc(
+		kpIdentity("Allow", []string{"*"}, "kms:*"),
+		kpIdentity("Deny", []string{"*"}, "kms:*").with(map[string]any{"StringEquals": map[string]any{"aws:RequestedRegion": e2eRegion2}})))
+	userUS := e.clientIn(e2eRegion, notInEU.akid, notInEU.secret, "")
+	userEU := e.clientIn(e2eRegion2, notInEU.akid, notInEU.secret, "")
+
+	id := aws.ToString(e.createKey(t, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}).KeyId)
+	if _, err := userUS.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("x")}); err != nil {
+		t.Fatalf("Encrypt in us-east-1, which the user may use: %v", err)
+	}
+	_, err := userUS.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion2)})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	_, err = eu.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)})
+	expectAPIErrorCode(t, err, "NotFoundException")
+
+	if _, err := us.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion2)}); err != nil {
+		t.Fatal(err)
+	}
+	blob, err := us.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = userEU.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob.CiphertextBlob})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	_, err = userEU.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	_, err = userUS.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: aws.String(id), PrimaryRegion: aws.String(e2eRegion2)})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	checkConfig(t, eu, e2eRegion2, id, e2eRegion, e2eRegion2)
+	if m := describeIn(t, eu, id); m.DeletionDate != nil {
+		t.Fatalf("the replica is %s after a refused ScheduleKeyDeletion", m.KeyState)
+	}
+	if _, err := userUS.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob.CiphertextBlob}); err != nil {
+		t.Fatalf("Decrypt in us-east-1: %v", err)
+	}
+
+	// An allow limited to one region allows there, and nowhere else.
+	onlyUS := e.newUser(t, "only-us", kpDoc(
+		kpIdentity("Allow", []string{"*"}, "kms:*").with(map[string]any{"StringEquals": map[string]any{"aws:RequestedRegion": e2eRegion}})))
+	if _, err := e.clientIn(e2eRegion, onlyUS.akid, onlyUS.secret, "").Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob.CiphertextBlob}); err != nil {
+		t.Fatalf("Decrypt in the one region allowed: %v", err)
+	}
+	_, err = e.clientIn(e2eRegion2, onlyUS.akid, onlyUS.secret, "").Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob.CiphertextBlob})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+}
