@@ -75,8 +75,8 @@ func newAuditedEnvWith(t testing.TB, wrap func(store.Store) store.Store) (*kmsEn
 		served = wrap(st)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := identity.New(identity.Config{Store: served, RootKey: root, Region: e2eRegion, Logger: logger})
-	svc, err := service.New(service.Config{Store: served, RootKey: root, Region: e2eRegion, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID})
+	dir := identity.New(identity.Config{Store: served, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Logger: logger})
+	svc, err := service.New(service.Config{Store: served, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID})
 	if err != nil {
 		t.Fatal(err)
 	}

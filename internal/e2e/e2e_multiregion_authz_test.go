@@ -2,10 +2,13 @@ package e2e_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/openkms/kms/internal/store"
 )
 
 // aws:RequestedRegion is the region a KMS call is made in: AWS's way of
@@ -62,4 +65,73 @@ func TestE2EMultiRegionRequestedRegion(t *testing.T) {
 	}
 	_, err = e.clientIn(e2eRegion2, onlyUS.akid, onlyUS.secret, "").Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob.CiphertextBlob})
 	expectAPIErrorCode(t, err, "AccessDeniedException")
+}
+
+// afterReadStore runs its hook once, after the next read transaction,
+// while armed: a change another caller commits between a background
+// job's scan and its update.
+type afterReadStore struct {
+	store.Store
+	hook atomic.Pointer[func()]
+}
+
+func (s *afterReadStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	err := s.Store.View(ctx, fn)
+	if h := s.hook.Swap(nil); h != nil {
+		(*h)()
+	}
+	return err
+}
+
+// A primary that became a replica after the automatic rotation found it
+// due does not rotate alone: every region keeps the same material, and
+// what the old primary encrypts decrypts in every region, before and
+// after the new primary rotates.
+func TestE2EMultiRegionRotationRacesPrimaryChange(t *testing.T) {
+	var st *afterReadStore
+	e, _ := newAuditedEnvWith(t, func(s store.Store) store.Store {
+		st = &afterReadStore{Store: s}
+		return st
+	})
+	ctx := context.Background()
+	us := e.clientIn(e2eRegion, e.creds.ID, e.creds.Secret, "")
+	eu := e.clientIn(e2eRegion2, e.creds.ID, e.creds.Secret, "")
+	id := aws.ToString(e.createKey(t, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}).KeyId)
+	if _, err := us.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion2)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := us.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: aws.String(id), RotationPeriodInDays: aws.Int32(90)}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(91 * 24 * time.Hour)
+	move := func() {
+		if _, err := us.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: aws.String(id), PrimaryRegion: aws.String(e2eRegion2)}); err != nil {
+			t.Errorf("UpdatePrimaryRegion: %v", err)
+		}
+	}
+	st.hook.Store(&move)
+	if _, err := e.svc.RotateDueKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameMaterial := func() {
+		t.Helper()
+		a, b := aws.ToString(describeIn(t, us, id).CurrentKeyMaterialId), aws.ToString(describeIn(t, eu, id).CurrentKeyMaterialId)
+		if a != b {
+			t.Fatalf("current key material %s in us-east-1, %s in eu-west-1", a, b)
+		}
+	}
+	sameMaterial()
+	blob, err := us.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.svc.RotateDueKeys(ctx); err != nil || n != 1 {
+		t.Fatalf("RotateDueKeys after the move = %d, %v; want the new primary", n, err)
+	}
+	sameMaterial()
+	for region, c := range map[string]*kms.Client{e2eRegion: us, e2eRegion2: eu} {
+		if _, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob.CiphertextBlob}); err != nil {
+			t.Errorf("%s: Decrypt of what us-east-1 encrypted: %v", region, err)
+		}
+	}
 }

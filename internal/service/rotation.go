@@ -267,6 +267,12 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 				}
 				return err
 			}
+			if rec.MultiRegion && !rec.IsPrimary() {
+				// Made a replica since the scan: its new primary rotates
+				// every region, and a replica rotating alone would give
+				// its region material no other region has.
+				return tx.Delete(keyrepo.RotationKey(region, id))
+			}
 			if !s.rotationDue(&rec, now) {
 				return nil
 			}
