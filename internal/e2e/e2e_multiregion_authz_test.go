@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
 )
 
@@ -133,5 +134,24 @@ func TestE2EMultiRegionRotationRacesPrimaryChange(t *testing.T) {
 		if _, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob.CiphertextBlob}); err != nil {
 			t.Errorf("%s: Decrypt of what us-east-1 encrypted: %v", region, err)
 		}
+	}
+}
+
+// A replica in a region the server no longer serves (--regions narrowed
+// since it was made) does not become the primary: no call could reach
+// the key's primary then, to rotate, replicate, move or delete it.
+func TestE2EMultiRegionPrimaryNotMovedToUnservedRegion(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	id := aws.ToString(e.createKey(t, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}).KeyId)
+	if _, err := e.client.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion3)}); err != nil {
+		t.Fatal(err)
+	}
+	e = e.reopenEditedWith(t, nil, func(cfg *service.Config) { cfg.Regions = []string{e2eRegion, e2eRegion2} })
+	_, err := e.client.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: aws.String(id), PrimaryRegion: aws.String(e2eRegion3)})
+	expectAPIError(t, err, "UnsupportedOperationException", "This server does not serve the Region "+e2eRegion3+".")
+	checkConfig(t, e.client, e2eRegion, id, e2eRegion, e2eRegion3)
+	if _, err := e.client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(id)}); err != nil {
+		t.Fatalf("the primary, still in us-east-1, rotates: %v", err)
 	}
 }

@@ -237,6 +237,12 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *km
 	if to == k.Rec.Region {
 		return nil, newErr(fault.Validation, "The key %s is already the primary key in %s.", k.ARN, to)
 	}
+	// A replica in a region no longer served stays a replica: as the
+	// primary, no call could reach it to rotate, replicate, move or
+	// delete the key.
+	if !s.Serves(to) {
+		return nil, newErr(fault.UnsupportedOperation, "This server does not serve the Region %s.", to)
+	}
 	// The new primary must allow UpdatePrimaryRegion too: AWS authorizes
 	// the call against both keys.
 	target, err := s.repo.Load(ctx, to, k.Rec.ID)
