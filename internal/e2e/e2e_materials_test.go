@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +149,35 @@ func TestE2EImportedKeyMaterialsExpireSeparately(t *testing.T) {
 	}
 	_, err = e.client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(id)})
 	expectAPIError(t, err, "KMSInvalidStateException", "No available key material pending rotation for the key: "+e.keyARN(id)+".")
+}
+
+// A KeyMaterialId is 64 lower-case hex digits, checked as AWS's model
+// does. An empty one is refused, not taken for an absent one: on
+// DeleteImportedKeyMaterial that would delete the key's current material,
+// which a script whose id variable came out empty never asked for.
+func TestE2EKeyMaterialIDIsValidated(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	id := e.newExternalKey(t)
+	material := mustRandom(t, 32)
+	current := aws.ToString(e.importMaterial(t, id, material, nil).KeyMaterialId)
+	tooShort := "1 validation error detected: Value '' at 'keyMaterialId' failed to satisfy constraint: Member must have length greater than or equal to 64"
+	notHex := func(v string) string {
+		return "1 validation error detected: Value '" + v + "' at 'keyMaterialId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-f0-9]+$"
+	}
+	upper := strings.ToUpper(current)
+	for _, tc := range []struct{ id, msg string }{{"", tooShort}, {upper, notHex(upper)}, {strings.Repeat("z", 64), notHex(strings.Repeat("z", 64))}} {
+		_, err := e.client.DeleteImportedKeyMaterial(ctx, &kms.DeleteImportedKeyMaterialInput{KeyId: aws.String(id), KeyMaterialId: aws.String(tc.id)})
+		expectAPIError(t, err, "ValidationException", tc.msg)
+		in := &kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: []byte("t"), EncryptedKeyMaterial: []byte("m"),
+			ExpirationModel: notExpiring, KeyMaterialId: aws.String(tc.id)}
+		_, err = e.client.ImportKeyMaterial(ctx, in)
+		expectAPIError(t, err, "ValidationException", tc.msg)
+	}
+	// The key kept its material throughout.
+	if m := e.describe(t, id); m.KeyState != types.KeyStateEnabled || aws.ToString(m.CurrentKeyMaterialId) != current {
+		t.Fatalf("after refused calls the key is %s with material %s; want Enabled with %s", m.KeyState, aws.ToString(m.CurrentKeyMaterialId), current)
+	}
+	e.encrypt(t, id, []byte("still usable"), nil)
 }

@@ -377,7 +377,7 @@ type ImportKeyMaterialInput struct {
 	ExpirationModel        string  `json:"ExpirationModel"`
 	ImportType             string  `json:"ImportType"`
 	KeyMaterialDescription *string `json:"KeyMaterialDescription"`
-	KeyMaterialID          string  `json:"KeyMaterialId"`
+	KeyMaterialID          *string `json:"KeyMaterialId"`
 }
 
 type ImportKeyMaterialOutput struct {
@@ -386,8 +386,8 @@ type ImportKeyMaterialOutput struct {
 }
 
 type DeleteImportedKeyMaterialInput struct {
-	KeyID         string `json:"KeyId"`
-	KeyMaterialID string `json:"KeyMaterialId"`
+	KeyID         string  `json:"KeyId"`
+	KeyMaterialID *string `json:"KeyMaterialId"`
 }
 
 type DeleteImportedKeyMaterialOutput struct {

@@ -169,7 +169,7 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 	_, err = f.importMaterial(id, material, kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE", ImportType: "NEW_KEY_MATERIAL"})
 	wantErr(t, err, fault.Validation, "This key material is already associated with "+arn+" as key material "+wantID+": import it with ImportType EXISTING_KEY_MATERIAL.")
 	expires := f.now.Add(10 * day)
-	if _, err := f.importMaterial(id, material, kmsapi.ImportKeyMaterialInput{ValidTo: validTo(expires), ImportType: "EXISTING_KEY_MATERIAL", KeyMaterialID: wantID}); err != nil {
+	if _, err := f.importMaterial(id, material, kmsapi.ImportKeyMaterialInput{ValidTo: validTo(expires), ImportType: "EXISTING_KEY_MATERIAL", KeyMaterialID: &wantID}); err != nil {
 		t.Fatalf("re-import of the same material: %v", err)
 	}
 	if m := f.describe(id); m.KeyState != "Enabled" || m.ExpirationModel != "KEY_MATERIAL_EXPIRES" || m.ValidTo == nil || time.Time(*m.ValidTo) != expires {
@@ -250,7 +250,7 @@ func TestImportRefusals(t *testing.T) {
 		{"existing material into a key without", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever,
 			ImportType: "EXISTING_KEY_MATERIAL"}, fault.Validation, arn + " has no key material yet: import it with ImportType NEW_KEY_MATERIAL."},
 		{"another material id", kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever,
-			KeyMaterialID: materialID(t, other, material)}, fault.IncorrectKeyMaterial,
+			KeyMaterialID: ptr(materialID(t, other, material))}, fault.IncorrectKeyMaterial,
 			"The key material being imported is not the same as the key material previously imported into this KMS key."},
 		{"key of origin AWS_KMS", kmsapi.ImportKeyMaterialInput{KeyID: native, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped, ExpirationModel: forever},
 			fault.UnsupportedOperation, keyARN(acctA, native) + " origin is AWS_KMS which is not valid for this operation."},
@@ -300,7 +300,7 @@ func TestImportRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	wrongID := materialID(t, other, material)
-	_, err = f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id, KeyMaterialID: wrongID})
+	_, err = f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id, KeyMaterialID: &wrongID})
 	wantErr(t, err, fault.NotFound, "Key material "+wrongID+" is not found in "+arn+".")
 
 	// A token expires after 24 hours, and is forgotten a day later.

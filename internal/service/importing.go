@@ -133,9 +133,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		v.strLen("keyMaterialDescription", *d, 0, 256)
 		v.pattern("keyMaterialDescription", *d, materialDescriptionRE)
 	}
-	if in.KeyMaterialID != "" {
-		v.strLen("keyMaterialId", in.KeyMaterialID, 64, 64)
-	}
+	v.keyMaterialID(in.KeyMaterialID)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -187,10 +185,10 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 	}
 	kid, _ := keys.ParseID(k.Rec.ID)
 	materialID := keys.ImportedMaterialID(kid, material)
-	if in.KeyMaterialID != "" && in.KeyMaterialID != materialID {
+	if in.KeyMaterialID != nil && *in.KeyMaterialID != materialID {
 		return nil, errIncorrectKeyMaterial
 	}
-	if in.KeyMaterialID != "" && in.ImportType == importNewMaterial {
+	if in.KeyMaterialID != nil && in.ImportType == importNewMaterial {
 		return nil, newErr(fault.Validation, "A key material ID cannot be specified when ImportType is NEW_KEY_MATERIAL.")
 	}
 	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
@@ -336,11 +334,13 @@ func (s *Service) unwrapImport(ctx context.Context, k *keyrepo.Key, token, wrapp
 func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, in *kmsapi.DeleteImportedKeyMaterialInput) (*kmsapi.DeleteImportedKeyMaterialOutput, error) {
 	var v violations
 	v.keyID("keyId", in.KeyID)
-	if in.KeyMaterialID != "" {
-		v.strLen("keyMaterialId", in.KeyMaterialID, 64, 64)
-	}
+	v.keyMaterialID(in.KeyMaterialID)
 	if err := v.err(); err != nil {
 		return nil, err
+	}
+	wanted := "" // the current material
+	if in.KeyMaterialID != nil {
+		wanted = *in.KeyMaterialID
 	}
 	var materialID string
 	rec, err := s.mutateKey(ctx, caller, in.KeyID, "DeleteImportedKeyMaterial", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
@@ -348,7 +348,7 @@ func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, 
 			return errOrigin(arn, rec.Origin)
 		}
 		var err error
-		materialID, err = s.deleteMaterial(tx, rec, arn, in.KeyMaterialID)
+		materialID, err = s.deleteMaterial(tx, rec, arn, wanted)
 		return err
 	})
 	if err != nil {

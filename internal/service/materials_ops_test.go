@@ -61,11 +61,11 @@ func TestImportedKeyMaterials(t *testing.T) {
 	wantErr(t, err, fault.Validation, "This key material is already associated with "+arn+" as key material "+firstID+": import it with ImportType EXISTING_KEY_MATERIAL.")
 	_, err = f.importMaterial(id, third, kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
 	wantErr(t, err, fault.IncorrectKeyMaterial, "The key material being imported is not the same as the key material previously imported into this KMS key.")
-	_, err = f.importMaterial(id, third, kmsapi.ImportKeyMaterialInput{ImportType: "NEW_KEY_MATERIAL", KeyMaterialID: thirdID, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+	_, err = f.importMaterial(id, third, kmsapi.ImportKeyMaterialInput{ImportType: "NEW_KEY_MATERIAL", KeyMaterialID: &thirdID, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
 	wantErr(t, err, fault.Validation, "A key material ID cannot be specified when ImportType is NEW_KEY_MATERIAL.")
 
 	// Pending material may be deleted outright and other material imported.
-	del, err := f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id, KeyMaterialID: secondID})
+	del, err := f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id, KeyMaterialID: &secondID})
 	f.must(err)
 	if del.KeyMaterialID != secondID || f.describe(id).KeyState != "Enabled" || len(f.rotations(id, "ALL_KEY_MATERIAL")) != 1 {
 		t.Fatalf("after deleting the pending material: %+v, %+v", del, f.describe(id))
@@ -96,17 +96,17 @@ func TestImportedKeyMaterials(t *testing.T) {
 
 	// Deleting a non-current material makes the key unusable until it is
 	// imported again: its ciphertexts must decrypt.
-	f.must2(f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id, KeyMaterialID: firstID}))
+	f.must2(f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id, KeyMaterialID: &firstID}))
 	if m := f.describe(id); m.KeyState != "PendingImport" {
 		t.Fatalf("without its first material: %+v", m)
 	}
 	_, err = f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
 	wantErr(t, err, fault.InvalidState, arn+" is pending import.")
-	f.must2(f.importMaterial(id, first, kmsapi.ImportKeyMaterialInput{ImportType: "EXISTING_KEY_MATERIAL", KeyMaterialID: firstID, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"}))
+	f.must2(f.importMaterial(id, first, kmsapi.ImportKeyMaterialInput{ImportType: "EXISTING_KEY_MATERIAL", KeyMaterialID: &firstID, ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"}))
 	if m := f.describe(id); m.KeyState != "Enabled" || m.CurrentKeyMaterialID != thirdID {
 		t.Fatalf("with the first material back: %+v", m)
 	}
-	_, err = f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id, KeyMaterialID: secondID})
+	_, err = f.svc.DeleteImportedKeyMaterial(f.ctx, rootA, &kmsapi.DeleteImportedKeyMaterialInput{KeyID: id, KeyMaterialID: &secondID})
 	wantErr(t, err, fault.NotFound, "Key material "+secondID+" is not found in "+arn+".")
 
 	// The current material expires on its own date; the first does not.

@@ -109,6 +109,17 @@ func (v *violations) patternAs(field, s string, re *regexp.Regexp, shown string)
 	}
 }
 
+// keyMaterialID checks an optional KeyMaterialId that was given: 64
+// lower-case hex digits. An empty one is refused, not read as absent: on
+// DeleteImportedKeyMaterial absent means the current material.
+func (v *violations) keyMaterialID(id *string) {
+	if id == nil {
+		return
+	}
+	v.strLen("keyMaterialId", *id, 64, 64)
+	v.pattern("keyMaterialId", *id, keyMaterialIDPattern)
+}
+
 func (v *violations) grantTokens(tokens []string) {
 	if len(tokens) > 10 {
 		v.add("Value '%s' at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10", "["+strings.Join(tokens, ", ")+"]")
@@ -196,6 +207,7 @@ var (
 )
 
 var (
-	aliasNamePattern = regexp.MustCompile(`^[a-zA-Z0-9:/_-]+$`)
-	tagKeyReserved   = "aws:"
+	aliasNamePattern     = regexp.MustCompile(`^[a-zA-Z0-9:/_-]+$`)
+	keyMaterialIDPattern = regexp.MustCompile(`^[a-f0-9]+$`)
+	tagKeyReserved       = "aws:"
 )
