@@ -469,6 +469,31 @@ func TestE2EDryRunIgnoreCiphertext(t *testing.T) {
 	expectAPIError(t, reEncrypt(e.client, kms.ReEncryptInput{SourceKeyId: aws.String(dst), DestinationKeyId: aws.String(id), DryRun: yes, DryRunModifiers: ignore}), "DisabledException", e.keyARN(id)+" is disabled.")
 }
 
+// A dry run that ignores the ciphertext answers a KeyId (or SourceKeyId)
+// naming no key as the call does: with AWS's AccessDeniedException for a
+// ciphertext's key, not a NotFoundException that tells the two apart.
+func TestE2EDryRunIgnoreCiphertextOfNoKey(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	dst := e.newKey(t)
+	blob := e.encrypt(t, dst, []byte("p"), nil).CiphertextBlob
+	ignore := []types.DryRunModifierType{types.DryRunModifierTypeIgnoreCiphertext}
+	const other = "444455556666"
+	for _, missing := range []string{"11111111-2222-3333-4444-555555555555", e.keyARN("11111111-2222-3333-4444-555555555555"),
+		"arn:aws:kms:" + e2eRegion + ":" + other + ":key/11111111-2222-3333-4444-555555555555"} {
+		_, err := e.client.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(missing), CiphertextBlob: blob})
+		expectAPIError(t, err, "AccessDeniedException", ciphertextKeyMsg)
+		_, err = e.client.Decrypt(ctx, &kms.DecryptInput{KeyId: aws.String(missing), DryRun: aws.Bool(true), DryRunModifiers: ignore})
+		expectAPIError(t, err, "AccessDeniedException", ciphertextKeyMsg)
+		_, err = e.client.ReEncrypt(ctx, &kms.ReEncryptInput{SourceKeyId: aws.String(missing), CiphertextBlob: blob, DestinationKeyId: aws.String(dst)})
+		expectAPIError(t, err, "AccessDeniedException", ciphertextKeyMsg)
+		_, err = e.client.ReEncrypt(ctx, &kms.ReEncryptInput{SourceKeyId: aws.String(missing), DestinationKeyId: aws.String(dst),
+			DryRun: aws.Bool(true), DryRunModifiers: ignore})
+		expectAPIError(t, err, "AccessDeniedException", ciphertextKeyMsg)
+	}
+}
+
 func TestE2EReEncrypt(t *testing.T) {
 	t.Parallel()
 	e := newKMSEnv(t)

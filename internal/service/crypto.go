@@ -259,10 +259,14 @@ func headerKeyDenied(err error, caller *Caller, k *keyrepo.Key) error {
 
 // dryRunOpen is open for a dry run that ignores the ciphertext
 // (DryRunModifiers IGNORE_CIPHERTEXT), which tests a caller's permissions
-// without a blob: the key named is authorized and checked as open does
-// (state, usage, algorithm), and no blob is read.
+// without a blob: the key named is resolved, authorized and checked as
+// open does (a key that does not exist, state, usage, algorithm), and no
+// blob is read.
 func (s *Service) dryRunOpen(ctx context.Context, caller Caller, keyID string, ec map[string]string, alg, op, action string) (*keyrepo.Key, error) {
 	k, alias, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
+	if keyMissing(err) {
+		return nil, errCiphertextKey
+	}
 	if err != nil {
 		return nil, err
 	}
