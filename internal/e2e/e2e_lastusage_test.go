@@ -101,3 +101,53 @@ func (e *kmsEnv) lastUsage(t testing.TB, id string) *types.KeyLastUsageData {
 	}
 	return out.KeyLastUsage
 }
+
+// A replica tracks its own last usage from its own creation: its
+// TrackingStartDate never comes before its KeyCreationDate, and a use of
+// the primary is not a use of the replica.
+func TestE2EGetKeyLastUsageOfAReplica(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	c := e.regions()
+	us, eu := c[e2eRegion], c[e2eRegion2]
+	created, err := us.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(created.KeyMetadata.KeyId)
+	e.clock.Advance(time.Hour)
+	replicated := e.clock.Now().UTC().Truncate(time.Millisecond)
+	if _, err := us.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion2)}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, wantUse bool) {
+		t.Helper()
+		out, err := eu.GetKeyLastUsage(ctx, &kms.GetKeyLastUsageInput{KeyId: aws.String(id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !aws.ToTime(out.KeyCreationDate).Equal(replicated) || !aws.ToTime(out.TrackingStartDate).Equal(replicated) {
+			t.Errorf("%s: replica KeyCreationDate %v, TrackingStartDate %v; want both %v", when, out.KeyCreationDate, out.TrackingStartDate, replicated)
+		}
+		if (out.KeyLastUsage != nil) != wantUse {
+			t.Errorf("%s: replica KeyLastUsage %+v", when, out.KeyLastUsage)
+		}
+	}
+	check("new replica", false)
+	if _, err := us.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.FlushKeyUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after a use of the primary", false)
+	e.clock.Advance(time.Minute)
+	if _, err := eu.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a use of the replica", true)
+	if err := e.svc.FlushKeyUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after the use is written", true)
+}

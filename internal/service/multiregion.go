@@ -120,7 +120,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 			return err
 		}
 		replica = keyrepo.KeyRecord{
-			V: keyrepo.RecordVersion, ID: primary.ID, Region: to, Account: primary.Account, Created: now,
+			V: keyrepo.RecordVersion, ID: primary.ID, Region: to, Account: primary.Account, Created: now, UsageTrackedSince: &now,
 			KeySpec: primary.KeySpec, KeyUsage: primary.KeyUsage, Origin: primary.Origin, State: keyrepo.StateEnabled,
 			Policy: policy, PolicyPrincipalIDs: policyIDs, Tags: mergeTags(nil, in.Tags), CurrentVersion: primary.CurrentVersion,
 			RotationPeriodInDays: primary.RotationPeriodInDays, NextRotationDate: primary.NextRotationDate,
