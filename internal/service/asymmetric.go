@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
@@ -339,7 +340,22 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	priv, err := keys.GenerateAsymmetric(in.KeyPairSpec)
+	if strings.HasPrefix(in.KeyPairSpec, "RSA_") {
+		// An RSA key pair costs a CPU for up to a second (RSA_4096),
+		// some ten thousand times an Encrypt: AWS gives these calls
+		// quotas of their own (one a second for RSA_2048, one in ten
+		// seconds for RSA_4096). Here at most cap(rsaPairs) are made
+		// at once, and the calls past them wait their turn, so that
+		// callers asking for many cannot take every CPU from every
+		// other call. A call whose client has gone stops waiting.
+		select {
+		case s.rsaPairs <- struct{}{}:
+			defer func() { <-s.rsaPairs }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	priv, err := s.genKeyPair(in.KeyPairSpec)
 	if err != nil {
 		return nil, s.storeErr(op, err)
 	}

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/openkms/kms/internal/fault"
@@ -331,6 +333,56 @@ func TestGenerateDataKey(t *testing.T) {
 	wantErr(t, err, fault.Internal, "An internal error occurred.")
 	_, err = broken.GenerateRandom(f.ctx, rootA, &kmsapi.GenerateRandomInput{NumberOfBytes: int32p(8)})
 	wantErr(t, err, fault.Internal, "An internal error occurred.")
+}
+
+// RSA data key pairs, which cost a CPU for up to a second each, are made
+// at most RSAKeyPairs at once: a call past the bound waits for its turn
+// (here, with its client gone, it gives up) instead of taking one more
+// CPU from every other call. Other specs are not held back.
+func TestGenerateDataKeyPairBoundsRSA(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	rsaKey, err := keys.GenerateAsymmetric("RSA_2048")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	svc := f.newService(service.Config{RSAKeyPairs: 1, GenerateKeyPair: func(spec string) ([]byte, error) {
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		if spec == "RSA_2048" {
+			return slices.Clone(rsaKey), nil
+		}
+		return keys.GenerateAsymmetric(spec)
+	}})
+	pair := func(ctx context.Context, spec string) error {
+		_, err := svc.GenerateDataKeyPair(ctx, rootA, &kmsapi.GenerateDataKeyPairInput{KeyID: id, KeyPairSpec: spec})
+		return err
+	}
+	first := make(chan error, 1)
+	go func() { first <- pair(f.ctx, "RSA_2048") }()
+	<-entered
+	gone, cancel := context.WithCancel(f.ctx)
+	cancel()
+	if err := pair(gone, "RSA_3072"); !errors.Is(err, context.Canceled) {
+		t.Errorf("a second RSA pair while the first is made: %v; want it to wait (and give up with its client)", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d RSA pairs made at once; want 1", n)
+	}
+	if err := pair(gone, "ECC_NIST_P256"); err != nil {
+		t.Errorf("an ECC pair while an RSA pair is made: %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("the first RSA pair: %v", err)
+	}
+	if err := pair(f.ctx, "RSA_2048"); err != nil {
+		t.Errorf("an RSA pair once the first is done: %v", err)
+	}
 }
 
 func TestGenerateDataKeyPair(t *testing.T) {

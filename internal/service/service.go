@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/openkms/kms/internal/audit"
@@ -65,6 +66,13 @@ type Config struct {
 	// KeyQuota is how many keys an account may have in a region
 	// (keyrepo.DefaultKeyQuota if zero, as on AWS).
 	KeyQuota int
+	// RSAKeyPairs bounds the RSA data key pairs GenerateDataKeyPair
+	// generates at once (default: half the CPUs, at least one); calls
+	// past it wait.
+	RSAKeyPairs int
+	// GenerateKeyPair makes the private key of a data key pair
+	// (keys.GenerateAsymmetric if nil).
+	GenerateKeyPair func(spec string) ([]byte, error)
 }
 
 // Service implements the KMS operations. It is safe for concurrent use.
@@ -85,6 +93,9 @@ type Service struct {
 	usage *usageTracker // key uses not yet written (lastusage.go)
 
 	reloads reloadLimit // reloads of a key a blob of a newer version asks for (crypto.go)
+
+	rsaPairs   chan struct{} // one token per RSA data key pair being generated (asymmetric.go)
+	genKeyPair func(spec string) ([]byte, error)
 }
 
 // New returns a Service.
@@ -96,6 +107,15 @@ func New(cfg Config) (*Service, error) {
 		principalID: cfg.PrincipalID, keyQuota: cfg.KeyQuota}
 	if s.keyQuota <= 0 {
 		s.keyQuota = keyrepo.DefaultKeyQuota
+	}
+	n := cfg.RSAKeyPairs
+	if n <= 0 {
+		n = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	s.rsaPairs = make(chan struct{}, n)
+	s.genKeyPair = cfg.GenerateKeyPair
+	if s.genKeyPair == nil {
+		s.genKeyPair = keys.GenerateAsymmetric
 	}
 	if s.now == nil {
 		s.now = time.Now
