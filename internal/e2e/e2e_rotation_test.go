@@ -342,6 +342,31 @@ func TestE2ERotateKeyOnDemandErrors(t *testing.T) {
 	expectAPIError(t, err, "NotFoundException", "Key '"+e.keyARN(unknown)+"' does not exist")
 	expectTyped[*types.NotFoundException](t, err)
 	expectAPIError(t, rotate("not-a-key"), "NotFoundException", "Invalid keyId 'not-a-key'")
+
+	// As on AWS, not while an automatic rotation is due within 20
+	// minutes (or under way), which would follow at once.
+	soon := e.newKey(t)
+	e.enableRotation(t, soon, 90)
+	material = e.currentMaterial(t, soon)
+	e.clock.Advance(90*day - 20*time.Minute)
+	e.maintain(t)
+	if err := rotate(soon); err != nil {
+		t.Fatalf("on-demand rotation 20 minutes before the automatic one: %v", err)
+	}
+	rotated := e.currentMaterial(t, soon)
+	if rotated == material {
+		t.Fatal("the on-demand rotation did not rotate")
+	}
+	e.clock.Advance(time.Second)
+	expectAPIError(t, rotate(soon), "ConflictException", "An automatic rotation of the key "+e.keyARN(soon)+" is in progress or scheduled within the next 20 minutes. Retry the on-demand rotation after it completes.")
+	if e.currentMaterial(t, soon) != rotated {
+		t.Error("a refused on-demand rotation changed the material")
+	}
+	e.clock.Advance(20 * time.Minute)
+	e.maintain(t)
+	if err := rotate(soon); err != nil {
+		t.Fatalf("on-demand rotation after the automatic one: %v", err)
+	}
 }
 
 func TestE2EAutomaticRotation(t *testing.T) {

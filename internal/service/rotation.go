@@ -29,6 +29,10 @@ const day = 24 * time.Hour
 // checkRotatable applies AWS's rules for the rotation operations: only
 // symmetric encryption keys of origin AWS_KMS rotate automatically, and a
 // key must be Enabled to change its rotation (reference §4.4, §4.11).
+// autoRotationGuard is how long before an automatic rotation is due
+// RotateKeyOnDemand refuses, as AWS does (ConflictException).
+const autoRotationGuard = 20 * time.Minute
+
 func checkRotatable(rec *keyrepo.KeyRecord, arn string) error {
 	if err := checkPrimary(rec, arn); err != nil {
 		return err
@@ -144,11 +148,17 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 		if err := checkRotatable(rec, arn); err != nil {
 			return err
 		}
+		now := s.clock()
+		if rec.RotationPeriodInDays > 0 && rec.NextRotationDate != nil && rec.NextRotationDate.Sub(now) < autoRotationGuard {
+			// As on AWS: an automatic rotation under way, or due within
+			// 20 minutes, would follow this one at once.
+			return newErr(fault.Conflict, "An automatic rotation of the key %s is in progress or scheduled within the next 20 minutes. Retry the on-demand rotation after it completes.", arn)
+		}
 		if rec.OnDemandRotations >= maxOnDemandRotations {
 			return newErr(fault.LimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", arn)
 		}
 		rec.OnDemandRotations++
-		return s.rotate(tx, rec, rotationOnDemand, s.clock())
+		return s.rotate(tx, rec, rotationOnDemand, now)
 	})
 	if err != nil {
 		return nil, err
