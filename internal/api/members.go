@@ -353,20 +353,12 @@ func distinctValue(b []byte, i, depth int, structs []string) (int, bool) {
 			if i = skipSpace(b, end+1); i >= len(b) || b[i] != ':' {
 				return i, false
 			}
-			var ok bool
+			ok, done := false, false
 			if i, ok = distinctValue(b, skipSpace(b, i+1), depth+1, nil); !ok {
 				return i, false
 			}
-			if i = skipSpace(b, i); i >= len(b) {
-				return i, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case '}':
-				return i + 1, true
-			default:
-				return i, false
+			if i, done, ok = nextElement(b, i, '}'); !ok || done {
+				return i, ok
 			}
 		}
 	case '[':
@@ -374,25 +366,33 @@ func distinctValue(b []byte, i, depth int, structs []string) (int, bool) {
 			return i + 1, true
 		}
 		for {
-			var ok bool
+			ok, done := false, false
 			if i, ok = distinctValue(b, i, depth+1, nil); !ok {
 				return i, false
 			}
-			if i = skipSpace(b, i); i >= len(b) {
-				return i, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case ']':
-				return i + 1, true
-			default:
-				return i, false
+			if i, done, ok = nextElement(b, i, ']'); !ok || done {
+				return i, ok
 			}
 		}
 	}
 	j := skipValue(b, i)
 	return j, j >= 0
+}
+
+// nextElement reads what follows a member or an element ending before
+// b[i]: a comma, after which it returns the index of the next one, or
+// close, after which it returns the index past the object or list and
+// done. ok is false for anything else.
+func nextElement(b []byte, i int, close byte) (next int, done, ok bool) {
+	if i = skipSpace(b, i); i < len(b) {
+		switch b[i] {
+		case ',':
+			return skipSpace(b, i+1), false, true
+		case close:
+			return i + 1, true, true
+		}
+	}
+	return i, false, false
 }
 
 // asciiEqualFold reports whether a and b, ASCII, are equal but for the
