@@ -11,16 +11,6 @@ import (
 	"github.com/openkms/kms/internal/audit"
 )
 
-// scanParams collects the audited members of a JSON request body in one
-// pass over its bytes, without decoding it: each top-level member's value
-// is found by skipping over it (a long plaintext is passed with a search
-// for its closing quote), and only the audited ones are kept, as the raw
-// bytes the client sent. The result is what decodeParams gives (members
-// matched case-insensitively, the last of duplicates kept, written in
-// auditedParams order), and ok is false when the body has anything this
-// scan does not handle as encoding/json would — an escaped or non-ASCII
-// member name, or a value that is not valid JSON — so that the caller
-// decodes it instead.
 // requestParameters keeps the audited members of a JSON request body that
 // are in has (nil: all), named as CloudTrail names them. Members that are
 // not audited, a plaintext among them, are skipped, not copied. Nil: none.
@@ -87,6 +77,16 @@ func decodeParams(body []byte, has *paramSet) json.RawMessage {
 	return b
 }
 
+// scanParams collects the audited members of a JSON request body in one
+// pass over its bytes, without decoding it: each top-level member's value
+// is found by skipping over it (a long plaintext is passed with a search
+// for its closing quote), and only the audited ones are kept, as the raw
+// bytes the client sent. The result is what decodeParams gives (members
+// matched with case folded as paramIndex does, the last of duplicates
+// kept, written in auditedParams order, only those in has), and ok is
+// false when the body has anything this scan does not handle as
+// encoding/json would — an escaped or non-ASCII member name, or a value
+// that is not valid JSON — so that the caller decodes it instead.
 func scanParams(body []byte, has *paramSet) (json.RawMessage, bool) {
 	var found [len(auditedParams)][]byte
 	i := skipSpace(body, 0)

@@ -1027,15 +1027,7 @@ func TestAuditNestedMembersSpelledExactly(t *testing.T) {
 		expectRawError(t, r, http.StatusBadRequest, "SerializationException",
 			"The request body has the member '"+c.member+"' within a structure: such members must be spelled exactly.")
 	}
-	ctx := context.Background()
-	tags, err := e.client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(id)})
-	if err != nil || len(tags.Tags) != 0 {
-		t.Errorf("tags %+v (%v), want none", tags, err)
-	}
-	grants, err := e.client.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(id)})
-	if err != nil || len(grants.Grants) != 0 {
-		t.Errorf("grants %+v (%v), want none", grants, err)
-	}
+	e.expectNoTagsOrGrants(t, id)
 	if r := e.rawCall(t, "TagResource", `{"keyid":"`+id+`","tags":[{"TagKey":"team","TagValue":"red"}]}`); r.status != http.StatusOK {
 		t.Errorf("top-level members in lower case: %d %s", r.status, r.body)
 	}

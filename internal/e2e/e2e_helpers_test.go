@@ -180,6 +180,21 @@ func (e *kmsEnv) reopenEditedWith(t testing.TB, edit func(path string), configur
 	return next
 }
 
+// expectNoTagsOrGrants checks that key id has no tags and no grants:
+// the refused calls that would have added them changed nothing.
+func (e *kmsEnv) expectNoTagsOrGrants(t testing.TB, id string) {
+	t.Helper()
+	ctx := context.Background()
+	tags, err := e.client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(id)})
+	if err != nil || len(tags.Tags) != 0 {
+		t.Errorf("tags %+v (%v), want none", tags, err)
+	}
+	grants, err := e.client.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(id)})
+	if err != nil || len(grants.Grants) != 0 {
+		t.Errorf("grants %+v (%v), want none", grants, err)
+	}
+}
+
 // editStore runs fn in a transaction on the bbolt file at path, which no
 // server has open: a store as another build, or a damaged disk, left it.
 func editStore(t testing.TB, path string, fn func(store.Tx) error) {

@@ -180,15 +180,7 @@ func TestRepeatedMembersRefused(t *testing.T) {
 		t.Fatalf("Encrypt with keys a and A: %d %s", r.status, r.body)
 	}
 
-	ctx := context.Background()
-	tags, err := e.client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(id)})
-	if err != nil || len(tags.Tags) != 0 {
-		t.Errorf("tags %+v (%v), want none", tags, err)
-	}
-	grants, err := e.client.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(id)})
-	if err != nil || len(grants.Grants) != 0 {
-		t.Errorf("grants %+v (%v), want none", grants, err)
-	}
+	e.expectNoTagsOrGrants(t, id)
 	if md := e.describe(t, id); md.KeyState != types.KeyStateEnabled {
 		t.Errorf("key state %s, want Enabled", md.KeyState)
 	}
