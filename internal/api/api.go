@@ -321,6 +321,17 @@ func wireType(t reflect.Type) string {
 	return "a value"
 }
 
+// recovered logs a call's panic p and returns the internal error the call
+// is answered with. http.ErrAbortHandler, net/http's way to abort a
+// response, is let through.
+func (h *Handler) recovered(p any, msg string, args ...any) error {
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	h.log.Error(msg, append(args, "panic", p)...)
+	return &fault.Error{Code: fault.Internal}
+}
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -341,22 +352,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ci.w = w
 	defer func() {
 		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			h.log.Error("panic serving request", "requestId", reqID, "target", r.Header.Get("X-Amz-Target"), "panic", p)
+			err := h.recovered(p, "panic serving request", "requestId", reqID, "target", r.Header.Get("X-Amz-Target"))
 			// The call may have changed something before it failed: it
 			// is recorded, as any other answer is.
-			h.audit(r.Context(), r, ci, &fault.Error{Code: fault.Internal})
+			h.audit(r.Context(), r, ci, err)
 			// Answered in the protocol of the call, so that its SDK
 			// reads an internal error it may retry.
 			switch ci.ev.Source {
 			case "iam.amazonaws.com":
-				h.writeQueryError(w, reqID, iamNamespace, &fault.Error{Code: fault.Internal})
+				h.writeQueryError(w, reqID, iamNamespace, err)
 			case "sts.amazonaws.com":
-				h.writeQueryError(w, reqID, stsNamespace, &fault.Error{Code: fault.Internal})
+				h.writeQueryError(w, reqID, stsNamespace, err)
 			default:
-				h.writeError(w, reqID, &fault.Error{Code: fault.Internal})
+				h.writeError(w, reqID, err)
 			}
 		}
 	}()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/openkms/kms/internal/audit"
@@ -195,35 +194,26 @@ func writeParams(found *[len(auditedParams)][]byte) (json.RawMessage, bool) {
 	return append(b, '}'), true
 }
 
-// paramIndex finds an audited member by its name, folding case as
-// encoding/json does when it matches a member to a field: ASCII case, and
-// also the characters Unicode folds into ASCII letters (the Kelvin sign K
-// and the long s), so that no spelling the operation decodes as an
-// audited member goes unrecorded.
+// paramIndex finds an audited member by its name, folded as
+// encoding/json folds it (foldRune), so that no spelling the operation
+// decodes as an audited member goes unrecorded.
 func paramIndex(name []byte) (int, bool) {
-	var lower [40]byte
+	var folded [40]byte
 	n := 0
 	for i := 0; i < len(name); n++ {
-		if n == len(lower) {
+		if n == len(folded) {
 			return 0, false // longer than any audited name
 		}
-		c := name[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRune(name[i:])
-			f := unicode.ToUpper(unicode.ToLower(r)) // encoding/json's foldName
-			if f >= utf8.RuneSelf {
-				return 0, false // audited names are ASCII
-			}
-			c, i = byte(f), i+size
-		} else {
-			i++
+		r, size := rune(name[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(name[i:])
 		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+		if r = foldRune(r); r >= utf8.RuneSelf {
+			return 0, false // audited names are ASCII
 		}
-		lower[n] = c
+		folded[n], i = byte(r), i+size
 	}
-	f, ok := paramLookup[string(lower[:n])]
+	f, ok := paramLookup[string(folded[:n])]
 	return f, ok
 }
 
@@ -251,13 +241,14 @@ var auditedParams = [...]string{
 }
 
 // paramNames are auditedParams as CloudTrail names them (lower camel
-// case); paramLookup maps each audited name, lower-cased, to its index.
+// case); paramLookup maps each audited name, folded (foldRune), to its
+// index.
 var paramNames, paramLookup = func() ([len(auditedParams)]string, map[string]int) {
 	var names [len(auditedParams)]string
 	m := make(map[string]int, len(auditedParams))
 	for i, n := range auditedParams {
 		names[i] = lowerFirst(n)
-		m[strings.ToLower(n)] = i
+		m[foldName(n)] = i
 	}
 	return names, m
 }()

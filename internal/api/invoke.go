@@ -117,11 +117,7 @@ func (h *Handler) invokeRecorded(r *http.Request, ci *callInfo, c Call) (json.Ra
 func (h *Handler) invokeGuarded(r *http.Request, ci *callInfo, c Call) (out any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			h.log.Error("panic serving a console call", "requestId", ci.ev.RequestID, "operation", c.Operation, "panic", p)
-			out, err = nil, &fault.Error{Code: fault.Internal}
+			out, err = nil, h.recovered(p, "panic serving a console call", "requestId", ci.ev.RequestID, "operation", c.Operation)
 		}
 	}()
 	return h.invoke(r.Context(), r, ci, c)

@@ -207,21 +207,27 @@ func fieldOf(t reflect.Type, name string) (index int, exact bool) {
 }
 
 // foldName folds a member name as encoding/json does to match it to a
-// field: ASCII letters to upper case, other characters through
-// unicode.ToUpper(unicode.ToLower(r)).
+// field (foldRune).
 func foldName(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if r < utf8.RuneSelf {
-			if 'a' <= r && r <= 'z' {
-				r -= 'a' - 'A'
-			}
-			b.WriteByte(byte(r))
-			continue
-		}
-		b.WriteRune(unicode.ToUpper(unicode.ToLower(r)))
+		b.WriteRune(foldRune(r))
 	}
 	return b.String()
+}
+
+// foldRune folds r as encoding/json does when it matches a member name to
+// a field: ASCII letters to upper case, other characters through
+// unicode.ToUpper(unicode.ToLower(r)), which takes the Kelvin sign to K
+// and the long s to S.
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'a' <= r && r <= 'z' {
+			r -= 'a' - 'A'
+		}
+		return r
+	}
+	return unicode.ToUpper(unicode.ToLower(r))
 }
 
 // shortName is a member name for an error message, cut (at a character)
