@@ -290,11 +290,14 @@ func startDev(t *testing.T, dir string) *server {
 // startTimeout.
 func waitHealthy(t *testing.T, s *server) {
 	t.Helper()
-	client := &http.Client{Timeout: time.Second}
+	// A connection of its own for each poll, closed after it: none is
+	// left open to take one of the server's places from the test.
+	tr := &http.Transport{DisableKeepAlives: true}
 	if strings.HasPrefix(s.URL, "https://") {
 		// Readiness only: the tests' own clients verify the certificate.
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
+	client := &http.Client{Timeout: time.Second, Transport: tr}
 	deadline := time.Now().Add(startTimeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()

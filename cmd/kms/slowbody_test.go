@@ -228,8 +228,13 @@ func TestUnknownCallersCannotHoldTheConnections(t *testing.T) {
 	metricsAddr := freeAddr(t)
 	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--max-connections", strconv.Itoa(places), "--read-timeout", "10m", "--metrics-listen", metricsAddr)
 	addr := strings.TrimPrefix(s.URL, "http://")
+	// Each connection is opened once the server reads the body of the one
+	// before: every place is then taken by a request under way, which the
+	// server never closes to make room (a connection still sending its
+	// headers, or one left idle, it would close).
 	var conns []net.Conn
-	for range places {
+	deadline := time.Now().Add(time.Minute)
+	for i := range places {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -238,13 +243,10 @@ func TestUnknownCallersCannotHoldTheConnections(t *testing.T) {
 		// Headers and the first byte of an 8,000-byte body; nothing more.
 		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: 8000\r\n\r\n{", addr)
 		conns = append(conns, c)
-	}
-	// Once the server reads all their bodies, every place is taken by a
-	// request under way (one still sending its headers could be evicted).
-	deadline := time.Now().Add(time.Minute)
-	for metricValue(scrape(t, "http://"+metricsAddr+"/metrics"), "kms_request_body_bytes", nil) < places*8000 {
-		if time.Now().After(deadline) {
-			t.Fatal("the server never read the held bodies (kms_request_body_bytes)")
+		for metricValue(scrape(t, "http://"+metricsAddr+"/metrics"), "kms_request_body_bytes", nil) < float64((i+1)*8000) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the server never read the body of held connection %d (kms_request_body_bytes)", i+1)
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(testCtx(t), 2*time.Minute)
