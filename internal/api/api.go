@@ -515,7 +515,7 @@ func isForm(contentType string) bool {
 // callerOf turns an authenticated principal, making a request r in region,
 // into the service's caller.
 func (h *Handler) callerOf(p *identity.Principal, r *http.Request, region string) service.Caller {
-	ri := h.requestInfo(r)
+	ri := h.requestInfo(r, region)
 	return service.Caller{
 		AccountID: p.Account,
 		ARN:       p.ARN,
@@ -529,12 +529,14 @@ func (h *Handler) callerOf(p *identity.Principal, r *http.Request, region string
 	}
 }
 
-// requestInfo is what policies' global condition keys see of r: the
-// client's address and whether it came over TLS.
-func (h *Handler) requestInfo(r *http.Request) identity.RequestInfo {
+// requestInfo is what policies' global condition keys see of r, a call
+// made in region: the client's address, whether it came over TLS, and
+// the region.
+func (h *Handler) requestInfo(r *http.Request, region string) identity.RequestInfo {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	return identity.RequestInfo{SourceIP: host, SecureTransport: r.TLS != nil || h.tlsInFront || r.Context().Value(viaTLSProxyKey{}) != nil}
+	return identity.RequestInfo{SourceIP: host, SecureTransport: r.TLS != nil || h.tlsInFront || r.Context().Value(viaTLSProxyKey{}) != nil,
+		Region: region}
 }

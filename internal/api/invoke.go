@@ -128,7 +128,13 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 	if p == nil {
 		return nil, errNoPrincipal
 	}
-	ctx = identity.WithRequest(ctx, h.requestInfo(r))
+	// The region IAM and the trail's decisions see: IAM's calls are made
+	// in us-east-1, the console's trail reads in the default region.
+	region := h.region
+	if c.Service == ServiceIAM {
+		region = identity.IAMRegion
+	}
+	ctx = identity.WithRequest(ctx, h.requestInfo(r, region))
 	switch c.Service { // the source first, so that a throttled call's record names it
 	case ServiceIAM:
 		ci.ev.Source = "iam.amazonaws.com"
@@ -148,9 +154,8 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		if o.run == nil {
 			return nil, errUnknownOperation(targetPrefix + c.Operation)
 		}
-		region := c.Region
-		if region == "" {
-			region = h.region
+		if c.Region != "" {
+			region = c.Region
 		}
 		if region != "" && !h.dir.Serves(region) {
 			return nil, &fault.Error{Code: fault.Validation, Message: "This server does not serve the Region " + region + "."}

@@ -400,8 +400,10 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, errThrottled)
 		return
 	}
-	if svc.name == "sts" { // IAM is global; STS answers in the request's region
+	if svc.name == "sts" { // STS answers in the request's region
 		ci.ev.Region = region
+	} else { // IAM is global: its calls are made in us-east-1, whatever the signature's region
+		region = identity.IAMRegion
 	}
 	if err := h.trailDown(reqID); err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
@@ -411,7 +413,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return
 	}
-	out, err := svc.actions[action](audit.NewContext(identity.WithRequest(r.Context(), h.requestInfo(r)), ci.ev), p, form)
+	out, err := svc.actions[action](audit.NewContext(identity.WithRequest(r.Context(), h.requestInfo(r, region)), ci.ev), p, form)
 	if err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return

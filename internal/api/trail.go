@@ -160,7 +160,7 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 	if !h.limits.allow(ServiceTrail, p.Account) {
 		return nil, errThrottled
 	}
-	actx := identity.WithRequest(r.Context(), h.requestInfo(r))
+	actx := identity.WithRequest(r.Context(), h.requestInfo(r, region))
 	if err := h.dir.AuthorizeGlobal(actx, p, trailAction); err != nil {
 		return nil, err
 	}

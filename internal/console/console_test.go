@@ -550,6 +550,44 @@ func TestRevokedOnAnotherNode(t *testing.T) {
 	}
 }
 
+// A console IAM call is made in us-east-1, IAM's one region, as a signed
+// one is: a principal kept out of us-east-1 by aws:RequestedRegion is kept
+// out of IAM in the console too, and one kept in eu-west-1 keeps the IAM
+// it may use.
+func TestIAMRequestedRegion(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	signIn := func(user, policy string) *browser {
+		t.Helper()
+		if _, err := e.dir.CreateUser(ctx, e.root, user, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.dir.PutPolicy(ctx, e.root, "User", user, "p", policy); err != nil {
+			t.Fatal(err)
+		}
+		k, secret, err := e.dir.CreateAccessKey(ctx, e.root, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := e.browser()
+		b.signInWithKey(k.ID, secret)
+		return b
+	}
+	notInUS := signIn("not-in-us", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"},
+		{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}}]}`)
+	if status, out := notInUS.post("call/iam/CreateAccessKey", nil); status != http.StatusForbidden || out["__type"] != "AccessDenied" {
+		t.Fatalf("CreateAccessKey by a user denied us-east-1: %d %v", status, out)
+	}
+	if keys, err := e.dir.ListAccessKeys(ctx, e.root, "not-in-us"); err != nil || len(keys) != 1 {
+		t.Fatalf("not-in-us has %d access keys (%v), want its one", len(keys), err)
+	}
+	inUS := signIn("in-us", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*",
+		"Condition":{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}}]}`)
+	if status, out := inUS.post("call/iam/ListAccessKeys", nil); status != http.StatusOK {
+		t.Fatalf("ListAccessKeys by a user allowed IAM in us-east-1: %d %v", status, out)
+	}
+}
+
 // sendPart sends the headers of a console API request and the first
 // bytes of its body.
 func (e *env) sendPart(path, header string, body []byte) net.Conn {

@@ -46,6 +46,12 @@ func newTrailEnv(t *testing.T) (*kmsEnv, string) {
 // credentials.
 func (e *kmsEnv) trailCall(t testing.TB, creds aws.Credentials, op, body string) rawResponse {
 	t.Helper()
+	return e.trailCallIn(t, e2eRegion, creds, op, body)
+}
+
+// trailCallIn is trailCall signed for region.
+func (e *kmsEnv) trailCallIn(t testing.TB, region string, creds aws.Credentials, op, body string) rawResponse {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +59,7 @@ func (e *kmsEnv) trailCall(t testing.TB, creds aws.Credentials, op, body string)
 	req.Header.Set("X-Amz-Target", "OpenKMSAudit_20261127."+op)
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	sum := sha256.Sum256([]byte(body))
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "kms", e2eRegion, time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "kms", region, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := e.srv.Client().Do(req)
@@ -326,6 +332,22 @@ func TestTrailAuthorization(t *testing.T) {
 	if read != 1 || refused != 9 {
 		t.Errorf("%d reads and %d refusals recorded, want 1 and 9", read, refused)
 	}
+}
+
+// Reading the trail is a call made in the region its signature is scoped
+// to (aws:RequestedRegion), as a KMS call is: an auditor allowed in one
+// region reads there, and nowhere else.
+func TestTrailRequestedRegion(t *testing.T) {
+	t.Parallel()
+	e, _ := newTrailEnv(t)
+	inEU := e.newUser(t, "auditor-eu", kpDoc(kpIdentity("Allow", []string{"*"}, "cloudtrail:LookupEvents").with(
+		map[string]any{"StringEquals": map[string]any{"aws:RequestedRegion": e2eRegion2}})))
+	creds := aws.Credentials{AccessKeyID: inEU.akid, SecretAccessKey: inEU.secret}
+	if p := decodeOK[trailPage](t, e.trailCallIn(t, e2eRegion2, creds, "GetAuditRecords", `{}`)); len(p.Records) == 0 {
+		t.Error("the auditor read no records in its region")
+	}
+	expectRawError(t, e.trailCallIn(t, e2eRegion, creds, "GetAuditRecords", `{}`), http.StatusBadRequest, "AccessDeniedException",
+		"User: "+userARNOf("auditor-eu")+" is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action")
 }
 
 // Requests that are not signed, name no operation of ours or ask for a

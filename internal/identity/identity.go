@@ -79,7 +79,7 @@ func RootARN(account string) string { return "arn:aws:iam::" + account + ":root"
 type Config struct {
 	Store   store.Store
 	RootKey *keys.RootKey
-	Region  string // the default region (IAM is signed for us-east-1 whatever the region)
+	Region  string // the default region (IAM is accepted signed for any region; its calls are made in IAMRegion)
 	// Regions are the regions a KMS or STS request may be signed for;
 	// empty means Region only.
 	Regions []string

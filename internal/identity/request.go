@@ -10,12 +10,22 @@ import (
 
 // RequestInfo is what IAM and STS decisions know of the request they
 // decide, for the global condition keys of policies: aws:SourceIp,
-// aws:SecureTransport, and with the time of the decision aws:CurrentTime
-// and aws:EpochTime (the same keys KMS decisions have).
+// aws:SecureTransport, aws:RequestedRegion, and with the time of the
+// decision aws:CurrentTime and aws:EpochTime (the same keys KMS decisions
+// have).
 type RequestInfo struct {
 	SourceIP        string
 	SecureTransport bool
+	// Region is the region the call is made in: IAMRegion for an IAM
+	// call, the region its signature is scoped to for an STS call.
+	Region string
 }
+
+// IAMRegion is the region of every IAM call, whatever region its client
+// signs for: IAM is a global service with one endpoint, in us-east-1, so
+// on AWS its calls have aws:RequestedRegion us-east-1 and a policy that
+// keeps a principal out of us-east-1 keeps it out of IAM.
+const IAMRegion = "us-east-1"
 
 type requestInfoKey struct{}
 
@@ -53,6 +63,10 @@ func (c requestContext) Values(key string) ([]string, bool) {
 	case "aws:securetransport":
 		if c.known {
 			return []string{strconv.FormatBool(c.ri.SecureTransport)}, true
+		}
+	case "aws:requestedregion":
+		if c.known && c.ri.Region != "" {
+			return []string{c.ri.Region}, true
 		}
 	}
 	return nil, false
