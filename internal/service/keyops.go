@@ -277,6 +277,9 @@ func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *kmsapi.Des
 	if err != nil {
 		return nil, err
 	}
+	if k, err = s.settled(ctx, k); err != nil {
+		return nil, err
+	}
 	return &kmsapi.DescribeKeyOutput{KeyMetadata: s.metadata(&k.Rec, k.MaterialID())}, nil
 }
 
@@ -460,6 +463,11 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 	if err != nil {
 		return nil, err
 	}
+	// The change is judged on the key's regions as they are now (a
+	// primary scheduled for deletion waits for no replica already gone).
+	if _, err := s.settleReplicas(ctx, &k.Rec); err != nil {
+		return nil, err
+	}
 	region, id, arn := k.Rec.Region, k.Rec.ID, k.ARN
 	var rec keyrepo.KeyRecord
 	err = s.update(ctx, action, func(tx store.Tx) error {
@@ -519,12 +527,20 @@ func (s *Service) expiredInTx(tx store.Tx, region, id string) (bool, error) {
 // calls it periodically; tests call it after moving the clock.
 func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 	now := s.now()
+	dates := map[keyRef]time.Time{}
 	due, err := s.scanIndex(ctx, keyrepo.PendingDeletionPrefix, func(rec *keyrepo.KeyRecord) bool {
-		return rec.State == keyrepo.StatePendingDeletion && rec.DeletionDate != nil && !now.Before(*rec.DeletionDate)
+		if rec.State == keyrepo.StatePendingDeletion && rec.DeletionDate != nil && !now.Before(*rec.DeletionDate) {
+			dates[keyRef{rec.Region, rec.ID}] = *rec.DeletionDate
+			return true
+		}
+		return false
 	})
 	if err != nil {
 		return 0, err
 	}
+	// Oldest first: a primary waiting for its replicas starts its own
+	// waiting period from the date of the last deleted (forgetReplica).
+	slices.SortStableFunc(due, func(a, b keyRef) int { return dates[a].Compare(dates[b]) })
 	deleted := 0
 	var errs []error
 	for _, ref := range due {
@@ -610,7 +626,7 @@ func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Tim
 		}
 		if rec.MultiRegion {
 			others = slices.DeleteFunc(rec.Regions(), func(r string) bool { return r == region })
-			return s.forgetReplica(tx, &rec, others, now)
+			return s.forgetReplica(tx, &rec, others)
 		}
 		return nil
 	})
@@ -627,8 +643,11 @@ func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Tim
 // forgetReplica removes a deleted multi-Region key's region from the
 // records of its other regions. A primary that waited for its replicas
 // (PendingReplicaDeletion) and has none left is then scheduled for
-// deletion after its own waiting period.
-func (s *Service) forgetReplica(tx store.Tx, gone *keyrepo.KeyRecord, others []string, now time.Time) error {
+// deletion after its own waiting period, from the deleted key's deletion
+// date: the instant it was gone, whenever its records are removed (by
+// the maintenance round or by the first call that reads the key's
+// regions, settleReplicas), so that every reader sees the same date.
+func (s *Service) forgetReplica(tx store.Tx, gone *keyrepo.KeyRecord, others []string) error {
 	for _, r := range others {
 		var rec keyrepo.KeyRecord
 		if err := getJSON(tx, keyrepo.KeyKey(r, gone.ID), &rec); err != nil {
@@ -639,7 +658,7 @@ func (s *Service) forgetReplica(tx store.Tx, gone *keyrepo.KeyRecord, others []s
 		}
 		rec.ReplicaRegions = slices.DeleteFunc(rec.ReplicaRegions, func(x string) bool { return x == gone.Region })
 		if rec.State == keyrepo.StatePendingReplicaDeletion && len(rec.ReplicaRegions) == 0 {
-			date := now.UTC().Truncate(time.Millisecond).Add(time.Duration(rec.PendingWindowInDays) * 24 * time.Hour)
+			date := gone.DeletionDate.UTC().Truncate(time.Millisecond).Add(time.Duration(rec.PendingWindowInDays) * 24 * time.Hour)
 			rec.State, rec.DeletionDate = keyrepo.StatePendingDeletion, &date
 			if err := tx.Put(keyrepo.PendingDeletionKey(r, rec.ID), nil); err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"time"
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/authz"
@@ -53,6 +54,9 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 	cond := &authz.Conditions{Extra: map[string]string{"kms:replicaregion": to, "kms:bypasspolicylockoutsafetycheck": bypass}}
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ReplicateKey", cond)
 	if err != nil {
+		return nil, err
+	}
+	if k, err = s.settled(ctx, k); err != nil {
 		return nil, err
 	}
 	if err := s.checkReplicable(k); err != nil {
@@ -231,6 +235,9 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *km
 	if err != nil {
 		return nil, err
 	}
+	if k, err = s.settled(ctx, k); err != nil {
+		return nil, err
+	}
 	if err := s.checkReplicable(k); err != nil {
 		return nil, err
 	}
@@ -318,6 +325,76 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *km
 	}
 	audit.FromContext(ctx).AddKey(target.ARN)
 	return nil, nil
+}
+
+// settleReplicas finishes, as the maintenance round would, the deletion
+// of the other regions of the multi-Region key rec whose deletion date
+// has passed, before an operation reads rec's regions. Such a replica is
+// already gone in its own region (Resolve refuses it); once its deletion
+// is finished no region lists it, ReplicateKey may make a new one in its
+// region, and a primary that waited for it is in its own waiting period,
+// whether a call or the maintenance round comes first. It reports
+// whether it deleted any: rec is then stale.
+func (s *Service) settleReplicas(ctx context.Context, rec *keyrepo.KeyRecord) (bool, error) {
+	if !rec.MultiRegion {
+		return false, nil
+	}
+	type due struct {
+		region string
+		date   time.Time
+	}
+	var dues []due
+	err := s.view(ctx, "read a multi-Region key's regions", func(tx store.Tx) error {
+		dues = dues[:0]
+		for _, r := range rec.Regions() {
+			if r == rec.Region {
+				continue
+			}
+			var other keyrepo.KeyRecord
+			if err := getJSON(tx, keyrepo.KeyKey(r, rec.ID), &other); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				return err
+			}
+			if s.repo.Expired(&other) {
+				dues = append(dues, due{r, *other.DeletionDate})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	// Oldest first, as the maintenance round deletes them: a primary's
+	// waiting period starts from the date of the last.
+	slices.SortFunc(dues, func(a, b due) int { return a.date.Compare(b.date) })
+	deleted := false
+	for _, d := range dues {
+		done, err := s.deleteKey(ctx, d.region, rec.ID, s.now())
+		if err != nil {
+			return deleted, err
+		}
+		deleted = deleted || done
+	}
+	return deleted, nil
+}
+
+// settled is k once settleReplicas has finished the deletions due in its
+// other regions: k itself when there were none, else k read again.
+func (s *Service) settled(ctx context.Context, k *keyrepo.Key) (*keyrepo.Key, error) {
+	changed, err := s.settleReplicas(ctx, &k.Rec)
+	if err != nil || !changed {
+		return k, err
+	}
+	fresh, err := s.repo.Load(ctx, k.Rec.Region, k.Rec.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && s.repo.Expired(&fresh.Rec)) {
+		return nil, keyrepo.ErrKeyDoesNotExist(k.ARN)
+	}
+	if err != nil {
+		return nil, s.storeErr("read a key again", err)
+	}
+	return fresh, nil
 }
 
 // errMultiRegionNewMaterial refuses new imported material, and on-demand
