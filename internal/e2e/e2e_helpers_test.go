@@ -116,12 +116,16 @@ func openKMSEnvWith(t testing.TB, path string, rk []byte, clock *testsupport.Clo
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	// The directory checks signatures against the real clock, the time
-	// the SDK signs with; the service's clock is the fake one.
-	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Logger: logger})
-	cfg := service.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID}
+	cfg := service.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger}
 	if configure != nil {
 		configure(&cfg)
+	}
+	// The directory checks signatures against the real clock, the time
+	// the SDK signs with; the service's clock is the fake one. It serves
+	// the regions the service serves, as the server wires them.
+	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: cfg.Region, Regions: cfg.Regions, Logger: logger})
+	if cfg.PrincipalID == nil {
+		cfg.PrincipalID = dir.PrincipalID
 	}
 	svc, err := service.New(cfg)
 	if err != nil {

@@ -373,6 +373,9 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *km
 		if rec.IsPrimary() && len(rec.ReplicaRegions) > 0 {
 			// A primary outlives its replicas: its waiting period
 			// starts when the last of them is deleted.
+			if err := s.checkReplicasDeletable(tx, rec); err != nil {
+				return err
+			}
 			rec.State = keyrepo.StatePendingReplicaDeletion
 			out = kmsapi.ScheduleKeyDeletionOutput{KeyID: arn, KeyState: string(rec.State), PendingWindowInDays: days}
 			return nil

@@ -327,6 +327,33 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *km
 	return nil, nil
 }
 
+// checkReplicasDeletable refuses to make the primary rec wait for a
+// replica that no call can schedule for deletion: one in a region the
+// server no longer serves (--regions narrowed since it was made) that is
+// not pending deletion already. The primary would wait forever, unusable.
+// A replica scheduled while its region was served is deleted when due
+// whether or not the region is served (DeleteExpiredKeys), so the primary
+// may wait for it.
+func (s *Service) checkReplicasDeletable(tx store.Tx, rec *keyrepo.KeyRecord) error {
+	for _, r := range rec.ReplicaRegions {
+		if s.Serves(r) {
+			continue
+		}
+		var replica keyrepo.KeyRecord
+		if err := getJSON(tx, keyrepo.KeyKey(r, rec.ID), &replica); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			return err
+		}
+		if replica.State != keyrepo.StatePendingDeletion {
+			return newErr(fault.UnsupportedOperation, "The replica %s is in a Region this server does not serve: serve %s again and schedule the replica's deletion there before the primary's.",
+				keyrepo.KeyARN(r, rec.Account, rec.ID), r)
+		}
+	}
+	return nil
+}
+
 // settleReplicas finishes, as the maintenance round would, the deletion
 // of the other regions of the multi-Region key rec whose deletion date
 // has passed, before an operation reads rec's regions. Such a replica is
