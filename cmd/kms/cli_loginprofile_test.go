@@ -3,9 +3,11 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -69,5 +71,49 @@ func TestAWSCLILoginProfile(t *testing.T) {
 	_, errb, code = a.iam("get-login-profile", "--user-name", "dana")
 	if code == 0 || !strings.Contains(errb, "NoSuchEntity") {
 		t.Fatalf("get-login-profile after delete: exit %d\n%s", code, errb)
+	}
+}
+
+// TestIAMCallsAreRecordedInUSEast1: IAM is a global service, and CloudTrail
+// records its calls in us-east-1. A server whose default region is
+// eu-west-1 records an IAM call made with the aws command line there, and
+// an STS call in the region it was signed for.
+func TestIAMCallsAreRecordedInUSEast1(t *testing.T) {
+	t.Parallel()
+	bin := requireAWS(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, dir, baseEnv(), "--dev", "--region", "eu-west-1")
+	a := newAWSCLI(t, bin, s)
+	a.env = append(a.env, "AWS_DEFAULT_REGION=eu-west-1")
+	if _, errb, code := a.iam("create-user", "--user-name", "recorded"); code != 0 {
+		t.Fatalf("aws iam create-user: exit %d\n%s", code, errb)
+	}
+	sts := exec.Command(a.bin, "sts", "get-caller-identity", "--endpoint-url", a.url)
+	sts.Env = a.env
+	if out, err := sts.CombinedOutput(); err != nil {
+		t.Fatalf("aws sts get-caller-identity: %v\n%s", err, out)
+	}
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("kms server exited %d", code)
+	}
+	trail, err := os.ReadFile(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(trail)), "\n") {
+		var r struct {
+			Event struct {
+				EventName string `json:"eventName"`
+				AWSRegion string `json:"awsRegion"`
+			} `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("a record that is not JSON: %v\n%s", err, line)
+		}
+		regions[r.Event.EventName] = r.Event.AWSRegion
+	}
+	if regions["CreateUser"] != "us-east-1" || regions["GetCallerIdentity"] != "eu-west-1" {
+		t.Errorf("recorded in regions %v, want CreateUser in us-east-1 and GetCallerIdentity in eu-west-1", regions)
 	}
 }

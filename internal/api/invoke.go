@@ -137,7 +137,7 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 	ctx = identity.WithRequest(ctx, h.requestInfo(r, region))
 	switch c.Service { // the source first, so that a throttled call's record names it
 	case ServiceIAM:
-		ci.ev.Source = "iam.amazonaws.com"
+		ci.ev.Source, ci.ev.Region = "iam.amazonaws.com", identity.IAMRegion
 	case ServiceTrail:
 		ci.ev.Source = trailSource
 	}

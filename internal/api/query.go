@@ -388,6 +388,9 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		return
 	}
 	ci.ev.Source = svc.name + ".amazonaws.com"
+	if svc.name == "iam" {
+		ci.ev.Region = identity.IAMRegion // as CloudTrail records IAM's calls
+	}
 	// IAM and STS change who may do what: their callers are read from the
 	// store, not the cache (api.cachedOps says why).
 	p, region, err := h.dir.Authenticate(identity.WithoutCache(r.Context()), r, body, svc.name)
