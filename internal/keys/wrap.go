@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/aes"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -23,12 +22,6 @@ const (
 	WrapRSAAESKeyWrapSHA1   = "RSA_AES_KEY_WRAP_SHA_1"
 	WrapRSAAESKeyWrapSHA256 = "RSA_AES_KEY_WRAP_SHA_256"
 )
-
-// GenerateWrappingKey returns a fresh RSA key pair of bits (2048, 3072 or
-// 4096) for wrapping key material on its way in.
-func GenerateWrappingKey(bits int) (*rsa.PrivateKey, error) {
-	return rsa.GenerateKey(rand.Reader, bits)
-}
 
 // UnwrapImported recovers key material that a customer wrapped with the
 // public half of priv:

@@ -63,7 +63,7 @@ func TestKWPRejectsTampering(t *testing.T) {
 }
 
 func TestUnwrapImportedAllAlgorithms(t *testing.T) {
-	priv, err := keys.GenerateWrappingKey(2048)
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestUnwrapOpenSSL(t *testing.T) {
 		t.Skip("openssl not installed")
 	}
 	dir := t.TempDir()
-	priv, _ := keys.GenerateWrappingKey(2048)
+	priv, _ := rsa.GenerateKey(rand.Reader, 2048)
 	pub, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
 	os.WriteFile(filepath.Join(dir, "pub.der"), pub, 0o600)
 	material := make([]byte, 32)

@@ -340,24 +340,9 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	if strings.HasPrefix(in.KeyPairSpec, "RSA_") {
-		// An RSA key pair costs a CPU for up to a second (RSA_4096),
-		// some ten thousand times an Encrypt: AWS gives these calls
-		// quotas of their own (one a second for RSA_2048, one in ten
-		// seconds for RSA_4096). Here at most cap(rsaPairs) are made
-		// at once, and the calls past them wait their turn, so that
-		// callers asking for many cannot take every CPU from every
-		// other call. A call whose client has gone stops waiting.
-		select {
-		case s.rsaPairs <- struct{}{}:
-			defer func() { <-s.rsaPairs }()
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	priv, err := s.genKeyPair(in.KeyPairSpec)
+	priv, err := s.makeKeyPair(ctx, op, in.KeyPairSpec)
 	if err != nil {
-		return nil, s.storeErr(op, err)
+		return nil, err
 	}
 	pair, err := keys.ParseAsymmetric(in.KeyPairSpec, priv)
 	if err != nil {
@@ -376,4 +361,29 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	}
 	s.noteUse(ctx, &k.Rec, op)
 	return out, nil
+}
+
+// makeKeyPair makes a private key of spec, DER PKCS#8: a data key pair's,
+// or the wrapping key of GetParametersForImport. An RSA key pair costs a
+// CPU for up to a second (RSA_4096), some ten thousand times an Encrypt:
+// AWS gives both calls quotas of their own (GetParametersForImport one in
+// four seconds; GenerateDataKeyPair one a second for RSA_2048, one in ten
+// seconds for RSA_4096). Here at most cap(rsaPairs) are made at once, and
+// the calls past them wait their turn, so that callers asking for many
+// cannot take every CPU from every other call. A call whose client has
+// gone stops waiting, with the context's error.
+func (s *Service) makeKeyPair(ctx context.Context, op, spec string) ([]byte, error) {
+	if strings.HasPrefix(spec, "RSA_") {
+		select {
+		case s.rsaPairs <- struct{}{}:
+			defer func() { <-s.rsaPairs }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	priv, err := s.genKeyPair(spec)
+	if err != nil {
+		return nil, s.storeErr(op, err)
+	}
+	return priv, nil
 }

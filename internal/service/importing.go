@@ -40,7 +40,6 @@ var (
 	expirationModelEnum     = []string{expiresModel, doesNotExpireModel}
 	importTypeEnum          = []string{importNewMaterial, importExistingMateral}
 	materialDescriptionRE   = regexp.MustCompile(`^[a-zA-Z0-9:/_\s.-]+$`)
-	wrappingKeyBits         = map[string]int{"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096}
 	errInvalidImportToken   = newErr(fault.InvalidImportToken, "The import token is not valid for this KMS key. Use the import token from a GetParametersForImport response for this key.")
 	errExpiredImportToken   = newErr(fault.ExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new import token and public key.")
 	errIncorrectKeyMaterial = newErr(fault.IncorrectKeyMaterial, "The key material being imported is not the same as the key material previously imported into this KMS key.")
@@ -80,19 +79,16 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	case in.WrappingAlgorithm == "SM2PKE" || in.WrappingKeySpec == "SM2":
 		return nil, newErr(fault.UnsupportedOperation, "SM2 wrapping is only available in AWS China Regions.")
 	}
-	priv, err := keys.GenerateWrappingKey(wrappingKeyBits[in.WrappingKeySpec])
+	der, err := s.makeKeyPair(ctx, "GetParametersForImport", in.WrappingKeySpec)
 	if err != nil {
-		return nil, s.storeErr("GetParametersForImport", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return nil, s.storeErr("GetParametersForImport", err)
+		return nil, err
 	}
 	defer clear(der)
-	pub, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	wrapping, err := keys.ParseAsymmetric(in.WrappingKeySpec, der)
 	if err != nil {
 		return nil, s.storeErr("GetParametersForImport", err)
 	}
+	pub := wrapping.PublicDER
 	token := make([]byte, 1+importTokenIDSize)
 	token[0] = importTokenFormat
 	rand.Read(token[1:])

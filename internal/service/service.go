@@ -66,12 +66,13 @@ type Config struct {
 	// KeyQuota is how many keys an account may have in a region
 	// (keyrepo.DefaultKeyQuota if zero, as on AWS).
 	KeyQuota int
-	// RSAKeyPairs bounds the RSA data key pairs GenerateDataKeyPair
-	// generates at once (default: half the CPUs, at least one); calls
-	// past it wait.
+	// RSAKeyPairs bounds the RSA key pairs made at once, data key pairs
+	// (GenerateDataKeyPair) and wrapping keys (GetParametersForImport)
+	// together (default: half the CPUs, at least one); calls past it
+	// wait.
 	RSAKeyPairs int
-	// GenerateKeyPair makes the private key of a data key pair
-	// (keys.GenerateAsymmetric if nil).
+	// GenerateKeyPair makes the private key of a data key pair or of a
+	// wrapping key, DER PKCS#8 (keys.GenerateAsymmetric if nil).
 	GenerateKeyPair func(spec string) ([]byte, error)
 }
 
@@ -94,7 +95,7 @@ type Service struct {
 
 	reloads reloadLimit // reloads of a key a blob of a newer version asks for (crypto.go)
 
-	rsaPairs   chan struct{} // one token per RSA data key pair being generated (asymmetric.go)
+	rsaPairs   chan struct{} // one token per RSA key pair being generated (asymmetric.go)
 	genKeyPair func(spec string) ([]byte, error)
 }
 
