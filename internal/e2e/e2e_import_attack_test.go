@@ -3,6 +3,12 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -13,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
@@ -89,4 +96,148 @@ func TestE2EGetParametersForImportWaitsForRSAKeyPairs(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("ImportKeyMaterial: %v", err)
 	}
+}
+
+// importWrapped imports private key material into keyID under a fresh
+// RSA_AES_KEY_WRAP_SHA_256 token, the wrapping that fits keys of any size.
+func (e *kmsEnv) importWrapped(t testing.TB, keyID string, material []byte) (*kms.ImportKeyMaterialOutput, error) {
+	t.Helper()
+	p := e.importParams(t, keyID, types.AlgorithmSpecRsaAesKeyWrapSha256, types.WrappingKeySpecRsa3072)
+	return e.client.ImportKeyMaterial(context.Background(), &kms.ImportKeyMaterialInput{
+		KeyId: aws.String(keyID), ImportToken: p.ImportToken, ExpirationModel: notExpiring,
+		EncryptedKeyMaterial: wrapForImport(t, types.AlgorithmSpecRsaAesKeyWrapSha256, p.PublicKey, material),
+	})
+}
+
+// reencodeEC is the PKCS#8 encoding of an EC private key der with its
+// inner ECPrivateKey (RFC 5915) changed by edit, and trailing after it.
+func reencodeEC(t testing.TB, der []byte, edit func(*ecPrivateKeyDER), trailing []byte) []byte {
+	t.Helper()
+	var p pkcs8DER
+	var ec ecPrivateKeyDER
+	if _, err := asn1.Unmarshal(der, &p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asn1.Unmarshal(p.PrivateKey, &ec); err != nil {
+		t.Fatal(err)
+	}
+	edit(&ec)
+	inner, err := asn1.Marshal(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.PrivateKey = inner
+	out, err := asn1.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, trailing...)
+}
+
+type pkcs8DER struct {
+	Version    int
+	Algorithm  asn1.RawValue
+	PrivateKey []byte
+}
+
+type ecPrivateKeyDER struct {
+	Version       int
+	PrivateKey    []byte
+	NamedCurveOID asn1.ObjectIdentifier `asn1:"optional,explicit,tag:0"`
+	PublicKey     asn1.BitString        `asn1:"optional,explicit,tag:1"`
+}
+
+func bitString(b []byte) asn1.BitString { return asn1.BitString{Bytes: b, BitLength: 8 * len(b)} }
+
+// Imported private key material must be one key in one encoding. Before,
+// an EC key's encoded public point was ignored (the server makes it again
+// from the private scalar): a key pair whose public half was another
+// key's, or a point off the curve, imported without a word, and so did an
+// RSA key of three primes and a key followed by other bytes. Each is
+// IncorrectKeyMaterialException now and leaves the key pending import;
+// the same keys encoded as they should be import.
+func TestE2EImportRefusesSelfContradictoryPrivateKeys(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	refused := func(t *testing.T, id string, material []byte) {
+		t.Helper()
+		_, err := e.importWrapped(t, id, material)
+		expectAPIErrorCode(t, err, "IncorrectKeyMaterialException")
+		expectTyped[*types.IncorrectKeyMaterialException](t, err)
+		e.expectPendingImport(t, id)
+	}
+	imports := func(t *testing.T, id string, material []byte) {
+		t.Helper()
+		if _, err := e.importWrapped(t, id, material); err != nil {
+			t.Fatalf("ImportKeyMaterial of a well-formed key: %v", err)
+		}
+	}
+
+	t.Run("ECC_NIST_P256", func(t *testing.T) {
+		t.Parallel()
+		id := e.asCreateExternal(t, types.KeySpecEccNistP256, asSignVerify)
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherPub, _ := other.PublicKey.Bytes()
+		offCurve := slices.Clone(otherPub)
+		offCurve[len(offCurve)-1] ^= 1
+		p384 := asn1.ObjectIdentifier{1, 3, 132, 0, 34}
+		refused(t, id, reencodeEC(t, der, func(ec *ecPrivateKeyDER) { ec.PublicKey = bitString(otherPub) }, nil))
+		refused(t, id, reencodeEC(t, der, func(ec *ecPrivateKeyDER) { ec.PublicKey = bitString(offCurve) }, nil))
+		refused(t, id, reencodeEC(t, der, func(ec *ecPrivateKeyDER) { ec.NamedCurveOID = p384 }, nil))
+		refused(t, id, append(slices.Clone(der), 0x05, 0x00))
+		// The public point may be absent, or compressed.
+		pub, _ := key.PublicKey.Bytes()
+		compressed := append([]byte{2 | pub[len(pub)-1]&1}, pub[1:33]...)
+		imports(t, id, reencodeEC(t, der, func(ec *ecPrivateKeyDER) { ec.PublicKey = bitString(compressed) }, nil))
+		want, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		if got, err := e.client.GetPublicKey(context.Background(), &kms.GetPublicKeyInput{KeyId: aws.String(id)}); err != nil || !bytes.Equal(got.PublicKey, want) {
+			t.Errorf("GetPublicKey after the import: %v; want the imported key's public key", err)
+		}
+		bare := e.asCreateExternal(t, types.KeySpecEccNistP256, asSignVerify)
+		imports(t, bare, reencodeEC(t, der, func(ec *ecPrivateKeyDER) { ec.PublicKey = asn1.BitString{} }, nil))
+	})
+
+	t.Run("ECC_SECG_P256K1", func(t *testing.T) {
+		t.Parallel()
+		id := e.asCreateExternal(t, types.KeySpecEccSecgP256k1, asSignVerify)
+		der, err := keys.GenerateAsymmetric("ECC_SECG_P256K1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := secp256k1.GeneratePrivateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, id, reencodeEC(t, der, func(ec *ecPrivateKeyDER) { ec.PublicKey = bitString(other.PubKey().SerializeUncompressed()) }, nil))
+		imports(t, id, der)
+	})
+
+	t.Run("RSA_2048", func(t *testing.T) {
+		t.Parallel()
+		id := e.asCreateExternal(t, types.KeySpecRsa2048, asSignVerify)
+		three, err := rsa.GenerateMultiPrimeKey(rand.Reader, 3, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(three)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, id, der)
+		two, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err = x509.MarshalPKCS8PrivateKey(two)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, id, append(slices.Clone(der), 0x00))
+		imports(t, id, der)
+	})
 }

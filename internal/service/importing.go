@@ -272,7 +272,7 @@ func checkImportedMaterial(spec string, material []byte) error {
 	case strings.HasPrefix(spec, "ML_DSA_"):
 		return newErr(fault.UnsupportedOperation, "Importing key material for %s keys is not supported by this server.", spec)
 	default:
-		_, err = keys.ParseAsymmetric(spec, material)
+		_, err = keys.ParseImported(spec, material)
 	}
 	if err != nil {
 		return newErr(fault.IncorrectKeyMaterial, "The imported key material is not valid for key spec %s.", spec)
