@@ -73,12 +73,15 @@ type Record struct {
 
 // UserIdentity is the caller.
 type UserIdentity struct {
-	Type        string `json:"type"` // Root, IAMUser, AssumedRole, Unknown
+	Type        string `json:"type"` // Root, IAMUser, AssumedRole, Unknown, AWSService
 	PrincipalID string `json:"principalId,omitempty"`
 	ARN         string `json:"arn,omitempty"`
 	AccountID   string `json:"accountId,omitempty"`
 	AccessKeyID string `json:"accessKeyId,omitempty"`
 	UserName    string `json:"userName,omitempty"`
+	// InvokedBy, for work the service did on its own (type AWSService),
+	// names the service: kms.amazonaws.com.
+	InvokedBy string `json:"invokedBy,omitempty"`
 	// SessionContext, for a role session, names the role that issued
 	// it. Who started the session is in the record of the AssumeRole
 	// call whose responseElements name the session's access key id.

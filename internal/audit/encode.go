@@ -29,6 +29,7 @@ func appendRecordHead(b []byte, r *Record) []byte {
 	b = appendOpt(b, "accountId", r.UserIdentity.AccountID)
 	b = appendOpt(b, "accessKeyId", r.UserIdentity.AccessKeyID)
 	b = appendOpt(b, "userName", r.UserIdentity.UserName)
+	b = appendOpt(b, "invokedBy", r.UserIdentity.InvokedBy)
 	if sc := r.UserIdentity.SessionContext; sc != nil {
 		si := &sc.SessionIssuer
 		b = append(b, `,"sessionContext":{"sessionIssuer":{"type":`...)

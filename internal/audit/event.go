@@ -38,6 +38,9 @@ type Event struct {
 	// UnrecordedBefore is Record.UnrecordedBefore: set by the caller on
 	// the record of an unauthenticated call.
 	UnrecordedBefore uint64
+	// EventType is AwsApiCall (if empty) for a call, AwsServiceEvent for
+	// work the service did on its own (ServiceEvent).
+	EventType string
 
 	mu       sync.Mutex
 	keys     []string
@@ -79,6 +82,19 @@ func (e *Event) Keys() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]string(nil), e.keys...)
+}
+
+// ServiceEvent is the event of work KMS did on its own at t, not asked by
+// any call, to key keyARN of account in region: DeleteExpiredKeyMaterial
+// when imported key material passed its ValidTo. As in CloudTrail, the
+// service is its identity, source and user agent, and the record is
+// the key's account's.
+func ServiceEvent(t time.Time, operation, region, account, keyARN string) *Event {
+	const kms = "kms.amazonaws.com"
+	e := &Event{Time: t, Source: kms, Operation: operation, Region: region, SourceIP: kms, UserAgent: kms, EventType: "AwsServiceEvent",
+		Identity: UserIdentity{Type: "AWSService", AccountID: account, InvokedBy: kms}}
+	e.AddKey(keyARN)
+	return e
 }
 
 type eventKey struct{}
@@ -158,9 +174,12 @@ func (e *Event) record() *Record {
 	rec := &Record{
 		EventVersion: "1.11", EventTime: FormatTime(e.Time), EventSource: e.Source, EventName: Clip(e.Operation, MaxField),
 		AWSRegion: e.Region, SourceIPAddress: e.SourceIP, UserAgent: Clip(e.UserAgent, MaxField), RequestID: e.RequestID,
-		EventID: id, EventType: "AwsApiCall", ManagementEvent: true, EventCategory: "Management",
+		EventID: id, EventType: e.EventType, ManagementEvent: true, EventCategory: "Management",
 		RequestParameters: e.Params, ResponseElements: jsonNull,
 		ErrorCode: e.ErrorCode, ErrorMessage: Clip(e.ErrorMessage, MaxField),
+	}
+	if rec.EventType == "" {
+		rec.EventType = "AwsApiCall"
 	}
 	if e.Identity.Type == "" {
 		rec.UnrecordedBefore = e.UnrecordedBefore

@@ -313,6 +313,9 @@ func (p *printer) print(r record) error {
 		key = rec.Resources[0].ARN[strings.LastIndexByte(rec.Resources[0].ARN, '/')+1:]
 	}
 	principal := cell(rec.UserIdentity.ARN)
+	if principal == "" && rec.UserIdentity.InvokedBy != "" {
+		principal = cell(rec.UserIdentity.InvokedBy) // a service event
+	}
 	if principal == "" {
 		principal = "(" + cell(rec.UserIdentity.Type) + " " + cell(rec.UserIdentity.AccessKeyID) + ")"
 	}

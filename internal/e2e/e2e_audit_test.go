@@ -90,10 +90,11 @@ func newAuditedEnvWith(t testing.TB, wrap func(store.Store) store.Store) (*kmsEn
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { trail.Close() })
-	guard := &leakGuard{next: api.NewHandler(svc, dir, logger).WithAudit(audit.NewLogRecorder(trail), e2eRegion)}
+	recorder := audit.NewLogRecorder(trail)
+	guard := &leakGuard{next: api.NewHandler(svc, dir, logger).WithAudit(recorder, e2eRegion)}
 	srv := httptest.NewServer(guard)
 	t.Cleanup(srv.Close)
-	e := &kmsEnv{svc: svc, store: st, path: filepath.Join(dirPath, "kms.db"), srv: srv, clock: clock, rootKey: rk, guard: guard, root: root, creds: creds}
+	e := &kmsEnv{svc: svc, store: st, path: filepath.Join(dirPath, "kms.db"), srv: srv, clock: clock, rootKey: rk, guard: guard, root: root, creds: creds, trail: recorder}
 	e.client = e.clientWith(creds.ID, creds.Secret, "")
 	t.Cleanup(func() { e.checkNoLeaks(t) })
 	return e, logPath

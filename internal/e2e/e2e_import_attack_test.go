@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/testsupport"
@@ -240,4 +241,52 @@ func TestE2EImportRefusesSelfContradictoryPrivateKeys(t *testing.T) {
 		refused(t, id, append(slices.Clone(der), 0x00))
 		imports(t, id, der)
 	})
+}
+
+// Imported material that passes its ValidTo is deleted by the background
+// work, and the trail says so as CloudTrail does: a DeleteExpiredKeyMaterial
+// service event of the key's account, naming the key. Before, the key
+// went back to PendingImport with no record at all: its owner's trail
+// could not tell an expiry from a DeleteImportedKeyMaterial someone made
+// without leaving a record.
+func TestE2EImportedMaterialExpiryIsAudited(t *testing.T) {
+	t.Parallel()
+	e, logPath := newAuditedEnv(t)
+	id := e.newExternalKey(t)
+	validTo := e.clock.Now().Add(time.Hour)
+	e.importMaterial(t, id, mustRandom(t, 32), &validTo)
+	kept := e.newExternalKey(t)
+	e.importMaterial(t, kept, mustRandom(t, 32), nil)
+
+	e.clock.Advance(time.Hour)
+	e.maintain(t)
+	e.expectPendingImport(t, id)
+	e.maintain(t) // nothing more expires, and nothing more is recorded
+
+	recs, _ := auditRecords(t, logPath)
+	var expiries []*audit.Record
+	for _, r := range recs {
+		if r.EventName == "DeleteExpiredKeyMaterial" {
+			expiries = append(expiries, r)
+		}
+	}
+	if len(expiries) != 1 {
+		t.Fatalf("%d DeleteExpiredKeyMaterial records, want 1", len(expiries))
+	}
+	r := expiries[0]
+	want := audit.UserIdentity{Type: "AWSService", AccountID: e2eAccount, InvokedBy: "kms.amazonaws.com"}
+	if r.UserIdentity.Type != want.Type || r.UserIdentity.AccountID != want.AccountID || r.UserIdentity.InvokedBy != want.InvokedBy ||
+		r.UserIdentity.ARN != "" || r.UserIdentity.AccessKeyID != "" {
+		t.Errorf("userIdentity %+v, want %+v", r.UserIdentity, want)
+	}
+	if r.EventType != "AwsServiceEvent" || r.EventSource != "kms.amazonaws.com" || r.AWSRegion != e2eRegion ||
+		r.RecipientAccountID != e2eAccount || r.ReadOnly || r.ErrorCode != "" || r.SourceIPAddress != "kms.amazonaws.com" {
+		t.Errorf("record %+v: want an AwsServiceEvent of kms.amazonaws.com in %s for account %s", r, e2eRegion, e2eAccount)
+	}
+	if len(r.Resources) != 1 || r.Resources[0].ARN != e.keyARN(id) || r.Resources[0].AccountID != e2eAccount {
+		t.Errorf("resources %+v, want the expired key %s alone", r.Resources, e.keyARN(id))
+	}
+	if r.EventTime != audit.FormatTime(validTo) {
+		t.Errorf("eventTime %s, want %s (when the work ran)", r.EventTime, audit.FormatTime(validTo))
+	}
 }

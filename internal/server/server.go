@@ -449,7 +449,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.Dev && len(auditors) == 0 {
 		auditors = []string{DevAccount}
 	}
-	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(audit.NewLogRecorder(trail), o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
+	recorder := audit.NewLogRecorder(trail)
+	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(recorder, o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger)).
 		WithTLSInFront(o.InsecureHTTP && len(proxies) == 0).WithReadTimeout(o.ReadTimeout)
 	if serving != nil {
@@ -528,7 +529,7 @@ func Run(ctx context.Context, o Options) error {
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
-		m := &maintainer{svc: svc, dir: dir, pg: pg, log: o.Logger}
+		m := &maintainer{svc: svc, dir: dir, trail: recorder, pg: pg, log: o.Logger}
 		m.run(sweepCtx, o.SweepInterval)
 	}()
 
@@ -591,6 +592,7 @@ func flushKeyUsage(ctx context.Context, svc *service.Service, every time.Duratio
 type maintainer struct {
 	svc   *service.Service
 	dir   *identity.Directory
+	trail audit.Recorder // where the background work's service events go
 	pg    *pgstore.Store // nil: a single node, which always leads
 	lease *pgstore.Lease
 	log   *slog.Logger
@@ -619,7 +621,7 @@ func (m *maintainer) tick(ctx context.Context) {
 	if !m.leads(ctx) {
 		return
 	}
-	if err := m.svc.Maintain(ctx); err != nil && ctx.Err() == nil {
+	if err := m.svc.Maintain(ctx, m.trail); err != nil && ctx.Err() == nil {
 		m.log.Error("background maintenance (deletion, rotation, import expiry)", "err", err)
 	}
 	if err := m.dir.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
