@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -146,6 +147,35 @@ type ecPrivateKeyDER struct {
 	PrivateKey    []byte
 	NamedCurveOID asn1.ObjectIdentifier `asn1:"optional,explicit,tag:0"`
 	PublicKey     asn1.BitString        `asn1:"optional,explicit,tag:1"`
+	Extra         asn1.RawValue         `asn1:"optional"` // a member RFC 5915 does not have
+}
+
+// withPKCS8PublicKey is the PKCS#8 key der made a v2 one (RFC 5958)
+// carrying pub as its publicKey.
+func withPKCS8PublicKey(t testing.TB, der, pub []byte) []byte {
+	t.Helper()
+	return withPKCS8Member(t, der, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, Bytes: append([]byte{0}, pub...)})
+}
+
+// withPKCS8Member is the PKCS#8 key der, version 1, with member added at
+// its end.
+func withPKCS8Member(t testing.TB, der []byte, member asn1.RawValue) []byte {
+	t.Helper()
+	var p struct {
+		Version    int
+		Algorithm  asn1.RawValue
+		PrivateKey []byte
+		Member     asn1.RawValue `asn1:"optional"`
+	}
+	if _, err := asn1.Unmarshal(der, &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Version, p.Member = 1, member
+	out, err := asn1.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func bitString(b []byte) asn1.BitString { return asn1.BitString{Bytes: b, BitLength: 8 * len(b)} }
@@ -191,6 +221,10 @@ func TestE2EImportRefusesSelfContradictoryPrivateKeys(t *testing.T) {
 		refused(t, id, reencodeEC(t, der, func(ec *ecPrivateKeyDER) { ec.PublicKey = bitString(offCurve) }, nil))
 		refused(t, id, reencodeEC(t, der, func(ec *ecPrivateKeyDER) { ec.NamedCurveOID = p384 }, nil))
 		refused(t, id, append(slices.Clone(der), 0x05, 0x00))
+		refused(t, id, withPKCS8PublicKey(t, der, otherPub))
+		refused(t, id, reencodeEC(t, der, func(ec *ecPrivateKeyDER) {
+			ec.Extra = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 2, Bytes: []byte{0}}
+		}, nil))
 		// The public point may be absent, or compressed.
 		pub, _ := key.PublicKey.Bytes()
 		compressed := append([]byte{2 | pub[len(pub)-1]&1}, pub[1:33]...)
@@ -201,6 +235,22 @@ func TestE2EImportRefusesSelfContradictoryPrivateKeys(t *testing.T) {
 		}
 		bare := e.asCreateExternal(t, types.KeySpecEccNistP256, asSignVerify)
 		imports(t, bare, reencodeEC(t, der, func(ec *ecPrivateKeyDER) { ec.PublicKey = asn1.BitString{} }, nil))
+	})
+
+	t.Run("ECC_NIST_EDWARDS25519", func(t *testing.T) {
+		t.Parallel()
+		id := e.asCreateExternal(t, types.KeySpecEccNistEdwards25519, asSignVerify)
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		otherPub, _, _ := ed25519.GenerateKey(rand.Reader)
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A PKCS#8 v2 (RFC 5958) key may carry its public key: it must be
+		// the key's own, and nothing else may follow.
+		refused(t, id, withPKCS8PublicKey(t, der, otherPub))
+		refused(t, id, withPKCS8Member(t, der, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: []byte{}}))
+		imports(t, id, withPKCS8PublicKey(t, der, key.Public().(ed25519.PublicKey)))
 	})
 
 	t.Run("ECC_SECG_P256K1", func(t *testing.T) {

@@ -34,3 +34,26 @@ func TestParseImportedTakesGeneratedKeys(t *testing.T) {
 		})
 	}
 }
+
+// ParseImported takes no more than ParseAsymmetric does, whatever the
+// bytes, and never panics.
+func FuzzParseImported(f *testing.F) {
+	for _, spec := range asymmetricSpecs {
+		if m, err := keys.GenerateAsymmetric(spec); err == nil {
+			f.Add(spec, m)
+		}
+	}
+	f.Fuzz(func(t *testing.T, spec string, material []byte) {
+		a, err := keys.ParseImported(spec, material)
+		if err != nil {
+			return
+		}
+		b, err := keys.ParseAsymmetric(spec, material)
+		if err != nil {
+			t.Fatalf("ParseImported took what ParseAsymmetric refuses: %v", err)
+		}
+		if !bytes.Equal(a.PublicDER, b.PublicDER) {
+			t.Fatal("another public key")
+		}
+	})
+}
