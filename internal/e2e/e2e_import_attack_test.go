@@ -34,9 +34,9 @@ import (
 // GetParametersForImport makes an RSA key pair, up to a second of a CPU
 // for RSA_4096: such calls wait for the same few places as RSA data key
 // pairs, so that a caller asking for many cannot take every CPU. Here
-// the one place is held by a GenerateDataKeyPair; a GetParametersForImport
-// meanwhile makes no key and gives up with its client, and gets its turn
-// once the place is free.
+// the one place is held by a GenerateDataKeyPair; a GetParametersForImport,
+// and a CreateKey of an RSA key, meanwhile make no key and give up with
+// their clients, and get their turn once the place is free.
 func TestE2EGetParametersForImportWaitsForRSAKeyPairs(t *testing.T) {
 	t.Parallel()
 	rsaKey, err := keys.GenerateAsymmetric("RSA_2048")
@@ -75,12 +75,21 @@ func TestE2EGetParametersForImportWaitsForRSAKeyPairs(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("GetParametersForImport while the one place is held: %v; want it to wait until its client gives up", err)
 	}
+	short2, cancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel2()
+	_, err = e.client.CreateKey(short2, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("CreateKey of an RSA key while the one place is held: %v; want it to wait until its client gives up", err)
+	}
 	if n := made.Load(); n != 1 {
 		t.Errorf("%d RSA key pairs made at once; want 1", n)
 	}
 	close(release)
 	if err := <-first; err != nil {
 		t.Fatalf("GenerateDataKeyPairWithoutPlaintext: %v", err)
+	}
+	if _, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify}); err != nil {
+		t.Fatalf("CreateKey of an RSA key once the place is free: %v", err)
 	}
 	// Its turn come, the wrapping key is the one the generator made.
 	wrapping, err := keys.ParseAsymmetric("RSA_2048", rsaKey)

@@ -373,17 +373,31 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 // cannot take every CPU from every other call. A call whose client has
 // gone stops waiting, with the context's error.
 func (s *Service) makeKeyPair(ctx context.Context, op, spec string) ([]byte, error) {
-	if strings.HasPrefix(spec, "RSA_") {
-		select {
-		case s.rsaPairs <- struct{}{}:
-			defer func() { <-s.rsaPairs }()
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	release, err := s.rsaTurn(ctx, spec)
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	priv, err := s.genKeyPair(spec)
 	if err != nil {
 		return nil, s.storeErr(op, err)
 	}
 	return priv, nil
+}
+
+// rsaTurn waits, if spec is an RSA spec, for a place among the RSA key
+// pairs made at once (Config.RSAKeyPairs), or until ctx is done; the
+// caller calls release once its key is made. Making one takes up to a
+// second of a CPU: without the bound, a few dozen concurrent calls of one
+// principal would hold every CPU.
+func (s *Service) rsaTurn(ctx context.Context, spec string) (release func(), err error) {
+	if !strings.HasPrefix(spec, "RSA_") {
+		return func() {}, nil
+	}
+	select {
+	case s.rsaPairs <- struct{}{}:
+		return func() { <-s.rsaPairs }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

@@ -155,7 +155,12 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		rec.State = keyrepo.StatePendingImport
 		rec.CurrentVersion = 0
 	} else {
+		release, err := s.rsaTurn(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
 		vers, err := s.repo.NewVersion([]string{region}, &rec, 1, now, "")
+		release()
 		if err != nil {
 			return nil, s.storeErr("CreateKey", err)
 		}

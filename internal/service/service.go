@@ -67,8 +67,8 @@ type Config struct {
 	// (keyrepo.DefaultKeyQuota if zero, as on AWS).
 	KeyQuota int
 	// RSAKeyPairs bounds the RSA key pairs made at once, data key pairs
-	// (GenerateDataKeyPair) and wrapping keys (GetParametersForImport)
-	// together (default: half the CPUs, at least one); calls past it
+	// (GenerateDataKeyPair), wrapping keys (GetParametersForImport) and
+	// RSA keys' material (CreateKey) together (default: half the CPUs, at least one); calls past it
 	// wait.
 	RSAKeyPairs int
 	// GenerateKeyPair makes the private key of a data key pair or of a
