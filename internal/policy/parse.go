@@ -19,7 +19,8 @@ const (
 // compiled is a statement in the form evaluation uses.
 type compiled struct {
 	// applies is false for a statement with neither Resource nor
-	// NotResource, which a key policy accepts but which never applies.
+	// NotResource, which a key policy stored before ParseResource
+	// refused it may hold, and which never applies.
 	applies bool
 	deny    bool
 
@@ -43,14 +44,15 @@ type compiled struct {
 func Parse(doc string) (*Policy, error) { return parse(doc, kindAny) }
 
 // ParseResource is Parse for a resource-based policy (a key policy): every
-// statement needs a Principal or NotPrincipal.
+// statement needs a Principal or NotPrincipal, and a Resource or
+// NotResource.
 func ParseResource(doc string) (*Policy, error) { return parse(doc, kindResource) }
 
 // ParseStoredResource is ParseResource for a key policy read back from the
 // store, which ParseResource accepted when it was set: it takes what an
-// earlier version accepted too (an Allow with NotPrincipal, which
-// evaluation applies to no one), so that a rule added since does not leave
-// a stored key without its policy.
+// earlier version accepted too (an Allow with NotPrincipal, or a statement
+// without Resource, both of which evaluation applies to no one), so that a
+// rule added since does not leave a stored key without its policy.
 func ParseStoredResource(doc string) (*Policy, error) { return parse(doc, kindAny) }
 
 // ParseIdentity is Parse for an identity-based policy: no statement may have
@@ -215,7 +217,10 @@ func checkStatement(at string, st *Statement, has elements, k kind) error {
 		return fail("%s has neither Principal nor NotPrincipal, which a key policy statement needs.", at)
 	case k == kindIdentity && hasPrincipal:
 		return fail("%s has a Principal or NotPrincipal, which an identity-based policy must not have.", at)
-	case k == kindIdentity && !has.resource && !has.notResource:
+	case (k == kindIdentity || k == kindResource) && !has.resource && !has.notResource:
+		// AWS KMS has refused a key policy statement without Resource
+		// since August 2025; one stored before applies to no one, so a
+		// Deny written without it would never have denied.
 		return fail("%s has neither Resource nor NotResource.", at)
 	}
 	return nil

@@ -174,7 +174,7 @@ func TestParseKinds(t *testing.T) {
 	}{
 		{defaultKeyPolicy, true, true, false, "Principal or NotPrincipal, which an identity-based policy must not have"},
 		{noPrincipal, true, false, true, ""},
-		{noResource, true, true, false, ""},
+		{noResource, true, false, false, ""},
 		{identityNoResource, true, false, false, "neither Resource nor NotResource"},
 	}
 	for i, tt := range tests {
@@ -244,9 +244,14 @@ func TestParseRecordsDocument(t *testing.T) {
 	}
 }
 
-// A key policy statement without Resource is accepted and never applies.
+// A key policy statement without Resource is refused; one stored before
+// that never applies.
 func TestStatementWithoutResourceNeverApplies(t *testing.T) {
-	p := mustParse(t, ParseResource, keyPolicy(
+	_, err := ParseResource(keyPolicy(`{"Effect":"Deny","Principal":"*","Action":"kms:*"}`))
+	if err == nil || !strings.Contains(err.Error(), "Statement[0] has neither Resource nor NotResource.") {
+		t.Fatalf("a key policy statement without Resource: %v", err)
+	}
+	p := mustParse(t, ParseStoredResource, keyPolicy(
 		`{"Effect":"Allow","Principal":"*","Action":"kms:*"}`,
 		`{"Effect":"Deny","Principal":"*","Action":"kms:*"}`))
 	if got := p.EvaluateResource(req(root, "kms:Encrypt", nil)); got != (Decision{}) {
@@ -303,7 +308,7 @@ func TestParseTrust(t *testing.T) {
 	if !d.Allow {
 		t.Fatalf("a trust policy without Resource did not apply to its role: %+v", d)
 	}
-	if rp, _ := ParseResource(doc); rp.EvaluateResource(&Request{Principal: bob, Action: "sts:AssumeRole", Resource: "arn:aws:iam::111122223333:role/r"}).Allow {
+	if rp, _ := ParseStoredResource(doc); rp.EvaluateResource(&Request{Principal: bob, Action: "sts:AssumeRole", Resource: "arn:aws:iam::111122223333:role/r"}).Allow {
 		t.Fatal("a key policy statement without Resource applied")
 	}
 	if _, err := ParseTrust(`{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}`); err == nil {
