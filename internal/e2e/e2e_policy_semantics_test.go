@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 )
 
 // Where the policy language's meaning, as AWS evaluates it, decides a call
@@ -41,4 +42,41 @@ func TestE2EKeyPolicyStatementWithoutResource(t *testing.T) {
 	e.kpPutKeyPolicy(t, e.client, k, kpDoc(kpRootStmt(), kpAllow(carol.arn, "kms:Encrypt"), deny), false)
 	_, err = kpEncrypt(carol.kms, k, nil)
 	kpDenied(t, err, carol.arn, "kms:Encrypt", e.keyARN(k), kpDenyRes)
+}
+
+// kms:GrantIsForAWSResource is false in CreateGrant, ListGrants and
+// RevokeGrant alike, as AWS sets it for a call no AWS service makes: a
+// Deny on it holds for all three, and an Allow on false allows all three.
+func TestE2EGrantIsForAWSResourceOnEveryGrantCall(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	carol := e.kpUser(t, "carol", "")
+	dave := e.kpUser(t, "dave", "")
+	notForAWS := map[string]any{"Bool": map[string]any{"kms:GrantIsForAWSResource": "false"}}
+	grantOps := []string{"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"}
+	k := e.newKey(t)
+	arn := e.keyARN(k)
+	e.kpPutKeyPolicy(t, e.client, k, kpDoc(kpRootStmt(),
+		kpAllow(carol.arn, grantOps...),
+		kpDeny(carol.arn, grantOps...).with(notForAWS),
+		kpAllow(dave.arn, grantOps...).with(notForAWS)), false)
+	g, err := e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(dave.arn),
+		Operations: []types.GrantOperation{types.GrantOperationDecrypt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = carol.kms.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(carol.arn),
+		Operations: []types.GrantOperation{types.GrantOperationDecrypt}})
+	kpDenied(t, err, carol.arn, "kms:CreateGrant", arn, kpDenyRes)
+	_, err = carol.kms.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(k)})
+	kpDenied(t, err, carol.arn, "kms:ListGrants", arn, kpDenyRes)
+	_, err = carol.kms.RevokeGrant(ctx, &kms.RevokeGrantInput{KeyId: aws.String(k), GrantId: g.GrantId})
+	kpDenied(t, err, carol.arn, "kms:RevokeGrant", arn, kpDenyRes)
+
+	_, err = dave.kms.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(k)})
+	kpOK(t, "dave ListGrants with kms:GrantIsForAWSResource false", err)
+	_, err = dave.kms.RevokeGrant(ctx, &kms.RevokeGrantInput{KeyId: aws.String(k), GrantId: g.GrantId})
+	kpOK(t, "dave RevokeGrant with kms:GrantIsForAWSResource false", err)
 }

@@ -135,10 +135,10 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	ops := slices.Clone(in.Operations)
 	slices.Sort(ops)
 	ops = slices.Compact(ops)
-	cond := &authz.Conditions{Extra: map[string]string{
-		"kms:granteeprincipal":      in.GranteePrincipal,
-		"kms:grantisforawsresource": "false",
-	}, Multi: map[string][]string{"kms:grantoperations": ops}, Child: &authz.ChildGrant{Operations: ops, Constraints: in.Constraints}}
+	cond := grantCallConditions()
+	cond.Extra["kms:granteeprincipal"] = in.GranteePrincipal
+	cond.Multi = map[string][]string{"kms:grantoperations": ops}
+	cond.Child = &authz.ChildGrant{Operations: ops, Constraints: in.Constraints}
 	if in.RetiringPrincipal != "" {
 		cond.Extra["kms:retiringprincipal"] = in.RetiringPrincipal
 	}
@@ -260,6 +260,13 @@ func (s *Service) grantEntry(g *keyrepo.GrantRecord) kmsapi.GrantListEntry {
 		Operations: g.Operations, Constraints: g.Constraints}
 }
 
+// grantCallConditions are the condition keys of CreateGrant, ListGrants
+// and RevokeGrant that AWS always sets: kms:GrantIsForAWSResource, which
+// is false, since no AWS service calls this server for a resource.
+func grantCallConditions() *authz.Conditions {
+	return &authz.Conditions{Extra: map[string]string{"kms:grantisforawsresource": "false"}}
+}
+
 // ListGrants lists the grants of a key, optionally only one grant or one
 // grantee's.
 func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.ListGrantsInput) (*kmsapi.ListGrantsOutput, error) {
@@ -276,7 +283,7 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount, "kms:ListGrants", nil)
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount, "kms:ListGrants", grantCallConditions())
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +436,7 @@ func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *kmsapi.Rev
 	if !grantIDPattern.MatchString(in.GrantID) {
 		return nil, newErr(fault.InvalidGrantID, "Invalid grant ID %s", in.GrantID)
 	}
-	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount, "kms:RevokeGrant", nil)
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount, "kms:RevokeGrant", grantCallConditions())
 	if err != nil {
 		return nil, err
 	}
