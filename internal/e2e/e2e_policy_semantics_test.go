@@ -80,3 +80,56 @@ func TestE2EGrantIsForAWSResourceOnEveryGrantCall(t *testing.T) {
 	_, err = dave.kms.RevokeGrant(ctx, &kms.RevokeGrantInput{KeyId: aws.String(k), GrantId: g.GrantId})
 	kpOK(t, "dave RevokeGrant with kms:GrantIsForAWSResource false", err)
 }
+
+// The global condition keys AWS puts in every signed request's context
+// are in this server's too, with the values they have for an IAM
+// principal calling for itself: a condition on them holds, or fails, as
+// on AWS, rather than as on a key that is absent.
+func TestE2EAlwaysPresentGlobalConditionKeys(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	carol := e.kpUser(t, "carol", "")
+	roleARN, session := e.kpRoleSession(t, "mfa-role", "s1")
+	keyWith := func(stmts ...kpStmt) (string, string) {
+		k := e.newKey(t)
+		e.kpPutKeyPolicy(t, e.client, k, kpDoc(append([]kpStmt{kpRootStmt(), kpAllow(carol.arn, "kms:Encrypt"), kpAllow(roleARN, "kms:Encrypt")}, stmts...)...), false)
+		return k, e.keyARN(k)
+	}
+	boolean := func(key, value string) map[string]any {
+		return map[string]any{"Bool": map[string]any{key: value}}
+	}
+
+	// A data perimeter's "deny unless an AWS service asks" holds for
+	// every caller here.
+	for _, key := range []string{"aws:PrincipalIsAWSService", "aws:ViaAWSService"} {
+		k, arn := keyWith(kpDeny("*", "kms:Encrypt").with(boolean(key, "false")))
+		_, err := kpEncrypt(carol.kms, k, nil)
+		kpDenied(t, err, carol.arn, "kms:Encrypt", arn, kpDenyRes)
+		_, err = kpEncrypt(e.client, k, nil)
+		kpDenied(t, err, kpRootARN, "kms:Encrypt", arn, kpDenyRes)
+		k, _ = keyWith(kpDeny("*", "kms:Encrypt").with(boolean(key, "true")))
+		_, err = kpEncrypt(carol.kms, k, nil)
+		kpOK(t, "carol Encrypt with a deny on "+key+" true", err)
+	}
+
+	// aws:MultiFactorAuthPresent is in a session's context, false, and in
+	// none signed with long-term keys.
+	k, arn := keyWith(kpDeny("*", "kms:Encrypt").with(boolean("aws:MultiFactorAuthPresent", "false")))
+	_, err := kpEncrypt(session.kms, k, nil)
+	kpDenied(t, err, session.arn, "kms:Encrypt", arn, kpDenyRes)
+	_, err = kpEncrypt(carol.kms, k, nil)
+	kpOK(t, "carol Encrypt with a deny on aws:MultiFactorAuthPresent false", err)
+	k, _ = keyWith(kpDeny("*", "kms:Encrypt").with(map[string]any{"Null": map[string]any{"aws:MultiFactorAuthPresent": "true"}}))
+	_, err = kpEncrypt(session.kms, k, nil)
+	kpOK(t, "session Encrypt with a deny on aws:MultiFactorAuthPresent absent", err)
+
+	// aws:ResourceAccount is the key's account: "only keys of my own
+	// account" allows, and "deny keys of other accounts" does not deny.
+	k, _ = keyWith(
+		kpAllow("*", "kms:DescribeKey").with(map[string]any{"StringEquals": map[string]any{"aws:ResourceAccount": "${aws:PrincipalAccount}"}}),
+		kpDeny("*", "kms:Encrypt").with(map[string]any{"StringNotEquals": map[string]any{"aws:ResourceAccount": e2eAccount}}))
+	_, err = kpEncrypt(carol.kms, k, nil)
+	kpOK(t, "carol Encrypt with a deny of keys outside her account", err)
+	_, err = carol.kms.DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: aws.String(k)})
+	kpOK(t, "carol DescribeKey allowed on aws:ResourceAccount", err)
+}

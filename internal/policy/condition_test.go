@@ -271,6 +271,17 @@ func TestKMSConditionKeys(t *testing.T) {
 			Principal{ARN: userSession.ARN, Account: account, RoleARN: userSession.RoleARN, TokenIssueTime: "2026-12-04T12:00:00Z"}, nil, false},
 		{"TokenIssueTime absent for long-term credentials", `{"DateLessThan":{"aws:TokenIssueTime":"2026-12-04T12:00:00Z"}}`, keyUser, nil, false},
 		{"TokenIssueTime not from context", `{"Null":{"aws:TokenIssueTime":"true"}}`, keyUser, MapContext{"aws:tokenissuetime": {"2026-12-04T11:59:59Z"}}, true},
+		// Keys AWS puts in every signed request: no caller here is an AWS
+		// service, nor calls through one.
+		{"PrincipalIsAWSService", `{"Bool":{"aws:PrincipalIsAWSService":"false"}}`, keyUser, nil, true},
+		{"PrincipalIsAWSService of the root", `{"Bool":{"aws:PrincipalIsAWSService":"false"}}`, root, nil, true},
+		{"PrincipalIsAWSService not from context", `{"Bool":{"aws:PrincipalIsAWSService":"false"}}`, keyUser, MapContext{"aws:principalisawsservice": {"true"}}, true},
+		{"ViaAWSService", `{"Bool":{"aws:ViaAWSService":"false"}}`, userSession, nil, true},
+		// aws:MultiFactorAuthPresent: in the context of temporary
+		// credentials only, and false, since no session starts with MFA.
+		{"MultiFactorAuthPresent of a session", `{"Bool":{"aws:MultiFactorAuthPresent":"false"}}`,
+			Principal{ARN: userSession.ARN, Account: account, RoleARN: userSession.RoleARN, TokenIssueTime: "2026-12-04T12:00:00Z"}, nil, true},
+		{"MultiFactorAuthPresent absent for long-term credentials", `{"Null":{"aws:MultiFactorAuthPresent":"true"}}`, keyUser, nil, true},
 		{"SourceIp", `{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}`, keyUser, MapContext{"aws:sourceip": {"192.0.2.10"}}, true},
 		{"GrantIsForAWSResource", `{"Bool":{"kms:GrantIsForAWSResource":"true"}}`, keyUser, MapContext{"kms:grantisforawsresource": {"true"}}, true},
 	}

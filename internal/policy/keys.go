@@ -38,10 +38,26 @@ func lookup(r *Request, key string) values {
 	return values{many: vs, n: len(vs)}
 }
 
-// principalKey answers the condition keys that describe the caller. handled
-// is true for those keys even when the value is empty, that is, absent.
+// principalKey answers the condition keys that describe the caller and how
+// it called. handled is true for those keys even when the value is empty,
+// that is, absent.
 func principalKey(p *Principal, key string) (value string, handled bool) {
 	switch key {
+	case "aws:principalisawsservice", "aws:viaawsservice":
+		// AWS puts these in every signed request's context. The caller
+		// here is always an IAM principal calling for itself: no AWS
+		// service is a principal of this server, nor calls it for one.
+		if p.ARN == "" {
+			return "", true
+		}
+		return "false", true
+	case "aws:multifactorauthpresent":
+		// Present, on AWS, exactly when the caller signs with temporary
+		// credentials; no session here is started with MFA.
+		if p.TokenIssueTime == "" {
+			return "", true
+		}
+		return "false", true
 	case "aws:principalarn":
 		// For a role session, AWS gives the role's ARN.
 		if p.RoleARN != "" {
