@@ -2,11 +2,13 @@ package e2e_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // Where the policy language's meaning, as AWS evaluates it, decides a call
@@ -132,4 +134,32 @@ func TestE2EAlwaysPresentGlobalConditionKeys(t *testing.T) {
 	kpOK(t, "carol Encrypt with a deny of keys outside her account", err)
 	_, err = carol.kms.DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: aws.String(k)})
 	kpOK(t, "carol DescribeKey allowed on aws:ResourceAccount", err)
+}
+
+// sts:RoleSessionName is in AssumeRole's context, for the trust policy and
+// the caller's own policies: AWS's way of making each user name its
+// session after itself works, and a deny of a session name holds.
+func TestE2EAssumeRoleSessionNameCondition(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	u := e.newUser(t, "erin", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*",`+
+		`"Condition":{"StringNotLike":{"sts:RoleSessionName":"*break-glass*"}}}]}`)
+	e.createRole(t, "named", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+e2eAccount+`:root"},`+
+		`"Action":"sts:AssumeRole","Condition":{"StringLike":{"sts:RoleSessionName":"${aws:username}"}}},`+
+		`{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:RoleSessionName":"erin"}}}]}`)
+	e.createRole(t, "open", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+e2eAccount+`:root"},`+
+		`"Action":"sts:AssumeRole","Condition":{"StringLike":{"sts:RoleSessionName":"${aws:username}*"}}}]}`)
+	assume := func(role, session string) error {
+		_, err := u.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf(role)), RoleSessionName: aws.String(session)})
+		return err
+	}
+	if err := assume("open", "erin-1"); err != nil {
+		t.Errorf("AssumeRole with the session named after the user: %v", err)
+	}
+	expectIAMError(t, assume("open", "bob"), http.StatusForbidden, "AccessDenied", "")
+	// The trust policy denies the name its allow asks for.
+	expectIAMError(t, assume("named", "erin"), http.StatusForbidden, "AccessDenied", "")
+	// The caller's own policy denies a name the trust policy allows.
+	expectIAMError(t, assume("open", "erin-break-glass"), http.StatusForbidden, "AccessDenied", "")
 }

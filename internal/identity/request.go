@@ -35,18 +35,29 @@ func WithRequest(ctx context.Context, ri RequestInfo) context.Context {
 	return context.WithValue(ctx, requestInfoKey{}, ri)
 }
 
+type roleSessionNameKey struct{}
+
+// withRoleSessionName returns ctx carrying the session name an AssumeRole
+// call asks for: sts:RoleSessionName, in its trust and identity policy
+// decisions alike.
+func withRoleSessionName(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, roleSessionNameKey{}, name)
+}
+
 // requestContext is the policy context of a call: the request's keys when
-// ctx carries them (WithRequest), the time's (the directory's clock)
-// always.
+// ctx carries them (WithRequest, withRoleSessionName), the time's (the
+// directory's clock) always.
 type requestContext struct {
-	ri    RequestInfo
-	known bool
-	now   time.Time
+	ri              RequestInfo
+	known           bool
+	now             time.Time
+	roleSessionName string
 }
 
 func (d *Directory) contextOf(ctx context.Context) policy.Context {
 	ri, ok := ctx.Value(requestInfoKey{}).(RequestInfo)
-	return requestContext{ri: ri, known: ok, now: d.now().UTC()}
+	name, _ := ctx.Value(roleSessionNameKey{}).(string)
+	return requestContext{ri: ri, known: ok, now: d.now().UTC(), roleSessionName: name}
 }
 
 // Values implements policy.Context.
@@ -67,6 +78,10 @@ func (c requestContext) Values(key string) ([]string, bool) {
 	case "aws:requestedregion":
 		if c.known && c.ri.Region != "" {
 			return []string{c.ri.Region}, true
+		}
+	case "sts:rolesessionname":
+		if c.roleSessionName != "" {
+			return []string{c.roleSessionName}, true
 		}
 	}
 	return nil, false

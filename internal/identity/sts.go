@@ -93,6 +93,7 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	if role.TrustBound {
 		trust.Bind(role.TrustIDs)
 	}
+	ctx = withRoleSessionName(ctx, sessionName)
 	req := &policy.Request{Principal: caller.PolicyPrincipal(), Action: "sts:AssumeRole", Resource: arn, Context: d.contextOf(ctx)}
 	dec := trust.EvaluateResource(req)
 	// An explicit deny in the caller's own identity policies refuses,
