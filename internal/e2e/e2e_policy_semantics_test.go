@@ -163,3 +163,41 @@ func TestE2EAssumeRoleSessionNameCondition(t *testing.T) {
 	// The caller's own policy denies a name the trust policy allows.
 	expectIAMError(t, assume("open", "erin-break-glass"), http.StatusForbidden, "AccessDenied", "")
 }
+
+// kms:ReEncryptOnSameKey is in both of ReEncrypt's decisions: a policy
+// that denies kms:ReEncryptFrom alone onto the same key holds.
+func TestE2EReEncryptOnSameKeyInReEncryptFrom(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	carol := e.kpUser(t, "carol", "")
+	sameKey := func(v string) map[string]any {
+		return map[string]any{"Bool": map[string]any{"kms:ReEncryptOnSameKey": v}}
+	}
+	k := e.newKey(t)
+	arn := e.keyARN(k)
+	e.kpPutKeyPolicy(t, e.client, k, kpDoc(kpRootStmt(),
+		kpAllow(carol.arn, "kms:Encrypt", "kms:ReEncryptTo", "kms:ReEncryptFrom"),
+		kpDeny(carol.arn, "kms:ReEncryptFrom").with(sameKey("true"))), false)
+	other := e.newKey(t)
+	e.kpPutKeyPolicy(t, e.client, other, kpDoc(kpRootStmt(),
+		kpAllow(carol.arn, "kms:Encrypt", "kms:ReEncryptTo"),
+		kpAllow(carol.arn, "kms:ReEncryptFrom").with(sameKey("false"))), false)
+	reEncrypt := func(blob []byte, to string) error {
+		_, err := carol.kms.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob, DestinationKeyId: aws.String(to)})
+		return err
+	}
+	blob, err := kpEncrypt(carol.kms, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kpDenied(t, reEncrypt(blob, k), carol.arn, "kms:ReEncryptFrom", arn, kpDenyRes)
+	kpOK(t, "ReEncrypt onto another key", reEncrypt(blob, other))
+	// An allow of kms:ReEncryptFrom onto other keys only.
+	blob, err = kpEncrypt(carol.kms, other, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kpOK(t, "ReEncrypt from a key allowing it onto other keys", reEncrypt(blob, k))
+	kpDenied(t, reEncrypt(blob, other), carol.arn, "kms:ReEncryptFrom", e.keyARN(other), kpNoIdentity("kms:ReEncryptFrom"))
+}

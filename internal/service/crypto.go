@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -157,7 +158,7 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 // names neither the key's ARN nor its account, which anyone could
 // otherwise learn of any key id by sending a made-up header. A caller of
 // the key's own account is told why it was denied.
-func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID string, ec map[string]string, alg, op, action string) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
+func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID string, ec map[string]string, alg, op, action string, to *keyrepo.Key) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
 	var named *keyrepo.Key
 	alias := ""
 	if keyID != "" {
@@ -170,16 +171,17 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		}
 		named, alias = k, a
 	}
-	cond := &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}
+	var cond *authz.Conditions
 	if named != nil {
 		// A named key is authorized before it or the blob is looked at: a
 		// caller who may not use it learns nothing of its type, nor
 		// whether the blob is under it.
+		cond = openConditions(named, to, ec, alias, alg)
 		if err := s.authz.Key(&caller, action, named, cond); err != nil {
 			return nil, nil, nil, err
 		}
 		if keys.IsAsymmetric(named.Rec.KeySpec) {
-			return s.openAsymmetric(caller, named, alias, blob, ec, alg, op, action)
+			return s.openAsymmetric(caller, named, alias, blob, ec, alg, op, action, to)
 		}
 	}
 	h, err := keys.ParseHeader(blob)
@@ -203,6 +205,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 			return nil, nil, nil, errCiphertextKey
 		}
 		audit.FromContext(ctx).AddKey(k.ARN)
+		cond = openConditions(k, to, ec, alias, alg)
 		if err := s.authz.Key(&caller, action, k, cond); err != nil {
 			return nil, nil, nil, headerKeyDenied(err, &caller, k)
 		}
@@ -262,7 +265,7 @@ func headerKeyDenied(err error, caller *Caller, k *keyrepo.Key) error {
 // without a blob: the key named is resolved, authorized and checked as
 // open does (a key that does not exist, state, usage, algorithm), and no
 // blob is read.
-func (s *Service) dryRunOpen(ctx context.Context, caller Caller, keyID string, ec map[string]string, alg, op, action string) (*keyrepo.Key, error) {
+func (s *Service) dryRunOpen(ctx context.Context, caller Caller, keyID string, ec map[string]string, alg, op, action string, to *keyrepo.Key) (*keyrepo.Key, error) {
 	k, alias, err := s.resolveAlias(ctx, caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if keyMissing(err) {
 		return nil, errCiphertextKey
@@ -270,7 +273,7 @@ func (s *Service) dryRunOpen(ctx context.Context, caller Caller, keyID string, e
 	if err != nil {
 		return nil, err
 	}
-	if err := s.mayOpen(caller, k, alias, ec, alg, op, action); err != nil {
+	if err := s.mayOpen(caller, k, alias, ec, alg, op, action, to); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -279,8 +282,8 @@ func (s *Service) dryRunOpen(ctx context.Context, caller Caller, keyID string, e
 // mayOpen authorizes caller to open a blob under the key named, and
 // checks the key can: its state and usage, the algorithm, and that an
 // asymmetric key is given no encryption context.
-func (s *Service) mayOpen(caller Caller, k *keyrepo.Key, alias string, ec map[string]string, alg, op, action string) error {
-	if err := s.authz.Key(&caller, action, k, &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}); err != nil {
+func (s *Service) mayOpen(caller Caller, k *keyrepo.Key, alias string, ec map[string]string, alg, op, action string, to *keyrepo.Key) error {
+	if err := s.authz.Key(&caller, action, k, openConditions(k, to, ec, alias, alg)); err != nil {
 		return err
 	}
 	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
@@ -298,8 +301,8 @@ func (s *Service) mayOpen(caller Caller, k *keyrepo.Key, alias string, ec map[st
 // openAsymmetric decrypts an RSAES-OAEP ciphertext with the RSA key the
 // caller named; such ciphertexts carry no key id, so KeyId and the
 // algorithm are required.
-func (s *Service) openAsymmetric(caller Caller, k *keyrepo.Key, alias string, ct []byte, ec map[string]string, alg, op, action string) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
-	if err := s.mayOpen(caller, k, alias, ec, alg, op, action); err != nil {
+func (s *Service) openAsymmetric(caller Caller, k *keyrepo.Key, alias string, ct []byte, ec map[string]string, alg, op, action string, to *keyrepo.Key) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
+	if err := s.mayOpen(caller, k, alias, ec, alg, op, action, to); err != nil {
 		return nil, nil, nil, err
 	}
 	pt, err := k.Current.Asym.Decrypt(alg, ct)
@@ -307,6 +310,19 @@ func (s *Service) openAsymmetric(caller Caller, k *keyrepo.Key, alias string, ct
 		return nil, nil, nil, errInvalidCiphertext
 	}
 	return pt, k, k.Current, nil
+}
+
+// openConditions are the condition keys of opening a blob under k: the
+// encryption context, the alias the caller named k by, the algorithm,
+// and, for ReEncrypt's kms:ReEncryptFrom (to is the destination; nil for
+// Decrypt), kms:ReEncryptOnSameKey, which AWS gives both of ReEncrypt's
+// decisions.
+func openConditions(k, to *keyrepo.Key, ec map[string]string, alias, alg string) *authz.Conditions {
+	c := &authz.Conditions{EC: ec, Alias: alias, Extra: algorithmCondition(algOrDefault(alg))}
+	if to != nil {
+		c.Extra = map[string]string{"kms:encryptionalgorithm": algOrDefault(alg), "kms:reencryptonsamekey": strconv.FormatBool(k.Rec.ID == to.Rec.ID)}
+	}
+	return c
 }
 
 // algorithmCondition is the kms:EncryptionAlgorithm of a request.
@@ -344,9 +360,9 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 	var ver *keyrepo.Version
 	var err error
 	if ignoreCT {
-		k, err = s.dryRunOpen(ctx, caller, in.KeyID, in.EncryptionContext, in.EncryptionAlgorithm, "Decrypt", "kms:Decrypt")
+		k, err = s.dryRunOpen(ctx, caller, in.KeyID, in.EncryptionContext, in.EncryptionAlgorithm, "Decrypt", "kms:Decrypt", nil)
 	} else {
-		pt, k, ver, err = s.open(ctx, caller, in.CiphertextBlob, in.KeyID, in.EncryptionContext, in.EncryptionAlgorithm, "Decrypt", "kms:Decrypt")
+		pt, k, ver, err = s.open(ctx, caller, in.CiphertextBlob, in.KeyID, in.EncryptionContext, in.EncryptionAlgorithm, "Decrypt", "kms:Decrypt", nil)
 	}
 	if err != nil {
 		return nil, err
@@ -395,9 +411,9 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	var src *keyrepo.Key
 	var ver *keyrepo.Version
 	if ignoreCT {
-		src, err = s.dryRunOpen(ctx, caller, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, "ReEncrypt", "kms:ReEncryptFrom")
+		src, err = s.dryRunOpen(ctx, caller, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, "ReEncrypt", "kms:ReEncryptFrom", dst)
 	} else {
-		pt, src, ver, err = s.open(ctx, caller, in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, "ReEncrypt", "kms:ReEncryptFrom")
+		pt, src, ver, err = s.open(ctx, caller, in.CiphertextBlob, in.SourceKeyID, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, "ReEncrypt", "kms:ReEncryptFrom", dst)
 	}
 	if err != nil {
 		return nil, err
