@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -200,4 +201,24 @@ func TestE2EReEncryptOnSameKeyInReEncryptFrom(t *testing.T) {
 	}
 	kpOK(t, "ReEncrypt from a key allowing it onto other keys", reEncrypt(blob, k))
 	kpDenied(t, reEncrypt(blob, other), carol.arn, "kms:ReEncryptFrom", e.keyARN(other), kpNoIdentity("kms:ReEncryptFrom"))
+}
+
+// A trust policy with Resource or NotResource is refused, with IAM's
+// words: a trust policy applies to its role alone, and a Resource naming
+// the role otherwise than by its full ARN (without its path, say) would
+// leave the statement, a Deny too, applying to no one.
+func TestE2ETrustPolicyWithResource(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	u := e.newUser(t, "bob", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`)
+	allow := `{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + e2eAccount + `:root"},"Action":"sts:AssumeRole"}`
+	for field, msg := range map[string]string{"Resource": "Has prohibited field Resource", "NotResource": "Has prohibited field NotResource"} {
+		deny := `{"Effect":"Deny","Principal":{"AWS":"` + userARNOf("bob") + `"},"Action":"sts:AssumeRole","` + field + `":"` + roleARNOf("ops") + `"}`
+		_, err := e.rootIAM().CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("ops"), Path: aws.String("/team/"),
+			AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[` + allow + `,` + deny + `]}`)})
+		expectIAMError(t, err, http.StatusBadRequest, "MalformedPolicyDocument", msg)
+	}
+	_, err := u.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + e2eAccount + ":role/team/ops"), RoleSessionName: aws.String("s1")})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "")
 }

@@ -195,7 +195,7 @@ func (d *Directory) BindStoredTrust(ctx context.Context) (int, error) {
 		if rec.TrustBound {
 			continue
 		}
-		trust, err := policy.ParseTrust(rec.TrustPolicy)
+		trust, err := policy.ParseStoredTrust(rec.TrustPolicy)
 		if err != nil {
 			d.log.Error("stored role left unbound", "record", string(k), "err", err)
 			continue

@@ -86,7 +86,7 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 		return nil, nil, err
 	}
 	arn := roleARN(account, role.Path, role.Name)
-	trust, err := policy.ParseTrust(role.TrustPolicy)
+	trust, err := policy.ParseStoredTrust(role.TrustPolicy)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,10 +10,11 @@ import (
 type kind uint8
 
 const (
-	kindAny      kind = iota // Parse: grammar only
-	kindResource             // ParseResource: a key policy
-	kindIdentity             // ParseIdentity: an identity policy
-	kindTrust                // ParseTrust: a role's trust policy
+	kindAny         kind = iota // Parse: grammar only
+	kindResource                // ParseResource: a key policy
+	kindIdentity                // ParseIdentity: an identity policy
+	kindTrust                   // ParseTrust: a role's trust policy
+	kindStoredTrust             // ParseStoredTrust: one as an earlier version stored it
 )
 
 // compiled is a statement in the form evaluation uses.
@@ -61,8 +62,15 @@ func ParseStoredResource(doc string) (*Policy, error) { return parse(doc, kindAn
 func ParseIdentity(doc string) (*Policy, error) { return parse(doc, kindIdentity) }
 
 // ParseTrust is ParseResource for a role's trust policy, whose statements
-// have no Resource: each applies to the role it is attached to.
+// have no Resource: each applies to the role it is attached to. As in IAM,
+// a Resource or NotResource is refused.
 func ParseTrust(doc string) (*Policy, error) { return parse(doc, kindTrust) }
+
+// ParseStoredTrust is ParseTrust for a trust policy read back from the
+// store: it takes a Resource or NotResource, which an earlier version
+// accepted, and matches it against the role's ARN as that version did,
+// so that a role keeps working as it did.
+func ParseStoredTrust(doc string) (*Policy, error) { return parse(doc, kindStoredTrust) }
 
 const invalidPrincipals = "Policy contains a statement with one or more invalid principals."
 
@@ -179,7 +187,7 @@ func parseStatement(at string, v *jsonValue, k kind, vars bool) (Statement, erro
 	if err := checkStatement(at, &st, has, k); err != nil {
 		return st, err
 	}
-	if k == kindTrust && !has.resource && !has.notResource {
+	if (k == kindTrust || k == kindStoredTrust) && !has.resource && !has.notResource {
 		st.Resource, has.resource = []string{"*"}, true
 	}
 	compileStatement(&st, has, vars)
@@ -202,8 +210,16 @@ func checkStatement(at string, st *Statement, has elements, k kind) error {
 		return fail("%s has both Resource and NotResource.", at)
 	}
 	hasPrincipal := st.Principal != nil || st.NotPrincipal != nil
+	trust := k == kindTrust || k == kindStoredTrust
 	switch {
-	case k == kindTrust && st.NotPrincipal != nil:
+	case k == kindTrust && has.resource:
+		// IAM's words. A trust policy applies to its role alone: a
+		// Resource naming anything else (the role's ARN without its
+		// path, say) would leave the statement applying to no one.
+		return fail("Has prohibited field Resource")
+	case k == kindTrust && has.notResource:
+		return fail("Has prohibited field NotResource")
+	case trust && st.NotPrincipal != nil:
 		// IAM: a role trust policy cannot use NotPrincipal, whose Allow
 		// would let in every principal of every account but those named.
 		return fail("%s has prohibited field NotPrincipal: a role trust policy names whom it trusts with Principal.", at)
@@ -213,7 +229,7 @@ func checkStatement(at string, st *Statement, has elements, k kind) error {
 		// of every account but those named; even a user named is let in
 		// unless its account is named too.
 		return fail("%s has NotPrincipal with Effect Allow: NotPrincipal may be used only with Deny.", at)
-	case (k == kindResource || k == kindTrust) && !hasPrincipal:
+	case (k == kindResource || trust) && !hasPrincipal:
 		return fail("%s has neither Principal nor NotPrincipal, which a key policy statement needs.", at)
 	case k == kindIdentity && hasPrincipal:
 		return fail("%s has a Principal or NotPrincipal, which an identity-based policy must not have.", at)

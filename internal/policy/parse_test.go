@@ -311,6 +311,22 @@ func TestParseTrust(t *testing.T) {
 	if rp, _ := ParseStoredResource(doc); rp.EvaluateResource(&Request{Principal: bob, Action: "sts:AssumeRole", Resource: "arn:aws:iam::111122223333:role/r"}).Allow {
 		t.Fatal("a key policy statement without Resource applied")
 	}
+	// A Resource has no place in a trust policy, which applies to its
+	// role; one stored before is still read, and matched as it was.
+	withResource := `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"sts:AssumeRole","Resource":"arn:aws:iam::111122223333:role/r"}]}`
+	for field, want := range map[string]string{"Resource": "Has prohibited field Resource", "NotResource": "Has prohibited field NotResource"} {
+		if _, err := ParseTrust(strings.Replace(withResource, `"Resource"`, `"`+field+`"`, 1)); err == nil || err.Error() != want {
+			t.Fatalf("a trust policy with %s: %v", field, err)
+		}
+	}
+	stored, err := ParseStoredTrust(withResource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stored.EvaluateResource(&Request{Principal: bob, Action: "sts:AssumeRole", Resource: "arn:aws:iam::111122223333:role/r"}).Allow ||
+		stored.EvaluateResource(&Request{Principal: bob, Action: "sts:AssumeRole", Resource: "arn:aws:iam::111122223333:role/other"}).Allow {
+		t.Fatal("a stored trust policy's Resource is not matched as it was")
+	}
 	if _, err := ParseTrust(`{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}`); err == nil {
 		t.Fatal("a trust policy without Principal parsed")
 	}
