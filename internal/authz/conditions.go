@@ -114,8 +114,6 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 		return nil, false
 	}
 	switch {
-	case key == "aws:resourceaccount":
-		return one(c.k.Rec.Account)
 	case key == "kms:keyspec":
 		return one(c.k.Rec.KeySpec)
 	case key == "kms:keyusage":

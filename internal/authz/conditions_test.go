@@ -56,7 +56,6 @@ func TestConditionValues(t *testing.T) {
 		{"kms:keyusage", []string{"ENCRYPT_DECRYPT"}},
 		{"kms:keyorigin", []string{"AWS_KMS"}},
 		{"kms:multiregion", []string{"false"}},
-		{"aws:resourceaccount", []string{acctA}},
 		{"aws:resourcetag/team", []string{"blue"}},
 		{"aws:resourcetag/missing", nil},
 		{"kms:resourcealiases", []string{"alias/app", "alias/other"}},
@@ -105,7 +104,6 @@ func TestConditionValuesAbsent(t *testing.T) {
 		// Decisions not about a key have no key's values.
 		{acct, "kms:keyusage"},
 		{acct, "kms:multiregion"},
-		{acct, "aws:resourceaccount"},
 		{acct, "aws:resourcetag/team"},
 		{acct, "kms:resourcealiases"},
 	} {

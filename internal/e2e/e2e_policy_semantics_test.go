@@ -222,3 +222,27 @@ func TestE2ETrustPolicyWithResource(t *testing.T) {
 	_, err := u.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + e2eAccount + ":role/team/ops"), RoleSessionName: aws.String("s1")})
 	expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "")
 }
+
+// aws:ResourceAccount is the account of the resource a call is on, in IAM
+// and STS decisions as in KMS ones: the usual "no roles of other accounts"
+// deny lets a user assume its own account's roles, and a deny naming an
+// account holds.
+func TestE2EResourceAccountInAssumeRole(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	allowAssume := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`
+	ownOnly := e.newUser(t, "own-only", allowAssume, `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*",`+
+		`"Condition":{"StringNotEquals":{"aws:ResourceAccount":"${aws:PrincipalAccount}"}}}]}`)
+	notOurs := e.newUser(t, "not-ours", allowAssume, `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*",`+
+		`"Condition":{"StringEquals":{"aws:ResourceAccount":"`+e2eAccount+`"}}}]}`)
+	e.createRole(t, "app", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+e2eAccount+`:root"},"Action":"sts:AssumeRole"}]}`)
+	assume := func(u *testUser) error {
+		_, err := u.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("app")), RoleSessionName: aws.String("s1")})
+		return err
+	}
+	if err := assume(ownOnly); err != nil {
+		t.Errorf("AssumeRole of a role of the caller's own account: %v", err)
+	}
+	expectIAMError(t, assume(notOurs), http.StatusForbidden, "AccessDenied", "")
+}

@@ -281,6 +281,10 @@ func TestKMSConditionKeys(t *testing.T) {
 		// credentials only, and false, since no session starts with MFA.
 		{"MultiFactorAuthPresent of a session", `{"Bool":{"aws:MultiFactorAuthPresent":"false"}}`,
 			Principal{ARN: userSession.ARN, Account: account, RoleARN: userSession.RoleARN, TokenIssueTime: "2026-12-04T12:00:00Z"}, nil, true},
+		// aws:ResourceAccount is the account of the resource's ARN.
+		{"ResourceAccount", `{"StringEquals":{"aws:ResourceAccount":"${aws:PrincipalAccount}"}}`, keyUser, nil, true},
+		{"ResourceAccount of another account", `{"StringNotEquals":{"aws:ResourceAccount":"${aws:PrincipalAccount}"}}`, outsider, nil, true},
+		{"ResourceAccount not from context", `{"StringEquals":{"aws:ResourceAccount":"444455556666"}}`, keyUser, MapContext{"aws:resourceaccount": {"444455556666"}}, false},
 		{"MultiFactorAuthPresent absent for long-term credentials", `{"Null":{"aws:MultiFactorAuthPresent":"true"}}`, keyUser, nil, true},
 		{"SourceIp", `{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}`, keyUser, MapContext{"aws:sourceip": {"192.0.2.10"}}, true},
 		{"GrantIsForAWSResource", `{"Bool":{"kms:GrantIsForAWSResource":"true"}}`, keyUser, MapContext{"kms:grantisforawsresource": {"true"}}, true},

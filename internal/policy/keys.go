@@ -28,6 +28,14 @@ func lookup(r *Request, key string) values {
 		}
 		return values{one: s, n: 1}
 	}
+	if key == "aws:resourceaccount" {
+		// The account that owns the resource asked for, as its ARN
+		// says; absent for a request on no one resource ("*").
+		if acct := arnAccount(r.Resource); acct != "" {
+			return values{one: acct, n: 1}
+		}
+		return values{}
+	}
 	if r.Context == nil {
 		return values{}
 	}
@@ -76,6 +84,17 @@ func principalKey(p *Principal, key string) (value string, handled bool) {
 		return p.TokenIssueTime, true
 	}
 	return "", false
+}
+
+// arnAccount is the account field of an ARN
+// (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE) when it is an account
+// id, else "".
+func arnAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || !isAccountID(parts[4]) {
+		return ""
+	}
+	return parts[4]
 }
 
 // principalType is aws:PrincipalType, read from the caller's ARN by its

@@ -149,7 +149,8 @@ type Principal struct {
 // These keys come from Request.Principal and are never asked of Context:
 // aws:principalarn, aws:principalaccount, aws:principaltype, aws:userid,
 // aws:username, aws:tokenissuetime, aws:multifactorauthpresent,
-// aws:principalisawsservice, aws:viaawsservice and kms:calleraccount.
+// aws:principalisawsservice, aws:viaawsservice and kms:calleraccount; nor
+// is aws:resourceaccount, the account of Request.Resource.
 type Context interface {
 	Values(lowerKey string) (values []string, ok bool)
 }
