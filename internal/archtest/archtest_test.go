@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"hsm":      {},
 	"rootkey":  {"hsm", "keys", "store"},
 	"backup":   {"keys", "store", "rekey", "migrate", "atomicfile", "audit"},
+	"datadir":  {},
 }
 
 func TestImportRules(t *testing.T) {

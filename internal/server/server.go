@@ -33,6 +33,7 @@ import (
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/backup"
 	"github.com/openkms/kms/internal/console"
+	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
@@ -251,12 +252,12 @@ func Run(ctx context.Context, o Options) error {
 	if err := rootKeySpec(o).Check(); err != nil {
 		return err
 	}
-	if err := prepareDataDir(o.DataDir); err != nil {
+	if err := datadir.Prepare(o.DataDir); err != nil {
 		return err
 	}
 	if o.Storage == "" {
 		// Before a dev root key is made beside it.
-		if err := checkStoreFile(filepath.Join(o.DataDir, "kms.db")); err != nil {
+		if err := datadir.CheckStore(filepath.Join(o.DataDir, "kms.db")); err != nil {
 			return err
 		}
 	}
@@ -707,7 +708,7 @@ func loadRootKey(o Options) (*rootkey.Source, error) {
 		return rootkey.Load(rootKeySpec(o))
 	case o.Dev:
 		path := filepath.Join(o.DataDir, "root.key")
-		b, err := readSecretFile(path)
+		b, err := datadir.ReadSecret(path)
 		if errors.Is(err, os.ErrNotExist) {
 			if _, err := os.Stat(filepath.Join(o.DataDir, "kms.db")); err == nil {
 				return nil, fmt.Errorf("%s holds a key store but no root.key: pass the root key it was created with (--root-key-file, KMS_ROOT_KEY or --root-key pkcs11:...)", o.DataDir)
@@ -718,7 +719,7 @@ func loadRootKey(o Options) (*rootkey.Source, error) {
 			if _, err := atomicfile.CreateOnce(path, keys.GenerateRootKey(), 0o600); err != nil {
 				return nil, fmt.Errorf("create root key: %w", err)
 			}
-			if b, err = readSecretFile(path); err != nil {
+			if b, err = datadir.ReadSecret(path); err != nil {
 				return nil, fmt.Errorf("root key: %w", err)
 			}
 		} else if err != nil {

@@ -1,4 +1,4 @@
-package server
+package datadir
 
 import (
 	"os"
@@ -59,10 +59,10 @@ func TestPrepareDataDir(t *testing.T) {
 				t.Skip("giving a file to another user needs root")
 			}
 			dir := c.make(t, t.TempDir())
-			err := prepareDataDir(dir)
+			err := Prepare(dir)
 			if c.want == "" {
 				if err != nil {
-					t.Fatalf("prepareDataDir = %v, want nil", err)
+					t.Fatalf("Prepare = %v, want nil", err)
 				}
 				if c.name != "new" {
 					return
@@ -73,7 +73,7 @@ func TestPrepareDataDir(t *testing.T) {
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("prepareDataDir = %v, want a refusal naming %s and saying %q", err, dir, c.want)
+				t.Fatalf("Prepare = %v, want a refusal naming %s and saying %q", err, dir, c.want)
 			}
 		})
 	}
@@ -82,16 +82,16 @@ func TestPrepareDataDir(t *testing.T) {
 func TestDataFiles(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "root.key")
-	if _, err := readSecretFile(key); !os.IsNotExist(err) {
-		t.Fatalf("readSecretFile of a missing file = %v, want not exist", err)
+	if _, err := ReadSecret(key); !os.IsNotExist(err) {
+		t.Fatalf("ReadSecret of a missing file = %v, want not exist", err)
 	}
-	if err := checkStoreFile(filepath.Join(dir, "kms.db")); err != nil {
-		t.Fatalf("checkStoreFile of a missing file = %v, want nil", err)
+	if err := CheckStore(filepath.Join(dir, "kms.db")); err != nil {
+		t.Fatalf("CheckStore of a missing file = %v, want nil", err)
 	}
 	for _, c := range []struct {
 		mode      os.FileMode
-		secretErr string // readSecretFile's refusal, "" if allowed
-		storeErr  string // checkStoreFile's
+		secretErr string // ReadSecret's refusal, "" if allowed
+		storeErr  string // CheckStore's
 	}{
 		{0o600, "", ""},
 		{0o400, "", ""},
@@ -107,13 +107,13 @@ func TestDataFiles(t *testing.T) {
 		if err := os.Chmod(key, c.mode); err != nil {
 			t.Fatal(err)
 		}
-		b, err := readSecretFile(key)
+		b, err := ReadSecret(key)
 		if c.secretErr == "" && (err != nil || string(b) != "k") || c.secretErr != "" && (err == nil || b != nil || !strings.Contains(err.Error(), key+" "+c.secretErr)) {
-			t.Errorf("readSecretFile of mode %04o = %q, %v; want %q", c.mode, b, err, c.secretErr)
+			t.Errorf("ReadSecret of mode %04o = %q, %v; want %q", c.mode, b, err, c.secretErr)
 		}
-		err = checkStoreFile(key)
+		err = CheckStore(key)
 		if c.storeErr == "" && err != nil || c.storeErr != "" && (err == nil || !strings.Contains(err.Error(), key+" "+c.storeErr)) {
-			t.Errorf("checkStoreFile of mode %04o = %v; want %q", c.mode, err, c.storeErr)
+			t.Errorf("CheckStore of mode %04o = %v; want %q", c.mode, err, c.storeErr)
 		}
 		os.Remove(key)
 	}
@@ -124,11 +124,11 @@ func TestDataFiles(t *testing.T) {
 	if err := os.Symlink(target, key); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := readSecretFile(key); err == nil || b != nil || !strings.Contains(err.Error(), key+" is a symbolic link") {
-		t.Errorf("readSecretFile of a link = %q, %v", b, err)
+	if b, err := ReadSecret(key); err == nil || b != nil || !strings.Contains(err.Error(), key+" is a symbolic link") {
+		t.Errorf("ReadSecret of a link = %q, %v", b, err)
 	}
-	if err := checkStoreFile(key); err == nil || !strings.Contains(err.Error(), key+" is a symbolic link") {
-		t.Errorf("checkStoreFile of a link = %v", err)
+	if err := CheckStore(key); err == nil || !strings.Contains(err.Error(), key+" is a symbolic link") {
+		t.Errorf("CheckStore of a link = %v", err)
 	}
 }
 
@@ -146,4 +146,16 @@ func mkdir(t *testing.T, base string, mode os.FileMode) string {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// Check leaves a missing directory to Prepare: it is no one's yet, and
+// Check makes nothing.
+func TestCheckMissing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kms-data")
+	if err := Check(dir); err != nil {
+		t.Fatalf("Check of a missing directory = %v, want nil", err)
+	}
+	if _, err := os.Lstat(dir); !os.IsNotExist(err) {
+		t.Fatalf("Check made %s: %v", dir, err)
+	}
 }
