@@ -21,7 +21,9 @@ func migrateCommand() *cobra.Command {
 SRC and DST are each a data directory (its store is DIR/kms.db) or a
 PostgreSQL URL (postgres://... or postgresql://...). DST must be empty: a
 new or empty data directory (created with mode 0700), or a database without
-key store records.
+key store records. A data directory, and a root.key and kms.db in it, must
+be the running user's own as the server requires (docs/operations.md, "The
+data directory"): one that another user owns or may write is refused.
 
 The root key comes from --root-key-file FILE or KMS_ROOT_KEY (or --root-key:
 the key itself, or a PKCS#11 URI with --pkcs11-module for a root key in an

@@ -45,7 +45,9 @@ Afterwards the old root key no longer opens the store.
 The old root key comes as for the server: --root-key-file FILE or
 --root-key (a PKCS#11 URI, or the key itself; else KMS_ROOT_KEY), not both,
 else the data directory's root.key (--dev), which is then replaced by the
-new key once the rotation has committed. The new one comes from
+new key once the rotation has committed. The data directory, its root.key
+and its kms.db must be the running user's own as the server requires
+(docs/operations.md, "The data directory"). The new one comes from
 --new-root-key-file FILE, or --new-root-key: 32 bytes as base64 or hex
 (visible to other users of the machine in the process list), or a PKCS#11
 URI of a key in an HSM (kms root-key init makes one). Moving the root key
@@ -247,7 +249,9 @@ func (o *rootKeyOptions) flags(f *pflag.FlagSet, prefix string) {
 
 // spec is where the root key comes from: the flags, else KMS_ROOT_KEY
 // (when env is true) for --root-key, else the root.key of the data
-// directory dir. rootkey.Load refuses a spec with a file and a value.
+// directory dir, read only from a directory and a file the server would
+// trust (rootkey.ReadDataDirKey). rootkey.Load refuses a spec with a file
+// and a value.
 func (o *rootKeyOptions) spec(dir string, env bool) rootkey.Spec {
 	s := rootkey.Spec{File: o.file, Value: o.value, ValueName: "--root-key", Module: o.module, Getenv: os.Getenv}
 	if s.Value == "" && env {
@@ -255,7 +259,7 @@ func (o *rootKeyOptions) spec(dir string, env bool) rootkey.Spec {
 	}
 	if !s.Given() && dir != "" {
 		if path := filepath.Join(dir, "root.key"); fileExists(path) {
-			s.File = path
+			s.File, s.InDataDir = path, true
 		}
 	}
 	return s

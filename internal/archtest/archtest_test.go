@@ -31,8 +31,8 @@ var allowed = map[string][]string{
 	"store":    {},
 	"rekey":    {"keys", "store"},
 	"hsm":      {},
-	"rootkey":  {"hsm", "keys", "store"},
-	"backup":   {"keys", "store", "rekey", "migrate", "atomicfile", "audit"},
+	"rootkey":  {"hsm", "keys", "store", "datadir"},
+	"backup":   {"keys", "store", "rekey", "migrate", "atomicfile", "audit", "datadir"},
 	"datadir":  {},
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openkms/kms/internal/atomicfile"
+	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/migrate"
 	"github.com/openkms/kms/internal/rekey"
@@ -61,6 +62,14 @@ type backupFile interface {
 // restoreFrom is Restore reading the backup file from f, named path in
 // what it reports.
 func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *keys.RootKey, opts RestoreOptions, out io.Writer) error {
+	// A data directory another user made or may write is refused as the
+	// server refuses it, before anything is read or written: they could
+	// swap what is restored into it.
+	if w.DataDir != "" {
+		if err := datadir.Check(w.DataDir); err != nil {
+			return err
+		}
+	}
 	file := &readings{f: f, key: root.BackupKey(), allowV1: opts.AllowUnauthenticated}
 	scan := file.scan
 	// The first reading checks the tag before anything is written: nothing
@@ -291,7 +300,7 @@ func verify(ctx context.Context, st store.Store, want contents, root *keys.RootK
 // of each the backup holds.
 func restoreAudit(ctx context.Context, scan func(func(e *Entry) error) error, dir string, loc migrate.Location, written *[]string) (files, rows int, err error) {
 	if dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		if err := datadir.Prepare(dir); err != nil {
 			return 0, 0, err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
 	"github.com/openkms/kms/internal/store/pgstore"
@@ -80,10 +81,17 @@ func (l Location) same(o Location) bool {
 }
 
 // openExisting opens the store at l, which must exist: a data directory
-// without kms.db is an error, not a new store.
+// without kms.db is an error, not a new store. A data directory and its
+// kms.db must be ones the server would trust (package datadir).
 func (l Location) openExisting(ctx context.Context) (store.Store, error) {
 	if l.DSN != "" {
 		return l.openPostgres(ctx)
+	}
+	if err := datadir.Check(l.Dir); err != nil {
+		return nil, err
+	}
+	if err := datadir.CheckStore(l.dbPath()); err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(l.dbPath()); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -95,13 +103,17 @@ func (l Location) openExisting(ctx context.Context) (store.Store, error) {
 }
 
 // create opens the store at l, creating the data directory (mode 0700) and
-// its kms.db if needed.
+// its kms.db if needed. A data directory and its kms.db must be ones the
+// server would trust (package datadir).
 func (l Location) create(ctx context.Context) (store.Store, error) {
 	if l.DSN != "" {
 		return l.openPostgres(ctx)
 	}
-	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	if err := datadir.Prepare(l.Dir); err != nil {
+		return nil, err
+	}
+	if err := datadir.CheckStore(l.dbPath()); err != nil {
+		return nil, err
 	}
 	return boltstore.Open(l.dbPath())
 }
@@ -113,11 +125,13 @@ func (l Location) openPostgres(ctx context.Context) (store.Store, error) {
 }
 
 // OpenExisting opens the store at l, which must exist: a data directory
-// without kms.db is an error, not a new store.
+// without kms.db is an error, not a new store. A data directory and its
+// kms.db must be ones the server would trust (package datadir).
 func (l Location) OpenExisting(ctx context.Context) (store.Store, error) { return l.openExisting(ctx) }
 
 // Create opens the store at l, creating the data directory (mode 0700) and
-// its kms.db if needed.
+// its kms.db if needed. A data directory and its kms.db must be ones the
+// server would trust (package datadir).
 func (l Location) Create(ctx context.Context) (store.Store, error) { return l.create(ctx) }
 
 // ExistingTrail names the audit trail already at l, or is "" when there

@@ -31,7 +31,8 @@ import (
 	"strings"
 
 	"github.com/openkms/kms/internal/audit"
-	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/datadir"
+	"github.com/openkms/kms/internal/rootkey"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/pgstore"
 )
@@ -179,11 +180,21 @@ func resolve(o Options) (from, to Location, root *rootKey, err error) {
 	if from.same(to) {
 		return from, to, nil, errors.New("--from and --to name the same store")
 	}
+	// Before a root key is read from either: a directory someone else
+	// made may hold a root key and a store they know.
+	for _, l := range []Location{from, to} {
+		if l.Dir == "" {
+			continue
+		}
+		if err := datadir.Check(l.Dir); err != nil {
+			return from, to, nil, err
+		}
+	}
 	if root, err = loadRootKey(o, from, to); err != nil {
 		return from, to, nil, err
 	}
 	if path := devKeyFile(to.Dir); to.Dir != "" && fileExists(path) {
-		if other, err := keys.ReadRootKeyFile(path); err != nil || root.key == nil || !sameKey(other, root.key) {
+		if other, err := rootkey.ReadDataDirKey(path); err != nil || root.key == nil || !sameKey(other, root.key) {
 			return from, to, nil, fmt.Errorf("%s holds another root key than the one that opens the source: remove it, or choose another destination", path)
 		}
 	}
@@ -276,7 +287,7 @@ func copyDevFiles(from, to Location, root *rootKey, r *Report) error {
 		return nil
 	}
 	srcKey, dstKey := devKeyFile(from.Dir), devKeyFile(to.Dir)
-	if k, err := keys.ReadRootKeyFile(srcKey); err == nil && sameKey(k, root.key) {
+	if k, err := rootkey.ReadDataDirKey(srcKey); err == nil && sameKey(k, root.key) {
 		copied, err := copyNewFile(srcKey, dstKey)
 		if err != nil {
 			return fmt.Errorf("copy the root key: %w", err)

@@ -67,7 +67,7 @@ func loadRootKey(o Options, from, to Location) (*rootKey, error) {
 		if _, err := os.Stat(path); err != nil {
 			continue
 		}
-		rk, err := keys.ReadRootKeyFile(path)
+		rk, err := rootkey.ReadDataDirKey(path)
 		return &rootKey{key: rk, file: path, dev: true}, err
 	}
 	return nil, errors.New("no root key: pass --root-key-file FILE or set KMS_ROOT_KEY (a --dev data directory's root.key is used when there is one)")

@@ -25,7 +25,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"path/filepath"
 
+	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/hsm"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
@@ -42,6 +44,10 @@ type Spec struct {
 	// FileName names where File came from in messages
 	// ("KMS_ROOT_KEY_FILE"); default "--root-key-file".
 	FileName string
+	// InDataDir says that File is the root.key of a data directory (dev
+	// mode), found there rather than given: it is read as ReadDataDirKey
+	// reads it.
+	InDataDir bool
 	// Value is a PKCS#11 URI, or the key itself as base64 or hex.
 	Value string
 	// ValueName names where Value came from in messages ("KMS_ROOT_KEY",
@@ -96,7 +102,11 @@ func Load(s Spec) (*Source, error) {
 	}
 	switch {
 	case s.File != "":
-		key, err := keys.ReadRootKeyFile(s.File)
+		read := keys.ReadRootKeyFile
+		if s.InDataDir {
+			read = ReadDataDirKey
+		}
+		key, err := read(s.File)
 		if err != nil {
 			return nil, err
 		}
@@ -128,6 +138,26 @@ func Load(s Spec) (*Source, error) {
 		return FromKey(key, s.ValueName), nil
 	}
 	return nil, errors.New("no root key")
+}
+
+// ReadDataDirKey reads the root key file path, a data directory's
+// root.key, only if the directory is one datadir.Check accepts and the
+// file one datadir.ReadSecret reads: a key that another user could have
+// put there or read is refused, whichever command finds it. A missing
+// file is an error for which errors.Is(err, fs.ErrNotExist) holds.
+func ReadDataDirKey(path string) (*keys.RootKey, error) {
+	if err := datadir.Check(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	b, err := datadir.ReadSecret(path)
+	if err != nil {
+		return nil, fmt.Errorf("root key file: %w", err)
+	}
+	key, err := keys.ParseRootKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("root key file %s: %w", path, err)
+	}
+	return key, nil
 }
 
 // InToken reports whether the key is kept in a PKCS#11 token.
