@@ -119,9 +119,10 @@ type Recorder interface {
 	Record(ctx context.Context, e *Event) error
 	// Err returns the error that keeps records from being written now,
 	// or nil. A call is not begun while it is not nil: what it changed
-	// would stay changed without its record. The refusal is still
-	// offered to Record, whose success (a trail in PostgreSQL that
-	// accepts rows again) clears it.
+	// would stay changed without its record. After a failed write it
+	// first checks whether a record would be stored now (Log.Retry), so
+	// that the first call once a trail in PostgreSQL accepts rows again
+	// is answered. The refusal is still offered to Record.
 	Err() error
 }
 
@@ -152,8 +153,9 @@ const (
 // readOnlyPrefixes mark the operations CloudTrail calls read-only.
 var readOnlyPrefixes = []string{"Describe", "List", "Get", "Encrypt", "Decrypt", "ReEncrypt", "Generate", "Sign", "Verify", "Derive"}
 
-// Err is the error of the log's last commit (Log.Err).
-func (r *LogRecorder) Err() error { return r.log.Err() }
+// Err is the error that keeps the log from storing records now
+// (Log.Retry).
+func (r *LogRecorder) Err() error { return r.log.Retry() }
 
 // Record encodes e and appends it to the log; it returns once the record
 // is durable.

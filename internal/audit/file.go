@@ -270,6 +270,14 @@ func (s *fileSink) resume() (uint64, string, error) {
 	return 0, "", s.failed
 }
 
+// probe finds nothing to try: a file whose write or fsync failed stays
+// failed (resume), and one that did not has not failed.
+func (s *fileSink) probe(uint64) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.failed
+}
+
 // close cuts the active segment to its records, unless a write failed
 // (the file is then left as it is, for Open to check), and closes it.
 func (s *fileSink) close() error {

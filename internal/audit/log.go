@@ -29,6 +29,10 @@ type sink interface {
 	// record, or an error if the sink cannot go on; that error fails the
 	// batch that was to be written.
 	resume() (seq uint64, hash string, err error)
+	// probe tries to store a record after seq, the chain's last stored
+	// record (after resume, if a write failed), as write would, and keeps
+	// nothing: it fails as that write would fail now. Log.Retry calls it.
+	probe(seq uint64) error
 	// close releases what the sink holds; nothing is written after it.
 	close() error
 }
@@ -63,6 +67,7 @@ type Log struct {
 	last    string      // hash of the last durable record
 	failed  error       // the last commit's error: nil once one succeeds
 	failing atomic.Bool // failed != nil, read without mu by Err on every call
+	commits uint64      // commits (and retries) ended, for Retry to wait on one; idle is signalled
 
 	// The leader's state; only the leader touches it.
 	ev    []byte // scratch for one record
@@ -275,13 +280,7 @@ func (l *Log) append(rec *Record) error {
 	}
 	l.failed = err
 	l.failing.Store(err != nil)
-	var next *entry
-	if len(l.pending) > 0 {
-		next = l.pending[0]
-	} else {
-		l.leading = false
-		l.idle.Broadcast()
-	}
+	next := l.passLead()
 	l.mu.Unlock()
 	// The next leader is woken last: the most recently readied goroutine
 	// runs next on this P, so the next commit starts as soon as this caller
@@ -298,6 +297,94 @@ func (l *Log) append(rec *Record) error {
 	*bp = batch[:0]
 	l.batches.Put(bp)
 	return err
+}
+
+// passLead ends a commit (or a retry), with l.mu held: it returns the
+// entry whose caller leads next, or nil if none waits, and wakes Close
+// and Retry.
+func (l *Log) passLead() *entry {
+	l.commits++
+	l.idle.Broadcast()
+	if len(l.pending) > 0 {
+		return l.pending[0]
+	}
+	l.leading = false
+	return nil
+}
+
+// Retry checks, while the last commit failed, whether the chain can be
+// written now, and returns Err's value afterwards. It reads the chain's
+// last record back and tries to store one after it without keeping it
+// (for PostgreSQL, an INSERT rolled back): if both succeed, the log takes
+// records again, and Err is nil until a commit fails. If a commit is under
+// way, its outcome is awaited instead: it tries the same. A log file
+// whose write failed stays failed.
+//
+// So a call begun once Retry returned nil is refused only if its own
+// record fails, as the first after any healthy commit; and calls begun
+// while the sink still fails are refused before they change anything.
+func (l *Log) Retry() error {
+	if !l.failing.Load() {
+		return nil
+	}
+	l.mu.Lock()
+	if l.closed || !l.failing.Load() {
+		defer l.mu.Unlock()
+		if l.closed {
+			return ErrClosed
+		}
+		return nil
+	}
+	if l.leading {
+		for n := l.commits; l.commits == n; {
+			l.idle.Wait()
+		}
+		defer l.mu.Unlock()
+		return l.failed
+	}
+	l.leading = true
+	l.mu.Unlock()
+
+	err := l.safeRetry()
+
+	l.mu.Lock()
+	if err == nil {
+		l.seq, l.last = l.wseq, l.wlast
+	}
+	l.failed = err
+	l.failing.Store(err != nil)
+	next := l.passLead()
+	l.mu.Unlock()
+	if next != nil {
+		next.done <- errLead
+	}
+	return err
+}
+
+// safeRetry, run by the leader, resumes the chain from its last stored
+// record, as the next commit would, and probes the sink, with a panic
+// turned into the error.
+func (l *Log) safeRetry() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("audit: retrying the trail: %v", p)
+		}
+	}()
+	if p := l.syncErr.Load(); p != nil {
+		return *p
+	}
+	if l.werr != nil {
+		seq, last, err := l.sink.resume()
+		if err != nil {
+			return err
+		}
+		l.wseq, l.wlast, l.werr = seq, last, nil
+	}
+	if err := l.sink.probe(l.wseq); err != nil {
+		l.werr = err // read the head back again before the next batch
+		return err
+	}
+	return nil
 }
 
 // safeCommit is commit, with a panic turned into the batch's error: the

@@ -113,6 +113,28 @@ func (s *pgSink) resume() (uint64, string, error) {
 	return rec.Sequence, hash, nil
 }
 
+// probe inserts the record after seq, as write would, in a transaction
+// it rolls back: it fails as the next batch would fail now (no
+// connection, a read-only standby after a failover, a revoked privilege,
+// a full disk, a constraint), and no one sees the row.
+func (s *pgSink) probe(seq uint64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, insertRecords, s.chain, int64(seq+1), []string{""}); err != nil {
+			return err
+		}
+		return errProbed
+	})
+	if err != nil && !errors.Is(err, errProbed) {
+		return fmt.Errorf("audit: write to PostgreSQL: %w", err)
+	}
+	return nil
+}
+
+// errProbed rolls back probe's transaction.
+var errProbed = errors.New("audit: probed")
+
 func (s *pgSink) close() error { return nil }
 
 // OpenPostgresDigester returns a Digester that stores the digests of chain

@@ -471,6 +471,111 @@ func TestPostgresWriteFailure(t *testing.T) {
 	}
 }
 
+// Retry finds the chain writable again as soon as the database takes a
+// row, and not before: the first call after an outage need not be
+// refused, and none is begun while a record would still be refused. The
+// probe's row never stays.
+func TestPostgresRetry(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Start(t)
+	st, err := pgstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	pool := st.Pool()
+	l := openNode(t, pool, "node")
+	appendAll(t, l, 3)
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry of a log that never failed = %v", err)
+	}
+
+	exec(t, pool, `ALTER TABLE kms_audit_records ADD CONSTRAINT refuse CHECK (seq < 0) NOT VALID`)
+	if err := l.Append(rec("Refused")); err == nil {
+		t.Fatal("an Append the database refused returned nil")
+	}
+	for range 2 {
+		if err := l.Retry(); err == nil || !strings.Contains(err.Error(), "refuse") {
+			t.Fatalf("Retry while the database refuses rows = %v", err)
+		}
+	}
+	exec(t, pool, `ALTER TABLE kms_audit_records DROP CONSTRAINT refuse`)
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry once the database takes rows = %v", err)
+	}
+	if err := l.Err(); err != nil {
+		t.Fatalf("Err after a Retry that succeeded = %v", err)
+	}
+	if n := len(lines(t, pool, l.Chain())); n != 3 {
+		t.Fatalf("the chain holds %d rows after the probes, want 3", n)
+	}
+	r := rec("Accepted")
+	if err := l.Append(r); err != nil || r.Sequence != 4 {
+		t.Fatalf("after the recovery: seq %d, %v", r.Sequence, err)
+	}
+
+	// The database goes away, as in a restart: its connections are cut
+	// and no new one is taken until it is back.
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	adminExec := func(sql string) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	adminExec(`ALTER DATABASE ` + name + ` WITH ALLOW_CONNECTIONS false`)
+	t.Cleanup(func() { admin.Exec(context.Background(), `ALTER DATABASE `+name+` WITH ALLOW_CONNECTIONS true`) })
+	adminExec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '` + name + `'`)
+	if err := l.Append(rec("Down")); err == nil {
+		t.Fatal("an Append while the database was down returned nil")
+	}
+	if err := l.Retry(); err == nil {
+		t.Fatal("Retry while the database is down returned nil")
+	}
+	adminExec(`ALTER DATABASE ` + name + ` WITH ALLOW_CONNECTIONS true`)
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry once the database is back = %v", err)
+	}
+	appendAll(t, l, 2)
+
+	// Callers retry and append at once while the database comes back:
+	// none waits forever, and the chain stays whole.
+	exec(t, pool, `ALTER TABLE kms_audit_records ADD CONSTRAINT refuse CHECK (seq < 0) NOT VALID`)
+	if err := l.Append(rec("Refused")); err == nil {
+		t.Fatal("an Append the database refused returned nil")
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if l.Retry() == nil {
+					r := rec("Concurrent")
+					r.EventTime = audit.FormatTime(recordTime)
+					l.Append(r)
+				}
+			}
+		})
+	}
+	exec(t, pool, `ALTER TABLE kms_audit_records DROP CONSTRAINT refuse`)
+	wg.Wait()
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry once the database took rows again = %v", err)
+	}
+	if reports := verifyPG(t, pool, nil); len(reports) != 1 || reports[0].Problem != nil {
+		t.Fatalf("%+v", reports)
+	}
+}
+
 // A reader returns every chain's records in time order, then only what
 // was written since.
 func TestPostgresReader(t *testing.T) {

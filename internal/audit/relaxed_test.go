@@ -87,6 +87,7 @@ type nopSink struct{}
 func (nopSink) write([]byte, []int, uint64) error { return nil }
 func (nopSink) sync() error                       { return nil }
 func (nopSink) resume() (uint64, string, error)   { return 0, genesis, nil }
+func (nopSink) probe(uint64) error                { return nil }
 func (nopSink) close() error                      { return nil }
 
 // In the relaxed mode a digest signs only records already fsynced, so that

@@ -56,6 +56,19 @@ func newAuditedEnv(t testing.TB) (*kmsEnv, string) {
 func newAuditedEnvWith(t testing.TB, wrap func(store.Store) store.Store) (*kmsEnv, string) {
 	t.Helper()
 	dirPath := t.TempDir()
+	logPath := filepath.Join(dirPath, "audit.log")
+	trail, err := audit.Open(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { trail.Close() })
+	return newEnvOnTrail(t, dirPath, wrap, trail), logPath
+}
+
+// newEnvOnTrail is newAuditedEnvWith with its key store in dirPath and its
+// audit trail the log trail.
+func newEnvOnTrail(t testing.TB, dirPath string, wrap func(store.Store) store.Store, trail *audit.Log) *kmsEnv {
+	t.Helper()
 	rk := make([]byte, 32)
 	if _, err := rand.Read(rk); err != nil {
 		t.Fatal(err)
@@ -84,12 +97,6 @@ func newAuditedEnvWith(t testing.TB, wrap func(store.Store) store.Store) (*kmsEn
 	if err != nil {
 		t.Fatal(err)
 	}
-	logPath := filepath.Join(dirPath, "audit.log")
-	trail, err := audit.Open(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { trail.Close() })
 	recorder := audit.NewLogRecorder(trail)
 	guard := &leakGuard{next: api.NewHandler(svc, dir, logger).WithAudit(recorder, e2eRegion)}
 	srv := httptest.NewServer(guard)
@@ -97,7 +104,7 @@ func newAuditedEnvWith(t testing.TB, wrap func(store.Store) store.Store) (*kmsEn
 	e := &kmsEnv{svc: svc, store: st, path: filepath.Join(dirPath, "kms.db"), srv: srv, clock: clock, rootKey: rk, guard: guard, root: root, creds: creds, trail: recorder}
 	e.client = e.clientWith(creds.ID, creds.Secret, "")
 	t.Cleanup(func() { e.checkNoLeaks(t) })
-	return e, logPath
+	return e
 }
 
 // auditRecords reads every record of the log at path, with the raw event
