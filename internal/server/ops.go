@@ -112,8 +112,8 @@ const readyTimeout = 2 * time.Second
 
 // readiness is the check behind /readyz: a node of a cluster holds its
 // share of the serving lease, the store answers a read, and the audit
-// trail's last commit succeeded (a node that cannot record calls
-// refuses them, so it is not ready). Why a part fails goes to log only:
+// trail's last commit succeeded or it takes records again (audit.Log.Retry;
+// a node that cannot record calls refuses them, so it is not ready). Why a part fails goes to log only:
 // /readyz answers anyone, and the error can name the database's host and
 // user or the data directory's paths.
 func readiness(st store.Store, trail *audit.Log, serving *servingState, log *slog.Logger) func(context.Context) error {
@@ -143,7 +143,9 @@ func readinessOf(st store.Store, trail *audit.Log, serving *servingState) func(c
 		}); err != nil {
 			return &notReady{"store", err}
 		}
-		if err := trail.Err(); err != nil {
+		// Retry, not Err: a node out of a load balancer's rotation gets no
+		// call to find that the trail takes records again.
+		if err := trail.Retry(); err != nil {
 			return &notReady{"audit", err}
 		}
 		return nil
