@@ -275,12 +275,7 @@ func (l *Log) append(rec *Record) error {
 	}
 
 	l.mu.Lock()
-	if err == nil {
-		l.seq, l.last = l.wseq, l.wlast
-	}
-	l.failed = err
-	l.failing.Store(err != nil)
-	next := l.passLead()
+	next := l.passLead(err)
 	l.mu.Unlock()
 	// The next leader is woken last: the most recently readied goroutine
 	// runs next on this P, so the next commit starts as soon as this caller
@@ -299,10 +294,16 @@ func (l *Log) append(rec *Record) error {
 	return err
 }
 
-// passLead ends a commit (or a retry), with l.mu held: it returns the
-// entry whose caller leads next, or nil if none waits, and wakes Close
-// and Retry.
-func (l *Log) passLead() *entry {
+// passLead ends a commit (or a retry) whose outcome is err, with l.mu
+// held: the records written are durable if err is nil, and Err reports
+// err until the next commit. It returns the entry whose caller leads
+// next, or nil if none waits, and wakes Close and Retry.
+func (l *Log) passLead(err error) *entry {
+	if err == nil {
+		l.seq, l.last = l.wseq, l.wlast
+	}
+	l.failed = err
+	l.failing.Store(err != nil)
 	l.commits++
 	l.idle.Broadcast()
 	if len(l.pending) > 0 {
@@ -348,12 +349,7 @@ func (l *Log) Retry() error {
 	err := l.safeRetry()
 
 	l.mu.Lock()
-	if err == nil {
-		l.seq, l.last = l.wseq, l.wlast
-	}
-	l.failed = err
-	l.failing.Store(err != nil)
-	next := l.passLead()
+	next := l.passLead(err)
 	l.mu.Unlock()
 	if next != nil {
 		next.done <- errLead

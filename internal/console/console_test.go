@@ -507,18 +507,7 @@ func TestRevokedOnAnotherNode(t *testing.T) {
 	const admin = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}`
 	signIn := func(user string) *browser {
 		t.Helper()
-		if _, err := e.dir.CreateUser(ctx, e.root, user, ""); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.dir.PutPolicy(ctx, e.root, "User", user, "admin", admin); err != nil {
-			t.Fatal(err)
-		}
-		k, secret, err := e.dir.CreateAccessKey(ctx, e.root, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := e.browser()
-		b.signInWithKey(k.ID, secret)
+		b := e.signInNewUser(user, admin)
 		// The session works, and its node has cached its credential.
 		if status, out := b.post("call/iam/ListAccessKeys", nil); status != http.StatusOK {
 			t.Fatalf("%s lists its keys: %d %v", user, status, out)
@@ -539,7 +528,7 @@ func TestRevokedOnAnotherNode(t *testing.T) {
 	}
 
 	bob := signIn("bob")
-	if err := other.DeletePolicy(ctx, e.root, "User", "bob", "admin"); err != nil {
+	if err := other.DeletePolicy(ctx, e.root, "User", "bob", "p"); err != nil {
 		t.Fatal(err)
 	}
 	if status, out := bob.post("call/iam/CreateAccessKey", nil); status != http.StatusForbidden || out["__type"] != "AccessDenied" {
@@ -557,22 +546,7 @@ func TestRevokedOnAnotherNode(t *testing.T) {
 func TestIAMRequestedRegion(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	signIn := func(user, policy string) *browser {
-		t.Helper()
-		if _, err := e.dir.CreateUser(ctx, e.root, user, ""); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.dir.PutPolicy(ctx, e.root, "User", user, "p", policy); err != nil {
-			t.Fatal(err)
-		}
-		k, secret, err := e.dir.CreateAccessKey(ctx, e.root, user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := e.browser()
-		b.signInWithKey(k.ID, secret)
-		return b
-	}
+	signIn := e.signInNewUser
 	notInUS := signIn("not-in-us", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"},
 		{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}}]}`)
 	if status, out := notInUS.post("call/iam/CreateAccessKey", nil); status != http.StatusForbidden || out["__type"] != "AccessDenied" {
@@ -586,6 +560,26 @@ func TestIAMRequestedRegion(t *testing.T) {
 	if status, out := inUS.post("call/iam/ListAccessKeys", nil); status != http.StatusOK {
 		t.Fatalf("ListAccessKeys by a user allowed IAM in us-east-1: %d %v", status, out)
 	}
+}
+
+// signInNewUser makes user, with the identity policy policy and an access
+// key, and signs in with that key in a browser of its own.
+func (e *env) signInNewUser(user, policy string) *browser {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, user, ""); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.dir.PutPolicy(ctx, e.root, "User", user, "p", policy); err != nil {
+		e.t.Fatal(err)
+	}
+	k, secret, err := e.dir.CreateAccessKey(ctx, e.root, user)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b := e.browser()
+	b.signInWithKey(k.ID, secret)
+	return b
 }
 
 // sendPart sends the headers of a console API request and the first
