@@ -85,8 +85,10 @@ func (e *Event) Keys() []string {
 }
 
 // ServiceEvent is the event of work KMS did on its own at t, not asked by
-// any call, to key keyARN of account in region: DeleteExpiredKeyMaterial
-// when imported key material passed its ValidTo. As in CloudTrail, the
+// any call, to key keyARN of account in region: DeleteKey when a key's
+// waiting period ended, RotateKey when it rotated automatically,
+// DeleteExpiredKeyMaterial when imported key material passed its ValidTo.
+// As in CloudTrail, the
 // service is its identity, source and user agent, and the record is
 // the key's account's.
 func ServiceEvent(t time.Time, operation, region, account, keyARN string) *Event {

@@ -89,7 +89,9 @@ func newEnvOnTrail(t testing.TB, dirPath string, wrap func(store.Store) store.St
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := identity.New(identity.Config{Store: served, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Logger: logger})
-	svc, err := service.New(service.Config{Store: served, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID})
+	recorder := audit.NewLogRecorder(trail)
+	svc, err := service.New(service.Config{Store: served, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger, PrincipalID: dir.PrincipalID,
+		Trail: recorder})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +99,10 @@ func newEnvOnTrail(t testing.TB, dirPath string, wrap func(store.Store) store.St
 	if err != nil {
 		t.Fatal(err)
 	}
-	recorder := audit.NewLogRecorder(trail)
 	guard := &leakGuard{next: api.NewHandler(svc, dir, logger).WithAudit(recorder, e2eRegion)}
 	srv := httptest.NewServer(guard)
 	t.Cleanup(srv.Close)
-	e := &kmsEnv{svc: svc, store: st, path: filepath.Join(dirPath, "kms.db"), srv: srv, clock: clock, rootKey: rk, guard: guard, root: root, creds: creds, trail: recorder}
+	e := &kmsEnv{svc: svc, store: st, path: filepath.Join(dirPath, "kms.db"), srv: srv, clock: clock, rootKey: rk, guard: guard, root: root, creds: creds}
 	e.client = e.clientWith(creds.ID, creds.Secret, "")
 	t.Cleanup(func() { e.checkNoLeaks(t) })
 	return e

@@ -567,7 +567,7 @@ func TestE2EGrantKeyStates(t *testing.T) {
 		t.Errorf("ListRetirableGrants while pending deletion = %v, want %v", got, grSorted(gd, gk))
 	}
 	e.clock.Advance(7*24*time.Hour + time.Second)
-	if err := e.svc.Maintain(ctx, e.trail); err != nil {
+	if err := e.svc.Maintain(ctx); err != nil {
 		t.Fatalf("Maintain: %v", err)
 	}
 	if got := grIDs(grRetirable(t, e.client, rita.arn)); !slices.Equal(got, []string{gk}) {

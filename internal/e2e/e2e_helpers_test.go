@@ -41,7 +41,6 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/openkms/kms/internal/api"
-	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
@@ -77,7 +76,6 @@ type kmsEnv struct {
 	clock   *testsupport.Clock // the service's clock; tests move it instead of sleeping
 	rootKey []byte
 	root    *keys.RootKey
-	trail   audit.Recorder     // the handler's, which maintain records in too; nil: no trail
 	creds   identity.AccessKey // the account root's access key
 	guard   *leakGuard
 	// storeClosed is set by tests that close the store under the server;

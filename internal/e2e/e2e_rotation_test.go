@@ -67,7 +67,7 @@ func (e *kmsEnv) rotations(t testing.TB, keyID string, include types.IncludeKeyM
 // maintain runs the server's periodic job, as its ticker would.
 func (e *kmsEnv) maintain(t testing.TB) {
 	t.Helper()
-	if err := e.svc.Maintain(context.Background(), e.trail); err != nil {
+	if err := e.svc.Maintain(context.Background()); err != nil {
 		t.Fatalf("Maintain: %v", err)
 	}
 }
@@ -676,7 +676,7 @@ func TestE2ERotationConcurrentWithEncrypt(t *testing.T) {
 				return
 			}
 			e.clock.Advance(aws.ToTime(st.NextRotationDate).Sub(e.clock.Now()) + time.Second)
-			if err := e.svc.Maintain(ctx, e.trail); err != nil {
+			if err := e.svc.Maintain(ctx); err != nil {
 				errs <- fmt.Errorf("Maintain %d: %w", i, err)
 				return
 			}

@@ -351,8 +351,16 @@ func Run(ctx context.Context, o Options) error {
 	} else if n > 0 {
 		o.Logger.Info("stored role trust policies bound to the unique ids of the users and roles they name", "roles", n)
 	}
+	trail, digester, err := openAudit(ctx, st, pg, root, o)
+	if err != nil {
+		return err
+	}
+	defer trail.Close()
+	// Calls and the work no call asked for (the service's own events)
+	// are recorded in the same trail.
+	recorder := audit.NewLogRecorder(trail)
 	svc, err = service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger,
-		PrincipalID: dir.PrincipalID, CacheMaxAge: cacheMaxAge, KeyQuota: o.KeyQuota})
+		PrincipalID: dir.PrincipalID, CacheMaxAge: cacheMaxAge, KeyQuota: o.KeyQuota, Trail: recorder})
 	if err != nil {
 		return err
 	}
@@ -371,11 +379,6 @@ func Run(ctx context.Context, o Options) error {
 			<-watched
 		}()
 	}
-	trail, digester, err := openAudit(ctx, st, pg, root, o)
-	if err != nil {
-		return err
-	}
-	defer trail.Close()
 	if pg == nil {
 		// The newest digest, kept in the key store and beside the trail,
 		// is the high-water mark kms audit verify checks the trail against.
@@ -450,7 +453,6 @@ func Run(ctx context.Context, o Options) error {
 	if o.Dev && len(auditors) == 0 {
 		auditors = []string{DevAccount}
 	}
-	recorder := audit.NewLogRecorder(trail)
 	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(recorder, o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger)).
 		WithTLSInFront(o.InsecureHTTP && len(proxies) == 0).WithReadTimeout(o.ReadTimeout)
@@ -530,7 +532,7 @@ func Run(ctx context.Context, o Options) error {
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
-		m := &maintainer{svc: svc, dir: dir, trail: recorder, pg: pg, log: o.Logger}
+		m := &maintainer{svc: svc, dir: dir, pg: pg, log: o.Logger}
 		m.run(sweepCtx, o.SweepInterval)
 	}()
 
@@ -593,7 +595,6 @@ func flushKeyUsage(ctx context.Context, svc *service.Service, every time.Duratio
 type maintainer struct {
 	svc   *service.Service
 	dir   *identity.Directory
-	trail audit.Recorder // where the background work's service events go
 	pg    *pgstore.Store // nil: a single node, which always leads
 	lease *pgstore.Lease
 	log   *slog.Logger
@@ -622,7 +623,7 @@ func (m *maintainer) tick(ctx context.Context) {
 	if !m.leads(ctx) {
 		return
 	}
-	if err := m.svc.Maintain(ctx, m.trail); err != nil && ctx.Err() == nil {
+	if err := m.svc.Maintain(ctx); err != nil && ctx.Err() == nil {
 		m.log.Error("background maintenance (deletion, rotation, import expiry)", "err", err)
 	}
 	if err := m.dir.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {

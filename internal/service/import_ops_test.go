@@ -181,7 +181,7 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 
 	// Expiry: unusable from ValidTo, deleted by the background job.
 	f.now = expires.Add(-time.Millisecond)
-	if n, err := f.svc.ExpireImportedMaterial(f.ctx, nil); err != nil || n != 0 {
+	if n, err := f.svc.ExpireImportedMaterial(f.ctx); err != nil || n != 0 {
 		t.Fatalf("before ValidTo: expired %d, %v", n, err)
 	}
 	f.now = expires
@@ -195,10 +195,10 @@ func TestImportedMaterialLifecycle(t *testing.T) {
 	if rot := f.rotations(id, "ALL_KEY_MATERIAL"); rot[0].ImportState != "PENDING_IMPORT" {
 		t.Fatalf("expired material listed as %+v", rot[0])
 	}
-	if n, err := f.svc.ExpireImportedMaterial(f.ctx, nil); err != nil || n != 1 {
+	if n, err := f.svc.ExpireImportedMaterial(f.ctx); err != nil || n != 1 {
 		t.Fatalf("at ValidTo: expired %d, %v", n, err)
 	}
-	if n, err := f.svc.ExpireImportedMaterial(f.ctx, nil); err != nil || n != 0 {
+	if n, err := f.svc.ExpireImportedMaterial(f.ctx); err != nil || n != 0 {
 		t.Fatalf("again: expired %d, %v", n, err)
 	}
 	if m := f.describe(id); m.KeyState != "PendingImport" || m.ExpirationModel != "" {
@@ -309,7 +309,7 @@ func TestImportRefusals(t *testing.T) {
 		EncryptedKeyMaterial: wrap(t, po, "RSAES_OAEP_SHA_256", material), ExpirationModel: forever})
 	wantErr(t, err, fault.ExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new import token and public key.")
 	f.advance(24*time.Hour + time.Second)
-	if err := f.svc.Maintain(f.ctx, nil); err != nil {
+	if err := f.svc.Maintain(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.svc.ImportKeyMaterial(f.ctx, rootA, &kmsapi.ImportKeyMaterialInput{KeyID: other, ImportToken: po.ImportToken,

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
@@ -404,15 +403,13 @@ func (s *Service) hasMaterial(tx store.Tx, rec *keyrepo.KeyRecord) (bool, error)
 // ExpireImportedMaterial deletes imported material whose ValidTo has passed
 // (each material of a key by its own ValidTo) and import tokens a day past
 // their end, and returns how many keys lost material. Each key's loss is
-// recorded in trail, unless nil, as CloudTrail records it: a
-// DeleteExpiredKeyMaterial service event. While trail cannot record,
-// nothing expires: material past its ValidTo is unusable all the same
+// recorded as CloudTrail records it: a DeleteExpiredKeyMaterial service
+// event (serviceevents.go). While the trail cannot record, nothing
+// expires: material past its ValidTo is unusable all the same
 // (keyrepo.Repo.StateOf), and is deleted once its record can be written.
-func (s *Service) ExpireImportedMaterial(ctx context.Context, trail audit.Recorder) (int, error) {
-	if trail != nil {
-		if err := trail.Err(); err != nil {
-			return 0, fmt.Errorf("imported key material not expired while the audit trail cannot record: %w", err)
-		}
+func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
+	if err := s.trailErr(); err != nil {
+		return 0, fmt.Errorf("imported key material not expired: %w", err)
 	}
 	now := s.now()
 	due, err := s.scanIndex(ctx, keyrepo.ImportExpiryPrefix, func(rec *keyrepo.KeyRecord) bool { return expiryDue(rec, now) })
@@ -423,6 +420,9 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context, trail audit.Record
 	var errs []error
 	for _, ref := range due {
 		region, id := ref.region, ref.id
+		if err := s.trailErr(); err != nil {
+			return expired, errors.Join(append(errs, fmt.Errorf("imported key material not expired: %w", err))...)
+		}
 		done, account := false, ""
 		err := s.update(ctx, "ExpireImportedMaterial", func(tx store.Tx) error {
 			done, account = false, ""
@@ -465,12 +465,8 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context, trail audit.Record
 		if done {
 			expired++
 			s.log.Info("imported key material expired and was deleted", "keyId", id)
-			if trail != nil {
-				ev := audit.ServiceEvent(now.UTC(), "DeleteExpiredKeyMaterial", region, account, keyrepo.KeyARN(region, account, id))
-				if err := trail.Record(ctx, ev); err != nil {
-					s.log.Error("recording expired key material in the audit trail", "keyId", id, "region", region, "err", err)
-					errs = append(errs, fmt.Errorf("recording the expiry of key %s in %s: %w", id, region, err))
-				}
+			if err := s.recordServiceEvent(ctx, now, "DeleteExpiredKeyMaterial", region, account, id); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
@@ -500,11 +496,12 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context, trail audit.Record
 }
 
 // Maintain runs the background work that time drives: deleting keys past
-// their deletion date, automatic rotation, and expiry of imported material
-// (recorded in trail, unless nil). The server calls it every minute.
-func (s *Service) Maintain(ctx context.Context, trail audit.Recorder) error {
+// their deletion date, automatic rotation, and expiry of imported material,
+// each recorded as a service event (serviceevents.go). The server calls it
+// every minute.
+func (s *Service) Maintain(ctx context.Context) error {
 	_, err1 := s.DeleteExpiredKeys(ctx)
 	_, err2 := s.RotateDueKeys(ctx)
-	_, err3 := s.ExpireImportedMaterial(ctx, trail)
+	_, err3 := s.ExpireImportedMaterial(ctx)
 	return errors.Join(err1, err2, err3)
 }

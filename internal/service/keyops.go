@@ -531,9 +531,14 @@ func (s *Service) expiredInTx(tx store.Tx, region, id string) (bool, error) {
 }
 
 // DeleteExpiredKeys deletes every key whose deletion date has passed, with
-// its material and aliases, and returns how many it deleted. The server
-// calls it periodically; tests call it after moving the clock.
+// its material and aliases, and returns how many it deleted, each recorded
+// as a DeleteKey service event; while the trail cannot record, none
+// (serviceevents.go). The server calls it periodically; tests call it
+// after moving the clock.
 func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
+	if err := s.trailErr(); err != nil {
+		return 0, fmt.Errorf("keys past their deletion date not deleted: %w", err)
+	}
 	now := s.now()
 	dates := map[keyRef]time.Time{}
 	due, err := s.scanIndex(ctx, keyrepo.PendingDeletionPrefix, func(rec *keyrepo.KeyRecord) bool {
@@ -553,28 +558,34 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 	var errs []error
 	for _, ref := range due {
 		done, err := s.deleteKey(ctx, ref.region, ref.id, now)
+		if done {
+			deleted++
+		}
 		if err != nil {
 			// One key that cannot be deleted must not keep the others
 			// (and their material) past their date.
-			if ctx.Err() != nil {
-				return deleted, err
+			if ctx.Err() != nil || errors.Is(err, errTrailDown) {
+				return deleted, errors.Join(append(errs, err)...)
 			}
 			s.log.Error("deleting a key past its deletion date", "keyId", ref.id, "region", ref.region, "err", err)
 			errs = append(errs, fmt.Errorf("key %s in %s: %w", ref.id, ref.region, err))
-			continue
-		}
-		if done {
-			deleted++
 		}
 	}
 	return deleted, errors.Join(errs...)
 }
 
 // deleteKey deletes a key of region whose deletion date has passed, with
-// its material, aliases and grants. A multi-Region key's other regions
-// forget it in the same transaction; a primary that waited for its last
-// replica starts its own waiting period then.
+// its material, aliases and grants, and records a DeleteKey service event
+// (serviceevents.go); while the trail cannot record, it deletes nothing.
+// A multi-Region key's other regions forget it in the same transaction; a
+// primary that waited for its last replica starts its own waiting period
+// then. It reports whether it deleted the key: of two that race for a key
+// (the maintenance round and a call's settleReplicas, or two nodes), one
+// deletes it and records the event; the other finds it gone.
 func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Time) (bool, error) {
+	if err := s.trailErr(); err != nil {
+		return false, err
+	}
 	var account string
 	var aliases, others []string
 	err := s.update(ctx, "DeleteKey", func(tx store.Tx) error {
@@ -642,10 +653,11 @@ func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Tim
 	for _, r := range others {
 		s.repo.Invalidate(r, id, "")
 	}
-	if err == nil && account != "" {
-		s.log.Info("key deleted after its waiting period", "keyId", id, "region", region, "account", account, "aliases", len(aliases))
+	if err != nil || account == "" {
+		return false, err
 	}
-	return err == nil && account != "", err
+	s.log.Info("key deleted after its waiting period", "keyId", id, "region", region, "account", account, "aliases", len(aliases))
+	return true, s.recordServiceEvent(ctx, now, "DeleteKey", region, account, id)
 }
 
 // forgetReplica removes a deleted multi-Region key's region from the

@@ -111,7 +111,7 @@ func TestImportedKeyMaterials(t *testing.T) {
 
 	// The current material expires on its own date; the first does not.
 	f.now = expires
-	if n, err := f.svc.ExpireImportedMaterial(f.ctx, nil); err != nil || n != 1 {
+	if n, err := f.svc.ExpireImportedMaterial(f.ctx); err != nil || n != 1 {
 		t.Fatalf("expired %d, %v", n, err)
 	}
 	rot = f.rotations(id, "ALL_KEY_MATERIAL")

@@ -106,7 +106,7 @@ func TestStorageFailureIsInternal(t *testing.T) {
 	wantErr(t, err, fault.Internal, "An internal error occurred.")
 	_, err = s.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: cold, Plaintext: []byte("p")})
 	wantErr(t, err, fault.Internal, "An internal error occurred.")
-	if err := s.Maintain(f.ctx, nil); err == nil {
+	if err := s.Maintain(f.ctx); err == nil {
 		t.Fatal("Maintain hid a storage failure")
 	}
 	// A corrupt record is an internal error too, not a missing key.

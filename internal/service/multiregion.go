@@ -399,10 +399,12 @@ func (s *Service) settleReplicas(ctx context.Context, rec *keyrepo.KeyRecord) (b
 	deleted := false
 	for _, d := range dues {
 		done, err := s.deleteKey(ctx, d.region, rec.ID, s.now())
-		if err != nil {
-			return deleted, err
-		}
 		deleted = deleted || done
+		if err != nil {
+			// Also a deletion the trail cannot record, or did not: the
+			// call fails as it would for want of its own record.
+			return deleted, s.storeErr("delete a multi-Region key's region past its deletion date", err)
+		}
 	}
 	return deleted, nil
 }

@@ -253,10 +253,16 @@ func (s *Service) syncReplicas(tx store.Tx, primary *keyrepo.KeyRecord) error {
 }
 
 // RotateDueKeys rotates every Enabled key whose next automatic rotation date
-// has passed and returns how many it rotated. The server calls it
-// periodically; tests call it after moving the clock. A key that was
-// disabled on its date rotates when it is next found Enabled.
+// has passed and returns how many it rotated, each recorded as a RotateKey
+// service event; while the trail cannot record, none (serviceevents.go).
+// The server calls it periodically; tests call it after moving the clock.
+// A key that was disabled on its date rotates when it is next found
+// Enabled. A multi-Region primary's rotation, which rotates its replicas
+// with it, is one event, of the primary.
 func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
+	if err := s.trailErr(); err != nil {
+		return 0, fmt.Errorf("keys due for rotation not rotated: %w", err)
+	}
 	now := s.now()
 	due, err := s.scanIndex(ctx, keyrepo.RotationPrefix, func(rec *keyrepo.KeyRecord) bool { return s.rotationDue(rec, now) })
 	if err != nil {
@@ -266,7 +272,11 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 	var errs []error
 	for _, ref := range due {
 		region, id := ref.region, ref.id
+		if err := s.trailErr(); err != nil {
+			return rotated, errors.Join(append(errs, fmt.Errorf("keys due for rotation not rotated: %w", err))...)
+		}
 		done := false
+		var at time.Time
 		var rec keyrepo.KeyRecord
 		err := s.update(ctx, "RotateDueKeys", func(tx store.Tx) error {
 			done = false
@@ -286,7 +296,7 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 			if !s.rotationDue(&rec, now) {
 				return nil
 			}
-			at := s.clock()
+			at = s.clock()
 			if err := s.rotate(tx, &rec, rotationAutomatic, at); err != nil {
 				return err
 			}
@@ -314,6 +324,9 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 		if done {
 			rotated++
 			s.log.Info("key rotated automatically", "keyId", id)
+			if err := s.recordServiceEvent(ctx, at, "RotateKey", region, rec.Account, id); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return rotated, errors.Join(errs...)

@@ -106,7 +106,7 @@ func TestAutomaticRotation(t *testing.T) {
 		t.Fatalf("status after DisableKeyRotation %+v", st)
 	}
 	f.advance(1000 * day)
-	if err := f.svc.Maintain(f.ctx, nil); err != nil {
+	if err := f.svc.Maintain(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := len(f.rotations(id, "")); got != 2 {

@@ -74,6 +74,10 @@ type Config struct {
 	// GenerateKeyPair makes the private key of a data key pair or of a
 	// wrapping key, DER PKCS#8 (keys.GenerateAsymmetric if nil).
 	GenerateKeyPair func(spec string) ([]byte, error)
+	// Trail records the work the service does on its own, which no call
+	// asked for (serviceevents.go): the trail the server records calls
+	// in. Nil records nothing.
+	Trail audit.Recorder
 }
 
 // Service implements the KMS operations. It is safe for concurrent use.
@@ -97,6 +101,8 @@ type Service struct {
 
 	rsaPairs   chan struct{} // one token per RSA key pair being generated (asymmetric.go)
 	genKeyPair func(spec string) ([]byte, error)
+
+	trail audit.Recorder // nil: service events are not recorded (serviceevents.go)
 }
 
 // New returns a Service.
@@ -105,7 +111,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("service: Store, RootKey and Region are required")
 	}
 	s := &Service{store: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger, random: cfg.Random,
-		principalID: cfg.PrincipalID, keyQuota: cfg.KeyQuota}
+		principalID: cfg.PrincipalID, keyQuota: cfg.KeyQuota, trail: cfg.Trail}
 	if s.keyQuota <= 0 {
 		s.keyQuota = keyrepo.DefaultKeyQuota
 	}

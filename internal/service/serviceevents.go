@@ -1,0 +1,63 @@
+package service
+
+// The work the service does on its own, which no call asked for, is
+// recorded in the audit trail as CloudTrail records it: a service event
+// (audit.ServiceEvent) of the key's account, naming the key.
+//
+//   - DeleteKey: a key deleted after its waiting period (deleteKey), by
+//     the maintenance round or by the call that first reads a multi-Region
+//     key's regions after a replica's date (settleReplicas); whichever
+//     deletes the key records it, once.
+//   - RotateKey: a key rotated automatically (RotateDueKeys).
+//   - DeleteExpiredKeyMaterial: imported material deleted past its ValidTo
+//     (ExpireImportedMaterial).
+//
+// None of this work is done while the trail cannot record it
+// (audit.Recorder.Err): it would change keys with no record of why. A
+// key past its deletion date, or material past its ValidTo, is unusable
+// all the same (keyrepo.Repo.Expired, keyrepo.Repo.StateOf); a rotation
+// waits. Each is done, and recorded, once the trail records again. What
+// the check cannot rule out is a trail that fails between the check and
+// the record: the work is then done, and its missing record is logged
+// and returned.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/keyrepo"
+)
+
+// errTrailDown wraps the reason work no call asked for is not done now.
+var errTrailDown = errors.New("not done while the audit trail cannot record it")
+
+// trailErr returns why work no call asked for must wait: the trail cannot
+// record it now. It is nil without a trail.
+func (s *Service) trailErr() error {
+	if s.trail == nil {
+		return nil
+	}
+	if err := s.trail.Err(); err != nil {
+		return fmt.Errorf("%w: %w", errTrailDown, err)
+	}
+	return nil
+}
+
+// recordServiceEvent records operation, done at t to key id of account in
+// region, as a service event; it does nothing without a trail. The work
+// is done by then, so the record is written even if ctx, a call's, ends
+// first; a failure is logged and returned.
+func (s *Service) recordServiceEvent(ctx context.Context, t time.Time, operation, region, account, id string) error {
+	if s.trail == nil {
+		return nil
+	}
+	ev := audit.ServiceEvent(t.UTC(), operation, region, account, keyrepo.KeyARN(region, account, id))
+	if err := s.trail.Record(context.WithoutCancel(ctx), ev); err != nil {
+		s.log.Error("recording a service event in the audit trail", "event", operation, "keyId", id, "region", region, "err", err)
+		return fmt.Errorf("recording %s of key %s in %s: %w", operation, id, region, err)
+	}
+	return nil
+}
