@@ -64,7 +64,10 @@ type Record struct {
 	EventType          string     `json:"eventType"`
 	ManagementEvent    bool       `json:"managementEvent"`
 	RecipientAccountID string     `json:"recipientAccountId,omitempty"`
-	EventCategory      string     `json:"eventCategory"`
+	// ServiceEventDetails, on a service event, says what the service did
+	// as CloudTrail says it: {"rotationType", "keyId", ...} of RotateKey.
+	ServiceEventDetails json.RawMessage `json:"serviceEventDetails,omitempty"`
+	EventCategory       string          `json:"eventCategory"`
 
 	// Position in the chain, set by the log.
 	Sequence uint64 `json:"sequence"`

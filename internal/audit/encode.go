@@ -101,6 +101,10 @@ func appendRecordHead(b []byte, r *Record) []byte {
 	b = append(b, `,"managementEvent":`...)
 	b = strconv.AppendBool(b, r.ManagementEvent)
 	b = appendOpt(b, "recipientAccountId", r.RecipientAccountID)
+	if len(r.ServiceEventDetails) > 0 {
+		b = append(b, `,"serviceEventDetails":`...)
+		b = appendRaw(b, r.ServiceEventDetails)
+	}
 	b = append(b, `,"eventCategory":`...)
 	return appendString(b, r.EventCategory)
 }

@@ -25,6 +25,10 @@ func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
 				SessionIssuer: SessionIssuer{Type: "Role", PrincipalID: "AROAX", ARN: "arn:aws:iam::1:role/p/r", AccountID: "1", UserName: "r<"},
 				Attributes:    SessionAttributes{CreationDate: "2026-01-01T00:00:00Z", MFAAuthenticated: "false"}}},
 			ResponseElements: json.RawMessage(`{"credentials":{"accessKeyId":"ASIA"}}`), RequestParameters: json.RawMessage("null"), Sequence: 8, PrevHash: "00"},
+		{EventVersion: "1.11", UserIdentity: UserIdentity{Type: "AWSService", AccountID: "1", InvokedBy: "kms.amazonaws.com"},
+			EventName: "RotateKey", Resources: []Resource{{AccountID: "1", Type: "AWS::KMS::Key", ARN: "arn"}}, EventType: "AwsServiceEvent",
+			ManagementEvent: true, RecipientAccountID: "1", ServiceEventDetails: json.RawMessage(`{"rotationType":"AUTOMATIC","keyId":"k"}`),
+			EventCategory: "Management", Sequence: 9, PrevHash: "00"},
 	}
 	for i, r := range cases {
 		if r.RequestParameters == nil {

@@ -41,6 +41,9 @@ type Event struct {
 	// EventType is AwsApiCall (if empty) for a call, AwsServiceEvent for
 	// work the service did on its own (ServiceEvent).
 	EventType string
+	// Details is Record.ServiceEventDetails of a service event: valid,
+	// compact JSON written by the service, or nil.
+	Details json.RawMessage
 
 	mu       sync.Mutex
 	keys     []string
@@ -89,12 +92,12 @@ func (e *Event) Keys() []string {
 // waiting period ended, RotateKey when it rotated automatically,
 // DeleteExpiredKeyMaterial when imported key material passed its ValidTo.
 // As in CloudTrail, the
-// service is its identity, source and user agent, and the record is
-// the key's account's.
-func ServiceEvent(t time.Time, operation, region, account, keyARN string) *Event {
+// service is its identity, source and user agent, the record is the key's
+// account's, and details (nil for none) are its serviceEventDetails.
+func ServiceEvent(t time.Time, operation, region, account, keyARN string, details json.RawMessage) *Event {
 	const kms = "kms.amazonaws.com"
 	e := &Event{Time: t, Source: kms, Operation: operation, Region: region, SourceIP: kms, UserAgent: kms, EventType: "AwsServiceEvent",
-		Identity: UserIdentity{Type: "AWSService", AccountID: account, InvokedBy: kms}}
+		Identity: UserIdentity{Type: "AWSService", AccountID: account, InvokedBy: kms}, Details: details}
 	e.AddKey(keyARN)
 	return e
 }
@@ -180,7 +183,7 @@ func (e *Event) record() *Record {
 		AWSRegion: e.Region, SourceIPAddress: e.SourceIP, UserAgent: Clip(e.UserAgent, MaxField), RequestID: e.RequestID,
 		EventID: id, EventType: e.EventType, ManagementEvent: true, EventCategory: "Management",
 		RequestParameters: e.Params, ResponseElements: jsonNull,
-		ErrorCode: e.ErrorCode, ErrorMessage: Clip(e.ErrorMessage, MaxField),
+		ErrorCode: e.ErrorCode, ErrorMessage: Clip(e.ErrorMessage, MaxField), ServiceEventDetails: e.Details,
 	}
 	if rec.EventType == "" {
 		rec.EventType = "AwsApiCall"

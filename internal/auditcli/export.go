@@ -150,6 +150,7 @@ type CloudTrailRecord struct {
 	EventType           string             `json:"eventType"`
 	ManagementEvent     bool               `json:"managementEvent"`
 	RecipientAccountID  string             `json:"recipientAccountId"`
+	ServiceEventDetails json.RawMessage    `json:"serviceEventDetails,omitempty"`
 	EventCategory       string             `json:"eventCategory"`
 }
 
@@ -185,6 +186,7 @@ func CloudTrailEvent(r *audit.Record) *CloudTrailRecord {
 		EventType:           orDefault(r.EventType, "AwsApiCall"),
 		ManagementEvent:     true,
 		RecipientAccountID:  orDefault(r.RecipientAccountID, r.UserIdentity.AccountID),
+		ServiceEventDetails: r.ServiceEventDetails,
 		EventCategory:       orDefault(r.EventCategory, "Management"),
 	}
 }

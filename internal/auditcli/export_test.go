@@ -24,3 +24,34 @@ func TestCloudTrailEventAdditionalData(t *testing.T) {
 		}
 	}
 }
+
+// A service event keeps its eventType and serviceEventDetails, as
+// CloudTrail delivers them; a call has neither details nor a place for
+// them.
+func TestCloudTrailEventServiceEvent(t *testing.T) {
+	details := `{"rotationType":"AUTOMATIC","keyId":"k","keyOrigin":"AWS_KMS","currentKeyMaterialId":"m"}`
+	ev := auditcli.CloudTrailEvent(&audit.Record{EventName: "RotateKey", EventType: "AwsServiceEvent",
+		UserIdentity: audit.UserIdentity{Type: "AWSService", AccountID: "1", InvokedBy: "kms.amazonaws.com"}, ServiceEventDetails: json.RawMessage(details)})
+	got, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]json.RawMessage
+	if err := json.Unmarshal(got, &out); err != nil {
+		t.Fatal(err)
+	}
+	if string(out["serviceEventDetails"]) != details || string(out["eventType"]) != `"AwsServiceEvent"` || string(out["recipientAccountId"]) != `"1"` {
+		t.Errorf("exported %s", got)
+	}
+	call, err := json.Marshal(auditcli.CloudTrailEvent(&audit.Record{EventName: "Decrypt"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var callOut map[string]json.RawMessage
+	if err := json.Unmarshal(call, &callOut); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := callOut["serviceEventDetails"]; ok {
+		t.Errorf("a call exported with serviceEventDetails: %s", call)
+	}
+}

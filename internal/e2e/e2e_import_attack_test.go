@@ -348,4 +348,6 @@ func TestE2EImportedMaterialExpiryIsAudited(t *testing.T) {
 	if r.EventTime != audit.FormatTime(validTo) {
 		t.Errorf("eventTime %s, want %s (when the work ran)", r.EventTime, audit.FormatTime(validTo))
 	}
+	m := e.materialIDs(t, id)
+	checkDetails(t, r, `{"keyId":"`+id+`","keyMaterialId":"`+m[0]+`"}`)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
@@ -114,13 +115,33 @@ func TestE2EKeyDeletionIsAudited(t *testing.T) {
 		t.Fatalf("the owner reads %d DeleteKey records, want 1", len(got))
 	}
 	checkServiceEvent(t, got[0], "DeleteKey", e2eRegion, e.keyARN(id), deleted)
+	checkDetails(t, got[0], "")
 	if n := len(named(e.trailEvents(t, aws.Credentials{AccessKeyID: other.ID, SecretAccessKey: other.Secret}), "DeleteKey")); n != 0 {
 		t.Errorf("another account reads %d DeleteKey records of a key not its own", n)
 	}
 }
 
+// materialIDs is the ids of a key's materials, oldest first.
+func (e *kmsEnv) materialIDs(t testing.TB, id string) []string {
+	t.Helper()
+	var ids []string
+	for _, r := range e.rotations(t, id, types.IncludeKeyMaterialAllKeyMaterial) {
+		ids = append(ids, aws.ToString(r.KeyMaterialId))
+	}
+	return ids
+}
+
+// checkDetails checks a service event's serviceEventDetails.
+func checkDetails(t testing.TB, r *audit.Record, want string) {
+	t.Helper()
+	if string(r.ServiceEventDetails) != want {
+		t.Errorf("%s: serviceEventDetails %s, want %s", r.EventName, r.ServiceEventDetails, want)
+	}
+}
+
 // An automatic rotation leaves a RotateKey service event of the key, once,
-// as on AWS; a key not due, or without automatic rotation, none.
+// as on AWS, naming the material it replaced and the new one; a key not
+// due, or without automatic rotation, none.
 func TestE2EAutomaticRotationIsAudited(t *testing.T) {
 	t.Parallel()
 	e, _ := newTrailEnv(t)
@@ -138,12 +159,14 @@ func TestE2EAutomaticRotationIsAudited(t *testing.T) {
 	if n := len(e.rotations(t, id, "")); n != 1 {
 		t.Fatalf("%d rotations, want 1", n)
 	}
+	m := e.materialIDs(t, id)
 
 	got := named(e.trailEvents(t, e.rootCreds()), "RotateKey")
 	if len(got) != 1 {
 		t.Fatalf("the owner reads %d RotateKey records, want 1", len(got))
 	}
 	checkServiceEvent(t, got[0], "RotateKey", e2eRegion, e.keyARN(id), rotated)
+	checkDetails(t, got[0], `{"rotationType":"AUTOMATIC","keyId":"`+id+`","keyOrigin":"AWS_KMS","previousKeyMaterialId":"`+m[0]+`","currentKeyMaterialId":"`+m[1]+`"}`)
 }
 
 // A multi-Region replica past its deletion date is deleted by the

@@ -402,9 +402,9 @@ func (s *Service) hasMaterial(tx store.Tx, rec *keyrepo.KeyRecord) (bool, error)
 
 // ExpireImportedMaterial deletes imported material whose ValidTo has passed
 // (each material of a key by its own ValidTo) and import tokens a day past
-// their end, and returns how many keys lost material. Each key's loss is
-// recorded as CloudTrail records it: a DeleteExpiredKeyMaterial service
-// event (serviceevents.go). While the trail cannot record, nothing
+// their end, and returns how many keys lost material. Each material's
+// deletion is recorded as CloudTrail records it: a DeleteExpiredKeyMaterial
+// service event naming the key and the material (serviceevents.go). While the trail cannot record, nothing
 // expires: material past its ValidTo is unusable all the same
 // (keyrepo.Repo.StateOf), and is deleted once its record can be written.
 func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
@@ -423,9 +423,9 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 		if err := s.trailErr(); err != nil {
 			return expired, errors.Join(append(errs, fmt.Errorf("imported key material not expired: %w", err))...)
 		}
-		done, account := false, ""
+		done, account, gone := false, "", []string(nil)
 		err := s.update(ctx, "ExpireImportedMaterial", func(tx store.Tx) error {
-			done, account = false, ""
+			done, account, gone = false, "", gone[:0]
 			var rec keyrepo.KeyRecord
 			if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
@@ -443,6 +443,7 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 			for _, vr := range vers {
 				if vr.Sealed != nil && vr.ValidTo != nil && !now.Before(*vr.ValidTo) {
 					forget(vr)
+					gone = append(gone, vr.MaterialID)
 				}
 			}
 			if err := settleMaterials(tx, &rec, vers, now); err != nil {
@@ -465,8 +466,11 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 		if done {
 			expired++
 			s.log.Info("imported key material expired and was deleted", "keyId", id)
-			if err := s.recordServiceEvent(ctx, now, "DeleteExpiredKeyMaterial", region, account, id); err != nil {
-				errs = append(errs, err)
+			for _, m := range gone {
+				details := expiredMaterialDetails{KeyID: id, KeyMaterialID: m}
+				if err := s.recordServiceEvent(ctx, now, "DeleteExpiredKeyMaterial", region, account, id, &details); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}

@@ -657,7 +657,7 @@ func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Tim
 		return false, err
 	}
 	s.log.Info("key deleted after its waiting period", "keyId", id, "region", region, "account", account, "aliases", len(aliases))
-	return true, s.recordServiceEvent(ctx, now, "DeleteKey", region, account, id)
+	return true, s.recordServiceEvent(ctx, now, "DeleteKey", region, account, id, nil)
 }
 
 // forgetReplica removes a deleted multi-Region key's region from the

@@ -2,6 +2,7 @@ package service
 
 import (
 	"crypto/subtle"
+	"errors"
 	"time"
 
 	"github.com/openkms/kms/internal/keyrepo"
@@ -35,6 +36,19 @@ func materials(tx store.Tx, rec *keyrepo.KeyRecord) ([]*keyrepo.VersionRecord, e
 		return true, nil
 	})
 	return vers, err
+}
+
+// materialID is the id of the material of key id's version v in region,
+// or "" if the key has no such version.
+func materialID(tx store.Tx, region, id string, v uint32) (string, error) {
+	var vr keyrepo.VersionRecord
+	if err := getJSON(tx, keyrepo.VersionKey(region, id, v), &vr); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", nil
+		}
+		return "", err
+	}
+	return vr.MaterialID, nil
 }
 
 // materialByID is the version holding the material with id, or nil.

@@ -277,6 +277,7 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 		}
 		done := false
 		var at time.Time
+		var details rotateKeyDetails
 		var rec keyrepo.KeyRecord
 		err := s.update(ctx, "RotateDueKeys", func(tx store.Tx) error {
 			done = false
@@ -297,7 +298,15 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 				return nil
 			}
 			at = s.clock()
+			details = rotateKeyDetails{RotationType: rotationAutomatic, KeyID: id, KeyOrigin: rec.Origin}
+			var err error
+			if details.PreviousKeyMaterialID, err = materialID(tx, region, id, rec.CurrentVersion); err != nil {
+				return err
+			}
 			if err := s.rotate(tx, &rec, rotationAutomatic, at); err != nil {
+				return err
+			}
+			if details.CurrentKeyMaterialID, err = materialID(tx, region, id, rec.CurrentVersion); err != nil {
 				return err
 			}
 			next := at.Add(time.Duration(rec.RotationPeriodInDays) * day)
@@ -324,7 +333,7 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 		if done {
 			rotated++
 			s.log.Info("key rotated automatically", "keyId", id)
-			if err := s.recordServiceEvent(ctx, at, "RotateKey", region, rec.Account, id); err != nil {
+			if err := s.recordServiceEvent(ctx, at, "RotateKey", region, rec.Account, id, &details); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -8,9 +8,10 @@ package service
 //     the maintenance round or by the call that first reads a multi-Region
 //     key's regions after a replica's date (settleReplicas); whichever
 //     deletes the key records it, once.
-//   - RotateKey: a key rotated automatically (RotateDueKeys).
-//   - DeleteExpiredKeyMaterial: imported material deleted past its ValidTo
-//     (ExpireImportedMaterial).
+//   - RotateKey: a key rotated automatically (RotateDueKeys), with the
+//     material it replaced and the new one.
+//   - DeleteExpiredKeyMaterial: each imported material deleted past its
+//     ValidTo (ExpireImportedMaterial).
 //
 // None of this work is done while the trail cannot record it
 // (audit.Recorder.Err): it would change keys with no record of why. A
@@ -23,6 +24,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -46,15 +48,40 @@ func (s *Service) trailErr() error {
 	return nil
 }
 
+// rotateKeyDetails are the serviceEventDetails of RotateKey, as CloudTrail
+// gives them.
+type rotateKeyDetails struct {
+	RotationType          string `json:"rotationType"` // AUTOMATIC or ON_DEMAND
+	KeyID                 string `json:"keyId"`
+	KeyOrigin             string `json:"keyOrigin"`
+	PreviousKeyMaterialID string `json:"previousKeyMaterialId,omitempty"`
+	CurrentKeyMaterialID  string `json:"currentKeyMaterialId"`
+}
+
+// expiredMaterialDetails are the serviceEventDetails of
+// DeleteExpiredKeyMaterial, as CloudTrail gives them.
+type expiredMaterialDetails struct {
+	KeyID         string `json:"keyId"`
+	KeyMaterialID string `json:"keyMaterialId"`
+}
+
 // recordServiceEvent records operation, done at t to key id of account in
-// region, as a service event; it does nothing without a trail. The work
-// is done by then, so the record is written even if ctx, a call's, ends
-// first; a failure is logged and returned.
-func (s *Service) recordServiceEvent(ctx context.Context, t time.Time, operation, region, account, id string) error {
+// region, as a service event with details (nil for none) as its
+// serviceEventDetails; it does nothing without a trail. The work is done
+// by then, so the record is written even if ctx, a call's, ends first; a
+// failure is logged and returned.
+func (s *Service) recordServiceEvent(ctx context.Context, t time.Time, operation, region, account, id string, details any) error {
 	if s.trail == nil {
 		return nil
 	}
-	ev := audit.ServiceEvent(t.UTC(), operation, region, account, keyrepo.KeyARN(region, account, id))
+	var raw json.RawMessage
+	if details != nil {
+		var err error
+		if raw, err = json.Marshal(details); err != nil {
+			return err
+		}
+	}
+	ev := audit.ServiceEvent(t.UTC(), operation, region, account, keyrepo.KeyARN(region, account, id), raw)
 	if err := s.trail.Record(context.WithoutCancel(ctx), ev); err != nil {
 		s.log.Error("recording a service event in the audit trail", "event", operation, "keyId", id, "region", region, "err", err)
 		return fmt.Errorf("recording %s of key %s in %s: %w", operation, id, region, err)
