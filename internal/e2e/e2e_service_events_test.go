@@ -169,6 +169,33 @@ func TestE2EAutomaticRotationIsAudited(t *testing.T) {
 	checkDetails(t, got[0], `{"rotationType":"AUTOMATIC","keyId":"`+id+`","keyOrigin":"AWS_KMS","previousKeyMaterialId":"`+m[0]+`","currentKeyMaterialId":"`+m[1]+`"}`)
 }
 
+// An on-demand rotation leaves, beside the record of the RotateKeyOnDemand
+// call, a RotateKey service event of type ON_DEMAND, as on AWS; a refused
+// one, none.
+func TestE2EOnDemandRotationIsAudited(t *testing.T) {
+	t.Parallel()
+	e, logPath := newAuditedEnv(t)
+	ctx := context.Background()
+	id := e.newKey(t)
+	e.rotateOnDemand(t, id)
+	asym := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify}).KeyId)
+	if _, err := e.client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(asym)}); err == nil {
+		t.Fatal("RotateKeyOnDemand of an asymmetric key succeeded")
+	}
+	m := e.materialIDs(t, id)
+
+	recs, _ := auditRecords(t, logPath)
+	got := named(recs, "RotateKey")
+	if len(got) != 1 {
+		t.Fatalf("%d RotateKey records, want 1", len(got))
+	}
+	checkServiceEvent(t, got[0], "RotateKey", e2eRegion, e.keyARN(id), e.clock.Now())
+	checkDetails(t, got[0], `{"rotationType":"ON_DEMAND","keyId":"`+id+`","keyOrigin":"AWS_KMS","previousKeyMaterialId":"`+m[0]+`","currentKeyMaterialId":"`+m[1]+`"}`)
+	if calls := named(recs, "RotateKeyOnDemand"); len(calls) != 2 || calls[0].EventType != "AwsApiCall" || calls[0].ErrorCode != "" {
+		t.Errorf("RotateKeyOnDemand records %+v, want the call's own, then the refused one's", calls)
+	}
+}
+
 // A multi-Region replica past its deletion date is deleted by the
 // maintenance round or by the first call that reads its primary's
 // regions, whichever comes first; racing, they record its deletion once,

@@ -127,43 +127,66 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *k
 // RotateKeyOnDemand gives a key new material now, at most 25 times per key.
 // It does not move the next automatic rotation. A symmetric key with
 // imported material rotates to the material imported for it with
-// ImportType NEW_KEY_MATERIAL (rotateImported).
+// ImportType NEW_KEY_MATERIAL (rotateImported). As on AWS, the rotation
+// itself is recorded too, beside the call's own record: a RotateKey
+// service event of type ON_DEMAND (serviceevents.go).
 func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
 	}
+	var details rotateKeyDetails
+	var at time.Time
 	rec, err := s.mutateKey(ctx, caller, in.KeyID, "RotateKeyOnDemand", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
-		if rec.KeySpec != keys.SymmetricDefault {
-			return &fault.Error{Code: fault.UnsupportedOperation}
-		}
-		if err := checkPrimary(rec, arn); err != nil {
+		prev, err := materialID(tx, rec.Region, rec.ID, rec.CurrentVersion)
+		if err != nil {
 			return err
 		}
-		if rec.Origin == originExternal {
-			if rec.MultiRegion {
-				return errMultiRegionNewMaterial(arn)
-			}
-			return s.rotateImported(tx, rec, arn)
-		}
-		if err := checkRotatable(rec, arn); err != nil {
+		at = s.clock()
+		if err := s.rotateOnDemand(tx, rec, arn); err != nil {
 			return err
 		}
-		now := s.clock()
-		if rec.RotationPeriodInDays > 0 && rec.NextRotationDate != nil && rec.NextRotationDate.Sub(now) < autoRotationGuard {
-			// As on AWS: an automatic rotation under way, or due within
-			// 20 minutes, would follow this one at once.
-			return newErr(fault.Conflict, "An automatic rotation of the key %s is in progress or scheduled within the next 20 minutes. Retry the on-demand rotation after it completes.", arn)
-		}
-		if rec.OnDemandRotations >= maxOnDemandRotations {
-			return newErr(fault.LimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", arn)
-		}
-		rec.OnDemandRotations++
-		return s.rotate(tx, rec, rotationOnDemand, now)
+		details = rotateKeyDetails{RotationType: rotationOnDemand, KeyID: rec.ID, KeyOrigin: rec.Origin, PreviousKeyMaterialID: prev}
+		details.CurrentKeyMaterialID, err = materialID(tx, rec.Region, rec.ID, rec.CurrentVersion)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	if err := s.recordServiceEvent(ctx, at, "RotateKey", rec.Region, rec.Account, rec.ID, &details); err != nil {
+		return nil, s.storeErr("record an on-demand rotation", err)
+	}
 	return &kmsapi.RotateKeyOnDemandOutput{KeyID: keyrepo.KeyARN(rec.Region, rec.Account, rec.ID)}, nil
+}
+
+// rotateOnDemand is RotateKeyOnDemand's change to rec, in tx. The caller
+// writes rec.
+func (s *Service) rotateOnDemand(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+	if rec.KeySpec != keys.SymmetricDefault {
+		return &fault.Error{Code: fault.UnsupportedOperation}
+	}
+	if err := checkPrimary(rec, arn); err != nil {
+		return err
+	}
+	if rec.Origin == originExternal {
+		if rec.MultiRegion {
+			return errMultiRegionNewMaterial(arn)
+		}
+		return s.rotateImported(tx, rec, arn)
+	}
+	if err := checkRotatable(rec, arn); err != nil {
+		return err
+	}
+	now := s.clock()
+	if rec.RotationPeriodInDays > 0 && rec.NextRotationDate != nil && rec.NextRotationDate.Sub(now) < autoRotationGuard {
+		// As on AWS: an automatic rotation under way, or due within
+		// 20 minutes, would follow this one at once.
+		return newErr(fault.Conflict, "An automatic rotation of the key %s is in progress or scheduled within the next 20 minutes. Retry the on-demand rotation after it completes.", arn)
+	}
+	if rec.OnDemandRotations >= maxOnDemandRotations {
+		return newErr(fault.LimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", arn)
+	}
+	rec.OnDemandRotations++
+	return s.rotate(tx, rec, rotationOnDemand, now)
 }
 
 // rotateImported makes the material pending rotation of an EXTERNAL key its

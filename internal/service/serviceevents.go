@@ -8,7 +8,8 @@ package service
 //     the maintenance round or by the call that first reads a multi-Region
 //     key's regions after a replica's date (settleReplicas); whichever
 //     deletes the key records it, once.
-//   - RotateKey: a key rotated automatically (RotateDueKeys), with the
+//   - RotateKey: a key rotated automatically (RotateDueKeys), or on
+//     demand (RotateKeyOnDemand, beside the call's own record), with the
 //     material it replaced and the new one.
 //   - DeleteExpiredKeyMaterial: each imported material deleted past its
 //     ValidTo (ExpireImportedMaterial).
