@@ -10,8 +10,9 @@
 // replace their root.key, kms migrate and kms restore would write into a
 // directory they can then empty or swap, and kms backup would
 // authenticate their store under the real root key. So such a directory is
-// refused, and so are a root.key or kms.db in it that another user could
-// have put there or can get at.
+// refused, and so is one of the user's own in a directory another user may
+// write (who could swap it for theirs), and so are a root.key or kms.db in
+// it that another user could have put there or can get at.
 //
 // Root counts as the running user's own: it can read and write everything
 // anyway. docs/operations.md ("The data directory") states the rules for
@@ -28,8 +29,13 @@ import (
 )
 
 // Prepare makes the data directory dir (mode 0700, with any missing
-// parent) if it does not exist, then refuses it as Check does.
+// parent) if it does not exist, then refuses it as Check does. Nothing is
+// made in a directory that could let another user replace the data
+// directory (checkPath).
 func Prepare(dir string) error {
+	if err := checkPath(dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -38,9 +44,15 @@ func Prepare(dir string) error {
 
 // Check refuses the data directory dir if another user owns it or group
 // or others may write it. A symbolic link naming it must be the user's
-// own too: whoever owns it can point it elsewhere. A directory that does
-// not exist is no one's yet: Check accepts it, and Prepare makes it.
+// own too: whoever owns it can point it elsewhere. So must the directories
+// above it be, as checkPath says: whoever may write one of them can
+// replace the data directory. A directory that does not exist is no one's
+// yet: Check accepts it if the directories above it that exist pass, and
+// Prepare makes it.
 func Check(dir string) error {
+	if err := checkPath(dir); err != nil {
+		return err
+	}
 	li, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

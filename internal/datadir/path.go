@@ -1,0 +1,164 @@
+package datadir
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// maxLinks is how many symbolic links checkPath follows in one path, as
+// many as Linux does in one lookup.
+const maxLinks = 40
+
+// checkPath refuses the data directory dir if a directory it is reached
+// through could let another user replace it: whoever may rename entries
+// in a directory above the data directory can move it away, between two
+// of the server's opens of files in it, and put one of theirs in its
+// place, with a root key they know. It is OpenSSH's StrictModes rule for
+// the parents of authorized_keys.
+//
+// The path is made absolute and walked from /, each symbolic link on the
+// way followed where the kernel would follow it, so that the directories
+// checked are those the server's opens go through: every directory in
+// which a name of the path is looked up must be owned by root or the
+// running user, and no one else may write it, with two exceptions:
+//
+//   - a sticky directory (/tmp), where only an entry's owner may rename or
+//     remove it, if the entry looked up there (a directory or a link) is
+//     root's or the running user's, or does not exist yet;
+//   - a set-group-ID directory that only its group may write besides its
+//     owner, if the running user is in that group: the shape of a
+//     Kubernetes fsGroup volume, whose group the kubelet gives to every
+//     container of the pod and to nothing else. Every member of the group
+//     is then trusted as the running user is.
+//
+// The walk stops at the first name that does not exist: Prepare makes the
+// rest (mode 0700) in a directory checked here. The data directory itself
+// is Check's.
+func checkPath(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	groups, err := ourGroups()
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	cur, rest, links := "/", components(abs), 0
+	for len(rest) > 0 {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur) // cur has no links in it: this is the kernel's ..
+			continue
+		}
+		next := filepath.Join(cur, name)
+		entry, err := os.Lstat(next)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("data directory %s: %w", dir, err)
+		}
+		if err != nil {
+			entry = nil
+		}
+		if err := checkParent(dir, cur, entry, groups); err != nil {
+			return err
+		}
+		switch {
+		case entry == nil:
+			return nil
+		case entry.Mode()&fs.ModeSymlink != 0:
+			if links++; links > maxLinks {
+				return fmt.Errorf("data directory %s: more than %d symbolic links on the way", dir, maxLinks)
+			}
+			target, err := os.Readlink(next)
+			if err != nil {
+				return fmt.Errorf("data directory %s: %w", dir, err)
+			}
+			if filepath.IsAbs(target) {
+				cur = "/"
+			}
+			rest = append(components(target), rest...)
+		case !entry.IsDir():
+			if len(rest) > 0 {
+				return fmt.Errorf("data directory %s: %s is not a directory", dir, next)
+			}
+			return nil // Check says what is wrong with it
+		default:
+			cur = next
+		}
+	}
+	return nil
+}
+
+// checkParent refuses the directory parent, through which the data
+// directory dir is reached, if it could let another user rename entry, the
+// entry of the path looked up in it (nil if there is none yet), as
+// checkPath says; groups are the running user's groups.
+func checkParent(dir, parent string, entry fs.FileInfo, groups []int) error {
+	fi, err := os.Lstat(parent)
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	mode := fi.Mode()
+	sticky := mode&fs.ModeSticky != 0
+	switch {
+	case !ownedByUs(fi):
+		return fmt.Errorf("data directory %s: %s, a directory it is reached through, is owned by user %d, not by the user running kms (%d) or root: that user may move the data directory away and put one of theirs in its place. Use a data directory whose every parent only root or you own and may write (such as /var/lib/kms), or chown %s to root", dir, parent, owner(fi), os.Geteuid(), parent)
+	case mode.Perm()&0o022 == 0:
+		return nil
+	case sticky && (entry == nil || ownedByUs(entry)):
+		return nil
+	case sticky:
+		return fmt.Errorf("data directory %s: %s, on its way in the sticky directory %s, is owned by user %d, who may remove it and put another in its place. Name a path whose every part is root's or yours", dir, filepath.Join(parent, entry.Name()), parent, owner(entry))
+	case mode.Perm()&0o002 == 0 && mode&fs.ModeSetgid != 0 && slices.Contains(groups, group(fi)):
+		return nil
+	}
+	return fmt.Errorf("data directory %s: %s, a directory it is reached through, has mode %s: other users may move the data directory away and put one of theirs in its place. Use a data directory whose every parent only root or you may write (such as /var/lib/kms), or chmod go-w %s", dir, parent, modeString(mode), parent)
+}
+
+// components are the names of path, a slash-separated path, in order.
+func components(path string) []string {
+	return strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
+}
+
+// ourGroups are the running process's effective group and its
+// supplementary groups.
+func ourGroups() ([]int, error) {
+	groups, err := os.Getgroups()
+	if err != nil {
+		return nil, err
+	}
+	return append(groups, os.Getegid()), nil
+}
+
+// group is the group id of fi, or -1 if the system does not say.
+func group(fi fs.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Gid)
+	}
+	return -1
+}
+
+// modeString is mode's permission bits in octal, with the set-group-ID
+// and sticky bits (2775, 1777).
+func modeString(mode fs.FileMode) string {
+	m := uint32(mode.Perm())
+	if mode&fs.ModeSetgid != 0 {
+		m |= 0o2000
+	}
+	if mode&fs.ModeSticky != 0 {
+		m |= 0o1000
+	}
+	if mode&fs.ModeSetuid != 0 {
+		m |= 0o4000
+	}
+	return fmt.Sprintf("%04o", m)
+}
