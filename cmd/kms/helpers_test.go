@@ -119,6 +119,14 @@ func startProcIn(t *testing.T, wd string, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(kmsBin, args...)
 	cmd.Env, cmd.Dir = env, wd
+	return startCmd(t, cmd)
+}
+
+// startCmd is startProc of cmd, a command to run kms (its output is the
+// proc's).
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	args := cmd.Args[1:]
 	p := &proc{t: t, cmd: cmd, stdout: newLineBuf(), stderr: newLineBuf(), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	cmd.WaitDelay = 5 * time.Second

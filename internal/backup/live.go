@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,7 +23,8 @@ import (
 // against every other process, so only the server can read it while it
 // serves. The socket has mode 0600 in a directory of mode 0700, the same
 // protection as kms.db itself, and the server answers only processes of
-// its own user and root (Serve).
+// its own user and root (Serve); kms backup takes a snapshot only from a
+// process of the directory's owner or of its own user (checkServer).
 const SocketName = "backup.sock"
 
 // LiveSnapshot writes a backup file of st, the open store of a data
@@ -142,14 +144,19 @@ func Listen(dir string) (net.Listener, error) {
 
 // fromServer asks the server running on the data directory dir for a
 // snapshot and copies it to w. It reports false, with no error, when no
-// server answers on the socket.
+// server answers on the socket. A process at the other end that is not
+// of the directory's owner or the running user is refused (checkServer).
 func fromServer(ctx context.Context, dir string, w io.Writer) (bool, error) {
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", filepath.Join(dir, SocketName))
+	path := filepath.Join(dir, SocketName)
+	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return false, ctx.Err() // interrupted, or no server: nil
 	}
 	defer c.Close()
+	if err := checkServer(c, dir, path); err != nil {
+		return true, err
+	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	if _, err := io.Copy(w, c); err != nil {
@@ -161,8 +168,36 @@ func fromServer(ctx context.Context, dir string, w io.Writer) (bool, error) {
 	return true, ctx.Err()
 }
 
-// peerUID is the user id of the process that connected c, a Unix socket
-// connection, as the kernel saw it at connect (SO_PEERCRED).
+// checkServer refuses c, a connection to the backup socket path of the
+// data directory dir, unless the process that listens at its other end
+// runs as the user who owns dir (the server's user: the server refuses a
+// directory of anyone else) or as the running user. Whoever else could
+// put a socket under that name, in a directory they may write or by
+// winning the name from a server that is starting, could hand out a
+// backup of a store of their making as this one's.
+func checkServer(c net.Conn, dir, path string) error {
+	uid, err := peerUID(c)
+	if err != nil {
+		return fmt.Errorf("backup socket %s: who listens on it: %w", path, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("data directory %s: no owner known", dir)
+	}
+	if uid != st.Uid && int(uid) != os.Geteuid() {
+		return fmt.Errorf("backup socket %s is held by a process of user %d, neither the data directory's owner (user %d) nor the user running kms (%d): another user may have put it there to hand out a store of theirs as this one. Find out who (ss -xp), remove the socket and back up again", path, uid, st.Uid, os.Geteuid())
+	}
+	return nil
+}
+
+// peerUID is the user id of the process at the other end of c, a Unix
+// socket connection, as the kernel saw it (SO_PEERCRED): for a connection
+// a listener accepted, the process that connected; for one that dialed,
+// the process that made the listening socket, when it listened.
 func peerUID(c net.Conn) (uint32, error) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
