@@ -18,8 +18,9 @@ import (
 // directory refuse one reached through a directory that another user owns
 // or may write, following the symbolic links on the way, before they read
 // or write anything; a sticky directory such as /tmp serves while the
-// entry looked up in it is the user's, and so does the set-group-ID
-// directory of a group of theirs (a Kubernetes fsGroup volume).
+// entry looked up in it is the user's, and so do a directory that the
+// user's private group may write and the set-group-ID directory of a
+// group of theirs (a Kubernetes fsGroup volume).
 func TestDataDirPathTrust(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("giving a file to another user needs root")
@@ -80,6 +81,16 @@ func TestDataDirPathTrust(t *testing.T) {
 			p := mkdir(t, base+"/group", 0o775|os.ModeSetgid, 0, otherUID)
 			return p + "/kms-data", p
 		}, "a directory it is reached through, has mode 2775"},
+		{"a parent another group may write", func(t *testing.T, base string) (string, string) {
+			p := mkdir(t, base+"/group", 0o775, 0, otherUID)
+			return p + "/kms-data", p
+		}, "a directory it is reached through, has mode 0775"},
+		// root's group, root, is the private group of a user named
+		// root, as alice is alice's on Debian, where a umask of 002
+		// makes every directory a user makes 0775.
+		{"a parent the user's private group may write", func(t *testing.T, base string) (string, string) {
+			return mkdir(t, base+"/group", 0o775, 0, 0) + "/kms-data", ""
+		}, ""},
 		{"a sticky parent", func(t *testing.T, base string) (string, string) {
 			return mkdir(t, base+"/sticky", 0o777|os.ModeSticky, 0, 0) + "/kms-data", ""
 		}, ""},

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -31,11 +33,14 @@ const maxLinks = 40
 //   - a sticky directory (/tmp), where only an entry's owner may rename or
 //     remove it, if the entry looked up there (a directory or a link) is
 //     root's or the running user's, or does not exist yet;
-//   - a set-group-ID directory that only its group may write besides its
-//     owner, if the running user is in that group: the shape of a
-//     Kubernetes fsGroup volume, whose group the kubelet gives to every
-//     container of the pod and to nothing else. Every member of the group
-//     is then trusted as the running user is.
+//   - a directory that only its group may write besides its owner, if
+//     that group is the running user's private group (the user's primary
+//     group, named as the user: Debian and its kin give each user one and
+//     a umask of 002, so every directory a user makes is 0775), or if the
+//     directory is set-group-ID and the running user is in its group: the
+//     shape of a Kubernetes fsGroup volume, whose group the kubelet gives
+//     to every container of the pod and to nothing else. Every member of
+//     the group is then trusted as the running user is.
 //
 // The walk stops at the first name that does not exist: Prepare makes the
 // rest (mode 0700) in a directory checked here. The data directory itself
@@ -120,6 +125,8 @@ func checkParent(dir, parent string, entry fs.FileInfo, groups []int) error {
 		return fmt.Errorf("data directory %s: %s, on its way in the sticky directory %s, is owned by user %d, who may remove it and put another in its place. Name a path whose every part is root's or yours", dir, filepath.Join(parent, entry.Name()), parent, owner(entry))
 	case mode.Perm()&0o002 == 0 && mode&fs.ModeSetgid != 0 && slices.Contains(groups, group(fi)):
 		return nil
+	case mode.Perm()&0o002 == 0 && privateGroup(group(fi)):
+		return nil
 	}
 	return fmt.Errorf("data directory %s: %s, a directory it is reached through, has mode %s: other users may move the data directory away and put one of theirs in its place. Use a data directory whose every parent only root or you may write (such as /var/lib/kms), or chmod go-w %s", dir, parent, modeString(mode), parent)
 }
@@ -137,6 +144,21 @@ func ourGroups() ([]int, error) {
 		return nil, err
 	}
 	return append(groups, os.Getegid()), nil
+}
+
+// privateGroup reports whether gid is the running user's private group:
+// its primary group, named as the user is. A user the system cannot name
+// (a container's bare user id) has none.
+func privateGroup(gid int) bool {
+	if gid != os.Getegid() {
+		return false
+	}
+	u, err := user.Current()
+	if err != nil {
+		return false
+	}
+	g, err := user.LookupGroupId(strconv.Itoa(gid))
+	return err == nil && g.Name == u.Username
 }
 
 // group is the group id of fi, or -1 if the system does not say.

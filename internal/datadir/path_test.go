@@ -50,10 +50,18 @@ func TestCheckPath(t *testing.T) {
 			p := dirMode(t, base+"/a", 0o777)
 			return filepath.Join(p, "kms-data"), p
 		}, "a directory it is reached through, has mode 0777"},
-		{"a parent its group may write", func(t *testing.T, base string) (string, string) {
+		{"a parent another group may write", func(t *testing.T, base string) (string, string) {
 			p := dirMode(t, base+"/a", 0o775)
+			chown(t, p, 0, 65534)
 			return filepath.Join(p, "kms-data"), p
 		}, "a directory it is reached through, has mode 0775"},
+		{"a parent the user's private group may write", func(t *testing.T, base string) (string, string) {
+			// root's group is root: the private group of a user
+			// named root.
+			p := dirMode(t, base+"/a", 0o775)
+			chown(t, p, 0, 0)
+			return filepath.Join(p, "kms-data"), ""
+		}, ""},
 		{"a grandparent others may write", func(t *testing.T, base string) (string, string) {
 			p := dirMode(t, base+"/a", 0o777)
 			return filepath.Join(dirMode(t, p+"/b", 0o700), "kms-data"), p
