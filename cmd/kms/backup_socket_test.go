@@ -13,12 +13,15 @@ import (
 
 // kms backup of a data directory takes its snapshot from whatever answers
 // on the directory's backup.sock. Another user who could put a socket
-// there (in a directory others may write, say, where the stopped store
-// would itself be refused) must not hand out a backup of their own store
-// as this one's: kms backup answers only to a process of the directory's
-// owner or of the user running it, by the user id the kernel reports for
-// the listening process. Root backing up the directory of a server run by
-// the directory's owner goes on working.
+// there (by winning the name from a server that is starting, or in a
+// directory others may write, where the stopped store would itself be
+// refused) must not hand out a backup of their own store as this one's:
+// kms backup takes a snapshot only from a process of the directory's owner
+// or of the user running it, by the user id the kernel reports for the
+// listening process. Root backing up the directory of a server run by
+// the directory's owner goes on working; a data directory that others may
+// write, or that is reached through one, is refused as the server refuses
+// it.
 func TestBackupSocketPeer(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("running a server as another user needs root")
@@ -34,7 +37,7 @@ func TestBackupSocketPeer(t *testing.T) {
 	noErr(t, os.Chmod(theirBin, 0o755), "chmod")
 	theirs, err := os.MkdirTemp("", "kms-theirs-")
 	noErr(t, err, "temp dir")
-	t.Cleanup(func() { os.RemoveAll(theirs) })
+	t.Cleanup(func() { os.RemoveAll(theirs) }) // if it is not moved
 	noErr(t, os.Chown(theirs, otherUID, otherUID), "chown")
 	cmd := exec.Command(theirBin, "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", theirs)
 	cmd.Env, cmd.Dir = baseEnv("HOME="+theirs), theirs
@@ -47,24 +50,41 @@ func TestBackupSocketPeer(t *testing.T) {
 		t.Fatalf("kms backup of the server of the directory's owner: exit %d\n%s%s", code, stdout, stderr)
 	}
 
-	// Root's data directory, stopped, which others may write: their
-	// server's socket is moved in (a socket keeps its listener across a
-	// rename).
+	// Root's data directory, stopped, where their server's socket is
+	// moved (a socket keeps its listener across a rename), as by someone
+	// who won the name from a server that was starting.
 	dir := filepath.Join(t.TempDir(), "kms-data")
 	s := startDev(t, dir)
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("the dev server exited %d on SIGTERM", code)
 	}
+	theirSock, sock := filepath.Join(theirs, backup.SocketName), filepath.Join(dir, backup.SocketName)
+	refused := func(t *testing.T, dir, want string) {
+		t.Helper()
+		file := filepath.Join(out, "refused.kmsbak")
+		code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", dir)
+		if code == 0 || !strings.Contains(stderr, want) {
+			t.Errorf("kms backup: exit %d, stdout:\n%s\nstderr:\n%s\nwant a refusal saying %q", code, stdout, stderr, want)
+		}
+		if entries, err := os.ReadDir(out); err != nil || len(entries) != 1 {
+			t.Errorf("the refused backup left files beside the first: %v, %v", entries, err)
+		}
+	}
+	noErr(t, os.Rename(theirSock, sock), "move the socket")
+	refused(t, dir, "backup socket "+sock+" is held by a process of user 65534, neither the data directory's owner (user 0) nor the user running kms (0)")
+
+	// The same directory, which others may write: no server of kms runs
+	// on it.
 	noErr(t, os.Chmod(dir, 0o777), "chmod")
-	sock := filepath.Join(dir, backup.SocketName)
-	noErr(t, os.Rename(filepath.Join(theirs, backup.SocketName), sock), "move the socket")
-	file := filepath.Join(out, "ours.kmsbak")
-	code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", dir)
-	want := "backup socket " + sock + " is held by a process of user 65534, neither the data directory's owner (user 0) nor the user running kms (0)"
-	if code == 0 || !strings.Contains(stderr, want) {
-		t.Fatalf("kms backup through another user's socket: exit %d, stdout:\n%s\nstderr:\n%s\nwant a refusal saying %q", code, stdout, stderr, want)
-	}
-	if entries, err := os.ReadDir(out); err != nil || len(entries) != 1 {
-		t.Errorf("the refused backup left files beside the first: %v, %v", entries, err)
-	}
+	refused(t, dir, "data directory "+dir+" has mode 0777")
+
+	// Their data directory, with their server's socket, put in place of
+	// a directory in a parent others may write.
+	noErr(t, os.Rename(sock, theirSock), "move the socket back")
+	shared := filepath.Join(t.TempDir(), "shared")
+	noErr(t, os.Mkdir(shared, 0o700), "mkdir")
+	noErr(t, os.Chmod(shared, 0o777), "chmod")
+	swapped := filepath.Join(shared, "kms-data")
+	noErr(t, os.Rename(theirs, swapped), "move their data directory")
+	refused(t, swapped, "data directory "+swapped+": "+shared+", a directory it is reached through, has mode 0777")
 }

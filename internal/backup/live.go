@@ -9,11 +9,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
@@ -169,27 +169,24 @@ func fromServer(ctx context.Context, dir string, w io.Writer) (bool, error) {
 }
 
 // checkServer refuses c, a connection to the backup socket path of the
-// data directory dir, unless the process that listens at its other end
-// runs as the user who owns dir (the server's user: the server refuses a
-// directory of anyone else) or as the running user. Whoever else could
+// data directory dir, unless dir passes datadir.CheckServed and the
+// process that listens at its other end runs as the user who owns dir (the
+// server's user: the server refuses a directory of anyone else) or as the
+// running user. Whoever else could
 // put a socket under that name, in a directory they may write or by
 // winning the name from a server that is starting, could hand out a
 // backup of a store of their making as this one's.
 func checkServer(c net.Conn, dir, path string) error {
+	owner, err := datadir.CheckServed(dir)
+	if err != nil {
+		return err
+	}
 	uid, err := peerUID(c)
 	if err != nil {
 		return fmt.Errorf("backup socket %s: who listens on it: %w", path, err)
 	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("data directory %s: no owner known", dir)
-	}
-	if uid != st.Uid && int(uid) != os.Geteuid() {
-		return fmt.Errorf("backup socket %s is held by a process of user %d, neither the data directory's owner (user %d) nor the user running kms (%d): another user may have put it there to hand out a store of theirs as this one. Find out who (ss -xp), remove the socket and back up again", path, uid, st.Uid, os.Geteuid())
+	if int(uid) != owner && int(uid) != os.Geteuid() {
+		return fmt.Errorf("backup socket %s is held by a process of user %d, neither the data directory's owner (user %d) nor the user running kms (%d): another user may have put it there to hand out a store of theirs as this one. Find out who (ss -xp), remove the socket and back up again", path, uid, owner, os.Geteuid())
 	}
 	return nil
 }

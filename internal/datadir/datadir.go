@@ -33,7 +33,7 @@ import (
 // made in a directory that could let another user replace the data
 // directory (checkPath).
 func Prepare(dir string) error {
-	if err := checkPath(dir); err != nil {
+	if err := checkPath(dir, -1); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -50,7 +50,7 @@ func Prepare(dir string) error {
 // yet: Check accepts it if the directories above it that exist pass, and
 // Prepare makes it.
 func Check(dir string) error {
-	if err := checkPath(dir); err != nil {
+	if err := checkPath(dir, -1); err != nil {
 		return err
 	}
 	li, err := os.Lstat(dir)
@@ -61,7 +61,7 @@ func Check(dir string) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	if li.Mode()&fs.ModeSymlink != 0 && !ownedByUs(li) {
-		return fmt.Errorf("data directory %s is a symbolic link owned by user %d, not by the user running kms (%d), who could point it elsewhere: name the directory itself with --data-dir", dir, owner(li), os.Geteuid())
+		return fmt.Errorf("data directory %s is a symbolic link owned by user %d, not by the user running kms (%d), who could point it elsewhere: name the directory itself with --data-dir", dir, fileOwner(li), os.Geteuid())
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -71,7 +71,7 @@ func Check(dir string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("data directory %s is not a directory", dir)
 	case !ownedByUs(fi):
-		return fmt.Errorf("data directory %s is owned by user %d, not by the user running kms (%d): another user may have put a root key or a key store in it. Use a directory of your own (a new data directory is made with mode 0700), or run kms as its owner, or, if the files in it are yours, chown the directory", dir, owner(fi), os.Geteuid())
+		return fmt.Errorf("data directory %s is owned by user %d, not by the user running kms (%d): another user may have put a root key or a key store in it. Use a directory of your own (a new data directory is made with mode 0700), or run kms as its owner, or, if the files in it are yours, chown the directory", dir, fileOwner(fi), os.Geteuid())
 	case fi.Mode().Perm()&0o022 != 0:
 		return fmt.Errorf("data directory %s has mode %04o: other users may add or replace files in it. Use a directory of your own (a new data directory is made with mode 0700), or, if the files in it are yours, chmod 700 the directory", dir, fi.Mode().Perm())
 	}
@@ -129,7 +129,7 @@ func checkFile(path string, fi fs.FileInfo, mask fs.FileMode, why string) error 
 	case !fi.Mode().IsRegular():
 		return fmt.Errorf("%s is not a regular file", path)
 	case !ownedByUs(fi):
-		return fmt.Errorf("%s is owned by user %d, not by the user running kms (%d): another user may have put it there. Remove it if it is not yours, else chown it", path, owner(fi), os.Geteuid())
+		return fmt.Errorf("%s is owned by user %d, not by the user running kms (%d): another user may have put it there. Remove it if it is not yours, else chown it", path, fileOwner(fi), os.Geteuid())
 	case fi.Mode().Perm()&mask != 0:
 		return fmt.Errorf("%s has mode %04o: %s", path, fi.Mode().Perm(), why)
 	}
@@ -138,12 +138,12 @@ func checkFile(path string, fi fs.FileInfo, mask fs.FileMode, why string) error 
 
 // ownedByUs reports whether fi is owned by the running user or by root.
 func ownedByUs(fi fs.FileInfo) bool {
-	uid := owner(fi)
+	uid := fileOwner(fi)
 	return uid == os.Geteuid() || uid == 0
 }
 
-// owner is the user id that owns fi, or -1 if the system does not say.
-func owner(fi fs.FileInfo) int {
+// fileOwner is the user id that owns fi, or -1 if the system does not say.
+func fileOwner(fi fs.FileInfo) int {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return int(st.Uid)
 	}

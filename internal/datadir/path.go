@@ -45,7 +45,11 @@ const maxLinks = 40
 // The walk stops at the first name that does not exist: Prepare makes the
 // rest (mode 0700) in a directory checked here. The data directory itself
 // is Check's.
-func checkPath(dir string) error {
+//
+// owner, if not -1, is a user trusted as the running user is (for the
+// parents, not for the group rules): the owner of a data directory whose
+// server the running user asks for a backup (CheckServed).
+func checkPath(dir string, owner int) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -73,7 +77,7 @@ func checkPath(dir string) error {
 		if err != nil {
 			entry = nil
 		}
-		if err := checkParent(dir, cur, entry, groups); err != nil {
+		if err := checkParent(dir, cur, entry, groups, owner); err != nil {
 			return err
 		}
 		switch {
@@ -106,8 +110,9 @@ func checkPath(dir string) error {
 // checkParent refuses the directory parent, through which the data
 // directory dir is reached, if it could let another user rename entry, the
 // entry of the path looked up in it (nil if there is none yet), as
-// checkPath says; groups are the running user's groups.
-func checkParent(dir, parent string, entry fs.FileInfo, groups []int) error {
+// checkPath says; groups are the running user's groups, owner checkPath's.
+func checkParent(dir, parent string, entry fs.FileInfo, groups []int, owner int) error {
+	trusted := func(fi fs.FileInfo) bool { return ownedByUs(fi) || owner != -1 && fileOwner(fi) == owner }
 	fi, err := os.Lstat(parent)
 	if err != nil {
 		return fmt.Errorf("data directory %s: %w", dir, err)
@@ -115,14 +120,14 @@ func checkParent(dir, parent string, entry fs.FileInfo, groups []int) error {
 	mode := fi.Mode()
 	sticky := mode&fs.ModeSticky != 0
 	switch {
-	case !ownedByUs(fi):
-		return fmt.Errorf("data directory %s: %s, a directory it is reached through, is owned by user %d, not by the user running kms (%d) or root: that user may move the data directory away and put one of theirs in its place. Use a data directory whose every parent only root or you own and may write (such as /var/lib/kms), or chown %s to root", dir, parent, owner(fi), os.Geteuid(), parent)
+	case !trusted(fi):
+		return fmt.Errorf("data directory %s: %s, a directory it is reached through, is owned by user %d, not by the user running kms (%d) or root: that user may move the data directory away and put one of theirs in its place. Use a data directory whose every parent only root or you own and may write (such as /var/lib/kms), or chown %s to root", dir, parent, fileOwner(fi), os.Geteuid(), parent)
 	case mode.Perm()&0o022 == 0:
 		return nil
-	case sticky && (entry == nil || ownedByUs(entry)):
+	case sticky && (entry == nil || trusted(entry)):
 		return nil
 	case sticky:
-		return fmt.Errorf("data directory %s: %s, on its way in the sticky directory %s, is owned by user %d, who may remove it and put another in its place. Name a path whose every part is root's or yours", dir, filepath.Join(parent, entry.Name()), parent, owner(entry))
+		return fmt.Errorf("data directory %s: %s, on its way in the sticky directory %s, is owned by user %d, who may remove it and put another in its place. Name a path whose every part is root's or yours", dir, filepath.Join(parent, entry.Name()), parent, fileOwner(entry))
 	case mode.Perm()&0o002 == 0 && mode&fs.ModeSetgid != 0 && slices.Contains(groups, group(fi)):
 		return nil
 	case mode.Perm()&0o002 == 0 && privateGroup(group(fi)):
@@ -183,4 +188,31 @@ func modeString(mode fs.FileMode) string {
 		m |= 0o4000
 	}
 	return fmt.Sprintf("%04o", m)
+}
+
+// CheckServed is Check for a data directory whose running server the
+// running user asks for a snapshot (kms backup), and returns the user id
+// of the directory's owner: the one user, besides the running one, whose
+// process may answer on its backup socket. The directory need not be the
+// running user's (root backs up the server of the kms user), but it and
+// every directory above it must be its owner's, root's or the running
+// user's, and writable by no one else, as Check says: whoever else could
+// write one of them could put a socket of theirs under the name, or a
+// directory of theirs in its place.
+func CheckServed(dir string) (owner int, err error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return -1, fmt.Errorf("data directory: %w", err)
+	}
+	owner = fileOwner(fi)
+	if err := checkPath(dir, owner); err != nil {
+		return -1, err
+	}
+	switch {
+	case !fi.IsDir():
+		return -1, fmt.Errorf("data directory %s is not a directory", dir)
+	case fi.Mode().Perm()&0o022 != 0:
+		return -1, fmt.Errorf("data directory %s has mode %04o: other users may put a socket of theirs in it, and no server of kms runs on it: chmod 700 it, and restart the server", dir, fi.Mode().Perm())
+	}
+	return owner, nil
 }
