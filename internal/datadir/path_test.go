@@ -130,3 +130,46 @@ func TestCheckPath(t *testing.T) {
 		})
 	}
 }
+
+// CheckServed trusts the data directory's owner as the running user is
+// trusted: root asks the server of the kms user, in the kms user's
+// directories, for a backup. Others still may not write the way to it.
+func TestCheckServed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a file to another user needs root")
+	}
+	mkdir := func(t *testing.T, path string, mode os.FileMode, uid int) string {
+		t.Helper()
+		if err := os.Mkdir(path, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(path, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	base := t.TempDir()
+	home := mkdir(t, base+"/home", 0o755, 65534)
+	dir := mkdir(t, home+"/kms-data", 0o700, 65534)
+	if owner, err := CheckServed(dir); owner != 65534 || err != nil {
+		t.Errorf("CheckServed of the directory of user 65534 = %d, %v; want 65534, nil", owner, err)
+	}
+	if err := Check(dir); err == nil {
+		t.Errorf("Check of the directory of user 65534 = nil, want a refusal")
+	}
+	shared := mkdir(t, base+"/shared", 0o777, 0)
+	theirs := mkdir(t, shared+"/kms-data", 0o700, 65534)
+	if _, err := CheckServed(theirs); err == nil || !strings.Contains(err.Error(), shared+", a directory it is reached through, has mode 0777") {
+		t.Errorf("CheckServed of a directory in %s = %v, want a refusal naming it", shared, err)
+	}
+	open := mkdir(t, home+"/open", 0o777, 65534)
+	if _, err := CheckServed(open); err == nil || !strings.Contains(err.Error(), open+" has mode 0777") {
+		t.Errorf("CheckServed of a directory of mode 0777 = %v, want a refusal", err)
+	}
+	if _, err := CheckServed(filepath.Join(base, "missing")); err == nil {
+		t.Errorf("CheckServed of a missing directory = nil, want an error")
+	}
+}
