@@ -91,16 +91,19 @@ func (e *Event) Keys() []string {
 // any call, to key keyARN of account in region: DeleteKey when a key's
 // waiting period ended, RotateKey when it rotated automatically,
 // DeleteExpiredKeyMaterial when imported key material passed its ValidTo.
-// As in CloudTrail, the
-// service is its identity, source and user agent, the record is the key's
-// account's, and details (nil for none) are its serviceEventDetails.
+// As in CloudTrail, "AWS Internal" invoked it and is its source and user
+// agent, the record is the key's account's, and details (nil for none)
+// are its serviceEventDetails.
 func ServiceEvent(t time.Time, operation, region, account, keyARN string, details json.RawMessage) *Event {
-	const kms = "kms.amazonaws.com"
-	e := &Event{Time: t, Source: kms, Operation: operation, Region: region, SourceIP: kms, UserAgent: kms, EventType: "AwsServiceEvent",
-		Identity: UserIdentity{Type: "AWSService", AccountID: account, InvokedBy: kms}, Details: details}
+	e := &Event{Time: t, Source: "kms.amazonaws.com", Operation: operation, Region: region, SourceIP: Internal, UserAgent: Internal,
+		EventType: "AwsServiceEvent", Identity: UserIdentity{Type: "AWSService", AccountID: account, InvokedBy: Internal}, Details: details}
 	e.AddKey(keyARN)
 	return e
 }
+
+// Internal is what CloudTrail gives as the invoker, source address and
+// user agent of a service event.
+const Internal = "AWS Internal"
 
 type eventKey struct{}
 

@@ -333,13 +333,13 @@ func TestE2EImportedMaterialExpiryIsAudited(t *testing.T) {
 		t.Fatalf("%d DeleteExpiredKeyMaterial records, want 1", len(expiries))
 	}
 	r := expiries[0]
-	want := audit.UserIdentity{Type: "AWSService", AccountID: e2eAccount, InvokedBy: "kms.amazonaws.com"}
+	want := audit.UserIdentity{Type: "AWSService", AccountID: e2eAccount, InvokedBy: audit.Internal}
 	if r.UserIdentity.Type != want.Type || r.UserIdentity.AccountID != want.AccountID || r.UserIdentity.InvokedBy != want.InvokedBy ||
 		r.UserIdentity.ARN != "" || r.UserIdentity.AccessKeyID != "" {
 		t.Errorf("userIdentity %+v, want %+v", r.UserIdentity, want)
 	}
 	if r.EventType != "AwsServiceEvent" || r.EventSource != "kms.amazonaws.com" || r.AWSRegion != e2eRegion ||
-		r.RecipientAccountID != e2eAccount || r.ReadOnly || r.ErrorCode != "" || r.SourceIPAddress != "kms.amazonaws.com" {
+		r.RecipientAccountID != e2eAccount || r.ReadOnly || r.ErrorCode != "" || r.SourceIPAddress != audit.Internal || r.UserAgent != audit.Internal {
 		t.Errorf("record %+v: want an AwsServiceEvent of kms.amazonaws.com in %s for account %s", r, e2eRegion, e2eAccount)
 	}
 	if len(r.Resources) != 1 || r.Resources[0].ARN != e.keyARN(id) || r.Resources[0].AccountID != e2eAccount {

@@ -67,11 +67,11 @@ func named(recs []*audit.Record, name string) []*audit.Record {
 func checkServiceEvent(t testing.TB, r *audit.Record, name, region, arn string, at time.Time) {
 	t.Helper()
 	id := r.UserIdentity
-	if id.Type != "AWSService" || id.AccountID != e2eAccount || id.InvokedBy != "kms.amazonaws.com" || id.ARN != "" || id.AccessKeyID != "" {
+	if id.Type != "AWSService" || id.AccountID != e2eAccount || id.InvokedBy != audit.Internal || id.ARN != "" || id.AccessKeyID != "" {
 		t.Errorf("%s: userIdentity %+v, want the service acting in account %s", name, id, e2eAccount)
 	}
 	if r.EventName != name || r.EventType != "AwsServiceEvent" || r.EventSource != "kms.amazonaws.com" || r.AWSRegion != region ||
-		r.RecipientAccountID != e2eAccount || r.ReadOnly || r.ErrorCode != "" || r.SourceIPAddress != "kms.amazonaws.com" ||
+		r.RecipientAccountID != e2eAccount || r.ReadOnly || r.ErrorCode != "" || r.SourceIPAddress != audit.Internal || r.UserAgent != audit.Internal ||
 		r.RequestID != "" || string(r.RequestParameters) != "null" {
 		t.Errorf("%s: record %+v, want an AwsServiceEvent of kms.amazonaws.com in %s for account %s", name, r, region, e2eAccount)
 	}
@@ -80,6 +80,14 @@ func checkServiceEvent(t testing.TB, r *audit.Record, name, region, arn string, 
 	}
 	if r.EventTime != audit.FormatTime(at) {
 		t.Errorf("%s: eventTime %s, want %s (when the work was done)", name, r.EventTime, audit.FormatTime(at))
+	}
+	// CloudTrail's DeleteKey names the key in its responseElements too.
+	want := "null"
+	if name == "DeleteKey" {
+		want = `{"keyId":"` + arn + `"}`
+	}
+	if string(r.ResponseElements) != want {
+		t.Errorf("%s: responseElements %s, want %s", name, r.ResponseElements, want)
 	}
 }
 

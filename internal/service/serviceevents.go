@@ -82,7 +82,12 @@ func (s *Service) recordServiceEvent(ctx context.Context, t time.Time, operation
 			return err
 		}
 	}
-	ev := audit.ServiceEvent(t.UTC(), operation, region, account, keyrepo.KeyARN(region, account, id), raw)
+	arn := keyrepo.KeyARN(region, account, id)
+	ev := audit.ServiceEvent(t.UTC(), operation, region, account, arn, raw)
+	if operation == "DeleteKey" {
+		// As CloudTrail has since December 2022, though no call returned it.
+		ev.SetResponse(json.RawMessage(`{"keyId":"` + arn + `"}`))
+	}
 	if err := s.trail.Record(context.WithoutCancel(ctx), ev); err != nil {
 		s.log.Error("recording a service event in the audit trail", "event", operation, "keyId", id, "region", region, "err", err)
 		return fmt.Errorf("recording %s of key %s in %s: %w", operation, id, region, err)
