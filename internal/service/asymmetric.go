@@ -340,7 +340,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	priv, err := s.makeKeyPair(ctx, op, in.KeyPairSpec)
+	priv, err := s.makeKeyPair(ctx, caller.AccountID, op, in.KeyPairSpec)
 	if err != nil {
 		return nil, err
 	}
@@ -363,17 +363,18 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	return out, nil
 }
 
-// makeKeyPair makes a private key of spec, DER PKCS#8: a data key pair's,
-// or the wrapping key of GetParametersForImport. An RSA key pair costs a
-// CPU for up to a second (RSA_4096), some ten thousand times an Encrypt:
-// AWS gives both calls quotas of their own (GetParametersForImport one in
-// four seconds; GenerateDataKeyPair one a second for RSA_2048, one in ten
-// seconds for RSA_4096). Here at most cap(rsaPairs) are made at once, and
-// the calls past them wait their turn, so that callers asking for many
-// cannot take every CPU from every other call. A call whose client has
-// gone stops waiting, with the context's error.
-func (s *Service) makeKeyPair(ctx context.Context, op, spec string) ([]byte, error) {
-	release, err := s.rsaTurn(ctx, spec)
+// makeKeyPair makes a private key of spec, DER PKCS#8, for a call of
+// account: a data key pair's, or the wrapping key of
+// GetParametersForImport. An RSA key pair costs a CPU for up to a second
+// (RSA_4096), some ten thousand times an Encrypt: AWS gives both calls
+// quotas of their own (GetParametersForImport one in four seconds;
+// GenerateDataKeyPair one a second for RSA_2048, one in ten seconds for
+// RSA_4096). Here at most Config.RSAKeyPairs are made at once, and the
+// calls past them wait their turn (rsaTurn), so that callers asking for
+// many cannot take every CPU from every other call. A call whose client
+// has gone stops waiting, with the context's error.
+func (s *Service) makeKeyPair(ctx context.Context, account, op, spec string) ([]byte, error) {
+	release, err := s.rsaTurn(ctx, account, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -389,15 +390,16 @@ func (s *Service) makeKeyPair(ctx context.Context, op, spec string) ([]byte, err
 // pairs made at once (Config.RSAKeyPairs), or until ctx is done; the
 // caller calls release once its key is made. Making one takes up to a
 // second of a CPU: without the bound, a few dozen concurrent calls of one
-// principal would hold every CPU.
-func (s *Service) rsaTurn(ctx context.Context, spec string) (release func(), err error) {
+// principal would hold every CPU. The places go round-robin between the
+// accounts whose calls wait (fairsemaphore.go), so that an account keeping
+// many calls waiting delays another's by one turn, not by its whole queue.
+func (s *Service) rsaTurn(ctx context.Context, account, spec string) (release func(), err error) {
 	if !strings.HasPrefix(spec, "RSA_") {
 		return func() {}, nil
 	}
-	select {
-	case s.rsaPairs <- struct{}{}:
-		return func() { <-s.rsaPairs }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return s.rsaPairs.acquire(ctx, account)
 }
+
+// RSAKeyPairsWaiting is how many calls wait for their turn to make an RSA
+// key pair (rsaTurn).
+func (s *Service) RSAKeyPairsWaiting() int { return s.rsaPairs.waitingCalls() }

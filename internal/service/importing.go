@@ -79,7 +79,7 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	case in.WrappingAlgorithm == "SM2PKE" || in.WrappingKeySpec == "SM2":
 		return nil, newErr(fault.UnsupportedOperation, "SM2 wrapping is only available in AWS China Regions.")
 	}
-	der, err := s.makeKeyPair(ctx, "GetParametersForImport", in.WrappingKeySpec)
+	der, err := s.makeKeyPair(ctx, caller.AccountID, "GetParametersForImport", in.WrappingKeySpec)
 	if err != nil {
 		return nil, err
 	}

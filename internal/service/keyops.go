@@ -155,7 +155,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		rec.State = keyrepo.StatePendingImport
 		rec.CurrentVersion = 0
 	} else {
-		release, err := s.rsaTurn(ctx, spec)
+		release, err := s.rsaTurn(ctx, caller.AccountID, spec)
 		if err != nil {
 			return nil, err
 		}

@@ -68,8 +68,9 @@ type Config struct {
 	KeyQuota int
 	// RSAKeyPairs bounds the RSA key pairs made at once, data key pairs
 	// (GenerateDataKeyPair), wrapping keys (GetParametersForImport) and
-	// RSA keys' material (CreateKey) together (default: half the CPUs, at least one); calls past it
-	// wait.
+	// RSA keys' material (CreateKey) together (default: half the CPUs, at
+	// least one); calls past it wait, and a freed place goes round-robin
+	// to the accounts whose calls wait.
 	RSAKeyPairs int
 	// GenerateKeyPair makes the private key of a data key pair or of a
 	// wrapping key, DER PKCS#8 (keys.GenerateAsymmetric if nil).
@@ -99,7 +100,7 @@ type Service struct {
 
 	reloads reloadLimit // reloads of a key a blob of a newer version asks for (crypto.go)
 
-	rsaPairs   chan struct{} // one token per RSA key pair being generated (asymmetric.go)
+	rsaPairs   *fairSemaphore // a place per RSA key pair made at once (asymmetric.go)
 	genKeyPair func(spec string) ([]byte, error)
 
 	trail audit.Recorder // nil: service events are not recorded (serviceevents.go)
@@ -119,7 +120,7 @@ func New(cfg Config) (*Service, error) {
 	if n <= 0 {
 		n = max(1, runtime.GOMAXPROCS(0)/2)
 	}
-	s.rsaPairs = make(chan struct{}, n)
+	s.rsaPairs = newFairSemaphore(n)
 	s.genKeyPair = cfg.GenerateKeyPair
 	if s.genKeyPair == nil {
 		s.genKeyPair = keys.GenerateAsymmetric
