@@ -93,7 +93,7 @@ func TestMetrics(t *testing.T) {
 	before := scrape(t, url)
 	for _, name := range []string{"kms_requests_total", "kms_request_duration_seconds", "kms_audit_append_duration_seconds",
 		"kms_audit_batch_records", "kms_audit_commit_duration_seconds", "kms_audit_prezero_failures_total", "kms_store_duration_seconds", "kms_key_cache_hits_total",
-		"kms_key_cache_misses_total", "kms_build_info", "kms_request_body_bytes", "go_goroutines", "process_resident_memory_bytes"} {
+		"kms_key_cache_misses_total", "kms_build_info", "kms_request_body_bytes", "kms_rsa_key_pairs_waiting", "go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := before[name]; !ok && !strings.HasPrefix(name, "kms_requests") && !strings.HasPrefix(name, "kms_request_duration") {
 			t.Errorf("metric %s is missing", name)
 		}

@@ -113,6 +113,15 @@ func (m *Metrics) BodyBytes(held func() int64) {
 	}, func() float64 { return float64(held()) }))
 }
 
+// RSAKeyPairsWaiting exports waiting, the calls waiting for their turn to
+// make an RSA key pair.
+func (m *Metrics) RSAKeyPairsWaiting(waiting func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kms_rsa_key_pairs_waiting",
+		Help: "Calls (GenerateDataKeyPair, GetParametersForImport, CreateKey of RSA keys) waiting for their turn to make an RSA key pair.",
+	}, func() float64 { return float64(waiting()) }))
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

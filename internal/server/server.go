@@ -461,6 +461,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	m.UnrecordedCalls(handler.UnrecordedCalls)
 	m.BodyBytes(handler.BodyBytes)
+	m.RSAKeyPairsWaiting(svc.RSAKeyPairsWaiting)
 
 	ep, err := openEndpoint(o)
 	if err != nil {
