@@ -3,7 +3,9 @@ package main_test
 import (
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,4 +89,62 @@ func TestBackupSocketPeer(t *testing.T) {
 	swapped := filepath.Join(shared, "kms-data")
 	noErr(t, os.Rename(theirs, swapped), "move their data directory")
 	refused(t, swapped, "data directory "+swapped+": "+shared+", a directory it is reached through, has mode 0777")
+}
+
+// The server of a user with a private group (Debian's, with a umask of
+// 002) serves on a data directory in a directory of theirs that the group
+// may write (0775), as the private group rule of "The data directory"
+// says. Root may back up that server as it may any of the directory's
+// owner: the rules hold with the owner trusted as the server's user, its
+// private group too. kms backup refused it before, naming the owner's own
+// directory as one others may write.
+func TestBackupSocketOwnersPrivateGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running a server as another user needs root")
+	}
+	var owner *user.User
+	for _, name := range []string{"daemon", "bin", "sys"} {
+		u, err := user.Lookup(name)
+		if err != nil || u.Uid == "0" {
+			continue
+		}
+		if g, err := user.LookupGroupId(u.Gid); err == nil && g.Name == u.Username {
+			owner = u
+			break
+		}
+	}
+	if owner == nil {
+		t.Skip("no user of this system has a private group")
+	}
+	uid, _ := strconv.Atoi(owner.Uid)
+	gid, _ := strconv.Atoi(owner.Gid)
+	binDir, err := os.MkdirTemp("", "kms-bin-")
+	noErr(t, err, "temp dir")
+	t.Cleanup(func() { os.RemoveAll(binDir) })
+	noErr(t, os.Chmod(binDir, 0o755), "chmod")
+	theirBin := filepath.Join(binDir, "kms")
+	copyInto(t, kmsBin, theirBin)
+	noErr(t, os.Chmod(theirBin, 0o755), "chmod")
+	home, err := os.MkdirTemp("", "kms-home-")
+	noErr(t, err, "temp dir")
+	t.Cleanup(func() { os.RemoveAll(home) })
+	noErr(t, os.Chmod(home, 0o775), "chmod")
+	noErr(t, os.Chown(home, uid, gid), "chown")
+	dir := filepath.Join(home, "kms-data")
+	cmd := exec.Command(theirBin, "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir)
+	cmd.Env, cmd.Dir = baseEnv("HOME="+home), home
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	startCmd(t, cmd).waitOutput(listeningRE, startTimeout)
+
+	out := filepath.Join(t.TempDir(), "theirs.kmsbak")
+	if code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", out, "--data-dir", dir); code != 0 {
+		t.Fatalf("kms backup of the server of %s, in a directory of theirs their private group may write: exit %d\n%s%s", owner.Username, code, stdout, stderr)
+	}
+
+	// Another group than the owner's private group may not write it.
+	noErr(t, os.Chown(home, uid, otherUID), "chown")
+	code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", filepath.Join(t.TempDir(), "refused.kmsbak"), "--data-dir", dir)
+	if want := "data directory " + dir + ": " + home + ", a directory it is reached through, has mode 0775"; code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("kms backup through a directory another group may write: exit %d, stdout:\n%s\nstderr:\n%s\nwant a refusal saying %q", code, stdout, stderr, want)
+	}
 }

@@ -46,9 +46,11 @@ const maxLinks = 40
 // rest (mode 0700) in a directory checked here. The data directory itself
 // is Check's.
 //
-// owner, if not -1, is a user trusted as the running user is (for the
-// parents, not for the group rules): the owner of a data directory whose
-// server the running user asks for a backup (CheckServed).
+// owner, if not -1, is a user trusted as the running user is, with its
+// private group (the set-group-ID rule stays the running user's: the
+// groups the owner's server runs in are not known here): the owner of a
+// data directory whose server the running user asks for a backup
+// (CheckServed), whose server took the same parents.
 func checkPath(dir string, owner int) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -130,7 +132,7 @@ func checkParent(dir, parent string, entry fs.FileInfo, groups []int, owner int)
 		return fmt.Errorf("data directory %s: %s, on its way in the sticky directory %s, is owned by user %d, who may remove it and put another in its place. Name a path whose every part is root's or yours", dir, filepath.Join(parent, entry.Name()), parent, fileOwner(entry))
 	case mode.Perm()&0o002 == 0 && mode&fs.ModeSetgid != 0 && slices.Contains(groups, group(fi)):
 		return nil
-	case mode.Perm()&0o002 == 0 && privateGroup(group(fi)):
+	case mode.Perm()&0o002 == 0 && (privateGroup(group(fi)) || owner != -1 && ownersPrivateGroup(owner, group(fi))):
 		return nil
 	}
 	return fmt.Errorf("data directory %s: %s, a directory it is reached through, has mode %s: other users may move the data directory away and put one of theirs in its place. Use a data directory whose every parent only root or you may write (such as /var/lib/kms), or chmod go-w %s", dir, parent, modeString(mode), parent)
@@ -159,9 +161,18 @@ func privateGroup(gid int) bool {
 		return false
 	}
 	u, err := user.Current()
-	if err != nil {
-		return false
-	}
+	return err == nil && namedAs(u, gid)
+}
+
+// ownersPrivateGroup reports whether gid is the private group of the user
+// uid: its primary group, named as the user is.
+func ownersPrivateGroup(uid, gid int) bool {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	return err == nil && u.Gid == strconv.Itoa(gid) && namedAs(u, gid)
+}
+
+// namedAs reports whether the group gid has the name of the user u.
+func namedAs(u *user.User, gid int) bool {
 	g, err := user.LookupGroupId(strconv.Itoa(gid))
 	return err == nil && g.Name == u.Username
 }
