@@ -45,6 +45,9 @@ the directory's root.key.`,
   kms backup -o kms.kmsbak --storage postgres://kms@db.internal/kms`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := absDataDir(&w.DataDir); err != nil {
+				return err
+			}
 			// A running server snapshots its store without the root key
 			// given here, but two given are refused all the same.
 			if err := rk.spec(w.DataDir, true).Check(); err != nil {
@@ -112,6 +115,9 @@ back what was deleted or revoked since. Check that it is the one you mean.`,
   kms restore -i kms.kmsbak --storage postgres://kms@db.internal/kms --root-key-file /etc/kms/root.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := absDataDir(&w.DataDir); err != nil {
+				return err
+			}
 			src, err := rk.load(w.DataDir)
 			if err != nil {
 				return err

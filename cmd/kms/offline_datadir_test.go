@@ -179,3 +179,47 @@ func dirState(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// A relative --data-dir names one directory to kms restore, as it names
+// one to the server: the one filepath.Abs makes of it, whose path the
+// data directory checks (package datadir) walk. From a working directory
+// reached through a symbolic link, ".." goes up from the link's name for
+// the shell and filepath.Abs, but from its target for the system: restore
+// wrote the key store to the first and the audit trail files to the
+// second, here in a directory others may write, which it never checked.
+func TestRestoreRelativeDataDirThroughLink(t *testing.T) {
+	template := filepath.Join(t.TempDir(), "kms-data")
+	s := startDev(t, template)
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("the dev server exited %d on SIGTERM", code)
+	}
+	keys := t.TempDir()
+	rootKey, backupFile := filepath.Join(keys, "root.key"), filepath.Join(keys, "kms.kmsbak")
+	copyInto(t, filepath.Join(template, "root.key"), rootKey)
+	if code, _, stderr := runToExit(t, baseEnv(), "backup", "-o", backupFile, "--data-dir", template); code != 0 {
+		t.Fatalf("kms backup: exit %d\n%s", code, stderr)
+	}
+
+	base := t.TempDir()
+	shared := filepath.Join(base, "shared")
+	noErr(t, os.MkdirAll(filepath.Join(shared, "proj"), 0o700), "mkdir")
+	noErr(t, os.Chmod(shared, 0o777), "chmod")
+	home := filepath.Join(base, "home")
+	noErr(t, os.Mkdir(home, 0o700), "mkdir")
+	wd := filepath.Join(home, "proj")
+	noErr(t, os.Symlink("../shared/proj", wd), "symlink")
+
+	p := startProcIn(t, wd, baseEnv("PWD="+wd), "restore", "-i", backupFile, "--data-dir", "../restored", "--root-key-file", rootKey)
+	if code := p.wait(exitTimeout); code != 0 {
+		t.Fatalf("kms restore --data-dir ../restored: exit %d\n%s%s", code, p.stdout.String(), p.stderr.String())
+	}
+	restored := filepath.Join(home, "restored")
+	for _, name := range []string{"kms.db", "audit.log"} {
+		if _, err := os.Stat(filepath.Join(restored, name)); err != nil {
+			t.Errorf("the restored data directory %s: %v", restored, err)
+		}
+	}
+	if entries, err := os.ReadDir(shared); err != nil || len(entries) != 1 {
+		t.Errorf("kms restore wrote into %s, which others may write: %v, %v", shared, entries, err)
+	}
+}

@@ -67,6 +67,9 @@ while it works.`,
       --new-root-key 'pkcs11:token=kms;object=kms-root' --pkcs11-module /usr/lib/softhsm/libsofthsm2.so`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := absDataDir(&w.DataDir); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			oldSpec := old.spec(w.DataDir, true)
 			devFile := ""
@@ -272,6 +275,25 @@ func (o *rootKeyOptions) load(dir string) (*rootkey.Source, error) {
 		return nil, errors.New("no root key: pass --root-key-file FILE, set KMS_ROOT_KEY, or pass --root-key pkcs11:token=NAME;object=LABEL")
 	}
 	return rootkey.Load(s)
+}
+
+// absDataDir makes the --data-dir path *dir absolute once, as the server
+// and kms migrate do, so that every file of the command is opened, and
+// checked (package datadir), under the one name. Left relative, a ".."
+// from a working directory reached through a symbolic link would name
+// one directory to filepath.Abs, and so to the key store and the checks,
+// and another to the system, which opens the audit trail files and the
+// root key.
+func absDataDir(dir *string) error {
+	if *dir == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	*dir = abs
+	return nil
 }
 
 func fileExists(path string) bool {
