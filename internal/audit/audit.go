@@ -83,7 +83,7 @@ type UserIdentity struct {
 	AccessKeyID string `json:"accessKeyId,omitempty"`
 	UserName    string `json:"userName,omitempty"`
 	// InvokedBy, for work the service did on its own (type AWSService),
-	// names the service: kms.amazonaws.com.
+	// names the invoker as CloudTrail does: Internal ("AWS Internal").
 	InvokedBy string `json:"invokedBy,omitempty"`
 	// SessionContext, for a role session, names the role that issued
 	// it. Who started the session is in the record of the AssumeRole

@@ -155,14 +155,9 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		rec.State = keyrepo.StatePendingImport
 		rec.CurrentVersion = 0
 	} else {
-		release, err := s.rsaTurn(ctx, caller.AccountID, spec)
+		vers, err := s.firstMaterial(ctx, caller.AccountID, region, &rec, now)
 		if err != nil {
 			return nil, err
-		}
-		vers, err := s.repo.NewVersion([]string{region}, &rec, 1, now, "")
-		release()
-		if err != nil {
-			return nil, s.storeErr("CreateKey", err)
 		}
 		ver = vers[0]
 	}
@@ -265,6 +260,22 @@ func (s *Service) metadata(rec *keyrepo.KeyRecord, currentMaterialID string) *km
 		m.PendingDeletionWindowInDays = rec.PendingWindowInDays
 	}
 	return m
+}
+
+// firstMaterial makes the material of rec, a new key of account in
+// region, once its turn to make an RSA key pair comes (rsaTurn), if it is
+// an RSA key.
+func (s *Service) firstMaterial(ctx context.Context, account, region string, rec *keyrepo.KeyRecord, now time.Time) ([]*keyrepo.VersionRecord, error) {
+	release, err := s.rsaTurn(ctx, account, rec.KeySpec)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	vers, err := s.repo.NewVersion([]string{region}, rec, 1, now, "")
+	if err != nil {
+		return nil, s.storeErr("CreateKey", err)
+	}
+	return vers, nil
 }
 
 // DescribeKey returns a key's metadata, in any state.
