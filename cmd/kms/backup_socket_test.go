@@ -30,13 +30,7 @@ func TestBackupSocketPeer(t *testing.T) {
 	}
 	// Another user's server, on a data directory of theirs: a copy of
 	// the binary they may run, in directories they may go through.
-	binDir, err := os.MkdirTemp("", "kms-bin-")
-	noErr(t, err, "temp dir")
-	t.Cleanup(func() { os.RemoveAll(binDir) })
-	noErr(t, os.Chmod(binDir, 0o755), "chmod")
-	theirBin := filepath.Join(binDir, "kms")
-	copyInto(t, kmsBin, theirBin)
-	noErr(t, os.Chmod(theirBin, 0o755), "chmod")
+	theirBin := binaryForOthers(t)
 	theirs, err := os.MkdirTemp("", "kms-theirs-")
 	noErr(t, err, "temp dir")
 	t.Cleanup(func() { os.RemoveAll(theirs) }) // if it is not moved
@@ -118,13 +112,7 @@ func TestBackupSocketOwnersPrivateGroup(t *testing.T) {
 	}
 	uid, _ := strconv.Atoi(owner.Uid)
 	gid, _ := strconv.Atoi(owner.Gid)
-	binDir, err := os.MkdirTemp("", "kms-bin-")
-	noErr(t, err, "temp dir")
-	t.Cleanup(func() { os.RemoveAll(binDir) })
-	noErr(t, os.Chmod(binDir, 0o755), "chmod")
-	theirBin := filepath.Join(binDir, "kms")
-	copyInto(t, kmsBin, theirBin)
-	noErr(t, os.Chmod(theirBin, 0o755), "chmod")
+	theirBin := binaryForOthers(t)
 	home, err := os.MkdirTemp("", "kms-home-")
 	noErr(t, err, "temp dir")
 	t.Cleanup(func() { os.RemoveAll(home) })
@@ -147,4 +135,18 @@ func TestBackupSocketOwnersPrivateGroup(t *testing.T) {
 	if want := "data directory " + dir + ": " + home + ", a directory it is reached through, has mode 0775"; code == 0 || !strings.Contains(stderr, want) {
 		t.Errorf("kms backup through a directory another group may write: exit %d, stdout:\n%s\nstderr:\n%s\nwant a refusal saying %q", code, stdout, stderr, want)
 	}
+}
+
+// binaryForOthers is a copy of the kms binary that other users may run, in
+// a directory they may go through.
+func binaryForOthers(t *testing.T) string {
+	t.Helper()
+	binDir, err := os.MkdirTemp("", "kms-bin-")
+	noErr(t, err, "temp dir")
+	t.Cleanup(func() { os.RemoveAll(binDir) })
+	noErr(t, os.Chmod(binDir, 0o755), "chmod")
+	bin := filepath.Join(binDir, "kms")
+	copyInto(t, kmsBin, bin)
+	noErr(t, os.Chmod(bin, 0o755), "chmod")
+	return bin
 }
