@@ -1,6 +1,7 @@
 // Package policy implements the IAM JSON policy language as AWS KMS applies
 // it to key policies (resource-based) and to identity policies: parsing and
-// validating a document, and evaluating it against a request.
+// validating a document, evaluating it against a request, and laying it
+// out as AWS KMS returns a key policy (Pretty).
 //
 // It follows the IAM User Guide's "IAM JSON policy element reference"
 // (Version, Id, Statement, Sid, Effect, Principal, NotPrincipal, Action,
