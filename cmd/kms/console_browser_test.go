@@ -349,7 +349,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		click(button("Cancel")), // the policy editor
 		click(`//button[@role="tab"][normalize-space()="Key policy"]`),
 		visible(`//div[@role="tabpanel"]//p[contains(., "not in the console's form")]`),
-		visible(`//div[@role="tabpanel"]//pre[contains(., '"Principal":"*"')]`),
+		visible(`//div[@role="tabpanel"]//pre[contains(., '"Principal" : "*"')]`),
 		chromedp.WaitNotPresent(`//h2[normalize-space()="Key administrators"]`),
 		chromedp.WaitNotPresent(`//h2[normalize-space()="Key users"]`),
 	)

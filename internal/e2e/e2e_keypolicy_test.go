@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/openkms/kms/internal/policy"
 )
 
 // Key policies (GetKeyPolicy, PutKeyPolicy, ListKeyPolicies, the Policy of
@@ -244,20 +246,6 @@ func kpOK(t testing.TB, what string, err error) {
 	}
 }
 
-// kpSameJSON reports whether two JSON documents are equal as values (AWS
-// returns a key policy re-serialized, not byte for byte).
-func kpSameJSON(t testing.TB, a, b string) bool {
-	t.Helper()
-	var x, y any
-	if err := json.Unmarshal([]byte(a), &x); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, a)
-	}
-	if err := json.Unmarshal([]byte(b), &y); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, b)
-	}
-	return reflect.DeepEqual(x, y)
-}
-
 // ---- tests -----------------------------------------------------------------
 
 func TestE2EKeyPolicyDefault(t *testing.T) {
@@ -302,22 +290,101 @@ func TestE2EKeyPolicyDefault(t *testing.T) {
 	}
 
 	// PutKeyPolicy with the name "default" and CreateKey with a Policy: the
-	// document is the one returned (AWS re-serializes it; compare as JSON).
+	// document is the one returned, in AWS's layout.
 	doc := kpDoc(kpRootStmt(), kpDeny(kpRootARN, "kms:GenerateDataKeyWithoutPlaintext"))
 	if _, err := e.client.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), PolicyName: aws.String("default"), Policy: aws.String(doc)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.kpGetKeyPolicy(t, e.client, k); !kpSameJSON(t, got, doc) {
-		t.Errorf("GetKeyPolicy after PutKeyPolicy:\n%s\nwant\n%s", got, doc)
+	if got := e.kpGetKeyPolicy(t, e.client, k); got != kpShown(doc) {
+		t.Errorf("GetKeyPolicy after PutKeyPolicy:\n%s\nwant\n%s", got, kpShown(doc))
 	}
 	k2 := aws.ToString(e.createKey(t, &kms.CreateKeyInput{Policy: aws.String(doc)}).KeyId)
-	if got := e.kpGetKeyPolicy(t, e.client, k2); !kpSameJSON(t, got, doc) {
-		t.Errorf("GetKeyPolicy of a key created with a policy:\n%s\nwant\n%s", got, doc)
+	if got := e.kpGetKeyPolicy(t, e.client, k2); got != kpShown(doc) {
+		t.Errorf("GetKeyPolicy of a key created with a policy:\n%s\nwant\n%s", got, kpShown(doc))
 	}
 	// Both keys now refuse the root GenerateDataKeyWithoutPlaintext.
 	for _, id := range []string{k, k2} {
 		_, err := e.client.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: aws.String(id), KeySpec: types.DataKeySpecAes256})
 		kpDenied(t, err, kpRootARN, "kms:GenerateDataKeyWithoutPlaintext", e.keyARN(id), kpDenyRes)
+	}
+}
+
+// kpShown is doc as GetKeyPolicy shows it: in AWS's layout.
+func kpShown(doc string) string { return policy.Pretty(doc) }
+
+// TestE2EKeyPolicyInAWSLayout: GetKeyPolicy and ReplicateKey's
+// ReplicaPolicy return a key policy put in any layout the way AWS does,
+// pretty-printed as Jackson does (reference §4.10): members in the order
+// put, two spaces per object, arrays on one line, "/" and non-ASCII
+// unescaped. What they return can be put back as it is, and comes back
+// the same.
+func TestE2EKeyPolicyInAWSLayout(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	const put = `{"Id":"key-layout","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow",` +
+		`"Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},` +
+		`{"Sid":"caf\u00e9 \/ \"tea\"\t","Effect":"Deny","Principal":{"AWS":["arn:aws:iam::111122223333:root"]},` +
+		`"Action":["kms:GenerateDataKeyWithoutPlaintext","kms:Sign"],"Resource":"*","Condition":{"Null":{"kms:ViaService":true},"StringEquals":{}}}],` +
+		`"Version":"2012-10-17"}`
+	const shown = `{
+  "Id" : "key-layout",
+  "Statement" : [ {
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "arn:aws:iam::111122223333:root"
+    },
+    "Action" : "kms:*",
+    "Resource" : "*"
+  }, {
+    "Sid" : "café / \"tea\"\t",
+    "Effect" : "Deny",
+    "Principal" : {
+      "AWS" : [ "arn:aws:iam::111122223333:root" ]
+    },
+    "Action" : [ "kms:GenerateDataKeyWithoutPlaintext", "kms:Sign" ],
+    "Resource" : "*",
+    "Condition" : {
+      "Null" : {
+        "kms:ViaService" : true
+      },
+      "StringEquals" : { }
+    }
+  } ],
+  "Version" : "2012-10-17"
+}`
+	k := e.newKey(t)
+	e.kpPutKeyPolicy(t, e.client, k, put, false)
+	if got := e.kpGetKeyPolicy(t, e.client, k); got != shown {
+		t.Errorf("GetKeyPolicy after PutKeyPolicy:\n%s\nwant\n%s", got, shown)
+	}
+	// Put back as shown (aws kms get-key-policy ... > policy.txt, then
+	// put-key-policy --policy file://policy.txt), it comes back the same.
+	e.kpPutKeyPolicy(t, e.client, k, shown, false)
+	if got := e.kpGetKeyPolicy(t, e.client, k); got != shown {
+		t.Errorf("GetKeyPolicy after putting back what it showed:\n%s", got)
+	}
+	k2 := aws.ToString(e.createKey(t, &kms.CreateKeyInput{Policy: aws.String(put)}).KeyId)
+	if got := e.kpGetKeyPolicy(t, e.client, k2); got != shown {
+		t.Errorf("GetKeyPolicy of a key created with the policy:\n%s", got)
+	}
+
+	c := e.regions()
+	mrk, err := c[e2eRegion].CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(mrk.KeyMetadata.KeyId)
+	rep, err := c[e2eRegion].ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion2), Policy: aws.String(put)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(rep.ReplicaPolicy); got != shown {
+		t.Errorf("ReplicaPolicy:\n%s\nwant\n%s", got, shown)
+	}
+	if got := e.kpGetKeyPolicy(t, c[e2eRegion2], id); got != shown {
+		t.Errorf("GetKeyPolicy of the replica:\n%s", got)
 	}
 }
 
@@ -372,7 +439,7 @@ func TestE2EKeyPolicyAdminAndUser(t *testing.T) {
 		a := admin.kms
 		kid := aws.String(k)
 		kpOK(t, "DescribeKey", func() error { _, err := a.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: kid}); return err }())
-		if got := e.kpGetKeyPolicy(t, a, k); !kpSameJSON(t, got, doc) {
+		if got := e.kpGetKeyPolicy(t, a, k); got != kpShown(doc) {
 			t.Errorf("keyAdmin GetKeyPolicy = %s", got)
 		}
 		kpOK(t, "ListKeyPolicies", func() error { _, err := a.ListKeyPolicies(ctx, &kms.ListKeyPoliciesInput{KeyId: kid}); return err }())
@@ -678,7 +745,7 @@ func TestE2EKeyPolicyLockoutAndValidation(t *testing.T) {
 	expectAPIErrorCode(t, put(e.client, kpDefaultPolicy, false), "AccessDeniedException")
 	// alice, named in it, manages the key now; her own lockout check
 	// applies to her.
-	if got := e.kpGetKeyPolicy(t, alice.kms, k); !kpSameJSON(t, got, locked) {
+	if got := e.kpGetKeyPolicy(t, alice.kms, k); got != kpShown(locked) {
 		t.Errorf("alice GetKeyPolicy = %s", got)
 	}
 	expectAPIError(t, put(alice.kms, kpDefaultPolicy, false), "MalformedPolicyDocumentException", kpMsgLockout)
@@ -951,7 +1018,7 @@ func TestE2EKeyPolicyTakesEffectAtOnce(t *testing.T) {
 		e.kpPutKeyPolicy(t, e.client, k, deny, false)
 		_, err = kpEncrypt(erin.kms, k, nil)
 		kpDenied(t, err, erin.arn, "kms:Encrypt", arn, kpDenyRes)
-		if got := e.kpGetKeyPolicy(t, e.client, k); !kpSameJSON(t, got, deny) {
+		if got := e.kpGetKeyPolicy(t, e.client, k); got != kpShown(deny) {
 			t.Errorf("round %d: GetKeyPolicy is not the policy just put", round)
 		}
 
@@ -961,7 +1028,7 @@ func TestE2EKeyPolicyTakesEffectAtOnce(t *testing.T) {
 	// And after a restart, from the store.
 	e.kpPutKeyPolicy(t, e.client, k, allow, false)
 	r := e.reopen(t)
-	if got := r.kpGetKeyPolicy(t, r.client, k); !kpSameJSON(t, got, allow) {
+	if got := r.kpGetKeyPolicy(t, r.client, k); got != kpShown(allow) {
 		t.Errorf("policy after restart = %s", got)
 	}
 }

@@ -104,7 +104,7 @@ func TestE2EMultiRegionKey(t *testing.T) {
 		got != aws.ToString(created.KeyMetadata.CurrentKeyMaterialId) {
 		t.Fatalf("ReplicaKeyMetadata.CurrentKeyMaterialId %q; DescribeKey of the replica says %q, of the primary %q", got, want, aws.ToString(created.KeyMetadata.CurrentKeyMaterialId))
 	}
-	if !strings.Contains(aws.ToString(rep.ReplicaPolicy), ":root") || len(rep.ReplicaTags) != 1 {
+	if aws.ToString(rep.ReplicaPolicy) != kpDefaultPolicy || len(rep.ReplicaTags) != 1 {
 		t.Fatalf("ReplicaPolicy %q, ReplicaTags %+v", aws.ToString(rep.ReplicaPolicy), rep.ReplicaTags)
 	}
 	if _, err := us.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(arnIn(e2eRegion, id)), ReplicaRegion: aws.String(e2eRegion3)}); err != nil {

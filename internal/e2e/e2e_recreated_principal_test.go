@@ -123,8 +123,8 @@ func TestE2EKeyPolicyShowsDeletedPrincipalsByID(t *testing.T) {
 		}
 		return aws.ToString(out.Policy)
 	}
-	if got := get(); got != doc {
-		t.Fatalf("GetKeyPolicy while both exist:\n%s\nwant the policy as put:\n%s", got, doc)
+	if got, want := get(), kpShown(doc); got != want {
+		t.Fatalf("GetKeyPolicy while both exist:\n%s\nwant the policy as put, in AWS's layout:\n%s", got, want)
 	}
 
 	if _, err := root.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("alice")}); err != nil {
@@ -138,7 +138,7 @@ func TestE2EKeyPolicyShowsDeletedPrincipalsByID(t *testing.T) {
 	}
 	shownStmt := kpKeyStmt("Allow", []string{aws.ToString(u.User.UserId), aws.ToString(r.Role.RoleId)}, "kms:Encrypt")
 	shownStmt["Condition"] = stmt["Condition"] // a Condition naming the ARN keeps it
-	want := kpDoc(kpRootStmt(), shownStmt)
+	want := kpShown(kpDoc(kpRootStmt(), shownStmt))
 	got := get()
 	if got != want {
 		t.Fatalf("GetKeyPolicy after the user (made again) and the role were deleted:\n%s\nwant\n%s", got, want)
@@ -217,7 +217,7 @@ func TestE2EUnboundRecordsAreBoundAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := kpDoc(kpRootStmt(), kpKeyStmt("Allow", []string{aliceID, roleID, carol.arn}, "kms:Encrypt", "kms:DescribeKey"))
+	want := kpShown(kpDoc(kpRootStmt(), kpKeyStmt("Allow", []string{aliceID, roleID, carol.arn}, "kms:Encrypt", "kms:DescribeKey")))
 	if got := aws.ToString(out.Policy); got != want {
 		t.Fatalf("GetKeyPolicy:\n%s\nwant alice and the role by their old ids, carol (no one when bound) as written:\n%s", got, want)
 	}

@@ -119,7 +119,8 @@ func (s *Service) validPrincipal(ctx context.Context, arn string) (id string, ok
 	return "", false, nil
 }
 
-// GetKeyPolicy returns a key's policy document.
+// GetKeyPolicy returns a key's policy document, in AWS's layout
+// (policy.Pretty) whatever the layout it was put in.
 func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.GetKeyPolicyInput) (*kmsapi.GetKeyPolicyOutput, error) {
 	if err := checkKeyID(in.KeyID); err != nil {
 		return nil, err
@@ -135,7 +136,7 @@ func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Ge
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.GetKeyPolicyOutput{Policy: doc, PolicyName: defaultPolicyName}, nil
+	return &kmsapi.GetKeyPolicyOutput{Policy: policy.Pretty(doc), PolicyName: defaultPolicyName}, nil
 }
 
 // showPolicy is a key policy as GetKeyPolicy shows it: each user or role

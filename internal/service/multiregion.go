@@ -12,6 +12,7 @@ import (
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
+	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/store"
 )
 
@@ -86,7 +87,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 		}
 	}
 	arn := keyrepo.KeyARN(to, k.Rec.Account, k.Rec.ID)
-	policy := defaultPolicy(k.Rec.Account)
+	doc := defaultPolicy(k.Rec.Account)
 	var policyIDs map[string]string
 	if in.Policy != nil {
 		var err error
@@ -97,7 +98,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 		if _, policyIDs, err = s.parseKeyPolicy(ctx, &inReplica, *in.Policy, stand, in.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
-		policy = *in.Policy
+		doc = *in.Policy
 	}
 	if err := checkTags(nil, in.Tags); err != nil {
 		return nil, err
@@ -126,7 +127,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 		replica = keyrepo.KeyRecord{
 			V: keyrepo.RecordVersion, ID: primary.ID, Region: to, Account: primary.Account, Created: now, UsageTrackedSince: &now,
 			KeySpec: primary.KeySpec, KeyUsage: primary.KeyUsage, Origin: primary.Origin, State: keyrepo.StateEnabled,
-			Policy: policy, PolicyPrincipalIDs: policyIDs, Tags: mergeTags(nil, in.Tags), CurrentVersion: primary.CurrentVersion,
+			Policy: doc, PolicyPrincipalIDs: policyIDs, Tags: mergeTags(nil, in.Tags), CurrentVersion: primary.CurrentVersion,
 			RotationPeriodInDays: primary.RotationPeriodInDays, NextRotationDate: primary.NextRotationDate,
 			OnDemandRotations: primary.OnDemandRotations,
 			MultiRegion:       true, PrimaryRegion: primary.Region, ReplicaRegions: append(slices.Clone(primary.ReplicaRegions), to),
@@ -201,7 +202,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 	if tags == nil {
 		tags = []kmsapi.Tag{}
 	}
-	return &kmsapi.ReplicateKeyOutput{ReplicaKeyMetadata: s.metadata(&replica, materialID), ReplicaPolicy: replica.Policy, ReplicaTags: tags}, nil
+	return &kmsapi.ReplicateKeyOutput{ReplicaKeyMetadata: s.metadata(&replica, materialID), ReplicaPolicy: policy.Pretty(replica.Policy), ReplicaTags: tags}, nil
 }
 
 // checkReplicable refuses to replicate a key that is not a multi-Region

@@ -2,13 +2,15 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"testing"
 
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
-
+	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/service"
 )
 
@@ -197,12 +199,17 @@ func TestPutKeyPolicy(t *testing.T) {
 		})
 	}
 	// Principals that exist, an assumed role and another account are
-	// accepted, and the document is kept as given.
+	// accepted, and the document is kept as given, and shown in AWS's
+	// layout.
 	valid := withAccount(`,{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:user/real","arn:aws:iam::111122223333:role/real",` +
 		`"arn:aws:sts::111122223333:assumed-role/real/session","arn:aws:iam::444455556666:root"]},"Action":"kms:Encrypt","Resource":"*"}`)
 	f.must2(f.svc.PutKeyPolicy(f.ctx, rootA, &kmsapi.PutKeyPolicyInput{KeyID: id, Policy: strp(valid)}))
-	if got := get(); got != valid {
-		t.Fatalf("GetKeyPolicy = %s, want what was put", got)
+	if got := get(); got != policy.Pretty(valid) {
+		t.Fatalf("GetKeyPolicy = %s, want what was put in AWS's layout", got)
+	}
+	var rec keyrepo.KeyRecord
+	if err := json.Unmarshal([]byte(f.snapshot()[string(keyrepo.KeyKey(region, id))]), &rec); err != nil || rec.Policy != valid {
+		t.Fatalf("the key record holds the policy %q (%v), want it as put", rec.Policy, err)
 	}
 	// With the check bypassed the caller can lock itself out, and is.
 	f.must2(f.svc.PutKeyPolicy(f.ctx, rootA, &kmsapi.PutKeyPolicyInput{KeyID: id, BypassPolicyLockoutSafetyCheck: true,
