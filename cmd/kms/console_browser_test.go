@@ -313,13 +313,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	noErr(t, err, "CreateAlias")
 	browse(t, ctx, "back to the policy", click(`//button[@role="tab"][normalize-space()="General configuration"]`))
 
-	// A policy edit that is not JSON shows AWS's error and changes nothing.
-	browse(t, ctx, "edit the policy with invalid JSON",
+	// The editor holds the policy as GetKeyPolicy returns it, in AWS's
+	// layout. A policy edit that is not JSON shows AWS's error and changes
+	// nothing.
+	browse(t, ctx, "open the policy editor",
 		click(`//button[@role="tab"][normalize-space()="Key policy"]`),
 		visible(`//h2[normalize-space()="Key administrators"]`),
 		visible(`//li[normalize-space()="`+userARN["key-admin"]+`"]`),
 		click(button("Edit policy as JSON")),
 		visible(labelled("Key policy JSON")),
+	)
+	if inEditor := read(t, ctx, "the policy in the editor", chromedp.Value(labelled("Key policy JSON"))); inEditor != policy {
+		t.Fatalf("the policy editor holds\n%s\nwant it as GetKeyPolicy returns it:\n%s", inEditor, policy)
+	}
+	browse(t, ctx, "edit the policy with invalid JSON",
 		chromedp.SetValue(labelled("Key policy JSON"), `{"Version": "2012-10-17", "Statement": [`),
 		click(button("Save changes")),
 		chromedp.WaitVisible(chromedp.CSS(`#policy-error`)),
@@ -335,7 +342,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// A policy under the console's Sids that grants more than its lists
-	// name is shown as JSON: here the use of the key to anyone.
+	// name is shown as JSON: here the use of the key to anyone, saved from
+	// the editor in another layout and shown as the server returns it.
 	const (
 		sidRoot  = "Enable IAM User Permissions"
 		sidAdmin = "Allow access for Key Administrators"
@@ -343,16 +351,23 @@ func TestConsoleInBrowser(t *testing.T) {
 		sidGrant = "Allow attachment of persistent resources"
 	)
 	widened := changePolicy(t, policy, inStatement(sidUse, func(st map[string]any) { st["Principal"] = "*" }))
-	_, err = rootKMS.PutKeyPolicy(sdk, &kms.PutKeyPolicyInput{KeyId: aws.String(keyID), PolicyName: aws.String("default"), Policy: aws.String(widened)})
-	noErr(t, err, "PutKeyPolicy")
 	browse(t, ctx, "a policy that grants more than its lists",
-		click(button("Cancel")), // the policy editor
-		click(`//button[@role="tab"][normalize-space()="Key policy"]`),
+		chromedp.SetValue(labelled("Key policy JSON"), widened),
+		click(button("Save changes")),
 		visible(`//div[@role="tabpanel"]//p[contains(., "not in the console's form")]`),
 		visible(`//div[@role="tabpanel"]//pre[contains(., '"Principal" : "*"')]`),
 		chromedp.WaitNotPresent(`//h2[normalize-space()="Key administrators"]`),
 		chromedp.WaitNotPresent(`//h2[normalize-space()="Key users"]`),
 	)
+	got, err = rootKMS.GetKeyPolicy(sdk, &kms.GetKeyPolicyInput{KeyId: aws.String(keyID), PolicyName: aws.String("default")})
+	noErr(t, err, "GetKeyPolicy")
+	if !sameJSON(aws.ToString(got.Policy), widened) {
+		t.Fatalf("the policy saved from the editor is\n%s\nwant\n%s", aws.ToString(got.Policy), widened)
+	}
+	shown := read(t, ctx, "the policy shown", chromedp.Evaluate[string](`document.querySelector('[role="tabpanel"] pre').textContent`))
+	if shown != aws.ToString(got.Policy) {
+		t.Fatalf("the Key policy tab shows\n%s\nwant it as GetKeyPolicy returns it:\n%s", shown, aws.ToString(got.Policy))
+	}
 	// So is every other change the lists would not show, while the policy
 	// the wizard wrote is shown as lists.
 	for _, tc := range []struct {

@@ -205,13 +205,15 @@
         const editErr = errorBox();
         editErr.id = "policy-error";
         const [pW, p] = field("Key policy JSON", { tag: "textarea", spellcheck: "false" });
-        p.value = prettyJSON(text);
+        p.value = text; // as GetKeyPolicy returns it, in AWS's layout
         panel.append(pW, editErr, el("div", { class: "actions" },
           el("button", { type: "button", class: "primary", onclick: async () => {
             showError(editErr, null);
             try {
               await kms("PutKeyPolicy", { KeyId: meta.KeyId, PolicyName: "default", Policy: p.value });
-              text = p.value;
+              // Shown as the server now returns it; a policy that no longer
+              // lets the caller read it is shown as saved.
+              try { text = (await kms("GetKeyPolicy", { KeyId: meta.KeyId, PolicyName: "default" })).Policy; } catch (e) { text = p.value; }
               view(false);
             } catch (e) { showError(editErr, e); }
           } }, "Save changes"),
