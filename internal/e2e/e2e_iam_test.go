@@ -634,6 +634,10 @@ func TestIAMUserPolicies(t *testing.T) {
 			`1 validation error detected: Value 'bad name' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=,.@-]+`},
 		{"unknown user", "nobody", "p", allowKMS, 404, "NoSuchEntity", "The user with name nobody cannot be found."},
 		{"replacing with a malformed document", "gina", "another", "[]", 400, "MalformedPolicyDocument", ""},
+		{"two statements of one Sid", "gina", "another", `{"Version":"2012-10-17","Statement":[{"Sid":"Keys","Effect":"Allow","Action":"kms:ListKeys","Resource":"*"},{"Sid":"Keys","Effect":"Allow","Action":"kms:*","Resource":"*"}]}`,
+			400, "MalformedPolicyDocument", "Statement IDs (SID) in a single policy must be unique."},
+		{"a Sid that is not alphanumeric", "gina", "another", `{"Version":"2012-10-17","Statement":[{"Sid":"use keys","Effect":"Allow","Action":"kms:*","Resource":"*"}]}`,
+			400, "MalformedPolicyDocument", "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := root.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(tc.user), PolicyName: aws.String(tc.policy), PolicyDocument: aws.String(tc.doc)})

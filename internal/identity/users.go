@@ -243,10 +243,14 @@ func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owne
 	if len(document) > maxPolicyDocBytes {
 		return errf(fault.LimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", maxPolicyDocBytes, lowerKind(kind), owner)
 	}
-	if _, err := policy.ParseIdentity(document); err != nil {
+	doc, err := policy.ParseIdentity(document)
+	if err == nil {
+		err = policy.CheckIdentitySids(doc)
+	}
+	if err != nil {
 		return errf(fault.MalformedPolicyDocument, "%s", err.Error())
 	}
-	err := d.update(ctx, func(tx store.Tx) error {
+	err = d.update(ctx, func(tx store.Tx) error {
 		o, err := d.named(ctx, tx, caller, kind, owner, "iam:Put"+kind+"Policy")
 		if err != nil {
 			return err

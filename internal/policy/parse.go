@@ -72,6 +72,29 @@ func ParseTrust(doc string) (*Policy, error) { return parse(doc, kindTrust) }
 // so that a role keeps working as it did.
 func ParseStoredTrust(doc string) (*Policy, error) { return parse(doc, kindStoredTrust) }
 
+// CheckIdentitySids applies IAM's rule for the statement ids of an
+// identity policy being written: each is alphanumeric, and no two
+// statements share one. It is not applied to policies read back from the
+// store, which earlier versions accepted without it.
+func CheckIdentitySids(p *Policy) error {
+	seen := make(map[string]bool, len(p.Statements))
+	for _, st := range p.Statements {
+		for _, r := range st.Sid {
+			if !('0' <= r && r <= '9' || 'A' <= r && r <= 'Z' || 'a' <= r && r <= 'z') {
+				return fail("Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*")
+			}
+		}
+		if st.Sid == "" {
+			continue
+		}
+		if seen[st.Sid] {
+			return fail("Statement IDs (SID) in a single policy must be unique.")
+		}
+		seen[st.Sid] = true
+	}
+	return nil
+}
+
 const invalidPrincipals = "Policy contains a statement with one or more invalid principals."
 
 func fail(format string, args ...any) error {
