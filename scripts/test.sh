@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-fuzztime=${FUZZTIME:-10s}
+fuzztime=${FUZZTIME:-7s}
 # The later fuzz targets run briefly, to keep the whole run short; plain
 # go test above already ran their seed corpora.
 brieftime=${BRIEF_FUZZTIME:-2s}
