@@ -26,13 +26,13 @@ const (
 
 const day = 24 * time.Hour
 
-// checkRotatable applies AWS's rules for the rotation operations: only
-// symmetric encryption keys of origin AWS_KMS rotate automatically, and a
-// key must be Enabled to change its rotation (reference §4.4, §4.11).
 // autoRotationGuard is how long before an automatic rotation is due
 // RotateKeyOnDemand refuses, as AWS does (ConflictException).
 const autoRotationGuard = 20 * time.Minute
 
+// checkRotatable applies AWS's rules for the rotation operations: only
+// symmetric encryption keys of origin AWS_KMS rotate automatically, and a
+// key must be Enabled to change its rotation (reference §4.4, §4.11).
 func checkRotatable(rec *keyrepo.KeyRecord, arn string) error {
 	if err := checkPrimary(rec, arn); err != nil {
 		return err
