@@ -23,6 +23,7 @@ const RootKeySize = 32
 type RootKey struct {
 	aead      cipher.AEAD
 	backupKey []byte
+	recordKey []byte
 }
 
 // NewRootKey returns a RootKey for 32 bytes of key.
@@ -38,9 +39,16 @@ func NewRootKey(key []byte) (*RootKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &RootKey{aead: aead, backupKey: derive(key, "openkms backup authentication key v1"),
+		recordKey: derive(key, "openkms record authentication key v1")}, nil
+}
+
+// derive returns HMAC-SHA-256(key, label): a key of its own for each
+// label, from which neither key nor another label's key can be found.
+func derive(key []byte, label string) []byte {
 	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte("openkms backup authentication key v1"))
-	return &RootKey{aead: aead, backupKey: mac.Sum(nil)}, nil
+	mac.Write([]byte(label))
+	return mac.Sum(nil)
 }
 
 // BackupKey is the key that authenticates backup files of a store under
@@ -48,6 +56,11 @@ func NewRootKey(key []byte) (*RootKey, error) {
 // HMAC-SHA-256 and a label of its own, so that it opens nothing and no
 // one without the root key can make it.
 func (r *RootKey) BackupKey() []byte { return r.backupKey }
+
+// RecordKey is the key that authenticates the records of a store under
+// this root key (internal/store/authstore), derived as BackupKey is with
+// a label of its own.
+func (r *RootKey) RecordKey() []byte { return r.recordKey }
 
 // GenerateRootKey returns 32 random bytes encoded as the root key file holds
 // them: standard base64 and a newline.

@@ -18,6 +18,11 @@ import (
 // ErrNotFound is returned by Tx.Get when the key has no value.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrUnauthenticated is returned by a store that authenticates its
+// records (internal/authstore) for a read of a record changed, moved or
+// made outside the server, by someone without the root key.
+var ErrUnauthenticated = errors.New("the record is not authenticated under the root key: it was changed outside the server")
+
 // ErrClosed is returned by View and Update after Close.
 var ErrClosed = errors.New("store: closed")
 
