@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store/boltstore"
@@ -253,8 +254,10 @@ func TestAuditEndpointAccountsAreSeparate(t *testing.T) {
 	noErr(t, err, "read root.key")
 	root, err := keys.ParseRootKey(rootText)
 	noErr(t, err, "parse root.key")
-	st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+	raw, err := boltstore.Open(filepath.Join(dir, "kms.db"))
 	noErr(t, err, "open kms.db")
+	st, _, err := authstore.Open(testCtx(t), raw, root)
+	noErr(t, err, "open kms.db as the server does")
 	other, err := identity.BootstrapRoot(testCtx(t), st, root, "444455556666")
 	noErr(t, err, "make a second account")
 	noErr(t, st.Close(), "close kms.db")

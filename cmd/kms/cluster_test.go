@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -554,4 +555,48 @@ func TestNewChainIsSignedAtOnce(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("audit verify after the kill: exit %d\n%s%s", code, stdout, stderr)
 	}
+}
+
+// Whoever can write the cluster's database but has no root key cannot
+// change who may use a key: a key policy edited in kms_records to let
+// another account in makes every call on that key fail with a 500
+// KMSInternalException, on a node started after the edit, while the
+// other keys are served.
+func TestClusterDatabaseEditsAreRefused(t *testing.T) {
+	nodes, dsn := startCluster(t, 1)
+	ctx := testCtx(t)
+	c := nodes[0].client(t)
+	victim, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	other, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	if code := nodes[0].stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+
+	pool, err := pgxpool.New(ctx, dsn)
+	noErr(t, err, "connect")
+	defer pool.Close()
+	tag, err := pool.Exec(ctx, `UPDATE kms_records SET v = decode(replace(encode(v, 'escape'), 'arn:aws:iam::111122223333:root', 'arn:aws:iam::444455556666:root'), 'escape') WHERE k = $1`,
+		[]byte("key/us-east-1/"+aws.ToString(victim.KeyMetadata.KeyId)))
+	noErr(t, err, "edit the key's policy")
+	if tag.RowsAffected() != 1 {
+		t.Fatalf("edited %d rows", tag.RowsAffected())
+	}
+
+	s := startServer(t, nodes[0].Dir, baseEnv(), "--dev", "--storage", dsn)
+	c = s.client(t)
+	_, err = c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: victim.KeyMetadata.KeyId})
+	if apiErrorCode(err) != "KMSInternalException" {
+		t.Errorf("DescribeKey of the edited key: %v, want KMSInternalException", err)
+	}
+	record := "key/us-east-1/" + aws.ToString(victim.KeyMetadata.KeyId)
+	waitFor(t, 3*time.Second, "the log of the refused record", func() error { // the log is written in batches
+		if !strings.Contains(s.stderr.String(), record) || !strings.Contains(s.stderr.String(), "not authenticated under the root key") {
+			return fmt.Errorf("the log does not name the edited record %s:\n%s", record, s.stderr.String())
+		}
+		return nil
+	})
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: other.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt with the other key")
 }

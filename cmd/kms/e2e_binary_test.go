@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/keys"
 )
 
@@ -788,6 +789,10 @@ func TestNoMaterialAtRest(t *testing.T) {
 		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 			var rec struct {
 				Sealed []byte `json:"sealed"`
+			}
+			v, err := authstore.NewKey(root).Open(k, v) // the record without its tag
+			if err != nil {
+				return err
 			}
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("record %s: %v", k, err)

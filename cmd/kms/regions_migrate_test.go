@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
@@ -69,7 +71,11 @@ func TestRegionsMigrateOldDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = st.Update(t.Context(), func(tx store.Tx) error {
-		// Nor had stores then their material bound to their keys.
+		// Nor had stores then their material bound to their keys, nor
+		// their records authenticated.
+		if err := asBeforeAuthentication(tx, root); err != nil {
+			return err
+		}
 		for _, mark := range []string{"meta/key-layout", "meta/material-binding"} {
 			if err := tx.Delete([]byte(mark)); err != nil {
 				return err
@@ -97,6 +103,9 @@ func TestRegionsMigrateOldDataDir(t *testing.T) {
 		if !strings.Contains(s.stderr.String(), `msg="key material bound to its keys' spec, usage and origin" versions=1`) {
 			return fmt.Errorf("the server does not say it bound the key's material:\n%s", s.stderr.String())
 		}
+		if !strings.Contains(s.stderr.String(), `msg="the key store's records are now authenticated under the root key"`) {
+			return fmt.Errorf("the server does not say it authenticated the records:\n%s", s.stderr.String())
+		}
 		return nil
 	})
 	ctx := testCtx(t)
@@ -115,4 +124,30 @@ func TestRegionsMigrateOldDataDir(t *testing.T) {
 	if apiErrorCode(err) != "NotFoundException" {
 		t.Fatalf("the moved key in us-east-1: %v", err)
 	}
+}
+
+// asBeforeAuthentication makes the store of tx one from before its records
+// were authenticated (internal/authstore): every record without its tag,
+// and the root key check record as it was then.
+func asBeforeAuthentication(tx store.Tx, root *keys.RootKey) error {
+	k := authstore.NewKey(root)
+	type record struct{ name, value []byte }
+	var all []record
+	err := tx.Scan(nil, nil, func(name, v []byte) (bool, error) {
+		if authstore.Exempt(name) {
+			return true, nil
+		}
+		v, err := k.Open(name, v)
+		all = append(all, record{bytes.Clone(name), bytes.Clone(v)})
+		return err == nil, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range all {
+		if err := tx.Put(r.name, r.value); err != nil {
+			return err
+		}
+	}
+	return tx.Put(keys.RootCheckRecord, root.Seal(keys.RootCheckRecord, []byte("openkms root key check")))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openkms/kms/internal/atomicfile"
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/migrate"
@@ -240,11 +241,14 @@ type contents struct {
 }
 
 // checkSealed reads the whole backup, opens every sealed value in it with
-// root, and makes sure it is a key store (it holds the root key check
-// record).
+// root, checks every record's tag if its records are authenticated
+// (internal/authstore), and makes sure it is a key store (it holds the
+// root key check record).
 func checkSealed(scan func(func(e *Entry) error) error, root *keys.RootKey) (contents, error) {
 	var c contents
 	found := false
+	state := authstore.Legacy
+	var untagged []byte // the first record without a good tag
 	h := sha256.New()
 	files := make(map[string]bool)
 	err := scan(func(e *Entry) error {
@@ -258,10 +262,19 @@ func checkSealed(scan func(func(e *Entry) error) error, root *keys.RootKey) (con
 			return nil
 		}
 		name, value := e.Name, e.Value
-		found = found || bytes.Equal(name, keys.RootCheckRecord)
-		_, n, err := rekey.Rewrap(name, value, root, nil)
+		if bytes.Equal(name, keys.RootCheckRecord) {
+			found = true
+			var err error
+			if state, err = authstore.CheckState(root, value); err != nil {
+				return fmt.Errorf("the backup does not open with this root key: %w", err)
+			}
+		}
+		_, n, tagged, err := rekey.Rewrap(name, value, root, nil)
 		if err != nil {
 			return fmt.Errorf("the backup does not open with this root key: %w", err)
+		}
+		if !tagged && untagged == nil && !authstore.Exempt(name) {
+			untagged = bytes.Clone(name)
 		}
 		c.sealed += n
 		c.records++
@@ -276,6 +289,9 @@ func checkSealed(scan func(func(e *Entry) error) error, root *keys.RootKey) (con
 	}
 	if !found {
 		return c, fmt.Errorf("%w: it holds no %s record", ErrFormat, keys.RootCheckRecord)
+	}
+	if state == authstore.Authenticated && untagged != nil {
+		return c, fmt.Errorf("the backup's record %q: %w", untagged, authstore.ErrUnauthenticated)
 	}
 	h.Sum(c.digest[:0])
 	return c, nil

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
@@ -23,7 +24,7 @@ import (
 func TestRestoreRefusesAnAuditFileTwice(t *testing.T) {
 	root := testRoot(t)
 	snap := &Snapshot{
-		Records:    []Record{{Key: keys.RootCheckRecord, Value: root.Seal(keys.RootCheckRecord, []byte("check"))}},
+		Records:    []Record{{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}},
 		AuditFiles: []File{{Name: "audit.log", Data: []byte("a\n")}, {Name: "audit.log", Data: []byte("b\n")}},
 	}
 	file := filepath.Join(t.TempDir(), "b.kmsbak")
@@ -57,6 +58,37 @@ func testRoot(t *testing.T) *keys.RootKey {
 	return root
 }
 
+// A backup of a store whose records are authenticated (internal/authstore)
+// restores only if every record in it is: one without its tag is refused,
+// though the backup itself is authentic, and nothing is written.
+func TestRestoreChecksRecordTags(t *testing.T) {
+	root := testRoot(t)
+	name := []byte("key/us-east-1/k1")
+	for _, tc := range []struct {
+		what  string
+		value []byte
+		ok    bool
+	}{
+		{"its tag", authstore.NewKey(root).Seal(name, []byte(`{"v":1}`)), true},
+		{"no tag", []byte(`{"v":1}`), false},
+		{"another root key's tag", authstore.NewKey(testRoot(t)).Seal(name, []byte(`{"v":1}`)), false},
+	} {
+		snap := &Snapshot{Records: []Record{{Key: name, Value: tc.value}, {Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}}}
+		file := filepath.Join(t.TempDir(), "b.kmsbak")
+		if err := os.WriteFile(file, MarshalAuthenticated(snap, root.BackupKey()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "restored")
+		err := Restore(context.Background(), file, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer))
+		if tc.ok != (err == nil) || !tc.ok && !errors.Is(err, authstore.ErrUnauthenticated) {
+			t.Errorf("a record with %s: %v", tc.what, err)
+		}
+		if _, statErr := os.Stat(filepath.Join(dir, "kms.db")); !tc.ok && statErr == nil {
+			t.Errorf("a record with %s: kms.db was written", tc.what)
+		}
+	}
+}
+
 // A restore takes only a backup whose tag was made under its root key:
 // one edited since it was written (its checksum made again, as anyone
 // can) is refused before anything is written, and so is one rewritten as
@@ -66,8 +98,8 @@ func TestRestoreAuthenticates(t *testing.T) {
 	root := testRoot(t)
 	accessKey := []byte("iam/accesskey/AKIAEXAMPLE")
 	snap := &Snapshot{Records: []Record{
-		{Key: accessKey, Value: []byte(`{"v":1,"id":"AKIAEXAMPLE","account":"111122223333","userName":"alice"}`)},
-		{Key: keys.RootCheckRecord, Value: root.Seal(keys.RootCheckRecord, []byte("check"))},
+		{Key: accessKey, Value: authstore.NewKey(root).Seal(accessKey, []byte(`{"v":1,"id":"AKIAEXAMPLE","account":"111122223333","userName":"alice"}`))},
+		{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)},
 	}}
 	good := MarshalAuthenticated(snap, root.BackupKey())
 	restore := func(t *testing.T, data []byte, opts RestoreOptions) (string, error) {
@@ -162,7 +194,7 @@ func (f *rewrittenFile) Seek(offset int64, whence int) (int64, error) {
 // audit file of it is left in the target.
 func TestRestoreRefusesAFileChangedBetweenReadings(t *testing.T) {
 	root := testRoot(t)
-	check := root.Seal(keys.RootCheckRecord, []byte("check"))
+	check := authstore.CheckRecord(root)
 	snap := func(log string) *Snapshot {
 		return &Snapshot{
 			Records:    []Record{{Key: keys.RootCheckRecord, Value: check}},
@@ -236,7 +268,7 @@ func TestRestoreRefusesAFileChangedBetweenReadings(t *testing.T) {
 func TestRestoreNamesAuditFilesOnceAuthenticated(t *testing.T) {
 	root := testRoot(t)
 	snap := &Snapshot{
-		Records: []Record{{Key: keys.RootCheckRecord, Value: root.Seal(keys.RootCheckRecord, []byte("check"))}},
+		Records: []Record{{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}},
 		// More than one read of the file's buffer, so that the end of the
 		// file is read after the audit file was copied.
 		AuditFiles: []File{{Name: "audit.log", Data: bytes.Repeat([]byte("a line\n"), 64<<10)}},
@@ -276,7 +308,7 @@ func TestRestoreNamesAuditFilesOnceAuthenticated(t *testing.T) {
 // restores, and the restore says that it cannot tell.
 func TestRestoreSaysWhenTheBackupWasTaken(t *testing.T) {
 	root := testRoot(t)
-	snap := &Snapshot{Records: []Record{{Key: keys.RootCheckRecord, Value: root.Seal(keys.RootCheckRecord, []byte("check"))}}}
+	snap := &Snapshot{Records: []Record{{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}}}
 	restore := func(t *testing.T, data []byte) string {
 		t.Helper()
 		file := filepath.Join(t.TempDir(), "b.kmsbak")
@@ -323,7 +355,7 @@ func TestTaken(t *testing.T) {
 // would go on with another store's trail. Nothing is written.
 func TestRestoreRefusesADirectoryWithATrail(t *testing.T) {
 	root := testRoot(t)
-	snap := &Snapshot{Records: []Record{{Key: keys.RootCheckRecord, Value: root.Seal(keys.RootCheckRecord, []byte("check"))}}}
+	snap := &Snapshot{Records: []Record{{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}}}
 	file := filepath.Join(t.TempDir(), "b.kmsbak")
 	if err := os.WriteFile(file, MarshalAuthenticated(snap, root.BackupKey()), 0o600); err != nil {
 		t.Fatal(err)

@@ -40,7 +40,6 @@ import (
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
-	"github.com/openkms/kms/internal/store/boltstore"
 	"github.com/openkms/kms/internal/testsupport"
 )
 
@@ -74,15 +73,12 @@ func newEnvOnTrail(t testing.TB, dirPath string, wrap func(store.Store) store.St
 		t.Fatal(err)
 	}
 	clock := testsupport.NewClock(e2eStart)
-	st, err := boltstore.Open(filepath.Join(dirPath, "kms.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	root, err := keys.NewRootKey(rk)
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := openStore(t, filepath.Join(dirPath, "kms.db"), root)
+	t.Cleanup(func() { st.Close() })
 	var served store.Store = st
 	if wrap != nil {
 		served = wrap(st)

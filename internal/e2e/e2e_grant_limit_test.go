@@ -30,7 +30,7 @@ func TestE2EGrantLimitCountsStoredGrants(t *testing.T) {
 	// As a store written before grants were counted: no count, no name
 	// index, and 49,998 more grants, one short of the limit.
 	e = e.reopenEdited(t, func(path string) {
-		editStore(t, path, func(tx store.Tx) error {
+		editStore(t, path, e.root, func(tx store.Tx) error {
 			if err := tx.Delete(keyrepo.GrantCountKey(e2eRegion, id)); err != nil {
 				return err
 			}

@@ -41,6 +41,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/openkms/kms/internal/api"
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
@@ -106,15 +107,12 @@ func openKMSEnv(t testing.TB, path string, rk []byte, clock *testsupport.Clock) 
 // configure (nil: as it is).
 func openKMSEnvWith(t testing.TB, path string, rk []byte, clock *testsupport.Clock, configure func(*service.Config)) *kmsEnv {
 	t.Helper()
-	st, err := boltstore.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	root, err := keys.NewRootKey(rk)
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := openStore(t, path, root)
+	t.Cleanup(func() { st.Close() })
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := service.Config{Store: st, RootKey: root, Region: e2eRegion, Regions: e2eRegions, Now: clock.Now, Logger: logger}
 	if configure != nil {
@@ -199,14 +197,28 @@ func (e *kmsEnv) expectNoTagsOrGrants(t testing.TB, id string) {
 	}
 }
 
-// editStore runs fn in a transaction on the bbolt file at path, which no
-// server has open: a store as another build, or a damaged disk, left it.
-func editStore(t testing.TB, path string, fn func(store.Tx) error) {
+// openStore opens the bbolt file at path with its records authenticated
+// under root, as the server opens its store (internal/authstore).
+func openStore(t testing.TB, path string, root *keys.RootKey) store.Store {
 	t.Helper()
-	st, err := boltstore.Open(path)
+	raw, err := boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	st, _, err := authstore.Open(context.Background(), raw, root)
+	if err != nil {
+		raw.Close()
+		t.Fatal(err)
+	}
+	return st
+}
+
+// editStore runs fn in a transaction on the bbolt file at path, which no
+// server has open, with its records authenticated under root: a store as
+// another build left it.
+func editStore(t testing.TB, path string, root *keys.RootKey, fn func(store.Tx) error) {
+	t.Helper()
+	st := openStore(t, path, root)
 	defer st.Close()
 	if err := st.Update(context.Background(), fn); err != nil {
 		t.Fatal(err)

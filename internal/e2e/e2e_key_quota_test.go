@@ -72,7 +72,7 @@ func TestE2EKeyQuota(t *testing.T) {
 	// A store without the count record (one written before it) counts
 	// its keys again at the next CreateKey.
 	e = e.reopenEditedWith(t, func(path string) {
-		editStore(t, path, func(tx store.Tx) error { return tx.Delete(keyrepo.KeyCountKey(e2eAccount, e2eRegion)) })
+		editStore(t, path, e.root, func(tx store.Tx) error { return tx.Delete(keyrepo.KeyCountKey(e2eAccount, e2eRegion)) })
 	}, quota)
 	_, err = e.client.CreateKey(ctx, &kms.CreateKeyInput{})
 	refused("CreateKey after the count was dropped", err)

@@ -33,7 +33,7 @@ func TestE2EKeyAttributesChangedInTheStore(t *testing.T) {
 			ctx := context.Background()
 			id := e.newKey(t)
 			e = e.reopenEdited(t, func(path string) {
-				editStore(t, path, func(tx store.Tx) error {
+				editStore(t, path, e.root, func(tx store.Tx) error {
 					name := keyrepo.KeyKey(e2eRegion, id)
 					v, err := tx.Get(name)
 					if err != nil {

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
-	"github.com/openkms/kms/internal/store/boltstore"
 )
 
 // TestE2ERecreatedPrincipalInheritsNothing: key policies and grants name an
@@ -177,7 +177,7 @@ func TestE2EUnboundRecordsAreBoundAtStart(t *testing.T) {
 	ct := e.encrypt(t, key, []byte("secret"), nil).CiphertextBlob
 	deleteUser(t, root, "carol")
 	// The store as the earlier build left it; carol is gone by then.
-	e = e.reopenEdited(t, unbindAll(t))
+	e = e.reopenEdited(t, unbindAll(t, e.root))
 	root = e.kpIAM()
 	// Alice and the role's sessions keep what the records gave them.
 	alice = e.kpAccessKey(t, "alice")
@@ -255,16 +255,13 @@ func deleteUser(t testing.TB, root *iam.Client, name string) {
 // unbindAll returns an edit of a closed store that takes out every key
 // record's principal ids and every grant's, as records were stored before
 // bindings were kept.
-func unbindAll(t *testing.T) func(path string) {
+func unbindAll(t *testing.T, root *keys.RootKey) func(path string) {
 	return func(path string) {
 		t.Helper()
-		st, err := boltstore.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := openStore(t, path, root)
 		defer st.Close()
 		n := 0
-		err = st.Update(context.Background(), func(tx store.Tx) error {
+		err := st.Update(context.Background(), func(tx store.Tx) error {
 			for prefix, fields := range map[string][]string{"key/": {"policyPrincipalIds"}, "grant/": {"bound", "granteeId", "retiringId"}} {
 				var recs [][2][]byte
 				err := tx.Scan([]byte(prefix), nil, func(k, v []byte) (bool, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/policy"
@@ -51,6 +52,19 @@ func CheckKeys(ctx context.Context, src, dst store.Store, root *keys.RootKey, sa
 	refs, err := listKeys(ctx, src)
 	if err != nil {
 		return c, fmt.Errorf("list the source's keys: %w", err)
+	}
+	// Records authenticated under the root key (internal/authstore) are
+	// read as a server reads them; a store from before, as it is.
+	var state authstore.State
+	if err := src.View(ctx, func(tx store.Tx) error {
+		state, err = authstore.ReadState(tx, root)
+		return err
+	}); err != nil {
+		return c, fmt.Errorf("the source: %w", err)
+	}
+	if state == authstore.Authenticated {
+		k := authstore.NewKey(root)
+		src, dst = authstore.Wrap(src, k), authstore.Wrap(dst, k)
 	}
 	from, err := service.New(service.Config{Store: src, RootKey: root, Region: checkRegion, Logger: log})
 	if err != nil {

@@ -15,6 +15,10 @@
 // meta/rootkey-wrapped (keys.WrappedRootRecord) is not sealed under the
 // root key but holds it, wrapped by a key in a PKCS#11 token: a rotation
 // writes or removes it in its transaction.
+//
+// In a store whose records are authenticated (internal/authstore), every
+// record's tag is checked with the old root key's record key and, by a
+// rotation, made again with the new one's, in the same transaction.
 package rekey
 
 import (
@@ -25,6 +29,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/pgstore"
@@ -40,11 +45,33 @@ var wholeRecords = map[string]bool{
 	"meta/audit-signing-key":     true,
 }
 
-// Rewrap returns value, the record named name, with every sealed value in
-// it opened with old and sealed again with new (new nil: only opened, and
-// value returned unchanged). It reports how many sealed values the record
-// holds. A value that does not open is ErrWrongRootKey, naming the record.
-func Rewrap(name, value []byte, old, new *keys.RootKey) ([]byte, int, error) {
+// Rewrap returns value, the record named name as the store holds it, with
+// every sealed value in it opened with old and sealed again with new (new
+// nil: only opened, and value returned unchanged), and its tag
+// (internal/authstore), if it has one under old, made again under new. It
+// reports how many sealed values the record holds and whether it had a
+// tag. A value that does not open is ErrWrongRootKey, naming the record.
+func Rewrap(name, value []byte, old, new *keys.RootKey) (out []byte, sealed int, tagged bool, err error) {
+	body := value
+	if !authstore.Exempt(name) {
+		if b, err := authstore.NewKey(old).Open(name, value); err == nil {
+			body, tagged = b, true
+		}
+	}
+	out, sealed, err = rewrapBody(name, body, old, new)
+	switch {
+	case err != nil:
+		return nil, 0, false, err
+	case new == nil:
+		return value, sealed, tagged, nil
+	case tagged:
+		out = authstore.NewKey(new).Seal(name, out)
+	}
+	return out, sealed, tagged, nil
+}
+
+// rewrapBody is Rewrap of a record's value without its tag.
+func rewrapBody(name, value []byte, old, new *keys.RootKey) ([]byte, int, error) {
 	if wholeRecords[string(name)] {
 		out, err := rewrapOne(name, value, old, new)
 		return out, 1, err
@@ -140,13 +167,25 @@ func Opens(ctx context.Context, st store.Store, root *keys.RootKey) (bool, error
 
 // Check opens every sealed value of st with root in one read transaction
 // and returns how many there are, or ErrWrongRootKey naming the first
-// record that does not open.
+// record that does not open. In a store whose records are authenticated
+// (internal/authstore) it checks every record's tag too: a record without
+// a good one is authstore.ErrUnauthenticated, naming it.
 func Check(ctx context.Context, st store.Store, root *keys.RootKey) (int, error) {
 	var n int
 	err := st.View(ctx, func(tx store.Tx) error {
 		n = 0
+		state, err := authstore.ReadState(tx, root)
+		if errors.Is(err, authstore.ErrWrongRootKey) {
+			return fmt.Errorf("%w: record %s", ErrWrongRootKey, keys.RootCheckRecord)
+		}
+		if err != nil {
+			return err
+		}
 		return tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
-			_, c, err := Rewrap(k, v, root, nil)
+			_, c, tagged, err := Rewrap(k, v, root, nil)
+			if err == nil && state == authstore.Authenticated && !tagged && !authstore.Exempt(k) {
+				err = fmt.Errorf("record %q: %w", k, authstore.ErrUnauthenticated)
+			}
 			n += c
 			return err == nil, err
 		})
@@ -183,9 +222,13 @@ func RotateWrapped(ctx context.Context, st store.Store, old, new *keys.RootKey, 
 	var n int
 	err := st.Update(ctx, func(tx store.Tx) error {
 		n = 0
+		state, err := authstore.ReadState(tx, old)
+		if err != nil {
+			return err
+		}
 		type record struct{ k, v []byte }
 		var all []record
-		err := tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
+		err = tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
 			all = append(all, record{bytes.Clone(k), bytes.Clone(v)})
 			return true, nil
 		})
@@ -193,18 +236,21 @@ func RotateWrapped(ctx context.Context, st store.Store, old, new *keys.RootKey, 
 			return err
 		}
 		for _, r := range all {
-			out, c, err := Rewrap(r.k, r.v, old, new)
+			out, c, tagged, err := Rewrap(r.k, r.v, old, new)
 			if err != nil {
 				return err
 			}
-			if c == 0 {
+			if state == authstore.Authenticated && !tagged && !authstore.Exempt(r.k) {
+				return fmt.Errorf("record %q: %w", r.k, authstore.ErrUnauthenticated)
+			}
+			if c == 0 && !tagged {
 				continue
 			}
 			if err := tx.Put(r.k, out); err != nil {
 				return err
 			}
 			n += c
-			if progress != nil {
+			if progress != nil && c > 0 {
 				progress(n)
 			}
 		}

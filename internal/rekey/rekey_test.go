@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
@@ -37,7 +39,7 @@ func records(t *testing.T, root *keys.RootKey) map[string][]byte {
 	ver := string(keyrepo.VersionKey("us-east-1", "k1", 1))
 	tok := string(keyrepo.ImportTokenKey("t1"))
 	return map[string][]byte{
-		string(keys.RootCheckRecord):   root.Seal(keys.RootCheckRecord, []byte("check")),
+		string(keys.RootCheckRecord):   root.Seal(keys.RootCheckRecord, []byte("openkms root key check")),
 		"meta/audit-signing-key":       root.Seal([]byte("meta/audit-signing-key"), []byte("seed")),
 		ver:                            js(keyrepo.VersionRecord{V: 1, Version: 1, Sealed: root.Seal([]byte(ver), []byte("material"))}),
 		"keyver/us-east-1/k2/00000001": js(keyrepo.VersionRecord{V: 1, Version: 1}), // imported material deleted
@@ -70,11 +72,11 @@ func TestRewrapChecksEverySealedSpelling(t *testing.T) {
 		if err := json.Unmarshal([]byte(tc), &rec); err != nil || !bytes.Equal(rec.Sealed, badBytes) {
 			t.Fatalf("%s: the server's decoding takes %q, %v; want the second field", tc, rec.Sealed, err)
 		}
-		if _, _, err := Rewrap(name, []byte(tc), root, nil); !errors.Is(err, ErrWrongRootKey) {
+		if _, _, _, err := Rewrap(name, []byte(tc), root, nil); !errors.Is(err, ErrWrongRootKey) {
 			t.Errorf("%s: Rewrap = %v; want the second sealed field refused", tc, err)
 		}
 	}
-	if _, n, err := Rewrap(name, []byte(`{"v":1,"sealed":`+good+`}`), root, nil); err != nil || n != 1 {
+	if _, n, _, err := Rewrap(name, []byte(`{"v":1,"sealed":`+good+`}`), root, nil); err != nil || n != 1 {
 		t.Fatalf("the record as the server writes it: %d, %v", n, err)
 	}
 }
@@ -84,7 +86,7 @@ func TestRewrap(t *testing.T) {
 	want := map[string]int{"meta/rootkey-check": 1, "meta/audit-signing-key": 1, "keyver/us-east-1/k1/00000001": 1,
 		"importtoken/t1": 1, "iam/accesskey/AKIA1": 1, "iam/session/ASIA1": 1}
 	for name, value := range records(t, old) {
-		out, n, err := Rewrap([]byte(name), value, old, new)
+		out, n, _, err := Rewrap([]byte(name), value, old, new)
 		if err != nil || n != want[name] {
 			t.Errorf("%s: Rewrap = %d, %v; want %d sealed values", name, n, err, want[name])
 			continue
@@ -95,14 +97,14 @@ func TestRewrap(t *testing.T) {
 			}
 			continue
 		}
-		if _, _, err := Rewrap([]byte(name), out, new, nil); err != nil {
+		if _, _, _, err := Rewrap([]byte(name), out, new, nil); err != nil {
 			t.Errorf("%s: the rewrapped record does not open with the new key: %v", name, err)
 		}
-		if _, _, err := Rewrap([]byte(name), out, old, nil); !errors.Is(err, ErrWrongRootKey) {
+		if _, _, _, err := Rewrap([]byte(name), out, old, nil); !errors.Is(err, ErrWrongRootKey) {
 			t.Errorf("%s: the rewrapped record still opens with the old key: %v", name, err)
 		}
 		// A sealed field moved into another record does not open there.
-		if _, _, err := Rewrap([]byte(name+"x"), value, old, nil); !wholeRecords[name] && !errors.Is(err, ErrWrongRootKey) {
+		if _, _, _, err := Rewrap([]byte(name+"x"), value, old, nil); !wholeRecords[name] && !errors.Is(err, ErrWrongRootKey) {
 			t.Errorf("%s: a sealed value opened under another record's name: %v", name, err)
 		}
 	}
@@ -158,7 +160,7 @@ func TestRotateWrapped(t *testing.T) {
 	defer st.Close()
 	a, b, c := newKey(t), newKey(t), newKey(t)
 	err = st.Update(ctx, func(tx store.Tx) error {
-		return tx.Put(keys.RootCheckRecord, a.Seal(keys.RootCheckRecord, []byte("check")))
+		return tx.Put(keys.RootCheckRecord, a.Seal(keys.RootCheckRecord, []byte("openkms root key check")))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -188,5 +190,79 @@ func TestRotateWrapped(t *testing.T) {
 	}
 	if got := wrapped(); got != nil {
 		t.Errorf("after a rotation out of the token the record still holds %q", got)
+	}
+}
+
+// In a store whose records are authenticated, a rotation makes every
+// record's tag again under the new root key, so that a server with it
+// reads them all; Check and Rotate refuse a record changed outside the
+// server.
+func TestRotateAuthenticated(t *testing.T) {
+	ctx := context.Background()
+	raw, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	old, new := newKey(t), newKey(t)
+	st, _, err := authstore.Open(ctx, raw, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records(t, old)
+	delete(recs, string(keys.RootCheckRecord)) // Open wrote it
+	err = st.Update(ctx, func(tx store.Tx) error {
+		for k, v := range recs {
+			if err := tx.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Check(ctx, raw, old); err != nil || n != 6 {
+		t.Fatalf("Check = %d, %v", n, err)
+	}
+	if n, err := Rotate(ctx, raw, old, new, nil); err != nil || n != 6 {
+		t.Fatalf("Rotate = %d, %v", n, err)
+	}
+	st, upgraded, err := authstore.Open(ctx, raw, new)
+	if err != nil || upgraded != 0 {
+		t.Fatalf("Open with the new key: %d, %v", upgraded, err)
+	}
+	err = st.View(ctx, func(tx store.Tx) error {
+		for k, want := range recs {
+			v, err := tx.Get([]byte(k))
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(k, "keyver/us-east-1/k1") && !strings.HasPrefix(k, "iam/") && !strings.HasPrefix(k, "importtoken/") && !strings.HasPrefix(k, "meta/") && !bytes.Equal(v, want) {
+				t.Errorf("%s reads %q after the rotation, want %q", k, v, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("reading every record with the new key: %v", err)
+	}
+
+	// An edit outside the server: the description of a key.
+	err = raw.Update(ctx, func(tx store.Tx) error {
+		v, err := tx.Get([]byte("key/us-east-1/k1"))
+		if err != nil {
+			return err
+		}
+		return tx.Put([]byte("key/us-east-1/k1"), bytes.Replace(v, []byte("sealed"), []byte("edited"), 1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(ctx, raw, new); !errors.Is(err, authstore.ErrUnauthenticated) {
+		t.Errorf("Check of an edited store: %v", err)
+	}
+	if _, err := Rotate(ctx, raw, new, old, nil); !errors.Is(err, authstore.ErrUnauthenticated) {
+		t.Errorf("Rotate of an edited store: %v", err)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/atomicfile"
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/backup"
 	"github.com/openkms/kms/internal/console"
 	"github.com/openkms/kms/internal/datadir"
@@ -316,8 +317,14 @@ func Run(ctx context.Context, o Options) error {
 	if pg != nil {
 		trailDir = ""
 	}
-	if err := checkRootKey(ctx, st, root, trailDir); err != nil {
+	// The store as it is, for backups: its records with their tags.
+	raw := st
+	st, upgraded, err := checkRootKey(ctx, st, root, trailDir)
+	if err != nil {
 		return err
+	}
+	if upgraded > 0 {
+		o.Logger.Info("the key store's records are now authenticated under the root key", "records", upgraded)
 	}
 	regions, err := ParseRegions(o.Regions, o.Region)
 	if err != nil {
@@ -346,7 +353,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger, CacheMaxAge: cacheMaxAge,
 		MaxClockSkew: o.MaxClockSkew})
-	if n, err := dir.BindStoredTrust(ctx); err != nil {
+	if n, err := dir.BindStoredTrust(ctx); errors.Is(err, store.ErrUnauthenticated) {
+		// The calls that read the record fail; the others are served.
+		o.Logger.Error("stored role trust policies not bound to the principals they name: a record was changed outside the server", "err", err)
+	} else if err != nil {
 		return fmt.Errorf("binding stored role trust policies to the principals they name: %w", err)
 	} else if n > 0 {
 		o.Logger.Info("stored role trust policies bound to the unique ids of the users and roles they name", "roles", n)
@@ -445,7 +455,7 @@ func Run(ctx context.Context, o Options) error {
 				if err := digester.Write(trail, time.Now()); err != nil {
 					return fmt.Errorf("audit digest: %w", err)
 				}
-				return backup.LiveSnapshot(context.Background(), st, root, o.DataDir, w)
+				return backup.LiveSnapshot(context.Background(), raw, root, o.DataDir, w)
 			}, o.Logger.Error)
 		}
 	}
@@ -751,24 +761,25 @@ func shellQuote(s string) string {
 // checkRootKey makes sure the root key is the one the store (a data
 // directory's kms.db or a PostgreSQL database) was created with, so that a
 // wrong key fails at start with a clear message rather than on the first
-// request.
-func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, trailDir string) error {
-	return st.Update(ctx, func(tx store.Tx) error {
-		sealed, err := tx.Get(keys.RootCheckRecord)
-		if errors.Is(err, store.ErrNotFound) {
-			if err := checkNoTrail(trailDir); err != nil {
-				return err
-			}
-			return tx.Put(keys.RootCheckRecord, root.Seal(keys.RootCheckRecord, []byte("openkms root key check")))
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := root.Open(keys.RootCheckRecord, sealed); err != nil {
-			return errors.New("the root key is not the one this key store was created with")
-		}
-		return nil
+// request, and returns the store with its records authenticated under it
+// (internal/authstore): a new store is made so, and one from before is
+// upgraded, upgraded counting its records.
+func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, trailDir string) (_ store.Store, upgraded int, err error) {
+	var state authstore.State
+	err = st.View(ctx, func(tx store.Tx) error {
+		state, err = authstore.ReadState(tx, root)
+		return err
 	})
+	if err == nil && state == authstore.New {
+		err = checkNoTrail(trailDir)
+	}
+	if err == nil {
+		st, upgraded, err = authstore.Open(ctx, st, root)
+	}
+	if errors.Is(err, authstore.ErrWrongRootKey) {
+		err = errors.New("the root key is not the one this key store was created with")
+	}
+	return st, upgraded, err
 }
 
 // checkNoTrail refuses to make a new key store beside an audit trail
