@@ -16,9 +16,11 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 # The official AWS Encryption SDK for JavaScript, for the interoperability
-# tests (they fail in CI, and skip elsewhere, without it).
+# tests, and the AWS SDK for JavaScript v3's KMS client, for its end-to-end
+# test (they fail in CI, and skip elsewhere, without them).
 if command -v npm >/dev/null; then
   (cd test/esdk-js && npm install --no-audit --no-fund --silent)
+  (cd test/sdk-js && npm install --no-audit --no-fund --silent)
 fi
 go test -count=1 -race ./...
 
