@@ -58,10 +58,13 @@ func TestJavaScriptSDK(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(runCtx, "node", filepath.Join(jsDir, "kms.js"))
 	// Only what the script is given: no AWS_* variable or shared file of
-	// this machine steers the SDK.
+	// this machine steers the SDK. The AWS_* set here are for the client
+	// that the script configures from the environment alone.
 	home := t.TempDir()
 	cmd.Env = baseEnv("HOME="+home, "AWS_CONFIG_FILE="+filepath.Join(home, "none"),
 		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "none"),
+		"AWS_ENDPOINT_URL="+s.URL, "AWS_REGION="+s.Region,
+		"AWS_ACCESS_KEY_ID="+id, "AWS_SECRET_ACCESS_KEY="+secret,
 		"KMS_ENDPOINT="+s.URL, "KMS_REGION="+s.Region,
 		"KMS_ACCESS_KEY_ID="+id, "KMS_SECRET_ACCESS_KEY="+secret,
 		"KMS_NOPERM_ARN="+aws.ToString(u.User.Arn),

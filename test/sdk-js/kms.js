@@ -4,7 +4,9 @@
 // and static credentials. The root's access key is in
 // KMS_ACCESS_KEY_ID/KMS_SECRET_ACCESS_KEY, an IAM user's without any
 // permission in KMS_NOPERM_ACCESS_KEY_ID/KMS_NOPERM_SECRET_ACCESS_KEY and
-// its ARN in KMS_NOPERM_ARN. Each check prints "ok NAME" or "FAIL NAME"
+// its ARN in KMS_NOPERM_ARN. One client takes all of its configuration
+// from AWS_ENDPOINT_URL, AWS_REGION and AWS_ACCESS_KEY_ID/
+// AWS_SECRET_ACCESS_KEY instead, as a user's would. Each check prints "ok NAME" or "FAIL NAME"
 // with the reason; the exit code is 1 if any failed.
 'use strict'
 const assert = require('node:assert/strict')
@@ -21,7 +23,7 @@ const {
   RetireGrantCommand, RevokeGrantCommand, EnableKeyRotationCommand,
   GetKeyRotationStatusCommand, RotateKeyOnDemandCommand, ListKeyRotationsCommand,
   ScheduleKeyDeletionCommand, CancelKeyDeletionCommand, DisableKeyCommand,
-  EnableKeyCommand, ListKeysCommand,
+  EnableKeyCommand, ListKeysCommand, GenerateDataKeyPairCommand, DeriveSharedSecretCommand,
 } = kms
 
 const env = (name) => {
@@ -108,6 +110,15 @@ const checks = {
     assert.deepEqual(sym.EncryptionAlgorithms, ['SYMMETRIC_DEFAULT'])
   },
 
+  // Configured the way the README's exports configure the aws CLI:
+  // AWS_ENDPOINT_URL, the region and the access key from the environment.
+  async fromEnvironment () {
+    const c = new KMSClient({})
+    assert.equal(await c.config.region(), region)
+    const { KeyMetadata } = await c.send(new DescribeKeyCommand({ KeyId: keys.sym.KeyId }))
+    assert.equal(KeyMetadata.Arn, keys.sym.Arn)
+  },
+
   async describeKey () {
     const { KeyMetadata: m } = await send(new DescribeKeyCommand({ KeyId: keys.sym.Arn }))
     assert.equal(m.KeyId, keys.sym.KeyId)
@@ -153,7 +164,8 @@ const checks = {
 
   async encryptDecrypt () {
     const plain = crypto.randomBytes(100)
-    const EncryptionContext = { purpose: 'sdk-js', order: '42' }
+    // Characters that JSON encoders escape differently.
+    const EncryptionContext = { purpose: 'sdk-js', order: '42', '名前': '<値> & "✓" \u2028' }
     const enc = await send(new EncryptCommand({ KeyId: keys.sym.KeyId, Plaintext: plain, EncryptionContext }))
     assert.equal(enc.KeyId, keys.sym.Arn)
     assert.equal(enc.EncryptionAlgorithm, 'SYMMETRIC_DEFAULT')
@@ -236,6 +248,28 @@ const checks = {
       await rejects(send(new VerifyCommand({ KeyId: key.KeyId, Message: message, Signature: other.Signature, SigningAlgorithm: alg })),
         kms.KMSInvalidSignatureException, noMessage)
     }
+  },
+
+  // The private key of a data key pair is the one for its public key, and
+  // the server's ECDH secret is the one Node derives from the other side.
+  async keyPairAndAgreement () {
+    const pair = await send(new GenerateDataKeyPairCommand({ KeyId: keys.sym.KeyId, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { use: 'pair' } }))
+    assert.equal(pair.KeyId, keys.sym.Arn)
+    const priv = crypto.createPrivateKey({ key: Buffer.from(pair.PrivateKeyPlaintext), format: 'der', type: 'pkcs8' })
+    bytesEqual(crypto.createPublicKey(priv).export({ format: 'der', type: 'spki' }), pair.PublicKey, 'the public key of the private key')
+    const dec = await send(new DecryptCommand({ CiphertextBlob: pair.PrivateKeyCiphertextBlob, EncryptionContext: { use: 'pair' } }))
+    bytesEqual(dec.Plaintext, pair.PrivateKeyPlaintext, 'the decrypted private key')
+
+    const { KeyMetadata: agree } = await send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT' }))
+    const { PublicKey } = await send(new GetPublicKeyCommand({ KeyId: agree.KeyId }))
+    const ours = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const shared = await send(new DeriveSharedSecretCommand({
+      KeyId: agree.KeyId, KeyAgreementAlgorithm: 'ECDH',
+      PublicKey: ours.publicKey.export({ format: 'der', type: 'spki' }),
+    }))
+    assert.equal(shared.KeyId, agree.Arn)
+    const want = crypto.diffieHellman({ privateKey: ours.privateKey, publicKey: crypto.createPublicKey({ key: Buffer.from(PublicKey), format: 'der', type: 'spki' }) })
+    bytesEqual(shared.SharedSecret, want, 'the shared secret')
   },
 
   async macs () {
