@@ -457,8 +457,9 @@ const checks = {
 
   // A client whose clock is off by more than AWS's five minutes: the SDK
   // reads the server's time from the Date header of the refusal and signs
-  // again with it. Only "Signature expired" is retried at once; a clock
-  // ahead is corrected for the next call.
+  // with it from then on. It sends a "Signature expired" refusal again at
+  // once; another refusal only when its new offset is over four minutes,
+  // which a skew made with systemClockOffset on a right clock is not.
   async clockSkew () {
     const skewed = (minutes) => new KMSClient({
       endpoint, region, systemClockOffset: minutes * 60e3,
