@@ -486,6 +486,44 @@ func TestE2EGrantValidation(t *testing.T) {
 	kpDenied(t, kpDecrypt(gina.kms, out.CiphertextBlob, nil), gina.arn, "kms:Decrypt", e.keyARN(k), kpNoIdentity("kms:Decrypt"))
 }
 
+// A grantee or retiring principal must name one: AWS answers
+// InvalidArnException "ARN does not refer to a valid principal: ARN" for
+// a user or role that does not exist (yet) and for what is no principal
+// ARN at all, and creates no grant.
+func TestE2EGrantPrincipalMustExist(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	gina := e.kpUser(t, "gina", "")
+	k := e.newKey(t)
+	encrypt := grOps(types.GrantOperationEncrypt)
+	for _, p := range []string{
+		"nobody",
+		"arn:aws:iam::" + e2eAccount + ":user/nobody",
+		"arn:aws:iam::" + e2eAccount + ":role/nobody",
+		"arn:aws:s3:::bucket",
+	} {
+		_, err := e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(p), Operations: encrypt})
+		expectAPIError(t, err, "InvalidArnException", "ARN does not refer to a valid principal: "+p)
+		_, err = e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(gina.arn),
+			RetiringPrincipal: aws.String(p), Operations: encrypt})
+		expectAPIError(t, err, "InvalidArnException", "ARN does not refer to a valid principal: "+p)
+	}
+	if n := len(grList(t, e.client, &kms.ListGrantsInput{KeyId: aws.String(k)})); n != 0 {
+		t.Errorf("%d grants after refused CreateGrant calls", n)
+	}
+	// An existing user, an account (its root) and a role session name
+	// principals, in this account or another.
+	for _, p := range []string{
+		gina.arn,
+		"arn:aws:iam::" + e2eAccount + ":root",
+		"arn:aws:iam::" + grOtherAccount + ":root",
+		"arn:aws:sts::" + e2eAccount + ":assumed-role/app/session",
+	} {
+		grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(p), RetiringPrincipal: aws.String(p), Operations: encrypt})
+	}
+}
+
 func TestE2EGrantDryRun(t *testing.T) {
 	t.Parallel()
 	e := newKMSEnv(t)

@@ -86,6 +86,24 @@ func (s *Service) uniqueID(ctx context.Context, arn string) (string, error) {
 	return s.principalID(ctx, arn)
 }
 
+// checkGrantPrincipal refuses a grantee or retiring principal p that names
+// no principal, as AWS does: it must be an account, an assumed-role
+// session, or an IAM user or role that exists, as in a key policy ("" is
+// no principal given; the input pattern already refused "*").
+func (s *Service) checkGrantPrincipal(ctx context.Context, p string) error {
+	if p == "" {
+		return nil
+	}
+	_, ok, err := s.validPrincipal(ctx, p)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return newErr(fault.InvalidArn, "ARN does not refer to a valid principal: %s", p)
+	}
+	return nil
+}
+
 // CreateGrant lets GranteePrincipal perform Operations on a key.
 func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.CreateGrantInput) (*kmsapi.CreateGrantOutput, error) {
 	var v violations
@@ -171,6 +189,11 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	}
 	if err := k.Rec.State.Err(k.ARN); err != nil {
 		return nil, err
+	}
+	for _, p := range []string{in.GranteePrincipal, in.RetiringPrincipal} {
+		if err := s.checkGrantPrincipal(ctx, p); err != nil {
+			return nil, err
+		}
 	}
 	kid, _ := keys.ParseID(k.Rec.ID)
 	g := keyrepo.GrantRecord{V: keyrepo.RecordVersion, ID: randomHex(32), KeyID: k.Rec.ID, Region: k.Rec.Region, Account: caller.AccountID, KeyAccount: k.Rec.Account, Name: in.Name,
