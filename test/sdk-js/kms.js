@@ -353,6 +353,11 @@ const checks = {
     assert.deepEqual(listed[g1.GrantId].Operations.slice().sort(), ['Decrypt', 'Encrypt'])
     assert.ok(listed[g1.GrantId].CreationDate instanceof Date)
 
+    // A grantee must exist, as on AWS.
+    const nobody = `arn:aws:iam::${keys.sym.AWSAccountId}:user/nobody-${run}`
+    await rejects(send(new CreateGrantCommand({ KeyId: keys.sym.KeyId, GranteePrincipal: nobody, Operations: ['Encrypt'] })),
+      kms.InvalidArnException, `ARN does not refer to a valid principal: ${nobody}`)
+
     await send(new RetireGrantCommand({ GrantToken: g1.GrantToken }))
     await send(new RevokeGrantCommand({ KeyId: keys.sym.KeyId, GrantId: g2.GrantId }))
     const after = await send(new ListGrantsCommand({ KeyId: keys.sym.KeyId }))
