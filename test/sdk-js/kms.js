@@ -449,6 +449,9 @@ const checks = {
     const user = newClient(env('KMS_NOPERM_ACCESS_KEY_ID'), env('KMS_NOPERM_SECRET_ACCESS_KEY'))
     await rejects(user.send(new EncryptCommand({ KeyId: keys.sym.Arn, Plaintext: text('x') })), 'AccessDeniedException',
       `User: ${env('KMS_NOPERM_ARN')} is not authorized to perform: kms:Encrypt on resource: ${keys.sym.Arn} because no identity-based policy allows the kms:Encrypt action`)
+    // An action on no key is refused on resource "*".
+    await rejects(user.send(new ListKeysCommand({})), 'AccessDeniedException',
+      `User: ${env('KMS_NOPERM_ARN')} is not authorized to perform: kms:ListKeys on resource: * because no identity-based policy allows the kms:ListKeys action`)
   },
 
   async badCredentials () {
