@@ -6,8 +6,9 @@
 // permission in KMS_NOPERM_ACCESS_KEY_ID/KMS_NOPERM_SECRET_ACCESS_KEY and
 // its ARN in KMS_NOPERM_ARN. One client takes all of its configuration
 // from AWS_ENDPOINT_URL, AWS_REGION and AWS_ACCESS_KEY_ID/
-// AWS_SECRET_ACCESS_KEY instead, as a user's would. Each check prints "ok NAME" or "FAIL NAME"
-// with the reason; the exit code is 1 if any failed.
+// AWS_SECRET_ACCESS_KEY instead, as a user's would. Each check prints
+// "ok NAME" or "FAIL NAME" with the reason; the exit code is 1 if any
+// failed.
 'use strict'
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
