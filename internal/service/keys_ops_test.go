@@ -459,6 +459,11 @@ func TestListKeysPages(t *testing.T) {
 		{kmsapi.ListKeysInput{Marker: strp("not a marker")}, fault.InvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged."},
 		{kmsapi.ListKeysInput{Limit: int32p(0)}, fault.Validation, "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"},
 		{kmsapi.ListKeysInput{Limit: int32p(1001)}, fault.Validation, "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 1000"},
+		// The model's Marker pattern: a tab, or a character past U+00FF,
+		// is refused before the marker is decoded.
+		{kmsapi.ListKeysInput{Marker: strp("a\tb")}, fault.Validation, "1 validation error detected: Value 'a\tb' at 'marker' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0020-\\u00FF]*"},
+		{kmsapi.ListKeysInput{Marker: strp("caf\u0113")}, fault.Validation, "1 validation error detected: Value 'caf\u0113' at 'marker' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0020-\\u00FF]*"},
+		{kmsapi.ListKeysInput{Marker: strp("caf\u00e9")}, fault.InvalidMarker, "The marker is not valid. Pass the NextMarker of a previous response unchanged."},
 	} {
 		_, err := f.svc.ListKeys(f.ctx, rootA, &tc.in)
 		wantErr(t, err, tc.code, tc.msg)

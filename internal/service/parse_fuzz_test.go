@@ -71,10 +71,10 @@ func listings(f *fixture, keyID string) []listing {
 
 // FuzzListMarker pages through each listing from arbitrary markers, as a
 // client may send any Marker. The answer is a page or InvalidMarker
-// (ValidationException for a marker of the wrong length), never a panic;
-// a page holds only items of the full listing of the caller's account,
-// none of the other account's, in the listing's order; and its
-// NextMarker resumes the listing.
+// (ValidationException for a marker of the wrong length or characters),
+// never a panic; a page holds only items of the full listing of the
+// caller's account, none of the other account's, in the listing's order;
+// and its NextMarker resumes the listing.
 func FuzzListMarker(f *testing.F) {
 	fx := newFixture(f)
 	rootB := accountRoot(acctB)

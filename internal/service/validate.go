@@ -129,10 +129,14 @@ func (v *violations) grantTokens(tokens []string) {
 	}
 }
 
+// paging checks the Limit and Marker every listing takes. A Marker
+// outside the model's pattern is a validation error, as on AWS, before
+// its decoding could call it an InvalidMarkerException.
 func (v *violations) paging(limit *int32, marker *string) {
 	v.intRange("limit", limit, 1, 1000)
 	if marker != nil {
 		v.strLen("marker", *marker, 1, 1024)
+		v.patternAs("marker", *marker, markerPattern, `[\u0020-\u00FF]*`)
 	}
 }
 
@@ -209,5 +213,6 @@ var (
 var (
 	aliasNamePattern     = regexp.MustCompile(`^[a-zA-Z0-9:/_-]+$`)
 	keyMaterialIDPattern = regexp.MustCompile(`^[a-f0-9]+$`)
+	markerPattern        = regexp.MustCompile(`^[\x{20}-\x{FF}]*$`)
 	tagKeyReserved       = "aws:"
 )
