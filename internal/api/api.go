@@ -264,7 +264,13 @@ func decodeInto(body []byte, v any, structs []string) error {
 	if badText(body) {
 		return badTextError(body)
 	}
-	return checkMembers(body, reflect.TypeOf(v), structs)
+	if err := checkMembers(body, reflect.TypeOf(v), structs); err != nil {
+		return err
+	}
+	if slices.Contains(structs, "tags") && hasTags(reflect.TypeOf(v)) {
+		return checkTagMembers(body)
+	}
+	return nil
 }
 
 // badTextError refuses a body with text that is not Unicode, naming the

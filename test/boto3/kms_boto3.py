@@ -418,6 +418,8 @@ class ServerValidation(Case):
                      message="KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048")
         self.refused(self.raw.create_key, Tags=[{"TagKey": "a" * 129, "TagValue": "v"}],
                      message=coral("Value '%s' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length less than or equal to 128" % ("a" * 129)))
+        self.refused(self.raw.create_key, Tags=[{"TagKey": "k"}],
+                     message=coral("Value null at 'tags.1.member.tagValue' failed to satisfy constraint: Member must not be null"))
         self.assertEqual(self.key_ids(), before)
 
     def test_enum_of_an_algorithm(self):
@@ -453,6 +455,9 @@ class ServerValidation(Case):
         key = self.new_key(Tags=[{"TagKey": "keep", "TagValue": "1"}])["KeyId"]
         self.refused(self.raw.tag_resource, KeyId=key, Tags=[{"TagKey": "t", "TagValue": "v" * 257}],
                      message=coral("Value '%s' at 'tags.1.member.tagValue' failed to satisfy constraint: Member must have length less than or equal to 256" % ("v" * 257)))
+        # TagValue may be empty, but is required: left out, it is not read as "".
+        self.refused(self.raw.tag_resource, KeyId=key, Tags=[{"TagKey": "keep", "TagValue": "2"}, {"TagKey": "t"}],
+                     message=coral("Value null at 'tags.2.member.tagValue' failed to satisfy constraint: Member must not be null"))
         self.refused(self.raw.tag_resource, KeyId=key, Tags=[{"TagKey": "aws:x", "TagValue": "v"}],
                      code="TagException", message="Tags beginning with aws: are reserved")
         self.assertEqual(self.kms.list_resource_tags(KeyId=key)["Tags"], [{"TagKey": "keep", "TagValue": "1"}])
