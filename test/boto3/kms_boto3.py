@@ -351,6 +351,26 @@ class Errors(Case):
             self.kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x")
         self.assertError(ctx, "InvalidKeyUsageException", meta["Arn"] + " key usage is SIGN_VERIFY which is not valid for Encrypt.")
 
+    def test_more_modelled_errors(self):
+        meta, other = self.new_key(), self.new_key()
+        region_account = meta["Arn"].rsplit(":", 1)[0]
+        with self.assertRaises(self.kms.exceptions.NotFoundException) as ctx:
+            self.kms.describe_key(KeyId="alias/boto3-none")
+        self.assertError(ctx, "NotFoundException", "Alias %s:alias/boto3-none is not found." % region_account)
+        blob = self.kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+        with self.assertRaises(self.kms.exceptions.IncorrectKeyException) as ctx:
+            self.kms.decrypt(CiphertextBlob=blob, KeyId=other["KeyId"])
+        self.assertError(ctx, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+        with self.assertRaises(self.kms.exceptions.DryRunOperationException) as ctx:
+            self.kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x", DryRun=True)
+        self.assertError(ctx, "DryRunOperationException", "The request would have succeeded, but the DryRun option is set.")
+        with self.assertRaises(self.kms.exceptions.TagException) as ctx:
+            self.kms.tag_resource(KeyId=meta["KeyId"], Tags=[{"TagKey": "a", "TagValue": ""}, {"TagKey": "a", "TagValue": "b"}])
+        self.assertError(ctx, "TagException", "Duplicate tag keys")
+        with self.assertRaises(self.kms.exceptions.KMSInvalidStateException) as ctx:
+            self.kms.cancel_key_deletion(KeyId=meta["KeyId"])
+        self.assertError(ctx, "KMSInvalidStateException", meta["Arn"] + " is not pending deletion.")
+
 
 def coral(violation):
     return "1 validation error detected: " + violation
