@@ -232,6 +232,7 @@ func op[In, Out any](fn func(context.Context, service.Caller, *In) (*Out, error)
 		if err := decodeInto(body, in, structs); err != nil {
 			return nil, err
 		}
+		ctx = service.WithEmptyMembers(ctx, emptyMembers(body, reflect.TypeFor[In]()))
 		out, err := fn(ctx, caller, in)
 		if err != nil || out == nil {
 			return nil, err

@@ -16,8 +16,8 @@ import (
 const maxAliasesPerKey = 50
 
 // checkAliasName validates an alias name as AWS does (reference §4.3).
-func checkAliasName(name string) error {
-	var v violations
+func checkAliasName(ctx context.Context, name string) error {
+	v := newViolations(ctx)
 	if v.required("aliasName", name) {
 		v.strLen("aliasName", name, 1, 256)
 	}
@@ -43,7 +43,7 @@ func checkAliasName(name string) error {
 // aliasTarget resolves CreateAlias/UpdateAlias's TargetKeyId, which must
 // name a key by id or ARN, not an alias.
 func (s *Service) aliasTarget(ctx context.Context, caller Caller, target string) (*keyrepo.Key, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("targetKeyId", target)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func aliasTargetUsable(k *keyrepo.Key) error {
 
 // CreateAlias gives a key a new alias name.
 func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.AliasInput) (*struct{}, error) {
-	if err := checkAliasName(in.AliasName); err != nil {
+	if err := checkAliasName(ctx, in.AliasName); err != nil {
 		return nil, err
 	}
 	k, err := s.aliasTarget(ctx, caller, in.TargetKeyID)
@@ -167,7 +167,7 @@ func (s *Service) authorizeAliasTarget(ctx context.Context, caller *Caller, acti
 // UpdateAlias points an existing alias at another key of the same type and
 // usage.
 func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.AliasInput) (*struct{}, error) {
-	if err := checkAliasName(in.AliasName); err != nil {
+	if err := checkAliasName(ctx, in.AliasName); err != nil {
 		return nil, err
 	}
 	k, err := s.aliasTarget(ctx, caller, in.TargetKeyID)
@@ -232,7 +232,7 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 
 // DeleteAlias removes an alias; the key is untouched.
 func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.DeleteAliasInput) (*struct{}, error) {
-	if err := checkAliasName(in.AliasName); err != nil {
+	if err := checkAliasName(ctx, in.AliasName); err != nil {
 		return nil, err
 	}
 	if err := s.authz.Account(&caller, "kms:DeleteAlias", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName), nil); err != nil {
@@ -264,7 +264,7 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.Del
 
 // ListAliases lists the caller's aliases by name, or only those of one key.
 func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.ListAliasesInput) (*kmsapi.ListAliasesOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	if in.KeyID != nil {
 		v.strLen("keyId", *in.KeyID, 1, 2048)
 	}

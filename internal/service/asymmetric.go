@@ -72,9 +72,7 @@ func validateSigning(v *violations, keyID string, msg []byte, msgType, alg strin
 		v.blobLen("message", msg, 1, 4096)
 	}
 	v.enum("messageType", msgType, messageTypeEnum)
-	if v.required("signingAlgorithm", alg) {
-		v.enum("signingAlgorithm", alg, signingAlgorithmEnum)
-	}
+	v.requiredEnum("signingAlgorithm", alg, signingAlgorithmEnum)
 	v.grantTokens(tokens)
 }
 
@@ -87,7 +85,7 @@ func msgTypeOrRaw(t string) string {
 
 // Sign signs a message or its digest with an asymmetric SIGN_VERIFY key.
 func (s *Service) Sign(ctx context.Context, caller Caller, in *kmsapi.SignInput) (*kmsapi.SignOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	validateSigning(&v, in.KeyID, in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -114,7 +112,7 @@ func (s *Service) Sign(ctx context.Context, caller Caller, in *kmsapi.SignInput)
 // Verify checks a signature; one that does not verify is
 // KMSInvalidSignatureException, never SignatureValid false.
 func (s *Service) Verify(ctx context.Context, caller Caller, in *kmsapi.VerifyInput) (*kmsapi.VerifyOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	validateSigning(&v, in.KeyID, in.Message, in.MessageType, in.SigningAlgorithm, in.GrantTokens)
 	if in.Signature == nil {
 		v.add("Value null at 'signature' failed to satisfy constraint: Member must not be null")
@@ -144,7 +142,7 @@ func (s *Service) Verify(ctx context.Context, caller Caller, in *kmsapi.VerifyIn
 
 // GetPublicKey returns the public half of an asymmetric key.
 func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *kmsapi.GetPublicKeyInput) (*kmsapi.GetPublicKeyOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.grantTokens(in.GrantTokens)
 	if err := v.err(); err != nil {
@@ -172,11 +170,9 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *kmsapi.Ge
 // DeriveSharedSecret computes an ECDH shared secret between a
 // KEY_AGREEMENT key and a peer's public key.
 func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kmsapi.DeriveSharedSecretInput) (*kmsapi.DeriveSharedSecretOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
-	if v.required("keyAgreementAlgorithm", in.KeyAgreementAlgorithm) {
-		v.enum("keyAgreementAlgorithm", in.KeyAgreementAlgorithm, []string{"ECDH"})
-	}
+	v.requiredEnum("keyAgreementAlgorithm", in.KeyAgreementAlgorithm, []string{"ECDH"})
 	if in.PublicKey == nil {
 		v.add("Value null at 'publicKey' failed to satisfy constraint: Member must not be null")
 	} else {
@@ -250,16 +246,14 @@ func (s *Service) VerifyMac(ctx context.Context, caller Caller, in *kmsapi.Verif
 }
 
 func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, msg []byte, alg string, tokens []string, mac []byte) (*keyrepo.Key, error) {
-	var v violations
+	v := newViolations(ctx)
 	if msg == nil {
 		v.add("Value null at 'message' failed to satisfy constraint: Member must not be null")
 	} else {
 		v.blobLen("message", msg, 1, 4096)
 	}
 	v.keyID("keyId", keyID)
-	if v.required("macAlgorithm", alg) {
-		v.enum("macAlgorithm", alg, macAlgorithmEnum)
-	}
+	v.requiredEnum("macAlgorithm", alg, macAlgorithmEnum)
 	if op == "VerifyMac" {
 		if mac == nil {
 			v.add("Value null at 'mac' failed to satisfy constraint: Member must not be null")
@@ -316,11 +310,9 @@ func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, calle
 }
 
 func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *kmsapi.GenerateDataKeyPairInput, withPlaintext bool, op string) (*kmsapi.GenerateDataKeyPairOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
-	if v.required("keyPairSpec", in.KeyPairSpec) {
-		v.enum("keyPairSpec", in.KeyPairSpec, keyPairSpecEnum)
-	}
+	v.requiredEnum("keyPairSpec", in.KeyPairSpec, keyPairSpecEnum)
 	v.encryptionContext("encryptionContext", in.EncryptionContext)
 	v.grantTokens(in.GrantTokens)
 	if err := v.err(); err != nil {

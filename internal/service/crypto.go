@@ -107,7 +107,7 @@ func refuseRecipient(r *kmsapi.RecipientInfo) error {
 
 // Encrypt seals up to 4096 bytes under the current version of a symmetric key.
 func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.EncryptInput) (*kmsapi.EncryptOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	if in.Plaintext == nil {
 		v.add("Value null at 'plaintext' failed to satisfy constraint: Member must not be null")
@@ -335,7 +335,7 @@ func algorithmCondition(alg string) map[string]string {
 
 // Decrypt opens a blob made by Encrypt, GenerateDataKey or ReEncrypt.
 func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	ignoreCT := v.dryRunModifiers(in.DryRun, in.DryRunModifiers)
 	v.ciphertext(in.CiphertextBlob, ignoreCT)
 	if in.KeyID != "" {
@@ -383,7 +383,7 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 // newest version of the same key, or another encryption context) without
 // the plaintext leaving the service.
 func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEncryptInput) (*kmsapi.ReEncryptOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	ignoreCT := v.dryRunModifiers(in.DryRun, in.DryRunModifiers)
 	v.ciphertext(in.CiphertextBlob, ignoreCT)
 	if in.SourceKeyID != "" {
@@ -496,12 +496,12 @@ func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, caller Ca
 }
 
 func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *kmsapi.GenerateDataKeyInput, withPlaintext bool, op string) (*kmsapi.GenerateDataKeyOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.intRange("numberOfBytes", in.NumberOfBytes, 1, 1024)
 	// AWS answers a bad data key spec with the CreateKey KeySpec list
 	// (reference §1.3); clients compare messages, so this keeps the quirk.
-	if in.KeySpec != "" && in.KeySpec != "AES_256" && in.KeySpec != "AES_128" {
+	if in.KeySpec != "AES_256" && in.KeySpec != "AES_128" {
 		v.enum("keySpec", in.KeySpec, keySpecEnum)
 	}
 	v.encryptionContext("encryptionContext", in.EncryptionContext)
@@ -547,7 +547,7 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *kmsapi
 
 // GenerateRandom returns 1 to 1024 random bytes.
 func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *kmsapi.GenerateRandomInput) (*kmsapi.GenerateRandomOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.intRange("numberOfBytes", in.NumberOfBytes, 1, 1024)
 	v.optStrLen("customKeyStoreId", in.CustomKeyStoreID, 1, 64)
 	if err := v.err(); err != nil {

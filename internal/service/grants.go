@@ -106,7 +106,7 @@ func (s *Service) checkGrantPrincipal(ctx context.Context, p string) error {
 
 // CreateGrant lets GranteePrincipal perform Operations on a key.
 func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.CreateGrantInput) (*kmsapi.CreateGrantOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	if in.GranteePrincipal != "" {
 		v.strLen("granteePrincipal", in.GranteePrincipal, 1, 256)
@@ -293,7 +293,7 @@ func grantCallConditions() *authz.Conditions {
 // ListGrants lists the grants of a key, optionally only one grant or one
 // grantee's.
 func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.ListGrantsInput) (*kmsapi.ListGrantsOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.paging(in.Limit, in.Marker)
 	if err := v.err(); err != nil {
@@ -344,7 +344,7 @@ func principalAccount(arn string) string {
 
 // ListRetirableGrants lists, across keys, the grants a principal may retire.
 func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *kmsapi.ListRetirableGrantsInput) (*kmsapi.ListGrantsOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	if in.RetiringServicePrincipal == "" && v.required("retiringPrincipal", in.RetiringPrincipal) {
 		v.strLen("retiringPrincipal", in.RetiringPrincipal, 1, 256)
 	}
@@ -393,6 +393,11 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *km
 // principal, a grantee allowed RetireGrant, or the issuing account's root
 // may retire it.
 func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.RetireGrantInput) (*struct{}, error) {
+	// A member given as the empty string is too short, not left out.
+	v := newViolations(ctx)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
 	keyID, grantID := "", in.GrantID
 	switch {
 	case in.GrantToken != "":
@@ -448,7 +453,7 @@ func (s *Service) sameGrant(ctx context.Context, caller Caller, in *kmsapi.Retir
 
 // RevokeGrant deletes a grant; it needs kms:RevokeGrant on the key.
 func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *kmsapi.RevokeGrantInput) (*struct{}, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	if v.required("grantId", in.GrantID) {
 		v.strLen("grantId", in.GrantID, 1, 128)

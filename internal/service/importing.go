@@ -48,14 +48,10 @@ var (
 // GetParametersForImport returns a fresh RSA wrapping public key and an
 // import token for an EXTERNAL key, valid for 24 hours.
 func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in *kmsapi.GetParametersForImportInput) (*kmsapi.GetParametersForImportOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
-	if v.required("wrappingAlgorithm", in.WrappingAlgorithm) {
-		v.enum("wrappingAlgorithm", in.WrappingAlgorithm, wrappingAlgorithmEnum)
-	}
-	if v.required("wrappingKeySpec", in.WrappingKeySpec) {
-		v.enum("wrappingKeySpec", in.WrappingKeySpec, wrappingKeySpecEnum)
-	}
+	v.requiredEnum("wrappingAlgorithm", in.WrappingAlgorithm, wrappingAlgorithmEnum)
+	v.requiredEnum("wrappingKeySpec", in.WrappingKeySpec, wrappingKeySpecEnum)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -111,7 +107,7 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 // key. Importing again must bring the same material, to extend or restore
 // it after deletion or expiry.
 func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsapi.ImportKeyMaterialInput) (*kmsapi.ImportKeyMaterialOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	if in.ImportToken == nil {
 		v.add("Value null at 'importToken' failed to satisfy constraint: Member must not be null")
@@ -328,7 +324,7 @@ func (s *Service) unwrapImport(ctx context.Context, k *keyrepo.Key, token, wrapp
 // Material pending rotation is not the key's yet: deleting it leaves the
 // key as it is, and forgets the material altogether.
 func (s *Service) DeleteImportedKeyMaterial(ctx context.Context, caller Caller, in *kmsapi.DeleteImportedKeyMaterialInput) (*kmsapi.DeleteImportedKeyMaterialOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.keyMaterialID(in.KeyMaterialID)
 	if err := v.err(); err != nil {

@@ -47,7 +47,7 @@ func defaultPolicy(account string) string {
 
 // CreateKey creates a symmetric encryption key with fresh material.
 func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.CreateKeyInput) (*kmsapi.CreateKeyOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.optStrLen("policy", in.Policy, 1, 131072)
 	v.optStrLen("description", in.Description, 0, 8192)
 	v.enum("keyUsage", in.KeyUsage, keyUsageEnum)
@@ -280,7 +280,7 @@ func (s *Service) firstMaterial(ctx context.Context, account, region string, rec
 
 // DescribeKey returns a key's metadata, in any state.
 func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.grantTokens(in.GrantTokens)
 	if err := v.err(); err != nil {
@@ -301,7 +301,7 @@ func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *kmsapi.Des
 
 // ListKeys lists the caller's keys in every state, ordered by key id.
 func (s *Service) ListKeys(ctx context.Context, caller Caller, in *kmsapi.ListKeysInput) (*kmsapi.ListKeysOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.paging(in.Limit, in.Marker)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -341,7 +341,7 @@ func (s *Service) DisableKey(ctx context.Context, caller Caller, in *kmsapi.KeyI
 }
 
 func (s *Service) setEnabled(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput, enable bool) error {
-	if err := checkKeyID(in.KeyID); err != nil {
+	if err := checkKeyID(ctx, in.KeyID); err != nil {
 		return err
 	}
 	action := "DisableKey"
@@ -366,7 +366,7 @@ func (s *Service) setEnabled(ctx context.Context, caller Caller, in *kmsapi.KeyI
 // ScheduleKeyDeletion puts a key in PendingDeletion for 7 to 30 days; when
 // the date passes the key, its material and its aliases are deleted.
 func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *kmsapi.ScheduleKeyDeletionInput) (*kmsapi.ScheduleKeyDeletionOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.intRange("pendingWindowInDays", in.PendingWindowInDays, 1, 365)
 	if err := v.err(); err != nil {
@@ -411,7 +411,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *km
 // CancelKeyDeletion takes a key out of PendingDeletion; like AWS, it leaves
 // the key Disabled.
 func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*kmsapi.CancelKeyDeletionOutput, error) {
-	if err := checkKeyID(in.KeyID); err != nil {
+	if err := checkKeyID(ctx, in.KeyID); err != nil {
 		return nil, err
 	}
 	rec, err := s.mutateKey(ctx, caller, in.KeyID, "CancelKeyDeletion", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
@@ -442,7 +442,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, caller Caller, in *kmsa
 
 // UpdateKeyDescription replaces a key's description.
 func (s *Service) UpdateKeyDescription(ctx context.Context, caller Caller, in *kmsapi.UpdateKeyDescriptionInput) (*struct{}, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	if in.Description == nil {
 		v.add("Value null at 'description' failed to satisfy constraint: Member must not be null")
@@ -461,8 +461,8 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, caller Caller, in *k
 	return nil, err
 }
 
-func checkKeyID(id string) error {
-	var v violations
+func checkKeyID(ctx context.Context, id string) error {
+	v := newViolations(ctx)
 	v.keyID("keyId", id)
 	return v.err()
 }

@@ -24,8 +24,8 @@ var (
 )
 
 // checkPolicyName accepts only the one key policy name AWS KMS has.
-func checkPolicyName(name string) error {
-	var v violations
+func checkPolicyName(ctx context.Context, name string) error {
+	v := newViolations(ctx)
 	if name != "" {
 		v.strLen("policyName", name, 1, 128)
 		v.patternAs("policyName", name, policyNamePattern, `[\w]+`)
@@ -122,10 +122,10 @@ func (s *Service) validPrincipal(ctx context.Context, arn string) (id string, ok
 // GetKeyPolicy returns a key's policy document, in AWS's layout
 // (policy.Pretty) whatever the layout it was put in.
 func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.GetKeyPolicyInput) (*kmsapi.GetKeyPolicyOutput, error) {
-	if err := checkKeyID(in.KeyID); err != nil {
+	if err := checkKeyID(ctx, in.KeyID); err != nil {
 		return nil, err
 	}
-	if err := checkPolicyName(in.PolicyName); err != nil {
+	if err := checkPolicyName(ctx, in.PolicyName); err != nil {
 		return nil, err
 	}
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:GetKeyPolicy", nil)
@@ -170,7 +170,7 @@ func (s *Service) showPolicy(ctx context.Context, doc string, ids map[string]str
 // PutKeyPolicy replaces a key's policy, refusing one that would lock the
 // caller out unless BypassPolicyLockoutSafetyCheck.
 func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.PutKeyPolicyInput) (*struct{}, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	if in.Policy == nil {
 		v.add("Value null at 'policy' failed to satisfy constraint: Member must not be null")
@@ -180,7 +180,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := checkPolicyName(in.PolicyName); err != nil {
+	if err := checkPolicyName(ctx, in.PolicyName); err != nil {
 		return nil, err
 	}
 	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
@@ -208,7 +208,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 
 // ListKeyPolicies lists the key's policy names: always just "default".
 func (s *Service) ListKeyPolicies(ctx context.Context, caller Caller, in *kmsapi.ListKeyPoliciesInput) (*kmsapi.ListKeyPoliciesOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.paging(in.Limit, in.Marker)
 	if err := v.err(); err != nil {

@@ -28,7 +28,7 @@ func errCustomKeyStoreNotFound(id string) error {
 // has no CloudHSM clusters and does not connect to external key store
 // proxies.
 func (s *Service) CreateCustomKeyStore(ctx context.Context, caller Caller, in *kmsapi.CreateCustomKeyStoreInput) (*kmsapi.CreateCustomKeyStoreOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	if v.required("customKeyStoreName", in.CustomKeyStoreName) {
 		v.strLen("customKeyStoreName", in.CustomKeyStoreName, 1, 256)
 	}
@@ -52,8 +52,8 @@ func (s *Service) CreateCustomKeyStore(ctx context.Context, caller Caller, in *k
 }
 
 // checkCustomKeyStoreID validates the id of a custom key store operation.
-func checkCustomKeyStoreID(id string) error {
-	var v violations
+func checkCustomKeyStoreID(ctx context.Context, id string) error {
+	v := newViolations(ctx)
 	if v.required("customKeyStoreId", id) {
 		v.strLen("customKeyStoreId", id, 1, 64)
 	}
@@ -61,8 +61,8 @@ func checkCustomKeyStoreID(id string) error {
 }
 
 // namedKeyStore answers an operation on one custom key store: there is none.
-func (s *Service) namedKeyStore(caller Caller, action, id string) error {
-	if err := checkCustomKeyStoreID(id); err != nil {
+func (s *Service) namedKeyStore(ctx context.Context, caller Caller, action, id string) error {
+	if err := checkCustomKeyStoreID(ctx, id); err != nil {
 		return err
 	}
 	if err := s.authz.Account(&caller, action, "*", nil); err != nil {
@@ -73,22 +73,22 @@ func (s *Service) namedKeyStore(caller Caller, action, id string) error {
 
 // ConnectCustomKeyStore answers CustomKeyStoreNotFoundException.
 func (s *Service) ConnectCustomKeyStore(ctx context.Context, caller Caller, in *kmsapi.CustomKeyStoreIDInput) (*struct{}, error) {
-	return nil, s.namedKeyStore(caller, "kms:ConnectCustomKeyStore", in.CustomKeyStoreID)
+	return nil, s.namedKeyStore(ctx, caller, "kms:ConnectCustomKeyStore", in.CustomKeyStoreID)
 }
 
 // DisconnectCustomKeyStore answers CustomKeyStoreNotFoundException.
 func (s *Service) DisconnectCustomKeyStore(ctx context.Context, caller Caller, in *kmsapi.CustomKeyStoreIDInput) (*struct{}, error) {
-	return nil, s.namedKeyStore(caller, "kms:DisconnectCustomKeyStore", in.CustomKeyStoreID)
+	return nil, s.namedKeyStore(ctx, caller, "kms:DisconnectCustomKeyStore", in.CustomKeyStoreID)
 }
 
 // DeleteCustomKeyStore answers CustomKeyStoreNotFoundException.
 func (s *Service) DeleteCustomKeyStore(ctx context.Context, caller Caller, in *kmsapi.CustomKeyStoreIDInput) (*struct{}, error) {
-	return nil, s.namedKeyStore(caller, "kms:DeleteCustomKeyStore", in.CustomKeyStoreID)
+	return nil, s.namedKeyStore(ctx, caller, "kms:DeleteCustomKeyStore", in.CustomKeyStoreID)
 }
 
 // UpdateCustomKeyStore answers CustomKeyStoreNotFoundException.
 func (s *Service) UpdateCustomKeyStore(ctx context.Context, caller Caller, in *kmsapi.UpdateCustomKeyStoreInput) (*struct{}, error) {
-	var v violations
+	v := newViolations(ctx)
 	if v.required("customKeyStoreId", in.CustomKeyStoreID) {
 		v.strLen("customKeyStoreId", in.CustomKeyStoreID, 1, 64)
 	}
@@ -97,13 +97,13 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, caller Caller, in *k
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	return nil, s.namedKeyStore(caller, "kms:UpdateCustomKeyStore", in.CustomKeyStoreID)
+	return nil, s.namedKeyStore(ctx, caller, "kms:UpdateCustomKeyStore", in.CustomKeyStoreID)
 }
 
 // DescribeCustomKeyStores lists the account's custom key stores: none. A
 // store asked for by id or name is CustomKeyStoreNotFoundException.
 func (s *Service) DescribeCustomKeyStores(ctx context.Context, caller Caller, in *kmsapi.DescribeCustomKeyStoresInput) (*kmsapi.DescribeCustomKeyStoresOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.optStrLen("customKeyStoreId", in.CustomKeyStoreID, 1, 64)
 	v.optStrLen("customKeyStoreName", in.CustomKeyStoreName, 1, 256)
 	v.paging(in.Limit, in.Marker)

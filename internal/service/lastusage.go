@@ -142,7 +142,7 @@ func (s *Service) writeUsage(tx store.Tx, id keyRef, u keyrepo.LastUsage) error 
 // request id of its audit record, with the date from which uses were
 // recorded and the key's creation date.
 func (s *Service) GetKeyLastUsage(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*kmsapi.GetKeyLastUsageOutput, error) {
-	if err := checkKeyID(in.KeyID); err != nil {
+	if err := checkKeyID(ctx, in.KeyID); err != nil {
 		return nil, err
 	}
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:GetKeyLastUsage", nil)

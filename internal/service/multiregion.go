@@ -35,7 +35,7 @@ var regionPattern = regexp.MustCompile(`^([a-z]+-){2,3}\d+$`)
 // region: the same key id and material, with its own key policy,
 // description and tags.
 func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.ReplicateKeyInput) (*kmsapi.ReplicateKeyOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	if v.required("replicaRegion", in.ReplicaRegion) {
 		v.strLen("replicaRegion", in.ReplicaRegion, 1, 32)
@@ -221,7 +221,7 @@ func (s *Service) checkReplicable(k *keyrepo.Key) error {
 // a multi-Region key, and the primary a replica. It is called in the
 // primary's region.
 func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *kmsapi.UpdatePrimaryRegionInput) (*struct{}, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	if v.required("primaryRegion", in.PrimaryRegion) {
 		v.strLen("primaryRegion", in.PrimaryRegion, 1, 32)

@@ -52,7 +52,7 @@ func checkRotatable(rec *keyrepo.KeyRecord, arn string) error {
 // EnableKeyRotation turns on automatic rotation every RotationPeriodInDays
 // (90 to 2560, default 365); the first rotation is one period from now.
 func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *kmsapi.EnableKeyRotationInput) (*struct{}, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.intRange("rotationPeriodInDays", in.RotationPeriodInDays, 90, 2560)
 	if err := v.err(); err != nil {
@@ -80,7 +80,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *kmsa
 
 // DisableKeyRotation turns off automatic rotation.
 func (s *Service) DisableKeyRotation(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*struct{}, error) {
-	if err := checkKeyID(in.KeyID); err != nil {
+	if err := checkKeyID(ctx, in.KeyID); err != nil {
 		return nil, err
 	}
 	_, err := s.mutateKey(ctx, caller, in.KeyID, "DisableKeyRotation", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
@@ -100,7 +100,7 @@ func (s *Service) DisableKeyRotation(ctx context.Context, caller Caller, in *kms
 // GetKeyRotationStatus reports whether automatic rotation is on. A key
 // pending deletion reports false; cancelling the deletion restores it.
 func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*kmsapi.GetKeyRotationStatusOutput, error) {
-	if err := checkKeyID(in.KeyID); err != nil {
+	if err := checkKeyID(ctx, in.KeyID); err != nil {
 		return nil, err
 	}
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount, "kms:GetKeyRotationStatus", nil)
@@ -131,7 +131,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, caller Caller, in *k
 // itself is recorded too, beside the call's own record: a RotateKey
 // service event of type ON_DEMAND (serviceevents.go).
 func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsapi.KeyIDInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
-	if err := checkKeyID(in.KeyID); err != nil {
+	if err := checkKeyID(ctx, in.KeyID); err != nil {
 		return nil, err
 	}
 	var details rotateKeyDetails
@@ -403,7 +403,7 @@ func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyrep
 // ListKeyRotations lists a key's completed rotations, oldest first, or with
 // IncludeKeyMaterial ALL_KEY_MATERIAL every version of its material.
 func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsapi.ListKeyRotationsInput) (*kmsapi.ListKeyRotationsOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.enum("includeKeyMaterial", in.IncludeKeyMaterial, []string{"ALL_KEY_MATERIAL", "ROTATIONS_ONLY"})
 	v.paging(in.Limit, in.Marker)

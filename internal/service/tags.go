@@ -67,7 +67,7 @@ func mergeTags(existing, add []kmsapi.Tag) []kmsapi.Tag {
 
 // TagResource adds or overwrites tags on a key.
 func (s *Service) TagResource(ctx context.Context, caller Caller, in *kmsapi.TagResourceInput) (*struct{}, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	if in.Tags == nil {
 		v.add("Value null at 'tags' failed to satisfy constraint: Member must not be null")
@@ -91,7 +91,7 @@ func (s *Service) TagResource(ctx context.Context, caller Caller, in *kmsapi.Tag
 
 // UntagResource removes tags by key; absent keys are ignored.
 func (s *Service) UntagResource(ctx context.Context, caller Caller, in *kmsapi.UntagResourceInput) (*struct{}, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	if in.TagKeys == nil {
 		v.add("Value null at 'tagKeys' failed to satisfy constraint: Member must not be null")
@@ -129,7 +129,7 @@ func (s *Service) UntagResource(ctx context.Context, caller Caller, in *kmsapi.U
 
 // ListResourceTags lists a key's tags in the order they were added.
 func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *kmsapi.ListResourceTagsInput) (*kmsapi.ListResourceTagsOutput, error) {
-	var v violations
+	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.paging(in.Limit, in.Marker)
 	if err := v.err(); err != nil {

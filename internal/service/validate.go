@@ -1,8 +1,11 @@
 package service
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -14,28 +17,97 @@ import (
 // AWS's request validation does (reference §1.3):
 //
 //	1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1
-type violations []string
+type violations struct {
+	msgs []string
+	// empty holds the members that the request gave as the empty
+	// string (WithEmptyMembers), which a string field cannot tell from
+	// members left out. AWS validates them as given: every such member
+	// of the API has a minimum length of 1 or an enumeration.
+	empty map[string]bool
+}
 
-func (v *violations) add(format string, args ...any) { *v = append(*v, fmt.Sprintf(format, args...)) }
+// newViolations starts the validation of a request, knowing from ctx
+// which of its members were given as the empty string.
+func newViolations(ctx context.Context) violations {
+	names, _ := ctx.Value(emptyMembersKey{}).([]string)
+	if len(names) == 0 {
+		return violations{}
+	}
+	v := violations{empty: make(map[string]bool, len(names))}
+	for _, n := range names {
+		v.empty[n] = true
+	}
+	return v
+}
 
-func (v violations) err() error {
-	switch len(v) {
+type emptyMembersKey struct{}
+
+// WithEmptyMembers returns ctx telling the operation it is passed to that
+// the request gave the members named (as validation messages name them:
+// "keySpec", "grantId") as the empty string, which the input's string
+// fields hold the same as members left out. A member given empty is
+// refused as AWS refuses it (must have length greater than or equal to
+// 1, or must satisfy the enum value set), not taken as absent.
+func WithEmptyMembers(ctx context.Context, names []string) context.Context {
+	if len(names) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, emptyMembersKey{}, names)
+}
+
+// givenEmpty reports whether field was given as the empty string, and
+// counts it as checked.
+func (v *violations) givenEmpty(field string) bool {
+	if !v.empty[field] {
+		return false
+	}
+	delete(v.empty, field)
+	return true
+}
+
+func (v *violations) add(format string, args ...any) {
+	v.msgs = append(v.msgs, fmt.Sprintf(format, args...))
+}
+
+// err is the ValidationException for the violations found, if any. A
+// member given as the empty string that no check has looked at fails its
+// minimum length.
+func (v *violations) err() error {
+	for _, field := range slices.Sorted(maps.Keys(v.empty)) {
+		v.givenEmpty(field)
+		v.add("Value '' at '%s' failed to satisfy constraint: Member must have length greater than or equal to 1", field)
+	}
+	switch len(v.msgs) {
 	case 0:
 		return nil
 	case 1:
-		return newErr(fault.Validation, "1 validation error detected: %s", v[0])
+		return newErr(fault.Validation, "1 validation error detected: %s", v.msgs[0])
 	default:
-		return newErr(fault.Validation, "%d validation errors detected: %s", len(v), strings.Join(v, "; "))
+		return newErr(fault.Validation, "%d validation errors detected: %s", len(v.msgs), strings.Join(v.msgs, "; "))
 	}
 }
 
-// required records a violation if s is empty (the wire sent null or nothing).
+// required records a violation if s is empty: null if the request left
+// it out, too short if it gave the empty string.
 func (v *violations) required(field, s string) bool {
 	if s == "" {
-		v.add("Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+		if v.givenEmpty(field) {
+			v.add("Value '' at '%s' failed to satisfy constraint: Member must have length greater than or equal to 1", field)
+		} else {
+			v.add("Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+		}
 		return false
 	}
 	return true
+}
+
+// requiredEnum checks a required member whose values are set.
+func (v *violations) requiredEnum(field, s string, set []string) {
+	if s == "" && !v.empty[field] {
+		v.required(field, s)
+		return
+	}
+	v.enum(field, s, set)
 }
 
 // keyID checks a required key identifier (1 to 2048 characters).
@@ -82,10 +154,10 @@ func (v *violations) intRange(field string, n *int32, min, max int32) {
 	}
 }
 
-// enum checks that a given (non-empty) value is one of set; the message lists
-// set in the order given, which for AWS's own enums follows AWS's messages.
+// enum checks that a given value is one of set; the message lists set in
+// the order given, which for AWS's own enums follows AWS's messages.
 func (v *violations) enum(field, s string, set []string) {
-	if s == "" {
+	if s == "" && !v.givenEmpty(field) {
 		return
 	}
 	for _, e := range set {

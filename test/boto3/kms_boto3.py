@@ -442,6 +442,31 @@ class ServerValidation(Case):
                      message=coral("Value null at 'tags.1.member.tagValue' failed to satisfy constraint: Member must not be null"))
         self.assertEqual(self.key_ids(), before)
 
+    def test_empty_strings_are_given_not_left_out(self):
+        before = self.key_ids()
+        # botocore does not check enumerations: an empty KeySpec reaches
+        # the server from a client that validates.
+        with self.assertRaises(botocore.exceptions.ClientError) as ctx:
+            self.kms.create_key(KeySpec="")
+        prefix = coral("Value '' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [")
+        self.assertError(ctx, "ValidationException")
+        self.assertTrue(ctx.exception.response["Error"]["Message"].startswith(prefix), ctx.exception.response)
+        self.assertEqual(self.key_ids(), before)
+        meta = self.new_key()
+        with self.assertRaises(botocore.exceptions.ClientError) as ctx:
+            self.kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x", EncryptionAlgorithm="")
+        self.assertError(ctx, "ValidationException", coral(
+            "Value '' at 'encryptionAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]"))
+        blob = self.kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+        short = coral("Value '' at '%s' failed to satisfy constraint: Member must have length greater than or equal to 1")
+        self.refused(self.raw.decrypt, CiphertextBlob=blob, KeyId="", message=short % "keyId")
+        self.refused(self.raw.describe_key, KeyId="", message=short % "keyId")
+        grantee = "arn:aws:iam::%s:root" % meta["Arn"].split(":")[4]
+        self.refused(self.raw.create_grant, KeyId=meta["KeyId"], GranteePrincipal=grantee, Operations=["Encrypt"], Name="",
+                     message=short % "name")
+        self.refused(self.raw.list_grants, KeyId=meta["KeyId"], GrantId="", message=short % "grantId")
+        self.assertEqual(self.kms.list_grants(KeyId=meta["KeyId"])["Grants"], [])
+
     def test_enum_of_an_algorithm(self):
         key = self.new_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyId"]
         self.refused(self.raw.generate_mac, KeyId=key, Message=b"m", MacAlgorithm="INVALID",
