@@ -261,6 +261,13 @@ class Paginators(Case):
         self.assertEqual(pages, (len(ids) + 1) // 2)
         self.assertGreater(pages, 2)
         self.assertEqual(set(ids), {k["KeyId"] for k in self.kms.list_keys(Limit=1000)["Keys"]})
+        # Stopped after MaxItems and resumed from its NextToken, the
+        # paginator gives the rest, none again.
+        paginator = self.kms.get_paginator("list_keys")
+        first = paginator.paginate(PaginationConfig={"MaxItems": 3, "PageSize": 2}).build_full_result()
+        self.assertEqual(len(first["Keys"]), 3)
+        rest = paginator.paginate(PaginationConfig={"StartingToken": first["NextToken"], "PageSize": 2}).build_full_result()
+        self.assertEqual([k["KeyId"] for k in first["Keys"] + rest["Keys"]], ids)
 
     def test_list_aliases(self):
         meta = self.new_key()
@@ -284,6 +291,20 @@ class Paginators(Case):
         ids = [g["GrantId"] for g in grants]
         self.assertEqual(sorted(ids), sorted(made))
         self.assertEqual(pages, 3)
+
+    def test_list_retirable_grants_and_key_rotations(self):
+        meta = self.new_key()
+        principal = "arn:aws:iam::%s:user/boto3-retirer-%s" % (meta["Arn"].split(":")[4], uuid.uuid4().hex[:8])
+        made = {self.kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=principal, RetiringPrincipal=principal,
+                                      Operations=["Decrypt"])["GrantId"] for _ in range(3)}
+        grants, pages = every(self.kms, "list_retirable_grants", "Grants", RetiringPrincipal=principal)
+        self.assertEqual(sorted(g["GrantId"] for g in grants), sorted(made))
+        self.assertEqual(pages, 2)
+        for _ in range(3):
+            self.kms.rotate_key_on_demand(KeyId=meta["KeyId"])
+        rotations, pages = every(self.kms, "list_key_rotations", "Rotations", KeyId=meta["KeyId"])
+        self.assertEqual(len({r["KeyMaterialId"] for r in rotations}), 3)
+        self.assertEqual(pages, 2)
 
     def test_list_resource_tags(self):
         tags = [{"TagKey": "k%d" % i, "TagValue": "v%d" % i} for i in range(5)]
