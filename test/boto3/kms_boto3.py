@@ -294,7 +294,9 @@ class Paginators(Case):
 
     def test_list_retirable_grants_and_key_rotations(self):
         meta = self.new_key()
-        principal = "arn:aws:iam::%s:user/boto3-retirer-%s" % (meta["Arn"].split(":")[4], uuid.uuid4().hex[:8])
+        # A grant's principals must exist, as on AWS: a user of its own.
+        iam = boto3.client("iam", endpoint_url=ENDPOINT, region_name=REGION)
+        principal = iam.create_user(UserName="boto3-retirer-%s" % uuid.uuid4().hex[:8])["User"]["Arn"]
         made = {self.kms.create_grant(KeyId=meta["KeyId"], GranteePrincipal=principal, RetiringPrincipal=principal,
                                       Operations=["Decrypt"])["GrantId"] for _ in range(3)}
         grants, pages = every(self.kms, "list_retirable_grants", "Grants", RetiringPrincipal=principal)
