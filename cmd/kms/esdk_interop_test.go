@@ -14,24 +14,25 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
-// requireNodeESDK needs node and the official AWS Encryption SDK for
-// JavaScript installed under test/esdk-js (.ci/run installs it).
-func requireNodeESDK(t *testing.T) string {
+// requireNodePackage needs node and the npm package module installed
+// under test/dir (scripts/test.sh installs it there), and returns that
+// directory. It fails when CI is set and skips otherwise.
+func requireNodePackage(t *testing.T, dir, module string) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "test", "esdk-js"))
+	abs, err := filepath.Abs(filepath.Join("..", "..", "test", dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, nodeErr := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "@aws-crypto", "client-node"))
+	_, modErr := os.Stat(filepath.Join(abs, "node_modules", filepath.FromSlash(module)))
 	if nodeErr != nil || modErr != nil {
-		msg := "node and test/esdk-js/node_modules (npm install in test/esdk-js) are needed for this test"
+		msg := fmt.Sprintf("node and %s in test/%s/node_modules (npm install in test/%s) are needed for this test", module, dir, dir)
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	return dir
+	return abs
 }
 
 // The official AWS Encryption SDK for JavaScript decrypts what `kms
@@ -39,7 +40,7 @@ func requireNodeESDK(t *testing.T) string {
 // committing suites, several sizes and an encryption context.
 func TestESDKInteropWithJavaScript(t *testing.T) {
 	t.Parallel()
-	jsDir := requireNodeESDK(t)
+	jsDir := requireNodePackage(t, "esdk-js", "@aws-crypto/client-node")
 	s := startDev(t, t.TempDir())
 	ctx := testCtx(t)
 	key, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})

@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -13,26 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
 
-// requireNodeSDK needs node and the AWS SDK for JavaScript v3's KMS client
-// installed under test/sdk-js (scripts/test.sh installs it).
-func requireNodeSDK(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "test", "sdk-js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, nodeErr := exec.LookPath("node")
-	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "@aws-sdk", "client-kms"))
-	if nodeErr != nil || modErr != nil {
-		msg := "node and test/sdk-js/node_modules (npm install in test/sdk-js) are needed for this test"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return dir
-}
-
 // The AWS SDK for JavaScript v3, with its own serializer, SigV4 signer,
 // retry logic and error deserializer, gets from the server what it gets
 // from AWS KMS: test/sdk-js/kms.js drives keys of every kind, aliases,
@@ -41,7 +20,7 @@ func requireNodeSDK(t *testing.T) string {
 // are also checked with Node's own crypto against GetPublicKey's key.
 func TestJavaScriptSDK(t *testing.T) {
 	t.Parallel()
-	jsDir := requireNodeSDK(t)
+	jsDir := requireNodePackage(t, "sdk-js", "@aws-sdk/client-kms")
 	s := startDev(t, t.TempDir())
 	ctx := testCtx(t)
 	id, secret := devCredentials(t, s.Dir)
