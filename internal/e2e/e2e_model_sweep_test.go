@@ -1,0 +1,610 @@
+package e2e_test
+
+// The model-driven validation sweep: for every operation of AWS's KMS
+// service model (testdata/kms-model), every constrained member of its
+// input is broken, one at a time, on an otherwise valid request (see
+// sweepInputs), and the server must refuse it as AWS's request validation
+// does (reference §1.3): HTTP 400, ValidationException, the Coral message
+// for each violation, and nothing changed in the store.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/openkms/kms/internal/store"
+)
+
+// kmsModel is the part of a botocore service model the sweep reads.
+type kmsModel struct {
+	Operations map[string]struct {
+		Input *shapeRef `json:"input"`
+	} `json:"operations"`
+	Shapes map[string]*modelShape `json:"shapes"`
+}
+
+type shapeRef struct {
+	Shape string `json:"shape"`
+}
+
+type modelShape struct {
+	Type      string              `json:"type"`
+	Required  []string            `json:"required"`
+	Members   map[string]shapeRef `json:"members"`
+	Member    *shapeRef           `json:"member"` // a list's
+	Key       *shapeRef           `json:"key"`    // a map's
+	Value     *shapeRef           `json:"value"`
+	Min       *int64              `json:"min"`
+	Max       *int64              `json:"max"`
+	Pattern   string              `json:"pattern"`
+	Enum      []string            `json:"enum"`
+	Sensitive bool                `json:"sensitive"`
+}
+
+func loadKMSModel(t testing.TB) *kmsModel {
+	t.Helper()
+	b, err := os.ReadFile("testdata/kms-model/service-2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m kmsModel
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return &m
+}
+
+// patternSample gives, for each pattern of the model, a value that
+// matches it, a value of an allowed length that does not, and where a
+// character (pad) can be put into the valid value, or removed from it,
+// keeping it matching, to reach a length just outside the limits.
+type patternSample struct {
+	valid, invalid string
+	pad            byte
+	at             int // where pad goes in valid; -1: at the end
+}
+
+var patternSamples = map[string]patternSample{
+	`^[a-zA-Z0-9:/_-]+$`:                 {"alias/sweep", "alias/sweep!", 'a', -1},
+	`^[\w+=,.@:/-]+$`:                    {"arn:aws:iam::111122223333:root", "arn:aws:iam::111122223333:root?", 'a', -1},
+	`[\u0009\u000A\u000D\u0020-\u00FF]+`: {"p", "p\u0100", ' ', -1},
+	`^[a-zA-Z0-9:/_\s.-]+$`:              {"material", "material!", 'a', -1},
+	`^https://[a-zA-Z0-9.-]+$`:           {"https://xks.example.com", "http://xks.example.com", 'a', -1},
+	`^([a-z]+-){2,3}\d+$`:                {"eu-west-1", "EU-WEST-1", 'a', 0},
+	`^[A-Z2-7]+$`:                        {"ABCDEFGHIJKLMNOPQRST", "ABCDEFGHIJKLMNOPQRS1", 'A', -1},
+	`^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$`: {"com.amazonaws.vpce.us-east-1.vpce-svc-0123", "org.amazonaws.vpce.us-east-1.vpce-svc-0123", '0', -1},
+	`^[a-zA-Z0-9\/+=]+$`:         {strings.Repeat("a", 43), strings.Repeat("a", 42) + "!", 'a', -1},
+	`[\u0020-\u00FF]*`:           {"marker", "marker\u0100", 'a', -1},
+	`cluster-[2-7a-zA-Z]{11,16}`: {"cluster-abcdefghijk", "cluster-1234567890k", 'a', -1},
+	`^[a-f0-9]+$`:                {strings.Repeat("ab", 32), strings.Repeat("AB", 32), 'a', -1},
+	`[\w]+`:                      {"default", "de-fault", 'a', -1},
+	`^(/[a-zA-Z0-9\/_-]+/kms/xks/v\d{1,2})$|^(/kms/xks/v\d{1,2})$`: {"/example/kms/xks/v1", "/example/kms/xks/v1/", 'a', 1},
+	`^[a-zA-Z0-9-_.]+$`: {"xks-key", "xks key", 'a', -1},
+	`[0-9]{12}`:         {"111122223333", "11112222333a", '1', -1},
+}
+
+// modelRegexp is a model pattern as Go reads it: whole-value matching, as
+// Java's String.matches, and \uXXXX written \x{XXXX}.
+func modelRegexp(t testing.TB, pattern string) *regexp.Regexp {
+	t.Helper()
+	p := regexp.MustCompile(`\\u([0-9A-Fa-f]{4})`).ReplaceAllString(pattern, `\x{$1}`)
+	p = strings.ReplaceAll(p, `0-9-_.]`, `0-9_.\-]`) // Java reads a '-' after a range as itself
+	re, err := regexp.Compile(`^(?:` + p + `)$`)
+	if err != nil {
+		t.Fatalf("pattern %s: %v", pattern, err)
+	}
+	return re
+}
+
+// memberName is a member as validation messages name it.
+func memberName(m string) string {
+	r, n := utf8.DecodeRuneInString(m)
+	return string(unicode.ToLower(r)) + m[n:]
+}
+
+// sweepCase is one request to refuse: the base input with one change.
+type sweepCase struct {
+	name   string
+	change func(body map[string]any)
+	want   []string // the violations, without the "N validation errors detected: " head
+}
+
+// sweeper generates the cases for one operation.
+type sweeper struct {
+	t     testing.TB
+	model *kmsModel
+	// enumShown overrides the values a member's enum message lists, where
+	// AWS lists others than the model's (path → values).
+	enumShown map[string][]string
+}
+
+// violations is what AWS's validation says of value (as it is in a JSON
+// body) at path, given as shape: the model's constraints of the shape
+// itself, not of its members.
+func (s *sweeper) violations(shapeName string, value any, path string) []string {
+	sh := s.model.Shapes[shapeName]
+	if value == nil {
+		return nil
+	}
+	var out []string
+	shown := func() string { return fmt.Sprintf("Value '%v' at '%s'", value, path) }
+	if sh.Sensitive || sh.Type == "blob" {
+		shown = func() string { return fmt.Sprintf("Value at '%s'", path) }
+	}
+	var length int64 = -1
+	switch sh.Type {
+	case "string":
+		str := value.(string)
+		length = int64(utf8.RuneCountInString(str))
+		if sh.Pattern != "" && !modelRegexp(s.t, sh.Pattern).MatchString(str) {
+			out = append(out, shown()+" failed to satisfy constraint: Member must satisfy regular expression pattern: "+sh.Pattern)
+		}
+		if sh.Enum != nil && !slices.Contains(sh.Enum, str) {
+			set := sh.Enum
+			if e, ok := s.enumShown[path]; ok {
+				set = e
+			}
+			out = append(out, shown()+" failed to satisfy constraint: Member must satisfy enum value set: ["+strings.Join(set, ", ")+"]")
+		}
+	case "blob":
+		b, err := base64.StdEncoding.DecodeString(value.(string))
+		if err != nil {
+			s.t.Fatalf("%s: %v", path, err)
+		}
+		length = int64(len(b))
+	case "list":
+		l := value.([]any)
+		length = int64(len(l))
+		strs := make([]string, len(l))
+		for i, e := range l {
+			strs[i] = fmt.Sprint(e)
+		}
+		shown = func() string { return fmt.Sprintf("Value '[%s]' at '%s'", strings.Join(strs, ", "), path) }
+	case "integer", "long":
+		n := int64(value.(int))
+		if sh.Min != nil && n < *sh.Min {
+			out = append(out, fmt.Sprintf("%s failed to satisfy constraint: Member must have value greater than or equal to %d", shown(), *sh.Min))
+		}
+		if sh.Max != nil && n > *sh.Max {
+			out = append(out, fmt.Sprintf("%s failed to satisfy constraint: Member must have value less than or equal to %d", shown(), *sh.Max))
+		}
+	}
+	if length >= 0 {
+		if sh.Min != nil && length < *sh.Min {
+			out = append(out, fmt.Sprintf("%s failed to satisfy constraint: Member must have length greater than or equal to %d", shown(), *sh.Min))
+		}
+		if sh.Max != nil && length > *sh.Max {
+			out = append(out, fmt.Sprintf("%s failed to satisfy constraint: Member must have length less than or equal to %d", shown(), *sh.Max))
+		}
+	}
+	return out
+}
+
+// validValue is a value of shape that satisfies its constraints, for a
+// member the base input leaves out.
+func (s *sweeper) validValue(shapeName string) any {
+	sh := s.model.Shapes[shapeName]
+	switch sh.Type {
+	case "string":
+		if sh.Enum != nil {
+			return sh.Enum[0]
+		}
+		if sh.Pattern != "" {
+			return s.sample(sh.Pattern).valid
+		}
+		return strings.Repeat("a", int(max(1, minOf(sh))))
+	case "blob":
+		return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, int(max(1, minOf(sh)))))
+	case "integer", "long":
+		return int(max(1, minOf(sh)))
+	case "boolean":
+		return false
+	case "list":
+		return []any{s.validValue(sh.Member.Shape)}
+	case "map":
+		return map[string]any{"k": s.validValue(sh.Value.Shape)}
+	case "structure":
+		out := map[string]any{}
+		for _, m := range sh.Required {
+			out[m] = s.validValue(sh.Members[m].Shape)
+		}
+		return out
+	}
+	s.t.Fatalf("no valid value for %s (%s)", shapeName, sh.Type)
+	return nil
+}
+
+func minOf(sh *modelShape) int64 {
+	if sh.Min == nil {
+		return 0
+	}
+	return *sh.Min
+}
+
+func (s *sweeper) sample(pattern string) patternSample {
+	p, ok := patternSamples[pattern]
+	if !ok {
+		s.t.Fatalf("no sample values for the model's pattern %s: add them to patternSamples", pattern)
+	}
+	return p
+}
+
+// outOfRange are values of shape just outside its limits, and (for a
+// pattern or an enumeration) a value of an allowed length that is not
+// allowed.
+func (s *sweeper) outOfRange(shapeName string) []badValue {
+	sh := s.model.Shapes[shapeName]
+	var out []badValue
+	switch sh.Type {
+	case "string":
+		valid := strings.Repeat("a", int(max(1, minOf(sh))))
+		pad, at := byte('a'), -1
+		if sh.Pattern != "" {
+			p := s.sample(sh.Pattern)
+			valid, pad, at = p.valid, p.pad, p.at
+			out = append(out, badValue{"off pattern", p.invalid})
+		}
+		if sh.Enum != nil {
+			out = append(out, badValue{"not in enum", "NOT_" + sh.Enum[0]})
+		}
+		if sh.Min != nil && *sh.Min > 0 {
+			out = append(out, badValue{"too short", resize(valid, int(*sh.Min-1), pad, at)})
+		}
+		if sh.Max != nil {
+			out = append(out, badValue{"too long", resize(valid, int(*sh.Max+1), pad, at)})
+		}
+	case "blob":
+		if sh.Min != nil && *sh.Min > 0 {
+			out = append(out, badValue{"too short", base64.StdEncoding.EncodeToString(make([]byte, *sh.Min-1))})
+		}
+		if sh.Max != nil {
+			out = append(out, badValue{"too long", base64.StdEncoding.EncodeToString(make([]byte, *sh.Max+1))})
+		}
+	case "integer", "long":
+		if sh.Min != nil {
+			out = append(out, badValue{"too small", int(*sh.Min - 1)})
+		}
+		if sh.Max != nil {
+			out = append(out, badValue{"too large", int(*sh.Max + 1)})
+		}
+	case "list":
+		if sh.Max != nil {
+			l := make([]any, *sh.Max+1)
+			for i := range l {
+				l[i] = s.validValue(sh.Member.Shape)
+				if str, ok := l[i].(string); ok {
+					l[i] = fmt.Sprintf("%s%d", str, i) // distinct, as a reader of the message would want
+				}
+			}
+			out = append(out, badValue{"too long", l})
+		}
+		if sh.Min != nil && *sh.Min > 0 {
+			out = append(out, badValue{"too short", []any{}})
+		}
+	}
+	return out
+}
+
+// badValue is a value that breaks a constraint, and what it breaks.
+type badValue struct {
+	what string
+	v    any
+}
+
+// resize makes valid n characters long by putting pad at at, or cutting
+// characters there.
+func resize(valid string, n int, pad byte, at int) string {
+	if at < 0 || at > len(valid) {
+		at = len(valid)
+	}
+	if len(valid) < n {
+		return valid[:at] + strings.Repeat(string(pad), n-len(valid)) + valid[at:]
+	}
+	cut := len(valid) - n
+	if at >= cut {
+		return valid[:at-cut] + valid[at:]
+	}
+	return valid[:n]
+}
+
+// location is where a member is in a body: the keys and list indexes
+// from the top.
+type location []any
+
+// set puts v at loc in body, making the structures, lists and maps on the
+// way as the base leaves them out (with their required members).
+func (s *sweeper) set(body map[string]any, loc location, shapes []string, v any) {
+	var cur any = body
+	for i, step := range loc {
+		last := i == len(loc)-1
+		switch c := cur.(type) {
+		case map[string]any:
+			k := step.(string)
+			if last {
+				if v == nil {
+					delete(c, k)
+				} else {
+					c[k] = v
+				}
+				return
+			}
+			if _, ok := c[k]; !ok {
+				c[k] = s.validValue(shapes[i])
+			}
+			cur = c[k]
+		case []any:
+			idx := step.(int)
+			if last {
+				c[idx] = v
+				return
+			}
+			cur = c[idx]
+		}
+	}
+}
+
+// cases generates the cases for the members of structure shapeName at loc
+// (path: how messages name it, "" at the top).
+func (s *sweeper) cases(shapeName string, loc location, shapes []string, path string) []sweepCase {
+	sh := s.model.Shapes[shapeName]
+	var out []sweepCase
+	for _, m := range slices.Sorted(maps.Keys(sh.Members)) {
+		ref := sh.Members[m].Shape
+		mpath := memberName(m)
+		if path != "" {
+			mpath = path + "." + mpath
+		}
+		mloc := append(slices.Clone(loc), m)
+		mshapes := append(slices.Clone(shapes), ref)
+		if slices.Contains(sh.Required, m) {
+			out = append(out, sweepCase{
+				name:   mpath + " missing",
+				change: func(b map[string]any) { s.set(b, mloc, mshapes, nil) },
+				want:   []string{fmt.Sprintf("Value null at '%s' failed to satisfy constraint: Member must not be null", mpath)},
+			})
+		}
+		for _, bad := range s.outOfRange(ref) {
+			v := bad.v
+			want := s.violations(ref, v, mpath)
+			if len(want) == 0 {
+				s.t.Fatalf("%s: the value %v breaks no constraint", mpath, v)
+			}
+			out = append(out, sweepCase{
+				name:   mpath + " " + bad.what,
+				change: func(b map[string]any) { s.set(b, mloc, mshapes, v) },
+				want:   want,
+			})
+		}
+		switch child := s.model.Shapes[ref]; child.Type {
+		case "structure":
+			out = append(out, s.cases(ref, mloc, mshapes, mpath)...)
+		case "list":
+			elem := s.model.Shapes[child.Member.Shape]
+			eloc := append(slices.Clone(mloc), 0)
+			eshapes := append(slices.Clone(mshapes), child.Member.Shape)
+			epath := mpath + ".1.member"
+			if elem.Type == "structure" {
+				out = append(out, s.cases(child.Member.Shape, eloc, eshapes, epath)...)
+				continue
+			}
+			for _, bad := range s.outOfRange(child.Member.Shape) {
+				v := bad.v
+				out = append(out, sweepCase{
+					name:   epath + " " + bad.what,
+					change: func(b map[string]any) { s.set(b, mloc, mshapes, []any{v}) },
+					want:   s.violations(child.Member.Shape, v, epath),
+				})
+			}
+		}
+	}
+	return out
+}
+
+// sweepInput is an operation's minimal valid input and how the server
+// answers it: "" for success, else the error's __type.
+type sweepInput struct {
+	body   map[string]any
+	answer string
+}
+
+// TestModelValidationSweep breaks, one at a time, every input constraint
+// of every operation in AWS's model on an otherwise valid request, and
+// checks that the server refuses each as AWS does; then that the valid
+// request is not refused for its input.
+func TestModelValidationSweep(t *testing.T) {
+	model := loadKMSModel(t)
+	e := newKMSEnv(t)
+	inputs := sweepInputs(t, e)
+	ops := slices.Sorted(maps.Keys(model.Operations))
+	if missing := slices.DeleteFunc(slices.Clone(ops), func(op string) bool { _, ok := inputs[op]; return ok }); len(missing) > 0 {
+		t.Fatalf("no valid input for %v: add them to sweepInputs", missing)
+	}
+	for _, op := range ops {
+		t.Run(op, func(t *testing.T) {
+			s := &sweeper{t: t, model: model, enumShown: sweepEnumShown[op]}
+			in := inputs[op]
+			cases := s.cases(model.Operations[op].Input.Shape, nil, nil, "")
+			if len(cases) == 0 {
+				t.Fatal("no cases")
+			}
+			known := sweepKnown[op]
+			cases = append(cases, combined(cases, known)...)
+			for _, c := range cases {
+				body := cloneBody(t, in.body)
+				c.change(body)
+				raw, err := json.Marshal(body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := e.storeSnapshot(t)
+				r := e.rawCall(t, op, string(raw))
+				var problem string
+				if k, ok := known[c.name]; ok {
+					problem = checkAnswer(r, k)
+				} else {
+					problem = checkViolations(r, c.want)
+				}
+				switch pending := isPending(op, c.name); {
+				case problem != "" && !pending:
+					t.Errorf("%s: %s", c.name, problem)
+				case problem == "" && pending:
+					t.Errorf("%s: answers as AWS does now: take it out of sweepPending", c.name)
+				}
+				if after := e.storeSnapshot(t); after != before {
+					t.Errorf("%s: the refused request changed the store", c.name)
+				}
+			}
+			raw, err := json.Marshal(in.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := e.rawCall(t, op, string(raw))
+			got := ""
+			if r.status != 200 {
+				got, _ = r.json(t)["__type"].(string)
+			}
+			if got != in.answer {
+				t.Errorf("the valid input %s answered %d %q, want %q", raw, r.status, r.body, in.answer)
+			}
+		})
+	}
+}
+
+// combined is a case breaking two members at once: the first case and
+// the first after it in another member, neither answered otherwise
+// (known).
+func combined(cases []sweepCase, known map[string]sweepAnswer) []sweepCase {
+	var a *sweepCase
+	for i := range cases {
+		c := &cases[i]
+		if _, ok := known[c.name]; ok {
+			continue
+		}
+		if a == nil {
+			a = c
+			continue
+		}
+		if top(c.name) != top(a.name) {
+			a, b := *a, *c
+			return []sweepCase{{
+				name:   a.name + " and " + b.name,
+				change: func(body map[string]any) { a.change(body); b.change(body) },
+				want:   append(slices.Clone(a.want), b.want...),
+			}}
+		}
+	}
+	return nil
+}
+
+// isPending reports whether a case, or a part of a combined one, is one
+// of the op's entries in sweepPending.
+func isPending(op, name string) bool {
+	if slices.Contains(sweepPending[op], name) {
+		return true
+	}
+	for _, part := range strings.Split(name, " and ") {
+		if slices.Contains(sweepPending[op], part) {
+			return true
+		}
+	}
+	return false
+}
+
+// sweepAnswer is an error answer: its __type and message.
+type sweepAnswer struct{ typ, msg string }
+
+func checkAnswer(r rawResponse, want sweepAnswer) string {
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil || r.status != 400 || m["__type"] != want.typ || m["message"] != want.msg {
+		return fmt.Sprintf("answered %d %.300q, want 400 %s %q", r.status, r.body, want.typ, want.msg)
+	}
+	return ""
+}
+
+func top(caseName string) string {
+	name, _, _ := strings.Cut(caseName, " ")
+	name, _, _ = strings.Cut(name, ".")
+	return name
+}
+
+func cloneBody(t testing.TB, body map[string]any) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkViolations says how r is not a ValidationException whose message
+// lists want, in any order, and an enumeration's values in any order: AWS
+// lists them in an order of its own (reference §1.3).
+func checkViolations(r rawResponse, want []string) string {
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil || r.status != 400 {
+		return fmt.Sprintf("status %d, want 400 (body %.300q)", r.status, r.body)
+	}
+	msg, _ := m["message"].(string)
+	if m["__type"] != "ValidationException" {
+		return fmt.Sprintf("__type %v, want ValidationException (message %.300q)", m["__type"], msg)
+	}
+	head := "1 validation error detected: "
+	if len(want) > 1 {
+		head = fmt.Sprintf("%d validation errors detected: ", len(want))
+	}
+	rest, ok := strings.CutPrefix(msg, head)
+	if !ok || !sameViolations(strings.Split(rest, "; "), want) {
+		return fmt.Sprintf("\n got %.600q\nwant %.600q", msg, head+strings.Join(want, "; "))
+	}
+	return ""
+}
+
+func sameViolations(got, want []string) bool {
+	norm := func(l []string) []string {
+		out := make([]string, len(l))
+		for i, v := range l {
+			if head, set, ok := strings.Cut(v, "enum value set: ["); ok {
+				vals := strings.Split(strings.TrimSuffix(set, "]"), ", ")
+				slices.Sort(vals)
+				v = head + "enum value set: [" + strings.Join(vals, ", ") + "]"
+			}
+			out[i] = v
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(norm(got), norm(want))
+}
+
+// storeSnapshot is every record of the store, to tell whether a request
+// changed any.
+func (e *kmsEnv) storeSnapshot(t testing.TB) string {
+	t.Helper()
+	var b strings.Builder
+	err := e.store.View(context.Background(), func(tx store.Tx) error {
+		return tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
+			fmt.Fprintf(&b, "%q=%q\n", k, v)
+			return true, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
