@@ -162,7 +162,8 @@ func TestE2EKeyMaterialIDIsValidated(t *testing.T) {
 	id := e.newExternalKey(t)
 	material := mustRandom(t, 32)
 	current := aws.ToString(e.importMaterial(t, id, material, nil).KeyMaterialId)
-	tooShort := "1 validation error detected: Value '' at 'keyMaterialId' failed to satisfy constraint: Member must have length greater than or equal to 64"
+	tooShort := "2 validation errors detected: Value '' at 'keyMaterialId' failed to satisfy constraint: Member must have length greater than or equal to 64; " +
+		"Value '' at 'keyMaterialId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-f0-9]+$"
 	notHex := func(v string) string {
 		return "1 validation error detected: Value '" + v + "' at 'keyMaterialId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-f0-9]+$"
 	}

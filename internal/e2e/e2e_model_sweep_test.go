@@ -253,6 +253,9 @@ func (s *sweeper) outOfRange(shapeName string) []badValue {
 			p := s.sample(sh.Pattern)
 			valid, pad, at = p.valid, p.pad, p.at
 			out = append(out, badValue{"off pattern", p.invalid})
+			if minOf(sh) == 0 && !modelRegexp(s.t, sh.Pattern).MatchString("") {
+				out = append(out, badValue{"empty", ""})
+			}
 		}
 		if sh.Enum != nil {
 			out = append(out, badValue{"not in enum", "NOT_" + sh.Enum[0]})

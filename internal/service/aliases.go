@@ -18,18 +18,14 @@ const maxAliasesPerKey = 50
 // checkAliasName validates an alias name as AWS does (reference §4.3).
 func checkAliasName(ctx context.Context, name string) error {
 	v := newViolations(ctx)
-	if v.required("aliasName", name) {
-		v.strLen("aliasName", name, 1, 256)
+	if v.requiredGiven("aliasName", name) {
+		v.patterned("aliasName", name, 1, 256, aliasNamePattern, aliasNamePattern.String())
 	}
 	if err := v.err(); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(name, "alias/") {
 		return newErr(fault.Validation, `Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html`)
-	}
-	v.pattern("aliasName", name, aliasNamePattern)
-	if err := v.err(); err != nil {
-		return err
 	}
 	if len(name) == len("alias/") || strings.Contains(name, ":") {
 		return newErr(fault.Validation, "%s contains invalid characters for an alias", name)

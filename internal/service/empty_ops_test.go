@@ -51,7 +51,8 @@ func TestMembersGivenEmptyAreRefused(t *testing.T) {
 		{[]string{"name"}, func(ctx context.Context) error {
 			_, err := f.svc.CreateGrant(ctx, rootA, &kmsapi.CreateGrantInput{KeyID: id, GranteePrincipal: "arn:aws:iam::" + acctA + ":root", Operations: []string{"Encrypt"}})
 			return err
-		}, fmt.Sprintf(short, "name")},
+		}, "2 validation errors detected: Value '' at 'name' failed to satisfy constraint: Member must have length greater than or equal to 1; " +
+			"Value '' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$"},
 		{[]string{"policyName"}, func(ctx context.Context) error {
 			_, err := f.svc.GetKeyPolicy(ctx, rootA, &kmsapi.GetKeyPolicyInput{KeyID: id})
 			return err

@@ -108,13 +108,11 @@ func (s *Service) checkGrantPrincipal(ctx context.Context, p string) error {
 func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.CreateGrantInput) (*kmsapi.CreateGrantOutput, error) {
 	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
-	if in.GranteePrincipal != "" {
-		v.strLen("granteePrincipal", in.GranteePrincipal, 1, 256)
-		v.pattern("granteePrincipal", in.GranteePrincipal, principalPattern)
+	if v.given("granteePrincipal", in.GranteePrincipal) {
+		v.patterned("granteePrincipal", in.GranteePrincipal, 1, 256, principalPattern, principalPattern.String())
 	}
-	if in.RetiringPrincipal != "" {
-		v.strLen("retiringPrincipal", in.RetiringPrincipal, 1, 256)
-		v.pattern("retiringPrincipal", in.RetiringPrincipal, principalPattern)
+	if v.given("retiringPrincipal", in.RetiringPrincipal) {
+		v.patterned("retiringPrincipal", in.RetiringPrincipal, 1, 256, principalPattern, principalPattern.String())
 	}
 	if in.Operations == nil {
 		v.add("Value null at 'operations' failed to satisfy constraint: Member must not be null")
@@ -122,9 +120,8 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	for i, op := range in.Operations {
 		v.enum(fmt.Sprintf("operations.%d.member", i+1), op, grantOperationEnum)
 	}
-	if in.Name != "" {
-		v.strLen("name", in.Name, 1, 256)
-		v.pattern("name", in.Name, grantNamePattern)
+	if v.given("name", in.Name) {
+		v.patterned("name", in.Name, 1, 256, grantNamePattern, grantNamePattern.String())
 	}
 	v.grantTokens(in.GrantTokens)
 	v.grantConstraints(in.Constraints)

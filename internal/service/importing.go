@@ -122,8 +122,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 	v.enum("expirationModel", in.ExpirationModel, expirationModelEnum)
 	v.enum("importType", in.ImportType, importTypeEnum)
 	if d := in.KeyMaterialDescription; d != nil {
-		v.strLen("keyMaterialDescription", *d, 0, 256)
-		v.pattern("keyMaterialDescription", *d, materialDescriptionRE)
+		v.patterned("keyMaterialDescription", *d, 0, 256, materialDescriptionRE, materialDescriptionRE.String())
 	}
 	v.keyMaterialID(in.KeyMaterialID)
 	if err := v.err(); err != nil {

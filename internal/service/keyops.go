@@ -55,7 +55,9 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	v.enum("keySpec", in.KeySpec, keySpecEnum)
 	v.enum("origin", in.Origin, originEnum)
 	v.optStrLen("customKeyStoreId", in.CustomKeyStoreID, 1, 64)
-	v.optStrLen("xksKeyId", in.XksKeyID, 1, 128)
+	if in.XksKeyID != nil {
+		v.patterned("xksKeyId", *in.XksKeyID, 1, 128, xksKeyIDPattern, `^[a-zA-Z0-9-_.]+$`)
+	}
 	v.tags(in.Tags)
 	if err := v.err(); err != nil {
 		return nil, err

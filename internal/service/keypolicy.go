@@ -26,9 +26,8 @@ var (
 // checkPolicyName accepts only the one key policy name AWS KMS has.
 func checkPolicyName(ctx context.Context, name string) error {
 	v := newViolations(ctx)
-	if name != "" {
-		v.strLen("policyName", name, 1, 128)
-		v.patternAs("policyName", name, policyNamePattern, `[\w]+`)
+	if v.given("policyName", name) {
+		v.patterned("policyName", name, 1, 128, policyNamePattern, `[\w]+`)
 	}
 	if err := v.err(); err != nil {
 		return err

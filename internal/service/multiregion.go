@@ -37,9 +37,8 @@ var regionPattern = regexp.MustCompile(`^([a-z]+-){2,3}\d+$`)
 func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.ReplicateKeyInput) (*kmsapi.ReplicateKeyOutput, error) {
 	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
-	if v.required("replicaRegion", in.ReplicaRegion) {
-		v.strLen("replicaRegion", in.ReplicaRegion, 1, 32)
-		v.pattern("replicaRegion", in.ReplicaRegion, regionPattern)
+	if v.requiredGiven("replicaRegion", in.ReplicaRegion) {
+		v.patterned("replicaRegion", in.ReplicaRegion, 1, 32, regionPattern, regionPattern.String())
 	}
 	v.optStrLen("policy", in.Policy, 1, 131072)
 	v.optStrLen("description", in.Description, 0, 8192)
@@ -223,9 +222,8 @@ func (s *Service) checkReplicable(k *keyrepo.Key) error {
 func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *kmsapi.UpdatePrimaryRegionInput) (*struct{}, error) {
 	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
-	if v.required("primaryRegion", in.PrimaryRegion) {
-		v.strLen("primaryRegion", in.PrimaryRegion, 1, 32)
-		v.pattern("primaryRegion", in.PrimaryRegion, regionPattern)
+	if v.requiredGiven("primaryRegion", in.PrimaryRegion) {
+		v.patterned("primaryRegion", in.PrimaryRegion, 1, 32, regionPattern, regionPattern.String())
 	}
 	if err := v.err(); err != nil {
 		return nil, err

@@ -168,15 +168,29 @@ func (v *violations) enum(field, s string, set []string) {
 	v.add("Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: [%s]", s, field, strings.Join(set, ", "))
 }
 
-// pattern checks s against re, whose text is the API model's pattern.
-func (v *violations) pattern(field, s string, re *regexp.Regexp) {
-	v.patternAs(field, s, re, re.String())
+// given reports whether the request gave the string member field: a
+// value, or the empty string.
+func (v *violations) given(field, s string) bool {
+	return s != "" || v.givenEmpty(field)
 }
 
-// patternAs is pattern for a model pattern that is not anchored (shown),
-// checked with an anchored re.
-func (v *violations) patternAs(field, s string, re *regexp.Regexp, shown string) {
-	if s != "" && !re.MatchString(s) {
+// requiredGiven is given for a required member, recording a violation if
+// the request left it out.
+func (v *violations) requiredGiven(field, s string) bool {
+	if v.given(field, s) {
+		return true
+	}
+	v.add("Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+	return false
+}
+
+// patterned checks a string member that the request gave against its
+// length limits and its pattern, shown as the model writes it (re is
+// anchored). AWS reports each constraint broken: the empty string breaks
+// a minimum length of 1 and a pattern that wants a character both.
+func (v *violations) patterned(field, s string, min, max int, re *regexp.Regexp, shown string) {
+	v.strLen(field, s, min, max)
+	if !re.MatchString(s) {
 		v.add("Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", s, field, shown)
 	}
 }
@@ -188,8 +202,7 @@ func (v *violations) keyMaterialID(id *string) {
 	if id == nil {
 		return
 	}
-	v.strLen("keyMaterialId", *id, 64, 64)
-	v.pattern("keyMaterialId", *id, keyMaterialIDPattern)
+	v.patterned("keyMaterialId", *id, 64, 64, keyMaterialIDPattern, keyMaterialIDPattern.String())
 }
 
 func (v *violations) grantTokens(tokens []string) {
@@ -207,8 +220,7 @@ func (v *violations) grantTokens(tokens []string) {
 func (v *violations) paging(limit *int32, marker *string) {
 	v.intRange("limit", limit, 1, 1000)
 	if marker != nil {
-		v.strLen("marker", *marker, 1, 1024)
-		v.patternAs("marker", *marker, markerPattern, `[\u0020-\u00FF]*`)
+		v.patterned("marker", *marker, 1, 1024, markerPattern, `[\u0020-\u00FF]*`)
 	}
 }
 
@@ -286,5 +298,6 @@ var (
 	aliasNamePattern     = regexp.MustCompile(`^[a-zA-Z0-9:/_-]+$`)
 	keyMaterialIDPattern = regexp.MustCompile(`^[a-f0-9]+$`)
 	markerPattern        = regexp.MustCompile(`^[\x{20}-\x{FF}]*$`)
+	xksKeyIDPattern      = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 	tagKeyReserved       = "aws:"
 )

@@ -485,8 +485,11 @@ class ServerValidation(Case):
         self.refused(self.raw.decrypt, CiphertextBlob=blob, KeyId="", message=short % "keyId")
         self.refused(self.raw.describe_key, KeyId="", message=short % "keyId")
         grantee = "arn:aws:iam::%s:root" % meta["Arn"].split(":")[4]
+        # An empty name breaks the model's pattern as well as its length.
         self.refused(self.raw.create_grant, KeyId=meta["KeyId"], GranteePrincipal=grantee, Operations=["Encrypt"], Name="",
-                     message=short % "name")
+                     message="2 validation errors detected: "
+                     "Value '' at 'name' failed to satisfy constraint: Member must have length greater than or equal to 1; "
+                     "Value '' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$")
         self.refused(self.raw.list_grants, KeyId=meta["KeyId"], GrantId="", message=short % "grantId")
         self.assertEqual(self.kms.list_grants(KeyId=meta["KeyId"])["Grants"], [])
 
