@@ -15,11 +15,16 @@ import (
 
 const maxAliasesPerKey = 50
 
-// checkAliasName validates an alias name as AWS does (reference §4.3).
-func checkAliasName(ctx context.Context, name string) error {
+// checkAliasName validates an alias name as AWS does (reference §4.3),
+// and for CreateAlias and UpdateAlias (target not nil) the TargetKeyId
+// beside it: AWS's request validation reports the violations of both.
+func checkAliasName(ctx context.Context, name string, target *string) error {
 	v := newViolations(ctx)
 	if v.requiredGiven("aliasName", name) {
 		v.patterned("aliasName", name, 1, 256, aliasNamePattern, aliasNamePattern.String())
+	}
+	if target != nil {
+		v.keyID("targetKeyId", *target)
 	}
 	if err := v.err(); err != nil {
 		return err
@@ -62,7 +67,7 @@ func aliasTargetUsable(k *keyrepo.Key) error {
 
 // CreateAlias gives a key a new alias name.
 func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.AliasInput) (*struct{}, error) {
-	if err := checkAliasName(ctx, in.AliasName); err != nil {
+	if err := checkAliasName(ctx, in.AliasName, &in.TargetKeyID); err != nil {
 		return nil, err
 	}
 	k, err := s.aliasTarget(ctx, caller, in.TargetKeyID)
@@ -163,7 +168,7 @@ func (s *Service) authorizeAliasTarget(ctx context.Context, caller *Caller, acti
 // UpdateAlias points an existing alias at another key of the same type and
 // usage.
 func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.AliasInput) (*struct{}, error) {
-	if err := checkAliasName(ctx, in.AliasName); err != nil {
+	if err := checkAliasName(ctx, in.AliasName, &in.TargetKeyID); err != nil {
 		return nil, err
 	}
 	k, err := s.aliasTarget(ctx, caller, in.TargetKeyID)
@@ -228,7 +233,7 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 
 // DeleteAlias removes an alias; the key is untouched.
 func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.DeleteAliasInput) (*struct{}, error) {
-	if err := checkAliasName(ctx, in.AliasName); err != nil {
+	if err := checkAliasName(ctx, in.AliasName, nil); err != nil {
 		return nil, err
 	}
 	if err := s.authz.Account(&caller, "kms:DeleteAlias", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName), nil); err != nil {

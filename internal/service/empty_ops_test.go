@@ -56,7 +56,8 @@ func TestMembersGivenEmptyAreRefused(t *testing.T) {
 		{[]string{"policyName"}, func(ctx context.Context) error {
 			_, err := f.svc.GetKeyPolicy(ctx, rootA, &kmsapi.GetKeyPolicyInput{KeyID: id})
 			return err
-		}, fmt.Sprintf(short, "policyName")},
+		}, "2 validation errors detected: Value '' at 'policyName' failed to satisfy constraint: Member must have length greater than or equal to 1; " +
+			"Value '' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]+"},
 		{[]string{"grantToken"}, func(ctx context.Context) error {
 			_, err := f.svc.RetireGrant(ctx, rootA, &kmsapi.RetireGrantInput{KeyID: id, GrantID: "0000000000000000000000000000000000000000000000000000000000000000"})
 			return err

@@ -23,15 +23,16 @@ var (
 	accountIDPattern  = regexp.MustCompile(`^\d{12}$`)
 )
 
-// checkPolicyName accepts only the one key policy name AWS KMS has.
-func checkPolicyName(ctx context.Context, name string) error {
-	v := newViolations(ctx)
+// policyName checks a PolicyName against the model's constraints.
+func (v *violations) policyName(name string) {
 	if v.given("policyName", name) {
 		v.patterned("policyName", name, 1, 128, policyNamePattern, `[\w]+`)
 	}
-	if err := v.err(); err != nil {
-		return err
-	}
+}
+
+// checkPolicyName accepts only the one key policy name AWS KMS has. The
+// name has passed request validation (policyName).
+func checkPolicyName(name string) error {
 	if name != "" && name != defaultPolicyName {
 		return newErr(fault.NotFound, "No such policy exists")
 	}
@@ -121,10 +122,13 @@ func (s *Service) validPrincipal(ctx context.Context, arn string) (id string, ok
 // GetKeyPolicy returns a key's policy document, in AWS's layout
 // (policy.Pretty) whatever the layout it was put in.
 func (s *Service) GetKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.GetKeyPolicyInput) (*kmsapi.GetKeyPolicyOutput, error) {
-	if err := checkKeyID(ctx, in.KeyID); err != nil {
+	v := newViolations(ctx)
+	v.keyID("keyId", in.KeyID)
+	v.policyName(in.PolicyName)
+	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := checkPolicyName(ctx, in.PolicyName); err != nil {
+	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
 	}
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:GetKeyPolicy", nil)
@@ -176,10 +180,11 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 	} else {
 		v.strLen("policy", *in.Policy, 1, 131072)
 	}
+	v.policyName(in.PolicyName)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if err := checkPolicyName(ctx, in.PolicyName); err != nil {
+	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
 	}
 	k, err := s.resolve(ctx, caller, in.KeyID, keyrepo.IDOrARN)
