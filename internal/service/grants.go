@@ -293,6 +293,12 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
 	v.paging(in.Limit, in.Marker)
+	if v.given("grantId", in.GrantID) {
+		v.strLen("grantId", in.GrantID, 1, 128)
+	}
+	if v.given("granteePrincipal", in.GranteePrincipal) {
+		v.patterned("granteePrincipal", in.GranteePrincipal, 1, 256, principalPattern, principalPattern.String())
+	}
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -342,8 +348,8 @@ func principalAccount(arn string) string {
 // ListRetirableGrants lists, across keys, the grants a principal may retire.
 func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *kmsapi.ListRetirableGrantsInput) (*kmsapi.ListGrantsOutput, error) {
 	v := newViolations(ctx)
-	if in.RetiringServicePrincipal == "" && v.required("retiringPrincipal", in.RetiringPrincipal) {
-		v.strLen("retiringPrincipal", in.RetiringPrincipal, 1, 256)
+	if in.RetiringServicePrincipal == "" && v.requiredGiven("retiringPrincipal", in.RetiringPrincipal) {
+		v.patterned("retiringPrincipal", in.RetiringPrincipal, 1, 256, principalPattern, principalPattern.String())
 	}
 	v.paging(in.Limit, in.Marker)
 	if err := v.err(); err != nil {
@@ -390,8 +396,16 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *km
 // principal, a grantee allowed RetireGrant, or the issuing account's root
 // may retire it.
 func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.RetireGrantInput) (*struct{}, error) {
-	// A member given as the empty string is too short, not left out.
 	v := newViolations(ctx)
+	if v.given("grantToken", in.GrantToken) {
+		v.strLen("grantToken", in.GrantToken, 1, 8192)
+	}
+	if v.given("keyId", in.KeyID) {
+		v.strLen("keyId", in.KeyID, 1, 2048)
+	}
+	if v.given("grantId", in.GrantID) {
+		v.strLen("grantId", in.GrantID, 1, 128)
+	}
 	if err := v.err(); err != nil {
 		return nil, err
 	}
