@@ -179,7 +179,6 @@ var sweepPending = map[string][]string{
 		"xksProxyVpcEndpointServiceOwner too long",
 		"cloudHsmClusterId off pattern and customKeyStoreName missing",
 	},
-	"CreateKey": {"policy off pattern", "policy too short"},
 	"Decrypt": {
 		"recipient.attestationDocument too short",
 		"recipient.attestationDocument too long",
@@ -205,8 +204,6 @@ var sweepPending = map[string][]string{
 		"recipient.attestationDocument too long",
 		"recipient.keyEncryptionAlgorithm not in enum",
 	},
-	"PutKeyPolicy": {"policy off pattern", "policy too short"},
-	"ReplicateKey": {"policy off pattern", "policy too short"},
 	"UpdateCustomKeyStore": {
 		"cloudHsmClusterId off pattern",
 		"cloudHsmClusterId too short",

@@ -178,7 +178,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 	if in.Policy == nil {
 		v.add("Value null at 'policy' failed to satisfy constraint: Member must not be null")
 	} else {
-		v.strLen("policy", *in.Policy, 1, 131072)
+		v.policy(in.Policy)
 	}
 	v.policyName(in.PolicyName)
 	if err := v.err(); err != nil {

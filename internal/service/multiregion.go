@@ -40,7 +40,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 	if v.requiredGiven("replicaRegion", in.ReplicaRegion) {
 		v.patterned("replicaRegion", in.ReplicaRegion, 1, 32, regionPattern, regionPattern.String())
 	}
-	v.optStrLen("policy", in.Policy, 1, 131072)
+	v.policy(in.Policy)
 	v.optStrLen("description", in.Description, 0, 8192)
 	v.tags(in.Tags)
 	if err := v.err(); err != nil {

@@ -214,6 +214,15 @@ func (v *violations) grantTokens(tokens []string) {
 	}
 }
 
+// policy checks a key policy document that the request gave: 1 to
+// 131072 characters, each a tab, line feed, carriage return or from
+// U+0020 to U+00FF.
+func (v *violations) policy(p *string) {
+	if p != nil {
+		v.patterned("policy", *p, 1, 131072, policyPattern, `[\u0009\u000A\u000D\u0020-\u00FF]+`)
+	}
+}
+
 // paging checks the Limit and Marker every listing takes. A Marker
 // outside the model's pattern is a validation error, as on AWS, before
 // its decoding could call it an InvalidMarkerException.
@@ -298,6 +307,7 @@ var (
 	aliasNamePattern     = regexp.MustCompile(`^[a-zA-Z0-9:/_-]+$`)
 	keyMaterialIDPattern = regexp.MustCompile(`^[a-f0-9]+$`)
 	markerPattern        = regexp.MustCompile(`^[\x{20}-\x{FF}]*$`)
+	policyPattern        = regexp.MustCompile(`^[\t\n\r\x{20}-\x{FF}]+$`)
 	xksKeyIDPattern      = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 	tagKeyReserved       = "aws:"
 )
