@@ -179,31 +179,6 @@ var sweepPending = map[string][]string{
 		"xksProxyVpcEndpointServiceOwner too long",
 		"cloudHsmClusterId off pattern and customKeyStoreName missing",
 	},
-	"Decrypt": {
-		"recipient.attestationDocument too short",
-		"recipient.attestationDocument too long",
-		"recipient.keyEncryptionAlgorithm not in enum",
-	},
-	"DeriveSharedSecret": {
-		"recipient.attestationDocument too short",
-		"recipient.attestationDocument too long",
-		"recipient.keyEncryptionAlgorithm not in enum",
-	},
-	"GenerateDataKey": {
-		"recipient.attestationDocument too short",
-		"recipient.attestationDocument too long",
-		"recipient.keyEncryptionAlgorithm not in enum",
-	},
-	"GenerateDataKeyPair": {
-		"recipient.attestationDocument too short",
-		"recipient.attestationDocument too long",
-		"recipient.keyEncryptionAlgorithm not in enum",
-	},
-	"GenerateRandom": {
-		"recipient.attestationDocument too short",
-		"recipient.attestationDocument too long",
-		"recipient.keyEncryptionAlgorithm not in enum",
-	},
 	"UpdateCustomKeyStore": {
 		"cloudHsmClusterId off pattern",
 		"cloudHsmClusterId too short",

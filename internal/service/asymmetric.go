@@ -179,6 +179,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kms
 		v.blobLen("publicKey", in.PublicKey, 1, 8192)
 	}
 	v.grantTokens(in.GrantTokens)
+	v.recipient(in.Recipient)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -297,9 +298,6 @@ func macError(k *keyrepo.Key, alg string, err error) error {
 // GenerateDataKeyPair returns a fresh key pair: the public key, the private
 // key as PKCS#8 DER in plaintext and encrypted under a symmetric KMS key.
 func (s *Service) GenerateDataKeyPair(ctx context.Context, caller Caller, in *kmsapi.GenerateDataKeyPairInput) (*kmsapi.GenerateDataKeyPairOutput, error) {
-	if err := refuseRecipient(in.Recipient); err != nil {
-		return nil, err
-	}
 	return s.generateDataKeyPair(ctx, caller, in, true, "GenerateDataKeyPair")
 }
 
@@ -315,8 +313,16 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	v.requiredEnum("keyPairSpec", in.KeyPairSpec, keyPairSpecEnum)
 	v.encryptionContext("encryptionContext", in.EncryptionContext)
 	v.grantTokens(in.GrantTokens)
+	if withPlaintext { // GenerateDataKeyPairWithoutPlaintext has no Recipient
+		v.recipient(in.Recipient)
+	}
 	if err := v.err(); err != nil {
 		return nil, err
+	}
+	if withPlaintext {
+		if err := refuseRecipient(in.Recipient); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err

@@ -346,6 +346,7 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 	v.encryptionContext("encryptionContext", in.EncryptionContext)
 	v.grantTokens(in.GrantTokens)
 	v.enum("encryptionAlgorithm", in.EncryptionAlgorithm, encryptionAlgorithmEnum)
+	v.recipient(in.Recipient)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -483,9 +484,6 @@ func (s *Service) wrappingKey(ctx context.Context, caller Caller, keyID, op stri
 // GenerateDataKey returns a fresh data key in plaintext and sealed under a
 // symmetric key.
 func (s *Service) GenerateDataKey(ctx context.Context, caller Caller, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
-	if err := refuseRecipient(in.Recipient); err != nil {
-		return nil, err
-	}
 	return s.generateDataKey(ctx, caller, in, true, "GenerateDataKey")
 }
 
@@ -506,8 +504,16 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *kmsapi
 	}
 	v.encryptionContext("encryptionContext", in.EncryptionContext)
 	v.grantTokens(in.GrantTokens)
+	if withPlaintext { // GenerateDataKeyWithoutPlaintext has no Recipient
+		v.recipient(in.Recipient)
+	}
 	if err := v.err(); err != nil {
 		return nil, err
+	}
+	if withPlaintext {
+		if err := refuseRecipient(in.Recipient); err != nil {
+			return nil, err
+		}
 	}
 	if (in.KeySpec == "") == (in.NumberOfBytes == nil) {
 		return nil, newErr(fault.Validation, "Please specify either number of bytes or key spec.")
@@ -550,6 +556,7 @@ func (s *Service) GenerateRandom(ctx context.Context, caller Caller, in *kmsapi.
 	v := newViolations(ctx)
 	v.intRange("numberOfBytes", in.NumberOfBytes, 1, 1024)
 	v.optStrLen("customKeyStoreId", in.CustomKeyStoreID, 1, 64)
+	v.recipient(in.Recipient)
 	if err := v.err(); err != nil {
 		return nil, err
 	}

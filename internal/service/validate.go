@@ -214,6 +214,18 @@ func (v *violations) grantTokens(tokens []string) {
 	}
 }
 
+// recipient checks a Recipient that the request gave, before the
+// operation refuses it (refuseRecipient): AWS validates it first.
+func (v *violations) recipient(r *kmsapi.RecipientInfo) {
+	if r == nil {
+		return
+	}
+	v.enum("recipient.keyEncryptionAlgorithm", r.KeyEncryptionAlgorithm, keyEncryptionMechanismEnum)
+	if r.AttestationDocument != nil {
+		v.blobLen("recipient.attestationDocument", r.AttestationDocument, 1, 262144)
+	}
+}
+
 // policy checks a key policy document that the request gave: 1 to
 // 131072 characters, each a tab, line feed, carriage return or from
 // U+0020 to U+00FF.
@@ -295,12 +307,13 @@ var (
 	keySpecEnum = []string{"RSA_2048", "ECC_NIST_P384", "ECC_NIST_P256", "ECC_NIST_P521", "HMAC_384", "RSA_3072",
 		"ECC_SECG_P256K1", "RSA_4096", "SYMMETRIC_DEFAULT", "HMAC_256", "HMAC_224", "HMAC_512",
 		"SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519"}
-	customerMasterKeySpecEnum = keySpecEnum[:13]
-	keyUsageEnum              = []string{"ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"}
-	originEnum                = []string{"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}
-	encryptionAlgorithmEnum   = []string{"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"}
-	dataKeySpecEnum           = []string{"AES_256", "AES_128"}
-	dryRunModifierEnum        = []string{"IGNORE_CIPHERTEXT"}
+	customerMasterKeySpecEnum  = keySpecEnum[:13]
+	keyUsageEnum               = []string{"ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"}
+	originEnum                 = []string{"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}
+	encryptionAlgorithmEnum    = []string{"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"}
+	dataKeySpecEnum            = []string{"AES_256", "AES_128"}
+	dryRunModifierEnum         = []string{"IGNORE_CIPHERTEXT"}
+	keyEncryptionMechanismEnum = []string{"RSAES_OAEP_SHA_256"}
 )
 
 var (
