@@ -44,7 +44,7 @@ func TestAWSCLINewerAPI(t *testing.T) {
 	}
 	a.fails([]string{"CustomKeyStoreNotFoundException"}, "connect-custom-key-store", "--custom-key-store-id", "cks-1234567890abcdef0")
 	a.fails([]string{"CloudHsmClusterNotFoundException"}, "create-custom-key-store", "--custom-key-store-name", "hsm",
-		"--cloud-hsm-cluster-id", "cluster-1a23b4cdefg", "--key-store-password", "kmsPswd1", "--trust-anchor-certificate", "cert")
+		"--cloud-hsm-cluster-id", "cluster-2a23b4cdefg", "--key-store-password", "kmsPswd1", "--trust-anchor-certificate", "cert")
 
 	// Imported material: import, import new material, rotate to it.
 	created = struct{ KeyMetadata cliKeyMetadata }{}

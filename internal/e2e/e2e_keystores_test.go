@@ -41,7 +41,7 @@ func TestE2ECustomKeyStores(t *testing.T) {
 	expectAPIError(t, err, "CustomKeyStoreNotFoundException", notFound)
 
 	_, err = e.client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{
-		CustomKeyStoreName: aws.String("hsm"), CloudHsmClusterId: aws.String("cluster-1a23b4cdefg"),
+		CustomKeyStoreName: aws.String("hsm"), CloudHsmClusterId: aws.String("cluster-2a23b4cdefg"),
 		TrustAnchorCertificate: aws.String("cert"), KeyStorePassword: aws.String("kmsPswd1"),
 	})
 	ae := expectAPIErrorCode(t, err, "CloudHsmClusterNotFoundException")
@@ -53,7 +53,7 @@ func TestE2ECustomKeyStores(t *testing.T) {
 		XksProxyConnectivity: types.XksProxyConnectivityTypePublicEndpoint,
 		XksProxyUriEndpoint:  aws.String("https://xks.example.com"), XksProxyUriPath: aws.String("/kms/xks/v1"),
 		XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{
-			AccessKeyId: aws.String("ABCDEFGHIJKLMNOPQRST"), RawSecretAccessKey: aws.String("secret-secret-secret-secret-secret-secret"),
+			AccessKeyId: aws.String("ABCDEFGHIJKLMNOPQRST"), RawSecretAccessKey: aws.String("c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"),
 		},
 	})
 	expectAPIErrorCode(t, err, "XksProxyUriUnreachableException")
@@ -80,7 +80,7 @@ func TestE2ECustomKeyStores(t *testing.T) {
 	named := false
 	for _, raw := range raws {
 		s := string(raw)
-		if strings.Contains(s, "kmsPswd1") || strings.Contains(s, "secret-secret") {
+		if strings.Contains(s, "kmsPswd1") || strings.Contains(s, "c2VjcmV0c2VjcmV0") {
 			t.Errorf("an audit record holds a custom key store secret: %s", s)
 		}
 		named = named || strings.Contains(s, `"customKeyStoreId":"cks-1234567890abcdef0"`)

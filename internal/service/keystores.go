@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"regexp"
 
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/kmsapi"
@@ -20,6 +21,73 @@ var (
 	xksProxyConnectivityEnum = []string{"PUBLIC_ENDPOINT", "VPC_ENDPOINT_SERVICE"}
 )
 
+// The model's patterns of a custom key store's members, shown as it
+// writes them and anchored to check.
+const (
+	cloudHsmClusterIDShown     = `cluster-[2-7a-zA-Z]{11,16}`
+	xksURIEndpointShown        = `^https://[a-zA-Z0-9.-]+$`
+	xksURIPathShown            = `^(/[a-zA-Z0-9\/_-]+/kms/xks/v\d{1,2})$|^(/kms/xks/v\d{1,2})$`
+	xksVpcServiceNameShown     = `^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$`
+	xksVpcServiceOwnerShown    = `[0-9]{12}`
+	xksAccessKeyIDShown        = `^[A-Z2-7]+$`
+	xksRawSecretAccessKeyShown = `^[a-zA-Z0-9\/+=]+$`
+)
+
+var (
+	cloudHsmClusterIDPattern     = regexp.MustCompile(`^cluster-[2-7a-zA-Z]{11,16}$`)
+	xksURIEndpointPattern        = regexp.MustCompile(xksURIEndpointShown)
+	xksURIPathPattern            = regexp.MustCompile(xksURIPathShown)
+	xksVpcServiceNamePattern     = regexp.MustCompile(xksVpcServiceNameShown)
+	xksVpcServiceOwnerPattern    = regexp.MustCompile(`^[0-9]{12}$`)
+	xksAccessKeyIDPattern        = regexp.MustCompile(xksAccessKeyIDShown)
+	xksRawSecretAccessKeyPattern = regexp.MustCompile(xksRawSecretAccessKeyShown)
+)
+
+// keyStoreSettings checks the members CreateCustomKeyStore and
+// UpdateCustomKeyStore share, as AWS's request validation does: the
+// password and the proxy's credential are sensitive, and not echoed.
+func (v *violations) keyStoreSettings(cluster, password, uriEndpoint, uriPath, vpcName, vpcOwner *string,
+	cred *kmsapi.XksProxyAuthenticationCredential, connectivity string) {
+	if cluster != nil {
+		v.patterned("cloudHsmClusterId", *cluster, 19, 24, cloudHsmClusterIDPattern, cloudHsmClusterIDShown)
+	}
+	if password != nil {
+		v.secretLen("keyStorePassword", *password, 7, 32)
+	}
+	for _, m := range []struct {
+		field    string
+		s        *string
+		min, max int
+		re       *regexp.Regexp
+		shown    string
+	}{
+		{"xksProxyUriEndpoint", uriEndpoint, 10, 128, xksURIEndpointPattern, xksURIEndpointShown},
+		{"xksProxyUriPath", uriPath, 10, 128, xksURIPathPattern, xksURIPathShown},
+		{"xksProxyVpcEndpointServiceName", vpcName, 20, 64, xksVpcServiceNamePattern, xksVpcServiceNameShown},
+		{"xksProxyVpcEndpointServiceOwner", vpcOwner, 12, 12, xksVpcServiceOwnerPattern, xksVpcServiceOwnerShown},
+	} {
+		if m.s != nil {
+			v.patterned(m.field, *m.s, m.min, m.max, m.re, m.shown)
+		}
+	}
+	if cred != nil {
+		const c = "xksProxyAuthenticationCredential."
+		if cred.AccessKeyID == "" {
+			v.add("Value null at '%saccessKeyId' failed to satisfy constraint: Member must not be null", c)
+		} else {
+			v.secretLen(c+"accessKeyId", cred.AccessKeyID, 20, 30)
+			v.secretPattern(c+"accessKeyId", cred.AccessKeyID, xksAccessKeyIDPattern, xksAccessKeyIDShown)
+		}
+		if cred.RawSecretAccessKey == "" {
+			v.add("Value null at '%srawSecretAccessKey' failed to satisfy constraint: Member must not be null", c)
+		} else {
+			v.secretLen(c+"rawSecretAccessKey", cred.RawSecretAccessKey, 43, 64)
+			v.secretPattern(c+"rawSecretAccessKey", cred.RawSecretAccessKey, xksRawSecretAccessKeyPattern, xksRawSecretAccessKeyShown)
+		}
+	}
+	v.enum("xksProxyConnectivity", connectivity, xksProxyConnectivityEnum)
+}
+
 func errCustomKeyStoreNotFound(id string) error {
 	return newErr(fault.CustomKeyStoreNotFound, "Custom key store %s does not exist in this account: this server does not support custom key stores.", id)
 }
@@ -33,8 +101,11 @@ func (s *Service) CreateCustomKeyStore(ctx context.Context, caller Caller, in *k
 		v.strLen("customKeyStoreName", in.CustomKeyStoreName, 1, 256)
 	}
 	v.enum("customKeyStoreType", in.CustomKeyStoreType, customKeyStoreTypeEnum)
-	v.enum("xksProxyConnectivity", in.XksProxyConnectivity, xksProxyConnectivityEnum)
-	v.optStrLen("cloudHsmClusterId", in.CloudHsmClusterID, 19, 24)
+	if in.TrustAnchorCertificate != nil {
+		v.strLen("trustAnchorCertificate", *in.TrustAnchorCertificate, 1, 5000)
+	}
+	v.keyStoreSettings(in.CloudHsmClusterID, in.KeyStorePassword, in.XksProxyURIEndpoint, in.XksProxyURIPath,
+		in.XksProxyVpcEndpointServiceName, in.XksProxyVpcEndpointServiceOwner, in.XksProxyAuthenticationCredential, in.XksProxyConnectivity)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -93,7 +164,8 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, caller Caller, in *k
 		v.strLen("customKeyStoreId", in.CustomKeyStoreID, 1, 64)
 	}
 	v.optStrLen("newCustomKeyStoreName", in.NewCustomKeyStoreName, 1, 256)
-	v.enum("xksProxyConnectivity", in.XksProxyConnectivity, xksProxyConnectivityEnum)
+	v.keyStoreSettings(in.CloudHsmClusterID, in.KeyStorePassword, in.XksProxyURIEndpoint, in.XksProxyURIPath,
+		in.XksProxyVpcEndpointServiceName, in.XksProxyVpcEndpointServiceOwner, in.XksProxyAuthenticationCredential, in.XksProxyConnectivity)
 	if err := v.err(); err != nil {
 		return nil, err
 	}

@@ -143,6 +143,23 @@ func (v *violations) blobLen(field string, b []byte, min, max int) {
 	}
 }
 
+// secretLen checks a sensitive string's length without echoing it.
+func (v *violations) secretLen(field, s string, min, max int) {
+	n := utf8.RuneCountInString(s)
+	if n < min {
+		v.add("Value at '%s' failed to satisfy constraint: Member must have length greater than or equal to %d", field, min)
+	} else if n > max {
+		v.add("Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", field, max)
+	}
+}
+
+// secretPattern checks a sensitive string against re without echoing it.
+func (v *violations) secretPattern(field, s string, re *regexp.Regexp, shown string) {
+	if !re.MatchString(s) {
+		v.add("Value at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", field, shown)
+	}
+}
+
 func (v *violations) intRange(field string, n *int32, min, max int32) {
 	if n == nil {
 		return
