@@ -137,10 +137,10 @@ func sweepInputs(t testing.TB, e *kmsEnv) map[string]sweepInput {
 // sweepKnown are the cases, per operation, that the server answers
 // otherwise than the model's constraints would, on purpose.
 //
-//   - CreateGrant without GranteePrincipal: the model requires it, but the
-//     API as AWS documents it now takes GranteeServicePrincipal instead
-//     (reference §4.12), so a missing one is refused by the operation, not
-//     by request validation.
+//   - CreateGrant without GranteePrincipal: this model requires it, but
+//     AWS's API now takes GranteeServicePrincipal instead and requires
+//     neither (reference §2.5, §4.13), so a missing one is refused by the
+//     operation, not by request validation.
 var sweepKnown = map[string]map[string]sweepAnswer{
 	"CreateGrant": {"granteePrincipal missing": {"ValidationException", "You must specify a GranteePrincipal."}},
 }
