@@ -134,6 +134,36 @@ func sweepInputs(t testing.TB, e *kmsEnv) map[string]sweepInput {
 	}
 }
 
+// sweepExtraMembers are members of AWS's API that this copy of the model
+// lacks, with their constraints as the reference gives them (§2.5): the
+// grant operations' service principals, 1 to 128 characters.
+var sweepExtraMembers = map[string]map[string]modelShape{
+	"CreateGrant": {
+		"GranteeServicePrincipal":  {Type: "string", Min: ptr(int64(1)), Max: ptr(int64(128))},
+		"RetiringServicePrincipal": {Type: "string", Min: ptr(int64(1)), Max: ptr(int64(128))},
+	},
+	"ListGrants":          {"GranteeServicePrincipal": {Type: "string", Min: ptr(int64(1)), Max: ptr(int64(128))}},
+	"ListRetirableGrants": {"RetiringServicePrincipal": {Type: "string", Min: ptr(int64(1)), Max: ptr(int64(128))}},
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// addSweepMembers adds sweepExtraMembers to model's inputs.
+func addSweepMembers(t testing.TB, model *kmsModel) {
+	t.Helper()
+	for op, members := range sweepExtraMembers {
+		in := model.Shapes[model.Operations[op].Input.Shape]
+		for name, sh := range members {
+			if _, ok := in.Members[name]; ok {
+				t.Fatalf("the model has %s.%s now: take it out of sweepExtraMembers", op, name)
+			}
+			shapeName := op + name + "SweepType"
+			model.Shapes[shapeName] = &sh
+			in.Members[name] = shapeRef{Shape: shapeName}
+		}
+	}
+}
+
 // sweepKnown are the cases, per operation, that the server answers
 // otherwise than the model's constraints would, on purpose.
 //
@@ -148,4 +178,8 @@ var sweepKnown = map[string]map[string]sweepAnswer{
 // sweepPending are the cases, per operation, where the server does not
 // answer as the model says AWS does. A case that comes to answer so must
 // be taken out.
-var sweepPending = map[string][]string{}
+var sweepPending = map[string][]string{
+	"CreateGrant":         {"granteeServicePrincipal too long", "retiringServicePrincipal too long"},
+	"ListGrants":          {"granteeServicePrincipal too long"},
+	"ListRetirableGrants": {"retiringServicePrincipal too long"},
+}

@@ -426,6 +426,7 @@ type sweepInput struct {
 // request is not refused for its input.
 func TestModelValidationSweep(t *testing.T) {
 	model := loadKMSModel(t)
+	addSweepMembers(t, model)
 	e := newKMSEnv(t)
 	inputs := sweepInputs(t, e)
 	ops := slices.Sorted(maps.Keys(model.Operations))
