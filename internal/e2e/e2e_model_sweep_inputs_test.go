@@ -178,8 +178,4 @@ var sweepKnown = map[string]map[string]sweepAnswer{
 // sweepPending are the cases, per operation, where the server does not
 // answer as the model says AWS does. A case that comes to answer so must
 // be taken out.
-var sweepPending = map[string][]string{
-	"CreateGrant":         {"granteeServicePrincipal too long", "retiringServicePrincipal too long"},
-	"ListGrants":          {"granteeServicePrincipal too long"},
-	"ListRetirableGrants": {"retiringServicePrincipal too long"},
-}
+var sweepPending = map[string][]string{}

@@ -114,6 +114,8 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	if v.given("retiringPrincipal", in.RetiringPrincipal) {
 		v.patterned("retiringPrincipal", in.RetiringPrincipal, 1, 256, principalPattern, principalPattern.String())
 	}
+	v.servicePrincipal("granteeServicePrincipal", in.GranteeServicePrincipal)
+	v.servicePrincipal("retiringServicePrincipal", in.RetiringServicePrincipal)
 	if in.Operations == nil {
 		v.add("Value null at 'operations' failed to satisfy constraint: Member must not be null")
 	}
@@ -287,6 +289,14 @@ func grantCallConditions() *authz.Conditions {
 	return &authz.Conditions{Extra: map[string]string{"kms:grantisforawsresource": "false"}}
 }
 
+// servicePrincipal checks an AWS service principal given to a grant
+// operation: 1 to 128 characters (reference §2.5).
+func (v *violations) servicePrincipal(field, p string) {
+	if v.given(field, p) {
+		v.strLen(field, p, 1, 128)
+	}
+}
+
 // ListGrants lists the grants of a key, optionally only one grant or one
 // grantee's.
 func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.ListGrantsInput) (*kmsapi.ListGrantsOutput, error) {
@@ -299,6 +309,7 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	if v.given("granteePrincipal", in.GranteePrincipal) {
 		v.patterned("granteePrincipal", in.GranteePrincipal, 1, 256, principalPattern, principalPattern.String())
 	}
+	v.servicePrincipal("granteeServicePrincipal", in.GranteeServicePrincipal)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -351,6 +362,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *km
 	if in.RetiringServicePrincipal == "" && v.requiredGiven("retiringPrincipal", in.RetiringPrincipal) {
 		v.patterned("retiringPrincipal", in.RetiringPrincipal, 1, 256, principalPattern, principalPattern.String())
 	}
+	v.servicePrincipal("retiringServicePrincipal", in.RetiringServicePrincipal)
 	v.paging(in.Limit, in.Marker)
 	if err := v.err(); err != nil {
 		return nil, err
