@@ -717,3 +717,31 @@ func TestE2EGrantConstraintsHeldAsAsked(t *testing.T) {
 		t.Errorf("the same named grant again from its own account: %s, want %s", again, mine)
 	}
 }
+
+// ListGrants filtered by GranteeServicePrincipal lists only grants to that
+// service principal, which this server never makes: none, not every grant
+// of the key, as a filter it ignored would.
+func TestE2EListGrantsByServicePrincipal(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	key := e.newKey(t)
+	root := "arn:aws:iam::" + e2eAccount + ":root"
+	grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(key), GranteePrincipal: aws.String(root), Operations: grOps(types.GrantOperationEncrypt)})
+	for _, in := range []*kms.ListGrantsInput{
+		{KeyId: aws.String(key), GranteeServicePrincipal: aws.String("logs.amazonaws.com")},
+		{KeyId: aws.String(key), GranteeServicePrincipal: aws.String("logs.amazonaws.com"), GranteePrincipal: aws.String(root)},
+	} {
+		out, err := e.client.ListGrants(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Grants) != 0 || out.Truncated {
+			t.Errorf("ListGrants to a service principal listed %d grants (truncated %v), want none", len(out.Grants), out.Truncated)
+		}
+	}
+	all, err := e.client.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(key)})
+	if err != nil || len(all.Grants) != 1 {
+		t.Fatalf("ListGrants: %d grants (%v), want 1", len(all.Grants), err)
+	}
+}

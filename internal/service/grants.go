@@ -298,7 +298,7 @@ func (v *violations) servicePrincipal(field, p string) {
 }
 
 // ListGrants lists the grants of a key, optionally only one grant or one
-// grantee's.
+// grantee's (none for a service principal).
 func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.ListGrantsInput) (*kmsapi.ListGrantsOutput, error) {
 	v := newViolations(ctx)
 	v.keyID("keyId", in.KeyID)
@@ -333,7 +333,9 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 			if err := keyrepo.UnmarshalRecord(val, &g); err != nil {
 				return kmsapi.GrantListEntry{}, false, err
 			}
-			if (in.GrantID != "" && g.ID != in.GrantID) || (in.GranteePrincipal != "" && g.Grantee != in.GranteePrincipal) {
+			// No grant is to a service principal: this server makes none.
+			if (in.GrantID != "" && g.ID != in.GrantID) || (in.GranteePrincipal != "" && g.Grantee != in.GranteePrincipal) ||
+				in.GranteeServicePrincipal != "" {
 				return kmsapi.GrantListEntry{}, false, nil
 			}
 			return s.grantEntry(&g), true, nil
