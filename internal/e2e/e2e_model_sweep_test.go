@@ -484,30 +484,37 @@ func TestModelValidationSweep(t *testing.T) {
 	}
 }
 
-// combined is a case breaking two members at once: the first case and
-// the first after it in another member, neither answered otherwise
-// (known).
+// combined are cases breaking several members at once, none of them
+// answered otherwise (known): the first case with the first after it in
+// another member, and the first case of every member together.
 func combined(cases []sweepCase, known map[string]sweepAnswer) []sweepCase {
-	var a *sweepCase
-	for i := range cases {
-		c := &cases[i]
+	var firsts []sweepCase
+	for _, c := range cases {
 		if _, ok := known[c.name]; ok {
 			continue
 		}
-		if a == nil {
-			a = c
-			continue
-		}
-		if top(c.name) != top(a.name) {
-			a, b := *a, *c
-			return []sweepCase{{
-				name:   a.name + " and " + b.name,
-				change: func(body map[string]any) { a.change(body); b.change(body) },
-				want:   append(slices.Clone(a.want), b.want...),
-			}}
+		if len(firsts) == 0 || top(firsts[len(firsts)-1].name) != top(c.name) {
+			firsts = append(firsts, c)
 		}
 	}
-	return nil
+	var out []sweepCase
+	for _, n := range []int{2, len(firsts)} {
+		if n < 2 || n > len(firsts) || (n == len(firsts) && len(out) > 0 && n == 2) {
+			continue
+		}
+		parts := firsts[:n]
+		c := sweepCase{change: func(body map[string]any) {
+			for _, p := range parts {
+				p.change(body)
+			}
+		}}
+		for _, p := range parts {
+			c.name = strings.TrimPrefix(c.name+" and "+p.name, " and ")
+			c.want = append(c.want, p.want...)
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // isPending reports whether a case, or a part of a combined one, is one
