@@ -227,12 +227,16 @@ func (h *Handler) Operations() []string {
 // whose response has no members).
 func op[In, Out any](fn func(context.Context, service.Caller, *In) (*Out, error)) operation {
 	structs := structMembers(reflect.TypeFor[In]())
+	tags := slices.Contains(structs, "tags") && hasTags(reflect.TypeFor[In]())
 	run := func(ctx context.Context, caller service.Caller, body []byte) (any, error) {
 		in := new(In)
 		if err := decodeInto(body, in, structs); err != nil {
 			return nil, err
 		}
 		ctx = service.WithEmptyMembers(ctx, emptyMembers(body, reflect.TypeFor[In]()))
+		if tags {
+			ctx = service.WithNullMembers(ctx, tagMembersLeftOut(body))
+		}
 		out, err := fn(ctx, caller, in)
 		if err != nil || out == nil {
 			return nil, err
@@ -265,13 +269,7 @@ func decodeInto(body []byte, v any, structs []string) error {
 	if badText(body) {
 		return badTextError(body)
 	}
-	if err := checkMembers(body, reflect.TypeOf(v), structs); err != nil {
-		return err
-	}
-	if slices.Contains(structs, "tags") && hasTags(reflect.TypeOf(v)) {
-		return checkTagMembers(body)
-	}
-	return nil
+	return checkMembers(body, reflect.TypeOf(v), structs)
 }
 
 // badTextError refuses a body with text that is not Unicode, naming the

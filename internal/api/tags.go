@@ -21,32 +21,26 @@ func hasTags(t reflect.Type) bool {
 	return ok && f.Type == tagsType
 }
 
-// checkTagMembers refuses a tag that leaves out its TagKey or its
-// TagValue, or sends null for one, as AWS's request validation does: both
-// are required members of the model's Tag. Decoded, such a tag would read
-// as one with an empty value (or key), which a tag may have, and be
-// stored as that. body is valid JSON whose object members are spelled
-// exactly (checkMembers).
-func checkTagMembers(body []byte) error {
+// tagMembersLeftOut names, as validation messages name them
+// ("tags.2.member.tagKey"), the TagKey and TagValue members that the tags
+// of body leave out or give as null. Both are required members of the
+// model's Tag; decoded, such a tag would read as one with an empty value
+// (or key), which a tag may have, and be stored as that. The operation
+// refuses them (service.WithNullMembers) with the rest of its request's
+// violations, as AWS's request validation does. body is valid JSON whose
+// object members are spelled exactly (checkMembers).
+func tagMembersLeftOut(body []byte) []string {
 	var in struct{ Tags []map[string]json.RawMessage }
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil // left to the decoding, which has refused it already
 	}
-	var violations []string
+	var names []string
 	for i, tag := range in.Tags {
 		for _, member := range []string{"TagKey", "TagValue"} {
 			if v, ok := tag[member]; !ok || string(v) == "null" {
-				violations = append(violations, fmt.Sprintf("Value null at 'tags.%d.member.%s' failed to satisfy constraint: Member must not be null",
-					i+1, strings.ToLower(member[:1])+member[1:]))
+				names = append(names, fmt.Sprintf("tags.%d.member.%s", i+1, strings.ToLower(member[:1])+member[1:]))
 			}
 		}
 	}
-	switch len(violations) {
-	case 0:
-		return nil
-	case 1:
-		return errValidation("1 validation error detected: %s", violations[0])
-	default:
-		return errValidation("%d validation errors detected: %s", len(violations), strings.Join(violations, "; "))
-	}
+	return names
 }

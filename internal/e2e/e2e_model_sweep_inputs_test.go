@@ -178,8 +178,4 @@ var sweepKnown = map[string]map[string]sweepAnswer{
 // sweepPending are the cases, per operation, where the server does not
 // answer as the model says AWS does. A case that comes to answer so must
 // be taken out.
-var sweepPending = map[string][]string{
-	"CreateKey": {"customKeyStoreId too short and customerMasterKeySpec not in enum and description too long and keySpec not in enum and " +
-		"keyUsage not in enum and origin not in enum and policy off pattern and tags.1.member.tagKey missing and xksKeyId off pattern"},
-	"ReplicateKey": {"description too long and keyId missing and policy off pattern and replicaRegion missing and tags.1.member.tagKey missing"},
-}
+var sweepPending = map[string][]string{}

@@ -21,9 +21,18 @@ const maxTagsPerKey = 50
 
 func (v *violations) tags(tags []kmsapi.Tag) {
 	for i, t := range tags {
-		v.strLen(fmt.Sprintf("tags.%d.member.tagKey", i+1), t.TagKey, 1, 128)
-		v.strLen(fmt.Sprintf("tags.%d.member.tagValue", i+1), t.TagValue, 0, 256)
+		v.tagMember(fmt.Sprintf("tags.%d.member.tagKey", i+1), t.TagKey, 1, 128)
+		v.tagMember(fmt.Sprintf("tags.%d.member.tagValue", i+1), t.TagValue, 0, 256)
 	}
+}
+
+// tagMember checks a tag's TagKey or TagValue, both required.
+func (v *violations) tagMember(field, s string, min, max int) {
+	if v.null[field] {
+		v.add("Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+		return
+	}
+	v.strLen(field, s, min, max)
 }
 
 // checkTags applies AWS's tag rules to adding tags to a key that has

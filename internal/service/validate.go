@@ -24,23 +24,48 @@ type violations struct {
 	// members left out. AWS validates them as given: every such member
 	// of the API has a minimum length of 1 or an enumeration.
 	empty map[string]bool
+	// null holds the members within structures that the request left
+	// out or gave as null (WithNullMembers), which a string field cannot
+	// tell from the empty string.
+	null map[string]bool
 }
 
 // newViolations starts the validation of a request, knowing from ctx
 // which of its members were given as the empty string.
 func newViolations(ctx context.Context) violations {
-	names, _ := ctx.Value(emptyMembersKey{}).([]string)
-	if len(names) == 0 {
-		return violations{}
+	var v violations
+	if names, _ := ctx.Value(emptyMembersKey{}).([]string); len(names) > 0 {
+		v.empty = make(map[string]bool, len(names))
+		for _, n := range names {
+			v.empty[n] = true
+		}
 	}
-	v := violations{empty: make(map[string]bool, len(names))}
-	for _, n := range names {
-		v.empty[n] = true
+	if names, _ := ctx.Value(nullMembersKey{}).([]string); len(names) > 0 {
+		v.null = make(map[string]bool, len(names))
+		for _, n := range names {
+			v.null[n] = true
+		}
 	}
 	return v
 }
 
-type emptyMembersKey struct{}
+type (
+	emptyMembersKey struct{}
+	nullMembersKey  struct{}
+)
+
+// WithNullMembers returns ctx telling the operation it is passed to that
+// the request left out, or gave as null, the members named (as
+// validation messages name them: "tags.1.member.tagKey"), which the
+// input's string fields hold the same as the empty string. A required
+// member so given is refused (must not be null), with the request's
+// other violations.
+func WithNullMembers(ctx context.Context, names []string) context.Context {
+	if len(names) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, nullMembersKey{}, names)
+}
 
 // WithEmptyMembers returns ctx telling the operation it is passed to that
 // the request gave the members named (as validation messages name them:
