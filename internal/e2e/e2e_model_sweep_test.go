@@ -443,29 +443,16 @@ func TestModelValidationSweep(t *testing.T) {
 			}
 			known := sweepKnown[op]
 			cases = append(cases, combined(cases, known)...)
+			// A dry run is validated as any request: AWS validates the
+			// request before it looks at DryRun.
+			_, dryRun := model.Shapes[model.Operations[op].Input.Shape].Members["DryRun"]
 			for _, c := range cases {
 				body := cloneBody(t, in.body)
 				c.change(body)
-				raw, err := json.Marshal(body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				before := e.storeSnapshot(t)
-				r := e.rawCall(t, op, string(raw))
-				var problem string
-				if k, ok := known[c.name]; ok {
-					problem = checkAnswer(r, k)
-				} else {
-					problem = checkViolations(r, c.want)
-				}
-				switch pending := isPending(op, c.name); {
-				case problem != "" && !pending:
-					t.Errorf("%s: %s", c.name, problem)
-				case problem == "" && pending:
-					t.Errorf("%s: answers as AWS does now: take it out of sweepPending", c.name)
-				}
-				if after := e.storeSnapshot(t); after != before {
-					t.Errorf("%s: the refused request changed the store", c.name)
+				e.sweepCase(t, op, c.name, body, c.want, known)
+				if dryRun {
+					body["DryRun"] = true
+					e.sweepCase(t, op, c.name+" (dry run)", body, c.want, known)
 				}
 			}
 			raw, err := json.Marshal(in.body)
@@ -481,6 +468,33 @@ func TestModelValidationSweep(t *testing.T) {
 				t.Errorf("the valid input %s answered %d %q, want %q", raw, r.status, r.body, in.answer)
 			}
 		})
+	}
+}
+
+// sweepCase sends body to op and checks that it is refused as want says
+// (or, for a known case, as known says) and changes nothing.
+func (e *kmsEnv) sweepCase(t *testing.T, op, name string, body map[string]any, want []string, known map[string]sweepAnswer) {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.storeSnapshot(t)
+	r := e.rawCall(t, op, string(raw))
+	var problem string
+	if k, ok := known[strings.TrimSuffix(name, " (dry run)")]; ok {
+		problem = checkAnswer(r, k)
+	} else {
+		problem = checkViolations(r, want)
+	}
+	switch pending := isPending(op, strings.TrimSuffix(name, " (dry run)")); {
+	case problem != "" && !pending:
+		t.Errorf("%s: %s", name, problem)
+	case problem == "" && pending:
+		t.Errorf("%s: answers as AWS does now: take it out of sweepPending", name)
+	}
+	if after := e.storeSnapshot(t); after != before {
+		t.Errorf("%s: the refused request changed the store", name)
 	}
 }
 
@@ -570,6 +584,9 @@ func checkViolations(r rawResponse, want []string) string {
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil || r.status != 400 {
 		return fmt.Sprintf("status %d, want 400 (body %.300q)", r.status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/x-amz-json-1.1" || r.header.Get("X-Amzn-Requestid") == "" {
+		return fmt.Sprintf("Content-Type %q and request id %q, want application/x-amz-json-1.1 and one", ct, r.header.Get("X-Amzn-Requestid"))
 	}
 	msg, _ := m["message"].(string)
 	if m["__type"] != "ValidationException" {
