@@ -480,6 +480,12 @@ func (r rawResponse) json(t testing.TB) map[string]any {
 // the root's credentials unless hdr has "X-Unsigned".
 func (e *kmsEnv) rawRequest(t testing.TB, method, path string, hdr map[string]string, body io.Reader) rawResponse {
 	t.Helper()
+	return e.rawRequestAs(t, e.creds, method, path, hdr, body)
+}
+
+// rawRequestAs is rawRequest signed with creds.
+func (e *kmsEnv) rawRequestAs(t testing.TB, creds identity.AccessKey, method, path string, hdr map[string]string, body io.Reader) rawResponse {
+	t.Helper()
 	var b []byte
 	if body != nil {
 		var err error
@@ -508,7 +514,7 @@ func (e *kmsEnv) rawRequest(t testing.TB, method, path string, hdr map[string]st
 	}
 	if !unsigned {
 		sum := sha256.Sum256(b)
-		err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.creds.ID, SecretAccessKey: e.creds.Secret},
+		err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: creds.ID, SecretAccessKey: creds.Secret},
 			req, hex.EncodeToString(sum[:]), "kms", e2eRegion, time.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -529,7 +535,13 @@ func (e *kmsEnv) rawRequest(t testing.TB, method, path string, hdr map[string]st
 // rawCall posts body to operation op as an SDK would.
 func (e *kmsEnv) rawCall(t testing.TB, op, body string) rawResponse {
 	t.Helper()
-	return e.rawRequest(t, http.MethodPost, "/", map[string]string{
+	return e.rawCallAs(t, e.creds, op, body)
+}
+
+// rawCallAs is rawCall signed with creds.
+func (e *kmsEnv) rawCallAs(t testing.TB, creds identity.AccessKey, op, body string) rawResponse {
+	t.Helper()
+	return e.rawRequestAs(t, creds, http.MethodPost, "/", map[string]string{
 		"X-Amz-Target": "TrentService." + op,
 		"Content-Type": "application/x-amz-json-1.1",
 	}, strings.NewReader(body))
