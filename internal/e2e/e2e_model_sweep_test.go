@@ -299,6 +299,53 @@ func (s *sweeper) outOfRange(shapeName string) []badValue {
 	return out
 }
 
+// inRange are values of shape at its limits, and every value of its
+// enumeration: values the model allows.
+func (s *sweeper) inRange(shapeName string) []badValue {
+	sh := s.model.Shapes[shapeName]
+	var out []badValue
+	switch sh.Type {
+	case "string":
+		for _, e := range sh.Enum {
+			out = append(out, badValue{"= " + e, e})
+		}
+		valid, pad, at := strings.Repeat("a", int(max(1, minOf(sh)))), byte('a'), -1
+		if sh.Pattern != "" {
+			p := s.sample(sh.Pattern)
+			valid, pad, at = p.valid, p.pad, p.at
+		}
+		if sh.Enum == nil {
+			out = append(out, badValue{"at its shortest", resize(valid, int(minOf(sh)), pad, at)})
+			if sh.Max != nil {
+				out = append(out, badValue{"at its longest", resize(valid, int(*sh.Max), pad, at)})
+			}
+		}
+	case "blob":
+		out = append(out, badValue{"at its shortest", base64.StdEncoding.EncodeToString(make([]byte, minOf(sh)))})
+		if sh.Max != nil {
+			out = append(out, badValue{"at its longest", base64.StdEncoding.EncodeToString(make([]byte, *sh.Max))})
+		}
+	case "integer", "long":
+		if sh.Min != nil {
+			out = append(out, badValue{"at its least", int(*sh.Min)})
+		}
+		if sh.Max != nil {
+			out = append(out, badValue{"at its most", int(*sh.Max)})
+		}
+	case "list":
+		if sh.Max != nil {
+			l := make([]any, *sh.Max)
+			for i := range l {
+				l[i] = s.validValue(sh.Member.Shape)
+			}
+			out = append(out, badValue{"at its longest", l})
+		}
+	}
+	// Some limits no value of the pattern reaches (a cluster id is at
+	// most 24 characters, its pattern 8 + 16).
+	return slices.DeleteFunc(out, func(b badValue) bool { return len(s.violations(shapeName, b.v, "")) > 0 })
+}
+
 // badValue is a value that breaks a constraint, and what it breaks.
 type badValue struct {
 	what string
@@ -358,8 +405,22 @@ func (s *sweeper) set(body map[string]any, loc location, shapes []string, v any)
 }
 
 // cases generates the cases for the members of structure shapeName at loc
-// (path: how messages name it, "" at the top).
+// (path: how messages name it, "" at the top): each member missing if it
+// is required, and given each of its values outOfRange.
 func (s *sweeper) cases(shapeName string, loc location, shapes []string, path string) []sweepCase {
+	return s.walk(shapeName, loc, shapes, path, s.outOfRange, true)
+}
+
+// limitCases are cases that give each member each value inRange: none
+// may be refused by request validation.
+func (s *sweeper) limitCases(shapeName string) []sweepCase {
+	return s.walk(shapeName, nil, nil, "", s.inRange, false)
+}
+
+// walk generates cases for the members of structure shapeName at loc:
+// each member given each of the values gen gives for its shape, and left
+// out (if missing) when it is required.
+func (s *sweeper) walk(shapeName string, loc location, shapes []string, path string, gen func(string) []badValue, missing bool) []sweepCase {
 	sh := s.model.Shapes[shapeName]
 	var out []sweepCase
 	for _, m := range slices.Sorted(maps.Keys(sh.Members)) {
@@ -370,17 +431,17 @@ func (s *sweeper) cases(shapeName string, loc location, shapes []string, path st
 		}
 		mloc := append(slices.Clone(loc), m)
 		mshapes := append(slices.Clone(shapes), ref)
-		if slices.Contains(sh.Required, m) {
+		if missing && slices.Contains(sh.Required, m) {
 			out = append(out, sweepCase{
 				name:   mpath + " missing",
 				change: func(b map[string]any) { s.set(b, mloc, mshapes, nil) },
 				want:   []string{fmt.Sprintf("Value null at '%s' failed to satisfy constraint: Member must not be null", mpath)},
 			})
 		}
-		for _, bad := range s.outOfRange(ref) {
+		for _, bad := range gen(ref) {
 			v := bad.v
 			want := s.violations(ref, v, mpath)
-			if len(want) == 0 {
+			if missing && len(want) == 0 {
 				s.t.Fatalf("%s: the value %v breaks no constraint", mpath, v)
 			}
 			out = append(out, sweepCase{
@@ -391,17 +452,17 @@ func (s *sweeper) cases(shapeName string, loc location, shapes []string, path st
 		}
 		switch child := s.model.Shapes[ref]; child.Type {
 		case "structure":
-			out = append(out, s.cases(ref, mloc, mshapes, mpath)...)
+			out = append(out, s.walk(ref, mloc, mshapes, mpath, gen, missing)...)
 		case "list":
 			elem := s.model.Shapes[child.Member.Shape]
 			eloc := append(slices.Clone(mloc), 0)
 			eshapes := append(slices.Clone(mshapes), child.Member.Shape)
 			epath := mpath + ".1.member"
 			if elem.Type == "structure" {
-				out = append(out, s.cases(child.Member.Shape, eloc, eshapes, epath)...)
+				out = append(out, s.walk(child.Member.Shape, eloc, eshapes, epath, gen, missing)...)
 				continue
 			}
-			for _, bad := range s.outOfRange(child.Member.Shape) {
+			for _, bad := range gen(child.Member.Shape) {
 				v := bad.v
 				out = append(out, sweepCase{
 					name:   epath + " " + bad.what,
@@ -472,6 +533,24 @@ func TestModelValidationSweep(t *testing.T) {
 			}
 			if got != in.answer {
 				t.Errorf("the valid input %s answered %d %q, want %q", raw, r.status, r.body, in.answer)
+			}
+			// Values at the model's limits pass request validation,
+			// whatever the operation then makes of them. They are sent by
+			// the user who may do nothing, refused once validated, before
+			// any work (an RSA_4096 key pair) or change.
+			for _, c := range s.limitCases(model.Operations[op].Input.Shape) {
+				body := cloneBody(t, in.body)
+				c.change(body)
+				raw, err := json.Marshal(body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := e.rawCallAs(t, nobody, op, string(raw))
+				var m struct{ Message string }
+				_ = json.Unmarshal(r.body, &m)
+				if strings.Contains(m.Message, " detected: Value ") {
+					t.Errorf("%s, within the model's limits, is refused: %.300q", c.name, m.Message)
+				}
 			}
 		})
 	}
