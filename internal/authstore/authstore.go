@@ -30,6 +30,7 @@
 package authstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -211,72 +212,92 @@ func CheckRecord(root *keys.RootKey) []byte {
 	return root.Seal(keys.RootCheckRecord, []byte(CheckText))
 }
 
+// Opened says what Open did to a store before serving it.
+type Opened struct {
+	// Upgraded counts the records of a store from before authentication
+	// that Open gave their tags.
+	Upgraded int
+	// PutBack names a record that carried its tag in a store whose check
+	// record said its records were from before authentication: the check
+	// record was put back as it was before the store was upgraded. Open
+	// tagged nothing, so that what was changed since in the clear still
+	// fails to read, and wrote the check record again as it was.
+	PutBack string
+}
+
 // Open returns st with its records authenticated under root (Wrap). A
 // store without a check record gets one saying its records are
 // authenticated; a store from before authentication gets a tag on each of
-// its records and its check record rewritten, in one transaction, and
-// upgraded counts those records. Nodes starting together on one store
-// upgrade it once.
-func Open(ctx context.Context, st store.Store, root *keys.RootKey) (_ store.Store, upgraded int, err error) {
+// its records and its check record rewritten, in one transaction. Nodes
+// starting together on one store upgrade it once.
+//
+// A store whose check record says it is from before, but one of whose
+// records carries its tag, is not upgraded: its records were
+// authenticated, and the old check record was put back by someone who
+// wants what they wrote in the clear authenticated at this start. Open
+// serves it as authenticated and says so in Opened.PutBack. (Whoever also
+// takes every tag off is not found out: docs/security.md.)
+func Open(ctx context.Context, st store.Store, root *keys.RootKey) (store.Store, Opened, error) {
 	var state State
-	if err := st.View(ctx, func(tx store.Tx) error {
+	err := st.View(ctx, func(tx store.Tx) error {
+		var err error
 		state, err = ReadState(tx, root)
 		return err
-	}); err != nil {
-		return nil, 0, err
+	})
+	if err != nil {
+		return nil, Opened{}, err
 	}
 	k := NewKey(root)
+	var o Opened
 	if state != Authenticated {
-		if upgraded, err = upgrade(ctx, st, root, k, true); err != nil {
-			return nil, 0, err
+		if o, err = upgrade(ctx, st, root, k); err != nil {
+			return nil, Opened{}, err
 		}
 	}
-	return Wrap(st, k), upgraded, nil
+	return Wrap(st, k), o, nil
 }
 
-// Upgrade gives every record of a store from before authentication its
-// tag, as Open does, and reports how many it tagged (0 for a store
-// already authenticated). A store without a check record is an error: it
-// is no key store.
-func Upgrade(ctx context.Context, st store.Store, root *keys.RootKey) (int, error) {
-	return upgrade(ctx, st, root, NewKey(root), false)
-}
-
-// upgrade is Upgrade that, if create, makes a store without a check
-// record one whose records are authenticated.
-func upgrade(ctx context.Context, st store.Store, root *keys.RootKey, k Key, create bool) (int, error) {
-	n := 0
+// upgrade makes the store st, whose check record is missing or says its
+// records are from before, one whose records are authenticated, as Open
+// says.
+func upgrade(ctx context.Context, st store.Store, root *keys.RootKey, k Key) (Opened, error) {
+	var o Opened
 	err := st.Update(ctx, func(tx store.Tx) error {
-		n = 0
+		o = Opened{}
 		state, err := ReadState(tx, root)
 		switch {
 		case err != nil:
 			return err
 		case state == Authenticated: // another node was first
 			return nil
-		case state == New && !create:
-			return fmt.Errorf("no key store here (no %s record)", keys.RootCheckRecord)
 		case state == New:
 			return tx.Put(keys.RootCheckRecord, CheckRecord(root))
 		}
 		type record struct{ k, v []byte }
 		var all []record
 		err = tx.Scan(nil, nil, func(name, v []byte) (bool, error) {
-			if !Exempt(name) {
-				all = append(all, record{append([]byte(nil), name...), k.Seal(name, v)})
+			if Exempt(name) {
+				return true, nil
 			}
+			if _, err := k.Open(name, v); err == nil {
+				o.PutBack = string(name)
+				return false, nil
+			}
+			all = append(all, record{bytes.Clone(name), k.Seal(name, v)})
 			return true, nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, r := range all {
-			if err := tx.Put(r.k, r.v); err != nil {
-				return err
+		if o.PutBack == "" {
+			for _, r := range all {
+				if err := tx.Put(r.k, r.v); err != nil {
+					return err
+				}
 			}
+			o.Upgraded = len(all)
 		}
-		n = len(all)
 		return tx.Put(keys.RootCheckRecord, CheckRecord(root))
 	})
-	return n, err
+	return o, err
 }

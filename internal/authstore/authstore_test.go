@@ -152,9 +152,9 @@ func TestUpgrade(t *testing.T) {
 	if v := rawGet(t, raw, "key/a"); string(v) != `{"v":1}` {
 		t.Fatalf("a refused Open changed key/a to %q", v)
 	}
-	st, n, err := authstore.Open(ctx, raw, root)
-	if err != nil || n != 2 {
-		t.Fatalf("Open of a store from before = %d records, %v; want 2", n, err)
+	st, opened, err := authstore.Open(ctx, raw, root)
+	if err != nil || opened != (authstore.Opened{Upgraded: 2}) {
+		t.Fatalf("Open of a store from before = %+v, %v; want 2 records upgraded", opened, err)
 	}
 	if v := rawGet(t, st, "key/a"); string(v) != `{"v":1}` {
 		t.Errorf("key/a read as %q", v)
@@ -162,18 +162,44 @@ func TestUpgrade(t *testing.T) {
 	if v := rawGet(t, raw, audit.MarkRecord); string(v) != "mark" {
 		t.Errorf("the exempt mark became %q", v)
 	}
-	if _, n, err := authstore.Open(ctx, raw, root); err != nil || n != 0 {
-		t.Errorf("a second Open upgraded %d records (%v)", n, err)
-	}
-	if n, err := authstore.Upgrade(ctx, raw, root); err != nil || n != 0 {
-		t.Errorf("Upgrade of an upgraded store: %d, %v", n, err)
+	if _, opened, err := authstore.Open(ctx, raw, root); err != nil || opened != (authstore.Opened{}) {
+		t.Errorf("a second Open: %+v, %v", opened, err)
 	}
 	var state authstore.State
 	if err := raw.View(ctx, func(tx store.Tx) error { state, err = authstore.ReadState(tx, root); return err }); err != nil || state != authstore.Authenticated {
 		t.Errorf("state %v, %v; want Authenticated", state, err)
 	}
-	if _, err := authstore.Upgrade(ctx, openBolt(t), root); err == nil {
-		t.Error("Upgrade of an empty store: no error")
+}
+
+// Whoever kept the check record of a store from before its upgrade, and
+// puts it back to have a record they edit in the clear authenticated at
+// the next start, has nothing authenticated: the other records carry
+// their tags, which shows the store was upgraded, and the edited record
+// still fails to read while the others read as they were.
+func TestCheckRecordPutBack(t *testing.T) {
+	ctx := context.Background()
+	raw := openBolt(t)
+	root := rootKey(t)
+	legacy := root.Seal(keys.RootCheckRecord, []byte("openkms root key check"))
+	put(t, raw, string(keys.RootCheckRecord), string(legacy), "key/a", `{"state":"Disabled"}`, "key/b", `{"state":"Enabled"}`)
+	if _, _, err := authstore.Open(ctx, raw, root); err != nil {
+		t.Fatal(err)
+	}
+	put(t, raw, string(keys.RootCheckRecord), string(legacy), "key/a", `{"state":"Enabled"}`)
+
+	st, opened, err := authstore.Open(ctx, raw, root)
+	if err != nil || opened != (authstore.Opened{PutBack: "key/b"}) {
+		t.Fatalf("Open = %+v, %v; want the check record found put back", opened, err)
+	}
+	if v, err := get(st, "key/a"); !errors.Is(err, authstore.ErrUnauthenticated) {
+		t.Errorf("the record edited in the clear reads as %q, %v", v, err)
+	}
+	if v := rawGet(t, st, "key/b"); string(v) != `{"state":"Enabled"}` {
+		t.Errorf("key/b reads as %q", v)
+	}
+	var state authstore.State
+	if err := raw.View(ctx, func(tx store.Tx) error { state, err = authstore.ReadState(tx, root); return err }); err != nil || state != authstore.Authenticated {
+		t.Errorf("state %v, %v; want Authenticated", state, err)
 	}
 }
 
@@ -190,9 +216,9 @@ func TestNoDowngradeByStrippingTags(t *testing.T) {
 	}
 	put(t, st, "key/a", `{"v":1}`)
 	put(t, raw, "key/a", `{"v":2}`)
-	st, n, err := authstore.Open(ctx, raw, root)
-	if err != nil || n != 0 {
-		t.Fatalf("Open: %d, %v", n, err)
+	st, opened, err := authstore.Open(ctx, raw, root)
+	if err != nil || opened != (authstore.Opened{}) {
+		t.Fatalf("Open: %+v, %v", opened, err)
 	}
 	if v, err := get(st, "key/a"); !errors.Is(err, authstore.ErrUnauthenticated) {
 		t.Errorf("a stripped record read as %q, %v", v, err)

@@ -228,9 +228,9 @@ func TestRotateAuthenticated(t *testing.T) {
 	if n, err := Rotate(ctx, raw, old, new, nil); err != nil || n != 6 {
 		t.Fatalf("Rotate = %d, %v", n, err)
 	}
-	st, upgraded, err := authstore.Open(ctx, raw, new)
-	if err != nil || upgraded != 0 {
-		t.Fatalf("Open with the new key: %d, %v", upgraded, err)
+	st, opened, err := authstore.Open(ctx, raw, new)
+	if err != nil || opened != (authstore.Opened{}) {
+		t.Fatalf("Open with the new key: %+v, %v", opened, err)
 	}
 	err = st.View(ctx, func(tx store.Tx) error {
 		for k, want := range recs {

@@ -319,12 +319,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// The store as it is, for backups: its records with their tags.
 	raw := st
-	st, upgraded, err := checkRootKey(ctx, st, root, trailDir)
+	st, opened, err := checkRootKey(ctx, st, root, trailDir)
 	if err != nil {
 		return err
 	}
-	if upgraded > 0 {
-		o.Logger.Info("the key store's records are now authenticated under the root key", "records", upgraded)
+	if opened.Upgraded > 0 {
+		o.Logger.Info("the key store's records are now authenticated under the root key", "records", opened.Upgraded)
+	}
+	if opened.PutBack != "" {
+		o.Logger.Error("the key store's "+string(keys.RootCheckRecord)+" record was put back as it was before its records were authenticated, by someone without the root key: "+
+			"nothing was authenticated, and records changed since fail to read", "tagged", opened.PutBack)
 	}
 	regions, err := ParseRegions(o.Regions, o.Region)
 	if err != nil {
@@ -763,8 +767,8 @@ func shellQuote(s string) string {
 // wrong key fails at start with a clear message rather than on the first
 // request, and returns the store with its records authenticated under it
 // (internal/authstore): a new store is made so, and one from before is
-// upgraded, upgraded counting its records.
-func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, trailDir string) (_ store.Store, upgraded int, err error) {
+// upgraded, as opened says.
+func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, trailDir string) (_ store.Store, opened authstore.Opened, err error) {
 	var state authstore.State
 	err = st.View(ctx, func(tx store.Tx) error {
 		state, err = authstore.ReadState(tx, root)
@@ -774,12 +778,12 @@ func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, trail
 		err = checkNoTrail(trailDir)
 	}
 	if err == nil {
-		st, upgraded, err = authstore.Open(ctx, st, root)
+		st, opened, err = authstore.Open(ctx, st, root)
 	}
 	if errors.Is(err, authstore.ErrWrongRootKey) {
 		err = errors.New("the root key is not the one this key store was created with")
 	}
-	return st, upgraded, err
+	return st, opened, err
 }
 
 // checkNoTrail refuses to make a new key store beside an audit trail

@@ -1,0 +1,93 @@
+package main_test
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/openkms/kms/internal/authstore"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
+)
+
+// editDataDir runs fn in a transaction on the kms.db of dir, which no
+// server has open, as whoever can write the file but has no root key
+// would; fn is given the store's root key to stand for what such a
+// person could have kept from before (a sealed record), not to seal with.
+func editDataDir(t *testing.T, dir string, fn func(tx store.Tx, root *keys.RootKey) error) {
+	t.Helper()
+	root, err := keys.ReadRootKeyFile(filepath.Join(dir, "root.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Update(testCtx(t), func(tx store.Tx) error { return fn(tx, root) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Whoever kept the root key check record of a data directory from before
+// its records were authenticated, and puts it back with a disabled key
+// enabled in the clear, does not have the edit authenticated at the next
+// start: the server finds the other records tagged, authenticates
+// nothing, says so in its log, and refuses the edited key while it serves
+// the others.
+func TestStoreCheckRecordPutBack(t *testing.T) {
+	dir := t.TempDir()
+	s := startDev(t, dir)
+	ctx := testCtx(t)
+	c := s.client(t)
+	victim, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	other, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	_, err = c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: victim.KeyMetadata.KeyId})
+	noErr(t, err, "DisableKey")
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+
+	record := []byte("key/us-east-1/" + aws.ToString(victim.KeyMetadata.KeyId))
+	editDataDir(t, dir, func(tx store.Tx, root *keys.RootKey) error {
+		stored, err := tx.Get(record)
+		if err != nil {
+			return err
+		}
+		v := stored[authstore.TagSize:]
+		enabled := bytes.Replace(v, []byte(`"state":"Disabled"`), []byte(`"state":"Enabled"`), 1)
+		if bytes.Equal(enabled, v) {
+			return fmt.Errorf("no disabled state in %s", v)
+		}
+		if err := tx.Put(record, enabled); err != nil {
+			return err
+		}
+		return tx.Put(keys.RootCheckRecord, root.Seal(keys.RootCheckRecord, []byte("openkms root key check")))
+	})
+
+	s = startDev(t, dir)
+	c = s.client(t)
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: victim.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	if apiErrorCode(err) != "KMSInternalException" {
+		t.Errorf("Encrypt with the key enabled in the clear: %v, want KMSInternalException", err)
+	}
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: other.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt with the other key")
+	waitFor(t, 3*time.Second, "the log of the check record put back", func() error {
+		if log := s.stderr.String(); !strings.Contains(log, "record was put back as it was before its records were authenticated") {
+			return fmt.Errorf("the log does not say the check record was put back:\n%s", log)
+		}
+		return nil
+	})
+}
