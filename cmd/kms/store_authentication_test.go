@@ -91,3 +91,48 @@ func TestStoreCheckRecordPutBack(t *testing.T) {
 		return nil
 	})
 }
+
+// A record that a start-up pass reads, changed outside the server, does
+// not keep the server from starting for everyone: the store's layout and
+// material binding marks and the account record that --dev and
+// --init-credentials read are each logged, their pass skipped, and the
+// keys served; no new root access key is made for the account.
+func TestStoreStartPassesSkipEditedRecords(t *testing.T) {
+	dir := t.TempDir()
+	s := startDev(t, dir)
+	ctx := testCtx(t)
+	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	id, _ := devCredentials(t, dir)
+	edited := []string{"meta/key-layout", "meta/material-binding", "iam/account/111122223333"}
+	editDataDir(t, dir, func(tx store.Tx, _ *keys.RootKey) error {
+		for _, name := range edited {
+			v, err := tx.Get([]byte(name))
+			if err != nil {
+				return err
+			}
+			if err := tx.Put([]byte(name), append(bytes.Clone(v), ' ')); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	s = startDev(t, dir)
+	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt after the edits")
+	if again, _ := devCredentials(t, dir); again != id {
+		t.Errorf("the credentials file now holds access key %s, want %s", again, id)
+	}
+	waitFor(t, 3*time.Second, "the log of the edited records", func() error {
+		for _, name := range edited {
+			if log := s.stderr.String(); !strings.Contains(log, name) {
+				return fmt.Errorf("the log does not name %s:\n%s", name, log)
+			}
+		}
+		return nil
+	})
+}

@@ -334,24 +334,38 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if n, err := keyrepo.MigrateRegions(ctx, st, root, o.Region); err != nil {
+	// A start-up pass that meets a record changed outside the server is
+	// skipped, not run on what it could not read: the calls that read the
+	// record fail, and the others are served.
+	if n, err := keyrepo.MigrateRegions(ctx, st, root, o.Region); errors.Is(err, store.ErrUnauthenticated) {
+		o.Logger.Error("key records not moved into their region: a record was changed outside the server", "err", err)
+	} else if err != nil {
 		return fmt.Errorf("moving the key records into region %s: %w", o.Region, err)
 	} else if n > 0 {
 		o.Logger.Info("key records moved into their region", "region", o.Region, "records", n)
 	}
-	if n, err := keyrepo.BindMaterials(ctx, st, root); err != nil {
+	if n, err := keyrepo.BindMaterials(ctx, st, root); errors.Is(err, store.ErrUnauthenticated) {
+		o.Logger.Error("key material not bound to its keys' spec, usage and origin: a record was changed outside the server", "err", err)
+	} else if err != nil {
 		return fmt.Errorf("binding key material to its keys' spec, usage and origin: %w", err)
 	} else if n > 0 {
 		o.Logger.Info("key material bound to its keys' spec, usage and origin", "versions", n)
 	}
 	var creds string
-	switch {
-	case o.Dev:
-		if creds, err = writeCredentials(ctx, st, root, filepath.Join(o.DataDir, "credentials"), true, o.Logger); err != nil {
-			return err
+	credsSkipped := false
+	if o.Dev || o.InitCredentials != "" {
+		path := o.InitCredentials
+		if o.Dev {
+			path = filepath.Join(o.DataDir, "credentials")
 		}
-	case o.InitCredentials != "":
-		if _, err = writeCredentials(ctx, st, root, o.InitCredentials, false, o.Logger); err != nil {
+		creds, err = writeCredentials(ctx, st, root, path, o.Dev, o.Logger)
+		if errors.Is(err, store.ErrUnauthenticated) {
+			// Neither a new root access key (the account may have one)
+			// nor a secret read from a record no one can vouch for.
+			o.Logger.Error("the account root's credentials not written: a record was changed outside the server", "err", err)
+			credsSkipped, err = true, nil
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -529,7 +543,9 @@ func Run(ctx context.Context, o Options) error {
 	if !o.NoConsole {
 		fmt.Fprintf(o.Stdout, "web console at %s%s\n", strings.TrimSuffix(url, "/"), console.Prefix)
 	}
-	if o.Dev && creds == "" {
+	if o.Dev && credsSkipped {
+		fmt.Fprintf(o.Stdout, "The account root's access key did not read: no credentials were written (see the log)\n")
+	} else if o.Dev && creds == "" {
 		fmt.Fprintf(o.Stdout, "The account root has no active access key left: no credentials were written\n")
 	} else if o.Dev {
 		ca := ""
