@@ -2,7 +2,9 @@ package main_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -135,4 +137,52 @@ func TestStoreStartPassesSkipEditedRecords(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A backup is not written of a store that a restore would refuse, so that
+// a record changed outside the server is found out when the backup is
+// taken, not when it is needed: kms backup fails, asking the running
+// server (which logs the record) or reading the stopped store itself
+// (which names it), and leaves no file.
+func TestStoreBackupRefusesEditedRecord(t *testing.T) {
+	dir := t.TempDir()
+	s := startDev(t, dir)
+	ctx := testCtx(t)
+	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	record := "key/us-east-1/" + aws.ToString(k.KeyMetadata.KeyId)
+	editDataDir(t, dir, func(tx store.Tx, _ *keys.RootKey) error {
+		v, err := tx.Get([]byte(record))
+		if err != nil {
+			return err
+		}
+		return tx.Put([]byte(record), append(bytes.Clone(v), ' '))
+	})
+	file := filepath.Join(t.TempDir(), "kms.kmsbak")
+
+	s = startDev(t, dir)
+	code, _, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", dir)
+	if code == 0 || !strings.Contains(stderr, "the server sent no snapshot") {
+		t.Errorf("kms backup of the running server: exit %d\n%s", code, stderr)
+	}
+	waitFor(t, 3*time.Second, "the server's log of the record", func() error {
+		if log := s.stderr.String(); !strings.Contains(log, record) || !strings.Contains(log, "a restore would refuse this backup") {
+			return fmt.Errorf("the log does not name %s:\n%s", record, log)
+		}
+		return nil
+	})
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+
+	code, _, stderr = runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", dir)
+	if code == 0 || !strings.Contains(stderr, record) || !strings.Contains(stderr, "a restore would refuse this backup") {
+		t.Errorf("kms backup of the stopped store: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a backup file was left: %v", err)
+	}
 }

@@ -64,12 +64,19 @@ func stream(ctx context.Context, loc migrate.Location, w io.Writer, rootFor Root
 	// Taken before the read transaction begins: the snapshot holds at
 	// least every change made before the time it records.
 	enc := NewEncoder(w, root.BackupKey(), time.Now())
+	rc := newRecordCheck(root)
+	record := func(k, v []byte) error {
+		if err := rc.add(k, v); err != nil {
+			return unrestorable(err)
+		}
+		return enc.Record(k, v)
+	}
 	if loc.DSN != "" {
-		if err := streamPostgres(ctx, loc.DSN, enc); err != nil {
+		if err := streamPostgres(ctx, loc.DSN, enc, record); err != nil {
 			return err
 		}
 	} else {
-		if err := streamStore(ctx, st, enc); err != nil {
+		if err := streamStore(ctx, st, enc, record); err != nil {
 			return err
 		}
 		if err := streamAuditFiles(ctx, loc.Dir, false, enc); err != nil {
@@ -79,6 +86,9 @@ func stream(ctx context.Context, loc migrate.Location, w io.Writer, rootFor Root
 	if enc.Records == 0 {
 		return fmt.Errorf("%s holds no records", loc)
 	}
+	if _, err := rc.result(); err != nil {
+		return unrestorable(err)
+	}
 	return enc.Close()
 }
 
@@ -86,8 +96,15 @@ func stream(ctx context.Context, loc migrate.Location, w io.Writer, rootFor Root
 // a backup of it (keys.RootKey.BackupKey).
 type RootFor func(ctx context.Context, st store.Store) (*keys.RootKey, error)
 
-// streamStore writes every record of st to enc in one read transaction.
-func streamStore(ctx context.Context, st store.Store, enc *Encoder) error {
+// unrestorable is the error of a backup not written because a restore
+// would refuse it.
+func unrestorable(err error) error {
+	return fmt.Errorf("%w: a restore would refuse this backup, so none is written (docs/backup.md)", err)
+}
+
+// streamStore writes every record of st to enc, by record, in one read
+// transaction.
+func streamStore(ctx context.Context, st store.Store, enc *Encoder, record func(k, v []byte) error) error {
 	return st.View(ctx, func(tx store.Tx) error {
 		if enc.Records > 0 {
 			return errors.New("the store asked to retry a read transaction during a backup")
@@ -96,7 +113,7 @@ func streamStore(ctx context.Context, st store.Store, enc *Encoder) error {
 			if err := ctx.Err(); err != nil {
 				return false, err
 			}
-			return true, enc.Record(k, v)
+			return true, record(k, v)
 		})
 	})
 }

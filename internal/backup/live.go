@@ -52,16 +52,23 @@ func LiveSnapshot(ctx context.Context, st store.Store, root *keys.RootKey, dir s
 	// Taken before the read transaction begins: the snapshot holds at
 	// least every change made before the time it records.
 	enc := NewEncoder(out, root.BackupKey(), time.Now())
+	rc := newRecordCheck(root)
 	err = st.View(ctx, func(tx store.Tx) error {
 		if enc.Records > 0 {
 			return errors.New("the store asked to retry a read transaction during a backup")
 		}
 		return tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
+			if err := rc.add(k, v); err != nil {
+				return false, unrestorable(err)
+			}
 			return true, enc.Record(k, v)
 		})
 	})
 	if err != nil {
 		return err
+	}
+	if _, err := rc.result(); err != nil {
+		return unrestorable(err)
 	}
 	if err := sb.Flush(); err != nil {
 		return err
@@ -159,11 +166,16 @@ func fromServer(ctx context.Context, dir string, w io.Writer) (bool, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if _, err := io.Copy(w, c); err != nil {
+	n, err := io.Copy(w, c)
+	if err != nil {
 		if ctx.Err() != nil {
 			return true, ctx.Err()
 		}
 		return true, fmt.Errorf("read the snapshot from the server: %w", err)
+	}
+	if n == 0 && ctx.Err() == nil {
+		// It writes nothing before its read transaction has ended well.
+		return true, errors.New("the server sent no snapshot: its log says why")
 	}
 	return true, ctx.Err()
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
 )
@@ -44,7 +45,12 @@ func TestLiveSnapshotHoldsNoTransactionWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	const records = 100
+	root := testRoot(t)
 	err = st.Update(context.Background(), func(tx store.Tx) error {
+		// A key store from before its records were authenticated.
+		if err := tx.Put(keys.RootCheckRecord, root.Seal(keys.RootCheckRecord, []byte("openkms root key check"))); err != nil {
+			return err
+		}
 		for i := range records {
 			if err := tx.Put(fmt.Appendf(nil, "key/%04d", i), bytes.Repeat([]byte("v"), 1000)); err != nil {
 				return err
@@ -64,8 +70,12 @@ func TestLiveSnapshotHoldsNoTransactionWhileWriting(t *testing.T) {
 	w := &blockedWriter{started: make(chan struct{}), release: make(chan struct{})}
 	started := w.started
 	done := make(chan error, 1)
-	go func() { done <- LiveSnapshot(context.Background(), st, testRoot(t), dir, w) }()
-	<-started
+	go func() { done <- LiveSnapshot(context.Background(), st, root, dir, w) }()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("LiveSnapshot wrote nothing: %v", err)
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- st.Close() }()
 	select {
@@ -82,8 +92,8 @@ func TestLiveSnapshotHoldsNoTransactionWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := Check(bufio.NewReader(&w.buf))
-	if err != nil || c.Records != records || c.AuditFiles != 1 {
-		t.Fatalf("the snapshot: %+v, %v; want %d records and the digests", c, err, records)
+	if err != nil || c.Records != records+1 || c.AuditFiles != 1 {
+		t.Fatalf("the snapshot: %+v, %v; want %d records and the digests", c, err, records+1)
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {

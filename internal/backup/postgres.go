@@ -10,10 +10,11 @@ import (
 )
 
 // streamPostgres writes every record and every audit table row of the
-// PostgreSQL store at dsn to enc, read in one REPEATABLE READ transaction:
+// PostgreSQL store at dsn to enc (the records by record), read in one
+// REPEATABLE READ transaction:
 // one snapshot of the database while the cluster keeps serving, so that
 // the audit trail goes up to exactly the moment of the records.
-func streamPostgres(ctx context.Context, dsn string, enc *Encoder) error {
+func streamPostgres(ctx context.Context, dsn string, enc *Encoder, record func(k, v []byte) error) error {
 	pg, err := pgstore.Open(ctx, dsn)
 	if err != nil {
 		return err
@@ -29,7 +30,7 @@ func streamPostgres(ctx context.Context, dsn string, enc *Encoder) error {
 		return err
 	}
 	var k, v []byte
-	_, err = pgx.ForEachRow(rows, []any{&k, &v}, func() error { return enc.Record(k, v) })
+	_, err = pgx.ForEachRow(rows, []any{&k, &v}, func() error { return record(k, v) })
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openkms/kms/internal/atomicfile"
-	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/migrate"
@@ -240,16 +238,10 @@ type contents struct {
 	digest          [sha256.Size]byte
 }
 
-// checkSealed reads the whole backup, opens every sealed value in it with
-// root, checks every record's tag if its records are authenticated
-// (internal/authstore), and makes sure it is a key store (it holds the
-// root key check record).
+// checkSealed reads the whole backup and checks its records as
+// recordCheck does.
 func checkSealed(scan func(func(e *Entry) error) error, root *keys.RootKey) (contents, error) {
-	var c contents
-	found := false
-	state := authstore.Legacy
-	var untagged []byte // the first record without a good tag
-	h := sha256.New()
+	rc := newRecordCheck(root)
 	files := make(map[string]bool)
 	err := scan(func(e *Entry) error {
 		if e.Kind == kindAuditFile {
@@ -261,40 +253,12 @@ func checkSealed(scan func(func(e *Entry) error) error, root *keys.RootKey) (con
 		if e.Kind != kindRecord {
 			return nil
 		}
-		name, value := e.Name, e.Value
-		if bytes.Equal(name, keys.RootCheckRecord) {
-			found = true
-			var err error
-			if state, err = authstore.CheckState(root, value); err != nil {
-				return fmt.Errorf("the backup does not open with this root key: %w", err)
-			}
-		}
-		_, n, tagged, err := rekey.Rewrap(name, value, root, nil)
-		if err != nil {
-			return fmt.Errorf("the backup does not open with this root key: %w", err)
-		}
-		if !tagged && untagged == nil && !authstore.Exempt(name) {
-			untagged = bytes.Clone(name)
-		}
-		c.sealed += n
-		c.records++
-		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(name))))
-		h.Write(name)
-		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(value))))
-		h.Write(value)
-		return nil
+		return rc.add(e.Name, e.Value)
 	})
 	if err != nil {
-		return c, err
+		return contents{}, err
 	}
-	if !found {
-		return c, fmt.Errorf("%w: it holds no %s record", ErrFormat, keys.RootCheckRecord)
-	}
-	if state == authstore.Authenticated && untagged != nil {
-		return c, fmt.Errorf("the backup's record %q: %w", untagged, authstore.ErrUnauthenticated)
-	}
-	h.Sum(c.digest[:0])
-	return c, nil
+	return rc.result()
 }
 
 // verify reads st again and compares it with the backup, record for record
