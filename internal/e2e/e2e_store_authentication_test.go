@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -111,5 +112,43 @@ func TestE2EStoreEditsOutsideTheServer(t *testing.T) {
 	}
 	if dec := e.decrypt(t, blob, nil); string(dec.Plaintext) != "still here" {
 		t.Errorf("Decrypt with the untouched key = %q", dec.Plaintext)
+	}
+}
+
+// A key record edited outside the server fails what needs that key, and
+// only that: the maintenance round still deletes the other keys past
+// their deletion date, where the one record that did not read stopped
+// the whole round (and the keys' material stayed in the store until a
+// call came for them).
+func TestE2EStoreEditedKeyKeepsMaintenanceGoing(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	edited, doomed := e.newKey(t), e.newKey(t)
+	for _, id := range []string{edited, doomed} {
+		if _, err := e.client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e = e.reopenEdited(t, rawEdit(t, func(tx store.Tx) error {
+		// Its deletion cancelled in the clear.
+		return replaceIn(tx, keyrepo.KeyKey(e2eRegion, edited), `"state":"PendingDeletion"`, `"state":"Enabled"`)
+	}))
+	e.clock.Advance(7*24*time.Hour + time.Second)
+	e.svc.Maintain(ctx) // its error names the edited record
+	// Looked at in the store, before any call settles the key itself.
+	err := e.store.View(ctx, func(tx store.Tx) error {
+		_, err := tx.Get(keyrepo.KeyKey(e2eRegion, doomed))
+		return err
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the key past its deletion date is still stored after the maintenance round: %v", err)
+	}
+
+	_, err = e.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(doomed)})
+	expectAPIErrorCode(t, err, "NotFoundException")
+	_, err = e.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(edited)})
+	if httpStatus(err) != http.StatusInternalServerError {
+		t.Errorf("DescribeKey of the edited key: %v, want a 500 KMSInternalException", err)
 	}
 }

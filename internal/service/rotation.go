@@ -373,7 +373,9 @@ func (s *Service) rotationDue(rec *keyrepo.KeyRecord, now time.Time) bool {
 type keyRef struct{ region, id string }
 
 // scanIndex returns the keys in an index (prefix + region/key id) whose key
-// record satisfies due.
+// record satisfies due. A key whose record was changed outside the server
+// is logged and left out: one such record must not stop the work due on
+// every other key.
 func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyrepo.KeyRecord) bool) ([]keyRef, error) {
 	var ids []keyRef
 	err := s.view(ctx, "scan "+string(prefix), func(tx store.Tx) error {
@@ -387,6 +389,11 @@ func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyrep
 			if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					ids = append(ids, keyRef{region, id}) // a dangling index entry: let the caller clean it
+					return true, nil
+				}
+				if errors.Is(err, store.ErrUnauthenticated) {
+					// The calls on that key fail; the others' work is done.
+					s.log.Error("a key left out of the maintenance round: its record was changed outside the server", "index", string(prefix), "err", err)
 					return true, nil
 				}
 				return false, err
