@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/pgstore"
 	"github.com/openkms/kms/internal/store/pgtest"
 	"github.com/openkms/kms/internal/testsupport"
 )
@@ -599,4 +603,45 @@ func TestClusterDatabaseEditsAreRefused(t *testing.T) {
 	})
 	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: other.KeyMetadata.KeyId, Plaintext: []byte("x")})
 	noErr(t, err, "Encrypt with the other key")
+}
+
+// Two nodes started together on a cluster's store from before its
+// records were authenticated upgrade it once: one tags every record, the
+// other finds it done (a record tagged twice would read as neither), and
+// both serve the keys made before.
+func TestClusterUpgradesStoreOnce(t *testing.T) {
+	nodes, dsn := startCluster(t, 1)
+	ctx := testCtx(t)
+	k, err := nodes[0].client(t).CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	if code := nodes[0].stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	dir := nodes[0].Dir
+	root, err := keys.ReadRootKeyFile(filepath.Join(dir, "root.key"))
+	noErr(t, err, "read the root key")
+	pg, err := pgstore.Open(ctx, dsn)
+	noErr(t, err, "open the database")
+	err = pg.Update(ctx, func(tx store.Tx) error { return asBeforeAuthentication(tx, root) })
+	pg.Close()
+	noErr(t, err, "make the store one from before")
+
+	var both []*server
+	for range 2 {
+		both = append(both, &server{proc: startProc(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", dsn)})
+	}
+	for _, s := range both {
+		m := s.waitOutput(listeningRE, startTimeout)
+		s.URL, s.Region, s.Dir = m[1], m[2], m[3]
+		waitHealthy(t, s)
+		_, err := s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+		noErr(t, err, "Encrypt with the key made before, on %s", s.URL)
+	}
+	const upgraded = "the key store's records are now authenticated under the root key"
+	waitFor(t, 3*time.Second, "the log of the upgrade", func() error { // the log is written in batches
+		if n := strings.Count(both[0].stderr.String()+both[1].stderr.String(), upgraded); n != 1 {
+			return fmt.Errorf("%d nodes say they upgraded the store, want 1", n)
+		}
+		return nil
+	})
 }
