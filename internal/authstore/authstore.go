@@ -103,7 +103,8 @@ func (k Key) Seal(name, value []byte) []byte {
 
 // Open checks stored, the value of the record name as the store holds it,
 // and returns the value without its tag (a slice of stored). A value
-// whose tag does not match is ErrUnauthenticated, naming the record.
+// whose tag does not match is a *store.UnauthenticatedError naming the
+// record (errors.Is ErrUnauthenticated).
 func (k Key) Open(name, stored []byte) ([]byte, error) {
 	if Exempt(name) {
 		return stored, nil
@@ -114,7 +115,7 @@ func (k Key) Open(name, stored []byte) ([]byte, error) {
 			return stored[TagSize:], nil
 		}
 	}
-	return nil, fmt.Errorf("record %q: %w", name, ErrUnauthenticated)
+	return nil, &store.UnauthenticatedError{Key: bytes.Clone(name)}
 }
 
 // Wrap returns st with its records authenticated under k: what is put is

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/openkms/kms/internal/audit"
@@ -257,4 +258,38 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("%q read as %q, which seals to something else", stored, v)
 		}
 	})
+}
+
+// store.ScanReadable goes on past the records that do not read, naming
+// each, and stops at an error of its own function as Scan does.
+func TestScanReadable(t *testing.T) {
+	raw := openBolt(t)
+	st := authstore.Wrap(raw, authstore.NewKey(rootKey(t)))
+	put(t, st, "key/a", "1", "key/b", "2", "key/c", "3", "key/d", "4", "other", "5")
+	put(t, raw, "key/b", "edited", "key/d", "edited")
+	var got, skipped []string
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		got, skipped = nil, nil
+		return store.ScanReadable(tx, []byte("key/"), nil, func(k, v []byte) (bool, error) {
+			got = append(got, string(k)+"="+string(v))
+			return true, nil
+		}, func(err error) {
+			var ue *store.UnauthenticatedError
+			if !errors.As(err, &ue) || !errors.Is(err, authstore.ErrUnauthenticated) {
+				t.Errorf("skipped with %v", err)
+				return
+			}
+			skipped = append(skipped, string(ue.Key))
+		})
+	})
+	if err != nil || strings.Join(got, " ") != "key/a=1 key/c=3" || strings.Join(skipped, " ") != "key/b key/d" {
+		t.Errorf("read %q, skipped %q, %v", got, skipped, err)
+	}
+	mine := &store.UnauthenticatedError{Key: []byte("key/c")}
+	err = st.View(context.Background(), func(tx store.Tx) error {
+		return store.ScanReadable(tx, []byte("key/"), nil, func(k, v []byte) (bool, error) { return true, mine }, func(error) {})
+	})
+	if err != mine {
+		t.Errorf("an error of fn came back as %v", err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
 )
@@ -294,4 +295,38 @@ func unbindAll(t *testing.T, root *keys.RootKey) func(path string) {
 			t.Fatalf("unbinding the store: %d fields taken out, %v", n, err)
 		}
 	}
+}
+
+// A key record changed outside the server does not keep the start from
+// binding the others: it is left as it is (the calls on it fail), and
+// alice, named by another key's policy and grant from before bindings, is
+// bound, so that an alice made again later inherits neither.
+func TestE2EEditedRecordLeavesTheOthersBound(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	edited, key := e.newKey(t), e.newKey(t)
+	e.kpUser(t, "alice", "")
+	aliceARN := "arn:aws:iam::" + e2eAccount + ":user/alice"
+	for _, id := range []string{edited, key} {
+		e.kpPutKeyPolicy(t, e.client, id, kpDoc(kpRootStmt(), kpKeyStmt("Allow", []string{aliceARN}, "kms:Encrypt")), false)
+	}
+	ct := e.encrypt(t, key, []byte("secret"), nil).CiphertextBlob
+	if _, err := e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(key), GranteePrincipal: aws.String(aliceARN),
+		Operations: []types.GrantOperation{types.GrantOperationDecrypt}}); err != nil {
+		t.Fatal(err)
+	}
+	unbind := unbindAll(t, e.root)
+	e = e.reopenEdited(t, func(path string) {
+		unbind(path)
+		rawEdit(t, func(tx store.Tx) error {
+			return replaceIn(tx, keyrepo.KeyKey(e2eRegion, edited), `"description":""`, `"description":"x"`)
+		})(path)
+	})
+	root := e.kpIAM()
+	deleteUser(t, root, "alice")
+	newAlice := e.kpUser(t, "alice", "")
+	_, err := newAlice.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})
+	kpDenied(t, err, newAlice.arn, "kms:Encrypt", e.keyARN(key), kpNoIdentity("kms:Encrypt"))
+	_, err = newAlice.kms.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct})
+	kpDenied(t, err, newAlice.arn, "kms:Decrypt", e.keyARN(key), kpNoIdentity("kms:Decrypt"))
 }

@@ -171,11 +171,14 @@ func (d *Directory) BindStoredTrust(ctx context.Context) (int, error) {
 	var names [][]byte
 	err := d.view(ctx, func(tx store.Tx) error {
 		names = nil
-		return tx.Scan([]byte("iam/role/"), nil, func(k, v []byte) (bool, error) {
+		return store.ScanReadable(tx, []byte("iam/role/"), nil, func(k, v []byte) (bool, error) {
 			if !bytes.Contains(v, []byte(`"trustBound":true`)) {
 				names = append(names, bytes.Clone(k))
 			}
 			return true, nil
+		}, func(err error) {
+			// Changed outside the server: the calls that read it fail.
+			d.log.Error("stored role left unbound", "err", err)
 		})
 	})
 	if err != nil {

@@ -11,8 +11,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 )
 
 // ErrNotFound is returned by Tx.Get when the key has no value.
@@ -22,6 +24,39 @@ var ErrNotFound = errors.New("store: not found")
 // records (internal/authstore) for a read of a record changed, moved or
 // made outside the server, by someone without the root key.
 var ErrUnauthenticated = errors.New("the record is not authenticated under the root key: it was changed outside the server")
+
+// UnauthenticatedError is the error of a read of the record Key that a
+// store authenticating its records refused (errors.Is ErrUnauthenticated).
+type UnauthenticatedError struct{ Key []byte }
+
+func (e *UnauthenticatedError) Error() string {
+	return fmt.Sprintf("record %q: %v", e.Key, ErrUnauthenticated)
+}
+
+func (e *UnauthenticatedError) Unwrap() error { return ErrUnauthenticated }
+
+// ScanReadable is tx.Scan that goes on past the records of the scanned
+// range that do not read (UnauthenticatedError), passing each error to
+// skipped, for a pass over many records that one changed outside the
+// server must not stop. An error of fn is returned as Scan returns it.
+func ScanReadable(tx Tx, prefix, after []byte, fn func(key, value []byte) (bool, error), skipped func(error)) error {
+	for {
+		fnFailed := false
+		err := tx.Scan(prefix, after, func(k, v []byte) (bool, error) {
+			more, err := fn(k, v)
+			fnFailed = err != nil
+			return more, err
+		})
+		var ue *UnauthenticatedError
+		// Only a record of the range that Scan met after where it began,
+		// so that the scan moves on: a record fn read is fn's error.
+		if fnFailed || !errors.As(err, &ue) || !bytes.HasPrefix(ue.Key, prefix) || bytes.Compare(ue.Key, after) <= 0 {
+			return err
+		}
+		skipped(err)
+		after = ue.Key
+	}
+}
 
 // ErrClosed is returned by View and Update after Close.
 var ErrClosed = errors.New("store: closed")
