@@ -256,7 +256,7 @@ func TestAuditEndpointAccountsAreSeparate(t *testing.T) {
 	noErr(t, err, "parse root.key")
 	raw, err := boltstore.Open(filepath.Join(dir, "kms.db"))
 	noErr(t, err, "open kms.db")
-	st, _, err := authstore.Open(testCtx(t), raw, root)
+	st, _, err := authstore.Open(testCtx(t), raw, root, true)
 	noErr(t, err, "open kms.db as the server does")
 	other, err := identity.BootstrapRoot(testCtx(t), st, root, "444455556666")
 	noErr(t, err, "make a second account")

@@ -628,7 +628,7 @@ func TestClusterUpgradesStoreOnce(t *testing.T) {
 
 	var both []*server
 	for range 2 {
-		both = append(both, &server{proc: startProc(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", dsn)})
+		both = append(both, &server{proc: startProc(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", dsn, "--authenticate-store")})
 	}
 	for _, s := range both {
 		m := s.waitOutput(listeningRE, startTimeout)

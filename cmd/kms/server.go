@@ -99,6 +99,7 @@ command line wins over the environment, which wins over the file.
 	f.StringVar(&o.PKCS11Module, "pkcs11-module", "", "the PKCS#11 module (shared library) of the --root-key token, e.g. /usr/lib/softhsm/libsofthsm2.so")
 	f.StringVar(&o.Storage, "storage", "", "keep records in this PostgreSQL database (postgres://user:password@host:port/db) shared by the nodes of a cluster")
 	f.DurationVar(&o.CacheMaxAge, "cache-max-age", server.DefaultCacheMaxAge, "with --storage: how long a node trusts a cached key or credential should a change notification from another node be lost")
+	f.BoolVar(&o.AuthenticateStore, "authenticate-store", false, "authenticate the records of a key store written by an earlier version, as they are, at this start (once: docs/storage.md)")
 	f.StringVar(&o.InitCredentials, "init-credentials", "", "on the first start of a new data directory, write the root access key of account 111122223333 to this file (AWS credentials format)")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "serve HTTPS with the certificate (and chain) in this PEM file; reloaded on SIGHUP and when it changes")
 	f.StringVar(&o.TLSKey, "tls-key", "", "the PEM file of --tls-cert's private key")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,4 +186,63 @@ func TestStoreBackupRefusesEditedRecord(t *testing.T) {
 	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a backup file was left: %v", err)
 	}
+}
+
+// A store from before its records were authenticated looks the same as
+// an authenticated one whose tags were all taken off and whose old root
+// key check record (in every copy and backup from before) was put back,
+// with what someone wanted edited in the clear: here a disabled key
+// enabled. So the server authenticates such a store only when told to,
+// at the start its operator means: without --authenticate-store it
+// refuses to start, changing nothing, and says why.
+func TestStoreFromBeforeIsAuthenticatedOnlyWhenAsked(t *testing.T) {
+	dir := t.TempDir()
+	s := startDev(t, dir)
+	ctx := testCtx(t)
+	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	_, err = s.client(t).DisableKey(ctx, &kms.DisableKeyInput{KeyId: k.KeyMetadata.KeyId})
+	noErr(t, err, "DisableKey")
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	record := []byte("key/us-east-1/" + aws.ToString(k.KeyMetadata.KeyId))
+	editDataDir(t, dir, func(tx store.Tx, root *keys.RootKey) error {
+		if err := asBeforeAuthentication(tx, root); err != nil {
+			return err
+		}
+		v, err := tx.Get(record)
+		if err != nil {
+			return err
+		}
+		return tx.Put(record, bytes.Replace(v, []byte(`"state":"Disabled"`), []byte(`"state":"Enabled"`), 1))
+	})
+	before := storedRecords(t, dir)
+
+	code, _, stderr := runToExit(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir)
+	if code == 0 || !strings.Contains(stderr, "--authenticate-store") || !strings.Contains(stderr, "not authenticated yet") {
+		t.Fatalf("a start without --authenticate-store: exit %d\n%s", code, stderr)
+	}
+	if after := storedRecords(t, dir); !maps.Equal(after, before) {
+		t.Errorf("the refused start changed the store's records")
+	}
+
+	// The operator who knows the store is from before says so.
+	s = startServer(t, dir, baseEnv(), "--dev", "--authenticate-store")
+	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt with the key of a store authenticated as it was")
+}
+
+// storedRecords returns every record of the kms.db of dir, which no
+// server has open, as stored.
+func storedRecords(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	all := make(map[string]string)
+	editDataDir(t, dir, func(tx store.Tx, _ *keys.RootKey) error {
+		return tx.Scan(nil, nil, func(k, v []byte) (bool, error) {
+			all[string(k)] = string(v)
+			return true, nil
+		})
+	})
+	return all
 }

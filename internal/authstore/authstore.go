@@ -26,7 +26,8 @@
 // record, which no one can write without the root key: sealed, it holds
 // CheckText for a store whose records are authenticated, and the older
 // text for a store from before. Open upgrades a store of the older kind in
-// one transaction; an older build cannot read a store once upgraded.
+// one transaction, when told to; an older build cannot read a store once
+// upgraded.
 package authstore
 
 import (
@@ -61,6 +62,10 @@ var ErrUnauthenticated = store.ErrUnauthenticated
 // ErrWrongRootKey is returned by Open when the root key does not open the
 // store's meta/rootkey-check record.
 var ErrWrongRootKey = errors.New("the root key is not the one this key store was created with")
+
+// ErrNotUpgraded is returned by Open, not allowed to upgrade, for a store
+// whose records are from before authentication.
+var ErrNotUpgraded = errors.New("the key store's records are not authenticated yet")
 
 // Exempt reports whether the record name is stored without a tag.
 func Exempt(name []byte) bool {
@@ -228,17 +233,20 @@ type Opened struct {
 
 // Open returns st with its records authenticated under root (Wrap). A
 // store without a check record gets one saying its records are
-// authenticated; a store from before authentication gets a tag on each of
-// its records and its check record rewritten, in one transaction. Nodes
-// starting together on one store upgrade it once.
+// authenticated. A store from before authentication gets, if upgrade, a
+// tag on each of its records and its check record rewritten, in one
+// transaction, and is otherwise refused with ErrNotUpgraded: a store from
+// before and one whose tags were all taken off and whose old check
+// record was put back look the same, and only whoever runs the server
+// knows which it has. Nodes starting together on one store upgrade it
+// once.
 //
 // A store whose check record says it is from before, but one of whose
 // records carries its tag, is not upgraded: its records were
 // authenticated, and the old check record was put back by someone who
-// wants what they wrote in the clear authenticated at this start. Open
-// serves it as authenticated and says so in Opened.PutBack. (Whoever also
-// takes every tag off is not found out: docs/security.md.)
-func Open(ctx context.Context, st store.Store, root *keys.RootKey) (store.Store, Opened, error) {
+// wants what they wrote in the clear authenticated. Open serves it as
+// authenticated, whatever upgrade says, and says so in Opened.PutBack.
+func Open(ctx context.Context, st store.Store, root *keys.RootKey, upgrade bool) (store.Store, Opened, error) {
 	var state State
 	err := st.View(ctx, func(tx store.Tx) error {
 		var err error
@@ -251,17 +259,17 @@ func Open(ctx context.Context, st store.Store, root *keys.RootKey) (store.Store,
 	k := NewKey(root)
 	var o Opened
 	if state != Authenticated {
-		if o, err = upgrade(ctx, st, root, k); err != nil {
+		if o, err = authenticate(ctx, st, root, k, upgrade); err != nil {
 			return nil, Opened{}, err
 		}
 	}
 	return Wrap(st, k), o, nil
 }
 
-// upgrade makes the store st, whose check record is missing or says its
-// records are from before, one whose records are authenticated, as Open
-// says.
-func upgrade(ctx context.Context, st store.Store, root *keys.RootKey, k Key) (Opened, error) {
+// authenticate makes the store st, whose check record is missing or says
+// its records are from before, one whose records are authenticated, as
+// Open says.
+func authenticate(ctx context.Context, st store.Store, root *keys.RootKey, k Key, upgrade bool) (Opened, error) {
 	var o Opened
 	err := st.Update(ctx, func(tx store.Tx) error {
 		o = Opened{}
@@ -291,6 +299,9 @@ func upgrade(ctx context.Context, st store.Store, root *keys.RootKey, k Key) (Op
 			return err
 		}
 		if o.PutBack == "" {
+			if !upgrade {
+				return ErrNotUpgraded
+			}
 			for _, r := range all {
 				if err := tx.Put(r.k, r.v); err != nil {
 					return err

@@ -84,7 +84,7 @@ func TestEditsOutsideTheServerDoNotRead(t *testing.T) {
 	ctx := context.Background()
 	raw := openBolt(t)
 	root := rootKey(t)
-	st, _, err := authstore.Open(ctx, raw, root)
+	st, _, err := authstore.Open(ctx, raw, root, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestExemptRecords(t *testing.T) {
 		t.Fatalf("authstore.MarkRecord %q is not audit.MarkRecord %q", authstore.MarkRecord, audit.MarkRecord)
 	}
 	raw := openBolt(t)
-	st, _, err := authstore.Open(context.Background(), raw, rootKey(t))
+	st, _, err := authstore.Open(context.Background(), raw, rootKey(t), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,8 @@ func TestExemptRecords(t *testing.T) {
 }
 
 // A store from before authentication gets a tag on every record, once,
-// and its check record says so; a wrong root key changes nothing.
+// when Open is told to upgrade it, and its check record says so; a wrong
+// root key, or an Open not told to, changes nothing.
 func TestUpgrade(t *testing.T) {
 	ctx := context.Background()
 	raw := openBolt(t)
@@ -147,13 +148,19 @@ func TestUpgrade(t *testing.T) {
 	legacy := root.Seal(keys.RootCheckRecord, []byte("openkms root key check"))
 	put(t, raw, string(keys.RootCheckRecord), string(legacy), "key/a", `{"v":1}`, "acctkey/1/a", "", audit.MarkRecord, "mark")
 
-	if _, _, err := authstore.Open(ctx, raw, rootKey(t)); !errors.Is(err, authstore.ErrWrongRootKey) {
+	if _, _, err := authstore.Open(ctx, raw, rootKey(t), true); !errors.Is(err, authstore.ErrWrongRootKey) {
 		t.Fatalf("Open with another root key: %v", err)
 	}
 	if v := rawGet(t, raw, "key/a"); string(v) != `{"v":1}` {
 		t.Fatalf("a refused Open changed key/a to %q", v)
 	}
-	st, opened, err := authstore.Open(ctx, raw, root)
+	if _, _, err := authstore.Open(ctx, raw, root, false); !errors.Is(err, authstore.ErrNotUpgraded) {
+		t.Fatalf("Open not allowed to upgrade: %v, want ErrNotUpgraded", err)
+	}
+	if v := rawGet(t, raw, "key/a"); string(v) != `{"v":1}` {
+		t.Fatalf("an Open not allowed to upgrade changed key/a to %q", v)
+	}
+	st, opened, err := authstore.Open(ctx, raw, root, true)
 	if err != nil || opened != (authstore.Opened{Upgraded: 2}) {
 		t.Fatalf("Open of a store from before = %+v, %v; want 2 records upgraded", opened, err)
 	}
@@ -163,7 +170,7 @@ func TestUpgrade(t *testing.T) {
 	if v := rawGet(t, raw, audit.MarkRecord); string(v) != "mark" {
 		t.Errorf("the exempt mark became %q", v)
 	}
-	if _, opened, err := authstore.Open(ctx, raw, root); err != nil || opened != (authstore.Opened{}) {
+	if _, opened, err := authstore.Open(ctx, raw, root, true); err != nil || opened != (authstore.Opened{}) {
 		t.Errorf("a second Open: %+v, %v", opened, err)
 	}
 	var state authstore.State
@@ -183,12 +190,12 @@ func TestCheckRecordPutBack(t *testing.T) {
 	root := rootKey(t)
 	legacy := root.Seal(keys.RootCheckRecord, []byte("openkms root key check"))
 	put(t, raw, string(keys.RootCheckRecord), string(legacy), "key/a", `{"state":"Disabled"}`, "key/b", `{"state":"Enabled"}`)
-	if _, _, err := authstore.Open(ctx, raw, root); err != nil {
+	if _, _, err := authstore.Open(ctx, raw, root, true); err != nil {
 		t.Fatal(err)
 	}
 	put(t, raw, string(keys.RootCheckRecord), string(legacy), "key/a", `{"state":"Enabled"}`)
 
-	st, opened, err := authstore.Open(ctx, raw, root)
+	st, opened, err := authstore.Open(ctx, raw, root, false)
 	if err != nil || opened != (authstore.Opened{PutBack: "key/b"}) {
 		t.Fatalf("Open = %+v, %v; want the check record found put back", opened, err)
 	}
@@ -211,13 +218,13 @@ func TestNoDowngradeByStrippingTags(t *testing.T) {
 	ctx := context.Background()
 	raw := openBolt(t)
 	root := rootKey(t)
-	st, _, err := authstore.Open(ctx, raw, root)
+	st, _, err := authstore.Open(ctx, raw, root, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	put(t, st, "key/a", `{"v":1}`)
 	put(t, raw, "key/a", `{"v":2}`)
-	st, opened, err := authstore.Open(ctx, raw, root)
+	st, opened, err := authstore.Open(ctx, raw, root, true)
 	if err != nil || opened != (authstore.Opened{}) {
 		t.Fatalf("Open: %+v, %v", opened, err)
 	}

@@ -205,7 +205,7 @@ func openStore(t testing.TB, path string, root *keys.RootKey) store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _, err := authstore.Open(context.Background(), raw, root)
+	st, _, err := authstore.Open(context.Background(), raw, root, true)
 	if err != nil {
 		raw.Close()
 		t.Fatal(err)

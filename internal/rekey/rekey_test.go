@@ -205,7 +205,7 @@ func TestRotateAuthenticated(t *testing.T) {
 	}
 	defer raw.Close()
 	old, new := newKey(t), newKey(t)
-	st, _, err := authstore.Open(ctx, raw, old)
+	st, _, err := authstore.Open(ctx, raw, old, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestRotateAuthenticated(t *testing.T) {
 	if n, err := Rotate(ctx, raw, old, new, nil); err != nil || n != 6 {
 		t.Fatalf("Rotate = %d, %v", n, err)
 	}
-	st, opened, err := authstore.Open(ctx, raw, new)
+	st, opened, err := authstore.Open(ctx, raw, new, true)
 	if err != nil || opened != (authstore.Opened{}) {
 		t.Fatalf("Open with the new key: %+v, %v", opened, err)
 	}

@@ -73,8 +73,14 @@ type Options struct {
 	// root's first access key to, on the start that initialises the
 	// account, and never again.
 	InitCredentials string
-	Stdout          io.Writer
-	Logger          *slog.Logger
+	// AuthenticateStore lets this start authenticate, as they are, the
+	// records of a key store written before they were authenticated
+	// (internal/authstore); without it such a store is refused, as its old
+	// root key check record could have been put back, and its records
+	// edited, by someone who can write the store.
+	AuthenticateStore bool
+	Stdout            io.Writer
+	Logger            *slog.Logger
 	// SweepInterval is how often keys past their deletion date are deleted
 	// (default one minute).
 	SweepInterval time.Duration
@@ -319,7 +325,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// The store as it is, for backups: its records with their tags.
 	raw := st
-	st, opened, err := checkRootKey(ctx, st, root, trailDir)
+	st, opened, err := checkRootKey(ctx, st, root, trailDir, o.AuthenticateStore)
 	if err != nil {
 		return err
 	}
@@ -783,8 +789,8 @@ func shellQuote(s string) string {
 // wrong key fails at start with a clear message rather than on the first
 // request, and returns the store with its records authenticated under it
 // (internal/authstore): a new store is made so, and one from before is
-// upgraded, as opened says.
-func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, trailDir string) (_ store.Store, opened authstore.Opened, err error) {
+// upgraded if upgrade, as opened says.
+func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, trailDir string, upgrade bool) (_ store.Store, opened authstore.Opened, err error) {
 	var state authstore.State
 	err = st.View(ctx, func(tx store.Tx) error {
 		state, err = authstore.ReadState(tx, root)
@@ -794,10 +800,16 @@ func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, trail
 		err = checkNoTrail(trailDir)
 	}
 	if err == nil {
-		st, opened, err = authstore.Open(ctx, st, root)
+		st, opened, err = authstore.Open(ctx, st, root, upgrade)
 	}
-	if errors.Is(err, authstore.ErrWrongRootKey) {
+	switch {
+	case errors.Is(err, authstore.ErrWrongRootKey):
 		err = errors.New("the root key is not the one this key store was created with")
+	case errors.Is(err, authstore.ErrNotUpgraded):
+		err = fmt.Errorf("%w: the key store was written by an earlier version, whose records were not authenticated under the root key. "+
+			"Start once with --authenticate-store to authenticate them as they are (docs/storage.md). "+
+			"If a server of this version has run on it before, someone who can write the store put its old %s record back: restore a backup instead",
+			err, keys.RootCheckRecord)
 	}
 	return st, opened, err
 }
