@@ -246,3 +246,23 @@ func storedRecords(t *testing.T, dir string) map[string]string {
 	})
 	return all
 }
+
+// Removing a record is not found out, but removing the mark of the
+// regions layout must not have the next start move every key record
+// again, under a name no call finds: a store whose key records carry
+// their region is only marked again, and its keys still serve.
+func TestStoreLayoutMarkRemoved(t *testing.T) {
+	dir := t.TempDir()
+	s := startDev(t, dir)
+	ctx := testCtx(t)
+	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	editDataDir(t, dir, func(tx store.Tx, _ *keys.RootKey) error { return tx.Delete([]byte("meta/key-layout")) })
+
+	s = startDev(t, dir)
+	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt after the layout mark was removed")
+}

@@ -32,8 +32,8 @@ var regionalPrefixes = []string{
 // again for its version record's new name (the additional data of a
 // sealed value is its record's name). It returns how many records it
 // moved. A store already migrated, or a new one, is only marked: running
-// it again does nothing, and concurrent servers sharing a store migrate it
-// once.
+// it again does nothing, even with the mark removed, and concurrent
+// servers sharing a store migrate it once.
 func MigrateRegions(ctx context.Context, st store.Store, root *keys.RootKey, region string) (int, error) {
 	if region == "" {
 		return 0, errors.New("keyrepo: MigrateRegions needs a region")
@@ -55,6 +55,15 @@ func MigrateRegions(ctx context.Context, st store.Store, root *keys.RootKey, reg
 			})
 			if err != nil {
 				return err
+			}
+		}
+		// A key record named with its region means the store has the
+		// layout already: its mark was removed, by someone who can write
+		// the store, and moving the records again would name every key
+		// as none.
+		for _, r := range old {
+			if rest, ok := bytes.CutPrefix(r.name, []byte("key/")); ok && bytes.IndexByte(rest, '/') >= 0 {
+				return tx.Put(LayoutRecord, []byte(layoutRegions))
 			}
 		}
 		for _, r := range old {
