@@ -231,6 +231,17 @@ func TestStoreFromBeforeIsAuthenticatedOnlyWhenAsked(t *testing.T) {
 	s = startServer(t, dir, baseEnv(), "--dev", "--authenticate-store")
 	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
 	noErr(t, err, "Encrypt with the key of a store authenticated as it was")
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	// Kept on, the flag would authenticate a store put back as it was.
+	s = startServer(t, dir, baseEnv(), "--dev", "--authenticate-store")
+	waitFor(t, 3*time.Second, "the warning of the flag left on", func() error {
+		if log := s.stderr.String(); !strings.Contains(log, "--authenticate-store is for the one start") {
+			return fmt.Errorf("no warning of the flag left on:\n%s", log)
+		}
+		return nil
+	})
 }
 
 // storedRecords returns every record of the kms.db of dir, which no

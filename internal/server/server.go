@@ -332,6 +332,10 @@ func Run(ctx context.Context, o Options) error {
 	if opened.Upgraded > 0 {
 		o.Logger.Info("the key store's records are now authenticated under the root key", "records", opened.Upgraded)
 	}
+	if o.AuthenticateStore && opened.Upgraded == 0 && opened.PutBack == "" {
+		// Kept on, it would authenticate a store put back as it was before.
+		o.Logger.Warn("--authenticate-store is for the one start that authenticates a store from before: this one's records are authenticated already, leave it out")
+	}
 	if opened.PutBack != "" {
 		o.Logger.Error("the key store's "+string(keys.RootCheckRecord)+" record was put back as it was before its records were authenticated, by someone without the root key: "+
 			"nothing was authenticated, and records changed since fail to read", "tagged", opened.PutBack)
