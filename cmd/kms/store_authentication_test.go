@@ -277,3 +277,37 @@ func TestStoreLayoutMarkRemoved(t *testing.T) {
 	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
 	noErr(t, err, "Encrypt after the layout mark was removed")
 }
+
+// kms migrate and kms restore of a store from before its records were
+// authenticated say that the first server on the copy needs
+// --authenticate-store, which it then does.
+func TestStoreFromBeforeCopiedSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	s := startDev(t, dir)
+	ctx := testCtx(t)
+	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	editDataDir(t, dir, func(tx store.Tx, root *keys.RootKey) error { return asBeforeAuthentication(tx, root) })
+
+	migrated := filepath.Join(t.TempDir(), "migrated")
+	code, stdout, stderr := runToExit(t, baseEnv(), "migrate", "--from", dir, "--to", migrated)
+	if code != 0 || !strings.Contains(stdout, "once with --authenticate-store") {
+		t.Errorf("kms migrate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	file := filepath.Join(t.TempDir(), "kms.kmsbak")
+	if code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", dir); code != 0 {
+		t.Fatalf("kms backup: exit %d\n%s%s", code, stdout, stderr)
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	code, stdout, stderr = runToExit(t, baseEnv(), "restore", "-i", file, "--data-dir", restored, "--root-key-file", filepath.Join(dir, "root.key"))
+	if code != 0 || !strings.Contains(stdout, "once with --authenticate-store") {
+		t.Errorf("kms restore: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	s = startServer(t, migrated, baseEnv(), "--dev", "--authenticate-store")
+	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt on the migrated copy")
+}

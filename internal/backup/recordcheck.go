@@ -65,6 +65,7 @@ func (r *recordCheck) result() (contents, error) {
 	if r.state == authstore.Authenticated && r.untagged != nil {
 		return r.c, fmt.Errorf("the backup's record %q: %w", r.untagged, authstore.ErrUnauthenticated)
 	}
+	r.c.authenticated = r.state == authstore.Authenticated
 	r.h.Sum(r.c.digest[:0])
 	return r.c, nil
 }

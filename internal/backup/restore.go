@@ -132,6 +132,9 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 		return fmt.Errorf("%w (what was restored is removed: %s is empty)", err, loc)
 	}
 	fmt.Fprintf(out, "Restored %d records into %s; all %d sealed values open with the root key.\n", want.records, loc, want.sealed)
+	if !want.authenticated {
+		fmt.Fprintf(out, "Its records were written by an earlier version, not authenticated under the root key yet: start the first server on %s once with --authenticate-store (docs/storage.md).\n", loc)
+	}
 	switch {
 	case files > 0 && w.DataDir != "":
 		fmt.Fprintf(out, "Restored %d audit trail files into %s.\n", files, w.DataDir)
@@ -236,6 +239,8 @@ type RestoreOptions struct {
 type contents struct {
 	records, sealed int
 	digest          [sha256.Size]byte
+	// authenticated: its records carry their tags (internal/authstore).
+	authenticated bool
 }
 
 // checkSealed reads the whole backup and checks its records as

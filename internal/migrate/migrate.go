@@ -31,7 +31,9 @@ import (
 	"strings"
 
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/datadir"
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/rootkey"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/pgstore"
@@ -165,6 +167,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	printAfterword(o.Out, from, to, root, r)
+	if fromBefore(ctx, src, root.key) {
+		fmt.Fprintf(o.Out, "Records: written by an earlier version, not authenticated under the root key yet: start the first server on %s once with --authenticate-store (docs/storage.md).\n", to)
+	}
 	return r, nil
 }
 
@@ -339,6 +344,18 @@ func printAfterword(w io.Writer, from, to Location, root *rootKey, r *Report) {
 	} else {
 		fmt.Fprintf(w, "Audit trail: not copied; it stays where the servers wrote it (their data directories, or the audit tables of %s).\n", from)
 	}
+}
+
+// fromBefore reports whether st's records are from before they were
+// authenticated (internal/authstore).
+func fromBefore(ctx context.Context, st store.Store, root *keys.RootKey) bool {
+	var state authstore.State
+	err := st.View(ctx, func(tx store.Tx) error {
+		var err error
+		state, err = authstore.ReadState(tx, root)
+		return err
+	})
+	return err == nil && state == authstore.Legacy
 }
 
 func fileExists(path string) bool {
