@@ -95,7 +95,7 @@ func TestRegionsMigrateOldDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = startServer(t, dir, baseEnv(), "--dev", "--region", "eu-west-1", "--authenticate-store")
+	s = startServer(t, dir, baseEnv(), "--dev", "--region", "eu-west-1")
 	waitFor(t, 3*time.Second, "the log of the move", func() error { // the log is written in batches
 		if !strings.Contains(s.stderr.String(), "key records moved into their region") {
 			return fmt.Errorf("the server does not say it moved the records:\n%s", s.stderr.String())

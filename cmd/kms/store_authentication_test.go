@@ -218,8 +218,14 @@ func TestStoreFromBeforeIsAuthenticatedOnlyWhenAsked(t *testing.T) {
 		return tx.Put(record, bytes.Replace(v, []byte(`"state":"Disabled"`), []byte(`"state":"Enabled"`), 1))
 	})
 	before := storedRecords(t, dir)
+	// A root key kept apart from the store, as in production: a dev
+	// server with root.key in its data directory authenticates such a
+	// store by itself (TestDevStoreFromBeforeIsAuthenticated), as whoever
+	// can write its kms.db can read the key beside it.
+	keyFile := filepath.Join(t.TempDir(), "root.key")
+	copyInto(t, filepath.Join(dir, "root.key"), keyFile)
 
-	code, _, stderr := runToExit(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir)
+	code, _, stderr := runToExit(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--root-key-file", keyFile)
 	if code == 0 || !strings.Contains(stderr, "--authenticate-store") || !strings.Contains(stderr, "not authenticated yet") {
 		t.Fatalf("a start without --authenticate-store: exit %d\n%s", code, stderr)
 	}
@@ -228,17 +234,43 @@ func TestStoreFromBeforeIsAuthenticatedOnlyWhenAsked(t *testing.T) {
 	}
 
 	// The operator who knows the store is from before says so.
-	s = startServer(t, dir, baseEnv(), "--dev", "--authenticate-store")
+	s = startServer(t, dir, baseEnv(), "--dev", "--root-key-file", keyFile, "--authenticate-store")
 	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
 	noErr(t, err, "Encrypt with the key of a store authenticated as it was")
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("stop: exit %d", code)
 	}
 	// Kept on, the flag would authenticate a store put back as it was.
-	s = startServer(t, dir, baseEnv(), "--dev", "--authenticate-store")
+	s = startServer(t, dir, baseEnv(), "--dev", "--root-key-file", keyFile, "--authenticate-store")
 	waitFor(t, 3*time.Second, "the warning of the flag left on", func() error {
 		if log := s.stderr.String(); !strings.Contains(log, "--authenticate-store is for the one start") {
 			return fmt.Errorf("no warning of the flag left on:\n%s", log)
+		}
+		return nil
+	})
+}
+
+// A dev server's root key is root.key in its own data directory, which
+// whoever can write its kms.db can read: there a store from before is
+// authenticated at the first start without being asked, as one command
+// still starts it, and the log says so.
+func TestDevStoreFromBeforeIsAuthenticated(t *testing.T) {
+	dir := t.TempDir()
+	s := startDev(t, dir)
+	ctx := testCtx(t)
+	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	editDataDir(t, dir, func(tx store.Tx, root *keys.RootKey) error { return asBeforeAuthentication(tx, root) })
+
+	s = startDev(t, dir)
+	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt after the upgrade")
+	waitFor(t, 3*time.Second, "the log of the upgrade", func() error { // the log is written in batches
+		if log := s.stderr.String(); !strings.Contains(log, "the key store's records are now authenticated under the root key") {
+			return fmt.Errorf("the server does not say it authenticated the records:\n%s", log)
 		}
 		return nil
 	})

@@ -168,7 +168,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	printAfterword(o.Out, from, to, root, r)
 	if fromBefore(ctx, src, root.key) {
-		fmt.Fprintf(o.Out, "Records: written by an earlier version, not authenticated under the root key yet: start the first server on %s once with --authenticate-store (docs/storage.md).\n", to)
+		fmt.Fprintf(o.Out, "Records: written by an earlier version, not authenticated under the root key yet: start the first server on %s once with --authenticate-store, which a --dev server with its root.key in its data directory does by itself (docs/storage.md).\n", to)
 	}
 	return r, nil
 }

@@ -77,7 +77,9 @@ type Options struct {
 	// records of a key store written before they were authenticated
 	// (internal/authstore); without it such a store is refused, as its old
 	// root key check record could have been put back, and its records
-	// edited, by someone who can write the store.
+	// edited, by someone who can write the store. A dev server with its
+	// root key in its data directory (and no --storage) does it without
+	// being asked.
 	AuthenticateStore bool
 	Stdout            io.Writer
 	Logger            *slog.Logger
@@ -325,7 +327,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// The store as it is, for backups: its records with their tags.
 	raw := st
-	st, opened, err := checkRootKey(ctx, st, root, trailDir, o.AuthenticateStore)
+	// A dev server's root key is root.key in its own data directory:
+	// whoever can write its kms.db can read the key beside it, so asking
+	// for --authenticate-store would protect nothing there.
+	devKey := o.Dev && o.RootKeyFile == "" && o.RootKeyText == "" && o.Storage == ""
+	st, opened, err := checkRootKey(ctx, st, root, trailDir, o.AuthenticateStore || devKey)
 	if err != nil {
 		return err
 	}
