@@ -128,7 +128,7 @@ while it works.`,
 				return err
 			}
 			fmt.Fprintf(out, "Rewrapping the sealed records of %s under the new root key.\n", loc)
-			n, err := rekey.RotateWrapped(ctx, st, oldRoot, newRoot, wrapped, func(n int) {
+			rotated, err := rekey.RotateWrapped(ctx, st, oldRoot, newRoot, wrapped, func(n int) {
 				// Each of the first hundred, then every thousandth.
 				if n <= 100 || n%1000 == 0 {
 					fmt.Fprintf(out, "  rewrapped %d\n", n)
@@ -136,6 +136,10 @@ while it works.`,
 			})
 			if err != nil {
 				return err
+			}
+			n := rotated.Sealed
+			if len(rotated.Refused) > 0 {
+				fmt.Fprintf(out, "Left as they were, changed outside the server and refused under either root key: %s.\n", strings.Join(rotated.Refused, ", "))
 			}
 			if newSrc.InToken() {
 				fmt.Fprintf(out, "Rotated: %d sealed values now open with a new root key, wrapped by %s only.\n", n, newSrc)

@@ -193,35 +193,49 @@ func Check(ctx context.Context, st store.Store, root *keys.RootKey) (int, error)
 	return n, err
 }
 
+// Rotated is what a rotation did.
+type Rotated struct {
+	// Sealed counts the sealed values rewrapped.
+	Sealed int
+	// Refused names the records of an authenticated store whose tag did
+	// not match (changed outside the server), left as they were: they are
+	// refused under the new root key as under the old.
+	Refused []string
+}
+
 // Rotate rewraps every sealed value of st from old to new in one store
 // transaction, so that the store opens either with old (before the commit,
 // or if it never happens) or with new (after), never with neither and
-// never with a mix. progress, if not nil, is called after each record
-// rewrapped, inside the transaction, with the running count of sealed
-// values. It returns that count.
+// never with a mix. In a store whose records are authenticated, it makes
+// every record's tag again under new. progress, if not nil, is called
+// after each record rewrapped, inside the transaction, with the running
+// count of sealed values.
 //
-// It refuses with ErrWrongRootKey when old does not open the store. No
-// server may use st meanwhile: a server holds its root key in memory and
-// would seal new records under old.
+// It refuses with ErrWrongRootKey when old does not open the store. A
+// record changed outside the server does not stop it: it is left as it
+// was and named in Rotated.Refused, so that whoever can write the store
+// cannot keep a leaked root key in use. No server may use st meanwhile: a
+// server holds its root key in memory and would seal new records under
+// old.
 //
 // The store's keys.WrappedRootRecord, if any, is removed in the same
 // transaction: new is not kept in a token (RotateWrapped is for that).
-func Rotate(ctx context.Context, st store.Store, old, new *keys.RootKey, progress func(sealed int)) (int, error) {
+func Rotate(ctx context.Context, st store.Store, old, new *keys.RootKey, progress func(sealed int)) (Rotated, error) {
 	return RotateWrapped(ctx, st, old, new, nil, progress)
 }
 
 // RotateWrapped is Rotate to a root key new kept in a PKCS#11 token:
 // wrapped, new sealed by the token's key, becomes the store's
 // keys.WrappedRootRecord in the same transaction (nil removes the record).
-func RotateWrapped(ctx context.Context, st store.Store, old, new *keys.RootKey, wrapped []byte, progress func(sealed int)) (int, error) {
+func RotateWrapped(ctx context.Context, st store.Store, old, new *keys.RootKey, wrapped []byte, progress func(sealed int)) (Rotated, error) {
 	if ok, err := Opens(ctx, st, old); err != nil {
-		return 0, fmt.Errorf("read %s: %w", keys.RootCheckRecord, err)
+		return Rotated{}, fmt.Errorf("read %s: %w", keys.RootCheckRecord, err)
 	} else if !ok {
-		return 0, fmt.Errorf("%w: the old root key does not open the %s record", ErrWrongRootKey, keys.RootCheckRecord)
+		return Rotated{}, fmt.Errorf("%w: the old root key does not open the %s record", ErrWrongRootKey, keys.RootCheckRecord)
 	}
-	var n int
+	var r Rotated
 	err := st.Update(ctx, func(tx store.Tx) error {
-		n = 0
+		r = Rotated{}
 		state, err := authstore.ReadState(tx, old)
 		if err != nil {
 			return err
@@ -235,23 +249,24 @@ func RotateWrapped(ctx context.Context, st store.Store, old, new *keys.RootKey, 
 		if err != nil {
 			return err
 		}
-		for _, r := range all {
-			out, c, tagged, err := Rewrap(r.k, r.v, old, new)
+		for _, rec := range all {
+			out, c, tagged, err := Rewrap(rec.k, rec.v, old, new)
+			if state == authstore.Authenticated && !tagged && !authstore.Exempt(rec.k) {
+				r.Refused = append(r.Refused, string(rec.k))
+				continue
+			}
 			if err != nil {
 				return err
-			}
-			if state == authstore.Authenticated && !tagged && !authstore.Exempt(r.k) {
-				return fmt.Errorf("record %q: %w", r.k, authstore.ErrUnauthenticated)
 			}
 			if c == 0 && !tagged {
 				continue
 			}
-			if err := tx.Put(r.k, out); err != nil {
+			if err := tx.Put(rec.k, out); err != nil {
 				return err
 			}
-			n += c
+			r.Sealed += c
 			if progress != nil && c > 0 {
-				progress(n)
+				progress(r.Sealed)
 			}
 		}
 		if wrapped == nil {
@@ -259,7 +274,7 @@ func RotateWrapped(ctx context.Context, st store.Store, old, new *keys.RootKey, 
 		}
 		return tx.Put(keys.WrappedRootRecord, wrapped)
 	})
-	return n, err
+	return r, err
 }
 
 // ErrServing is returned by Hold when a server runs on the store.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,9 +134,9 @@ func TestRotate(t *testing.T) {
 		t.Fatalf("Rotate from a key that does not open the store: %v", err)
 	}
 	calls := 0
-	n, err := Rotate(ctx, st, old, new, func(int) { calls++ })
-	if err != nil || n != 6 || calls != 6 {
-		t.Fatalf("Rotate = %d, %v after %d progress calls; want 6 sealed values", n, err, calls)
+	r, err := Rotate(ctx, st, old, new, func(int) { calls++ })
+	if err != nil || r.Sealed != 6 || calls != 6 || r.Refused != nil {
+		t.Fatalf("Rotate = %+v, %v after %d progress calls; want 6 sealed values", r, err, calls)
 	}
 	if got, err := Check(ctx, st, new); err != nil || got != 6 {
 		t.Errorf("Check with the new key = %d, %v", got, err)
@@ -225,8 +226,8 @@ func TestRotateAuthenticated(t *testing.T) {
 	if n, err := Check(ctx, raw, old); err != nil || n != 6 {
 		t.Fatalf("Check = %d, %v", n, err)
 	}
-	if n, err := Rotate(ctx, raw, old, new, nil); err != nil || n != 6 {
-		t.Fatalf("Rotate = %d, %v", n, err)
+	if r, err := Rotate(ctx, raw, old, new, nil); err != nil || r.Sealed != 6 || r.Refused != nil {
+		t.Fatalf("Rotate = %+v, %v", r, err)
 	}
 	st, opened, err := authstore.Open(ctx, raw, new, true)
 	if err != nil || opened != (authstore.Opened{}) {
@@ -262,7 +263,25 @@ func TestRotateAuthenticated(t *testing.T) {
 	if _, err := Check(ctx, raw, new); !errors.Is(err, authstore.ErrUnauthenticated) {
 		t.Errorf("Check of an edited store: %v", err)
 	}
-	if _, err := Rotate(ctx, raw, new, old, nil); !errors.Is(err, authstore.ErrUnauthenticated) {
-		t.Errorf("Rotate of an edited store: %v", err)
+	// Whoever can write the store cannot keep a leaked root key in use:
+	// a rotation goes on, leaving the edited record as it was, refused
+	// under the new key as under the old.
+	r, err := Rotate(ctx, raw, new, old, nil)
+	if err != nil || r.Sealed != 6 || !slices.Equal(r.Refused, []string{"key/us-east-1/k1"}) {
+		t.Fatalf("Rotate of an edited store = %+v, %v; want the edited record refused and the rest rotated", r, err)
+	}
+	st, _, err = authstore.Open(ctx, raw, old, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.View(ctx, func(tx store.Tx) error {
+		if _, err := tx.Get([]byte("key/us-east-1/k1")); !errors.Is(err, authstore.ErrUnauthenticated) {
+			t.Errorf("the edited record after the rotation: %v, want it refused", err)
+		}
+		_, err := tx.Get([]byte("acctkey/1/us-east-1/k1"))
+		return err
+	})
+	if err != nil {
+		t.Errorf("an untouched record after the rotation: %v", err)
 	}
 }
