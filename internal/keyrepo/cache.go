@@ -225,13 +225,52 @@ func (c *cache) patchGrants(ref keyRef, edit func([]*GrantRecord) []*GrantRecord
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	e, ok := c.keys[ref]
-	if !ok {
-		return
+	if e, ok := c.keys[ref]; ok {
+		c.keys[ref] = e.withGrants(edit)
 	}
+}
+
+// withGrants is e with its key's grants replaced by what edit makes of a
+// copy of them.
+func (e keyEntry) withGrants(edit func([]*GrantRecord) []*GrantRecord) keyEntry {
 	k := *e.k
 	k.indexGrants(edit(slices.Clone(e.k.Grants)))
-	c.keys[ref] = keyEntry{&k, e.filled}
+	return keyEntry{&k, e.filled}
+}
+
+// beginPatch starts a patch of the grants of a cached key from records
+// read after the change: like invalidate it advances the generation, so
+// that a fill that read the grants before the change does not land, but
+// it keeps the entry. It returns the cached key (even one past its age),
+// for patchFrom; nil when the key is not cached, and there is nothing to
+// patch.
+func (c *cache) beginPatch(ref keyRef) *Key {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if e, ok := c.keys[ref]; ok {
+		return e.k
+	}
+	return nil
+}
+
+// patchFrom patches the grants of a cached key as patchGrants does, if
+// the entry is still was (from beginPatch): then what was read since
+// beginPatch is at least as new as every grant it holds. Another fill or
+// patch of the key in between might have been newer than what was read,
+// so the key is dropped instead, as it is when it was dropped meanwhile.
+// It reports whether it patched.
+func (c *cache) patchFrom(ref keyRef, was *Key, edit func([]*GrantRecord) []*GrantRecord) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	e, ok := c.keys[ref]
+	if !ok || e.k != was {
+		delete(c.keys, ref)
+		return false
+	}
+	c.keys[ref] = e.withGrants(edit)
+	return true
 }
 
 // flush drops every entry.
@@ -241,31 +280,6 @@ func (c *cache) flush() {
 	c.gen++
 	clear(c.keys)
 	clear(c.aliases)
-}
-
-// Changed tells the repository that other processes sharing its store changed
-// the records named (store keys); nil means anything may have changed. It
-// drops the cache entries those records feed, so that the next request
-// reads them again.
-func (r *Repo) Changed(records [][]byte) {
-	if records == nil {
-		r.cache.flush()
-		return
-	}
-	for _, name := range records {
-		rec := string(name)
-		kind, rest, _ := strings.Cut(rec, "/")
-		switch kind {
-		case "key", "keyver", "grant": // <kind>/<region>/<key-id>[/...]
-			region, rest, _ := strings.Cut(rest, "/")
-			id, _, _ := strings.Cut(rest, "/")
-			r.cache.invalidate(keyRef{region, id})
-		case "alias": // alias/<account>/<region>/<alias-name>
-			account, rest, _ := strings.Cut(rest, "/")
-			region, name, _ := strings.Cut(rest, "/")
-			r.cache.invalidate(keyRef{}, aliasRef{account, region, name})
-		}
-	}
 }
 
 // Load returns the live key with id in region, from the cache or the

@@ -64,7 +64,11 @@ func TestCacheDropsWhatChanged(t *testing.T) {
 		{"Changed: no records", func(r *keyrepo.Repo, _ string) { r.Changed([][]byte{}) }, false, false},
 		{"Changed: the key record", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.KeyKey(region, id)}) }, true, false},
 		{"Changed: a version record", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.VersionKey(region, id, 2)}) }, true, false},
-		{"Changed: a grant record", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.GrantKey(region, id, "g")}) }, true, false},
+		{"Changed: a grant record (patched in, not read again)", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.GrantKey(region, id, "g")}) }, false, false},
+		{"Changed: a grant record and the key record", func(r *keyrepo.Repo, id string) {
+			r.Changed([][]byte{keyrepo.GrantKey(region, id, "g"), keyrepo.KeyKey(region, id)})
+		}, true, false},
+		{"Changed: a record named like a key's grants", func(r *keyrepo.Repo, id string) { r.Changed([][]byte{keyrepo.GrantPrefix(region, id)}) }, true, false},
 		{"Changed: the alias record", func(r *keyrepo.Repo, _ string) { r.Changed([][]byte{keyrepo.AliasKey(acctA, region, "alias/app")}) }, false, true},
 		{"Changed: both", func(r *keyrepo.Repo, id string) {
 			r.Changed([][]byte{keyrepo.AliasKey(acctA, region, "alias/app"), keyrepo.KeyKey(region, id)})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,13 +40,22 @@ type fixture struct {
 
 // hookStore is a bbolt store that can run a function once, right after a
 // read transaction ends: the moment another writer may commit and
-// invalidate while a reader is about to fill the cache.
+// invalidate while a reader is about to fill the cache. Its hooks are set
+// while no other goroutine reads.
+// It also counts read transactions, and can fail the next one (viewErr).
 type hookStore struct {
 	store.Store
 	afterView func()
+	viewErr   error
+	views     atomic.Int64
 }
 
 func (h *hookStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	h.views.Add(1)
+	if err := h.viewErr; err != nil {
+		h.viewErr = nil
+		return err
+	}
 	err := h.Store.View(ctx, fn)
 	if f := h.afterView; f != nil {
 		h.afterView = nil

@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
@@ -100,15 +99,14 @@ func (r *Repo) Invalidate(region, keyID, account string, aliasNames ...string) {
 func (r *Repo) GrantAdded(g *GrantRecord) {
 	g = new(*g) // the caller's stays its own
 	r.cache.patchGrants(keyRef{g.Region, g.KeyID}, func(gs []*GrantRecord) []*GrantRecord {
-		gs = slices.DeleteFunc(gs, func(o *GrantRecord) bool { return o.ID == g.ID }) // a fill after the commit has it
-		return append(gs, g)
+		return replaceGrants(gs, []string{g.ID}, []*GrantRecord{g}) // a fill after the commit has it
 	})
 }
 
 // GrantRemoved tells the repository that a key's grant was deleted.
 func (r *Repo) GrantRemoved(region, keyID, grantID string) {
 	r.cache.patchGrants(keyRef{region, keyID}, func(gs []*GrantRecord) []*GrantRecord {
-		return slices.DeleteFunc(gs, func(o *GrantRecord) bool { return o.ID == grantID })
+		return replaceGrants(gs, []string{grantID}, nil)
 	})
 }
 
