@@ -1,0 +1,164 @@
+package main_test
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/openkms/kms/internal/authstore"
+	"github.com/openkms/kms/internal/keyrepo"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/pgstore"
+	"github.com/openkms/kms/internal/testsupport"
+)
+
+// bulkGrants stores n grants of the key meta describes, in region,
+// straight into the cluster's database, as a service that made them over
+// months would have left them: thousands of CreateGrant calls would take
+// the test a minute. The change is too large to name in a notification,
+// so every node flushes its caches.
+func bulkGrants(t *testing.T, dsn, dataDir, region string, meta *types.KeyMetadata, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rootText, err := os.ReadFile(filepath.Join(dataDir, "root.key"))
+	noErr(t, err, "read root.key")
+	root, err := keys.ParseRootKey(rootText)
+	noErr(t, err, "parse root.key")
+	pg, err := pgstore.Open(ctx, dsn)
+	noErr(t, err, "open the cluster's database")
+	defer pg.Close()
+	st, _, err := authstore.Open(ctx, pg, root, false)
+	noErr(t, err, "authenticate the cluster's database")
+	account, id := aws.ToString(meta.AWSAccountId), aws.ToString(meta.KeyId)
+	err = st.Update(ctx, func(tx store.Tx) error {
+		for i := range n {
+			g := keyrepo.GrantRecord{V: keyrepo.RecordVersion, ID: hex.EncodeToString(randBytes(t, 32)), KeyID: id, Region: region,
+				Account: account, Grantee: fmt.Sprintf("arn:aws:iam::%s:user/service-%d", account, i%700), Bound: true,
+				Operations: []string{"Decrypt", "GenerateDataKey"}, Created: time.Now()}
+			if err := keyrepo.PutGrant(tx, &g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	noErr(t, err, "store %d grants", n)
+}
+
+// userClient makes an IAM user with an access key and no policy of its
+// own, through iamClient, and returns its ARN and a KMS client for it on
+// each of nodes.
+func userClient(t *testing.T, iamClient *iam.Client, name string, nodes ...*server) (string, []*kms.Client) {
+	t.Helper()
+	ctx := testCtx(t)
+	u, err := iamClient.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)})
+	noErr(t, err, "CreateUser %s", name)
+	ak, err := iamClient.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
+	noErr(t, err, "CreateAccessKey %s", name)
+	creds := credentials.NewStaticCredentialsProvider(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), "")
+	var clients []*kms.Client
+	for _, s := range nodes {
+		clients = append(clients, kms.New(kms.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL), Credentials: creds,
+			RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)}))
+	}
+	return aws.ToString(u.User.Arn), clients
+}
+
+// A grant made on one node works on another as soon as the change reaches
+// it, and a grant retired on one node stops working on the other, without
+// the other reading again the key's thousands of grants: it patches the
+// key it holds from the one changed grant.
+func TestClusterGrantChangesPatchPeers(t *testing.T) {
+	const grants = 5000
+	metrics := []string{freeAddr(t), freeAddr(t)}
+	nodes, dsn := startClusterEach(t, 2, func(i int) []string {
+		return []string{"--cache-max-age", "1h", "--metrics-listen", metrics[i]}
+	})
+	ctx := testCtx(t)
+	a := nodes[0].client(t)
+	rootID, rootSecret := devCredentials(t, nodes[0].Dir)
+	iamA := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(nodes[0].URL),
+		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
+	aliceARN, alice := userClient(t, iamA, "alice", nodes[1])
+	bobARN, bob := userClient(t, iamA, "bob", nodes...)
+	aliceB, bobA, bobB := alice[0], bob[0], bob[1]
+
+	created, err := a.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey on A")
+	id := created.KeyMetadata.KeyId
+	bobGrant, err := a.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: id, GranteePrincipal: aws.String(bobARN),
+		Operations: []types.GrantOperation{types.GrantOperationDescribeKey, types.GrantOperationRetireGrant}})
+	noErr(t, err, "CreateGrant for bob on A")
+
+	// DescribeKey rather than a cryptographic operation: a key's uses are
+	// written into its record every few seconds, which reads it again.
+	describe := func(c *kms.Client) (time.Duration, error) {
+		start := time.Now()
+		_, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: id})
+		return time.Since(start), err
+	}
+	metricsB := "http://" + metrics[1] + "/metrics"
+	misses := func() float64 { return metricValue(scrape(t, metricsB), "kms_key_cache_misses_total", nil) }
+	waitFor(t, 5*time.Second, "bob's grant works on B", func() error { _, err := describe(bobB); return err })
+	cold := misses()
+	bulkGrants(t, dsn, nodes[0].Dir, nodes[0].Region, created.KeyMetadata, grants)
+	// B empties its caches when told of that change, and then reads the
+	// key with all its grants.
+	waitFor(t, 5*time.Second, "B reads the key again after the bulk change", func() error {
+		if _, err := describe(bobB); err != nil {
+			return err
+		}
+		if m := misses(); m == cold {
+			return fmt.Errorf("still %v misses", m)
+		}
+		return nil
+	})
+	warm, err := describe(bobB)
+	noErr(t, err, "DescribeKey as bob on B")
+	if _, err := describe(aliceB); apiErrorCode(err) != "AccessDeniedException" {
+		t.Fatalf("alice on B before her grant: %v, want AccessDeniedException", err)
+	}
+	before := scrape(t, metricsB)
+
+	_, err = a.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: id, GranteePrincipal: aws.String(aliceARN),
+		Operations: []types.GrantOperation{types.GrantOperationDescribeKey}})
+	noErr(t, err, "CreateGrant for alice on A")
+	_, err = bobA.RetireGrant(ctx, &kms.RetireGrantInput{KeyId: id, GrantId: bobGrant.GrantId})
+	noErr(t, err, "RetireGrant as bob on A")
+
+	var aliceFirst, bobFirst time.Duration
+	waitFor(t, 5*time.Second, "alice's new grant works on B", func() error {
+		d, err := describe(aliceB)
+		aliceFirst = d
+		return err
+	})
+	waitFor(t, 5*time.Second, "bob's retired grant refused on B", func() error {
+		d, err := describe(bobB)
+		if apiErrorCode(err) == "AccessDeniedException" {
+			bobFirst = d
+			return nil
+		}
+		return fmt.Errorf("DescribeKey as bob: %v", err)
+	})
+	after := scrape(t, metricsB)
+	t.Logf("key with %d grants; on B: a warm call %v; the first call allowed by the new grant %v; the first refused after the retirement %v",
+		grants, warm, aliceFirst, bobFirst)
+
+	hits := metricValue(after, "kms_key_cache_hits_total", nil) - metricValue(before, "kms_key_cache_hits_total", nil)
+	reads := metricValue(after, "kms_key_cache_misses_total", nil) - metricValue(before, "kms_key_cache_misses_total", nil)
+	if reads != 0 || hits < 2 {
+		t.Fatalf("B's key cache after the grant changes: %v hits, %v misses; want no miss: B read the key and its %d grants again",
+			hits, reads, grants)
+	}
+}
