@@ -288,7 +288,7 @@ func (r *Repo) Load(ctx context.Context, region, id string) (*Key, error) {
 	uncached := Uncached(ctx)
 	if !uncached {
 		if k := r.cache.key(keyRef{region, id}); k != nil {
-			return k, nil
+			return r.withTokenGrants(ctx, k), nil
 		}
 	}
 	gen, start := r.cache.generation(), r.cache.stamp()

@@ -73,23 +73,9 @@ func (r *Repo) patchFromStore(ref keyRef, ids []string) {
 	if was == nil {
 		return
 	}
-	var present []*GrantRecord
 	ctx, cancel := context.WithTimeout(context.Background(), peerReadTimeout)
 	defer cancel()
-	err := r.store.View(ctx, func(tx store.Tx) error {
-		present = present[:0]
-		for _, id := range ids {
-			g := new(GrantRecord)
-			switch err := store.GetJSON(tx, GrantKey(ref.region, ref.id, id), g); {
-			case errors.Is(err, store.ErrNotFound):
-			case err != nil:
-				return err
-			default:
-				present = append(present, g)
-			}
-		}
-		return nil
-	})
+	present, err := r.readGrants(ctx, ref, ids)
 	if err != nil {
 		r.log.Warn("reading changed grants; the key will be read again", "keyId", ref.id, "region", ref.region, "err", err)
 		r.cache.invalidate(ref)
@@ -108,4 +94,25 @@ func replaceGrants(gs []*GrantRecord, ids []string, present []*GrantRecord) []*G
 		gs = slices.Insert(gs, i, g)
 	}
 	return gs
+}
+
+// readGrants reads the grants ids of a key, in one transaction; those gone
+// are left out.
+func (r *Repo) readGrants(ctx context.Context, ref keyRef, ids []string) ([]*GrantRecord, error) {
+	var present []*GrantRecord
+	err := r.store.View(ctx, func(tx store.Tx) error {
+		present = present[:0]
+		for _, id := range ids {
+			g := new(GrantRecord)
+			switch err := store.GetJSON(tx, GrantKey(ref.region, ref.id, id), g); {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				present = append(present, g)
+			}
+		}
+		return nil
+	})
+	return present, err
 }

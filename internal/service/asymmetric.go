@@ -93,6 +93,7 @@ func (s *Service) Sign(ctx context.Context, caller Caller, in *kmsapi.SignInput)
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	mt := msgTypeOrRaw(in.MessageType)
 	k, err := s.signingKey(ctx, caller, in.KeyID, "Sign", in.SigningAlgorithm, mt, in.Message)
 	if err != nil {
@@ -125,6 +126,7 @@ func (s *Service) Verify(ctx context.Context, caller Caller, in *kmsapi.VerifyIn
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	mt := msgTypeOrRaw(in.MessageType)
 	k, err := s.signingKey(ctx, caller, in.KeyID, "Verify", in.SigningAlgorithm, mt, in.Message)
 	if err != nil {
@@ -151,6 +153,7 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *kmsapi.Ge
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:GetPublicKey", nil)
 	if err != nil {
 		return nil, err
@@ -189,6 +192,7 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, caller Caller, in *kms
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	cond := &authz.Conditions{Extra: map[string]string{"kms:keyagreementalgorithm": in.KeyAgreementAlgorithm}}
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:DeriveSharedSecret", cond)
 	if err != nil {
@@ -269,6 +273,7 @@ func (s *Service) macKey(ctx context.Context, caller Caller, op, keyID string, m
 	if err := checkGrantTokens(tokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, tokens)
 	cond := &authz.Conditions{Extra: map[string]string{"kms:macalgorithm": alg}}
 	k, err := s.useKey(ctx, &caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:"+op, cond)
 	if err != nil {
@@ -327,6 +332,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	if in.KeyPairSpec == "SM2" {
 		return nil, newErr(fault.UnsupportedOperation, "KeyPairSpec SM2 is only available in AWS China Regions.")
 	}

@@ -123,6 +123,7 @@ func (s *Service) Encrypt(ctx context.Context, caller Caller, in *kmsapi.Encrypt
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	alg := algOrDefault(in.EncryptionAlgorithm)
 	cond := &authz.Conditions{EC: in.EncryptionContext, Extra: algorithmCondition(alg)}
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:Encrypt", cond)
@@ -356,6 +357,7 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	var pt []byte
 	var k *keyrepo.Key
 	var ver *keyrepo.Version
@@ -404,6 +406,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	dst, dstAlias, err := s.resolveAlias(ctx, caller, in.DestinationKeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount)
 	if err != nil {
 		return nil, err
@@ -528,6 +531,7 @@ func (s *Service) generateDataKey(ctx context.Context, caller Caller, in *kmsapi
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	k, err := s.wrappingKey(ctx, caller, in.KeyID, op, &authz.Conditions{EC: in.EncryptionContext, Extra: symmetricAlgorithm})
 	if err != nil {
 		return nil, err

@@ -24,8 +24,10 @@ import (
 )
 
 // Grants let a principal use a key for some operations without a change to
-// the key policy. They take effect at once (no eventual consistency here),
-// so grant tokens are only checked for form.
+// the key policy. They take effect at once on the node that made them, and
+// on the others of a cluster once told of the change (typically within
+// milliseconds); a call that carries a grant's token may use it before
+// that.
 
 const (
 	maxGrantsPerKey  = 50000
@@ -54,6 +56,19 @@ func checkGrantTokens(tokens []string) error {
 		}
 	}
 	return nil
+}
+
+// withGrantTokens returns ctx naming the grants of a call's grant tokens
+// (checked by checkGrantTokens): a key it reads from the cache includes
+// them even before a node that did not make them is told of them.
+func withGrantTokens(ctx context.Context, tokens []string) context.Context {
+	var grants []keyrepo.TokenGrant
+	for _, t := range tokens {
+		if keyID, grantID, err := parseGrantToken(t); err == nil {
+			grants = append(grants, keyrepo.TokenGrant{KeyID: keyID, GrantID: grantID})
+		}
+	}
+	return keyrepo.WithTokenGrants(ctx, grants)
 }
 
 func newGrantToken(keyID keys.ID, grantID string) string {
@@ -133,6 +148,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	switch {
 	case in.GranteeServicePrincipal != "" || in.RetiringServicePrincipal != "":
 		return nil, newErr(fault.UnsupportedOperation, "Grants to AWS service principals are not supported by this server.")

@@ -287,6 +287,7 @@ func (s *Service) DescribeKey(ctx context.Context, caller Caller, in *kmsapi.Des
 	if err := checkGrantTokens(in.GrantTokens); err != nil {
 		return nil, err
 	}
+	ctx = withGrantTokens(ctx, in.GrantTokens)
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:DescribeKey", nil)
 	if err != nil {
 		return nil, err

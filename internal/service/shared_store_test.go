@@ -87,3 +87,51 @@ func TestChangedAliasRecord(t *testing.T) {
 		t.Fatalf("after the alias record changed, alias names %s, want %s", got, k2)
 	}
 }
+
+// A grant made through one service is used through another before the
+// other is told of it, by a call that carries its grant token, as on AWS
+// KMS; without the token it is used once the change is announced. A
+// grant retired and announced is refused, token or not.
+func TestGrantTokenBeforeTheChangeIsAnnounced(t *testing.T) {
+	f := newFixture(t)
+	peer := f.newService(service.Config{CacheMaxAge: time.Hour})
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	arn := keyARN(acctA, id)
+	grantee, reader := iamUser(t, acctA, "grantee"), iamUser(t, acctA, "reader")
+	encrypt := func(tokens ...string) error {
+		_, err := peer.Encrypt(f.ctx, grantee, &kmsapi.EncryptInput{KeyID: arn, Plaintext: []byte("p"), GrantTokens: tokens})
+		return err
+	}
+	wantErr(t, encrypt(), fault.AccessDenied, deniedMsg(grantee, "kms:Encrypt", arn, noIdentityPolicy("kms:Encrypt"))) // the peer holds the key
+
+	g := f.grant(rootA, kmsapi.CreateGrantInput{KeyID: id, GranteePrincipal: grantee.ARN, Operations: []string{"Encrypt"}})
+	if err := encrypt(); !fault.Is(err, fault.AccessDenied) {
+		t.Fatalf("the peer used a grant it was not told of, without its token: %v", err)
+	}
+	elsewhere := f.grant(rootA, kmsapi.CreateGrantInput{KeyID: f.createKey(kmsapi.CreateKeyInput{}), GranteePrincipal: grantee.ARN, Operations: []string{"Encrypt"}})
+	if err := encrypt(elsewhere.GrantToken); !fault.Is(err, fault.AccessDenied) {
+		t.Fatalf("the token of a grant of another key allowed the call: %v", err)
+	}
+	if err := encrypt(g.GrantToken); err != nil {
+		t.Fatalf("with its grant token: %v", err)
+	}
+	if err := encrypt(); err != nil {
+		t.Fatalf("the grant read for the token was not kept: %v", err)
+	}
+
+	// Decrypt finds its key in the ciphertext, not by name.
+	ct, err := f.svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.grant(rootA, kmsapi.CreateGrantInput{KeyID: id, GranteePrincipal: reader.ARN, Operations: []string{"Decrypt"}})
+	if _, err := peer.Decrypt(f.ctx, reader, &kmsapi.DecryptInput{CiphertextBlob: ct.CiphertextBlob, GrantTokens: []string{r.GrantToken}}); err != nil {
+		t.Fatalf("Decrypt with its grant token: %v", err)
+	}
+
+	f.must2(f.svc.RevokeGrant(f.ctx, rootA, &kmsapi.RevokeGrantInput{KeyID: id, GrantID: g.GrantID}))
+	peer.Changed([][]byte{[]byte("grant/" + region + "/" + id + "/" + g.GrantID)})
+	if err := encrypt(g.GrantToken); !fault.Is(err, fault.AccessDenied) {
+		t.Fatalf("a revoked grant used with its token: %v", err)
+	}
+}
