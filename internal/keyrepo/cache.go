@@ -226,19 +226,21 @@ func (c *cache) patchGrants(ref keyRef, edit func([]*GrantRecord) []*GrantRecord
 	defer c.mu.Unlock()
 	c.gen++
 	if e, ok := c.keys[ref]; ok {
-		c.keys[ref] = e.withGrants(edit)
+		c.keys[ref] = e.patched(func(k *Key) *Key {
+			k.indexGrants(edit(slices.Clone(k.Grants)))
+			return k
+		})
 	}
 }
 
-// withGrants is e with its key's grants replaced by what edit makes of a
-// copy of them.
-func (e keyEntry) withGrants(edit func([]*GrantRecord) []*GrantRecord) keyEntry {
+// patched is e with what patch makes of a copy of its key, filled when
+// e was.
+func (e keyEntry) patched(patch func(*Key) *Key) keyEntry {
 	k := *e.k
-	k.indexGrants(edit(slices.Clone(e.k.Grants)))
-	return keyEntry{&k, e.filled}
+	return keyEntry{patch(&k), e.filled}
 }
 
-// beginPatch starts a patch of the grants of a cached key from records
+// beginPatch starts a patch of a cached key from records
 // read after the change: like invalidate it advances the generation, so
 // that a fill that read the grants before the change does not land, but
 // it keeps the entry. It returns the cached key (even one past its age),
@@ -254,13 +256,13 @@ func (c *cache) beginPatch(ref keyRef) *Key {
 	return nil
 }
 
-// patchFrom patches the grants of a cached key as patchGrants does, if
-// the entry is still was (from beginPatch): then what was read since
-// beginPatch is at least as new as every grant it holds. Another fill or
-// patch of the key in between might have been newer than what was read,
-// so the key is dropped instead, as it is when it was dropped meanwhile.
-// It reports whether it patched.
-func (c *cache) patchFrom(ref keyRef, was *Key, edit func([]*GrantRecord) []*GrantRecord) bool {
+// patchFrom replaces a cached key by what patch makes of a copy of it,
+// keeping the entry's age, if the entry is still was (from beginPatch):
+// then what was read since beginPatch is at least as new as every record
+// it was made of. Another fill or patch of the key in between might have
+// been newer than what was read, so the key is dropped instead, as it is
+// when it was dropped meanwhile. It reports whether it patched.
+func (c *cache) patchFrom(ref keyRef, was *Key, patch func(*Key) *Key) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -269,7 +271,7 @@ func (c *cache) patchFrom(ref keyRef, was *Key, edit func([]*GrantRecord) []*Gra
 		delete(c.keys, ref)
 		return false
 	}
-	c.keys[ref] = e.withGrants(edit)
+	c.keys[ref] = e.patched(patch)
 	return true
 }
 

@@ -3,6 +3,7 @@ package keyrepo
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -11,77 +12,127 @@ import (
 )
 
 // Other processes sharing the store announce the records they changed
-// (Changed). A changed key or version record drops the cached key: the
-// next request reads it again with all its grants. A changed grant record
+// (Changed). A changed version record drops the cached key: the next
+// request reads it again with all its grants. A changed grant record
 // instead patches the cached key from that one record, read after the
 // change was announced: a key may hold 50,000 grants, and a service that
 // makes and retires grants at a steady rate would otherwise have every
-// other process read all of them again on each change.
+// other process read all of them again on each change. So does a key
+// record whose last use alone changed, as every process that used the key
+// writes it every few seconds (service.FlushKeyUsage); any other change
+// to the key record drops the key.
 
-// peerReadTimeout bounds the read of changed grant records; a read that
-// fails or takes longer drops the key instead.
+// peerReadTimeout bounds the read of changed records; a read that fails
+// or takes longer drops the key instead.
 const peerReadTimeout = 5 * time.Second
+
+// keyChange is what one announcement changed of a key.
+type keyChange struct {
+	drop   bool     // a version, or a record not understood
+	record bool     // the key record
+	grants []string // the ids of grants
+}
 
 // Changed tells the repository that other processes sharing its store changed
 // the records named (store keys); nil means anything may have changed. It
 // drops the cache entries those records feed, so that the next request
-// reads them again, except that a cached key whose grant records alone
-// changed has those grants read again and patched in.
+// reads them again, except that a cached key whose grant records, or the
+// last use in its key record, alone changed has those records read again
+// and patched in.
 //
 // Records named must be committed, and Changed must be called in commit
-// order (as pgstore.Store.Watch does): a grant is read as it is when
+// order (as pgstore.Store.Watch does): a record is read as it is when
 // Changed runs, which must be at least as new as the change named.
 func (r *Repo) Changed(records [][]byte) {
 	if records == nil {
 		r.cache.flush()
 		return
 	}
-	dropped := make(map[keyRef]bool)
-	grants := make(map[keyRef][]string) // the changed grant ids of each key
+	changes := make(map[keyRef]*keyChange)
 	for _, name := range records {
 		kind, rest, _ := strings.Cut(string(name), "/")
 		switch kind {
 		case "key", "keyver", "grant": // <kind>/<region>/<key-id>[/...]
 			region, rest, _ := strings.Cut(rest, "/")
-			id, sub, _ := strings.Cut(rest, "/")
+			id, sub, hasSub := strings.Cut(rest, "/")
 			ref := keyRef{region, id}
-			if kind == "grant" && sub != "" && !strings.Contains(sub, "/") {
-				grants[ref] = append(grants[ref], sub)
-				continue
+			c := changes[ref]
+			if c == nil {
+				c = new(keyChange)
+				changes[ref] = c
 			}
-			r.cache.invalidate(ref)
-			dropped[ref] = true
+			switch {
+			case kind == "key" && !hasSub:
+				c.record = true
+			case kind == "grant" && sub != "" && !strings.Contains(sub, "/"):
+				c.grants = append(c.grants, sub)
+			default:
+				c.drop = true
+			}
 		case "alias": // alias/<account>/<region>/<alias-name>
 			account, rest, _ := strings.Cut(rest, "/")
 			region, name, _ := strings.Cut(rest, "/")
 			r.cache.invalidate(keyRef{}, aliasRef{account, region, name})
 		}
 	}
-	for ref, ids := range grants {
-		if !dropped[ref] {
-			r.patchFromStore(ref, ids)
+	for ref, c := range changes {
+		if c.drop {
+			r.cache.invalidate(ref)
+		} else {
+			r.patchFromStore(ref, c)
 		}
 	}
 }
 
-// patchFromStore reads the grants ids of a cached key and patches them
-// into it: one present replaces or joins the key's grants, one gone
-// leaves them. A key not cached is not read; one whose grants cannot be
-// read is dropped.
-func (r *Repo) patchFromStore(ref keyRef, ids []string) {
+// patchFromStore reads the records c names of a cached key and patches
+// them into it: a grant present replaces or joins the key's grants, one
+// gone leaves them; a key record replaces the cached one if only its last
+// use differs. A key not cached is not read; one whose records cannot be
+// read, or whose record changed otherwise or is gone, is dropped.
+func (r *Repo) patchFromStore(ref keyRef, c *keyChange) {
 	was := r.cache.beginPatch(ref)
 	if was == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), peerReadTimeout)
 	defer cancel()
-	present, err := r.readGrants(ctx, ref, ids)
-	if err != nil {
-		r.log.Warn("reading changed grants; the key will be read again", "keyId", ref.id, "region", ref.region, "err", err)
+	var rec KeyRecord
+	present, err := r.readGrants(ctx, ref, c.grants, func(tx store.Tx) error {
+		if !c.record {
+			return nil
+		}
+		return store.GetJSON(tx, KeyKey(ref.region, ref.id), &rec)
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		r.cache.invalidate(ref)
+		return
+	case err != nil:
+		r.log.Warn("reading changed records; the key will be read again", "keyId", ref.id, "region", ref.region, "err", err)
+		r.cache.invalidate(ref)
+		return
+	case c.record && !sameButUsage(&was.Rec, &rec):
 		r.cache.invalidate(ref)
 		return
 	}
-	r.cache.patchFrom(ref, was, func(gs []*GrantRecord) []*GrantRecord { return replaceGrants(gs, ids, present) })
+	r.cache.patchFrom(ref, was, func(k *Key) *Key {
+		if c.record {
+			k.Rec = rec
+		}
+		if len(c.grants) > 0 {
+			k.indexGrants(replaceGrants(slices.Clone(k.Grants), c.grants, present))
+		}
+		return k
+	})
+}
+
+// sameButUsage reports whether two records of a key differ in their last
+// use at most: a key read again with b would be the key read with a but
+// for its record.
+func sameButUsage(a, b *KeyRecord) bool {
+	x := *b
+	x.LastUsage, x.UsageTrackedSince = a.LastUsage, a.UsageTrackedSince
+	return reflect.DeepEqual(*a, x)
 }
 
 // replaceGrants removes from gs the grants with ids and adds present,
@@ -96,12 +147,17 @@ func replaceGrants(gs []*GrantRecord, ids []string, present []*GrantRecord) []*G
 	return gs
 }
 
-// readGrants reads the grants ids of a key, in one transaction; those gone
-// are left out.
-func (r *Repo) readGrants(ctx context.Context, ref keyRef, ids []string) ([]*GrantRecord, error) {
+// readGrants reads the grants ids of a key, in one transaction with the
+// reads of also; those gone are left out.
+func (r *Repo) readGrants(ctx context.Context, ref keyRef, ids []string, also ...func(store.Tx) error) ([]*GrantRecord, error) {
 	var present []*GrantRecord
 	err := r.store.View(ctx, func(tx store.Tx) error {
 		present = present[:0]
+		for _, read := range also {
+			if err := read(tx); err != nil {
+				return err
+			}
+		}
 		for _, id := range ids {
 			g := new(GrantRecord)
 			switch err := store.GetJSON(tx, GrantKey(ref.region, ref.id, id), g); {

@@ -285,3 +285,55 @@ func TestChangedGrantsConcurrentLoads(t *testing.T) {
 		t.Fatalf("%d grants, want %d", len(got.Grants), len(live))
 	}
 }
+
+// A key record whose last use alone changed, as every process that used
+// the key writes it every few seconds, patches the cached key's record;
+// any other change to it, or its deletion, drops the key.
+func TestChangedKeyRecordLastUse(t *testing.T) {
+	f := newFixture(t, keyrepo.Config{})
+	peer := f.newRepo(keyrepo.Config{})
+	k := f.newKey(acctA, keys.SymmetricDefault)
+	f.putGrants(f.grant(k, "a1", ""))
+	first, err := peer.Load(f.ctx, region, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := k
+	used.LastUsage = &keyrepo.LastUsage{Operation: "Encrypt", Time: f.clock.Now(), EventID: "e1", RequestID: "r1"}
+	since := f.clock.Now()
+	used.UsageTrackedSince = &since
+	f.put(keyrepo.KeyKey(region, k.ID), &used)
+	peer.Changed([][]byte{keyrepo.KeyKey(region, k.ID)})
+	got, err := peer.Load(f.ctx, region, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, misses := peer.CacheStats(); misses != 1 {
+		t.Fatalf("%d misses, want 1: a new last use read the key again", misses)
+	}
+	if got.Current != first.Current || got.Policy != first.Policy || len(got.Grants) != 1 {
+		t.Fatal("the key's material, policy or grants were read again")
+	}
+	want := f.reloaded(k.ID)
+	if !reflect.DeepEqual(got.Rec, want.Rec) {
+		t.Fatalf("patched record %+v, want %+v", got.Rec, want.Rec)
+	}
+	if first.Rec.LastUsage != nil {
+		t.Fatal("the patch changed a snapshot a caller holds")
+	}
+
+	f.describe(used, "changed")
+	peer.Changed([][]byte{keyrepo.KeyKey(region, k.ID)})
+	if got := f.description(peer, k.ID); got != "changed" {
+		t.Fatalf("after another change to the key record: description %q", got)
+	}
+	if _, misses := peer.CacheStats(); misses != 2 {
+		t.Fatalf("%d misses, want 2: the key was not read again", misses)
+	}
+
+	f.update(func(tx store.Tx) error { return tx.Delete(keyrepo.KeyKey(region, k.ID)) })
+	peer.Changed([][]byte{keyrepo.KeyKey(region, k.ID)})
+	if _, err := peer.Load(f.ctx, region, k.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a deleted key loads: %v", err)
+	}
+}

@@ -52,13 +52,15 @@ func (r *Repo) withTokenGrants(ctx context.Context, k *Key) *Key {
 	if len(present) == 0 {
 		return k
 	}
-	edit := func(gs []*GrantRecord) []*GrantRecord { return replaceGrants(gs, ids, present) }
+	patch := func(k *Key) *Key {
+		k.indexGrants(replaceGrants(slices.Clone(k.Grants), ids, present))
+		return k
+	}
 	if was != nil {
-		r.cache.patchFrom(ref, was, edit)
+		r.cache.patchFrom(ref, was, patch)
 	}
 	out := *k
-	out.indexGrants(edit(slices.Clone(k.Grants)))
-	return &out
+	return patch(&out)
 }
 
 // hasGrant reports whether k holds grant id. The grants of a key from the

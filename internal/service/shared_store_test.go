@@ -135,3 +135,37 @@ func TestGrantTokenBeforeTheChangeIsAnnounced(t *testing.T) {
 		t.Fatalf("a revoked grant used with its token: %v", err)
 	}
 }
+
+// The key uses a service writes every few seconds do not make another
+// service read the key again with all its grants.
+func TestFlushedUsageKeepsPeersWarm(t *testing.T) {
+	f := newFixture(t)
+	peer := f.newService(service.Config{})
+	id := f.createKey(kmsapi.CreateKeyInput{})
+	for range 3 {
+		f.grant(rootA, kmsapi.CreateGrantInput{KeyID: id, GranteePrincipal: "arn:aws:iam::" + acctA + ":user/app", Operations: []string{"Encrypt"}})
+	}
+	encrypt := func(s *service.Service) {
+		t.Helper()
+		if _, err := s.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("p")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	encrypt(peer)
+	encrypt(f.svc)
+	if err := f.svc.FlushKeyUsage(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	peer.Changed([][]byte{[]byte("key/" + region + "/" + id)})
+	encrypt(peer)
+	if hits, misses := peer.KeyCacheStats(); misses != 1 || hits != 1 {
+		t.Fatalf("the peer's key cache: %d hits, %d misses; want 1, 1: a flushed use read the key again", hits, misses)
+	}
+	out, err := peer.GetKeyLastUsage(f.ctx, rootA, &kmsapi.KeyIDInput{KeyID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.KeyLastUsage == nil {
+		t.Fatal("the peer reports no use of the key")
+	}
+}
