@@ -77,8 +77,12 @@ func (s *Service) noteUse(ctx context.Context, rec *keyrepo.KeyRecord, op string
 	s.usage.note(keyRef{rec.Region, rec.ID}, u)
 }
 
-// usageFlushBatch bounds the key records one flush transaction writes.
-const usageFlushBatch = 100
+// usageFlushBatch bounds the key records one flush transaction writes: so
+// that on PostgreSQL its change notification can name them (at most about
+// 7,000 bytes of record names, hex-encoded, each up to 73 bytes with the
+// longest region), rather than tell every node that anything may have
+// changed, which empties all their caches.
+const usageFlushBatch = 40
 
 // FlushKeyUsage writes the key uses noted in memory since the last flush
 // into their key records, at most one write per key, and keeps a record's

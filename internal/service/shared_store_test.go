@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/openkms/kms/internal/kmsapi"
 
 	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/store"
 )
 
 // Two services on one store stand for two nodes of a cluster. Without a
@@ -167,5 +169,81 @@ func TestFlushedUsageKeepsPeersWarm(t *testing.T) {
 	}
 	if out.KeyLastUsage == nil {
 		t.Fatal("the peer reports no use of the key")
+	}
+}
+
+// changeStore records the names of the records each Update changed.
+type changeStore struct {
+	store.Store
+	changes [][]string
+}
+
+type changeTx struct {
+	store.Tx
+	changed *[]string
+}
+
+func (s *changeStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	var changed []string
+	err := s.Store.Update(ctx, func(tx store.Tx) error {
+		changed = changed[:0]
+		return fn(changeTx{tx, &changed})
+	})
+	if err == nil {
+		s.changes = append(s.changes, changed)
+	}
+	return err
+}
+
+func (t changeTx) Put(k, v []byte) error {
+	*t.changed = append(*t.changed, string(k))
+	return t.Tx.Put(k, v)
+}
+
+func (t changeTx) Delete(k []byte) error {
+	*t.changed = append(*t.changed, string(k))
+	return t.Tx.Delete(k)
+}
+
+// The uses of many keys are written in transactions whose change
+// notification on PostgreSQL can name every record they changed (at most
+// about 7,000 bytes of names, hex-encoded, one a line), rather than tell
+// every node that anything may have changed, which would empty all their
+// caches every few seconds.
+func TestFlushedUsageIsAnnouncedByName(t *testing.T) {
+	f := newFixture(t)
+	cs := &changeStore{Store: f.st}
+	svc, err := service.New(service.Config{Store: cs, RootKey: f.rk, Region: region, Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		out, err := svc.CreateKey(f.ctx, rootA, &kmsapi.CreateKeyInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Encrypt(f.ctx, rootA, &kmsapi.EncryptInput{KeyID: out.KeyMetadata.KeyID, Plaintext: []byte("p")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs.changes = nil
+	if err := svc.FlushKeyUsage(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	written := 0
+	// The longest region a key may be in has 32 characters.
+	longest := strings.Repeat("x", 32)
+	for _, names := range cs.changes {
+		size := 0
+		for _, n := range names {
+			size += 2*len(strings.Replace(n, region, longest, 1)) + 1
+		}
+		if size > 7000 {
+			t.Errorf("a flush transaction changed %d records, %d bytes of names hex-encoded in the longest region", len(names), size)
+		}
+		written += len(names)
+	}
+	if written != 100 {
+		t.Fatalf("the flush wrote %d key records, want 100", written)
 	}
 }
