@@ -28,9 +28,10 @@ func WithTokenGrants(ctx context.Context, grants []TokenGrant) context.Context {
 }
 
 // withTokenGrants returns k, from the cache, with the grants ctx names by
-// token that it lacks read from the store, and patches them into the
-// cached key as Changed does. A grant that cannot be read is left out:
-// the call is judged by the grants cached, as one without the token.
+// token that it lacks read from the store, for this call only: the cached
+// key gains them when their change is announced. A grant that cannot be
+// read is left out: the call is judged by the grants cached, as one
+// without the token.
 func (r *Repo) withTokenGrants(ctx context.Context, k *Key) *Key {
 	named, _ := ctx.Value(tokenGrantsKey{}).([]TokenGrant)
 	var ids []string
@@ -42,9 +43,7 @@ func (r *Repo) withTokenGrants(ctx context.Context, k *Key) *Key {
 	if len(ids) == 0 {
 		return k
 	}
-	ref := keyRef{k.Rec.Region, k.Rec.ID}
-	was := r.cache.beginPatch(ref)
-	present, err := r.readGrants(ctx, ref, ids)
+	present, err := r.readGrants(ctx, keyRef{k.Rec.Region, k.Rec.ID}, ids)
 	if err != nil {
 		r.log.Warn("reading the grants of a call's grant tokens", "keyId", k.Rec.ID, "region", k.Rec.Region, "err", err)
 		return k
@@ -52,15 +51,9 @@ func (r *Repo) withTokenGrants(ctx context.Context, k *Key) *Key {
 	if len(present) == 0 {
 		return k
 	}
-	patch := func(k *Key) *Key {
-		k.indexGrants(replaceGrants(slices.Clone(k.Grants), ids, present))
-		return k
-	}
-	if was != nil {
-		r.cache.patchFrom(ref, was, patch)
-	}
 	out := *k
-	return patch(&out)
+	out.indexGrants(replaceGrants(slices.Clone(k.Grants), nil, present))
+	return &out
 }
 
 // hasGrant reports whether k holds grant id. The grants of a key from the

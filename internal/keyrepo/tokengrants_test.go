@@ -10,9 +10,9 @@ import (
 )
 
 // A key from the cache includes the grants its call names by token: one
-// it lacks is read from the store (once: the cached key keeps it), one it
-// holds or of another key costs no read, and one that cannot be read is
-// left out.
+// it lacks is read from the store for that call, one it holds or of
+// another key costs no read, and one that cannot be read is left out.
+// The cached key gains the grant when its change is announced.
 func TestTokenGrants(t *testing.T) {
 	f := newFixture(t, keyrepo.Config{})
 	peer := f.newRepo(keyrepo.Config{})
@@ -45,9 +45,14 @@ func TestTokenGrants(t *testing.T) {
 		{"a grant gone", []keyrepo.TokenGrant{{KeyID: k.ID, GrantID: "a1"}}, false, 1, []string{"b2"}},
 		{"a grant made, unreadable", token(made), true, 1, []string{"b2"}},
 		{"a grant made", token(made, made), false, 1, []string{"b2", "c3"}},
-		{"then without its token", nil, false, 0, []string{"b2", "c3"}},
-		{"then with it", token(made), false, 0, []string{"b2", "c3"}},
+		{"then without its token", nil, false, 0, []string{"b2"}},
+		{"then with it", token(made), false, 1, []string{"b2", "c3"}},
+		{"announced", nil, false, 0, []string{"b2", "c3"}},
+		{"then with its token", token(made), false, 0, []string{"b2", "c3"}},
 	} {
+		if step.name == "announced" {
+			peer.Changed(grantChange(made))
+		}
 		if step.fail {
 			f.st.viewErr = errors.New("connection refused")
 		}

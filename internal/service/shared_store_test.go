@@ -117,8 +117,9 @@ func TestGrantTokenBeforeTheChangeIsAnnounced(t *testing.T) {
 	if err := encrypt(g.GrantToken); err != nil {
 		t.Fatalf("with its grant token: %v", err)
 	}
+	peer.Changed([][]byte{[]byte("grant/" + region + "/" + id + "/" + g.GrantID)})
 	if err := encrypt(); err != nil {
-		t.Fatalf("the grant read for the token was not kept: %v", err)
+		t.Fatalf("without its token once announced: %v", err)
 	}
 
 	// Decrypt finds its key in the ciphertext, not by name.
