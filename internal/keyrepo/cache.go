@@ -216,18 +216,17 @@ func (c *cache) invalidate(key keyRef, aliasRefs ...aliasRef) {
 	}
 }
 
-// patchGrants replaces the grants of a cached key (none if it is not
-// cached) by what edit makes of a copy of them, keeping the rest of the
-// entry: its material stays warm. Like invalidate it advances the
-// generation, so that a fill that read the grants before the change does
-// not land.
-func (c *cache) patchGrants(ref keyRef, edit func([]*GrantRecord) []*GrantRecord) {
+// patchGrants removes the grants ids from a cached key (none if it is not
+// cached) and adds present, keeping the rest of the entry: its material
+// stays warm. Like invalidate it advances the generation, so that a fill
+// that read the grants before the change does not land.
+func (c *cache) patchGrants(ref keyRef, ids []string, present []*GrantRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	if e, ok := c.keys[ref]; ok {
 		c.keys[ref] = e.patched(func(k *Key) *Key {
-			k.indexGrants(edit(slices.Clone(k.Grants)))
+			k.replaceGrants(ids, present)
 			return k
 		})
 	}

@@ -3,6 +3,7 @@ package keyrepo
 import (
 	"context"
 	"errors"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -120,7 +121,7 @@ func (r *Repo) patchFromStore(ref keyRef, c *keyChange) {
 			k.Rec = rec
 		}
 		if len(c.grants) > 0 {
-			k.indexGrants(replaceGrants(slices.Clone(k.Grants), c.grants, present))
+			k.replaceGrants(c.grants, present)
 		}
 		return k
 	})
@@ -135,16 +136,48 @@ func sameButUsage(a, b *KeyRecord) bool {
 	return reflect.DeepEqual(*a, x)
 }
 
-// replaceGrants removes from gs the grants with ids and adds present,
-// keeping gs in the order a load reads them (by id), so that a patched
-// key holds what a key read again would.
-func replaceGrants(gs []*GrantRecord, ids []string, present []*GrantRecord) []*GrantRecord {
-	gs = slices.DeleteFunc(gs, func(g *GrantRecord) bool { return slices.Contains(ids, g.ID) })
+// replaceGrants sets the grants of k, a copy of a key whose grants and
+// index it must leave as they are, to its grants without those with ids
+// and with present, in the order a load reads them (by id) and with the
+// same index by grantee, so that a patched key holds what a key read
+// again would. Only the grantees concerned have their index entry made
+// again: a key may hold 50,000 grants.
+func (k *Key) replaceGrants(ids []string, present []*GrantRecord) {
+	gone := func(g *GrantRecord) bool { return slices.Contains(ids, g.ID) }
+	var touched []string
+	gs := slices.Clone(k.Grants)
+	gs = slices.DeleteFunc(gs, func(g *GrantRecord) bool {
+		if gone(g) {
+			touched = append(touched, g.Grantee)
+			return true
+		}
+		return false
+	})
 	for _, g := range present {
 		i, _ := slices.BinarySearchFunc(gs, g.ID, func(o *GrantRecord, id string) int { return strings.Compare(o.ID, id) })
 		gs = slices.Insert(gs, i, g)
+		touched = append(touched, g.Grantee)
 	}
-	return gs
+	k.Grants = gs
+	if k.byGrantee == nil {
+		return // a key put together by hand
+	}
+	index := maps.Clone(k.byGrantee)
+	for _, a := range touched {
+		list := slices.DeleteFunc(slices.Clone(index[a]), gone)
+		for _, g := range present {
+			if g.Grantee == a && !slices.Contains(list, g) {
+				list = append(list, g)
+			}
+		}
+		slices.SortFunc(list, func(x, y *GrantRecord) int { return strings.Compare(x.ID, y.ID) })
+		if len(list) == 0 {
+			delete(index, a)
+		} else {
+			index[a] = list
+		}
+	}
+	k.byGrantee = index
 }
 
 // readGrants reads the grants ids of a key, in one transaction with the

@@ -49,11 +49,15 @@ func (f *fixture) reloaded(id string) *keyrepo.Key {
 }
 
 // sameGrants fails unless k holds exactly the grants want does, in the
-// same order, and finds the same ones by grantee.
+// same order, and finds the same ones by grantee: each of theirs, and
+// those named.
 func sameGrants(t *testing.T, what string, k, want *keyrepo.Key, grantees ...string) {
 	t.Helper()
 	if !reflect.DeepEqual(k.Grants, want.Grants) {
 		t.Fatalf("%s: grants %v, want %v as read again", what, grantIDs(k.Grants), grantIDs(want.Grants))
+	}
+	for _, g := range k.Grants {
+		grantees = append(grantees, g.Grantee)
 	}
 	for _, a := range grantees {
 		got, _ := k.GranteeGrants(a)
@@ -73,6 +77,7 @@ func TestChangedPatchesGrants(t *testing.T) {
 	k := f.newKey(acctA, keys.SymmetricDefault)
 	app, other := "arn:aws:iam::"+acctA+":user/app", "arn:aws:iam::"+acctA+":user/other"
 	retired, kept, rewritten := f.grant(k, "b2", ""), f.grant(k, "c3", ""), f.grant(k, "d4", "batch")
+	retired.Grantee = "arn:aws:iam::" + acctA + ":user/leaving" // its only grant
 	f.putGrants(retired, kept, rewritten)
 	first, err := peer.Load(f.ctx, region, k.ID)
 	if err != nil {
@@ -104,7 +109,7 @@ func TestChangedPatchesGrants(t *testing.T) {
 	if len(first.Grants) != 3 {
 		t.Fatal("the patch changed a snapshot a caller holds")
 	}
-	sameGrants(t, "after the patch", got, f.reloaded(k.ID), app, other)
+	sameGrants(t, "after the patch", got, f.reloaded(k.ID), app, other, retired.Grantee)
 
 	// A grant of a key this process does not hold is not read.
 	cold := f.newKey(acctA, keys.SymmetricDefault)

@@ -98,16 +98,13 @@ func (r *Repo) Invalidate(region, keyID, account string, aliasNames ...string) {
 // the commit, and before the grant's id is told to anyone.
 func (r *Repo) GrantAdded(g *GrantRecord) {
 	g = new(*g) // the caller's stays its own
-	r.cache.patchGrants(keyRef{g.Region, g.KeyID}, func(gs []*GrantRecord) []*GrantRecord {
-		return replaceGrants(gs, []string{g.ID}, []*GrantRecord{g}) // a fill after the commit has it
-	})
+	// Replaced if held: a fill after the commit has it.
+	r.cache.patchGrants(keyRef{g.Region, g.KeyID}, []string{g.ID}, []*GrantRecord{g})
 }
 
 // GrantRemoved tells the repository that a key's grant was deleted.
 func (r *Repo) GrantRemoved(region, keyID, grantID string) {
-	r.cache.patchGrants(keyRef{region, keyID}, func(gs []*GrantRecord) []*GrantRecord {
-		return replaceGrants(gs, []string{grantID}, nil)
-	})
+	r.cache.patchGrants(keyRef{region, keyID}, []string{grantID}, nil)
 }
 
 // Expired reports whether a key's deletion date has passed: it is gone for

@@ -52,12 +52,12 @@ func (r *Repo) withTokenGrants(ctx context.Context, k *Key) *Key {
 		return k
 	}
 	out := *k
-	out.indexGrants(replaceGrants(slices.Clone(k.Grants), nil, present))
+	out.replaceGrants(nil, present)
 	return &out
 }
 
 // hasGrant reports whether k holds grant id. The grants of a key from the
-// cache are in id order (replaceGrants).
+// cache are in id order (Key.replaceGrants).
 func (k *Key) hasGrant(id string) bool {
 	_, found := slices.BinarySearchFunc(k.Grants, id, func(g *GrantRecord, id string) int { return strings.Compare(g.ID, id) })
 	return found
