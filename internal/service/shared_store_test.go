@@ -56,7 +56,7 @@ func TestSharedStoreStaleness(t *testing.T) {
 }
 
 // Changed maps store records to the cache entries they feed: an alias
-// record drops the alias, a grant record drops its key.
+// record drops the alias.
 func TestChangedAliasRecord(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
