@@ -102,8 +102,8 @@ func TestClusterGrantChangesPatchPeers(t *testing.T) {
 		Operations: []types.GrantOperation{types.GrantOperationDescribeKey, types.GrantOperationRetireGrant}})
 	noErr(t, err, "CreateGrant for bob on A")
 
-	// DescribeKey rather than a cryptographic operation: a key's uses are
-	// written into its record every few seconds, which reads it again.
+	// The grants allow DescribeKey: a call that notes no use of the key,
+	// so no flush of its uses changes its record while the test counts.
 	describe := func(c *kms.Client) (time.Duration, error) {
 		start := time.Now()
 		_, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: id})
