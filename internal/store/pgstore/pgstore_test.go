@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	osexec "os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -354,6 +355,17 @@ func TestLease(t *testing.T) {
 	}
 	if err := lb.Close(); err != nil {
 		t.Fatalf("Close of a lost lease: %v", err)
+	}
+	// b's side sees its connection end before the server's side of it
+	// has exited and let its locks go: until it has, the lease is still
+	// held, as for any holder that is going.
+	deadline := time.Now().Add(wait)
+	for exec(t, dsn, `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the terminated connections still hold their leases")
+		}
+		runtime.Gosched()
 	}
 	if tryLead(a, "rotation") == nil {
 		t.Fatal("a cannot lead after b lost the lease")
