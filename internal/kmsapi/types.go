@@ -391,8 +391,10 @@ type DeleteImportedKeyMaterialInput struct {
 }
 
 type DeleteImportedKeyMaterialOutput struct {
-	KeyID         string `json:"KeyId"`
-	KeyMaterialID string `json:"KeyMaterialId"`
+	KeyID string `json:"KeyId"`
+	// KeyMaterialID is left out when no material was deleted: the model's
+	// BackingKeyIdResponseType is hex, which "" is not.
+	KeyMaterialID string `json:"KeyMaterialId,omitempty"`
 }
 
 // GrantConstraints are a grant's constraints. An empty map is a
