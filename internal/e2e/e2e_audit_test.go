@@ -100,7 +100,7 @@ func newEnvOnTrail(t testing.TB, dirPath string, wrap func(store.Store) store.St
 	t.Cleanup(srv.Close)
 	e := &kmsEnv{svc: svc, store: st, path: filepath.Join(dirPath, "kms.db"), srv: srv, clock: clock, rootKey: rk, guard: guard, root: root, creds: creds}
 	e.client = e.clientWith(creds.ID, creds.Secret, "")
-	t.Cleanup(func() { e.checkNoLeaks(t) })
+	t.Cleanup(func() { e.checkNoLeaks(t); guard.checkResponsesConform(t) })
 	return e
 }
 

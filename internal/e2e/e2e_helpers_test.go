@@ -139,7 +139,7 @@ func openKMSEnvWith(t testing.TB, path string, rk []byte, clock *testsupport.Clo
 	e := &kmsEnv{svc: svc, store: st, path: path, srv: srv, clock: clock, rootKey: rk, guard: guard, root: root, creds: creds}
 	e.client = e.clientWith(creds.ID, creds.Secret, "")
 	// Registered after the store's Close, so it runs before it.
-	t.Cleanup(func() { e.checkNoLeaks(t) })
+	t.Cleanup(func() { e.checkNoLeaks(t); guard.checkResponsesConform(t) })
 	return e
 }
 
@@ -178,6 +178,7 @@ func (e *kmsEnv) reopenEditedWith(t testing.TB, edit func(path string), configur
 	}
 	e.guard.mu.Lock()
 	next.guard.bodies = append(next.guard.bodies, e.guard.bodies...)
+	next.guard.kms = append(next.guard.kms, e.guard.kms...)
 	e.guard.mu.Unlock()
 	return next
 }
@@ -585,16 +586,26 @@ func expectRawError(t testing.TB, r rawResponse, status int, typ, msg string) {
 
 // leakGuard wraps the handler and keeps every response body so that the
 // environment's cleanup can check that neither the root key nor any key
-// material ever appeared in one.
+// material ever appeared in one, and that every KMS answer is as AWS's
+// model says (checkResponsesConform).
 type leakGuard struct {
 	next   http.Handler
 	mu     sync.Mutex
 	bodies [][]byte
+	kms    []kmsExchange
 }
 
 type recordingWriter struct {
 	http.ResponseWriter
-	buf bytes.Buffer
+	status int
+	buf    bytes.Buffer
+}
+
+func (w *recordingWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *recordingWriter) Write(b []byte) (int, error) {
@@ -606,8 +617,17 @@ func (g *leakGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &recordingWriter{ResponseWriter: w}
 	g.next.ServeHTTP(rw, r)
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.bodies = append(g.bodies, rw.buf.Bytes())
-	g.mu.Unlock()
+	// A KMS call is one that names a TrentService operation; IAM and STS
+	// answer in XML, and other paths are not KMS's.
+	if op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "TrentService."); ok {
+		status := rw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		g.kms = append(g.kms, kmsExchange{op: op, status: status, body: rw.buf.Bytes()})
+	}
 }
 
 func (g *leakGuard) count() int {

@@ -20,10 +20,13 @@ import (
 	"unicode/utf8"
 )
 
-// kmsModel is the part of a botocore service model the sweep reads.
+// kmsModel is the part of a botocore service model the sweep and the
+// response check (e2e_model_responses_test.go) read.
 type kmsModel struct {
 	Operations map[string]struct {
-		Input *shapeRef `json:"input"`
+		Input  *shapeRef  `json:"input"`
+		Output *shapeRef  `json:"output"`
+		Errors []shapeRef `json:"errors"`
 	} `json:"operations"`
 	Shapes map[string]*modelShape `json:"shapes"`
 }
@@ -44,6 +47,7 @@ type modelShape struct {
 	Pattern   string              `json:"pattern"`
 	Enum      []string            `json:"enum"`
 	Sensitive bool                `json:"sensitive"`
+	Exception bool                `json:"exception"`
 }
 
 func loadKMSModel(t testing.TB) *kmsModel {
@@ -92,13 +96,17 @@ var patternSamples = map[string]patternSample{
 // Java's String.matches, and \uXXXX written \x{XXXX}.
 func modelRegexp(t testing.TB, pattern string) *regexp.Regexp {
 	t.Helper()
-	p := regexp.MustCompile(`\\u([0-9A-Fa-f]{4})`).ReplaceAllString(pattern, `\x{$1}`)
-	p = strings.ReplaceAll(p, `0-9-_.]`, `0-9_.\-]`) // Java reads a '-' after a range as itself
-	re, err := regexp.Compile(`^(?:` + p + `)$`)
+	re, err := compileModelPattern(pattern)
 	if err != nil {
 		t.Fatalf("pattern %s: %v", pattern, err)
 	}
 	return re
+}
+
+func compileModelPattern(pattern string) (*regexp.Regexp, error) {
+	p := regexp.MustCompile(`\\u([0-9A-Fa-f]{4})`).ReplaceAllString(pattern, `\x{$1}`)
+	p = strings.ReplaceAll(p, `0-9-_.]`, `0-9_.\-]`) // Java reads a '-' after a range as itself
+	return regexp.Compile(`^(?:` + p + `)$`)
 }
 
 // memberName is a member as validation messages name it.
