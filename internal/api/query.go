@@ -412,6 +412,12 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return
 	}
+	// AWS validates a request against its model before it authorizes
+	// it, and before this server refuses what it does not support.
+	if err := validateQuery(action, form); err != nil {
+		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
+		return
+	}
 	if err := refuseUnsupported(action, form); err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return

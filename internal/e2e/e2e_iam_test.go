@@ -293,7 +293,9 @@ func TestIAMUserValidation(t *testing.T) {
 		{name: "ünïcode", msg: "1 validation error detected: Value 'ünïcode' at 'userName' failed to satisfy constraint: " + pattern},
 		{name: "a:b", msg: "1 validation error detected: Value 'a:b' at 'userName' failed to satisfy constraint: " + pattern},
 		{name: long, msg: "1 validation error detected: Value '" + long + "' at 'userName' failed to satisfy constraint: Member must have length less than or equal to 64"},
-		{name: "", msg: "1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null"},
+		// An empty value is a string, not a missing one, as the Query
+		// protocol sends it ("UserName=").
+		{name: "", msg: "2 validation errors detected: Value '' at 'userName' failed to satisfy constraint: " + pattern + "; Value '' at 'userName' failed to satisfy constraint: Member must have length greater than or equal to 1"},
 		{name: "ok", path: "eng", msg: ""},
 		{name: "ok", path: "/eng", msg: ""},
 		{name: "ok", path: "eng/", msg: ""},
@@ -1412,7 +1414,7 @@ func TestIAMUpdateAccessKey(t *testing.T) {
 		"User: arn:aws:iam::111122223333:user/gina is not authorized to perform: iam:UpdateAccessKey on resource: user gina because no identity-based policy allows the iam:UpdateAccessKey action")
 	_, err = root.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("gina"), AccessKeyId: aws.String(gina.akid), Status: "Paused"})
 	expectIAMError(t, err, http.StatusBadRequest, "ValidationError",
-		"1 validation error detected: Value 'Paused' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]")
+		"1 validation error detected: Value 'Paused' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive, Expired]")
 	_, err = root.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("hal"), AccessKeyId: aws.String(gina.akid), Status: iamtypes.StatusTypeInactive})
 	expectIAMError(t, err, http.StatusNotFound, "NoSuchEntity", "The Access Key with id "+gina.akid+" cannot be found.")
 	// hal may not update keys, and learns nothing of gina's.

@@ -129,6 +129,12 @@ type sweeper struct {
 	// enumShown overrides the values a member's enum message lists, where
 	// AWS lists others than the model's (path → values).
 	enumShown map[string][]string
+	// samples are sample values of the patterns patternSamples does
+	// not have (another service's model).
+	samples map[string]patternSample
+	// fill are the optional members validValue gives a structure, by
+	// shape, beside its required ones.
+	fill map[string][]string
 }
 
 // violations is what AWS's validation says of value (as it is in a JSON
@@ -218,7 +224,7 @@ func (s *sweeper) validValue(shapeName string) any {
 		return map[string]any{"k": s.validValue(sh.Value.Shape)}
 	case "structure":
 		out := map[string]any{}
-		for _, m := range sh.Required {
+		for _, m := range append(slices.Clone(sh.Required), s.fill[shapeName]...) {
 			out[m] = s.validValue(sh.Members[m].Shape)
 		}
 		return out
@@ -235,6 +241,9 @@ func minOf(sh *modelShape) int64 {
 }
 
 func (s *sweeper) sample(pattern string) patternSample {
+	if p, ok := s.samples[pattern]; ok {
+		return p
+	}
 	p, ok := patternSamples[pattern]
 	if !ok {
 		s.t.Fatalf("no sample values for the model's pattern %s: add them to patternSamples", pattern)
