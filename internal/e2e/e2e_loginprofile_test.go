@@ -100,6 +100,35 @@ func TestLoginProfileErrors(t *testing.T) {
 	expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "")
 }
 
+// A login profile call without UserName is about the calling user, as
+// IAM's UserName "defaults to the principal making the request"; the
+// account's root must name one (AWS has it omit the name only in an
+// AssumeRoot session, which this server does not serve).
+func TestLoginProfileOfTheCaller(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	dave := e.newUser(t, "dave", allowDoc(userARNOf("dave"), "iam:*LoginProfile"))
+	if _, err := dave.iam.CreateLoginProfile(ctx, &iam.CreateLoginProfileInput{Password: aws.String("Correct-Horse-9")}); err != nil {
+		t.Fatalf("CreateLoginProfile of the caller: %v", err)
+	}
+	got, err := e.rootIAM().GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: aws.String("dave")})
+	if err != nil || aws.ToString(got.LoginProfile.UserName) != "dave" {
+		t.Fatalf("GetLoginProfile of dave: %v", err)
+	}
+	// The password may not be the caller's name, as when it is named.
+	_, err = e.newUser(t, "Passw0rd-x", allowDoc("*", "iam:*")).iam.CreateLoginProfile(ctx, &iam.CreateLoginProfileInput{Password: aws.String("passw0rd-X")})
+	expectIAMError(t, err, http.StatusBadRequest, "PasswordPolicyViolation", "Password should not be the user name")
+	if _, err := dave.iam.DeleteLoginProfile(ctx, &iam.DeleteLoginProfileInput{}); err != nil {
+		t.Fatalf("DeleteLoginProfile of the caller: %v", err)
+	}
+	_, err = e.rootIAM().GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: aws.String("dave")})
+	expectIAMError(t, err, http.StatusNotFound, "NoSuchEntity", "Login Profile for User dave cannot be found.")
+	_, err = e.rootIAM().DeleteLoginProfile(ctx, &iam.DeleteLoginProfileInput{})
+	expectIAMError(t, err, http.StatusBadRequest, "ValidationError", "Must specify userName when calling with non-User credentials")
+	_, err = e.rootIAM().CreateLoginProfile(ctx, &iam.CreateLoginProfileInput{Password: aws.String("Correct-Horse-9")})
+	expectIAMError(t, err, http.StatusBadRequest, "ValidationError", "Must specify userName when calling with non-User credentials")
+}
+
 func longPassword() string {
 	b := make([]byte, 130)
 	for i := range b {

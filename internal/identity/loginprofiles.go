@@ -151,12 +151,20 @@ func (d *Directory) loginProfileOwner(ctx context.Context, tx store.Tx, caller *
 	return &u, nil
 }
 
-// CreateLoginProfile gives a user a password.
+// CreateLoginProfile gives a user a password (or, with an empty name, the
+// calling user, as IAM's UserName "defaults to the principal making the
+// request").
 func (d *Directory) CreateLoginProfile(ctx context.Context, caller *Principal, userName, password string, resetRequired bool) (*LoginProfile, error) {
-	if err := checkName("userName", userName, 64); err != nil {
-		return nil, err
+	owner := userName
+	if owner == "" && caller.Type == TypeIAMUser {
+		owner = caller.Username
 	}
-	if err := checkPassword(userName, password); err != nil {
+	if userName != "" {
+		if err := checkName("userName", userName, 64); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkPassword(owner, password); err != nil {
 		return nil, err
 	}
 	rec := loginProfileRecord{V: 1, Created: d.now().UTC().Truncate(time.Second), ResetRequired: resetRequired, Hash: hashPassword(password)}
@@ -235,12 +243,10 @@ func (d *Directory) UpdateLoginProfile(ctx context.Context, caller *Principal, u
 	})
 }
 
-// DeleteLoginProfile takes a user's password away: the user can no longer
-// sign in to the console, and its console sessions end.
+// DeleteLoginProfile takes a user's password away (with an empty name,
+// the calling user's): the user can no longer sign in to the console, and
+// its console sessions end.
 func (d *Directory) DeleteLoginProfile(ctx context.Context, caller *Principal, userName string) error {
-	if err := checkName("userName", userName, 64); err != nil {
-		return err
-	}
 	return d.update(ctx, func(tx store.Tx) error {
 		u, err := d.loginProfileOwner(ctx, tx, caller, userName, "iam:DeleteLoginProfile")
 		if err != nil {
