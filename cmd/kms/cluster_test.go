@@ -602,12 +602,7 @@ func TestClusterDatabaseEditsAreRefused(t *testing.T) {
 		t.Errorf("DescribeKey of the edited key: %v, want KMSInternalException", err)
 	}
 	record := "key/us-east-1/" + aws.ToString(victim.KeyMetadata.KeyId)
-	waitFor(t, 3*time.Second, "the log of the refused record", func() error { // the log is written in batches
-		if !strings.Contains(s.stderr.String(), record) || !strings.Contains(s.stderr.String(), "not authenticated under the root key") {
-			return fmt.Errorf("the log does not name the edited record %s:\n%s", record, s.stderr.String())
-		}
-		return nil
-	})
+	waitForLog(t, s, "the log of the refused record", record, "not authenticated under the root key")
 	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: other.KeyMetadata.KeyId, Plaintext: []byte("x")})
 	noErr(t, err, "Encrypt with the other key")
 }

@@ -87,12 +87,7 @@ func TestStoreCheckRecordPutBack(t *testing.T) {
 	}
 	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: other.KeyMetadata.KeyId, Plaintext: []byte("x")})
 	noErr(t, err, "Encrypt with the other key")
-	waitFor(t, 3*time.Second, "the log of the check record put back", func() error {
-		if log := s.stderr.String(); !strings.Contains(log, "record was put back as it was before its records were authenticated") {
-			return fmt.Errorf("the log does not say the check record was put back:\n%s", log)
-		}
-		return nil
-	})
+	waitForLog(t, s, "the log of the check record put back", "record was put back as it was before its records were authenticated")
 }
 
 // A record that a start-up pass reads, changed outside the server, does
@@ -130,14 +125,7 @@ func TestStoreStartPassesSkipEditedRecords(t *testing.T) {
 	if again, _ := devCredentials(t, dir); again != id {
 		t.Errorf("the credentials file now holds access key %s, want %s", again, id)
 	}
-	waitFor(t, 3*time.Second, "the log of the edited records", func() error {
-		for _, name := range edited {
-			if log := s.stderr.String(); !strings.Contains(log, name) {
-				return fmt.Errorf("the log does not name %s:\n%s", name, log)
-			}
-		}
-		return nil
-	})
+	waitForLog(t, s, "the log of the edited records", edited...)
 }
 
 // A backup is not written of a store that a restore would refuse, so that
@@ -169,12 +157,7 @@ func TestStoreBackupRefusesEditedRecord(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "the server sent no snapshot") {
 		t.Errorf("kms backup of the running server: exit %d\n%s", code, stderr)
 	}
-	waitFor(t, 3*time.Second, "the server's log of the record", func() error {
-		if log := s.stderr.String(); !strings.Contains(log, record) || !strings.Contains(log, "a restore would refuse this backup") {
-			return fmt.Errorf("the log does not name %s:\n%s", record, log)
-		}
-		return nil
-	})
+	waitForLog(t, s, "the server's log of the record", string(record), "a restore would refuse this backup")
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("stop: exit %d", code)
 	}
@@ -242,12 +225,7 @@ func TestStoreFromBeforeIsAuthenticatedOnlyWhenAsked(t *testing.T) {
 	}
 	// Kept on, the flag would authenticate a store put back as it was.
 	s = startServer(t, dir, baseEnv(), "--dev", "--root-key-file", keyFile, "--authenticate-store")
-	waitFor(t, 3*time.Second, "the warning of the flag left on", func() error {
-		if log := s.stderr.String(); !strings.Contains(log, "--authenticate-store is for the one start") {
-			return fmt.Errorf("no warning of the flag left on:\n%s", log)
-		}
-		return nil
-	})
+	waitForLog(t, s, "the warning of the flag left on", "--authenticate-store is for the one start")
 }
 
 // A dev server's root key is root.key in its own data directory, which
@@ -268,9 +246,19 @@ func TestDevStoreFromBeforeIsAuthenticated(t *testing.T) {
 	s = startDev(t, dir)
 	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
 	noErr(t, err, "Encrypt after the upgrade")
-	waitFor(t, 3*time.Second, "the log of the upgrade", func() error { // the log is written in batches
-		if log := s.stderr.String(); !strings.Contains(log, "the key store's records are now authenticated under the root key") {
-			return fmt.Errorf("the server does not say it authenticated the records:\n%s", log)
+	waitForLog(t, s, "the log of the upgrade", "the key store's records are now authenticated under the root key")
+}
+
+// waitForLog waits until the log of s, which is written in batches, holds
+// every one of want.
+func waitForLog(t *testing.T, s *server, what string, want ...string) {
+	t.Helper()
+	waitFor(t, 3*time.Second, what, func() error {
+		log := s.stderr.String()
+		for _, w := range want {
+			if !strings.Contains(log, w) {
+				return fmt.Errorf("the log does not say %q:\n%s", w, log)
+			}
 		}
 		return nil
 	})
