@@ -339,7 +339,7 @@ func (s *Service) Decrypt(ctx context.Context, caller Caller, in *kmsapi.Decrypt
 	v := newViolations(ctx)
 	ignoreCT := v.dryRunModifiers(in.DryRun, in.DryRunModifiers)
 	v.ciphertext(in.CiphertextBlob, ignoreCT)
-	if in.KeyID != "" {
+	if v.given("keyId", in.KeyID) {
 		v.strLen("keyId", in.KeyID, 1, 2048)
 	} else if ignoreCT {
 		v.add("Value null at 'keyId' failed to satisfy constraint: Member must not be null")
@@ -389,7 +389,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	v := newViolations(ctx)
 	ignoreCT := v.dryRunModifiers(in.DryRun, in.DryRunModifiers)
 	v.ciphertext(in.CiphertextBlob, ignoreCT)
-	if in.SourceKeyID != "" {
+	if v.given("sourceKeyId", in.SourceKeyID) {
 		v.strLen("sourceKeyId", in.SourceKeyID, 1, 2048)
 	} else if ignoreCT {
 		v.add("Value null at 'sourceKeyId' failed to satisfy constraint: Member must not be null")

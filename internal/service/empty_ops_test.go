@@ -40,6 +40,16 @@ func TestMembersGivenEmptyAreRefused(t *testing.T) {
 			_, err := f.svc.Decrypt(ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob.CiphertextBlob})
 			return err
 		}, fmt.Sprintf(short, "keyId")},
+		// A dry run that ignores the ciphertext needs the key named: given
+		// empty, it is too short, not also missing.
+		{[]string{"keyId"}, func(ctx context.Context) error {
+			_, err := f.svc.Decrypt(ctx, rootA, &kmsapi.DecryptInput{DryRun: true, DryRunModifiers: []string{"IGNORE_CIPHERTEXT"}})
+			return err
+		}, fmt.Sprintf(short, "keyId")},
+		{[]string{"sourceKeyId"}, func(ctx context.Context) error {
+			_, err := f.svc.ReEncrypt(ctx, rootA, &kmsapi.ReEncryptInput{DestinationKeyID: id, DryRun: true, DryRunModifiers: []string{"IGNORE_CIPHERTEXT"}})
+			return err
+		}, fmt.Sprintf(short, "sourceKeyId")},
 		{[]string{"keyId"}, func(ctx context.Context) error {
 			_, err := f.svc.DescribeKey(ctx, rootA, &kmsapi.DescribeKeyInput{})
 			return err
