@@ -167,7 +167,9 @@ func New(cfg Config) (*Service, error) {
 // Changed tells the service that other processes sharing its store changed
 // the records named (store keys); nil means anything may have changed. It
 // drops the cache entries those records feed, so that the next request
-// reads them again.
+// reads them again, or patches a cached key from the records named, read
+// again, when they are its grants or its last use alone
+// (keyrepo.Repo.Changed).
 func (s *Service) Changed(records [][]byte) { s.repo.Changed(records) }
 
 // KeyCacheStats returns how many key lookups the cache answered, and how
