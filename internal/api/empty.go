@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 var stringType = reflect.TypeFor[string]()
@@ -62,6 +60,5 @@ func memberPath(f reflect.StructField) string {
 	if name == "" {
 		name = f.Name
 	}
-	r, n := utf8.DecodeRuneInString(name)
-	return string(unicode.ToLower(r)) + name[n:]
+	return lowerFirst(name)
 }

@@ -141,7 +141,7 @@ func validateQuery(action string, form map[string][]string) error {
 // structure's own key and a dot), named in messages under path.
 func validateMembers(members []queryMember, form map[string][]string, prefix, path string, v *[]string) {
 	for _, m := range members {
-		key, mpath := prefix+m.name, path+queryMemberPath(m.name)
+		key, mpath := prefix+m.name, path+lowerFirst(m.name)
 		if !present(form, key) {
 			if m.required {
 				*v = append(*v, fmt.Sprintf("Value null at '%s' failed to satisfy constraint: Member must not be null", mpath))
@@ -150,11 +150,6 @@ func validateMembers(members []queryMember, form map[string][]string, prefix, pa
 		}
 		validateValue(m.shape, form, key, mpath, v)
 	}
-}
-
-func queryMemberPath(name string) string {
-	r, n := utf8.DecodeRuneInString(name)
-	return strings.ToLower(string(r)) + name[n:]
 }
 
 // present reports whether form gives key, or a member of it.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strings"
 
 	"github.com/openkms/kms/internal/kmsapi"
 )
@@ -38,7 +37,7 @@ func tagMembersLeftOut(body []byte) []string {
 	for i, tag := range in.Tags {
 		for _, member := range []string{"TagKey", "TagValue"} {
 			if v, ok := tag[member]; !ok || string(v) == "null" {
-				names = append(names, fmt.Sprintf("tags.%d.member.%s", i+1, strings.ToLower(member[:1])+member[1:]))
+				names = append(names, fmt.Sprintf("tags.%d.member.%s", i+1, lowerFirst(member)))
 			}
 		}
 	}
