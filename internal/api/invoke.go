@@ -181,6 +181,9 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		if svc == nil || svc.name != "iam" {
 			return nil, errInvalidAction(c.Operation, "2010-05-08")
 		}
+		if err := validateQuery(c.Operation, form); err != nil {
+			return nil, err
+		}
 		return svc.actions[c.Operation](ctx, p, form)
 	case ServiceTrail:
 		h.jsonParams(ci, c.Input, trailParams)

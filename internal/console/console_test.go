@@ -1084,3 +1084,25 @@ func TestOneTrailVerificationAtATime(t *testing.T) {
 		t.Errorf("a verification after the first ended: %d %v", status, out)
 	}
 }
+
+// TestIAMCallsValidatedAsSigned: an IAM action called through the console
+// is validated against AWS's IAM model as a signed request is, every
+// violation named at once.
+func TestIAMCallsValidatedAsSigned(t *testing.T) {
+	e := newEnv(t)
+	b := e.signInNewUser("admin", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}`)
+	for _, tc := range []struct {
+		path   string
+		params map[string]string
+		msg    string
+	}{
+		{"call/iam/GetUserPolicy", map[string]string{"UserName": "a b"},
+			"2 validation errors detected: Value 'a b' at 'userName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+; " +
+				"Value null at 'policyName' failed to satisfy constraint: Member must not be null"},
+	} {
+		status, out := b.post(tc.path, tc.params)
+		if status != http.StatusBadRequest || out["__type"] != "ValidationError" || out["message"] != tc.msg {
+			t.Errorf("%s %v: %d %v, want 400 ValidationError %q", tc.path, tc.params, status, out, tc.msg)
+		}
+	}
+}
