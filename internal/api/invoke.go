@@ -184,6 +184,9 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		if err := validateQuery(c.Operation, form); err != nil {
 			return nil, err
 		}
+		if err := refuseUnsupported(c.Operation, form); err != nil {
+			return nil, err
+		}
 		return svc.actions[c.Operation](ctx, p, form)
 	case ServiceTrail:
 		h.jsonParams(ci, c.Input, trailParams)

@@ -1087,7 +1087,9 @@ func TestOneTrailVerificationAtATime(t *testing.T) {
 
 // TestIAMCallsValidatedAsSigned: an IAM action called through the console
 // is validated against AWS's IAM model as a signed request is, every
-// violation named at once.
+// violation named at once, and a parameter the server does not support
+// is refused rather than left out: a user asked for with a permissions
+// boundary is not made without one.
 func TestIAMCallsValidatedAsSigned(t *testing.T) {
 	e := newEnv(t)
 	b := e.signInNewUser("admin", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}`)
@@ -1099,10 +1101,15 @@ func TestIAMCallsValidatedAsSigned(t *testing.T) {
 		{"call/iam/GetUserPolicy", map[string]string{"UserName": "a b"},
 			"2 validation errors detected: Value 'a b' at 'userName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+; " +
 				"Value null at 'policyName' failed to satisfy constraint: Member must not be null"},
+		{"call/iam/CreateUser", map[string]string{"UserName": "bounded", "PermissionsBoundary": "arn:aws:iam::aws:policy/PowerUserAccess"},
+			"Permissions boundaries are not supported by this server."},
 	} {
 		status, out := b.post(tc.path, tc.params)
 		if status != http.StatusBadRequest || out["__type"] != "ValidationError" || out["message"] != tc.msg {
 			t.Errorf("%s %v: %d %v, want 400 ValidationError %q", tc.path, tc.params, status, out, tc.msg)
 		}
+	}
+	if _, err := e.dir.GetUser(context.Background(), e.root, "bounded"); err == nil {
+		t.Error("the user asked for with a permissions boundary was made without one")
 	}
 }
