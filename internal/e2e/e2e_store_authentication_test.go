@@ -152,3 +152,30 @@ func TestE2EStoreEditedKeyKeepsMaintenanceGoing(t *testing.T) {
 		t.Errorf("DescribeKey of the edited key: %v, want a 500 KMSInternalException", err)
 	}
 }
+
+// An index entry made up outside the server (a key scheduled for deletion
+// that no call scheduled) is left out of the maintenance round like an
+// edited key record, and does not stop it: the key past its deletion date
+// is still deleted.
+func TestE2EStoreMadeUpIndexEntryKeepsMaintenanceGoing(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	doomed := e.newKey(t)
+	if _, err := e.client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(doomed), PendingWindowInDays: aws.Int32(7)}); err != nil {
+		t.Fatal(err)
+	}
+	e = e.reopenEdited(t, rawEdit(t, func(tx store.Tx) error {
+		// Named to come first in the index, and stored without a tag.
+		return tx.Put(keyrepo.PendingDeletionKey(e2eRegion, "00000000-0000-0000-0000-000000000000"), nil)
+	}))
+	e.clock.Advance(7*24*time.Hour + time.Second)
+	e.svc.Maintain(ctx) // its error names the made-up entry
+	err := e.store.View(ctx, func(tx store.Tx) error {
+		_, err := tx.Get(keyrepo.KeyKey(e2eRegion, doomed))
+		return err
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the key past its deletion date is still stored after the maintenance round: %v", err)
+	}
+}

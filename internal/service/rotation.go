@@ -373,14 +373,14 @@ func (s *Service) rotationDue(rec *keyrepo.KeyRecord, now time.Time) bool {
 type keyRef struct{ region, id string }
 
 // scanIndex returns the keys in an index (prefix + region/key id) whose key
-// record satisfies due. A key whose record was changed outside the server
-// is logged and left out: one such record must not stop the work due on
-// every other key.
+// record satisfies due. A key whose record, or index entry, was changed
+// outside the server is logged and left out: one such record must not
+// stop the work due on every other key.
 func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyrepo.KeyRecord) bool) ([]keyRef, error) {
 	var ids []keyRef
 	err := s.view(ctx, "scan "+string(prefix), func(tx store.Tx) error {
 		ids = ids[:0]
-		return tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
+		return store.ScanReadable(tx, prefix, nil, func(k, _ []byte) (bool, error) {
 			region, id, ok := keyrepo.SplitRegionID(string(k[len(prefix):]))
 			if !ok {
 				return false, errors.New("malformed index entry " + string(k))
@@ -402,6 +402,8 @@ func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyrep
 				ids = append(ids, keyRef{region, id})
 			}
 			return true, nil
+		}, func(err error) {
+			s.log.Error("an index entry left out of the maintenance round: it was changed outside the server", "index", string(prefix), "err", err)
 		})
 	})
 	return ids, err
