@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/openkms/kms/internal/keyrepo"
@@ -177,5 +179,34 @@ func TestE2EStoreMadeUpIndexEntryKeepsMaintenanceGoing(t *testing.T) {
 	})
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the key past its deletion date is still stored after the maintenance round: %v", err)
+	}
+}
+
+// An import token record made up outside the server does not keep the
+// maintenance round from deleting the import tokens past their use.
+func TestE2EStoreMadeUpImportTokenKeepsTokensExpiring(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	if _, err := e.client.GetParametersForImport(ctx, &kms.GetParametersForImportInput{
+		KeyId: aws.String(e.newExternalKey(t)), WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	madeUp := append(slices.Clone(keyrepo.ImportTokenPrefix), '!') // first in the index
+	e = e.reopenEdited(t, rawEdit(t, func(tx store.Tx) error { return tx.Put(madeUp, []byte("{}")) }))
+	e.clock.Advance(49 * time.Hour) // past the token's validity and the day after it
+	e.svc.Maintain(ctx)             // its error names the made-up record
+	var left []string
+	unread := 0
+	err := e.store.View(ctx, func(tx store.Tx) error {
+		left, unread = nil, 0
+		return store.ScanReadable(tx, keyrepo.ImportTokenPrefix, nil, func(k, _ []byte) (bool, error) {
+			left = append(left, string(k))
+			return true, nil
+		}, func(error) { unread++ })
+	})
+	if err != nil || len(left) != 0 || unread != 1 {
+		t.Errorf("after the maintenance round, import token records %q and %d that do not read (%v), want only the made-up one", left, unread, err)
 	}
 }

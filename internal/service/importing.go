@@ -472,12 +472,16 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 	var stale [][]byte
 	err = s.view(ctx, "ExpireImportTokens", func(tx store.Tx) error {
 		stale = stale[:0]
-		return tx.Scan(keyrepo.ImportTokenPrefix, nil, func(k, v []byte) (bool, error) {
+		// A token record changed outside the server is logged and left:
+		// it must not keep the others in the store.
+		return store.ScanReadable(tx, keyrepo.ImportTokenPrefix, nil, func(k, v []byte) (bool, error) {
 			var rec keyrepo.ImportTokenRecord
 			if err := keyrepo.UnmarshalRecord(v, &rec); err != nil || now.After(rec.ValidTo.Add(importTokenLifetime)) {
 				stale = append(stale, append([]byte(nil), k...))
 			}
 			return true, nil
+		}, func(err error) {
+			s.log.Error("an import token record left in the store: it was changed outside the server", "err", err)
 		})
 	})
 	if err != nil || len(stale) == 0 {
