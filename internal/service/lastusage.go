@@ -121,11 +121,17 @@ func (s *Service) FlushKeyUsage(ctx context.Context) error {
 }
 
 // writeUsage puts u into key id's record unless the record holds a newer
-// use; a key deleted meanwhile is skipped.
+// use; a key deleted meanwhile is skipped, and so is one whose record was
+// changed outside the server (logged): kept, its use would fail every
+// later flush, and the others' uses with it.
 func (s *Service) writeUsage(tx store.Tx, id keyRef, u keyrepo.LastUsage) error {
 	var rec keyrepo.KeyRecord
 	if err := getJSON(tx, keyrepo.KeyKey(id.region, id.id), &rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if errors.Is(err, store.ErrUnauthenticated) {
+			s.log.Error("a key's last use not written: its record was changed outside the server", "keyId", id.id, "region", id.region, "err", err)
 			return nil
 		}
 		return err

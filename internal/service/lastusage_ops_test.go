@@ -4,8 +4,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/authstore"
+	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/kmsapi"
 	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/store"
 )
 
 // Uses are noted in memory: Encrypt and Decrypt write nothing to the
@@ -77,5 +80,47 @@ func TestKeyUsageFlushKeepsTheNewerUse(t *testing.T) {
 	f.must(err)
 	if u := got.KeyLastUsage; u == nil || u.Operation != "GenerateDataKey" || !time.Time(*u.Timestamp).Equal(newer) {
 		t.Errorf("KeyLastUsage = %+v; want GenerateDataKey at %v", u, newer)
+	}
+}
+
+// A key record changed outside the server between a use and the flush
+// does not keep the flush from writing the other keys' uses: its own use
+// is dropped, as the calls on it now fail, and the others are written.
+func TestKeyUsageFlushGoesPastAnEditedRecord(t *testing.T) {
+	f := newFixture(t)
+	raw := f.st
+	f.st = authstore.Wrap(raw, authstore.NewKey(f.rk))
+	f.svc = f.newService(service.Config{})
+	root := accountRoot(acctA)
+	var ids []string
+	for range 3 {
+		id := f.createKey(kmsapi.CreateKeyInput{})
+		f.must2(f.svc.Encrypt(f.ctx, root, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("x")}))
+		ids = append(ids, id)
+	}
+	edited := ids[1]
+	f.must(raw.Update(f.ctx, func(tx store.Tx) error {
+		name := []byte("key/" + region + "/" + edited)
+		v, err := tx.Get(name)
+		if err != nil {
+			return err
+		}
+		return tx.Put(name, append(v[:len(v):len(v)], ' '))
+	}))
+	if err := f.svc.FlushKeyUsage(f.ctx); err != nil {
+		t.Errorf("FlushKeyUsage: %v", err)
+	}
+	other := f.newService(service.Config{}) // reads the uses from the records
+	for _, id := range ids {
+		got, err := other.GetKeyLastUsage(f.ctx, root, &kmsapi.KeyIDInput{KeyID: id})
+		if id == edited {
+			if err == nil || fault.CodeOf(err) != fault.Internal {
+				t.Errorf("GetKeyLastUsage of the edited key: %v, want an internal error", err)
+			}
+			continue
+		}
+		if err != nil || got.KeyLastUsage == nil || got.KeyLastUsage.Operation != "Encrypt" {
+			t.Errorf("the use of %s after the flush: %+v %v", id, got, err)
+		}
 	}
 }
