@@ -1,17 +1,24 @@
 package identity_test
 
 import (
+	"context"
+	"crypto/rand"
 	"encoding/json"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/fault"
 
 	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 var sessionKeyRE = regexp.MustCompile(`^ASIA[A-Z2-7]{16}$`)
@@ -522,4 +529,53 @@ func TestBindStoredTrust(t *testing.T) {
 	}
 	again, _, _ := f.user("keep", nil)
 	wantErr(t, assume(again), fault.AccessDenied, "")
+}
+
+// TestExpiredSessionsGoPastAMadeUpRecord: a session record made up outside
+// the server, which does not read in a store whose records are
+// authenticated, does not keep the sessions past their expiry in the
+// store.
+func TestExpiredSessionsGoPastAMadeUpRecord(t *testing.T) {
+	raw, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	k := make([]byte, 32)
+	rand.Read(k)
+	root, err := keys.NewRootKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := authstore.Wrap(raw, authstore.NewKey(root))
+	f := &fixture{t: t, ctx: context.Background(), st: st, root: root, clock: testsupport.NewClock(start)}
+	f.cfg = identity.Config{Store: st, RootKey: root, Region: region, Now: f.clock.Now}
+	f.d = identity.New(f.cfg)
+	if f.rootAK, err = identity.BootstrapRoot(f.ctx, st, root, acct); err != nil {
+		t.Fatal(err)
+	}
+	f.root1 = f.auth(f.rootAK.ID, f.rootAK.Secret, "")
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "r"), "made-up", 900, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Update(f.ctx, func(tx store.Tx) error { return tx.Put([]byte("iam/session/!"), []byte("{}")) }); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(c.Expiration.Add(time.Hour))
+	f.d.DeleteExpiredSessions(f.ctx) // its error names the made-up record
+	var left []string
+	err = st.View(f.ctx, func(tx store.Tx) error {
+		left = nil
+		return store.ScanReadable(tx, []byte("iam/session/"), nil, func(k, _ []byte) (bool, error) {
+			left = append(left, string(k))
+			return true, nil
+		}, func(error) {})
+	})
+	if err != nil || len(left) != 0 {
+		t.Errorf("session records that read after DeleteExpiredSessions: %q (%v), want none", left, err)
+	}
 }
