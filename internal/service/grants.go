@@ -340,8 +340,13 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	if err != nil {
 		return nil, err
 	}
-	limit := pageLimit(in.Limit, 50, 100)
 	out := &kmsapi.ListGrantsOutput{}
+	if in.GranteeServicePrincipal != "" {
+		// This server makes no grant to a service principal.
+		out.Grants = []kmsapi.GrantListEntry{}
+		return out, nil
+	}
+	limit := pageLimit(in.Limit, 50, 100)
 	err = s.view(ctx, "ListGrants", func(tx store.Tx) error {
 		var err error
 		out.Grants, out.NextMarker, err = scanPage(tx, keyrepo.GrantPrefix(k.Rec.Region, k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.GrantListEntry, bool, error) {
@@ -349,9 +354,7 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 			if err := keyrepo.UnmarshalRecord(val, &g); err != nil {
 				return kmsapi.GrantListEntry{}, false, err
 			}
-			// No grant is to a service principal: this server makes none.
-			if (in.GrantID != "" && g.ID != in.GrantID) || (in.GranteePrincipal != "" && g.Grantee != in.GranteePrincipal) ||
-				in.GranteeServicePrincipal != "" {
+			if (in.GrantID != "" && g.ID != in.GrantID) || (in.GranteePrincipal != "" && g.Grantee != in.GranteePrincipal) {
 				return kmsapi.GrantListEntry{}, false, nil
 			}
 			return s.grantEntry(&g), true, nil

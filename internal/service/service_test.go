@@ -409,3 +409,31 @@ func TestMaterialIsBoundToItsRecord(t *testing.T) {
 		t.Fatalf("Encrypt with swapped material: %v, want an internal error", err)
 	}
 }
+
+// A listing of a key's grants to a service principal is empty, as this
+// server makes no such grant, and reads none of the key's grants (up to
+// 50,000) to find that out.
+func TestListGrantsOfAServicePrincipalReadsNoGrant(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.createKey(t)
+	for range 3 {
+		if _, err := e.svc.CreateGrant(ctx, root, &kmsapi.CreateGrantInput{KeyID: id, GranteePrincipal: root.ARN, Operations: []string{"Encrypt"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.svc.DescribeKey(ctx, root, &kmsapi.DescribeKeyInput{KeyID: id}); err != nil { // the key is cached
+		t.Fatal(err)
+	}
+	views := e.st.views.Load()
+	out, err := e.svc.ListGrants(ctx, root, &kmsapi.ListGrantsInput{KeyID: id, GranteeServicePrincipal: "s3.amazonaws.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Grants == nil || len(out.Grants) != 0 || out.NextMarker != "" || out.Truncated {
+		t.Errorf("ListGrants of a service principal: %+v, want no grant", out)
+	}
+	if n := e.st.views.Load() - views; n != 0 {
+		t.Errorf("ListGrants of a service principal read the store %d times, want none", n)
+	}
+}
