@@ -96,14 +96,8 @@ func TestStoreCheckRecordPutBack(t *testing.T) {
 // --init-credentials read are each logged, their pass skipped, and the
 // keys served; no new root access key is made for the account.
 func TestStoreStartPassesSkipEditedRecords(t *testing.T) {
-	dir := t.TempDir()
-	s := startDev(t, dir)
+	dir, k := stoppedDevWithKey(t)
 	ctx := testCtx(t)
-	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
-	noErr(t, err, "CreateKey")
-	if code := s.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("stop: exit %d", code)
-	}
 	id, _ := devCredentials(t, dir)
 	edited := []string{"meta/key-layout", "meta/material-binding", "iam/account/111122223333"}
 	editDataDir(t, dir, func(tx store.Tx, _ *keys.RootKey) error {
@@ -119,8 +113,8 @@ func TestStoreStartPassesSkipEditedRecords(t *testing.T) {
 		return nil
 	})
 
-	s = startDev(t, dir)
-	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	s := startDev(t, dir)
+	_, err := s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
 	noErr(t, err, "Encrypt after the edits")
 	if again, _ := devCredentials(t, dir); again != id {
 		t.Errorf("the credentials file now holds access key %s, want %s", again, id)
@@ -134,14 +128,7 @@ func TestStoreStartPassesSkipEditedRecords(t *testing.T) {
 // server (which logs the record) or reading the stopped store itself
 // (which names it), and leaves no file.
 func TestStoreBackupRefusesEditedRecord(t *testing.T) {
-	dir := t.TempDir()
-	s := startDev(t, dir)
-	ctx := testCtx(t)
-	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
-	noErr(t, err, "CreateKey")
-	if code := s.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("stop: exit %d", code)
-	}
+	dir, k := stoppedDevWithKey(t)
 	record := "key/us-east-1/" + aws.ToString(k.KeyMetadata.KeyId)
 	editDataDir(t, dir, func(tx store.Tx, _ *keys.RootKey) error {
 		v, err := tx.Get([]byte(record))
@@ -152,7 +139,7 @@ func TestStoreBackupRefusesEditedRecord(t *testing.T) {
 	})
 	file := filepath.Join(t.TempDir(), "kms.kmsbak")
 
-	s = startDev(t, dir)
+	s := startDev(t, dir)
 	code, _, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", dir)
 	if code == 0 || !strings.Contains(stderr, "the server sent no snapshot") {
 		t.Errorf("kms backup of the running server: exit %d\n%s", code, stderr)
@@ -233,20 +220,28 @@ func TestStoreFromBeforeIsAuthenticatedOnlyWhenAsked(t *testing.T) {
 // authenticated at the first start without being asked, as one command
 // still starts it, and the log says so.
 func TestDevStoreFromBeforeIsAuthenticated(t *testing.T) {
-	dir := t.TempDir()
-	s := startDev(t, dir)
+	dir, k := stoppedDevWithKey(t)
 	ctx := testCtx(t)
-	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
+	editDataDir(t, dir, func(tx store.Tx, root *keys.RootKey) error { return asBeforeAuthentication(tx, root) })
+
+	s := startDev(t, dir)
+	_, err := s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt after the upgrade")
+	waitForLog(t, s, "the log of the upgrade", "the key store's records are now authenticated under the root key")
+}
+
+// stoppedDevWithKey runs a dev server on a new data directory, makes a
+// key and stops the server: a store to edit as no server runs on it.
+func stoppedDevWithKey(t *testing.T) (dir string, key *kms.CreateKeyOutput) {
+	t.Helper()
+	dir = t.TempDir()
+	s := startDev(t, dir)
+	key, err := s.client(t).CreateKey(testCtx(t), &kms.CreateKeyInput{})
 	noErr(t, err, "CreateKey")
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("stop: exit %d", code)
 	}
-	editDataDir(t, dir, func(tx store.Tx, root *keys.RootKey) error { return asBeforeAuthentication(tx, root) })
-
-	s = startDev(t, dir)
-	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
-	noErr(t, err, "Encrypt after the upgrade")
-	waitForLog(t, s, "the log of the upgrade", "the key store's records are now authenticated under the root key")
+	return dir, key
 }
 
 // waitForLog waits until the log of s, which is written in batches, holds
@@ -283,18 +278,12 @@ func storedRecords(t *testing.T, dir string) map[string]string {
 // again, under a name no call finds: a store whose key records carry
 // their region is only marked again, and its keys still serve.
 func TestStoreLayoutMarkRemoved(t *testing.T) {
-	dir := t.TempDir()
-	s := startDev(t, dir)
+	dir, k := stoppedDevWithKey(t)
 	ctx := testCtx(t)
-	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
-	noErr(t, err, "CreateKey")
-	if code := s.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("stop: exit %d", code)
-	}
 	editDataDir(t, dir, func(tx store.Tx, _ *keys.RootKey) error { return tx.Delete([]byte("meta/key-layout")) })
 
-	s = startDev(t, dir)
-	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	s := startDev(t, dir)
+	_, err := s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
 	noErr(t, err, "Encrypt after the layout mark was removed")
 }
 
@@ -302,14 +291,8 @@ func TestStoreLayoutMarkRemoved(t *testing.T) {
 // authenticated say that the first server on the copy needs
 // --authenticate-store, which it then does.
 func TestStoreFromBeforeCopiedSaysSo(t *testing.T) {
-	dir := t.TempDir()
-	s := startDev(t, dir)
+	dir, k := stoppedDevWithKey(t)
 	ctx := testCtx(t)
-	k, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
-	noErr(t, err, "CreateKey")
-	if code := s.stop(syscall.SIGTERM); code != 0 {
-		t.Fatalf("stop: exit %d", code)
-	}
 	editDataDir(t, dir, func(tx store.Tx, root *keys.RootKey) error { return asBeforeAuthentication(tx, root) })
 
 	migrated := filepath.Join(t.TempDir(), "migrated")
@@ -327,7 +310,7 @@ func TestStoreFromBeforeCopiedSaysSo(t *testing.T) {
 		t.Errorf("kms restore: exit %d\n%s%s", code, stdout, stderr)
 	}
 
-	s = startServer(t, migrated, baseEnv(), "--dev", "--authenticate-store")
-	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	s := startServer(t, migrated, baseEnv(), "--dev", "--authenticate-store")
+	_, err := s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("x")})
 	noErr(t, err, "Encrypt on the migrated copy")
 }
