@@ -347,17 +347,40 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 		return out, nil
 	}
 	limit := pageLimit(in.Limit, 50, 100)
+	entry := func(val []byte) (kmsapi.GrantListEntry, bool, error) {
+		var g keyrepo.GrantRecord
+		if err := keyrepo.UnmarshalRecord(val, &g); err != nil {
+			return kmsapi.GrantListEntry{}, false, err
+		}
+		if (in.GrantID != "" && g.ID != in.GrantID) || (in.GranteePrincipal != "" && g.Grantee != in.GranteePrincipal) {
+			return kmsapi.GrantListEntry{}, false, nil
+		}
+		return s.grantEntry(&g), true, nil
+	}
 	err = s.view(ctx, "ListGrants", func(tx store.Tx) error {
+		if in.GrantID != "" {
+			// One grant at most, and no next page: read its record
+			// rather than every grant of the key.
+			out.Grants, out.NextMarker = []kmsapi.GrantListEntry{}, ""
+			if in.GrantID <= after {
+				return nil
+			}
+			val, err := tx.Get(keyrepo.GrantKey(k.Rec.Region, k.Rec.ID, in.GrantID))
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			e, ok, err := entry(val)
+			if ok {
+				out.Grants = append(out.Grants, e)
+			}
+			return err
+		}
 		var err error
 		out.Grants, out.NextMarker, err = scanPage(tx, keyrepo.GrantPrefix(k.Rec.Region, k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.GrantListEntry, bool, error) {
-			var g keyrepo.GrantRecord
-			if err := keyrepo.UnmarshalRecord(val, &g); err != nil {
-				return kmsapi.GrantListEntry{}, false, err
-			}
-			if (in.GrantID != "" && g.ID != in.GrantID) || (in.GranteePrincipal != "" && g.Grantee != in.GranteePrincipal) {
-				return kmsapi.GrantListEntry{}, false, nil
-			}
-			return s.grantEntry(&g), true, nil
+			return entry(val)
 		})
 		return err
 	})

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,15 +26,34 @@ import (
 var root = service.Caller{AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:root", Root: true,
 	Principal: policy.Principal{ARN: "arn:aws:iam::111122223333:root", Account: "111122223333", UserID: "111122223333"}}
 
-// countingStore counts the transactions that reach the real store.
+// countingStore counts the transactions that reach the real store, and
+// the records read in its read-only ones.
 type countingStore struct {
 	store.Store
-	views, updates atomic.Int64
+	views, updates, viewReads atomic.Int64
 }
 
 func (c *countingStore) View(ctx context.Context, fn func(store.Tx) error) error {
 	c.views.Add(1)
-	return c.Store.View(ctx, fn)
+	return c.Store.View(ctx, func(tx store.Tx) error { return fn(countingTx{tx, &c.viewReads}) })
+}
+
+// countingTx counts the records a transaction reads.
+type countingTx struct {
+	store.Tx
+	reads *atomic.Int64
+}
+
+func (t countingTx) Get(key []byte) ([]byte, error) {
+	t.reads.Add(1)
+	return t.Tx.Get(key)
+}
+
+func (t countingTx) Scan(prefix, after []byte, fn func(key, value []byte) (bool, error)) error {
+	return t.Tx.Scan(prefix, after, func(k, v []byte) (bool, error) {
+		t.reads.Add(1)
+		return fn(k, v)
+	})
 }
 
 func (c *countingStore) Update(ctx context.Context, fn func(store.Tx) error) error {
@@ -435,5 +455,69 @@ func TestListGrantsOfAServicePrincipalReadsNoGrant(t *testing.T) {
 	}
 	if n := e.st.views.Load() - views; n != 0 {
 		t.Errorf("ListGrants of a service principal read the store %d times, want none", n)
+	}
+}
+
+// A listing of a key's grants filtered by GrantId reads that grant's
+// record, not every grant of the key (up to 50,000), and lists it only
+// after a marker that comes before it.
+func TestListGrantsByIDReadsOneGrant(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.createKey(t)
+	var ids []string
+	for range 5 {
+		g, err := e.svc.CreateGrant(ctx, root, &kmsapi.CreateGrantInput{KeyID: id, GranteePrincipal: root.ARN, Operations: []string{"Encrypt"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, g.GrantID)
+	}
+	if _, err := e.svc.DescribeKey(ctx, root, &kmsapi.DescribeKeyInput{KeyID: id}); err != nil { // the key is cached
+		t.Fatal(err)
+	}
+	list := func(in *kmsapi.ListGrantsInput) *kmsapi.ListGrantsOutput {
+		t.Helper()
+		in.KeyID = id
+		out, err := e.svc.ListGrants(ctx, root, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, g := range ids {
+		reads := e.st.viewReads.Load()
+		out := list(&kmsapi.ListGrantsInput{GrantID: g})
+		if len(out.Grants) != 1 || out.Grants[0].GrantID != g || out.NextMarker != "" || out.Truncated {
+			t.Fatalf("ListGrants of grant %s: %+v, want that grant alone", g, out)
+		}
+		if n := e.st.viewReads.Load() - reads; n != 1 {
+			t.Errorf("ListGrants of one grant read %d records, want 1", n)
+		}
+		if out := list(&kmsapi.ListGrantsInput{GrantID: g, GranteePrincipal: "arn:aws:iam::111122223333:user/other"}); len(out.Grants) != 0 {
+			t.Errorf("ListGrants of grant %s to another grantee: %+v, want none", g, out.Grants)
+		}
+	}
+	unknown := strings.Repeat("0", 64)
+	if out := list(&kmsapi.ListGrantsInput{GrantID: unknown}); out.Grants == nil || len(out.Grants) != 0 || out.NextMarker != "" {
+		t.Errorf("ListGrants of an unknown grant: %+v, want an empty list", out)
+	}
+	// Page through the whole listing one grant at a time; each marker
+	// lists a grant by id only if it comes after the marker.
+	var marker *string
+	for {
+		page := list(&kmsapi.ListGrantsInput{Limit: new(int32(1)), Marker: marker})
+		if page.NextMarker == "" {
+			break
+		}
+		m := page.NextMarker
+		marker = &m
+		for _, g := range ids {
+			after := g > page.Grants[0].GrantID
+			out := list(&kmsapi.ListGrantsInput{GrantID: g, Marker: marker})
+			if got := len(out.Grants) == 1; got != after {
+				t.Errorf("ListGrants of grant %s after the page ending at %s: %d grants, want listed=%v", g, page.Grants[0].GrantID, len(out.Grants), after)
+			}
+		}
 	}
 }
