@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,5 +171,79 @@ func TestClusterGrantChangesPatchPeers(t *testing.T) {
 	if reads != 0 || hits < 3 {
 		t.Fatalf("B's key cache after the grant changes: %v hits, %v misses; want no miss: B read the key and its %d grants again",
 			hits, reads, grants)
+	}
+}
+
+// A key in steady use on a node of a cluster stays in its cache past the
+// entry's max age (--cache-max-age, which bounds how long a lost
+// notification goes unnoticed): it is read again in the background before
+// the age runs out, so no caller waits for the key's thousands of grants
+// to be read, and callers that do miss together share one read. Before,
+// every caller missed at once each time the age ran out, and each read the
+// key whole.
+func TestClusterHotKeyStaysWarm(t *testing.T) {
+	const grants, callers, ages = 3000, 8, 4
+	maxAge := time.Second
+	metrics := []string{freeAddr(t), freeAddr(t)}
+	nodes, dsn := startClusterEach(t, 2, func(i int) []string {
+		return []string{"--cache-max-age", maxAge.String(), "--metrics-listen", metrics[i]}
+	})
+	ctx := testCtx(t)
+	a, b := nodes[0].client(t), nodes[1].client(t)
+	created, err := a.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey on A")
+	id := created.KeyMetadata.KeyId
+	bulkGrants(t, dsn, nodes[0].Dir, nodes[0].Region, created.KeyMetadata, grants)
+	encrypt := func() (time.Duration, error) {
+		start := time.Now()
+		_, err := b.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("hot")})
+		return time.Since(start), err
+	}
+	misses := func() float64 {
+		return metricValue(scrape(t, "http://"+metrics[1]+"/metrics"), "kms_key_cache_misses_total", nil)
+	}
+	// B reads the key, with its grants, once it has flushed its cache on
+	// the news of the bulk change.
+	waitFor(t, 10*time.Second, "B reads the key with its grants", func() error {
+		before := misses()
+		if _, err := encrypt(); err != nil {
+			return err
+		}
+		if _, err := encrypt(); err != nil {
+			return err
+		}
+		if m := misses(); m != before+1 {
+			return fmt.Errorf("%v misses for two calls", m-before)
+		}
+		return nil
+	})
+
+	before := misses()
+	deadline := time.Now().Add(ages * maxAge)
+	var mu sync.Mutex
+	var took []time.Duration
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				d, err := encrypt()
+				if err != nil {
+					t.Errorf("Encrypt on B: %v", err)
+					return
+				}
+				mu.Lock()
+				took = append(took, d)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	missed := misses() - before
+	slices.Sort(took)
+	at := func(q float64) time.Duration { return took[int(q*float64(len(took)-1))] }
+	t.Logf("%d callers, %d calls over %d max ages of %v, key with %d grants: p50 %v, p99 %v, max %v; %v cache misses",
+		callers, len(took), ages, maxAge, grants, at(0.5), at(0.99), took[len(took)-1], missed)
+	if missed != 0 {
+		t.Errorf("the key in use missed B's cache %v times over %d max ages, want 0: it is read again before its age runs out", missed, ages)
 	}
 }

@@ -140,16 +140,18 @@ func (c *cache) fresh(t time.Time) bool {
 type keyRef struct{ region, id string }
 type aliasRef struct{ account, region, name string }
 
-func (c *cache) key(ref keyRef) *Key {
+// key returns the cached key ref, or nil, and whether it is past half
+// its max age, when a read of it in the background is due (Repo.refresh).
+func (c *cache) key(ref keyRef) (k *Key, due bool) {
 	c.mu.RLock()
 	e, ok := c.keys[ref]
 	c.mu.RUnlock()
 	if !ok || !c.fresh(e.filled) {
 		c.misses.Add(1)
-		return nil
+		return nil, false
 	}
 	c.hits.Add(1)
-	return e.k
+	return e.k, c.maxAge > 0 && c.now().Sub(e.filled) >= c.maxAge/2
 }
 
 func (c *cache) alias(ref aliasRef) (string, bool) {
@@ -179,13 +181,14 @@ func (c *cache) fillKey(gen uint64, start time.Time, k *Key) {
 	if gen != c.gen {
 		return
 	}
-	if len(c.keys) >= c.max {
+	ref := keyRef{k.Rec.Region, k.Rec.ID}
+	if _, refill := c.keys[ref]; !refill && len(c.keys) >= c.max {
 		for id := range c.keys { // evict an arbitrary entry
 			delete(c.keys, id)
 			break
 		}
 	}
-	c.keys[keyRef{k.Rec.Region, k.Rec.ID}] = keyEntry{k, start}
+	c.keys[ref] = keyEntry{k, start}
 }
 
 func (c *cache) fillAlias(gen uint64, start time.Time, ref aliasRef, id string) {
@@ -285,14 +288,29 @@ func (c *cache) flush() {
 
 // Load returns the live key with id in region, from the cache or the
 // store. A key that does not exist is store.ErrNotFound.
+//
+// Callers that miss the cache together share one read of the store
+// (flight.go), and a key in use past half its max age is read again in
+// the background, so that a hot key is not read whole by every caller at
+// once each time its age runs out.
 func (r *Repo) Load(ctx context.Context, region, id string) (*Key, error) {
-	uncached := Uncached(ctx)
-	if !uncached {
-		if k := r.cache.key(keyRef{region, id}); k != nil {
-			return r.withTokenGrants(ctx, k), nil
-		}
+	if Uncached(ctx) {
+		return r.read(ctx, region, id, true)
 	}
-	gen, start := r.cache.generation(), r.cache.stamp()
+	ref := keyRef{region, id}
+	if k, due := r.cache.key(ref); k != nil {
+		if due {
+			r.refresh(ref)
+		}
+		return r.withTokenGrants(ctx, k), nil
+	}
+	return r.loadShared(ctx, ref)
+}
+
+// read reads the key with id in region from the store and unseals it. A
+// key read uncached gets no grants: it reads the grants a call needs as
+// it needs them, from the store as it is then.
+func (r *Repo) read(ctx context.Context, region, id string, uncached bool) (*Key, error) {
 	var rec KeyRecord
 	var vers []VersionRecord
 	var grants []*GrantRecord
@@ -329,13 +347,10 @@ func (r *Repo) Load(ctx context.Context, region, id string) (*Key, error) {
 		return nil, err
 	}
 	if uncached {
-		// Read as the call needs them, from the store as it is then; a
-		// key without its grants is not cached.
 		k.readGrants = func(arns []string) ([]*GrantRecord, error) { return r.granteeGrants(ctx, region, id, arns) }
 		return k, nil
 	}
 	k.indexGrants(grants)
-	r.cache.fillKey(gen, start, k)
 	return k, nil
 }
 

@@ -1,10 +1,12 @@
 // Package keyrepo is the key repository: the records of keys, their
 // material versions, aliases and grants in the store (records.go), the
 // cache that keeps keys unsealed in memory so that the hot path does no
-// storage access once a key is warm (cache.go), and the resolution of key
-// identifiers — ids, key ARNs, alias names and alias ARNs — to keys
-// (resolve.go). It decides nothing about who may use a key: that is
-// internal/authz's, and what an operation does with it is the service's.
+// storage access once a key is warm (cache.go; the reads that callers
+// missing it share, and those of keys in use before their age runs out,
+// in flight.go), and the resolution of key identifiers — ids, key ARNs,
+// alias names and alias ARNs — to keys (resolve.go). It decides nothing
+// about who may use a key: that is internal/authz's, and what an operation
+// does with it is the service's.
 //
 // Key material is sealed under the root key with the record's own name as
 // additional data; the repository is the one place that seals and opens
@@ -46,6 +48,11 @@ type Repo struct {
 	now    func() time.Time
 	log    *slog.Logger
 	cache  *cache
+	// flights are the reads of keys under way that callers share.
+	flights flights
+	// refreshed, if set, is called after each read of a key in the
+	// background (a test's).
+	refreshed func()
 }
 
 // New returns a Repo.

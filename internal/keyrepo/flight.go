@@ -1,0 +1,121 @@
+package keyrepo
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// A flight is one read of a key from the store that the callers who miss
+// the cache at the same generation share, instead of each reading the key
+// whole (up to 50,000 grants) at once: what happens to a hot key of a
+// cluster node each time its entry's max age runs out, and to every key
+// after a notification empties the cache.
+//
+// Only callers that saw the generation the read began at may join it.
+// A caller that comes after a change was invalidated sees a later
+// generation and starts a read of its own, so that no caller is answered
+// from a snapshot older than a change answered before it began.
+type flight struct {
+	done chan struct{} // closed when k and err are set
+	k    *Key
+	err  error
+}
+
+type flightRef struct {
+	key keyRef
+	gen uint64
+}
+
+// flights are the reads under way, by key and generation.
+type flights struct {
+	mu sync.Mutex
+	m  map[flightRef]*flight
+}
+
+// errFlightAborted is what the callers sharing a read get if it ended
+// without a result (its reader panicked).
+var errFlightAborted = errors.New("keyrepo: the shared read of the key ended without a result")
+
+// join returns the read of ref at gen under way, or a new one that the
+// caller must make (lead).
+func (fs *flights) join(ref flightRef) (f *flight, lead bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f, ok := fs.m[ref]; ok {
+		return f, false
+	}
+	if fs.m == nil {
+		fs.m = make(map[flightRef]*flight)
+	}
+	f = &flight{done: make(chan struct{}), err: errFlightAborted}
+	fs.m[ref] = f
+	return f, true
+}
+
+func (fs *flights) land(ref flightRef, f *flight) {
+	fs.mu.Lock()
+	delete(fs.m, ref)
+	fs.mu.Unlock()
+	close(f.done)
+}
+
+// fly makes the read f of ref, and caches what it read if no change was
+// invalidated since ref's generation.
+func (r *Repo) fly(ctx context.Context, ref flightRef, f *flight) {
+	defer r.flights.land(ref, f)
+	start := r.cache.stamp()
+	k, err := r.read(ctx, ref.key.region, ref.key.id, false)
+	if err == nil {
+		r.cache.fillKey(ref.gen, start, k)
+	}
+	f.k, f.err = k, err
+}
+
+// loadShared reads the key ref for a caller that missed the cache, or
+// waits for the read another caller began at the same generation.
+func (r *Repo) loadShared(ctx context.Context, key keyRef) (*Key, error) {
+	for {
+		ref := flightRef{key, r.cache.generation()}
+		f, lead := r.flights.join(ref)
+		if lead {
+			r.fly(ctx, ref, f)
+			return f.k, f.err
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err != nil && ctx.Err() == nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
+			continue // the reader's call ended, not this one: read again
+		}
+		if f.err != nil {
+			return nil, f.err
+		}
+		// The read may have begun before a grant this call holds the
+		// token of was made.
+		return r.withTokenGrants(ctx, f.k), nil
+	}
+}
+
+// refresh reads the cached key ref again in the background, unless a
+// read of it is under way, so that the callers of a key in use keep
+// being answered from the cache while its entry's age runs out.
+func (r *Repo) refresh(key keyRef) {
+	ref := flightRef{key, r.cache.generation()}
+	f, lead := r.flights.join(ref)
+	if !lead {
+		return
+	}
+	go func() {
+		// No longer than an entry is trusted: a read that takes longer
+		// is of no use to the entry it was to replace.
+		ctx, cancel := context.WithTimeout(context.Background(), r.cache.maxAge)
+		defer cancel()
+		r.fly(ctx, ref, f)
+		if r.refreshed != nil {
+			r.refreshed()
+		}
+	}()
+}

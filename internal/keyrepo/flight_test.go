@@ -1,0 +1,197 @@
+package keyrepo_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/openkms/kms/internal/keyrepo"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
+// gateStore holds the first read transaction it is given, once its reads
+// are done, until release is closed; the others pass. It counts them.
+type gateStore struct {
+	store.Store
+	release chan struct{}
+	views   atomic.Int64
+}
+
+func (g *gateStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	n := g.views.Add(1)
+	err := g.Store.View(ctx, fn)
+	if n == 1 {
+		<-g.release
+	}
+	return err
+}
+
+// newGatedRepo is a repository over the fixture's store whose first read
+// transaction waits for the gate.
+func newGatedRepo(f *fixture, cfg keyrepo.Config) (*keyrepo.Repo, *gateStore) {
+	g := &gateStore{Store: f.st, release: make(chan struct{})}
+	cfg.Store, cfg.RootKey, cfg.Region, cfg.Now = g, f.rk, region, f.clock.Now
+	r, err := keyrepo.New(cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r, g
+}
+
+// Callers that miss the cache together read the key once between them:
+// a hot key's entry running out of age, or a cache emptied by a
+// notification, does not have every caller read it whole at once.
+func TestCacheMissesShareOneRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, keyrepo.Config{})
+		k := f.newKey(acctA, keys.SymmetricDefault)
+		f.describe(k, "hot")
+		r, g := newGatedRepo(f, keyrepo.Config{CacheMaxAge: time.Minute})
+
+		const callers = 16
+		var wg sync.WaitGroup
+		got := make([]string, callers)
+		for i := range callers {
+			wg.Go(func() {
+				k, err := r.Load(context.Background(), region, k.ID)
+				if err != nil {
+					t.Errorf("caller %d: %v", i, err)
+					return
+				}
+				got[i] = k.Rec.Description
+			})
+		}
+		synctest.Wait() // the first read is held; every caller waits
+		if n := g.views.Load(); n != 1 {
+			t.Errorf("%d callers missing the cache together made %d reads, want 1", callers, n)
+		}
+		close(g.release)
+		wg.Wait()
+		for i, d := range got {
+			if d != "hot" {
+				t.Errorf("caller %d got the description %q, want %q", i, d, "hot")
+			}
+		}
+		if n := g.views.Load(); n != 1 {
+			t.Errorf("%d reads in all, want 1", n)
+		}
+	})
+}
+
+// A caller that begins after a change was invalidated does not share a
+// read that began before it: that read may hold the key as it was before
+// the change, and a disabled key, a retired grant or a narrowed policy
+// must not be used by a call that came after the change was answered.
+func TestCacheMissAfterAChangeReadsAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, keyrepo.Config{})
+		k := f.newKey(acctA, keys.SymmetricDefault)
+		r, g := newGatedRepo(f, keyrepo.Config{CacheMaxAge: time.Minute})
+
+		var before string
+		go func() {
+			k, err := r.Load(context.Background(), region, k.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			before = k.Rec.Description
+		}()
+		synctest.Wait() // the first read is done and held
+		f.describe(k, "changed")
+		r.Invalidate(region, k.ID, "")
+
+		if got := f.description(r, k.ID); got != "changed" {
+			t.Errorf("a call after the change was answered from the read before it: description %q, want %q", got, "changed")
+		}
+		close(g.release)
+		synctest.Wait()
+		if before != "" {
+			t.Errorf("the read before the change: description %q, want the key as it was", before)
+		}
+		// What the older read found was not cached over the change.
+		if got := f.description(r, k.ID); got != "changed" {
+			t.Errorf("after both reads: description %q, want %q", got, "changed")
+		}
+		if n := g.views.Load(); n != 2 {
+			t.Errorf("%d reads, want 2 (one before the change, one after)", n)
+		}
+	})
+}
+
+// A key in use past half its max age is read again in the background,
+// once, while its callers are answered from the cache; the entry read
+// again is trusted for the full max age from that read.
+func TestCacheRefreshesAKeyInUse(t *testing.T) {
+	f := newFixture(t, keyrepo.Config{CacheMaxAge: time.Minute})
+	refreshed := make(chan struct{}, 10)
+	keyrepo.OnRefreshed(f.repo, func() { refreshed <- struct{}{} })
+	awaitRefresh := func() {
+		t.Helper()
+		select {
+		case <-refreshed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the key was not read again in the background")
+		}
+	}
+	k := f.newKey(acctA, keys.SymmetricDefault)
+	f.description(f.repo, k.ID)
+	views := f.st.views.Load()
+	f.describe(k, "changed") // and no one is told: a lost notification
+
+	f.clock.Advance(30*time.Second - time.Nanosecond)
+	if got := f.description(f.repo, k.ID); got != "" {
+		t.Fatalf("before half the max age: description %q, want the cached key", got)
+	}
+	if n := f.st.views.Load() - views; n != 0 {
+		t.Fatalf("before half the max age the key was read %d times, want 0", n)
+	}
+
+	f.clock.Advance(time.Nanosecond)
+	if got := f.description(f.repo, k.ID); got != "" {
+		t.Fatalf("at half the max age: description %q, want the cached key while it is read again", got)
+	}
+	awaitRefresh()
+	if n := f.st.views.Load() - views; n != 1 {
+		t.Fatalf("the key was read %d times in the background, want 1", n)
+	}
+	if got := f.description(f.repo, k.ID); got != "changed" {
+		t.Fatalf("after the read in the background: description %q, want %q", got, "changed")
+	}
+	if hits, misses := f.repo.CacheStats(); misses != 1 {
+		t.Errorf("CacheStats = %d hits, %d misses; want the first load the only miss", hits, misses)
+	}
+
+	// The entry read again is as old as that read: 29 s later it is not
+	// due yet (it would be long past half its age counted from the first).
+	f.describe(k, "changed again")
+	f.clock.Advance(29 * time.Second)
+	if got := f.description(f.repo, k.ID); got != "changed" {
+		t.Fatalf("29 s after the read in the background: description %q, want %q", got, "changed")
+	}
+	if n := f.st.views.Load() - views; n != 1 {
+		t.Fatalf("29 s after the read in the background, the key was read %d times, want 1", n)
+	}
+	f.clock.Advance(time.Second)
+	for range 3 {
+		f.description(f.repo, k.ID)
+	}
+	awaitRefresh()
+	if n := f.st.views.Load() - views; n != 2 {
+		t.Errorf("the key was read %d times, want 2: one more for the three calls past half its age", n)
+	}
+	if got := f.description(f.repo, k.ID); got != "changed again" {
+		t.Errorf("after the second read in the background: description %q, want %q", got, "changed again")
+	}
+
+	// Past its max age, a key is read before it is used, as before.
+	f.describe(k, "third")
+	f.clock.Advance(time.Minute)
+	if got := f.description(f.repo, k.ID); got != "third" {
+		t.Errorf("past the max age: description %q, want %q", got, "third")
+	}
+}
