@@ -109,13 +109,20 @@ func (r *Repo) refresh(key keyRef) {
 		return
 	}
 	go func() {
+		// A call's read that panics fails that call; this one has no
+		// call to fail, and must not end the process.
+		defer func() {
+			if p := recover(); p != nil {
+				r.log.Error("panic reading a key again in the background", "keyId", key.id, "panic", p)
+			}
+			if r.refreshed != nil {
+				r.refreshed()
+			}
+		}()
 		// No longer than an entry is trusted: a read that takes longer
 		// is of no use to the entry it was to replace.
 		ctx, cancel := context.WithTimeout(context.Background(), r.cache.maxAge)
 		defer cancel()
 		r.fly(ctx, ref, f)
-		if r.refreshed != nil {
-			r.refreshed()
-		}
 	}()
 }

@@ -1,7 +1,10 @@
 package keyrepo_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -194,4 +197,77 @@ func TestCacheRefreshesAKeyInUse(t *testing.T) {
 	if got := f.description(f.repo, k.ID); got != "third" {
 		t.Errorf("past the max age: description %q, want %q", got, "third")
 	}
+}
+
+// panicStore panics in its read transactions while armed.
+type panicStore struct {
+	store.Store
+	armed atomic.Bool
+}
+
+func (p *panicStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	if p.armed.Load() {
+		panic("a read that panics")
+	}
+	return p.Store.View(ctx, fn)
+}
+
+// A read in the background that panics is logged and does not end the
+// process, as a call's read that panics fails only that call; the key
+// goes on being used from the cache, and is read again later.
+func TestCacheRefreshThatPanics(t *testing.T) {
+	f := newFixture(t, keyrepo.Config{})
+	ps := &panicStore{Store: f.st}
+	var logs syncBuffer
+	r, err := keyrepo.New(keyrepo.Config{Store: ps, RootKey: f.rk, Region: region, Now: f.clock.Now, CacheMaxAge: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshed := make(chan struct{}, 1)
+	keyrepo.OnRefreshed(r, func() { refreshed <- struct{}{} })
+	k := f.newKey(acctA, keys.SymmetricDefault)
+	f.description(r, k.ID)
+	f.describe(k, "changed")
+
+	ps.armed.Store(true)
+	f.clock.Advance(30 * time.Second)
+	if got := f.description(r, k.ID); got != "" {
+		t.Fatalf("description %q, want the cached key", got)
+	}
+	select {
+	case <-refreshed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the key was not read again in the background")
+	}
+	if !strings.Contains(logs.String(), "panic reading a key again in the background") {
+		t.Errorf("the panic was not logged: %s", logs.String())
+	}
+	ps.armed.Store(false)
+	if got := f.description(r, k.ID); got != "" {
+		t.Fatalf("after the panic: description %q, want the cached key", got)
+	}
+	<-refreshed
+	if got := f.description(r, k.ID); got != "changed" {
+		t.Errorf("after a read that did not panic: description %q, want %q", got, "changed")
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a logger in another goroutine may
+// write while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
