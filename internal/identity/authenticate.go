@@ -181,6 +181,9 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 		ok, unknown = false, false
 	}
 	if ok && d.fresh(c.loaded) {
+		if d.maxAge > 0 && d.now().Sub(c.loaded) >= d.maxAge/2 {
+			d.refresh(akid, gen)
+		}
 		return c, nil
 	}
 	if unknown && d.fresh(missed) {
@@ -200,6 +203,54 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 	c.loaded = start
 	remember(d, gen, d.creds, akid, c)
 	return c, nil
+}
+
+// refresh reads the credential of akid again in the background, unless
+// a read of it is under way, so that a key in use keeps being answered
+// from the cache while its age runs out rather than read by every caller
+// at once when it has. A key found deleted or inactive is dropped at
+// once. Like every fill, what it read is kept only if no IAM change came
+// since gen was read.
+func (d *Directory) refresh(akid string, gen uint64) {
+	d.refreshMu.Lock()
+	if d.refreshing[akid] {
+		d.refreshMu.Unlock()
+		return
+	}
+	if d.refreshing == nil {
+		d.refreshing = make(map[string]bool)
+	}
+	d.refreshing[akid] = true
+	d.refreshMu.Unlock()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				d.log.Error("panic reading a credential again in the background", "accessKeyId", akid, "panic", p)
+			}
+			d.refreshMu.Lock()
+			delete(d.refreshing, akid)
+			d.refreshMu.Unlock()
+			if d.refreshed != nil {
+				d.refreshed()
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), d.maxAge)
+		defer cancel()
+		start := d.now()
+		c, err := d.loadCredential(ctx, akid)
+		switch {
+		case err == nil:
+			c.loaded = start
+			remember(d, gen, d.creds, akid, c)
+		case err == errInvalidToken:
+			d.mu.Lock()
+			if d.gen == gen {
+				delete(d.creds, akid)
+			}
+			d.mu.Unlock()
+			remember(d, gen, d.misses, akid, start)
+		}
+	}()
 }
 
 // remember caches v under akid in m, one of d's caches, unless an IAM

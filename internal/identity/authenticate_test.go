@@ -457,3 +457,62 @@ func TestUnknownKeyCacheDropped(t *testing.T) {
 		})
 	}
 }
+
+// TestCredentialRefreshedInUse: with a maximum age, a credential in use
+// past half of it is read again in the background while its calls go on
+// being answered from the cache: a key deleted by another process is
+// dropped then, and a key still valid is trusted for the full age from
+// that read, without its callers waiting for the store.
+func TestCredentialRefreshedInUse(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.cfg
+	cfg.CacheMaxAge = 10 * time.Second
+	d := identity.New(cfg)
+	refreshed := make(chan struct{}, 4)
+	identity.OnRefreshed(d, func() { refreshed <- struct{}{} })
+	awaitRefresh := func() {
+		t.Helper()
+		select {
+		case <-refreshed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the credential was not read again in the background")
+		}
+	}
+	_, alice, aliceSecret := f.user("alice", nil)
+	_, bob, bobSecret := f.user("bob", nil)
+	auth := func(id, secret string) error {
+		req, body := f.request("sts", id, secret, "", f.clock.Now(), "Action=GetCallerIdentity&Version=2011-06-15")
+		_, _, err := d.Authenticate(f.ctx, req, body, "sts")
+		return err
+	}
+	for _, k := range []struct{ id, secret string }{{alice.ID, aliceSecret}, {bob.ID, bobSecret}} {
+		if err := auth(k.id, k.secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another process sharing the store deletes alice's key, and the
+	// notification is lost.
+	if err := identity.New(f.cfg).DeleteAccessKey(f.ctx, f.root1, "alice", alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(5 * time.Second)
+	if err := auth(alice.ID, aliceSecret); err != nil {
+		t.Fatalf("alice's cached key at half its age: %v", err)
+	}
+	awaitRefresh()
+	wantErr(t, auth(alice.ID, aliceSecret), fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+
+	if err := auth(bob.ID, bobSecret); err != nil {
+		t.Fatal(err)
+	}
+	awaitRefresh()
+	// With the store closed only what is cached can be answered: bob's
+	// key, read again 5 s in, is still trusted 14 s in.
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(9 * time.Second)
+	if err := auth(bob.ID, bobSecret); err != nil {
+		t.Errorf("bob's key 9 s after it was read again: %v", err)
+	}
+}

@@ -113,6 +113,10 @@ type Directory struct {
 	gen    uint64
 	creds  map[string]*credential // access key id -> verified credential
 	misses map[string]time.Time   // access key id -> when found unknown or inactive
+
+	refreshMu  sync.Mutex
+	refreshing map[string]bool // access key ids being read again in the background
+	refreshed  func()          // if set, called after each such read (a test's)
 }
 
 // New returns a Directory.
