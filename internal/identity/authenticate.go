@@ -181,7 +181,7 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 		ok, unknown = false, false
 	}
 	if ok && d.fresh(c.loaded) {
-		if d.maxAge > 0 && d.now().Sub(c.loaded) >= d.maxAge/2 {
+		if d.maxAge > 0 && d.now().Sub(c.loaded) >= d.maxAge-d.maxAge/4 {
 			d.refresh(akid, gen)
 		}
 		return c, nil

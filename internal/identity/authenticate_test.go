@@ -459,7 +459,7 @@ func TestUnknownKeyCacheDropped(t *testing.T) {
 }
 
 // TestCredentialRefreshedInUse: with a maximum age, a credential in use
-// past half of it is read again in the background while its calls go on
+// past three quarters of it is read again in the background while its calls go on
 // being answered from the cache: a key deleted by another process is
 // dropped then, and a key still valid is trusted for the full age from
 // that read, without its callers waiting for the store.
@@ -495,9 +495,9 @@ func TestCredentialRefreshedInUse(t *testing.T) {
 	if err := identity.New(f.cfg).DeleteAccessKey(f.ctx, f.root1, "alice", alice.ID); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(5 * time.Second)
+	f.clock.Advance(7500 * time.Millisecond)
 	if err := auth(alice.ID, aliceSecret); err != nil {
-		t.Fatalf("alice's cached key at half its age: %v", err)
+		t.Fatalf("alice's cached key at three quarters of its age: %v", err)
 	}
 	awaitRefresh()
 	wantErr(t, auth(alice.ID, aliceSecret), fault.InvalidClientTokenID, "The security token included in the request is invalid.")
@@ -507,7 +507,7 @@ func TestCredentialRefreshedInUse(t *testing.T) {
 	}
 	awaitRefresh()
 	// With the store closed only what is cached can be answered: bob's
-	// key, read again 5 s in, is still trusted 14 s in.
+	// key, read again 7.5 s in, is still trusted 16.5 s in.
 	if err := f.st.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -130,6 +130,10 @@ func (c *cache) generation() uint64 {
 	return c.gen
 }
 
+// refreshAge is how old a cached entry is when a read of it in the
+// background is due: three quarters of its max age.
+func refreshAge(maxAge time.Duration) time.Duration { return maxAge - maxAge/4 }
+
 // fresh reports whether an entry filled at t may still be used.
 func (c *cache) fresh(t time.Time) bool {
 	return c.maxAge == 0 || c.now().Sub(t) < c.maxAge
@@ -140,8 +144,11 @@ func (c *cache) fresh(t time.Time) bool {
 type keyRef struct{ region, id string }
 type aliasRef struct{ account, region, name string }
 
-// key returns the cached key ref, or nil, and whether it is past half
-// its max age, when a read of it in the background is due (Repo.refresh).
+// key returns the cached key ref, or nil, and whether it is past
+// three quarters of its max age, when a read of it in the background is
+// due (Repo.refresh): late enough that a key in steady use is read about
+// once per max age, early enough for a read of thousands of grants to
+// land before the age runs out.
 func (c *cache) key(ref keyRef) (k *Key, due bool) {
 	c.mu.RLock()
 	e, ok := c.keys[ref]
@@ -151,7 +158,7 @@ func (c *cache) key(ref keyRef) (k *Key, due bool) {
 		return nil, false
 	}
 	c.hits.Add(1)
-	return e.k, c.maxAge > 0 && c.now().Sub(e.filled) >= c.maxAge/2
+	return e.k, c.maxAge > 0 && c.now().Sub(e.filled) >= refreshAge(c.maxAge)
 }
 
 func (c *cache) alias(ref aliasRef) (string, bool) {
@@ -290,9 +297,9 @@ func (c *cache) flush() {
 // store. A key that does not exist is store.ErrNotFound.
 //
 // Callers that miss the cache together share one read of the store
-// (flight.go), and a key in use past half its max age is read again in
-// the background, so that a hot key is not read whole by every caller at
-// once each time its age runs out.
+// (flight.go), and a key in use past three quarters of its max age is
+// read again in the background, so that a hot key is not read whole by
+// every caller at once each time its age runs out.
 func (r *Repo) Load(ctx context.Context, region, id string) (*Key, error) {
 	if Uncached(ctx) {
 		return r.read(ctx, region, id, true)

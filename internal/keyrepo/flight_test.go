@@ -126,7 +126,8 @@ func TestCacheMissAfterAChangeReadsAgain(t *testing.T) {
 	})
 }
 
-// A key in use past half its max age is read again in the background,
+// A key in use past three quarters of its max age is read again in the
+// background,
 // once, while its callers are answered from the cache; the entry read
 // again is trusted for the full max age from that read.
 func TestCacheRefreshesAKeyInUse(t *testing.T) {
@@ -146,17 +147,17 @@ func TestCacheRefreshesAKeyInUse(t *testing.T) {
 	views := f.st.views.Load()
 	f.describe(k, "changed") // and no one is told: a lost notification
 
-	f.clock.Advance(30*time.Second - time.Nanosecond)
+	f.clock.Advance(45*time.Second - time.Nanosecond)
 	if got := f.description(f.repo, k.ID); got != "" {
-		t.Fatalf("before half the max age: description %q, want the cached key", got)
+		t.Fatalf("before three quarters of the max age: description %q, want the cached key", got)
 	}
 	if n := f.st.views.Load() - views; n != 0 {
-		t.Fatalf("before half the max age the key was read %d times, want 0", n)
+		t.Fatalf("before three quarters of the max age the key was read %d times, want 0", n)
 	}
 
 	f.clock.Advance(time.Nanosecond)
 	if got := f.description(f.repo, k.ID); got != "" {
-		t.Fatalf("at half the max age: description %q, want the cached key while it is read again", got)
+		t.Fatalf("at three quarters of the max age: description %q, want the cached key while it is read again", got)
 	}
 	awaitRefresh()
 	if n := f.st.views.Load() - views; n != 1 {
@@ -169,15 +170,15 @@ func TestCacheRefreshesAKeyInUse(t *testing.T) {
 		t.Errorf("CacheStats = %d hits, %d misses; want the first load the only miss", hits, misses)
 	}
 
-	// The entry read again is as old as that read: 29 s later it is not
-	// due yet (it would be long past half its age counted from the first).
+	// The entry read again is as old as that read: 44 s later it is not
+	// due yet (counted from the first read, it would be past its age).
 	f.describe(k, "changed again")
-	f.clock.Advance(29 * time.Second)
+	f.clock.Advance(44 * time.Second)
 	if got := f.description(f.repo, k.ID); got != "changed" {
-		t.Fatalf("29 s after the read in the background: description %q, want %q", got, "changed")
+		t.Fatalf("44 s after the read in the background: description %q, want %q", got, "changed")
 	}
 	if n := f.st.views.Load() - views; n != 1 {
-		t.Fatalf("29 s after the read in the background, the key was read %d times, want 1", n)
+		t.Fatalf("44 s after the read in the background, the key was read %d times, want 1", n)
 	}
 	f.clock.Advance(time.Second)
 	for range 3 {
@@ -185,7 +186,7 @@ func TestCacheRefreshesAKeyInUse(t *testing.T) {
 	}
 	awaitRefresh()
 	if n := f.st.views.Load() - views; n != 2 {
-		t.Errorf("the key was read %d times, want 2: one more for the three calls past half its age", n)
+		t.Errorf("the key was read %d times, want 2: one more for the three calls past three quarters of its age", n)
 	}
 	if got := f.description(f.repo, k.ID); got != "changed again" {
 		t.Errorf("after the second read in the background: description %q, want %q", got, "changed again")
@@ -231,7 +232,7 @@ func TestCacheRefreshThatPanics(t *testing.T) {
 	f.describe(k, "changed")
 
 	ps.armed.Store(true)
-	f.clock.Advance(30 * time.Second)
+	f.clock.Advance(45 * time.Second)
 	if got := f.description(r, k.ID); got != "" {
 		t.Fatalf("description %q, want the cached key", got)
 	}
