@@ -161,14 +161,26 @@ func (c *cache) key(ref keyRef) (k *Key, due bool) {
 	return e.k, c.maxAge > 0 && c.now().Sub(e.filled) >= refreshAge(c.maxAge)
 }
 
-func (c *cache) alias(ref aliasRef) (string, bool) {
+// alias returns the cached target of alias ref, whether there is one,
+// and whether a read of it in the background is due, as key does.
+func (c *cache) alias(ref aliasRef) (id string, ok, due bool) {
 	c.mu.RLock()
 	e, ok := c.aliases[ref]
 	c.mu.RUnlock()
 	if !ok || !c.fresh(e.filled) {
-		return "", false
+		return "", false, false
 	}
-	return e.id, true
+	return e.id, true, c.maxAge > 0 && c.now().Sub(e.filled) >= refreshAge(c.maxAge)
+}
+
+// dropAlias drops alias ref, found gone by a read that began at
+// generation gen, unless a change came since.
+func (c *cache) dropAlias(gen uint64, ref aliasRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen == c.gen {
+		delete(c.aliases, ref)
+	}
 }
 
 // stamp is the fill time of an entry whose load began at generation gen;
@@ -437,12 +449,25 @@ func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 // names, or store.ErrNotFound.
 func (r *Repo) LookupAlias(ctx context.Context, account, region, name string) (string, error) {
 	ref := aliasRef{account, region, name}
-	if id, ok := r.cache.alias(ref); ok && !Uncached(ctx) {
+	if id, ok, due := r.cache.alias(ref); ok && !Uncached(ctx) {
+		if due {
+			r.refreshAlias(ref)
+		}
 		return id, nil
 	}
+	return r.readAlias(ctx, ref)
+}
+
+// readAlias reads the target of alias ref from the store and caches it,
+// if no change came since the read began.
+func (r *Repo) readAlias(ctx context.Context, ref aliasRef) (string, error) {
 	gen, start := r.cache.generation(), r.cache.stamp()
 	var rec AliasRecord
-	if err := r.store.View(ctx, func(tx store.Tx) error { return store.GetJSON(tx, AliasKey(account, region, name), &rec) }); err != nil {
+	err := r.store.View(ctx, func(tx store.Tx) error { return store.GetJSON(tx, AliasKey(ref.account, ref.region, ref.name), &rec) })
+	if errors.Is(err, store.ErrNotFound) {
+		r.cache.dropAlias(gen, ref)
+	}
+	if err != nil {
 		return "", err
 	}
 	r.cache.fillAlias(gen, start, ref, rec.KeyID)

@@ -27,10 +27,12 @@ type flightRef struct {
 	gen uint64
 }
 
-// flights are the reads under way, by key and generation.
+// flights are the reads under way: of keys, by key and generation, and
+// of aliases in the background.
 type flights struct {
-	mu sync.Mutex
-	m  map[flightRef]*flight
+	mu      sync.Mutex
+	m       map[flightRef]*flight
+	aliases map[aliasRef]bool
 }
 
 // errFlightAborted is what the callers sharing a read get if it ended
@@ -97,6 +99,38 @@ func (r *Repo) loadShared(ctx context.Context, key keyRef) (*Key, error) {
 		// token of was made.
 		return r.withTokenGrants(ctx, f.k), nil
 	}
+}
+
+// refreshAlias reads the cached target of alias ref again in the
+// background, unless a read of it is under way, as refresh does for keys.
+// An alias found deleted is dropped.
+func (r *Repo) refreshAlias(ref aliasRef) {
+	r.flights.mu.Lock()
+	if r.flights.aliases[ref] {
+		r.flights.mu.Unlock()
+		return
+	}
+	if r.flights.aliases == nil {
+		r.flights.aliases = make(map[aliasRef]bool)
+	}
+	r.flights.aliases[ref] = true
+	r.flights.mu.Unlock()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				r.log.Error("panic reading an alias again in the background", "alias", ref.name, "panic", p)
+			}
+			r.flights.mu.Lock()
+			delete(r.flights.aliases, ref)
+			r.flights.mu.Unlock()
+			if r.refreshed != nil {
+				r.refreshed()
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), r.cache.maxAge)
+		defer cancel()
+		r.readAlias(ctx, ref) // an error leaves the entry to its age
+	}()
 }
 
 // refresh reads the cached key ref again in the background, unless a

@@ -3,6 +3,7 @@ package keyrepo_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -271,4 +272,51 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// An alias in use past three quarters of its max age is read again in
+// the background while its callers are answered from the cache; one
+// found deleted then is dropped at once.
+func TestCacheRefreshesAnAliasInUse(t *testing.T) {
+	f := newFixture(t, keyrepo.Config{CacheMaxAge: time.Minute})
+	refreshed := make(chan struct{}, 10)
+	keyrepo.OnRefreshed(f.repo, func() { refreshed <- struct{}{} })
+	awaitRefresh := func() {
+		t.Helper()
+		select {
+		case <-refreshed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the alias was not read again in the background")
+		}
+	}
+	k := f.newKey(acctA, keys.SymmetricDefault)
+	k2 := f.newKey(acctA, keys.SymmetricDefault)
+	f.putAlias(acctA, "alias/app", k.ID)
+	f.aliasTarget(f.repo, acctA, "alias/app")
+	f.putAlias(acctA, "alias/app", k2.ID) // and no one is told
+
+	f.clock.Advance(45 * time.Second)
+	if got := f.aliasTarget(f.repo, acctA, "alias/app"); got != k.ID {
+		t.Fatalf("at three quarters of the max age: target %s, want the cached %s", got, k.ID)
+	}
+	awaitRefresh()
+	if got := f.aliasTarget(f.repo, acctA, "alias/app"); got != k2.ID {
+		t.Fatalf("after the read in the background: target %s, want %s", got, k2.ID)
+	}
+
+	if err := f.st.Update(f.ctx, func(tx store.Tx) error { return tx.Delete(keyrepo.AliasKey(acctA, region, "alias/app")) }); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(45 * time.Second)
+	views := f.st.views.Load()
+	if got := f.aliasTarget(f.repo, acctA, "alias/app"); got != k2.ID {
+		t.Fatalf("at three quarters of the max age: target %s, want the cached %s", got, k2.ID)
+	}
+	awaitRefresh()
+	if _, err := f.repo.LookupAlias(f.ctx, acctA, region, "alias/app"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an alias found deleted in the background: %v, want it gone", err)
+	}
+	if n := f.st.views.Load() - views; n != 2 {
+		t.Errorf("%d reads, want 2: in the background, and the lookup after the alias was dropped", n)
+	}
 }
