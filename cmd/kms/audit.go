@@ -12,7 +12,7 @@ func auditCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read and check the audit trail"}
 	var o auditcli.Options
 	verify := &cobra.Command{
-		Use:   "verify (--data-dir DIR [--live] | --storage DSN | --endpoint URL) [--public-key FILE] [--expect-at-least N]",
+		Use:   "verify (--data-dir DIR [--archive-dir DIR]... [--archive] [--live] | --storage DSN | --endpoint URL) [--public-key FILE] [--expect-at-least N]",
 		Short: "Walk the audit trail's hash chains and digests and report the first break of each (exit code 1 on any)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -20,7 +20,7 @@ func auditCommand() *cobra.Command {
 		},
 	}
 	events := &cobra.Command{
-		Use:   "events (--data-dir DIR | --storage DSN | --endpoint URL) [--json] [--output FILE] [filters] [--follow]",
+		Use:   "events (--data-dir DIR [--archive-dir DIR]... | --storage DSN | --endpoint URL) [--json] [--output FILE] [--since T] [--until T] [--key K] [--principal ARN] [--event NAME] [--errors] [--follow]",
 		Short: "List audit records, optionally filtered, as a table or JSON lines",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -29,7 +29,7 @@ func auditCommand() *cobra.Command {
 	}
 	var e auditcli.ExportOptions
 	export := &cobra.Command{
-		Use:   "export (--data-dir DIR [--live] | --storage DSN) --since T --until T [--format jsonl|cloudtrail] [-o FILE] [--no-verify]",
+		Use:   "export (--data-dir DIR [--archive-dir DIR]... [--live] | --storage DSN) [--since T] [--until T] [--format jsonl|cloudtrail] [-o FILE] [--no-verify]",
 		Short: "Write the audit records of a time range as JSON lines or a CloudTrail log file, once the trail verifies",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
