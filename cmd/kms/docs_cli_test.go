@@ -10,7 +10,8 @@ import (
 )
 
 // The documentation and the binary's command line agree: the synopses
-// of docs/audit.md are the usage lines of the commands they describe.
+// of docs/audit.md are the usage lines of the commands they describe,
+// and the server commands the docs show would start as shown.
 
 // cliCommand is one kms command as its --help describes it.
 type cliCommand struct {
@@ -83,6 +84,121 @@ func parseHelp(path, help string) *cliCommand {
 	return c
 }
 
+// docInvocation is a kms command line as a doc shows it.
+type docInvocation struct {
+	file, text string
+	path       string   // the command, as in cliCommand.path
+	flags      []string // its flags as written, without values
+	elided     bool     // "kms audit ... --endpoint": a command below path
+}
+
+var (
+	indented   = regexp.MustCompile(`^ {4,}`)
+	backticked = regexp.MustCompile("`([^`]+)`")
+	envAssign  = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*=`)
+)
+
+// docInvocations returns every kms command line of README.md and
+// docs/*.md: in indented code blocks (with their continuation lines)
+// and in `backticks` in the prose. kms counts as the command where it
+// starts a line, a pipeline stage or a list, after any VAR=value
+// assignments; a line such as "aws kms encrypt" or "kms: an error" is
+// not one.
+func docInvocations(t *testing.T, cmds map[string]*cliCommand) (all []docInvocation, corpus string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append([]string{filepath.Join("..", "..", "README.md")}, files...)
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(data)
+		name := filepath.Base(f)
+		var prose, code []string
+		cont := false
+		for _, line := range strings.Split(string(data), "\n") {
+			switch {
+			case cont || indented.MatchString(line):
+				line = strings.TrimSpace(line)
+				if cont {
+					code[len(code)-1] += " " + strings.TrimSuffix(line, `\`)
+				} else {
+					code = append(code, strings.TrimSuffix(line, `\`))
+				}
+				cont = strings.HasSuffix(line, `\`)
+			default:
+				prose = append(prose, line)
+			}
+		}
+		for _, line := range code {
+			all = append(all, parseInvocations(name, line, cmds)...)
+		}
+		for _, m := range backticked.FindAllStringSubmatch(strings.Join(prose, " "), -1) {
+			all = append(all, parseInvocations(name, m[1], cmds)...)
+		}
+	}
+	return all, b.String()
+}
+
+// parseInvocations finds the kms commands of one shell line. A pipe
+// starts a new command where a command follows it, not where a flag
+// does: in a synopsis, "--data-dir DIR | --storage DSN" is a choice.
+func parseInvocations(file, line string, cmds map[string]*cliCommand) []docInvocation {
+	if i := strings.Index(line, " #"); i >= 0 {
+		line = line[:i]
+	}
+	var stages [][]string
+	words := strings.Fields(line)
+	cur := []string{}
+	for i, w := range words {
+		if w == "&&" || w == ";" || (w == "|" && i+1 < len(words) && !strings.HasPrefix(words[i+1], "-")) {
+			stages, cur = append(stages, cur), []string{}
+			continue
+		}
+		cur = append(cur, w)
+	}
+	stages = append(stages, cur)
+	var found []docInvocation
+	for _, words := range stages {
+		for len(words) > 0 && (envAssign.MatchString(words[0]) || words[0] == "$") {
+			words = words[1:]
+		}
+		if len(words) == 0 || (words[0] != "kms" && words[0] != "bin/kms" && !strings.HasSuffix(words[0], "/bin/kms")) {
+			continue
+		}
+		inv := docInvocation{file: file, text: strings.Join(words, " ")}
+		rest := words[1:]
+		for len(rest) > 0 {
+			next := strings.TrimSpace(inv.path + " " + rest[0])
+			if _, ok := cmds[next]; !ok {
+				break
+			}
+			inv.path, rest = next, rest[1:]
+		}
+		for _, w := range rest {
+			if w == "..." || w == "…" {
+				inv.elided = true
+			}
+			if strings.HasPrefix(w, ">") || strings.HasPrefix(w, "<") {
+				break
+			}
+			w = strings.TrimLeft(w, "[(")
+			if strings.HasPrefix(w, "-") && len(w) > 1 && w != "--" {
+				flag, _, _ := strings.Cut(w, "=")
+				flag = strings.TrimRight(flag, ".,:;)]")
+				inv.flags = append(inv.flags, flag)
+			}
+		}
+		found = append(found, inv)
+	}
+	return found
+}
+
 // TestAuditSynopses checks that the synopsis of each kms audit command in
 // docs/audit.md is its usage line: the same flags, each required or
 // optional alike.
@@ -116,5 +232,48 @@ func TestAuditSynopses(t *testing.T) {
 		if got := strings.TrimSuffix(cmds[p].usage, " [flags]"); got != doc {
 			t.Errorf("kms %s --help shows\n\tkms %s\nwhere docs/audit.md shows\n\tkms %s", p, got, doc)
 		}
+	}
+}
+
+// TestDocsServeOffLoopbackOverTLS checks that every kms server command of
+// the docs that listens on an address other than loopback says how it
+// serves there: without --dev, the server refuses plain HTTP on such an
+// address unless given a certificate or --insecure-http, so a command
+// with neither fails as the reader types it.
+func TestDocsServeOffLoopbackOverTLS(t *testing.T) {
+	t.Parallel()
+	cmds := cliCommands(t)
+	invs, _ := docInvocations(t, cmds)
+	checked := 0
+	for _, inv := range invs {
+		if inv.path != "server" {
+			continue
+		}
+		words := strings.Fields(inv.text)
+		listen, has := "", map[string]bool{}
+		for i, w := range words {
+			flag, value, ok := strings.Cut(w, "=")
+			has[flag] = true
+			if flag == "--listen" {
+				if !ok && i+1 < len(words) {
+					value = words[i+1]
+				}
+				listen = value
+			}
+		}
+		host := listen
+		if i := strings.LastIndex(listen, ":"); i >= 0 {
+			host = listen[:i]
+		}
+		if listen == "" || host == "127.0.0.1" || host == "localhost" || host == "[::1]" {
+			continue
+		}
+		checked++
+		if !has["--dev"] && !has["--insecure-http"] && !(has["--tls-cert"] && has["--tls-key"]) {
+			t.Errorf("%s: %q listens on %s in plain HTTP, which the server refuses: give --tls-cert and --tls-key (or --insecure-http behind a TLS proxy)", inv.file, inv.text, listen)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("the docs show no kms server listening off loopback: is the parser broken?")
 	}
 }
