@@ -5,13 +5,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 )
 
-// The documentation and the binary's command line agree: the synopses
-// of docs/audit.md are the usage lines of the commands they describe,
-// and the server commands the docs show would start as shown.
+// The documentation and the binary's command line agree: every kms
+// command the docs show uses only flags its --help lists, every command
+// and flag that --help lists is named in the docs, the synopses of
+// docs/audit.md are the usage lines of the commands they describe, and
+// the server commands the docs show would start as shown.
 
 // cliCommand is one kms command as its --help describes it.
 type cliCommand struct {
@@ -197,6 +200,79 @@ func parseInvocations(file, line string, cmds map[string]*cliCommand) []docInvoc
 		found = append(found, inv)
 	}
 	return found
+}
+
+// hasFlag says whether the command, or with elided true any command
+// below it, has the flag f (long, or a shorthand).
+func hasFlag(cmds map[string]*cliCommand, path, f string, elided bool) bool {
+	for p, c := range cmds {
+		if p != path && !(elided && strings.HasPrefix(p, strings.TrimSpace(path+" "))) {
+			continue
+		}
+		if c.long[f] || c.short[f] != "" || f == "-h" {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDocsNameOnlyRealFlags(t *testing.T) {
+	t.Parallel()
+	cmds := cliCommands(t)
+	invs, _ := docInvocations(t, cmds)
+	if len(invs) < 50 {
+		t.Fatalf("found only %d kms command lines in the docs: is the parser broken?", len(invs))
+	}
+	for _, inv := range invs {
+		if inv.path == "" && len(inv.flags) > 0 {
+			t.Errorf("%s: %q names no kms command", inv.file, inv.text)
+			continue
+		}
+		for _, f := range inv.flags {
+			if !hasFlag(cmds, inv.path, f, inv.elided) {
+				t.Errorf("%s: %q: kms %s has no flag %s", inv.file, inv.text, inv.path, f)
+			}
+		}
+	}
+}
+
+func TestDocsNameEveryCommandAndFlag(t *testing.T) {
+	t.Parallel()
+	cmds := cliCommands(t)
+	invs, corpus := docInvocations(t, cmds)
+	// The shorthands the docs use with each command, by long flag.
+	used := map[string]bool{}
+	for _, inv := range invs {
+		for _, f := range inv.flags {
+			if long := cmds[inv.path].short[f]; long != "" {
+				used[inv.path+" "+long] = true
+			}
+		}
+	}
+	var paths []string
+	for p := range cmds {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if p == "" || strings.HasPrefix(p, "completion ") {
+			continue
+		}
+		if !strings.Contains(corpus, "kms "+p) {
+			t.Errorf("the docs never name kms %s", p)
+		}
+		for f := range cmds[p].long {
+			if f == "--help" || strings.Contains(corpus, f) || used[p+" "+f] {
+				continue
+			}
+			// The settings table of docs/operations.md names the server's
+			// flags without their dashes.
+			if p == "server" && strings.Contains(corpus, "`"+strings.TrimPrefix(f, "--")+"`") {
+				continue
+			}
+			t.Errorf("the docs never name kms %s %s", p, f)
+		}
+	}
 }
 
 // TestAuditSynopses checks that the synopsis of each kms audit command in

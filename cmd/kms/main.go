@@ -3,8 +3,13 @@
 //	kms server --dev    start a development server with a generated root key
 //	kms encrypt         encrypt a file in the AWS Encryption SDK format with a KMS data key
 //	kms decrypt         decrypt one
+//	kms audit           list, verify and export the audit trail
+//	kms backup          write a snapshot of the key store and its audit trail to a file
+//	kms restore         restore one into an empty key store
 //	kms migrate         copy the key store to another data directory or PostgreSQL database
+//	kms root-key        make a root key, or rotate the store to a new one
 //	kms version         print the version, commit and Go version
+//	kms completion      print a shell completion script
 package main
 
 import (
