@@ -64,11 +64,87 @@ func TestWalkthroughScript(t *testing.T) {
 	}
 }
 
+// TestWalkthroughScriptLeftoverUsers runs scripts/walkthrough.sh where
+// a reader of the README has made its users already: it stops before it
+// changes anything, saying how to remove them, as the README says.
+func TestWalkthroughScriptLeftoverUsers(t *testing.T) {
+	t.Parallel()
+	awsBin := requireAWS(t)
+	s := startDev(t, t.TempDir())
+	_, err := s.client(t).CreateKey(testCtx(t), &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	env := scriptEnv(t, s)
+	aws := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(awsBin, append(args, "--endpoint-url", s.URL)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	aws("iam", "create-user", "--user-name", "myKeyManager")
+
+	output, err := runScriptIn(t, env, "walkthrough.sh")
+	if err == nil {
+		t.Fatalf("the walkthrough passed with myKeyManager left over\n%s", output)
+	}
+	for _, want := range []string{
+		"walkthrough: myKeyManager is left over from an earlier run; remove it with",
+		"aws iam delete-user --user-name myKeyManager",
+	} {
+		if !strings.Contains(output, want) {
+			t.Errorf("output lacks %q\n%s", want, output)
+		}
+	}
+	if got := aws("iam", "list-users", "--query", "Users[].UserName", "--output", "text"); got != "myKeyManager" {
+		t.Errorf("users after the refused walkthrough: %q, want only myKeyManager", got)
+	}
+	if got := aws("kms", "list-keys", "--query", "length(Keys)", "--output", "text"); got != "1" {
+		t.Errorf("keys after the refused walkthrough: %s, want the one made before it", got)
+	}
+}
+
 // runScript runs scripts/NAME with bash against the dev server s, as a
 // user would: the aws CLI configured by the environment alone, with the
 // dev credentials file and a home of its own. It fails the test if the
 // script fails, and returns what it printed and the environment it had.
 func runScript(t *testing.T, s *server, name string) (output string, env []string) {
+	t.Helper()
+	env = scriptEnv(t, s)
+	output, err := runScriptIn(t, env, name)
+	if err != nil {
+		t.Fatalf("bash %s: %v\n%s", name, err, output)
+	}
+	return output, env
+}
+
+// scriptEnv is the environment of a user of the dev server s: the aws
+// CLI configured by the environment alone, with the dev credentials file
+// and a home of its own.
+func scriptEnv(t *testing.T, s *server) []string {
+	t.Helper()
+	home := t.TempDir()
+	config := filepath.Join(home, "config")
+	if err := os.WriteFile(config, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return baseEnv(
+		"HOME="+home,
+		"AWS_CONFIG_FILE="+config,
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(s.Dir, "credentials"),
+		"AWS_ENDPOINT_URL="+s.URL,
+		"AWS_DEFAULT_REGION=us-east-1",
+		"AWS_PAGER=",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"TMPDIR="+t.TempDir(),
+	)
+}
+
+// runScriptIn runs scripts/NAME with bash in the environment env, and
+// returns what it printed and how it ended.
+func runScriptIn(t *testing.T, env []string, name string) (string, error) {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", name))
 	if err != nil {
@@ -81,21 +157,6 @@ func runScript(t *testing.T, s *server, name string) (output string, env []strin
 	if err != nil {
 		t.Fatalf("bash is needed to run %s: %v", script, err)
 	}
-	home := t.TempDir()
-	config := filepath.Join(home, "config")
-	if err := os.WriteFile(config, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env = baseEnv(
-		"HOME="+home,
-		"AWS_CONFIG_FILE="+config,
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(s.Dir, "credentials"),
-		"AWS_ENDPOINT_URL="+s.URL,
-		"AWS_DEFAULT_REGION=us-east-1",
-		"AWS_PAGER=",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"TMPDIR="+t.TempDir(),
-	)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bash, script)
@@ -105,10 +166,6 @@ func runScript(t *testing.T, s *server, name string) (output string, env []strin
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	err = cmd.Run()
-	elapsed := time.Since(start)
-	if err != nil {
-		t.Fatalf("bash %s: %v after %v\n%s", script, err, elapsed.Round(time.Millisecond), out.String())
-	}
-	t.Logf("%s took %v", name, elapsed.Round(time.Millisecond))
-	return out.String(), env
+	t.Logf("%s took %v", name, time.Since(start).Round(time.Millisecond))
+	return out.String(), err
 }
