@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
 // The documentation and the binary's command line agree: every kms
@@ -351,5 +353,47 @@ func TestDocsServeOffLoopbackOverTLS(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("the docs show no kms server listening off loopback: is the parser broken?")
+	}
+}
+
+// TestDocsMetricsTable checks the metrics table of docs/operations.md
+// against what a server serves: the same kms_ metrics, each of the type
+// the table gives.
+func TestDocsMetricsTable(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := map[string]string{}
+	row := regexp.MustCompile("^\\| `(kms_[a-z_]+)[^`]*` \\| ([a-z]+) \\|")
+	for _, line := range strings.Split(string(data), "\n") {
+		if m := row.FindStringSubmatch(line); m != nil {
+			doc[m[1]] = m[2]
+		}
+	}
+	if len(doc) == 0 {
+		t.Fatal("docs/operations.md has no metrics table")
+	}
+	s := startDev(t, t.TempDir())
+	_, err = s.client(t).ListKeys(testCtx(t), &kms.ListKeysInput{})
+	noErr(t, err, "ListKeys")
+	served := scrape(t, s.URL+"/metrics")
+	for name, f := range served {
+		if !strings.HasPrefix(name, "kms_") {
+			continue
+		}
+		typ := strings.ToLower(f.GetType().String())
+		switch want, ok := doc[name]; {
+		case !ok:
+			t.Errorf("the server serves %s, which docs/operations.md does not list", name)
+		case want != typ:
+			t.Errorf("docs/operations.md gives %s as a %s; the server serves a %s", name, want, typ)
+		}
+	}
+	for name := range doc {
+		if _, ok := served[name]; !ok {
+			t.Errorf("docs/operations.md lists %s, which the server does not serve", name)
+		}
 	}
 }
