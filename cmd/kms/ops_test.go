@@ -539,6 +539,48 @@ func TestAuditSyncModeIsChecked(t *testing.T) {
 	}
 }
 
+// A time, size or count given as 0 or less is refused at start, naming
+// each such setting, rather than read as the server's default: from a
+// flag, the environment or the config file alike.
+func TestSettingsOutOfRangeAreRefused(t *testing.T) {
+	t.Parallel()
+	config := filepath.Join(t.TempDir(), "kms.yaml")
+	if err := os.WriteFile(config, []byte("idle-timeout: 0s\nrate-burst: -5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env, args []string
+		want      []string
+	}{
+		{nil, []string{"--read-timeout", "0"}, []string{"--read-timeout must be more than 0, not 0s"}},
+		{nil, []string{"--max-connections", "0", "--shutdown-timeout", "-1s"}, []string{
+			"--max-connections must be more than 0, not 0", "--shutdown-timeout must be more than 0, not -1s"}},
+		{nil, []string{"--cache-max-age", "0s", "--max-clock-skew", "-5m"}, []string{
+			"--cache-max-age must be more than 0, not 0s", "--max-clock-skew must be more than 0, not -5m0s"}},
+		{nil, []string{"--key-quota", "0", "--audit-segment-bytes", "-1"}, []string{
+			"--key-quota must be more than 0, not 0", "--audit-segment-bytes must be more than 0, not -1"}},
+		{nil, []string{"--rate-limit", "-1"}, []string{"--rate-limit must be 0 (no limit) or a number of calls a second, not -1"}},
+		{nil, []string{"--rate-limit", "NaN"}, []string{"--rate-limit must be 0 (no limit) or a number of calls a second, not NaN"}},
+		{nil, []string{"--rate-limit", "+Inf"}, []string{"--rate-limit must be 0 (no limit) or a number of calls a second, not +Inf"}},
+		{nil, []string{"--max-connections-per-source", "-2"}, []string{"--max-connections-per-source must be -1 (no limit)"}},
+		{[]string{"KMS_WRITE_TIMEOUT=0s"}, nil, []string{"--write-timeout must be more than 0, not 0s"}},
+		{nil, []string{"--config", config}, []string{"--idle-timeout must be more than 0, not 0s", "--rate-burst must be more than 0, not -5"}},
+	} {
+		dir := filepath.Join(t.TempDir(), "data")
+		p := startProc(t, baseEnv(tc.env...), append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir}, tc.args...)...)
+		code := p.wait(exitTimeout)
+		stderr := p.stderr.String()
+		for _, w := range tc.want {
+			if code == 0 || !strings.Contains(stderr, w) {
+				t.Errorf("%v %v: exit %d, stderr %q; want %q", tc.env, tc.args, code, stderr, w)
+			}
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%v %v: the refused start made the data directory (%v)", tc.env, tc.args, err)
+		}
+	}
+}
+
 // TestPprofListen: --pprof-listen serves Go's runtime profiles on its own
 // loopback address, a CPU profile among them, and nothing of them beside
 // the API; not the command line, and not on another address.

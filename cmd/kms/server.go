@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/config"
@@ -60,6 +63,9 @@ command line wins over the environment, which wins over the file.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sources, err := config.Apply(cmd.Flags(), configFile, os.Getenv, notConfigurable...)
 			if err != nil {
+				return err
+			}
+			if err := checkLimits(cmd.Flags()); err != nil {
 				return err
 			}
 			if printConfig {
@@ -129,6 +135,50 @@ command line wins over the environment, which wins over the file.
 	f.StringVar(&o.AuditorAccounts, "auditor-accounts", "", "accounts (comma-separated) whose root, and whose principals allowed openkms:ReadAllAccountsAuditTrail, read every account's audit records over the API (default with --dev: 111122223333)")
 	f.DurationVar(&o.MaxClockSkew, "max-clock-skew", server.DefaultMaxClockSkew, "how far a KMS request's signing time may be from the server's clock (IAM and STS allow 15 minutes, as AWS does)")
 	return cmd
+}
+
+// positiveSettings are the settings that only a value above zero makes
+// sense of: a time, a size or a count. The server reads a zero as its
+// default, which a setting given as 0 (or below) must not silently
+// become: --read-timeout 0 is not "no timeout", nor --max-connections 0
+// "no limit".
+var positiveSettings = []string{
+	"cache-max-age", "read-timeout", "write-timeout", "idle-timeout", "shutdown-timeout",
+	"audit-sync-interval", "audit-segment-bytes", "key-quota", "max-connections", "rate-burst",
+	"console-idle-timeout", "console-session-timeout", "max-clock-skew",
+}
+
+// checkLimits refuses a setting, from a flag, the environment or the
+// config file, outside the values it can mean, naming each.
+func checkLimits(f *pflag.FlagSet) error {
+	var errs []error
+	for _, name := range positiveSettings {
+		fl := f.Lookup(name)
+		var positive bool
+		switch fl.Value.Type() {
+		case "duration":
+			d, _ := f.GetDuration(name)
+			positive = d > 0
+		case "int":
+			n, _ := f.GetInt(name)
+			positive = n > 0
+		case "int64":
+			n, _ := f.GetInt64(name)
+			positive = n > 0
+		default:
+			panic("checkLimits: --" + name + " is a " + fl.Value.Type())
+		}
+		if !positive {
+			errs = append(errs, fmt.Errorf("--%s must be more than 0, not %s", name, fl.Value))
+		}
+	}
+	if n, _ := f.GetInt("max-connections-per-source"); n < -1 {
+		errs = append(errs, fmt.Errorf("--max-connections-per-source must be -1 (no limit), 0 (a quarter of --max-connections) or more, not %d", n))
+	}
+	if r, _ := f.GetFloat64("rate-limit"); !(r >= 0) || math.IsInf(r, 1) {
+		errs = append(errs, fmt.Errorf("--rate-limit must be 0 (no limit) or a number of calls a second, not %v", r))
+	}
+	return errors.Join(errs...)
 }
 
 // printRootKey adds the root key to --print-config: a PKCS#11 URI without
