@@ -128,21 +128,11 @@ func TestCacheMissAfterAChangeReadsAgain(t *testing.T) {
 }
 
 // A key in use past three quarters of its max age is read again in the
-// background,
-// once, while its callers are answered from the cache; the entry read
-// again is trusted for the full max age from that read.
+// background, once, while its callers are answered from the cache; the
+// entry read again is trusted for the full max age from that read.
 func TestCacheRefreshesAKeyInUse(t *testing.T) {
 	f := newFixture(t, keyrepo.Config{CacheMaxAge: time.Minute})
-	refreshed := make(chan struct{}, 10)
-	keyrepo.OnRefreshed(f.repo, func() { refreshed <- struct{}{} })
-	awaitRefresh := func() {
-		t.Helper()
-		select {
-		case <-refreshed:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the key was not read again in the background")
-		}
-	}
+	awaitRefresh := watchRefreshes(t, f.repo)
 	k := f.newKey(acctA, keys.SymmetricDefault)
 	f.description(f.repo, k.ID)
 	views := f.st.views.Load()
@@ -201,6 +191,21 @@ func TestCacheRefreshesAKeyInUse(t *testing.T) {
 	}
 }
 
+// watchRefreshes returns a function that waits for r's next read in the
+// background to end, failing t if none comes.
+func watchRefreshes(t *testing.T, r *keyrepo.Repo) func() {
+	refreshed := make(chan struct{}, 10)
+	keyrepo.OnRefreshed(r, func() { refreshed <- struct{}{} })
+	return func() {
+		t.Helper()
+		select {
+		case <-refreshed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("nothing was read again in the background")
+		}
+	}
+}
+
 // panicStore panics in its read transactions while armed.
 type panicStore struct {
 	store.Store
@@ -226,8 +231,7 @@ func TestCacheRefreshThatPanics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refreshed := make(chan struct{}, 1)
-	keyrepo.OnRefreshed(r, func() { refreshed <- struct{}{} })
+	awaitRefresh := watchRefreshes(t, r)
 	k := f.newKey(acctA, keys.SymmetricDefault)
 	f.description(r, k.ID)
 	f.describe(k, "changed")
@@ -237,11 +241,7 @@ func TestCacheRefreshThatPanics(t *testing.T) {
 	if got := f.description(r, k.ID); got != "" {
 		t.Fatalf("description %q, want the cached key", got)
 	}
-	select {
-	case <-refreshed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the key was not read again in the background")
-	}
+	awaitRefresh()
 	if !strings.Contains(logs.String(), "panic reading a key again in the background") {
 		t.Errorf("the panic was not logged: %s", logs.String())
 	}
@@ -249,7 +249,7 @@ func TestCacheRefreshThatPanics(t *testing.T) {
 	if got := f.description(r, k.ID); got != "" {
 		t.Fatalf("after the panic: description %q, want the cached key", got)
 	}
-	<-refreshed
+	awaitRefresh()
 	if got := f.description(r, k.ID); got != "changed" {
 		t.Errorf("after a read that did not panic: description %q, want %q", got, "changed")
 	}
@@ -279,16 +279,7 @@ func (b *syncBuffer) String() string {
 // found deleted then is dropped at once.
 func TestCacheRefreshesAnAliasInUse(t *testing.T) {
 	f := newFixture(t, keyrepo.Config{CacheMaxAge: time.Minute})
-	refreshed := make(chan struct{}, 10)
-	keyrepo.OnRefreshed(f.repo, func() { refreshed <- struct{}{} })
-	awaitRefresh := func() {
-		t.Helper()
-		select {
-		case <-refreshed:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the alias was not read again in the background")
-		}
-	}
+	awaitRefresh := watchRefreshes(t, f.repo)
 	k := f.newKey(acctA, keys.SymmetricDefault)
 	k2 := f.newKey(acctA, keys.SymmetricDefault)
 	f.putAlias(acctA, "alias/app", k.ID)
