@@ -615,6 +615,50 @@ func TestE2EExpiredKeyHiddenFromListsBeforeSweep(t *testing.T) {
 	}
 }
 
+// The aliases of a key past its deletion date are gone with it, before the
+// sweeper runs: the name may be given to another key at once, and the old
+// alias can be neither moved nor deleted. A millisecond before the date
+// the alias still exists. The sweeper then leaves the new alias alone.
+func TestE2EAliasesOfKeyPastDeletionDate(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	doomed := e.newKey(t)
+	other := e.newKey(t)
+	for _, name := range []string{"alias/reused", "alias/moved", "alias/deleted"} {
+		e.createAlias(t, name, doomed)
+	}
+	out := e.scheduleDeletion(t, doomed, 7)
+
+	e.clock.Set(out.DeletionDate.Add(-time.Millisecond))
+	_, err := e.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/reused"), TargetKeyId: aws.String(other)})
+	expectAPIError(t, err, "AlreadyExistsException", "An alias with the name "+e.aliasARN("alias/reused")+" already exists")
+
+	e.clock.Set(*out.DeletionDate)
+	e.createAlias(t, "alias/reused", other)
+	if m := e.describe(t, "alias/reused"); aws.ToString(m.KeyId) != other {
+		t.Errorf("alias/reused names %s, want %s", aws.ToString(m.KeyId), other)
+	}
+	_, err = e.client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: aws.String("alias/moved"), TargetKeyId: aws.String(other)})
+	expectAPIError(t, err, "NotFoundException", "Alias "+e.aliasARN("alias/moved")+" is not found.")
+	_, err = e.client.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: aws.String("alias/deleted")})
+	expectAPIError(t, err, "NotFoundException", "Alias "+e.aliasARN("alias/deleted")+" is not found.")
+
+	if n, err := e.svc.DeleteExpiredKeys(ctx); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredKeys = %d, %v; want 1", n, err)
+	}
+	var names []string
+	for _, a := range e.listAllAliases(t, nil) {
+		names = append(names, aws.ToString(a.AliasName)+"->"+aws.ToString(a.TargetKeyId))
+	}
+	if want := []string{"alias/reused->" + other}; !slices.Equal(names, want) {
+		t.Errorf("aliases after the sweep: %v, want %v", names, want)
+	}
+	if m := e.describe(t, "alias/reused"); aws.ToString(m.KeyId) != other {
+		t.Errorf("after the sweep alias/reused names %s, want %s", aws.ToString(m.KeyId), other)
+	}
+}
+
 func TestE2EUpdateKeyDescription(t *testing.T) {
 	t.Parallel()
 	e := newKMSEnv(t)

@@ -85,8 +85,21 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	}
 	now := s.clock()
 	err = s.update(ctx, "CreateAlias", func(tx store.Tx) error {
-		if _, err := tx.Get(keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName)); err == nil {
-			return newErr(fault.AlreadyExists, "An alias with the name %s already exists", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName))
+		var old keyrepo.AliasRecord
+		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &old); err == nil {
+			gone, err := s.aliasKeyExpired(tx, s.regionOf(caller), old.KeyID)
+			if err != nil {
+				return err
+			}
+			if !gone {
+				return newErr(fault.AlreadyExists, "An alias with the name %s already exists", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName))
+			}
+			// The alias went with its key: the sweeper, which deletes
+			// the aliases the key's index names, must not take the
+			// new one.
+			if err := tx.Delete(keyrepo.KeyAliasKey(s.regionOf(caller), old.KeyID, in.AliasName)); err != nil {
+				return err
+			}
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -104,6 +117,26 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	})
 	s.repo.Invalidate(s.regionOf(caller), "", caller.AccountID, in.AliasName)
 	return nil, err
+}
+
+// aliasKeyExpired reports whether the key an alias of region points at
+// is past its deletion date: the alias is gone with it from that instant,
+// before the sweeper removes their records.
+func (s *Service) aliasKeyExpired(tx store.Tx, region, keyID string) (bool, error) {
+	var rec keyrepo.KeyRecord
+	err := getJSON(tx, keyrepo.KeyKey(region, keyID), &rec)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return s.repo.Expired(&rec), nil
+}
+
+// errAliasNotFound is AWS's NotFound for an alias name of region.
+func errAliasNotFound(region, account, name string) error {
+	return newErr(fault.NotFound, "Alias %s is not found.", keyrepo.AliasARN(region, account, name))
 }
 
 // checkTargetInTx re-reads an alias target inside the transaction, so that a
@@ -161,6 +194,8 @@ func (s *Service) authorizeAliasTarget(ctx context.Context, caller *Caller, acti
 		return id, nil // an alias left pointing at no key: nothing to authorize
 	case err != nil:
 		return "", err
+	case s.repo.Expired(&k.Rec):
+		return id, nil // gone with its key: the change finds it so
 	}
 	return id, s.authz.Key(caller, action, k, nil)
 }
@@ -193,7 +228,13 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 		var rec keyrepo.AliasRecord
 		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return newErr(fault.NotFound, "Alias %s is not found.", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName))
+				return errAliasNotFound(s.regionOf(caller), caller.AccountID, in.AliasName)
+			}
+			return err
+		}
+		if gone, err := s.aliasKeyExpired(tx, s.regionOf(caller), rec.KeyID); err != nil || gone {
+			if gone {
+				err = errAliasNotFound(s.regionOf(caller), caller.AccountID, in.AliasName)
 			}
 			return err
 		}
@@ -247,7 +288,13 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.Del
 		var rec keyrepo.AliasRecord
 		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return newErr(fault.NotFound, "Alias %s is not found.", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName))
+				return errAliasNotFound(s.regionOf(caller), caller.AccountID, in.AliasName)
+			}
+			return err
+		}
+		if gone, err := s.aliasKeyExpired(tx, s.regionOf(caller), rec.KeyID); err != nil || gone {
+			if gone {
+				err = errAliasNotFound(s.regionOf(caller), caller.AccountID, in.AliasName)
 			}
 			return err
 		}
