@@ -745,3 +745,37 @@ func TestE2EListGrantsByServicePrincipal(t *testing.T) {
 		t.Fatalf("ListGrants: %d grants (%v), want 1", len(all.Grants), err)
 	}
 }
+
+// The grants of a key past its deletion date are gone with it, before the
+// sweeper runs: ListRetirableGrants no longer lists them, and retiring one
+// by its token is NotFound, as after the sweep. A millisecond before the
+// date they are listed still.
+func TestE2EGrantsOfKeyPastDeletionDate(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	gina := e.kpUser(t, "gina", "")
+	rita := e.kpUser(t, "rita", "")
+	doomed, kept := e.newKey(t), e.newKey(t)
+	g1, tok1 := grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(doomed), GranteePrincipal: aws.String(gina.arn),
+		RetiringPrincipal: aws.String(rita.arn), Operations: grOps(types.GrantOperationEncrypt)})
+	g2, _ := grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(kept), GranteePrincipal: aws.String(gina.arn),
+		RetiringPrincipal: aws.String(rita.arn), Operations: grOps(types.GrantOperationEncrypt)})
+	out := e.scheduleDeletion(t, doomed, 7)
+
+	e.clock.Set(out.DeletionDate.Add(-time.Millisecond))
+	if got := grIDs(grRetirable(t, e.client, rita.arn)); !slices.Equal(got, grSorted(g1, g2)) {
+		t.Errorf("a millisecond before the date ListRetirableGrants = %v, want %v", got, grSorted(g1, g2))
+	}
+	e.clock.Set(*out.DeletionDate)
+	for _, when := range []string{"at the date", "after the sweep"} {
+		if got := grIDs(grRetirable(t, e.client, rita.arn)); !slices.Equal(got, []string{g2}) {
+			t.Errorf("%s ListRetirableGrants = %v, want [%s]", when, got, g2)
+		}
+		_, err := e.client.RetireGrant(ctx, &kms.RetireGrantInput{GrantToken: aws.String(tok1)})
+		expectAPIError(t, err, "NotFoundException", "Grant ID "+g1+" not found")
+		if n, err := e.svc.DeleteExpiredKeys(ctx); err != nil {
+			t.Fatalf("DeleteExpiredKeys = %d, %v", n, err)
+		}
+	}
+}

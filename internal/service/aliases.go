@@ -87,7 +87,7 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	err = s.update(ctx, "CreateAlias", func(tx store.Tx) error {
 		var old keyrepo.AliasRecord
 		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &old); err == nil {
-			gone, err := s.aliasKeyExpired(tx, s.regionOf(caller), old.KeyID)
+			gone, err := s.pastDeletionInTx(tx, s.regionOf(caller), old.KeyID)
 			if err != nil {
 				return err
 			}
@@ -119,10 +119,11 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	return nil, err
 }
 
-// aliasKeyExpired reports whether the key an alias of region points at
-// is past its deletion date: the alias is gone with it from that instant,
-// before the sweeper removes their records.
-func (s *Service) aliasKeyExpired(tx store.Tx, region, keyID string) (bool, error) {
+// pastDeletionInTx reports whether key keyID of region is past its
+// deletion date, read in tx: its aliases and grants are gone with it from
+// that instant, before the sweeper removes their records. A key that is
+// not there is not past its date: what names it is left as it is.
+func (s *Service) pastDeletionInTx(tx store.Tx, region, keyID string) (bool, error) {
 	var rec keyrepo.KeyRecord
 	err := getJSON(tx, keyrepo.KeyKey(region, keyID), &rec)
 	if errors.Is(err, store.ErrNotFound) {
@@ -232,7 +233,7 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 			}
 			return err
 		}
-		if gone, err := s.aliasKeyExpired(tx, s.regionOf(caller), rec.KeyID); err != nil || gone {
+		if gone, err := s.pastDeletionInTx(tx, s.regionOf(caller), rec.KeyID); err != nil || gone {
 			if gone {
 				err = errAliasNotFound(s.regionOf(caller), caller.AccountID, in.AliasName)
 			}
@@ -292,7 +293,7 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.Del
 			}
 			return err
 		}
-		if gone, err := s.aliasKeyExpired(tx, s.regionOf(caller), rec.KeyID); err != nil || gone {
+		if gone, err := s.pastDeletionInTx(tx, s.regionOf(caller), rec.KeyID); err != nil || gone {
 			if gone {
 				err = errAliasNotFound(s.regionOf(caller), caller.AccountID, in.AliasName)
 			}

@@ -434,6 +434,9 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *km
 				}
 				return kmsapi.GrantListEntry{}, false, err
 			}
+			if gone, err := s.pastDeletionInTx(tx, s.regionOf(caller), keyID); err != nil || gone {
+				return kmsapi.GrantListEntry{}, false, err
+			}
 			// The caller's account's grants, and grants on other
 			// accounts' keys whose retiring principal is the
 			// caller's account's (AWS lists those too).
@@ -541,9 +544,16 @@ func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *kmsapi.Rev
 func (s *Service) deleteGrant(ctx context.Context, region, keyID, grantID string, dryRun bool, allowed func(*keyrepo.GrantRecord) error) error {
 	err := s.update(ctx, "DeleteGrant", func(tx store.Tx) error {
 		var g keyrepo.GrantRecord
-		if err := getJSON(tx, keyrepo.GrantKey(region, keyID, grantID), &g); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return newErr(fault.NotFound, "Grant ID %s not found", grantID)
+		err := getJSON(tx, keyrepo.GrantKey(region, keyID, grantID), &g)
+		if errors.Is(err, store.ErrNotFound) {
+			return newErr(fault.NotFound, "Grant ID %s not found", grantID)
+		}
+		if err != nil {
+			return err
+		}
+		if gone, err := s.pastDeletionInTx(tx, region, keyID); err != nil || gone {
+			if gone {
+				err = newErr(fault.NotFound, "Grant ID %s not found", grantID)
 			}
 			return err
 		}
