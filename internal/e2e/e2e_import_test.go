@@ -706,3 +706,25 @@ func TestE2EImportSurvivesRestart(t *testing.T) {
 		t.Error("Decrypt after expiry and re-import in the new process failed")
 	}
 }
+
+// kms:ValidTo holds the ValidTo of the request to the millisecond, as the
+// request gives it: a key policy that refuses material valid past an
+// instant refuses material valid half a second past it, and allows
+// material valid until that instant.
+func TestE2EImportValidToConditionToTheMillisecond(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	id := e.newExternalKey(t)
+	limit := e.clock.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+	deny := kpDeny(kpRootARN, "kms:ImportKeyMaterial").with(map[string]any{
+		"DateGreaterThan": map[string]any{"kms:ValidTo": limit.Format(time.RFC3339)}})
+	e.kpPutKeyPolicy(t, e.client, id, kpDoc(kpRootStmt(), deny), false)
+	material := mustRandom(t, 32)
+
+	late := limit.Add(500 * time.Millisecond)
+	_, err := e.tryImport(t, id, material, &late)
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	e.expectPendingImport(t, id)
+
+	e.importMaterial(t, id, material, &limit)
+}

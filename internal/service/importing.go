@@ -155,7 +155,10 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 	}
 	cond := &authz.Conditions{Extra: map[string]string{"kms:expirationmodel": model}}
 	if validTo != nil {
-		cond.Extra["kms:validto"] = strconv.FormatInt(validTo.Unix(), 10)
+		// Epoch seconds to the millisecond, as the request gave it: whole
+		// seconds would let material valid up to a second past a
+		// policy's limit through its DateGreaterThan.
+		cond.Extra["kms:validto"] = strconv.FormatFloat(float64(validTo.UnixMilli())/1000, 'f', -1, 64)
 	}
 	if err := s.authz.Key(&caller, "kms:ImportKeyMaterial", k, cond); err != nil {
 		return nil, err
