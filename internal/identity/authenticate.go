@@ -126,6 +126,10 @@ func (d *Directory) current(ctx context.Context, a *sigv4.Auth) (*credential, er
 		maxSkew = queryMaxSkew
 	}
 	now := d.now().UTC()
+	// A signing time has whole seconds: its window is judged at the
+	// seconds a refusal names, so that none says a time is earlier than
+	// itself.
+	sec := now.Truncate(time.Second)
 	const f = "20060102T150405Z"
 	if a.Presigned {
 		// A presigned request is good from its X-Amz-Date (give or take
@@ -135,13 +139,13 @@ func (d *Directory) current(ctx context.Context, a *sigv4.Auth) (*credential, er
 			return nil, errf(fault.SignatureDoesNotMatch, "Signature expired: the presigned request was valid until %s; it is now %s.",
 				end.Format(f), now.Format(f))
 		}
-	} else if a.Time.Before(now.Add(-maxSkew)) {
+	} else if a.Time.Before(sec.Add(-maxSkew)) {
 		return nil, errf(fault.SignatureDoesNotMatch, "Signature expired: %s is now earlier than %s (%s - %s.)",
-			a.Time.Format(f), now.Add(-maxSkew).Format(f), now.Format(f), skewText(maxSkew))
+			a.Time.Format(f), sec.Add(-maxSkew).Format(f), sec.Format(f), skewText(maxSkew))
 	}
-	if a.Time.After(now.Add(maxSkew)) {
+	if a.Time.After(sec.Add(maxSkew)) {
 		return nil, errf(fault.SignatureDoesNotMatch, "Signature not yet current: %s is still later than %s (%s + %s.)",
-			a.Time.Format(f), now.Add(maxSkew).Format(f), now.Format(f), skewText(maxSkew))
+			a.Time.Format(f), sec.Add(maxSkew).Format(f), sec.Format(f), skewText(maxSkew))
 	}
 	c, err := d.credential(ctx, a.AccessKeyID)
 	if err != nil {

@@ -83,6 +83,8 @@ func TestClockSkew(t *testing.T) {
 		{"kms, 90 seconds, 2 minutes late", 90 * time.Second, "kms", -2 * time.Minute, "Signature expired: 20261204T115800Z is now earlier than 20261204T115830Z (20261204T120000Z - 1m30s.)"},
 		{"iam keeps 15 minutes", 90 * time.Second, "iam", -14 * time.Minute, ""},
 		{"sts keeps 15 minutes", 0, "sts", 16 * time.Minute, "Signature not yet current: 20261204T121600Z is still later than 20261204T121500Z (20261204T120000Z + 15 min.)"},
+		{"kms, default, 5m late to the second", 0, "kms", -5 * time.Minute, ""},
+		{"kms, default, 5m early to the second", 0, "kms", 5 * time.Minute, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1", Now: clock.Now, MaxClockSkew: tc.skew})
@@ -99,6 +101,47 @@ func TestClockSkew(t *testing.T) {
 				t.Fatalf("got %v, want SignatureDoesNotMatch %q", err, tc.wantMsg)
 			}
 		})
+	}
+}
+
+// TestClockSkewWithinTheSecond: a signing time has whole seconds, and the
+// window is judged at the seconds the refusal names, so that a server
+// clock part-way through a second neither refuses a signature exactly at
+// the limit nor says that a time is earlier than itself.
+func TestClockSkewWithinTheSecond(t *testing.T) {
+	st, root, ak := newAccount(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 4, 12, 5, 0, 500_000_000, time.UTC)
+	d := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1", Now: testsupport.NewClock(now).Now})
+	authenticate := func(at time.Time) error {
+		body := []byte(`{}`)
+		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Target", "TrentService.ListKeys")
+		sum := sha256.Sum256(body)
+		if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: ak.ID, SecretAccessKey: ak.Secret}, req,
+			hex.EncodeToString(sum[:]), "kms", "us-east-1", at); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := d.Authenticate(ctx, req, body, "kms")
+		return err
+	}
+	for _, at := range []time.Time{
+		time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC),  // 5 minutes before 12:05:00
+		time.Date(2026, 12, 4, 12, 10, 0, 0, time.UTC), // 5 minutes after
+	} {
+		if err := authenticate(at); err != nil {
+			t.Errorf("signed at %v, the server's clock at %v: %v", at, now, err)
+		}
+	}
+	for at, msg := range map[time.Time]string{
+		time.Date(2026, 12, 4, 11, 59, 59, 0, time.UTC): "Signature expired: 20261204T115959Z is now earlier than 20261204T120000Z (20261204T120500Z - 5 min.)",
+		time.Date(2026, 12, 4, 12, 10, 1, 0, time.UTC):  "Signature not yet current: 20261204T121001Z is still later than 20261204T121000Z (20261204T120500Z + 5 min.)",
+	} {
+		e, ok := fault.As(authenticate(at))
+		if !ok || e.Code != fault.SignatureDoesNotMatch || e.Message != msg {
+			t.Errorf("signed at %v: got %v, want SignatureDoesNotMatch %q", at, e, msg)
+		}
 	}
 }
 
