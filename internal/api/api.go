@@ -32,6 +32,7 @@ import (
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/kmsapi"
 	"github.com/openkms/kms/internal/service"
 )
 
@@ -302,6 +303,9 @@ func serializationMessage(err error) string {
 func wireType(t reflect.Type) string {
 	if t == nil {
 		return "a value"
+	}
+	if t == reflect.TypeFor[kmsapi.Time]() {
+		return "a timestamp (epoch seconds)"
 	}
 	switch t.Kind() {
 	case reflect.Slice, reflect.Array:

@@ -59,6 +59,14 @@ func TestProtocolErrors(t *testing.T) {
 			msg: "Member 'Tags' has the wrong type: expected a list, got a JSON string."},
 		{name: "map as list", target: "TrentService.Encrypt", body: `{"KeyId":"k","Plaintext":"AA==","EncryptionContext":[1]}`, status: 400, typ: "SerializationException",
 			msg: "Member 'EncryptionContext' has the wrong type: expected a map, got a JSON array."},
+		// A timestamp is epoch seconds, within the years an RFC 3339 date
+		// can name.
+		{name: "timestamp as string", target: "TrentService.ImportKeyMaterial",
+			body:   `{"KeyId":"k","ImportToken":"AA==","EncryptedKeyMaterial":"AA==","ValidTo":"2030-01-01T00:00:00Z"}`,
+			status: 400, typ: "SerializationException", msg: "Member 'ValidTo' has the wrong type: expected a timestamp (epoch seconds), got a JSON string."},
+		{name: "timestamp past the year 9999", target: "TrentService.ImportKeyMaterial",
+			body:   `{"KeyId":"k","ImportToken":"AA==","EncryptedKeyMaterial":"AA==","ValidTo":1e300}`,
+			status: 400, typ: "SerializationException", msg: "Member 'ValidTo' has the wrong type: expected a timestamp (epoch seconds), got a JSON number 1e300."},
 		{name: "fractional number", target: "TrentService.GenerateRandom", body: `{"NumberOfBytes":4.5}`, status: 400, typ: "SerializationException"},
 		{name: "number overflowing int32", target: "TrentService.GenerateRandom", body: `{"NumberOfBytes":4294967297}`, status: 400, typ: "SerializationException"},
 		{name: "string as number", target: "TrentService.DescribeKey", body: `{"KeyId":12}`, status: 400, typ: "SerializationException"},

@@ -7,6 +7,8 @@
 package kmsapi
 
 import (
+	"encoding/json"
+	"reflect"
 	"strconv"
 	"time"
 )
@@ -21,14 +23,45 @@ func (t Time) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', -1, 64), nil
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
+// Bounds of the epoch seconds a Time is read from: the years 1 to 9999,
+// those an RFC 3339 date can name. Past them the milliseconds would not fit
+// an int64, and how a float beyond an int64 converts depends on the machine.
+const (
+	minEpochSeconds = -62135596800 // 0001-01-01T00:00:00Z
+	maxEpochSeconds = 253402300799 // 9999-12-31T23:59:59Z
+)
+
+// UnmarshalJSON implements json.Unmarshaler. It reads a JSON number of
+// epoch seconds (to the millisecond; further digits are dropped) of the
+// years 1 to 9999; anything else is a json.UnmarshalTypeError naming what
+// was sent, as a member of another wrong type is. A JSON null leaves t
+// as it is.
 func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return err
+	if err != nil || f < minEpochSeconds || f > maxEpochSeconds {
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[Time]()}
 	}
 	*t = Time(time.UnixMilli(int64(f * 1000)).UTC())
 	return nil
+}
+
+// jsonKind names a JSON value as encoding/json's errors do: its kind, and
+// a number's text.
+func jsonKind(b []byte) string {
+	switch b[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	}
+	return "number " + string(b)
 }
 
 // NewTime returns t as a *Time, for optional timestamps.
