@@ -162,9 +162,16 @@ func parseRoleARN(arn string) (account, name string, ok bool) {
 	return parts[4], name, namePattern.MatchString(name)
 }
 
-// DeleteExpiredSessions removes session credentials past their expiry. A
-// session record changed outside the server is logged and left: it must
-// not keep the others in the store.
+// expiredSessionKept is how long a session's record outlives the session:
+// until then its requests are refused as expired (ExpiredToken), as AWS
+// refuses an expired token, rather than as made by no one
+// (InvalidClientTokenId), which SDKs do not take as a cue to get new
+// credentials.
+const expiredSessionKept = 24 * time.Hour
+
+// DeleteExpiredSessions removes the records of sessions that ended more
+// than a day ago (expiredSessionKept). A session record changed outside
+// the server is logged and left: it must not keep the others in the store.
 func (d *Directory) DeleteExpiredSessions(ctx context.Context) error {
 	now := d.now()
 	var stale [][]byte
@@ -175,7 +182,7 @@ func (d *Directory) DeleteExpiredSessions(ctx context.Context) error {
 			if err := json.Unmarshal(v, &s); err != nil {
 				return false, fmt.Errorf("record %s is corrupt: %w", k, err)
 			}
-			if !now.Before(s.Expiration) {
+			if !now.Before(s.Expiration.Add(expiredSessionKept)) {
 				stale = append(stale, sessionKey(s.ID))
 			}
 			return true, nil

@@ -356,8 +356,8 @@ func TestSessionCredentials(t *testing.T) {
 }
 
 // TestSessionExpiry moves the clock past a session's end: the session is
-// refused from its expiry on, and DeleteExpiredSessions removes it and
-// only it.
+// refused as expired from its expiry on, by a server that reads it anew
+// too, until DeleteExpiredSessions removes it a day later, and it only.
 func TestSessionExpiry(t *testing.T) {
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
@@ -391,14 +391,27 @@ func TestSessionExpiry(t *testing.T) {
 	if err := f.d.DeleteExpiredSessions(f.ctx); err != nil {
 		t.Fatal(err)
 	}
+	_, err = authenticateSession(f, identity.New(f.cfg), short)
+	wantErr(t, err, fault.ExpiredToken, "The security token included in the request is expired")
+
+	f.clock.Set(short.Expiration.Add(24*time.Hour - time.Second))
+	if err := f.d.DeleteExpiredSessions(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = authenticateSession(f, identity.New(f.cfg), short)
+	wantErr(t, err, fault.ExpiredToken, "The security token included in the request is expired")
+
+	f.clock.Set(short.Expiration.Add(24 * time.Hour))
+	if err := f.d.DeleteExpiredSessions(f.ctx); err != nil {
+		t.Fatal(err)
+	}
 	fresh = identity.New(f.cfg)
 	_, err = authenticateSession(f, fresh, short)
 	wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
-	if _, err := authenticateSession(f, fresh, long); err != nil {
-		t.Fatalf("DeleteExpiredSessions removed a live session: %v", err)
-	}
+	_, err = authenticateSession(f, fresh, long)
+	wantErr(t, err, fault.ExpiredToken, "The security token included in the request is expired")
 
-	f.clock.Set(long.Expiration.Add(time.Hour))
+	f.clock.Set(long.Expiration.Add(24*time.Hour + time.Hour))
 	if err := f.d.DeleteExpiredSessions(f.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +578,7 @@ func TestExpiredSessionsGoPastAMadeUpRecord(t *testing.T) {
 	if err := raw.Update(f.ctx, func(tx store.Tx) error { return tx.Put([]byte("iam/session/!"), []byte("{}")) }); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Set(c.Expiration.Add(time.Hour))
+	f.clock.Set(c.Expiration.Add(25 * time.Hour))
 	f.d.DeleteExpiredSessions(f.ctx) // its error names the made-up record
 	var left []string
 	err = st.View(f.ctx, func(tx store.Tx) error {
