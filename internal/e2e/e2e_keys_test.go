@@ -534,13 +534,16 @@ func TestE2EDeletionSweeper(t *testing.T) {
 		t.Fatalf("state %s", m.KeyState)
 	}
 
-	// At the date, before the sweeper runs, the key is already gone.
+	// At the date, before the sweeper runs, the key is already gone, and
+	// its aliases with it, as after the sweep.
 	e.clock.Advance(time.Millisecond)
 	notExist := "Key '" + e.keyARN(doomed) + "' does not exist"
 	_, err := e.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(doomed)})
 	expectAPIError(t, err, "NotFoundException", notExist)
 	_, err = e.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/doomed-1")})
-	expectAPIError(t, err, "NotFoundException", notExist)
+	expectAPIError(t, err, "NotFoundException", "Alias "+e.aliasARN("alias/doomed-1")+" is not found.")
+	_, err = e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(e.aliasARN("alias/doomed-2")), Plaintext: []byte("x")})
+	expectAPIError(t, err, "NotFoundException", "Alias "+e.aliasARN("alias/doomed-2")+" is not found.")
 	_, err = e.client.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: aws.String(doomed)})
 	expectAPIError(t, err, "NotFoundException", notExist)
 	_, err = e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(doomed), Plaintext: []byte("x")})

@@ -28,7 +28,7 @@ const (
 // kms:RequestAlias). Keys and aliases of other regions do not exist for it.
 // Malformed identifiers, unknown keys and unknown aliases are NotFound with
 // AWS's messages. A key whose deletion date has passed is already gone,
-// even before the sweeper removes it.
+// even before the sweeper removes it, and so are its aliases.
 func (r *Repo) Resolve(ctx context.Context, account, region, ident string, forms Forms) (*Key, string, error) {
 	acct, id, alias, err := parseIdentifier(account, region, ident, forms)
 	if err != nil {
@@ -44,6 +44,10 @@ func (r *Repo) Resolve(ctx context.Context, account, region, ident string, forms
 		}
 	}
 	k, err := r.Load(ctx, region, id)
+	if alias != "" && err == nil && r.Expired(&k.Rec) {
+		// The alias went with its key, as the sweeper will find it.
+		return nil, "", fault.Newf(fault.NotFound, "Alias %s is not found.", AliasARN(region, acct, alias))
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (k.Rec.Account != acct || r.Expired(&k.Rec))) {
 		return nil, "", ErrKeyDoesNotExist(KeyARN(region, acct, id))
 	}

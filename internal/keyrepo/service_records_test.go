@@ -95,7 +95,10 @@ func TestRecordsWrittenByTheService(t *testing.T) {
 	if f.clock.Now().Sub(start) < 7*24*time.Hour {
 		t.Fatalf("deletion date %v is inside the window", k.Rec.DeletionDate)
 	}
-	if _, _, err := f.repo.Resolve(f.ctx, acctA, region, "alias/app", keyrepo.AnyForm); err == nil || err.Error() != "Key '"+keyARN(acctA, sym)+"' does not exist" {
+	if _, _, err := f.repo.Resolve(f.ctx, acctA, region, sym, keyrepo.IDOrARN); err == nil || err.Error() != "Key '"+keyARN(acctA, sym)+"' does not exist" {
 		t.Fatalf("after the deletion date: %v", err)
+	}
+	if _, _, err := f.repo.Resolve(f.ctx, acctA, region, "alias/app", keyrepo.AnyForm); err == nil || err.Error() != "Alias "+keyrepo.AliasARN(region, acctA, "alias/app")+" is not found." {
+		t.Fatalf("its alias after the deletion date: %v", err)
 	}
 }
