@@ -119,22 +119,6 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	return nil, err
 }
 
-// pastDeletionInTx reports whether key keyID of region is past its
-// deletion date, read in tx: its aliases and grants are gone with it from
-// that instant, before the sweeper removes their records. A key that is
-// not there is not past its date: what names it is left as it is.
-func (s *Service) pastDeletionInTx(tx store.Tx, region, keyID string) (bool, error) {
-	var rec keyrepo.KeyRecord
-	err := getJSON(tx, keyrepo.KeyKey(region, keyID), &rec)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return s.repo.Expired(&rec), nil
-}
-
 // errAliasNotFound is AWS's NotFound for an alias name of region.
 func errAliasNotFound(region, account, name string) error {
 	return newErr(fault.NotFound, "Alias %s is not found.", keyrepo.AliasARN(region, account, name))

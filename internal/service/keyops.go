@@ -540,6 +540,23 @@ func (s *Service) expiredInTx(tx store.Tx, region, id string) (bool, error) {
 	return s.repo.Expired(&rec), nil
 }
 
+// pastDeletionInTx reports whether key keyID of region is past its
+// deletion date, read in tx: its aliases and grants are gone with it from
+// that instant, before the sweeper removes their records. Unlike
+// expiredInTx, it reports a key that is not there as not past its date:
+// what names such a key is left as it is.
+func (s *Service) pastDeletionInTx(tx store.Tx, region, keyID string) (bool, error) {
+	var rec keyrepo.KeyRecord
+	err := getJSON(tx, keyrepo.KeyKey(region, keyID), &rec)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return s.repo.Expired(&rec), nil
+}
+
 // DeleteExpiredKeys deletes every key whose deletion date has passed, with
 // its material and aliases, and returns how many it deleted, each recorded
 // as a DeleteKey service event; while the trail cannot record, none
