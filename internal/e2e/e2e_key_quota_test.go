@@ -77,3 +77,39 @@ func TestE2EKeyQuota(t *testing.T) {
 	_, err = e.client.CreateKey(ctx, &kms.CreateKeyInput{})
 	refused("CreateKey after the count was dropped", err)
 }
+
+// TestE2EKeyQuotaAtDeletionDate: a key past its deletion date no longer
+// counts against the quota, before the maintenance round removes it; a
+// millisecond before the date it still does. Once the round removes it,
+// the count is right: the quota is full again.
+func TestE2EKeyQuotaAtDeletionDate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rk := make([]byte, 32)
+	rand.Read(rk)
+	clock := testsupport.NewClock(e2eStart)
+	e := openKMSEnvWith(t, filepath.Join(t.TempDir(), "kms.db"), rk, clock, func(c *service.Config) { c.KeyQuota = 2 })
+	full := "The account " + e2eAccount + " already has the maximum of 2 KMS keys in the Region " + e2eRegion + "."
+
+	doomed := e.newKey(t)
+	e.newKey(t)
+	out := e.scheduleDeletion(t, doomed, 7)
+	clock.Set(out.DeletionDate.Add(-time.Millisecond))
+	_, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{})
+	expectAPIError(t, err, "LimitExceededException", full)
+
+	clock.Set(*out.DeletionDate)
+	if _, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{}); err != nil {
+		t.Fatalf("CreateKey with a key past its deletion date: %v", err)
+	}
+	_, err = e.client.CreateKey(ctx, &kms.CreateKeyInput{})
+	expectAPIError(t, err, "LimitExceededException", full)
+	if n, err := e.svc.DeleteExpiredKeys(ctx); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredKeys = %d, %v; want 1", n, err)
+	}
+	_, err = e.client.CreateKey(ctx, &kms.CreateKeyInput{})
+	expectAPIError(t, err, "LimitExceededException", full)
+	if n := len(e.listAllKeys(t)); n != 2 {
+		t.Errorf("%d keys, want 2", n)
+	}
+}

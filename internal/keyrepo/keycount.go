@@ -41,13 +41,15 @@ func KeyCount(tx store.Tx, account, region string) (int, error) {
 
 // AddAccountKey indexes a new key of account in region and counts it, or
 // refuses it with LimitExceededException when the account already has
-// quota keys there.
-func AddAccountKey(tx store.Tx, account, region, id string, quota int) error {
+// quota keys there. Of the keys counted, gone are gone already (past their
+// deletion date, and not yet counted out): they do not count against the
+// quota.
+func AddAccountKey(tx store.Tx, account, region, id string, quota, gone int) error {
 	n, err := KeyCount(tx, account, region)
 	if err != nil {
 		return err
 	}
-	if n >= quota {
+	if n-gone >= quota {
 		return fault.Newf(fault.LimitExceeded, "The account %s already has the maximum of %d KMS keys in the Region %s.", account, quota, region)
 	}
 	if err := tx.Put(AcctKeyKey(account, region, id), nil); err != nil {

@@ -172,7 +172,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 				return err
 			}
 		}
-		return keyrepo.AddAccountKey(tx, caller.AccountID, region, id, s.keyQuota)
+		return s.addAccountKey(tx, caller.AccountID, region, id)
 	})
 	if err != nil {
 		return nil, err
@@ -555,6 +555,48 @@ func (s *Service) pastDeletionInTx(tx store.Tx, region, keyID string) (bool, err
 		return false, err
 	}
 	return s.repo.Expired(&rec), nil
+}
+
+// addAccountKey indexes and counts a new key of account in region, in tx,
+// unless the account has its quota of keys there (Config.KeyQuota). The
+// account's keys past their deletion date do not count: they are gone,
+// though the maintenance round has not yet removed them and counted them
+// out. They are looked for only when the count has reached the quota.
+func (s *Service) addAccountKey(tx store.Tx, account, region, id string) error {
+	n, err := keyrepo.KeyCount(tx, account, region)
+	if err != nil {
+		return err
+	}
+	gone := 0
+	if n >= s.keyQuota {
+		if gone, err = s.keysPastDeletion(tx, account, region); err != nil {
+			return err
+		}
+	}
+	return keyrepo.AddAccountKey(tx, account, region, id, s.keyQuota, gone)
+}
+
+// keysPastDeletion counts, in tx, account's keys in region whose deletion
+// date has passed and whose records are still there. A record that does
+// not read is not counted.
+func (s *Service) keysPastDeletion(tx store.Tx, account, region string) (int, error) {
+	prefix := keyrepo.PendingDeletionKey(region, "")
+	n := 0
+	err := tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
+		var rec keyrepo.KeyRecord
+		err := getJSON(tx, keyrepo.KeyKey(region, string(k[len(prefix):])), &rec)
+		switch {
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrUnauthenticated):
+			return true, nil
+		case err != nil:
+			return false, err
+		}
+		if rec.Account == account && s.repo.Expired(&rec) {
+			n++
+		}
+		return true, nil
+	})
+	return n, err
 }
 
 // DeleteExpiredKeys deletes every key whose deletion date has passed, with
