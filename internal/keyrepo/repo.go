@@ -101,12 +101,14 @@ func (r *Repo) Invalidate(region, keyID, account string, aliasNames ...string) {
 }
 
 // GrantAdded tells the repository that g was committed: a cached key gains
-// it instead of being read again with all its grants. Call it only after
-// the commit, and before the grant's id is told to anyone.
+// it instead of being read again with all its grants. Call it after the
+// commit. The grant is read from the store, not taken from g: from its
+// commit on its id is in ListGrants, and another call may have revoked or
+// retired it before this one runs; a grant patched in from memory would
+// then be back in the cached key for good. A cached key whose grant
+// cannot be read is dropped, to be read again whole.
 func (r *Repo) GrantAdded(g *GrantRecord) {
-	g = new(*g) // the caller's stays its own
-	// Replaced if held: a fill after the commit has it.
-	r.cache.patchGrants(keyRef{g.Region, g.KeyID}, []string{g.ID}, []*GrantRecord{g})
+	r.patchFromStore(keyRef{g.Region, g.KeyID}, &keyChange{grants: []string{g.ID}})
 }
 
 // GrantRemoved tells the repository that a key's grant was deleted.
