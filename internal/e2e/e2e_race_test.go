@@ -2,12 +2,16 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/openkms/kms/internal/store"
 )
@@ -69,4 +73,82 @@ func TestE2EGrantRevokedBeforeItsCreationAnswers(t *testing.T) {
 	}
 	_, err = grantee.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})
 	expectAPIErrorCode(t, err, "AccessDeniedException")
+}
+
+// concurrently makes n calls of call at once and counts those that
+// succeeded, and the others by error code.
+func concurrently(n int, call func(i int) error) (wins int, codes map[string]int) {
+	codes = map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			err := call(i)
+			mu.Lock()
+			defer mu.Unlock()
+			var ae smithy.APIError
+			switch {
+			case err == nil:
+				wins++
+			case errors.As(err, &ae):
+				codes[ae.ErrorCode()]++
+			default:
+				codes[err.Error()]++
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return wins, codes
+}
+
+// Calls that change one alias at once all go through, as on AWS, each
+// judged on the key the alias points at when it commits: none fails
+// because another moved the alias first, and the alias ends listed
+// under the one key it points at, or under none once deleted.
+func TestE2EAliasChangesRaced(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	targets := make([]string, 8)
+	for i := range targets {
+		targets[i] = e.newKey(t)
+	}
+	for round := range 6 {
+		alias := fmt.Sprintf("alias/raced-%d", round)
+		if _, err := e.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(targets[0])}); err != nil {
+			t.Fatal(err)
+		}
+		deleting := round%2 == 0 // every other round, one call deletes the alias
+		wins, codes := concurrently(len(targets)-1, func(i int) error {
+			if deleting && i == 0 {
+				_, err := e.client.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: aws.String(alias)})
+				return err
+			}
+			_, err := e.client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(targets[i+1])})
+			return err
+		})
+		if wins+codes["NotFoundException"] != len(targets)-1 || (!deleting && wins != len(targets)-1) {
+			t.Errorf("round %d: %d calls succeeded, errors %v", round, wins, codes)
+		}
+		var listed []string
+		for _, k := range targets {
+			for _, a := range e.listAllAliases(t, &kms.ListAliasesInput{KeyId: aws.String(k)}) {
+				if aws.ToString(a.AliasName) == alias {
+					listed = append(listed, k)
+				}
+			}
+		}
+		out, err := e.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(alias)})
+		switch {
+		case err != nil && (!deleting || len(listed) != 0):
+			t.Errorf("round %d: DescribeKey %s: %v; listed under %v", round, alias, err, listed)
+		case err == nil && (len(listed) != 1 || listed[0] != aws.ToString(out.KeyMetadata.KeyId)):
+			t.Errorf("round %d: %s points at %s, listed under %v", round, alias, aws.ToString(out.KeyMetadata.KeyId), listed)
+		}
+	}
 }

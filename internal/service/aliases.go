@@ -153,8 +153,35 @@ func (s *Service) checkAliasLimit(tx store.Tx, k *keyrepo.Key) error {
 }
 
 // errAliasMoved is returned by a change of an alias whose target changed
-// after the caller was authorized against it.
+// after the caller was authorized against it, again and again
+// (aliasAttempts).
 var errAliasMoved = newErr(fault.Internal, "The alias changed while the request was processed. Try the request again.")
+
+// aliasAttempts bounds how often changeAlias authorizes a change of an
+// alias again after the alias moved in between. Each attempt lost is
+// another call's change committed, so calls that race for one alias all
+// go through, as on AWS, unless that many others overtake one.
+const aliasAttempts = 8
+
+// changeAlias authorizes caller for action on the key alias name points
+// at now (authorizeAliasTarget), then runs change in a transaction with
+// the id of that key, which change must find the alias still pointing at
+// or fail with errAliasMoved. An alias moved in between is authorized
+// again on its new key, and the change tried again: the call is judged as
+// if it came after the move. The cache drops the alias after each try.
+func (s *Service) changeAlias(ctx context.Context, caller *Caller, op, name, newTarget string, change func(tx store.Tx, oldID string) error) error {
+	for attempt := 1; ; attempt++ {
+		oldID, err := s.authorizeAliasTarget(ctx, caller, "kms:"+op, name, newTarget)
+		if err != nil {
+			return err
+		}
+		err = s.update(ctx, op, func(tx store.Tx) error { return change(tx, oldID) })
+		s.repo.Invalidate(s.regionOf(*caller), "", caller.AccountID, name)
+		if err != errAliasMoved || attempt == aliasAttempts {
+			return err
+		}
+	}
+}
 
 // authorizeAliasTarget authorizes caller for action on the key an alias
 // points at now, read from the store, and returns that key's id; "" when
@@ -204,12 +231,8 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 	if err := aliasTargetUsable(k); err != nil {
 		return nil, err
 	}
-	oldID, err := s.authorizeAliasTarget(ctx, &caller, "kms:UpdateAlias", in.AliasName, k.Rec.ID)
-	if err != nil {
-		return nil, err
-	}
 	now := s.clock()
-	err = s.update(ctx, "UpdateAlias", func(tx store.Tx) error {
+	err = s.changeAlias(ctx, &caller, "UpdateAlias", in.AliasName, k.Rec.ID, func(tx store.Tx, oldID string) error {
 		var rec keyrepo.AliasRecord
 		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -253,7 +276,6 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 		}
 		return tx.Put(keyrepo.KeyAliasKey(k.Rec.Region, k.Rec.ID, in.AliasName), nil)
 	})
-	s.repo.Invalidate(s.regionOf(caller), "", caller.AccountID, in.AliasName)
 	return nil, err
 }
 
@@ -265,11 +287,7 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.Del
 	if err := s.authz.Account(&caller, "kms:DeleteAlias", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
-	oldID, err := s.authorizeAliasTarget(ctx, &caller, "kms:DeleteAlias", in.AliasName, "")
-	if err != nil {
-		return nil, err
-	}
-	err = s.update(ctx, "DeleteAlias", func(tx store.Tx) error {
+	err := s.changeAlias(ctx, &caller, "DeleteAlias", in.AliasName, "", func(tx store.Tx, oldID string) error {
 		var rec keyrepo.AliasRecord
 		if err := getJSON(tx, keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -291,7 +309,6 @@ func (s *Service) DeleteAlias(ctx context.Context, caller Caller, in *kmsapi.Del
 		}
 		return tx.Delete(keyrepo.AliasKey(caller.AccountID, s.regionOf(caller), in.AliasName))
 	})
-	s.repo.Invalidate(s.regionOf(caller), "", caller.AccountID, in.AliasName)
 	return nil, err
 }
 

@@ -336,7 +336,7 @@ func (s *beforeUpdateStore) Update(ctx context.Context, fn func(store.Tx) error)
 // Changing or deleting an alias is authorized against the key it points
 // at in the store when the change commits: not against a target cached
 // before another node moved it, nor one that moved while the call was
-// authorized.
+// authorized (the call is then authorized again).
 func TestAliasChangeAuthorizedAgainstItsCurrentTarget(t *testing.T) {
 	f := newFixture(t)
 	open := f.createKey(kmsapi.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
@@ -392,12 +392,51 @@ func TestAliasChangeAuthorizedAgainstItsCurrentTarget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Judged again, as if made after the move: on the key the alias
+		// points at now.
 		err = call.do(svc)
-		if fault.CodeOf(err) != fault.Internal || !strings.Contains(err.Error(), "The alias changed while the request was processed") {
-			t.Fatalf("%s while the alias moved: %v, want the alias-changed error", call.name, err)
-		}
+		wantErr(t, err, fault.AccessDenied, deniedMsg(mover, "kms:"+call.name, keyARN(acctA, closed), noIdentityPolicy("kms:"+call.name)))
 		if got := target(); got != closed {
 			t.Fatalf("%s while the alias moved: alias/app points at %s, want %s", call.name, got, closed)
 		}
 	}
+
+	// An alias that moves under every try, between keys the caller may
+	// use: the call gives up after a few, changing nothing.
+	also := f.createKey(kmsapi.CreateKeyInput{Policy: strp(`{"Version":"2012-10-17","Statement":[
+	  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+	  {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/mover"},"Action":["kms:UpdateAlias","kms:DeleteAlias","kms:Encrypt"],"Resource":"*"}]}`)})
+	moveTo(open)
+	tries := 0
+	busy := &busyAliasStore{Store: f.st, before: func() {
+		tries++
+		if target() == open {
+			moveTo(also)
+		} else {
+			moveTo(open)
+		}
+	}}
+	svc, err := service.New(service.Config{Store: busy, RootKey: f.rk, Region: region, Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.DeleteAlias(f.ctx, mover, &kmsapi.DeleteAliasInput{AliasName: "alias/app"})
+	if fault.CodeOf(err) != fault.Internal || !strings.Contains(err.Error(), "The alias changed while the request was processed") {
+		t.Fatalf("DeleteAlias of an alias moved under every try: %v, want the alias-changed error", err)
+	}
+	if tries != 8 {
+		t.Fatalf("DeleteAlias tried %d times, want 8", tries)
+	}
+	target()
+}
+
+// busyAliasStore runs before ahead of every write transaction.
+type busyAliasStore struct {
+	store.Store
+	before func()
+}
+
+func (s *busyAliasStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	s.before()
+	return s.Store.Update(ctx, fn)
 }
