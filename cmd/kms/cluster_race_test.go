@@ -1,0 +1,256 @@
+package main_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/openkms/kms/internal/testsupport"
+)
+
+// revocationBound is how long a change made on one node may take to be
+// honoured on another whose notifications arrive: docs/cluster.md says
+// milliseconds, typically; the caches' maximum age, an hour in these
+// tests, plays no part.
+const revocationBound = 3 * time.Second
+
+// raceAcrossNodes calls use in several goroutines, over and over, while
+// revoke runs (on another node than use's), until every goroutine has
+// made a few calls after the first refusal it saw. It fails the test if a
+// use was refused later than revocationBound after revoke answered, or
+// if a use begun after a refusal succeeded: a node that has honoured a
+// change must not go back to what it held before.
+func raceAcrossNodes(t *testing.T, what string, use func() error, revoke func() error) {
+	t.Helper()
+	if err := use(); err != nil {
+		t.Fatalf("%s: the use before the change: %v", what, err)
+	}
+	const workers, after = 4, 20
+	var (
+		answered  atomic.Int64 // unix nanoseconds; 0 until revoke answers
+		refusedAt atomic.Int64 // the first refusal seen, unix nanoseconds
+		relapses  atomic.Int32
+		wg        sync.WaitGroup
+	)
+	deadline := time.Now().Add(revocationBound + 5*time.Second)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < after && time.Now().Before(deadline); {
+				refused := refusedAt.Load() != 0
+				err := use()
+				switch {
+				case err != nil && refusedAt.CompareAndSwap(0, time.Now().UnixNano()):
+				case err == nil && refused:
+					relapses.Add(1)
+				}
+				if refused {
+					n++
+				}
+			}
+		}()
+	}
+	err := revoke()
+	answered.Store(time.Now().UnixNano())
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("%s: the revoking call: %v", what, err)
+	}
+	r := refusedAt.Load()
+	switch lag := time.Duration(r - answered.Load()); {
+	case r == 0:
+		t.Errorf("%s: the other node never refused", what)
+	case lag > revocationBound:
+		t.Errorf("%s: the other node refused %v after the answer, past the bound %v", what, lag, revocationBound)
+	}
+	if n := relapses.Load(); n > 0 {
+		t.Errorf("%s: %d calls begun after the other node refused succeeded", what, n)
+	}
+}
+
+// What one node takes away, another node serving the same caller at full
+// speed stops allowing within milliseconds, with caches an hour old
+// allowed, and never allows again: a fill of its cache racing the change
+// notification must not put the old permission back.
+func TestClusterRevocationRacesOtherNode(t *testing.T) {
+	nodes, _ := startCluster(t, 2, "--cache-max-age", "1h")
+	ctx := testCtx(t)
+	a, b := nodes[0].client(t), nodes[1].client(t)
+	rootID, rootSecret := devCredentials(t, nodes[0].Dir)
+	iamA := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(nodes[0].URL),
+		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
+	newKey := func() *string {
+		out, err := a.CreateKey(ctx, &kms.CreateKeyInput{})
+		noErr(t, err, "CreateKey on A")
+		return out.KeyMetadata.KeyId
+	}
+	encrypt := func(c *kms.Client, id *string) func() error {
+		return func() error {
+			_, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("x")})
+			return err
+		}
+	}
+	// user makes an IAM user allowed kms:* by an identity policy, with a
+	// client on B, and returns its access key id.
+	user := func(name string) (string, *kms.Client) {
+		_, err := iamA.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)})
+		noErr(t, err, "CreateUser")
+		_, err = iamA.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String("kms"),
+			PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`)})
+		noErr(t, err, "PutUserPolicy")
+		ak, err := iamA.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
+		noErr(t, err, "CreateAccessKey")
+		c := kms.New(kms.Options{Region: nodes[1].Region, BaseEndpoint: aws.String(nodes[1].URL), RetryMaxAttempts: 1,
+			Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(ak.AccessKey.AccessKeyId), aws.ToString(ak.AccessKey.SecretAccessKey), ""),
+			HTTPClient:  testsupport.SDKHTTPClient(nil)})
+		var last error
+		waitFor(t, revocationBound, "the new user's key on B", func() error { last = encrypt(c, newKey())(); return last })
+		return aws.ToString(ak.AccessKey.AccessKeyId), c
+	}
+
+	id := newKey()
+	raceAcrossNodes(t, "DisableKey", encrypt(b, id), func() error {
+		_, err := a.DisableKey(ctx, &kms.DisableKeyInput{KeyId: id})
+		return err
+	})
+	id = newKey()
+	raceAcrossNodes(t, "ScheduleKeyDeletion", encrypt(b, id), func() error {
+		_, err := a.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: id, PendingWindowInDays: aws.Int32(7)})
+		return err
+	})
+
+	akid, alice := user("alice")
+	id = newKey()
+	raceAcrossNodes(t, "DeleteAccessKey", encrypt(alice, id), func() error {
+		_, err := iamA.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("alice"), AccessKeyId: aws.String(akid)})
+		return err
+	})
+	_, bob := user("bob")
+	raceAcrossNodes(t, "DeleteUserPolicy", encrypt(bob, id), func() error {
+		_, err := iamA.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String("bob"), PolicyName: aws.String("kms")})
+		return err
+	})
+
+	// carol may use a key by its key policy alone, then by a grant alone.
+	_, carol := user("carol")
+	_, err := iamA.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String("carol"), PolicyName: aws.String("kms")})
+	noErr(t, err, "DeleteUserPolicy carol")
+	carolARN := "arn:aws:iam::111122223333:user/carol"
+	id = newKey()
+	rootOnly := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}`
+	_, err = a.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: id, Policy: aws.String(rootOnly +
+		`,{"Effect":"Allow","Principal":{"AWS":"` + carolARN + `"},"Action":"kms:Encrypt","Resource":"*"}]}`)})
+	noErr(t, err, "PutKeyPolicy naming carol")
+	waitFor(t, revocationBound, "carol allowed on B by the key policy", encrypt(carol, id))
+	raceAcrossNodes(t, "PutKeyPolicy", encrypt(carol, id), func() error {
+		_, err := a.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: id, Policy: aws.String(rootOnly + `]}`)})
+		return err
+	})
+	g, err := a.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: id, GranteePrincipal: aws.String(carolARN),
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+	noErr(t, err, "CreateGrant for carol")
+	waitFor(t, revocationBound, "carol allowed on B by the grant", encrypt(carol, id))
+	raceAcrossNodes(t, "RevokeGrant", encrypt(carol, id), func() error {
+		_, err := a.RevokeGrant(ctx, &kms.RevokeGrantInput{KeyId: id, GrantId: g.GrantId})
+		return err
+	})
+}
+
+// Grants made and revoked at once on both nodes, while the grantee uses
+// the key on one of them: each node patches its cached key from every
+// change, in whatever order the changes and its own calls come, and ends
+// with the grants the database holds: none, once all are revoked, and
+// then the one made last.
+func TestClusterGrantChurnConverges(t *testing.T) {
+	nodes, _ := startCluster(t, 2, "--cache-max-age", "1h")
+	ctx := testCtx(t)
+	rootID, rootSecret := devCredentials(t, nodes[0].Dir)
+	iamA := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(nodes[0].URL),
+		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
+	daveARN, dave := userClient(t, iamA, "dave", nodes...)
+	roots := []*kms.Client{nodes[0].client(t), nodes[1].client(t)}
+	created, err := roots[0].CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	id := created.KeyMetadata.KeyId
+	encrypt := func(c *kms.Client) error {
+		_, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("x")})
+		return err
+	}
+	for _, c := range roots {
+		noErr(t, encrypt(c), "Encrypt as the root") // each node caches the key
+	}
+
+	stop := make(chan struct{})
+	var users sync.WaitGroup
+	for _, c := range dave {
+		users.Add(1)
+		go func() {
+			defer users.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					encrypt(c)
+				}
+			}
+		}()
+	}
+	var churn sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 8 {
+		churn.Add(1)
+		go func() {
+			defer churn.Done()
+			maker, revoker := roots[i%2], roots[(i/2)%2]
+			for range 5 {
+				g, err := maker.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: id, GranteePrincipal: aws.String(daveARN),
+					Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+				if err == nil {
+					_, err = revoker.RevokeGrant(ctx, &kms.RevokeGrantInput{KeyId: id, GrantId: g.GrantId})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	churn.Wait()
+	close(stop)
+	users.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("grant churn: %v", err)
+	}
+	for i, c := range dave {
+		waitFor(t, revocationBound, fmt.Sprintf("node %d refuses dave once every grant is revoked", i), func() error {
+			if err := encrypt(c); apiErrorCode(err) != "AccessDeniedException" {
+				return fmt.Errorf("Encrypt: %v", err)
+			}
+			return nil
+		})
+	}
+	_, err = roots[0].CreateGrant(ctx, &kms.CreateGrantInput{KeyId: id, GranteePrincipal: aws.String(daveARN),
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+	noErr(t, err, "the last CreateGrant")
+	for i, c := range dave {
+		waitFor(t, revocationBound, fmt.Sprintf("node %d allows dave by the last grant", i), func() error { return encrypt(c) })
+	}
+	for i, c := range dave {
+		for range 20 {
+			if err := encrypt(c); err != nil {
+				t.Fatalf("node %d: Encrypt by the last grant, once allowed: %v", i, err)
+			}
+		}
+	}
+}
