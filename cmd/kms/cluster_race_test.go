@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -253,4 +254,121 @@ func TestClusterGrantChurnConverges(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Quotas hold against calls that race for their last places from two
+// nodes on one database: serializable transactions give as many
+// successes as there are places left, and LimitExceededException to the
+// rest; a named grant asked for on both nodes at once is one grant.
+func TestClusterQuotasRaced(t *testing.T) {
+	nodes, _ := startCluster(t, 2, "--key-quota", "10")
+	ctx := testCtx(t)
+	clients := []*kms.Client{nodes[0].client(t), nodes[1].client(t)}
+	const n = 10
+	race := func(what string, places int, call func(c *kms.Client, i int) error) {
+		t.Helper()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		wins, codes := 0, map[string]int{}
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := call(clients[i%2], i)
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					wins++
+				} else {
+					codes[apiErrorCode(err)+" "+err.Error()]++
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != places || !allLimitExceeded(codes, n-places) {
+			t.Errorf("%s: %d calls succeeded, errors %v; want %d and %d LimitExceededException", what, wins, codes, places, n-places)
+		}
+	}
+
+	for range 5 {
+		_, err := clients[0].CreateKey(ctx, &kms.CreateKeyInput{})
+		noErr(t, err, "CreateKey")
+	}
+	race("CreateKey", 5, func(c *kms.Client, _ int) error { _, err := c.CreateKey(ctx, &kms.CreateKeyInput{}); return err })
+	keys, err := clients[1].ListKeys(ctx, &kms.ListKeysInput{})
+	noErr(t, err, "ListKeys")
+	if len(keys.Keys) != 10 {
+		t.Fatalf("%d keys, want 10", len(keys.Keys))
+	}
+	id := keys.Keys[0].KeyId
+
+	for i := range 45 {
+		_, err := clients[0].CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(fmt.Sprintf("alias/a%d", i)), TargetKeyId: id})
+		noErr(t, err, "CreateAlias")
+	}
+	race("CreateAlias", 5, func(c *kms.Client, i int) error {
+		_, err := c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(fmt.Sprintf("alias/b%d", i)), TargetKeyId: id})
+		return err
+	})
+	rotations := 0
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := clients[i%2].RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: id})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				rotations++
+			case apiErrorCode(err) != "LimitExceededException":
+				t.Errorf("RotateKeyOnDemand: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if rotations != 25 {
+		t.Errorf("%d on-demand rotations succeeded, want 25", rotations)
+	}
+
+	grants := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g, err := clients[i%2].CreateGrant(ctx, &kms.CreateGrantInput{KeyId: id, Name: aws.String("once"),
+				GranteePrincipal: aws.String("arn:aws:iam::111122223333:root"), Operations: []types.GrantOperation{types.GrantOperationDecrypt}})
+			if err != nil {
+				t.Errorf("named CreateGrant: %v", err)
+				return
+			}
+			grants[i] = aws.ToString(g.GrantId)
+		}()
+	}
+	wg.Wait()
+	list, err := clients[0].ListGrants(ctx, &kms.ListGrantsInput{KeyId: id})
+	noErr(t, err, "ListGrants")
+	if len(list.Grants) != 1 {
+		t.Fatalf("%d grants after the named CreateGrant race, want 1", len(list.Grants))
+	}
+	for _, g := range grants {
+		if g != aws.ToString(list.Grants[0].GrantId) {
+			t.Errorf("a call answered grant %s; the one made is %s", g, aws.ToString(list.Grants[0].GrantId))
+		}
+	}
+}
+
+// allLimitExceeded reports whether the errors counted in codes (by code
+// and message) are want LimitExceededException errors.
+func allLimitExceeded(codes map[string]int, want int) bool {
+	n := 0
+	for c, k := range codes {
+		if !strings.HasPrefix(c, "LimitExceededException ") {
+			return false
+		}
+		n += k
+	}
+	return n == want
 }
