@@ -107,7 +107,15 @@ func TestE2ERevocationRacesUse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raceRevocation(t, round, encrypt(u.kms, key), func() error {
+			// The retired grant's grantee carries its token.
+			use := encrypt(u.kms, key)
+			if retire {
+				use = func() error {
+					_, err := u.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x"), GrantTokens: []string{aws.ToString(g.GrantToken)}})
+					return err
+				}
+			}
+			raceRevocation(t, round, use, func() error {
 				if retire {
 					_, err := e.client.RetireGrant(ctx, &kms.RetireGrantInput{KeyId: aws.String(key), GrantId: g.GrantId})
 					return err
@@ -357,5 +365,94 @@ func TestE2EImportRacedWithOneToken(t *testing.T) {
 		if (m != "") != (got[i%2] != "") || (m != "" && m != current) {
 			t.Errorf("import %d answered material %q; the key's is %s", i, m, current)
 		}
+	}
+}
+
+// A call that read the store just before a revocation, and fills the
+// cache only after the revocation answered, leaves nothing stale there:
+// the next call sees the revocation. The change runs between the read
+// of a key, an alias or a credential and its caching.
+func TestE2EFillRacesRevocation(t *testing.T) {
+	t.Parallel()
+	var st *afterReadStore
+	e, _ := newAuditedEnvWith(t, func(s store.Store) store.Store {
+		st = &afterReadStore{Store: s}
+		return st
+	})
+	ctx := context.Background()
+	between := func(change func() error) {
+		h := func() {
+			if err := change(); err != nil {
+				t.Errorf("the change between the read and the fill: %v", err)
+			}
+		}
+		st.hook.Store(&h)
+	}
+	ran := func(what string) {
+		t.Helper()
+		if st.hook.Load() != nil {
+			t.Fatalf("%s read nothing from the store", what)
+		}
+	}
+
+	// A key read cold by Encrypt, disabled before it is cached.
+	key := e.newKey(t)
+	if _, err := e.client.ListKeys(ctx, &kms.ListKeysInput{}); err != nil { // the root's credential is cached
+		t.Fatal(err)
+	}
+	between(func() error {
+		_, err := e.client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(key)})
+		return err
+	})
+	if _, err := e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")}); err != nil {
+		t.Fatalf("the Encrypt that read the key before DisableKey: %v", err)
+	}
+	ran("Encrypt")
+	_, err := e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})
+	expectAPIErrorCode(t, err, "DisabledException")
+
+	// An alias read cold, deleted before it is cached.
+	key = e.newKey(t)
+	if _, err := e.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/fill"), TargetKeyId: aws.String(key)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")}); err != nil { // the key is cached
+		t.Fatal(err)
+	}
+	between(func() error {
+		_, err := e.client.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: aws.String("alias/fill")})
+		return err
+	})
+	if _, err := e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String("alias/fill"), Plaintext: []byte("x")}); err != nil {
+		t.Fatalf("the Encrypt that read the alias before DeleteAlias: %v", err)
+	}
+	ran("Encrypt through the alias")
+	_, err = e.client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String("alias/fill"), Plaintext: []byte("x")})
+	expectAPIErrorCode(t, err, "NotFoundException")
+
+	// A credential read cold (a new user's), its access key deleted, or
+	// its policy, before it is cached.
+	for _, revoke := range []struct {
+		name string
+		do   func(u *testUser) error
+		code string
+	}{
+		{"DeleteAccessKey", func(u *testUser) error {
+			_, err := e.rootIAM().DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(u.name), AccessKeyId: aws.String(u.akid)})
+			return err
+		}, "UnrecognizedClientException"},
+		{"DeleteUserPolicy", func(u *testUser) error {
+			_, err := e.rootIAM().DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String(u.name), PolicyName: aws.String("p0")})
+			return err
+		}, "AccessDeniedException"},
+	} {
+		u := e.newUser(t, "fill-"+strings.ToLower(revoke.name), allowKMS)
+		between(func() error { return revoke.do(u) })
+		if _, err := u.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")}); err != nil {
+			t.Fatalf("%s: the Encrypt that read the credential before the change: %v", revoke.name, err)
+		}
+		ran(revoke.name)
+		_, err = u.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})
+		expectAPIErrorCode(t, err, revoke.code)
 	}
 }
