@@ -1,10 +1,12 @@
 package main_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openkms/kms/internal/testsupport"
 )
@@ -371,4 +375,81 @@ func allLimitExceeded(codes map[string]int, want int) bool {
 		n += k
 	}
 	return n == want
+}
+
+// With its change notifications held up (the database process that
+// delivers them to the node stopped, as on a half-open connection), a
+// node still honours a change made on another node within
+// --cache-max-age: its cached key, grants and credentials are read again
+// once that old, long before it gives up on the silent connection (5 s)
+// and empties its caches.
+func TestClusterLostNotificationsBoundedByCacheAge(t *testing.T) {
+	const maxAge = time.Second
+	nodes, dsn := startCluster(t, 2, "--cache-max-age", maxAge.String())
+	ctx := testCtx(t)
+	a, b := nodes[0].client(t), nodes[1].client(t)
+	rootID, rootSecret := devCredentials(t, nodes[0].Dir)
+	iamA := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(nodes[0].URL),
+		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
+	encrypt := func(c *kms.Client, id *string) error {
+		_, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: id, Plaintext: []byte("x")})
+		return err
+	}
+	newKey := func() *string {
+		out, err := a.CreateKey(ctx, &kms.CreateKeyInput{})
+		noErr(t, err, "CreateKey on A")
+		return out.KeyMetadata.KeyId
+	}
+	disabled, granted, shared := newKey(), newKey(), newKey()
+	_, alice := userClient(t, iamA, "alice", nodes[1])
+	_, err := iamA.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("kms"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`)})
+	noErr(t, err, "PutUserPolicy")
+	carolARN, carol := userClient(t, iamA, "carol", nodes[1])
+	g, err := a.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: granted, GranteePrincipal: aws.String(carolARN),
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+	noErr(t, err, "CreateGrant")
+	// B caches the keys, the grant and alice's credential.
+	waitFor(t, 3*time.Second, "B serves the keys, the grant and alice", func() error {
+		return errors.Join(encrypt(b, disabled), encrypt(carol[0], granted), encrypt(alice[0], shared))
+	})
+
+	pool, err := pgxpool.New(ctx, dsn)
+	noErr(t, err, "connect to %s", dsn)
+	defer pool.Close()
+	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`)
+	noErr(t, err, "find the listening connections")
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	noErr(t, err, "read the listening connections")
+	if len(pids) != 2 {
+		t.Fatalf("%d listening connections, want one per node", len(pids))
+	}
+	for _, pid := range pids {
+		noErr(t, syscall.Kill(int(pid), syscall.SIGSTOP), "stop the listening connection %d", pid)
+		defer syscall.Kill(int(pid), syscall.SIGCONT)
+	}
+
+	_, err = a.DisableKey(ctx, &kms.DisableKeyInput{KeyId: disabled})
+	noErr(t, err, "DisableKey on A")
+	_, err = a.RevokeGrant(ctx, &kms.RevokeGrantInput{KeyId: granted, GrantId: g.GrantId})
+	noErr(t, err, "RevokeGrant on A")
+	_, err = iamA.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("kms")})
+	noErr(t, err, "DeleteUserPolicy on A")
+	start := time.Now()
+	for _, c := range []struct {
+		what string
+		call func() error
+		code string
+	}{
+		{"the disabled key", func() error { return encrypt(b, disabled) }, "DisabledException"},
+		{"the revoked grant", func() error { return encrypt(carol[0], granted) }, "AccessDeniedException"},
+		{"alice without her policy", func() error { return encrypt(alice[0], shared) }, "AccessDeniedException"},
+	} {
+		waitFor(t, maxAge+time.Second-time.Since(start), c.what+" refused on B", func() error {
+			if err := c.call(); apiErrorCode(err) != c.code {
+				return fmt.Errorf("Encrypt: %v", err)
+			}
+			return nil
+		})
+	}
 }
