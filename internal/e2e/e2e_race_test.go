@@ -18,13 +18,18 @@ import (
 
 // afterUpdateStore runs its hook once, after the next write transaction
 // commits, while armed: a call another caller makes between a change's
-// commit and what the changing call does after it.
+// commit and what the changing call does after it. Its before hook runs
+// once ahead of the next write transaction: a call another caller makes
+// between a change's authorization and its transaction.
 type afterUpdateStore struct {
 	store.Store
-	hook atomic.Pointer[func()]
+	hook, before atomic.Pointer[func()]
 }
 
 func (s *afterUpdateStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if h := s.before.Swap(nil); h != nil {
+		(*h)()
+	}
 	err := s.Store.Update(ctx, fn)
 	if h := s.hook.Swap(nil); h != nil {
 		(*h)()
@@ -150,5 +155,92 @@ func TestE2EAliasChangesRaced(t *testing.T) {
 		case err == nil && (len(listed) != 1 || listed[0] != aws.ToString(out.KeyMetadata.KeyId)):
 			t.Errorf("round %d: %s points at %s, listed under %v", round, alias, aws.ToString(out.KeyMetadata.KeyId), listed)
 		}
+	}
+}
+
+// A caller whose access to a key is taken away while its own change to
+// the key is under way (authorized, not yet committed) does not keep the
+// access through that change: the change is judged again on the key as
+// its transaction finds it. Else a principal removed from a key policy
+// puts itself back with a PutKeyPolicy authorized a moment before, gives
+// itself a grant, or a tag a condition of the policy asks for, and the
+// removal, answered, is undone.
+func TestE2EKeyChangeRacesRevocationOfItsCaller(t *testing.T) {
+	t.Parallel()
+	var st *afterUpdateStore
+	e, _ := newAuditedEnvWith(t, func(s store.Store) store.Store {
+		st = &afterUpdateStore{Store: s}
+		return st
+	})
+	ctx := context.Background()
+	mallory := e.newUser(t, "mallory")
+	me := userARNOf("mallory")
+	rootOnly := kpDoc(kpRootStmt())
+	revokeFirst := func(key, doc string) {
+		h := func() {
+			if _, err := e.client.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(doc)}); err != nil {
+				t.Errorf("the revoking PutKeyPolicy: %v", err)
+			}
+		}
+		st.before.Store(&h)
+	}
+	encrypt := func(key string) error {
+		_, err := mallory.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})
+		return err
+	}
+
+	// PutKeyPolicy putting mallory back.
+	key := e.newKey(t)
+	mine := kpDoc(kpRootStmt(), kpAllow(me, "kms:*"))
+	e.kpPutKeyPolicy(t, e.client, key, mine, false)
+	revokeFirst(key, rootOnly)
+	_, err := mallory.kms.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(mine)})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	expectAPIErrorCode(t, encrypt(key), "AccessDeniedException")
+
+	// CreateGrant giving mallory a grant.
+	key = e.newKey(t)
+	e.kpPutKeyPolicy(t, e.client, key, mine, false)
+	revokeFirst(key, rootOnly)
+	_, err = mallory.kms.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(key), GranteePrincipal: aws.String(me),
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	expectAPIErrorCode(t, encrypt(key), "AccessDeniedException")
+
+	// TagResource bringing back the tag the policy's condition asks for.
+	key = e.newKey(t)
+	tagged := kpDoc(kpRootStmt(), kpAllow(me, "kms:*").with(map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/team": "red"}}))
+	e.kpPutKeyPolicy(t, e.client, key, tagged, false)
+	if _, err := e.client.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(key), Tags: []types.Tag{{TagKey: aws.String("team"), TagValue: aws.String("red")}}}); err != nil {
+		t.Fatal(err)
+	}
+	untag := func() {
+		if _, err := e.client.UntagResource(ctx, &kms.UntagResourceInput{KeyId: aws.String(key), TagKeys: []string{"team"}}); err != nil {
+			t.Errorf("the revoking UntagResource: %v", err)
+		}
+	}
+	st.before.Store(&untag)
+	_, err = mallory.kms.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(key), Tags: []types.Tag{{TagKey: aws.String("team"), TagValue: aws.String("red")}}})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	expectAPIErrorCode(t, encrypt(key), "AccessDeniedException")
+
+	// ReplicateKey making mallory a replica under a policy of her own
+	// (which her identity policy lets her create).
+	e.putUserPolicy(t, "mallory", "create", allowDoc("*", "kms:CreateKey"))
+	key = aws.ToString(e.createKey(t, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}).KeyId)
+	e.kpPutKeyPolicy(t, e.client, key, mine, false)
+	revokeFirst(key, rootOnly)
+	_, err = mallory.kms.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(key), ReplicaRegion: aws.String(e2eRegion2), Policy: aws.String(mine)})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	_, err = e.regions()[e2eRegion2].DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(key)})
+	expectAPIErrorCode(t, err, "NotFoundException")
+
+	// A change the revocation does not concern goes through: the policy
+	// changed, and still allows it.
+	key = e.newKey(t)
+	e.kpPutKeyPolicy(t, e.client, key, mine, false)
+	revokeFirst(key, kpDoc(kpRootStmt(), kpAllow(me, "kms:UpdateKeyDescription", "kms:Encrypt")))
+	if _, err := mallory.kms.UpdateKeyDescription(ctx, &kms.UpdateKeyDescriptionInput{KeyId: aws.String(key), Description: aws.String("still mine")}); err != nil {
+		t.Fatalf("UpdateKeyDescription still allowed by the new policy: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -377,26 +378,34 @@ func (r *Repo) read(ctx context.Context, region, id string, uncached bool) (*Key
 // Only records that hold one of those names as JSON writes it are
 // decoded; every grant record is written by encoding/json.
 func (r *Repo) granteeGrants(ctx context.Context, region, id string, arns []string) ([]*GrantRecord, error) {
+	var out []*GrantRecord
+	err := r.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = granteeGrantsIn(tx, region, id, arns)
+		return err
+	})
+	return out, err
+}
+
+// granteeGrantsIn is granteeGrants read in tx.
+func granteeGrantsIn(tx store.Tx, region, id string, arns []string) ([]*GrantRecord, error) {
 	names := make([][]byte, len(arns))
 	for i, a := range arns {
 		names[i], _ = json.Marshal(a)
 	}
 	var out []*GrantRecord
-	err := r.store.View(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		return tx.Scan(GrantPrefix(region, id), nil, func(_, v []byte) (bool, error) {
-			if !slices.ContainsFunc(names, func(n []byte) bool { return bytes.Contains(v, n) }) {
-				return true, nil
-			}
-			g := new(GrantRecord)
-			if err := UnmarshalRecord(v, g); err != nil {
-				return false, err
-			}
-			if slices.Contains(arns, g.Grantee) {
-				out = append(out, g)
-			}
+	err := tx.Scan(GrantPrefix(region, id), nil, func(_, v []byte) (bool, error) {
+		if !slices.ContainsFunc(names, func(n []byte) bool { return bytes.Contains(v, n) }) {
 			return true, nil
-		})
+		}
+		g := new(GrantRecord)
+		if err := UnmarshalRecord(v, g); err != nil {
+			return false, err
+		}
+		if slices.Contains(arns, g.Grantee) {
+			out = append(out, g)
+		}
+		return true, nil
 	})
 	return out, err
 }
@@ -431,18 +440,42 @@ func (r *Repo) unseal(rec KeyRecord, vers []VersionRecord) (*Key, error) {
 		k.Versions[vr.Version] = lv
 	}
 	k.Current = k.Versions[rec.CurrentVersion]
+	k.Policy = r.parsePolicy(&rec)
+	return k, nil
+}
+
+// parsePolicy is the policy of a key record, bound to the principals it
+// names; nil, which allows nothing, if it does not parse.
+func (r *Repo) parsePolicy(rec *KeyRecord) *policy.Policy {
 	pol, err := policy.ParseStoredResource(rec.Policy)
 	if err != nil {
 		// Policies are validated before they are stored; one that no
 		// longer parses allows nothing rather than everything.
 		r.log.Error("stored key policy does not parse", "keyId", rec.ID, "err", err)
-	} else {
-		if rec.PolicyPrincipalIDs != nil {
-			pol.Bind(rec.PolicyPrincipalIDs)
-		}
-		k.Policy = pol
+		return nil
 	}
-	return k, nil
+	if rec.PolicyPrincipalIDs != nil {
+		pol.Bind(rec.PolicyPrincipalIDs)
+	}
+	return pol
+}
+
+// AsRecorded returns k as rec, a record of the same key that the
+// transaction tx (one that changes the key) read, says it is now: k with
+// rec's record and policy, to authorize the change against again, its
+// grants read in tx. The material stays k's. It reports false, with k,
+// when rec holds nothing an authorization reads that k's record does not:
+// the policy, the principals it is bound to, and the tags.
+func (r *Repo) AsRecorded(tx store.Tx, k *Key, rec *KeyRecord) (*Key, bool) {
+	if rec.Policy == k.Rec.Policy && maps.Equal(rec.PolicyPrincipalIDs, k.Rec.PolicyPrincipalIDs) && slices.Equal(rec.Tags, k.Rec.Tags) {
+		return k, false
+	}
+	out := *k
+	out.Rec = *rec
+	out.Policy = r.parsePolicy(rec)
+	out.Grants, out.byGrantee = nil, nil
+	out.readGrants = func(arns []string) ([]*GrantRecord, error) { return granteeGrantsIn(tx, rec.Region, rec.ID, arns) }
+	return &out, true
 }
 
 // LookupAlias returns the id of the key an alias of account in region

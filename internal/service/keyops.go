@@ -469,7 +469,11 @@ func checkKeyID(ctx context.Context, id string) error {
 // mutateKey applies fn to the current record of the key ident names (a key
 // id or key ARN) in one transaction, then drops the key from the cache.
 // Unless action is empty, the caller must be authorized for "kms:"+action
-// on the key first.
+// on the key first, and again on the record the transaction reads if what
+// a decision reads of it changed meanwhile (keyrepo.Repo.AsRecorded): a
+// caller whose access a change committed in between took away must not
+// make a change that outlasts it. With action empty, fn must do the same
+// for the authorization its caller made.
 func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action string, cond *authz.Conditions, fn func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error) (*keyrepo.KeyRecord, error) {
 	var k *keyrepo.Key
 	var err error
@@ -497,6 +501,11 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 		if err != nil {
 			return err
 		}
+		if action != "" {
+			if err := s.reauthorize(tx, &caller, "kms:"+action, k, &rec, cond); err != nil {
+				return err
+			}
+		}
 		if err := fn(tx, &rec, arn); err != nil {
 			return err
 		}
@@ -507,6 +516,22 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 		return nil, err
 	}
 	return &rec, nil
+}
+
+// reauthorize authorizes caller for action on key k again, as the
+// transaction tx of a change to it found its record, rec, if another call
+// changed what a decision reads of it (its policy, the principals that
+// binds, its tags) since caller was authorized on k: so a call authorized
+// a moment before a change that takes the caller's access away cannot
+// make a change that outlasts it (put itself back into the policy, give
+// itself a grant or the tag a condition asks for), undoing what was
+// answered as done.
+func (s *Service) reauthorize(tx store.Tx, caller *Caller, action string, k *keyrepo.Key, rec *keyrepo.KeyRecord, cond *authz.Conditions) error {
+	now, changed := s.repo.AsRecorded(tx, k, rec)
+	if !changed {
+		return nil
+	}
+	return s.authz.Key(caller, action, now, cond)
 }
 
 // invalidateKey drops a key from the cache once a change to it is

@@ -203,7 +203,10 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(_ store.Tx, rec *keyrepo.KeyRecord, _ string) error {
+	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, _ string) error {
+		if err := s.reauthorize(tx, &caller, "kms:PutKeyPolicy", k, rec, cond); err != nil {
+			return err
+		}
 		rec.Policy, rec.PolicyPrincipalIDs = *in.Policy, ids
 		return nil
 	})

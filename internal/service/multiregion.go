@@ -113,6 +113,9 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 			}
 			return err
 		}
+		if err := s.reauthorize(tx, &caller, "kms:ReplicateKey", k, &primary, cond); err != nil {
+			return err
+		}
 		pk := *k
 		pk.Rec = primary
 		if err := s.checkReplicable(&pk); err != nil {
