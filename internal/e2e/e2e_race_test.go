@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
 	"github.com/openkms/kms/internal/store"
@@ -243,4 +246,61 @@ func TestE2EKeyChangeRacesRevocationOfItsCaller(t *testing.T) {
 	if _, err := mallory.kms.UpdateKeyDescription(ctx, &kms.UpdateKeyDescriptionInput{KeyId: aws.String(key), Description: aws.String("still mine")}); err != nil {
 		t.Fatalf("UpdateKeyDescription still allowed by the new policy: %v", err)
 	}
+}
+
+// The same for IAM: a caller whose identity policy or access key is taken
+// away while its own IAM or STS call is under way does not keep its
+// access through that call. Its transaction reads the caller again, so a
+// PutUserPolicy putting back the policy just deleted is refused, and so
+// are an access key made, and a role session started, by a caller whose
+// access key was deleted meanwhile.
+func TestE2EIAMChangeRacesRevocationOfItsCaller(t *testing.T) {
+	t.Parallel()
+	var st *afterUpdateStore
+	e, _ := newAuditedEnvWith(t, func(s store.Store) store.Store {
+		st = &afterUpdateStore{Store: s}
+		return st
+	})
+	ctx := context.Background()
+	root := e.rootIAM()
+	first := func(change func() error) {
+		h := func() {
+			if err := change(); err != nil {
+				t.Errorf("the revoking call: %v", err)
+			}
+		}
+		st.before.Store(&h)
+	}
+	everything := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`
+
+	u := e.newUser(t, "policy-back", everything)
+	first(func() error {
+		_, err := root.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String(u.name), PolicyName: aws.String("p0")})
+		return err
+	})
+	_, err := u.iam.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(u.name), PolicyName: aws.String("back"), PolicyDocument: aws.String(everything)})
+	expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "")
+	if l, err := root.ListUserPolicies(ctx, &iam.ListUserPoliciesInput{UserName: aws.String(u.name)}); err != nil || len(l.PolicyNames) != 0 {
+		t.Errorf("policies of %s after the refusal: %v (%v)", u.name, l.PolicyNames, err)
+	}
+
+	u = e.newUser(t, "key-after", everything)
+	first(func() error {
+		_, err := root.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(u.name), AccessKeyId: aws.String(u.akid)})
+		return err
+	})
+	_, err = u.iam.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(u.name)})
+	expectIAMError(t, err, http.StatusForbidden, "InvalidClientTokenId", "")
+	if l, err := root.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(u.name)}); err != nil || len(l.AccessKeyMetadata) != 0 {
+		t.Errorf("access keys of %s after the refusal: %v (%v)", u.name, l.AccessKeyMetadata, err)
+	}
+
+	e.createRole(t, "racer", trustAccount)
+	u = e.newUser(t, "session-after", everything)
+	first(func() error {
+		_, err := root.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(u.name), AccessKeyId: aws.String(u.akid)})
+		return err
+	})
+	_, err = u.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("racer")), RoleSessionName: aws.String("after")})
+	expectIAMError(t, err, http.StatusForbidden, "InvalidClientTokenId", "")
 }

@@ -188,7 +188,7 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 	secret := newSecret()
 	rec := accessKeyRecord{V: 1, ID: info.ID, Account: caller.Account, UserName: userName, Status: statusActive,
 		Created: info.Created, Sealed: d.root.Seal(accessKeyKey(info.ID), []byte(secret))}
-	err = d.update(ctx, func(tx store.Tx) error {
+	err = d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		resource := RootARN(caller.Account)
 		if userName == "" {
 			if err := d.authorize(ctx, caller, "iam:CreateAccessKey", resource); err != nil {
@@ -374,7 +374,7 @@ func (d *Directory) changeAccessKey(ctx context.Context, caller *Principal, user
 	if err != nil {
 		return err
 	}
-	err = d.update(ctx, func(tx store.Tx) error {
+	err = d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		// The caller must be allowed on the key's owner before it learns
 		// anything of the key, or of the owner.
 		if userName == "" {

@@ -257,7 +257,16 @@ func TestDeleteRootBootstrapKey(t *testing.T) {
 	if err != nil || created || ak != (identity.AccessKey{ID: second.ID, Secret: secondSecret}) {
 		t.Fatalf("InitAccount after the first key was deleted = %v, %v, %v; want the second key %s, not created", ak.ID, created, err, second.ID)
 	}
-	if err := f.d.DeleteAccessKey(f.ctx, f.root1, "", second.ID); err != nil {
+	// The root signing with its first key, deleted, does nothing more:
+	// it deletes its last key signing with that one.
+	if err := f.d.DeleteAccessKey(f.ctx, f.root1, "", second.ID); !fault.Is(err, fault.InvalidClientTokenID) {
+		t.Fatalf("DeleteAccessKey signed with a deleted key: %v, want InvalidClientTokenId", err)
+	}
+	root2, err := f.authenticate(second.ID, secondSecret, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.DeleteAccessKey(f.ctx, root2, "", second.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := identity.InitAccount(f.ctx, f.st, f.root, acct); !errors.Is(err, identity.ErrNoRootKey) {

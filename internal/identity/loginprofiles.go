@@ -168,7 +168,7 @@ func (d *Directory) CreateLoginProfile(ctx context.Context, caller *Principal, u
 		return nil, err
 	}
 	rec := loginProfileRecord{V: 1, Created: d.now().UTC().Truncate(time.Second), ResetRequired: resetRequired, Hash: hashPassword(password)}
-	err := d.update(ctx, func(tx store.Tx) error {
+	err := d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		u, err := d.loginProfileOwner(ctx, tx, caller, userName, "iam:CreateLoginProfile")
 		if err != nil {
 			return err
@@ -222,7 +222,7 @@ func (d *Directory) UpdateLoginProfile(ctx context.Context, caller *Principal, u
 		h := hashPassword(*password)
 		hash = &h
 	}
-	return d.update(ctx, func(tx store.Tx) error {
+	return d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		u, err := d.loginProfileOwner(ctx, tx, caller, userName, "iam:UpdateLoginProfile")
 		if err != nil {
 			return err
@@ -247,7 +247,7 @@ func (d *Directory) UpdateLoginProfile(ctx context.Context, caller *Principal, u
 // the calling user's): the user can no longer sign in to the console, and
 // its console sessions end.
 func (d *Directory) DeleteLoginProfile(ctx context.Context, caller *Principal, userName string) error {
-	return d.update(ctx, func(tx store.Tx) error {
+	return d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		u, err := d.loginProfileOwner(ctx, tx, caller, userName, "iam:DeleteLoginProfile")
 		if err != nil {
 			return err

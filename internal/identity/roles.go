@@ -110,7 +110,7 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 	}
 	rec := roleRecord{V: 1, Name: name, ID: randomID("AROA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second),
 		TrustPolicy: trustPolicy, TrustIDs: trustIDs, TrustBound: true, Description: description, MaxSession: maxSession}
-	err = d.update(ctx, func(tx store.Tx) error {
+	err = d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		if _, err := tx.Get(roleKey(caller.Account, name)); err == nil {
 			return errf(fault.EntityAlreadyExists, "Role with name %s already exists.", name)
 		}
@@ -277,7 +277,7 @@ func (d *Directory) DeleteRole(ctx context.Context, caller *Principal, name stri
 	if err := checkName("roleName", name, 64); err != nil {
 		return err
 	}
-	err := d.update(ctx, func(tx store.Tx) error {
+	err := d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		if _, err := d.named(ctx, tx, caller, "Role", name, "iam:DeleteRole"); err != nil {
 			return err
 		}

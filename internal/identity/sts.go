@@ -96,23 +96,30 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 		trust.Bind(role.TrustIDs)
 	}
 	ctx = withRoleSessionName(ctx, sessionName)
-	req := &policy.Request{Principal: caller.PolicyPrincipal(), Action: "sts:AssumeRole", Resource: arn, Context: d.contextOf(ctx)}
-	dec := trust.EvaluateResource(req)
-	// An explicit deny in the caller's own identity policies refuses,
-	// whoever the trust policy names.
-	own := policy.EvaluateIdentities(caller.Policies, req)
-	// A refusal names the role as the caller did, as one for a role that
-	// does not exist does: it tells no one what roles an account has, nor
-	// their paths.
-	switch {
-	case dec.Deny || own.Deny || !(dec.Allow || dec.AccountAllow):
-		return nil, nil, denied(caller, "sts:AssumeRole", roleArn)
-	case dec.AccountAllow && !dec.Allow, caller.Account != account:
-		// The trust policy trusts the account (or the caller is in another
-		// account): the caller's own identity policies must allow it too.
-		if err := d.authorize(ctx, caller, "sts:AssumeRole", arn); err != nil {
-			return nil, nil, denied(caller, "sts:AssumeRole", roleArn)
+	decide := func(caller *Principal) error {
+		req := &policy.Request{Principal: caller.PolicyPrincipal(), Action: "sts:AssumeRole", Resource: arn, Context: d.contextOf(ctx)}
+		dec := trust.EvaluateResource(req)
+		// An explicit deny in the caller's own identity policies refuses,
+		// whoever the trust policy names.
+		own := policy.EvaluateIdentities(caller.Policies, req)
+		// A refusal names the role as the caller did, as one for a role
+		// that does not exist does: it tells no one what roles an account
+		// has, nor their paths.
+		switch {
+		case dec.Deny || own.Deny || !(dec.Allow || dec.AccountAllow):
+			return denied(caller, "sts:AssumeRole", roleArn)
+		case dec.AccountAllow && !dec.Allow, caller.Account != account:
+			// The trust policy trusts the account (or the caller is in
+			// another account): the caller's own identity policies must
+			// allow it too.
+			if err := d.authorize(ctx, caller, "sts:AssumeRole", arn); err != nil {
+				return denied(caller, "sts:AssumeRole", roleArn)
+			}
 		}
+		return nil
+	}
+	if err := decide(caller); err != nil {
+		return nil, nil, err
 	}
 	if durationSeconds == 0 {
 		durationSeconds = 3600
@@ -145,7 +152,15 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	sum := sha256.Sum256([]byte(c.SessionToken))
 	rec := sessionRecord{V: 1, ID: c.AccessKeyID, Account: account, RoleName: role.Name, RoleID: role.ID, SessionName: sessionName,
 		Issued: now, Expiration: c.Expiration, TokenHash: sum[:], Sealed: d.root.Seal(sessionKey(c.AccessKeyID), []byte(c.SecretAccessKey))}
-	if err := d.update(ctx, func(tx store.Tx) error { return putJSON(tx, sessionKey(c.AccessKeyID), &rec) }); err != nil {
+	// Decided again on the caller as the session's transaction reads it:
+	// a session must not outlast the caller's access, taken away since.
+	err = d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
+		if err := decide(caller); err != nil {
+			return err
+		}
+		return putJSON(tx, sessionKey(c.AccessKeyID), &rec)
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	return c, &AssumedRole{AssumedRoleID: role.ID + ":" + sessionName, Arn: "arn:aws:sts::" + account + ":assumed-role/" + role.Name + "/" + sessionName}, nil

@@ -85,7 +85,7 @@ func (d *Directory) CreateUser(ctx context.Context, caller *Principal, name, pat
 		return nil, err
 	}
 	rec := userRecord{V: 1, Name: name, ID: randomID("AIDA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second)}
-	err = d.update(ctx, func(tx store.Tx) error {
+	err = d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		if _, err := tx.Get(userKey(caller.Account, name)); err == nil {
 			return errf(fault.EntityAlreadyExists, "User with name %s already exists.", name)
 		}
@@ -157,7 +157,7 @@ func (d *Directory) DeleteUser(ctx context.Context, caller *Principal, name stri
 	if err := checkName("userName", name, maxExistingUserName); err != nil {
 		return err
 	}
-	return d.update(ctx, func(tx store.Tx) error {
+	return d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		if _, err := d.named(ctx, tx, caller, "User", name, "iam:DeleteUser"); err != nil {
 			return err
 		}
@@ -250,7 +250,7 @@ func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owne
 	if err != nil {
 		return errf(fault.MalformedPolicyDocument, "%s", err.Error())
 	}
-	err = d.update(ctx, func(tx store.Tx) error {
+	err = d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		o, err := d.named(ctx, tx, caller, kind, owner, "iam:Put"+kind+"Policy")
 		if err != nil {
 			return err
@@ -322,7 +322,7 @@ func (d *Directory) DeletePolicy(ctx context.Context, caller *Principal, kind, o
 	if err := checkPolicyNames(kind, owner, policyName, true); err != nil {
 		return err
 	}
-	err := d.update(ctx, func(tx store.Tx) error {
+	err := d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		o, err := d.named(ctx, tx, caller, kind, owner, "iam:Delete"+kind+"Policy")
 		if err != nil {
 			return err
@@ -376,6 +376,56 @@ func (d *Directory) view(ctx context.Context, fn func(store.Tx) error) error {
 
 func (d *Directory) update(ctx context.Context, fn func(store.Tx) error) error {
 	return d.st.Update(ctx, fn)
+}
+
+// updateAs runs fn in one write transaction, for a change caller makes,
+// with caller as that transaction reads it (callerNow).
+func (d *Directory) updateAs(ctx context.Context, caller *Principal, fn func(tx store.Tx, caller *Principal) error) error {
+	return d.st.Update(ctx, func(tx store.Tx) error {
+		now, err := d.callerNow(tx, caller)
+		if err != nil {
+			return err
+		}
+		return fn(tx, now)
+	})
+}
+
+// callerNow reads caller again in tx, the transaction of a change it
+// makes: its access key (or role session) must still be valid, and it
+// has the policies stored now. Else a change that took the caller's
+// access away, committed between the caller's authentication and this
+// transaction, would be undone by a change authorized a moment before it
+// (a PutUserPolicy putting back the policy just deleted, an access key or
+// role session made once the caller's key was deleted). A principal that
+// signed in to the console with a password is read as its user; one with
+// neither (made up by a test) is taken as it is.
+func (d *Directory) callerNow(tx store.Tx, caller *Principal) (*Principal, error) {
+	var c *credential
+	var err error
+	switch {
+	case strings.HasPrefix(caller.AccessKeyID, "ASIA"):
+		c, err = d.loadSession(tx, caller.AccessKeyID)
+	case caller.AccessKeyID != "":
+		c, err = d.loadAccessKey(tx, caller.AccessKeyID)
+	case caller.Type == TypeIAMUser:
+		var p *Principal
+		if p, err = userPrincipal(tx, caller.Account, caller.Username); err == nil {
+			p.passwordSalt = caller.passwordSalt
+			c = &credential{principal: p}
+		}
+	default:
+		return caller, nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errInvalidToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.principal.ARN != caller.ARN || c.principal.UserID != caller.UserID {
+		return nil, errInvalidToken // deleted and made again
+	}
+	return c.principal, nil
 }
 
 // PrincipalID returns the unique id (AIDA... for a user, AROA... for a
