@@ -466,6 +466,9 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 	}
 	ci.principal = p
 	ci.ev.Region = region
+	if !cachedOps[name] {
+		ctx = service.WithPoliciesNow(ctx, h.dir.PoliciesNow(p))
+	}
 	if !h.limits.allow(ServiceKMS, p.Account) {
 		return nil, errThrottled
 	}

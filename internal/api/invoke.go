@@ -162,7 +162,7 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		}
 		ci.ev.Region = region
 		if !cachedOps[c.Operation] {
-			ctx = service.WithoutCache(ctx)
+			ctx = service.WithPoliciesNow(service.WithoutCache(ctx), h.dir.PoliciesNow(p))
 		}
 		return o.run(audit.NewContext(ctx, ci.ev), h.callerOf(p, r, region), c.Input)
 	case ServiceIAM:

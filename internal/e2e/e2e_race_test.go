@@ -238,6 +238,20 @@ func TestE2EKeyChangeRacesRevocationOfItsCaller(t *testing.T) {
 	_, err = e.regions()[e2eRegion2].DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(key)})
 	expectAPIErrorCode(t, err, "NotFoundException")
 
+	// PutKeyPolicy allowed by an identity policy, deleted meanwhile.
+	eve := e.newUser(t, "eve", allowKMS)
+	key = e.newKey(t)
+	h := func() {
+		if _, err := e.rootIAM().DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String("eve"), PolicyName: aws.String("p0")}); err != nil {
+			t.Errorf("the revoking DeleteUserPolicy: %v", err)
+		}
+	}
+	st.before.Store(&h)
+	_, err = eve.kms.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(kpDoc(kpRootStmt(), kpAllow(userARNOf("eve"), "kms:*")))})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	_, err = eve.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+
 	// A change the revocation does not concern goes through: the policy
 	// changed, and still allows it.
 	key = e.newKey(t)

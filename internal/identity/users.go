@@ -390,6 +390,21 @@ func (d *Directory) updateAs(ctx context.Context, caller *Principal, fn func(tx 
 	})
 }
 
+// PoliciesNow returns a function that reads p again in a transaction of
+// the store (callerNow) and returns its identity policies as stored then,
+// or the error that refuses a caller whose access key, session or user is
+// gone: for a change another package makes in its own transaction, which
+// must be decided on the caller as that transaction reads it.
+func (d *Directory) PoliciesNow(p *Principal) func(tx store.Tx) ([]*policy.Policy, error) {
+	return func(tx store.Tx) ([]*policy.Policy, error) {
+		now, err := d.callerNow(tx, p)
+		if err != nil {
+			return nil, err
+		}
+		return now.Policies, nil
+	}
+}
+
 // callerNow reads caller again in tx, the transaction of a change it
 // makes: its access key (or role session) must still be valid, and it
 // has the policies stored now. Else a change that took the caller's

@@ -461,20 +461,20 @@ func (r *Repo) parsePolicy(rec *KeyRecord) *policy.Policy {
 }
 
 // AsRecorded returns k as rec, a record of the same key that the
-// transaction tx (one that changes the key) read, says it is now: k with
-// rec's record and policy, to authorize the change against again, its
-// grants read in tx. The material stays k's. It reports false, with k,
-// when rec holds nothing an authorization reads that k's record does not:
-// the policy, the principals it is bound to, and the tags.
+// transaction tx (one that changes the key) read, says it is now, to
+// authorize the change against again: k with rec's record and policy,
+// its grants read in tx. The material stays k's. It reports whether rec
+// holds anything an authorization reads that k's record does not: the
+// policy, the principals it is bound to, or the tags.
 func (r *Repo) AsRecorded(tx store.Tx, k *Key, rec *KeyRecord) (*Key, bool) {
-	if rec.Policy == k.Rec.Policy && maps.Equal(rec.PolicyPrincipalIDs, k.Rec.PolicyPrincipalIDs) && slices.Equal(rec.Tags, k.Rec.Tags) {
-		return k, false
-	}
 	out := *k
-	out.Rec = *rec
-	out.Policy = r.parsePolicy(rec)
 	out.Grants, out.byGrantee = nil, nil
 	out.readGrants = func(arns []string) ([]*GrantRecord, error) { return granteeGrantsIn(tx, rec.Region, rec.ID, arns) }
+	if rec.Policy == k.Rec.Policy && maps.Equal(rec.PolicyPrincipalIDs, k.Rec.PolicyPrincipalIDs) && slices.Equal(rec.Tags, k.Rec.Tags) {
+		return &out, false
+	}
+	out.Rec = *rec
+	out.Policy = r.parsePolicy(rec)
 	return &out, true
 }
 

@@ -237,7 +237,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 		if err := cur.State.Err(k.ARN); err != nil {
 			return err
 		}
-		if err := s.reauthorize(tx, &caller, "kms:CreateGrant", k, &cur, cond); err != nil {
+		if err := s.reauthorize(ctx, tx, &caller, "kms:CreateGrant", k, &cur, cond); err != nil {
 			return err
 		}
 		n, err := keyrepo.GrantCount(tx, k.Rec.Region, k.Rec.ID)

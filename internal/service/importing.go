@@ -186,7 +186,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		return nil, newErr(fault.Validation, "A key material ID cannot be specified when ImportType is NEW_KEY_MATERIAL.")
 	}
 	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
-		if err := s.reauthorize(tx, &caller, "kms:ImportKeyMaterial", k, rec, cond); err != nil {
+		if err := s.reauthorize(ctx, tx, &caller, "kms:ImportKeyMaterial", k, rec, cond); err != nil {
 			return err
 		}
 		if rec.State.PendingDeletion() {

@@ -11,6 +11,7 @@ import (
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
+	"github.com/openkms/kms/internal/policy"
 
 	"time"
 
@@ -502,7 +503,7 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 			return err
 		}
 		if action != "" {
-			if err := s.reauthorize(tx, &caller, "kms:"+action, k, &rec, cond); err != nil {
+			if err := s.reauthorize(ctx, tx, &caller, "kms:"+action, k, &rec, cond); err != nil {
 				return err
 			}
 		}
@@ -526,12 +527,37 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 // make a change that outlasts it (put itself back into the policy, give
 // itself a grant or the tag a condition asks for), undoing what was
 // answered as done.
-func (s *Service) reauthorize(tx store.Tx, caller *Caller, action string, k *keyrepo.Key, rec *keyrepo.KeyRecord, cond *authz.Conditions) error {
+//
+// When ctx carries the caller's policies as tx reads them
+// (WithPoliciesNow), the caller is authorized again in any case, with
+// those: an identity policy deleted, or the caller's access key, since
+// the caller was authenticated refuses the change too.
+func (s *Service) reauthorize(ctx context.Context, tx store.Tx, caller *Caller, action string, k *keyrepo.Key, rec *keyrepo.KeyRecord, cond *authz.Conditions) error {
 	now, changed := s.repo.AsRecorded(tx, k, rec)
+	if read, ok := ctx.Value(policiesNowKey{}).(func(store.Tx) ([]*policy.Policy, error)); ok {
+		policies, err := read(tx)
+		if err != nil {
+			return err
+		}
+		c := *caller
+		c.Policies = policies
+		caller, changed = &c, true
+	}
 	if !changed {
 		return nil
 	}
 	return s.authz.Key(caller, action, now, cond)
+}
+
+type policiesNowKey struct{}
+
+// WithPoliciesNow returns ctx carrying read, which reads the identity
+// policies of the call's caller in a transaction of the store, as they
+// are then, or fails for a caller whose credential is gone: the changes
+// to keys decide on the caller as their own transaction reads it
+// (reauthorize).
+func WithPoliciesNow(ctx context.Context, read func(tx store.Tx) ([]*policy.Policy, error)) context.Context {
+	return context.WithValue(ctx, policiesNowKey{}, read)
 }
 
 // invalidateKey drops a key from the cache once a change to it is

@@ -204,7 +204,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 		return nil, err
 	}
 	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, _ string) error {
-		if err := s.reauthorize(tx, &caller, "kms:PutKeyPolicy", k, rec, cond); err != nil {
+		if err := s.reauthorize(ctx, tx, &caller, "kms:PutKeyPolicy", k, rec, cond); err != nil {
 			return err
 		}
 		rec.Policy, rec.PolicyPrincipalIDs = *in.Policy, ids

@@ -113,7 +113,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 			}
 			return err
 		}
-		if err := s.reauthorize(tx, &caller, "kms:ReplicateKey", k, &primary, cond); err != nil {
+		if err := s.reauthorize(ctx, tx, &caller, "kms:ReplicateKey", k, &primary, cond); err != nil {
 			return err
 		}
 		pk := *k
