@@ -309,6 +309,16 @@ func TestE2EIAMChangeRacesRevocationOfItsCaller(t *testing.T) {
 		t.Errorf("access keys of %s after the refusal: %v (%v)", u.name, l.AccessKeyMetadata, err)
 	}
 
+	u = e.newUser(t, "key-maker", allowKMS)
+	first(func() error {
+		_, err := root.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String(u.name), PolicyName: aws.String("p0")})
+		return err
+	})
+	keys := e.keyCount(t)
+	_, err = u.kms.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String(kpDoc(kpRootStmt(), kpAllow(userARNOf(u.name), "kms:*")))})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	e.expectKeyCount(t, keys)
+
 	e.createRole(t, "racer", trustAccount)
 	u = e.newUser(t, "session-after", everything)
 	first(func() error {

@@ -164,7 +164,14 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		}
 		ver = vers[0]
 	}
+	actions := []string{"kms:CreateKey"}
+	if len(in.Tags) > 0 {
+		actions = append(actions, "kms:TagResource")
+	}
 	err := s.update(ctx, "CreateKey", func(tx store.Tx) error {
+		if err := s.reauthorizeAccount(ctx, tx, &caller, "*", cond, actions...); err != nil {
+			return err
+		}
 		if err := putJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 			return err
 		}
@@ -534,19 +541,49 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 // the caller was authenticated refuses the change too.
 func (s *Service) reauthorize(ctx context.Context, tx store.Tx, caller *Caller, action string, k *keyrepo.Key, rec *keyrepo.KeyRecord, cond *authz.Conditions) error {
 	now, changed := s.repo.AsRecorded(tx, k, rec)
-	if read, ok := ctx.Value(policiesNowKey{}).(func(store.Tx) ([]*policy.Policy, error)); ok {
-		policies, err := read(tx)
-		if err != nil {
-			return err
-		}
-		c := *caller
-		c.Policies = policies
-		caller, changed = &c, true
+	switch c, err := callerNow(ctx, tx, caller); {
+	case err != nil:
+		return err
+	case c != nil:
+		caller, changed = c, true
 	}
 	if !changed {
 		return nil
 	}
 	return s.authz.Key(caller, action, now, cond)
+}
+
+// reauthorizeAccount is reauthorize for a change decided by identity
+// policies alone (CreateKey): when ctx carries the caller's policies as
+// tx reads them, the caller is authorized again with those for each of
+// actions on resource.
+func (s *Service) reauthorizeAccount(ctx context.Context, tx store.Tx, caller *Caller, resource string, cond *authz.Conditions, actions ...string) error {
+	c, err := callerNow(ctx, tx, caller)
+	if err != nil || c == nil {
+		return err
+	}
+	for _, a := range actions {
+		if err := s.authz.Account(c, a, resource, cond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// callerNow is caller with the identity policies ctx's reader
+// (WithPoliciesNow) reads in tx; nil when ctx carries none.
+func callerNow(ctx context.Context, tx store.Tx, caller *Caller) (*Caller, error) {
+	read, ok := ctx.Value(policiesNowKey{}).(func(store.Tx) ([]*policy.Policy, error))
+	if !ok {
+		return nil, nil
+	}
+	policies, err := read(tx)
+	if err != nil {
+		return nil, err
+	}
+	c := *caller
+	c.Policies = policies
+	return &c, nil
 }
 
 type policiesNowKey struct{}
