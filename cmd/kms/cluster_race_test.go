@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/openkms/kms/internal/store/pgtest"
 	"github.com/openkms/kms/internal/testsupport"
 )
 
@@ -452,4 +454,50 @@ func TestClusterLostNotificationsBoundedByCacheAge(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// A change to a key judged again in its own transaction reads what the
+// decision needs (grants, alias names for kms:ResourceAliases) in that
+// transaction, never waiting for another connection: with a pool of one,
+// a read on another connection would wait for the one the transaction
+// holds, for as long as the call may last.
+func TestClusterKeyChangeJudgedWithinItsTransaction(t *testing.T) {
+	dsn := pgtest.Start(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	s := &server{proc: startProc(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--storage", dsn+sep+"pool_max_conns=1")}
+	m := s.waitOutput(listeningRE, startTimeout)
+	s.URL, s.Region, s.Dir = m[1], m[2], m[3]
+	waitHealthy(t, s)
+	ctx := testCtx(t)
+	root := s.client(t)
+	rootID, rootSecret := devCredentials(t, s.Dir)
+	iamc := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(rootID, rootSecret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
+	annARN, ann := userClient(t, iamc, "ann", s)
+	bobARN, bob := userClient(t, iamc, "bob", s)
+	k, err := root.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	id := k.KeyMetadata.KeyId
+	_, err = root.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/shared"), TargetKeyId: id})
+	noErr(t, err, "CreateAlias")
+	_, err = root.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: id, Policy: aws.String(`{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+		{"Effect":"Allow","Principal":{"AWS":"` + annARN + `"},"Action":"kms:UpdateKeyDescription","Resource":"*",
+		 "Condition":{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/shared"}}}]}`)})
+	noErr(t, err, "PutKeyPolicy")
+	_, err = root.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: id, GranteePrincipal: aws.String(bobARN),
+		Operations: []types.GrantOperation{types.GrantOperationCreateGrant, types.GrantOperationEncrypt}})
+	noErr(t, err, "CreateGrant for bob")
+
+	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = ann[0].UpdateKeyDescription(callCtx, &kms.UpdateKeyDescriptionInput{KeyId: id, Description: aws.String("by ann")})
+	noErr(t, err, "UpdateKeyDescription allowed by an alias condition")
+	_, err = bob[0].CreateGrant(callCtx, &kms.CreateGrantInput{KeyId: id, GranteePrincipal: aws.String(bobARN),
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+	noErr(t, err, "CreateGrant allowed by a grant")
 }

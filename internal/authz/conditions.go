@@ -136,7 +136,11 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 	case key == "kms:resourcealiases":
 		if !c.aliasesLoaded {
 			c.aliasesLoaded = true
-			c.resourceAliases = c.a.aliases(context.Background(), c.k.Rec.Region, c.k.Rec.ID)
+			if names, ok := c.k.AliasNames(); ok {
+				c.resourceAliases = names
+			} else {
+				c.resourceAliases = c.a.aliases(context.Background(), c.k.Rec.Region, c.k.Rec.ID)
+			}
 		}
 		return c.resourceAliases, len(c.resourceAliases) > 0
 	}

@@ -35,6 +35,17 @@ type Key struct {
 
 	byGrantee  map[string][]*GrantRecord                   // Grants by grantee ARN
 	readGrants func(arns []string) ([]*GrantRecord, error) // set in a key read WithoutCache
+	aliases    func() []string                             // set in a key AsRecorded made
+}
+
+// AliasNames returns the names of the key's aliases, read in the
+// transaction of a change to it, for a key AsRecorded made (ok); a
+// caller reads those of other keys from the store itself.
+func (k *Key) AliasNames() (names []string, ok bool) {
+	if k.aliases == nil {
+		return nil, false
+	}
+	return k.aliases(), true
 }
 
 // GranteeGrants returns the key's grants whose grantee is named by one of
@@ -463,13 +474,24 @@ func (r *Repo) parsePolicy(rec *KeyRecord) *policy.Policy {
 // AsRecorded returns k as rec, a record of the same key that the
 // transaction tx (one that changes the key) read, says it is now, to
 // authorize the change against again: k with rec's record and policy,
-// its grants read in tx. The material stays k's. It reports whether rec
+// its grants and alias names read in tx, which must not wait for another
+// transaction (on PostgreSQL, for another connection of a pool its own
+// may have emptied). The material stays k's. It reports whether rec
 // holds anything an authorization reads that k's record does not: the
 // policy, the principals it is bound to, or the tags.
 func (r *Repo) AsRecorded(tx store.Tx, k *Key, rec *KeyRecord) (*Key, bool) {
 	out := *k
 	out.Grants, out.byGrantee = nil, nil
 	out.readGrants = func(arns []string) ([]*GrantRecord, error) { return granteeGrantsIn(tx, rec.Region, rec.ID, arns) }
+	out.aliases = func() []string {
+		var names []string
+		prefix := KeyAliasPrefix(rec.Region, rec.ID)
+		tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
+			names = append(names, string(k[len(prefix):]))
+			return true, nil
+		})
+		return names
+	}
 	if rec.Policy == k.Rec.Policy && maps.Equal(rec.PolicyPrincipalIDs, k.Rec.PolicyPrincipalIDs) && slices.Equal(rec.Tags, k.Rec.Tags) {
 		return &out, false
 	}
