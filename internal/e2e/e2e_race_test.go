@@ -319,6 +319,30 @@ func TestE2EIAMChangeRacesRevocationOfItsCaller(t *testing.T) {
 	expectAPIErrorCode(t, err, "AccessDeniedException")
 	e.expectKeyCount(t, keys)
 
+	// An alias moved, or made, by a caller whose identity policy was
+	// deleted meanwhile.
+	u = e.newUser(t, "alias-mover", allowKMS)
+	from, to := e.newKey(t), e.newKey(t)
+	if _, err := e.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/app"), TargetKeyId: aws.String(from)}); err != nil {
+		t.Fatal(err)
+	}
+	first(func() error {
+		_, err := root.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String(u.name), PolicyName: aws.String("p0")})
+		return err
+	})
+	_, err = u.kms.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: aws.String("alias/app"), TargetKeyId: aws.String(to)})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	if m := describeIn(t, e.client, "alias/app"); aws.ToString(m.KeyId) != from {
+		t.Errorf("alias/app points at %s after the refusal, want %s", aws.ToString(m.KeyId), from)
+	}
+	e.putUserPolicy(t, u.name, "p0", allowKMS)
+	first(func() error {
+		_, err := root.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String(u.name), PolicyName: aws.String("p0")})
+		return err
+	})
+	_, err = u.kms.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/new"), TargetKeyId: aws.String(to)})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+
 	e.createRole(t, "racer", trustAccount)
 	u = e.newUser(t, "session-after", everything)
 	first(func() error {

@@ -103,7 +103,10 @@ func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if err := s.checkTargetInTx(tx, k); err != nil {
+		if err := s.reauthorizeAccount(ctx, tx, &caller, keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName), nil, "kms:CreateAlias"); err != nil {
+			return err
+		}
+		if err := s.checkTargetInTx(ctx, tx, &caller, "kms:CreateAlias", k); err != nil {
 			return err
 		}
 		if err := s.checkAliasLimit(tx, k); err != nil {
@@ -125,13 +128,17 @@ func errAliasNotFound(region, account, name string) error {
 }
 
 // checkTargetInTx re-reads an alias target inside the transaction, so that a
-// key scheduled for deletion meanwhile is refused.
-func (s *Service) checkTargetInTx(tx store.Tx, k *keyrepo.Key) error {
+// key scheduled for deletion meanwhile is refused, and the caller is
+// judged again for action on it (reauthorize).
+func (s *Service) checkTargetInTx(ctx context.Context, tx store.Tx, caller *Caller, action string, k *keyrepo.Key) error {
 	var rec keyrepo.KeyRecord
 	if err := getJSON(tx, keyrepo.KeyKey(k.Rec.Region, k.Rec.ID), &rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return keyrepo.ErrKeyDoesNotExist(k.ARN)
 		}
+		return err
+	}
+	if err := s.reauthorize(ctx, tx, caller, action, k, &rec, nil); err != nil {
 		return err
 	}
 	if rec.State.PendingDeletion() {
@@ -170,12 +177,32 @@ const aliasAttempts = 8
 // again on its new key, and the change tried again: the call is judged as
 // if it came after the move. The cache drops the alias after each try.
 func (s *Service) changeAlias(ctx context.Context, caller *Caller, op, name, newTarget string, change func(tx store.Tx, oldID string) error) error {
+	action := "kms:" + op
 	for attempt := 1; ; attempt++ {
-		oldID, err := s.authorizeAliasTarget(ctx, caller, "kms:"+op, name, newTarget)
+		oldID, old, err := s.authorizeAliasTarget(ctx, caller, action, name, newTarget)
 		if err != nil {
 			return err
 		}
-		err = s.update(ctx, op, func(tx store.Tx) error { return change(tx, oldID) })
+		err = s.update(ctx, op, func(tx store.Tx) error {
+			// Judged again as the transaction reads the caller and the
+			// key the alias leaves (reauthorize).
+			if err := s.reauthorizeAccount(ctx, tx, caller, keyrepo.AliasARN(s.regionOf(*caller), caller.AccountID, name), nil, action); err != nil {
+				return err
+			}
+			if old != nil {
+				var rec keyrepo.KeyRecord
+				switch err := getJSON(tx, keyrepo.KeyKey(old.Rec.Region, old.Rec.ID), &rec); {
+				case errors.Is(err, store.ErrNotFound):
+				case err != nil:
+					return err
+				default:
+					if err := s.reauthorize(ctx, tx, caller, action, old, &rec, nil); err != nil {
+						return err
+					}
+				}
+			}
+			return change(tx, oldID)
+		})
 		s.repo.Invalidate(s.regionOf(*caller), "", caller.AccountID, name)
 		if err != errAliasMoved || attempt == aliasAttempts {
 			return err
@@ -184,32 +211,32 @@ func (s *Service) changeAlias(ctx context.Context, caller *Caller, op, name, new
 }
 
 // authorizeAliasTarget authorizes caller for action on the key an alias
-// points at now, read from the store, and returns that key's id; "" when
-// the alias does not exist, or points at the key newTarget (authorized
-// already). The change's transaction must find the alias pointing at the
+// points at now, read from the store, and returns that key's id and the
+// key (nil when there is none to authorize); "" when the alias does not
+// exist, or points at the key newTarget (authorized already). The change's transaction must find the alias pointing at the
 // same key, or fail with errAliasMoved: otherwise a concurrent UpdateAlias
 // could move the alias to a key the caller was never authorized for.
-func (s *Service) authorizeAliasTarget(ctx context.Context, caller *Caller, action, name, newTarget string) (string, error) {
+func (s *Service) authorizeAliasTarget(ctx context.Context, caller *Caller, action, name, newTarget string) (string, *keyrepo.Key, error) {
 	ctx = keyrepo.WithoutCache(ctx)
 	id, err := s.repo.LookupAlias(ctx, caller.AccountID, s.regionOf(*caller), name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return "", nil
+		return "", nil, nil
 	case err != nil:
-		return "", err
+		return "", nil, err
 	case id == newTarget:
-		return id, nil
+		return id, nil, nil
 	}
 	k, err := s.repo.Load(ctx, s.regionOf(*caller), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return id, nil // an alias left pointing at no key: nothing to authorize
+		return id, nil, nil // an alias left pointing at no key: nothing to authorize
 	case err != nil:
-		return "", err
+		return "", nil, err
 	case s.repo.Expired(&k.Rec):
-		return id, nil // gone with its key: the change finds it so
+		return id, nil, nil // gone with its key: the change finds it so
 	}
-	return id, s.authz.Key(caller, action, k, nil)
+	return id, k, s.authz.Key(caller, action, k, nil)
 }
 
 // UpdateAlias points an existing alias at another key of the same type and
@@ -249,7 +276,7 @@ func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.Ali
 		if rec.KeyID != oldID {
 			return errAliasMoved
 		}
-		if err := s.checkTargetInTx(tx, k); err != nil {
+		if err := s.checkTargetInTx(ctx, tx, &caller, "kms:UpdateAlias", k); err != nil {
 			return err
 		}
 		if rec.KeyID != k.Rec.ID {
