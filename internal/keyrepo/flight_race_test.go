@@ -1,0 +1,228 @@
+package keyrepo_test
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/openkms/kms/internal/keyrepo"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
+// holdStore holds, while armed, the next read transaction it is given,
+// once its reads are done: it tells held, and waits for release.
+type holdStore struct {
+	store.Store
+	armed   atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (h *holdStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	err := h.Store.View(ctx, fn)
+	if h.armed.CompareAndSwap(true, false) {
+		h.held <- struct{}{}
+		<-h.release
+	}
+	return err
+}
+
+// heldRepo is a repository over the fixture's store, with a max age of a
+// minute, whose reads can be held, and a channel told after each read in
+// the background.
+func heldRepo(t *testing.T, f *fixture) (*keyrepo.Repo, *holdStore, chan struct{}) {
+	t.Helper()
+	h := &holdStore{Store: f.st, held: make(chan struct{}), release: make(chan struct{})}
+	r, err := keyrepo.New(keyrepo.Config{Store: h, RootKey: f.rk, Region: region, Now: f.clock.Now, CacheMaxAge: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refreshed := make(chan struct{}, 10)
+	keyrepo.OnRefreshed(r, func() { refreshed <- struct{}{} })
+	return r, h, refreshed
+}
+
+func await(t *testing.T, c chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(10 * time.Second):
+		t.Fatal(what)
+	}
+}
+
+// A read of a key in the background that a change overtakes does not
+// land: not over an invalidation, a grant patched in locally or from a
+// notification, nor a flush of the cache.
+func TestCacheRefreshOvertakenByAChange(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(f *fixture, r *keyrepo.Repo, k keyrepo.KeyRecord, g *keyrepo.GrantRecord)
+	}{
+		{"invalidated", func(f *fixture, r *keyrepo.Repo, k keyrepo.KeyRecord, g *keyrepo.GrantRecord) {
+			r.Invalidate(region, k.ID, "")
+		}},
+		{"grant added here", func(f *fixture, r *keyrepo.Repo, k keyrepo.KeyRecord, g *keyrepo.GrantRecord) {
+			r.GrantAdded(g)
+		}},
+		{"grant announced", func(f *fixture, r *keyrepo.Repo, k keyrepo.KeyRecord, g *keyrepo.GrantRecord) {
+			r.Changed(grantChange(g))
+		}},
+		{"key record announced", func(f *fixture, r *keyrepo.Repo, k keyrepo.KeyRecord, g *keyrepo.GrantRecord) {
+			r.Changed([][]byte{keyrepo.KeyKey(region, k.ID), keyrepo.GrantKey(region, k.ID, g.ID)})
+		}},
+		{"flushed", func(f *fixture, r *keyrepo.Repo, k keyrepo.KeyRecord, g *keyrepo.GrantRecord) {
+			r.Changed(nil)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, keyrepo.Config{})
+			r, h, refreshed := heldRepo(t, f)
+			k := f.newKey(acctA, keys.SymmetricDefault)
+			f.description(r, k.ID)
+			f.clock.Advance(45 * time.Second)
+
+			h.armed.Store(true)
+			if got := f.description(r, k.ID); got != "" {
+				t.Fatalf("description %q, want the cached key", got)
+			}
+			await(t, h.held, "no read in the background")
+			// Another process changes the key after that read.
+			g := f.grant(k, "g1", "")
+			f.putGrants(g)
+			f.describe(k, "changed")
+			tc.change(f, r, k, g)
+			close(h.release)
+			await(t, refreshed, "the read in the background did not end")
+
+			got, err := r.Load(f.ctx, region, k.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(got.Grants, func(x *keyrepo.GrantRecord) bool { return x.ID == "g1" }) {
+				t.Errorf("the key lacks the grant made after the read in the background began: that read landed over the change")
+			}
+			if tc.name == "invalidated" || tc.name == "flushed" {
+				if got.Rec.Description != "changed" {
+					t.Errorf("description %q, want %q", got.Rec.Description, "changed")
+				}
+			}
+		})
+	}
+}
+
+// An alias read in the background that an invalidation overtakes does
+// not land.
+func TestCacheAliasRefreshOvertakenByAChange(t *testing.T) {
+	f := newFixture(t, keyrepo.Config{})
+	r, h, refreshed := heldRepo(t, f)
+	k, k2 := f.newKey(acctA, keys.SymmetricDefault), f.newKey(acctA, keys.SymmetricDefault)
+	f.putAlias(acctA, "alias/app", k.ID)
+	f.aliasTarget(r, acctA, "alias/app")
+	f.clock.Advance(45 * time.Second)
+	h.armed.Store(true)
+	f.aliasTarget(r, acctA, "alias/app")
+	await(t, h.held, "no read in the background")
+	f.putAlias(acctA, "alias/app", k2.ID)
+	r.Invalidate(region, "", acctA, "alias/app")
+	close(h.release)
+	await(t, refreshed, "the read in the background did not end")
+	if got := f.aliasTarget(r, acctA, "alias/app"); got != k2.ID {
+		t.Errorf("target %s, want %s: the read before the change landed over it", got, k2.ID)
+	}
+}
+
+// panicOnce panics in its first read transaction, once its reads are
+// done and the waiting callers have joined.
+type panicOnce struct {
+	store.Store
+	views atomic.Int64
+	gate  chan struct{}
+}
+
+func (p *panicOnce) View(ctx context.Context, fn func(store.Tx) error) error {
+	if p.views.Add(1) == 1 {
+		<-p.gate
+		panic("a read that panics")
+	}
+	return p.Store.View(ctx, fn)
+}
+
+// A call's shared read that panics fails the calls waiting for it, with
+// an error, without leaving them waiting, and the key is read again by
+// the next call.
+func TestCacheSharedReadThatPanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, keyrepo.Config{})
+		k := f.newKey(acctA, keys.SymmetricDefault)
+		ps := &panicOnce{Store: f.st, gate: make(chan struct{})}
+		r, err := keyrepo.New(keyrepo.Config{Store: ps, RootKey: f.rk, Region: region, Now: f.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		panicked := make(chan any, 1)
+		go func() {
+			defer func() { panicked <- recover() }()
+			r.Load(context.Background(), region, k.ID)
+		}()
+		synctest.Wait()
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() {
+				_, err := r.Load(context.Background(), region, k.ID)
+				errs <- err
+			}()
+		}
+		synctest.Wait()
+		close(ps.gate)
+		if p := <-panicked; p == nil {
+			t.Error("the reader's panic did not reach its caller")
+		}
+		for range 3 {
+			if err := <-errs; err == nil {
+				t.Error("a caller waiting for a read that panicked got a key")
+			}
+		}
+		if got := f.description(r, k.ID); got != "" {
+			t.Errorf("description %q", got)
+		}
+	})
+}
+
+// A caller that shares a read that began before a grant was made, and
+// that names the grant by token, has it.
+func TestCacheSharedReadWithTokenGrants(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, keyrepo.Config{})
+		k := f.newKey(acctA, keys.SymmetricDefault)
+		r, g := newGatedRepo(f, keyrepo.Config{CacheMaxAge: time.Minute})
+		go func() {
+			if _, err := r.Load(context.Background(), region, k.ID); err != nil {
+				t.Error(err)
+			}
+		}()
+		synctest.Wait()
+		made := f.grant(k, "g1", "")
+		f.putGrants(made) // by another process, not announced yet
+		var got *keyrepo.Key
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ctx := keyrepo.WithTokenGrants(context.Background(), []keyrepo.TokenGrant{{KeyID: k.ID, GrantID: "g1"}})
+			var err error
+			if got, err = r.Load(ctx, region, k.ID); err != nil {
+				t.Error(err)
+			}
+		}()
+		synctest.Wait()
+		close(g.release)
+		<-done
+		if got == nil || !slices.ContainsFunc(got.Grants, func(x *keyrepo.GrantRecord) bool { return x.ID == "g1" }) {
+			t.Error("a caller sharing a read named a grant by token and was not given it")
+		}
+	})
+}
