@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // A flight is one read of a key from the store that the callers who miss
@@ -16,10 +17,17 @@ import (
 // A caller that comes after a change was invalidated sees a later
 // generation and starts a read of its own, so that no caller is answered
 // from a snapshot older than a change answered before it began.
+//
+// Nor may a caller be answered from a read that began more than the max
+// age before it and before the call itself (a store slower than the max
+// age): a change made meanwhile by another process, its notification
+// lost, would be honoured later than the max age promises. It reads
+// again instead, and that read begins after the call did.
 type flight struct {
-	done chan struct{} // closed when k and err are set
-	k    *Key
-	err  error
+	done  chan struct{} // closed when start, k and err are set
+	start time.Time     // when the read began, as the cache stamps it
+	k     *Key
+	err   error
 }
 
 type flightRef struct {
@@ -67,6 +75,7 @@ func (fs *flights) land(ref flightRef, f *flight) {
 func (r *Repo) fly(ctx context.Context, ref flightRef, f *flight) {
 	defer r.flights.land(ref, f)
 	start := r.cache.stamp()
+	f.start = start
 	k, err := r.read(ctx, ref.key.region, ref.key.id, false)
 	if err == nil {
 		r.cache.fillKey(ref.gen, start, k)
@@ -77,6 +86,7 @@ func (r *Repo) fly(ctx context.Context, ref flightRef, f *flight) {
 // loadShared reads the key ref for a caller that missed the cache, or
 // waits for the read another caller began at the same generation.
 func (r *Repo) loadShared(ctx context.Context, key keyRef) (*Key, error) {
+	began := r.cache.stamp()
 	for {
 		ref := flightRef{key, r.cache.generation()}
 		f, lead := r.flights.join(ref)
@@ -88,6 +98,9 @@ func (r *Repo) loadShared(ctx context.Context, key keyRef) (*Key, error) {
 		case <-f.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+		if f.start.Before(began) && !r.cache.fresh(f.start) {
+			continue // a read older than this call and than the max age
 		}
 		if f.err != nil && ctx.Err() == nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
 			continue // the reader's call ended, not this one: read again

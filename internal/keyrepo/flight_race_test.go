@@ -226,3 +226,40 @@ func TestCacheSharedReadWithTokenGrants(t *testing.T) {
 		}
 	})
 }
+
+// A shared read that began more than the max age before a call is not
+// the answer to that call: a change made since, its notification lost,
+// would be honoured later than the max age promises.
+func TestCacheSharedReadOlderThanMaxAge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, keyrepo.Config{})
+		k := f.newKey(acctA, keys.SymmetricDefault)
+		r, g := newGatedRepo(f, keyrepo.Config{CacheMaxAge: time.Minute})
+		go func() {
+			if _, err := r.Load(context.Background(), region, k.ID); err != nil {
+				t.Error(err)
+			}
+		}()
+		synctest.Wait()          // the first read is done and held
+		f.describe(k, "changed") // by another process, its notification lost
+		f.clock.Advance(time.Minute)
+
+		var got string
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			k, err := r.Load(context.Background(), region, k.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got = k.Rec.Description
+		}()
+		synctest.Wait()
+		close(g.release)
+		<-done
+		if got != "changed" {
+			t.Errorf("a call a max age after a change: description %q, want %q", got, "changed")
+		}
+	})
+}
