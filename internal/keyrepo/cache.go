@@ -173,6 +173,18 @@ func (c *cache) key(ref keyRef) (k *Key, due bool) {
 	return e.k, c.maxAge > 0 && c.now().Sub(e.filled) >= refreshAge(c.maxAge)
 }
 
+// cached returns the cached key ref, or nil, as key does but without
+// counting a hit or a miss: for a caller that counted its miss already.
+func (c *cache) cached(ref keyRef) *Key {
+	c.mu.RLock()
+	e, ok := c.keys[ref]
+	c.mu.RUnlock()
+	if !ok || !c.fresh(e.filled) {
+		return nil
+	}
+	return e.k
+}
+
 // alias returns the cached target of alias ref, whether there is one,
 // and whether a read of it in the background is due, as key does.
 func (c *cache) alias(ref aliasRef) (id string, ok, due bool) {

@@ -91,6 +91,15 @@ func (r *Repo) loadShared(ctx context.Context, key keyRef) (*Key, error) {
 		ref := flightRef{key, r.cache.generation()}
 		f, lead := r.flights.join(ref)
 		if lead {
+			// A read that landed since this caller missed the cache, or
+			// since the read it waited for failed it, filled the entry
+			// before it landed: callers waiting for a read whose caller
+			// went away do not each read the key whole.
+			if k := r.cache.cached(key); k != nil {
+				f.start, f.k, f.err = r.cache.stamp(), k, nil
+				r.flights.land(ref, f)
+				return r.withTokenGrants(ctx, k), nil
+			}
 			r.fly(ctx, ref, f)
 			return f.k, f.err
 		}

@@ -2,6 +2,8 @@ package keyrepo_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -262,4 +264,68 @@ func TestCacheSharedReadOlderThanMaxAge(t *testing.T) {
 			t.Errorf("a call a max age after a change: description %q, want %q", got, "changed")
 		}
 	})
+}
+
+// cancelStore holds its first read until its caller's context ends, and
+// fails it with the context's error, as a store does when the caller
+// goes away mid-read.
+type cancelStore struct {
+	store.Store
+	views atomic.Int64
+}
+
+func (c *cancelStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	if c.views.Add(1) == 1 {
+		<-ctx.Done()
+		return fmt.Errorf("store: scan: %w", ctx.Err())
+	}
+	return c.Store.View(ctx, fn)
+}
+
+// The callers waiting for a read whose caller went away are not answered
+// with that caller's error: one of them reads again, for all of them, and
+// the others do not read the key whole each in turn.
+func TestCacheSharedReadOfACallerGone(t *testing.T) {
+	// Which of the waiters reads again, and when the others wake, is the
+	// scheduler's: enough rounds that each order is met.
+	for range 20 {
+		synctest.Test(t, testSharedReadOfACallerGone)
+	}
+}
+
+func testSharedReadOfACallerGone(t *testing.T) {
+	f := newFixture(t, keyrepo.Config{})
+	k := f.newKey(acctA, keys.SymmetricDefault)
+	cs := &cancelStore{Store: f.st}
+	r, err := keyrepo.New(keyrepo.Config{Store: cs, RootKey: f.rk, Region: region, Now: f.clock.Now, CacheMaxAge: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	leaderErr := make(chan error, 1)
+	go func() {
+		_, err := r.Load(ctx, region, k.ID)
+		leaderErr <- err
+	}()
+	synctest.Wait()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := r.Load(context.Background(), region, k.ID)
+			errs <- err
+		}()
+	}
+	synctest.Wait()
+	cancel()
+	if err := <-leaderErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("the caller gone: %v, want context.Canceled", err)
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("a caller waiting for the read of a caller gone: %v", err)
+		}
+	}
+	if n := cs.views.Load(); n != 2 {
+		t.Errorf("%d reads, want 2: the caller gone's, and one for those waiting", n)
+	}
 }
