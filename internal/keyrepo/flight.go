@@ -36,10 +36,11 @@ type flightRef struct {
 }
 
 // flights are the reads under way: of keys, by key and generation, and
-// of aliases in the background.
+// of keys and aliases in the background.
 type flights struct {
 	mu      sync.Mutex
 	m       map[flightRef]*flight
+	keys    map[keyRef]bool // keys read in the background, at any generation
 	aliases map[aliasRef]bool
 }
 
@@ -61,6 +62,34 @@ func (fs *flights) join(ref flightRef) (f *flight, lead bool) {
 	f = &flight{done: make(chan struct{}), err: errFlightAborted}
 	fs.m[ref] = f
 	return f, true
+}
+
+// joinRefresh returns a new read of ref for a read in the background,
+// unless one of ref's key is under way: a read in the background at an
+// earlier generation (which will not land), or a caller's at ref's.
+func (fs *flights) joinRefresh(ref flightRef) (f *flight, lead bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if _, ok := fs.m[ref]; ok || fs.keys[ref.key] {
+		return nil, false
+	}
+	if fs.m == nil {
+		fs.m = make(map[flightRef]*flight)
+	}
+	if fs.keys == nil {
+		fs.keys = make(map[keyRef]bool)
+	}
+	f = &flight{done: make(chan struct{}), err: errFlightAborted}
+	fs.m[ref] = f
+	fs.keys[ref.key] = true
+	return f, true
+}
+
+// endRefresh records that the read in the background of key ended.
+func (fs *flights) endRefresh(key keyRef) {
+	fs.mu.Lock()
+	delete(fs.keys, key)
+	fs.mu.Unlock()
 }
 
 func (fs *flights) land(ref flightRef, f *flight) {
@@ -157,10 +186,15 @@ func (r *Repo) refreshAlias(ref aliasRef) {
 
 // refresh reads the cached key ref again in the background, unless a
 // read of it is under way, so that the callers of a key in use keep
-// being answered from the cache while its entry's age runs out.
+// being answered from the cache while its entry's age runs out. One read
+// of a key in the background at a time: a change to any key advances the
+// generation, and in a cluster changes come every few seconds (the last
+// uses every node writes), so a read per generation would have each call
+// after one start another read of the key whole while the last is under
+// way, none of which lands.
 func (r *Repo) refresh(key keyRef) {
 	ref := flightRef{key, r.cache.generation()}
-	f, lead := r.flights.join(ref)
+	f, lead := r.flights.joinRefresh(ref)
 	if !lead {
 		return
 	}
@@ -171,6 +205,7 @@ func (r *Repo) refresh(key keyRef) {
 			if p := recover(); p != nil {
 				r.log.Error("panic reading a key again in the background", "keyId", key.id, "panic", p)
 			}
+			r.flights.endRefresh(key)
 			if r.refreshed != nil {
 				r.refreshed()
 			}

@@ -1,6 +1,7 @@
 package keyrepo_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -328,4 +329,64 @@ func testSharedReadOfACallerGone(t *testing.T) {
 	if n := cs.views.Load(); n != 2 {
 		t.Errorf("%d reads, want 2: the caller gone's, and one for those waiting", n)
 	}
+}
+
+// countingHold holds every read of one key's grants while hold is set,
+// and counts the reads of that key.
+type countingHold struct {
+	store.Store
+	prefix  []byte
+	hold    chan struct{}
+	reads   atomic.Int64
+	holding atomic.Bool
+}
+
+func (c *countingHold) View(ctx context.Context, fn func(store.Tx) error) error {
+	err := c.Store.View(ctx, func(tx store.Tx) error { return fn(&countingTx{tx, c}) })
+	return err
+}
+
+type countingTx struct {
+	store.Tx
+	c *countingHold
+}
+
+func (t *countingTx) Scan(prefix, after []byte, fn func(k, v []byte) (bool, error)) error {
+	if bytes.Equal(prefix, t.c.prefix) {
+		t.c.reads.Add(1)
+		if t.c.holding.Load() {
+			<-t.c.hold
+		}
+	}
+	return t.Tx.Scan(prefix, after, fn)
+}
+
+// A key in use is read in the background once at a time, however many
+// changes to other keys come while that read is under way: each change
+// does not have the next call start another read of it whole.
+func TestCacheOneRefreshOfAKeyAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, keyrepo.Config{})
+		k, other := f.newKey(acctA, keys.SymmetricDefault), f.newKey(acctA, keys.SymmetricDefault)
+		c := &countingHold{Store: f.st, prefix: keyrepo.GrantPrefix(region, k.ID), hold: make(chan struct{})}
+		r, err := keyrepo.New(keyrepo.Config{Store: c, RootKey: f.rk, Region: region, Now: f.clock.Now, CacheMaxAge: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.description(r, k.ID)
+		f.clock.Advance(45 * time.Second)
+		c.holding.Store(true)
+		c.reads.Store(0)
+		for range 10 {
+			r.Invalidate(region, other.ID, "")
+			f.description(r, k.ID)
+			synctest.Wait() // a read in the background began and is held
+		}
+		n := c.reads.Load()
+		close(c.hold)
+		synctest.Wait()
+		if n != 1 {
+			t.Errorf("ten calls, each after a change to another key, started %d reads of the key in the background, want 1", n)
+		}
+	})
 }
