@@ -371,6 +371,17 @@ func TestCredentialCache(t *testing.T) {
 		{"anything may have changed", 0, func(d *identity.Directory, _ string) { d.Changed(nil) }, 0, false},
 		{"only other records changed", 0, func(d *identity.Directory, _ string) { d.Changed([][]byte{[]byte("kms/key/x"), []byte("audit/y")}) }, 0, true},
 		{"nothing changed", 0, func(d *identity.Directory, _ string) { d.Changed([][]byte{}) }, 0, true},
+		// A role session's record is read for its own credential only:
+		// an AssumeRole elsewhere does not drop every credential.
+		{"only another role session's record changed", 0, func(d *identity.Directory, _ string) {
+			d.Changed([][]byte{[]byte("iam/session/ASIAOTHEROTHEROTHER2")})
+		}, 0, true},
+		{"a session record under the key's id changed", 0, func(d *identity.Directory, id string) {
+			d.Changed([][]byte{[]byte("iam/session/ASIAOTHEROTHEROTHER2"), []byte("iam/session/" + id)})
+		}, 0, false},
+		{"a role session's record and another IAM record changed", 0, func(d *identity.Directory, _ string) {
+			d.Changed([][]byte{[]byte("iam/session/ASIAOTHEROTHEROTHER2"), []byte("iam/user/x")})
+		}, 0, false},
 		{"within the maximum age", 5 * time.Second, nil, 5*time.Second - time.Nanosecond, true},
 		{"at the maximum age", 5 * time.Second, nil, 5 * time.Second, false},
 	} {
@@ -454,6 +465,10 @@ func TestUnknownKeyCacheDropped(t *testing.T) {
 		{"no notification, no maximum age", 0, nil, time.Hour, true},
 		{"an IAM record changed", 0, func(d *identity.Directory, id string) { d.Changed([][]byte{[]byte("iam/accesskey/" + id)}) }, 0, false},
 		{"only other records changed", 0, func(d *identity.Directory, _ string) { d.Changed([][]byte{[]byte("kms/key/x")}) }, 0, true},
+		{"a session record under the key's id changed", 0, func(d *identity.Directory, id string) { d.Changed([][]byte{[]byte("iam/session/" + id)}) }, 0, false},
+		{"only another role session's record changed", 0, func(d *identity.Directory, _ string) {
+			d.Changed([][]byte{[]byte("iam/session/ASIAOTHEROTHEROTHER2")})
+		}, 0, true},
 		{"within the maximum age", 5 * time.Second, nil, 5*time.Second - time.Nanosecond, true},
 		{"at the maximum age", 5 * time.Second, nil, 5 * time.Second, false},
 	} {

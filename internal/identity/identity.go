@@ -151,19 +151,42 @@ func (d *Directory) invalidate() {
 	d.mu.Unlock()
 }
 
+// forget drops what is cached of the access keys ids, as invalidate
+// does of every one.
+func (d *Directory) forget(ids []string) {
+	d.mu.Lock()
+	d.gen++
+	for _, id := range ids {
+		delete(d.creds, id)
+		delete(d.misses, id)
+	}
+	d.mu.Unlock()
+}
+
 // Changed tells the directory that other processes sharing its store
 // changed the records named (store keys); nil means anything may have
-// changed. Any IAM record drops every cached credential.
+// changed. A role session's record is read for that session's
+// credential alone, so a change of only such records (an AssumeRole, the
+// removal of expired sessions) drops those sessions; any other IAM record
+// drops every cached credential.
 func (d *Directory) Changed(records [][]byte) {
 	if records == nil {
 		d.invalidate()
 		return
 	}
+	var sessions []string
 	for _, r := range records {
+		if id, ok := strings.CutPrefix(string(r), "iam/session/"); ok {
+			sessions = append(sessions, id)
+			continue
+		}
 		if strings.HasPrefix(string(r), "iam/") {
 			d.invalidate()
 			return
 		}
+	}
+	if len(sessions) > 0 {
+		d.forget(sessions)
 	}
 }
 
