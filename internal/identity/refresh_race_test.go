@@ -1,33 +1,13 @@
 package identity_test
 
 import (
-	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/identity"
-	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/testsupport"
 )
-
-// holdStore holds, while armed, the next read transaction it is given,
-// once its reads are done: it tells held, and waits for release.
-type holdStore struct {
-	store.Store
-	armed   atomic.Bool
-	held    chan struct{}
-	release chan struct{}
-}
-
-func (h *holdStore) View(ctx context.Context, fn func(store.Tx) error) error {
-	err := h.Store.View(ctx, fn)
-	if h.armed.CompareAndSwap(true, false) {
-		h.held <- struct{}{}
-		<-h.release
-	}
-	return err
-}
 
 // A read of a credential in the background that an IAM change overtakes
 // does not land: the access key deleted, here or by another process
@@ -51,7 +31,7 @@ func TestCredentialRefreshOvertakenByAChange(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			h := &holdStore{Store: f.st, held: make(chan struct{}), release: make(chan struct{})}
+			h := testsupport.NewHoldStore(f.st)
 			cfg := f.cfg
 			cfg.Store, cfg.CacheMaxAge = h, 10*time.Second
 			d := identity.New(cfg)
@@ -67,17 +47,17 @@ func TestCredentialRefreshOvertakenByAChange(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.clock.Advance(7500 * time.Millisecond)
-			h.armed.Store(true)
+			h.Arm()
 			if err := auth(); err != nil {
 				t.Fatal(err)
 			}
 			select {
-			case <-h.held:
+			case <-h.Held:
 			case <-time.After(10 * time.Second):
 				t.Fatal("no read in the background")
 			}
 			tc.delete(f, d, alice.ID)
-			close(h.release)
+			close(h.Release)
 			select {
 			case <-refreshed:
 			case <-time.After(10 * time.Second):

@@ -14,32 +14,15 @@ import (
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/testsupport"
 )
-
-// holdStore holds, while armed, the next read transaction it is given,
-// once its reads are done: it tells held, and waits for release.
-type holdStore struct {
-	store.Store
-	armed   atomic.Bool
-	held    chan struct{}
-	release chan struct{}
-}
-
-func (h *holdStore) View(ctx context.Context, fn func(store.Tx) error) error {
-	err := h.Store.View(ctx, fn)
-	if h.armed.CompareAndSwap(true, false) {
-		h.held <- struct{}{}
-		<-h.release
-	}
-	return err
-}
 
 // heldRepo is a repository over the fixture's store, with a max age of a
 // minute, whose reads can be held, and a channel told after each read in
 // the background.
-func heldRepo(t *testing.T, f *fixture) (*keyrepo.Repo, *holdStore, chan struct{}) {
+func heldRepo(t *testing.T, f *fixture) (*keyrepo.Repo, *testsupport.HoldStore, chan struct{}) {
 	t.Helper()
-	h := &holdStore{Store: f.st, held: make(chan struct{}), release: make(chan struct{})}
+	h := testsupport.NewHoldStore(f.st)
 	r, err := keyrepo.New(keyrepo.Config{Store: h, RootKey: f.rk, Region: region, Now: f.clock.Now, CacheMaxAge: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -89,17 +72,17 @@ func TestCacheRefreshOvertakenByAChange(t *testing.T) {
 			f.description(r, k.ID)
 			f.clock.Advance(45 * time.Second)
 
-			h.armed.Store(true)
+			h.Arm()
 			if got := f.description(r, k.ID); got != "" {
 				t.Fatalf("description %q, want the cached key", got)
 			}
-			await(t, h.held, "no read in the background")
+			await(t, h.Held, "no read in the background")
 			// Another process changes the key after that read.
 			g := f.grant(k, "g1", "")
 			f.putGrants(g)
 			f.describe(k, "changed")
 			tc.change(f, r, k, g)
-			close(h.release)
+			close(h.Release)
 			await(t, refreshed, "the read in the background did not end")
 
 			got, err := r.Load(f.ctx, region, k.ID)
@@ -127,12 +110,12 @@ func TestCacheAliasRefreshOvertakenByAChange(t *testing.T) {
 	f.putAlias(acctA, "alias/app", k.ID)
 	f.aliasTarget(r, acctA, "alias/app")
 	f.clock.Advance(45 * time.Second)
-	h.armed.Store(true)
+	h.Arm()
 	f.aliasTarget(r, acctA, "alias/app")
-	await(t, h.held, "no read in the background")
+	await(t, h.Held, "no read in the background")
 	f.putAlias(acctA, "alias/app", k2.ID)
 	r.Invalidate(region, "", acctA, "alias/app")
-	close(h.release)
+	close(h.Release)
 	await(t, refreshed, "the read in the background did not end")
 	if got := f.aliasTarget(r, acctA, "alias/app"); got != k2.ID {
 		t.Errorf("target %s, want %s: the read before the change landed over it", got, k2.ID)

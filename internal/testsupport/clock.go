@@ -2,9 +2,10 @@
 // is for tests only and no production code imports it.
 //
 // It holds a fake clock, Clock, which tests hand to the code under test
-// in place of time.Now and move forward instead of sleeping, and
+// in place of time.Now and move forward instead of sleeping,
 // SDKHTTPClient, the HTTP client the tests' aws-sdk-go-v2 clients send
-// through.
+// through, and HoldStore, a store that holds a read transaction while a
+// test lands a change.
 package testsupport
 
 import (
