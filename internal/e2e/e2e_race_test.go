@@ -29,6 +29,18 @@ type afterUpdateStore struct {
 	hook, before atomic.Pointer[func()]
 }
 
+// newAfterUpdateEnv is an audited environment whose store is an
+// afterUpdateStore.
+func newAfterUpdateEnv(t *testing.T) (*kmsEnv, *afterUpdateStore) {
+	t.Helper()
+	var st *afterUpdateStore
+	e, _ := newAuditedEnvWith(t, func(s store.Store) store.Store {
+		st = &afterUpdateStore{Store: s}
+		return st
+	})
+	return e, st
+}
+
 func (s *afterUpdateStore) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if h := s.before.Swap(nil); h != nil {
 		(*h)()
@@ -46,11 +58,7 @@ func (s *afterUpdateStore) Update(ctx context.Context, fn func(store.Tx) error) 
 // back for its grantee.
 func TestE2EGrantRevokedBeforeItsCreationAnswers(t *testing.T) {
 	t.Parallel()
-	var st *afterUpdateStore
-	e, _ := newAuditedEnvWith(t, func(s store.Store) store.Store {
-		st = &afterUpdateStore{Store: s}
-		return st
-	})
+	e, st := newAfterUpdateEnv(t)
 	ctx := context.Background()
 	grantee := e.newUser(t, "grantee")
 	key := e.newKey(t)
@@ -170,11 +178,7 @@ func TestE2EAliasChangesRaced(t *testing.T) {
 // removal, answered, is undone.
 func TestE2EKeyChangeRacesRevocationOfItsCaller(t *testing.T) {
 	t.Parallel()
-	var st *afterUpdateStore
-	e, _ := newAuditedEnvWith(t, func(s store.Store) store.Store {
-		st = &afterUpdateStore{Store: s}
-		return st
-	})
+	e, st := newAfterUpdateEnv(t)
 	ctx := context.Background()
 	mallory := e.newUser(t, "mallory")
 	me := userARNOf("mallory")
@@ -270,11 +274,7 @@ func TestE2EKeyChangeRacesRevocationOfItsCaller(t *testing.T) {
 // access key was deleted meanwhile.
 func TestE2EIAMChangeRacesRevocationOfItsCaller(t *testing.T) {
 	t.Parallel()
-	var st *afterUpdateStore
-	e, _ := newAuditedEnvWith(t, func(s store.Store) store.Store {
-		st = &afterUpdateStore{Store: s}
-		return st
-	})
+	e, st := newAfterUpdateEnv(t)
 	ctx := context.Background()
 	root := e.rootIAM()
 	first := func(change func() error) {
