@@ -256,6 +256,21 @@ func TestE2EKeyChangeRacesRevocationOfItsCaller(t *testing.T) {
 	_, err = eve.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("x")})
 	expectAPIErrorCode(t, err, "AccessDeniedException")
 
+	// RevokeGrant removing a grant the key's owner made.
+	key = e.newKey(t)
+	e.kpPutKeyPolicy(t, e.client, key, mine, false)
+	g, err := e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(key), GranteePrincipal: aws.String(userARNOf("mallory")),
+		Operations: []types.GrantOperation{types.GrantOperationDescribeKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokeFirst(key, rootOnly)
+	_, err = mallory.kms.RevokeGrant(ctx, &kms.RevokeGrantInput{KeyId: aws.String(key), GrantId: g.GrantId})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	if l, err := e.client.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(key), GrantId: g.GrantId}); err != nil || len(l.Grants) != 1 {
+		t.Errorf("the grant after the refused RevokeGrant: %d listed (%v), want it still there", len(l.Grants), err)
+	}
+
 	// A change the revocation does not concern goes through: the policy
 	// changed, and still allows it.
 	key = e.newKey(t)
@@ -342,6 +357,26 @@ func TestE2EIAMChangeRacesRevocationOfItsCaller(t *testing.T) {
 	})
 	_, err = u.kms.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/new"), TargetKeyId: aws.String(to)})
 	expectAPIErrorCode(t, err, "AccessDeniedException")
+
+	// A grant retired by its retiring principal, whose access key was
+	// deleted meanwhile: the grant decides who retires it, but not for a
+	// caller who is no longer anyone.
+	u = e.newUser(t, "retirer", everything)
+	key := e.newKey(t)
+	g, err := e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(key), GranteePrincipal: aws.String(userARNOf(u.name)),
+		RetiringPrincipal: aws.String(userARNOf(u.name)), Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first(func() error {
+		_, err := root.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(u.name), AccessKeyId: aws.String(u.akid)})
+		return err
+	})
+	_, err = u.kms.RetireGrant(ctx, &kms.RetireGrantInput{GrantToken: g.GrantToken})
+	expectAPIErrorCode(t, err, "UnrecognizedClientException")
+	if l, err := e.client.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(key), GrantId: g.GrantId}); err != nil || len(l.Grants) != 1 {
+		t.Errorf("the grant after the refused RetireGrant: %d listed (%v), want it still there", len(l.Grants), err)
+	}
 
 	e.createRole(t, "racer", trustAccount)
 	u = e.newUser(t, "session-after", everything)

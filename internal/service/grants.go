@@ -493,7 +493,12 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.Ret
 	default:
 		return nil, newErr(fault.Validation, "Either GrantToken, or both KeyId and GrantId, must be specified.")
 	}
-	return nil, s.deleteGrant(ctx, s.regionOf(caller), keyID, grantID, in.DryRun, func(g *keyrepo.GrantRecord) error {
+	return nil, s.deleteGrant(ctx, s.regionOf(caller), keyID, grantID, in.DryRun, func(tx store.Tx, g *keyrepo.GrantRecord) error {
+		// The grant decides who retires it; a caller whose credential
+		// was deleted since it was authenticated retires nothing.
+		if _, err := callerNow(ctx, tx, &caller); err != nil {
+			return err
+		}
 		if g.IsRetiring(&caller.Principal) || (g.IsGrantee(&caller.Principal) && slices.Contains(g.Operations, "RetireGrant")) ||
 			(caller.Root && caller.AccountID == g.Account) {
 			return nil
@@ -541,10 +546,19 @@ func (s *Service) RevokeGrant(ctx context.Context, caller Caller, in *kmsapi.Rev
 	if err != nil {
 		return nil, err
 	}
-	return nil, s.deleteGrant(ctx, k.Rec.Region, k.Rec.ID, in.GrantID, in.DryRun, func(*keyrepo.GrantRecord) error { return nil })
+	return nil, s.deleteGrant(ctx, k.Rec.Region, k.Rec.ID, in.GrantID, in.DryRun, func(tx store.Tx, _ *keyrepo.GrantRecord) error {
+		// Judged again on the key as this transaction reads it
+		// (reauthorize): a caller shut out of the key policy since it
+		// was authorized revokes nothing.
+		var rec keyrepo.KeyRecord
+		if err := getJSON(tx, keyrepo.KeyKey(k.Rec.Region, k.Rec.ID), &rec); err != nil {
+			return err
+		}
+		return s.reauthorize(ctx, tx, &caller, "kms:RevokeGrant", k, &rec, grantCallConditions())
+	})
 }
 
-func (s *Service) deleteGrant(ctx context.Context, region, keyID, grantID string, dryRun bool, allowed func(*keyrepo.GrantRecord) error) error {
+func (s *Service) deleteGrant(ctx context.Context, region, keyID, grantID string, dryRun bool, allowed func(store.Tx, *keyrepo.GrantRecord) error) error {
 	err := s.update(ctx, "DeleteGrant", func(tx store.Tx) error {
 		var g keyrepo.GrantRecord
 		err := getJSON(tx, keyrepo.GrantKey(region, keyID, grantID), &g)
@@ -562,7 +576,7 @@ func (s *Service) deleteGrant(ctx context.Context, region, keyID, grantID string
 		}
 		// A grant retired by its token names its key only here.
 		audit.FromContext(ctx).AddKey(keyrepo.KeyARN(region, g.KeyOwner(), keyID))
-		if err := allowed(&g); err != nil {
+		if err := allowed(tx, &g); err != nil {
 			return err
 		}
 		if dryRun {
