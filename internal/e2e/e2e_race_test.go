@@ -271,6 +271,20 @@ func TestE2EKeyChangeRacesRevocationOfItsCaller(t *testing.T) {
 		t.Errorf("the grant after the refused RevokeGrant: %d listed (%v), want it still there", len(l.Grants), err)
 	}
 
+	// UpdatePrimaryRegion moving the primary away from the key policy
+	// that shut mallory out.
+	key = aws.ToString(e.createKey(t, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}).KeyId)
+	e.kpPutKeyPolicy(t, e.client, key, mine, false)
+	if _, err := e.client.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(key), ReplicaRegion: aws.String(e2eRegion2), Policy: aws.String(mine)}); err != nil {
+		t.Fatal(err)
+	}
+	revokeFirst(key, rootOnly)
+	_, err = mallory.kms.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: aws.String(key), PrimaryRegion: aws.String(e2eRegion2)})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+	if m := describeIn(t, e.client, key); m.MultiRegionConfiguration == nil || m.MultiRegionConfiguration.MultiRegionKeyType != types.MultiRegionKeyTypePrimary {
+		t.Errorf("the key after the refused UpdatePrimaryRegion: %+v, want it still the primary", m.MultiRegionConfiguration)
+	}
+
 	// A change the revocation does not concern goes through: the policy
 	// changed, and still allows it.
 	key = e.newKey(t)

@@ -294,6 +294,15 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *km
 		if err := s.repo.StateOf(&next).Err(targetARN); err != nil {
 			return err
 		}
+		// Both keys as this transaction reads them, as the call was
+		// authorized on both (reauthorize): a caller shut out of either
+		// since moves nothing.
+		if err := s.reauthorize(ctx, tx, &caller, "kms:UpdatePrimaryRegion", k, &primary, cond); err != nil {
+			return err
+		}
+		if err := s.reauthorize(ctx, tx, &inTarget, "kms:UpdatePrimaryRegion", target, &next, cond); err != nil {
+			return err
+		}
 		regions = primary.Regions()
 		replicas := append([]string{primary.Region}, slices.DeleteFunc(slices.Clone(primary.ReplicaRegions), func(r string) bool { return r == to })...)
 		for _, r := range regions {
