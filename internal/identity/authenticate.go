@@ -184,11 +184,20 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 	if uncached(ctx) {
 		ok, unknown = false, false
 	}
-	if ok && d.fresh(c.loaded) {
-		if d.maxAge > 0 && d.now().Sub(c.loaded) >= d.maxAge-d.maxAge/4 {
-			d.refresh(akid, gen)
+	if ok {
+		if d.maxAge == 0 {
+			return c, nil
 		}
-		return c, nil
+		// One read of the clock for both: still trusted, and past three
+		// quarters of its age, when a read in the background is due.
+		switch age := d.now().Sub(c.loaded); {
+		case age >= d.maxAge:
+		case age >= d.maxAge-d.maxAge/4:
+			d.refresh(akid, gen)
+			return c, nil
+		default:
+			return c, nil
+		}
 	}
 	if unknown && d.fresh(missed) {
 		return nil, errInvalidToken

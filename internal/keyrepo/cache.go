@@ -151,6 +151,17 @@ func (c *cache) fresh(t time.Time) bool {
 	return c.maxAge == 0 || c.now().Sub(t) < c.maxAge
 }
 
+// freshness reports whether an entry filled at t may still be used, and
+// whether a read of it in the background is due, reading the clock once
+// for both, and not at all when entries never expire.
+func (c *cache) freshness(t time.Time) (fresh, due bool) {
+	if c.maxAge == 0 {
+		return true, false
+	}
+	age := c.now().Sub(t)
+	return age < c.maxAge, age >= refreshAge(c.maxAge)
+}
+
 // keyRef names a key in the cache, aliasRef an alias: structs, so that a
 // lookup on the hot path builds no string.
 type keyRef struct{ region, id string }
@@ -165,12 +176,13 @@ func (c *cache) key(ref keyRef) (k *Key, due bool) {
 	c.mu.RLock()
 	e, ok := c.keys[ref]
 	c.mu.RUnlock()
-	if !ok || !c.fresh(e.filled) {
+	fresh, due := c.freshness(e.filled)
+	if !ok || !fresh {
 		c.misses.Add(1)
 		return nil, false
 	}
 	c.hits.Add(1)
-	return e.k, c.maxAge > 0 && c.now().Sub(e.filled) >= refreshAge(c.maxAge)
+	return e.k, due
 }
 
 // cached returns the cached key ref, or nil, as key does but without
@@ -191,10 +203,11 @@ func (c *cache) alias(ref aliasRef) (id string, ok, due bool) {
 	c.mu.RLock()
 	e, ok := c.aliases[ref]
 	c.mu.RUnlock()
-	if !ok || !c.fresh(e.filled) {
+	fresh, due := c.freshness(e.filled)
+	if !ok || !fresh {
 		return "", false, false
 	}
-	return e.id, true, c.maxAge > 0 && c.now().Sub(e.filled) >= refreshAge(c.maxAge)
+	return e.id, true, due
 }
 
 // dropAlias drops alias ref, found gone by a read that began at
