@@ -127,6 +127,17 @@ func Parse(r *http.Request) (*Auth, error) {
 	}
 	amz := r.Header.Get("X-Amz-Date")
 	if amz == "" {
+		// Without X-Amz-Date the HTTP Date header gives the signing time
+		// (in HTTP's date format), which the string to sign carries in
+		// the basic ISO 8601 format all the same.
+		if d := r.Header.Get("Date"); d != "" {
+			amz = d
+			if t, err := http.ParseTime(d); err == nil {
+				amz = t.UTC().Format(amzDateFmt)
+			}
+		}
+	}
+	if amz == "" {
 		missing = append(missing, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
 	if len(missing) > 0 {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -380,7 +381,12 @@ func handSigned(body string, names []string) *http.Request {
 	r, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:8400/", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	r.Header.Set("X-Amz-Target", "TrentService.Encrypt")
-	r.Header.Set("X-Amz-Date", when.Format("20060102T150405Z"))
+	if slices.Contains(names, "date") {
+		// A client that dates its request with HTTP's Date header alone.
+		r.Header.Set("Date", when.Format(http.TimeFormat))
+	} else {
+		r.Header.Set("X-Amz-Date", when.Format("20060102T150405Z"))
+	}
 	hmacOf := func(key []byte, s string) []byte {
 		m := hmac.New(sha256.New, key)
 		m.Write([]byte(s))
@@ -412,6 +418,39 @@ func handSigned(body string, names []string) *http.Request {
 // SignedHeaders must be sorted, each name once, as AWS builds the
 // canonical request: a signature over another order, which AWS refuses,
 // is refused here too.
+// A request dated by its Date header alone (in HTTP's date format) is
+// signed at that time, as AWS takes it; X-Amz-Date, when present, wins.
+func TestVerifyTakesTheDateHeaderWithoutXAmzDate(t *testing.T) {
+	body := `{"KeyId":"alias/x","Plaintext":"aGk="}`
+	v := sigv4.NewVerifier()
+	r := handSigned(body, []string{"content-type", "date", "host", "x-amz-target"})
+	a, err := sigv4.Parse(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Time.Equal(when) || !v.Verify(r, []byte(body), a, "secret") {
+		t.Fatalf("a request dated by its Date header: time %v, want %v, or its signature did not verify", a.Time, when)
+	}
+
+	later := handSigned(body, []string{"content-type", "date", "host", "x-amz-target"})
+	later.Header.Set("Date", when.Add(time.Second).Format(http.TimeFormat))
+	if a, err := sigv4.Parse(later); err != nil || v.Verify(later, []byte(body), a, "secret") {
+		t.Fatalf("a Date header changed after signing: parse %v, still verified", err)
+	}
+
+	both := handSigned(body, []string{"content-type", "date", "host", "x-amz-target"})
+	both.Header.Set("X-Amz-Date", when.Add(time.Hour).Format("20060102T150405Z"))
+	if a, err := sigv4.Parse(both); err != nil || !a.Time.Equal(when.Add(time.Hour)) {
+		t.Fatalf("with both headers: %v, %v; want the time of X-Amz-Date", a, err)
+	}
+
+	bad := handSigned(body, []string{"content-type", "date", "host", "x-amz-target"})
+	bad.Header.Set("Date", "yesterday")
+	if _, err := sigv4.Parse(bad); err == nil || !strings.Contains(err.Error(), "Date must be in ISO-8601 'basic format'. Got 'yesterday'") {
+		t.Fatalf("an unreadable Date header: %v", err)
+	}
+}
+
 // Two Authorization headers are refused, whichever holds the signature.
 func TestParseRefusesTwoAuthorizationHeaders(t *testing.T) {
 	r := signed(t, "{}", "", nil)
