@@ -11,8 +11,11 @@ import (
 // Limits on failed sign-ins: within signInWindow, at most
 // maxFailuresPerName failures for one user name or access key id, and
 // maxFailuresPerAddress from one client address (an IPv6 client counts by
-// its /64, which one host commonly holds whole). Past either, sign-in is
-// refused without checking the password until the window has moved on.
+// its /64, which one host commonly holds whole), and
+// maxFailuresPerNetwork from one IPv6 /48 (a site's allocation, which
+// one holder can spread its attempts over: 65,536 /64s, enough to fill
+// the table otherwise). Past any, sign-in is refused without checking
+// the password until the window has moved on.
 // An attempt being checked counts as a failure until it ends, so that
 // attempts sent at once cannot all pass the limit before any has failed.
 //
@@ -25,6 +28,7 @@ const (
 	signInWindow          = 15 * time.Minute
 	maxFailuresPerName    = 5
 	maxFailuresPerAddress = 20
+	maxFailuresPerNetwork = 100
 	maxLimiterEntries     = 100000
 	limiterSweepInterval  = time.Second
 )
@@ -35,7 +39,7 @@ type signInLimiter struct {
 	now func() time.Time
 
 	mu      sync.Mutex
-	entries map[string]*attempts // "name:...", "name#<sha-256>" or "addr:..."
+	entries map[string]*attempts // "name:...", "name#<sha-256>", "addr:..." or "net:..."
 	swept   time.Time            // when a full table was last swept
 }
 
@@ -56,22 +60,44 @@ func newSignInLimiter(now func() time.Time) *signInLimiter {
 // adds no entry.
 func (l *signInLimiter) begin(name, addr string) bool {
 	now := l.now()
+	keys := limitsOf(name, addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	nk, ak := nameKey(name), addrKey(addr)
-	if l.count(nk, now) >= maxFailuresPerName || l.count(ak, now) >= maxFailuresPerAddress {
-		return false
-	}
-	n, a := l.entry(nk, now), l.entry(ak, now)
-	if n == nil || a == nil { // the table is full
-		if n != nil {
-			l.drop(nk, n)
+	for _, k := range keys {
+		if l.count(k.key, now) >= k.limit {
+			return false
 		}
-		return false
 	}
-	n.pending++
-	a.pending++
+	var held [3]*attempts
+	for i, k := range keys {
+		if held[i] = l.entry(k.key, now); held[i] == nil { // the table is full
+			for j := range i {
+				l.drop(keys[j].key, held[j])
+			}
+			return false
+		}
+	}
+	for _, t := range held[:len(keys)] {
+		t.pending++
+	}
 	return true
+}
+
+// limit is a key an attempt counts under, and the failures it may have.
+type limit struct {
+	key   string
+	limit int
+}
+
+// limitsOf are the keys a sign-in for name from addr counts under: the
+// name first, then the address, then an IPv6 address's /48.
+func limitsOf(name, addr string) []limit {
+	keys := []limit{{nameKey(name), maxFailuresPerName}, {addrKey(addr), maxFailuresPerAddress}}
+	if a, err := netip.ParseAddr(addr); err == nil && a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(48)
+		keys = append(keys, limit{"net:" + p.String(), maxFailuresPerNetwork})
+	}
+	return keys
 }
 
 // count is the failures and checks under way of key within the window.
@@ -84,43 +110,42 @@ func (l *signInLimiter) count(key string, now time.Time) int {
 	return len(t.failures) + t.pending
 }
 
-// end ends an attempt that begin allowed: a failure counts toward both
-// limits; a success forgets the name's failures (its owner knows the
+// end ends an attempt that begin allowed: a failure counts toward every
+// limit; a success forgets the name's failures (its owner knows the
 // password); an attempt that was neither (it was not checked, or the
 // check could not be made) leaves them as they were.
 func (l *signInLimiter) end(name, addr string, failed, succeeded bool) {
 	now := l.now()
+	keys := limitsOf(name, addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n, a := l.entry(nameKey(name), now), l.entry(addrKey(addr), now)
-	n.pending--
-	a.pending--
-	switch {
-	case failed:
-		n.add(now, maxFailuresPerName)
-		a.add(now, maxFailuresPerAddress)
-	case succeeded:
-		n.failures = nil
+	for i, k := range keys {
+		t := l.entry(k.key, now)
+		t.pending--
+		switch {
+		case failed:
+			t.add(now, k.limit)
+		case succeeded && i == 0:
+			t.failures = nil
+		}
+		l.drop(k.key, t)
 	}
-	l.drop(nameKey(name), n)
-	l.drop(addrKey(addr), a)
 }
 
 // refused counts an attempt that begin refused as a failure of the name
-// and the address that have failures counted, so that trying on keeps the
-// limit reached. It adds no entry: a throttled client trying new names
-// does not grow the table.
+// and the addresses that have failures counted, so that trying on keeps
+// the limit reached. It adds no entry: a throttled client trying new
+// names does not grow the table.
 func (l *signInLimiter) refused(name, addr string) {
 	now := l.now()
+	keys := limitsOf(name, addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if t := l.entries[nameKey(name)]; t != nil {
-		t.expire(now)
-		t.add(now, maxFailuresPerName)
-	}
-	if t := l.entries[addrKey(addr)]; t != nil {
-		t.expire(now)
-		t.add(now, maxFailuresPerAddress)
+	for _, k := range keys {
+		if t := l.entries[k.key]; t != nil {
+			t.expire(now)
+			t.add(now, k.limit)
+		}
 	}
 }
 

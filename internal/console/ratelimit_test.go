@@ -96,3 +96,38 @@ func TestSignInLimiterFullTable(t *testing.T) {
 		t.Fatalf("%d entries after the sweep, want the newcomer's two", got)
 	}
 }
+
+// A client holding an IPv6 /48 cannot spread its attempts over the /64s
+// in it to go past the limits: the /48 counts as one network, so that
+// neither guessing nor the table it fills grows with the addresses held.
+func TestSignInLimiterCountsAnIPv6Network(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	l := newSignInLimiter(func() time.Time { return now })
+	addr := func(i int) string { return fmt.Sprintf("2001:db8:7:%x::1", i) } // a new /64 of one /48 each time
+	for i := range maxFailuresPerNetwork {
+		name := fmt.Sprint("guess", i)
+		if !l.begin(name, addr(i)) {
+			t.Fatalf("attempt %d from a fresh /64 refused before the network's limit", i)
+		}
+		l.end(name, addr(i), true, false)
+	}
+	held := len(l.entries)
+	for i := range 10_000 {
+		name, a := fmt.Sprint("more", i), addr(maxFailuresPerNetwork+i)
+		if l.begin(name, a) {
+			t.Fatalf("attempt %d from another /64 of a /48 past its limit allowed", i)
+		}
+		l.refused(name, a)
+	}
+	if len(l.entries) != held {
+		t.Fatalf("a throttled /48's attempts grew the table from %d to %d entries", held, len(l.entries))
+	}
+	if !l.begin("alice", "2001:db8:8::1") {
+		t.Fatal("another /48 refused")
+	}
+	l.end("alice", "2001:db8:8::1", false, true)
+	now = now.Add(signInWindow)
+	if !l.begin("bob", addr(0)) {
+		t.Fatal("the /48 still refused after the window")
+	}
+}
