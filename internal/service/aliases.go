@@ -65,22 +65,30 @@ func aliasTargetUsable(k *keyrepo.Key) error {
 	return nil
 }
 
-// CreateAlias gives a key a new alias name.
-func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.AliasInput) (*struct{}, error) {
+// authorizeAliasChange checks a CreateAlias or UpdateAlias (action) of
+// in, and authorizes caller for it on the alias and on the key it is to
+// point at, which it returns.
+func (s *Service) authorizeAliasChange(ctx context.Context, caller *Caller, action string, in *kmsapi.AliasInput) (*keyrepo.Key, error) {
 	if err := checkAliasName(ctx, in.AliasName, &in.TargetKeyID); err != nil {
 		return nil, err
 	}
-	k, err := s.aliasTarget(ctx, caller, in.TargetKeyID)
+	k, err := s.aliasTarget(ctx, *caller, in.TargetKeyID)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authz.Account(&caller, "kms:CreateAlias", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName), nil); err != nil {
+	if err := s.authz.Account(caller, action, keyrepo.AliasARN(s.regionOf(*caller), caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
-	if err := s.authz.Key(&caller, "kms:CreateAlias", k, nil); err != nil {
+	if err := s.authz.Key(caller, action, k, nil); err != nil {
 		return nil, err
 	}
-	if err := aliasTargetUsable(k); err != nil {
+	return k, aliasTargetUsable(k)
+}
+
+// CreateAlias gives a key a new alias name.
+func (s *Service) CreateAlias(ctx context.Context, caller Caller, in *kmsapi.AliasInput) (*struct{}, error) {
+	k, err := s.authorizeAliasChange(ctx, &caller, "kms:CreateAlias", in)
+	if err != nil {
 		return nil, err
 	}
 	now := s.clock()
@@ -242,20 +250,8 @@ func (s *Service) authorizeAliasTarget(ctx context.Context, caller *Caller, acti
 // UpdateAlias points an existing alias at another key of the same type and
 // usage.
 func (s *Service) UpdateAlias(ctx context.Context, caller Caller, in *kmsapi.AliasInput) (*struct{}, error) {
-	if err := checkAliasName(ctx, in.AliasName, &in.TargetKeyID); err != nil {
-		return nil, err
-	}
-	k, err := s.aliasTarget(ctx, caller, in.TargetKeyID)
+	k, err := s.authorizeAliasChange(ctx, &caller, "kms:UpdateAlias", in)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authz.Account(&caller, "kms:UpdateAlias", keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, in.AliasName), nil); err != nil {
-		return nil, err
-	}
-	if err := s.authz.Key(&caller, "kms:UpdateAlias", k, nil); err != nil {
-		return nil, err
-	}
-	if err := aliasTargetUsable(k); err != nil {
 		return nil, err
 	}
 	now := s.clock()
