@@ -45,7 +45,7 @@ type decrypter struct {
 	nextSeq  uint32
 	sawFinal bool // the final frame has been read
 	inflight []*openBatch
-	free     [][]byte
+	free     buffers
 
 	// The message is read from r a run of frames at a time, straight into
 	// the run's buffer; carry is what was read past the end of the last
@@ -143,6 +143,7 @@ func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOpti
 		frameLen: int(h.FrameLength),
 		perBatch: runFrames(int(h.FrameLength)),
 		conc:     conc,
+		free:     buffers{keep: conc + 2},
 		ver:      ver,
 		nextSeq:  1,
 		pool:     workers{n: conc},
@@ -204,7 +205,7 @@ func (d *decrypter) WriteTo(w io.Writer) (int64, error) {
 // then waits for the oldest and makes its plaintext the next to return.
 func (d *decrypter) advance() error {
 	if d.lastOut != nil {
-		d.recycle(d.lastOut)
+		d.free.put(d.lastOut)
 		d.lastOut = nil
 	}
 	for !d.sawFinal && len(d.inflight) < d.depth() {
@@ -223,12 +224,12 @@ func (d *decrypter) advance() error {
 	d.inflight = d.inflight[1:]
 	b.wait()
 	if !b.ok {
-		d.recycle(b.buf)
+		d.free.put(b.buf)
 		return ErrAuthentication
 	}
 	if b.final {
 		if err := d.finish(); err != nil {
-			d.recycle(b.buf)
+			d.free.put(b.buf)
 			return err
 		}
 		d.done = true
@@ -323,7 +324,7 @@ func (d *decrypter) readBatch() (*openBatch, error) {
 	// Room for perBatch regular frames and an empty final frame, the most
 	// a run holds.
 	size := d.perBatch*(d.frameLen+regularFrameOverhead) + finalFrameOverhead
-	rb := &runBuffer{buf: d.buffer(size)}
+	rb := &runBuffer{buf: d.free.get(size)}
 	rb.buf = append(rb.buf, d.carry...)
 	d.carry = nil
 	b := &openBatch{fc: d.fc, frames: make([]rawFrame, 0, d.perBatch+1)}
@@ -331,7 +332,7 @@ func (d *decrypter) readBatch() (*openBatch, error) {
 	for {
 		f, end, err := d.readFrame(rb, pos)
 		if err != nil {
-			d.recycle(rb.buf)
+			d.free.put(rb.buf)
 			return nil, err
 		}
 		b.frames = append(b.frames, f)
@@ -439,23 +440,6 @@ func (b *openBatch) run() {
 	}
 	b.plain = b.buf[:n]
 	b.ok = true
-}
-
-func (d *decrypter) buffer(size int) []byte {
-	for i, buf := range d.free {
-		if cap(buf) >= size {
-			d.free[i] = d.free[len(d.free)-1]
-			d.free = d.free[:len(d.free)-1]
-			return buf[:0]
-		}
-	}
-	return make([]byte, 0, size)
-}
-
-func (d *decrypter) recycle(buf []byte) {
-	if len(d.free) < d.conc+2 {
-		d.free = append(d.free, buf[:0])
-	}
 }
 
 // readAheadBytes bounds the runs read ahead, whatever the frame length

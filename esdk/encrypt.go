@@ -84,7 +84,7 @@ type encrypter struct {
 	inflight []*sealBatch
 	direct   []*sealBatch // batches reading the slice passed to Write
 	pool     workers
-	free     [][]byte
+	free     buffers
 
 	err    error // sticky: the first error, returned by every later call
 	closed bool
@@ -207,6 +207,7 @@ func newEncrypter(w io.Writer, suite Suite, messageID, dataKey []byte, ec map[st
 		frameLen: frameLen,
 		perBatch: sealFrames(frameLen),
 		conc:     conc,
+		free:     buffers{keep: conc + 2},
 		sig:      sig,
 		seq:      1,
 		pool:     workers{n: conc},
@@ -338,7 +339,7 @@ func (e *encrypter) newBatch(src []byte) *sealBatch {
 		n:        len(src),
 		src:      src,
 		// A final frame is 8 bytes longer than a regular one.
-		out: e.buffer(e.perBatch*(e.frameLen+regularFrameOverhead) + 8),
+		out: e.free.get(e.perBatch*(e.frameLen+regularFrameOverhead) + 8),
 	}
 	b.task.run = b.run
 	return b
@@ -402,7 +403,7 @@ func (e *encrypter) dispatch(b *sealBatch) {
 	// frame may use it, the 2^32 - 1st frame.
 	if uint64(e.seq)+uint64(regular) > maxSequence || uint64(e.seq)+uint64(frames)-1 > maxSequence {
 		e.err = errors.New("esdk: message too long: more than 2^32 - 1 frames")
-		e.recycle(b.out)
+		e.free.put(b.out)
 		return
 	}
 	b.firstSeq = e.seq
@@ -433,23 +434,6 @@ func (e *encrypter) writeHead() {
 	if e.sig != nil {
 		e.sig.hash.Write(b.out)
 	}
-	e.recycle(b.out)
+	e.free.put(b.out)
 	b.out = nil
-}
-
-func (e *encrypter) buffer(size int) []byte {
-	for i, buf := range e.free {
-		if cap(buf) >= size {
-			e.free[i] = e.free[len(e.free)-1]
-			e.free = e.free[:len(e.free)-1]
-			return buf[:0]
-		}
-	}
-	return make([]byte, 0, size)
-}
-
-func (e *encrypter) recycle(buf []byte) {
-	if len(e.free) < e.conc+2 {
-		e.free = append(e.free, buf[:0])
-	}
 }
