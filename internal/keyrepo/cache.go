@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/openkms/kms/internal/changelog"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/store"
@@ -104,8 +105,13 @@ type Version struct {
 // cache holds live keys and alias targets. Entries are filled on a miss and
 // dropped by every change that affects them. A fill races with a change:
 // a reader may load the old state, then the writer commits and invalidates,
-// then the reader inserts what it loaded. The generation counter closes that
-// window: a fill is kept only if no invalidation happened since it began.
+// then the reader inserts what it loaded. The change logs close that
+// window: a fill is kept only if no change to its key (its record,
+// versions or grants) or alias, and no flush, was invalidated since the
+// read began. A change to another key or alias does not refuse it: on a
+// cluster some key changes every few milliseconds (a grant, a tag, the
+// last uses every node writes), and a read of a hot key with thousands of
+// grants would seldom land.
 //
 // When the store is shared with other processes, their changes arrive as
 // notifications (Repo.Changed); maxAge, if set, bounds how long an entry
@@ -113,13 +119,14 @@ type Version struct {
 type cache struct {
 	hits, misses atomic.Uint64 // of key lookups
 
-	mu      sync.RWMutex
-	gen     uint64
-	max     int
-	maxAge  time.Duration // 0: entries live until invalidated
-	now     func() time.Time
-	keys    map[keyRef]keyEntry
-	aliases map[aliasRef]aliasEntry
+	mu       sync.RWMutex
+	keyLog   *changelog.Log[keyRef] // the changes to keys, and flushes
+	aliasLog *changelog.Log[aliasRef]
+	max      int
+	maxAge   time.Duration // 0: entries live until invalidated
+	now      func() time.Time
+	keys     map[keyRef]keyEntry
+	aliases  map[aliasRef]aliasEntry
 }
 
 type keyEntry struct {
@@ -133,13 +140,32 @@ type aliasEntry struct {
 }
 
 func newCache(max int, maxAge time.Duration, now func() time.Time) *cache {
-	return &cache{max: max, maxAge: maxAge, now: now, keys: make(map[keyRef]keyEntry), aliases: make(map[aliasRef]aliasEntry)}
+	return &cache{max: max, maxAge: maxAge, now: now, keys: make(map[keyRef]keyEntry), aliases: make(map[aliasRef]aliasEntry),
+		keyLog: changelog.New[keyRef](0), aliasLog: changelog.New[aliasRef](0)}
 }
 
-func (c *cache) generation() uint64 {
+// keyGeneration is the generation of the changes to keys that a read of
+// a key notes before it begins, for fillKey and keyChangedSince.
+func (c *cache) keyGeneration() uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.gen
+	return c.keyLog.Now()
+}
+
+// keyChangedSince reports whether a change to key ref, or a flush, was
+// invalidated after generation gen (from keyGeneration): whether a read
+// of ref that began at gen may be older than a change answered since.
+func (c *cache) keyChangedSince(ref keyRef, gen uint64) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.keyLog.ChangedSince(ref, gen)
+}
+
+// aliasGeneration is keyGeneration for a read of an alias.
+func (c *cache) aliasGeneration() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.aliasLog.Now()
 }
 
 // refreshAge is how old a cached entry is when a read of it in the
@@ -211,11 +237,11 @@ func (c *cache) alias(ref aliasRef) (id string, ok, due bool) {
 }
 
 // dropAlias drops alias ref, found gone by a read that began at
-// generation gen, unless a change came since.
+// generation gen, unless a change to it came since.
 func (c *cache) dropAlias(gen uint64, ref aliasRef) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen == c.gen {
+	if !c.aliasLog.ChangedSince(ref, gen) {
 		delete(c.aliases, ref)
 	}
 }
@@ -230,14 +256,15 @@ func (c *cache) stamp() time.Time {
 }
 
 // fillKey caches k, loaded from a snapshot taken after generation gen was
-// read at start.
+// read (keyGeneration) at start, unless a change to k or a flush was
+// invalidated since.
 func (c *cache) fillKey(gen uint64, start time.Time, k *Key) {
+	ref := keyRef{k.Rec.Region, k.Rec.ID}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if c.keyLog.ChangedSince(ref, gen) {
 		return
 	}
-	ref := keyRef{k.Rec.Region, k.Rec.ID}
 	if _, refill := c.keys[ref]; !refill && len(c.keys) >= c.max {
 		for id := range c.keys { // evict an arbitrary entry
 			delete(c.keys, id)
@@ -247,10 +274,13 @@ func (c *cache) fillKey(gen uint64, start time.Time, k *Key) {
 	c.keys[ref] = keyEntry{k, start}
 }
 
+// fillAlias caches the target id of alias ref, read after generation gen
+// was read (aliasGeneration) at start, unless a change to the alias or a
+// flush was invalidated since.
 func (c *cache) fillAlias(gen uint64, start time.Time, ref aliasRef, id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if c.aliasLog.ChangedSince(ref, gen) {
 		return
 	}
 	if len(c.aliases) >= c.max {
@@ -262,27 +292,29 @@ func (c *cache) fillAlias(gen uint64, start time.Time, ref aliasRef, id string) 
 	c.aliases[ref] = aliasEntry{id, start}
 }
 
-// invalidate drops a key (none if its id is empty) and aliases.
+// invalidate drops a key (none if its id is empty) and aliases, and
+// refuses the fills of the reads of each that began before.
 func (c *cache) invalidate(key keyRef, aliasRefs ...aliasRef) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
 	if key.id != "" {
+		c.keyLog.Changed(key)
 		delete(c.keys, key)
 	}
 	for _, a := range aliasRefs {
+		c.aliasLog.Changed(a)
 		delete(c.aliases, a)
 	}
 }
 
 // patchGrants removes the grants ids from a cached key (none if it is not
 // cached) and adds present, keeping the rest of the entry: its material
-// stays warm. Like invalidate it advances the generation, so that a fill
-// that read the grants before the change does not land.
+// stays warm. Like invalidate it records a change to the key, so that a
+// fill that read the grants before the change does not land.
 func (c *cache) patchGrants(ref keyRef, ids []string, present []*GrantRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.keyLog.Changed(ref)
 	if e, ok := c.keys[ref]; ok {
 		c.keys[ref] = e.patched(func(k *Key) *Key {
 			k.replaceGrants(ids, present)
@@ -299,15 +331,15 @@ func (e keyEntry) patched(patch func(*Key) *Key) keyEntry {
 }
 
 // beginPatch starts a patch of a cached key from records
-// read after the change: like invalidate it advances the generation, so
-// that a fill that read the grants before the change does not land, but
-// it keeps the entry. It returns the cached key (even one past its age),
+// read after the change: like invalidate it records a change to the key,
+// so that a fill that read the grants before the change does not land,
+// but it keeps the entry. It returns the cached key (even one past its age),
 // for patchFrom; nil when the key is not cached, and there is nothing to
 // patch.
 func (c *cache) beginPatch(ref keyRef) *Key {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.keyLog.Changed(ref)
 	if e, ok := c.keys[ref]; ok {
 		return e.k
 	}
@@ -323,7 +355,7 @@ func (c *cache) beginPatch(ref keyRef) *Key {
 func (c *cache) patchFrom(ref keyRef, was *Key, patch func(*Key) *Key) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.keyLog.Changed(ref)
 	e, ok := c.keys[ref]
 	if !ok || e.k != was {
 		delete(c.keys, ref)
@@ -333,11 +365,13 @@ func (c *cache) patchFrom(ref keyRef, was *Key, patch func(*Key) *Key) bool {
 	return true
 }
 
-// flush drops every entry.
+// flush drops every entry, and refuses the fills of every read that
+// began before.
 func (c *cache) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.keyLog.Flushed()
+	c.aliasLog.Flushed()
 	clear(c.keys)
 	clear(c.aliases)
 }
@@ -539,9 +573,9 @@ func (r *Repo) LookupAlias(ctx context.Context, account, region, name string) (s
 }
 
 // readAlias reads the target of alias ref from the store and caches it,
-// if no change came since the read began.
+// if no change to the alias came since the read began.
 func (r *Repo) readAlias(ctx context.Context, ref aliasRef) (string, error) {
-	gen, start := r.cache.generation(), r.cache.stamp()
+	gen, start := r.cache.aliasGeneration(), r.cache.stamp()
 	var rec AliasRecord
 	err := r.store.View(ctx, func(tx store.Tx) error { return store.GetJSON(tx, AliasKey(ref.account, ref.region, ref.name), &rec) })
 	if errors.Is(err, store.ErrNotFound) {

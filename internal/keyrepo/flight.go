@@ -8,15 +8,17 @@ import (
 )
 
 // A flight is one read of a key from the store that the callers who miss
-// the cache at the same generation share, instead of each reading the key
-// whole (up to 50,000 grants) at once: what happens to a hot key of a
-// cluster node each time its entry's max age runs out, and to every key
-// after a notification empties the cache.
+// the cache share, instead of each reading the key whole (up to 50,000
+// grants) at once: what happens to a hot key of a cluster node each time
+// its entry's max age runs out, and to every key after a notification
+// empties the cache.
 //
-// Only callers that saw the generation the read began at may join it.
-// A caller that comes after a change was invalidated sees a later
-// generation and starts a read of its own, so that no caller is answered
-// from a snapshot older than a change answered before it began.
+// A caller may join a read only if no change to that key, and no flush,
+// was invalidated since the read began. A caller that comes after such a
+// change starts a read of its own, so that no caller is answered from a
+// snapshot older than a change answered before it began. Changes to other
+// keys do not part callers: on a cluster some key changes every few
+// milliseconds.
 //
 // Nor may a caller be answered from a read that began more than the max
 // age before it and before the call itself (a store slower than the max
@@ -24,23 +26,19 @@ import (
 // lost, would be honoured later than the max age promises. It reads
 // again instead, and that read begins after the call did.
 type flight struct {
+	gen   uint64        // the generation of the changes to keys the read began at
 	done  chan struct{} // closed when start, k and err are set
 	start time.Time     // when the read began, as the cache stamps it
 	k     *Key
 	err   error
 }
 
-type flightRef struct {
-	key keyRef
-	gen uint64
-}
-
-// flights are the reads under way: of keys, by key and generation, and
-// of keys and aliases in the background.
+// flights are the reads under way: of keys, the newest of each, and of
+// keys and aliases in the background.
 type flights struct {
 	mu      sync.Mutex
-	m       map[flightRef]*flight
-	keys    map[keyRef]bool // keys read in the background, at any generation
+	m       map[keyRef]*flight
+	keys    map[keyRef]bool // keys read in the background, whether or not overtaken by a change
 	aliases map[aliasRef]bool
 }
 
@@ -48,41 +46,51 @@ type flights struct {
 // without a result (its reader panicked).
 var errFlightAborted = errors.New("keyrepo: the shared read of the key ended without a result")
 
-// join returns the read of ref at gen under way, or a new one that the
-// caller must make (lead).
-func (fs *flights) join(ref flightRef) (f *flight, lead bool) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if f, ok := fs.m[ref]; ok {
-		return f, false
+// current returns the read of key under way that no change to key
+// overtook (c says), or nil. fs.mu is held.
+func (fs *flights) current(key keyRef, c *cache) *flight {
+	if f := fs.m[key]; f != nil && !c.keyChangedSince(key, f.gen) {
+		return f
 	}
-	if fs.m == nil {
-		fs.m = make(map[flightRef]*flight)
-	}
-	f = &flight{done: make(chan struct{}), err: errFlightAborted}
-	fs.m[ref] = f
-	return f, true
+	return nil
 }
 
-// joinRefresh returns a new read of ref for a read in the background,
-// unless one of ref's key is under way: a read in the background at an
-// earlier generation (which will not land), or a caller's at ref's.
-func (fs *flights) joinRefresh(ref flightRef) (f *flight, lead bool) {
+// start records a new read of key, at the generation c is at now, as the
+// one to join. fs.mu is held.
+func (fs *flights) start(key keyRef, c *cache) *flight {
+	if fs.m == nil {
+		fs.m = make(map[keyRef]*flight)
+	}
+	f := &flight{gen: c.keyGeneration(), done: make(chan struct{}), err: errFlightAborted}
+	fs.m[key] = f
+	return f
+}
+
+// join returns the read of key under way that no change to key overtook,
+// or a new one that the caller must make (lead).
+func (fs *flights) join(key keyRef, c *cache) (f *flight, lead bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if _, ok := fs.m[ref]; ok || fs.keys[ref.key] {
-		return nil, false
+	if f := fs.current(key, c); f != nil {
+		return f, false
 	}
-	if fs.m == nil {
-		fs.m = make(map[flightRef]*flight)
+	return fs.start(key, c), true
+}
+
+// joinRefresh returns a new read of key for a read in the background,
+// unless one of key is under way: a read in the background, even one a
+// change overtook (which will not land), or a caller's that none did.
+func (fs *flights) joinRefresh(key keyRef, c *cache) (f *flight, lead bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.keys[key] || fs.current(key, c) != nil {
+		return nil, false
 	}
 	if fs.keys == nil {
 		fs.keys = make(map[keyRef]bool)
 	}
-	f = &flight{done: make(chan struct{}), err: errFlightAborted}
-	fs.m[ref] = f
-	fs.keys[ref.key] = true
-	return f, true
+	fs.keys[key] = true
+	return fs.start(key, c), true
 }
 
 // endRefresh records that the read in the background of key ended.
@@ -92,33 +100,36 @@ func (fs *flights) endRefresh(key keyRef) {
 	fs.mu.Unlock()
 }
 
-func (fs *flights) land(ref flightRef, f *flight) {
+// land ends the read f of key: it is no longer joined (a newer read of
+// key that a change made start stays), and its callers are told.
+func (fs *flights) land(key keyRef, f *flight) {
 	fs.mu.Lock()
-	delete(fs.m, ref)
+	if fs.m[key] == f {
+		delete(fs.m, key)
+	}
 	fs.mu.Unlock()
 	close(f.done)
 }
 
-// fly makes the read f of ref, and caches what it read if no change was
-// invalidated since ref's generation.
-func (r *Repo) fly(ctx context.Context, ref flightRef, f *flight) {
-	defer r.flights.land(ref, f)
+// fly makes the read f of key, and caches what it read if no change to
+// key was invalidated since f's generation.
+func (r *Repo) fly(ctx context.Context, key keyRef, f *flight) {
+	defer r.flights.land(key, f)
 	start := r.cache.stamp()
 	f.start = start
-	k, err := r.read(ctx, ref.key.region, ref.key.id, false)
+	k, err := r.read(ctx, key.region, key.id, false)
 	if err == nil {
-		r.cache.fillKey(ref.gen, start, k)
+		r.cache.fillKey(f.gen, start, k)
 	}
 	f.k, f.err = k, err
 }
 
 // loadShared reads the key ref for a caller that missed the cache, or
-// waits for the read another caller began at the same generation.
+// waits for the read of it under way that no change to it overtook.
 func (r *Repo) loadShared(ctx context.Context, key keyRef) (*Key, error) {
 	began := r.cache.stamp()
 	for {
-		ref := flightRef{key, r.cache.generation()}
-		f, lead := r.flights.join(ref)
+		f, lead := r.flights.join(key, r.cache)
 		if lead {
 			// A read that landed since this caller missed the cache, or
 			// since the read it waited for failed it, filled the entry
@@ -126,10 +137,10 @@ func (r *Repo) loadShared(ctx context.Context, key keyRef) (*Key, error) {
 			// went away do not each read the key whole.
 			if k := r.cache.cached(key); k != nil {
 				f.start, f.k, f.err = r.cache.stamp(), k, nil
-				r.flights.land(ref, f)
+				r.flights.land(key, f)
 				return r.withTokenGrants(ctx, k), nil
 			}
-			r.fly(ctx, ref, f)
+			r.fly(ctx, key, f)
 			return f.k, f.err
 		}
 		select {
@@ -187,14 +198,12 @@ func (r *Repo) refreshAlias(ref aliasRef) {
 // refresh reads the cached key ref again in the background, unless a
 // read of it is under way, so that the callers of a key in use keep
 // being answered from the cache while its entry's age runs out. One read
-// of a key in the background at a time: a change to any key advances the
-// generation, and in a cluster changes come every few seconds (the last
-// uses every node writes), so a read per generation would have each call
-// after one start another read of the key whole while the last is under
-// way, none of which lands.
+// of a key in the background at a time: one that a change to the key
+// overtook will not land, and a key that changes often would otherwise
+// have each call after a change start another read of it whole while the
+// last is under way.
 func (r *Repo) refresh(key keyRef) {
-	ref := flightRef{key, r.cache.generation()}
-	f, lead := r.flights.joinRefresh(ref)
+	f, lead := r.flights.joinRefresh(key, r.cache)
 	if !lead {
 		return
 	}
@@ -214,6 +223,6 @@ func (r *Repo) refresh(key keyRef) {
 		// is of no use to the entry it was to replace.
 		ctx, cancel := context.WithTimeout(context.Background(), r.cache.maxAge)
 		defer cancel()
-		r.fly(ctx, ref, f)
+		r.fly(ctx, key, f)
 	}()
 }
