@@ -363,7 +363,7 @@ func (d *Directory) UpdateAccessKey(ctx context.Context, caller *Principal, user
 
 // changeAccessKey runs change on access key id of userName (the caller's
 // own keys without one) in one transaction, once caller may perform
-// action on the key's owner, and drops every cached credential after. The
+// action on the key's owner, and drops the key's cached credential after. The
 // decision is on the owner as it is now, not as it was when the key was
 // made (its path may differ).
 func (d *Directory) changeAccessKey(ctx context.Context, caller *Principal, userName, id, action string, change func(store.Tx, *accessKeyRecord) error) error {
@@ -390,7 +390,7 @@ func (d *Directory) changeAccessKey(ctx context.Context, caller *Principal, user
 		}
 		return change(tx, rec)
 	})
-	d.invalidate()
+	d.changed(accessKeyOf(id))
 	return err
 }
 

@@ -25,13 +25,15 @@ const DefaultMaxClockSkew = 5 * time.Minute
 const queryMaxSkew = 15 * time.Minute
 
 // credential is an access key ready to verify signatures: its secret and the
-// principal it stands for, cached until any IAM change.
+// principal it stands for, cached until a change to its access key or
+// session, or to its owner (changes.go).
 type credential struct {
 	secret    string
 	principal *Principal
 	tokenHash []byte    // assumed-role sessions
 	expires   time.Time // assumed-role sessions
 	loaded    time.Time // when read from the store, if the cache has a maximum age
+	owner     subject   // the user or role it acts as; zero for an account's root
 }
 
 // Authenticate checks the AWS Signature Version 4 of r (with its body) for
@@ -179,7 +181,7 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 	d.mu.RLock()
 	c, ok := d.creds[akid]
 	missed, unknown := d.misses[akid]
-	gen := d.gen
+	gen := d.changes.Now()
 	d.mu.RUnlock()
 	if uncached(ctx) {
 		ok, unknown = false, false
@@ -199,22 +201,22 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 			return c, nil
 		}
 	}
-	if unknown && d.fresh(missed) {
+	if unknown && d.fresh(missed.at) {
 		return nil, errInvalidToken
 	}
 	var start time.Time
 	if d.maxAge > 0 {
 		start = d.now()
 	}
-	c, err := d.loadCredential(ctx, akid)
+	c, owner, err := d.loadCredential(ctx, akid)
 	if err == errInvalidToken {
-		remember(d, gen, d.misses, akid, start)
+		remember(d, gen, d.misses, akid, owner, miss{start, owner})
 	}
 	if err != nil {
 		return nil, err
 	}
 	c.loaded = start
-	remember(d, gen, d.creds, akid, c)
+	remember(d, gen, d.creds, akid, owner, c)
 	return c, nil
 }
 
@@ -222,8 +224,8 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 // a read of it is under way, so that a key in use keeps being answered
 // from the cache while its age runs out rather than read by every caller
 // at once when it has. A key found deleted or inactive is dropped at
-// once. Like every fill, what it read is kept only if no IAM change came
-// since gen was read.
+// once. Like every fill, what it read is kept only if no change to the
+// key or its owner, and no flush, came since gen was read.
 func (d *Directory) refresh(akid string, gen uint64) {
 	d.refreshMu.Lock()
 	if d.refreshing[akid] {
@@ -250,29 +252,30 @@ func (d *Directory) refresh(akid string, gen uint64) {
 		ctx, cancel := context.WithTimeout(context.Background(), d.maxAge)
 		defer cancel()
 		start := d.now()
-		c, err := d.loadCredential(ctx, akid)
+		c, owner, err := d.loadCredential(ctx, akid)
 		switch {
 		case err == nil:
 			c.loaded = start
-			remember(d, gen, d.creds, akid, c)
+			remember(d, gen, d.creds, akid, owner, c)
 		case err == errInvalidToken:
 			d.mu.Lock()
-			if d.gen == gen {
+			if !d.staleSince(gen, akid, owner) {
 				delete(d.creds, akid)
 			}
 			d.mu.Unlock()
-			remember(d, gen, d.misses, akid, start)
+			remember(d, gen, d.misses, akid, owner, miss{start, owner})
 		}
 	}()
 }
 
-// remember caches v under akid in m, one of d's caches, unless an IAM
-// change came since gen was read (what was read may be stale); a full
+// remember caches v, read of access key akid and its owner (none if
+// zero), under akid in m, one of d's caches, unless a change to either or
+// a flush came since gen was read (what was read may be stale); a full
 // cache is emptied first.
-func remember[V any](d *Directory, gen uint64, m map[string]V, akid string, v V) {
+func remember[V any](d *Directory, gen uint64, m map[string]V, akid string, owner subject, v V) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.gen != gen {
+	if d.staleSince(gen, akid, owner) {
 		return
 	}
 	if len(m) >= cacheLimit {
@@ -287,34 +290,44 @@ func (d *Directory) fresh(loaded time.Time) bool {
 	return d.maxAge == 0 || d.now().Sub(loaded) < d.maxAge
 }
 
-func (d *Directory) loadCredential(ctx context.Context, akid string) (*credential, error) {
+// loadCredential reads the credential of access key akid from the store,
+// and the owner its record names (zero for an account's root, or when
+// the record is not found), whether or not the credential could be made.
+func (d *Directory) loadCredential(ctx context.Context, akid string) (*credential, subject, error) {
 	var c *credential
+	var owner subject
 	err := d.st.View(ctx, func(tx store.Tx) error {
 		var err error
 		if len(akid) > 4 && akid[:4] == "ASIA" {
-			c, err = d.loadSession(tx, akid)
+			c, err = d.loadSession(tx, akid, &owner)
 		} else {
-			c, err = d.loadAccessKey(tx, akid)
+			c, err = d.loadAccessKey(tx, akid, &owner)
 		}
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errInvalidToken
+		return nil, owner, errInvalidToken
 	}
 	if err != nil {
 		if e, ok := fault.As(err); ok {
-			return nil, e
+			return nil, owner, e
 		}
 		d.log.Error("loading credentials", "accessKeyId", akid, "err", err)
-		return nil, err
+		return nil, owner, err
 	}
-	return c, nil
+	c.owner = owner
+	return c, owner, nil
 }
 
-func (d *Directory) loadAccessKey(tx store.Tx, akid string) (*credential, error) {
+// loadAccessKey reads the credential of access key akid in tx, setting
+// owner to the user its record names.
+func (d *Directory) loadAccessKey(tx store.Tx, akid string, owner *subject) (*credential, error) {
 	var rec accessKeyRecord
 	if err := getJSON(tx, accessKeyKey(akid), &rec); err != nil {
 		return nil, err
+	}
+	if rec.UserName != "" {
+		*owner = userOf(rec.Account, rec.UserName)
 	}
 	if rec.Status == statusInactive {
 		return nil, errInvalidToken
@@ -347,11 +360,14 @@ func userPrincipal(tx store.Tx, account, name string) (*Principal, error) {
 	return p, nil
 }
 
-func (d *Directory) loadSession(tx store.Tx, akid string) (*credential, error) {
+// loadSession reads the credential of role session akid in tx, setting
+// owner to the role its record names.
+func (d *Directory) loadSession(tx store.Tx, akid string, owner *subject) (*credential, error) {
 	var s sessionRecord
 	if err := getJSON(tx, sessionKey(akid), &s); err != nil {
 		return nil, err
 	}
+	*owner = roleOf(s.Account, s.RoleName)
 	var role roleRecord
 	if err := getJSON(tx, roleKey(s.Account, s.RoleName), &role); err != nil {
 		return nil, err // the role was deleted: its sessions end with it

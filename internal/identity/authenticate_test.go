@@ -379,8 +379,27 @@ func TestCredentialCache(t *testing.T) {
 		{"a session record under the key's id changed", 0, func(d *identity.Directory, id string) {
 			d.Changed([][]byte{[]byte("iam/session/ASIAOTHEROTHEROTHER2"), []byte("iam/session/" + id)})
 		}, 0, false},
-		{"a role session's record and another IAM record changed", 0, func(d *identity.Directory, _ string) {
-			d.Changed([][]byte{[]byte("iam/session/ASIAOTHEROTHEROTHER2"), []byte("iam/user/x")})
+		// A credential is read from its access key's record and its
+		// user's: a change to another user's leaves it be.
+		{"a role session's record and another user's record changed", 0, func(d *identity.Directory, _ string) {
+			d.Changed([][]byte{[]byte("iam/session/ASIAOTHEROTHEROTHER2"), []byte("iam/user/" + acct + "/bob"),
+				[]byte("iam/userpolicy/" + acct + "/bob/p"), []byte("iam/accesskey/AKIAOTHEROTHEROTHER2"), []byte("iam/role/" + acct + "/alice")})
+		}, 0, true},
+		{"another account's user of the same name changed", 0, func(d *identity.Directory, _ string) {
+			d.Changed([][]byte{[]byte("iam/user/" + other + "/alice")})
+		}, 0, true},
+		{"records no credential is read from changed", 0, func(d *identity.Directory, id string) {
+			d.Changed([][]byte{[]byte("iam/loginprofile/" + acct + "/alice"), []byte("iam/userkey/" + acct + "/alice/" + id),
+				[]byte("iam/account/" + acct), []byte("iam/rootkey/" + acct), []byte("iam/rootkeys/" + acct + "/AKIAOTHEROTHEROTHER2")})
+		}, 0, true},
+		{"the key's user's record changed", 0, func(d *identity.Directory, _ string) {
+			d.Changed([][]byte{[]byte("iam/user/" + acct + "/ALICE")})
+		}, 0, false},
+		{"the key's user's policy changed", 0, func(d *identity.Directory, _ string) {
+			d.Changed([][]byte{[]byte("iam/userpolicy/" + acct + "/alice/p")})
+		}, 0, false},
+		{"a role session's record and an IAM record not known here changed", 0, func(d *identity.Directory, _ string) {
+			d.Changed([][]byte{[]byte("iam/session/ASIAOTHEROTHEROTHER2"), []byte("iam/group/x")})
 		}, 0, false},
 		{"within the maximum age", 5 * time.Second, nil, 5*time.Second - time.Nanosecond, true},
 		{"at the maximum age", 5 * time.Second, nil, 5 * time.Second, false},

@@ -24,10 +24,10 @@ import (
 	"encoding/base32"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/openkms/kms/internal/changelog"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/sigv4"
@@ -109,10 +109,10 @@ type Directory struct {
 	maxAge   time.Duration
 	maxSkew  time.Duration // of KMS requests
 
-	mu     sync.RWMutex
-	gen    uint64
-	creds  map[string]*credential // access key id -> verified credential
-	misses map[string]time.Time   // access key id -> when found unknown or inactive
+	mu      sync.RWMutex
+	changes *changelog.Log[subject] // the changes to what credentials are read from
+	creds   map[string]*credential  // access key id -> verified credential
+	misses  map[string]miss         // access key id -> found unknown or inactive
 
 	refreshMu  sync.Mutex
 	refreshing map[string]bool // access key ids being read again in the background
@@ -122,7 +122,7 @@ type Directory struct {
 // New returns a Directory.
 func New(cfg Config) *Directory {
 	d := &Directory{st: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger,
-		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), misses: make(map[string]time.Time), maxAge: cfg.CacheMaxAge, maxSkew: cfg.MaxClockSkew}
+		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), misses: make(map[string]miss), changes: changelog.New[subject](0), maxAge: cfg.CacheMaxAge, maxSkew: cfg.MaxClockSkew}
 	if d.maxSkew <= 0 {
 		d.maxSkew = DefaultMaxClockSkew
 	}
@@ -139,55 +139,6 @@ func New(cfg Config) *Directory {
 		}
 	}
 	return d
-}
-
-// invalidate drops every cached credential: IAM changes are rare, and a
-// change to a user, key, role or policy must be seen by the next request.
-func (d *Directory) invalidate() {
-	d.mu.Lock()
-	d.gen++
-	clear(d.creds)
-	clear(d.misses)
-	d.mu.Unlock()
-}
-
-// forget drops what is cached of the access keys ids, as invalidate
-// does of every one.
-func (d *Directory) forget(ids []string) {
-	d.mu.Lock()
-	d.gen++
-	for _, id := range ids {
-		delete(d.creds, id)
-		delete(d.misses, id)
-	}
-	d.mu.Unlock()
-}
-
-// Changed tells the directory that other processes sharing its store
-// changed the records named (store keys); nil means anything may have
-// changed. A role session's record is read for that session's
-// credential alone, so a change of only such records (an AssumeRole, the
-// removal of expired sessions) drops those sessions; any other IAM record
-// drops every cached credential.
-func (d *Directory) Changed(records [][]byte) {
-	if records == nil {
-		d.invalidate()
-		return
-	}
-	var sessions []string
-	for _, r := range records {
-		if id, ok := strings.CutPrefix(string(r), "iam/session/"); ok {
-			sessions = append(sessions, id)
-			continue
-		}
-		if strings.HasPrefix(string(r), "iam/") {
-			d.invalidate()
-			return
-		}
-	}
-	if len(sessions) > 0 {
-		d.forget(sessions)
-	}
 }
 
 // randomID returns prefix followed by n characters of AWS's id alphabet

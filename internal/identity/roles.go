@@ -289,6 +289,6 @@ func (d *Directory) DeleteRole(ctx context.Context, caller *Principal, name stri
 		}
 		return tx.Delete(roleKey(caller.Account, name))
 	})
-	d.invalidate()
+	d.changed(roleOf(caller.Account, name))
 	return err
 }

@@ -157,7 +157,7 @@ func (d *Directory) DeleteUser(ctx context.Context, caller *Principal, name stri
 	if err := checkName("userName", name, maxExistingUserName); err != nil {
 		return err
 	}
-	return d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
+	err := d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		if _, err := d.named(ctx, tx, caller, "User", name, "iam:DeleteUser"); err != nil {
 			return err
 		}
@@ -178,6 +178,8 @@ func (d *Directory) DeleteUser(ctx context.Context, caller *Principal, name stri
 		}
 		return tx.Delete(userKey(caller.Account, name))
 	})
+	d.changed(userOf(caller.Account, name))
+	return err
 }
 
 func count(tx store.Tx, prefix []byte) (int, error) {
@@ -272,7 +274,7 @@ func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owne
 		}
 		return putJSON(tx, append(o.prefix, policyName...), &policyRecord{V: 1, Name: policyName, Document: document})
 	})
-	d.invalidate()
+	d.changed(ownerOf(kind, caller.Account, owner))
 	return err
 }
 
@@ -333,7 +335,7 @@ func (d *Directory) DeletePolicy(ctx context.Context, caller *Principal, kind, o
 		}
 		return tx.Delete(k)
 	})
-	d.invalidate()
+	d.changed(ownerOf(kind, caller.Account, owner))
 	return err
 }
 
@@ -416,12 +418,13 @@ func (d *Directory) PoliciesNow(p *Principal) func(tx store.Tx) ([]*policy.Polic
 // neither (made up by a test) is taken as it is.
 func (d *Directory) callerNow(tx store.Tx, caller *Principal) (*Principal, error) {
 	var c *credential
+	var owner subject
 	var err error
 	switch {
 	case strings.HasPrefix(caller.AccessKeyID, "ASIA"):
-		c, err = d.loadSession(tx, caller.AccessKeyID)
+		c, err = d.loadSession(tx, caller.AccessKeyID, &owner)
 	case caller.AccessKeyID != "":
-		c, err = d.loadAccessKey(tx, caller.AccessKeyID)
+		c, err = d.loadAccessKey(tx, caller.AccessKeyID, &owner)
 	case caller.Type == TypeIAMUser:
 		var p *Principal
 		if p, err = userPrincipal(tx, caller.Account, caller.Username); err == nil {
