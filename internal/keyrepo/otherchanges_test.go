@@ -2,12 +2,14 @@ package keyrepo_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
 )
 
 // otherChanges are the changes to another key or alias than those a read
@@ -278,4 +280,67 @@ func TestCacheRefreshPastTheChangesRemembered(t *testing.T) {
 	if _, now := r.CacheStats(); now != misses {
 		t.Errorf("the read after the changes was not cached")
 	}
+}
+
+// gatesStore holds each read transaction, once its reads are done, until
+// the gate of its turn (0 for the first) is opened; it counts them.
+type gatesStore struct {
+	store.Store
+	gates []chan struct{}
+	views atomic.Int64
+}
+
+func (g *gatesStore) View(ctx context.Context, fn func(store.Tx) error) error {
+	n := g.views.Add(1)
+	err := g.Store.View(ctx, fn)
+	if int(n) <= len(g.gates) {
+		<-g.gates[n-1]
+	}
+	return err
+}
+
+// A read that a change overtook, landing while the read begun after the
+// change is under way, leaves that one to be joined: a caller that comes
+// then shares it rather than reading the key a third time.
+func TestCacheOvertakenReadLandsBesideTheNewer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, keyrepo.Config{})
+		k := f.newKey(acctA, keys.SymmetricDefault)
+		g := &gatesStore{Store: f.st, gates: []chan struct{}{make(chan struct{}), make(chan struct{})}}
+		r, err := keyrepo.New(keyrepo.Config{Store: g, RootKey: f.rk, Region: region, Now: f.clock.Now, CacheMaxAge: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 3)
+		load := func() {
+			k, err := r.Load(context.Background(), region, k.ID)
+			if err != nil {
+				t.Error(err)
+				got <- ""
+				return
+			}
+			got <- k.Rec.Description
+		}
+		go load()
+		synctest.Wait() // the first read is held
+		f.describe(k, "changed")
+		r.Invalidate(region, k.ID, "")
+		go load()
+		synctest.Wait() // the second read, after the change, is held
+		close(g.gates[0])
+		if d := <-got; d != "" {
+			t.Errorf("the call before the change: description %q", d)
+		}
+		go load()
+		synctest.Wait()
+		if n := g.views.Load(); n != 2 {
+			t.Errorf("%d reads, want 2: a call after the first read landed did not join the second", n)
+		}
+		close(g.gates[1])
+		for range 2 {
+			if d := <-got; d != "changed" {
+				t.Errorf("a call after the change: description %q, want %q", d, "changed")
+			}
+		}
+	})
 }
