@@ -363,9 +363,9 @@ func (d *Directory) UpdateAccessKey(ctx context.Context, caller *Principal, user
 
 // changeAccessKey runs change on access key id of userName (the caller's
 // own keys without one) in one transaction, once caller may perform
-// action on the key's owner, and drops the key's cached credential after. The
-// decision is on the owner as it is now, not as it was when the key was
-// made (its path may differ).
+// action on the key's owner, and drops the key's cached credential after.
+// The decision is on the owner as it is now, not as it was when the key
+// was made (its path may differ).
 func (d *Directory) changeAccessKey(ctx context.Context, caller *Principal, userName, id, action string, change func(store.Tx, *accessKeyRecord) error) error {
 	if err := checkAccessKeyID(id); err != nil {
 		return err
