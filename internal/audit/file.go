@@ -53,10 +53,15 @@ type fileSink struct {
 	obs     atomic.Pointer[Observer]               // told of a failed extension (Log.Observe)
 
 	mu sync.RWMutex
-	// failed is the first write or fsync error. The file may end in part
-	// of a batch after it, or have lost what was written, so nothing more
-	// is written.
+	// failed is the first fsync error, or write error other than short's:
+	// the file may have lost what was written to it, so nothing more is
+	// written.
 	failed error
+	// short is a write of records, or a roll, refused for want of space
+	// (ENOSPC, EDQUOT) or by the file size limit (EFBIG): the kernel kept
+	// everything written before it, and at most part of the refused batch
+	// lies after size. resume cuts that part off and goes on.
+	short error
 }
 
 // zeroChunk is how far ahead of its records a prezeroing sink writes
@@ -75,10 +80,32 @@ func (s *fileSink) fail(err error) error {
 	return err
 }
 
+// failWrite records err, the failure of a write of records or of a
+// roll: one for want of space or by the file size limit (outOfSpace)
+// leaves the sink to be mended by resume, any other fails it for good.
+func (s *fileSink) failWrite(err error) error {
+	if !outOfSpace(err) {
+		return s.fail(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.short = err
+	}
+	return err
+}
+
+// outOfSpace reports whether err is a write refused for want of space
+// or by a file size limit: a refusal at the call, which loses nothing
+// written before it, unlike an I/O error or a failed fsync.
+func outOfSpace(err error) bool {
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, unix.EFBIG)
+}
+
 func (s *fileSink) write(lines []byte, _ []int, _ uint64) error {
 	if s.dir != "" && s.size > 0 && s.size+int64(len(lines)) > s.max {
 		if err := s.roll(); err != nil {
-			return s.fail(fmt.Errorf("audit: start segment %d: %w", s.n+1, err))
+			return s.failWrite(fmt.Errorf("audit: start segment %d: %w", s.n+1, err))
 		}
 	}
 	end := s.size + int64(len(lines))
@@ -101,10 +128,12 @@ func (s *fileSink) write(lines []byte, _ []int, _ uint64) error {
 
 func (s *fileSink) writeAt(lines []byte) error {
 	n, err := s.f.WriteAt(lines, s.size)
-	s.size += int64(n)
 	if err != nil {
-		return s.fail(err)
+		// The n bytes written are part of a batch never acknowledged:
+		// size stays before them, for resume to cut them off.
+		return s.failWrite(err)
 	}
+	s.size += int64(n)
 	if s.prezero && s.zeroed.Load()-s.size < s.chunk()/2 {
 		s.zeroAhead()
 	}
@@ -264,18 +293,76 @@ func fdatasync(f *os.File) error {
 	return nil
 }
 
-func (s *fileSink) resume() (uint64, string, error) {
+// resume goes on from seq and hash, the log's last record written, after
+// a write refused for want of space (short): it cuts off what was written
+// of the refused batch and fdatasyncs the file, so that the records
+// before it are durable and the next batch follows them. A sink that
+// failed otherwise (failed), or whose fdatasync fails now, stays failed.
+func (s *fileSink) resume(seq uint64, hash string) (uint64, string, error) {
+	s.zeroing.Lock() // no extension writes while the file is cut
+	defer s.zeroing.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return 0, "", s.failed
+	if s.failed != nil {
+		return 0, "", s.failed
+	}
+	if s.short != nil {
+		if err := s.f.Truncate(s.size); err != nil {
+			return 0, "", err
+		}
+		if err := fdatasync(s.f); err != nil {
+			s.failed = err
+			return 0, "", err
+		}
+		if s.prezero {
+			s.zeroed.Store(s.size)
+		}
+		s.short = nil
+	}
+	return seq, hash, nil
 }
 
-// probe finds nothing to try: a file whose write or fsync failed stays
-// failed (resume), and one that did not has not failed.
+// probeBytes is how much room probe asks for after the records: more
+// than one record takes (its request parameters are bounded at 64 KiB).
+const probeBytes = 128 << 10
+
+// probe checks that the file takes probeBytes after its records, as a
+// batch of records would take them: it writes zeros there and fdatasyncs
+// them, unless zeros are there already. A prezeroing sink keeps them as
+// zeros ahead of its records (and tries again to write more: zeros that
+// failed for want of space are tried again once there is room); another
+// sink cuts them off again. A refusal for want of space or by the size
+// limit leaves the sink to be mended again; any other failure fails it.
 func (s *fileSink) probe(uint64) error {
+	s.zeroing.Lock()
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.failed
+	failed, size := s.failed, s.size
+	s.mu.RUnlock()
+	if failed != nil {
+		s.zeroing.Unlock()
+		return failed
+	}
+	to := size + probeBytes
+	from := max(size, s.zeroed.Load())
+	if from >= to {
+		s.zeroing.Unlock()
+		return nil
+	}
+	err := s.extend(s.f.Name(), from, to)
+	if err == nil && !s.prezero {
+		err = s.f.Truncate(size)
+	}
+	if err != nil {
+		s.zeroing.Unlock()
+		return s.failWrite(err)
+	}
+	if s.prezero {
+		s.zeroed.Store(to)
+		s.zeroErr.Store(nil)
+	}
+	s.zeroing.Unlock()
+	s.zeroAhead()
+	return nil
 }
 
 // close cuts the active segment to its records, unless a write failed
@@ -326,7 +413,7 @@ func Open(path string) (*Log, error) {
 	if err := continueAt(f, end); err != nil {
 		return nil, err
 	}
-	return newLog(&fileSink{f: f, size: end}, "", seq, last), nil
+	return newLog(&fileSink{f: f, size: end, zeros: writeZeros}, "", seq, last), nil
 }
 
 // OpenDir opens the trail of the data directory dir (creating its first

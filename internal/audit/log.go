@@ -24,11 +24,12 @@ type sink interface {
 	write(lines []byte, ends []int, first uint64) error
 	// sync makes every line write has stored durable.
 	sync() error
-	// resume is called before the next write after write or sync failed. It
-	// returns the sequence number and hash of the chain's last stored
-	// record, or an error if the sink cannot go on; that error fails the
-	// batch that was to be written.
-	resume() (seq uint64, hash string, err error)
+	// resume is called before the next write after write or sync failed,
+	// with the sequence number and hash of the last record the log wrote
+	// (whose write returned nil). It returns those of the chain's last
+	// stored record, or an error if the sink cannot go on; that error fails
+	// the batch that was to be written.
+	resume(seq uint64, hash string) (uint64, string, error)
 	// probe tries to store a record after seq, the chain's last stored
 	// record (after resume, if a write failed), as write would, and keeps
 	// nothing: it fails as that write would fail now. Log.Retry calls it.
@@ -319,7 +320,9 @@ func (l *Log) passLead(err error) *entry {
 // (for PostgreSQL, an INSERT rolled back): if both succeed, the log takes
 // records again, and Err is nil until a commit fails. If a commit is under
 // way, its outcome is awaited instead: it tries the same. A log file
-// whose write failed stays failed.
+// whose write was refused for want of space, or by the file size limit,
+// goes on once the file takes its probe (fileSink.probe); one whose
+// fsync failed, or whose write failed otherwise, stays failed.
 //
 // So a call begun once Retry returned nil is refused only if its own
 // record fails, as the first after any healthy commit; and calls begun
@@ -370,7 +373,7 @@ func (l *Log) safeRetry() (err error) {
 		return *p
 	}
 	if l.werr != nil {
-		seq, last, err := l.sink.resume()
+		seq, last, err := l.sink.resume(l.wseq, l.wlast)
 		if err != nil {
 			return err
 		}
@@ -401,7 +404,7 @@ func (l *Log) commit(batch []*entry) error {
 		l.werr = *p
 	}
 	if l.werr != nil {
-		seq, last, err := l.sink.resume()
+		seq, last, err := l.sink.resume(l.wseq, l.wlast)
 		if err != nil {
 			return err
 		}

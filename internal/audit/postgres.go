@@ -94,7 +94,7 @@ func (s *pgSink) sync() error { return nil }
 // on a broken connection may have been committed all the same; reading the
 // head keeps the chain going after it, and the primary key on (chain, seq)
 // refuses a batch computed from a head that a late commit overtook.
-func (s *pgSink) resume() (uint64, string, error) {
+func (s *pgSink) resume(uint64, string) (uint64, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
 	defer cancel()
 	var seq int64

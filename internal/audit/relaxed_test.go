@@ -84,11 +84,11 @@ func TestSyncEveryIgnoresOtherSinks(t *testing.T) {
 
 type nopSink struct{}
 
-func (nopSink) write([]byte, []int, uint64) error { return nil }
-func (nopSink) sync() error                       { return nil }
-func (nopSink) resume() (uint64, string, error)   { return 0, genesis, nil }
-func (nopSink) probe(uint64) error                { return nil }
-func (nopSink) close() error                      { return nil }
+func (nopSink) write([]byte, []int, uint64) error             { return nil }
+func (nopSink) sync() error                                   { return nil }
+func (nopSink) resume(uint64, string) (uint64, string, error) { return 0, genesis, nil }
+func (nopSink) probe(uint64) error                            { return nil }
+func (nopSink) close() error                                  { return nil }
 
 // In the relaxed mode a digest signs only records already fsynced, so that
 // a machine crash never takes a record a digest (or the high-water mark,

@@ -1,0 +1,134 @@
+package audit
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// limitFileSize sets this process's soft limit on the size of the files
+// it writes (RLIMIT_FSIZE) to soft for the rest of the test: a write past
+// it is cut at the limit, and the next one gets EFBIG, as one onto a full
+// disk gets ENOSPC (Go ignores SIGXFSZ). It returns a function that lifts
+// the limit again.
+func limitFileSize(t *testing.T, soft uint64) func() {
+	t.Helper()
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	lim := old
+	lim.Cur = min(soft, old.Max)
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	lift := func() {
+		if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(lift)
+	return lift
+}
+
+// TestFullFileGoesOn: a batch that a log file refuses for want of room
+// (cut short by the size limit) fails its Append and every Retry while
+// there is no room; once there is, Retry succeeds without reopening the
+// log, the part of the batch written is gone, and the records appended
+// then follow the last one appended before, in one intact chain.
+func TestFullFileGoesOn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for range 3 {
+		if err := l.Append(zeroRec("Before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lift := limitFileSize(t, uint64(fi.Size())+50)
+	if err := l.Append(zeroRec("Refused")); !errors.Is(err, unix.EFBIG) {
+		t.Fatalf("Append past the limit: %v, want EFBIG", err)
+	}
+	if err := l.Retry(); !errors.Is(err, unix.EFBIG) {
+		t.Fatalf("Retry while there is no room: %v, want EFBIG", err)
+	}
+	lift()
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry once there is room: %v", err)
+	}
+	for range 2 {
+		if err := l.Append(zeroRec("After")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, problem, err := Verify(f)
+	if err != nil || problem != nil || n != 5 {
+		t.Fatalf("verify: %d records, %v, %v; want 5 intact", n, problem, err)
+	}
+	if b, _ := os.ReadFile(path); len(b) == 0 || b[len(b)-1] != '\n' {
+		t.Fatalf("the log does not end in a whole line")
+	}
+}
+
+// TestFullSegmentGoesOn: a prezeroed segment's trail whose roll to the
+// next segment is cut short by the size limit takes records again once
+// there is room, and every segment verifies as one chain with the
+// records appended before and after.
+func TestFullSegmentGoesOn(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	n := 0
+	for ; n < 3; n++ {
+		if err := l.Append(zeroRec("Before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Records fill the first segment; then the limit lets only the
+	// first 50 bytes of the next be written, which the batch that rolls
+	// to it writes first.
+	sink := l.sink.(*fileSink)
+	for per := sink.size / int64(n); sink.size+per <= sink.max; n++ {
+		if err := l.Append(zeroRec("Before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitZeros(l)
+	lift := limitFileSize(t, 50)
+	if err := l.Append(zeroRec("Refused")); !errors.Is(err, unix.EFBIG) || sink.n != 2 {
+		t.Fatalf("Append past the limit: %v in segment %d, want EFBIG in segment 2", err, sink.n)
+	}
+	if err := l.Retry(); err == nil {
+		t.Fatal("Retry while there is no room succeeded")
+	}
+	lift()
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry once there is room: %v", err)
+	}
+	appendN(t, l, 20)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, n+20)
+}
