@@ -128,41 +128,41 @@ func OpenDigester(path string, key ed25519.PrivateKey) (*Digester, error) {
 	if err != nil {
 		return nil, err
 	}
-	last, err := lastDigest(f)
+	last, end, err := lastDigest(f)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &Digester{out: digestFile{f}, key: key, last: last}, nil
+	return &Digester{out: &digestFile{f: f, end: end}, key: key, last: last}, nil
 }
 
 // lastDigest returns the record the last digest of f names (0 if it has
-// none), after cutting off an incomplete last line.
-func lastDigest(f *os.File) (uint64, error) {
+// none) and the size of f, after cutting off an incomplete last line.
+func lastDigest(f *os.File) (uint64, int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	b, end, err := lastLine(f, fi.Size())
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if end != fi.Size() {
 		if err := f.Truncate(end); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if err := f.Sync(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	if end == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	var dg Digest
 	if err := json.Unmarshal(b, &dg); err != nil {
-		return 0, fmt.Errorf("digest file: the last digest is damaged: %w (run kms audit verify)", err)
+		return 0, 0, fmt.Errorf("digest file: the last digest is damaged: %w (run kms audit verify)", err)
 	}
-	return dg.Sequence, nil
+	return dg.Sequence, end, nil
 }
 
 // Write signs the log's head and stores the digest, unless nothing was
@@ -218,16 +218,36 @@ func ParseDigest(b []byte) (*Digest, error) {
 func (d *Digester) Close() error { return d.out.close() }
 
 // digestFile appends digests to a file, one line each.
-type digestFile struct{ f *os.File }
-
-func (w digestFile) write(_ uint64, line []byte) error {
-	if _, err := w.f.Write(append(line, '\n')); err != nil {
-		return err
-	}
-	return w.f.Sync()
+type digestFile struct {
+	f   *os.File
+	end int64 // the size of f after its last digest stored
+	// torn: a write or fsync failed since, and may have left part of its
+	// line after end (a full disk).
+	torn bool
 }
 
-func (w digestFile) close() error { return w.f.Close() }
+// write appends line, first cutting off what a failed write left after
+// the last digest stored, so that each digest is a line of its own.
+func (w *digestFile) write(_ uint64, line []byte) error {
+	if w.torn {
+		if err := w.f.Truncate(w.end); err != nil {
+			return err
+		}
+		w.torn = false
+	}
+	n, err := w.f.Write(append(line, '\n'))
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if err != nil {
+		w.torn = true
+		return err
+	}
+	w.end += int64(n)
+	return nil
+}
+
+func (w *digestFile) close() error { return w.f.Close() }
 
 // VerifyDigests checks every digest's signature with pub and that the log
 // (whose records' hashes by sequence number are given) still holds the

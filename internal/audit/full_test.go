@@ -1,10 +1,14 @@
 package audit
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -131,4 +135,63 @@ func TestFullSegmentGoesOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTrail(t, dir, n+20)
+}
+
+// TestDigestCutShortGoesOn: a digest cut short by the size limit fails
+// its Write and leaves no part of its line behind, so that the next
+// digest, once there is room, is a line of its own and every digest
+// verifies.
+func TestDigestCutShortGoesOn(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	logPath, digPath := filepath.Join(dir, "audit.log"), filepath.Join(dir, "audit-digests.log")
+	l, err := Open(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d, err := OpenDigester(digPath, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		if err := l.Append(zeroRec("Encrypt")); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			fi, err := os.Stat(digPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lift := limitFileSize(t, uint64(fi.Size())+40)
+			if err := d.Write(l, now); !errors.Is(err, unix.EFBIG) {
+				t.Fatalf("digest past the limit: %v, want EFBIG", err)
+			}
+			lift()
+		}
+		if err := d.Write(l, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logB, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := &Named{}
+	for i := range 3 {
+		keep.Add(uint64(i + 1))
+	}
+	c := NewLogCheck(keep)
+	if err := c.Read(bytes.NewReader(logB)); err != nil {
+		t.Fatal(err)
+	}
+	digB, err := os.ReadFile(digPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, p, err := VerifyDigests(bytes.NewReader(digB), pub, c.Hashes(), c.Lines()); n != 3 || p != nil || err != nil {
+		t.Fatalf("digests: %d verified, %v, %v; want 3\n%s", n, p, err, digB)
+	}
 }
