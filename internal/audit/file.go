@@ -50,7 +50,11 @@ type fileSink struct {
 	prezero bool
 	zeroErr atomic.Pointer[error]                  // an extension failed: none until the next segment
 	zeros   func(f *os.File, from, to int64) error // writeZeros, or a test's
+	create  func(path string) (*os.File, error)    // createSegment, or a test's
 	obs     atomic.Pointer[Observer]               // told of a failed extension (Log.Observe)
+	// rollDue: a roll was refused for want of room (short), so probe
+	// rolls before it looks for room in the next segment.
+	rollDue bool
 
 	mu sync.RWMutex
 	// failed is the first fsync error, or write error other than short's:
@@ -104,8 +108,8 @@ func outOfSpace(err error) bool {
 
 func (s *fileSink) write(lines []byte, _ []int, _ uint64) error {
 	if s.dir != "" && s.size > 0 && s.size+int64(len(lines)) > s.max {
-		if err := s.roll(); err != nil {
-			return s.failWrite(fmt.Errorf("audit: start segment %d: %w", s.n+1, err))
+		if err := s.startNext(); err != nil {
+			return err
 		}
 	}
 	end := s.size + int64(len(lines))
@@ -205,6 +209,22 @@ func writeZeros(f *os.File, from, to int64) error {
 	return fdatasync(f)
 }
 
+// startNext rolls to the next segment (roll), noting a roll refused for
+// want of room for probe to try again.
+func (s *fileSink) startNext() error {
+	if err := s.roll(); err != nil {
+		s.rollDue = outOfSpace(err)
+		return s.failWrite(fmt.Errorf("audit: start segment %d: %w", s.n+1, err))
+	}
+	s.rollDue = false
+	return nil
+}
+
+// createSegment creates the segment file at path, which must not exist.
+func createSegment(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
 // cut waits for an extension under way, then cuts f to its records and
 // fsyncs it, so that a closed segment holds exactly its records.
 func (s *fileSink) cut() error {
@@ -234,7 +254,7 @@ func (s *fileSink) roll() error {
 		return err
 	}
 	next := filepath.Join(s.dir, SegmentName(s.n+1))
-	f, err := os.OpenFile(next, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := s.create(next)
 	if err != nil {
 		return err
 	}
@@ -328,12 +348,25 @@ const probeBytes = 128 << 10
 
 // probe checks that the file takes probeBytes after its records, as a
 // batch of records would take them: it writes zeros there and fdatasyncs
-// them, unless zeros are there already. A prezeroing sink keeps them as
+// them, unless zeros are there already. After a roll refused for want of
+// room it first rolls, as the next batch would: the room to check is the
+// next segment's. A prezeroing sink keeps them as
 // zeros ahead of its records (and tries again to write more: zeros that
 // failed for want of space are tried again once there is room); another
 // sink cuts them off again. A refusal for want of space or by the size
 // limit leaves the sink to be mended again; any other failure fails it.
 func (s *fileSink) probe(uint64) error {
+	s.mu.RLock()
+	failed := s.failed
+	s.mu.RUnlock()
+	if failed != nil {
+		return failed
+	}
+	if s.rollDue {
+		if err := s.startNext(); err != nil {
+			return err
+		}
+	}
 	s.zeroing.Lock()
 	s.mu.RLock()
 	failed, size := s.failed, s.size
@@ -500,7 +533,7 @@ func OpenDirChecked(dir string, maxBytes int64, check func(seq uint64, hash stri
 		f.Close()
 		return nil, err
 	}
-	s := &fileSink{f: f, size: end, dir: dir, n: active.N, max: maxBytes, prezero: true, zeros: writeZeros}
+	s := &fileSink{f: f, size: end, dir: dir, n: active.N, max: maxBytes, prezero: true, zeros: writeZeros, create: createSegment}
 	s.zeroed.Store(end)
 	s.zeroAhead()
 	return newLog(s, "", seq, last), nil

@@ -195,3 +195,47 @@ func TestDigestCutShortGoesOn(t *testing.T) {
 		t.Fatalf("digests: %d verified, %v, %v; want 3\n%s", n, p, err, digB)
 	}
 }
+
+// TestRollRefusedProbesTheNextSegment: while the next segment cannot be
+// created for want of room (no inode left, say), Retry fails, though the
+// active segment has room: a call it let go ahead would change things and
+// then be refused when its record rolls. Once the segment can be created,
+// Retry rolls to it and the trail goes on as one chain.
+func TestRollRefusedProbesTheNextSegment(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sink := l.sink.(*fileSink)
+	n := 1
+	if err := l.Append(zeroRec("Before")); err != nil {
+		t.Fatal(err)
+	}
+	for per := sink.size; sink.size+per <= sink.max; n++ {
+		if err := l.Append(zeroRec("Before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitZeros(l)
+	full := &os.PathError{Op: "open", Err: unix.ENOSPC}
+	sink.create = func(string) (*os.File, error) { return nil, full }
+	if err := l.Append(zeroRec("Refused")); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("Append that rolls: %v, want ENOSPC", err)
+	}
+	for range 2 {
+		if err := l.Retry(); !errors.Is(err, unix.ENOSPC) {
+			t.Fatalf("Retry while the next segment cannot be created: %v, want ENOSPC", err)
+		}
+	}
+	sink.create = createSegment
+	if err := l.Retry(); err != nil || sink.n != 2 {
+		t.Fatalf("Retry once the segment can be created: %v, in segment %d; want nil in segment 2", err, sink.n)
+	}
+	appendN(t, l, 10)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, n+10)
+}
