@@ -240,7 +240,7 @@ func Events(ctx context.Context, o Options, stdout io.Writer) error {
 	out, asJSON := stdout, o.JSON
 	var file *os.File
 	if o.Output != "" {
-		if file, err = os.OpenFile(o.Output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err != nil {
+		if file, err = openOutput(o.Output); err != nil {
 			return fmt.Errorf("--output: %w", err)
 		}
 		defer file.Close()

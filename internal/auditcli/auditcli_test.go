@@ -301,6 +301,40 @@ func TestOutputAppends(t *testing.T) {
 	}
 }
 
+// A run of --output stopped part way through a record (a full disk)
+// leaves part of its line: the next run cuts it off before it appends,
+// so that every line of the file is a whole record.
+func TestOutputCutsAPartialLine(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, l, event("CreateKey", "2026-03-01T10:00:00Z", alice, key1, ""), event("Encrypt", "2026-03-01T10:00:01Z", alice, key1, ""))
+	l.Close()
+	file := filepath.Join(t.TempDir(), "siem.jsonl")
+	var stdout bytes.Buffer
+	run := func() {
+		t.Helper()
+		if err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, Output: file}, &stdout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	whole, _ := os.ReadFile(file)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(whole[:len(whole)/3]) // what a write cut short left
+	f.Close()
+	run()
+	b, _ := os.ReadFile(file)
+	if !bytes.Equal(b, append(whole, whole...)) {
+		t.Fatalf("%s after a run cut short and another:\n%s\nwant the records twice, whole:\n%s", file, b, whole)
+	}
+}
+
 func TestSourceChoice(t *testing.T) {
 	ctx := context.Background()
 	var out bytes.Buffer
