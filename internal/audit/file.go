@@ -348,13 +348,13 @@ const probeBytes = 128 << 10
 
 // probe checks that the file takes probeBytes after its records, as a
 // batch of records would take them: it writes zeros there and fdatasyncs
-// them, unless zeros are there already. After a roll refused for want of
-// room it first rolls, as the next batch would: the room to check is the
-// next segment's. A prezeroing sink keeps them as
+// them, unless zeros are there already. A prezeroing sink keeps them as
 // zeros ahead of its records (and tries again to write more: zeros that
 // failed for want of space are tried again once there is room); another
-// sink cuts them off again. A refusal for want of space or by the size
-// limit leaves the sink to be mended again; any other failure fails it.
+// sink cuts them off again. After a roll refused for want of room it
+// first rolls, as the next batch would: the room to check is the next
+// segment's. A refusal for want of space or by the size limit leaves the
+// sink to be mended again; any other failure fails it.
 func (s *fileSink) probe(uint64) error {
 	s.mu.RLock()
 	failed := s.failed
