@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"syscall"
@@ -66,9 +67,18 @@ func Open(path string) (*Store, error) {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: the file is locked by another process (is another server running on this data directory?)", path)
 		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// openError names path in err, a failure to open the store's file,
+// unless err names it already (an error of the file system's).
+func openError(path string, err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok && pe.Path == path {
+		return err
+	}
+	return fmt.Errorf("open %s: %w", path, err)
 }
 
 // openNoFollow opens the store's file as os.OpenFile does, but refuses a
@@ -181,7 +191,7 @@ func ReadValue(path string, key []byte, timeout time.Duration) ([]byte, error) {
 		return nil, ErrLocked
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	defer guarded(path, db.Close)
 	var out []byte

@@ -101,3 +101,20 @@ func TestOpenRefusesSymlink(t *testing.T) {
 		t.Error("a file was made where the link pointed")
 	}
 }
+
+// A file that cannot be opened is named once in the refusal, whether the
+// file system's error names it already or not.
+func TestOpenErrorNamesTheFileOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kms.db")
+	if err := os.Mkdir(path, 0o700); err != nil { // a directory where the file should be
+		t.Fatal(err)
+	}
+	_, err := boltstore.Open(path)
+	if err == nil || strings.Count(err.Error(), path) != 1 {
+		t.Fatalf("Open of a directory: %v, want the path named once", err)
+	}
+	if _, err := boltstore.ReadValue(path, []byte("k"), time.Second); err == nil || strings.Count(err.Error(), path) != 1 {
+		t.Fatalf("ReadValue of a directory: %v, want the path named once", err)
+	}
+}
