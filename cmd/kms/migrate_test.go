@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
 	"github.com/openkms/kms/internal/store/pgtest"
 )
 
@@ -101,5 +103,25 @@ func TestMigrate(t *testing.T) {
 	noErr(t, err, "DescribeKey alias/migrated")
 	if got := aws.ToString(d.KeyMetadata.KeyId); got != keyID {
 		t.Errorf("alias/migrated names %s, want %s", got, keyID)
+	}
+}
+
+// A server refuses a key store that kms migrate began to copy into and
+// did not finish: it would serve it with records missing.
+func TestServerRefusesAnUnfinishedCopy(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startDev(t, dir)
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("the dev server exited %d on SIGTERM", code)
+	}
+	st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+	noErr(t, err, "open kms.db")
+	noErr(t, st.Update(testCtx(t), func(tx store.Tx) error {
+		return tx.Put(store.MigrationRecord, []byte("kms migrate from elsewhere has not finished"))
+	}), "mark")
+	st.Close()
+	code, _, stderr := runToExit(t, baseEnv(), "server", "--dev", "--data-dir", dir, "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(stderr, "did not finish") || !strings.Contains(stderr, "empty it and migrate again") {
+		t.Fatalf("a server on an unfinished copy: exit %d\n%s", code, stderr)
 	}
 }

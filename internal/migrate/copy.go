@@ -74,7 +74,8 @@ func Copy(ctx context.Context, src, dst store.Store, batch int, progress func(co
 // Digest reads every record of st in key order and returns their number
 // and a SHA-256 over them: for each record its key and its value, each
 // preceded by its length as 8 bytes big-endian, so that no two different
-// stores hash alike by shifting bytes between key and value.
+// stores hash alike by shifting bytes between key and value. The record
+// that marks a copy under way (store.MigrationRecord) is left out.
 func Digest(ctx context.Context, st store.Store, batch int) (n int, sum [sha256.Size]byte, err error) {
 	h := sha256.New()
 	var after []byte
@@ -88,6 +89,10 @@ func Digest(ctx context.Context, st store.Store, batch int) (n int, sum [sha256.
 			break
 		}
 		for _, r := range page {
+			if bytes.Equal(r.key, store.MigrationRecord) {
+				n-- // a mark of the copy under way, not part of what it copies
+				continue
+			}
 			binary.BigEndian.PutUint64(length[:], uint64(len(r.key)))
 			h.Write(length[:])
 			h.Write(r.key)

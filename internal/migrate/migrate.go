@@ -128,6 +128,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer dst.Close()
 	defer release()
 
+	// Until the copy is whole and verified, the destination says so, and
+	// a server refuses to start on it.
+	if err := dst.Update(ctx, func(tx store.Tx) error {
+		return tx.Put(store.MigrationRecord, []byte("kms migrate from "+from.String()+" has not finished"))
+	}); err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
+	}
 	r := &Report{}
 	fmt.Fprintf(o.Out, "Copying the key store from %s to %s\n", from, to)
 	nextProgress := progressEvery
@@ -160,7 +167,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// The audit trail does not move, and neither does its high-water mark:
 	// a server on the destination starts a trail of its own, which the
 	// source's mark would have it refuse as cut off.
-	if err := dst.Update(ctx, func(tx store.Tx) error { return tx.Delete([]byte(audit.MarkRecord)) }); err != nil {
+	if err := dst.Update(ctx, func(tx store.Tx) error {
+		if err := tx.Delete([]byte(audit.MarkRecord)); err != nil {
+			return err
+		}
+		return tx.Delete(store.MigrationRecord)
+	}); err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
 	}
 	if err := copyDevFiles(from, to, root, r); err != nil {
@@ -239,6 +251,9 @@ func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst
 		if root.key, err = root.token.Root(ctx, src, false); err != nil {
 			return src, nil, release, err
 		}
+	}
+	if err = src.View(ctx, store.CheckCopyFinished); err != nil {
+		return src, nil, release, fmt.Errorf("source: %w", err)
 	}
 	if err = checkRootKey(ctx, src, root.key, from); err != nil {
 		return src, nil, release, err

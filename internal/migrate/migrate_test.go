@@ -600,3 +600,43 @@ func readFileBytes(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// A copy cut short leaves the destination marked unfinished until it is
+// whole and verified: it cannot be migrated from (nor, as the server's
+// own test shows, served), and a whole copy leaves no mark.
+func TestCopyCutShortIsMarkedUnfinished(t *testing.T) {
+	s := newSource(t)
+	ctx := context.Background()
+	dsn := pgtest.Start(t)
+	pg := openPostgres(t, dsn)
+	// The database refuses the records after the first few: a copy that
+	// fails partway, as on a full disk or a lost connection.
+	if _, err := pg.(interface{ Pool() *pgxpool.Pool }).Pool().Exec(ctx, `
+		CREATE FUNCTION refuse_keys() RETURNS trigger AS $$
+		BEGIN
+			IF NEW.k >= 'key/'::bytea AND NEW.k < 'meta/'::bytea THEN RAISE EXCEPTION 'disk full'; END IF;
+			RETURN NEW;
+		END $$ LANGUAGE plpgsql;
+		CREATE TRIGGER refuse_keys BEFORE INSERT ON kms_records FOR EACH ROW EXECUTE FUNCTION refuse_keys();`); err != nil {
+		t.Fatal(err)
+	}
+	_, out, err := run(t, migrate.Options{From: s.dir, To: dsn, BatchSize: 3})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("a copy the destination refused partway: %v\n%s", err, out)
+	}
+	if err := pg.View(ctx, store.CheckCopyFinished); !errors.Is(err, store.ErrUnfinishedCopy) {
+		t.Fatalf("the destination of a copy cut short: %v, want it marked unfinished", err)
+	}
+	_, _, err = run(t, migrate.Options{From: dsn, To: filepath.Join(t.TempDir(), "again"), RootKeyFile: filepath.Join(s.dir, "root.key")})
+	if !errors.Is(err, store.ErrUnfinishedCopy) {
+		t.Fatalf("a migration from a copy cut short: %v", err)
+	}
+
+	whole := filepath.Join(t.TempDir(), "whole")
+	if _, out, err := run(t, migrate.Options{From: s.dir, To: whole}); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if err := openBolt(t, whole).View(ctx, store.CheckCopyFinished); err != nil {
+		t.Fatalf("a whole copy: %v, want no mark", err)
+	}
+}

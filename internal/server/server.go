@@ -803,6 +803,9 @@ func shellQuote(s string) string {
 func checkRootKey(ctx context.Context, st store.Store, root *keys.RootKey, trailDir string, upgrade bool) (_ store.Store, opened authstore.Opened, err error) {
 	var state authstore.State
 	err = st.View(ctx, func(tx store.Tx) error {
+		if err := store.CheckCopyFinished(tx); err != nil {
+			return err
+		}
 		state, err = authstore.ReadState(tx, root)
 		return err
 	})

@@ -17,6 +17,29 @@ import (
 	"fmt"
 )
 
+// MigrationRecord is written by kms migrate into the store it copies to
+// before anything else, and deleted once the copy is whole and verified:
+// a server refuses to start on a store that holds it, which is part of a
+// copy cut short and would otherwise be served with records missing.
+var MigrationRecord = []byte("meta/migration-unfinished")
+
+// ErrUnfinishedCopy is returned for a store that kms migrate began to
+// copy into and did not finish (it holds MigrationRecord).
+var ErrUnfinishedCopy = errors.New("the key store holds part of a copy that kms migrate did not finish (" + string(MigrationRecord) + " is there): " +
+	"empty it and migrate again from the store it was copied from")
+
+// CheckCopyFinished returns ErrUnfinishedCopy if tx's store holds
+// MigrationRecord.
+func CheckCopyFinished(tx Tx) error {
+	switch _, err := tx.Get(MigrationRecord); {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	return ErrUnfinishedCopy
+}
+
 // ErrNotFound is returned by Tx.Get when the key has no value.
 var ErrNotFound = errors.New("store: not found")
 
