@@ -401,3 +401,48 @@ func TestE2EIAMChangeRacesRevocationOfItsCaller(t *testing.T) {
 	_, err = u.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("racer")), RoleSessionName: aws.String("after")})
 	expectIAMError(t, err, http.StatusForbidden, "InvalidClientTokenId", "")
 }
+
+// A replica made while a change to its primary that every region shares
+// is under way (authorized, not yet committed) is not left in the cache
+// as it was before that change: the change writes the replica too, and
+// must drop it. Else a server keeps encrypting under the replica's old
+// material after an on-demand rotation, and reports automatic rotation
+// off after EnableKeyRotation, until it restarts.
+func TestE2EReplicaMadeDuringASharedChange(t *testing.T) {
+	t.Parallel()
+	e, st := newAfterUpdateEnv(t)
+	ctx := context.Background()
+	replica := e.regions()[e2eRegion2]
+	replicateFirst := func(key string) {
+		h := func() {
+			if _, err := e.client.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(key), ReplicaRegion: aws.String(e2eRegion2)}); err != nil {
+				t.Errorf("ReplicateKey: %v", err)
+			}
+			describeIn(t, replica, key) // the replica cached as it is then
+		}
+		st.before.Store(&h)
+	}
+
+	key := aws.ToString(e.createKey(t, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}).KeyId)
+	replicateFirst(key)
+	if _, err := e.client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(key)}); err != nil {
+		t.Fatal(err)
+	}
+	want := aws.ToString(describeIn(t, e.client, key).CurrentKeyMaterialId)
+	if got := aws.ToString(describeIn(t, replica, key).CurrentKeyMaterialId); got != want {
+		t.Errorf("the replica's current material after the rotation: %s, want the primary's %s", got, want)
+	}
+
+	key = aws.ToString(e.createKey(t, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}).KeyId)
+	replicateFirst(key)
+	if _, err := e.client.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: aws.String(key)}); err != nil {
+		t.Fatal(err)
+	}
+	status, err := replica.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.KeyRotationEnabled {
+		t.Error("the replica's automatic rotation after EnableKeyRotation of its primary: off, want on")
+	}
+}

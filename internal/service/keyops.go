@@ -519,7 +519,14 @@ func (s *Service) mutateKey(ctx context.Context, caller Caller, ident, action st
 		}
 		return putJSON(tx, keyrepo.KeyKey(region, id), &rec)
 	})
+	// The regions of the key as it was read before, and as the
+	// transaction found it: fn may write every region of a multi-Region
+	// key (a rotation, syncReplicas), and one replicated in between is
+	// in the second alone.
 	s.invalidateKey(&k.Rec)
+	if rec.ID != "" {
+		s.invalidateKey(&rec)
+	}
 	if err != nil {
 		return nil, err
 	}
