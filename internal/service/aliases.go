@@ -362,9 +362,27 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.Lis
 		onlyKey = k.Rec.ID
 	}
 	out := &kmsapi.ListAliasesOutput{}
+	region := s.regionOf(caller)
 	err = s.view(ctx, "ListAliases", func(tx store.Tx) error {
+		// One key's aliases are listed from its own index (at most 50
+		// names, in the same order as the account's), not found among
+		// every alias of the account.
+		prefix := keyrepo.AliasPrefix(caller.AccountID, region)
+		if onlyKey != "" {
+			prefix = keyrepo.KeyAliasPrefix(region, onlyKey)
+		}
 		var err error
-		out.Aliases, out.NextMarker, err = scanPage(tx, keyrepo.AliasPrefix(caller.AccountID, s.regionOf(caller)), after, limit, func(_ string, val []byte) (kmsapi.AliasListEntry, bool, error) {
+		out.Aliases, out.NextMarker, err = scanPage(tx, prefix, after, limit, func(name string, val []byte) (kmsapi.AliasListEntry, bool, error) {
+			if onlyKey != "" {
+				v, err := tx.Get(keyrepo.AliasKey(caller.AccountID, region, name))
+				if errors.Is(err, store.ErrNotFound) {
+					return kmsapi.AliasListEntry{}, false, nil
+				}
+				if err != nil {
+					return kmsapi.AliasListEntry{}, false, err
+				}
+				val = v
+			}
 			var rec keyrepo.AliasRecord
 			if err := keyrepo.UnmarshalRecord(val, &rec); err != nil {
 				return kmsapi.AliasListEntry{}, false, err
@@ -372,11 +390,11 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.Lis
 			if onlyKey != "" && rec.KeyID != onlyKey {
 				return kmsapi.AliasListEntry{}, false, nil
 			}
-			if gone, err := s.expiredInTx(tx, s.regionOf(caller), rec.KeyID); err != nil || gone {
+			if gone, err := s.expiredInTx(tx, region, rec.KeyID); err != nil || gone {
 				return kmsapi.AliasListEntry{}, false, err
 			}
 			return kmsapi.AliasListEntry{
-				AliasName: rec.Name, AliasArn: keyrepo.AliasARN(s.regionOf(caller), caller.AccountID, rec.Name), TargetKeyID: rec.KeyID,
+				AliasName: rec.Name, AliasArn: keyrepo.AliasARN(region, caller.AccountID, rec.Name), TargetKeyID: rec.KeyID,
 				CreationDate: kmsapi.Time(rec.Created), LastUpdatedDate: kmsapi.Time(rec.Updated),
 			}, true, nil
 		})
