@@ -76,7 +76,7 @@ func TestRegionsMigrateOldDataDir(t *testing.T) {
 		if err := asBeforeAuthentication(tx, root); err != nil {
 			return err
 		}
-		for _, mark := range []string{"meta/key-layout", "meta/material-binding"} {
+		for _, mark := range []string{"meta/key-layout", "meta/material-binding", "meta/principal-binding"} {
 			if err := tx.Delete([]byte(mark)); err != nil {
 				return err
 			}

@@ -254,8 +254,8 @@ func deleteUser(t testing.TB, root *iam.Client, name string) {
 }
 
 // unbindAll returns an edit of a closed store that takes out every key
-// record's principal ids and every grant's, as records were stored before
-// bindings were kept.
+// record's principal ids and every grant's, and the mark of a bound
+// store, as records were stored before bindings were kept.
 func unbindAll(t *testing.T, root *keys.RootKey) func(path string) {
 	return func(path string) {
 		t.Helper()
@@ -263,6 +263,9 @@ func unbindAll(t *testing.T, root *keys.RootKey) func(path string) {
 		defer st.Close()
 		n := 0
 		err := st.Update(context.Background(), func(tx store.Tx) error {
+			if err := tx.Delete([]byte("meta/principal-binding")); err != nil {
+				return err
+			}
 			for prefix, fields := range map[string][]string{"key/": {"policyPrincipalIds"}, "grant/": {"bound", "granteeId", "retiringId"}} {
 				var recs [][2][]byte
 				err := tx.Scan([]byte(prefix), nil, func(k, v []byte) (bool, error) {

@@ -21,11 +21,14 @@ import (
 // written by GetKeyPolicy and ListGrants, and matching no caller).
 //
 // It runs when a service starts, before it serves. A record bound already
-// is passed over with a byte search, so a later start reads each record
-// once without decoding it. A record that does not decode is logged and
-// left as it is, for the operations that read it to report. A record that
-// changes between the read and the write (another server of a cluster
-// binding it, or a new policy put) is left as the other writer left it.
+// is passed over with a byte search. A record that does not decode is
+// logged and left as it is, for the operations that read it to report. A
+// record that changes between the read and the write (another server of a
+// cluster binding it, or a new policy put) is left as the other writer
+// left it. A pass that finds every record bound, or binds every one it
+// found, marks the store (bindingRecord), and a later start reads that
+// mark alone: every record written since is bound as it is written, and a
+// pass over every key and grant at each start would grow with the store.
 // It returns how many key records and grants it bound.
 func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, err error) {
 	if s.principalID == nil {
@@ -36,11 +39,21 @@ func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, e
 		arns []string // the users and roles the record names
 	}
 	var keyRecs, grantRecs []found
+	marked, whole := false, true // whole: no record was left out
 	err = s.store.View(ctx, func(tx store.Tx) error {
-		keyRecs, grantRecs = nil, nil
+		keyRecs, grantRecs, whole = nil, nil, true
+		// A mark that does not read (changed outside the server) is no
+		// mark: the pass runs, as it did before marks.
+		if v, err := tx.Get(bindingRecord); err == nil && string(v) == bindingDone {
+			marked = true
+			return nil
+		}
 		// A record changed outside the server is left as it is: the
 		// calls that read it fail.
-		skipped := func(err error) { s.log.Error("stored record left unbound", "err", err) }
+		skipped := func(err error) {
+			whole = false
+			s.log.Error("stored record left unbound", "err", err)
+		}
 		err := store.ScanReadable(tx, []byte("key/"), nil, func(k, v []byte) (bool, error) {
 			if bytes.Contains(v, []byte(`"policyPrincipalIds":`)) || !namesUserOrRole(v) {
 				return true, nil
@@ -48,6 +61,7 @@ func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, e
 			var rec keyrepo.KeyRecord
 			if err := keyrepo.UnmarshalRecord(v, &rec); err != nil {
 				// Left as it is: using the key reports it.
+				whole = false
 				s.log.Error("stored key record left unbound", "record", string(k), "err", err)
 				return true, nil
 			}
@@ -65,6 +79,7 @@ func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, e
 			}
 			var g keyrepo.GrantRecord
 			if err := keyrepo.UnmarshalRecord(v, &g); err != nil {
+				whole = false
 				s.log.Error("stored grant left unbound", "record", string(k), "err", err)
 				return true, nil
 			}
@@ -74,8 +89,14 @@ func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, e
 			return true, nil
 		}, skipped)
 	})
-	if err != nil || len(keyRecs)+len(grantRecs) == 0 {
+	if err != nil || marked {
 		return 0, 0, err
+	}
+	if len(keyRecs)+len(grantRecs) == 0 {
+		if !whole {
+			return 0, 0, nil
+		}
+		return 0, 0, s.store.Update(ctx, func(tx store.Tx) error { return tx.Put(bindingRecord, []byte(bindingDone)) })
 	}
 	// The ids, read before the transaction that writes them: the
 	// directory reads the store on its own.
@@ -93,6 +114,7 @@ func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, e
 	var bound []*keyrepo.KeyRecord
 	err = s.store.Update(ctx, func(tx store.Tx) error {
 		keysBound, grantsBound, bound = 0, 0, nil
+		all := whole // every record found is bound by the end
 		for _, f := range keyRecs {
 			var rec keyrepo.KeyRecord
 			if err := getJSON(tx, f.name, &rec); err != nil {
@@ -114,6 +136,7 @@ func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, e
 				bind[arn] = id
 			}
 			if len(bind) < len(arns) {
+				all = false // an unbound policy naming others: left to a later start
 				continue
 			}
 			rec.PolicyPrincipalIDs = bind
@@ -140,7 +163,10 @@ func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, e
 			}
 			grantsBound++
 		}
-		return nil
+		if !all {
+			return nil
+		}
+		return tx.Put(bindingRecord, []byte(bindingDone))
 	})
 	if err != nil {
 		return 0, 0, err
@@ -150,6 +176,12 @@ func (s *Service) bindStored(ctx context.Context) (keysBound, grantsBound int, e
 	}
 	return keysBound, grantsBound, nil
 }
+
+// bindingRecord marks a store whose key policies and grants are all
+// bound to the unique ids of the principals they name (bindStored).
+var bindingRecord = []byte("meta/principal-binding")
+
+const bindingDone = "v1"
 
 // namesUserOrRole reports whether a key record's bytes may name an IAM user
 // or role, in its policy or anywhere else: a cheap test before decoding.
