@@ -239,6 +239,21 @@ func SplitRegionID(rest string) (region, id string, ok bool) {
 	return region, id, ok && region != "" && id != "" && !strings.Contains(id, "/")
 }
 
+// RotationIndexValue is the value of a key's rotation index record: the
+// key's next rotation date, so that a maintenance round reads the key
+// records of the keys due alone. It must be written again whenever the
+// key's NextRotationDate changes.
+func RotationIndexValue(next time.Time) []byte {
+	return []byte(next.UTC().Format(time.RFC3339Nano))
+}
+
+// RotationIndexDate is the date in a rotation index record's value; not
+// ok for a record written before it held one (empty).
+func RotationIndexDate(v []byte) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, string(v))
+	return t, err == nil
+}
+
 var (
 	PendingDeletionPrefix = []byte("pendingdel/")
 	RotationPrefix        = []byte("rotation/")

@@ -323,7 +323,11 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *km
 			if err := tx.Delete(keyrepo.RotationKey(primary.Region, primary.ID)); err != nil {
 				return err
 			}
-			return tx.Put(keyrepo.RotationKey(to, primary.ID), nil)
+			var dated []byte // an undated record moves as it was
+			if primary.NextRotationDate != nil {
+				dated = keyrepo.RotationIndexValue(*primary.NextRotationDate)
+			}
+			return tx.Put(keyrepo.RotationKey(to, primary.ID), dated)
 		}
 		return nil
 	})

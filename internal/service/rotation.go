@@ -73,7 +73,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, caller Caller, in *kmsa
 		if err := s.syncReplicas(tx, rec); err != nil {
 			return err
 		}
-		return tx.Put(keyrepo.RotationKey(rec.Region, rec.ID), nil)
+		return tx.Put(keyrepo.RotationKey(rec.Region, rec.ID), keyrepo.RotationIndexValue(next))
 	})
 	return nil, err
 }
@@ -287,7 +287,20 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("keys due for rotation not rotated: %w", err)
 	}
 	now := s.now()
-	due, err := s.scanIndex(ctx, keyrepo.RotationPrefix, func(rec *keyrepo.KeyRecord) bool { return s.rotationDue(rec, now) })
+	// A key whose index record dates its next rotation after now is not
+	// due: its key record is not read. One indexed before the records
+	// held a date is read, and dated (datedRotations).
+	var undated []keyRef
+	notDue := func(index []byte) bool {
+		next, ok := keyrepo.RotationIndexDate(index)
+		return ok && now.Before(next)
+	}
+	due, err := s.scanIndexOf(ctx, keyrepo.RotationPrefix, notDue, func(ref keyRef, index []byte, rec *keyrepo.KeyRecord) bool {
+		if _, ok := keyrepo.RotationIndexDate(index); !ok {
+			undated = append(undated, ref)
+		}
+		return s.rotationDue(rec, now)
+	}, func() { undated = undated[:0] })
 	if err != nil {
 		return 0, err
 	}
@@ -337,6 +350,9 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 			if err := s.syncReplicas(tx, &rec); err != nil {
 				return err
 			}
+			if err := tx.Put(keyrepo.RotationKey(region, id), keyrepo.RotationIndexValue(next)); err != nil {
+				return err
+			}
 			done = true
 			return putJSON(tx, keyrepo.KeyKey(region, id), &rec)
 		})
@@ -361,7 +377,62 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	if err := s.dateRotations(ctx, undated); err != nil {
+		if ctx.Err() != nil {
+			return rotated, err
+		}
+		errs = append(errs, fmt.Errorf("dating the rotation index: %w", err))
+	}
 	return rotated, errors.Join(errs...)
+}
+
+// datedBatch is how many rotation index records one transaction of
+// dateRotations dates.
+const datedBatch = 500
+
+// dateRotations writes into the rotation index records of refs, written
+// before they held a date, their keys' next rotation date, so that later
+// rounds read those keys' records only when they are due. Each record is
+// dated from its key record as its transaction reads both; one already
+// dated, gone, or whose key no longer rotates, is left as it is.
+func (s *Service) dateRotations(ctx context.Context, refs []keyRef) error {
+	for len(refs) > 0 {
+		batch := refs[:min(datedBatch, len(refs))]
+		refs = refs[len(batch):]
+		err := s.update(ctx, "DateRotations", func(tx store.Tx) error {
+			for _, ref := range batch {
+				// One gone, or changed outside the server since the
+				// scan (the scan leaves those out), is left as it is.
+				index, err := tx.Get(keyrepo.RotationKey(ref.region, ref.id))
+				if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrUnauthenticated) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if _, dated := keyrepo.RotationIndexDate(index); dated {
+					continue
+				}
+				var rec keyrepo.KeyRecord
+				if err := getJSON(tx, keyrepo.KeyKey(ref.region, ref.id), &rec); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrUnauthenticated) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				if rec.RotationPeriodInDays == 0 || rec.NextRotationDate == nil {
+					continue
+				}
+				if err := tx.Put(keyrepo.RotationKey(ref.region, ref.id), keyrepo.RotationIndexValue(*rec.NextRotationDate)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) rotationDue(rec *keyrepo.KeyRecord, now time.Time) bool {
@@ -377,13 +448,29 @@ type keyRef struct{ region, id string }
 // outside the server is logged and left out: one such record must not
 // stop the work due on every other key.
 func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyrepo.KeyRecord) bool) ([]keyRef, error) {
+	return s.scanIndexOf(ctx, prefix, nil, func(_ keyRef, _ []byte, rec *keyrepo.KeyRecord) bool { return due(rec) }, nil)
+}
+
+// scanIndexOf is scanIndex that first asks notDue (if set) about each
+// index record's value, and reads the key record of none it says is not
+// due; due is given the index record's value too. retry (if set) is
+// called before each attempt of the scan's transaction, for due's
+// caller to forget what an earlier attempt told it.
+func (s *Service) scanIndexOf(ctx context.Context, prefix []byte, notDue func(index []byte) bool,
+	due func(ref keyRef, index []byte, rec *keyrepo.KeyRecord) bool, retry func()) ([]keyRef, error) {
 	var ids []keyRef
 	err := s.view(ctx, "scan "+string(prefix), func(tx store.Tx) error {
 		ids = ids[:0]
-		return store.ScanReadable(tx, prefix, nil, func(k, _ []byte) (bool, error) {
+		if retry != nil {
+			retry()
+		}
+		return store.ScanReadable(tx, prefix, nil, func(k, index []byte) (bool, error) {
 			region, id, ok := keyrepo.SplitRegionID(string(k[len(prefix):]))
 			if !ok {
 				return false, errors.New("malformed index entry " + string(k))
+			}
+			if notDue != nil && notDue(index) {
+				return true, nil
 			}
 			var rec keyrepo.KeyRecord
 			if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
@@ -398,7 +485,7 @@ func (s *Service) scanIndex(ctx context.Context, prefix []byte, due func(*keyrep
 				}
 				return false, err
 			}
-			if due(&rec) {
+			if due(keyRef{region, id}, index, &rec) {
 				ids = append(ids, keyRef{region, id})
 			}
 			return true, nil
