@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -76,4 +77,31 @@ func TestConsoleIAMPage(t *testing.T) {
 	if n := read(t, ctx, "secrets on the page", chromedp.Evaluate[int](`document.querySelectorAll(".secret").length`)); n != 0 {
 		t.Fatalf("%d secrets shown after leaving the page", n)
 	}
+}
+
+// TestConsoleIAMPageListsEveryPage: IAM lists users a page at a time (100
+// by default, as AWS does); the IAM page follows the markers and shows
+// the users past the first page too.
+func TestConsoleIAMPageListsEveryPage(t *testing.T) {
+	ctx := newBrowser(t, 3*time.Minute)
+	dir := t.TempDir()
+	s := startDev(t, dir)
+	id, secret := devCredentials(t, dir)
+	sdk := testCtx(t)
+	rootIAM := iam.New(iam.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil)})
+	for i := range 102 {
+		if _, err := rootIAM.CreateUser(sdk, &iam.CreateUserInput{UserName: aws.String(fmt.Sprintf("user%03d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	browse(t, ctx, "the IAM page of 102 users",
+		chromedp.Navigate(s.URL+"/console/"),
+		signInWithKey(id, secret),
+		visible(heading("Customer managed keys")),
+		click(`//nav//a[normalize-space()="IAM"]`),
+		visible(heading("IAM")),
+		visible(`//summary[normalize-space()="user000"]`),
+		visible(`//summary[normalize-space()="user101"]`),
+	)
 }

@@ -47,11 +47,12 @@ func (h *Handler) queryServices() map[string]*queryService {
 			return wrap(err, struct{ User xmlUser }{xmlUserOf(u)})
 		},
 		"ListUsers": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
-			us, err := d.ListUsers(ctx, p)
+			us, next, err := d.ListUsers(ctx, p, f.Get("Marker"), iamPageSize(f))
 			out := struct {
 				Users       []xmlUser `xml:"Users>member"`
 				IsTruncated bool
-			}{Users: []xmlUser{}}
+				Marker      string `xml:",omitempty" json:",omitempty"`
+			}{Users: []xmlUser{}, IsTruncated: next != "", Marker: next}
 			for _, u := range us {
 				out.Users = append(out.Users, xmlUserOf(u))
 			}
@@ -121,11 +122,12 @@ func (h *Handler) queryServices() map[string]*queryService {
 			return wrap(err, struct{ Role xmlRole }{xmlRoleOf(r)})
 		},
 		"ListRoles": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
-			rs, err := d.ListRoles(ctx, p)
+			rs, next, err := d.ListRoles(ctx, p, f.Get("Marker"), iamPageSize(f))
 			out := struct {
 				Roles       []xmlRole `xml:"Roles>member"`
 				IsTruncated bool
-			}{Roles: []xmlRole{}}
+				Marker      string `xml:",omitempty" json:",omitempty"`
+			}{Roles: []xmlRole{}, IsTruncated: next != "", Marker: next}
 			for _, r := range rs {
 				out.Roles = append(out.Roles, xmlRoleOf(r))
 			}
@@ -275,6 +277,15 @@ func intParam(f url.Values, name string) (int32, error) {
 		return 0, fault.Newf(fault.Validation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must be a 32-bit integer", s, field)
 	}
 	return int32(n), nil
+}
+
+// iamPageSize is the MaxItems of an IAM listing (validated already, 1 to
+// 1000), or AWS's default of 100.
+func iamPageSize(f url.Values) int {
+	if n, err := intParam(f, "MaxItems"); err == nil && n > 0 {
+		return int(n)
+	}
+	return 100
 }
 
 // wrap returns out unless err is set.

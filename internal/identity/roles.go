@@ -255,20 +255,21 @@ func (d *Directory) GetRole(ctx context.Context, caller *Principal, name string)
 	return r, nil
 }
 
-// ListRoles lists the account's roles, ordered by name.
-func (d *Directory) ListRoles(ctx context.Context, caller *Principal) ([]*Role, error) {
+// ListRoles lists a page of the account's roles, ordered by name, as
+// ListUsers lists users.
+func (d *Directory) ListRoles(ctx context.Context, caller *Principal, marker string, max int) (roles []*Role, next string, err error) {
 	if err := d.authorize(ctx, caller, "iam:ListRoles", "arn:aws:iam::"+caller.Account+":role/"); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var out []*Role
-	err := d.view(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		return scanJSON(tx, rolePrefix(caller.Account), func(r *roleRecord) error {
-			out = append(out, r.role(caller.Account))
-			return nil
+	err = d.view(ctx, func(tx store.Tx) error {
+		roles = roles[:0]
+		var err error
+		next, err = scanPageJSON(tx, rolePrefix(caller.Account), marker, max, func(r *roleRecord) {
+			roles = append(roles, r.role(caller.Account))
 		})
+		return err
 	})
-	return out, err
+	return roles, next, err
 }
 
 // DeleteRole deletes a role that has no inline policies left; its sessions

@@ -136,20 +136,23 @@ func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string)
 	return u, nil
 }
 
-// ListUsers lists the account's users, ordered by name.
-func (d *Directory) ListUsers(ctx context.Context, caller *Principal) ([]*User, error) {
+// ListUsers lists a page of the account's users, ordered by name: at most
+// max (> 0), after marker (a next of an earlier page; "" from the
+// first). next is the marker of the page after, "" after the last. A page
+// reads its own users, not the account's every one.
+func (d *Directory) ListUsers(ctx context.Context, caller *Principal, marker string, max int) (users []*User, next string, err error) {
 	if err := d.authorize(ctx, caller, "iam:ListUsers", "arn:aws:iam::"+caller.Account+":user/"); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var out []*User
-	err := d.view(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		return scanJSON(tx, userPrefix(caller.Account), func(u *userRecord) error {
-			out = append(out, u.user(caller.Account))
-			return nil
+	err = d.view(ctx, func(tx store.Tx) error {
+		users = users[:0]
+		var err error
+		next, err = scanPageJSON(tx, userPrefix(caller.Account), marker, max, func(u *userRecord) {
+			users = append(users, u.user(caller.Account))
 		})
+		return err
 	})
-	return out, err
+	return users, next, err
 }
 
 // DeleteUser deletes a user that has no access keys and no policies left.

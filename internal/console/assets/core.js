@@ -110,9 +110,20 @@ window.KMS = (function () {
     }
     return out;
   }
+  // iamAll is listAll for an IAM listing, paged by Marker and IsTruncated.
+  async function iamAll(op, input, member) {
+    let out = [], marker;
+    for (let i = 0; i < 50; i++) {
+      const page = await iam(op, Object.assign({}, input, marker ? { Marker: marker } : {}));
+      out = out.concat(page[member] || []);
+      if (!page.IsTruncated) break;
+      marker = page.Marker;
+    }
+    return out;
+  }
   function prettyJSON(text) {
     try { return JSON.stringify(JSON.parse(text), null, 2); } catch (e) { return text; }
   }
 
-  return { state, main, el, field, errorBox, showError, post, kms, iam, trail, fmtDate, setPage, prettyJSON, listAll };
+  return { state, main, el, field, errorBox, showError, post, kms, iam, trail, fmtDate, setPage, prettyJSON, listAll, iamAll };
 })();

@@ -2,7 +2,7 @@
 "use strict";
 
 (function (K) {
-  const { state, main, el, field, errorBox, showError, post, kms, iam, trail, fmtDate, setPage, prettyJSON, listAll } = K;
+  const { state, main, el, field, errorBox, showError, post, kms, iam, trail, fmtDate, setPage, prettyJSON, listAll, iamAll } = K;
 
   // ---- IAM ----
 
@@ -18,8 +18,8 @@
         try { await iam("CreateUser", { UserName: newName.value.trim() }); renderIAM(); } catch (e) { showError(createBox, e); }
       } }, "Create user"))));
     let users = [], roles = [];
-    try { users = (await iam("ListUsers", {})).Users || []; } catch (e) { showError(err, e); }
-    try { roles = (await iam("ListRoles", {})).Roles || []; } catch (e) { /* shown as none */ }
+    try { users = await iamAll("ListUsers", {}, "Users"); } catch (e) { showError(err, e); }
+    try { roles = await iamAll("ListRoles", {}, "Roles"); } catch (e) { /* shown as none */ }
     const usersSec = el("section", { class: "card" }, el("h2", {}, "Users"));
     if (!users.length) usersSec.append(el("p", { class: "muted" }, "No users."));
     for (const u of users) usersSec.append(userCard(u));

@@ -2,7 +2,7 @@
 "use strict";
 
 (function (K) {
-  const { state, main, el, field, errorBox, showError, post, kms, iam, trail, fmtDate, setPage, prettyJSON, listAll } = K;
+  const { state, main, el, field, errorBox, showError, post, kms, iam, trail, fmtDate, setPage, prettyJSON, listAll, iamAll } = K;
 
   // ---- the key policy of the console ----
 
@@ -87,12 +87,10 @@
   async function principalsOfAccount() {
     const out = [];
     try {
-      const u = await iam("ListUsers", {});
-      for (const x of u.Users || []) out.push({ name: x.UserName, arn: x.Arn, kind: "User" });
+      for (const x of await iamAll("ListUsers", {}, "Users")) out.push({ name: x.UserName, arn: x.Arn, kind: "User" });
     } catch (e) { /* not allowed to list users: none to offer */ }
     try {
-      const r = await iam("ListRoles", {});
-      for (const x of r.Roles || []) out.push({ name: x.RoleName, arn: x.Arn, kind: "Role" });
+      for (const x of await iamAll("ListRoles", {}, "Roles")) out.push({ name: x.RoleName, arn: x.Arn, kind: "Role" });
     } catch (e) { /* likewise */ }
     return out;
   }
