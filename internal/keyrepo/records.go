@@ -254,6 +254,26 @@ func RotationIndexDate(v []byte) (time.Time, bool) {
 	return t, err == nil
 }
 
+// PendingDeletionValue is the value of a key's pending deletion index
+// record: its deletion date and its account, so that the maintenance
+// round and the key quota read the key records of the keys past their
+// date alone. Written whenever the key is scheduled for deletion.
+func PendingDeletionValue(date time.Time, account string) []byte {
+	return []byte(date.UTC().Format(time.RFC3339Nano) + " " + account)
+}
+
+// PendingDeletionOf is the deletion date and account in a pending
+// deletion index record's value; not ok for a record written before it
+// held them (empty).
+func PendingDeletionOf(v []byte) (date time.Time, account string, ok bool) {
+	d, account, found := strings.Cut(string(v), " ")
+	if !found || account == "" {
+		return time.Time{}, "", false
+	}
+	date, err := time.Parse(time.RFC3339Nano, d)
+	return date, account, err == nil
+}
+
 var (
 	PendingDeletionPrefix = []byte("pendingdel/")
 	RotationPrefix        = []byte("rotation/")

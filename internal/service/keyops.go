@@ -407,7 +407,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *km
 		rec.State = keyrepo.StatePendingDeletion
 		rec.DeletionDate = &date
 		out = kmsapi.ScheduleKeyDeletionOutput{KeyID: arn, DeletionDate: kmsapi.NewTime(date), KeyState: string(keyrepo.StatePendingDeletion), PendingWindowInDays: days}
-		return tx.Put(keyrepo.PendingDeletionKey(rec.Region, rec.ID), nil)
+		return tx.Put(keyrepo.PendingDeletionKey(rec.Region, rec.ID), keyrepo.PendingDeletionValue(date, rec.Account))
 	})
 	if err != nil {
 		return nil, err
@@ -676,8 +676,15 @@ func (s *Service) addAccountKey(tx store.Tx, account, region, id string) error {
 // not read is not counted.
 func (s *Service) keysPastDeletion(tx store.Tx, account, region string) (int, error) {
 	prefix := keyrepo.PendingDeletionKey(region, "")
+	now := s.now()
 	n := 0
-	err := tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
+	err := tx.Scan(prefix, nil, func(k, index []byte) (bool, error) {
+		// Another account's key, or one whose date has not come, is
+		// passed over unread: the refusal of a CreateKey at the quota
+		// holds the store's write lock while it counts.
+		if date, acct, ok := keyrepo.PendingDeletionOf(index); ok && (acct != account || now.Before(date)) {
+			return true, nil
+		}
 		var rec keyrepo.KeyRecord
 		err := getJSON(tx, keyrepo.KeyKey(region, string(k[len(prefix):])), &rec)
 		switch {
@@ -705,13 +712,18 @@ func (s *Service) DeleteExpiredKeys(ctx context.Context) (int, error) {
 	}
 	now := s.now()
 	dates := map[keyRef]time.Time{}
-	due, err := s.scanIndex(ctx, keyrepo.PendingDeletionPrefix, func(rec *keyrepo.KeyRecord) bool {
+	// A key whose index record dates its deletion after now is not read.
+	notDue := func(index []byte) bool {
+		date, _, ok := keyrepo.PendingDeletionOf(index)
+		return ok && now.Before(date)
+	}
+	due, err := s.scanIndexOf(ctx, keyrepo.PendingDeletionPrefix, notDue, func(_ keyRef, _ []byte, rec *keyrepo.KeyRecord) bool {
 		if rec.State == keyrepo.StatePendingDeletion && rec.DeletionDate != nil && !now.Before(*rec.DeletionDate) {
 			dates[keyRef{rec.Region, rec.ID}] = *rec.DeletionDate
 			return true
 		}
 		return false
-	})
+	}, func() { clear(dates) })
 	if err != nil {
 		return 0, err
 	}
@@ -844,7 +856,7 @@ func (s *Service) forgetReplica(tx store.Tx, gone *keyrepo.KeyRecord, others []s
 		if rec.State == keyrepo.StatePendingReplicaDeletion && len(rec.ReplicaRegions) == 0 {
 			date := gone.DeletionDate.UTC().Truncate(time.Millisecond).Add(time.Duration(rec.PendingWindowInDays) * 24 * time.Hour)
 			rec.State, rec.DeletionDate = keyrepo.StatePendingDeletion, &date
-			if err := tx.Put(keyrepo.PendingDeletionKey(r, rec.ID), nil); err != nil {
+			if err := tx.Put(keyrepo.PendingDeletionKey(r, rec.ID), keyrepo.PendingDeletionValue(date, rec.Account)); err != nil {
 				return err
 			}
 		}
