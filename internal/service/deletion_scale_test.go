@@ -1,14 +1,18 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
 	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/store"
 )
 
 // deletionEnv is a service with a key quota of quota on a store that
@@ -100,3 +104,71 @@ func TestDeletionRoundReadsOnlyKeysDue(t *testing.T) {
 }
 
 const time1 = day / 24
+
+// writeScans counts the pending deletion index records read in
+// read-write transactions.
+type writeScans struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *writeScans) Update(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Store.Update(ctx, func(tx store.Tx) error { return fn(writeScansTx{tx, &s.n}) })
+}
+
+type writeScansTx struct {
+	store.Tx
+	n *atomic.Int64
+}
+
+func (t writeScansTx) Scan(prefix, after []byte, fn func(key, value []byte) (bool, error)) error {
+	return t.Tx.Scan(prefix, after, func(k, v []byte) (bool, error) {
+		if bytes.HasPrefix(k, keyrepo.PendingDeletionPrefix) {
+			t.n.Add(1)
+		}
+		return fn(k, v)
+	})
+}
+
+// A CreateKey at the key quota looks for the account's keys past their
+// deletion date before its transaction, not in it: looking reads the
+// Region's index of keys pending deletion, and the transaction holds the
+// store's write lock.
+func TestKeyQuotaLooksForGoneKeysOutsideTheWrite(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	counted := &writeScans{Store: e.st}
+	const quota = 5
+	svc, err := service.New(service.Config{Store: counted, RootKey: e.root, Region: "us-east-1", Now: e.clock.Now, KeyQuota: quota})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheduleDeletions(t, svc, root, 2)
+	for range quota - 2 {
+		if _, err := svc.CreateKey(ctx, root, &kmsapi.CreateKeyInput{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := counted.n.Load()
+	_, err = svc.CreateKey(ctx, root, &kmsapi.CreateKeyInput{})
+	var fe *fault.Error
+	if !errors.As(err, &fe) || fe.Code != fault.LimitExceeded {
+		t.Fatalf("CreateKey at the quota: %v, want LimitExceededException", err)
+	}
+	if n := counted.n.Load() - before; n != 0 {
+		t.Errorf("a CreateKey refused at the quota read %d pending deletion index records holding the write lock, want 0", n)
+	}
+	e.clock.Advance(7 * day)
+	before = counted.n.Load()
+	for range 2 { // the two past their date no longer count
+		if _, err := svc.CreateKey(ctx, root, &kmsapi.CreateKeyInput{}); err != nil {
+			t.Fatalf("CreateKey with keys past their deletion date: %v", err)
+		}
+	}
+	if _, err := svc.CreateKey(ctx, root, &kmsapi.CreateKeyInput{}); !errors.As(err, &fe) || fe.Code != fault.LimitExceeded {
+		t.Fatalf("CreateKey at the quota again: %v, want LimitExceededException", err)
+	}
+	if n := counted.n.Load() - before; n != 0 {
+		t.Errorf("CreateKeys at the quota read %d pending deletion index records holding the write lock, want 0", n)
+	}
+}

@@ -168,7 +168,11 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 	if len(in.Tags) > 0 {
 		actions = append(actions, "kms:TagResource")
 	}
-	err := s.update(ctx, "CreateKey", func(tx store.Tx) error {
+	gone, err := s.goneBefore(ctx, caller.AccountID, region)
+	if err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, "CreateKey", func(tx store.Tx) error {
 		if err := s.reauthorizeAccount(ctx, tx, &caller, "*", cond, actions...); err != nil {
 			return err
 		}
@@ -180,7 +184,7 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 				return err
 			}
 		}
-		return s.addAccountKey(tx, caller.AccountID, region, id)
+		return s.addAccountKey(tx, caller.AccountID, region, id, gone)
 	})
 	if err != nil {
 		return nil, err
@@ -656,32 +660,73 @@ func (s *Service) pastDeletionInTx(tx store.Tx, region, keyID string) (bool, err
 // unless the account has its quota of keys there (Config.KeyQuota). The
 // account's keys past their deletion date do not count: they are gone,
 // though the maintenance round has not yet removed them and counted them
-// out. They are looked for only when the count has reached the quota.
-func (s *Service) addAccountKey(tx store.Tx, account, region, id string) error {
+// out. They are looked for only when the count has reached the quota:
+// gone is what goneBefore found of them before tx began, and those of
+// them still there are counted; nil (not looked for then) looks for them
+// in tx.
+func (s *Service) addAccountKey(tx store.Tx, account, region, id string, gone []string) error {
 	n, err := keyrepo.KeyCount(tx, account, region)
 	if err != nil {
 		return err
 	}
-	gone := 0
+	counted := 0
 	if n >= s.keyQuota {
-		if gone, err = s.keysPastDeletion(tx, account, region); err != nil {
-			return err
+		if gone == nil {
+			if gone, err = s.keysPastDeletion(tx, account, region); err != nil {
+				return err
+			}
+		}
+		// A key past its deletion date stays so until it is removed,
+		// and counted out with its index record.
+		for _, g := range gone {
+			if _, err := tx.Get(keyrepo.AcctKeyKey(account, region, g)); err == nil {
+				counted++
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
 		}
 	}
-	return keyrepo.AddAccountKey(tx, account, region, id, s.keyQuota, gone)
+	return keyrepo.AddAccountKey(tx, account, region, id, s.keyQuota, counted)
 }
 
-// keysPastDeletion counts, in tx, account's keys in region whose deletion
-// date has passed and whose records are still there. A record that does
-// not read is not counted.
-func (s *Service) keysPastDeletion(tx store.Tx, account, region string) (int, error) {
+// goneBefore returns, when account has reached its key quota in region,
+// the ids of its keys there past their deletion date, for addAccountKey;
+// nil when it has not (or its count is not yet recorded). They are looked
+// for in a read-only transaction before the one that adds the key, so that
+// looking, which reads the Region's index of keys pending deletion, does
+// not hold the store's write lock: a caller at its quota may repeat a
+// refused CreateKey at will.
+func (s *Service) goneBefore(ctx context.Context, account, region string) ([]string, error) {
+	var gone []string
+	err := s.view(ctx, "CountKeys", func(tx store.Tx) error {
+		gone = nil
+		b, err := tx.Get(keyrepo.KeyCountKey(account, region))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n, err := strconv.Atoi(string(b)); err != nil || n < s.keyQuota {
+			return nil // a corrupt count is left to the transaction to report
+		}
+		gone, err = s.keysPastDeletion(tx, account, region)
+		return err
+	})
+	return gone, err
+}
+
+// keysPastDeletion returns, read in tx, the ids of account's keys in
+// region whose deletion date has passed and whose records are still
+// there; an empty slice, not nil, when there are none. A record that does
+// not read is left out.
+func (s *Service) keysPastDeletion(tx store.Tx, account, region string) ([]string, error) {
 	prefix := keyrepo.PendingDeletionKey(region, "")
 	now := s.now()
-	n := 0
+	ids := []string{}
 	err := tx.Scan(prefix, nil, func(k, index []byte) (bool, error) {
 		// Another account's key, or one whose date has not come, is
-		// passed over unread: the refusal of a CreateKey at the quota
-		// holds the store's write lock while it counts.
+		// passed over without reading its key record.
 		if date, acct, ok := keyrepo.PendingDeletionOf(index); ok && (acct != account || now.Before(date)) {
 			return true, nil
 		}
@@ -694,11 +739,11 @@ func (s *Service) keysPastDeletion(tx store.Tx, account, region string) (int, er
 			return false, err
 		}
 		if rec.Account == account && s.repo.Expired(&rec) {
-			n++
+			ids = append(ids, rec.ID)
 		}
 		return true, nil
 	})
-	return n, err
+	return ids, err
 }
 
 // DeleteExpiredKeys deletes every key whose deletion date has passed, with

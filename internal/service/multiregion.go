@@ -175,7 +175,7 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 		if err := putJSON(tx, keyrepo.KeyKey(to, replica.ID), &replica); err != nil {
 			return err
 		}
-		if err := s.addAccountKey(tx, replica.Account, to, replica.ID); err != nil {
+		if err := s.addAccountKey(tx, replica.Account, to, replica.ID, nil); err != nil {
 			return err
 		}
 		// Every other region of the key learns of the new replica.
