@@ -23,6 +23,8 @@ import (
 //	iam/rolepolicy/<account>/<name>/<policy>      policyRecord
 //	iam/session/<access-key-id>                   sessionRecord (secret sealed)
 //	iam/rootkeys/<account>/<access-key-id>        empty: the root's access keys
+//	sessionexpiry/<expiration>/<access-key-id>    empty: sessions by expiration (sessionExpiryKey)
+//	meta/session-expiry-index                     every session is in sessionexpiry/
 
 // accountRecord says that an account was initialised (InitAccount): its
 // root was given its first access key, and is never given one again.
@@ -125,6 +127,25 @@ func rolePolicyPrefix(account, name string) []byte {
 }
 func sessionKey(id string) []byte          { return []byte("iam/session/" + id) }
 func rootKeysPrefix(account string) []byte { return []byte("iam/rootkeys/" + account + "/") }
+
+// sessionExpiryPrefix indexes sessions by their expiration, so that
+// DeleteExpiredSessions reads the sessions due alone. Its records are
+// named outside iam/: a change to one is no change to a credential
+// (Directory.Changed), and AssumeRole writes one each time.
+const sessionExpiryPrefix = "sessionexpiry/"
+
+// sessionExpiryLayout writes an expiration in UTC at a fixed width, so
+// that the index's names sort in time order.
+const sessionExpiryLayout = "2006-01-02T15:04:05.000000000Z"
+
+func sessionExpiryKey(expires time.Time, id string) []byte {
+	return []byte(sessionExpiryPrefix + expires.UTC().Format(sessionExpiryLayout) + "/" + id)
+}
+
+// sessionIndexRecord marks a store every session of which is in the
+// expiry index: sessions stored before the index are indexed by the first
+// DeleteExpiredSessions that finds the store without the mark.
+var sessionIndexRecord = []byte("meta/session-expiry-index")
 
 var (
 	getJSON = store.GetJSON

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -158,6 +159,9 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 		if err := decide(caller); err != nil {
 			return err
 		}
+		if err := tx.Put(sessionExpiryKey(rec.Expiration, rec.ID), nil); err != nil {
+			return err
+		}
 		return putJSON(tx, sessionKey(c.AccessKeyID), &rec)
 	})
 	if err != nil {
@@ -185,27 +189,56 @@ func parseRoleARN(arn string) (account, name string, ok bool) {
 const expiredSessionKept = 24 * time.Hour
 
 // DeleteExpiredSessions removes the records of sessions that ended more
-// than a day ago (expiredSessionKept). A session record changed outside
-// the server is logged and left: it must not keep the others in the store.
+// than a day ago (expiredSessionKept). It reads the expiry index up to
+// the first session not yet due, not every session; a store whose
+// sessions are not all indexed (stored before the index) is read whole
+// once, indexing those it keeps. A session record changed outside the
+// server is logged and left: it must not keep the others in the store.
 func (d *Directory) DeleteExpiredSessions(ctx context.Context) error {
 	now := d.now()
-	var stale [][]byte
+	cutoff := now.Add(-expiredSessionKept) // a session that expired at or before it is stale
+	var stale [][]byte                     // session records and their index records
+	var unindexed [][]byte                 // index records of sessions kept, from before the index
+	indexed := false
 	err := d.view(ctx, func(tx store.Tx) error {
-		stale = stale[:0]
+		stale, unindexed, indexed = stale[:0], unindexed[:0], false
+		if v, err := tx.Get(sessionIndexRecord); err == nil && string(v) == sessionIndexDone {
+			indexed = true
+			prefix := []byte(sessionExpiryPrefix)
+			return store.ScanReadable(tx, prefix, nil, func(k, _ []byte) (bool, error) {
+				at, id, _ := strings.Cut(string(k[len(prefix):]), "/")
+				expires, err := time.Parse(sessionExpiryLayout, at)
+				if err != nil {
+					// Changed outside the server: removed, as a
+					// session's index record is, with its session.
+					stale = append(stale, bytes.Clone(k))
+					return true, nil
+				}
+				if expires.After(cutoff) {
+					return false, nil // and so are all after it
+				}
+				stale = append(stale, sessionKey(id), bytes.Clone(k))
+				return true, nil
+			}, func(err error) {
+				d.log.Error("a session's expiry index record left in the store: it was changed outside the server", "err", err)
+			})
+		}
 		return store.ScanReadable(tx, []byte("iam/session/"), nil, func(k, v []byte) (bool, error) {
 			var s sessionRecord
 			if err := json.Unmarshal(v, &s); err != nil {
 				return false, fmt.Errorf("record %s is corrupt: %w", k, err)
 			}
-			if !now.Before(s.Expiration.Add(expiredSessionKept)) {
-				stale = append(stale, sessionKey(s.ID))
+			if s.Expiration.After(cutoff) {
+				unindexed = append(unindexed, sessionExpiryKey(s.Expiration, s.ID))
+			} else {
+				stale = append(stale, sessionKey(s.ID), sessionExpiryKey(s.Expiration, s.ID))
 			}
 			return true, nil
 		}, func(err error) {
 			d.log.Error("a session record left in the store: it was changed outside the server", "err", err)
 		})
 	})
-	if err != nil || len(stale) == 0 {
+	if err != nil || (indexed && len(stale) == 0) {
 		return err
 	}
 	return d.update(ctx, func(tx store.Tx) error {
@@ -214,6 +247,17 @@ func (d *Directory) DeleteExpiredSessions(ctx context.Context) error {
 				return err
 			}
 		}
-		return nil
+		if indexed {
+			return nil
+		}
+		for _, k := range unindexed {
+			if err := tx.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		// Sessions made since the scan were indexed as they were made.
+		return tx.Put(sessionIndexRecord, []byte(sessionIndexDone))
 	})
 }
+
+const sessionIndexDone = "v1"
