@@ -6,6 +6,8 @@
 
   // ---- key list ----
 
+  const keysPerPage = 100;
+
   async function renderKeys() {
     const m = setPage("Customer managed keys");
     const err = errorBox();
@@ -28,33 +30,56 @@
       el("div", { class: "tablewrap" }, el("table", { class: "responsive", id: "keys-table" },
         el("thead", {}, el("tr", {}, ["Aliases", "Key ID", "Status", "Key spec", "Key usage", "Creation date"].map((h) => el("th", { scope: "col" }, h)))),
         tbody)));
+    // One page of keys at a time (ListKeys' order), each described and
+    // its aliases listed: a view costs the same with 100 keys or 100,000.
+    const pager = el("div", { class: "toolbar" });
+    m.append(pager);
+    const markers = [undefined]; // the marker of each page seen; the last is the next page's
     let rows = [];
-    try {
-      const [keys, aliases] = await Promise.all([listAll("ListKeys", {}, "Keys"), listAll("ListAliases", {}, "Aliases").catch(() => [])]);
-      const byKey = {};
-      for (const a of aliases) if (a.TargetKeyId) (byKey[a.TargetKeyId] = byKey[a.TargetKeyId] || []).push(a.AliasName);
+    let page = 0;
+    async function load(p) {
+      showError(err, null);
+      let keys = [], next;
+      try {
+        const out = await kms("ListKeys", Object.assign({ Limit: keysPerPage }, markers[p] ? { Marker: markers[p] } : {}));
+        keys = out.Keys || [];
+        next = out.Truncated ? out.NextMarker : undefined;
+      } catch (e) {
+        showError(err, e);
+        open.hidden = false;
+      }
+      page = p;
+      markers.length = p + 1;
+      if (next) markers.push(next);
       // Describe the keys a few at a time, not all at once.
       rows = new Array(keys.length);
-      let next = 0;
+      let i = 0;
       const worker = async () => {
-        while (next < keys.length) {
-          const i = next++, k = keys[i];
+        while (i < keys.length) {
+          const j = i++, k = keys[j];
+          let aliases = [];
+          try { aliases = ((await kms("ListAliases", { KeyId: k.KeyId })).Aliases || []).map((a) => a.AliasName); } catch (e) { /* shown without */ }
           try {
             const d = (await kms("DescribeKey", { KeyId: k.KeyId })).KeyMetadata;
-            rows[i] = { id: k.KeyId, aliases: byKey[k.KeyId] || [], meta: d };
+            rows[j] = { id: k.KeyId, aliases, meta: d };
           } catch (e) {
-            rows[i] = { id: k.KeyId, aliases: byKey[k.KeyId] || [], error: e };
+            rows[j] = { id: k.KeyId, aliases, error: e };
           }
         }
       };
       await Promise.all(Array.from({ length: 6 }, worker));
       rows = rows.filter((r) => !r.meta || r.meta.KeyManager !== "AWS");
       rows.sort((a, b) => ((b.meta && b.meta.CreationDate) || 0) - ((a.meta && a.meta.CreationDate) || 0));
-    } catch (e) {
-      showError(err, e);
-      open.hidden = false;
+      pager.replaceChildren();
+      if (page > 0 || markers.length > page + 1) {
+        pager.append(
+          el("button", { type: "button", disabled: page === 0, onclick: () => load(page - 1) }, "Previous page"),
+          el("span", { class: "muted" }, "Page " + (page + 1)),
+          el("button", { type: "button", disabled: markers.length <= page + 1, onclick: () => load(page + 1) }, "Next page"));
+      }
+      draw();
     }
-    const draw = () => {
+    function draw() {
       const q = filter.value.trim().toLowerCase();
       tbody.replaceChildren();
       for (const r of rows) {
@@ -68,9 +93,9 @@
               : i === 2 ? el("span", { class: "status-" + c }, c) : c))));
       }
       if (!tbody.children.length) tbody.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, rows.length ? "No key matches the filter." : "No keys.")));
-    };
+    }
     filter.addEventListener("input", draw);
-    draw();
+    await load(0);
   }
   // ---- the key's page ----
 
