@@ -2,7 +2,7 @@
 "use strict";
 
 (function (K) {
-  const { state, main, el, field, errorBox, showError, post, kms, iam, trail, fmtDate, setPage, prettyJSON, listAll } = K;
+  const { state, main, el, field, errorBox, showError, post, kms, iam, trail, fmtDate, setPage, prettyJSON } = K;
 
   // ---- audit ----
 

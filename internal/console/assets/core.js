@@ -100,21 +100,12 @@ window.KMS = (function () {
     return page;
   }
 
-  async function listAll(op, input, member) {
-    let out = [], marker;
-    for (let i = 0; i < 50; i++) {
-      const page = await kms(op, Object.assign({}, input, marker ? { Marker: marker } : {}));
-      out = out.concat(page[member] || []);
-      if (!page.Truncated) break;
-      marker = page.NextMarker;
-    }
-    return out;
-  }
-  // iamAll is listAll for an IAM listing, paged by Marker and IsTruncated.
+  // iamAll returns every item (member) of an IAM listing, following its
+  // Marker while IsTruncated, for at most 50 pages of 1000.
   async function iamAll(op, input, member) {
     let out = [], marker;
     for (let i = 0; i < 50; i++) {
-      const page = await iam(op, Object.assign({}, input, marker ? { Marker: marker } : {}));
+      const page = await iam(op, Object.assign({ MaxItems: "1000" }, input, marker ? { Marker: marker } : {}));
       out = out.concat(page[member] || []);
       if (!page.IsTruncated) break;
       marker = page.Marker;
@@ -125,5 +116,5 @@ window.KMS = (function () {
     try { return JSON.stringify(JSON.parse(text), null, 2); } catch (e) { return text; }
   }
 
-  return { state, main, el, field, errorBox, showError, post, kms, iam, trail, fmtDate, setPage, prettyJSON, listAll, iamAll };
+  return { state, main, el, field, errorBox, showError, post, kms, iam, trail, fmtDate, setPage, prettyJSON, iamAll };
 })();
