@@ -106,7 +106,9 @@ the backup with the root key (--root-key-file FILE or KMS_ROOT_KEY, or
 --root-key pkcs11:... with --pkcs11-module for a root key in an HSM, else
 the root.key of the target data directory); after writing it reads the
 store again and checks it holds exactly the backup's records. The records
-are written in one transaction. The audit trail files go into --data-dir.
+are written in transactions of 1000, and until the restore is done the
+target is marked unfinished: no server starts on it. The audit trail
+files go into --data-dir.
 
 It prints when the backup was taken, before it writes anything: an older
 backup of the same store has as good a tag, and restores as well, bringing

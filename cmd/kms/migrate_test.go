@@ -117,11 +117,11 @@ func TestServerRefusesAnUnfinishedCopy(t *testing.T) {
 	st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
 	noErr(t, err, "open kms.db")
 	noErr(t, st.Update(testCtx(t), func(tx store.Tx) error {
-		return tx.Put(store.MigrationRecord, []byte("kms migrate from elsewhere has not finished"))
+		return tx.Put(store.UnfinishedCopyRecord, []byte("kms migrate from elsewhere has not finished"))
 	}), "mark")
 	st.Close()
 	code, _, stderr := runToExit(t, baseEnv(), "server", "--dev", "--data-dir", dir, "--listen", "127.0.0.1:0")
-	if code != 1 || !strings.Contains(stderr, "did not finish") || !strings.Contains(stderr, "empty it and migrate again") {
+	if code != 1 || !strings.Contains(stderr, "did not finish") || !strings.Contains(stderr, "empty it and copy it again") {
 		t.Fatalf("a server on an unfinished copy: exit %d\n%s", code, stderr)
 	}
 }

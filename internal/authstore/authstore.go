@@ -20,7 +20,10 @@
 // signature: meta/rootkey-check and meta/rootkey-wrapped (the root key's
 // check and, with an HSM, the root key itself, wrapped) and meta/audit-head
 // (the audit trail's signed high-water mark, which `kms audit verify` reads
-// without the root key).
+// without the root key). A fourth, meta/copy-unfinished, is there only
+// while kms migrate or kms restore copies into the store, and is read for
+// its presence alone (store.CheckCopyFinished): one put there keeps a
+// server from starting, and nothing more.
 //
 // Whether a store's records carry tags is said by its meta/rootkey-check
 // record, which no one can write without the root key: sealed, it holds
@@ -70,7 +73,7 @@ var ErrNotUpgraded = errors.New("the key store's records are not authenticated y
 // Exempt reports whether the record name is stored without a tag.
 func Exempt(name []byte) bool {
 	switch string(name) {
-	case string(keys.RootCheckRecord), string(keys.WrappedRootRecord), MarkRecord:
+	case string(keys.RootCheckRecord), string(keys.WrappedRootRecord), MarkRecord, string(store.UnfinishedCopyRecord):
 		return true
 	}
 	return false

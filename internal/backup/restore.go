@@ -107,14 +107,17 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 		return fmt.Errorf("%w: %s already holds records; restore only into a new data directory or an empty database", ErrNotEmpty, loc)
 	}
 	var written []string // the audit files this restore wrote
+	// Until the store is whole, verified and beside its trail, it says
+	// so, and no server starts on it: the records are written in batches
+	// as the file is read, before the reading's end checks the file did
+	// not change since the first (readings), and a restore killed midway
+	// leaves part of them.
 	err = st.Update(ctx, func(tx store.Tx) error {
-		return scan(func(e *Entry) error {
-			if e.Kind != kindRecord {
-				return nil
-			}
-			return tx.Put(e.Name, e.Value)
-		})
+		return tx.Put(store.UnfinishedCopyRecord, []byte("kms restore from "+path+" has not finished"))
 	})
+	if err == nil {
+		err = putRecords(ctx, st, scan)
+	}
 	if err == nil {
 		if err = verify(ctx, st, want, root); err != nil {
 			err = fmt.Errorf("%s: %w", loc, err)
@@ -123,6 +126,9 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 	var files, rows int
 	if err == nil {
 		files, rows, err = restoreAudit(ctx, scan, w.DataDir, loc, &written)
+	}
+	if err == nil {
+		err = st.Update(ctx, func(tx store.Tx) error { return tx.Delete(store.UnfinishedCopyRecord) })
 	}
 	if err != nil {
 		// The target held nothing: what it holds now is this restore's.
@@ -148,6 +154,51 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 		fmt.Fprintf(out, "The backup's %d audit table rows (a PostgreSQL trail) were not restored: a data directory keeps its trail in files; restore into PostgreSQL to keep them.\n", rows)
 	}
 	return nil
+}
+
+// Bounds of one transaction of a restore's records: a store restored
+// in one would hold every record in memory until it commits.
+const (
+	restoreBatchRecords = 1000
+	restoreBatchBytes   = 8 << 20
+)
+
+// putRecords writes the records scan reads into st, a transaction per
+// batch of at most restoreBatchRecords records or restoreBatchBytes.
+func putRecords(ctx context.Context, st store.Store, scan func(func(e *Entry) error) error) error {
+	var batch []*Entry
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := st.Update(ctx, func(tx store.Tx) error {
+			for _, e := range batch {
+				if err := tx.Put(e.Name, e.Value); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		clear(batch)
+		batch, size = batch[:0], 0
+		return err
+	}
+	err := scan(func(e *Entry) error {
+		if e.Kind != kindRecord {
+			return nil
+		}
+		batch = append(batch, e)
+		size += len(e.Name) + len(e.Value)
+		if len(batch) >= restoreBatchRecords || size >= restoreBatchBytes {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 // readings reads a backup file once per step of a restore, from its

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -372,5 +373,65 @@ func TestRestoreRefusesADirectoryWithATrail(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "kms.db")); err == nil {
 			t.Errorf("the refused restore into a directory holding %s made kms.db", name)
 		}
+	}
+}
+
+// A restore writes its records a batch at a time, so that a large store
+// is not held in memory whole; until the store is whole and verified it
+// is marked unfinished (store.UnfinishedCopyRecord), which no server
+// starts on. A restore that fails after batches were written (the file
+// changed before the reading that writes them) leaves the target empty,
+// and one that succeeds leaves every record and no mark.
+func TestRestoreInBatches(t *testing.T) {
+	root := testRoot(t)
+	ak := authstore.NewKey(root)
+	records := []Record{{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}}
+	n := 2*restoreBatchRecords + restoreBatchRecords/2
+	for i := range n {
+		name := []byte(fmt.Sprintf("key/us-east-1/k%05d", i))
+		records = append(records, Record{Key: name, Value: ak.Seal(name, []byte(`{"v":1}`))})
+	}
+	slices.SortFunc(records, func(a, b Record) int { return bytes.Compare(a.Key, b.Key) })
+	snap := &Snapshot{Records: records, AuditFiles: []File{{Name: "audit.log", Data: []byte("genuine\n")}}}
+	good := MarshalAuthenticated(snap, root.BackupKey())
+	snap.AuditFiles[0].Data = []byte("forged\n")
+	forged := MarshalAuthenticated(snap, root.BackupKey())
+
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{{"changed before its records are written", forged}, {"as written", good}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "b.kmsbak")
+			if err := os.WriteFile(path, good, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			dir := filepath.Join(t.TempDir(), "restored")
+			err = restoreFrom(context.Background(), path, &rewrittenFile{File: f, at: 2, data: tc.data}, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer))
+			ok := bytes.Equal(tc.data, good)
+			if ok != (err == nil) {
+				t.Fatalf("Restore = %v", err)
+			}
+			st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			held := 0
+			st.View(context.Background(), func(tx store.Tx) error {
+				return tx.Scan(nil, nil, func(_, _ []byte) (bool, error) { held++; return true, nil })
+			})
+			if want := map[bool]int{true: len(records), false: 0}[ok]; held != want {
+				t.Errorf("the target holds %d records, want %d", held, want)
+			}
+			if err := st.View(context.Background(), store.CheckCopyFinished); err != nil {
+				t.Errorf("after the restore: %v", err)
+			}
+		})
 	}
 }

@@ -75,7 +75,7 @@ func Copy(ctx context.Context, src, dst store.Store, batch int, progress func(co
 // and a SHA-256 over them: for each record its key and its value, each
 // preceded by its length as 8 bytes big-endian, so that no two different
 // stores hash alike by shifting bytes between key and value. The record
-// that marks a copy under way (store.MigrationRecord) is left out.
+// that marks a copy under way (store.UnfinishedCopyRecord) is left out.
 func Digest(ctx context.Context, st store.Store, batch int) (n int, sum [sha256.Size]byte, err error) {
 	h := sha256.New()
 	var after []byte
@@ -89,7 +89,7 @@ func Digest(ctx context.Context, st store.Store, batch int) (n int, sum [sha256.
 			break
 		}
 		for _, r := range page {
-			if bytes.Equal(r.key, store.MigrationRecord) {
+			if bytes.Equal(r.key, store.UnfinishedCopyRecord) {
 				n-- // a mark of the copy under way, not part of what it copies
 				continue
 			}

@@ -131,7 +131,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// Until the copy is whole and verified, the destination says so, and
 	// a server refuses to start on it.
 	if err := dst.Update(ctx, func(tx store.Tx) error {
-		return tx.Put(store.MigrationRecord, []byte("kms migrate from "+from.String()+" has not finished"))
+		return tx.Put(store.UnfinishedCopyRecord, []byte("kms migrate from "+from.String()+" has not finished"))
 	}); err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
 	}
@@ -171,7 +171,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := tx.Delete([]byte(audit.MarkRecord)); err != nil {
 			return err
 		}
-		return tx.Delete(store.MigrationRecord)
+		return tx.Delete(store.UnfinishedCopyRecord)
 	}); err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
 	}

@@ -17,21 +17,23 @@ import (
 	"fmt"
 )
 
-// MigrationRecord is written by kms migrate into the store it copies to
-// before anything else, and deleted once the copy is whole and verified:
-// a server refuses to start on a store that holds it, which is part of a
-// copy cut short and would otherwise be served with records missing.
-var MigrationRecord = []byte("meta/migration-unfinished")
+// UnfinishedCopyRecord is written by kms migrate or kms restore into the
+// store it copies to before anything else, and deleted once the copy is
+// whole and verified: a server refuses to start on a store that holds it,
+// which is part of a copy cut short and would otherwise be served with
+// records missing.
+var UnfinishedCopyRecord = []byte("meta/copy-unfinished")
 
-// ErrUnfinishedCopy is returned for a store that kms migrate began to
-// copy into and did not finish (it holds MigrationRecord).
-var ErrUnfinishedCopy = errors.New("the key store holds part of a copy that kms migrate did not finish (" + string(MigrationRecord) + " is there): " +
-	"empty it and migrate again from the store it was copied from")
+// ErrUnfinishedCopy is returned for a store that kms migrate or kms
+// restore began to copy into and did not finish (it holds
+// UnfinishedCopyRecord).
+var ErrUnfinishedCopy = errors.New("the key store holds part of a copy that kms migrate or kms restore did not finish (" + string(UnfinishedCopyRecord) + " is there): " +
+	"empty it and copy it again")
 
 // CheckCopyFinished returns ErrUnfinishedCopy if tx's store holds
-// MigrationRecord.
+// UnfinishedCopyRecord.
 func CheckCopyFinished(tx Tx) error {
-	switch _, err := tx.Get(MigrationRecord); {
+	switch _, err := tx.Get(UnfinishedCopyRecord); {
 	case errors.Is(err, ErrNotFound):
 		return nil
 	case err != nil:
