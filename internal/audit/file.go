@@ -51,6 +51,7 @@ type fileSink struct {
 	zeroErr atomic.Pointer[error]                  // an extension failed: none until the next segment
 	zeros   func(f *os.File, from, to int64) error // writeZeros, or a test's
 	create  func(path string) (*os.File, error)    // createSegment, or a test's
+	fsync   func(f *os.File) error                 // (*os.File).Sync when nil, or a test's
 	obs     atomic.Pointer[Observer]               // told of a failed extension (Log.Observe)
 	// rollDue: a roll was refused for want of room (short), so probe
 	// rolls before it looks for room in the next segment.
@@ -101,9 +102,38 @@ func (s *fileSink) failWrite(err error) error {
 
 // outOfSpace reports whether err is a write refused for want of space
 // or by a file size limit: a refusal at the call, which loses nothing
-// written before it, unlike an I/O error or a failed fsync.
+// written before it, unlike an I/O error or a failed fsync (syncError),
+// whatever its errno.
 func outOfSpace(err error) bool {
+	var se *syncError
+	if errors.As(err, &se) {
+		return false
+	}
 	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, unix.EFBIG)
+}
+
+// syncError is the failure of an fsync of the trail's files, or of a
+// close after one (which NFS uses to report a failed write). It may
+// report ENOSPC or EDQUOT (a file system that allocates blocks only when
+// it writes the pages back, NFS), but unlike a write refused at the
+// call it means that pages written before may be lost, and the report
+// is given once: it fails the sink for good.
+type syncError struct{ err error }
+
+func (e *syncError) Error() string { return e.err.Error() }
+func (e *syncError) Unwrap() error { return e.err }
+
+// syncFile fsyncs f (s.fsync, for a test), marking a failure as a
+// syncError.
+func (s *fileSink) syncFile(f *os.File) error {
+	sync := (*os.File).Sync
+	if s.fsync != nil {
+		sync = s.fsync
+	}
+	if err := sync(f); err != nil {
+		return &syncError{err}
+	}
+	return nil
 }
 
 func (s *fileSink) write(lines []byte, _ []int, _ uint64) error {
@@ -237,7 +267,7 @@ func (s *fileSink) cut() error {
 		return err
 	}
 	s.zeroed.Store(s.size)
-	return s.f.Sync()
+	return s.syncFile(s.f)
 }
 
 // roll closes the active segment and starts the next. The old one is cut
@@ -250,7 +280,7 @@ func (s *fileSink) roll() error {
 	if err := s.cut(); err != nil {
 		return err
 	}
-	if err := s.f.Sync(); err != nil {
+	if err := s.syncFile(s.f); err != nil {
 		return err
 	}
 	next := filepath.Join(s.dir, SegmentName(s.n+1))
@@ -258,13 +288,13 @@ func (s *fileSink) roll() error {
 	if err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := s.syncFile(f); err != nil {
 		f.Close()
 		return err
 	}
 	if err := syncDir(s.dir); err != nil {
 		f.Close()
-		return err
+		return &syncError{err}
 	}
 	s.mu.Lock()
 	old := s.f
@@ -273,7 +303,10 @@ func (s *fileSink) roll() error {
 	s.zeroErr.Store(nil)
 	s.mu.Unlock()
 	s.zeroAhead()
-	return old.Close()
+	if err := old.Close(); err != nil {
+		return &syncError{err} // the roll is done: not one to try again
+	}
+	return nil
 }
 
 // sync may run beside write (Log.SyncEvery): os.File allows it, and mu

@@ -239,3 +239,39 @@ func TestRollRefusedProbesTheNextSegment(t *testing.T) {
 	}
 	checkTrail(t, dir, n+10)
 }
+
+// TestRollSyncFailureFailsForGood: an fsync of the roll that fails with
+// ENOSPC (as NFS, or a file system that allocates blocks only when it
+// writes pages back, reports a write it could not store) is not a write
+// refused at the call: pages written before may be lost, and the report
+// is given once. The trail stays failed, though the next segment could
+// be created and the fsync would pass now.
+func TestRollSyncFailureFailsForGood(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sink := l.sink.(*fileSink)
+	if err := l.Append(zeroRec("Before")); err != nil {
+		t.Fatal(err)
+	}
+	for per := sink.size; sink.size+per <= sink.max; {
+		if err := l.Append(zeroRec("Before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitZeros(l)
+	sink.fsync = func(f *os.File) error { return &os.PathError{Op: "sync", Path: f.Name(), Err: unix.ENOSPC} }
+	if err := l.Append(zeroRec("Refused")); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("Append that rolls: %v, want ENOSPC", err)
+	}
+	sink.fsync = nil
+	if err := l.Retry(); err == nil {
+		t.Fatal("Retry after a failed fsync succeeded")
+	}
+	if err := l.Append(zeroRec("After")); err == nil {
+		t.Fatal("Append after a failed fsync succeeded")
+	}
+}
