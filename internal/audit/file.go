@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -53,6 +54,10 @@ type fileSink struct {
 	create  func(path string) (*os.File, error)    // createSegment, or a test's
 	fsync   func(f *os.File) error                 // (*os.File).Sync when nil, or a test's
 	obs     atomic.Pointer[Observer]               // told of a failed extension (Log.Observe)
+	// keptSeq and keptHash are the last record of a batch cut short
+	// that keepWhole kept (keptHash "": none), for resume to go on from.
+	keptSeq  uint64
+	keptHash string
 	// rollDue: a roll was refused for want of room (short), so probe
 	// rolls before it looks for room in the next segment.
 	rollDue bool
@@ -64,8 +69,9 @@ type fileSink struct {
 	failed error
 	// short is a write of records, or a roll, refused for want of space
 	// (ENOSPC, EDQUOT) or by the file size limit (EFBIG): the kernel kept
-	// everything written before it, and at most part of the refused batch
-	// lies after size. resume cuts that part off and goes on.
+	// everything written before it; size counts the whole lines the
+	// refused batch left (keepWhole), and at most part of a line lies
+	// after it. resume cuts that part off and goes on.
 	short error
 }
 
@@ -136,7 +142,7 @@ func (s *fileSink) syncFile(f *os.File) error {
 	return nil
 }
 
-func (s *fileSink) write(lines []byte, _ []int, _ uint64) error {
+func (s *fileSink) write(lines []byte, ends []int, _ uint64) error {
 	if s.dir != "" && s.size > 0 && s.size+int64(len(lines)) > s.max {
 		if err := s.startNext(); err != nil {
 			return err
@@ -144,12 +150,12 @@ func (s *fileSink) write(lines []byte, _ []int, _ uint64) error {
 	}
 	end := s.size + int64(len(lines))
 	if end <= s.zeroed.Load() {
-		return s.writeAt(lines)
+		return s.writeAt(lines, ends)
 	}
 	// Past the zeros: wait for an extension under way, which may cover
 	// the batch, and keep the next from starting until it is written.
 	s.zeroing.Lock()
-	err := s.writeAt(lines)
+	err := s.writeAt(lines, ends)
 	if s.prezero && s.zeroed.Load() < s.size {
 		s.zeroed.Store(s.size)
 	}
@@ -160,11 +166,12 @@ func (s *fileSink) write(lines []byte, _ []int, _ uint64) error {
 	return err
 }
 
-func (s *fileSink) writeAt(lines []byte) error {
+// writeAt writes lines after the records. A write cut short keeps the
+// whole lines it wrote (keepWhole), for resume to cut off only the rest.
+func (s *fileSink) writeAt(lines []byte, ends []int) error {
 	n, err := s.f.WriteAt(lines, s.size)
 	if err != nil {
-		// The n bytes written are part of a batch never acknowledged:
-		// size stays before them, for resume to cut them off.
+		s.keepWhole(lines, ends)
 		return s.failWrite(err)
 	}
 	s.size += int64(n)
@@ -172,6 +179,47 @@ func (s *fileSink) writeAt(lines []byte) error {
 		s.zeroAhead()
 	}
 	return nil
+}
+
+// keepWhole takes the whole lines that a write of lines cut short left
+// after the records as records of the chain: a reader of the trail may
+// have read them already (it reads every complete line), and a line it
+// has read must stay as it is, or the records written in its place
+// would go unread or be read in part. Their calls are refused all the
+// same, as those of a PostgreSQL commit lost with its connection may
+// be while their records stay; resume goes on after the last of them.
+// What follows them, part of a line, is never read as a record and is
+// cut off.
+func (s *fileSink) keepWhole(lines []byte, ends []int) {
+	k, _ := slices.BinarySearch(ends, s.written(lines)+1) // the lines ending at or before it
+	if k == 0 {
+		return
+	}
+	start := 0
+	if k > 1 {
+		start = ends[k-2]
+	}
+	hash, seq, ok := lineHead(lines[start : ends[k-1]-1])
+	if !ok {
+		return // not a record: cut off with the rest (never so for the log's own lines)
+	}
+	s.size += int64(ends[k-1])
+	s.keptSeq, s.keptHash = seq, hash
+}
+
+// written returns how many bytes of lines a write of them after the
+// records, which failed, left in the file: the count WriteAt returns
+// leaves out those of its last pwrite, cut short by the error. The file
+// holds zeros or nothing after its records before such a write, and no
+// line holds a zero byte, so it holds the bytes that match lines there.
+func (s *fileSink) written(lines []byte) int {
+	buf := make([]byte, len(lines))
+	n, _ := s.f.ReadAt(buf, s.size)
+	i := 0
+	for i < n && buf[i] == lines[i] {
+		i++
+	}
+	return i
 }
 
 // zeroAhead starts writing the next chunk of zeros after those the file
@@ -348,9 +396,11 @@ func fdatasync(f *os.File) error {
 
 // resume goes on from seq and hash, the log's last record written, after
 // a write refused for want of space (short): it cuts off what was written
-// of the refused batch and fdatasyncs the file, so that the records
-// before it are durable and the next batch follows them. A sink that
-// failed otherwise (failed), or whose fdatasync fails now, stays failed.
+// of the refused batch after its whole lines (keepWhole) and fdatasyncs
+// the file, so that the records before the cut are durable and the next
+// batch follows them. It returns the last record kept, or seq and hash
+// if the batch left no whole line. A sink that failed otherwise
+// (failed), or whose fdatasync fails now, stays failed.
 func (s *fileSink) resume(seq uint64, hash string) (uint64, string, error) {
 	s.zeroing.Lock() // no extension writes while the file is cut
 	defer s.zeroing.Unlock()
@@ -371,6 +421,10 @@ func (s *fileSink) resume(seq uint64, hash string) (uint64, string, error) {
 			s.zeroed.Store(s.size)
 		}
 		s.short = nil
+	}
+	if s.keptHash != "" {
+		seq, hash = s.keptSeq, s.keptHash
+		s.keptSeq, s.keptHash = 0, ""
 	}
 	return seq, hash, nil
 }

@@ -275,3 +275,82 @@ func TestRollSyncFailureFailsForGood(t *testing.T) {
 		t.Fatal("Append after a failed fsync succeeded")
 	}
 }
+
+// commitBatch commits recs as one batch of l, as the leader of a group
+// commit would, and returns the batch's error.
+func commitBatch(l *Log, recs ...*Record) error {
+	batch := make([]*entry, len(recs))
+	for i, r := range recs {
+		batch[i] = &entry{rec: r, head: appendRecordHead(nil, r), done: make(chan error, 1)}
+	}
+	l.mu.Lock()
+	l.leading = true
+	l.mu.Unlock()
+	err := l.safeCommit(batch)
+	l.mu.Lock()
+	l.passLead(err)
+	l.mu.Unlock()
+	return err
+}
+
+// TestRefusedBatchKeepsItsWholeLines: a batch cut short after its first
+// line is refused, but that line, which a reader following the trail has
+// read, stays as the record it read; the records appended once there is
+// room follow it. The reader then reads the trail as one intact chain,
+// the answered records included, as does verify.
+func TestRefusedBatchKeepsItsWholeLines(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	sink := l.sink.(*fileSink)
+	for range 2 {
+		if err := l.Append(zeroRec("Before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var read bytes.Buffer
+	r := NewSegmentReader(dir)
+	defer r.Close()
+	follow := func() {
+		t.Helper()
+		if err := r.Next(func(b []byte) error {
+			read.Write(b)
+			read.WriteByte('\n')
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	follow()
+	waitZeros(l)
+	per := sink.size / 2
+	lift := limitFileSize(t, uint64(sink.size+per+per/2))
+	if err := commitBatch(l, zeroRec("Refused"), zeroRec("Refused"), zeroRec("Refused")); !errors.Is(err, unix.EFBIG) {
+		t.Fatalf("a batch past the limit: %v, want EFBIG", err)
+	}
+	follow() // the refused batch's first line, whole
+	lift()
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry once there is room: %v", err)
+	}
+	for range 2 {
+		if err := l.Append(zeroRec("After")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	follow()
+	c := NewLogCheck(nil)
+	if err := c.Read(bytes.NewReader(read.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if c.Verified() != 5 || c.Problems() != nil {
+		t.Fatalf("the reader's copy: %d records verified (want 5), problems %v:\n%s", c.Verified(), c.Problems(), read.Bytes())
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, 5)
+}

@@ -20,7 +20,9 @@ type sink interface {
 	// chain's last stored record. lines holds them one after the other,
 	// each ending in '\n'; ends[i] is the offset just past line i. A sink
 	// whose write returns nil has made them durable, or will have once a
-	// later sync returns nil.
+	// later sync returns nil. One whose write fails may have stored the
+	// first of them all the same (a file's write cut short keeps its
+	// whole lines): resume says which record the chain goes on from.
 	write(lines []byte, ends []int, first uint64) error
 	// sync makes every line write has stored durable.
 	sync() error
