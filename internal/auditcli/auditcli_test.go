@@ -335,6 +335,33 @@ func TestOutputCutsAPartialLine(t *testing.T) {
 	}
 }
 
+// An --output file that does not end in what the command writes (the
+// wrong file given) is refused and left as it was, not cut.
+func TestOutputRefusesAFileOfAnotherKind(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, l, event("CreateKey", "2026-03-01T10:00:00Z", alice, key1, ""))
+	l.Close()
+	for name, content := range map[string]string{
+		"no newline":                    "PermitRootLogin no",
+		"a last line that is no record": "# settings\nPermitRootLogin no",
+		"one line longer than a record": "{" + strings.Repeat("x", 2<<20),
+	} {
+		file := filepath.Join(t.TempDir(), "config")
+		os.WriteFile(file, []byte(content), 0o600)
+		err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, Output: file}, new(bytes.Buffer))
+		if err == nil || !strings.Contains(err.Error(), "give --output a file of its own") {
+			t.Errorf("%s: %v, want a refusal", name, err)
+		}
+		if b, _ := os.ReadFile(file); string(b) != content {
+			t.Errorf("%s: the refused file was changed", name)
+		}
+	}
+}
+
 func TestSourceChoice(t *testing.T) {
 	ctx := context.Background()
 	var out bytes.Buffer

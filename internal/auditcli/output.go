@@ -2,6 +2,7 @@ package auditcli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -11,7 +12,10 @@ import (
 // run stopped by a full disk or a crash left of a record, is cut off
 // first: the record it began is appended again whole by the next run
 // that selects it, and the next record starts a line of its own instead
-// of being glued to the broken one.
+// of being glued to the broken one. A file whose last line could not be
+// such a record (it does not begin a JSON object, or is longer than any
+// record) is refused, not cut: it is not a file of this command's, and
+// cutting would destroy what someone else wrote.
 func openOutput(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -19,37 +23,51 @@ func openOutput(path string) (*os.File, error) {
 	}
 	if err := cutPartialLine(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: cutting off a last line left incomplete: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
 }
 
-// cutPartialLine truncates f after its last newline, if bytes follow it
-// (all of f, if it has none).
+// maxPartialLine bounds the part of a record a run cut short can have
+// left: more than any record's line.
+const maxPartialLine = 1 << 20
+
+// errNotRecords refuses an output file that does not end in what this
+// command writes.
+var errNotRecords = errors.New("its last line is not part of an audit record (JSON lines): give --output a file of its own")
+
+// cutPartialLine truncates f after its last newline, if what follows it
+// is part of a record (all of f, if it has no newline and is such a
+// part); it returns errNotRecords, changing nothing, if what follows
+// could not be.
 func cutPartialLine(f *os.File) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	end := fi.Size()
-	buf := make([]byte, 64<<10)
-	for at := end; at > 0; {
-		n := min(int64(len(buf)), at)
-		at -= n
-		if _, err := f.ReadAt(buf[:n], at); err != nil {
-			return err
-		}
-		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
-			end = at + int64(i) + 1
-			break
-		}
-		end = at
-	}
-	if end == fi.Size() {
+	size := fi.Size()
+	if size == 0 {
 		return nil
 	}
-	if err := f.Truncate(end); err != nil {
+	n := min(size, maxPartialLine+1)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, size-n); err != nil {
 		return err
+	}
+	tail := buf
+	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+		tail = buf[i+1:]
+	} else if n < size {
+		return errNotRecords // a line longer than any record
+	}
+	switch {
+	case len(tail) == 0:
+		return nil
+	case tail[0] != '{' || len(tail) > maxPartialLine:
+		return errNotRecords
+	}
+	if err := f.Truncate(size - int64(len(tail))); err != nil {
+		return fmt.Errorf("cutting off a last line left incomplete: %w", err)
 	}
 	return f.Sync()
 }
