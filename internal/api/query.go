@@ -47,7 +47,7 @@ func (h *Handler) queryServices() map[string]*queryService {
 			return wrap(err, struct{ User xmlUser }{xmlUserOf(u)})
 		},
 		"ListUsers": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
-			us, next, err := d.ListUsers(ctx, p, f.Get("Marker"), iamPageSize(f))
+			us, next, err := d.ListUsers(ctx, p, f.Get("PathPrefix"), f.Get("Marker"), iamPageSize(f))
 			out := struct {
 				Users       []xmlUser `xml:"Users>member"`
 				IsTruncated bool
@@ -122,7 +122,7 @@ func (h *Handler) queryServices() map[string]*queryService {
 			return wrap(err, struct{ Role xmlRole }{xmlRoleOf(r)})
 		},
 		"ListRoles": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
-			rs, next, err := d.ListRoles(ctx, p, f.Get("Marker"), iamPageSize(f))
+			rs, next, err := d.ListRoles(ctx, p, f.Get("PathPrefix"), f.Get("Marker"), iamPageSize(f))
 			out := struct {
 				Roles       []xmlRole `xml:"Roles>member"`
 				IsTruncated bool

@@ -86,3 +86,56 @@ func TestE2EIAMListingsArePaged(t *testing.T) {
 		t.Errorf("ListRoles of %d roles: %d roles, IsTruncated %v, Marker %v; want them all, no marker", roles, len(last.Roles), last.IsTruncated, last.Marker)
 	}
 }
+
+// ListUsers and ListRoles with a PathPrefix list those whose path begins
+// with it, a page at a time, as IAM does; "/" lists all.
+func TestE2EIAMListingsByPathPrefix(t *testing.T) {
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	root := e.rootIAM()
+	var wantUsers, wantRoles []string
+	for i := range 30 {
+		name, path := fmt.Sprintf("u%02d", i), "/"
+		if i%3 == 0 {
+			name, path = fmt.Sprintf("u%02d-ops", i), "/division/ops/"
+			wantUsers = append(wantUsers, name)
+		}
+		if _, err := root.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name), Path: aws.String(path)}); err != nil {
+			t.Fatal(err)
+		}
+		role, rpath := fmt.Sprintf("R%02d", i), "/service/"
+		if i%2 == 0 {
+			rpath = "/division/ops/"
+			wantRoles = append(wantRoles, role)
+		}
+		if _, err := root.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role), Path: aws.String(rpath), AssumeRolePolicyDocument: aws.String(trustAccount)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var gotUsers, gotRoles []string
+	for p := iam.NewListUsersPaginator(root, &iam.ListUsersInput{PathPrefix: aws.String("/division/"), MaxItems: aws.Int32(4)}); p.HasMorePages(); {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range out.Users {
+			gotUsers = append(gotUsers, aws.ToString(u.UserName))
+		}
+	}
+	for p := iam.NewListRolesPaginator(root, &iam.ListRolesInput{PathPrefix: aws.String("/division/ops"), MaxItems: aws.Int32(4)}); p.HasMorePages(); {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out.Roles {
+			gotRoles = append(gotRoles, aws.ToString(r.RoleName))
+		}
+	}
+	if !slices.Equal(gotUsers, wantUsers) || !slices.Equal(gotRoles, wantRoles) {
+		t.Errorf("by path prefix: users %v, want %v; roles %v, want %v", gotUsers, wantUsers, gotRoles, wantRoles)
+	}
+	all, err := root.ListUsers(ctx, &iam.ListUsersInput{PathPrefix: aws.String("/")})
+	if err != nil || len(all.Users) < 30 {
+		t.Fatalf("PathPrefix /: %v users, %v", len(all.Users), err)
+	}
+}

@@ -98,7 +98,7 @@ func TestPutPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = f.d.ListUsers(f.ctx, f.auth(ak.ID, secret, ""), "", 100)
+	_, _, err = f.d.ListUsers(f.ctx, f.auth(ak.ID, secret, ""), "", "", 100)
 	wantErr(t, err, fault.AccessDenied, "User: arn:aws:iam::"+acct+":user/p/alice is not authorized to perform: iam:ListUsers on resource: arn:aws:iam::"+acct+":user/ with an explicit deny in an identity-based policy")
 }
 
@@ -132,7 +132,7 @@ func TestPolicyChangeAppliesAtOnce(t *testing.T) {
 	f := newFixture(t)
 	_, k, secret := f.user("alice", nil)
 	list := func() error {
-		_, _, err := f.d.ListUsers(f.ctx, f.auth(k.ID, secret, ""), "", 100)
+		_, _, err := f.d.ListUsers(f.ctx, f.auth(k.ID, secret, ""), "", "", 100)
 		return err
 	}
 	wantErr(t, list(), fault.AccessDenied, "")

@@ -164,24 +164,28 @@ func scanJSON[T any](tx store.Tx, prefix []byte, fn func(*T) error) error {
 }
 
 // scanPageJSON is scanJSON of one page: the records under prefix whose
-// names follow prefix+after ("" from the first), at most max of them
-// (max > 0). next is the name, less prefix, of the last record passed to
-// fn when more follow it, for the page after; "" when none does. It reads
-// at most max+1 records however many the prefix holds.
-func scanPageJSON[T any](tx store.Tx, prefix []byte, after string, max int, fn func(*T)) (next string, err error) {
+// names follow prefix+after ("" from the first) and that keep takes (nil:
+// all), at most max of them (max > 0). next is the name, less prefix, of
+// the last record passed to fn when more that keep takes follow, for the
+// page after; "" when none does. It reads at most max+1 records, and
+// those keep passes over.
+func scanPageJSON[T any](tx store.Tx, prefix []byte, after string, max int, keep func(*T) bool, fn func(*T)) (next string, err error) {
 	var start []byte
 	if after != "" {
 		start = append(append([]byte(nil), prefix...), after...)
 	}
 	n, last := 0, ""
 	err = tx.Scan(prefix, start, func(k, v []byte) (bool, error) {
-		if n == max {
-			next = last
-			return false, nil
-		}
 		t := new(T)
 		if err := json.Unmarshal(v, t); err != nil {
 			return false, fmt.Errorf("record %s is corrupt: %w", k, err)
+		}
+		if keep != nil && !keep(t) {
+			return true, nil
+		}
+		if n == max {
+			next = last
+			return false, nil
 		}
 		fn(t)
 		n, last = n+1, string(k[len(prefix):])

@@ -257,14 +257,14 @@ func (d *Directory) GetRole(ctx context.Context, caller *Principal, name string)
 
 // ListRoles lists a page of the account's roles, ordered by name, as
 // ListUsers lists users.
-func (d *Directory) ListRoles(ctx context.Context, caller *Principal, marker string, max int) (roles []*Role, next string, err error) {
+func (d *Directory) ListRoles(ctx context.Context, caller *Principal, pathPrefix, marker string, max int) (roles []*Role, next string, err error) {
 	if err := d.authorize(ctx, caller, "iam:ListRoles", "arn:aws:iam::"+caller.Account+":role/"); err != nil {
 		return nil, "", err
 	}
 	err = d.view(ctx, func(tx store.Tx) error {
 		roles = roles[:0]
 		var err error
-		next, err = scanPageJSON(tx, rolePrefix(caller.Account), marker, max, func(r *roleRecord) {
+		next, err = scanPageJSON(tx, rolePrefix(caller.Account), marker, max, func(r *roleRecord) bool { return onPath(r.Path, pathPrefix) }, func(r *roleRecord) {
 			roles = append(roles, r.role(caller.Account))
 		})
 		return err

@@ -289,9 +289,9 @@ func TestTokenIssueTime(t *testing.T) {
 	if got := oldP.PolicyPrincipal().TokenIssueTime; got != start.Format(time.RFC3339) {
 		t.Errorf("aws:TokenIssueTime of the old session is %q, want %s", got, start.Format(time.RFC3339))
 	}
-	_, _, err = f.d.ListUsers(f.ctx, oldP, "", 100)
+	_, _, err = f.d.ListUsers(f.ctx, oldP, "", "", 100)
 	wantErr(t, err, fault.AccessDenied, "User: arn:aws:sts::"+acct+":assumed-role/r/old is not authorized to perform: iam:ListUsers on resource: arn:aws:iam::"+acct+":user/ with an explicit deny in an identity-based policy")
-	if _, _, err := f.d.ListUsers(f.ctx, f.auth(fresh.AccessKeyID, fresh.SecretAccessKey, fresh.SessionToken), "", 100); err != nil {
+	if _, _, err := f.d.ListUsers(f.ctx, f.auth(fresh.AccessKeyID, fresh.SecretAccessKey, fresh.SessionToken), "", "", 100); err != nil {
 		t.Errorf("a session issued after the revocation: %v", err)
 	}
 	if got := user.PolicyPrincipal().TokenIssueTime; got != "" {
@@ -316,7 +316,7 @@ func TestTokenIssueTime(t *testing.T) {
 	if want := fresh.Expiration.Add(-12 * time.Hour); !stored.SessionIssued.Equal(want) {
 		t.Errorf("a stored session without its issue time was issued %v, want %v", stored.SessionIssued, want)
 	}
-	_, _, err = f.d.ListUsers(f.ctx, stored, "", 100)
+	_, _, err = f.d.ListUsers(f.ctx, stored, "", "", 100)
 	wantErr(t, err, fault.AccessDenied, "")
 }
 

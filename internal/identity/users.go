@@ -136,18 +136,20 @@ func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string)
 	return u, nil
 }
 
-// ListUsers lists a page of the account's users, ordered by name: at most
-// max (> 0), after marker (a next of an earlier page; "" from the
-// first). next is the marker of the page after, "" after the last. A page
-// reads its own users, not the account's every one.
-func (d *Directory) ListUsers(ctx context.Context, caller *Principal, marker string, max int) (users []*User, next string, err error) {
+// ListUsers lists a page of the account's users whose path begins with
+// pathPrefix ("" or "/": all), ordered by name: at most max (> 0), after
+// marker (a next of an earlier page; "" from the first). next is the
+// marker of the page after, "" after the last. A page reads its own
+// users, and those of other paths it passes over, not the account's
+// every one.
+func (d *Directory) ListUsers(ctx context.Context, caller *Principal, pathPrefix, marker string, max int) (users []*User, next string, err error) {
 	if err := d.authorize(ctx, caller, "iam:ListUsers", "arn:aws:iam::"+caller.Account+":user/"); err != nil {
 		return nil, "", err
 	}
 	err = d.view(ctx, func(tx store.Tx) error {
 		users = users[:0]
 		var err error
-		next, err = scanPageJSON(tx, userPrefix(caller.Account), marker, max, func(u *userRecord) {
+		next, err = scanPageJSON(tx, userPrefix(caller.Account), marker, max, func(u *userRecord) bool { return onPath(u.Path, pathPrefix) }, func(u *userRecord) {
 			users = append(users, u.user(caller.Account))
 		})
 		return err
@@ -493,4 +495,13 @@ func (d *Directory) PrincipalID(ctx context.Context, arn string) (string, error)
 		return err
 	})
 	return id, err
+}
+
+// onPath reports whether an IAM path begins with prefix, as IAM's
+// PathPrefix filters: "" (no filter) and "/" take every path.
+func onPath(path, prefix string) bool {
+	if path == "" {
+		path = "/"
+	}
+	return strings.HasPrefix(path, prefix)
 }

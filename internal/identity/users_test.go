@@ -12,7 +12,7 @@ import (
 
 func userNames(t *testing.T, f *fixture, caller *identity.Principal) []string {
 	t.Helper()
-	us, _, err := f.d.ListUsers(f.ctx, caller, "", 100)
+	us, _, err := f.d.ListUsers(f.ctx, caller, "", "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestListUsersIsOrderedByName(t *testing.T) {
 		t.Fatalf("ListUsers = %v, want %v", got, want)
 	}
 	nobody, _, _ := f.user("nobody", nil)
-	_, _, err := f.d.ListUsers(f.ctx, nobody, "", 100)
+	_, _, err := f.d.ListUsers(f.ctx, nobody, "", "", 100)
 	wantErr(t, err, fault.AccessDenied, "User: arn:aws:iam::"+acct+":user/nobody is not authorized to perform: iam:ListUsers on resource: arn:aws:iam::"+acct+":user/ because no identity-based policy allows the iam:ListUsers action")
 }
 
