@@ -24,7 +24,7 @@ import (
 //	iam/session/<access-key-id>                   sessionRecord (secret sealed)
 //	iam/rootkeys/<account>/<access-key-id>        empty: the root's access keys
 //	sessionexpiry/<expiration>/<access-key-id>    empty: sessions by expiration (sessionExpiryKey)
-//	meta/session-expiry-index                     every session is in sessionexpiry/
+//	meta/session-expiry-index                     every session is in sessionexpiry/, as of a date
 
 // accountRecord says that an account was initialised (InitAccount): its
 // root was given its first access key, and is never given one again.
@@ -143,8 +143,10 @@ func sessionExpiryKey(expires time.Time, id string) []byte {
 }
 
 // sessionIndexRecord marks a store every session of which is in the
-// expiry index: sessions stored before the index are indexed by the first
-// DeleteExpiredSessions that finds the store without the mark.
+// expiry index, with the date of the last reading of every session:
+// sessions stored before the index, or without it by an earlier version
+// since, are indexed by the first DeleteExpiredSessions that finds the
+// store without the mark, or its date a week old (sessionSweepDue).
 var sessionIndexRecord = []byte("meta/session-expiry-index")
 
 var (

@@ -120,3 +120,88 @@ func TestExpiredSessionRoundReadsOnlySessionsDue(t *testing.T) {
 		t.Errorf("%d sessions left, want %d", left, sessions-5)
 	}
 }
+
+// A session stored without its index record after the store was marked
+// (by a server of an earlier version: the nodes of a cluster are upgraded
+// one at a time, and a server may be rolled back) is still removed, by
+// the round that reads every session once a week, and indexed if kept;
+// the rounds between read none.
+func TestSessionStoredWithoutIndexAfterTheMarkIsRemoved(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	counted := &sessionReads{Store: f.st}
+	cfg := f.cfg
+	cfg.Store = counted
+	d := identity.New(cfg)
+	if err := d.DeleteExpiredSessions(f.ctx); err != nil { // marks the store
+		t.Fatal(err)
+	}
+	unindex := func() {
+		t.Helper()
+		if err := f.st.Update(f.ctx, func(tx store.Tx) error {
+			var names [][]byte
+			err := tx.Scan([]byte("sessionexpiry/"), nil, func(k, _ []byte) (bool, error) {
+				names = append(names, bytes.Clone(k))
+				return true, nil
+			})
+			for _, k := range names {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "r"), "old", 900, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unindex() // as an earlier version stores it
+	kept := func() int {
+		t.Helper()
+		n := 0
+		if err := f.st.View(f.ctx, func(tx store.Tx) error {
+			return tx.Scan([]byte("iam/session/"), nil, func(_, _ []byte) (bool, error) { n++; return true, nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	f.clock.Set(old.Expiration.Add(25 * time.Hour))
+	before := counted.n.Load()
+	if err := d.DeleteExpiredSessions(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted.n.Load() - before; n != 0 {
+		t.Errorf("a round within a week of the last full one read %d session records, want 0", n)
+	}
+	// A week after the full round, with another session stored so and
+	// still live.
+	f.clock.Advance(7 * 24 * time.Hour)
+	live, _, err := f.d.AssumeRole(f.ctx, f.assumer(), roleARN(acct, "r"), "live", 3600, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unindex()
+	if err := d.DeleteExpiredSessions(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := kept(); n != 1 {
+		t.Fatalf("%d session records after the weekly round, want 1: the live one", n)
+	}
+	f.clock.Set(live.Expiration.Add(25 * time.Hour))
+	before = counted.n.Load()
+	if err := d.DeleteExpiredSessions(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := kept(); n != 0 {
+		t.Errorf("%d session records left a day after their end: the weekly round did not index them", n)
+	}
+	if n := counted.n.Load() - before; n > 2 {
+		t.Errorf("a round with 2 sessions due read %d session records", n)
+	}
+}

@@ -188,21 +188,32 @@ func parseRoleARN(arn string) (account, name string, ok bool) {
 // credentials.
 const expiredSessionKept = 24 * time.Hour
 
+// sessionSweepEvery is how often DeleteExpiredSessions reads every
+// session, not only the index: a server of an earlier version (a node of
+// a cluster not yet upgraded, or a server rolled back) stores sessions
+// without their index records, even in a store marked as indexed, and
+// those would never be removed.
+const sessionSweepEvery = 7 * 24 * time.Hour
+
 // DeleteExpiredSessions removes the records of sessions that ended more
 // than a day ago (expiredSessionKept). It reads the expiry index up to
-// the first session not yet due, not every session; a store whose
-// sessions are not all indexed (stored before the index) is read whole
-// once, indexing those it keeps. A session record changed outside the
-// server is logged and left: it must not keep the others in the store.
+// the first session not yet due, not every session. A store whose
+// sessions are not all indexed (stored before the index), or whose last
+// reading of every session is a week old (sessionSweepEvery) or dated
+// after now, is read whole, indexing the sessions it keeps that lack
+// their index record, and marked with the date: a session stored without
+// one after that is removed up to a week late. A session record changed
+// outside the server is logged and left: it must not keep the others in
+// the store.
 func (d *Directory) DeleteExpiredSessions(ctx context.Context) error {
 	now := d.now()
 	cutoff := now.Add(-expiredSessionKept) // a session that expired at or before it is stale
 	var stale [][]byte                     // session records and their index records
-	var unindexed [][]byte                 // index records of sessions kept, from before the index
+	var unindexed [][]byte                 // index records of sessions kept, missing
 	indexed := false
 	err := d.view(ctx, func(tx store.Tx) error {
 		stale, unindexed, indexed = stale[:0], unindexed[:0], false
-		if v, err := tx.Get(sessionIndexRecord); err == nil && string(v) == sessionIndexDone {
+		if v, err := tx.Get(sessionIndexRecord); err == nil && !sessionSweepDue(v, now) {
 			indexed = true
 			prefix := []byte(sessionExpiryPrefix)
 			return store.ScanReadable(tx, prefix, nil, func(k, _ []byte) (bool, error) {
@@ -223,13 +234,25 @@ func (d *Directory) DeleteExpiredSessions(ctx context.Context) error {
 				d.log.Error("a session's expiry index record left in the store: it was changed outside the server", "err", err)
 			})
 		}
+		// The index records there are, so that only the missing are
+		// written: the transaction that writes them holds the store's
+		// write lock.
+		have := make(map[string]bool)
+		if err := tx.Scan([]byte(sessionExpiryPrefix), nil, func(k, _ []byte) (bool, error) {
+			have[string(k)] = true
+			return true, nil
+		}); err != nil {
+			return err
+		}
 		return store.ScanReadable(tx, []byte("iam/session/"), nil, func(k, v []byte) (bool, error) {
 			var s sessionRecord
 			if err := json.Unmarshal(v, &s); err != nil {
 				return false, fmt.Errorf("record %s is corrupt: %w", k, err)
 			}
 			if s.Expiration.After(cutoff) {
-				unindexed = append(unindexed, sessionExpiryKey(s.Expiration, s.ID))
+				if ik := sessionExpiryKey(s.Expiration, s.ID); !have[string(ik)] {
+					unindexed = append(unindexed, ik)
+				}
 			} else {
 				stale = append(stale, sessionKey(s.ID), sessionExpiryKey(s.Expiration, s.ID))
 			}
@@ -255,9 +278,25 @@ func (d *Directory) DeleteExpiredSessions(ctx context.Context) error {
 				return err
 			}
 		}
-		// Sessions made since the scan were indexed as they were made.
-		return tx.Put(sessionIndexRecord, []byte(sessionIndexDone))
+		// Sessions made since the scan were indexed as they were made
+		// (by this version).
+		return tx.Put(sessionIndexRecord, []byte(sessionIndexDone+" "+now.UTC().Format(time.RFC3339Nano)))
 	})
 }
 
+// sessionIndexDone begins the value of sessionIndexRecord, followed by
+// a space and the date of the last reading of every session.
 const sessionIndexDone = "v1"
+
+// sessionSweepDue reports whether the session index mark v calls for a
+// reading of every session at now: a mark without a date (written before
+// marks held one), or one whose date is a week old, or after now (a
+// node whose clock is ahead wrote it), or that does not read.
+func sessionSweepDue(v []byte, now time.Time) bool {
+	done, date, ok := strings.Cut(string(v), " ")
+	if !ok || done != sessionIndexDone {
+		return true
+	}
+	last, err := time.Parse(time.RFC3339Nano, date)
+	return err != nil || now.Before(last) || now.Sub(last) >= sessionSweepEvery
+}
