@@ -124,13 +124,14 @@ func concurrently(n int, call func(i int) error) (wins int, codes map[string]int
 
 // Calls that change one alias at once all go through, as on AWS, each
 // judged on the key the alias points at when it commits: none fails
-// because another moved the alias first, and the alias ends listed
-// under the one key it points at, or under none once deleted.
+// because another moved the alias first (32 at once: more than a change
+// tries again), and the alias ends listed under the one key it points
+// at, or under none once deleted.
 func TestE2EAliasChangesRaced(t *testing.T) {
 	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
-	targets := make([]string, 8)
+	targets := make([]string, 33)
 	for i := range targets {
 		targets[i] = e.newKey(t)
 	}

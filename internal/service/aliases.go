@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"strings"
+	"sync"
 
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
@@ -173,10 +175,21 @@ func (s *Service) checkAliasLimit(tx store.Tx, k *keyrepo.Key) error {
 var errAliasMoved = newErr(fault.Internal, "The alias changed while the request was processed. Try the request again.")
 
 // aliasAttempts bounds how often changeAlias authorizes a change of an
-// alias again after the alias moved in between. Each attempt lost is
-// another call's change committed, so calls that race for one alias all
-// go through, as on AWS, unless that many others overtake one.
+// alias again after the alias moved in between. Changes of one alias on
+// one node take turns (aliasLock), so only another node's can move it
+// in between; each attempt lost is such a change committed, so calls
+// that race for one alias all go through, as on AWS, unless that many
+// others overtake one.
 const aliasAttempts = 8
+
+// aliasLock is the lock that the changes of alias name of account in
+// region on this node take turns under: one of a few, shared by the
+// aliases whose names hash alike.
+func (s *Service) aliasLock(account, region, name string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(account + "/" + region + "/" + name))
+	return &s.aliasLocks[h.Sum32()%uint32(len(s.aliasLocks))]
+}
 
 // changeAlias authorizes caller for action on the key alias name points
 // at now (authorizeAliasTarget), then runs change in a transaction with
@@ -186,6 +199,9 @@ const aliasAttempts = 8
 // if it came after the move. The cache drops the alias after each try.
 func (s *Service) changeAlias(ctx context.Context, caller *Caller, op, name, newTarget string, change func(tx store.Tx, oldID string) error) error {
 	action := "kms:" + op
+	l := s.aliasLock(caller.AccountID, s.regionOf(*caller), name)
+	l.Lock()
+	defer l.Unlock()
 	for attempt := 1; ; attempt++ {
 		oldID, old, err := s.authorizeAliasTarget(ctx, caller, action, name, newTarget)
 		if err != nil {

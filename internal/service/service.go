@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/openkms/kms/internal/audit"
@@ -99,6 +100,8 @@ type Service struct {
 	usage *usageTracker // key uses not yet written (lastusage.go)
 
 	reloads reloadLimit // reloads of a key a blob of a newer version asks for (crypto.go)
+
+	aliasLocks [64]sync.Mutex // changes of one alias, one at a time on this node (aliases.go)
 
 	rsaPairs   *fairSemaphore // a place per RSA key pair made at once (asymmetric.go)
 	genKeyPair func(spec string) ([]byte, error)
