@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +82,9 @@ func TestConsoleIAMPage(t *testing.T) {
 
 // TestConsoleIAMPageListsEveryPage: IAM lists users a page at a time (100
 // by default, as AWS does); the IAM page follows the markers and shows
-// the users past the first page too.
+// the users past the first page too. A user's access keys and policies are
+// read when the user is opened, not for every user whenever the page is
+// shown (102 users made 204 calls, each in the audit trail).
 func TestConsoleIAMPageListsEveryPage(t *testing.T) {
 	ctx := newBrowser(t, 3*time.Minute)
 	dir := t.TempDir()
@@ -103,5 +106,18 @@ func TestConsoleIAMPageListsEveryPage(t *testing.T) {
 		visible(heading("IAM")),
 		visible(`//summary[normalize-space()="user000"]`),
 		visible(`//summary[normalize-space()="user101"]`),
+		click(`//summary[normalize-space()="user050"]`),
+		visible(`//details[summary[normalize-space()="user050"]]//li[normalize-space()="No access keys."]`),
+		visible(`//details[summary[normalize-space()="user050"]]//li[normalize-space()="No inline policies."]`),
 	)
+	// Every call the console makes is logged as the API's are, one line
+	// each, once it is answered.
+	s.waitLog(regexp.MustCompile(`operation=ListAccessKeys `), startTimeout)
+	s.waitLog(regexp.MustCompile(`operation=ListUserPolicies `), startTimeout)
+	log := s.stderr.String()
+	for _, op := range []string{"ListAccessKeys", "ListUserPolicies"} {
+		if n := strings.Count(log, "operation="+op+" "); n != 1 {
+			t.Errorf("%d %s calls for a page of 102 users with one opened, want 1", n, op)
+		}
+	}
 }

@@ -25,8 +25,23 @@
     for (const u of users) usersSec.append(userCard(u));
     const rolesSec = el("section", { class: "card" }, el("h2", {}, "Roles"));
     if (!roles.length) rolesSec.append(el("p", { class: "muted" }, "No roles."));
-    for (const r of roles) rolesSec.append(el("details", {}, el("summary", {}, r.RoleName), el("p", {}, r.Arn), policiesOf("Role", r.RoleName)));
+    for (const r of roles) {
+      const pols = policiesOf("Role", r.RoleName);
+      rolesSec.append(onFirstOpen(el("details", {}, el("summary", {}, r.RoleName), el("p", {}, r.Arn), pols), pols.load));
+    }
     m.append(usersSec, rolesSec);
+  }
+
+  // onFirstOpen calls load when details is first opened: a user's or
+  // role's access keys and policies are read when looked at, not one
+  // call each (each in the audit trail) for every user of the account
+  // whenever the page is shown.
+  function onFirstOpen(details, load) {
+    let loaded = false;
+    details.addEventListener("toggle", () => {
+      if (details.open && !loaded) { loaded = true; load(); }
+    });
+    return details;
   }
 
   function userCard(u) {
@@ -51,8 +66,8 @@
         if (!ks.length) keys.append(el("li", { class: "muted" }, "No access keys."));
       } catch (e) { showError(box, e); }
     };
-    load();
-    return el("details", {}, el("summary", {}, u.UserName),
+    const pols = policiesOf("User", u.UserName);
+    return onFirstOpen(el("details", {}, el("summary", {}, u.UserName),
       el("p", {}, u.Arn),
       pwW, el("div", { class: "actions" }, el("button", { type: "button", onclick: async () => {
         showError(box, null);
@@ -73,7 +88,7 @@
           load();
         } catch (e) { showError(box, e); }
       } }, "Create access key")),
-      box, out, el("h3", {}, "Access keys"), keys, policiesOf("User", u.UserName));
+      box, out, el("h3", {}, "Access keys"), keys, pols), () => { load(); pols.load(); });
   }
 
   function policiesOf(kind, name) {
@@ -98,7 +113,7 @@
         if (!names.length) list.append(el("li", { class: "muted" }, "No inline policies."));
       } catch (e) { showError(box, e); }
     };
-    load();
+    wrap.load = load;
     const [pnW, pn] = field("Policy name (" + name + ")", { type: "text" });
     const [pdW, pd] = field("Policy document (" + name + ")", { tag: "textarea", spellcheck: "false" });
     pd.style.minHeight = "120px";
