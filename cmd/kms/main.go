@@ -23,9 +23,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/openkms/kms/internal/auditcli"
+	"github.com/openkms/kms/internal/nodump"
 )
 
 func main() {
+	// Every command may hold a root key, key material or plaintext in
+	// the clear: keep them out of core dumps and from other processes of
+	// the same user before any is read.
+	if err := nodump.Set(); err != nil {
+		fmt.Fprintln(os.Stderr, "kms: keeping this process's memory from other processes:", err)
+		os.Exit(1)
+	}
 	root := &cobra.Command{
 		Use:           "kms",
 		Short:         "A self-hosted key management service compatible with the AWS KMS API",

@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"rootkey":   {"hsm", "keys", "store", "datadir"},
 	"backup":    {"authstore", "keys", "store", "rekey", "migrate", "atomicfile", "audit", "datadir"},
 	"datadir":   {},
+	"nodump":    {},
 }
 
 func TestImportRules(t *testing.T) {
