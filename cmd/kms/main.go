@@ -39,6 +39,9 @@ func main() {
 		Short:         "A self-hosted key management service compatible with the AWS KMS API",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			warnSecretsOnCommandLine(cmd.ErrOrStderr(), cmd.Flags())
+		},
 	}
 	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand(), auditCommand(), migrateCommand(), backupCommand(), restoreCommand(), rootKeyCommand(), versionCommand())
 	if err := root.Execute(); err != nil {
