@@ -395,10 +395,11 @@ func Run(ctx context.Context, o Options) error {
 	} else if n > 0 {
 		o.Logger.Info("stored role trust policies bound to the unique ids of the users and roles they name", "roles", n)
 	}
-	trail, digester, err := openAudit(ctx, st, pg, root, o)
+	trail, digester, closeAudit, err := openAudit(ctx, st, pg, root, o)
 	if err != nil {
 		return err
 	}
+	defer closeAudit()
 	defer trail.Close()
 	// Calls and the work no call asked for (the service's own events)
 	// are recorded in the same trail.
@@ -940,32 +941,47 @@ func writeCredentials(ctx context.Context, st store.Store, root *keys.RootKey, p
 
 var auditKeyRecord = []byte("meta/audit-signing-key")
 
+// auditPoolConns is the size of the pool of the audit trail in
+// PostgreSQL: one connection for the batch being committed, one for the
+// digests and the readiness probe.
+const auditPoolConns = 2
+
 // openAudit opens the audit trail and its digester: the segments of
 // DATA_DIR (audit.log, audit-000002.log, ...), audit-digests.log and
 // audit.pub for the embedded store; with PostgreSQL, a new chain of this
-// process in the database's audit tables.
-func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *keys.RootKey, o Options) (*audit.Log, *audit.Digester, error) {
+// process in the database's audit tables, written through a pool of its
+// own: calls that wait for the store's connections (behind calls held by
+// a lock another client keeps) must not keep every other call's record
+// from committing. closeAudit, called once the trail and digester are
+// closed, closes that pool.
+func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *keys.RootKey, o Options) (*audit.Log, *audit.Digester, func(), error) {
 	key, err := auditKey(ctx, st, root)
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit signing key: %w", err)
+		return nil, nil, nil, fmt.Errorf("audit signing key: %w", err)
 	}
 	if pg != nil {
-		host, _ := os.Hostname()
-		trail, err := audit.OpenPostgres(ctx, pg.Pool(), host)
+		pool, err := pg.NewPool(ctx, auditPoolConns)
 		if err != nil {
-			return nil, nil, fmt.Errorf("audit trail: %w", err)
+			return nil, nil, nil, fmt.Errorf("audit trail: %w", err)
 		}
-		digester, err := audit.OpenPostgresDigester(ctx, pg.Pool(), trail.Chain(), key)
+		host, _ := os.Hostname()
+		trail, err := audit.OpenPostgres(ctx, pool, host)
+		if err != nil {
+			pool.Close()
+			return nil, nil, nil, fmt.Errorf("audit trail: %w", err)
+		}
+		digester, err := audit.OpenPostgresDigester(ctx, pool, trail.Chain(), key)
 		if err != nil {
 			trail.Close()
-			return nil, nil, fmt.Errorf("audit digests: %w", err)
+			pool.Close()
+			return nil, nil, nil, fmt.Errorf("audit digests: %w", err)
 		}
 		o.Logger.Info("audit trail in PostgreSQL", "chain", trail.Chain())
-		return trail, digester, nil
+		return trail, digester, pool.Close, nil
 	}
 	mark, err := storedMark(ctx, st)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	digestsPath := filepath.Join(o.DataDir, "audit-digests.log")
 	pubKey := key.Public().(ed25519.PublicKey)
@@ -976,7 +992,7 @@ func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *key
 		return audit.CheckResume(o.DataDir, seq, hash, mark, pubKey, digestsPath)
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit trail: %w", err)
+		return nil, nil, nil, fmt.Errorf("audit trail: %w", err)
 	}
 	if o.AuditSync == "interval" {
 		trail.SyncEvery(o.AuditSyncInterval)
@@ -993,9 +1009,9 @@ func openAudit(ctx context.Context, st store.Store, pg *pgstore.Store, root *key
 	}
 	if err != nil {
 		trail.Close()
-		return nil, nil, fmt.Errorf("audit digests: %w", err)
+		return nil, nil, nil, fmt.Errorf("audit digests: %w", err)
 	}
-	return trail, digester, nil
+	return trail, digester, func() {}, nil
 }
 
 // auditKey loads the Ed25519 key that signs audit digests, sealed under the

@@ -94,6 +94,25 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // Close.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// NewPool opens another pool of at most maxConns connections to the
+// Store's database, with the Store's connection settings, for work that
+// must not wait behind the Store's transactions for a connection: the
+// audit trail, which every call commits a record to, while the calls
+// that hold the Store's connections may wait on a lock for as long as
+// another client keeps it. The caller closes it; Close does not.
+func (s *Store) NewPool(ctx context.Context, maxConns int32) (*pgxpool.Pool, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	cfg := s.pool.Config()
+	cfg.MaxConns, cfg.MinConns = maxConns, 0
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	return pool, nil
+}
+
 // View implements store.Store. fn sees one consistent snapshot.
 func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 	_, err := s.attempt(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)

@@ -1,0 +1,110 @@
+package main_test
+
+// A node whose calls wait on PostgreSQL: a record locked by another
+// client, held for as long as that client likes.
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openkms/kms/internal/store/pgtest"
+)
+
+// startNodeOn starts a dev node on the database at storage, with a data
+// directory of its own, and waits until it serves.
+func startNodeOn(t *testing.T, storage string, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--storage", storage}, extra...)
+	return startServerIn(t, "", baseEnv(), args...)
+}
+
+// lockRecord locks the record named name in a transaction of its own,
+// until the returned function rolls it back.
+func lockRecord(t *testing.T, dsn, name string) (release func()) {
+	t.Helper()
+	ctx := testCtx(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	noErr(t, err, "connect")
+	tx, err := conn.Begin(ctx)
+	noErr(t, err, "begin")
+	var one int
+	err = tx.QueryRow(ctx, `SELECT 1 FROM kms_records WHERE k = $1 FOR UPDATE`, []byte(name)).Scan(&one)
+	noErr(t, err, "lock %s", name)
+	released := false
+	release = func() {
+		if !released {
+			released = true
+			tx.Rollback(context.Background())
+			conn.Close(context.Background())
+		}
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// waitLockWaiters waits until n backends of the database wait on a lock.
+func waitLockWaiters(t *testing.T, dsn string, n int) {
+	t.Helper()
+	ctx := testCtx(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	noErr(t, err, "connect")
+	defer conn.Close(context.Background())
+	waitFor(t, 10*time.Second, fmt.Sprintf("%d calls waiting on the lock", n), func() error {
+		var waiting int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		if err == nil && waiting < n {
+			err = fmt.Errorf("%d waiting", waiting)
+		}
+		return err
+	})
+}
+
+// Calls that wait on a record another client keeps locked hold the
+// node's store connections while they wait. The audit trail has
+// connections of its own: a warm Encrypt, which reads no record, is
+// answered at once, its record committed, instead of waiting behind them
+// for a connection and failing.
+func TestWarmCallsAnsweredWhileOthersWaitOnALock(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Start(t)
+	s := startNodeOn(t, dsn+"&pool_max_conns=2", "--cache-max-age", "1h")
+	c := s.client(t)
+	ctx := testCtx(t)
+	warm, locked := mustCreateKey(t, s), mustCreateKey(t, s)
+	grant := func() error {
+		_, err := c.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: locked, GranteePrincipal: aws.String("arn:aws:iam::111122223333:root"),
+			Operations: []types.GrantOperation{types.GrantOperationDecrypt}})
+		return err
+	}
+	// The first grant writes the key's grant count, which the next
+	// ones update.
+	noErr(t, grant(), "CreateGrant")
+	_, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: warm, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt")
+
+	release := lockRecord(t, dsn, "grantcount/"+s.Region+"/"+*locked)
+	granted := make(chan error, 2)
+	for range 2 {
+		go func() { granted <- grant() }()
+	}
+	waitLockWaiters(t, dsn, 2)
+
+	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = c.Encrypt(callCtx, &kms.EncryptInput{KeyId: warm, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt with a warm key while two calls hold every store connection")
+	t.Logf("Encrypt answered in %v", time.Since(start))
+
+	release()
+	for range 2 {
+		noErr(t, <-granted, "CreateGrant once the lock is released")
+	}
+}
