@@ -5,11 +5,14 @@ package main_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/jackc/pgx/v5"
@@ -106,5 +109,65 @@ func TestWarmCallsAnsweredWhileOthersWaitOnALock(t *testing.T) {
 	release()
 	for range 2 {
 		noErr(t, <-granted, "CreateGrant once the lock is released")
+	}
+}
+
+// A call waiting on a record another client keeps locked is given up
+// after --call-timeout: it is answered DependencyTimeoutException (503),
+// as AWS KMS answers when a dependency times out, its transaction is
+// rolled back (its backend no longer waits on the lock), and the answer
+// is in the audit trail. Without the bound it waited for as long as the
+// lock was held, and calls piled up behind it.
+func TestCallWaitingOnALockTimesOut(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Start(t)
+	s := startNodeOn(t, dsn, "--cache-max-age", "1h", "--call-timeout", "2s")
+	c := s.client(t)
+	ctx := testCtx(t)
+	key := mustCreateKey(t, s)
+	grant := func(ctx context.Context) (*kms.CreateGrantOutput, error) {
+		return c.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: key, GranteePrincipal: aws.String("arn:aws:iam::111122223333:root"),
+			Operations: []types.GrantOperation{types.GrantOperationDecrypt}})
+	}
+	_, err := grant(ctx)
+	noErr(t, err, "CreateGrant")
+
+	release := lockRecord(t, dsn, "grantcount/"+s.Region+"/"+*key)
+	callCtx, cancel := context.WithTimeout(ctx, 8*time.Second)
+	defer cancel()
+	start := time.Now()
+	out, err := grant(callCtx)
+	took := time.Since(start)
+	var re *awshttp.ResponseError
+	if apiErrorCode(err) != "DependencyTimeoutException" || !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusServiceUnavailable {
+		t.Fatalf("CreateGrant on a locked record: %v, %v after %v; want DependencyTimeoutException (503)", out, err, took)
+	}
+	t.Logf("answered %v after %v", apiErrorCode(err), took)
+	requestID := re.ServiceRequestID()
+	// Its transaction no longer waits on the lock.
+	conn, err := pgx.Connect(ctx, dsn)
+	noErr(t, err, "connect")
+	defer conn.Close(context.Background())
+	waitFor(t, 5*time.Second, "no backend waiting on the lock", func() error {
+		var waiting int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		if err == nil && waiting > 0 {
+			err = fmt.Errorf("%d waiting", waiting)
+		}
+		return err
+	})
+	release()
+	_, err = grant(ctx)
+	noErr(t, err, "CreateGrant once the lock is released")
+
+	waitSigned(t, dsn)
+	found := false
+	for _, ev := range clusterEvents(t, dsn) {
+		if ev["requestID"] == requestID {
+			found = ev["eventName"] == "CreateGrant" && ev["errorCode"] == "DependencyTimeoutException"
+		}
+	}
+	if !found {
+		t.Errorf("no CreateGrant record with errorCode DependencyTimeoutException for request %s", requestID)
 	}
 }

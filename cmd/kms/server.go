@@ -123,6 +123,7 @@ command line wins over the environment, which wins over the file.
 	f.Int64Var(&o.AuditSegmentBytes, "audit-segment-bytes", audit.DefaultSegmentBytes, "roll the audit trail of the data directory to a new segment file (audit-000002.log, ...) when the active one would grow past this many bytes")
 	f.IntVar(&o.KeyQuota, "key-quota", keyrepo.DefaultKeyQuota, "how many keys an account may have in a region, in every state but deleted (AWS's quota); CreateKey and ReplicateKey past it get LimitExceededException")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGTERM or SIGINT, how long the requests in flight may take to finish")
+	f.DurationVar(&o.CallTimeout, "call-timeout", server.DefaultCallTimeout, "how long a call may wait on its key store once its request is read; past it the call is answered DependencyTimeoutException (KMS) and its transaction rolled back")
 	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "the most client connections open at once; at the limit the longest idle makes room, or a newcomer waits")
 	f.IntVar(&o.MaxConnectionsPerSource, "max-connections-per-source", 0, "the most connections of one client address (an IPv6 /64), trusted proxies and loopback excepted; at it the address's longest idle makes room, or its newcomer is closed (0: a quarter of --max-connections; -1: no limit)")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve GET /metrics on this address (host:port, plain HTTP) instead of beside the API")
@@ -143,7 +144,7 @@ command line wins over the environment, which wins over the file.
 // become: --read-timeout 0 is not "no timeout", nor --max-connections 0
 // "no limit".
 var positiveSettings = []string{
-	"cache-max-age", "read-timeout", "write-timeout", "idle-timeout", "shutdown-timeout",
+	"cache-max-age", "read-timeout", "write-timeout", "idle-timeout", "shutdown-timeout", "call-timeout",
 	"audit-sync-interval", "audit-segment-bytes", "key-quota", "max-connections", "rate-burst",
 	"console-idle-timeout", "console-session-timeout", "max-clock-skew",
 }

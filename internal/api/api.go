@@ -76,6 +76,9 @@ type Handler struct {
 	// tlsInFront: requests that reach h in plain HTTP came over TLS to a
 	// proxy in front (WithTLSInFront).
 	tlsInFront bool
+	// callTimeout bounds a call once its body is read (WithCallTimeout);
+	// zero: no bound but the client's.
+	callTimeout time.Duration
 }
 
 type viaTLSProxyKey struct{}
@@ -110,6 +113,44 @@ func (h *Handler) WithTLSInFront(on bool) *Handler {
 func (h *Handler) WithReadTimeout(d time.Duration) *Handler {
 	h.readTimeout = d
 	return h
+}
+
+// WithCallTimeout bounds how long a call may take once its body has
+// been read: past d its work is cancelled (a store transaction waiting on
+// a lock another client holds, or on a database that does not answer, is
+// rolled back and its connection freed) and a KMS call that failed for it
+// is answered DependencyTimeoutException (503), which SDKs retry. Without
+// it a call waits for as long as the store does, and calls pile up behind
+// a lock held for minutes.
+func (h *Handler) WithCallTimeout(d time.Duration) *Handler {
+	h.callTimeout = d
+	return h
+}
+
+// callContext returns the context of a call whose body has been read:
+// r's, bounded by WithCallTimeout.
+func (h *Handler) callContext(r *http.Request) (context.Context, context.CancelFunc) {
+	if h.callTimeout <= 0 {
+		return context.WithCancel(r.Context())
+	}
+	return context.WithTimeout(r.Context(), h.callTimeout)
+}
+
+// timedOut returns errCallTimeout in place of err when the call failed on
+// the server's side (an internal error, not an answer about the request)
+// after ctx, its callContext, ran out: the store did not answer in time.
+func timedOut(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	var pe *protocolError
+	if errors.As(err, &pe) {
+		return err
+	}
+	if e, ok := fault.As(err); ok && e.Code != fault.Internal {
+		return err
+	}
+	return errCallTimeout
 }
 
 // WithBodyMemory bounds the bytes of request bodies h holds at once while
@@ -456,7 +497,15 @@ func (h *Handler) serve(r *http.Request, ci *callInfo) (any, error) {
 		return nil, err
 	}
 	h.jsonParams(ci, body, o.params)
-	ctx := r.Context()
+	ctx, cancel := h.callContext(r)
+	defer cancel()
+	out, err := h.call(ctx, r, ci, name, o, body)
+	return out, timedOut(ctx, err)
+}
+
+// call authenticates and authorizes a KMS call whose body has been read,
+// and runs it.
+func (h *Handler) call(ctx context.Context, r *http.Request, ci *callInfo, name string, o operation, body []byte) (any, error) {
 	if !cachedOps[name] {
 		ctx = service.WithoutCache(identity.WithoutCache(ctx))
 	}

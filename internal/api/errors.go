@@ -9,7 +9,8 @@ import (
 )
 
 // protocolError is a failure of the request itself, found before it
-// reaches the service: an unknown operation, a body that is not JSON.
+// reaches the service: an unknown operation, a body that is not JSON; or
+// errCallTimeout.
 type protocolError struct {
 	status  int
 	typ     string
@@ -168,3 +169,9 @@ func errMalformedQuery(err error) error {
 func errInvalidAction(action, version string) error {
 	return &queryError{http.StatusBadRequest, "InvalidAction", fmt.Sprintf("Could not find operation %s for version %s", action, version)}
 }
+
+// errCallTimeout answers a KMS call that failed on the server's side
+// once its time (WithCallTimeout) ran out: the store did not answer in
+// time. As AWS KMS answers when a dependency times out; SDKs retry it.
+var errCallTimeout = &protocolError{status: http.StatusServiceUnavailable, typ: "DependencyTimeoutException",
+	message: "The system timed out while trying to fulfill the request. You can retry the request."}

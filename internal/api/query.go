@@ -404,7 +404,9 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 	}
 	// IAM and STS change who may do what: their callers are read from the
 	// store, not the cache (api.cachedOps says why).
-	p, region, err := h.dir.Authenticate(identity.WithoutCache(r.Context()), r, body, svc.name)
+	ctx, cancel := h.callContext(r)
+	defer cancel()
+	p, region, err := h.dir.Authenticate(identity.WithoutCache(ctx), r, body, svc.name)
 	if err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return
@@ -433,7 +435,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return
 	}
-	out, err := svc.actions[action](audit.NewContext(identity.WithRequest(r.Context(), h.requestInfo(r, region)), ci.ev), p, form)
+	out, err := svc.actions[action](audit.NewContext(identity.WithRequest(ctx, h.requestInfo(r, region)), ci.ev), p, form)
 	if err != nil {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
 		return

@@ -151,7 +151,16 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 		return nil, err
 	}
 	h.jsonParams(ci, body, trailParams)
-	p, region, err := h.dir.Authenticate(r.Context(), r, body, "kms")
+	ctx, cancel := h.callContext(r)
+	defer cancel()
+	out, err := h.trailCall(ctx, r, ci, fn, body)
+	return out, timedOut(ctx, err)
+}
+
+// trailCall authenticates and authorizes an audit operation whose body
+// has been read, and runs it.
+func (h *Handler) trailCall(ctx context.Context, r *http.Request, ci *callInfo, fn trailOp, body []byte) (any, error) {
+	p, region, err := h.dir.Authenticate(ctx, r, body, "kms")
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +169,7 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 	if !h.limits.allow(ServiceTrail, p.Account) {
 		return nil, errThrottled
 	}
-	actx := identity.WithRequest(r.Context(), h.requestInfo(r, region))
+	actx := identity.WithRequest(ctx, h.requestInfo(r, region))
 	if err := h.dir.AuthorizeGlobal(actx, p, trailAction); err != nil {
 		return nil, err
 	}
@@ -168,7 +177,7 @@ func (h *Handler) serveTrail(r *http.Request, ci *callInfo) (any, error) {
 		return nil, errTrailNotServed
 	}
 	scope := trailScope{account: p.Account, all: h.auditorAccounts[p.Account] && h.dir.AuthorizeGlobal(actx, p, trailAllAction) == nil}
-	return fn(r.Context(), h.trailReader, scope, body)
+	return fn(ctx, h.trailReader, scope, body)
 }
 
 // trailPageInput is the request of GetAuditRecords and GetAuditDigests.

@@ -15,6 +15,11 @@ const (
 	DefaultWriteTimeout    = 60 * time.Second // from the end of the request's headers to the end of the answer
 	DefaultIdleTimeout     = 2 * time.Minute  // a keep-alive connection between requests
 	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultCallTimeout bounds a call's work once its body is read: a
+	// store that does not answer (a lock held by another client, a
+	// database that hangs) is given up on well within the write timeout,
+	// so that the client gets an answer it can retry.
+	DefaultCallTimeout = 10 * time.Second
 	// DefaultAuditSyncInterval is how often --audit-sync=interval fsyncs.
 	DefaultAuditSyncInterval = 100 * time.Millisecond
 	DefaultMaxConnections    = 4096

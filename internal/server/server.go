@@ -128,6 +128,10 @@ type Options struct {
 	// ShutdownTimeout bounds how long the requests in flight at shutdown
 	// may take to finish (DefaultShutdownTimeout if zero).
 	ShutdownTimeout time.Duration
+	// CallTimeout bounds how long a call may take once its body is read:
+	// past it the call's store transaction is cancelled and a KMS call
+	// is answered DependencyTimeoutException (DefaultCallTimeout if zero).
+	CallTimeout time.Duration
 	// KeyQuota is how many keys an account may have in a region
 	// (keyrepo.DefaultKeyQuota if zero).
 	KeyQuota int
@@ -224,6 +228,7 @@ func Run(ctx context.Context, o Options) error {
 	o.WriteTimeout = orDefault(o.WriteTimeout, DefaultWriteTimeout)
 	o.IdleTimeout = orDefault(o.IdleTimeout, DefaultIdleTimeout)
 	o.ShutdownTimeout = orDefault(o.ShutdownTimeout, DefaultShutdownTimeout)
+	o.CallTimeout = orDefault(o.CallTimeout, DefaultCallTimeout)
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = DefaultMaxConnections
 	}
@@ -500,7 +505,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(recorder, o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger)).
-		WithTLSInFront(o.InsecureHTTP && len(proxies) == 0).WithReadTimeout(o.ReadTimeout)
+		WithTLSInFront(o.InsecureHTTP && len(proxies) == 0).WithReadTimeout(o.ReadTimeout).WithCallTimeout(o.CallTimeout)
 	if serving != nil {
 		handler.WithServing(serving.err)
 	}
