@@ -171,3 +171,68 @@ func TestCallWaitingOnALockTimesOut(t *testing.T) {
 		t.Errorf("no CreateGrant record with errorCode DependencyTimeoutException for request %s", requestID)
 	}
 }
+
+// A node whose store connections are all held by calls waiting on a
+// record another client keeps locked still hears of changes made on
+// another node at once: it reads the records they changed through a
+// connection of its own. Before, each change it read waited up to 5 s
+// for a connection, one after another, while it went on encrypting with
+// a key disabled on the other node.
+func TestChangesReachANodeWhoseCallsWaitOnALock(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Start(t)
+	dir := t.TempDir()
+	start := func(storage string) *server {
+		args := []string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", storage,
+			"--cache-max-age", "1h", "--call-timeout", "25s"}
+		return startServerIn(t, "", baseEnv(), args...)
+	}
+	busy := start(dsn + "&pool_max_conns=2")
+	other := start(dsn)
+	c, o := busy.client(t), other.client(t)
+	ctx := testCtx(t)
+	disabled, granted, locked := mustCreateKey(t, other), mustCreateKey(t, other), mustCreateKey(t, other)
+	grant := func(c *kms.Client, key *string) error {
+		_, err := c.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: key, GranteePrincipal: aws.String("arn:aws:iam::111122223333:root"),
+			Operations: []types.GrantOperation{types.GrantOperationDecrypt}})
+		return err
+	}
+	noErr(t, grant(o, locked), "CreateGrant")
+	encrypt := func(ctx context.Context, key *string) error {
+		_, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key, Plaintext: []byte("x")})
+		return err
+	}
+	noErr(t, encrypt(ctx, disabled), "Encrypt")
+	noErr(t, encrypt(ctx, granted), "Encrypt")
+
+	release := lockRecord(t, dsn, "grantcount/"+busy.Region+"/"+*locked)
+	waiting := make(chan error, 2)
+	for range 2 {
+		go func() { waiting <- grant(c, locked) }()
+	}
+	waitLockWaiters(t, dsn, 2)
+
+	// A change the busy node reads to patch its cached key, then one that
+	// disables a key it holds.
+	noErr(t, grant(o, granted), "CreateGrant on the other node")
+	_, err := o.DisableKey(ctx, &kms.DisableKeyInput{KeyId: disabled})
+	noErr(t, err, "DisableKey on the other node")
+	// Once it has heard, the busy node reads the key again, which waits
+	// for a connection: a call that does not succeed at once has heard.
+	waitFor(t, 3*time.Second, "the busy node no longer encrypts with the disabled key", func() error {
+		callCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		if encrypt(callCtx, disabled) == nil {
+			return errors.New("Encrypt succeeded")
+		}
+		return nil
+	})
+
+	release()
+	for range 2 {
+		noErr(t, <-waiting, "CreateGrant once the lock is released")
+	}
+	if err := encrypt(ctx, disabled); apiErrorCode(err) != "DisabledException" {
+		t.Fatalf("Encrypt with the disabled key: %v, want DisabledException", err)
+	}
+}

@@ -80,17 +80,17 @@ func (r *Repo) Changed(records [][]byte) {
 		if c.drop {
 			r.cache.invalidate(ref)
 		} else {
-			r.patchFromStore(ref, c)
+			r.patchFromStore(r.changeStore, ref, c)
 		}
 	}
 }
 
-// patchFromStore reads the records c names of a cached key and patches
-// them into it: a grant present replaces or joins the key's grants, one
+// patchFromStore reads the records c names of a cached key from st and
+// patches them into it: a grant present replaces or joins the key's grants, one
 // gone leaves them; a key record replaces the cached one if only its last
 // use differs. A key not cached is not read; one whose records cannot be
 // read, or whose record changed otherwise or is gone, is dropped.
-func (r *Repo) patchFromStore(ref keyRef, c *keyChange) {
+func (r *Repo) patchFromStore(st store.Store, ref keyRef, c *keyChange) {
 	was := r.cache.beginPatch(ref)
 	if was == nil {
 		return
@@ -98,7 +98,7 @@ func (r *Repo) patchFromStore(ref keyRef, c *keyChange) {
 	ctx, cancel := context.WithTimeout(context.Background(), peerReadTimeout)
 	defer cancel()
 	var rec KeyRecord
-	present, err := r.readGrants(ctx, ref, c.grants, func(tx store.Tx) error {
+	present, err := readGrants(ctx, st, ref, c.grants, func(tx store.Tx) error {
 		if !c.record {
 			return nil
 		}
@@ -180,11 +180,11 @@ func (k *Key) replaceGrants(ids []string, present []*GrantRecord) {
 	k.byGrantee = index
 }
 
-// readGrants reads the grants ids of a key, in one transaction with the
-// reads of also; those gone are left out.
-func (r *Repo) readGrants(ctx context.Context, ref keyRef, ids []string, also ...func(store.Tx) error) ([]*GrantRecord, error) {
+// readGrants reads the grants ids of a key from st, in one transaction
+// with the reads of also; those gone are left out.
+func readGrants(ctx context.Context, st store.Store, ref keyRef, ids []string, also ...func(store.Tx) error) ([]*GrantRecord, error) {
 	var present []*GrantRecord
-	err := r.store.View(ctx, func(tx store.Tx) error {
+	err := st.View(ctx, func(tx store.Tx) error {
 		present = present[:0]
 		for _, read := range also {
 			if err := read(tx); err != nil {

@@ -38,16 +38,24 @@ type Config struct {
 	// CacheMaxAge, if positive, is how long a cached key or alias is used
 	// before it is read again.
 	CacheMaxAge time.Duration
+	// ChangeStore, if set, is the store Changed reads the changed records
+	// from: the same records as Store's, through connections no call
+	// holds, so that calls waiting on the database (for a record another
+	// client keeps locked) do not hold up the news of changes, which
+	// Changed takes one at a time. Default: Store.
+	ChangeStore store.Store
 }
 
 // Repo is the key repository. It is safe for concurrent use.
 type Repo struct {
-	store  store.Store
-	root   *keys.RootKey
-	region string
-	now    func() time.Time
-	log    *slog.Logger
-	cache  *cache
+	store store.Store
+	// changeStore is Config.ChangeStore, or store.
+	changeStore store.Store
+	root        *keys.RootKey
+	region      string
+	now         func() time.Time
+	log         *slog.Logger
+	cache       *cache
 	// flights are the reads of keys under way that callers share.
 	flights flights
 	// refreshed, if set, is called after each read of a key in the
@@ -60,7 +68,10 @@ func New(cfg Config) (*Repo, error) {
 	if cfg.Store == nil || cfg.RootKey == nil || cfg.Region == "" {
 		return nil, errors.New("keyrepo: Store, RootKey and Region are required")
 	}
-	r := &Repo{store: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger}
+	r := &Repo{store: cfg.Store, changeStore: cfg.ChangeStore, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger}
+	if r.changeStore == nil {
+		r.changeStore = r.store
+	}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -108,7 +119,7 @@ func (r *Repo) Invalidate(region, keyID, account string, aliasNames ...string) {
 // then be back in the cached key for good. A cached key whose grant
 // cannot be read is dropped, to be read again whole.
 func (r *Repo) GrantAdded(g *GrantRecord) {
-	r.patchFromStore(keyRef{g.Region, g.KeyID}, &keyChange{grants: []string{g.ID}})
+	r.patchFromStore(r.store, keyRef{g.Region, g.KeyID}, &keyChange{grants: []string{g.ID}})
 }
 
 // GrantRemoved tells the repository that a key's grant was deleted.

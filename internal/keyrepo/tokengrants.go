@@ -43,7 +43,7 @@ func (r *Repo) withTokenGrants(ctx context.Context, k *Key) *Key {
 	if len(ids) == 0 {
 		return k
 	}
-	present, err := r.readGrants(ctx, keyRef{k.Rec.Region, k.Rec.ID}, ids)
+	present, err := readGrants(ctx, r.store, keyRef{k.Rec.Region, k.Rec.ID}, ids)
 	if err != nil {
 		r.log.Warn("reading the grants of a call's grant tokens", "keyId", k.Rec.ID, "region", k.Rec.Region, "err", err)
 		return k

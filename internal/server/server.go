@@ -409,7 +409,20 @@ func Run(ctx context.Context, o Options) error {
 	// Calls and the work no call asked for (the service's own events)
 	// are recorded in the same trail.
 	recorder := audit.NewLogRecorder(trail)
-	svc, err = service.New(service.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger,
+	var changeStore store.Store // nil: not a node of a cluster
+	if pg != nil {
+		// The records other nodes changed are read through a connection
+		// of their own: calls waiting for the store's connections (behind
+		// a record another client keeps locked) must not hold up the news
+		// of a key disabled or a grant revoked on another node.
+		side, err := pg.Sibling(ctx, changeReadConns)
+		if err != nil {
+			return fmt.Errorf("the connection for changed records: %w", err)
+		}
+		defer side.Close()
+		changeStore = authstore.Wrap(m.Store(side), authstore.NewKey(root))
+	}
+	svc, err = service.New(service.Config{Store: st, ChangeStore: changeStore, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger,
 		PrincipalID: dir.PrincipalID, CacheMaxAge: cacheMaxAge, KeyQuota: o.KeyQuota, Trail: recorder})
 	if err != nil {
 		return err
@@ -945,6 +958,11 @@ func writeCredentials(ctx context.Context, st store.Store, root *keys.RootKey, p
 }
 
 var auditKeyRecord = []byte("meta/audit-signing-key")
+
+// changeReadConns is the size of the pool a node of a cluster reads the
+// records other nodes changed through: one, as they are read one change
+// at a time.
+const changeReadConns = 1
 
 // auditPoolConns is the size of the pool of the audit trail in
 // PostgreSQL: one connection for the batch being committed, one for the

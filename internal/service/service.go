@@ -59,6 +59,10 @@ type Config struct {
 	// lost. Zero keeps entries until a change through this Service or
 	// Changed drops them.
 	CacheMaxAge time.Duration
+	// ChangeStore, if set, holds Store's records through connections of
+	// its own: Changed reads the records other processes changed from it,
+	// not waiting behind calls for Store's (keyrepo.Config.ChangeStore).
+	ChangeStore store.Store
 	// PrincipalID returns the unique id of the IAM user or role an ARN
 	// names, or "" if none exists: key policies may name only real
 	// principals, and are bound to their ids (policy.Policy.Bind). Nil
@@ -145,7 +149,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.usage = newUsageTracker(s.clock())
 	repo, err := keyrepo.New(keyrepo.Config{Store: cfg.Store, RootKey: cfg.RootKey, Region: cfg.Region, Now: s.now, Logger: s.log,
-		CacheSize: cfg.CacheSize, CacheMaxAge: cfg.CacheMaxAge})
+		CacheSize: cfg.CacheSize, CacheMaxAge: cfg.CacheMaxAge, ChangeStore: cfg.ChangeStore})
 	if err != nil {
 		return nil, err
 	}

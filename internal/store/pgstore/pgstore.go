@@ -94,6 +94,19 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // Close.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// Sibling opens another Store on the Store's database, with a pool of
+// its own of at most maxConns connections: for reads that must not wait
+// behind the Store's transactions for a connection (a node's reads of the
+// records other nodes changed). Close it apart; it has no schema work to
+// do, the Store's Open did it.
+func (s *Store) Sibling(ctx context.Context, maxConns int32) (*Store, error) {
+	pool, err := s.NewPool(ctx, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{pool: pool, connConfig: s.connConfig, closing: make(chan struct{})}, nil
+}
+
 // NewPool opens another pool of at most maxConns connections to the
 // Store's database, with the Store's connection settings, for work that
 // must not wait behind the Store's transactions for a connection: the
