@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -234,5 +236,32 @@ func TestChangesReachANodeWhoseCallsWaitOnALock(t *testing.T) {
 	}
 	if err := encrypt(ctx, disabled); apiErrorCode(err) != "DisabledException" {
 		t.Fatalf("Encrypt with the disabled key: %v, want DisabledException", err)
+	}
+}
+
+// A node asked to stop while a key record it must write its last use
+// into is locked by another client gives the write up after
+// --call-timeout and exits, instead of waiting for as long as the lock
+// is held.
+func TestShutdownDoesNotWaitOnALockedKeyRecord(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Start(t)
+	s := startNodeOn(t, dsn, "--call-timeout", "2s")
+	ctx := testCtx(t)
+	key := mustCreateKey(t, s)
+	_, err := s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: key, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt")
+	lockRecord(t, dsn, "key/"+s.Region+"/"+*key)
+
+	start := time.Now()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit code %d\n%s", code, s.stderr)
+	}
+	t.Logf("exited %v after SIGTERM", time.Since(start))
+	if !strings.Contains(s.stderr.String(), "writing key last usage at shutdown") {
+		t.Errorf("the log does not say the last uses were not written:\n%s", s.stderr)
 	}
 }

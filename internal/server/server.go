@@ -605,7 +605,7 @@ func Run(ctx context.Context, o Options) error {
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
-		flushKeyUsage(sweepCtx, svc, orDefault(o.UsageFlushInterval, DefaultUsageFlushInterval), o.Logger)
+		flushKeyUsage(sweepCtx, svc, orDefault(o.UsageFlushInterval, DefaultUsageFlushInterval), o.CallTimeout, o.Logger)
 	}()
 
 	err = newDrainer(srv, ep.ln, o.Logger).serve(ctx, o.ShutdownTimeout)
@@ -636,18 +636,28 @@ const DefaultUsageFlushInterval = 10 * time.Second
 
 // flushKeyUsage writes the key uses svc noted every interval, and once
 // more when ctx ends (after the last request was answered), on every node.
-func flushKeyUsage(ctx context.Context, svc *service.Service, every time.Duration, log *slog.Logger) {
+// Each write is given up after timeout, as a call's would be: a key
+// record another PostgreSQL client keeps locked must not hold the write
+// (and a store connection) for as long as the lock lasts, nor keep the
+// server from exiting on SIGTERM. Uses not written periodically are
+// tried again at the next interval; at shutdown they are lost.
+func flushKeyUsage(ctx context.Context, svc *service.Service, every, timeout time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	flush := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return svc.FlushKeyUsage(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			if err := svc.FlushKeyUsage(context.Background()); err != nil {
+			if err := flush(context.Background()); err != nil {
 				log.Error("writing key last usage at shutdown", "err", err)
 			}
 			return
 		case <-t.C:
-			if err := svc.FlushKeyUsage(ctx); err != nil && ctx.Err() == nil {
+			if err := flush(ctx); err != nil && ctx.Err() == nil {
 				log.Error("writing key last usage", "err", err)
 			}
 		}
