@@ -239,3 +239,33 @@ func readEnvFile(t *testing.T, path string) map[string]string {
 	}
 	return m
 }
+
+// kms migrate of a store written before keys had regions copies it whole
+// but cannot use its keys, which only a server moves into a region: it
+// says that it checked none of them, rather than that it checked none of
+// a kind, and the copy serves them once a server has started on it.
+func TestMigrateOfAStoreFromBeforeRegions(t *testing.T) {
+	fixture := filepath.Join("testdata", "upgrade", "30e6731")
+	from := filepath.Join(t.TempDir(), "data")
+	copyDataDir(t, filepath.Join(fixture, "data"), from)
+	to := filepath.Join(t.TempDir(), "copy")
+	code, stdout, stderr := runToExit(t, baseEnv(), "migrate", "--from", from, "--to", to)
+	if code != 0 {
+		t.Fatalf("kms migrate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	want := "9 keys were not checked: the key store was written before keys had regions"
+	if !strings.Contains(stdout, want) {
+		t.Errorf("kms migrate does not say %q:\n%s", want, stdout)
+	}
+
+	s := startDev(t, to)
+	ct, err := os.ReadFile(filepath.Join(fixture, "ct", "sym.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.client(t).Decrypt(testCtx(t), &kms.DecryptInput{CiphertextBlob: ct, EncryptionContext: map[string]string{"app": "orders"}})
+	noErr(t, err, "Decrypt on the copy")
+	if pt, _ := os.ReadFile(filepath.Join(fixture, "pt.txt")); !bytes.Equal(out.Plaintext, pt) {
+		t.Errorf("Decrypt on the copy = %q, want %q", out.Plaintext, pt)
+	}
+}

@@ -37,6 +37,10 @@ type Checked struct {
 	// that does not allow the account root, imported material past its
 	// date): they say nothing about the copy.
 	Skipped int
+	// WithoutRegion counts the keys of a store written before keys had
+	// regions (acctkey/<account>/<id>): only a server moves them into its
+	// region, at its first start, so no service can use them before.
+	WithoutRegion int
 }
 
 // CheckKeys opens a service on src and one on dst with root and, for up to
@@ -49,10 +53,11 @@ func CheckKeys(ctx context.Context, src, dst store.Store, root *keys.RootKey, sa
 	if samples <= 0 {
 		return c, nil
 	}
-	refs, err := listKeys(ctx, src)
+	refs, withoutRegion, err := listKeys(ctx, src)
 	if err != nil {
 		return c, fmt.Errorf("list the source's keys: %w", err)
 	}
+	c.WithoutRegion = withoutRegion
 	// Records authenticated under the root key (internal/authstore) are
 	// read as a server reads them; a store from before, as it is.
 	var state authstore.State
@@ -122,22 +127,25 @@ func CheckKeys(ctx context.Context, src, dst store.Store, root *keys.RootKey, sa
 type keyRef struct{ account, region, id string }
 
 // listKeys reads the index of every account's keys,
-// acctkey/<account>/<region>/<id>. (A store written before keys had
-// regions is moved into its region by the first server that opens it;
-// until then its keys are not listed here.)
-func listKeys(ctx context.Context, st store.Store) ([]keyRef, error) {
+// acctkey/<account>/<region>/<id>, and counts apart those of a store
+// written before keys had regions, acctkey/<account>/<id>: the first
+// server that opens the store moves them into its region, and until then
+// they cannot be used.
+func listKeys(ctx context.Context, st store.Store) (refs []keyRef, withoutRegion int, err error) {
 	prefix := []byte("acctkey/")
-	var refs []keyRef
 	var after []byte
 	for {
 		page, err := readPage(ctx, st, prefix, after, 1000)
 		if err != nil || len(page) == 0 {
-			return refs, err
+			return refs, withoutRegion, err
 		}
 		for _, r := range page {
 			parts := strings.Split(string(r.key[len(prefix):]), "/")
-			if len(parts) == 3 {
+			switch len(parts) {
+			case 3:
 				refs = append(refs, keyRef{parts[0], parts[1], parts[2]})
+			case 2:
+				withoutRegion++
 			}
 		}
 		after = page[len(page)-1].key

@@ -163,6 +163,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if c.Skipped > 0 {
 		fmt.Fprintf(o.Out, "%d keys were not checked: the source refused to use them as their account's root (key policy, expired material).\n", c.Skipped)
 	}
+	if c.WithoutRegion > 0 {
+		fmt.Fprintf(o.Out, "%d keys were not checked: the key store was written before keys had regions, and a server moves them into its --region at its first start (docs/storage.md, \"Regions\"); try them after it.\n", c.WithoutRegion)
+	}
 
 	// The audit trail does not move, and neither does its high-water mark:
 	// a server on the destination starts a trail of its own, which the
