@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/openkms/kms/internal/store/pgtest"
 	"github.com/openkms/kms/internal/testsupport"
 )
 
@@ -268,4 +269,49 @@ func TestMigrateOfAStoreFromBeforeRegions(t *testing.T) {
 	if pt, _ := os.ReadFile(filepath.Join(fixture, "pt.txt")); !bytes.Equal(out.Plaintext, pt) {
 		t.Errorf("Decrypt on the copy = %q, want %q", out.Plaintext, pt)
 	}
+}
+
+// kms migrate and kms restore of a store from before its records were
+// authenticated into PostgreSQL say that the first server there needs
+// --authenticate-store, --dev or not: a --dev server on PostgreSQL refuses
+// the copy without it, as it must.
+func TestStoreFromBeforeCopiedIntoPostgres(t *testing.T) {
+	fixture := filepath.Join("testdata", "upgrade", "30e6731")
+	dir := filepath.Join(t.TempDir(), "data")
+	copyDataDir(t, filepath.Join(fixture, "data"), dir)
+	const advice = "once with --authenticate-store, --dev or not (docs/storage.md)."
+	says := func(what, stdout string) {
+		t.Helper()
+		if !strings.Contains(stdout, advice) || strings.Contains(stdout, "does by itself") {
+			t.Errorf("%s does not say that the first server needs --authenticate-store, --dev or not:\n%s", what, stdout)
+		}
+	}
+
+	migrated := pgtest.Start(t)
+	code, stdout, stderr := runToExit(t, baseEnv(), "migrate", "--from", dir, "--to", migrated)
+	if code != 0 {
+		t.Fatalf("kms migrate: exit %d\n%s%s", code, stdout, stderr)
+	}
+	says("kms migrate", stdout)
+	file := filepath.Join(t.TempDir(), "kms.kmsbak")
+	if code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--data-dir", dir); code != 0 {
+		t.Fatalf("kms backup: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runToExit(t, baseEnv(), "restore", "-i", file, "--storage", pgtest.Start(t), "--root-key-file", filepath.Join(dir, "root.key"))
+	if code != 0 {
+		t.Fatalf("kms restore: exit %d\n%s%s", code, stdout, stderr)
+	}
+	says("kms restore", stdout)
+
+	code, _, stderr = runToExit(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", migrated)
+	if code == 0 || !strings.Contains(stderr, "Start once with --authenticate-store") {
+		t.Fatalf("a --dev server on the copy in PostgreSQL without --authenticate-store: exit %d\n%s", code, stderr)
+	}
+	s := startServer(t, dir, baseEnv(), "--dev", "--storage", migrated, "--authenticate-store")
+	ct, err := os.ReadFile(filepath.Join(fixture, "ct", "sym.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.client(t).Decrypt(testCtx(t), &kms.DecryptInput{CiphertextBlob: ct, EncryptionContext: map[string]string{"app": "orders"}})
+	noErr(t, err, "Decrypt on the copy in PostgreSQL")
 }

@@ -139,7 +139,7 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 	}
 	fmt.Fprintf(out, "Restored %d records into %s; all %d sealed values open with the root key.\n", want.records, loc, want.sealed)
 	if !want.authenticated {
-		fmt.Fprintf(out, "Its records were written by an earlier version, not authenticated under the root key yet: start the first server on %s once with --authenticate-store, which a --dev server with its root.key in its data directory does by itself (docs/storage.md).\n", loc)
+		fmt.Fprintf(out, "Its records were written by an earlier version, not authenticated under the root key yet: %s\n", migrate.AuthenticateAdvice(loc))
 	}
 	switch {
 	case files > 0 && w.DataDir != "":

@@ -183,7 +183,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	printAfterword(o.Out, from, to, root, r)
 	if fromBefore(ctx, src, root.key) {
-		fmt.Fprintf(o.Out, "Records: written by an earlier version, not authenticated under the root key yet: start the first server on %s once with --authenticate-store, which a --dev server with its root.key in its data directory does by itself (docs/storage.md).\n", to)
+		fmt.Fprintf(o.Out, "Records: written by an earlier version, not authenticated under the root key yet: %s\n", AuthenticateAdvice(to))
 	}
 	return r, nil
 }
@@ -379,4 +379,15 @@ func fromBefore(ctx context.Context, st store.Store, root *keys.RootKey) bool {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// AuthenticateAdvice says what the first server on l, a copy of a store
+// whose records are not authenticated yet, must be given: a --dev server
+// with its root.key in the data directory authenticates them by itself,
+// but no server on PostgreSQL does without --authenticate-store.
+func AuthenticateAdvice(l Location) string {
+	if l.DSN != "" {
+		return fmt.Sprintf("start the first server on %s once with --authenticate-store, --dev or not (docs/storage.md).", l)
+	}
+	return fmt.Sprintf("start the first server on %s once with --authenticate-store, which a --dev server with its root.key in its data directory does by itself (docs/storage.md).", l)
 }
