@@ -30,15 +30,11 @@ func TestBackupSocketPeer(t *testing.T) {
 	}
 	// Another user's server, on a data directory of theirs: a copy of
 	// the binary they may run, in directories they may go through.
-	theirBin := binaryForOthers(t)
 	theirs, err := os.MkdirTemp("", "kms-theirs-")
 	noErr(t, err, "temp dir")
 	t.Cleanup(func() { os.RemoveAll(theirs) }) // if it is not moved
 	noErr(t, os.Chown(theirs, otherUID, otherUID), "chown")
-	cmd := exec.Command(theirBin, "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", theirs)
-	cmd.Env, cmd.Dir = baseEnv("HOME="+theirs), theirs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: otherUID, Gid: otherUID}}
-	startCmd(t, cmd).waitOutput(listeningRE, startTimeout)
+	startDevAs(t, otherUID, otherUID, theirs, theirs)
 
 	// Root may back up the server of the directory's owner.
 	out := t.TempDir()
@@ -112,17 +108,13 @@ func TestBackupSocketOwnersPrivateGroup(t *testing.T) {
 	}
 	uid, _ := strconv.Atoi(owner.Uid)
 	gid, _ := strconv.Atoi(owner.Gid)
-	theirBin := binaryForOthers(t)
 	home, err := os.MkdirTemp("", "kms-home-")
 	noErr(t, err, "temp dir")
 	t.Cleanup(func() { os.RemoveAll(home) })
 	noErr(t, os.Chmod(home, 0o775), "chmod")
 	noErr(t, os.Chown(home, uid, gid), "chown")
 	dir := filepath.Join(home, "kms-data")
-	cmd := exec.Command(theirBin, "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir)
-	cmd.Env, cmd.Dir = baseEnv("HOME="+home), home
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	startCmd(t, cmd).waitOutput(listeningRE, startTimeout)
+	startDevAs(t, uid, gid, home, dir)
 
 	out := filepath.Join(t.TempDir(), "theirs.kmsbak")
 	if code, stdout, stderr := runToExit(t, baseEnv(), "backup", "-o", out, "--data-dir", dir); code != 0 {
@@ -135,6 +127,18 @@ func TestBackupSocketOwnersPrivateGroup(t *testing.T) {
 	if want := "data directory " + dir + ": " + home + ", a directory it is reached through, has mode 0775"; code == 0 || !strings.Contains(stderr, want) {
 		t.Errorf("kms backup through a directory another group may write: exit %d, stdout:\n%s\nstderr:\n%s\nwant a refusal saying %q", code, stdout, stderr, want)
 	}
+}
+
+// startDevAs runs `kms server --dev` on the data directory dir as the
+// user uid and group gid, with home as its home and working directory,
+// from a copy of the binary they may run (binaryForOthers). It returns the
+// running command and the submatches of its listening line (listeningRE).
+func startDevAs(t *testing.T, uid, gid int, home, dir string) (*exec.Cmd, []string) {
+	t.Helper()
+	cmd := exec.Command(binaryForOthers(t), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir)
+	cmd.Env, cmd.Dir = baseEnv("HOME="+home), home
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	return cmd, startCmd(t, cmd).waitOutput(listeningRE, startTimeout)
 }
 
 // binaryForOthers is a copy of the kms binary that other users may run, in

@@ -18,16 +18,11 @@ func TestServerMemoryIsKeptFromItsOwnUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("running a server as another user needs root")
 	}
-	theirBin := binaryForOthers(t)
 	theirs, err := os.MkdirTemp("", "kms-theirs-")
 	noErr(t, err, "temp dir")
 	t.Cleanup(func() { os.RemoveAll(theirs) })
 	noErr(t, os.Chown(theirs, otherUID, otherUID), "chown")
-	cmd := exec.Command(theirBin, "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", theirs)
-	cmd.Env, cmd.Dir = baseEnv("HOME="+theirs), theirs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: otherUID, Gid: otherUID}}
-	p := startCmd(t, cmd)
-	m := p.waitOutput(listeningRE, startTimeout)
+	cmd, m := startDevAs(t, otherUID, otherUID, theirs, theirs)
 
 	for _, file := range []string{"environ", "mem", "maps"} {
 		path := fmt.Sprintf("/proc/%d/%s", cmd.Process.Pid, file)
