@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -91,7 +93,19 @@ func checkUpgrade(t *testing.T, fixture string, wantLog []string) {
 	decrypt("imp.bin", nil, "")
 	decrypt("rsa.bin", nil, "")
 	decrypt("dis.bin", nil, "DisabledException")
-	decrypt("del.bin", nil, "KMSInvalidStateException")
+	// K_DEL was scheduled for deletion 7 days after the fixture was made:
+	// until then it is pending deletion, and once its date has passed
+	// the server's first round of background work, at its start, deletes
+	// it. Within a minute of the date either may be seen.
+	delDate := fixtureDate(t, ids["K_DEL_DATE"])
+	pending, deleted := time.Now().Before(delDate.Add(-time.Minute)), time.Now().After(delDate.Add(time.Minute))
+	switch {
+	case pending:
+		decrypt("del.bin", nil, "KMSInvalidStateException")
+	case deleted:
+		waitDeleted(t, c, ids["K_DEL"])
+		decrypt("del.bin", nil, "AccessDeniedException")
+	}
 	if _, ok := ids["K_MRK"]; ok {
 		decrypt("mrk.bin", nil, "")
 	}
@@ -111,7 +125,11 @@ func checkUpgrade(t *testing.T, fixture string, wantLog []string) {
 	}
 
 	// What the keys were, they are.
-	for key, want := range map[string]types.KeyState{"K_DIS": types.KeyStateDisabled, "K_DEL": types.KeyStatePendingDeletion, "K_IMP": types.KeyStateEnabled} {
+	states := map[string]types.KeyState{"K_DIS": types.KeyStateDisabled, "K_IMP": types.KeyStateEnabled}
+	if pending {
+		states["K_DEL"] = types.KeyStatePendingDeletion
+	}
+	for key, want := range states {
 		d, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(ids[key])})
 		if err != nil || d.KeyMetadata.KeyState != want {
 			t.Errorf("DescribeKey %s: %v; want %s", key, err, want)
@@ -221,6 +239,35 @@ func copyDataDir(t *testing.T, from, dir string) {
 }
 
 // readEnvFile reads NAME=value lines.
+// fixtureDate reads a date the aws CLI printed into a fixture's ids.env:
+// seconds since 1970, with a fraction.
+func fixtureDate(t *testing.T, v string) time.Time {
+	t.Helper()
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		t.Fatalf("a date in ids.env: %q: %v", v, err)
+	}
+	return time.UnixMilli(int64(f * 1000))
+}
+
+// waitDeleted waits, for at most startTimeout, until DescribeKey says
+// that the key id does not exist: the server's background work deletes
+// a key past its deletion date at its start.
+func waitDeleted(t *testing.T, c *kms.Client, id string) {
+	t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		_, err := c.DescribeKey(testCtx(t), &kms.DescribeKeyInput{KeyId: aws.String(id)})
+		if apiErrorCode(err) == "NotFoundException" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key %s past its deletion date: DescribeKey %v, want NotFoundException", id, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func readEnvFile(t *testing.T, path string) map[string]string {
 	t.Helper()
 	f, err := os.Open(path)

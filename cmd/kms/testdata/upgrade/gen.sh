@@ -58,7 +58,7 @@ try aws kms disable-key --key-id "$K_DIS"
 
 mk K_DEL --description "pending deletion"
 enc "$K_DEL" del.bin
-try aws kms schedule-key-deletion --key-id "$K_DEL" --pending-window-in-days 7
+echo "K_DEL_DATE=$(try aws kms schedule-key-deletion --key-id "$K_DEL" --pending-window-in-days 7 --query DeletionDate --output text)" >>"$ids"
 
 # IAM: alice may use K_SYM only (identity policy); a grant on K_ROT with a constraint.
 try aws iam create-user --user-name alice
