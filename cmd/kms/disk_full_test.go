@@ -3,11 +3,13 @@ package main_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -113,6 +115,69 @@ func TestAuditTrailFullRecovers(t *testing.T) {
 	// and no refused one.
 	code, out, errOut := runToExit(t, baseEnv(), "audit", "verify", "--data-dir", dir)
 	if code != 0 || !strings.Contains(out, "OK: 4 records") {
+		t.Fatalf("audit verify: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestFullDiskRefusesChangesBeforeTheyAreMade: once the disk is full (the
+// file size limit at the end of the zeros written ahead of the trail's
+// records), the server refuses calls before they begin while the zeros
+// left still hold the records of the calls under way, so the first call
+// refused made no change; without the reserve it was the call whose
+// record did not fit, refused after its change. Every call answered
+// changed the key, and no refused one did.
+func TestFullDiskRefusesChangesBeforeTheyAreMade(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startDev(t, dir)
+	c := s.client(t)
+	ctx := testCtx(t)
+	key, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	keyID := key.KeyMetadata.KeyId
+	fi, err := os.Stat(filepath.Join(dir, "audit.log"))
+	noErr(t, err, "stat the trail")
+	limitFileSize(t, s.cmd.Process.Pid, uint64(fi.Size())) // the zeros written at start
+
+	// Each TagResource's record is about 20 KB: 49 tags of the longest
+	// names and values, and "seq", the call's number.
+	var tags []types.Tag
+	for i := range 49 {
+		tags = append(tags, types.Tag{TagKey: aws.String(fmt.Sprintf("%03d%s", i, strings.Repeat("k", 125))), TagValue: aws.String(strings.Repeat("v", 256))})
+	}
+	answered := -1
+	for i := 0; ; i++ {
+		if i > int(fi.Size())/10000 {
+			t.Fatalf("%d TagResource calls answered past the size limit", i)
+		}
+		_, err := c.TagResource(ctx, &kms.TagResourceInput{KeyId: keyID,
+			Tags: append(tags, types.Tag{TagKey: aws.String("seq"), TagValue: aws.String(strconv.Itoa(i))})})
+		if err != nil {
+			if apiErrorCode(err) != "KMSInternalException" {
+				t.Fatalf("TagResource %d with the disk full: %v, want KMSInternalException", i, err)
+			}
+			break
+		}
+		answered = i
+	}
+	if answered < 0 {
+		t.Fatal("no TagResource was answered before the disk was full")
+	}
+	if code, body := readyz(t, s); code != http.StatusServiceUnavailable || !strings.Contains(body, `"audit"`) {
+		t.Errorf("/readyz with the disk full: %d %s, want 503 naming audit", code, body)
+	}
+
+	limitFileSize(t, s.cmd.Process.Pid, unix.RLIM_INFINITY)
+	got, err := c.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: keyID, Limit: aws.Int32(50)})
+	noErr(t, err, "ListResourceTags once there is room")
+	for _, tag := range got.Tags {
+		if aws.ToString(tag.TagKey) == "seq" && aws.ToString(tag.TagValue) != strconv.Itoa(answered) {
+			t.Errorf("the key's seq tag is %s: the call refused after %d answered made its change", aws.ToString(tag.TagValue), answered)
+		}
+	}
+	s.stop(syscall.SIGTERM)
+	// CreateKey, the TagResource calls answered and refused, ListResourceTags.
+	code, out, errOut := runToExit(t, baseEnv(), "audit", "verify", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "OK: ") {
 		t.Fatalf("audit verify: exit %d\n%s%s", code, out, errOut)
 	}
 }

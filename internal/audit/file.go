@@ -82,6 +82,40 @@ const zeroChunk = 4 << 20
 
 func (s *fileSink) chunk() int64 { return max(min(zeroChunk, s.max/4), 1) }
 
+// reserve is the room ahead of its records that a prezeroing sink keeps
+// for the calls under way: once an extension of its zeros has failed and
+// less than this is left, lowRoom refuses new calls, so that a full disk
+// refuses calls before they change anything rather than after (1 MiB
+// with the default segment size; the records of calls under way rarely
+// take more, and those of a call past it are refused after its change,
+// as without a reserve).
+func (s *fileSink) reserve() int64 { return max(s.chunk()/4, 1) }
+
+// errLowRoom is lowRoom's error: err is why the zeros could not be
+// extended.
+type errLowRoom struct {
+	left int64
+	err  error
+}
+
+func (e *errLowRoom) Error() string {
+	return fmt.Sprintf("audit: %d bytes left ahead of the trail's records, kept for the calls under way, and no room for more: %v", e.left, e.err)
+}
+func (e *errLowRoom) Unwrap() error { return e.err }
+
+// lowRoom implements roomKeeper; the leader calls it.
+func (s *fileSink) lowRoom() error {
+	if !s.prezero {
+		return nil
+	}
+	p := s.zeroErr.Load()
+	zeroed := s.zeroed.Load()
+	if p == nil || !outOfSpace(*p) || zeroed >= s.max || zeroed-s.size >= s.reserve() {
+		return nil
+	}
+	return &errLowRoom{left: zeroed - s.size, err: *p}
+}
+
 func (s *fileSink) fail(err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -433,9 +467,11 @@ func (s *fileSink) resume(seq uint64, hash string) (uint64, string, error) {
 // than one record takes (its request parameters are bounded at 64 KiB).
 const probeBytes = 128 << 10
 
-// probe checks that the file takes probeBytes after its records, as a
-// batch of records would take them: it writes zeros there and fdatasyncs
-// them, unless zeros are there already. A prezeroing sink keeps them as
+// probe checks that the file takes probeBytes after its records (a
+// prezeroing sink: its reserve, if more, within the segment), as a batch
+// of records would take them: it writes zeros there and fdatasyncs them,
+// unless zeros are there already. Zeros refused beyond those the file
+// has leave the sink as it is (lowRoom goes on refusing calls). A prezeroing sink keeps them as
 // zeros ahead of its records (and tries again to write more: zeros that
 // failed for want of space are tried again once there is room); another
 // sink cuts them off again. After a roll refused for want of room it
@@ -462,7 +498,11 @@ func (s *fileSink) probe(uint64) error {
 		s.zeroing.Unlock()
 		return failed
 	}
-	to := size + probeBytes
+	want := int64(probeBytes)
+	if s.prezero {
+		want = max(want, min(s.reserve(), s.max-size))
+	}
+	to := size + want
 	from := max(size, s.zeroed.Load())
 	if from >= to {
 		s.zeroing.Unlock()
@@ -471,6 +511,14 @@ func (s *fileSink) probe(uint64) error {
 	err := s.extend(s.f.Name(), from, to)
 	if err == nil && !s.prezero {
 		err = s.f.Truncate(size)
+	}
+	if err != nil && s.prezero && from > size && outOfSpace(err) {
+		// Only the zeros ahead of those the file has were refused
+		// (lowRoom): the records, and the zeros kept for the calls under
+		// way, stay as they are.
+		s.zeroErr.Store(&err)
+		s.zeroing.Unlock()
+		return err
 	}
 	if err != nil {
 		s.zeroing.Unlock()

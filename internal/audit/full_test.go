@@ -354,3 +354,54 @@ func TestRefusedBatchKeepsItsWholeLines(t *testing.T) {
 	}
 	checkTrail(t, dir, 5)
 }
+
+// TestFullDiskRefusesCallsBeforeTheirChange: once the zeros ahead of a
+// segment's records cannot be extended (a full disk) and less than the
+// reserve of them is left, Retry, which every call asks before it begins,
+// refuses new calls while the records of calls under way still fit: no
+// Append fails, so no call that changed something has it refused after.
+// Once there is room, Retry makes more and the trail goes on.
+func TestFullDiskRefusesCallsBeforeTheirChange(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := l.sink.(*fileSink)
+	waitZeros(l)
+	lift := limitFileSize(t, uint64(s.zeroed.Load()))
+	n := 0
+	for ; err == nil; n++ {
+		if n > 1000 {
+			t.Fatal("the trail took 1000 records past the size limit without refusing calls")
+		}
+		if err := l.Append(zeroRec("Before")); err != nil {
+			t.Fatalf("Append %d, of a call admitted by Retry: %v", n, err)
+		}
+		waitZeros(l) // the extension tried in the background has failed
+		err = l.Err()
+	}
+	var low *errLowRoom
+	if !errors.As(err, &low) || !errors.Is(err, unix.EFBIG) || low.left <= 0 || low.left >= s.reserve() {
+		t.Fatalf("Err with the zeros nearly used up: %v; want the room left (0 < left < %d) and EFBIG", err, s.reserve())
+	}
+	if err := l.Retry(); !errors.Is(err, unix.EFBIG) {
+		t.Fatalf("Retry while there is still no room: %v, want EFBIG", err)
+	}
+	// The calls under way when the room ran low still have theirs.
+	for range 3 {
+		if err := l.Append(zeroRec("UnderWay")); err != nil {
+			t.Fatalf("Append of a call under way: %v", err)
+		}
+	}
+	lift()
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry once there is room: %v", err)
+	}
+	appendN(t, l, 20)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, n+3+20)
+}

@@ -40,6 +40,16 @@ type sink interface {
 	close() error
 }
 
+// roomKeeper is a sink that keeps room ahead of its records (a
+// prezeroing file). lowRoom, called by the leader after each commit,
+// returns an error once that room is nearly used up and cannot be
+// extended: new calls are then refused before they begin, while the
+// records of calls already under way still fit. It returns nil again
+// once probe (Log.Retry) has made room.
+type roomKeeper interface {
+	lowRoom() error
+}
+
 // Log appends records to one chain with group commit. It is safe for
 // concurrent use.
 //
@@ -51,6 +61,7 @@ type sink interface {
 // goroutine wakes but the callers themselves.
 type Log struct {
 	sink  sink
+	room  roomKeeper // the sink, if it keeps room ahead of its records
 	chain string
 	obs   Observer // nil: not measured
 
@@ -191,6 +202,7 @@ var errLead = errors.New("audit: lead the next commit")
 // last (0 and genesis for an empty chain).
 func newLog(s sink, chain string, seq uint64, last string) *Log {
 	l := &Log{sink: s, chain: chain, wseq: seq, wlast: last, seq: seq, last: last}
+	l.room, _ = s.(roomKeeper)
 	l.idle.L = &l.mu
 	return l
 }
@@ -304,6 +316,11 @@ func (l *Log) append(rec *Record) error {
 func (l *Log) passLead(err error) *entry {
 	if err == nil {
 		l.seq, l.last = l.wseq, l.wlast
+		if l.room != nil {
+			// The batch is durable, and its callers are answered; the
+			// calls to come are refused until there is room again.
+			err = l.room.lowRoom()
+		}
 	}
 	l.failed = err
 	l.failing.Store(err != nil)
