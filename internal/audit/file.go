@@ -671,7 +671,17 @@ func OpenDirChecked(dir string, maxBytes int64, check func(seq uint64, hash stri
 	s := &fileSink{f: f, size: end, dir: dir, n: active.N, max: maxBytes, prezero: true, zeros: writeZeros, create: createSegment}
 	s.zeroed.Store(end)
 	s.zeroAhead()
-	return newLog(s, "", seq, last), nil
+	l := newLog(s, "", seq, last)
+	// A start on a full disk refuses calls from the first, as the
+	// reserve running out would (lowRoom), once the first zeros are
+	// written or refused.
+	s.zeroing.Lock()
+	if err := s.lowRoom(); err != nil {
+		l.failed = err
+		l.failing.Store(true)
+	}
+	s.zeroing.Unlock()
+	return l, nil
 }
 
 // continueAt cuts f after its last complete record, at end, and positions

@@ -405,3 +405,38 @@ func TestFullDiskRefusesCallsBeforeTheirChange(t *testing.T) {
 	}
 	checkTrail(t, dir, n+3+20)
 }
+
+// TestStartOnFullDiskRefusesCalls: a trail opened where no zeros can be
+// written ahead of its records (a full disk) refuses calls from the
+// first, before any changes something; once there is room, Retry lets
+// them in.
+func TestStartOnFullDiskRefusesCalls(t *testing.T) {
+	dir := t.TempDir()
+	writeTrail(t, dir, 64<<10, 3)
+	fi, err := os.Stat(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lift := limitFileSize(t, uint64(fi.Size()))
+	l, err := OpenDir(dir, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var low *errLowRoom
+	if err := l.Err(); !errors.As(err, &low) || !errors.Is(err, unix.EFBIG) {
+		t.Fatalf("Err of a trail opened on a full disk: %v, want its room low for EFBIG", err)
+	}
+	if err := l.Retry(); !errors.Is(err, unix.EFBIG) {
+		t.Fatalf("Retry with no room: %v, want EFBIG", err)
+	}
+	lift()
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry once there is room: %v", err)
+	}
+	appendN(t, l, 5)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, 8)
+}

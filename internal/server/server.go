@@ -1081,7 +1081,7 @@ type trailObserver struct {
 
 func (o trailObserver) ZerosFailed(err error) {
 	o.Metrics.ZerosFailed(err)
-	o.log.Warn("audit trail: no zeros could be written ahead of the records; commits are slower until the next segment", "err", err)
+	o.log.Warn("audit trail: no zeros could be written ahead of the records; commits are slower, and for want of room calls are refused once the zeros left are kept for the calls under way", "err", err)
 }
 
 // servingState is whether a node of a cluster holds its share of the
