@@ -103,7 +103,7 @@ command line wins over the environment, which wins over the file.
 	f.StringVar(&o.RootKeyFile, "root-key-file", "", "file holding the root key (32 bytes as base64 or hex); or the environment variable KMS_ROOT_KEY holding the key itself")
 	f.StringVar(&o.RootKeyText, "root-key", "", "the root key in an HSM, as a PKCS#11 URI (pkcs11:token=NAME;object=LABEL; PIN in KMS_PKCS11_PIN or ?pin-source=file:/path), or the key itself (32 bytes as base64 or hex; better in KMS_ROOT_KEY, which sets this flag)")
 	f.StringVar(&o.PKCS11Module, "pkcs11-module", "", "the PKCS#11 module (shared library) of the --root-key token, e.g. /usr/lib/softhsm/libsofthsm2.so")
-	f.StringVar(&o.Storage, "storage", "", "keep records in this PostgreSQL database (postgres://user:password@host:port/db) shared by the nodes of a cluster")
+	f.StringVar(&o.Storage, "storage", "", "keep records in this PostgreSQL database (postgres://user@host:port/db; the password in PGPASSWORD or ~/.pgpass, not here, where ps shows it) shared by the nodes of a cluster")
 	f.DurationVar(&o.CacheMaxAge, "cache-max-age", server.DefaultCacheMaxAge, "with --storage: how long a node trusts a cached key or credential should a change notification from another node be lost")
 	f.BoolVar(&o.AuthenticateStore, "authenticate-store", false, "authenticate the records of a key store written by an earlier version, as they are, at this start (once: docs/storage.md)")
 	f.StringVar(&o.InitCredentials, "init-credentials", "", "on the first start of a new data directory, write the root access key of account 111122223333 to this file (AWS credentials format)")
