@@ -49,11 +49,11 @@ type fileSink struct {
 	zeroed  atomic.Int64
 	zeroing sync.Mutex
 	prezero bool
-	zeroErr atomic.Pointer[error]                  // an extension failed: none until the next segment
-	zeros   func(f *os.File, from, to int64) error // writeZeros, or a test's
-	create  func(path string) (*os.File, error)    // createSegment, or a test's
-	fsync   func(f *os.File) error                 // (*os.File).Sync when nil, or a test's
-	obs     atomic.Pointer[Observer]               // told of a failed extension (Log.Observe)
+	zeroErr atomic.Pointer[error]                           // an extension failed: none until the next segment
+	zeros   func(f *os.File, from, to int64) (int64, error) // writeZeros, or a test's
+	create  func(path string) (*os.File, error)             // createSegment, or a test's
+	fsync   func(f *os.File) error                          // (*os.File).Sync when nil, or a test's
+	obs     atomic.Pointer[Observer]                        // told of a failed extension (Log.Observe)
 	// keptSeq and keptHash are the last record of a batch cut short
 	// that keepWhole kept (keptHash "": none), for resume to go on from.
 	keptSeq  uint64
@@ -278,7 +278,10 @@ func (s *fileSink) zeroAhead() {
 	name := s.f.Name()
 	go func() {
 		defer s.zeroing.Unlock()
-		if err := s.extend(name, from, to); err != nil {
+		if end, err := s.extend(name, from, to); err != nil {
+			// Zeros refused for want of room keep those written before
+			// the refusal: the room left is theirs.
+			s.zeroed.Store(end)
 			s.zeroErr.Store(&err)
 			if o := s.obs.Load(); o != nil {
 				(*o).ZerosFailed(err)
@@ -290,35 +293,74 @@ func (s *fileSink) zeroAhead() {
 }
 
 // extend writes the zeros from offset from to offset to of the segment at
-// path through a descriptor of its own. A write error of a file is
-// reported once to each of its open file descriptions (errseq): the
-// fdatasync of the zeros, run beside those of the records, must not take
-// the report of a failed write of records from the fdatasync that
+// path through a descriptor of its own, and returns where the zeros
+// written end (to, or less if it fails: writeZeros). A write error of a
+// file is reported once to each of its open file descriptions (errseq):
+// the fdatasync of the zeros, run beside those of the records, must not
+// take the report of a failed write of records from the fdatasync that
 // acknowledges them.
-func (s *fileSink) extend(path string, from, to int64) error {
+func (s *fileSink) extend(path string, from, to int64) (int64, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		return err
+		return from, err
 	}
-	err = s.zeros(f, from, to)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	end, err := s.zeros(f, from, to)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		end, err = from, cerr
 	}
-	return err
+	return end, err
 }
 
 // writeZeros writes zeros to f from offset from to offset to, and makes
-// them durable with the file's new size.
-func writeZeros(f *os.File, from, to int64) error {
-	zeros := make([]byte, min(to-from, 256<<10))
-	for at := from; at < to; {
-		n, err := f.WriteAt(zeros[:min(int64(len(zeros)), to-at)], at)
-		if err != nil {
-			return err
+// them durable with the file's new size; it returns where the durable
+// zeros end. Refused for want of room partway (outOfSpace: a disk with
+// less room than the zeros), it makes those written durable and returns
+// their end with the error, so that the room they took is counted as
+// room ahead of the records; failing otherwise, it returns from.
+func writeZeros(f *os.File, from, to int64) (int64, error) {
+	at, err := pwriteZeros(f, from, to)
+	if err != nil {
+		if at > from && outOfSpace(err) && fdatasync(f) == nil {
+			return at, err
 		}
-		at += int64(n)
+		return from, err
 	}
-	return fdatasync(f)
+	if err := fdatasync(f); err != nil {
+		return from, err
+	}
+	return to, nil
+}
+
+// pwriteZeros writes zeros to f from offset from to offset to and returns
+// where those written end, a write cut short included (which
+// (*os.File).WriteAt leaves out of its count when the next fails).
+func pwriteZeros(f *os.File, from, to int64) (int64, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return from, err
+	}
+	zeros := make([]byte, min(to-from, 256<<10))
+	at := from
+	var werr error
+	err = rc.Control(func(fd uintptr) {
+		for at < to && werr == nil {
+			n, err := unix.Pwrite(int(fd), zeros[:min(int64(len(zeros)), to-at)], at)
+			if n > 0 {
+				at += int64(n)
+			}
+			switch {
+			case err == unix.EINTR:
+			case err != nil:
+				werr = &os.PathError{Op: "write", Path: f.Name(), Err: err}
+			case n == 0:
+				werr = &os.PathError{Op: "write", Path: f.Name(), Err: io.ErrShortWrite}
+			}
+		}
+	})
+	if err == nil {
+		err = werr
+	}
+	return at, err
 }
 
 // startNext rolls to the next segment (roll), noting a roll refused for
@@ -508,14 +550,15 @@ func (s *fileSink) probe(uint64) error {
 		s.zeroing.Unlock()
 		return nil
 	}
-	err := s.extend(s.f.Name(), from, to)
+	end, err := s.extend(s.f.Name(), from, to)
 	if err == nil && !s.prezero {
 		err = s.f.Truncate(size)
 	}
-	if err != nil && s.prezero && from > size && outOfSpace(err) {
+	if err != nil && s.prezero && end > size && outOfSpace(err) {
 		// Only the zeros ahead of those the file has were refused
 		// (lowRoom): the records, and the zeros kept for the calls under
-		// way, stay as they are.
+		// way, those written now among them, stay as they are.
+		s.zeroed.Store(end)
 		s.zeroErr.Store(&err)
 		s.zeroing.Unlock()
 		return err

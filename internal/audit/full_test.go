@@ -440,3 +440,53 @@ func TestStartOnFullDiskRefusesCalls(t *testing.T) {
 	}
 	checkTrail(t, dir, 8)
 }
+
+// TestLittleRoomIsUsedUpToTheReserve: zeros refused partway for want of
+// room (a disk with less room than an extension of them) keep what they
+// wrote, and records go on over all of it: new calls are refused only
+// once less than the reserve is left of the room there was, not as soon
+// as less than the reserve is left of the zeros written before. (Counted
+// from those, a disk with a few MiB free refused calls, or made each pay
+// a check, while it had room for thousands of records.)
+func TestLittleRoomIsUsedUpToTheReserve(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := l.sink.(*fileSink)
+	waitZeros(l)
+	// The next extension gets three quarters of its zeros.
+	room := s.zeroed.Load() + s.chunk()*3/4
+	lift := limitFileSize(t, uint64(room))
+	n := 0
+	for ; l.Err() == nil; n++ {
+		if n > 1000 {
+			t.Fatal("the trail took 1000 records past the size limit without refusing calls")
+		}
+		if err := l.Append(zeroRec("Room")); err != nil {
+			t.Fatalf("Append %d, of a call admitted by Retry: %v", n, err)
+		}
+		waitZeros(l)
+		if err := l.Err(); err != nil && s.size <= room-s.reserve() {
+			t.Fatalf("Err with %d bytes of room left after the records (the reserve: %d): %v", room-s.size, s.reserve(), err)
+		}
+	}
+	var low *errLowRoom
+	if err := l.Err(); !errors.As(err, &low) || !errors.Is(err, unix.EFBIG) || low.left != room-s.size {
+		t.Fatalf("Err with the room nearly used up: %v; want the %d bytes left and EFBIG", err, room-s.size)
+	}
+	if err := l.Retry(); !errors.Is(err, unix.EFBIG) {
+		t.Fatalf("Retry while there is still no room: %v, want EFBIG", err)
+	}
+	lift()
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry once there is room: %v", err)
+	}
+	appendN(t, l, 20)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, n+20)
+}

@@ -277,9 +277,9 @@ func TestPrezeroFailure(t *testing.T) {
 	s := l.sink.(*fileSink)
 	var tries atomic.Int32
 	s.zeroing.Lock() // the first chunk is written; the next ones fail
-	s.zeros = func(*os.File, int64, int64) error {
+	s.zeros = func(_ *os.File, from, _ int64) (int64, error) {
 		tries.Add(1)
-		return errors.New("no space left on device")
+		return from, errors.New("no space left on device")
 	}
 	s.zeroing.Unlock()
 	obs := &zeroObserver{}
@@ -426,7 +426,7 @@ func TestPrezeroOwnDescriptor(t *testing.T) {
 	s := l.sink.(*fileSink)
 	var shared, extensions atomic.Int32
 	s.zeroing.Lock()
-	s.zeros = func(f *os.File, from, to int64) error {
+	s.zeros = func(f *os.File, from, to int64) (int64, error) {
 		extensions.Add(1)
 		s.mu.RLock()
 		if f == s.f {
