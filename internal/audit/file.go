@@ -103,8 +103,40 @@ func (e *errLowRoom) Error() string {
 }
 func (e *errLowRoom) Unwrap() error { return e.err }
 
-// lowRoom implements roomKeeper; the leader calls it.
+// lowRoom implements roomKeeper; the leader calls it. With less than the
+// reserve left, it first tries again to write the zeros that Retry's
+// check asks for (probeWant), as that check would: the disk may have
+// room again, and a Retry that finds a commit under way takes the
+// commit's outcome for its own. A failure of those zeros other than for
+// want of room leaves the records to be appended, as a failed extension
+// does.
 func (s *fileSink) lowRoom() error {
+	if s.roomLeft() == nil {
+		return nil
+	}
+	s.zeroing.Lock()
+	size := s.size
+	from, to := max(size, s.zeroed.Load()), size+s.probeWant(size)
+	if from < to {
+		end, err := s.extend(s.f.Name(), from, to)
+		if err == nil {
+			s.zeroed.Store(to)
+			s.zeroErr.Store(nil)
+			s.zeroing.Unlock()
+			s.zeroAhead()
+			return nil
+		}
+		s.zeroed.Store(end)
+		s.zeroErr.Store(&err)
+	}
+	s.zeroing.Unlock()
+	return s.roomLeft()
+}
+
+// roomLeft returns an errLowRoom if the sink prezeroes, its zeros were
+// refused for want of room, and less than the reserve of them is left
+// within the segment; the leader calls it.
+func (s *fileSink) roomLeft() error {
 	if !s.prezero {
 		return nil
 	}
@@ -114,6 +146,17 @@ func (s *fileSink) lowRoom() error {
 		return nil
 	}
 	return &errLowRoom{left: zeroed - s.size, err: *p}
+}
+
+// probeWant is how much room after records ending at size probe asks
+// for: probeBytes or, for a prezeroing sink, its reserve if more, within
+// the segment.
+func (s *fileSink) probeWant(size int64) int64 {
+	want := int64(probeBytes)
+	if s.prezero {
+		want = max(want, min(s.reserve(), s.max-size))
+	}
+	return want
 }
 
 func (s *fileSink) fail(err error) error {
@@ -540,11 +583,7 @@ func (s *fileSink) probe(uint64) error {
 		s.zeroing.Unlock()
 		return failed
 	}
-	want := int64(probeBytes)
-	if s.prezero {
-		want = max(want, min(s.reserve(), s.max-size))
-	}
-	to := size + want
+	to := size + s.probeWant(size)
 	from := max(size, s.zeroed.Load())
 	if from >= to {
 		s.zeroing.Unlock()
@@ -719,11 +758,11 @@ func OpenDirChecked(dir string, maxBytes int64, check func(seq uint64, hash stri
 	// reserve running out would (lowRoom), once the first zeros are
 	// written or refused.
 	s.zeroing.Lock()
+	s.zeroing.Unlock()
 	if err := s.lowRoom(); err != nil {
 		l.failed = err
 		l.failing.Store(true)
 	}
-	s.zeroing.Unlock()
 	return l, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,8 +288,9 @@ func commitBatch(l *Log, recs ...*Record) error {
 	l.leading = true
 	l.mu.Unlock()
 	err := l.safeCommit(batch)
+	low := l.roomAfter(err)
 	l.mu.Lock()
-	l.passLead(err)
+	l.passLead(err, low)
 	l.mu.Unlock()
 	return err
 }
@@ -489,4 +491,64 @@ func TestLittleRoomIsUsedUpToTheReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTrail(t, dir, n+20)
+}
+
+// TestCommitFindsRoomAgain: a commit that ends with less than the reserve
+// left, the zeros having been refused for want of room, tries again to
+// write the reserve, as Retry's check does, before it reports the room
+// low: a Retry that finds a commit under way takes that commit's outcome,
+// and a disk that has room again must not refuse the calls that wait on
+// it.
+func TestCommitFindsRoomAgain(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := l.sink.(*fileSink)
+	waitZeros(l)
+	lift := limitFileSize(t, uint64(s.zeroed.Load()))
+	n := 0
+	for ; l.Err() == nil; n++ {
+		if n > 1000 {
+			t.Fatal("the trail took 1000 records past the size limit without refusing calls")
+		}
+		if err := l.Append(zeroRec("Before")); err != nil {
+			t.Fatalf("Append %d: %v", n, err)
+		}
+		waitZeros(l)
+	}
+	// A call under way commits once there is room again. The zeros
+	// are written without the log's lock, which the calls enqueuing
+	// their records take.
+	lift()
+	var calls atomic.Int32
+	var locked atomic.Bool
+	s.zeroing.Lock()
+	s.zeros = func(f *os.File, from, to int64) (int64, error) {
+		if calls.Add(1) == 1 { // the commit's; the next run in the background
+			if !l.mu.TryLock() {
+				locked.Store(true)
+			} else {
+				l.mu.Unlock()
+			}
+		}
+		return writeZeros(f, from, to)
+	}
+	s.zeroing.Unlock()
+	if err := l.Append(zeroRec("UnderWay")); err != nil {
+		t.Fatalf("Append of a call under way: %v", err)
+	}
+	if err := l.Err(); err != nil {
+		t.Fatalf("Err after a commit with room again: %v, want nil", err)
+	}
+	if calls.Load() == 0 || locked.Load() {
+		t.Fatalf("%d writes of zeros, the first with the log locked: %v; want it unlocked", calls.Load(), locked.Load())
+	}
+	appendN(t, l, 20)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, n+1+20)
 }

@@ -41,11 +41,12 @@ type sink interface {
 }
 
 // roomKeeper is a sink that keeps room ahead of its records (a
-// prezeroing file). lowRoom, called by the leader after each commit,
-// returns an error once that room is nearly used up and cannot be
-// extended: new calls are then refused before they begin, while the
-// records of calls already under way still fit. It returns nil again
-// once probe (Log.Retry) has made room.
+// prezeroing file). lowRoom, called by the leader after each commit
+// (without l.mu: it may write), returns an error once that room is
+// nearly used up and cannot be extended: new calls are then refused
+// before they begin, while the records of calls already under way still
+// fit. It returns nil again once probe (Log.Retry), or lowRoom itself,
+// has made room.
 type roomKeeper interface {
 	lowRoom() error
 }
@@ -289,8 +290,9 @@ func (l *Log) append(rec *Record) error {
 		l.obs.Committed(len(batch), time.Since(start), err)
 	}
 
+	low := l.roomAfter(err)
 	l.mu.Lock()
-	next := l.passLead(err)
+	next := l.passLead(err, low)
 	l.mu.Unlock()
 	// The next leader is woken last: the most recently readied goroutine
 	// runs next on this P, so the next commit starts as soon as this caller
@@ -309,18 +311,28 @@ func (l *Log) append(rec *Record) error {
 	return err
 }
 
+// roomAfter, run by the leader without l.mu once a commit (or a retry)
+// ended with err, returns the sink's lowRoom error if err is nil and the
+// sink keeps room ahead of its records: lowRoom may write to the disk,
+// which the callers enqueuing their records must not wait for.
+func (l *Log) roomAfter(err error) error {
+	if err != nil || l.room == nil {
+		return nil
+	}
+	return l.room.lowRoom()
+}
+
 // passLead ends a commit (or a retry) whose outcome is err, with l.mu
 // held: the records written are durable if err is nil, and Err reports
-// err until the next commit. It returns the entry whose caller leads
-// next, or nil if none waits, and wakes Close and Retry.
-func (l *Log) passLead(err error) *entry {
+// err, or else low (roomAfter), until the next commit. It returns the
+// entry whose caller leads next, or nil if none waits, and wakes Close
+// and Retry.
+func (l *Log) passLead(err, low error) *entry {
 	if err == nil {
 		l.seq, l.last = l.wseq, l.wlast
-		if l.room != nil {
-			// The batch is durable, and its callers are answered; the
-			// calls to come are refused until there is room again.
-			err = l.room.lowRoom()
-		}
+		// The batch is durable, and its callers are answered; with the
+		// room low, the calls to come are refused until there is more.
+		err = low
 	}
 	l.failed = err
 	l.failing.Store(err != nil)
@@ -370,8 +382,9 @@ func (l *Log) Retry() error {
 
 	err := l.safeRetry()
 
+	low := l.roomAfter(err)
 	l.mu.Lock()
-	next := l.passLead(err)
+	next := l.passLead(err, low)
 	l.mu.Unlock()
 	if next != nil {
 		next.done <- errLead
