@@ -555,8 +555,10 @@ const probeBytes = 128 << 10
 // probe checks that the file takes probeBytes after its records (a
 // prezeroing sink: its reserve, if more, within the segment), as a batch
 // of records would take them: it writes zeros there and fdatasyncs them,
-// unless zeros are there already. Zeros refused beyond those the file
-// has leave the sink as it is (lowRoom goes on refusing calls). A prezeroing sink keeps them as
+// unless zeros are there already. Zeros that fail beyond those the file
+// has leave the sink as it is: refused for want of room, lowRoom goes on
+// refusing calls; failing otherwise, they cost only speed, as a failed
+// extension does, and probe succeeds. A prezeroing sink keeps them as
 // zeros ahead of its records (and tries again to write more: zeros that
 // failed for want of space are tried again once there is room); another
 // sink cuts them off again. After a roll refused for want of room it
@@ -593,13 +595,19 @@ func (s *fileSink) probe(uint64) error {
 	if err == nil && !s.prezero {
 		err = s.f.Truncate(size)
 	}
-	if err != nil && s.prezero && end > size && outOfSpace(err) {
-		// Only the zeros ahead of those the file has were refused
-		// (lowRoom): the records, and the zeros kept for the calls under
-		// way, those written now among them, stay as they are.
+	if err != nil && s.prezero && end > size {
+		// Only zeros ahead of those the file has failed: the records,
+		// and the zeros kept for the calls under way, those written now
+		// among them, stay as they are. Refused for want of room, the
+		// calls are still refused (lowRoom); failing otherwise, the zeros
+		// cost only speed, as a failed extension does: the records are
+		// appended after them.
 		s.zeroed.Store(end)
 		s.zeroErr.Store(&err)
 		s.zeroing.Unlock()
+		if !outOfSpace(err) {
+			return nil
+		}
 		return err
 	}
 	if err != nil {

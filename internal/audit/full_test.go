@@ -552,3 +552,47 @@ func TestCommitFindsRoomAgain(t *testing.T) {
 	}
 	checkTrail(t, dir, n+1+20)
 }
+
+// TestZerosFailingOtherwiseWhileRoomIsLow: once calls are refused for
+// want of room, a check (Retry) whose zeros, ahead of those the file has,
+// fail otherwise (an I/O error) costs only speed, as such a failure of
+// the zeros does elsewhere: the records are appended after them, and the
+// trail is not failed for good.
+func TestZerosFailingOtherwiseWhileRoomIsLow(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenDir(dir, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := l.sink.(*fileSink)
+	waitZeros(l)
+	lift := limitFileSize(t, uint64(s.zeroed.Load()))
+	n := 0
+	for ; l.Err() == nil; n++ {
+		if n > 1000 {
+			t.Fatal("the trail took 1000 records past the size limit without refusing calls")
+		}
+		if err := l.Append(zeroRec("Before")); err != nil {
+			t.Fatalf("Append %d: %v", n, err)
+		}
+		waitZeros(l)
+	}
+	lift()
+	s.zeroing.Lock()
+	s.zeros = func(_ *os.File, from, _ int64) (int64, error) {
+		return from, &os.PathError{Op: "write", Path: "zeros", Err: unix.EIO}
+	}
+	s.zeroing.Unlock()
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry with room, the zeros failing with EIO: %v, want nil (records appended)", err)
+	}
+	appendN(t, l, 20)
+	if err := l.Err(); err != nil {
+		t.Fatalf("Err after appending past the zeros: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, n+20)
+}
