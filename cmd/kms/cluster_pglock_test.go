@@ -265,3 +265,53 @@ func TestShutdownDoesNotWaitOnALockedKeyRecord(t *testing.T) {
 		t.Errorf("the log does not say the last uses were not written:\n%s", s.stderr)
 	}
 }
+
+// A web console call waiting on a record another client keeps locked is
+// bounded by --call-timeout as a signed call is: it is answered
+// DependencyTimeoutException (503) in the console's error shape, its
+// transaction rolled back, and the answer recorded. Before, it waited for
+// as long as the lock was held.
+func TestConsoleCallWaitingOnALockTimesOut(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Start(t)
+	dir := t.TempDir()
+	s := startServerIn(t, "", baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", dsn,
+		"--cache-max-age", "1h", "--call-timeout", "2s")
+	id, secret := devCredentials(t, dir)
+	cc := signInConsole(t, s, id, secret)
+	key := mustCreateKey(t, s)
+	in := map[string]any{"KeyId": *key, "GranteePrincipal": "arn:aws:iam::111122223333:root", "Operations": []string{"Decrypt"}}
+	if status := cc.post("call/kms/CreateGrant", in, nil); status != http.StatusOK {
+		t.Fatalf("CreateGrant: %d", status)
+	}
+
+	release := lockRecord(t, dsn, "grantcount/"+s.Region+"/"+*key)
+	cc.c.Timeout = 8 * time.Second // the lock outlasts it
+	var answer struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+	}
+	start := time.Now()
+	status := cc.post("call/kms/CreateGrant", in, &answer)
+	if status != http.StatusServiceUnavailable || answer.Type != "DependencyTimeoutException" ||
+		answer.Message != "The system timed out while trying to fulfill the request. You can retry the request." {
+		t.Fatalf("CreateGrant on a locked record through the console: %d %+v after %v; want 503 DependencyTimeoutException",
+			status, answer, time.Since(start))
+	}
+	t.Logf("answered %s after %v", answer.Type, time.Since(start))
+	release()
+	if status := cc.post("call/kms/CreateGrant", in, nil); status != http.StatusOK {
+		t.Fatalf("CreateGrant once the lock is released: %d", status)
+	}
+
+	waitSigned(t, dsn)
+	timedOut := 0
+	for _, ev := range clusterEvents(t, dsn) {
+		if ev["eventName"] == "CreateGrant" && ev["userAgent"] == "openkms-console/1" && ev["errorCode"] == "DependencyTimeoutException" {
+			timedOut++
+		}
+	}
+	if timedOut != 1 {
+		t.Errorf("%d console CreateGrant records with errorCode DependencyTimeoutException, want 1", timedOut)
+	}
+}

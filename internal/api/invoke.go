@@ -23,8 +23,9 @@ import (
 // web console, which authenticates its principals itself (a session
 // cookie, not a signature). A call goes through the same operation table
 // as a signed request: the same service method, authorization and rate
-// limit, and the same audit record, with the front end's user agent. Its
-// errors are those the API would answer, as a *CallError.
+// limit, and the same audit record, with the front end's user agent, and
+// within the same bound (WithCallTimeout). Its errors are those the API
+// would answer, as a *CallError.
 
 // The services Invoke serves.
 const (
@@ -86,7 +87,12 @@ func (h *Handler) invokeRecorded(r *http.Request, ci *callInfo, c Call) (json.Ra
 	ci.ev.UserAgent = c.UserAgent
 	ci.ev.Operation = c.Operation
 	ci.principal = c.Principal
-	out, err := h.invokeGuarded(r, ci, c)
+	// Bounded as a signed call is once its body is read (WithCallTimeout);
+	// the record is written under r's context, after.
+	ctx, cancel := h.callContext(r)
+	out, err := h.invokeGuarded(ctx, r, ci, c)
+	err = timedOut(ctx, err)
+	cancel()
 	var body []byte
 	if err == nil {
 		if body, err = json.Marshal(out); err != nil {
@@ -114,13 +120,13 @@ func (h *Handler) invokeRecorded(r *http.Request, ci *callInfo, c Call) (json.Ra
 // invokeGuarded is invoke with a panic turned into an internal error, so
 // that the call is recorded and answered as ServeHTTP does a signed
 // call's.
-func (h *Handler) invokeGuarded(r *http.Request, ci *callInfo, c Call) (out any, err error) {
+func (h *Handler) invokeGuarded(ctx context.Context, r *http.Request, ci *callInfo, c Call) (out any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, h.recovered(p, "panic serving a console call", "requestId", ci.ev.RequestID, "operation", c.Operation)
 		}
 	}()
-	return h.invoke(r.Context(), r, ci, c)
+	return h.invoke(ctx, r, ci, c)
 }
 
 func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c Call) (any, error) {

@@ -82,6 +82,11 @@ type Config struct {
 	// header (none: the server's default).
 	Regions []string
 	Region  string
+	// CallTimeout bounds the directory's work for a request (reading a
+	// session's principal again, checking a sign-in), as the API's
+	// WithCallTimeout bounds a call: past it the request is answered
+	// DependencyTimeoutException (503). Zero: no bound but the client's.
+	CallTimeout time.Duration
 	// LoopbackOnly, for a server that listens on a loopback address only,
 	// refuses requests whose Host is not a loopback name or address: a
 	// page of another site whose name was made to resolve to 127.0.0.1
@@ -105,6 +110,8 @@ type Handler struct {
 	regions   []string
 	region    string
 	loopback  bool
+	// callTimeout is Config.CallTimeout.
+	callTimeout time.Duration
 }
 
 // maxConcurrentSignIns bounds the sign-in checks that run at once.
@@ -135,7 +142,8 @@ func New(cfg Config) *Handler {
 	return &Handler{backend: cfg.Backend, dir: cfg.Directory, secure: cfg.Secure,
 		sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.AbsoluteTimeout), limiter: newSignInLimiter(cfg.Now),
 		log: cfg.Logger, static: http.StripPrefix(Prefix+"static/", http.FileServerFS(sub)), index: index,
-		checks: make(chan struct{}, maxConcurrentSignIns), verifying: make(chan struct{}, 1), regions: cfg.Regions, region: cfg.Region, loopback: cfg.LoopbackOnly}
+		checks: make(chan struct{}, maxConcurrentSignIns), verifying: make(chan struct{}, 1), regions: cfg.Regions, region: cfg.Region, loopback: cfg.LoopbackOnly,
+		callTimeout: cfg.CallTimeout}
 }
 
 // contentSecurityPolicy allows only the console's own scripts, styles and
@@ -349,17 +357,47 @@ func (h *Handler) session(r *http.Request) (string, *session, error) {
 	if !ok {
 		return "", nil, errNotSignedIn
 	}
-	p, err := h.dir.Refresh(identity.WithoutCache(r.Context()), se.principal)
+	ctx, cancel := h.callContext(r)
+	defer cancel()
+	p, err := h.dir.Refresh(identity.WithoutCache(ctx), se.principal)
 	if errors.Is(err, identity.ErrSignInFailed) {
 		h.sessions.delete(c.Value)
 		return "", nil, errNotSignedIn
 	}
 	if err != nil {
-		return "", nil, err
+		return "", nil, timedOut(ctx, err)
 	}
 	h.sessions.update(c.Value, p)
 	se.principal = p
 	return c.Value, se, nil
+}
+
+// errCallTimeout answers a request whose directory work did not end
+// within Config.CallTimeout, as the API answers such a call.
+var errCallTimeout = &api.CallError{Status: http.StatusServiceUnavailable, Type: "DependencyTimeoutException",
+	Message: "The system timed out while trying to fulfill the request. You can retry the request."}
+
+// callContext returns the context of the directory's work for r: r's,
+// bounded by Config.CallTimeout.
+func (h *Handler) callContext(r *http.Request) (context.Context, context.CancelFunc) {
+	if h.callTimeout <= 0 {
+		return context.WithCancel(r.Context())
+	}
+	return context.WithTimeout(r.Context(), h.callTimeout)
+}
+
+// timedOut returns errCallTimeout in place of err, a failure of the
+// server's own (not an answer about the request), once ctx, a
+// callContext, has run out.
+func timedOut(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	var ce *api.CallError
+	if errors.As(err, &ce) {
+		return err
+	}
+	return errCallTimeout
 }
 
 // failUnread answers a request whose body could not be read whole: its

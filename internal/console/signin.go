@@ -70,15 +70,17 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	defer func() { <-h.checks }()
+	ctx, cancel := h.callContext(r)
+	defer cancel()
 	var p *identity.Principal
 	var err error
 	switch {
 	case in.AccessKeyID != "":
-		p, err = h.dir.SignInWithAccessKey(r.Context(), in.AccessKeyID, in.SecretAccessKey)
+		p, err = h.dir.SignInWithAccessKey(ctx, in.AccessKeyID, in.SecretAccessKey)
 	case in.NewPassword != "":
-		p, err = h.dir.ChangePasswordAtSignIn(r.Context(), in.Account, in.UserName, in.Password, in.NewPassword)
+		p, err = h.dir.ChangePasswordAtSignIn(ctx, in.Account, in.UserName, in.Password, in.NewPassword)
 	default:
-		p, err = h.dir.SignInWithPassword(r.Context(), in.Account, in.UserName, in.Password)
+		p, err = h.dir.SignInWithPassword(ctx, in.Account, in.UserName, in.Password)
 	}
 	if errors.Is(err, identity.ErrPasswordResetRequired) {
 		// The password was right: not a failure to count, but the user
@@ -105,7 +107,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	if err != nil {
-		h.fail(w, err)
+		h.fail(w, timedOut(ctx, err))
 		return
 	}
 	succeeded = true

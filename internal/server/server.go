@@ -562,7 +562,7 @@ func Run(ctx context.Context, o Options) error {
 		// browser is on https, and the cookie must say so.
 		consoleHandler = console.New(console.Config{Backend: handler, Directory: dir, Regions: regions, Region: o.Region, Secure: ep.tls != nil || o.InsecureHTTP, Logger: o.Logger,
 			LoopbackOnly: isLoopback(o.Listen) && len(proxies) == 0,
-			IdleTimeout:  o.ConsoleIdleTimeout, AbsoluteTimeout: o.ConsoleSessionTimeout})
+			IdleTimeout:  o.ConsoleIdleTimeout, AbsoluteTimeout: o.ConsoleSessionTimeout, CallTimeout: o.CallTimeout})
 	}
 	srv := httpServer(o, fromProxies(withOps(handler, readiness(st, trail, serving, o.Logger), metricsHandler, consoleHandler), proxies, o.InsecureHTTP), o.Logger)
 	srv.ConnState = ep.limit.track
