@@ -81,10 +81,32 @@ func (s *pgSink) write(lines []byte, ends []int, first uint64) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, insertRecords, s.chain, int64(first), s.rows); err != nil {
+	if err := execAgainIfLost(ctx, s.pool, insertRecords, s.chain, int64(first), s.rows); err != nil {
 		return fmt.Errorf("audit: write to PostgreSQL: %w", err)
 	}
 	return nil
+}
+
+// execAgainIfLost runs one statement of sql on a connection of pool, and
+// again on another when it failed on a connection found closed (one
+// PostgreSQL ended while it sat in the pool: pg_terminate_backend, a
+// restart), as many times as the pool holds connections. Only for an
+// INSERT of records, whose primary key on (chain, seq) refuses it run
+// twice: a first one committed before its connection broke makes the
+// second fail, as the first would have.
+func execAgainIfLost(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) error {
+	for tries := pool.Stat().MaxConns() + 1; ; tries-- {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = c.Exec(ctx, sql, args...)
+		closed := c.Conn().IsClosed()
+		c.Release()
+		if err == nil || !closed || ctx.Err() != nil || tries == 1 {
+			return err
+		}
+	}
 }
 
 // sync has nothing to do: a committed INSERT is durable.

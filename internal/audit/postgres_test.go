@@ -650,3 +650,35 @@ func BenchmarkAppendPostgres(b *testing.B) {
 		}
 	})
 }
+
+// A batch whose pooled connection PostgreSQL ended meanwhile
+// (pg_terminate_backend, a restart) is written through another: the
+// records of the calls after it are not refused once per dead connection.
+func TestPostgresWriteOnAnEndedConnection(t *testing.T) {
+	pool := openPool(t)
+	l := openNode(t, pool, "node-a")
+	appendAll(t, l, 8)
+	admin, err := pgx.ConnectConfig(context.Background(), pool.Config().ConnConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	ended := 0
+	rows, err := admin.Query(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		ended++
+	}
+	rows.Close()
+	if ended == 0 {
+		t.Fatal("no session to end")
+	}
+	for i := range 3 {
+		if err := l.Append(rec(fmt.Sprint("After", i))); err != nil {
+			t.Fatalf("Append %d after the pool's sessions were ended: %v", i, err)
+		}
+	}
+}

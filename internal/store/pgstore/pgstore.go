@@ -7,7 +7,11 @@
 // READ transaction; an Update is SERIALIZABLE and is retried after a
 // serialization failure or a deadlock. An Update that returned nil is
 // committed under the server's synchronous_commit setting (on by default:
-// flushed to the WAL before COMMIT returns).
+// flushed to the WAL before COMMIT returns). A View or Update whose
+// connection PostgreSQL had ended (pg_terminate_backend, a restart) is run
+// again at once on another connection if the connection was found closed
+// before COMMIT was sent, which PostgreSQL then cannot have committed; a
+// COMMIT that fails is never run again.
 //
 // Besides the store.Store contract, pgstore gives the cluster two things:
 // Watch, which reports the keys every node's Updates change, so that a node
@@ -56,6 +60,10 @@ type Store struct {
 	closed     atomic.Bool
 	// closing is closed by Close; it ends running Watch calls.
 	closing chan struct{}
+	// lostRetries bounds the runs again of a transaction whose connection
+	// was found closed: one more than the pool holds, so that a pool of
+	// connections all ended by a restart of PostgreSQL is gone through.
+	lostRetries int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -86,7 +94,11 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool, connConfig: cfg.ConnConfig, closing: make(chan struct{})}, nil
+	return newStore(pool, cfg.ConnConfig), nil
+}
+
+func newStore(pool *pgxpool.Pool, connConfig *pgx.ConnConfig) *Store {
+	return &Store{pool: pool, connConfig: connConfig, closing: make(chan struct{}), lostRetries: int(pool.Config().MaxConns) + 1}
 }
 
 // Pool returns the Store's connection pool, for packages that keep tables
@@ -104,7 +116,7 @@ func (s *Store) Sibling(ctx context.Context, maxConns int32) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool, connConfig: s.connConfig, closing: make(chan struct{})}, nil
+	return newStore(pool, s.connConfig), nil
 }
 
 // NewPool opens another pool of at most maxConns connections to the
@@ -126,19 +138,33 @@ func (s *Store) NewPool(ctx context.Context, maxConns int32) (*pgxpool.Pool, err
 	return pool, nil
 }
 
-// View implements store.Store. fn sees one consistent snapshot.
+// View implements store.Store. fn sees one consistent snapshot. It is
+// run again on another connection when its own was found closed.
 func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
-	_, err := s.attempt(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
-	return err
+	for lost := 0; ; lost++ {
+		again, err := s.attempt(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+		if again != retryLost || lost == s.lostRetries || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 // Update implements store.Store. It retries fn, after a short random pause,
 // when PostgreSQL reports a serialization failure or a deadlock, at most 20
-// times. When the changes commit, every Watch in the cluster hears of them.
+// times; and at once, on another connection, when its connection was
+// found closed before COMMIT was sent (ended by PostgreSQL while it sat in
+// the pool), as many times as the pool holds connections. When the changes
+// commit, every Watch in the cluster hears of them.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
+	lost := 0
 	for attempt := 1; ; attempt++ {
-		retry, err := s.attempt(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
-		if !retry || attempt == maxAttempts {
+		again, err := s.attempt(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+		if again == retryLost && lost < s.lostRetries && ctx.Err() == nil {
+			lost++
+			attempt--
+			continue
+		}
+		if again != retryConflict || attempt == maxAttempts {
 			return err
 		}
 		// Full jitter over an exponential ceiling: 2 ms, 4 ms, ... 100 ms.
@@ -153,42 +179,91 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	}
 }
 
-// attempt runs fn once in a transaction with opts. retry reports that the
-// transaction failed on a conflict with another one and may succeed if run
-// again.
-func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, fn func(store.Tx) error) (retry bool, err error) {
+// retry says whether a failed attempt may be run again.
+type retry int
+
+const (
+	retryNot      retry = iota
+	retryConflict       // it lost a race with another transaction
+	// retryLost: its connection was found closed before COMMIT was sent,
+	// so PostgreSQL rolled it back (a session that ends does).
+	retryLost
+)
+
+// attempt runs fn once in a transaction with opts, and says whether it
+// may be run again.
+func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, fn func(store.Tx) error) (retry, error) {
 	if s.closed.Load() {
-		return false, store.ErrClosed
+		return retryNot, store.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return retryNot, err
 	}
-	ptx, err := s.pool.BeginTx(ctx, opts)
+	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		if s.closed.Load() {
-			return false, store.ErrClosed
+			return retryNot, store.ErrClosed
 		}
-		return isConflict(err), fmt.Errorf("pgstore: begin: %w", err)
+		return retryNot, fmt.Errorf("pgstore: begin: %w", err)
+	}
+	defer c.Release() // after the Rollback below; a closed connection leaves the pool
+	ptx, err := c.BeginTx(ctx, opts)
+	if err != nil {
+		if s.closed.Load() {
+			return retryNot, store.ErrClosed
+		}
+		err = fmt.Errorf("pgstore: begin: %w", err)
+		if lost(ctx, c.Conn()) {
+			return retryLost, err
+		}
+		return conflictRetry(err), err
 	}
 	defer ptx.Rollback(context.WithoutCancel(ctx))
 
-	t := &txn{ctx: ctx, tx: ptx, readOnly: opts.AccessMode == pgx.ReadOnly}
+	t := &txn{ctx: ctx, tx: ptx, conn: c.Conn(), readOnly: opts.AccessMode == pgx.ReadOnly}
 	err = fn(t)
 	if t.conflict != nil {
 		// fn saw a statement fail on a conflict. Whatever it returned was
 		// decided on a transaction PostgreSQL has already aborted.
-		return true, t.conflict
+		return retryConflict, t.conflict
+	}
+	if t.lost != nil {
+		// fn saw a statement fail on a closed connection, before COMMIT:
+		// nothing it did was committed, whatever it returned.
+		return retryLost, t.lost
 	}
 	if err != nil {
-		return false, err
+		return retryNot, err
 	}
 	if err := t.notify(); err != nil {
-		return isConflict(err), err
+		if t.lost != nil {
+			return retryLost, err
+		}
+		return conflictRetry(err), err
 	}
+	// A COMMIT that fails, on a closed connection too, may have been
+	// committed: it is never run again.
 	if err := ptx.Commit(ctx); err != nil {
-		return isConflict(err), fmt.Errorf("pgstore: commit: %w", err)
+		return conflictRetry(err), fmt.Errorf("pgstore: commit: %w", err)
 	}
-	return false, nil
+	return retryNot, nil
+}
+
+// conflictRetry is retryConflict if err is a conflict, else retryNot.
+func conflictRetry(err error) retry {
+	if isConflict(err) {
+		return retryConflict
+	}
+	return retryNot
+}
+
+// lost reports whether a statement that failed on conn failed because
+// the connection was gone (PostgreSQL ended the session, or it broke),
+// not because ctx, the call's, was done: pgx closes a connection whose
+// statement it interrupts for a cancelled context, and such a call is
+// not run again.
+func lost(ctx context.Context, conn *pgx.Conn) bool {
+	return conn.IsClosed() && ctx.Err() == nil
 }
 
 // isConflict reports whether err is a serialization failure or a deadlock:
@@ -219,15 +294,20 @@ var (
 type txn struct {
 	ctx      context.Context
 	tx       pgx.Tx
+	conn     *pgx.Conn // tx's
 	readOnly bool
 	// conflict is the first serialization failure or deadlock a statement
 	// reported; the transaction is aborted from then on.
 	conflict error
+	// lost is the error of the first statement that found the connection
+	// closed; nothing of the transaction can be committed from then on.
+	lost error
 	// changed holds the keys written or deleted, for the notification.
 	changed map[string]struct{}
 }
 
-// check records err if it is a conflict, and wraps it.
+// check records err if it is a conflict or found the connection closed,
+// and wraps it.
 func (t *txn) check(op string, err error) error {
 	if err == nil {
 		return nil
@@ -235,6 +315,9 @@ func (t *txn) check(op string, err error) error {
 	err = fmt.Errorf("pgstore: %s: %w", op, err)
 	if t.conflict == nil && isConflict(err) {
 		t.conflict = err
+	}
+	if t.lost == nil && lost(t.ctx, t.conn) {
+		t.lost = err
 	}
 	return err
 }

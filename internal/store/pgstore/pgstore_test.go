@@ -559,3 +559,86 @@ func TestOpenWithLeastPrivilege(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// terminateClients ends every client session of the database but the
+// one that asks, as pg_terminate_backend or a restart of PostgreSQL
+// does, and waits until they are gone.
+func terminateClients(t *testing.T, dsn string) {
+	t.Helper()
+	const others = `FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`
+	if n := exec(t, dsn, `SELECT pg_terminate_backend(pid) `+others); n == 0 {
+		t.Fatal("no session to end")
+	}
+	deadline := time.Now().Add(wait)
+	for exec(t, dsn, `SELECT pid `+others) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the ended sessions are still there")
+		}
+	}
+}
+
+// A transaction whose pooled connection PostgreSQL has ended meanwhile
+// fails at its BEGIN or its first statement, before anything of it can
+// have been committed: it is run again on another connection, and the
+// call succeeds, instead of failing once per dead connection.
+func TestTransactionOnAnEndedConnectionRunsAgain(t *testing.T) {
+	dsn := pgtest.Start(t)
+	s := open(t, dsn+"&pool_max_conns=3")
+	put(t, s, "k", "v0")
+	// Three connections in the pool, each used at once.
+	var inside, release sync.WaitGroup
+	inside.Add(3)
+	release.Add(1)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			errs <- s.View(context.Background(), func(tx store.Tx) error {
+				_, err := tx.Get([]byte("k"))
+				inside.Done()
+				release.Wait()
+				return err
+			})
+		}()
+	}
+	inside.Wait()
+	release.Done()
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Between calls: every pooled connection is dead at its BEGIN.
+	terminateClients(t, dsn)
+	for i := range 3 {
+		put(t, s, "k", fmt.Sprint("v", i+1))
+		if got, want := get(t, s, "k"), fmt.Sprint("v", i+1); got != want {
+			t.Fatalf("k = %q, want %q", got, want)
+		}
+	}
+	terminateClients(t, dsn)
+	if got := get(t, s, "k"); got != "v3" {
+		t.Fatalf("k = %q, want v3", got)
+	}
+
+	// Within a transaction, before its first statement: it is run again,
+	// and its change committed once.
+	runs := 0
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		runs++
+		if runs == 1 {
+			terminateClients(t, dsn)
+		}
+		v, err := tx.Get([]byte("k"))
+		if err != nil {
+			return err
+		}
+		return tx.Put([]byte("k"), append(v, '+'))
+	})
+	if err != nil || runs != 2 {
+		t.Fatalf("Update whose connection was ended before its first statement: %v after %d runs, want success after 2", err, runs)
+	}
+	if got := get(t, s, "k"); got != "v3+" {
+		t.Fatalf("k = %q, want v3+", got)
+	}
+}
