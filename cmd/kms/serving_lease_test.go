@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +93,23 @@ func TestNodeRefusesCallsWithoutTheServingLease(t *testing.T) {
 	}
 	if code, body := ready(); code != http.StatusServiceUnavailable || body["failing"] != "cluster" {
 		t.Errorf("/readyz %d %v without the lease, want 503 failing cluster", code, body)
+	}
+	// Each refused call has its refusal logged: the first in full, the
+	// others as a count every few seconds, not a line each.
+	for range 20 {
+		if _, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key, Plaintext: []byte("x")}); err == nil {
+			t.Fatal("Encrypt answered without the lease")
+		}
+	}
+	s.waitLog(regexp.MustCompile(`msg="the node may not serve now; the call is refused before it begins" .* repeated=\d+`), 10*time.Second)
+	full := 0
+	for _, l := range strings.Split(s.stderr.String(), "\n") {
+		if strings.Contains(l, `msg="the node may not serve now`) && !strings.Contains(l, " repeated=") {
+			full++
+		}
+	}
+	if full != 1 {
+		t.Errorf("%d refusals logged in full, want the first only", full)
 	}
 
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {

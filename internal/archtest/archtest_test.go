@@ -37,6 +37,7 @@ var allowed = map[string][]string{
 	"backup":    {"authstore", "keys", "store", "rekey", "migrate", "atomicfile", "audit", "datadir"},
 	"datadir":   {},
 	"nodump":    {},
+	"logrepeat": {},
 }
 
 func TestImportRules(t *testing.T) {

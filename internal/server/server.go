@@ -38,6 +38,7 @@ import (
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/logrepeat"
 	"github.com/openkms/kms/internal/metrics"
 	"github.com/openkms/kms/internal/rootkey"
 	"github.com/openkms/kms/internal/service"
@@ -216,6 +217,12 @@ func Run(ctx context.Context, o Options) error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	// While a dependency is down every refused call logs its failure:
+	// the first is logged, then a count every few seconds (a line of
+	// another failure is logged at once).
+	repeats := logrepeat.New(o.Logger.Handler(), logrepeat.Config{Varying: []string{"requestId"}})
+	defer repeats.Flush()
+	o.Logger = slog.New(repeats)
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = time.Minute
 	}
