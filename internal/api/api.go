@@ -128,12 +128,14 @@ func (h *Handler) WithCallTimeout(d time.Duration) *Handler {
 }
 
 // callContext returns the context of a call whose body has been read:
-// r's, bounded by WithCallTimeout.
+// r's, bounded by WithCallTimeout, but for its wait for a turn to make
+// an RSA key pair and the making of it (service.WithClient).
 func (h *Handler) callContext(r *http.Request) (context.Context, context.CancelFunc) {
 	if h.callTimeout <= 0 {
 		return context.WithCancel(r.Context())
 	}
-	return context.WithTimeout(r.Context(), h.callTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.callTimeout)
+	return service.WithClient(ctx, r.Context()), cancel
 }
 
 // timedOut returns errCallTimeout in place of err when the call failed on

@@ -7,11 +7,13 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/testsupport"
@@ -99,5 +101,64 @@ func TestE2ERSAKeyPairTurnsAreFairBetweenAccounts(t *testing.T) {
 	}
 	if n := e.svc.RSAKeyPairsWaiting(); n != 0 {
 		t.Errorf("%d calls still waiting", n)
+	}
+}
+
+// The call timeout bounds a call's wait on its store, not its wait for a
+// turn to make an RSA key pair nor the making of it: a
+// GetParametersForImport whose key pair is made past the bound, and a
+// CreateKey RSA_2048 that waited for its turn past it, both succeed.
+// Bounded, the first was refused after its key pair was made, and the
+// second after its wait, where both succeeded before the bound was
+// introduced: a queue of RSA_4096 CreateKeys longer than the bound was
+// refused, pair after pair made for nothing.
+func TestE2ERSAKeyPairTurnsOutsideTheCallTimeout(t *testing.T) {
+	t.Parallel()
+	der, err := keys.GenerateAsymmetric("RSA_2048")
+	if err != nil {
+		t.Fatal(err)
+	}
+	turns := make(chan chan struct{})
+	e := openKMSEnvWith(t, filepath.Join(t.TempDir(), "kms.db"), mustRandom(t, 32), testsupport.NewClock(e2eStart), func(c *service.Config) {
+		c.RSAKeyPairs = 1
+		c.GenerateKeyPair = func(spec string) ([]byte, error) { // GetParametersForImport's wrapping key pair
+			done := make(chan struct{})
+			turns <- done
+			<-done
+			return slices.Clone(der), nil
+		}
+	})
+	const bound = 200 * time.Millisecond
+	e.guard.next.(*api.Handler).WithCallTimeout(bound)
+	ctx := context.Background()
+	external, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, created := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := e.client.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: external.KeyMetadata.KeyId,
+			WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
+		params <- err
+	}()
+	making := <-turns // GetParametersForImport makes its key pair
+	go func() {
+		_, err := e.client.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify})
+		created <- err
+	}()
+	for e.svc.RSAKeyPairsWaiting() != 1 {
+		runtime.Gosched()
+	}
+	// Both calls' bounds run out: the one making its key pair, the
+	// other waiting for its turn.
+	past, cancel := context.WithTimeout(ctx, 2*bound)
+	<-past.Done()
+	cancel()
+	close(making)
+	if err := <-params; err != nil {
+		t.Errorf("GetParametersForImport RSA_2048 whose key pair was made past the call timeout: %v", err)
+	}
+	if err := <-created; err != nil {
+		t.Errorf("CreateKey RSA_2048 that waited for its turn past the call timeout: %v", err)
 	}
 }

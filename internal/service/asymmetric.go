@@ -344,7 +344,12 @@ func (s *Service) generateDataKeyPair(ctx context.Context, caller Caller, in *km
 	if in.DryRun {
 		return nil, errDryRun
 	}
-	priv, err := s.makeKeyPair(ctx, caller.AccountID, op, in.KeyPairSpec)
+	var priv []byte
+	ctx, done, err := rsaOutsideBound(ctx, in.KeyPairSpec, func(ctx context.Context) (err error) {
+		priv, err = s.makeKeyPair(ctx, caller.AccountID, op, in.KeyPairSpec)
+		return err
+	})
+	defer done()
 	if err != nil {
 		return nil, err
 	}

@@ -75,7 +75,12 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	case in.WrappingAlgorithm == "SM2PKE" || in.WrappingKeySpec == "SM2":
 		return nil, newErr(fault.UnsupportedOperation, "SM2 wrapping is only available in AWS China Regions.")
 	}
-	der, err := s.makeKeyPair(ctx, caller.AccountID, "GetParametersForImport", in.WrappingKeySpec)
+	var der []byte
+	ctx, done, err := rsaOutsideBound(ctx, in.WrappingKeySpec, func(ctx context.Context) (err error) {
+		der, err = s.makeKeyPair(ctx, caller.AccountID, "GetParametersForImport", in.WrappingKeySpec)
+		return err
+	})
+	defer done()
 	if err != nil {
 		return nil, err
 	}

@@ -158,7 +158,14 @@ func (s *Service) CreateKey(ctx context.Context, caller Caller, in *kmsapi.Creat
 		rec.State = keyrepo.StatePendingImport
 		rec.CurrentVersion = 0
 	} else {
-		vers, err := s.firstMaterial(ctx, caller.AccountID, region, &rec, now)
+		var vers []*keyrepo.VersionRecord
+		var done context.CancelFunc
+		var err error
+		ctx, done, err = rsaOutsideBound(ctx, rec.KeySpec, func(ctx context.Context) (err error) {
+			vers, err = s.firstMaterial(ctx, caller.AccountID, region, &rec, now)
+			return err
+		})
+		defer done()
 		if err != nil {
 			return nil, err
 		}
