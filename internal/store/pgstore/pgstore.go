@@ -11,7 +11,9 @@
 // connection PostgreSQL had ended (pg_terminate_backend, a restart) is run
 // again at once on another connection if the connection was found closed
 // before COMMIT was sent, which PostgreSQL then cannot have committed; a
-// COMMIT that fails is never run again.
+// COMMIT that fails is never run again, and one whose answer was lost
+// with its connection is looked up (txid_status, PostgreSQL 10 and
+// later), so that an Update committed returns nil.
 //
 // Besides the store.Store contract, pgstore gives the cluster two things:
 // Watch, which reports the keys every node's Updates change, so that a node
@@ -242,11 +244,48 @@ func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, fn func(store.T
 		return conflictRetry(err), err
 	}
 	// A COMMIT that fails, on a closed connection too, may have been
-	// committed: it is never run again.
+	// committed: it is never run again. One whose answer was lost with
+	// its connection (the call's context ended, the connection broke) is
+	// looked up, so that a change made is not reported as failed.
 	if err := ptx.Commit(ctx); err != nil {
+		if c.Conn().IsClosed() && t.xid != 0 && s.committed(ctx, t.xid) {
+			return retryNot, nil
+		}
 		return conflictRetry(err), fmt.Errorf("pgstore: commit: %w", err)
 	}
 	return retryNot, nil
+}
+
+// commitLookup bounds the lookup of a COMMIT whose answer was lost.
+const commitLookup = 5 * time.Second
+
+// committed reports whether the transaction xid, whose COMMIT was sent
+// on a connection that closed before its answer came, was committed: as
+// PostgreSQL says on another connection, within commitLookup, whatever
+// ctx's state (the call's context that ended is what closed it). A
+// transaction still in progress (its COMMIT waiting, for a synchronous
+// standby say) is asked after again until the bound; false when it is
+// not known to be committed by then.
+func (s *Store) committed(ctx context.Context, xid int64) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitLookup)
+	defer cancel()
+	for {
+		var status *string
+		err := s.pool.QueryRow(ctx, `SELECT txid_status($1)`, xid).Scan(&status)
+		switch {
+		case err != nil || status == nil:
+			return false
+		case *status != "in progress":
+			return *status == "committed"
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
 }
 
 // conflictRetry is retryConflict if err is a conflict, else retryNot.
@@ -302,6 +341,8 @@ type txn struct {
 	// lost is the error of the first statement that found the connection
 	// closed; nothing of the transaction can be committed from then on.
 	lost error
+	// xid is the transaction's id, once notify has learnt it.
+	xid int64
 	// changed holds the keys written or deleted, for the notification.
 	changed map[string]struct{}
 }

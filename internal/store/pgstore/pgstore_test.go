@@ -2,9 +2,11 @@ package pgstore_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	osexec "os/exec"
@@ -640,5 +642,108 @@ func TestTransactionOnAnEndedConnectionRunsAgain(t *testing.T) {
 	}
 	if got := get(t, s, "k"); got != "v3+" {
 		t.Fatalf("k = %q, want v3+", got)
+	}
+}
+
+// commitHolder is a TCP proxy in front of PostgreSQL that, once armed,
+// holds back the server's answers on a connection from the moment the
+// client sends it a COMMIT: the transaction commits, and its client
+// never hears so.
+type commitHolder struct {
+	ln    net.Listener
+	armed atomic.Bool
+}
+
+func newCommitHolder(t *testing.T, dsn string) (*commitHolder, string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Host
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	h := &commitHolder{ln: ln}
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			t.Cleanup(func() { client.Close(); server.Close() })
+			var held atomic.Bool
+			go func() { // client to server
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := client.Read(buf)
+					if n > 0 {
+						if h.armed.Load() && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit")) {
+							held.Store(true)
+						}
+						server.Write(buf[:n])
+					}
+					if err != nil {
+						server.Close()
+						return
+					}
+				}
+			}()
+			go func() { // server to client, but what is held
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := server.Read(buf)
+					if n > 0 && !held.Load() {
+						client.Write(buf[:n])
+					}
+					if err != nil {
+						client.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	u.Host = ln.Addr().String()
+	return h, u.String()
+}
+
+// A COMMIT whose answer is lost (the call's time ran out, the connection
+// broke) after PostgreSQL committed it is not reported as failed: the
+// transaction is looked up. Reported failed, the call was answered
+// DependencyTimeoutException, and recorded so, for a change it made.
+func TestCommitWhoseAnswerIsLost(t *testing.T) {
+	dsn := pgtest.Start(t)
+	open(t, dsn) // the schema
+	holder, proxied := newCommitHolder(t, dsn)
+	s := open(t, proxied+"&pool_max_conns=2")
+	put(t, s, "k", "before")
+
+	holder.armed.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := s.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("k"), []byte("after")) })
+	holder.armed.Store(false)
+	var v []byte
+	conn, cerr := pgx.Connect(context.Background(), dsn)
+	if cerr != nil {
+		t.Fatal(cerr)
+	}
+	defer conn.Close(context.Background())
+	if cerr := conn.QueryRow(context.Background(), `SELECT v FROM kms_records WHERE k = 'k'`).Scan(&v); cerr != nil {
+		t.Fatal(cerr)
+	}
+	if string(v) != "after" {
+		t.Fatalf("the change was not committed (k = %q); the test did not hold a COMMIT's answer", v)
+	}
+	if err != nil {
+		t.Fatalf("Update committed, whose COMMIT's answer was lost: %v, want nil", err)
 	}
 }

@@ -25,12 +25,14 @@ const (
 )
 
 // notify queues, in the transaction, a notification naming the changed
-// keys. PostgreSQL delivers it only if the transaction commits.
+// keys. PostgreSQL delivers it only if the transaction commits. It also
+// learns the transaction's id, in the same round trip, so that a COMMIT
+// whose answer is lost can be looked up (committed).
 func (t *txn) notify() error {
 	if len(t.changed) == 0 {
 		return nil
 	}
-	_, err := t.tx.Exec(t.ctx, `SELECT pg_notify($1, $2)`, notifyChannel, payload(t.changed))
+	err := t.tx.QueryRow(t.ctx, `SELECT pg_notify($1, $2), txid_current()`, notifyChannel, payload(t.changed)).Scan(nil, &t.xid)
 	return t.check("notify", err)
 }
 
