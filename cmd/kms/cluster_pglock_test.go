@@ -304,6 +304,23 @@ func TestConsoleCallWaitingOnALockTimesOut(t *testing.T) {
 		t.Fatalf("CreateGrant once the lock is released: %d", status)
 	}
 
+	// The records locked whole: the session's principal, read again on
+	// each request, is waited for within the bound too.
+	ctx := testCtx(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	noErr(t, err, "connect")
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	noErr(t, err, "begin")
+	_, err = tx.Exec(ctx, `LOCK TABLE kms_records IN ACCESS EXCLUSIVE MODE`)
+	noErr(t, err, "lock the records")
+	answer.Type = ""
+	status = cc.post("call/kms/ListKeys", nil, &answer)
+	tx.Rollback(context.Background())
+	if status != http.StatusServiceUnavailable || answer.Type != "DependencyTimeoutException" {
+		t.Fatalf("ListKeys through the console with the records locked: %d %+v; want 503 DependencyTimeoutException", status, answer)
+	}
+
 	waitSigned(t, dsn)
 	timedOut := 0
 	for _, ev := range clusterEvents(t, dsn) {
