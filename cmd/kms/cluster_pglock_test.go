@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/jackc/pgx/v5"
@@ -330,5 +331,38 @@ func TestConsoleCallWaitingOnALockTimesOut(t *testing.T) {
 	}
 	if timedOut != 1 {
 		t.Errorf("%d console CreateGrant records with errorCode DependencyTimeoutException, want 1", timedOut)
+	}
+}
+
+// An IAM call waiting on records another client keeps locked is
+// answered at --call-timeout as a KMS call is: ServiceFailure with HTTP
+// 503 and the time-out's message, not the 500 of an internal error.
+func TestIAMCallWaitingOnALockTimesOut(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Start(t)
+	dir := t.TempDir()
+	s := startServerIn(t, "", baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", dsn,
+		"--call-timeout", "2s")
+	id, secret := devCredentials(t, dir)
+	c := iamClient(s, id, secret)
+	ctx := testCtx(t)
+	_, err := c.ListUsers(ctx, &iam.ListUsersInput{})
+	noErr(t, err, "ListUsers")
+
+	conn, err := pgx.Connect(ctx, dsn)
+	noErr(t, err, "connect")
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	noErr(t, err, "begin")
+	_, err = tx.Exec(ctx, `LOCK TABLE kms_records IN ACCESS EXCLUSIVE MODE`)
+	noErr(t, err, "lock the records")
+	callCtx, cancel := context.WithTimeout(ctx, 8*time.Second)
+	defer cancel()
+	_, err = c.ListUsers(callCtx, &iam.ListUsersInput{})
+	tx.Rollback(context.Background())
+	var re *awshttp.ResponseError
+	if apiErrorCode(err) != "ServiceFailure" || !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusServiceUnavailable ||
+		!strings.Contains(err.Error(), "The system timed out while trying to fulfill the request.") {
+		t.Fatalf("ListUsers with the records locked: %v; want ServiceFailure (503) timed out", err)
 	}
 }

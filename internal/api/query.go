@@ -408,7 +408,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 	defer cancel()
 	p, region, err := h.dir.Authenticate(identity.WithoutCache(ctx), r, body, svc.name)
 	if err != nil {
-		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
+		h.answerQueryError(w, r, reqID, ci, svc.namespace, timedOut(ctx, err))
 		return
 	}
 	ci.principal = p
@@ -437,7 +437,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 	}
 	out, err := svc.actions[action](audit.NewContext(identity.WithRequest(ctx, h.requestInfo(r, region)), ci.ev), p, form)
 	if err != nil {
-		h.answerQueryError(w, r, reqID, ci, svc.namespace, err)
+		h.answerQueryError(w, r, reqID, ci, svc.namespace, timedOut(ctx, err))
 		return
 	}
 	if err := h.audit(r.Context(), r, ci, nil); err != nil {
