@@ -365,25 +365,8 @@ func TestRefusedBatchKeepsItsWholeLines(t *testing.T) {
 // Once there is room, Retry makes more and the trail goes on.
 func TestFullDiskRefusesCallsBeforeTheirChange(t *testing.T) {
 	dir := t.TempDir()
-	l, err := OpenDir(dir, 64<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	s := l.sink.(*fileSink)
-	waitZeros(l)
-	lift := limitFileSize(t, uint64(s.zeroed.Load()))
-	n := 0
-	for ; err == nil; n++ {
-		if n > 1000 {
-			t.Fatal("the trail took 1000 records past the size limit without refusing calls")
-		}
-		if err := l.Append(zeroRec("Before")); err != nil {
-			t.Fatalf("Append %d, of a call admitted by Retry: %v", n, err)
-		}
-		waitZeros(l) // the extension tried in the background has failed
-		err = l.Err()
-	}
+	l, s, n, lift := fillToReserve(t, dir)
+	err := l.Err()
 	var low *errLowRoom
 	if !errors.As(err, &low) || !errors.Is(err, unix.EFBIG) || low.left <= 0 || low.left >= s.reserve() {
 		t.Fatalf("Err with the zeros nearly used up: %v; want the room left (0 < left < %d) and EFBIG", err, s.reserve())
@@ -501,24 +484,7 @@ func TestLittleRoomIsUsedUpToTheReserve(t *testing.T) {
 // it.
 func TestCommitFindsRoomAgain(t *testing.T) {
 	dir := t.TempDir()
-	l, err := OpenDir(dir, 64<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	s := l.sink.(*fileSink)
-	waitZeros(l)
-	lift := limitFileSize(t, uint64(s.zeroed.Load()))
-	n := 0
-	for ; l.Err() == nil; n++ {
-		if n > 1000 {
-			t.Fatal("the trail took 1000 records past the size limit without refusing calls")
-		}
-		if err := l.Append(zeroRec("Before")); err != nil {
-			t.Fatalf("Append %d: %v", n, err)
-		}
-		waitZeros(l)
-	}
+	l, s, n, lift := fillToReserve(t, dir)
 	// A call under way commits once there is room again. The zeros
 	// are written without the log's lock, which the calls enqueuing
 	// their records take.
@@ -560,24 +526,7 @@ func TestCommitFindsRoomAgain(t *testing.T) {
 // trail is not failed for good.
 func TestZerosFailingOtherwiseWhileRoomIsLow(t *testing.T) {
 	dir := t.TempDir()
-	l, err := OpenDir(dir, 64<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	s := l.sink.(*fileSink)
-	waitZeros(l)
-	lift := limitFileSize(t, uint64(s.zeroed.Load()))
-	n := 0
-	for ; l.Err() == nil; n++ {
-		if n > 1000 {
-			t.Fatal("the trail took 1000 records past the size limit without refusing calls")
-		}
-		if err := l.Append(zeroRec("Before")); err != nil {
-			t.Fatalf("Append %d: %v", n, err)
-		}
-		waitZeros(l)
-	}
+	l, s, n, lift := fillToReserve(t, dir)
 	lift()
 	s.zeroing.Lock()
 	s.zeros = func(_ *os.File, from, _ int64) (int64, error) {
@@ -595,4 +544,32 @@ func TestZerosFailingOtherwiseWhileRoomIsLow(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTrail(t, dir, n+20)
+}
+
+// fillToReserve opens a trail in dir in segments of 64 KiB, limits the
+// size of the files this process writes to the end of the zeros it wrote
+// ahead of its records (a full disk), and appends records one at a time,
+// each admitted by Err, until Err reports the room low. It returns the
+// log, its sink, the records appended and a function that lifts the limit.
+func fillToReserve(t *testing.T, dir string) (*Log, *fileSink, int, func()) {
+	t.Helper()
+	l, err := OpenDir(dir, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	s := l.sink.(*fileSink)
+	waitZeros(l)
+	lift := limitFileSize(t, uint64(s.zeroed.Load()))
+	n := 0
+	for ; l.Err() == nil; n++ {
+		if n > 1000 {
+			t.Fatal("the trail took 1000 records past the size limit without refusing calls")
+		}
+		if err := l.Append(zeroRec("Before")); err != nil {
+			t.Fatalf("Append %d, of a call admitted by Err: %v", n, err)
+		}
+		waitZeros(l) // the extension tried in the background has failed
+	}
+	return l, s, n, lift
 }
