@@ -127,7 +127,7 @@ func (s *fileSink) lowRoom() error {
 			return nil
 		}
 		s.zeroed.Store(end)
-		s.zeroErr.Store(&err)
+		s.zerosFailed(err)
 	}
 	s.zeroing.Unlock()
 	return s.roomLeft()
@@ -299,6 +299,15 @@ func (s *fileSink) written(lines []byte) int {
 	return i
 }
 
+// zerosFailed notes err, a failure to write zeros ahead of the records
+// (by zeroAhead, lowRoom or probe), for lowRoom, and tells the observer.
+func (s *fileSink) zerosFailed(err error) {
+	s.zeroErr.Store(&err)
+	if o := s.obs.Load(); o != nil {
+		(*o).ZerosFailed(err)
+	}
+}
+
 // zeroAhead starts writing the next chunk of zeros after those the file
 // has, in the background, unless that is under way or would take the
 // segment past its limit. Zeros that fail to be written (a full disk) cost
@@ -325,10 +334,7 @@ func (s *fileSink) zeroAhead() {
 			// Zeros refused for want of room keep those written before
 			// the refusal: the room left is theirs.
 			s.zeroed.Store(end)
-			s.zeroErr.Store(&err)
-			if o := s.obs.Load(); o != nil {
-				(*o).ZerosFailed(err)
-			}
+			s.zerosFailed(err)
 			return
 		}
 		s.zeroed.Store(to)
@@ -603,7 +609,7 @@ func (s *fileSink) probe(uint64) error {
 		// cost only speed, as a failed extension does: the records are
 		// appended after them.
 		s.zeroed.Store(end)
-		s.zeroErr.Store(&err)
+		s.zerosFailed(err)
 		s.zeroing.Unlock()
 		if !outOfSpace(err) {
 			return nil

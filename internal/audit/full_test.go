@@ -371,8 +371,13 @@ func TestFullDiskRefusesCallsBeforeTheirChange(t *testing.T) {
 	if !errors.As(err, &low) || !errors.Is(err, unix.EFBIG) || low.left <= 0 || low.left >= s.reserve() {
 		t.Fatalf("Err with the zeros nearly used up: %v; want the room left (0 < left < %d) and EFBIG", err, s.reserve())
 	}
+	obs := &zeroObserver{}
+	l.Observe(obs)
 	if err := l.Retry(); !errors.Is(err, unix.EFBIG) {
 		t.Fatalf("Retry while there is still no room: %v, want EFBIG", err)
+	}
+	if obs.failed.Load() == 0 {
+		t.Error("the zeros Retry's check could not write were not reported (kms_audit_prezero_failures_total)")
 	}
 	// The calls under way when the room ran low still have theirs.
 	for range 3 {
