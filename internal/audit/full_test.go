@@ -127,15 +127,7 @@ func TestFullSegmentGoesOn(t *testing.T) {
 	if err := l.Retry(); err == nil {
 		t.Fatal("Retry while there is no room succeeded")
 	}
-	lift()
-	if err := l.Retry(); err != nil {
-		t.Fatalf("Retry once there is room: %v", err)
-	}
-	appendN(t, l, 20)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	checkTrail(t, dir, n+20)
+	goesOnWithRoom(t, l, lift, dir, 20, n+20)
 }
 
 // TestDigestCutShortGoesOn: a digest cut short by the size limit fails
@@ -385,15 +377,7 @@ func TestFullDiskRefusesCallsBeforeTheirChange(t *testing.T) {
 			t.Fatalf("Append of a call under way: %v", err)
 		}
 	}
-	lift()
-	if err := l.Retry(); err != nil {
-		t.Fatalf("Retry once there is room: %v", err)
-	}
-	appendN(t, l, 20)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	checkTrail(t, dir, n+3+20)
+	goesOnWithRoom(t, l, lift, dir, 20, n+3+20)
 }
 
 // TestStartOnFullDiskRefusesCalls: a trail opened where no zeros can be
@@ -420,15 +404,7 @@ func TestStartOnFullDiskRefusesCalls(t *testing.T) {
 	if err := l.Retry(); !errors.Is(err, unix.EFBIG) {
 		t.Fatalf("Retry with no room: %v, want EFBIG", err)
 	}
-	lift()
-	if err := l.Retry(); err != nil {
-		t.Fatalf("Retry once there is room: %v", err)
-	}
-	appendN(t, l, 5)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	checkTrail(t, dir, 8)
+	goesOnWithRoom(t, l, lift, dir, 5, 8)
 }
 
 // TestLittleRoomIsUsedUpToTheReserve: zeros refused partway for want of
@@ -470,15 +446,7 @@ func TestLittleRoomIsUsedUpToTheReserve(t *testing.T) {
 	if err := l.Retry(); !errors.Is(err, unix.EFBIG) {
 		t.Fatalf("Retry while there is still no room: %v, want EFBIG", err)
 	}
-	lift()
-	if err := l.Retry(); err != nil {
-		t.Fatalf("Retry once there is room: %v", err)
-	}
-	appendN(t, l, 20)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	checkTrail(t, dir, n+20)
+	goesOnWithRoom(t, l, lift, dir, 20, n+20)
 }
 
 // TestCommitFindsRoomAgain: a commit that ends with less than the reserve
@@ -577,4 +545,20 @@ func fillToReserve(t *testing.T, dir string) (*Log, *fileSink, int, func()) {
 		waitZeros(l) // the extension tried in the background has failed
 	}
 	return l, s, n, lift
+}
+
+// goesOnWithRoom lifts the size limit (lift), checks that Retry lets
+// calls in again, appends more records, closes the log and checks that
+// the trail in dir holds want records as one chain.
+func goesOnWithRoom(t *testing.T, l *Log, lift func(), dir string, more, want int) {
+	t.Helper()
+	lift()
+	if err := l.Retry(); err != nil {
+		t.Fatalf("Retry once there is room: %v", err)
+	}
+	appendN(t, l, more)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkTrail(t, dir, want)
 }
