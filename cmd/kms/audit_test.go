@@ -69,8 +69,9 @@ type auditEvent struct {
 	Resources         []struct {
 		ARN string `json:"ARN"`
 	} `json:"resources"`
-	Sequence uint64 `json:"sequence"`
-	PrevHash string `json:"previousHash"`
+	AdditionalEventData json.RawMessage `json:"additionalEventData"`
+	Sequence            uint64          `json:"sequence"`
+	PrevHash            string          `json:"previousHash"`
 }
 
 // auditJSON runs `kms audit events --data-dir dir --json args...` and

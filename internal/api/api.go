@@ -515,7 +515,7 @@ func (h *Handler) call(ctx context.Context, r *http.Request, ci *callInfo, name 
 	if err != nil {
 		return nil, err
 	}
-	ci.principal = p
+	h.setPrincipal(ci, p)
 	ci.ev.Region = region
 	if !cachedOps[name] {
 		ctx = service.WithPoliciesNow(ctx, h.dir.PoliciesNow(p))

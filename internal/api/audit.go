@@ -49,6 +49,16 @@ func (h *Handler) formParams(ci *callInfo, form url.Values) {
 	}
 }
 
+// setPrincipal notes the caller of a call once it is authenticated, in
+// its record too: a change the call makes is kept with its record as it
+// stands at the commit (internal/outbox).
+func (h *Handler) setPrincipal(ci *callInfo, p *identity.Principal) {
+	ci.principal = p
+	if h.recorder != nil && p != nil {
+		ci.ev.Identity = recordedIdentity(p)
+	}
+}
+
 // audit records a call before it is answered. Without a trail it does
 // nothing. An error means the call must not be acknowledged.
 func (h *Handler) audit(ctx context.Context, r *http.Request, ci *callInfo, callErr error) error {
@@ -57,7 +67,9 @@ func (h *Handler) audit(ctx context.Context, r *http.Request, ci *callInfo, call
 	}
 	ev := ci.ev
 	if p := ci.principal; p != nil {
-		ev.Identity = recordedIdentity(p)
+		if ev.Identity.Type == "" {
+			ev.Identity = recordedIdentity(p)
+		}
 	} else if callErr != nil && !h.admitAnonymous(ci) {
 		return nil
 	} else if a, err := sigv4.Parse(r); err == nil {

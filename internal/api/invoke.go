@@ -86,7 +86,7 @@ func (h *Handler) invokeCall(r *http.Request, c Call) (json.RawMessage, *CallErr
 func (h *Handler) invokeRecorded(r *http.Request, ci *callInfo, c Call) (json.RawMessage, *CallError) {
 	ci.ev.UserAgent = c.UserAgent
 	ci.ev.Operation = c.Operation
-	ci.principal = c.Principal
+	h.setPrincipal(ci, c.Principal)
 	// Bounded as a signed call is once its body is read (WithCallTimeout);
 	// the record is written under r's context, after.
 	ctx, cancel := h.callContext(r)

@@ -411,7 +411,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, timedOut(ctx, err))
 		return
 	}
-	ci.principal = p
+	h.setPrincipal(ci, p)
 	if !h.limits.allow(svc.name, p.Account) {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, errThrottled)
 		return

@@ -67,6 +67,10 @@ type Record struct {
 	// ServiceEventDetails, on a service event, says what the service did
 	// as CloudTrail says it: {"rotationType", "keyId", ...} of RotateKey.
 	ServiceEventDetails json.RawMessage `json:"serviceEventDetails,omitempty"`
+	// AdditionalEventData, on a record written after its call's change
+	// was made and the call was not recorded (internal/outbox), is
+	// {"recovered":true} (docs/audit.md, "Recovered records").
+	AdditionalEventData json.RawMessage `json:"additionalEventData,omitempty"`
 	EventCategory       string          `json:"eventCategory"`
 
 	// Position in the chain, set by the log.

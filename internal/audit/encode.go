@@ -105,6 +105,10 @@ func appendRecordHead(b []byte, r *Record) []byte {
 		b = append(b, `,"serviceEventDetails":`...)
 		b = appendRaw(b, r.ServiceEventDetails)
 	}
+	if len(r.AdditionalEventData) > 0 {
+		b = append(b, `,"additionalEventData":`...)
+		b = appendRaw(b, r.AdditionalEventData)
+	}
 	b = append(b, `,"eventCategory":`...)
 	return appendString(b, r.EventCategory)
 }

@@ -29,6 +29,8 @@ func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
 			EventName: "RotateKey", Resources: []Resource{{AccountID: "1", Type: "AWS::KMS::Key", ARN: "arn"}}, EventType: "AwsServiceEvent",
 			ManagementEvent: true, RecipientAccountID: "1", ServiceEventDetails: json.RawMessage(`{"rotationType":"AUTOMATIC","keyId":"k"}`),
 			EventCategory: "Management", Sequence: 9, PrevHash: "00"},
+		{EventVersion: "1.11", UserIdentity: UserIdentity{Type: "Root", AccountID: "1"}, EventName: "TagResource",
+			AdditionalEventData: json.RawMessage(`{"recovered":true}`), EventCategory: "Management", Sequence: 10, PrevHash: "00"},
 	}
 	for i, r := range cases {
 		if r.RequestParameters == nil {

@@ -171,6 +171,13 @@ func (r *LogRecorder) Record(_ context.Context, e *Event) error {
 	return r.log.Append(e.record())
 }
 
+// Snapshot is the record e would become now, as JSON without its place
+// in a chain: what internal/outbox keeps beside a call's change until
+// the call's record is written.
+func (e *Event) Snapshot() ([]byte, error) {
+	return json.Marshal(e.record())
+}
+
 // jsonNull is the JSON null of a record's empty members, shared by every
 // record: nothing writes into a record's raw members.
 var jsonNull = json.RawMessage("null")
