@@ -42,6 +42,13 @@ func CheckCopyFinished(tx Tx) error {
 	return ErrUnfinishedCopy
 }
 
+// UnwatchedPrefix is the key prefix of records no node caches: a change
+// to them is not announced to the other nodes of a cluster (pgstore's
+// notifications). The audit outbox (internal/outbox) keeps its entries
+// under it, one written and one deleted for each call that changes
+// something.
+const UnwatchedPrefix = "outbox/"
+
 // ErrNotFound is returned by Tx.Get when the key has no value.
 var ErrNotFound = errors.New("store: not found")
 

@@ -363,7 +363,12 @@ func (t *txn) check(op string, err error) error {
 	return err
 }
 
+var unwatched = []byte(store.UnwatchedPrefix)
+
 func (t *txn) changedKey(key []byte) {
+	if bytes.HasPrefix(key, unwatched) {
+		return
+	}
 	if t.changed == nil {
 		t.changed = make(map[string]struct{})
 	}

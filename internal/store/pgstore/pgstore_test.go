@@ -220,6 +220,17 @@ func TestWatch(t *testing.T) {
 	a.Update(ctx, func(tx store.Tx) error { return tx.Delete([]byte("x")) })
 	w.expect(t, "x")
 
+	// Records no node caches are not named, and alone say nothing.
+	a.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte(store.UnwatchedPrefix+"e1"), nil) })
+	err = a.Update(ctx, func(tx store.Tx) error {
+		tx.Put([]byte("y"), nil)
+		return tx.Delete([]byte(store.UnwatchedPrefix + "e1"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, "y")
+
 	// Too many keys to name.
 	err = a.Update(ctx, func(tx store.Tx) error {
 		for i := range 200 {
