@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"keyrepo":   {"keys", "kmsapi", "policy", "store", "fault", "changelog"},
 	"identity":  {"keys", "policy", "sigv4", "store", "fault", "changelog"},
 	"audit":     {"keys"},
+	"outbox":    {"audit", "store"},
 	"kmsapi":    {},
 	"fault":     {},
 	"policy":    {},

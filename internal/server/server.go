@@ -40,6 +40,7 @@ import (
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/logrepeat"
 	"github.com/openkms/kms/internal/metrics"
+	"github.com/openkms/kms/internal/outbox"
 	"github.com/openkms/kms/internal/rootkey"
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
@@ -397,6 +398,34 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	trail, digester, closeAudit, err := openAudit(ctx, st, pg, root, o)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	defer trail.Close()
+	// Each call's change is kept with its record until the record is in
+	// the trail: a node killed between the two, or a trail that failed
+	// just then, leaves the record to be written at the next start.
+	var trailReader api.TrailReader = audit.NewFileTrail(o.DataDir)
+	if pg != nil {
+		trailReader = audit.NewPostgresTrail(pg.Pool())
+	}
+	box := outbox.New(trail, trailReader, time.Now, o.Logger)
+	st = box.Wrap(st)
+	if n, err := box.Recover(ctx, false); err != nil {
+		o.Logger.Error("writing the records of calls whose changes were made but not recorded; tried again while serving", "err", err)
+	} else if n > 0 {
+		o.Logger.Warn("wrote the records of calls whose changes were made before the server stopped, marked recovered", "records", n)
+	}
+	if err := box.Flush(ctx); err != nil {
+		return fmt.Errorf("deleting the outbox entries of recorded calls: %w", err)
+	}
+	defer func() {
+		if err := box.Flush(context.Background()); err != nil {
+			o.Logger.Error("deleting the outbox entries of recorded calls", "err", err)
+		}
+	}()
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: o.Region, Regions: regions, Logger: o.Logger, CacheMaxAge: cacheMaxAge,
 		MaxClockSkew: o.MaxClockSkew})
 	if n, err := dir.BindStoredTrust(ctx); errors.Is(err, store.ErrUnauthenticated) {
@@ -407,15 +436,9 @@ func Run(ctx context.Context, o Options) error {
 	} else if n > 0 {
 		o.Logger.Info("stored role trust policies bound to the unique ids of the users and roles they name", "roles", n)
 	}
-	trail, digester, closeAudit, err := openAudit(ctx, st, pg, root, o)
-	if err != nil {
-		return err
-	}
-	defer closeAudit()
-	defer trail.Close()
 	// Calls and the work no call asked for (the service's own events)
 	// are recorded in the same trail.
-	recorder := audit.NewLogRecorder(trail)
+	recorder := box.Recorder(audit.NewLogRecorder(trail))
 	var changeStore store.Store // nil: not a node of a cluster
 	if pg != nil {
 		// The records other nodes changed are read through a connection
@@ -497,10 +520,6 @@ func Run(ctx context.Context, o Options) error {
 		stopDigests()
 		<-digestsDone
 	}()
-	var trailReader api.TrailReader = audit.NewFileTrail(o.DataDir)
-	if pg != nil {
-		trailReader = audit.NewPostgresTrail(pg.Pool())
-	}
 	trail.Observe(trailObserver{Metrics: m, log: o.Logger})
 	if pg == nil {
 		// bbolt locks kms.db against every other process: kms backup
@@ -605,8 +624,13 @@ func Run(ctx context.Context, o Options) error {
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
-		m := &maintainer{svc: svc, dir: dir, pg: pg, log: o.Logger}
+		m := &maintainer{svc: svc, dir: dir, box: box, pg: pg, log: o.Logger}
 		m.run(sweepCtx, o.SweepInterval)
+	}()
+	boxed := make(chan struct{})
+	go func() {
+		defer close(boxed)
+		box.Run(sweepCtx, outboxInterval)
 	}()
 
 	flushed := make(chan struct{})
@@ -624,6 +648,7 @@ func Run(ctx context.Context, o Options) error {
 	stopSweep()
 	<-swept
 	<-flushed
+	<-boxed
 	if err != nil {
 		return err
 	}
@@ -637,6 +662,10 @@ func orDefault(d, def time.Duration) time.Duration {
 	}
 	return d
 }
+
+// outboxInterval is how often the outbox entries of recorded calls are
+// deleted, and those whose records were refused are looked at again.
+const outboxInterval = 2 * time.Second
 
 // DefaultUsageFlushInterval is how often key uses are written by default.
 const DefaultUsageFlushInterval = 10 * time.Second
@@ -678,6 +707,7 @@ func flushKeyUsage(ctx context.Context, svc *service.Service, every, timeout tim
 type maintainer struct {
 	svc   *service.Service
 	dir   *identity.Directory
+	box   *outbox.Box
 	pg    *pgstore.Store // nil: a single node, which always leads
 	lease *pgstore.Lease
 	log   *slog.Logger
@@ -711,6 +741,12 @@ func (m *maintainer) tick(ctx context.Context) {
 	}
 	if err := m.dir.DeleteExpiredSessions(ctx); err != nil && ctx.Err() == nil {
 		m.log.Error("deleting expired role sessions", "err", err)
+	}
+	if m.pg != nil && m.box != nil {
+		// The calls of a node that died between a change and its record.
+		if _, err := m.box.Recover(ctx, true); err != nil && ctx.Err() == nil {
+			m.log.Error("writing the records of other nodes' calls whose changes were made but not recorded", "err", err)
+		}
 	}
 }
 

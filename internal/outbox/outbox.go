@@ -1,0 +1,470 @@
+// Package outbox keeps the audit record of each call that changes the
+// store in the same transaction as the change, until the call's own
+// record is in the trail.
+//
+// A call's record is written after its change commits, and the call is
+// answered only once the record is durable. A server killed between the
+// two, a trail that failed just then (a full disk past its reserve, a
+// lost commit in PostgreSQL), would otherwise leave a change no record
+// names. The Store that Wrap returns adds, to every transaction of a call
+// that writes something, an entry under Prefix holding the record the
+// call would get (audit.Event.Snapshot) and the head of the trail's chain
+// at the commit: the call's record, if it was written, comes after it.
+// Once the call's record is durable (the Recorder that Recorder returns),
+// the entry is deleted in the next transaction, or by Flush.
+//
+// Recover writes, for every entry whose call's record is not in the
+// trail after the head the entry names, the snapshot as a record marked
+// {"recovered":true} (audit.Record.AdditionalEventData), and deletes the
+// entry: at start, before calls are served; then every few seconds while
+// an entry's record could not be written; and, on the node that does a
+// cluster's background work, for the entries of other nodes' chains older
+// than OrphanAge (a node that died).
+//
+// Limits: a recovered record has no responseElements, and says nothing
+// of how the call was answered (it was refused, or not answered at all).
+// The work the service does on its own (its service events) is not kept
+// here. A record recovered for an entry of another node's chain that
+// was only slow (older than OrphanAge, its record written after the
+// check) is written twice, the second time marked recovered.
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/store"
+)
+
+// Prefix is the key prefix of the entries: no node caches them, and a
+// cluster's nodes are not told of their changes.
+const Prefix = store.UnwatchedPrefix
+
+// OrphanAge is how old an entry of another node's chain, or one of this
+// node's calls that never reached its Recorder, must be before Recover
+// writes its record: far longer than any call takes from its commit to
+// its record.
+const OrphanAge = 10 * time.Minute
+
+// Trail is the log a node appends its records to (audit.Log).
+type Trail interface {
+	Chain() string
+	Head() (uint64, string)
+	Append(*audit.Record) error
+}
+
+// Reader reads a chain's records after a position (audit.FileTrail,
+// audit.PostgresTrail).
+type Reader interface {
+	Records(ctx context.Context, chain string, after int64, limit, maxBytes int) ([]audit.Row, bool, error)
+}
+
+// Box is the outbox of one server: the Store and Recorder wrappers share
+// it.
+type Box struct {
+	trail  Trail
+	reader Reader
+	now    func() time.Time
+	log    *slog.Logger
+	store  store.Store // the wrapped store, for Recover and Flush
+
+	npending atomic.Int64
+	mu       sync.Mutex
+	pending  map[string]time.Time // event id → first commit, of calls not yet recorded
+	done     [][]byte             // entries whose records are in the trail
+	failed   bool                 // a call's record was not written: Recover is due
+}
+
+// New returns the outbox of calls recorded to trail, read back through
+// reader.
+func New(trail Trail, reader Reader, now func() time.Time, log *slog.Logger) *Box {
+	return &Box{trail: trail, reader: reader, now: now, log: log, pending: map[string]time.Time{}}
+}
+
+// entry is the value of an entry: the record a call would get and where
+// in which chain to look for it.
+type entry struct {
+	Chain     string          `json:"chain"`
+	After     uint64          `json:"after"`
+	Committed time.Time       `json:"committed"`
+	Record    json.RawMessage `json:"record"`
+}
+
+// Key is the entry of the call whose event id is id.
+func Key(eventID string) []byte { return []byte(Prefix + eventID) }
+
+// Wrap returns s keeping an entry in each transaction of a call (its
+// context carries an audit.Event of an authenticated caller) that writes
+// something, and deleting the entries of recorded calls. Recover and
+// Flush work on s.
+func (b *Box) Wrap(s store.Store) store.Store {
+	b.store = s
+	return &boxStore{Store: s, b: b}
+}
+
+type boxStore struct {
+	store.Store
+	b *Box
+}
+
+// writeTx notes whether a transaction wrote anything.
+type writeTx struct {
+	store.Tx
+	wrote bool
+}
+
+func (t *writeTx) Put(k, v []byte) error { t.wrote = true; return t.Tx.Put(k, v) }
+func (t *writeTx) Delete(k []byte) error { t.wrote = true; return t.Tx.Delete(k) }
+
+func (s *boxStore) Update(ctx context.Context, fn func(store.Tx) error) error {
+	b := s.b
+	ev := audit.FromContext(ctx)
+	if ev != nil && (ev.Identity.Type == "" || ev.EventID == "") {
+		ev = nil // nothing changes for an unauthenticated caller
+	}
+	drop := b.takeDone()
+	err := s.Store.Update(ctx, func(tx store.Tx) error {
+		wtx := &writeTx{Tx: tx}
+		if err := fn(wtx); err != nil {
+			return err
+		}
+		if ev != nil && wtx.wrote {
+			v, err := b.entry(ev)
+			if err != nil {
+				return err
+			}
+			// Pending before the commit, so that no Recover that sees
+			// the entry takes it for one whose call has ended.
+			b.begin(ev.EventID)
+			if err := tx.Put(Key(ev.EventID), v); err != nil {
+				return err
+			}
+		}
+		for _, k := range drop {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(drop) > 0 {
+		b.giveBack(drop)
+	}
+	return err
+}
+
+// entry is the value of ev's entry now.
+func (b *Box) entry(ev *audit.Event) ([]byte, error) {
+	rec, err := ev.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("outbox: the call's record: %w", err)
+	}
+	seq, _ := b.trail.Head()
+	return json.Marshal(entry{Chain: b.trail.Chain(), After: seq, Committed: b.now().UTC(), Record: rec})
+}
+
+func (b *Box) begin(id string) {
+	b.mu.Lock()
+	if _, ok := b.pending[id]; !ok {
+		b.pending[id] = b.now()
+		b.npending.Add(1)
+	}
+	b.mu.Unlock()
+}
+
+// forget drops the call of event id from those pending: its entry was
+// taken for lost.
+func (b *Box) forget(id string) {
+	b.mu.Lock()
+	if _, ok := b.pending[id]; ok {
+		delete(b.pending, id)
+		b.npending.Add(-1)
+	}
+	b.mu.Unlock()
+}
+
+// recorded notes that the call of event id ended: its record written
+// (ok) or refused.
+func (b *Box) recorded(id string, ok bool) {
+	if b.npending.Load() == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, was := b.pending[id]; !was {
+		return
+	}
+	delete(b.pending, id)
+	b.npending.Add(-1)
+	if ok {
+		b.done = append(b.done, Key(id))
+	} else {
+		b.failed = true
+	}
+}
+
+// maxDrop bounds the deletions one transaction of a call carries.
+const maxDrop = 256
+
+func (b *Box) takeDone() [][]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(len(b.done), maxDrop)
+	if n == 0 {
+		return nil
+	}
+	drop := b.done[len(b.done)-n:]
+	b.done = b.done[: len(b.done)-n : len(b.done)-n]
+	return drop
+}
+
+func (b *Box) giveBack(drop [][]byte) {
+	b.mu.Lock()
+	b.done = append(b.done, drop...)
+	b.mu.Unlock()
+}
+
+// Recorder returns r telling the box of each call's record.
+func (b *Box) Recorder(r audit.Recorder) audit.Recorder { return boxRecorder{Recorder: r, b: b} }
+
+type boxRecorder struct {
+	audit.Recorder
+	b *Box
+}
+
+func (r boxRecorder) Record(ctx context.Context, e *audit.Event) error {
+	err := r.Recorder.Record(ctx, e)
+	r.b.recorded(e.EventID, err == nil)
+	return err
+}
+
+// Flush deletes the entries of the calls recorded so far.
+func (b *Box) Flush(ctx context.Context) error {
+	for {
+		drop := b.takeDone()
+		if len(drop) == 0 {
+			return nil
+		}
+		err := b.store.Update(ctx, func(tx store.Tx) error {
+			for _, k := range drop {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.giveBack(drop)
+			return err
+		}
+	}
+}
+
+// Due reports whether a call's record was refused since the last
+// Recover: its entry waits for the trail.
+func (b *Box) Due() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failed
+}
+
+// found is one entry Recover considers.
+type found struct {
+	key   []byte
+	id    string
+	entry entry
+}
+
+// Recover writes the records of the calls whose entries are left without
+// them, as described in the package comment, and deletes those entries;
+// others also takes the entries of other chains older than OrphanAge. It
+// returns how many records it wrote.
+func (b *Box) Recover(ctx context.Context, others bool) (int, error) {
+	b.mu.Lock()
+	b.failed = false
+	b.mu.Unlock()
+	var all []found
+	err := b.store.View(ctx, func(tx store.Tx) error {
+		all = all[:0]
+		return store.ScanReadable(tx, []byte(Prefix), nil, func(k, v []byte) (bool, error) {
+			f := found{key: append([]byte(nil), k...), id: string(k[len(Prefix):])}
+			if err := json.Unmarshal(v, &f.entry); err != nil {
+				b.log.Error("an outbox entry does not read; it is left", "key", string(k), "err", err)
+				return true, nil
+			}
+			all = append(all, f)
+			return true, nil
+		}, func(err error) { b.log.Error("an outbox entry does not read; it is left", "err", err) })
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox: reading the entries: %w", err)
+	}
+	now := b.now()
+	own := b.trail.Chain()
+	chains := map[string][]found{}
+	b.mu.Lock()
+	present := make(map[string]bool, len(all))
+	for _, f := range all {
+		present[f.id] = true
+	}
+	for id, since := range b.pending {
+		// A call that never reached its Recorder, and whose change was
+		// not made after all, is forgotten.
+		if now.Sub(since) >= OrphanAge && !present[id] {
+			delete(b.pending, id)
+			b.npending.Add(-1)
+		}
+	}
+	done := make(map[string]bool, len(b.done))
+	for _, k := range b.done {
+		done[string(k)] = true
+	}
+	for _, f := range all {
+		old := now.Sub(f.entry.Committed) >= OrphanAge
+		if f.entry.Chain != own {
+			if others && old {
+				chains[f.entry.Chain] = append(chains[f.entry.Chain], f)
+			}
+			continue
+		}
+		if done[string(f.key)] {
+			continue
+		}
+		if since, ok := b.pending[f.id]; ok && now.Sub(since) < OrphanAge {
+			continue
+		}
+		chains[own] = append(chains[own], f)
+	}
+	b.mu.Unlock()
+	wrote := 0
+	for chain, group := range chains {
+		n, err := b.recoverChain(ctx, chain, group)
+		wrote += n
+		if err != nil {
+			b.mu.Lock()
+			b.failed = true
+			b.mu.Unlock()
+			return wrote, err
+		}
+	}
+	return wrote, nil
+}
+
+// recoverChain handles the entries of one chain: each whose record is
+// not in the chain after its head gets it written to this node's trail.
+func (b *Box) recoverChain(ctx context.Context, chain string, group []found) (int, error) {
+	want := make(map[string]bool, len(group))
+	after := group[0].entry.After
+	for _, f := range group {
+		want[f.id] = true
+		after = min(after, f.entry.After)
+	}
+	in, err := b.inTrail(ctx, chain, int64(after), want)
+	if err != nil {
+		return 0, err
+	}
+	wrote := 0
+	var drop [][]byte
+	defer func() {
+		if len(drop) > 0 {
+			b.giveBack(drop)
+		}
+	}()
+	for _, f := range group {
+		if !in[f.id] {
+			var rec audit.Record
+			if err := json.Unmarshal(f.entry.Record, &rec); err != nil {
+				b.log.Error("an outbox entry's record does not read; it is left", "key", string(f.key), "err", err)
+				continue
+			}
+			rec.AdditionalEventData = recovered
+			if err := b.trail.Append(&rec); err != nil {
+				return wrote, fmt.Errorf("outbox: writing the record of a call whose change was made: %w", err)
+			}
+			wrote++
+			b.log.Warn("wrote the record of a call whose change was made but not recorded",
+				"requestId", rec.RequestID, "eventName", rec.EventName, "eventTime", rec.EventTime)
+		}
+		drop = append(drop, f.key)
+		b.forget(f.id)
+	}
+	return wrote, nil
+}
+
+var recovered = json.RawMessage(`{"recovered":true}`)
+
+// line is what Recover reads of a line of the trail: {"hash", "event"}.
+type line struct {
+	Event struct {
+		EventID  string `json:"eventID"`
+		Sequence int64  `json:"sequence"`
+	} `json:"event"`
+}
+
+// inTrail returns which of the event ids in want have a record in chain
+// after position after.
+func (b *Box) inTrail(ctx context.Context, chain string, after int64, want map[string]bool) (map[string]bool, error) {
+	in := map[string]bool{}
+	// A reader's positions count the records it holds: a data directory
+	// whose first segments were archived holds fewer than the sequence
+	// numbers count.
+	first, _, err := b.reader.Records(ctx, chain, 0, 1, 1)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: reading the trail: %w", err)
+	}
+	if len(first) == 0 {
+		return in, nil
+	}
+	var head line
+	if err := json.Unmarshal(first[0].Line, &head); err != nil {
+		return nil, fmt.Errorf("outbox: reading the trail's first record: %w", err)
+	}
+	after = max(after-(head.Event.Sequence-first[0].Seq), 0)
+	for {
+		rows, more, err := b.reader.Records(ctx, chain, after, 10000, 8<<20)
+		if err != nil {
+			return nil, fmt.Errorf("outbox: reading the trail: %w", err)
+		}
+		for _, r := range rows {
+			var l line
+			if json.Unmarshal(r.Line, &l) == nil && want[l.Event.EventID] {
+				in[l.Event.EventID] = true
+			}
+			after = r.Seq
+		}
+		if !more || len(rows) == 0 {
+			return in, nil
+		}
+	}
+}
+
+// Run, until ctx is done, deletes the entries of recorded calls every
+// interval and, when a call's record was refused (and once a minute in
+// any case), writes the records of the entries left without them.
+func (b *Box) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := b.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if b.Due() || b.now().Sub(last) >= time.Minute {
+			last = b.now()
+			if _, err := b.Recover(ctx, false); err != nil && ctx.Err() == nil {
+				b.log.Error("writing the records of calls whose changes were made but not recorded", "err", err)
+			}
+		}
+		if err := b.Flush(ctx); err != nil && ctx.Err() == nil {
+			b.log.Error("deleting the outbox entries of recorded calls", "err", err)
+		}
+	}
+}
