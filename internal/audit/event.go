@@ -95,7 +95,7 @@ func (e *Event) Keys() []string {
 // agent, the record is the key's account's, and details (nil for none)
 // are its serviceEventDetails.
 func ServiceEvent(t time.Time, operation, region, account, keyARN string, details json.RawMessage) *Event {
-	e := &Event{Time: t, Source: "kms.amazonaws.com", Operation: operation, Region: region, SourceIP: Internal, UserAgent: Internal,
+	e := &Event{Time: t, Source: "kms.amazonaws.com", Operation: operation, Region: region, SourceIP: Internal, UserAgent: Internal, EventID: keys.NewID().String(),
 		EventType: "AwsServiceEvent", Identity: UserIdentity{Type: "AWSService", AccountID: account, InvokedBy: Internal}, Details: details}
 	e.AddKey(keyARN)
 	return e
@@ -106,6 +106,26 @@ func ServiceEvent(t time.Time, operation, region, account, keyARN string, detail
 const Internal = "AWS Internal"
 
 type eventKey struct{}
+
+// Work is the service events of one transaction of work no call asked
+// for (or that a call did besides its own change): the service appends
+// each event as the transaction decides on it, so that the store keeps
+// their records with the work (internal/outbox), and records them once
+// the transaction has committed.
+type Work struct{ Events []*Event }
+
+type workKey struct{}
+
+// NewWorkContext returns ctx carrying w.
+func NewWorkContext(ctx context.Context, w *Work) context.Context {
+	return context.WithValue(ctx, workKey{}, w)
+}
+
+// WorkFromContext returns the Work ctx carries, or nil.
+func WorkFromContext(ctx context.Context) *Work {
+	w, _ := ctx.Value(workKey{}).(*Work)
+	return w
+}
 
 // NewContext returns ctx carrying e, for the layers below the protocol to
 // add to.

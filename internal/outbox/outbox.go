@@ -21,10 +21,13 @@
 // cluster's background work, for the entries of other nodes' chains older
 // than OrphanAge (a node that died).
 //
-// Limits: a recovered record has no responseElements, and says nothing
-// of how the call was answered (it was refused, or not answered at all).
-// The work the service does on its own (its service events) is not kept
-// here. A record recovered for an entry of another node's chain that
+// The work the service does on its own is kept the same way: its
+// transaction's context carries the service events it makes
+// (audit.Work), each kept as a call's record is.
+//
+// Limits: a recovered record of a call has no responseElements, and says
+// nothing of how the call was answered (it was refused, or not answered
+// at all). A record recovered for an entry of another node's chain that
 // was only slow (older than OrphanAge, its record written after the
 // check) is written twice, the second time marked recovered.
 package outbox
@@ -101,7 +104,8 @@ func Key(eventID string) []byte { return []byte(Prefix + eventID) }
 
 // Wrap returns s keeping an entry in each transaction of a call (its
 // context carries an audit.Event of an authenticated caller) that writes
-// something, and deleting the entries of recorded calls. Recover and
+// something, and one for each service event of its audit.Work, and
+// deleting the entries of recorded calls. Recover and
 // Flush work on s.
 func (b *Box) Wrap(s store.Store) store.Store {
 	b.store = s
@@ -124,26 +128,26 @@ func (t *writeTx) Delete(k []byte) error { t.wrote = true; return t.Tx.Delete(k)
 
 func (s *boxStore) Update(ctx context.Context, fn func(store.Tx) error) error {
 	b := s.b
-	ev := audit.FromContext(ctx)
-	if ev != nil && (ev.Identity.Type == "" || ev.EventID == "") {
-		ev = nil // nothing changes for an unauthenticated caller
-	}
+	call, work := audit.FromContext(ctx), audit.WorkFromContext(ctx)
 	drop := b.takeDone()
 	err := s.Store.Update(ctx, func(tx store.Tx) error {
 		wtx := &writeTx{Tx: tx}
 		if err := fn(wtx); err != nil {
 			return err
 		}
-		if ev != nil && wtx.wrote {
-			v, err := b.entry(ev)
-			if err != nil {
-				return err
+		if wtx.wrote {
+			// Nothing changes for an unauthenticated caller.
+			if call != nil && call.Identity.Type != "" {
+				if err := b.keep(tx, call); err != nil {
+					return err
+				}
 			}
-			// Pending before the commit, so that no Recover that sees
-			// the entry takes it for one whose call has ended.
-			b.begin(ev.EventID)
-			if err := tx.Put(Key(ev.EventID), v); err != nil {
-				return err
+			if work != nil {
+				for _, ev := range work.Events {
+					if err := b.keep(tx, ev); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		for _, k := range drop {
@@ -157,6 +161,21 @@ func (s *boxStore) Update(ctx context.Context, fn func(store.Tx) error) error {
 		b.giveBack(drop)
 	}
 	return err
+}
+
+// keep puts ev's entry in tx, and notes its call pending before the
+// commit, so that no Recover that sees the entry takes it for one whose
+// call has ended.
+func (b *Box) keep(tx store.Tx, ev *audit.Event) error {
+	if ev.EventID == "" {
+		return nil
+	}
+	v, err := b.entry(ev)
+	if err != nil {
+		return err
+	}
+	b.begin(ev.EventID)
+	return tx.Put(Key(ev.EventID), v)
 }
 
 // entry is the value of ev's entry now.

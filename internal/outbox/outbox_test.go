@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -383,6 +384,50 @@ func TestEntriesOfAnotherChainWaitForOrphanAge(t *testing.T) {
 	}
 	if got := len(records(t, dir, ev.EventID)); got != 1 {
 		t.Fatalf("records of the call: %d, want 1", got)
+	}
+	if got := n.entries(); len(got) != 0 {
+		t.Fatalf("entries left: %q", got)
+	}
+}
+
+// Work no call asked for (a key deleted after its waiting period) keeps
+// its service events' records with it as a call does: a server killed
+// before they were written writes them at its next start.
+func TestServiceEventsWithoutTheirRecordsAreRecordedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	clock := testsupport.NewClock(t0)
+	n := start(t, dir, clock)
+	arn := "arn:aws:kms:us-east-1:111122223333:key/k"
+	w := &audit.Work{Events: []*audit.Event{
+		audit.ServiceEvent(t0, "DeleteExpiredKeyMaterial", "us-east-1", "111122223333", arn, json.RawMessage(`{"keyMaterialId":"m1"}`)),
+		audit.ServiceEvent(t0, "DeleteExpiredKeyMaterial", "us-east-1", "111122223333", arn, json.RawMessage(`{"keyMaterialId":"m2"}`)),
+	}}
+	err := n.st.Update(audit.NewWorkContext(context.Background(), w), func(tx store.Tx) error { return tx.Delete([]byte("keyver/k/1")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first recorded, the second not: the server is killed.
+	if err := n.rec.Record(context.Background(), w.Events[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.entries(); len(got) != 2 {
+		t.Fatalf("entries: %q", got)
+	}
+	n.stop()
+
+	n = start(t, dir, clock)
+	if got := n.recover(false); got != 1 {
+		t.Fatalf("Recover wrote %d records, want 1", got)
+	}
+	for i, ev := range w.Events {
+		recs := records(t, dir, ev.EventID)
+		if len(recs) != 1 || recs[0]["eventType"] != "AwsServiceEvent" || recs[0]["eventName"] != "DeleteExpiredKeyMaterial" {
+			t.Fatalf("records of service event %d: %v", i, recs)
+		}
+		_, marked := recs[0]["additionalEventData"]
+		if details, _ := recs[0]["serviceEventDetails"].(map[string]any); details["keyMaterialId"] != fmt.Sprintf("m%d", i+1) || marked != (i == 1) {
+			t.Fatalf("record of service event %d: %v", i, recs[0])
+		}
 	}
 	if got := n.entries(); len(got) != 0 {
 		t.Fatalf("entries left: %q", got)

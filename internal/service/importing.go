@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
@@ -430,8 +431,9 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 			return expired, errors.Join(append(errs, fmt.Errorf("imported key material not expired: %w", err))...)
 		}
 		done, account, gone := false, "", []string(nil)
-		err := s.update(ctx, "ExpireImportedMaterial", func(tx store.Tx) error {
-			done, account, gone = false, "", gone[:0]
+		work := new(audit.Work)
+		err := s.update(audit.NewWorkContext(ctx, work), "ExpireImportedMaterial", func(tx store.Tx) error {
+			done, account, gone, work.Events = false, "", gone[:0], work.Events[:0]
 			var rec keyrepo.KeyRecord
 			if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
@@ -456,6 +458,12 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 				return err
 			}
 			done, account = true, rec.Account
+			for _, m := range gone {
+				details := expiredMaterialDetails{KeyID: id, KeyMaterialID: m}
+				if err := addServiceEvent(work, now, "DeleteExpiredKeyMaterial", region, account, id, &details); err != nil {
+					return err
+				}
+			}
 			return putJSON(tx, keyrepo.KeyKey(region, id), &rec)
 		})
 		s.repo.Invalidate(region, id, "")
@@ -472,11 +480,8 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 		if done {
 			expired++
 			s.log.Info("imported key material expired and was deleted", "keyId", id)
-			for _, m := range gone {
-				details := expiredMaterialDetails{KeyID: id, KeyMaterialID: m}
-				if err := s.recordServiceEvent(ctx, now, "DeleteExpiredKeyMaterial", region, account, id, &details); err != nil {
-					errs = append(errs, err)
-				}
+			if err := s.recordServiceEvents(ctx, work); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}

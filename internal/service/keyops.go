@@ -816,8 +816,9 @@ func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Tim
 	}
 	var account string
 	var aliases, others []string
-	err := s.update(ctx, "DeleteKey", func(tx store.Tx) error {
-		account, aliases, others = "", aliases[:0], others[:0]
+	work := new(audit.Work)
+	err := s.update(audit.NewWorkContext(ctx, work), "DeleteKey", func(tx store.Tx) error {
+		account, aliases, others, work.Events = "", aliases[:0], others[:0], work.Events[:0]
 		var rec keyrepo.KeyRecord
 		if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -871,6 +872,9 @@ func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Tim
 				return err
 			}
 		}
+		if err := addServiceEvent(work, now, "DeleteKey", region, account, id, nil); err != nil {
+			return err
+		}
 		if rec.MultiRegion {
 			others = slices.DeleteFunc(rec.Regions(), func(r string) bool { return r == region })
 			return s.forgetReplica(tx, &rec, others)
@@ -885,7 +889,7 @@ func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Tim
 		return false, err
 	}
 	s.log.Info("key deleted after its waiting period", "keyId", id, "region", region, "account", account, "aliases", len(aliases))
-	return true, s.recordServiceEvent(ctx, now, "DeleteKey", region, account, id, nil)
+	return true, s.recordServiceEvents(ctx, work)
 }
 
 // forgetReplica removes a deleted multi-Region key's region from the

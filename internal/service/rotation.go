@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/authz"
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/keyrepo"
@@ -136,7 +137,9 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 	}
 	var details rotateKeyDetails
 	var at time.Time
-	rec, err := s.mutateKey(ctx, caller, in.KeyID, "RotateKeyOnDemand", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+	work := new(audit.Work)
+	rec, err := s.mutateKey(audit.NewWorkContext(ctx, work), caller, in.KeyID, "RotateKeyOnDemand", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+		work.Events = work.Events[:0]
 		prev, err := materialID(tx, rec.Region, rec.ID, rec.CurrentVersion)
 		if err != nil {
 			return err
@@ -146,13 +149,15 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, caller Caller, in *kmsa
 			return err
 		}
 		details = rotateKeyDetails{RotationType: rotationOnDemand, KeyID: rec.ID, KeyOrigin: rec.Origin, PreviousKeyMaterialID: prev}
-		details.CurrentKeyMaterialID, err = materialID(tx, rec.Region, rec.ID, rec.CurrentVersion)
-		return err
+		if details.CurrentKeyMaterialID, err = materialID(tx, rec.Region, rec.ID, rec.CurrentVersion); err != nil {
+			return err
+		}
+		return addServiceEvent(work, at, "RotateKey", rec.Region, rec.Account, rec.ID, &details)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.recordServiceEvent(ctx, at, "RotateKey", rec.Region, rec.Account, rec.ID, &details); err != nil {
+	if err := s.recordServiceEvents(ctx, work); err != nil {
 		return nil, s.storeErr("record an on-demand rotation", err)
 	}
 	return &kmsapi.RotateKeyOnDemandOutput{KeyID: keyrepo.KeyARN(rec.Region, rec.Account, rec.ID)}, nil
@@ -315,8 +320,9 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 		var at time.Time
 		var details rotateKeyDetails
 		var rec keyrepo.KeyRecord
-		err := s.update(ctx, "RotateDueKeys", func(tx store.Tx) error {
-			done = false
+		work := new(audit.Work)
+		err := s.update(audit.NewWorkContext(ctx, work), "RotateDueKeys", func(tx store.Tx) error {
+			done, work.Events = false, work.Events[:0]
 			rec = keyrepo.KeyRecord{}
 			if err := getJSON(tx, keyrepo.KeyKey(region, id), &rec); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
@@ -353,6 +359,9 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 			if err := tx.Put(keyrepo.RotationKey(region, id), keyrepo.RotationIndexValue(next)); err != nil {
 				return err
 			}
+			if err := addServiceEvent(work, at, "RotateKey", region, rec.Account, id, &details); err != nil {
+				return err
+			}
 			done = true
 			return putJSON(tx, keyrepo.KeyKey(region, id), &rec)
 		})
@@ -372,7 +381,7 @@ func (s *Service) RotateDueKeys(ctx context.Context) (int, error) {
 		if done {
 			rotated++
 			s.log.Info("key rotated automatically", "keyId", id)
-			if err := s.recordServiceEvent(ctx, at, "RotateKey", region, rec.Account, id, &details); err != nil {
+			if err := s.recordServiceEvents(ctx, work); err != nil {
 				errs = append(errs, err)
 			}
 		}

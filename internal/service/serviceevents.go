@@ -18,10 +18,11 @@ package service
 // (audit.Recorder.Err): it would change keys with no record of why. A
 // key past its deletion date, or material past its ValidTo, is unusable
 // all the same (keyrepo.Repo.Expired, keyrepo.Repo.StateOf); a rotation
-// waits. Each is done, and recorded, once the trail records again. What
-// the check cannot rule out is a trail that fails between the check and
-// the record: the work is then done, and its missing record is logged
-// and returned.
+// waits. Each is done, and recorded, once the trail records again. A
+// trail that fails between the check and the record, or a server killed
+// between the two, leaves the record with the work in the store
+// (audit.Work, internal/outbox), written once the trail records again or
+// at the next start.
 
 import (
 	"context"
@@ -66,20 +67,15 @@ type expiredMaterialDetails struct {
 	KeyMaterialID string `json:"keyMaterialId"`
 }
 
-// recordServiceEvent records operation, done at t to key id of account in
-// region, as a service event with details (nil for none) as its
-// serviceEventDetails; it does nothing without a trail. The work is done
-// by then, so the record is written even if ctx, a call's, ends first; a
-// failure is logged and returned.
-func (s *Service) recordServiceEvent(ctx context.Context, t time.Time, operation, region, account, id string, details any) error {
-	if s.trail == nil {
-		return nil
-	}
+// serviceEvent is the event of operation, done at t to key id of
+// account in region, with details (nil for none) as its
+// serviceEventDetails.
+func serviceEvent(t time.Time, operation, region, account, id string, details any) (*audit.Event, error) {
 	var raw json.RawMessage
 	if details != nil {
 		var err error
 		if raw, err = json.Marshal(details); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	arn := keyrepo.KeyARN(region, account, id)
@@ -88,9 +84,35 @@ func (s *Service) recordServiceEvent(ctx context.Context, t time.Time, operation
 		// As CloudTrail has since December 2022, though no call returned it.
 		ev.SetResponse(json.RawMessage(`{"keyId":"` + arn + `"}`))
 	}
-	if err := s.trail.Record(context.WithoutCancel(ctx), ev); err != nil {
-		s.log.Error("recording a service event in the audit trail", "event", operation, "keyId", id, "region", region, "err", err)
-		return fmt.Errorf("recording %s of key %s in %s: %w", operation, id, region, err)
+	return ev, nil
+}
+
+// addServiceEvent adds the event serviceEvent makes to w, the work of
+// the transaction that does it: the store keeps its record with the
+// work until it is written (internal/outbox).
+func addServiceEvent(w *audit.Work, t time.Time, operation, region, account, id string, details any) error {
+	ev, err := serviceEvent(t, operation, region, account, id, details)
+	if err != nil {
+		return err
+	}
+	w.Events = append(w.Events, ev)
+	return nil
+}
+
+// recordServiceEvents records the events of w, whose transaction has
+// committed; it does nothing without a trail. The work is done by then,
+// so the records are written even if ctx, a call's, ends first; a
+// failure is logged and returned.
+func (s *Service) recordServiceEvents(ctx context.Context, w *audit.Work) error {
+	if s.trail == nil {
+		return nil
+	}
+	for _, ev := range w.Events {
+		if err := s.trail.Record(context.WithoutCancel(ctx), ev); err != nil {
+			keys := ev.Keys()
+			s.log.Error("recording a service event in the audit trail", "event", ev.Operation, "key", keys, "region", ev.Region, "err", err)
+			return fmt.Errorf("recording %s of key %s in %s: %w", ev.Operation, keys, ev.Region, err)
+		}
 	}
 	return nil
 }
