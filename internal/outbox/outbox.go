@@ -129,7 +129,7 @@ func (t *writeTx) Delete(k []byte) error { t.wrote = true; return t.Tx.Delete(k)
 func (s *boxStore) Update(ctx context.Context, fn func(store.Tx) error) error {
 	b := s.b
 	call, work := audit.FromContext(ctx), audit.WorkFromContext(ctx)
-	drop := b.takeDone()
+	drop := b.takeDone(maxCarried)
 	err := s.Store.Update(ctx, func(tx store.Tx) error {
 		wtx := &writeTx{Tx: tx}
 		if err := fn(wtx); err != nil {
@@ -228,13 +228,20 @@ func (b *Box) recorded(id string, ok bool) {
 	}
 }
 
-// maxDrop bounds the deletions one transaction of a call carries.
-const maxDrop = 256
+// Bounds on the deletions of entries one transaction makes: a call's
+// carries a few (in PostgreSQL each is a round trip, inside the call's
+// transaction), Flush many.
+const (
+	maxCarried = 16
+	maxFlushed = 1024
+)
 
-func (b *Box) takeDone() [][]byte {
+// takeDone takes up to limit entries to delete from those whose records
+// are in the trail.
+func (b *Box) takeDone(limit int) [][]byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n := min(len(b.done), maxDrop)
+	n := min(len(b.done), limit)
 	if n == 0 {
 		return nil
 	}
@@ -266,7 +273,7 @@ func (r boxRecorder) Record(ctx context.Context, e *audit.Event) error {
 // Flush deletes the entries of the calls recorded so far.
 func (b *Box) Flush(ctx context.Context) error {
 	for {
-		drop := b.takeDone()
+		drop := b.takeDone(maxFlushed)
 		if len(drop) == 0 {
 			return nil
 		}
