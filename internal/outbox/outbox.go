@@ -82,6 +82,11 @@ type Box struct {
 	pending  map[string]time.Time // event id → first commit, of calls not yet recorded
 	done     [][]byte             // entries whose records are in the trail
 	failed   bool                 // a call's record was not written: Recover is due
+
+	// recovering is held by the Recover under way: two at once (the
+	// periodic one and the cluster's background work) would each find
+	// an entry without its record, and each write it.
+	recovering sync.Mutex
 }
 
 // New returns the outbox of calls recorded to trail, read back through
@@ -310,8 +315,13 @@ type found struct {
 // Recover writes the records of the calls whose entries are left without
 // them, as described in the package comment, and deletes those entries;
 // others also takes the entries of other chains older than OrphanAge. It
-// returns how many records it wrote.
+// returns how many records it wrote. Called while another Recover runs,
+// it returns 0 at once, having done nothing (Due stays as it was).
 func (b *Box) Recover(ctx context.Context, others bool) (int, error) {
+	if !b.recovering.TryLock() {
+		return 0, nil
+	}
+	defer b.recovering.Unlock()
 	b.mu.Lock()
 	b.failed = false
 	b.mu.Unlock()

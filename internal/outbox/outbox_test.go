@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,6 +388,65 @@ func TestEntriesOfAnotherChainWaitForOrphanAge(t *testing.T) {
 	}
 	if got := n.entries(); len(got) != 0 {
 		t.Fatalf("entries left: %q", got)
+	}
+}
+
+// gate is a Reader whose second call, once it has read its rows, closes
+// entered and waits until release is closed to return them.
+type gate struct {
+	outbox.Reader
+	calls            atomic.Int32
+	entered, release chan struct{}
+}
+
+func (g *gate) Records(ctx context.Context, chain string, after int64, limit, maxBytes int) ([]audit.Row, bool, error) {
+	rows, more, err := g.Reader.Records(ctx, chain, after, limit, maxBytes)
+	if g.calls.Add(1) == 2 {
+		close(g.entered)
+		<-g.release
+	}
+	return rows, more, err
+}
+
+// A cluster node runs Recover from two places (its periodic one, and the
+// background work's for other chains): one begun while another looks for
+// the same entry's record leaves it to that one, and the record is
+// written once.
+func TestRecoversOneAtATime(t *testing.T) {
+	dir := t.TempDir()
+	n := start(t, dir, testsupport.NewClock(t0))
+	g := &gate{Reader: audit.NewFileTrail(dir), entered: make(chan struct{}), release: make(chan struct{})}
+	box := outbox.New(n.log, g, n.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	n.st = box.Wrap(n.raw)
+	if err := n.rec.Record(context.Background(), call("DescribeKey")); err != nil {
+		t.Fatal(err)
+	}
+	ev := call("PutKeyPolicy")
+	n.change(ev, "key/k")
+	if err := box.Recorder(refusing{}).Record(context.Background(), ev); !errors.Is(err, errRefused) {
+		t.Fatalf("Record: %v", err)
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	first := make(chan result, 1)
+	go func() {
+		k, err := box.Recover(context.Background(), true)
+		first <- result{k, err}
+	}()
+	<-g.entered
+	second, err := box.Recover(context.Background(), false)
+	close(g.release)
+	r := <-first
+	if err != nil || r.err != nil {
+		t.Fatalf("Recover: %v, %v", r.err, err)
+	}
+	if second != 0 || r.n != 1 {
+		t.Fatalf("Recover under way wrote %d records, the one begun meanwhile %d; want 1 and 0", r.n, second)
+	}
+	if got := len(records(t, dir, ev.EventID)); got != 1 {
+		t.Fatalf("records of the call: %d, want 1", got)
 	}
 }
 
