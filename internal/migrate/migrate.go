@@ -11,7 +11,10 @@
 // It copies in key order, one destination transaction per batch, then
 // checks that both sides hold the same number of records with the same
 // SHA-256 over them (Digest), and that sample keys work alike on both
-// sides through the KMS service (CheckKeys).
+// sides through the KMS service (CheckKeys). The records that speak of
+// the source's audit trail (its high-water mark, the outbox entries of
+// internal/outbox) are then removed from the destination: the trail does
+// not move.
 //
 // The source must not change meanwhile. A data directory's store is locked
 // while Run has it open, so no server can run on it; the nodes of a
@@ -20,6 +23,7 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -34,6 +38,7 @@ import (
 	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/outbox"
 	"github.com/openkms/kms/internal/rootkey"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/pgstore"
@@ -93,6 +98,10 @@ type Report struct {
 	// RootKeyCopied and CredentialsCopied are the files Run wrote into the
 	// destination's data directory, or "".
 	RootKeyCopied, CredentialsCopied string
+	// Outbox counts the source's audit outbox entries (internal/outbox),
+	// removed from the destination once verified: each names a place in
+	// the source's trail, which does not move.
+	Outbox int
 }
 
 // Run copies the key store at o.From to o.To, verifies the copy, and for a
@@ -169,11 +178,28 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	// The audit trail does not move, and neither does its high-water mark:
 	// a server on the destination starts a trail of its own, which the
-	// source's mark would have it refuse as cut off.
+	// source's mark would have it refuse as cut off. Nor do the outbox
+	// entries, which say where in the source's trail each call's record
+	// is: a server on the destination would look for them in its own,
+	// find none, and write every one again, marked recovered.
 	if err := dst.Update(ctx, func(tx store.Tx) error {
 		if err := tx.Delete([]byte(audit.MarkRecord)); err != nil {
 			return err
 		}
+		var entries [][]byte
+		err := tx.Scan([]byte(outbox.Prefix), nil, func(k, _ []byte) (bool, error) {
+			entries = append(entries, bytes.Clone(k))
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range entries {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		r.Outbox = len(entries)
 		return tx.Delete(store.UnfinishedCopyRecord)
 	}); err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
@@ -361,6 +387,10 @@ func printAfterword(w io.Writer, from, to Location, root *rootKey, r *Report) {
 		fmt.Fprintf(w, "Audit trail: not copied; it stays in %s (kms audit verify --data-dir %s).\n", from.Dir, from.Dir)
 	} else {
 		fmt.Fprintf(w, "Audit trail: not copied; it stays where the servers wrote it (their data directories, or the audit tables of %s).\n", from)
+	}
+	if r.Outbox > 0 {
+		fmt.Fprintf(w, "Audit outbox: %d changes made on %s may lack their records in its trail (a server was killed or its trail failed); not copied: a server started on %s writes those records there (docs/audit.md, \"Recovered records\").\n",
+			r.Outbox, from, from)
 	}
 }
 

@@ -20,9 +20,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/migrate"
+	"github.com/openkms/kms/internal/outbox"
 	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
@@ -638,5 +640,53 @@ func TestCopyCutShortIsMarkedUnfinished(t *testing.T) {
 	}
 	if err := openBolt(t, whole).View(ctx, store.CheckCopyFinished); err != nil {
 		t.Fatalf("a whole copy: %v, want no mark", err)
+	}
+}
+
+// A source left with an audit outbox entry (its server killed between a
+// call's change and the entry's deletion): the entry names a place in
+// the source's trail, which does not move, so the copy leaves it out, and
+// a server on the destination has no record to write again.
+func TestOutboxEntriesStayWithTheSourceTrail(t *testing.T) {
+	s := newSource(t)
+	ctx := context.Background()
+	src := openBolt(t, s.dir)
+	ev := &audit.Event{Time: time.Now(), Source: "kms.amazonaws.com", Operation: "CreateAlias", Region: "us-east-1",
+		Identity: audit.UserIdentity{Type: "Root", AccountID: account}, RequestID: "r-1", EventID: "e-1"}
+	rec, err := ev.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := []byte(`{"chain":"","after":0,"committed":"2026-12-07T06:00:00Z","record":` + string(rec) + `}`)
+	if err := src.Update(ctx, func(tx store.Tx) error { return tx.Put(outbox.Key(ev.EventID), entry) }); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+
+	dst := filepath.Join(t.TempDir(), "new")
+	r, out, err := run(t, migrate.Options{From: s.dir, To: dst})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.Outbox != 1 || !strings.Contains(out, "Audit outbox: 1 changes made on "+s.dir) {
+		t.Errorf("report: %d outbox entries, want 1; summary:\n%s", r.Outbox, out)
+	}
+	st := openBolt(t, dst)
+	trail, err := audit.OpenDir(dst, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trail.Close()
+	box := outbox.New(trail, audit.NewFileTrail(dst), time.Now, quiet)
+	box.Wrap(st)
+	if n, err := box.Recover(ctx, false); err != nil || n != 0 {
+		t.Errorf("a server on the destination wrote %d records of the source's calls (%v), want 0", n, err)
+	}
+	if got := readFileBytes(t, filepath.Join(dst, audit.FirstSegment)); bytes.Contains(got, []byte(`"eventID":"e-1"`)) {
+		t.Error("the destination's trail holds a record of a call made on the source")
+	}
+	src = openBolt(t, s.dir)
+	if err := src.View(ctx, func(tx store.Tx) error { _, err := tx.Get(outbox.Key(ev.EventID)); return err }); err != nil {
+		t.Errorf("the source's entry: %v", err)
 	}
 }
