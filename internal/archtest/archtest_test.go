@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	"authstore": {"keys", "store"},
 	"hsm":       {},
 	"rootkey":   {"hsm", "keys", "store", "datadir"},
-	"backup":    {"authstore", "keys", "store", "rekey", "migrate", "atomicfile", "audit", "datadir"},
+	"backup":    {"authstore", "keys", "store", "rekey", "migrate", "atomicfile", "audit", "datadir", "outbox"},
 	"datadir":   {},
 	"nodump":    {},
 	"logrepeat": {},

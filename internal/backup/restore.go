@@ -18,6 +18,7 @@ import (
 	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/migrate"
+	"github.com/openkms/kms/internal/outbox"
 	"github.com/openkms/kms/internal/rekey"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/pgstore"
@@ -127,8 +128,23 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 	if err == nil {
 		files, rows, err = restoreAudit(ctx, scan, w.DataDir, loc, &written)
 	}
+	// The outbox entries (internal/outbox) name places in the backup's
+	// trail: restored across store kinds, that trail is not the one the
+	// target's servers write and read, and they would write every
+	// entry's record again.
+	crossKind := files > 0 && loc.DSN != "" || rows > 0 && loc.DSN == ""
+	outboxLeft := 0
 	if err == nil {
-		err = st.Update(ctx, func(tx store.Tx) error { return tx.Delete(store.UnfinishedCopyRecord) })
+		err = st.Update(ctx, func(tx store.Tx) error {
+			outboxLeft = 0
+			if crossKind {
+				var err error
+				if outboxLeft, err = deleteOutbox(tx); err != nil {
+					return err
+				}
+			}
+			return tx.Delete(store.UnfinishedCopyRecord)
+		})
 	}
 	if err != nil {
 		// The target held nothing: what it holds now is this restore's.
@@ -147,6 +163,9 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 	case files > 0:
 		fmt.Fprintf(out, "The backup's %d audit trail files were not restored: give --data-dir to put them in a data directory.\n", files)
 	}
+	if outboxLeft > 0 {
+		fmt.Fprintf(out, "The backup's %d audit outbox records were not restored: they name places in its trail, which does not come along into another kind of store (docs/audit.md, \"Recovered records\").\n", outboxLeft)
+	}
 	switch {
 	case rows > 0 && loc.DSN != "":
 		fmt.Fprintf(out, "Restored %d audit table rows into %s.\n", rows, loc)
@@ -154,6 +173,25 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 		fmt.Fprintf(out, "The backup's %d audit table rows (a PostgreSQL trail) were not restored: a data directory keeps its trail in files; restore into PostgreSQL to keep them.\n", rows)
 	}
 	return nil
+}
+
+// deleteOutbox deletes the outbox entries of tx's store and returns how
+// many there were.
+func deleteOutbox(tx store.Tx) (int, error) {
+	var names [][]byte
+	err := tx.Scan([]byte(outbox.Prefix), nil, func(k, _ []byte) (bool, error) {
+		names = append(names, bytes.Clone(k))
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range names {
+		if err := tx.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(names), nil
 }
 
 // Bounds of one transaction of a restore's records: a store restored

@@ -16,8 +16,11 @@ import (
 
 	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/outbox"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/store/pgstore"
+	"github.com/openkms/kms/internal/store/pgtest"
 )
 
 // A backup that names an audit file twice is refused before anything is
@@ -433,5 +436,84 @@ func TestRestoreInBatches(t *testing.T) {
 				t.Errorf("after the restore: %v", err)
 			}
 		})
+	}
+}
+
+// A backup's outbox entries name places in its trail: restored into a
+// store of the same kind, which gets that trail, they stay; into the
+// other kind, whose servers keep their trail elsewhere, they are left out
+// (a server would find none of their records and write each again).
+func TestRestoreKeepsOutboxEntriesOnlyWithTheirTrail(t *testing.T) {
+	root := testRoot(t)
+	name := outbox.Key("e-1")
+	entry := Record{Key: name, Value: authstore.NewKey(root).Seal(name, []byte(`{"chain":"c","after":0,"committed":"2026-12-07T06:00:00Z","record":{}}`))}
+	check := Record{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}
+	records := []Record{check, entry}
+	slices.SortFunc(records, func(a, b Record) int { return bytes.Compare(a.Key, b.Key) })
+	for _, tc := range []struct {
+		what string
+		snap *Snapshot
+		kept bool
+	}{
+		{"a data directory's", &Snapshot{Records: records, AuditFiles: []File{{Name: "audit.log", Data: []byte("a\n")}}}, true},
+		{"a cluster's", &Snapshot{Records: records, AuditRows: []Row{{Table: "kms_audit_chains", JSON: []byte(`{"chain":"c"}`)}}}, false},
+	} {
+		file := filepath.Join(t.TempDir(), "b.kmsbak")
+		if err := os.WriteFile(file, MarshalAuthenticated(tc.snap, root.BackupKey()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "restored")
+		var out bytes.Buffer
+		if err := Restore(context.Background(), file, Where{DataDir: dir}, root, RestoreOptions{}, &out); err != nil {
+			t.Fatalf("%s backup: %v", tc.what, err)
+		}
+		st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = st.View(context.Background(), func(tx store.Tx) error { _, err := tx.Get(name); return err })
+		st.Close()
+		if kept := err == nil; kept != tc.kept {
+			t.Errorf("%s backup restored into a data directory: outbox entry kept %v, want %v (%v)", tc.what, kept, tc.kept, err)
+		}
+		if said := strings.Contains(out.String(), "1 audit outbox records were not restored"); said == tc.kept {
+			t.Errorf("%s backup: the summary says so %v:\n%s", tc.what, said, out.String())
+		}
+	}
+}
+
+// A data directory's backup restored into PostgreSQL: its trail goes
+// into the data directory given beside, which the cluster's servers do
+// not read, so its outbox entries are left out.
+func TestRestoreIntoPostgresLeavesOutboxEntriesOut(t *testing.T) {
+	root := testRoot(t)
+	name := outbox.Key("e-1")
+	records := []Record{
+		{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)},
+		{Key: name, Value: authstore.NewKey(root).Seal(name, []byte(`{"chain":"","after":0,"committed":"2026-12-07T06:00:00Z","record":{}}`))},
+	}
+	slices.SortFunc(records, func(a, b Record) int { return bytes.Compare(a.Key, b.Key) })
+	snap := &Snapshot{Records: records, AuditFiles: []File{{Name: "audit.log", Data: []byte("a\n")}}}
+	file := filepath.Join(t.TempDir(), "b.kmsbak")
+	if err := os.WriteFile(file, MarshalAuthenticated(snap, root.BackupKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.Start(t)
+	var out bytes.Buffer
+	where := Where{DataDir: filepath.Join(t.TempDir(), "restored"), Storage: dsn}
+	if err := Restore(context.Background(), file, where, root, RestoreOptions{}, &out); err != nil {
+		t.Fatal(err)
+	}
+	st, err := pgstore.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = st.View(context.Background(), func(tx store.Tx) error { _, err := tx.Get(name); return err })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the outbox entry in PostgreSQL: %v, want it left out", err)
+	}
+	if !strings.Contains(out.String(), "1 audit outbox records were not restored") {
+		t.Errorf("the summary does not say so:\n%s", out.String())
 	}
 }
