@@ -29,7 +29,11 @@
 // nothing of how the call was answered (it was refused, or not answered
 // at all). A record recovered for an entry of another node's chain that
 // was only slow (older than OrphanAge, its record written after the
-// check) is written twice, the second time marked recovered.
+// check: by its call, or by that node's own Recover once its trail took
+// records again after refusing them that long) is written twice, the
+// second time marked recovered; so is one whose chain two nodes look at
+// together, the background work having passed from one to the other
+// meanwhile.
 package outbox
 
 import (
