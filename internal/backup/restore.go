@@ -139,7 +139,7 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 			outboxLeft = 0
 			if crossKind {
 				var err error
-				if outboxLeft, err = deleteOutbox(tx); err != nil {
+				if outboxLeft, err = outbox.DropAll(tx); err != nil {
 					return err
 				}
 			}
@@ -173,25 +173,6 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 		fmt.Fprintf(out, "The backup's %d audit table rows (a PostgreSQL trail) were not restored: a data directory keeps its trail in files; restore into PostgreSQL to keep them.\n", rows)
 	}
 	return nil
-}
-
-// deleteOutbox deletes the outbox entries of tx's store and returns how
-// many there were.
-func deleteOutbox(tx store.Tx) (int, error) {
-	var names [][]byte
-	err := tx.Scan([]byte(outbox.Prefix), nil, func(k, _ []byte) (bool, error) {
-		names = append(names, bytes.Clone(k))
-		return true, nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	for _, k := range names {
-		if err := tx.Delete(k); err != nil {
-			return 0, err
-		}
-	}
-	return len(names), nil
 }
 
 // Bounds of one transaction of a restore's records: a store restored

@@ -23,7 +23,6 @@
 package migrate
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -186,20 +185,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := tx.Delete([]byte(audit.MarkRecord)); err != nil {
 			return err
 		}
-		var entries [][]byte
-		err := tx.Scan([]byte(outbox.Prefix), nil, func(k, _ []byte) (bool, error) {
-			entries = append(entries, bytes.Clone(k))
-			return true, nil
-		})
+		n, err := outbox.DropAll(tx)
 		if err != nil {
 			return err
 		}
-		for _, k := range entries {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		r.Outbox = len(entries)
+		r.Outbox = n
 		return tx.Delete(store.UnfinishedCopyRecord)
 	}); err != nil {
 		return nil, fmt.Errorf("destination: %w", err)

@@ -111,6 +111,28 @@ type entry struct {
 // Key is the entry of the call whose event id is id.
 func Key(eventID string) []byte { return []byte(Prefix + eventID) }
 
+// DropAll deletes every entry of tx's store and returns how many there
+// were: for a copy of a store that leaves behind the trail its entries
+// name places in (kms migrate, a restore into the other kind of store),
+// whose servers would find none of their records in their own trail and
+// write each again.
+func DropAll(tx store.Tx) (int, error) {
+	var keys [][]byte
+	err := tx.Scan([]byte(Prefix), nil, func(k, _ []byte) (bool, error) {
+		keys = append(keys, append([]byte(nil), k...))
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range keys {
+		if err := tx.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}
+
 // Wrap returns s keeping an entry in each transaction of a call (its
 // context carries an audit.Event of an authenticated caller) that writes
 // something, and one for each service event of its audit.Work, and
