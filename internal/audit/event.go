@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openkms/kms/internal/keys"
@@ -48,7 +49,17 @@ type Event struct {
 	mu       sync.Mutex
 	keys     []string
 	response json.RawMessage
+	kept     atomic.Bool
 }
+
+// Keep notes that a change of the call was committed with its record
+// kept beside it in the store (internal/outbox), whose Recorder then
+// has bookkeeping to do once the record is written; a call without it
+// costs that Recorder one atomic load.
+func (e *Event) Keep() { e.kept.Store(true) }
+
+// Kept reports whether Keep was called.
+func (e *Event) Kept() bool { return e.kept.Load() }
 
 // SetResponse sets the record's responseElements: a JSON object the
 // server built from what it answered, holding no secret. Safe on a nil

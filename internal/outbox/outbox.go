@@ -42,7 +42,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/openkms/kms/internal/audit"
@@ -81,11 +80,10 @@ type Box struct {
 	log    *slog.Logger
 	store  store.Store // the wrapped store, for Recover and Flush
 
-	npending atomic.Int64
-	mu       sync.Mutex
-	pending  map[string]time.Time // event id → first commit, of calls not yet recorded
-	done     [][]byte             // entries whose records are in the trail
-	failed   bool                 // a call's record was not written: Recover is due
+	mu      sync.Mutex
+	pending map[string]*pendingCall // by event id: calls whose changes committed, not yet recorded
+	done    [][]byte                // entries whose records are in the trail
+	failed  bool                    // a call's record was not written: Recover is due
 
 	// recovering is held by the Recover under way: two at once (the
 	// periodic one and the cluster's background work) would each find
@@ -96,7 +94,13 @@ type Box struct {
 // New returns the outbox of calls recorded to trail, read back through
 // reader.
 func New(trail Trail, reader Reader, now func() time.Time, log *slog.Logger) *Box {
-	return &Box{trail: trail, reader: reader, now: now, log: log, pending: map[string]time.Time{}}
+	return &Box{trail: trail, reader: reader, now: now, log: log, pending: map[string]*pendingCall{}}
+}
+
+// pendingCall is a call whose change committed with its entry.
+type pendingCall struct {
+	since     time.Time // its first commit
+	recording bool      // its Recorder was called and has not returned
 }
 
 // entry is the value of an entry: the record a call would get and where
@@ -206,6 +210,7 @@ func (b *Box) keep(tx store.Tx, ev *audit.Event) error {
 		return err
 	}
 	b.begin(ev.EventID)
+	ev.Keep()
 	return tx.Put(Key(ev.EventID), v)
 }
 
@@ -222,8 +227,7 @@ func (b *Box) entry(ev *audit.Event) ([]byte, error) {
 func (b *Box) begin(id string) {
 	b.mu.Lock()
 	if _, ok := b.pending[id]; !ok {
-		b.pending[id] = b.now()
-		b.npending.Add(1)
+		b.pending[id] = &pendingCall{since: b.now()}
 	}
 	b.mu.Unlock()
 }
@@ -232,9 +236,17 @@ func (b *Box) begin(id string) {
 // taken for lost.
 func (b *Box) forget(id string) {
 	b.mu.Lock()
-	if _, ok := b.pending[id]; ok {
-		delete(b.pending, id)
-		b.npending.Add(-1)
+	delete(b.pending, id)
+	b.mu.Unlock()
+}
+
+// recording notes that the call of event id is being recorded: until
+// its record is written or refused, its entry is not taken for lost,
+// however long the trail takes.
+func (b *Box) recording(id string) {
+	b.mu.Lock()
+	if c, ok := b.pending[id]; ok {
+		c.recording = true
 	}
 	b.mu.Unlock()
 }
@@ -242,16 +254,12 @@ func (b *Box) forget(id string) {
 // recorded notes that the call of event id ended: its record written
 // (ok) or refused.
 func (b *Box) recorded(id string, ok bool) {
-	if b.npending.Load() == 0 {
-		return
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, was := b.pending[id]; !was {
 		return
 	}
 	delete(b.pending, id)
-	b.npending.Add(-1)
 	if ok {
 		b.done = append(b.done, Key(id))
 	} else {
@@ -295,7 +303,15 @@ type boxRecorder struct {
 	b *Box
 }
 
+// Record records e; for a call whose change kept an entry (e.Kept), it
+// tells the box when the record is being written and how that ended.
+// Other calls, the cryptographic ones among them, cost the box one
+// atomic load.
 func (r boxRecorder) Record(ctx context.Context, e *audit.Event) error {
+	if !e.Kept() {
+		return r.Recorder.Record(ctx, e)
+	}
+	r.b.recording(e.EventID)
 	err := r.Recorder.Record(ctx, e)
 	r.b.recorded(e.EventID, err == nil)
 	return err
@@ -375,12 +391,11 @@ func (b *Box) Recover(ctx context.Context, others bool) (int, error) {
 	for _, f := range all {
 		present[f.id] = true
 	}
-	for id, since := range b.pending {
+	for id, c := range b.pending {
 		// A call that never reached its Recorder, and whose change was
 		// not made after all, is forgotten.
-		if now.Sub(since) >= OrphanAge && !present[id] {
+		if now.Sub(c.since) >= OrphanAge && !c.recording && !present[id] {
 			delete(b.pending, id)
-			b.npending.Add(-1)
 		}
 	}
 	done := make(map[string]bool, len(b.done))
@@ -398,7 +413,7 @@ func (b *Box) Recover(ctx context.Context, others bool) (int, error) {
 		if done[string(f.key)] {
 			continue
 		}
-		if since, ok := b.pending[f.id]; ok && now.Sub(since) < OrphanAge {
+		if c, ok := b.pending[f.id]; ok && (c.recording || now.Sub(c.since) < OrphanAge) {
 			continue
 		}
 		chains[own] = append(chains[own], f)

@@ -450,6 +450,49 @@ func TestRecoversOneAtATime(t *testing.T) {
 	}
 }
 
+// held is a Recorder whose Record waits, once entered is closed, until
+// release is closed: a trail that hangs (a PostgreSQL connection that
+// neither answers nor fails).
+type held struct {
+	audit.Recorder
+	entered, release chan struct{}
+}
+
+func (h held) Record(ctx context.Context, e *audit.Event) error {
+	close(h.entered)
+	<-h.release
+	return h.Recorder.Record(ctx, e)
+}
+
+// A call whose record is being written is not taken for lost, however
+// long the trail takes: its record is written once, by the call.
+func TestCallBeingRecordedIsNotTakenForLost(t *testing.T) {
+	dir := t.TempDir()
+	clock := testsupport.NewClock(t0)
+	n := start(t, dir, clock)
+	ev := call("CreateGrant")
+	n.change(ev, "grant/g")
+	h := held{Recorder: audit.NewLogRecorder(n.log), entered: make(chan struct{}), release: make(chan struct{})}
+	recorded := make(chan error, 1)
+	go func() { recorded <- n.box.Recorder(h).Record(context.Background(), ev) }()
+	<-h.entered
+	clock.Advance(outbox.OrphanAge + time.Minute)
+	got, err := n.box.Recover(context.Background(), false)
+	close(h.release)
+	if err := <-recorded; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || got != 0 {
+		t.Fatalf("Recover wrote %d records of a call whose record was being written (%v), want 0", got, err)
+	}
+	if got := len(records(t, dir, ev.EventID)); got != 1 {
+		t.Fatalf("records of the call: %d, want 1", got)
+	}
+	if got := n.recover(false); got != 0 || len(n.entries()) != 0 {
+		t.Fatalf("after the record: Recover wrote %d, entries %q", got, n.entries())
+	}
+}
+
 // Work no call asked for (a key deleted after its waiting period) keeps
 // its service events' records with it as a call does: a server killed
 // before they were written writes them at its next start.
