@@ -261,6 +261,28 @@ func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Pr
 	return nil
 }
 
+// RecordPasswordChange records the ChangePassword of the IAM user p made
+// as it signed in to the console (its login profile required a new
+// password), as CloudTrail records one: eventSource iam.amazonaws.com,
+// the user its caller, no parameters (no password is ever recorded). It
+// is written before the sign-in is answered; an error means it was not.
+func (h *Handler) RecordPasswordChange(r *http.Request, userAgent string, p *identity.Principal) error {
+	if h.recorder == nil {
+		return nil
+	}
+	ci := h.newCall(r, keys.NewID().String())
+	ci.ev.Source = "iam.amazonaws.com"
+	ci.ev.Operation = "ChangePassword"
+	ci.ev.Region = identity.IAMRegion
+	ci.ev.UserAgent = userAgent
+	h.setPrincipal(ci, p)
+	if err := h.recorder.Record(r.Context(), ci.ev); err != nil {
+		h.log.Error("audit trail write failed; the sign-in is refused", "requestId", ci.ev.RequestID, "err", err)
+		return errAuditFailed
+	}
+	return nil
+}
+
 // hiddenName is what CloudTrail records for a sign-in name that is not a
 // user's.
 const hiddenName = "HIDDEN_DUE_TO_SECURITY_REASONS"

@@ -270,7 +270,8 @@ func (fakeBackend) Invoke(*http.Request, api.Call) (json.RawMessage, error) {
 func (fakeBackend) RecordSignIn(*http.Request, string, *identity.Principal, string, error) error {
 	return nil
 }
-func (fakeBackend) VerifyTrail(context.Context) ([]audit.Report, error) { return nil, nil }
+func (fakeBackend) RecordPasswordChange(*http.Request, string, *identity.Principal) error { return nil }
+func (fakeBackend) VerifyTrail(context.Context) ([]audit.Report, error)                   { return nil, nil }
 
 type fixedDirectory struct{ p *identity.Principal }
 
@@ -876,6 +877,17 @@ func TestPasswordResetAtSignIn(t *testing.T) {
 	}
 	if status, out := signIn("Temporary-Pass-1", "Brand-New-Pass-2"); status != http.StatusOK || out["userName"] != "frank" {
 		t.Fatalf("the change: %d %v", status, out)
+	}
+	// Recorded as CloudTrail records it: the change, then the sign-in.
+	e.rec.mu.Lock()
+	evs := e.rec.events[len(e.rec.events)-2:]
+	e.rec.mu.Unlock()
+	if ev := evs[0]; ev.Operation != "ChangePassword" || ev.Source != "iam.amazonaws.com" || ev.Region != "us-east-1" || ev.ErrorCode != "" ||
+		ev.Identity.Type != "IAMUser" || ev.Identity.UserName != "frank" || ev.Params != nil {
+		t.Fatalf("the change recorded as %+v", ev)
+	}
+	if ev := evs[1]; ev.Operation != "ConsoleLogin" || ev.ErrorCode != "" || ev.Identity.UserName != "frank" {
+		t.Fatalf("the sign-in recorded as %+v", ev)
 	}
 	if lp, err := e.dir.GetLoginProfile(ctx, e.root, "frank"); err != nil || lp.PasswordResetRequired {
 		t.Fatalf("after the change: %+v %v", lp, err)

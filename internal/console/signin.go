@@ -110,6 +110,14 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		h.fail(w, timedOut(ctx, err))
 		return
 	}
+	if in.NewPassword != "" && in.AccessKeyID == "" {
+		// The password was changed: a call of its own in the trail,
+		// before the sign-in.
+		if err := h.backend.RecordPasswordChange(r, UserAgent, p); err != nil {
+			h.fail(w, err)
+			return
+		}
+	}
 	succeeded = true
 	if c, err := r.Cookie(h.cookieName(r)); err == nil {
 		h.sessions.delete(c.Value) // a session of this browser from before
