@@ -122,6 +122,14 @@ func records(t *testing.T, dir, id string) []map[string]any {
 	return out
 }
 
+// record writes ev's record through the outbox's Recorder.
+func (n *node) record(ev *audit.Event) {
+	n.t.Helper()
+	if err := n.rec.Record(context.Background(), ev); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
 func (n *node) recover(others bool) int {
 	n.t.Helper()
 	got, err := n.box.Recover(context.Background(), others)
@@ -143,9 +151,7 @@ func TestChangeWithoutItsRecordIsRecordedAtStart(t *testing.T) {
 	clock := testsupport.NewClock(t0)
 	n := start(t, dir, clock)
 	// A record before, so that the lost one is not the trail's first.
-	if err := n.rec.Record(context.Background(), call("DescribeKey")); err != nil {
-		t.Fatal(err)
-	}
+	n.record(call("DescribeKey"))
 	ev := call("TagResource")
 	n.change(ev, "key/k")
 	if got := n.entries(); len(got) != 1 || got[0] != outbox.Prefix+ev.EventID {
@@ -198,14 +204,10 @@ func TestRecordedChangeIsNotRecordedTwice(t *testing.T) {
 	n := start(t, dir, clock)
 	ev := call("CreateAlias")
 	n.change(ev, "alias/a")
-	if err := n.rec.Record(context.Background(), ev); err != nil {
-		t.Fatal(err)
-	}
+	n.record(ev)
 	// Later records, so that the call's is not the last one.
 	for range 3 {
-		if err := n.rec.Record(context.Background(), call("Encrypt")); err != nil {
-			t.Fatal(err)
-		}
+		n.record(call("Encrypt"))
 	}
 	if got := n.entries(); len(got) != 1 {
 		t.Fatalf("entries before a flush: %q", got)
@@ -230,9 +232,7 @@ func TestEntryOfARecordedCallGoesWithTheNextChange(t *testing.T) {
 	n := start(t, t.TempDir(), testsupport.NewClock(t0))
 	ev := call("DisableKey")
 	n.change(ev, "key/k")
-	if err := n.rec.Record(context.Background(), ev); err != nil {
-		t.Fatal(err)
-	}
+	n.record(ev)
 	if err := n.st.Update(context.Background(), func(tx store.Tx) error { return tx.Put([]byte("key/other"), nil) }); err != nil {
 		t.Fatal(err)
 	}
@@ -241,9 +241,7 @@ func TestEntryOfARecordedCallGoesWithTheNextChange(t *testing.T) {
 	}
 	ev = call("EnableKey")
 	n.change(ev, "key/k")
-	if err := n.rec.Record(context.Background(), ev); err != nil {
-		t.Fatal(err)
-	}
+	n.record(ev)
 	if err := n.box.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -301,9 +299,7 @@ func TestCallUnderWayIsLeftAlone(t *testing.T) {
 	if got := n.entries(); len(got) != 1 {
 		t.Fatalf("entries: %q", got)
 	}
-	if err := n.rec.Record(context.Background(), ev); err != nil {
-		t.Fatal(err)
-	}
+	n.record(ev)
 	if got := n.recover(false); got != 0 || len(n.entries()) != 0 {
 		t.Fatalf("after the record: Recover wrote %d, entries %q", got, n.entries())
 	}
@@ -418,9 +414,7 @@ func TestRecoversOneAtATime(t *testing.T) {
 	g := &gate{Reader: audit.NewFileTrail(dir), entered: make(chan struct{}), release: make(chan struct{})}
 	box := outbox.New(n.log, g, n.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	n.st = box.Wrap(n.raw)
-	if err := n.rec.Record(context.Background(), call("DescribeKey")); err != nil {
-		t.Fatal(err)
-	}
+	n.record(call("DescribeKey"))
 	ev := call("PutKeyPolicy")
 	n.change(ev, "key/k")
 	if err := box.Recorder(refusing{}).Record(context.Background(), ev); !errors.Is(err, errRefused) {
@@ -510,9 +504,7 @@ func TestServiceEventsWithoutTheirRecordsAreRecordedAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first recorded, the second not: the server is killed.
-	if err := n.rec.Record(context.Background(), w.Events[0]); err != nil {
-		t.Fatal(err)
-	}
+	n.record(w.Events[0])
 	if got := n.entries(); len(got) != 2 {
 		t.Fatalf("entries: %q", got)
 	}
