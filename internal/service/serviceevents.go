@@ -101,18 +101,22 @@ func addServiceEvent(w *audit.Work, t time.Time, operation, region, account, id 
 
 // recordServiceEvents records the events of w, whose transaction has
 // committed; it does nothing without a trail. The work is done by then,
-// so the records are written even if ctx, a call's, ends first; a
-// failure is logged and returned.
+// so the records are written even if ctx, a call's, ends first. Each
+// event is offered to the trail even after one was refused: a refused
+// record is written, marked recovered, as soon as the trail takes records
+// again (internal/outbox), whereas one never offered waits for
+// outbox.OrphanAge. Failures are logged and returned.
 func (s *Service) recordServiceEvents(ctx context.Context, w *audit.Work) error {
 	if s.trail == nil {
 		return nil
 	}
+	var errs []error
 	for _, ev := range w.Events {
 		if err := s.trail.Record(context.WithoutCancel(ctx), ev); err != nil {
 			keys := ev.Keys()
 			s.log.Error("recording a service event in the audit trail", "event", ev.Operation, "key", keys, "region", ev.Region, "err", err)
-			return fmt.Errorf("recording %s of key %s in %s: %w", ev.Operation, keys, ev.Region, err)
+			errs = append(errs, fmt.Errorf("recording %s of key %s in %s: %w", ev.Operation, keys, ev.Region, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
