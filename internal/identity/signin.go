@@ -68,7 +68,9 @@ func (d *Directory) signedInWith(ctx context.Context, account, userName string, 
 // reset is required, given its current password, clears the requirement
 // and signs the user in. The new password must meet the password policy
 // and differ from the old one. No identity policy is needed: the
-// administrator who required the reset allowed it.
+// administrator who required the reset allowed it. The user is read in
+// the transaction that changes the password: an error means the password
+// was not changed, so that the caller records every change it reports.
 func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string) (*Principal, error) {
 	if _, err := d.SignInWithPassword(ctx, account, userName, oldPassword); !errors.Is(err, ErrPasswordResetRequired) {
 		if err == nil {
@@ -83,6 +85,7 @@ func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userNam
 		return nil, errf(fault.PasswordPolicyViolation, "Password should not be the same as the previous password")
 	}
 	hash := hashPassword(newPassword)
+	var p *Principal
 	err := d.update(ctx, func(tx store.Tx) error {
 		var rec loginProfileRecord
 		if err := getJSON(tx, loginProfileKey(account, userName), &rec); err != nil {
@@ -94,13 +97,21 @@ func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userNam
 		if !rec.ResetRequired {
 			return ErrSignInFailed // changed meanwhile
 		}
+		var err error
+		if p, err = userPrincipal(tx, account, rec.UserName); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return ErrSignInFailed
+			}
+			return err
+		}
 		rec.Hash, rec.ResetRequired = hash, false
 		return putJSON(tx, loginProfileKey(account, userName), &rec)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return d.signedInWith(ctx, account, userName, &loginProfileRecord{Hash: hash})
+	p.passwordSalt = string(hash.Salt)
+	return p, nil
 }
 
 // SignInWithAccessKey returns the principal of a long-term access key

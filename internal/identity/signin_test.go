@@ -1,11 +1,14 @@
 package identity_test
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/store"
 )
 
 func TestSignInWithPassword(t *testing.T) {
@@ -170,5 +173,45 @@ func TestChangePasswordAtSignIn(t *testing.T) {
 	}
 	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2"); err != nil {
 		t.Fatalf("the password after a refused change: %v", err)
+	}
+}
+
+// readsFailAfterAWrite is a store whose reads fail once a write has
+// committed through it: a store that fails between two transactions.
+type readsFailAfterAWrite struct {
+	store.Store
+	wrote atomic.Bool
+}
+
+func (s *readsFailAfterAWrite) Update(ctx context.Context, fn func(store.Tx) error) error {
+	err := s.Store.Update(ctx, fn)
+	if err == nil {
+		s.wrote.Store(true)
+	}
+	return err
+}
+
+func (s *readsFailAfterAWrite) View(ctx context.Context, fn func(store.Tx) error) error {
+	if s.wrote.Load() {
+		return errors.New("the store fails")
+	}
+	return s.Store.View(ctx, fn)
+}
+
+// A password changed at sign-in is reported as changed, whatever fails
+// after the change: its caller records the change it is told of, and an
+// error must mean that nothing changed.
+func TestChangePasswordAtSignInReportsTheChangeItMade(t *testing.T) {
+	f := newFixture(t)
+	f.user("gina", nil)
+	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "gina", "Temporary-Pass-1", true); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.cfg
+	cfg.Store = &readsFailAfterAWrite{Store: f.st}
+	p, err := identity.New(cfg).ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "Chosen-Pass-2")
+	_, changed := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2")
+	if err != nil || p == nil || p.Username != "gina" || changed != nil {
+		t.Fatalf("the change: %+v, %v; the new password signs in: %v", p, err, changed)
 	}
 }
