@@ -261,6 +261,14 @@ func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Pr
 	return nil
 }
 
+// MayChange returns the error that refuses a change a front end makes
+// itself (a password changed at sign-in) before it begins, as a call is
+// refused: the node may not serve now, or the trail cannot record (the
+// change would stay made without its record); nil if it may begin.
+func (h *Handler) MayChange() error {
+	return h.trailDown(keys.NewID().String())
+}
+
 // RecordPasswordChange records the ChangePassword of the IAM user p made
 // as it signed in to the console (its login profile required a new
 // password), as CloudTrail records one: eventSource iam.amazonaws.com,

@@ -48,6 +48,7 @@ type Backend interface {
 	ReadBody(w http.ResponseWriter, r *http.Request, maxBytes int64, who func(*http.Request) (string, error)) (body []byte, release func(), err error)
 	Invoke(r *http.Request, c api.Call) (json.RawMessage, error)
 	RecordSignIn(r *http.Request, userAgent string, p *identity.Principal, tried string, err error) error
+	MayChange() error
 	RecordPasswordChange(r *http.Request, userAgent string, p *identity.Principal) error
 	VerifyTrail(ctx context.Context) ([]audit.Report, error)
 }

@@ -44,15 +44,30 @@ type recorder struct {
 	mu       sync.Mutex
 	events   []*audit.Event
 	requests []*api.Request
+	down     error // the trail cannot record: Err, and Record refuses
 }
 
-func (r *recorder) Err() error { return nil }
+func (r *recorder) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.down
+}
 
 func (r *recorder) Record(_ context.Context, e *audit.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.down != nil {
+		return r.down
+	}
 	r.events = append(r.events, e)
 	return nil
+}
+
+// fail makes the trail refuse records (nil: take them again).
+func (r *recorder) fail(err error) {
+	r.mu.Lock()
+	r.down = err
+	r.mu.Unlock()
 }
 
 // observe keeps what the API reports to the metrics and request log.
@@ -270,6 +285,7 @@ func (fakeBackend) Invoke(*http.Request, api.Call) (json.RawMessage, error) {
 func (fakeBackend) RecordSignIn(*http.Request, string, *identity.Principal, string, error) error {
 	return nil
 }
+func (fakeBackend) MayChange() error                                                      { return nil }
 func (fakeBackend) RecordPasswordChange(*http.Request, string, *identity.Principal) error { return nil }
 func (fakeBackend) VerifyTrail(context.Context) ([]audit.Report, error)                   { return nil, nil }
 
@@ -874,6 +890,19 @@ func TestPasswordResetAtSignIn(t *testing.T) {
 	}
 	if status, out := signIn("Temporary-Pass-1", "Temporary-Pass-1"); status != http.StatusBadRequest || out["__type"] != "PasswordPolicyViolation" {
 		t.Fatalf("the same password again: %d %v", status, out)
+	}
+	// While the trail cannot record, the password is not changed: it
+	// would stay changed without its record.
+	e.rec.fail(errors.New("the trail is down"))
+	if status, out := signIn("Temporary-Pass-1", "Brand-New-Pass-2"); status != http.StatusInternalServerError {
+		t.Fatalf("a change while the trail cannot record: %d %v", status, out)
+	}
+	e.rec.fail(nil)
+	if lp, err := e.dir.GetLoginProfile(ctx, e.root, "frank"); err != nil || !lp.PasswordResetRequired {
+		t.Fatalf("after a change refused while the trail could not record: %+v %v", lp, err)
+	}
+	if status, out := signIn("Temporary-Pass-1", ""); status != http.StatusForbidden || out["__type"] != "PasswordResetRequired" {
+		t.Fatalf("the temporary password after a change refused while the trail could not record: %d %v", status, out)
 	}
 	if status, out := signIn("Temporary-Pass-1", "Brand-New-Pass-2"); status != http.StatusOK || out["userName"] != "frank" {
 		t.Fatalf("the change: %d %v", status, out)

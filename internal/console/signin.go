@@ -62,6 +62,14 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	failed, succeeded := false, false
 	defer func() { h.limiter.end(name, addr, failed, succeeded) }()
+	if in.NewPassword != "" && in.AccessKeyID == "" {
+		// A password is not changed while its record cannot be written:
+		// it would stay changed without one.
+		if err := h.backend.MayChange(); err != nil {
+			h.fail(w, err)
+			return
+		}
+	}
 	// Each password check holds 19 MiB for Argon2id: bound how many run
 	// at once, whatever the number of clients.
 	select {
