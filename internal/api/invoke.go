@@ -273,7 +273,9 @@ func (h *Handler) MayChange() error {
 // as it signed in to the console (its login profile required a new
 // password), as CloudTrail records one: eventSource iam.amazonaws.com,
 // the user its caller, no parameters (no password is ever recorded). It
-// is written before the sign-in is answered; an error means it was not.
+// is written before the sign-in is answered; an error means it was not,
+// and is logged as a change without its record (the password stays
+// changed).
 func (h *Handler) RecordPasswordChange(r *http.Request, userAgent string, p *identity.Principal) error {
 	if h.recorder == nil {
 		return nil
@@ -285,7 +287,8 @@ func (h *Handler) RecordPasswordChange(r *http.Request, userAgent string, p *ide
 	ci.ev.UserAgent = userAgent
 	h.setPrincipal(ci, p)
 	if err := h.recorder.Record(r.Context(), ci.ev); err != nil {
-		h.log.Error("audit trail write failed; the sign-in is refused", "requestId", ci.ev.RequestID, "err", err)
+		h.log.Error("audit trail write failed: a password was changed at sign-in without its ChangePassword record; the sign-in is refused",
+			"requestId", ci.ev.RequestID, "account", p.Account, "userName", p.Username, "err", err)
 		return errAuditFailed
 	}
 	return nil

@@ -44,7 +44,8 @@ type recorder struct {
 	mu       sync.Mutex
 	events   []*audit.Event
 	requests []*api.Request
-	down     error // the trail cannot record: Err, and Record refuses
+	down     error  // the trail cannot record: Err, and Record refuses
+	refuse   string // Record refuses the events of this operation
 }
 
 func (r *recorder) Err() error {
@@ -58,6 +59,9 @@ func (r *recorder) Record(_ context.Context, e *audit.Event) error {
 	defer r.mu.Unlock()
 	if r.down != nil {
 		return r.down
+	}
+	if r.refuse != "" && e.Operation == r.refuse {
+		return errors.New("the trail refuses the record of " + e.Operation)
 	}
 	r.events = append(r.events, e)
 	return nil
@@ -93,6 +97,7 @@ type env struct {
 	srv   *httptest.Server
 	clock *testsupport.Clock
 	rec   *recorder
+	logs  *lockedBuffer // what the server logged
 	api   *api.Handler
 	dir   *identity.Directory
 	// dirCfg is dir's configuration: another node's directory on the
@@ -116,7 +121,8 @@ func newEnv(t testing.TB, opts ...func(*identity.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	dirCfg := identity.Config{Store: st, RootKey: root, Region: region, Logger: logger}
 	for _, o := range opts {
 		o(&dirCfg)
@@ -143,7 +149,26 @@ func newEnv(t testing.TB, opts ...func(*identity.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: srv, clock: clock, rec: rec, api: h, dir: dir, dirCfg: dirCfg, root: p, creds: creds}
+	return &env{t: t, srv: srv, clock: clock, rec: rec, logs: logs, api: h, dir: dir, dirCfg: dirCfg, root: p, creds: creds}
+}
+
+// lockedBuffer is a log's output, written and read from several
+// goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // browser is a client with its own cookie jar and the CSRF token of its
@@ -927,6 +952,42 @@ func TestPasswordResetAtSignIn(t *testing.T) {
 	}
 	if status, _ := other.signInWithPassword("frank", "Brand-New-Pass-2"); status != http.StatusOK {
 		t.Fatalf("the new password: %d", status)
+	}
+}
+
+// A password changed at sign-in whose ChangePassword record the trail
+// then refused (it failed after the change began) stays changed: the
+// user is told so, not to retry with the temporary password, which would
+// fail and count against it; the server logs the change left without its
+// record; and the new password signs in once the trail records.
+func TestPasswordChangedWithoutItsRecord(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, "frank", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "frank", "Temporary-Pass-1", true); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	e.rec.mu.Lock()
+	e.rec.refuse = "ChangePassword"
+	e.rec.mu.Unlock()
+	status, out := b.post("signin", map[string]string{"account": account, "userName": "frank", "password": "Temporary-Pass-1", "newPassword": "Brand-New-Pass-2"})
+	if msg, _ := out["message"].(string); status != http.StatusInternalServerError || !strings.Contains(msg, "Your password was changed") {
+		t.Fatalf("the change whose record was refused: %d %v", status, out)
+	}
+	if status, _ := b.post("session", nil); status != http.StatusUnauthorized {
+		t.Fatalf("a session began without the change's record: %d", status)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "without its ChangePassword record") || !strings.Contains(logs, "userName=frank") {
+		t.Fatalf("the server's log says nothing of the password changed without its record:\n%s", logs)
+	}
+	e.rec.mu.Lock()
+	e.rec.refuse = ""
+	e.rec.mu.Unlock()
+	if status, out := b.signInWithPassword("frank", "Brand-New-Pass-2"); status != http.StatusOK {
+		t.Fatalf("the new password: %d %v", status, out)
 	}
 }
 

@@ -34,6 +34,12 @@ var (
 		Message: "A sign-in request must be at most 8 KiB and arrive at once."}
 	errSignInThrottled = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
 		Message: "Too many failed sign-in attempts. Wait a few minutes before trying again."}
+	// errPasswordChangedUnrecorded answers a sign-in whose password was
+	// changed but whose record of the change could not be written: the
+	// temporary password no longer signs in, and a retry with it would
+	// count as a failure.
+	errPasswordChangedUnrecorded = &api.CallError{Status: http.StatusInternalServerError, Type: "InternalError",
+		Message: "Your password was changed, but the sign-in could not be completed. Sign in with your new password."}
 )
 
 // signIn checks the credentials, starts a session and sets its cookie.
@@ -122,7 +128,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		// The password was changed: a call of its own in the trail,
 		// before the sign-in.
 		if err := h.backend.RecordPasswordChange(r, UserAgent, p); err != nil {
-			h.fail(w, err)
+			h.fail(w, errPasswordChangedUnrecorded)
 			return
 		}
 	}
