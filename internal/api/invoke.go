@@ -193,7 +193,9 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		if err := refuseUnsupported(c.Operation, form); err != nil {
 			return nil, err
 		}
-		return svc.actions[c.Operation](ctx, p, form)
+		// The change is kept with its record, as a signed call's is
+		// (internal/outbox).
+		return svc.actions[c.Operation](audit.NewContext(ctx, ci.ev), p, form)
 	case ServiceTrail:
 		h.jsonParams(ci, c.Input, trailParams)
 		fn := trailOps[c.Operation]

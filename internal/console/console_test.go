@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ import (
 	"github.com/openkms/kms/internal/identity"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/service"
+	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
 	"github.com/openkms/kms/internal/testsupport"
 )
@@ -988,6 +990,50 @@ func TestPasswordChangedWithoutItsRecord(t *testing.T) {
 	e.rec.mu.Unlock()
 	if status, out := b.signInWithPassword("frank", "Brand-New-Pass-2"); status != http.StatusOK {
 		t.Fatalf("the new password: %d %v", status, out)
+	}
+}
+
+// eventsOfWrites is a store that notes the call whose event the context
+// of each write transaction carries: what internal/outbox keeps with the
+// change.
+type eventsOfWrites struct {
+	store.Store
+	mu  sync.Mutex
+	ops []string // the operation of each write's call, "" for none
+}
+
+func (s *eventsOfWrites) Update(ctx context.Context, fn func(store.Tx) error) error {
+	op := ""
+	if ev := audit.FromContext(ctx); ev != nil && ev.Identity.Type != "" {
+		op = ev.Operation
+	}
+	s.mu.Lock()
+	s.ops = append(s.ops, op)
+	s.mu.Unlock()
+	return s.Store.Update(ctx, fn)
+}
+
+// An IAM call made through the console changes the store with its
+// record at hand, as a signed one does: a server killed between the
+// change and the record leaves the record to be written later.
+func TestConsoleIAMChangesCarryTheirRecords(t *testing.T) {
+	var writes *eventsOfWrites
+	e := newEnv(t, func(c *identity.Config) {
+		writes = &eventsOfWrites{Store: c.Store}
+		c.Store = writes
+	})
+	b := e.browser()
+	b.signInWithKey(e.creds.ID, e.creds.Secret)
+	writes.mu.Lock()
+	writes.ops = nil
+	writes.mu.Unlock()
+	if status, out := b.post("call/iam/CreateUser", map[string]string{"UserName": "grace"}); status != http.StatusOK {
+		t.Fatalf("CreateUser: %d %v", status, out)
+	}
+	writes.mu.Lock()
+	defer writes.mu.Unlock()
+	if !slices.Contains(writes.ops, "CreateUser") {
+		t.Fatalf("the writes of CreateUser carried the events of %q, not its own", writes.ops)
 	}
 }
 
