@@ -57,7 +57,7 @@ type Backend interface {
 type Directory interface {
 	SignInWithPassword(ctx context.Context, account, userName, password string) (*identity.Principal, error)
 	SignInWithAccessKey(ctx context.Context, accessKeyID, secret string) (*identity.Principal, error)
-	ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string) (*identity.Principal, error)
+	ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string, mayChange func() error) (*identity.Principal, error)
 	Refresh(ctx context.Context, p *identity.Principal) (*identity.Principal, error)
 }
 

@@ -324,7 +324,7 @@ func (d fixedDirectory) SignInWithPassword(context.Context, string, string, stri
 func (d fixedDirectory) SignInWithAccessKey(context.Context, string, string) (*identity.Principal, error) {
 	return d.p, nil
 }
-func (d fixedDirectory) ChangePasswordAtSignIn(context.Context, string, string, string, string) (*identity.Principal, error) {
+func (d fixedDirectory) ChangePasswordAtSignIn(context.Context, string, string, string, string, func() error) (*identity.Principal, error) {
 	return d.p, nil
 }
 func (d fixedDirectory) Refresh(context.Context, *identity.Principal) (*identity.Principal, error) {
@@ -990,6 +990,27 @@ func TestPasswordChangedWithoutItsRecord(t *testing.T) {
 	e.rec.mu.Unlock()
 	if status, out := b.signInWithPassword("frank", "Brand-New-Pass-2"); status != http.StatusOK {
 		t.Fatalf("the new password: %d %v", status, out)
+	}
+}
+
+// While the trail cannot record, a caller who does not know the password
+// does not reach the refusal of the change: it cannot have the server log
+// one line per request, nor tell the trail is down by its answer.
+func TestPasswordChangeWhileTheTrailIsDownNeedsThePassword(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, "frank", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "frank", "Temporary-Pass-1", true); err != nil {
+		t.Fatal(err)
+	}
+	e.rec.fail(errors.New("the trail is down"))
+	for range 20 {
+		e.browser().post("signin", map[string]string{"account": account, "userName": "frank", "password": "Wrong-Pass-1", "newPassword": "Brand-New-Pass-2"})
+	}
+	if n := strings.Count(e.logs.String(), "refused before it begins"); n != 0 {
+		t.Fatalf("20 attempts with a wrong password logged %d refusals of the change", n)
 	}
 }
 

@@ -68,14 +68,6 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	failed, succeeded := false, false
 	defer func() { h.limiter.end(name, addr, failed, succeeded) }()
-	if in.NewPassword != "" && in.AccessKeyID == "" {
-		// A password is not changed while its record cannot be written:
-		// it would stay changed without one.
-		if err := h.backend.MayChange(); err != nil {
-			h.fail(w, err)
-			return
-		}
-	}
 	// Each password check holds 19 MiB for Argon2id: bound how many run
 	// at once, whatever the number of clients.
 	select {
@@ -92,7 +84,10 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 	case in.AccessKeyID != "":
 		p, err = h.dir.SignInWithAccessKey(ctx, in.AccessKeyID, in.SecretAccessKey)
 	case in.NewPassword != "":
-		p, err = h.dir.ChangePasswordAtSignIn(ctx, in.Account, in.UserName, in.Password, in.NewPassword)
+		// A password is not changed while its record cannot be written
+		// (it would stay changed without one): asked once the caller is
+		// known, so that no one else learns of the trail or fills the log.
+		p, err = h.dir.ChangePasswordAtSignIn(ctx, in.Account, in.UserName, in.Password, in.NewPassword, h.backend.MayChange)
 	default:
 		p, err = h.dir.SignInWithPassword(ctx, in.Account, in.UserName, in.Password)
 	}

@@ -68,10 +68,13 @@ func (d *Directory) signedInWith(ctx context.Context, account, userName string, 
 // reset is required, given its current password, clears the requirement
 // and signs the user in. The new password must meet the password policy
 // and differ from the old one. No identity policy is needed: the
-// administrator who required the reset allowed it. The user is read in
-// the transaction that changes the password: an error means the password
-// was not changed, so that the caller records every change it reports.
-func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string) (*Principal, error) {
+// administrator who required the reset allowed it. mayChange, if not
+// nil, is asked once the old password is verified and the new one
+// accepted, before anything changes: its error refuses the change, and is
+// returned. The user is read in the transaction that changes the
+// password: an error means the password was not changed, so that the
+// caller records every change it reports.
+func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string, mayChange func() error) (*Principal, error) {
 	if _, err := d.SignInWithPassword(ctx, account, userName, oldPassword); !errors.Is(err, ErrPasswordResetRequired) {
 		if err == nil {
 			err = ErrSignInFailed // no reset is required: sign in as usual
@@ -83,6 +86,11 @@ func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userNam
 	}
 	if newPassword == oldPassword {
 		return nil, errf(fault.PasswordPolicyViolation, "Password should not be the same as the previous password")
+	}
+	if mayChange != nil {
+		if err := mayChange(); err != nil {
+			return nil, err
+		}
 	}
 	hash := hashPassword(newPassword)
 	var p *Principal

@@ -155,12 +155,12 @@ func TestChangePasswordAtSignIn(t *testing.T) {
 	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Wrong-Pass-1"); !errors.Is(err, identity.ErrSignInFailed) || errors.Is(err, identity.ErrPasswordResetRequired) {
 		t.Fatalf("a wrong password while a reset is required: %v", err)
 	}
-	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Wrong-Pass-1", "Chosen-Pass-2"); !errors.Is(err, identity.ErrSignInFailed) {
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Wrong-Pass-1", "Chosen-Pass-2", nil); !errors.Is(err, identity.ErrSignInFailed) {
 		t.Fatalf("a change with a wrong password: %v", err)
 	}
-	_, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "short")
+	_, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "short", nil)
 	wantErr(t, err, fault.PasswordPolicyViolation, "Password should have a minimum length of 8")
-	p, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "GINA", "Temporary-Pass-1", "Chosen-Pass-2")
+	p, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "GINA", "Temporary-Pass-1", "Chosen-Pass-2", nil)
 	if err != nil || p.Username != "gina" {
 		t.Fatalf("the change: %+v %v", p, err)
 	}
@@ -168,7 +168,7 @@ func TestChangePasswordAtSignIn(t *testing.T) {
 		t.Fatalf("the new password: %v", err)
 	}
 	// No reset is required any more: the change is refused, the password kept.
-	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Chosen-Pass-2", "Another-Pass-3"); !errors.Is(err, identity.ErrSignInFailed) {
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Chosen-Pass-2", "Another-Pass-3", nil); !errors.Is(err, identity.ErrSignInFailed) {
 		t.Fatalf("a change without a required reset: %v", err)
 	}
 	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2"); err != nil {
@@ -209,9 +209,35 @@ func TestChangePasswordAtSignInReportsTheChangeItMade(t *testing.T) {
 	}
 	cfg := f.cfg
 	cfg.Store = &readsFailAfterAWrite{Store: f.st}
-	p, err := identity.New(cfg).ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "Chosen-Pass-2")
+	p, err := identity.New(cfg).ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "Chosen-Pass-2", nil)
 	_, changed := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2")
 	if err != nil || p == nil || p.Username != "gina" || changed != nil {
 		t.Fatalf("the change: %+v, %v; the new password signs in: %v", p, err, changed)
+	}
+}
+
+// The change is asked of mayChange only once the old password is verified
+// and the new one accepted: a caller who does not know the password never
+// reaches it. Its refusal changes nothing.
+func TestChangePasswordAtSignInAsksBeforeTheChange(t *testing.T) {
+	f := newFixture(t)
+	f.user("gina", nil)
+	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "gina", "Temporary-Pass-1", true); err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	refuse := errors.New("not now")
+	mayChange := func() error { asked++; return refuse }
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Wrong-Pass-1", "Chosen-Pass-2", mayChange); !errors.Is(err, identity.ErrSignInFailed) || asked != 0 {
+		t.Fatalf("a wrong password: %v, asked %d times", err, asked)
+	}
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "short", mayChange); err == nil || asked != 0 {
+		t.Fatalf("a weak new password: %v, asked %d times", err, asked)
+	}
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "Chosen-Pass-2", mayChange); !errors.Is(err, refuse) || asked != 1 {
+		t.Fatalf("a change refused: %v, asked %d times", err, asked)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Temporary-Pass-1"); !errors.Is(err, identity.ErrPasswordResetRequired) {
+		t.Fatalf("the temporary password after a refused change: %v", err)
 	}
 }
