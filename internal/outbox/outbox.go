@@ -37,10 +37,12 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -354,6 +356,17 @@ type found struct {
 	entry entry
 }
 
+// callRank is 0 for the entry of a service event, 1 for a call's.
+func (f found) callRank() int {
+	var rec struct {
+		EventType string `json:"eventType"`
+	}
+	if json.Unmarshal(f.entry.Record, &rec) == nil && rec.EventType == "AwsServiceEvent" {
+		return 0
+	}
+	return 1
+}
+
 // Recover writes the records of the calls whose entries are left without
 // them, as described in the package comment, and deletes those entries;
 // others also takes the entries of other chains older than OrphanAge. It
@@ -446,6 +459,19 @@ func (b *Box) recoverChain(ctx context.Context, chain string, group []found) (in
 	if err != nil {
 		return 0, err
 	}
+	// Records go back in the order their changes committed: by the head
+	// of the trail then, and, of one transaction, its service events
+	// before its call's record, as they are written while serving
+	// (RotateKey before RotateKeyOnDemand).
+	slices.SortStableFunc(group, func(x, y found) int {
+		if c := cmp.Compare(x.entry.After, y.entry.After); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.callRank(), y.callRank()); c != 0 {
+			return c
+		}
+		return x.entry.Committed.Compare(y.entry.Committed)
+	})
 	wrote := 0
 	var drop [][]byte
 	defer func() {

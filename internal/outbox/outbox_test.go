@@ -528,3 +528,35 @@ func TestServiceEventsWithoutTheirRecordsAreRecordedAtStart(t *testing.T) {
 		t.Fatalf("entries left: %q", got)
 	}
 }
+
+// A call and the service event of its work, committed together and
+// neither recorded: they come back in the order they are written while
+// serving, the service event first (RotateKey before RotateKeyOnDemand).
+func TestRecoveredRecordsKeepTheOrderOfTheirWork(t *testing.T) {
+	for round := range 8 { // event ids are random: an order by id would fail one round in two
+		dir := t.TempDir()
+		clock := testsupport.NewClock(t0)
+		n := start(t, dir, clock)
+		ev := call("RotateKeyOnDemand")
+		w := &audit.Work{Events: []*audit.Event{audit.ServiceEvent(t0, "RotateKey", "us-east-1", "111122223333",
+			"arn:aws:kms:us-east-1:111122223333:key/k", json.RawMessage(`{"rotationType":"ON_DEMAND"}`))}}
+		ctx := audit.NewWorkContext(audit.NewContext(context.Background(), ev), w)
+		if err := n.st.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("keyver/k/2"), nil) }); err != nil {
+			t.Fatal(err)
+		}
+		n.stop()
+
+		n = start(t, dir, clock)
+		if got := n.recover(false); got != 2 {
+			t.Fatalf("round %d: Recover wrote %d records, want 2", round, got)
+		}
+		service, call := records(t, dir, w.Events[0].EventID), records(t, dir, ev.EventID)
+		if len(service) != 1 || len(call) != 1 {
+			t.Fatalf("round %d: records %v, %v", round, service, call)
+		}
+		if s, c := service[0]["sequence"].(float64), call[0]["sequence"].(float64); s >= c {
+			t.Fatalf("round %d: RotateKey recovered at %v, after RotateKeyOnDemand at %v", round, s, c)
+		}
+		n.stop()
+	}
+}
