@@ -271,14 +271,23 @@ func (h *Handler) MayChange() error {
 	return h.trailDown(keys.NewID().String())
 }
 
-// RecordPasswordChange records the ChangePassword of the IAM user p made
-// as it signed in to the console (its login profile required a new
-// password), as CloudTrail records one: eventSource iam.amazonaws.com,
-// the user its caller, no parameters (no password is ever recorded). It
-// is written before the sign-in is answered; an error means it was not,
-// and is logged as a change without its record (the password stays
-// changed).
-func (h *Handler) RecordPasswordChange(r *http.Request, userAgent string, p *identity.Principal) error {
+// PasswordChange is the ChangePassword record of an IAM user's password
+// changed as it signed in to the console (its login profile required a
+// new password), as CloudTrail records one: eventSource
+// iam.amazonaws.com, the user its caller, no parameters (no password is
+// ever recorded). It is begun before the change, whose context carries
+// it (Context) and whose transaction names the user (By), so that the
+// store keeps the record with the change (internal/outbox); Record
+// writes it before the sign-in is answered. A nil PasswordChange records
+// nothing.
+type PasswordChange struct {
+	h  *Handler
+	ci *callInfo
+}
+
+// BeginPasswordChange starts the record of a password changed at sign-in;
+// nil without a trail.
+func (h *Handler) BeginPasswordChange(r *http.Request, userAgent string) *PasswordChange {
 	if h.recorder == nil {
 		return nil
 	}
@@ -287,10 +296,35 @@ func (h *Handler) RecordPasswordChange(r *http.Request, userAgent string, p *ide
 	ci.ev.Operation = "ChangePassword"
 	ci.ev.Region = identity.IAMRegion
 	ci.ev.UserAgent = userAgent
-	h.setPrincipal(ci, p)
-	if err := h.recorder.Record(r.Context(), ci.ev); err != nil {
-		h.log.Error("audit trail write failed: a password was changed at sign-in without its ChangePassword record; the sign-in is refused",
-			"requestId", ci.ev.RequestID, "account", p.Account, "userName", p.Username, "err", err)
+	return &PasswordChange{h: h, ci: ci}
+}
+
+// Context returns ctx carrying the record, for the change.
+func (c *PasswordChange) Context(ctx context.Context) context.Context {
+	if c == nil {
+		return ctx
+	}
+	return audit.NewContext(ctx, c.ci.ev)
+}
+
+// By names the user whose password the change's transaction changes.
+func (c *PasswordChange) By(p *identity.Principal) {
+	if c != nil {
+		c.h.setPrincipal(c.ci, p)
+	}
+}
+
+// Record writes the record of the change the user p made. An error means
+// it was not written, and is logged as a change without its record (the
+// password stays changed; its record is kept with it in the store).
+func (c *PasswordChange) Record(r *http.Request, p *identity.Principal) error {
+	if c == nil {
+		return nil
+	}
+	c.By(p)
+	if err := c.h.recorder.Record(r.Context(), c.ci.ev); err != nil {
+		c.h.log.Error("audit trail write failed: a password was changed at sign-in without its ChangePassword record; the sign-in is refused",
+			"requestId", c.ci.ev.RequestID, "account", p.Account, "userName", p.Username, "err", err)
 		return errAuditFailed
 	}
 	return nil

@@ -49,7 +49,7 @@ type Backend interface {
 	Invoke(r *http.Request, c api.Call) (json.RawMessage, error)
 	RecordSignIn(r *http.Request, userAgent string, p *identity.Principal, tried string, err error) error
 	MayChange() error
-	RecordPasswordChange(r *http.Request, userAgent string, p *identity.Principal) error
+	BeginPasswordChange(r *http.Request, userAgent string) *api.PasswordChange
 	VerifyTrail(ctx context.Context) ([]audit.Report, error)
 }
 
@@ -57,7 +57,7 @@ type Backend interface {
 type Directory interface {
 	SignInWithPassword(ctx context.Context, account, userName, password string) (*identity.Principal, error)
 	SignInWithAccessKey(ctx context.Context, accessKeyID, secret string) (*identity.Principal, error)
-	ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string, mayChange func() error) (*identity.Principal, error)
+	ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string, mayChange func() error, changing func(*identity.Principal)) (*identity.Principal, error)
 	Refresh(ctx context.Context, p *identity.Principal) (*identity.Principal, error)
 }
 

@@ -312,9 +312,9 @@ func (fakeBackend) Invoke(*http.Request, api.Call) (json.RawMessage, error) {
 func (fakeBackend) RecordSignIn(*http.Request, string, *identity.Principal, string, error) error {
 	return nil
 }
-func (fakeBackend) MayChange() error                                                      { return nil }
-func (fakeBackend) RecordPasswordChange(*http.Request, string, *identity.Principal) error { return nil }
-func (fakeBackend) VerifyTrail(context.Context) ([]audit.Report, error)                   { return nil, nil }
+func (fakeBackend) MayChange() error                                              { return nil }
+func (fakeBackend) BeginPasswordChange(*http.Request, string) *api.PasswordChange { return nil }
+func (fakeBackend) VerifyTrail(context.Context) ([]audit.Report, error)           { return nil, nil }
 
 type fixedDirectory struct{ p *identity.Principal }
 
@@ -324,7 +324,7 @@ func (d fixedDirectory) SignInWithPassword(context.Context, string, string, stri
 func (d fixedDirectory) SignInWithAccessKey(context.Context, string, string) (*identity.Principal, error) {
 	return d.p, nil
 }
-func (d fixedDirectory) ChangePasswordAtSignIn(context.Context, string, string, string, string, func() error) (*identity.Principal, error) {
+func (d fixedDirectory) ChangePasswordAtSignIn(context.Context, string, string, string, string, func() error, func(*identity.Principal)) (*identity.Principal, error) {
 	return d.p, nil
 }
 func (d fixedDirectory) Refresh(context.Context, *identity.Principal) (*identity.Principal, error) {
@@ -1024,14 +1024,20 @@ type eventsOfWrites struct {
 }
 
 func (s *eventsOfWrites) Update(ctx context.Context, fn func(store.Tx) error) error {
-	op := ""
-	if ev := audit.FromContext(ctx); ev != nil && ev.Identity.Type != "" {
-		op = ev.Operation
-	}
-	s.mu.Lock()
-	s.ops = append(s.ops, op)
-	s.mu.Unlock()
-	return s.Store.Update(ctx, fn)
+	return s.Store.Update(ctx, func(tx store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		// As the outbox sees it: once the transaction's work is done.
+		op := ""
+		if ev := audit.FromContext(ctx); ev != nil && ev.Identity.Type != "" {
+			op = ev.Operation
+		}
+		s.mu.Lock()
+		s.ops = append(s.ops, op)
+		s.mu.Unlock()
+		return nil
+	})
 }
 
 // An IAM call made through the console changes the store with its
@@ -1055,6 +1061,41 @@ func TestConsoleIAMChangesCarryTheirRecords(t *testing.T) {
 	defer writes.mu.Unlock()
 	if !slices.Contains(writes.ops, "CreateUser") {
 		t.Fatalf("the writes of CreateUser carried the events of %q, not its own", writes.ops)
+	}
+}
+
+// A password changed at sign-in changes the store with its ChangePassword
+// record at hand, naming the user, as a call's change does: a server
+// killed between the change and the record leaves the record to be
+// written later.
+func TestPasswordChangedAtSignInCarriesItsRecord(t *testing.T) {
+	var writes *eventsOfWrites
+	e := newEnv(t, func(c *identity.Config) {
+		writes = &eventsOfWrites{Store: c.Store}
+		c.Store = writes
+	})
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, "hana", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "hana", "Temporary-Pass-1", true); err != nil {
+		t.Fatal(err)
+	}
+	writes.mu.Lock()
+	writes.ops = nil
+	writes.mu.Unlock()
+	b := e.browser()
+	status, out := b.post("signin", map[string]string{"account": account, "userName": "hana", "password": "Temporary-Pass-1", "newPassword": "Brand-New-Pass-2"})
+	if status != http.StatusOK {
+		t.Fatalf("the change: %d %v", status, out)
+	}
+	writes.mu.Lock()
+	defer writes.mu.Unlock()
+	if !slices.Contains(writes.ops, "ChangePassword") {
+		t.Fatalf("the writes of the password change carried the events of %q, not its own", writes.ops)
+	}
+	if ev := e.rec.last(); ev.Operation != "ConsoleLogin" || ev.Identity.UserName != "hana" {
+		t.Fatalf("the sign-in recorded as %+v", ev)
 	}
 }
 

@@ -80,6 +80,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 	defer cancel()
 	var p *identity.Principal
 	var err error
+	var change *api.PasswordChange
 	switch {
 	case in.AccessKeyID != "":
 		p, err = h.dir.SignInWithAccessKey(ctx, in.AccessKeyID, in.SecretAccessKey)
@@ -87,7 +88,9 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		// A password is not changed while its record cannot be written
 		// (it would stay changed without one): asked once the caller is
 		// known, so that no one else learns of the trail or fills the log.
-		p, err = h.dir.ChangePasswordAtSignIn(ctx, in.Account, in.UserName, in.Password, in.NewPassword, h.backend.MayChange)
+		// Its record is kept with the change in the store.
+		change = h.backend.BeginPasswordChange(r, UserAgent)
+		p, err = h.dir.ChangePasswordAtSignIn(change.Context(ctx), in.Account, in.UserName, in.Password, in.NewPassword, h.backend.MayChange, change.By)
 	default:
 		p, err = h.dir.SignInWithPassword(ctx, in.Account, in.UserName, in.Password)
 	}
@@ -122,7 +125,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 	if in.NewPassword != "" && in.AccessKeyID == "" {
 		// The password was changed: a call of its own in the trail,
 		// before the sign-in.
-		if err := h.backend.RecordPasswordChange(r, UserAgent, p); err != nil {
+		if err := change.Record(r, p); err != nil {
 			h.fail(w, errPasswordChangedUnrecorded)
 			return
 		}

@@ -73,8 +73,11 @@ func (d *Directory) signedInWith(ctx context.Context, account, userName string, 
 // accepted, before anything changes: its error refuses the change, and is
 // returned. The user is read in the transaction that changes the
 // password: an error means the password was not changed, so that the
-// caller records every change it reports.
-func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string, mayChange func() error) (*Principal, error) {
+// caller records every change it reports. changing, if not nil, is given
+// the user in that transaction, before it commits (the caller names it in
+// the record the store keeps with the change, internal/outbox); it may be
+// called more than once, if the transaction runs again.
+func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string, mayChange func() error, changing func(*Principal)) (*Principal, error) {
 	if _, err := d.SignInWithPassword(ctx, account, userName, oldPassword); !errors.Is(err, ErrPasswordResetRequired) {
 		if err == nil {
 			err = ErrSignInFailed // no reset is required: sign in as usual
@@ -111,6 +114,9 @@ func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userNam
 				return ErrSignInFailed
 			}
 			return err
+		}
+		if changing != nil {
+			changing(p)
 		}
 		rec.Hash, rec.ResetRequired = hash, false
 		return putJSON(tx, loginProfileKey(account, userName), &rec)

@@ -155,12 +155,12 @@ func TestChangePasswordAtSignIn(t *testing.T) {
 	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Wrong-Pass-1"); !errors.Is(err, identity.ErrSignInFailed) || errors.Is(err, identity.ErrPasswordResetRequired) {
 		t.Fatalf("a wrong password while a reset is required: %v", err)
 	}
-	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Wrong-Pass-1", "Chosen-Pass-2", nil); !errors.Is(err, identity.ErrSignInFailed) {
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Wrong-Pass-1", "Chosen-Pass-2", nil, nil); !errors.Is(err, identity.ErrSignInFailed) {
 		t.Fatalf("a change with a wrong password: %v", err)
 	}
-	_, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "short", nil)
+	_, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "short", nil, nil)
 	wantErr(t, err, fault.PasswordPolicyViolation, "Password should have a minimum length of 8")
-	p, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "GINA", "Temporary-Pass-1", "Chosen-Pass-2", nil)
+	p, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "GINA", "Temporary-Pass-1", "Chosen-Pass-2", nil, nil)
 	if err != nil || p.Username != "gina" {
 		t.Fatalf("the change: %+v %v", p, err)
 	}
@@ -168,7 +168,7 @@ func TestChangePasswordAtSignIn(t *testing.T) {
 		t.Fatalf("the new password: %v", err)
 	}
 	// No reset is required any more: the change is refused, the password kept.
-	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Chosen-Pass-2", "Another-Pass-3", nil); !errors.Is(err, identity.ErrSignInFailed) {
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Chosen-Pass-2", "Another-Pass-3", nil, nil); !errors.Is(err, identity.ErrSignInFailed) {
 		t.Fatalf("a change without a required reset: %v", err)
 	}
 	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2"); err != nil {
@@ -209,7 +209,7 @@ func TestChangePasswordAtSignInReportsTheChangeItMade(t *testing.T) {
 	}
 	cfg := f.cfg
 	cfg.Store = &readsFailAfterAWrite{Store: f.st}
-	p, err := identity.New(cfg).ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "Chosen-Pass-2", nil)
+	p, err := identity.New(cfg).ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "Chosen-Pass-2", nil, nil)
 	_, changed := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2")
 	if err != nil || p == nil || p.Username != "gina" || changed != nil {
 		t.Fatalf("the change: %+v, %v; the new password signs in: %v", p, err, changed)
@@ -228,13 +228,13 @@ func TestChangePasswordAtSignInAsksBeforeTheChange(t *testing.T) {
 	asked := 0
 	refuse := errors.New("not now")
 	mayChange := func() error { asked++; return refuse }
-	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Wrong-Pass-1", "Chosen-Pass-2", mayChange); !errors.Is(err, identity.ErrSignInFailed) || asked != 0 {
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Wrong-Pass-1", "Chosen-Pass-2", mayChange, nil); !errors.Is(err, identity.ErrSignInFailed) || asked != 0 {
 		t.Fatalf("a wrong password: %v, asked %d times", err, asked)
 	}
-	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "short", mayChange); err == nil || asked != 0 {
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "short", mayChange, nil); err == nil || asked != 0 {
 		t.Fatalf("a weak new password: %v, asked %d times", err, asked)
 	}
-	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "Chosen-Pass-2", mayChange); !errors.Is(err, refuse) || asked != 1 {
+	if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "Chosen-Pass-2", mayChange, nil); !errors.Is(err, refuse) || asked != 1 {
 		t.Fatalf("a change refused: %v, asked %d times", err, asked)
 	}
 	if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Temporary-Pass-1"); !errors.Is(err, identity.ErrPasswordResetRequired) {
