@@ -203,10 +203,11 @@ func (r *LogRecorder) Record(_ context.Context, e *Event) error {
 }
 
 // Snapshot is the record e would become now, as JSON without its place
-// in a chain: what internal/outbox keeps beside a call's change until
-// the call's record is written.
+// in a chain (a Record read from it has no Sequence or PrevHash): what
+// internal/outbox keeps beside a call's change until the call's record
+// is written.
 func (e *Event) Snapshot() ([]byte, error) {
-	return json.Marshal(e.record())
+	return append(appendRecordHead(nil, e.record()), '}'), nil
 }
 
 // jsonNull is the JSON null of a record's empty members, shared by every

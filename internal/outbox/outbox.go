@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -223,7 +224,22 @@ func (b *Box) entry(ev *audit.Event) ([]byte, error) {
 		return nil, fmt.Errorf("outbox: the call's record: %w", err)
 	}
 	seq, _ := b.trail.Head()
-	return json.Marshal(entry{Chain: b.trail.Chain(), After: seq, Committed: b.now().UTC(), Record: rec})
+	// The JSON encoding/json would write for the entry, without checking
+	// and compacting again the record the audit package wrote.
+	chain, err := json.Marshal(b.trail.Chain())
+	if err != nil {
+		return nil, err
+	}
+	v := make([]byte, 0, len(rec)+len(chain)+96)
+	v = append(v, `{"chain":`...)
+	v = append(v, chain...)
+	v = append(v, `,"after":`...)
+	v = strconv.AppendUint(v, seq, 10)
+	v = append(v, `,"committed":"`...)
+	v = b.now().UTC().AppendFormat(v, time.RFC3339Nano)
+	v = append(v, `","record":`...)
+	v = append(v, rec...)
+	return append(v, '}'), nil
 }
 
 func (b *Box) begin(id string) {
