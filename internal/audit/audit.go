@@ -124,6 +124,19 @@ type Resource struct {
 	ARN       string `json:"ARN"`
 }
 
+// Recovered reports whether r was written after its call's change was
+// made and its call was not recorded (AdditionalEventData
+// {"recovered":true}, docs/audit.md "Recovered records").
+func (r *Record) Recovered() bool {
+	if len(r.AdditionalEventData) == 0 {
+		return false
+	}
+	var extra struct {
+		Recovered bool `json:"recovered"`
+	}
+	return json.Unmarshal(r.AdditionalEventData, &extra) == nil && extra.Recovered
+}
+
 // TimeFormat is CloudTrail's eventTime format.
 const TimeFormat = "2006-01-02T15:04:05Z"
 

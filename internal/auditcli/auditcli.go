@@ -319,10 +319,14 @@ func (p *printer) print(r record) error {
 	if principal == "" {
 		principal = "(" + cell(rec.UserIdentity.Type) + " " + cell(rec.UserIdentity.AccessKeyID) + ")"
 	}
+	name := cell(rec.EventName)
+	if rec.Recovered() {
+		name += " (recovered)" // its change was made, its call not answered
+	}
 	if p.chains {
 		fmt.Fprintf(p.tw, "%s\t", cell(r.chain))
 	}
-	_, err := fmt.Fprintf(p.tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", rec.Sequence, cell(rec.EventTime), cell(rec.EventName), principal, cell(key), cell(rec.SourceIPAddress), cell(rec.ErrorCode))
+	_, err := fmt.Fprintf(p.tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", rec.Sequence, cell(rec.EventTime), name, principal, cell(key), cell(rec.SourceIPAddress), cell(rec.ErrorCode))
 	return err
 }
 

@@ -432,3 +432,25 @@ func TestEventsTableEscapesFields(t *testing.T) {
 		t.Errorf("--json: %v, %q", err, out.String())
 	}
 }
+
+// A recovered record says so in the table: its change was made, its call
+// not answered.
+func TestEventsTableMarksRecoveredRecords(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recovered := event("TagResource", "2026-03-01T10:00:01Z", alice, key1, "")
+	recovered.AdditionalEventData = json.RawMessage(`{"recovered":true}`)
+	appendTo(t, l, event("CreateKey", "2026-03-01T10:00:00Z", alice, key1, ""), recovered)
+	l.Close()
+	var out bytes.Buffer
+	if err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir}, &out); err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(rows) != 3 || strings.Contains(rows[1], "recovered") || !strings.Contains(rows[2], "TagResource (recovered)") {
+		t.Fatalf("table:\n%s", out.String())
+	}
+}

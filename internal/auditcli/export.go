@@ -164,7 +164,8 @@ func CloudTrailEvent(r *audit.Record) *CloudTrailRecord {
 		Sequence         uint64 `json:"sequence"`
 		PreviousHash     string `json:"previousHash"`
 		UnrecordedBefore uint64 `json:"unrecordedBefore,omitempty"`
-	}{r.Sequence, r.PrevHash, r.UnrecordedBefore})
+		Recovered        bool   `json:"recovered,omitempty"`
+	}{r.Sequence, r.PrevHash, r.UnrecordedBefore, r.Recovered()})
 	return &CloudTrailRecord{
 		EventVersion:        CloudTrailEventVersion,
 		UserIdentity:        r.UserIdentity,

@@ -9,7 +9,8 @@ import (
 )
 
 // The trail's own fields go in additionalEventData: the record's place in
-// its chain, and how many unauthenticated calls went unrecorded before it.
+// its chain, how many unauthenticated calls went unrecorded before it,
+// and whether it was recovered.
 func TestCloudTrailEventAdditionalData(t *testing.T) {
 	for _, tc := range []struct {
 		rec  audit.Record
@@ -17,6 +18,7 @@ func TestCloudTrailEventAdditionalData(t *testing.T) {
 	}{
 		{audit.Record{Sequence: 7, PrevHash: "ab"}, `{"sequence":7,"previousHash":"ab"}`},
 		{audit.Record{Sequence: 8, PrevHash: "cd", UnrecordedBefore: 42}, `{"sequence":8,"previousHash":"cd","unrecordedBefore":42}`},
+		{audit.Record{Sequence: 9, PrevHash: "ef", AdditionalEventData: json.RawMessage(`{"recovered":true}`)}, `{"sequence":9,"previousHash":"ef","recovered":true}`},
 	} {
 		got, err := json.Marshal(auditcli.CloudTrailEvent(&tc.rec).AdditionalEventData)
 		if err != nil || string(got) != tc.want {

@@ -67,7 +67,7 @@
         const btn = el("button", { type: "button", "aria-expanded": "false", onclick: () => { pre.hidden = !pre.hidden; btn.setAttribute("aria-expanded", String(!pre.hidden)); } }, "View event");
         tbody.append(el("tr", {},
           el("td", { "data-label": "Event time" }, fmtDate(ev.eventTime)),
-          el("td", { "data-label": "Event name" }, ev.eventName || ""),
+          el("td", { "data-label": "Event name" }, (ev.eventName || "") + (ev.additionalEventData && ev.additionalEventData.recovered === true ? " (recovered)" : "")),
           el("td", { "data-label": "User" }, who(ev)),
           el("td", { "data-label": "Key" }, keysOf(ev)),
           el("td", { "data-label": "Error" }, ev.errorCode || ""),
