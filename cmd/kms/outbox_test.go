@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // A server killed under a load of changes: every change that was made
@@ -132,4 +134,62 @@ func countRecovered(t *testing.T, dir string) int {
 		}
 	}
 	return n
+}
+
+// A change whose record the trail refused (PostgreSQL refusing the row):
+// the call is refused, its change stays made, and its record is written,
+// marked recovered, once the trail takes records again, without a
+// restart.
+func TestChangeWhoseRecordWasRefusedIsRecordedLater(t *testing.T) {
+	t.Parallel()
+	nodes, dsn := startCluster(t, 1)
+	c := nodes[0].client(t)
+	ctx := testCtx(t)
+	ck, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	pool, err := pgxpool.New(ctx, dsn)
+	noErr(t, err, "connect to %s", dsn)
+	defer pool.Close()
+	_, err = pool.Exec(ctx, `ALTER TABLE kms_audit_records ADD CONSTRAINT refuse CHECK (seq < 0) NOT VALID`)
+	noErr(t, err, "make the trail refuse records")
+	_, err = c.TagResource(ctx, &kms.TagResourceInput{KeyId: ck.KeyMetadata.KeyId, Tags: []types.Tag{{TagKey: aws.String("made"), TagValue: aws.String("unrecorded")}}})
+	if code := apiErrorCode(err); code != "KMSInternalException" {
+		t.Fatalf("TagResource whose record the trail refused: %v", err)
+	}
+	refused := failedRequestID(t, err)
+	_, err = pool.Exec(ctx, `ALTER TABLE kms_audit_records DROP CONSTRAINT refuse`)
+	noErr(t, err, "let the trail take records again")
+
+	var rec map[string]any
+	waitFor(t, 15*time.Second, "the refused call's record", func() error {
+		rows, err := pool.Query(ctx, `SELECT line FROM kms_audit_records`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var line []byte
+			if err := rows.Scan(&line); err != nil {
+				return err
+			}
+			var l struct {
+				Event map[string]any `json:"event"`
+			}
+			if err := json.Unmarshal(line, &l); err == nil && l.Event["requestID"] == refused {
+				rec = l.Event
+				return nil
+			}
+		}
+		return fmt.Errorf("no record of request %s", refused)
+	})
+	if extra, _ := rec["additionalEventData"].(map[string]any); extra["recovered"] != true || rec["eventName"] != "TagResource" || rec["errorCode"] != nil {
+		t.Fatalf("record of the refused call: %v", rec)
+	}
+	tags, err := c.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: ck.KeyMetadata.KeyId})
+	noErr(t, err, "ListResourceTags")
+	if len(tags.Tags) != 1 || *tags.Tags[0].TagKey != "made" {
+		t.Fatalf("tags: %+v, want the refused call's", tags.Tags)
+	}
+	waitSigned(t, dsn)
+	clusterEvents(t, dsn) // every chain verifies
 }
