@@ -404,15 +404,22 @@ func TestSignOut(t *testing.T) {
 	}
 }
 
+// userWithPassword makes the IAM user name with a login profile of
+// password, whose reset is required if reset.
+func (e *env) userWithPassword(name, password string, reset bool) {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.dir.CreateUser(ctx, e.root, name, ""); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.dir.CreateLoginProfile(ctx, e.root, name, password, reset); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func TestFailedSignInsAreAuditedAndRateLimited(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
-	if _, err := e.dir.CreateUser(ctx, e.root, "alice", ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "alice", "Correct-Horse-9", false); err != nil {
-		t.Fatal(err)
-	}
+	e.userWithPassword("alice", "Correct-Horse-9", false)
 	b := e.browser()
 	for i := 0; i < 5; i++ {
 		status, out := b.signInWithPassword("alice", "wrong-Password-1")
@@ -829,13 +836,7 @@ func TestPagesAndHeaders(t *testing.T) {
 
 func TestRateLimitIgnoresTheCaseOfNames(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
-	if _, err := e.dir.CreateUser(ctx, e.root, "erin", ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "erin", "Correct-Horse-9", false); err != nil {
-		t.Fatal(err)
-	}
+	e.userWithPassword("erin", "Correct-Horse-9", false)
 	b := e.browser()
 	for _, name := range []string{"erin", "Erin", "ERIN", "eRin", "erIN"} {
 		if status, _ := b.signInWithPassword(name, "Wrong-Password-1"); status != http.StatusUnauthorized {
@@ -888,12 +889,7 @@ func TestConsoleCallsAreReportedLikeSignedCalls(t *testing.T) {
 func TestPasswordResetAtSignIn(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	if _, err := e.dir.CreateUser(ctx, e.root, "frank", ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "frank", "Temporary-Pass-1", true); err != nil {
-		t.Fatal(err)
-	}
+	e.userWithPassword("frank", "Temporary-Pass-1", true)
 	b := e.browser()
 	signIn := func(password, newPassword string) (int, map[string]any) {
 		return b.post("signin", map[string]string{"account": account, "userName": "frank", "password": password, "newPassword": newPassword})
@@ -964,13 +960,7 @@ func TestPasswordResetAtSignIn(t *testing.T) {
 // record; and the new password signs in once the trail records.
 func TestPasswordChangedWithoutItsRecord(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
-	if _, err := e.dir.CreateUser(ctx, e.root, "frank", ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "frank", "Temporary-Pass-1", true); err != nil {
-		t.Fatal(err)
-	}
+	e.userWithPassword("frank", "Temporary-Pass-1", true)
 	b := e.browser()
 	e.rec.mu.Lock()
 	e.rec.refuse = "ChangePassword"
@@ -998,13 +988,7 @@ func TestPasswordChangedWithoutItsRecord(t *testing.T) {
 // one line per request, nor tell the trail is down by its answer.
 func TestPasswordChangeWhileTheTrailIsDownNeedsThePassword(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
-	if _, err := e.dir.CreateUser(ctx, e.root, "frank", ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "frank", "Temporary-Pass-1", true); err != nil {
-		t.Fatal(err)
-	}
+	e.userWithPassword("frank", "Temporary-Pass-1", true)
 	e.rec.fail(errors.New("the trail is down"))
 	for range 20 {
 		e.browser().post("signin", map[string]string{"account": account, "userName": "frank", "password": "Wrong-Pass-1", "newPassword": "Brand-New-Pass-2"})
@@ -1074,13 +1058,7 @@ func TestPasswordChangedAtSignInCarriesItsRecord(t *testing.T) {
 		writes = &eventsOfWrites{Store: c.Store}
 		c.Store = writes
 	})
-	ctx := context.Background()
-	if _, err := e.dir.CreateUser(ctx, e.root, "hana", ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "hana", "Temporary-Pass-1", true); err != nil {
-		t.Fatal(err)
-	}
+	e.userWithPassword("hana", "Temporary-Pass-1", true)
 	writes.mu.Lock()
 	writes.ops = nil
 	writes.mu.Unlock()
@@ -1150,13 +1128,7 @@ func TestCallRegionHeader(t *testing.T) {
 // then gets in and forgets the failures, as its owner knows it.)
 func TestSimultaneousSignInsAreRateLimited(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
-	if _, err := e.dir.CreateUser(ctx, e.root, "dave", ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.dir.CreateLoginProfile(ctx, e.root, "dave", "Correct-Horse-9", false); err != nil {
-		t.Fatal(err)
-	}
+	e.userWithPassword("dave", "Correct-Horse-9", false)
 	signIn := func(password string) int {
 		body, _ := json.Marshal(map[string]string{"account": account, "userName": "dave", "password": password})
 		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/console/api/signin", bytes.NewReader(body))
