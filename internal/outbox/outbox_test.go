@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func (n *node) entries() []string {
 	return ks
 }
 
-// records are the trail's records with eventID id.
+// records are the trail's records with eventID id ("": every record).
 func records(t *testing.T, dir, id string) []map[string]any {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, audit.FirstSegment))
@@ -115,7 +116,7 @@ func records(t *testing.T, dir, id string) []map[string]any {
 			t.Fatalf("%q: %v", sc.Bytes(), err)
 		}
 		rec := line.Event
-		if rec["eventID"] == id {
+		if id == "" || rec["eventID"] == id {
 			out = append(out, rec)
 		}
 	}
@@ -558,5 +559,65 @@ func TestRecoveredRecordsKeepTheOrderOfTheirWork(t *testing.T) {
 			t.Fatalf("round %d: RotateKey recovered at %v, after RotateKeyOnDemand at %v", round, s, c)
 		}
 		n.stop()
+	}
+}
+
+// Calls changing the store from many goroutines, some of whose records
+// the trail refuses, beside Recover and Flush running on their own: once
+// the last Recover is over, every call has exactly one record and no
+// entry is left (run with -race).
+func TestConcurrentCallsEachGetOneRecord(t *testing.T) {
+	dir := t.TempDir()
+	n := start(t, dir, testsupport.NewClock(t0))
+	failing := n.box.Recorder(refusing{})
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		ids []string
+	)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				ev := call("TagResource")
+				n.change(ev, fmt.Sprintf("key/%d", w))
+				if i%7 == 0 {
+					if err := failing.Record(context.Background(), ev); !errors.Is(err, errRefused) {
+						t.Errorf("Record: %v", err)
+					}
+				} else if err := n.rec.Record(context.Background(), ev); err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				ids = append(ids, ev.EventID)
+				mu.Unlock()
+			}
+		})
+	}
+	for range 2 {
+		wg.Go(func() {
+			for range 20 {
+				if _, err := n.box.Recover(context.Background(), false); err != nil {
+					t.Error(err)
+				}
+				if err := n.box.Flush(context.Background()); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n.recover(false)
+	if got := n.entries(); len(got) != 0 {
+		t.Fatalf("%d entries left", len(got))
+	}
+	count := map[string]int{}
+	for _, rec := range records(t, dir, "") {
+		id, _ := rec["eventID"].(string)
+		count[id]++
+	}
+	for _, id := range ids {
+		if count[id] != 1 {
+			t.Fatalf("call %s has %d records, want 1", id, count[id])
+		}
 	}
 }
