@@ -44,6 +44,12 @@ const (
 	// power of two, which lets the encrypter seal writes of 1 MiB straight
 	// from the caller's slice.
 	maxRunFrames = 4096
+	// sealAheadBytes bounds the runs the encrypter holds in flight,
+	// whatever the frame length and however many workers seal: a run
+	// holds at least one whole frame, and Concurrency runs of 64 MiB
+	// frames would hold gigabytes on a machine of many cores. Runs of
+	// 4 KiB frames (about 1 MiB) are held back only past 15 workers.
+	sealAheadBytes = 16 << 20
 )
 
 // EncryptOptions configures NewEncrypter. The zero value is usable.
@@ -56,8 +62,8 @@ type EncryptOptions struct {
 	// EncryptionContext is authenticated with the message and stored in
 	// its header in the clear. No key may start with "aws-crypto-".
 	EncryptionContext map[string]string
-	// Concurrency is how many runs of frames are sealed at once;
-	// runtime.GOMAXPROCS(0) if zero.
+	// Concurrency is how many runs of frames are sealed at once, no more
+	// than fit in 16 MiB (at least one); runtime.GOMAXPROCS(0) if zero.
 	Concurrency int
 	// MaxPlaintextLength, if positive, bounds the plaintext: a Write that
 	// would take it past this many bytes fails with ErrPlaintextTooLong
@@ -75,6 +81,7 @@ type encrypter struct {
 	frameLen int
 	perBatch int
 	conc     int
+	depth    int // runs held in flight at most (sealDepth)
 	sig      *signer
 
 	seq      uint32     // sequence number of the next frame
@@ -103,8 +110,9 @@ var ErrPlaintextTooLong = errors.New("esdk: plaintext exceeds EncryptOptions.Max
 // ctx is used only for the keyring's GenerateDataKey call.
 //
 // The writer buffers up to Concurrency runs of about 1 MiB (or one
-// frame, if frames are larger) and writes them to w in order. It is not
-// safe for concurrent use. After any error, every call returns that error.
+// frame, if frames are larger), no more of them than fit in 16 MiB (at
+// least one), and writes them to w in order. It is not safe for
+// concurrent use. After any error, every call returns that error.
 func NewEncrypter(ctx context.Context, w io.Writer, kr Keyring, opts EncryptOptions) (io.WriteCloser, error) {
 	suite := opts.Suite
 	if suite == 0 {
@@ -201,13 +209,16 @@ func newEncrypter(w io.Writer, suite Suite, messageID, dataKey []byte, ec map[st
 		sig.hash.Write(header)
 	}
 
+	perBatch := sealFrames(frameLen)
+	depth := sealDepth(conc, perBatch, frameLen)
 	return &encrypter{
 		w:        w,
 		fc:       frameCipher{aead, messageID},
 		frameLen: frameLen,
-		perBatch: sealFrames(frameLen),
+		perBatch: perBatch,
 		conc:     conc,
-		free:     buffers{keep: conc + 2},
+		depth:    depth,
+		free:     buffers{keep: depth + 2},
 		sig:      sig,
 		seq:      1,
 		pool:     workers{n: conc},
@@ -220,6 +231,14 @@ func newEncrypter(w io.Writer, suite Suite, messageID, dataKey []byte, ec map[st
 // frame.
 func sealFrames(frameLen int) int {
 	return max(1, min(sealRunTarget/frameLen, maxRunFrames))
+}
+
+// sealDepth is how many runs of perBatch frames of frameLen bytes the
+// encrypter holds in flight: one per worker, no more than fit in
+// sealAheadBytes, and at least one.
+func sealDepth(conc, perBatch, frameLen int) int {
+	run := perBatch * (frameLen + regularFrameOverhead)
+	return max(1, min(conc, sealAheadBytes/run))
 }
 
 // Write encrypts p. Plaintext is written out a run of frames at a time, so
@@ -244,7 +263,7 @@ func (e *encrypter) Write(p []byte) (int, error) {
 	runLen := e.perBatch * e.frameLen
 	n := 0
 	for len(p) > 0 && e.err == nil {
-		if (e.cur == nil || e.cur.n == 0) && len(p) >= runLen*e.conc {
+		if (e.cur == nil || e.cur.n == 0) && len(p) >= runLen*e.depth {
 			e.dispatch(e.newBatch(p[:runLen]))
 			p, n = p[runLen:], n+runLen
 			continue
@@ -415,7 +434,7 @@ func (e *encrypter) dispatch(b *sealBatch) {
 		start(&e.pool, e, &b.task)
 	}
 	e.inflight = append(e.inflight, b)
-	for len(e.inflight) >= e.conc && e.err == nil {
+	for len(e.inflight) >= e.depth && e.err == nil {
 		e.writeHead()
 	}
 }

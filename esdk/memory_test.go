@@ -241,3 +241,48 @@ func (s *heapSampler) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// TestLargeFramesEncryptMemory checks that the runs an encrypter holds in
+// flight are bounded by their size, not only by Concurrency: a run holds
+// at least one whole frame, and Concurrency runs of 8 MiB frames (of
+// 64 MiB frames, on a machine of many cores) would make memory grow with
+// the number of workers.
+func TestLargeFramesEncryptMemory(t *testing.T) {
+	const (
+		conc     = 16
+		frameLen = 8 << 20
+		size     = 20 * frameLen
+		// the runs in flight, the run being filled, and live heap growth
+		limit = sealAheadBytes + 2*frameLen + 8<<20
+	)
+	kr := newMemKeyring(1)
+	sink := &heapSink{}
+	w, err := NewEncrypter(context.Background(), sink, kr, EncryptOptions{FrameLength: frameLen, Concurrency: conc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.base = liveHeap()
+	// Writes of 1 MiB, as kms encrypt makes them (2 MiB), so that runs
+	// are filled from copies rather than sealed in the caller's slice.
+	if _, err := io.CopyBuffer(w, &patternReader{left: size}, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("live heap grew by at most %d MiB", sink.peak>>20)
+	if sink.peak > limit {
+		t.Errorf("live heap grew by %d MiB encrypting %d MiB frames with Concurrency %d, want at most %d MiB", sink.peak>>20, frameLen>>20, conc, limit>>20)
+	}
+}
+
+// heapSink discards what is written to it and records, at each write,
+// how far the live heap has grown since base.
+type heapSink struct{ base, peak uint64 }
+
+func (s *heapSink) Write(p []byte) (int, error) {
+	if h := liveHeap(); h > s.base {
+		s.peak = max(s.peak, h-s.base)
+	}
+	return len(p), nil
+}
