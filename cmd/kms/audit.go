@@ -64,7 +64,7 @@ func auditCommand() *cobra.Command {
 	f.StringVar(&o.Output, "output", "", "append the records as JSON lines to this file instead of printing them")
 	f.StringVar(&o.Since, "since", "", "only records at or after this time (RFC 3339)")
 	f.StringVar(&o.Until, "until", "", "only records before this time (RFC 3339)")
-	f.StringVar(&o.Key, "key", "", "only records about this key (id or ARN)")
+	f.StringVar(&o.Key, "key", "", "only records about this key (key id or key ARN, not an alias)")
 	f.StringVar(&o.Principal, "principal", "", "only records of this principal ARN")
 	f.StringVar(&o.Event, "event", "", "only records of this event name (e.g. Decrypt)")
 	f.BoolVar(&o.ErrorsOnly, "errors", false, "only failed calls")

@@ -198,6 +198,11 @@ func newFilter(o Options) (*filter, error) {
 			return nil, fmt.Errorf("--until: %w", err)
 		}
 	}
+	if strings.HasPrefix(o.Key, "alias/") || strings.Contains(o.Key, ":alias/") {
+		// Records name the key a call resolved, not the alias it was
+		// asked through, which may point at another key by now.
+		return nil, fmt.Errorf("--key %s is an alias: give the key id or key ARN (aws kms describe-key --key-id %s shows the key it names now)", o.Key, o.Key)
+	}
 	return f, nil
 }
 

@@ -454,3 +454,29 @@ func TestEventsTableMarksRecoveredRecords(t *testing.T) {
 		t.Fatalf("table:\n%s", out.String())
 	}
 }
+
+// --key takes a key id or key ARN, as records name keys. An alias (its
+// name or ARN) is refused with a message that says so, not taken as a key
+// no record names: an empty list would read as "never used".
+func TestEventsKeyFilterRefusesAnAlias(t *testing.T) {
+	dir := t.TempDir()
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, l, event("Encrypt", "2026-03-01T10:00:00Z", alice, key1, ""), event("Encrypt", "2026-03-01T10:00:01Z", bob, key2, ""))
+	l.Close()
+	for _, k := range []string{"k1", key1} {
+		var out bytes.Buffer
+		if err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, Key: k, JSON: true}, &out); err != nil || strings.Count(out.String(), "\n") != 1 || !strings.Contains(out.String(), key1) {
+			t.Errorf("--key %s: %v, %q", k, err, out.String())
+		}
+	}
+	for _, k := range []string{"alias/orders", "arn:aws:kms:us-east-1:111122223333:alias/orders"} {
+		var out bytes.Buffer
+		err := auditcli.Events(context.Background(), auditcli.Options{DataDir: dir, Key: k}, &out)
+		if err == nil || !strings.Contains(err.Error(), "alias") || !strings.Contains(err.Error(), "key id or key ARN") || out.Len() != 0 {
+			t.Errorf("--key %s: %v, %q", k, err, out.String())
+		}
+	}
+}
