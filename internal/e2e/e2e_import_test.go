@@ -581,10 +581,21 @@ func TestE2EImportExpiry(t *testing.T) {
 	expectAPIError(t, err, "KMSInvalidStateException", pending)
 	_, err = e.client.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(id)})
 	expectAPIError(t, err, "KMSInvalidStateException", pending)
+	// So does CreateGrant (X[5]): no grant is made on a key that
+	// DescribeKey shows pending import.
+	grant := &kms.CreateGrantInput{KeyId: aws.String(id), GranteePrincipal: aws.String(kpRootARN),
+		Operations: []types.GrantOperation{types.GrantOperationDecrypt}}
+	_, err = e.client.CreateGrant(ctx, grant)
+	expectAPIError(t, err, "KMSInvalidStateException", pending)
 	e.expectPendingImport(t, id)
 
 	e.maintain(t)
 	e.expectPendingImport(t, id)
+	_, err = e.client.CreateGrant(ctx, grant)
+	expectAPIError(t, err, "KMSInvalidStateException", pending)
+	if g, err := e.client.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String(id)}); err != nil || len(g.Grants) != 0 {
+		t.Errorf("grants of a key pending import: %+v, %v; want none", g, err)
+	}
 	r = e.rotations(t, id, types.IncludeKeyMaterialAllKeyMaterial)
 	if len(r) != 1 || aws.ToString(r[0].KeyMaterialId) != materialID || r[0].ImportState != types.ImportStatePendingImport ||
 		r[0].ExpirationModel != "" || r[0].ValidTo != nil {

@@ -202,7 +202,9 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 	if c := in.Constraints; c != nil && (c.EncryptionContextEquals != nil || c.EncryptionContextSubset != nil) && k.Rec.KeySpec != keys.SymmetricDefault {
 		return nil, newErr(fault.Validation, "Encryption context grant constraints are not valid for a KMS key with key spec %s: its operations take no encryption context.", k.Rec.KeySpec)
 	}
-	if err := k.Rec.State.Err(k.ARN); err != nil {
+	// The state DescribeKey shows: a key whose imported material expired
+	// is pending import from that instant, before maintenance deletes it.
+	if err := s.repo.StateOf(&k.Rec).Err(k.ARN); err != nil {
 		return nil, err
 	}
 	for _, p := range []string{in.GranteePrincipal, in.RetiringPrincipal} {
@@ -234,7 +236,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 			}
 			return err
 		}
-		if err := cur.State.Err(k.ARN); err != nil {
+		if err := s.repo.StateOf(&cur).Err(k.ARN); err != nil {
 			return err
 		}
 		if err := s.reauthorize(ctx, tx, &caller, "kms:CreateGrant", k, &cur, cond); err != nil {
