@@ -311,6 +311,18 @@ func (v *Verifier) Verify(r *http.Request, body []byte, a *Auth, secret string) 
 				return false
 			}
 			cr = strconv.AppendInt(cr, r.ContentLength, 10)
+		case "transfer-encoding":
+			// net/http takes the header out of the request's headers
+			// into TransferEncoding; curl --aws-sigv4 signs it.
+			if len(r.TransferEncoding) == 0 {
+				return false
+			}
+			for i, val := range r.TransferEncoding {
+				if i > 0 {
+					cr = append(cr, ',')
+				}
+				cr = appendTrimmed(cr, val)
+			}
 		default:
 			vals := r.Header[canonicalKey(name)]
 			if len(vals) == 0 {
