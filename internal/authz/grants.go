@@ -64,7 +64,9 @@ func grantCovers(g *keyrepo.GrantRecord, op string, cond *Conditions) bool {
 }
 
 // atLeastAsStrict reports whether every encryption context that child
-// allows is allowed by parent.
+// allows is allowed by parent. A grant may carry both constraints, and
+// allows a context only if it meets both: a parent's exact context that
+// lacks its own required pairs allows nothing, and so must its children.
 func atLeastAsStrict(child, parent *kmsapi.GrantConstraints) bool {
 	if parent == nil || (parent.EncryptionContextEquals == nil && parent.EncryptionContextSubset == nil) {
 		return true
@@ -72,22 +74,18 @@ func atLeastAsStrict(child, parent *kmsapi.GrantConstraints) bool {
 	if child == nil {
 		return false
 	}
+	if child.EncryptionContextEquals != nil {
+		// The child allows that one context at most: the parent must
+		// allow it, under all its constraints.
+		return constraintsHold(parent, child.EncryptionContextEquals)
+	}
 	if parent.EncryptionContextEquals != nil {
-		// Only the very same context satisfies the parent.
-		return child.EncryptionContextEquals != nil && sameContext(child.EncryptionContextEquals, parent.EncryptionContextEquals)
+		// Only one context satisfies the parent; a child without an exact
+		// context allows others.
+		return false
 	}
 	// The parent requires its pairs: the child must require them too.
-	have := child.EncryptionContextEquals
-	if have == nil {
-		have = child.EncryptionContextSubset
-	}
-	return constraintsHold(&kmsapi.GrantConstraints{EncryptionContextSubset: parent.EncryptionContextSubset}, have)
-}
-
-// sameContext compares two contexts as constraints match them: keys
-// without regard to case, values exactly.
-func sameContext(a, b map[string]string) bool {
-	return len(a) == len(b) && constraintsHold(&kmsapi.GrantConstraints{EncryptionContextEquals: b}, a)
+	return constraintsHold(&kmsapi.GrantConstraints{EncryptionContextSubset: parent.EncryptionContextSubset}, child.EncryptionContextSubset)
 }
 
 // constraintsHold applies a grant's encryption context constraints: keys

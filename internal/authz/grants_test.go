@@ -38,6 +38,16 @@ func TestGrantCovers(t *testing.T) {
 			child(&kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"App": "a", "b": "c"}}, "Decrypt"), true},
 		{"CreateGrant, exact parent, subset child", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: equals}, "CreateGrant", child(subset, "Decrypt"), false},
 		{"CreateGrant, exact parent, same child", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: equals}, "CreateGrant", child(equals, "Decrypt"), true},
+		{"CreateGrant, exact parent whose required pair it lacks, same exact child", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"},
+			Constraints: &kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"app": "a"}, EncryptionContextSubset: map[string]string{"team": "x"}}},
+			"CreateGrant", child(equals, "Decrypt"), false},
+		{"CreateGrant, exact parent with a required pair it holds, same exact child", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"},
+			Constraints: &kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"app": "a", "team": "x"}, EncryptionContextSubset: map[string]string{"team": "x"}}},
+			"CreateGrant", child(&kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"App": "a", "team": "x"}}, "Decrypt"), true},
+		{"CreateGrant, both constraints in the child", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant",
+			child(&kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"app": "a"}, EncryptionContextSubset: map[string]string{"b": "c"}}, "Decrypt"), true},
+		{"CreateGrant, subset parent, exact child without its pair", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: subset}, "CreateGrant",
+			child(&kmsapi.GrantConstraints{EncryptionContextEquals: map[string]string{"b": "c"}, EncryptionContextSubset: map[string]string{"app": "a"}}, "Decrypt"), false},
 		{"CreateGrant, empty constraints parent", &keyrepo.GrantRecord{Operations: []string{"CreateGrant", "Decrypt"}, Constraints: &kmsapi.GrantConstraints{}}, "CreateGrant", child(nil, "Decrypt"), true},
 	} {
 		if got := grantCovers(tc.g, tc.op, tc.cond); got != tc.allow {

@@ -121,4 +121,23 @@ func TestGrantCannotEscalate(t *testing.T) {
 			t.Fatalf("the same exact context: %v", err)
 		}
 	})
+
+	// A grant may carry both constraints, and then allows only a context
+	// that meets both: an exact context without its required pair meets
+	// neither, and the grant allows no context at all. Its grantee can
+	// hand on no more than that.
+	t.Run("a parent whose constraints no context meets", func(t *testing.T) {
+		gina := e.newUser(t, "gina")
+		ginaARN := "arn:aws:iam::" + e2eAccount + ":user/gina"
+		hal := e.newUser(t, "hal")
+		halARN := "arn:aws:iam::" + e2eAccount + ":user/hal"
+		grCreate(t, e.client, &kms.CreateGrantInput{KeyId: key.KeyId, GranteePrincipal: aws.String(ginaARN),
+			Operations: grOps(types.GrantOperationDecrypt, types.GrantOperationCreateGrant),
+			Constraints: &types.GrantConstraints{EncryptionContextEquals: map[string]string{"app": "a"},
+				EncryptionContextSubset: map[string]string{"team": "x"}}})
+		expectAPIErrorPrefix(t, decryptAs(gina.kms), "AccessDeniedException", "User: ")
+		err := grant(t, gina.kms, halARN, &types.GrantConstraints{EncryptionContextEquals: map[string]string{"app": "a"}}, types.GrantOperationDecrypt)
+		expectAPIErrorPrefix(t, err, "AccessDeniedException", "User: "+ginaARN+" is not authorized to perform: kms:CreateGrant")
+		expectAPIErrorPrefix(t, decryptAs(hal.kms), "AccessDeniedException", "User: ")
+	})
 }
