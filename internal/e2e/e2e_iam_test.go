@@ -324,6 +324,7 @@ func TestIAMUserValidation(t *testing.T) {
 
 func TestIAMGetUserWithoutName(t *testing.T) {
 	t.Parallel()
+	made := time.Now().Truncate(time.Second)
 	e := newKMSEnv(t)
 	ctx := context.Background()
 
@@ -333,6 +334,10 @@ func TestIAMGetUserWithoutName(t *testing.T) {
 	}
 	if aws.ToString(me.User.Arn) != "arn:aws:iam::111122223333:root" || aws.ToString(me.User.UserId) != e2eAccount || me.User.UserName != nil {
 		t.Errorf("GetUser as the root = %+v", me.User)
+	}
+	// The root's CreateDate is its account's, not the epoch.
+	if c := aws.ToTime(me.User.CreateDate); c.Before(made) || c.After(time.Now()) {
+		t.Errorf("GetUser as the root: CreateDate %v, want the account's creation, after %v", c, made)
 	}
 
 	// A user reading itself needs iam:GetUser on its own ARN, as on AWS,

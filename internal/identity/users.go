@@ -104,7 +104,15 @@ func (d *Directory) GetUser(ctx context.Context, caller *Principal, name string)
 	if name == "" {
 		switch caller.Type {
 		case TypeRoot:
-			return &User{UserID: caller.Account, Arn: caller.ARN, Created: time.Time{}}, nil
+			// The root was made with its account: its CreateDate is the
+			// account's, as on AWS (zero for an account stored before
+			// its record existed and not started since).
+			var acct accountRecord
+			err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, accountKey(caller.Account), &acct) })
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			return &User{UserID: caller.Account, Arn: caller.ARN, Created: acct.Created}, nil
 		case TypeIAMUser:
 			name = caller.Username
 		default:
