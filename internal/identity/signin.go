@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -30,6 +31,20 @@ var (
 // SignInWithPassword returns the IAM user account/userName if password is
 // its login profile's.
 func (d *Directory) SignInWithPassword(ctx context.Context, account, userName, password string) (*Principal, error) {
+	rec, err := d.passwordChecked(ctx, account, userName, password)
+	if err != nil {
+		return nil, err
+	}
+	if rec.ResetRequired {
+		return nil, ErrPasswordResetRequired
+	}
+	return d.signedInWith(ctx, account, rec.UserName, rec)
+}
+
+// passwordChecked returns the login profile of account/userName if
+// password is its password, else ErrSignInFailed, having spent as long
+// on an unknown user as on a known one.
+func (d *Directory) passwordChecked(ctx context.Context, account, userName, password string) (*loginProfileRecord, error) {
 	var rec loginProfileRecord
 	found := false
 	if checkName("userName", userName, 64) == nil && len(account) == 12 {
@@ -46,10 +61,7 @@ func (d *Directory) SignInWithPassword(ctx context.Context, account, userName, p
 	if !rec.Hash.matches(password) {
 		return nil, ErrSignInFailed
 	}
-	if rec.ResetRequired {
-		return nil, ErrPasswordResetRequired
-	}
-	return d.signedInWith(ctx, account, rec.UserName, &rec)
+	return &rec, nil
 }
 
 // signedInWith is the user that signed in with the password of login
@@ -68,7 +80,9 @@ func (d *Directory) signedInWith(ctx context.Context, account, userName string, 
 // reset is required, given its current password, clears the requirement
 // and signs the user in. The new password must meet the password policy
 // and differ from the old one. No identity policy is needed: the
-// administrator who required the reset allowed it. mayChange, if not
+// administrator who required the reset allowed it. The change is refused
+// (ErrSignInFailed) if the password was replaced after it was checked:
+// the old password no longer holds by then. mayChange, if not
 // nil, is asked once the old password is verified and the new one
 // accepted, before anything changes: its error refuses the change, and is
 // returned. The user is read in the transaction that changes the
@@ -78,11 +92,12 @@ func (d *Directory) signedInWith(ctx context.Context, account, userName string, 
 // the record the store keeps with the change, internal/outbox); it may be
 // called more than once, if the transaction runs again.
 func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string, mayChange func() error, changing func(*Principal)) (*Principal, error) {
-	if _, err := d.SignInWithPassword(ctx, account, userName, oldPassword); !errors.Is(err, ErrPasswordResetRequired) {
-		if err == nil {
-			err = ErrSignInFailed // no reset is required: sign in as usual
-		}
+	checked, err := d.passwordChecked(ctx, account, userName, oldPassword)
+	if err != nil {
 		return nil, err
+	}
+	if !checked.ResetRequired {
+		return nil, ErrSignInFailed // no reset is required: sign in as usual
 	}
 	if err := checkPassword(userName, newPassword); err != nil {
 		return nil, err
@@ -97,7 +112,7 @@ func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userNam
 	}
 	hash := hashPassword(newPassword)
 	var p *Principal
-	err := d.update(ctx, func(tx store.Tx) error {
+	err = d.update(ctx, func(tx store.Tx) error {
 		var rec loginProfileRecord
 		if err := getJSON(tx, loginProfileKey(account, userName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -105,8 +120,11 @@ func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userNam
 			}
 			return err
 		}
-		if !rec.ResetRequired {
-			return ErrSignInFailed // changed meanwhile
+		// Changed meanwhile: no reset is required any more, or the
+		// password checked is no longer the password (an administrator
+		// replaced a leaked one, its reset still required).
+		if !rec.ResetRequired || !bytes.Equal(rec.Hash.Salt, checked.Hash.Salt) {
+			return ErrSignInFailed
 		}
 		var err error
 		if p, err = userPrincipal(tx, account, rec.UserName); err != nil {

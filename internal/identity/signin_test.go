@@ -241,3 +241,46 @@ func TestChangePasswordAtSignInAsksBeforeTheChange(t *testing.T) {
 		t.Fatalf("the temporary password after a refused change: %v", err)
 	}
 }
+
+// A password replaced while a change at sign-in checks the old one (an
+// administrator resetting a leaked temporary password, with the reset
+// still required) is not overwritten by that change: the old password
+// no longer holds when the change would be written. mayChange runs
+// between the check and the change's transaction, which is where the
+// replacement lands here.
+func TestChangePasswordAtSignInRefusedOncePasswordReplaced(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		replace func(f *fixture) error
+	}{
+		{"updated", func(f *fixture) error {
+			pw, reset := "Replaced-Pass-9", true
+			return f.d.UpdateLoginProfile(f.ctx, f.root1, "gina", &pw, &reset)
+		}},
+		{"deleted and made again", func(f *fixture) error {
+			if err := f.d.DeleteLoginProfile(f.ctx, f.root1, "gina"); err != nil {
+				return err
+			}
+			_, err := f.d.CreateLoginProfile(f.ctx, f.root1, "gina", "Replaced-Pass-9", true)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.user("gina", nil)
+			if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "gina", "Temporary-Pass-1", true); err != nil {
+				t.Fatal(err)
+			}
+			mayChange := func() error { return tc.replace(f) }
+			if _, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "gina", "Temporary-Pass-1", "Chosen-Pass-2", mayChange, nil); !errors.Is(err, identity.ErrSignInFailed) {
+				t.Fatalf("a change with a password replaced meanwhile: %v", err)
+			}
+			if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Chosen-Pass-2"); !errors.Is(err, identity.ErrSignInFailed) {
+				t.Fatalf("the password the refused change chose: %v", err)
+			}
+			if _, err := f.d.SignInWithPassword(f.ctx, acct, "gina", "Replaced-Pass-9"); !errors.Is(err, identity.ErrPasswordResetRequired) {
+				t.Fatalf("the replacing password: %v", err)
+			}
+		})
+	}
+}
