@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/migrate"
 	"github.com/openkms/kms/internal/store"
@@ -218,10 +219,16 @@ func completeLines(f *os.File, size int64) (int64, error) {
 // temporary file beside it, renamed into place once complete and synced,
 // and reports to out. A data directory's running server is asked for the
 // snapshot through its backup socket, and authenticates it; otherwise
-// rootFor gives the store's root key to authenticate it with.
+// rootFor gives the store's root key to authenticate it with. A path in
+// the data directory itself is refused (datadir.RefuseOutputIn): named
+// kms.db or audit.log, the backup would take the place of what it backs
+// up.
 func Write(ctx context.Context, w Where, path string, rootFor RootFor, out io.Writer) (err error) {
 	loc, err := w.location()
 	if err != nil {
+		return err
+	}
+	if err := datadir.RefuseOutputIn(w.DataDir, path, "-o"); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openkms/kms/internal/authstore"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
 )
 
 // A log a server is appending to is copied up to its last newline, read
@@ -58,5 +62,48 @@ func TestStreamAuditFilesLive(t *testing.T) {
 				t.Fatalf("log of %d bytes, live %v: got %.40q, want %.40q", len(c.log), live, got, want)
 			}
 		}
+	}
+}
+
+// A backup is not written into the data directory it backs up: named
+// kms.db it took the key store's place, named audit.log a segment's.
+// Refused, it changes nothing; written elsewhere, the same backup is
+// taken.
+func TestWriteRefusesAnOutputInTheDataDirectory(t *testing.T) {
+	root := testRoot(t)
+	snap := &Snapshot{
+		Records:    []Record{{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}},
+		AuditFiles: []File{{Name: "audit.log", Data: []byte("a\n")}},
+	}
+	file := filepath.Join(t.TempDir(), "b.kmsbak")
+	if err := os.WriteFile(file, MarshalAuthenticated(snap, root.BackupKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "kms-data")
+	if err := Restore(context.Background(), file, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer)); err != nil {
+		t.Fatal(err)
+	}
+	rootFor := func(context.Context, store.Store) (*keys.RootKey, error) { return root, nil }
+	for _, name := range []string{"kms.db", "audit.log", "b.kmsbak"} {
+		before := map[string][]byte{}
+		for _, f := range []string{"kms.db", "audit.log"} {
+			before[f], _ = os.ReadFile(filepath.Join(dir, f))
+		}
+		err := Write(context.Background(), Where{DataDir: dir}, filepath.Join(dir, name), rootFor, new(bytes.Buffer))
+		if err == nil || !strings.Contains(err.Error(), "write it elsewhere") {
+			t.Errorf("a backup written to the data directory's %s: %v", name, err)
+		}
+		for f, b := range before {
+			if now, _ := os.ReadFile(filepath.Join(dir, f)); !bytes.Equal(now, b) {
+				t.Errorf("a backup written to the data directory's %s changed its %s", name, f)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "b.kmsbak")); err == nil {
+			t.Errorf("a backup written to the data directory's %s left b.kmsbak", name)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "kms.db")
+	if err := Write(context.Background(), Where{DataDir: dir}, out, rootFor, new(bytes.Buffer)); err != nil {
+		t.Fatalf("a backup written elsewhere: %v", err)
 	}
 }

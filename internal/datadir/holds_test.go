@@ -1,0 +1,41 @@
+package datadir
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// An output in the data directory is refused, by whatever name the
+// directory is reached; one elsewhere, below it included, is not.
+func TestRefuseOutputIn(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "kms-data")
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dir, path string
+		refused   bool
+	}{
+		{dir, filepath.Join(dir, "kms.db"), true},
+		{dir, filepath.Join(dir, "audit.log"), true},
+		{dir, filepath.Join(dir, "new.kmsbak"), true},
+		{dir, filepath.Join(link, "kms.db"), true},
+		{link, filepath.Join(dir, "sub", "..", "kms.db"), true},
+		{dir, filepath.Join(dir, "sub", "kms.kmsbak"), false},
+		{dir, filepath.Join(base, "kms.kmsbak"), false},
+		{dir, filepath.Join(base, "missing", "kms.kmsbak"), false},
+		{filepath.Join(base, "missing"), filepath.Join(base, "kms.kmsbak"), false},
+		{"", filepath.Join(dir, "kms.db"), false},
+	} {
+		err := RefuseOutputIn(c.dir, c.path, "-o")
+		if (err != nil) != c.refused {
+			t.Errorf("RefuseOutputIn(%s, %s) = %v, want refused %v", c.dir, c.path, err, c.refused)
+		}
+	}
+}
