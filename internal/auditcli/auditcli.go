@@ -237,6 +237,9 @@ func Events(ctx context.Context, o Options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseOutputInTrail(o, "--output"); err != nil {
+		return err
+	}
 	src, err := openSource(ctx, o)
 	if err != nil {
 		return err

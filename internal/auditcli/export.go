@@ -43,6 +43,9 @@ func Export(ctx context.Context, o Options, e ExportOptions, stdout io.Writer) (
 	if o.Endpoint != "" {
 		return errors.New("export reads a data directory or a database: give --data-dir or --storage")
 	}
+	if err := refuseOutputInTrail(o, "-o"); err != nil {
+		return err
+	}
 	flt, err := newFilter(Options{Since: o.Since, Until: o.Until})
 	if err != nil {
 		return err

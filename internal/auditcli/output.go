@@ -5,7 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/openkms/kms/internal/datadir"
 )
+
+// refuseOutputInTrail refuses o.Output (given as flag) in the data
+// directory or an archive directory o reads: written there, an export
+// named after a segment takes its place, and events appended to one
+// break its chain.
+func refuseOutputInTrail(o Options, flag string) error {
+	if o.Output == "" {
+		return nil
+	}
+	for _, dir := range append([]string{o.DataDir}, o.ArchiveDirs...) {
+		if err := datadir.RefuseOutputIn(dir, o.Output, flag); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // openOutput opens the file of --output for appending JSON lines,
 // creating it with mode 0600. A last line without its newline, what a

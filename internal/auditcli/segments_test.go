@@ -382,3 +382,45 @@ func TestVerifyLockedStoreIsNotAServer(t *testing.T) {
 		t.Errorf("--live with --storage: %v", err)
 	}
 }
+
+// Neither export's -o nor events' --output writes into the trail it
+// reads: named after a segment, the export took the segment's place and
+// events appended events (not records) to it, either way breaking the
+// chain. Such an output is refused, in the data directory or in an
+// archive directory, and the trail still verifies.
+func TestOutputIntoTheTrailRefused(t *testing.T) {
+	dir := segmentedDir(t, 20, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+	segs, _ := audit.Segments(dir)
+	archive := t.TempDir()
+	for _, name := range []string{"audit.pub", "audit-digests.log"} {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		os.WriteFile(filepath.Join(archive, name), b, 0o600)
+	}
+	for _, s := range segs[:len(segs)-1] {
+		b, _ := os.ReadFile(s.Path)
+		os.WriteFile(filepath.Join(archive, s.Name()), b, 0o600)
+		os.Remove(s.Path)
+	}
+	last := segs[len(segs)-1].Name()
+	o := auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}}
+	for _, out := range []string{filepath.Join(dir, last), filepath.Join(archive, "audit.log"), filepath.Join(dir, "export.jsonl")} {
+		o.Output = out
+		if err := auditcli.Export(context.Background(), o, auditcli.ExportOptions{}, io.Discard); err == nil || !strings.Contains(err.Error(), "write it elsewhere") {
+			t.Errorf("export -o %s: %v", out, err)
+		}
+		if err := auditcli.Events(context.Background(), o, io.Discard); err == nil || !strings.Contains(err.Error(), "write it elsewhere") {
+			t.Errorf("events --output %s: %v", out, err)
+		}
+		o.Output = ""
+		if out, err := verifyOut(t, o); err != nil {
+			t.Fatalf("verify after the refused outputs: %v\n%s", err, out)
+		}
+	}
+	o.Output = filepath.Join(t.TempDir(), "audit.log")
+	if err := auditcli.Export(context.Background(), o, auditcli.ExportOptions{}, io.Discard); err != nil {
+		t.Fatalf("export elsewhere: %v", err)
+	}
+	if n := countLines(t, o.Output); n != 20 {
+		t.Fatalf("export elsewhere wrote %d lines", n)
+	}
+}
