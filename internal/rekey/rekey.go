@@ -24,6 +24,7 @@ package rekey
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,10 @@ import (
 // ErrWrongRootKey is returned when a sealed value does not open with the
 // root key given.
 var ErrWrongRootKey = errors.New("the root key does not open the key store")
+
+// ErrSameRootKey is returned by a rotation whose new root key is the one
+// the store has: it would retire nothing.
+var ErrSameRootKey = errors.New("the new root key is the root key the store has now: a rotation needs another key (kms root-key init makes one)")
 
 // wholeRecords are the records whose whole value is sealed.
 var wholeRecords = map[string]bool{
@@ -211,7 +216,8 @@ type Rotated struct {
 // after each record rewrapped, inside the transaction, with the running
 // count of sealed values.
 //
-// It refuses with ErrWrongRootKey when old does not open the store. A
+// It refuses with ErrWrongRootKey when old does not open the store, and
+// with ErrSameRootKey, changing nothing, when new is old. A
 // record changed outside the server does not stop it: it is left as it
 // was and named in Rotated.Refused, so that whoever can write the store
 // cannot keep a leaked root key in use. No server may use st meanwhile: a
@@ -228,6 +234,10 @@ func Rotate(ctx context.Context, st store.Store, old, new *keys.RootKey, progres
 // wrapped, new sealed by the token's key, becomes the store's
 // keys.WrappedRootRecord in the same transaction (nil removes the record).
 func RotateWrapped(ctx context.Context, st store.Store, old, new *keys.RootKey, wrapped []byte, progress func(sealed int)) (Rotated, error) {
+	// The keys derived from two root keys are equal only if they are.
+	if subtle.ConstantTimeCompare(old.RecordKey(), new.RecordKey()) == 1 {
+		return Rotated{}, ErrSameRootKey
+	}
 	if ok, err := Opens(ctx, st, old); err != nil {
 		return Rotated{}, fmt.Errorf("read %s: %w", keys.RootCheckRecord, err)
 	} else if !ok {

@@ -285,3 +285,53 @@ func TestRotateAuthenticated(t *testing.T) {
 		t.Errorf("an untouched record after the rotation: %v", err)
 	}
 }
+
+// A rotation to the key the store already has (the old key file copied
+// as the new one) is refused, changing nothing: it would report that
+// the values open "with the new root key only" while the old key, which
+// the rotation was to retire, still opens them all.
+func TestRotateRefusesTheSameKey(t *testing.T) {
+	ctx := context.Background()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	text := keys.GenerateRootKey()
+	old, err := keys.ParseRootKey(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := keys.ParseRootKey(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records(t, old)
+	err = st.Update(ctx, func(tx store.Tx) error {
+		for k, v := range recs {
+			if err := tx.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, wrapped := range [][]byte{nil, []byte("wrapped")} {
+		if _, err := RotateWrapped(ctx, st, old, same, wrapped, nil); !errors.Is(err, ErrSameRootKey) {
+			t.Fatalf("RotateWrapped to the same key (wrapped %q) = %v", wrapped, err)
+		}
+	}
+	st.View(ctx, func(tx store.Tx) error {
+		for k, v := range recs {
+			if got, _ := tx.Get([]byte(k)); !bytes.Equal(got, v) {
+				t.Errorf("%s changed by a refused rotation", k)
+			}
+		}
+		if _, err := tx.Get(keys.WrappedRootRecord); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a refused rotation wrote %s: %v", keys.WrappedRootRecord, err)
+		}
+		return nil
+	})
+}
