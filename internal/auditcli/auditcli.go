@@ -203,6 +203,11 @@ func newFilter(o Options) (*filter, error) {
 		// asked through, which may point at another key by now.
 		return nil, fmt.Errorf("--key %s is an alias: give the key id or key ARN (aws kms describe-key --key-id %s shows the key it names now)", o.Key, o.Key)
 	}
+	// --since is included and --until excluded: a range whose end is not
+	// after its start holds no record, most likely the two swapped.
+	if o.Since != "" && o.Until != "" && !f.until.After(f.since) {
+		return nil, fmt.Errorf("--since %s is not before --until %s: the range holds no time", o.Since, o.Until)
+	}
 	return f, nil
 }
 

@@ -424,3 +424,31 @@ func TestOutputIntoTheTrailRefused(t *testing.T) {
 		t.Fatalf("export elsewhere wrote %d lines", n)
 	}
 }
+
+// A time range that holds no time (--since not before --until: the two
+// swapped) is refused, rather than exported as an empty file that reads
+// as "nothing happened then".
+func TestExportRefusesAnEmptyRange(t *testing.T) {
+	dir := segmentedDir(t, 3, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+	out := filepath.Join(t.TempDir(), "day.jsonl")
+	for _, r := range [][2]string{{"2026-01-03T00:00:00Z", "2026-01-02T00:00:00Z"}, {"2026-01-02T03:04:00Z", "2026-01-02T03:04:00Z"}, {"2026-01-02T05:00:00+02:00", "2026-01-02T03:00:00Z"}} {
+		o := auditcli.Options{DataDir: dir, Since: r[0], Until: r[1], Output: out}
+		if err := auditcli.Export(context.Background(), o, auditcli.ExportOptions{}, io.Discard); err == nil || !strings.Contains(err.Error(), "is not before --until") {
+			t.Errorf("export --since %s --until %s: %v", r[0], r[1], err)
+		}
+		o.Output = ""
+		if err := auditcli.Events(context.Background(), o, io.Discard); err == nil || !strings.Contains(err.Error(), "is not before --until") {
+			t.Errorf("events --since %s --until %s: %v", r[0], r[1], err)
+		}
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused export wrote %s: %v", out, err)
+	}
+	o := auditcli.Options{DataDir: dir, Since: "2026-01-02T05:03:00+02:00", Until: "2026-01-02T03:07:00Z", Output: out}
+	if err := auditcli.Export(context.Background(), o, auditcli.ExportOptions{}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if n := countLines(t, out); n != 3 {
+		t.Errorf("export of the range holding the 3 records wrote %d", n)
+	}
+}
