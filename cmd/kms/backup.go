@@ -18,7 +18,8 @@ import (
 func backupCommand() *cobra.Command {
 	var w backup.Where
 	var out string
-	var rk rootKeyOptions
+	// A backup comes before a rotation off a key that its token lets out.
+	rk := rootKeyOptions{leaving: true}
 	cmd := &cobra.Command{
 		Use:   "backup -o FILE (--data-dir DIR | --storage URL)",
 		Short: "Write a consistent snapshot of the key store and its audit trail to a file",
@@ -91,7 +92,8 @@ the directory's root.key.`,
 func restoreCommand() *cobra.Command {
 	var w backup.Where
 	var in string
-	var rk rootKeyOptions
+	// A backup under a key its token lets out restores, to be rotated off it.
+	rk := rootKeyOptions{leaving: true}
 	var opts backup.RestoreOptions
 	cmd := &cobra.Command{
 		Use:   "restore -i FILE (--data-dir DIR | --storage URL)",

@@ -263,6 +263,30 @@ func TestPKCS11RootKeyFromPKCS11Tool(t *testing.T) {
 	stopServer(t, s)
 	s = startServer(t, dir, env, "--root-key", uri, "--pkcs11-module", h.module)
 	checkDecrypts(t, s.client(t), []encrypted{e})
+
+	// A key the token lets out (made without --sensitive, or with
+	// --extractable) is refused with one line, and no store is made.
+	h.run(t, "pkcs11-tool", "--module", h.module, "--token-label", "ops", "--login", "--pin", hsmPIN,
+		"--keygen", "--key-type", "AES:32", "--label", "extractable", "--extractable")
+	leaky := filepath.Join(t.TempDir(), "data")
+	code, stdout, stderr := runToExit(t, env, "server", "--listen", "127.0.0.1:0", "--data-dir", leaky,
+		"--root-key", "pkcs11:token=ops;object=extractable", "--pkcs11-module", h.module)
+	if want := "kms: root key pkcs11:token=ops;object=extractable: the token lets this key out"; code == 0 ||
+		strings.Count(strings.TrimRight(stderr, "\n"), "\n") != 0 || !strings.HasPrefix(stderr, want) {
+		t.Errorf("a server on an extractable key: exit %d, stderr should be one line starting %q:\n%s%s", code, want, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(leaky, "kms.db")); err == nil {
+		t.Error("created kms.db though it refused to start")
+	}
+	// Nor does a rotation move a store onto one.
+	stopServer(t, s)
+	code, stdout, stderr = runToExit(t, env, "root-key", "rotate", "--data-dir", dir, "--root-key", uri,
+		"--new-root-key", "pkcs11:token=ops;object=extractable", "--pkcs11-module", h.module)
+	if code == 0 || !strings.Contains(stderr, "the token lets this key out") {
+		t.Errorf("a rotation onto an extractable key: exit %d\n%s%s", code, stdout, stderr)
+	}
+	s = startServer(t, dir, env, "--root-key", uri, "--pkcs11-module", h.module)
+	checkDecrypts(t, s.client(t), []encrypted{e})
 }
 
 // TestPKCS11RefusesToStart: a wrong PIN, an absent token, a missing

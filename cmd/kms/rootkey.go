@@ -33,6 +33,7 @@ func rootKeyCommand() *cobra.Command {
 func rootKeyRotateCommand() *cobra.Command {
 	var w backup.Where
 	var old, new rootKeyOptions
+	old.leaving = true // the way off a key that a token lets out
 	cmd := &cobra.Command{
 		Use:   "rotate (--data-dir DIR | --storage URL) (--new-root-key-file FILE | --new-root-key pkcs11:...)",
 		Short: "Rewrap every sealed record of the key store under a new root key",
@@ -239,6 +240,11 @@ To move an existing store into the token, use kms root-key rotate.`,
 // both, and --pkcs11-module.
 type rootKeyOptions struct {
 	file, value, module string
+	// leaving accepts a key in a token that lets it out (rootkey.Spec's
+	// Leaving), which only a server and the new key of a rotation refuse:
+	// for the commands on the way off it (kms backup, restore, and
+	// root-key rotate's old key).
+	leaving bool
 }
 
 // flags adds the options to f, their names prefixed with prefix ("new-").
@@ -260,7 +266,7 @@ func (o *rootKeyOptions) flags(f *pflag.FlagSet, prefix string) {
 // trust (rootkey.ReadDataDirKey). rootkey.Load refuses a spec with a file
 // and a value.
 func (o *rootKeyOptions) spec(dir string, env bool) rootkey.Spec {
-	s := rootkey.Spec{File: o.file, Value: o.value, ValueName: "--root-key", Module: o.module, Getenv: os.Getenv}
+	s := rootkey.Spec{File: o.file, Value: o.value, ValueName: "--root-key", Module: o.module, Getenv: os.Getenv, Leaving: o.leaving}
 	if s.Value == "" && env {
 		s.Value, s.ValueName = os.Getenv("KMS_ROOT_KEY"), "KMS_ROOT_KEY"
 	}

@@ -19,3 +19,6 @@ func (k *Key) Open(aad, sealed []byte) ([]byte, error) { return nil, ErrNoCgo }
 
 // Close does nothing.
 func (k *Key) Close() error { return nil }
+
+// MayLeave reports false: built without cgo, no Key is ever opened.
+func (k *Key) MayLeave() bool { return false }

@@ -19,11 +19,20 @@ import (
 
 // Key is an AES-256 key inside a token. It is safe for concurrent use.
 type Key struct {
-	ctx       *crypto11.Context
-	aead      cipher.AEAD
+	ctx  *crypto11.Context
+	aead cipher.AEAD
+	// mayLeave: the token lets the key out (MayLeave).
+	mayLeave  bool
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// MayLeave reports whether the token lets the key's value out: it is
+// CKA_EXTRACTABLE (another key may wrap it and carry it off) or not
+// CKA_SENSITIVE (its value may be read), or the token did not say. A key
+// that kms root-key init makes is neither; one made by another tool may
+// be.
+func (k *Key) MayLeave() bool { return k.mayLeave }
 
 // Open logs into the token of u through the PKCS#11 module at module
 // with pin, and finds the AES key labelled u.Object. Its error is one line
@@ -58,7 +67,26 @@ func Open(module string, u URI, pin string) (*Key, error) {
 		ctx.Close()
 		return nil, fmt.Errorf("key %q: %s", u.Object, reason(err))
 	}
-	return &Key{ctx: ctx, aead: aead}, nil
+	return &Key{ctx: ctx, aead: aead, mayLeave: mayLeave(ctx, found[0])}, nil
+}
+
+// mayLeave reports whether the token lets key's value out (Key.MayLeave):
+// CKA_EXTRACTABLE true, CKA_SENSITIVE false, or either not told.
+func mayLeave(ctx *crypto11.Context, key *crypto11.SecretKey) bool {
+	attrs, err := ctx.GetAttributes(key, []crypto11.AttributeType{crypto11.CkaSensitive, crypto11.CkaExtractable})
+	if err != nil {
+		return true
+	}
+	isTrue := func(t crypto11.AttributeType) (value, told bool) {
+		a := attrs[t]
+		if a == nil || len(a.Value) != 1 {
+			return false, false
+		}
+		return a.Value[0] != 0, true
+	}
+	sensitive, told1 := isTrue(crypto11.CkaSensitive)
+	extractable, told2 := isTrue(crypto11.CkaExtractable)
+	return !told1 || !told2 || !sensitive || extractable
 }
 
 // Create generates a non-extractable AES-256 key labelled u.Object in the

@@ -154,3 +154,41 @@ func TestOpenSoftHSM(t *testing.T) {
 		t.Errorf("Open after Close = %v; want an error, not ErrOpen", err)
 	}
 }
+
+// A key the token lets out, extractable or not sensitive (as another tool
+// can make one), is reported as such; the key Create makes is not.
+func TestMayLeave(t *testing.T) {
+	module := testsupport.SoftHSM(t)
+	if err := Create(module, URI{Token: "kms", Object: "kept"}, "1234"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: "kms", Pin: "1234"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []struct {
+		label string
+		attr  crypto11.AttributeType
+		value bool
+	}{{"extractable", crypto11.CkaExtractable, true}, {"not-sensitive", crypto11.CkaSensitive, false}} {
+		attrs, err := crypto11.NewAttributeSetWithIDAndLabel([]byte(k.label), []byte(k.label))
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs.Set(k.attr, k.value)
+		if _, err := ctx.GenerateSecretKeyWithAttributes(attrs, 256, crypto11.CipherAES); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx.Close()
+	for label, want := range map[string]bool{"kept": false, "extractable": true, "not-sensitive": true} {
+		k, err := Open(module, URI{Token: "kms", Object: label}, "1234")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := k.MayLeave(); got != want {
+			t.Errorf("MayLeave of the key %s = %v, want %v", label, got, want)
+		}
+		k.Close()
+	}
+}

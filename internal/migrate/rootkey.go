@@ -38,7 +38,9 @@ func loadRootKey(o Options, from, to Location) (*rootKey, error) {
 	if name == "" {
 		name = "KMS_ROOT_KEY"
 	}
-	spec := rootkey.Spec{File: o.RootKeyFile, Value: o.RootKeyText, ValueName: name, Module: o.PKCS11Module, Getenv: o.Getenv}
+	// A store under a key its token lets out may be moved, to be rotated
+	// off it: only a server refuses such a key.
+	spec := rootkey.Spec{File: o.RootKeyFile, Value: o.RootKeyText, ValueName: name, Module: o.PKCS11Module, Getenv: o.Getenv, Leaving: true}
 	if err := spec.Check(); err != nil {
 		return nil, err
 	}

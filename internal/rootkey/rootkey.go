@@ -58,6 +58,10 @@ type Spec struct {
 	// Getenv reads the token's PIN (hsm.PINEnv) when the URI does not
 	// say where it is.
 	Getenv func(string) string
+	// Leaving accepts a key in a token that lets it out (hsm.Key.MayLeave),
+	// which Load otherwise refuses: for the old key of kms root-key
+	// rotate, so that a store can be moved off such a key.
+	Leaving bool
 }
 
 // Given reports whether s names a root key at all.
@@ -95,7 +99,8 @@ func FromKey(key *keys.RootKey, name string) *Source {
 
 // Load reads the root key of s, logging into the token for a PKCS#11 URI.
 // Its error is one line that names the key and says what is wrong. A Spec
-// that names two keys is refused (Check).
+// that names two keys is refused (Check), and so is a key in a token that
+// lets it out, unless s.Leaving.
 func Load(s Spec) (*Source, error) {
 	if err := s.Check(); err != nil {
 		return nil, err
@@ -128,6 +133,10 @@ func Load(s Spec) (*Source, error) {
 		token, err := hsm.Open(s.Module, u, pin)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if token.MayLeave() && !s.Leaving {
+			token.Close()
+			return nil, fmt.Errorf("%s: the token lets this key out (it is CKA_EXTRACTABLE or not CKA_SENSITIVE): make a root key that stays in it with kms root-key init, and move the store onto it with kms root-key rotate", name)
 		}
 		return &Source{name: name, token: token}, nil
 	case s.Value != "":

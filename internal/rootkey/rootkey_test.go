@@ -270,3 +270,41 @@ func TestPKCS11FreshUnwrapsWhatItWrapped(t *testing.T) {
 		t.Errorf("Root wrote a %s record the token cannot open", keys.WrappedRootRecord)
 	}
 }
+
+// A key in a token that lets it out (CKA_EXTRACTABLE, as another tool can
+// make one) is refused as a root key, naming the way off it; only the old
+// key of a rotation (Spec.Leaving) may be one, so that a store can move
+// onto a key that stays in the token.
+func TestPKCS11KeyThatMayLeaveTheToken(t *testing.T) {
+	ctx := context.Background()
+	module := testsupport.SoftHSM(t)
+	c11, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: "kms", Pin: "1234"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := crypto11.NewAttributeSetWithIDAndLabel([]byte("leaky"), []byte("leaky"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs.Set(crypto11.CkaExtractable, true)
+	if _, err := c11.GenerateSecretKeyWithAttributes(attrs, 256, crypto11.CipherAES); err != nil {
+		t.Fatal(err)
+	}
+	c11.Close()
+	spec := Spec{Value: "pkcs11:token=kms;object=leaky?pin-value=1234", Module: module}
+	if src, err := Load(spec); err == nil || !strings.Contains(err.Error(), "lets this key out") || !strings.Contains(err.Error(), "kms root-key rotate") {
+		if src != nil {
+			src.Close()
+		}
+		t.Fatalf("Load of an extractable key: %v", err)
+	}
+	spec.Leaving = true
+	src, err := Load(spec)
+	if err != nil {
+		t.Fatalf("Load of an extractable key as a rotation's old key: %v", err)
+	}
+	defer src.Close()
+	if _, err := src.Root(ctx, openStore(t), true); err != nil {
+		t.Fatal(err)
+	}
+}
