@@ -6,6 +6,33 @@
 
   // ---- audit ----
 
+  // The page reads at most the newest WINDOW lines of each chain: a trail
+  // read whole from its start would cost the browser the whole trail, and
+  // one read from its start up to a bound would leave out the newest
+  // events of a long one.
+  const WINDOW = 100000;
+
+  // hasAfter reports whether chain holds a line after position after that
+  // the caller may see, or lines it has not reached yet.
+  async function hasAfter(chain, after) {
+    const p = await trail("GetAuditRecords", { Chain: chain, AfterSequence: after, Limit: 1 });
+    return (p.Records || []).length > 0 || p.Truncated === true;
+  }
+
+  // windowStart returns the position after which the newest WINDOW lines
+  // of chain begin (0 for a chain no longer than that), finding the
+  // chain's end by doubling, then halving, the position asked for.
+  async function windowStart(chain) {
+    if (!(await hasAfter(chain, WINDOW))) return 0;
+    let lo = WINDOW, hi = 2 * WINDOW; // a line follows lo
+    while (await hasAfter(chain, hi)) { lo = hi; hi *= 2; }
+    while (hi - lo > 1) {             // the last line is after lo, at or before hi
+      const mid = Math.floor((lo + hi) / 2);
+      if (await hasAfter(chain, mid)) lo = mid; else hi = mid;
+    }
+    return hi - WINDOW;
+  }
+
   async function renderAudit() {
     const m = setPage("Audit");
     const err = errorBox();
@@ -32,16 +59,19 @@
     }).catch((e) => { banner.className = "banner-bad"; banner.textContent = "The chain could not be checked: " + e.type + ": " + e.message; });
 
     let events = [];
+    let windowed = false; // a chain was read from its newest WINDOW lines only
     try {
       const chains = (await trail("ListAuditChains", {})).Chains || [];
       for (const chain of chains) {
-        let after = 0;
-        for (let i = 0; i < 100; i++) {
+        let after = await windowStart(chain);
+        windowed = windowed || after > 0;
+        // Up to the end: a window's lines, and those written meanwhile.
+        for (let i = 0; i < 1000; i++) {
           const page = await trail("GetAuditRecords", { Chain: chain, AfterSequence: after });
           for (const r of page.Records || []) {
             try { const ln = JSON.parse(r.Line); if (ln.event) events.push({ seq: r.Sequence, chain: chain, ev: ln.event }); } catch (e) { /* not a record */ }
-            after = r.Sequence;
           }
+          after = page.LastSequence > after ? page.LastSequence : after;
           if (!page.Truncated) break;
         }
       }
@@ -73,7 +103,8 @@
           el("td", { "data-label": "Error" }, ev.errorCode || ""),
           el("td", {}, btn, pre)));
       }
-      count.textContent = (n > 500 ? "Showing the newest 500 of the matching events." : n + " matching events, newest first.");
+      count.textContent = (n > 500 ? "Showing the newest 500 of the matching events." : n + " matching events, newest first.") +
+        (windowed ? " Only the newest " + WINDOW.toLocaleString("en-US") + " records of the trail were read: kms audit events reads it all." : "");
     }
     draw();
   }
