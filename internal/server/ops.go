@@ -41,47 +41,71 @@ func withOps(api http.Handler, ready func(context.Context) error, metrics, conso
 	})
 }
 
-// serveMetrics serves GET /metrics on an address of its own, and returns
-// the function that stops it.
-func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+// opsMaxConnections bounds the connections open at once to the
+// operator's own addresses (--metrics-listen, --pprof-listen), as
+// --max-connections bounds the API's: a few scrapers or an operator use
+// them, and without a bound anyone who reaches the address could hold
+// sockets open until the process has no file descriptors left, and the
+// API could accept no connection either. At the bound, the connection
+// that has waited longest without a request under way makes room
+// (connLimiter).
+const opsMaxConnections = 32
+
+// serveOps serves h on addr, plain HTTP, with at most opsMaxConnections
+// connections and a request's headers within 10 s; unless timeout is 0,
+// the whole request must arrive, and its answer be written, within
+// timeout. It returns the address it listens on and the function that
+// stops it.
+func serveOps(addr string, h http.Handler, timeout time.Duration, log *slog.Logger) (net.Addr, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+		return nil, nil, err
 	}
+	limit := newConnLimiter(ln, opsMaxConnections, time.Now)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: timeout, WriteTimeout: timeout,
+		IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: maxHeaderBytes, ConnState: limit.track,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go srv.Serve(limit)
+	return ln.Addr(), func() { srv.Close() }, nil
+}
+
+// serveMetrics serves GET /metrics on an address of its own (serveOps),
+// and returns the address and the function that stops it.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (net.Addr, func(), error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go srv.Serve(ln)
-	log.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
-	return func() { srv.Close() }, nil
+	at, stop, err := serveOps(addr, mux, 30*time.Second, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	log.Info("metrics served", "url", "http://"+at.String()+"/metrics")
+	return at, stop, nil
 }
 
 // servePprof serves Go's runtime profiles (net/http/pprof, under
-// /debug/pprof/) on an address of its own, and returns the function that
-// stops it. The profiles hold no key material, but they show the
-// program's internals, and a CPU profile or trace costs CPU while it runs
-// (for its ?seconds=, 30 by default): only a loopback address is accepted,
-// for an operator on the machine or through a tunnel. The command line is
-// not served: --root-key may carry a key.
+// /debug/pprof/) on an address of its own (serveOps), and returns the
+// function that stops it. The profiles hold no key material, but they
+// show the program's internals, and a CPU profile or trace costs CPU
+// while it runs (for its ?seconds=, 30 by default): only a loopback
+// address is accepted, for an operator on the machine or through a
+// tunnel. The command line is not served: --root-key may carry a key.
+// No read or write timeout past the headers: a profile takes as long as
+// its ?seconds= asks, and a read timeout would cancel it.
 func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 	if !isLoopback(addr) {
 		return nil, errors.New("refusing to serve profiles on a non-loopback address: --pprof-listen shows the server's internals; use 127.0.0.1 and a tunnel")
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("pprof: listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go srv.Serve(ln)
-	log.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
-	return func() { srv.Close() }, nil
+	at, stop, err := serveOps(addr, mux, 0, log)
+	if err != nil {
+		return nil, fmt.Errorf("pprof: listen on %s: %w", addr, err)
+	}
+	log.Info("profiles served", "url", "http://"+at.String()+"/debug/pprof/")
+	return stop, nil
 }
 
 // observer reports each answered call to the metrics, and logs it in one

@@ -568,7 +568,7 @@ func Run(ctx context.Context, o Options) error {
 	url := ep.url
 	var metricsHandler http.Handler = m.Handler()
 	if o.MetricsListen != "" {
-		stopMetrics, err := serveMetrics(o.MetricsListen, metricsHandler, o.Logger)
+		_, stopMetrics, err := serveMetrics(o.MetricsListen, metricsHandler, o.Logger)
 		if err != nil {
 			return err
 		}
