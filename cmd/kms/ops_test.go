@@ -387,6 +387,18 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 		}
 	}
 
+	// KMS_CONFIG names the file as --config does; --config wins over it.
+	code, out, stderr = runToExit(t, baseEnv("KMS_CONFIG="+cfg), "server", "--print-config")
+	if code != 0 || !strings.Contains(out, "dev: true  # file") || !strings.Contains(out, `region: "eu-west-1"  # file`) {
+		t.Errorf("--print-config with KMS_CONFIG: exit %d, the file's settings not in effect:\n%s%s", code, out, stderr)
+	}
+	other := filepath.Join(dir, "other.yaml")
+	writeFile(t, other, []byte("region: eu-north-1\n"))
+	code, out, stderr = runToExit(t, baseEnv("KMS_CONFIG="+cfg), "server", "--config", other, "--print-config")
+	if code != 0 || !strings.Contains(out, `region: "eu-north-1"  # file`) || strings.Contains(out, "dev: true") {
+		t.Errorf("--print-config with KMS_CONFIG and --config: exit %d, want --config's file alone:\n%s%s", code, out, stderr)
+	}
+
 	// The database password is masked, in a URL or a key/value string.
 	for storage, want := range map[string]string{
 		"postgres://kms:hunter2@db/kms":     `storage: "postgres://kms:xxxxx@db/kms"  # environment`,

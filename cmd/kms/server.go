@@ -55,12 +55,19 @@ root key is never stored in the database. In --dev mode the nodes share
 the root key and credentials through one --data-dir.
 
 Every flag can also be set in the environment as KMS_<NAME>, upper case
-with _ for - (KMS_READ_TIMEOUT=10s), or in the YAML file named by --config,
-whose keys are the long flag names (read-timeout: 10s). A flag on the
-command line wins over the environment, which wins over the file.
+with _ for - (KMS_READ_TIMEOUT=10s), or in the YAML file named by --config
+(or KMS_CONFIG), whose keys are the long flag names (read-timeout: 10s). A
+flag on the command line wins over the environment, which wins over the
+file.
 --print-config shows what is in effect and where each value came from.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("config") {
+				// The file may be named in the environment too, as every
+				// other setting may: a KMS_CONFIG left unread would start
+				// the server on the defaults without a word.
+				configFile = os.Getenv(config.EnvName("config"))
+			}
 			sources, err := config.Apply(cmd.Flags(), configFile, os.Getenv, notConfigurable...)
 			if err != nil {
 				return err
@@ -93,7 +100,7 @@ command line wins over the environment, which wins over the file.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "read settings from this YAML file (keys are the long flag names); flags and KMS_* environment variables win over it")
+	f.StringVar(&configFile, "config", "", "read settings from this YAML file (keys are the long flag names; or KMS_CONFIG names it); flags and KMS_* environment variables win over it")
 	f.BoolVar(&printConfig, "print-config", false, "print the effective configuration, from flags, environment, file and defaults, and exit")
 	f.BoolVar(&o.Dev, "dev", false, "development mode: generate a root key and root credentials in the data directory")
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:8400", "address to listen on (host:port); plain HTTP is refused off loopback without --dev, TLS or --insecure-http")
@@ -212,8 +219,8 @@ func settingFrom(name string, from config.Source) string {
 	return config.EnvName(name)
 }
 
-// notConfigurable are the flags of kms server that a file or the
-// environment cannot set.
+// notConfigurable are the flags of kms server that a file cannot set, nor
+// the environment but for KMS_CONFIG, read apart (it names the file).
 var notConfigurable = []string{"config", "print-config", "help"}
 
 // notifyChan delivers once per signal sig until ctx is done.
