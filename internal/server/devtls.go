@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/openkms/kms/internal/atomicfile"
 )
 
@@ -33,6 +35,15 @@ const (
 // not kept: nothing else is ever signed with it.
 func ensureDevTLS(dir string, now time.Time) (ca, cert, key string, err error) {
 	ca, cert, key = filepath.Join(dir, devCAFile), filepath.Join(dir, devCertFile), filepath.Join(dir, devCertKeyFile)
+	// The nodes of a dev cluster share the data directory and may start
+	// together: one makes the files while the others wait, then finds
+	// them valid. Unlocked, their writes could interleave and leave one
+	// node's key beside another's certificate and a third's CA.
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return "", "", "", fmt.Errorf("making the dev TLS certificate: %w", err)
+	}
+	defer unlock()
 	if devTLSValid(ca, cert, key, now) {
 		return ca, cert, key, nil
 	}
@@ -52,6 +63,27 @@ func ensureDevTLS(dir string, now time.Time) (ca, cert, key string, err error) {
 		}
 	}
 	return ca, cert, key, nil
+}
+
+// lockDir takes an exclusive flock(2) of the directory dir, waiting for
+// it, and returns the function that releases it. It excludes only others
+// that lock dir so, in this process or another.
+func lockDir(dir string) (unlock func(), err error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	for {
+		err = unix.Flock(fd, unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "flock", Path: dir, Err: err}
+	}
+	return func() { unix.Close(fd) }, nil // closing it releases the lock
 }
 
 // devTLSValid reports whether the files hold a certificate for the dev
