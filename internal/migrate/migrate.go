@@ -374,7 +374,13 @@ func printAfterword(w io.Writer, from, to Location, root *rootKey, r *Report) {
 	}
 	fmt.Fprintf(w, "Credentials: access keys are records and moved with them; %s.\n", creds)
 	if from.Dir != "" {
-		fmt.Fprintf(w, "Audit trail: not copied; it stays in %s (kms audit verify --data-dir %s).\n", from.Dir, from.Dir)
+		if trail, err := ExistingTrail(context.Background(), Location{Dir: from.Dir}); err == nil && trail == "" {
+			// A copy made by kms migrate or kms restore on which no
+			// server has run: there is no trail to send anyone to.
+			fmt.Fprintf(w, "Audit trail: %s holds none (no server has run on it); a server on %s starts its own.\n", from.Dir, to)
+		} else {
+			fmt.Fprintf(w, "Audit trail: not copied; it stays in %s (kms audit verify --data-dir %s).\n", from.Dir, from.Dir)
+		}
 	} else {
 		fmt.Fprintf(w, "Audit trail: not copied; it stays where the servers wrote it (their data directories, or the audit tables of %s).\n", from)
 	}

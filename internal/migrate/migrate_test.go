@@ -268,7 +268,7 @@ func TestDirectoryToPostgresAndBack(t *testing.T) {
 	if r.RootKeyCopied != "" || r.CredentialsCopied != "" {
 		t.Errorf("copied files into a database: %+v", r)
 	}
-	for _, want := range []string{"Copied " + strconv.Itoa(s.records) + " records.", "--root-key-file " + filepath.Join(s.dir, "root.key"), "stays in " + s.dir} {
+	for _, want := range []string{"Copied " + strconv.Itoa(s.records) + " records.", "--root-key-file " + filepath.Join(s.dir, "root.key"), "Audit trail: " + s.dir + " holds none"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
@@ -317,6 +317,11 @@ func TestDirectoryToDirectoryCopiesDevFiles(t *testing.T) {
 	}
 	if !strings.Contains(out, "Root key: copied to "+filepath.Join(dst, "root.key")) {
 		t.Errorf("summary does not say where the root key is:\n%s", out)
+	}
+	// No server ran on the source: the summary does not send the reader
+	// to a trail there (kms audit verify would find none).
+	if want := "Audit trail: " + s.dir + " holds none"; !strings.Contains(out, want) || strings.Contains(out, "kms audit verify --data-dir "+s.dir) {
+		t.Errorf("summary of a source without a trail, want %q:\n%s", want, out)
 	}
 	s.check(t, openBolt(t, dst))
 }
