@@ -427,6 +427,43 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 	}
 }
 
+// TestSecretInReadableConfigFile: a root key or a database password
+// written in a --config file that users other than its owner may read is
+// warned of, as a root key file so readable is; the secret itself is not
+// printed.
+func TestSecretInReadableConfigFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "kms.yaml")
+	const key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	writeFile(t, cfg, []byte("root-key: "+key+"\nstorage: postgres://kms:hunter2@db/kms\ndata-dir: "+filepath.Join(dir, "data")+"\n"))
+	for mode, want := range map[os.FileMode]bool{0o644: true, 0o640: true, 0o600: false} {
+		if err := os.Chmod(cfg, mode); err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := runToExit(t, baseEnv(), "server", "--config", cfg, "--print-config")
+		if code != 0 {
+			t.Fatalf("mode %04o: exit %d\n%s", mode, code, stderr)
+		}
+		for _, what := range []string{"holds the root key (root-key)", "holds a database password (storage)"} {
+			if got := strings.Contains(stderr, what); got != want {
+				t.Errorf("mode %04o: warned %q: %v, want %v\n%s", mode, what, got, want, stderr)
+			}
+		}
+		if strings.Contains(stderr, key) || strings.Contains(stderr, "hunter2") {
+			t.Errorf("mode %04o: the warning prints the secret:\n%s", mode, stderr)
+		}
+	}
+	// A PKCS#11 URI names a key in a token, and is no secret.
+	writeFile(t, cfg, []byte("root-key: pkcs11:token=kms;object=root\n"))
+	if err := os.Chmod(cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, stderr := runToExit(t, baseEnv(), "server", "--config", cfg, "--print-config"); strings.Contains(stderr, "warning") {
+		t.Errorf("a PKCS#11 URI in a readable file is warned of:\n%s", stderr)
+	}
+}
+
 // TestVersion: kms version names the version, the commit and Go's version.
 func TestVersion(t *testing.T) {
 	t.Parallel()

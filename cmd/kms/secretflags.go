@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -21,6 +22,30 @@ func warnSecretsOnCommandLine(w io.Writer, fs *pflag.FlagSet) {
 	fs.Visit(func(f *pflag.Flag) {
 		if what, instead := secretIn(f.Name, f.Value.String()); what != "" {
 			fmt.Fprintf(w, "kms: warning: --%s puts %s on the command line, where every user of this machine can read it (ps); %s\n", f.Name, what, instead)
+		}
+	})
+}
+
+// warnSecretsInConfigFile writes a warning to w for each setting the
+// --config file at path gives whose value holds a secret (secretIn),
+// when users other than the file's owner may read it: the server warns
+// of a root key file so readable, and a root key or a database password
+// written in the config file is as exposed.
+func warnSecretsInConfigFile(w io.Writer, path string, fs *pflag.FlagSet, sources map[string]config.Source) {
+	if path == "" {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if sources[f.Name] != config.FromFile {
+			return
+		}
+		if what, _ := secretIn(f.Name, f.Value.String()); what != "" {
+			fmt.Fprintf(w, "kms: warning: %s holds %s (%s) and users other than its owner may read it (mode %04o): chmod 600 it\n",
+				path, what, f.Name, fi.Mode().Perm())
 		}
 	})
 }

@@ -75,6 +75,7 @@ file.
 			if err := checkLimits(cmd.Flags()); err != nil {
 				return err
 			}
+			warnSecretsInConfigFile(cmd.ErrOrStderr(), configFile, cmd.Flags(), sources)
 			if printConfig {
 				config.Print(cmd.OutOrStdout(), cmd.Flags(), sources, append(notConfigurable, "root-key")...)
 				printRootKey(cmd.OutOrStdout(), o.RootKeyText, sources["root-key"])
