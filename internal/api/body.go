@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -153,9 +152,9 @@ func (h *Handler) ReadBody(w http.ResponseWriter, r *http.Request, maxBytes int6
 	switch {
 	case errors.As(err, &ce):
 	case err == errTooLarge:
-		ce = &CallError{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", fmt.Sprintf("The request body exceeds %d bytes.", maxBytes)}
+		ce = callError(errBodyTooLarge(maxBytes), false)
 	default:
-		ce.Status, ce.Type, ce.Message = wireError(err)
+		ce = callError(err, false)
 	}
 	return nil, release, ce
 }

@@ -135,7 +135,7 @@ var (
 	errNotJSONObject  = &protocolError{http.StatusBadRequest, "SerializationException", "The request body must be a JSON object."}
 	errNotUTF8        = &protocolError{http.StatusBadRequest, "SerializationException", "The request body is not valid UTF-8 text."}
 	errBodyUnreadable = &protocolError{http.StatusBadRequest, "SerializationException", "The request body could not be read."}
-	errTooLarge       = &protocolError{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", fmt.Sprintf("The request body exceeds %d bytes.", MaxBodyBytes)}
+	errTooLarge       = errBodyTooLarge(MaxBodyBytes)
 	errTrailNotServed = &protocolError{http.StatusBadRequest, "UnsupportedOperationException", "This server does not serve its audit trail."}
 	errAuditFailed    = &protocolError{http.StatusInternalServerError, "KMSInternalException", "An internal error occurred. Retry the request."}
 	// errNotServing answers as AWS does when a host fails: the SDKs retry
@@ -145,6 +145,19 @@ var (
 	// errBodiesBusy is errThrottled for a server out of memory for bodies.
 	errBodiesBusy = &protocolError{http.StatusBadRequest, "ThrottlingException", "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."}
 )
+
+// errNoPrincipal refuses a front end's call that names no principal
+// (Invoke).
+var errNoPrincipal = &protocolError{http.StatusForbidden, "AccessDeniedException", "The call has no signed-in principal."}
+
+// errBodyTooLarge refuses a body of more than maxBytes bytes.
+func errBodyTooLarge(maxBytes int64) *protocolError {
+	return bodyRefused(fmt.Sprintf("The request body exceeds %d bytes.", maxBytes))
+}
+
+func bodyRefused(reason string) *protocolError {
+	return &protocolError{http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", reason}
+}
 
 func errUnknownOperation(target string) error {
 	return &protocolError{http.StatusBadRequest, "UnknownOperationException", fmt.Sprintf("Unknown operation %q.", target)}
@@ -175,3 +188,31 @@ func errInvalidAction(action, version string) error {
 // time. As AWS KMS answers when a dependency times out; SDKs retry it.
 var errCallTimeout = &protocolError{status: http.StatusServiceUnavailable, typ: "DependencyTimeoutException",
 	message: "The system timed out while trying to fulfill the request. You can retry the request."}
+
+// callError is err as the KMS JSON protocol answers it, or as the IAM
+// and STS query protocol does (query), for a front end that calls
+// through Invoke or ReadBody.
+func callError(err error, query bool) *CallError {
+	ce := &CallError{}
+	if query {
+		ce.Status, ce.Type, ce.Message = queryWireError(err)
+	} else {
+		ce.Status, ce.Type, ce.Message = wireError(err)
+	}
+	return ce
+}
+
+// The API's answers to failures another front end (the console) finds in
+// requests it reads itself, so that it answers them as the API would,
+// and names no AWS error type of its own.
+
+// NotJSONObject answers a body that is not a JSON object.
+func NotJSONObject() *CallError { return callError(errNotJSONObject, false) }
+
+// CallTimedOut answers a request whose work on the server's side did not
+// end within its time (WithCallTimeout).
+func CallTimedOut() *CallError { return callError(errCallTimeout, false) }
+
+// BodyRefused answers a body too large, or too slow, to read; reason is
+// the message.
+func BodyRefused(reason string) *CallError { return callError(bodyRefused(reason), false) }

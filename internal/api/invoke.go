@@ -103,12 +103,7 @@ func (h *Handler) invokeRecorded(r *http.Request, ci *callInfo, c Call) (json.Ra
 		err = aerr
 	}
 	if err != nil {
-		ce := &CallError{}
-		if ci.ev.Source == "iam.amazonaws.com" {
-			ce.Status, ce.Type, ce.Message = queryWireError(err)
-		} else {
-			ce.Status, ce.Type, ce.Message = wireError(err)
-		}
+		ce := callError(err, ci.ev.Source == "iam.amazonaws.com")
 		if ce.Status >= 500 {
 			h.log.Error("console call failed", "requestId", ci.ev.RequestID, "operation", c.Operation, "err", err)
 		}
@@ -216,13 +211,7 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 
 // IAMError is err as an IAM action would answer it, for a front end that
 // calls the identity layer itself (the console's sign-in).
-func IAMError(err error) *CallError {
-	ce := &CallError{}
-	ce.Status, ce.Type, ce.Message = queryWireError(err)
-	return ce
-}
-
-var errNoPrincipal = &protocolError{http.StatusForbidden, "AccessDeniedException", "The call has no signed-in principal."}
+func IAMError(err error) *CallError { return callError(err, true) }
 
 // RecordSignIn records a sign-in to a front end, successful or not, as
 // CloudTrail records console sign-ins: the event ConsoleLogin from

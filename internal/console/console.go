@@ -376,8 +376,7 @@ func (h *Handler) session(r *http.Request) (string, *session, error) {
 
 // errCallTimeout answers a request whose directory work did not end
 // within Config.CallTimeout, as the API answers such a call.
-var errCallTimeout = &api.CallError{Status: http.StatusServiceUnavailable, Type: "DependencyTimeoutException",
-	Message: "The system timed out while trying to fulfill the request. You can retry the request."}
+var errCallTimeout = api.CallTimedOut()
 
 // callContext returns the context of the directory's work for r: r's,
 // bounded by Config.CallTimeout.

@@ -30,8 +30,7 @@ var (
 		Message: "The console has as many sessions as it can hold. Try again later."}
 	errVerifyBusy = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
 		Message: "The audit trail is being verified for another request. Try again when it is done."}
-	errSignInBody = &api.CallError{Status: http.StatusRequestEntityTooLarge, Type: "RequestEntityTooLargeException",
-		Message: "A sign-in request must be at most 8 KiB and arrive at once."}
+	errSignInBody      = api.BodyRefused("A sign-in request must be at most 8 KiB and arrive at once.")
 	errSignInThrottled = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
 		Message: "Too many failed sign-in attempts. Wait a few minutes before trying again."}
 	// errPasswordChangedUnrecorded answers a sign-in whose password was
@@ -49,7 +48,7 @@ var (
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 	var in signInRequest
 	if err := json.Unmarshal(body, &in); err != nil {
-		writeError(w, http.StatusBadRequest, "SerializationException", "The request body must be a JSON object.")
+		h.fail(w, api.NotJSONObject())
 		return
 	}
 	// IAM names are unique regardless of case: so is their count of
