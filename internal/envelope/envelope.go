@@ -48,6 +48,13 @@ type Options struct {
 	// MaxEncryptedDataKeys refuses (decrypt) a message with more
 	// encrypted data keys, before any is sent to KMS; 0: no limit.
 	MaxEncryptedDataKeys int
+
+	// For tests of the output: namedTemp writes a regular file through a
+	// named temporary file even where O_TMPFILE works; afterFollow runs
+	// after a symbolic link to the output was followed, before the file
+	// it reached is looked up.
+	namedTemp   bool
+	afterFollow func(path string)
 }
 
 // client builds the KMS client of the AWS configuration.

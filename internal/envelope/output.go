@@ -36,6 +36,9 @@ type output struct {
 	// anonymous: f was opened with O_TMPFILE and has no name until
 	// commit links it in; otherwise tmpName is its name.
 	anonymous bool
+	// named makes the temporary file a named one even where O_TMPFILE
+	// works (Options.namedTemp).
+	named bool
 	// wb is w when f is the temporary file, else nil.
 	wb *writeback
 
@@ -83,10 +86,11 @@ func openOut(o *Options) (*output, error) {
 		growPipe(f)
 		return &output{w: f, f: f, inPlace: true}, nil
 	}
-	out, err := openTarget(o.Out)
+	out, err := openTarget(o.Out, o.afterFollow)
 	if err != nil {
 		return nil, err
 	}
+	out.named = o.namedTemp
 	out.catchSignals()
 	if err := out.createTemp(); err != nil {
 		out.stopSig()
@@ -112,7 +116,10 @@ func openOut(o *Options) (*output, error) {
 // protected_regular would: another user's link could point anywhere, and
 // another user's file would keep its owner and mode and so be theirs to
 // read. A link to a file that does not exist is refused, as cp refuses it.
-func openTarget(path string) (*output, error) {
+//
+// afterFollow, if not nil, runs after a link was followed to path and
+// before path is looked up in its directory (a test's swap of the file).
+func openTarget(path string, afterFollow func(path string)) (*output, error) {
 	var via *unix.Stat_t // what the last link followed reached
 	for range 40 {
 		dirPath, base := filepath.Split(path)
@@ -181,8 +188,8 @@ func openTarget(path string) (*output, error) {
 			return nil, fmt.Errorf("%s changed while it was opened", path)
 		}
 		via, path = &fst, real
-		if testHookFollowed != nil {
-			testHookFollowed(path)
+		if afterFollow != nil {
+			afterFollow(path)
 		}
 	}
 	return nil, fmt.Errorf("%s: too many levels of symbolic links", path)
@@ -208,19 +215,12 @@ func fdName(path string) (int, bool) {
 	return 0, false
 }
 
-// testHookFollowed, set only in tests, runs after a link was followed to
-// path and before path is looked up in its directory.
-var testHookFollowed func(path string)
-
-// useTmpfile is false only in tests of the named temporary file.
-var useTmpfile = true
-
 // createTemp opens the temporary file: unnamed (O_TMPFILE) where the
 // file system supports it, so that not even SIGKILL leaves it behind,
 // else named beside the target.
 func (o *output) createTemp() error {
 	fd, err := unix.Openat(o.dir, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, uint32(o.mode))
-	if err == nil && !useTmpfile {
+	if err == nil && o.named {
 		unix.Close(fd)
 		err = unix.EOPNOTSUPP
 	}

@@ -11,14 +11,21 @@ import (
 	"time"
 )
 
-// Both kinds of temporary file: unnamed (O_TMPFILE) and named.
-func bothTemps(t *testing.T, f func(t *testing.T)) {
-	for _, anon := range []bool{true, false} {
-		name := map[bool]string{true: "unnamed", false: "named"}[anon]
+// Both kinds of temporary file, unnamed (O_TMPFILE) and named, in
+// parallel: f opens its outputs with open, which makes a named one for the
+// named kind and checks that it did.
+func bothTemps(t *testing.T, f func(t *testing.T, open func(path string) (*output, error))) {
+	for _, named := range []bool{false, true} {
+		name := map[bool]string{false: "unnamed", true: "named"}[named]
 		t.Run(name, func(t *testing.T) {
-			useTmpfile = anon
-			t.Cleanup(func() { useTmpfile = true })
-			f(t)
+			t.Parallel()
+			f(t, func(path string) (*output, error) {
+				o, err := openOut(&Options{Out: path, namedTemp: named})
+				if err == nil && named && o.anonymous {
+					t.Errorf("openOut(%s) made an unnamed temporary file, want a named one", path)
+				}
+				return o, err
+			})
 		})
 	}
 }
@@ -37,7 +44,7 @@ func names(t *testing.T, dir string) []string {
 }
 
 func TestOutputCommitAndDiscard(t *testing.T) {
-	bothTemps(t, func(t *testing.T) {
+	bothTemps(t, func(t *testing.T, open func(string) (*output, error)) {
 		dir := t.TempDir()
 		target := filepath.Join(dir, "out")
 		link := filepath.Join(dir, "link")
@@ -45,14 +52,14 @@ func TestOutputCommitAndDiscard(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A link to nothing is not written through.
-		if _, err := openOut(&Options{Out: link}); err == nil || !strings.Contains(err.Error(), "symbolic link to a file that does not exist") {
+		if _, err := open(link); err == nil || !strings.Contains(err.Error(), "symbolic link to a file that does not exist") {
 			t.Fatalf("openOut through a dangling link: %v", err)
 		}
 		if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		// Discarded: the target and the link stay as they were.
-		o, err := openOut(&Options{Out: link})
+		o, err := open(link)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +72,7 @@ func TestOutputCommitAndDiscard(t *testing.T) {
 			t.Fatalf("after a discard the target holds %q", got)
 		}
 		// Committed through the link: the file it points to is replaced.
-		o, err = openOut(&Options{Out: link})
+		o, err = open(link)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,9 +106,8 @@ func TestOutputRefusesAFileSwappedAfterTheLink(t *testing.T) {
 	if err := os.Symlink("out", filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	testHookFollowed = func(string) { os.Rename(other, target) }
-	t.Cleanup(func() { testHookFollowed = nil })
-	if _, err := openOut(&Options{Out: filepath.Join(dir, "link")}); err == nil || !strings.Contains(err.Error(), "changed while it was opened") {
+	swap := func(string) { os.Rename(other, target) }
+	if _, err := openOut(&Options{Out: filepath.Join(dir, "link"), afterFollow: swap}); err == nil || !strings.Contains(err.Error(), "changed while it was opened") {
 		t.Fatalf("openOut after the file was swapped: %v", err)
 	}
 }
@@ -173,8 +179,7 @@ func TestOutputInASharedDirectory(t *testing.T) {
 // non-zero.
 func TestOutputSignal(t *testing.T) {
 	if dir := os.Getenv("OUTPUT_SIGNAL_CHILD"); dir != "" {
-		useTmpfile = os.Getenv("OUTPUT_SIGNAL_UNNAMED") == "1"
-		o, err := openOut(&Options{Out: filepath.Join(dir, "out")})
+		o, err := openOut(&Options{Out: filepath.Join(dir, "out"), namedTemp: os.Getenv("OUTPUT_SIGNAL_UNNAMED") != "1"})
 		if err != nil {
 			os.Exit(3)
 		}
@@ -223,7 +228,7 @@ func TestOutputSignal(t *testing.T) {
 // A replaced file keeps its mode, and its owner where the process may
 // give it (as root).
 func TestOutputKeepsModeAndOwner(t *testing.T) {
-	bothTemps(t, func(t *testing.T) {
+	bothTemps(t, func(t *testing.T, open func(string) (*output, error)) {
 		target := filepath.Join(t.TempDir(), "out")
 		if err := os.WriteFile(target, []byte("old"), 0o640); err != nil {
 			t.Fatal(err)
@@ -236,7 +241,7 @@ func TestOutputKeepsModeAndOwner(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		o, err := openOut(&Options{Out: target})
+		o, err := open(target)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,14 +264,14 @@ func TestOutputKeepsModeAndOwner(t *testing.T) {
 // boundaries and off them, with the caller reusing its buffer after each
 // write, and checks the file holds exactly what was written.
 func TestOutputWriteSizes(t *testing.T) {
-	bothTemps(t, func(t *testing.T) {
+	bothTemps(t, func(t *testing.T, open func(string) (*output, error)) {
 		for _, sizes := range [][]int{
 			{1}, {holdBack}, {holdBack + 1}, {4096}, {4096, 4096, 1},
 			{256 << 10, 256 << 10, 256 << 10}, {4096 - 7, 7, 8192, holdBack, 1 << 20, 3},
 			{writebackStep + 4096, writebackStep}, {0, 4096, 0},
 		} {
 			target := filepath.Join(t.TempDir(), "out")
-			o, err := openOut(&Options{Out: target})
+			o, err := open(target)
 			if err != nil {
 				t.Fatal(err)
 			}
