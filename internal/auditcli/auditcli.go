@@ -58,6 +58,10 @@ type Options struct {
 	Key, Principal, Event string
 	ErrorsOnly, Follow    bool
 	PollInterval          time.Duration // for --follow; default 500 ms, 2 s with Endpoint
+
+	// throttleWait, if not 0, bounds the first wait before a call to
+	// Endpoint that was throttled is made again (tests shorten it).
+	throttleWait time.Duration
 }
 
 // ErrBroken is returned by Verify when a chain has a break; the command

@@ -58,6 +58,9 @@ type endpointSource struct {
 	// records is megabytes, and growing a new buffer for each cost more
 	// than decoding it.
 	answer bytes.Buffer
+	// throttleWait bounds the first wait before a throttled call is made
+	// again (throttleWait, or Options.throttleWait).
+	throttleWait time.Duration
 }
 
 // openEndpoint loads the AWS configuration (AWS_PROFILE, AWS_REGION, the
@@ -90,6 +93,10 @@ func openEndpoint(ctx context.Context, o Options) (*endpointSource, error) {
 	s := &endpointSource{
 		url: u.String(), client: &http.Client{Timeout: requestTimeout}, creds: cfg.Credentials,
 		region: cfg.Region, signer: v4.NewSigner(), read: map[string]int64{},
+		throttleWait: throttleWait,
+	}
+	if o.throttleWait > 0 {
+		s.throttleWait = o.throttleWait
 	}
 	if s.list, err = s.chainList(ctx); err != nil {
 		return nil, err
@@ -135,7 +142,7 @@ func (s *endpointSource) post(ctx context.Context, op string, in any) ([]byte, e
 		}
 		// Full jitter, as the AWS SDKs wait: a random time up to a bound
 		// that doubles with each attempt.
-		wait := time.Duration(rand.Int64N(int64(min(throttleWait<<attempt, maxThrottleWait)) + 1))
+		wait := time.Duration(rand.Int64N(int64(min(s.throttleWait<<attempt, maxThrottleWait)) + 1))
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -145,8 +152,9 @@ func (s *endpointSource) post(ctx context.Context, op string, in any) ([]byte, e
 }
 
 // A throttled call is made again up to maxThrottled times, after a wait
-// of up to throttleWait, doubled each time up to maxThrottleWait.
-var (
+// of up to throttleWait (endpointSource.throttleWait), doubled each time
+// up to maxThrottleWait.
+const (
 	maxThrottled    = 10
 	throttleWait    = 200 * time.Millisecond
 	maxThrottleWait = 10 * time.Second

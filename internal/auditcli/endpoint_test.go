@@ -249,8 +249,6 @@ func TestEndpointErrors(t *testing.T) {
 // A call the server throttles is made again after a wait; one throttled
 // past the retries fails with the server's words.
 func TestEndpointThrottled(t *testing.T) {
-	defer func(w time.Duration) { throttleWait = w }(throttleWait)
-	throttleWait = time.Millisecond
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	a, da := chainOf(t, priv, "2026-03-01T10:00:00Z", "2026-03-01T10:00:02Z", "2026-03-01T10:00:04Z")
 	pemKey, _ := audit.MarshalPublicKey(pub)
@@ -258,7 +256,7 @@ func TestEndpointThrottled(t *testing.T) {
 		records: map[string][]audit.Row{"node-a": a}, digests: map[string][]audit.Row{"node-a": da},
 		keys: map[string]string{"node-a": string(pemKey)}, throttle: maxThrottled,
 	}
-	o := Options{Endpoint: startFake(t, f)}
+	o := Options{Endpoint: startFake(t, f), throttleWait: time.Millisecond}
 	var out bytes.Buffer
 	if err := Verify(context.Background(), o, &out); err != nil {
 		t.Fatalf("Verify: %v\n%s", err, &out)
