@@ -9,6 +9,11 @@
 //
 // Only a package's own code is checked: its tests may import anything
 // (internal/e2e drives every layer at once).
+//
+// It also checks two rules of the page's that are not about imports:
+// internal/api/errors.go is the one place that names an AWS error type
+// (errors_test.go), and no package changes a package-level variable
+// after it is declared (globals_test.go).
 package archtest
 
 import (

@@ -9,8 +9,9 @@
 // does with it is the service's.
 //
 // Key material is sealed under the root key with the record's own name as
-// additional data; the repository is the one place that seals and opens
-// it. The cache is per process: when several processes share a store, each
+// additional data; the repository is the one place of the server that
+// seals and opens it (internal/rekey rewraps it, with every other sealed
+// value, when the root key is rotated). The cache is per process: when several processes share a store, each
 // learns of the others' changes through Changed, and CacheMaxAge bounds
 // staleness should a notification be lost.
 package keyrepo
