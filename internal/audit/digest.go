@@ -96,7 +96,9 @@ const (
 // CheckMark checks a high-water mark (the line of a digest) against a log
 // whose records' hashes by sequence number are given and whose newest
 // digest names record newest (0 if it has none). It returns a problem if
-// the mark is not signed by pub or names what the trail no longer holds.
+// the mark is not signed by pub or names what the trail no longer holds;
+// the problem's Line is 0, as the mark is a line of neither the log nor
+// its digest file.
 func CheckMark(mark []byte, pub ed25519.PublicKey, hashes *Named, records, newest uint64, where string) *Problem {
 	p := &Problem{Digest: true}
 	var dg Digest
@@ -114,7 +116,6 @@ func CheckMark(mark []byte, pub ed25519.PublicKey, hashes *Named, records, newes
 	default:
 		return nil
 	}
-	p.Line = int(dg.Sequence)
 	return p
 }
 

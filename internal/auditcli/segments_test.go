@@ -452,3 +452,47 @@ func TestExportRefusesAnEmptyRange(t *testing.T) {
 		t.Errorf("export of the range holding the 3 records wrote %d", n)
 	}
 }
+
+// A break found by a high-water mark is reported as the mark's, not "at
+// digest N" with N the record the mark names: a digest's number is its
+// line in audit-digests.log, and the mark is a line of neither file.
+func TestVerifyMarkBreakNamesNoDigestLine(t *testing.T) {
+	dir, _ := stoppedDir(t, 12)
+	// Remove record 8, and the oldest five digests, so that digest lines
+	// and record numbers differ: the digests left are lines 1 to 7,
+	// naming records 6 to 12.
+	cut := func(name string, drop func(i int) bool) {
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []byte
+		for i, line := range bytes.SplitAfter(b, []byte("\n")) {
+			if !drop(i) {
+				kept = append(kept, line...)
+			}
+		}
+		if err := os.WriteFile(path, kept, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut(audit.FirstSegment, func(i int) bool { return i == 7 })
+	cut("audit-digests.log", func(i int) bool { return i < 5 })
+	out, err := verifyOut(t, auditcli.Options{DataDir: dir})
+	if err == nil || !strings.HasPrefix(out, "BROKEN at record 8 (line 8): sequence 9 where 8 was expected") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"also BROKEN at digest 3: digest 3 does not match record 8\n",
+		"also BROKEN: the high-water mark in kms.db names record 12, but the log ends at record 11 (records were cut off)\n",
+		"also BROKEN: the high-water mark in audit-head.json names record 12, but the log ends at record 11 (records were cut off)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify printed\n%s\nwant a line %q", out, want)
+		}
+	}
+	if strings.Contains(out, "at digest 12") {
+		t.Errorf("verify names digest 12 of a file of 7:\n%s", out)
+	}
+}
