@@ -26,24 +26,7 @@ import (
 // it.
 func TestFormatsReadFromTheirDocs(t *testing.T) {
 	t.Parallel()
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatalf("python3 is needed to read the formats as their documents describe them: %v", err)
-	}
-	script, err := filepath.Abs(filepath.Join("..", "..", "test", "formats", "read_formats.py"))
-	noErr(t, err, "script")
-	read := func(t *testing.T, args ...string) (string, bool) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, python, append([]string{script}, args...)...)
-		cmd.Env = baseEnv("PYTHONDONTWRITEBYTECODE=1")
-		out, err := cmd.CombinedOutput()
-		if _, exit := err.(*exec.ExitError); err != nil && !exit {
-			t.Fatalf("%s %s: %v\n%s", script, strings.Join(args, " "), err, out)
-		}
-		return string(out), err == nil
-	}
+	read := formatsReader(t)
 	mustRead := func(t *testing.T, args ...string) {
 		t.Helper()
 		if out, ok := read(t, args...); !ok || !strings.HasPrefix(out, "ok ") {
@@ -127,6 +110,57 @@ func TestFormatsReadFromTheirDocs(t *testing.T) {
 				t.Errorf("kms audit verify of a trail with a record %sed: exit %d\n%s", how, code, stdout)
 			}
 		})
+	}
+}
+
+// A PostgreSQL store's backup holds its audit tables as rows: the second
+// reader checks them as docs/backup.md and docs/audit.md ("In
+// PostgreSQL") describe them, every chain, digest and registry entry.
+func TestFormatsReadFromTheirDocsPostgres(t *testing.T) {
+	read := formatsReader(t)
+	nodes, dsn := startCluster(t, 1)
+	s := nodes[0]
+	ctx := testCtx(t)
+	key, err := s.client(t).CreateKey(ctx, &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	_, err = s.client(t).Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	noErr(t, err, "Encrypt")
+	// Stopped, the node has signed its chain.
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("node exited %d on SIGTERM\n%s", code, s.stderr)
+	}
+	file := filepath.Join(t.TempDir(), "pg.kmsbak")
+	rootKey := filepath.Join(s.Dir, "root.key")
+	if code, _, stderr := runToExit(t, baseEnv(), "backup", "-o", file, "--storage", dsn, "--root-key-file", rootKey); code != 0 {
+		t.Fatalf("kms backup --storage: exit %d\n%s", code, stderr)
+	}
+	if out, ok := read(t, "backup", file, rootKey, "-"); !ok || !strings.HasPrefix(out, "ok ") {
+		t.Fatalf("read_formats.py backup of a PostgreSQL store's backup:\n%s", out)
+	}
+}
+
+// formatsReader returns a function that runs test/formats/read_formats.py
+// with args and returns its output and whether it exited 0. It fails the
+// test when python3 is missing: the formats are then unchecked.
+func formatsReader(t *testing.T) func(t *testing.T, args ...string) (string, bool) {
+	t.Helper()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is needed to read the formats as their documents describe them: %v", err)
+	}
+	script, err := filepath.Abs(filepath.Join("..", "..", "test", "formats", "read_formats.py"))
+	noErr(t, err, "script")
+	return func(t *testing.T, args ...string) (string, bool) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, python, append([]string{script}, args...)...)
+		cmd.Env = baseEnv("PYTHONDONTWRITEBYTECODE=1")
+		out, err := cmd.CombinedOutput()
+		if _, exit := err.(*exec.ExitError); err != nil && !exit {
+			t.Fatalf("%s %s: %v\n%s", script, strings.Join(args, " "), err, out)
+		}
+		return string(out), err == nil
 	}
 }
 

@@ -2,7 +2,8 @@
 documents alone, in Python's standard library: the ciphertext blob
 (docs/ciphertext-blob.md), the AWS Encryption SDK message of `kms
 encrypt` (docs/envelope-format.md), a data directory's audit trail
-(docs/audit.md) and the backup file (docs/backup.md).
+(docs/audit.md) and the backup file (docs/backup.md), with a PostgreSQL
+store's audit tables in it (docs/audit.md, "In PostgreSQL").
 
 It checks layouts, lengths, hashes, the digests' Ed25519 signatures and
 the backup's tag; the AES-GCM and ECDSA parts it leaves to the Go tests
@@ -13,7 +14,7 @@ cmd/kms/formats_python_test.go runs it against the built binary.
     read_formats.py esdk FILE KEY_ARN PLAINTEXT_LEN FRAME_LEN CONTEXT_JSON
     read_formats.py audit DIR            (exit 1 and "BROKEN ..." if it is)
     read_formats.py tamper DIR edit|delete|reorder
-    read_formats.py backup FILE ROOT_KEY_FILE DATA_DIR
+    read_formats.py backup FILE ROOT_KEY_FILE DATA_DIR|-   (- : a PostgreSQL store's)
 
 Each prints "ok ..." and exits 0, or says what differs and exits 1.
 """
@@ -271,15 +272,21 @@ def split_record(line):
 
 
 def public_key(d):
-    pem = open(os.path.join(d, "audit.pub")).read()
+    return pem_public_key(open(os.path.join(d, "audit.pub")).read())
+
+
+def pem_public_key(pem):
     der = base64.b64decode("".join(l for l in pem.splitlines() if not l.startswith("-----")))
     need(len(der) == 44 and der[:12] == bytes.fromhex("302a300506032b6570032100"), "audit.pub is not an Ed25519 public key")
     return der[12:]
 
 
-def check_digest(pub, line, hashes, what):
+def check_digest(pub, line, hashes, what, registry=None):
     dg = json.loads(line)
     msg = "openkms audit digest v1\n%d\n%s\n%s\n" % (dg["sequence"], dg["hash"], dg["time"])
+    if registry is not None:  # a chain in PostgreSQL names the chain registry's head
+        msg = "openkms audit digest v2\n%d\n%s\n%s\n%d\n%s\n" % (dg["sequence"], dg["hash"], dg["time"], dg["chains"], dg["chainsHash"])
+        need(registry.get(dg["chains"]) == dg["chainsHash"], "%s names registry entry %d, which the registry does not hold" % (what, dg["chains"]))
     need(ed25519_verify(pub, msg.encode(), base64.b64decode(dg["signature"])), "%s: signature does not verify" % what)
     need(hashes.get(dg["sequence"]) == dg["hash"], "%s names record %d, which the trail does not hold with that hash" % (what, dg["sequence"]))
 
@@ -312,6 +319,42 @@ def cmd_audit(d):
         print("BROKEN", e)
         sys.exit(1)
     return "trail of %d records in %d segments; %d digests verify" % (n, len(segments(d)), digests)
+
+
+def check_postgres_trail(rows):
+    """Checks the PostgreSQL audit tables' rows as docs/audit.md, "In
+    PostgreSQL", describes them: each chain's records and signed digests,
+    and the chain registry. Returns the numbers of chains and records."""
+    registry, prev = {}, "0" * 64
+    for i, row in enumerate(sorted(rows["kms_audit_registry"], key=lambda r: r["seq"]), 1):
+        m = re.match(r'^\{"hash":"([0-9a-f]{64})","entry":(.*)\}$', row["line"], re.S)
+        need(m is not None, "registry entry %d is not {\"hash\":...,\"entry\":...}" % i)
+        entry = json.loads(m.group(2))
+        need(row["seq"] == i and entry["sequence"] == i, "registry entry %d where %d was expected" % (row["seq"], i))
+        need(entry["chain"] == row["chain"] and entry["previousHash"] == prev, "registry entry %d's chain or previousHash" % i)
+        need(hashlib.sha256(prev.encode() + m.group(2).encode()).hexdigest() == m.group(1), "registry entry %d's hash" % i)
+        prev = registry[i] = m.group(1)
+    keys = {r["chain"]: pem_public_key(r["public_key"]) for r in rows["kms_audit_keys"]}
+    chains = {r["chain"] for r in rows["kms_audit_chains"]}
+    need(chains == {r["chain"] for r in rows["kms_audit_registry"]}, "chains and registry name other chains")
+    total = 0
+    for chain in sorted(chains):
+        prev, hashes = "0" * 64, {}
+        records = sorted((r for r in rows["kms_audit_records"] if r["chain"] == chain), key=lambda r: r["seq"])
+        for n, row in enumerate(records, 1):
+            claimed, event = split_record(row["line"].encode())
+            e = json.loads(event)
+            need(row["seq"] == n and e["sequence"] == n, "chain %s: record %d where %d was expected" % (chain, row["seq"], n))
+            need(e["previousHash"] == prev, "chain %s, record %d: previousHash" % (chain, n))
+            need(hashlib.sha256(prev.encode() + event).hexdigest() == claimed, "chain %s, record %d: hash" % (chain, n))
+            prev = hashes[n] = claimed
+        digests = [r for r in rows["kms_audit_digests"] if r["chain"] == chain]
+        need(digests or not records, "chain %s: records and no digest" % chain)
+        for row in digests:
+            need(json.loads(row["line"])["sequence"] == row["seq"], "chain %s: a digest row's seq" % chain)
+            check_digest(keys[chain], row["line"].encode(), hashes, "chain %s, digest of record %d" % (chain, row["seq"]), registry)
+        total += len(records)
+    return len(chains), total
 
 
 def cmd_tamper(d, how):
@@ -383,6 +426,13 @@ def cmd_backup(path, root_key_file, data_dir):
     tag = hmac.new(backup_key, b"openkms backup v2\n" + checksum, hashlib.sha256).digest()
     need(hmac.compare_digest(r.take(32), tag), "authentication tag")
     need(r.o == len(b), "bytes after the tag")
+    records = sum(1 for kind, _, _ in entries if kind == 1)
+    if data_dir == "-":  # a PostgreSQL store's: records and audit rows
+        need(all(kind != 2 for kind, _, _ in entries), "audit files in a PostgreSQL store's backup")
+        rows = {t: [json.loads(v) for kind, name, v in entries if kind == 3 and name == t] for t in AUDIT_TABLES}
+        need(rows["kms_audit_records"], "no audit rows")
+        chains, n = check_postgres_trail(rows)
+        return "backup of %d records and %d audit chains of %d records, tag good" % (records, chains, n)
     files = {name: value for kind, name, value in entries if kind == 2}
     on_disk = {n for n in os.listdir(data_dir) if n.startswith("audit")}
     need(set(files) == on_disk, "audit files %s, the data directory has %s" % (sorted(files), sorted(on_disk)))
@@ -391,7 +441,6 @@ def cmd_backup(path, root_key_file, data_dir):
     seg_order = [name for kind, name, _ in entries if kind == 2 and segment_number(name)]
     need(seg_order == segments(data_dir) and [n for _, n, _ in entries[-len(seg_order):]] == seg_order,
          "segments not last, in their order: %s" % seg_order)
-    records = sum(1 for kind, _, _ in entries if kind == 1)
     return "backup of %d records and %d audit files, tag good" % (records, len(files))
 
 
