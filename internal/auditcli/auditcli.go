@@ -246,7 +246,7 @@ func Events(ctx context.Context, o Options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := refuseOutputInTrail(o, "--output"); err != nil {
+	if err := refuseOutputInTrail(o, "--output", true); err != nil {
 		return err
 	}
 	src, err := openSource(ctx, o)

@@ -43,7 +43,7 @@ func Export(ctx context.Context, o Options, e ExportOptions, stdout io.Writer) (
 	if o.Endpoint != "" {
 		return errors.New("export reads a data directory or a database: give --data-dir or --storage")
 	}
-	if err := refuseOutputInTrail(o, "-o"); err != nil {
+	if err := refuseOutputInTrail(o, "-o", false); err != nil {
 		return err
 	}
 	flt, err := newFilter(Options{Since: o.Since, Until: o.Until})

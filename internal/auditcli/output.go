@@ -12,13 +12,20 @@ import (
 // refuseOutputInTrail refuses o.Output (given as flag) in the data
 // directory or an archive directory o reads: written there, an export
 // named after a segment takes its place, and events appended to one
-// break its chain.
-func refuseOutputInTrail(o Options, flag string) error {
+// break its chain. With appending set (events), an output that is a file
+// of those directories by another name (a symbolic or hard link) is
+// refused too; an export is renamed into place, which replaces a link
+// rather than the file it names.
+func refuseOutputInTrail(o Options, flag string, appending bool) error {
 	if o.Output == "" {
 		return nil
 	}
+	refuse := datadir.RefuseOutputIn
+	if appending {
+		refuse = datadir.RefuseAppendTo
+	}
 	for _, dir := range append([]string{o.DataDir}, o.ArchiveDirs...) {
-		if err := datadir.RefuseOutputIn(dir, o.Output, flag); err != nil {
+		if err := refuse(dir, o.Output, flag); err != nil {
 			return err
 		}
 	}

@@ -425,6 +425,41 @@ func TestOutputIntoTheTrailRefused(t *testing.T) {
 	}
 }
 
+// events --output appends through a link: a symbolic or hard link kept
+// elsewhere to a segment of the trail had the events appended to that
+// segment, breaking its chain. Such an output is refused and the trail
+// still verifies; an export, renamed into place, replaces the link and
+// leaves the segment as it was.
+func TestEventsOutputThroughALinkRefused(t *testing.T) {
+	dir := segmentedDir(t, 5, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+	segs, _ := audit.Segments(dir)
+	first := segs[0].Path
+	elsewhere := t.TempDir()
+	symlink, hardlink := filepath.Join(elsewhere, "events.jsonl"), filepath.Join(elsewhere, "hard.jsonl")
+	if err := os.Symlink(first, symlink); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(first, hardlink); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(first)
+	for _, out := range []string{symlink, hardlink} {
+		o := auditcli.Options{DataDir: dir, Output: out}
+		if err := auditcli.Events(context.Background(), o, io.Discard); err == nil || !strings.Contains(err.Error(), "write it elsewhere") {
+			t.Errorf("events --output %s, a link to %s: %v", out, first, err)
+		}
+		if err := auditcli.Export(context.Background(), o, auditcli.ExportOptions{}, io.Discard); err != nil {
+			t.Errorf("export -o %s, a link to %s: %v", out, first, err)
+		}
+	}
+	if now, _ := os.ReadFile(first); !bytes.Equal(now, before) {
+		t.Errorf("%s changed through a link", first)
+	}
+	if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err != nil {
+		t.Fatalf("verify after outputs through links: %v\n%s", err, out)
+	}
+}
+
 // A time range that holds no time (--since not before --until: the two
 // swapped) is refused, rather than exported as an empty file that reads
 // as "nothing happened then".

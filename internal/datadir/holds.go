@@ -40,3 +40,36 @@ func RefuseOutputIn(dir, path, what string) error {
 	}
 	return nil
 }
+
+// RefuseAppendTo refuses path, a file a command is about to append to
+// (kms audit events --output), as RefuseOutputIn does, and also if it is
+// already a file of dir by another name: a symbolic link or a hard link
+// elsewhere to a segment of the trail would have the appended lines land
+// in that segment. A path that does not exist yet, or a dir that does
+// not, holds nothing of dir's.
+func RefuseAppendTo(dir, path, what string) error {
+	if err := RefuseOutputIn(dir, path, what); err != nil || dir == "" {
+		return err
+	}
+	pi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		fi, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err == nil && os.SameFile(fi, pi) {
+			return fmt.Errorf("%s %s is %s in %s, whose key store or audit trail is being read: write it elsewhere", what, path, e.Name(), dir)
+		}
+	}
+	return nil
+}

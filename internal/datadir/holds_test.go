@@ -39,3 +39,46 @@ func TestRefuseOutputIn(t *testing.T) {
 		}
 	}
 }
+
+// A file appended to is refused also when it is a file of the data
+// directory by another name, a symbolic or a hard link kept elsewhere;
+// another file elsewhere, or one not made yet, is not.
+func TestRefuseAppendTo(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "kms-data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(seg, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(base, "events.jsonl")
+	if err := os.WriteFile(other, []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(seg, filepath.Join(base, "sym.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(seg, filepath.Join(base, "hard.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dir, path string
+		refused   bool
+	}{
+		{dir, seg, true},
+		{dir, filepath.Join(dir, "new.jsonl"), true},
+		{dir, filepath.Join(base, "sym.jsonl"), true},
+		{dir, filepath.Join(base, "hard.jsonl"), true},
+		{dir, other, false},
+		{dir, filepath.Join(base, "new.jsonl"), false},
+		{filepath.Join(base, "missing"), other, false},
+		{"", filepath.Join(base, "sym.jsonl"), false},
+	} {
+		err := RefuseAppendTo(c.dir, c.path, "--output")
+		if (err != nil) != c.refused {
+			t.Errorf("RefuseAppendTo(%s, %s) = %v, want refused %v", c.dir, c.path, err, c.refused)
+		}
+	}
+}
