@@ -222,14 +222,18 @@ func completeLines(f *os.File, size int64) (int64, error) {
 // rootFor gives the store's root key to authenticate it with. A path in
 // the data directory itself is refused (datadir.RefuseOutputIn): named
 // kms.db or audit.log, the backup would take the place of what it backs
-// up.
+// up, named root.key that of the key it is read with. So is a path in
+// the directory a --storage that is not a URL names, which is read as a
+// data directory.
 func Write(ctx context.Context, w Where, path string, rootFor RootFor, out io.Writer) (err error) {
 	loc, err := w.location()
 	if err != nil {
 		return err
 	}
-	if err := datadir.RefuseOutputIn(w.DataDir, path, "-o"); err != nil {
-		return err
+	for _, dir := range []string{w.DataDir, loc.Dir} {
+		if err := datadir.RefuseOutputIn(dir, path, "-o"); err != nil {
+			return err
+		}
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {

@@ -84,22 +84,25 @@ func TestWriteRefusesAnOutputInTheDataDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	rootFor := func(context.Context, store.Store) (*keys.RootKey, error) { return root, nil }
-	for _, name := range []string{"kms.db", "audit.log", "b.kmsbak"} {
-		before := map[string][]byte{}
-		for _, f := range []string{"kms.db", "audit.log"} {
-			before[f], _ = os.ReadFile(filepath.Join(dir, f))
-		}
-		err := Write(context.Background(), Where{DataDir: dir}, filepath.Join(dir, name), rootFor, new(bytes.Buffer))
-		if err == nil || !strings.Contains(err.Error(), "write it elsewhere") {
-			t.Errorf("a backup written to the data directory's %s: %v", name, err)
-		}
-		for f, b := range before {
-			if now, _ := os.ReadFile(filepath.Join(dir, f)); !bytes.Equal(now, b) {
-				t.Errorf("a backup written to the data directory's %s changed its %s", name, f)
+	// --storage DIR, not a URL, reads DIR as a data directory.
+	for _, where := range []Where{{DataDir: dir}, {Storage: dir}} {
+		for _, name := range []string{"kms.db", "audit.log", "b.kmsbak"} {
+			before := map[string][]byte{}
+			for _, f := range []string{"kms.db", "audit.log"} {
+				before[f], _ = os.ReadFile(filepath.Join(dir, f))
 			}
-		}
-		if _, err := os.Stat(filepath.Join(dir, "b.kmsbak")); err == nil {
-			t.Errorf("a backup written to the data directory's %s left b.kmsbak", name)
+			err := Write(context.Background(), where, filepath.Join(dir, name), rootFor, new(bytes.Buffer))
+			if err == nil || !strings.Contains(err.Error(), "write it elsewhere") {
+				t.Errorf("a backup of %+v written to the data directory's %s: %v", where, name, err)
+			}
+			for f, b := range before {
+				if now, _ := os.ReadFile(filepath.Join(dir, f)); !bytes.Equal(now, b) {
+					t.Errorf("a backup of %+v written to the data directory's %s changed its %s", where, name, f)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, "b.kmsbak")); err == nil {
+				t.Errorf("a backup of %+v written to the data directory's %s left b.kmsbak", where, name)
+			}
 		}
 	}
 	out := filepath.Join(t.TempDir(), "kms.db")
