@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/openkms/kms/internal/backup"
+	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/rekey"
 	"github.com/openkms/kms/internal/store"
@@ -51,7 +52,13 @@ the directory's root.key.`,
 			}
 			// A running server snapshots its store without the root key
 			// given here, but two given are refused all the same.
-			if err := rk.spec(w.DataDir, true).Check(); err != nil {
+			spec := rk.spec(w.DataDir, true)
+			if err := spec.Check(); err != nil {
+				return err
+			}
+			// Renamed over the root key file, the backup would leave no
+			// key that opens the store or the backup.
+			if err := datadir.RefuseOutputOver(spec.File, out, "-o"); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

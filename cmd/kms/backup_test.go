@@ -148,6 +148,17 @@ func TestBackupRestoreDataDir(t *testing.T) {
 		if _, err := os.Stat(dir); err == nil {
 			t.Errorf("a refused restore created %s", dir)
 		}
+		// A backup named after the root key file it is read with would
+		// take that key's place, and nothing would open the store or the
+		// backup: refused, the key file as it was.
+		keyData, err := os.ReadFile(rootKey)
+		noErr(t, err, "read the root key")
+		keyFile := filepath.Join(t.TempDir(), "root.key")
+		noErr(t, os.WriteFile(keyFile, keyData, 0o600), "copy the root key")
+		code, _, stderr = runToExit(t, baseEnv(), "backup", "-o", keyFile, "--data-dir", old, "--root-key-file", keyFile)
+		if now, _ := os.ReadFile(keyFile); code != 1 || !strings.Contains(stderr, "write it elsewhere") || !bytes.Equal(now, keyData) {
+			t.Errorf("a backup over its root key file: exit %d, key file kept %v\n%s", code, bytes.Equal(now, keyData), stderr)
+		}
 	})
 
 	// A dev data directory: the root key and credentials go beside the

@@ -73,3 +73,41 @@ func RefuseAppendTo(dir, path, what string) error {
 	}
 	return nil
 }
+
+// RefuseOutputOver refuses path, a file a command is about to write by
+// renaming a new file into place (a backup), if the rename would replace
+// file, one the command reads (the root key file): the same name in the
+// same directory, by whatever name the directory is reached, file being
+// followed through its symbolic links. A path that is itself a link is
+// not refused, as the rename replaces the link; a file that does not
+// exist is not replaced.
+func RefuseOutputOver(file, path, what string) error {
+	if file == "" {
+		return nil
+	}
+	target, err := filepath.EvalSymlinks(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if filepath.Base(target) != filepath.Base(path) {
+		return nil
+	}
+	ti, err := os.Stat(filepath.Dir(target))
+	if err != nil {
+		return err
+	}
+	pi, err := os.Stat(filepath.Dir(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if os.SameFile(ti, pi) {
+		return fmt.Errorf("%s %s would replace %s, which is being read: write it elsewhere", what, path, file)
+	}
+	return nil
+}

@@ -82,3 +82,44 @@ func TestRefuseAppendTo(t *testing.T) {
 		}
 	}
 }
+
+// An output renamed into place is refused where it would replace a file
+// the command reads, by any name of its directory or through a link to
+// the file; a link in its place, replaced by the rename, is not.
+func TestRefuseOutputOver(t *testing.T) {
+	base := t.TempDir()
+	keys := filepath.Join(base, "keys")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(keys, "root.key")
+	if err := os.WriteFile(key, []byte("k\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(keys, filepath.Join(base, "dirlink")); err != nil {
+		t.Fatal(err)
+	}
+	keyLink := filepath.Join(base, "key-link")
+	if err := os.Symlink(key, keyLink); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		file, path string
+		refused    bool
+	}{
+		{key, key, true},
+		{key, filepath.Join(base, "dirlink", "root.key"), true},
+		{key, filepath.Join(keys, ".", "root.key"), true},
+		{keyLink, key, true},
+		{key, keyLink, false},
+		{key, filepath.Join(keys, "b.kmsbak"), false},
+		{key, filepath.Join(base, "root.key"), false},
+		{filepath.Join(base, "missing.key"), filepath.Join(base, "missing.key"), false},
+		{"", key, false},
+	} {
+		err := RefuseOutputOver(c.file, c.path, "-o")
+		if (err != nil) != c.refused {
+			t.Errorf("RefuseOutputOver(%s, %s) = %v, want refused %v", c.file, c.path, err, c.refused)
+		}
+	}
+}
