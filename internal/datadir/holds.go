@@ -13,7 +13,8 @@ import (
 // a data directory or an archive of its trail that the command reads: a
 // file written there could take the place of the key store, the root key
 // or a segment of the audit trail (kms.db, root.key, audit.log), and a
-// backup kept with what it backs up is lost with it. The directory holding path is compared with
+// backup kept with what it backs up is lost with it. The directory
+// holding path, as the system resolves it (parentOf), is compared with
 // dir as a file (the same directory by any name or link); a dir or a
 // parent of path that does not exist holds nothing. what names the flag
 // or file in the error.
@@ -28,7 +29,7 @@ func RefuseOutputIn(dir, path, what string) error {
 	if err != nil {
 		return err
 	}
-	pi, err := os.Stat(filepath.Dir(path))
+	pi, err := os.Stat(parentOf(path))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -99,7 +100,7 @@ func RefuseOutputOver(file, path, what string) error {
 	if err != nil {
 		return err
 	}
-	pi, err := os.Stat(filepath.Dir(path))
+	pi, err := os.Stat(parentOf(path))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -110,4 +111,19 @@ func RefuseOutputOver(file, path, what string) error {
 		return fmt.Errorf("%s %s would replace %s, which is being read: write it elsewhere", what, path, file)
 	}
 	return nil
+}
+
+// parentOf is the directory holding path as the system resolves it: the
+// text of path up to its last element. filepath.Dir cleans the text
+// first, taking "link/.." away where the system would follow the link
+// and then go to the parent of where it leads.
+func parentOf(path string) string {
+	i := len(path)
+	for i > 0 && !os.IsPathSeparator(path[i-1]) {
+		i--
+	}
+	if i == 0 {
+		return "."
+	}
+	return path[:i]
 }

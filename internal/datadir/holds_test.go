@@ -18,6 +18,15 @@ func TestRefuseOutputIn(t *testing.T) {
 	if err := os.Symlink(dir, link); err != nil {
 		t.Fatal(err)
 	}
+	// elsewhere/sub leads to dir/sub: elsewhere/sub/.. is dir to the
+	// system, though filepath.Clean makes it elsewhere.
+	elsewhere := filepath.Join(base, "elsewhere")
+	if err := os.Mkdir(elsewhere, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "sub"), filepath.Join(elsewhere, "sub")); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		dir, path string
 		refused   bool
@@ -27,6 +36,8 @@ func TestRefuseOutputIn(t *testing.T) {
 		{dir, filepath.Join(dir, "new.kmsbak"), true},
 		{dir, filepath.Join(link, "kms.db"), true},
 		{link, filepath.Join(dir, "sub", "..", "kms.db"), true},
+		{dir, elsewhere + "/sub/../kms.db", true},
+		{dir, elsewhere + "/kms.kmsbak", false},
 		{dir, filepath.Join(dir, "sub", "kms.kmsbak"), false},
 		{dir, filepath.Join(base, "kms.kmsbak"), false},
 		{dir, filepath.Join(base, "missing", "kms.kmsbak"), false},
