@@ -226,7 +226,7 @@ func (h *Handler) RecordSignIn(r *http.Request, userAgent string, p *identity.Pr
 	ci.ev.UserAgent = userAgent
 	ci.principal = p
 	if p == nil && tried != "" {
-		ci.ev.Params, _ = json.Marshal(map[string]string{"userName": signInName(tried)})
+		ci.ev.Params, _ = json.Marshal(map[string]string{"userName": h.signInName(r.Context(), tried)})
 	}
 	if h.recorder == nil {
 		return nil
@@ -324,19 +324,25 @@ func (c *PasswordChange) Record(r *http.Request, p *identity.Principal) error {
 const hiddenName = "HIDDEN_DUE_TO_SECURITY_REASONS"
 
 // signInName is the name a sign-in tried, as its record keeps it: only
-// if it has the shape of a name the sign-in form asks for, an access key
-// id (AKIA or ASIA and 16 upper-case letters or digits) or a 12-digit
-// account id, a slash and an IAM user name. Anything else, a secret typed
-// or pasted into the wrong field among it, is recorded as hiddenName.
-func signInName(tried string) string {
+// if it is a name the sign-in form asks for, an access key id (AKIA or
+// ASIA and 16 upper-case letters or digits), or a 12-digit account id, a
+// slash and the name of one of that account's IAM users, as CloudTrail
+// records only the names of users that exist. Anything else is recorded
+// as hiddenName: a secret typed or pasted into the wrong field, and a
+// password typed into the user name field, which has the shape of a user
+// name as often as not.
+func (h *Handler) signInName(ctx context.Context, tried string) string {
 	if isAccessKeyID(tried) {
 		return tried
 	}
 	account, user, ok := strings.Cut(tried, "/")
-	if ok && isAccountID(account) && isUserName(user) {
-		return tried
+	if !ok || !isAccountID(account) || !isUserName(user) || h.dir == nil {
+		return hiddenName
 	}
-	return hiddenName
+	if exists, err := h.dir.UserExists(ctx, account, user); err != nil || !exists {
+		return hiddenName
+	}
+	return tried
 }
 
 func isAccessKeyID(s string) bool {

@@ -452,15 +452,19 @@ func TestFailedSignInsAreAuditedAndRateLimited(t *testing.T) {
 	}
 }
 
-// A failed sign-in records the name tried only when it has the shape of
-// one the form asks for, an access key id or an account id and user name;
-// anything else, such as a secret access key pasted into the access key
-// id field, is recorded as CloudTrail records it,
-// HIDDEN_DUE_TO_SECURITY_REASONS.
+// A failed sign-in records the name tried only when it is one the form
+// asks for: an access key id, or an account id and the name of a user of
+// that account; anything else, such as a secret access key pasted into
+// the access key id field, or a password typed into the user name field
+// (which has a name's shape as often as not), is recorded as CloudTrail
+// records it, HIDDEN_DUE_TO_SECURITY_REASONS.
 func TestFailedSignInNamesAreRecordedOnlyWhenNames(t *testing.T) {
 	e := newEnv(t)
 	const hidden = "HIDDEN_DUE_TO_SECURITY_REASONS"
 	secret := e.creds.Secret
+	if _, err := e.dir.CreateUser(context.Background(), e.root, "Alice.B@example+ops=1,x_y-z", ""); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		form map[string]string
 		want string
@@ -471,6 +475,12 @@ func TestFailedSignInNamesAreRecordedOnlyWhenNames(t *testing.T) {
 		{map[string]string{"accessKeyId": "AKIA0123456789ABCDEF", "secretAccessKey": secret}, "AKIA0123456789ABCDEF"},
 		{map[string]string{"accessKeyId": "ASIA0123456789ABCDEF", "secretAccessKey": secret}, "ASIA0123456789ABCDEF"},
 		{map[string]string{"account": account, "userName": "Alice.B@example+ops=1,x_y-z", "password": "wrong-Password-1"}, account + "/alice.b@example+ops=1,x_y-z"},
+		{map[string]string{"account": account, "userName": "ALICE.b@example+ops=1,x_y-z", "password": "wrong-Password-1"}, account + "/alice.b@example+ops=1,x_y-z"},
+		// A password typed into the name field, with a name's shape but
+		// no user's name.
+		{map[string]string{"account": account, "userName": "Correct-Horse-9", "password": "Correct-Horse-9"}, hidden},
+		{map[string]string{"account": account, "userName": "Correct-Horse-9", "password": "x"}, hidden},
+		{map[string]string{"account": "999988887777", "userName": "Alice.B@example+ops=1,x_y-z", "password": "x"}, hidden},
 		{map[string]string{"account": account, "userName": "Tr0ub4dor&3 horse", "password": "x"}, hidden},
 		{map[string]string{"account": account, "userName": strings.Repeat("a", 65), "password": "x"}, hidden},
 		{map[string]string{"account": "Correct-Horse-9", "userName": "alice", "password": "x"}, hidden},
@@ -492,6 +502,9 @@ func TestFailedSignInNamesAreRecordedOnlyWhenNames(t *testing.T) {
 		}
 		if strings.Contains(string(ev.Params), secret) {
 			t.Errorf("%v: the secret access key is in the trail", tc.form)
+		}
+		if strings.Contains(strings.ToLower(string(ev.Params)), "correct-horse-9") {
+			t.Errorf("%v: the password is in the trail", tc.form)
 		}
 	}
 }

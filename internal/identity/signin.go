@@ -208,6 +208,25 @@ func (d *Directory) Refresh(ctx context.Context, p *Principal) (*Principal, erro
 	return np, nil
 }
 
+// UserExists reports whether account has an IAM user named userName (as
+// IAM compares names, regardless of case); false for a name no user can
+// have. It authorizes nothing and is for the server's own records (a
+// failed sign-in names the user it tried only if there is one), never for
+// an answer to a caller, who must not learn which users exist.
+func (d *Directory) UserExists(ctx context.Context, account, userName string) (bool, error) {
+	if checkName("userName", userName, 64) != nil || len(account) != 12 {
+		return false, nil
+	}
+	err := d.view(ctx, func(tx store.Tx) error {
+		_, err := tx.Get(userKey(account, userName))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func (d *Directory) loadUserPrincipal(ctx context.Context, account, name string) (*Principal, error) {
 	var p *Principal
 	err := d.view(ctx, func(tx store.Tx) error {
