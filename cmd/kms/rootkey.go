@@ -18,6 +18,7 @@ import (
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/rekey"
 	"github.com/openkms/kms/internal/rootkey"
+	"github.com/openkms/kms/internal/store/boltstore"
 )
 
 func rootKeyCommand() *cobra.Command {
@@ -41,7 +42,10 @@ func rootKeyRotateCommand() *cobra.Command {
 tokens, access key secrets, the audit signing key, the root key check — under
 a new root key, in one store transaction: killed at any point, the store
 opens with the old root key or with the new one, never with neither.
-Afterwards the old root key no longer opens the store.
+Afterwards the old root key no longer opens the store. A data directory's
+kms.db is then compacted, so that its free pages keep nothing sealed under
+the old key (a PostgreSQL store keeps old rows until VACUUM FULL
+kms_records, and its WAL longer: docs/operations.md).
 
 The old root key comes as for the server: --root-key-file FILE or
 --root-key (a PKCS#11 URI, or the key itself; else KMS_ROOT_KEY), not both,
@@ -159,6 +163,14 @@ while it works.`,
 					return fmt.Errorf("the store is rotated, but removing the old root key %s failed: %w", devFile, err)
 				}
 				fmt.Fprintf(out, "Removed %s: it no longer opens the store.\n", devFile)
+			}
+			// The values sealed under the old key stay in the file's free
+			// pages until bbolt reuses them.
+			if bs, ok := st.(*boltstore.Store); ok {
+				if err := bs.Compact(); err != nil {
+					return fmt.Errorf("the store is rotated, but %w: its free pages may still hold the values sealed under the old root key; once there is room, rotate again from the new key to another", err)
+				}
+				fmt.Fprintf(out, "Compacted %s: it holds nothing sealed under the old root key.\n", loc)
 			}
 			return nil
 		},

@@ -6,12 +6,14 @@ package main_test
 // on the new key decrypts what was encrypted before.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -90,6 +92,29 @@ func opensWith(t *testing.T, where string, roots map[string]*keys.RootKey) strin
 	return ""
 }
 
+// sealedValues returns every value sealed under the root key in the
+// bbolt file at path, as the file holds it: the base64 of each sealed
+// field of a JSON record, and the whole (tagged) value of the records
+// sealed whole.
+func sealedValues(t *testing.T, path string) [][]byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	noErr(t, err, "read %s", path)
+	var out [][]byte
+	for _, m := range regexp.MustCompile(`"sealed[A-Za-z]*":"([A-Za-z0-9+/=]{20,})"`).FindAllSubmatch(raw, -1) {
+		out = append(out, m[1])
+	}
+	for _, name := range []string{string(keys.RootCheckRecord), "meta/audit-signing-key"} {
+		v, err := boltstore.ReadValue(path, []byte(name), time.Second)
+		noErr(t, err, "read %s", name)
+		out = append(out, v)
+	}
+	if len(out) < 4 {
+		t.Fatalf("%d sealed values in %s: is it the right file?", len(out), path)
+	}
+	return out
+}
+
 func TestRootKeyRotate(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "base")
 	want := fillRotated(t, base)
@@ -146,12 +171,25 @@ func TestRootKeyRotate(t *testing.T) {
 	// refused, and a server decrypts every ciphertext made before.
 	dir := filepath.Join(t.TempDir(), "dev")
 	copyDir(t, base, dir)
+	oldSealed := sealedValues(t, filepath.Join(dir, "kms.db"))
 	code, stdout, stderr := runToExit(t, baseEnv(), "root-key", "rotate", "--data-dir", dir, "--new-root-key-file", newFile)
 	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("Rotated: %d sealed values", total)) {
 		t.Fatalf("kms root-key rotate: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if got := opensWith(t, dir, roots); got != "new" {
 		t.Fatalf("after the rotation the store opens with the %s key", got)
+	}
+	// Nor is any value sealed under the old key left in the file's free
+	// pages, where the old key would open it.
+	raw, err := os.ReadFile(filepath.Join(dir, "kms.db"))
+	noErr(t, err, "read kms.db")
+	for _, v := range oldSealed {
+		if bytes.Contains(raw, v) {
+			t.Errorf("kms.db still holds a value sealed under the old root key: %.40q...", v)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || slices.ContainsFunc(entries, func(e os.DirEntry) bool { return strings.Contains(e.Name(), "compact") }) {
+		t.Errorf("the data directory after the rotation: %v, %v", entries, err)
 	}
 	code, _, stderr = runToExit(t, baseEnv(), "root-key", "rotate", "--data-dir", dir, "--root-key-file", oldFile, "--new-root-key-file", newFile)
 	if code != 1 || !strings.Contains(stderr, "old root key does not open") {

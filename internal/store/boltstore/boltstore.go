@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -40,12 +41,33 @@ var _ store.Store = (*Store)(nil)
 // file (cut short, or overwritten in part) is refused here with its name
 // instead of crashing the server later: bbolt maps the file into memory,
 // and reading past the end of a file cut short is a fault, not an error.
+//
+// A file that Compact replaced while Open waited for its lock is not the
+// store any more: Open opens the one now at path instead.
 func Open(path string) (*Store, error) {
 	var db *bolt.DB
 	err := guarded(path, func() error {
 		var err error
-		if db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second, OpenFile: openNoFollow}); err != nil {
-			return err
+		for tries := 0; ; tries++ {
+			var f *os.File
+			opened := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				var err error
+				f, err = openNoFollow(name, flag, perm)
+				return f, err
+			}
+			if db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 3 * time.Second, OpenFile: opened}); err != nil {
+				return err
+			}
+			if replaced, err := isReplaced(f, path); err != nil || !replaced || tries == 2 {
+				if err == nil && replaced {
+					err = errors.New("it was replaced while it was being opened, three times")
+				}
+				if err != nil {
+					return err
+				}
+				break
+			}
+			db.Close()
 		}
 		if err := db.Update(func(tx *bolt.Tx) error {
 			_, err := tx.CreateBucketIfNotExists(bucket)
@@ -70,6 +92,85 @@ func Open(path string) (*Store, error) {
 		return nil, openError(path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// isReplaced reports whether f, the store's file as opened, is no longer
+// the one at path: another process put a new file there (Compact) while
+// Open waited for the old one's lock.
+func isReplaced(f *os.File, path string) (bool, error) {
+	open, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !os.SameFile(open, now), nil
+}
+
+// Compact rewrites the store's file with nothing but its live records.
+// bbolt keeps what a change replaced or deleted in the file's free pages
+// until it happens to reuse them: after a root key rotation, every value
+// sealed under the retired key could still be read there, and opened
+// with that key. Compact copies the records into a new file beside the
+// store's (mode 0600), syncs it, and renames it over the store's file
+// while it still holds the old one's lock, so that no other process
+// writes to the old file meanwhile; the Store goes on with the new one.
+// It needs room for a second copy of the live records, and must not run
+// beside an Update of this Store. It clears the old bytes from the file,
+// not from the disk: the file system's free blocks (and a disk's spare
+// sectors) may still hold them.
+func (s *Store) Compact() error {
+	path := s.db.Path()
+	tmp := path + ".compact"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err // a copy left by a compaction that was killed
+	}
+	exclusive := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		return openNoFollow(name, flag|os.O_CREATE|os.O_EXCL, perm)
+	}
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second, OpenFile: exclusive})
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
+	fail := func(err error) error {
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
+	if err := guarded(path, func() error { return bolt.Compact(dst, s.db, 64<<20) }); err != nil {
+		return fail(err)
+	}
+	if err := dst.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		// Renamed, but perhaps not durably: the store goes on with the
+		// new file all the same, which holds every record.
+		s.db.Close()
+		s.db = dst
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
+	old := s.db
+	s.db = dst
+	return old.Close()
+}
+
+// syncDir makes the entries of the directory dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // openError names path in err, a failure to open the store's file,

@@ -1,0 +1,119 @@
+package boltstore_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
+)
+
+// TestCompactLeavesNoReplacedValue: a value that a change replaced stays
+// in the file's free pages (after a root key rotation: a value sealed
+// under the retired key); once compacted, the file holds only the live
+// records, the store goes on with them, and a process that opens the
+// store after the compaction (or waited for it) gets the new file.
+func TestCompactLeavesNoReplacedValue(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kms.db")
+	s, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	old, live := make([]byte, 300), make([]byte, 300)
+	rand.Read(old)
+	rand.Read(live)
+	put := func(v []byte) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx store.Tx) error {
+			for i := range 50 {
+				if err := tx.Put([]byte{'k', byte(i)}, append([]byte{byte(i)}, v...)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(old)
+	put(live)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, old) {
+		t.Fatal("the replaced values are not in the file's free pages: the test shows nothing")
+	}
+
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err = os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, old) {
+		t.Error("a replaced value is still in the file after Compact")
+	}
+	if !bytes.Contains(raw, live) {
+		t.Error("a live value is not in the compacted file")
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the compacted file: %v, %v", fi.Mode(), err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the directory holds %d entries after Compact, want only kms.db", len(entries))
+	}
+
+	// The store goes on with the new file, and holds its lock.
+	var got []byte
+	if err := s.View(ctx, func(tx store.Tx) error {
+		got, err = tx.Get([]byte{'k', 7})
+		return err
+	}); err != nil || !bytes.Equal(got, append([]byte{7}, live...)) {
+		t.Fatalf("a record read after Compact: %x, %v", got, err)
+	}
+	put(old)
+	if _, err := boltstore.ReadValue(path, []byte{'k', 7}, 50*time.Millisecond); err != boltstore.ErrLocked {
+		t.Errorf("another process opens the compacted file while the store has it: %v", err)
+	}
+
+	// A process that opens the store while it is compacted (waiting for
+	// the old file's lock, or after) opens the new file.
+	s2 := make(chan *boltstore.Store, 1)
+	errs := make(chan error, 1)
+	s.Close()
+	s, err = boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		st, err := boltstore.Open(path)
+		errs <- err
+		s2 <- st
+	}()
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	put(live)
+	s.Close()
+	if err := <-errs; err != nil {
+		t.Fatalf("an Open that waited through Compact: %v", err)
+	}
+	st := <-s2
+	defer st.Close()
+	if err := st.View(ctx, func(tx store.Tx) error {
+		got, err = tx.Get([]byte{'k', 7})
+		return err
+	}); err != nil || !bytes.Equal(got, append([]byte{7}, live...)) {
+		t.Errorf("an Open that waited through Compact reads %x, %v: not the store's file", got, err)
+	}
+}
