@@ -37,7 +37,8 @@ import (
 // TestNoSecretInFilesOrLogs: the key material of every kind of key (each
 // used), imported material, the data keys, data key pairs and plaintexts
 // the API hands out, the secrets of access keys and role sessions, and
-// console passwords (one typed into the user name field among them) are
+// console passwords (one typed into the user name field among them, and
+// a secret sent as an access key id) are
 // in none of what a server and its commands write: not in kms.db but
 // sealed, nor in the audit trail and its digests, the server's output at
 // its most verbose log level, a backup, an export of the trail, or the
@@ -155,6 +156,16 @@ func TestNoSecretInFilesOrLogs(t *testing.T) {
 	noErr(t, err, "AssumeRole")
 	secrets["session secret"] = []byte(*ar.Credentials.SecretAccessKey)
 	secrets["session token"] = []byte(*ar.Credentials.SessionToken)
+	// Credentials swapped: the secret where the access key id goes (one
+	// with a '/' would not even parse as an id).
+	swapped := strings.ReplaceAll(*ak.AccessKey.SecretAccessKey, "/", "x")
+	secrets["secret sent as the access key id"] = []byte(swapped)
+	_, err = kms.New(kms.Options{Region: s.Region, BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1, HTTPClient: testsupport.SDKHTTPClient(nil),
+		Credentials: credentials.NewStaticCredentialsProvider(swapped, *ak.AccessKey.AccessKeyId, "")}).ListKeys(ctx, &kms.ListKeysInput{})
+	if apiErrorCode(err) != "UnrecognizedClientException" {
+		t.Fatalf("ListKeys with the credentials swapped: %v", err)
+	}
+	answers = append(answers, err.Error())
 	// Console sign-ins: the password typed into the user name field, the
 	// right one, and the access key.
 	for _, form := range []map[string]string{
@@ -216,7 +227,7 @@ func TestNoSecretInFilesOrLogs(t *testing.T) {
 	})
 	db.Close()
 	noErr(t, err, "read the key material")
-	if n := len(secrets); n < 21 {
+	if n := len(secrets); n < 22 {
 		t.Fatalf("only %d secrets gathered", n)
 	}
 

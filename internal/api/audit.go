@@ -73,7 +73,7 @@ func (h *Handler) audit(ctx context.Context, r *http.Request, ci *callInfo, call
 	} else if callErr != nil && !h.admitAnonymous(ci) {
 		return nil
 	} else if a, err := sigv4.Parse(r); err == nil {
-		ev.Identity = audit.UserIdentity{AccessKeyID: a.AccessKeyID}
+		ev.Identity = audit.UserIdentity{AccessKeyID: triedAccessKeyID(a.AccessKeyID)}
 	}
 	if callErr != nil {
 		_, typ, msg := wireError(callErr)
@@ -87,6 +87,18 @@ func (h *Handler) audit(ctx context.Context, r *http.Request, ci *callInfo, call
 		return errAuditFailed
 	}
 	return nil
+}
+
+// triedAccessKeyID is the access key id of a request whose authentication
+// failed, as its record keeps it: only if it has the shape of one
+// (isAccessKeyID), as every id this server issues has. Anything else is
+// recorded as hiddenName: a caller whose id and secret are swapped sends
+// its secret access key there, and one without a '/' parses as an id.
+func triedAccessKeyID(id string) string {
+	if isAccessKeyID(id) {
+		return id
+	}
+	return hiddenName
 }
 
 // trailDown refuses a call before it begins while its record could not be

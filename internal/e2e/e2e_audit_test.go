@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
 	"github.com/openkms/kms/internal/api"
@@ -673,8 +674,9 @@ func TestAuditHugeCredentialIsBounded(t *testing.T) {
 		t.Errorf("%d bytes per record of an unauthenticated call, want at most 2048", per)
 	}
 	recs, _ := auditRecords(t, logPath)
-	if got := recs[len(recs)-1].UserIdentity.AccessKeyID; len(got) > 128+len(audit.Truncated) || !strings.HasPrefix(got, "AAAA") {
-		t.Errorf("recorded access key id %.40q... of %d bytes, want its first 128 bytes", got, len(got))
+	// Nor is such an id, without the shape of one, recorded at all.
+	if got := recs[len(recs)-1].UserIdentity.AccessKeyID; got != "HIDDEN_DUE_TO_SECURITY_REASONS" {
+		t.Errorf("recorded access key id %.40q... of %d bytes, want HIDDEN_DUE_TO_SECURITY_REASONS", got, len(got))
 	}
 }
 
@@ -1035,5 +1037,49 @@ func TestAuditNestedMembersSpelledExactly(t *testing.T) {
 	e.expectNoTagsOrGrants(t, id)
 	if r := e.rawCall(t, "TagResource", `{"keyid":"`+id+`","tags":[{"TagKey":"team","TagValue":"red"}]}`); r.status != http.StatusOK {
 		t.Errorf("top-level members in lower case: %d %s", r.status, r.body)
+	}
+}
+
+// A caller whose access key id and secret are swapped (in its environment
+// or credentials file) sends its secret access key where the id goes, and
+// more often than not (one with no '/') the request parses: its record,
+// of a call whose authentication failed, keeps the access key id only if
+// it has the shape of one (AKIA or ASIA and 16 upper-case letters or
+// digits, as every id this server issues), else HIDDEN_DUE_TO_SECURITY_REASONS,
+// as the console's sign-in records keep the names tried.
+func TestAuditHidesASecretSentAsTheAccessKeyID(t *testing.T) {
+	e, logPath := newAuditedEnv(t)
+	ctx := context.Background()
+	secret := strings.NewReplacer("/", "x", "+", "y").Replace(e.creds.Secret)
+	_, err := e.clientWith(secret, e.creds.ID, "").ListKeys(ctx, &kms.ListKeysInput{})
+	expectAPIErrorCode(t, err, "UnrecognizedClientException")
+	var ae smithy.APIError
+	_, err = e.iamClient(secret, e.creds.ID, "").ListUsers(ctx, &iam.ListUsersInput{})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidClientTokenId" {
+		t.Fatalf("ListUsers with the secret as the access key id: %v", err)
+	}
+	_, err = e.stsClient(secret, e.creds.ID, "").GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidClientTokenId" {
+		t.Fatalf("GetCallerIdentity with the secret as the access key id: %v", err)
+	}
+	const stranger = "AKIAZZZZZZZZZZZZZZZZ"
+	_, err = e.clientWith(stranger, secret, "").ListKeys(ctx, &kms.ListKeysInput{})
+	expectAPIErrorCode(t, err, "UnrecognizedClientException")
+
+	recs, raws := auditRecords(t, logPath)
+	if len(recs) != 4 {
+		t.Fatalf("%d records, want 4", len(recs))
+	}
+	for i, r := range recs {
+		want := "HIDDEN_DUE_TO_SECURITY_REASONS"
+		if i == 3 {
+			want = stranger
+		}
+		if r.UserIdentity.Type != "Unknown" || r.UserIdentity.AccessKeyID != want {
+			t.Errorf("record %d (%s): identity %+v, want accessKeyId %s", i, r.EventName, r.UserIdentity, want)
+		}
+		if bytes.Contains(bytes.ToLower(raws[i]), bytes.ToLower([]byte(secret))) {
+			t.Errorf("record %d (%s) holds the secret access key", i, r.EventName)
+		}
 	}
 }
