@@ -92,7 +92,7 @@ while it works.`,
 			case new.file != "" && new.value != "":
 				return errors.New("give --new-root-key-file or --new-root-key, not both")
 			case new.file != "":
-				b, err := os.ReadFile(new.file)
+				b, err := keys.ReadRootKeyText(new.file)
 				if err != nil {
 					return fmt.Errorf("new root key file: %w", err)
 				}

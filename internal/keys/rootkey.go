@@ -84,7 +84,7 @@ var WrappedRootRecord = []byte("meta/rootkey-wrapped")
 
 // ReadRootKeyFile reads and parses the root key file at path.
 func ReadRootKeyFile(path string) (*RootKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadRootKeyText(path)
 	if err != nil {
 		return nil, fmt.Errorf("root key file: %w", err)
 	}
@@ -93,6 +93,21 @@ func ReadRootKeyFile(path string) (*RootKey, error) {
 		return nil, fmt.Errorf("root key file %s: %w", path, err)
 	}
 	return rk, nil
+}
+
+// ReadRootKeyText reads the text of the root key file at path, unparsed.
+// A path that is a root key itself (given where its file goes, as in
+// --root-key-file KEY) is refused without being quoted, as an error about
+// a missing file would quote it, so that the key does not reach a log.
+func ReadRootKeyText(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if _, perr := ParseRootKey([]byte(path)); perr == nil {
+			return nil, errors.New("the path given is a root key, not the name of a file holding one: give the key in KMS_ROOT_KEY instead (it is not shown here)")
+		}
+		return nil, err
+	}
+	return b, nil
 }
 
 // ParseRootKey decodes a root key as written in a file or an environment

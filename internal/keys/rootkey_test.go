@@ -285,3 +285,32 @@ func FuzzParseRootKey(f *testing.F) {
 		}
 	})
 }
+
+// A root key given where the path of its file goes (--root-key-file KEY,
+// KMS_ROOT_KEY_FILE=KEY) is no file: the error says so without quoting
+// it, as the error about a missing file would, into the server's log (and
+// so does the text of the new key of a rotation).
+func TestReadRootKeyFileDoesNotQuoteAKeyGivenAsItsPath(t *testing.T) {
+	key := keys.GenerateRootKey()
+	text := strings.TrimSpace(string(key))
+	hexText := hex.EncodeToString(rootKeyBytes)
+	for _, path := range []string{text, hexText, " " + text} {
+		_, err := keys.ReadRootKeyFile(path)
+		if err == nil {
+			t.Fatalf("a root key as the path of its file was read")
+		}
+		if strings.Contains(err.Error(), strings.TrimSpace(path)) || !strings.Contains(err.Error(), "KMS_ROOT_KEY") {
+			t.Errorf("error %q: quotes the key, or does not say where it goes", err)
+		}
+	}
+	for _, path := range []string{text, hexText} {
+		_, err := keys.ReadRootKeyText(path)
+		if err == nil || strings.Contains(err.Error(), path) {
+			t.Errorf("ReadRootKeyText of a key as its path: %v", err)
+		}
+	}
+	// A missing file that is not a key is named.
+	if _, err := keys.ReadRootKeyFile("/nonexistent/root.key"); err == nil || !strings.Contains(err.Error(), "/nonexistent/root.key") {
+		t.Errorf("a missing file: %v", err)
+	}
+}
