@@ -22,18 +22,12 @@ func RefuseOutputIn(dir, path, what string) error {
 	if dir == "" {
 		return nil
 	}
-	di, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	di, err := statIfThere(dir)
+	if di == nil {
 		return err
 	}
-	pi, err := os.Stat(parentOf(path))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	pi, err := statIfThere(parentOf(path))
+	if pi == nil {
 		return err
 	}
 	if os.SameFile(di, pi) {
@@ -52,11 +46,8 @@ func RefuseAppendTo(dir, path, what string) error {
 	if err := RefuseOutputIn(dir, path, what); err != nil || dir == "" {
 		return err
 	}
-	pi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	pi, err := statIfThere(path)
+	if pi == nil {
 		return err
 	}
 	entries, err := os.ReadDir(dir)
@@ -100,11 +91,8 @@ func RefuseOutputOver(file, path, what string) error {
 	if err != nil {
 		return err
 	}
-	pi, err := os.Stat(parentOf(path))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	pi, err := statIfThere(parentOf(path))
+	if pi == nil {
 		return err
 	}
 	if os.SameFile(ti, pi) {
@@ -126,4 +114,17 @@ func parentOf(path string) string {
 		return "."
 	}
 	return path[:i]
+}
+
+// statIfThere is os.Stat, but a path that does not exist gives neither
+// information nor an error.
+func statIfThere(path string) (fs.FileInfo, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return fi, nil
 }
