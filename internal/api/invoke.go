@@ -391,7 +391,20 @@ func isUserName(s string) bool {
 // digests against each chain's stored key) and returns a report per chain.
 // It reads the whole trail, page by page. It does not check a log file
 // against its high-water mark, as kms audit verify does.
-func (h *Handler) VerifyTrail(ctx context.Context) ([]audit.Report, error) {
+//
+// A panic in the check, which reads what the store and the trail's files
+// hold, is an internal error: the console calls it outside the guard of a
+// signed call.
+func (h *Handler) VerifyTrail(ctx context.Context) (out []audit.Report, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, h.recovered(p, "panic verifying the trail")
+		}
+	}()
+	return h.verifyTrail(ctx)
+}
+
+func (h *Handler) verifyTrail(ctx context.Context) ([]audit.Report, error) {
 	if h.trailReader == nil {
 		return nil, errTrailNotServed
 	}
@@ -510,7 +523,16 @@ func (h *Handler) verifyFileChain(ctx context.Context, key []byte) (audit.Report
 		}
 		// The digests read before the records, and no later one.
 		digests, w := io.Pipe()
+		defer digests.Close() // the reader below stops at its next write
 		go func() {
+			// Not the caller's goroutine: a panic here would end the
+			// process, and no call may.
+			defer func() {
+				if p := recover(); p != nil {
+					h.log.Error("panic reading the trail's digests", "panic", p)
+					w.CloseWithError(&fault.Error{Code: fault.Internal})
+				}
+			}()
 			_, err := eachRow(ctx, "", h.trailReader.Digests, lastDigest, func(d audit.Row) error {
 				_, err := w.Write(append(bytes.Clone(d.Line), '\n'))
 				return err
@@ -518,7 +540,6 @@ func (h *Handler) verifyFileChain(ctx context.Context, key []byte) (audit.Report
 			w.CloseWithError(err)
 		}()
 		_, good, dp, err := audit.VerifyDigestsAll(digests, pub, hashes, total)
-		digests.Close()
 		if err != nil {
 			return audit.Report{}, err
 		}
