@@ -153,8 +153,20 @@ func New(cfg Config) *Handler {
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. A panic is answered with the
+// internal error, as the API answers a call's: the calls a session makes
+// are recorded by the API's own guard (Backend.Invoke); a sign-in or a
+// session's check that panics is answered as one that failed inside.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			h.log.Error("panic serving a console request", "path", r.URL.Path, "panic", p)
+			writeError(w, http.StatusInternalServerError, "InternalError", "An internal error occurred. Retry the request.")
+		}
+	}()
 	hdr := w.Header()
 	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
 	hdr.Set("X-Content-Type-Options", "nosniff")
