@@ -576,14 +576,26 @@ func (b *Box) Run(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		if b.Due() || b.now().Sub(last) >= time.Minute {
-			last = b.now()
-			if _, err := b.Recover(ctx, false); err != nil && ctx.Err() == nil {
-				b.log.Error("writing the records of calls whose changes were made but not recorded", "err", err)
-			}
+		b.round(ctx, &last)
+	}
+}
+
+// round is a round of Run; last is when it last ran Recover. A panic in
+// it is logged rather than left to end the process: the entries it had
+// to handle stay in the store, and a later round takes them up again.
+func (b *Box) round(ctx context.Context, last *time.Time) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("panic in a round of the outbox; its entries wait for the next", "panic", p)
 		}
-		if err := b.Flush(ctx); err != nil && ctx.Err() == nil {
-			b.log.Error("deleting the outbox entries of recorded calls", "err", err)
+	}()
+	if b.Due() || b.now().Sub(*last) >= time.Minute {
+		*last = b.now()
+		if _, err := b.Recover(ctx, false); err != nil && ctx.Err() == nil {
+			b.log.Error("writing the records of calls whose changes were made but not recorded", "err", err)
 		}
+	}
+	if err := b.Flush(ctx); err != nil && ctx.Err() == nil {
+		b.log.Error("deleting the outbox entries of recorded calls", "err", err)
 	}
 }
