@@ -36,7 +36,20 @@ const SocketName = "backup.sock"
 // transaction ends before w is written to (the records wait in a file in
 // dir, unlinked), so that a slow reader holds no lock of the store. The
 // file is authenticated under root, the store's root key.
-func LiveSnapshot(ctx context.Context, st store.Store, root *keys.RootKey, dir string, w io.Writer) error {
+//
+// A panic in reading a record or a trail file is its error: the server
+// that serves the snapshot (Serve, in a goroutine of its own) fails that
+// backup and goes on.
+func LiveSnapshot(ctx context.Context, st store.Store, root *keys.RootKey, dir string, w io.Writer) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the snapshot failed: panic: %v", p)
+		}
+	}()
+	return liveSnapshot(ctx, st, root, dir, w)
+}
+
+func liveSnapshot(ctx context.Context, st store.Store, root *keys.RootKey, dir string, w io.Writer) error {
 	// The records go first to a file of their own, unlinked at once, and
 	// reach w after the read transaction has ended: a client that reads
 	// slowly, or not at all, must not hold the store, whose writers wait

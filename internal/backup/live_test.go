@@ -204,3 +204,21 @@ func TestServeChecksThePeersUser(t *testing.T) {
 		t.Fatalf("an allowed client read %q", got)
 	}
 }
+
+// panickingStore panics on every read, as a bug on a record it reads
+// would.
+type panickingStore struct{ store.Store }
+
+func (panickingStore) View(context.Context, func(store.Tx) error) error { panic("injected fault") }
+
+// TestLiveSnapshotPanicIsItsError: a snapshot that panics reading the
+// store fails with an error, written nowhere, instead of ending the
+// server that serves it (in a goroutine of the backup socket's, where
+// nothing else recovers it).
+func TestLiveSnapshotPanicIsItsError(t *testing.T) {
+	var w bytes.Buffer
+	err := LiveSnapshot(context.Background(), panickingStore{}, testRoot(t), t.TempDir(), &w)
+	if err == nil || !strings.Contains(err.Error(), "injected fault") || w.Len() != 0 {
+		t.Fatalf("a snapshot that panicked: %v, with %d bytes written", err, w.Len())
+	}
+}
