@@ -462,10 +462,7 @@ func Run(ctx context.Context, o Options) error {
 		watched := make(chan struct{})
 		go func() {
 			defer close(watched)
-			pg.Watch(watchCtx, func(records [][]byte) {
-				svc.Changed(records)
-				dir.Changed(records)
-			})
+			pg.Watch(watchCtx, applyChanges(o.Logger, svc, dir))
 		}()
 		defer func() {
 			stopWatch()
@@ -680,10 +677,11 @@ const DefaultUsageFlushInterval = 10 * time.Second
 func flushKeyUsage(ctx context.Context, svc *service.Service, every, timeout time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	flush := func(ctx context.Context) error {
+	flush := func(ctx context.Context) (err error) {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		return svc.FlushKeyUsage(ctx)
+		survive(log, "writing key last usage", func() { err = svc.FlushKeyUsage(ctx) })
+		return err
 	}
 	for {
 		select {
@@ -731,8 +729,13 @@ func (m *maintainer) run(ctx context.Context, every time.Duration) {
 	}
 }
 
-// tick does one round of the background work.
+// tick does one round of the background work; a panic in it is logged,
+// and the next round takes the work up again (survive).
 func (m *maintainer) tick(ctx context.Context) {
+	survive(m.log, "background maintenance", func() { m.round(ctx) })
+}
+
+func (m *maintainer) round(ctx context.Context) {
 	if !m.leads(ctx) {
 		return
 	}
