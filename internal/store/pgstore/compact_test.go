@@ -1,0 +1,135 @@
+package pgstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/pgstore"
+	"github.com/openkms/kms/internal/store/pgtest"
+)
+
+// replaced fills s with records, then replaces or deletes each of them,
+// and returns the values it replaced: small ones (kept in the table's
+// pages) and the first bytes of a large and incompressible one (kept in
+// its TOAST table, in chunks of about 2 kB).
+func replaced(t *testing.T, s store.Store) [][]byte {
+	t.Helper()
+	old := [][]byte{[]byte("old value " + rand.Text()), []byte(rand.Text())}
+	large := make([]byte, 6000)
+	rand.Read(large)
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		for i, v := range append(old[:2:2], large) {
+			if err := tx.Put(fmt.Appendf(nil, "k%d", i), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old = append(old, large[:64])
+	put(t, s, "k0", "new value")
+	put(t, s, "k2", "new large value")
+	if err := s.Update(context.Background(), func(tx store.Tx) error { return tx.Delete([]byte("k1")) }); err != nil {
+		t.Fatal(err)
+	}
+	return old
+}
+
+// After Compact the database's files hold no value an Update replaced or
+// deleted, and every record reads as before.
+func TestCompactDropsReplacedRows(t *testing.T) {
+	dsn := pgtest.Start(t)
+	s := open(t, dsn)
+	old := replaced(t, s)
+	files := pgtest.DatabaseFiles(t, dsn)
+	for i, v := range old {
+		if files.Holding(v) == nil {
+			t.Fatalf("before Compact, replaced value %d is in none of the database's files: the test reads the wrong ones", i)
+		}
+	}
+	if err := s.Compact(context.Background()); err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
+	files = pgtest.DatabaseFiles(t, dsn)
+	for i, v := range old {
+		if where := files.Holding(v); where != nil {
+			t.Errorf("after Compact, replaced value %d is still in %v", i, where)
+		}
+	}
+	if got := get(t, s, "k0"); got != "new value" {
+		t.Errorf("k0 = %q", got)
+	}
+	if got := get(t, s, "k2"); got != "new large value" {
+		t.Errorf("k2 = %q", got)
+	}
+	put(t, s, "k3", "after")
+	if got := get(t, s, "k3"); got != "after" {
+		t.Errorf("k3 = %q", got)
+	}
+}
+
+// A transaction open elsewhere that may still see a replaced row makes
+// the rewrite keep it: Compact says so instead of claiming success.
+func TestCompactReportsRowsASnapshotKeeps(t *testing.T) {
+	dsn := pgtest.Start(t)
+	s := open(t, dsn)
+	put(t, s, "k", "old")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM kms_schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "k", "new")
+	err = s.Compact(ctx)
+	if !errors.Is(err, pgstore.ErrNotCompacted) || !strings.Contains(err.Error(), "1 sessions") {
+		t.Fatalf("Compact beside an older snapshot: %v", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(ctx); err != nil {
+		t.Fatalf("Compact once the snapshot is gone: %v", err)
+	}
+	if got := get(t, s, "k"); got != "new" {
+		t.Errorf("k = %q", got)
+	}
+}
+
+// A role that may read and write the tables but does not own them, as
+// nodes may run (docs/cluster.md), is refused the rewrite by PostgreSQL
+// with a mere warning: Compact reports it, and the records are intact.
+func TestCompactAsARoleThatDoesNotOwnTheTable(t *testing.T) {
+	dsn := pgtest.Start(t)
+	open(t, dsn).Close() // the schema, made by its owner
+	app := pgtest.TableUser(t, dsn)
+	s := open(t, app)
+	old := replaced(t, s)
+	err := s.Compact(context.Background())
+	if !errors.Is(err, pgstore.ErrNotCompacted) || !strings.Contains(err.Error(), "vacuum") {
+		t.Fatalf("Compact by a role that does not own kms_records: %v", err)
+	}
+	if got := get(t, s, "k0"); got != "new value" {
+		t.Errorf("k0 = %q", got)
+	}
+	if pgtest.DatabaseFiles(t, dsn).Holding(old[0]) == nil {
+		t.Error("the refused rewrite happened all the same")
+	}
+}
