@@ -19,6 +19,7 @@ import (
 	"github.com/openkms/kms/internal/rekey"
 	"github.com/openkms/kms/internal/rootkey"
 	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/store/pgstore"
 )
 
 func rootKeyCommand() *cobra.Command {
@@ -44,8 +45,10 @@ a new root key, in one store transaction: killed at any point, the store
 opens with the old root key or with the new one, never with neither.
 Afterwards the old root key no longer opens the store. A data directory's
 kms.db is then compacted, so that its free pages keep nothing sealed under
-the old key (a PostgreSQL store keeps old rows until VACUUM FULL
-kms_records, and its WAL longer: docs/operations.md).
+the old key; a PostgreSQL store's kms_records is rewritten (VACUUM FULL),
+so that its files keep no old row version: that needs the role that owns
+the table, and else rotate warns and says what to run. The WAL, replicas
+and backups keep the old rows (docs/operations.md).
 
 The old root key comes as for the server: --root-key-file FILE or
 --root-key (a PKCS#11 URI, or the key itself; else KMS_ROOT_KEY), not both,
@@ -165,12 +168,20 @@ while it works.`,
 				fmt.Fprintf(out, "Removed %s: it no longer opens the store.\n", devFile)
 			}
 			// The values sealed under the old key stay in the file's free
-			// pages until bbolt reuses them.
-			if bs, ok := st.(*boltstore.Store); ok {
-				if err := bs.Compact(); err != nil {
+			// pages until bbolt reuses them, and in a table's dead tuples
+			// until it is rewritten.
+			switch s := st.(type) {
+			case *boltstore.Store:
+				if err := s.Compact(); err != nil {
 					return fmt.Errorf("the store is rotated, but %w: its free pages may still hold the values sealed under the old root key; once there is room, rotate again from the new key to another", err)
 				}
 				fmt.Fprintf(out, "Compacted %s: it holds nothing sealed under the old root key.\n", loc)
+			case *pgstore.Store:
+				if err := s.Compact(ctx); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "kms: warning: the store is rotated, but %v: its old row versions, which the old root key opens, stay in the table's files until the table's owner runs VACUUM FULL kms_records with no other session open\n", err)
+					return nil
+				}
+				fmt.Fprintf(out, "Rewrote kms_records: its files hold nothing sealed under the old root key.\n")
 			}
 			return nil
 		},

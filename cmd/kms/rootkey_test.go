@@ -20,12 +20,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/rekey"
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
 	"github.com/openkms/kms/internal/store/pgstore"
+	"github.com/openkms/kms/internal/store/pgtest"
 )
 
 // fillRotated is fillDev with more sealed values: three keys, each with
@@ -269,15 +271,117 @@ func TestRootKeyRotatePostgres(t *testing.T) {
 			}
 		}
 	}
+	oldSealed := pgSealedValues(t, dsn)
+	files := pgtest.DatabaseFiles(t, dsn)
+	for _, v := range oldSealed {
+		if files.Holding(v) == nil {
+			t.Fatalf("before the rotation, a sealed value is in none of the database's files: %.40q...", v)
+		}
+	}
 	code, stdout, stderr := runToExit(t, baseEnv(), rotate...)
-	if code != 0 {
+	if code != 0 || !strings.Contains(stdout, "Rewrote kms_records") || stderr != "" {
 		t.Fatalf("kms root-key rotate --storage: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if got := opensWith(t, dsn, roots); got != "new" {
 		t.Fatalf("after the rotation the store opens with the %s key", got)
 	}
+	// Nor is any row sealed under the old key left in the table's files
+	// (its pages or its TOAST table's), where the old key would open it.
+	files = pgtest.DatabaseFiles(t, dsn)
+	for _, v := range oldSealed {
+		if where := files.Holding(v); where != nil {
+			t.Errorf("%v still hold a value sealed under the old root key: %.40q...", where, v)
+		}
+	}
 	n := startServer(t, s.Dir, baseEnv(), "--dev", "--storage", dsn, "--root-key-file", newFile)
 	checkDecrypts(t, n.client(t), []encrypted{e})
+}
+
+// A rotation by a role that may use the tables but not rewrite them
+// succeeds, and says in one line what the table's owner must run, and
+// why.
+func TestRootKeyRotatePostgresByATableUser(t *testing.T) {
+	nodes, dsn := startCluster(t, 1)
+	s := nodes[0]
+	_, err := s.client(t).CreateKey(testCtx(t), &kms.CreateKeyInput{})
+	noErr(t, err, "CreateKey")
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("the node exited %d on SIGTERM", code)
+	}
+	oldFile := filepath.Join(s.Dir, "root.key")
+	newFile := filepath.Join(t.TempDir(), "new.key")
+	noErr(t, os.WriteFile(newFile, keys.GenerateRootKey(), 0o600), "write the new key")
+	app := pgtest.TableUser(t, dsn)
+	oldSealed := pgSealedValues(t, dsn)
+	code, stdout, stderr := runToExit(t, baseEnv(), "root-key", "rotate", "--storage", app, "--root-key-file", oldFile, "--new-root-key-file", newFile)
+	if code != 0 || !strings.Contains(stdout, "Rotated: ") {
+		t.Fatalf("kms root-key rotate --storage as a table user: exit %d\n%s%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "kms: warning: ") || !strings.Contains(lines[0], "VACUUM FULL kms_records") || !strings.Contains(lines[0], "old root key") {
+		t.Errorf("the warning of a rotation that could not rewrite the table:\n%s", stderr)
+	}
+	oldKey, err := keys.ReadRootKeyFile(oldFile)
+	noErr(t, err, "old key")
+	newKey, err := keys.ReadRootKeyFile(newFile)
+	noErr(t, err, "new key")
+	if got := opensWith(t, dsn, map[string]*keys.RootKey{"old": oldKey, "new": newKey}); got != "new" {
+		t.Fatalf("after the rotation the store opens with the %s key", got)
+	}
+	// What the warning says to run clears them.
+	held := false
+	for _, v := range oldSealed {
+		held = held || pgtest.DatabaseFiles(t, dsn).Holding(v) != nil
+	}
+	if !held {
+		t.Error("the table's files hold no old row: the rewrite happened all the same")
+	}
+	ctx := testCtx(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	noErr(t, err, "connect as the owner")
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "VACUUM FULL kms_records")
+	noErr(t, err, "VACUUM FULL kms_records")
+	files := pgtest.DatabaseFiles(t, dsn)
+	for _, v := range oldSealed {
+		if where := files.Holding(v); where != nil {
+			t.Errorf("after VACUUM FULL, %v still hold a value sealed under the old root key", where)
+		}
+	}
+}
+
+// pgSealedValues returns every value sealed under the root key in the
+// PostgreSQL store at dsn, as its table holds them: the base64 of each
+// sealed field of a JSON record, and the whole stored value of the
+// records sealed whole.
+func pgSealedValues(t *testing.T, dsn string) [][]byte {
+	t.Helper()
+	ctx := testCtx(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	noErr(t, err, "connect to %s", dsn)
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT k, v FROM kms_records")
+	noErr(t, err, "read kms_records")
+	field := regexp.MustCompile(`"sealed[A-Za-z]*":"([A-Za-z0-9+/=]{20,})"`)
+	var out [][]byte
+	whole := 0
+	for rows.Next() {
+		var k, v []byte
+		noErr(t, rows.Scan(&k, &v), "read kms_records")
+		if string(k) == string(keys.RootCheckRecord) || string(k) == "meta/audit-signing-key" {
+			out = append(out, v)
+			whole++
+			continue
+		}
+		for _, m := range field.FindAllSubmatch(v, -1) {
+			out = append(out, m[1])
+		}
+	}
+	noErr(t, rows.Err(), "read kms_records")
+	if whole != 2 || len(out) < 4 {
+		t.Fatalf("%d sealed values in kms_records (%d whole records): is it the right table?", len(out), whole)
+	}
+	return out
 }
 
 // killOrFinished sends p SIGKILL and waits for it to end. The work left
