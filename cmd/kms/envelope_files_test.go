@@ -248,12 +248,12 @@ func TestEnvelopeSignalLeavesNothing(t *testing.T) {
 			stdin, err := cmd.StdinPipe()
 			noErr(t, err, "stdin pipe")
 			noErr(t, cmd.Start(), "start")
-			// Most of the message, so that plaintext has been written
-			// to the temporary file, then wait with the pipe open.
+			// Most of the message, then, with the pipe open, wait until
+			// plaintext has been written to the temporary file.
 			if _, err := stdin.Write(msg[:len(msg)*3/4]); err != nil {
 				t.Fatalf("write: %v\n%s", err, stderr.String())
 			}
-			time.Sleep(300 * time.Millisecond)
+			waitFor(t, exitTimeout, "plaintext in a temporary file", func() error { return writingIn(cmd.Process.Pid, dir) })
 			noErr(t, cmd.Process.Signal(sig), "signal")
 			err = cmd.Wait()
 			stdin.Close()
@@ -265,6 +265,27 @@ func TestEnvelopeSignalLeavesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writingIn returns nil once the process pid holds open a file in dir
+// with something in it, named or not (an O_TMPFILE file shows in
+// /proc/<pid>/fd as "dir/#inode (deleted)").
+func writingIn(pid int, dir string) error {
+	fds := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(fds)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join(fds, e.Name()))
+		if err != nil || filepath.Dir(strings.TrimSuffix(target, " (deleted)")) != dir {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(fds, e.Name())); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("no file with content open in %s", dir)
 }
 
 // TestEnvelopeDecryptKeyStrict: --key naming another key than the
