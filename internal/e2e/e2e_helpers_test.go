@@ -107,6 +107,13 @@ func openKMSEnv(t testing.TB, path string, rk []byte, clock *testsupport.Clock) 
 // configure (nil: as it is).
 func openKMSEnvWith(t testing.TB, path string, rk []byte, clock *testsupport.Clock, configure func(*service.Config)) *kmsEnv {
 	t.Helper()
+	return openKMSEnvDir(t, path, rk, clock, configure, nil)
+}
+
+// openKMSEnvDir is openKMSEnvWith with the identity directory's
+// configuration changed by configureDir too (nil: as it is).
+func openKMSEnvDir(t testing.TB, path string, rk []byte, clock *testsupport.Clock, configure func(*service.Config), configureDir func(*identity.Config)) *kmsEnv {
+	t.Helper()
 	root, err := keys.NewRootKey(rk)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +128,11 @@ func openKMSEnvWith(t testing.TB, path string, rk []byte, clock *testsupport.Clo
 	// The directory checks signatures against the real clock, the time
 	// the SDK signs with; the service's clock is the fake one. It serves
 	// the regions the service serves, as the server wires them.
-	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: cfg.Region, Regions: cfg.Regions, Logger: logger})
+	dirCfg := identity.Config{Store: st, RootKey: root, Region: cfg.Region, Regions: cfg.Regions, Logger: logger}
+	if configureDir != nil {
+		configureDir(&dirCfg)
+	}
+	dir := identity.New(dirCfg)
 	if cfg.PrincipalID == nil {
 		cfg.PrincipalID = dir.PrincipalID
 	}

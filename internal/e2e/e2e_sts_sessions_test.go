@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,6 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // TestSTSRevokeOlderSessions: AWS's way of revoking a role's sessions, a
@@ -18,7 +22,11 @@ import (
 // those issued after, nor the long-term credentials that assume the role.
 func TestSTSRevokeOlderSessions(t *testing.T) {
 	t.Parallel()
-	e := newKMSEnv(t)
+	// The directory issues sessions by a clock the test moves, from now,
+	// the time the SDK signs with, on a whole second.
+	issuing := testsupport.NewClock(time.Now().Truncate(time.Second))
+	e := openKMSEnvDir(t, filepath.Join(t.TempDir(), "kms.db"), mustRandom(t, 32), testsupport.NewClock(e2eStart), nil,
+		func(c *identity.Config) { c.Now = issuing.Now })
 	ctx := context.Background()
 	root := e.rootIAM()
 	e.createRole(t, "revocable", trustAccount)
@@ -38,7 +46,7 @@ func TestSTSRevokeOlderSessions(t *testing.T) {
 	}
 	oldIAM, oldKMS, issued := assume("old")
 	revokedAt := issued.Add(time.Second)
-	time.Sleep(time.Until(revokedAt))
+	issuing.Set(revokedAt)
 	revoke := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"` +
 		revokedAt.UTC().Format(time.RFC3339) + `"}}}]}`
 	if _, err := root.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("revocable"), PolicyName: aws.String("AWSRevokeOlderSessions"),
