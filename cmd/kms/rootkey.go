@@ -172,8 +172,11 @@ while it works.`,
 			// until it is rewritten.
 			switch s := st.(type) {
 			case *boltstore.Store:
+				// The rotation stands whatever happens here: an exit
+				// status of 1 says that the store is under the old key.
 				if err := s.Compact(); err != nil {
-					return fmt.Errorf("the store is rotated, but %w: its free pages may still hold the values sealed under the old root key; once there is room, rotate again from the new key to another", err)
+					fmt.Fprintf(cmd.ErrOrStderr(), "kms: warning: the store is rotated, but %v: its free pages may still hold the values sealed under the old root key, which opens them; once there is room for a second copy of kms.db, rotate again from the new key to another\n", err)
+					return nil
 				}
 				fmt.Fprintf(out, "Compacted %s: it holds nothing sealed under the old root key.\n", loc)
 			case *pgstore.Store:

@@ -205,6 +205,41 @@ func TestRootKeyRotate(t *testing.T) {
 	checkDecrypts(t, s.client(t), want)
 }
 
+// TestRootKeyRotateUncompacted: a rotation that committed but could not
+// compact kms.db (no room for the copy; here, its place taken) leaves
+// the store under the new key only, so it exits 0, as an exit of 1 says
+// the store is under the old key (docs/operations.md, "When the disk
+// fills"), and warns that the file may keep the old values.
+func TestRootKeyRotateUncompacted(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev")
+	want := fillDev(t, dir, 2)
+	oldKey, err := keys.ReadRootKeyFile(filepath.Join(dir, "root.key"))
+	noErr(t, err, "old key")
+	newFile := filepath.Join(t.TempDir(), "new.key")
+	noErr(t, os.WriteFile(newFile, keys.GenerateRootKey(), 0o600), "write the new key")
+	newKey, err := keys.ReadRootKeyFile(newFile)
+	noErr(t, err, "new key")
+	// A directory that is not empty where the copy goes: Compact cannot
+	// remove it, as it removes a copy left by a killed rotate.
+	blocker := filepath.Join(dir, "kms.db.compact")
+	noErr(t, os.MkdirAll(filepath.Join(blocker, "in"), 0o700), "block the copy")
+
+	code, stdout, stderr := runToExit(t, baseEnv(), "root-key", "rotate", "--data-dir", dir, "--new-root-key-file", newFile)
+	if code != 0 || !strings.Contains(stdout, "Rotated:") || !strings.Contains(stdout, "Replaced ") ||
+		!strings.HasPrefix(stderr, "kms: warning: the store is rotated, but ") || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("a rotation that could not compact: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout, "Compacted") {
+		t.Errorf("rotate says it compacted the store: %s", stdout)
+	}
+	if got := opensWith(t, dir, map[string]*keys.RootKey{"old": oldKey, "new": newKey}); got != "new" {
+		t.Fatalf("after the rotation the store opens with the %s key", got)
+	}
+	noErr(t, os.RemoveAll(blocker), "remove the blocker")
+	s := startDev(t, dir)
+	checkDecrypts(t, s.client(t), want)
+}
+
 // TestRootKeyRotatePostgres kills rotations of a PostgreSQL store at
 // seeded points, then runs one to the end and starts a node on the new
 // root key.
