@@ -324,14 +324,19 @@ type boxRecorder struct {
 // Record records e; for a call whose change kept an entry (e.Kept), it
 // tells the box when the record is being written and how that ended.
 // Other calls, the cryptographic ones among them, cost the box one
-// atomic load.
-func (r boxRecorder) Record(ctx context.Context, e *audit.Event) error {
+// atomic load. A Record that panics is a refused one, and the panic goes
+// on: where it is recovered (a call, a background round), the process
+// goes on, and a call left marked as being recorded would never have its
+// entry taken for lost while it runs.
+func (r boxRecorder) Record(ctx context.Context, e *audit.Event) (err error) {
 	if !e.Kept() {
 		return r.Recorder.Record(ctx, e)
 	}
 	r.b.recording(e.EventID)
-	err := r.Recorder.Record(ctx, e)
-	r.b.recorded(e.EventID, err == nil)
+	done := false
+	defer func() { r.b.recorded(e.EventID, done && err == nil) }()
+	err = r.Recorder.Record(ctx, e)
+	done = true
 	return err
 }
 

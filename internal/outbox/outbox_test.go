@@ -287,6 +287,44 @@ func TestRefusedRecordIsWrittenWhileServing(t *testing.T) {
 	}
 }
 
+// panicking is a Recorder with a bug: it panics on every record.
+type panicking struct{ audit.Recorder }
+
+func (panicking) Record(context.Context, *audit.Event) error { panic("injected fault") }
+
+// A record whose Recorder panicked, in work whose panic is recovered (a
+// background round, a call), is a refused one: the record is written
+// while serving, not left waiting for the end of the process as one
+// still being written.
+func TestRecordThatPanickedIsWrittenWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	clock := testsupport.NewClock(t0)
+	n := start(t, dir, clock)
+	ev := call("DeleteKey")
+	n.change(ev, "key/k")
+	func() {
+		defer func() {
+			if p := recover(); p == nil {
+				t.Fatal("the Recorder's panic did not reach its caller")
+			}
+		}()
+		n.box.Recorder(panicking{}).Record(context.Background(), ev)
+	}()
+	if !n.box.Due() {
+		t.Error("a record that panicked does not make Recover due")
+	}
+	clock.Advance(outbox.OrphanAge + time.Minute)
+	if got := n.recover(false); got != 1 {
+		t.Fatalf("Recover wrote %d records, want 1", got)
+	}
+	if got := len(records(t, dir, ev.EventID)); got != 1 {
+		t.Fatalf("records of the call: %d, want 1", got)
+	}
+	if got := n.entries(); len(got) != 0 {
+		t.Fatalf("entries left: %q", got)
+	}
+}
+
 // A call between its commit and its record is left to write its own.
 func TestCallUnderWayIsLeftAlone(t *testing.T) {
 	dir := t.TempDir()
