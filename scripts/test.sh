@@ -70,6 +70,7 @@ fuzz FuzzParsePKCS11URI ./internal/hsm
 fuzz FuzzDecodePage ./internal/auditcli
 fuzz FuzzForwardedClient ./internal/server
 fuzz FuzzQueryHandler ./internal/api "$brieftime"
+fuzz FuzzTrailHandler ./internal/api "$brieftime"
 fuzz FuzzConsoleAPI ./internal/console "$brieftime"
 fuzz FuzzParsePresigned ./internal/sigv4 "$brieftime"
 fuzz FuzzParseAsymmetric ./internal/keys "$brieftime"
