@@ -290,6 +290,9 @@ func op[In, Out any](fn func(context.Context, service.Caller, *In) (*Out, error)
 	return operation{run: run, params: paramsOf(reflect.TypeFor[In]())}
 }
 
+// jsonSpace is the white space JSON allows around a value (RFC 8259).
+const jsonSpace = " \t\r\n"
+
 // decodeBody decodes a JSON request body into v, a pointer to the
 // operation's input, refusing what the operation would read otherwise
 // than its record shows (checkMembers).
@@ -300,7 +303,10 @@ func decodeBody(body []byte, v any) error {
 // decodeInto is decodeBody for an input type whose structMembers are
 // known.
 func decodeInto(body []byte, v any, structs []string) error {
-	body = bytes.TrimSpace(body)
+	// JSON's white space only: a body that other white space (a vertical
+	// tab, U+00A0) starts is not JSON, and its record, which reads the
+	// body as JSON, would name none of the members the call acted on.
+	body = bytes.Trim(body, jsonSpace)
 	if len(body) == 0 {
 		return nil
 	}

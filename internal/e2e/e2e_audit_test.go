@@ -973,6 +973,40 @@ func TestAuditRecordsOnlyWhatTheOperationReads(t *testing.T) {
 	}
 }
 
+// A body is JSON, whose only white space is space, tab, CR and LF: one
+// that starts or ends with other white space (a vertical tab, a form
+// feed, U+0085, U+00A0) is refused, as AWS refuses it, and changes
+// nothing. Taken as the object inside it, the call would be made while
+// its record, which reads the body as JSON, named none of its members:
+// a key disabled with requestParameters null.
+func TestAuditBodyWithOtherSpaceIsRefused(t *testing.T) {
+	t.Parallel()
+	e, logPath := newAuditedEnv(t)
+	id := e.newKey(t)
+	object := `{"KeyId":"` + id + `"}`
+	for _, body := range []string{"\v" + object, "\f" + object, "\u0085" + object, "\u00a0" + object, object + "\v", object + "\u00a0"} {
+		r := e.rawCall(t, "DisableKey", body)
+		var refusal struct {
+			Type string `json:"__type"`
+		}
+		if json.Unmarshal(r.body, &refusal); r.status != http.StatusBadRequest || refusal.Type != "SerializationException" {
+			t.Errorf("DisableKey %q: %d %s, want SerializationException", body, r.status, r.body)
+		}
+	}
+	if md := e.describe(t, id); md.KeyState != types.KeyStateEnabled {
+		t.Fatalf("key state %s after refused calls", md.KeyState)
+	}
+	if r := e.rawCall(t, "DescribeKey", " \t\r\n"+object+"\n "); r.status != http.StatusOK {
+		t.Fatalf("DescribeKey with JSON white space around its body: %d %s", r.status, r.body)
+	}
+	recs, _ := auditRecords(t, logPath)
+	for _, r := range recs {
+		if r.EventName == "DisableKey" && r.ErrorCode != "SerializationException" {
+			t.Errorf("DisableKey record %s %s: the call was made", r.ErrorCode, r.RequestParameters)
+		}
+	}
+}
+
 // The settings that decide what a call does are in its record: the key
 // spec of a CreateKey given by the deprecated CustomerMasterKeySpec, the
 // dry-run modifiers of a Decrypt, whether a login profile's password must
