@@ -10,7 +10,8 @@ import (
 // rounds whose work the next takes up again whole: the maintenance round,
 // whose changes commit together with their records' outbox entries, so
 // that one cut short leaves nothing the outbox does not finish, and the
-// writing of key usage. On a cluster it matters most for maintenance: its
+// writing of key usage (whose uses taken before a panic are lost, as on
+// a crash: the last-use dates are advisory). On a cluster it matters most for maintenance: its
 // lease passes to another node when one ends, and a panic on a record
 // would otherwise end every node in turn.
 //
