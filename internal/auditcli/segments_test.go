@@ -111,10 +111,12 @@ func TestVerifySegments(t *testing.T) {
 	}
 }
 
-// Segments moved to an archive are verified there, and with the data
-// directory as one trail.
-func TestVerifyArchive(t *testing.T) {
-	dir := segmentedDir(t, 40, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+// archiveAllButLast moves every segment of dir but the newest to a new
+// archive directory, with copies of the trail's public key and digests,
+// as docs/audit.md's archiving procedure does. It returns dir's segments
+// as they were, and the archive.
+func archiveAllButLast(t *testing.T, dir string) ([]audit.Segment, string) {
+	t.Helper()
 	segs, _ := audit.Segments(dir)
 	archive := t.TempDir()
 	for _, name := range []string{"audit.pub", "audit-digests.log"} {
@@ -126,6 +128,14 @@ func TestVerifyArchive(t *testing.T) {
 		os.WriteFile(filepath.Join(archive, s.Name()), b, 0o600)
 		os.Remove(s.Path)
 	}
+	return segs, archive
+}
+
+// Segments moved to an archive are verified there, and with the data
+// directory as one trail.
+func TestVerifyArchive(t *testing.T) {
+	dir := segmentedDir(t, 40, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
+	_, archive := archiveAllButLast(t, dir)
 	if out, err := verifyOut(t, auditcli.Options{DataDir: archive, Archive: true}); err != nil || !strings.HasPrefix(out, "OK:") {
 		t.Fatalf("verify the archive: %v\n%s", err, out)
 	}
@@ -390,17 +400,7 @@ func TestVerifyLockedStoreIsNotAServer(t *testing.T) {
 // archive directory, and the trail still verifies.
 func TestOutputIntoTheTrailRefused(t *testing.T) {
 	dir := segmentedDir(t, 20, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
-	segs, _ := audit.Segments(dir)
-	archive := t.TempDir()
-	for _, name := range []string{"audit.pub", "audit-digests.log"} {
-		b, _ := os.ReadFile(filepath.Join(dir, name))
-		os.WriteFile(filepath.Join(archive, name), b, 0o600)
-	}
-	for _, s := range segs[:len(segs)-1] {
-		b, _ := os.ReadFile(s.Path)
-		os.WriteFile(filepath.Join(archive, s.Name()), b, 0o600)
-		os.Remove(s.Path)
-	}
+	segs, archive := archiveAllButLast(t, dir)
 	last := segs[len(segs)-1].Name()
 	o := auditcli.Options{DataDir: dir, ArchiveDirs: []string{archive}}
 	for _, out := range []string{filepath.Join(dir, last), filepath.Join(archive, "audit.log"), filepath.Join(dir, "export.jsonl")} {

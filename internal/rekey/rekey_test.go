@@ -26,6 +26,22 @@ func newKey(t *testing.T) *keys.RootKey {
 	return k
 }
 
+// putAll puts every record of recs into st.
+func putAll(t *testing.T, st store.Store, recs map[string][]byte) {
+	t.Helper()
+	err := st.Update(context.Background(), func(tx store.Tx) error {
+		for k, v := range recs {
+			if err := tx.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // records returns one record of each kind that holds a sealed value, and
 // one that holds none, sealed under root.
 func records(t *testing.T, root *keys.RootKey) map[string][]byte {
@@ -119,17 +135,7 @@ func TestRotate(t *testing.T) {
 	}
 	defer st.Close()
 	old, new := newKey(t), newKey(t)
-	err = st.Update(ctx, func(tx store.Tx) error {
-		for k, v := range records(t, old) {
-			if err := tx.Put([]byte(k), v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	putAll(t, st, records(t, old))
 	if _, err := Rotate(ctx, st, new, old, nil); !errors.Is(err, ErrWrongRootKey) {
 		t.Fatalf("Rotate from a key that does not open the store: %v", err)
 	}
@@ -212,17 +218,7 @@ func TestRotateAuthenticated(t *testing.T) {
 	}
 	recs := records(t, old)
 	delete(recs, string(keys.RootCheckRecord)) // Open wrote it
-	err = st.Update(ctx, func(tx store.Tx) error {
-		for k, v := range recs {
-			if err := tx.Put([]byte(k), v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	putAll(t, st, recs)
 	if n, err := Check(ctx, raw, old); err != nil || n != 6 {
 		t.Fatalf("Check = %d, %v", n, err)
 	}
@@ -307,17 +303,7 @@ func TestRotateRefusesTheSameKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := records(t, old)
-	err = st.Update(ctx, func(tx store.Tx) error {
-		for k, v := range recs {
-			if err := tx.Put([]byte(k), v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	putAll(t, st, recs)
 	for _, wrapped := range [][]byte{nil, []byte("wrapped")} {
 		if _, err := RotateWrapped(ctx, st, old, same, wrapped, nil); !errors.Is(err, ErrSameRootKey) {
 			t.Fatalf("RotateWrapped to the same key (wrapped %q) = %v", wrapped, err)
