@@ -135,6 +135,12 @@ while it works.`,
 			if err != nil {
 				return err
 			}
+			// Refused before any line of progress: a refusal changes
+			// nothing, and a line that says the records are being
+			// rewrapped would say otherwise.
+			if err := rekey.Ready(ctx, st, oldRoot, newRoot); err != nil {
+				return err
+			}
 			fmt.Fprintf(out, "Rewrapping the sealed records of %s under the new root key.\n", loc)
 			rotated, err := rekey.RotateWrapped(ctx, st, oldRoot, newRoot, wrapped, func(n int) {
 				// Each of the first hundred, then every thousandth.

@@ -240,6 +240,39 @@ func TestRootKeyRotateUncompacted(t *testing.T) {
 	checkDecrypts(t, s.client(t), want)
 }
 
+// TestRootKeyRotateRefusesBeforeProgress: a rotation onto the key the
+// store has now (a copy of its file), or from a key that does not open
+// the store, is refused before rotate prints a line of progress, and
+// changes nothing: "Rewrapping ..." printed before the refusal said
+// otherwise.
+func TestRootKeyRotateRefusesBeforeProgress(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev")
+	stopServer(t, startDev(t, dir))
+	oldKey, err := keys.ReadRootKeyFile(filepath.Join(dir, "root.key"))
+	noErr(t, err, "old key")
+	same := filepath.Join(t.TempDir(), "same.key")
+	copyInto(t, filepath.Join(dir, "root.key"), same)
+	other := filepath.Join(t.TempDir(), "other.key")
+	noErr(t, os.WriteFile(other, keys.GenerateRootKey(), 0o600), "write another key")
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"onto the same key", []string{"--new-root-key-file", same}, "a rotation needs another key"},
+		{"from a key that does not open the store", []string{"--root-key-file", other, "--new-root-key-file", same}, "does not open the key store"},
+	} {
+		args := append([]string{"root-key", "rotate", "--data-dir", dir}, c.args...)
+		code, stdout, stderr := runToExit(t, baseEnv(), args...)
+		if code != 1 || !strings.Contains(stderr, c.want) || stdout != "" {
+			t.Errorf("a rotation %s: exit %d, stdout %q, stderr %q; want exit 1, %q and no progress", c.name, code, stdout, stderr, c.want)
+		}
+	}
+	if got := opensWith(t, dir, map[string]*keys.RootKey{"old": oldKey}); got != "old" {
+		t.Errorf("after refused rotations the store opens with the %s key", got)
+	}
+}
+
 // TestRootKeyRotatePostgres kills rotations of a PostgreSQL store at
 // seeded points, then runs one to the end and starts a node on the new
 // root key.

@@ -198,6 +198,24 @@ func Check(ctx context.Context, st store.Store, root *keys.RootKey) (int, error)
 	return n, err
 }
 
+// Ready returns the error with which a rotation of st from old to new
+// refuses before it begins: ErrSameRootKey when new is old, and
+// ErrWrongRootKey when old does not open the store's root key check. It
+// changes nothing, so a command can refuse before it reports any
+// progress. A nil error does not promise that the rotation succeeds.
+func Ready(ctx context.Context, st store.Store, old, new *keys.RootKey) error {
+	// The keys derived from two root keys are equal only if they are.
+	if subtle.ConstantTimeCompare(old.RecordKey(), new.RecordKey()) == 1 {
+		return ErrSameRootKey
+	}
+	if ok, err := Opens(ctx, st, old); err != nil {
+		return fmt.Errorf("read %s: %w", keys.RootCheckRecord, err)
+	} else if !ok {
+		return fmt.Errorf("%w: the old root key does not open the %s record", ErrWrongRootKey, keys.RootCheckRecord)
+	}
+	return nil
+}
+
 // Rotated is what a rotation did.
 type Rotated struct {
 	// Sealed counts the sealed values rewrapped.
@@ -234,14 +252,8 @@ func Rotate(ctx context.Context, st store.Store, old, new *keys.RootKey, progres
 // wrapped, new sealed by the token's key, becomes the store's
 // keys.WrappedRootRecord in the same transaction (nil removes the record).
 func RotateWrapped(ctx context.Context, st store.Store, old, new *keys.RootKey, wrapped []byte, progress func(sealed int)) (Rotated, error) {
-	// The keys derived from two root keys are equal only if they are.
-	if subtle.ConstantTimeCompare(old.RecordKey(), new.RecordKey()) == 1 {
-		return Rotated{}, ErrSameRootKey
-	}
-	if ok, err := Opens(ctx, st, old); err != nil {
-		return Rotated{}, fmt.Errorf("read %s: %w", keys.RootCheckRecord, err)
-	} else if !ok {
-		return Rotated{}, fmt.Errorf("%w: the old root key does not open the %s record", ErrWrongRootKey, keys.RootCheckRecord)
+	if err := Ready(ctx, st, old, new); err != nil {
+		return Rotated{}, err
 	}
 	var r Rotated
 	err := st.Update(ctx, func(tx store.Tx) error {
