@@ -96,13 +96,40 @@ func (t *FileTrail) Records(_ context.Context, chain string, after int64, limit,
 			size += len(r.Line)
 		}
 		if more || len(rows) == limit {
-			return rows, more || !last, nil
+			if !more && !last {
+				// The page ends at the segment's end: more follow only
+				// if a later segment holds a line (a server killed
+				// just after a roll leaves the last one empty).
+				if more, err = t.linesIn(segs[i+1:], maxBytes); err != nil {
+					return nil, false, err
+				}
+			}
+			return rows, more, nil
 		}
 		if !last {
 			base += x.count
 		}
 	}
 	return rows, false, nil
+}
+
+// linesIn reports whether any of segs, the segments after those read,
+// holds a complete line: closed ones by their count, the last by reading
+// its first line.
+func (t *FileTrail) linesIn(segs []Segment, maxBytes int) (bool, error) {
+	for i, seg := range segs {
+		x := t.segment(seg.Name())
+		if i < len(segs)-1 {
+			count, err := x.lineCount(seg.Path)
+			if count > 0 || err != nil {
+				return err == nil, err
+			}
+			continue
+		}
+		rows, _, err := x.lines.page(seg.Path, 0, 1, maxBytes)
+		return len(rows) > 0, err
+	}
+	return false, nil
 }
 
 // segment returns the index of the segment named name.

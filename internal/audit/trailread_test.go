@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -229,5 +230,66 @@ func TestFileTrailLeavesOutAPartialLine(t *testing.T) {
 	}
 	if key, err := r.PublicKey(ctx, ""); key != nil || err != nil {
 		t.Errorf("PublicKey without audit.pub: %q, %v", key, err)
+	}
+}
+
+// A page that ends exactly at a closed segment's end, before an empty
+// last segment (a crash just after a roll), is the last one: nothing
+// follows it. It said that more did, and the next page was empty.
+func TestFileTrailEndsBeforeAnEmptyLastSegment(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := audit.OpenDir(dir, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 { // one at a time: a batch of one each, so several segments
+		r := rec(fmt.Sprint("Op", i))
+		r.EventTime = audit.FormatTime(recordTime)
+		if err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := audit.Segments(dir)
+	if err != nil || len(segs) < 3 {
+		t.Fatalf("%d segments, %v: want at least 3", len(segs), err)
+	}
+	// The roll's new segment, created empty, and then another, as a
+	// server killed just after each of two rolls leaves them.
+	last := segs[len(segs)-1].N
+	for _, n := range []int{last + 1, last + 2} {
+		if err := os.WriteFile(filepath.Join(dir, audit.SegmentName(n)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := audit.NewFileTrail(dir)
+	all, more, err := r.Records(ctx, "", 0, 1000, 4<<20)
+	if len(all) != 40 || more || err != nil {
+		t.Fatalf("every record: %d, more %v, %v; want 40 and no more", len(all), more, err)
+	}
+	// Pages that end at the end of each segment, and at the last record.
+	var ends []int64
+	var base int64
+	for _, s := range segs {
+		b, err := os.ReadFile(s.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base += int64(bytes.Count(b, []byte("\n")))
+		ends = append(ends, base)
+	}
+	for _, end := range ends {
+		for _, after := range []int64{0, end - 1} {
+			rows, more, err := r.Records(ctx, "", after, int(end-after), 4<<20)
+			if err != nil || int64(len(rows)) != end-after || rows[len(rows)-1].Seq != end {
+				t.Fatalf("the %d records after %d: %d rows, %v", end-after, after, len(rows), err)
+			}
+			if want := end < 40; more != want {
+				t.Errorf("a page of the records after %d up to %d, at a segment's end: more %v, want %v", after, end, more, want)
+			}
+		}
 	}
 }
