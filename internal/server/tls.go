@@ -5,10 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -47,13 +49,21 @@ func (r *certReloader) stampNow() string {
 
 func (r *certReloader) load() error {
 	stamp := r.stampNow()
-	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	certPEM, err := readRegularFile(r.certFile)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	keyPEM, err := readRegularFile(r.keyFile)
+	if err != nil {
+		return fmt.Errorf("TLS key: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return fmt.Errorf("TLS certificate %s and key %s: %w", r.certFile, r.keyFile, err)
 	}
 	var pool *x509.CertPool
 	if r.clientCAFile != "" {
-		pem, err := os.ReadFile(r.clientCAFile)
+		pem, err := readRegularFile(r.clientCAFile)
 		if err != nil {
 			return fmt.Errorf("TLS client CA: %w", err)
 		}
@@ -107,6 +117,28 @@ func (r *certReloader) watch(signals <-chan struct{}, interval time.Duration, do
 			}
 		}
 	}
+}
+
+// readRegularFile reads the file at path, refusing one that is not a
+// regular file: a FIFO put in a certificate's place would block the read
+// until something writes to it, and a device may never end, where a
+// reload must not wait. It opens the file without blocking (O_NONBLOCK,
+// which a FIFO's open would otherwise wait on) and checks what it opened,
+// so that nothing swapped in between a check and the open is read.
+func readRegularFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
+	}
+	return io.ReadAll(f)
 }
 
 func fileStamp(path string) string {
