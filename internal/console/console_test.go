@@ -1308,3 +1308,63 @@ func TestIAMCallsValidatedAsSigned(t *testing.T) {
 		t.Error("the user asked for with a permissions boundary was made without one")
 	}
 }
+
+// brokenDirectory is a directory whose store fails every sign-in.
+type brokenDirectory struct{ console.Directory }
+
+var errStoreDown = errors.New("store: read kms.db: input/output error")
+
+func (brokenDirectory) SignInWithPassword(context.Context, string, string, string) (*identity.Principal, error) {
+	return nil, errStoreDown
+}
+
+func (brokenDirectory) SignInWithAccessKey(context.Context, string, string) (*identity.Principal, error) {
+	return nil, errStoreDown
+}
+
+func (brokenDirectory) ChangePasswordAtSignIn(context.Context, string, string, string, string, func() error, func(*identity.Principal)) (*identity.Principal, error) {
+	return nil, errStoreDown
+}
+
+// A sign-in that fails inside (the store failing, not the credentials)
+// is recorded as a failed ConsoleLogin, with the error it is answered,
+// as every other attempt is: it wrote no record.
+func TestSignInThatFailsInsideIsRecorded(t *testing.T) {
+	e := newEnv(t)
+	e.userWithPassword("alice", "Correct-Horse-9", false)
+	c := console.New(console.Config{Backend: e.api, Directory: brokenDirectory{e.dir}, Now: e.clock.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
+	mux := http.NewServeMux()
+	mux.Handle("/console/", c)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	broken := *e
+	broken.srv = srv
+	for _, tc := range []struct {
+		name  string
+		body  map[string]string
+		tried string
+	}{
+		{"with an access key", map[string]string{"accessKeyId": e.creds.ID, "secretAccessKey": e.creds.Secret}, e.creds.ID},
+		{"with a password", map[string]string{"account": account, "userName": "alice", "password": "Correct-Horse-9"}, account + "/alice"},
+		{"with a new password", map[string]string{"account": account, "userName": "alice", "password": "Correct-Horse-9", "newPassword": "Brand-New-Pass-2"}, account + "/alice"},
+	} {
+		n := len(e.rec.events)
+		status, out := broken.browser().post("signin", tc.body)
+		if status != http.StatusInternalServerError || out["__type"] != "InternalError" {
+			t.Errorf("a sign-in %s that the store fails: %d %v", tc.name, status, out)
+		}
+		if got := len(e.rec.events); got != n+1 {
+			t.Fatalf("a sign-in %s that the store fails: %d records written, want 1", tc.name, got-n)
+		}
+		ev := e.rec.last()
+		if ev.Operation != "ConsoleLogin" || ev.ErrorCode != "InternalError" || ev.Identity.Type != "" || !strings.Contains(string(ev.Params), tc.tried) {
+			t.Fatalf("a sign-in %s that the store fails, recorded as %+v params %s", tc.name, ev, ev.Params)
+		}
+		if strings.Contains(string(ev.Params), "Correct-Horse") || strings.Contains(string(ev.Params), e.creds.Secret) {
+			t.Fatalf("a secret tried is in the trail: %s", ev.Params)
+		}
+	}
+	if !strings.Contains(e.logs.String(), errStoreDown.Error()) {
+		t.Errorf("the server's log does not say why the sign-in failed:\n%s", e.logs)
+	}
+}

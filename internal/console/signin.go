@@ -33,6 +33,10 @@ var (
 	errSignInBody      = api.BodyRefused("A sign-in request must be at most 8 KiB and arrive at once.")
 	errSignInThrottled = &api.CallError{Status: http.StatusTooManyRequests, Type: "Throttling",
 		Message: "Too many failed sign-in attempts. Wait a few minutes before trying again."}
+	// errSignInInternal answers a sign-in that the directory could not
+	// check, as any request that fails inside is answered.
+	errSignInInternal = &api.CallError{Status: http.StatusInternalServerError, Type: "InternalError",
+		Message: "An internal error occurred. Retry the request."}
 	// errPasswordChangedUnrecorded answers a sign-in whose password was
 	// changed but whose record of the change could not be written: the
 	// temporary password no longer signs in, and a retry with it would
@@ -118,7 +122,17 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	if err != nil {
-		h.fail(w, timedOut(ctx, err))
+		// The directory failed (its store, or the time allowed): no
+		// fault of the caller's, but an attempt all the same, recorded
+		// as the API records a call that failed, with what it answers.
+		failure := timedOut(ctx, err)
+		if _, ok := errors.AsType[*api.CallError](failure); !ok {
+			h.log.Error("console sign-in failed", "err", err)
+			failure = errSignInInternal
+		}
+		if h.record(w, r, nil, name, failure) {
+			h.fail(w, failure)
+		}
 		return
 	}
 	if in.NewPassword != "" && in.AccessKeyID == "" {
