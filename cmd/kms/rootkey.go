@@ -181,7 +181,7 @@ while it works.`,
 				// The rotation stands whatever happens here: an exit
 				// status of 1 says that the store is under the old key.
 				if err := s.Compact(); err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "kms: warning: the store is rotated, but %v: its free pages may still hold the values sealed under the old root key, which opens them; once there is room for a second copy of kms.db, rotate again from the new key to another\n", err)
+					fmt.Fprintln(cmd.ErrOrStderr(), compactWarning(err))
 					return nil
 				}
 				fmt.Fprintf(out, "Compacted %s: it holds nothing sealed under the old root key.\n", loc)
@@ -201,6 +201,18 @@ while it works.`,
 	old.flags(f, "")
 	new.flags(f, "new-")
 	return cmd
+}
+
+// compactWarning is the warning of a rotation that committed but whose
+// compaction of kms.db failed with err: what the file may still hold,
+// and what to do. A compaction whose file took the old one's place, but
+// whose directory did not sync, did clear the file: only a crash before
+// the directory syncs brings the old file back.
+func compactWarning(err error) string {
+	if errors.Is(err, boltstore.ErrCompactedNotDurable) {
+		return fmt.Sprintf("kms: warning: the store is rotated, but %v: kms.db holds nothing sealed under the old root key, but until the directory syncs (run sync), a crash may bring back the file from before the compaction, whose free pages hold values sealed under the old root key", err)
+	}
+	return fmt.Sprintf("kms: warning: the store is rotated, but %v: its free pages may still hold the values sealed under the old root key, which opens them; once there is room for a second copy of kms.db, rotate again from the new key to another", err)
 }
 
 func rootKeyInitCommand() *cobra.Command {

@@ -29,6 +29,9 @@ var bucket = []byte("kv")
 // Store is a store.Store backed by a bbolt file.
 type Store struct {
 	db *bolt.DB
+	// syncDir makes a directory's entries durable: the package's
+	// syncDir, or a failing one in a test.
+	syncDir func(dir string) error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -91,7 +94,7 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, openError(path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, syncDir: syncDir}, nil
 }
 
 // isReplaced reports whether f, the store's file as opened, is no longer
@@ -123,7 +126,8 @@ func isReplaced(f *os.File, path string) (bool, error) {
 // It needs room for a second copy of the live records, and must not run
 // beside an Update of this Store. It clears the old bytes from the file,
 // not from the disk: the file system's free blocks (and a disk's spare
-// sectors) may still hold them.
+// sectors) may still hold them. When only the sync of the directory
+// after the rename fails, the error wraps ErrCompactedNotDurable.
 func (s *Store) Compact() error {
 	path := s.db.Path()
 	tmp := path + ".compact"
@@ -151,17 +155,23 @@ func (s *Store) Compact() error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := s.syncDir(filepath.Dir(path)); err != nil {
 		// Renamed, but perhaps not durably: the store goes on with the
 		// new file all the same, which holds every record.
 		s.db.Close()
 		s.db = dst
-		return fmt.Errorf("compact %s: %w", path, err)
+		return fmt.Errorf("compact %s: %w: %w", path, ErrCompactedNotDurable, err)
 	}
 	old := s.db
 	s.db = dst
 	return old.Close()
 }
+
+// ErrCompactedNotDurable is wrapped by the error of a Compact whose
+// compacted file took the place of the store's, but whose directory could
+// not be synced: the file is compacted and the Store uses it, but until
+// the directory is synced a crash may bring back the file from before.
+var ErrCompactedNotDurable = errors.New("the file was compacted, but its rename is not durable until its directory syncs")
 
 // syncDir makes the entries of the directory dir durable.
 func syncDir(dir string) error {

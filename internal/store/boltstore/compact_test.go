@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +117,62 @@ func TestCompactLeavesNoReplacedValue(t *testing.T) {
 		return err
 	}); err != nil || !bytes.Equal(got, append([]byte{7}, live...)) {
 		t.Errorf("an Open that waited through Compact reads %x, %v: not the store's file", got, err)
+	}
+}
+
+// A Compact whose directory sync fails after the rename has compacted
+// the file all the same: its error says so (ErrCompactedNotDurable), the
+// file holds no replaced value, and the store goes on with it. A Compact
+// that fails before the rename does not say so.
+func TestCompactWhoseDirectorySyncFails(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kms.db")
+	s, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	old, live := make([]byte, 300), make([]byte, 300)
+	rand.Read(old)
+	rand.Read(live)
+	for _, v := range [][]byte{old, live} {
+		if err := s.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("k"), v) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if raw, err := os.ReadFile(path); err != nil || !bytes.Contains(raw, old) {
+		t.Fatalf("the replaced value is not in the file's free pages (%v): the test shows nothing", err)
+	}
+	// Before the rename: the copy's place taken.
+	blocker := filepath.Join(dir, "kms.db.compact")
+	if err := os.MkdirAll(filepath.Join(blocker, "in"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(); err == nil || errors.Is(err, boltstore.ErrCompactedNotDurable) {
+		t.Fatalf("a Compact that could not make its copy: %v", err)
+	}
+	if err := os.RemoveAll(blocker); err != nil {
+		t.Fatal(err)
+	}
+
+	boltstore.FailDirSync(s, errors.New("input/output error"))
+	err = s.Compact()
+	if !errors.Is(err, boltstore.ErrCompactedNotDurable) || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("a Compact whose directory sync failed: %v", err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, old) || !bytes.Contains(raw, live) {
+		t.Error("the file is not compacted")
+	}
+	var got []byte
+	if err := s.View(ctx, func(tx store.Tx) error {
+		got, err = tx.Get([]byte("k"))
+		return err
+	}); err != nil || !bytes.Equal(got, live) {
+		t.Fatalf("a record read after the Compact: %x, %v", got, err)
 	}
 }
