@@ -36,8 +36,9 @@ import (
 
 // The operations that read the audit trail over the API, fuzzed through
 // the real handler against a real trail: a data directory's, several
-// segments of records of two accounts and of calls no account made, with
-// digests and their public key.
+// segments of records of two accounts and of calls no account made, and
+// an empty last one (a crash just after a roll), with digests and their
+// public key.
 
 const (
 	trailAuditor = "111122223333" // the auditor account (WithAuditorAccounts)
@@ -141,8 +142,8 @@ type trailFixture struct {
 
 // newTrailFixture writes a trail by serving calls of two accounts (their
 // roots, IAM users and a role session, and callers who are no one) with
-// small segments and a digest now and then, then returns a handler that
-// serves it and records its own calls elsewhere.
+// small segments, the last one empty, and a digest now and then, then
+// returns a handler that serves it and records its own calls elsewhere.
 func newTrailFixture(f *testing.F) *trailFixture {
 	ctx := context.Background()
 	st, err := boltstore.Open(filepath.Join(f.TempDir(), "kms.db"))
@@ -231,6 +232,16 @@ func newTrailFixture(f *testing.F) *trailFixture {
 		f.Fatal(err)
 	}
 	if err := digester.Close(); err != nil {
+		f.Fatal(err)
+	}
+	// The trail ends in an empty segment, as a server killed just after
+	// a roll leaves it: nothing follows a page that ends with the
+	// segment before.
+	segs, err := audit.Segments(fx.dir)
+	if err != nil || len(segs) == 0 {
+		f.Fatalf("the trail's segments: %d, %v", len(segs), err)
+	}
+	if err := os.WriteFile(filepath.Join(fx.dir, audit.SegmentName(segs[len(segs)-1].N+1)), nil, 0o600); err != nil {
 		f.Fatal(err)
 	}
 	fx.load(f)
