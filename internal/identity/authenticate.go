@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openkms/kms/internal/fault"
@@ -172,11 +173,36 @@ func (d *Directory) current(ctx context.Context, a *sigv4.Auth) (*credential, er
 // emptied and fills again from the store.
 const cacheLimit = 10000
 
+// IAM's bounds on an access key id: 16 to 128 characters of letters,
+// digits and underscores. The server makes only 20-character ones.
+const (
+	minAccessKeyIDLength = 16
+	maxAccessKeyIDLength = 128
+)
+
+// plausibleAccessKeyID reports whether akid is of the form IAM gives
+// access key ids. One that is not names no key, and is refused without
+// a store read or a place in the cache of unknown keys: a signature may
+// carry an id of nearly the whole header's 64 KiB, and that cache holds
+// thousands.
+func plausibleAccessKeyID(akid string) bool {
+	if len(akid) < minAccessKeyIDLength || len(akid) > maxAccessKeyIDLength {
+		return false
+	}
+	for i := 0; i < len(akid); i++ {
+		if c := akid[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // credential returns the cached credential of an access key, loading it on
 // a miss. An unknown or inactive key is errInvalidToken, and is
 // remembered as such like a credential, so that a caller repeating an
 // unknown key does not cost a store read each time. Unknown keys have a
-// cache of their own: a flood of made-up keys empties only that one.
+// cache of their own: a flood of made-up keys empties only that one. An
+// id not of IAM's form is refused without either (plausibleAccessKeyID).
 func (d *Directory) credential(ctx context.Context, akid string) (*credential, error) {
 	d.mu.RLock()
 	c, ok := d.creds[akid]
@@ -202,6 +228,10 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 		}
 	}
 	if unknown && d.fresh(missed.at) {
+		return nil, errInvalidToken
+	}
+	// Checked on a miss only: neither cache holds an id of another form.
+	if !plausibleAccessKeyID(akid) {
 		return nil, errInvalidToken
 	}
 	var start time.Time
@@ -281,7 +311,9 @@ func remember[V any](d *Directory, gen uint64, m map[string]V, akid string, owne
 	if len(m) >= cacheLimit {
 		clear(m)
 	}
-	m[akid] = v
+	// A copy: akid is part of the request's Authorization header, which
+	// it would keep whole.
+	m[strings.Clone(akid)] = v
 }
 
 // fresh reports whether what was read from the store at loaded may still

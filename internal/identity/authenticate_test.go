@@ -470,6 +470,36 @@ func TestUnknownKeyCached(t *testing.T) {
 	}
 }
 
+// TestUnknownKeyCacheBounded: what the cache of unknown access keys
+// holds is bounded in bytes, not only in entries: an id not of IAM's form
+// (16 to 128 letters, digits and underscores), such as one of nearly the
+// header's whole 64 KiB, is refused without a store read and takes no
+// place, and one of IAM's form takes at most 128 bytes.
+func TestUnknownKeyCacheBounded(t *testing.T) {
+	f := newFixture(t)
+	for i := range 50 {
+		for _, id := range []string{
+			fmt.Sprintf("AKIA%06d%s", i, strings.Repeat("X", 60<<10)),
+			fmt.Sprintf("AKIA%06d", i),          // too short
+			fmt.Sprintf("AKIA-%015d", i),        // not IAM's alphabet
+			fmt.Sprintf("AKIA%06d%0118d", i, 0), // 128 characters: IAM's longest
+		} {
+			_, err := f.authenticate(id, "whatever", "")
+			wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+		}
+	}
+	if ids, n := identity.UnknownKeysCached(f.d); ids != 50 || n != 50*128 {
+		t.Errorf("the cache of unknown keys holds %d ids of %d bytes; want the 50 of IAM's form, 128 bytes each", ids, n)
+	}
+	// With the store closed, a made-up id not of IAM's form is still
+	// refused as unknown: it was never read for.
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.authenticate("AKIANEVERSEEN"+strings.Repeat("Y", 200), "whatever", "")
+	wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
+}
+
 // TestUnknownKeyCacheDropped: a key found unknown that then appears (a
 // restore, another node's write) is accepted once an IAM change is
 // notified, or once the cache's maximum age has passed.
