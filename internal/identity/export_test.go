@@ -15,3 +15,6 @@ func UnknownKeysCached(d *Directory) (ids, bytes int) {
 	}
 	return ids, bytes
 }
+
+// SetQuotas sets how many users and roles d lets an account have.
+func SetQuotas(d *Directory, users, roles int) { d.userQuota, d.roleQuota = users, roles }

@@ -109,6 +109,8 @@ type Directory struct {
 	maxAge   time.Duration
 	maxSkew  time.Duration // of KMS requests
 
+	userQuota, roleQuota int // per account: DefaultUserQuota, DefaultRoleQuota
+
 	mu      sync.RWMutex
 	changes *changelog.Log[subject] // the changes to what credentials are read from
 	creds   map[string]*credential  // access key id -> verified credential
@@ -122,7 +124,8 @@ type Directory struct {
 // New returns a Directory.
 func New(cfg Config) *Directory {
 	d := &Directory{st: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger,
-		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), misses: make(map[string]miss), changes: changelog.New[subject](0), maxAge: cfg.CacheMaxAge, maxSkew: cfg.MaxClockSkew}
+		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), misses: make(map[string]miss), changes: changelog.New[subject](0), maxAge: cfg.CacheMaxAge, maxSkew: cfg.MaxClockSkew,
+		userQuota: DefaultUserQuota, roleQuota: DefaultRoleQuota}
 	if d.maxSkew <= 0 {
 		d.maxSkew = DefaultMaxClockSkew
 	}

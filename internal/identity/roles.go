@@ -114,6 +114,11 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 		if _, err := tx.Get(roleKey(caller.Account, name)); err == nil {
 			return errf(fault.EntityAlreadyExists, "Role with name %s already exists.", name)
 		}
+		if n, err := count(tx, rolePrefix(caller.Account)); err != nil {
+			return err
+		} else if n >= d.roleQuota {
+			return errf(fault.LimitExceeded, "Cannot exceed quota for RolesPerAccount: %d", d.roleQuota)
+		}
 		return putJSON(tx, roleKey(caller.Account, name), &rec)
 	})
 	if err != nil {

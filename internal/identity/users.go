@@ -34,6 +34,15 @@ var (
 // 2,048; this server allows a user as much as a role).
 const maxPolicyDocBytes = 2048 * 5
 
+// IAM's quotas on the users and roles of an account (UsersPerAccount,
+// which AWS does not raise, and RolesPerAccount's default). CreateUser and
+// CreateRole past them get LimitExceeded, as on AWS: without them, a
+// principal allowed to create users could fill the store.
+const (
+	DefaultUserQuota = 5000
+	DefaultRoleQuota = 1000
+)
+
 // maxExistingUserName is IAM's bound on a UserName that names an existing
 // user (GetUser, DeleteUser, the access key and user policy calls): 128,
 // though CreateUser takes no more than 64.
@@ -88,6 +97,11 @@ func (d *Directory) CreateUser(ctx context.Context, caller *Principal, name, pat
 	err = d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		if _, err := tx.Get(userKey(caller.Account, name)); err == nil {
 			return errf(fault.EntityAlreadyExists, "User with name %s already exists.", name)
+		}
+		if n, err := count(tx, userPrefix(caller.Account)); err != nil {
+			return err
+		} else if n >= d.userQuota {
+			return errf(fault.LimitExceeded, "Cannot exceed quota for UsersPerAccount: %d", d.userQuota)
 		}
 		return putJSON(tx, userKey(caller.Account, name), &rec)
 	})
