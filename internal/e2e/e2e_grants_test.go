@@ -415,7 +415,7 @@ func TestE2EGrantValidation(t *testing.T) {
 		"UnsupportedOperationException")
 	expectAPIErrorCode(t, create(&kms.CreateGrantInput{KeyId: aws.String(e.keyARN("0f0e0d0c-0b0a-4909-8807-060504030201")), GranteePrincipal: grantee,
 		Operations: grOps(types.GrantOperationEncrypt)}), "NotFoundException")
-	// Constraints: at most 8 pairs, each value at most 384 characters;
+	// Constraints: at most 8 pairs, each key and value at most 384 characters;
 	// the limits themselves are accepted.
 	nine, eight := map[string]string{}, map[string]string{}
 	for i := range 9 {
@@ -433,6 +433,12 @@ func TestE2EGrantValidation(t *testing.T) {
 			"1 validation error detected: Value at 'constraints.encryptionContextEquals' failed to satisfy constraint: Member must have length less than or equal to 8"},
 		{types.GrantConstraints{EncryptionContextSubset: map[string]string{"k": strings.Repeat("é", 385)}},
 			"1 validation error detected: Value at 'constraints.encryptionContextSubset' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 384]"},
+		// A key is held to 384 characters too: a grant holds at most
+		// 16 pairs of bounded length, not the body's whole megabyte.
+		{types.GrantConstraints{EncryptionContextEquals: map[string]string{strings.Repeat("é", 385): "v"}},
+			"1 validation error detected: Value at 'constraints.encryptionContextEquals' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 384]"},
+		{types.GrantConstraints{EncryptionContextSubset: map[string]string{strings.Repeat("k", 100000): "v"}},
+			"1 validation error detected: Value at 'constraints.encryptionContextSubset' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 384]"},
 	} {
 		expectAPIError(t, create(&kms.CreateGrantInput{GranteePrincipal: grantee, Operations: encrypt, Constraints: &tc.c}), "ValidationException", tc.msg)
 	}
@@ -442,6 +448,7 @@ func TestE2EGrantValidation(t *testing.T) {
 	for _, c := range []types.GrantConstraints{
 		{EncryptionContextEquals: eight},
 		{EncryptionContextSubset: map[string]string{"k": strings.Repeat("é", 384)}},
+		{EncryptionContextSubset: map[string]string{strings.Repeat("é", 384): "v"}},
 	} {
 		grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: grantee, Operations: encrypt, Constraints: &c})
 	}

@@ -319,7 +319,9 @@ func (v *violations) ciphertext(blob []byte, optional bool) {
 
 // grantConstraints applies the limits AWS documents for a grant's
 // encryption-context constraints: each of at most 8 pairs, each value at
-// most 384 characters.
+// most 384 characters. A key is held to the same 384: AWS documents no
+// bound of its own for it, and without one a grant could hold a megabyte,
+// each of a key's 50,000 grants, all of them held in memory with the key.
 func (v *violations) grantConstraints(c *kmsapi.GrantConstraints) {
 	if c == nil {
 		return
@@ -334,6 +336,12 @@ func (v *violations) grantConstraints(c *kmsapi.GrantConstraints) {
 		v.encryptionContext(m.field, m.ec)
 		if len(m.ec) > 8 {
 			v.add("Value at '%s' failed to satisfy constraint: Member must have length less than or equal to 8", m.field)
+		}
+		for k := range m.ec {
+			if utf8.RuneCountInString(k) > 384 {
+				v.add("Value at '%s' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 384]", m.field)
+				break
+			}
 		}
 		for _, val := range m.ec {
 			if utf8.RuneCountInString(val) > 384 {
