@@ -109,7 +109,7 @@ func parse(doc string, k kind) (*Policy, error) {
 	if root.kind != jsonObject {
 		return nil, fail("The policy must be a JSON object.")
 	}
-	p := &Policy{}
+	p := &Policy{textBytes: len(doc)}
 	var stmts *jsonValue
 	for _, m := range root.obj {
 		switch m.name {

@@ -63,6 +63,8 @@ type Policy struct {
 	// the ones that existed when it was stored (Bind).
 	ids   map[string]string
 	bound bool
+
+	textBytes int // the length of the document parsed (MemSize)
 }
 
 // Bind ties the IAM users and roles that p names to the ones that existed
