@@ -116,6 +116,12 @@ type Version struct {
 // When the store is shared with other processes, their changes arrive as
 // notifications (Repo.Changed); maxAge, if set, bounds how long an entry
 // is trusted should a notification be lost.
+//
+// The cache holds at most max keys and max aliases, and the keys it holds
+// take at most maxBytes as estimated (Key.memSize): a key holds its parsed
+// policy and every grant it has, up to 50,000, and max keys that each had
+// AWS's largest would take far more memory than the server has. Making
+// room for a key, or for the grants a patch adds, evicts other keys.
 type cache struct {
 	hits, misses atomic.Uint64 // of key lookups
 
@@ -124,14 +130,17 @@ type cache struct {
 	aliasLog *changelog.Log[aliasRef]
 	max      int
 	maxAge   time.Duration // 0: entries live until invalidated
-	now      func() time.Time
-	keys     map[keyRef]keyEntry
-	aliases  map[aliasRef]aliasEntry
+	// maxBytes bounds bytes, the estimated size of the keys held.
+	maxBytes, bytes int64
+	now             func() time.Time
+	keys            map[keyRef]keyEntry
+	aliases         map[aliasRef]aliasEntry
 }
 
 type keyEntry struct {
 	k      *Key
 	filled time.Time
+	size   int64 // k.memSize(), once the entry is held
 }
 
 type aliasEntry struct {
@@ -139,8 +148,8 @@ type aliasEntry struct {
 	filled time.Time
 }
 
-func newCache(max int, maxAge time.Duration, now func() time.Time) *cache {
-	return &cache{max: max, maxAge: maxAge, now: now, keys: make(map[keyRef]keyEntry), aliases: make(map[aliasRef]aliasEntry),
+func newCache(max int, maxBytes int64, maxAge time.Duration, now func() time.Time) *cache {
+	return &cache{max: max, maxBytes: maxBytes, maxAge: maxAge, now: now, keys: make(map[keyRef]keyEntry), aliases: make(map[aliasRef]aliasEntry),
 		keyLog: changelog.New[keyRef](0), aliasLog: changelog.New[aliasRef](0)}
 }
 
@@ -265,13 +274,35 @@ func (c *cache) fillKey(gen uint64, start time.Time, k *Key) {
 	if c.keyLog.ChangedSince(ref, gen) {
 		return
 	}
-	if _, refill := c.keys[ref]; !refill && len(c.keys) >= c.max {
-		for id := range c.keys { // evict an arbitrary entry
-			delete(c.keys, id)
+	c.setKey(ref, keyEntry{k: k, filled: start})
+}
+
+// setKey holds e as the entry of key ref, evicting arbitrary other keys
+// until it fits within max keys and maxBytes. A key larger than maxBytes
+// alone is not held. c.mu is held.
+func (c *cache) setKey(ref keyRef, e keyEntry) {
+	e.size = e.k.memSize()
+	if e.size > c.maxBytes {
+		c.deleteKey(ref)
+		return
+	}
+	c.deleteKey(ref)
+	for id := range c.keys { // evict arbitrary entries
+		if len(c.keys) < c.max && c.bytes+e.size <= c.maxBytes {
 			break
 		}
+		c.deleteKey(id)
 	}
-	c.keys[ref] = keyEntry{k, start}
+	c.keys[ref] = e
+	c.bytes += e.size
+}
+
+// deleteKey drops the entry of key ref, if any. c.mu is held.
+func (c *cache) deleteKey(ref keyRef) {
+	if e, ok := c.keys[ref]; ok {
+		delete(c.keys, ref)
+		c.bytes -= e.size
+	}
 }
 
 // fillAlias caches the target id of alias ref, read after generation gen
@@ -299,7 +330,7 @@ func (c *cache) invalidate(key keyRef, aliasRefs ...aliasRef) {
 	defer c.mu.Unlock()
 	if key.id != "" {
 		c.keyLog.Changed(key)
-		delete(c.keys, key)
+		c.deleteKey(key)
 	}
 	for _, a := range aliasRefs {
 		c.aliasLog.Changed(a)
@@ -316,10 +347,10 @@ func (c *cache) patchGrants(ref keyRef, ids []string, present []*GrantRecord) {
 	defer c.mu.Unlock()
 	c.keyLog.Changed(ref)
 	if e, ok := c.keys[ref]; ok {
-		c.keys[ref] = e.patched(func(k *Key) *Key {
+		c.setKey(ref, e.patched(func(k *Key) *Key {
 			k.replaceGrants(ids, present)
 			return k
-		})
+		}))
 	}
 }
 
@@ -327,7 +358,7 @@ func (c *cache) patchGrants(ref keyRef, ids []string, present []*GrantRecord) {
 // e was.
 func (e keyEntry) patched(patch func(*Key) *Key) keyEntry {
 	k := *e.k
-	return keyEntry{patch(&k), e.filled}
+	return keyEntry{k: patch(&k), filled: e.filled}
 }
 
 // beginPatch starts a patch of a cached key from records
@@ -358,10 +389,10 @@ func (c *cache) patchFrom(ref keyRef, was *Key, patch func(*Key) *Key) bool {
 	c.keyLog.Changed(ref)
 	e, ok := c.keys[ref]
 	if !ok || e.k != was {
-		delete(c.keys, ref)
+		c.deleteKey(ref)
 		return false
 	}
-	c.keys[ref] = e.patched(patch)
+	c.setKey(ref, e.patched(patch))
 	return true
 }
 
@@ -373,6 +404,7 @@ func (c *cache) flush() {
 	c.keyLog.Flushed()
 	c.aliasLog.Flushed()
 	clear(c.keys)
+	c.bytes = 0
 	clear(c.aliases)
 }
 

@@ -1,11 +1,14 @@
 package keyrepo_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/policy"
 )
 
 func TestCacheStats(t *testing.T) {
@@ -244,5 +247,93 @@ func TestChangedAcrossRepos(t *testing.T) {
 	f.repo.Changed([][]byte{keyrepo.KeyKey(region, k.ID)})
 	if got := f.description(f.repo, k.ID); got != "by other" {
 		t.Fatalf("after Changed the repository reads %q", got)
+	}
+}
+
+// The keys the cache holds take at most CacheBytes, as estimated,
+// however many keys it may hold: a fill or a patch that would pass it
+// evicts other keys, and a key larger than that alone is not held at all.
+// A key with a larger policy, or more grants, counts for more.
+func TestCacheBytesBound(t *testing.T) {
+	f := newFixture(t, keyrepo.Config{})
+	probe := f.newKey(acctA, keys.SymmetricDefault)
+	for j := range 4 {
+		f.putGrants(f.grant(probe, fmt.Sprintf("p%d", j), ""))
+	}
+	k, err := f.repo.Load(f.ctx, region, probe.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := keyrepo.MemSize(k)
+	budget := 2*one + one/2 // two keys like probe, not three
+	f = newFixture(t, keyrepo.Config{CacheSize: 100, CacheBytes: budget})
+	check := func(what string) {
+		t.Helper()
+		n, bytes, accounted := keyrepo.CachedBytes(f.repo)
+		if bytes > budget || bytes != accounted {
+			t.Fatalf("%s: the cache holds %d keys of %d bytes (accounted %d); want at most %d", what, n, bytes, accounted, budget)
+		}
+	}
+	var ks []keyrepo.KeyRecord
+	for i := range 6 {
+		k := f.newKey(acctA, keys.SymmetricDefault)
+		ks = append(ks, k)
+		for j := range 4 {
+			f.putGrants(f.grant(k, fmt.Sprintf("g%d%d", i, j), ""))
+		}
+		f.description(f.repo, k.ID)
+		check(fmt.Sprintf("after loading key %d", i+1))
+	}
+	if n, _, _ := keyrepo.CachedBytes(f.repo); n != 2 {
+		t.Errorf("the cache holds %d keys; want the 2 that fit", n)
+	}
+	// Grants patched into a cached key make room as a fill does.
+	last := ks[len(ks)-1]
+	for j := range 5 {
+		g := f.grant(last, fmt.Sprintf("h%d", j), "")
+		f.putGrants(g)
+		f.repo.GrantAdded(g)
+		check(fmt.Sprintf("after patching in grant %d", j+1))
+	}
+	// A key whose policy alone is larger than the budget is read, not held.
+	big := f.newKey(acctA, keys.SymmetricDefault, func(r *keyrepo.KeyRecord) {
+		r.Policy = `{"Version":"2012-10-17","Statement":[` + strings.Repeat(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+acctA+`:root"},"Action":"kms:*","Resource":"*"},`, 100) +
+			`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acctA + `:root"},"Action":"kms:*","Resource":"*"}]}`
+	})
+	_, misses := f.repo.CacheStats()
+	f.description(f.repo, big.ID)
+	f.description(f.repo, big.ID)
+	if _, m := f.repo.CacheStats(); m != misses+2 {
+		t.Errorf("a key over the budget was answered from the cache: %d misses for 2 loads", m-misses)
+	}
+	check("after loading a key over the budget")
+	f.repo.Invalidate(region, last.ID, acctA)
+	check("after an invalidation")
+}
+
+// The default budget holds CacheSize keys of a usual kind, with a policy
+// of 3 KiB and a few grants, and not CacheSize keys at AWS's limits.
+func TestCacheBytesDefault(t *testing.T) {
+	f := newFixture(t, keyrepo.Config{})
+	usual := f.newKey(acctA, keys.SymmetricDefault, func(r *keyrepo.KeyRecord) {
+		r.Policy = `{"Version":"2012-10-17","Statement":[{"Sid":"pad","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acctA + `:root"},"Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"` + strings.Repeat("1", 2900) + `"}}}]}`
+	})
+	for j := range 3 {
+		f.putGrants(f.grant(usual, fmt.Sprintf("g%d", j), ""))
+	}
+	k, err := f.repo.Load(f.ctx, region, usual.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := 10000 * keyrepo.MemSize(k); n > keyrepo.DefaultCacheBytes {
+		t.Errorf("10,000 keys with a 3 KiB policy and 3 grants take %d bytes; the default budget is %d", n, keyrepo.DefaultCacheBytes)
+	}
+	full := *k
+	full.Rec.Policy = `{"Version":"2012-10-17","Statement":[{"Sid":"pad","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acctA + `:root"},"Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"` + strings.Repeat("1", 32500) + `"}}}]}`
+	if full.Policy, err = policy.ParseStoredResource(full.Rec.Policy); err != nil {
+		t.Fatal(err)
+	}
+	if n := 10000 * keyrepo.MemSize(&full); n <= keyrepo.DefaultCacheBytes {
+		t.Errorf("10,000 keys with 32 KiB policies are estimated at %d bytes, within the default budget of %d", n, keyrepo.DefaultCacheBytes)
 	}
 }

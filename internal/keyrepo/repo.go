@@ -36,6 +36,10 @@ type Config struct {
 	Logger  *slog.Logger     // defaults to slog.Default()
 	// CacheSize bounds the number of keys held unsealed (default 10000).
 	CacheSize int
+	// CacheBytes bounds the memory the keys held unsealed take, as
+	// estimated from above (size.go), all together (DefaultCacheBytes if
+	// not positive).
+	CacheBytes int64
 	// CacheMaxAge, if positive, is how long a cached key or alias is used
 	// before it is read again.
 	CacheMaxAge time.Duration
@@ -46,6 +50,13 @@ type Config struct {
 	// Changed takes one at a time. Default: Store.
 	ChangeStore store.Store
 }
+
+// DefaultCacheBytes is how much memory the cached keys take together by
+// default, as estimated from above (size.go): room for the 10,000 keys of
+// CacheSize with policies of up to 3 KiB and a few grants each, while
+// keys near AWS's limits (a 32 KiB policy, 50,000 grants) share it a few
+// dozen at a time.
+const DefaultCacheBytes = 1 << 30
 
 // Repo is the key repository. It is safe for concurrent use.
 type Repo struct {
@@ -83,7 +94,11 @@ func New(cfg Config) (*Repo, error) {
 	if size <= 0 {
 		size = 10000
 	}
-	r.cache = newCache(size, cfg.CacheMaxAge, r.now)
+	bytes := cfg.CacheBytes
+	if bytes <= 0 {
+		bytes = DefaultCacheBytes
+	}
+	r.cache = newCache(size, bytes, cfg.CacheMaxAge, r.now)
 	return r, nil
 }
 
