@@ -35,7 +35,22 @@ type credential struct {
 	expires   time.Time // assumed-role sessions
 	loaded    time.Time // when read from the store, if the cache has a maximum age
 	owner     subject   // the user or role it acts as; zero for an account's root
+	size      int64     // the memory it takes, estimated from above (memSize)
 }
+
+// memSize estimates, from above, the bytes c takes in memory, so that the
+// cache can bound its bytes and not only its entries: a user's or role's
+// inline policies hold up to 10,240 bytes of text, which parse to up to
+// some 200 KB (Principal.MemSize).
+func (c *credential) memSize() int64 {
+	return int64(len(c.secret)+len(c.tokenHash)) + c.principal.MemSize()
+}
+
+// DefaultCredentialCacheBytes bounds the memory of the cached credentials
+// together, as estimated (credential.memSize): room for the 10,000 of
+// cacheLimit with 2 KiB of policies each, or some 2,000 at IAM's 10,240
+// bytes.
+const DefaultCredentialCacheBytes = 512 << 20
 
 // Authenticate checks the AWS Signature Version 4 of r (with its body) for
 // service ("kms", "iam" or "sts") and returns who signed it, and the
@@ -246,7 +261,7 @@ func (d *Directory) credential(ctx context.Context, akid string) (*credential, e
 		return nil, err
 	}
 	c.loaded = start
-	remember(d, gen, d.creds, akid, owner, c)
+	d.rememberCredential(gen, akid, owner, c)
 	return c, nil
 }
 
@@ -286,11 +301,11 @@ func (d *Directory) refresh(akid string, gen uint64) {
 		switch {
 		case err == nil:
 			c.loaded = start
-			remember(d, gen, d.creds, akid, owner, c)
+			d.rememberCredential(gen, akid, owner, c)
 		case err == errInvalidToken:
 			d.mu.Lock()
 			if !d.staleSince(gen, akid, owner) {
-				delete(d.creds, akid)
+				d.dropCredential(akid)
 			}
 			d.mu.Unlock()
 			remember(d, gen, d.misses, akid, owner, miss{start, owner})
@@ -314,6 +329,42 @@ func remember[V any](d *Directory, gen uint64, m map[string]V, akid string, owne
 	// A copy: akid is part of the request's Authorization header, which
 	// it would keep whole.
 	m[strings.Clone(akid)] = v
+}
+
+// rememberCredential caches c, read of access key akid and its owner, as
+// remember does, within cacheLimit entries and d.maxCredBytes of them
+// together (credential.memSize): a cache that c would take past either is
+// emptied first.
+func (d *Directory) rememberCredential(gen uint64, akid string, owner subject, c *credential) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.staleSince(gen, akid, owner) {
+		return
+	}
+	d.dropCredential(akid)
+	if len(d.creds) >= cacheLimit || d.credBytes+c.size > d.maxCredBytes {
+		d.clearCredentials()
+	}
+	if c.size > d.maxCredBytes {
+		return
+	}
+	d.creds[strings.Clone(akid)] = c
+	d.credBytes += c.size
+}
+
+// dropCredential drops the cached credential of akid, if any. d.mu is
+// held.
+func (d *Directory) dropCredential(akid string) {
+	if c, ok := d.creds[akid]; ok {
+		delete(d.creds, akid)
+		d.credBytes -= c.size
+	}
+}
+
+// clearCredentials drops every cached credential. d.mu is held.
+func (d *Directory) clearCredentials() {
+	clear(d.creds)
+	d.credBytes = 0
 }
 
 // fresh reports whether what was read from the store at loaded may still
@@ -348,6 +399,7 @@ func (d *Directory) loadCredential(ctx context.Context, akid string) (*credentia
 		return nil, owner, err
 	}
 	c.owner = owner
+	c.size = c.memSize()
 	return c, owner, nil
 }
 

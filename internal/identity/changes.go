@@ -54,7 +54,7 @@ type miss struct {
 func (d *Directory) invalidate() {
 	d.mu.Lock()
 	d.changes.Flushed()
-	clear(d.creds)
+	d.clearCredentials()
 	clear(d.misses)
 	d.mu.Unlock()
 }
@@ -68,7 +68,7 @@ func (d *Directory) changed(subjects ...subject) {
 	for _, s := range subjects {
 		d.changes.Changed(s)
 		if s.kind == accessKeySubject {
-			delete(d.creds, s.name)
+			d.dropCredential(s.name)
 			delete(d.misses, s.name)
 		} else {
 			owners = true
@@ -82,7 +82,7 @@ func (d *Directory) changed(subjects ...subject) {
 	for id, c := range d.creds {
 		for _, s := range subjects {
 			if s.owns(c) {
-				delete(d.creds, id)
+				d.dropCredential(id)
 			}
 		}
 	}

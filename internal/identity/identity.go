@@ -63,6 +63,21 @@ type Principal struct {
 	passwordSalt string
 }
 
+// principalOverhead is what a Principal takes beside its strings and
+// policies, rounded up.
+const principalOverhead = 1 << 10
+
+// MemSize estimates, from above, the bytes p takes in memory with its
+// parsed policies (policy.Policy.MemSize), for the caches and tables that
+// hold principals and bound their bytes.
+func (p *Principal) MemSize() int64 {
+	n := principalOverhead + len(p.ARN) + len(p.UserID) + len(p.Username) + len(p.RoleARN) + len(p.AccessKeyID) + len(p.passwordSalt)
+	for _, pol := range p.Policies {
+		n += pol.MemSize()
+	}
+	return int64(n)
+}
+
 // PolicyPrincipal is p as the policy engine sees it.
 func (p *Principal) PolicyPrincipal() policy.Principal {
 	pp := policy.Principal{ARN: p.ARN, Account: p.Account, RoleARN: p.RoleARN, UserID: p.UserID, Username: p.Username}
@@ -115,6 +130,9 @@ type Directory struct {
 	changes *changelog.Log[subject] // the changes to what credentials are read from
 	creds   map[string]*credential  // access key id -> verified credential
 	misses  map[string]miss         // access key id -> found unknown or inactive
+	// credBytes is the memory creds take, as estimated; at most
+	// maxCredBytes (DefaultCredentialCacheBytes).
+	credBytes, maxCredBytes int64
 
 	refreshMu  sync.Mutex
 	refreshing map[string]bool // access key ids being read again in the background
@@ -125,7 +143,7 @@ type Directory struct {
 func New(cfg Config) *Directory {
 	d := &Directory{st: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger,
 		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), misses: make(map[string]miss), changes: changelog.New[subject](0), maxAge: cfg.CacheMaxAge, maxSkew: cfg.MaxClockSkew,
-		userQuota: DefaultUserQuota, roleQuota: DefaultRoleQuota}
+		userQuota: DefaultUserQuota, roleQuota: DefaultRoleQuota, maxCredBytes: DefaultCredentialCacheBytes}
 	if d.maxSkew <= 0 {
 		d.maxSkew = DefaultMaxClockSkew
 	}
