@@ -381,7 +381,9 @@ func (h *Handler) session(r *http.Request) (string, *session, error) {
 	if err != nil {
 		return "", nil, timedOut(ctx, err)
 	}
-	h.sessions.update(c.Value, p)
+	if !h.sessions.update(c.Value, p) {
+		return "", nil, errNotSignedIn
+	}
 	se.principal = p
 	return c.Value, se, nil
 }

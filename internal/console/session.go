@@ -18,13 +18,18 @@ const (
 	DefaultAbsoluteTimeout = 12 * time.Hour
 )
 
-// maxSessions bounds the sessions held in memory: past it, signing in
-// drops the expired sessions and, if all are live, is refused. Each
-// principal (a role counting once for all its sessions) holds at most
+// maxSessions bounds the sessions held in memory, and maxSessionBytes
+// their memory, as estimated (session.memSize: a principal's parsed
+// policies may take some 200 KB): past either, signing in drops the
+// expired sessions and, if all are live, is refused. Each principal (a
+// role counting once for all its sessions) holds at most
 // maxSessionsPerPrincipal: past that, its own oldest is ended. So no
-// principal can sign another out by signing in many times.
+// principal can sign another out by signing in many times, nor by growing
+// its policies: a session whose principal, read again, would take the
+// table past maxSessionBytes is ended instead.
 const (
 	maxSessions             = 10000
+	maxSessionBytes         = 256 << 20
 	maxSessionsPerPrincipal = 10
 )
 
@@ -36,7 +41,14 @@ type session struct {
 	csrf      string
 	created   time.Time
 	lastSeen  time.Time
+	size      int64 // memSize, while it is in the table
 }
+
+// sessionOverhead is what a session takes beside its principal, rounded up.
+const sessionOverhead = 256
+
+// memSize estimates, from above, the bytes a session of p takes.
+func memSize(p *identity.Principal) int64 { return sessionOverhead + p.MemSize() }
 
 // sessions is the table of live sessions, in memory: a restart of the
 // server signs everyone out. It is safe for concurrent use.
@@ -44,13 +56,29 @@ type sessions struct {
 	now      func() time.Time
 	idle     time.Duration
 	absolute time.Duration
+	maxBytes int64 // maxSessionBytes
 
-	mu sync.Mutex
-	m  map[[32]byte]*session
+	mu    sync.Mutex
+	m     map[[32]byte]*session
+	bytes int64 // the memory of the sessions in m, as estimated
 }
 
 func newSessions(now func() time.Time, idle, absolute time.Duration) *sessions {
-	return &sessions{now: now, idle: idle, absolute: absolute, m: make(map[[32]byte]*session)}
+	return &sessions{now: now, idle: idle, absolute: absolute, maxBytes: maxSessionBytes, m: make(map[[32]byte]*session)}
+}
+
+// full reports whether a session of size would take the table past its
+// bounds. s.mu is held.
+func (s *sessions) full(size int64) bool {
+	return len(s.m) >= maxSessions || s.bytes+size > s.maxBytes
+}
+
+// remove drops the session k, if any. s.mu is held.
+func (s *sessions) remove(k [32]byte) {
+	if se, ok := s.m[k]; ok {
+		delete(s.m, k)
+		s.bytes -= se.size
+	}
 }
 
 func randomToken() string {
@@ -65,9 +93,10 @@ func (s *sessions) create(p *identity.Principal) (token, csrf string, ok bool) {
 	token, csrf = randomToken(), randomToken()
 	now := s.now()
 	who := sessionOwner(p)
+	size := memSize(p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.m) >= maxSessions {
+	if s.full(size) {
 		s.sweepLocked(now)
 	}
 	for {
@@ -85,12 +114,13 @@ func (s *sessions) create(p *identity.Principal) (token, csrf string, ok bool) {
 		if n < maxSessionsPerPrincipal {
 			break
 		}
-		delete(s.m, oldest)
+		s.remove(oldest)
 	}
-	if len(s.m) >= maxSessions {
+	if s.full(size) {
 		return "", "", false
 	}
-	s.m[sha256.Sum256([]byte(token))] = &session{principal: p, csrf: csrf, created: now, lastSeen: now}
+	s.m[sha256.Sum256([]byte(token))] = &session{principal: p, csrf: csrf, created: now, lastSeen: now, size: size}
+	s.bytes += size
 	return token, csrf, true
 }
 
@@ -118,7 +148,7 @@ func (s *sessions) get(token string) (*session, bool) {
 		return nil, false
 	}
 	if s.expired(se, now) {
-		delete(s.m, k)
+		s.remove(k)
 		return nil, false
 	}
 	se.lastSeen = now
@@ -127,20 +157,30 @@ func (s *sessions) get(token string) (*session, bool) {
 }
 
 // update replaces the principal of a live session (after it was read
-// again from the directory).
-func (s *sessions) update(token string, p *identity.Principal) {
+// again from the directory), and reports whether the session goes on: one
+// whose principal now takes the table past maxSessionBytes is ended.
+func (s *sessions) update(token string, p *identity.Principal) bool {
 	k := sha256.Sum256([]byte(token))
+	size := memSize(p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if se, ok := s.m[k]; ok {
-		se.principal = p
+	se, ok := s.m[k]
+	if !ok {
+		return false
 	}
+	if s.bytes-se.size+size > s.maxBytes {
+		s.remove(k)
+		return false
+	}
+	s.bytes += size - se.size
+	se.principal, se.size = p, size
+	return true
 }
 
 func (s *sessions) delete(token string) {
 	k := sha256.Sum256([]byte(token))
 	s.mu.Lock()
-	delete(s.m, k)
+	s.remove(k)
 	s.mu.Unlock()
 }
 
@@ -151,7 +191,7 @@ func (s *sessions) expired(se *session, now time.Time) bool {
 func (s *sessions) sweepLocked(now time.Time) {
 	for k, v := range s.m {
 		if s.expired(v, now) {
-			delete(s.m, k)
+			s.remove(k)
 		}
 	}
 }

@@ -3,12 +3,14 @@ package console
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/policy"
 	"github.com/openkms/kms/internal/testsupport"
 )
 
@@ -249,4 +251,71 @@ func TestSignInLimiterCountsAttemptsInFlight(t *testing.T) {
 	if l.begin("dave", "10.0.0.6") {
 		t.Fatal("allowed after the limit was reached in flight")
 	}
+}
+
+// The sessions held take at most maxBytes together, as estimated, however
+// few they are: a principal with large policies counts for more, a
+// sign-in that would pass the bound is refused (once the expired sessions
+// are gone), and a session whose principal grows past it when read again
+// is ended, not another's.
+func TestSessionTableBytesBounded(t *testing.T) {
+	clock := testsupport.NewClock(start)
+	s := newSessions(clock.Now, time.Hour, time.Hour)
+	doc := `{"Version":"2012-10-17","Statement":[` + strings.Repeat(`{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"},`, 150) +
+		`{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}`
+	pol, err := policy.ParseIdentity(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := func(i int) *identity.Principal {
+		return &identity.Principal{ARN: fmt.Sprintf("arn:aws:iam::111122223333:user/big%d", i), Policies: []*policy.Policy{pol}}
+	}
+	small := &identity.Principal{ARN: "arn:aws:iam::111122223333:user/small"}
+	growing := &identity.Principal{ARN: "arn:aws:iam::111122223333:user/grower"}
+	s.maxBytes = 5*memSize(big(0)) + memSize(small) + memSize(growing)
+	check := func(what string) {
+		t.Helper()
+		var sum int64
+		for _, se := range s.m {
+			sum += memSize(se.principal)
+		}
+		if sum > s.maxBytes || sum != s.bytes {
+			t.Fatalf("%s: %d sessions of %d bytes (accounted %d); want at most %d", what, len(s.m), sum, s.bytes, s.maxBytes)
+		}
+	}
+	victim, _, ok := s.create(small)
+	if !ok {
+		t.Fatal("the first sign-in was refused")
+	}
+	grower, _, _ := s.create(growing)
+	n := 0
+	for i := range 10 {
+		if _, _, ok := s.create(big(i)); ok {
+			n++
+		}
+		check(fmt.Sprintf("after sign-in %d", i+1))
+	}
+	if n != 5 {
+		t.Errorf("%d sessions with large policies taken; room for 5", n)
+	}
+	// The grower's policies grow past the room left: its session ends.
+	if s.update(grower, &identity.Principal{ARN: "arn:aws:iam::111122223333:user/grower", Policies: []*policy.Policy{pol}}) {
+		t.Error("a session whose principal no longer fits went on")
+	}
+	check("after the grower was read again")
+	if _, ok := s.get(grower); ok {
+		t.Error("the grower's session is still live")
+	}
+	if _, ok := s.get(victim); !ok {
+		t.Error("another principal's growth ended the victim's session")
+	}
+	if !s.update(victim, small) {
+		t.Error("a session read again at its size was ended")
+	}
+	// Expired sessions make room.
+	clock.Advance(time.Hour)
+	if _, _, ok := s.create(big(99)); !ok {
+		t.Fatal("expired sessions did not make room")
+	}
+	check("after the expired sessions went")
 }
