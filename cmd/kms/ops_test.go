@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -120,8 +121,34 @@ func TestMetrics(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
+	// A made-up query Action, and a made-up access key id, are no
+	// operation's name either.
+	req, _ = http.NewRequest(http.MethodPost, s.URL+"/", strings.NewReader("Action=MadeUpAction&Version=2010-05-08"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	req, _ = http.NewRequest(http.MethodPost, s.URL+"/", strings.NewReader("{}"))
+	req.Header.Set("X-Amz-Target", "TrentService.Encrypt")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Date", time.Now().UTC().Format("20060102T150405Z"))
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAMADEUPMADEUP0000/"+time.Now().UTC().Format("20060102")+
+		"/us-east-1/kms/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature="+strings.Repeat("0", 64))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
 
 	after := scrape(t, url)
+	// No label of any series holds what a request made up.
+	for name, f := range after {
+		for _, m := range f.Metric {
+			for _, lp := range m.Label {
+				if v := lp.GetValue(); strings.Contains(v, "NoSuchOperation") || strings.Contains(v, "MadeUp") {
+					t.Errorf("%s has a series labelled %s=%q, from a request", name, lp.GetName(), v)
+				}
+			}
+		}
+	}
 	for _, tc := range []struct {
 		name   string
 		labels map[string]string
@@ -131,7 +158,9 @@ func TestMetrics(t *testing.T) {
 		{"kms_requests_total", map[string]string{"operation": "CreateKey", "code": "ok"}, 1},
 		{"kms_requests_total", map[string]string{"operation": "DescribeKey", "code": "NotFoundException"}, 1},
 		{"kms_requests_total", map[string]string{"operation": "unknown", "code": "UnknownOperationException"}, 1},
-		{"kms_request_duration_seconds", map[string]string{"operation": "Encrypt"}, 5},
+		{"kms_requests_total", map[string]string{"operation": "unknown", "code": "InvalidAction"}, 1},
+		{"kms_requests_total", map[string]string{"operation": "Encrypt", "code": "UnrecognizedClientException"}, 1},
+		{"kms_request_duration_seconds", map[string]string{"operation": "Encrypt"}, 6}, // the five and the made-up key's
 	} {
 		if got := metricValue(after, tc.name, tc.labels); got != tc.want {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
