@@ -28,11 +28,21 @@ var bucket = []byte("kv")
 
 // Store is a store.Store backed by a bbolt file.
 type Store struct {
-	db *bolt.DB
+	path   string
+	gate   gate     // every use of db and closed is inside it; Compact holds it to swap db
+	db     *bolt.DB // the file as it is now: Compact replaces it
+	closed bool
+	// drainWait bounds Compact's wait for the transactions in progress,
+	// during which new ones wait (DrainWait).
+	drainWait time.Duration
 	// syncDir makes a directory's entries durable: the package's
 	// syncDir, or a failing one in a test.
 	syncDir func(dir string) error
 }
+
+// DrainWait is how long Compact waits for the transactions in progress
+// to end, holding new ones back, before it gives up.
+const DrainWait = time.Second
 
 var _ store.Store = (*Store)(nil)
 
@@ -94,7 +104,7 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, openError(path, err)
 	}
-	return &Store{db: db, syncDir: syncDir}, nil
+	return &Store{path: path, db: db, drainWait: DrainWait, syncDir: syncDir}, nil
 }
 
 // isReplaced reports whether f, the store's file as opened, is no longer
@@ -119,17 +129,33 @@ func isReplaced(f *os.File, path string) (bool, error) {
 // bbolt keeps what a change replaced or deleted in the file's free pages
 // until it happens to reuse them: after a root key rotation, every value
 // sealed under the retired key could still be read there, and opened
-// with that key. Compact copies the records into a new file beside the
-// store's (mode 0600), syncs it, and renames it over the store's file
-// while it still holds the old one's lock, so that no other process
-// writes to the old file meanwhile; the Store goes on with the new one.
-// It needs room for a second copy of the live records, and must not run
-// beside an Update of this Store. It clears the old bytes from the file,
-// not from the disk: the file system's free blocks (and a disk's spare
-// sectors) may still hold them. When only the sync of the directory
-// after the rename fails, the error wraps ErrCompactedNotDurable.
+// with that key; after a key's deletion, its sealed material.
+//
+// Compact copies the records into a new file beside the store's (mode
+// 0600), syncs it, and renames it over the store's file while it still
+// holds the old one's lock, so that no other process writes to the old
+// file meanwhile; the Store goes on with the new one. It may run while
+// the Store serves: it waits for the transactions in progress to end and
+// holds new ones back until the copy is in place (View and Update wait,
+// for as long as the copy takes: milliseconds for a small store). If
+// those in progress do not end within DrainWait (a live backup's
+// snapshot), it gives up and lets the others go on, changing nothing.
+// It needs room for a second copy of the live records; without it, the
+// Store goes on with the old file as it was.
+//
+// It clears the old bytes from the file, not from the disk: the file
+// system's free blocks (and a disk's spare sectors) may still hold them.
+// When only the sync of the directory after the rename fails, the error
+// wraps ErrCompactedNotDurable.
 func (s *Store) Compact() error {
-	path := s.db.Path()
+	path := s.path
+	if !s.gate.hold(s.drainWait) {
+		return fmt.Errorf("compact %s: transactions in progress did not end within %v", path, s.drainWait)
+	}
+	defer s.gate.release()
+	if s.closed {
+		return store.ErrClosed
+	}
 	tmp := path + ".compact"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err // a copy left by a compaction that was killed
@@ -155,15 +181,14 @@ func (s *Store) Compact() error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(err)
 	}
+	old := s.db
+	s.db = dst
 	if err := s.syncDir(filepath.Dir(path)); err != nil {
 		// Renamed, but perhaps not durably: the store goes on with the
 		// new file all the same, which holds every record.
-		s.db.Close()
-		s.db = dst
+		old.Close()
 		return fmt.Errorf("compact %s: %w: %w", path, ErrCompactedNotDurable, err)
 	}
-	old := s.db
-	s.db = dst
 	return old.Close()
 }
 
@@ -221,6 +246,8 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.gate.enter()
+	defer s.gate.leave()
 	err := s.db.View(func(tx *bolt.Tx) error { return fn(txn{b: tx.Bucket(bucket)}) })
 	return mapErr(err)
 }
@@ -230,12 +257,19 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.gate.enter()
+	defer s.gate.leave()
 	err := s.db.Update(func(tx *bolt.Tx) error { return fn(txn{b: tx.Bucket(bucket)}) })
 	return mapErr(err)
 }
 
-// Close implements store.Store.
-func (s *Store) Close() error { return s.db.Close() }
+// Close implements store.Store. It waits for a Compact in progress.
+func (s *Store) Close() error {
+	s.gate.hold(0)
+	defer s.gate.release()
+	s.closed = true
+	return s.db.Close()
+}
 
 func mapErr(err error) error {
 	if errors.Is(err, bolt.ErrDatabaseNotOpen) {

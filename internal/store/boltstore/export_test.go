@@ -1,5 +1,11 @@
 package boltstore
 
+import "time"
+
+// SetDrainWait sets how long Compact waits for the transactions in
+// progress.
+func (s *Store) SetDrainWait(d time.Duration) { s.drainWait = d }
+
 // FailDirSync makes s's Compact meet err when it syncs the directory
 // after its rename.
 func FailDirSync(s *Store, err error) {
