@@ -319,7 +319,8 @@ func status(s string) string {
 }
 
 // DeleteAccessKey deletes an access key; requests signed with it fail from
-// the next one on.
+// the next one on. Its sealed secret is marked erased (store.NoteErased),
+// for the server to clear from the store's files.
 func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, userName, id string) error {
 	return d.changeAccessKey(ctx, caller, userName, id, "iam:DeleteAccessKey", func(tx store.Tx, rec *accessKeyRecord) error {
 		if rec.UserName != "" {
@@ -336,7 +337,11 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, caller *Principal, user
 				}
 			}
 		}
-		return tx.Delete(accessKeyKey(id))
+		if err := tx.Delete(accessKeyKey(id)); err != nil {
+			return err
+		}
+		// Its sealed secret stays in the store's files until a compaction.
+		return store.NoteErased(tx)
 	})
 }
 

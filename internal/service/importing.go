@@ -394,6 +394,10 @@ func (s *Service) deleteMaterial(tx store.Tx, rec *keyrepo.KeyRecord, arn, id st
 	} else {
 		forget(vr)
 	}
+	// The material stays in the store's files until a compaction.
+	if err := store.NoteErased(tx); err != nil {
+		return "", err
+	}
 	return vr.MaterialID, settleMaterials(tx, rec, vers, s.clock())
 }
 
@@ -456,6 +460,12 @@ func (s *Service) ExpireImportedMaterial(ctx context.Context) (int, error) {
 			}
 			if err := settleMaterials(tx, &rec, vers, now); err != nil {
 				return err
+			}
+			if len(gone) > 0 {
+				// The material stays in the store's files until a compaction.
+				if err := store.NoteErased(tx); err != nil {
+					return err
+				}
 			}
 			done, account = true, rec.Account
 			for _, m := range gone {

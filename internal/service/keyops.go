@@ -872,6 +872,10 @@ func (s *Service) deleteKey(ctx context.Context, region, id string, now time.Tim
 				return err
 			}
 		}
+		// Its material stays in the store's files until a compaction.
+		if err := store.NoteErased(tx); err != nil {
+			return err
+		}
 		if err := addServiceEvent(work, now, "DeleteKey", region, account, id, nil); err != nil {
 			return err
 		}
