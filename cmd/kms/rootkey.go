@@ -186,7 +186,7 @@ while it works.`,
 				}
 				fmt.Fprintf(out, "Compacted %s: it holds nothing sealed under the old root key.\n", loc)
 			case *pgstore.Store:
-				if err := s.Compact(ctx); err != nil {
+				if err := s.Compact(ctx, pgstore.CompactLockTimeout); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "kms: warning: the store is rotated, but %v: its old row versions, which the old root key opens, stay in the table's files until the table's owner runs VACUUM FULL kms_records with no other session open\n", err)
 					return nil
 				}

@@ -16,10 +16,16 @@ import (
 // replaced row versions: the table's files may still hold them.
 var ErrNotCompacted = errors.New("kms_records was not rewritten")
 
-// compactLockTimeout bounds Compact's wait for kms_records' lock, which
+// ErrNotPermitted is returned by Compact when the role may not rewrite
+// kms_records (errors.Is ErrNotCompacted too): only the table's owner may,
+// or a superuser, the database's owner (and from PostgreSQL 17 a role
+// with the MAINTAIN privilege on it).
+var ErrNotPermitted = fmt.Errorf("%w: the role may not rewrite it", ErrNotCompacted)
+
+// CompactLockTimeout bounds Compact's wait for kms_records' lock, which
 // a session left open on the table (a psql in a transaction) would
 // otherwise make it wait for without end.
-const compactLockTimeout = 30 * time.Second
+const CompactLockTimeout = 30 * time.Second
 
 // Compact rewrites kms_records into new files, with its TOAST table and
 // its index (VACUUM FULL), so that the table's files keep no row version
@@ -30,14 +36,16 @@ const compactLockTimeout = 30 * time.Second
 // values: the audit tables hold audit lines and public keys.
 //
 // It takes an ACCESS EXCLUSIVE lock on the table for as long as the copy
-// takes, waiting at most compactLockTimeout for it, so no server may use
-// the store meanwhile; it needs room for a second copy of the live rows.
+// takes, waiting at most lockTimeout for it (CompactLockTimeout for a
+// command, less for a server beside others: every session that asks for
+// the table meanwhile queues behind the wait), so no server uses the
+// store during the copy; it needs room for a second copy of the live
+// rows.
 //
 // It changes no record. It fails with ErrNotCompacted when:
-//   - the role may not rewrite the table: only its owner, a superuser, the
-//     database's owner (and from PostgreSQL 17 a role with the MAINTAIN
-//     privilege on it) may, and for another role PostgreSQL skips the
-//     table with a warning, which the error quotes;
+//   - the role may not rewrite the table (ErrNotPermitted): for another
+//     role than those ErrNotPermitted names, PostgreSQL skips the table
+//     with a warning, which the error quotes;
 //   - once the rewrite is done, a transaction of the database begun
 //     before it is still open, or a replication slot, a standby with
 //     hot_standby_feedback or a prepared transaction holds back the
@@ -52,7 +60,7 @@ const compactLockTimeout = 30 * time.Second
 // over, not erased), and WAL archives, replicas' WAL, base backups and
 // dumps keep them as long as they are kept. The file system's free blocks
 // may hold the old files' bytes until they are written over.
-func (s *Store) Compact(ctx context.Context) error {
+func (s *Store) Compact(ctx context.Context, lockTimeout time.Duration) error {
 	cfg := s.connConfig.Copy()
 	var warnings []string
 	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
@@ -70,13 +78,13 @@ func (s *Store) Compact(ctx context.Context) error {
 	if err := conn.QueryRow(ctx, `SELECT pg_relation_filenode('kms_records'), clock_timestamp()`).Scan(&before, &started); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotCompacted, err)
 	}
-	if _, err := conn.Exec(ctx, fmt.Sprintf(`SET lock_timeout = %d`, compactLockTimeout.Milliseconds())); err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`SET lock_timeout = %d`, max(lockTimeout.Milliseconds(), 1))); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotCompacted, err)
 	}
 	// VACUUM may not run in a transaction block: one simple statement.
 	if _, err := conn.Exec(ctx, `VACUUM FULL kms_records`, pgx.QueryExecModeSimpleProtocol); err != nil {
 		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "55P03" {
-			return fmt.Errorf("%w: another session held a lock on it for %v", ErrNotCompacted, compactLockTimeout)
+			return fmt.Errorf("%w: another session held a lock on it for %v", ErrNotCompacted, lockTimeout)
 		}
 		return fmt.Errorf("%w: %w", ErrNotCompacted, err)
 	}
@@ -88,7 +96,7 @@ func (s *Store) Compact(ctx context.Context) error {
 		if len(warnings) > 0 {
 			why = strings.Join(warnings, "; ")
 		}
-		return fmt.Errorf("%w: %s", ErrNotCompacted, why)
+		return fmt.Errorf("%w: %s", ErrNotPermitted, why)
 	}
 	// The rewrite keeps the replaced row versions that a snapshot taken
 	// before it may still see: a transaction begun before it and still

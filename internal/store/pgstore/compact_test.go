@@ -56,7 +56,7 @@ func TestCompactDropsReplacedRows(t *testing.T) {
 			t.Fatalf("before Compact, replaced value %d is in none of the database's files: the test reads the wrong ones", i)
 		}
 	}
-	if err := s.Compact(context.Background()); err != nil {
+	if err := s.Compact(context.Background(), pgstore.CompactLockTimeout); err != nil {
 		t.Fatalf("Compact: %v", err)
 	}
 	files = pgtest.DatabaseFiles(t, dsn)
@@ -98,14 +98,14 @@ func TestCompactReportsRowsASnapshotKeeps(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, s, "k", "new")
-	err = s.Compact(ctx)
+	err = s.Compact(ctx, pgstore.CompactLockTimeout)
 	if !errors.Is(err, pgstore.ErrNotCompacted) || !strings.Contains(err.Error(), "1 sessions") {
 		t.Fatalf("Compact beside an older snapshot: %v", err)
 	}
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Compact(ctx); err != nil {
+	if err := s.Compact(ctx, pgstore.CompactLockTimeout); err != nil {
 		t.Fatalf("Compact once the snapshot is gone: %v", err)
 	}
 	if got := get(t, s, "k"); got != "new" {
@@ -122,8 +122,8 @@ func TestCompactAsARoleThatDoesNotOwnTheTable(t *testing.T) {
 	app := pgtest.TableUser(t, dsn)
 	s := open(t, app)
 	old := replaced(t, s)
-	err := s.Compact(context.Background())
-	if !errors.Is(err, pgstore.ErrNotCompacted) || !strings.Contains(err.Error(), "vacuum") {
+	err := s.Compact(context.Background(), pgstore.CompactLockTimeout)
+	if !errors.Is(err, pgstore.ErrNotPermitted) || !errors.Is(err, pgstore.ErrNotCompacted) || !strings.Contains(err.Error(), "vacuum") {
 		t.Fatalf("Compact by a role that does not own kms_records: %v", err)
 	}
 	if got := get(t, s, "k0"); got != "new value" {
