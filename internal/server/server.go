@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -300,7 +301,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer st.Close()
-	var serving *servingState // nil: not a node of a cluster
+	bolt, _ := st.(*boltstore.Store) // nil on PostgreSQL
+	var serving *servingState        // nil: not a node of a cluster
 	if pg != nil {
 		// Every node shares the "serving" lease for as long as it runs:
 		// kms root-key rotate and kms migrate lead it, and so refuse to
@@ -518,6 +520,16 @@ func Run(ctx context.Context, o Options) error {
 		<-digestsDone
 	}()
 	trail.Observe(trailObserver{Metrics: m, log: o.Logger})
+	// After an erasure, the maintenance round clears the store's files of
+	// what it erased; on bbolt, not while a backup's snapshot is taken.
+	var backups sync.Mutex
+	var erase *eraser
+	switch {
+	case bolt != nil:
+		erase = boltEraser(st, bolt, &backups, o.Logger)
+	case pg != nil:
+		erase = pgEraser(st, pg, o.Logger)
+	}
 	if pg == nil {
 		// bbolt locks kms.db against every other process: kms backup
 		// asks this server for its snapshots.
@@ -526,6 +538,8 @@ func Run(ctx context.Context, o Options) error {
 		} else {
 			defer ln.Close()
 			go backup.Serve(ln, func(w io.Writer) error {
+				backups.Lock()
+				defer backups.Unlock()
 				// Sign the trail up to now, so that the snapshot's trail
 				// ends in a digest as a stopped server's does.
 				if err := digester.Write(trail, time.Now()); err != nil {
@@ -621,7 +635,7 @@ func Run(ctx context.Context, o Options) error {
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
-		m := &maintainer{svc: svc, dir: dir, box: box, pg: pg, log: o.Logger}
+		m := &maintainer{svc: svc, dir: dir, box: box, pg: pg, erase: erase, log: o.Logger}
 		m.run(sweepCtx, o.SweepInterval)
 	}()
 	boxed := make(chan struct{})
@@ -699,14 +713,16 @@ func flushKeyUsage(ctx context.Context, svc *service.Service, every, timeout tim
 }
 
 // maintainer runs the background work once per interval on the one node
-// that leads: the deletion sweeper, rotation, import expiry and the
-// removal of expired role sessions. (The audit digests have a ticker of
-// their own, in Run.)
+// that leads: the deletion sweeper, rotation, import expiry, the removal
+// of expired role sessions, and then the compaction of the store if key
+// material was erased. (The audit digests have a ticker of their own, in
+// Run.)
 type maintainer struct {
 	svc   *service.Service
 	dir   *identity.Directory
 	box   *outbox.Box
 	pg    *pgstore.Store // nil: a single node, which always leads
+	erase *eraser        // nil: the store is not compacted
 	lease *pgstore.Lease
 	log   *slog.Logger
 }
@@ -751,6 +767,9 @@ func (m *maintainer) round(ctx context.Context) {
 			m.log.Error("writing the records of other nodes' calls whose changes were made but not recorded", "err", err)
 		}
 	}
+	// Last: what this round erased goes with what calls erased since the
+	// last one.
+	m.erase.round(ctx)
 }
 
 // leads reports whether this node does the cluster's background work now,

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/openkms/kms/internal/store"
+	"github.com/openkms/kms/internal/store/boltstore"
+	"github.com/openkms/kms/internal/store/pgstore"
+)
+
+// compactLockTimeout bounds a running server's wait for kms_records'
+// lock before it rewrites the table: every session that asks for the
+// table meanwhile, on every node, queues behind that wait.
+const compactLockTimeout = time.Second
+
+// eraser clears the store's files of the secret material that a change
+// erased (store.ErasedRecord): a deleted key's sealed material, imported
+// material deleted or expired, a deleted access key's secret. The
+// maintenance round runs it once per round, and it compacts the store
+// only if something was erased since the last compaction, so that no
+// call can make the server copy its store more often than that.
+type eraser struct {
+	st      store.Store                 // the records as the service reads them
+	compact func(context.Context) error // rewrites the store's files
+	stays   string                      // what keeps the erased material if compact fails
+	log     *slog.Logger
+	refused bool // the role may not rewrite kms_records: not tried again
+}
+
+// boltEraser compacts kms.db (boltstore.Store.Compact), but not while a
+// backup's snapshot is taken: Compact would hold every call back for its
+// whole wait, then give up. backups is held for each snapshot.
+func boltEraser(st store.Store, db *boltstore.Store, backups *sync.Mutex, log *slog.Logger) *eraser {
+	return &eraser{st: st, log: log,
+		stays: "kms.db's free pages still hold the sealed material erased since its last compaction (deleted keys, deleted or expired imported material, deleted access keys)",
+		compact: func(context.Context) error {
+			if !backups.TryLock() {
+				return errors.New("a backup's snapshot is being taken")
+			}
+			defer backups.Unlock()
+			return db.Compact()
+		}}
+}
+
+// pgEraser rewrites kms_records (VACUUM FULL), waiting at most
+// compactLockTimeout for its lock.
+func pgEraser(st store.Store, pg *pgstore.Store, log *slog.Logger) *eraser {
+	return &eraser{st: st, log: log,
+		stays: "kms_records' files still hold, as dead rows, the sealed material erased since it was last rewritten (deleted keys, deleted or expired imported material, deleted access keys)",
+		compact: func(ctx context.Context) error {
+			return pg.Compact(ctx, compactLockTimeout)
+		}}
+}
+
+// round compacts the store if an erasure marked it, then removes the
+// mark it read. A compaction that fails is logged, with what stays, and
+// tried again at the next round: the mark stays. On PostgreSQL, a role
+// that may not rewrite the table is told once what its owner must run,
+// and not tried again until the server restarts.
+func (e *eraser) round(ctx context.Context) {
+	if e == nil || e.refused {
+		return
+	}
+	mark, err := store.Erased(ctx, e.st)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("reading whether key material was erased", "err", err)
+		}
+		return
+	}
+	if mark == nil {
+		return
+	}
+	if err := e.compact(ctx); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, pgstore.ErrNotPermitted) {
+			e.refused = true
+			e.log.Warn("erased key material is not cleared from the store's files: the server's role may not rewrite kms_records, and does not try again until it restarts; "+
+				e.stays+": the table's owner must run VACUUM FULL kms_records", "err", err)
+			return
+		}
+		e.log.Warn("erased key material is not cleared from the store's files yet, tried again at the next maintenance round: "+e.stays, "err", err)
+		return
+	}
+	e.log.Info("compacted the key store: the key material erased before this maintenance round is gone from its files")
+	if err := store.TakeErased(ctx, e.st, mark); err != nil && ctx.Err() == nil {
+		// The next round compacts again.
+		e.log.Error("removing the mark of erased key material after the store's compaction", "err", err)
+	}
+}
