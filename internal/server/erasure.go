@@ -29,7 +29,15 @@ type eraser struct {
 	stays   string                      // what keeps the erased material if compact fails
 	log     *slog.Logger
 	refused bool // the role may not rewrite kms_records: not tried again
+	failed  int  // compactions failed in a row
+	wait    int  // rounds to let pass before the next try
 }
+
+// maxRetryRounds bounds the rounds between two tries of a compaction that
+// keeps failing: a cause that lasts (a standby whose feedback holds back
+// PostgreSQL's horizon, a full disk) must not make the server copy its
+// store every minute, nor leave the erasure for longer than an hour.
+const maxRetryRounds = 60
 
 // boltEraser compacts kms.db (boltstore.Store.Compact), but not while a
 // backup's snapshot is taken: Compact would hold every call back for its
@@ -47,20 +55,23 @@ func boltEraser(st store.Store, db *boltstore.Store, backups *sync.Mutex, log *s
 }
 
 // pgEraser rewrites kms_records (VACUUM FULL), waiting at most
-// compactLockTimeout for its lock.
+// compactLockTimeout for its lock, and counts it done unless a snapshot
+// as old as the last erasure may have kept what it erased
+// (pgstore.Store.CompactErased).
 func pgEraser(st store.Store, pg *pgstore.Store, log *slog.Logger) *eraser {
 	return &eraser{st: st, log: log,
 		stays: "kms_records' files still hold, as dead rows, the sealed material erased since it was last rewritten (deleted keys, deleted or expired imported material, deleted access keys)",
 		compact: func(ctx context.Context) error {
-			return pg.Compact(ctx, compactLockTimeout)
+			return pg.CompactErased(ctx, compactLockTimeout, store.ErasedRecord)
 		}}
 }
 
 // round compacts the store if an erasure marked it, then removes the
 // mark it read. A compaction that fails is logged, with what stays, and
-// tried again at the next round: the mark stays. On PostgreSQL, a role
-// that may not rewrite the table is told once what its owner must run,
-// and not tried again until the server restarts.
+// the mark stays: it is tried again at the next round, and after
+// failures in a row, after 2, 4, ... rounds, at most maxRetryRounds. On
+// PostgreSQL, a role that may not rewrite the table is told once what
+// its owner must run, and not tried again until the server restarts.
 func (e *eraser) round(ctx context.Context) {
 	if e == nil || e.refused {
 		return
@@ -75,19 +86,26 @@ func (e *eraser) round(ctx context.Context) {
 	if mark == nil {
 		return
 	}
+	if e.wait > 0 {
+		e.wait--
+		return
+	}
 	if err := e.compact(ctx); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
+		e.failed++
+		e.wait = min(1<<min(e.failed-1, 10), maxRetryRounds) - 1
 		if errors.Is(err, pgstore.ErrNotPermitted) {
 			e.refused = true
 			e.log.Warn("erased key material is not cleared from the store's files: the server's role may not rewrite kms_records, and does not try again until it restarts; "+
 				e.stays+": the table's owner must run VACUUM FULL kms_records", "err", err)
 			return
 		}
-		e.log.Warn("erased key material is not cleared from the store's files yet, tried again at the next maintenance round: "+e.stays, "err", err)
+		e.log.Warn("erased key material is not cleared from the store's files yet: "+e.stays, "err", err, "retryInRounds", e.wait+1)
 		return
 	}
+	e.failed = 0
 	e.log.Info("compacted the key store: the key material erased before this maintenance round is gone from its files")
 	if err := store.TakeErased(ctx, e.st, mark); err != nil && ctx.Err() == nil {
 		// The next round compacts again.

@@ -61,6 +61,24 @@ const CompactLockTimeout = 30 * time.Second
 // dumps keep them as long as they are kept. The file system's free blocks
 // may hold the old files' bytes until they are written over.
 func (s *Store) Compact(ctx context.Context, lockTimeout time.Duration) error {
+	return s.compact(ctx, lockTimeout, nil)
+}
+
+// CompactErased is Compact for a server that runs beside others, to clear
+// the row versions that transactions deleted or replaced up to the last
+// write of the record named erased (store.ErasedRecord): only a snapshot
+// or transaction as old as that write, which may still see them, makes
+// it fail for keeping replaced rows. (Compact's check, any transaction
+// begun before the rewrite, fails whenever another node's call waited for
+// the table's lock.) Without that record it is Compact.
+func (s *Store) CompactErased(ctx context.Context, lockTimeout time.Duration, erased []byte) error {
+	return s.compact(ctx, lockTimeout, erased)
+}
+
+// compact is Compact, with the check for holders of old snapshots
+// narrowed to those as old as the last write of the record named erased
+// (nil: those begun before the rewrite).
+func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased []byte) error {
 	cfg := s.connConfig.Copy()
 	var warnings []string
 	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
@@ -105,6 +123,18 @@ func (s *Store) Compact(ctx context.Context, lockTimeout time.Duration) error {
 	// them (pg_stat_activity shows backend_xmin of other roles' sessions
 	// only to a superuser or pg_read_all_stats).
 	var holders int64
+	if erased != nil {
+		err = conn.QueryRow(ctx, erasedHolders, erased).Scan(&holders)
+		if errors.Is(err, pgx.ErrNoRows) {
+			erased = nil
+		} else if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotCompacted, err)
+		} else if holders > 0 {
+			return fmt.Errorf("%w whole: %d sessions, replication slots or prepared transactions hold snapshots that may still see erased rows, which the rewrite keeps for them (pg_stat_activity, pg_replication_slots, pg_prepared_xacts)", ErrNotCompacted, holders)
+		} else {
+			return nil
+		}
+	}
 	err = conn.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (
 			(datname = current_database() AND xact_start < $1 AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL))
@@ -119,3 +149,20 @@ func (s *Store) Compact(ctx context.Context, lockTimeout time.Duration) error {
 	}
 	return nil
 }
+
+// erasedHolders counts what may still see a row version that a
+// transaction deleted or replaced no later than the one that last wrote
+// the record $1, and so keeps it through a rewrite: a row version whose
+// deleting transaction X committed is removed once every running
+// transaction and every snapshot is newer than X. The record's writers
+// are serialized (a later one rewrites its row, and fails and starts
+// again if an earlier one committed after its snapshot), so the last one
+// is the newest of them. No rows: no such record.
+const erasedHolders = `WITH mark AS (SELECT age(xmin) AS age FROM kms_records WHERE k = $1)
+SELECT
+	(SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (
+		(datname = current_database() AND (age(backend_xmin) >= mark.age OR age(backend_xid) >= mark.age))
+		OR (backend_type = 'walsender' AND age(backend_xmin) >= mark.age)))
+	+ (SELECT count(*) FROM pg_replication_slots WHERE age(xmin) >= mark.age)
+	+ (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database() AND age(transaction) >= mark.age)
+FROM mark`

@@ -133,3 +133,62 @@ func TestCompactAsARoleThatDoesNotOwnTheTable(t *testing.T) {
 		t.Error("the refused rewrite happened all the same")
 	}
 }
+
+// CompactErased fails only for a snapshot as old as the last erasure:
+// one taken after it, in a transaction begun before the rewrite (another
+// node's call waiting for the table's lock), does not keep the erased
+// rows, and does not fail it as it fails Compact.
+func TestCompactErasedJudgesSnapshotsByTheErasure(t *testing.T) {
+	dsn := pgtest.Start(t)
+	s := open(t, dsn)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	snapshot := func() pgx.Tx {
+		t.Helper()
+		tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM kms_schema_migrations`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	secret := "sealed material " + rand.Text()
+	put(t, s, "k", secret)
+
+	older := snapshot()
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.Delete([]byte("k")); err != nil {
+			return err
+		}
+		return store.NoteErased(tx)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err = s.CompactErased(ctx, pgstore.CompactLockTimeout, store.ErasedRecord)
+	if !errors.Is(err, pgstore.ErrNotCompacted) || !strings.Contains(err.Error(), "1 sessions") {
+		t.Fatalf("CompactErased beside a snapshot older than the erasure: %v", err)
+	}
+	if err := older.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	newer := snapshot()
+	defer newer.Rollback(ctx)
+	put(t, s, "other", "changed after the erasure")
+	if err := s.Compact(ctx, pgstore.CompactLockTimeout); !errors.Is(err, pgstore.ErrNotCompacted) {
+		t.Fatalf("Compact beside a transaction begun before it: %v", err)
+	}
+	if err := s.CompactErased(ctx, pgstore.CompactLockTimeout, store.ErasedRecord); err != nil {
+		t.Fatalf("CompactErased beside a snapshot newer than the erasure: %v", err)
+	}
+	if where := pgtest.DatabaseFiles(t, dsn).Holding([]byte(secret)); where != nil {
+		t.Errorf("after CompactErased, the erased value is still in %v", where)
+	}
+}
