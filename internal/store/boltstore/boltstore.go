@@ -2,9 +2,9 @@
 // embedded default for one node.
 //
 // Every Update commits with an fsync before it returns, so an acknowledged
-// change survives kill -9. bbolt allows one writer at a time; readers never
-// block. The file is opened with an exclusive lock, so two servers cannot
-// share one data directory.
+// change survives kill -9. bbolt allows one writer at a time; readers
+// block only while Compact copies the file. The file is opened with an
+// exclusive lock, so two servers cannot share one data directory.
 package boltstore
 
 import (
