@@ -23,14 +23,21 @@ const (
 // policies may take some 200 KB): past either, signing in drops the
 // expired sessions and, if all are live, is refused. Each principal (a
 // role counting once for all its sessions) holds at most
-// maxSessionsPerPrincipal: past that, its own oldest is ended. So no
-// principal can sign another out by signing in many times, nor by growing
-// its policies: a session whose principal, read again, would take the
-// table past maxSessionBytes is ended instead.
+// maxSessionsPerPrincipal: past that, its own oldest is ended. Each
+// account holds at most a tenth of the table, maxSessionsPerAccount and
+// maxSessionBytesPerAccount: past that, the account's session idle the
+// longest is ended, never another account's. So no principal can sign
+// another out by signing in many times, no account (whose administrator
+// may make thousands of users) can fill the table and keep other accounts
+// from signing in, and no principal can sign another account's out by
+// growing its policies: a session whose principal, read again, would take
+// its account's share or the table past its bytes is ended instead.
 const (
-	maxSessions             = 10000
-	maxSessionBytes         = 256 << 20
-	maxSessionsPerPrincipal = 10
+	maxSessions               = 10000
+	maxSessionBytes           = 256 << 20
+	maxSessionsPerPrincipal   = 10
+	maxSessionsPerAccount     = maxSessions / 10
+	maxSessionBytesPerAccount = maxSessionBytes / 10
 )
 
 // session is a signed-in principal. The cookie holds a random token; the
@@ -41,7 +48,8 @@ type session struct {
 	csrf      string
 	created   time.Time
 	lastSeen  time.Time
-	size      int64 // memSize, while it is in the table
+	account   string // the principal's, whose share it counts against
+	size      int64  // memSize, while it is in the table
 }
 
 // sessionOverhead is what a session takes beside its principal, rounded up.
@@ -57,14 +65,26 @@ type sessions struct {
 	idle     time.Duration
 	absolute time.Duration
 	maxBytes int64 // maxSessionBytes
+	// An account's share: maxSessionsPerAccount, maxSessionBytesPerAccount.
+	maxPerAccount      int
+	maxBytesPerAccount int64
 
-	mu    sync.Mutex
-	m     map[[32]byte]*session
-	bytes int64 // the memory of the sessions in m, as estimated
+	mu       sync.Mutex
+	m        map[[32]byte]*session
+	bytes    int64             // the memory of the sessions in m, as estimated
+	accounts map[string]*usage // what each account's sessions in m take
+}
+
+// usage is what an account's sessions take of the table.
+type usage struct {
+	n     int
+	bytes int64
 }
 
 func newSessions(now func() time.Time, idle, absolute time.Duration) *sessions {
-	return &sessions{now: now, idle: idle, absolute: absolute, maxBytes: maxSessionBytes, m: make(map[[32]byte]*session)}
+	return &sessions{now: now, idle: idle, absolute: absolute, maxBytes: maxSessionBytes,
+		maxPerAccount: maxSessionsPerAccount, maxBytesPerAccount: maxSessionBytesPerAccount,
+		m: make(map[[32]byte]*session), accounts: make(map[string]*usage)}
 }
 
 // full reports whether a session of size would take the table past its
@@ -73,11 +93,49 @@ func (s *sessions) full(size int64) bool {
 	return len(s.m) >= maxSessions || s.bytes+size > s.maxBytes
 }
 
+// overShare reports whether a session of size would take account past
+// its share of the table. s.mu is held.
+func (s *sessions) overShare(account string, size int64) bool {
+	var u usage
+	if a := s.accounts[account]; a != nil {
+		u = *a
+	}
+	return u.n >= s.maxPerAccount || u.bytes+size > s.maxBytesPerAccount
+}
+
+// add puts se in the table as k. s.mu is held.
+func (s *sessions) add(k [32]byte, se *session) {
+	s.m[k] = se
+	s.bytes += se.size
+	u := s.accounts[se.account]
+	if u == nil {
+		u = &usage{}
+		s.accounts[se.account] = u
+	}
+	u.n++
+	u.bytes += se.size
+}
+
+// resize sets the size of the session se, in the table. s.mu is held.
+func (s *sessions) resize(se *session, size int64) {
+	s.bytes += size - se.size
+	s.accounts[se.account].bytes += size - se.size
+	se.size = size
+}
+
 // remove drops the session k, if any. s.mu is held.
 func (s *sessions) remove(k [32]byte) {
-	if se, ok := s.m[k]; ok {
-		delete(s.m, k)
-		s.bytes -= se.size
+	se, ok := s.m[k]
+	if !ok {
+		return
+	}
+	delete(s.m, k)
+	s.bytes -= se.size
+	u := s.accounts[se.account]
+	if u.n--; u.n == 0 {
+		delete(s.accounts, se.account)
+	} else {
+		u.bytes -= se.size
 	}
 }
 
@@ -88,15 +146,22 @@ func randomToken() string {
 }
 
 // create starts a session for p and returns its cookie token and its
-// CSRF token; ok is false if the table is full of live sessions.
+// CSRF token; ok is false if the table is full of live sessions, or if
+// the session alone would take more than an account's share. It ends p's
+// own oldest session if p holds maxSessionsPerPrincipal, and the sessions
+// of p's account idle the longest while the account would hold more than
+// its share.
 func (s *sessions) create(p *identity.Principal) (token, csrf string, ok bool) {
 	token, csrf = randomToken(), randomToken()
 	now := s.now()
 	who := sessionOwner(p)
 	size := memSize(p)
+	if size > s.maxBytesPerAccount {
+		return "", "", false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.full(size) {
+	if s.full(size) || s.overShare(p.Account, size) {
 		s.sweepLocked(now)
 	}
 	for {
@@ -116,12 +181,32 @@ func (s *sessions) create(p *identity.Principal) (token, csrf string, ok bool) {
 		}
 		s.remove(oldest)
 	}
+	for s.overShare(p.Account, size) {
+		if !s.endIdlest(p.Account) {
+			break
+		}
+	}
 	if s.full(size) {
 		return "", "", false
 	}
-	s.m[sha256.Sum256([]byte(token))] = &session{principal: p, csrf: csrf, created: now, lastSeen: now, size: size}
-	s.bytes += size
+	s.add(sha256.Sum256([]byte(token)), &session{principal: p, csrf: csrf, created: now, lastSeen: now, account: p.Account, size: size})
 	return token, csrf, true
+}
+
+// endIdlest ends the session of account that was used the longest ago,
+// and reports whether the account had one. s.mu is held.
+func (s *sessions) endIdlest(account string) bool {
+	var idlest [32]byte
+	found := false
+	for k, v := range s.m {
+		if v.account == account && (!found || v.lastSeen.Before(s.m[idlest].lastSeen)) {
+			idlest, found = k, true
+		}
+	}
+	if found {
+		s.remove(idlest)
+	}
+	return found
 }
 
 // sessionOwner is who a session counts against: the role of a role
@@ -158,7 +243,8 @@ func (s *sessions) get(token string) (*session, bool) {
 
 // update replaces the principal of a live session (after it was read
 // again from the directory), and reports whether the session goes on: one
-// whose principal now takes the table past maxSessionBytes is ended.
+// whose principal now takes its account's share or the table past their
+// bytes is ended.
 func (s *sessions) update(token string, p *identity.Principal) bool {
 	k := sha256.Sum256([]byte(token))
 	size := memSize(p)
@@ -168,12 +254,12 @@ func (s *sessions) update(token string, p *identity.Principal) bool {
 	if !ok {
 		return false
 	}
-	if s.bytes-se.size+size > s.maxBytes {
+	if s.bytes-se.size+size > s.maxBytes || s.accounts[se.account].bytes-se.size+size > s.maxBytesPerAccount {
 		s.remove(k)
 		return false
 	}
-	s.bytes += size - se.size
-	se.principal, se.size = p, size
+	s.resize(se, size)
+	se.principal = p
 	return true
 }
 

@@ -122,10 +122,12 @@ func TestSessionTableIsBounded(t *testing.T) {
 		t.Fatalf("%d sessions held after a role's, want %d", n, 1+2*maxSessionsPerPrincipal)
 	}
 
-	// A table full of live sessions refuses new ones rather than ending
-	// them; expired ones make room.
+	// A table full of live sessions (of several accounts, each within its
+	// share) refuses new ones rather than ending them; expired ones make
+	// room.
 	for i := len(s.m); i < maxSessions; i++ {
-		s.create(&identity.Principal{ARN: fmt.Sprintf("arn:aws:iam::111122223333:user/u%d", i)})
+		account := fmt.Sprintf("5000000000%02d", i%(maxSessions/maxSessionsPerAccount))
+		s.create(&identity.Principal{Account: account, ARN: fmt.Sprintf("arn:aws:iam::%s:user/u%d", account, i)})
 	}
 	if _, _, ok := s.create(&identity.Principal{ARN: "arn:aws:iam::111122223333:user/late"}); ok {
 		t.Fatal("a full table took another session")
@@ -318,4 +320,48 @@ func TestSessionTableBytesBounded(t *testing.T) {
 		t.Fatal("expired sessions did not make room")
 	}
 	check("after the expired sessions went")
+}
+
+// An account's sessions take at most its share of the table's bytes: a
+// sign-in past it ends the account's session idle the longest, one larger
+// than the whole share is refused, and a session whose principal grows
+// past it when read again is ended; another account's are not touched.
+func TestSessionShareBytesOfAnAccount(t *testing.T) {
+	clock := testsupport.NewClock(start)
+	s := newSessions(clock.Now, time.Hour, time.Hour)
+	user := func(account, name string) *identity.Principal {
+		return &identity.Principal{Account: account, ARN: "arn:aws:iam::" + account + ":user/" + name}
+	}
+	s.maxBytesPerAccount = 2 * memSize(user("111122223333", "a"))
+	other, _, _ := s.create(user("444455556666", "o"))
+	first, _, _ := s.create(user("111122223333", "a"))
+	clock.Advance(time.Second)
+	second, _, _ := s.create(user("111122223333", "b"))
+	clock.Advance(time.Second)
+	if _, ok := s.get(second); !ok {
+		t.Fatal("a session within the account's share ended")
+	}
+	third, _, ok := s.create(user("111122223333", "c"))
+	if !ok {
+		t.Fatal("a sign-in past the account's share was refused, not made room for")
+	}
+	if _, ok := s.get(first); ok {
+		t.Error("the account's session idle the longest outlived a sign-in past its share")
+	}
+	grown := user("111122223333", "b")
+	grown.Username = strings.Repeat("x", 1000) // takes more than the share's room
+	if s.update(second, grown) {
+		t.Error("a session whose principal grew past its account's share went on")
+	}
+	if _, ok := s.get(third); !ok {
+		t.Error("a session that grew ended another of its account")
+	}
+	big := user("111122223333", "big")
+	big.Username = strings.Repeat("x", int(s.maxBytesPerAccount))
+	if _, _, ok := s.create(big); ok {
+		t.Error("a session larger than an account's share was taken")
+	}
+	if _, ok := s.get(other); !ok {
+		t.Error("another account's session ended")
+	}
 }
