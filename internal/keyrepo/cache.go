@@ -2,6 +2,7 @@ package keyrepo
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,7 +122,8 @@ type Version struct {
 // take at most maxBytes as estimated (Key.memSize): a key holds its parsed
 // policy and every grant it has, up to 50,000, and max keys that each had
 // AWS's largest would take far more memory than the server has. Making
-// room for a key, or for the grants a patch adds, evicts other keys.
+// room for a key, or for the grants a patch adds, evicts other keys, the
+// largest first.
 type cache struct {
 	hits, misses atomic.Uint64 // of key lookups
 
@@ -277,24 +279,52 @@ func (c *cache) fillKey(gen uint64, start time.Time, k *Key) {
 	c.setKey(ref, keyEntry{k: k, filled: start})
 }
 
-// setKey holds e as the entry of key ref, evicting arbitrary other keys
-// until it fits within max keys and maxBytes. A key larger than maxBytes
-// alone is not held. c.mu is held.
+// setKey holds e as the entry of key ref, evicting other keys until it
+// fits within max keys and maxBytes: for bytes, the largest first (see
+// evictLargest); for the count, arbitrary ones. A key larger than
+// maxBytes alone is not held. c.mu is held.
 func (c *cache) setKey(ref keyRef, e keyEntry) {
 	e.size = e.k.memSize()
+	c.deleteKey(ref)
 	if e.size > c.maxBytes {
-		c.deleteKey(ref)
 		return
 	}
-	c.deleteKey(ref)
+	if c.bytes+e.size > c.maxBytes {
+		c.evictLargest(c.bytes + e.size - c.maxBytes)
+	}
 	for id := range c.keys { // evict arbitrary entries
-		if len(c.keys) < c.max && c.bytes+e.size <= c.maxBytes {
+		if len(c.keys) < c.max {
 			break
 		}
 		c.deleteKey(id)
 	}
 	c.keys[ref] = e
 	c.bytes += e.size
+}
+
+// evictLargest evicts the largest keys held until need bytes are freed,
+// so that the room a key with many grants takes comes from the other
+// large keys first, and the many small keys of a usual working set stay
+// (an arbitrary choice would mostly evict those, being most of the
+// entries). It sorts the keys held: the bound is passed only by the fill
+// of a large key, which costs far more to read. c.mu is held.
+func (c *cache) evictLargest(need int64) {
+	type sized struct {
+		ref  keyRef
+		size int64
+	}
+	all := make([]sized, 0, len(c.keys))
+	for ref, e := range c.keys {
+		all = append(all, sized{ref, e.size})
+	}
+	slices.SortFunc(all, func(a, b sized) int { return cmp.Compare(b.size, a.size) })
+	for _, e := range all {
+		if need <= 0 {
+			return
+		}
+		need -= e.size
+		c.deleteKey(e.ref)
+	}
 }
 
 // deleteKey drops the entry of key ref, if any. c.mu is held.

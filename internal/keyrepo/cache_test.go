@@ -337,3 +337,56 @@ func TestCacheBytesDefault(t *testing.T) {
 		t.Errorf("10,000 keys with 32 KiB policies are estimated at %d bytes, within the default budget of %d", n, keyrepo.DefaultCacheBytes)
 	}
 }
+
+// A working set of small hot keys stays cached while keys with many
+// grants are filled in turn, each taking a large part of the budget: room
+// for a large key is made from the other large keys, not from the hot
+// ones.
+func TestCacheBytesKeepsSmallHotKeys(t *testing.T) {
+	f := newFixture(t, keyrepo.Config{})
+	bigKey := func(f *fixture) keyrepo.KeyRecord {
+		k := f.newKey(acctA, keys.SymmetricDefault)
+		var gs []*keyrepo.GrantRecord
+		for j := range 40 {
+			gs = append(gs, f.grant(k, fmt.Sprintf("g%02d", j), ""))
+		}
+		f.putGrants(gs...)
+		return k
+	}
+	probe := bigKey(f)
+	k, err := f.repo.Load(f.ctx, region, probe.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := keyrepo.MemSize(k)
+	k, err = f.repo.Load(f.ctx, region, f.newKey(acctA, keys.SymmetricDefault).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := keyrepo.MemSize(k)
+
+	const hot = 8
+	f = newFixture(t, keyrepo.Config{CacheSize: 100, CacheBytes: 2*big + hot*small + small/2})
+	var hots []string
+	for range hot {
+		k := f.newKey(acctA, keys.SymmetricDefault)
+		hots = append(hots, k.ID)
+		f.description(f.repo, k.ID)
+	}
+	var bigs []string
+	for range 3 {
+		bigs = append(bigs, bigKey(f).ID)
+	}
+	for round := range 5 {
+		for _, id := range bigs {
+			f.description(f.repo, id)
+		}
+		_, misses := f.repo.CacheStats()
+		for _, id := range hots {
+			f.description(f.repo, id)
+		}
+		if _, m := f.repo.CacheStats(); m != misses {
+			t.Fatalf("round %d: %d of the %d hot keys were evicted by the fills of keys with many grants", round+1, m-misses, hot)
+		}
+	}
+}
