@@ -20,7 +20,7 @@ const (
 
 // maxSessions bounds the sessions held in memory, and maxSessionBytes
 // their memory, as estimated (session.memSize: a principal's parsed
-// policies may take some 200 KB): past either, signing in drops the
+// policies may take some 200 KB, or 600 KB of wildcard patterns): past either, signing in drops the
 // expired sessions and, if all are live, is refused. Each principal (a
 // role counting once for all its sessions) holds at most
 // maxSessionsPerPrincipal: past that, its own oldest is ended. Each

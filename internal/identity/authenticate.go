@@ -40,8 +40,9 @@ type credential struct {
 
 // memSize estimates, from above, the bytes c takes in memory, so that the
 // cache can bound its bytes and not only its entries: a user's or role's
-// inline policies hold up to 10,240 bytes of text, which parse to up to
-// some 200 KB (Principal.MemSize).
+// inline policies hold up to 10,240 bytes of text, which parse to some
+// 200 KB, and up to some 600 KB if little but wildcard patterns
+// (Principal.MemSize).
 func (c *credential) memSize() int64 {
 	return int64(len(c.secret)+len(c.tokenHash)) + c.principal.MemSize()
 }

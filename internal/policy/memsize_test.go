@@ -53,6 +53,23 @@ func TestMemSizeBoundsParsedPolicies(t *testing.T) {
 		{"many actions", statements(limit, func(int) string {
 			return `{"Effect":"Allow",` + principal + `,"Action":["` + strings.Repeat(`kms:*","`, 500) + `kms:*"],"Resource":"*"}`
 		})},
+		// Wildcard patterns keep an element a character, and an ARN
+		// pattern six parts a value: many bytes a byte of text.
+		{"alternating wildcards in actions", statements(limit, func(int) string {
+			return `{"Effect":"Allow",` + principal + `,"Action":"kms:` + strings.Repeat("?a", 500) + `","Resource":"*"}`
+		})},
+		{"alternating wildcards in a condition", statements(limit, func(int) string {
+			return `{"Effect":"Allow",` + principal + `,"Action":"kms:a","Resource":"*","Condition":{"StringLike":{"kms:EncryptionContext:a":"` +
+				strings.Repeat("*a", 500) + `"}}}`
+		})},
+		{"empty ARN parts", statements(limit, func(int) string {
+			return `{"Effect":"Allow",` + principal + `,"Action":"kms:a","Resource":"*","Condition":{"ArnLike":{"aws:SourceArn":[` +
+				strings.Repeat(`":::::",`, 1000) + `":::::"]}}}`
+		})},
+		{"wildcard ARN parts", statements(limit, func(int) string {
+			return `{"Effect":"Allow",` + principal + `,"Action":"kms:a","Resource":"*","Condition":{"ArnEquals":{"aws:SourceArn":[` +
+				strings.Repeat(`"?:?:?:?:?:?",`, 500) + `"?:?:?:?:?:?"]}}}`
+		})},
 		{"addresses", statements(limit, func(int) string {
 			return `{"Effect":"Allow",` + principal + `,"Action":"kms:a","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":["` +
 				strings.Repeat(`1.2.3.4","`, 500) + `1.2.3.4"]}}}`

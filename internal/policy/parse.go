@@ -155,6 +155,7 @@ func parse(doc string, k kind) (*Policy, error) {
 	default:
 		return nil, fail("Statement must be an object or an array of objects.")
 	}
+	p.patternBytes = patternBytes(p.Statements)
 	return p, nil
 }
 

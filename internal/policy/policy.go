@@ -64,7 +64,8 @@ type Policy struct {
 	ids   map[string]string
 	bound bool
 
-	textBytes int // the length of the document parsed (MemSize)
+	textBytes    int // the length of the document parsed (MemSize)
+	patternBytes int // what its compiled patterns keep (MemSize)
 }
 
 // Bind ties the IAM users and roles that p names to the ones that existed
