@@ -379,7 +379,8 @@ func appendScope(dst []byte, a *Auth) []byte {
 	return append(dst, "/aws4_request"...)
 }
 
-// signingKey derives (and caches) the key of a credential scope.
+// signingKey derives (and caches, if its parts are at most
+// maxScopePartCached bytes each) the key of a credential scope.
 func (v *Verifier) signingKey(a *Auth, secret string) derivedKey {
 	id := scope{a.AccessKeyID, a.Date, a.Region, a.Service}
 	v.mu.RLock()
@@ -399,6 +400,13 @@ func (v *Verifier) signingKey(a *Auth, secret string) derivedKey {
 		dk.ipad[i] ^= 0x36
 		dk.opad[i] ^= 0x5c
 	}
+	if len(a.AccessKeyID) > maxScopePartCached || len(a.Date) > maxScopePartCached ||
+		len(a.Region) > maxScopePartCached || len(a.Service) > maxScopePartCached {
+		return dk // derived again each time, not kept
+	}
+	// Copies: the parts are of the request's Authorization header, which
+	// they would keep whole.
+	id = scope{strings.Clone(a.AccessKeyID), strings.Clone(a.Date), strings.Clone(a.Region), strings.Clone(a.Service)}
 	v.mu.Lock()
 	if len(v.keys) >= 10000 {
 		clear(v.keys)
@@ -407,6 +415,13 @@ func (v *Verifier) signingKey(a *Auth, secret string) derivedKey {
 	v.mu.Unlock()
 	return dk
 }
+
+// maxScopePartCached bounds each part of a credential scope whose signing
+// key is kept: IAM's longest access key id. A scope's region is what the
+// client wrote (an IAM request is held to no region served), and 10,000
+// keys of long made-up regions would hold hundreds of megabytes; a key of
+// a longer scope is derived again at each request.
+const maxScopePartCached = 128
 
 func hmacSHA256(key []byte, msg string) []byte {
 	m := hmac.New(sha256.New, key)
