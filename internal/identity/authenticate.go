@@ -1,11 +1,13 @@
 package identity
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -334,8 +336,10 @@ func remember[V any](d *Directory, gen uint64, m map[string]V, akid string, owne
 
 // rememberCredential caches c, read of access key akid and its owner, as
 // remember does, within cacheLimit entries and d.maxCredBytes of them
-// together (credential.memSize): a cache that c would take past either is
-// emptied first.
+// together (credential.memSize): a cache that c would take past its
+// entries is emptied first, and room for c's bytes is made from the
+// largest credentials cached (evictLargestCredentials). A credential
+// larger than d.maxCredBytes alone is not cached.
 func (d *Directory) rememberCredential(gen uint64, akid string, owner subject, c *credential) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -343,14 +347,42 @@ func (d *Directory) rememberCredential(gen uint64, akid string, owner subject, c
 		return
 	}
 	d.dropCredential(akid)
-	if len(d.creds) >= cacheLimit || d.credBytes+c.size > d.maxCredBytes {
-		d.clearCredentials()
-	}
 	if c.size > d.maxCredBytes {
 		return
 	}
+	if len(d.creds) >= cacheLimit {
+		d.clearCredentials()
+	}
+	if d.credBytes+c.size > d.maxCredBytes {
+		d.evictLargestCredentials(d.credBytes + c.size - d.maxCredBytes)
+	}
 	d.creds[strings.Clone(akid)] = c
 	d.credBytes += c.size
+}
+
+// evictLargestCredentials drops the largest cached credentials until need
+// bytes are freed, so that the room a principal with large policies takes
+// comes from the others with large policies, and the many small ones of
+// a usual working set stay (emptying the cache would drop them all). It
+// sorts the cache: the bound is passed only by the read of a large
+// credential, which costs far more. d.mu is held.
+func (d *Directory) evictLargestCredentials(need int64) {
+	type sized struct {
+		id   string
+		size int64
+	}
+	all := make([]sized, 0, len(d.creds))
+	for id, c := range d.creds {
+		all = append(all, sized{id, c.size})
+	}
+	slices.SortFunc(all, func(a, b sized) int { return cmp.Compare(b.size, a.size) })
+	for _, e := range all {
+		if need <= 0 {
+			return
+		}
+		need -= e.size
+		d.dropCredential(e.id)
+	}
 }
 
 // dropCredential drops the cached credential of akid, if any. d.mu is

@@ -64,3 +64,60 @@ func TestCredentialCacheBytesBound(t *testing.T) {
 		t.Errorf("after a flush: %d credentials, %d bytes, %d accounted", n, bytes, accounted)
 	}
 }
+
+// A working set of credentials with small policies stays cached while
+// credentials with large policies are read in turn, each taking a large
+// part of the budget: room for a large one is made from the other large
+// ones, not by emptying the cache.
+func TestCredentialCacheKeepsSmallHotCredentials(t *testing.T) {
+	f := newFixture(t)
+	policy := func(statements int) string {
+		return `{"Version":"2012-10-17","Statement":[` + strings.Repeat(`{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"},`, statements) +
+			`{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}]}`
+	}
+	type key struct{ id, secret string }
+	var hot, large []key
+	for i := range 5 {
+		_, k, secret := f.user(fmt.Sprintf("hot%d", i), nil)
+		hot = append(hot, key{k.ID, secret})
+	}
+	for i := range 3 {
+		_, k, secret := f.user(fmt.Sprintf("large%d", i), map[string]string{"p": policy(150)})
+		large = append(large, key{k.ID, secret})
+	}
+	auth := func(d *identity.Directory, k key) {
+		t.Helper()
+		req, body := f.request("sts", k.id, k.secret, "", f.clock.Now(), "Action=GetCallerIdentity&Version=2011-06-15")
+		if _, _, err := d.Authenticate(f.ctx, req, body, "sts"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sizeOf := func(k key) int64 {
+		probe := identity.New(f.cfg)
+		auth(probe, k)
+		_, n, _ := identity.CachedCredentials(probe)
+		return n
+	}
+	small, big := sizeOf(hot[0]), sizeOf(large[0])
+	d := identity.New(f.cfg)
+	identity.SetCredentialCacheBytes(d, int64(len(hot))*small+2*big+small/2)
+	for _, k := range hot {
+		auth(d, k)
+	}
+	for round := range 3 {
+		for _, k := range large {
+			auth(d, k)
+		}
+		n, _, _ := identity.CachedCredentials(d)
+		if n < len(hot) {
+			t.Fatalf("round %d: %d credentials cached; the %d hot ones were evicted by the reads of large ones", round+1, n, len(hot))
+		}
+	}
+	// The hot credentials are served without a store read.
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range hot {
+		auth(d, k)
+	}
+}
