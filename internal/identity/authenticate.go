@@ -187,9 +187,20 @@ func (d *Directory) current(ctx context.Context, a *sigv4.Auth) (*credential, er
 	return c, nil
 }
 
-// cacheLimit bounds each of the credential caches: past it, the cache is
-// emptied and fills again from the store.
+// cacheLimit bounds each of the credential caches. A full cache of
+// credentials makes room by evicting cacheEvictions of them; the cache of
+// unknown keys is emptied instead: only callers of keys that do not work
+// pay for that.
 const cacheLimit = 10000
+
+// cacheEvictions is how many credentials a full cache evicts to make room
+// for one more: a hundredth, arbitrary ones (the first the map's
+// randomised order of iteration yields), so that passing the bound costs
+// a few callers a store read rather than every caller of every account,
+// and a cache hit takes no lock for writing and keeps no note of its use.
+// A credential in steady use that is evicted is read again once at its
+// next request.
+const cacheEvictions = cacheLimit / 100
 
 // IAM's bounds on an access key id: 16 to 128 characters of letters,
 // digits and underscores. The server makes only 20-character ones.
@@ -336,8 +347,8 @@ func remember[V any](d *Directory, gen uint64, m map[string]V, akid string, owne
 
 // rememberCredential caches c, read of access key akid and its owner, as
 // remember does, within cacheLimit entries and d.maxCredBytes of them
-// together (credential.memSize): a cache that c would take past its
-// entries is emptied first, and room for c's bytes is made from the
+// together (credential.memSize): a full cache evicts cacheEvictions
+// arbitrary credentials first, and room for c's bytes is made from the
 // largest credentials cached (evictLargestCredentials). A credential
 // larger than d.maxCredBytes alone is not cached.
 func (d *Directory) rememberCredential(gen uint64, akid string, owner subject, c *credential) {
@@ -351,13 +362,26 @@ func (d *Directory) rememberCredential(gen uint64, akid string, owner subject, c
 		return
 	}
 	if len(d.creds) >= cacheLimit {
-		d.clearCredentials()
+		d.evictCredentials(len(d.creds) - cacheLimit + cacheEvictions)
 	}
 	if d.credBytes+c.size > d.maxCredBytes {
 		d.evictLargestCredentials(d.credBytes + c.size - d.maxCredBytes)
 	}
 	d.creds[strings.Clone(akid)] = c
 	d.credBytes += c.size
+}
+
+// evictCredentials drops n arbitrary cached credentials: those the
+// map's iteration, which starts at a random place, yields first. d.mu is
+// held.
+func (d *Directory) evictCredentials(n int) {
+	for id := range d.creds {
+		if n <= 0 {
+			return
+		}
+		d.dropCredential(id)
+		n--
+	}
 }
 
 // evictLargestCredentials drops the largest cached credentials until need

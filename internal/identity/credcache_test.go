@@ -1,17 +1,21 @@
 package identity_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/store"
 )
 
 // TestCredentialCacheBytesBound: the cached credentials take at most the
 // cache's budget together, as estimated, however few entries that is: a
 // principal with large inline policies counts for more, a fill that would
-// pass the budget empties the cache first, and a credential larger than
+// pass the budget makes room from the largest, and a credential larger than
 // the whole budget is not cached.
 func TestCredentialCacheBytesBound(t *testing.T) {
 	f := newFixture(t)
@@ -119,5 +123,99 @@ func TestCredentialCacheKeepsSmallHotCredentials(t *testing.T) {
 	}
 	for _, k := range hot {
 		auth(d, k)
+	}
+}
+
+// accessKeyReads counts the reads of access key records
+// (iam/accesskey/ID) through it, by id.
+type accessKeyReads struct {
+	store.Store
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (s *accessKeyReads) View(ctx context.Context, fn func(store.Tx) error) error {
+	return s.Store.View(ctx, func(tx store.Tx) error { return fn(accessKeyReadsTx{tx, s}) })
+}
+
+func (s *accessKeyReads) reads(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n[id]
+}
+
+type accessKeyReadsTx struct {
+	store.Tx
+	s *accessKeyReads
+}
+
+func (t accessKeyReadsTx) Get(key []byte) ([]byte, error) {
+	if id, ok := bytes.CutPrefix(key, []byte("iam/accesskey/")); ok {
+		t.s.mu.Lock()
+		t.s.n[string(id)]++
+		t.s.mu.Unlock()
+	}
+	return t.Tx.Get(key)
+}
+
+// A full credential cache makes room for the next caller by evicting a
+// few others, not by emptying itself: the callers of every account, past
+// the bound by one caller of any account, would each pay a store read at
+// their next request, and again each time the cache filled. Callers of
+// many accounts are read past the bound while a few hot callers keep
+// calling; the cache stays within its bound, stays nearly full, and the
+// hot callers are seldom read again.
+func TestCredentialCacheFullKeepsHotCallers(t *testing.T) {
+	f := newFixture(t)
+	reads := &accessKeyReads{Store: f.st, n: make(map[string]int)}
+	cfg := f.cfg
+	cfg.Store = reads
+	d := identity.New(cfg)
+	limit := identity.CredentialCacheLimit
+	callers, err := identity.PutRootAccessKeys(f.ctx, f.st, f.root, 500000000000, limit+200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hot, cold := callers[:20], callers[20:]
+	auth := func(k identity.AccessKey) {
+		t.Helper()
+		req, body := f.request("sts", k.ID, k.Secret, "", f.clock.Now(), "Action=GetCallerIdentity&Version=2011-06-15")
+		if _, _, err := d.Authenticate(f.ctx, req, body, "sts"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bounded := func(what string) int {
+		t.Helper()
+		n, size, accounted := identity.CachedCredentials(d)
+		if n > limit || size != accounted {
+			t.Fatalf("%s: %d credentials cached of %d bytes (accounted %d); want at most %d", what, n, size, accounted, limit)
+		}
+		return n
+	}
+	for _, k := range hot {
+		auth(k)
+	}
+	for i, k := range cold {
+		auth(k)
+		if i%100 == 99 {
+			for _, h := range hot {
+				auth(h)
+			}
+			bounded(fmt.Sprintf("after %d callers", len(hot)+i+1))
+		}
+	}
+	if n := bounded("at the end"); n < limit-identity.CredentialCacheEvictions {
+		t.Errorf("%d credentials cached after %d callers; want at least %d: a full cache evicts a few, it is not emptied",
+			n, len(callers), limit-identity.CredentialCacheEvictions)
+	}
+	again := 0
+	for _, h := range hot {
+		again += reads.reads(h.ID) - 1
+	}
+	// Each hot caller is evicted by a batch with a chance of about one in
+	// a hundred: past the bound by some 200 callers, a few at most are
+	// read again. Emptied, the cache would have every one read again.
+	if again > len(hot)/2 {
+		t.Errorf("the %d hot callers were read from the store %d times again while others filled the cache past its bound", len(hot), again)
 	}
 }

@@ -1,5 +1,17 @@
 package identity
 
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/store"
+)
+
 // OnRefreshed has d call fn after each read of a credential in the
 // background.
 func OnRefreshed(d *Directory, fn func()) { d.refreshed = fn }
@@ -33,4 +45,46 @@ func CachedCredentials(d *Directory) (n int, bytes, accounted int64) {
 		bytes += c.memSize()
 	}
 	return n, bytes, d.credBytes
+}
+
+// CredentialCacheLimit is how many credentials a Directory caches, and
+// CredentialCacheEvictions how many a full cache evicts to make room.
+const (
+	CredentialCacheLimit     = cacheLimit
+	CredentialCacheEvictions = cacheEvictions
+)
+
+// PutRootAccessKeys stores the root access keys of n accounts, from
+// firstAccount on, in one transaction (the records InitAccount would
+// write in n), for a test that needs many distinct callers; it returns
+// them in order. The records are put in the order of their keys, which
+// bbolt appends rather than inserts.
+func PutRootAccessKeys(ctx context.Context, st store.Store, root *keys.RootKey, firstAccount, n int) ([]AccessKey, error) {
+	out := make([]AccessKey, n)
+	type record struct{ key, value []byte }
+	var recs []record
+	put := func(key []byte, v any) {
+		b, _ := json.Marshal(v)
+		recs = append(recs, record{key, b})
+	}
+	now := time.Now().UTC()
+	for i := range out {
+		account := fmt.Sprintf("%012d", firstAccount+i)
+		ak := AccessKey{ID: randomID("AKIA", accessKeyIDLength), Secret: newSecret()}
+		put(accessKeyKey(ak.ID), &accessKeyRecord{V: 1, ID: ak.ID, Account: account, ARN: RootARN(account), Status: statusActive,
+			Created: now, Sealed: root.Seal(accessKeyKey(ak.ID), []byte(ak.Secret))})
+		recs = append(recs, record{append(rootKeysPrefix(account), ak.ID...), nil}, record{rootKeyKey(account), []byte(ak.ID)})
+		put(accountKey(account), &accountRecord{V: 1, Created: now})
+		out[i] = ak
+	}
+	slices.SortFunc(recs, func(a, b record) int { return bytes.Compare(a.key, b.key) })
+	err := st.Update(ctx, func(tx store.Tx) error {
+		for _, r := range recs {
+			if err := tx.Put(r.key, r.value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
 }
