@@ -408,12 +408,47 @@ func (v *Verifier) signingKey(a *Auth, secret string) derivedKey {
 	// they would keep whole.
 	id = scope{strings.Clone(a.AccessKeyID), strings.Clone(a.Date), strings.Clone(a.Region), strings.Clone(a.Service)}
 	v.mu.Lock()
-	if len(v.keys) >= 10000 {
-		clear(v.keys)
+	if len(v.keys) >= maxKeys {
+		v.evict(len(v.keys)-maxKeys+keyEvictions, id.date)
 	}
 	v.keys[id] = dk
 	v.mu.Unlock()
 	return dk
+}
+
+// maxKeys bounds the signing keys a Verifier keeps. A full Verifier makes
+// room by evicting keyEvictions of them (evict), not by emptying itself:
+// then the callers of every account would each derive their key again,
+// and again each time the keys filled up.
+const (
+	maxKeys      = 10000
+	keyEvictions = maxKeys / 100
+)
+
+// evict drops n signing keys: first those of scopes of another day than
+// date, the day of the key about to be kept (clients sign with the
+// current day, so those are seldom used again), then arbitrary ones, the
+// first the map's iteration, which starts at a random place, yields. A
+// verification that finds its key keeps no note of its use, so that it
+// takes no lock for writing. Finding fewer than n of another day reads
+// every key kept, once in keyEvictions new scopes. v.mu is held.
+func (v *Verifier) evict(n int, date string) {
+	for s := range v.keys {
+		if n <= 0 {
+			return
+		}
+		if s.date != date {
+			delete(v.keys, s)
+			n--
+		}
+	}
+	for s := range v.keys {
+		if n <= 0 {
+			return
+		}
+		delete(v.keys, s)
+		n--
+	}
 }
 
 // maxScopePartCached bounds each part of a credential scope whose signing
