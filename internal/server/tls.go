@@ -119,12 +119,21 @@ func (r *certReloader) watch(signals <-chan struct{}, interval time.Duration, do
 	}
 }
 
+// maxTLSFileBytes bounds a certificate, key or client CA file: a
+// certificate chain or a key takes a few kilobytes, and a bundle of every
+// public CA some 200 KiB.
+const maxTLSFileBytes = 1 << 20
+
 // readRegularFile reads the file at path, refusing one that is not a
 // regular file: a FIFO put in a certificate's place would block the read
 // until something writes to it, and a device may never end, where a
 // reload must not wait. It opens the file without blocking (O_NONBLOCK,
 // which a FIFO's open would otherwise wait on) and checks what it opened,
-// so that nothing swapped in between a check and the open is read.
+// so that nothing swapped in between a check and the open is read. It
+// refuses a file of more than maxTLSFileBytes, reading no more than that
+// of one that grows as it is read: the wrong file named, or one a
+// mistaken script keeps writing to, would otherwise be read whole into
+// memory at each reload.
 func readRegularFile(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -138,7 +147,16 @@ func readRegularFile(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
 	}
-	return io.ReadAll(f)
+	if fi.Size() <= maxTLSFileBytes {
+		b, err := io.ReadAll(io.LimitReader(f, maxTLSFileBytes+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(b) <= maxTLSFileBytes {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("%s is larger than 1 MiB, which no certificate, key or CA file takes", path)
 }
 
 func fileStamp(path string) string {
