@@ -18,7 +18,7 @@ import (
 const compactLockTimeout = time.Second
 
 // eraser clears the store's files of the secret material that a change
-// erased (store.ErasedRecord): a deleted key's sealed material, imported
+// erased (store.ErasedPrefix): a deleted key's sealed material, imported
 // material deleted or expired, a deleted access key's secret. The
 // maintenance round runs it once per round, and it compacts the store
 // only if something was erased since the last compaction, so that no
@@ -62,28 +62,33 @@ func pgEraser(st store.Store, pg *pgstore.Store, log *slog.Logger) *eraser {
 	return &eraser{st: st, log: log,
 		stays: "kms_records' files still hold, as dead rows, the sealed material erased since it was last rewritten (deleted keys, deleted or expired imported material, deleted access keys)",
 		compact: func(ctx context.Context) error {
-			return pg.CompactErased(ctx, compactLockTimeout, store.ErasedRecord)
+			return pg.CompactErased(ctx, compactLockTimeout, store.ErasedPrefix)
 		}}
 }
 
 // round compacts the store if an erasure marked it, then removes the
-// mark it read. A compaction that fails is logged, with what stays, and
-// the mark stays: it is tried again at the next round, and after
+// marks it read (more than a few are made one first, store.FoldErased,
+// so that they stay few while compactions fail). A compaction that
+// fails is logged, with what stays, and the marks stay: it is tried
+// again at the next round, and after
 // failures in a row, after 2, 4, ... rounds, at most maxRetryRounds. On
 // PostgreSQL, a role that may not rewrite the table is told once what
 // its owner must run, and not tried again until the server restarts.
 func (e *eraser) round(ctx context.Context) {
-	if e == nil || e.refused {
+	if e == nil {
 		return
 	}
-	mark, err := store.Erased(ctx, e.st)
+	marks, err := store.Erased(ctx, e.st)
+	if err == nil {
+		marks, err = store.FoldErased(ctx, e.st, marks)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			e.log.Error("reading whether key material was erased", "err", err)
 		}
 		return
 	}
-	if mark == nil {
+	if len(marks) == 0 || e.refused {
 		return
 	}
 	if e.wait > 0 {
@@ -107,7 +112,7 @@ func (e *eraser) round(ctx context.Context) {
 	}
 	e.failed = 0
 	e.log.Info("compacted the key store: the key material erased before this maintenance round is gone from its files")
-	if err := store.TakeErased(ctx, e.st, mark); err != nil && ctx.Err() == nil {
+	if err := store.TakeErased(ctx, e.st, marks); err != nil && ctx.Err() == nil {
 		// The next round compacts again.
 		e.log.Error("removing the mark of erased key material after the store's compaction", "err", err)
 	}

@@ -261,8 +261,8 @@ func TestMaintenanceErasesDeletedMaterialFromKmsDB(t *testing.T) {
 	if held := inFile(); len(held) > 0 {
 		t.Errorf("after the maintenance round, kms.db still holds erased sealed values %v of %d", held, len(secrets))
 	}
-	if mark, err := store.Erased(ctx, e.st); err != nil || mark != nil {
-		t.Errorf("the erasure's mark after the compaction: %q, %v", mark, err)
+	if marks, err := store.Erased(ctx, e.st); err != nil || len(marks) != 0 {
+		t.Errorf("the erasure's marks after the compaction: %q, %v", marks, err)
 	}
 	blob = e.roundTrip(t, kept, blob)
 	compacted, err := os.Stat(path)
@@ -318,8 +318,8 @@ func TestFailedCompactionKeepsServing(t *testing.T) {
 	if n := warnings(); n != 2 {
 		t.Fatalf("the two rounds after a failed compaction logged %d warnings in all, want the next round's only:\n%s", n, e.logs)
 	}
-	if mark, err := store.Erased(ctx, e.st); err != nil || mark == nil {
-		t.Fatalf("the erasure's mark after a failed compaction: %q, %v", mark, err)
+	if marks, err := store.Erased(ctx, e.st); err != nil || len(marks) == 0 {
+		t.Fatalf("the erasure's mark after a failed compaction: %q, %v", marks, err)
 	}
 	blob = e.roundTrip(t, kept, blob)
 	if _, err := e.kms.CreateKey(ctx, &kms.CreateKeyInput{}); err != nil {
@@ -343,6 +343,62 @@ func TestFailedCompactionKeepsServing(t *testing.T) {
 		}
 	}
 	e.roundTrip(t, kept, blob)
+}
+
+// TestErasureMarksStayFew: while compactions fail (or may not run), the
+// marks of the erasures since are made one, so that a store does not
+// keep a record for each; the compaction that succeeds takes them all.
+func TestErasureMarksStayFew(t *testing.T) {
+	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bolt.Close() })
+	fail := errors.New("no room for the copy")
+	var backups sync.Mutex
+	e := newErasureEnv(t, bolt, func(st store.Store, log *slog.Logger) *eraser {
+		er := boltEraser(st, bolt, &backups, log)
+		compact := er.compact
+		er.compact = func(ctx context.Context) error {
+			if fail != nil {
+				return fail
+			}
+			return compact(ctx)
+		}
+		return er
+	})
+	ctx := context.Background()
+	count := func() int {
+		t.Helper()
+		marks, err := store.Erased(ctx, e.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(marks)
+	}
+	for range 100 {
+		if err := e.st.Update(ctx, store.NoteErased); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(); n != 100 {
+		t.Fatalf("100 erasures left %d marks", n)
+	}
+	e.m.tick(ctx)
+	if n := count(); n != 1 {
+		t.Fatalf("after a round whose compaction failed, 100 erasures' marks are %d records", n)
+	}
+	for range 3 {
+		if err := e.st.Update(ctx, store.NoteErased); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail = nil
+	e.m.erase.wait = 0
+	e.m.tick(ctx)
+	if n := count(); n != 0 {
+		t.Fatalf("after a round that compacted, %d marks are left:\n%s", n, e.logs)
+	}
 }
 
 // TestCompactionBesideCalls: calls made through the API while rounds
@@ -421,7 +477,7 @@ func compactionBesideCalls(t *testing.T, e *erasureEnv) {
 			t.Fatal(err)
 		}
 		e.m.tick(ctx)
-		if mark, err := store.Erased(ctx, e.st); err == nil && mark == nil {
+		if marks, err := store.Erased(ctx, e.st); err == nil && len(marks) == 0 {
 			compactions++
 		}
 	}
@@ -490,8 +546,8 @@ func TestMaintenanceErasesDeletedMaterialFromPostgres(t *testing.T) {
 	if held := inFiles(); len(held) > 0 {
 		t.Errorf("after the maintenance round, the database's files still hold erased sealed values %v of %d:\n%s", held, len(secrets), e.logs)
 	}
-	if mark, err := store.Erased(ctx, e.st); err != nil || mark != nil {
-		t.Errorf("the erasure's mark after the compaction: %q, %v", mark, err)
+	if marks, err := store.Erased(ctx, e.st); err != nil || len(marks) != 0 {
+		t.Errorf("the erasure's marks after the compaction: %q, %v", marks, err)
 	}
 	e.roundTrip(t, kept, blob)
 }
@@ -540,8 +596,8 @@ func TestCompactionByARoleThatDoesNotOwnTheTable(t *testing.T) {
 	if n := strings.Count(logs, "level=WARN"); n != 1 || !strings.Contains(logs, "VACUUM FULL kms_records") || tried != 1 {
 		t.Fatalf("three rounds by a role that may not rewrite kms_records tried %d times and logged %d warnings:\n%s", tried, n, logs)
 	}
-	if mark, err := store.Erased(ctx, e.st); err != nil || mark == nil {
-		t.Errorf("the erasure's mark after a refused rewrite: %q, %v", mark, err)
+	if marks, err := store.Erased(ctx, e.st); err != nil || len(marks) == 0 {
+		t.Errorf("the erasure's mark after a refused rewrite: %q, %v", marks, err)
 	}
 	e.roundTrip(t, kept, nil)
 }

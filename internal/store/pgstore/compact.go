@@ -65,19 +65,20 @@ func (s *Store) Compact(ctx context.Context, lockTimeout time.Duration) error {
 }
 
 // CompactErased is Compact for a server that runs beside others, to clear
-// the row versions that transactions deleted or replaced up to the last
-// write of the record named erased (store.ErasedRecord): only a snapshot
-// or transaction as old as that write, which may still see them, makes
-// it fail for keeping replaced rows. (Compact's check, any transaction
-// begun before the rewrite, fails whenever another node's call waited for
-// the table's lock.) Without that record it is Compact.
+// the row versions that transactions deleted or replaced up to the
+// newest of the records whose names begin with erased (the erasures'
+// marks, store.ErasedPrefix): only a snapshot or transaction as old as
+// that record's write, which may still see them, makes it fail for
+// keeping replaced rows. (Compact's check, any transaction begun before
+// the rewrite, fails whenever another node's call waited for the table's
+// lock.) Without such a record it is Compact.
 func (s *Store) CompactErased(ctx context.Context, lockTimeout time.Duration, erased []byte) error {
 	return s.compact(ctx, lockTimeout, erased)
 }
 
 // compact is Compact, with the check for holders of old snapshots
-// narrowed to those as old as the last write of the record named erased
-// (nil: those begun before the rewrite).
+// narrowed to those as old as the newest write of a record whose name
+// begins with erased (nil: those begun before the rewrite).
 func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased []byte) error {
 	cfg := s.connConfig.Copy()
 	var warnings []string
@@ -124,7 +125,11 @@ func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased [
 	// only to a superuser or pg_read_all_stats).
 	var holders int64
 	if erased != nil {
-		err = conn.QueryRow(ctx, erasedHolders, erased).Scan(&holders)
+		end := prefixEnd(erased)
+		if end == nil {
+			return fmt.Errorf("%w: no record name follows every one that begins with %q", ErrNotCompacted, erased)
+		}
+		err = conn.QueryRow(ctx, erasedHolders, erased, end).Scan(&holders)
 		if errors.Is(err, pgx.ErrNoRows) {
 			erased = nil
 		} else if err != nil {
@@ -151,18 +156,20 @@ func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased [
 }
 
 // erasedHolders counts what may still see a row version that a
-// transaction deleted or replaced no later than the one that last wrote
-// the record $1, and so keeps it through a rewrite: a row version whose
-// deleting transaction X committed is removed once every running
-// transaction and every snapshot is newer than X. The record's writers
-// are serialized (a later one rewrites its row, and fails and starts
-// again if an earlier one committed after its snapshot), so the last one
-// is the newest of them. No rows: no such record.
-const erasedHolders = `WITH mark AS (SELECT age(xmin) AS age FROM kms_records WHERE k = $1)
+// transaction deleted or replaced no later than the newest write of a
+// record named from $1 (included) to $2 (excluded), and so keeps it
+// through a rewrite: a row version whose deleting transaction X committed
+// is removed once every running transaction and every snapshot is newer
+// than X. Each erasure writes such a record in its transaction (a record
+// of its own, or the one it rewrites, whose writers are serialized: a
+// later one fails and starts again if an earlier one committed after its
+// snapshot), so the newest of their writes is as new as every erasure
+// still marked. No rows: no such record.
+const erasedHolders = `WITH mark AS (SELECT min(age(xmin)) AS age FROM kms_records WHERE k >= $1 AND k < $2)
 SELECT
 	(SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (
 		(datname = current_database() AND (age(backend_xmin) >= mark.age OR age(backend_xid) >= mark.age))
 		OR (backend_type = 'walsender' AND age(backend_xmin) >= mark.age)))
 	+ (SELECT count(*) FROM pg_replication_slots WHERE age(xmin) >= mark.age)
 	+ (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database() AND age(transaction) >= mark.age)
-FROM mark`
+FROM mark WHERE mark.age IS NOT NULL`
