@@ -3,8 +3,9 @@
 //
 // Every Update commits with an fsync before it returns, so an acknowledged
 // change survives kill -9. bbolt allows one writer at a time; readers
-// block only while Compact copies the file. The file is opened with an
-// exclusive lock, so two servers cannot share one data directory.
+// block only while Compact copies the file, or until their context ends.
+// The file is opened with an exclusive lock, so two servers cannot share
+// one data directory.
 package boltstore
 
 import (
@@ -137,7 +138,8 @@ func isReplaced(f *os.File, path string) (bool, error) {
 // file meanwhile; the Store goes on with the new one. It may run while
 // the Store serves: it waits for the transactions in progress to end and
 // holds new ones back until the copy is in place (View and Update wait,
-// for as long as the copy takes: milliseconds for a small store). If
+// for as long as the copy takes, milliseconds for a small store, or
+// until their context ends: they then return its error). If
 // those in progress do not end within DrainWait (a live backup's
 // snapshot), it gives up and lets the others go on, changing nothing.
 // It needs room for a second copy of the live records; without it, the
@@ -246,7 +248,9 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.gate.enter()
+	if err := s.gate.enter(ctx); err != nil {
+		return err
+	}
 	defer s.gate.leave()
 	err := s.db.View(func(tx *bolt.Tx) error { return fn(txn{b: tx.Bucket(bucket)}) })
 	return mapErr(err)
@@ -257,7 +261,9 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.gate.enter()
+	if err := s.gate.enter(ctx); err != nil {
+		return err
+	}
 	defer s.gate.leave()
 	err := s.db.Update(func(tx *bolt.Tx) error { return fn(txn{b: tx.Bucket(bucket)}) })
 	return mapErr(err)

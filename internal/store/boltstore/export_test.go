@@ -11,3 +11,11 @@ func (s *Store) SetDrainWait(d time.Duration) { s.drainWait = d }
 func FailDirSync(s *Store, err error) {
 	s.syncDir = func(string) error { return err }
 }
+
+// Held reports whether a Compact or Close holds s's gate, or waits for
+// it: new transactions wait.
+func Held(s *Store) bool {
+	s.gate.mu.Lock()
+	defer s.gate.mu.Unlock()
+	return s.gate.held != nil
+}

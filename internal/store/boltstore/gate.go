@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -19,17 +20,23 @@ type gate struct {
 }
 
 // enter waits while the gate is held or awaited, then lets one
-// transaction in.
-func (g *gate) enter() {
+// transaction in; or returns ctx.Err() if ctx ends first: a call must
+// not outlast its deadline waiting for a copy of a large file.
+func (g *gate) enter(ctx context.Context) error {
 	g.mu.Lock()
 	for g.held != nil {
 		held := g.held
 		g.mu.Unlock()
-		<-held
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		g.mu.Lock()
 	}
 	g.readers++
 	g.mu.Unlock()
+	return nil
 }
 
 // leave lets one transaction out.

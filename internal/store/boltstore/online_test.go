@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -173,5 +174,69 @@ func TestCompactGivesWayToALongTransaction(t *testing.T) {
 	s.Close()
 	if err := s.Compact(); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Compact after Close: %v", err)
+	}
+}
+
+// TestCallWaitingForCompactHonoursItsContext: a call that waits for a
+// Compact to let go of the store gives up when its context ends (the
+// server's --call-timeout), instead of waiting for the whole copy.
+func TestCallWaitingForCompactHonoursItsContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kms.db")
+	s, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetDrainWait(0) // Compact waits for the long transaction without end
+	inside, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- s.View(context.Background(), func(tx store.Tx) error {
+			close(inside)
+			<-release
+			return nil
+		})
+	}()
+	<-inside
+	compacted := make(chan error)
+	go func() { compacted <- s.Compact() }()
+	for !boltstore.Held(s) {
+		runtime.Gosched()
+	}
+	for _, call := range []struct {
+		name string
+		run  func(ctx context.Context) error
+	}{
+		{"View", func(ctx context.Context) error { return s.View(ctx, func(store.Tx) error { return nil }) }},
+		{"Update", func(ctx context.Context) error {
+			return s.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("k"), []byte("v")) })
+		}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		result := make(chan error, 1)
+		go func() { result <- call.run(ctx) }()
+		select {
+		case err := <-result:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s waiting for Compact, past its deadline: %v", call.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s waiting for Compact did not give up at its deadline", call.name)
+		}
+		cancel()
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-compacted; err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
+	if err := s.View(context.Background(), func(tx store.Tx) error {
+		if _, err := tx.Get([]byte("k")); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("the Update that gave up wrote its record: %v", err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
