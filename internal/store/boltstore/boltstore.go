@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,9 @@ type Store struct {
 	// syncDir makes a directory's entries durable: the package's
 	// syncDir, or a failing one in a test.
 	syncDir func(dir string) error
+	// dirUnsynced is set when Compact renamed its copy into place but
+	// could not sync the directory: Update syncs it before it writes.
+	dirUnsynced atomic.Bool
 }
 
 // DrainWait is how long Compact waits for the transactions in progress
@@ -187,10 +191,13 @@ func (s *Store) Compact() error {
 	s.db = dst
 	if err := s.syncDir(filepath.Dir(path)); err != nil {
 		// Renamed, but perhaps not durably: the store goes on with the
-		// new file all the same, which holds every record.
+		// new file all the same, which holds every record, but writes
+		// to it only once the rename is durable.
+		s.dirUnsynced.Store(true)
 		old.Close()
 		return fmt.Errorf("compact %s: %w: %w", path, ErrCompactedNotDurable, err)
 	}
+	s.dirUnsynced.Store(false)
 	return old.Close()
 }
 
@@ -198,6 +205,9 @@ func (s *Store) Compact() error {
 // compacted file took the place of the store's, but whose directory could
 // not be synced: the file is compacted and the Store uses it, but until
 // the directory is synced a crash may bring back the file from before.
+// Until then Update syncs the directory before it writes, and fails
+// without writing if it cannot: a change acknowledged in the new file
+// would be lost with it. View goes on.
 var ErrCompactedNotDurable = errors.New("the file was compacted, but its rename is not durable until its directory syncs")
 
 // syncDir makes the entries of the directory dir durable.
@@ -265,6 +275,12 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 		return err
 	}
 	defer s.gate.leave()
+	if s.dirUnsynced.Load() {
+		if err := s.syncDir(filepath.Dir(s.path)); err != nil {
+			return fmt.Errorf("%s was compacted, but the rename of its copy is not durable until its directory syncs, which fails: no change is written until it does: %w", s.path, err)
+		}
+		s.dirUnsynced.Store(false)
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error { return fn(txn{b: tx.Bucket(bucket)}) })
 	return mapErr(err)
 }

@@ -176,3 +176,42 @@ func TestCompactWhoseDirectorySyncFails(t *testing.T) {
 		t.Fatalf("a record read after the Compact: %x, %v", got, err)
 	}
 }
+
+// TestUpdateAfterAnUndurableCompact: after a Compact whose directory
+// could not be synced, a crash could bring back the file from before; an
+// Update acknowledged in the new file would be lost with it. So Update
+// syncs the directory first, and fails, writing nothing, while it cannot.
+func TestUpdateAfterAnUndurableCompact(t *testing.T) {
+	ctx := context.Background()
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	boltstore.FailDirSync(s, errors.New("input/output error"))
+	if err := s.Compact(); !errors.Is(err, boltstore.ErrCompactedNotDurable) {
+		t.Fatalf("a Compact whose directory sync failed: %v", err)
+	}
+	put := func() error {
+		return s.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("k"), []byte("v")) })
+	}
+	if err := put(); err == nil || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("an Update while the compacted file's rename is not durable: %v", err)
+	}
+	if err := s.View(ctx, func(tx store.Tx) error {
+		_, err := tx.Get([]byte("k"))
+		return err
+	}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused Update wrote its record: %v", err)
+	}
+	syncs := 0
+	boltstore.CountDirSyncs(s, &syncs)
+	for range 2 {
+		if err := put(); err != nil {
+			t.Fatalf("an Update once the directory syncs: %v", err)
+		}
+	}
+	if syncs != 1 {
+		t.Errorf("two Updates synced the directory %d times, want once", syncs)
+	}
+}

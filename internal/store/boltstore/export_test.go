@@ -19,3 +19,8 @@ func Held(s *Store) bool {
 	defer s.gate.mu.Unlock()
 	return s.gate.held != nil
 }
+
+// CountDirSyncs makes s sync directories as it does, counting in n.
+func CountDirSyncs(s *Store, n *int) {
+	s.syncDir = func(dir string) error { *n++; return syncDir(dir) }
+}
