@@ -49,6 +49,16 @@ func CheckCopyFinished(tx Tx) error {
 // something.
 const UnwatchedPrefix = "outbox/"
 
+// Unwatched reports whether no node caches the record named key, so that
+// a change to it is not announced to the other nodes of a cluster: the
+// audit outbox's entries (UnwatchedPrefix) and the marks of erasures
+// (ErasedPrefix), which the node that compacts deletes in bulk, and
+// whose announcement, too long to name them, would make every node
+// empty its caches.
+func Unwatched(key []byte) bool {
+	return bytes.HasPrefix(key, []byte(UnwatchedPrefix)) || bytes.HasPrefix(key, ErasedPrefix)
+}
+
 // ErrNotFound is returned by Tx.Get when the key has no value.
 var ErrNotFound = errors.New("store: not found")
 

@@ -363,10 +363,8 @@ func (t *txn) check(op string, err error) error {
 	return err
 }
 
-var unwatched = []byte(store.UnwatchedPrefix)
-
 func (t *txn) changedKey(key []byte) {
-	if bytes.HasPrefix(key, unwatched) {
+	if store.Unwatched(key) {
 		return
 	}
 	if t.changed == nil {

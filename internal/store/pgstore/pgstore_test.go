@@ -230,6 +230,19 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.expect(t, "y")
+	// Nor are the marks of erasures, which the leader deletes in bulk
+	// after a compaction: they would make the others empty their caches.
+	if err := a.Update(ctx, store.NoteErased); err != nil {
+		t.Fatal(err)
+	}
+	err = a.Update(ctx, func(tx store.Tx) error {
+		tx.Put([]byte("z"), nil)
+		return store.NoteErased(tx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, "z")
 
 	// Too many keys to name.
 	err = a.Update(ctx, func(tx store.Tx) error {
