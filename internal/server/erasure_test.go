@@ -466,7 +466,20 @@ func compactionBesideCalls(t *testing.T, e *erasureEnv) {
 			}
 		})
 	}
-	compactions := 0
+	// On PostgreSQL, a call whose snapshot is older than the round's
+	// mark, still open when the rewrite ends (it waited for the table's
+	// lock), makes the rewrite keep the rows it may see: that round
+	// rightly counts as failed, and the next compacts.
+	keptRows := regexp.MustCompile(`hold snapshots that may still see erased rows`)
+	compactions, keptForACall := 0, 0
+	compacted := func() bool {
+		t.Helper()
+		marks, err := store.Erased(ctx, e.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(marks) == 0
+	}
 	for range rounds {
 		select {
 		case <-progress: // calls are being made
@@ -476,9 +489,14 @@ func compactionBesideCalls(t *testing.T, e *erasureEnv) {
 		if err := e.st.Update(ctx, store.NoteErased); err != nil {
 			t.Fatal(err)
 		}
+		e.m.erase.wait = 0 // tried at each round, whatever failed before
+		before := len(keptRows.FindAllString(e.logs.String(), -1))
 		e.m.tick(ctx)
-		if marks, err := store.Erased(ctx, e.st); err == nil && len(marks) == 0 {
+		switch {
+		case compacted():
 			compactions++
+		case len(keptRows.FindAllString(e.logs.String(), -1)) > before:
+			keptForACall++
 		}
 	}
 	close(stop)
@@ -487,8 +505,13 @@ func compactionBesideCalls(t *testing.T, e *erasureEnv) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if compactions != rounds {
-		t.Fatalf("%d of %d rounds compacted the store:\n%s", compactions, rounds, e.logs)
+	if compactions+keptForACall != rounds || compactions == 0 {
+		t.Fatalf("%d of %d rounds compacted the store, %d kept rows for a call:\n%s", compactions, rounds, keptForACall, e.logs)
+	}
+	e.m.erase.wait = 0
+	e.m.tick(ctx)
+	if !compacted() {
+		t.Fatalf("the round after the calls did not compact the store:\n%s", e.logs)
 	}
 	for c, ids := range made {
 		if len(ids) == 0 {
