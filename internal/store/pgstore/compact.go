@@ -47,7 +47,9 @@ const CompactLockTimeout = 30 * time.Second
 //     role than those ErrNotPermitted names, PostgreSQL skips the table
 //     with a warning, which the error quotes;
 //   - once the rewrite is done, a transaction of the database begun
-//     before it is still open, or a replication slot, a standby with
+//     before it is still open (but a plain VACUUM's, such as
+//     autovacuum's, which the rewrite does not keep rows for), or a
+//     replication slot, a standby with
 //     hot_standby_feedback or a prepared transaction holds back the
 //     horizon: the rewrite kept the replaced row versions that such a
 //     snapshot may see. It is found only as
@@ -122,7 +124,10 @@ func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased [
 	// open (not one begun since, such as a lease's ping), a standby's
 	// feedback, a slot. They are looked for as far as the role may see
 	// them (pg_stat_activity shows backend_xmin of other roles' sessions
-	// only to a superuser or pg_read_all_stats).
+	// only to a superuser or pg_read_all_stats). A plain VACUUM (an
+	// autovacuum worker's, on any table) is left out, as PostgreSQL
+	// leaves its xmin out of what the rewrite keeps rows for;
+	// pg_stat_progress_vacuum names its process to every role.
 	var holders int64
 	if erased != nil {
 		end := prefixEnd(erased)
@@ -142,7 +147,8 @@ func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased [
 	}
 	err = conn.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (
-			(datname = current_database() AND xact_start < $1 AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL))
+			(datname = current_database() AND xact_start < $1 AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)
+				AND pid NOT IN (SELECT pid FROM pg_stat_progress_vacuum))
 			OR (backend_type = 'walsender' AND backend_xmin IS NOT NULL)))
 		+ (SELECT count(*) FROM pg_replication_slots WHERE xmin IS NOT NULL)
 		+ (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database() AND prepared < $1)`, started).Scan(&holders)
@@ -168,7 +174,8 @@ func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased [
 const erasedHolders = `WITH mark AS (SELECT min(age(xmin)) AS age FROM kms_records WHERE k >= $1 AND k < $2)
 SELECT
 	(SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (
-		(datname = current_database() AND (age(backend_xmin) >= mark.age OR age(backend_xid) >= mark.age))
+		(datname = current_database() AND (age(backend_xmin) >= mark.age OR age(backend_xid) >= mark.age)
+			AND pid NOT IN (SELECT pid FROM pg_stat_progress_vacuum))
 		OR (backend_type = 'walsender' AND age(backend_xmin) >= mark.age)))
 	+ (SELECT count(*) FROM pg_replication_slots WHERE age(xmin) >= mark.age)
 	+ (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database() AND age(transaction) >= mark.age)

@@ -232,3 +232,62 @@ func TestConcurrentErasuresDoNotConflict(t *testing.T) {
 		t.Errorf("two erasures left marks %q (%v)", marks, err)
 	}
 }
+
+// A VACUUM running beside the rewrite, as autovacuum does on any table
+// of the database, holds no snapshot the rewrite keeps rows for
+// (PostgreSQL leaves out the xmin of vacuums): it does not fail it.
+func TestCompactErasedBesideAVacuum(t *testing.T) {
+	dsn := pgtest.Start(t)
+	s := open(t, dsn)
+	ctx := context.Background()
+	vac, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vac.Close(ctx)
+	// A table whose VACUUM, slowed down to a page at a time, lasts until
+	// it is cancelled.
+	for _, q := range []string{
+		`CREATE TABLE other AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g`,
+		`UPDATE other SET v = v || 'x'`,
+		`SET vacuum_cost_delay = 100`,
+		`SET vacuum_cost_limit = 1`,
+	} {
+		if _, err := vac.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	vacuumed := make(chan error, 1)
+	go func() { _, err := vac.Exec(ctx, `VACUUM other`); vacuumed <- err }()
+	defer func() {
+		exec(t, dsn, `SELECT pg_cancel_backend(pid) FROM pg_stat_progress_vacuum`)
+		<-vacuumed
+	}()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for running := 0; running == 0; {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_progress_vacuum WHERE phase <> 'initializing'`).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	secret := "sealed material " + rand.Text()
+	put(t, s, "k", secret)
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.Delete([]byte("k")); err != nil {
+			return err
+		}
+		return store.NoteErased(tx)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompactErased(ctx, pgstore.CompactLockTimeout, store.ErasedPrefix); err != nil {
+		t.Fatalf("CompactErased beside a VACUUM of another table: %v", err)
+	}
+	if where := pgtest.DatabaseFiles(t, dsn).Holding([]byte(secret)); where != nil {
+		t.Errorf("after CompactErased, the erased value is still in %v", where)
+	}
+}
