@@ -69,9 +69,9 @@ func (s *Store) Compact(ctx context.Context, lockTimeout time.Duration) error {
 // CompactErased is Compact for a server that runs beside others, to clear
 // the row versions that transactions deleted or replaced up to the
 // newest of the records whose names begin with erased (the erasures'
-// marks, store.ErasedPrefix): only a snapshot or transaction as old as
-// that record's write, which may still see them, makes it fail for
-// keeping replaced rows. (Compact's check, any transaction begun before
+// marks, store.ErasedPrefix) as the rewrite begins: only a snapshot or
+// transaction as old as that record's write, which may still see them,
+// makes it fail for keeping replaced rows. (Compact's check, any transaction begun before
 // the rewrite, fails whenever another node's call waited for the table's
 // lock.) Without such a record it is Compact.
 func (s *Store) CompactErased(ctx context.Context, lockTimeout time.Duration, erased []byte) error {
@@ -79,8 +79,9 @@ func (s *Store) CompactErased(ctx context.Context, lockTimeout time.Duration, er
 }
 
 // compact is Compact, with the check for holders of old snapshots
-// narrowed to those as old as the newest write of a record whose name
-// begins with erased (nil: those begun before the rewrite).
+// narrowed to those as old as the newest write, before the rewrite, of a
+// record whose name begins with erased (nil: those begun before the
+// rewrite).
 func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased []byte) error {
 	cfg := s.connConfig.Copy()
 	var warnings []string
@@ -99,6 +100,21 @@ func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased [
 	if err := conn.QueryRow(ctx, `SELECT pg_relation_filenode('kms_records'), clock_timestamp()`).Scan(&before, &started); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotCompacted, err)
 	}
+	// The newest erasure marked before the rewrite, whose xid the check
+	// after it goes by: an erasure that commits just after it (a call
+	// that waited for the lock) is not this compaction's, and its mark
+	// stays for the next.
+	var newest *string
+	if erased != nil {
+		end := prefixEnd(erased)
+		if end == nil {
+			return fmt.Errorf("%w: no record name follows every one that begins with %q", ErrNotCompacted, erased)
+		}
+		err := conn.QueryRow(ctx, `SELECT xmin::text FROM kms_records WHERE k >= $1 AND k < $2 ORDER BY age(xmin) LIMIT 1`, erased, end).Scan(&newest)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: %w", ErrNotCompacted, err)
+		}
+	}
 	if _, err := conn.Exec(ctx, fmt.Sprintf(`SET lock_timeout = %d`, max(lockTimeout.Milliseconds(), 1))); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotCompacted, err)
 	}
@@ -108,6 +124,9 @@ func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased [
 			return fmt.Errorf("%w: another session held a lock on it for %v", ErrNotCompacted, lockTimeout)
 		}
 		return fmt.Errorf("%w: %w", ErrNotCompacted, err)
+	}
+	if s.afterRewrite != nil {
+		s.afterRewrite()
 	}
 	if err := conn.QueryRow(ctx, `SELECT pg_relation_filenode('kms_records')`).Scan(&after); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotCompacted, err)
@@ -129,21 +148,14 @@ func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased [
 	// leaves its xmin out of what the rewrite keeps rows for;
 	// pg_stat_progress_vacuum names its process to every role.
 	var holders int64
-	if erased != nil {
-		end := prefixEnd(erased)
-		if end == nil {
-			return fmt.Errorf("%w: no record name follows every one that begins with %q", ErrNotCompacted, erased)
-		}
-		err = conn.QueryRow(ctx, erasedHolders, erased, end).Scan(&holders)
-		if errors.Is(err, pgx.ErrNoRows) {
-			erased = nil
-		} else if err != nil {
+	if newest != nil {
+		if err := conn.QueryRow(ctx, erasedHolders, *newest).Scan(&holders); err != nil {
 			return fmt.Errorf("%w: %w", ErrNotCompacted, err)
-		} else if holders > 0 {
-			return fmt.Errorf("%w whole: %d sessions, replication slots or prepared transactions hold snapshots that may still see erased rows, which the rewrite keeps for them (pg_stat_activity, pg_replication_slots, pg_prepared_xacts)", ErrNotCompacted, holders)
-		} else {
-			return nil
 		}
+		if holders > 0 {
+			return fmt.Errorf("%w whole: %d sessions, replication slots or prepared transactions hold snapshots that may still see erased rows, which the rewrite keeps for them (pg_stat_activity, pg_replication_slots, pg_prepared_xacts)", ErrNotCompacted, holders)
+		}
+		return nil
 	}
 	err = conn.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (
@@ -162,16 +174,15 @@ func (s *Store) compact(ctx context.Context, lockTimeout time.Duration, erased [
 }
 
 // erasedHolders counts what may still see a row version that a
-// transaction deleted or replaced no later than the newest write of a
-// record named from $1 (included) to $2 (excluded), and so keeps it
-// through a rewrite: a row version whose deleting transaction X committed
-// is removed once every running transaction and every snapshot is newer
-// than X. Each erasure writes such a record in its transaction (a record
-// of its own, or the one it rewrites, whose writers are serialized: a
-// later one fails and starts again if an earlier one committed after its
-// snapshot), so the newest of their writes is as new as every erasure
-// still marked. No rows: no such record.
-const erasedHolders = `WITH mark AS (SELECT min(age(xmin)) AS age FROM kms_records WHERE k >= $1 AND k < $2)
+// transaction deleted or replaced no later than the transaction $1 (an
+// xid), and so keeps it through a rewrite: a row version whose deleting
+// transaction X committed is removed once every running transaction and
+// every snapshot is newer than X. $1 is the newest writer of an erasure
+// mark: each erasure writes one in its transaction (a record of its own,
+// or the one it rewrites, whose writers are serialized: a later one
+// fails and starts again if an earlier one committed after its
+// snapshot), so it is as new as every erasure marked then.
+const erasedHolders = `WITH mark AS (SELECT age($1::text::xid) AS age)
 SELECT
 	(SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (
 		(datname = current_database() AND (age(backend_xmin) >= mark.age OR age(backend_xid) >= mark.age)
@@ -179,4 +190,4 @@ SELECT
 		OR (backend_type = 'walsender' AND age(backend_xmin) >= mark.age)))
 	+ (SELECT count(*) FROM pg_replication_slots WHERE age(xmin) >= mark.age)
 	+ (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database() AND age(transaction) >= mark.age)
-FROM mark WHERE mark.age IS NOT NULL`
+FROM mark`

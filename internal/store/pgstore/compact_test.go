@@ -291,3 +291,52 @@ func TestCompactErasedBesideAVacuum(t *testing.T) {
 		t.Errorf("after CompactErased, the erased value is still in %v", where)
 	}
 }
+
+// CompactErased judges the snapshots by the erasures marked before the
+// rewrite: one made just after it (a call that waited for the table's
+// lock), newer than a snapshot still open, does not fail it; that
+// erasure's mark stays for the next.
+func TestCompactErasedJudgesByTheMarksBeforeIt(t *testing.T) {
+	dsn := pgtest.Start(t)
+	s, other := open(t, dsn), open(t, dsn)
+	ctx := context.Background()
+	erase := func(s store.Store, k, v string) {
+		t.Helper()
+		put(t, s, k, v)
+		if err := s.Update(ctx, func(tx store.Tx) error {
+			if err := tx.Delete([]byte(k)); err != nil {
+				return err
+			}
+			return store.NoteErased(tx)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := "sealed material " + rand.Text()
+	erase(s, "k", secret)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	pgstore.AfterRewrite(s, func() {
+		// A call's snapshot, taken after the erasure, then another
+		// erasure that commits while it is open.
+		tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM kms_schema_migrations`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tx.Rollback(ctx) })
+		erase(other, "k2", "erased after the rewrite")
+	})
+	if err := s.CompactErased(ctx, pgstore.CompactLockTimeout, store.ErasedPrefix); err != nil {
+		t.Fatalf("CompactErased beside a snapshot newer than the erasures marked before it: %v", err)
+	}
+	if where := pgtest.DatabaseFiles(t, dsn).Holding([]byte(secret)); where != nil {
+		t.Errorf("after CompactErased, the erased value is still in %v", where)
+	}
+}

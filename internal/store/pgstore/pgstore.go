@@ -66,6 +66,9 @@ type Store struct {
 	// was found closed: one more than the pool holds, so that a pool of
 	// connections all ended by a restart of PostgreSQL is gone through.
 	lostRetries int
+	// afterRewrite, if set, runs between Compact's rewrite and its check
+	// for the snapshots the rewrite kept rows for: a test's hook.
+	afterRewrite func()
 }
 
 var _ store.Store = (*Store)(nil)
