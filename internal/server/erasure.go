@@ -95,6 +95,7 @@ func (e *eraser) round(ctx context.Context) {
 		e.wait--
 		return
 	}
+	start := time.Now()
 	if err := e.compact(ctx); err != nil {
 		if ctx.Err() != nil {
 			return
@@ -111,7 +112,8 @@ func (e *eraser) round(ctx context.Context) {
 		return
 	}
 	e.failed = 0
-	e.log.Info("compacted the key store: the key material erased before this maintenance round is gone from its files")
+	e.log.Info("compacted the key store: the key material erased before this maintenance round is gone from its files",
+		"took", time.Since(start).Round(time.Millisecond))
 	if err := store.TakeErased(ctx, e.st, marks); err != nil && ctx.Err() == nil {
 		// The next round compacts again.
 		e.log.Error("removing the mark of erased key material after the store's compaction", "err", err)
