@@ -209,7 +209,10 @@ func (d *Directory) GetLoginProfile(ctx context.Context, caller *Principal, user
 }
 
 // UpdateLoginProfile changes a user's password, its reset flag, or both;
-// a nil argument is left as it is.
+// a nil argument is left as it is. A replaced password's hash is marked
+// erased (store.NoteErased), for the server to clear from the store's
+// files: an old hash is a target for offline guessing, and a user may
+// have used that password elsewhere.
 func (d *Directory) UpdateLoginProfile(ctx context.Context, caller *Principal, userName string, password *string, resetRequired *bool) error {
 	if err := checkName("userName", userName, 64); err != nil {
 		return err
@@ -235,6 +238,10 @@ func (d *Directory) UpdateLoginProfile(ctx context.Context, caller *Principal, u
 		}
 		if hash != nil {
 			rec.Hash = *hash
+			// The old hash stays in the store's files until a compaction.
+			if err := store.NoteErased(tx); err != nil {
+				return err
+			}
 		}
 		if resetRequired != nil {
 			rec.ResetRequired = *resetRequired
@@ -245,7 +252,8 @@ func (d *Directory) UpdateLoginProfile(ctx context.Context, caller *Principal, u
 
 // DeleteLoginProfile takes a user's password away (with an empty name,
 // the calling user's): the user can no longer sign in to the console, and
-// its console sessions end.
+// its console sessions end. Its hash is marked erased (store.NoteErased),
+// as UpdateLoginProfile's replaced one is.
 func (d *Directory) DeleteLoginProfile(ctx context.Context, caller *Principal, userName string) error {
 	return d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
 		u, err := d.loginProfileOwner(ctx, tx, caller, userName, "iam:DeleteLoginProfile")
@@ -255,6 +263,10 @@ func (d *Directory) DeleteLoginProfile(ctx context.Context, caller *Principal, u
 		if _, err := tx.Get(loginProfileKey(caller.Account, u.Name)); errors.Is(err, store.ErrNotFound) {
 			return noSuchLoginProfile(u.Name)
 		}
-		return tx.Delete(loginProfileKey(caller.Account, u.Name))
+		if err := tx.Delete(loginProfileKey(caller.Account, u.Name)); err != nil {
+			return err
+		}
+		// Its hash stays in the store's files until a compaction.
+		return store.NoteErased(tx)
 	})
 }

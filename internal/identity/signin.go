@@ -90,7 +90,9 @@ func (d *Directory) signedInWith(ctx context.Context, account, userName string, 
 // caller records every change it reports. changing, if not nil, is given
 // the user in that transaction, before it commits (the caller names it in
 // the record the store keeps with the change, internal/outbox); it may be
-// called more than once, if the transaction runs again.
+// called more than once, if the transaction runs again. The old
+// password's hash is marked erased (store.NoteErased), as
+// UpdateLoginProfile's is.
 func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userName, oldPassword, newPassword string, mayChange func() error, changing func(*Principal)) (*Principal, error) {
 	checked, err := d.passwordChecked(ctx, account, userName, oldPassword)
 	if err != nil {
@@ -137,6 +139,10 @@ func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userNam
 			changing(p)
 		}
 		rec.Hash, rec.ResetRequired = hash, false
+		// The old hash stays in the store's files until a compaction.
+		if err := store.NoteErased(tx); err != nil {
+			return err
+		}
 		return putJSON(tx, loginProfileKey(account, userName), &rec)
 	})
 	if err != nil {

@@ -284,3 +284,59 @@ func TestChangePasswordAtSignInRefusedOncePasswordReplaced(t *testing.T) {
 		})
 	}
 }
+
+// A change that takes a password's hash out of the store (a password
+// replaced by UpdateLoginProfile or at sign-in, a login profile deleted)
+// marks the store for a compaction (store.NoteErased), as a deleted
+// access key does; a change that keeps the hash, and a refused one, do
+// not.
+func TestPasswordHashErasuresAreMarked(t *testing.T) {
+	f := newFixture(t)
+	f.user("hank", nil)
+	marks := func() int {
+		t.Helper()
+		m, err := store.Erased(f.ctx, f.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(m)
+	}
+	pw, weak, reset := "Battery-Staple-7", "short", true
+	for _, tc := range []struct {
+		name   string
+		change func() error
+		marked bool
+	}{
+		{"CreateLoginProfile", func() error {
+			_, err := f.d.CreateLoginProfile(f.ctx, f.root1, "hank", "Correct-Horse-9", false)
+			return err
+		}, false},
+		{"UpdateLoginProfile of the reset flag", func() error { return f.d.UpdateLoginProfile(f.ctx, f.root1, "hank", nil, &reset) }, false},
+		{"UpdateLoginProfile with a password refused", func() error {
+			if err := f.d.UpdateLoginProfile(f.ctx, f.root1, "hank", &weak, nil); err == nil {
+				return errors.New("a weak password was accepted")
+			}
+			return nil
+		}, false},
+		{"ChangePasswordAtSignIn", func() error {
+			_, err := f.d.ChangePasswordAtSignIn(f.ctx, acct, "hank", "Correct-Horse-9", "Chosen-Pass-2", nil, nil)
+			return err
+		}, true},
+		{"UpdateLoginProfile with a password", func() error { return f.d.UpdateLoginProfile(f.ctx, f.root1, "hank", &pw, nil) }, true},
+		{"DeleteLoginProfile", func() error { return f.d.DeleteLoginProfile(f.ctx, f.root1, "hank") }, true},
+		{"DeleteLoginProfile of no profile", func() error {
+			if err := f.d.DeleteLoginProfile(f.ctx, f.root1, "hank"); err == nil {
+				return errors.New("a missing profile was deleted")
+			}
+			return nil
+		}, false},
+	} {
+		before := marks()
+		if err := tc.change(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := marks() > before; got != tc.marked {
+			t.Errorf("%s: marked the store for a compaction: %v, want %v", tc.name, got, tc.marked)
+		}
+	}
+}

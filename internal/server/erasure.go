@@ -19,7 +19,8 @@ const compactLockTimeout = time.Second
 
 // eraser clears the store's files of the secret material that a change
 // erased (store.ErasedPrefix): a deleted key's sealed material, imported
-// material deleted or expired, a deleted access key's secret. The
+// material deleted or expired, a deleted access key's secret, a console
+// password's hash replaced or deleted. The
 // maintenance round runs it once per round, and it compacts the store
 // only if something was erased since the last compaction, so that no
 // call can make the server copy its store more often than that.
@@ -44,7 +45,7 @@ const maxRetryRounds = 60
 // whole wait, then give up. backups is held for each snapshot.
 func boltEraser(st store.Store, db *boltstore.Store, backups *sync.Mutex, log *slog.Logger) *eraser {
 	return &eraser{st: st, log: log,
-		stays: "kms.db's free pages still hold the sealed material erased since its last compaction (deleted keys, deleted or expired imported material, deleted access keys)",
+		stays: "kms.db's free pages still hold the sealed material erased since its last compaction (deleted keys, deleted or expired imported material, deleted access keys, the hashes of console passwords replaced or deleted)",
 		compact: func(context.Context) error {
 			if !backups.TryLock() {
 				return errors.New("a backup's snapshot is being taken")
@@ -60,7 +61,7 @@ func boltEraser(st store.Store, db *boltstore.Store, backups *sync.Mutex, log *s
 // (pgstore.Store.CompactErased).
 func pgEraser(st store.Store, pg *pgstore.Store, log *slog.Logger) *eraser {
 	return &eraser{st: st, log: log,
-		stays: "kms_records' files still hold, as dead rows, the sealed material erased since it was last rewritten (deleted keys, deleted or expired imported material, deleted access keys)",
+		stays: "kms_records' files still hold, as dead rows, the sealed material erased since it was last rewritten (deleted keys, deleted or expired imported material, deleted access keys, the hashes of console passwords replaced or deleted)",
 		compact: func(ctx context.Context) error {
 			return pg.CompactErased(ctx, compactLockTimeout, store.ErasedPrefix)
 		}}

@@ -281,6 +281,121 @@ func TestMaintenanceErasesDeletedMaterialFromKmsDB(t *testing.T) {
 	}
 }
 
+var passwordHashField = regexp.MustCompile(`"(?:salt|hash)":"([A-Za-z0-9+/=]{20,})"`)
+
+// TestMaintenanceErasesOldPasswordHashesFromKmsDB: a console password
+// replaced by UpdateLoginProfile, deleted by DeleteLoginProfile, or
+// replaced by its user at sign-in leaves its Argon2id hash (and salt) in
+// kms.db's free pages, a target for offline guessing, until the next
+// maintenance round compacts it; the passwords now set still sign in.
+func TestMaintenanceErasesOldPasswordHashesFromKmsDB(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kms.db")
+	bolt, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bolt.Close() })
+	var backups sync.Mutex
+	e := newErasureEnv(t, bolt, func(st store.Store, log *slog.Logger) *eraser { return boltEraser(st, bolt, &backups, log) })
+	ctx := context.Background()
+
+	const first, second = "Correct-Horse-9", "Battery-Staple-7"
+	users := []string{"updated", "deleted", "reset"}
+	for _, u := range users {
+		if _, err := e.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.iam.CreateLoginProfile(ctx, &iam.CreateLoginProfileInput{UserName: aws.String(u), Password: aws.String(first),
+			PasswordResetRequired: u == "reset"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	profiles := []byte("iam/loginprofile/")
+	var hashes [][]byte
+	if err := e.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(profiles, nil, func(_, v []byte) (bool, error) {
+			for _, m := range passwordHashField.FindAllSubmatch(v, -1) {
+				hashes = append(hashes, bytes.Clone(m[1]))
+			}
+			return true, nil
+		})
+	}); err != nil || len(hashes) != 2*len(users) {
+		t.Fatalf("found %d salts and hashes of %d login profiles (%v)", len(hashes), len(users), err)
+	}
+	// bbolt reuses the free pages of the lowest numbers first: the
+	// profiles' page is moved past a padding, which is then deleted, so
+	// that the pages the next changes free (holding the old hashes) stay
+	// as they are for a while. The padding sorts first, so that its pages
+	// take the low free pages in that commit.
+	padding := func(tx store.Tx, put bool) error {
+		for i := range 3000 {
+			k := fmt.Appendf(nil, "a-padding/%05d", i)
+			if !put {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			} else if err := tx.Put(k, bytes.Repeat([]byte{'o'}, 100)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := e.st.Update(ctx, func(tx store.Tx) error {
+		if err := padding(tx, true); err != nil {
+			return err
+		}
+		return tx.Scan(profiles, nil, func(k, v []byte) (bool, error) {
+			return true, tx.Put(bytes.Clone(k), bytes.Clone(v))
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Update(ctx, func(tx store.Tx) error { return padding(tx, false) }); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := e.iam.UpdateLoginProfile(ctx, &iam.UpdateLoginProfileInput{UserName: aws.String("updated"), Password: aws.String(second)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.iam.DeleteLoginProfile(ctx, &iam.DeleteLoginProfileInput{UserName: aws.String("deleted")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.dir.ChangePasswordAtSignIn(ctx, DevAccount, "reset", first, second, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	inFile := func() (held []int) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range hashes {
+			if bytes.Contains(raw, v) {
+				held = append(held, i)
+			}
+		}
+		return held
+	}
+	withoutCompaction := *e.m
+	withoutCompaction.erase = nil
+	withoutCompaction.tick(ctx)
+	if held := inFile(); len(held) != len(hashes) {
+		t.Fatalf("without a compaction kms.db holds old salts and hashes %v of %d: the test shows less than it should", held, len(hashes))
+	}
+
+	e.m.tick(ctx)
+	if held := inFile(); len(held) > 0 {
+		t.Errorf("after the maintenance round, kms.db still holds old salts and hashes %v of %d:\n%s", held, len(hashes), e.logs)
+	}
+	if marks, err := store.Erased(ctx, e.st); err != nil || len(marks) != 0 {
+		t.Errorf("the erasures' marks after the compaction: %q, %v", marks, err)
+	}
+	for _, u := range []string{"updated", "reset"} {
+		if _, err := e.m.dir.SignInWithPassword(ctx, DevAccount, u, second); err != nil {
+			t.Errorf("%s signs in with its new password after the compaction: %v", u, err)
+		}
+	}
+}
+
 // TestFailedCompactionKeepsServing: a round whose compaction fails (here:
 // a directory in the copy's place refuses it, as a full disk would) logs
 // one warning naming what stays, serves on with the old file, loses

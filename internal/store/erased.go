@@ -10,7 +10,8 @@ import (
 // ErasedPrefix begins the names of the records that mark a store from
 // which a change erased secret material (the sealed material of a
 // deleted key, imported material deleted or expired, a deleted access
-// key's secret) that its files may still hold: bbolt keeps what a change
+// key's secret, a console password's hash replaced or deleted) that its
+// files may still hold: bbolt keeps what a change
 // deleted or replaced in the file's free pages until it reuses them,
 // PostgreSQL in the table's dead tuples until it is rewritten. A mark is
 // written in the transaction of the erasure, so that it is on every node
