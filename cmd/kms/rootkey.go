@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -180,7 +181,7 @@ while it works.`,
 			case *boltstore.Store:
 				// The rotation stands whatever happens here: an exit
 				// status of 1 says that the store is under the old key.
-				if err := s.Compact(); err != nil {
+				if err := s.Compact(ctx); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), compactWarning(err))
 					return nil
 				}
@@ -211,6 +212,9 @@ while it works.`,
 func compactWarning(err error) string {
 	if errors.Is(err, boltstore.ErrCompactedNotDurable) {
 		return fmt.Sprintf("kms: warning: the store is rotated, but %v: kms.db holds nothing sealed under the old root key, but until the directory syncs (run sync), a crash may bring back the file from before the compaction, whose free pages hold values sealed under the old root key", err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return "kms: warning: the store is rotated, but its compaction was interrupted: kms.db's free pages may still hold the values sealed under the old root key, which opens them; rotate again from the new key to another to compact it"
 	}
 	return fmt.Sprintf("kms: warning: the store is rotated, but %v: its free pages may still hold the values sealed under the old root key, which opens them; once there is room for a second copy of kms.db, rotate again from the new key to another", err)
 }

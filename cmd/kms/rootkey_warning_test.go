@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // values in its free pages; one whose file took the old one's place, but
 // whose directory did not sync, cleared them, and only a crash before the
 // directory syncs brings them back. It said the free pages may still hold
-// them in both cases.
+// them in both cases. One interrupted is not told to find room.
 func TestCompactWarning(t *testing.T) {
 	notDurable := fmt.Errorf("compact /d/kms.db: %w: %w", boltstore.ErrCompactedNotDurable, errors.New("input/output error"))
 	got := compactWarning(notDurable)
@@ -26,5 +27,10 @@ func TestCompactWarning(t *testing.T) {
 	noRoom := errors.New("compact /d/kms.db: write /d/kms.db.compact: no space left on device")
 	if got := compactWarning(noRoom); !strings.HasPrefix(got, "kms: warning: the store is rotated, but ") || !strings.Contains(got, "free pages may still hold") {
 		t.Errorf("the warning of a compaction that could not copy the file: %q", got)
+	}
+	interrupted := fmt.Errorf("compact /d/kms.db: %w", context.Canceled)
+	if got := compactWarning(interrupted); !strings.HasPrefix(got, "kms: warning: the store is rotated, but ") ||
+		!strings.Contains(got, "interrupted") || !strings.Contains(got, "free pages may still hold") || strings.Contains(got, "room") {
+		t.Errorf("the warning of a compaction interrupted (Ctrl-C): %q", got)
 	}
 }

@@ -40,18 +40,19 @@ type eraser struct {
 // store every minute, nor leave the erasure for longer than an hour.
 const maxRetryRounds = 60
 
-// boltEraser compacts kms.db (boltstore.Store.Compact), but not while a
-// backup's snapshot is taken: Compact would hold every call back for its
-// whole wait, then give up. backups is held for each snapshot.
+// boltEraser compacts kms.db (boltstore.Store.Compact, which stops when
+// the round's context ends: at shutdown), but not while a backup's
+// snapshot is taken: Compact would hold every call back for its whole
+// wait, then give up. backups is held for each snapshot.
 func boltEraser(st store.Store, db *boltstore.Store, backups *sync.Mutex, log *slog.Logger) *eraser {
 	return &eraser{st: st, log: log,
 		stays: "kms.db's free pages still hold the sealed material erased since its last compaction (deleted keys, deleted or expired imported material, deleted access keys, the hashes of console passwords replaced or deleted)",
-		compact: func(context.Context) error {
+		compact: func(ctx context.Context) error {
 			if !backups.TryLock() {
 				return errors.New("a backup's snapshot is being taken")
 			}
 			defer backups.Unlock()
-			return db.Compact()
+			return db.Compact(ctx)
 		}}
 }
 

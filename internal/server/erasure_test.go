@@ -460,6 +460,81 @@ func TestFailedCompactionKeepsServing(t *testing.T) {
 	e.roundTrip(t, kept, blob)
 }
 
+// endsWhenCopying is a context that ends at its first check (Err) once
+// the file at copy exists: as a server's does at SIGTERM while a
+// compaction copies its store.
+type endsWhenCopying struct {
+	context.Context
+	cancel context.CancelFunc
+	copy   string
+	ended  bool // while the copy existed
+}
+
+func (c *endsWhenCopying) Err() error {
+	if _, err := os.Stat(c.copy); err == nil && !c.ended {
+		c.ended = true
+		c.cancel()
+	}
+	return c.Context.Err()
+}
+
+// TestShutdownStopsACompaction: a round whose context ends while it
+// copies kms.db (the server told to stop) gives the compaction up at
+// once: the copy is removed, the store goes on with its old file and
+// every record, nothing is logged as failed nor put off, and the marks
+// stay for the round after, which compacts.
+func TestShutdownStopsACompaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kms.db")
+	bolt, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bolt.Close() })
+	var backups sync.Mutex
+	e := newErasureEnv(t, bolt, func(st store.Store, log *slog.Logger) *eraser { return boltEraser(st, bolt, &backups, log) })
+	kept, secrets, erase := e.erasable(t)
+	blob := e.roundTrip(t, kept, nil)
+	erase()
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stop, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	shutdown := &endsWhenCopying{Context: stop, cancel: cancel, copy: path + ".compact"}
+	e.m.erase.round(shutdown)
+	if !shutdown.ended {
+		t.Fatal("the compaction did not look at the round's context while it copied kms.db: a shutdown waits for the whole copy")
+	}
+	if _, err := os.Stat(path + ".compact"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the copy of a compaction given up is left (%v)", err)
+	}
+	if now, err := os.Stat(path); err != nil || !os.SameFile(before, now) {
+		t.Fatalf("kms.db was replaced by a compaction given up (%v)", err)
+	}
+	if strings.Contains(e.logs.String(), "level=WARN") || e.m.erase.failed != 0 || e.m.erase.wait != 0 {
+		t.Errorf("a compaction given up at shutdown counted as failed (%d, wait %d):\n%s", e.m.erase.failed, e.m.erase.wait, e.logs)
+	}
+	ctx := context.Background()
+	if marks, err := store.Erased(ctx, e.st); err != nil || len(marks) == 0 {
+		t.Fatalf("the erasure's marks after a compaction given up: %q, %v", marks, err)
+	}
+	blob = e.roundTrip(t, kept, blob)
+
+	e.m.tick(ctx)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range secrets {
+		if bytes.Contains(raw, v) {
+			t.Errorf("the round after the one given up left erased value %d in kms.db", i)
+		}
+	}
+	e.roundTrip(t, kept, blob)
+}
+
 // TestErasureMarksStayFew: while compactions fail (or may not run), the
 // marks of the erasures since are made one, so that a store does not
 // keep a record for each; the compaction that succeeds takes them all.

@@ -632,11 +632,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	// The maintenance round stops at the signal, not after the drain: the
+	// calls in flight may be waiting for its compaction of the store,
+	// which on a large kms.db takes seconds, past --shutdown-timeout.
+	maintainCtx, stopMaintenance := context.WithCancel(ctx)
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
 		m := &maintainer{svc: svc, dir: dir, box: box, pg: pg, erase: erase, log: o.Logger}
-		m.run(sweepCtx, o.SweepInterval)
+		m.run(maintainCtx, o.SweepInterval)
 	}()
 	boxed := make(chan struct{})
 	go func() {
@@ -657,6 +661,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Logger.Warn("unauthenticated calls over the audit record budget since the last one recorded were not recorded", "calls", n)
 	}
 	stopSweep()
+	stopMaintenance()
 	<-swept
 	<-flushed
 	<-boxed

@@ -149,12 +149,21 @@ func isReplaced(f *os.File, path string) (bool, error) {
 // It needs room for a second copy of the live records; without it, the
 // Store goes on with the old file as it was.
 //
+// If ctx ends before it starts, or while it copies the records (a
+// server shutting down must not wait for the copy of a large file), it
+// stops there, removes its copy, and the Store goes on with the old file
+// as it was; its error wraps ctx's. Its wait for the transactions in
+// progress does not end with ctx: DrainWait bounds it.
+//
 // It clears the old bytes from the file, not from the disk: the file
 // system's free blocks (and a disk's spare sectors) may still hold them.
 // When only the sync of the directory after the rename fails, the error
 // wraps ErrCompactedNotDurable.
-func (s *Store) Compact() error {
+func (s *Store) Compact(ctx context.Context) error {
 	path := s.path
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
 	if !s.gate.hold(s.drainWait) {
 		return fmt.Errorf("compact %s: transactions in progress did not end within %v", path, s.drainWait)
 	}
@@ -178,7 +187,7 @@ func (s *Store) Compact() error {
 		os.Remove(tmp)
 		return fmt.Errorf("compact %s: %w", path, err)
 	}
-	if err := guarded(path, func() error { return bolt.Compact(dst, s.db, 64<<20) }); err != nil {
+	if err := guarded(path, func() error { return copyRecords(ctx, dst, s.db, 64<<20) }); err != nil {
 		return fail(err)
 	}
 	if err := dst.Sync(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,7 +56,7 @@ func TestCompactLeavesNoReplacedValue(t *testing.T) {
 		t.Fatal("the replaced values are not in the file's free pages: the test shows nothing")
 	}
 
-	if err := s.Compact(); err != nil {
+	if err := s.Compact(ctx); err != nil {
 		t.Fatal(err)
 	}
 	raw, err = os.ReadFile(path)
@@ -102,7 +103,7 @@ func TestCompactLeavesNoReplacedValue(t *testing.T) {
 		errs <- err
 		s2 <- st
 	}()
-	if err := s.Compact(); err != nil {
+	if err := s.Compact(ctx); err != nil {
 		t.Fatal(err)
 	}
 	put(live)
@@ -149,7 +150,7 @@ func TestCompactWhoseDirectorySyncFails(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(blocker, "in"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Compact(); err == nil || errors.Is(err, boltstore.ErrCompactedNotDurable) {
+	if err := s.Compact(ctx); err == nil || errors.Is(err, boltstore.ErrCompactedNotDurable) {
 		t.Fatalf("a Compact that could not make its copy: %v", err)
 	}
 	if err := os.RemoveAll(blocker); err != nil {
@@ -157,7 +158,7 @@ func TestCompactWhoseDirectorySyncFails(t *testing.T) {
 	}
 
 	boltstore.FailDirSync(s, errors.New("input/output error"))
-	err = s.Compact()
+	err = s.Compact(ctx)
 	if !errors.Is(err, boltstore.ErrCompactedNotDurable) || !strings.Contains(err.Error(), "input/output error") {
 		t.Fatalf("a Compact whose directory sync failed: %v", err)
 	}
@@ -189,7 +190,7 @@ func TestUpdateAfterAnUndurableCompact(t *testing.T) {
 	}
 	defer s.Close()
 	boltstore.FailDirSync(s, errors.New("input/output error"))
-	if err := s.Compact(); !errors.Is(err, boltstore.ErrCompactedNotDurable) {
+	if err := s.Compact(ctx); !errors.Is(err, boltstore.ErrCompactedNotDurable) {
 		t.Fatalf("a Compact whose directory sync failed: %v", err)
 	}
 	put := func() error {
@@ -214,4 +215,118 @@ func TestUpdateAfterAnUndurableCompact(t *testing.T) {
 	if syncs != 1 {
 		t.Errorf("two Updates synced the directory %d times, want once", syncs)
 	}
+}
+
+// endsAtCheck is a context that ends at its nth check (Err), as a
+// server's does at SIGTERM while Compact copies: a test cannot time a
+// real signal to fall inside the copy of a small store. at runs once,
+// just before it ends.
+type endsAtCheck struct {
+	context.Context
+	cancel    context.CancelFunc
+	checks, n int
+	at        func()
+}
+
+func (c *endsAtCheck) Err() error {
+	if c.checks++; c.checks == c.n {
+		c.at()
+		c.cancel()
+	}
+	return c.Context.Err()
+}
+
+// TestCompactStopsWhenItsContextEnds: a Compact whose context ends while
+// it copies the records (a server shutting down) stops there, returns
+// the context's error, removes its copy, and leaves the store on its old
+// file with every record, serving; a Compact after compacts it. One whose
+// context has ended before does not start.
+func TestCompactStopsWhenItsContextEnds(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kms.db")
+	s, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	const records = 2000
+	old, live := make([]byte, 300), make([]byte, 300)
+	rand.Read(old)
+	rand.Read(live)
+	for _, v := range [][]byte{old, live} {
+		if err := s.Update(ctx, func(tx store.Tx) error {
+			for i := range records {
+				if err := tx.Put(fmt.Appendf(nil, "k%05d", i), append(fmt.Appendf(nil, "%05d", i), v...)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copying := false
+	stop, cancel := context.WithCancel(ctx)
+	defer cancel()
+	midway := &endsAtCheck{Context: stop, cancel: cancel, n: records / 2, at: func() {
+		fi, err := os.Stat(path + ".compact")
+		copying = err == nil && fi.Size() > 0
+	}}
+	if err := s.Compact(midway); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a Compact whose context ended as it copied: %v", err)
+	}
+	if !copying {
+		t.Fatal("the context did not end while Compact copied: the test shows nothing")
+	}
+	if _, err := os.Stat(path + ".compact"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the copy of a Compact that stopped is left (%v)", err)
+	}
+	after, err := os.Stat(path)
+	if err != nil || !os.SameFile(before, after) {
+		t.Fatalf("the store's file was replaced by a Compact that stopped (%v)", err)
+	}
+	if raw, err := os.ReadFile(path); err != nil || !bytes.Contains(raw, old) {
+		t.Errorf("the store's file is not the one from before the Compact (%v)", err)
+	}
+	check := func() {
+		t.Helper()
+		n := 0
+		if err := s.View(ctx, func(tx store.Tx) error {
+			return tx.Scan([]byte("k"), nil, func(k, v []byte) (bool, error) {
+				if want := append(fmt.Appendf(nil, "%05d", n), live...); string(k) != fmt.Sprintf("k%05d", n) || !bytes.Equal(v, want) {
+					return false, fmt.Errorf("record %d is %q", n, k)
+				}
+				n++
+				return true, nil
+			})
+		}); err != nil || n != records {
+			t.Fatalf("the store holds %d of its %d records (%v)", n, records, err)
+		}
+	}
+	check()
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("after"), []byte("v")) }); err != nil {
+		t.Fatalf("an Update after a Compact that stopped: %v", err)
+	}
+
+	ended, end := context.WithCancel(ctx)
+	end()
+	if err := s.Compact(ended); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a Compact whose context had ended: %v", err)
+	}
+	if now, err := os.Stat(path); err != nil || !os.SameFile(before, now) {
+		t.Fatalf("a Compact whose context had ended replaced the store's file (%v)", err)
+	}
+
+	if err := s.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := os.ReadFile(path); err != nil || bytes.Contains(raw, old) {
+		t.Errorf("the Compact after one that stopped left a replaced value in the file (%v)", err)
+	}
+	check()
 }

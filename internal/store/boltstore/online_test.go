@@ -84,7 +84,7 @@ func TestCompactWhileServing(t *testing.T) {
 	}
 	started.Wait() // every writer is writing
 	for range compactions {
-		if err := s.Compact(); err != nil {
+		if err := s.Compact(ctx); err != nil {
 			t.Errorf("Compact: %v", err)
 		}
 	}
@@ -144,7 +144,7 @@ func TestCompactGivesWayToALongTransaction(t *testing.T) {
 	}()
 	<-inside
 	compacted := make(chan error)
-	go func() { compacted <- s.Compact() }()
+	go func() { compacted <- s.Compact(ctx) }()
 	// A read that comes while Compact waits goes on once it gives up,
 	// before the long transaction ends. (A write could wait for it in
 	// bbolt itself, to grow the file's mapping.)
@@ -165,14 +165,14 @@ func TestCompactGivesWayToALongTransaction(t *testing.T) {
 	if err != nil || !os.SameFile(before, after) {
 		t.Fatalf("the store's file was replaced by a Compact that gave up (%v)", err)
 	}
-	if err := s.Compact(); err != nil {
+	if err := s.Compact(ctx); err != nil {
 		t.Fatalf("Compact once the transaction ended: %v", err)
 	}
 	if err := s.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("k2"), []byte("v2")) }); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	if err := s.Compact(); !errors.Is(err, store.ErrClosed) {
+	if err := s.Compact(ctx); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Compact after Close: %v", err)
 	}
 }
@@ -198,7 +198,7 @@ func TestCallWaitingForCompactHonoursItsContext(t *testing.T) {
 	}()
 	<-inside
 	compacted := make(chan error)
-	go func() { compacted <- s.Compact() }()
+	go func() { compacted <- s.Compact(context.Background()) }()
 	for !boltstore.Held(s) {
 		runtime.Gosched()
 	}
