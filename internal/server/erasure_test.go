@@ -661,7 +661,12 @@ func compactionBesideCalls(t *testing.T, e *erasureEnv) {
 	// lock), makes the rewrite keep the rows it may see: that round
 	// rightly counts as failed, and the next compacts.
 	keptRows := regexp.MustCompile(`hold snapshots that may still see erased rows`)
-	compactions, keptForACall := 0, 0
+	// A round may also give way to the calls: the rewrite waits at most
+	// a second for the table's lock, and bbolt's copy for the
+	// transactions in progress, which a loaded machine's calls can hold
+	// that long; the round after tries again.
+	gaveWay := regexp.MustCompile(`another session held a lock on it|transactions in progress did not end within`)
+	compactions, keptForACall, gaveWayToCalls := 0, 0, 0
 	compacted := func() bool {
 		t.Helper()
 		marks, err := store.Erased(ctx, e.st)
@@ -670,7 +675,9 @@ func compactionBesideCalls(t *testing.T, e *erasureEnv) {
 		}
 		return len(marks) == 0
 	}
-	for range rounds {
+	// At least rounds rounds, and more (up to 3 times as many) until
+	// one compacted beside the calls.
+	for r := 0; r < 3*rounds && (r < rounds || compactions == 0); r++ {
 		select {
 		case <-progress: // calls are being made
 		case <-failed:
@@ -681,12 +688,17 @@ func compactionBesideCalls(t *testing.T, e *erasureEnv) {
 		}
 		e.m.erase.wait = 0 // tried at each round, whatever failed before
 		before := len(keptRows.FindAllString(e.logs.String(), -1))
+		beforeGaveWay := len(gaveWay.FindAllString(e.logs.String(), -1))
 		e.m.tick(ctx)
 		switch {
 		case compacted():
 			compactions++
 		case len(keptRows.FindAllString(e.logs.String(), -1)) > before:
 			keptForACall++
+		case len(gaveWay.FindAllString(e.logs.String(), -1)) > beforeGaveWay:
+			gaveWayToCalls++
+		default:
+			t.Fatalf("a round beside calls neither compacted the store nor said why not:\n%s", e.logs)
 		}
 	}
 	close(stop)
@@ -695,8 +707,9 @@ func compactionBesideCalls(t *testing.T, e *erasureEnv) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if compactions+keptForACall != rounds || compactions == 0 {
-		t.Fatalf("%d of %d rounds compacted the store, %d kept rows for a call:\n%s", compactions, rounds, keptForACall, e.logs)
+	if compactions == 0 {
+		t.Fatalf("no round compacted the store beside the calls (%d kept rows for a call, %d gave way to their locks):\n%s",
+			keptForACall, gaveWayToCalls, e.logs)
 	}
 	e.m.erase.wait = 0
 	e.m.tick(ctx)
