@@ -14,11 +14,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/openkms/kms/internal/atomicfile"
+	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/backup"
 	"github.com/openkms/kms/internal/hsm"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/rekey"
 	"github.com/openkms/kms/internal/rootkey"
+	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/boltstore"
 	"github.com/openkms/kms/internal/store/pgstore"
 )
@@ -176,11 +178,18 @@ while it works.`,
 			}
 			// The values sealed under the old key stay in the file's free
 			// pages until bbolt reuses them, and in a table's dead tuples
-			// until it is rewritten.
+			// until it is rewritten. The rotation stands whatever happens
+			// from here: an exit status of 1 says that the store is under
+			// the old key. The rotation is marked as an erasure first, so
+			// that a server started on the store compacts it at its first
+			// maintenance round should this command not (killed,
+			// interrupted, no room for the copy).
+			marked, marks, err := markErased(ctx, st, newRoot)
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "kms: warning: the store is rotated, but marking it for a server to compact failed: %v\n", err)
+			}
 			switch s := st.(type) {
 			case *boltstore.Store:
-				// The rotation stands whatever happens here: an exit
-				// status of 1 says that the store is under the old key.
 				if err := s.Compact(ctx); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), compactWarning(err))
 					return nil
@@ -188,10 +197,15 @@ while it works.`,
 				fmt.Fprintf(out, "Compacted %s: it holds nothing sealed under the old root key.\n", loc)
 			case *pgstore.Store:
 				if err := s.Compact(ctx, pgstore.CompactLockTimeout); err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "kms: warning: the store is rotated, but %v: its old row versions, which the old root key opens, stay in the table's files until the table's owner runs VACUUM FULL kms_records with no other session open\n", err)
+					fmt.Fprintf(cmd.ErrOrStderr(), "kms: warning: the store is rotated, but %v: its old row versions, which the old root key opens, stay in the table's files until it is rewritten: by the first server started on the store whose role may (its maintenance round), or by the table's owner running VACUUM FULL kms_records with no other session open\n", err)
 					return nil
 				}
 				fmt.Fprintf(out, "Rewrote kms_records: its files hold nothing sealed under the old root key.\n")
+			}
+			if marked != nil {
+				// Compacted: no server needs to again. Left, the marks
+				// would only cost one needless copy.
+				store.TakeErased(ctx, marked, marks)
 			}
 			return nil
 		},
@@ -204,6 +218,34 @@ while it works.`,
 	return cmd
 }
 
+// markErased marks st, rotated to root, as a store whose files may hold
+// erased values (store.NoteErased), so that a server started on it
+// compacts it at its first maintenance round; it returns the store the
+// marks were written through (st, its records authenticated under root
+// if st's are) and the marks, for the command to take once it compacted
+// st itself.
+func markErased(ctx context.Context, st store.Store, root *keys.RootKey) (store.Store, []store.Mark, error) {
+	var state authstore.State
+	if err := st.View(ctx, func(tx store.Tx) error {
+		var err error
+		state, err = authstore.ReadState(tx, root)
+		return err
+	}); err != nil {
+		return nil, nil, err
+	}
+	if state == authstore.Authenticated {
+		st = authstore.Wrap(st, authstore.NewKey(root))
+	}
+	if err := st.Update(ctx, store.NoteErased); err != nil {
+		return nil, nil, err
+	}
+	marks, err := store.Erased(ctx, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, marks, nil
+}
+
 // compactWarning is the warning of a rotation that committed but whose
 // compaction of kms.db failed with err: what the file may still hold,
 // and what to do. A compaction whose file took the old one's place, but
@@ -214,9 +256,9 @@ func compactWarning(err error) string {
 		return fmt.Sprintf("kms: warning: the store is rotated, but %v: kms.db holds nothing sealed under the old root key, but until the directory syncs (run sync), a crash may bring back the file from before the compaction, whose free pages hold values sealed under the old root key", err)
 	}
 	if errors.Is(err, context.Canceled) {
-		return "kms: warning: the store is rotated, but its compaction was interrupted: kms.db's free pages may still hold the values sealed under the old root key, which opens them; rotate again from the new key to another to compact it"
+		return "kms: warning: the store is rotated, but its compaction was interrupted: kms.db's free pages may still hold the values sealed under the old root key, which opens them, until a server started on it compacts it at its first maintenance round"
 	}
-	return fmt.Sprintf("kms: warning: the store is rotated, but %v: its free pages may still hold the values sealed under the old root key, which opens them; once there is room for a second copy of kms.db, rotate again from the new key to another", err)
+	return fmt.Sprintf("kms: warning: the store is rotated, but %v: its free pages may still hold the values sealed under the old root key, which opens them, until a server started on it compacts it at its first maintenance round (which needs room for a second copy of kms.db)", err)
 }
 
 func rootKeyInitCommand() *cobra.Command {

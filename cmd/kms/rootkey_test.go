@@ -193,6 +193,10 @@ func TestRootKeyRotate(t *testing.T) {
 	if entries, err := os.ReadDir(dir); err != nil || slices.ContainsFunc(entries, func(e os.DirEntry) bool { return strings.Contains(e.Name(), "compact") }) {
 		t.Errorf("the data directory after the rotation: %v, %v", entries, err)
 	}
+	// Compacted by rotate itself: nothing is left for a server to compact.
+	if marks := erasedMarks(t, filepath.Join(dir, "kms.db")); len(marks) != 0 {
+		t.Errorf("a rotation that compacted kms.db left %d erasure marks", len(marks))
+	}
 	code, _, stderr = runToExit(t, baseEnv(), "root-key", "rotate", "--data-dir", dir, "--root-key-file", oldFile, "--new-root-key-file", newFile)
 	if code != 1 || !strings.Contains(stderr, "old root key does not open") {
 		t.Errorf("a second rotation from the old key: exit %d\n%s", code, stderr)
@@ -209,10 +213,14 @@ func TestRootKeyRotate(t *testing.T) {
 // compact kms.db (no room for the copy; here, its place taken) leaves
 // the store under the new key only, so it exits 0, as an exit of 1 says
 // the store is under the old key (docs/operations.md, "When the disk
-// fills"), and warns that the file may keep the old values.
+// fills"), and warns that the file may keep the old values. It marks the
+// store as an erasure does, so the first server started on it, once
+// there is room, compacts it: then no value sealed under the old key is
+// left in the file.
 func TestRootKeyRotateUncompacted(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	want := fillDev(t, dir, 2)
+	oldSealed := sealedValues(t, filepath.Join(dir, "kms.db"))
 	oldKey, err := keys.ReadRootKeyFile(filepath.Join(dir, "root.key"))
 	noErr(t, err, "old key")
 	newFile := filepath.Join(t.TempDir(), "new.key")
@@ -235,9 +243,23 @@ func TestRootKeyRotateUncompacted(t *testing.T) {
 	if got := opensWith(t, dir, map[string]*keys.RootKey{"old": oldKey, "new": newKey}); got != "new" {
 		t.Fatalf("after the rotation the store opens with the %s key", got)
 	}
+	if marks := erasedMarks(t, filepath.Join(dir, "kms.db")); len(marks) == 0 {
+		t.Fatal("a rotation that could not compact kms.db left no mark for a server to compact it")
+	}
 	noErr(t, os.RemoveAll(blocker), "remove the blocker")
 	s := startDev(t, dir)
+	s.waitLog(regexp.MustCompile(`compacted the key store`), startTimeout)
 	checkDecrypts(t, s.client(t), want)
+	if code := s.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("the dev server exited %d on SIGTERM", code)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "kms.db"))
+	noErr(t, err, "read kms.db")
+	for _, v := range oldSealed {
+		if bytes.Contains(raw, v) {
+			t.Errorf("kms.db still holds a value sealed under the old root key after the server's compaction: %.40q...", v)
+		}
+	}
 }
 
 // TestRootKeyRotateRefusesBeforeProgress: a rotation onto the key the
