@@ -3,7 +3,8 @@
 //
 // Every Update commits with an fsync before it returns, so an acknowledged
 // change survives kill -9. bbolt allows one writer at a time; readers
-// block only while Compact copies the file, or until their context ends.
+// block only while Compact swaps in its copy of the file (after applying
+// to it what changed while it copied), or until their context ends.
 // The file is opened with an exclusive lock, so two servers cannot share
 // one data directory.
 package boltstore
@@ -17,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -43,6 +45,15 @@ type Store struct {
 	// dirUnsynced is set when Compact renamed its copy into place but
 	// could not sync the directory: Update syncs it before it writes.
 	dirUnsynced atomic.Bool
+	// compacting lets one Compact run at a time: it has kms.db.compact.
+	compacting sync.Mutex
+	// written tracks the keys Updates write while Compact copies.
+	written tracker
+	// heldKeys and heldBytes bound what Compact applies to its copy
+	// while it holds the gate (maxHeldKeys, maxHeldBytes).
+	heldKeys, heldBytes int
+	// hooks are called at Compact's steps, by tests.
+	hooks compactHooks
 }
 
 // DrainWait is how long Compact waits for the transactions in progress
@@ -109,7 +120,8 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, openError(path, err)
 	}
-	return &Store{path: path, db: db, drainWait: DrainWait, syncDir: syncDir}, nil
+	return &Store{path: path, db: db, drainWait: DrainWait, syncDir: syncDir,
+		heldKeys: maxHeldKeys, heldBytes: maxHeldBytes}, nil
 }
 
 // isReplaced reports whether f, the store's file as opened, is no longer
@@ -128,86 +140,6 @@ func isReplaced(f *os.File, path string) (bool, error) {
 		return false, err
 	}
 	return !os.SameFile(open, now), nil
-}
-
-// Compact rewrites the store's file with nothing but its live records.
-// bbolt keeps what a change replaced or deleted in the file's free pages
-// until it happens to reuse them: after a root key rotation, every value
-// sealed under the retired key could still be read there, and opened
-// with that key; after a key's deletion, its sealed material.
-//
-// Compact copies the records into a new file beside the store's (mode
-// 0600), syncs it, and renames it over the store's file while it still
-// holds the old one's lock, so that no other process writes to the old
-// file meanwhile; the Store goes on with the new one. It may run while
-// the Store serves: it waits for the transactions in progress to end and
-// holds new ones back until the copy is in place (View and Update wait,
-// for as long as the copy takes, milliseconds for a small store, or
-// until their context ends: they then return its error). If
-// those in progress do not end within DrainWait (a live backup's
-// snapshot), it gives up and lets the others go on, changing nothing.
-// It needs room for a second copy of the live records; without it, the
-// Store goes on with the old file as it was.
-//
-// If ctx ends before it starts, or while it copies the records (a
-// server shutting down must not wait for the copy of a large file), it
-// stops there, removes its copy, and the Store goes on with the old file
-// as it was; its error wraps ctx's. Its wait for the transactions in
-// progress does not end with ctx: DrainWait bounds it.
-//
-// It clears the old bytes from the file, not from the disk: the file
-// system's free blocks (and a disk's spare sectors) may still hold them.
-// When only the sync of the directory after the rename fails, the error
-// wraps ErrCompactedNotDurable.
-func (s *Store) Compact(ctx context.Context) error {
-	path := s.path
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("compact %s: %w", path, err)
-	}
-	if !s.gate.hold(s.drainWait) {
-		return fmt.Errorf("compact %s: transactions in progress did not end within %v", path, s.drainWait)
-	}
-	defer s.gate.release()
-	if s.closed {
-		return store.ErrClosed
-	}
-	tmp := path + ".compact"
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err // a copy left by a compaction that was killed
-	}
-	exclusive := func(name string, flag int, perm os.FileMode) (*os.File, error) {
-		return openNoFollow(name, flag|os.O_CREATE|os.O_EXCL, perm)
-	}
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second, OpenFile: exclusive})
-	if err != nil {
-		return fmt.Errorf("compact %s: %w", path, err)
-	}
-	fail := func(err error) error {
-		dst.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("compact %s: %w", path, err)
-	}
-	if err := guarded(path, func() error { return copyRecords(ctx, dst, s.db, 64<<20) }); err != nil {
-		return fail(err)
-	}
-	if err := dst.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fail(err)
-	}
-	old := s.db
-	s.db = dst
-	if err := s.syncDir(filepath.Dir(path)); err != nil {
-		// Renamed, but perhaps not durably: the store goes on with the
-		// new file all the same, which holds every record, but writes
-		// to it only once the rename is durable.
-		s.dirUnsynced.Store(true)
-		old.Close()
-		return fmt.Errorf("compact %s: %w: %w", path, ErrCompactedNotDurable, err)
-	}
-	s.dirUnsynced.Store(false)
-	return old.Close()
 }
 
 // ErrCompactedNotDurable is wrapped by the error of a Compact whose
@@ -290,7 +222,13 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 		}
 		s.dirUnsynced.Store(false)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error { return fn(txn{b: tx.Bucket(bucket)}) })
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		t := txn{b: tx.Bucket(bucket)}
+		if s.written.tracking() {
+			t.written = &s.written
+		}
+		return fn(t)
+	})
 	return mapErr(err)
 }
 
@@ -309,7 +247,10 @@ func mapErr(err error) error {
 	return err
 }
 
-type txn struct{ b *bolt.Bucket }
+type txn struct {
+	b       *bolt.Bucket
+	written *tracker // while Compact copies: records the keys put or deleted
+}
 
 func (t txn) Get(key []byte) ([]byte, error) {
 	v := t.b.Get(key)
@@ -323,10 +264,18 @@ func (t txn) Put(key, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
+	if t.written != nil {
+		t.written.add(key, len(value))
+	}
 	return t.b.Put(key, value)
 }
 
-func (t txn) Delete(key []byte) error { return t.b.Delete(key) }
+func (t txn) Delete(key []byte) error {
+	if t.written != nil {
+		t.written.add(key, 0)
+	}
+	return t.b.Delete(key)
+}
 
 func (t txn) Scan(prefix, after []byte, fn func(k, v []byte) (bool, error)) error {
 	c := t.b.Cursor()

@@ -24,3 +24,20 @@ func Held(s *Store) bool {
 func CountDirSyncs(s *Store, n *int) {
 	s.syncDir = func(dir string) error { *n++; return syncDir(dir) }
 }
+
+// OnCompactCopied makes s's Compact call fn after its copy, and after
+// each catch-up round, before it holds the gate.
+func OnCompactCopied(s *Store, fn func()) { s.hooks.copied = fn }
+
+// OnCompactHeld makes s's Compact call fn while it holds the gate, with
+// the number of keys it applies to its copy then.
+func OnCompactHeld(s *Store, fn func(keys int)) { s.hooks.held = fn }
+
+// SetHeldBound sets the keys, and the bytes written to them, that s's
+// Compact applies to its copy while it holds the gate before it catches
+// up without holding it.
+func SetHeldBound(s *Store, keys, bytes int) { s.heldKeys, s.heldBytes = keys, bytes }
+
+// OnCompactBarrier makes s's Compact call fn before it waits for the
+// write transaction in progress.
+func OnCompactBarrier(s *Store, fn func()) { s.hooks.barrier = fn }
