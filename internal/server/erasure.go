@@ -25,9 +25,9 @@ const compactLockTimeout = time.Second
 // only if something was erased since the last compaction, so that no
 // call can make the server copy its store more often than that.
 type eraser struct {
-	st      store.Store                 // the records as the service reads them
-	compact func(context.Context) error // rewrites the store's files
-	stays   string                      // what keeps the erased material if compact fails
+	st      store.Store                                  // the records as the service reads them
+	compact func(context.Context) (time.Duration, error) // rewrites the store's files; returns how long calls waited for it, at most
+	stays   string                                       // what keeps the erased material if compact fails
 	log     *slog.Logger
 	refused bool // the role may not rewrite kms_records: not tried again
 	failed  int  // compactions failed in a row
@@ -47,12 +47,12 @@ const maxRetryRounds = 60
 func boltEraser(st store.Store, db *boltstore.Store, backups *sync.Mutex, log *slog.Logger) *eraser {
 	return &eraser{st: st, log: log,
 		stays: "kms.db's free pages still hold the sealed material erased since its last compaction (deleted keys, deleted or expired imported material, deleted access keys, the hashes of console passwords replaced or deleted)",
-		compact: func(ctx context.Context) error {
+		compact: func(ctx context.Context) (time.Duration, error) {
 			if !backups.TryLock() {
-				return errors.New("a backup's snapshot is being taken")
+				return 0, errors.New("a backup's snapshot is being taken")
 			}
 			defer backups.Unlock()
-			return db.Compact(ctx)
+			return db.CompactHeld(ctx)
 		}}
 }
 
@@ -63,8 +63,11 @@ func boltEraser(st store.Store, db *boltstore.Store, backups *sync.Mutex, log *s
 func pgEraser(st store.Store, pg *pgstore.Store, log *slog.Logger) *eraser {
 	return &eraser{st: st, log: log,
 		stays: "kms_records' files still hold, as dead rows, the sealed material erased since it was last rewritten (deleted keys, deleted or expired imported material, deleted access keys, the hashes of console passwords replaced or deleted)",
-		compact: func(ctx context.Context) error {
-			return pg.CompactErased(ctx, compactLockTimeout, store.ErasedPrefix)
+		compact: func(ctx context.Context) (time.Duration, error) {
+			// The rewrite holds the table for as long as it takes.
+			start := time.Now()
+			err := pg.CompactErased(ctx, compactLockTimeout, store.ErasedPrefix)
+			return time.Since(start), err
 		}}
 }
 
@@ -98,7 +101,8 @@ func (e *eraser) round(ctx context.Context) {
 		return
 	}
 	start := time.Now()
-	if err := e.compact(ctx); err != nil {
+	held, err := e.compact(ctx)
+	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
@@ -115,7 +119,7 @@ func (e *eraser) round(ctx context.Context) {
 	}
 	e.failed = 0
 	e.log.Info("compacted the key store: the key material erased before this maintenance round is gone from its files",
-		"took", time.Since(start).Round(time.Millisecond))
+		"took", time.Since(start).Round(time.Millisecond), "callsWaitedAtMost", held.Round(time.Millisecond))
 	if err := store.TakeErased(ctx, e.st, marks); err != nil && ctx.Err() == nil {
 		// The next round compacts again.
 		e.log.Error("removing the mark of erased key material after the store's compaction", "err", err)

@@ -269,6 +269,11 @@ func TestMaintenanceErasesDeletedMaterialFromKmsDB(t *testing.T) {
 	if err != nil || os.SameFile(before, compacted) {
 		t.Fatalf("kms.db was not replaced by the round (%v)", err)
 	}
+	// The log says how long the compaction took, and how long calls
+	// waited for it.
+	if !regexp.MustCompile(`msg="compacted the key store[^\n]* took=\S+ callsWaitedAtMost=\S+`).MatchString(e.logs.String()) {
+		t.Errorf("the compaction's log line:\n%s", e.logs)
+	}
 
 	// Nothing erased since: the next round leaves the file as it is.
 	e.m.tick(ctx)
@@ -549,9 +554,9 @@ func TestErasureMarksStayFew(t *testing.T) {
 	e := newErasureEnv(t, bolt, func(st store.Store, log *slog.Logger) *eraser {
 		er := boltEraser(st, bolt, &backups, log)
 		compact := er.compact
-		er.compact = func(ctx context.Context) error {
+		er.compact = func(ctx context.Context) (time.Duration, error) {
 			if fail != nil {
-				return fail
+				return 0, fail
 			}
 			return compact(ctx)
 		}
@@ -809,7 +814,7 @@ func TestCompactionByARoleThatDoesNotOwnTheTable(t *testing.T) {
 	e := newErasureEnv(t, pg, func(st store.Store, log *slog.Logger) *eraser {
 		er := pgEraser(st, pg, log)
 		compact := er.compact
-		er.compact = func(ctx context.Context) error { tried++; return compact(ctx) }
+		er.compact = func(ctx context.Context) (time.Duration, error) { tried++; return compact(ctx) }
 		return er
 	})
 	ctx := context.Background()

@@ -79,21 +79,30 @@ type compactHooks struct {
 // When only the sync of the directory after the rename fails, the error
 // wraps ErrCompactedNotDurable.
 func (s *Store) Compact(ctx context.Context) error {
+	_, err := s.CompactHeld(ctx)
+	return err
+}
+
+// CompactHeld compacts the store as Compact does, and returns for how
+// long it held the transactions back (the calls that read or write the
+// store waited at most that long): zero if it failed before, and its
+// wait for those in progress if it gave up then.
+func (s *Store) CompactHeld(ctx context.Context) (held time.Duration, err error) {
 	s.compacting.Lock()
 	defer s.compacting.Unlock()
 	path := s.path
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("compact %s: %w", path, err)
+		return 0, fmt.Errorf("compact %s: %w", path, err)
 	}
 	s.written.start()
 	defer s.written.stop()
 	// Every write committed after the copy's first snapshot is tracked.
 	if err := s.barrier(); err != nil {
-		return fmt.Errorf("compact %s: %w", path, err)
+		return 0, fmt.Errorf("compact %s: %w", path, err)
 	}
 	tmp := path + ".compact"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err // a copy left by a compaction that was killed
+		return 0, err // a copy left by a compaction that was killed
 	}
 	exclusive := func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		return openNoFollow(name, flag|os.O_CREATE|os.O_EXCL, perm)
@@ -102,7 +111,7 @@ func (s *Store) Compact(ctx context.Context) error {
 	pageSize := os.Getpagesize() // bbolt's default
 	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second, OpenFile: exclusive, NoSync: true, PageSize: pageSize})
 	if err != nil {
-		return fmt.Errorf("compact %s: %w", path, err)
+		return 0, fmt.Errorf("compact %s: %w", path, err)
 	}
 	fail := func(err error) error {
 		dst.Close()
@@ -110,7 +119,7 @@ func (s *Store) Compact(ctx context.Context) error {
 		return fmt.Errorf("compact %s: %w", path, err)
 	}
 	if err := s.copyLive(ctx, dst); err != nil {
-		return fail(err)
+		return 0, fail(err)
 	}
 	s.hook()
 	for round := 0; round < catchUpRounds; round++ {
@@ -118,44 +127,43 @@ func (s *Store) Compact(ctx context.Context) error {
 			break
 		}
 		if err := ctx.Err(); err != nil {
-			return fail(err)
+			return 0, fail(err)
 		}
 		keys := s.written.take()
 		// Every write committed after the snapshot apply reads is
 		// tracked anew.
 		if err := s.barrier(); err != nil {
-			return fail(err)
+			return 0, fail(err)
 		}
 		if err := s.inGate(func() error { return applyWritten(s.db, dst, keys) }); err != nil {
-			return fail(err)
+			return 0, fail(err)
 		}
 		s.hook()
 	}
 	// The copy's bulk goes to the disk before the calls are held back,
 	// and then only what changed since.
 	if err := zeroFreePages(dst, pageSize); err != nil {
-		return fail(err)
+		return 0, fail(err)
 	}
 	if err := dst.Sync(); err != nil {
-		return fail(err)
+		return 0, fail(err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(err)
+		return 0, fail(err)
 	}
 
+	start := time.Now()
 	old, err := s.swapIn(dst, pageSize)
+	held = time.Since(start)
 	if old == nil {
-		if err != nil {
-			dst.Close()
-			os.Remove(tmp)
-			return fmt.Errorf("compact %s: %w", path, err)
-		}
-	} else if cerr := old.Close(); err == nil {
-		// After the calls go on: closing the old file frees its
-		// blocks, which takes a while for a large one.
+		return held, fail(err)
+	}
+	// After the calls go on: closing the old file frees its blocks,
+	// which takes a while for a large one.
+	if cerr := old.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	return held, err
 }
 
 // swapIn holds every transaction back, applies to dst what was written
