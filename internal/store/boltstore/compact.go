@@ -19,8 +19,8 @@ const (
 	// maxHeldKeys and maxHeldBytes bound the keys (and the bytes
 	// written to them) that Compact applies to its copy while it holds
 	// the gate; past them it catches up first without holding it.
-	maxHeldKeys  = 4096
-	maxHeldBytes = 4 << 20
+	maxHeldKeys  = 256
+	maxHeldBytes = 256 << 10
 	// catchUpRounds bounds those catch-ups: past them Compact applies
 	// what is left while it holds the gate, however much.
 	catchUpRounds = 4
