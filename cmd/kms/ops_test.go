@@ -131,8 +131,12 @@ func TestMetrics(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodPost, s.URL+"/", strings.NewReader("{}"))
 	req.Header.Set("X-Amz-Target", "TrentService.Encrypt")
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Date", time.Now().UTC().Format("20060102T150405Z"))
-	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAMADEUPMADEUP0000/"+time.Now().UTC().Format("20060102")+
+	// One reading of the clock for both: two could fall on either side
+	// of midnight, and a scope whose date is not the request's is
+	// refused with another error than the unknown key's.
+	now := time.Now().UTC()
+	req.Header.Set("X-Amz-Date", now.Format("20060102T150405Z"))
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAMADEUPMADEUP0000/"+now.Format("20060102")+
 		"/us-east-1/kms/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature="+strings.Repeat("0", 64))
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
