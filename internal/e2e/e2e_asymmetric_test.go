@@ -861,7 +861,7 @@ func TestE2EAsymSignVerifyOpenSSL(t *testing.T) {
 }
 
 // Ed25519: ED25519_SHA_512 is pure Ed25519 of a RAW message (RFC 8032),
-// ED25519_PH_SHA_512 is Ed25519ph of a message whose SHA-512 is the DIGEST.
+// ED25519_PH_SHA_512 is Ed25519ph of the 64-byte DIGEST it is given.
 func TestE2EAsymSignEd25519(t *testing.T) {
 	t.Parallel()
 	openssl := asOpenSSL(t)
@@ -887,18 +887,20 @@ func TestE2EAsymSignEd25519(t *testing.T) {
 		e.asInvalidSignature(t, id, "ED25519_SHA_512", types.MessageTypeRaw, flipLastBit(msg), sig)
 	}
 
-	// The DIGEST is PH(M) of RFC 8032 §5.1 (for DIGEST "KMS skips the
-	// hashing step"), so the signature is standard Ed25519ph of msg.
-	// Reference §3.2 says instead that KMS hashes the DIGEST once more,
-	// signing Ed25519ph of the digest; that is unconfirmed, and the server
-	// does not do it.
+	// For ED25519_PH_SHA_512 the DIGEST is a SHA-512 of the message, and
+	// KMS still applies Ed25519ph's SHA-512 prehash to it (reference
+	// §3.2): the signature is Ed25519ph of the digest, not of the message.
 	msg := []byte("a message signed through its SHA-512")
 	d := sha512.Sum512(msg)
 	ph := e.asSign(t, id, "ED25519_PH_SHA_512", types.MessageTypeDigest, d[:])
-	if err := ed25519.VerifyWithOptions(pub, d[:], ph, &ed25519.Options{Hash: crypto.SHA512}); err != nil {
-		t.Errorf("ED25519_PH_SHA_512: crypto/ed25519 does not verify the signature as Ed25519ph of the message: %v", err)
+	dd := sha512.Sum512(d[:])
+	if err := ed25519.VerifyWithOptions(pub, dd[:], ph, &ed25519.Options{Hash: crypto.SHA512}); err != nil {
+		t.Errorf("ED25519_PH_SHA_512: crypto/ed25519 does not verify the signature as Ed25519ph of the digest: %v", err)
 	}
-	if ed25519.Verify(pub, msg, ph) {
+	if ed25519.VerifyWithOptions(pub, d[:], ph, &ed25519.Options{Hash: crypto.SHA512}) == nil {
+		t.Errorf("ED25519_PH_SHA_512 signature is Ed25519ph of the message: the digest was not hashed again")
+	}
+	if ed25519.Verify(pub, msg, ph) || ed25519.Verify(pub, d[:], ph) {
 		t.Errorf("ED25519_PH_SHA_512 signature is pure Ed25519, not Ed25519ph")
 	}
 	e.asVerifyOK(t, id, "ED25519_PH_SHA_512", types.MessageTypeDigest, d[:], ph)

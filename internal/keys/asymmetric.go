@@ -331,6 +331,16 @@ func (a *Asymmetric) CheckMessage(alg, msgType string, msg []byte) error {
 	return ErrMessageType
 }
 
+// ed25519PreHash is PH(M) of Ed25519ph (RFC 8032 §5.1) for
+// ED25519_PH_SHA_512, whose Message is always a DIGEST: AWS KMS applies
+// the SHA-512 prehash to the digest it is given, so the signature is
+// Ed25519ph of the digest, SHA-512 taken twice over the original message.
+// A verifier outside KMS checks it as Ed25519ph with the digest as the
+// message.
+func ed25519PreHash(digest []byte) [sha512.Size]byte {
+	return sha512.Sum512(digest)
+}
+
 // Sign signs msg (RAW: the message itself; DIGEST: its hash) with alg.
 func (a *Asymmetric) Sign(alg, msgType string, msg []byte) ([]byte, error) {
 	if err := a.CheckMessage(alg, msgType, msg); err != nil {
@@ -342,7 +352,8 @@ func (a *Asymmetric) Sign(alg, msgType string, msg []byte) ([]byte, error) {
 	case a.ed != nil && alg == "ED25519_SHA_512":
 		return ed25519.Sign(a.ed, msg), nil
 	case a.ed != nil:
-		return a.ed.Sign(nil, msg, &ed25519.Options{Hash: crypto.SHA512})
+		ph := ed25519PreHash(msg)
+		return a.ed.Sign(nil, ph[:], &ed25519.Options{Hash: crypto.SHA512})
 	}
 	h, digest, err := digestOf(alg, msgType, msg)
 	if err != nil {
@@ -374,7 +385,8 @@ func (a *Asymmetric) Verify(alg, msgType string, msg, sig []byte) error {
 	case a.ed != nil && alg == "ED25519_SHA_512":
 		ok = ed25519.Verify(a.ed.Public().(ed25519.PublicKey), msg, sig)
 	case a.ed != nil:
-		ok = ed25519.VerifyWithOptions(a.ed.Public().(ed25519.PublicKey), msg, sig, &ed25519.Options{Hash: crypto.SHA512}) == nil
+		ph := ed25519PreHash(msg)
+		ok = ed25519.VerifyWithOptions(a.ed.Public().(ed25519.PublicKey), ph[:], sig, &ed25519.Options{Hash: crypto.SHA512}) == nil
 	default:
 		h, digest, err := digestOf(alg, msgType, msg)
 		if err != nil {
