@@ -566,15 +566,8 @@ func TestServingLease(t *testing.T) {
 func TestOpenWithLeastPrivilege(t *testing.T) {
 	dsn := pgtest.Start(t)
 	open(t, dsn).Close() // the schema, made by a role that may
-	exec(t, dsn, `CREATE ROLE kms_app LOGIN`)
 	exec(t, dsn, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
-	exec(t, dsn, `GRANT USAGE ON SCHEMA public TO kms_app`)
-	exec(t, dsn, `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO kms_app`)
-	app := dsn + " user=kms_app"
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		u.User = url.User("kms_app")
-		app = u.String()
-	}
+	app := pgtest.TableUser(t, dsn)
 	s, err := pgstore.Open(context.Background(), app)
 	if err != nil {
 		t.Fatalf("Open as a role without CREATE: %v", err)
