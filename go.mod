@@ -3,6 +3,7 @@ module github.com/openkms/kms
 go 1.26.8
 
 require (
+	filippo.io/mldsa v1.0.0
 	github.com/ThalesGroup/crypto11 v1.6.2
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/config v1.33.18

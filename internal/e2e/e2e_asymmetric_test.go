@@ -951,18 +951,30 @@ func TestE2EAsymSignMLDSA(t *testing.T) {
 			expectAPIErrorCode(t, err, "InvalidKeyUsageException")
 
 			// EXTERNAL_MU: a μ of the wrong size is a validation error; a
-			// well-formed μ is refused, since the ML-DSA implementation
-			// cannot sign a precomputed one (README).
-			mu := externalMu(t, pub, []byte("an ML-DSA message"))
+			// μ the caller computed signs the message it stands for, as
+			// one RAW signature (ML-DSA signs deterministically here).
+			// Verify takes no μ: the implementation verifies messages
+			// only (README).
+			m := []byte("an ML-DSA message")
+			mu := externalMu(t, pub, m)
 			for _, bad := range [][]byte{mu[:32], append(bytes.Clone(mu), 0)} {
 				_, err = e.client.Sign(context.Background(), &kms.SignInput{KeyId: aws.String(id), Message: bad, MessageType: types.MessageTypeExternalMu, SigningAlgorithm: "ML_DSA_SHAKE_256"})
 				expectAPIError(t, err, "ValidationException", "Digest is invalid length for algorithm ML_DSA_SHAKE_256.")
 			}
-			_, err = e.client.Sign(context.Background(), &kms.SignInput{KeyId: aws.String(id), Message: mu, MessageType: types.MessageTypeExternalMu, SigningAlgorithm: "ML_DSA_SHAKE_256"})
-			expectAPIError(t, err, "UnsupportedOperationException", "MessageType EXTERNAL_MU is not supported by this server.")
+			muSig := e.asSign(t, id, "ML_DSA_SHAKE_256", types.MessageTypeExternalMu, mu)
+			if !scheme.Verify(pub, m, muSig, nil) {
+				t.Errorf("%s: circl does not verify the EXTERNAL_MU signature over the message of the μ", spec)
+			}
+			if scheme.Verify(pub, flipLastBit(m), muSig, nil) {
+				t.Errorf("%s: circl verifies the EXTERNAL_MU signature over another message", spec)
+			}
+			if raw := e.asSign(t, id, "ML_DSA_SHAKE_256", types.MessageTypeRaw, m); !bytes.Equal(raw, muSig) {
+				t.Errorf("%s: the RAW signature of a message differs from the EXTERNAL_MU signature of its μ", spec)
+			}
+			e.asVerifyOK(t, id, "ML_DSA_SHAKE_256", types.MessageTypeRaw, m, muSig)
 			_, err = e.client.Verify(context.Background(), &kms.VerifyInput{KeyId: aws.String(id), Message: mu, MessageType: types.MessageTypeExternalMu,
-				Signature: make([]byte, scheme.SignatureSize()), SigningAlgorithm: "ML_DSA_SHAKE_256"})
-			expectAPIError(t, err, "UnsupportedOperationException", "MessageType EXTERNAL_MU is not supported by this server.")
+				Signature: muSig, SigningAlgorithm: "ML_DSA_SHAKE_256"})
+			expectAPIError(t, err, "UnsupportedOperationException", "MessageType EXTERNAL_MU is not supported by this server for Verify.")
 		})
 	}
 	// EXTERNAL_MU is for ML-DSA keys only.

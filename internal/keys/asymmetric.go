@@ -16,10 +16,8 @@ import (
 	"fmt"
 	"hash"
 
-	"github.com/cloudflare/circl/sign"
-	"github.com/cloudflare/circl/sign/mldsa/mldsa44"
-	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
-	"github.com/cloudflare/circl/sign/mldsa/mldsa87"
+	"filippo.io/mldsa"
+	"filippo.io/mldsa/mldsacrypto"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	k1ecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 )
@@ -90,8 +88,8 @@ type Asymmetric struct {
 	ec       *ecdsa.PrivateKey
 	ed       ed25519.PrivateKey
 	k1       *secp256k1.PrivateKey
-	mldsa    sign.PrivateKey
-	mldsaPub sign.PublicKey // kept: circl recomputes it on every Public()
+	mldsa    *mldsa.PrivateKey
+	mldsaPub *mldsa.PublicKey
 }
 
 // GenerateAsymmetric returns fresh private material of a key spec.
@@ -143,14 +141,16 @@ func nistCurve(spec string) elliptic.Curve {
 	return nil
 }
 
-func mldsaScheme(spec string) sign.Scheme {
+// mldsaParams are the FIPS 204 parameters of an ML-DSA key spec, and the
+// OID of its SubjectPublicKeyInfo (RFC 9881).
+func mldsaParams(spec string) (mldsa.Parameters, asn1OID) {
 	switch spec {
 	case "ML_DSA_44":
-		return mldsa44.Scheme()
+		return mldsa.MLDSA44(), asn1OID{2, 16, 840, 1, 101, 3, 4, 3, 17}
 	case "ML_DSA_65":
-		return mldsa65.Scheme()
+		return mldsa.MLDSA65(), asn1OID{2, 16, 840, 1, 101, 3, 4, 3, 18}
 	}
-	return mldsa87.Scheme()
+	return mldsa.MLDSA87(), asn1OID{2, 16, 840, 1, 101, 3, 4, 3, 19}
 }
 
 // ParseAsymmetric reads private material of a key spec. Material of another
@@ -163,13 +163,13 @@ func ParseAsymmetric(spec string, material []byte) (*Asymmetric, error) {
 		if len(material) != 32 {
 			return nil, ErrMaterial
 		}
-		p, s := mldsaScheme(spec).DeriveKey(material)
-		a.mldsa, a.mldsaPub = s, p
-		raw, err := p.MarshalBinary()
+		params, oid := mldsaParams(spec)
+		k, err := mldsa.NewPrivateKey(params, material)
 		if err != nil {
-			return nil, err
+			return nil, ErrMaterial
 		}
-		a.PublicDER, err = marshalSPKI(mldsaScheme(spec).(interface{ Oid() asn1OID }).Oid(), nil, raw)
+		a.mldsa, a.mldsaPub = k, k.PublicKey()
+		a.PublicDER, err = marshalSPKI(oid, nil, a.mldsaPub.Bytes())
 		return a, err
 	case "ECC_SECG_P256K1":
 		k, err := parseK1PKCS8(material)
@@ -262,19 +262,30 @@ func digestOf(alg, msgType string, msg []byte) (crypto.Hash, []byte, error) {
 // section 6.2 that an EXTERNAL_MU message is.
 const externalMuSize = 64
 
-// externalMuErr is the answer to an ML-DSA message that is not RAW. A
-// precomputed μ (EXTERNAL_MU) of the right size is ErrUnsupported: the
-// ML-DSA implementation used (circl) computes μ itself and has no way to
-// sign or verify a given one, and Go's own (crypto/internal/fips140/mldsa)
-// is not importable.
-func externalMuErr(msgType string, msg []byte) error {
+// checkExternalMu is the check of an ML-DSA message that is not RAW: it
+// must be an EXTERNAL_MU of 64 bytes.
+func checkExternalMu(msgType string, msg []byte) error {
 	switch {
 	case msgType != MessageExternalMu:
 		return ErrMessageType
 	case len(msg) != externalMuSize:
 		return ErrDigestLength
 	}
-	return ErrUnsupported
+	return nil
+}
+
+// CheckVerifyMessage is CheckMessage for Verify, which also refuses an
+// ML-DSA EXTERNAL_MU with ErrUnsupported: the ML-DSA implementation used
+// (filippo.io/mldsa, the standard library's crypto/mldsa) signs a given μ
+// but verifies only messages.
+func (a *Asymmetric) CheckVerifyMessage(alg, msgType string, msg []byte) error {
+	if err := a.CheckMessage(alg, msgType, msg); err != nil {
+		return err
+	}
+	if a.mldsa != nil && msgType == MessageExternalMu {
+		return ErrUnsupported
+	}
+	return nil
 }
 
 func (a *Asymmetric) allows(alg string) bool {
@@ -286,10 +297,10 @@ func (a *Asymmetric) allows(alg string) bool {
 	return false
 }
 
-// CheckMessage returns the error Sign and Verify give alg, msgType and
-// msg before they use the key: ErrAlgorithm for an algorithm of another
-// key spec, ErrMessageType, ErrDigestLength, or ErrUnsupported for an
-// ML-DSA EXTERNAL_MU. It is how a dry run learns whether they would fail.
+// CheckMessage returns the error Sign gives alg, msgType and msg before
+// it uses the key: ErrAlgorithm for an algorithm of another key spec,
+// ErrMessageType or ErrDigestLength. It is how a dry run learns whether
+// Sign would fail.
 func (a *Asymmetric) CheckMessage(alg, msgType string, msg []byte) error {
 	if !a.allows(alg) {
 		return ErrAlgorithm
@@ -297,7 +308,7 @@ func (a *Asymmetric) CheckMessage(alg, msgType string, msg []byte) error {
 	switch {
 	case a.mldsa != nil:
 		if msgType != MessageRaw {
-			return externalMuErr(msgType, msg)
+			return checkExternalMu(msgType, msg)
 		}
 		return nil
 	case a.ed != nil:
@@ -341,14 +352,20 @@ func ed25519PreHash(digest []byte) [sha512.Size]byte {
 	return sha512.Sum512(digest)
 }
 
-// Sign signs msg (RAW: the message itself; DIGEST: its hash) with alg.
+// Sign signs msg (RAW: the message itself; DIGEST: its hash; EXTERNAL_MU:
+// the μ of FIPS 204 section 6.2 of an ML-DSA message) with alg. ML-DSA
+// signs deterministically, so a RAW message and its μ get one signature.
 func (a *Asymmetric) Sign(alg, msgType string, msg []byte) ([]byte, error) {
 	if err := a.CheckMessage(alg, msgType, msg); err != nil {
 		return nil, err
 	}
 	switch {
 	case a.mldsa != nil:
-		return mldsaScheme(a.Spec).Sign(a.mldsa, msg, nil), nil
+		var opts crypto.SignerOpts // RAW: pure ML-DSA, empty context
+		if msgType == MessageExternalMu {
+			opts = mldsacrypto.MLDSAMu
+		}
+		return a.mldsa.SignDeterministic(msg, opts)
 	case a.ed != nil && alg == "ED25519_SHA_512":
 		return ed25519.Sign(a.ed, msg), nil
 	case a.ed != nil:
@@ -375,13 +392,13 @@ func (a *Asymmetric) Sign(alg, msgType string, msg []byte) ([]byte, error) {
 // Verify checks a signature made with alg over msg; a signature that does
 // not verify is ErrInvalidSignature.
 func (a *Asymmetric) Verify(alg, msgType string, msg, sig []byte) error {
-	if err := a.CheckMessage(alg, msgType, msg); err != nil {
+	if err := a.CheckVerifyMessage(alg, msgType, msg); err != nil {
 		return err
 	}
 	ok := false
 	switch {
 	case a.mldsa != nil:
-		ok = mldsaScheme(a.Spec).Verify(a.mldsaPub, msg, sig, nil)
+		ok = mldsa.Verify(a.mldsaPub, msg, sig, nil) == nil
 	case a.ed != nil && alg == "ED25519_SHA_512":
 		ok = ed25519.Verify(a.ed.Public().(ed25519.PublicKey), msg, sig)
 	case a.ed != nil:

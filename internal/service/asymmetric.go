@@ -41,7 +41,7 @@ func signError(k *keyrepo.Key, alg, msgType string, err error) error {
 	case errors.Is(err, keys.ErrMessageType):
 		return newErr(fault.Validation, "MessageType %s is not valid for algorithm %s.", msgType, alg)
 	case errors.Is(err, keys.ErrUnsupported):
-		return newErr(fault.UnsupportedOperation, "MessageType %s is not supported by this server.", msgType)
+		return newErr(fault.UnsupportedOperation, "MessageType %s is not supported by this server for Verify.", msgType)
 	}
 	return err
 }
@@ -58,7 +58,11 @@ func (s *Service) signingKey(ctx context.Context, caller Caller, keyID, action, 
 	if err := s.usable(k, action, keys.UsageSign); err != nil {
 		return nil, err
 	}
-	if err := k.Current.Asym.CheckMessage(alg, msgType, msg); err != nil {
+	check := k.Current.Asym.CheckMessage
+	if action == "Verify" {
+		check = k.Current.Asym.CheckVerifyMessage
+	}
+	if err := check(alg, msgType, msg); err != nil {
 		return nil, signError(k, alg, msgType, err)
 	}
 	return k, nil

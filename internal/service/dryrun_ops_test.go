@@ -77,7 +77,15 @@ func TestDryRunAnswersAsTheCall(t *testing.T) {
 		{"Sign, external mu", func(dry bool) error {
 			_, err := f.svc.Sign(f.ctx, rootA, &kmsapi.SignInput{KeyID: mldsa, Message: make([]byte, 64), MessageType: "EXTERNAL_MU", SigningAlgorithm: "ML_DSA_SHAKE_256", DryRun: dry})
 			return err
-		}, fault.UnsupportedOperation, "MessageType EXTERNAL_MU is not supported by this server."},
+		}, fault.DryRun, ""},
+		{"Sign, external mu of the wrong length", func(dry bool) error {
+			_, err := f.svc.Sign(f.ctx, rootA, &kmsapi.SignInput{KeyID: mldsa, Message: make([]byte, 32), MessageType: "EXTERNAL_MU", SigningAlgorithm: "ML_DSA_SHAKE_256", DryRun: dry})
+			return err
+		}, fault.Validation, "Digest is invalid length for algorithm ML_DSA_SHAKE_256."},
+		{"Verify, external mu", func(dry bool) error {
+			_, err := f.svc.Verify(f.ctx, rootA, &kmsapi.VerifyInput{KeyID: mldsa, Message: make([]byte, 64), MessageType: "EXTERNAL_MU", Signature: make([]byte, 2420), SigningAlgorithm: "ML_DSA_SHAKE_256", DryRun: dry})
+			return err
+		}, fault.UnsupportedOperation, "MessageType EXTERNAL_MU is not supported by this server for Verify."},
 		{"Sign, digest", func(dry bool) error {
 			_, err := f.svc.Sign(f.ctx, rootA, &kmsapi.SignInput{KeyID: ecc, Message: digest[:], MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256", DryRun: dry})
 			return err
