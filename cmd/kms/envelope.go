@@ -16,7 +16,17 @@ func envelopeFlags(cmd *cobra.Command, o *envelope.Options) {
 	f.StringVarP(&o.Out, "output", "o", "", "output file (default stdout)")
 	f.StringVar(&o.Endpoint, "endpoint", "", "KMS endpoint URL (default: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL or AWS's)")
 	f.StringVar(&o.Region, "region", "", "AWS region (default: AWS_REGION or the AWS config)")
-	f.IntVar(&o.Concurrency, "parallel", 0, "frames processed at once (default: one per CPU)")
+	f.IntVar(&o.Concurrency, "parallel", 0, "frames processed at once, at least 1 (default: one per CPU)")
+}
+
+// checkParallel refuses a --parallel given below 1. The library reads 0
+// (and less) as one per CPU; on the command line it is a mistake, and
+// says so, as --frame-size 0 does.
+func checkParallel(cmd *cobra.Command, o *envelope.Options) error {
+	if cmd.Flags().Changed("parallel") && o.Concurrency < 1 {
+		return fmt.Errorf("--parallel %d: give at least 1 frame at a time (without --parallel, one per CPU)", o.Concurrency)
+	}
+	return nil
 }
 
 // isTerminal reports whether f is a terminal, for the progress line.
@@ -52,6 +62,9 @@ func encryptCommand() *cobra.Command {
 				// line it is a mistake, and says so.
 				return fmt.Errorf("--frame-size %d: a frame is 1 byte to %d bytes (64 MiB)", o.FrameSize, esdk.MaxFrameLength)
 			}
+			if err := checkParallel(cmd, &o); err != nil {
+				return err
+			}
 			o.Stdin, o.Stdout = cmd.InOrStdin(), cmd.OutOrStdout()
 			if isTerminal(os.Stderr) {
 				o.Progress = os.Stderr
@@ -77,6 +90,14 @@ func decryptCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				o.In = args[0]
+			}
+			if err := checkParallel(cmd, &o); err != nil {
+				return err
+			}
+			if o.MaxEncryptedDataKeys < 0 {
+				// The library reads a negative limit as none: a typo
+				// must not switch the limit off.
+				return fmt.Errorf("--max-encrypted-data-keys %d: give 0 (no limit) or more", o.MaxEncryptedDataKeys)
 			}
 			o.Stdin, o.Stdout = cmd.InOrStdin(), cmd.OutOrStdout()
 			if isTerminal(os.Stderr) {

@@ -502,3 +502,44 @@ func TestEnvelopeDecryptLimitsDataKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvelopeRefusesCountsOutOfRange: a --parallel below 1, which the
+// library would read as one per CPU, and a negative
+// --max-encrypted-data-keys, which it would read as no limit, are
+// refused before anything is read or written, as --frame-size 0 is: a
+// typo must not switch the data key limit off or pass for the default.
+func TestEnvelopeRefusesCountsOutOfRange(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	dir := t.TempDir()
+	plainFile := filepath.Join(dir, "plain")
+	noErr(t, os.WriteFile(plainFile, []byte("counted"), 0o600), "write")
+	msg := filepath.Join(dir, "msg.enc")
+	f.run(t, "encrypt", "--key", f.arn, "--key", f.arn, "-o", msg, plainFile)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"encrypt", "--key", f.arn, "--parallel", "0", plainFile}, "--parallel 0: give at least 1"},
+		{[]string{"encrypt", "--key", f.arn, "--parallel", "-1", plainFile}, "--parallel -1: give at least 1"},
+		{[]string{"decrypt", "--parallel", "0", msg}, "--parallel 0: give at least 1"},
+		{[]string{"decrypt", "--max-encrypted-data-keys", "-1", msg}, "--max-encrypted-data-keys -1: give 0 (no limit) or more"},
+	} {
+		out := filepath.Join(dir, "out")
+		args := append(append([]string{}, tc.args[:len(tc.args)-1]...), "-o", out, tc.args[len(tc.args)-1])
+		code, _, stderr := runToExit(t, f.env, args...)
+		if code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Fatalf("kms %s: exit %d, want the error %q\n%s", strings.Join(args, " "), code, tc.want, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("kms %s wrote the output", strings.Join(args, " "))
+		}
+	}
+	// The bounds themselves are taken: one frame at a time, and a limit
+	// of 0 (none) on a message with two data keys.
+	out := filepath.Join(dir, "out")
+	f.run(t, "decrypt", "--parallel", "1", "--max-encrypted-data-keys", "0", "-o", out, msg)
+	if got, _ := os.ReadFile(out); string(got) != "counted" {
+		t.Fatalf("decrypt --parallel 1 --max-encrypted-data-keys 0: %q", got)
+	}
+}
