@@ -47,7 +47,7 @@ func auditCommand() *cobra.Command {
 		c.Flags().StringVar(&o.Storage, "storage", "", "PostgreSQL DSN of a cluster (default $KMS_STORAGE, unless --data-dir is given)")
 		c.Flags().StringVar(&o.Endpoint, "endpoint", "", "URL of a running server: read its trail over the API, with the AWS credentials of the environment")
 		c.Flags().StringVar(&o.Profile, "profile", "", "with --endpoint: the AWS profile to sign with (default: AWS_PROFILE or default)")
-		c.Flags().StringVar(&o.Region, "region", "", "with --endpoint: the region to sign for (default: AWS_REGION, the AWS config, or us-east-1)")
+		c.Flags().StringVar(&o.Region, "region", "", "with --endpoint: the region to sign for (default: AWS_REGION or AWS_DEFAULT_REGION, the AWS config, or us-east-1)")
 		c.MarkFlagsMutuallyExclusive("data-dir", "storage", "endpoint")
 	}
 	for _, c := range []*cobra.Command{verify, export} {

@@ -15,7 +15,7 @@ func envelopeFlags(cmd *cobra.Command, o *envelope.Options) {
 	f := cmd.Flags()
 	f.StringVarP(&o.Out, "output", "o", "", "output file (default stdout)")
 	f.StringVar(&o.Endpoint, "endpoint", "", "KMS endpoint URL (default: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL or AWS's)")
-	f.StringVar(&o.Region, "region", "", "AWS region (default: AWS_REGION or the AWS config)")
+	f.StringVar(&o.Region, "region", "", "AWS region (default: AWS_REGION or AWS_DEFAULT_REGION, the AWS config, or us-east-1)")
 	f.IntVar(&o.Concurrency, "parallel", 0, "frames processed at once, at least 1 (default: one per CPU)")
 }
 
@@ -76,7 +76,7 @@ func encryptCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringArrayVar(&o.Keys, "key", nil, "KMS key id, ARN, alias name or alias ARN (repeat to encrypt the data key under several)")
 	f.StringArrayVar(&ctxPairs, "context", nil, "encryption context pair key=value (repeatable)")
-	f.IntVar(&o.FrameSize, "frame-size", 4096, "frame length in bytes")
+	f.IntVar(&o.FrameSize, "frame-size", 4096, "frame length in bytes, 1 to 67108864 (64 MiB)")
 	f.BoolVar(&o.Signed, "signed", false, "sign the message with ECDSA P-384 (algorithm suite 0x0578)")
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -541,5 +542,48 @@ func TestEnvelopeRefusesCountsOutOfRange(t *testing.T) {
 	f.run(t, "decrypt", "--parallel", "1", "--max-encrypted-data-keys", "0", "-o", out, msg)
 	if got, _ := os.ReadFile(out); string(got) != "counted" {
 		t.Fatalf("decrypt --parallel 1 --max-encrypted-data-keys 0: %q", got)
+	}
+}
+
+// TestEnvelopeRegionDefaults: kms encrypt and decrypt find their region
+// as their --help and the README say: --region, else AWS_REGION or
+// AWS_DEFAULT_REGION (which `kms server --dev` prints), the AWS config,
+// and us-east-1 when nothing names one. An alias is looked up in that
+// region, so a wrong one fails with NotFoundException naming it.
+func TestEnvelopeRegionDefaults(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	_, err := f.s.client(t).CreateAlias(testCtx(t), &kms.CreateAliasInput{
+		AliasName: aws.String("alias/region-test"), TargetKeyId: aws.String(f.arn)})
+	noErr(t, err, "CreateAlias")
+	var noRegion []string
+	for _, kv := range f.env {
+		if !strings.HasPrefix(kv, "AWS_REGION=") {
+			noRegion = append(noRegion, kv)
+		}
+	}
+	dir := t.TempDir()
+	plainFile := filepath.Join(dir, "plain")
+	noErr(t, os.WriteFile(plainFile, []byte("regional"), 0o600), "write")
+	encrypt := func(env []string, extra ...string) (int, string) {
+		args := append([]string{"encrypt", "--key", "alias/region-test", "-o", filepath.Join(dir, "msg.enc")}, extra...)
+		code, _, stderr := runToExit(t, env, append(args, plainFile)...)
+		return code, stderr
+	}
+	if code, stderr := encrypt(noRegion); code != 0 {
+		t.Fatalf("encrypt with no region configured (us-east-1): exit %d\n%s", code, stderr)
+	}
+	inIreland := append(append([]string{}, noRegion...), "AWS_DEFAULT_REGION=eu-west-1")
+	if code, stderr := encrypt(inIreland); code == 0 || !strings.Contains(stderr, "NotFoundException") || !strings.Contains(stderr, "eu-west-1") {
+		t.Fatalf("encrypt with AWS_DEFAULT_REGION=eu-west-1: exit %d, want the alias not found in eu-west-1\n%s", code, stderr)
+	}
+	if code, stderr := encrypt(inIreland, "--region", "us-east-1"); code != 0 {
+		t.Fatalf("encrypt --region us-east-1 over AWS_DEFAULT_REGION: exit %d\n%s", code, stderr)
+	}
+	for _, cmd := range []string{"encrypt", "decrypt"} {
+		code, help, _ := runToExit(t, baseEnv(), cmd, "--help")
+		if code != 0 || !regexp.MustCompile(`--region string +AWS region \(default: AWS_REGION or AWS_DEFAULT_REGION, the AWS config, or us-east-1\)`).MatchString(help) {
+			t.Fatalf("kms %s --help does not give the region's defaults as they are:\n%s", cmd, help)
+		}
 	}
 }

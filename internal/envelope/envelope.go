@@ -1,9 +1,10 @@
 // Package envelope is the file side of `kms encrypt` and `kms decrypt`:
 // it streams a file or stdin through the AWS Encryption SDK message format
 // (package esdk) with data keys from KMS (package esdk/kmskeyring), using
-// the usual AWS configuration: AWS_PROFILE, AWS_REGION, the shared config
-// and credentials files, AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL, or an
-// explicit endpoint.
+// the usual AWS configuration: AWS_PROFILE, AWS_REGION or
+// AWS_DEFAULT_REGION (us-east-1 when nothing names a region), the shared
+// config and credentials files, AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL, or
+// an explicit endpoint.
 //
 // Output to a regular file (or through a symbolic link, to the file it
 // points to, keeping the link) goes to a temporary file in the same
