@@ -58,7 +58,7 @@ func auditCommand() *cobra.Command {
 	}
 	verify.Flags().StringVar(&o.PublicKey, "public-key", "", "PEM file with the key the digests must be signed with (default: the key kept with the trail)")
 	verify.Flags().BoolVar(&o.Archive, "archive", false, "the --data-dir is an archive of the trail's first segments: digests of later records are left to the trail that holds them")
-	verify.Flags().Uint64Var(&o.ExpectAtLeast, "expect-at-least", 0, "fail unless the trail holds at least this many records (a count noted earlier, outside the server)")
+	verify.Flags().Uint64Var(&o.ExpectAtLeast, "expect-at-least", 0, "fail unless the trail holds at least this many records (a count noted earlier, outside the server; default 0: no such check)")
 	f := events.Flags()
 	f.BoolVar(&o.JSON, "json", false, "one JSON object per line (the CloudTrail-shaped event)")
 	f.StringVar(&o.Output, "output", "", "append the records as JSON lines to this file instead of printing them")

@@ -397,3 +397,24 @@ func TestDocsMetricsTable(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpGivesNumericDefaults: every numeric flag of every command says
+// in its --help what it is when not given. The flag package prints
+// "(default N)" only for a value other than zero, so a flag whose zero
+// means something (no limit, a share of another flag) must say so itself.
+func TestHelpGivesNumericDefaults(t *testing.T) {
+	t.Parallel()
+	numeric := regexp.MustCompile(`^\s+(?:-[a-zA-Z], )?(--[a-z0-9-]+) (?:int|int64|uint|float|duration)\s`)
+	for path := range cliCommands(t) {
+		args := append(strings.Fields(path), "--help")
+		out, err := exec.Command(kmsBin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kms %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if m := numeric.FindStringSubmatch(line); m != nil && !strings.Contains(line, "default") {
+				t.Errorf("kms %s --help: %s does not say its default:\n%s", path, m[1], line)
+			}
+		}
+	}
+}
