@@ -60,6 +60,7 @@ func TestInitCredentialsOnce(t *testing.T) {
 	credFile := filepath.Join(t.TempDir(), "credentials")
 	env := baseEnv("KMS_ROOT_KEY=" + base64.StdEncoding.EncodeToString(randBytes(t, 32)))
 	s := startServer(t, dir, env, "--init-credentials", credFile)
+	s.waitOutput(regexp.MustCompile(`The account root's access key is in `+regexp.QuoteMeta(credFile)+`, written at this first start only`), startTimeout)
 	id, secret := rotateRootKey(t, s, credFile)
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("SIGTERM: exit code %d", code)
@@ -67,6 +68,9 @@ func TestInitCredentialsOnce(t *testing.T) {
 	noErr(t, os.Remove(credFile), "remove the credentials file")
 
 	s = startServer(t, dir, env, "--init-credentials", credFile)
+	// The start says that it wrote nothing, rather than leave the
+	// operator waiting for the file.
+	s.waitOutput(regexp.MustCompile(`--init-credentials: nothing written to `+regexp.QuoteMeta(credFile)+`: the account was initialised before \(at an earlier start`), startTimeout)
 	if _, err := os.Stat(credFile); err == nil {
 		b, _ := os.ReadFile(credFile)
 		t.Errorf("a restart wrote root credentials again:\n%s", b)

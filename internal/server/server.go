@@ -615,6 +615,18 @@ func Run(ctx context.Context, o Options) error {
 	if !o.NoConsole {
 		fmt.Fprintf(o.Stdout, "web console at %s%s\n", strings.TrimSuffix(url, "/"), console.Prefix)
 	}
+	if !o.Dev && o.InitCredentials != "" {
+		// Said either way: a start that writes nothing would otherwise
+		// leave the operator looking for a file that will never come.
+		switch {
+		case credsSkipped:
+			fmt.Fprintf(o.Stdout, "The account root's access key did not read: nothing was written to %s (see the log)\n", o.InitCredentials)
+		case creds == "":
+			fmt.Fprintf(o.Stdout, "--init-credentials: nothing written to %s: the account was initialised before (at an earlier start, or by another node), and only that start hands its root's access key out\n", o.InitCredentials)
+		default:
+			fmt.Fprintf(o.Stdout, "The account root's access key is in %s, written at this first start only: keep it safe\n", creds)
+		}
+	}
 	if o.Dev && credsSkipped {
 		fmt.Fprintf(o.Stdout, "The account root's access key did not read: no credentials were written (see the log)\n")
 	} else if o.Dev && creds == "" {
