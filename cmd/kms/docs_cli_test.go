@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -415,6 +416,43 @@ func TestHelpGivesNumericDefaults(t *testing.T) {
 			if m := numeric.FindStringSubmatch(line); m != nil && !strings.Contains(line, "default") {
 				t.Errorf("kms %s --help: %s does not say its default:\n%s", path, m[1], line)
 			}
+		}
+	}
+}
+
+// TestPKCS11ToolLinesAgree: the pkcs11-tool command that `kms root-key
+// init --help` and docs/operations.md give for making a root key with
+// another tool name the same flags, among them the module (pkcs11-tool
+// otherwise loads OpenSC's own and finds no token) and the token, as
+// TestPKCS11RootKeyFromPKCS11Tool runs it.
+func TestPKCS11ToolLinesAgree(t *testing.T) {
+	t.Parallel()
+	help, err := exec.Command(kmsBin, "root-key", "init", "--help").CombinedOutput()
+	noErr(t, err, "kms root-key init --help")
+	ops, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	noErr(t, err, "read docs/operations.md")
+	line := regexp.MustCompile(`pkcs11-tool[^)` + "`" + `]*`)
+	flags := func(where, text string) []string {
+		m := line.FindString(strings.Join(strings.Fields(text), " "))
+		if m == "" {
+			t.Fatalf("%s gives no pkcs11-tool command", where)
+		}
+		var fs []string
+		for _, w := range strings.Fields(m) {
+			if strings.HasPrefix(w, "--") {
+				fs = append(fs, w)
+			}
+		}
+		sort.Strings(fs)
+		return fs
+	}
+	h, d := flags("kms root-key init --help", string(help)), flags("docs/operations.md", string(ops))
+	if strings.Join(h, " ") != strings.Join(d, " ") {
+		t.Errorf("the pkcs11-tool flags differ: --help %v, docs/operations.md %v", h, d)
+	}
+	for _, want := range []string{"--module", "--token-label", "--login", "--keygen", "--sensitive"} {
+		if !slices.Contains(h, want) {
+			t.Errorf("kms root-key init --help's pkcs11-tool command lacks %s: %v", want, h)
 		}
 	}
 }

@@ -274,7 +274,8 @@ labelled NAME: kept on the token, sensitive and not extractable, so that it
 never leaves it. The PIN comes from the URI's pin-source=file:/path (or
 pin-value), else KMS_PKCS11_PIN. init refuses if the token already holds a
 key with that label. A key made by other tools works as well, found by its
-label (pkcs11-tool --keygen --key-type AES:32 --label LABEL --sensitive).
+label (pkcs11-tool --module PATH --token-label NAME --login --keygen
+--key-type AES:32 --label LABEL --sensitive).
 
 With --root-key-file FILE, write 32 random bytes as base64 to FILE (mode
 0600), refusing if it exists.
