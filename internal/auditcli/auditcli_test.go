@@ -349,6 +349,10 @@ func TestOutputRefusesAFileOfAnotherKind(t *testing.T) {
 		"no newline":                    "PermitRootLogin no",
 		"a last line that is no record": "# settings\nPermitRootLogin no",
 		"one line longer than a record": "{" + strings.Repeat("x", 2<<20),
+		"a text file, newline-ended":    "# settings\nPermitRootLogin no\n",
+		"a blank last line":             "{\"eventVersion\":\"1.11\"}\n\n",
+		"a JSON line cut, then ended":   "{\"eventVersion\":\"1.11\"}\n{\"event\n",
+		"a long line, ended":            "{" + strings.Repeat("x", 2<<20) + "}\n",
 	} {
 		file := filepath.Join(t.TempDir(), "config")
 		os.WriteFile(file, []byte(content), 0o600)

@@ -82,17 +82,35 @@ func cutPartialLine(f *os.File) error {
 	tail := buf
 	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
 		tail = buf[i+1:]
+		if len(tail) == 0 {
+			return lastLineIsRecord(buf[:i], n < size)
+		}
 	} else if n < size {
 		return errNotRecords // a line longer than any record
 	}
-	switch {
-	case len(tail) == 0:
-		return nil
-	case tail[0] != '{' || len(tail) > maxPartialLine:
+	if tail[0] != '{' || len(tail) > maxPartialLine {
 		return errNotRecords
 	}
 	if err := f.Truncate(size - int64(len(tail))); err != nil {
 		return fmt.Errorf("cutting off a last line left incomplete: %w", err)
 	}
 	return f.Sync()
+}
+
+// lastLineIsRecord returns errNotRecords unless the last line of text
+// (a file's end without its final newline; more of the file before it
+// when cut is set) could be a whole record: one JSON object on a line of
+// at most maxPartialLine bytes. A file ending in a newline is what every
+// text file is, so its last line is looked at too: a configuration or a
+// log given by mistake is refused, not appended to.
+func lastLineIsRecord(text []byte, cut bool) error {
+	j := bytes.LastIndexByte(text, '\n')
+	if j < 0 && cut {
+		return errNotRecords // a line longer than any record
+	}
+	line := text[j+1:]
+	if len(line) < 2 || line[0] != '{' || line[len(line)-1] != '}' || len(line) > maxPartialLine {
+		return errNotRecords
+	}
+	return nil
 }
