@@ -620,7 +620,7 @@ func Run(ctx context.Context, o Options) error {
 		// leave the operator looking for a file that will never come.
 		switch {
 		case credsSkipped:
-			fmt.Fprintf(o.Stdout, "The account root's access key did not read: nothing was written to %s (see the log)\n", o.InitCredentials)
+			fmt.Fprintf(o.Stdout, "The account root's access key could not be read: nothing was written to %s (see the log)\n", o.InitCredentials)
 		case creds == "":
 			fmt.Fprintf(o.Stdout, "--init-credentials: nothing written to %s: the account was initialised before (at an earlier start, or by another node), and only that start hands its root's access key out\n", o.InitCredentials)
 		default:
@@ -628,7 +628,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	if o.Dev && credsSkipped {
-		fmt.Fprintf(o.Stdout, "The account root's access key did not read: no credentials were written (see the log)\n")
+		fmt.Fprintf(o.Stdout, "The account root's access key could not be read: no credentials were written (see the log)\n")
 	} else if o.Dev && creds == "" {
 		fmt.Fprintf(o.Stdout, "The account root has no active access key left: no credentials were written\n")
 	} else if o.Dev {
