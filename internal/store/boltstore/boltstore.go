@@ -52,6 +52,9 @@ type Store struct {
 	// heldKeys and heldBytes bound what Compact applies to its copy
 	// while it holds the gate (maxHeldKeys, maxHeldBytes).
 	heldKeys, heldBytes int
+	// copyChunk bounds the records Compact copies in one read
+	// transaction (copyChunkBytes).
+	copyChunk int
 	// hooks are called at Compact's steps, by tests.
 	hooks compactHooks
 }
@@ -121,7 +124,7 @@ func Open(path string) (*Store, error) {
 		return nil, openError(path, err)
 	}
 	return &Store{path: path, db: db, drainWait: DrainWait, syncDir: syncDir,
-		heldKeys: maxHeldKeys, heldBytes: maxHeldBytes}, nil
+		heldKeys: maxHeldKeys, heldBytes: maxHeldBytes, copyChunk: copyChunkBytes}, nil
 }
 
 // isReplaced reports whether f, the store's file as opened, is no longer

@@ -34,6 +34,9 @@ const (
 type compactHooks struct {
 	// barrier: before Compact waits for the write in progress.
 	barrier func()
+	// chunk: between two chunks of the copy, outside their read
+	// transactions, with the last key copied.
+	chunk func(last []byte)
 	// copied: after the copy, and after each catch-up round, before
 	// Compact holds the gate.
 	copied func()
@@ -248,13 +251,16 @@ func (s *Store) barrier() error {
 }
 
 // copyLive copies the store's records into dst, in chunks of about
-// copyChunkBytes, each from a read transaction of its own: a record
-// written between two chunks is in the copy as it was, or not at all,
-// and is tracked. The file must hold nothing but the store's bucket. It
+// s.copyChunk bytes (copyChunkBytes), each from a read transaction of
+// its own: a record written between two chunks is in the copy as it
+// was, or not at all, and is tracked. The file must hold nothing but the store's bucket. It
 // stops with ctx's error once ctx ends, checked before each record.
 func (s *Store) copyLive(ctx context.Context, dst *bolt.DB) error {
 	var last []byte // the last key copied
 	for first := true; ; first = false {
+		if !first && s.hooks.chunk != nil {
+			s.hooks.chunk(bytes.Clone(last))
+		}
 		done := false
 		err := s.inGate(func() error {
 			return s.db.View(func(stx *bolt.Tx) error {
@@ -281,7 +287,7 @@ func (s *Store) copyLive(ctx context.Context, dst *bolt.DB) error {
 					} else if k, v = c.Seek(last); bytes.Equal(k, last) {
 						k, v = c.Next()
 					}
-					for n := 0; k != nil && n < copyChunkBytes; k, v = c.Next() {
+					for n := 0; k != nil && n < s.copyChunk; k, v = c.Next() {
 						if err := ctx.Err(); err != nil {
 							return err
 						}

@@ -41,3 +41,11 @@ func SetHeldBound(s *Store, keys, bytes int) { s.heldKeys, s.heldBytes = keys, b
 // OnCompactBarrier makes s's Compact call fn before it waits for the
 // write transaction in progress.
 func OnCompactBarrier(s *Store, fn func()) { s.hooks.barrier = fn }
+
+// SetCopyChunk sets the bytes of records s's Compact copies in one read
+// transaction.
+func SetCopyChunk(s *Store, bytes int) { s.copyChunk = bytes }
+
+// OnCompactChunk makes s's Compact call fn between two chunks of its
+// copy, outside their read transactions, with the last key it copied.
+func OnCompactChunk(s *Store, fn func(last []byte)) { s.hooks.chunk = fn }

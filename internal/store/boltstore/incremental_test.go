@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/openkms/kms/internal/store"
@@ -273,4 +275,138 @@ func TestCompactWaitsForTheWriteInProgress(t *testing.T) {
 	}
 	m.live["k"] = v
 	m.check(path)
+}
+
+// TestCompactCopiesInChunks: Compact copies a store larger than its
+// chunk in many read transactions; records written between two of them,
+// around the place the copy has reached (the last record it copied
+// deleted or replaced, the next one deleted or replaced with a value
+// larger than a chunk, records inserted just behind and just ahead), are
+// in the new file as they are in the store, and none of the values they
+// replaced or deleted is in its bytes.
+func TestCompactCopiesInChunks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kms.db")
+	m := newModel(t, path)
+	const records = 300
+	for i := range records {
+		m.put(fmt.Sprintf("r/%04d", i), value())
+	}
+	big := func() []byte { return bytes.Repeat(value(), 15) } // 3000 bytes
+	// next returns the first live key after k, or "".
+	next := func(k string) string {
+		var keys []string
+		for l := range m.live {
+			if l > k {
+				keys = append(keys, l)
+			}
+		}
+		if len(keys) == 0 {
+			return ""
+		}
+		return slices.Min(keys)
+	}
+	// About 5 records in a chunk: 60 chunks, each of the cases below
+	// several times.
+	boltstore.SetCopyChunk(m.s, 1000)
+	chunks := 0
+	boltstore.OnCompactChunk(m.s, func(lastKey []byte) {
+		last := string(lastKey)
+		n := next(last)
+		if n == "" {
+			return
+		}
+		switch chunks++; chunks % 8 {
+		case 0:
+			m.del(last)
+		case 1:
+			m.del(n)
+		case 2:
+			m.put(last+"\x00", value()) // just ahead
+		case 3:
+			m.put(last[:len(last)-1], value()) // just behind
+		case 4:
+			m.put(last, value())
+		case 5:
+			m.put(n, big())
+		case 6:
+			m.del(last)
+			m.del(n)
+		case 7:
+			m.put(fmt.Sprintf("a/%04d", chunks), value()) // before every record
+			m.put(fmt.Sprintf("z/%04d", chunks), big())   // after every record
+		}
+	})
+	if err := m.s.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if chunks < 40 {
+		t.Fatalf("Compact copied %d chunks: the test shows nothing", chunks+1)
+	}
+	m.check(path)
+}
+
+// TestCloseDuringCompact: a Store closed while Compact runs (a server
+// stopping) ends the Compact with store.ErrClosed if it is before the
+// swap, removing the copy, or waits for it if it holds the calls: the
+// file opened again holds every record, and nothing of the copy is
+// left in the directory.
+func TestCloseDuringCompact(t *testing.T) {
+	for _, at := range []string{"barrier", "chunk", "copied", "held"} {
+		t.Run(at, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "kms.db")
+			m := newModel(t, path)
+			for i := range 100 {
+				m.put(fmt.Sprintf("r/%04d", i), value())
+			}
+			m.del("r/0050")
+			boltstore.SetCopyChunk(m.s, 1000)
+			closed := make(chan error, 1)
+			closeOnce := func() {
+				if len(closed) == 0 && at != "held" {
+					closed <- m.s.Close()
+				}
+			}
+			boltstore.OnCompactBarrier(m.s, func() {
+				if at == "barrier" {
+					closeOnce()
+				}
+			})
+			boltstore.OnCompactChunk(m.s, func([]byte) {
+				if at == "chunk" {
+					closeOnce()
+				}
+			})
+			boltstore.OnCompactCopied(m.s, func() {
+				if at == "copied" {
+					closeOnce()
+				}
+			})
+			boltstore.OnCompactHeld(m.s, func(int) {
+				if at == "held" {
+					go func() { closed <- m.s.Close() }()
+				}
+			})
+			err := m.s.Compact(context.Background())
+			if err := <-closed; err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if at == "held" {
+				if err != nil {
+					t.Fatalf("a Compact that held the calls as Close came: %v", err)
+				}
+			} else if !errors.Is(err, store.ErrClosed) {
+				t.Fatalf("a Compact whose Store was closed: %v", err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("the directory holds %d entries, want only kms.db", len(entries))
+			}
+			if at == "held" {
+				m.check(path)
+				return
+			}
+			m.gone = nil // not compacted
+			m.check(path)
+		})
+	}
 }
