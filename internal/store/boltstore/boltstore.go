@@ -43,7 +43,9 @@ type Store struct {
 	// syncDir, or a failing one in a test.
 	syncDir func(dir string) error
 	// dirUnsynced is set when Compact renamed its copy into place but
-	// could not sync the directory: Update syncs it before it writes.
+	// could not sync the directory, and by Open: a Compact killed
+	// between its rename and that sync left a file whose name is not
+	// durable. Update syncs the directory before it writes.
 	dirUnsynced atomic.Bool
 	// compacting lets one Compact run at a time: it has kms.db.compact.
 	compacting sync.Mutex
@@ -75,7 +77,9 @@ var _ store.Store = (*Store)(nil)
 // and reading past the end of a file cut short is a fault, not an error.
 //
 // A file that Compact replaced while Open waited for its lock is not the
-// store any more: Open opens the one now at path instead.
+// store any more: Open opens the one now at path instead. The first
+// Update syncs path's directory before it writes (and fails while it
+// cannot): a Compact killed after its rename may not have.
 func Open(path string) (*Store, error) {
 	var db *bolt.DB
 	err := guarded(path, func() error {
@@ -123,8 +127,14 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, openError(path, err)
 	}
-	return &Store{path: path, db: db, drainWait: DrainWait, syncDir: syncDir,
-		heldKeys: maxHeldKeys, heldBytes: maxHeldBytes, copyChunk: copyChunkBytes}, nil
+	s := &Store{path: path, db: db, drainWait: DrainWait, syncDir: syncDir,
+		heldKeys: maxHeldKeys, heldBytes: maxHeldBytes, copyChunk: copyChunkBytes}
+	// The file may be a compacted copy that a process killed before it
+	// synced the directory renamed into place: a power cut could still
+	// bring back the file from before, and with it lose what this Store
+	// acknowledged.
+	s.dirUnsynced.Store(true)
+	return s, nil
 }
 
 // isReplaced reports whether f, the store's file as opened, is no longer
@@ -221,7 +231,7 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	defer s.gate.leave()
 	if s.dirUnsynced.Load() {
 		if err := s.syncDir(filepath.Dir(s.path)); err != nil {
-			return fmt.Errorf("%s was compacted, but the rename of its copy is not durable until its directory syncs, which fails: no change is written until it does: %w", s.path, err)
+			return fmt.Errorf("%s may be a compacted copy whose rename is not durable until its directory syncs, which fails: no change is written until it does: %w", s.path, err)
 		}
 		s.dirUnsynced.Store(false)
 	}

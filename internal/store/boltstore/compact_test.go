@@ -217,6 +217,56 @@ func TestUpdateAfterAnUndurableCompact(t *testing.T) {
 	}
 }
 
+// TestUpdateAfterAKillBeforeTheDirectorySyncs: a server killed between
+// Compact's rename and the sync of its directory leaves a kms.db whose
+// name is not durable: a power cut could bring back the file from
+// before, and with it lose what the next server acknowledged in this
+// one. So a Store's first Update syncs the directory before it writes,
+// and fails, writing nothing, while it cannot.
+func TestUpdateAfterAKillBeforeTheDirectorySyncs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kms.db")
+	s, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rename, and no sync after it: as a kill would leave it.
+	boltstore.FailDirSync(s, errors.New("killed"))
+	if err := s.Compact(ctx); !errors.Is(err, boltstore.ErrCompactedNotDurable) {
+		t.Fatalf("a Compact whose directory sync failed: %v", err)
+	}
+	s.Close()
+
+	s, err = boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	boltstore.FailDirSync(s, errors.New("input/output error"))
+	put := func() error {
+		return s.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("k"), []byte("v")) })
+	}
+	if err := put(); err == nil || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("the first Update of a Store whose directory does not sync: %v", err)
+	}
+	if err := s.View(ctx, func(tx store.Tx) error {
+		_, err := tx.Get([]byte("k"))
+		return err
+	}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused Update wrote its record: %v", err)
+	}
+	syncs := 0
+	boltstore.CountDirSyncs(s, &syncs)
+	for range 2 {
+		if err := put(); err != nil {
+			t.Fatalf("an Update once the directory syncs: %v", err)
+		}
+	}
+	if syncs != 1 {
+		t.Errorf("two Updates synced the directory %d times, want once", syncs)
+	}
+}
+
 // endsAtCheck is a context that ends at its nth check (Err), as a
 // server's does at SIGTERM while Compact copies: a test cannot time a
 // real signal to fall inside the copy of a small store. at runs once,
