@@ -410,3 +410,85 @@ func TestCloseDuringCompact(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactFailingAtEachStep: a Compact that fails at any of its
+// steps before the swap (its context ended at its barrier, between two
+// chunks, after its copy, after a catch-up; its rename failing while it
+// holds the calls) returns the error, leaves the store's file as it was
+// with every record written during it, removes its copy and lets the
+// calls go on; the next Compact compacts.
+func TestCompactFailingAtEachStep(t *testing.T) {
+	for _, step := range []string{"barrier", "chunk", "copied", "caught up", "rename"} {
+		t.Run(step, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "kms.db")
+			m := newModel(t, path)
+			for i := range 100 {
+				m.put(fmt.Sprintf("r/%04d", i), value())
+			}
+			m.del("r/0050")
+			before, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			boltstore.SetCopyChunk(m.s, 1000)
+			boltstore.SetHeldBound(m.s, 2, 1<<20)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			n := 0
+			at := func(s string, write bool) {
+				if s != step {
+					return
+				}
+				if write {
+					m.put(fmt.Sprintf("r/%04d", n), value())
+					n++
+				}
+				cancel()
+			}
+			boltstore.OnCompactBarrier(m.s, func() { at("barrier", true) })
+			boltstore.OnCompactChunk(m.s, func([]byte) { at("chunk", true) })
+			copies := 0
+			boltstore.OnCompactCopied(m.s, func() {
+				if copies++; copies == 1 {
+					for i := range 5 { // more than the held bound: a catch-up
+						m.put(fmt.Sprintf("c/%04d", i), value())
+					}
+					at("copied", false)
+				} else {
+					at("caught up", true)
+				}
+			})
+			boltstore.OnCompactHeld(m.s, func(int) {
+				if step == "rename" {
+					os.Remove(path + ".compact")
+				}
+			})
+			err = m.s.Compact(ctx)
+			if step == "rename" {
+				if !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("a Compact whose rename failed: %v", err)
+				}
+			} else if !errors.Is(err, context.Canceled) {
+				t.Fatalf("a Compact whose context ended: %v", err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("the directory holds %d entries, want only kms.db", len(entries))
+			}
+			if after, err := os.Stat(path); err != nil || !os.SameFile(before, after) {
+				t.Errorf("the store's file was replaced by a Compact that failed (%v)", err)
+			}
+			m.put("after", value()) // the calls go on
+			// The file opened again (without the hooks) holds every
+			// record; the next Compact leaves none of the values gone.
+			gone := m.gone
+			m.gone = nil
+			m.check(path)
+			m.gone = gone
+			if err := m.s.Compact(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			m.check(path)
+		})
+	}
+}
