@@ -245,3 +245,39 @@ func TestCallWaitingForCompactHonoursItsContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCompactBesideANestedCall: a call that, inside its transaction,
+// makes another (a read nested in a read) while Compact waits to hold
+// the calls would wait for Compact, which waits for it: Compact gives up
+// after its wait, the nested call goes on, and so does the store.
+func TestCompactBesideANestedCall(t *testing.T) {
+	ctx := context.Background()
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetDrainWait(50 * time.Millisecond)
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.Put([]byte("k"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	compacted := make(chan error, 1)
+	if err := s.View(ctx, func(store.Tx) error {
+		go func() { compacted <- s.Compact(ctx) }()
+		for !boltstore.Held(s) {
+			runtime.Gosched()
+		}
+		return s.View(ctx, func(tx store.Tx) error {
+			_, err := tx.Get([]byte("k"))
+			return err
+		})
+	}); err != nil {
+		t.Fatalf("a read nested in a read while Compact waited: %v", err)
+	}
+	if err := <-compacted; err == nil || !strings.Contains(err.Error(), "did not end within") {
+		t.Fatalf("Compact beside a nested call: %v", err)
+	}
+	if err := s.Compact(ctx); err != nil {
+		t.Fatalf("Compact once the calls ended: %v", err)
+	}
+}
