@@ -315,14 +315,22 @@ var ErrLocked = errors.New("the key store is in use by a running server")
 
 // ReadValue reads one record of the bbolt file at path, opened read-only
 // for the time of the read, waiting at most timeout for a server holding
-// the file (ErrLocked). A missing record is store.ErrNotFound.
+// the file (ErrLocked). A file that a server's Compact replaced while
+// ReadValue waited for its lock no longer takes the server's writes: that
+// too is ErrLocked. A missing record is store.ErrNotFound.
 func ReadValue(path string, key []byte, timeout time.Duration) ([]byte, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
 	var db *bolt.DB
+	var f *os.File
+	opened := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		var err error
+		f, err = openNoFollow(name, flag, perm)
+		return f, err
+	}
 	err := guarded(path, func() (err error) {
-		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout, OpenFile: openNoFollow})
+		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout, OpenFile: opened})
 		return err
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
@@ -332,6 +340,11 @@ func ReadValue(path string, key []byte, timeout time.Duration) ([]byte, error) {
 		return nil, openError(path, err)
 	}
 	defer guarded(path, db.Close)
+	if replaced, err := isReplaced(f, path); err != nil {
+		return nil, openError(path, err)
+	} else if replaced {
+		return nil, ErrLocked
+	}
 	var out []byte
 	err = guarded(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
