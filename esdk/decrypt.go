@@ -33,6 +33,22 @@ type DecryptOptions struct {
 	Concurrency int
 }
 
+// NonCommittingError is the error of NewDecrypter for a message in a suite
+// without key commitment when DecryptOptions.AllowNonCommitting is false,
+// before the keyring is asked for its data key. It matches
+// ErrNonCommitting, and names the suite, which the header gave without
+// being authenticated.
+type NonCommittingError struct {
+	Suite Suite
+}
+
+func (e *NonCommittingError) Error() string {
+	return fmt.Sprintf("%v (%v); set AllowNonCommitting to decrypt it", ErrNonCommitting, e.Suite)
+}
+
+// Unwrap returns ErrNonCommitting.
+func (e *NonCommittingError) Unwrap() error { return ErrNonCommitting }
+
 type decrypter struct {
 	r        *bufio.Reader
 	fc       frameCipher
@@ -99,7 +115,7 @@ func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOpti
 		return nil, nil, err
 	}
 	if !h.Suite.Committing() && !opts.AllowNonCommitting {
-		return nil, nil, fmt.Errorf("%w (%v); set AllowNonCommitting to decrypt it", ErrNonCommitting, h.Suite)
+		return nil, nil, &NonCommittingError{h.Suite}
 	}
 	if uint64(h.FrameLength) > uint64(maxFrame) {
 		return nil, nil, fmt.Errorf("esdk: frame length %d exceeds the limit of %d", h.FrameLength, maxFrame)

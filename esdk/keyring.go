@@ -60,8 +60,9 @@ var (
 	// parsed; the header has not been authenticated at that point.
 	ErrMalformedHeader = errors.New("esdk: malformed message header")
 
-	// ErrNonCommitting is returned for a message in a suite without key
-	// commitment when DecryptOptions.AllowNonCommitting is false.
+	// ErrNonCommitting is what a NonCommittingError matches: a message in
+	// a suite without key commitment when DecryptOptions.AllowNonCommitting
+	// is false.
 	ErrNonCommitting = errors.New("esdk: message uses an algorithm suite without key commitment")
 
 	// ErrTooManyEncryptedDataKeys is returned, before any key is used, for a

@@ -78,7 +78,9 @@ func TestVersion1Suites(t *testing.T) {
 				t.Errorf("%v: header does not marshal back", suite)
 			}
 			// Refused by default, before the keyring is asked.
-			if _, _, err := decrypt(failingKeyring{}, DecryptOptions{}, msg); !errors.Is(err, ErrNonCommitting) {
+			_, _, err = decrypt(failingKeyring{}, DecryptOptions{}, msg)
+			var nc *NonCommittingError
+			if !errors.Is(err, ErrNonCommitting) || !errors.As(err, &nc) || nc.Suite != suite {
 				t.Errorf("%v without AllowNonCommitting: %v", suite, err)
 			}
 		}
