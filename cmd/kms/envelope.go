@@ -29,6 +29,29 @@ func checkParallel(cmd *cobra.Command, o *envelope.Options) error {
 	return nil
 }
 
+// The commitment policies of the AWS Encryption SDK CLI, by its names.
+const (
+	requireEncryptRequireDecrypt = "require-encrypt-require-decrypt"
+	requireEncryptAllowDecrypt   = "require-encrypt-allow-decrypt"
+	forbidEncryptAllowDecrypt    = "forbid-encrypt-allow-decrypt"
+)
+
+// allowNonCommitting reads --commitment-policy of kms decrypt: whether it
+// decrypts messages without key commitment. forbid-encrypt-allow-decrypt
+// decrypts as require-encrypt-allow-decrypt does; its other half, to
+// encrypt without commitment, has no place here, as kms encrypt always
+// commits. Any other value is refused.
+func allowNonCommitting(policy string) (bool, error) {
+	switch policy {
+	case requireEncryptRequireDecrypt:
+		return false, nil
+	case requireEncryptAllowDecrypt, forbidEncryptAllowDecrypt:
+		return true, nil
+	}
+	return false, fmt.Errorf("--commitment-policy %q: give %s (the default) or %s (or %s, which decrypts the same)",
+		policy, requireEncryptRequireDecrypt, requireEncryptAllowDecrypt, forbidEncryptAllowDecrypt)
+}
+
 // isTerminal reports whether f is a terminal, for the progress line.
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
@@ -41,7 +64,15 @@ func encryptCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "encrypt --key KEY [--key KEY2 ...] [--context k=v ...] [-o OUT] [IN]",
 		Short: "Encrypt a file or stdin in the AWS Encryption SDK message format with a data key from KMS",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Encrypt a file or stdin in the AWS Encryption SDK message format with a data key from KMS.
+
+The message commits to its data key (algorithm suite 0x0478, or 0x0578 with
+--signed, message format version 2), as the AWS Encryption SDKs 2.0 and later
+write by default; the SDKs 1.7 and later read it under every commitment
+policy. There is no --commitment-policy: kms encrypt never writes the suites
+without key commitment (forbid-encrypt-allow-decrypt of the AWS Encryption
+SDK CLI), which the SDKs deprecate.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				o.In = args[0]
@@ -83,10 +114,26 @@ func encryptCommand() *cobra.Command {
 
 func decryptCommand() *cobra.Command {
 	var o envelope.Options
+	var policy string
 	cmd := &cobra.Command{
 		Use:   "decrypt [-o OUT] [IN]",
 		Short: "Decrypt an AWS Encryption SDK message from a file or stdin",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Decrypt an AWS Encryption SDK message from a file or stdin.
+
+By default (--commitment-policy require-encrypt-require-decrypt) only a
+message that commits to its data key is decrypted: suites 0x0478 and 0x0578,
+which kms encrypt and the AWS Encryption SDKs 2.0 and later write. Such a
+message decrypts to one plaintext, whichever of its encrypted data keys is
+used. The SDKs before 2.0, and later ones under FORBID_ENCRYPT_ALLOW_DECRYPT,
+write suites 0x0178 and 0x0378 (message format version 1) without that
+commitment: whoever can encrypt data keys for a message's readers can write
+one that decrypts to one plaintext for one reader and to another for
+another. Such messages are refused before any data key is sent to KMS,
+unless --commitment-policy require-encrypt-allow-decrypt is given: give it
+only for messages from such a writer. forbid-encrypt-allow-decrypt, the AWS
+Encryption SDK CLI's third policy, is accepted too and decrypts the same:
+only its encrypt half differs, and kms encrypt always commits.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				o.In = args[0]
@@ -94,6 +141,11 @@ func decryptCommand() *cobra.Command {
 			if err := checkParallel(cmd, &o); err != nil {
 				return err
 			}
+			allow, err := allowNonCommitting(policy)
+			if err != nil {
+				return err
+			}
+			o.AllowNonCommitting = allow
 			if o.MaxEncryptedDataKeys < 0 {
 				// The library reads a negative limit as none: a typo
 				// must not switch the limit off.
@@ -109,5 +161,7 @@ func decryptCommand() *cobra.Command {
 	envelopeFlags(cmd, &o)
 	cmd.Flags().StringArrayVar(&o.Keys, "key", nil, "only decrypt a message whose data key is under one of these KMS keys (id, ARN, alias name or alias ARN; repeatable)")
 	cmd.Flags().IntVar(&o.MaxEncryptedDataKeys, "max-encrypted-data-keys", 10, "refuse a message with more encrypted data keys, before any is sent to KMS (each is a KMS call; 0: no limit)")
+	cmd.Flags().StringVar(&policy, "commitment-policy", requireEncryptRequireDecrypt,
+		"require-encrypt-require-decrypt: refuse messages without key commitment (suites 0x0178, 0x0378 of the AWS Encryption SDKs before 2.0); require-encrypt-allow-decrypt: decrypt them too (forbid-encrypt-allow-decrypt: the same, as kms encrypt always commits)")
 	return cmd
 }

@@ -49,6 +49,10 @@ type Options struct {
 	// MaxEncryptedDataKeys refuses (decrypt) a message with more
 	// encrypted data keys, before any is sent to KMS; 0: no limit.
 	MaxEncryptedDataKeys int
+	// AllowNonCommitting decrypts messages in the suites without key
+	// commitment, 0x0178 and 0x0378 (message format version 1), too;
+	// otherwise they are refused before any data key is sent to KMS.
+	AllowNonCommitting bool
 
 	// For tests of the output: namedTemp writes a regular file through a
 	// named temporary file even where O_TMPFILE works; afterFollow runs
@@ -138,9 +142,16 @@ func Decrypt(ctx context.Context, o Options) error {
 		}
 		kr = strictKeyring{kmskeyring.New(c, arns...), o.Keys, arns}
 	}
-	r, _, err := esdk.NewDecrypter(ctx, progress(in, size, o.Progress), kr, esdk.DecryptOptions{Concurrency: o.Concurrency, MaxEncryptedDataKeys: o.MaxEncryptedDataKeys})
+	r, _, err := esdk.NewDecrypter(ctx, progress(in, size, o.Progress), kr, esdk.DecryptOptions{
+		Concurrency: o.Concurrency, MaxEncryptedDataKeys: o.MaxEncryptedDataKeys, AllowNonCommitting: o.AllowNonCommitting,
+	})
 	if errors.Is(err, esdk.ErrTooManyEncryptedDataKeys) {
 		return fmt.Errorf("%w (--max-encrypted-data-keys; none was sent to KMS)", err)
+	}
+	var nc *esdk.NonCommittingError
+	if errors.As(err, &nc) {
+		return fmt.Errorf("the message is in algorithm suite 0x%04X (%v), without key commitment, as the AWS Encryption SDKs 1.x write; "+
+			"refused before any data key went to KMS: --commitment-policy require-encrypt-allow-decrypt decrypts it", uint16(nc.Suite), nc.Suite)
 	}
 	if err != nil {
 		return err
