@@ -510,10 +510,13 @@ func (h *Handler) verifyFileChain(ctx context.Context, key []byte) (audit.Report
 	}
 	problems := check.Problems()
 	r := audit.Report{Records: uint64(check.Verified())}
-	hashes, total := check.Hashes(), check.Lines()
-	r.Total = total
+	// A digest names a record by its sequence number, matched wherever
+	// the record stands; end is where the chain ends.
+	hashes, end := check.Hashes(), check.End()
+	r.Total = check.Lines()
+	r.Intact, r.IntactFirst, r.IntactLast = check.Intact()
 	switch {
-	case key == nil && total > 0:
+	case key == nil && r.Total > 0:
 		problems = append(problems, &audit.Problem{Digest: true, Reason: "the trail has no public key to check its digests with"})
 	case key != nil:
 		pub, err := audit.ParsePublicKey(key)
@@ -539,11 +542,11 @@ func (h *Handler) verifyFileChain(ctx context.Context, key []byte) (audit.Report
 			})
 			w.CloseWithError(err)
 		}()
-		_, good, dp, err := audit.VerifyDigestsAll(digests, pub, hashes, total)
+		read, good, dp, err := audit.VerifyDigestsAll(digests, pub, hashes, end)
 		if err != nil {
 			return audit.Report{}, err
 		}
-		r.Digests = good
+		r.Digests, r.DigestsRead = good, read
 		problems = append(problems, dp...)
 	}
 	for i, p := range problems {

@@ -94,12 +94,12 @@ const (
 )
 
 // CheckMark checks a high-water mark (the line of a digest) against a log
-// whose records' hashes by sequence number are given and whose newest
-// digest names record newest (0 if it has none). It returns a problem if
-// the mark is not signed by pub or names what the trail no longer holds;
-// the problem's Line is 0, as the mark is a line of neither the log nor
-// its digest file.
-func CheckMark(mark []byte, pub ed25519.PublicKey, hashes *Named, records, newest uint64, where string) *Problem {
+// whose records' hashes by sequence number are given, whose chain ends at
+// record end (LogCheck.End) and whose newest digest names record newest
+// (0 if it has none). It returns a problem if the mark is not signed by
+// pub or names what the trail no longer holds; the problem's Line is 0,
+// as the mark is a line of neither the log nor its digest file.
+func CheckMark(mark []byte, pub ed25519.PublicKey, hashes *Named, end, newest uint64, where string) *Problem {
 	p := &Problem{Digest: true}
 	var dg Digest
 	switch {
@@ -107,8 +107,10 @@ func CheckMark(mark []byte, pub ed25519.PublicKey, hashes *Named, records, newes
 		p.Reason = fmt.Sprintf("the high-water mark in %s is not a digest", where)
 	case pub == nil || !dg.signatureValid(pub):
 		p.Reason = fmt.Sprintf("the high-water mark in %s has a signature that does not verify", where)
-	case dg.Sequence > records:
-		p.Reason = fmt.Sprintf("the high-water mark in %s names record %d, but the log ends at record %d (records were cut off)", where, dg.Sequence, records)
+	case dg.Sequence > end && !hashes.holds(dg.Sequence):
+		p.Reason = fmt.Sprintf("the high-water mark in %s names record %d, but the log ends at record %d (records were cut off)", where, dg.Sequence, end)
+	case !hashes.holds(dg.Sequence):
+		p.Reason = fmt.Sprintf("the high-water mark in %s names record %d, which the log does not hold (it was removed)", where, dg.Sequence)
 	case !hashes.claimsHash(dg.Sequence, dg.Hash):
 		p.Reason = fmt.Sprintf("the high-water mark in %s does not match record %d", where, dg.Sequence)
 	case newest < dg.Sequence:
@@ -251,11 +253,12 @@ func (w *digestFile) write(_ uint64, line []byte) error {
 func (w *digestFile) close() error { return w.f.Close() }
 
 // VerifyDigests checks every digest's signature with pub and that the log
-// (whose records' hashes by sequence number are given) still holds the
-// record each digest names. It returns the number of digests checked and
-// the first problem.
-func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes *Named, records uint64) (int, *Problem, error) {
-	n, _, problems, err := VerifyDigestsAll(digests, pub, hashes, records)
+// (whose records' hashes by sequence number are given, and whose chain
+// ends at record end, LogCheck.End) still holds the record each digest
+// names: a record carrying that sequence number and hash, wherever it
+// stands. It returns the number of digests checked and the first problem.
+func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes *Named, end uint64) (int, *Problem, error) {
+	n, _, problems, err := VerifyDigestsAll(digests, pub, hashes, end)
 	if len(problems) > 0 {
 		return n, problems[0], err
 	}
@@ -267,7 +270,7 @@ func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes *Named, reco
 // The signatures, most of the work, are checked on every core: the
 // digests are read in batches, whose lines are decoded and checked in
 // parallel and then judged in order.
-func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes *Named, records uint64) (int, int, []*Problem, error) {
+func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes *Named, end uint64) (int, int, []*Problem, error) {
 	n, good := 0, 0
 	var problems []*Problem
 	br := bufio.NewReader(digests)
@@ -294,8 +297,10 @@ func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes *Named, r
 				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d is not JSON", n)}
 			case !checked[i].signed:
 				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d has a signature that does not verify", n)}
-			case dg.Sequence > records:
-				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d names record %d, but the log ends at record %d (records were cut off)", n, dg.Sequence, records)}
+			case dg.Sequence > end && !hashes.holds(dg.Sequence):
+				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d names record %d, but the log ends at record %d (records were cut off)", n, dg.Sequence, end)}
+			case !hashes.holds(dg.Sequence):
+				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d names record %d, which the log does not hold (it was removed)", n, dg.Sequence)}
 			case !hashes.claimsHash(dg.Sequence, dg.Hash):
 				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence)}
 			}

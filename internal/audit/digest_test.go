@@ -268,7 +268,7 @@ func TestVerifyDigestsInBatches(t *testing.T) {
 	if err != nil || count != n || good != n-3 || len(problems) != 3 {
 		t.Fatalf("damaged: %d digests, %d good, %d problems, %v", count, good, len(problems), err)
 	}
-	for i, want := range []string{"digest 101 does not match record 101", "digest 1500 has a signature", "digest 2100 is not JSON"} {
+	for i, want := range []string{"digest 101 names record 101, which the log does not hold", "digest 1500 has a signature", "digest 2100 is not JSON"} {
 		if !strings.Contains(problems[i].Reason, want) || problems[i].Line != []int{101, 1500, 2100}[i] {
 			t.Errorf("problem %d: line %d %q, want %q", i, problems[i].Line, problems[i].Reason, want)
 		}

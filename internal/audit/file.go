@@ -1006,7 +1006,10 @@ type Problem struct {
 	// Line is the 1-based line number in the log file, or in the digest
 	// file if Digest is set. In PostgreSQL it is the record's sequence
 	// number (for a digest: the record the digest names).
-	Line   int
+	Line int
+	// Seq is the sequence number of the record a break of a log file's
+	// chain is at (the one expected there), where known; 0 otherwise.
+	Seq    uint64
 	Digest bool // the problem is with a signed digest
 	Reason string
 }
@@ -1023,11 +1026,11 @@ func Verify(r io.Reader) (int, *Problem, error) {
 	return n, nil, err
 }
 
-// VerifyAll is Verify reporting every problem, not only the first: after a
-// break it takes up the chain again from the record that broke it (its
-// own hash and sequence number, when it has them), so that a break does
-// not hide the ones after it. The number is that of the records before
-// the first break.
+// VerifyAll is Verify reporting every problem, not only the first: it
+// follows the chain past each break by the records' own sequence numbers
+// and previousHash (follow.go), so that one change is reported once and
+// does not hide the ones after it. The number is that of the records
+// before the first break.
 func VerifyAll(r io.Reader) (int, []*Problem, error) {
 	c := NewLogCheck(nil)
 	err := c.Read(r)

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,76 +9,69 @@ import (
 
 // LogCheck checks a log file's chain line by line, as it is read, and
 // keeps only what the checks after it need: the problems, the counts, and
-// the claimed hashes of the lines it was asked to keep (those that signed
-// digests and high-water marks name). A trail of any size is checked in
-// memory bounded by its longest line and its digests (Named), not by its
-// records.
+// the claimed hashes of the records it was asked to keep (those that
+// signed digests and high-water marks name, by sequence number). A trail
+// of any size is checked in memory bounded by its longest line and its
+// digests (Named), not by its records.
+//
+// A digest names a record by its sequence number, and the check keeps the
+// hash of the record that carries that number wherever it stands: after a
+// record removed, inserted or duplicated, the records after it still
+// match their digests. The chain itself is followed by each record's
+// sequence number and previousHash (follow.go), so that one change is
+// reported once, where it is.
 //
 // Verified and Problems are what VerifyAll returns for the same log
-// (VerifyAll is built on it).
+// (VerifyAll is built on it). The accessors (but Lines) are for after the
+// last line: they judge a record left pending at the end.
 type LogCheck struct {
-	prev     string
-	want     uint64 // the sequence number the next record must carry
-	lines    uint64 // complete lines so far
-	verified int    // records before the first break
-	problems []*Problem
-	named    *Named
-	next     int  // the first of named.seqs not before the next line
-	cut      bool // the log ends with an incomplete line
+	chain chainFollower
+	lines uint64 // complete lines so far
+	named *Named
+	cut   bool // the log ends with an incomplete line
 }
 
-// NewLogCheck returns a check that keeps the hashes the lines in named
-// claim, in named (nil: none).
+// NewLogCheck returns a check that keeps the hashes the records whose
+// sequence numbers are in named claim, in named (nil: none).
 func NewLogCheck(named *Named) *LogCheck {
 	if named == nil {
 		named = &Named{}
 	}
 	named.prepare()
-	return &LogCheck{prev: genesis, want: 1, named: named}
+	return &LogCheck{chain: newChainFollower(), named: named}
 }
 
 // Line checks the next complete line of the log, b, without its newline.
 // It does not keep b.
 func (c *LogCheck) Line(b []byte) {
 	c.lines++
-	seqs := c.named.seqs
-	for c.next < len(seqs) && seqs[c.next] < c.lines {
-		c.next++
-	}
-	if c.next < len(seqs) && seqs[c.next] == c.lines {
-		// A line that is not a record has no hash: a digest naming it
-		// does not match.
-		var ln line
-		_ = json.Unmarshal(b, &ln)
-		c.named.note(c.next, ln.Hash)
-	}
 	if len(b) > maxLine {
-		c.problems = append(c.problems, &Problem{Line: int(c.lines), Reason: errLongLine.Error()})
-		c.want++
+		c.chain.notRecord(c.lines, errLongLine.Error())
 		return
 	}
-	hash, _, err := checkLine(b, c.prev, c.want)
-	if err == nil {
-		c.prev, c.want = hash, c.want+1
-		if len(c.problems) == 0 {
-			c.verified++
-		}
+	h, reason := readHead(b)
+	if reason != "" {
+		c.chain.notRecord(c.lines, reason)
 		return
 	}
-	c.problems = append(c.problems, &Problem{Line: int(c.lines), Reason: err.Error()})
-	// Take up the chain again after this line.
-	c.want++
-	if h, seq, ok := lineHead(b); ok {
-		c.prev, c.want = h, seq+1
+	if i := c.named.index(h.seq); i >= 0 {
+		c.named.note(i, h.hash)
 	}
+	h.line = c.lines
+	c.chain.record(h)
 }
 
 // Incomplete notes that the log ends, after the lines given, with a line
 // cut short.
 func (c *LogCheck) Incomplete() {
+	c.finish()
 	c.cut = true
-	c.problems = append(c.problems, &Problem{Line: int(c.lines) + 1, Reason: "the last line is incomplete"})
+	c.chain.add(&Problem{Line: int(c.lines) + 1, Reason: "the last line is incomplete"})
 }
+
+// finish judges the record left pending by the last line, if any, as
+// the log's last.
+func (c *LogCheck) finish() { c.chain.end() }
 
 // EndsIncomplete reports whether the log ends with a line cut short,
 // which is then the last of Problems. A server that is running may be
@@ -88,17 +80,35 @@ func (c *LogCheck) EndsIncomplete() bool { return c.cut }
 
 // Verified is the number of records that chain correctly from the first,
 // before the first problem.
-func (c *LogCheck) Verified() int { return c.verified }
+func (c *LogCheck) Verified() int { c.finish(); return int(c.chain.verified) }
 
 // Problems are the breaks found, in the order of the log.
-func (c *LogCheck) Problems() []*Problem { return c.problems }
+func (c *LogCheck) Problems() []*Problem { c.finish(); return c.chain.problems }
 
 // Lines is the number of complete lines checked.
 func (c *LogCheck) Lines() uint64 { return c.lines }
 
-// Hashes are the hashes the kept lines claim (Named.Hash), as far as the
-// lines checked so far go.
-func (c *LogCheck) Hashes() *Named { return c.named }
+// End is the sequence number of the chain's last record, as the chain
+// was followed (0 if it has none): the record a digest or a mark must not
+// name a later one than, or records were cut off.
+func (c *LogCheck) End() uint64 { c.finish(); return c.chain.cur.seq }
+
+// Intact returns the records that chain intact after the last break of
+// the chain (all of them if it has none): how many, and the sequence
+// numbers of the first and the last (0, 0 if none). A line cut short at
+// the end is no break of the records before it.
+func (c *LogCheck) Intact() (n, first, last uint64) {
+	c.finish()
+	f := &c.chain
+	if f.tail == 0 {
+		return 0, 0, 0
+	}
+	return f.tail, f.tailFirst, f.cur.seq
+}
+
+// Hashes are the hashes the kept records claim (Named.Hash), as far as
+// the lines checked so far go.
+func (c *LogCheck) Hashes() *Named { c.finish(); return c.named }
 
 // Read checks every line of r, a log or the rest of one; a last line
 // without its newline is noted incomplete.

@@ -17,8 +17,9 @@ import (
 	"github.com/openkms/kms/internal/audit"
 )
 
-// lineHashes returns the hash every line of log claims, by line number
-// ("" for a line that is not a record), and the number of lines.
+// lineHashes returns the hash the records of log claim, by sequence
+// number, for the numbers 1 to the number of lines, and the sequence
+// number where its chain ends.
 func lineHashes(t testing.TB, log []byte) (*audit.Named, uint64) {
 	t.Helper()
 	keep := &audit.Named{}
@@ -29,7 +30,7 @@ func lineHashes(t testing.TB, log []byte) (*audit.Named, uint64) {
 	if err := c.Read(bytes.NewReader(log)); err != nil {
 		t.Fatal(err)
 	}
-	return c.Hashes(), c.Lines()
+	return c.Hashes(), c.End()
 }
 
 // chainLine is the line of record seq after a record hashed prev, as the

@@ -5,10 +5,10 @@ import (
 	"slices"
 )
 
-// Named is a set of line numbers of a log, counted from 1: the lines
-// whose claimed hashes a LogCheck keeps, those that signed digests and
-// high-water marks name. Once the log is checked it answers the hash each
-// of them claims (Hash).
+// Named is a set of sequence numbers of a log's records: those whose
+// claimed hashes a LogCheck keeps, the records that signed digests and
+// high-water marks name. Once the log is checked it answers the hash the
+// record of each number claims (Hash), wherever in the log it stood.
 //
 // It takes about 41 bytes per number (a map of hash strings took about
 // 110): a server that signs its trail every 5 s names 6.3 million records
@@ -16,20 +16,22 @@ import (
 type Named struct {
 	seqs   []uint64 // sorted and unique once a check has begun
 	ready  bool     // seqs is sorted, and claims sized
-	claims []claim  // claims[i] is what line seqs[i] claims
-	// odd holds the claims that are not 64 lowercase hex digits (a line
-	// that is not a record claims ""): only a damaged log has them.
-	odd map[uint64]string
+	claims []claim  // claims[i] is what the record numbered seqs[i] claims
+	// odd holds the first claims that are not 64 lowercase hex digits, and
+	// more the other claims of numbers that several records carry: only a
+	// damaged log has them.
+	odd  map[uint64]string
+	more map[uint64][]string
 }
 
-// claim is the hash a named line claims: set once the check reached the
-// line and the line claims a hash of 64 lowercase hex digits.
+// claim is the hash the record of a number claims: set once the check
+// read a record of that number claiming a hash of 64 lowercase hex digits.
 type claim struct {
 	hash [32]byte
 	set  bool
 }
 
-// Add adds line seq to the set. Call it before the set is given to
+// Add adds the number seq to the set. Call it before the set is given to
 // NewLogCheck.
 func (n *Named) Add(seq uint64) { n.seqs = append(n.seqs, seq) }
 
@@ -52,46 +54,86 @@ func (n *Named) index(seq uint64) int {
 	return -1
 }
 
-// note records the hash the line at index i claims.
+// note records the hash a record numbered seqs[i] claims: the first
+// record read of that number, and each other claim after it.
 func (n *Named) note(i int, hash string) {
-	if len(hash) == 64 && isLowerHex(hash) {
-		hex.Decode(n.claims[i].hash[:], []byte(hash))
-		n.claims[i].set = true
+	seq := n.seqs[i]
+	if !n.claimed(i) {
+		if len(hash) == 64 && isLowerHex(hash) {
+			hex.Decode(n.claims[i].hash[:], []byte(hash))
+			n.claims[i].set = true
+			return
+		}
+		if n.odd == nil {
+			n.odd = map[uint64]string{}
+		}
+		n.odd[seq] = hash
 		return
 	}
-	if n.odd == nil {
-		n.odd = map[uint64]string{}
+	if n.first(i) == hash || slices.Contains(n.more[seq], hash) {
+		return
 	}
-	n.odd[n.seqs[i]] = hash
+	if n.more == nil {
+		n.more = map[uint64][]string{}
+	}
+	n.more[seq] = append(n.more[seq], hash)
 }
 
-// Hash returns the hash line seq claims: "" if the line is not in the
-// set, not in the log, or not a record.
+// claimed reports whether a record numbered seqs[i] was read.
+func (n *Named) claimed(i int) bool {
+	if n.claims[i].set {
+		return true
+	}
+	_, ok := n.odd[n.seqs[i]]
+	return ok
+}
+
+// first is the claim of the first record numbered seqs[i] read.
+func (n *Named) first(i int) string {
+	if h, ok := n.odd[n.seqs[i]]; ok {
+		return h
+	}
+	return hex.EncodeToString(n.claims[i].hash[:])
+}
+
+// Hash returns the hash the first record numbered seq claims: "" if seq
+// is not in the set or no record carries it.
 func (n *Named) Hash(seq uint64) string {
 	if n == nil {
 		return ""
 	}
-	if h, ok := n.odd[seq]; ok {
-		return h
-	}
-	if i := n.index(seq); i >= 0 && i < len(n.claims) && n.claims[i].set {
-		return hex.EncodeToString(n.claims[i].hash[:])
+	if i := n.index(seq); i >= 0 && i < len(n.claims) && n.claimed(i) {
+		return n.first(i)
 	}
 	return ""
 }
 
-// claimsHash reports whether line seq claims hash, as Hash(seq) == hash does,
-// without making a string.
+// holds reports whether a record numbered seq was read, seq being in the
+// set.
+func (n *Named) holds(seq uint64) bool {
+	if n == nil {
+		return false
+	}
+	i := n.index(seq)
+	return i >= 0 && i < len(n.claims) && n.claimed(i)
+}
+
+// claimsHash reports whether a record numbered seq claims hash, without
+// making a string for the usual claim. Where several records carry the
+// number (a damaged log, reported by its chain), any of them may.
 func (n *Named) claimsHash(seq uint64, hash string) bool {
 	if n == nil {
-		return hash == ""
+		return false
+	}
+	i := n.index(seq)
+	if i < 0 || i >= len(n.claims) || !n.claimed(i) {
+		return false
+	}
+	if slices.Contains(n.more[seq], hash) {
+		return true
 	}
 	if h, ok := n.odd[seq]; ok {
 		return h == hash
-	}
-	i := n.index(seq)
-	if i < 0 || i >= len(n.claims) || !n.claims[i].set {
-		return hash == ""
 	}
 	var b [64]byte
 	hex.Encode(b[:], n.claims[i].hash[:])

@@ -1,40 +1,60 @@
 package audit
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
 
-// A named line's claim compares exactly as the string it is: a digest
-// naming it in upper-case hex, or naming a line that is not a record,
-// past the log, or not named, does not match a hash.
+// A named record's claim is found by the record's own sequence number,
+// wherever its line stands, and compares exactly as the string it is: a
+// digest naming it in upper-case hex, or naming a number no record
+// carries, past the log, or not named, does not match a hash. Where
+// several records carry a number (a damaged log), any of their claims
+// matches, and Hash is the first.
 func TestNamedClaims(t *testing.T) {
 	hash := strings.Repeat("0123456789abcdef", 4)
+	other := strings.Repeat("fedcba9876543210", 4)
 	n := &Named{}
-	for _, seq := range []uint64{9, 2, 5, 7, 2} {
+	for _, seq := range []uint64{9, 2, 5, 7, 2, 4} {
 		n.Add(seq)
 	}
 	c := NewLogCheck(n)
+	rec := func(h string, seq int) string {
+		return fmt.Sprintf(`{"hash":"%s","event":{"sequence":%d}}`, h, seq)
+	}
 	for _, ln := range []string{
-		`{"hash":"` + hash + `"}`,                  // 1, not named
-		`{"hash":"` + hash + `"}`,                  // 2
-		`{"hash":"` + hash + `"}`,                  // 3
-		`not a record`,                             // 4
-		`not a record`,                             // 5: claims ""
-		`{"hash":"` + hash[:63] + `"}`,             // 6
-		`{"hash":"` + strings.ToUpper(hash) + `"}`, // 7: an odd claim
+		rec(hash, 1),                         // not named
+		rec(hash, 3),                         // not named
+		rec(hash, 2),                         // named, on line 3
+		`not a record`,                       // on line 4: claims nothing
+		`{"hash":"` + hash + `"}`,            // no sequence: claims nothing
+		rec(hash[:63], 6),                    // not named
+		rec(strings.ToUpper(hash), 7),        // an odd claim
+		rec(other, 2),                        // a second record numbered 2
+		rec(hash, 2),                         // and a third, claiming the first's hash
+		`{"hash":"","event":{"sequence":9}}`, // no hash: claims nothing
 	} {
 		c.Line([]byte(ln))
 	}
 	for _, tc := range []struct {
-		seq   uint64
-		claim string
-	}{{1, ""}, {2, hash}, {3, ""}, {5, ""}, {7, strings.ToUpper(hash)}, {9, ""}, {100, ""}} {
-		if got := n.Hash(tc.seq); got != tc.claim {
-			t.Errorf("Hash(%d) = %q, want %q", tc.seq, got, tc.claim)
+		seq    uint64
+		first  string
+		claims []string
+	}{{1, "", nil}, {2, hash, []string{hash, other}}, {3, "", nil}, {4, "", nil}, {5, "", nil},
+		{7, strings.ToUpper(hash), []string{strings.ToUpper(hash)}}, {9, "", nil}, {100, "", nil}} {
+		if got := n.Hash(tc.seq); got != tc.first {
+			t.Errorf("Hash(%d) = %q, want %q", tc.seq, got, tc.first)
 		}
-		for _, h := range []string{"", hash, strings.ToUpper(hash), hash[:63]} {
-			if got, want := n.claimsHash(tc.seq, h), tc.claim == h; got != want {
+		if got := n.holds(tc.seq); got != (len(tc.claims) > 0) {
+			t.Errorf("holds(%d) = %v", tc.seq, got)
+		}
+		for _, h := range []string{"", hash, other, strings.ToUpper(hash), hash[:63]} {
+			want := false
+			for _, cl := range tc.claims {
+				want = want || cl == h
+			}
+			if got := n.claimsHash(tc.seq, h); got != want {
 				t.Errorf("claimsHash(%d, %q) = %v, want %v", tc.seq, h, got, want)
 			}
 		}

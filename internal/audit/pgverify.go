@@ -24,6 +24,12 @@ type Report struct {
 	Total uint64
 	// Notes say what could not be checked, without being breaks.
 	Notes []string
+	// For a log file: the digests read (Digests of them verify), and the
+	// records that chain intact after the chain's last break (all of
+	// them, if it has none), the sequence numbers of the first and the
+	// last of them (LogCheck.Intact).
+	DigestsRead                     int
+	Intact, IntactFirst, IntactLast uint64
 }
 
 // Problems returns every break r found, the first first.

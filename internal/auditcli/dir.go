@@ -241,8 +241,11 @@ const newTrailGrace = 30 * time.Second
 // not pass. Nor does one whose kms.db is locked, unless s.running: a lock
 // anyone can take must not switch off the check of the mark there.
 func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchors, pub ed25519.PublicKey, r *audit.Report) error {
-	hashes, records := check.Hashes(), check.Lines()
-	r.Total = records
+	// A digest names a record by its sequence number, matched wherever
+	// the record stands; records is where the chain ends.
+	hashes, records := check.Hashes(), check.End()
+	r.Total = check.Lines()
+	r.Intact, r.IntactFirst, r.IntactLast = check.Intact()
 	add := func(reason string) {
 		r.Later = append(r.Later, &audit.Problem{Digest: true, Reason: reason})
 	}
@@ -250,7 +253,7 @@ func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchor
 		b, err := os.ReadFile(filepath.Join(s.dir, "audit.pub"))
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			if records > 0 {
+			if r.Total > 0 {
 				add("audit.pub is missing, so the digests cannot be checked (give the key with --public-key)")
 			}
 			return nil
@@ -287,12 +290,12 @@ func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchor
 		}
 		a.storeMark, a.storeErr, a.fileMark = nil, os.ErrNotExist, nil
 	}
-	r.Digests = good
+	r.Digests, r.DigestsRead = good, count
 	r.Later = append(r.Later, problems...)
 	// The high-water mark: the newest digest as the server last wrote it.
 	mark, err := a.storeMark, a.storeErr
 	live := s.serverRunning(a)
-	if count == 0 && records > 0 && later == 0 {
+	if count == 0 && r.Total > 0 && later == 0 {
 		// A server signs its trail at shutdown and, running, every few
 		// seconds: only a running server's trail whose first record is
 		// recent may have no digest yet.

@@ -285,8 +285,14 @@ func TestVerifyLineBeingWritten(t *testing.T) {
 // i-th naming record i+1.
 func stoppedDir(t *testing.T, n int) (string, [][]byte) {
 	t.Helper()
+	return stoppedDirSegments(t, n, 1<<20)
+}
+
+// stoppedDirSegments is stoppedDir with segments of segmentBytes.
+func stoppedDirSegments(t *testing.T, n int, segmentBytes int64) (string, [][]byte) {
+	t.Helper()
 	dir := t.TempDir()
-	l, err := audit.OpenDir(dir, 1<<20)
+	l, err := audit.OpenDir(dir, segmentBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +501,7 @@ func TestVerifyMarkBreakNamesNoDigestLine(t *testing.T) {
 	dir, _ := stoppedDir(t, 12)
 	// Remove record 8, and the oldest five digests, so that digest lines
 	// and record numbers differ: the digests left are lines 1 to 7,
-	// naming records 6 to 12.
+	// naming records 6 to 12. Cut off record 12, which the marks name.
 	cut := func(name string, drop func(i int) bool) {
 		path := filepath.Join(dir, name)
 		b, err := os.ReadFile(path)
@@ -512,14 +518,15 @@ func TestVerifyMarkBreakNamesNoDigestLine(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cut(audit.FirstSegment, func(i int) bool { return i == 7 })
+	cut(audit.FirstSegment, func(i int) bool { return i == 7 || i == 11 })
 	cut("audit-digests.log", func(i int) bool { return i < 5 })
 	out, err := verifyOut(t, auditcli.Options{DataDir: dir})
 	if err == nil || !strings.HasPrefix(out, "BROKEN at record 8 (line 8): sequence 9 where 8 was expected") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 	for _, want := range []string{
-		"also BROKEN at digest 3: digest 3 does not match record 8\n",
+		"also BROKEN at digest 3: digest 3 names record 8, which the log does not hold (it was removed)\n",
+		"also BROKEN at digest 7: digest 7 names record 12, but the log ends at record 11 (records were cut off)\n",
 		"also BROKEN: the high-water mark in kms.db names record 12, but the log ends at record 11 (records were cut off)\n",
 		"also BROKEN: the high-water mark in audit-head.json names record 12, but the log ends at record 11 (records were cut off)\n",
 	} {
