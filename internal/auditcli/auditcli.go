@@ -125,10 +125,41 @@ func printReport(out io.Writer, r audit.Report) error {
 	case p.Digest || p.Line == 0:
 		fmt.Fprintf(out, "BROKEN: %s\n", p.Reason)
 	default:
-		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", p.Line, p.Line, p.Reason, r.Records)
+		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", problemRecord(p), p.Line, p.Reason, r.Records)
 	}
 	printLater(out, "", r.Later)
+	printIntact(out, r)
 	return ErrBroken
+}
+
+// problemRecord is the number of the record a break of a log file's
+// chain is at: the one expected there, or, where that is not known, its
+// line.
+func problemRecord(p *audit.Problem) uint64 {
+	if p.Seq != 0 {
+		return p.Seq
+	}
+	return uint64(p.Line)
+}
+
+// printIntact says, after the breaks of a log file, what still verifies:
+// the records that chain intact after the chain's last break, and the
+// signed digests that match the records they name. A digest names its
+// record by sequence number, wherever the record stands, so after one
+// record removed or inserted the later digests still match.
+func printIntact(out io.Writer, r audit.Report) {
+	switch {
+	case r.Intact == 0:
+		fmt.Fprint(out, "No record chains intact after the last break of the chain")
+	case r.Intact == r.Records:
+		fmt.Fprintf(out, "Records %d to %d chain intact", r.IntactFirst, r.IntactLast)
+	default:
+		fmt.Fprintf(out, "After the last break of the chain, records %d to %d chain intact", r.IntactFirst, r.IntactLast)
+	}
+	if r.DigestsRead > 0 {
+		fmt.Fprintf(out, "; %d of %d signed digests match their records", r.Digests, r.DigestsRead)
+	}
+	fmt.Fprintln(out, ".")
 }
 
 // maxLater is how many breaks after the first are printed: one missing
@@ -148,6 +179,8 @@ func printLater(out io.Writer, prefix string, later []*audit.Problem) {
 			fmt.Fprintf(out, "%salso BROKEN: %s\n", prefix, p.Reason)
 		} else if p.Digest {
 			fmt.Fprintf(out, "%salso BROKEN at digest %d: %s\n", prefix, p.Line, p.Reason)
+		} else if p.Seq != 0 && p.Seq != uint64(p.Line) {
+			fmt.Fprintf(out, "%salso BROKEN at record %d (line %d): %s\n", prefix, p.Seq, p.Line, p.Reason)
 		} else {
 			fmt.Fprintf(out, "%salso BROKEN at record %d: %s\n", prefix, p.Line, p.Reason)
 		}
