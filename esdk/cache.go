@@ -80,7 +80,7 @@ type CacheLimits struct {
 // framework/caching-cmm.md. Each CachingKeyring has its own cache, which
 // is therefore its own partition: two keyrings never share entries. Only
 // failures are not cached: the inner keyring's errors are returned as they
-// are, and so is a data key that is not 32 bytes.
+// are, and so is a data key of another length than the suite's.
 //
 // Evicted entries (expired, used up, least recently used beyond Capacity,
 // or replaced) have their plaintext data key zeroed; callers get copies.
@@ -169,7 +169,7 @@ func NewCachingKeyring(inner Keyring, limits CacheLimits) *CachingKeyring {
 func (c *CachingKeyring) GenerateDataKey(ctx context.Context, suite Suite, ec map[string]string) ([]byte, []EncryptedDataKey, error) {
 	n, known := maxPlaintextLength(ctx)
 	info, ok := suite.info()
-	if !known || !ok || info.signed {
+	if !known || !ok || info.sig != nil {
 		return c.inner.GenerateDataKey(ctx, suite, ec)
 	}
 	id, ok := encryptCacheID(suite, ec)
@@ -200,7 +200,7 @@ func (c *CachingKeyring) GenerateDataKey(ctx context.Context, suite Suite, ec ma
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(key) == dataKeySize && len(edks) > 0 && c.maxMessages > 1 && n < c.maxBytes {
+	if len(key) == suite.DataKeyLength() && len(edks) > 0 && c.maxMessages > 1 && n < c.maxBytes {
 		c.put(&cacheEntry{
 			id:       id,
 			dataKey:  slices.Clone(key),
@@ -232,7 +232,7 @@ func (c *CachingKeyring) DecryptDataKey(ctx context.Context, suite Suite, edks [
 	if err != nil {
 		return nil, err
 	}
-	if len(key) == dataKeySize {
+	if len(key) == suite.DataKeyLength() {
 		c.put(&cacheEntry{id: id, dataKey: slices.Clone(key)})
 	}
 	return key, nil

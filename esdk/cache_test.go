@@ -56,7 +56,7 @@ func gen(t testing.TB, c *CachingKeyring, suite Suite, ec map[string]string, n i
 	if err != nil {
 		t.Fatalf("GenerateDataKey: %v", err)
 	}
-	if len(key) != dataKeySize || len(edks) != 2 {
+	if len(key) != SuiteCommitKey.DataKeyLength() || len(edks) != 2 {
 		t.Fatalf("GenerateDataKey: %d-byte key, %d EDKs", len(key), len(edks))
 	}
 	return key
@@ -283,10 +283,10 @@ func TestCachingCapacity(t *testing.T) {
 	if c.Len() != 2 {
 		t.Errorf("%d entries, want 2", c.Len())
 	}
-	if !bytes.Equal(cached0, make([]byte, dataKeySize)) {
+	if !bytes.Equal(cached0, make([]byte, SuiteCommitKey.DataKeyLength())) {
 		t.Error("evicted data key not zeroed")
 	}
-	if bytes.Equal(k0, make([]byte, dataKeySize)) {
+	if bytes.Equal(k0, make([]byte, SuiteCommitKey.DataKeyLength())) {
 		t.Error("eviction zeroed the caller's copy")
 	}
 	gen(t, c, SuiteCommitKey, ecs[1], 1) // hit; 2 is now least recently used
@@ -308,7 +308,7 @@ func TestCachingCapacity(t *testing.T) {
 	c.mu.Unlock()
 	c.Purge()
 	for _, k := range held {
-		if !bytes.Equal(k, make([]byte, dataKeySize)) {
+		if !bytes.Equal(k, make([]byte, SuiteCommitKey.DataKeyLength())) {
 			t.Error("purged data key not zeroed")
 		}
 	}

@@ -16,10 +16,11 @@ import (
 // DecryptOptions configures NewDecrypter. The zero value is usable: it
 // decrypts committing suites only, with no limit on encrypted data keys.
 type DecryptOptions struct {
-	// AllowNonCommitting accepts messages in the version 1 suites
-	// SuiteHKDFSHA256 and SuiteHKDFSHA384ECDSAP384, which do not commit to
-	// their data key: such a message may decrypt to different plaintexts
-	// under different data keys. Off, they fail with ErrNonCommitting.
+	// AllowNonCommitting accepts messages in the version 1 suites (every
+	// suite of the specification but SuiteCommitKey and
+	// SuiteCommitKeyECDSAP384), which do not commit to their data key:
+	// such a message may decrypt to different plaintexts under different
+	// data keys. Off, they fail with ErrNonCommitting.
 	AllowNonCommitting bool
 	// MaxEncryptedDataKeys, if positive, fails messages with more
 	// encrypted data keys, before any is decrypted.
@@ -129,7 +130,8 @@ func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOpti
 		return nil, nil, malformed("unsigned suite with %q in the encryption context", PublicKeyContextKey)
 	case hasPub:
 		var ok bool
-		if ver, ok = newVerifier(pub); !ok {
+		info, _ := h.Suite.info()
+		if ver, ok = newVerifier(info.sig, pub); !ok {
 			return nil, nil, malformed("invalid %q", PublicKeyContextKey)
 		}
 	}

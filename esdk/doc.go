@@ -47,10 +47,14 @@
 // the signed suite a fresh P-384 key signs each message and its public key
 // travels in the encryption context under "aws-crypto-public-key".
 // NewDecrypter reads those, and with DecryptOptions.AllowNonCommitting also
-// the version 1 suites SuiteHKDFSHA256 (0x0178) and SuiteHKDFSHA384ECDSAP384
-// (0x0378) that the official SDKs wrote before 2.0. It reads no other suite
-// and no non-framed message: the official SDKs have not written either by
-// default since 1.x.
+// every version 1 suite of the specification, which the official SDKs
+// wrote before 2.0: AES-256, AES-192 or AES-128 (a data key of 32, 24 or 16
+// bytes) under a key derived with HKDF (SHA-256, or SHA-384 with ECDSA
+// P-384; 0x0214 is AES-128 with HKDF-SHA256 and ECDSA P-256), or under the
+// data key itself (the NO_KDF suites 0x0014, 0x0046, 0x0078). A data key of
+// another length than the suite's is refused before it is used. It reads
+// no non-framed message: the official SDKs have not written one by default
+// since 1.x.
 //
 // # Streaming and its limits
 //

@@ -143,10 +143,10 @@ func NewEncrypter(ctx context.Context, w io.Writer, kr Keyring, opts EncryptOpti
 		}
 	}
 	var sig *signer
-	if suite.Signed() {
+	if info, _ := suite.info(); info.sig != nil {
 		var pub string
 		var err error
-		if sig, pub, err = newSigner(); err != nil {
+		if sig, pub, err = newSigner(info.sig); err != nil {
 			return nil, err
 		}
 		ec[PublicKeyContextKey] = pub

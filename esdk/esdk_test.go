@@ -120,8 +120,8 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func footerSize(s Suite) int {
-	if s.Signed() {
-		return 2 + signatureSize
+	if info, _ := s.info(); info.sig != nil {
+		return 2 + info.sig.sigLen
 	}
 	return 0
 }
@@ -190,7 +190,9 @@ func TestEncryptOptions(t *testing.T) {
 		{"reserved context key", EncryptOptions{EncryptionContext: map[string]string{"aws-crypto-public-key": "x"}}},
 		{"reserved prefix", EncryptOptions{EncryptionContext: map[string]string{"aws-crypto-other": "x"}}},
 		{"non-committing suite", EncryptOptions{Suite: SuiteHKDFSHA256}},
-		{"unknown suite", EncryptOptions{Suite: 0x0014}},
+		{"unknown suite", EncryptOptions{Suite: 0x0015}},
+		{"suite without key derivation", EncryptOptions{Suite: SuiteAES128NoKDF}},
+		{"P-256 signed suite", EncryptOptions{Suite: SuiteAES128HKDFSHA256ECDSAP256}},
 		{"negative frame", EncryptOptions{FrameLength: -1}},
 		{"huge frame", EncryptOptions{FrameLength: MaxFrameLength + 1}},
 		{"context too large", EncryptOptions{EncryptionContext: map[string]string{"k": string(make([]byte, 65535))}}},

@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// seedHeaders are fixed headers of every shape: both versions, signed and
-// not, with and without an encryption context, several data keys.
+// seedHeaders are fixed headers of every shape: both versions, every
+// suite, signed and not, with and without an encryption context, several
+// data keys.
 func seedHeaders() []*Header {
 	fill := func(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
 	edk := EncryptedDataKey{ProviderIDAWSKMS, "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", fill(184, 0xC1)}
@@ -23,6 +24,21 @@ func seedHeaders() []*Header {
 			EncryptedDataKeys: []EncryptedDataKey{edk}, FrameLength: 0xFFFFFFFF, IV: fill(12, 8), AuthTag: fill(16, 9)},
 		{Suite: SuiteHKDFSHA384ECDSAP384, MessageID: fill(16, 10), EncryptionContext: map[string]string{"aws-crypto-public-key": "x"},
 			EncryptedDataKeys: []EncryptedDataKey{edk, edk, edk}, FrameLength: 65536, IV: fill(12, 11), AuthTag: fill(16, 12)},
+		{Suite: SuiteAES128HKDFSHA256ECDSAP256, MessageID: fill(16, 13),
+			EncryptionContext: map[string]string{"aws-crypto-public-key": "A2b5Ss2d0yT7vOcmtKSnsZsUxTnk/fnjUOCEPGXX8Ocs", "k": "v"},
+			EncryptedDataKeys: []EncryptedDataKey{edk}, FrameLength: 4096, IV: fill(12, 14), AuthTag: fill(16, 15)},
+		{Suite: SuiteAES192HKDFSHA384ECDSAP384, MessageID: fill(16, 16), EncryptionContext: map[string]string{},
+			EncryptedDataKeys: []EncryptedDataKey{edk}, FrameLength: 100, IV: fill(12, 17), AuthTag: fill(16, 18)},
+		{Suite: SuiteAES128HKDFSHA256, MessageID: fill(16, 19), EncryptionContext: map[string]string{},
+			EncryptedDataKeys: []EncryptedDataKey{edk}, FrameLength: 4096, IV: fill(12, 20), AuthTag: fill(16, 21)},
+		{Suite: SuiteAES192HKDFSHA256, MessageID: fill(16, 22), EncryptionContext: map[string]string{},
+			EncryptedDataKeys: []EncryptedDataKey{edk}, FrameLength: 4096, IV: fill(12, 23), AuthTag: fill(16, 24)},
+		{Suite: SuiteAES128NoKDF, MessageID: fill(16, 25), EncryptionContext: map[string]string{"purpose": "seed"},
+			EncryptedDataKeys: []EncryptedDataKey{edk}, FrameLength: 4096, IV: fill(12, 26), AuthTag: fill(16, 27)},
+		{Suite: SuiteAES192NoKDF, MessageID: fill(16, 28), EncryptionContext: map[string]string{},
+			EncryptedDataKeys: []EncryptedDataKey{edk}, FrameLength: 1, IV: fill(12, 29), AuthTag: fill(16, 30)},
+		{Suite: SuiteAES256NoKDF, MessageID: fill(16, 31), EncryptionContext: map[string]string{},
+			EncryptedDataKeys: []EncryptedDataKey{edk, edk}, FrameLength: 4096, IV: fill(12, 32), AuthTag: fill(16, 33)},
 	}
 }
 
@@ -95,7 +111,8 @@ func TestParseHeaderErrors(t *testing.T) {
 		{"base64", "base64", []byte("AYAAF")},
 		{"version 3", "unknown version", set(good, 0, 3)},
 		{"v1 type", "message type", set(v1, 1, 0x81)},
-		{"unknown suite", "unsupported algorithm suite", set(good, 1, 0x00, 0x14)},
+		{"unknown suite", "unsupported algorithm suite", set(good, 1, 0x00, 0x15)},
+		{"suite 0x0000", "unsupported algorithm suite", set(good, 1, 0x00, 0x00)},
 		{"v1 suite in v2", "version 2 header", set(good, 1, 0x01, 0x78)},
 		{"no EDKs", "no encrypted data keys", append(bytes.Clone(good[:edkAt]), 0, 0)},
 		{"non-framed", "non-framed", set(good, ctPos, 1)},
@@ -145,7 +162,7 @@ func TestHeaderSizeLimit(t *testing.T) {
 
 func TestMarshalErrors(t *testing.T) {
 	for name, mutate := range map[string]func(*Header){
-		"unknown suite":  func(h *Header) { h.Suite = 0x0014 },
+		"unknown suite":  func(h *Header) { h.Suite = 0x0015 },
 		"message ID":     func(h *Header) { h.MessageID = h.MessageID[:16] },
 		"no EDKs":        func(h *Header) { h.EncryptedDataKeys = nil },
 		"frame length":   func(h *Header) { h.FrameLength = 0 },

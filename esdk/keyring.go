@@ -33,15 +33,19 @@ type EncryptedDataKey struct {
 // the official AWS Encryption SDKs do, or their messages will not decrypt
 // here nor ours there. The keyring must not modify it.
 type Keyring interface {
-	// GenerateDataKey returns a fresh 32-byte data key and its encryption
-	// under every key of the keyring (at least one). Each ProviderID,
-	// ProviderInfo and Ciphertext must fit in 65535 bytes.
+	// GenerateDataKey returns a fresh data key of suite.DataKeyLength()
+	// bytes and its encryption under every key of the keyring (at least
+	// one). Each ProviderID, ProviderInfo and Ciphertext must fit in 65535
+	// bytes.
 	GenerateDataKey(ctx context.Context, suite Suite, ec map[string]string) (plaintext []byte, edks []EncryptedDataKey, err error)
 
 	// DecryptDataKey returns the data key from any of edks it can decrypt.
 	// It returns an error wrapping ErrNoDataKey when it can decrypt none of
 	// them. The returned key is checked against the header's commitment
-	// and authentication tag, so a keyring need not authenticate it.
+	// and authentication tag, so a keyring need not authenticate it; a key
+	// of another length than suite.DataKeyLength() fails the message
+	// before it is used, but a keyring that can tell should skip such a
+	// key and try the next.
 	DecryptDataKey(ctx context.Context, suite Suite, edks []EncryptedDataKey, ec map[string]string) ([]byte, error)
 }
 

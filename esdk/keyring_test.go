@@ -44,9 +44,9 @@ func contextAAD(ec map[string]string) []byte {
 	return b
 }
 
-func (kr *memKeyring) GenerateDataKey(_ context.Context, _ Suite, ec map[string]string) ([]byte, []EncryptedDataKey, error) {
+func (kr *memKeyring) GenerateDataKey(_ context.Context, suite Suite, ec map[string]string) ([]byte, []EncryptedDataKey, error) {
 	kr.calls++
-	dataKey := make([]byte, 32)
+	dataKey := make([]byte, suite.DataKeyLength())
 	rand.Read(dataKey)
 	var edks []EncryptedDataKey
 	for _, arn := range kr.arns {
@@ -105,10 +105,10 @@ type rawAESKeyring struct {
 
 var _ Keyring = (*rawAESKeyring)(nil)
 
-func (kr *rawAESKeyring) GenerateDataKey(_ context.Context, _ Suite, ec map[string]string) ([]byte, []EncryptedDataKey, error) {
+func (kr *rawAESKeyring) GenerateDataKey(_ context.Context, suite Suite, ec map[string]string) ([]byte, []EncryptedDataKey, error) {
 	dataKey, iv := kr.dataKey, kr.iv
 	if dataKey == nil {
-		dataKey = make([]byte, 32)
+		dataKey = make([]byte, suite.DataKeyLength())
 		rand.Read(dataKey)
 	}
 	if iv == nil {

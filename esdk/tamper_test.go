@@ -4,13 +4,22 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"testing"
 )
 
-var allSuites = []Suite{SuiteCommitKey, SuiteCommitKeyECDSAP384, SuiteHKDFSHA256, SuiteHKDFSHA384ECDSAP384}
+var allSuites = []Suite{SuiteCommitKey, SuiteCommitKeyECDSAP384, SuiteHKDFSHA256, SuiteHKDFSHA384ECDSAP384,
+	SuiteAES128HKDFSHA256, SuiteAES192HKDFSHA256, SuiteAES128HKDFSHA256ECDSAP256, SuiteAES192HKDFSHA384ECDSAP384,
+	SuiteAES128NoKDF, SuiteAES192NoKDF, SuiteAES256NoKDF}
+
+// version1Suites are the suites without key commitment, every one the
+// specification has.
+var version1Suites = allSuites[2:]
 
 // encryptSuite writes a message in any suite this package reads, including
 // the version 1 suites that NewEncrypter refuses, with a raw AES keyring.
@@ -21,10 +30,10 @@ func encryptSuite(t testing.TB, kr Keyring, suite Suite, frameLen, conc int, ec 
 		ec = map[string]string{}
 	}
 	var sig *signer
-	if suite.Signed() {
+	if info, _ := suite.info(); info.sig != nil {
 		var pub string
 		var err error
-		if sig, pub, err = newSigner(); err != nil {
+		if sig, pub, err = newSigner(info.sig); err != nil {
 			t.Fatal(err)
 		}
 		ec[PublicKeyContextKey] = pub
@@ -60,7 +69,7 @@ var allowAll = DecryptOptions{AllowNonCommitting: true, Concurrency: 1}
 
 func TestVersion1Suites(t *testing.T) {
 	kr := newRawAESKeyring()
-	for _, suite := range []Suite{SuiteHKDFSHA256, SuiteHKDFSHA384ECDSAP384} {
+	for _, suite := range version1Suites {
 		for _, size := range []int{0, 99, 100, 1234} {
 			pt := testPlaintext(size)
 			msg := encryptSuite(t, kr, suite, 100, 2, map[string]string{"k": "v"}, pt)
@@ -203,6 +212,31 @@ func TestContextAndSuiteMismatch(t *testing.T) {
 	if _, _, err := decrypt(kr, allowAll, msg); !errors.Is(err, ErrMalformedHeader) {
 		t.Errorf("unsigned suite with a public key: %v", err)
 	}
+	// A public key on the other curve: P-384 in a P-256 suite, and back.
+	p384 := encryptSuite(t, kr, SuiteHKDFSHA384ECDSAP384, 16, 1, nil, []byte("x"))
+	p256 := encryptSuite(t, kr, SuiteAES128HKDFSHA256ECDSAP256, 16, 1, nil, []byte("x"))
+	for _, tc := range []struct {
+		name      string
+		msg       []byte
+		asSuite   Suite
+		keyLength int
+	}{
+		{"P-384 key in a P-256 suite", p384, SuiteAES128HKDFSHA256ECDSAP256, 68},
+		{"P-256 key in a P-384 suite", p256, SuiteHKDFSHA384ECDSAP384, 44},
+	} {
+		h, err := ReadHeader(bytes.NewReader(tc.msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(h.EncryptionContext[PublicKeyContextKey]); n != tc.keyLength {
+			t.Fatalf("%s: public key of %d characters, want %d", tc.name, n, tc.keyLength)
+		}
+		bad := bytes.Clone(tc.msg)
+		binary.BigEndian.PutUint16(bad[2:], uint16(tc.asSuite))
+		if _, _, err := decrypt(kr, allowAll, bad); !errors.Is(err, ErrMalformedHeader) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
 	// A signed message whose public key is not a point.
 	msg = encryptSuite(t, kr, SuiteCommitKeyECDSAP384, 16, 1, nil, []byte("x"))
 	bad := bytes.Replace(msg, []byte(PublicKeyContextKey), []byte("aws-crypto-public-kez"), 1)
@@ -262,6 +296,35 @@ func TestWrongDataKey(t *testing.T) {
 	liar.key = make([]byte, 31)
 	if _, _, err := decrypt(liar, allowAll, msg); err == nil {
 		t.Error("short data key accepted")
+	}
+}
+
+// TestDataKeyLength checks that in every suite a data key of another
+// length than the suite's fails the message before it is used: no
+// plaintext, and not an authentication failure, which would mean the key
+// had been tried. The data key of a message in the NO_KDF suites is the
+// AES key itself, so a key of the wrong length must not reach AES.
+func TestDataKeyLength(t *testing.T) {
+	kr := newRawAESKeyring()
+	for _, suite := range allSuites {
+		msg := encryptSuite(t, kr, suite, 16, 1, nil, []byte("secret"))
+		want := suite.DataKeyLength()
+		if want != 16 && want != 24 && want != 32 {
+			t.Fatalf("%v: data key length %d", suite, want)
+		}
+		if h, err := ReadHeader(bytes.NewReader(msg)); err != nil || len(h.EncryptedDataKeys) != 1 {
+			t.Fatalf("%v: %v", suite, err)
+		}
+		for _, n := range []int{0, 15, 16, 17, 24, 31, 32, 33, 64} {
+			if n == want {
+				continue
+			}
+			pt, _, err := decrypt(&constKeyring{key: make([]byte, n)}, allowAll, msg)
+			if err == nil || errors.Is(err, ErrAuthentication) || pt != nil ||
+				!strings.Contains(err.Error(), fmt.Sprintf("data key is %d bytes, want %d", n, want)) {
+				t.Errorf("%v with a %d-byte data key: %d bytes, %v", suite, n, len(pt), err)
+			}
+		}
 	}
 }
 

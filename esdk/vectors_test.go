@@ -12,7 +12,8 @@ import (
 
 // testdata/js-vectors.json holds messages written by the official AWS
 // Encryption SDK for JavaScript (testdata/js-vectors.js) with its raw AES
-// keyring, in all four suites this package reads.
+// keyring, in every suite this package reads: the committing suites and
+// every version 1 suite of the specification.
 type jsVectors struct {
 	Generator    string `json:"generator"`
 	WrappingKey  string `json:"wrapping_key"`
@@ -78,8 +79,10 @@ func TestJSVectors(t *testing.T) {
 		}
 		seen[vec.Suite]++
 	}
-	if len(seen) != 4 {
-		t.Errorf("vectors cover suites %v, want all four", seen)
+	for _, suite := range allSuites {
+		if seen[suite] == 0 {
+			t.Errorf("no vector in suite %v", suite)
+		}
 	}
 }
 

@@ -48,11 +48,19 @@ func (k *Keyring) GenerateDataKey(ctx context.Context, suite esdk.Suite, ec map[
 	if len(k.keys) == 0 {
 		return nil, nil, errors.New("kmskeyring: no KMS key to encrypt under")
 	}
+	n := suite.DataKeyLength()
+	if n == 0 {
+		return nil, nil, fmt.Errorf("kmskeyring: unsupported algorithm suite %v", suite)
+	}
 	gen, err := k.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
-		KeyId: &k.keys[0], NumberOfBytes: ptr(int32(32)), EncryptionContext: ec,
+		KeyId: &k.keys[0], NumberOfBytes: ptr(int32(n)), EncryptionContext: ec,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("GenerateDataKey under %s: %w", k.keys[0], err)
+	}
+	if len(gen.Plaintext) != n {
+		clear(gen.Plaintext)
+		return nil, nil, fmt.Errorf("GenerateDataKey under %s returned a %d-byte data key, want %d for %v", k.keys[0], len(gen.Plaintext), n, suite)
 	}
 	edks := []esdk.EncryptedDataKey{{ProviderID: ProviderID, ProviderInfo: *gen.KeyId, Ciphertext: gen.CiphertextBlob}}
 	for _, id := range k.keys[1:] {
@@ -68,8 +76,15 @@ func (k *Keyring) GenerateDataKey(ctx context.Context, suite esdk.Suite, ec map[
 
 // DecryptDataKey implements esdk.Keyring: it tries each KMS data key in
 // turn (only those of the keyring's keys, if it has keys given as ARNs)
-// and returns the first that decrypts.
+// and returns the first that decrypts to a key of the suite's length (16,
+// 24 or 32 bytes). KMS Decrypt returns whatever was encrypted, so a data
+// key of another length, which whoever can encrypt under the KMS key can
+// put in a message, is refused and zeroed, and the next one tried.
 func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []esdk.EncryptedDataKey, ec map[string]string) ([]byte, error) {
+	n := suite.DataKeyLength()
+	if n == 0 {
+		return nil, fmt.Errorf("kmskeyring: unsupported algorithm suite %v", suite)
+	}
 	var errs []error
 	for _, e := range edks {
 		if e.ProviderID != ProviderID || !k.accepts(e.ProviderInfo) {
@@ -85,8 +100,9 @@ func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []e
 			errs = append(errs, fmt.Errorf("Decrypt under %q: %w", e.ProviderInfo, err))
 			continue
 		}
-		if len(out.Plaintext) != 32 {
-			errs = append(errs, fmt.Errorf("Decrypt under %q returned a %d-byte data key", e.ProviderInfo, len(out.Plaintext)))
+		if len(out.Plaintext) != n {
+			clear(out.Plaintext)
+			errs = append(errs, fmt.Errorf("Decrypt under %q returned a %d-byte data key, want %d for %v", e.ProviderInfo, len(out.Plaintext), n, suite))
 			continue
 		}
 		return out.Plaintext, nil

@@ -9,10 +9,16 @@ function pt(n) { const b = Buffer.alloc(n); for (let i = 0; i < n; i++) b[i] = (
 const committing = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
 const legacy = buildClient(CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT)
 const cases = []
-for (const suite of [0x0478, 0x0578, 0x0178, 0x0378]) {
-  for (const [frameLength, size] of [[4096, 0], [4096, 1], [4096, 4095], [4096, 4096], [4096, 4097], [100, 1000], [1, 3], [1024, 5000], [512, 1024]]) {
-    for (const ec of [{}, { purpose: 'interop', 'key with spaces': 'välue' }]) {
-      cases.push({ suite, frameLength, size, ec })
+const shapes = [[4096, 0], [4096, 1], [4096, 4095], [4096, 4096], [4096, 4097], [100, 1000], [1, 3], [1024, 5000], [512, 1024]]
+// The other version 1 suites (shorter keys, P-256, no key derivation) in
+// fewer shapes: empty, frame-aligned, one byte over, many frames.
+const fewShapes = [[4096, 0], [4096, 4096], [4096, 4097], [100, 1000], [1, 3]]
+for (const [suites, sizes] of [[[0x0478, 0x0578, 0x0178, 0x0378], shapes], [[0x0114, 0x0146, 0x0214, 0x0346, 0x0014, 0x0046, 0x0078], fewShapes]]) {
+  for (const suite of suites) {
+    for (const [frameLength, size] of sizes) {
+      for (const ec of [{}, { purpose: 'interop', 'key with spaces': 'välue' }]) {
+        cases.push({ suite, frameLength, size, ec })
+      }
     }
   }
 }
