@@ -125,14 +125,16 @@ message that commits to its data key is decrypted: suites 0x0478 and 0x0578,
 which kms encrypt and the AWS Encryption SDKs 2.0 and later write. Such a
 message decrypts to one plaintext, whichever of its encrypted data keys is
 used. The SDKs before 2.0, and later ones under FORBID_ENCRYPT_ALLOW_DECRYPT,
-write suites 0x0178 and 0x0378 (message format version 1) without that
-commitment: whoever can encrypt data keys for a message's readers can write
-one that decrypts to one plaintext for one reader and to another for
-another. Such messages are refused before any data key is sent to KMS,
-unless --commitment-policy require-encrypt-allow-decrypt is given: give it
-only for messages from such a writer. forbid-encrypt-allow-decrypt, the AWS
-Encryption SDK CLI's third policy, is accepted too and decrypts the same:
-only its encrypt half differs, and kms encrypt always commits.`,
+write suites without that commitment (message format version 1): 0x0378
+(their default), 0x0178, 0x0346, 0x0214, 0x0146, 0x0114, and without key
+derivation 0x0078, 0x0046, 0x0014. Whoever can encrypt data keys for such
+a message's readers can write one that decrypts to one plaintext for one
+reader and to another for another. Such messages are refused before any
+data key is sent to KMS, unless --commitment-policy
+require-encrypt-allow-decrypt is given: give it only for messages from such
+a writer. forbid-encrypt-allow-decrypt, the AWS Encryption SDK CLI's third
+policy, is accepted too and decrypts the same: only its encrypt half
+differs, and kms encrypt always commits.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -162,6 +164,6 @@ only its encrypt half differs, and kms encrypt always commits.`,
 	cmd.Flags().StringArrayVar(&o.Keys, "key", nil, "only decrypt a message whose data key is under one of these KMS keys (id, ARN, alias name or alias ARN; repeatable)")
 	cmd.Flags().IntVar(&o.MaxEncryptedDataKeys, "max-encrypted-data-keys", 10, "refuse a message with more encrypted data keys, before any is sent to KMS (each is a KMS call; 0: no limit)")
 	cmd.Flags().StringVar(&policy, "commitment-policy", requireEncryptRequireDecrypt,
-		"require-encrypt-require-decrypt: refuse messages without key commitment (suites 0x0178, 0x0378 of the AWS Encryption SDKs before 2.0); require-encrypt-allow-decrypt: decrypt them too (forbid-encrypt-allow-decrypt: the same, as kms encrypt always commits)")
+		"require-encrypt-require-decrypt: refuse messages without key commitment (message format version 1: suites 0x0014 to 0x0378 of the AWS Encryption SDKs before 2.0); require-encrypt-allow-decrypt: decrypt them too (forbid-encrypt-allow-decrypt: the same, as kms encrypt always commits)")
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,8 +27,21 @@ import (
 
 const allowDecrypt = "require-encrypt-allow-decrypt"
 
+// version1Suites are the suites without key commitment (message format
+// version 1) that the JavaScript Encryption SDK writes under
+// FORBID_ENCRYPT_ALLOW_DECRYPT: every one the specification has.
+var version1Suites = []string{"0014", "0046", "0078", "0114", "0146", "0178", "0214", "0346", "0378"}
+
+// suiteOf returns the esdk suite of a hex ID of version1Suites.
+func suiteOf(t *testing.T, hex string) esdk.Suite {
+	t.Helper()
+	n, err := strconv.ParseUint(hex, 16, 16)
+	noErr(t, err, "parse suite")
+	return esdk.Suite(n)
+}
+
 // jsEncrypt encrypts plain under the KMS key arn with the JavaScript
-// Encryption SDK in suite ("0178", "0378": under
+// Encryption SDK in suite (one of version1Suites, under
 // FORBID_ENCRYPT_ALLOW_DECRYPT; "0478", "0578"), with the encryption
 // context purpose=commitment, and returns the message's file name.
 func (f *envFixture) jsEncrypt(t *testing.T, jsDir, suite, arn string, plain []byte) string {
@@ -99,7 +113,8 @@ func (f *envFixture) decrypted(t *testing.T, plain []byte, msgFile string, args 
 }
 
 // TestDecryptCommitmentPolicy: a message without key commitment from the
-// JavaScript SDK (suites 0x0178 and 0x0378) is refused by default, with
+// JavaScript SDK (every version 1 suite: AES-128, -192 and -256, with
+// HKDF or none, signed with P-256 or P-384 or not) is refused by default, with
 // one line naming the flag and no output, and decrypts with
 // --commitment-policy require-encrypt-allow-decrypt (or the CLI's
 // forbid-encrypt-allow-decrypt); --key still restricts it; committing
@@ -114,7 +129,7 @@ func TestDecryptCommitmentPolicy(t *testing.T) {
 	plain := make([]byte, 3*4096+17)
 	rand.Read(plain)
 
-	for _, suite := range []string{"0178", "0378"} {
+	for _, suite := range version1Suites {
 		t.Run(suite, func(t *testing.T) {
 			msg := f.jsEncrypt(t, jsDir, suite, f.arn, plain)
 			b, _ := os.ReadFile(msg)
@@ -179,14 +194,40 @@ func TestDecryptCommitmentPolicyValues(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Fatal("kms encrypt --commitment-policy wrote the output")
 	}
-	for cmd, want := range map[string]string{
-		"decrypt": "forbid-encrypt-allow-decrypt, the AWS\nEncryption SDK CLI's third policy, is accepted too and decrypts the same",
-		"encrypt": "There is no --commitment-policy: kms encrypt never writes the suites\nwithout key commitment",
+	for _, h := range []struct{ cmd, want string }{
+		{"decrypt", "forbid-encrypt-allow-decrypt, the AWS Encryption SDK CLI's third\npolicy, is accepted too and decrypts the same"},
+		{"decrypt", "0x0378\n(their default), 0x0178, 0x0346, 0x0214, 0x0146, 0x0114, and without key\nderivation 0x0078, 0x0046, 0x0014."},
+		{"encrypt", "There is no --commitment-policy: kms encrypt never writes the suites\nwithout key commitment"},
 	} {
-		if _, help, _ := runToExit(t, baseEnv(), cmd, "--help"); !strings.Contains(help, want) {
-			t.Fatalf("kms %s --help does not say %q:\n%s", cmd, want, help)
+		if _, help, _ := runToExit(t, baseEnv(), h.cmd, "--help"); !strings.Contains(help, h.want) {
+			t.Fatalf("kms %s --help does not say %q:\n%s", h.cmd, h.want, help)
 		}
 	}
+}
+
+// otherLength maps a version 1 suite to one signed (on the same curve) or
+// not like it, with another data key length.
+var otherLength = map[string]string{
+	"0014": "0046", "0046": "0078", "0078": "0014",
+	"0114": "0146", "0146": "0178", "0178": "0114",
+	"0346": "0378", "0378": "0346",
+}
+
+// otherKDF maps a version 1 suite without a signature to the one of the
+// same data key length with the other key derivation: HKDF-SHA256 or none.
+var otherKDF = map[string]string{
+	"0014": "0114", "0114": "0014", "0046": "0146", "0146": "0046", "0078": "0178", "0178": "0078",
+}
+
+func suiteBytes(t *testing.T, hex string) []byte {
+	return binary.BigEndian.AppendUint16(nil, uint16(suiteOf(t, hex)))
+}
+
+// flipIn flips a bit of the byte at off into the value that follows key
+// in msg (its uint16 length, then the value).
+func flipIn(msg []byte, key string, off int) func([]byte) []byte {
+	at := bytes.Index(msg, []byte(key)) + len(key) + 2 + off
+	return func(b []byte) []byte { b[at] ^= 0x01; return b }
 }
 
 // TestDecryptNonCommittingTampered: with --commitment-policy
@@ -200,8 +241,9 @@ func TestDecryptNonCommittingTampered(t *testing.T) {
 	f := newEnvFixture(t)
 	plain := make([]byte, 2*4096+100) // two regular frames and a final frame of 100 bytes
 	rand.Read(plain)
-	for _, suite := range []string{"0178", "0378"} {
+	for _, suite := range version1Suites {
 		t.Run(suite, func(t *testing.T) {
+			signed := suiteOf(t, suite).Signed()
 			file := f.jsEncrypt(t, jsDir, suite, f.arn, plain)
 			f.decrypted(t, plain, file, "--commitment-policy", allowDecrypt)
 			msg, err := os.ReadFile(file)
@@ -217,7 +259,7 @@ func TestDecryptNonCommittingTampered(t *testing.T) {
 			const frame = 4 + 12 + 4096 + 16
 			final := hl + 2*frame
 			footer := final + 4 + 4 + 12 + 4 + 100 + 16
-			if suite == "0378" {
+			if signed {
 				if n := int(binary.BigEndian.Uint16(msg[footer:])); footer+2+n != len(msg) {
 					t.Fatalf("footer of %d bytes at %d of a %d-byte message", n, footer, len(msg))
 				}
@@ -239,9 +281,11 @@ func TestDecryptNonCommittingTampered(t *testing.T) {
 				auth      = "message authentication failed"
 				anyError  = ""
 			)
-			otherV1 := byte(0x03)
-			if suite == "0378" {
-				otherV1 = 0x01
+			// A suite of the other kind, signed or not: its public key is
+			// missing, or there where it must not be.
+			otherKind := []byte{0x03, 0x78}
+			if signed {
+				otherKind = []byte{0x01, 0x78}
 			}
 			type tamperCase struct {
 				name string
@@ -253,7 +297,7 @@ func TestDecryptNonCommittingTampered(t *testing.T) {
 				{"claims suite 0x0578", with(set(2, 0x05, 0x78)), "in a version 1 header"},
 				{"claims version 2", with(set(0, 0x02)), malformed},
 				{"claims version 2 and suite 0x0478", with(func(b []byte) []byte { return append([]byte{0x02, 0x04, 0x78}, b[4:]...) }), anyError},
-				{"relabelled as the other version 1 suite", with(set(2, otherV1)), malformed},
+				{"relabelled as a suite signed or not unlike it", with(set(2, otherKind...)), malformed},
 				{"non-framed", with(set(hl-38, 0x01)), "non-framed content is not supported"},
 				{"truncated in the header", with(cut(hl / 2)), malformed},
 				{"truncated after the header", with(cut(hl)), auth},
@@ -267,11 +311,25 @@ func TestDecryptNonCommittingTampered(t *testing.T) {
 				{"bit flipped in the final frame", with(flip(final + 30)), auth},
 				{"byte appended", append(bytes.Clone(msg), 0), auth},
 			}
-			if suite == "0378" {
+			if signed {
 				cases = append(cases,
 					tamperCase{"footer removed", with(cut(footer)), auth},
 					tamperCase{"bit flipped in the signature", with(flip(len(msg) - 10)), auth},
+					tamperCase{"bit flipped in the public key", with(flipIn(msg, esdk.PublicKeyContextKey, 10)), anyError},
 				)
+			}
+			// Relabelled as a suite of the same kind with another data key
+			// length: KMS returns the data key of the message's length,
+			// which is refused before it is used.
+			if other, ok := otherLength[suite]; ok {
+				want := fmt.Sprintf("returned a %d-byte data key, want %d", suiteOf(t, suite).DataKeyLength(), suiteOf(t, other).DataKeyLength())
+				cases = append(cases, tamperCase{"relabelled as suite 0x" + other, with(set(2, suiteBytes(t, other)...)), want})
+			}
+			// Relabelled as the suite of the same key length with the other
+			// key derivation (HKDF or none): the key is not the one the
+			// message was sealed with.
+			if other, ok := otherKDF[suite]; ok {
+				cases = append(cases, tamperCase{"relabelled as suite 0x" + other, with(set(2, suiteBytes(t, other)...)), auth})
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {

@@ -50,7 +50,8 @@ type Options struct {
 	// encrypted data keys, before any is sent to KMS; 0: no limit.
 	MaxEncryptedDataKeys int
 	// AllowNonCommitting decrypts messages in the suites without key
-	// commitment, 0x0178 and 0x0378 (message format version 1), too;
+	// commitment (message format version 1: 0x0014, 0x0046, 0x0078,
+	// 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378), too;
 	// otherwise they are refused before any data key is sent to KMS.
 	AllowNonCommitting bool
 
