@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -32,6 +33,11 @@ type DecryptOptions struct {
 	// Concurrency is how many runs of frames are opened at once;
 	// runtime.GOMAXPROCS(0) if zero.
 	Concurrency int
+	// TempDir is where the plaintext of a non-framed message, sealed under
+	// a key held only in memory, waits once past 1 MiB until the whole
+	// body has been authenticated; the system's temporary directory if
+	// empty. Framed messages never use it.
+	TempDir string
 }
 
 // NonCommittingError is the error of NewDecrypter for a message in a suite
@@ -94,9 +100,19 @@ type decrypter struct {
 // returned earlier is authenticated but not yet known to be signed: a
 // caller that must act only on signed data acts after io.EOF.
 //
+// A non-framed message (Header.NonFramed) has one tag for its whole body,
+// up to MaxNonFramedLength bytes: its reader returns no plaintext at all
+// until the tag, the signature and the end of the message have verified.
+// Until then the plaintext waits sealed under a random key held only in
+// memory, in memory up to 1 MiB and beyond that in a temporary file in
+// DecryptOptions.TempDir, removed once the reader returns io.EOF or an
+// error (and where the system allows, unlinked from the start); it needs
+// about as much disk as the message. MaxFrameLength and Concurrency do
+// not apply to it.
+//
 // Every failure after the header is read is ErrAuthentication, or an
-// error from r; the reader then returns it on every call, and no more data.
-// Memory use is bounded by about 3 × Concurrency runs of 256 KiB of
+// error from r (or from the temporary file); the reader then returns it on
+// every call, and no more data. Memory use is bounded by about 3 × Concurrency runs of 256 KiB of
 // plaintext in at most 4096 frames, or of one frame if frames are larger,
 // and by 16 MiB of runs read ahead (at least one run) whatever the
 // concurrency, counted as they sit in memory: frames as on the wire, 32
@@ -140,7 +156,11 @@ func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOpti
 	if err != nil {
 		return nil, nil, fmt.Errorf("esdk: keyring: %w", err)
 	}
-	aead, commitKey, err := h.Suite.deriveKeys(dataKey, h.MessageID)
+	block, commitKey, err := h.Suite.deriveBlock(dataKey, h.MessageID)
+	if err != nil {
+		return nil, nil, err
+	}
+	aead, err := cipher.NewGCM(block)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -153,6 +173,14 @@ func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOpti
 	}
 	if _, err := aead.Open(nil, iv, h.AuthTag, raw[:bodyLen]); err != nil {
 		return nil, nil, ErrAuthentication
+	}
+	if h.NonFramed {
+		d := &nonFramedDecrypter{r: br, block: block, messageID: h.MessageID, ver: ver, tempDir: opts.TempDir}
+		if ver != nil {
+			d.sigHash = ver.hash
+			d.sigHash.Write(raw)
+		}
+		return d, h, nil
 	}
 
 	d := &decrypter{
@@ -258,9 +286,12 @@ func (d *decrypter) advance() error {
 
 // finish reads what follows the final frame: the footer of a signed suite,
 // then nothing.
-func (d *decrypter) finish() error {
-	r := d.tail()
-	if d.ver != nil {
+func (d *decrypter) finish() error { return readEnd(d.tail(), d.ver) }
+
+// readEnd reads what follows the body: the footer of a signed suite,
+// verified by ver, then nothing.
+func readEnd(r io.Reader, ver *verifier) error {
+	if ver != nil {
 		var n [2]byte
 		if _, err := io.ReadFull(r, n[:]); err != nil {
 			return readErr(err)
@@ -269,7 +300,7 @@ func (d *decrypter) finish() error {
 		if _, err := io.ReadFull(r, sig); err != nil {
 			return readErr(err)
 		}
-		if !d.ver.verify(sig) {
+		if !ver.verify(sig) {
 			return ErrAuthentication
 		}
 	}

@@ -13,6 +13,8 @@ func FuzzDecrypt(f *testing.F) {
 	pt := testPlaintext(40)
 	for _, suite := range allSuites {
 		f.Add(encryptSuite(f, kr, suite, 16, 1, map[string]string{"purpose": "fuzz"}, pt))
+		nonFramed, _ := nonFramedMessage(f, kr, suite, map[string]string{"purpose": "fuzz"}, pt)
+		f.Add(nonFramed)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		got, err := decryptBoth(kr, allowAll, msg)

@@ -12,7 +12,7 @@
 //
 // # Format
 //
-// A message is a header, a framed body and, for signed suites, a footer.
+// A message is a header, a body and, for signed suites, a footer.
 // All integers are big-endian.
 //
 //	header (version 2)
@@ -23,9 +23,11 @@
 //	      provider info | uint16 len | encrypted data key)
 //	  0x02 (framed) | uint32 frame length | commitment key (32 bytes)
 //	  AES-GCM tag (16 bytes) over all of the above, zero IV, no plaintext
-//	body
+//	body (framed)
 //	  regular frame: uint32 seq | IV | frame length bytes of ciphertext | tag
 //	  final frame:   0xFFFFFFFF | uint32 seq | IV | uint32 n | n bytes | tag
+//	body (non-framed, content type 0x01 and frame length 0; read only)
+//	  IV | uint64 n | n bytes | tag
 //	footer (signed suites)
 //	  uint16 n | ECDSA P-384 signature (DER) of SHA-384(header | body)
 //
@@ -52,9 +54,19 @@
 // bytes) under a key derived with HKDF (SHA-256, or SHA-384 with ECDSA
 // P-384; 0x0214 is AES-128 with HKDF-SHA256 and ECDSA P-256), or under the
 // data key itself (the NO_KDF suites 0x0014, 0x0046, 0x0078). A data key of
-// another length than the suite's is refused before it is used. It reads
-// no non-framed message: the official SDKs have not written one by default
-// since 1.x.
+// another length than the suite's is refused before it is used.
+//
+// NewDecrypter also reads non-framed messages (content type 0x01, frame
+// length 0; in either header version, any suite it reads), which the
+// official Python, Java and C SDKs write when asked for a frame length of
+// 0: the body is one IV, a 64-bit length (at most MaxNonFramedLength,
+// 2^36 - 32), one AES-GCM ciphertext and one tag, under the body AAD
+// "AWSKMSEncryptionClient Single Block" with sequence number 1. Nothing of
+// such a body is authenticated before its end, so the decrypter reads it
+// whole, keeping its plaintext sealed under a key of its own in memory and
+// then in a temporary file (DecryptOptions.TempDir), and returns none of
+// it before the tag, the signature and the end of the message have
+// verified. It never writes one.
 //
 // # Streaming and its limits
 //

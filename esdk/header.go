@@ -37,8 +37,12 @@ type Header struct {
 	MessageID         []byte
 	EncryptionContext map[string]string
 	EncryptedDataKeys []EncryptedDataKey
-	// FrameLength is the plaintext length of every regular frame.
+	// FrameLength is the plaintext length of every regular frame; 0 in a
+	// non-framed message.
 	FrameLength uint32
+	// NonFramed is set for content type 0x01: the body is one IV, a 64-bit
+	// length, one ciphertext and one tag, and FrameLength is 0.
+	NonFramed bool
 	// CommitKey is the suite data of a version 2 header: the key
 	// commitment, 32 bytes. Nil in version 1 headers.
 	CommitKey []byte
@@ -210,7 +214,7 @@ func readHeader(r io.Reader, maxEDKs int) (*Header, []byte, int, error) {
 	switch ct := hr.byte(); {
 	case hr.err != nil:
 	case ct == contentTypeNonFramed:
-		return nil, nil, 0, malformed("non-framed content is not supported")
+		h.NonFramed = true
 	case ct != contentTypeFramed:
 		return nil, nil, 0, malformed("unknown content type 0x%02X", ct)
 	}
@@ -223,8 +227,11 @@ func readHeader(r io.Reader, maxEDKs int) (*Header, []byte, int, error) {
 		}
 	}
 	h.FrameLength = hr.uint32()
-	if hr.err == nil && h.FrameLength == 0 {
+	if hr.err == nil && h.FrameLength == 0 && !h.NonFramed {
 		return nil, nil, 0, malformed("frame length 0")
+	}
+	if hr.err == nil && h.FrameLength != 0 && h.NonFramed {
+		return nil, nil, 0, malformed("non-framed content with frame length %d, want 0", h.FrameLength)
 	}
 	if version == 2 {
 		h.CommitKey = bytes.Clone(hr.next(commitKeySize))
@@ -368,8 +375,8 @@ func (h *Header) marshalBody() ([]byte, error) {
 	if n := len(h.EncryptedDataKeys); n == 0 || n > maxField {
 		return nil, fmt.Errorf("esdk: %d encrypted data keys, want 1 to %d", n, maxField)
 	}
-	if h.FrameLength == 0 {
-		return nil, errors.New("esdk: frame length 0")
+	if (h.FrameLength == 0) != h.NonFramed {
+		return nil, fmt.Errorf("esdk: frame length %d with NonFramed %v", h.FrameLength, h.NonFramed)
 	}
 	aad, err := serializeContext(h.EncryptionContext, h.contextKeys)
 	if err != nil {
@@ -396,7 +403,11 @@ func (h *Header) marshalBody() ([]byte, error) {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(k.Ciphertext)))
 		b = append(b, k.Ciphertext...)
 	}
-	b = append(b, contentTypeFramed)
+	if h.NonFramed {
+		b = append(b, contentTypeNonFramed)
+	} else {
+		b = append(b, contentTypeFramed)
+	}
 	if info.version == 1 {
 		b = append(b, 0, 0, 0, 0, ivSize)
 	}

@@ -39,6 +39,11 @@ func seedHeaders() []*Header {
 			EncryptedDataKeys: []EncryptedDataKey{edk}, FrameLength: 1, IV: fill(12, 29), AuthTag: fill(16, 30)},
 		{Suite: SuiteAES256NoKDF, MessageID: fill(16, 31), EncryptionContext: map[string]string{},
 			EncryptedDataKeys: []EncryptedDataKey{edk, edk}, FrameLength: 4096, IV: fill(12, 32), AuthTag: fill(16, 33)},
+		// Non-framed, in both header versions.
+		{Suite: SuiteCommitKey, MessageID: fill(32, 34), EncryptionContext: map[string]string{},
+			EncryptedDataKeys: []EncryptedDataKey{edk}, NonFramed: true, CommitKey: fill(32, 35), AuthTag: fill(16, 36)},
+		{Suite: SuiteHKDFSHA384ECDSAP384, MessageID: fill(16, 37), EncryptionContext: map[string]string{"aws-crypto-public-key": "x"},
+			EncryptedDataKeys: []EncryptedDataKey{edk}, NonFramed: true, IV: fill(12, 38), AuthTag: fill(16, 39)},
 	}
 }
 

@@ -163,6 +163,20 @@ func (s Suite) DataKeyLength() int { i, _ := s.info(); return i.keyLen }
 // It fails, before using the key, for a data key of another length than
 // the suite's.
 func (s Suite) deriveKeys(dataKey, messageID []byte) (aead cipher.AEAD, commitKey []byte, err error) {
+	block, commitKey, err := s.deriveBlock(dataKey, messageID)
+	if err != nil {
+		return nil, nil, err
+	}
+	aead, err = cipher.NewGCM(block)
+	if err != nil {
+		return nil, nil, err
+	}
+	return aead, commitKey, nil
+}
+
+// deriveBlock is deriveKeys giving the AES block cipher under the derived
+// key, for the non-framed body, which crypto/cipher's AEAD cannot stream.
+func (s Suite) deriveBlock(dataKey, messageID []byte) (block cipher.Block, commitKey []byte, err error) {
 	info, ok := s.info()
 	if !ok {
 		return nil, nil, fmt.Errorf("esdk: unsupported algorithm suite %v", s)
@@ -190,15 +204,10 @@ func (s Suite) deriveKeys(dataKey, messageID []byte) (aead cipher.AEAD, commitKe
 	} else {
 		key = dataKey // the identity KDF; aes.NewCipher keeps no reference to it
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
+	if block, err = aes.NewCipher(key); err != nil {
 		return nil, nil, err
 	}
-	aead, err = cipher.NewGCM(block)
-	if err != nil {
-		return nil, nil, err
-	}
-	return aead, commitKey, nil
+	return block, commitKey, nil
 }
 
 // commitmentMatches compares a derived commitment key with the header's in
