@@ -63,3 +63,52 @@ func TestGCMStreamMatchesStdlib(t *testing.T) {
 		}
 	}
 }
+
+// FuzzGCMStream checks the streaming opener against crypto/cipher's
+// AES-GCM on any key size, IV, AAD and plaintext, cut into pieces of any
+// multiple of 16 bytes: it must give the same plaintext and accept the
+// same tag, and refuse the tag with any bit changed.
+func FuzzGCMStream(f *testing.F) {
+	f.Add(uint8(0), []byte("iv and key seed"), []byte("aad"), []byte("plaintext"), uint16(1), uint8(0))
+	f.Add(uint8(1), []byte{}, []byte{}, make([]byte, 16*5+3), uint16(2), uint8(127))
+	f.Add(uint8(2), []byte{1}, make([]byte, 33), make([]byte, 4096), uint16(7), uint8(8))
+	f.Fuzz(func(t *testing.T, keySize uint8, seed, aad, pt []byte, piece uint16, flipBit uint8) {
+		key := make([]byte, []int{16, 24, 32}[keySize%3])
+		iv := make([]byte, 12)
+		for i, b := range seed {
+			if i < len(iv) {
+				iv[i] ^= b
+			}
+			key[i%len(key)] ^= b
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gcm, err := cipher.NewGCM(block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed := gcm.Seal(nil, iv, pt, aad)
+		ct, tag := sealed[:len(pt)], sealed[len(pt):]
+		step := 16 * max(1, int(piece))
+		open := func(tag []byte) ([]byte, bool) {
+			g := newGCMStream(block, iv, aad)
+			out := bytes.Clone(ct) // opened in place, as the decrypter does
+			for i := 0; i < len(out); i += step {
+				end := min(i+step, len(out))
+				g.open(out[i:end], out[i:end])
+			}
+			return out, g.verify(tag)
+		}
+		got, ok := open(tag)
+		if !ok || !bytes.Equal(got, pt) {
+			t.Fatalf("%d bytes in pieces of %d: tag ok %v, plaintext right %v", len(pt), step, ok, bytes.Equal(got, pt))
+		}
+		bad := bytes.Clone(tag)
+		bad[int(flipBit/8)%len(bad)] ^= 1 << (flipBit % 8)
+		if _, ok := open(bad); ok {
+			t.Fatalf("%d bytes: a tag with bit %d changed verified", len(pt), flipBit)
+		}
+	})
+}
