@@ -106,7 +106,8 @@ type decrypter struct {
 // Until then the plaintext waits sealed under a random key held only in
 // memory, in memory up to 1 MiB and beyond that in a temporary file in
 // DecryptOptions.TempDir, removed once the reader returns io.EOF or an
-// error (and where the system allows, unlinked from the start); it needs
+// error (on Linux an O_TMPFILE file that never has a name; elsewhere,
+// where the system allows, unlinked from the start); it needs
 // about as much disk as the message. MaxFrameLength and Concurrency do
 // not apply to it.
 //

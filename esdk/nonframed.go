@@ -144,13 +144,15 @@ func (d *nonFramedDecrypter) readBody() (*spool, error) {
 // their nonce, so that what it puts on disk reveals nothing and a changed
 // byte there fails rather than comes back altered. It keeps up to
 // spoolMemory bytes in memory, then moves to a temporary file in dir (the
-// system's if empty), removed from its directory once open where the
-// system allows, and in any case by close.
+// system's if empty) that never has a name on Linux (O_TMPFILE), is
+// removed from its directory once open elsewhere where the system allows,
+// and in any case by close.
 type spool struct {
 	aead    cipher.AEAD
 	dir     string
 	mem     []byte
 	f       *os.File
+	name    string // f's name to remove on close, or "" if it has none
 	w       *bufio.Writer
 	r       io.Reader
 	sizes   []int // plaintext bytes of each chunk, in order
@@ -188,12 +190,11 @@ func (s *spool) write(p []byte) error {
 		return nil
 	}
 	if s.f == nil {
-		f, err := os.CreateTemp(s.dir, "esdk-body-*")
+		f, name, err := openSpoolFile(s.dir)
 		if err != nil {
 			return fmt.Errorf("esdk: spooling a non-framed body: %w", err)
 		}
-		_ = os.Remove(f.Name()) // Unix: the data lives only as long as f
-		s.f, s.w = f, bufio.NewWriterSize(f, spoolChunk)
+		s.f, s.name, s.w = f, name, bufio.NewWriterSize(f, spoolChunk)
 		if _, err := s.w.Write(s.mem); err != nil {
 			return fmt.Errorf("esdk: spooling a non-framed body: %w", err)
 		}
@@ -243,10 +244,27 @@ func (s *spool) next() ([]byte, error) {
 func (s *spool) close() {
 	if s.f != nil {
 		s.f.Close()
-		os.Remove(s.f.Name())
+		if s.name != "" {
+			os.Remove(s.name)
+		}
 		s.f = nil
 	}
 	clear(s.mem)
 	clear(s.scratch)
 	s.mem, s.aead = nil, nil
+}
+
+// createUnlinked creates a temporary file in dir (the system's if empty)
+// and removes its name at once where the system allows (Unix): its data
+// then lives only as long as f. name is the file's name if it could not
+// be removed, for the caller to remove once f is closed, or "".
+func createUnlinked(dir string) (f *os.File, name string, err error) {
+	f, err = os.CreateTemp(dir, "esdk-body-*")
+	if err != nil {
+		return nil, "", err
+	}
+	if os.Remove(f.Name()) != nil {
+		return f, f.Name(), nil
+	}
+	return f, "", nil
 }
