@@ -112,13 +112,23 @@ func CheckMark(mark []byte, pub ed25519.PublicKey, hashes *Named, end, newest ui
 	case !hashes.holds(dg.Sequence):
 		p.Reason = fmt.Sprintf("the high-water mark in %s names record %d, which the log does not hold (it was removed)", where, dg.Sequence)
 	case !hashes.claimsHash(dg.Sequence, dg.Hash):
-		p.Reason = fmt.Sprintf("the high-water mark in %s does not match record %d", where, dg.Sequence)
+		p.Reason = fmt.Sprintf("the high-water mark in %s does not match record %d", where, dg.Sequence) + crowdedNote(hashes, dg.Sequence)
 	case newest < dg.Sequence:
 		p.Reason = fmt.Sprintf("the high-water mark in %s names a digest of record %d, but the newest digest names record %d (digests were removed)", where, dg.Sequence, newest)
 	default:
 		return nil
 	}
 	return p
+}
+
+// crowdedNote is what a digest or a mark that does not match record seq
+// adds when more records carry that number than their claims were kept
+// of (Named.crowded): the record it names may be among those left out.
+func crowdedNote(hashes *Named, seq uint64) string {
+	if !hashes.crowded(seq) {
+		return ""
+	}
+	return fmt.Sprintf(" as far as it was looked for: more than %d records carry that number with hashes of their own (records were inserted)", maxOtherClaims+1)
 }
 
 // OpenDigester opens (creating if needed) the digest file at path. It
@@ -302,7 +312,7 @@ func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes *Named, e
 			case !hashes.holds(dg.Sequence):
 				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d names record %d, which the log does not hold (it was removed)", n, dg.Sequence)}
 			case !hashes.claimsHash(dg.Sequence, dg.Hash):
-				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence)}
+				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence) + crowdedNote(hashes, dg.Sequence)}
 			}
 			if problem != nil {
 				problems = append(problems, problem)

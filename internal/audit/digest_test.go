@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,4 +282,47 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// A record's digest matches it wherever it stands, after copies of its
+// number with other hashes too, as long as their claims are kept; past
+// that, the digest's problem says the record may be among those left out.
+func TestDigestOfARecordCrowdedByForgeries(t *testing.T) {
+	dir := t.TempDir()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	l := must(audit.Open(filepath.Join(dir, "audit.log")))
+	d := must(audit.OpenDigester(filepath.Join(dir, "digests.log"), priv))
+	for i := range 10 {
+		if err := l.Append(rec("Encrypt")); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Write(l, time.Date(2026, 11, 26, 12, 0, i, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	d.Close()
+	lines := strings.SplitAfter(string(must(os.ReadFile(filepath.Join(dir, "audit.log")))), "\n")
+	digests := string(must(os.ReadFile(filepath.Join(dir, "digests.log"))))
+	for _, tc := range []struct {
+		forged int
+		want   string // the problem of digest 6
+	}{{2, ""}, {8, ""}, {9, "digest 6 does not match record 6 as far as it was looked for: more than 9 records carry that number"}} {
+		var forged []string
+		for i := range tc.forged {
+			forged = append(forged, fmt.Sprintf(`{"hash":"%064x","event":{"sequence":6}}`+"\n", i))
+		}
+		log := strings.Join(slices.Insert(slices.Clone(lines), 5, forged...), "")
+		hashes, end := lineHashes(t, []byte(log))
+		_, good, problems, err := audit.VerifyDigestsAll(strings.NewReader(digests), pub, hashes, end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case tc.want == "" && (good != 10 || len(problems) != 0):
+			t.Errorf("%d forged: %d digests match, %v; want all 10", tc.forged, good, problems)
+		case tc.want != "" && (good != 9 || len(problems) != 1 || !strings.Contains(problems[0].Reason, tc.want)):
+			t.Errorf("%d forged: %d digests match, %v; want 9 and %q", tc.forged, good, problems, tc.want)
+		}
+	}
 }

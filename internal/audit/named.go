@@ -21,8 +21,23 @@ type Named struct {
 	// more the other claims of numbers that several records carry: only a
 	// damaged log has them.
 	odd  map[uint64]string
-	more map[uint64][]string
+	more map[uint64]*otherClaims
 }
+
+// otherClaims are the hashes that the records of a number claim besides
+// the first record's: distinct, of 64 lowercase hex digits (a signed
+// digest names no other kind), at most maxOtherClaims of them. Kept
+// without a bound, a log edited to hold a named number on every line,
+// each with a hash of its own, would hold the log in memory, and take
+// time growing with the square of its lines to check.
+type otherClaims struct {
+	hashes  [][32]byte
+	crowded bool // more were left out
+}
+
+// maxOtherClaims bounds the other claims kept of one number: the server
+// writes one record of each, and a copy or two is what a mistake makes.
+const maxOtherClaims = 8
 
 // claim is the hash the record of a number claims: set once the check
 // read a record of that number claiming a hash of 64 lowercase hex digits.
@@ -55,7 +70,8 @@ func (n *Named) index(seq uint64) int {
 }
 
 // note records the hash a record numbered seqs[i] claims: the first
-// record read of that number, and each other claim after it.
+// record read of that number, and each other claim after it, as far as
+// otherClaims keeps them.
 func (n *Named) note(i int, hash string) {
 	seq := n.seqs[i]
 	if !n.claimed(i) {
@@ -70,13 +86,29 @@ func (n *Named) note(i int, hash string) {
 		n.odd[seq] = hash
 		return
 	}
-	if n.first(i) == hash || slices.Contains(n.more[seq], hash) {
+	var h [32]byte
+	if len(hash) != 64 || !isLowerHex(hash) {
 		return
 	}
-	if n.more == nil {
-		n.more = map[uint64][]string{}
+	hex.Decode(h[:], []byte(hash))
+	if n.claims[i].set && n.claims[i].hash == h {
+		return
 	}
-	n.more[seq] = append(n.more[seq], hash)
+	o := n.more[seq]
+	switch {
+	case o != nil && slices.Contains(o.hashes, h):
+	case o != nil && len(o.hashes) >= maxOtherClaims:
+		o.crowded = true
+	default:
+		if n.more == nil {
+			n.more = map[uint64]*otherClaims{}
+		}
+		if o == nil {
+			o = &otherClaims{}
+			n.more[seq] = o
+		}
+		o.hashes = append(o.hashes, h)
+	}
 }
 
 // claimed reports whether a record numbered seqs[i] was read.
@@ -120,7 +152,8 @@ func (n *Named) holds(seq uint64) bool {
 
 // claimsHash reports whether a record numbered seq claims hash, without
 // making a string for the usual claim. Where several records carry the
-// number (a damaged log, reported by its chain), any of them may.
+// number (a damaged log, reported by its chain), any of them may, as far
+// as their claims were kept (crowded).
 func (n *Named) claimsHash(seq uint64, hash string) bool {
 	if n == nil {
 		return false
@@ -129,15 +162,30 @@ func (n *Named) claimsHash(seq uint64, hash string) bool {
 	if i < 0 || i >= len(n.claims) || !n.claimed(i) {
 		return false
 	}
-	if slices.Contains(n.more[seq], hash) {
+	if h, ok := n.odd[seq]; ok && h == hash {
 		return true
 	}
-	if h, ok := n.odd[seq]; ok {
-		return h == hash
+	if len(hash) != 64 || !isLowerHex(hash) {
+		return false
 	}
-	var b [64]byte
-	hex.Encode(b[:], n.claims[i].hash[:])
-	return string(b[:]) == hash
+	var h [32]byte
+	hex.Decode(h[:], []byte(hash))
+	if n.claims[i].set && n.claims[i].hash == h {
+		return true
+	}
+	o := n.more[seq]
+	return o != nil && slices.Contains(o.hashes, h)
+}
+
+// crowded reports whether more records carry the number seq, with hashes
+// of their own, than their claims were kept of: claimsHash may then miss
+// the one that matches.
+func (n *Named) crowded(seq uint64) bool {
+	if n == nil {
+		return false
+	}
+	o := n.more[seq]
+	return o != nil && o.crowded
 }
 
 func isLowerHex(s string) bool {

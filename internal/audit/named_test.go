@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -59,4 +60,38 @@ func TestNamedClaims(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A log edited to carry a named number on line after line, each with a
+// hash of its own, is checked in memory bounded by the digests, not by
+// the log, and in time that grows with its lines, not their square: the
+// other claims of a number kept are at most maxOtherClaims, and a hash
+// among them still matches.
+func TestNamedBoundsOtherClaims(t *testing.T) {
+	const lines = 20000
+	claim := func(i int) string { return fmt.Sprintf("%064x", i) }
+	n := &Named{}
+	n.Add(5)
+	n.prepare()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range lines {
+		n.note(0, claim(i))
+		n.note(0, claim(i)) // a copy adds nothing
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if held := int64(after.HeapAlloc) - int64(before.HeapAlloc); held > 256<<10 {
+		t.Errorf("%d claims of one number hold %d KiB", lines, held>>10)
+	}
+	for i := range lines {
+		if got, want := n.claimsHash(5, claim(i)), i <= maxOtherClaims; got != want {
+			t.Errorf("claimsHash(5, claim %d) = %v, want %v", i, got, want)
+		}
+	}
+	if !n.crowded(5) || n.crowded(4) {
+		t.Errorf("crowded(5) = %v, crowded(4) = %v; want true, false", n.crowded(5), n.crowded(4))
+	}
+	runtime.KeepAlive(n)
 }
