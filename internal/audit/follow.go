@@ -20,7 +20,11 @@ import (
 //     and the chain goes on past it. An inserted record that follows the
 //     record before it (a forgery with the right sequence number and
 //     previousHash) is found by the genuine record of that number after
-//     it, which the chain goes on from;
+//     it, which the chain goes on from. Several such forgeries, each
+//     following the one before, make the chain go back to the number of
+//     the first when the genuine records come; once the records after
+//     them follow the genuine ones, the break is moved to where the
+//     forgeries begin, naming both places (wentOn);
 //   - two records swapped: the first is out of place, and the second
 //     follows the record before; the record after them follows the
 //     first, which the chain then goes on through;
@@ -83,6 +87,7 @@ type chainFollower struct {
 	pending  *recordHead // a record that does not follow cur, judged by the next
 	stray    *recordHead // the last record found out of place
 	resume   *recordHead // the record before the chain last went back
+	back     *wentBack   // that going back, while it may be the other way
 	garbage  uint64      // lines that are not records since the last record
 	gapLines uint64      // such lines before pending
 	problems []*Problem
@@ -91,6 +96,21 @@ type chainFollower struct {
 	// tail counts the records chained intact since the last break, from
 	// the record numbered tailFirst.
 	tail, tailFirst uint64
+	// runLine and runSeq are the line and the number of the first of the
+	// records that follow each other on consecutive lines up to cur.
+	runLine, runSeq uint64
+}
+
+// wentBack is where the chain went back to a number it had passed: the
+// records it had followed from that number (lines oldLine on) and the
+// ones it follows now (from line newLine) carry the same numbers. If the
+// records after the new ones follow them past the last of the old ones,
+// the two are branches from one place (wentOn).
+type wentBack struct {
+	problem *Problem // reported at newLine, as records moved or copied there
+	seq     uint64   // the number the chain went back to
+	oldLine uint64
+	newLine uint64
 }
 
 func newChainFollower() chainFollower {
@@ -109,10 +129,13 @@ func (f *chainFollower) add(p *Problem) {
 	f.problems[i] = p
 }
 
-// broke adds a break of the chain at line, where record seq was expected.
-func (f *chainFollower) broke(line, seq uint64, reason string) {
-	f.add(&Problem{Line: int(line), Seq: seq, Reason: reason})
-	f.broken, f.tail = true, 0
+// broke adds a break of the chain at line, where record seq was expected,
+// and returns it.
+func (f *chainFollower) broke(line, seq uint64, reason string) *Problem {
+	p := &Problem{Line: int(line), Seq: seq, Reason: reason}
+	f.add(p)
+	f.broken, f.tail, f.back = true, 0, nil
+	return p
 }
 
 // notRecord notes line, which is not a record, for reason.
@@ -127,6 +150,7 @@ func (f *chainFollower) record(r recordHead) {
 	if p == nil {
 		switch {
 		case r.follows(&f.cur):
+			f.wentOn()
 			f.accept(r)
 		case f.stray != nil && f.stray.follows(&f.cur) && r.follows(f.stray):
 			// The stray was the next record, moved before the one before
@@ -157,11 +181,15 @@ func (f *chainFollower) record(r recordHead) {
 			// chain goes on from the second, so the first was put there.
 			f.forged(p)
 		} else {
+			back := f.wentBackTo(p)
 			if p.seq <= f.cur.seq {
 				resume := f.cur
 				f.resume = &resume
 			}
-			f.judge(p)
+			if problem := f.judge(p); problem != nil && back != nil {
+				back.problem = problem
+				f.back = back
+			}
 		}
 		f.take(*p)
 		f.accept(r)
@@ -195,6 +223,9 @@ func (f *chainFollower) accept(r recordHead) {
 	} else {
 		f.count(r.seq)
 	}
+	if f.runLine == 0 || r.line != f.cur.line+1 {
+		f.runLine, f.runSeq = r.line, r.seq
+	}
 	f.cur, f.garbage = r, 0
 }
 
@@ -203,7 +234,51 @@ func (f *chainFollower) take(r recordHead) {
 	if r.selfOK {
 		f.count(r.seq)
 	}
+	f.runLine, f.runSeq = r.line, r.seq
 	f.cur, f.garbage = r, 0
+}
+
+// wentBackTo returns where the chain goes back to, if it goes on from p,
+// a record numbered as one it has passed: nil unless the records it
+// passed from that number stand on consecutive lines up to cur, so that
+// the line of the one numbered p.seq is known.
+func (f *chainFollower) wentBackTo(p *recordHead) *wentBack {
+	if p.seq > f.cur.seq || f.runLine == 0 || p.seq < f.runSeq {
+		return nil
+	}
+	return &wentBack{seq: p.seq, oldLine: f.runLine + (p.seq - f.runSeq), newLine: p.line}
+}
+
+// wentOn is called when the next record follows cur. If the chain went
+// back to a number it had passed (wentBack), has since passed the last
+// record it went back from without another break, and goes on from
+// records other than those, the records of those numbers stand twice, on
+// two branches from the same place: either may be the one put there (a
+// forgery before the genuine records, or after them and longer), so the
+// break is reported where the first branch begins, naming both, and no
+// record of either counts as verified.
+func (f *chainFollower) wentOn() {
+	b, old := f.back, f.resume
+	if b == nil || old == nil || f.cur.seq < old.seq || f.cur.hash == old.hash {
+		return
+	}
+	f.back, f.resume = nil, nil
+	// Every break clears back, so its problem is the last: found without
+	// a search, as a log of many such breaks must not take time growing
+	// with their square.
+	last := len(f.problems) - 1
+	if last < 0 || f.problems[last] != b.problem {
+		return
+	}
+	f.problems = f.problems[:last]
+	b.problem.Line, b.problem.Seq = int(b.oldLine), b.seq
+	b.problem.Reason = fmt.Sprintf("records numbered %d to %d stand twice, on lines %d to %d and again from line %d, each following the record before it: the chain goes on from the second (records were inserted in one of the two places)",
+		b.seq, old.seq, b.oldLine, b.oldLine+(old.seq-b.seq), b.newLine)
+	f.add(b.problem)
+	if f.problems[0] == b.problem {
+		// The records before the old ones chained intact from the first.
+		f.verified = b.seq - 1
+	}
 }
 
 // count counts the record seq, chained intact.
@@ -218,8 +293,9 @@ func (f *chainFollower) count(seq uint64) {
 }
 
 // judge reports the break at p, a record that does not follow cur and
-// that the chain goes on from.
-func (f *chainFollower) judge(p *recordHead) {
+// that the chain goes on from, and returns it (nil if the break is that
+// of lines reported as not records).
+func (f *chainFollower) judge(p *recordHead) *Problem {
 	want := f.cur.seq + 1
 	reason := ""
 	switch {
@@ -229,7 +305,7 @@ func (f *chainFollower) judge(p *recordHead) {
 		if !p.selfOK {
 			f.broke(p.line, p.seq, "hash does not match the record (it was edited)")
 		}
-		return
+		return nil
 	case p.seq > want && p.prev == f.cur.hash:
 		reason = fmt.Sprintf("sequence %d where %d was expected, though its previousHash is the hash of the record before (its sequence number was changed)", p.seq, want)
 	case p.seq == want+1:
@@ -244,7 +320,7 @@ func (f *chainFollower) judge(p *recordHead) {
 	if !p.selfOK {
 		reason += "; and its hash does not match the record (it was edited)"
 	}
-	f.broke(p.line, want, reason)
+	return f.broke(p.line, want, reason)
 }
 
 // outOfPlace reports p, a record that does not follow cur while the
@@ -264,8 +340,10 @@ func (f *chainFollower) outOfPlace(p *recordHead) {
 // after p follows p.
 func (f *chainFollower) forged(p *recordHead) {
 	c := f.cur
-	if !f.broken && c.selfOK {
-		f.verified-- // cur was counted before its break was known
+	problem := f.broke(c.line, c.seq, fmt.Sprintf("a record numbered %d that the chain does not go on from: line %d holds sequence %d after the same record, and the record after it follows that one (a record was inserted)", c.seq, p.line, p.seq))
+	if f.problems[0] == problem {
+		// cur was counted before its break was known, and maybe a break
+		// after it: the records before it chained intact from the first.
+		f.verified = c.seq - 1
 	}
-	f.broke(c.line, c.seq, fmt.Sprintf("a record numbered %d that the chain does not go on from: line %d holds sequence %d after the same record, and the record after it follows that one (a record was inserted)", c.seq, p.line, p.seq))
 }

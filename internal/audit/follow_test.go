@@ -31,6 +31,18 @@ func TestFollowReportsEachChangeOnce(t *testing.T) {
 		sum := sha256.Sum256([]byte(prev5 + ev))
 		return `{"hash":"` + hex.EncodeToString(sum[:]) + `","event":` + ev + `}`
 	}()
+	// forgedRun is records numbered 6 to 8 that follow record 5 and
+	// each other.
+	forgedRun := func() []string {
+		var out []string
+		prev := strings.SplitN(strings.SplitN(chain[4], `"hash":"`, 2)[1], `"`, 2)[0]
+		for i := 6; i <= 8; i++ {
+			var ln string
+			ln, prev = chainLine(prev, i, fmt.Sprint("f", i))
+			out = append(out, strings.TrimSuffix(ln, "\n"))
+		}
+		return out
+	}()
 	rec := func(seqs ...int) []string {
 		var out []string
 		for _, s := range seqs {
@@ -58,6 +70,9 @@ func TestFollowReportsEachChangeOnce(t *testing.T) {
 		{"one moved back", rec(1, 2, 3, 4, 5, 6, 8, 9, 10, 7, 11, 12), []int{7, 10}, "record 7 was removed", 11},
 		{"one moved forward", rec(1, 2, 9, 3, 4, 5, 6, 7, 8, 10, 11, 12), []int{3}, "out of place", 3},
 		{"a forgery inserted", slices.Insert(rec(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12), 5, forged), []int{6}, "a record was inserted", 6},
+		{"a forgery inserted twice", slices.Insert(rec(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12), 5, forged, forged), []int{6, 7}, "a record was inserted", 6},
+		{"forged records inserted", slices.Insert(rec(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12), 5, forgedRun[:2]...), []int{6}, "records numbered 6 to 7 stand twice, on lines 6 to 7 and again from line 8", 6},
+		{"forged records inserted after a line", slices.Insert(rec(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12), 5, append(forgedRun, "{}")...), []int{6, 9}, "records numbered 6 to 8 stand twice, on lines 6 to 8 and again from line 10", 6},
 		{"one replaced by a forgery", slices.Replace(rec(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12), 5, 6, forged), []int{7}, "previousHash does not match", 7},
 		{"one made unreadable", slices.Replace(rec(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12), 5, 6, "{"), []int{6}, "not a record", 7},
 		{"a line inserted", slices.Insert(rec(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12), 5, "{}"), []int{6}, "event is not JSON", 6},
@@ -85,5 +100,38 @@ func TestFollowReportsEachChangeOnce(t *testing.T) {
 				t.Errorf("%d records verified before the first break at line %d", c.Verified(), got[0])
 			}
 		})
+	}
+}
+
+// Records of the same numbers on two branches from the same record stand
+// twice whichever branch comes first: a forged branch after the genuine
+// records, longer than they are, is reported where the first branch
+// begins, as one before them is, and no record of either verifies.
+func TestFollowTwoBranches(t *testing.T) {
+	var log strings.Builder
+	prev := strings.Repeat("0", 64)
+	var fork string // the hash of record 5
+	for i := 1; i <= 12; i++ {
+		var ln string
+		ln, prev = chainLine(prev, i, fmt.Sprint("r", i))
+		log.WriteString(ln)
+		if i == 5 {
+			fork = prev
+		}
+	}
+	prev = fork
+	for i := 6; i <= 14; i++ {
+		var ln string
+		ln, prev = chainLine(prev, i, fmt.Sprint("f", i))
+		log.WriteString(ln)
+	}
+	c := audit.NewLogCheck(nil)
+	if err := c.Read(strings.NewReader(log.String())); err != nil {
+		t.Fatal(err)
+	}
+	p := c.Problems()
+	want := "records numbered 6 to 12 stand twice, on lines 6 to 12 and again from line 13, each following the record before it"
+	if len(p) != 1 || p[0].Line != 6 || p[0].Seq != 6 || !strings.Contains(p[0].Reason, want) || c.Verified() != 5 || c.End() != 14 {
+		t.Fatalf("problems %+v, %d verified, end %d; want one at line 6, %q, 5 verified, end 14", p, c.Verified(), c.End(), want)
 	}
 }

@@ -74,6 +74,22 @@ func rehashed(t *testing.T, line string, edit func(event string) string) string 
 	return `{"hash":"` + hex.EncodeToString(sum[:]) + `","event":` + event + `}`
 }
 
+// relinked returns line with its previousHash changed from prev to
+// next and its hash made again, as one who forges a record to follow
+// another would.
+func relinked(t *testing.T, line, prev, next string) string {
+	t.Helper()
+	var ln struct {
+		Event json.RawMessage `json:"event"`
+	}
+	if json.Unmarshal([]byte(line), &ln) != nil || !strings.Contains(string(ln.Event), prev) {
+		t.Fatalf("not a record after %s: %s", prev, line)
+	}
+	event := strings.Replace(string(ln.Event), prev, next, 1)
+	sum := sha256.Sum256([]byte(next + event))
+	return `{"hash":"` + hex.EncodeToString(sum[:]) + `","event":` + event + `}`
+}
+
 var breakLineRE = regexp.MustCompile(`(?m)^(also )?BROKEN.*$`)
 
 // One change in the middle of a segmented trail signed after every
@@ -115,6 +131,27 @@ func TestVerifyReportsOneChangeOnce(t *testing.T) {
 		}, func(w where) []string {
 			return []string{
 				"BROKEN at record 17 (line 17): a record numbered 17 that the chain does not go on from: line 18 holds sequence 17 after the same record, and the record after it follows that one (a record was inserted) (" + w.seg + ", line " + fmt.Sprint(w.line) + ")",
+			}
+		}, "After the last break of the chain, records 17 to 40 chain intact; 40 of 40 signed digests match their records."},
+		{"records inserted", func(t *testing.T, dir string) {
+			// Forgeries of records 17 and 18, each following the one
+			// before, put before the records they copy: the chain goes on
+			// from the genuine ones.
+			editRecord(t, dir, at, func(ls []string, i int) []string {
+				if i+1 == len(ls) {
+					t.Fatalf("record %d is the last of its segment", at)
+				}
+				f17 := rehashed(t, ls[i], func(ev string) string { return strings.Replace(ev, `"Op16"`, `"Forged"`, 1) })
+				var genuine17, forged17 struct{ Hash string }
+				if json.Unmarshal([]byte(ls[i]), &genuine17) != nil || json.Unmarshal([]byte(f17), &forged17) != nil {
+					t.Fatal("not records")
+				}
+				f18 := relinked(t, ls[i+1], genuine17.Hash, forged17.Hash)
+				return append(ls[:i:i], append([]string{f17, f18}, ls[i:]...)...)
+			})
+		}, func(w where) []string {
+			return []string{
+				"BROKEN at record 17 (line 17): records numbered 17 to 18 stand twice, on lines 17 to 18 and again from line 19, each following the record before it: the chain goes on from the second (records were inserted in one of the two places) (" + w.seg + ", line " + fmt.Sprint(w.line) + ")",
 			}
 		}, "After the last break of the chain, records 17 to 40 chain intact; 40 of 40 signed digests match their records."},
 		{"a record duplicated", func(t *testing.T, dir string) {
