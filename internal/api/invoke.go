@@ -509,7 +509,7 @@ func (h *Handler) verifyFileChain(ctx context.Context, key []byte) (audit.Report
 		return audit.Report{}, err
 	}
 	problems := check.Problems()
-	r := audit.Report{Records: uint64(check.Verified())}
+	r := audit.Report{Records: uint64(check.Verified()), More: check.Dropped()}
 	// A digest names a record by its sequence number, matched wherever
 	// the record stands; end is where the chain ends.
 	hashes, end := check.Hashes(), check.End()

@@ -91,6 +91,7 @@ type chainFollower struct {
 	garbage  uint64      // lines that are not records since the last record
 	gapLines uint64      // such lines before pending
 	problems []*Problem
+	dropped  uint64 // breaks past maxProblems, not kept
 	broken   bool   // the chain has a break: verified counts no more
 	verified uint64 // records before the first problem
 	// tail counts the records chained intact since the last break, from
@@ -118,16 +119,29 @@ func newChainFollower() chainFollower {
 }
 
 // add adds p to the problems, which stay in the order of their lines: a
-// pending record is judged after the lines after it.
+// pending record is judged after the lines after it. Past maxProblems,
+// the last in that order is counted in dropped instead.
 func (f *chainFollower) add(p *Problem) {
 	i := len(f.problems)
 	for i > 0 && f.problems[i-1].Line > p.Line {
 		i--
 	}
+	if len(f.problems) == maxProblems {
+		f.dropped++
+		if i == len(f.problems) {
+			return
+		}
+		f.problems = f.problems[:len(f.problems)-1]
+	}
 	f.problems = append(f.problems, nil)
 	copy(f.problems[i+1:], f.problems[i:])
 	f.problems[i] = p
 }
+
+// maxProblems bounds the breaks of a log that a check keeps: a log
+// edited to break on every line would otherwise hold a problem, some 150
+// bytes, for each line of a few bytes. The first ten are printed.
+const maxProblems = 1000
 
 // broke adds a break of the chain at line, where record seq was expected,
 // and returns it.

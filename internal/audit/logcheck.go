@@ -74,16 +74,37 @@ func (c *LogCheck) Incomplete() {
 func (c *LogCheck) finish() { c.chain.end() }
 
 // EndsIncomplete reports whether the log ends with a line cut short,
-// which is then the last of Problems. A server that is running may be
-// writing that line.
+// which is then the last of the breaks. A server that is running may be
+// writing that line (DropIncomplete).
 func (c *LogCheck) EndsIncomplete() bool { return c.cut }
 
 // Verified is the number of records that chain correctly from the first,
 // before the first problem.
 func (c *LogCheck) Verified() int { c.finish(); return int(c.chain.verified) }
 
-// Problems are the breaks found, in the order of the log.
+// Problems are the breaks found, in the order of the log: the first
+// 1,000 of them (Dropped counts the others).
 func (c *LogCheck) Problems() []*Problem { c.finish(); return c.chain.problems }
+
+// Dropped is the number of breaks found past those Problems keeps.
+func (c *LogCheck) Dropped() uint64 { c.finish(); return c.chain.dropped }
+
+// DropIncomplete takes the incomplete last line (EndsIncomplete) out of
+// the breaks: a running server is writing it. It returns the breaks.
+func (c *LogCheck) DropIncomplete() []*Problem {
+	f := &c.chain
+	c.finish()
+	if !c.cut {
+		return f.problems
+	}
+	c.cut = false
+	if n := len(f.problems); n > 0 && f.problems[n-1].Line == int(c.lines)+1 {
+		f.problems = f.problems[:n-1]
+	} else {
+		f.dropped--
+	}
+	return f.problems
+}
 
 // Lines is the number of complete lines checked.
 func (c *LogCheck) Lines() uint64 { return c.lines }

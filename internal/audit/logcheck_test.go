@@ -232,3 +232,47 @@ func TestReadOverlongLine(t *testing.T) {
 		t.Errorf("reading took %d MiB", alloc>>20)
 	}
 }
+
+// A log edited to break on every line is checked in memory bounded by the
+// breaks it keeps, the first 1,000 in the order of the log, not by its
+// lines: the others are counted. A break judged after lines that broke
+// later is kept in its place.
+func TestLogCheckBoundsProblems(t *testing.T) {
+	const garbage = 200000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := audit.NewLogCheck(nil)
+	l1, _ := chainLine(strings.Repeat("0", 64), 1, "a")
+	l5, h5 := chainLine(strings.Repeat("1", 64), 5, "e") // records 2 to 4 removed
+	l6, _ := chainLine(h5, 6, "f")
+	c.Line([]byte(strings.TrimSuffix(l1, "\n")))
+	c.Line([]byte(strings.TrimSuffix(l5, "\n")))
+	for range garbage {
+		c.Line([]byte("{}"))
+	}
+	c.Line([]byte(strings.TrimSuffix(l6, "\n")))
+	p := c.Problems()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if held := int64(after.HeapAlloc) - int64(before.HeapAlloc); held > 2<<20 {
+		t.Errorf("%d breaks hold %d KiB", garbage+1, held>>10)
+	}
+	if len(p) != 1000 || c.Dropped() != garbage+1-1000 || p[0].Line != 2 || !strings.Contains(p[0].Reason, "records 2 to 4 were removed") || p[999].Line != 1001 {
+		t.Fatalf("%d problems kept, %d dropped, the first %+v, the last at line %d", len(p), c.Dropped(), p[0], p[len(p)-1].Line)
+	}
+	runtime.KeepAlive(c)
+
+	// A line cut short at the end, past the breaks kept, is taken out of
+	// the count.
+	c = audit.NewLogCheck(nil)
+	if err := c.Read(strings.NewReader(strings.Repeat("{}\n", 1500) + "{")); err != nil {
+		t.Fatal(err)
+	}
+	if !c.EndsIncomplete() || c.Dropped() != 501 {
+		t.Fatalf("incomplete %v, %d dropped; want 501", c.EndsIncomplete(), c.Dropped())
+	}
+	if p := c.DropIncomplete(); len(p) != 1000 || c.Dropped() != 500 || p[999].Line != 1000 {
+		t.Fatalf("after DropIncomplete: %d kept, %d dropped", len(p), c.Dropped())
+	}
+}

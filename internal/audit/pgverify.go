@@ -30,6 +30,9 @@ type Report struct {
 	// last of them (LogCheck.Intact).
 	DigestsRead                     int
 	Intact, IntactFirst, IntactLast uint64
+	// More counts the breaks of a log file found past the 1,000 its
+	// check keeps (LogCheck.Dropped), which are not in Later.
+	More uint64
 }
 
 // Problems returns every break r found, the first first.

@@ -127,7 +127,7 @@ func printReport(out io.Writer, r audit.Report) error {
 	default:
 		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", problemRecord(p), p.Line, p.Reason, r.Records)
 	}
-	printLater(out, "", r.Later)
+	printLater(out, "", r.Later, r.More)
 	printIntact(out, r)
 	return ErrBroken
 }
@@ -168,11 +168,15 @@ func printIntact(out io.Writer, r audit.Report) {
 const maxLater = 10
 
 // printLater prints the breaks after the first, each on a line, at most
-// maxLater of them and then how many more there are.
-func printLater(out io.Writer, prefix string, later []*audit.Problem) {
-	if len(later) > maxLater {
-		defer fmt.Fprintf(out, "%s... and %d more breaks after these.\n", prefix, len(later)-maxLater)
-		later = later[:maxLater]
+// maxLater of them and then how many more there are, counting more, the
+// breaks found and not kept.
+func printLater(out io.Writer, prefix string, later []*audit.Problem, more uint64) {
+	if len(later) > maxLater || more > 0 {
+		if len(later) > maxLater {
+			more += uint64(len(later) - maxLater)
+			later = later[:maxLater]
+		}
+		defer fmt.Fprintf(out, "%s... and %d more breaks after these.\n", prefix, more)
 	}
 	for _, p := range later {
 		if p.Line == 0 {
@@ -205,7 +209,7 @@ func printChainReports(out io.Writer, reports []audit.Report) error {
 			fmt.Fprintf(out, "chain %s: BROKEN at record %d: %s; %d records before it verify.\n", r.Chain, p.Line, p.Reason, r.Records)
 		}
 		if r.Problem != nil {
-			printLater(out, "chain "+r.Chain+": ", r.Later)
+			printLater(out, "chain "+r.Chain+": ", r.Later, r.More)
 			broken++
 		}
 	}

@@ -265,3 +265,23 @@ func digestsGone(from, to int) []string {
 	}
 	return out
 }
+
+// Lines that are not records, put in a trail by the thousand, are each a
+// break: verify prints the first ones and counts them all, those its
+// check did not keep included.
+func TestVerifyCountsBreaksNotKept(t *testing.T) {
+	dir, _ := stoppedDirSegments(t, 40, 8192)
+	segs, _ := segmentLines(t, dir)
+	f, err := os.OpenFile(segs[len(segs)-1].Path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(strings.Repeat("{}\n", 1500)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, err := verifyOut(t, auditcli.Options{DataDir: dir})
+	if err == nil || len(breakLineRE.FindAllString(out, -1)) != 11 || !strings.Contains(out, "\n... and 1489 more breaks after these.\n") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+}

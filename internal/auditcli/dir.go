@@ -83,7 +83,7 @@ func (s *dirSource) verify(_ context.Context, pub ed25519.PublicKey) ([]audit.Re
 	if check.EndsIncomplete() && s.serverRunning(a) {
 		// A running server writes a batch of lines with one write, which
 		// a read at that moment may see in part.
-		problems = problems[:len(problems)-1]
+		problems = check.DropIncomplete()
 		notes = append(notes, fmt.Sprintf("the last line of %s is incomplete: the running server is writing it, so it was not checked", segs[len(segs)-1].Name()))
 	}
 	if len(segs) > 1 || len(segs) == 1 && segs[0].N > 1 {
@@ -137,7 +137,7 @@ func (s *dirSource) readAnchors() (*anchors, error) {
 // and notes found in it, and first the eventTime of its first record: the
 // digests and the marks are checked against it.
 func (s *dirSource) report(check *audit.LogCheck, problems []*audit.Problem, notes []string, first string, a *anchors, pub ed25519.PublicKey) ([]audit.Report, error) {
-	r := audit.Report{Records: uint64(check.Verified()), Notes: notes}
+	r := audit.Report{Records: uint64(check.Verified()), Notes: notes, More: check.Dropped()}
 	// The digests are checked even on a broken chain: every break is
 	// reported, not only the first.
 	if err := s.verifyDigests(check, first, a, pub, &r); err != nil {

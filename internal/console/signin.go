@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -214,6 +215,9 @@ func (h *Handler) verifyTrail(w http.ResponseWriter, r *http.Request, se *sessio
 		for _, p := range rep.Problems() {
 			c.Problems = append(c.Problems, p.Reason)
 			out.Verified = false
+		}
+		if rep.More > 0 {
+			c.Problems = append(c.Problems, fmt.Sprintf("... and %d more breaks", rep.More))
 		}
 		out.Chains = append(out.Chains, c)
 	}
