@@ -548,6 +548,7 @@ func (h *Handler) verifyFileChain(ctx context.Context, key []byte) (audit.Report
 		}
 		r.Digests, r.DigestsRead = good, read
 		problems = append(problems, dp...)
+		r.More += uint64(read - good - len(dp)) // the problems not kept
 	}
 	for i, p := range problems {
 		if i == 0 {

@@ -276,7 +276,10 @@ func VerifyDigests(digests io.Reader, pub ed25519.PublicKey, hashes *Named, end 
 }
 
 // VerifyDigestsAll is VerifyDigests reporting every problem: it returns
-// the number of digests read, the number that verify, and the problems.
+// the number of digests read, the number that verify, and the problems,
+// the first 1,000 of them (each digest read that does not verify is one:
+// the others are counted by the difference), so that a digest file of
+// many lines that are not digests is not held in memory as problems.
 // The signatures, most of the work, are checked on every core: the
 // digests are read in batches, whose lines are decoded and checked in
 // parallel and then judged in order.
@@ -315,7 +318,9 @@ func VerifyDigestsAll(digests io.Reader, pub ed25519.PublicKey, hashes *Named, e
 				problem = &Problem{Line: n, Digest: true, Reason: fmt.Sprintf("digest %d does not match record %d", n, dg.Sequence) + crowdedNote(hashes, dg.Sequence)}
 			}
 			if problem != nil {
-				problems = append(problems, problem)
+				if len(problems) < maxProblems {
+					problems = append(problems, problem)
+				}
 			} else {
 				good++
 			}

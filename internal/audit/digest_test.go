@@ -326,3 +326,14 @@ func TestDigestOfARecordCrowdedByForgeries(t *testing.T) {
 		}
 	}
 }
+
+// A digest file edited to hold many lines that are not digests is not
+// held in memory as problems: the first 1,000 are kept, and the count of
+// the digests that do not verify says how many there are.
+func TestVerifyDigestsKeepsTheFirstProblems(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	_, good, problems, err := audit.VerifyDigestsAll(strings.NewReader(strings.Repeat("{}\n", 1500)), pub, nil, 0)
+	if err != nil || good != 0 || len(problems) != 1000 || problems[999].Line != 1000 {
+		t.Fatalf("%d good, %d problems, %v", good, len(problems), err)
+	}
+}

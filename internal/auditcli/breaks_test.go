@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -266,9 +267,10 @@ func digestsGone(from, to int) []string {
 	return out
 }
 
-// Lines that are not records, put in a trail by the thousand, are each a
-// break: verify prints the first ones and counts them all, those its
-// check did not keep included.
+// Lines that are not records, put in a trail by the thousand, and lines
+// that are not digests in its digests' file, are each a break: verify
+// prints the first ones and counts them all, those its checks did not
+// keep included.
 func TestVerifyCountsBreaksNotKept(t *testing.T) {
 	dir, _ := stoppedDirSegments(t, 40, 8192)
 	segs, _ := segmentLines(t, dir)
@@ -280,8 +282,17 @@ func TestVerifyCountsBreaksNotKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	// And lines that are not digests in the digests' file.
+	f, err = os.OpenFile(filepath.Join(dir, "audit-digests.log"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(strings.Repeat("{}\n", 1200)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	out, err := verifyOut(t, auditcli.Options{DataDir: dir})
-	if err == nil || len(breakLineRE.FindAllString(out, -1)) != 11 || !strings.Contains(out, "\n... and 1489 more breaks after these.\n") {
+	if err == nil || len(breakLineRE.FindAllString(out, -1)) != 11 || !strings.Contains(out, "\n... and 2689 more breaks after these.\n") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 }

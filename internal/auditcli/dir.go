@@ -292,6 +292,7 @@ func (s *dirSource) verifyDigests(check *audit.LogCheck, first string, a *anchor
 	}
 	r.Digests, r.DigestsRead = good, count
 	r.Later = append(r.Later, problems...)
+	r.More += uint64(count - good - len(problems)) // the problems not kept
 	// The high-water mark: the newest digest as the server last wrote it.
 	mark, err := a.storeMark, a.storeErr
 	live := s.serverRunning(a)
