@@ -402,9 +402,25 @@ func TestClusterLostNotificationsBoundedByCacheAge(t *testing.T) {
 		noErr(t, err, "CreateKey on A")
 		return out.KeyMetadata.KeyId
 	}
+	pool, err := pgxpool.New(ctx, dsn)
+	noErr(t, err, "connect to %s", dsn)
+	defer pool.Close()
+	// A node serves before its notification connection listens: it
+	// connects beside the start, and may not have listened yet.
+	var pids []int32
+	waitFor(t, 10*time.Second, "one listening connection per node", func() error {
+		rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`)
+		if err == nil {
+			pids, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+		}
+		if err == nil && len(pids) != 2 {
+			err = fmt.Errorf("%d listening connections", len(pids))
+		}
+		return err
+	})
 	disabled, granted, shared := newKey(), newKey(), newKey()
 	_, alice := userClient(t, iamA, "alice", nodes[1])
-	_, err := iamA.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("kms"),
+	_, err = iamA.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("kms"),
 		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`)})
 	noErr(t, err, "PutUserPolicy")
 	carolARN, carol := userClient(t, iamA, "carol", nodes[1])
@@ -416,16 +432,6 @@ func TestClusterLostNotificationsBoundedByCacheAge(t *testing.T) {
 		return errors.Join(encrypt(b, disabled), encrypt(carol[0], granted), encrypt(alice[0], shared))
 	})
 
-	pool, err := pgxpool.New(ctx, dsn)
-	noErr(t, err, "connect to %s", dsn)
-	defer pool.Close()
-	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`)
-	noErr(t, err, "find the listening connections")
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	noErr(t, err, "read the listening connections")
-	if len(pids) != 2 {
-		t.Fatalf("%d listening connections, want one per node", len(pids))
-	}
 	for _, pid := range pids {
 		noErr(t, syscall.Kill(int(pid), syscall.SIGSTOP), "stop the listening connection %d", pid)
 		defer syscall.Kill(int(pid), syscall.SIGCONT)
