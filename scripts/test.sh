@@ -22,7 +22,10 @@ if command -v npm >/dev/null; then
   (cd test/esdk-js && npm install --no-audit --no-fund --silent)
   (cd test/sdk-js && npm install --no-audit --no-fund --silent)
 fi
-go test -count=1 -race ./...
+# cmd/kms drives the built binary through clusters, SIGKILLs and the aws
+# CLI: 7 to 8 minutes on a 2-core machine, and past go test's default
+# 10 minutes when that machine is loaded. 30 minutes still ends a hang.
+go test -count=1 -race -timeout 30m ./...
 
 # fuzz TARGET PACKAGE [TIME] fuzzes TARGET for TIME (default $fuzztime).
 # Go 1.26's fuzzing coordinator can fail a run with a bare "context
