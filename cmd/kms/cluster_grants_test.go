@@ -83,10 +83,7 @@ func userClient(t *testing.T, iamClient *iam.Client, name string, nodes ...*serv
 // key it holds from the one changed grant.
 func TestClusterGrantChangesPatchPeers(t *testing.T) {
 	const grants = 5000
-	metrics := []string{freeAddr(t), freeAddr(t)}
-	nodes, dsn := startClusterEach(t, 2, func(i int) []string {
-		return []string{"--cache-max-age", "1h", "--metrics-listen", metrics[i]}
-	})
+	nodes, dsn := startCluster(t, 2, "--cache-max-age", "1h", "--metrics-listen", "127.0.0.1:0")
 	ctx := testCtx(t)
 	a := nodes[0].client(t)
 	rootID, rootSecret := devCredentials(t, nodes[0].Dir)
@@ -111,7 +108,7 @@ func TestClusterGrantChangesPatchPeers(t *testing.T) {
 		_, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: id})
 		return time.Since(start), err
 	}
-	metricsB := "http://" + metrics[1] + "/metrics"
+	metricsB := nodes[1].servedURL(t, "metrics served")
 	misses := func() float64 { return metricValue(scrape(t, metricsB), "kms_key_cache_misses_total", nil) }
 	waitFor(t, 5*time.Second, "bob's grant works on B", func() error { _, err := describe(bobB); return err })
 	cold := misses()
@@ -201,10 +198,8 @@ func hotKeyStaysWarm(t *testing.T, churn bool) {
 	// and has the last quarter to land: 750 ms here, room enough for a
 	// read of the key's grants on a loaded machine.
 	maxAge := 3 * time.Second
-	metrics := []string{freeAddr(t), freeAddr(t)}
-	nodes, dsn := startClusterEach(t, 2, func(i int) []string {
-		return []string{"--cache-max-age", maxAge.String(), "--metrics-listen", metrics[i]}
-	})
+	nodes, dsn := startCluster(t, 2, "--cache-max-age", maxAge.String(), "--metrics-listen", "127.0.0.1:0")
+	metricsB := nodes[1].servedURL(t, "metrics served")
 	ctx := testCtx(t)
 	a, b := nodes[0].client(t), nodes[1].client(t)
 	created, err := a.CreateKey(ctx, &kms.CreateKeyInput{})
@@ -217,7 +212,7 @@ func hotKeyStaysWarm(t *testing.T, churn bool) {
 		return time.Since(start), err
 	}
 	misses := func() float64 {
-		return metricValue(scrape(t, "http://"+metrics[1]+"/metrics"), "kms_key_cache_misses_total", nil)
+		return metricValue(scrape(t, metricsB), "kms_key_cache_misses_total", nil)
 	}
 	// B reads the key, with its grants, once it has flushed its cache on
 	// the news of the bulk change.

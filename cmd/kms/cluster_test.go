@@ -35,20 +35,13 @@ import (
 // flags go to every node.
 func startCluster(t *testing.T, n int, extra ...string) ([]*server, string) {
 	t.Helper()
-	return startClusterEach(t, n, func(int) []string { return extra })
-}
-
-// startClusterEach is startCluster with the extra flags of node i given
-// by flags(i).
-func startClusterEach(t *testing.T, n int, flags func(i int) []string) ([]*server, string) {
-	t.Helper()
 	dsn := pgtest.Start(t)
 	dir := t.TempDir()
 	nodes := make([]*server, n)
 	// Every node is started before any is waited for: they race to create
 	// the root key, the account and the schema, as a cluster's nodes do.
 	for i := range nodes {
-		args := append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", dsn}, flags(i)...)
+		args := append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir, "--storage", dsn}, extra...)
 		nodes[i] = &server{proc: startProc(t, baseEnv(), args...)}
 	}
 	for _, s := range nodes {

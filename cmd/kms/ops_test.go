@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -88,9 +87,8 @@ next:
 // counted as "unknown".
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	metricsAddr := freeAddr(t)
-	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--metrics-listen", metricsAddr)
-	url := "http://" + metricsAddr + "/metrics"
+	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--metrics-listen", "127.0.0.1:0")
+	url := s.servedURL(t, "metrics served")
 	before := scrape(t, url)
 	for _, name := range []string{"kms_requests_total", "kms_request_duration_seconds", "kms_audit_append_duration_seconds",
 		"kms_audit_batch_records", "kms_audit_commit_duration_seconds", "kms_audit_prezero_failures_total", "kms_store_duration_seconds", "kms_key_cache_hits_total",
@@ -197,8 +195,8 @@ func TestMetrics(t *testing.T) {
 func TestUnsignedFloodIsNotAllRecorded(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	metricsAddr := freeAddr(t)
-	s := startServer(t, dir, baseEnv(), "--dev", "--metrics-listen", metricsAddr)
+	s := startServer(t, dir, baseEnv(), "--dev", "--metrics-listen", "127.0.0.1:0")
+	metricsURL := s.servedURL(t, "metrics served")
 	const calls = 400 // the budget refills 10 a second: 300 more than the burst leave room for a slow machine
 	for range calls {
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/", strings.NewReader(`{"KeyId":"alias/x"}`))
@@ -213,7 +211,7 @@ func TestUnsignedFloodIsNotAllRecorded(t *testing.T) {
 			t.Fatalf("an unsigned call: status %d", resp.StatusCode)
 		}
 	}
-	unrecorded := metricValue(scrape(t, "http://"+metricsAddr+"/metrics"), "kms_audit_unrecorded_calls_total", nil)
+	unrecorded := metricValue(scrape(t, metricsURL), "kms_audit_unrecorded_calls_total", nil)
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("kms server exited %d", code)
 	}
@@ -242,15 +240,14 @@ func TestUnsignedFloodIsNotAllRecorded(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+// servedURL returns the URL s logged with msg ("metrics served",
+// "profiles served") as it began to serve it. A server given
+// 127.0.0.1:0 listens on a port the system chose for it: a port the test
+// found free and handed over could be taken by another process before
+// the server listened on it.
+func (s *server) servedURL(t *testing.T, msg string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return s.waitLog(regexp.MustCompile(`msg="`+regexp.QuoteMeta(msg)+`" url=(\S+)`), startTimeout)[1]
 }
 
 // TestRequestLogs: one line per call at info level, in JSON with
@@ -668,8 +665,8 @@ func TestSettingsOutOfRangeAreRefused(t *testing.T) {
 // the API; not the command line, and not on another address.
 func TestPprofListen(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
-	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--pprof-listen", addr)
+	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--pprof-listen", "127.0.0.1:0")
+	pprofURL := s.servedURL(t, "profiles served") // http://host:port/debug/pprof/
 	get := func(url string) (int, []byte) {
 		t.Helper()
 		resp, err := http.Get(url)
@@ -683,10 +680,10 @@ func TestPprofListen(t *testing.T) {
 		}
 		return resp.StatusCode, b
 	}
-	if code, body := get("http://" + addr + "/debug/pprof/"); code != http.StatusOK || !strings.Contains(string(body), "goroutine") {
+	if code, body := get(pprofURL); code != http.StatusOK || !strings.Contains(string(body), "goroutine") {
 		t.Fatalf("/debug/pprof/: %d %.200s", code, body)
 	}
-	code, body := get("http://" + addr + "/debug/pprof/profile?seconds=1")
+	code, body := get(pprofURL + "profile?seconds=1")
 	if code != http.StatusOK || len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b {
 		t.Fatalf("CPU profile: %d, %d bytes, not gzip", code, len(body))
 	}
@@ -694,11 +691,11 @@ func TestPprofListen(t *testing.T) {
 		t.Error("/debug/pprof/ is served on the API address")
 	}
 	// The command line may hold --root-key: it is not served.
-	if code, body := get("http://" + addr + "/debug/pprof/cmdline"); code == http.StatusOK {
+	if code, body := get(pprofURL + "cmdline"); code == http.StatusOK {
 		t.Errorf("/debug/pprof/cmdline is served: %.200s", body)
 	}
 	// Profiles are for an operator on the machine: another address is refused.
-	code, _, stderr := runToExit(t, baseEnv(), "server", "--dev", "--listen", freeAddr(t), "--data-dir", t.TempDir(), "--pprof-listen", "0.0.0.0:0")
+	code, _, stderr := runToExit(t, baseEnv(), "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--pprof-listen", "0.0.0.0:0")
 	if code == 0 || !strings.Contains(stderr, "refusing to serve profiles on a non-loopback address") {
 		t.Errorf("--pprof-listen 0.0.0.0:0: exit %d, stderr %q", code, stderr)
 	}

@@ -123,8 +123,8 @@ func peakRSS(t *testing.T, pid int) int64 {
 func TestSlowBodiesShareByAddress(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	metricsAddr := freeAddr(t)
-	s := startServer(t, dir, baseEnv(), "--dev", "--trusted-proxies", "127.0.0.1", "--read-timeout", "30s", "--metrics-listen", metricsAddr)
+	s := startServer(t, dir, baseEnv(), "--dev", "--trusted-proxies", "127.0.0.1", "--read-timeout", "30s", "--metrics-listen", "127.0.0.1:0")
+	metricsURL := s.servedURL(t, "metrics served")
 	addr := strings.TrimPrefix(s.URL, "http://")
 	ctx := testCtx(t)
 	rootID, rootSecret := devCredentials(t, dir)
@@ -203,7 +203,7 @@ func TestSlowBodiesShareByAddress(t *testing.T) {
 	// holds all 16 MiB (a body sent before could take part of the share,
 	// and have one of them throttled).
 	deadline := time.Now().Add(15 * time.Second)
-	for metricValue(scrape(t, "http://"+metricsAddr+"/metrics"), "kms_request_body_bytes", nil) < 16<<20 {
+	for metricValue(scrape(t, metricsURL), "kms_request_body_bytes", nil) < 16<<20 {
 		if time.Now().After(deadline) {
 			t.Fatal("the server never held the 16 bodies sent past half their length (kms_request_body_bytes)")
 		}
@@ -225,8 +225,8 @@ func TestSlowBodiesShareByAddress(t *testing.T) {
 func TestUnknownCallersCannotHoldTheConnections(t *testing.T) {
 	t.Parallel()
 	const places = 16
-	metricsAddr := freeAddr(t)
-	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--max-connections", strconv.Itoa(places), "--read-timeout", "10m", "--metrics-listen", metricsAddr)
+	s := startServer(t, t.TempDir(), baseEnv(), "--dev", "--max-connections", strconv.Itoa(places), "--read-timeout", "10m", "--metrics-listen", "127.0.0.1:0")
+	metricsURL := s.servedURL(t, "metrics served")
 	addr := strings.TrimPrefix(s.URL, "http://")
 	// Each connection is opened once the server reads the body of the one
 	// before: every place is then taken by a request under way, which the
@@ -243,7 +243,7 @@ func TestUnknownCallersCannotHoldTheConnections(t *testing.T) {
 		// Headers and the first byte of an 8,000-byte body; nothing more.
 		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: 8000\r\n\r\n{", addr)
 		conns = append(conns, c)
-		for metricValue(scrape(t, "http://"+metricsAddr+"/metrics"), "kms_request_body_bytes", nil) < float64((i+1)*8000) {
+		for metricValue(scrape(t, metricsURL), "kms_request_body_bytes", nil) < float64((i+1)*8000) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the server never read the body of held connection %d (kms_request_body_bytes)", i+1)
 			}
