@@ -16,8 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openkms/kms/internal/store/pgtest"
 	"github.com/openkms/kms/internal/testsupport"
@@ -402,25 +400,11 @@ func TestClusterLostNotificationsBoundedByCacheAge(t *testing.T) {
 		noErr(t, err, "CreateKey on A")
 		return out.KeyMetadata.KeyId
 	}
-	pool, err := pgxpool.New(ctx, dsn)
-	noErr(t, err, "connect to %s", dsn)
-	defer pool.Close()
-	// A node serves before its notification connection listens: it
-	// connects beside the start, and may not have listened yet.
-	var pids []int32
-	waitFor(t, 10*time.Second, "one listening connection per node", func() error {
-		rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`)
-		if err == nil {
-			pids, err = pgx.CollectRows(rows, pgx.RowTo[int32])
-		}
-		if err == nil && len(pids) != 2 {
-			err = fmt.Errorf("%d listening connections", len(pids))
-		}
-		return err
-	})
+	// Each node listens before B caches what the test changes.
+	pids := waitListening(t, dsn, 2)
 	disabled, granted, shared := newKey(), newKey(), newKey()
 	_, alice := userClient(t, iamA, "alice", nodes[1])
-	_, err = iamA.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("kms"),
+	_, err := iamA.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("kms"),
 		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}`)})
 	noErr(t, err, "PutUserPolicy")
 	carolARN, carol := userClient(t, iamA, "carol", nodes[1])

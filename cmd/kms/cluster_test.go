@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openkms/kms/internal/keys"
@@ -94,6 +95,31 @@ func waitSigned(t *testing.T, dsn string) {
 		}
 		return err
 	})
+}
+
+// waitListening waits until n connections listen for the change
+// notifications of the database at dsn, one per node, and returns the ids
+// of their server processes. A node serves before it listens (it
+// connects beside its start): a change made before is not announced to
+// it, and its first listening empties its caches.
+func waitListening(t *testing.T, dsn string, n int) []int32 {
+	t.Helper()
+	ctx := testCtx(t)
+	pool, err := pgxpool.New(ctx, dsn)
+	noErr(t, err, "connect to %s", dsn)
+	defer pool.Close()
+	var pids []int32
+	waitFor(t, 10*time.Second, fmt.Sprintf("%d listening connections", n), func() error {
+		rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`)
+		if err == nil {
+			pids, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+		}
+		if err == nil && len(pids) != n {
+			err = fmt.Errorf("%d listening connections", len(pids))
+		}
+		return err
+	})
+	return pids
 }
 
 // countEvents counts the successful calls of name in events.
