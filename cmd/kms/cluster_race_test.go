@@ -400,8 +400,7 @@ func TestClusterLostNotificationsBoundedByCacheAge(t *testing.T) {
 		noErr(t, err, "CreateKey on A")
 		return out.KeyMetadata.KeyId
 	}
-	// Each node listens before B caches what the test changes.
-	pids := waitListening(t, dsn, 2)
+	pids := waitListening(t, dsn, 2) // the listening connections, to stop
 	disabled, granted, shared := newKey(), newKey(), newKey()
 	_, alice := userClient(t, iamA, "alice", nodes[1])
 	_, err := iamA.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("alice"), PolicyName: aws.String("kms"),

@@ -32,7 +32,8 @@ import (
 )
 
 // startCluster starts n dev nodes on one fresh database and one data
-// directory (which holds the root key and credentials they share). extra
+// directory (which holds the root key and credentials they share), and
+// waits until each serves and listens for the others' changes. extra
 // flags go to every node.
 func startCluster(t *testing.T, n int, extra ...string) ([]*server, string) {
 	t.Helper()
@@ -50,6 +51,8 @@ func startCluster(t *testing.T, n int, extra ...string) ([]*server, string) {
 		s.URL, s.Region, s.Dir = m[1], m[2], m[3]
 		waitHealthy(t, s)
 	}
+	// Each node hears of the others' changes from the test's first call.
+	waitListening(t, dsn, n)
 	return nodes, dsn
 }
 
