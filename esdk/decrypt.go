@@ -33,10 +33,21 @@ type DecryptOptions struct {
 	// Concurrency is how many runs of frames are opened at once;
 	// runtime.GOMAXPROCS(0) if zero.
 	Concurrency int
-	// TempDir is where the plaintext of a non-framed message, sealed under
-	// a key held only in memory, waits once past 1 MiB until the whole
-	// body has been authenticated; the system's temporary directory if
-	// empty. Framed messages never use it.
+	// Buffer makes the reader return no plaintext at all until the whole
+	// message has verified: every frame's tag, the final frame, the
+	// signature of a signed suite, and that nothing follows the message.
+	// It returns the plaintext only then, from a spool as for a
+	// non-framed message (see TempDir), which needs about as much disk as
+	// the message and costs one more AES-GCM pass each way. Without it a
+	// framed message's plaintext is returned a run of frames at a time as
+	// each authenticates (see NewDecrypter). Non-framed messages are
+	// always read so.
+	Buffer bool
+	// TempDir is where the plaintext of a non-framed message, or with
+	// Buffer of any message, sealed under a key held only in memory,
+	// waits once past 1 MiB until the whole message has been
+	// authenticated; the system's temporary directory if empty. Framed
+	// messages without Buffer never use it.
 	TempDir string
 }
 
@@ -109,7 +120,8 @@ type decrypter struct {
 // error (on Linux an O_TMPFILE file that never has a name; elsewhere,
 // where the system allows, unlinked from the start); it needs
 // about as much disk as the message. MaxFrameLength and Concurrency do
-// not apply to it.
+// not apply to it. DecryptOptions.Buffer reads a framed message the same
+// way: nothing before the whole message has verified.
 //
 // Every failure after the header is read is ErrAuthentication, or an
 // error from r (or from the temporary file); the reader then returns it on
@@ -117,7 +129,8 @@ type decrypter struct {
 // plaintext in at most 4096 frames, or of one frame if frames are larger,
 // and by 16 MiB of runs read ahead (at least one run) whatever the
 // concurrency, counted as they sit in memory: frames as on the wire, 32
-// bytes more each, and a record of each.
+// bytes more each, and a record of each; Buffer adds the spool's 1 MiB
+// and a chunk of 64 KiB.
 func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOptions) (io.Reader, *Header, error) {
 	maxFrame := opts.MaxFrameLength
 	if maxFrame <= 0 {
@@ -198,6 +211,9 @@ func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOpti
 	if ver != nil {
 		d.sigHash = ver.hash
 		d.sigHash.Write(raw)
+	}
+	if opts.Buffer {
+		return &verifiedReader{r: d, dir: opts.TempDir}, h, nil
 	}
 	return d, h, nil
 }

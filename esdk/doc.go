@@ -78,7 +78,10 @@
 // frame (the last non-empty one) until the signature verifies, and returns
 // io.EOF only after it has, but plaintext returned before is authenticated
 // without being known to be signed. A caller that must not act on unsigned
-// data waits for io.EOF, and discards what it read on any error.
+// data waits for io.EOF, and discards what it read on any error; or sets
+// DecryptOptions.Buffer, and the reader returns nothing before the whole
+// message has verified, keeping the plaintext meanwhile sealed, as for a
+// non-framed message, in memory and then in a temporary file.
 //
 // A message holds at most 2^32 - 1 frames: 16 TiB at the default 4096-byte
 // frame length. The encryption context serializes to at most 65535 bytes,
