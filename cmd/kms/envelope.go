@@ -116,7 +116,7 @@ func decryptCommand() *cobra.Command {
 	var o envelope.Options
 	var policy string
 	cmd := &cobra.Command{
-		Use:   "decrypt [-o OUT] [IN]",
+		Use:   "decrypt [-o OUT] [--buffer] [IN]",
 		Short: "Decrypt an AWS Encryption SDK message from a file or stdin",
 		Long: `Decrypt an AWS Encryption SDK message from a file or stdin.
 
@@ -134,7 +134,22 @@ data key is sent to KMS, unless --commitment-policy
 require-encrypt-allow-decrypt is given: give it only for messages from such
 a writer. forbid-encrypt-allow-decrypt, the AWS Encryption SDK CLI's third
 policy, is accepted too and decrypts the same: only its encrypt half
-differs, and kms encrypt always commits.`,
+differs, and kms encrypt always commits.
+
+A framed message is decrypted as a stream: its frames are written as
+each one's tag verifies, and only the last frames of a signed message
+wait for the signature. To a regular file that is safe, as the file
+appears under its name only once the whole message has verified. To
+stdout, a pipe or a device, a message that fails late (a bad signature,
+frames missing at its end) has already written most or all of its
+plaintext, and only the exit code says it failed. --buffer (-b, as in
+the AWS Encryption SDK CLI) writes nothing before the whole message has
+verified: every frame, the signature, the end of the message and that
+nothing follows it. Meanwhile the plaintext waits encrypted under a key
+held only in memory, in memory up to 1 MiB and then in a temporary file
+under TMPDIR (/tmp if unset) that never has a name, as large as the
+message; memory stays the same whatever its size. Non-framed messages
+are always decrypted so.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -163,6 +178,8 @@ differs, and kms encrypt always commits.`,
 	envelopeFlags(cmd, &o)
 	cmd.Flags().StringArrayVar(&o.Keys, "key", nil, "only decrypt a message whose data key is under one of these KMS keys (id, ARN, alias name or alias ARN; repeatable)")
 	cmd.Flags().IntVar(&o.MaxEncryptedDataKeys, "max-encrypted-data-keys", 10, "refuse a message with more encrypted data keys, before any is sent to KMS (each is a KMS call; 0: no limit)")
+	cmd.Flags().BoolVarP(&o.Buffer, "buffer", "b", false,
+		"write no plaintext before the whole message has verified (every frame, the signature, its end), holding it meanwhile encrypted in memory and then in a temporary file under TMPDIR as large as the message")
 	cmd.Flags().StringVar(&policy, "commitment-policy", requireEncryptRequireDecrypt,
 		"require-encrypt-require-decrypt: refuse messages without key commitment (message format version 1: suites 0x0014 to 0x0378 of the AWS Encryption SDKs before 2.0); require-encrypt-allow-decrypt: decrypt them too (forbid-encrypt-allow-decrypt: the same, as kms encrypt always commits)")
 	return cmd

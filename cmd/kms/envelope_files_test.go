@@ -341,13 +341,21 @@ func TestEnvelopePipeMemory(t *testing.T) {
 		noErr(t, err, "PIPE_TEST_MIB")
 		size = mib << 20
 	}
+	f := newEnvFixture(t)
+	pipeMemory(t, f.env, size, []string{"encrypt", "--key", f.arn}, []string{"decrypt", "--key", f.arn})
+}
+
+// pipeMemory streams size bytes through `kms ENC... | kms DEC...`, two
+// processes joined by a pipe, from a generator to a hasher, and fails the
+// test unless the plaintext comes back whole and neither process held
+// more than 64 MiB at its peak (VmHWM, read while they run).
+func pipeMemory(t *testing.T, env []string, size int, encArgs, decArgs []string) {
+	t.Helper()
 	const maxRSS = 64 << 20
 	start := time.Now()
-	f := newEnvFixture(t)
-
-	enc := exec.Command(kmsBin, "encrypt", "--key", f.arn)
-	dec := exec.Command(kmsBin, "decrypt", "--key", f.arn)
-	enc.Env, dec.Env = f.env, f.env
+	enc := exec.Command(kmsBin, encArgs...)
+	dec := exec.Command(kmsBin, decArgs...)
+	enc.Env, dec.Env = env, env
 	var encErr, decErr bytes.Buffer
 	enc.Stderr, dec.Stderr = &encErr, &decErr
 	pr, pw, err := os.Pipe()
@@ -391,16 +399,16 @@ func TestEnvelopePipeMemory(t *testing.T) {
 	noErr(t, err, "read decrypt's output")
 	noErr(t, <-genErr, "write encrypt's input")
 	if err := enc.Wait(); err != nil {
-		t.Fatalf("kms encrypt: %v\n%s", err, encErr.String())
+		t.Fatalf("kms %s: %v\n%s", encArgs[0], err, encErr.String())
 	}
 	if err := dec.Wait(); err != nil {
-		t.Fatalf("kms decrypt: %v\n%s", err, decErr.String())
+		t.Fatalf("kms %s: %v\n%s", decArgs[0], err, decErr.String())
 	}
 	t.Logf("%d MiB in %v", size>>20, time.Since(start).Round(time.Millisecond))
 	if n != int64(size) || !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
 		t.Fatalf("decrypt gave %d bytes with another SHA-256 than the %d sent", n, size)
 	}
-	for name, w := range map[string]*hwmWatch{"encrypt": encHWM, "decrypt": decHWM} {
+	for name, w := range map[string]*hwmWatch{encArgs[0]: encHWM, decArgs[0]: decHWM} {
 		peak := w.stop()
 		t.Logf("kms %s: peak RSS (VmHWM) %d MiB", name, peak>>20)
 		if peak == 0 {

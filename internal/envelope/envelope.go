@@ -15,7 +15,8 @@
 // name. Output to anything else (a device such as /dev/null, a FIFO, a
 // socket) is written in place, as is stdout: what was written before a
 // failure is authenticated plaintext, but the message is incomplete, and
-// the command exits non-zero.
+// the command exits non-zero. With Options.Buffer, decrypt writes nothing
+// anywhere before the whole message has verified.
 package envelope
 
 import (
@@ -54,6 +55,11 @@ type Options struct {
 	// 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378), too;
 	// otherwise they are refused before any data key is sent to KMS.
 	AllowNonCommitting bool
+	// Buffer (decrypt) writes nothing to the output before the whole
+	// message has verified (esdk.DecryptOptions.Buffer): meanwhile the
+	// plaintext waits sealed, in memory and then in a temporary file in
+	// the system's temporary directory, about as large as the message.
+	Buffer bool
 
 	// For tests of the output: namedTemp writes a regular file through a
 	// named temporary file even where O_TMPFILE works; afterFollow runs
@@ -145,6 +151,7 @@ func Decrypt(ctx context.Context, o Options) error {
 	}
 	r, _, err := esdk.NewDecrypter(ctx, progress(in, size, o.Progress), kr, esdk.DecryptOptions{
 		Concurrency: o.Concurrency, MaxEncryptedDataKeys: o.MaxEncryptedDataKeys, AllowNonCommitting: o.AllowNonCommitting,
+		Buffer: o.Buffer,
 	})
 	if errors.Is(err, esdk.ErrTooManyEncryptedDataKeys) {
 		return fmt.Errorf("%w (--max-encrypted-data-keys; none was sent to KMS)", err)
