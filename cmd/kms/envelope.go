@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -58,9 +59,17 @@ func isTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// errEncryptBuffer refuses kms encrypt --buffer. The AWS Encryption SDK
+// CLI documents --buffer for decrypt only; encrypting, nothing waits on a
+// check: a regular output file appears only whole, and a message cut
+// short on stdout has no final frame, which every decrypter refuses.
+var errEncryptBuffer = errors.New("--buffer is for kms decrypt, to write no plaintext before the message verifies; " +
+	"kms encrypt has nothing to hold back: a message it leaves cut short, on stdout, fails to decrypt")
+
 func encryptCommand() *cobra.Command {
 	var o envelope.Options
 	var ctxPairs []string
+	var buffer bool
 	cmd := &cobra.Command{
 		Use:   "encrypt --key KEY [--key KEY2 ...] [--context k=v ...] [-o OUT] [IN]",
 		Short: "Encrypt a file or stdin in the AWS Encryption SDK message format with a data key from KMS",
@@ -71,7 +80,8 @@ The message commits to its data key (algorithm suite 0x0478, or 0x0578 with
 write by default; the SDKs 1.7 and later read it under every commitment
 policy. There is no --commitment-policy: kms encrypt never writes the suites
 without key commitment (forbid-encrypt-allow-decrypt of the AWS Encryption
-SDK CLI), which the SDKs deprecate.`,
+SDK CLI), which the SDKs deprecate. It refuses --buffer, which is kms
+decrypt's: encrypting holds nothing back for a check.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -96,6 +106,9 @@ SDK CLI), which the SDKs deprecate.`,
 			if err := checkParallel(cmd, &o); err != nil {
 				return err
 			}
+			if buffer {
+				return errEncryptBuffer
+			}
 			o.Stdin, o.Stdout = cmd.InOrStdin(), cmd.OutOrStdout()
 			if isTerminal(os.Stderr) {
 				o.Progress = os.Stderr
@@ -109,6 +122,8 @@ SDK CLI), which the SDKs deprecate.`,
 	f.StringArrayVar(&ctxPairs, "context", nil, "encryption context pair key=value (repeatable)")
 	f.IntVar(&o.FrameSize, "frame-size", 4096, "frame length in bytes, 1 to 67108864 (64 MiB)")
 	f.BoolVar(&o.Signed, "signed", false, "sign the message with ECDSA P-384 (algorithm suite 0x0578)")
+	f.BoolVarP(&buffer, "buffer", "b", false, "refused: kms decrypt's")
+	f.MarkHidden("buffer")
 	return cmd
 }
 

@@ -124,6 +124,25 @@ func TestDecryptBuffer(t *testing.T) {
 	}
 }
 
+// TestEncryptRefusesBuffer: --buffer means something to kms decrypt only,
+// as in the AWS Encryption SDK CLI; kms encrypt refuses it with one line
+// that says why, and writes nothing.
+func TestEncryptRefusesBuffer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "plain"), filepath.Join(dir, "msg")
+	noErr(t, os.WriteFile(in, []byte("plain"), 0o600), "write")
+	for _, flag := range []string{"--buffer", "-b"} {
+		code, stdout, stderr := runToExit(t, baseEnv("AWS_ENDPOINT_URL=http://127.0.0.1:1"), "encrypt", "--key", "alias/any", flag, "-o", out, in)
+		if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--buffer is for kms decrypt") {
+			t.Fatalf("kms encrypt %s: exit %d, want 1 and one line\n%s", flag, code, stderr)
+		}
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{"plain"}) {
+		t.Fatalf("kms encrypt --buffer left %v", names)
+	}
+}
+
 // TestDecryptBufferPipeMemory streams 128 MiB, twice what kms decrypt
 // may hold, through `kms encrypt --signed | kms decrypt --buffer`: the
 // plaintext comes back whole, and the decrypting process holds no more
