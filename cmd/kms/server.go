@@ -20,6 +20,7 @@ import (
 	"github.com/openkms/kms/internal/console"
 	"github.com/openkms/kms/internal/hsm"
 	"github.com/openkms/kms/internal/keyrepo"
+	"github.com/openkms/kms/internal/memlock"
 	"github.com/openkms/kms/internal/server"
 )
 
@@ -29,6 +30,7 @@ func serverCommand() *cobra.Command {
 		configFile          string
 		printConfig         bool
 		logFormat, logLevel string
+		lockMemory          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -81,6 +83,14 @@ file.
 				printRootKey(cmd.OutOrStdout(), o.RootKeyText, sources["root-key"])
 				return nil
 			}
+			if lockMemory {
+				// Before the root key or any key material is read: a
+				// server asked to keep them out of swap never runs
+				// without.
+				if err := memlock.Lock(); err != nil {
+					return fmt.Errorf("%s: cannot lock the server's memory: %w", settingFrom("mlock", sources["mlock"]), err)
+				}
+			}
 			o.RootKeyFileFrom = settingFrom("root-key-file", sources["root-key-file"])
 			o.RootKeyFrom = settingFrom("root-key", sources["root-key"])
 			o.Getenv = os.Getenv
@@ -89,6 +99,9 @@ file.
 			defer logs.Close()
 			if o.Logger, err = newLogger(logs, logFormat, logLevel); err != nil {
 				return err
+			}
+			if lockMemory {
+				logMemoryLocked(o.Logger)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -136,6 +149,7 @@ file.
 	f.IntVar(&o.MaxConnectionsPerSource, "max-connections-per-source", 0, "the most connections of one client address (an IPv6 /64), trusted proxies and loopback excepted; at it the address's longest idle makes room, or its newcomer is closed (default 0: a quarter of --max-connections; -1: no limit)")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve GET /metrics on this address (host:port, plain HTTP) instead of beside the API")
 	f.StringVar(&o.PprofListen, "pprof-listen", "", "serve Go's runtime profiles (/debug/pprof/) on this address (a loopback host:port, plain HTTP), to diagnose the server")
+	f.BoolVar(&lockMemory, "mlock", false, "lock the server's memory into RAM (mlockall) so that no key material is written to swap; refuses to start if it cannot: give it no RLIMIT_MEMLOCK limit (ulimit -l unlimited, systemd LimitMEMLOCK=infinity) or CAP_IPC_LOCK")
 	f.BoolVar(&o.NoConsole, "no-console", false, "do not serve the web console at /console/")
 	f.DurationVar(&o.ConsoleIdleTimeout, "console-idle-timeout", console.DefaultIdleTimeout, "end a web console session after this long without a request")
 	f.DurationVar(&o.ConsoleSessionTimeout, "console-session-timeout", console.DefaultAbsoluteTimeout, "end a web console session this long after sign-in, however it is used")
@@ -244,6 +258,20 @@ func notifyChan(ctx context.Context, sig os.Signal) <-chan struct{} {
 		}
 	}()
 	return out
+}
+
+// logMemoryLocked says that the server's memory is locked, and warns
+// when what it may lock is bounded: past the bound a write that grows
+// the store's map fails, and the Go runtime aborts when its heap cannot
+// grow.
+func logMemoryLocked(log *slog.Logger) {
+	limit, bounded := memlock.Bounded()
+	if !bounded {
+		log.Info("memory locked into RAM (--mlock): nothing of it is written to swap")
+		return
+	}
+	log.Warn("memory locked into RAM (--mlock), under a bound: past RLIMIT_MEMLOCK a write that grows the key store's file fails and the process aborts when its heap cannot grow; lift the limit (LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK",
+		"memlockLimitBytes", limit)
 }
 
 // newLogger is the server's logger: text or JSON lines on w, from level on.
