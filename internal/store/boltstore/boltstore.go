@@ -42,6 +42,10 @@ type Store struct {
 	// syncDir makes a directory's entries durable: the package's
 	// syncDir, or a failing one in a test.
 	syncDir func(dir string) error
+	// unmapped is set when a write needed a larger map of the file
+	// and bbolt could not make it: bbolt has then no map at all, and
+	// the next transaction opens the file again (remap).
+	unmapped atomic.Bool
 	// dirUnsynced is set when Compact renamed its copy into place but
 	// could not sync the directory, and by Open: a Compact killed
 	// between its rename and that sync left a file whose name is not
@@ -81,6 +85,22 @@ var _ store.Store = (*Store)(nil)
 // Update syncs path's directory before it writes (and fails while it
 // cannot): a Compact killed after its rename may not have.
 func Open(path string) (*Store, error) {
+	db, err := openDB(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{path: path, db: db, drainWait: DrainWait, syncDir: syncDir,
+		heldKeys: maxHeldKeys, heldBytes: maxHeldBytes, copyChunk: copyChunkBytes}
+	// The file may be a compacted copy that a process killed before it
+	// synced the directory renamed into place: a power cut could still
+	// bring back the file from before, and with it lose what this Store
+	// acknowledged.
+	s.dirUnsynced.Store(true)
+	return s, nil
+}
+
+// openDB opens the bbolt file at path as Open says, and reads it whole.
+func openDB(path string) (*bolt.DB, error) {
 	var db *bolt.DB
 	err := guarded(path, func() error {
 		var err error
@@ -127,14 +147,7 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, openError(path, err)
 	}
-	s := &Store{path: path, db: db, drainWait: DrainWait, syncDir: syncDir,
-		heldKeys: maxHeldKeys, heldBytes: maxHeldBytes, copyChunk: copyChunkBytes}
-	// The file may be a compacted copy that a process killed before it
-	// synced the directory renamed into place: a power cut could still
-	// bring back the file from before, and with it lose what this Store
-	// acknowledged.
-	s.dirUnsynced.Store(true)
-	return s, nil
+	return db, nil
 }
 
 // isReplaced reports whether f, the store's file as opened, is no longer
@@ -212,6 +225,9 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := s.remap(); err != nil {
+		return err
+	}
 	if err := s.gate.enter(ctx); err != nil {
 		return err
 	}
@@ -221,10 +237,31 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 // Update implements store.Store.
+//
+// A write that needs a larger map of the file than the process may make
+// (its memory is locked, kms server --mlock, and the map would pass
+// RLIMIT_MEMLOCK: mmap fails with EAGAIN) fails, and writes nothing; the
+// Store maps the file again as it was before its next transaction.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := s.remap(); err != nil {
+		return err
+	}
+	err := s.update(ctx, fn)
+	if s.unmapped.Load() {
+		// bbolt lost its map: the write failed, and the calls after it
+		// would too, until the file is mapped again.
+		if rerr := s.remap(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+// update is Update in the gate.
+func (s *Store) update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := s.gate.enter(ctx); err != nil {
 		return err
 	}
@@ -242,7 +279,42 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 		}
 		return fn(t)
 	})
+	if err != nil && !s.mapped() {
+		s.unmapped.Store(true)
+		return fmt.Errorf("%s: the write needed a larger memory map of the file, which failed (%v): it wrote nothing. "+
+			"With the process's memory locked (--mlock), its RLIMIT_MEMLOCK limit is too low: lift it (LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK", s.path, err)
+	}
 	return mapErr(err)
+}
+
+// mapped reports whether bbolt has a map of the file: it has none once
+// a remap failed (its ErrInvalidMapping).
+func (s *Store) mapped() bool {
+	return !errors.Is(s.db.View(func(*bolt.Tx) error { return nil }), bolt.ErrInvalidMapping)
+}
+
+// remap opens the file again, when bbolt has no map of it, holding every
+// transaction back: it maps the file as it is, at the size it had before
+// the write that failed. While it cannot, every call fails with why.
+func (s *Store) remap() error {
+	if !s.unmapped.Load() {
+		return nil
+	}
+	if !s.gate.hold(s.drainWait) {
+		return fmt.Errorf("%s: the file is to be mapped again, and transactions in progress did not end within %v", s.path, s.drainWait)
+	}
+	defer s.gate.release()
+	if s.closed || !s.unmapped.Load() {
+		return nil
+	}
+	s.db.Close()
+	db, err := openDB(s.path)
+	if err != nil {
+		return fmt.Errorf("%s: mapping the file again after a write that could not grow its map: %w", s.path, err)
+	}
+	s.db = db
+	s.unmapped.Store(false)
+	return nil
 }
 
 // Close implements store.Store. It waits for a Compact in progress.
