@@ -43,7 +43,8 @@ func main() {
 			warnSecretsOnCommandLine(cmd.ErrOrStderr(), cmd.Flags())
 		},
 	}
-	root.AddCommand(serverCommand(), encryptCommand(), decryptCommand(), auditCommand(), migrateCommand(), backupCommand(), restoreCommand(), rootKeyCommand(), versionCommand())
+	root.AddCommand(serverCommand(), lockFlag(encryptCommand()), lockFlag(decryptCommand()), auditCommand(), lockFlag(migrateCommand()),
+		lockFlag(backupCommand()), lockFlag(restoreCommand()), rootKeyCommand(), versionCommand())
 	if err := root.Execute(); err != nil {
 		if errors.Is(err, auditcli.ErrBroken) {
 			os.Exit(1)

@@ -2,7 +2,9 @@ package main_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -136,5 +139,60 @@ func TestMlockRefusedUnderTheLimit(t *testing.T) {
 	waitHealthy(t, srv)
 	if _, err := srv.client(t).ListKeys(testCtx(t), &kms.ListKeysInput{Limit: aws.Int32(1)}); err != nil {
 		t.Errorf("ListKeys of the server started without --mlock under ulimit -l 64: %v", err)
+	}
+}
+
+// The offline commands that read a root key or hold key material or
+// plaintext in the clear take --mlock too: kms decrypt, waiting for its
+// message on stdin, has its memory locked; a user who may not lock
+// (ulimit -l 64) is refused with one line before anything is done (kms
+// root-key init writes no key file), and without --mlock is not.
+func TestMlockOfflineCommands(t *testing.T) {
+	cmd := exec.Command(kmsBin, "decrypt", "--mlock")
+	cmd.Env = baseEnv()
+	stdin, err := cmd.StdinPipe()
+	noErr(t, err, "stdin")
+	p := startCmd(t, cmd)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(startTimeout)
+	for procKB(t, cmd.Process.Pid, "status")["VmLck"] == 0 {
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("kms decrypt --mlock, waiting on stdin, has locked nothing (exited: %v)\n%s", p.exited(), p.stderr)
+		}
+		<-tick.C
+	}
+	stdin.Close()
+	p.wait(exitTimeout)
+
+	if os.Geteuid() != 0 {
+		t.Skip("running kms as another user needs root")
+	}
+	home, err := os.MkdirTemp("", "kms-mlock-")
+	noErr(t, err, "temp dir")
+	t.Cleanup(func() { os.RemoveAll(home) })
+	noErr(t, os.Chown(home, otherUID, otherUID), "chown")
+	bin := binaryForOthers(t)
+	keyFile := filepath.Join(home, "root.key")
+	initKey := func(args ...string) *proc {
+		cmd := exec.Command("/bin/sh", append([]string{"-c", `ulimit -l 64 && exec "$0" "$@"`, bin, "root-key", "init", "--root-key-file", keyFile}, args...)...)
+		cmd.Env, cmd.Dir = baseEnv("HOME="+home), home
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: otherUID, Gid: otherUID}}
+		return startCmd(t, cmd)
+	}
+	p = initKey("--mlock")
+	code, stderr := p.wait(exitTimeout), p.stderr.String()
+	if code == 0 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "kms: --mlock: cannot lock this process's memory: mlockall") ||
+		!strings.Contains(stderr, "ulimit -l unlimited") || !strings.Contains(stderr, "CAP_IPC_LOCK") {
+		t.Errorf("kms root-key init --mlock under ulimit -l 64: exit %d, stderr:\n%s\nwant a refusal on one line naming the limit", code, stderr)
+	}
+	if _, err := os.Stat(keyFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("kms root-key init --mlock, refused, left %s: %v", keyFile, err)
+	}
+	if p := initKey(); p.wait(exitTimeout) != 0 {
+		t.Errorf("kms root-key init under ulimit -l 64 without --mlock failed:\n%s", p.stderr)
+	}
+	if _, err := os.Stat(keyFile); err != nil {
+		t.Errorf("kms root-key init without --mlock: %v", err)
 	}
 }

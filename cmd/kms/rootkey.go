@@ -31,7 +31,7 @@ func rootKeyCommand() *cobra.Command {
 		Short: "Root key ceremonies",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(rootKeyInitCommand(), rootKeyRotateCommand())
+	cmd.AddCommand(lockFlag(rootKeyInitCommand()), lockFlag(rootKeyRotateCommand()))
 	return cmd
 }
 
