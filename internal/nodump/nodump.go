@@ -11,8 +11,9 @@
 // The process itself still reads its own /proc/self.
 //
 // Limits: a process with CAP_SYS_PTRACE (root) still reads the memory;
-// memory swapped out is written to the swap device as it is (use no swap,
-// or encrypted swap).
+// memory swapped out is written to the swap device as it is (lock it
+// into RAM with internal/memlock, --mlock; or use no swap, or encrypted
+// swap).
 package nodump
 
 import "golang.org/x/sys/unix"
