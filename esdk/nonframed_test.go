@@ -329,8 +329,7 @@ func (s *nonFramedSource) Read(p []byte) (int, error) {
 		p = p[:min(len(p)&^15, s.pt.left)]
 		n, _ := s.pt.Read(p)
 		s.g.ctr.XORKeyStream(p[:n], p[:n])
-		s.g.ghash(p[:n])
-		s.g.ctLen += uint64(n)
+		s.g.absorb(p[:n])
 		if s.n += n; s.n>>26 != (s.n-n)>>26 {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
