@@ -2,15 +2,14 @@ package esdk
 
 import "io"
 
-// verifiedReader returns the plaintext of a framed message only once the
-// whole message has verified (DecryptOptions.Buffer): it first reads the
-// decrypter to its io.EOF, which comes only after every frame's tag, the
-// final frame, the signature of a signed suite and the end of the
-// message have verified, into a spool, and then returns the plaintext
-// from there. On any error it returns nothing and drops the spool.
+// verifiedReader returns plaintext only once the whole message has
+// verified: fill reads and authenticates all of it into a spool, and the
+// plaintext is then returned from there. On any error it returns nothing
+// and drops the spool. A non-framed body is always read so
+// (nonFramedBody.readBody); a framed message with DecryptOptions.Buffer
+// (spoolAll of the streaming decrypter).
 type verifiedReader struct {
-	r   io.Reader // the streaming decrypter
-	dir string    // the spool's directory, or "" for the system's
+	fill func() (*spool, error) // called once, on the first read
 
 	sp  *spool // nil until the message has verified
 	out []byte
@@ -60,7 +59,7 @@ func (v *verifiedReader) WriteTo(w io.Writer) (int64, error) {
 // message first, or sets v.err (io.EOF after the last chunk).
 func (v *verifiedReader) advance() {
 	if v.sp == nil {
-		if v.sp, v.err = v.spoolAll(); v.err != nil {
+		if v.sp, v.err = v.fill(); v.err != nil {
 			return
 		}
 	}
@@ -69,10 +68,13 @@ func (v *verifiedReader) advance() {
 	}
 }
 
-// spoolAll reads the decrypter to its end into a new spool and returns
+// spoolAll reads r, a streaming decrypter, to its io.EOF, which it
+// returns only after every frame's tag, the final frame, the signature of
+// a signed suite and the end of the message have verified, into a new
+// spool in dir (the system's temporary directory if empty), and returns
 // the spool ready to read.
-func (v *verifiedReader) spoolAll() (*spool, error) {
-	sp, err := newSpool(v.dir)
+func spoolAll(r io.Reader, dir string) (*spool, error) {
+	sp, err := newSpool(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +86,7 @@ func (v *verifiedReader) spoolAll() (*spool, error) {
 		var err error
 		for n < len(buf) && err == nil {
 			var k int
-			k, err = v.r.Read(buf[n:])
+			k, err = r.Read(buf[n:])
 			n += k
 		}
 		if n > 0 {

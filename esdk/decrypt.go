@@ -189,12 +189,12 @@ func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOpti
 		return nil, nil, ErrAuthentication
 	}
 	if h.NonFramed {
-		d := &nonFramedDecrypter{r: br, block: block, messageID: h.MessageID, ver: ver, tempDir: opts.TempDir}
+		d := &nonFramedBody{r: br, block: block, messageID: h.MessageID, ver: ver, tempDir: opts.TempDir}
 		if ver != nil {
 			d.sigHash = ver.hash
 			d.sigHash.Write(raw)
 		}
-		return d, h, nil
+		return &verifiedReader{fill: d.readBody}, h, nil
 	}
 
 	d := &decrypter{
@@ -213,7 +213,7 @@ func NewDecrypter(ctx context.Context, r io.Reader, kr Keyring, opts DecryptOpti
 		d.sigHash.Write(raw)
 	}
 	if opts.Buffer {
-		return &verifiedReader{r: d, dir: opts.TempDir}, h, nil
+		return &verifiedReader{fill: func() (*spool, error) { return spoolAll(d, opts.TempDir) }}, h, nil
 	}
 	return d, h, nil
 }

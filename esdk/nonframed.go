@@ -34,41 +34,20 @@ const (
 	MaxNonFramedLength = 1<<36 - 32
 )
 
-type nonFramedDecrypter struct {
+// nonFramedBody reads a non-framed body, its footer and the end of the
+// message into a spool (readBody), for a verifiedReader.
+type nonFramedBody struct {
 	r         io.Reader
 	block     cipher.Block
 	messageID []byte
 	ver       *verifier
 	sigHash   hash.Hash
 	tempDir   string
-
-	sp  *spool // nil until the body has verified
-	out []byte
-	err error // sticky; io.EOF once everything has been returned
-}
-
-func (d *nonFramedDecrypter) Read(p []byte) (int, error) {
-	for len(d.out) == 0 {
-		if d.err != nil {
-			return 0, d.err
-		}
-		if d.sp == nil {
-			if d.sp, d.err = d.readBody(); d.err != nil {
-				continue
-			}
-		}
-		if d.out, d.err = d.sp.next(); d.err != nil {
-			d.sp.close()
-		}
-	}
-	n := copy(p, d.out)
-	d.out = d.out[n:]
-	return n, nil
 }
 
 // readBody reads and authenticates the body, footer and end of the
 // message, spooling the plaintext, and returns the spool ready to read.
-func (d *nonFramedDecrypter) readBody() (*spool, error) {
+func (d *nonFramedBody) readBody() (*spool, error) {
 	var head [ivSize + 8]byte
 	if _, err := io.ReadFull(d.r, head[:]); err != nil {
 		return nil, readErr(err)
