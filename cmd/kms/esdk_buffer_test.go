@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -154,6 +155,57 @@ func TestDecryptBufferPipeMemory(t *testing.T) {
 	spoolDir := t.TempDir()
 	env := append(slices.Clone(f.env), "TMPDIR="+spoolDir)
 	pipeMemory(t, env, 128<<20, []string{"encrypt", "--signed", "--key", f.arn}, []string{"decrypt", "--buffer", "--key", f.arn})
+	if names := dirNames(t, spoolDir); len(names) != 0 {
+		t.Fatalf("the spool left %v in TMPDIR", names)
+	}
+}
+
+// TestDecryptSpoolFull: when the spool's temporary file cannot grow (the
+// file size limit, as a full TMPDIR: EFBIG where a full disk gives
+// ENOSPC), kms decrypt --buffer of a framed message, and kms decrypt of a
+// non-framed one, fail with one line naming the spool and exit 1, having
+// written nothing on stdout, leaving an existing output file as it was
+// and nothing in its directory or in TMPDIR.
+func TestDecryptSpoolFull(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	spoolDir := t.TempDir()
+	env := append(slices.Clone(f.env), "TMPDIR="+spoolDir)
+	plain, framed := f.sealed(t, 6<<20)
+	nonFramed := filepath.Join(t.TempDir(), "non-framed")
+	msg, _ := f.nonFramedMessage(t, esdk.SuiteCommitKeyECDSAP384, plain)
+	noErr(t, os.WriteFile(nonFramed, msg, 0o600), "write message")
+
+	// 4096 blocks: 2 MiB (or 4 MiB where sh counts KiB), more than the
+	// spool keeps in memory and less than the message.
+	limited := func(args ...string) *exec.Cmd {
+		cmd := exec.Command("/bin/sh", append([]string{"-c", `ulimit -f 4096 && exec "$0" "$@"`, kmsBin}, args...)...)
+		cmd.Env = env
+		return cmd
+	}
+	for _, args := range [][]string{{"decrypt", "--buffer", framed}, {"decrypt", nonFramed}} {
+		p := startCmd(t, limited(args...))
+		code, stdout, stderr := p.wait(exitTimeout), p.stdout.String(), p.stderr.String()
+		if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "spooling plaintext") {
+			t.Fatalf("kms %s, spool full: exit %d, %d bytes on stdout, want 1, none and one line naming the spool\n%s",
+				strings.Join(args, " "), code, len(stdout), stderr)
+		}
+
+		outDir := t.TempDir()
+		existing := filepath.Join(outDir, "existing")
+		const old = "what the file held before"
+		noErr(t, os.WriteFile(existing, []byte(old), 0o600), "write")
+		p = startCmd(t, limited(append([]string{args[0], "-o", existing}, args[1:]...)...))
+		if code, stderr := p.wait(exitTimeout), p.stderr.String(); code != 1 || strings.Count(stderr, "\n") != 1 {
+			t.Fatalf("kms %s -o, spool full: exit %d, want 1 and one line\n%s", strings.Join(args, " "), code, stderr)
+		}
+		if got, _ := os.ReadFile(existing); string(got) != old {
+			t.Fatalf("kms %s -o, spool full: the output holds %d bytes, want it untouched", strings.Join(args, " "), len(got))
+		}
+		if names := dirNames(t, outDir); !slices.Equal(names, []string{"existing"}) {
+			t.Fatalf("kms %s -o, spool full: left %v beside the output", strings.Join(args, " "), names)
+		}
+	}
 	if names := dirNames(t, spoolDir); len(names) != 0 {
 		t.Fatalf("the spool left %v in TMPDIR", names)
 	}
