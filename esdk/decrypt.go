@@ -117,11 +117,14 @@ type decrypter struct {
 // Until then the plaintext waits sealed under a random key held only in
 // memory, in memory up to 1 MiB and beyond that in a temporary file in
 // DecryptOptions.TempDir, removed once the reader returns io.EOF or an
-// error (on Linux an O_TMPFILE file that never has a name; elsewhere,
-// where the system allows, unlinked from the start); it needs
-// about as much disk as the message. MaxFrameLength and Concurrency do
-// not apply to it. DecryptOptions.Buffer reads a framed message the same
-// way: nothing before the whole message has verified.
+// error of its own (on Linux an O_TMPFILE file that never has a name;
+// elsewhere, where the system allows, unlinked from the start); it needs
+// about as much disk as the message. A caller that stops reading before
+// then, or whose writer fails under io.Copy (WriteTo), leaves the file
+// open, and its disk used, until the reader is garbage collected (where
+// the system could not unlink it, its name stays). MaxFrameLength and
+// Concurrency do not apply to it. DecryptOptions.Buffer reads a framed
+// message the same way: nothing before the whole message has verified.
 //
 // Every failure after the header is read is ErrAuthentication, or an
 // error from r (or from the temporary file); the reader then returns it on
