@@ -3,6 +3,7 @@ package esdk
 import (
 	"bytes"
 	"errors"
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -51,5 +52,30 @@ func TestSpoolFileNeverNamed(t *testing.T) {
 	n, err := unix.Read(in, buf)
 	if !errors.Is(err, unix.EAGAIN) {
 		t.Fatalf("the spool directory saw %d bytes of inotify events (%v): a name was created", n, err)
+	}
+}
+
+// TestSpoolFileFallbackUnlinked: where the file system has no O_TMPFILE,
+// the spool's file is created by name and unlinked at once, before any
+// byte is written to it: once createUnlinked returns, its directory is
+// empty and there is no name to remove, and the file still takes and
+// gives back data through its descriptor.
+func TestSpoolFileFallbackUnlinked(t *testing.T) {
+	dir := t.TempDir()
+	f, name, err := createUnlinked(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 || name != "" {
+		t.Fatalf("after createUnlinked: %d names in the directory (%v), name to remove %q", len(ents), err, name)
+	}
+	want := testPlaintext(3 * spoolChunk)
+	if _, err := f.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back: %v, right %v", err, bytes.Equal(got, want))
 	}
 }
