@@ -72,7 +72,7 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	if sessionPolicy != "" {
 		return nil, nil, errf(fault.Validation, "Session policies are not supported by this server.")
 	}
-	account, name, ok := parseRoleARN(roleArn)
+	account, path, name, ok := parseRoleARN(roleArn)
 	if !ok {
 		return nil, nil, errf(fault.Validation, "%s is invalid", roleArn)
 	}
@@ -82,7 +82,11 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	}
 	var role roleRecord
 	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, roleKey(account, name), &role) })
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && path != role.Path {
+		// A role ARN names its role with its path, as on AWS: under
+		// another path (none given for a role that has one, or one
+		// given for a role that has none) it names no role, and is
+		// refused as one that does not exist.
 		return nil, nil, denied(caller, "sts:AssumeRole", roleArn)
 	}
 	if err != nil {
@@ -170,15 +174,17 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	return c, &AssumedRole{AssumedRoleID: role.ID + ":" + sessionName, Arn: "arn:aws:sts::" + account + ":assumed-role/" + role.Name + "/" + sessionName}, nil
 }
 
-// parseRoleARN splits arn:aws:iam::ACCT:role/[path/]NAME.
-func parseRoleARN(arn string) (account, name string, ok bool) {
+// parseRoleARN splits arn:aws:iam::ACCT:role/[path/]NAME; path is "/"
+// or "/path/".
+func parseRoleARN(arn string) (account, path, name string, ok bool) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[1] != "aws" || parts[2] != "iam" || len(parts[4]) != 12 || !strings.HasPrefix(parts[5], "role/") {
-		return "", "", false
+		return "", "", "", false
 	}
 	res := parts[5]
-	name = res[strings.LastIndexByte(res, '/')+1:]
-	return parts[4], name, namePattern.MatchString(name)
+	slash := strings.LastIndexByte(res, '/')
+	path, name = res[len("role"):slash+1], res[slash+1:]
+	return parts[4], path, name, namePattern.MatchString(name)
 }
 
 // expiredSessionKept is how long a session's record outlives the session:
