@@ -884,6 +884,20 @@ func TestSTSAssumeRoleTrustingTheAccount(t *testing.T) {
 	_, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("ghost")), RoleSessionName: aws.String("session")})
 	expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "User: arn:aws:iam::111122223333:user/role-assumer is not authorized to perform: sts:AssumeRole on resource: "+roleARNOf("ghost"))
 
+	// A role ARN names a role with its path: without it, or under another
+	// path, it names none, and the refusal does not tell the path.
+	if _, err := e.rootIAM().CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("pathed"), Path: aws.String("/team/"),
+		AssumeRolePolicyDocument: aws.String(trustAccount)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, wrong := range []string{roleARNOf("pathed"), roleARNOf("other/pathed"), roleARNOf("team/sub/pathed")} {
+		_, err = e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(wrong), RoleSessionName: aws.String("session")})
+		expectIAMError(t, err, http.StatusForbidden, "AccessDenied", "User: arn:aws:iam::111122223333:user/role-assumer is not authorized to perform: sts:AssumeRole on resource: "+wrong)
+	}
+	if _, err := e.assumerSTS(t).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARNOf("team/pathed")), RoleSessionName: aws.String("session")}); err != nil {
+		t.Fatalf("AssumeRole with the role's path: %v", err)
+	}
+
 	// Malformed requests.
 	for _, tc := range []struct{ arn, session string }{
 		{arn, "x"},
