@@ -239,9 +239,10 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 // Update implements store.Store.
 //
 // A write that needs a larger map of the file than the process may make
-// (its memory is locked, kms server --mlock, and the map would pass
-// RLIMIT_MEMLOCK: mmap fails with EAGAIN) fails, and writes nothing; the
-// Store maps the file again as it was before its next transaction.
+// fails, and writes nothing; the Store maps the file again as it was
+// before its next transaction. The mmap fails past the process's address
+// space limit (RLIMIT_AS: ENOMEM), or, with its memory locked (kms server
+// --mlock), past RLIMIT_MEMLOCK (EAGAIN).
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -282,7 +283,8 @@ func (s *Store) update(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil && !s.mapped() {
 		s.unmapped.Store(true)
 		return fmt.Errorf("%s: the write needed a larger memory map of the file, which failed (%v): it wrote nothing. "+
-			"With the process's memory locked (--mlock), its RLIMIT_MEMLOCK limit is too low: lift it (LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK", s.path, err)
+			"The process may map no more: lift its address space limit (RLIMIT_AS, ulimit -v), or, with its memory locked (--mlock), "+
+			"its RLIMIT_MEMLOCK limit (LimitMEMLOCK=infinity) or grant it CAP_IPC_LOCK", s.path, err)
 	}
 	return mapErr(err)
 }
