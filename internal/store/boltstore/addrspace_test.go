@@ -32,6 +32,11 @@ const limitedChild = "BOLTSTORE_LIMITED_CHILD"
 // that limit; nothing acknowledged is lost, and the
 // store goes on with the file mapped again as it was.
 //
+// While it maps the file again the store holds the file's lock: another
+// process (kms restore, migrate, root-key rotate, which refuse to run
+// beside a server by that lock) cannot open the file and write to it
+// under the server. A read-only open stands for it, waiting briefly.
+//
 // The store runs in a copy of the test binary, which lowers its own
 // limit once its heap has room for the write.
 func TestWritePastTheAddressSpaceLimit(t *testing.T) {
@@ -84,6 +89,23 @@ func writePastTheAddressSpaceLimit(dir string) {
 	if err := put("acknowledged", []byte("before")); err != nil {
 		fail("first write: %v", err)
 	}
+	// The store goes on with Compact's copy, and holds its lock.
+	if err := s.Compact(ctx); err != nil {
+		fail("compact: %v", err)
+	}
+	othersOpen := func() error {
+		_, err := boltstore.ReadValue(path, []byte("acknowledged"), 200*time.Millisecond)
+		return err
+	}
+	// The first remap is made to fail, under a limit that leaves no room
+	// for a map of the file at all; the second has room.
+	var remaps []error
+	boltstore.OnRemap(s, func() {
+		remaps = append(remaps, othersOpen())
+		if len(remaps) == 1 {
+			limitAddressSpace(16 << 10)
+		}
+	})
 
 	// A value whose pages need a map of 64 MiB; the heap gets room for
 	// it, and for bbolt's copy of it, before the limit is lowered.
@@ -93,23 +115,7 @@ func writePastTheAddressSpaceLimit(dir string) {
 	runtime.KeepAlive(room)
 	room = nil
 	runtime.GC()
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		fail("%v", err)
-	}
-	var vmSize int64
-	for line := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(line, "VmSize:"); ok {
-			vmSize, err = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				fail("VmSize: %v", err)
-			}
-		}
-	}
-	lim := unix.Rlimit{Cur: uint64(vmSize<<10) + 16<<20, Max: unix.RLIM_INFINITY}
-	if err := unix.Setrlimit(unix.RLIMIT_AS, &lim); err != nil {
-		fail("setrlimit: %v", err)
-	}
+	limitAddressSpace(16 << 20)
 
 	writeErr := put("big", big)
 	if writeErr == nil {
@@ -118,8 +124,24 @@ func writePastTheAddressSpaceLimit(dir string) {
 	if msg := writeErr.Error(); !strings.Contains(msg, "memory map") || !strings.Contains(msg, "RLIMIT_AS") {
 		fail("the write past the limit failed with %q, which does not name the address space limit", writeErr)
 	}
+	if len(remaps) != 1 || !errors.Is(remaps[0], boltstore.ErrLocked) {
+		fail("while the store mapped its file again, another process opened it: %v", remaps)
+	}
+	if !strings.Contains(writeErr.Error(), "mapping the file again") {
+		fail("the write past the limit failed with %q, which does not say the file could not be mapped again", writeErr)
+	}
+	limitAddressSpace(16 << 20)
+	if err := othersOpen(); !errors.Is(err, boltstore.ErrLocked) {
+		fail("after the store failed to map its file again, another process opened it: %v", err)
+	}
 	if v, err := get("acknowledged"); err != nil || string(v) != "before" {
 		fail("after the failed write, the acknowledged record reads %q, %v", v, err)
+	}
+	if len(remaps) != 2 || !errors.Is(remaps[1], boltstore.ErrLocked) {
+		fail("while the store mapped its file again, another process opened it: %v", remaps)
+	}
+	if err := closedOnExec(path); err != nil {
+		fail("mapped again: %v", err)
 	}
 	if _, err := get("big"); !errors.Is(err, store.ErrNotFound) {
 		fail("after the failed write, its record reads %v", err)
@@ -139,4 +161,50 @@ func writePastTheAddressSpaceLimit(dir string) {
 		}
 	}
 	fmt.Printf("limited store: ok (the write failed: %v)\n", writeErr)
+}
+
+// limitAddressSpace sets this process's RLIMIT_AS to the address space it
+// maps now and extra bytes, or ends it.
+func limitAddressSpace(extra uint64) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		panic(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				panic(err)
+			}
+			if err := unix.Setrlimit(unix.RLIMIT_AS, &unix.Rlimit{Cur: kb<<10 + extra, Max: unix.RLIM_INFINITY}); err != nil {
+				panic(err)
+			}
+			return
+		}
+	}
+	panic("no VmSize in /proc/self/status")
+}
+
+// closedOnExec reports which descriptor of this process open on path is
+// not closed on exec: a program the process ran would hold its lock.
+func closedOnExec(path string) error {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	open := 0
+	for _, e := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err != nil || target != path {
+			continue
+		}
+		open++
+		fd, _ := strconv.Atoi(e.Name())
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || flags&unix.FD_CLOEXEC == 0 {
+			return fmt.Errorf("descriptor %d of %s is not closed on exec (%v)", fd, path, err)
+		}
+	}
+	if open == 0 {
+		return fmt.Errorf("no descriptor of this process is open on %s", path)
+	}
+	return nil
 }

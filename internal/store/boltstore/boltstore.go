@@ -24,6 +24,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 
 	"github.com/openkms/kms/internal/store"
 )
@@ -32,10 +33,16 @@ var bucket = []byte("kv")
 
 // Store is a store.Store backed by a bbolt file.
 type Store struct {
-	path   string
-	gate   gate     // every use of db and closed is inside it; Compact holds it to swap db
-	db     *bolt.DB // the file as it is now: Compact replaces it
+	path string
+	gate gate     // every use of db, file, closed and lockLost is inside it; Compact holds it to swap db
+	db   *bolt.DB // the file as it is now: Compact replaces it
+	// file is db's file, whose lock keeps other processes out: remap
+	// maps it again through a second descriptor, which shares the lock.
+	file   *os.File
 	closed bool
+	// lockLost is set when remap could not take the file's lock back:
+	// another process may have written the file, so every call fails.
+	lockLost bool
 	// drainWait bounds Compact's wait for the transactions in progress,
 	// during which new ones wait (DrainWait).
 	drainWait time.Duration
@@ -63,6 +70,8 @@ type Store struct {
 	copyChunk int
 	// hooks are called at Compact's steps, by tests.
 	hooks compactHooks
+	// onRemap is called by remap as it maps the file again, by tests.
+	onRemap func()
 }
 
 // DrainWait is how long Compact waits for the transactions in progress
@@ -85,11 +94,11 @@ var _ store.Store = (*Store)(nil)
 // Update syncs path's directory before it writes (and fails while it
 // cannot): a Compact killed after its rename may not have.
 func Open(path string) (*Store, error) {
-	db, err := openDB(path)
+	db, f, err := openDB(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, db: db, drainWait: DrainWait, syncDir: syncDir,
+	s := &Store{path: path, db: db, file: f, drainWait: DrainWait, syncDir: syncDir,
 		heldKeys: maxHeldKeys, heldBytes: maxHeldBytes, copyChunk: copyChunkBytes}
 	// The file may be a compacted copy that a process killed before it
 	// synced the directory renamed into place: a power cut could still
@@ -100,12 +109,13 @@ func Open(path string) (*Store, error) {
 }
 
 // openDB opens the bbolt file at path as Open says, and reads it whole.
-func openDB(path string) (*bolt.DB, error) {
+// It returns the file bbolt opened too, which it holds locked.
+func openDB(path string) (*bolt.DB, *os.File, error) {
 	var db *bolt.DB
+	var f *os.File
 	err := guarded(path, func() error {
 		var err error
 		for tries := 0; ; tries++ {
-			var f *os.File
 			opened := func(name string, flag int, perm os.FileMode) (*os.File, error) {
 				var err error
 				f, err = openNoFollow(name, flag, perm)
@@ -143,11 +153,11 @@ func openDB(path string) (*bolt.DB, error) {
 			guarded(path, db.Close)
 		}
 		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: the file is locked by another process (is another server running on this data directory?)", path)
+			return nil, nil, fmt.Errorf("open %s: the file is locked by another process (is another server running on this data directory?)", path)
 		}
-		return nil, openError(path, err)
+		return nil, nil, openError(path, err)
 	}
-	return db, nil
+	return db, f, nil
 }
 
 // isReplaced reports whether f, the store's file as opened, is no longer
@@ -295,9 +305,16 @@ func (s *Store) mapped() bool {
 	return !errors.Is(s.db.View(func(*bolt.Tx) error { return nil }), bolt.ErrInvalidMapping)
 }
 
-// remap opens the file again, when bbolt has no map of it, holding every
+// remap maps the file again, when bbolt has no map of it, holding every
 // transaction back: it maps the file as it is, at the size it had before
 // the write that failed. While it cannot, every call fails with why.
+//
+// The file stays locked throughout: closing the *bolt.DB would unlock it,
+// and another process (kms restore, migrate, root-key rotate) could then
+// open it and write to it under this Store. remap opens the file anew in
+// bbolt through a second descriptor of the one the old *bolt.DB holds,
+// which shares its lock, and closes that descriptor, not the old
+// *bolt.DB, which has nothing mapped to unmap.
 func (s *Store) remap() error {
 	if !s.unmapped.Load() {
 		return nil
@@ -306,17 +323,64 @@ func (s *Store) remap() error {
 		return fmt.Errorf("%s: the file is to be mapped again, and transactions in progress did not end within %v", s.path, s.drainWait)
 	}
 	defer s.gate.release()
-	if s.closed || !s.unmapped.Load() {
+	switch {
+	case s.closed || !s.unmapped.Load():
+		return nil
+	case s.lockLost:
+		return s.errLockLost()
+	case s.mapped():
+		// Compact put a copy, mapped, in the place of the file.
+		s.unmapped.Store(false)
 		return nil
 	}
-	s.db.Close()
-	db, err := openDB(s.path)
+	if s.onRemap != nil {
+		s.onRemap()
+	}
+	db, f, err := mapAgain(s.path, s.file)
 	if err != nil {
+		// bbolt unlocked the file as it gave up, which unlocks the
+		// descriptor shared with the old *bolt.DB's: take it back.
+		if lerr := syscall.Flock(int(s.file.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); lerr != nil {
+			s.lockLost = true
+			return s.errLockLost()
+		}
 		return fmt.Errorf("%s: mapping the file again after a write that could not grow its map: %w", s.path, err)
 	}
-	s.db = db
+	s.file.Close()
+	s.db, s.file = db, f
 	s.unmapped.Store(false)
 	return nil
+}
+
+// errLockLost is the error of every call once remap lost the file's lock.
+func (s *Store) errLockLost() error {
+	return fmt.Errorf("%s: its lock was lost as it was mapped again, and another process may have written to it: "+
+		"no call reads or writes it until the store is opened again (restart the server)", s.path)
+}
+
+// mapAgain opens the bbolt file at path in a new *bolt.DB through a
+// second descriptor of held, the file an open *bolt.DB locked: bbolt's
+// lock is the open file's, which the two descriptors share, so it takes
+// it at once. If it fails, bbolt has unlocked held's file.
+func mapAgain(path string, held *os.File) (*bolt.DB, *os.File, error) {
+	// Closed on exec, as every descriptor Go opens: a program the
+	// process ran would otherwise hold the file's lock past its end.
+	fd, err := unix.FcntlInt(held.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	f := os.NewFile(uintptr(fd), path)
+	shared := func(string, int, os.FileMode) (*os.File, error) { return f, nil }
+	var db *bolt.DB
+	err = guarded(path, func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, OpenFile: shared})
+		return err
+	})
+	if err != nil {
+		f.Close() // bbolt closed it, unless it panicked
+		return nil, nil, err
+	}
+	return db, f, nil
 }
 
 // Close implements store.Store. It waits for a Compact in progress.

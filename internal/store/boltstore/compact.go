@@ -107,8 +107,11 @@ func (s *Store) CompactHeld(ctx context.Context) (held time.Duration, err error)
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, err // a copy left by a compaction that was killed
 	}
+	var dstFile *os.File
 	exclusive := func(name string, flag int, perm os.FileMode) (*os.File, error) {
-		return openNoFollow(name, flag|os.O_CREATE|os.O_EXCL, perm)
+		var err error
+		dstFile, err = openNoFollow(name, flag|os.O_CREATE|os.O_EXCL, perm)
+		return dstFile, err
 	}
 	// Not synced until the copy is whole: it is removed if anything fails.
 	pageSize := os.Getpagesize() // bbolt's default
@@ -156,7 +159,7 @@ func (s *Store) CompactHeld(ctx context.Context) (held time.Duration, err error)
 	}
 
 	start := time.Now()
-	old, err := s.swapIn(dst, pageSize)
+	old, err := s.swapIn(dst, dstFile, pageSize)
 	held = time.Since(start)
 	if old == nil {
 		return held, fail(err)
@@ -171,16 +174,19 @@ func (s *Store) CompactHeld(ctx context.Context) (held time.Duration, err error)
 
 // swapIn holds every transaction back, applies to dst what was written
 // since the copy, zeroes the pages that freed, syncs dst and renames it
-// over the store's file; the Store goes on with it. It returns the old
-// file to close, unless it failed before the rename: then dst is still
-// Compact's to remove.
-func (s *Store) swapIn(dst *bolt.DB, pageSize int) (old *bolt.DB, err error) {
+// over the store's file; the Store goes on with it, and with dstFile,
+// its file. It returns the old file to close, unless it failed before the
+// rename: then dst is still Compact's to remove.
+func (s *Store) swapIn(dst *bolt.DB, dstFile *os.File, pageSize int) (old *bolt.DB, err error) {
 	if !s.gate.hold(s.drainWait) {
 		return nil, fmt.Errorf("transactions in progress did not end within %v", s.drainWait)
 	}
 	defer s.gate.release()
 	if s.closed {
 		return nil, store.ErrClosed
+	}
+	if s.lockLost {
+		return nil, s.errLockLost()
 	}
 	keys := s.written.take()
 	if s.hooks.held != nil {
@@ -201,7 +207,7 @@ func (s *Store) swapIn(dst *bolt.DB, pageSize int) (old *bolt.DB, err error) {
 	if err := os.Rename(dst.Path(), s.path); err != nil {
 		return nil, err
 	}
-	old, s.db = s.db, dst
+	old, s.db, s.file = s.db, dst, dstFile
 	if err := s.syncDir(filepath.Dir(s.path)); err != nil {
 		// Renamed, but perhaps not durably: the store goes on with the
 		// new file all the same, which holds every record, but writes

@@ -49,3 +49,7 @@ func SetCopyChunk(s *Store, bytes int) { s.copyChunk = bytes }
 // OnCompactChunk makes s's Compact call fn between two chunks of its
 // copy, outside their read transactions, with the last key it copied.
 func OnCompactChunk(s *Store, fn func(last []byte)) { s.hooks.chunk = fn }
+
+// OnRemap makes s call fn as it maps its file again, after a write that
+// could not grow the file's map, before it has it mapped.
+func OnRemap(s *Store, fn func()) { s.onRemap = fn }
