@@ -29,13 +29,15 @@ const limitedChild = "BOLTSTORE_LIMITED_CHILD"
 // Without --mlock too a write can need a larger map of the file than
 // the process may make: under an address space limit (RLIMIT_AS, ulimit
 // -v) the mmap fails (ENOMEM). The write fails with an error that names
-// that limit; nothing acknowledged is lost, and the
-// store goes on with the file mapped again as it was.
+// that limit; nothing acknowledged is lost, and the store goes on with
+// the file mapped again as it was.
 //
-// While it maps the file again the store holds the file's lock: another
-// process (kms restore, migrate, root-key rotate, which refuse to run
-// beside a server by that lock) cannot open the file and write to it
-// under the server. A read-only open stands for it, waiting briefly.
+// While it maps the file again (and after a first attempt failed) the
+// store holds the file's lock: another process (kms restore, migrate,
+// root-key rotate, which refuse to run beside a server by that lock)
+// cannot open the file and write to it under the server. A read-only
+// open stands for it, waiting briefly. A read or a write that begins
+// before the file is mapped again waits for it, and succeeds.
 //
 // The store runs in a copy of the test binary, which lowers its own
 // limit once its heap has room for the write.
@@ -148,6 +150,39 @@ func writePastTheAddressSpaceLimit(dir string) {
 	}
 	if err := put("after", []byte("small")); err != nil {
 		fail("a small write after the failed one: %v", err)
+	}
+
+	// A read, or a write, that begins after a write lost the map and
+	// before the store maps the file again waits for it and goes on: it
+	// does not fail for the other's lack of room.
+	boltstore.OnRemap(s, nil)
+	for name, call := range map[string]func() error{
+		"read": func() error {
+			if v, err := get("acknowledged"); err != nil || string(v) != "before" {
+				return fmt.Errorf("%q, %v", v, err)
+			}
+			return nil
+		},
+		"write": func() error { return put("beside", []byte("small")) },
+	} {
+		done := make(chan error, 1)
+		boltstore.OnWriteFailed(s, func() {
+			boltstore.OnWriteFailed(s, nil)
+			go func() { done <- call() }()
+			// Until the call waits to map the file again, or is done.
+			for !boltstore.Held(s) && len(done) == 0 {
+				runtime.Gosched()
+			}
+		})
+		if err := put("big", big); err == nil {
+			fail("a write past the address space limit committed, beside a %s", name)
+		}
+		if err := <-done; err != nil {
+			fail("a %s beside a write that lost the map: %v", name, err)
+		}
+	}
+	if v, err := get("beside"); err != nil || string(v) != "small" {
+		fail("the write beside one that lost the map reads %q, %v", v, err)
 	}
 	if err := s.Close(); err != nil {
 		fail("close: %v", err)

@@ -72,6 +72,9 @@ type Store struct {
 	hooks compactHooks
 	// onRemap is called by remap as it maps the file again, by tests.
 	onRemap func()
+	// onWriteFailed is called by Update when a write failed, before it
+	// asks whether bbolt lost its map, by tests.
+	onWriteFailed func()
 }
 
 // DrainWait is how long Compact waits for the transactions in progress
@@ -230,19 +233,44 @@ func guarded(path string, fn func() error) (err error) {
 	return fn()
 }
 
-// View implements store.Store.
+// View implements store.Store. A read that begins after a write could
+// not grow the file's map (Update), before the file is mapped again,
+// waits for it.
 func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.remap(); err != nil {
-		return err
+	for again := false; ; again = true {
+		if err := s.remap(); err != nil {
+			return err
+		}
+		err := s.view(ctx, fn)
+		if again || !errors.Is(err, errNoMap) {
+			return err
+		}
 	}
+}
+
+// errNoMap is the error of a transaction that bbolt would not begin,
+// having no map of the file: another write lost it (Update). The call
+// runs again once the file is mapped again.
+var errNoMap = errors.New("the file is not mapped: a write could not grow its map")
+
+// view is View in the gate.
+func (s *Store) view(ctx context.Context, fn func(store.Tx) error) error {
 	if err := s.gate.enter(ctx); err != nil {
 		return err
 	}
 	defer s.gate.leave()
-	err := s.db.View(func(tx *bolt.Tx) error { return fn(txn{b: tx.Bucket(bucket)}) })
+	ran := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ran = true
+		return fn(txn{b: tx.Bucket(bucket)})
+	})
+	if !ran && errors.Is(err, bolt.ErrInvalidMapping) {
+		s.unmapped.Store(true)
+		return fmt.Errorf("%s: %w", s.path, errNoMap)
+	}
 	return mapErr(err)
 }
 
@@ -252,23 +280,30 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 // fails, and writes nothing; the Store maps the file again as it was
 // before its next transaction. The mmap fails past the process's address
 // space limit (RLIMIT_AS: ENOMEM), or, with its memory locked (kms server
-// --mlock), past RLIMIT_MEMLOCK (EAGAIN).
+// --mlock), past RLIMIT_MEMLOCK (EAGAIN). A write that begins after
+// another could not grow the map, before the file is mapped again, waits
+// for it.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.remap(); err != nil {
+	for again := false; ; again = true {
+		if err := s.remap(); err != nil {
+			return err
+		}
+		err := s.update(ctx, fn)
+		if !again && errors.Is(err, errNoMap) {
+			continue
+		}
+		if s.unmapped.Load() {
+			// bbolt lost its map: the write failed, and the calls after
+			// it would too, until the file is mapped again.
+			if rerr := s.remap(); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
 		return err
 	}
-	err := s.update(ctx, fn)
-	if s.unmapped.Load() {
-		// bbolt lost its map: the write failed, and the calls after it
-		// would too, until the file is mapped again.
-		if rerr := s.remap(); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-	}
-	return err
 }
 
 // update is Update in the gate.
@@ -283,13 +318,23 @@ func (s *Store) update(ctx context.Context, fn func(store.Tx) error) error {
 		}
 		s.dirUnsynced.Store(false)
 	}
+	ran := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		ran = true
 		t := txn{b: tx.Bucket(bucket)}
 		if s.written.tracking() {
 			t.written = &s.written
 		}
 		return fn(t)
 	})
+	if err != nil && s.onWriteFailed != nil {
+		s.onWriteFailed()
+	}
+	if !ran && errors.Is(err, bolt.ErrInvalidMapping) {
+		// Another write lost the map before this one began.
+		s.unmapped.Store(true)
+		return fmt.Errorf("%s: %w", s.path, errNoMap)
+	}
 	if err != nil && !s.mapped() {
 		s.unmapped.Store(true)
 		return fmt.Errorf("%s: the write needed a larger memory map of the file, which failed (%v): it wrote nothing. "+

@@ -53,3 +53,8 @@ func OnCompactChunk(s *Store, fn func(last []byte)) { s.hooks.chunk = fn }
 // OnRemap makes s call fn as it maps its file again, after a write that
 // could not grow the file's map, before it has it mapped.
 func OnRemap(s *Store, fn func()) { s.onRemap = fn }
+
+// OnWriteFailed makes s call fn when a write failed, before it asks
+// whether bbolt lost its map of the file, in the write's transaction of
+// the gate.
+func OnWriteFailed(s *Store, fn func()) { s.onWriteFailed = fn }
