@@ -37,7 +37,8 @@ const limitedChild = "BOLTSTORE_LIMITED_CHILD"
 // root-key rotate, which refuse to run beside a server by that lock)
 // cannot open the file and write to it under the server. A read-only
 // open stands for it, waiting briefly. A read or a write that begins
-// before the file is mapped again waits for it, and succeeds.
+// before the file is mapped again waits for it, and succeeds; a write
+// refused by its own function fails with its own error.
 //
 // The store runs in a copy of the test binary, which lowers its own
 // limit once its heap has room for the write.
@@ -180,6 +181,25 @@ func writePastTheAddressSpaceLimit(dir string) {
 		if err := <-done; err != nil {
 			fail("a %s beside a write that lost the map: %v", name, err)
 		}
+	}
+	// A write that fails of itself (a request the service refuses) fails
+	// with its own error, even when another write loses the map before
+	// this one's error is returned.
+	refused := errors.New("refused")
+	done := make(chan error, 1)
+	boltstore.OnWriteFailed(s, func() {
+		boltstore.OnWriteFailed(s, nil)
+		go func() { done <- put("big", big) }()
+		// Until the other write waits to map the file again, or is done.
+		for !boltstore.Held(s) && len(done) == 0 {
+			runtime.Gosched()
+		}
+	})
+	if err := s.Update(ctx, func(store.Tx) error { return refused }); !errors.Is(err, refused) {
+		fail("a write refused beside one that lost the map failed with %v", err)
+	}
+	if err := <-done; err == nil {
+		fail("a write past the address space limit committed, beside a refused one")
 	}
 	if v, err := get("beside"); err != nil || string(v) != "small" {
 		fail("the write beside one that lost the map reads %q, %v", v, err)

@@ -318,14 +318,20 @@ func (s *Store) update(ctx context.Context, fn func(store.Tx) error) error {
 		}
 		s.dirUnsynced.Store(false)
 	}
-	ran := false
+	// ran: bbolt began the transaction; committing: fn succeeded, so
+	// that an error is the commit's, the one step that grows the map.
+	ran, committing := false, false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		ran = true
 		t := txn{b: tx.Bucket(bucket)}
 		if s.written.tracking() {
 			t.written = &s.written
 		}
-		return fn(t)
+		if err := fn(t); err != nil {
+			return err
+		}
+		committing = true
+		return nil
 	})
 	if err != nil && s.onWriteFailed != nil {
 		s.onWriteFailed()
@@ -335,7 +341,7 @@ func (s *Store) update(ctx context.Context, fn func(store.Tx) error) error {
 		s.unmapped.Store(true)
 		return fmt.Errorf("%s: %w", s.path, errNoMap)
 	}
-	if err != nil && !s.mapped() {
+	if committing && err != nil && !s.mapped() {
 		s.unmapped.Store(true)
 		return fmt.Errorf("%s: the write needed a larger memory map of the file, which failed (%v): it wrote nothing. "+
 			"The process may map no more: lift its address space limit (RLIMIT_AS, ulimit -v), or, with its memory locked (--mlock), "+
