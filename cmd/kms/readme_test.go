@@ -107,7 +107,11 @@ func TestReadmeCommands(t *testing.T) {
 		"AWS_PAGER=",
 		"AWS_EC2_METADATA_DISABLED=true",
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// The bound only ends a hang (each aws command also has the CLI's own
+	// timeouts): the script took 54 to 141 s on a loaded 2-core machine,
+	// running the README's commands one after another beside the
+	// package's other tests, so 5 minutes left it twice its worst time.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	env = append(env, "README_KMS_BIN="+kmsBin)
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
