@@ -264,3 +264,42 @@ func TestE2EGrantPrincipalPaths(t *testing.T) {
 		kpDeniedAny(t, err, p.arn, "kms:Encrypt", arn)
 	}
 }
+
+// A user's or role's ARN has no region, and this server's are all in the
+// aws partition: an ARN that differs from the user's in either names no
+// one, as one under another path does. Such an ARN is refused where a
+// principal must exist, rather than stored bound to the user whose name
+// it ends with and then matching no request: a Deny naming it would deny
+// nothing.
+func TestE2EPrincipalARNWithRegionOrPartition(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	bobARN, _, _ := e.ppUser(t, "bob", "/eng/", "")
+	appARN := e.ppRole(t, "app", "/team/", trustAccount)
+	k := e.newKey(t)
+	for _, p := range []string{
+		"arn:aws:iam:" + e2eRegion + ":" + e2eAccount + ":user/eng/bob",
+		"arn:aws:iam:" + e2eRegion + ":" + e2eAccount + ":role/team/app",
+		"arn:aws-cn:iam::" + e2eAccount + ":user/eng/bob",
+		"arn:aws-us-gov:iam::" + e2eAccount + ":role/team/app",
+	} {
+		doc := kpDoc(kpRootStmt(), kpDeny(p, "kms:Encrypt"))
+		_, err := e.client.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), Policy: aws.String(doc)})
+		expectAPIError(t, err, "MalformedPolicyDocumentException", kpMsgBadPrinc)
+		_, err = e.client.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(p), Operations: grOps(types.GrantOperationEncrypt)})
+		expectAPIError(t, err, "InvalidArnException", "ARN does not refer to a valid principal: "+p)
+		trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + e2eAccount + `:root"},"Action":"sts:AssumeRole"},` +
+			`{"Effect":"Deny","Principal":{"AWS":"` + p + `"},"Action":"sts:AssumeRole"}]}`
+		_, err = e.rootIAM().CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("ops"), AssumeRolePolicyDocument: aws.String(trust)})
+		expectIAMError(t, err, http.StatusBadRequest, "MalformedPolicyDocument", `Invalid principal in policy: "AWS":"`+p+`"`)
+	}
+	if got := e.kpGetKeyPolicy(t, e.client, k); got != kpDefaultPolicy {
+		t.Errorf("refused policies changed the key policy to %s", got)
+	}
+	if n := len(grList(t, e.client, &kms.ListGrantsInput{KeyId: aws.String(k)})); n != 0 {
+		t.Errorf("%d grants after refused CreateGrant calls", n)
+	}
+	// The ARNs as IAM gives them are principals.
+	e.kpPutKeyPolicy(t, e.client, k, kpDoc(kpRootStmt(), kpDeny(bobARN, "kms:Encrypt"), kpDeny(appARN, "kms:Encrypt")), false)
+}

@@ -477,11 +477,13 @@ func (d *Directory) callerNow(tx store.Tx, caller *Principal) (*Principal, error
 // role) of the existing IAM user or role that arn names
 // (arn:aws:iam::ACCT:user/[path/]NAME or :role/[path/]NAME), and whether
 // there is one. A user or role deleted and made again under the same name
-// has another id. An ARN that names none gives "" and no error; the error
-// is the store's.
+// has another id. Only the user's or role's own ARN names it: under
+// another path, with a region, in another partition or service it names
+// no one, as it matches no request. An ARN that names none gives "" and
+// no error; the error is the store's.
 func (d *Directory) PrincipalID(ctx context.Context, arn string) (string, error) {
 	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 {
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] != "aws" || parts[2] != "iam" || parts[3] != "" {
 		return "", nil
 	}
 	account, res := parts[4], parts[5]

@@ -258,8 +258,13 @@ func TestPrincipalID(t *testing.T) {
 		"arn:aws:iam::" + acct + ":root":                     false,
 		"arn:aws:iam::" + acct + ":bob":                      false,
 		"arn:aws:sts::" + acct + ":assumed-role/Ops/session": false,
-		"bob": false,
-		"":    false,
+		"arn:aws:iam:us-east-1:" + acct + ":user/bob":        false, // IAM ARNs have no region
+		"arn:aws-cn:iam::" + acct + ":user/bob":              false, // another partition
+		"arn:aws:sts::" + acct + ":user/bob":                 false, // another service
+		"arn:aws:iam::" + acct + ":role/Ops:x":               false,
+		"aws:aws:iam::" + acct + ":user/bob":                 false,
+		"bob":                                                false,
+		"":                                                   false,
 	} {
 		if id, err := f.d.PrincipalID(f.ctx, arn); err != nil || (id != "") != want {
 			t.Errorf("PrincipalID(%q) = %q, %v; want found %v", arn, id, err, want)
