@@ -283,6 +283,10 @@ func TestE2EPrincipalARNWithRegionOrPartition(t *testing.T) {
 		"arn:aws:iam:" + e2eRegion + ":" + e2eAccount + ":role/team/app",
 		"arn:aws-cn:iam::" + e2eAccount + ":user/eng/bob",
 		"arn:aws-us-gov:iam::" + e2eAccount + ":role/team/app",
+		// IAM and STS ARNs have no region, the account's and a session's
+		// no more than a user's.
+		"arn:aws:iam:" + e2eRegion + ":" + e2eAccount + ":root",
+		"arn:aws:sts:" + e2eRegion + ":" + e2eAccount + ":assumed-role/app/s1",
 	} {
 		doc := kpDoc(kpRootStmt(), kpDeny(p, "kms:Encrypt"))
 		_, err := e.client.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), Policy: aws.String(doc)})

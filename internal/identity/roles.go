@@ -93,6 +93,12 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 	}
 	trust, err := policy.ParseTrust(trustPolicy)
 	if err != nil {
+		var pe *policy.Error
+		if errors.As(err, &pe) && pe.Principal != "" {
+			// IAM's words for a principal that is none, as for one
+			// that does not exist (trustPrincipalIDs).
+			return nil, errf(fault.MalformedPolicyDocument, "Invalid principal in policy: \"AWS\":\"%s\"", pe.Principal)
+		}
 		return nil, errf(fault.MalformedPolicyDocument, "%s", err.Error())
 	}
 	trustIDs, err := d.trustPrincipalIDs(ctx, trust)

@@ -17,6 +17,10 @@ const (
 	kindStoredTrust             // ParseStoredTrust: one as an earlier version stored it
 )
 
+// written reports whether k is the kind of a document being written, to
+// which rules added since earlier versions stored documents apply.
+func (k kind) written() bool { return k == kindResource || k == kindTrust }
+
 // compiled is a statement in the form evaluation uses.
 type compiled struct {
 	// applies is false for a statement with neither Resource nor
@@ -184,9 +188,9 @@ func parseStatement(at string, v *jsonValue, k kind, vars bool) (Statement, erro
 			}
 			st.Effect = Effect(m.val.str)
 		case "Principal":
-			st.Principal, err = parsePrincipals(&m.val, &st.c.principals)
+			st.Principal, err = parsePrincipals(&m.val, &st.c.principals, k.written())
 		case "NotPrincipal":
-			st.NotPrincipal, err = parsePrincipals(&m.val, &st.c.principals)
+			st.NotPrincipal, err = parsePrincipals(&m.val, &st.c.principals, k.written())
 		case "Action":
 			st.Action, err = actions(at, m.name, &m.val)
 			has.action = true
@@ -365,7 +369,10 @@ func resources(at, name string, v *jsonValue) ([]string, error) {
 	return list, nil
 }
 
-func parsePrincipals(v *jsonValue, set *principalSet) (*Principals, error) {
+// parsePrincipals reads a Principal or NotPrincipal. An "AWS" principal
+// with a region is refused only in a document being written (written): a
+// stored one an earlier version took still parses, applying to no one.
+func parsePrincipals(v *jsonValue, set *principalSet, written bool) (*Principals, error) {
 	ps := &Principals{}
 	switch v.kind {
 	case jsonString:
@@ -390,8 +397,8 @@ func parsePrincipals(v *jsonValue, set *principalSet) (*Principals, error) {
 		switch m.name {
 		case "AWS":
 			for _, p := range list {
-				if !validAWSPrincipal(p) {
-					return nil, &Error{Message: invalidPrincipals}
+				if !validAWSPrincipal(p) || written && hasRegion(p) {
+					return nil, &Error{Message: invalidPrincipals, Principal: p}
 				}
 				set.add(p)
 			}

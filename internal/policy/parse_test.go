@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -372,6 +373,38 @@ func TestParseTrust(t *testing.T) {
 		_, err := ParseTrust(`{"Statement":[{"Effect":"` + effect + `","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"sts:AssumeRole"}]}`)
 		if err == nil || !strings.Contains(err.Error(), "prohibited field NotPrincipal") {
 			t.Fatalf("a trust policy with NotPrincipal (%s): %v", effect, err)
+		}
+	}
+}
+
+// An IAM or STS ARN with a region names no principal (IAM and STS are
+// global): a policy being written that names one is refused, with the
+// principal in the error for IAM's message; one stored by an earlier
+// version, which took it, still parses and applies to no one.
+func TestPrincipalWithARegion(t *testing.T) {
+	for _, p := range []string{
+		"arn:aws:iam:us-east-1:111122223333:root",
+		"arn:aws:iam:us-east-1:111122223333:user/alice",
+		"arn:aws:sts:us-east-1:111122223333:assumed-role/app/s1",
+	} {
+		resource := keyPolicy(stmt(`"Principal":{"AWS":"` + p + `"}`))
+		trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + p + `"},"Action":"sts:AssumeRole"}]}`
+		for name, parse := range map[string]func(string) (*Policy, error){"ParseResource": ParseResource, "ParseTrust": ParseTrust} {
+			doc := resource
+			if name == "ParseTrust" {
+				doc = trust
+			}
+			_, err := parse(doc)
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Message != invalidPrincipals || pe.Principal != p {
+				t.Errorf("%s of a policy naming %s: %v (%+v)", name, p, err, pe)
+			}
+		}
+		if _, err := ParseStoredResource(resource); err != nil {
+			t.Errorf("ParseStoredResource of a policy naming %s: %v", p, err)
+		}
+		if _, err := ParseStoredTrust(trust); err != nil {
+			t.Errorf("ParseStoredTrust of a policy naming %s: %v", p, err)
 		}
 	}
 }

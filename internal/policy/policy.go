@@ -118,7 +118,13 @@ type Condition struct {
 
 // Error is a policy document that does not parse or validate. Its message is
 // fit for a MalformedPolicyDocumentException.
-type Error struct{ Message string }
+type Error struct {
+	Message string
+	// Principal is, when the document names an "AWS" principal that is
+	// not one (not an account, nor an IAM or STS ARN), that principal:
+	// IAM names it in its own message.
+	Principal string
+}
 
 func (e *Error) Error() string { return e.Message }
 

@@ -43,6 +43,14 @@ func validAWSPrincipal(v string) bool {
 	return (parts[2] == "iam" || parts[2] == "sts") && isAccountID(parts[4])
 }
 
+// hasRegion reports whether v, a valid "AWS" principal, is an ARN with a
+// region. IAM and STS are global: their ARNs have none, and one with a
+// region names no principal (it matches no request).
+func hasRegion(v string) bool {
+	parts := strings.SplitN(v, ":", 6)
+	return len(parts) == 6 && parts[3] != ""
+}
+
 func isAccountID(s string) bool {
 	if len(s) != 12 {
 		return false

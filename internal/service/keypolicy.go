@@ -100,7 +100,8 @@ func (s *Service) validPrincipal(ctx context.Context, arn string) (id string, ok
 		return "", false, nil
 	}
 	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || !accountIDPattern.MatchString(parts[4]) {
+	if len(parts) != 6 || parts[3] != "" || !accountIDPattern.MatchString(parts[4]) {
+		// IAM and STS ARNs have no region.
 		return "", false, nil
 	}
 	res := parts[5]
