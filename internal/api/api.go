@@ -390,8 +390,19 @@ func (h *Handler) recovered(p any, msg string, args ...any) error {
 	return &fault.Error{Code: fault.Internal}
 }
 
+// documentPolicy is the Content-Security-Policy of every answer of the
+// API. The API shares its origin with the web console, and its answers
+// quote what callers sent (an operation's name, a user's path): a browser
+// sent to it by another site's form, or framing it, gets a document that
+// may run nothing, load nothing and, sandboxed, does not count as of the
+// console's origin. X-Content-Type-Options: nosniff keeps a browser from
+// reading an answer as another type than it is.
+const documentPolicy = "default-src 'none'; frame-ancestors 'none'; sandbox"
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", documentPolicy)
 	if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
