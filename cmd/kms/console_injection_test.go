@@ -171,6 +171,14 @@ func TestConsoleShowsInjectedTextAsText(t *testing.T) {
 		}
 	}
 	noInjection(t, ctx, "the Audit page")
+
+	// A script of the page that put a string into it as HTML would be
+	// refused (Trusted Types), not only the script in the string.
+	if got := read(t, ctx, "a string set as HTML", chromedp.Evaluate[string](`(() => {
+		try { document.createElement("div").innerHTML = "<b>text</b>"; return "set"; } catch (e) { return e.name; }
+	})()`)); got != "TypeError" {
+		t.Fatalf("a string set as HTML by the page's script: %s, want TypeError", got)
+	}
 }
 
 // jsonText is s as a JSON string, as JSON.stringify writes it: <, > and &

@@ -149,9 +149,12 @@ func New(cfg Config) *Handler {
 }
 
 // contentSecurityPolicy allows only the console's own scripts, styles and
-// API: no inline script or style, no framing, no other origin.
+// API: no inline script or style, no framing, no other origin. Its
+// Trusted Types directives make a browser that has them refuse any
+// string put into the page as HTML or script (innerHTML and the like),
+// so that the page's rule of setting text only as text fails closed.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
-	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; require-trusted-types-for 'script'; trusted-types 'none'"
 
 // ServeHTTP implements http.Handler. A panic is answered with the
 // internal error, as the API answers a call's: the calls a session makes
