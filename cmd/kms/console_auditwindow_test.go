@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,5 +70,50 @@ func TestConsoleAuditShowsTheNewestOfALongTrail(t *testing.T) {
 		visible(heading("Audit")),
 		visible(`//td[normalize-space()="CreateKey"]`),
 		visible(`//p[contains(., "Only the newest 100,000 records of the trail were read")]`),
+	)
+}
+
+// TestConsoleAuditReadsABoundedShareOfLargeRecords: the Audit page reads
+// at most 64 MiB of a chain's newest records, and still shows its newest
+// events. It read the newest 100,000 records whatever their size, and any
+// principal's records hold up to 64 KiB of parameters: gigabytes, more
+// than a browser tab reads and keeps.
+func TestConsoleAuditReadsABoundedShareOfLargeRecords(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startDev(t, dir)
+	id, secret := devCredentials(t, dir)
+	stopServer(t, s)
+
+	// 70 MiB of records, each with 64 KiB of parameters, older than the
+	// call that follows.
+	l, err := audit.OpenDir(dir, 0)
+	noErr(t, err, "open the trail")
+	params, _ := json.Marshal(map[string]string{"description": strings.Repeat("x", 64<<10-32)})
+	for i := range 1120 {
+		err := l.Append(&audit.Record{EventVersion: "1.11", EventName: "LargeCall", EventTime: "2026-01-01T00:00:00Z",
+			EventSource: "kms.amazonaws.com", EventType: "AwsApiCall", AWSRegion: "us-east-1", RequestID: fmt.Sprint("large-", i),
+			UserIdentity:      audit.UserIdentity{Type: "Root", ARN: "arn:aws:iam::111122223333:root", AccountID: "111122223333"},
+			RequestParameters: params, ResponseElements: json.RawMessage("null"), RecipientAccountID: "111122223333"})
+		noErr(t, err, "append")
+	}
+	noErr(t, l.Close(), "close the trail")
+
+	s = startDev(t, dir)
+	cc := signInConsole(t, s, id, secret)
+	if status := cc.post("call/kms/CreateKey", map[string]string{"Description": "the newest call"}, nil); status != http.StatusOK {
+		t.Fatalf("CreateKey: %d", status)
+	}
+	ctx := newBrowser(t, 3*time.Minute)
+	browse(t, ctx, "sign in",
+		chromedp.Navigate(s.URL+"/console/"),
+		signInWithKey(id, secret),
+		visible(heading("Customer managed keys")),
+	)
+	browse(t, ctx, "the Audit page of large records",
+		goTo("#/audit"),
+		visible(heading("Audit")),
+		visible(`//td[normalize-space()="CreateKey"]`),
+		visible(`//p[contains(., "Only the newest 64 MiB of records of the trail were read")]`),
 	)
 }

@@ -11,6 +11,12 @@
   // one read from its start up to a bound would leave out the newest
   // events of a long one.
   const WINDOW = 100000;
+  // ... and at most BUDGET bytes of them: every caller's records are up
+  // to 64 KiB, and 100,000 such would be gigabytes, which no browser tab
+  // reads and keeps.
+  const BUDGET = 64 << 20;
+  // PAGE is about the bytes of one answer of GetAuditRecords.
+  const PAGE = 4 << 20;
 
   // hasAfter reports whether chain holds a line after position after that
   // the caller may see, or lines it has not reached yet.
@@ -31,6 +37,50 @@
       if (await hasAfter(chain, mid)) lo = mid; else hi = mid;
     }
     return hi - WINDOW;
+  }
+
+  // chainEnd returns the position of chain's last line (0 if none),
+  // found as windowStart finds it.
+  async function chainEnd(chain) {
+    if (!(await hasAfter(chain, 0))) return 0;
+    let lo = 0, hi = 1024;
+    while (await hasAfter(chain, hi)) { lo = hi; hi *= 2; }
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (await hasAfter(chain, mid)) lo = mid; else hi = mid;
+    }
+    return hi;
+  }
+
+  // newestByBytes returns the newest records of chain that fit in
+  // BUDGET bytes, among its newest WINDOW lines, oldest first: it reads
+  // back from the chain's end, a block of positions at a time, each block
+  // sized from avg, the bytes of a line so far, to fill about one answer.
+  async function newestByBytes(chain, avg) {
+    const end = await chainEnd(chain);
+    const floor = Math.max(0, end - WINDOW);
+    const kept = [];
+    let bytes = 0, hi = end;
+    while (hi > floor && bytes < BUDGET) {
+      const from = Math.max(floor, hi - Math.max(1, Math.min(1000, Math.floor(PAGE / Math.max(avg, 1)))));
+      const block = [];
+      let after = from, read = 0, n = 0;
+      for (let i = 0; i < 1000 && after < hi; i++) {
+        const page = await trail("GetAuditRecords", { Chain: chain, AfterSequence: after, Limit: Math.max(1, Math.min(1000, hi - after)) });
+        for (const r of page.Records || []) {
+          if (r.Sequence <= hi) { block.push(r); read += r.Line.length; n++; }
+        }
+        if (!page.Truncated || !(page.LastSequence > after)) break;
+        after = page.LastSequence;
+      }
+      if (n) avg = read / n;
+      for (let i = block.length - 1; i >= 0 && bytes < BUDGET; i--) {
+        kept.push(block[i]);
+        bytes += block[i].Line.length;
+      }
+      hi = from;
+    }
+    return { records: kept.reverse(), cut: bytes >= BUDGET && hi > floor };
   }
 
   async function renderAudit() {
@@ -60,19 +110,33 @@
 
     let events = [];
     let windowed = false; // a chain was read from its newest WINDOW lines only
+    let cut = false;      // or from its newest BUDGET bytes only
+    const add = (chain, records) => {
+      for (const r of records) {
+        try { const ln = JSON.parse(r.Line); if (ln.event) events.push({ seq: r.Sequence, chain: chain, ev: ln.event }); } catch (e) { /* not a record */ }
+      }
+    };
     try {
       const chains = (await trail("ListAuditChains", {})).Chains || [];
       for (const chain of chains) {
         let after = await windowStart(chain);
         windowed = windowed || after > 0;
-        // Up to the end: a window's lines, and those written meanwhile.
+        // Up to the end: a window's lines, and those written meanwhile;
+        // past BUDGET bytes, the newest that fit, read from the end.
+        const records = [];
+        let bytes = 0;
         for (let i = 0; i < 1000; i++) {
           const page = await trail("GetAuditRecords", { Chain: chain, AfterSequence: after });
-          for (const r of page.Records || []) {
-            try { const ln = JSON.parse(r.Line); if (ln.event) events.push({ seq: r.Sequence, chain: chain, ev: ln.event }); } catch (e) { /* not a record */ }
-          }
+          for (const r of page.Records || []) { records.push(r); bytes += r.Line.length; }
           after = page.LastSequence > after ? page.LastSequence : after;
-          if (!page.Truncated) break;
+          if (!page.Truncated || bytes > BUDGET) break;
+        }
+        if (bytes > BUDGET) {
+          const newest = await newestByBytes(chain, bytes / records.length);
+          cut = cut || newest.cut;
+          add(chain, newest.records);
+        } else {
+          add(chain, records);
         }
       }
     } catch (e) { showError(err, e); }
@@ -104,7 +168,8 @@
           el("td", {}, btn, pre)));
       }
       count.textContent = (n > 500 ? "Showing the newest 500 of the matching events." : n + " matching events, newest first.") +
-        (windowed ? " Only the newest " + WINDOW.toLocaleString("en-US") + " records of the trail were read: kms audit events reads it all." : "");
+        (windowed ? " Only the newest " + WINDOW.toLocaleString("en-US") + " records of the trail were read: kms audit events reads it all." : "") +
+        (cut ? " Only the newest " + (BUDGET >> 20) + " MiB of records of the trail were read: kms audit events reads it all." : "");
     }
     draw();
   }
