@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-fuzztime=${FUZZTIME:-7s}
+# A few seconds per target in every run; FUZZTIME and BRIEF_FUZZTIME
+# lengthen them for a longer search. Inputs a search found failing are kept
+# under the package's testdata/fuzz, which plain go test runs.
+fuzztime=${FUZZTIME:-5s}
 # The later fuzz targets run briefly, to keep the whole run short; plain
 # go test above already ran their seed corpora.
 brieftime=${BRIEF_FUZZTIME:-2s}
@@ -19,8 +22,8 @@ go vet ./...
 # tests, and the AWS SDK for JavaScript v3's KMS client, for its end-to-end
 # test (they fail in CI, and skip elsewhere, without them).
 if command -v npm >/dev/null; then
-  (cd test/esdk-js && npm install --no-audit --no-fund --silent)
-  (cd test/sdk-js && npm install --no-audit --no-fund --silent)
+  (cd test/esdk-js && npm install --no-audit --no-fund --silent --prefer-offline)
+  (cd test/sdk-js && npm install --no-audit --no-fund --silent --prefer-offline)
 fi
 # cmd/kms drives the built binary through clusters, SIGKILLs and the aws
 # CLI: 7 to 8 minutes on a 2-core machine, and past go test's default
