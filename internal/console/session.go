@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +50,7 @@ type session struct {
 	created   time.Time
 	lastSeen  time.Time
 	account   string // the principal's, whose share it counts against
+	owner     string // sessionOwner(principal), whose sessions it counts among
 	size      int64  // memSize, while it is in the table
 }
 
@@ -73,18 +75,23 @@ type sessions struct {
 	m        map[[32]byte]*session
 	bytes    int64             // the memory of the sessions in m, as estimated
 	accounts map[string]*usage // what each account's sessions in m take
+	// owners holds the keys of each owner's sessions in m, oldest first:
+	// a sign-in finds its owner's count and oldest session without
+	// reading the whole table under mu.
+	owners map[string][][32]byte
 }
 
 // usage is what an account's sessions take of the table.
 type usage struct {
 	n     int
 	bytes int64
+	keys  map[[32]byte]struct{} // the account's sessions in m
 }
 
 func newSessions(now func() time.Time, idle, absolute time.Duration) *sessions {
 	return &sessions{now: now, idle: idle, absolute: absolute, maxBytes: maxSessionBytes,
 		maxPerAccount: maxSessionsPerAccount, maxBytesPerAccount: maxSessionBytesPerAccount,
-		m: make(map[[32]byte]*session), accounts: make(map[string]*usage)}
+		m: make(map[[32]byte]*session), accounts: make(map[string]*usage), owners: make(map[string][][32]byte)}
 }
 
 // full reports whether a session of size would take the table past its
@@ -109,11 +116,13 @@ func (s *sessions) add(k [32]byte, se *session) {
 	s.bytes += se.size
 	u := s.accounts[se.account]
 	if u == nil {
-		u = &usage{}
+		u = &usage{keys: make(map[[32]byte]struct{})}
 		s.accounts[se.account] = u
 	}
 	u.n++
 	u.bytes += se.size
+	u.keys[k] = struct{}{}
+	s.owners[se.owner] = append(s.owners[se.owner], k)
 }
 
 // resize sets the size of the session se, in the table. s.mu is held.
@@ -132,10 +141,17 @@ func (s *sessions) remove(k [32]byte) {
 	delete(s.m, k)
 	s.bytes -= se.size
 	u := s.accounts[se.account]
+	delete(u.keys, k)
 	if u.n--; u.n == 0 {
 		delete(s.accounts, se.account)
 	} else {
 		u.bytes -= se.size
+	}
+	owned := slices.DeleteFunc(s.owners[se.owner], func(o [32]byte) bool { return o == k })
+	if len(owned) == 0 {
+		delete(s.owners, se.owner)
+	} else {
+		s.owners[se.owner] = owned
 	}
 }
 
@@ -161,25 +177,13 @@ func (s *sessions) create(p *identity.Principal) (token, csrf string, ok bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.full(size) || s.overShare(p.Account, size) {
+	if s.full(size) {
 		s.sweepLocked(now)
+	} else if s.overShare(p.Account, size) {
+		s.sweepAccountLocked(p.Account, now)
 	}
-	for {
-		n := 0
-		var oldest [32]byte
-		var at time.Time
-		for k, v := range s.m {
-			if sessionOwner(v.principal) == who {
-				n++
-				if at.IsZero() || v.created.Before(at) {
-					oldest, at = k, v.created
-				}
-			}
-		}
-		if n < maxSessionsPerPrincipal {
-			break
-		}
-		s.remove(oldest)
+	for len(s.owners[who]) >= maxSessionsPerPrincipal {
+		s.remove(s.owners[who][0])
 	}
 	for s.overShare(p.Account, size) {
 		if !s.endIdlest(p.Account) {
@@ -189,7 +193,7 @@ func (s *sessions) create(p *identity.Principal) (token, csrf string, ok bool) {
 	if s.full(size) {
 		return "", "", false
 	}
-	s.add(sha256.Sum256([]byte(token)), &session{principal: p, csrf: csrf, created: now, lastSeen: now, account: p.Account, size: size})
+	s.add(sha256.Sum256([]byte(token)), &session{principal: p, csrf: csrf, created: now, lastSeen: now, account: p.Account, owner: who, size: size})
 	return token, csrf, true
 }
 
@@ -198,9 +202,11 @@ func (s *sessions) create(p *identity.Principal) (token, csrf string, ok bool) {
 func (s *sessions) endIdlest(account string) bool {
 	var idlest [32]byte
 	found := false
-	for k, v := range s.m {
-		if v.account == account && (!found || v.lastSeen.Before(s.m[idlest].lastSeen)) {
-			idlest, found = k, true
+	if u := s.accounts[account]; u != nil {
+		for k := range u.keys {
+			if v := s.m[k]; !found || v.lastSeen.Before(s.m[idlest].lastSeen) {
+				idlest, found = k, true
+			}
 		}
 	}
 	if found {
@@ -278,6 +284,18 @@ func (s *sessions) sweepLocked(now time.Time) {
 	for k, v := range s.m {
 		if s.expired(v, now) {
 			s.remove(k)
+		}
+	}
+}
+
+// sweepAccountLocked removes the expired sessions of account: all that
+// can make room in its share. s.mu is held.
+func (s *sessions) sweepAccountLocked(account string, now time.Time) {
+	if u := s.accounts[account]; u != nil {
+		for k := range u.keys {
+			if s.expired(s.m[k], now) {
+				s.remove(k)
+			}
 		}
 	}
 }

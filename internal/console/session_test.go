@@ -139,6 +139,10 @@ func TestSessionTableIsBounded(t *testing.T) {
 	if _, _, ok := s.create(&identity.Principal{ARN: "arn:aws:iam::111122223333:user/late"}); !ok || len(s.m) != 1 {
 		t.Fatalf("expired sessions did not make room: ok %v, %d held", ok, len(s.m))
 	}
+	// The indexes of owners and accounts forget the sessions ended.
+	if len(s.owners) != 1 || len(s.owners["arn:aws:iam::111122223333:user/late"]) != 1 || len(s.accounts) != 1 {
+		t.Fatalf("%d owners and %d accounts indexed for the one session", len(s.owners), len(s.accounts))
+	}
 }
 
 func TestSignInLimiter(t *testing.T) {
