@@ -330,14 +330,14 @@ func (d *Directory) refresh(akid string, gen uint64) {
 // remember caches v, read of access key akid and its owner (none if
 // zero), under akid in m, one of d's caches, unless a change to either or
 // a flush came since gen was read (what was read may be stale); a full
-// cache is emptied first.
+// cache (of d.cacheLimit entries) is emptied first.
 func remember[V any](d *Directory, gen uint64, m map[string]V, akid string, owner subject, v V) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.staleSince(gen, akid, owner) {
 		return
 	}
-	if len(m) >= cacheLimit {
+	if len(m) >= d.cacheLimit {
 		clear(m)
 	}
 	// A copy: akid is part of the request's Authorization header, which
@@ -346,8 +346,8 @@ func remember[V any](d *Directory, gen uint64, m map[string]V, akid string, owne
 }
 
 // rememberCredential caches c, read of access key akid and its owner, as
-// remember does, within cacheLimit entries and d.maxCredBytes of them
-// together (credential.memSize): a full cache evicts cacheEvictions
+// remember does, within d.cacheLimit entries and d.maxCredBytes of them
+// together (credential.memSize): a full cache evicts d.cacheEvictions
 // arbitrary credentials first, and room for c's bytes is made from the
 // largest credentials cached (evictLargestCredentials). A credential
 // larger than d.maxCredBytes alone is not cached.
@@ -361,8 +361,8 @@ func (d *Directory) rememberCredential(gen uint64, akid string, owner subject, c
 	if c.size > d.maxCredBytes {
 		return
 	}
-	if len(d.creds) >= cacheLimit {
-		d.evictCredentials(len(d.creds) - cacheLimit + cacheEvictions)
+	if len(d.creds) >= d.cacheLimit {
+		d.evictCredentials(len(d.creds) - d.cacheLimit + d.cacheEvictions)
 	}
 	if d.credBytes+c.size > d.maxCredBytes {
 		d.evictLargestCredentials(d.credBytes + c.size - d.maxCredBytes)

@@ -448,7 +448,10 @@ func TestUnknownKeyCached(t *testing.T) {
 	const unknown = "AKIAUNKNOWNUNKNOWN22"
 	_, err := f.authenticate(unknown, "whatever", "")
 	wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
-	for i := range 10050 {
+	// A cache of a twentieth of the real size, flooded past its bound as
+	// the real one would be.
+	identity.SetCacheLimit(f.d, identity.CredentialCacheLimit/20)
+	for i := range identity.CredentialCacheLimit/20 + 50 {
 		_, err := f.authenticate(fmt.Sprintf("AKIAFLOOD%011d", i), "whatever", "")
 		wantErr(t, err, fault.InvalidClientTokenID, "The security token included in the request is invalid.")
 	}

@@ -171,8 +171,12 @@ func TestCredentialCacheFullKeepsHotCallers(t *testing.T) {
 	cfg := f.cfg
 	cfg.Store = reads
 	d := identity.New(cfg)
-	limit := identity.CredentialCacheLimit
-	callers, err := identity.PutRootAccessKeys(f.ctx, f.st, f.root, 500000000000, limit+200)
+	// A tenth of the real cache, filled and passed by two batches of
+	// evictions as the real one would be.
+	limit := identity.CredentialCacheLimit / 10
+	identity.SetCacheLimit(d, limit)
+	evictions := limit / 100
+	callers, err := identity.PutRootAccessKeys(f.ctx, f.st, f.root, 500000000000, limit+2*evictions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,17 +208,18 @@ func TestCredentialCacheFullKeepsHotCallers(t *testing.T) {
 			bounded(fmt.Sprintf("after %d callers", len(hot)+i+1))
 		}
 	}
-	if n := bounded("at the end"); n < limit-identity.CredentialCacheEvictions {
+	if n := bounded("at the end"); n < limit-evictions {
 		t.Errorf("%d credentials cached after %d callers; want at least %d: a full cache evicts a few, it is not emptied",
-			n, len(callers), limit-identity.CredentialCacheEvictions)
+			n, len(callers), limit-evictions)
 	}
 	again := 0
 	for _, h := range hot {
 		again += reads.reads(h.ID) - 1
 	}
 	// Each hot caller is evicted by a batch with a chance of about one in
-	// a hundred: past the bound by some 200 callers, a few at most are
-	// read again. Emptied, the cache would have every one read again.
+	// a hundred: past the bound by two batches' worth of callers, a few
+	// at most are read again. Emptied, the cache would have every one
+	// read again.
 	if again > len(hot)/2 {
 		t.Errorf("the %d hot callers were read from the store %d times again while others filled the cache past its bound", len(hot), again)
 	}

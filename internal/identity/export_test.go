@@ -31,6 +31,13 @@ func UnknownKeysCached(d *Directory) (ids, bytes int) {
 // SetQuotas sets how many users and roles d lets an account have.
 func SetQuotas(d *Directory, users, roles int) { d.userQuota, d.roleQuota = users, roles }
 
+// SetCacheLimit sets how many entries each of d's caches of access keys
+// holds (CredentialCacheLimit unless set), and how many a full cache of
+// credentials evicts: a hundredth, as CredentialCacheEvictions is of
+// CredentialCacheLimit. A test fills a small cache as it would the real
+// one, in a hundredth of the calls.
+func SetCacheLimit(d *Directory, n int) { d.cacheLimit, d.cacheEvictions = n, n/100 }
+
 // SetCredentialCacheBytes sets the memory d's cached credentials may
 // take together, as estimated.
 func SetCredentialCacheBytes(d *Directory, n int64) { d.maxCredBytes = n }

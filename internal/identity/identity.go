@@ -133,6 +133,9 @@ type Directory struct {
 	// credBytes is the memory creds take, as estimated; at most
 	// maxCredBytes (DefaultCredentialCacheBytes).
 	credBytes, maxCredBytes int64
+	// cacheLimit bounds each of creds and misses (the constant
+	// cacheLimit); a full creds evicts cacheEvictions (the constant).
+	cacheLimit, cacheEvictions int
 
 	refreshMu  sync.Mutex
 	refreshing map[string]bool // access key ids being read again in the background
@@ -143,7 +146,8 @@ type Directory struct {
 func New(cfg Config) *Directory {
 	d := &Directory{st: cfg.Store, root: cfg.RootKey, region: cfg.Region, now: cfg.Now, log: cfg.Logger,
 		verifier: sigv4.NewVerifier(), creds: make(map[string]*credential), misses: make(map[string]miss), changes: changelog.New[subject](0), maxAge: cfg.CacheMaxAge, maxSkew: cfg.MaxClockSkew,
-		userQuota: DefaultUserQuota, roleQuota: DefaultRoleQuota, maxCredBytes: DefaultCredentialCacheBytes}
+		userQuota: DefaultUserQuota, roleQuota: DefaultRoleQuota, maxCredBytes: DefaultCredentialCacheBytes,
+		cacheLimit: cacheLimit, cacheEvictions: cacheEvictions}
 	if d.maxSkew <= 0 {
 		d.maxSkew = DefaultMaxClockSkew
 	}
