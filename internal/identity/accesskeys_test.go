@@ -32,6 +32,7 @@ func keyIDs(t *testing.T, f *fixture, user string) []string {
 }
 
 func TestCreateAccessKey(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, n := range []string{"alice", "full", "nokeys"} {
 		if _, err := f.d.CreateUser(f.ctx, f.root1, n, "/p/"); err != nil {
@@ -112,6 +113,7 @@ func TestCreateAccessKey(t *testing.T) {
 }
 
 func TestListAccessKeys(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	alice, aliceKey, _ := f.user("alice", nil)
 	bob, bobKey, _ := f.user("Bob", map[string]string{"list": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:ListAccessKeys","Resource":"*"}]}`})
@@ -178,6 +180,7 @@ func TestListAccessKeys(t *testing.T) {
 }
 
 func TestDeleteAccessKey(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	alice, aliceKey, aliceSecret := f.user("alice", nil)
 	_, bobKey, _ := f.user("bob", nil)
@@ -243,6 +246,7 @@ func TestDeleteAccessKey(t *testing.T) {
 // InitAccount give it another: it returns the root's other key, or
 // ErrNoRootKey when it has none.
 func TestDeleteRootBootstrapKey(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	second, secondSecret, err := f.d.CreateAccessKey(f.ctx, f.root1, "")
 	if err != nil {
@@ -284,6 +288,7 @@ func TestDeleteRootBootstrapKey(t *testing.T) {
 // record existed is initialised if its account has IAM records, even with
 // its root's first key gone, and gets the record then.
 func TestInitAccountOfAnOlderStore(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		prepare func(*fixture) error
@@ -346,6 +351,7 @@ func TestInitAccountOfAnOlderStore(t *testing.T) {
 // without a status; the bootstrap key still counts towards the root's
 // two and reads as Active.
 func TestRecordsFromBeforeTheRootKeyIndex(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	err := f.st.Update(f.ctx, func(tx store.Tx) error {
 		if err := tx.Delete([]byte("iam/rootkeys/" + acct + "/" + f.rootAK.ID)); err != nil {
@@ -383,6 +389,7 @@ func TestRecordsFromBeforeTheRootKeyIndex(t *testing.T) {
 // refuses it; none reaches the account root's keys, however broad the
 // role's policies.
 func TestRoleSessionCannotManageRootKeys(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "admin", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)

@@ -51,6 +51,7 @@ func newAccount(t testing.TB) (store.Store, *keys.RootKey, identity.AccessKey) {
 // clock: 5 minutes for KMS by default, as configured when set, and 15
 // minutes for IAM and STS whatever the KMS window.
 func TestClockSkew(t *testing.T) {
+	t.Parallel()
 	st, root, ak := newAccount(t)
 	ctx := context.Background()
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
@@ -109,6 +110,7 @@ func TestClockSkew(t *testing.T) {
 // clock part-way through a second neither refuses a signature exactly at
 // the limit nor says that a time is earlier than itself.
 func TestClockSkewWithinTheSecond(t *testing.T) {
+	t.Parallel()
 	st, root, ak := newAccount(t)
 	ctx := context.Background()
 	now := time.Date(2026, 12, 4, 12, 5, 0, 500_000_000, time.UTC)
@@ -148,6 +150,7 @@ func TestClockSkewWithinTheSecond(t *testing.T) {
 // TestOperationAndContentTypeMustBeSigned: a signature must cover
 // X-Amz-Target and Content-Type whenever the request has them.
 func TestOperationAndContentTypeMustBeSigned(t *testing.T) {
+	t.Parallel()
 	st, root, ak := newAccount(t)
 	ctx := context.Background()
 	d := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1"})
@@ -195,6 +198,7 @@ func TestOperationAndContentTypeMustBeSigned(t *testing.T) {
 // TestAuthenticateRefusals: each way a request can fail to say who it is
 // from gets AWS's error, and a valid one gets its principal.
 func TestAuthenticateRefusals(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	now := f.clock.Now()
 	form := "Action=ListUsers&Version=2010-05-08"
@@ -276,6 +280,7 @@ func TestAuthenticateRefusals(t *testing.T) {
 // gone, and records that are corrupt or sealed under another root key.
 // These fail without authenticating anyone.
 func TestAuthenticateStoredState(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.d = identity.New(identity.Config{Store: f.st, RootKey: f.root, Region: region, Now: f.clock.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -357,6 +362,7 @@ func TestAuthenticateStoredState(t *testing.T) {
 // process's change reaches it through Changed, or through CacheMaxAge when
 // that notification is lost.
 func TestCredentialCache(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		maxAge  time.Duration
@@ -442,6 +448,7 @@ func TestCredentialCache(t *testing.T) {
 // caller repeating it costs no store read; a flood of made-up keys does
 // not push the known ones out of the cache.
 func TestUnknownKeyCached(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	_, k, secret := f.user("alice", nil)
 	f.auth(k.ID, secret, "")
@@ -479,6 +486,7 @@ func TestUnknownKeyCached(t *testing.T) {
 // header's whole 64 KiB, is refused without a store read and takes no
 // place, and one of IAM's form takes at most 128 bytes.
 func TestUnknownKeyCacheBounded(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for i := range 50 {
 		for _, id := range []string{
@@ -507,6 +515,7 @@ func TestUnknownKeyCacheBounded(t *testing.T) {
 // restore, another node's write) is accepted once an IAM change is
 // notified, or once the cache's maximum age has passed.
 func TestUnknownKeyCacheDropped(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		maxAge  time.Duration
@@ -574,6 +583,7 @@ func TestUnknownKeyCacheDropped(t *testing.T) {
 // dropped then, and a key still valid is trusted for the full age from
 // that read, without its callers waiting for the store.
 func TestCredentialRefreshedInUse(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	cfg := f.cfg
 	cfg.CacheMaxAge = 10 * time.Second

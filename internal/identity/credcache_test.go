@@ -18,6 +18,7 @@ import (
 // pass the budget makes room from the largest, and a credential larger than
 // the whole budget is not cached.
 func TestCredentialCacheBytesBound(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	policy := func(statements int) string {
 		return `{"Version":"2012-10-17","Statement":[` + strings.Repeat(`{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"},`, statements) +
@@ -74,6 +75,7 @@ func TestCredentialCacheBytesBound(t *testing.T) {
 // part of the budget: room for a large one is made from the other large
 // ones, not by emptying the cache.
 func TestCredentialCacheKeepsSmallHotCredentials(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	policy := func(statements int) string {
 		return `{"Version":"2012-10-17","Statement":[` + strings.Repeat(`{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"},`, statements) +
@@ -166,6 +168,7 @@ func (t accessKeyReadsTx) Get(key []byte) ([]byte, error) {
 // calling; the cache stays within its bound, stays nearly full, and the
 // hot callers are seldom read again.
 func TestCredentialCacheFullKeepsHotCallers(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	reads := &accessKeyReads{Store: f.st, n: make(map[string]int)}
 	cfg := f.cfg

@@ -10,6 +10,7 @@ import (
 
 // Identity's failures are domain errors of their class, through wrapping.
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	_, notFound := f.d.GetUser(f.ctx, f.root1, "ghost")
 	wrapped := fmt.Errorf("calling IAM: %w", notFound)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestBootstrapRootIsStableAndSealed(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "kms.db")
 	st, err := boltstore.Open(path)
 	if err != nil {

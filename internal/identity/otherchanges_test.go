@@ -82,6 +82,7 @@ func awaitOr(t *testing.T, c chan struct{}, what string) {
 // access key or policy changes somewhere often enough that a read that
 // any such change threw away would seldom land.
 func TestCredentialRefreshLandsOverAnotherUsersChange(t *testing.T) {
+	t.Parallel()
 	for _, tc := range otherChanges {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -113,6 +114,7 @@ func TestCredentialRefreshLandsOverAnotherUsersChange(t *testing.T) {
 // A credential read on a call lands though another user's records changed
 // while the read was under way.
 func TestCredentialReadLandsOverAnotherUsersChange(t *testing.T) {
+	t.Parallel()
 	for _, tc := range otherChanges {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -139,6 +141,7 @@ func TestCredentialReadLandsOverAnotherUsersChange(t *testing.T) {
 // the credential's own user, access key or to everything overtook does
 // not land.
 func TestCredentialReadOvertakenByItsOwnChange(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		change func(t *testing.T, f *fixture, d *identity.Directory)

@@ -21,6 +21,7 @@ func policyNames(t *testing.T, f *fixture, kind, owner string) []string {
 }
 
 func TestPutPolicy(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateUser(f.ctx, f.root1, "alice", "/p/"); err != nil {
 		t.Fatal(err)
@@ -107,6 +108,7 @@ func TestPutPolicy(t *testing.T) {
 // unbounded number of them to read and evaluate on each request; a
 // policy replaced counts once.
 func TestPolicySizeIsPerOwner(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateUser(f.ctx, f.root1, "alice", ""); err != nil {
 		t.Fatal(err)
@@ -129,6 +131,7 @@ func TestPolicySizeIsPerOwner(t *testing.T) {
 // TestPolicyChangeAppliesAtOnce: a user's next request sees a policy put
 // or deleted, though its credential is cached.
 func TestPolicyChangeAppliesAtOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	_, k, secret := f.user("alice", nil)
 	list := func() error {
@@ -149,6 +152,7 @@ func TestPolicyChangeAppliesAtOnce(t *testing.T) {
 }
 
 func TestGetListDeletePolicy(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateUser(f.ctx, f.root1, "alice", ""); err != nil {
 		t.Fatal(err)

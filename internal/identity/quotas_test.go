@@ -13,6 +13,7 @@ import (
 // IAM's message and store nothing, another account is not held back, and
 // deleting one makes room for one.
 func TestUserAndRoleQuotas(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		kind   string
 		create func(f *fixture, caller *identity.Principal, name string) error

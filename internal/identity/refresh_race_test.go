@@ -13,6 +13,7 @@ import (
 // does not land: the access key deleted, here or by another process
 // whose notification arrives, is refused from then on.
 func TestCredentialRefreshOvertakenByAChange(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		delete func(f *fixture, d *identity.Directory, akid string)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestCreateRole(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "Existing", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
@@ -77,6 +78,7 @@ func TestCreateRole(t *testing.T) {
 }
 
 func TestGetRole(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "/p/", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
@@ -109,6 +111,7 @@ func TestGetRole(t *testing.T) {
 }
 
 func TestDeleteRole(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, n := range []string{"plain", "withpolicy"} {
 		if _, err := f.d.CreateRole(f.ctx, f.root1, n, "", trustAccount(acct), "", 0); err != nil {

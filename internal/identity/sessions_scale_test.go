@@ -50,6 +50,7 @@ func (t sessionReadsTx) Scan(prefix, after []byte, fn func(key, value []byte) (b
 // before the index is read whole once, and its sessions are still
 // removed on time.
 func TestExpiredSessionRoundReadsOnlySessionsDue(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
@@ -127,6 +128,7 @@ func TestExpiredSessionRoundReadsOnlySessionsDue(t *testing.T) {
 // the round that reads every session once a week, and indexed if kept;
 // the rounds between read none.
 func TestSessionStoredWithoutIndexAfterTheMarkIsRemoved(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)

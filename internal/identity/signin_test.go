@@ -12,6 +12,7 @@ import (
 )
 
 func TestSignInWithPassword(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	alice, _, _ := f.user("alice", map[string]string{"all": allowAll})
 	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "alice", "Correct-Horse-9", false); err != nil {
@@ -80,6 +81,7 @@ func TestSignInWithPassword(t *testing.T) {
 }
 
 func TestSignInWithAccessKey(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	p, err := f.d.SignInWithAccessKey(f.ctx, f.rootAK.ID, f.rootAK.Secret)
 	if err != nil {
@@ -114,6 +116,7 @@ func TestSignInWithAccessKey(t *testing.T) {
 }
 
 func TestLoginProfilePasswordPolicy(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.user("dave", nil)
 	for _, tc := range []struct {
@@ -144,6 +147,7 @@ func TestLoginProfilePasswordPolicy(t *testing.T) {
 }
 
 func TestChangePasswordAtSignIn(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.user("gina", nil)
 	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "gina", "Temporary-Pass-1", true); err != nil {
@@ -202,6 +206,7 @@ func (s *readsFailAfterAWrite) View(ctx context.Context, fn func(store.Tx) error
 // after the change: its caller records the change it is told of, and an
 // error must mean that nothing changed.
 func TestChangePasswordAtSignInReportsTheChangeItMade(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.user("gina", nil)
 	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "gina", "Temporary-Pass-1", true); err != nil {
@@ -220,6 +225,7 @@ func TestChangePasswordAtSignInReportsTheChangeItMade(t *testing.T) {
 // and the new one accepted: a caller who does not know the password never
 // reaches it. Its refusal changes nothing.
 func TestChangePasswordAtSignInAsksBeforeTheChange(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.user("gina", nil)
 	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "gina", "Temporary-Pass-1", true); err != nil {
@@ -249,6 +255,7 @@ func TestChangePasswordAtSignInAsksBeforeTheChange(t *testing.T) {
 // between the check and the change's transaction, which is where the
 // replacement lands here.
 func TestChangePasswordAtSignInRefusedOncePasswordReplaced(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		replace func(f *fixture) error
@@ -291,6 +298,7 @@ func TestChangePasswordAtSignInRefusedOncePasswordReplaced(t *testing.T) {
 // access key does; a change that keeps the hash, and a refused one, do
 // not.
 func TestPasswordHashErasuresAreMarked(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.user("hank", nil)
 	marks := func() int {

@@ -28,6 +28,7 @@ func roleARN(account, pathAndName string) string {
 }
 
 func TestAssumeRole(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	named, _, _ := f.user("named", nil)
 	allowed, _, _ := f.user("allowed", map[string]string{"assume": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`})
@@ -149,6 +150,7 @@ func TestAssumeRole(t *testing.T) {
 // identity policies allow, and a change to them applies to the session's
 // next request.
 func TestSessionCarriesTheRolePolicies(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "admin", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
@@ -182,6 +184,7 @@ func TestSessionCarriesTheRolePolicies(t *testing.T) {
 // TestRoleChainingLastsAnHour: a role session may assume another role,
 // for an hour at most, whatever the second role allows a user.
 func TestRoleChainingLastsAnHour(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, r := range []struct {
 		name string
@@ -227,6 +230,7 @@ func TestRoleChainingLastsAnHour(t *testing.T) {
 // session its long-term credentials started, nor after their key is
 // deleted.
 func TestChainedSessionEndsWithItsSource(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "hop", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
@@ -266,6 +270,7 @@ func TestChainedSessionEndsWithItsSource(t *testing.T) {
 // aws:TokenIssueTime is before a time) refuses the sessions issued before
 // that time and not those after, nor long-term credentials.
 func TestTokenIssueTime(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
@@ -328,6 +333,7 @@ func TestTokenIssueTime(t *testing.T) {
 }
 
 func TestSessionCredentials(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
@@ -366,6 +372,7 @@ func TestSessionCredentials(t *testing.T) {
 // refused as expired from its expiry on, by a server that reads it anew
 // too, until DeleteExpiredSessions removes it a day later, and it only.
 func TestSessionExpiry(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
@@ -439,6 +446,7 @@ func authenticateSession(f *fixture, d *identity.Directory, c *identity.Credenti
 // TestRoleDeletionEndsSessions: a session ends with its role, and a role
 // made again under the same name does not bring it back.
 func TestRoleDeletionEndsSessions(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateRole(f.ctx, f.root1, "r", "", trustAccount(acct), "", 0); err != nil {
 		t.Fatal(err)
@@ -463,6 +471,7 @@ func TestRoleDeletionEndsSessions(t *testing.T) {
 // TestCallerIdentity checks the principal Authenticate returns for each
 // kind of caller: what GetCallerIdentity reports and authorization reads.
 func TestCallerIdentity(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateUser(f.ctx, f.root1, "Alice", "/team/"); err != nil {
 		t.Fatal(err)
@@ -518,6 +527,7 @@ func TestCallerIdentity(t *testing.T) {
 // users its trust policy names that exist then: one deleted and made again
 // later, or one that did not exist, is not trusted.
 func TestBindStoredTrust(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	keep, keepKey, _ := f.user("keep", nil)
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["` + keep.ARN + `","arn:aws:iam::` + acct + `:user/ghost"]},"Action":"sts:AssumeRole"}]}`
@@ -556,6 +566,7 @@ func TestBindStoredTrust(t *testing.T) {
 // authenticated, does not keep the sessions past their expiry in the
 // store.
 func TestExpiredSessionsGoPastAMadeUpRecord(t *testing.T) {
+	t.Parallel()
 	raw, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
 	if err != nil {
 		t.Fatal(err)

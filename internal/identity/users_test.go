@@ -24,6 +24,7 @@ func userNames(t *testing.T, f *fixture, caller *identity.Principal) []string {
 }
 
 func TestCreateUser(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateUser(f.ctx, f.root1, "Existing", ""); err != nil {
 		t.Fatal(err)
@@ -105,6 +106,7 @@ func TestCreateUser(t *testing.T) {
 }
 
 func TestListUsersIsOrderedByName(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, n := range []string{"zed", "Bob", "alice", "carol"} {
 		if _, err := f.d.CreateUser(f.ctx, f.root1, n, ""); err != nil {
@@ -121,6 +123,7 @@ func TestListUsersIsOrderedByName(t *testing.T) {
 }
 
 func TestGetUser(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	alice, _, _ := f.user("alice", nil)
 	if _, err := f.d.CreateUser(f.ctx, f.root1, "bob", "/p/"); err != nil {
@@ -176,6 +179,7 @@ func TestGetUser(t *testing.T) {
 }
 
 func TestDeleteUser(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	_, key, _ := f.user("withkey", nil)
 	if _, err := f.d.CreateUser(f.ctx, f.root1, "withpolicy", ""); err != nil {
@@ -233,6 +237,7 @@ func TestDeleteUser(t *testing.T) {
 }
 
 func TestPrincipalID(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateUser(f.ctx, f.root1, "Alice", "/team/"); err != nil {
 		t.Fatal(err)
@@ -293,6 +298,7 @@ func TestPrincipalID(t *testing.T) {
 // A caller allowed by a Resource with a path is decided on the entity's
 // real ARN, and on the ARN without a path for a name that names no one.
 func TestNamedEntitiesTellNothingToTheUnauthorized(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if _, err := f.d.CreateUser(f.ctx, f.root1, "bob", "/team/"); err != nil {
 		t.Fatal(err)
