@@ -66,6 +66,7 @@ type sessions struct {
 	now      func() time.Time
 	idle     time.Duration
 	absolute time.Duration
+	max      int   // maxSessions
 	maxBytes int64 // maxSessionBytes
 	// An account's share: maxSessionsPerAccount, maxSessionBytesPerAccount.
 	maxPerAccount      int
@@ -89,7 +90,7 @@ type usage struct {
 }
 
 func newSessions(now func() time.Time, idle, absolute time.Duration) *sessions {
-	return &sessions{now: now, idle: idle, absolute: absolute, maxBytes: maxSessionBytes,
+	return &sessions{now: now, idle: idle, absolute: absolute, max: maxSessions, maxBytes: maxSessionBytes,
 		maxPerAccount: maxSessionsPerAccount, maxBytesPerAccount: maxSessionBytesPerAccount,
 		m: make(map[[32]byte]*session), accounts: make(map[string]*usage), owners: make(map[string][][32]byte)}
 }
@@ -97,7 +98,7 @@ func newSessions(now func() time.Time, idle, absolute time.Duration) *sessions {
 // full reports whether a session of size would take the table past its
 // bounds. s.mu is held.
 func (s *sessions) full(size int64) bool {
-	return len(s.m) >= maxSessions || s.bytes+size > s.maxBytes
+	return len(s.m) >= s.max || s.bytes+size > s.maxBytes
 }
 
 // overShare reports whether a session of size would take account past

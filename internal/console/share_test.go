@@ -48,6 +48,10 @@ func (quietBackend) RecordSignIn(*http.Request, string, *identity.Principal, str
 func TestSessionTableShareOfAnAccount(t *testing.T) {
 	clock := testsupport.NewClock(start)
 	h := New(Config{Backend: quietBackend{}, Directory: keyDirectory{}, Now: clock.Now})
+	// A table of a tenth of the real size, each account's share a tenth
+	// of it as in the real one, fills as the real one would.
+	h.sessions.max, h.sessions.maxPerAccount = maxSessions/10, maxSessionsPerAccount/10
+	tableSize, share := h.sessions.max, h.sessions.maxPerAccount
 	signIn := func(account string, user int) (*http.Cookie, int) {
 		t.Helper()
 		body := fmt.Sprintf(`{"accessKeyId":"AKIA%s%04d","secretAccessKey":"x"}`, account, user)
@@ -78,7 +82,7 @@ func TestSessionTableShareOfAnAccount(t *testing.T) {
 		t.Fatalf("the first sign-in: %d", status)
 	}
 	clock.Advance(time.Minute)
-	for user := range maxSessions / maxSessionsPerPrincipal {
+	for user := range tableSize / maxSessionsPerPrincipal {
 		for range maxSessionsPerPrincipal {
 			signIn(mallory, user)
 		}
@@ -86,24 +90,24 @@ func TestSessionTableShareOfAnAccount(t *testing.T) {
 	if c, status := signIn(other, 1); status != http.StatusOK || !live(c) {
 		t.Fatalf("another account's sign-in after one account tried to fill the table: %d", status)
 	}
-	if n := h.sessions.accounts[mallory].n; n != maxSessionsPerAccount {
-		t.Errorf("the account holds %d sessions; its share is %d", n, maxSessionsPerAccount)
+	if n := h.sessions.accounts[mallory].n; n != share {
+		t.Errorf("the account holds %d sessions; its share is %d", n, share)
 	}
 	if live(victim) {
 		t.Error("the account's session idle the longest outlived its newer ones")
 	}
 
 	// Accounts together fill the table; the last is refused, as before.
-	for a := range maxSessions / maxSessionsPerAccount {
+	for a := range tableSize / share {
 		account := fmt.Sprintf("%012d", 500000000000+a)
-		for user := range maxSessionsPerAccount {
+		for user := range share {
 			signIn(account, user)
 		}
 	}
 	if _, status := signIn("999999999999", 1); status != http.StatusServiceUnavailable {
 		t.Errorf("a sign-in to a table full of live sessions: %d, want 503", status)
 	}
-	if len(h.sessions.m) != maxSessions {
-		t.Errorf("%d sessions held; the table holds %d", len(h.sessions.m), maxSessions)
+	if len(h.sessions.m) != tableSize {
+		t.Errorf("%d sessions held; the table holds %d", len(h.sessions.m), tableSize)
 	}
 }
