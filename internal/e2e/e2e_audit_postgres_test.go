@@ -42,6 +42,7 @@ func newPostgresTrailEnv(t *testing.T) (*kmsEnv, *pgxpool.Pool) {
 // database takes records again is answered, with its record in an intact
 // chain.
 func TestPostgresTrailRecovers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e, pool := newPostgresTrailEnv(t)
 	exec := func(sql string) {

@@ -166,6 +166,7 @@ type wantRecord struct {
 }
 
 func TestAuditTrailRecordsEveryCall(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	ctx := context.Background()
 	started := time.Now().UTC().Add(-time.Second)
@@ -440,6 +441,7 @@ func TestAuditTrailRecordsEveryCall(t *testing.T) {
 // call about a key, and `kms audit events --key` depends on it to find
 // who disabled, scheduled for deletion or re-policied a key.
 func TestAuditResourceForKeyNamedByIDOrAlias(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	ctx := context.Background()
 	keyID := e.newKey(t)
@@ -469,6 +471,7 @@ func TestAuditResourceForKeyNamedByIDOrAlias(t *testing.T) {
 // call refused before it resolved a key names none, even when another
 // identifier form would have named one, and ReEncrypt names both keys.
 func TestAuditNamesOnlyResolvedKeys(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	ctx := context.Background()
 	a, b := e.newKey(t), e.newKey(t)
@@ -531,6 +534,7 @@ func mustRecords(t testing.TB, path string) []*audit.Record {
 // Concurrent calls each get one record; the chain still verifies and the
 // sequence numbers are dense.
 func TestAuditConcurrentCalls(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	keyID := e.newKey(t)
 	const workers, each = 8, 25
@@ -580,6 +584,7 @@ func TestAuditConcurrentCalls(t *testing.T) {
 // their request parameters and bounds the other fields; here, a record of
 // an unauthenticated call must stay small whatever the request held.
 func TestAuditUnauthenticatedRecordIsBounded(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	big := strings.Repeat("A", 200<<10)
 	for _, tc := range []struct {
@@ -619,6 +624,7 @@ func TestAuditUnauthenticatedRecordIsBounded(t *testing.T) {
 // is answered, so it must be recorded too, as the KMS protocol's early
 // refusals (unknown operation, bad Content-Type, oversized body) are.
 func TestAuditRecordsRefusedFormRequests(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	form := map[string]string{"X-Unsigned": "1", "Content-Type": "application/x-www-form-urlencoded"}
 	var reqIDs []string
@@ -654,6 +660,7 @@ func TestAuditRecordsRefusedFormRequests(t *testing.T) {
 // the trail. A hundred show it as well as thousands: one record that kept
 // the id would be thirty times the bound.
 func TestAuditHugeCredentialIsBounded(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	const n = 100
 	akid := strings.Repeat("A", 60<<10)
@@ -681,6 +688,7 @@ func TestAuditHugeCredentialIsBounded(t *testing.T) {
 // A signed caller's request parameters are bounded too: each string at
 // 2 KiB, a key policy at 32 KiB.
 func TestAuditSignedParamsAreBounded(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	big := strings.Repeat("d", 100<<10)
 	r := e.rawCall(t, "CreateKey", `{"Description":"`+big+`","Tags":[{"TagKey":"k","TagValue":"`+big+`"}]}`)
@@ -706,6 +714,7 @@ func TestAuditSignedParamsAreBounded(t *testing.T) {
 // written) does not multiply the size. An ordinary call's parameters are
 // as they were.
 func TestAuditParamsBoundedAsAWhole(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	key := e.newKey(t)
 	ctx := context.Background()
@@ -802,6 +811,7 @@ func fileSize(t testing.TB, path string) int64 {
 // (a JSON string on the wire replaces invalid bytes), and verify over the
 // endpoint would report a break that is not one.
 func TestAuditInvalidUTF8IsCleaned(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	for _, body := range []string{
 		"{\"KeyId\":\"k\",\"Plaintext\":\"AA==\",\"EncryptionContext\":{\"a\":\"\xff\xfe\"}}",
@@ -1080,6 +1090,7 @@ func TestAuditNestedMembersSpelledExactly(t *testing.T) {
 // digits, as every id this server issues), else HIDDEN_DUE_TO_SECURITY_REASONS,
 // as the console's sign-in records keep the names tried.
 func TestAuditHidesASecretSentAsTheAccessKeyID(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	ctx := context.Background()
 	secret := strings.NewReplacer("/", "x", "+", "y").Replace(e.creds.Secret)

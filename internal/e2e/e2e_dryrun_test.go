@@ -25,6 +25,7 @@ const dryRunMessage = "The request would have succeeded, but the DryRun option i
 // changes nothing, and is audited; a caller who may not make the call is
 // refused as without DryRun.
 func TestE2EDryRunEveryOperation(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	ctx := context.Background()
 	sym := e.newKey(t)
@@ -155,6 +156,7 @@ func TestE2EDryRunEveryOperation(t *testing.T) {
 // A request with DryRun that would fail is answered with its own error,
 // not DryRunOperationException, over the wire as directly.
 func TestE2EDryRunOfAFailingRequest(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	rsaSign := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify}).KeyId)

@@ -16,6 +16,7 @@ import (
 // does: an account with thousands of users is not read and sent whole
 // on each call, and the SDK's paginators walk every page in name order.
 func TestE2EIAMListingsArePaged(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	root := e.rootIAM()
@@ -90,6 +91,7 @@ func TestE2EIAMListingsArePaged(t *testing.T) {
 // ListUsers and ListRoles with a PathPrefix list those whose path begins
 // with it, a page at a time, as IAM does; "/" lists all.
 func TestE2EIAMListingsByPathPrefix(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	root := e.rootIAM()

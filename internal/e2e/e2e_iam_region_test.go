@@ -42,6 +42,7 @@ func (e *kmsEnv) stsClientIn(region, akid, secret string) *sts.Client {
 // and of STS outside eu-west-1, and one allowed only in us-east-1 may use
 // IAM, and STS there.
 func TestE2ERequestedRegionIAMAndSTS(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	e.createRole(t, "target", trustAccount)

@@ -14,6 +14,7 @@ import (
 // as AWS does for an account with none, after authorization, and never
 // UnknownOperationException.
 func TestE2ECustomKeyStores(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	ctx := context.Background()
 

@@ -14,6 +14,7 @@ import (
 // with the eventID of its audit record and its request id; failed uses do
 // not count, and uses survive a restart once flushed.
 func TestE2EGetKeyLastUsage(t *testing.T) {
+	t.Parallel()
 	e, logPath := newAuditedEnv(t)
 	ctx := context.Background()
 	created := e.clock.Now().UTC().Truncate(time.Millisecond)
@@ -106,6 +107,7 @@ func (e *kmsEnv) lastUsage(t testing.TB, id string) *types.KeyLastUsageData {
 // TrackingStartDate never comes before its KeyCreationDate, and a use of
 // the primary is not a use of the replica.
 func TestE2EGetKeyLastUsageOfAReplica(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	c := e.regions()

@@ -13,6 +13,7 @@ import (
 )
 
 func TestLoginProfileLifecycle(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	root := e.rootIAM()
@@ -70,6 +71,7 @@ func TestLoginProfileLifecycle(t *testing.T) {
 }
 
 func TestLoginProfileErrors(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	root := e.rootIAM()
@@ -105,6 +107,7 @@ func TestLoginProfileErrors(t *testing.T) {
 // account's root must name one (AWS has it omit the name only in an
 // AssumeRoot session, which this server does not serve).
 func TestLoginProfileOfTheCaller(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	dave := e.newUser(t, "dave", allowDoc(userARNOf("dave"), "iam:*LoginProfile"))
@@ -138,6 +141,7 @@ func longPassword() string {
 }
 
 func TestListRoles(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	root := e.rootIAM()

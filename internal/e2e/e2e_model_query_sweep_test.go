@@ -116,6 +116,7 @@ func loadModel(t testing.TB, path string) *kmsModel {
 // for its input; that values at the model's limits pass validation; and
 // that the actions not served are refused as unknown.
 func TestQueryModelValidationSweep(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	inputs := e.queryInputs(t)
 	u := e.newUser(t, "sweep-nobody")

@@ -418,6 +418,7 @@ func sortedKeys(m map[string]any) []string {
 // TestResponseConformanceCheck shows that the check finds each kind of
 // difference it is for, and passes answers AWS gives.
 func TestResponseConformanceCheck(t *testing.T) {
+	t.Parallel()
 	model, err := sharedKMSModel()
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ type sweepInput struct {
 // then that the valid request is not refused for its input, and that
 // values at the model's limits pass validation.
 func TestModelValidationSweep(t *testing.T) {
+	t.Parallel()
 	model := loadKMSModel(t)
 	addSweepMembers(t, model)
 	e := newKMSEnv(t)

@@ -18,6 +18,7 @@ import (
 // ReplicateKey (the replica is a key created in eu-west-1), nor moves the
 // primary there; what it may do in us-east-1 it still does.
 func TestE2EMultiRegionRequestedRegion(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	c := e.regions()
@@ -89,6 +90,7 @@ func (s *afterReadStore) View(ctx context.Context, fn func(store.Tx) error) erro
 // what the old primary encrypts decrypts in every region, before and
 // after the new primary rotates.
 func TestE2EMultiRegionRotationRacesPrimaryChange(t *testing.T) {
+	t.Parallel()
 	var st *afterReadStore
 	e, _ := newAuditedEnvWith(t, func(s store.Store) store.Store {
 		st = &afterReadStore{Store: s}
@@ -141,6 +143,7 @@ func TestE2EMultiRegionRotationRacesPrimaryChange(t *testing.T) {
 // since it was made) does not become the primary: no call could reach
 // the key's primary then, to rotate, replicate, move or delete it.
 func TestE2EMultiRegionPrimaryNotMovedToUnservedRegion(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	id := aws.ToString(e.createKey(t, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}).KeyId)

@@ -17,6 +17,7 @@ import (
 // a primary that waited for it starts its own waiting period from the
 // replica's deletion date, the one the maintenance round gives it too.
 func TestE2EMultiRegionReplicaPastItsDeletionDate(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	c := e.regions()

@@ -74,6 +74,7 @@ func checkConfig(t *testing.T, c *kms.Client, region, id, primary string, replic
 // replicated to eu-west-1 and ap-southeast-2, used across regions, its
 // primary moved, rotated, and deleted.
 func TestE2EMultiRegionKey(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	c := e.regions()
@@ -369,6 +370,7 @@ func ecFor(blob []byte, plain *kms.EncryptOutput, ec map[string]string) map[stri
 
 // Refusals of ReplicateKey and UpdatePrimaryRegion change nothing.
 func TestE2EMultiRegionRefusals(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	c := e.regions()
@@ -437,6 +439,7 @@ func TestE2EMultiRegionRefusals(t *testing.T) {
 // A single-Region key exists in its own region only, by id or ARN, and
 // its ciphertexts do not decrypt elsewhere.
 func TestE2ESingleRegionKeyIsInvisibleElsewhere(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	c := e.regions()
@@ -473,6 +476,7 @@ func TestE2ESingleRegionKeyIsInvisibleElsewhere(t *testing.T) {
 // Imported material into a multi-Region key: the replica has none until
 // the same material is imported into it.
 func TestE2EMultiRegionImportedMaterial(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	c := e.regions()
@@ -535,6 +539,7 @@ func importInto(t *testing.T, c *kms.Client, id string, material []byte) {
 // New imported material for a multi-Region key, and on-demand rotation to
 // it, are refused, and change nothing.
 func TestE2EMultiRegionNewImportedMaterialRefused(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	us := e.regions()[e2eRegion]
@@ -565,6 +570,7 @@ func TestE2EMultiRegionNewImportedMaterialRefused(t *testing.T) {
 // What one region hands out does not work in another region of the same
 // multi-Region key: an import token, or a grant token.
 func TestE2EMultiRegionTokensStayInTheirRegion(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	c := e.regions()
@@ -613,6 +619,7 @@ func TestE2EMultiRegionTokensStayInTheirRegion(t *testing.T) {
 // region verifies in another, and the replica's public key is the
 // primary's.
 func TestE2EMultiRegionSigningAndMACKeys(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	c := e.regions()

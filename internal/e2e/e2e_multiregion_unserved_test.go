@@ -21,6 +21,7 @@ import (
 // Serving the region again lets its replica, then the primary, be
 // deleted.
 func TestE2EMultiRegionDeletionWithReplicasInUnservedRegions(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	c := e.regions()

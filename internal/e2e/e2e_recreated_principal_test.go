@@ -22,6 +22,7 @@ import (
 // another principal: it gets nothing the old one was given, until a policy
 // or grant names it anew.
 func TestE2ERecreatedPrincipalInheritsNothing(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	root := e.kpIAM()
@@ -98,6 +99,7 @@ func TestE2ERecreatedPrincipalInheritsNothing(t *testing.T) {
 // again; the rest of the document is as it was put. Such a policy cannot
 // be put back as it is.
 func TestE2EKeyPolicyShowsDeletedPrincipalsByID(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	root := e.kpIAM()
@@ -159,6 +161,7 @@ func TestE2EKeyPolicyShowsDeletedPrincipalsByID(t *testing.T) {
 // made again afterwards inherits nothing; an ARN naming no one then is
 // bound to no one, and GetKeyPolicy still shows it as written.
 func TestE2EUnboundRecordsAreBoundAtStart(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	root := e.kpIAM()
@@ -305,6 +308,7 @@ func unbindAll(t *testing.T, root *keys.RootKey) func(path string) {
 // alice, named by another key's policy and grant from before bindings, is
 // bound, so that an alice made again later inherits neither.
 func TestE2EEditedRecordLeavesTheOthersBound(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	edited, key := e.newKey(t), e.newKey(t)

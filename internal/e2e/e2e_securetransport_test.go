@@ -19,6 +19,7 @@ import (
 // "deny unless SecureTransport" key policy lets TLS callers in and keeps
 // plain-HTTP callers out.
 func TestE2ESecureTransport(t *testing.T) {
+	t.Parallel()
 	e := newKMSEnv(t)
 	ctx := context.Background()
 	key := e.newKey(t)

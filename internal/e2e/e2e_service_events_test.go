@@ -271,6 +271,7 @@ func TestE2EReplicaDeletionIsAuditedOnce(t *testing.T) {
 // deletion date is gone for every purpose all the same. Once the trail
 // records again, the work is done, and recorded, once.
 func TestE2EServiceEventsWaitForTheTrail(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e, pool := newPostgresTrailEnv(t)
 	exec := func(sql string) {
