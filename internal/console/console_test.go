@@ -237,6 +237,7 @@ func (b *browser) createKey() string {
 }
 
 func TestSignInAndCallAsTheRoot(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.browser()
 	b.signInWithKey(e.creds.ID, e.creds.Secret)
@@ -260,6 +261,7 @@ func TestSignInAndCallAsTheRoot(t *testing.T) {
 }
 
 func TestSessionCookie(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	buf := `{"accessKeyId":"` + e.creds.ID + `","secretAccessKey":"` + e.creds.Secret + `"}`
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/console/api/signin", strings.NewReader(buf))
@@ -283,6 +285,7 @@ func TestSessionCookie(t *testing.T) {
 }
 
 func TestSecureCookieOverHTTPS(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := e.root
 	h := console.New(console.Config{Backend: fakeBackend{}, Directory: fixedDirectory{p}, Secure: true})
@@ -332,6 +335,7 @@ func (d fixedDirectory) Refresh(context.Context, *identity.Principal) (*identity
 }
 
 func TestRequestsWithoutASessionOrCSRFTokenAreRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.browser()
 	b.signInWithKey(e.creds.ID, e.creds.Secret)
@@ -370,6 +374,7 @@ func TestRequestsWithoutASessionOrCSRFTokenAreRefused(t *testing.T) {
 }
 
 func TestSessionsExpire(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.browser()
 	b.signInWithKey(e.creds.ID, e.creds.Secret)
@@ -393,6 +398,7 @@ func TestSessionsExpire(t *testing.T) {
 }
 
 func TestSignOut(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.browser()
 	b.signInWithKey(e.creds.ID, e.creds.Secret)
@@ -418,6 +424,7 @@ func (e *env) userWithPassword(name, password string, reset bool) {
 }
 
 func TestFailedSignInsAreAuditedAndRateLimited(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.userWithPassword("alice", "Correct-Horse-9", false)
 	b := e.browser()
@@ -459,6 +466,7 @@ func TestFailedSignInsAreAuditedAndRateLimited(t *testing.T) {
 // (which has a name's shape as often as not), is recorded as CloudTrail
 // records it, HIDDEN_DUE_TO_SECURITY_REASONS.
 func TestFailedSignInNamesAreRecordedOnlyWhenNames(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const hidden = "HIDDEN_DUE_TO_SECURITY_REASONS"
 	secret := e.creds.Secret
@@ -510,6 +518,7 @@ func TestFailedSignInNamesAreRecordedOnlyWhenNames(t *testing.T) {
 }
 
 func TestAnotherPrincipalsKey(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	rootB := e.browser()
@@ -565,6 +574,7 @@ func TestAnotherPrincipalsKey(t *testing.T) {
 // change that outlives it, such as a new access key, though its node has
 // not been told and its cache is young.
 func TestRevokedOnAnotherNode(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *identity.Config) { c.CacheMaxAge = time.Hour })
 	ctx := context.Background()
 	other := identity.New(e.dirCfg) // another node on the same store
@@ -608,6 +618,7 @@ func TestRevokedOnAnotherNode(t *testing.T) {
 // out of IAM in the console too, and one kept in eu-west-1 keeps the IAM
 // it may use.
 func TestIAMRequestedRegion(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	signIn := e.signInNewUser
@@ -683,6 +694,7 @@ func answer(conn net.Conn) (resp *http.Response, closed bool, err error) {
 // needs more than 8 KiB, before the rest has arrived. A session's body may
 // be larger, within the API's memory for bodies.
 func TestRequestBodies(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	chunk := func(n int) []byte { return fmt.Appendf(nil, "%x\r\n%s\r\n", n, bytes.Repeat([]byte(" "), n)) }
 	for _, tc := range []struct {
@@ -739,7 +751,8 @@ func TestRequestBodies(t *testing.T) {
 
 // TestSlowBodiesWithoutASession: a request without a session whose body
 // does not arrive at once is refused, and its connection closed, once the
-// time an unknown caller's body has is up.
+// time an unknown caller's body has is up. It runs alone, not in
+// parallel: a body sent at once must arrive within its 200 ms.
 func TestSlowBodiesWithoutASession(t *testing.T) {
 	e := newEnv(t)
 	e.api.WithReadTimeout(200 * time.Millisecond) // below the 5 s for an unknown caller
@@ -758,6 +771,7 @@ func TestSlowBodiesWithoutASession(t *testing.T) {
 }
 
 func TestIAMThroughTheConsole(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.browser()
 	b.signInWithKey(e.creds.ID, e.creds.Secret)
@@ -791,6 +805,7 @@ func TestIAMThroughTheConsole(t *testing.T) {
 }
 
 func TestPagesAndHeaders(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// The page and every file it names.
 	paths := []string{"/console/"}
@@ -848,6 +863,7 @@ func TestPagesAndHeaders(t *testing.T) {
 }
 
 func TestRateLimitIgnoresTheCaseOfNames(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.userWithPassword("erin", "Correct-Horse-9", false)
 	b := e.browser()
@@ -862,6 +878,7 @@ func TestRateLimitIgnoresTheCaseOfNames(t *testing.T) {
 }
 
 func TestSigningInAgainEndsTheOldSession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.browser()
 	b.signInWithKey(e.creds.ID, e.creds.Secret)
@@ -880,6 +897,7 @@ func TestSigningInAgainEndsTheOldSession(t *testing.T) {
 }
 
 func TestConsoleCallsAreReportedLikeSignedCalls(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.browser()
 	b.signInWithKey(e.creds.ID, e.creds.Secret)
@@ -900,6 +918,7 @@ func TestConsoleCallsAreReportedLikeSignedCalls(t *testing.T) {
 }
 
 func TestPasswordResetAtSignIn(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.userWithPassword("frank", "Temporary-Pass-1", true)
@@ -972,6 +991,7 @@ func TestPasswordResetAtSignIn(t *testing.T) {
 // fail and count against it; the server logs the change left without its
 // record; and the new password signs in once the trail records.
 func TestPasswordChangedWithoutItsRecord(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.userWithPassword("frank", "Temporary-Pass-1", true)
 	b := e.browser()
@@ -1000,6 +1020,7 @@ func TestPasswordChangedWithoutItsRecord(t *testing.T) {
 // does not reach the refusal of the change: it cannot have the server log
 // one line per request, nor tell the trail is down by its answer.
 func TestPasswordChangeWhileTheTrailIsDownNeedsThePassword(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.userWithPassword("frank", "Temporary-Pass-1", true)
 	e.rec.fail(errors.New("the trail is down"))
@@ -1041,6 +1062,7 @@ func (s *eventsOfWrites) Update(ctx context.Context, fn func(store.Tx) error) er
 // record at hand, as a signed one does: a server killed between the
 // change and the record leaves the record to be written later.
 func TestConsoleIAMChangesCarryTheirRecords(t *testing.T) {
+	t.Parallel()
 	var writes *eventsOfWrites
 	e := newEnv(t, func(c *identity.Config) {
 		writes = &eventsOfWrites{Store: c.Store}
@@ -1066,6 +1088,7 @@ func TestConsoleIAMChangesCarryTheirRecords(t *testing.T) {
 // killed between the change and the record leaves the record to be
 // written later.
 func TestPasswordChangedAtSignInCarriesItsRecord(t *testing.T) {
+	t.Parallel()
 	var writes *eventsOfWrites
 	e := newEnv(t, func(c *identity.Config) {
 		writes = &eventsOfWrites{Store: c.Store}
@@ -1093,6 +1116,7 @@ func TestPasswordChangedAtSignInCarriesItsRecord(t *testing.T) {
 // One session used by several requests at once (a page loads a key's
 // details in parallel); run with -race.
 func TestOneSessionConcurrently(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.browser()
 	b.signInWithKey(e.creds.ID, e.creds.Secret)
@@ -1116,6 +1140,7 @@ func TestOneSessionConcurrently(t *testing.T) {
 // A KMS call names its region in the X-KMS-Region header; the API refuses
 // a region the server does not serve, and changes nothing.
 func TestCallRegionHeader(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.browser()
 	b.signInWithKey(e.creds.ID, e.creds.Secret)
@@ -1140,6 +1165,7 @@ func TestCallRegionHeader(t *testing.T) {
 // among them, the right password may be one of the first checked, and
 // then gets in and forgets the failures, as its owner knows it.)
 func TestSimultaneousSignInsAreRateLimited(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.userWithPassword("dave", "Correct-Horse-9", false)
 	signIn := func(password string) int {
@@ -1181,6 +1207,7 @@ func TestSimultaneousSignInsAreRateLimited(t *testing.T) {
 // only to loopback names, so a page whose name was rebound to 127.0.0.1
 // cannot use it as a page of its own site.
 func TestLoopbackConsoleRefusesOtherHostNames(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	h := console.New(console.Config{Backend: fakeBackend{}, Directory: fixedDirectory{e.root}, LoopbackOnly: true})
 	open := console.New(console.Config{Backend: fakeBackend{}, Directory: fixedDirectory{e.root}})
@@ -1235,6 +1262,7 @@ func (b blockingBackend) VerifyTrail(context.Context) ([]audit.Report, error) {
 // TestOneTrailVerificationAtATime: a verification reads the whole trail,
 // so a second request while one runs is refused rather than queued.
 func TestOneTrailVerificationAtATime(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := blockingBackend{started: make(chan struct{}), release: make(chan struct{})}
 	h := console.New(console.Config{Backend: b, Directory: fixedDirectory{e.root}})
@@ -1286,6 +1314,7 @@ func TestOneTrailVerificationAtATime(t *testing.T) {
 // is refused rather than left out: a user asked for with a permissions
 // boundary is not made without one.
 func TestIAMCallsValidatedAsSigned(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b := e.signInNewUser("admin", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}`)
 	for _, tc := range []struct {
@@ -1330,6 +1359,7 @@ func (brokenDirectory) ChangePasswordAtSignIn(context.Context, string, string, s
 // is recorded as a failed ConsoleLogin, with the error it is answered,
 // as every other attempt is: it wrote no record.
 func TestSignInThatFailsInsideIsRecorded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.userWithPassword("alice", "Correct-Horse-9", false)
 	c := console.New(console.Config{Backend: e.api, Directory: brokenDirectory{e.dir}, Now: e.clock.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})

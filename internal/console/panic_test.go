@@ -28,6 +28,7 @@ func (s panickingStore) Update(ctx context.Context, fn func(store.Tx) error) err
 // the API's internal error, not a dropped connection, and recorded with
 // it, as a signed call is; the console goes on serving.
 func TestPanicInAConsoleCall(t *testing.T) {
+	t.Parallel()
 	var armed atomic.Bool
 	e := newEnv(t, func(c *identity.Config) { c.Store = panickingStore{Store: c.Store, armed: &armed} })
 	b := e.browser()
@@ -66,6 +67,7 @@ func (s panickingReads) View(ctx context.Context, fn func(store.Tx) error) error
 // answered with the internal error as JSON, not a dropped connection;
 // the console goes on serving.
 func TestPanicInASessionCheck(t *testing.T) {
+	t.Parallel()
 	var armed atomic.Bool
 	e := newEnv(t, func(c *identity.Config) { c.Store = panickingReads{Store: c.Store, armed: &armed} })
 	b := e.browser()

@@ -10,6 +10,7 @@ import (
 // A throttled address that tries name after name adds no entry for them,
 // and a name of any length is kept under a key of bounded length.
 func TestSignInLimiterBoundsWhatClientsSend(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	l := newSignInLimiter(func() time.Time { return now })
 	const addr = "198.51.100.7"
@@ -64,6 +65,7 @@ func TestSignInLimiterBoundsWhatClientsSend(t *testing.T) {
 // instead of growing or forgetting, sweeps at most once per interval, and
 // takes new entries again once the old ones have expired.
 func TestSignInLimiterFullTable(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	l := newSignInLimiter(func() time.Time { return now })
 	for i := range maxLimiterEntries {
@@ -101,6 +103,7 @@ func TestSignInLimiterFullTable(t *testing.T) {
 // in it to go past the limits: the /48 counts as one network, so that
 // neither guessing nor the table it fills grows with the addresses held.
 func TestSignInLimiterCountsAnIPv6Network(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	l := newSignInLimiter(func() time.Time { return now })
 	addr := func(i int) string { return fmt.Sprintf("2001:db8:7:%x::1", i) } // a new /64 of one /48 each time

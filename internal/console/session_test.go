@@ -17,6 +17,7 @@ import (
 var start = time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
 
 func TestSessionIdleTimeout(t *testing.T) {
+	t.Parallel()
 	clock := testsupport.NewClock(start)
 	s := newSessions(clock.Now, 30*time.Minute, 12*time.Hour)
 	token, _, _ := s.create(&identity.Principal{ARN: "arn:aws:iam::111122223333:root"})
@@ -41,6 +42,7 @@ func TestSessionIdleTimeout(t *testing.T) {
 }
 
 func TestSessionAbsoluteTimeout(t *testing.T) {
+	t.Parallel()
 	clock := testsupport.NewClock(start)
 	s := newSessions(clock.Now, 30*time.Minute, 12*time.Hour)
 	token, _, _ := s.create(&identity.Principal{})
@@ -57,6 +59,7 @@ func TestSessionAbsoluteTimeout(t *testing.T) {
 }
 
 func TestSessionTokens(t *testing.T) {
+	t.Parallel()
 	clock := testsupport.NewClock(start)
 	s := newSessions(clock.Now, time.Hour, time.Hour)
 	t1, c1, _ := s.create(&identity.Principal{ARN: "a"})
@@ -86,6 +89,7 @@ func TestSessionTokens(t *testing.T) {
 }
 
 func TestSessionTableIsBounded(t *testing.T) {
+	t.Parallel()
 	clock := testsupport.NewClock(start)
 	s := newSessions(clock.Now, time.Hour, time.Hour)
 	victim, _, _ := s.create(&identity.Principal{ARN: "arn:aws:iam::111122223333:root"})
@@ -146,6 +150,7 @@ func TestSessionTableIsBounded(t *testing.T) {
 }
 
 func TestSignInLimiter(t *testing.T) {
+	t.Parallel()
 	clock := testsupport.NewClock(start)
 	l := newSignInLimiter(clock.Now)
 	try := func(name, addr string) bool {
@@ -231,6 +236,7 @@ func TestSignInLimiter(t *testing.T) {
 // TestSignInLimiterCountsAttemptsInFlight: attempts begun at once, before
 // any has failed, count against the limit.
 func TestSignInLimiterCountsAttemptsInFlight(t *testing.T) {
+	t.Parallel()
 	l := newSignInLimiter(testsupport.NewClock(start).Now)
 	var wg sync.WaitGroup
 	var allowed atomic.Int32
@@ -265,6 +271,7 @@ func TestSignInLimiterCountsAttemptsInFlight(t *testing.T) {
 // are gone), and a session whose principal grows past it when read again
 // is ended, not another's.
 func TestSessionTableBytesBounded(t *testing.T) {
+	t.Parallel()
 	clock := testsupport.NewClock(start)
 	s := newSessions(clock.Now, time.Hour, time.Hour)
 	doc := `{"Version":"2012-10-17","Statement":[` + strings.Repeat(`{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"},`, 150) +
@@ -331,6 +338,7 @@ func TestSessionTableBytesBounded(t *testing.T) {
 // than the whole share is refused, and a session whose principal grows
 // past it when read again is ended; another account's are not touched.
 func TestSessionShareBytesOfAnAccount(t *testing.T) {
+	t.Parallel()
 	clock := testsupport.NewClock(start)
 	s := newSessions(clock.Now, time.Hour, time.Hour)
 	user := func(account, name string) *identity.Principal {

@@ -46,6 +46,7 @@ func (quietBackend) RecordSignIn(*http.Request, string, *identity.Principal, str
 // sign in, and the account's sessions used the longest ago are the ones
 // ended. Accounts together still fill the table.
 func TestSessionTableShareOfAnAccount(t *testing.T) {
+	t.Parallel()
 	clock := testsupport.NewClock(start)
 	h := New(Config{Backend: quietBackend{}, Directory: keyDirectory{}, Now: clock.Now})
 	// A table of a tenth of the real size, each account's share a tenth
