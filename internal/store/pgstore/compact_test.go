@@ -15,6 +15,11 @@ import (
 	"github.com/openkms/kms/internal/store/pgtest"
 )
 
+// The tests of Compact run one at a time, not in parallel with the
+// others: a snapshot's xmin counts the running transactions of every
+// database on the server, so that another test's transaction would make
+// a snapshot here look old enough to see erased rows.
+
 // replaced fills s with records, then replaces or deletes each of them,
 // and returns the values it replaced: small ones (kept in the table's
 // pages) and the first bytes of a large and incompressible one (kept in

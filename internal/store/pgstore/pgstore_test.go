@@ -32,6 +32,7 @@ import (
 const wait = 20 * time.Second
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.Start(t)) })
 }
 
@@ -82,6 +83,7 @@ func exec(t *testing.T, dsn, sql string) int64 {
 }
 
 func TestStoresShareCommits(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	a, b := open(t, dsn), open(t, dsn)
 	put(t, a, "k", "from a")
@@ -95,6 +97,7 @@ func TestStoresShareCommits(t *testing.T) {
 }
 
 func TestConcurrentUpdatesAcrossStores(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	stores := []*pgstore.Store{open(t, dsn), open(t, dsn)}
 	put(t, stores[0], "n", "0")
@@ -131,6 +134,7 @@ func TestConcurrentUpdatesAcrossStores(t *testing.T) {
 }
 
 func TestFunctionErrorUnchanged(t *testing.T) {
+	t.Parallel()
 	s := open(t, pgtest.Start(t))
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		_, err := tx.Get([]byte("missing"))
@@ -193,6 +197,7 @@ func (w *watcher) expect(t *testing.T, keys ...string) {
 }
 
 func TestWatch(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	a, b := open(t, dsn), open(t, dsn)
 	w := watch(t, b)
@@ -284,7 +289,9 @@ func TestWatch(t *testing.T) {
 // A notification connection that goes silent (its server process
 // stopped, as a half-open TCP connection would be) is noticed: Watch
 // pings it, gives it up, connects again and says everything may have
-// changed, then carries on.
+// changed, then carries on. It runs alone, before the parallel tests: a
+// stopped server process holds up every CREATE and DROP DATABASE of the
+// server, which wait for each process to take note of them.
 func TestWatchNoticesASilentConnection(t *testing.T) {
 	dsn := pgtest.Start(t)
 	a, b := open(t, dsn), open(t, dsn)
@@ -312,6 +319,7 @@ func TestWatchNoticesASilentConnection(t *testing.T) {
 }
 
 func TestWatchEndsOnClose(t *testing.T) {
+	t.Parallel()
 	s := open(t, pgtest.Start(t))
 	w := watch(t, s)
 	w.expect(t)
@@ -328,6 +336,7 @@ func TestWatchEndsOnClose(t *testing.T) {
 }
 
 func TestLease(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	a, b := open(t, dsn), open(t, dsn)
 	ctx := context.Background()
@@ -399,6 +408,7 @@ func TestLease(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	s := open(t, dsn)
 	put(t, s, "k", "v")
@@ -409,6 +419,7 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func TestConcurrentOpen(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	var wg sync.WaitGroup
 	for range 5 {
@@ -422,6 +433,7 @@ func TestConcurrentOpen(t *testing.T) {
 }
 
 func TestNewerSchemaRefused(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	open(t, dsn).Close()
 	exec(t, dsn, `INSERT INTO kms_schema_migrations (version) VALUES (999)`)
@@ -436,6 +448,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 }
 
 func TestUnreachableServer(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	_, err := pgstore.Open(ctx, "postgres://kms:s3cret@127.0.0.1:1/kms?sslmode=disable")
@@ -456,6 +469,7 @@ func TestUnreachableServer(t *testing.T) {
 // and the server ends that session after it has been idle 15 s: another
 // node takes the lease then, not after the kernel's TCP keepalive (hours).
 func TestLeaseOfAStoppedHolder(t *testing.T) {
+	t.Parallel()
 	if dsn := os.Getenv("KMS_TEST_LEASE_HOLDER"); dsn != "" {
 		holdLeaseForever(t, dsn)
 		return
@@ -524,6 +538,7 @@ func holdLeaseForever(t *testing.T, dsn string) {
 // while one does, HoldStopped (what kms root-key rotate and kms migrate
 // take) refuses; while it is held, a node cannot share the lease.
 func TestServingLease(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	a, b, tool := open(t, dsn), open(t, dsn), open(t, dsn)
 	ctx := context.Background()
@@ -564,6 +579,7 @@ func TestServingLease(t *testing.T) {
 // the tables (no CREATE in the schema) opens a database whose schema is
 // up to date, and serves.
 func TestOpenWithLeastPrivilege(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	open(t, dsn).Close() // the schema, made by a role that may
 	exec(t, dsn, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
@@ -601,6 +617,7 @@ func terminateClients(t *testing.T, dsn string) {
 // have been committed: it is run again on another connection, and the
 // call succeeds, instead of failing once per dead connection.
 func TestTransactionOnAnEndedConnectionRunsAgain(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	s := open(t, dsn+"&pool_max_conns=3")
 	put(t, s, "k", "v0")
@@ -737,6 +754,7 @@ func newCommitHolder(t *testing.T, dsn string) (*commitHolder, string) {
 // transaction is looked up. Reported failed, the call was answered
 // DependencyTimeoutException, and recorded so, for a change it made.
 func TestCommitWhoseAnswerIsLost(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Start(t)
 	open(t, dsn) // the schema
 	holder, proxied := newCommitHolder(t, dsn)
