@@ -218,13 +218,15 @@ func TestTrailScopedToAccount(t *testing.T) {
 		return aws.Credentials{AccessKeyID: u.akid, SecretAccessKey: u.secret}
 	}
 
-	// seen reads every record c may read and returns what they hold.
+	// seen reads every record c may read, a few a page, and returns what
+	// they hold. Each read is itself recorded: pages of two made every
+	// case read about as many records as all the cases before it.
 	seen := func(c aws.Credentials) (accounts map[string]bool, unauth bool, all string) {
 		accounts = map[string]bool{}
 		var sb strings.Builder
 		after := int64(0)
 		for {
-			p := decodeOK[trailPage](t, e.trailCall(t, c, "GetAuditRecords", `{"AfterSequence":`+jsonInt(after)+`,"Limit":2}`))
+			p := decodeOK[trailPage](t, e.trailCall(t, c, "GetAuditRecords", `{"AfterSequence":`+jsonInt(after)+`,"Limit":5}`))
 			for _, r := range p.Records {
 				var ln struct {
 					Event audit.Record `json:"event"`
