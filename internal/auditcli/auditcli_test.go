@@ -118,6 +118,7 @@ func ids(t *testing.T, o auditcli.Options) []string {
 }
 
 func TestPostgresEventsMergeChainsAndFilter(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	o := auditcli.Options{Storage: c.dsn}
 	all := []string{"CreateKey@2026-03-01T10:00:00Z", "CreateKey@2026-03-01T10:00:01Z", "DescribeKey@2026-03-01T10:00:02Z",

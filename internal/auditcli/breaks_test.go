@@ -100,6 +100,7 @@ var breakLineRE = regexp.MustCompile(`(?m)^(also )?BROKEN.*$`)
 // digest of a record that is gone or changed is reported beside the
 // chain's break. Each still fails verification.
 func TestVerifyReportsOneChangeOnce(t *testing.T) {
+	t.Parallel()
 	const n, at = 40, 17 // record 17 stands in a middle segment
 	for _, tc := range []struct {
 		name   string

@@ -66,6 +66,7 @@ func verifyOut(t *testing.T, o auditcli.Options) (string, error) {
 }
 
 func TestVerifySegments(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
 	setup := func(t *testing.T) (string, []audit.Segment) {
 		dir := segmentedDir(t, 40, start)
@@ -76,6 +77,7 @@ func TestVerifySegments(t *testing.T) {
 		return dir, segs
 	}
 	t.Run("intact", func(t *testing.T) {
+		t.Parallel()
 		dir, _ := setup(t)
 		if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err != nil || !strings.HasPrefix(out, "OK: 40 records") {
 			t.Fatalf("verify: %v\n%s", err, out)
@@ -101,6 +103,7 @@ func TestVerifySegments(t *testing.T) {
 		}, "it was edited) (audit-000003.log, line 1)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			dir, segs := setup(t)
 			c.tamper(segs)
 			out, err := verifyOut(t, auditcli.Options{DataDir: dir})
@@ -252,6 +255,7 @@ func TestExport(t *testing.T) {
 // line seen in part is noted, not a break, while the server holds its key
 // store; once it is stopped, the same cut line is a break.
 func TestVerifyLineBeingWritten(t *testing.T) {
+	t.Parallel()
 	dir := segmentedDir(t, 40, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC))
 	segs, _ := audit.Segments(dir)
 	last := segs[len(segs)-1]
@@ -342,6 +346,7 @@ func stoppedDirSegments(t *testing.T, n int, segmentBytes int64) (string, [][]by
 // lock taken on kms.db by any process must not switch that check off:
 // without --live, a locked kms.db fails verification.
 func TestVerifyLockedStoreIsNotAServer(t *testing.T) {
+	t.Parallel()
 	dir, digests := stoppedDir(t, 40)
 	if out, err := verifyOut(t, auditcli.Options{DataDir: dir}); err != nil || !strings.HasPrefix(out, "OK: 40 records") || strings.Contains(out, "note:") {
 		t.Fatalf("verify of the intact trail: %v\n%s", err, out)
