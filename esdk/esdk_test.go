@@ -75,7 +75,9 @@ func TestRoundTrip(t *testing.T) {
 			sizes := []int{0, 1, frame - 1, frame, frame + 1, 3*frame + 5, perBatch * frame, perBatch*frame + 1, 2*perBatch*frame - 1,
 				perSeal*frame - 1, perSeal * frame, perSeal*frame + 1}
 			if frame == 1 {
-				sizes = append(sizes, batchTarget+1) // many capped runs
+				// Many capped runs: more than either side holds in
+				// flight at Concurrency 3 (3 sealed, 9 read ahead).
+				sizes = append(sizes, 16*maxRunFrames+1)
 			}
 			for _, size := range sizes {
 				for i, ec := range contexts {
