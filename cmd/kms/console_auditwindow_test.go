@@ -65,7 +65,8 @@ func TestConsoleAuditShowsTheNewestOfALongTrail(t *testing.T) {
 		signInWithKey(id, secret),
 		visible(heading("Customer managed keys")),
 	)
-	browse(t, ctx, "the Audit page of a long trail",
+	// The page reads 100,000 records in pages: seconds of CPU alone.
+	browseWithin(t, ctx, 2*time.Minute, "the Audit page of a long trail",
 		goTo("#/audit"),
 		visible(heading("Audit")),
 		visible(`//td[normalize-space()="CreateKey"]`),
@@ -110,7 +111,8 @@ func TestConsoleAuditReadsABoundedShareOfLargeRecords(t *testing.T) {
 		signInWithKey(id, secret),
 		visible(heading("Customer managed keys")),
 	)
-	browse(t, ctx, "the Audit page of large records",
+	// The page reads and parses 64 MiB: about 10 s of CPU alone.
+	browseWithin(t, ctx, 2*time.Minute, "the Audit page of large records",
 		goTo("#/audit"),
 		visible(heading("Audit")),
 		visible(`//td[normalize-space()="CreateKey"]`),

@@ -79,8 +79,16 @@ const stepTimeout = 20 * time.Second
 
 func browse(t *testing.T, ctx context.Context, what string, steps ...step) {
 	t.Helper()
+	browseWithin(t, ctx, stepTimeout, what, steps...)
+}
+
+// browseWithin is browse with another bound on each step, for a page whose
+// loading is itself the work under test (tens of MiB of records, on a
+// machine loaded by the other tests).
+func browseWithin(t *testing.T, ctx context.Context, within time.Duration, what string, steps ...step) {
+	t.Helper()
 	for i, s := range steps {
-		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		sctx, cancel := context.WithTimeout(ctx, within)
 		err := chromedp.Do(sctx, s)
 		cancel()
 		if err != nil {
