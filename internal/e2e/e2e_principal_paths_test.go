@@ -287,6 +287,10 @@ func TestE2EPrincipalARNWithRegionOrPartition(t *testing.T) {
 		// no more than a user's.
 		"arn:aws:iam:" + e2eRegion + ":" + e2eAccount + ":root",
 		"arn:aws:sts:" + e2eRegion + ":" + e2eAccount + ":assumed-role/app/s1",
+		// Nor are the account and its sessions principals of another
+		// partition.
+		"arn:aws-cn:iam::" + e2eAccount + ":root",
+		"arn:aws-us-gov:sts::" + e2eAccount + ":assumed-role/app/s1",
 	} {
 		doc := kpDoc(kpRootStmt(), kpDeny(p, "kms:Encrypt"))
 		_, err := e.client.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k), Policy: aws.String(doc)})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -151,6 +152,11 @@ func (d *Directory) bindTrust(ctx context.Context, trust *policy.Policy, strict 
 				continue
 			}
 			for _, arn := range ps.AWS {
+				if strict && strings.HasPrefix(arn, "arn:") && !strings.HasPrefix(arn, "arn:aws:") {
+					// An account or session of another partition: no
+					// principal of this one, as in a key policy.
+					return nil, errf(fault.MalformedPolicyDocument, "Invalid principal in policy: \"AWS\":\"%s\"", arn)
+				}
 				if !policy.IsUserOrRole(arn) {
 					continue
 				}
