@@ -25,23 +25,6 @@ if command -v npm >/dev/null; then
   (cd test/esdk-js && npm install --no-audit --no-fund --silent --prefer-offline)
   (cd test/sdk-js && npm install --no-audit --no-fund --silent --prefer-offline)
 fi
-# cmd/kms drives the built binary through clusters, SIGKILLs and the aws
-# CLI: 7 to 8 minutes on a 2-core machine, and past go test's default
-# 10 minutes when that machine is loaded. 30 minutes still ends a hang.
-# Its binary is built as users build it, without the race detector, so the
-# detector there would watch only the tests' own harness, for a fifth more
-# CPU on the run's longest package: cmd/kms runs without it, beside the
-# other packages, which run with it.
-cmdkms_out=$(mktemp)
-trap 'rm -f "$cmdkms_out"' EXIT
-go test -count=1 -timeout 30m ./cmd/kms >"$cmdkms_out" 2>&1 &
-cmdkms=$!
-status=0
-go test -count=1 -race -timeout 30m $(go list ./... | grep -v '/cmd/kms$') || status=1
-wait "$cmdkms" || status=1
-cat "$cmdkms_out"
-[ "$status" -eq 0 ] || exit 1
-
 # fuzz TARGET PACKAGE [TIME] fuzzes TARGET for TIME (default $fuzztime).
 # Go 1.26's fuzzing coordinator can fail a run with a bare "context
 # deadline exceeded" when -fuzztime ends while a worker is busy
@@ -64,36 +47,64 @@ fuzz() {
   return 1
 }
 
-# Fuzz the parsers of bytes that come from clients or from disk.
-fuzz FuzzOpen ./internal/keys
-fuzz FuzzRootKeyOpen ./internal/keys
-fuzz FuzzHandler ./internal/api
-fuzz FuzzParse ./internal/policy
-fuzz FuzzParseVerify ./internal/sigv4
-fuzz FuzzParseHeader ./esdk
-fuzz FuzzDecrypt ./esdk
-fuzz FuzzAppendString ./internal/audit
-fuzz FuzzRecordIsValidJSON ./internal/audit
-fuzz FuzzVerify ./internal/audit
-fuzz FuzzCheckLine ./internal/audit
-fuzz FuzzEventFields ./internal/audit
-fuzz FuzzParseSegmentName ./internal/audit
-fuzz FuzzSegmentData ./internal/audit
-fuzz FuzzSegmentReader ./internal/audit
-fuzz FuzzRegistryRow ./internal/audit
-fuzz FuzzParsePayload ./internal/store/pgstore
-fuzz FuzzScanParams ./internal/api
-fuzz FuzzBadText ./internal/api
-fuzz FuzzParse ./internal/backup
-fuzz FuzzParsePKCS11URI ./internal/hsm
-fuzz FuzzDecodePage ./internal/auditcli
-fuzz FuzzForwardedClient ./internal/server
-fuzz FuzzQueryHandler ./internal/api "$brieftime"
-fuzz FuzzTrailHandler ./internal/api "$brieftime"
-fuzz FuzzConsoleAPI ./internal/console "$brieftime"
-fuzz FuzzParsePresigned ./internal/sigv4 "$brieftime"
-fuzz FuzzParseAsymmetric ./internal/keys "$brieftime"
-fuzz FuzzPeerKey ./internal/keys "$brieftime"
-fuzz FuzzResolve ./internal/keyrepo "$brieftime"
-fuzz FuzzVerifyDigests ./internal/audit "$brieftime"
-fuzz FuzzGCMStream ./esdk "$brieftime"
+# The parsers of bytes that come from clients or from disk: TARGET PACKAGE
+# [TIME].
+fuzz_targets=(
+  "FuzzOpen ./internal/keys"
+  "FuzzRootKeyOpen ./internal/keys"
+  "FuzzHandler ./internal/api"
+  "FuzzParse ./internal/policy"
+  "FuzzParseVerify ./internal/sigv4"
+  "FuzzParseHeader ./esdk"
+  "FuzzDecrypt ./esdk"
+  "FuzzAppendString ./internal/audit"
+  "FuzzRecordIsValidJSON ./internal/audit"
+  "FuzzVerify ./internal/audit"
+  "FuzzCheckLine ./internal/audit"
+  "FuzzEventFields ./internal/audit"
+  "FuzzParseSegmentName ./internal/audit"
+  "FuzzSegmentData ./internal/audit"
+  "FuzzSegmentReader ./internal/audit"
+  "FuzzRegistryRow ./internal/audit"
+  "FuzzParsePayload ./internal/store/pgstore"
+  "FuzzScanParams ./internal/api"
+  "FuzzBadText ./internal/api"
+  "FuzzParse ./internal/backup"
+  "FuzzParsePKCS11URI ./internal/hsm"
+  "FuzzDecodePage ./internal/auditcli"
+  "FuzzForwardedClient ./internal/server"
+  "FuzzQueryHandler ./internal/api $brieftime"
+  "FuzzTrailHandler ./internal/api $brieftime"
+  "FuzzConsoleAPI ./internal/console $brieftime"
+  "FuzzParsePresigned ./internal/sigv4 $brieftime"
+  "FuzzParseAsymmetric ./internal/keys $brieftime"
+  "FuzzPeerKey ./internal/keys $brieftime"
+  "FuzzResolve ./internal/keyrepo $brieftime"
+  "FuzzVerifyDigests ./internal/audit $brieftime"
+  "FuzzGCMStream ./esdk $brieftime"
+)
+
+# cmd/kms drives the built binary through clusters, SIGKILLs and the aws
+# CLI: 7 to 8 minutes on a 2-core machine, and past go test's default
+# 10 minutes when that machine is loaded. 30 minutes still ends a hang.
+# Its binary is built as users build it, without the race detector, so the
+# detector there would watch only the tests' own harness, for a fifth more
+# CPU on the run's longest package: cmd/kms runs without it, from the
+# start, while the other packages run with it and then the fuzzing, which
+# fills what CPU its waits leave.
+cmdkms_out=$(mktemp)
+trap 'rm -f "$cmdkms_out"' EXIT
+go test -count=1 -timeout 30m ./cmd/kms >"$cmdkms_out" 2>&1 &
+cmdkms=$!
+status=0
+if go test -count=1 -race -timeout 30m $(go list ./... | grep -v '/cmd/kms$'); then
+  for target in "${fuzz_targets[@]}"; do
+    # shellcheck disable=SC2086 # TARGET PACKAGE [TIME], split on purpose
+    fuzz $target || { status=1; break; }
+  done
+else
+  status=1
+fi
+wait "$cmdkms" || status=1
+cat "$cmdkms_out"
+exit "$status"
