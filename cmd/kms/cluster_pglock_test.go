@@ -102,7 +102,11 @@ func TestWarmCallsAnsweredWhileOthersWaitOnALock(t *testing.T) {
 	}
 	waitLockWaiters(t, dsn, 2)
 
-	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// The lock is held until the test releases it below: a call waiting
+	// behind it would wait out any bound. The bound is generous for a
+	// machine the other tests keep busy (a CI run once took longer than
+	// 5 s here).
+	callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	start := time.Now()
 	_, err = c.Encrypt(callCtx, &kms.EncryptInput{KeyId: warm, Plaintext: []byte("x")})
