@@ -80,14 +80,20 @@ func waitLockWaiters(t *testing.T, dsn string, n int) {
 func TestWarmCallsAnsweredWhileOthersWaitOnALock(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.Start(t)
-	s := startNodeOn(t, dsn+"&pool_max_conns=2", "--cache-max-age", "1h")
-	// A node empties its caches once it listens for other nodes' changes
-	// (it may have missed some): warm the key after that, or the call
-	// below finds it cold and waits for a connection like the others.
+	args := []string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--storage", dsn + "&pool_max_conns=2", "--cache-max-age", "1h"}
+	s := startServerIn(t, "", baseEnv(), args...)
+	warm, locked := mustCreateKey(t, s), mustCreateKey(t, s)
+	// The key must be warm for certain. A node hears of its own changes
+	// too, a moment after making them, and the creation of a key drops
+	// it from the cache, warm or not; and a node empties its caches once
+	// it begins to listen for changes. So the keys are made, the node
+	// started again, and the key warmed once it listens.
+	stopServer(t, s)
+	s = startServerIn(t, "", baseEnv(), args...)
 	waitListening(t, dsn, 1)
 	c := s.client(t)
 	ctx := testCtx(t)
-	warm, locked := mustCreateKey(t, s), mustCreateKey(t, s)
 	grant := func() error {
 		_, err := c.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: locked, GranteePrincipal: aws.String("arn:aws:iam::111122223333:root"),
 			Operations: []types.GrantOperation{types.GrantOperationDecrypt}})
