@@ -3,7 +3,9 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"crypto/mlkem"
 	"crypto/sha256"
+	"encoding/asn1"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -205,4 +207,57 @@ func TestAWSCLIAsymmetric(t *testing.T) {
 	if got := a.read("pair-pub.der"); !bytes.Equal(got, pair.PublicKey) {
 		t.Errorf("the public half of PrivateKeyPlaintext (%x) is not PublicKey (%x)", got, pair.PublicKey)
 	}
+
+	// ML-KEM (this CLI's model predates Encapsulate and Decapsulate, and
+	// drops the EncapsulationAlgorithms it does not know, but passes the
+	// new key spec and usage through): a key whose public key
+	// the standard library's crypto/mlkem takes, and a data key pair whose
+	// private key, in PKCS#8 seed form, decapsulates what its public key
+	// encapsulates.
+	kem := createKey("ML_KEM_768", "ENCAPSULATE_DECAPSULATE")
+	var kemPub cliPublicKey
+	a.json(&kemPub, "get-public-key", "--key-id", kem.KeyId)
+	if kemPub.KeyId != kem.Arn || kemPub.KeyUsage != "ENCAPSULATE_DECAPSULATE" || kemPub.KeySpec != "ML_KEM_768" {
+		t.Errorf("get-public-key of ML_KEM_768: %+v", kemPub)
+	}
+	if _, err := mlkem.NewEncapsulationKey768(cliSPKIKey(t, kemPub.PublicKey)); err != nil {
+		t.Errorf("get-public-key of ML_KEM_768: crypto/mlkem refuses the key: %v", err)
+	}
+	pair.PrivateKeyPlaintext = nil
+	a.json(&pair, "generate-data-key-pair", "--key-id", sym.KeyId, "--key-pair-spec", "ML_KEM_768")
+	if pair.KeyPairSpec != "ML_KEM_768" || len(pair.PrivateKeyPlaintext) != 86 {
+		t.Fatalf("generate-data-key-pair ML_KEM_768: KeyPairSpec %q, %d-byte private key", pair.KeyPairSpec, len(pair.PrivateKeyPlaintext))
+	}
+	var p8 struct {
+		Version    int
+		Algorithm  struct{ Algorithm asn1.ObjectIdentifier }
+		PrivateKey []byte
+	}
+	var seed asn1.RawValue
+	if _, err := asn1.Unmarshal(pair.PrivateKeyPlaintext, &p8); err != nil {
+		t.Fatalf("ML-KEM PrivateKeyPlaintext is not PKCS#8: %v", err)
+	}
+	if _, err := asn1.Unmarshal(p8.PrivateKey, &seed); err != nil || seed.Tag != 0 || len(seed.Bytes) != 64 {
+		t.Fatalf("ML-KEM PrivateKeyPlaintext does not hold a seed: %v", err)
+	}
+	dk, err := mlkem.NewDecapsulationKey768(seed.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(dk.EncapsulationKey().Bytes(), cliSPKIKey(t, pair.PublicKey)) {
+		t.Error("generate-data-key-pair ML_KEM_768: PublicKey is not the private key's")
+	}
+}
+
+// cliSPKIKey returns the key bits of a DER SubjectPublicKeyInfo.
+func cliSPKIKey(t *testing.T, der []byte) []byte {
+	t.Helper()
+	var spki struct {
+		Algorithm asn1.RawValue
+		PublicKey asn1.BitString
+	}
+	if rest, err := asn1.Unmarshal(der, &spki); err != nil || len(rest) != 0 {
+		t.Fatalf("not a SubjectPublicKeyInfo: %v", err)
+	}
+	return spki.PublicKey.Bytes
 }

@@ -40,6 +40,7 @@ func TestConsoleWizardKeyTypes(t *testing.T) {
 	}{
 		{"HMAC", "GENERATE_VERIFY_MAC", "HMAC_384", "macs", []string{"kms:DescribeKey", "kms:GenerateMac", "kms:VerifyMac"}},
 		{"Asymmetric", "SIGN_VERIFY", "ECC_NIST_P256", "signing", []string{"kms:DescribeKey", "kms:GetPublicKey", "kms:Sign", "kms:Verify"}},
+		{"Asymmetric", "ENCAPSULATE_DECAPSULATE", "ML_KEM_1024", "kem", []string{"kms:DescribeKey", "kms:GetPublicKey", "kms:Encapsulate", "kms:Decapsulate"}},
 	} {
 		browse(t, ctx, tc.keyType+" key",
 			goTo("#/create"),

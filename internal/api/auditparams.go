@@ -229,6 +229,7 @@ var auditedParams = [...]string{
 	"WrappingKeySpec", "ExpirationModel", "ValidTo", "ImportType", "KeyMaterialId", "PolicyName", "Policy",
 	"BypassPolicyLockoutSafetyCheck", "GranteePrincipal", "RetiringPrincipal", "Operations", "Constraints", "Name",
 	"GrantId", "SigningAlgorithm", "MessageType", "MacAlgorithm", "KeyAgreementAlgorithm", "KeyPairSpec", "DryRun",
+	"EncapsulationAlgorithm",
 	"MultiRegion", "ReplicaRegion", "PrimaryRegion", "CustomerMasterKeySpec", "DryRunModifiers", "KeyMaterialDescription",
 	// custom key stores (their password and proxy credential are secrets)
 	"CustomKeyStoreId", "CustomKeyStoreName", "NewCustomKeyStoreName", "CustomKeyStoreType", "CloudHsmClusterId",

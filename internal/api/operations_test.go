@@ -35,11 +35,16 @@ func TestEveryModelOperationIsServed(t *testing.T) {
 		}
 	}
 	for _, name := range served {
-		if _, ok := model.Operations[name]; !ok {
+		if _, ok := model.Operations[name]; !ok && !slices.Contains(newerThanBotocore, name) {
 			t.Errorf("the handler serves %s, which the model does not have", name)
 		}
 	}
 }
+
+// newerThanBotocore are the operations the KMS API gained after the
+// botocore of the test machines (1.43.11): the ML-KEM operations of
+// October 2026, which aws-sdk-go-v2/service/kms has since v1.62.0.
+var newerThanBotocore = []string{"Decapsulate", "Encapsulate"}
 
 type serviceModel struct {
 	Operations map[string]json.RawMessage `json:"operations"`

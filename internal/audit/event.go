@@ -190,7 +190,7 @@ const (
 )
 
 // readOnlyPrefixes mark the operations CloudTrail calls read-only.
-var readOnlyPrefixes = []string{"Describe", "List", "Get", "Encrypt", "Decrypt", "ReEncrypt", "Generate", "Sign", "Verify", "Derive"}
+var readOnlyPrefixes = []string{"Describe", "List", "Get", "Encrypt", "Decrypt", "ReEncrypt", "Generate", "Sign", "Verify", "Derive", "Encapsulate", "Decapsulate"}
 
 // Err is the error that keeps the log from storing records now
 // (Log.Retry).

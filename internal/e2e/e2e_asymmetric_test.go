@@ -633,6 +633,21 @@ func asK1Scalar(der []byte) []byte {
 	return ec.PrivateKey
 }
 
+// asMLKEMSeed returns the seed of an ML-KEM private key in PKCS#8 seed
+// form, or nil.
+func asMLKEMSeed(der []byte) []byte {
+	var p asPKCS8
+	var seed asn1.RawValue
+	if rest, err := asn1.Unmarshal(der, &p); err != nil || len(rest) != 0 || len(p.Algorithm.Algorithm) != 9 ||
+		!slices.Equal(p.Algorithm.Algorithm[:8], []int{2, 16, 840, 1, 101, 3, 4, 4}) {
+		return nil
+	}
+	if rest, err := asn1.Unmarshal(p.PrivateKey, &seed); err != nil || len(rest) != 0 || len(seed.Bytes) != 64 {
+		return nil
+	}
+	return seed.Bytes
+}
+
 // asPrivateParts returns each material and the secret parts in it.
 func asPrivateParts(materials [][]byte) [][]byte {
 	var out [][]byte
@@ -666,6 +681,10 @@ func asPrivateParts(materials [][]byte) [][]byte {
 		}
 		if d := asK1Scalar(m); d != nil {
 			add(d)
+			continue
+		}
+		if seed := asMLKEMSeed(m); seed != nil {
+			add(seed)
 			continue
 		}
 		if len(m) == 32 { // perhaps an ML-DSA seed: also its secret K
@@ -1841,7 +1860,7 @@ func TestE2EAsymLeakGuardSeesPrivateKeys(t *testing.T) {
 		usage types.KeyUsageType
 	}{
 		{types.KeySpecEccNistP256, asSignVerify}, {types.KeySpecEccNistP521, asAgreement}, {types.KeySpecEccSecgP256k1, asSignVerify},
-		{types.KeySpecEccNistEdwards25519, asSignVerify}, {types.KeySpecMlDsa65, asSignVerify},
+		{types.KeySpecEccNistEdwards25519, asSignVerify}, {types.KeySpecMlDsa65, asSignVerify}, {types.KeySpecMlKem512, asKEM},
 	}
 	var publics [][]byte
 	for _, s := range specs {
@@ -1911,6 +1930,9 @@ func asPublicsOf(m []byte) [][]byte {
 		params, _ := asn1.Marshal(asOIDSecp256k1)
 		der, _ := asn1.Marshal(asSPKI{Algorithm: pkix.AlgorithmIdentifier{Algorithm: asOIDECPublicKey, Parameters: asn1.RawValue{FullBytes: params}},
 			PublicKey: asn1.BitString{Bytes: pt, BitLength: 8 * len(pt)}})
+		return [][]byte{der}
+	}
+	if der := mlkemPublicOf(m); der != nil {
 		return [][]byte{der}
 	}
 	var out [][]byte

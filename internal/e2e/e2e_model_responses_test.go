@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -102,14 +101,7 @@ var (
 
 func sharedKMSModel() (*kmsModel, error) {
 	responseModelOnce.Do(func() {
-		b, err := os.ReadFile("testdata/kms-model/service-2.json")
-		if err != nil {
-			responseModelErr = err
-			return
-		}
-		var m kmsModel
-		responseModelErr = json.Unmarshal(b, &m)
-		responseModel = &m
+		responseModel, responseModelErr = readKMSModel()
 	})
 	return responseModel, responseModelErr
 }

@@ -22,7 +22,7 @@ var sweepEnumShown = map[string]map[string][]string{
 
 var createKeySpecs = []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
 	"ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512", "SM2",
-	"ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519"}
+	"ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519", "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"}
 
 // sweepInputs makes the keys, alias, grants, ciphertext, signature and MAC
 // the sweep's requests name, and returns each operation's minimal valid
@@ -38,6 +38,7 @@ func sweepInputs(t testing.TB, e *kmsEnv) map[string]sweepInput {
 	sign := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify}).KeyId)
 	hmac := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac}).KeyId)
 	agree := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement}).KeyId)
+	kem := aws.ToString(e.createKey(t, &kms.CreateKeyInput{KeySpec: types.KeySpecMlKem768, KeyUsage: types.KeyUsageTypeEncapsulateDecapsulate}).KeyId)
 	external := aws.ToString(e.createKey(t, &kms.CreateKeyInput{Origin: types.OriginTypeExternal}).KeyId)
 	mrk := aws.ToString(e.createKey(t, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}).KeyId)
 	e.createAlias(t, "alias/sweep", sym)
@@ -66,6 +67,10 @@ func sweepInputs(t testing.TB, e *kmsEnv) map[string]sweepInput {
 	if err != nil {
 		t.Fatal(err)
 	}
+	encapsulated, err := e.client.Encapsulate(ctx, &kms.EncapsulateInput{KeyId: aws.String(kem), EncapsulationAlgorithm: types.EncapsulationAlgorithmSpecMlKem})
+	if err != nil {
+		t.Fatal(err)
+	}
 	policy, err := e.client.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(sym)})
 	if err != nil {
 		t.Fatal(err)
@@ -83,11 +88,13 @@ func sweepInputs(t testing.TB, e *kmsEnv) map[string]sweepInput {
 		"CreateGrant":                         ok(obj{"KeyId": sym, "GranteePrincipal": root, "Operations": []any{"Encrypt"}}),
 		"CreateKey":                           ok(obj{}),
 		"Decrypt":                             ok(obj{"CiphertextBlob": b(ct)}),
+		"Decapsulate":                         ok(obj{"KeyId": kem, "SharedSecretCiphertextBlob": b(encapsulated.SharedSecretCiphertextBlob), "EncapsulationAlgorithm": "ML_KEM"}),
 		"DeleteAlias":                         ok(obj{"AliasName": "alias/sweep-doomed"}),
 		"DeleteCustomKeyStore":                refused("CustomKeyStoreNotFoundException", obj{"CustomKeyStoreId": store}),
 		"DeleteImportedKeyMaterial":           ok(obj{"KeyId": external}),
 		"DeriveSharedSecret":                  ok(obj{"KeyId": agree, "KeyAgreementAlgorithm": "ECDH", "PublicKey": b(pub.PublicKey)}),
 		"DescribeCustomKeyStores":             ok(obj{}),
+		"Encapsulate":                         ok(obj{"KeyId": kem, "EncapsulationAlgorithm": "ML_KEM"}),
 		"DescribeKey":                         ok(obj{"KeyId": sym}),
 		"DisableKey":                          ok(obj{"KeyId": off}),
 		"DisableKeyRotation":                  ok(obj{"KeyId": sym}),

@@ -10,12 +10,14 @@ import "strings"
 //
 // The parsed policy is weighed by policy.MemSize. The other figures were
 // measured on amd64 and rounded up: an ML-DSA private key takes some 120
-// KiB once expanded, an RSA-4096 one some 7.5 KiB, any other under 1 KiB.
+// KiB once expanded, an ML-KEM-1024 one some 15 KiB (ML-KEM-512 5 KiB),
+// an RSA-4096 one some 7.5 KiB, any other under 1 KiB.
 const (
 	keyOverhead           = 2 << 10 // the Key, its record's fixed fields, its ARN and maps
 	grantOverhead         = 512     // a GrantRecord, its place in Grants and in the index by grantee
 	pairOverhead          = 64      // an entry of a map or list of strings
 	versionBytesMLDSA     = 128 << 10
+	versionBytesMLKEM     = 16 << 10
 	versionBytesRSA       = 8 << 10
 	versionBytesOtherSpec = 1 << 10
 )
@@ -46,6 +48,8 @@ func versionBytes(spec string) int {
 	switch {
 	case strings.HasPrefix(spec, "ML_DSA"):
 		return versionBytesMLDSA
+	case strings.HasPrefix(spec, "ML_KEM"):
+		return versionBytesMLKEM
 	case strings.HasPrefix(spec, "RSA"):
 		return versionBytesRSA
 	}

@@ -96,6 +96,7 @@ type Asymmetric struct {
 	mldsa     sign.PrivateKey
 	mldsaPub  sign.PublicKey // kept: circl recomputes it on every Public()
 	mldsaSeed []byte         // for EXTERNAL_MU, which circl cannot sign
+	kem       kemKey         // ML-KEM (mlkem.go)
 }
 
 // GenerateAsymmetric returns fresh private material of a key spec.
@@ -130,6 +131,8 @@ func GenerateAsymmetric(spec string) ([]byte, error) {
 		seed := make([]byte, 32)
 		rand.Read(seed)
 		return seed, nil
+	case "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024":
+		return generateMLKEM(spec)
 	}
 	return nil, fmt.Errorf("%w: key spec %s", ErrUnsupported, spec)
 }
@@ -187,6 +190,8 @@ func ParseAsymmetric(spec string, material []byte) (*Asymmetric, error) {
 	a := &Asymmetric{Spec: spec}
 	var pub any
 	switch spec {
+	case "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024":
+		return parseMLKEM(spec, material)
 	case "ML_DSA_44", "ML_DSA_65", "ML_DSA_87":
 		if len(material) != 32 {
 			return nil, ErrMaterial

@@ -15,6 +15,7 @@ const (
 	UsageSign         = "SIGN_VERIFY"
 	UsageMAC          = "GENERATE_VERIFY_MAC"
 	UsageKeyAgreement = "KEY_AGREEMENT"
+	UsageKEM          = "ENCAPSULATE_DECAPSULATE"
 )
 
 // specUsages lists the key usages each key spec allows.
@@ -31,6 +32,9 @@ var specUsages = map[string][]string{
 	"ML_DSA_44":             {UsageSign},
 	"ML_DSA_65":             {UsageSign},
 	"ML_DSA_87":             {UsageSign},
+	"ML_KEM_512":            {UsageKEM},
+	"ML_KEM_768":            {UsageKEM},
+	"ML_KEM_1024":           {UsageKEM},
 	"HMAC_224":              {UsageMAC},
 	"HMAC_256":              {UsageMAC},
 	"HMAC_384":              {UsageMAC},
@@ -58,22 +62,29 @@ func Generate(spec string) ([]byte, error) {
 	return GenerateAsymmetric(spec)
 }
 
+// KeyAlgorithms are the algorithms of a key, by kind.
+type KeyAlgorithms struct {
+	Encryption, Signing, MAC, KeyAgreement, Encapsulation []string
+}
+
 // Algorithms lists a key's algorithms by its spec and usage, as
 // KeyMetadata and GetPublicKey show them: only the list of its usage is
 // present.
-func Algorithms(spec, usage string) (enc, sig, mac, agree []string) {
+func Algorithms(spec, usage string) KeyAlgorithms {
 	switch usage {
 	case UsageEncrypt:
 		if spec == SymmetricDefault {
-			return []string{SymmetricDefault}, nil, nil, nil
+			return KeyAlgorithms{Encryption: []string{SymmetricDefault}}
 		}
-		return EncryptionAlgorithms(spec), nil, nil, nil
+		return KeyAlgorithms{Encryption: EncryptionAlgorithms(spec)}
 	case UsageSign:
-		return nil, SigningAlgorithms(spec), nil, nil
+		return KeyAlgorithms{Signing: SigningAlgorithms(spec)}
 	case UsageMAC:
-		return nil, nil, []string{MacAlgorithm(spec)}, nil
+		return KeyAlgorithms{MAC: []string{MacAlgorithm(spec)}}
 	case UsageKeyAgreement:
-		return nil, nil, nil, []string{"ECDH"}
+		return KeyAlgorithms{KeyAgreement: []string{"ECDH"}}
+	case UsageKEM:
+		return KeyAlgorithms{Encapsulation: []string{EncapsulationAlgorithm}}
 	}
-	return nil, nil, nil, nil
+	return KeyAlgorithms{}
 }

@@ -75,24 +75,25 @@ type Tag struct {
 
 // KeyMetadata describes a KMS key (reference §5.1).
 type KeyMetadata struct {
-	AWSAccountID           string   `json:"AWSAccountId"`
-	KeyID                  string   `json:"KeyId"`
-	Arn                    string   `json:"Arn"`
-	CreationDate           Time     `json:"CreationDate"`
-	Enabled                bool     `json:"Enabled"`
-	Description            string   `json:"Description"`
-	KeyUsage               string   `json:"KeyUsage"`
-	KeyState               string   `json:"KeyState"`
-	DeletionDate           *Time    `json:"DeletionDate,omitempty"`
-	Origin                 string   `json:"Origin"`
-	KeyManager             string   `json:"KeyManager"`
-	CustomerMasterKeySpec  string   `json:"CustomerMasterKeySpec"`
-	KeySpec                string   `json:"KeySpec"`
-	EncryptionAlgorithms   []string `json:"EncryptionAlgorithms,omitempty"`
-	SigningAlgorithms      []string `json:"SigningAlgorithms,omitempty"`
-	MacAlgorithms          []string `json:"MacAlgorithms,omitempty"`
-	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
-	MultiRegion            bool     `json:"MultiRegion"`
+	AWSAccountID            string   `json:"AWSAccountId"`
+	KeyID                   string   `json:"KeyId"`
+	Arn                     string   `json:"Arn"`
+	CreationDate            Time     `json:"CreationDate"`
+	Enabled                 bool     `json:"Enabled"`
+	Description             string   `json:"Description"`
+	KeyUsage                string   `json:"KeyUsage"`
+	KeyState                string   `json:"KeyState"`
+	DeletionDate            *Time    `json:"DeletionDate,omitempty"`
+	Origin                  string   `json:"Origin"`
+	KeyManager              string   `json:"KeyManager"`
+	CustomerMasterKeySpec   string   `json:"CustomerMasterKeySpec"`
+	KeySpec                 string   `json:"KeySpec"`
+	EncryptionAlgorithms    []string `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms       []string `json:"SigningAlgorithms,omitempty"`
+	MacAlgorithms           []string `json:"MacAlgorithms,omitempty"`
+	KeyAgreementAlgorithms  []string `json:"KeyAgreementAlgorithms,omitempty"`
+	EncapsulationAlgorithms []string `json:"EncapsulationAlgorithms,omitempty"`
+	MultiRegion             bool     `json:"MultiRegion"`
 	// MultiRegionConfiguration is set for multi-Region keys only.
 	MultiRegionConfiguration *MultiRegionConfiguration `json:"MultiRegionConfiguration,omitempty"`
 	// PendingDeletionWindowInDays is set for a multi-Region primary key
@@ -573,14 +574,15 @@ type GetPublicKeyInput struct {
 }
 
 type GetPublicKeyOutput struct {
-	KeyID                  string   `json:"KeyId"`
-	PublicKey              []byte   `json:"PublicKey"`
-	CustomerMasterKeySpec  string   `json:"CustomerMasterKeySpec"`
-	KeySpec                string   `json:"KeySpec"`
-	KeyUsage               string   `json:"KeyUsage"`
-	EncryptionAlgorithms   []string `json:"EncryptionAlgorithms,omitempty"`
-	SigningAlgorithms      []string `json:"SigningAlgorithms,omitempty"`
-	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
+	KeyID                   string   `json:"KeyId"`
+	PublicKey               []byte   `json:"PublicKey"`
+	CustomerMasterKeySpec   string   `json:"CustomerMasterKeySpec"`
+	KeySpec                 string   `json:"KeySpec"`
+	KeyUsage                string   `json:"KeyUsage"`
+	EncryptionAlgorithms    []string `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms       []string `json:"SigningAlgorithms,omitempty"`
+	KeyAgreementAlgorithms  []string `json:"KeyAgreementAlgorithms,omitempty"`
+	EncapsulationAlgorithms []string `json:"EncapsulationAlgorithms,omitempty"`
 }
 
 type GenerateMacInput struct {
@@ -626,6 +628,34 @@ type DeriveSharedSecretOutput struct {
 	SharedSecret          []byte `json:"SharedSecret"`
 	KeyAgreementAlgorithm string `json:"KeyAgreementAlgorithm"`
 	KeyOrigin             string `json:"KeyOrigin"`
+}
+
+type EncapsulateInput struct {
+	KeyID                  string   `json:"KeyId"`
+	EncapsulationAlgorithm string   `json:"EncapsulationAlgorithm"`
+	GrantTokens            []string `json:"GrantTokens"`
+	DryRun                 bool     `json:"DryRun"`
+}
+
+type EncapsulateOutput struct {
+	KeyID                      string `json:"KeyId"`
+	SharedSecret               []byte `json:"SharedSecret"`
+	SharedSecretCiphertextBlob []byte `json:"SharedSecretCiphertextBlob"`
+	EncapsulationAlgorithm     string `json:"EncapsulationAlgorithm"`
+}
+
+type DecapsulateInput struct {
+	KeyID                      string   `json:"KeyId"`
+	SharedSecretCiphertextBlob []byte   `json:"SharedSecretCiphertextBlob"`
+	EncapsulationAlgorithm     string   `json:"EncapsulationAlgorithm"`
+	GrantTokens                []string `json:"GrantTokens"`
+	DryRun                     bool     `json:"DryRun"`
+}
+
+type DecapsulateOutput struct {
+	KeyID                  string `json:"KeyId"`
+	SharedSecret           []byte `json:"SharedSecret"`
+	EncapsulationAlgorithm string `json:"EncapsulationAlgorithm"`
 }
 
 type GenerateDataKeyPairInput struct {

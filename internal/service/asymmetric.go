@@ -24,7 +24,7 @@ var (
 	messageTypeEnum  = []string{"RAW", "DIGEST", "EXTERNAL_MU"}
 	macAlgorithmEnum = []string{"HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"}
 	keyPairSpecEnum  = []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
-		"ECC_SECG_P256K1", "SM2", "ECC_NIST_EDWARDS25519"}
+		"ECC_SECG_P256K1", "SM2", "ECC_NIST_EDWARDS25519", "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"}
 	errInvalidSignature = &fault.Error{Code: fault.InvalidSignature}
 	errInvalidMac       = &fault.Error{Code: fault.InvalidMac}
 )
@@ -170,7 +170,9 @@ func (s *Service) GetPublicKey(ctx context.Context, caller Caller, in *kmsapi.Ge
 	}
 	out := &kmsapi.GetPublicKeyOutput{KeyID: k.ARN, PublicKey: k.Current.Asym.PublicDER, CustomerMasterKeySpec: k.Rec.KeySpec,
 		KeySpec: k.Rec.KeySpec, KeyUsage: k.Rec.KeyUsage}
-	out.EncryptionAlgorithms, out.SigningAlgorithms, _, out.KeyAgreementAlgorithms = keys.Algorithms(k.Rec.KeySpec, k.Rec.KeyUsage)
+	algs := keys.Algorithms(k.Rec.KeySpec, k.Rec.KeyUsage)
+	out.EncryptionAlgorithms, out.SigningAlgorithms = algs.Encryption, algs.Signing
+	out.KeyAgreementAlgorithms, out.EncapsulationAlgorithms = algs.KeyAgreement, algs.Encapsulation
 	return out, nil
 }
 

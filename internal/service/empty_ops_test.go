@@ -30,11 +30,11 @@ func TestMembersGivenEmptyAreRefused(t *testing.T) {
 		{[]string{"keySpec"}, func(ctx context.Context) error {
 			_, err := f.svc.CreateKey(ctx, rootA, &kmsapi.CreateKeyInput{})
 			return err
-		}, "1 validation error detected: Value '' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, ECC_NIST_P384, ECC_NIST_P256, ECC_NIST_P521, HMAC_384, RSA_3072, ECC_SECG_P256K1, RSA_4096, SYMMETRIC_DEFAULT, HMAC_256, HMAC_224, HMAC_512, SM2, ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519]"},
+		}, "1 validation error detected: Value '' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, ECC_NIST_P384, ECC_NIST_P256, ECC_NIST_P521, HMAC_384, RSA_3072, ECC_SECG_P256K1, RSA_4096, SYMMETRIC_DEFAULT, HMAC_256, HMAC_224, HMAC_512, SM2, ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519, ML_KEM_512, ML_KEM_768, ML_KEM_1024]"},
 		{[]string{"origin", "keyUsage"}, func(ctx context.Context) error {
 			_, err := f.svc.CreateKey(ctx, rootA, &kmsapi.CreateKeyInput{})
 			return err
-		}, "2 validation errors detected: Value '' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT]; " +
+		}, "2 validation errors detected: Value '' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]; " +
 			"Value '' at 'origin' failed to satisfy constraint: Member must satisfy enum value set: [AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE]"},
 		{[]string{"keyId"}, func(ctx context.Context) error {
 			_, err := f.svc.Decrypt(ctx, rootA, &kmsapi.DecryptInput{CiphertextBlob: blob.CiphertextBlob})

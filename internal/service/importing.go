@@ -276,7 +276,7 @@ func checkImportedMaterial(spec string, material []byte) error {
 		return nil
 	case keys.IsHMAC(spec):
 		_, err = keys.NewHMAC(spec, material)
-	case strings.HasPrefix(spec, "ML_DSA_"):
+	case strings.HasPrefix(spec, "ML_DSA_"), keys.IsMLKEM(spec):
 		return newErr(fault.UnsupportedOperation, "Importing key material for %s keys is not supported by this server.", spec)
 	default:
 		_, err = keys.ParseImported(spec, material)

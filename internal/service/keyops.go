@@ -245,7 +245,9 @@ func (s *Service) metadata(rec *keyrepo.KeyRecord, currentMaterialID string) *km
 		KeySpec:               rec.KeySpec,
 		CurrentKeyMaterialID:  currentMaterialID,
 	}
-	m.EncryptionAlgorithms, m.SigningAlgorithms, m.MacAlgorithms, m.KeyAgreementAlgorithms = keys.Algorithms(rec.KeySpec, rec.KeyUsage)
+	algs := keys.Algorithms(rec.KeySpec, rec.KeyUsage)
+	m.EncryptionAlgorithms, m.SigningAlgorithms, m.MacAlgorithms = algs.Encryption, algs.Signing, algs.MAC
+	m.KeyAgreementAlgorithms, m.EncapsulationAlgorithms = algs.KeyAgreement, algs.Encapsulation
 	if rec.KeySpec != keys.SymmetricDefault {
 		m.CurrentKeyMaterialID = ""
 	}

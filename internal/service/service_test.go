@@ -329,7 +329,7 @@ func TestValidationMessages(t *testing.T) {
 		{"data key spec quirk", func() error {
 			_, err := e.svc.GenerateDataKey(ctx, root, &kmsapi.GenerateDataKeyInput{KeyID: id, KeySpec: "AES-256"})
 			return err
-		}, "1 validation error detected: Value 'AES-256' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, ECC_NIST_P384, ECC_NIST_P256, ECC_NIST_P521, HMAC_384, RSA_3072, ECC_SECG_P256K1, RSA_4096, SYMMETRIC_DEFAULT, HMAC_256, HMAC_224, HMAC_512, SM2, ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519]"},
+		}, "1 validation error detected: Value 'AES-256' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, ECC_NIST_P384, ECC_NIST_P256, ECC_NIST_P521, HMAC_384, RSA_3072, ECC_SECG_P256K1, RSA_4096, SYMMETRIC_DEFAULT, HMAC_256, HMAC_224, HMAC_512, SM2, ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519, ML_KEM_512, ML_KEM_768, ML_KEM_1024]"},
 		{"tag key too long", func() error {
 			_, err := e.svc.TagResource(ctx, root, &kmsapi.TagResourceInput{KeyID: id, Tags: []kmsapi.Tag{{TagKey: string(bytes.Repeat([]byte("a"), 129))}}})
 			return err
@@ -337,7 +337,7 @@ func TestValidationMessages(t *testing.T) {
 		{"key usage enum", func() error {
 			_, err := e.svc.CreateKey(ctx, root, &kmsapi.CreateKeyInput{KeyUsage: "RANDOM"})
 			return err
-		}, "1 validation error detected: Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"},
+		}, "1 validation error detected: Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]"},
 		{"pending window", func() error {
 			_, err := e.svc.ScheduleKeyDeletion(ctx, root, &kmsapi.ScheduleKeyDeletionInput{KeyID: id, PendingWindowInDays: i32(6)})
 			return err

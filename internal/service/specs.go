@@ -17,6 +17,8 @@ func grantOperations(spec, usage string) []string {
 		return append(common, "GenerateMac", "VerifyMac")
 	case usage == keys.UsageKeyAgreement:
 		return append(common, "DeriveSharedSecret", "GetPublicKey")
+	case usage == keys.UsageKEM:
+		return append(common, "Encapsulate", "Decapsulate", "GetPublicKey")
 	}
 	return common
 }

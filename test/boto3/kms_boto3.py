@@ -454,7 +454,7 @@ class ServerValidation(Case):
         self.assertTrue(msg.startswith(prefix) and msg.endswith("]"), msg)
         self.assertEqual(sorted(msg[len(prefix):-1].split(", ")), sorted(self.kms.meta.service_model.shape_for("KeySpec").enum))
         self.refused(self.raw.create_key, KeyUsage="RANDOM",
-                     message=coral("Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"))
+                     message=coral("Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]"))
         self.refused(self.raw.create_key, KeySpec="HMAC_256",
                      message="You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
         self.refused(self.raw.create_key, KeySpec="RSA_2048", KeyUsage="KEY_AGREEMENT",

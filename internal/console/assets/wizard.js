@@ -20,6 +20,7 @@
       case "SIGN_VERIFY": return ["kms:DescribeKey", "kms:GetPublicKey", "kms:Sign", "kms:Verify"];
       case "GENERATE_VERIFY_MAC": return ["kms:DescribeKey", "kms:GenerateMac", "kms:VerifyMac"];
       case "KEY_AGREEMENT": return ["kms:DescribeKey", "kms:GetPublicKey", "kms:DeriveSharedSecret"];
+      case "ENCAPSULATE_DECAPSULATE": return ["kms:DescribeKey", "kms:GetPublicKey", "kms:Encapsulate", "kms:Decapsulate"];
       case "ENCRYPT_DECRYPT":
       default: return ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"];
     }
@@ -103,6 +104,7 @@
       ENCRYPT_DECRYPT: ["RSA_2048", "RSA_3072", "RSA_4096"],
       SIGN_VERIFY: ["RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87"],
       KEY_AGREEMENT: ["ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521"],
+      ENCAPSULATE_DECAPSULATE: ["ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"],
     },
     HMAC: { GENERATE_VERIFY_MAC: ["HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512"] },
   };
