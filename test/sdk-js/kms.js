@@ -25,6 +25,7 @@ const {
   GetKeyRotationStatusCommand, RotateKeyOnDemandCommand, ListKeyRotationsCommand,
   ScheduleKeyDeletionCommand, CancelKeyDeletionCommand, DisableKeyCommand,
   EnableKeyCommand, ListKeysCommand, GenerateDataKeyPairCommand, DeriveSharedSecretCommand,
+  EncapsulateCommand, DecapsulateCommand,
 } = kms
 
 const env = (name) => {
@@ -271,6 +272,28 @@ const checks = {
     assert.equal(shared.KeyId, agree.Arn)
     const want = crypto.diffieHellman({ privateKey: ours.privateKey, publicKey: crypto.createPublicKey({ key: Buffer.from(PublicKey), format: 'der', type: 'spki' }) })
     bytesEqual(shared.SharedSecret, want, 'the shared secret')
+  },
+
+  // ML-KEM: the SDK reads the key's EncapsulationAlgorithms, a secret
+  // that Encapsulate makes Decapsulate recovers, a ciphertext of the
+  // wrong length is InvalidCiphertextException, and a data key pair's
+  // private key is in the 86-byte PKCS#8 seed form.
+  async mlkem () {
+    const { KeyMetadata: kem } = await send(new CreateKeyCommand({ KeySpec: 'ML_KEM_768', KeyUsage: 'ENCAPSULATE_DECAPSULATE' }))
+    assert.deepEqual(kem.EncapsulationAlgorithms, ['ML_KEM'])
+    const pub = await send(new GetPublicKeyCommand({ KeyId: kem.KeyId }))
+    assert.deepEqual(pub.EncapsulationAlgorithms, ['ML_KEM'])
+    const enc = await send(new EncapsulateCommand({ KeyId: kem.KeyId, EncapsulationAlgorithm: 'ML_KEM' }))
+    assert.equal(enc.KeyId, kem.Arn)
+    assert.equal(enc.SharedSecret.length, 32)
+    assert.equal(enc.SharedSecretCiphertextBlob.length, 1088)
+    const dec = await send(new DecapsulateCommand({ KeyId: kem.Arn, SharedSecretCiphertextBlob: enc.SharedSecretCiphertextBlob, EncapsulationAlgorithm: 'ML_KEM' }))
+    bytesEqual(dec.SharedSecret, enc.SharedSecret, 'the decapsulated secret')
+    await rejects(send(new DecapsulateCommand({ KeyId: kem.KeyId, SharedSecretCiphertextBlob: enc.SharedSecretCiphertextBlob.slice(1), EncapsulationAlgorithm: 'ML_KEM' })),
+      kms.InvalidCiphertextException, noMessage)
+    const pair = await send(new GenerateDataKeyPairCommand({ KeyId: keys.sym.KeyId, KeyPairSpec: 'ML_KEM_1024' }))
+    assert.equal(pair.KeyPairSpec, 'ML_KEM_1024')
+    assert.equal(pair.PrivateKeyPlaintext.length, 86)
   },
 
   async macs () {
