@@ -504,6 +504,9 @@ func TestE2EMLKEMAudit(t *testing.T) {
 			if len(r.Resources) != 1 || r.Resources[0].ARN != e.keyARN(id) {
 				t.Errorf("%s resources %+v", op, r.Resources)
 			}
+			if !r.ReadOnly || string(r.ResponseElements) != "null" {
+				t.Errorf("%s readOnly %v, responseElements %s; want true, null (as CloudTrail records it)", op, r.ReadOnly, r.ResponseElements)
+			}
 		}
 		if !found {
 			t.Errorf("no %s record", op)
