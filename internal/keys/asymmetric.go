@@ -96,7 +96,7 @@ type Asymmetric struct {
 	mldsa     sign.PrivateKey
 	mldsaPub  sign.PublicKey // kept: circl recomputes it on every Public()
 	mldsaSeed []byte         // for EXTERNAL_MU, which circl cannot sign
-	kem       kemKey         // ML-KEM (mlkem.go)
+	kem       *kemKey        // ML-KEM (mlkem.go)
 }
 
 // GenerateAsymmetric returns fresh private material of a key spec.
