@@ -79,6 +79,7 @@ fuzz_targets=(
   "FuzzParsePresigned ./internal/sigv4 $brieftime"
   "FuzzParseAsymmetric ./internal/keys $brieftime"
   "FuzzPeerKey ./internal/keys $brieftime"
+  "FuzzMLKEMDecapsulate ./internal/keys $brieftime"
   "FuzzResolve ./internal/keyrepo $brieftime"
   "FuzzVerifyDigests ./internal/audit $brieftime"
   "FuzzGCMStream ./esdk $brieftime"
