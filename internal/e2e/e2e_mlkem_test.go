@@ -513,7 +513,7 @@ func TestE2EMLKEMAudit(t *testing.T) {
 		}
 	}
 	for _, line := range raw {
-		for _, secret := range [][]byte{enc.SharedSecret, enc.SharedSecretCiphertextBlob[:32]} {
+		for _, secret := range [][]byte{enc.SharedSecret, enc.SharedSecretCiphertextBlob[:30]} {
 			if bytes.Contains(line, []byte(b64(secret))) || bytes.Contains(line, secret) {
 				t.Fatalf("the trail holds a secret or ciphertext: %s", line)
 			}
