@@ -135,39 +135,50 @@ func TestE2EMLKEMMultiRegion(t *testing.T) {
 	}
 }
 
-// Importing material into an EXTERNAL ML-KEM key is refused, after
-// GetParametersForImport, and the refusal leaves the key as it was:
-// pending import, without material, refusing every cryptographic
+// Importing material into an EXTERNAL ML-KEM key is refused from the
+// start: GetParametersForImport makes no wrapping key pair and stores no
+// import token that no import could use, and ImportKeyMaterial refuses
+// whatever token and material it is given. The refusals leave the key as
+// it was: pending import, without material, refusing every cryptographic
 // operation.
 func TestE2EMLKEMImportRefusedChangesNothing(t *testing.T) {
 	t.Parallel()
 	e := asNewEnv(t)
 	ctx := context.Background()
 	wrapper := e.newKey(t)
+	// A valid token and wrapping key, of another EXTERNAL key.
+	p := e.importParams(t, e.newExternalKey(t), types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048)
 	for _, mc := range mlkemCases {
 		ext := e.createKey(t, &kms.CreateKeyInput{KeySpec: mc.spec, KeyUsage: asKEM, Origin: types.OriginTypeExternal})
 		id := aws.ToString(ext.KeyId)
 		arn := e.keyARN(id)
-		before := len(e.materials(t))
-		p := e.importParams(t, id, types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048)
-		if aws.ToString(p.KeyId) != arn || len(p.ImportToken) == 0 || len(p.PublicKey) == 0 {
-			t.Fatalf("GetParametersForImport of an EXTERNAL %s key: %+v", mc.spec, p)
+		refusal := "Importing key material for " + string(mc.spec) + " keys is not supported by this server."
+		materials, tokens := len(e.materials(t)), mlkemImportTokens(t, e)
+		for _, spec := range []types.WrappingKeySpec{types.WrappingKeySpecRsa2048, types.WrappingKeySpecRsa4096} {
+			_, err := e.client.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: aws.String(id),
+				WrappingAlgorithm: types.AlgorithmSpecRsaAesKeyWrapSha256, WrappingKeySpec: spec})
+			expectAPIError(t, err, "UnsupportedOperationException", refusal)
+		}
+		if n := mlkemImportTokens(t, e); n != tokens {
+			t.Errorf("%s: the refused GetParametersForImport stored %d import tokens", mc.spec, n-tokens)
 		}
 		// Material of the right form: an ML-KEM data key pair's private key.
 		pair, err := e.client.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: aws.String(wrapper), KeyPairSpec: types.DataKeyPairSpec(mc.spec)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.client.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: p.ImportToken,
-			EncryptedKeyMaterial: wrapForImport(t, types.AlgorithmSpecRsaesOaepSha256, p.PublicKey, pair.PrivateKeyPlaintext),
-			ExpirationModel:      types.ExpirationModelTypeKeyMaterialDoesNotExpire})
-		expectAPIError(t, err, "UnsupportedOperationException", "Importing key material for "+string(mc.spec)+" keys is not supported by this server.")
+		for _, token := range [][]byte{p.ImportToken, []byte("not a token")} {
+			_, err = e.client.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: token,
+				EncryptedKeyMaterial: wrapForImport(t, types.AlgorithmSpecRsaesOaepSha256, p.PublicKey, pair.PrivateKeyPlaintext),
+				ExpirationModel:      types.ExpirationModelTypeKeyMaterialDoesNotExpire})
+			expectAPIError(t, err, "UnsupportedOperationException", refusal)
+		}
 		e.expectPendingImport(t, id)
 		if m := e.describe(t, id); m.CurrentKeyMaterialId != nil || m.ExpirationModel != "" {
 			t.Errorf("%s: the refused import left material id %q, expiration model %q", mc.spec, aws.ToString(m.CurrentKeyMaterialId), m.ExpirationModel)
 		}
-		if after := len(e.materials(t)); after != before {
-			t.Errorf("%s: the refused import stored material: %d versions, %d before", mc.spec, after, before)
+		if after := len(e.materials(t)); after != materials {
+			t.Errorf("%s: the refused import stored material: %d versions, %d before", mc.spec, after, materials)
 		}
 		msg := arn + " is pending import."
 		_, err = e.client.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(id)})
@@ -180,6 +191,28 @@ func TestE2EMLKEMImportRefusedChangesNothing(t *testing.T) {
 			expectAPIError(t, err, "KMSInvalidStateException", msg)
 		}
 	}
+	// The other key's token still imports into it.
+	if _, err := e.client.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{KeyId: p.KeyId, ImportToken: p.ImportToken,
+		EncryptedKeyMaterial: wrapForImport(t, types.AlgorithmSpecRsaesOaepSha256, p.PublicKey, mustRandom(t, 32)),
+		ExpirationModel:      types.ExpirationModelTypeKeyMaterialDoesNotExpire}); err != nil {
+		t.Errorf("import into the symmetric EXTERNAL key: %v", err)
+	}
+}
+
+// mlkemImportTokens counts the import tokens in e's store.
+func mlkemImportTokens(t testing.TB, e *kmsEnv) int {
+	t.Helper()
+	n := 0
+	err := e.store.View(context.Background(), func(tx store.Tx) error {
+		return tx.Scan([]byte("importtoken/"), nil, func(k, v []byte) (bool, error) {
+			n++
+			return true, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // The request's edges: a ciphertext that is not base64, empty or null;

@@ -385,8 +385,21 @@ func TestImportedHMACAndAsymmetricMaterial(t *testing.T) {
 			_, err := f.importMaterial(id, []byte("not a key of this spec"), kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
 			wantErr(t, err, fault.IncorrectKeyMaterial, tc.msg)
 		}
-		id := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL", KeySpec: "ML_DSA_44", KeyUsage: "SIGN_VERIFY"})
-		_, err := f.importMaterial(id, []byte("seed"), kmsapi.ImportKeyMaterialInput{ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
-		wantErr(t, err, fault.UnsupportedOperation, "Importing key material for ML_DSA_44 keys is not supported by this server.")
+		// Specs whose material is not imported here are refused before
+		// any wrapping key pair is made or material unwrapped, whatever
+		// the token (here another key's).
+		other := f.importParams(f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL"}), "RSAES_OAEP_SHA_256")
+		for _, tc := range []struct{ spec, usage string }{{"ML_DSA_44", "SIGN_VERIFY"}, {"ML_KEM_768", "ENCAPSULATE_DECAPSULATE"}} {
+			id := f.createKey(kmsapi.CreateKeyInput{Origin: "EXTERNAL", KeySpec: tc.spec, KeyUsage: tc.usage})
+			msg := "Importing key material for " + tc.spec + " keys is not supported by this server."
+			_, err := f.svc.GetParametersForImport(f.ctx, rootA, &kmsapi.GetParametersForImportInput{KeyID: id, WrappingAlgorithm: "RSAES_OAEP_SHA_256", WrappingKeySpec: "RSA_2048"})
+			wantErr(t, err, fault.UnsupportedOperation, msg)
+			_, err = f.svc.ImportKeyMaterial(f.ctx, rootA, &kmsapi.ImportKeyMaterialInput{KeyID: id, ImportToken: other.ImportToken,
+				EncryptedKeyMaterial: wrap(t, other, "RSAES_OAEP_SHA_256", []byte("seed")), ExpirationModel: "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+			wantErr(t, err, fault.UnsupportedOperation, msg)
+			if m := f.describe(id); m.KeyState != "PendingImport" || m.CurrentKeyMaterialID != "" {
+				t.Errorf("%s after the refused import: %+v", tc.spec, m)
+			}
+		}
 	})
 }

@@ -70,6 +70,9 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 	if k.Rec.State.PendingDeletion() {
 		return nil, k.Rec.State.Err(k.ARN)
 	}
+	if err := importableSpec(k.Rec.KeySpec); err != nil {
+		return nil, err
+	}
 	switch {
 	case in.WrappingAlgorithm == "RSAES_PKCS1_V1_5":
 		return nil, newErr(fault.UnsupportedOperation, "The RSAES_PKCS1_V1_5 wrapping algorithm is no longer supported. Use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256.")
@@ -175,6 +178,9 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 	if k.Rec.State.PendingDeletion() {
 		return nil, k.Rec.State.Err(k.ARN)
 	}
+	if err := importableSpec(k.Rec.KeySpec); err != nil {
+		return nil, err
+	}
 	material, err := s.unwrapImport(ctx, k, in.ImportToken, in.EncryptedKeyMaterial)
 	if err != nil {
 		return nil, err
@@ -263,10 +269,25 @@ func importTarget(rec *keyrepo.KeyRecord, arn string, vers []*keyrepo.VersionRec
 	return &keyrepo.VersionRecord{V: keyrepo.RecordVersion, Version: rec.CurrentVersion + 1, Created: now, PendingRotation: true}, nil
 }
 
+// importableSpec refuses the key specs whose material this server does
+// not import (ML-DSA and ML-KEM), before any work is done for an import:
+// GetParametersForImport would make a wrapping key pair and store a token
+// that no import could use, and ImportKeyMaterial would unwrap material
+// only to refuse it, whatever token it was given.
+func importableSpec(spec string) error {
+	if strings.HasPrefix(spec, "ML_DSA_") || keys.IsMLKEM(spec) {
+		return newErr(fault.UnsupportedOperation, "Importing key material for %s keys is not supported by this server.", spec)
+	}
+	return nil
+}
+
 // checkImportedMaterial checks that unwrapped material is of the key's
 // spec: 32 bytes for a symmetric key, the hash's size for an HMAC key, a
 // DER PKCS#8 private key of the right type and size for an asymmetric key.
 func checkImportedMaterial(spec string, material []byte) error {
+	if err := importableSpec(spec); err != nil {
+		return err
+	}
 	var err error
 	switch {
 	case spec == keys.SymmetricDefault:
@@ -276,8 +297,6 @@ func checkImportedMaterial(spec string, material []byte) error {
 		return nil
 	case keys.IsHMAC(spec):
 		_, err = keys.NewHMAC(spec, material)
-	case strings.HasPrefix(spec, "ML_DSA_"), keys.IsMLKEM(spec):
-		return newErr(fault.UnsupportedOperation, "Importing key material for %s keys is not supported by this server.", spec)
 	default:
 		_, err = keys.ParseImported(spec, material)
 	}
