@@ -91,6 +91,26 @@ func TestE2EMLKEMAnotherAccount(t *testing.T) {
 	// The policy says nothing of the other operations.
 	_, err = other.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(arn)})
 	kpDenied(t, err, otherRoot, "kms:GetPublicKey", arn, kpNoResource("kms:GetPublicKey"))
+
+	// Another account's alias ARN answers as it does for
+	// DeriveSharedSecret: the key it names, refused by that key's policy;
+	// an alias that does not exist, not found, with the same message.
+	agree := e.asCreate(t, types.KeySpecEccNistP256, asAgreement)
+	e.createAlias(t, "alias/agree-shared", agree)
+	_, err = other.DeriveSharedSecret(ctx, &kms.DeriveSharedSecretInput{KeyId: aws.String(e.aliasARN("alias/agree-shared")),
+		KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: []byte{1}})
+	kpDenied(t, err, otherRoot, "kms:DeriveSharedSecret", e.keyARN(agree), kpNoResource("kms:DeriveSharedSecret"))
+	kemOnly := e.asCreate(t, types.KeySpecMlKem512, asKEM)
+	e.createAlias(t, "alias/kem-private", kemOnly)
+	_, err = other.Encapsulate(ctx, &kms.EncapsulateInput{KeyId: aws.String(e.aliasARN("alias/kem-private")), EncapsulationAlgorithm: mlKEM})
+	kpDenied(t, err, otherRoot, "kms:Encapsulate", e.keyARN(kemOnly), kpNoResource("kms:Encapsulate"))
+	_, errDerive := other.DeriveSharedSecret(ctx, &kms.DeriveSharedSecretInput{KeyId: aws.String(e.aliasARN("alias/none")),
+		KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: []byte{1}})
+	_, errDecap := other.Decapsulate(ctx, &kms.DecapsulateInput{KeyId: aws.String(e.aliasARN("alias/none")), SharedSecretCiphertextBlob: enc.SharedSecretCiphertextBlob, EncapsulationAlgorithm: mlKEM})
+	want := expectAPIErrorCode(t, errDerive, "NotFoundException")
+	if want != nil {
+		expectAPIError(t, errDecap, "NotFoundException", want.ErrorMessage())
+	}
 }
 
 // A multi-Region ML-KEM key and its replica hold the same key pair: the
