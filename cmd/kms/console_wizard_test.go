@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"slices"
 	"strings"
 	"testing"
@@ -16,9 +17,10 @@ import (
 	"github.com/openkms/kms/internal/testsupport"
 )
 
-// TestConsoleWizardKeyTypes makes an HMAC key and an asymmetric signing
-// key through the wizard, each with a role as its user, and checks the
-// keys' specs and the actions their policies give the user.
+// TestConsoleWizardKeyTypes makes an HMAC key, an asymmetric signing key
+// and an ML-KEM key through the wizard, each with a role as its user, and
+// checks the keys' specs, the actions their policies give the user, and
+// the public key their pages show.
 func TestConsoleWizardKeyTypes(t *testing.T) {
 	ctx := newBrowser(t, 3*time.Minute)
 	dir := t.TempDir()
@@ -91,6 +93,24 @@ func TestConsoleWizardKeyTypes(t *testing.T) {
 		// for symmetric keys only.
 		if want := "Enable IAM User Permissions,Allow use of the key"; strings.Join(sids, ",") != want {
 			t.Errorf("%s key: statements %v, want %s", tc.keyType, sids, want)
+		}
+
+		// An asymmetric key's page has a Public key tab: the key as PEM,
+		// the one GetPublicKey gives, and the algorithms of its usage.
+		publicTab := `//button[@role="tab"][normalize-space()="Public key"]`
+		if tc.keyType != "Asymmetric" {
+			if n := read(t, ctx, "the tabs", chromedp.Evaluate[int](`document.evaluate('count(`+publicTab+`)', document, null, XPathResult.NUMBER_TYPE, null).numberValue`)); n != 0 {
+				t.Errorf("%s key: %d Public key tabs, want none", tc.keyType, n)
+			}
+			continue
+		}
+		pub, err := rootKMS.GetPublicKey(sdk, &kms.GetPublicKeyInput{KeyId: d.KeyMetadata.KeyId})
+		noErr(t, err, "GetPublicKey")
+		algorithm := map[string]string{"SIGN_VERIFY": "ECDSA_SHA_256", "ENCAPSULATE_DECAPSULATE": "ML_KEM"}[tc.usage]
+		browse(t, ctx, tc.keyType+" key's public key", click(publicTab), visible(`//pre[@id="public-key-pem"]`), visible(`//dd[normalize-space()="`+algorithm+`"]`))
+		shown := read(t, ctx, "the public key", chromedp.Text(chromedp.CSS(`#public-key-pem`)))
+		if want := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub.PublicKey}))); strings.TrimSpace(shown) != want {
+			t.Errorf("%s key: the Public key tab shows\n%s\nwant\n%s", tc.keyType, shown, want)
 		}
 	}
 }

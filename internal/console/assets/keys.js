@@ -150,7 +150,8 @@
       days.focus();
     }
 
-    const tabs = ["General configuration", "Key policy", "Key rotation", "Aliases", "Tags"];
+    const asymmetric = meta.KeySpec !== "SYMMETRIC_DEFAULT" && !String(meta.KeySpec).startsWith("HMAC_");
+    const tabs = ["General configuration", "Key policy"].concat(asymmetric ? ["Public key"] : [], ["Key rotation", "Aliases", "Tags"]);
     let current = tab || tabs[0];
     const tablist = el("div", { role: "tablist", "aria-label": "Key details" });
     const panel = el("div", { role: "tabpanel", id: "key-panel", tabindex: "0" });
@@ -167,7 +168,7 @@
       buttons.forEach((b, i) => { b.setAttribute("aria-selected", String(tabs[i] === t)); b.tabIndex = tabs[i] === t ? 0 : -1; });
       panel.setAttribute("aria-labelledby", "tab-" + tabs.indexOf(t));
       panel.replaceChildren();
-      ({ "General configuration": general, "Key policy": policyTab, "Key rotation": rotationTab, Aliases: aliasesTab, Tags: tagsTab })[t]();
+      ({ "General configuration": general, "Key policy": policyTab, "Public key": publicKeyTab, "Key rotation": rotationTab, Aliases: aliasesTab, Tags: tagsTab })[t]();
     }
 
     function general() {
@@ -246,6 +247,24 @@
         p.focus();
       };
       view(false);
+    }
+
+    // publicKeyTab shows an asymmetric key's public key as PEM, as
+    // GetPublicKey gives it to the signed-in principal, with the
+    // algorithms it may be used with.
+    async function publicKeyTab() {
+      const box = errorBox();
+      panel.append(box);
+      let out;
+      try { out = await kms("GetPublicKey", { KeyId: meta.KeyId }); } catch (e) { showError(box, e); return; }
+      const algorithms = [["Encryption algorithms", out.EncryptionAlgorithms], ["Signing algorithms", out.SigningAlgorithms],
+        ["Key agreement algorithms", out.KeyAgreementAlgorithms], ["Encapsulation algorithms", out.EncapsulationAlgorithms]]
+        .filter(([, v]) => v && v.length).map(([k, v]) => [k, v.join(", ")]);
+      const rows = [["Key spec", out.KeySpec], ["Key usage", out.KeyUsage]].concat(algorithms);
+      const lines = (out.PublicKey || "").match(/.{1,64}/g) || [];
+      const pem = ["-----BEGIN PUBLIC KEY-----"].concat(lines, ["-----END PUBLIC KEY-----"]).join("\n");
+      panel.append(el("dl", { class: "kv" }, rows.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v || "")])),
+        el("h2", {}, "Public key (PEM)"), el("pre", { id: "public-key-pem" }, pem));
     }
 
     async function rotationTab() {
