@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/cloudflare/circl/kem"
 	"github.com/cloudflare/circl/kem/mlkem/mlkem512"
 )
 
@@ -118,34 +119,33 @@ func mlkemSeed(t testing.TB, oid asn1.ObjectIdentifier, der []byte) []byte {
 // the server.
 func mlkemDecapsulateLocally(t testing.TB, spec types.KeySpec, seed, ct []byte) []byte {
 	t.Helper()
+	var dk interface{ Decapsulate([]byte) ([]byte, error) }
+	var err error
 	switch spec {
 	case types.KeySpecMlKem768:
-		dk, err := mlkem.NewDecapsulationKey768(seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ss, err := dk.Decapsulate(ct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ss
+		dk, err = mlkem.NewDecapsulationKey768(seed)
 	case types.KeySpecMlKem1024:
-		dk, err := mlkem.NewDecapsulationKey1024(seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ss, err := dk.Decapsulate(ct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ss
+		dk, err = mlkem.NewDecapsulationKey1024(seed)
+	default:
+		_, sk := mlkem512.NewKeyFromSeed(seed)
+		dk = mlkemCirclKey{sk}
 	}
-	_, sk := mlkem512.NewKeyFromSeed(seed)
-	ss, err := mlkem512.Scheme().Decapsulate(sk, ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := dk.Decapsulate(ct)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ss
+}
+
+// mlkemCirclKey is circl's ML-KEM-512 private key as crypto/mlkem's
+// decapsulation keys are used.
+type mlkemCirclKey struct{ sk kem.PrivateKey }
+
+func (k mlkemCirclKey) Decapsulate(ct []byte) ([]byte, error) {
+	return k.sk.Scheme().Decapsulate(k.sk, ct)
 }
 
 // mlkemPublicOf returns the DER public key of a stored ML-KEM private
