@@ -18,8 +18,9 @@ var encapsulationAlgorithmEnum = []string{keys.EncapsulationAlgorithm}
 
 // kemKey finds, authorizes and checks the ML-KEM key of an Encapsulate or
 // Decapsulate: everything but the operation itself, so that a dry run
-// fails where the call would.
-// AWS documents no condition key of the algorithm (it has one value).
+// fails where the call would. The request's algorithm is no condition of
+// the authorization: AWS documents no condition key for it (it has one
+// value).
 func (s *Service) kemKey(ctx context.Context, caller Caller, op, keyID string) (*keyrepo.Key, error) {
 	k, err := s.useKey(ctx, &caller, keyID, keyrepo.AnyForm|keyrepo.FormOtherAccount, "kms:"+op, nil)
 	if err != nil {
