@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
@@ -52,6 +53,9 @@ func FuzzHandler(f *testing.F) {
 		{"ListResourceTags", `{"KeyId":"` + id + `","Limit":1}`},
 		{"CreateAlias", `{"AliasName":"alias/x","TargetKeyId":"` + id + `"}`},
 		{"GenerateRandom", `{"NumberOfBytes":8}`},
+		{"Encapsulate", `{"KeyId":"alias/fuzz-kem","EncapsulationAlgorithm":"ML_KEM"}`},
+		{"Decapsulate", `{"KeyId":"alias/fuzz-kem","EncapsulationAlgorithm":"ML_KEM","SharedSecretCiphertextBlob":"` +
+			base64.StdEncoding.EncodeToString(make([]byte, 1088)) + `"}`},
 		{"Nope", `{}`},
 		{"Encrypt", `[1,2,3]`},
 		{"Encrypt", `{"Plaintext":12}`},
@@ -115,6 +119,11 @@ func newFuzzHandler(f *testing.F) (h *api.Handler, id string, blob []byte) {
 	}
 	id = key.KeyMetadata.KeyID
 	svc.CreateAlias(context.Background(), caller, &kmsapi.AliasInput{AliasName: "alias/fuzz", TargetKeyID: id})
+	kem, err := svc.CreateKey(context.Background(), caller, &kmsapi.CreateKeyInput{KeySpec: "ML_KEM_768", KeyUsage: "ENCAPSULATE_DECAPSULATE"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	svc.CreateAlias(context.Background(), caller, &kmsapi.AliasInput{AliasName: "alias/fuzz-kem", TargetKeyID: kem.KeyMetadata.KeyID})
 	enc, _ := svc.Encrypt(context.Background(), caller, &kmsapi.EncryptInput{KeyID: id, Plaintext: []byte("seed"), EncryptionContext: map[string]string{"a": "b"}})
 	blob, _ = json.Marshal(enc.CiphertextBlob)
 	dir := identity.New(identity.Config{Store: st, RootKey: root, Region: "us-east-1", Logger: log})
