@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // TestAWSCLIEncapsulate drives Encapsulate and Decapsulate with the real aws
@@ -84,69 +85,11 @@ func newerCLIModel(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var model struct {
-		Rest       map[string]json.RawMessage
-		Operations map[string]map[string]any
-		Shapes     map[string]map[string]any
-	}
-	if err := json.Unmarshal(b, &model.Rest); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(model.Rest["operations"], &model.Operations); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(model.Rest["shapes"], &model.Shapes); err != nil {
-		t.Fatal(err)
-	}
-	b, err = os.ReadFile("../../internal/e2e/testdata/kms-model/newer.json")
+	newer, err := os.ReadFile("../../internal/e2e/testdata/kms-model/newer.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var add struct {
-		Operations map[string]map[string]any
-		Shapes     map[string]map[string]any
-		EnumValues map[string][]string
-		Members    map[string]map[string]any
-	}
-	if err := json.Unmarshal(b, &add); err != nil {
-		t.Fatal(err)
-	}
-	for name, op := range add.Operations {
-		if _, ok := model.Operations[name]; ok {
-			continue // this botocore has it already
-		}
-		op["name"] = name
-		op["http"] = map[string]any{"method": "POST", "requestUri": "/"}
-		model.Operations[name] = op
-	}
-	for name, s := range add.Shapes {
-		if _, ok := model.Shapes[name]; !ok {
-			model.Shapes[name] = s
-		}
-	}
-	for name, values := range add.EnumValues {
-		enum, _ := model.Shapes[name]["enum"].([]any)
-		for _, v := range values {
-			if !slices.Contains(enum, any(v)) {
-				enum = append(enum, v)
-			}
-		}
-		model.Shapes[name]["enum"] = enum
-	}
-	for name, members := range add.Members {
-		m, _ := model.Shapes[name]["members"].(map[string]any)
-		for member, ref := range members {
-			if _, ok := m[member]; !ok {
-				m[member] = ref
-			}
-		}
-	}
-	for k, v := range map[string]any{"operations": model.Operations, "shapes": model.Shapes} {
-		if model.Rest[k], err = json.Marshal(v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if b, err = json.Marshal(model.Rest); err != nil {
+	if b, err = testsupport.WithNewerKMS(b, newer, false); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/openkms/kms/internal/testsupport"
 )
 
 // kmsModel is the part of a botocore service model the sweep and the
@@ -60,65 +62,24 @@ func loadKMSModel(t testing.TB) *kmsModel {
 }
 
 // readKMSModel reads botocore's KMS model (testdata/kms-model/service-2.json)
-// and adds to it what the API gained since (newer.json beside it): the
-// operations and shapes it names, values of existing enums and members of
-// existing structures. An addition that would replace what the model has
-// is an error: the overlay only adds.
+// with what the API gained since (newer.json beside it): an addition that
+// would replace what the model has is an error.
 func readKMSModel() (*kmsModel, error) {
-	b, err := os.ReadFile("testdata/kms-model/service-2.json")
+	base, err := os.ReadFile("testdata/kms-model/service-2.json")
 	if err != nil {
 		return nil, err
+	}
+	newer, err := os.ReadFile("testdata/kms-model/newer.json")
+	if err != nil {
+		return nil, err
+	}
+	b, err := testsupport.WithNewerKMS(base, newer, true)
+	if err != nil {
+		return nil, fmt.Errorf("newer.json: %w", err)
 	}
 	var m kmsModel
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
-	}
-	if b, err = os.ReadFile("testdata/kms-model/newer.json"); err != nil {
-		return nil, err
-	}
-	var add struct {
-		kmsModel
-		EnumValues map[string][]string            `json:"enumValues"`
-		Members    map[string]map[string]shapeRef `json:"members"`
-	}
-	if err := json.Unmarshal(b, &add); err != nil {
-		return nil, fmt.Errorf("newer.json: %w", err)
-	}
-	for name, op := range add.Operations {
-		if _, ok := m.Operations[name]; ok {
-			return nil, fmt.Errorf("newer.json: operation %s is in the model already", name)
-		}
-		m.Operations[name] = op
-	}
-	for name, s := range add.Shapes {
-		if _, ok := m.Shapes[name]; ok {
-			return nil, fmt.Errorf("newer.json: shape %s is in the model already", name)
-		}
-		m.Shapes[name] = s
-	}
-	for name, values := range add.EnumValues {
-		s := m.Shapes[name]
-		if s == nil || s.Enum == nil {
-			return nil, fmt.Errorf("newer.json: %s is not an enum of the model", name)
-		}
-		for _, v := range values {
-			if slices.Contains(s.Enum, v) {
-				return nil, fmt.Errorf("newer.json: %s has %s already", name, v)
-			}
-			s.Enum = append(s.Enum, v)
-		}
-	}
-	for name, members := range add.Members {
-		s := m.Shapes[name]
-		if s == nil || s.Type != "structure" {
-			return nil, fmt.Errorf("newer.json: %s is not a structure of the model", name)
-		}
-		for member, ref := range members {
-			if _, ok := s.Members[member]; ok {
-				return nil, fmt.Errorf("newer.json: %s has a member %s already", name, member)
-			}
-			s.Members[member] = ref
-		}
 	}
 	return &m, nil
 }

@@ -4,8 +4,9 @@
 // It holds a fake clock, Clock, which tests hand to the code under test
 // in place of time.Now and move forward instead of sleeping,
 // SDKHTTPClient, the HTTP client the tests' aws-sdk-go-v2 clients send
-// through, and HoldStore, a store that holds a read transaction while a
-// test lands a change.
+// through, HoldStore, a store that holds a read transaction while a test
+// lands a change, and WithNewerKMS, botocore's KMS model with what the API
+// gained after it.
 package testsupport
 
 import (
