@@ -32,8 +32,9 @@ var boto3Ran = regexp.MustCompile(`(?m)^Ran (\d+) tests? in `)
 
 // boto3 drives the built server as a Python user would: the main paths,
 // its paginators, its modelled exceptions, what AWS's server refuses when
-// botocore's own validation is off, and its retries. The cases are in
-// test/boto3/kms_boto3.py.
+// botocore's own validation is off, its retries, and ML-KEM keys (with
+// botocore's model and the additions it predates, newerCLIModel). The
+// cases are in test/boto3/kms_boto3.py.
 func TestBoto3(t *testing.T) {
 	t.Parallel()
 	python := requirePythonBoto3(t)
@@ -49,7 +50,7 @@ func TestBoto3(t *testing.T) {
 	cmd.Env = append(baseEnv(), "AWS_ACCESS_KEY_ID="+id, "AWS_SECRET_ACCESS_KEY="+secret,
 		"AWS_DEFAULT_REGION="+s.Region, "AWS_ENDPOINT_URL="+s.URL, "HOME="+t.TempDir(),
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
-		"PYTHONDONTWRITEBYTECODE=1")
+		"PYTHONDONTWRITEBYTECODE=1", "AWS_DATA_PATH="+newerCLIModel(t))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", script, err, out)

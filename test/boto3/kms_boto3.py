@@ -316,6 +316,37 @@ class Paginators(Case):
         self.assertEqual(pages, 3)
 
 
+class MLKEM(Case):
+    """ML-KEM keys (October 2026). This botocore's model predates them: the
+    test runs with AWS_DATA_PATH naming one with the ML-KEM additions
+    (cmd/kms's TestBoto3 writes it), as a newer botocore would have."""
+
+    def test_encapsulate_decapsulate(self):
+        self.assertIn("Encapsulate", self.kms.meta.service_model.operation_names,
+                      "AWS_DATA_PATH does not name a KMS model with the ML-KEM operations")
+        meta = self.new_key(KeySpec="ML_KEM_1024", KeyUsage="ENCAPSULATE_DECAPSULATE")
+        self.assertEqual(meta["EncapsulationAlgorithms"], ["ML_KEM"])
+        self.assertEqual(self.kms.get_public_key(KeyId=meta["KeyId"])["EncapsulationAlgorithms"], ["ML_KEM"])
+        enc = self.kms.encapsulate(KeyId=meta["KeyId"], EncapsulationAlgorithm="ML_KEM")
+        self.assertEqual(enc["KeyId"], meta["Arn"])
+        self.assertEqual(len(enc["SharedSecret"]), 32)
+        self.assertEqual(len(enc["SharedSecretCiphertextBlob"]), 1568)
+        dec = self.kms.decapsulate(KeyId=meta["Arn"], SharedSecretCiphertextBlob=enc["SharedSecretCiphertextBlob"],
+                                   EncapsulationAlgorithm="ML_KEM")
+        self.assertEqual(dec["SharedSecret"], enc["SharedSecret"])
+        with self.assertRaises(self.kms.exceptions.InvalidCiphertextException) as ctx:
+            self.kms.decapsulate(KeyId=meta["KeyId"], SharedSecretCiphertextBlob=enc["SharedSecretCiphertextBlob"][:-1],
+                                 EncapsulationAlgorithm="ML_KEM")
+        self.assertError(ctx, "InvalidCiphertextException")
+        sym = self.new_key()
+        with self.assertRaises(self.kms.exceptions.InvalidKeyUsageException) as ctx:
+            self.kms.encapsulate(KeyId=sym["KeyId"], EncapsulationAlgorithm="ML_KEM")
+        self.assertError(ctx, "InvalidKeyUsageException", sym["Arn"] + " key usage is ENCRYPT_DECRYPT which is not valid for Encapsulate.")
+        pair = self.kms.generate_data_key_pair(KeyId=sym["KeyId"], KeyPairSpec="ML_KEM_512")
+        self.assertEqual(len(pair["PrivateKeyPlaintext"]), 86)
+        self.assertEqual(self.kms.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"])["Plaintext"], pair["PrivateKeyPlaintext"])
+
+
 class Errors(Case):
     """The modelled exceptions, as boto3 users catch them."""
 
