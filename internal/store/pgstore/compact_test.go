@@ -200,8 +200,8 @@ func TestCompactErasedJudgesSnapshotsByTheErasure(t *testing.T) {
 
 // Erasures on two nodes at once do not conflict over their marks: one
 // whose transaction began before the other's committed is not failed for
-// it. (A serialization failure is retried, but at most 20 times: under a
-// load of erasures, the caller's error.)
+// it. (A serialization failure is retried, but for at most 5 seconds:
+// under a load of erasures, the caller's error.)
 func TestConcurrentErasuresDoNotConflict(t *testing.T) {
 	dsn := pgtest.Start(t)
 	a, b := open(t, dsn), open(t, dsn)

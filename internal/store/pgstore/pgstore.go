@@ -47,8 +47,10 @@ import (
 )
 
 const (
-	// maxAttempts bounds the retries of an Update that keeps conflicting.
-	maxAttempts = 20
+	// conflictBudget bounds the time an Update that keeps conflicting is
+	// retried for. A conflict means another transaction committed, so the
+	// cluster as a whole progresses; the budget is one caller's bound.
+	conflictBudget = 5 * time.Second
 	// scanBatch is how many records a Scan reads per query.
 	scanBatch = 256
 )
@@ -66,6 +68,8 @@ type Store struct {
 	// was found closed: one more than the pool holds, so that a pool of
 	// connections all ended by a restart of PostgreSQL is gone through.
 	lostRetries int
+	// now is the clock of conflictBudget; a test's, or time.Now.
+	now func() time.Time
 	// afterRewrite, if set, runs between Compact's rewrite and its check
 	// for the snapshots the rewrite kept rows for: a test's hook.
 	afterRewrite func()
@@ -103,7 +107,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 }
 
 func newStore(pool *pgxpool.Pool, connConfig *pgx.ConnConfig) *Store {
-	return &Store{pool: pool, connConfig: connConfig, closing: make(chan struct{}), lostRetries: int(pool.Config().MaxConns) + 1}
+	return &Store{pool: pool, connConfig: connConfig, closing: make(chan struct{}), lostRetries: int(pool.Config().MaxConns) + 1, now: time.Now}
 }
 
 // Pool returns the Store's connection pool, for packages that keep tables
@@ -155,13 +159,15 @@ func (s *Store) View(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 // Update implements store.Store. It retries fn, after a short random pause,
-// when PostgreSQL reports a serialization failure or a deadlock, at most 20
-// times; and at once, on another connection, when its connection was
+// when PostgreSQL reports a serialization failure or a deadlock, for up to
+// 5 seconds (a count would starve a caller whose pauses have grown, under
+// writers whose pauses are still short); and at once, on another connection, when its connection was
 // found closed before COMMIT was sent (ended by PostgreSQL while it sat in
 // the pool), as many times as the pool holds connections. When the changes
 // commit, every Watch in the cluster hears of them.
 func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 	lost := 0
+	deadline := s.now().Add(conflictBudget)
 	for attempt := 1; ; attempt++ {
 		again, err := s.attempt(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
 		if again == retryLost && lost < s.lostRetries && ctx.Err() == nil {
@@ -169,11 +175,11 @@ func (s *Store) Update(ctx context.Context, fn func(store.Tx) error) error {
 			attempt--
 			continue
 		}
-		if again != retryConflict || attempt == maxAttempts {
+		if again != retryConflict || !s.now().Before(deadline) {
 			return err
 		}
 		// Full jitter over an exponential ceiling: 2 ms, 4 ms, ... 100 ms.
-		ceiling := min(time.Millisecond<<attempt, 100*time.Millisecond)
+		ceiling := min(time.Millisecond<<min(attempt, 7), 100*time.Millisecond)
 		t := time.NewTimer(rand.N(ceiling))
 		select {
 		case <-ctx.Done():

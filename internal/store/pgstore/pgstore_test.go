@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/openkms/kms/internal/store"
 	"github.com/openkms/kms/internal/store/pgstore"
@@ -102,14 +103,18 @@ func TestConcurrentUpdatesAcrossStores(t *testing.T) {
 	stores := []*pgstore.Store{open(t, dsn), open(t, dsn)}
 	put(t, stores[0], "n", "0")
 	const workers, each = 6, 20
-	var calls atomic.Int64
+	var calls, most atomic.Int64
 	var wg sync.WaitGroup
 	for _, s := range stores {
 		for range workers {
 			wg.Go(func() {
 				for range each {
+					var tries int64
 					err := s.Update(context.Background(), func(tx store.Tx) error {
 						calls.Add(1)
+						tries++
+						for m := most.Load(); tries > m && !most.CompareAndSwap(m, tries); m = most.Load() {
+						}
 						v, err := tx.Get([]byte("n"))
 						if err != nil {
 							return err
@@ -130,7 +135,43 @@ func TestConcurrentUpdatesAcrossStores(t *testing.T) {
 	if got, want := get(t, stores[1], "n"), fmt.Sprint(len(stores)*workers*each); got != want {
 		t.Fatalf("counter = %s, want %s", got, want)
 	}
-	t.Logf("%d increments took %d attempts", len(stores)*workers*each, calls.Load())
+	t.Logf("%d increments took %d attempts, at most %d for one", len(stores)*workers*each, calls.Load(), most.Load())
+}
+
+// An Update that conflicts on every attempt is retried until five
+// seconds have passed on its clock, then fails with the conflict.
+func TestConflictRetriesEndAfterBudget(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Start(t)
+	a, b := open(t, dsn), open(t, dsn)
+	put(t, a, "n", "0")
+	var mu sync.Mutex
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	pgstore.SetClock(a, func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		clock = clock.Add(time.Second)
+		return clock
+	})
+	attempts := 0
+	err := a.Update(context.Background(), func(tx store.Tx) error {
+		attempts++
+		if _, err := tx.Get([]byte("n")); err != nil { // its snapshot is taken
+			return err
+		}
+		put(t, b, "n", fmt.Sprint(attempts)) // and made stale
+		return tx.Put([]byte("n"), []byte("from a"))
+	})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+		t.Fatalf("err = %v, want a serialization failure", err)
+	}
+	if attempts != 5 {
+		t.Errorf("%d attempts, want 5 (one per second of the budget)", attempts)
+	}
+	if got := get(t, b, "n"); got != "5" {
+		t.Errorf("n = %q: a conflicting attempt changed it", got)
+	}
 }
 
 func TestFunctionErrorUnchanged(t *testing.T) {
