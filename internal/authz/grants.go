@@ -6,6 +6,7 @@ import (
 
 	"github.com/openkms/kms/internal/keyrepo"
 	"github.com/openkms/kms/internal/kmsapi"
+	"github.com/openkms/kms/internal/policy"
 )
 
 // ChildGrant is the grant a CreateGrant call asks for, which a grant that
@@ -121,4 +122,39 @@ func constraintsHold(c *kmsapi.GrantConstraints, ec map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// RetireGrant decides whether caller may retire grant g of key k. The
+// grant decides, not the key policy (AWS KMS Developer Guide, "Retiring
+// and revoking grants"): its retiring principal may, its grantee if it
+// allows RetireGrant, and the root of the account that made it. An
+// identity policy that allows kms:RetireGrant delegates it to the
+// principals of the account that owns the key, and to those of an
+// account the grant names as its retiring principal. An explicit deny of
+// kms:RetireGrant in the caller's identity policies refuses whoever the
+// grant names.
+func (a *Authorizer) RetireGrant(caller *Caller, g *keyrepo.GrantRecord, k *keyrepo.Key) error {
+	const action = "kms:RetireGrant"
+	cond := &Conditions{a: a, caller: caller, k: k}
+	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: k.ARN, Context: cond}
+	id := policy.EvaluateIdentities(caller.Policies, req)
+	switch {
+	case id.Deny:
+		return Denied(caller, action, k.ARN, "with an explicit deny in an identity-based policy")
+	case cond.ambiguous:
+		return Denied(caller, action, k.ARN, ambiguousWhy)
+	case g.IsRetiring(&caller.Principal),
+		g.IsGrantee(&caller.Principal) && slices.Contains(g.Operations, "RetireGrant"),
+		caller.Root && caller.AccountID == g.Account:
+		return nil
+	case (caller.Root || id.Allow) && (caller.AccountID == g.KeyOwner() || namesAccount(g.Retiring, caller.AccountID)):
+		return nil
+	}
+	return Denied(caller, action, k.ARN, "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
+}
+
+// namesAccount reports whether a grant's principal p is account itself:
+// its id, or its root's ARN.
+func namesAccount(p, account string) bool {
+	return p != "" && (p == account || p == "arn:aws:iam::"+account+":root")
 }

@@ -497,17 +497,37 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.Ret
 		return nil, newErr(fault.Validation, "Either GrantToken, or both KeyId and GrantId, must be specified.")
 	}
 	return nil, s.deleteGrant(ctx, s.regionOf(caller), keyID, grantID, in.DryRun, func(tx store.Tx, g *keyrepo.GrantRecord) error {
-		// The grant decides who retires it; a caller whose credential
-		// was deleted since it was authenticated retires nothing.
-		if _, err := callerNow(ctx, tx, &caller); err != nil {
+		// The grant decides who retires it, and the caller's identity
+		// policies as this transaction reads them: a caller whose
+		// credential was deleted since it was authenticated retires
+		// nothing.
+		c, err := callerNow(ctx, tx, &caller)
+		if err != nil {
 			return err
 		}
-		if g.IsRetiring(&caller.Principal) || (g.IsGrantee(&caller.Principal) && slices.Contains(g.Operations, "RetireGrant")) ||
-			(caller.Root && caller.AccountID == g.Account) {
-			return nil
+		if c == nil {
+			c = &caller
 		}
-		return authz.Denied(&caller, "kms:RetireGrant", keyrepo.KeyARN(g.Region, g.KeyOwner(), g.KeyID), "because the caller is neither the retiring principal nor a grantee allowed to retire this grant")
+		k, err := grantKey(tx, s.regionOf(caller), keyID, g)
+		if err != nil {
+			return err
+		}
+		return s.authz.RetireGrant(c, g, k)
 	})
+}
+
+// grantKey is the key keyID in region of its grant g as tx reads it, for
+// the conditions of a decision on the grant: a stand-in with its id,
+// region and account if its record is gone.
+func grantKey(tx store.Tx, region, keyID string, g *keyrepo.GrantRecord) (*keyrepo.Key, error) {
+	k := &keyrepo.Key{ARN: keyrepo.KeyARN(region, g.KeyOwner(), keyID)}
+	switch err := getJSON(tx, keyrepo.KeyKey(region, keyID), &k.Rec); {
+	case errors.Is(err, store.ErrNotFound):
+		k.Rec = keyrepo.KeyRecord{ID: keyID, Region: region, Account: g.KeyOwner()}
+	case err != nil:
+		return nil, err
+	}
+	return k, nil
 }
 
 // sameGrant refuses a RetireGrant whose KeyId or GrantId, given beside
