@@ -55,6 +55,15 @@ func (c *Conditions) lookupFold(want string, n int, entry func(i int) (string, s
 
 // Values implements policy.Context.
 func (c *Conditions) Values(key string) ([]string, bool) {
+	// The deprecated names of kms:KeySpec and kms:KeyUsage, which AWS
+	// KMS still honours: a policy written with them must decide as it
+	// does there, its denials above all.
+	switch key {
+	case "kms:customermasterkeyspec":
+		key = "kms:keyspec"
+	case "kms:customermasterkeyusage":
+		key = "kms:keyusage"
+	}
 	if v, ok := c.Extra[key]; ok {
 		return []string{v}, true
 	}

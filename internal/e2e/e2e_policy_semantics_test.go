@@ -246,3 +246,32 @@ func TestE2EResourceAccountInAssumeRole(t *testing.T) {
 	}
 	expectIAMError(t, assume(notOurs), http.StatusForbidden, "AccessDenied", "")
 }
+
+// The deprecated condition keys kms:CustomerMasterKeySpec and
+// kms:CustomerMasterKeyUsage work as kms:KeySpec and kms:KeyUsage do (AWS
+// KMS Developer Guide, "AWS KMS condition keys": "Only the names differ"):
+// a denial written with them holds, on CreateKey and on a key's
+// operations alike.
+func TestE2EDeprecatedKeySpecConditionKeys(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	noSigningKeys := kpIdentity("Deny", []string{"*"}, "kms:CreateKey").with(map[string]any{
+		"StringEquals": map[string]any{"kms:CustomerMasterKeyUsage": "SIGN_VERIFY"}})
+	carol := e.kpUser(t, "carol", kpDoc(kpIdentity("Allow", []string{"*"}, "kms:*"), noSigningKeys))
+	_, err := carol.kms.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify})
+	kpDenied(t, err, carol.arn, "kms:CreateKey", "*", "with an explicit deny in an identity-based policy")
+	if _, err := carol.kms.CreateKey(ctx, &kms.CreateKeyInput{}); err != nil {
+		t.Errorf("CreateKey of a symmetric key: %v", err)
+	}
+
+	k := e.newKey(t)
+	noSymmetricEncrypt := kpDeny(carol.arn, "kms:Encrypt").with(map[string]any{
+		"StringEquals": map[string]any{"kms:CustomerMasterKeySpec": "SYMMETRIC_DEFAULT"}})
+	e.kpPutKeyPolicy(t, e.client, k, kpDoc(kpRootStmt(), noSymmetricEncrypt), false)
+	_, err = kpEncrypt(carol.kms, k, nil)
+	kpDenied(t, err, carol.arn, "kms:Encrypt", e.keyARN(k), kpDenyRes)
+	if _, err := carol.kms.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(k), NumberOfBytes: aws.Int32(16)}); err != nil {
+		t.Errorf("GenerateDataKey, which the key policy does not deny: %v", err)
+	}
+}
