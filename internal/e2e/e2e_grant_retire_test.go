@@ -88,3 +88,26 @@ func TestE2EGrantRetireIdentityPolicies(t *testing.T) {
 		t.Errorf("grants left: %v", grIDs(got))
 	}
 }
+
+// ListRetirableGrants lists to an account the grants on other accounts'
+// keys whose retiring principal is one of its role sessions, as it lists
+// those whose retiring principal is the account itself.
+func TestE2EListRetirableGrantsOfAnotherAccountsSession(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	k := e.newKey(t)
+	gina := e.kpUser(t, "gina", "")
+	session := "arn:aws:sts::" + grOtherAccount + ":assumed-role/retirer/s1"
+	account := "arn:aws:iam::" + grOtherAccount + ":root"
+	g1, _ := grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(gina.arn),
+		RetiringPrincipal: aws.String(session), Operations: grOps(types.GrantOperationEncrypt)})
+	g2, _ := grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(gina.arn),
+		RetiringPrincipal: aws.String(account), Operations: grOps(types.GrantOperationEncrypt)})
+	b := e.clientAs(t, grOtherAccount)
+	if got := grIDs(grRetirable(t, b, session)); len(got) != 1 || got[0] != g1 {
+		t.Errorf("ListRetirableGrants(%s) in its account = %v, want [%s]", session, got, g1)
+	}
+	if got := grIDs(grRetirable(t, b, account)); len(got) != 1 || got[0] != g2 {
+		t.Errorf("ListRetirableGrants(%s) in its account = %v, want [%s]", account, got, g2)
+	}
+}

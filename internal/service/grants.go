@@ -397,10 +397,11 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	return out, nil
 }
 
-// principalAccount is the account of an IAM principal ARN, or "".
+// principalAccount is the account of an IAM or STS principal ARN (an
+// assumed-role session is one), or "".
 func principalAccount(arn string) string {
 	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" {
+	if len(parts) != 6 || parts[0] != "arn" || (parts[2] != "iam" && parts[2] != "sts") {
 		return ""
 	}
 	return parts[4]
