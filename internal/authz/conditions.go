@@ -22,6 +22,11 @@ type Conditions struct {
 	Multi map[string][]string // operation-specific multi-valued keys
 	Tags  []kmsapi.Tag        // aws:RequestTag for CreateKey/TagResource
 	Child *ChildGrant         // CreateGrant: the grant asked for
+	// IdleDays, for DisableKey and ScheduleKeyDeletion, is
+	// kms:TrailingDaysWithoutKeyUsage of a key: the whole days since its
+	// last cryptographic use, or with none since uses of it began to be
+	// tracked. It is asked only when a policy names the key.
+	IdleDays func(k *keyrepo.Key) int
 
 	a      *Authorizer
 	caller *Caller
@@ -131,6 +136,8 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 		return one(c.k.Rec.Origin)
 	case key == "kms:multiregion":
 		return []string{strconv.FormatBool(c.k.Rec.MultiRegion)}, true
+	case key == "kms:trailingdayswithoutkeyusage" && c.IdleDays != nil:
+		return []string{strconv.Itoa(c.IdleDays(c.k))}, true
 	case key == "kms:multiregionkeytype":
 		switch {
 		case !c.k.Rec.MultiRegion:

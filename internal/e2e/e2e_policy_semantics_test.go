@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -273,5 +274,52 @@ func TestE2EDeprecatedKeySpecConditionKeys(t *testing.T) {
 	kpDenied(t, err, carol.arn, "kms:Encrypt", e.keyARN(k), kpDenyRes)
 	if _, err := carol.kms.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(k), NumberOfBytes: aws.Int32(16)}); err != nil {
 		t.Errorf("GenerateDataKey, which the key policy does not deny: %v", err)
+	}
+}
+
+// kms:TrailingDaysWithoutKeyUsage is, in DisableKey and
+// ScheduleKeyDeletion, the whole days since the key's last cryptographic
+// use, or since its creation if it has none (AWS KMS Developer Guide,
+// "AWS KMS condition keys"; the guard AWS recommends against deleting a
+// key in use): a Deny while it is at most 30 holds for a new key and for a
+// key used lately, and lets go of one left unused for longer.
+func TestE2ETrailingDaysWithoutKeyUsage(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	guard := kpIdentity("Deny", []string{"*"}, "kms:DisableKey", "kms:ScheduleKeyDeletion").with(map[string]any{
+		"NumericLessThanEquals": map[string]any{"kms:TrailingDaysWithoutKeyUsage": "30"}})
+	carol := e.kpUser(t, "carol", kpDoc(kpIdentity("Allow", []string{"*"}, "kms:*"), guard))
+	k := e.newKey(t)
+	const why = "with an explicit deny in an identity-based policy"
+
+	// Created now and never used: 0 days.
+	_, err := carol.kms.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(k)})
+	kpDenied(t, err, carol.arn, "kms:DisableKey", e.keyARN(k), why)
+	_, err = carol.kms.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(k), PendingWindowInDays: aws.Int32(7)})
+	kpDenied(t, err, carol.arn, "kms:ScheduleKeyDeletion", e.keyARN(k), why)
+
+	// Used on day 20: still 30 days on from that use, not from creation.
+	e.clock.Advance(20 * 24 * time.Hour)
+	if _, err := kpEncrypt(carol.kms, k, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(15 * 24 * time.Hour)
+	_, err = carol.kms.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(k)})
+	kpDenied(t, err, carol.arn, "kms:DisableKey", e.keyARN(k), why)
+	if err := e.svc.FlushKeyUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(15*24*time.Hour + time.Hour)
+	_, err = carol.kms.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(k), PendingWindowInDays: aws.Int32(7)})
+	kpDenied(t, err, carol.arn, "kms:ScheduleKeyDeletion", e.keyARN(k), why)
+
+	// 31 days without a use.
+	e.clock.Advance(24 * time.Hour)
+	if _, err := carol.kms.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(k)}); err != nil {
+		t.Fatalf("DisableKey of a key unused for 31 days: %v", err)
+	}
+	if _, err := carol.kms.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(k), PendingWindowInDays: aws.Int32(7)}); err != nil {
+		t.Fatalf("ScheduleKeyDeletion of a key unused for 31 days: %v", err)
 	}
 }

@@ -368,7 +368,11 @@ func (s *Service) setEnabled(ctx context.Context, caller Caller, in *kmsapi.KeyI
 	if enable {
 		action = "EnableKey"
 	}
-	_, err := s.mutateKey(ctx, caller, in.KeyID, action, nil, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
+	var cond *authz.Conditions
+	if !enable {
+		cond = &authz.Conditions{IdleDays: s.idleDays}
+	}
+	_, err := s.mutateKey(ctx, caller, in.KeyID, action, cond, func(_ store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		// Enabling and disabling move between these two states only.
 		if st := s.repo.StateOf(rec); st != keyrepo.StateEnabled && st != keyrepo.StateDisabled {
 			return st.Err(arn)
@@ -400,7 +404,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, caller Caller, in *km
 		return nil, newErr(fault.Validation, "PendingWindowInDays must be between 7 and 30")
 	}
 	var out kmsapi.ScheduleKeyDeletionOutput
-	cond := &authz.Conditions{Extra: map[string]string{"kms:schedulekeydeletionpendingwindowindays": strconv.Itoa(int(days))}}
+	cond := &authz.Conditions{Extra: map[string]string{"kms:schedulekeydeletionpendingwindowindays": strconv.Itoa(int(days))}, IdleDays: s.idleDays}
 	_, err := s.mutateKey(ctx, caller, in.KeyID, "ScheduleKeyDeletion", cond, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if rec.State == keyrepo.StatePendingDeletion || rec.State == keyrepo.StatePendingReplicaDeletion {
 			return rec.State.Err(arn)

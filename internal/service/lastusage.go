@@ -170,20 +170,50 @@ func (s *Service) GetKeyLastUsage(ctx context.Context, caller Caller, in *kmsapi
 	if err != nil {
 		return nil, err
 	}
+	last := s.lastUse(&rec)
+	out := &kmsapi.GetKeyLastUsageOutput{KeyID: k.ARN, TrackingStartDate: kmsapi.NewTime(s.trackingStart(&rec)), KeyCreationDate: kmsapi.NewTime(rec.Created)}
+	if last != nil {
+		out.KeyLastUsage = &kmsapi.KeyLastUsage{Operation: last.Operation, Timestamp: kmsapi.NewTime(last.Time),
+			CloudTrailEventID: last.EventID, KmsRequestID: last.RequestID}
+	}
+	return out, nil
+}
+
+// lastUse is the newest cryptographic use of the key of rec: the one its
+// record holds, or a newer one noted since the last flush; nil if none.
+func (s *Service) lastUse(rec *keyrepo.KeyRecord) *keyrepo.LastUsage {
 	last := rec.LastUsage
 	if u, ok := s.usage.get(keyRef{rec.Region, rec.ID}); ok && (last == nil || !u.Time.Before(last.Time)) {
 		last = &u
 	}
+	return last
+}
+
+// trackingStart is when uses of the key of rec began to be recorded: its
+// record says so once a use of it was written; before, the later of its
+// creation and the start of this process's tracking.
+func (s *Service) trackingStart(rec *keyrepo.KeyRecord) time.Time {
 	since := s.usage.since
 	if rec.UsageTrackedSince != nil {
 		since = *rec.UsageTrackedSince
 	} else if rec.Created.After(since) {
 		since = rec.Created
 	}
-	out := &kmsapi.GetKeyLastUsageOutput{KeyID: k.ARN, TrackingStartDate: kmsapi.NewTime(since), KeyCreationDate: kmsapi.NewTime(rec.Created)}
-	if last != nil {
-		out.KeyLastUsage = &kmsapi.KeyLastUsage{Operation: last.Operation, Timestamp: kmsapi.NewTime(last.Time),
-			CloudTrailEventID: last.EventID, KmsRequestID: last.RequestID}
+	return since
+}
+
+// idleDays is kms:TrailingDaysWithoutKeyUsage of key k, as AWS KMS
+// counts it: the whole days since its last cryptographic use or, with
+// none, since its tracking start (GetKeyLastUsage's TrackingStartDate).
+// A use on another node of a cluster counts once that node flushed it.
+func (s *Service) idleDays(k *keyrepo.Key) int {
+	from := s.trackingStart(&k.Rec)
+	if u := s.lastUse(&k.Rec); u != nil && u.Time.After(from) {
+		from = u.Time
 	}
-	return out, nil
+	idle := s.now().Sub(from)
+	if idle < 0 {
+		return 0
+	}
+	return int(idle / (24 * time.Hour))
 }
