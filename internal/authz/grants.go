@@ -132,10 +132,21 @@ func constraintsHold(c *kmsapi.GrantConstraints, ec map[string]string) bool {
 // principals of the account that owns the key, and to those of an
 // account the grant names as its retiring principal. An explicit deny of
 // kms:RetireGrant in the caller's identity policies refuses whoever the
-// grant names.
+// grant names. The grant's constraint is the request's
+// kms:GrantConstraintType and encryption context, as in CreateGrant.
 func (a *Authorizer) RetireGrant(caller *Caller, g *keyrepo.GrantRecord, k *keyrepo.Key) error {
 	const action = "kms:RetireGrant"
 	cond := &Conditions{a: a, caller: caller, k: k}
+	if c := g.Constraints; c != nil {
+		switch {
+		case c.EncryptionContextEquals != nil:
+			cond.Extra = map[string]string{"kms:grantconstrainttype": "EncryptionContextEquals"}
+			cond.EC = c.EncryptionContextEquals
+		case c.EncryptionContextSubset != nil:
+			cond.Extra = map[string]string{"kms:grantconstrainttype": "EncryptionContextSubset"}
+			cond.EC = c.EncryptionContextSubset
+		}
+	}
 	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: k.ARN, Context: cond}
 	id := policy.EvaluateIdentities(caller.Policies, req)
 	switch {

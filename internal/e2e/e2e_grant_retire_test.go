@@ -111,3 +111,29 @@ func TestE2EListRetirableGrantsOfAnotherAccountsSession(t *testing.T) {
 		t.Errorf("ListRetirableGrants(%s) in its account = %v, want [%s]", account, got, g2)
 	}
 }
+
+// RetireGrant's kms:GrantConstraintType and kms:EncryptionContext:* are
+// those of the grant's constraint, as in CreateGrant: an identity policy
+// can keep a principal from retiring the grants of one context.
+func TestE2EGrantRetireConstraintConditions(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	noProd := kpIdentity("Deny", []string{"*"}, "kms:RetireGrant").with(map[string]any{
+		"StringEquals": map[string]any{"kms:EncryptionContext:tenant": "prod", "kms:GrantConstraintType": "EncryptionContextSubset"}})
+	rita := e.kpUser(t, "rita", kpDoc(noProd))
+	gina := e.kpUser(t, "gina", "")
+	k := e.newKey(t)
+	grant := func(tenant string) string {
+		_, tok := grCreate(t, e.client, &kms.CreateGrantInput{KeyId: aws.String(k), GranteePrincipal: aws.String(gina.arn),
+			RetiringPrincipal: aws.String(rita.arn), Operations: grOps(types.GrantOperationDecrypt),
+			Constraints: &types.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": tenant}}})
+		return tok
+	}
+	prod, dev := grant("prod"), grant("dev")
+	_, err := rita.kms.RetireGrant(ctx, &kms.RetireGrantInput{GrantToken: aws.String(prod)})
+	kpDenied(t, err, rita.arn, "kms:RetireGrant", e.keyARN(k), "with an explicit deny in an identity-based policy")
+	if _, err := rita.kms.RetireGrant(ctx, &kms.RetireGrantInput{GrantToken: aws.String(dev)}); err != nil {
+		t.Errorf("RetireGrant of the dev grant: %v", err)
+	}
+}
