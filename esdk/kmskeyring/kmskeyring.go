@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
@@ -62,6 +63,10 @@ func (k *Keyring) GenerateDataKey(ctx context.Context, suite esdk.Suite, ec map[
 		clear(gen.Plaintext)
 		return nil, nil, fmt.Errorf("GenerateDataKey under %s returned a %d-byte data key, want %d for %v", k.keys[0], len(gen.Plaintext), n, suite)
 	}
+	if !isKeyARN(aws.ToString(gen.KeyId)) {
+		clear(gen.Plaintext)
+		return nil, nil, fmt.Errorf("GenerateDataKey under %s answered KeyId %q, not a key ARN", k.keys[0], aws.ToString(gen.KeyId))
+	}
 	edks := []esdk.EncryptedDataKey{{ProviderID: ProviderID, ProviderInfo: *gen.KeyId, Ciphertext: gen.CiphertextBlob}}
 	for _, id := range k.keys[1:] {
 		enc, err := k.client.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: gen.Plaintext, EncryptionContext: ec})
@@ -69,17 +74,24 @@ func (k *Keyring) GenerateDataKey(ctx context.Context, suite esdk.Suite, ec map[
 			clear(gen.Plaintext)
 			return nil, nil, fmt.Errorf("Encrypt under %s: %w", id, err)
 		}
+		if !isKeyARN(aws.ToString(enc.KeyId)) {
+			clear(gen.Plaintext)
+			return nil, nil, fmt.Errorf("Encrypt under %s answered KeyId %q, not a key ARN", id, aws.ToString(enc.KeyId))
+		}
 		edks = append(edks, esdk.EncryptedDataKey{ProviderID: ProviderID, ProviderInfo: *enc.KeyId, Ciphertext: enc.CiphertextBlob})
 	}
 	return gen.Plaintext, edks, nil
 }
 
 // DecryptDataKey implements esdk.Keyring: it tries each KMS data key in
-// turn (only those of the keyring's keys, if it has keys given as ARNs)
-// and returns the first that decrypts to a key of the suite's length (16,
-// 24 or 32 bytes). KMS Decrypt returns whatever was encrypted, so a data
-// key of another length, which whoever can encrypt under the KMS key can
-// put in a message, is refused and zeroed, and the next one tried.
+// turn whose provider info is a key ARN (only those of the keyring's
+// keys, if it has keys given as ARNs) and returns the first that KMS
+// decrypts, answering for that key ARN, to a key of the suite's length
+// (16, 24 or 32 bytes). KMS Decrypt returns whatever was encrypted, so a
+// data key of another length, which whoever can encrypt under the KMS
+// key can put in a message, is refused and zeroed, and the next one
+// tried; so is an answer for another KeyId than the one asked, which KMS
+// never gives. When none decrypts, the error wraps esdk.ErrNoDataKey.
 func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []esdk.EncryptedDataKey, ec map[string]string) ([]byte, error) {
 	n := suite.DataKeyLength()
 	if n == 0 {
@@ -88,6 +100,13 @@ func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []e
 	var errs []error
 	for _, e := range edks {
 		if e.ProviderID != ProviderID || !k.accepts(e.ProviderInfo) {
+			continue
+		}
+		if !isKeyARN(e.ProviderInfo) {
+			// Sent to KMS, an alias or key id would name a key by
+			// a name the message's writer chose, which an answer
+			// for a key ARN could not be checked against.
+			errs = append(errs, fmt.Errorf("data key under %q: not a key ARN", e.ProviderInfo))
 			continue
 		}
 		out, err := k.client.Decrypt(ctx, &kms.DecryptInput{
@@ -100,6 +119,11 @@ func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []e
 			errs = append(errs, fmt.Errorf("Decrypt under %q: %w", e.ProviderInfo, err))
 			continue
 		}
+		if aws.ToString(out.KeyId) != e.ProviderInfo {
+			clear(out.Plaintext)
+			errs = append(errs, fmt.Errorf("Decrypt under %q answered for %q", e.ProviderInfo, aws.ToString(out.KeyId)))
+			continue
+		}
 		if len(out.Plaintext) != n {
 			clear(out.Plaintext)
 			errs = append(errs, fmt.Errorf("Decrypt under %q returned a %d-byte data key, want %d for %v", e.ProviderInfo, len(out.Plaintext), n, suite))
@@ -108,9 +132,27 @@ func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []e
 		return out.Plaintext, nil
 	}
 	if len(errs) == 0 {
-		return nil, errors.New("no data key of the message is encrypted under a KMS key this keyring may use")
+		return nil, fmt.Errorf("%w: none of the message's is encrypted under a KMS key this keyring may use", esdk.ErrNoDataKey)
 	}
-	return nil, errors.Join(errs...)
+	return nil, fmt.Errorf("%w: %w", esdk.ErrNoDataKey, errors.Join(errs...))
+}
+
+// isKeyARN reports whether s is the ARN of a KMS key,
+// arn:PARTITION:kms:REGION:ACCOUNT:key/ID, with no part empty: what KMS
+// answers as the KeyId of GenerateDataKey, Encrypt and Decrypt, and so
+// what a message stores as a KMS data key's provider info.
+func isKeyARN(s string) bool {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "kms" {
+		return false
+	}
+	for _, p := range parts[1:5] {
+		if p == "" {
+			return false
+		}
+	}
+	id, ok := strings.CutPrefix(parts[5], "key/")
+	return ok && id != ""
 }
 
 // accepts reports whether a data key encrypted under arn may be sent to
