@@ -127,11 +127,39 @@ decrypt's: encrypting holds nothing back for a check.`,
 	return cmd
 }
 
+// requiredContext reads the --context of kms decrypt: key=value
+// requires that pair in the message's encryption context, key alone that
+// key with any value, as the AWS Encryption SDK CLI's
+// --encryption-context does on decrypt. A key given twice is refused.
+func requiredContext(items []string, o *envelope.Options) error {
+	seen := map[string]string{}
+	for _, p := range items {
+		k, v, hasValue := strings.Cut(p, "=")
+		if k == "" {
+			return fmt.Errorf("--context %q: want key=value, or a key alone", p)
+		}
+		if old, dup := seen[k]; dup {
+			return fmt.Errorf("--context %s and %s: give each key of the encryption context once", old, p)
+		}
+		seen[k] = p
+		if !hasValue {
+			o.RequiredContextKeys = append(o.RequiredContextKeys, k)
+			continue
+		}
+		if o.RequiredContext == nil {
+			o.RequiredContext = map[string]string{}
+		}
+		o.RequiredContext[k] = v
+	}
+	return nil
+}
+
 func decryptCommand() *cobra.Command {
 	var o envelope.Options
 	var policy string
+	var ctxItems []string
 	cmd := &cobra.Command{
-		Use:   "decrypt [-o OUT] [--buffer] [IN]",
+		Use:   "decrypt [--key KEY ...] [--context k=v ...] [-o OUT] [--buffer] [IN]",
 		Short: "Decrypt an AWS Encryption SDK message from a file or stdin",
 		Long: `Decrypt an AWS Encryption SDK message from a file or stdin.
 
@@ -164,7 +192,14 @@ nothing follows it. Meanwhile the plaintext waits encrypted under a key
 held only in memory, in memory up to 1 MiB and then in a temporary file
 under TMPDIR (/tmp if unset) that never has a name, as large as the
 message; memory stays the same whatever its size. Non-framed messages
-are always decrypted so.`,
+are always decrypted so.
+
+--context k=v (repeatable; or k alone, for the key with any value)
+decrypts only a message whose encryption context has that pair, as the
+AWS Encryption SDK CLI's --encryption-context does on decrypt: another
+message is refused before any data key is sent to KMS, and nothing is
+written. Without it any context is accepted, so a message encrypted
+under the same key for another purpose decrypts too.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -178,6 +213,9 @@ are always decrypted so.`,
 				return err
 			}
 			o.AllowNonCommitting = allow
+			if err := requiredContext(ctxItems, &o); err != nil {
+				return err
+			}
 			if o.MaxEncryptedDataKeys < 0 {
 				// The library reads a negative limit as none: a typo
 				// must not switch the limit off.
@@ -192,6 +230,7 @@ are always decrypted so.`,
 	}
 	envelopeFlags(cmd, &o)
 	cmd.Flags().StringArrayVar(&o.Keys, "key", nil, "only decrypt a message whose data key is under one of these KMS keys (id, ARN, alias name or alias ARN; repeatable)")
+	cmd.Flags().StringArrayVar(&ctxItems, "context", nil, "only decrypt a message whose encryption context has this pair key=value, or this key with any value (repeatable)")
 	cmd.Flags().IntVar(&o.MaxEncryptedDataKeys, "max-encrypted-data-keys", 10, "refuse a message with more encrypted data keys, before any is sent to KMS (each is a KMS call; 0: no limit)")
 	cmd.Flags().BoolVarP(&o.Buffer, "buffer", "b", false,
 		"write no plaintext before the whole message has verified (every frame, the signature, its end), holding it meanwhile encrypted in memory and then in a temporary file under TMPDIR as large as the message")

@@ -595,3 +595,52 @@ func TestEnvelopeRegionDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvelopeDecryptRequiresContext: kms decrypt --context k=v (or k
+// alone) decrypts only a message whose encryption context has that pair
+// (or key), as the AWS Encryption SDK CLI's --encryption-context does on
+// decrypt: a message sealed for another purpose under the same key is
+// refused with one line naming both, and writes nothing; a key given
+// twice is refused.
+func TestEnvelopeDecryptRequiresContext(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t)
+	dir := t.TempDir()
+	plainFile := filepath.Join(dir, "plain")
+	noErr(t, os.WriteFile(plainFile, []byte("for prod"), 0o600), "write")
+	msg := filepath.Join(dir, "msg.enc")
+	f.run(t, "encrypt", "--key", f.arn, "--context", "purpose=prod", "--context", "team=a", "-o", msg, plainFile)
+
+	for _, ctx := range [][]string{
+		{"--context", "purpose=prod"},
+		{"--context", "purpose"},
+		{"--context", "purpose=prod", "--context", "team"},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		f.run(t, append(append([]string{"decrypt"}, ctx...), "-o", out, msg)...)
+		if got, _ := os.ReadFile(out); string(got) != "for prod" {
+			t.Errorf("decrypt %v: %q", ctx, got)
+		}
+	}
+	for _, tc := range []struct {
+		ctx  []string
+		want string
+	}{
+		{[]string{"--context", "purpose=test"}, `has purpose="prod", not purpose=test`},
+		{[]string{"--context", "purpose=prod", "--context", "stage=1"}, "has no stage, not stage=1"},
+		{[]string{"--context", "stage"}, "has no stage, which --context requires"},
+		{[]string{"--context", "purpose="}, `has purpose="prod", not purpose=`},
+		{[]string{"--context", "purpose=prod", "--context", "purpose"}, "--context purpose=prod and purpose: give each key"},
+		{[]string{"--context", "=prod"}, `--context "=prod": want key=value`},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		args := append(append([]string{"decrypt"}, tc.ctx...), "-o", out, msg)
+		code, _, stderr := runToExit(t, f.env, args...)
+		if code == 0 || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("kms %s: exit %d, want one line with %q\n%s", strings.Join(args, " "), code, tc.want, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("kms %s wrote the output", strings.Join(args, " "))
+		}
+	}
+}

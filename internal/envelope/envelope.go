@@ -55,6 +55,13 @@ type Options struct {
 	// 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378), too;
 	// otherwise they are refused before any data key is sent to KMS.
 	AllowNonCommitting bool
+	// RequiredContext and RequiredContextKeys (decrypt) refuse a
+	// message whose encryption context lacks one of these pairs, or one
+	// of these keys whatever its value, before any data key is sent to
+	// KMS, as the AWS Encryption SDK CLI's --encryption-context does on
+	// decrypt.
+	RequiredContext     map[string]string
+	RequiredContextKeys []string
 	// Buffer (decrypt) writes nothing to the output before the whole
 	// message has verified (esdk.DecryptOptions.Buffer): meanwhile the
 	// plaintext waits sealed, in memory and then in a temporary file in
@@ -130,7 +137,8 @@ func Encrypt(ctx context.Context, o Options) error {
 // Decrypt decrypts In to Out. Keys, if given, are the only KMS keys
 // asked to decrypt the data key: each is resolved to its key ARN first, so
 // an alias or key id restricts as an ARN does, and a message with no data
-// key under one of them fails.
+// key under one of them fails. So does a message whose encryption context
+// lacks a pair of RequiredContext or a key of RequiredContextKeys.
 func Decrypt(ctx context.Context, o Options) error {
 	c, err := client(ctx, &o)
 	if err != nil {
@@ -148,6 +156,9 @@ func Decrypt(ctx context.Context, o Options) error {
 			return err
 		}
 		kr = strictKeyring{kmskeyring.New(c, arns...), o.Keys, arns}
+	}
+	if len(o.RequiredContext) > 0 || len(o.RequiredContextKeys) > 0 {
+		kr = contextKeyring{kr, o.RequiredContext, o.RequiredContextKeys}
 	}
 	r, _, err := esdk.NewDecrypter(ctx, progress(in, size, o.Progress), kr, esdk.DecryptOptions{
 		Concurrency: o.Concurrency, MaxEncryptedDataKeys: o.MaxEncryptedDataKeys, AllowNonCommitting: o.AllowNonCommitting,

@@ -3,6 +3,8 @@ package envelope
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,4 +67,36 @@ func (k strictKeyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edk
 		return nil, fmt.Errorf("the message has no data key encrypted under a KMS key, so none under --key %s", strings.Join(named, ", "))
 	}
 	return nil, fmt.Errorf("the message's data key is encrypted under %s, not under --key %s", strings.Join(under, ", "), strings.Join(named, ", "))
+}
+
+// contextKeyring refuses, before its inner keyring sends any data key to
+// KMS, a message whose encryption context lacks one of the pairs, or one
+// of the keys, the caller requires. The context it is given is the
+// header's, not yet authenticated; a message that passes is then
+// authenticated over that same context, so what was checked is what the
+// writer sealed.
+type contextKeyring struct {
+	esdk.Keyring
+	pairs map[string]string
+	keys  []string
+}
+
+func (k contextKeyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []esdk.EncryptedDataKey, ec map[string]string) ([]byte, error) {
+	for _, key := range slices.Sorted(maps.Keys(k.pairs)) {
+		want := k.pairs[key]
+		// Quoted: the header is not yet authenticated, and its text
+		// goes to a terminal.
+		switch got, ok := ec[key]; {
+		case !ok:
+			return nil, fmt.Errorf("the message's encryption context has no %s, not %s=%s as --context requires", key, key, want)
+		case got != want:
+			return nil, fmt.Errorf("the message's encryption context has %s=%s, not %s=%s as --context requires", key, strconv.Quote(got), key, want)
+		}
+	}
+	for _, key := range k.keys {
+		if _, ok := ec[key]; !ok {
+			return nil, fmt.Errorf("the message's encryption context has no %s, which --context requires", key)
+		}
+	}
+	return k.Keyring.DecryptDataKey(ctx, suite, edks, ec)
 }
