@@ -138,3 +138,69 @@ func TestEncryptAnswerWithoutKeyARN(t *testing.T) {
 		}
 	}
 }
+
+// resolvingKMS answers Decrypt as KMS does: the blob names the key it is
+// under, and a KeyId asked (key ARN, key id, alias name or alias ARN)
+// that resolves to another key is refused with IncorrectKeyException.
+// It records the KeyId of every Decrypt.
+type resolvingKMS struct {
+	aliases map[string]string // alias name, alias ARN or key id -> key ARN
+	blobs   map[string]string // ciphertext blob -> key ARN it is under
+	asked   []string
+}
+
+func (f *resolvingKMS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		CiphertextBlob []byte
+		KeyId          string
+	}
+	json.NewDecoder(r.Body).Decode(&in)
+	f.asked = append(f.asked, in.KeyId)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	under := f.blobs[string(in.CiphertextBlob)]
+	want := in.KeyId
+	if a, ok := f.aliases[want]; ok {
+		want = a
+	}
+	if want != under {
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"__type":"IncorrectKeyException","message":"The key ID in the request does not identify a CMK that can perform this operation."}`))
+		return
+	}
+	json.NewEncoder(w).Encode(map[string]any{"KeyId": under, "Plaintext": bytes.Repeat([]byte{9}, 32)})
+}
+
+// TestDecryptWithAliasOnlyThatKey: a keyring of an alias name, an alias
+// ARN or a key id decrypts only a data key under the key it names: each
+// is given to KMS as the KeyId, which KMS resolves and refuses for a data
+// key under another key, rather than accepting whatever key the message
+// names. A keyring of key ARNs asks only for its own ARNs.
+func TestDecryptWithAliasOnlyThatKey(t *testing.T) {
+	f := &resolvingKMS{
+		aliases: map[string]string{
+			"alias/mine": arn, "arn:aws:kms:us-east-1:111122223333:alias/mine": arn,
+			"1234abcd-12ab-34cd-56ef-1234567890ab": arn,
+		},
+		blobs: map[string]string{"mine": arn, "theirs": otherARN},
+	}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	c := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: aws.AnonymousCredentials{}, HTTPClient: srv.Client()})
+	theirs := esdk.EncryptedDataKey{ProviderID: ProviderID, ProviderInfo: otherARN, Ciphertext: []byte("theirs")}
+	mine := esdk.EncryptedDataKey{ProviderID: ProviderID, ProviderInfo: arn, Ciphertext: []byte("mine")}
+	for _, id := range []string{"alias/mine", "arn:aws:kms:us-east-1:111122223333:alias/mine", "1234abcd-12ab-34cd-56ef-1234567890ab", arn} {
+		f.asked = nil
+		kr := New(c, id)
+		if key, err := kr.DecryptDataKey(context.Background(), esdk.SuiteCommitKey, []esdk.EncryptedDataKey{theirs}, nil); !errors.Is(err, esdk.ErrNoDataKey) {
+			t.Errorf("keyring of %s: a data key under another key gave %x, %v", id, key, err)
+		}
+		for _, asked := range f.asked {
+			if asked != id {
+				t.Errorf("keyring of %s asked KMS for KeyId %s", id, asked)
+			}
+		}
+		if key, err := kr.DecryptDataKey(context.Background(), esdk.SuiteCommitKey, []esdk.EncryptedDataKey{theirs, mine}, nil); err != nil || len(key) != 32 {
+			t.Errorf("keyring of %s: its own data key after another's: %x, %v", id, key, err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,9 +38,10 @@ type Keyring struct {
 var _ esdk.Keyring = (*Keyring)(nil)
 
 // New returns a keyring that generates data keys under keyIDs[0] and also
-// encrypts them under the rest. With no keys it can only decrypt
-// (discovery): it asks KMS to decrypt each data key under the key ARN the
-// message names.
+// encrypts them under the rest, and decrypts only data keys under one of
+// them (key ids, key ARNs, alias names or alias ARNs; see DecryptDataKey).
+// With no keys it can only decrypt (discovery): it asks KMS to decrypt
+// each data key under the key ARN the message names.
 func New(client Client, keyIDs ...string) *Keyring {
 	return &Keyring{client: client, keys: keyIDs}
 }
@@ -83,15 +85,22 @@ func (k *Keyring) GenerateDataKey(ctx context.Context, suite esdk.Suite, ec map[
 	return gen.Plaintext, edks, nil
 }
 
-// DecryptDataKey implements esdk.Keyring: it tries each KMS data key in
-// turn whose provider info is a key ARN (only those of the keyring's
-// keys, if it has keys given as ARNs) and returns the first that KMS
+// DecryptDataKey implements esdk.Keyring: it tries in turn each KMS data
+// key whose provider info is a key ARN, and returns the first that KMS
 // decrypts, answering for that key ARN, to a key of the suite's length
-// (16, 24 or 32 bytes). KMS Decrypt returns whatever was encrypted, so a
-// data key of another length, which whoever can encrypt under the KMS
-// key can put in a message, is refused and zeroed, and the next one
-// tried; so is an answer for another KeyId than the one asked, which KMS
-// never gives. When none decrypts, the error wraps esdk.ErrNoDataKey.
+// (16, 24 or 32 bytes). Without keys (discovery) it asks KMS to decrypt
+// each under the key ARN the message names. With keys, it asks only for
+// those: a key ARN of the keyring is asked for the data keys under that
+// very ARN; an alias name, alias ARN or key id is given to KMS as the
+// KeyId of every data key, and KMS, which resolves it, refuses a data
+// key under another key. So a message under a key the keyring does not
+// name never decrypts, however it names its keys.
+//
+// KMS Decrypt returns whatever was encrypted, so a data key of another
+// length, which whoever can encrypt under the KMS key can put in a
+// message, is refused and zeroed, and the next one tried; so is an
+// answer for another KeyId than the message's, which KMS never gives.
+// When none decrypts, the error wraps esdk.ErrNoDataKey.
 func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []esdk.EncryptedDataKey, ec map[string]string) ([]byte, error) {
 	n := suite.DataKeyLength()
 	if n == 0 {
@@ -99,42 +108,75 @@ func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []e
 	}
 	var errs []error
 	for _, e := range edks {
-		if e.ProviderID != ProviderID || !k.accepts(e.ProviderInfo) {
+		if e.ProviderID != ProviderID {
 			continue
 		}
 		if !isKeyARN(e.ProviderInfo) {
 			// Sent to KMS, an alias or key id would name a key by
 			// a name the message's writer chose, which an answer
-			// for a key ARN could not be checked against.
+			// for a key ARN could not be checked against. %q: the
+			// header is not yet authenticated, and its text goes to
+			// a terminal.
 			errs = append(errs, fmt.Errorf("data key under %q: not a key ARN", e.ProviderInfo))
 			continue
 		}
-		out, err := k.client.Decrypt(ctx, &kms.DecryptInput{
-			CiphertextBlob: e.Ciphertext, KeyId: &e.ProviderInfo, EncryptionContext: ec,
-			EncryptionAlgorithm: types.EncryptionAlgorithmSpecSymmetricDefault,
-		})
-		if err != nil {
-			// %q: the header is not yet authenticated, and its text goes
-			// to a terminal.
-			errs = append(errs, fmt.Errorf("Decrypt under %q: %w", e.ProviderInfo, err))
-			continue
+		for _, keyID := range k.decryptKeyIDs(e.ProviderInfo) {
+			key, err := k.decrypt(ctx, e, keyID, n, suite, ec)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			return key, nil
 		}
-		if aws.ToString(out.KeyId) != e.ProviderInfo {
-			clear(out.Plaintext)
-			errs = append(errs, fmt.Errorf("Decrypt under %q answered for %q", e.ProviderInfo, aws.ToString(out.KeyId)))
-			continue
-		}
-		if len(out.Plaintext) != n {
-			clear(out.Plaintext)
-			errs = append(errs, fmt.Errorf("Decrypt under %q returned a %d-byte data key, want %d for %v", e.ProviderInfo, len(out.Plaintext), n, suite))
-			continue
-		}
-		return out.Plaintext, nil
 	}
 	if len(errs) == 0 {
 		return nil, fmt.Errorf("%w: none of the message's is encrypted under a KMS key this keyring may use", esdk.ErrNoDataKey)
 	}
 	return nil, fmt.Errorf("%w: %w", esdk.ErrNoDataKey, errors.Join(errs...))
+}
+
+// decryptKeyIDs returns the KeyIds to ask KMS to decrypt a data key under
+// arn with: arn in discovery, or when the keyring names it; else each of
+// the keyring's keys not given as a key ARN (alias names, alias ARNs, key
+// ids), which KMS resolves and checks against the data key.
+func (k *Keyring) decryptKeyIDs(arn string) []string {
+	if len(k.keys) == 0 {
+		return []string{arn}
+	}
+	var ids []string
+	for _, id := range k.keys {
+		if !isKeyARN(id) {
+			ids = append(ids, id)
+		} else if id == arn {
+			return []string{arn}
+		}
+	}
+	return ids
+}
+
+// decrypt asks KMS to decrypt e under keyID and checks the answer: for
+// the key ARN e names, and n bytes long.
+func (k *Keyring) decrypt(ctx context.Context, e esdk.EncryptedDataKey, keyID string, n int, suite esdk.Suite, ec map[string]string) ([]byte, error) {
+	out, err := k.client.Decrypt(ctx, &kms.DecryptInput{
+		CiphertextBlob: e.Ciphertext, KeyId: &keyID, EncryptionContext: ec,
+		EncryptionAlgorithm: types.EncryptionAlgorithmSpecSymmetricDefault,
+	})
+	under := strconv.Quote(e.ProviderInfo)
+	if keyID != e.ProviderInfo {
+		under += " with " + keyID
+	}
+	if err != nil {
+		return nil, fmt.Errorf("Decrypt under %s: %w", under, err)
+	}
+	if aws.ToString(out.KeyId) != e.ProviderInfo {
+		clear(out.Plaintext)
+		return nil, fmt.Errorf("Decrypt under %s answered for %q", under, aws.ToString(out.KeyId))
+	}
+	if len(out.Plaintext) != n {
+		clear(out.Plaintext)
+		return nil, fmt.Errorf("Decrypt under %s returned a %d-byte data key, want %d for %v", under, len(out.Plaintext), n, suite)
+	}
+	return out.Plaintext, nil
 }
 
 // isKeyARN reports whether s is the ARN of a KMS key,
@@ -153,26 +195,6 @@ func isKeyARN(s string) bool {
 	}
 	id, ok := strings.CutPrefix(parts[5], "key/")
 	return ok && id != ""
-}
-
-// accepts reports whether a data key encrypted under arn may be sent to
-// KMS: any, in discovery mode; otherwise only keys the keyring names by
-// ARN (aliases and bare ids cannot be matched to an ARN without asking
-// KMS, so a keyring of those accepts every key).
-func (k *Keyring) accepts(arn string) bool {
-	if len(k.keys) == 0 {
-		return true
-	}
-	named := false
-	for _, id := range k.keys {
-		if strings.HasPrefix(id, "arn:") && strings.Contains(id, ":key/") {
-			named = true
-			if id == arn {
-				return true
-			}
-		}
-	}
-	return !named
 }
 
 func ptr[T any](v T) *T { return &v }
