@@ -75,11 +75,17 @@ func openOut(o *Options) (*output, error) {
 		}
 		// A device, FIFO or socket: write it in place; renaming over
 		// it would replace it with a regular file.
+		reached, err := checkInPlace(o.Out)
+		if err != nil {
+			return nil, err
+		}
 		f, err := os.OpenFile(o.Out, os.O_WRONLY, 0)
 		if err != nil {
 			return nil, err
 		}
-		if fi, err := f.Stat(); err != nil || fi.Mode().IsRegular() {
+		var fst unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &fst); err != nil || fst.Mode&unix.S_IFMT == unix.S_IFREG ||
+			fst.Dev != reached.Dev || fst.Ino != reached.Ino {
 			f.Close()
 			return nil, fmt.Errorf("%s changed while it was opened", o.Out)
 		}
@@ -191,6 +197,53 @@ func openTarget(path string, afterFollow func(path string)) (*output, error) {
 		if afterFollow != nil {
 			afterFollow(path)
 		}
+	}
+	return nil, fmt.Errorf("%s: too many levels of symbolic links", path)
+}
+
+// checkInPlace follows the symbolic links of path, which leads to
+// something other than a regular file or a directory (a FIFO, a device, a
+// socket), one at a time, and returns what it reaches. As openTarget
+// does, in a directory anyone may write with the sticky bit (/tmp,
+// /dev/shm) it follows no link and writes to nothing that belongs to
+// someone other than the caller or the directory's owner: another user's
+// FIFO there, or a link of theirs, would send the plaintext to whoever
+// they chose to read it.
+func checkInPlace(path string) (*unix.Stat_t, error) {
+	for range 40 {
+		linkDir, _ := filepath.Split(path) // with its trailing slash
+		dirPath := linkDir
+		if dirPath == "" {
+			dirPath = "."
+		}
+		var dst, st unix.Stat_t
+		if err := unix.Stat(dirPath, &dst); err != nil {
+			return nil, &fs.PathError{Op: "stat", Path: dirPath, Err: err}
+		}
+		if err := unix.Lstat(path, &st); err != nil {
+			return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+		}
+		shared := dst.Mode&unix.S_ISVTX != 0 && dst.Mode&0o002 != 0
+		foreign := st.Uid != uint32(os.Geteuid()) && st.Uid != dst.Uid
+		link := st.Mode&unix.S_IFMT == unix.S_IFLNK
+		switch {
+		case shared && foreign && link:
+			return nil, fmt.Errorf("%s is another user's symbolic link in a directory others may write: not following it", path)
+		case shared && foreign:
+			return nil, fmt.Errorf("%s belongs to another user in a directory others may write: not writing to it", path)
+		case !link:
+			return &st, nil
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return nil, err
+		}
+		if !filepath.IsAbs(target) {
+			// Not cleaned: ".." goes where the kernel takes it, from
+			// the directory the link is in.
+			target = linkDir + target
+		}
+		path = target
 	}
 	return nil, fmt.Errorf("%s: too many levels of symbolic links", path)
 }

@@ -174,6 +174,89 @@ func TestOutputInASharedDirectory(t *testing.T) {
 	}
 }
 
+// In a directory anyone may write with the sticky bit, another user's
+// FIFO (or device, or socket) is not written to, nor another user's link
+// followed to one, nor the caller's own link followed to another user's
+// FIFO there: the plaintext would go to whoever reads it. The caller's
+// own FIFO, and the directory owner's, are written.
+func TestOutputNotRegularInASharedDirectory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making another user's files needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, os.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
+	const other = 1234
+	// A reader on every FIFO, so that opening one to write does not
+	// block: whatever is opened shows as a success.
+	mkfifo := func(path string, uid int) {
+		t.Helper()
+		if err := syscall.Mkfifo(path, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(path, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+		r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+	}
+	symlink := func(target, path string, uid int) {
+		t.Helper()
+		if err := os.Symlink(target, path); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(path, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	theirs := filepath.Join(dir, "theirs")
+	mkfifo(theirs, other)
+	elsewhere := filepath.Join(t.TempDir(), "fifo")
+	mkfifo(elsewhere, other)
+	symlink(elsewhere, filepath.Join(dir, "their-link"), other)
+	symlink("theirs", filepath.Join(dir, "my-link"), 0)
+	for _, c := range []struct{ name, want string }{
+		{"theirs", "belongs to another user"},
+		{"their-link", "another user's symbolic link"},
+		{"my-link", "belongs to another user"},
+	} {
+		o, err := openOut(&Options{Out: filepath.Join(dir, c.name)})
+		if err == nil {
+			o.commit(false)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("openOut(%s): %v, want an error saying %q", c.name, err, c.want)
+		}
+	}
+	// The caller's own FIFO there, and through the caller's own link,
+	// are written in place.
+	mine := filepath.Join(dir, "mine")
+	mkfifo(mine, 0)
+	symlink("mine", filepath.Join(dir, "link-to-mine"), 0)
+	// Relative paths, and a relative link, lead to the same checks.
+	t.Chdir(dir)
+	if _, err := openOut(&Options{Out: "my-link"}); err == nil || !strings.Contains(err.Error(), "belongs to another user") {
+		t.Errorf("openOut(my-link) from the directory: %v", err)
+	}
+	for _, name := range []string{"mine", "link-to-mine", "./link-to-mine", filepath.Join(dir, "link-to-mine")} {
+		o, err := openOut(&Options{Out: name})
+		if err != nil {
+			t.Fatalf("openOut(%s), the caller's own FIFO: %v", name, err)
+		}
+		if !o.inPlace {
+			t.Fatalf("openOut(%s) did not write the FIFO in place", name)
+		}
+		o.commit(true)
+	}
+}
+
 // TestOutputSignal runs itself as a child that writes to a temporary file
 // and waits; SIGTERM, SIGINT and SIGHUP must remove the file and exit
 // non-zero.
