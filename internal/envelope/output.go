@@ -75,19 +75,9 @@ func openOut(o *Options) (*output, error) {
 		}
 		// A device, FIFO or socket: write it in place; renaming over
 		// it would replace it with a regular file.
-		reached, err := checkInPlace(o.Out)
+		f, err := openInPlace(o.Out)
 		if err != nil {
 			return nil, err
-		}
-		f, err := os.OpenFile(o.Out, os.O_WRONLY, 0)
-		if err != nil {
-			return nil, err
-		}
-		var fst unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &fst); err != nil || fst.Mode&unix.S_IFMT == unix.S_IFREG ||
-			fst.Dev != reached.Dev || fst.Ino != reached.Ino {
-			f.Close()
-			return nil, fmt.Errorf("%s changed while it was opened", o.Out)
 		}
 		growPipe(f)
 		return &output{w: f, f: f, inPlace: true}, nil
@@ -201,42 +191,86 @@ func openTarget(path string, afterFollow func(path string)) (*output, error) {
 	return nil, fmt.Errorf("%s: too many levels of symbolic links", path)
 }
 
-// checkInPlace follows the symbolic links of path, which leads to
-// something other than a regular file or a directory (a FIFO, a device, a
-// socket), one at a time, and returns what it reaches. As openTarget
+// openInPlace opens for writing path, which leads to something other
+// than a regular file or a directory (a FIFO, a device). As openTarget
 // does, in a directory anyone may write with the sticky bit (/tmp,
 // /dev/shm) it follows no link and writes to nothing that belongs to
 // someone other than the caller or the directory's owner: another user's
 // FIFO there, or a link of theirs, would send the plaintext to whoever
-// they chose to read it.
-func checkInPlace(path string) (*unix.Stat_t, error) {
-	for range 40 {
+// they chose to read it. Its links are checked one at a time; then what
+// they lead to is opened without being read or written (O_PATH, which
+// does not wait for a FIFO's reader), checked in the directory it is in,
+// and reopened for writing through that descriptor, so that what is
+// written is what was checked.
+func openInPlace(path string) (*os.File, error) {
+	if err := checkLinks(path); err != nil {
+		return nil, err
+	}
+	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(pfd)
+	proc := "/proc/self/fd/" + strconv.Itoa(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if t := st.Mode & unix.S_IFMT; t == unix.S_IFREG || t == unix.S_IFDIR {
+		return nil, fmt.Errorf("%s changed while it was opened", path)
+	}
+	// A FIFO or device with a name: the directory that name is in. (A
+	// descriptor's pipe or socket, reached through /proc, has none.)
+	if real, err := os.Readlink(proc); err == nil && filepath.IsAbs(real) {
+		var dst unix.Stat_t
+		if err := unix.Stat(filepath.Dir(real), &dst); err != nil {
+			return nil, &fs.PathError{Op: "stat", Path: filepath.Dir(real), Err: err}
+		}
+		if sharedDir(&dst) && foreignIn(&dst, st.Uid) {
+			return nil, fmt.Errorf("%s belongs to another user in a directory others may write: not writing to it", path)
+		}
+	}
+	fd, err := unix.Open(proc, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// checkLinks follows the symbolic links of path one at a time, refusing
+// in a directory anyone may write with the sticky bit another user's link
+// or another user's file. It stops at a link whose target is not a path
+// it can look up (the kernel's links under /proc, such as a descriptor's
+// pipe), which the kernel follows.
+func checkLinks(path string) error {
+	for i := range 40 {
 		linkDir, _ := filepath.Split(path) // with its trailing slash
 		dirPath := linkDir
 		if dirPath == "" {
 			dirPath = "."
 		}
 		var dst, st unix.Stat_t
-		if err := unix.Stat(dirPath, &dst); err != nil {
-			return nil, &fs.PathError{Op: "stat", Path: dirPath, Err: err}
-		}
 		if err := unix.Lstat(path, &st); err != nil {
-			return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+			if i > 0 {
+				return nil
+			}
+			return &fs.PathError{Op: "stat", Path: path, Err: err}
 		}
-		shared := dst.Mode&unix.S_ISVTX != 0 && dst.Mode&0o002 != 0
-		foreign := st.Uid != uint32(os.Geteuid()) && st.Uid != dst.Uid
+		if err := unix.Stat(dirPath, &dst); err != nil {
+			return &fs.PathError{Op: "stat", Path: dirPath, Err: err}
+		}
 		link := st.Mode&unix.S_IFMT == unix.S_IFLNK
 		switch {
-		case shared && foreign && link:
-			return nil, fmt.Errorf("%s is another user's symbolic link in a directory others may write: not following it", path)
-		case shared && foreign:
-			return nil, fmt.Errorf("%s belongs to another user in a directory others may write: not writing to it", path)
+		case sharedDir(&dst) && foreignIn(&dst, st.Uid) && link:
+			return fmt.Errorf("%s is another user's symbolic link in a directory others may write: not following it", path)
+		case sharedDir(&dst) && foreignIn(&dst, st.Uid):
+			return fmt.Errorf("%s belongs to another user in a directory others may write: not writing to it", path)
 		case !link:
-			return &st, nil
+			return nil
 		}
 		target, err := os.Readlink(path)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !filepath.IsAbs(target) {
 			// Not cleaned: ".." goes where the kernel takes it, from
@@ -245,7 +279,19 @@ func checkInPlace(path string) (*unix.Stat_t, error) {
 		}
 		path = target
 	}
-	return nil, fmt.Errorf("%s: too many levels of symbolic links", path)
+	return fmt.Errorf("%s: too many levels of symbolic links", path)
+}
+
+// sharedDir reports whether a directory is one anyone may write, with
+// the sticky bit (/tmp).
+func sharedDir(dir *unix.Stat_t) bool {
+	return dir.Mode&unix.S_ISVTX != 0 && dir.Mode&0o002 != 0
+}
+
+// foreignIn reports whether uid is neither the caller's nor the owner's
+// of dir.
+func foreignIn(dir *unix.Stat_t, uid uint32) bool {
+	return uid != uint32(os.Geteuid()) && uid != dir.Uid
 }
 
 // fdName reports whether path names one of this process's file

@@ -2,9 +2,11 @@ package envelope
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -254,6 +256,39 @@ func TestOutputNotRegularInASharedDirectory(t *testing.T) {
 			t.Fatalf("openOut(%s) did not write the FIFO in place", name)
 		}
 		o.commit(true)
+	}
+}
+
+// A symbolic link to one of the kernel's links under /proc, whose target
+// is no path (a pipe), is written through in place, as the kernel follows
+// it.
+func TestOutputLinkToAPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink("/proc/self/fd/"+strconv.Itoa(int(w.Fd())), link); err != nil {
+		t.Fatal(err)
+	}
+	o, err := openOut(&Options{Out: link})
+	if err != nil {
+		t.Fatalf("openOut through a link to a pipe: %v", err)
+	}
+	if !o.inPlace {
+		t.Fatal("the pipe was not written in place")
+	}
+	if _, err := o.w.Write([]byte("through")); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.commit(true); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != "through" {
+		t.Fatalf("read %q, %v from the pipe", got, err)
 	}
 }
 
