@@ -204,3 +204,21 @@ func TestDecryptWithAliasOnlyThatKey(t *testing.T) {
 		}
 	}
 }
+
+// TestEncryptAnswerWithoutCiphertext: a GenerateDataKey or Encrypt answer
+// without a CiphertextBlob fails the encryption: the message would hold
+// a data key no one could ever decrypt, and its plaintext would be lost.
+func TestEncryptAnswerWithoutCiphertext(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	c, _ := answeringClient(t, map[string]map[string]any{"GenerateDataKey": {"KeyId": arn, "Plaintext": key}})
+	if _, _, err := New(c, arn).GenerateDataKey(context.Background(), esdk.SuiteCommitKey, nil); err == nil || !strings.Contains(err.Error(), "no CiphertextBlob") {
+		t.Errorf("GenerateDataKey answering no CiphertextBlob: %v, want a refusal", err)
+	}
+	c, _ = answeringClient(t, map[string]map[string]any{
+		"GenerateDataKey": {"KeyId": arn, "Plaintext": key, "CiphertextBlob": []byte("blob")},
+		"Encrypt":         {"KeyId": otherARN},
+	})
+	if _, _, err := New(c, arn, otherARN).GenerateDataKey(context.Background(), esdk.SuiteCommitKey, nil); err == nil || !strings.Contains(err.Error(), "no CiphertextBlob") {
+		t.Errorf("Encrypt answering no CiphertextBlob: %v, want a refusal", err)
+	}
+}

@@ -69,6 +69,11 @@ func (k *Keyring) GenerateDataKey(ctx context.Context, suite esdk.Suite, ec map[
 		clear(gen.Plaintext)
 		return nil, nil, fmt.Errorf("GenerateDataKey under %s answered KeyId %q, not a key ARN", k.keys[0], aws.ToString(gen.KeyId))
 	}
+	if len(gen.CiphertextBlob) == 0 {
+		// The message would hold a data key no one could decrypt.
+		clear(gen.Plaintext)
+		return nil, nil, fmt.Errorf("GenerateDataKey under %s answered no CiphertextBlob", k.keys[0])
+	}
 	edks := []esdk.EncryptedDataKey{{ProviderID: ProviderID, ProviderInfo: *gen.KeyId, Ciphertext: gen.CiphertextBlob}}
 	for _, id := range k.keys[1:] {
 		enc, err := k.client.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: gen.Plaintext, EncryptionContext: ec})
@@ -79,6 +84,10 @@ func (k *Keyring) GenerateDataKey(ctx context.Context, suite esdk.Suite, ec map[
 		if !isKeyARN(aws.ToString(enc.KeyId)) {
 			clear(gen.Plaintext)
 			return nil, nil, fmt.Errorf("Encrypt under %s answered KeyId %q, not a key ARN", id, aws.ToString(enc.KeyId))
+		}
+		if len(enc.CiphertextBlob) == 0 {
+			clear(gen.Plaintext)
+			return nil, nil, fmt.Errorf("Encrypt under %s answered no CiphertextBlob", id)
 		}
 		edks = append(edks, esdk.EncryptedDataKey{ProviderID: ProviderID, ProviderInfo: *enc.KeyId, Ciphertext: enc.CiphertextBlob})
 	}
