@@ -40,15 +40,17 @@ type Caller struct {
 type Authorizer struct {
 	now     func() time.Time
 	region  string
-	aliases func(ctx context.Context, region, keyID string) []string
+	aliases func(ctx context.Context, region, keyID string) ([]string, error)
 }
 
 // New returns an Authorizer that reads the time from now (for
 // aws:CurrentTime) and a key's alias names from aliases (for
-// kms:ResourceAliases, read only when a policy asks). region is the
-// service's default region: aws:RequestedRegion of a caller that names
-// none.
-func New(now func() time.Time, region string, aliases func(ctx context.Context, region, keyID string) []string) *Authorizer {
+// kms:ResourceAliases, read only when a policy asks). A decision whose
+// policies asked for the alias names, and whose read of them failed, is
+// that read's error, not a decision as if the key had no alias: that
+// would skip a Deny on them. region is the service's default region:
+// aws:RequestedRegion of a caller that names none.
+func New(now func() time.Time, region string, aliases func(ctx context.Context, region, keyID string) ([]string, error)) *Authorizer {
 	return &Authorizer{now: now, region: region, aliases: aliases}
 }
 
@@ -58,14 +60,18 @@ func New(now func() time.Time, region string, aliases func(ctx context.Context, 
 // origin, tags, region and id), so that conditions on the key's own keys
 // (kms:KeySpec, aws:ResourceTag/...) are judged as the later call will
 // judge them. An explicit deny in the caller's identity policies refuses,
-// as it would refuse that later PutKeyPolicy.
-func (a *Authorizer) MayPutKeyPolicy(caller *Caller, p *policy.Policy, k *keyrepo.Key) bool {
+// as it would refuse that later PutKeyPolicy. err is that of a read the
+// decision needed (the key's alias names), which decided nothing.
+func (a *Authorizer) MayPutKeyPolicy(caller *Caller, p *policy.Policy, k *keyrepo.Key) (bool, error) {
 	// The later call is judged as it would be made: without the bypass.
 	cond := &Conditions{a: a, caller: caller, k: k, Extra: map[string]string{"kms:bypasspolicylockoutsafetycheck": "false"}}
 	req := &policy.Request{Principal: caller.Principal, Action: "kms:PutKeyPolicy", Resource: k.ARN, Context: cond}
 	d := p.EvaluateResource(req)
 	id := policy.EvaluateIdentities(caller.Policies, req)
-	return !d.Deny && !id.Deny && !cond.ambiguous && (d.Allow || (d.AccountAllow && (caller.Root || id.Allow)))
+	if cond.readErr != nil {
+		return false, cond.readErr
+	}
+	return !d.Deny && !id.Deny && !cond.ambiguous && (d.Allow || (d.AccountAllow && (caller.Root || id.Allow))), nil
 }
 
 // Key decides whether caller may perform action (e.g. "kms:Encrypt")
@@ -79,16 +85,19 @@ func (a *Authorizer) Key(caller *Caller, action string, k *keyrepo.Key, cond *Co
 		// The aliases remembered are another key's.
 		cond.resourceAliases, cond.aliasesLoaded = nil, false
 	}
-	cond.a, cond.caller, cond.k, cond.ambiguous = a, caller, k, false
+	cond.a, cond.caller, cond.k, cond.ambiguous, cond.readErr = a, caller, k, false, nil
 	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: k.ARN, Context: cond}
 	kd := policy.Decision{}
 	if k.Policy != nil {
 		kd = k.Policy.EvaluateResource(req)
 	}
+	id := policy.EvaluateIdentities(caller.Policies, req)
+	if cond.readErr != nil {
+		return cond.readErr
+	}
 	if kd.Deny {
 		return Denied(caller, action, k.ARN, "with an explicit deny in a resource-based policy")
 	}
-	id := policy.EvaluateIdentities(caller.Policies, req)
 	if id.Deny {
 		return Denied(caller, action, k.ARN, "with an explicit deny in an identity-based policy")
 	}

@@ -228,8 +228,8 @@ func TestMayPutKeyPolicy(t *testing.T) {
 		{"deny on being multi-Region", root(acctA), denyPutIf(`{"Bool":{"kms:MultiRegion":"false"}}`), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := a.MayPutKeyPolicy(tc.caller, keyPolicy(t, tc.doc), k); got != tc.may {
-				t.Fatalf("MayPutKeyPolicy = %v, want %v", got, tc.may)
+			if got, err := a.MayPutKeyPolicy(tc.caller, keyPolicy(t, tc.doc), k); err != nil || got != tc.may {
+				t.Fatalf("MayPutKeyPolicy = %v, %v, want %v", got, err, tc.may)
 			}
 		})
 	}

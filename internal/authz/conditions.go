@@ -34,6 +34,10 @@ type Conditions struct {
 
 	resourceAliases []string
 	aliasesLoaded   bool
+	// readErr is the error of a read of a value a policy asked for (the
+	// key's alias names): a decision made without that value is no
+	// decision, and the request fails with it instead.
+	readErr error
 
 	// ambiguous is set when a policy named a key of the encryption context
 	// or a tag that the request (or key) holds twice, in two cases: AWS
@@ -151,12 +155,19 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 		return c.lookupFold(key[len("aws:resourcetag/"):], len(tags), func(i int) (string, string) { return tags[i].TagKey, tags[i].TagValue })
 	case key == "kms:resourcealiases":
 		if !c.aliasesLoaded {
-			c.aliasesLoaded = true
 			if names, ok := c.k.AliasNames(); ok {
 				c.resourceAliases = names
 			} else {
-				c.resourceAliases = c.a.aliases(context.Background(), c.k.Rec.Region, c.k.Rec.ID)
+				names, err := c.a.aliases(context.Background(), c.k.Rec.Region, c.k.Rec.ID)
+				if err != nil {
+					if c.readErr == nil {
+						c.readErr = err
+					}
+					return nil, false
+				}
+				c.resourceAliases = names
 			}
+			c.aliasesLoaded = true
 		}
 		return c.resourceAliases, len(c.resourceAliases) > 0
 	}

@@ -1,6 +1,7 @@
 package authz_test
 
 import (
+	"errors"
 	"slices"
 	"strconv"
 	"testing"
@@ -271,4 +272,29 @@ func TestAmbiguousContextKeyIsDenied(t *testing.T) {
 	if err := a.Key(alice, "kms:Encrypt", open, &authz.Conditions{EC: twice}); err != nil {
 		t.Errorf("no condition on the context: %v", err)
 	}
+}
+
+// A decision whose policy asks for kms:ResourceAliases, when the alias
+// names cannot be read, is the read's error: decided as if the key had
+// no alias, a Deny on its aliases would not apply. The lockout check of
+// a key policy fails alike.
+func TestResourceAliasesUnreadable(t *testing.T) {
+	a, _, src := newAuthorizer()
+	alice := user(t, acctA, "alice")
+	doc := policyDoc(
+		statement("Allow", `"`+alice.ARN+`"`, []string{"kms:Encrypt", "kms:PutKeyPolicy"}, ""),
+		statement("Deny", `"*"`, []string{"kms:Encrypt", "kms:PutKeyPolicy"}, `{"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/frozen"}}`))
+	k := newKey(t, acctA, doc)
+	src.names[k.Rec.ID] = []string{"alias/frozen"}
+	readErr := errors.New("the database is not reachable")
+	src.err = readErr
+	cond := &authz.Conditions{}
+	if err := a.Key(alice, "kms:Encrypt", k, cond); err != readErr {
+		t.Fatalf("Key with the aliases unreadable: %v, want the read's error", err)
+	}
+	if may, err := a.MayPutKeyPolicy(alice, keyPolicy(t, doc), k); may || err != readErr {
+		t.Fatalf("MayPutKeyPolicy with the aliases unreadable: %v, %v, want the read's error", may, err)
+	}
+	src.err = nil
+	checkDecision(t, a.Key(alice, "kms:Encrypt", k, cond), alice, "kms:Encrypt", k.ARN, "with an explicit deny in a resource-based policy")
 }

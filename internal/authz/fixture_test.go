@@ -32,11 +32,12 @@ var start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 type aliasSource struct {
 	names map[string][]string // by key id
 	reads int
+	err   error // of every read, when set
 }
 
-func (s *aliasSource) aliases(_ context.Context, _, keyID string) []string {
+func (s *aliasSource) aliases(_ context.Context, _, keyID string) ([]string, error) {
 	s.reads++
-	return s.names[keyID]
+	return s.names[keyID], s.err
 }
 
 func newAuthorizer() (*authz.Authorizer, *testsupport.Clock, *aliasSource) {

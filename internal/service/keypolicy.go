@@ -83,7 +83,10 @@ func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc string
 	if bypass {
 		return p, ids, nil
 	}
-	if !s.authz.MayPutKeyPolicy(caller, p, k) {
+	switch may, err := s.authz.MayPutKeyPolicy(caller, p, k); {
+	case err != nil:
+		return nil, nil, err
+	case !may:
 		return nil, nil, errLockout
 	}
 	return p, ids, nil
