@@ -155,19 +155,17 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 		return c.lookupFold(key[len("aws:resourcetag/"):], len(tags), func(i int) (string, string) { return tags[i].TagKey, tags[i].TagValue })
 	case key == "kms:resourcealiases":
 		if !c.aliasesLoaded {
-			if names, ok := c.k.AliasNames(); ok {
-				c.resourceAliases = names
-			} else {
-				names, err := c.a.aliases(context.Background(), c.k.Rec.Region, c.k.Rec.ID)
-				if err != nil {
-					if c.readErr == nil {
-						c.readErr = err
-					}
-					return nil, false
-				}
-				c.resourceAliases = names
+			names, ok, err := c.k.AliasNames()
+			if !ok {
+				names, err = c.a.aliases(context.Background(), c.k.Rec.Region, c.k.Rec.ID)
 			}
-			c.aliasesLoaded = true
+			if err != nil {
+				if c.readErr == nil {
+					c.readErr = err
+				}
+				return nil, false
+			}
+			c.resourceAliases, c.aliasesLoaded = names, true
 		}
 		return c.resourceAliases, len(c.resourceAliases) > 0
 	}

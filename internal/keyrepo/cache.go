@@ -37,17 +37,19 @@ type Key struct {
 
 	byGrantee  map[string][]*GrantRecord                   // Grants by grantee ARN
 	readGrants func(arns []string) ([]*GrantRecord, error) // set in a key read WithoutCache
-	aliases    func() []string                             // set in a key AsRecorded made
+	aliases    func() ([]string, error)                    // set in a key AsRecorded made
 }
 
 // AliasNames returns the names of the key's aliases, read in the
-// transaction of a change to it, for a key AsRecorded made (ok); a
-// caller reads those of other keys from the store itself.
-func (k *Key) AliasNames() (names []string, ok bool) {
+// transaction of a change to it, for a key AsRecorded made (ok), or the
+// error of that read; a caller reads those of other keys from the store
+// itself.
+func (k *Key) AliasNames() (names []string, ok bool, err error) {
 	if k.aliases == nil {
-		return nil, false
+		return nil, false, nil
 	}
-	return k.aliases(), true
+	names, err = k.aliases()
+	return names, true, err
 }
 
 // GranteeGrants returns the key's grants whose grantee is named by one of
@@ -604,14 +606,14 @@ func (r *Repo) AsRecorded(tx store.Tx, k *Key, rec *KeyRecord) (*Key, bool) {
 	out := *k
 	out.Grants, out.byGrantee = nil, nil
 	out.readGrants = func(arns []string) ([]*GrantRecord, error) { return granteeGrantsIn(tx, rec.Region, rec.ID, arns) }
-	out.aliases = func() []string {
+	out.aliases = func() ([]string, error) {
 		var names []string
 		prefix := KeyAliasPrefix(rec.Region, rec.ID)
-		tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
+		err := tx.Scan(prefix, nil, func(k, _ []byte) (bool, error) {
 			names = append(names, string(k[len(prefix):]))
 			return true, nil
 		})
-		return names
+		return names, err
 	}
 	if rec.Policy == k.Rec.Policy && maps.Equal(rec.PolicyPrincipalIDs, k.Rec.PolicyPrincipalIDs) && slices.Equal(rec.Tags, k.Rec.Tags) {
 		return &out, false
