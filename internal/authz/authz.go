@@ -62,9 +62,9 @@ func New(now func() time.Time, region string, aliases func(ctx context.Context, 
 // judge them. An explicit deny in the caller's identity policies refuses,
 // as it would refuse that later PutKeyPolicy. err is that of a read the
 // decision needed (the key's alias names), which decided nothing.
-func (a *Authorizer) MayPutKeyPolicy(caller *Caller, p *policy.Policy, k *keyrepo.Key) (bool, error) {
+func (a *Authorizer) MayPutKeyPolicy(ctx context.Context, caller *Caller, p *policy.Policy, k *keyrepo.Key) (bool, error) {
 	// The later call is judged as it would be made: without the bypass.
-	cond := &Conditions{a: a, caller: caller, k: k, Extra: map[string]string{"kms:bypasspolicylockoutsafetycheck": "false"}}
+	cond := &Conditions{ctx: ctx, a: a, caller: caller, k: k, Extra: map[string]string{"kms:bypasspolicylockoutsafetycheck": "false"}}
 	req := &policy.Request{Principal: caller.Principal, Action: "kms:PutKeyPolicy", Resource: k.ARN, Context: cond}
 	d := p.EvaluateResource(req)
 	id := policy.EvaluateIdentities(caller.Policies, req)
@@ -76,8 +76,9 @@ func (a *Authorizer) MayPutKeyPolicy(caller *Caller, p *policy.Policy, k *keyrep
 
 // Key decides whether caller may perform action (e.g. "kms:Encrypt")
 // on key k. cond may be nil when the operation has no condition keys of its
-// own.
-func (a *Authorizer) Key(caller *Caller, action string, k *keyrepo.Key, cond *Conditions) error {
+// own. What the decision reads (the key's alias names) is read within ctx,
+// the call's.
+func (a *Authorizer) Key(ctx context.Context, caller *Caller, action string, k *keyrepo.Key, cond *Conditions) error {
 	if cond == nil {
 		cond = &Conditions{}
 	}
@@ -85,7 +86,7 @@ func (a *Authorizer) Key(caller *Caller, action string, k *keyrepo.Key, cond *Co
 		// The aliases remembered are another key's.
 		cond.resourceAliases, cond.aliasesLoaded = nil, false
 	}
-	cond.a, cond.caller, cond.k, cond.ambiguous, cond.readErr = a, caller, k, false, nil
+	cond.ctx, cond.a, cond.caller, cond.k, cond.ambiguous, cond.readErr = ctx, a, caller, k, false, nil
 	req := &policy.Request{Principal: caller.Principal, Action: action, Resource: k.ARN, Context: cond}
 	kd := policy.Decision{}
 	if k.Policy != nil {

@@ -1,6 +1,7 @@
 package authz_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/openkms/kms/internal/authz"
@@ -78,7 +79,7 @@ func TestKeyPolicies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newKey(t, acctA, tc.doc)
-			checkDecision(t, a.Key(tc.caller, tc.action, k, nil), tc.caller, tc.action, k.ARN, tc.why)
+			checkDecision(t, a.Key(context.Background(), tc.caller, tc.action, k, nil), tc.caller, tc.action, k.ARN, tc.why)
 		})
 	}
 }
@@ -146,7 +147,7 @@ func TestKeyGrants(t *testing.T) {
 				doc = ""
 			}
 			k := newKey(t, acctA, doc, tc.g)
-			checkDecision(t, a.Key(tc.caller, tc.action, k, tc.cond), tc.caller, tc.action, k.ARN, tc.why)
+			checkDecision(t, a.Key(context.Background(), tc.caller, tc.action, k, tc.cond), tc.caller, tc.action, k.ARN, tc.why)
 		})
 	}
 }
@@ -228,7 +229,7 @@ func TestMayPutKeyPolicy(t *testing.T) {
 		{"deny on being multi-Region", root(acctA), denyPutIf(`{"Bool":{"kms:MultiRegion":"false"}}`), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got, err := a.MayPutKeyPolicy(tc.caller, keyPolicy(t, tc.doc), k); err != nil || got != tc.may {
+			if got, err := a.MayPutKeyPolicy(context.Background(), tc.caller, keyPolicy(t, tc.doc), k); err != nil || got != tc.may {
 				t.Fatalf("MayPutKeyPolicy = %v, %v, want %v", got, err, tc.may)
 			}
 		})

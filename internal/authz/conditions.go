@@ -28,6 +28,7 @@ type Conditions struct {
 	// tracked. It is asked only when a policy names the key.
 	IdleDays func(k *keyrepo.Key) int
 
+	ctx    context.Context // the call's, for what a decision reads
 	a      *Authorizer
 	caller *Caller
 	k      *keyrepo.Key
@@ -157,7 +158,7 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 		if !c.aliasesLoaded {
 			names, ok, err := c.k.AliasNames()
 			if !ok {
-				names, err = c.a.aliases(context.Background(), c.k.Rec.Region, c.k.Rec.ID)
+				names, err = c.a.aliases(c.callCtx(), c.k.Rec.Region, c.k.Rec.ID)
 			}
 			if err != nil {
 				if c.readErr == nil {
@@ -170,6 +171,15 @@ func (c *Conditions) Values(key string) ([]string, bool) {
 		return c.resourceAliases, len(c.resourceAliases) > 0
 	}
 	return nil, false
+}
+
+// callCtx is the context of the call a decision is for; Background for
+// Conditions whose Values are asked outside a decision.
+func (c *Conditions) callCtx() context.Context {
+	if c.ctx == nil {
+		return context.Background()
+	}
+	return c.ctx
 }
 
 func one(s string) ([]string, bool) {

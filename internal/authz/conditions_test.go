@@ -1,6 +1,7 @@
 package authz_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strconv"
@@ -27,7 +28,7 @@ func TestConditionValues(t *testing.T) {
 		Multi: map[string][]string{"kms:grantoperations": {"Encrypt", "Decrypt"}, "kms:grantconstrainttype": {}},
 		Tags:  []kmsapi.Tag{{TagKey: "Team", TagValue: "blue"}, {TagKey: "env", TagValue: "prod"}},
 	}
-	if err := a.Key(caller, "kms:Encrypt", k, cond); err != nil {
+	if err := a.Key(context.Background(), caller, "kms:Encrypt", k, cond); err != nil {
 		t.Fatal(err)
 	}
 	if src.reads != 0 {
@@ -83,7 +84,7 @@ func TestConditionValuesAbsent(t *testing.T) {
 	k := newKey(t, acctA, delegate(acctA))
 	k.Rec.KeySpec, k.Rec.Origin = "", ""
 	cond := &authz.Conditions{}
-	if err := a.Key(root(acctA), "kms:Encrypt", k, cond); err != nil {
+	if err := a.Key(context.Background(), root(acctA), "kms:Encrypt", k, cond); err != nil {
 		t.Fatal(err)
 	}
 	acct := &authz.Conditions{}
@@ -171,7 +172,7 @@ func TestConditionsInKeyPolicies(t *testing.T) {
 			if !tc.allow {
 				why = noResource("kms:Encrypt")
 			}
-			checkDecision(t, a.Key(&c, "kms:Encrypt", k, tc.cond), &c, "kms:Encrypt", k.ARN, why)
+			checkDecision(t, a.Key(context.Background(), &c, "kms:Encrypt", k, tc.cond), &c, "kms:Encrypt", k.ARN, why)
 		})
 	}
 }
@@ -191,12 +192,12 @@ func TestConditionsAcrossKeys(t *testing.T) {
 	src.names[k1.Rec.ID] = []string{"alias/one"}
 	src.names[k2.Rec.ID] = []string{"alias/two"}
 	cond := &authz.Conditions{}
-	checkDecision(t, a.Key(alice, "kms:ReEncryptFrom", k1, cond), alice, "kms:ReEncryptFrom", k1.ARN, "")
-	checkDecision(t, a.Key(alice, "kms:ReEncryptTo", k2, cond), alice, "kms:ReEncryptTo", k2.ARN, "")
+	checkDecision(t, a.Key(context.Background(), alice, "kms:ReEncryptFrom", k1, cond), alice, "kms:ReEncryptFrom", k1.ARN, "")
+	checkDecision(t, a.Key(context.Background(), alice, "kms:ReEncryptTo", k2, cond), alice, "kms:ReEncryptTo", k2.ARN, "")
 	if got, _ := cond.Values("kms:resourcealiases"); !slices.Equal(got, []string{"alias/two"}) {
 		t.Fatalf("kms:ResourceAliases = %q after deciding on the second key, want its own", got)
 	}
-	checkDecision(t, a.Key(alice, "kms:ReEncryptTo", k2, cond), alice, "kms:ReEncryptTo", k2.ARN, "")
+	checkDecision(t, a.Key(context.Background(), alice, "kms:ReEncryptTo", k2, cond), alice, "kms:ReEncryptTo", k2.ARN, "")
 	if src.reads != 2 {
 		t.Fatalf("aliases read %d times, want once per key", src.reads)
 	}
@@ -220,7 +221,7 @@ func TestConditionValuesMultiRegion(t *testing.T) {
 		k := newKey(t, acctA, delegate(acctA))
 		k.Rec.MultiRegion, k.Rec.Region, k.Rec.PrimaryRegion = tc.multi, tc.region, tc.primary
 		cond := &authz.Conditions{}
-		if err := a.Key(root(acctA), "kms:DescribeKey", k, cond); err != nil {
+		if err := a.Key(context.Background(), root(acctA), "kms:DescribeKey", k, cond); err != nil {
 			t.Fatal(err)
 		}
 		if got, ok := cond.Values("kms:multiregion"); !ok || !slices.Equal(got, []string{tc.wantMulti}) {
@@ -248,28 +249,28 @@ func TestAmbiguousContextKeyIsDenied(t *testing.T) {
 	grantOnly := newKey(t, acctA, delegate(acctA), grant(alice.ARN,
 		&kmsapi.GrantConstraints{EncryptionContextSubset: map[string]string{"tenant": "mallory"}}, "Encrypt"))
 	for range 50 { // map order varies from run to run
-		if err := a.Key(alice, "kms:Encrypt", allow, &authz.Conditions{EC: twice}); err == nil {
+		if err := a.Key(context.Background(), alice, "kms:Encrypt", allow, &authz.Conditions{EC: twice}); err == nil {
 			t.Fatal("an Allow on tenant=mallory passed a context that also holds tenant=alice")
 		}
-		if err := a.Key(alice, "kms:Decrypt", deny, &authz.Conditions{EC: twice}); err == nil {
+		if err := a.Key(context.Background(), alice, "kms:Decrypt", deny, &authz.Conditions{EC: twice}); err == nil {
 			t.Fatal("a Deny on tenant=alice was slipped past with a second tenant key")
 		}
-		if err := a.Key(alice, "kms:Encrypt", grantOnly, &authz.Conditions{EC: twice}); err == nil {
+		if err := a.Key(context.Background(), alice, "kms:Encrypt", grantOnly, &authz.Conditions{EC: twice}); err == nil {
 			t.Fatal("a grant constrained to tenant=mallory passed a context that also holds tenant=alice")
 		}
 	}
 	// One key per name still decides as before, whatever its case.
 	for _, ec := range []map[string]string{{"Tenant": "mallory"}, {"tenant": "mallory", "other": "x"}} {
-		if err := a.Key(alice, "kms:Encrypt", allow, &authz.Conditions{EC: ec}); err != nil {
+		if err := a.Key(context.Background(), alice, "kms:Encrypt", allow, &authz.Conditions{EC: ec}); err != nil {
 			t.Errorf("%v: %v", ec, err)
 		}
-		if err := a.Key(alice, "kms:Encrypt", grantOnly, &authz.Conditions{EC: ec}); err != nil {
+		if err := a.Key(context.Background(), alice, "kms:Encrypt", grantOnly, &authz.Conditions{EC: ec}); err != nil {
 			t.Errorf("grant, %v: %v", ec, err)
 		}
 	}
 	// A policy that names no context key is not affected.
 	open := newKey(t, acctA, policyDoc(statement("Allow", aliceP, []string{"kms:Encrypt"}, "")))
-	if err := a.Key(alice, "kms:Encrypt", open, &authz.Conditions{EC: twice}); err != nil {
+	if err := a.Key(context.Background(), alice, "kms:Encrypt", open, &authz.Conditions{EC: twice}); err != nil {
 		t.Errorf("no condition on the context: %v", err)
 	}
 }
@@ -289,12 +290,12 @@ func TestResourceAliasesUnreadable(t *testing.T) {
 	readErr := errors.New("the database is not reachable")
 	src.err = readErr
 	cond := &authz.Conditions{}
-	if err := a.Key(alice, "kms:Encrypt", k, cond); err != readErr {
+	if err := a.Key(context.Background(), alice, "kms:Encrypt", k, cond); err != readErr {
 		t.Fatalf("Key with the aliases unreadable: %v, want the read's error", err)
 	}
-	if may, err := a.MayPutKeyPolicy(alice, keyPolicy(t, doc), k); may || err != readErr {
+	if may, err := a.MayPutKeyPolicy(context.Background(), alice, keyPolicy(t, doc), k); may || err != readErr {
 		t.Fatalf("MayPutKeyPolicy with the aliases unreadable: %v, %v, want the read's error", may, err)
 	}
 	src.err = nil
-	checkDecision(t, a.Key(alice, "kms:Encrypt", k, cond), alice, "kms:Encrypt", k.ARN, "with an explicit deny in a resource-based policy")
+	checkDecision(t, a.Key(context.Background(), alice, "kms:Encrypt", k, cond), alice, "kms:Encrypt", k.ARN, "with an explicit deny in a resource-based policy")
 }

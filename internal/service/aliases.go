@@ -81,7 +81,7 @@ func (s *Service) authorizeAliasChange(ctx context.Context, caller *Caller, acti
 	if err := s.authz.Account(caller, action, keyrepo.AliasARN(s.regionOf(*caller), caller.AccountID, in.AliasName), nil); err != nil {
 		return nil, err
 	}
-	if err := s.authz.Key(caller, action, k, nil); err != nil {
+	if err := s.authz.Key(ctx, caller, action, k, nil); err != nil {
 		return nil, err
 	}
 	return k, aliasTargetUsable(k)
@@ -260,7 +260,7 @@ func (s *Service) authorizeAliasTarget(ctx context.Context, caller *Caller, acti
 	case s.repo.Expired(&k.Rec):
 		return id, nil, nil // gone with its key: the change finds it so
 	}
-	return id, k, s.authz.Key(caller, action, k, nil)
+	return id, k, s.authz.Key(ctx, caller, action, k, nil)
 }
 
 // UpdateAlias points an existing alias at another key of the same type and

@@ -69,7 +69,7 @@ func BenchmarkAuthorize(b *testing.B) {
 			ec := map[string]string{"purpose": "bench"}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := s.authz.Key(&tc.caller, "kms:Encrypt", lk, &authz.Conditions{EC: ec, Extra: symmetricAlgorithm}); err != nil {
+				if err := s.authz.Key(context.Background(), &tc.caller, "kms:Encrypt", lk, &authz.Conditions{EC: ec, Extra: symmetricAlgorithm}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -178,11 +178,11 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		// caller who may not use it learns nothing of its type, nor
 		// whether the blob is under it.
 		cond = openConditions(named, to, ec, alias, alg)
-		if err := s.authz.Key(&caller, action, named, cond); err != nil {
+		if err := s.authz.Key(ctx, &caller, action, named, cond); err != nil {
 			return nil, nil, nil, err
 		}
 		if keys.IsAsymmetric(named.Rec.KeySpec) {
-			return s.openAsymmetric(caller, named, alias, blob, ec, alg, op, action, to)
+			return s.openAsymmetric(ctx, caller, named, alias, blob, ec, alg, op, action, to)
 		}
 	}
 	h, err := keys.ParseHeader(blob)
@@ -207,7 +207,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		}
 		audit.FromContext(ctx).AddKey(k.ARN)
 		cond = openConditions(k, to, ec, alias, alg)
-		if err := s.authz.Key(&caller, action, k, cond); err != nil {
+		if err := s.authz.Key(ctx, &caller, action, k, cond); err != nil {
 			return nil, nil, nil, headerKeyDenied(err, &caller, k)
 		}
 	}
@@ -228,7 +228,7 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		// it. Read the key again once, and judge it as it is now.
 		s.repo.Invalidate(k.Rec.Region, k.Rec.ID, "")
 		if fresh, err := s.repo.Load(ctx, k.Rec.Region, k.Rec.ID); err == nil && fresh.Rec.Account == k.Rec.Account && fresh.Versions[h.Version] != nil {
-			if err := s.authz.Key(&caller, action, fresh, cond); err != nil {
+			if err := s.authz.Key(ctx, &caller, action, fresh, cond); err != nil {
 				if named == nil {
 					err = headerKeyDenied(err, &caller, fresh)
 				}
@@ -274,7 +274,7 @@ func (s *Service) dryRunOpen(ctx context.Context, caller Caller, keyID string, e
 	if err != nil {
 		return nil, err
 	}
-	if err := s.mayOpen(caller, k, alias, ec, alg, op, action, to); err != nil {
+	if err := s.mayOpen(ctx, caller, k, alias, ec, alg, op, action, to); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -283,8 +283,8 @@ func (s *Service) dryRunOpen(ctx context.Context, caller Caller, keyID string, e
 // mayOpen authorizes caller to open a blob under the key named, and
 // checks the key can: its state and usage, the algorithm, and that an
 // asymmetric key is given no encryption context.
-func (s *Service) mayOpen(caller Caller, k *keyrepo.Key, alias string, ec map[string]string, alg, op, action string, to *keyrepo.Key) error {
-	if err := s.authz.Key(&caller, action, k, openConditions(k, to, ec, alias, alg)); err != nil {
+func (s *Service) mayOpen(ctx context.Context, caller Caller, k *keyrepo.Key, alias string, ec map[string]string, alg, op, action string, to *keyrepo.Key) error {
+	if err := s.authz.Key(ctx, &caller, action, k, openConditions(k, to, ec, alias, alg)); err != nil {
 		return err
 	}
 	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
@@ -302,8 +302,8 @@ func (s *Service) mayOpen(caller Caller, k *keyrepo.Key, alias string, ec map[st
 // openAsymmetric decrypts an RSAES-OAEP ciphertext with the RSA key the
 // caller named; such ciphertexts carry no key id, so KeyId and the
 // algorithm are required.
-func (s *Service) openAsymmetric(caller Caller, k *keyrepo.Key, alias string, ct []byte, ec map[string]string, alg, op, action string, to *keyrepo.Key) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
-	if err := s.mayOpen(caller, k, alias, ec, alg, op, action, to); err != nil {
+func (s *Service) openAsymmetric(ctx context.Context, caller Caller, k *keyrepo.Key, alias string, ct []byte, ec map[string]string, alg, op, action string, to *keyrepo.Key) ([]byte, *keyrepo.Key, *keyrepo.Version, error) {
+	if err := s.mayOpen(ctx, caller, k, alias, ec, alg, op, action, to); err != nil {
 		return nil, nil, nil, err
 	}
 	pt, err := k.Current.Asym.Decrypt(alg, ct)
@@ -431,7 +431,7 @@ func (s *Service) ReEncrypt(ctx context.Context, caller Caller, in *kmsapi.ReEnc
 	defer clear(pt)
 	// The destination's state and usage are looked at only once the caller
 	// may use it: an unauthorized caller learns nothing about it.
-	if err := s.authz.Key(&caller, "kms:ReEncryptTo", dst, toCond); err != nil {
+	if err := s.authz.Key(ctx, &caller, "kms:ReEncryptTo", dst, toCond); err != nil {
 		return nil, err
 	}
 	if err := s.usable(dst, "ReEncrypt", keys.UsageEncrypt); err != nil {

@@ -187,7 +187,7 @@ func (s *Service) CreateGrant(ctx context.Context, caller Caller, in *kmsapi.Cre
 			cond.EC = c.EncryptionContextSubset
 		}
 	}
-	if err := s.authz.Key(&caller, "kms:CreateGrant", k, cond); err != nil {
+	if err := s.authz.Key(ctx, &caller, "kms:CreateGrant", k, cond); err != nil {
 		return nil, err
 	}
 	// What the key is (its spec) is told only to a caller that may grant

@@ -61,7 +61,7 @@ func (s *Service) GetParametersForImport(ctx context.Context, caller Caller, in 
 		return nil, err
 	}
 	cond := &authz.Conditions{Extra: map[string]string{"kms:wrappingalgorithm": in.WrappingAlgorithm, "kms:wrappingkeyspec": in.WrappingKeySpec}}
-	if err := s.authz.Key(&caller, "kms:GetParametersForImport", k, cond); err != nil {
+	if err := s.authz.Key(ctx, &caller, "kms:GetParametersForImport", k, cond); err != nil {
 		return nil, err
 	}
 	if k.Rec.Origin != originExternal {
@@ -169,7 +169,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		// policy's limit through its DateGreaterThan.
 		cond.Extra["kms:validto"] = strconv.FormatFloat(float64(validTo.UnixMilli())/1000, 'f', -1, 64)
 	}
-	if err := s.authz.Key(&caller, "kms:ImportKeyMaterial", k, cond); err != nil {
+	if err := s.authz.Key(ctx, &caller, "kms:ImportKeyMaterial", k, cond); err != nil {
 		return nil, err
 	}
 	if k.Rec.Origin != originExternal {

@@ -574,7 +574,7 @@ func (s *Service) reauthorize(ctx context.Context, tx store.Tx, caller *Caller, 
 	if !changed {
 		return nil
 	}
-	return s.authz.Key(caller, action, now, cond)
+	return s.authz.Key(ctx, caller, action, now, cond)
 }
 
 // reauthorizeAccount is reauthorize for a change decided by identity

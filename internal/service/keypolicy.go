@@ -83,7 +83,7 @@ func (s *Service) parseKeyPolicy(ctx context.Context, caller *Caller, doc string
 	if bypass {
 		return p, ids, nil
 	}
-	switch may, err := s.authz.MayPutKeyPolicy(caller, p, k); {
+	switch may, err := s.authz.MayPutKeyPolicy(ctx, caller, p, k); {
 	case err != nil:
 		return nil, nil, err
 	case !may:
@@ -200,7 +200,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, caller Caller, in *kmsapi.Pu
 		bypass = "true"
 	}
 	cond := &authz.Conditions{Extra: map[string]string{"kms:bypasspolicylockoutsafetycheck": bypass}}
-	if err := s.authz.Key(&caller, "kms:PutKeyPolicy", k, cond); err != nil {
+	if err := s.authz.Key(ctx, &caller, "kms:PutKeyPolicy", k, cond); err != nil {
 		return nil, err
 	}
 	_, ids, err := s.parseKeyPolicy(ctx, &caller, *in.Policy, k, in.BypassPolicyLockoutSafetyCheck)

@@ -263,7 +263,7 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, caller Caller, in *km
 	}
 	inTarget := caller
 	inTarget.Region = to
-	if err := s.authz.Key(&inTarget, "kms:UpdatePrimaryRegion", target, cond); err != nil {
+	if err := s.authz.Key(ctx, &inTarget, "kms:UpdatePrimaryRegion", target, cond); err != nil {
 		return nil, err
 	}
 	var regions []string

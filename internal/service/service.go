@@ -265,7 +265,7 @@ func (s *Service) useKey(ctx context.Context, caller *Caller, ident string, form
 		cond = &authz.Conditions{}
 	}
 	cond.Alias = alias
-	if err := s.authz.Key(caller, action, k, cond); err != nil {
+	if err := s.authz.Key(ctx, caller, action, k, cond); err != nil {
 		return nil, err
 	}
 	return k, nil
