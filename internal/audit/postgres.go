@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -81,31 +83,60 @@ func (s *pgSink) write(lines []byte, ends []int, first uint64) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
 	defer cancel()
-	if err := execAgainIfLost(ctx, s.pool, insertRecords, s.chain, int64(first), s.rows); err != nil {
+	again, err := execAgainIfLost(ctx, s.pool, insertRecords, s.chain, int64(first), s.rows)
+	if err != nil && again && isUniqueViolation(err) && s.holds(ctx, first, s.rows) {
+		// The attempt whose connection broke was committed before its
+		// answer was lost: the batch is in the chain as written, and its
+		// calls, recorded, are answered.
+		err = nil
+	}
+	if err != nil {
 		return fmt.Errorf("audit: write to PostgreSQL: %w", err)
 	}
 	return nil
 }
 
+// holds reports whether the chain's records from seq first on are rows,
+// read on a connection of the pool.
+func (s *pgSink) holds(ctx context.Context, first uint64, rows []string) bool {
+	stored, err := s.pool.Query(ctx, `SELECT line FROM kms_audit_records WHERE chain = $1 AND seq >= $2 AND seq < $3 ORDER BY seq`,
+		s.chain, int64(first), int64(first)+int64(len(rows)))
+	if err != nil {
+		return false
+	}
+	got, err := pgx.CollectRows(stored, pgx.RowTo[string])
+	return err == nil && slices.Equal(got, rows)
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's refusal of a row
+// whose primary key is taken.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
 // execAgainIfLost runs one statement of sql on a connection of pool, and
 // again on another when it failed on a connection found closed (one
 // PostgreSQL ended while it sat in the pool: pg_terminate_backend, a
-// restart), as many times as the pool holds connections. Only for an
-// INSERT of records, whose primary key on (chain, seq) refuses it run
-// twice: a first one committed before its connection broke makes the
-// second fail, as the first would have.
-func execAgainIfLost(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) error {
+// restart), as many times as the pool holds connections; again says
+// whether it was run more than once. Only for an INSERT of records, whose
+// primary key on (chain, seq) refuses it run twice: a first one committed
+// before its connection broke makes the second fail, and the caller reads
+// the rows back to tell that from a batch the chain holds others in
+// place of.
+func execAgainIfLost(ctx context.Context, pool *pgxpool.Pool, sql string, args ...any) (again bool, err error) {
 	for tries := pool.Stat().MaxConns() + 1; ; tries-- {
 		c, err := pool.Acquire(ctx)
 		if err != nil {
-			return err
+			return again, err
 		}
 		_, err = c.Exec(ctx, sql, args...)
 		closed := c.Conn().IsClosed()
 		c.Release()
 		if err == nil || !closed || ctx.Err() != nil || tries == 1 {
-			return err
+			return again, err
 		}
+		again = true
 	}
 }
 

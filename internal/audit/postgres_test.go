@@ -686,3 +686,44 @@ func TestPostgresWriteOnAnEndedConnection(t *testing.T) {
 		}
 	}
 }
+
+// A batch whose INSERT was committed, and whose answer was lost with its
+// connection (PostgreSQL restarted just then), is written: run again on
+// another connection, it finds its own rows in place, and its calls,
+// recorded, are not refused. Rows of another batch in its place still
+// fail it.
+func TestPostgresWriteWhoseAnswerIsLost(t *testing.T) {
+	pool := openPool(t)
+	l := openNode(t, pool, "node-a")
+	appendAll(t, l, 3)
+	chain := l.Chain()
+	admin, err := pgx.ConnectConfig(context.Background(), pool.Config().ConnConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	// committedThenLost stands for an attempt that committed rows from
+	// seq first on, and whose connection ended before it was answered.
+	committedThenLost := func(first int, rows ...string) {
+		t.Helper()
+		for i, r := range rows {
+			if _, err := admin.Exec(context.Background(), `INSERT INTO kms_audit_records (chain, seq, line) VALUES ($1, $2, $3)`, chain, first+i, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ended int
+		err := admin.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&ended)
+		if err != nil || ended == 0 {
+			t.Fatalf("ending the pool's sessions: %d, %v", ended, err)
+		}
+	}
+	committedThenLost(4, "fourth", "fifth")
+	if err := audit.WritePostgres(pool, chain, []string{"fourth", "fifth"}, 4); err != nil {
+		t.Fatalf("a batch committed before its answer was lost: %v", err)
+	}
+	committedThenLost(6, "sixth")
+	if err := audit.WritePostgres(pool, chain, []string{"another"}, 6); err == nil {
+		t.Fatal("a batch whose place another holds was written")
+	}
+}
