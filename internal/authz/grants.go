@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"slices"
 	"strings"
 
@@ -124,19 +125,20 @@ func constraintsHold(c *kmsapi.GrantConstraints, ec map[string]string) bool {
 	return true
 }
 
-// RetireGrant decides whether caller may retire grant g of key k. The
-// grant decides, not the key policy (AWS KMS Developer Guide, "Retiring
-// and revoking grants"): its retiring principal may, its grantee if it
-// allows RetireGrant, and the root of the account that made it. An
+// RetireGrant decides whether caller may retire grant g of key k, for
+// the call ctx. The grant decides, not the key policy (AWS KMS Developer
+// Guide, "Retiring and revoking grants"): its retiring principal may, its
+// grantee if it allows RetireGrant, and the root of the account that
+// made it. An
 // identity policy that allows kms:RetireGrant delegates it to the
 // principals of the account that owns the key, and to those of an
 // account the grant names as its retiring principal. An explicit deny of
 // kms:RetireGrant in the caller's identity policies refuses whoever the
 // grant names. The grant's constraint is the request's
 // kms:GrantConstraintType and encryption context, as in CreateGrant.
-func (a *Authorizer) RetireGrant(caller *Caller, g *keyrepo.GrantRecord, k *keyrepo.Key) error {
+func (a *Authorizer) RetireGrant(ctx context.Context, caller *Caller, g *keyrepo.GrantRecord, k *keyrepo.Key) error {
 	const action = "kms:RetireGrant"
-	cond := &Conditions{a: a, caller: caller, k: k}
+	cond := &Conditions{a: a, ctx: ctx, caller: caller, k: k}
 	if c := g.Constraints; c != nil {
 		switch {
 		case c.EncryptionContextEquals != nil:

@@ -513,7 +513,7 @@ func (s *Service) RetireGrant(ctx context.Context, caller Caller, in *kmsapi.Ret
 		if err != nil {
 			return err
 		}
-		return s.authz.RetireGrant(c, g, k)
+		return s.authz.RetireGrant(ctx, c, g, k)
 	})
 }
 
