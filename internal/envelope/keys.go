@@ -52,9 +52,14 @@ func (k strictKeyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edk
 				return k.Keyring.DecryptDataKey(ctx, suite, edks, ec)
 			}
 		}
-		// Quoted: the header is not yet authenticated, and its text
-		// goes to a terminal.
-		under = append(under, strconv.Quote(e.ProviderInfo))
+		if len(under) == maxNamedKeys {
+			under = append(under, "...")
+		}
+		if len(under) < maxNamedKeys {
+			// Quoted: the header is not yet authenticated, and its
+			// text goes to a terminal.
+			under = append(under, strconv.Quote(truncate(e.ProviderInfo, maxNamedKey)))
+		}
 	}
 	named := make([]string, len(k.names))
 	for i := range k.names {
@@ -67,6 +72,22 @@ func (k strictKeyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edk
 		return nil, fmt.Errorf("the message has no data key encrypted under a KMS key, so none under --key %s", strings.Join(named, ", "))
 	}
 	return nil, fmt.Errorf("the message's data key is encrypted under %s, not under --key %s", strings.Join(under, ", "), strings.Join(named, ", "))
+}
+
+// maxNamedKeys and maxNamedKey bound the keys of a message's header an
+// error names, and each one's length: a header may list thousands of data
+// keys (with --max-encrypted-data-keys 0), and the error is one line.
+const (
+	maxNamedKeys = 8
+	maxNamedKey  = 2048 // a key ARN's longest
+)
+
+// truncate is s cut to at most n bytes, with "..." after it if cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // contextKeyring refuses, before its inner keyring sends any data key to
