@@ -114,10 +114,10 @@ func TestOutputRefusesAFileSwappedAfterTheLink(t *testing.T) {
 	}
 }
 
-// In a directory anyone may write with the sticky bit, another user's
-// link is not followed and another user's file is not replaced; the
-// caller's own, and the directory owner's, are.
-func TestOutputInASharedDirectory(t *testing.T) {
+// stickyDir is a directory anyone may write with the sticky bit, as
+// /tmp is; the test is skipped unless it can make other users' files.
+func stickyDir(t *testing.T) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("making another user's files needs root")
 	}
@@ -128,6 +128,14 @@ func TestOutputInASharedDirectory(t *testing.T) {
 	if err := os.Chmod(dir, os.ModeSticky|0o777); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// In a directory anyone may write with the sticky bit, another user's
+// link is not followed and another user's file is not replaced; the
+// caller's own, and the directory owner's, are.
+func TestOutputInASharedDirectory(t *testing.T) {
+	dir := stickyDir(t)
 	const other = 1234
 	victim := filepath.Join(t.TempDir(), "victim")
 	if err := os.WriteFile(victim, []byte("root's"), 0o600); err != nil {
@@ -182,16 +190,7 @@ func TestOutputInASharedDirectory(t *testing.T) {
 // FIFO there: the plaintext would go to whoever reads it. The caller's
 // own FIFO, and the directory owner's, are written.
 func TestOutputNotRegularInASharedDirectory(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("making another user's files needs root")
-	}
-	dir := filepath.Join(t.TempDir(), "shared")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, os.ModeSticky|0o777); err != nil {
-		t.Fatal(err)
-	}
+	dir := stickyDir(t)
 	const other = 1234
 	// A reader on every FIFO, so that opening one to write does not
 	// block: whatever is opened shows as a success.
