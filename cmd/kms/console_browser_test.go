@@ -386,6 +386,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		{"an AWS principal of *", inStatement(sidUse, func(st map[string]any) { st["Principal"] = map[string]any{"AWS": "*"} })},
 		{"an account id", inStatement(sidUse, func(st map[string]any) { st["Principal"] = map[string]any{"AWS": "999999999999"} })},
 		{"another account's root", inStatement(sidRoot, func(st map[string]any) { st["Principal"] = map[string]any{"AWS": "arn:aws:iam::999999999999:root"} })},
+		// A root in the lists would read as one principal, where it
+		// names every principal of its account.
+		{"the account's root as a key administrator", inStatement(sidAdmin, func(st map[string]any) {
+			st["Principal"] = map[string]any{"AWS": "arn:aws:iam::" + account + ":root"}
+		})},
+		{"another account's root as a key user", func(doc map[string]any) {
+			for _, sid := range []string{sidUse, sidGrant} {
+				inStatement(sid, func(st map[string]any) { st["Principal"] = map[string]any{"AWS": "arn:aws:iam::999999999999:root"} })(doc)
+			}
+		}},
 		{"every action for the users", inStatement(sidUse, func(st map[string]any) { st["Action"] = "kms:*" })},
 		{"a NotAction", inStatement(sidUse, func(st map[string]any) { delete(st, "Action"); st["NotAction"] = "kms:Encrypt" })},
 		{"a condition", inStatement(sidUse, func(st map[string]any) {

@@ -58,8 +58,9 @@
     const strings = (v) => typeof v === "string" ? [v] : Array.isArray(v) && v.length && v.every((x) => typeof x === "string") ? v : null;
     const sameSet = (a, b) => a !== null && new Set(a).size === new Set(b).size && a.every((x) => b.includes(x));
     // A user's or role's ARN, or the unique id that replaces it once the
-    // user or role is deleted.
-    const principal = /^(arn:aws:iam::[0-9]{12}:(root|user\/[^*?\s]+|role\/[^*?\s]+)|(AIDA|AROA)[A-Z0-9]+)$/;
+    // user or role is deleted; never an account's root, which names every
+    // principal of its account (the root statement's is checked below).
+    const principal = /^(arn:aws:iam::[0-9]{12}:(user|role)\/[^*?\s]+|(AIDA|AROA)[A-Z0-9]+)$/;
     if (!only(doc, ["Version", "Id", "Statement"])) return null;
     const bySid = {};
     for (const s of Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement]) {
@@ -67,7 +68,7 @@
       if (![SID_ROOT, SID_ADMIN, SID_USE, SID_GRANT].includes(s.Sid) || bySid[s.Sid]) return null;
       if (s.Effect !== "Allow" || !only(s.Principal, ["AWS"]) || !sameSet(strings(s.Resource), ["*"])) return null;
       const who = strings(s.Principal.AWS);
-      if (!who || !who.every((a) => principal.test(a))) return null;
+      if (!who || !(s.Sid === SID_ROOT || who.every((a) => principal.test(a)))) return null;
       if (s.Condition !== undefined && s.Sid !== SID_GRANT) return null;
       bySid[s.Sid] = { who: [...new Set(who)], actions: strings(s.Action), condition: s.Condition };
     }
