@@ -282,6 +282,14 @@ func TestAuditEndpointAccountsAreSeparate(t *testing.T) {
 	if code != 1 {
 		t.Errorf("verify --endpoint of a part of the chain: exit %d, want 1\n%s", code, out)
 	}
+	// Nor does the console check the whole trail for it: its answer
+	// would count every account's records, and each check reads them all.
+	var refused struct {
+		Type string `json:"__type"`
+	}
+	if status := signInConsole(t, s, other.ID, other.Secret).post("audit/verify", nil, &refused); status != http.StatusBadRequest || refused.Type != "AccessDeniedException" {
+		t.Errorf("the console's verify as another account's root: %d %q, want AccessDeniedException", status, refused.Type)
+	}
 
 	env := endpointEnv(t, s)
 	code, out, errOut = runToExit(t, env, "audit", "events", "--endpoint", s.URL, "--json")
@@ -291,6 +299,11 @@ func TestAuditEndpointAccountsAreSeparate(t *testing.T) {
 	code, out, errOut = runToExit(t, env, "audit", "verify", "--endpoint", s.URL)
 	if n, _ := verified(out); code != 0 || n < 4 {
 		t.Errorf("verify --endpoint as the auditor account's root: exit %d\n%s%s", code, out, errOut)
+	}
+	id, secret := devCredentials(t, dir)
+	var v verifyAnswer
+	if status := signInConsole(t, s, id, secret).post("audit/verify", nil, &v); status != http.StatusOK || !v.Verified {
+		t.Errorf("the console's verify as the auditor account's root: %d %+v", status, v)
 	}
 }
 

@@ -392,10 +392,24 @@ func isUserName(s string) bool {
 // It reads the whole trail, page by page. It does not check a log file
 // against its high-water mark, as kms audit verify does.
 //
-// A panic in the check, which reads what the store and the trail's files
-// hold, is an internal error: the console calls it outside the guard of a
-// signed call.
-func (h *Handler) VerifyTrail(ctx context.Context) (out []audit.Report, err error) {
+// Only a principal who reads every account's records over the API (an
+// auditor of all accounts: its account among --auditor-accounts, and
+// openkms:ReadAllAccountsAuditTrail) may: the reports count and describe
+// every account's records, and the check reads the whole trail, which a
+// reader of one account's records could otherwise make the server do
+// again and again.
+//
+// A refusal is a *CallError, answered as the API answers it. A panic in
+// the check, which reads what the store and the trail's files hold, is an
+// internal error: the console calls it outside the guard of a signed
+// call.
+func (h *Handler) VerifyTrail(ctx context.Context, p *identity.Principal) (out []audit.Report, err error) {
+	if !h.auditorAccounts[p.Account] {
+		return nil, callError(fault.Newf(fault.AccessDenied, "User: %s is not authorized to perform: %s because its account is not an auditor account of this server", p.ARN, trailAllAction), false)
+	}
+	if err := h.dir.AuthorizeGlobal(ctx, p, trailAllAction); err != nil {
+		return nil, callError(err, false)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, h.recovered(p, "panic verifying the trail")

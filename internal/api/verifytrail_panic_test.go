@@ -6,12 +6,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/fault"
+	"github.com/openkms/kms/internal/identity"
 )
 
 // panickingTrail is a log file's trail whose reads panic, as a bug in
@@ -57,18 +59,34 @@ func TestVerifyTrailPanicIsAnInternalError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	auditor := &identity.Principal{Type: identity.TypeRoot, Account: "111122223333", ARN: identity.RootARN("111122223333")}
 	for name, trail := range map[string]*panickingTrail{
 		"digests read beside the check": {key: key, panicAt: 2},
 		"digests read first":            {key: key, panicAt: 1},
 		"records":                       {key: key, records: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			h := api.NewHandler(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).WithTrailReader(trail)
-			reports, err := h.VerifyTrail(context.Background())
+			h := api.NewHandler(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).WithTrailReader(trail).WithAuditorAccounts(auditor.Account)
+			reports, err := h.VerifyTrail(context.Background(), auditor)
 			var fe *fault.Error
 			if !errors.As(err, &fe) || fe.Code != fault.Internal {
 				t.Fatalf("VerifyTrail with a read that panics: %v, %v; want the internal error", reports, err)
 			}
 		})
+	}
+}
+
+// TestVerifyTrailOnlyForAuditors: the check reads and reports on every
+// account's records, so only a principal who reads them all over the API
+// may run it: not the root of an account that is not an auditor account,
+// before anything of the trail is read.
+func TestVerifyTrailOnlyForAuditors(t *testing.T) {
+	trail := &panickingTrail{records: true, panicAt: 1} // any read fails the test's way
+	h := api.NewHandler(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).WithTrailReader(trail).WithAuditorAccounts("111122223333")
+	other := &identity.Principal{Type: identity.TypeRoot, Account: "444455556666", ARN: identity.RootARN("444455556666")}
+	_, err := h.VerifyTrail(context.Background(), other)
+	var ce *api.CallError
+	if !errors.As(err, &ce) || ce.Type != "AccessDeniedException" || !strings.Contains(ce.Message, "arn:aws:iam::444455556666:root") {
+		t.Fatalf("VerifyTrail by another account's root: %v, want AccessDeniedException", err)
 	}
 }

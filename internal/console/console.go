@@ -50,7 +50,7 @@ type Backend interface {
 	RecordSignIn(r *http.Request, userAgent string, p *identity.Principal, tried string, err error) error
 	MayChange() error
 	BeginPasswordChange(r *http.Request, userAgent string) *api.PasswordChange
-	VerifyTrail(ctx context.Context) ([]audit.Report, error)
+	VerifyTrail(ctx context.Context, p *identity.Principal) ([]audit.Report, error)
 }
 
 // Directory signs principals in; *identity.Directory implements it.

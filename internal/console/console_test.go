@@ -317,7 +317,9 @@ func (fakeBackend) RecordSignIn(*http.Request, string, *identity.Principal, stri
 }
 func (fakeBackend) MayChange() error                                              { return nil }
 func (fakeBackend) BeginPasswordChange(*http.Request, string) *api.PasswordChange { return nil }
-func (fakeBackend) VerifyTrail(context.Context) ([]audit.Report, error)           { return nil, nil }
+func (fakeBackend) VerifyTrail(context.Context, *identity.Principal) ([]audit.Report, error) {
+	return nil, nil
+}
 
 type fixedDirectory struct{ p *identity.Principal }
 
@@ -1253,7 +1255,7 @@ type blockingBackend struct {
 	started, release chan struct{}
 }
 
-func (b blockingBackend) VerifyTrail(context.Context) ([]audit.Report, error) {
+func (b blockingBackend) VerifyTrail(context.Context, *identity.Principal) ([]audit.Report, error) {
 	b.started <- struct{}{}
 	<-b.release
 	return nil, nil

@@ -178,7 +178,8 @@ func (h *Handler) record(w http.ResponseWriter, r *http.Request, p *identity.Pri
 }
 
 // verifyTrail answers whether the audit trail's chains verify, for a
-// principal allowed to read the trail.
+// principal allowed to read every account's records (the backend's
+// VerifyTrail says who).
 func (h *Handler) verifyTrail(w http.ResponseWriter, r *http.Request, se *session) {
 	// Listing the chains is the authorization (cloudtrail:LookupEvents),
 	// and the record of the check.
@@ -195,7 +196,7 @@ func (h *Handler) verifyTrail(w http.ResponseWriter, r *http.Request, se *sessio
 		h.fail(w, errVerifyBusy)
 		return
 	}
-	reports, err := h.backend.VerifyTrail(r.Context())
+	reports, err := h.backend.VerifyTrail(r.Context(), se.principal)
 	if err != nil {
 		h.fail(w, err)
 		return
