@@ -112,12 +112,14 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 	if maxSession < 3600 || maxSession > 43200 {
 		return nil, errf(fault.Validation, "1 validation error detected: Value '%d' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200", maxSession)
 	}
-	if err := d.authorize(ctx, caller, "iam:CreateRole", roleARN(caller.Account, path, name)); err != nil {
-		return nil, err
-	}
 	rec := roleRecord{V: 1, Name: name, ID: randomID("AROA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second),
 		TrustPolicy: trustPolicy, TrustIDs: trustIDs, TrustBound: true, Description: description, MaxSession: maxSession}
 	err = d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
+		// Decided on the caller as this transaction reads it, as
+		// CreateUser is.
+		if err := d.authorize(ctx, caller, "iam:CreateRole", roleARN(caller.Account, path, name)); err != nil {
+			return err
+		}
 		if _, err := tx.Get(roleKey(caller.Account, name)); err == nil {
 			return errf(fault.EntityAlreadyExists, "Role with name %s already exists.", name)
 		}

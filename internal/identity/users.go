@@ -90,11 +90,13 @@ func (d *Directory) CreateUser(ctx context.Context, caller *Principal, name, pat
 	if err != nil {
 		return nil, err
 	}
-	if err := d.authorize(ctx, caller, "iam:CreateUser", userARN(caller.Account, path, name)); err != nil {
-		return nil, err
-	}
 	rec := userRecord{V: 1, Name: name, ID: randomID("AIDA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second)}
 	err = d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
+		// Decided on the caller as this transaction reads it: a
+		// permission taken away since the signature was checked holds.
+		if err := d.authorize(ctx, caller, "iam:CreateUser", userARN(caller.Account, path, name)); err != nil {
+			return err
+		}
 		if _, err := tx.Get(userKey(caller.Account, name)); err == nil {
 			return errf(fault.EntityAlreadyExists, "User with name %s already exists.", name)
 		}
