@@ -96,3 +96,24 @@ func TestIAMExistenceIsNotDisclosed(t *testing.T) {
 	_, err = root.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("ghost")})
 	expectIAMError(t, err, http.StatusNotFound, "NoSuchEntity", "The user with name ghost cannot be found.")
 }
+
+// A CreateRole refused to its caller tells it nothing of the users and
+// roles its trust policy names: the call is authorized before those are
+// looked up, as on AWS, so a name that exists and one that does not are
+// refused alike, and no role is made.
+func TestIAMCreateRoleTrustDoesNotDiscloseExistence(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	if _, err := e.rootIAM().CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("bob")}); err != nil {
+		t.Fatal(err)
+	}
+	nobody := e.newUser(t, "nobody", allowDoc("*", "kms:*")).iam
+	for _, name := range []string{"bob", "ghost"} {
+		trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + userARNOf(name) + `"},"Action":"sts:AssumeRole"}]}`
+		_, err := nobody.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("probe"), AssumeRolePolicyDocument: aws.String(trust)})
+		expectIAMError(t, err, http.StatusForbidden, "AccessDenied",
+			"User: "+userARNOf("nobody")+" is not authorized to perform: iam:CreateRole on resource: "+roleARNOf("probe")+
+				" because no identity-based policy allows the iam:CreateRole action")
+	}
+}

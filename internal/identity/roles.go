@@ -102,20 +102,26 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 		}
 		return nil, errf(fault.MalformedPolicyDocument, "%s", err.Error())
 	}
-	trustIDs, err := d.trustPrincipalIDs(ctx, trust)
-	if err != nil {
-		return nil, err
-	}
 	if maxSession == 0 {
 		maxSession = 3600
 	}
 	if maxSession < 3600 || maxSession > 43200 {
 		return nil, errf(fault.Validation, "1 validation error detected: Value '%d' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200", maxSession)
 	}
+	// Authorized before the users and roles the trust policy names are
+	// looked up: a caller who may not create the role must not learn
+	// from "Invalid principal" which of them exist.
+	if err := d.authorize(ctx, caller, "iam:CreateRole", roleARN(caller.Account, path, name)); err != nil {
+		return nil, err
+	}
+	trustIDs, err := d.trustPrincipalIDs(ctx, trust)
+	if err != nil {
+		return nil, err
+	}
 	rec := roleRecord{V: 1, Name: name, ID: randomID("AROA", 17), Path: path, Created: d.now().UTC().Truncate(time.Second),
 		TrustPolicy: trustPolicy, TrustIDs: trustIDs, TrustBound: true, Description: description, MaxSession: maxSession}
 	err = d.updateAs(ctx, caller, func(tx store.Tx, caller *Principal) error {
-		// Decided on the caller as this transaction reads it, as
+		// Decided again on the caller as this transaction reads it, as
 		// CreateUser is.
 		if err := d.authorize(ctx, caller, "iam:CreateRole", roleARN(caller.Account, path, name)); err != nil {
 			return err
