@@ -80,6 +80,11 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 		// AWS refuses this whatever the role's trust policy says.
 		return nil, nil, errf(fault.AccessDenied, "Roles may not be assumed by root accounts.")
 	}
+	if strings.SplitN(roleArn, ":", 5)[3] != "" {
+		// A region, which IAM's ARNs never have: it names no role, as it
+		// names no one in a policy (PrincipalID).
+		return nil, nil, denied(caller, "sts:AssumeRole", roleArn)
+	}
 	var role roleRecord
 	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, roleKey(account, name), &role) })
 	if errors.Is(err, store.ErrNotFound) || err == nil && path != role.Path {
@@ -174,8 +179,8 @@ func (d *Directory) AssumeRole(ctx context.Context, caller *Principal, roleArn, 
 	return c, &AssumedRole{AssumedRoleID: role.ID + ":" + sessionName, Arn: "arn:aws:sts::" + account + ":assumed-role/" + role.Name + "/" + sessionName}, nil
 }
 
-// parseRoleARN splits arn:aws:iam::ACCT:role/[path/]NAME; path is "/"
-// or "/path/".
+// parseRoleARN splits arn:aws:iam:REGION:ACCT:role/[path/]NAME (REGION
+// is read as anything, and should be empty); path is "/" or "/path/".
 func parseRoleARN(arn string) (account, path, name string, ok bool) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[1] != "aws" || parts[2] != "iam" || len(parts[4]) != 12 || !strings.HasPrefix(parts[5], "role/") {
