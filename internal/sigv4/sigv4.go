@@ -177,8 +177,10 @@ func (a *Auth) setScope(credential string) error {
 // setTime reads the signing time (X-Amz-Date), which must fall on the
 // credential scope's day.
 func (a *Auth) setTime(amz string) error {
+	// time.Parse takes a fraction after the seconds whatever the layout;
+	// the basic format has none.
 	t, err := time.Parse(amzDateFmt, amz)
-	if err != nil {
+	if err != nil || len(amz) != len(amzDateFmt) {
 		return &MalformedError{"Date must be in ISO-8601 'basic format'. Got '" + amz + "'. See http://en.wikipedia.org/wiki/ISO_8601"}
 	}
 	a.Time = t

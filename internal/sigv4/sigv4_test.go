@@ -140,6 +140,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad scope", "AWS4-HMAC-SHA256 Credential=AK/20261126/us-east-1/kms, SignedHeaders=host, Signature=ab", "20261126T120000Z", "Credential should be scoped to a valid region"},
 		{"no date", good, "", "requires existence of either a 'X-Amz-Date' or a 'Date' header"},
 		{"bad date", good, "yesterday", "Date must be in ISO-8601 'basic format'"},
+		{"date with a fraction", good, "20261126T120000.9Z", "Date must be in ISO-8601 'basic format'. Got '20261126T120000.9Z'"},
 		{"scope date mismatch", good, "20261127T120000Z", "Date in Credential scope does not match"},
 		{"host not signed", "AWS4-HMAC-SHA256 Credential=AK/20261126/us-east-1/kms/aws4_request, SignedHeaders=x-amz-date, Signature=ab", "20261126T120000Z", "must include the host header"},
 		{"signature twice", good + ", Signature=00", "20261126T120000Z", "Authorization header has the 'Signature' parameter more than once"},
