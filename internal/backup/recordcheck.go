@@ -10,14 +10,17 @@ import (
 	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/rekey"
+	"github.com/openkms/kms/internal/store"
 )
 
 // recordCheck checks the records of a key store, given one at a time in
 // any order, as a restore does before it writes them: it opens every
 // sealed value with the root key, checks every record's tag if the
 // store's records are authenticated (internal/authstore), and makes sure
-// it is a key store (it holds the root key check record). A backup checks
-// its records so too, so that one a restore would refuse is not written.
+// it is a key store (it holds the root key check record) and not part of a
+// copy cut short (store.UnfinishedCopyRecord, which no server starts on:
+// restored, the part would look whole). A backup checks its records so
+// too, so that one a restore would refuse is not written.
 type recordCheck struct {
 	root     *keys.RootKey
 	c        contents
@@ -33,6 +36,9 @@ func newRecordCheck(root *keys.RootKey) *recordCheck {
 
 // add checks one record.
 func (r *recordCheck) add(name, value []byte) error {
+	if bytes.Equal(name, store.UnfinishedCopyRecord) {
+		return store.ErrUnfinishedCopy
+	}
 	if bytes.Equal(name, keys.RootCheckRecord) {
 		r.found = true
 		var err error

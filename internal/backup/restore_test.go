@@ -517,3 +517,61 @@ func TestRestoreIntoPostgresLeavesOutboxEntriesOut(t *testing.T) {
 		t.Errorf("the summary does not say so:\n%s", out.String())
 	}
 }
+
+// A store that holds part of a copy (store.UnfinishedCopyRecord: a
+// restore or migration into it was killed) gets no backup, as no server
+// starts on it, and a backup holding that mark is refused by a restore
+// before it writes anything, saying why: restored, the part would have
+// looked whole, or the restore would have failed only after writing,
+// with the store's records miscounted.
+func TestBackupAndRestoreRefuseAnUnfinishedCopy(t *testing.T) {
+	root := testRoot(t)
+	snap := &Snapshot{Records: []Record{
+		{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)},
+		{Key: store.UnfinishedCopyRecord, Value: []byte("kms restore from elsewhere has not finished")},
+	}}
+	slices.SortFunc(snap.Records, func(a, b Record) int { return bytes.Compare(a.Key, b.Key) })
+	file := filepath.Join(t.TempDir(), "b.kmsbak")
+	if err := os.WriteFile(file, MarshalAuthenticated(snap, root.BackupKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	err := Restore(context.Background(), file, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer))
+	if !errors.Is(err, store.ErrUnfinishedCopy) {
+		t.Fatalf("restore of a backup holding %s: %v", store.UnfinishedCopyRecord, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kms.db")); err == nil {
+		t.Fatal("the refused restore made kms.db")
+	}
+
+	// A data directory left holding part of a copy.
+	src := filepath.Join(t.TempDir(), "half")
+	if err := os.Mkdir(src, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(src, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(context.Background(), func(tx store.Tx) error {
+		for _, r := range snap.Records {
+			if err := tx.Put(r.Key, r.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootFor := func(context.Context, store.Store) (*keys.RootKey, error) { return root, nil }
+	out := filepath.Join(t.TempDir(), "half.kmsbak")
+	err = Write(context.Background(), Where{DataDir: src}, out, rootFor, new(bytes.Buffer))
+	if !errors.Is(err, store.ErrUnfinishedCopy) {
+		t.Fatalf("backup of a store holding %s: %v", store.UnfinishedCopyRecord, err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("the refused backup was written")
+	}
+}
