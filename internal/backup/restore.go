@@ -28,6 +28,10 @@ import (
 // audit trail files.
 var ErrNotEmpty = errors.New("the target is not empty")
 
+// ErrStorageNotURL is returned by a restore whose Where.Storage is not a
+// PostgreSQL URL.
+var ErrStorageNotURL = errors.New("--storage must be a PostgreSQL URL (postgres://user@host:port/database): restore into a data directory with --data-dir")
+
 // Restore writes the backup file at path into the empty store at w, and
 // a data directory's audit trail files into w.DataDir. Before writing
 // anything it reads the whole file, checking its framing, its checksum and
@@ -62,6 +66,15 @@ type backupFile interface {
 // restoreFrom is Restore reading the backup file from f, named path in
 // what it reports.
 func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *keys.RootKey, opts RestoreOptions, out io.Writer) error {
+	// A --storage that is not a URL would be read as a data directory
+	// (migrate.ParseLocation) that is not one to the rest of the restore:
+	// its audit files would be left out, and a trail already in it not
+	// refused. The server takes only a URL there too.
+	if w.Storage != "" {
+		if loc, err := w.location(); err == nil && loc.DSN == "" {
+			return fmt.Errorf("%w: %s", ErrStorageNotURL, w.Storage)
+		}
+	}
 	// A data directory another user made or may write is refused as the
 	// server refuses it, before anything is read or written: they could
 	// swap what is restored into it.

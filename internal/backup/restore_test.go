@@ -575,3 +575,41 @@ func TestBackupAndRestoreRefuseAnUnfinishedCopy(t *testing.T) {
 		t.Fatal("the refused backup was written")
 	}
 }
+
+// A --storage that is not a URL is refused by a restore, as by the
+// server, before anything is written. Read as a data directory, it was
+// restored into without its audit files, keeping the store's
+// high-water mark of that trail and its outbox entries (a server on the
+// directory would find its trail cut off), and into a directory holding
+// another store's trail.
+func TestRestoreRefusesStorageNamingADirectory(t *testing.T) {
+	root := testRoot(t)
+	snap := &Snapshot{
+		Records:    []Record{{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}},
+		AuditFiles: []File{{Name: "audit.log", Data: []byte("a\n")}},
+	}
+	file := filepath.Join(t.TempDir(), "b.kmsbak")
+	if err := os.WriteFile(file, MarshalAuthenticated(snap, root.BackupKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withTrail := t.TempDir()
+	if err := os.WriteFile(filepath.Join(withTrail, "audit.log"), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{withTrail, filepath.Join(t.TempDir(), "new")} {
+		err := Restore(context.Background(), file, Where{Storage: dir}, root, RestoreOptions{}, new(bytes.Buffer))
+		if !errors.Is(err, ErrStorageNotURL) {
+			t.Errorf("restore into --storage %s: %v", dir, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "kms.db")); err == nil {
+			t.Errorf("the refused restore into --storage %s made kms.db", dir)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	if err := Restore(context.Background(), file, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "audit.log")); err != nil || string(got) != "a\n" {
+		t.Errorf("the restored directory's audit.log: %q, %v", got, err)
+	}
+}
