@@ -295,6 +295,35 @@ func TestRootKeyRotateRefusesBeforeProgress(t *testing.T) {
 	}
 }
 
+// A dev-mode rotation killed after its commit, before it replaced
+// root.key, leaves root.key holding the old key; run again, it is
+// refused as one from a wrong key, and says that the new key opens the
+// store already and where it goes, not only that the old key is wrong.
+// (The state is made by rotating with the old key given as a file: the
+// data directory's root.key is then left as it was.)
+func TestRootKeyRotateRunAgainAfterItsCommit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev")
+	stopServer(t, startDev(t, dir))
+	oldFile := filepath.Join(t.TempDir(), "old.key")
+	copyInto(t, filepath.Join(dir, "root.key"), oldFile)
+	newFile := filepath.Join(t.TempDir(), "new.key")
+	noErr(t, os.WriteFile(newFile, keys.GenerateRootKey(), 0o600), "write the new key")
+	code, stdout, stderr := runToExit(t, baseEnv(), "root-key", "rotate", "--data-dir", dir, "--root-key-file", oldFile, "--new-root-key-file", newFile)
+	if code != 0 {
+		t.Fatalf("rotate: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = runToExit(t, baseEnv(), "root-key", "rotate", "--data-dir", dir, "--new-root-key-file", newFile)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "does not open the key store") ||
+		!strings.Contains(stderr, "the store opens with the new root key already") || !strings.Contains(stderr, "copy the new key there") {
+		t.Errorf("the rotation run again: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	newKey, err := keys.ReadRootKeyFile(newFile)
+	noErr(t, err, "new key")
+	if got := opensWith(t, dir, map[string]*keys.RootKey{"new": newKey}); got != "new" {
+		t.Errorf("after the rotation run again the store opens with the %s key", got)
+	}
+}
+
 // TestRootKeyRotatePostgres kills rotations of a PostgreSQL store at
 // seeded points, then runs one to the end and starts a node on the new
 // root key.

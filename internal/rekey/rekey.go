@@ -44,6 +44,10 @@ var ErrWrongRootKey = errors.New("the root key does not open the key store")
 // the store has: it would retire nothing.
 var ErrSameRootKey = errors.New("the new root key is the root key the store has now: a rotation needs another key (kms root-key init makes one)")
 
+// ErrRotated is returned, with ErrWrongRootKey, by a rotation to a new
+// root key that already opens the store: a rotation to it has committed.
+var ErrRotated = errors.New("the store opens with the new root key already: a rotation to it has committed, and the new key is the store's root key now (in dev mode, killed before it replaced the data directory's root.key: copy the new key there)")
+
 // wholeRecords are the records whose whole value is sealed.
 var wholeRecords = map[string]bool{
 	string(keys.RootCheckRecord): true,
@@ -211,6 +215,13 @@ func Ready(ctx context.Context, st store.Store, old, new *keys.RootKey) error {
 	if ok, err := Opens(ctx, st, old); err != nil {
 		return fmt.Errorf("read %s: %w", keys.RootCheckRecord, err)
 	} else if !ok {
+		// A rotation that committed and was run again (one killed
+		// before it replaced a data directory's root.key, which then
+		// holds the old key): say so, rather than only that the old
+		// key is wrong, which sends the operator looking for another.
+		if ok, err := Opens(ctx, st, new); err == nil && ok {
+			return fmt.Errorf("%w: the old root key does not open the %s record: %w", ErrWrongRootKey, keys.RootCheckRecord, ErrRotated)
+		}
 		return fmt.Errorf("%w: the old root key does not open the %s record", ErrWrongRootKey, keys.RootCheckRecord)
 	}
 	return nil

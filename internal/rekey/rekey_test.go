@@ -321,3 +321,31 @@ func TestRotateRefusesTheSameKey(t *testing.T) {
 		return nil
 	})
 }
+
+// A rotation run again after it committed (killed before it replaced a
+// data directory's root.key, which then still holds the old key) is
+// refused as one from a wrong old key, and says that the new key opens
+// the store already; one from a key that opens nothing does not.
+func TestReadySaysTheStoreIsRotated(t *testing.T) {
+	ctx := context.Background()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	old, new := newKey(t), newKey(t)
+	putAll(t, st, records(t, old))
+	if err := Ready(ctx, st, old, new); err != nil {
+		t.Fatalf("Ready before the rotation: %v", err)
+	}
+	if _, err := Rotate(ctx, st, old, new, nil); err != nil {
+		t.Fatal(err)
+	}
+	err = Ready(ctx, st, old, new)
+	if !errors.Is(err, ErrWrongRootKey) || !errors.Is(err, ErrRotated) {
+		t.Errorf("Ready after the rotation committed: %v", err)
+	}
+	if err := Ready(ctx, st, newKey(t), newKey(t)); !errors.Is(err, ErrWrongRootKey) || errors.Is(err, ErrRotated) {
+		t.Errorf("Ready from a key that opens nothing: %v", err)
+	}
+}
