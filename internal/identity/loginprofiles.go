@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -18,8 +19,9 @@ import (
 // Login profiles: the password an IAM user signs in to the console with
 // (IAM's CreateLoginProfile, GetLoginProfile, UpdateLoginProfile and
 // DeleteLoginProfile). A password is never stored: the record keeps an
-// Argon2id hash (RFC 9106) with a random salt and the parameters it was
-// made with, so that they can be raised later without breaking old hashes.
+// Argon2id hash (RFC 9106), sealed under the root key, with a random salt
+// and the parameters it was made with, so that they can be raised later
+// without breaking old hashes.
 
 // LoginProfile is a user's login profile as the IAM API shows it.
 type LoginProfile struct {
@@ -34,6 +36,39 @@ type loginProfileRecord struct {
 	Created       time.Time `json:"created"`
 	ResetRequired bool      `json:"passwordResetRequired,omitempty"`
 	Hash          hashedPassword
+	// SealedHash is Hash.Sum sealed under the root key, bound to the
+	// record's name (getLoginProfile, putLoginProfile), so that a copy
+	// of the store or a backup, without the root key, gives nothing to
+	// guess passwords against offline. A record written before holds
+	// Hash.Sum itself, and is read as it is until its password changes.
+	SealedHash []byte `json:"sealedHash,omitempty"`
+}
+
+// getLoginProfile reads the login profile record key into rec, its
+// hash opened.
+func (d *Directory) getLoginProfile(tx store.Tx, key []byte, rec *loginProfileRecord) error {
+	if err := getJSON(tx, key, rec); err != nil {
+		return err
+	}
+	if rec.SealedHash == nil {
+		return nil
+	}
+	sum, err := d.root.Open(key, rec.SealedHash)
+	if err != nil {
+		return fmt.Errorf("login profile %s: %w", key, err)
+	}
+	rec.Hash.Sum, rec.SealedHash = sum, nil
+	return nil
+}
+
+// putLoginProfile writes rec as the login profile record key, its hash
+// sealed.
+func (d *Directory) putLoginProfile(tx store.Tx, key []byte, rec *loginProfileRecord) error {
+	out := *rec
+	if len(out.Hash.Sum) > 0 {
+		out.SealedHash, out.Hash.Sum = d.root.Seal(key, out.Hash.Sum), nil
+	}
+	return putJSON(tx, key, &out)
 }
 
 // hashedPassword is an Argon2id hash and its parameters.
@@ -177,7 +212,7 @@ func (d *Directory) CreateLoginProfile(ctx context.Context, caller *Principal, u
 		if _, err := tx.Get(loginProfileKey(caller.Account, u.Name)); err == nil {
 			return errf(fault.EntityAlreadyExists, "Login Profile for user %s already exists.", u.Name)
 		}
-		return putJSON(tx, loginProfileKey(caller.Account, u.Name), &rec)
+		return d.putLoginProfile(tx, loginProfileKey(caller.Account, u.Name), &rec)
 	})
 	if err != nil {
 		return nil, err
@@ -194,7 +229,7 @@ func (d *Directory) GetLoginProfile(ctx context.Context, caller *Principal, user
 		if err != nil {
 			return err
 		}
-		if err := getJSON(tx, loginProfileKey(caller.Account, u.Name), &rec); errors.Is(err, store.ErrNotFound) {
+		if err := d.getLoginProfile(tx, loginProfileKey(caller.Account, u.Name), &rec); errors.Is(err, store.ErrNotFound) {
 			return noSuchLoginProfile(u.Name)
 		} else if err != nil {
 			return err
@@ -231,7 +266,7 @@ func (d *Directory) UpdateLoginProfile(ctx context.Context, caller *Principal, u
 			return err
 		}
 		var rec loginProfileRecord
-		if err := getJSON(tx, loginProfileKey(caller.Account, u.Name), &rec); errors.Is(err, store.ErrNotFound) {
+		if err := d.getLoginProfile(tx, loginProfileKey(caller.Account, u.Name), &rec); errors.Is(err, store.ErrNotFound) {
 			return noSuchLoginProfile(u.Name)
 		} else if err != nil {
 			return err
@@ -246,7 +281,7 @@ func (d *Directory) UpdateLoginProfile(ctx context.Context, caller *Principal, u
 		if resetRequired != nil {
 			rec.ResetRequired = *resetRequired
 		}
-		return putJSON(tx, loginProfileKey(caller.Account, u.Name), &rec)
+		return d.putLoginProfile(tx, loginProfileKey(caller.Account, u.Name), &rec)
 	})
 }
 

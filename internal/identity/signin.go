@@ -48,7 +48,7 @@ func (d *Directory) passwordChecked(ctx context.Context, account, userName, pass
 	var rec loginProfileRecord
 	found := false
 	if checkName("userName", userName, 64) == nil && len(account) == 12 {
-		err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, loginProfileKey(account, userName), &rec) })
+		err := d.view(ctx, func(tx store.Tx) error { return d.getLoginProfile(tx, loginProfileKey(account, userName), &rec) })
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
@@ -116,7 +116,7 @@ func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userNam
 	var p *Principal
 	err = d.update(ctx, func(tx store.Tx) error {
 		var rec loginProfileRecord
-		if err := getJSON(tx, loginProfileKey(account, userName), &rec); err != nil {
+		if err := d.getLoginProfile(tx, loginProfileKey(account, userName), &rec); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return ErrSignInFailed
 			}
@@ -143,7 +143,7 @@ func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, account, userNam
 		if err := store.NoteErased(tx); err != nil {
 			return err
 		}
-		return putJSON(tx, loginProfileKey(account, userName), &rec)
+		return d.putLoginProfile(tx, loginProfileKey(account, userName), &rec)
 	})
 	if err != nil {
 		return nil, err
@@ -194,7 +194,7 @@ func (d *Directory) Refresh(ctx context.Context, p *Principal) (*Principal, erro
 		return nil, ErrSignInFailed
 	}
 	var rec loginProfileRecord
-	err := d.view(ctx, func(tx store.Tx) error { return getJSON(tx, loginProfileKey(p.Account, p.Username), &rec) })
+	err := d.view(ctx, func(tx store.Tx) error { return d.getLoginProfile(tx, loginProfileKey(p.Account, p.Username), &rec) })
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrSignInFailed
 	}

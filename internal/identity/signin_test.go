@@ -1,13 +1,21 @@
 package identity_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 	"testing"
 
+	"golang.org/x/crypto/argon2"
+
 	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/identity"
+	"github.com/openkms/kms/internal/keys"
+	"github.com/openkms/kms/internal/rekey"
 	"github.com/openkms/kms/internal/store"
 )
 
@@ -346,5 +354,91 @@ func TestPasswordHashErasuresAreMarked(t *testing.T) {
 		if got := marks() > before; got != tc.marked {
 			t.Errorf("%s: marked the store for a compaction: %v, want %v", tc.name, got, tc.marked)
 		}
+	}
+}
+
+// A login profile's record holds its password's Argon2id hash sealed
+// under the root key: a copy of the store or a backup, without the root
+// key, gives nothing to check a guessed password against offline (it
+// held the hash and its salt in the clear). A record written before,
+// with the hash in the clear, still signs in, and the next password
+// change seals it.
+func TestLoginProfileHashIsSealed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.user("alice", map[string]string{"all": allowAll})
+	const pw = "Correct-Horse-9"
+	if _, err := f.d.CreateLoginProfile(f.ctx, f.root1, "alice", pw, false); err != nil {
+		t.Fatal(err)
+	}
+	name := []byte("iam/loginprofile/" + acct + "/alice")
+	raw := func() []byte {
+		t.Helper()
+		var v []byte
+		if err := f.st.View(f.ctx, func(tx store.Tx) error {
+			var err error
+			v, err = tx.Get(name)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var rec struct {
+		Hash struct {
+			Salt []byte `json:"salt"`
+		}
+	}
+	if err := json.Unmarshal(raw(), &rec); err != nil || len(rec.Hash.Salt) == 0 {
+		t.Fatalf("the record %s: %v", raw(), err)
+	}
+	sum := argon2.IDKey([]byte(pw), rec.Hash.Salt, 2, 19*1024, 1, 32)
+	if v := raw(); bytes.Contains(v, sum) || bytes.Contains(v, []byte(base64.StdEncoding.EncodeToString(sum))) {
+		t.Fatalf("the record holds the password's hash in the clear: %s", v)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "alice", pw); err != nil {
+		t.Fatalf("sign-in with the password: %v", err)
+	}
+
+	// A record as written before.
+	legacy, _ := json.Marshal(map[string]any{"v": 1, "userName": "alice", "created": start.UTC(),
+		"Hash": map[string]any{"salt": rec.Hash.Salt, "hash": sum, "argon2Time": 2, "argon2MemoryKiB": 19 * 1024, "argon2Threads": 1}})
+	if err := f.st.Update(f.ctx, func(tx store.Tx) error { return tx.Put(name, legacy) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "alice", pw); err != nil {
+		t.Fatalf("sign-in with the password of a record written before: %v", err)
+	}
+	pw2 := "Battery-Staple-7"
+	if err := f.d.UpdateLoginProfile(f.ctx, f.root1, "alice", &pw2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw(), []byte(`"hash":"`)) {
+		t.Errorf("a changed password's hash is in the clear: %s", raw())
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "alice", pw2); err != nil {
+		t.Fatalf("sign-in with the changed password: %v", err)
+	}
+
+	// The sealed hash is a sealed value of the store: a root key
+	// rotation rewraps it, and the password signs in under the new key.
+	k := make([]byte, keys.RootKeySize)
+	rand.Read(k)
+	newRoot, err := keys.NewRootKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Update(f.ctx, func(tx store.Tx) error {
+		return tx.Put(keys.RootCheckRecord, f.root.Seal(keys.RootCheckRecord, []byte("openkms root key check")))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rekey.Rotate(f.ctx, f.st, f.root, newRoot, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.cfg
+	cfg.RootKey = newRoot
+	if _, err := identity.New(cfg).SignInWithPassword(f.ctx, acct, "alice", pw2); err != nil {
+		t.Fatalf("sign-in after a root key rotation: %v", err)
 	}
 }

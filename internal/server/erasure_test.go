@@ -286,7 +286,7 @@ func TestMaintenanceErasesDeletedMaterialFromKmsDB(t *testing.T) {
 	}
 }
 
-var passwordHashField = regexp.MustCompile(`"(?:salt|hash)":"([A-Za-z0-9+/=]{20,})"`)
+var passwordHashField = regexp.MustCompile(`"(?:salt|hash|sealedHash)":"([A-Za-z0-9+/=]{20,})"`)
 
 // TestMaintenanceErasesOldPasswordHashesFromKmsDB: a console password
 // replaced by UpdateLoginProfile, deleted by DeleteLoginProfile, or
