@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openkms/kms/internal/atomicfile"
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/datadir"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/migrate"
@@ -144,7 +145,10 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 	// The outbox entries (internal/outbox) name places in the backup's
 	// trail: restored across store kinds, that trail is not the one the
 	// target's servers write and read, and they would write every
-	// entry's record again.
+	// entry's record again. So does the high-water mark of a data
+	// directory's trail (audit.MarkRecord): a data directory's server
+	// would refuse to start, its trail cut off before the mark; kms
+	// migrate leaves it out alike.
 	crossKind := files > 0 && loc.DSN != "" || rows > 0 && loc.DSN == ""
 	outboxLeft := 0
 	if err == nil {
@@ -153,6 +157,9 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 			if crossKind {
 				var err error
 				if outboxLeft, err = outbox.DropAll(tx); err != nil {
+					return err
+				}
+				if err := tx.Delete([]byte(audit.MarkRecord)); err != nil {
 					return err
 				}
 			}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openkms/kms/internal/audit"
 	"github.com/openkms/kms/internal/authstore"
 	"github.com/openkms/kms/internal/keys"
 	"github.com/openkms/kms/internal/outbox"
@@ -611,5 +612,46 @@ func TestRestoreRefusesStorageNamingADirectory(t *testing.T) {
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "audit.log")); err != nil || string(got) != "a\n" {
 		t.Errorf("the restored directory's audit.log: %q, %v", got, err)
+	}
+}
+
+// The store's high-water mark of a data directory's trail (audit.MarkRecord)
+// stays with that trail: restored into a data directory from a backup
+// whose trail is in PostgreSQL rows (a cluster that was once restored
+// from a data directory's backup), it is left out, as kms migrate leaves
+// it out. Kept, it named a record of a trail the directory does not
+// have, and the server refused to start on the restored directory,
+// saying that its trail was cut off.
+func TestRestoreKeepsTheTrailsMarkOnlyWithItsTrail(t *testing.T) {
+	root := testRoot(t)
+	mark := Record{Key: []byte(audit.MarkRecord), Value: []byte(`{"seq":7,"hash":"x"}`)}
+	check := Record{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}
+	records := []Record{check, mark}
+	slices.SortFunc(records, func(a, b Record) int { return bytes.Compare(a.Key, b.Key) })
+	for _, tc := range []struct {
+		what string
+		snap *Snapshot
+		kept bool
+	}{
+		{"a data directory's", &Snapshot{Records: records, AuditFiles: []File{{Name: "audit.log", Data: []byte("a\n")}}}, true},
+		{"a cluster's", &Snapshot{Records: records, AuditRows: []Row{{Table: "kms_audit_chains", JSON: []byte(`{"chain":"c"}`)}}}, false},
+	} {
+		file := filepath.Join(t.TempDir(), "b.kmsbak")
+		if err := os.WriteFile(file, MarshalAuthenticated(tc.snap, root.BackupKey()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "restored")
+		if err := Restore(context.Background(), file, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer)); err != nil {
+			t.Fatalf("%s backup: %v", tc.what, err)
+		}
+		st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = st.View(context.Background(), func(tx store.Tx) error { _, err := tx.Get(mark.Key); return err })
+		st.Close()
+		if kept := err == nil; kept != tc.kept {
+			t.Errorf("%s backup restored into a data directory: the trail's mark kept %v, want %v (%v)", tc.what, kept, tc.kept, err)
+		}
 	}
 }
