@@ -119,6 +119,11 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 		return fmt.Errorf("read %s: %w", loc, err)
 	}
 	if !empty {
+		// Left by a restore or migration killed midway: say so, as
+		// what to do is to empty it and restore again.
+		if err := st.View(ctx, store.CheckCopyFinished); errors.Is(err, store.ErrUnfinishedCopy) {
+			return fmt.Errorf("%w: %s: %w", ErrNotEmpty, loc, err)
+		}
 		return fmt.Errorf("%w: %s already holds records; restore only into a new data directory or an empty database", ErrNotEmpty, loc)
 	}
 	var written []string // the audit files this restore wrote

@@ -655,3 +655,38 @@ func TestRestoreKeepsTheTrailsMarkOnlyWithItsTrail(t *testing.T) {
 		}
 	}
 }
+
+// A restore into a target left holding part of a copy (a restore or
+// migration into it killed) is refused as one into a target that is not
+// empty, and says that it holds an unfinished copy to empty, not only
+// that it holds records.
+func TestRestoreIntoAnUnfinishedCopySaysSo(t *testing.T) {
+	root := testRoot(t)
+	snap := &Snapshot{Records: []Record{{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}}}
+	file := filepath.Join(t.TempDir(), "b.kmsbak")
+	if err := os.WriteFile(file, MarshalAuthenticated(snap, root.BackupKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "half")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(context.Background(), func(tx store.Tx) error {
+		if err := tx.Put([]byte("iam/user/111122223333/a"), []byte("{}")); err != nil {
+			return err
+		}
+		return tx.Put(store.UnfinishedCopyRecord, []byte("kms restore from b.kmsbak has not finished"))
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Restore(context.Background(), file, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer))
+	if !errors.Is(err, ErrNotEmpty) || !errors.Is(err, store.ErrUnfinishedCopy) {
+		t.Errorf("restore into a target holding part of a copy: %v", err)
+	}
+}
