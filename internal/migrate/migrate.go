@@ -294,6 +294,11 @@ func openStores(ctx context.Context, from, to Location, root *rootKey) (src, dst
 		err = fmt.Errorf("destination: %w", err)
 	} else if !empty {
 		err = fmt.Errorf("%w: %s already holds records; migrate only into an empty database or a new data directory", ErrNotEmpty, to)
+		// Left by a migration or restore killed midway: say so, as
+		// what to do is to empty it and migrate again.
+		if cerr := dst.View(ctx, store.CheckCopyFinished); errors.Is(cerr, store.ErrUnfinishedCopy) {
+			err = fmt.Errorf("%w: %s: %w", ErrNotEmpty, to, cerr)
+		}
 	}
 	return src, dst, release, err
 }

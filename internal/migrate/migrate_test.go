@@ -366,6 +366,22 @@ func TestRefusals(t *testing.T) {
 	}
 	st.Close()
 
+	// A destination left holding part of a copy (a migration killed).
+	halfDir := filepath.Join(t.TempDir(), "half")
+	os.Mkdir(halfDir, 0o700)
+	if st, err = boltstore.Open(filepath.Join(halfDir, "kms.db")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(context.Background(), func(tx store.Tx) error {
+		if err := tx.Put([]byte("x"), []byte("y")); err != nil {
+			return err
+		}
+		return tx.Put(store.UnfinishedCopyRecord, []byte("kms migrate from elsewhere has not finished"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
 	otherRootDir := filepath.Join(t.TempDir(), "other-root")
 	os.Mkdir(otherRootDir, 0o700)
 	writeFile(t, filepath.Join(otherRootDir, "root.key"), []byte(otherKey))
@@ -389,6 +405,8 @@ func TestRefusals(t *testing.T) {
 			want: migrate.ErrWrongRootKey, absent: newDir},
 		{name: "not empty", o: migrate.Options{From: s.dir, To: nonEmptyDir},
 			want: migrate.ErrNotEmpty, unmoved: nonEmptyDir},
+		{name: "part of a copy in the destination", o: migrate.Options{From: s.dir, To: halfDir},
+			want: migrate.ErrNotEmpty, text: "did not finish", unmoved: halfDir},
 		{name: "another audit trail in the destination", o: migrate.Options{From: s.dir, To: trailDir},
 			want: migrate.ErrNotEmpty, text: "already holds an audit trail (" + filepath.Join(trailDir, "audit-digests.log") + ")", absent: filepath.Join(trailDir, "kms.db")},
 		{name: "another root.key in the destination", o: migrate.Options{From: s.dir, To: otherRootDir},
