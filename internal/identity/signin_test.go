@@ -409,6 +409,26 @@ func TestLoginProfileHashIsSealed(t *testing.T) {
 	if _, err := f.d.SignInWithPassword(f.ctx, acct, "alice", pw); err != nil {
 		t.Fatalf("sign-in with the password of a record written before: %v", err)
 	}
+	// A start seals it, and marks the change erased for the compaction
+	// that clears the store's files of the clear hash.
+	if n, err := f.d.SealStoredPasswordHashes(f.ctx); err != nil || n != 1 {
+		t.Fatalf("SealStoredPasswordHashes = %d, %v; want 1 sealed", n, err)
+	}
+	if v := raw(); bytes.Contains(v, sum) || bytes.Contains(v, []byte(base64.StdEncoding.EncodeToString(sum))) || !bytes.Contains(v, []byte(`"sealedHash"`)) {
+		t.Fatalf("the record written before, once sealed at start: %s", v)
+	}
+	if !erasureNoted(t, f.st) {
+		t.Error("sealing a clear hash noted no erasure")
+	}
+	if n, err := f.d.SealStoredPasswordHashes(f.ctx); err != nil || n != 0 {
+		t.Fatalf("SealStoredPasswordHashes again = %d, %v; want none", n, err)
+	}
+	if _, err := f.d.SignInWithPassword(f.ctx, acct, "alice", pw); err != nil {
+		t.Fatalf("sign-in with the password of a record sealed at start: %v", err)
+	}
+	if err := f.st.Update(f.ctx, func(tx store.Tx) error { return tx.Put(name, legacy) }); err != nil {
+		t.Fatal(err)
+	}
 	pw2 := "Battery-Staple-7"
 	if err := f.d.UpdateLoginProfile(f.ctx, f.root1, "alice", &pw2, nil); err != nil {
 		t.Fatal(err)
@@ -441,4 +461,19 @@ func TestLoginProfileHashIsSealed(t *testing.T) {
 	if _, err := identity.New(cfg).SignInWithPassword(f.ctx, acct, "alice", pw2); err != nil {
 		t.Fatalf("sign-in after a root key rotation: %v", err)
 	}
+}
+
+// erasureNoted reports whether st holds an erasure mark (store.NoteErased).
+func erasureNoted(t *testing.T, st store.Store) bool {
+	t.Helper()
+	found := false
+	if err := st.View(context.Background(), func(tx store.Tx) error {
+		return tx.Scan([]byte("meta/erased/"), nil, func(k, v []byte) (bool, error) {
+			found = true
+			return false, nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return found
 }

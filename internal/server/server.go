@@ -438,6 +438,11 @@ func Run(ctx context.Context, o Options) error {
 	} else if n > 0 {
 		o.Logger.Info("stored role trust policies bound to the unique ids of the users and roles they name", "roles", n)
 	}
+	if n, err := dir.SealStoredPasswordHashes(ctx); err != nil {
+		return fmt.Errorf("sealing the stored hashes of console passwords under the root key: %w", err)
+	} else if n > 0 {
+		o.Logger.Info("console password hashes stored in the clear sealed under the root key; the clear ones leave the store's files at the next maintenance round", "passwords", n)
+	}
 	// Calls and the work no call asked for (the service's own events)
 	// are recorded in the same trail.
 	recorder := box.Recorder(audit.NewLogRecorder(trail))
