@@ -58,3 +58,22 @@ func insertAuditRow(ctx context.Context, tx pgx.Tx, table string, row []byte) er
 	}
 	return nil
 }
+
+// deleteAuditRows removes every row of the audit tables of the database
+// at dsn, in one transaction.
+func deleteAuditRows(ctx context.Context, dsn string) error {
+	pg, err := pgstore.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pg.Close()
+	return pgx.BeginFunc(ctx, pg.Pool(), func(tx pgx.Tx) error {
+		for _, table := range AuditTables {
+			// The table names come from AuditTables, never from input.
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table); err != nil {
+				return fmt.Errorf("remove the restored rows of %s: %w", table, err)
+			}
+		}
+		return nil
+	})
+}

@@ -144,8 +144,12 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 		}
 	}
 	var files, rows int
+	rowsIn := "" // the database this restore's audit rows were committed to
 	if err == nil {
 		files, rows, err = restoreAudit(ctx, scan, w.DataDir, loc, &written)
+		if err == nil && rows > 0 && loc.DSN != "" {
+			rowsIn = loc.DSN
+		}
 	}
 	// The outbox entries (internal/outbox) name places in the backup's
 	// trail: restored across store kinds, that trail is not the one the
@@ -156,6 +160,9 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 	// migrate leaves it out alike.
 	crossKind := files > 0 && loc.DSN != "" || rows > 0 && loc.DSN == ""
 	outboxLeft := 0
+	if err == nil && opts.beforeFinish != nil {
+		err = opts.beforeFinish()
+	}
 	if err == nil {
 		err = st.Update(ctx, func(tx store.Tx) error {
 			outboxLeft = 0
@@ -173,7 +180,7 @@ func restoreFrom(ctx context.Context, path string, f backupFile, w Where, root *
 	}
 	if err != nil {
 		// The target held nothing: what it holds now is this restore's.
-		if uerr := undo(context.WithoutCancel(ctx), st, w.DataDir, written); uerr != nil {
+		if uerr := undo(context.WithoutCancel(ctx), st, w.DataDir, written, rowsIn); uerr != nil {
 			return fmt.Errorf("%w (removing what was restored failed too: %v; empty the target before trying again)", err, uerr)
 		}
 		return fmt.Errorf("%w (what was restored is removed: %s is empty)", err, loc)
@@ -327,6 +334,10 @@ type RestoreOptions struct {
 	// authentication tag: whoever could write it could have changed the
 	// policies, grants and access keys in it.
 	AllowUnauthenticated bool
+
+	// beforeFinish, a test's, runs before the last transaction of a
+	// restore, and fails the restore there if it returns an error.
+	beforeFinish func() error
 }
 
 // contents is what the first reading of a backup found: the number of
@@ -454,14 +465,19 @@ func restoreAudit(ctx context.Context, scan func(func(e *Entry) error) error, di
 	return files, rows, err
 }
 
-// undo removes every record of st and the audit files named in written
-// from dir: what a failed restore wrote into a target that was empty.
-func undo(ctx context.Context, st store.Store, dir string, written []string) error {
+// undo removes every record of st, the audit files named in written
+// from dir, and, if rowsIn names a PostgreSQL database, every row of its
+// audit tables (a restore commits them before its last transaction): what
+// a failed restore wrote into a target that was empty, trail and all.
+func undo(ctx context.Context, st store.Store, dir string, written []string, rowsIn string) error {
 	var errs []error
 	for _, name := range written {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
+	}
+	if rowsIn != "" {
+		errs = append(errs, deleteAuditRows(ctx, rowsIn))
 	}
 	err := st.Update(ctx, func(tx store.Tx) error {
 		var names [][]byte

@@ -690,3 +690,47 @@ func TestRestoreIntoAnUnfinishedCopySaysSo(t *testing.T) {
 		t.Errorf("restore into a target holding part of a copy: %v", err)
 	}
 }
+
+// A restore into PostgreSQL commits the backup's audit rows before its
+// last transaction; one that fails there removes them with the records,
+// so that the target is empty, as the error says, and a restore again
+// is not refused as "already holds an audit trail".
+func TestFailedRestoreIntoPostgresRemovesItsAuditRows(t *testing.T) {
+	root := testRoot(t)
+	snap := &Snapshot{
+		Records: []Record{{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}},
+		AuditRows: []Row{
+			{Table: "kms_audit_chains", JSON: []byte(`{"chain":"c","started_at":"2026-12-07T06:00:00Z","host":"h"}`)},
+			{Table: "kms_audit_records", JSON: []byte(`{"chain":"c","seq":1,"line":"{}"}`)},
+		},
+	}
+	file := filepath.Join(t.TempDir(), "b.kmsbak")
+	if err := os.WriteFile(file, MarshalAuthenticated(snap, root.BackupKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.Start(t)
+	ctx := context.Background()
+	failed := errors.New("injected failure before the last transaction")
+	err := Restore(ctx, file, Where{Storage: dsn}, root, RestoreOptions{beforeFinish: func() error { return failed }}, new(bytes.Buffer))
+	if !errors.Is(err, failed) || !strings.Contains(err.Error(), "is empty") {
+		t.Fatalf("the failed restore: %v", err)
+	}
+	pg, err := pgstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range append([]string{"kms_records"}, AuditTables...) {
+		var n int
+		if err := pg.Pool().QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s after the failed restore: %d rows (%v), want none", table, n, err)
+		}
+	}
+	pg.Close()
+	var out bytes.Buffer
+	if err := Restore(ctx, file, Where{Storage: dsn}, root, RestoreOptions{}, &out); err != nil {
+		t.Fatalf("the restore again: %v", err)
+	}
+	if !strings.Contains(out.String(), "Restored 2 audit table rows") {
+		t.Errorf("the restore again says:\n%s", out.String())
+	}
+}
