@@ -103,10 +103,11 @@ func openEndpoint(o Options) (*endpoint, error) {
 }
 
 // httpServer is the HTTP server of handler with the timeouts and limits
-// of o.
+// of o; a request answered before its body was read has its connection
+// closed (closeUnread).
 func httpServer(o Options, handler http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
-		Handler:           handler,
+		Handler:           closeUnread(handler),
 		ReadHeaderTimeout: min(10*time.Second, o.ReadTimeout),
 		ReadTimeout:       o.ReadTimeout,
 		WriteTimeout:      o.WriteTimeout,
