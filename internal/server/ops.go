@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/openkms/kms/internal/api"
@@ -140,14 +141,59 @@ const readyTimeout = 2 * time.Second
 // a node that cannot record calls refuses them, so it is not ready). Why a part fails goes to log only:
 // /readyz answers anyone, and the error can name the database's host and
 // user or the data directory's paths.
+//
+// Checks asked for while one runs wait for its result rather than start
+// their own (sharedCheck): anyone can ask, and thousands of checks at
+// once, each reading the store, would take every connection of a
+// PostgreSQL pool from the calls.
 func readiness(st store.Store, trail *audit.Log, serving *servingState, log *slog.Logger) func(context.Context) error {
 	check := readinessOf(st, trail, serving)
-	return func(ctx context.Context) error {
+	shared := &sharedCheck{check: func(ctx context.Context) error {
 		err := check(ctx)
 		if nr, ok := err.(*notReady); ok {
 			log.Warn("not ready", "failing", nr.part, "err", nr.err)
 		}
 		return err
+	}}
+	return shared.run
+}
+
+// sharedCheck runs check at most once at a time: a caller that comes
+// while it runs gets that run's result. A run is not cancelled by the
+// caller that started it going away (check bounds its own time); each
+// caller stops waiting when its own context is done.
+type sharedCheck struct {
+	check func(context.Context) error
+
+	mu  sync.Mutex
+	cur *checkRun // nil: none running
+}
+
+type checkRun struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+func (s *sharedCheck) run(ctx context.Context) error {
+	s.mu.Lock()
+	r := s.cur
+	if r == nil {
+		r = &checkRun{done: make(chan struct{})}
+		s.cur = r
+		go func() {
+			r.err = s.check(context.WithoutCancel(ctx))
+			s.mu.Lock()
+			s.cur = nil
+			s.mu.Unlock()
+			close(r.done)
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
