@@ -238,16 +238,19 @@ func settingFrom(name string, from config.Source) string {
 // the environment but for KMS_CONFIG, read apart (it names the file).
 var notConfigurable = []string{"config", "print-config", "help"}
 
-// notifyChan delivers once per signal sig until ctx is done.
+// notifyChan delivers once per signal sig until ctx is done, and ignores
+// sig from then on: stopping the delivery alone would give sig back its
+// default action, which for SIGHUP ends the process, so a reload during
+// the shutdown would cut it short.
 func notifyChan(ctx context.Context, sig os.Signal) <-chan struct{} {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, sig)
 	out := make(chan struct{}, 1)
 	go func() {
-		defer signal.Stop(sigs)
 		for {
 			select {
 			case <-ctx.Done():
+				signal.Ignore(sig)
 				return
 			case <-sigs:
 				select {
