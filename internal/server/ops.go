@@ -55,7 +55,8 @@ const opsMaxConnections = 32
 // serveOps serves h on addr, plain HTTP, with at most opsMaxConnections
 // connections and a request's headers within 10 s; unless timeout is 0,
 // the whole request must arrive, and its answer be written, within
-// timeout. It returns the address it listens on and the function that
+// timeout. A request answered before its body was read has its
+// connection closed (closeUnread), rather than waited on for the body. It returns the address it listens on and the function that
 // stops it.
 func serveOps(addr string, h http.Handler, timeout time.Duration, log *slog.Logger) (net.Addr, func(), error) {
 	ln, err := net.Listen("tcp", addr)
@@ -63,7 +64,7 @@ func serveOps(addr string, h http.Handler, timeout time.Duration, log *slog.Logg
 		return nil, nil, err
 	}
 	limit := newConnLimiter(ln, opsMaxConnections, time.Now)
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: timeout, WriteTimeout: timeout,
+	srv := &http.Server{Handler: closeUnread(h), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: timeout, WriteTimeout: timeout,
 		IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: maxHeaderBytes, ConnState: limit.track,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go srv.Serve(limit)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"log/slog"
@@ -64,5 +65,35 @@ func TestMetricsAddressHoldsFewConnections(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || string(body) != "kms_up 1\n" {
 		t.Errorf("a scrape: %d %q", resp.StatusCode, body)
+	}
+}
+
+// The operator's addresses answer a request that announces a body they
+// do not read at once, as the API's does (closeUnread): with at most
+// opsMaxConnections places, and no read timeout on the profiles', a few
+// such requests left unfinished would otherwise hold every place, with a
+// request under way that no newcomer can take the place of.
+func TestOpsAddressesAnswerWithoutWaitingForABody(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "kms_up 1\n") })
+	addr, stop, err := serveMetrics("127.0.0.1:0", metrics, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer while the announced body was unsent: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Errorf("answered %d, closing %v; want 200 and the connection closed", resp.StatusCode, resp.Close)
 	}
 }
