@@ -66,7 +66,7 @@ func serveOps(addr string, h http.Handler, timeout time.Duration, log *slog.Logg
 	limit := newConnLimiter(ln, opsMaxConnections, time.Now)
 	srv := &http.Server{Handler: closeUnread(h), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: timeout, WriteTimeout: timeout,
 		IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: maxHeaderBytes, ConnState: limit.track,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		ErrorLog: httpErrorLog(log)}
 	go srv.Serve(limit)
 	return ln.Addr(), func() { srv.Close() }, nil
 }
