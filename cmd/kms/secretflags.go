@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/openkms/kms/internal/config"
+	"github.com/openkms/kms/internal/hsm"
 )
 
 // warnSecretsOnCommandLine writes a warning to w for each flag of fs
@@ -59,7 +60,10 @@ func secretIn(name, value string) (what, instead string) {
 			return "", ""
 		}
 		if strings.HasPrefix(strings.ToLower(value), "pkcs11:") {
-			if strings.Contains(strings.ToLower(value), "pin-value") {
+			// The URI's attribute names may be percent-encoded
+			// (pin%2Dvalue), as its parser reads them.
+			u, err := hsm.ParseURI(value)
+			if err == nil && u.PINValue != "" || err != nil && strings.Contains(strings.ToLower(value), "pin") {
 				return "the token's PIN", "set KMS_PKCS11_PIN, or pin-source=file:PATH in the URI, instead"
 			}
 			return "", ""

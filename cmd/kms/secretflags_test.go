@@ -21,6 +21,7 @@ func TestSecretsOnTheCommandLineAreWarnedOf(t *testing.T) {
 		{"root key in the environment", []string{"KMS_ROOT_KEY=" + key}, []string{"server", "--print-config"}, ""},
 		{"key in a token", nil, []string{"server", "--print-config", "--root-key", "pkcs11:token=kms;object=root"}, ""},
 		{"PIN", nil, []string{"server", "--print-config", "--root-key", "pkcs11:token=kms;object=root?pin-value=hunter2"}, "--root-key puts the token's PIN on the command line"},
+		{"PIN under an encoded name", nil, []string{"server", "--print-config", "--root-key", "pkcs11:token=kms;object=root?pin%2Dvalue=hunter2"}, "--root-key puts the token's PIN on the command line"},
 		{"database password", nil, []string{"server", "--print-config", "--storage", "postgres://kms:hunter2@db/kms"}, "--storage puts a database password"},
 		{"database password in the environment", []string{"KMS_STORAGE=postgres://kms:hunter2@db/kms"}, []string{"server", "--print-config"}, ""},
 		{"database without a password", nil, []string{"server", "--print-config", "--storage", "postgres://kms@db/kms"}, ""},
