@@ -23,7 +23,7 @@ const (
 	// DefaultAuditSyncInterval is how often --audit-sync=interval fsyncs.
 	DefaultAuditSyncInterval = 100 * time.Millisecond
 	DefaultMaxConnections    = 4096
-	maxHeaderBytes           = 64 << 10
+	maxHeaderBytes           = 16 << 10        // net/http allows 4 KiB more
 	tlsReloadCheck           = 2 * time.Second // how often the certificate files are checked for a change
 )
 

@@ -90,3 +90,33 @@ func TestAnswerAfterBodyKeepsAlive(t *testing.T) {
 		}
 	}
 }
+
+// Headers are bounded at 16 KiB (net/http adds 4 KiB of room), which
+// bounds what a connection that never finishes its headers holds: a
+// request's headers of 12 KiB are read, one of 24 KiB is refused.
+func TestHeadersBounded(t *testing.T) {
+	t.Parallel()
+	addr := serveForTest(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	}))
+	for _, tc := range []struct {
+		size int
+		want int
+	}{{12 << 10, http.StatusOK}, {24 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: %s\r\n\r\n", strings.Repeat("a", tc.size))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%d bytes of headers: no answer: %v", tc.size, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%d bytes of headers: answered %d, want %d", tc.size, resp.StatusCode, tc.want)
+		}
+	}
+}
