@@ -440,16 +440,23 @@ func TestRestoreInBatches(t *testing.T) {
 	}
 }
 
-// A backup's outbox entries name places in its trail: restored into a
-// store of the same kind, which gets that trail, they stay; into the
-// other kind, whose servers keep their trail elsewhere, they are left out
-// (a server would find none of their records and write each again).
-func TestRestoreKeepsOutboxEntriesOnlyWithTheirTrail(t *testing.T) {
+// What names places in a backup's trail stays with that trail: restored
+// into a store of the same kind, which gets the trail, it stays; into the
+// other kind, whose servers keep their trail elsewhere, it is left out.
+// The outbox entries: a server would find none of their records and
+// write each again. The high-water mark of a data directory's trail
+// (audit.MarkRecord), restored into a data directory from a backup whose
+// trail is in PostgreSQL rows (a cluster once restored from a data
+// directory's backup), as kms migrate leaves it out: kept, it named a
+// record of a trail the directory does not have, and the server refused
+// to start on the restored directory, saying that its trail was cut off.
+func TestRestoreKeepsWhatNamesTheTrailOnlyWithIt(t *testing.T) {
 	root := testRoot(t)
 	name := outbox.Key("e-1")
 	entry := Record{Key: name, Value: authstore.NewKey(root).Seal(name, []byte(`{"chain":"c","after":0,"committed":"2026-12-07T06:00:00Z","record":{}}`))}
+	mark := Record{Key: []byte(audit.MarkRecord), Value: []byte(`{"seq":7,"hash":"x"}`)}
 	check := Record{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}
-	records := []Record{check, entry}
+	records := []Record{check, entry, mark}
 	slices.SortFunc(records, func(a, b Record) int { return bytes.Compare(a.Key, b.Key) })
 	for _, tc := range []struct {
 		what string
@@ -472,11 +479,16 @@ func TestRestoreKeepsOutboxEntriesOnlyWithTheirTrail(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = st.View(context.Background(), func(tx store.Tx) error { _, err := tx.Get(name); return err })
-		st.Close()
-		if kept := err == nil; kept != tc.kept {
-			t.Errorf("%s backup restored into a data directory: outbox entry kept %v, want %v (%v)", tc.what, kept, tc.kept, err)
+		for _, r := range []struct {
+			what string
+			key  []byte
+		}{{"outbox entry", name}, {"the trail's mark", mark.Key}} {
+			err := st.View(context.Background(), func(tx store.Tx) error { _, err := tx.Get(r.key); return err })
+			if kept := err == nil; kept != tc.kept {
+				t.Errorf("%s backup restored into a data directory: %s kept %v, want %v (%v)", tc.what, r.what, kept, tc.kept, err)
+			}
 		}
+		st.Close()
 		if said := strings.Contains(out.String(), "1 audit outbox records were not restored"); said == tc.kept {
 			t.Errorf("%s backup: the summary says so %v:\n%s", tc.what, said, out.String())
 		}
@@ -612,47 +624,6 @@ func TestRestoreRefusesStorageNamingADirectory(t *testing.T) {
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "audit.log")); err != nil || string(got) != "a\n" {
 		t.Errorf("the restored directory's audit.log: %q, %v", got, err)
-	}
-}
-
-// The store's high-water mark of a data directory's trail (audit.MarkRecord)
-// stays with that trail: restored into a data directory from a backup
-// whose trail is in PostgreSQL rows (a cluster that was once restored
-// from a data directory's backup), it is left out, as kms migrate leaves
-// it out. Kept, it named a record of a trail the directory does not
-// have, and the server refused to start on the restored directory,
-// saying that its trail was cut off.
-func TestRestoreKeepsTheTrailsMarkOnlyWithItsTrail(t *testing.T) {
-	root := testRoot(t)
-	mark := Record{Key: []byte(audit.MarkRecord), Value: []byte(`{"seq":7,"hash":"x"}`)}
-	check := Record{Key: keys.RootCheckRecord, Value: authstore.CheckRecord(root)}
-	records := []Record{check, mark}
-	slices.SortFunc(records, func(a, b Record) int { return bytes.Compare(a.Key, b.Key) })
-	for _, tc := range []struct {
-		what string
-		snap *Snapshot
-		kept bool
-	}{
-		{"a data directory's", &Snapshot{Records: records, AuditFiles: []File{{Name: "audit.log", Data: []byte("a\n")}}}, true},
-		{"a cluster's", &Snapshot{Records: records, AuditRows: []Row{{Table: "kms_audit_chains", JSON: []byte(`{"chain":"c"}`)}}}, false},
-	} {
-		file := filepath.Join(t.TempDir(), "b.kmsbak")
-		if err := os.WriteFile(file, MarshalAuthenticated(tc.snap, root.BackupKey()), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(t.TempDir(), "restored")
-		if err := Restore(context.Background(), file, Where{DataDir: dir}, root, RestoreOptions{}, new(bytes.Buffer)); err != nil {
-			t.Fatalf("%s backup: %v", tc.what, err)
-		}
-		st, err := boltstore.Open(filepath.Join(dir, "kms.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = st.View(context.Background(), func(tx store.Tx) error { _, err := tx.Get(mark.Key); return err })
-		st.Close()
-		if kept := err == nil; kept != tc.kept {
-			t.Errorf("%s backup restored into a data directory: the trail's mark kept %v, want %v (%v)", tc.what, kept, tc.kept, err)
-		}
 	}
 }
 
