@@ -62,7 +62,47 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "building kms:", err)
 		return 1
 	}
+	if err := bypassVersionShims(filepath.Join(dir, "tools"), "aws", "python3"); err != nil {
+		fmt.Fprintln(os.Stderr, "resolving the tools' version shims:", err)
+		return 1
+	}
 	return m.Run()
+}
+
+// bypassVersionShims puts the programs that pyenv's shims for tools run
+// first on PATH (as links in dir), when those tools are shims. A shim is a
+// bash script that runs pyenv to find the program on every call: for the
+// aws CLI, which the tests run hundreds of times, that is 0.45 s of CPU a
+// call on top of the CLI's own 0.7 s. The program run is the one the shim
+// would run (pyenv which resolves it the same way); a tool that is not a
+// shim is left as it is.
+func bypassVersionShims(dir string, tools ...string) error {
+	pyenv, err := exec.LookPath("pyenv")
+	if err != nil {
+		return nil
+	}
+	var linked bool
+	for _, tool := range tools {
+		path, err := exec.LookPath(tool)
+		if err != nil || filepath.Base(filepath.Dir(path)) != "shims" {
+			continue
+		}
+		out, err := exec.Command(pyenv, "which", tool).Output()
+		if err != nil {
+			return fmt.Errorf("pyenv which %s: %w", tool, err)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		if err := os.Symlink(strings.TrimSpace(string(out)), filepath.Join(dir, tool)); err != nil {
+			return err
+		}
+		linked = true
+	}
+	if !linked {
+		return nil
+	}
+	return os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 }
 
 // lineBuf collects what a process writes and lets a test wait until it has
