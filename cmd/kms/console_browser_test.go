@@ -7,7 +7,9 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -40,10 +42,21 @@ func browserPath(t *testing.T) string {
 // context, bounded by timeout.
 func newBrowser(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
+	// Chromium leaves files of its own in TMPDIR (org.chromium.Chromium.*)
+	// when it is stopped; they go in a directory of the test's, removed
+	// after the browser (a file a late child process still writes there
+	// only outlives the removal).
+	tmp, err := os.MkdirTemp("", "kms-browser-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browserPath(t)),
 		chromedp.NoSandbox, // containers run the tests as root
 		chromedp.WindowSize(1280, 800),
+		chromedp.Env("TMPDIR="+tmp),
+		chromedp.UserDataDir(filepath.Join(tmp, "profile")),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
