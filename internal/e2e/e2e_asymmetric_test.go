@@ -1392,12 +1392,38 @@ func TestE2EAsymDeriveSharedSecret(t *testing.T) {
 		edDER, _ := x509.MarshalPKIXPublicKey(edPub)
 		p256, _ := ecdh.P256().GenerateKey(rand.Reader)
 		p256DER, _ := x509.MarshalPKIXPublicKey(p256.PublicKey())
+		rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+		rsaDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+		k1, _ := secp256k1.GeneratePrivateKey()
+		// A P-256 SubjectPublicKeyInfo around another point: one whose Y
+		// is not the curve's for its X, and the point at infinity, which
+		// SEC 1 encodes as the one byte 0.
+		p256With := func(point []byte) []byte {
+			s := asParseSPKI(t, p256DER)
+			s.PublicKey = asn1.BitString{Bytes: point, BitLength: 8 * len(point)}
+			der, err := asn1.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return der
+		}
+		offCurve := bytes.Clone(p256.PublicKey().Bytes())
+		offCurve[len(offCurve)-1] ^= 1
+		k1SPKI := asParseSPKI(t, p256DER)
+		k1SPKI.Algorithm.Parameters.FullBytes, _ = asn1.Marshal(asOIDSecp256k1)
+		k1SPKI.PublicKey = asn1.BitString{Bytes: k1.PubKey().SerializeUncompressed(), BitLength: 8 * 65}
+		k1DER, _ := asn1.Marshal(k1SPKI)
 		for name, pub := range map[string][]byte{
-			"a P-384 key":           p384DER,
-			"an Ed25519 key":        edDER,
-			"a bare P-256 point":    p256.PublicKey().Bytes(),
-			"garbage":               []byte("not a public key"),
-			"a truncated P-256 key": p256DER[:len(p256DER)-1],
+			"a P-384 key":             p384DER,
+			"an Ed25519 key":          edDER,
+			"an RSA key":              rsaDER,
+			"a secp256k1 key":         k1DER,
+			"a bare P-256 point":      p256.PublicKey().Bytes(),
+			"garbage":                 []byte("not a public key"),
+			"a truncated P-256 key":   p256DER[:len(p256DER)-1],
+			"a point off the curve":   p256With(offCurve),
+			"the point at infinity":   p256With([]byte{0}),
+			"a point cut after its X": p256With(p256.PublicKey().Bytes()[:33]),
 		} {
 			t.Run(name, func(t *testing.T) {
 				expectAPIErrorCode(t, derive(id, pub), "ValidationException")
