@@ -182,3 +182,51 @@ func TestE2EKeyMaterialIDIsValidated(t *testing.T) {
 	}
 	e.encrypt(t, id, []byte("still usable"), nil)
 }
+
+// A key missing one of its materials is PendingImport, and DescribeKey
+// says so alike whichever material is missing and however it went: no
+// CurrentKeyMaterialId, ExpirationModel or ValidTo (reference §4.12, and
+// the key metadata table), as for a key whose only material is gone. The
+// expiry of an older material looked so before the maintenance round
+// deleted it, and the current material showed again after.
+func TestE2EPendingImportLooksAlikeWhateverMaterialIsMissing(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	ctx := context.Background()
+	rotated := func(first []byte, validTo *time.Time) (id, firstID, secondID string) {
+		t.Helper()
+		id = e.newExternalKey(t)
+		firstID = aws.ToString(e.importMaterial(t, id, first, validTo).KeyMaterialId)
+		out, err := e.importAs(t, id, mustRandom(t, 32), types.ImportTypeNewKeyMaterial, "")
+		if err != nil {
+			t.Fatalf("ImportKeyMaterial NEW_KEY_MATERIAL: %v", err)
+		}
+		if _, err := e.client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(id)}); err != nil {
+			t.Fatalf("RotateKeyOnDemand: %v", err)
+		}
+		return id, firstID, aws.ToString(out.KeyMaterialId)
+	}
+
+	// The first material deleted by its id.
+	first := mustRandom(t, 32)
+	deleted, firstID, secondID := rotated(first, nil)
+	if _, err := e.client.DeleteImportedKeyMaterial(ctx, &kms.DeleteImportedKeyMaterialInput{KeyId: aws.String(deleted), KeyMaterialId: aws.String(firstID)}); err != nil {
+		t.Fatalf("DeleteImportedKeyMaterial %s: %v", firstID, err)
+	}
+	e.expectPendingImport(t, deleted)
+
+	// The first material expired: before the maintenance round deletes
+	// it, and after.
+	soon := e.clock.Now().Add(2 * day).UTC().Truncate(time.Second)
+	expired, _, _ := rotated(mustRandom(t, 32), &soon)
+	e.clock.Advance(3 * day)
+	e.expectPendingImport(t, expired)
+	e.maintain(t)
+	e.expectPendingImport(t, expired)
+
+	// With the first material back, the key shows its current one again.
+	if _, err := e.importAs(t, deleted, first, types.ImportTypeExistingKeyMaterial, firstID); err != nil {
+		t.Fatalf("re-import of the first material: %v", err)
+	}
+	e.expectImported(t, deleted, secondID, notExpiring, nil)
+}

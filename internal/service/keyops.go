@@ -223,9 +223,13 @@ func checkPolicy(p string) error {
 }
 
 // metadata describes a key as a client sees it. Imported material past
-// its ValidTo is already gone: the key shows PendingImport.
+// its ValidTo is already gone: the key shows PendingImport. A key
+// PendingImport shows no CurrentKeyMaterialId, ExpirationModel or
+// ValidTo, whichever of its materials is missing: one whose current
+// material is still there but an older one is gone is no more usable
+// than one without any.
 func (s *Service) metadata(rec *keyrepo.KeyRecord, currentMaterialID string) *kmsapi.KeyMetadata {
-	if s.repo.StateOf(rec) != rec.State {
+	if s.repo.StateOf(rec) == keyrepo.StatePendingImport {
 		r := *rec
 		r.State, r.ExpirationModel, r.ValidTo = keyrepo.StatePendingImport, "", nil
 		rec, currentMaterialID = &r, ""
