@@ -230,3 +230,22 @@ func TestE2EPendingImportLooksAlikeWhateverMaterialIsMissing(t *testing.T) {
 	}
 	e.expectImported(t, deleted, secondID, notExpiring, nil)
 }
+
+// A KeyMaterialId with ImportType NEW_KEY_MATERIAL is refused as AWS
+// documents it ("You cannot specify a key material ID with ImportType set
+// to NEW_KEY_MATERIAL"), whatever the id: before, an id that was not the
+// material's got IncorrectKeyMaterialException, after the material was
+// unwrapped, and only the material's own id got the ValidationException.
+func TestE2ENewKeyMaterialTakesNoKeyMaterialID(t *testing.T) {
+	t.Parallel()
+	e := newKMSEnv(t)
+	id := e.newExternalKey(t)
+	current := aws.ToString(e.importMaterial(t, id, mustRandom(t, 32), nil).KeyMaterialId)
+	for _, given := range []string{current, strings.Repeat("0", 64)} {
+		_, err := e.importAs(t, id, mustRandom(t, 32), types.ImportTypeNewKeyMaterial, given)
+		expectAPIError(t, err, "ValidationException", "A key material ID cannot be specified when ImportType is NEW_KEY_MATERIAL.")
+	}
+	if r := e.rotations(t, id, types.IncludeKeyMaterialAllKeyMaterial); len(r) != 1 {
+		t.Fatalf("after refused imports the key has %d materials, want 1: %+v", len(r), r)
+	}
+}

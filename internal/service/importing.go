@@ -144,6 +144,10 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 	now := s.clock()
 	var validTo *time.Time
 	switch {
+	case in.KeyMaterialID != nil && in.ImportType == importNewMaterial:
+		// Whether or not it is the id of the material sent: new
+		// material has no id to name yet.
+		return nil, newErr(fault.Validation, "A key material ID cannot be specified when ImportType is NEW_KEY_MATERIAL.")
 	case model == expiresModel && in.ValidTo == nil:
 		return nil, newErr(fault.Validation, "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES")
 	case model == doesNotExpireModel && in.ValidTo != nil:
@@ -193,9 +197,6 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 	materialID := keys.ImportedMaterialID(kid, material)
 	if in.KeyMaterialID != nil && *in.KeyMaterialID != materialID {
 		return nil, errIncorrectKeyMaterial
-	}
-	if in.KeyMaterialID != nil && in.ImportType == importNewMaterial {
-		return nil, newErr(fault.Validation, "A key material ID cannot be specified when ImportType is NEW_KEY_MATERIAL.")
 	}
 	_, err = s.mutateKey(ctx, caller, k.Rec.ID, "", nil, func(tx store.Tx, rec *keyrepo.KeyRecord, arn string) error {
 		if err := s.reauthorize(ctx, tx, &caller, "kms:ImportKeyMaterial", k, rec, cond); err != nil {
