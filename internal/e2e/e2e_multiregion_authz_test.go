@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/openkms/kms/internal/service"
 	"github.com/openkms/kms/internal/store"
 )
@@ -156,5 +158,52 @@ func TestE2EMultiRegionPrimaryNotMovedToUnservedRegion(t *testing.T) {
 	checkConfig(t, e.client, e2eRegion, id, e2eRegion, e2eRegion3)
 	if _, err := e.client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(id)}); err != nil {
 		t.Fatalf("the primary, still in us-east-1, rotates: %v", err)
+	}
+}
+
+// A ReplicateKey whose caller loses kms:CreateKey in the replica's region
+// while the call is under way (between the read of its caller for the
+// signature and the transaction that makes the replica) makes no replica:
+// like CreateKey, the key it creates is decided on the caller as its
+// transaction reads it, though kms:ReplicateKey on the primary is still
+// allowed.
+func TestE2EMultiRegionReplicateDecidedOnTheCallerNow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		tags []types.Tag
+		deny string
+	}{
+		{"kms:CreateKey", nil, "kms:CreateKey"},
+		{"kms:TagResource", []types.Tag{{TagKey: aws.String("site"), TagValue: aws.String("dublin")}}, "kms:TagResource"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e, h := newHeldEnv(t)
+			allowAll := kpDoc(kpIdentity("Allow", []string{"*"}, "kms:*"))
+			u := e.newUser(t, "replicator", allowAll)
+			id := aws.ToString(e.createKey(t, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)}).KeyId)
+			// The replicator's credential cached, so that the read held is
+			// the one of its signature's check.
+			if _, err := u.kms.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)}); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			duringHeldRead(t, h, func() error {
+				_, err = u.kms.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String(e2eRegion2), Tags: c.tags})
+				return err
+			}, func() error {
+				_, err := e.rootIAM().PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("replicator"), PolicyName: aws.String("p0"),
+					PolicyDocument: aws.String(kpDoc(kpIdentity("Allow", []string{"*"}, "kms:*"),
+						kpIdentity("Deny", []string{"*"}, c.deny).with(map[string]any{"StringEquals": map[string]any{"aws:RequestedRegion": e2eRegion2}})))})
+				return err
+			})
+			expectAPIError(t, err, "AccessDeniedException", "User: arn:aws:iam::"+e2eAccount+":user/replicator is not authorized to perform: "+
+				c.deny+" on resource: * with an explicit deny in an identity-based policy")
+			_, err = e.regions()[e2eRegion2].DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)})
+			expectAPIErrorCode(t, err, "NotFoundException")
+			checkConfig(t, e.client, e2eRegion, id, e2eRegion)
+		})
 	}
 }

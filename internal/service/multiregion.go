@@ -77,11 +77,12 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 		"kms:multiregion": "true", "kms:multiregionkeytype": "REPLICA",
 		"kms:bypasspolicylockoutsafetycheck": bypass,
 	}}
-	if err := s.authz.Account(&inReplica, "kms:CreateKey", "*", createCond); err != nil {
-		return nil, err
-	}
+	createActions := []string{"kms:CreateKey"}
 	if len(in.Tags) > 0 {
-		if err := s.authz.Account(&inReplica, "kms:TagResource", "*", createCond); err != nil {
+		createActions = append(createActions, "kms:TagResource")
+	}
+	for _, a := range createActions {
+		if err := s.authz.Account(&inReplica, a, "*", createCond); err != nil {
 			return nil, err
 		}
 	}
@@ -114,6 +115,11 @@ func (s *Service) ReplicateKey(ctx context.Context, caller Caller, in *kmsapi.Re
 			return err
 		}
 		if err := s.reauthorize(ctx, tx, &caller, "kms:ReplicateKey", k, &primary, cond); err != nil {
+			return err
+		}
+		// The replica is a key created in its Region: decided there too
+		// on the caller as this transaction reads it, as CreateKey is.
+		if err := s.reauthorizeAccount(ctx, tx, &inReplica, "*", createCond, createActions...); err != nil {
 			return err
 		}
 		pk := *k
