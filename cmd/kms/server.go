@@ -153,7 +153,7 @@ file.
 	f.BoolVar(&o.NoConsole, "no-console", false, "do not serve the web console at /console/")
 	f.DurationVar(&o.ConsoleIdleTimeout, "console-idle-timeout", console.DefaultIdleTimeout, "end a web console session after this long without a request")
 	f.DurationVar(&o.ConsoleSessionTimeout, "console-session-timeout", console.DefaultAbsoluteTimeout, "end a web console session this long after sign-in, however it is used")
-	f.Float64Var(&o.RateLimit, "rate-limit", 0, "limit each account to this many calls a second in each of KMS, IAM, STS and reading the audit trail (default 0: no limit); calls over it get ThrottlingException (Throttling in IAM and STS)")
+	f.Float64Var(&o.RateLimit, "rate-limit", 0, "limit each account to this many calls a second in each of KMS, IAM, STS and reading the audit trail, in each region (default 0: no limit); calls over it get ThrottlingException (Throttling in IAM and STS)")
 	f.IntVar(&o.RateBurst, "rate-burst", 100, "with --rate-limit: how many calls an account may make at once above the steady rate")
 	f.StringVar(&o.AuditorAccounts, "auditor-accounts", "", "accounts (comma-separated) whose root, and whose principals allowed openkms:ReadAllAccountsAuditTrail, read every account's audit records over the API (default with --dev: 111122223333)")
 	f.DurationVar(&o.MaxClockSkew, "max-clock-skew", server.DefaultMaxClockSkew, "how far a KMS request's signing time may be from the server's clock (IAM and STS allow 15 minutes, as AWS does)")

@@ -539,7 +539,7 @@ func (h *Handler) call(ctx context.Context, r *http.Request, ci *callInfo, name 
 	if !cachedOps[name] {
 		ctx = service.WithPoliciesNow(ctx, h.dir.PoliciesNow(p))
 	}
-	if !h.limits.allow(ServiceKMS, p.Account) {
+	if !h.limits.allow(ServiceKMS, region, p.Account) {
 		return nil, errThrottled
 	}
 	if err := h.trailDown(ci.ev.RequestID); err != nil {

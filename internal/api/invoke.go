@@ -142,7 +142,14 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 	case ServiceTrail:
 		ci.ev.Source = trailSource
 	}
-	if !h.limits.allow(c.Service, p.Account) {
+	limitRegion := region
+	if c.Service == ServiceKMS && c.Region != "" {
+		limitRegion = c.Region
+	}
+	if c.Service != ServiceIAM && !h.dir.Serves(limitRegion) {
+		limitRegion = "" // refused below, for its region
+	}
+	if !h.limits.allow(c.Service, limitRegion, p.Account) {
 		return nil, errThrottled
 	}
 	if err := h.trailDown(ci.ev.RequestID); err != nil {

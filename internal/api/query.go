@@ -412,7 +412,10 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, reqID strin
 		return
 	}
 	h.setPrincipal(ci, p)
-	if !h.limits.allow(svc.name, p.Account) {
+	if svc.name == "iam" {
+		region = identity.IAMRegion // signed for any region, made in one
+	}
+	if !h.limits.allow(svc.name, region, p.Account) {
 		h.answerQueryError(w, r, reqID, ci, svc.namespace, errThrottled)
 		return
 	}

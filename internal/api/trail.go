@@ -166,7 +166,7 @@ func (h *Handler) trailCall(ctx context.Context, r *http.Request, ci *callInfo, 
 	}
 	ci.principal = p
 	ci.ev.Region = region
-	if !h.limits.allow(ServiceTrail, p.Account) {
+	if !h.limits.allow(ServiceTrail, region, p.Account) {
 		return nil, errThrottled
 	}
 	actx := identity.WithRequest(ctx, h.requestInfo(r, region))

@@ -182,8 +182,8 @@ type Options struct {
 	// (console.DefaultIdleTimeout and DefaultAbsoluteTimeout if zero).
 	ConsoleIdleTimeout, ConsoleSessionTimeout time.Duration
 	// RateLimit, if positive, limits each account to this many calls a
-	// second in each of KMS, IAM, STS and reading the audit trail, in
-	// bursts of up to RateBurst; calls over it are refused with
+	// second in each of KMS, IAM, STS and reading the audit trail, in each
+	// region, in bursts of up to RateBurst; calls over it are refused with
 	// ThrottlingException (Throttling in IAM and STS).
 	RateLimit float64
 	RateBurst int
