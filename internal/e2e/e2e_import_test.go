@@ -739,3 +739,32 @@ func TestE2EImportValidToConditionToTheMillisecond(t *testing.T) {
 
 	e.importMaterial(t, id, material, &limit)
 }
+
+// A disabled key whose material expired is PendingImport, whether or not
+// the maintenance round has swept the material away yet, and importing
+// the material again makes it Enabled either way, as AWS's key states
+// have it (deleted or expired material makes any key PendingImport; an
+// import makes a PendingImport key Enabled): the answer does not depend on
+// when the round ran.
+func TestE2EReimportIntoDisabledExpiredKey(t *testing.T) {
+	t.Parallel()
+	for _, swept := range []bool{false, true} {
+		t.Run(map[bool]string{false: "before the sweep", true: "after the sweep"}[swept], func(t *testing.T) {
+			e := newKMSEnv(t)
+			id := e.newExternalKey(t)
+			material := mustRandom(t, 32)
+			validTo := e.clock.Now().Add(time.Hour)
+			e.importMaterial(t, id, material, &validTo)
+			if _, err := e.client.DisableKey(context.Background(), &kms.DisableKeyInput{KeyId: aws.String(id)}); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Advance(time.Hour)
+			if swept {
+				e.maintain(t)
+			}
+			e.expectPendingImport(t, id)
+			materialID := aws.ToString(e.importMaterial(t, id, material, nil).KeyMaterialId)
+			e.expectImported(t, id, materialID, notExpiring, nil)
+		})
+	}
+}

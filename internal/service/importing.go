@@ -212,6 +212,14 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, caller Caller, in *kmsa
 		if err != nil {
 			return err
 		}
+		if !complete(rec, vers, now) {
+			// A material that expired and was not yet swept away left
+			// the key PendingImport already, whatever state it stored
+			// (keyrepo.StateOf): the import makes it Enabled, as AWS
+			// does and as it would after the sweep, not the Disabled it
+			// was before.
+			rec.State = keyrepo.StatePendingImport
+		}
 		vr, err := importTarget(rec, arn, vers, in.ImportType, materialID, now)
 		if err != nil {
 			return err
