@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/openkms/kms/internal/audit"
+	"github.com/openkms/kms/internal/fault"
 	"github.com/openkms/kms/internal/identity"
 )
 
@@ -94,9 +95,11 @@ type trailScope struct {
 }
 
 // visible reports whether a record line is in the scope: a record whose
-// caller or recipient account is the reader's. A line that is not a
-// record, or a record of a call no account made, only an auditor of all
-// accounts sees.
+// caller or recipient account is the reader's, or that names a key of the
+// reader's account among its resources and was not refused for access
+// (AWS logs a cross-account operation on a key in the key owner's account
+// too, but not one denied access). A line that is not a record, or a
+// record of a call no account made, only an auditor of all accounts sees.
 func (s trailScope) visible(line []byte) bool {
 	if s.all {
 		return true
@@ -107,12 +110,28 @@ func (s trailScope) visible(line []byte) bool {
 				AccountID string `json:"accountId"`
 			} `json:"userIdentity"`
 			RecipientAccountID string `json:"recipientAccountId"`
+			ErrorCode          string `json:"errorCode"`
+			Resources          []struct {
+				AccountID string `json:"accountId"`
+			} `json:"resources"`
 		} `json:"event"`
 	}
 	if json.Unmarshal(line, &ln) != nil {
 		return false
 	}
-	return ln.Event.UserIdentity.AccountID == s.account || ln.Event.RecipientAccountID == s.account
+	ev := &ln.Event
+	if ev.UserIdentity.AccountID == s.account || ev.RecipientAccountID == s.account {
+		return true
+	}
+	if ev.ErrorCode == wireTypes[fault.AccessDenied] {
+		return false
+	}
+	for _, r := range ev.Resources {
+		if r.AccountID == s.account {
+			return true
+		}
+	}
+	return false
 }
 
 // trailOp is one audit operation, its caller authorized.

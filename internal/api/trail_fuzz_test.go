@@ -276,7 +276,13 @@ func (fx *trailFixture) load(tb testing.TB) {
 			tb.Fatal(err)
 		}
 		var owners []string
-		for _, a := range []string{rec.UserIdentity.AccountID, rec.RecipientAccountID} {
+		accounts := []string{rec.UserIdentity.AccountID, rec.RecipientAccountID}
+		if rec.ErrorCode != "AccessDeniedException" { // the key owner's too
+			for _, r := range rec.Resources {
+				accounts = append(accounts, r.AccountID)
+			}
+		}
+		for _, a := range accounts {
 			if a != "" && !slices.Contains(owners, a) {
 				owners = append(owners, a)
 			}

@@ -555,3 +555,70 @@ func TestTrailCallsAreRateLimited(t *testing.T) {
 		t.Errorf("%d throttled trail calls recorded, want 3", n)
 	}
 }
+
+// visibleTrail reads every record c may read over the API, a page at a
+// time, and returns their lines joined.
+func (e *kmsEnv) visibleTrail(t *testing.T, c aws.Credentials) string {
+	t.Helper()
+	var sb strings.Builder
+	after := int64(0)
+	for {
+		p := decodeOK[trailPage](t, e.trailCall(t, c, "GetAuditRecords", `{"AfterSequence":`+jsonInt(after)+`}`))
+		for _, r := range p.Records {
+			sb.WriteString(r.Line)
+			sb.WriteByte('\n')
+			after = r.Sequence
+		}
+		if !p.Truncated {
+			return sb.String()
+		}
+	}
+}
+
+// A call of one account made with another account's key is the key
+// owner's to read too, as AWS logs a cross-account operation in both
+// accounts; one refused for access only the caller's, as AWS logs it.
+// A third account reads neither.
+func TestTrailKeyOwnerReadsCrossAccountUse(t *testing.T) {
+	t.Parallel()
+	e, _ := newTrailEnv(t)
+	ctx := context.Background()
+	bk, err := identity.BootstrapRoot(ctx, e.store, e.root, "444455556666")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := identity.BootstrapRoot(ctx, e.store, e.root, "777788889999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := aws.Credentials{AccessKeyID: bk.ID, SecretAccessKey: bk.Secret}
+	c := aws.Credentials{AccessKeyID: ck.ID, SecretAccessKey: ck.Secret}
+	k := e.newKey(t)
+	arn := e.keyARN(k)
+	e.kpPutKeyPolicy(t, e.client, k, kpDoc(kpRootStmt(), kpAllow("arn:aws:iam::444455556666:root", "kms:Encrypt")), false)
+	bClient := e.clientWith(b.AccessKeyID, b.SecretAccessKey, "")
+	if _, err := kpEncrypt(bClient, arn, map[string]string{"use": "allowed-cross-account"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = bClient.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(arn), KeySpec: "AES_256",
+		EncryptionContext: map[string]string{"use": "denied-cross-account"}})
+	expectAPIErrorCode(t, err, "AccessDeniedException")
+
+	for _, tc := range []struct {
+		name            string
+		creds           aws.Credentials
+		allowed, denied bool
+	}{
+		{"the key's owner", e.rootCreds(), true, false},
+		{"the caller", b, true, true},
+		{"a third account", c, false, false},
+	} {
+		all := e.visibleTrail(t, tc.creds)
+		if got := strings.Contains(all, "allowed-cross-account"); got != tc.allowed {
+			t.Errorf("%s reads the cross-account Encrypt: %v, want %v", tc.name, got, tc.allowed)
+		}
+		if got := strings.Contains(all, "denied-cross-account"); got != tc.denied {
+			t.Errorf("%s reads the cross-account call refused for access: %v, want %v", tc.name, got, tc.denied)
+		}
+	}
+}
