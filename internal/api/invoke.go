@@ -141,6 +141,12 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, ci *callInfo, c C
 		ci.ev.Source, ci.ev.Region = "iam.amazonaws.com", identity.IAMRegion
 	case ServiceTrail:
 		ci.ev.Source = trailSource
+	case ServiceKMS:
+	default:
+		// Before the rate limit: a bucket for each name a session sends
+		// would fill the limiter's table, and its clearing give every
+		// account a fresh burst.
+		return nil, errUnknownOperation(c.Service + "." + c.Operation)
 	}
 	limitRegion := region
 	if c.Service == ServiceKMS && c.Region != "" {
