@@ -110,7 +110,7 @@ func Verify(ctx context.Context, o Options, out io.Writer) error {
 	}
 	for _, r := range reports {
 		for _, n := range r.Notes {
-			fmt.Fprintf(out, "note: %s\n", n)
+			fmt.Fprintf(out, "note: %s\n", cell(n))
 		}
 	}
 	return err
@@ -123,9 +123,9 @@ func printReport(out io.Writer, r audit.Report) error {
 		fmt.Fprintf(out, "OK: %d records, hash chain intact; %d signed digests verify.\n", r.Records, r.Digests)
 		return nil
 	case p.Digest || p.Line == 0:
-		fmt.Fprintf(out, "BROKEN: %s\n", p.Reason)
+		fmt.Fprintf(out, "BROKEN: %s\n", cell(p.Reason))
 	default:
-		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", problemRecord(p), p.Line, p.Reason, r.Records)
+		fmt.Fprintf(out, "BROKEN at record %d (line %d): %s\n%d records before it verify.\n", problemRecord(p), p.Line, cell(p.Reason), r.Records)
 	}
 	printLater(out, "", r.Later, r.More)
 	printIntact(out, r)
@@ -180,13 +180,13 @@ func printLater(out io.Writer, prefix string, later []*audit.Problem, more uint6
 	}
 	for _, p := range later {
 		if p.Line == 0 {
-			fmt.Fprintf(out, "%salso BROKEN: %s\n", prefix, p.Reason)
+			fmt.Fprintf(out, "%salso BROKEN: %s\n", prefix, cell(p.Reason))
 		} else if p.Digest {
-			fmt.Fprintf(out, "%salso BROKEN at digest %d: %s\n", prefix, p.Line, p.Reason)
+			fmt.Fprintf(out, "%salso BROKEN at digest %d: %s\n", prefix, p.Line, cell(p.Reason))
 		} else if p.Seq != 0 && p.Seq != uint64(p.Line) {
-			fmt.Fprintf(out, "%salso BROKEN at record %d (line %d): %s\n", prefix, p.Seq, p.Line, p.Reason)
+			fmt.Fprintf(out, "%salso BROKEN at record %d (line %d): %s\n", prefix, p.Seq, p.Line, cell(p.Reason))
 		} else {
-			fmt.Fprintf(out, "%salso BROKEN at record %d: %s\n", prefix, p.Line, p.Reason)
+			fmt.Fprintf(out, "%salso BROKEN at record %d: %s\n", prefix, p.Line, cell(p.Reason))
 		}
 	}
 }
@@ -200,16 +200,16 @@ func printChainReports(out io.Writer, reports []audit.Report) error {
 		digests += r.Digests
 		switch p := r.Problem; {
 		case p == nil:
-			fmt.Fprintf(out, "chain %s: OK: %d records, hash chain intact; %d signed digests verify.\n", r.Chain, r.Records, r.Digests)
+			fmt.Fprintf(out, "chain %s: OK: %d records, hash chain intact; %d signed digests verify.\n", cell(r.Chain), r.Records, r.Digests)
 		case p.Line == 0:
-			fmt.Fprintf(out, "chain %s: BROKEN: %s\n", r.Chain, p.Reason)
+			fmt.Fprintf(out, "chain %s: BROKEN: %s\n", cell(r.Chain), cell(p.Reason))
 		case p.Digest:
-			fmt.Fprintf(out, "chain %s: BROKEN at the digest of record %d: %s\n", r.Chain, p.Line, p.Reason)
+			fmt.Fprintf(out, "chain %s: BROKEN at the digest of record %d: %s\n", cell(r.Chain), p.Line, cell(p.Reason))
 		default:
-			fmt.Fprintf(out, "chain %s: BROKEN at record %d: %s; %d records before it verify.\n", r.Chain, p.Line, p.Reason, r.Records)
+			fmt.Fprintf(out, "chain %s: BROKEN at record %d: %s; %d records before it verify.\n", cell(r.Chain), p.Line, cell(p.Reason), r.Records)
 		}
 		if r.Problem != nil {
-			printLater(out, "chain "+r.Chain+": ", r.Later, r.More)
+			printLater(out, "chain "+cell(r.Chain)+": ", r.Later, r.More)
 			broken++
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -271,5 +272,36 @@ func TestEndpointThrottled(t *testing.T) {
 	err := Verify(context.Background(), o, new(bytes.Buffer))
 	if want := "ListAuditChains: ThrottlingException: You have exceeded the rate"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Verify throttled past the retries: %v, want %q...", err, want)
+	}
+}
+
+// What a trail holds reaches the report of verify escaped, never as a
+// control of the terminal: a chain's name, and a record's eventTime that
+// a break's reason quotes, can be written by whoever edits the database
+// or answers for the server, and would otherwise overwrite the lines
+// that report the break.
+func TestVerifyReportEscapesTheTrail(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	a, da := chainOf(t, priv, "2026-03-01T10:00:00Z", "2026-03-01T10:00:02Z", "2026-03-01T10:00:04Z")
+	b, _ := chainOf(t, priv, "2020-01-01T00:00:00Z\x1b[1A\x1b[2K\rchain node-b: OK", "2026-03-01T10:00:03Z")
+	pemKey, _ := audit.MarshalPublicKey(pub)
+	const sly = "node-a\x1b[2K\r\u202e"
+	f := &fakeTrail{
+		records: map[string][]audit.Row{sly: a, "node-b": b},
+		digests: map[string][]audit.Row{sly: da},
+		keys:    map[string]string{sly: string(pemKey), "node-b": string(pemKey)},
+	}
+	var out bytes.Buffer
+	err := Verify(context.Background(), Options{Endpoint: startFake(t, f)}, &out)
+	if err != ErrBroken {
+		t.Fatalf("Verify: %v, want ErrBroken\n%s", err, &out)
+	}
+	for _, r := range out.String() {
+		if r != '\n' && !strconv.IsPrint(r) {
+			t.Fatalf("the report holds %U:\n%q", r, &out)
+		}
+	}
+	if !strings.Contains(out.String(), `chain "node-a\x1b[2K\r\u202e": OK`) || !strings.Contains(out.String(), `\x1b[1A`) {
+		t.Errorf("the report does not show what the trail holds, escaped:\n%s", &out)
 	}
 }
