@@ -622,3 +622,38 @@ func TestTrailKeyOwnerReadsCrossAccountUse(t *testing.T) {
 		}
 	}
 }
+
+// A Decrypt or ReEncrypt of a ciphertext under another account's key,
+// which the caller may not use, is answered without the key's ARN or
+// account; its record, which the caller's account reads, names neither.
+func TestTrailHidesTheKeyADeniedCiphertextNames(t *testing.T) {
+	t.Parallel()
+	e, _ := newTrailEnv(t)
+	ctx := context.Background()
+	bk, err := identity.BootstrapRoot(ctx, e.store, e.root, "444455556666")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := aws.Credentials{AccessKeyID: bk.ID, SecretAccessKey: bk.Secret}
+	k := e.newKey(t)
+	blob := e.encrypt(t, k, []byte("x"), nil).CiphertextBlob
+	bClient := e.clientWith(b.AccessKeyID, b.SecretAccessKey, "")
+	_, err = bClient.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob})
+	expectAPIError(t, err, "AccessDeniedException", ciphertextKeyMsg)
+	bKey, err := bClient.CreateKey(ctx, &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bClient.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: blob, DestinationKeyId: bKey.KeyMetadata.KeyId})
+	expectAPIError(t, err, "AccessDeniedException", ciphertextKeyMsg)
+
+	all := e.visibleTrail(t, b)
+	for _, name := range []string{"Decrypt", "ReEncrypt"} {
+		if !strings.Contains(all, `"eventName":"`+name+`"`) {
+			t.Errorf("the caller does not read the record of its %s", name)
+		}
+	}
+	if strings.Contains(all, k) || strings.Contains(all, e2eAccount) {
+		t.Errorf("the caller reads the key its ciphertext names, or its account, in its records:\n%s", all)
+	}
+}

@@ -205,11 +205,16 @@ func (s *Service) open(ctx context.Context, caller Caller, blob []byte, keyID st
 		if s.repo.Expired(&k.Rec) {
 			return nil, nil, nil, errCiphertextKey
 		}
-		audit.FromContext(ctx).AddKey(k.ARN)
 		cond = openConditions(k, to, ec, alias, alg)
 		if err := s.authz.Key(ctx, &caller, action, k, cond); err != nil {
-			return nil, nil, nil, headerKeyDenied(err, &caller, k)
+			if err = headerKeyDenied(err, &caller, k); err != errCiphertextKey {
+				audit.FromContext(ctx).AddKey(k.ARN)
+			}
+			// Else the record, which the caller's account reads, names
+			// the key no more than the answer does.
+			return nil, nil, nil, err
 		}
+		audit.FromContext(ctx).AddKey(k.ARN)
 	}
 	if err := s.usable(k, op, keys.UsageEncrypt); err != nil {
 		return nil, nil, nil, err
