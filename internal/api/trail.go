@@ -95,11 +95,13 @@ type trailScope struct {
 }
 
 // visible reports whether a record line is in the scope: a record whose
-// caller or recipient account is the reader's, or that names a key of the
-// reader's account among its resources and was not refused for access
-// (AWS logs a cross-account operation on a key in the key owner's account
-// too, but not one denied access). A line that is not a record, or a
-// record of a call no account made, only an auditor of all accounts sees.
+// caller or recipient account is the reader's, or, as AWS logs a
+// cross-account call in the account whose resource it used too, one that
+// names a key of the reader's account among its resources and was not
+// refused for access, or an AssumeRole, not refused, of a role of the
+// reader's account (the record its sessions' calls are traced back by).
+// A line that is not a record, or a record of a call no account made,
+// only an auditor of all accounts sees.
 func (s trailScope) visible(line []byte) bool {
 	if s.all {
 		return true
@@ -114,6 +116,9 @@ func (s trailScope) visible(line []byte) bool {
 			Resources          []struct {
 				AccountID string `json:"accountId"`
 			} `json:"resources"`
+			EventSource string          `json:"eventSource"`
+			EventName   string          `json:"eventName"`
+			Params      json.RawMessage `json:"requestParameters"`
 		} `json:"event"`
 	}
 	if json.Unmarshal(line, &ln) != nil {
@@ -131,7 +136,23 @@ func (s trailScope) visible(line []byte) bool {
 			return true
 		}
 	}
+	if ev.EventSource == "sts.amazonaws.com" && ev.EventName == "AssumeRole" && ev.ErrorCode == "" {
+		var params struct {
+			RoleArn string `json:"roleArn"`
+		}
+		json.Unmarshal(ev.Params, &params) // a role named, the call succeeded: the role is of its account
+		return arnAccount(params.RoleArn) == s.account
+	}
 	return false
+}
+
+// arnAccount is the account field of an ARN, or "".
+func arnAccount(arn string) string {
+	f := strings.SplitN(arn, ":", 6)
+	if len(f) < 6 || f[0] != "arn" {
+		return ""
+	}
+	return f[4]
 }
 
 // trailOp is one audit operation, its caller authorized.

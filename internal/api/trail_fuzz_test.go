@@ -282,6 +282,13 @@ func (fx *trailFixture) load(tb testing.TB) {
 				accounts = append(accounts, r.AccountID)
 			}
 		}
+		if rec.EventSource == "sts.amazonaws.com" && rec.EventName == "AssumeRole" && rec.ErrorCode == "" { // the role's account's too
+			var params struct{ RoleArn string }
+			json.Unmarshal(rec.RequestParameters, &params)
+			if f := strings.Split(params.RoleArn, ":"); len(f) > 4 {
+				accounts = append(accounts, f[4])
+			}
+		}
 		for _, a := range accounts {
 			if a != "" && !slices.Contains(owners, a) {
 				owners = append(owners, a)

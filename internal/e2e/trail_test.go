@@ -24,7 +24,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/openkms/kms/internal/api"
 	"github.com/openkms/kms/internal/audit"
@@ -655,5 +657,71 @@ func TestTrailHidesTheKeyADeniedCiphertextNames(t *testing.T) {
 	}
 	if strings.Contains(all, k) || strings.Contains(all, e2eAccount) {
 		t.Errorf("the caller reads the key its ciphertext names, or its account, in its records:\n%s", all)
+	}
+}
+
+// A role assumed from another account is the role's account's to read
+// too, as AWS logs a cross-account AssumeRole in both accounts: the
+// record is where a session's calls are traced back to whoever began it.
+// One refused is only the caller's; a third account reads neither.
+func TestTrailRoleOwnerReadsCrossAccountAssumeRole(t *testing.T) {
+	t.Parallel()
+	e, _ := newTrailEnv(t)
+	ctx := context.Background()
+	bk, err := identity.BootstrapRoot(ctx, e.store, e.root, "444455556666")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := identity.BootstrapRoot(ctx, e.store, e.root, "777788889999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := aws.Credentials{AccessKeyID: bk.ID, SecretAccessKey: bk.Secret}
+	c := aws.Credentials{AccessKeyID: ck.ID, SecretAccessKey: ck.Secret}
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}]}`
+	if _, err := e.rootIAM().CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("shared"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	roleARN := "arn:aws:iam::" + e2eAccount + ":role/shared"
+	// Roots assume no roles: a user of each other account, allowed to.
+	assumer := func(root aws.Credentials) aws.Credentials {
+		t.Helper()
+		c := e.iamClient(root.AccessKeyID, root.SecretAccessKey, "")
+		if _, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("assumer")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("assumer"), PolicyName: aws.String("p"),
+			PolicyDocument: aws.String(policyDoc("Allow", roleARN, "sts:AssumeRole"))}); err != nil {
+			t.Fatal(err)
+		}
+		k, err := c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("assumer")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.Credentials{AccessKeyID: aws.ToString(k.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(k.AccessKey.SecretAccessKey)}
+	}
+	bu, cu := assumer(b), assumer(c)
+	if _, err := e.stsClient(bu.AccessKeyID, bu.SecretAccessKey, "").AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("from-b")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.stsClient(cu.AccessKeyID, cu.SecretAccessKey, "").AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("from-c")}); err == nil {
+		t.Fatal("a role assumed by an account its trust policy does not name")
+	}
+	for _, tc := range []struct {
+		name         string
+		creds        aws.Credentials
+		fromB, fromC bool
+	}{
+		{"the role's account", e.rootCreds(), true, false},
+		{"the caller", b, true, false},
+		{"the refused caller", c, false, true},
+	} {
+		all := e.visibleTrail(t, tc.creds)
+		if got := strings.Contains(all, `"roleSessionName":"from-b"`); got != tc.fromB {
+			t.Errorf("%s reads the cross-account AssumeRole: %v, want %v", tc.name, got, tc.fromB)
+		}
+		if got := strings.Contains(all, `"roleSessionName":"from-c"`); got != tc.fromC {
+			t.Errorf("%s reads the refused cross-account AssumeRole: %v, want %v", tc.name, got, tc.fromC)
+		}
 	}
 }
