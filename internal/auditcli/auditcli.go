@@ -311,12 +311,7 @@ func Events(ctx context.Context, o Options, stdout io.Writer) error {
 		poll = 500 * time.Millisecond
 	}
 	for {
-		err := src.next(ctx, func(r record) error {
-			if !flt.keep(r.rec) {
-				return nil
-			}
-			return p.print(r)
-		})
+		err := src.next(ctx, flt.keep, p.print)
 		if err != nil && !(o.Follow && ctx.Err() != nil) {
 			return err
 		}

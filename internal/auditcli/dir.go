@@ -359,7 +359,8 @@ func eventTime(b []byte) string {
 
 // next reads the segments from where the last call stopped, to the last
 // complete line. The archived segments come first, once.
-func (s *dirSource) next(_ context.Context, fn func(record) error) error {
+func (s *dirSource) next(_ context.Context, keep func(*audit.Record) bool, fn func(record) error) error {
+	fn = keepOnly(keep, fn)
 	each := func(b []byte) error {
 		rec, event, err := audit.ParseLine(b)
 		if err != nil {

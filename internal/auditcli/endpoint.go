@@ -431,8 +431,8 @@ var errBroken = errors.New("the chain is broken")
 // next reads every chain's records after the last one read. A log file's
 // come in chain order; a database's are merged across the chains in the
 // order of PostgresReader (eventTime, chain id, sequence number), which
-// takes holding the records of one call in memory.
-func (s *endpointSource) next(ctx context.Context, fn func(record) error) error {
+// takes holding the kept records of one call in memory.
+func (s *endpointSource) next(ctx context.Context, keep func(*audit.Record) bool, fn func(record) error) error {
 	chains := []string{""}
 	if !s.file {
 		var err error
@@ -445,6 +445,9 @@ func (s *endpointSource) next(ctx context.Context, fn func(record) error) error 
 		var err error
 		s.read[chain], err = s.pages(ctx, "GetAuditRecords", chain, s.read[chain], func(ln trailLine) error {
 			err := audit.Read(strings.NewReader(ln.Line+"\n"), func(rec *audit.Record, event json.RawMessage) error {
+				if keep != nil && !keep(rec) {
+					return nil
+				}
 				r := record{chain: chain, rec: rec, event: event}
 				if s.file {
 					return fn(r)

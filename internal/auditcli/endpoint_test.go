@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,7 +199,7 @@ func TestEndpointDatabaseTrail(t *testing.T) {
 	}
 	var got []string
 	collect := func(r record) error { got = append(got, r.chain+"@"+r.rec.EventTime[17:19]); return nil }
-	if err := src.next(ctx, collect); err != nil {
+	if err := src.next(ctx, nil, collect); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"node-a@00", "node-b@01", "node-a@02", "node-b@03", "node-a@04", "node-b@05", "node-a@06", "node-a@08"}
@@ -213,7 +214,7 @@ func TestEndpointDatabaseTrail(t *testing.T) {
 	f.records["node-c"] = c
 	f.mu.Unlock()
 	got = nil
-	if err := src.next(ctx, collect); err != nil {
+	if err := src.next(ctx, nil, collect); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"node-c@00", "node-b@08"}; !slices.Equal(got, want) {
@@ -303,5 +304,66 @@ func TestVerifyReportEscapesTheTrail(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `chain "node-a\x1b[2K\r\u202e": OK`) || !strings.Contains(out.String(), `\x1b[1A`) {
 		t.Errorf("the report does not show what the trail holds, escaped:\n%s", &out)
+	}
+}
+
+// Reading a database's trail through a server, the records are held to be
+// merged across chains in time order: only those the filters keep, so
+// that --since and the other filters bound the memory of a read of a
+// large trail, not only what is printed.
+func TestEndpointHoldsOnlyKeptRecords(t *testing.T) {
+	const perChain, size = 1000, 12 << 10
+	dir := t.TempDir()
+	l, err := audit.Open(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, _ := json.Marshal(map[string]string{"description": strings.Repeat("x", size)})
+	for i := range perChain {
+		r := event("Encrypt", fmt.Sprintf("2026-03-01T10:%02d:%02dZ", i/60%60, i%60), alice, key1, "")
+		r.RequestParameters = params
+		if err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	b, err := os.ReadFile(filepath.Join(dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []audit.Row
+	for ln := range bytes.Lines(b) {
+		rows = append(rows, audit.Row{Seq: int64(len(rows) + 1), Line: bytes.TrimSuffix(ln, []byte("\n"))})
+	}
+	f := &fakeTrail{records: map[string][]audit.Row{"node-a": rows, "node-b": rows}}
+	src, err := openSource(context.Background(), Options{Endpoint: startFake(t, f)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, rows = nil, nil
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap() // the server's rows among it
+	var held uint64
+	n := 0
+	keep := func(r *audit.Record) bool { return r.EventTime == "2026-03-01T10:00:07Z" }
+	err = src.next(context.Background(), keep, func(r record) error {
+		if n == 0 {
+			h := heap()
+			held = h - min(h, before)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("next: %d records, %v; want the 2 kept", n, err)
+	}
+	// Both chains' records are 2 x 1000 x 12 KiB = 23 MiB, as read.
+	if held > 16<<20 {
+		t.Errorf("the heap grew by %d MiB when the kept records are handed out, want under 16", held>>20)
 	}
 }

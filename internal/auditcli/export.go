@@ -89,10 +89,7 @@ func Export(ctx context.Context, o Options, e ExportOptions, stdout io.Writer) (
 	if e.Format == "cloudtrail" {
 		w.WriteString(`{"Records":[`)
 	}
-	err = src.next(ctx, func(r record) error {
-		if !flt.keep(r.rec) {
-			return nil
-		}
+	err = src.next(ctx, flt.keep, func(r record) error {
 		if e.Format == "jsonl" {
 			w.Write(r.event)
 			return w.WriteByte('\n')

@@ -63,7 +63,8 @@ func (s *pgSource) verify(ctx context.Context, pub ed25519.PublicKey) ([]audit.R
 	return audit.VerifyPostgres(ctx, s.pool, pub, time.Now)
 }
 
-func (s *pgSource) next(ctx context.Context, fn func(record) error) error {
+func (s *pgSource) next(ctx context.Context, keep func(*audit.Record) bool, fn func(record) error) error {
+	fn = keepOnly(keep, fn)
 	return s.reader.Read(ctx, func(chain string, r *audit.Record, event json.RawMessage) error {
 		return fn(record{chain: chain, rec: r, event: event})
 	})

@@ -18,8 +18,10 @@ type source interface {
 	// unchecked). The error is for a failure to read, not a break.
 	verify(ctx context.Context, pub ed25519.PublicKey) ([]audit.Report, error)
 	// next calls fn with the records written since the previous call (on
-	// the first, all of them), in the source's order.
-	next(ctx context.Context, fn func(record) error) error
+	// the first, all of them) that keep keeps (all of them if keep is
+	// nil), in the source's order. A source that holds records to order
+	// them holds only those kept.
+	next(ctx context.Context, keep func(*audit.Record) bool, fn func(record) error) error
 	// chains reports whether the source holds several chains, which the
 	// table then shows in a CHAIN column.
 	chains() bool
@@ -54,4 +56,18 @@ func openSource(ctx context.Context, o Options) (source, error) {
 		return openDir(o.DataDir, o.ArchiveDirs, o.Archive, o.Live)
 	}
 	return nil, errors.New("give --data-dir, --storage or --endpoint")
+}
+
+// keepOnly returns fn called only with the records keep keeps (fn itself
+// if keep is nil).
+func keepOnly(keep func(*audit.Record) bool, fn func(record) error) func(record) error {
+	if keep == nil {
+		return fn
+	}
+	return func(r record) error {
+		if !keep(r.rec) {
+			return nil
+		}
+		return fn(r)
+	}
 }
