@@ -199,7 +199,14 @@ decrypts only a message whose encryption context has that pair, as the
 AWS Encryption SDK CLI's --encryption-context does on decrypt: another
 message is refused before any data key is sent to KMS, and nothing is
 written. Without it any context is accepted, so a message encrypted
-under the same key for another purpose decrypts too.`,
+under the same key for another purpose decrypts too.
+
+Without --key, any KMS key the message names is asked (discovery), in
+the region its key ARN names. --discovery-account ACCOUNT (repeatable)
+asks only for the keys of those accounts (of --discovery-partition, aws
+by default), as the AWS Encryption SDK CLI's discovery-account does: a
+message under a key of someone else's account, who let you decrypt with
+it, is refused before any data key is sent to KMS.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -216,6 +223,17 @@ under the same key for another purpose decrypts too.`,
 			if err := requiredContext(ctxItems, &o); err != nil {
 				return err
 			}
+			if len(o.DiscoveryAccounts) > 0 && len(o.Keys) > 0 {
+				return fmt.Errorf("--discovery-account restricts decryption without --key; with --key only the keys named are asked")
+			}
+			if cmd.Flags().Changed("discovery-partition") && len(o.DiscoveryAccounts) == 0 {
+				return fmt.Errorf("--discovery-partition goes with --discovery-account")
+			}
+			for _, a := range o.DiscoveryAccounts {
+				if !isAccountID(a) {
+					return fmt.Errorf("--discovery-account %q: an AWS account id is 12 digits", a)
+				}
+			}
 			if o.MaxEncryptedDataKeys < 0 {
 				// The library reads a negative limit as none: a typo
 				// must not switch the limit off.
@@ -231,10 +249,25 @@ under the same key for another purpose decrypts too.`,
 	envelopeFlags(cmd, &o)
 	cmd.Flags().StringArrayVar(&o.Keys, "key", nil, "only decrypt a message whose data key is under one of these KMS keys (id, ARN, alias name or alias ARN; repeatable)")
 	cmd.Flags().StringArrayVar(&ctxItems, "context", nil, "only decrypt a message whose encryption context has this pair key=value, or this key with any value (repeatable)")
+	cmd.Flags().StringArrayVar(&o.DiscoveryAccounts, "discovery-account", nil, "without --key: only decrypt a message whose data key is under a KMS key of this account (repeatable)")
+	cmd.Flags().StringVar(&o.DiscoveryPartition, "discovery-partition", "aws", "with --discovery-account: the partition of its accounts")
 	cmd.Flags().IntVar(&o.MaxEncryptedDataKeys, "max-encrypted-data-keys", 10, "refuse a message with more encrypted data keys, before any is sent to KMS (each is a KMS call; 0: no limit)")
 	cmd.Flags().BoolVarP(&o.Buffer, "buffer", "b", false,
 		"write no plaintext before the whole message has verified (every frame, the signature, its end), holding it meanwhile encrypted in memory and then in a temporary file under TMPDIR as large as the message")
 	cmd.Flags().StringVar(&policy, "commitment-policy", requireEncryptRequireDecrypt,
 		"require-encrypt-require-decrypt: refuse messages without key commitment (message format version 1: suites 0x0014 to 0x0378 of the AWS Encryption SDKs before 2.0); require-encrypt-allow-decrypt: decrypt them too (forbid-encrypt-allow-decrypt: the same, as kms encrypt always commits)")
 	return cmd
+}
+
+// isAccountID reports whether s is an AWS account id: 12 digits.
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -644,3 +644,52 @@ func TestEnvelopeDecryptRequiresContext(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvelopeKeysOfAnotherRegionAndAccountFilter: a key named by ARN is
+// asked for in the ARN's region, whatever region the environment names,
+// as the AWS Encryption SDKs do, for encrypting and for decrypting with
+// and without --key; and kms decrypt --discovery-account decrypts only a
+// message whose data key is under a key of one of those accounts,
+// refusing another before any data key goes to KMS and writing nothing.
+func TestEnvelopeKeysOfAnotherRegionAndAccountFilter(t *testing.T) {
+	t.Parallel()
+	f := newEnvFixture(t) // AWS_REGION=us-east-1
+	ctx := testCtx(t)
+	inIreland := func(o *kms.Options) { o.Region = "eu-west-1" }
+	key, err := f.s.client(t).CreateKey(ctx, &kms.CreateKeyInput{}, inIreland)
+	noErr(t, err, "CreateKey in eu-west-1")
+	arn := aws.ToString(key.KeyMetadata.Arn)
+	account := strings.Split(arn, ":")[4]
+
+	plain := []byte("sealed under a key in Ireland")
+	p := filepath.Join(f.dir, "plain")
+	noErr(t, os.WriteFile(p, plain, 0o600), "write plaintext")
+	enc := filepath.Join(f.dir, "msg.enc")
+	f.run(t, "encrypt", "--key", arn, "-o", enc, p)
+	for _, args := range [][]string{nil, {"--key", arn}, {"--discovery-account", account}, {"--discovery-account", "444455556666", "--discovery-account", account}} {
+		out := filepath.Join(t.TempDir(), "out")
+		f.run(t, append(append([]string{"decrypt"}, args...), "-o", out, enc)...)
+		if got, _ := os.ReadFile(out); !bytes.Equal(got, plain) {
+			t.Errorf("decrypt %v: wrong plaintext", args)
+		}
+	}
+
+	out := filepath.Join(t.TempDir(), "out")
+	code, _, stderr := runToExit(t, f.env, "decrypt", "--discovery-account", "444455556666", "-o", out, enc)
+	if code == 0 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "discovery filter") || !strings.Contains(stderr, arn) {
+		t.Errorf("decrypt --discovery-account of another account: exit %d, want a one-line refusal naming the key\n%s", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("decrypt --discovery-account of another account wrote the output")
+	}
+	for _, args := range [][]string{
+		{"--discovery-account", "12345"},
+		{"--discovery-account", account, "--key", arn},
+		{"--discovery-partition", "aws-cn"},
+	} {
+		code, _, stderr := runToExit(t, f.env, append(append([]string{"decrypt"}, args...), "-o", out, enc)...)
+		if code == 0 || !strings.Contains(stderr, "--discovery-") {
+			t.Errorf("decrypt %v: exit %d, want a usage error\n%s", args, code, stderr)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,6 +34,10 @@ type Client interface {
 type Keyring struct {
 	client Client
 	keys   []string // key ids, ARNs, alias names or alias ARNs; empty for discovery
+	// partition and accounts, in discovery, restrict the keys asked to
+	// those of these accounts (WithDiscoveryFilter); nil accounts: any.
+	partition string
+	accounts  []string
 }
 
 var _ esdk.Keyring = (*Keyring)(nil)
@@ -42,8 +47,36 @@ var _ esdk.Keyring = (*Keyring)(nil)
 // them (key ids, key ARNs, alias names or alias ARNs; see DecryptDataKey).
 // With no keys it can only decrypt (discovery): it asks KMS to decrypt
 // each data key under the key ARN the message names.
+//
+// A key named by ARN (key or alias) is asked for in the ARN's region,
+// whatever the client's region, as the AWS Encryption SDKs do: a message
+// under a key of another region decrypts without configuring that
+// region, and a multi-Region key's replica is used where it is named.
 func New(client Client, keyIDs ...string) *Keyring {
 	return &Keyring{client: client, keys: keyIDs}
+}
+
+// WithDiscoveryFilter restricts a keyring without keys (discovery) to the
+// KMS keys of accounts in partition, as the AWS Encryption SDKs'
+// discovery filter does: a data key under another account's key is
+// never sent to KMS, so a message whose writer could use a key in an
+// account of theirs, and let the reader decrypt with it, is refused.
+// With no accounts it filters nothing. It returns k.
+func (k *Keyring) WithDiscoveryFilter(partition string, accounts ...string) *Keyring {
+	k.partition, k.accounts = partition, accounts
+	return k
+}
+
+// InRegionOf returns the client option that sends a call naming id to
+// the region of id, if id is an ARN (of a key or an alias), and none
+// otherwise.
+func InRegionOf(id string) []func(*kms.Options) {
+	parts := strings.SplitN(id, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[3] == "" {
+		return nil
+	}
+	region := parts[3]
+	return []func(*kms.Options){func(o *kms.Options) { o.Region = region }}
 }
 
 // GenerateDataKey implements esdk.Keyring.
@@ -57,7 +90,7 @@ func (k *Keyring) GenerateDataKey(ctx context.Context, suite esdk.Suite, ec map[
 	}
 	gen, err := k.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
 		KeyId: &k.keys[0], NumberOfBytes: ptr(int32(n)), EncryptionContext: ec,
-	})
+	}, InRegionOf(k.keys[0])...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("GenerateDataKey under %s: %w", k.keys[0], err)
 	}
@@ -76,7 +109,7 @@ func (k *Keyring) GenerateDataKey(ctx context.Context, suite esdk.Suite, ec map[
 	}
 	edks := []esdk.EncryptedDataKey{{ProviderID: ProviderID, ProviderInfo: *gen.KeyId, Ciphertext: gen.CiphertextBlob}}
 	for _, id := range k.keys[1:] {
-		enc, err := k.client.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: gen.Plaintext, EncryptionContext: ec})
+		enc, err := k.client.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: gen.Plaintext, EncryptionContext: ec}, InRegionOf(id)...)
 		if err != nil {
 			clear(gen.Plaintext)
 			return nil, nil, fmt.Errorf("Encrypt under %s: %w", id, err)
@@ -129,6 +162,10 @@ func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []e
 			errs = append(errs, fmt.Errorf("data key under %q: not a key ARN", e.ProviderInfo))
 			continue
 		}
+		if !k.discoverable(e.ProviderInfo) {
+			errs = append(errs, fmt.Errorf("data key under %q: not a key of the discovery filter's accounts (%s)", e.ProviderInfo, strings.Join(k.accounts, ", ")))
+			continue
+		}
 		for _, keyID := range k.decryptKeyIDs(e.ProviderInfo) {
 			key, err := k.decrypt(ctx, e, keyID, n, suite, ec)
 			if err != nil {
@@ -142,6 +179,17 @@ func (k *Keyring) DecryptDataKey(ctx context.Context, suite esdk.Suite, edks []e
 		return nil, fmt.Errorf("%w: none of the message's is encrypted under a KMS key this keyring may use", esdk.ErrNoDataKey)
 	}
 	return nil, fmt.Errorf("%w: %w", esdk.ErrNoDataKey, errors.Join(errs...))
+}
+
+// discoverable reports whether the discovery filter lets the keyring ask
+// KMS for the key ARN arn (any key ARN passes a keyring with keys, or
+// without a filter).
+func (k *Keyring) discoverable(arn string) bool {
+	if len(k.keys) > 0 || k.accounts == nil {
+		return true
+	}
+	parts := strings.SplitN(arn, ":", 6)
+	return parts[1] == k.partition && slices.Contains(k.accounts, parts[4])
 }
 
 // decryptKeyIDs returns the KeyIds to ask KMS to decrypt a data key under
@@ -166,10 +214,12 @@ func (k *Keyring) decryptKeyIDs(arn string) []string {
 // decrypt asks KMS to decrypt e under keyID and checks the answer: for
 // the key ARN e names, and n bytes long.
 func (k *Keyring) decrypt(ctx context.Context, e esdk.EncryptedDataKey, keyID string, n int, suite esdk.Suite, ec map[string]string) ([]byte, error) {
+	// An alias name or key id is resolved in the client's region, where
+	// whoever named it meant it.
 	out, err := k.client.Decrypt(ctx, &kms.DecryptInput{
 		CiphertextBlob: e.Ciphertext, KeyId: &keyID, EncryptionContext: ec,
 		EncryptionAlgorithm: types.EncryptionAlgorithmSpecSymmetricDefault,
-	})
+	}, InRegionOf(keyID)...)
 	under := strconv.Quote(e.ProviderInfo)
 	if keyID != e.ProviderInfo {
 		under += " with " + keyID

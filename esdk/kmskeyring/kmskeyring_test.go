@@ -103,3 +103,49 @@ func TestDataKeyLengthPerSuite(t *testing.T) {
 		t.Errorf("unknown suite: DecryptDataKey %v, %d calls", err, len(f.decrypted))
 	}
 }
+
+// TestDiscoveryFilter: a discovery keyring with a filter sends KMS only
+// the data keys under keys of the filter's accounts in its partition
+// (the same account id in another partition is another account), and
+// one without a filter, or with keys, any it may.
+func TestDiscoveryFilter(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	under := func(arns ...string) []esdk.EncryptedDataKey {
+		var edks []esdk.EncryptedDataKey
+		for _, a := range arns {
+			edks = append(edks, esdk.EncryptedDataKey{ProviderID: ProviderID, ProviderInfo: a, Ciphertext: []byte("blob " + a)})
+		}
+		return edks
+	}
+	other := "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	china := "arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	for _, tc := range []struct {
+		name   string
+		kr     func(Client) *Keyring
+		arns   []string
+		wantOK bool
+	}{
+		{"its account", func(c Client) *Keyring { return New(c).WithDiscoveryFilter("aws", "111122223333") }, []string{arn}, true},
+		{"another account", func(c Client) *Keyring { return New(c).WithDiscoveryFilter("aws", "111122223333") }, []string{other}, false},
+		{"another partition", func(c Client) *Keyring { return New(c).WithDiscoveryFilter("aws", "111122223333") }, []string{china}, false},
+		{"the filter's account after another", func(c Client) *Keyring { return New(c).WithDiscoveryFilter("aws", "111122223333") }, []string{other, arn}, true},
+		{"no filter", func(c Client) *Keyring { return New(c) }, []string{other}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeKMS{plaintexts: map[string][]byte{}}
+			for _, a := range tc.arns {
+				f.plaintexts["blob "+a] = key
+			}
+			got, err := tc.kr(f).DecryptDataKey(context.Background(), esdk.SuiteCommitKey, under(tc.arns...), nil)
+			if tc.wantOK != (err == nil) {
+				t.Fatalf("DecryptDataKey: %v, want success %v", err, tc.wantOK)
+			}
+			if !tc.wantOK && len(f.decrypted) != 0 {
+				t.Errorf("%d data keys sent to KMS past the filter", len(f.decrypted))
+			}
+			if tc.wantOK && !bytes.Equal(got, key) {
+				t.Errorf("data key %x", got)
+			}
+		})
+	}
+}

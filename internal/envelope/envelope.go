@@ -62,6 +62,10 @@ type Options struct {
 	// decrypt.
 	RequiredContext     map[string]string
 	RequiredContextKeys []string
+	// DiscoveryAccounts (decrypt, without Keys) asks KMS only for data
+	// keys under keys of these accounts of DiscoveryPartition; nil: any.
+	DiscoveryAccounts  []string
+	DiscoveryPartition string
 	// Buffer (decrypt) writes nothing to the output before the whole
 	// message has verified (esdk.DecryptOptions.Buffer): meanwhile the
 	// plaintext waits sealed, in memory and then in a temporary file in
@@ -149,7 +153,7 @@ func Decrypt(ctx context.Context, o Options) error {
 		return err
 	}
 	defer closeIn()
-	var kr esdk.Keyring = kmskeyring.New(c)
+	var kr esdk.Keyring = kmskeyring.New(c).WithDiscoveryFilter(o.DiscoveryPartition, o.DiscoveryAccounts...)
 	if len(o.Keys) > 0 {
 		arns, err := resolveKeys(ctx, c, o.Keys)
 		if err != nil {

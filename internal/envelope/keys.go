@@ -21,7 +21,7 @@ import (
 func resolveKeys(ctx context.Context, c *kms.Client, names []string) ([]string, error) {
 	arns := make([]string, len(names))
 	for i, name := range names {
-		out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &name})
+		out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &name}, kmskeyring.InRegionOf(name)...)
 		if err != nil {
 			return nil, fmt.Errorf("--key %s: %w", name, err)
 		}
