@@ -618,6 +618,33 @@ func TestAuditSyncModeIsChecked(t *testing.T) {
 	}
 }
 
+// --auditor-accounts names account ids and --regions region names: an
+// entry that is not one stops the start with a line naming it, before the
+// data directory is made, rather than a server that lets no one the
+// operator meant read every account's records.
+func TestAccountAndRegionListsAreChecked(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--auditor-accounts", "12345"}, `--auditor-accounts: "12345" is not an account id`},
+		{[]string{"--auditor-accounts", "111122223333,arn:aws:iam::444455556666:root"}, `--auditor-accounts: "arn:aws:iam::444455556666:root" is not an account id`},
+		{[]string{"--regions", "eu-west-1,Mars", "--region", "eu-west-1"}, `--regions: "Mars" is not a region name`},
+		{[]string{"--regions", "us-east-1", "--region", "eu-west-1"}, "--region eu-west-1 is not one of --regions"},
+	} {
+		dir := filepath.Join(t.TempDir(), "data")
+		p := startProc(t, baseEnv(), append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir}, tc.args...)...)
+		code := p.wait(exitTimeout)
+		if stderr := p.stderr.String(); code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, stderr, tc.want)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%v: the refused start made the data directory (%v)", tc.args, err)
+		}
+	}
+}
+
 // A time, size or count given as 0 or less is refused at start, naming
 // each such setting, rather than read as the server's default: from a
 // flag, the environment or the config file alike.

@@ -248,6 +248,15 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	auditors, err := ParseAuditorAccounts(o.AuditorAccounts, o.Dev)
+	if err != nil {
+		return err
+	}
+	// Before the data directory is made: a refused start leaves nothing.
+	regions, err := ParseRegions(o.Regions, o.Region)
+	if err != nil {
+		return err
+	}
 	switch o.AuditSync {
 	case "", "always":
 	case "interval":
@@ -360,10 +369,6 @@ func Run(ctx context.Context, o Options) error {
 	if opened.PutBack != "" {
 		o.Logger.Error("the key store's "+string(keys.RootCheckRecord)+" record was put back as it was before its records were authenticated, by someone without the root key: "+
 			"nothing was authenticated, and records changed since fail to read", "tagged", opened.PutBack)
-	}
-	regions, err := ParseRegions(o.Regions, o.Region)
-	if err != nil {
-		return err
 	}
 	// A start-up pass that meets a record changed outside the server is
 	// skipped, not run on what it could not read: the calls that read the
@@ -553,10 +558,6 @@ func Run(ctx context.Context, o Options) error {
 				return backup.LiveSnapshot(context.Background(), raw, root, o.DataDir, w)
 			}, o.Logger.Error)
 		}
-	}
-	auditors := strings.FieldsFunc(o.AuditorAccounts, func(r rune) bool { return r == ',' || r == ' ' })
-	if o.Dev && len(auditors) == 0 {
-		auditors = []string{DevAccount}
 	}
 	handler := api.NewHandler(svc, dir, o.Logger).WithAudit(recorder, o.Region).WithTrailReader(trailReader).WithAuditorAccounts(auditors...).
 		WithBodyMemory(o.BodyMemory).WithRateLimit(o.RateLimit, o.RateBurst).WithObserver(observer(m, o.Logger)).
