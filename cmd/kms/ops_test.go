@@ -621,8 +621,9 @@ func TestAuditSyncModeIsChecked(t *testing.T) {
 // --auditor-accounts names account ids and --regions region names: an
 // entry that is not one stops the start with a line naming it, before the
 // data directory is made, rather than a server that lets no one the
-// operator meant read every account's records.
-func TestAccountAndRegionListsAreChecked(t *testing.T) {
+// operator meant read every account's records. So does a --pprof-listen
+// off loopback.
+func TestListsAndProfilesAddressAreChecked(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		args []string
@@ -632,6 +633,7 @@ func TestAccountAndRegionListsAreChecked(t *testing.T) {
 		{[]string{"--auditor-accounts", "111122223333,arn:aws:iam::444455556666:root"}, `--auditor-accounts: "arn:aws:iam::444455556666:root" is not an account id`},
 		{[]string{"--regions", "eu-west-1,Mars", "--region", "eu-west-1"}, `--regions: "Mars" is not a region name`},
 		{[]string{"--regions", "us-east-1", "--region", "eu-west-1"}, "--region eu-west-1 is not one of --regions"},
+		{[]string{"--pprof-listen", "0.0.0.0:0"}, "refusing to serve profiles on a non-loopback address"},
 	} {
 		dir := filepath.Join(t.TempDir(), "data")
 		p := startProc(t, baseEnv(), append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir}, tc.args...)...)

@@ -38,7 +38,8 @@ type endpoint struct {
 }
 
 // checkListen refuses, before anything is opened, a configuration that
-// would serve plain HTTP beyond this machine or name half a TLS pair.
+// would serve plain HTTP beyond this machine, name half a TLS pair, or
+// serve profiles beyond it.
 func checkListen(o Options) error {
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
@@ -55,6 +56,9 @@ func checkListen(o Options) error {
 	plain := o.TLSCert == "" && !o.DevTLS
 	if plain && !o.Dev && !o.InsecureHTTP && !isLoopback(o.Listen) {
 		return errPlainHTTP
+	}
+	if o.PprofListen != "" && !isLoopback(o.PprofListen) {
+		return errPprofOffLoopback
 	}
 	return nil
 }

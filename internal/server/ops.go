@@ -93,9 +93,13 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger) (net.Addr, func
 // tunnel. The command line is not served: --root-key may carry a key.
 // No read or write timeout past the headers: a profile takes as long as
 // its ?seconds= asks, and a read timeout would cancel it.
+// errPprofOffLoopback refuses --pprof-listen on an address other than
+// loopback; checkListen refuses it before anything is made.
+var errPprofOffLoopback = errors.New("refusing to serve profiles on a non-loopback address: --pprof-listen shows the server's internals; use 127.0.0.1 and a tunnel")
+
 func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 	if !isLoopback(addr) {
-		return nil, errors.New("refusing to serve profiles on a non-loopback address: --pprof-listen shows the server's internals; use 127.0.0.1 and a tunnel")
+		return nil, errPprofOffLoopback
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
