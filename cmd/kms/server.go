@@ -127,7 +127,7 @@ file.
 	f.StringVar(&o.Storage, "storage", "", "keep records in this PostgreSQL database (postgres://user@host:port/db; the password in PGPASSWORD or ~/.pgpass, not here, where ps shows it) shared by the nodes of a cluster")
 	f.DurationVar(&o.CacheMaxAge, "cache-max-age", server.DefaultCacheMaxAge, "with --storage: how long a node trusts a cached key or credential should a change notification from another node be lost")
 	f.BoolVar(&o.AuthenticateStore, "authenticate-store", false, "authenticate the records of a key store written by an earlier version, as they are, at this start (once: docs/storage.md)")
-	f.StringVar(&o.InitCredentials, "init-credentials", "", "on the first start of a new data directory, write the root access key of account 111122223333 to this file (AWS credentials format)")
+	f.StringVar(&o.InitCredentials, "init-credentials", "", "on the first start of a new key store (data directory or database), write the root access key of account 111122223333 to this file (AWS credentials format); not read with --dev, which writes DATA_DIR/credentials")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "serve HTTPS with the certificate (and chain) in this PEM file; reloaded on SIGHUP and when it changes")
 	f.StringVar(&o.TLSKey, "tls-key", "", "the PEM file of --tls-cert's private key")
 	f.StringVar(&o.TLSClientCA, "tls-client-ca", "", "require client certificates signed by a CA in this PEM file (mutual TLS, in addition to SigV4)")
