@@ -361,7 +361,7 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.Lis
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	after, err := decodeMarker(in.Marker)
+	marker, err := parseMarker(in.Marker)
 	if err != nil {
 		return nil, err
 	}
@@ -377,8 +377,13 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.Lis
 		}
 		onlyKey = k.Rec.ID
 	}
-	out := &kmsapi.ListAliasesOutput{}
 	region := s.regionOf(caller)
+	pages := newListing("ListAliases", caller.AccountID, region, onlyKey)
+	after, err := marker.position(pages)
+	if err != nil {
+		return nil, err
+	}
+	out := &kmsapi.ListAliasesOutput{}
 	err = s.view(ctx, "ListAliases", func(tx store.Tx) error {
 		// One key's aliases are listed from its own index (at most 50
 		// names, in the same order as the account's), not found among
@@ -388,7 +393,7 @@ func (s *Service) ListAliases(ctx context.Context, caller Caller, in *kmsapi.Lis
 			prefix = keyrepo.KeyAliasPrefix(region, onlyKey)
 		}
 		var err error
-		out.Aliases, out.NextMarker, err = scanPage(tx, prefix, after, limit, func(name string, val []byte) (kmsapi.AliasListEntry, bool, error) {
+		out.Aliases, out.NextMarker, err = scanPage(tx, pages, prefix, after, limit, func(name string, val []byte) (kmsapi.AliasListEntry, bool, error) {
 			if onlyKey != "" {
 				v, err := tx.Get(keyrepo.AliasKey(caller.AccountID, region, name))
 				if errors.Is(err, store.ErrNotFound) {

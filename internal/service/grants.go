@@ -338,11 +338,16 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 	if in.GrantID != "" && !grantIDPattern.MatchString(in.GrantID) {
 		return nil, newErr(fault.InvalidGrantID, "Invalid grant ID %s", in.GrantID)
 	}
-	after, err := decodeMarker(in.Marker)
+	marker, err := parseMarker(in.Marker)
 	if err != nil {
 		return nil, err
 	}
 	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN|keyrepo.FormOtherAccount, "kms:ListGrants", grantCallConditions())
+	if err != nil {
+		return nil, err
+	}
+	pages := newListing("ListGrants", k.Rec.Region, k.Rec.ID)
+	after, err := marker.position(pages)
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +390,7 @@ func (s *Service) ListGrants(ctx context.Context, caller Caller, in *kmsapi.List
 			return err
 		}
 		var err error
-		out.Grants, out.NextMarker, err = scanPage(tx, keyrepo.GrantPrefix(k.Rec.Region, k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.GrantListEntry, bool, error) {
+		out.Grants, out.NextMarker, err = scanPage(tx, pages, keyrepo.GrantPrefix(k.Rec.Region, k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.GrantListEntry, bool, error) {
 			return entry(val)
 		})
 		return err
@@ -421,7 +426,8 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *km
 	if in.RetiringServicePrincipal != "" {
 		return &kmsapi.ListGrantsOutput{Grants: []kmsapi.GrantListEntry{}}, nil
 	}
-	after, err := decodeMarker(in.Marker)
+	pages := newListing("ListRetirableGrants", caller.AccountID, s.regionOf(caller), in.RetiringPrincipal)
+	after, err := decodeMarker(in.Marker, pages)
 	if err != nil {
 		return nil, err
 	}
@@ -432,7 +438,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, caller Caller, in *km
 	out := &kmsapi.ListGrantsOutput{}
 	err = s.view(ctx, "ListRetirableGrants", func(tx store.Tx) error {
 		var err error
-		out.Grants, out.NextMarker, err = scanPage(tx, keyrepo.RetirablePrefix(in.RetiringPrincipal, s.regionOf(caller)), after, limit, func(rest string, _ []byte) (kmsapi.GrantListEntry, bool, error) {
+		out.Grants, out.NextMarker, err = scanPage(tx, pages, keyrepo.RetirablePrefix(in.RetiringPrincipal, s.regionOf(caller)), after, limit, func(rest string, _ []byte) (kmsapi.GrantListEntry, bool, error) {
 			keyID, grantID, _ := strings.Cut(rest, "/")
 			var g keyrepo.GrantRecord
 			if err := getJSON(tx, keyrepo.GrantKey(s.regionOf(caller), keyID, grantID), &g); err != nil {

@@ -330,7 +330,8 @@ func (s *Service) ListKeys(ctx context.Context, caller Caller, in *kmsapi.ListKe
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	after, err := decodeMarker(in.Marker)
+	pages := newListing("ListKeys", caller.AccountID, s.regionOf(caller))
+	after, err := decodeMarker(in.Marker, pages)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +342,7 @@ func (s *Service) ListKeys(ctx context.Context, caller Caller, in *kmsapi.ListKe
 	out := &kmsapi.ListKeysOutput{}
 	err = s.view(ctx, "ListKeys", func(tx store.Tx) error {
 		var err error
-		out.Keys, out.NextMarker, err = scanPage(tx, keyrepo.AcctKeyPrefix(caller.AccountID, s.regionOf(caller)), after, limit, func(id string, _ []byte) (kmsapi.KeyListEntry, bool, error) {
+		out.Keys, out.NextMarker, err = scanPage(tx, pages, keyrepo.AcctKeyPrefix(caller.AccountID, s.regionOf(caller)), after, limit, func(id string, _ []byte) (kmsapi.KeyListEntry, bool, error) {
 			gone, err := s.expiredInTx(tx, s.regionOf(caller), id)
 			return kmsapi.KeyListEntry{KeyID: id, KeyArn: keyrepo.KeyARN(s.regionOf(caller), caller.AccountID, id)}, !gone, err
 		})

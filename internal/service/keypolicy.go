@@ -225,10 +225,16 @@ func (s *Service) ListKeyPolicies(ctx context.Context, caller Caller, in *kmsapi
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if _, err := decodeMarker(in.Marker); err != nil {
+	marker, err := parseMarker(in.Marker)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ListKeyPolicies", nil); err != nil {
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ListKeyPolicies", nil)
+	if err != nil {
+		return nil, err
+	}
+	// One page, so no marker of this listing's: any is another's.
+	if _, err := marker.position(newListing("ListKeyPolicies", k.Rec.Region, k.Rec.ID)); err != nil {
 		return nil, err
 	}
 	return &kmsapi.ListKeyPoliciesOutput{PolicyNames: []string{defaultPolicyName}}, nil

@@ -182,7 +182,7 @@ func (s *Service) DescribeCustomKeyStores(ctx context.Context, caller Caller, in
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if _, err := decodeMarker(in.Marker); err != nil {
+	if _, err := decodeMarker(in.Marker, newListing("DescribeCustomKeyStores", caller.AccountID)); err != nil {
 		return nil, err
 	}
 	if err := s.authz.Account(&caller, "kms:DescribeCustomKeyStores", "*", nil); err != nil {

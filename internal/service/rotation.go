@@ -515,7 +515,16 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsap
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	after, err := decodeMarker(in.Marker)
+	marker, err := parseMarker(in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ListKeyRotations", nil)
+	if err != nil {
+		return nil, err
+	}
+	pages := newListing("ListKeyRotations", k.Rec.Region, k.Rec.ID)
+	after, err := marker.position(pages)
 	if err != nil {
 		return nil, err
 	}
@@ -523,10 +532,6 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsap
 		if _, err := strconv.ParseUint(after, 16, 32); err != nil || len(after) != 8 {
 			return nil, errBadMarker
 		}
-	}
-	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ListKeyRotations", nil)
-	if err != nil {
-		return nil, err
 	}
 	if k.Rec.KeySpec != keys.SymmetricDefault {
 		return nil, &fault.Error{Code: fault.UnsupportedOperation}
@@ -536,7 +541,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, caller Caller, in *kmsap
 	out := &kmsapi.ListKeyRotationsOutput{}
 	err = s.view(ctx, "ListKeyRotations", func(tx store.Tx) error {
 		var err error
-		out.Rotations, out.NextMarker, err = scanPage(tx, keyrepo.VersionPrefix(k.Rec.Region, k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.RotationsListEntry, bool, error) {
+		out.Rotations, out.NextMarker, err = scanPage(tx, pages, keyrepo.VersionPrefix(k.Rec.Region, k.Rec.ID), after, limit, func(_ string, val []byte) (kmsapi.RotationsListEntry, bool, error) {
 			var vr keyrepo.VersionRecord
 			if err := keyrepo.UnmarshalRecord(val, &vr); err != nil {
 				return kmsapi.RotationsListEntry{}, false, err

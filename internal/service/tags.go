@@ -144,7 +144,16 @@ func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *kmsap
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	after, err := decodeMarker(in.Marker)
+	marker, err := parseMarker(in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ListResourceTags", nil)
+	if err != nil {
+		return nil, err
+	}
+	pages := newListing("ListResourceTags", k.Rec.Region, k.Rec.ID)
+	after, err := marker.position(pages)
 	if err != nil {
 		return nil, err
 	}
@@ -154,17 +163,13 @@ func (s *Service) ListResourceTags(ctx context.Context, caller Caller, in *kmsap
 			return nil, errBadMarker
 		}
 	}
-	k, err := s.useKey(ctx, &caller, in.KeyID, keyrepo.IDOrARN, "kms:ListResourceTags", nil)
-	if err != nil {
-		return nil, err
-	}
 	tags := k.Rec.Tags
 	start = min(start, len(tags))
 	end := min(start+pageLimit(in.Limit, 50, 50), len(tags))
 	out := &kmsapi.ListResourceTagsOutput{Tags: append([]kmsapi.Tag{}, tags[start:end]...)}
 	if end < len(tags) {
 		out.Truncated = true
-		out.NextMarker = encodeMarker(strconv.Itoa(end))
+		out.NextMarker = encodeMarker(pages, strconv.Itoa(end))
 	}
 	return out, nil
 }
