@@ -30,9 +30,16 @@ var (
 )
 
 // maxPolicyDocBytes bounds the inline policies of a user or role, all
-// together: AWS's 10,240 characters for a role (for a user AWS allows
-// 2,048; this server allows a user as much as a role).
+// together: AWS's 10,240 characters for a role, whitespace not counted,
+// as IAM counts them (for a user AWS allows 2,048; this server allows a
+// user as much as a role).
 const maxPolicyDocBytes = 2048 * 5
+
+// maxPolicyDocsStored bounds the same policies with their whitespace, as
+// they are stored and read on each of the owner's requests: the largest
+// single document IAM's model takes. Past it, LimitExceeded as past
+// maxPolicyDocBytes; only a document mostly of whitespace reaches it.
+const maxPolicyDocsStored = 131072
 
 // IAM's quotas on the users and roles of an account (UsersPerAccount,
 // which AWS does not raise, and RolesPerAccount's default). CreateUser and
@@ -271,7 +278,7 @@ func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owne
 	if err := checkPolicyNames(kind, owner, policyName, true); err != nil {
 		return err
 	}
-	if len(document) > maxPolicyDocBytes {
+	if policySize(document) > maxPolicyDocBytes || len(document) > maxPolicyDocsStored {
 		return errf(fault.LimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", maxPolicyDocBytes, lowerKind(kind), owner)
 	}
 	doc, err := policy.ParseIdentity(document)
@@ -288,17 +295,20 @@ func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owne
 		}
 		// The limit is on all of an owner's inline policies together, as
 		// on AWS: every request of the owner reads and evaluates them all.
-		total := len(document)
+		// IAM counts their characters but whitespace; their stored
+		// size is bounded too.
+		total, stored := policySize(document), len(document)
 		err = scanJSON(tx, o.prefix, func(p *policyRecord) error {
 			if p.Name != policyName {
-				total += len(p.Document)
+				total += policySize(p.Document)
+				stored += len(p.Document)
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if total > maxPolicyDocBytes {
+		if total > maxPolicyDocBytes || stored > maxPolicyDocsStored {
 			return errf(fault.LimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", maxPolicyDocBytes, lowerKind(kind), owner)
 		}
 		return putJSON(tx, append(o.prefix, policyName...), &policyRecord{V: 1, Name: policyName, Document: document})
