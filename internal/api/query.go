@@ -71,11 +71,12 @@ func (h *Handler) queryServices() map[string]*queryService {
 			}{xmlAccessKey{UserName: k.UserName, AccessKeyID: k.ID, Status: k.Status, SecretAccessKey: secret, CreateDate: k.Created.Format(isoTime)}}, nil
 		},
 		"ListAccessKeys": func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
-			ks, err := d.ListAccessKeys(ctx, p, f.Get("UserName"))
+			ks, next, err := d.ListAccessKeys(ctx, p, f.Get("UserName"), f.Get("Marker"), iamPageSize(f))
 			out := struct {
 				AccessKeyMetadata []xmlAccessKey `xml:"AccessKeyMetadata>member"`
 				IsTruncated       bool
-			}{AccessKeyMetadata: []xmlAccessKey{}}
+				Marker            string `xml:",omitempty" json:",omitempty"`
+			}{AccessKeyMetadata: []xmlAccessKey{}, IsTruncated: next != "", Marker: next}
 			for _, k := range ks {
 				out.AccessKeyMetadata = append(out.AccessKeyMetadata, xmlAccessKey{UserName: k.UserName, AccessKeyID: k.ID, Status: k.Status, CreateDate: k.Created.Format(isoTime)})
 			}
@@ -150,11 +151,12 @@ func (h *Handler) queryServices() map[string]*queryService {
 			return xmlPolicy{Owner: xml.Name{Local: owner}, OwnerName: name, PolicyName: f.Get("PolicyName"), PolicyDocument: iamEscape(doc)}, nil
 		}
 		iam.actions["List"+kind+"Policies"] = func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
-			names, err := d.ListPolicies(ctx, p, kind, f.Get(owner))
+			names, next, err := d.ListPolicies(ctx, p, kind, f.Get(owner), f.Get("Marker"), iamPageSize(f))
 			return wrap(err, struct {
 				PolicyNames []string `xml:"PolicyNames>member"`
 				IsTruncated bool
-			}{PolicyNames: append([]string{}, names...)})
+				Marker      string `xml:",omitempty" json:",omitempty"`
+			}{PolicyNames: append([]string{}, names...), IsTruncated: next != "", Marker: next})
 		}
 		iam.actions["Delete"+kind+"Policy"] = func(ctx context.Context, p *identity.Principal, f url.Values) (any, error) {
 			return nil, d.DeletePolicy(ctx, p, kind, f.Get(owner), f.Get("PolicyName"))

@@ -592,7 +592,7 @@ func TestRevokedOnAnotherNode(t *testing.T) {
 	}
 
 	alice := signIn("alice")
-	keys, err := other.ListAccessKeys(ctx, e.root, "alice")
+	keys, _, err := other.ListAccessKeys(ctx, e.root, "alice", "", 100)
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("alice's keys: %v %v", keys, err)
 	}
@@ -610,7 +610,7 @@ func TestRevokedOnAnotherNode(t *testing.T) {
 	if status, out := bob.post("call/iam/CreateAccessKey", nil); status != http.StatusForbidden || out["__type"] != "AccessDenied" {
 		t.Fatalf("CreateAccessKey after bob's policy was deleted on another node: %d %v", status, out)
 	}
-	if keys, err := other.ListAccessKeys(ctx, e.root, "bob"); err != nil || len(keys) != 1 {
+	if keys, _, err := other.ListAccessKeys(ctx, e.root, "bob", "", 100); err != nil || len(keys) != 1 {
 		t.Fatalf("bob's keys: %v %v", keys, err)
 	}
 }
@@ -629,7 +629,7 @@ func TestIAMRequestedRegion(t *testing.T) {
 	if status, out := notInUS.post("call/iam/CreateAccessKey", nil); status != http.StatusForbidden || out["__type"] != "AccessDenied" {
 		t.Fatalf("CreateAccessKey by a user denied us-east-1: %d %v", status, out)
 	}
-	if keys, err := e.dir.ListAccessKeys(ctx, e.root, "not-in-us"); err != nil || len(keys) != 1 {
+	if keys, _, err := e.dir.ListAccessKeys(ctx, e.root, "not-in-us", "", 100); err != nil || len(keys) != 1 {
 		t.Fatalf("not-in-us has %d access keys (%v), want its one", len(keys), err)
 	}
 	inUS := signIn("in-us", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*",

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/openkms/kms/internal/fault"
@@ -230,12 +231,15 @@ func (d *Directory) CreateAccessKey(ctx context.Context, caller *Principal, user
 	return info, secret, nil
 }
 
-// ListAccessKeys lists a user's access keys (or the caller's own), if the
-// caller may iam:ListAccessKeys on their owner, itself included.
-func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userName string) ([]*AccessKeyInfo, error) {
-	userName, err := keyOwner(caller, userName)
+// ListAccessKeys lists a page of a user's access keys (or the caller's
+// own), if the caller may iam:ListAccessKeys on their owner, itself
+// included: in the order of their ids, at most max (> 0), after marker
+// (a next of an earlier page; "" from the first). next is the marker of
+// the page after, "" after the last.
+func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userName, marker string, max int) (page []*AccessKeyInfo, next string, err error) {
+	userName, err = keyOwner(caller, userName)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var out []*AccessKeyInfo
 	err = d.view(ctx, func(tx store.Tx) error {
@@ -272,7 +276,20 @@ func (d *Directory) ListAccessKeys(ctx context.Context, caller *Principal, userN
 			return true, nil
 		})
 	})
-	return out, err
+	if err != nil {
+		return nil, "", err
+	}
+	// A user has at most two keys (the root of an older store three):
+	// the page is cut from them all.
+	slices.SortFunc(out, func(a, b *AccessKeyInfo) int { return strings.Compare(a.ID, b.ID) })
+	for len(out) > 0 && marker != "" && out[0].ID <= marker {
+		out = out[1:]
+	}
+	if len(out) > max {
+		out = out[:max]
+		next = out[max-1].ID
+	}
+	return out, next, nil
 }
 
 // keyOwner is the user whose access keys a call is about: userName,

@@ -19,7 +19,7 @@ var accessKeyRE = regexp.MustCompile(`^AKIA[A-Z2-7]{16}$`)
 // the root sees them.
 func keyIDs(t *testing.T, f *fixture, user string) []string {
 	t.Helper()
-	ks, err := f.d.ListAccessKeys(f.ctx, f.root1, user)
+	ks, _, err := f.d.ListAccessKeys(f.ctx, f.root1, user, "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestListAccessKeys(t *testing.T) {
 		{"the other account's root, a user here", f.root2, "alice", fault.NoSuchEntity, "The user with name alice cannot be found.", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ks, err := f.d.ListAccessKeys(f.ctx, tc.caller, tc.user)
+			ks, _, err := f.d.ListAccessKeys(f.ctx, tc.caller, tc.user, "", 100)
 			check(t, err, tc.code, tc.msg)
 			if err != nil {
 				return
@@ -167,7 +167,7 @@ func TestListAccessKeys(t *testing.T) {
 			}
 		})
 	}
-	ks, _ := f.d.ListAccessKeys(f.ctx, f.root1, "ALICE")
+	ks, _, _ := f.d.ListAccessKeys(f.ctx, f.root1, "ALICE", "", 100)
 	for _, k := range ks {
 		want := start
 		if k.ID == second.ID {
@@ -368,7 +368,7 @@ func TestRecordsFromBeforeTheRootKeyIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.d.Changed(nil)
-	ks, err := f.d.ListAccessKeys(f.ctx, f.root1, "")
+	ks, _, err := f.d.ListAccessKeys(f.ctx, f.root1, "", "", 100)
 	if err != nil || len(ks) != 1 || ks[0].ID != f.rootAK.ID || ks[0].Status != "Active" {
 		t.Fatalf("ListAccessKeys = %+v, %v; want the bootstrap key, Active", ks, err)
 	}
@@ -408,7 +408,7 @@ func TestRoleSessionCannotManageRootKeys(t *testing.T) {
 		call func() error
 	}{
 		{"CreateAccessKey", func() error { _, _, err := f.d.CreateAccessKey(f.ctx, session, ""); return err }},
-		{"ListAccessKeys", func() error { _, err := f.d.ListAccessKeys(f.ctx, session, ""); return err }},
+		{"ListAccessKeys", func() error { _, _, err := f.d.ListAccessKeys(f.ctx, session, "", "", 100); return err }},
 		{"DeleteAccessKey", func() error { return f.d.DeleteAccessKey(f.ctx, session, "", f.rootAK.ID) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -427,7 +427,7 @@ func TestRoleSessionCannotManageRootKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ks, err := f.d.ListAccessKeys(f.ctx, session, "alice"); err != nil || len(ks) != 1 {
+	if ks, _, err := f.d.ListAccessKeys(f.ctx, session, "alice", "", 100); err != nil || len(ks) != 1 {
 		t.Fatalf("ListAccessKeys of alice = %v, %v", ks, err)
 	}
 	if err := f.d.DeleteAccessKey(f.ctx, session, "alice", k.ID); err != nil {

@@ -13,7 +13,7 @@ import (
 
 func policyNames(t *testing.T, f *fixture, kind, owner string) []string {
 	t.Helper()
-	names, err := f.d.ListPolicies(f.ctx, f.root1, kind, owner)
+	names, _, err := f.d.ListPolicies(f.ctx, f.root1, kind, owner, "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,11 +206,11 @@ func TestGetListDeletePolicy(t *testing.T) {
 	})
 
 	t.Run("list", func(t *testing.T) {
-		_, err := f.d.ListPolicies(f.ctx, nobody, "User", "alice")
+		_, _, err := f.d.ListPolicies(f.ctx, nobody, "User", "alice", "", 100)
 		wantErr(t, err, fault.AccessDenied, "User: arn:aws:iam::"+acct+":user/nobody is not authorized to perform: iam:ListUserPolicies on resource: user alice because no identity-based policy allows the iam:ListUserPolicies action")
-		_, err = f.d.ListPolicies(f.ctx, f.root1, "Role", "ghost")
+		_, _, err = f.d.ListPolicies(f.ctx, f.root1, "Role", "ghost", "", 100)
 		wantErr(t, err, fault.NoSuchEntity, "The role with name ghost cannot be found.")
-		if names, err := f.d.ListPolicies(f.ctx, f.root1, "User", "nobody"); err != nil || len(names) != 0 {
+		if names, _, err := f.d.ListPolicies(f.ctx, f.root1, "User", "nobody", "", 100); err != nil || len(names) != 0 {
 			t.Fatalf("a user without policies: %v, %v", names, err)
 		}
 	})

@@ -71,9 +71,9 @@ func FuzzIAMRecords(f *testing.F) {
 		}
 		fx.d.GetUser(fx.ctx, fx.root1, "app")
 		fx.d.ListUsers(fx.ctx, fx.root1, "", "", 100)
-		fx.d.ListAccessKeys(fx.ctx, fx.root1, "app")
+		fx.d.ListAccessKeys(fx.ctx, fx.root1, "app", "", 100)
 		fx.d.GetPolicy(fx.ctx, fx.root1, "User", "app", "all")
-		fx.d.ListPolicies(fx.ctx, fx.root1, "User", "app")
+		fx.d.ListPolicies(fx.ctx, fx.root1, "User", "app", "", 100)
 		fx.d.GetRole(fx.ctx, fx.root1, "r")
 		fx.d.ListRoles(fx.ctx, fx.root1, "", "", 100)
 		if p, err := fx.d.Refresh(fx.ctx, fx.root1); err != nil || p == nil {

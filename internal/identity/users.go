@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -340,22 +339,24 @@ func (d *Directory) GetPolicy(ctx context.Context, caller *Principal, kind, owne
 	return ownerName, rec.Document, err
 }
 
-// ListPolicies lists the names of an owner's inline policies.
-func (d *Directory) ListPolicies(ctx context.Context, caller *Principal, kind, owner string) ([]string, error) {
+// ListPolicies lists a page of the names of an owner's inline policies,
+// in order, as ListUsers lists users: at most max (> 0), after marker
+// (a next of an earlier page; "" from the first). next is the marker of
+// the page after, "" after the last.
+func (d *Directory) ListPolicies(ctx context.Context, caller *Principal, kind, owner, marker string, max int) (names []string, next string, err error) {
 	if err := checkPolicyNames(kind, owner, "", false); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var names []string
-	err := d.view(ctx, func(tx store.Tx) error {
+	err = d.view(ctx, func(tx store.Tx) error {
 		names = names[:0]
 		o, err := d.named(ctx, tx, caller, kind, owner, "iam:List"+kind+"Policies")
 		if err != nil {
 			return err
 		}
-		return scanJSON(tx, o.prefix, func(p *policyRecord) error { names = append(names, p.Name); return nil })
+		next, err = scanPageJSON(tx, o.prefix, marker, max, nil, func(p *policyRecord) { names = append(names, p.Name) })
+		return err
 	})
-	sort.Strings(names)
-	return names, err
+	return names, next, err
 }
 
 // DeletePolicy deletes an inline policy.

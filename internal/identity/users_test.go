@@ -333,13 +333,16 @@ func TestNamedEntitiesTellNothingToTheUnauthorized(t *testing.T) {
 			return err
 		}},
 		{"iam:ListUserPolicies", "user", func(p *identity.Principal, n string) error {
-			_, err := f.d.ListPolicies(f.ctx, p, "User", n)
+			_, _, err := f.d.ListPolicies(f.ctx, p, "User", n, "", 100)
 			return err
 		}},
 		{"iam:DeleteUserPolicy", "user", func(p *identity.Principal, n string) error { return f.d.DeletePolicy(f.ctx, p, "User", n, "nope") }},
 		{"iam:PutUserPolicy", "user", func(p *identity.Principal, n string) error { return f.d.PutPolicy(f.ctx, p, "User", n, "q", allowAll) }},
 		{"iam:CreateAccessKey", "user", func(p *identity.Principal, n string) error { _, _, err := f.d.CreateAccessKey(f.ctx, p, n); return err }},
-		{"iam:ListAccessKeys", "user", func(p *identity.Principal, n string) error { _, err := f.d.ListAccessKeys(f.ctx, p, n); return err }},
+		{"iam:ListAccessKeys", "user", func(p *identity.Principal, n string) error {
+			_, _, err := f.d.ListAccessKeys(f.ctx, p, n, "", 100)
+			return err
+		}},
 		{"iam:DeleteAccessKey", "user", func(p *identity.Principal, n string) error {
 			return f.d.DeleteAccessKey(f.ctx, p, n, "AKIANOSUCHKEY0000000")
 		}},
@@ -355,7 +358,7 @@ func TestNamedEntitiesTellNothingToTheUnauthorized(t *testing.T) {
 			return err
 		}},
 		{"iam:ListRolePolicies", "role", func(p *identity.Principal, n string) error {
-			_, err := f.d.ListPolicies(f.ctx, p, "Role", n)
+			_, _, err := f.d.ListPolicies(f.ctx, p, "Role", n, "", 100)
 			return err
 		}},
 		{"iam:DeleteRolePolicy", "role", func(p *identity.Principal, n string) error { return f.d.DeletePolicy(f.ctx, p, "Role", n, "nope") }},
