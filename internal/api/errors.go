@@ -89,7 +89,7 @@ var queryCodes = map[fault.Code]struct {
 	fault.IncompleteSignature:        {http.StatusBadRequest, "IncompleteSignature"},
 	fault.InvalidClientTokenID:       {http.StatusForbidden, "InvalidClientTokenId"},
 	fault.SignatureDoesNotMatch:      {http.StatusForbidden, "SignatureDoesNotMatch"},
-	fault.ExpiredToken:               {http.StatusBadRequest, "ExpiredToken"},
+	fault.ExpiredToken:               {http.StatusForbidden, "ExpiredToken"},
 	fault.AccessDenied:               {http.StatusForbidden, "AccessDenied"},
 	fault.NoSuchEntity:               {http.StatusNotFound, "NoSuchEntity"},
 	fault.EntityAlreadyExists:        {http.StatusConflict, "EntityAlreadyExists"},
