@@ -260,7 +260,8 @@ func checkStatement(at string, st *Statement, has elements, k kind) error {
 	case (k == kindResource || trust) && !hasPrincipal:
 		return fail("%s has neither Principal nor NotPrincipal, which a key policy statement needs.", at)
 	case k == kindIdentity && hasPrincipal:
-		return fail("%s has a Principal or NotPrincipal, which an identity-based policy must not have.", at)
+		// IAM's words: an identity policy applies to its owner.
+		return fail("Policy document should not specify a principal.")
 	case (k == kindIdentity || k == kindResource) && !has.resource && !has.notResource:
 		// AWS KMS has refused a key policy statement without Resource
 		// since August 2025; one stored before applies to no one, so a

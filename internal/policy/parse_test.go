@@ -172,7 +172,7 @@ func TestParseKinds(t *testing.T) {
 		any, res, ident  bool // parses as Parse, ParseResource, ParseIdentity
 		wantMessageIdent string
 	}{
-		{defaultKeyPolicy, true, true, false, "Principal or NotPrincipal, which an identity-based policy must not have"},
+		{defaultKeyPolicy, true, true, false, "Policy document should not specify a principal."},
 		{noPrincipal, true, false, true, ""},
 		{noResource, true, false, false, ""},
 		{identityNoResource, true, false, false, "neither Resource nor NotResource"},
