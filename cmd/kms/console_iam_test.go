@@ -98,6 +98,14 @@ func TestConsoleIAMPageListsEveryPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// More inline policies than a page of ListUserPolicies holds.
+	const doc = `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:X","Resource":"*"}]}`
+	for i := range 101 {
+		if _, err := rootIAM.PutUserPolicy(sdk, &iam.PutUserPolicyInput{UserName: aws.String("user051"),
+			PolicyName: aws.String(fmt.Sprintf("p%03d", i)), PolicyDocument: aws.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	browse(t, ctx, "the IAM page of 102 users",
 		chromedp.Navigate(s.URL+"/console/"),
 		signInWithKey(id, secret),
@@ -109,15 +117,18 @@ func TestConsoleIAMPageListsEveryPage(t *testing.T) {
 		click(`//summary[normalize-space()="user050"]`),
 		visible(`//details[summary[normalize-space()="user050"]]//li[normalize-space()="No access keys."]`),
 		visible(`//details[summary[normalize-space()="user050"]]//li[normalize-space()="No inline policies."]`),
+		click(`//summary[normalize-space()="user051"]`),
+		visible(`//details[summary[normalize-space()="user051"]]//li[starts-with(normalize-space(), "p000")]`),
+		visible(`//details[summary[normalize-space()="user051"]]//li[starts-with(normalize-space(), "p100")]`),
 	)
 	// Every call the console makes is logged as the API's are, one line
 	// each, once it is answered.
-	s.waitLog(regexp.MustCompile(`operation=ListAccessKeys `), startTimeout)
-	s.waitLog(regexp.MustCompile(`operation=ListUserPolicies `), startTimeout)
+	s.waitLog(regexp.MustCompile(`(?s)operation=ListAccessKeys .*operation=ListAccessKeys `), startTimeout)
+	s.waitLog(regexp.MustCompile(`(?s)operation=ListUserPolicies .*operation=ListUserPolicies `), startTimeout)
 	log := s.stderr.String()
 	for _, op := range []string{"ListAccessKeys", "ListUserPolicies"} {
-		if n := strings.Count(log, "operation="+op+" "); n != 1 {
-			t.Errorf("%d %s calls for a page of 102 users with one opened, want 1", n, op)
+		if n := strings.Count(log, "operation="+op+" "); n != 2 {
+			t.Errorf("%d %s calls for a page of 102 users with two opened, want 2", n, op)
 		}
 	}
 }

@@ -52,7 +52,7 @@
     const load = async () => {
       keys.replaceChildren();
       try {
-        const ks = (await iam("ListAccessKeys", { UserName: u.UserName })).AccessKeyMetadata || [];
+        const ks = await iamAll("ListAccessKeys", { UserName: u.UserName }, "AccessKeyMetadata");
         for (const k of ks) {
           const next = k.Status === "Active" ? "Inactive" : "Active";
           keys.append(el("li", {}, k.AccessKeyId + " (" + k.Status + ") ",
@@ -99,7 +99,7 @@
     const load = async () => {
       list.replaceChildren();
       try {
-        const names = (await iam("List" + kind + "Policies", { [param]: name })).PolicyNames || [];
+        const names = await iamAll("List" + kind + "Policies", { [param]: name }, "PolicyNames");
         for (const n of names) {
           const pre = el("pre", { hidden: true });
           list.append(el("li", {}, n, " ",
