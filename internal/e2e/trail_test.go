@@ -36,6 +36,17 @@ import (
 
 // newTrailEnv is newAuditedEnv serving its trail; it returns the data
 // directory that holds audit.log.
+// accountRoot makes account's root in e's store and returns its
+// credentials.
+func (e *kmsEnv) accountRoot(t *testing.T, account string) aws.Credentials {
+	t.Helper()
+	k, err := identity.BootstrapRoot(context.Background(), e.store, e.root, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}
+}
+
 func newTrailEnv(t *testing.T) (*kmsEnv, string) {
 	t.Helper()
 	e, logPath := newAuditedEnv(t)
@@ -201,11 +212,7 @@ func TestTrailScopedToAccount(t *testing.T) {
 	h := e.guard.next.(*api.Handler)
 	ctx := context.Background()
 	a := e.rootCreds()
-	bk, err := identity.BootstrapRoot(ctx, e.store, e.root, "444455556666")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := aws.Credentials{AccessKeyID: bk.ID, SecretAccessKey: bk.Secret}
+	b := e.accountRoot(t, "444455556666")
 	aKey := e.newKey(t)
 	e.encrypt(t, aKey, []byte("a"), map[string]string{"secret-context": "of-account-a"})
 	bClient := e.clientWith(b.AccessKeyID, b.SecretAccessKey, "")
@@ -585,16 +592,8 @@ func TestTrailKeyOwnerReadsCrossAccountUse(t *testing.T) {
 	t.Parallel()
 	e, _ := newTrailEnv(t)
 	ctx := context.Background()
-	bk, err := identity.BootstrapRoot(ctx, e.store, e.root, "444455556666")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := identity.BootstrapRoot(ctx, e.store, e.root, "777788889999")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := aws.Credentials{AccessKeyID: bk.ID, SecretAccessKey: bk.Secret}
-	c := aws.Credentials{AccessKeyID: ck.ID, SecretAccessKey: ck.Secret}
+	b := e.accountRoot(t, "444455556666")
+	c := e.accountRoot(t, "777788889999")
 	k := e.newKey(t)
 	arn := e.keyARN(k)
 	e.kpPutKeyPolicy(t, e.client, k, kpDoc(kpRootStmt(), kpAllow("arn:aws:iam::444455556666:root", "kms:Encrypt")), false)
@@ -602,7 +601,7 @@ func TestTrailKeyOwnerReadsCrossAccountUse(t *testing.T) {
 	if _, err := kpEncrypt(bClient, arn, map[string]string{"use": "allowed-cross-account"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = bClient.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(arn), KeySpec: "AES_256",
+	_, err := bClient.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(arn), KeySpec: "AES_256",
 		EncryptionContext: map[string]string{"use": "denied-cross-account"}})
 	expectAPIErrorCode(t, err, "AccessDeniedException")
 
@@ -632,15 +631,11 @@ func TestTrailHidesTheKeyADeniedCiphertextNames(t *testing.T) {
 	t.Parallel()
 	e, _ := newTrailEnv(t)
 	ctx := context.Background()
-	bk, err := identity.BootstrapRoot(ctx, e.store, e.root, "444455556666")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := aws.Credentials{AccessKeyID: bk.ID, SecretAccessKey: bk.Secret}
+	b := e.accountRoot(t, "444455556666")
 	k := e.newKey(t)
 	blob := e.encrypt(t, k, []byte("x"), nil).CiphertextBlob
 	bClient := e.clientWith(b.AccessKeyID, b.SecretAccessKey, "")
-	_, err = bClient.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob})
+	_, err := bClient.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: blob})
 	expectAPIError(t, err, "AccessDeniedException", ciphertextKeyMsg)
 	bKey, err := bClient.CreateKey(ctx, &kms.CreateKeyInput{})
 	if err != nil {
@@ -668,16 +663,8 @@ func TestTrailRoleOwnerReadsCrossAccountAssumeRole(t *testing.T) {
 	t.Parallel()
 	e, _ := newTrailEnv(t)
 	ctx := context.Background()
-	bk, err := identity.BootstrapRoot(ctx, e.store, e.root, "444455556666")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := identity.BootstrapRoot(ctx, e.store, e.root, "777788889999")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := aws.Credentials{AccessKeyID: bk.ID, SecretAccessKey: bk.Secret}
-	c := aws.Credentials{AccessKeyID: ck.ID, SecretAccessKey: ck.Secret}
+	b := e.accountRoot(t, "444455556666")
+	c := e.accountRoot(t, "777788889999")
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}]}`
 	if _, err := e.rootIAM().CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("shared"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
 		t.Fatal(err)
