@@ -386,3 +386,40 @@ func TestPlainHTTPOffLoopback(t *testing.T) {
 	// Loopback needs no flag.
 	startServer(t, t.TempDir(), env)
 }
+
+// A start refused for its TLS files or its --listen address is refused
+// before the data directory is made: a typo leaves no fresh root key,
+// store or credentials behind for the corrected start to pick up.
+func TestBadTLSOrListenMakesNoDataDirectory(t *testing.T) {
+	t.Parallel()
+	files := t.TempDir()
+	ca := newTestCA(t, "startup CA")
+	cert, key := ca.issue(t, "server", true)
+	_, otherKey := ca.issue(t, "other", true)
+	certFile, keyFile := filepath.Join(files, "cert.pem"), filepath.Join(files, "key.pem")
+	otherKeyFile, badCA := filepath.Join(files, "other-key.pem"), filepath.Join(files, "ca.pem")
+	writeFile(t, certFile, cert)
+	writeFile(t, keyFile, key)
+	writeFile(t, otherKeyFile, otherKey)
+	writeFile(t, badCA, []byte("not a certificate"))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, args := range [][]string{
+		{"--tls-cert", filepath.Join(files, "missing.pem"), "--tls-key", keyFile},
+		{"--tls-cert", certFile, "--tls-key", otherKeyFile},
+		{"--tls-cert", certFile, "--tls-key", keyFile, "--tls-client-ca", badCA},
+		{"--listen", busy.Addr().String()},
+	} {
+		dir := filepath.Join(t.TempDir(), "data")
+		p := startProc(t, baseEnv(), append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir}, args...)...)
+		if code := p.wait(exitTimeout); code == 0 {
+			t.Errorf("%v: exit 0, stderr %q", args, p.stderr.String())
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%v: the refused start made the data directory (%v)", args, err)
+		}
+	}
+}

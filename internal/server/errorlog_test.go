@@ -38,6 +38,9 @@ func TestTLSHandshakeErrorsAreDebug(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := ep.devTLS(o); err != nil {
+		t.Fatal(err)
+	}
 	records := make(recordsTo, 16)
 	srv := httpServer(o, http.NotFoundHandler(), slog.New(records))
 	srv.ConnState = ep.limit.track

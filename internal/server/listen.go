@@ -63,26 +63,21 @@ func checkListen(o Options) error {
 	return nil
 }
 
-// openEndpoint listens on o.Listen, with TLS if configured (making the dev
-// certificate first with DevTLS), and at most o.MaxConnections open
-// connections: past that, the longest idle makes room, or new ones wait in
-// the kernel's queue (connLimiter).
+// openEndpoint listens on o.Listen, with TLS if configured, and at most
+// o.MaxConnections open connections: past that, the longest idle makes
+// room, or new ones wait in the kernel's queue (connLimiter). It is
+// called before the data directory is made, so that a missing or
+// mismatched certificate, key or client CA, or an address that cannot be
+// bound, refuses the start with nothing written; the bound listener is
+// kept for serving, so no other process can take the port meanwhile.
+// With DevTLS the certificate is made in the data directory: it is loaded
+// later, by devTLS, once the directory exists.
 func openEndpoint(o Options) (*endpoint, error) {
 	ep := &endpoint{}
-	certFile, keyFile := o.TLSCert, o.TLSKey
-	if o.DevTLS {
-		ca, cert, key, err := ensureDevTLS(o.DataDir, time.Now())
-		if err != nil {
+	if o.TLSCert != "" {
+		if err := ep.loadTLS(o.TLSCert, o.TLSKey, o.TLSClientCA, o.Logger); err != nil {
 			return nil, err
 		}
-		certFile, keyFile, ep.caForCL = cert, key, ca
-	}
-	if certFile != "" {
-		r, err := newCertReloader(certFile, keyFile, o.TLSClientCA, o.Logger)
-		if err != nil {
-			return nil, err
-		}
-		ep.tls, ep.reload = tlsConfig(r), r
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -90,20 +85,47 @@ func openEndpoint(o Options) (*endpoint, error) {
 	}
 	ep.limit = newConnLimiter(ln, o.MaxConnections, time.Now)
 	ep.ln = ep.limit
-	scheme := "http"
+	ep.url = "http://" + ln.Addr().String()
 	if ep.tls != nil {
 		ep.ln = tls.NewListener(ep.ln, ep.tls)
-		scheme = "https"
+		ep.url = "https://" + ln.Addr().String()
 	}
-	addr := ln.Addr().String()
-	if o.DevTLS {
-		// The dev certificate names localhost and the loopback addresses.
-		if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-			addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
-		}
-	}
-	ep.url = scheme + "://" + addr
 	return ep, nil
+}
+
+// loadTLS loads the certificate, key and client CA that ep serves with.
+func (ep *endpoint) loadTLS(certFile, keyFile, clientCA string, log *slog.Logger) error {
+	r, err := newCertReloader(certFile, keyFile, clientCA, log)
+	if err != nil {
+		return err
+	}
+	ep.tls, ep.reload = tlsConfig(r), r
+	return nil
+}
+
+// devTLS makes (or reuses) the dev certificate in o.DataDir and serves ep
+// with it; a no-op without DevTLS. It runs after the data directory is
+// made, as the files live there.
+func (ep *endpoint) devTLS(o Options) error {
+	if !o.DevTLS {
+		return nil
+	}
+	ca, cert, key, err := ensureDevTLS(o.DataDir, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := ep.loadTLS(cert, key, o.TLSClientCA, o.Logger); err != nil {
+		return err
+	}
+	ep.caForCL = ca
+	ep.ln = tls.NewListener(ep.limit, ep.tls)
+	addr := ep.limit.Addr().String()
+	// The dev certificate names localhost and the loopback addresses.
+	if tcp, ok := ep.limit.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	ep.url = "https://" + addr
+	return nil
 }
 
 // httpServer is the HTTP server of handler with the timeouts and limits

@@ -52,41 +52,56 @@ func withOps(api http.Handler, ready func(context.Context) error, metrics, conso
 // (connLimiter).
 const opsMaxConnections = 32
 
-// serveOps serves h on addr, plain HTTP, with at most opsMaxConnections
+// listenOps binds addr for serveOps; what names the address in the
+// error ("metrics", "pprof"). Run binds before it makes the data
+// directory, so that an address that cannot be bound refuses the start
+// with nothing written.
+func listenOps(what, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", what, addr, err)
+	}
+	return ln, nil
+}
+
+// serveOps serves h on ln, plain HTTP, with at most opsMaxConnections
 // connections and a request's headers within 10 s; unless timeout is 0,
 // the whole request must arrive, and its answer be written, within
 // timeout. A request answered before its body was read has its
-// connection closed (closeUnread), rather than waited on for the body. It returns the address it listens on and the function that
+// connection closed (closeUnread), rather than waited on for the body. It returns the function that
 // stops it.
-func serveOps(addr string, h http.Handler, timeout time.Duration, log *slog.Logger) (net.Addr, func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
+func serveOps(ln net.Listener, h http.Handler, timeout time.Duration, log *slog.Logger) func() {
 	limit := newConnLimiter(ln, opsMaxConnections, time.Now)
 	srv := &http.Server{Handler: closeUnread(h), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: timeout, WriteTimeout: timeout,
 		IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: maxHeaderBytes, ConnState: limit.track,
 		ErrorLog: httpErrorLog(log)}
 	go srv.Serve(limit)
-	return ln.Addr(), func() { srv.Close() }, nil
+	return func() { srv.Close() }
 }
 
 // serveMetrics serves GET /metrics on an address of its own (serveOps),
 // and returns the address and the function that stops it.
 func serveMetrics(addr string, h http.Handler, log *slog.Logger) (net.Addr, func(), error) {
+	ln, err := listenOps("metrics", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ln.Addr(), serveMetricsOn(ln, h, log), nil
+}
+
+// serveMetricsOn is serveMetrics on a listener already bound (listenOps).
+func serveMetricsOn(ln net.Listener, h http.Handler, log *slog.Logger) (stop func()) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	at, stop, err := serveOps(addr, mux, 30*time.Second, log)
-	if err != nil {
-		return nil, nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
-	}
-	log.Info("metrics served", "url", "http://"+at.String()+"/metrics")
-	return at, stop, nil
+	stop = serveOps(ln, mux, 30*time.Second, log)
+	log.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
+	return stop
 }
 
 // servePprof serves Go's runtime profiles (net/http/pprof, under
-// /debug/pprof/) on an address of its own (serveOps), and returns the
-// function that stops it. The profiles hold no key material, but they
+// /debug/pprof/) on a loopback listener of its own (serveOps, bound by
+// listenOps), and returns the function that stops it. The profiles hold
+// no key material, but they
 // show the program's internals, and a CPU profile or trace costs CPU
 // while it runs (for its ?seconds=, 30 by default): only a loopback
 // address is accepted, for an operator on the machine or through a
@@ -97,8 +112,8 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger) (net.Addr, func
 // loopback; checkListen refuses it before anything is made.
 var errPprofOffLoopback = errors.New("refusing to serve profiles on a non-loopback address: --pprof-listen shows the server's internals; use 127.0.0.1 and a tunnel")
 
-func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
-	if !isLoopback(addr) {
+func servePprof(ln net.Listener, log *slog.Logger) (stop func(), err error) {
+	if !isLoopback(ln.Addr().String()) {
 		return nil, errPprofOffLoopback
 	}
 	mux := http.NewServeMux()
@@ -106,11 +121,8 @@ func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	at, stop, err := serveOps(addr, mux, 0, log)
-	if err != nil {
-		return nil, fmt.Errorf("pprof: listen on %s: %w", addr, err)
-	}
-	log.Info("profiles served", "url", "http://"+at.String()+"/debug/pprof/")
+	stop = serveOps(ln, mux, 0, log)
+	log.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return stop, nil
 }
 

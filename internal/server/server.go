@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	neturl "net/url"
@@ -283,6 +284,28 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if err := rootKeySpec(o).Check(); err != nil {
 		return err
+	}
+	// The TLS files are loaded and every address bound before the data
+	// directory is made: a refused start leaves nothing. The listeners
+	// are kept for serving. --dev --tls's certificate is the exception:
+	// it is made in the data directory, so it is loaded after (devTLS).
+	ep, err := openEndpoint(o)
+	if err != nil {
+		return err
+	}
+	defer ep.limit.Close()
+	var metricsLn, pprofLn net.Listener
+	if o.MetricsListen != "" {
+		if metricsLn, err = listenOps("metrics", o.MetricsListen); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
+	if o.PprofListen != "" {
+		if pprofLn, err = listenOps("pprof", o.PprofListen); err != nil {
+			return err
+		}
+		defer pprofLn.Close()
 	}
 	if err := datadir.Prepare(o.DataDir); err != nil {
 		return err
@@ -569,8 +592,7 @@ func Run(ctx context.Context, o Options) error {
 	m.BodyBytes(handler.BodyBytes)
 	m.RSAKeyPairsWaiting(svc.RSAKeyPairsWaiting)
 
-	ep, err := openEndpoint(o)
-	if err != nil {
+	if err := ep.devTLS(o); err != nil {
 		return err
 	}
 	if perSource := o.MaxConnectionsPerSource; !(o.InsecureHTTP && len(proxies) == 0) {
@@ -585,15 +607,11 @@ func Run(ctx context.Context, o Options) error {
 	url := ep.url
 	var metricsHandler http.Handler = m.Handler()
 	if o.MetricsListen != "" {
-		_, stopMetrics, err := serveMetrics(o.MetricsListen, metricsHandler, o.Logger)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
+		defer serveMetricsOn(metricsLn, metricsHandler, o.Logger)()
 		metricsHandler = nil
 	}
 	if o.PprofListen != "" {
-		stopPprof, err := servePprof(o.PprofListen, o.Logger)
+		stopPprof, err := servePprof(pprofLn, o.Logger)
 		if err != nil {
 			return err
 		}
