@@ -412,6 +412,8 @@ func TestBadTLSOrListenMakesNoDataDirectory(t *testing.T) {
 		{"--tls-cert", certFile, "--tls-key", otherKeyFile},
 		{"--tls-cert", certFile, "--tls-key", keyFile, "--tls-client-ca", badCA},
 		{"--listen", busy.Addr().String()},
+		{"--metrics-listen", busy.Addr().String()},
+		{"--pprof-listen", busy.Addr().String()},
 	} {
 		dir := filepath.Join(t.TempDir(), "data")
 		p := startProc(t, baseEnv(), append([]string{"server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", dir}, args...)...)
