@@ -95,6 +95,9 @@ func (d *Directory) CreateRole(ctx context.Context, caller *Principal, name, pat
 	trust, err := policy.ParseTrust(trustPolicy)
 	if err != nil {
 		var pe *policy.Error
+		if errors.As(err, &pe) && pe.Syntax {
+			return nil, errf(fault.MalformedPolicyDocument, "This policy contains invalid Json") // IAM's words
+		}
 		if errors.As(err, &pe) && pe.Principal != "" {
 			// IAM's words for a principal that is none, as for one
 			// that does not exist (trustPrincipalIDs).

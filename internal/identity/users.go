@@ -284,6 +284,9 @@ func (d *Directory) PutPolicy(ctx context.Context, caller *Principal, kind, owne
 	if err == nil {
 		err = policy.CheckIdentitySids(doc)
 	}
+	if pe := (*policy.Error)(nil); errors.As(err, &pe) && pe.Syntax {
+		return errf(fault.MalformedPolicyDocument, "Syntax errors in policy.") // IAM's words
+	}
 	if err != nil {
 		return errf(fault.MalformedPolicyDocument, "%s", err.Error())
 	}

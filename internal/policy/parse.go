@@ -108,7 +108,7 @@ func fail(format string, args ...any) error {
 func parse(doc string, k kind) (*Policy, error) {
 	root, err := decodeJSON(doc)
 	if err != nil {
-		return nil, fail("The policy is not valid JSON: %v.", err)
+		return nil, &Error{Message: fmt.Sprintf("The policy is not valid JSON: %v.", err), Syntax: true}
 	}
 	if root.kind != jsonObject {
 		return nil, fail("The policy must be a JSON object.")

@@ -124,6 +124,9 @@ type Error struct {
 	// not one (not an account, nor an IAM or STS ARN), that principal:
 	// IAM names it in its own message.
 	Principal string
+	// Syntax is set when the document is not JSON at all: IAM answers
+	// that in its own words.
+	Syntax bool
 }
 
 func (e *Error) Error() string { return e.Message }
